@@ -1,0 +1,25 @@
+# LandLearn: `make demo` and `make test` do all setup on a fresh Debian 12 / Ubuntu machine.
+SHELL := /bin/bash
+PY := .venv/bin/python
+QGIS_ENV := source scripts/qgis_env.sh
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint demo package clean
+
+setup:
+	@bash scripts/setup.sh
+
+lint: setup
+	$(PY) -m ruff check .
+
+test: setup lint
+	$(QGIS_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	@$(QGIS_ENV) && bash scripts/demo.sh
+
+package:
+	@/usr/bin/python3 scripts/package.py
+
+clean:
+	rm -rf .build .qgis-profile demo_output dist .pytest_cache .ruff_cache

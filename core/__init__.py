@@ -1,0 +1,5 @@
+"""LandLearn's engine: pure Python, importable without QGIS or Qt.
+
+Scripting users import from here directly (``from landlearn.core import raster``);
+the Processing algorithms are thin translators onto these modules.
+"""

@@ -1,0 +1,60 @@
+"""Optional heavy packages, imported only when an algorithm runs.
+
+QGIS must load the plugin on a machine without torch or scikit-learn; only running an
+algorithm that needs one fails, with the exact command that installs the pinned version.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from types import ModuleType
+
+from .errors import MissingDependency
+
+# import name -> pip requirement, kept equal to requirements.txt (a test checks it).
+PIP_REQUIREMENTS: dict[str, str] = {
+    "torch": "torch==2.15.0",
+    "torchvision": "torchvision==0.29.2",
+    "segmentation_models_pytorch": "segmentation-models-pytorch==0.6.0",
+    "safetensors": "safetensors==0.8.0",
+    "sklearn": "scikit-learn==1.9.1",
+    "skops": "skops==0.11.0",
+}
+
+
+def python_for_pip() -> str:
+    """The interpreter QGIS runs on, as a user would type it to install packages for it."""
+    exe = sys.executable or ""
+    if os.path.basename(exe).lower().startswith("python"):
+        return exe
+    if sys.platform == "win32":
+        return "python"  # the OSGeo4W Shell's python is QGIS's
+    return "python3"
+
+
+def install_command(*modules: str) -> str:
+    reqs = " ".join(PIP_REQUIREMENTS.get(m, m) for m in modules)
+    user = "" if sys.platform == "win32" or sys.prefix != sys.base_prefix else " --user"
+    return f"{python_for_pip()} -m pip install{user} {reqs}"
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module`` or raise MissingDependency naming the exact install command."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(
+            PIP_REQUIREMENTS.get(module, module).split("==")[0],
+            install_command(module),
+            reason=str(exc),
+        ) from exc
+
+
+def is_available(module: str) -> bool:
+    try:
+        require(module)
+    except MissingDependency:
+        return False
+    return True

@@ -1,0 +1,60 @@
+"""What LandLearn will run on: package versions and the device, for the diagnostics tool.
+
+The first thing to ask when "it does not work on my machine": which GDAL, which torch,
+which device. Missing optional packages are reported with their install command rather
+than raised, because this report is how users find out what to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+
+from .deps import PIP_REQUIREMENTS, install_command
+from .device import describe_device, resolve_device
+from .errors import MissingDependency
+
+_CORE_MODULES = ("numpy", "rasterio", "osgeo.gdal")
+
+
+def _version(module: str) -> str | None:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None
+    if module == "osgeo.gdal":
+        return mod.__version__
+    return str(getattr(mod, "__version__", "unknown"))
+
+
+def environment_report(device: str = "auto") -> dict:
+    report: dict = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {},
+        "missing": {},
+    }
+    for module in _CORE_MODULES + tuple(PIP_REQUIREMENTS):
+        version = _version(module)
+        report["packages"][module] = version
+        if version is None and module in PIP_REQUIREMENTS:
+            report["missing"][module] = install_command(module)
+    try:
+        dev = resolve_device(device)
+        report["device"] = str(dev)
+        report["device_description"] = describe_device(dev)
+    except MissingDependency as exc:
+        report["device"] = None
+        report["device_description"] = str(exc)
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"Python {report['python']} on {report['platform']}"]
+    for module, version in report["packages"].items():
+        lines.append(f"  {module:<28} {version or 'NOT INSTALLED'}")
+    lines.append(f"Device: {report['device_description']}")
+    for module, cmd in report["missing"].items():
+        lines.append(f"Missing {module}: install with  {cmd}")
+    return "\n".join(lines)

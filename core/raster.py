@@ -1,0 +1,160 @@
+"""Reading rasters of any band count and dtype, window by window, with nodata masks.
+
+A pixel is NoData when every selected band holds that band's nodata value, when any
+selected band is NaN, or where the file's own mask (alpha band / internal mask) says so:
+the same rule as GDAL's dataset mask, plus NaN because a model cannot eat NaN.
+Windows may hang over the raster edge; the overhang comes back filled and masked out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.windows import Window
+
+from .errors import InputError
+from .grid import Grid, clip_window
+
+
+@dataclass
+class Block:
+    """Pixels of one window: ``data`` is (bands, rows, cols); ``valid`` is (rows, cols)."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    window: Window
+
+
+def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
+    path = os.fspath(path)
+    if not path:
+        raise InputError(parameter, "no raster was given")
+    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
+        raise InputError(parameter, f"the raster '{path}' does not exist")
+    try:
+        return rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(parameter, f"GDAL cannot open '{path}' as a raster: {exc}") from exc
+
+
+def fill_value_for(dtype: np.dtype, nodata: float | None) -> float:
+    """What to put where there is no data: the band's nodata, else 0 (or NaN for floats)."""
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        return nodata
+    return np.nan if np.issubdtype(dtype, np.floating) else 0
+
+
+def read_inside(ds, indexes, window: Window, out: np.ndarray):
+    """Read the part of ``window`` that lies inside ``ds`` into ``out`` (already filled).
+
+    Returns the (rows, cols) slices of ``out`` that were read, or None when the window
+    misses the raster. Cheaper than a boundless read, which goes through a VRT.
+    """
+    inner = clip_window(window, ds.width, ds.height)
+    if inner is None:
+        return None
+    r0 = int(inner.row_off - window.row_off)
+    c0 = int(inner.col_off - window.col_off)
+    sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
+    out[(Ellipsis,) + sl] = ds.read(indexes, window=inner, out_dtype=out.dtype)
+    return sl
+
+
+class RasterSource:
+    """An open raster with a band selection; reads windows as ``Block``s.
+
+    ``bands`` are 1-based indexes in the order the model or export wants them. The default
+    is every band except alpha bands (their meaning is the mask, not a feature).
+    """
+
+    def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None,
+                 parameter: str = "input_raster"):
+        self.path = os.fspath(path)
+        self.parameter = parameter
+        self.ds = open_dataset(self.path, parameter)
+        try:
+            self.bands = self._select_bands(bands)
+        except Exception:
+            self.ds.close()
+            raise
+        self.grid = Grid(self.ds.crs, self.ds.transform, self.ds.width, self.ds.height)
+        dtypes = [np.dtype(self.ds.dtypes[b - 1]) for b in self.bands]
+        self.dtype = np.result_type(*dtypes)
+        self.nodata: list[float | None] = [self.ds.nodatavals[b - 1] for b in self.bands]
+        alpha = [i + 1 for i, ci in enumerate(self.ds.colorinterp) if ci == ColorInterp.alpha]
+        self._mask_band = alpha[0] if alpha else None
+        flags = self.ds.mask_flag_enums[self.bands[0] - 1]
+        self._per_dataset_mask = (self._mask_band is not None
+                                  or (MaskFlags.per_dataset in flags
+                                      and MaskFlags.nodata not in flags))
+
+    def _select_bands(self, bands: Sequence[int] | None) -> list[int]:
+        count = self.ds.count
+        if not bands:
+            chosen = [i + 1 for i, ci in enumerate(self.ds.colorinterp) if ci != ColorInterp.alpha]
+            return chosen or list(range(1, count + 1))
+        chosen = [int(b) for b in bands]
+        bad = [b for b in chosen if b < 1 or b > count]
+        if bad:
+            raise InputError("bands", f"band(s) {bad} do not exist; '{os.path.basename(self.path)}' "
+                             f"has bands 1..{count}")
+        return chosen
+
+    @property
+    def count(self) -> int:
+        return len(self.bands)
+
+    @property
+    def band_names(self) -> list[str]:
+        return [self.ds.descriptions[b - 1] or f"Band_{b}" for b in self.bands]
+
+    @property
+    def fill_values(self) -> list[float]:
+        return [fill_value_for(self.dtype, nd) for nd in self.nodata]
+
+    def read(self, window: Window) -> Block:
+        """Read ``window`` (may overhang the raster) as (bands, rows, cols) + validity."""
+        h, w = int(window.height), int(window.width)
+        data = np.empty((self.count, h, w), dtype=self.dtype)
+        for i, fill in enumerate(self.fill_values):
+            data[i] = fill
+        valid = np.zeros((h, w), dtype=bool)
+        sl = read_inside(self.ds, self.bands, window, data)
+        if sl is not None:
+            inner = clip_window(window, self.grid.width, self.grid.height)
+            valid[sl] = self._valid(data[(slice(None),) + sl], inner)
+        return Block(data, valid, window)
+
+    def _valid(self, part: np.ndarray, window: Window) -> np.ndarray:
+        all_nodata = np.ones(part.shape[1:], dtype=bool)
+        any_nan = np.zeros(part.shape[1:], dtype=bool)
+        has_nodata = False
+        for band, nd in zip(part, self.nodata):
+            if np.issubdtype(part.dtype, np.floating):
+                any_nan |= np.isnan(band)
+            if nd is None or (isinstance(nd, float) and np.isnan(nd)):
+                all_nodata &= False
+            else:
+                has_nodata = True
+                all_nodata &= band == nd
+        valid = ~any_nan
+        if has_nodata:
+            valid &= ~all_nodata
+        if self._per_dataset_mask:
+            mask_band = self._mask_band or self.bands[0]
+            valid &= self.ds.read_masks(mask_band, window=window) > 0
+        return valid
+
+    def close(self) -> None:
+        self.ds.close()
+
+    def __enter__(self) -> "RasterSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""LandLearn's Processing provider: QGIS parameters in, core configs out."""

@@ -1,0 +1,121 @@
+"""What every LandLearn algorithm shares: naming, help, choices, errors and feedback.
+
+Subclasses declare their parameters in ``initAlgorithm`` and do the work in ``run``;
+``processAlgorithm`` wraps ``run`` so that engine errors become QgsProcessingException
+(which QGIS shows without a traceback) and a cancel leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from ..core.errors import LandLearnError
+from .choices import Choice
+from .feedback import FeedbackProgress
+
+ICONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icons")
+
+
+def icon(name: str) -> QIcon:
+    return QIcon(os.path.join(ICONS, f"{name}.svg"))
+
+
+class LandLearnAlgorithm(QgsProcessingAlgorithm):
+    #: set by subclasses
+    ID = ""
+    DISPLAY_NAME = ""
+    GROUP = "Land cover"
+    ICON = "landlearn"
+    HELP = ""
+
+    def __init__(self):
+        super().__init__()
+        self._choices: dict[str, Choice] = {}
+
+    # -- identity ---------------------------------------------------------------
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("LandLearn", text)
+
+    def name(self) -> str:
+        return self.ID
+
+    def displayName(self) -> str:
+        return self.tr(self.DISPLAY_NAME)
+
+    def group(self) -> str:
+        return self.tr(self.GROUP)
+
+    def groupId(self) -> str:
+        return self.GROUP.lower().replace(" ", "")
+
+    def shortHelpString(self) -> str:
+        return self.tr(self.HELP)
+
+    def icon(self) -> QIcon:
+        return icon(self.ICON)
+
+    def createInstance(self):
+        return type(self)()
+
+    # -- parameters ---------------------------------------------------------------
+    def add(self, param: QgsProcessingParameterDefinition, help_text: str,
+            advanced: bool = False) -> QgsProcessingParameterDefinition:
+        """Add a parameter with its help text (the dialog's tooltip)."""
+        param.setHelp(self.tr(help_text))
+        if advanced:
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(param)
+        return param
+
+    def add_choice(self, key: str, description: str, options: list[tuple[str, str]],
+                   default: str, help_text: str, advanced: bool = False) -> None:
+        """An enum that also accepts option names (see choices.py)."""
+        choice = Choice(key, tuple(n for n, _ in options), tuple(lab for _, lab in options))
+        self._choices[key] = choice
+        param = QgsProcessingParameterEnum(key, self.tr(description), options=list(choice.labels),
+                                           defaultValue=choice.names.index(default))
+        self.add(param, f"{help_text} Scripts may pass a name: {choice.describe()}.", advanced)
+
+    def choice(self, parameters: dict, key: str) -> str:
+        """The chosen option's name, whether the caller gave a name or an index."""
+        choice = self._choices[key]
+        value = parameters.get(key)
+        if value in (None, ""):
+            value = self.parameterDefinition(key).defaultValue()
+        index = choice.index_of(value)
+        if index is None:
+            raise QgsProcessingException(f"{key}: '{value}' is not a valid choice; use one of "
+                                         f"{choice.describe()}")
+        return choice.names[index]
+
+    def checkParameterValues(self, parameters, context):
+        normalized = dict(parameters)
+        for key, choice in self._choices.items():
+            value = normalized.get(key)
+            if value in (None, ""):
+                continue
+            index = choice.index_of(value)
+            if index is None:
+                return False, (f"{key}: '{value}' is not a valid choice; use one of "
+                               f"{choice.describe()}")
+            normalized[key] = index
+        return super().checkParameterValues(normalized, context)
+
+    # -- running -------------------------------------------------------------------
+    def processAlgorithm(self, parameters, context, feedback):
+        try:
+            return self.run(parameters, context, FeedbackProgress(feedback), feedback)
+        except LandLearnError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+
+    def run(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
+        raise NotImplementedError

@@ -1,0 +1,51 @@
+"""Environment Diagnostics: versions, missing packages and the device LandLearn will use."""
+
+from __future__ import annotations
+
+import json
+
+from qgis.core import (
+    QgsProcessingOutputString,
+    QgsProcessingParameterFileDestination,
+)
+
+from ..core.device import resolve_device
+from ..core.environment import environment_report, format_report
+from ..core.files import write_text_atomic
+from .base import LandLearnAlgorithm
+
+
+class DiagnosticsAlgorithm(LandLearnAlgorithm):
+    ID = "diagnostics"
+    DISPLAY_NAME = "Environment Diagnostics"
+    GROUP = "Tools"
+    ICON = "diagnostics"
+    HELP = (
+        "Reports the Python packages LandLearn uses (with the command that installs any that are "
+        "missing) and the device that training and classification will run on. DEVICE=cuda "
+        "fails with a clear message when no GPU is usable.\n\n"
+        "Example: qgis_process run landlearn:diagnostics -- DEVICE=auto REPORT=env.json"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
+                                             ("cuda", "CUDA GPU"), ("cpu", "CPU")],
+                        default="auto", help_text="The device to check.")
+        self.add(QgsProcessingParameterFileDestination(
+            "REPORT", self.tr("Report (JSON)"), fileFilter="JSON files (*.json)", optional=True,
+            createByDefault=False),
+            "Optional JSON file with the full report.")
+        self.addOutput(QgsProcessingOutputString("DEVICE_USED", self.tr("Device")))
+        self.addOutput(QgsProcessingOutputString("TORCH_VERSION", self.tr("torch version")))
+
+    def run(self, parameters, context, progress, feedback):
+        device = self.choice(parameters, "DEVICE")
+        report = environment_report(device)
+        feedback.pushInfo(format_report(report))
+        # Resolve again so that a missing torch or an unusable GPU is a clear failure.
+        resolved = resolve_device(device)
+        out = {"DEVICE_USED": str(resolved), "TORCH_VERSION": report["packages"]["torch"]}
+        path = self.parameterAsFileOutput(parameters, "REPORT", context)
+        if path:
+            out["REPORT"] = write_text_atomic(path, json.dumps(report, indent=2), "REPORT")
+        return out

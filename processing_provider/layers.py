@@ -1,0 +1,73 @@
+"""Turning QGIS layers into paths the engine (GDAL/OGR) can open directly.
+
+The engine reads files; QGIS layers may carry a selection, a subset filter or come from
+a provider GDAL cannot read. Those are written to a temporary GeoPackage first, so what
+the engine sees is exactly what the user sees.
+"""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsProcessingException,
+    QgsProcessingUtils,
+    QgsProviderRegistry,
+    QgsRasterLayer,
+    QgsVectorFileWriter,
+    QgsVectorLayer,
+)
+
+from ..core.extent import Extent
+
+
+def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
+    if layer is None:
+        raise QgsProcessingException(f"{key}: no raster layer was given or it could not be loaded")
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(
+            f"{key}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
+            "LandLearn reads rasters through GDAL: export it to a GeoTIFF first")
+    return layer.source()
+
+
+def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
+                feedback) -> tuple[str, str | None]:
+    """(path, layer name) of an OGR-readable copy of ``layer`` as the user sees it."""
+    parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+    direct = (layer.providerType() == "ogr" and not layer.subsetString()
+              and not (selected_only and layer.selectedFeatureCount()))
+    if direct and parts.get("path"):
+        return parts["path"], parts.get("layerName") or None
+    if selected_only and layer.selectedFeatureCount() == 0:
+        raise QgsProcessingException(f"{key}: 'selected features only' is set but no feature "
+                                     f"of '{layer.name()}' is selected")
+    out = QgsProcessingUtils.generateTempFilename(f"{key.lower()}.gpkg")
+    options = QgsVectorFileWriter.SaveVectorOptions()
+    options.driverName = "GPKG"
+    options.onlySelectedFeatures = bool(selected_only)
+    res = QgsVectorFileWriter.writeAsVectorFormatV2(layer, out, context.transformContext(), options)
+    if res[0] != QgsVectorFileWriter.NoError:
+        raise QgsProcessingException(f"{key}: could not copy '{layer.name()}' for reading: {res[1]}")
+    feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' ({'selected' if selected_only else 'filtered'} "
+                      f"features) at {out}")
+    return out, os.path.splitext(os.path.basename(out))[0]
+
+
+def crs_text(crs: QgsCoordinateReferenceSystem) -> str | None:
+    if not crs.isValid():
+        return None
+    return crs.authid() or crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED)
+
+
+def extent_of(alg, parameters, key: str, context) -> Extent | None:
+    """The EXTENT parameter as an engine Extent in its own CRS, or None when not set."""
+    if parameters.get(key) in (None, ""):
+        return None
+    rect = alg.parameterAsExtent(parameters, key, context)
+    if rect.isNull() or rect.isEmpty():
+        raise QgsProcessingException(f"{key}: the extent is empty; draw or type a non-empty one")
+    crs = alg.parameterAsExtentCrs(parameters, key, context)
+    return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum(),
+                  crs_text(crs))

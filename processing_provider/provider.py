@@ -1,0 +1,33 @@
+"""The 'landlearn' Processing provider: an explicit list of algorithms, nothing heavy."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+
+from .base import icon
+from .diagnostics import DiagnosticsAlgorithm
+from .rasterize_labels import RasterizeLabelsAlgorithm
+
+# Each capability adds its algorithm here, in the order users meet them.
+ALGORITHMS = (
+    RasterizeLabelsAlgorithm,
+    DiagnosticsAlgorithm,
+)
+
+
+class LandLearnProvider(QgsProcessingProvider):
+    def id(self) -> str:
+        return "landlearn"
+
+    def name(self) -> str:
+        return "LandLearn"
+
+    def longName(self) -> str:
+        return "LandLearn — land-cover classification with deep learning and classical classifiers"
+
+    def icon(self):
+        return icon("landlearn")
+
+    def loadAlgorithms(self) -> None:
+        for cls in ALGORITHMS:
+            self.addAlgorithm(cls())

@@ -1,0 +1,1 @@
+"""Qt glue: opens LandLearn's Processing dialogs; holds no engine logic."""

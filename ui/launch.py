@@ -1,0 +1,34 @@
+"""Open an algorithm's Processing dialog with what the user is looking at filled in.
+
+Analysts work on "this raster, this part of the map": the active raster layer goes into
+INPUT_RASTER and the current canvas extent (with its CRS) into EXTENT when the algorithm
+has those parameters.
+"""
+
+from __future__ import annotations
+
+from qgis.core import QgsApplication, QgsRasterLayer
+
+
+def initial_parameters(algorithm, active_layer, canvas) -> dict:
+    params: dict = {}
+    names = {p.name() for p in algorithm.parameterDefinitions()}
+    if "INPUT_RASTER" in names and isinstance(active_layer, QgsRasterLayer):
+        params["INPUT_RASTER"] = active_layer.id()
+    if "EXTENT" in names and canvas is not None:
+        rect = canvas.extent()
+        crs = canvas.mapSettings().destinationCrs()
+        params["EXTENT"] = (f"{rect.xMinimum()},{rect.xMaximum()},{rect.yMinimum()},"
+                            f"{rect.yMaximum()} [{crs.authid()}]")
+    return params
+
+
+def open_algorithm_dialog(iface, algorithm_id: str) -> None:
+    import processing
+
+    alg = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+    if alg is None:
+        iface.messageBar().pushWarning("LandLearn", f"Algorithm {algorithm_id} is not registered")
+        return
+    params = initial_parameters(alg, iface.activeLayer(), iface.mapCanvas())
+    processing.execAlgorithmDialog(algorithm_id, params)
