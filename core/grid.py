@@ -8,8 +8,8 @@ are rasterio ``Window`` objects in pixel space; a tile may hang over the raster 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from affine import Affine
 from rasterio.crs import CRS
@@ -49,7 +49,7 @@ class Grid:
     def window_transform(self, window: Window) -> Affine:
         return self.transform * Affine.translation(window.col_off, window.row_off)
 
-    def subgrid(self, window: Window) -> "Grid":
+    def subgrid(self, window: Window) -> Grid:
         """The grid of a window (which may hang over the edge), e.g. for a chip."""
         return Grid(self.crs, self.window_transform(window), int(window.width), int(window.height))
 

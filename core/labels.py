@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,17 +51,15 @@ def is_vector(path: str) -> bool:
     return ds is not None and ds.GetLayerCount() > 0
 
 
-class _quiet_gdal:
+@contextmanager
+def _quiet_gdal():
     """Silence GDAL's stderr chatter while probing what a file is."""
+    from osgeo import gdal
 
-    def __enter__(self):
-        from osgeo import gdal
-
-        gdal.PushErrorHandler("CPLQuietErrorHandler")
-
-    def __exit__(self, *exc):
-        from osgeo import gdal
-
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
         gdal.PopErrorHandler()
 
 

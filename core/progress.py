@@ -7,7 +7,8 @@ or batch: that is where cancellation takes effect, and it is always between writ
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Protocol, TypeVar, runtime_checkable
+from collections.abc import Iterable, Iterator
+from typing import Protocol, TypeVar, runtime_checkable
 
 from .errors import Cancelled
 

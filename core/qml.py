@@ -7,7 +7,7 @@ Written by hand (core must not import QGIS); a processing test loads it in real 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 from xml.sax.saxutils import quoteattr
 
 from .classes import ClassInfo

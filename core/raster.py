@@ -9,8 +9,8 @@ Windows may hang over the raster edge; the overhang comes back filled and masked
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import rasterio
@@ -153,7 +153,7 @@ class RasterSource:
     def close(self) -> None:
         self.ds.close()
 
-    def __enter__(self) -> "RasterSource":
+    def __enter__(self) -> RasterSource:
         return self
 
     def __exit__(self, *exc) -> None:

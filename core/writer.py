@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import rasterio
@@ -117,7 +117,7 @@ class GeoTiffWriter:
                 os.remove(p)
         self._done = True
 
-    def __enter__(self) -> "GeoTiffWriter":
+    def __enter__(self) -> GeoTiffWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
