@@ -86,12 +86,8 @@ class RasterSource:
         dtypes = [np.dtype(self.ds.dtypes[b - 1]) for b in self.bands]
         self.dtype = np.result_type(*dtypes)
         self.nodata: list[float | None] = [self.ds.nodatavals[b - 1] for b in self.bands]
-        alpha = [i + 1 for i, ci in enumerate(self.ds.colorinterp) if ci == ColorInterp.alpha]
-        self._mask_band = alpha[0] if alpha else None
         flags = self.ds.mask_flag_enums[self.bands[0] - 1]
-        self._per_dataset_mask = (self._mask_band is not None
-                                  or (MaskFlags.per_dataset in flags
-                                      and MaskFlags.nodata not in flags))
+        self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
 
     def _select_bands(self, bands: Sequence[int] | None) -> list[int]:
         count = self.ds.count
@@ -146,8 +142,8 @@ class RasterSource:
         if has_nodata:
             valid &= ~all_nodata
         if self._per_dataset_mask:
-            mask_band = self._mask_band or self.bands[0]
-            valid &= self.ds.read_masks(mask_band, window=window) > 0
+            # A data band's mask is the dataset mask (alpha / internal); the alpha band's own is not.
+            valid &= self.ds.read_masks(self.bands[0], window=window) > 0
         return valid
 
     def close(self) -> None:

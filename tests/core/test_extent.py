@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+from rasterio.windows import bounds as win_bounds
+
+from synthetic import write
+
+from landlearn.core.errors import InputError
+from landlearn.core.extent import Extent, extent_to_window
+from landlearn.core.raster import RasterSource
+
+
+@pytest.fixture
+def nc(shared):
+    with RasterSource(shared / "nc_landsat7" / "landsat_multiband.tif") as src:
+        yield src.grid
+
+
+def test_extent_of_a_window_in_raster_crs_is_that_window(nc):
+    win = Window(100, 50, 200, 150)
+    b = win_bounds(win, nc.transform)
+    assert extent_to_window(Extent(*b, crs="EPSG:32119"), nc) == win
+    assert extent_to_window(Extent(*b), nc) == win  # no CRS: the raster's
+
+
+def test_extent_snaps_outward(nc):
+    b = win_bounds(Window(100, 50, 200, 150), nc.transform)
+    inset = Extent(b[0] + 3, b[1] + 3, b[2] - 3, b[3] - 3)
+    assert extent_to_window(inset, nc) == Window(100, 50, 200, 150)
+
+
+def test_extent_in_another_crs_covers_the_area(nc):
+    win = Window(100, 50, 200, 150)
+    geo = transform_bounds(nc.crs, "EPSG:4326", *win_bounds(win, nc.transform), densify_pts=21)
+    out = extent_to_window(Extent(*geo, crs="EPSG:4326"), nc)
+    assert out.col_off <= 100 and out.row_off <= 50
+    assert out.col_off + out.width >= 300 and out.row_off + out.height >= 200
+    assert out.width <= 210 and out.height <= 160  # the curved box adds only a few pixels
+
+
+def test_extent_is_clipped_to_the_raster(nc):
+    b = nc.bounds
+    big = Extent(b[0] - 1000, b[1] - 1000, b[2] + 1000, b[3] + 1000, "EPSG:32119")
+    assert extent_to_window(big, nc) == Window(0, 0, nc.width, nc.height)
+
+
+def test_extent_outside_or_empty_names_extent(nc):
+    with pytest.raises(InputError, match="EXTENT: it does not overlap the raster"):
+        extent_to_window(Extent(0, 0, 1, 1, "EPSG:4326"), nc)
+    with pytest.raises(InputError, match="EXTENT: the extent is empty or inverted"):
+        Extent(10, 0, 5, 1)
+    with pytest.raises(InputError, match="EXTENT: its CRS 'EPSG:999999' is not understood"):
+        extent_to_window(Extent(0, 0, 1, 1, "EPSG:999999"), nc)
+
+
+def test_utm_extent_on_a_geographic_raster(shared, tmp_path):
+    src_path = shared / "rgb_byte" / "RGB.byte.tif"
+    with rasterio.open(src_path) as ds:
+        utm = ds.crs
+        b = ds.bounds
+    geo = transform_bounds(utm, "EPSG:4326", *b)
+    res = 0.002
+    w, h = int((geo[2] - geo[0]) / res), int((geo[3] - geo[1]) / res)
+    path = write(tmp_path / "g.tif", np.ones((h, w), np.uint8), crs="EPSG:4326",
+                 transform=from_origin(geo[0], geo[3], res, res))
+    with RasterSource(path) as src:
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        win = extent_to_window(Extent(cx - 5000, cy - 5000, cx + 5000, cy + 5000, utm.to_wkt()), src.grid)
+    # 10 km is about 0.09 degrees; at 0.002 degrees per pixel that is roughly 45-65 pixels
+    assert 40 <= win.width <= 80 and 40 <= win.height <= 70

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+from rasterio.windows import Window
+
+from landlearn.core.errors import InputError
+from landlearn.core.grid import clip_window, count_tiles, pad_window, tile_windows
+
+
+@pytest.mark.parametrize("w,h,tile,stride", [(489, 443, 256, 128), (100, 60, 32, 32),
+                                             (10, 10, 64, 32), (1536, 768, 256, 200)])
+def test_tiles_cover_every_pixel_with_expected_count(w, h, tile, stride):
+    area = Window(0, 0, w, h)
+    wins = list(tile_windows(area, (tile, tile), (stride, stride)))
+    nx = 1 if w <= tile else int(np.ceil((w - tile) / stride)) + 1
+    ny = 1 if h <= tile else int(np.ceil((h - tile) / stride)) + 1
+    assert len(wins) == nx * ny == count_tiles(area, (tile, tile), (stride, stride))
+    hits = np.zeros((h, w), dtype=int)
+    for win in wins:
+        assert (win.width, win.height) == (tile, tile)
+        inner = clip_window(win, w, h)
+        hits[inner.row_off:inner.row_off + inner.height, inner.col_off:inner.col_off + inner.width] += 1
+    assert hits.min() >= 1
+    if stride == tile and w >= tile and h >= tile and w % tile == 0 and h % tile == 0:
+        assert hits.max() == 1
+
+
+def test_tiles_start_at_the_area_origin():
+    wins = list(tile_windows(Window(10, 20, 50, 50), (16, 16), (16, 16)))
+    assert (wins[0].col_off, wins[0].row_off) == (10, 20)
+    assert wins[-1].col_off + 16 >= 60 and wins[-1].row_off + 16 >= 70
+
+
+def test_bad_tile_or_stride_names_the_parameter():
+    with pytest.raises(InputError, match="STRIDE"):
+        list(tile_windows(Window(0, 0, 10, 10), (4, 4), (0, 4)))
+    with pytest.raises(InputError, match="TILE_SIZE"):
+        list(tile_windows(Window(0, 0, 10, 10), (0, 4)))
+
+
+def test_pad_and_clip():
+    assert pad_window(Window(5, 5, 10, 10), 3) == Window(2, 2, 16, 16)
+    assert clip_window(Window(-5, -5, 10, 10), 8, 8) == Window(0, 0, 5, 5)
+    assert clip_window(Window(20, 0, 5, 5), 8, 8) is None

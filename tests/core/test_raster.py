@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+import rasterio
+from rasterio.enums import ColorInterp
+from rasterio.transform import from_origin
+from rasterio.warp import calculate_default_transform, reproject
+from rasterio.windows import Window
+from synthetic import write
+
+from landlearn.core.errors import InputError
+from landlearn.core.raster import RasterSource
+
+
+def test_nc_landsat_float32_nodata_mask(shared):
+    path = shared / "nc_landsat7" / "landsat_multiband.tif"
+    with rasterio.open(path) as ds:
+        raw = ds.read()
+    with RasterSource(path) as src:
+        assert src.count == 5 and src.dtype == np.float32
+        assert src.nodata == [-99999.0] * 5
+        block = src.read(src.grid.full_window)
+    np.testing.assert_array_equal(block.data, raw)
+    expected_valid = ~np.all(raw == -99999.0, axis=0)
+    np.testing.assert_array_equal(block.valid, expected_valid)
+    assert 0 < (~block.valid).sum() < block.valid.size  # the scene really has NoData
+
+
+def test_overhanging_window_is_filled_with_nodata_and_masked(shared):
+    path = shared / "nc_landsat7" / "landsat_multiband.tif"
+    with RasterSource(path) as src:
+        win = Window(src.grid.width - 20, -10, 64, 64)
+        block = src.read(win)
+        with rasterio.open(path) as ds:
+            inside = ds.read(window=Window(src.grid.width - 20, 0, 20, 54))
+    assert block.data.shape == (5, 64, 64)
+    np.testing.assert_array_equal(block.data[:, 10:, :20], inside)
+    assert np.all(block.data[:, :10] == -99999.0) and not block.valid[:10].any()
+    assert not block.valid[:, 20:].any()
+
+
+def test_s2_uint16_band_selection_in_order(shared):
+    path = shared / "s2_osm_sparse" / "s2l1c_T33UUU_20170216_10bands_10m.tif"
+    win = Window(100, 50, 128, 96)
+    with RasterSource(path, bands=[8, 3, 1]) as src:
+        assert src.dtype == np.uint16 and src.count == 3
+        block = src.read(win)
+    with rasterio.open(path) as ds:
+        expected = ds.read([8, 3, 1], window=win)
+    np.testing.assert_array_equal(block.data, expected)
+    assert block.valid.all()  # no nodata declared: every pixel is data
+
+
+def test_band_out_of_range_names_bands(shared):
+    with pytest.raises(InputError, match=r"BANDS: band\(s\) \[11\] do not exist.*1\.\.10"):
+        RasterSource(shared / "s2_osm_sparse" / "s2l1c_T33UUU_20170216_10bands_10m.tif", bands=[1, 11])
+
+
+def test_enmap_224_band_float32(shared):
+    path = sorted((shared / "enmap_potsdam" / "images").glob("*.tif"))[0]
+    with rasterio.open(path) as ds:
+        raw, nodata = ds.read(), ds.nodata
+    with RasterSource(path) as src:
+        assert src.count == 224 and src.dtype == np.float32
+        block = src.read(Window(-4, -4, 40, 40))
+    np.testing.assert_array_equal(block.data[:, 4:36, 4:36], raw)
+    assert block.valid[4:36, 4:36].sum() == (~np.all(raw == nodata, axis=0)).sum()
+
+
+def test_int16_with_negative_nodata(tmp_path):
+    data = np.arange(-50, 50, dtype=np.int16).reshape(10, 10)
+    data[0, :] = -9999
+    path = write(tmp_path / "i16.tif", np.stack([data, data]), nodata=-9999)
+    with RasterSource(path) as src:
+        block = src.read(src.grid.full_window)
+    assert block.data.dtype == np.int16
+    assert not block.valid[0].any() and block.valid[1:].all()
+
+
+def test_nan_is_nodata(tmp_path):
+    data = np.ones((2, 8, 8), dtype=np.float32)
+    data[1, 2, 3] = np.nan
+    with RasterSource(write(tmp_path / "nan.tif", data)) as src:
+        block = src.read(src.grid.full_window)
+    assert not block.valid[2, 3] and block.valid.sum() == 63
+
+
+def test_alpha_band_is_the_mask_not_a_feature(tmp_path):
+    data = np.full((4, 8, 8), 100, dtype=np.uint8)
+    data[3] = 255
+    data[3, 5, 5] = 0
+    path = write(tmp_path / "rgba.tif", data, photometric="RGB", alpha="YES")
+    with rasterio.open(path) as ds:
+        assert ds.colorinterp[3] == ColorInterp.alpha
+    with RasterSource(path) as src:
+        assert src.bands == [1, 2, 3]
+        block = src.read(src.grid.full_window)
+    assert not block.valid[5, 5] and block.valid.sum() == 63
+
+
+def test_epsg4326_raster(shared, tmp_path):
+    src_path = shared / "rgb_byte" / "RGB.byte.tif"
+    with rasterio.open(src_path) as ds:
+        t, w, h = calculate_default_transform(ds.crs, "EPSG:4326", ds.width, ds.height, *ds.bounds)
+        out = np.zeros((3, h, w), dtype=np.uint8)
+        reproject(ds.read(), out, src_transform=ds.transform, src_crs=ds.crs, src_nodata=0,
+                  dst_transform=t, dst_crs="EPSG:4326", dst_nodata=0)
+    path = write(tmp_path / "geo.tif", out, crs="EPSG:4326", transform=t, nodata=0)
+    with RasterSource(path) as src:
+        assert src.grid.crs.to_epsg() == 4326
+        assert src.grid.res[0] < 0.01  # degrees: tile sizes stay in pixels
+        block = src.read(Window(0, 0, 256, 256))
+    assert block.data.shape == (3, 256, 256)
+    assert 0 < block.valid.mean() < 1
+
+
+def test_missing_raster_names_parameter(tmp_path):
+    with pytest.raises(InputError, match="INPUT_RASTER: the raster .* does not exist"):
+        RasterSource(tmp_path / "nope.tif")
+    (tmp_path / "junk.tif").write_text("not a tiff")
+    with pytest.raises(InputError, match="INPUT_RASTER: GDAL cannot open"):
+        RasterSource(tmp_path / "junk.tif")
+
+
+def test_grid_of_synthetic(tmp_path):
+    path = write(tmp_path / "g.tif", np.zeros((3, 5), np.uint8), transform=from_origin(0, 30, 10, 10))
+    with RasterSource(path) as src:
+        assert src.grid.shape == (3, 5) and src.grid.bounds == (0, 0, 50, 30)
