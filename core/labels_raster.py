@@ -92,7 +92,13 @@ class RasterLabels:
         from osgeo import gdal
 
         ds = gdal.Open(self.config.labels)
-        names = (ds.GetRasterBand(1).GetCategoryNames() or []) if ds else []
+        if ds is None:
+            return {}
+        band = ds.GetRasterBand(1)
+        # GDAL 3.6's GTiff loads the .aux.xml lazily and GetCategoryNames does not trigger
+        # it; GetColorTable does. Without this, names we wrote ourselves read back as None.
+        band.GetColorTable()
+        names = band.GetCategoryNames() or []
         return {i: n for i, n in enumerate(names) if n and i > 0}
 
     def _colormap(self, values: set[int]) -> dict[int, tuple[int, int, int]]:
