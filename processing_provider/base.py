@@ -1,7 +1,8 @@
 """What every LandLearn algorithm shares: naming, help, choices, errors and feedback.
 
-Subclasses declare their parameters in ``initAlgorithm`` and do the work in ``run``;
-``processAlgorithm`` wraps ``run`` so that engine errors become QgsProcessingException
+Subclasses declare their parameters in ``initAlgorithm`` and do the work in ``perform`` (not ``run``: that is QgsProcessingAlgorithm.run, which
+processing.run calls);
+``processAlgorithm`` wraps ``perform`` so that engine errors become QgsProcessingException
 (which QGIS shows without a traceback) and a cancel leaves nothing behind.
 """
 
@@ -113,9 +114,9 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
     # -- running -------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):
         try:
-            return self.run(parameters, context, FeedbackProgress(feedback), feedback)
+            return self.perform(parameters, context, FeedbackProgress(feedback), feedback)
         except LandLearnError as exc:
             raise QgsProcessingException(str(exc)) from exc
 
-    def run(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
+    def perform(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
         raise NotImplementedError

@@ -38,7 +38,7 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
         self.addOutput(QgsProcessingOutputString("DEVICE_USED", self.tr("Device")))
         self.addOutput(QgsProcessingOutputString("TORCH_VERSION", self.tr("torch version")))
 
-    def run(self, parameters, context, progress, feedback):
+    def perform(self, parameters, context, progress, feedback):
         device = self.choice(parameters, "DEVICE")
         report = environment_report(device)
         feedback.pushInfo(format_report(report))

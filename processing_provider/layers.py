@@ -47,7 +47,7 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.onlySelectedFeatures = bool(selected_only)
-    res = QgsVectorFileWriter.writeAsVectorFormatV2(layer, out, context.transformContext(), options)
+    res = QgsVectorFileWriter.writeAsVectorFormatV3(layer, out, context.transformContext(), options)
     if res[0] != QgsVectorFileWriter.NoError:
         raise QgsProcessingException(f"{key}: could not copy '{layer.name()}' for reading: {res[1]}")
     feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' ({'selected' if selected_only else 'filtered'} "

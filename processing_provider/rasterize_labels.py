@@ -73,7 +73,7 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("LABELLED_PIXELS", self.tr("Labelled pixels")))
         self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT", self.tr("Number of classes")))
 
-    def run(self, parameters, context, progress, feedback):
+    def perform(self, parameters, context, progress, feedback):
         image = raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context),
                             "INPUT_RASTER")
         layer = self.parameterAsLayer(parameters, "LABELS", context)

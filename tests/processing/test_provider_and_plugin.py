@@ -1,0 +1,86 @@
+import os
+
+import pytest
+
+from landlearn.processing_provider.provider import ALGORITHMS
+
+
+def test_provider_lists_every_algorithm_with_help_and_icon(provider):
+    ids = sorted(a.id() for a in provider.algorithms())
+    assert ids == sorted(f"landlearn:{cls.ID}" for cls in ALGORITHMS)
+    for alg in provider.algorithms():
+        assert alg.shortHelpString().strip()
+        assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..", "icons",
+                                           f"{type(alg).ICON}.svg"))
+        for param in alg.parameterDefinitions():
+            assert param.help().strip(), f"{alg.id()} {param.name()} has no help text"
+            assert param.name() == param.name().upper()
+
+
+def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_processing):
+    from qgis.core import QgsApplication
+
+    import landlearn
+
+    registry = QgsApplication.processingRegistry()
+    before = registry.providerById("landlearn")
+    if before is not None:
+        registry.removeProvider(before)
+    plugin = landlearn.classFactory(qgis_iface)
+    plugin.initGui()
+    try:
+        assert registry.providerById("landlearn") is not None
+        assert [a.objectName() for a in plugin.actions] == [f"landlearn_{c.ID}" for c in ALGORITHMS]
+        assert all(not a.icon().isNull() for a in plugin.actions)
+    finally:
+        plugin.unload()
+    assert registry.providerById("landlearn") is None  # the next test's fixture registers it again
+
+
+def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, sample, qgis_canvas):
+    from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
+
+    from landlearn.ui.launch import initial_parameters
+
+    layer = QgsRasterLayer(str(sample / "nc_landsat7" / "landsat_multiband.tif"), "nc")
+    assert layer.isValid()
+    qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32119"))
+    qgis_canvas.setExtent(QgsRectangle(630000, 215000, 640000, 225000))
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:rasterizelabels")
+    params = initial_parameters(alg, layer, qgis_canvas)
+    assert params["INPUT_RASTER"] == layer.id()
+    assert params["EXTENT"].endswith("[EPSG:32119]")
+    xmin, xmax, ymin, ymax = map(float, params["EXTENT"].split(" ")[0].split(","))
+    assert xmin <= 630000 and xmax >= 640000 and ymin <= 215000 and ymax >= 225000
+
+
+@pytest.mark.parametrize("value", ["cpu", "CPU", 2, "2"])
+def test_choices_accept_names_and_indices(provider, value):
+    import processing
+
+    out = processing.run("landlearn:diagnostics", {"DEVICE": value})
+    assert out["DEVICE_USED"] == "cpu"
+    assert out["TORCH_VERSION"].startswith("2.")
+
+
+def test_bad_choice_and_unavailable_cuda_are_clear(provider, qgis_processing):
+    import processing
+    import torch
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="DEVICE: 'gpu' is not a valid choice; use one of auto"):
+        processing.run("landlearn:diagnostics", {"DEVICE": "gpu"})
+    if not torch.cuda.is_available():
+        with pytest.raises(QgsProcessingException, match="DEVICE: CUDA was requested"):
+            processing.run("landlearn:diagnostics", {"DEVICE": "cuda"})
+
+
+def test_missing_torch_fails_with_install_command(provider, monkeypatch):
+    import sys
+
+    import processing
+    from qgis.core import QgsProcessingException
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(QgsProcessingException, match=r"(?s)'torch' is required.*pip install.*torch==2\.15\.0"):
+        processing.run("landlearn:diagnostics", {"DEVICE": "auto"})

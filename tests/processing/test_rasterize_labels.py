@@ -1,0 +1,78 @@
+"""Rasterize Labels through processing.run, as console and modeler users run it."""
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.windows
+from rasterio.warp import transform_bounds
+
+
+def _run(params):
+    import processing
+
+    return processing.run("landlearn:rasterizelabels", params)
+
+
+def test_text_polygons_on_sample_are_styled_and_named(provider, sample, tmp_path):
+    from qgis.core import QgsRasterLayer
+
+    s2 = sample / "s2_osm_sparse"
+    out = str(tmp_path / "labels.tif")
+    res = _run({"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+                "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass", "OUTPUT": out})
+    assert res["OUTPUT"] == out and res["CLASS_COUNT"] == 8
+    with rasterio.open(out) as ds:
+        arr = ds.read(1)
+    assert res["LABELLED_PIXELS"] == int(np.count_nonzero(arr))
+    layer = QgsRasterLayer(out, "labels")  # loads the .qml sidecar as its default style
+    assert layer.isValid() and layer.renderer().type() == "paletted"
+    labels = {c.value: c.label for c in layer.renderer().classes()}
+    assert labels == {1: "farm", 2: "forest", 3: "grass", 4: "meadow", 5: "residential",
+                      6: "scrub", 7: "water", 8: "wetland"}
+
+
+def test_selected_features_only_and_extent_in_another_crs(provider, sample, tmp_path):
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    nc = sample / "nc_landsat7"
+    layer = QgsVectorLayer(str(nc / "landsat96_polygons.shp"), "polys", "ogr")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByExpression('"id" = 5')
+        n_selected = layer.selectedFeatureCount()
+        assert 0 < n_selected < layer.featureCount()
+        out = str(tmp_path / "sel.tif")
+        res = _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": layer.id(),
+                    "CLASS_FIELD": "id", "SELECTED_FEATURES_ONLY": True, "OUTPUT": out})
+        with rasterio.open(out) as ds:
+            assert set(np.unique(ds.read(1))) == {0, 5}
+        assert res["CLASS_COUNT"] == 1
+        # an extent given in lon/lat crops the output to (a little more than) that area
+        with rasterio.open(nc / "landsat_multiband.tif") as img:
+            b = rasterio.windows.bounds(rasterio.windows.Window(100, 100, 200, 150), img.transform)
+        lon0, lat0, lon1, lat1 = transform_bounds("EPSG:32119", "EPSG:4326", *b)
+        out2 = str(tmp_path / "ext.tif")
+        _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": str(nc / "strata.tif"),
+              "EXTENT": f"{lon0},{lon1},{lat0},{lat1} [EPSG:4326]", "OUTPUT": out2})
+        with rasterio.open(out2) as ds:
+            assert 200 <= ds.width <= 206 and 150 <= ds.height <= 156
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    nc = sample / "nc_landsat7"
+    out = tmp_path / "x.tif"
+    with pytest.raises(QgsProcessingException, match="CLASS_FIELD: vector labels need a class field"):
+        _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+              "LABELS": str(nc / "landsat96_polygons.shp"), "OUTPUT": str(out)})
+    with pytest.raises(QgsProcessingException, match="LABELS: no label feature overlaps the raster"):
+        _run({"INPUT_RASTER": str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif"),
+              "LABELS": str(nc / "landsat96_polygons.shp"), "CLASS_FIELD": "id", "OUTPUT": str(out)})
+    with pytest.raises(QgsProcessingException, match="EXTENT: it does not overlap the raster"):
+        _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": str(nc / "strata.tif"),
+              "EXTENT": "10,11,50,51 [EPSG:4326]", "OUTPUT": str(out)})
+    assert list(tmp_path.iterdir()) == []
