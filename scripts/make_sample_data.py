@@ -28,6 +28,10 @@ def copy_nc() -> None:
     names += [f"landsat96_polygons.{e}" for e in ("shp", "shx", "dbf", "prj")]
     for name in names:
         shutil.copy(os.path.join(SRC, "nc_landsat7", name), os.path.join(out, name))
+    # Class names from ../shared/data/README.md, as a sidecar the label reader picks up.
+    with open(os.path.join(out, "strata_classes.txt"), "w", encoding="utf-8") as fh:
+        fh.write("1 = developed\n2 = agriculture\n3 = herbaceous\n4 = shrubland\n"
+                 "5 = forest\n6 = water\n7 = sediment\n")
 
 
 def crop(src: str, dst: str, window: Window) -> tuple[float, float, float, float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from paths import SAMPLE, SHARED, ensure_importable
 
 ensure_importable()

@@ -2,6 +2,7 @@ import re
 import sys
 
 import pytest
+
 from landlearn.core import deps
 from landlearn.core.device import resolve_device
 from landlearn.core.errors import InputError, MissingDependency

@@ -1,13 +1,14 @@
 import numpy as np
 import pytest
 import rasterio
-from landlearn.core.errors import InputError
-from landlearn.core.extent import Extent, extent_to_window
-from landlearn.core.raster import RasterSource
 from rasterio.transform import from_origin
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from rasterio.windows import bounds as win_bounds
+
+from landlearn.core.errors import InputError
+from landlearn.core.extent import Extent, extent_to_window
+from landlearn.core.raster import RasterSource
 from synthetic import write
 
 

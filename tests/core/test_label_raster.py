@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 import rasterio
+
 from landlearn.core.errors import Cancelled
 from landlearn.core.extent import Extent
 from landlearn.core.label_raster import LabelRasterConfig, write_label_raster

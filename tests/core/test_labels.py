@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 import rasterio
+from rasterio.windows import Window
+
 from landlearn.core.errors import InputError
 from landlearn.core.labels import LabelConfig, open_labels
 from landlearn.core.progress import RecordingProgress
 from landlearn.core.raster import RasterSource
-from rasterio.windows import Window
 from synthetic import write
 
 S2 = "s2_osm_sparse/s2l1c_T33UUU_20170216_10bands_10m.tif"

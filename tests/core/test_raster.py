@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 import rasterio
-from landlearn.core.errors import InputError
-from landlearn.core.raster import RasterSource
 from rasterio.enums import ColorInterp
 from rasterio.transform import from_origin
 from rasterio.warp import calculate_default_transform, reproject
 from rasterio.windows import Window
+
+from landlearn.core.errors import InputError
+from landlearn.core.raster import RasterSource
 from synthetic import write
 
 

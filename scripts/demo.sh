@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make demo`: the main job on the embedded sample, through qgis_process.bin as a CLI user runs it.
+# Grows with each capability; today: list the provider, check the environment, rasterize labels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=demo_output
+mkdir -p "$OUT"
+QP="qgis_process.bin"
+
+echo "==> LandLearn algorithms registered in QGIS ($("$QP" --version 2>/dev/null | grep -m1 'QGIS version' | cut -d: -f2 | xargs))"
+"$QP" list 2>/dev/null | awk '/^LandLearn$/{on=1; print; next} on && /^\t/{print; next} on{exit}'
+
+echo "==> Environment and device"
+"$QP" run landlearn:diagnostics -- DEVICE=auto REPORT="$OUT/environment.json" 2>/dev/null \
+  | sed -n '/^Python/,/^Device/p'
+
+echo "==> Rasterizing OpenStreetMap land-use polygons (text field 'fclass') onto Sentinel-2"
+"$QP" run landlearn:rasterizelabels -- \
+  INPUT_RASTER=sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif \
+  LABELS=sample_data/s2_osm_sparse/osm_landuse_subset.gpkg CLASS_FIELD=fclass \
+  OUTPUT="$OUT/s2_osm_labels.tif" 2>/dev/null | sed -n '/labelled pixels/,/^$/p'
+
+echo "==> Warping North Carolina land cover (tagged EPSG:3358) onto the Landsat grid (EPSG:32119)"
+"$QP" run landlearn:rasterizelabels -- \
+  INPUT_RASTER=sample_data/nc_landsat7/landsat_multiband.tif \
+  LABELS=sample_data/nc_landsat7/strata.tif OUTPUT="$OUT/nc_strata_on_landsat.tif" 2>/dev/null \
+  | sed -n '/labelled pixels/,/^$/p'
+
+cat <<MSG
+==> Done. Open these in QGIS (the class names and colours load with them):
+    $PWD/$OUT/s2_osm_labels.tif          over sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif
+    $PWD/$OUT/nc_strata_on_landsat.tif   over sample_data/nc_landsat7/landsat_multiband.tif
+    $PWD/$OUT/environment.json           packages and device LandLearn will use
+MSG

@@ -1,0 +1,42 @@
+"""`make package`: dist/landlearn-<version>.zip for QGIS's "Install from ZIP".
+
+The zip holds one folder, landlearn/, with the plugin code, icons, metadata, licence and
+README; no tests, sample data, benchmarks, scripts or virtual environment.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INCLUDE_DIRS = ("core", "processing_provider", "ui", "icons")
+INCLUDE_FILES = ("__init__.py", "plugin.py", "metadata.txt", "LICENSE", "README.md", "requirements.txt")
+
+
+def main() -> str:
+    meta = configparser.ConfigParser()
+    meta.read(os.path.join(ROOT, "metadata.txt"))
+    version = meta["general"]["version"]
+    os.makedirs(os.path.join(ROOT, "dist"), exist_ok=True)
+    target = os.path.join(ROOT, "dist", f"landlearn-{version}.zip")
+    tmp = target + ".part"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in INCLUDE_FILES:
+            zf.write(os.path.join(ROOT, name), f"landlearn/{name}")
+        for folder in INCLUDE_DIRS:
+            for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, folder)):
+                dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+                for fn in sorted(filenames):
+                    if fn.endswith((".pyc", ".part.tif")):
+                        continue
+                    full = os.path.join(dirpath, fn)
+                    zf.write(full, "landlearn/" + os.path.relpath(full, ROOT))
+    os.replace(tmp, target)
+    print(target)
+    return target
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""qgis_process.bin as a subprocess: how modeler-less CLI users and scripts run LandLearn."""
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import rasterio
+
+from paths import ROOT
+
+QP = shutil.which("qgis_process.bin")
+pytestmark = pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+PROFILE = ROOT / ".qgis-profile"
+
+
+def qgis_process(*args, env_extra=None):
+    if not (PROFILE / "profiles" / "default" / "python" / "plugins" / "landlearn").exists():
+        pytest.skip("the throwaway QGIS profile is made by `make test` (scripts/setup.sh)")
+    env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(PROFILE), QT_QPA_PLATFORM="offscreen")
+    env.update(env_extra or {})
+    return subprocess.run([QP, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_list_shows_landlearn_algorithms():
+    out = qgis_process("list")
+    assert out.returncode == 0, out.stderr
+    assert "landlearn:rasterizelabels" in out.stdout and "landlearn:diagnostics" in out.stdout
+
+
+def test_run_gives_the_same_raster_as_processing_run(provider, sample, tmp_path):
+    import processing
+
+    s2 = sample / "s2_osm_sparse"
+    params = {"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+              "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass"}
+    cli_out, py_out = tmp_path / "cli.tif", tmp_path / "py.tif"
+    out = qgis_process("run", "landlearn:rasterizelabels", "--",
+                       *[f"{k}={v}" for k, v in params.items()], f"OUTPUT={cli_out}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "CLASS_COUNT:\t8" in out.stdout
+    processing.run("landlearn:rasterizelabels", {**params, "OUTPUT": str(py_out)})
+    with rasterio.open(cli_out) as a, rasterio.open(py_out) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.colormap(1) == b.colormap(1)
+    assert (tmp_path / "cli.qml").read_text() == (tmp_path / "py.qml").read_text()
+
+
+def test_choice_by_name_and_bad_input_from_the_command_line(sample, tmp_path):
+    ok = qgis_process("run", "landlearn:diagnostics", "--", "DEVICE=cpu")
+    assert ok.returncode == 0 and "DEVICE_USED:\tcpu" in ok.stdout
+    bad = qgis_process("run", "landlearn:diagnostics", "--", "DEVICE=gpu")
+    assert bad.returncode != 0 and "DEVICE: 'gpu' is not a valid choice" in bad.stdout + bad.stderr
+    nc = sample / "nc_landsat7"
+    out = qgis_process("run", "landlearn:rasterizelabels", "--", f"INPUT_RASTER={nc / 'landsat_multiband.tif'}",
+                       f"LABELS={nc / 'landsat96_polygons.shp'}", "CLASS_FIELD=nope",
+                       f"OUTPUT={tmp_path / 'x.tif'}")
+    assert out.returncode != 0
+    assert "CLASS_FIELD: the layer has no field 'nope'" in out.stdout + out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_loads_without_torch_and_says_how_to_install_it(tmp_path):
+    fake = tmp_path / "notorch" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('torch is not installed (test)')\n")
+    path = os.pathsep.join([str(tmp_path / "notorch"), os.environ.get("PYTHONPATH", "")])
+    listed = qgis_process("list", env_extra={"PYTHONPATH": path})
+    assert listed.returncode == 0 and "landlearn:rasterizelabels" in listed.stdout
+    run = qgis_process("run", "landlearn:diagnostics", "--", "DEVICE=auto", env_extra={"PYTHONPATH": path})
+    text = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "'torch' is required" in text and "pip install" in text and "torch==2.15.0" in text

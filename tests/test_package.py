@@ -1,0 +1,17 @@
+"""`make package` builds an installable zip without tests or sample data."""
+
+import subprocess
+import sys
+import zipfile
+
+from paths import ROOT
+
+
+def test_package_zip_holds_the_plugin_only():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "package.py")],
+                         capture_output=True, text=True, check=True)
+    names = zipfile.ZipFile(out.stdout.strip()).namelist()
+    assert "landlearn/metadata.txt" in names and "landlearn/__init__.py" in names
+    assert "landlearn/core/raster.py" in names and "landlearn/icons/landlearn.svg" in names
+    assert not [n for n in names if n.startswith(("landlearn/tests", "landlearn/sample_data",
+                                                  "landlearn/.venv", "landlearn/bench"))]
