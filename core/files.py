@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 from .errors import InputError
@@ -37,3 +38,61 @@ def write_text_atomic(path: str, text: str, parameter: str) -> str:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+class StagedFolder:
+    """Build an output folder under a hidden temporary name; publish it whole, or not at all.
+
+    A cancelled or failed export must not leave half a training set that a later training
+    run would happily read. ``replace`` allows an existing non-empty folder to be swapped
+    out, but only once the new one is complete, and only when ``replaceable(path)`` agrees
+    (so OVERWRITE cannot be aimed at someone's home folder).
+    """
+
+    def __init__(self, path: str, parameter: str, replace: bool = False,
+                 replaceable=lambda path: True, what: str = "output"):
+        self.path = os.path.abspath(path)
+        self.parameter = parameter
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise InputError(parameter, f"'{self.path}' is a file; choose a folder")
+        if os.path.isdir(self.path) and os.listdir(self.path):
+            if not replace:
+                raise InputError(parameter, f"the folder '{self.path}' is not empty; choose an "
+                                 "empty or new folder, or set OVERWRITE to replace it")
+            if not replaceable(self.path):
+                raise InputError(parameter, f"the folder '{self.path}' is not empty and does not "
+                                 f"look like {what}, so it is not replaced even with OVERWRITE; "
+                                 "choose an empty or new folder")
+        ensure_writable_folder(self.path, parameter)
+        self.staging = temporary_sibling(self.path)
+        os.makedirs(self.staging)
+        self._done = False
+
+    def publish(self) -> str:
+        old = None
+        if os.path.isdir(self.path):
+            if os.listdir(self.path):
+                old = temporary_sibling(self.path, ".old")
+                os.replace(self.path, old)
+            else:
+                os.rmdir(self.path)
+        os.replace(self.staging, self.path)
+        self._done = True
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        return self.path
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self._done = True
+
+    def __enter__(self) -> StagedFolder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.publish()
+        else:
+            self.discard()

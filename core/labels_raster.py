@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.warp import reproject
+from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window
 
 from .classes import check_class_value, make_classes
 from .errors import InputError
-from .grid import Grid
+from .grid import Grid, window_bounds
 from .labels import LabelConfig, sidecar_class_names, zero_outside
 from .progress import Progress
 from .raster import open_dataset, read_inside
@@ -44,6 +44,9 @@ class RasterLabels:
                                  "the CRS first")
             progress.info(f"Labels are on another grid or CRS ({self.ds.crs.to_string()}); "
                           "warping them onto the image grid with nearest neighbour.")
+        if not self.overlaps(grid.full_window):
+            raise InputError("labels", "the label raster does not overlap the image; check "
+                             "that both are where they should be (and their CRS)")
         values = self._scan_values()
         names = {**self._category_names(), **sidecar_class_names(config.labels),
                  **config.class_names}
@@ -62,6 +65,17 @@ class RasterLabels:
         if abs(col - round(col)) > _ALIGN_TOL or abs(row - round(row)) > _ALIGN_TOL:
             return None
         return int(round(col)), int(round(row))
+
+    def overlaps(self, window: Window) -> bool:
+        """Whether the label raster's footprint meets ``window`` of the image grid."""
+        xmin, ymin, xmax, ymax = window_bounds(self.grid, window)
+        lb = tuple(self.ds.bounds)
+        if self._offset is None and self.ds.crs and self.grid.crs and self.ds.crs != self.grid.crs:
+            try:
+                lb = transform_bounds(self.ds.crs, self.grid.crs, *lb, densify_pts=21)
+            except Exception:  # noqa: BLE001 - PROJ failures: let the warp decide
+                return True
+        return lb[0] < xmax and lb[2] > xmin and lb[1] < ymax and lb[3] > ymin
 
     def _scan_values(self) -> set[int]:
         """Every class value in the label raster, checked once, block by block."""

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-from rasterio.enums import ColorInterp, MaskFlags
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from .errors import InputError
@@ -70,17 +71,25 @@ class RasterSource:
 
     ``bands`` are 1-based indexes in the order the model or export wants them. The default
     is every band except alpha bands (their meaning is the mask, not a feature).
+    ``resample_to`` puts the source on another grid (a user's CELL_SIZE) through a GDAL
+    warped VRT, bilinear by default: GDAL's warper leaves NoData out of the kernel, so
+    resampled edges do not bleed nodata values into real ones.
     """
 
     def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None,
-                 parameter: str = "input_raster"):
+                 parameter: str = "input_raster", resample_to: Grid | None = None,
+                 resampling: Resampling = Resampling.bilinear):
         self.path = os.fspath(path)
         self.parameter = parameter
-        self.ds = open_dataset(self.path, parameter)
+        self._src = open_dataset(self.path, parameter)
         try:
             self.bands = self._select_bands(bands)
+            self.ds = self._src if resample_to is None else WarpedVRT(
+                self._src, crs=resample_to.crs or self._src.crs,
+                transform=resample_to.transform, width=resample_to.width,
+                height=resample_to.height, resampling=resampling)
         except Exception:
-            self.ds.close()
+            self._src.close()
             raise
         self.grid = Grid(self.ds.crs, self.ds.transform, self.ds.width, self.ds.height)
         dtypes = [np.dtype(self.ds.dtypes[b - 1]) for b in self.bands]
@@ -90,9 +99,10 @@ class RasterSource:
         self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
 
     def _select_bands(self, bands: Sequence[int] | None) -> list[int]:
-        count = self.ds.count
+        count = self._src.count
         if not bands:
-            chosen = [i + 1 for i, ci in enumerate(self.ds.colorinterp) if ci != ColorInterp.alpha]
+            chosen = [i + 1 for i, ci in enumerate(self._src.colorinterp)
+                      if ci != ColorInterp.alpha]
             return chosen or list(range(1, count + 1))
         chosen = [int(b) for b in bands]
         bad = [b for b in chosen if b < 1 or b > count]
@@ -107,7 +117,7 @@ class RasterSource:
 
     @property
     def band_names(self) -> list[str]:
-        return [self.ds.descriptions[b - 1] or f"Band_{b}" for b in self.bands]
+        return [self._src.descriptions[b - 1] or f"Band_{b}" for b in self.bands]
 
     @property
     def fill_values(self) -> list[float]:
@@ -147,7 +157,9 @@ class RasterSource:
         return valid
 
     def close(self) -> None:
-        self.ds.close()
+        if self.ds is not self._src:
+            self.ds.close()
+        self._src.close()
 
     def __enter__(self) -> RasterSource:
         return self

@@ -6,11 +6,13 @@ from qgis.core import QgsProcessingProvider
 
 from .base import icon
 from .diagnostics import DiagnosticsAlgorithm
+from .export_training_data import ExportTrainingDataAlgorithm
 from .rasterize_labels import RasterizeLabelsAlgorithm
 
 # Each capability adds its algorithm here, in the order users meet them.
 ALGORITHMS = (
     RasterizeLabelsAlgorithm,
+    ExportTrainingDataAlgorithm,
     DiagnosticsAlgorithm,
 )
 

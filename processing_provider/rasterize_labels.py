@@ -7,23 +7,16 @@ pixels are labelled, with which class, after reprojection and NoData masking.
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
-    QgsProcessingException,
     QgsProcessingOutputNumber,
-    QgsProcessingParameterBoolean,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterField,
-    QgsProcessingParameterMapLayer,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
-    QgsRasterLayer,
-    QgsVectorLayer,
 )
 
 from ..core.label_raster import LabelRasterConfig, write_label_raster
-from ..core.labels import LabelConfig
 from .base import LandLearnAlgorithm
-from .layers import extent_of, raster_path, vector_path
+from .label_params import add_label_parameters, label_config
+from .layers import extent_of, raster_path
 
 
 class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
@@ -44,28 +37,7 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
     def initAlgorithm(self, config=None):
         self.add(QgsProcessingParameterRasterLayer("INPUT_RASTER", self.tr("Image raster")),
                  "The image whose pixel grid (CRS, cell size, alignment) the labels are burnt onto.")
-        self.add(QgsProcessingParameterMapLayer(
-            "LABELS", self.tr("Labels (polygons, points or classified raster)"),
-            types=[QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint,
-                   QgsProcessing.TypeRaster]),
-            "A polygon/point layer with a class field, or a classified raster with values "
-            "1..255 (0 = NoData). Any CRS: it is reprojected onto the image.")
-        self.add(QgsProcessingParameterField(
-            "CLASS_FIELD", self.tr("Class field (vector labels)"), parentLayerParameterName="LABELS",
-            optional=True),
-            "Field holding each feature's class: whole numbers 1..255, or text (each distinct "
-            "text becomes a class). Required for vector labels.")
-        self.add(QgsProcessingParameterField(
-            "CLASS_NAME_FIELD", self.tr("Class name field (optional)"),
-            parentLayerParameterName="LABELS", optional=True),
-            "With a numeric class field: a text field naming each class.")
-        self.add(QgsProcessingParameterBoolean(
-            "SELECTED_FEATURES_ONLY", self.tr("Selected features only"), defaultValue=False),
-            "Use only the selected features of the label layer.")
-        self.add(QgsProcessingParameterBoolean(
-            "ALL_TOUCHED", self.tr("Burn every pixel a feature touches"), defaultValue=False),
-            "On: thin polygons and lines burn every pixel they touch. Off: only pixels whose "
-            "centre is inside.", advanced=True)
+        add_label_parameters(self)
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
                  "Optional area to process, in any CRS; snapped outward to the image's pixels.")
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Label raster")),
@@ -76,23 +48,7 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
     def perform(self, parameters, context, progress, feedback):
         image = raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context),
                             "INPUT_RASTER")
-        layer = self.parameterAsLayer(parameters, "LABELS", context)
-        if layer is None:
-            raise QgsProcessingException("LABELS: no label layer was given or it could not be loaded")
-        layer_name = None
-        if isinstance(layer, QgsVectorLayer):
-            path, layer_name = vector_path(
-                layer, "LABELS", self.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
-                context, feedback)
-        elif isinstance(layer, QgsRasterLayer):
-            path = raster_path(layer, "LABELS")
-        else:
-            raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
-        labels = LabelConfig(
-            labels=path, layer=layer_name,
-            class_field=self.parameterAsString(parameters, "CLASS_FIELD", context) or None,
-            class_name_field=self.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or None,
-            all_touched=self.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
+        labels = label_config(self, parameters, context, feedback)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         result = write_label_raster(LabelRasterConfig(
             input_raster=image, labels=labels, output=output,

@@ -1,0 +1,119 @@
+"""Export Training Data: image + labels -> a Classified Tiles chip folder (ArcGIS-compatible)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+)
+
+from ..core.export import ExportConfig, export_training_data
+from .base import LandLearnAlgorithm
+from .label_params import add_label_parameters, label_config
+from .layers import extent_of, raster_path
+
+
+class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
+    ID = "exporttrainingdata"
+    DISPLAY_NAME = "Export Training Data"
+    GROUP = "Training data"
+    ICON = "export"
+    HELP = (
+        "Cuts an image and its labels into georeferenced chip pairs for training a pixel "
+        "classifier, in the Esri 'Classified Tiles' layout that ArcGIS Pro writes and "
+        "arcgis.learn reads: images/ and labels/ GeoTIFF chips (image chips keep the source "
+        "data type and NoData; edge chips are padded with NoData and label 0), map.txt, "
+        "esri_accumulated_stats.json (class pixel counts, band statistics over valid pixels), "
+        "esri_model_definition.emd, plus landlearn_manifest.json with each chip's position, "
+        "class histogram and spatial block, so training can validate on whole areas.\n\n"
+        "Labels are polygons/points with a class field (numeric or text) or a classified "
+        "raster, in any CRS; 0 means unlabelled. Nothing outside EXTENT enters the export, "
+        "which makes EXTENT a clean way to keep a test area out of training. The folder "
+        "appears only when the export is complete; a cancel leaves nothing.\n\n"
+        "Example (qgis_process): qgis_process run landlearn:exporttrainingdata -- "
+        "INPUT_RASTER=s2.tif LABELS=osm_landuse.gpkg CLASS_FIELD=fclass TILE_SIZE_X=256 "
+        "TILE_SIZE_Y=256 STRIDE_X=128 STRIDE_Y=128 OUTPUT_FOLDER=chips"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add(QgsProcessingParameterRasterLayer("INPUT_RASTER", self.tr("Image raster")),
+                 "The image to cut into chips: any band count and data type (uint8, uint16, "
+                 "int16, float32...). Chips keep its data type and NoData value.")
+        self.add(QgsProcessingParameterBand(
+            "BANDS", self.tr("Bands (empty = all but alpha)"), parentLayerParameterName="INPUT_RASTER",
+            optional=True, allowMultiple=True),
+            "Bands to export, in this order. Empty: every band except an alpha band.")
+        add_label_parameters(self)
+        self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
+                 "Optional area to export, in any CRS (the dialog offers the map canvas extent). "
+                 "Pixels and labels outside it are left out, even from chips that straddle it.")
+        self.add(QgsProcessingParameterNumber(
+            "CELL_SIZE", self.tr("Cell size (empty = the raster's)"),
+            QgsProcessingParameterNumber.Double, optional=True),
+            "Resample to this resolution, in the raster CRS's units (degrees for EPSG:4326): "
+            "the image bilinear, labels nearest neighbour.", advanced=True)
+        for key, label, default, text in (
+                ("TILE_SIZE_X", "Tile size X (pixels)", 256, "Chip width in pixels, 16..4096."),
+                ("TILE_SIZE_Y", "Tile size Y (pixels)", 256, "Chip height in pixels, 16..4096."),
+                ("STRIDE_X", "Stride X (pixels)", 128,
+                 "Horizontal step between chips. Less than the tile size makes chips overlap "
+                 "(more, partly redundant chips); equal to it makes them touch."),
+                ("STRIDE_Y", "Stride Y (pixels)", 128, "Vertical step between chips.")):
+            self.add(QgsProcessingParameterNumber(
+                key, self.tr(label), QgsProcessingParameterNumber.Integer, defaultValue=default),
+                text)
+        self.add(QgsProcessingParameterNumber(
+            "MIN_LABELED_FRACTION", self.tr("Minimum labelled fraction per chip"),
+            QgsProcessingParameterNumber.Double, defaultValue=0.0),
+            "Keep a chip only when at least this fraction (0..1) of its pixels is labelled. "
+            "0 keeps every chip with any labelled pixel.")
+        self.add(QgsProcessingParameterBoolean(
+            "OUTPUT_NOFEATURE_TILES", self.tr("Also export chips without labels"),
+            defaultValue=False),
+            "Keep chips that hold no labelled pixel too (chips that are all NoData are never "
+            "kept).", advanced=True)
+        self.add(QgsProcessingParameterBoolean(
+            "OVERWRITE", self.tr("Replace an existing training data folder"), defaultValue=False),
+            "Allow OUTPUT_FOLDER to be a non-empty folder from an earlier export; it is replaced "
+            "only once the new export is complete. Other non-empty folders are never replaced.")
+        self.add(QgsProcessingParameterFolderDestination(
+            "OUTPUT_FOLDER", self.tr("Output folder")),
+            "New or empty folder for the chips and metadata files.")
+        self.addOutput(QgsProcessingOutputNumber("CHIP_COUNT", self.tr("Chips written")))
+        self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT", self.tr("Number of classes")))
+        self.addOutput(QgsProcessingOutputNumber("LABELLED_PIXELS",
+                                                 self.tr("Labelled pixels in the chips")))
+
+    def perform(self, parameters, context, progress, feedback):
+        image = raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context),
+                            "INPUT_RASTER")
+        cell = parameters.get("CELL_SIZE")
+        config = ExportConfig(
+            input_raster=image,
+            labels=label_config(self, parameters, context, feedback),
+            output_folder=self.parameterAsFileOutput(parameters, "OUTPUT_FOLDER", context),
+            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
+            extent=extent_of(self, parameters, "EXTENT", context),
+            cell_size=None if cell in (None, "") else self.parameterAsDouble(
+                parameters, "CELL_SIZE", context),
+            tile_size_x=self.parameterAsInt(parameters, "TILE_SIZE_X", context),
+            tile_size_y=self.parameterAsInt(parameters, "TILE_SIZE_Y", context),
+            stride_x=self.parameterAsInt(parameters, "STRIDE_X", context),
+            stride_y=self.parameterAsInt(parameters, "STRIDE_Y", context),
+            min_labeled_fraction=self.parameterAsDouble(parameters, "MIN_LABELED_FRACTION",
+                                                        context),
+            output_nofeature_tiles=self.parameterAsBoolean(parameters, "OUTPUT_NOFEATURE_TILES",
+                                                           context),
+            overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context))
+        result = export_training_data(config, progress)
+        for line in result.summary().splitlines():
+            (feedback.pushWarning if line.startswith("Warning:") else feedback.pushInfo)(line)
+        feedback.pushInfo(f"Training data written to {result.output_folder}")
+        return {"OUTPUT_FOLDER": result.output_folder, "CHIP_COUNT": result.chips,
+                "CLASS_COUNT": len(result.classes),
+                "LABELLED_PIXELS": sum(result.class_pixels.values())}

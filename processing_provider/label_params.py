@@ -1,0 +1,67 @@
+"""The label parameters every training-data algorithm shares, and their LabelConfig.
+
+Rasterize Labels, Export Training Data and (later) classical training and accuracy
+assessment all take "polygons/points with a class field, or a classified raster"; one
+definition keeps their help text, keys and behaviour the same everywhere.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterField,
+    QgsProcessingParameterMapLayer,
+    QgsRasterLayer,
+    QgsVectorLayer,
+)
+
+from ..core.labels import LabelConfig
+from .layers import raster_path, vector_path
+
+
+def add_label_parameters(alg) -> None:
+    alg.add(QgsProcessingParameterMapLayer(
+        "LABELS", alg.tr("Labels (polygons, points or classified raster)"),
+        types=[QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint,
+               QgsProcessing.TypeRaster]),
+        "A polygon/point layer with a class field, or a classified raster with values "
+        "1..255 (0 = NoData). Any CRS: it is reprojected onto the image.")
+    alg.add(QgsProcessingParameterField(
+        "CLASS_FIELD", alg.tr("Class field (vector labels)"), parentLayerParameterName="LABELS",
+        optional=True),
+        "Field holding each feature's class: whole numbers 1..255, or text (each distinct "
+        "text becomes a class, numbered 1..n alphabetically, the text kept as its name). "
+        "Required for vector labels.")
+    alg.add(QgsProcessingParameterField(
+        "CLASS_NAME_FIELD", alg.tr("Class name field (optional)"),
+        parentLayerParameterName="LABELS", optional=True),
+        "With a numeric class field: a text field naming each class.")
+    alg.add(QgsProcessingParameterBoolean(
+        "SELECTED_FEATURES_ONLY", alg.tr("Selected features only"), defaultValue=False),
+        "Use only the selected features of the label layer.")
+    alg.add(QgsProcessingParameterBoolean(
+        "ALL_TOUCHED", alg.tr("Burn every pixel a feature touches"), defaultValue=False),
+        "On: thin polygons and lines burn every pixel they touch. Off: only pixels whose "
+        "centre is inside.", advanced=True)
+
+
+def label_config(alg, parameters, context, feedback) -> LabelConfig:
+    layer = alg.parameterAsLayer(parameters, "LABELS", context)
+    if layer is None:
+        raise QgsProcessingException("LABELS: no label layer was given or it could not be loaded")
+    layer_name = None
+    if isinstance(layer, QgsVectorLayer):
+        path, layer_name = vector_path(
+            layer, "LABELS", alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
+            context, feedback)
+    elif isinstance(layer, QgsRasterLayer):
+        path = raster_path(layer, "LABELS")
+    else:
+        raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
+    return LabelConfig(
+        labels=path, layer=layer_name,
+        class_field=alg.parameterAsString(parameters, "CLASS_FIELD", context) or None,
+        class_name_field=alg.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or None,
+        all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
