@@ -2,8 +2,7 @@
 
 Training normalises with these (never a fixed /255), so they must describe what the model
 will see: the pixels of the exported chips, NoData and edge padding left out. Means and
-variances are merged with Chan et al.'s pairwise formula, which stays exact in float64
-where a running sum of squares of uint16 reflectances would lose digits.
+variances come from sums of values shifted by a constant near the mean (see BandStats).
 """
 
 from __future__ import annotations
@@ -34,12 +33,20 @@ class BandSummary:
 
 
 class BandStats:
+    """Sums of shifted values per band, so chips combine by plain addition.
+
+    Values are shifted by a per-band constant near the mean (taken from the first chip)
+    before squaring: variance = E[(x-K)^2] - E[x-K]^2 then has no catastrophic cancellation
+    for data far from zero, and one float64 pass per chip is all it costs.
+    """
+
     def __init__(self, band_names: list[str]):
         n = len(band_names)
         self.names = list(band_names)
-        self.count = np.zeros(n, dtype=np.int64)
-        self.mean = np.zeros(n, dtype=np.float64)
-        self.m2 = np.zeros(n, dtype=np.float64)
+        self.count = 0
+        self.shift: np.ndarray | None = None
+        self.s1 = np.zeros(n, dtype=np.float64)
+        self.s2 = np.zeros(n, dtype=np.float64)
         self.minimum = np.full(n, np.inf)
         self.maximum = np.full(n, -np.inf)
 
@@ -48,23 +55,24 @@ class BandStats:
         n = int(np.count_nonzero(valid))
         if n == 0:
             return
-        x = data[:, valid].astype(np.float64)
-        mean = x.mean(axis=1)
-        m2 = ((x - mean[:, None]) ** 2).sum(axis=1)
-        total = self.count + n
-        delta = mean - self.mean
-        self.mean += delta * (n / total)
-        self.m2 += m2 + delta ** 2 * (self.count * n / total)
-        self.count = total
+        x = data.reshape(data.shape[0], -1) if n == valid.size else data[:, valid]
+        if self.shift is None:
+            self.shift = x[:, :4096].mean(axis=1, dtype=np.float64)
+        d = x.astype(np.float64)
+        d -= self.shift[:, None]
+        self.s1 += d.sum(axis=1)
+        self.s2 += np.einsum("ij,ij->i", d, d)
+        self.count += n
         np.minimum(self.minimum, x.min(axis=1), out=self.minimum)
         np.maximum(self.maximum, x.max(axis=1), out=self.maximum)
 
     def summaries(self) -> list[BandSummary]:
-        out = []
-        for i, name in enumerate(self.names):
-            c = int(self.count[i])
-            std = float(np.sqrt(self.m2[i] / c)) if c else 0.0
-            out.append(BandSummary(name, c, float(self.minimum[i]) if c else 0.0,
-                                   float(self.maximum[i]) if c else 0.0,
-                                   float(self.mean[i]) if c else 0.0, std))
-        return out
+        c = self.count
+        if c == 0:
+            return [BandSummary(name, 0, 0.0, 0.0, 0.0, 0.0) for name in self.names]
+        m1 = self.s1 / c
+        var = np.maximum(self.s2 / c - m1 ** 2, 0.0)
+        mean = self.shift + m1
+        return [BandSummary(name, c, float(self.minimum[i]), float(self.maximum[i]),
+                            float(mean[i]), float(np.sqrt(var[i])))
+                for i, name in enumerate(self.names)]

@@ -130,6 +130,11 @@ def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource,
 
 def _read_in_area(image: RasterSource, labels, win: Window, area: Window):
     """Chip arrays for ``win``: pixels and labels only from inside ``area``, the rest padding."""
+    if (win.col_off >= area.col_off and win.row_off >= area.row_off
+            and win.col_off + win.width <= area.col_off + area.width
+            and win.row_off + win.height <= area.row_off + area.height):
+        block = image.read(win)  # the common case: no padding, no copies
+        return block.data, block.valid, labels.read(win)
     h, w = int(win.height), int(win.width)
     data = np.empty((image.count, h, w), dtype=image.dtype)
     for i, fill in enumerate(image.fill_values):
@@ -195,6 +200,7 @@ def export_training_data(config: ExportConfig, progress: Progress | None = None)
             desc.bands = stats.summaries()
             result.warnings = _imbalance_warnings(result)
             write_folder_metadata(staged.staging, desc, result.summary())
+        result.output_folder = staged.path
         progress.set_fraction(1.0)
     return result
 

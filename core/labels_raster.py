@@ -95,12 +95,15 @@ class RasterLabels:
             nodata |= np.isnan(arr)
         if self.src_nodata is not None and not np.isnan(self.src_nodata):
             nodata |= arr == self.src_nodata
-        vals = np.unique(arr[~nodata])
-        if vals.size and (vals.min() < 0 or vals.max() > 255 or np.any(vals != np.round(vals))):
+        if arr.dtype == np.uint8 and not nodata.any():
+            return arr  # every uint8 is a valid class value
+        kept = arr[~nodata]
+        if kept.size and (kept.min() < 0 or kept.max() > 255 or (
+                np.issubdtype(arr.dtype, np.floating) and np.any(kept != np.round(kept)))):
+            vals = np.unique(kept)
             bad = [v for v in vals if v < 0 or v > 255 or v != round(float(v))][0]
             check_class_value(float(bad), "labels", where or "in the label raster")
-        out = np.where(nodata, 0, arr).astype(np.uint8)
-        return out
+        return np.where(nodata, 0, arr).astype(np.uint8)
 
     def _category_names(self) -> dict[int, str]:
         from osgeo import gdal

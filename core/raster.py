@@ -126,6 +126,10 @@ class RasterSource:
     def read(self, window: Window) -> Block:
         """Read ``window`` (may overhang the raster) as (bands, rows, cols) + validity."""
         h, w = int(window.height), int(window.width)
+        if (window.col_off >= 0 and window.row_off >= 0 and window.col_off + w <= self.grid.width
+                and window.row_off + h <= self.grid.height):
+            data = self.ds.read(self.bands, window=window, out_dtype=self.dtype)
+            return Block(data, self._valid(data, window), window)
         data = np.empty((self.count, h, w), dtype=self.dtype)
         for i, fill in enumerate(self.fill_values):
             data[i] = fill
@@ -137,11 +141,15 @@ class RasterSource:
         return Block(data, valid, window)
 
     def _valid(self, part: np.ndarray, window: Window) -> np.ndarray:
+        floating = np.issubdtype(part.dtype, np.floating)
+        if not floating and not self._per_dataset_mask and all(
+                nd is None or np.isnan(nd) for nd in self.nodata):
+            return np.ones(part.shape[1:], dtype=bool)
         all_nodata = np.ones(part.shape[1:], dtype=bool)
         any_nan = np.zeros(part.shape[1:], dtype=bool)
         has_nodata = False
         for band, nd in zip(part, self.nodata):
-            if np.issubdtype(part.dtype, np.floating):
+            if floating:
                 any_nan |= np.isnan(band)
             if nd is None or (isinstance(nd, float) and np.isnan(nd)):
                 all_nodata &= False

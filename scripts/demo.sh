@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded sample, through qgis_process.bin as a CLI user runs it.
-# Grows with each capability; today: list the provider, check the environment, rasterize labels.
+# Grows with each capability; today: list the provider, check the environment, rasterize labels,
+# export training chips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=demo_output
@@ -26,9 +27,17 @@ echo "==> Warping North Carolina land cover (tagged EPSG:3358) onto the Landsat 
   LABELS=sample_data/nc_landsat7/strata.tif OUTPUT="$OUT/nc_strata_on_landsat.tif" 2>/dev/null \
   | sed -n '/labelled pixels/,/^$/p'
 
+echo "==> Exporting training chips (256 px, stride 128) from the OpenStreetMap polygons"
+"$QP" run landlearn:exporttrainingdata -- \
+  INPUT_RASTER=sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif \
+  LABELS=sample_data/s2_osm_sparse/osm_landuse_subset.gpkg CLASS_FIELD=fclass \
+  TILE_SIZE_X=256 TILE_SIZE_Y=256 STRIDE_X=128 STRIDE_Y=128 OVERWRITE=true \
+  OUTPUT_FOLDER="$OUT/s2_osm_chips" 2>/dev/null | sed -n '/chips of/,/^Training data/p'
+
 cat <<MSG
 ==> Done. Open these in QGIS (the class names and colours load with them):
     $PWD/$OUT/s2_osm_labels.tif          over sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif
     $PWD/$OUT/nc_strata_on_landsat.tif   over sample_data/nc_landsat7/landsat_multiband.tif
+    $PWD/$OUT/s2_osm_chips/              training chips (images/, labels/) and their statistics
     $PWD/$OUT/environment.json           packages and device LandLearn will use
 MSG

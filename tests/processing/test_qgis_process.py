@@ -1,27 +1,14 @@
 """qgis_process.bin as a subprocess: how modeler-less CLI users and scripts run LandLearn."""
 
 import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 import rasterio
 
-from paths import ROOT
+from qgis_cli import QP, qgis_process
 
-QP = shutil.which("qgis_process.bin")
 pytestmark = pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
-PROFILE = ROOT / ".qgis-profile"
-
-
-def qgis_process(*args, env_extra=None):
-    if not (PROFILE / "profiles" / "default" / "python" / "plugins" / "landlearn").exists():
-        pytest.skip("the throwaway QGIS profile is made by `make test` (scripts/setup.sh)")
-    env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(PROFILE), QT_QPA_PLATFORM="offscreen")
-    env.update(env_extra or {})
-    return subprocess.run([QP, *args], capture_output=True, text=True, env=env, timeout=300)
-
 
 def test_list_shows_landlearn_algorithms():
     out = qgis_process("list")

@@ -1,0 +1,112 @@
+"""Export Training Data through processing.run and qgis_process.bin: same folder either way."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from chip_checks import check_chips, manifest
+from qgis_cli import QP, qgis_process
+
+
+def _run(params):
+    import processing
+
+    return processing.run("landlearn:exporttrainingdata", params)
+
+
+def _same_folders(a, b):
+    ma, mb = manifest(a), manifest(b)
+    assert ma == mb and len(ma["chips"]) > 0
+    for name in ("esri_accumulated_stats.json", "esri_model_definition.emd", "map.txt"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+    for chip in ma["chips"]:
+        for key in ("image", "label"):
+            with rasterio.open(a / chip[key]) as x, rasterio.open(b / chip[key]) as y:
+                np.testing.assert_array_equal(x.read(), y.read())
+                assert x.transform == y.transform and x.nodata == y.nodata
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_processing_run_and_qgis_process_write_the_same_folder(provider, sample, tmp_path):
+    s2 = sample / "s2_osm_sparse"
+    params = {"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+              "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass",
+              "TILE_SIZE_X": 128, "TILE_SIZE_Y": 96, "STRIDE_X": 96, "STRIDE_Y": 64,
+              "MIN_LABELED_FRACTION": 0.05}
+    cli, py = tmp_path / "cli", tmp_path / "py"
+    out = qgis_process("run", "landlearn:exporttrainingdata", "--",
+                       *[f"{k}={v}" for k, v in params.items()], "BANDS=3", "BANDS=2",
+                       "BANDS=1", f"OUTPUT_FOLDER={cli}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    res = _run({**params, "BANDS": [3, 2, 1], "OUTPUT_FOLDER": str(py)})
+    assert f"CHIP_COUNT:\t{res['CHIP_COUNT']}" in out.stdout
+    assert res["OUTPUT_FOLDER"] == str(py) and res["CLASS_COUNT"] == 8
+    assert manifest(py)["source_bands"] == [3, 2, 1]
+    # the chips are the source's bands 3, 2, 1 at their windows
+    check_chips(py, params["INPUT_RASTER"], bands=[3, 2, 1])
+    _same_folders(cli, py)
+    assert "labelled pixels in the chips" in out.stdout
+
+
+def test_selected_polygons_numeric_field_and_summary(provider, sample, tmp_path):
+    from qgis.core import QgsProcessingFeedback, QgsProject, QgsVectorLayer
+
+    nc = sample / "nc_landsat7"
+    layer = QgsVectorLayer(str(nc / "landsat96_polygons.shp"), "polys", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByExpression('"id" IN (1, 5)')
+        assert 0 < layer.selectedFeatureCount() < layer.featureCount()
+
+        class Log(QgsProcessingFeedback):
+            lines = []
+
+            def pushInfo(self, info):
+                self.lines.append(info)
+
+        import processing
+
+        log = Log()
+        res = processing.run("landlearn:exporttrainingdata", {
+            "INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": layer.id(),
+            "CLASS_FIELD": "id", "SELECTED_FEATURES_ONLY": True, "TILE_SIZE_X": 64,
+            "TILE_SIZE_Y": 64, "STRIDE_X": 32, "STRIDE_Y": 32,
+            "OUTPUT_FOLDER": str(tmp_path / "sel")}, feedback=log)
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    m = manifest(tmp_path / "sel")
+    assert [c["Value"] for c in m["classes"]] == [1, 5] and res["CLASS_COUNT"] == 2
+    assert res["LABELLED_PIXELS"] == sum(int(v) for v in m["class_pixels"].values())
+    assert any("chips of 64 x 64 px" in line for line in log.lines)
+
+
+def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    s2 = sample / "s2_osm_sparse"
+    base = {"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+            "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass",
+            "OUTPUT_FOLDER": str(tmp_path / "out")}
+    for extra, message in [({"TILE_SIZE_X": 5000}, "TILE_SIZE_X: 5000 pixels is outside"),
+                           ({"STRIDE_Y": 0}, "STRIDE_Y: the stride must be at least 1"),
+                           ({"CLASS_FIELD": ""}, "CLASS_FIELD: vector labels need a class field"),
+                           ({"EXTENT": "10,11,50,51 [EPSG:4326]"},
+                            "EXTENT: it does not overlap the raster")]:
+        with pytest.raises(QgsProcessingException, match=message):
+            _run({**base, **extra})
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    with pytest.raises(QgsProcessingException, match="OUTPUT_FOLDER: the folder .* is not empty"):
+        _run(base)
+    assert sorted(os.listdir(tmp_path)) == ["out"] and os.listdir(tmp_path / "out") == ["keep.txt"]
+
+
+def test_temporary_output_folder(provider, sample):
+    nc = sample / "nc_landsat7"
+    res = _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+                "LABELS": str(nc / "strata.tif"), "OUTPUT_FOLDER": "TEMPORARY_OUTPUT"})
+    with open(os.path.join(res["OUTPUT_FOLDER"], "esri_accumulated_stats.json")) as fh:
+        assert json.load(fh)["NumTiles"] == res["CHIP_COUNT"] > 0
