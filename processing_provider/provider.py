@@ -8,11 +8,13 @@ from .base import icon
 from .diagnostics import DiagnosticsAlgorithm
 from .export_training_data import ExportTrainingDataAlgorithm
 from .rasterize_labels import RasterizeLabelsAlgorithm
+from .train_model import TrainModelAlgorithm
 
 # Each capability adds its algorithm here, in the order users meet them.
 ALGORITHMS = (
     RasterizeLabelsAlgorithm,
     ExportTrainingDataAlgorithm,
+    TrainModelAlgorithm,
     DiagnosticsAlgorithm,
 )
 

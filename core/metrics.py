@@ -1,0 +1,103 @@
+"""Accuracy from a confusion matrix: the numbers users must be able to trust.
+
+Rows are the reference (truth), columns the prediction, over the evaluated classes only:
+NoData and ignored classes never enter, in training, validation or accuracy assessment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    """Counts of (truth index, predicted index) for indices in 0..n-1; other truths skipped."""
+    truth = np.asarray(truth).ravel().astype(np.int64)
+    pred = np.asarray(pred).ravel().astype(np.int64)
+    keep = (truth >= 0) & (truth < n)
+    return np.bincount(truth[keep] * n + pred[keep], minlength=n * n).reshape(n, n)
+
+
+def _div(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+
+
+@dataclass
+class Accuracy:
+    matrix: np.ndarray
+    names: list[str]
+
+    @property
+    def total(self) -> int:
+        return int(self.matrix.sum())
+
+    @property
+    def precision(self) -> np.ndarray:  # user's accuracy
+        return _div(np.diag(self.matrix), self.matrix.sum(axis=0))
+
+    @property
+    def recall(self) -> np.ndarray:  # producer's accuracy
+        return _div(np.diag(self.matrix), self.matrix.sum(axis=1))
+
+    @property
+    def f1(self) -> np.ndarray:
+        p, r = self.precision, self.recall
+        return _div(2 * p * r, p + r)
+
+    @property
+    def iou(self) -> np.ndarray:
+        tp = np.diag(self.matrix)
+        return _div(tp, self.matrix.sum(axis=0) + self.matrix.sum(axis=1) - tp)
+
+    @property
+    def support(self) -> np.ndarray:
+        return self.matrix.sum(axis=1)
+
+    @property
+    def overall(self) -> float:
+        return float(np.trace(self.matrix) / self.total) if self.total else 0.0
+
+    @property
+    def kappa(self) -> float:
+        n = self.total
+        if not n:
+            return 0.0
+        expected = float((self.matrix.sum(axis=0) * self.matrix.sum(axis=1)).sum()) / n ** 2
+        return (self.overall - expected) / (1 - expected) if expected < 1 else 0.0
+
+    def _present(self) -> np.ndarray:
+        """Classes that occur in the reference: absent ones would drag means to 0 unfairly."""
+        return self.support > 0
+
+    @property
+    def mean_iou(self) -> float:
+        m = self._present()
+        return float(self.iou[m].mean()) if m.any() else 0.0
+
+    @property
+    def macro_f1(self) -> float:
+        m = self._present()
+        return float(self.f1[m].mean()) if m.any() else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "overall_accuracy": self.overall, "kappa": self.kappa, "mean_iou": self.mean_iou,
+            "macro_f1": self.macro_f1, "pixels": self.total, "classes": self.names,
+            "confusion_matrix": self.matrix.tolist(),
+            "per_class": {name: {"precision": float(self.precision[i]),
+                                 "recall": float(self.recall[i]), "f1": float(self.f1[i]),
+                                 "iou": float(self.iou[i]), "support": int(self.support[i])}
+                          for i, name in enumerate(self.names)},
+        }
+
+    def table(self) -> str:
+        lines = [f"{'class':<20} {'precision':>9} {'recall':>7} {'F1':>6} {'IoU':>6} {'pixels':>9}"]
+        for i, name in enumerate(self.names):
+            lines.append(f"{name[:20]:<20} {self.precision[i]:9.3f} {self.recall[i]:7.3f} "
+                         f"{self.f1[i]:6.3f} {self.iou[i]:6.3f} {int(self.support[i]):9d}")
+        lines.append(f"overall accuracy {self.overall:.3f}, kappa {self.kappa:.3f}, "
+                     f"mean IoU {self.mean_iou:.3f}, macro F1 {self.macro_f1:.3f}")
+        return "\n".join(lines)
