@@ -199,11 +199,11 @@ def _read_folder(path: str, index: int) -> _Folder:
                    dtype, cell, crs, class_pixels)
 
 
-def _sample_stats(chips: list[Chip], nodata, limit: int = 200):
-    """Band statistics from up to ``limit`` chips, for folders that do not carry them."""
-    step = max(1, len(chips) // limit)
+def _sample_stats(chips: list[Chip], nodata, limit: int = 1000):
+    """Band statistics from up to ``limit`` chips spread over the folder (all when fewer)."""
+    picks = np.unique(np.linspace(0, len(chips) - 1, min(limit, len(chips))).astype(int))
     vals = []
-    for chip in chips[::step][:limit]:
+    for chip in (chips[i] for i in picks):
         with rasterio.open(chip.image) as ds:
             data = ds.read().astype(np.float64)
         ok = np.all(np.isfinite(data), axis=0)

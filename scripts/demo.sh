@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded sample, through qgis_process.bin as a CLI user runs it.
 # Grows with each capability; today: list the provider, check the environment, rasterize labels,
-# export training chips.
+# export training chips, train a small U-Net.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=demo_output
@@ -34,10 +34,21 @@ echo "==> Exporting training chips (256 px, stride 128) from the OpenStreetMap p
   TILE_SIZE_X=256 TILE_SIZE_Y=256 STRIDE_X=128 STRIDE_Y=128 OVERWRITE=true \
   OUTPUT_FOLDER="$OUT/s2_osm_chips" 2>/dev/null | sed -n '/chips of/,/^Training data/p'
 
+echo "==> Exporting 64 px chips of North Carolina land cover and training a small U-Net (CPU, ~1 min)"
+"$QP" run landlearn:exporttrainingdata -- \
+  INPUT_RASTER=sample_data/nc_landsat7/landsat_multiband.tif \
+  LABELS=sample_data/nc_landsat7/strata.tif TILE_SIZE_X=64 TILE_SIZE_Y=64 STRIDE_X=32 \
+  STRIDE_Y=32 OVERWRITE=true OUTPUT_FOLDER="$OUT/nc_chips" 2>/dev/null | sed -n '/chips of/p'
+"$QP" run landlearn:trainmodel -- TRAINING_DATA="$OUT/nc_chips" ARCHITECTURE=unet \
+  BACKBONE=resnet18 EPOCHS=8 VALIDATION_PERCENT=15 DEVICE=auto \
+  OUTPUT_MODEL="$OUT/nc_unet.dlpk" 2>/dev/null \
+  | sed -n '/^Learning-rate/p;/^epoch/,/^overall accuracy/p'
+
 cat <<MSG
 ==> Done. Open these in QGIS (the class names and colours load with them):
     $PWD/$OUT/s2_osm_labels.tif          over sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif
     $PWD/$OUT/nc_strata_on_landsat.tif   over sample_data/nc_landsat7/landsat_multiband.tif
     $PWD/$OUT/s2_osm_chips/              training chips (images/, labels/) and their statistics
+    $PWD/$OUT/nc_unet_report/report.html the U-Net's training report (curves, confusion matrix)
     $PWD/$OUT/environment.json           packages and device LandLearn will use
 MSG

@@ -130,6 +130,36 @@ def test_arcgis_style_folder_without_manifest(chips, tmp_path):
     np.testing.assert_allclose(theirs.mean, ours.mean)
 
 
+def test_arcgis_placeholder_metadata_and_tile_size_mismatch(chips, tmp_path, sample):
+    """ArcGIS Pro's own files: colours [-1,-1,-1], no band statistics: computed from chips."""
+    copy = tmp_path / "pro"
+    shutil.copytree(chips, copy)
+    os.remove(copy / "landlearn_manifest.json")
+    emd = json.loads((copy / "esri_model_definition.emd").read_text())
+    emd = {"Framework": "e.g. CNTK", "ModelType": "e.g. ImageClassification",
+           "Classes": [{"Value": c["Value"], "Name": c["Name"], "Color": [-1, -1, -1]}
+                       for c in emd["Classes"]]}
+    (copy / "esri_model_definition.emd").write_text(json.dumps(emd))
+    stats = json.loads((copy / "esri_accumulated_stats.json").read_text())
+    del stats["BandStatsState"]
+    (copy / "esri_accumulated_stats.json").write_text(json.dumps(stats))
+    progress = RecordingProgress()
+    data = read_training_data([str(copy)], progress)
+    ours = read_training_data([str(chips)])
+    assert any("computing them from its chips" in m for m in progress.messages)
+    np.testing.assert_allclose(data.mean, ours.mean, rtol=1e-6)  # all chips when <= 1000
+    np.testing.assert_allclose(data.std, ours.std, rtol=1e-6)
+    assert all(0 <= v <= 255 for c in data.classes for v in c.color)
+    big = tmp_path / "big"
+    s2 = sample / "s2_osm_sparse"
+    export_training_data(ExportConfig(str(s2 / "s2l1c_10bands_10m_subset.tif"),
+                                      LabelConfig(str(s2 / "osm_landuse_subset.gpkg"),
+                                                  class_field="fclass"), str(big),
+                                      tile_size_x=128, tile_size_y=128))
+    with pytest.raises(InputError, match="^TRAINING_DATA: .* has 128 x 128 chips but .* 64 x 64"):
+        read_training_data([str(chips), str(big)])
+
+
 def test_bad_training_input(chips, tmp_path, sample):
     with pytest.raises(InputError, match="^TRAINING_DATA: .* is not a training data folder"):
         train_model(_config(sample, tmp_path / "m.dlpk"))
