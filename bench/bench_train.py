@@ -101,7 +101,11 @@ def nc_landsat(tmp: Path, epochs: int) -> dict:
         xmid = ds.transform.c + half * ds.transform.a
         img_nodata = np.all(ds.read() == ds.nodata, axis=0)
     chips = tmp / "nc_west"
-    export_training_data(ExportConfig(image, LabelConfig(strata), str(chips),
+    from landlearn.core.classes import read_class_names_file
+
+    names_file = SAMPLE / "nc_landsat7" / "strata_classes.txt"  # the shared copy has no names
+    strata_labels = LabelConfig(strata, class_names=read_class_names_file(names_file))
+    export_training_data(ExportConfig(image, strata_labels, str(chips),
                                       extent=Extent(b.left, b.bottom, xmid, b.top),
                                       tile_size_x=64, tile_size_y=64, stride_x=32, stride_y=32))
     t0 = time.perf_counter()
