@@ -68,6 +68,7 @@ def test_package_is_self_describing(trained, chips):
         export_means = [b["Mean"] for b in json.load(fh)["AllTilesStats"]]
     np.testing.assert_allclose(info["normalization"]["mean"], export_means)
     assert info["ignore_classes"] == [0] and info["crs_units"] == "metre"
+    assert info["source_bands"] == list(range(1, 11))
     assert len(info["history"]) == 2 and info["training"]["best_epoch"] in (1, 2)
     assert any(m.startswith("epoch  train_loss") for m in progress.messages)
     assert sum(1 for m in progress.messages if m.strip().startswith(("1 ", "2 "))) == 2
