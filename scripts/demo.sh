@@ -42,7 +42,7 @@ echo "==> Exporting 64 px chips of North Carolina land cover and training a smal
 "$QP" run landlearn:trainmodel -- TRAINING_DATA="$OUT/nc_chips" ARCHITECTURE=unet \
   BACKBONE=resnet18 EPOCHS=8 VALIDATION_PERCENT=15 DEVICE=auto \
   OUTPUT_MODEL="$OUT/nc_unet.dlpk" 2>/dev/null \
-  | sed -n '/^Learning-rate/p;/^epoch/,/^overall accuracy/p'
+  | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^Learning-rate/p;/^epoch/,/^overall accuracy/p'
 
 cat <<MSG
 ==> Done. Open these in QGIS (the class names and colours load with them):
