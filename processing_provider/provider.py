@@ -5,6 +5,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 
 from .base import icon
+from .classify_pixels import ClassifyPixelsAlgorithm
 from .diagnostics import DiagnosticsAlgorithm
 from .export_training_data import ExportTrainingDataAlgorithm
 from .rasterize_labels import RasterizeLabelsAlgorithm
@@ -15,6 +16,7 @@ ALGORITHMS = (
     RasterizeLabelsAlgorithm,
     ExportTrainingDataAlgorithm,
     TrainModelAlgorithm,
+    ClassifyPixelsAlgorithm,
     DiagnosticsAlgorithm,
 )
 

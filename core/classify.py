@@ -1,0 +1,262 @@
+"""Classify Pixels: stream a raster through a model into a styled classified GeoTIFF.
+
+Tiles of TILE_SIZE overlap by PADDING on each side; only the centre of each is kept
+(BLEND=centre), or every tile's probabilities are blended with a weight that fades to the
+edges (BLEND=weighted). Three threads overlap the work: a reader prepares normalised tiles,
+the main thread runs batches on the device, a writer turns probabilities into classes and
+writes them. Queues are short, so memory follows tile and batch size, not raster size
+(weighted blending adds one strip of tile height across the raster's width).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from rasterio.windows import Window
+
+from .classify_checks import check_bands, check_cell_size, check_values
+from .classify_output import ClassifyOutputs
+from .device import describe_device, resolve_device
+from .errors import Cancelled, InputError
+from .export import resampled_grid
+from .extent import Extent, extent_to_window
+from .grid import count_tiles, pad_window, tile_windows
+from .predictor import load_predictor
+from .progress import NullProgress, Progress
+from .raster import RasterSource
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    input_raster: str
+    model: str
+    output: str
+    bands: tuple[int, ...] | None = None  # default: the bands the model was exported from
+    extent: Extent | None = None
+    cell_size: float | None = None
+    tile_size: int | None = None  # default: the model's chip size
+    padding: int | None = None  # default: the model's recommended padding
+    batch_size: int | None = None
+    blend: str = "centre"  # or "weighted"
+    test_time_augmentation: bool = False
+    confidence_threshold: float = 0.0
+    device: str = "auto"
+    mixed_precision: bool = True
+    output_confidence: str | None = None
+    output_probabilities: str | None = None
+
+
+@dataclass
+class ClassifyResult:
+    output: str
+    output_confidence: str | None
+    output_probabilities: str | None
+    width: int
+    height: int
+    tiles: int
+    skipped_tiles: int
+    seconds: float
+    device: str
+    class_pixels: dict[int, int] = field(default_factory=dict)
+
+    def summary(self, names: dict[int, str]) -> str:
+        total = sum(self.class_pixels.values()) or 1
+        mpix = self.width * self.height / 1e6
+        lines = [f"Classified {self.width} x {self.height} px ({mpix:.2f} MPix) in "
+                 f"{self.seconds:.1f} s on {self.device}: {mpix / max(self.seconds, 1e-9):.2f} "
+                 f"MPix/s; {self.tiles} tiles ({self.skipped_tiles} all NoData, skipped)"]
+        for v, n in sorted(self.class_pixels.items()):
+            if v:
+                lines.append(f"  {v:>3} {names.get(v, v)}: {n} px ({100 * n / total:.1f}%)")
+        if self.class_pixels.get(0):
+            lines.append(f"  NoData / unclassified: {self.class_pixels[0]} px")
+        return "\n".join(lines)
+
+
+def _geometry(config: ClassifyConfig, info) -> tuple[int, int]:
+    # Larger tiles than the training chips waste less on padding; a CNN takes any size.
+    tile = config.tile_size or max(info.tile, 256)
+    pad = max(info.padding, 32) if config.padding is None else config.padding
+    if not 32 <= tile <= 8192 or tile % 32:
+        raise InputError("tile_size", f"{tile} px must be a multiple of 32 in 32..8192 (the "
+                         "encoder halves the tile five times)")
+    if pad < 0 or tile - 2 * pad < 16:
+        raise InputError("padding", f"a padding of {pad} px leaves {tile - 2 * pad} px of a "
+                         f"{tile} px tile; use at most {(tile - 16) // 2}")
+    if config.blend not in ("centre", "weighted"):
+        raise InputError("blend", f"'{config.blend}' is not centre or weighted")
+    if not 0 <= config.confidence_threshold < 1:
+        raise InputError("confidence_threshold", f"{config.confidence_threshold} is not in 0..1")
+    return tile, pad
+
+
+def _batch_size(config, device, tile: int) -> int:
+    if config.batch_size is not None:
+        if config.batch_size < 1:
+            raise InputError("batch_size", "the batch size must be 1 or more")
+        return config.batch_size
+    if device.type == "cuda":
+        return max(1, min(64, 16 * 512 * 512 // (tile * tile)))
+    return max(1, min(16, 4 * 256 * 256 // (tile * tile)))
+
+
+def _open_source(config: ClassifyConfig, info, progress) -> tuple[RasterSource, Window]:
+    bands = config.bands or (tuple(info.source_bands) if info.source_bands else None)
+    source = RasterSource(config.input_raster, bands)
+    if config.bands is None and info.source_bands and source.count != len(info.source_bands):
+        source.close()
+        raise InputError("bands", "the model expects bands "
+                         f"{info.source_bands} of the raster it was trained on")
+    area = extent_to_window(config.extent, source.grid) if config.extent else source.grid.full_window
+    if config.cell_size:
+        target = resampled_grid(source.grid, area, config.cell_size)
+        source.close()
+        source = RasterSource(config.input_raster, bands, resample_to=target)
+        area = source.grid.full_window
+        progress.info(f"Resampled to {config.cell_size:g} map units per pixel: "
+                      f"{target.width} x {target.height} px")
+    return source, area
+
+
+def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) -> ClassifyResult:
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    device = resolve_device(config.device)
+    predictor, info = load_predictor(config.model, device, config.mixed_precision)
+    tile, pad = _geometry(config, info)
+    source, area = _open_source(config, info, progress)
+    with source:
+        check_bands(source, info, progress)
+        check_values(source, info, progress)
+        check_cell_size(source, info, progress)
+        batch = _batch_size(config, device, tile)
+        core = tile - 2 * pad
+        n_tiles = count_tiles(area, (core, core))
+        progress.info(f"{describe_device(device)}; tiles of {tile} px with {pad} px padding "
+                      f"({n_tiles} tiles), batch {batch}, blend {config.blend}"
+                      + (", test-time augmentation" if config.test_time_augmentation else ""))
+        outputs = ClassifyOutputs(config, source.grid.subgrid(area), info, area, tile, pad)
+        with outputs:
+            skipped = _stream(config, source, area, tile, pad, batch, predictor, outputs,
+                              progress, n_tiles)
+        counts = outputs.class_counts
+    return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
+                          int(area.width), int(area.height), n_tiles, skipped,
+                          time.perf_counter() - t0, describe_device(device), counts)
+
+
+def _normalise(block, info) -> np.ndarray:
+    x = (block.data.astype(np.float32) - info.mean[:, None, None]) / \
+        np.where(info.std > 0, info.std, 1.0).astype(np.float32)[:, None, None]
+    x[:, ~block.valid] = 0.0
+    return np.nan_to_num(x, copy=False)
+
+
+_DONE = object()
+
+
+def _stream(config, source, area, tile, pad, batch, predictor, outputs, progress, n_tiles) -> int:
+    core = tile - 2 * pad
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    q_in: queue.Queue = queue.Queue(maxsize=2 * batch)
+    q_out: queue.Queue = queue.Queue(maxsize=2)
+    info = outputs.info
+
+    def reader():
+        try:
+            for win in tile_windows(area, (core, core)):
+                if stop.is_set():
+                    break
+                block = source.read(pad_window(win, pad))
+                x = _normalise(block, info) if block.valid.any() else None
+                q_in.put((win, x, block.valid))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+        finally:
+            q_in.put(_DONE)
+
+    def writer():
+        try:
+            while True:
+                item = q_out.get()
+                if item is _DONE:
+                    break
+                if not stop.is_set():
+                    outputs.add(*item)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            stop.set()
+            while q_out.get() is not _DONE:
+                pass
+
+    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
+    for t in threads:
+        t.start()
+    done, skipped = 0, 0
+    n_classes = len(info.class_values)
+    try:
+        finished = False
+        while not finished:
+            items = []
+            while len(items) < batch:
+                item = q_in.get()
+                if item is _DONE:
+                    finished = True
+                    break
+                items.append(item)
+            if errors:
+                raise errors[0]
+            if progress.is_canceled():
+                raise Cancelled()
+            work = [i for i, it in enumerate(items) if it[1] is not None]
+            probs = [None] * len(items)
+            if work:
+                out = predictor(np.stack([items[i][1] for i in work]), config.test_time_augmentation)
+                for k, i in enumerate(work):
+                    probs[i] = out[k]
+            for (win, _x, valid), p in zip(items, probs):
+                if p is None:
+                    skipped += 1
+                    p = np.zeros((n_classes, tile, tile), dtype=np.float32)
+                q_out.put((win, p, valid))
+            done += len(items)
+            progress.set_fraction(0.99 * done / max(n_tiles, 1))
+        q_out.put(_DONE)
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        outputs.finish()
+    except BaseException:
+        stop.set()
+        _drain(q_in)
+        q_out.put(_DONE)
+        for t in threads:
+            t.join(timeout=60)
+        raise
+    return skipped
+
+
+def _drain(q: queue.Queue) -> None:
+    while True:
+        try:
+            if q.get(timeout=0.5) is _DONE:
+                return
+        except queue.Empty:
+            return
+
+
+def hann_weight(tile: int, pad: int) -> np.ndarray:
+    """A 2D weight that is 1 over the centre and fades towards the tile edges (never 0)."""
+    ramp = np.ones(tile, dtype=np.float32)
+    if pad > 0:
+        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(2 * pad) + 0.5) / (2 * pad))
+        ramp[:2 * pad] = edge
+        ramp[-2 * pad:] = edge[::-1]
+    return np.outer(ramp, ramp) + 1e-3
+

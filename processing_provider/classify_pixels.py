@@ -1,0 +1,168 @@
+"""Classify Pixels: a raster (or the map extent) through a model into a styled class map."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import LandLearnAlgorithm
+from .layers import extent_of, raster_path
+
+# Post-processors must outlive the algorithm run; QGIS does not own them.
+_KEEP: list = []
+
+
+class ApplyStyle(QgsProcessingLayerPostProcessorInterface):
+    """Loads the .qml written beside a classified raster, so the map shows class names."""
+
+    def __init__(self, qml: str):
+        super().__init__()
+        self.qml = qml
+
+    def postProcessLayer(self, layer, context, feedback):
+        if os.path.exists(self.qml):
+            layer.loadNamedStyle(self.qml)
+            layer.triggerRepaint()
+
+
+class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
+    ID = "classifypixels"
+    DISPLAY_NAME = "Classify Pixels"
+    GROUP = "Deep learning"
+    ICON = "classify"
+    HELP = (
+        "Classifies a raster, or the part of it inside EXTENT (the dialog offers the map canvas "
+        "extent), with a model package from Train Model. The raster is read in tiles that "
+        "overlap by PADDING pixels on each side; only the centre of each tile is kept "
+        "(BLEND=centre) or overlapping tiles are blended with weights that fade to the edges "
+        "(BLEND=weighted), so the map has no seams. Reading, computing and writing overlap, "
+        "and batches run on the GPU when there is one. NoData in the raster stays NoData (0). "
+        "The output is a uint8 GeoTIFF with the model's class names and colours (and a .qml "
+        "style); optional outputs hold the confidence (highest class probability) and one "
+        "probability band per class.\n\n"
+        "Checks: a band count that does not match the model is an error; a different band "
+        "order, data type, value range or cell size than in training is a warning that says "
+        "how to fix it (e.g. CELL_SIZE to resample).\n\n"
+        "Example (qgis_process): qgis_process run landlearn:classifypixels -- "
+        "INPUT_RASTER=landsat.tif MODEL=landcover.dlpk OUTPUT=landcover.tif"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add(QgsProcessingParameterRasterLayer("INPUT_RASTER", self.tr("Image raster")),
+                 "The raster to classify; it needs the bands the model was trained on.")
+        self.add(QgsProcessingParameterFile(
+            "MODEL", self.tr("Model package (.dlpk or .emd)"),
+            fileFilter="LandLearn model (*.dlpk *.emd)"),
+            "A .dlpk from Train Model, or the .emd inside an unpacked package folder.")
+        self.add(QgsProcessingParameterBand(
+            "BANDS", self.tr("Bands (empty = the model's)"), parentLayerParameterName="INPUT_RASTER",
+            optional=True, allowMultiple=True),
+            "Bands to feed the model, in training order. Empty: the band numbers the training "
+            "chips were exported from.")
+        self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
+                 "Optional area to classify, in any CRS; snapped outward to whole pixels.")
+        self.add(QgsProcessingParameterNumber(
+            "CELL_SIZE", self.tr("Cell size (empty = the raster's)"),
+            QgsProcessingParameterNumber.Double, optional=True),
+            "Resample the raster (bilinear) to this cell size first, e.g. the model's.",
+            advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "TILE_SIZE", self.tr("Tile size (empty = from the model)"),
+            QgsProcessingParameterNumber.Integer, optional=True),
+            "Pixels per tile side, a multiple of 32. Empty: the model's chip size, at least 256.")
+        self.add(QgsProcessingParameterNumber(
+            "PADDING", self.tr("Padding (empty = from the model)"),
+            QgsProcessingParameterNumber.Integer, optional=True),
+            "Context pixels on each side of a tile that are discarded (or faded, with "
+            "weighted blending). Empty: the model's recommendation, at least 32.")
+        self.add(QgsProcessingParameterNumber(
+            "BATCH_SIZE", self.tr("Batch size (empty = fit the device)"),
+            QgsProcessingParameterNumber.Integer, optional=True),
+            "Tiles per forward pass.", advanced=True)
+        self.add_choice("BLEND", "Blending of overlapping tiles",
+                        [("centre", "Keep tile centres"), ("weighted", "Weighted blending")],
+                        "centre", "How overlapping tiles are combined.")
+        self.add(QgsProcessingParameterBoolean(
+            "TEST_TIME_AUGMENTATION", self.tr("Test-time augmentation (flips)"), defaultValue=False),
+            "Average the predictions of the tile and its horizontal, vertical and double "
+            "flips: smoother maps, four times the compute.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "CONFIDENCE_THRESHOLD", self.tr("Confidence threshold (0 = off)"),
+            QgsProcessingParameterNumber.Double, defaultValue=0.0),
+            "Pixels whose highest class probability is below this become 0 (unclassified).",
+            advanced=True)
+        self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
+                                             ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
+                        "Where the model runs. cuda fails clearly when no GPU is usable.")
+        self.add(QgsProcessingParameterBoolean(
+            "MIXED_PRECISION", self.tr("Mixed precision on GPU"), defaultValue=True),
+            "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
+        self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Classified raster")),
+                 "uint8 GeoTIFF, 0 = NoData/unclassified, with class names, colours and .qml.")
+        self.add(QgsProcessingParameterRasterDestination(
+            "OUTPUT_CONFIDENCE", self.tr("Confidence raster"), optional=True,
+            createByDefault=False),
+            "Optional float32 raster of the highest class probability (-1 = NoData).")
+        self.add(QgsProcessingParameterRasterDestination(
+            "OUTPUT_PROBABILITIES", self.tr("Class probabilities"), optional=True,
+            createByDefault=False),
+            "Optional float32 raster with one probability band per class (-1 = NoData).")
+
+    def perform(self, parameters, context, progress, feedback):
+        from ..core.classify import ClassifyConfig, classify_pixels
+
+        def optional_int(key):
+            return (None if parameters.get(key) in (None, "")
+                    else self.parameterAsInt(parameters, key, context))
+
+        def optional_output(key):
+            if parameters.get(key) in (None, ""):
+                return None
+            return self.parameterAsOutputLayer(parameters, key, context) or None
+
+        cell = parameters.get("CELL_SIZE")
+        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        config = ClassifyConfig(
+            input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
+                                                                 context), "INPUT_RASTER"),
+            model=self.parameterAsFile(parameters, "MODEL", context),
+            output=output,
+            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
+            extent=extent_of(self, parameters, "EXTENT", context),
+            cell_size=None if cell in (None, "") else self.parameterAsDouble(
+                parameters, "CELL_SIZE", context),
+            tile_size=optional_int("TILE_SIZE"), padding=optional_int("PADDING"),
+            batch_size=optional_int("BATCH_SIZE"), blend=self.choice(parameters, "BLEND"),
+            test_time_augmentation=self.parameterAsBoolean(parameters, "TEST_TIME_AUGMENTATION",
+                                                           context),
+            confidence_threshold=self.parameterAsDouble(parameters, "CONFIDENCE_THRESHOLD",
+                                                        context),
+            device=self.choice(parameters, "DEVICE"),
+            mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
+            output_confidence=optional_output("OUTPUT_CONFIDENCE"),
+            output_probabilities=optional_output("OUTPUT_PROBABILITIES"))
+        result = classify_pixels(config, progress)
+        names = {c["Value"]: c["Name"] for c in _classes_of(config.model)}
+        feedback.pushInfo(result.summary(names))
+        if context.willLoadLayerOnCompletion(output):
+            styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
+            _KEEP.append(styler)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        return {"OUTPUT": output, "OUTPUT_CONFIDENCE": result.output_confidence,
+                "OUTPUT_PROBABILITIES": result.output_probabilities}
+
+
+def _classes_of(model: str) -> list[dict]:
+    from ..core.model_package import read_package
+
+    return read_package(model, "model").emd.get("Classes", [])
