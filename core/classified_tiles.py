@@ -65,6 +65,7 @@ class ExportDescription:
 
     source: str
     source_bands: list[int]
+    source_band_count: int
     band_names: list[str]
     dtype: str
     nodata: list[float | None]
@@ -139,6 +140,7 @@ def model_definition(d: ExportDescription) -> dict:
         "AllTilesStats": [b.to_esri() for b in d.bands],
         "LandLearn": {"CellSize": list(d.cell_size), "DataType": d.dtype,
                       "NoData": d.nodata, "SourceBands": d.source_bands,
+                      "SourceBandCount": d.source_band_count,
                       "SpatialReference": d.crs_wkt},
     }
 

@@ -62,8 +62,10 @@ class ClassifyResult:
     seconds: float
     device: str
     class_pixels: dict[int, int] = field(default_factory=dict)
+    class_names: dict[int, str] = field(default_factory=dict)
 
-    def summary(self, names: dict[int, str]) -> str:
+    def summary(self, names: dict[int, str] | None = None) -> str:
+        names = names or self.class_names
         total = sum(self.class_pixels.values()) or 1
         mpix = self.width * self.height / 1e6
         lines = [f"Classified {self.width} x {self.height} px ({mpix:.2f} MPix) in "
@@ -107,10 +109,13 @@ def _batch_size(config, device, tile: int) -> int:
 def _open_source(config: ClassifyConfig, info, progress) -> tuple[RasterSource, Window]:
     bands = config.bands or (tuple(info.source_bands) if info.source_bands else None)
     source = RasterSource(config.input_raster, bands)
-    if config.bands is None and info.source_bands and source.count != len(info.source_bands):
+    trained_on = info.source_band_count
+    if config.bands is None and trained_on and source.source_count != trained_on:
         source.close()
-        raise InputError("bands", "the model expects bands "
-                         f"{info.source_bands} of the raster it was trained on")
+        raise InputError("bands", f"the model expects bands {info.source_bands} of a "
+                         f"{trained_on}-band raster, but '{config.input_raster}' has "
+                         f"{source.source_count} bands; choose the {info.in_channels} bands "
+                         "that match the training bands in BANDS")
     area = extent_to_window(config.extent, source.grid) if config.extent else source.grid.full_window
     if config.cell_size:
         target = resampled_grid(source.grid, area, config.cell_size)
@@ -146,7 +151,8 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         counts = outputs.class_counts
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, skipped,
-                          time.perf_counter() - t0, describe_device(device), counts)
+                          time.perf_counter() - t0, describe_device(device), counts,
+                          dict(zip(info.class_values, info.class_names)))
 
 
 def _normalise(block, info) -> np.ndarray:

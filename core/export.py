@@ -180,6 +180,7 @@ def export_training_data(config: ExportConfig, progress: Progress | None = None)
         nodata = _image_nodata(image, progress)
         desc = ExportDescription(
             source=config.input_raster, source_bands=list(image.bands),
+            source_band_count=image.source_count,
             band_names=image.band_names, dtype=image.dtype.name, nodata=list(image.nodata),
             crs_wkt=grid.crs.to_wkt() if grid.crs else None, cell_size=grid.res,
             grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,

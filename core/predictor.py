@@ -24,6 +24,7 @@ class ModelInfo:
     class_colors: list[tuple[int, int, int]]
     band_names: list[str]
     source_bands: list[int] | None
+    source_band_count: int | None
     in_channels: int
     mean: np.ndarray
     std: np.ndarray
@@ -52,6 +53,7 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             class_names=[str(by_value[v]["Name"]) for v in values],
             class_colors=[tuple(int(x) for x in by_value[v]["Color"][:3]) for v in values],
             band_names=list(info["band_names"]), source_bands=info.get("source_bands"),
+            source_band_count=info.get("source_band_count"),
             in_channels=int(info["in_channels"]), mean=np.asarray(norm["mean"], np.float32),
             std=np.asarray(norm["std"], np.float32), dtype=info.get("dtype"),
             cell_size=tuple(info["cell_size"]) if info.get("cell_size") else None,

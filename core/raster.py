@@ -112,6 +112,11 @@ class RasterSource:
         return chosen
 
     @property
+    def source_count(self) -> int:
+        """Bands in the file, selected or not."""
+        return self._src.count
+
+    @property
     def count(self) -> int:
         return len(self.bands)
 

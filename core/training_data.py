@@ -52,6 +52,7 @@ class TrainingData:
     crs_wkt: str | None
     class_pixels: dict[int, int] = field(default_factory=dict)
     source_bands: list[int] | None = None  # 1-based bands of the exported raster, in order
+    source_band_count: int | None = None  # how many bands that raster had
 
     @property
     def band_count(self) -> int:
@@ -148,6 +149,7 @@ class _Folder:
     crs: str | None
     class_pixels: dict[int, int]
     source_bands: list[int] | None
+    source_band_count: int | None
 
 
 def _read_folder(path: str, index: int) -> _Folder:
@@ -197,9 +199,10 @@ def _read_folder(path: str, index: int) -> _Folder:
     px = (stats.get("ClassPixelStats") or {}).get("NumPixelsPerClass") or []
     stat_classes = [int(c["ClassValue"]) for c in stats.get("Classes", [])]
     class_pixels = dict(zip(stat_classes, (int(n) for n in px))) if len(px) == len(stat_classes) else {}
-    source_bands = (emd.get("LandLearn") or {}).get("SourceBands")
+    ours = emd.get("LandLearn") or {}
     return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
-                   dtype, cell, crs, class_pixels, source_bands)
+                   dtype, cell, crs, class_pixels, ours.get("SourceBands"),
+                   ours.get("SourceBandCount"))
 
 
 def _sample_stats(chips: list[Chip], nodata, limit: int = 1000):
@@ -254,4 +257,5 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         std=np.sqrt(var), minimum=np.min([p.minimum for p in parts], axis=0),
         maximum=np.max([p.maximum for p in parts], axis=0), tile_size=first.tile,
         nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
-        class_pixels=pixels, source_bands=first.source_bands)
+        class_pixels=pixels, source_bands=first.source_bands,
+        source_band_count=first.source_band_count)

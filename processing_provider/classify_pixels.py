@@ -152,8 +152,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"))
         result = classify_pixels(config, progress)
-        names = {c["Value"]: c["Name"] for c in _classes_of(config.model)}
-        feedback.pushInfo(result.summary(names))
+        feedback.pushInfo(result.summary())
         if context.willLoadLayerOnCompletion(output):
             styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
             _KEEP.append(styler)
@@ -161,8 +160,3 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         return {"OUTPUT": output, "OUTPUT_CONFIDENCE": result.output_confidence,
                 "OUTPUT_PROBABILITIES": result.output_probabilities}
 
-
-def _classes_of(model: str) -> list[dict]:
-    from ..core.model_package import read_package
-
-    return read_package(model, "model").emd.get("Classes", [])
