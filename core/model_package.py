@@ -47,7 +47,9 @@ def write_package(path: str, emd: dict, state_dict: dict, extra_files: dict[str,
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(f"{stem}.emd", json.dumps(emd, indent=2))
-            zf.writestr(f"{stem}.safetensors", weights)
+            # stored, not deflated: weights barely compress and inflating them cost 0.4 s
+            # of every Classify Pixels run on a resnet34 U-Net
+            zf.writestr(f"{stem}.safetensors", weights, compress_type=zipfile.ZIP_STORED)
             for name, data in extra_files.items():
                 zf.writestr(name, data)
         os.replace(tmp, path)

@@ -34,7 +34,8 @@ def curves_png(history) -> bytes:
     a.set_xlabel("epoch")
     b.set_xlabel("epoch")
     a.legend()
-    b.legend()
+    if b.lines:
+        b.legend()
     b.set_ylim(0, 1)
     data = png_bytes(fig)
     plt.close(fig)

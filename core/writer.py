@@ -61,6 +61,11 @@ class GeoTiffWriter:
                 self._ds.set_band_description(i, name)
         if self.classes:
             self._ds.update_tags(LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in self.classes]))
+            # before any pixel: GTiff cannot switch to a palette once blocks are on disk
+            cmap = {v: (0, 0, 0, 0) for v in range(256)}
+            for c in self.classes:
+                cmap[c.value] = (*c.color, 255)
+            self._ds.write_colormap(1, cmap)
         if tags:
             self._ds.update_tags(**{k: str(v) for k, v in tags.items()})
         self._done = False
@@ -72,11 +77,6 @@ class GeoTiffWriter:
         self._ds.write(data.astype(self.dtype, copy=False), window=window)
 
     def commit(self) -> str:
-        if self.classes:
-            cmap = {v: (0, 0, 0, 0) for v in range(256)}
-            for c in self.classes:
-                cmap[c.value] = (*c.color, 255)
-            self._ds.write_colormap(1, cmap)
         self._ds.close()
         staged = [(self._tmp, self.path)]
         if self.classes:

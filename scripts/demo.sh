@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded sample, through qgis_process.bin as a CLI user runs it.
 # Grows with each capability; today: list the provider, check the environment, rasterize labels,
-# export training chips, train a small U-Net.
+# export training chips, train a small U-Net, classify with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=demo_output
@@ -44,11 +44,18 @@ echo "==> Exporting 64 px chips of North Carolina land cover and training a smal
   OUTPUT_MODEL="$OUT/nc_unet.dlpk" 2>/dev/null \
   | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^Learning-rate/p;/^epoch/,/^overall accuracy/p'
 
+echo "==> Classifying the whole Landsat scene with the U-Net"
+"$QP" run landlearn:classifypixels -- \
+  INPUT_RASTER=sample_data/nc_landsat7/landsat_multiband.tif MODEL="$OUT/nc_unet.dlpk" \
+  DEVICE=auto OUTPUT="$OUT/nc_unet_landcover.tif" OUTPUT_CONFIDENCE="$OUT/nc_unet_confidence.tif" \
+  2>/dev/null | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^Classified/,/NoData/p'
+
 cat <<MSG
 ==> Done. Open these in QGIS (the class names and colours load with them):
     $PWD/$OUT/s2_osm_labels.tif          over sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif
     $PWD/$OUT/nc_strata_on_landsat.tif   over sample_data/nc_landsat7/landsat_multiband.tif
     $PWD/$OUT/s2_osm_chips/              training chips (images/, labels/) and their statistics
     $PWD/$OUT/nc_unet_report/report.html the U-Net's training report (curves, confusion matrix)
+    $PWD/$OUT/nc_unet_landcover.tif      the U-Net's land-cover map (and nc_unet_confidence.tif)
     $PWD/$OUT/environment.json           packages and device LandLearn will use
 MSG
