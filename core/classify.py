@@ -20,7 +20,7 @@ from rasterio.windows import Window
 
 from .classify_checks import check_bands, check_cell_size, check_values
 from .classify_output import ClassifyOutputs
-from .device import describe_device, resolve_device
+from .device import describe_device
 from .errors import Cancelled, InputError
 from .export import resampled_grid
 from .extent import Extent, extent_to_window
@@ -81,8 +81,10 @@ class ClassifyResult:
 
 def _geometry(config: ClassifyConfig, info) -> tuple[int, int]:
     # Larger tiles than the training chips waste less on padding; a CNN takes any size.
+    # Pixel classifiers need no context at all.
     tile = config.tile_size or max(info.tile, 256)
-    pad = max(info.padding, 32) if config.padding is None else config.padding
+    default_pad = info.padding if info.kind == "classical" else max(info.padding, 32)
+    pad = default_pad if config.padding is None else config.padding
     if not 32 <= tile <= 8192 or tile % 32:
         raise InputError("tile_size", f"{tile} px must be a multiple of 32 in 32..8192 (the "
                          "encoder halves the tile five times)")
@@ -101,6 +103,8 @@ def _batch_size(config, device, tile: int) -> int:
         if config.batch_size < 1:
             raise InputError("batch_size", "the batch size must be 1 or more")
         return config.batch_size
+    if device is None:  # a classical model: one tile is already 262,144 samples
+        return 1
     if device.type == "cuda":
         return max(1, min(64, 16 * 512 * 512 // (tile * tile)))
     return max(1, min(16, 4 * 256 * 256 // (tile * tile)))
@@ -130,8 +134,9 @@ def _open_source(config: ClassifyConfig, info, progress) -> tuple[RasterSource, 
 def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) -> ClassifyResult:
     progress = progress or NullProgress()
     t0 = time.perf_counter()
-    device = resolve_device(config.device)
-    predictor, info = load_predictor(config.model, device, config.mixed_precision)
+    predictor, info = load_predictor(config.model, config.device, config.mixed_precision)
+    device = getattr(predictor, "device", None)
+    where = describe_device(device) if device is not None else "CPU (scikit-learn)"
     tile, pad = _geometry(config, info)
     source, area = _open_source(config, info, progress)
     with source:
@@ -141,7 +146,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         batch = _batch_size(config, device, tile)
         core = tile - 2 * pad
         n_tiles = count_tiles(area, (core, core))
-        progress.info(f"{describe_device(device)}; tiles of {tile} px with {pad} px padding "
+        progress.info(f"{where}; tiles of {tile} px with {pad} px padding "
                       f"({n_tiles} tiles), batch {batch}, blend {config.blend}"
                       + (", test-time augmentation" if config.test_time_augmentation else ""))
         outputs = ClassifyOutputs(config, source.grid.subgrid(area), info, area, tile, pad)
@@ -151,7 +156,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         counts = outputs.class_counts
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, skipped,
-                          time.perf_counter() - t0, describe_device(device), counts,
+                          time.perf_counter() - t0, where, counts,
                           dict(zip(info.class_values, info.class_names)))
 
 

@@ -169,5 +169,19 @@ class VectorLabels:
                         fill=0, dtype="uint8", all_touched=self.all_touched)
         return zero_outside(out, window, self.grid)
 
+    def read_ids(self, window: Window) -> np.ndarray:
+        """int32 feature numbers (1..n, 0 = none) burnt like ``read``: which polygon a pixel
+        came from, so validation can keep a polygon's pixels on one side of a split."""
+        h, w = int(window.height), int(window.width)
+        hits = self._hits(window)
+        if hits.size == 0:
+            return np.zeros((h, w), dtype=np.int32)
+        out = rasterize(((self.geoms[i], int(i) + 1) for i in hits), out_shape=(h, w),
+                        transform=self.grid.window_transform(window), fill=0, dtype="int32",
+                        all_touched=self.all_touched)
+        inner = np.zeros((h, w), dtype=np.uint8)
+        inner[:] = 1
+        return np.where(zero_outside(inner, window, self.grid) > 0, out, 0).astype(np.int32)
+
     def close(self) -> None:
         pass

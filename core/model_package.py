@@ -32,24 +32,30 @@ class PackagedModel:
         return self.emd.get("LandLearn", {})
 
 
-def write_package(path: str, emd: dict, state_dict: dict, extra_files: dict[str, bytes],
+def write_package(path: str, emd: dict, state_dict: dict | None, extra_files: dict[str, bytes],
                   parameter: str = "output_model") -> str:
-    """Write ``path`` (.dlpk) atomically: a temporary zip renamed into place when complete."""
+    """Write ``path`` (.dlpk) atomically: a temporary zip renamed into place when complete.
+
+    ``state_dict`` (torch weights) becomes <stem>.safetensors; classical models pass None
+    and name their own file in ``emd["ModelFile"]``.
+    """
     if not path.lower().endswith(".dlpk"):
         raise InputError(parameter, f"'{path}' is not a .dlpk path; use a name ending in .dlpk")
     ensure_writable_folder(path, parameter)
     from safetensors.torch import save
 
     stem = os.path.splitext(os.path.basename(path))[0]
-    emd = dict(emd, ModelFile=f"{stem}.safetensors")
-    weights = save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
+    if state_dict is not None:
+        emd = dict(emd, ModelFile=f"{stem}.safetensors")
+        weights = save({k: v.detach().cpu().contiguous() for k, v in state_dict.items()})
     tmp = temporary_sibling(path, ".dlpk")
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(f"{stem}.emd", json.dumps(emd, indent=2))
-            # stored, not deflated: weights barely compress and inflating them cost 0.4 s
-            # of every Classify Pixels run on a resnet34 U-Net
-            zf.writestr(f"{stem}.safetensors", weights, compress_type=zipfile.ZIP_STORED)
+            if state_dict is not None:
+                # stored, not deflated: weights barely compress and inflating them cost
+                # 0.4 s of every Classify Pixels run on a resnet34 U-Net
+                zf.writestr(f"{stem}.safetensors", weights, compress_type=zipfile.ZIP_STORED)
             for name, data in extra_files.items():
                 zf.writestr(name, data)
         os.replace(tmp, path)
@@ -70,10 +76,15 @@ def _check(emd: dict, where: str, parameter: str) -> None:
                          f"version {info.get('version')}); update the plugin")
 
 
-def read_package(path: str, parameter: str = "model") -> PackagedModel:
+def _load_weights(data_or_path):
+    """safetensors, loaded only for deep models (classical ones must not need torch)."""
     require("torch")
     from safetensors.torch import load, load_file
 
+    return load(data_or_path) if isinstance(data_or_path, bytes) else load_file(data_or_path)
+
+
+def read_package(path: str, parameter: str = "model") -> PackagedModel:
     if not os.path.exists(path):
         raise InputError(parameter, f"'{path}' does not exist")
     try:
@@ -85,7 +96,7 @@ def read_package(path: str, parameter: str = "model") -> PackagedModel:
                                      "package holds exactly one")
                 emd = json.loads(zf.read(emds[0]))
                 _check(emd, path, parameter)
-                state = load(zf.read(emd["ModelFile"]))
+                state = {} if _classical(emd) else _load_weights(zf.read(emd["ModelFile"]))
             return PackagedModel(path, emd, state)
         emd_path = path
         if os.path.isdir(path):
@@ -96,12 +107,18 @@ def read_package(path: str, parameter: str = "model") -> PackagedModel:
         with open(emd_path, encoding="utf-8") as fh:
             emd = json.load(fh)
         _check(emd, emd_path, parameter)
-        state = load_file(os.path.join(os.path.dirname(emd_path), emd["ModelFile"]))
-        return PackagedModel(path, emd, state)
+        state = {} if _classical(emd) else _load_weights(
+            os.path.join(os.path.dirname(emd_path), emd["ModelFile"]))
+        return PackagedModel(emd_path, emd, state)
     except InputError:
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InputError(parameter, f"'{path}' is not a readable model package: {exc}") from exc
+
+
+def _classical(emd: dict) -> bool:
+    """Classical packages keep a skops file, read by their predictor with a type allow-list."""
+    return emd.get("LandLearn", {}).get("kind") == "classical"
 
 
 def png_bytes(figure) -> bytes:

@@ -98,9 +98,18 @@ class DeepPredictor:
 
 
 def load_predictor(path: str, device, mixed_precision: bool = True):
+    """(predictor, info); ``device`` is a torch.device or a name (resolved for deep models)."""
     pkg = read_package(path, "model")
     info = model_info(pkg)
+    if info.kind == "classical":
+        from .classical import ClassicalPredictor
+
+        return ClassicalPredictor(pkg, info), info
+    if isinstance(device, str):
+        from .device import resolve_device
+
+        device = resolve_device(device)
     if info.kind != "deep":
         raise InputError("model", f"'{path}' holds a '{info.kind}' model, which this version "
-                         "of Classify Pixels cannot run yet")
+                         "of Classify Pixels cannot run")
     return DeepPredictor(pkg, info, device, mixed_precision), info

@@ -1,0 +1,41 @@
+"""The report of a classical model: grouped cross-validation metrics and sample counts."""
+
+from __future__ import annotations
+
+import html
+
+
+def classical_report(emd: dict, result) -> dict[str, bytes]:
+    from .train_report import confusion_png
+
+    info = emd["LandLearn"]
+    acc = result.accuracy
+    files: dict[str, bytes] = {}
+    rows = ""
+    names = [c["Name"] for c in emd["Classes"]]
+    for i, c in enumerate(emd["Classes"]):
+        metrics = ""
+        if acc is not None:
+            metrics = (f"<td>{acc.precision[i]:.3f}</td><td>{acc.recall[i]:.3f}</td>"
+                       f"<td>{acc.f1[i]:.3f}</td>")
+        rows += (f"<tr><td>{html.escape(names[i])}</td>{metrics}"
+                 f"<td>{result.samples.get(c['Value'], 0)}</td>"
+                 f"<td>{result.available.get(c['Value'], 0)}</td></tr>")
+    if acc is not None:
+        files["report/confusion_matrix.png"] = confusion_png(acc)
+        summary = (f"Overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, macro F1 "
+                   f"{acc.macro_f1:.3f} over {acc.total} samples, "
+                   f"{info['training']['validation']}.")
+        head = "<th>precision (user's)</th><th>recall (producer's)</th><th>F1</th>"
+        img = '<h2>Confusion matrix</h2><img src="confusion_matrix.png">'
+    else:
+        summary, head, img = "No cross-validation was run.", "", ""
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>LandLearn model report</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;
+text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>
+</head><body><h1>{html.escape(info['model_type'].replace('_', ' '))}: training report</h1>
+<p>{html.escape(summary)} Trained in {result.seconds:.1f} s.</p>
+<table><tr><th>class</th>{head}<th>samples</th><th>labelled pixels</th></tr>{rows}</table>
+{img}</body></html>"""
+    files["report/report.html"] = page.encode("utf-8")
+    return files
