@@ -106,17 +106,7 @@ class RasterLabels:
         return np.where(nodata, 0, arr).astype(np.uint8)
 
     def _category_names(self) -> dict[int, str]:
-        from osgeo import gdal
-
-        ds = gdal.Open(self.config.labels)
-        if ds is None:
-            return {}
-        band = ds.GetRasterBand(1)
-        # GDAL 3.6's GTiff loads the .aux.xml lazily and GetCategoryNames does not trigger
-        # it; GetColorTable does. Without this, names we wrote ourselves read back as None.
-        band.GetColorTable()
-        names = band.GetCategoryNames() or []
-        return {i: n for i, n in enumerate(names) if n and i > 0}
+        return category_names(self.config.labels)
 
     def _colormap(self, values: set[int]) -> dict[int, tuple[int, int, int]]:
         try:
@@ -142,3 +132,18 @@ class RasterLabels:
 
     def close(self) -> None:
         self.ds.close()
+
+
+def category_names(path: str) -> dict[int, str]:
+    """GDAL category names of band 1 (value -> name), without the empty ones and 0."""
+    from osgeo import gdal
+
+    ds = gdal.Open(path)
+    if ds is None:
+        return {}
+    band = ds.GetRasterBand(1)
+    # GDAL 3.6's GTiff loads the .aux.xml lazily and GetCategoryNames does not trigger
+    # it; GetColorTable does. Without this, names we wrote ourselves read back as None.
+    band.GetColorTable()
+    names = band.GetCategoryNames() or []
+    return {i: n for i, n in enumerate(names) if n and i > 0}

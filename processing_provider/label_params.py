@@ -21,13 +21,13 @@ from ..core.labels import LabelConfig
 from .layers import raster_path, vector_path
 
 
-def add_label_parameters(alg) -> None:
+def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> None:
     alg.add(QgsProcessingParameterMapLayer(
         "LABELS", alg.tr("Labels (polygons, points or classified raster)"),
         types=[QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint,
-               QgsProcessing.TypeRaster]),
+               QgsProcessing.TypeRaster], optional=optional),
         "A polygon/point layer with a class field, or a classified raster with values "
-        "1..255 (0 = NoData). Any CRS: it is reprojected onto the image.")
+        "1..255 (0 = NoData). Any CRS: it is reprojected onto the image." + help_suffix)
     alg.add(QgsProcessingParameterField(
         "CLASS_FIELD", alg.tr("Class field (vector labels)"), parentLayerParameterName="LABELS",
         optional=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingProvider
 
+from .assess_accuracy import AssessAccuracyAlgorithm
 from .base import icon
 from .classify_pixels import ClassifyPixelsAlgorithm
 from .diagnostics import DiagnosticsAlgorithm
@@ -17,6 +18,7 @@ ALGORITHMS = (
     ExportTrainingDataAlgorithm,
     TrainModelAlgorithm,
     ClassifyPixelsAlgorithm,
+    AssessAccuracyAlgorithm,
     DiagnosticsAlgorithm,
 )
 

@@ -9,16 +9,22 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
 )
 
+from ..core.classical import MODEL_TYPES
 from ..core.losses import LOSSES
 from ..core.models import ARCHITECTURES, BACKBONES
 from .base import LandLearnAlgorithm
+from .label_params import add_label_parameters, label_config
+from .layers import extent_of, raster_path
 
 
 def folders_of(value) -> tuple[str, ...]:
@@ -53,17 +59,61 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         "a report with curves, confusion matrix, per-class precision / recall / F1 / IoU and "
         "validation chips), which Classify Pixels uses. A copy of the report is written beside "
         "the package as <name>_report/report.html.\n\n"
+        "Classical classifiers (MODEL_TYPE random_forest, svm, maximum_likelihood, "
+        "hist_gradient_boosting) train straight from INPUT_RASTER and LABELS (polygons, points "
+        "or a classified raster), no chips needed: up to MAX_SAMPLES_PER_CLASS pixels per "
+        "class, validated by cross-validation grouped by polygon (a polygon's pixels are never "
+        "on both sides), saved in the same .dlpk for Classify Pixels.\n\n"
         "Example (qgis_process): qgis_process run landlearn:trainmodel -- TRAINING_DATA=chips "
-        "ARCHITECTURE=unet BACKBONE=resnet34 EPOCHS=20 OUTPUT_MODEL=landcover.dlpk"
+        "ARCHITECTURE=unet BACKBONE=resnet34 EPOCHS=20 OUTPUT_MODEL=landcover.dlpk\n"
+        "qgis_process run landlearn:trainmodel -- MODEL_TYPE=random_forest "
+        "INPUT_RASTER=landsat.tif LABELS=polygons.shp CLASS_FIELD=id OUTPUT_MODEL=rf.dlpk"
     )
 
     def initAlgorithm(self, config=None):
+        self.add_choice("MODEL_TYPE", "Model type",
+                        [("deep", "Deep learning (segmentation on chip folders)"), *MODEL_TYPES],
+                        "deep", "Deep segmentation trains on chip folders (TRAINING_DATA); the "
+                        "classical classifiers train on INPUT_RASTER + LABELS.")
         self.add(QgsProcessingParameterFile(
-            "TRAINING_DATA", self.tr("Training data folder(s)"),
-            behavior=QgsProcessingParameterFile.Folder),
+            "TRAINING_DATA", self.tr("Training data folder(s) (deep learning)"),
+            behavior=QgsProcessingParameterFile.Folder, optional=True),
             "A chip folder from Export Training Data (or ArcGIS's Classified Tiles export). "
             "Several folders with the same bands and tile size: separate them with ';' "
-            "(or pass a list from Python).")
+            "(or pass a list from Python). Required for deep learning.")
+        self.add(QgsProcessingParameterRasterLayer(
+            "INPUT_RASTER", self.tr("Image raster (classical classifiers)"), optional=True),
+            "The raster whose bands are the features. Required for classical classifiers.")
+        self.add(QgsProcessingParameterBand(
+            "BANDS", self.tr("Bands (empty = all but alpha)"), parentLayerParameterName="INPUT_RASTER",
+            optional=True, allowMultiple=True), "Bands used as features, in this order.")
+        add_label_parameters(self, optional=True,
+                             help_suffix=" Required for classical classifiers.")
+        self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent (classical)"),
+                                              optional=True),
+                 "Optional area to take samples from, in any CRS.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "MAX_SAMPLES_PER_CLASS", self.tr("Maximum samples per class (<= 0: all)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=500),
+            "Pixels drawn at random from each class's labelled pixels (stratified).")
+        self.add(QgsProcessingParameterNumber(
+            "TREES", self.tr("Trees (random forest)"), QgsProcessingParameterNumber.Integer,
+            defaultValue=100), "Number of trees in the random forest.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "MAX_DEPTH", self.tr("Maximum depth (forest / boosting, empty = none)"),
+            QgsProcessingParameterNumber.Integer, optional=True),
+            "Limits tree depth.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "SVM_C", self.tr("C (SVM)"), QgsProcessingParameterNumber.Double, defaultValue=1.0),
+            "SVM regularisation: larger fits the samples more tightly.", advanced=True)
+        self.add(QgsProcessingParameterString(
+            "SVM_GAMMA", self.tr("Gamma (SVM): scale, auto or a number"), defaultValue="scale"),
+            "RBF kernel width (features are standardised first).", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "CV_FOLDS", self.tr("Cross-validation folds (0 = none)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=5),
+            "Folds of the cross-validation grouped by polygon that measures accuracy.",
+            advanced=True)
         self.add_choice("ARCHITECTURE", "Architecture", [(n, lab) for n, _, lab in ARCHITECTURES],
                         "unet", "Segmentation architecture.")
         self.add_choice("BACKBONE", "Backbone (encoder)", [(b, b) for b in BACKBONES],
@@ -134,16 +184,64 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def perform(self, parameters, context, progress, feedback):
-        from ..core.training import TrainConfig, train_model
-
-        def optional(key, kind):
-            if parameters.get(key) in (None, ""):
-                return None
-            return kind(parameters, key, context)
-
         output = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
         if not output.lower().endswith(".dlpk"):
             output = os.path.splitext(output)[0] + ".dlpk"
+        if self.choice(parameters, "MODEL_TYPE") != "deep":
+            return self.perform_classical(parameters, context, progress, feedback, output)
+        return self.perform_deep(parameters, context, progress, feedback, output)
+
+    def _optional(self, parameters, key, kind, context):
+        if parameters.get(key) in (None, ""):
+            return None
+        return kind(parameters, key, context)
+
+    def perform_classical(self, parameters, context, progress, feedback, output):
+        from ..core.classical import ClassicalConfig, train_classical
+
+        layer = self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context)
+        if layer is None:
+            raise QgsProcessingException("INPUT_RASTER: classical classifiers train on a raster "
+                                         "and labels; choose the image raster")
+        if parameters.get("LABELS") in (None, ""):
+            raise QgsProcessingException("LABELS: classical classifiers need labels "
+                                         "(polygons, points or a classified raster)")
+        config = ClassicalConfig(
+            input_raster=raster_path(layer, "INPUT_RASTER"),
+            labels=label_config(self, parameters, context, feedback), output_model=output,
+            model_type=self.choice(parameters, "MODEL_TYPE"),
+            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
+            extent=extent_of(self, parameters, "EXTENT", context),
+            max_samples_per_class=self.parameterAsInt(parameters, "MAX_SAMPLES_PER_CLASS", context),
+            trees=self.parameterAsInt(parameters, "TREES", context),
+            max_depth=self._optional(parameters, "MAX_DEPTH", self.parameterAsInt, context),
+            svm_c=self.parameterAsDouble(parameters, "SVM_C", context),
+            svm_gamma=(self.parameterAsString(parameters, "SVM_GAMMA", context) or "scale").strip(),
+            cv_folds=self.parameterAsInt(parameters, "CV_FOLDS", context),
+            seed=self.parameterAsInt(parameters, "SEED", context))
+        result = train_classical(config, progress)
+        return self._finish(result.output_model, result.accuracy, feedback)
+
+    def _finish(self, package, acc, feedback):
+        report = extract_report(package)
+        if acc is not None:
+            feedback.pushInfo(acc.table())
+        feedback.pushInfo(f"Model package: {package}")
+        feedback.pushInfo(f"Report: {report}")
+        return {"OUTPUT_MODEL": package, "REPORT": report,
+                "OVERALL_ACCURACY": acc.overall if acc else None,
+                "MEAN_IOU": acc.mean_iou if acc else None}
+
+    def perform_deep(self, parameters, context, progress, feedback, output):
+        from ..core.training import TrainConfig, train_model
+
+        def optional(key, kind):
+            return self._optional(parameters, key, kind, context)
+
+        if not folders_of(parameters.get("TRAINING_DATA")):
+            raise QgsProcessingException("TRAINING_DATA: deep learning trains on chip folders "
+                                         "from Export Training Data; choose one (or set "
+                                         "MODEL_TYPE to a classical classifier)")
         config = TrainConfig(
             training_data=folders_of(parameters.get("TRAINING_DATA")),
             output_model=output,
@@ -165,15 +263,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
             save_on_cancel=self.parameterAsBoolean(parameters, "SAVE_ON_CANCEL", context),
             seed=self.parameterAsInt(parameters, "SEED", context))
         result = train_model(config, progress)
-        report = extract_report(result.output_model)
-        if result.accuracy is not None:
-            feedback.pushInfo(result.accuracy.table())
-        feedback.pushInfo(f"Model package: {result.output_model}")
-        feedback.pushInfo(f"Report: {report}")
-        acc = result.accuracy
-        return {"OUTPUT_MODEL": result.output_model, "REPORT": report,
-                "OVERALL_ACCURACY": acc.overall if acc else None,
-                "MEAN_IOU": acc.mean_iou if acc else None}
+        return self._finish(result.output_model, result.accuracy, feedback)
 
 
 def extract_report(package: str) -> str:
