@@ -1,0 +1,65 @@
+"""Polygons -> random forest -> map -> accuracy, through processing.run and qgis_process.bin."""
+
+import json
+import os
+import zipfile
+
+import pytest
+
+from qgis_cli import QP, qgis_process
+
+pytest.importorskip("sklearn")
+
+
+def _metrics(package):
+    with zipfile.ZipFile(package) as zf:
+        emd = json.loads(zf.read(os.path.basename(package)[:-5] + ".emd"))
+    return emd["LandLearn"]["metrics"]
+
+
+def _params(sample):
+    nc = sample / "nc_landsat7"
+    return {"MODEL_TYPE": "random_forest", "INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+            "LABELS": str(nc / "landsat96_polygons.shp"), "CLASS_FIELD": "id",
+            "CLASS_NAME_FIELD": "label", "TREES": 50, "MAX_SAMPLES_PER_CLASS": 200}
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_train_classify_assess(provider, sample, tmp_path):
+    import processing
+
+    params = _params(sample)
+    cli, py = tmp_path / "cli.dlpk", tmp_path / "py.dlpk"
+    out = qgis_process("run", "landlearn:trainmodel", "--",
+                       *[f"{k}={v}" for k, v in params.items()], f"OUTPUT_MODEL={cli}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Cross-validation grouped by polygon" in out.stdout
+    res = processing.run("landlearn:trainmodel", {**params, "OUTPUT_MODEL": str(py)})
+    assert _metrics(str(cli))["confusion_matrix"] == _metrics(str(py))["confusion_matrix"]
+    assert res["OVERALL_ACCURACY"] == pytest.approx(_metrics(str(py))["overall_accuracy"])
+    assert os.path.exists(res["REPORT"])
+    nc = sample / "nc_landsat7"
+    processing.run("landlearn:classifypixels", {"INPUT_RASTER": params["INPUT_RASTER"],
+                                                "MODEL": str(py), "OUTPUT": str(tmp_path / "rf.tif")})
+    acc = processing.run("landlearn:assessaccuracy", {
+        "INPUT": str(tmp_path / "rf.tif"), "LABELS": str(nc / "strata.tif"),
+        "OUTPUT_REPORT": str(tmp_path / "acc.html")})
+    assert acc["OVERALL_ACCURACY"] > 0.45 and -1 < acc["KAPPA"] < 1
+    # the reference covers (nearly) every mapped pixel, so weighting changes little
+    assert acc["AREA_WEIGHTED_ACCURACY"] == pytest.approx(acc["OVERALL_ACCURACY"], abs=1e-3)
+    assert "Olofsson" in (tmp_path / "acc.html").read_text()
+
+
+def test_missing_inputs_are_named(provider, sample, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    params = _params(sample)
+    with pytest.raises(QgsProcessingException, match="INPUT_RASTER: classical classifiers"):
+        processing.run("landlearn:trainmodel", {k: v for k, v in params.items()
+                                                if k != "INPUT_RASTER"}
+                       | {"OUTPUT_MODEL": str(tmp_path / "m.dlpk")})
+    with pytest.raises(QgsProcessingException, match="TRAINING_DATA: deep learning trains"):
+        processing.run("landlearn:trainmodel", {"MODEL_TYPE": "deep",
+                                                "OUTPUT_MODEL": str(tmp_path / "m.dlpk")})
+    assert os.listdir(tmp_path) == []
