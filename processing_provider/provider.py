@@ -10,6 +10,7 @@ from .classify_pixels import ClassifyPixelsAlgorithm
 from .diagnostics import DiagnosticsAlgorithm
 from .export_training_data import ExportTrainingDataAlgorithm
 from .rasterize_labels import RasterizeLabelsAlgorithm
+from .segment import SegmentAlgorithm
 from .train_model import TrainModelAlgorithm
 
 # Each capability adds its algorithm here, in the order users meet them.
@@ -19,6 +20,7 @@ ALGORITHMS = (
     TrainModelAlgorithm,
     ClassifyPixelsAlgorithm,
     AssessAccuracyAlgorithm,
+    SegmentAlgorithm,
     DiagnosticsAlgorithm,
 )
 

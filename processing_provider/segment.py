@@ -1,0 +1,113 @@
+"""Segment: mean-shift segmentation into objects (ArcGIS's Segment Mean Shift, any bands)."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
+)
+
+from .base import LandLearnAlgorithm
+from .layers import extent_of, raster_path
+
+
+class SegmentAlgorithm(LandLearnAlgorithm):
+    ID = "segment"
+    DISPLAY_NAME = "Segment (Mean Shift)"
+    GROUP = "Segmentation"
+    ICON = "segment"
+    HELP = (
+        "Groups adjacent pixels with similar values into segments (objects), like ArcGIS's "
+        "Segment Mean Shift, but on any number of bands of any data type (bands are scaled to "
+        "0..255 from their statistics; 8-bit data is used as is). The image is mean-shift "
+        "filtered (edge-preserving smoothing to local modes), cut into connected regions of "
+        "similar filtered values, and regions smaller than MIN_SEGMENT_SIZE merge into their "
+        "most similar neighbour. Large rasters are processed in tiles whose results are "
+        "stitched exactly: a segment crossing tiles keeps one id. Runs on the GPU when there "
+        "is one.\n\n"
+        "Outputs: each segment filled with its mean values (OUTPUT), segment ids "
+        "(OUTPUT_SEGMENT_IDS, uint32) and optional polygons with id, pixel count and band "
+        "means.\n\n"
+        "Example (qgis_process): qgis_process run landlearn:segment -- INPUT_RASTER=naip.tif "
+        "SPECTRAL_DETAIL=15.5 SPATIAL_DETAIL=15 MIN_SEGMENT_SIZE=20 OUTPUT=segments.tif"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add(QgsProcessingParameterRasterLayer("INPUT_RASTER", self.tr("Image raster")),
+                 "The image to segment: any band count and data type.")
+        self.add(QgsProcessingParameterNumber(
+            "SPECTRAL_DETAIL", self.tr("Spectral detail (1-20)"),
+            QgsProcessingParameterNumber.Double, defaultValue=15.5, minValue=1, maxValue=20),
+            "Higher keeps finer spectral differences apart (a smaller range radius).")
+        self.add(QgsProcessingParameterNumber(
+            "SPATIAL_DETAIL", self.tr("Spatial detail (1-20)"),
+            QgsProcessingParameterNumber.Double, defaultValue=15.0, minValue=1, maxValue=20),
+            "Higher keeps nearby features apart (a smaller spatial radius).")
+        self.add(QgsProcessingParameterNumber(
+            "MIN_SEGMENT_SIZE", self.tr("Minimum segment size (pixels)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=20, minValue=1),
+            "Smaller segments merge into their most similar neighbour.")
+        self.add(QgsProcessingParameterBand(
+            "BAND_INDEXES", self.tr("Bands (empty = the first three)"),
+            parentLayerParameterName="INPUT_RASTER", optional=True, allowMultiple=True),
+            "Bands to segment on; any number.")
+        self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
+                 "Optional area to segment, in any CRS (the dialog offers the map canvas "
+                 "extent).")
+        self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
+                                             ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
+                        "Where the mean-shift filter runs.")
+        for key, label, kind, text in (
+                ("SPATIAL_RADIUS", "Spatial radius in pixels (overrides spatial detail)",
+                 QgsProcessingParameterNumber.Integer, "Orfeo ToolBox's spatialr."),
+                ("RANGE_RADIUS", "Range radius on the 0..255 scale (overrides spectral detail)",
+                 QgsProcessingParameterNumber.Double, "Orfeo ToolBox's ranger.")):
+            self.add(QgsProcessingParameterNumber(key, self.tr(label), kind, optional=True),
+                     text, advanced=True)
+        self.add(QgsProcessingParameterRasterDestination(
+            "OUTPUT", self.tr("Segmented raster (mean values)")),
+            "Each segment filled with its mean band values, in the input's data type.")
+        self.add(QgsProcessingParameterRasterDestination(
+            "OUTPUT_SEGMENT_IDS", self.tr("Segment ids"), optional=True),
+            "uint32 segment ids (0 = NoData), numbered in raster order.")
+        self.add(QgsProcessingParameterVectorDestination(
+            "OUTPUT_POLYGONS", self.tr("Segment polygons"), optional=True,
+            createByDefault=False),
+            "Optional GeoPackage with one polygon per segment: id, pixels, band means.")
+        self.addOutput(QgsProcessingOutputNumber("SEGMENT_COUNT", self.tr("Segments")))
+
+    def perform(self, parameters, context, progress, feedback):
+        from ..core.segment import SegmentConfig, segment
+
+        def optional_out(key, kind):
+            if parameters.get(key) in (None, ""):
+                return None
+            return kind(parameters, key, context) or None
+
+        def optional_num(key, kind):
+            return None if parameters.get(key) in (None, "") else kind(parameters, key, context)
+
+        config = SegmentConfig(
+            input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
+                                                                 context), "INPUT_RASTER"),
+            output=self.parameterAsOutputLayer(parameters, "OUTPUT", context),
+            output_segment_ids=optional_out("OUTPUT_SEGMENT_IDS", self.parameterAsOutputLayer),
+            output_polygons=optional_out("OUTPUT_POLYGONS", self.parameterAsOutputLayer),
+            spectral_detail=self.parameterAsDouble(parameters, "SPECTRAL_DETAIL", context),
+            spatial_detail=self.parameterAsDouble(parameters, "SPATIAL_DETAIL", context),
+            min_segment_size=self.parameterAsInt(parameters, "MIN_SEGMENT_SIZE", context),
+            band_indexes=tuple(self.parameterAsInts(parameters, "BAND_INDEXES", context)) or None,
+            extent=extent_of(self, parameters, "EXTENT", context),
+            device=self.choice(parameters, "DEVICE"),
+            spatial_radius=optional_num("SPATIAL_RADIUS", self.parameterAsInt),
+            range_radius=optional_num("RANGE_RADIUS", self.parameterAsDouble))
+        result = segment(config, progress)
+        feedback.pushInfo(result.summary())
+        return {"OUTPUT": config.output, "OUTPUT_SEGMENT_IDS": config.output_segment_ids,
+                "OUTPUT_POLYGONS": result.outputs.get("polygons"),
+                "SEGMENT_COUNT": result.segments}
