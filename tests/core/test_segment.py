@@ -1,0 +1,113 @@
+"""Mean-shift segmentation on real imagery: tiles stitch exactly, parameters behave."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.errors import InputError
+from landlearn.core.segment import SegmentConfig, segment
+
+pytest.importorskip("torch")
+
+
+def _ids(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def _s2(sample):
+    return str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+
+
+def test_tiles_stitch_exactly_and_a_segment_crossing_tiles_keeps_one_id(sample, tmp_path):
+    image = _s2(sample)
+    cfg = dict(band_indexes=(3, 2, 1), min_segment_size=20, spectral_detail=16)
+    one = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "one.tif"),
+                                tile_size=1024, **cfg))
+    tiled = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "tiled.tif"),
+                                  tile_size=128, **cfg))
+    a, b = _ids(tmp_path / "one.tif"), _ids(tmp_path / "tiled.tif")
+    assert one.segments == tiled.segments > 50
+    np.testing.assert_array_equal(a, b)
+    # segments that own pixels on both sides of a tile border (row/column 128, 256, 384)
+    crossing = set()
+    for k in (128, 256, 384):
+        crossing |= set(np.unique(b[:, k - 1][b[:, k - 1] == b[:, k]]).tolist())
+        crossing |= set(np.unique(b[k - 1, :][b[k - 1, :] == b[k, :]]).tolist())
+    assert len(crossing - {0}) > 10
+    for sid in list(crossing - {0})[:20]:  # each is one connected region
+        from scipy.ndimage import label
+
+        _, parts = label(b == sid)
+        assert parts == 1
+
+
+def test_min_size_ids_and_mean_colour(shared, tmp_path):
+    naip = str(shared / "naip_rgbn" / "m_4709963_se_14_1_20200831.tif")
+    res = segment(SegmentConfig(naip, output=str(tmp_path / "mean.tif"),
+                                output_segment_ids=str(tmp_path / "ids.tif"),
+                                band_indexes=(1, 2, 3, 4), spatial_radius=5, range_radius=15,
+                                min_segment_size=50))
+    ids = _ids(tmp_path / "ids.tif")
+    sizes = np.bincount(ids.ravel())
+    assert ids.min() == 1 and ids.max() == res.segments == len(sizes) - 1
+    assert sizes[1:].min() >= 50
+    with rasterio.open(naip) as src, rasterio.open(tmp_path / "mean.tif") as m:
+        raw, mean = src.read().astype(np.float64), m.read()
+        assert m.transform == src.transform and m.dtypes[0] == "uint8" and m.count == 4
+    for sid in (1, res.segments // 2, res.segments):
+        sel = ids == sid
+        np.testing.assert_array_equal(mean[:, sel][:, 0], np.round(raw[:, sel].mean(axis=1)))
+    # the same call gives the same result (no randomness)
+    segment(SegmentConfig(naip, output_segment_ids=str(tmp_path / "again.tif"),
+                          band_indexes=(1, 2, 3, 4), spatial_radius=5, range_radius=15,
+                          min_segment_size=50))
+    np.testing.assert_array_equal(_ids(tmp_path / "again.tif"), ids)
+
+
+def test_more_detail_never_gives_fewer_segments(sample, tmp_path):
+    image = _s2(sample)
+    counts = []
+    for detail in (8, 12, 16, 19):
+        r = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / f"s{detail}.tif"),
+                                  band_indexes=tuple(range(1, 11)), spectral_detail=detail,
+                                  min_segment_size=10))
+        counts.append(r.segments)
+    assert counts == sorted(counts) and counts[-1] > counts[0]
+    spatial = [segment(SegmentConfig(image, output_segment_ids=str(tmp_path / f"p{d}.tif"),
+                                     spatial_detail=d, min_segment_size=10)).segments
+               for d in (5, 19)]
+    assert spatial[1] >= spatial[0]
+    with rasterio.open(tmp_path / "s8.tif") as ds:
+        assert ds.dtypes[0] == "uint32" and ds.nodata == 0
+
+
+def test_nodata_border_and_polygons(shared, tmp_path):
+    from osgeo import ogr
+
+    image = str(shared / "rgb_byte" / "RGB.byte.tif")
+    res = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "ids.tif"),
+                                output_polygons=str(tmp_path / "polys.gpkg"),
+                                spectral_detail=14, min_segment_size=30))
+    ids = _ids(tmp_path / "ids.tif")
+    with rasterio.open(image) as ds:
+        nodata = np.all(ds.read() == 0, axis=0)
+    assert np.all(ids[nodata] == 0) and np.all(ids[~nodata] > 0)
+    ds = ogr.Open(str(tmp_path / "polys.gpkg"))  # keep the dataset: its layer dies with it
+    feats = list(ds.GetLayer(0))
+    assert len(feats) == res.segments
+    sizes = np.bincount(ids.ravel())
+    for f in feats[:50]:
+        assert f.GetField("pixels") == sizes[f.GetField("id")]
+        assert f.GetField("mean_Band_1") is not None
+
+
+def test_bad_parameters(sample, tmp_path):
+    image = _s2(sample)
+    with pytest.raises(InputError, match="^SPECTRAL_DETAIL: 0 is outside 1..20"):
+        segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), spectral_detail=0))
+    with pytest.raises(InputError, match="^OUTPUT: choose at least one output"):
+        segment(SegmentConfig(image))
+    with pytest.raises(InputError, match="^BANDS: band\\(s\\) \\[12\\] do not exist"):
+        segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), band_indexes=(1, 12)))
+    assert [p.name for p in tmp_path.iterdir()] == []
