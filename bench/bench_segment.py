@@ -1,0 +1,167 @@
+"""Segment vs Orfeo ToolBox LargeScaleMeanShift: time on naip_rgbn, quality on labelled data.
+
+Same parameters for both (spatial radius 5, range radius 15, minimum size 50); runs
+alternate and the median of each is kept. Quality against reference label rasters:
+- boundary recall: share of reference boundary pixels with a segment boundary within 2 px;
+- under-segmentation error (Neubert & Protzel 2012): sum over reference regions and the
+  segments overlapping them of min(|S in G|, |S outside G|), over the evaluated pixels;
+- number of segments (fewer, at equal recall and error, is better).
+
+    python bench/bench_segment.py [--repeat 3] [--write BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from scipy import ndimage
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from paths import SHARED, ensure_importable  # noqa: E402
+
+ensure_importable()
+import torch  # noqa: E402
+from bench_export import write_section  # noqa: E402
+
+from landlearn.core.label_raster import LabelRasterConfig, write_label_raster  # noqa: E402
+from landlearn.core.labels import LabelConfig  # noqa: E402
+from landlearn.core.segment import SegmentConfig, segment  # noqa: E402
+
+SPATIAL, RANGE, MINSIZE = 5, 15, 50
+
+
+def ours(image: str, out: str, bands) -> float:
+    t = time.perf_counter()
+    segment(SegmentConfig(image, output_segment_ids=out, band_indexes=bands,
+                          spatial_radius=SPATIAL, range_radius=RANGE, min_segment_size=MINSIZE,
+                          device="cpu"))
+    return time.perf_counter() - t
+
+
+def otb(image: str, out: str) -> float:
+    t = time.perf_counter()
+    subprocess.run(["otbcli_LargeScaleMeanShift", "-in", image, "-spatialr", str(SPATIAL),
+                    "-ranger", str(RANGE), "-minsize", str(MINSIZE), "-mode", "raster",
+                    "-mode.raster.out", out, "uint32", "-cleanup", "1"],
+                   check=True, capture_output=True)
+    return time.perf_counter() - t
+
+
+def boundaries(a: np.ndarray) -> np.ndarray:
+    b = np.zeros(a.shape, dtype=bool)
+    b[:, :-1] |= a[:, :-1] != a[:, 1:]
+    b[:-1, :] |= a[:-1, :] != a[1:, :]
+    return b
+
+
+def quality(seg: np.ndarray, ref: np.ndarray, evaluated: np.ndarray) -> dict:
+    rb = boundaries(ref) & evaluated
+    sb = ndimage.binary_dilation(boundaries(seg), iterations=2)
+    recall = float((rb & sb).sum() / max(rb.sum(), 1))
+    regions = np.zeros(ref.shape, dtype=np.int64)
+    for v in np.unique(ref[evaluated]):
+        lab, _ = ndimage.label((ref == v) & evaluated)
+        regions[lab > 0] = lab[lab > 0] + regions.max()
+    s = seg[evaluated].astype(np.int64)
+    g = regions[evaluated]
+    pairs, inter = np.unique(s * (g.max() + 1) + g, return_counts=True)
+    seg_of = pairs // (g.max() + 1)
+    size = np.bincount(s)
+    ue = float(np.minimum(inter, size[seg_of] - inter).sum() / evaluated.sum())
+    return {"recall": recall, "ue": ue, "segments": int(len(np.unique(s)))}
+
+
+def run(repeat: int) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_segment_"))
+    try:
+        naip = str(SHARED / "naip_rgbn" / "m_4709963_se_14_1_20200831.tif")
+        ours(naip, str(tmp / "warm.tif"), (1, 2, 3, 4))
+        times = {"landlearn": [], "otb": []}
+        for i in range(repeat):
+            times["landlearn"].append(ours(naip, str(tmp / f"o{i}.tif"), (1, 2, 3, 4)))
+            times["otb"].append(otb(naip, str(tmp / f"t{i}.tif")))
+        sets = []
+        nb = SHARED / "nb_aerial"
+        for k in ("1of2", "2of2"):
+            sets.append((f"nb_aerial {k} (RGB 0.5 m, 5 classes)",
+                         str(nb / f"23322E759967N_clipped_1m_{k}.tif"), str(nb / f"labels_{k}.tif"),
+                         (1, 2, 3)))
+        nc = SHARED / "nc_landsat7"
+        sets.append(("nc_landsat7 (bands 1-5, strata.tif)", str(nc / "landsat_multiband.tif"),
+                     str(nc / "strata.tif"), (1, 2, 3, 4, 5)))
+        rows = []
+        for name, image, labels, bands in sets:
+            ref_path = tmp / "ref.tif"
+            write_label_raster(LabelRasterConfig(image, LabelConfig(labels), str(ref_path)))
+            with rasterio.open(ref_path) as ds:
+                ref = ds.read(1)
+            with rasterio.open(image) as ds:
+                valid = ds.read_masks(1) > 0
+            evaluated = valid & (ref > 0) if "nc_" in name else valid
+            ours(image, str(tmp / "q_ours.tif"), bands)
+            sub = image
+            if len(bands) != rasterio.open(image).count:
+                sub = str(tmp / "bands.tif")
+                subprocess.run(["gdal_translate", "-q", *sum([["-b", str(b)] for b in bands], []),
+                                image, sub], check=True)
+            otb(sub, str(tmp / "q_otb.tif"))
+            q = {}
+            for tool in ("ours", "otb"):
+                with rasterio.open(tmp / f"q_{tool}.tif") as ds:
+                    q[tool] = quality(ds.read(1), ref, evaluated)
+            rows.append((name, q))
+        return {"times": times, "rows": rows, "repeat": repeat}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(r: dict) -> str:
+    mo, mt = statistics.median(r["times"]["landlearn"]), statistics.median(r["times"]["otb"])
+    lines = ["## Segment (issue 7)", "",
+             f"- Date: {datetime.date.today()}; machine: {platform.node()}, {os.cpu_count()} CPUs, "
+             f"no GPU lent; torch {torch.__version__}; Orfeo ToolBox 8.1.1 (Debian otb-bin)",
+             f"- Command: `.venv/bin/python bench/bench_segment.py --repeat {r['repeat']} --write "
+             "BENCHMARKS.md`",
+             f"- Parameters for both: spatial radius {SPATIAL}, range radius {RANGE}, minimum "
+             f"size {MINSIZE}. LandLearn timed in process after a warm-up; OTB as the "
+             "otbcli_LargeScaleMeanShift command (raster mode). Median of "
+             f"{r['repeat']} alternating runs.", "",
+             "| naip_rgbn 934 x 723, 4 bands | median s | speed-up |", "|---|---|---|",
+             f"| Orfeo ToolBox LargeScaleMeanShift | {mt:.2f} | 1.00x |",
+             f"| LandLearn Segment (CPU, 2 threads) | {mo:.2f} | **{mt / mo:.2f}x** |", "",
+             "| data | tool | boundary recall (2 px) | under-segmentation error | segments |",
+             "|---|---|---|---|---|"]
+    for name, q in r["rows"]:
+        for tool, label in (("ours", "LandLearn"), ("otb", "OTB")):
+            lines.append(f"| {name} | {label} | {q[tool]['recall']:.3f} | {q[tool]['ue']:.3f} | "
+                         f"{q[tool]['segments']} |")
+    lines += ["", "Raw times (s): " + str({k: [round(v, 2) for v in vs]
+                                          for k, vs in r["times"].items()}), ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args()
+    if not shutil.which("otbcli_LargeScaleMeanShift"):
+        sys.exit("otbcli_LargeScaleMeanShift is not installed (apt install otb-bin)")
+    text = report(run(args.repeat))
+    print(text)
+    if args.write:
+        write_section(args.write, text, key="segment")
