@@ -44,11 +44,11 @@ from landlearn.core.segment import SegmentConfig, segment  # noqa: E402
 SPATIAL, RANGE, MINSIZE = 5, 15, 50
 
 
-def ours(image: str, out: str, bands) -> float:
+def ours(image: str, out: str, bands, range_radius: float = RANGE) -> float:
     t = time.perf_counter()
     segment(SegmentConfig(image, output_segment_ids=out, band_indexes=bands,
-                          spatial_radius=SPATIAL, range_radius=RANGE, min_segment_size=MINSIZE,
-                          device="cpu"))
+                          spatial_radius=SPATIAL, range_radius=range_radius,
+                          min_segment_size=MINSIZE, device="cpu"))
     return time.perf_counter() - t
 
 
@@ -113,6 +113,7 @@ def run(repeat: int) -> dict:
                 valid = ds.read_masks(1) > 0
             evaluated = valid & (ref > 0) if "nc_" in name else valid
             ours(image, str(tmp / "q_ours.tif"), bands)
+            ours(image, str(tmp / "q_ours10.tif"), bands, range_radius=10)
             sub = image
             if len(bands) != rasterio.open(image).count:
                 sub = str(tmp / "bands.tif")
@@ -120,7 +121,7 @@ def run(repeat: int) -> dict:
                                 image, sub], check=True)
             otb(sub, str(tmp / "q_otb.tif"))
             q = {}
-            for tool in ("ours", "otb"):
+            for tool in ("ours", "ours10", "otb"):
                 with rasterio.open(tmp / f"q_{tool}.tif") as ds:
                     q[tool] = quality(ds.read(1), ref, evaluated)
             rows.append((name, q))
@@ -146,10 +147,15 @@ def report(r: dict) -> str:
              "| data | tool | boundary recall (2 px) | under-segmentation error | segments |",
              "|---|---|---|---|---|"]
     for name, q in r["rows"]:
-        for tool, label in (("ours", "LandLearn"), ("otb", "OTB")):
+        for tool, label in (("ours", "LandLearn"), ("ours10", "LandLearn, range radius 10"),
+                            ("otb", "OTB")):
             lines.append(f"| {name} | {label} | {q[tool]['recall']:.3f} | {q[tool]['ue']:.3f} | "
                          f"{q[tool]['segments']} |")
-    lines += ["", "Raw times (s): " + str({k: [round(v, 2) for v in vs]
+    lines += ["", "The same nominal radii do not mean the same thing in both tools (LandLearn's "
+              "filter is separable and it joins pixels closer than half the range radius), so "
+              "LandLearn is also shown with range radius 10, which gives about OTB's number of "
+              "segments or fewer: there the boundary recall and under-segmentation error are "
+              "close to OTB's.", "", "Raw times (s): " + str({k: [round(v, 2) for v in vs]
                                           for k, vs in r["times"].items()}), ""]
     return "\n".join(lines)
 
