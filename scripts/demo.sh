@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded sample, through qgis_process.bin as a CLI user runs it.
 # Grows with each capability; today: list the provider, check the environment, rasterize labels,
-# export training chips, train a small U-Net, classify with it.
+# export training chips, train a small U-Net, classify with it, a random forest with its
+# accuracy, and a segmentation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=demo_output
@@ -50,6 +51,23 @@ echo "==> Classifying the whole Landsat scene with the U-Net"
   DEVICE=auto OUTPUT="$OUT/nc_unet_landcover.tif" OUTPUT_CONFIDENCE="$OUT/nc_unet_confidence.tif" \
   2>/dev/null | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^Classified/,/NoData/p'
 
+echo "==> Random forest straight from the North Carolina training polygons, then its accuracy"
+"$QP" run landlearn:trainmodel -- MODEL_TYPE=random_forest \
+  INPUT_RASTER=sample_data/nc_landsat7/landsat_multiband.tif \
+  LABELS=sample_data/nc_landsat7/landsat96_polygons.shp CLASS_FIELD=id CLASS_NAME_FIELD=label \
+  OUTPUT_MODEL="$OUT/nc_rf.dlpk" 2>/dev/null | sed -n '/^Cross-validation/,/^overall accuracy/p'
+"$QP" run landlearn:classifypixels -- INPUT_RASTER=sample_data/nc_landsat7/landsat_multiband.tif \
+  MODEL="$OUT/nc_rf.dlpk" OUTPUT="$OUT/nc_rf_landcover.tif" 2>/dev/null | sed -n '/^Classified/p'
+"$QP" run landlearn:assessaccuracy -- INPUT="$OUT/nc_rf_landcover.tif" \
+  LABELS=sample_data/nc_landsat7/strata.tif OUTPUT_REPORT="$OUT/nc_rf_accuracy.html" 2>/dev/null \
+  | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^overall accuracy/,/^area-weighted/p'
+
+echo "==> Mean-shift segmentation of the Sentinel-2 sample (bands 4-3-2)"
+"$QP" run landlearn:segment -- INPUT_RASTER=sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif \
+  BAND_INDEXES=4 BAND_INDEXES=3 BAND_INDEXES=2 OUTPUT="$OUT/s2_segments.tif" \
+  OUTPUT_POLYGONS="$OUT/s2_segments.gpkg" 2>/dev/null \
+  | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/segments over/p'
+
 cat <<MSG
 ==> Done. Open these in QGIS (the class names and colours load with them):
     $PWD/$OUT/s2_osm_labels.tif          over sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif
@@ -57,5 +75,7 @@ cat <<MSG
     $PWD/$OUT/s2_osm_chips/              training chips (images/, labels/) and their statistics
     $PWD/$OUT/nc_unet_report/report.html the U-Net's training report (curves, confusion matrix)
     $PWD/$OUT/nc_unet_landcover.tif      the U-Net's land-cover map (and nc_unet_confidence.tif)
+    $PWD/$OUT/nc_rf_landcover.tif        the random forest's map; nc_rf_accuracy.html its accuracy
+    $PWD/$OUT/s2_segments.tif            segments (mean colours) and s2_segments.gpkg (polygons)
     $PWD/$OUT/environment.json           packages and device LandLearn will use
 MSG
