@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from qgis.core import QgsApplication
 from qgis.PyQt.QtWidgets import QAction
 
@@ -9,6 +11,7 @@ from .processing_provider.base import icon
 from .processing_provider.provider import ALGORITHMS, LandLearnProvider
 
 MENU = "&LandLearn"
+_PENDING: list = []  # keeps deferred slots alive
 
 
 class LandLearnPlugin:
@@ -21,6 +24,7 @@ class LandLearnPlugin:
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         self.provider = LandLearnProvider()
         QgsApplication.processingRegistry().addProvider(self.provider)
+        models_folder(add=True)
 
     def initGui(self) -> None:  # noqa: N802
         self.initProcessing()
@@ -49,5 +53,41 @@ class LandLearnPlugin:
             self.toolbar.deleteLater()
             self.toolbar = None
         if self.provider is not None:
+            models_folder(add=False)
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+
+
+def models_folder(add: bool) -> None:
+    """Show the shipped workflows under Processing > Models (the model provider's folders).
+
+    The folder is added to Processing's "Models folder(s)" setting while the plugin is
+    loaded and removed on unload, so the user's own setting is left as it was.
+    """
+    registry = QgsApplication.processingRegistry()
+    if add and registry.providerById("model") is None:
+        # Processing (which owns the model provider) may load after this plugin, as in
+        # qgis_process: add the folder once its model provider appears.
+        def later(provider_id: str) -> None:
+            if provider_id == "model":
+                registry.providerAdded.disconnect(later)
+                models_folder(add=True)
+
+        registry.providerAdded.connect(later)
+        _PENDING.append(later)
+        return
+    try:
+        from processing.core.ProcessingConfig import ProcessingConfig
+        from processing.modeler.ModelerUtils import ModelerUtils
+    except ImportError:  # Processing plugin disabled: nothing to add the models to
+        return
+    folder = os.path.join(os.path.dirname(__file__), "models")
+    current = [f for f in (ProcessingConfig.getSetting(ModelerUtils.MODELS_FOLDER) or "").split(";")
+               if f]
+    wanted = ([*current, folder] if folder not in current else current) if add else \
+        [f for f in current if f != folder]
+    if wanted != current:
+        ProcessingConfig.setSettingValue(ModelerUtils.MODELS_FOLDER, ";".join(wanted))
+    provider = QgsApplication.processingRegistry().providerById("model")
+    if provider is not None:
+        provider.refreshAlgorithms()

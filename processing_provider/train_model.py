@@ -278,6 +278,7 @@ def extract_report(package: str) -> str:
             if name.startswith("report/"):
                 with open(os.path.join(tmp, os.path.basename(name)), "wb") as fh:
                     fh.write(zf.read(name))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is for sharing
     if os.path.isdir(folder):
         shutil.rmtree(folder)
     os.replace(tmp, folder)

@@ -11,7 +11,7 @@ import os
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INCLUDE_DIRS = ("core", "processing_provider", "ui", "icons")
+INCLUDE_DIRS = ("core", "processing_provider", "ui", "icons", "models")
 INCLUDE_FILES = ("__init__.py", "plugin.py", "metadata.txt", "LICENSE", "README.md", "requirements.txt")
 
 
