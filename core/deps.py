@@ -40,8 +40,22 @@ def install_command(*modules: str) -> str:
     return f"{python_for_pip()} -m pip install{user} {reqs}"
 
 
+def _keep_triton_out() -> None:
+    """Make ``import triton`` fail before torch looks for it.
+
+    PyPI torch ships triton, whose library registers LLVM command-line options when it is
+    loaded; inside QGIS desktop, Mesa's libLLVM is already loaded and that registration
+    crashes QGIS (found by the Xvfb GUI test). LandLearn never compiles kernels, and torch
+    treats a missing triton as "no torch.compile on GPU", so it is left out everywhere.
+    """
+    if "triton" not in sys.modules:
+        sys.modules["triton"] = None  # type: ignore[assignment]
+
+
 def require(module: str) -> ModuleType:
     """Import ``module`` or raise MissingDependency naming the exact install command."""
+    if module.split(".")[0] in ("torch", "torchvision", "segmentation_models_pytorch"):
+        _keep_triton_out()
     try:
         return importlib.import_module(module)
     except ImportError as exc:

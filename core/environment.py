@@ -11,7 +11,7 @@ import importlib
 import platform
 import sys
 
-from .deps import PIP_REQUIREMENTS, install_command
+from .deps import PIP_REQUIREMENTS, _keep_triton_out, install_command
 from .device import describe_device, resolve_device
 from .errors import MissingDependency
 
@@ -19,6 +19,8 @@ _CORE_MODULES = ("numpy", "rasterio", "osgeo.gdal")
 
 
 def _version(module: str) -> str | None:
+    if module.split(".")[0] in ("torch", "torchvision", "segmentation_models_pytorch"):
+        _keep_triton_out()
     try:
         mod = importlib.import_module(module)
     except ImportError:

@@ -67,6 +67,12 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):
         return type(self)()
 
+    def flags(self):
+        # The engine runs its own threads (reading, device, writing) and torch; started from
+        # QGIS's background task thread it crashed QGIS 3.22 desktop (found by the Xvfb GUI
+        # test), so the dialog runs LandLearn in the main thread and the engine parallelises.
+        return super().flags() | QgsProcessingAlgorithm.FlagNoThreading
+
     # -- parameters ---------------------------------------------------------------
     def add(self, param: QgsProcessingParameterDefinition, help_text: str,
             advanced: bool = False) -> QgsProcessingParameterDefinition:

@@ -11,8 +11,8 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterField,
     QgsProcessingParameterMapLayer,
+    QgsProcessingParameterString,
     QgsRasterLayer,
     QgsVectorLayer,
 )
@@ -28,16 +28,18 @@ def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> 
                QgsProcessing.TypeRaster], optional=optional),
         "A polygon/point layer with a class field, or a classified raster with values "
         "1..255 (0 = NoData). Any CRS: it is reprojected onto the image." + help_suffix)
-    alg.add(QgsProcessingParameterField(
-        "CLASS_FIELD", alg.tr("Class field (vector labels)"), parentLayerParameterName="LABELS",
-        optional=True),
-        "Field holding each feature's class: whole numbers 1..255, or text (each distinct "
-        "text becomes a class, numbered 1..n alphabetically, the text kept as its name). "
-        "Required for vector labels.")
-    alg.add(QgsProcessingParameterField(
-        "CLASS_NAME_FIELD", alg.tr("Class name field (optional)"),
-        parentLayerParameterName="LABELS", optional=True),
-        "With a numeric class field: a text field naming each class.")
+    # Text, not QgsProcessingParameterField: QGIS 3.22's field widget crashes the dialog
+    # when its parent MapLayer parameter holds a raster (as raster labels do); a wrong
+    # name is reported with the layer's field list instead.
+    alg.add(QgsProcessingParameterString(
+        "CLASS_FIELD", alg.tr("Class field name (vector labels)"), optional=True),
+        "Name of the field holding each feature's class: whole numbers 1..255, or text "
+        "(each distinct text becomes a class, numbered 1..n alphabetically, the text kept "
+        "as its name). Required for vector labels; a wrong name is answered with the list "
+        "of the layer's fields.")
+    alg.add(QgsProcessingParameterString(
+        "CLASS_NAME_FIELD", alg.tr("Class name field name (optional)"), optional=True),
+        "With a numeric class field: the name of a text field naming each class.")
     alg.add(QgsProcessingParameterBoolean(
         "SELECTED_FEATURES_ONLY", alg.tr("Selected features only"), defaultValue=False),
         "Use only the selected features of the label layer.")

@@ -7,7 +7,7 @@ has those parameters.
 
 from __future__ import annotations
 
-from qgis.core import QgsApplication, QgsRasterLayer
+from qgis.core import QgsApplication, QgsRasterLayer, QgsReferencedRectangle
 
 
 def initial_parameters(algorithm, active_layer, canvas) -> dict:
@@ -16,10 +16,10 @@ def initial_parameters(algorithm, active_layer, canvas) -> dict:
     if "INPUT_RASTER" in names and isinstance(active_layer, QgsRasterLayer):
         params["INPUT_RASTER"] = active_layer.id()
     if "EXTENT" in names and canvas is not None:
-        rect = canvas.extent()
-        crs = canvas.mapSettings().destinationCrs()
-        params["EXTENT"] = (f"{rect.xMinimum()},{rect.xMaximum()},{rect.yMinimum()},"
-                            f"{rect.yMaximum()} [{crs.authid()}]")
+        # a referenced rectangle, not "x0,x1,y0,y1 [EPSG:n]" text: a canvas in a CRS with
+        # no authority id (a custom projection) would lose its CRS in text
+        params["EXTENT"] = QgsReferencedRectangle(canvas.extent(),
+                                                  canvas.mapSettings().destinationCrs())
     return params
 
 

@@ -38,7 +38,13 @@ def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_pro
 
 
 def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, sample, qgis_canvas):
-    from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsRasterLayer, QgsRectangle
+    from qgis.core import (
+        QgsApplication,
+        QgsCoordinateReferenceSystem,
+        QgsProcessingContext,
+        QgsRasterLayer,
+        QgsRectangle,
+    )
 
     from landlearn.ui.launch import initial_parameters
 
@@ -49,9 +55,16 @@ def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, samp
     alg = QgsApplication.processingRegistry().algorithmById("landlearn:rasterizelabels")
     params = initial_parameters(alg, layer, qgis_canvas)
     assert params["INPUT_RASTER"] == layer.id()
-    assert params["EXTENT"].endswith("[EPSG:32119]")
-    xmin, xmax, ymin, ymax = map(float, params["EXTENT"].split(" ")[0].split(","))
-    assert xmin <= 630000 and xmax >= 640000 and ymin <= 215000 and ymax >= 225000
+    extent = params["EXTENT"]
+    assert extent.crs().authid() == "EPSG:32119"
+    assert extent.xMinimum() <= 630000 and extent.xMaximum() >= 640000
+    assert extent.yMinimum() <= 215000 and extent.yMaximum() >= 225000
+    # what the dialog would hand to the algorithm: the extent in its own CRS
+    from landlearn.processing_provider.layers import extent_of
+
+    ctx = QgsProcessingContext()
+    engine_extent = extent_of(alg, {"EXTENT": extent}, "EXTENT", ctx)
+    assert engine_extent.crs == "EPSG:32119" and engine_extent.xmin <= 630000
 
 
 @pytest.mark.parametrize("value", ["cpu", "CPU", 2, "2"])
