@@ -28,6 +28,7 @@ class LandLearnPlugin:
 
     def initGui(self) -> None:  # noqa: N802
         self.initProcessing()
+        self.warn_missing_packages()
         self.toolbar = self.iface.addToolBar("LandLearn")
         self.toolbar.setObjectName("LandLearnToolbar")
         for cls in ALGORITHMS:
@@ -39,6 +40,20 @@ class LandLearnPlugin:
             self.iface.addPluginToRasterMenu(MENU, action)
             self.toolbar.addAction(action)
             self.actions.append(action)
+
+    def warn_missing_packages(self) -> str | None:
+        """Say once, when QGIS loads the plugin, which engine packages are missing and the
+        exact command that installs them into the Python QGIS runs on."""
+        from .core.deps import install_command, missing_packages
+
+        missing = missing_packages()
+        if not missing:
+            return None
+        text = (f"LandLearn needs {', '.join(missing)} for some algorithms. Install with: "
+                f"{install_command(*missing)} and restart QGIS. (Environment Diagnostics in "
+                "the LandLearn menu lists every package.)")
+        self.iface.messageBar().pushWarning("LandLearn", text)
+        return text
 
     def open_dialog(self, algorithm_id: str) -> None:
         from .ui.launch import open_algorithm_dialog

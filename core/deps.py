@@ -66,6 +66,14 @@ def require(module: str) -> ModuleType:
         ) from exc
 
 
+def missing_packages() -> list[str]:
+    """Import names of the engine packages that are not installed, found without importing
+    them (so the check is instant and cannot disturb QGIS)."""
+    import importlib.util
+
+    return [m for m in PIP_REQUIREMENTS if importlib.util.find_spec(m) is None]
+
+
 def is_available(module: str) -> bool:
     try:
         require(module)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from qgis.core import (
     QgsProcessingOutputString,
@@ -13,6 +14,21 @@ from ..core.device import resolve_device
 from ..core.environment import environment_report, format_report
 from ..core.files import write_text_atomic
 from .base import LandLearnAlgorithm
+
+
+def where_things_go(context) -> str:
+    """Where LandLearn reads and writes, so a user can find models, reports and outputs."""
+    from qgis.core import QgsProcessingUtils
+
+    plugin = os.path.dirname(os.path.dirname(__file__))
+    return "\n".join([
+        "Where things go:",
+        "  outputs (maps, chips, model packages): the paths you choose; left empty, QGIS's "
+        f"temporary folder {QgsProcessingUtils.tempFolder()}",
+        "  training reports: beside each model package, as <package>_report/report.html",
+        f"  shipped workflows (Processing > Models): {os.path.join(plugin, 'models')}",
+        f"  plugin: {plugin}",
+    ])
 
 
 class DiagnosticsAlgorithm(LandLearnAlgorithm):
@@ -42,6 +58,7 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
         device = self.choice(parameters, "DEVICE")
         report = environment_report(device)
         feedback.pushInfo(format_report(report))
+        feedback.pushInfo(where_things_go(context))
         # Resolve again so that a missing torch or an unusable GPU is a clear failure.
         resolved = resolve_device(device)
         out = {"DEVICE_USED": str(resolved), "TORCH_VERSION": report["packages"]["torch"]}

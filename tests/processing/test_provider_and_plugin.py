@@ -37,6 +37,21 @@ def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_pro
     assert registry.providerById("landlearn") is None  # the next test's fixture registers it again
 
 
+def test_plugin_says_once_which_packages_are_missing(qgis_iface, monkeypatch):
+    import importlib.util
+
+    import landlearn
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("torch", "skops") else real(name, *a))
+    plugin = landlearn.classFactory(qgis_iface)
+    text = plugin.warn_missing_packages()
+    assert "torch, skops" in text and "pip install" in text and "torch==2.15.0" in text
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    assert plugin.warn_missing_packages() is None
+
+
 def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, sample, qgis_canvas):
     from qgis.core import (
         QgsApplication,
