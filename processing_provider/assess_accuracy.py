@@ -41,7 +41,8 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterFileDestination(
             "OUTPUT_REPORT", self.tr("Report"), fileFilter="HTML (*.html);;JSON (*.json)",
             optional=True),
-            "HTML or JSON report with every number.")
+            "HTML or JSON report with every number (an HTML report is listed in Processing's "
+            "Results Viewer).")
         for key, label in (("OVERALL_ACCURACY", "Overall accuracy"), ("KAPPA", "Kappa"),
                            ("MACRO_F1", "Macro F1"),
                            ("AREA_WEIGHTED_ACCURACY", "Area-weighted overall accuracy")):

@@ -7,7 +7,7 @@ import zipfile
 
 from qgis.core import (
     QgsProcessingException,
-    QgsProcessingOutputFile,
+    QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
@@ -173,7 +173,8 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterFileDestination(
             "OUTPUT_MODEL", self.tr("Model package"), fileFilter="Model package (*.dlpk)"),
             "The .dlpk to write.")
-        self.addOutput(QgsProcessingOutputFile("REPORT", self.tr("Training report (HTML)")))
+        # An HTML output: QGIS lists it in Processing's Results Viewer, one click to open
+        self.addOutput(QgsProcessingOutputHtml("REPORT", self.tr("Training report (HTML)")))
         self.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", self.tr("Overall accuracy")))
         self.addOutput(QgsProcessingOutputNumber("MEAN_IOU", self.tr("Mean IoU")))
 

@@ -37,6 +37,14 @@ def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_pro
     assert registry.providerById("landlearn") is None  # the next test's fixture registers it again
 
 
+def test_every_parameter_has_help_and_every_algorithm_an_example(provider):
+    for alg in provider.algorithms():
+        if alg.id().startswith("landlearn:"):
+            assert "Example" in alg.shortHelpString(), alg.id()
+            for param in alg.parameterDefinitions():
+                assert param.help().strip(), f"{alg.id()} {param.name()}"
+
+
 def test_plugin_says_once_which_packages_are_missing(qgis_iface, monkeypatch):
     import importlib.util
 
