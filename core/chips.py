@@ -16,7 +16,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from .classes import ClassInfo
+from .classes import ClassInfo, colormap
 
 
 def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: float | None,
@@ -30,13 +30,6 @@ def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: floa
             ds.write_colormap(1, colormap)
 
 
-def label_colormap(classes: list[ClassInfo]) -> dict:
-    cmap = {v: (0, 0, 0, 0) for v in range(256)}
-    for c in classes:
-        cmap[c.value] = (*c.color, 255)
-    return cmap
-
-
 class ChipWriter:
     """Writes (image, label) chip pairs with a bounded number of writes in flight."""
 
@@ -48,7 +41,7 @@ class ChipWriter:
         os.makedirs(self.labels, exist_ok=True)
         self.crs = crs
         self.nodata = image_nodata
-        self.cmap = label_colormap(classes)
+        self.cmap = colormap(classes)
         self.depth = depth
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chips")
         self._pending: deque[Future] = deque()

@@ -36,6 +36,14 @@ class ClassInfo:
         return {"Value": self.value, "Name": self.name, "Color": list(self.color)}
 
 
+def colormap(classes: Iterable[ClassInfo]) -> dict[int, tuple[int, int, int, int]]:
+    """A full 256-entry colour table: class colours opaque, every other value transparent."""
+    cmap = {v: (0, 0, 0, 0) for v in range(256)}
+    for c in classes:
+        cmap[c.value] = (*c.color, 255)
+    return cmap
+
+
 def check_class_value(value: float, parameter: str, where: str = "") -> int:
     """Class values must be whole numbers 0..255 (0 = NoData); say which one is not."""
     at = f" ({where})" if where else ""

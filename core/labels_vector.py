@@ -179,9 +179,7 @@ class VectorLabels:
         out = rasterize(((self.geoms[i], int(i) + 1) for i in hits), out_shape=(h, w),
                         transform=self.grid.window_transform(window), fill=0, dtype="int32",
                         all_touched=self.all_touched)
-        inner = np.zeros((h, w), dtype=np.uint8)
-        inner[:] = 1
-        return np.where(zero_outside(inner, window, self.grid) > 0, out, 0).astype(np.int32)
+        return zero_outside(out, window, self.grid)
 
     def close(self) -> None:
         pass

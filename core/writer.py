@@ -15,7 +15,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from .classes import ClassInfo
+from .classes import ClassInfo, colormap
 from .errors import InputError
 from .files import ensure_writable_folder, temporary_sibling
 from .grid import Grid
@@ -62,10 +62,7 @@ class GeoTiffWriter:
         if self.classes:
             self._ds.update_tags(LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in self.classes]))
             # before any pixel: GTiff cannot switch to a palette once blocks are on disk
-            cmap = {v: (0, 0, 0, 0) for v in range(256)}
-            for c in self.classes:
-                cmap[c.value] = (*c.color, 255)
-            self._ds.write_colormap(1, cmap)
+            self._ds.write_colormap(1, colormap(self.classes))
         if tags:
             self._ds.update_tags(**{k: str(v) for k, v in tags.items()})
         self._done = False
