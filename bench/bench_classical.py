@@ -20,14 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from paths import SHARED, ensure_importable  # noqa: E402
-
-ensure_importable()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sklearn  # noqa: E402
-from bench_export import write_section  # noqa: E402
+from common import SHARED, write_section  # noqa: E402
 
 from landlearn.core.assessment import AssessConfig, assess_accuracy  # noqa: E402
 from landlearn.core.classical import ClassicalConfig, train_classical  # noqa: E402

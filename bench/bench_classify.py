@@ -27,14 +27,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from paths import SAMPLE, SHARED, ensure_importable  # noqa: E402
-
-ensure_importable()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
-from bench_export import write_section  # noqa: E402
+from common import SAMPLE, SHARED, write_section  # noqa: E402
 
 from landlearn.core.classify import ClassifyConfig, _normalise, classify_pixels  # noqa: E402
 from landlearn.core.export import ExportConfig, export_training_data  # noqa: E402

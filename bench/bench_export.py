@@ -28,11 +28,9 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from paths import SAMPLE, SHARED, ensure_importable  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SAMPLE, SHARED, write_section  # noqa: E402
 
-ensure_importable()
 from landlearn.core.export import ExportConfig, export_training_data  # noqa: E402
 from landlearn.core.labels import LabelConfig  # noqa: E402
 
@@ -168,17 +166,6 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str, key: str = "export") -> None:
-    start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
-    body = path.read_text() if path.exists() else "# LandLearn benchmarks\n\n"
-    block = f"{start}\n{text}\n{end}"
-    if start in body and end in body:
-        body = body[:body.index(start)] + block + body[body.index(end) + len(end):]
-    else:
-        body = body.rstrip() + "\n\n" + block + "\n"
-    path.write_text(body)
-
-
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
@@ -187,4 +174,4 @@ if __name__ == "__main__":
     text = report(run(args.repeat))
     print(text)
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, text, key="export")

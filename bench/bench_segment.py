@@ -28,14 +28,9 @@ import numpy as np
 import rasterio
 from scipy import ndimage
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from paths import SHARED, ensure_importable  # noqa: E402
-
-ensure_importable()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
-from bench_export import write_section  # noqa: E402
+from common import SHARED, write_section  # noqa: E402
 
 from landlearn.core.label_raster import LabelRasterConfig, write_label_raster  # noqa: E402
 from landlearn.core.labels import LabelConfig  # noqa: E402
