@@ -8,33 +8,17 @@ import rasterio
 
 from landlearn.core.classify import ClassifyConfig, classify_pixels
 from landlearn.core.errors import Cancelled, InputError
-from landlearn.core.export import ExportConfig, export_training_data
 from landlearn.core.extent import Extent
-from landlearn.core.labels import LabelConfig
 from landlearn.core.progress import RecordingProgress
-from landlearn.core.training import TrainConfig, train_model
+from small_models import nc_unet
 
 pytest.importorskip("segmentation_models_pytorch")
 NC = "nc_landsat7/landsat_multiband.tif"
 
 
-def _train(sample, tmp, bands=None):
-    nc = sample / "nc_landsat7"
-    chips = tmp / "chips"
-    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
-                                      LabelConfig(str(nc / "strata.tif")), str(chips),
-                                      bands=bands, tile_size_x=64, tile_size_y=64,
-                                      stride_x=32, stride_y=32))
-    out = tmp / "model.dlpk"
-    train_model(TrainConfig((str(chips),), str(out), backbone="resnet18", epochs=3,
-                            batch_size=16, learning_rate=3e-3, validation_percent=15,
-                            device="cpu"))
-    return str(out)
-
-
 @pytest.fixture(scope="module")
-def model(sample, tmp_path_factory):
-    return _train(sample, tmp_path_factory.mktemp("nc5"))
+def model(tmp_path_factory):
+    return nc_unet(tmp_path_factory.mktemp("nc5"), epochs=3)
 
 
 def _cfg(sample, model, out, **kw):
@@ -177,7 +161,7 @@ def test_cancel_leaves_no_output(sample, model, tmp_path):
 
 
 def test_naip_with_a_four_band_model_warns_about_scale(shared, sample, tmp_path):
-    model4 = _train(sample, tmp_path, bands=(1, 2, 3, 4))
+    model4 = nc_unet(tmp_path, epochs=3, bands=(1, 2, 3, 4))
     naip = str(shared / "naip_rgbn" / "m_4709963_se_14_1_20200831.tif")
     progress = RecordingProgress()
     out = tmp_path / "naip.tif"

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from paths import ROOT
+from small_models import nc_unet
 
 QGIS = shutil.which("qgis")
 XVFB = shutil.which("xvfb-run")
@@ -17,19 +18,8 @@ pytest.importorskip("segmentation_models_pytorch")
 
 
 @pytest.fixture(scope="module")
-def model(sample, tmp_path_factory):
-    from landlearn.core.export import ExportConfig, export_training_data
-    from landlearn.core.labels import LabelConfig
-    from landlearn.core.training import TrainConfig, train_model
-
-    nc = sample / "nc_landsat7"
-    tmp = tmp_path_factory.mktemp("gui")
-    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
-                                      LabelConfig(str(nc / "strata.tif")), str(tmp / "chips"),
-                                      tile_size_x=64, tile_size_y=64, stride_x=32, stride_y=32))
-    train_model(TrainConfig((str(tmp / "chips"),), str(tmp / "m.dlpk"), backbone="resnet18",
-                            epochs=4, batch_size=16, learning_rate=3e-3, device="cpu"))
-    return str(tmp / "m.dlpk")
+def model(tmp_path_factory):
+    return nc_unet(tmp_path_factory.mktemp("gui"), epochs=4, validation_percent=10)
 
 
 def test_dialogs_classify_and_screenshots(sample, model, tmp_path):

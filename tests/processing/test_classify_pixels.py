@@ -7,25 +7,15 @@ import pytest
 import rasterio
 
 from qgis_cli import QP, qgis_process
+from small_models import nc_unet
 
 pytest.importorskip("segmentation_models_pytorch")
 
 
 @pytest.fixture(scope="module")
-def model(sample, tmp_path_factory):
-    from landlearn.core.export import ExportConfig, export_training_data
-    from landlearn.core.labels import LabelConfig
-    from landlearn.core.training import TrainConfig, train_model
-
-    nc = sample / "nc_landsat7"
-    tmp = tmp_path_factory.mktemp("cp")
-    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
-                                      LabelConfig(str(nc / "strata.tif")), str(tmp / "chips"),
-                                      tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64))
-    train_model(TrainConfig((str(tmp / "chips"),), str(tmp / "m.dlpk"), backbone="resnet18",
-                            epochs=1, batch_size=8, learning_rate=3e-3, device="cpu",
-                            validation_percent=20))
-    return str(tmp / "m.dlpk")
+def model(tmp_path_factory):
+    return nc_unet(tmp_path_factory.mktemp("cp"), epochs=1, batch_size=8, stride=64,
+                   validation_percent=20)
 
 
 @pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")

@@ -7,21 +7,14 @@ import zipfile
 import pytest
 
 from qgis_cli import QP, qgis_process
+from small_models import nc_chips
 
 pytest.importorskip("segmentation_models_pytorch")
 
 
 @pytest.fixture(scope="module")
-def chips(sample, tmp_path_factory):
-    from landlearn.core.export import ExportConfig, export_training_data
-    from landlearn.core.labels import LabelConfig
-
-    nc = sample / "nc_landsat7"
-    out = tmp_path_factory.mktemp("tm") / "chips"
-    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
-                                      LabelConfig(str(nc / "strata.tif")), str(out),
-                                      tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64))
-    return out
+def chips(tmp_path_factory):
+    return nc_chips(tmp_path_factory.mktemp("tm") / "chips", stride=64)
 
 
 PARAMS = {"ARCHITECTURE": "linknet", "BACKBONE": "resnet18", "EPOCHS": 1, "BATCH_SIZE": 8,
