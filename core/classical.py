@@ -1,9 +1,8 @@
 """Classical pixel classifiers: random forest, SVM, maximum likelihood, gradient boosting.
 
-Validation is cross-validation grouped by polygon (StratifiedGroupKFold): the pixels of
-one polygon are never on both sides, because neighbouring pixels of one field are nearly
-identical and a random split would report memory as accuracy. The final model is then
-fitted on every sample and saved with skops (no pickle) in the same .dlpk as deep models.
+Samples come straight from the raster and its labels (samples.py); validation is
+cross-validation grouped by polygon (classical_cv.py). The model is saved with skops (no
+pickle) in the same .dlpk as deep models and loaded back with an allow-list of types.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .classical_cv import fit_validated
 from .deps import require
 from .errors import InputError
 from .extent import Extent
@@ -25,8 +25,6 @@ from .samples import Samples, collect_samples
 MODEL_TYPES = [("random_forest", "Random forest"), ("svm", "SVM (RBF kernel)"),
                ("maximum_likelihood", "Maximum likelihood (Gaussian)"),
                ("hist_gradient_boosting", "Histogram gradient boosting")]
-# skops loads only what these prefixes name; anything else in a file is refused.
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
 @dataclass(frozen=True)
@@ -67,30 +65,26 @@ class ClassicalConfig:
 
 
 def make_estimator(config: ClassicalConfig):
+    """The estimators fitted as they are; the SVM (classical_svm) and, with cross-validation,
+    the random forest (classical_forest) are assembled from their fold models instead."""
     require("sklearn")
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
 
     t = config.model_type
     if t == "random_forest":
         est = RandomForestClassifier(n_estimators=config.trees, max_depth=config.max_depth,
                                      n_jobs=-1, random_state=config.seed)
-    elif t == "svm":
-        gamma = config.svm_gamma if config.svm_gamma in ("scale", "auto") else float(config.svm_gamma)
-        # probabilities (for confidence maps) by Platt scaling on cross-validated scores,
-        # the form scikit-learn 1.9 recommends over SVC(probability=True)
-        est = CalibratedClassifierCV(SVC(C=config.svm_c, gamma=gamma, kernel="rbf"),
-                                     method="sigmoid", ensemble=False, cv=3)
     elif t == "maximum_likelihood":
         # Gaussian maximum likelihood = one full-covariance Gaussian per class with equal
         # priors (as in ArcGIS/ERDAS); a little regularisation keeps thin classes invertible.
         est = QuadraticDiscriminantAnalysis(reg_param=1e-3)
-    else:
+    elif t == "hist_gradient_boosting":
         est = HistGradientBoostingClassifier(max_depth=config.max_depth, random_state=config.seed)
+    else:
+        raise ValueError(f"{t} is fitted by its own module")
     return make_pipeline(StandardScaler(), est)
 
 
@@ -106,12 +100,6 @@ def single_openmp_thread(model_type: str):
     return threadpool_limits(limits=1, user_api="openmp")
 
 
-def _equal_priors(model, n_classes: int) -> None:
-    qda = model.steps[-1][1]
-    if hasattr(qda, "priors_"):
-        qda.priors_ = np.full(n_classes, 1.0 / n_classes)
-
-
 @dataclass
 class ClassicalResult:
     output_model: str
@@ -120,42 +108,8 @@ class ClassicalResult:
     available: dict[int, int]
     seconds: float
     grouped_by: str
+    validation: str = "none"
     notes: list[str] = field(default_factory=list)
-
-
-def cross_validate(config: ClassicalConfig, s: Samples, progress: Progress) -> Accuracy | None:
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    if config.cv_folds == 0:
-        return None
-    groups_per_class = {v: len(np.unique(s.groups[s.y == v])) for v in np.unique(s.y)}
-    folds = min(config.cv_folds, max(groups_per_class.values()))
-    if folds < 2:
-        progress.warning("Every class comes from a single polygon; cross-validation by polygon "
-                         "is impossible, so no accuracy is reported. Add more polygons.")
-        return None
-    thin = [v for v, g in groups_per_class.items() if g < folds]
-    if thin:
-        progress.warning(f"Class(es) {thin} have fewer polygons than the {folds} folds; in some "
-                         "folds they are not tested.")
-    values = [c.value for c in s.classes]
-    index = {v: i for i, v in enumerate(values)}
-    n = len(values)
-    cm = np.zeros((n, n), dtype=np.int64)
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-    for k, (tr, te) in enumerate(splitter.split(s.x, s.y, s.groups)):
-        check(progress)
-        trained = np.unique(s.y[tr])
-        with single_openmp_thread(config.model_type):
-            model = make_estimator(config).fit(s.x[tr], s.y[tr])
-            pred = model.predict(s.x[te])
-        if config.model_type == "maximum_likelihood":
-            _equal_priors(model, len(trained))
-            pred = model.predict(s.x[te])
-        for t, p in zip(s.y[te], pred):
-            cm[index[int(t)], index[int(p)]] += 1
-        progress.set_fraction(0.1 + 0.7 * (k + 1) / folds)
-    return Accuracy(cm, [c.name for c in s.classes])
 
 
 def train_classical(config: ClassicalConfig, progress: Progress | None = None) -> ClassicalResult:
@@ -170,18 +124,14 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     progress.info(f"{len(s.y)} samples over {len(s.classes)} classes from "
                   f"{len(np.unique(s.groups))} {s.grouped_by}s: " + ", ".join(
                       f"{c.name} {counts[c.value]} of {s.available[c.value]}" for c in s.classes))
-    acc = cross_validate(config, s, progress)
+    model, acc, validation = fit_validated(config, s, progress)
     if acc is not None:
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
-    with single_openmp_thread(config.model_type):
-        model = make_estimator(config).fit(s.x, s.y)
-    if config.model_type == "maximum_likelihood":
-        _equal_priors(model, len(s.classes))
     check(progress)
     _drop_generators(model)
     buf = skops_io.dumps(model)
     result = ClassicalResult(config.output_model, acc, counts, s.available,
-                             time.perf_counter() - t0, s.grouped_by)
+                             time.perf_counter() - t0, s.grouped_by, validation=validation)
     emd = classical_emd(config, s, result)
     from .classical_report import classical_report
 
@@ -245,49 +195,8 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
             "padding": 0, "ignore_classes": [0],
             "training": {"parameters": params, "samples_per_class": result.samples,
                          "labelled_pixels_per_class": result.available,
-                         "validation": f"{config.cv_folds}-fold cross-validation grouped by "
-                                       f"{result.grouped_by}" if acc else "none",
+                         "validation": result.validation,
                          "seconds": round(result.seconds, 1)},
             "metrics": acc.to_json() if acc else None,
         },
     }
-
-
-class ClassicalPredictor:
-    """Raw band values in, class probabilities out, for the Classify Pixels engine."""
-
-    def __init__(self, pkg, info):
-        import zipfile
-
-        sio = _skops()
-        data = _read_member(pkg.path, pkg.emd["ModelFile"], zipfile)
-        untrusted = sio.get_untrusted_types(data=data)
-        bad = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
-        if bad:
-            raise InputError("model", f"'{pkg.path}' holds types LandLearn does not load: {bad}")
-        self.model = sio.loads(data, trusted=untrusted)
-        self.classes = list(self.model.classes_)
-        self.values = info.class_values
-        self.model_type = pkg.landlearn.get("model_type", "")
-        if [int(c) for c in self.classes] != self.values:
-            raise InputError("model", f"'{pkg.path}': the classifier's classes {self.classes} "
-                             f"differ from its description {self.values}")
-
-    def __call__(self, x: np.ndarray, tta: bool = False) -> np.ndarray:
-        n, b, h, w = x.shape
-        flat = x.transpose(0, 2, 3, 1).reshape(-1, b).astype(np.float64)
-        with single_openmp_thread(self.model_type):
-            prob = self.model.predict_proba(flat).astype(np.float32)
-        return prob.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
-
-
-def _read_member(path: str, name: str, zipfile) -> bytes:
-    import os
-
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            return zf.read(name)
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    with open(os.path.join(folder, name), "rb") as fh:
-        return fh.read()
-

@@ -227,7 +227,8 @@ def _stream(config, source, area, tile, pad, batch, predictor, outputs, progress
             work = [i for i, it in enumerate(items) if it[1] is not None]
             probs = [None] * len(items)
             if work:
-                out = predictor(np.stack([items[i][1] for i in work]), config.test_time_augmentation)
+                out = predictor(np.stack([items[i][1] for i in work]), config.test_time_augmentation,
+                                valid=np.stack([items[i][2] for i in work]))
                 for k, i in enumerate(work):
                     probs[i] = out[k]
             for (win, _x, valid), p in zip(items, probs):

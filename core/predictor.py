@@ -83,8 +83,11 @@ class DeepPredictor:
         self.amp_dtype = (torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported()
                           else torch.float16)
 
-    def __call__(self, x: np.ndarray, tta: bool = False) -> np.ndarray:
-        """(n, bands, h, w) normalised float32 -> (n, classes, h, w) float32 probabilities."""
+    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """(n, bands, h, w) normalised float32 -> (n, classes, h, w) float32 probabilities.
+
+        ``valid`` is not used: a convolution needs the whole tile, NoData set to the mean."""
         torch = self.torch
         with torch.inference_mode():
             t = torch.from_numpy(x).to(self.device, non_blocking=True)
@@ -102,7 +105,7 @@ def load_predictor(path: str, device, mixed_precision: bool = True):
     pkg = read_package(path, "model")
     info = model_info(pkg)
     if info.kind == "classical":
-        from .classical import ClassicalPredictor
+        from .classical_predictor import ClassicalPredictor
 
         return ClassicalPredictor(pkg, info), info
     if isinstance(device, str):

@@ -112,7 +112,9 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterNumber(
             "CV_FOLDS", self.tr("Cross-validation folds (0 = none)"),
             QgsProcessingParameterNumber.Integer, defaultValue=5),
-            "Folds of the cross-validation grouped by polygon that measures accuracy.",
+            "Folds of the cross-validation grouped by polygon that measures accuracy. A random "
+            "forest spreads its trees over the folds and an SVM calibrates its probabilities "
+            "on the fold scores, so neither fits extra models for it.",
             advanced=True)
         self.add_choice("ARCHITECTURE", "Architecture", [(n, lab) for n, _, lab in ARCHITECTURES],
                         "unet", "Segmentation architecture.")

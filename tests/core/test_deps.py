@@ -38,3 +38,32 @@ def test_device_choices():
             resolve_device("cuda")
     with pytest.raises(InputError, match="DEVICE: 'tpu' is not a device"):
         resolve_device("tpu")
+
+
+def test_classical_models_never_import_torch(sample, tmp_path):
+    """skops walks every scikit-learn package when it loads, torch's array-API adapter
+    included; a classical training and map must still leave torch (2 s to import, and
+    triton's LLVM clashes with QGIS desktop's) unimported."""
+    import subprocess
+
+    pytest.importorskip("skops")
+    nc = sample / "nc_landsat7"
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from paths import ensure_importable
+ensure_importable()
+from landlearn.core.classical import ClassicalConfig, train_classical
+from landlearn.core.classify import ClassifyConfig, classify_pixels
+from landlearn.core.labels import LabelConfig
+image = {str(nc / 'landsat_multiband.tif')!r}
+train_classical(ClassicalConfig(image, LabelConfig({str(nc / 'landsat96_polygons.shp')!r},
+                class_field="id"), {str(tmp_path / 'm.dlpk')!r}, model_type="svm",
+                max_samples_per_class=50, cv_folds=2))
+classify_pixels(ClassifyConfig(image, {str(tmp_path / 'm.dlpk')!r}, {str(tmp_path / 'm.tif')!r}))
+import sklearn.externals.array_api_compat  # the adapter stays importable afterwards
+print("torch" in sys.modules, "skops.io" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-2:] == ["False", "True"]

@@ -1,0 +1,64 @@
+"""A random forest whose cross-validation costs no extra trees.
+
+The usual grouped k-fold validation fits k forests and then a final one, k+1 times the
+work. Here the T trees are split over the k folds: the trees of fold i are grown
+without the polygons of fold i and predict them, and the final model is all T trees
+together. Every tree is still a bootstrap sample of the data it was grown on, so the
+forest is a random forest (each tree sees about (k-1)/k of the polygons, a little
+extra decorrelation); the validation scores a forest of T/k trees on polygons it
+never saw, which is slightly pessimistic for the full T-tree forest.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .progress import Progress, check
+
+
+def forest_folds_possible(trees: int, folds: list | None) -> bool:
+    return bool(folds) and trees >= len(folds)
+
+
+def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
+                          progress: Progress):
+    """(forest, out-of-fold predictions, tested mask) for ``folds`` = [(train, test), ...].
+
+    Held-out samples get a zero weight rather than being dropped, so every fold forest
+    knows every class (scikit-learn's tree splitter ignores zero-weight samples, as it
+    does for the samples a bootstrap leaves out).
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    k = len(folds)
+    per_fold = [config.trees // k + (1 if i < config.trees % k else 0) for i in range(k)]
+    pred = np.zeros(len(y), dtype=y.dtype)
+    tested = np.zeros(len(y), dtype=bool)
+
+    def grow(i):
+        train, test = folds[i]
+        weight = np.zeros(len(y))
+        weight[train] = 1.0
+        # one thread per forest, the folds in parallel: one joblib pool per small forest
+        # cost more than the trees here
+        forest = RandomForestClassifier(n_estimators=per_fold[i], max_depth=config.max_depth,
+                                        n_jobs=1, random_state=config.seed * 1000 + i)
+        forest.fit(x, y, sample_weight=weight)
+        if len(np.unique(y[train])) >= 2:
+            pred[test] = forest.predict(x[test])
+            tested[test] = True
+        return forest
+
+    check(progress)  # the worker threads stay away from QGIS objects
+    with ThreadPoolExecutor(max(1, min(k, os.cpu_count() or 1))) as pool:
+        forests = list(pool.map(grow, range(k)))
+    progress.set_fraction(0.9)
+    final = forests[0]
+    final.estimators_ = [tree for f in forests for tree in f.estimators_]
+    final.n_estimators = len(final.estimators_)
+    final.random_state = config.seed
+    final.n_jobs = -1
+    return final, pred, tested
