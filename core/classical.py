@@ -64,42 +64,6 @@ class ClassicalConfig:
             raise InputError("cv_folds", "use 0 (no cross-validation) or 2..20 folds")
 
 
-def make_estimator(config: ClassicalConfig):
-    """The estimators fitted as they are; the SVM (classical_svm) and, with cross-validation,
-    the random forest (classical_forest) are assembled from their fold models instead."""
-    require("sklearn")
-    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    t = config.model_type
-    if t == "random_forest":
-        est = RandomForestClassifier(n_estimators=config.trees, max_depth=config.max_depth,
-                                     n_jobs=-1, random_state=config.seed)
-    elif t == "maximum_likelihood":
-        # Gaussian maximum likelihood = one full-covariance Gaussian per class with equal
-        # priors (as in ArcGIS/ERDAS); a little regularisation keeps thin classes invertible.
-        est = QuadraticDiscriminantAnalysis(reg_param=1e-3)
-    elif t == "hist_gradient_boosting":
-        est = HistGradientBoostingClassifier(max_depth=config.max_depth, random_state=config.seed)
-    else:
-        raise ValueError(f"{t} is fitted by its own module")
-    return make_pipeline(StandardScaler(), est)
-
-
-def single_openmp_thread(model_type: str):
-    """Gradient boosting's OpenMP threads spin against each other (and torch's) on small
-    machines: fitting 1,800 samples took 37 s on 2 threads and 0.9 s on 1 here."""
-    from contextlib import nullcontext
-
-    if model_type != "hist_gradient_boosting":
-        return nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="openmp")
-
-
 @dataclass
 class ClassicalResult:
     output_model: str
@@ -116,7 +80,7 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     progress = progress or NullProgress()
     config.validate()
     require("sklearn")
-    skops_io = _skops()
+    skops_io = require("skops.io")
     t0 = time.perf_counter()
     s = collect_samples(config.input_raster, config.labels, config.bands, config.extent,
                         config.max_samples_per_class, config.seed, progress)
@@ -156,10 +120,6 @@ def _drop_generators(obj, seen=None) -> None:
                 _drop_generators(item[1] if isinstance(item, tuple) and len(item) == 2 else item, seen)
         elif hasattr(value, "__dict__") and type(value).__module__.startswith("sklearn"):
             _drop_generators(value, seen)
-
-
-def _skops():
-    return require("skops.io")
 
 
 def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) -> dict:

@@ -19,10 +19,6 @@ import numpy as np
 from .progress import Progress, check
 
 
-def forest_folds_possible(trees: int, folds: list | None) -> bool:
-    return bool(folds) and trees >= len(folds)
-
-
 def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
                           progress: Progress):
     """(forest, out-of-fold predictions, tested mask) for ``folds`` = [(train, test), ...].

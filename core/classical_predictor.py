@@ -28,7 +28,6 @@ class ClassicalPredictor:
         self.model = sio.loads(data, trusted=untrusted)
         self.classes = list(self.model.classes_)
         self.values = info.class_values
-        self.model_type = pkg.landlearn.get("model_type", "")
         if [int(c) for c in self.classes] != self.values:
             raise InputError("model", f"'{pkg.path}': the classifier's classes {self.classes} "
                              f"differ from its description {self.values}")
@@ -46,7 +45,7 @@ class ClassicalPredictor:
         rows = flat if keep is None else flat[keep]
         if len(rows):
             # all cores, gradient boosting included: its OpenMP slowdown (see
-            # classical.single_openmp_thread) hit small fits, not the prediction of whole
+            # classical_cv.single_openmp_thread) hit small fits, not the prediction of whole
             # tiles (2 threads: 3.1 s instead of 6.0 s for 183,000 pixels here)
             p = self.proba(rows.astype(np.float64))
             if keep is None:

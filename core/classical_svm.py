@@ -88,7 +88,7 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
     pipeline = Pipeline([("standardscaler", scaler), ("calibratedclassifiercv", calibrated)])
     if not folds:
         return pipeline, None, None
-    pred = classes[_argmax_calibrated(calibrated.calibrated_classifiers_[0], scores)]
+    pred = classes[np.argmax(_calibrate(calibrated.calibrated_classifiers_[0], scores), axis=1)]
     return pipeline, pred, tested
 
 
@@ -107,10 +107,6 @@ def _calibrate(cc, scores: np.ndarray) -> np.ndarray:
                           where=total != 0)
     proba[(1.0 < proba) & (proba <= 1.0 + 1e-5)] = 1.0
     return proba
-
-
-def _argmax_calibrated(cc, scores: np.ndarray) -> np.ndarray:
-    return np.argmax(_calibrate(cc, scores), axis=1)
 
 
 class FastSvmProba:
