@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .classical_cv import fit_validated
+from .classical_forest_store import TREES_FILE, split_trees
 from .deps import require
 from .errors import InputError
 from .extent import Extent
@@ -93,14 +94,18 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
     check(progress)
     _drop_generators(model)
-    buf = skops_io.dumps(model)
+    light, trees = split_trees(model)
+    buf = skops_io.dumps(light)
     result = ClassicalResult(config.output_model, acc, counts, s.available,
                              time.perf_counter() - t0, s.grouped_by, validation=validation)
     emd = classical_emd(config, s, result)
     from .classical_report import classical_report
 
-    files = classical_report(emd, result)
-    write_package(config.output_model, emd, None, {**files, "model.skops": buf})
+    files = {**classical_report(emd, result), "model.skops": buf}
+    if trees is not None:
+        emd["LandLearn"]["trees_file"] = TREES_FILE
+        files[TREES_FILE] = trees
+    write_package(config.output_model, emd, None, files)
     progress.set_fraction(1.0)
     return result
 

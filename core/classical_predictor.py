@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 
+from .classical_forest_store import join_trees
 from .deps import require
 from .errors import InputError
 
@@ -17,6 +18,7 @@ TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 class ClassicalPredictor:
     def __init__(self, pkg, info):
+        from .classical_forest import FastForestProba
         from .classical_svm import FastSvmProba
 
         sio = require("skops.io")
@@ -26,13 +28,16 @@ class ClassicalPredictor:
         if bad:
             raise InputError("model", f"'{pkg.path}' holds types LandLearn does not load: {bad}")
         self.model = sio.loads(data, trusted=untrusted)
+        trees = pkg.emd.get("LandLearn", {}).get("trees_file")
+        if trees:
+            join_trees(self.model, _read_member(pkg.path, trees), pkg.path)
         self.classes = list(self.model.classes_)
         self.values = info.class_values
         if [int(c) for c in self.classes] != self.values:
             raise InputError("model", f"'{pkg.path}': the classifier's classes {self.classes} "
                              f"differ from its description {self.values}")
-        self.proba = FastSvmProba(self.model) if FastSvmProba.supports(self.model) else \
-            self.model.predict_proba
+        fast = [f for f in (FastSvmProba, FastForestProba) if f.supports(self.model)]
+        self.proba = fast[0](self.model) if fast else self.model.predict_proba
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
                  ) -> np.ndarray:

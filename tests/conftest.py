@@ -23,3 +23,24 @@ def shared() -> Path:
 def sample() -> Path:
     assert SAMPLE.is_dir(), "sample_data/ is part of the repo and must be present"
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def nc_samples(sample):
+    """300 samples per class from the nc_landsat7 polygons, and the scene's valid pixels:
+    what the classical engines are fitted on and checked over."""
+    import numpy as np
+    import rasterio
+
+    from landlearn.core.labels import LabelConfig
+    from landlearn.core.samples import collect_samples
+
+    nc = sample / "nc_landsat7"
+    image = str(nc / "landsat_multiband.tif")
+    s = collect_samples(image, LabelConfig(str(nc / "landsat96_polygons.shp"), class_field="id"),
+                        max_per_class=300, seed=1)
+    with rasterio.open(image) as ds:
+        data = ds.read()
+        pixels = data.reshape(data.shape[0], -1).T.astype(np.float64)
+        pixels = pixels[np.all(pixels != ds.nodata, axis=1)]
+    return s, pixels

@@ -62,6 +62,7 @@ def test_random_forest_package_map_and_accuracy(sample, rf, tmp_path):
     with zipfile.ZipFile(out) as zf:
         emd = json.loads(zf.read("rf.emd"))
         assert "model.skops" in zf.namelist() and "report/report.html" in zf.namelist()
+        assert emd["LandLearn"]["trees_file"] in zf.namelist()
         assert not any(n.endswith((".pkl", ".pickle", ".joblib")) for n in zf.namelist())
     info = emd["LandLearn"]
     assert info["kind"] == "classical" and info["model_type"] == "random_forest"
@@ -176,6 +177,35 @@ def test_package_with_untrusted_types_is_refused(rf, sample, tmp_path):
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
     with pytest.raises(InputError, match="^MODEL: .* holds types LandLearn does not load"):
         classify_pixels(ClassifyConfig(image, str(bad), str(tmp_path / "x.tif")))
+
+
+def test_package_with_the_trees_inside_skops_still_loads(rf, sample, tmp_path):
+    """Packages from before the trees were stored apart keep the whole forest in skops."""
+    import skops.io as sio
+
+    from landlearn.core.predictor import load_predictor
+
+    out, _, _ = rf
+    predictor, _ = load_predictor(str(out), "cpu", False)
+    assert len(predictor.model[-1].estimators_) == 100
+    old = tmp_path / "old.dlpk"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(old, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "model.skops":
+                data = sio.dumps(predictor.model)
+            elif name.endswith(".emd"):
+                emd = json.loads(data)
+                trees = emd["LandLearn"].pop("trees_file")
+                data = json.dumps(emd)
+            if name != trees:
+                dst.writestr(name.replace("rf.", "old."), data)
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    for model in (out, old):
+        classify_pixels(ClassifyConfig(image, str(model), str(tmp_path / f"{model.stem}.tif"),
+                                       output_probabilities=str(tmp_path / f"{model.stem}_p.tif")))
+    with rasterio.open(tmp_path / "rf_p.tif") as a, rasterio.open(tmp_path / "old_p.tif") as b:
+        np.testing.assert_allclose(a.read(), b.read(), atol=1e-6)
 
 
 def test_area_weighted_estimates_match_the_formulas(tmp_path):

@@ -3,7 +3,6 @@ against CalibratedClassifierCV, and the fold forest's validation against leakage
 
 import numpy as np
 import pytest
-import rasterio
 
 from landlearn.core.classical import ClassicalConfig
 from landlearn.core.classical_cv import grouped_folds
@@ -11,30 +10,16 @@ from landlearn.core.classical_forest import fit_forest_with_folds
 from landlearn.core.classical_svm import FastSvmProba, fit_svm_with_folds
 from landlearn.core.labels import LabelConfig
 from landlearn.core.progress import NullProgress
-from landlearn.core.samples import collect_samples
 
 pytest.importorskip("sklearn")
-
-
-@pytest.fixture(scope="module")
-def nc(sample):
-    nc = sample / "nc_landsat7"
-    image = str(nc / "landsat_multiband.tif")
-    s = collect_samples(image, LabelConfig(str(nc / "landsat96_polygons.shp"), class_field="id"),
-                        max_per_class=300, seed=1)
-    with rasterio.open(image) as ds:
-        data = ds.read()
-        pixels = data.reshape(data.shape[0], -1).T.astype(np.float64)
-        pixels = pixels[np.all(pixels != ds.nodata, axis=1)]
-    return s, pixels
 
 
 def _config(**kw):
     return ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", **kw)
 
 
-def test_fast_svm_equals_scikit_learn_on_a_landsat_scene(nc):
-    s, pixels = nc
+def test_fast_svm_equals_scikit_learn_on_a_landsat_scene(nc_samples):
+    s, pixels = nc_samples
     config = _config(model_type="svm")
     folds = grouped_folds(config, s, NullProgress())
     model, _, _ = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
@@ -66,7 +51,7 @@ def test_fast_svm_binary_and_many_classes_on_float_features():
         np.testing.assert_allclose(fast, model.predict_proba(test), atol=1e-4)
 
 
-def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc):
+def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc_samples):
     """Six SVM fits give what scikit-learn's CalibratedClassifierCV gives with eleven: the
     fold scores used for accuracy are the ones it would calibrate on."""
     from dataclasses import replace
@@ -76,7 +61,7 @@ def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    full, pixels = nc
+    full, pixels = nc_samples
     keep = full.y != 2  # class 2 is a single polygon: some fold would never train on it
     s = replace(full, x=full.x[keep], y=full.y[keep], groups=full.groups[keep],
                 classes=[c for c in full.classes if c.value != 2])
