@@ -48,10 +48,9 @@ def check_values(source: RasterSource, info: ModelInfo, progress) -> None:
     if not ok.any():
         return
     mean = data[:, ok].mean(axis=1)
-    std = np.where(info.std > 0, info.std, 1.0)
-    z = np.abs(mean - info.mean) / std
+    z = np.abs(mean - info.value_mean) / np.where(info.value_std > 0, info.value_std, 1.0)
     far = [f"{name}: {m:.4g} vs {t:.4g}" for name, m, t, zz in
-           zip(info.band_names, mean, info.mean, z) if zz > 3]
+           zip(info.band_names, mean, info.value_mean, z) if zz > 3]
     if far:
         progress.warning("The raster's band means are far (> 3 standard deviations) from the "
                          f"training data's: {'; '.join(far[:4])}. Results may be poor: check "

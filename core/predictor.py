@@ -33,6 +33,10 @@ class ModelInfo:
     crs_units: str | None
     tile: int
     padding: int
+    # the training pixels' own statistics, for the value check: deep models normalise
+    # with them, classical ones standardise inside the model (mean 0, std 1 above)
+    value_mean: np.ndarray
+    value_std: np.ndarray
 
     @property
     def classes(self):
@@ -58,7 +62,9 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             std=np.asarray(norm["std"], np.float32), dtype=info.get("dtype"),
             cell_size=tuple(info["cell_size"]) if info.get("cell_size") else None,
             crs_units=info.get("crs_units"), tile=int(pkg.emd.get("ImageWidth", 256)),
-            padding=int(info.get("padding", pkg.emd.get("ModelPadding", 32))))
+            padding=int(info.get("padding", pkg.emd.get("ModelPadding", 32))),
+            value_mean=np.asarray(norm.get("sample_mean", norm["mean"]), np.float64),
+            value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError("model", f"'{pkg.path}' has an incomplete model description "
                          f"(.emd): {exc}") from exc

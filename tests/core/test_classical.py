@@ -72,8 +72,11 @@ def test_random_forest_package_map_and_accuracy(sample, rf, tmp_path):
     assert any("Cross-validation grouped by polygon" in m for m in progress.messages)
     assert max(result.samples.values()) == 500
     cls_path = tmp_path / "rf_map.tif"
+    progress = RecordingProgress()
     classify_pixels(ClassifyConfig(image, str(out), str(cls_path),
-                                   output_confidence=str(tmp_path / "conf.tif")))
+                                   output_confidence=str(tmp_path / "conf.tif")), progress)
+    # the model's own scene: no warning (its values were once compared with mean 0, std 1)
+    assert progress.warnings == []
     with rasterio.open(cls_path) as ds, rasterio.open(image) as src:
         cls = ds.read(1)
         nodata = np.all(src.read() == src.nodata, axis=0)
@@ -177,6 +180,22 @@ def test_package_with_untrusted_types_is_refused(rf, sample, tmp_path):
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
     with pytest.raises(InputError, match="^MODEL: .* holds types LandLearn does not load"):
         classify_pixels(ClassifyConfig(image, str(bad), str(tmp_path / "x.tif")))
+
+
+def test_values_far_from_the_training_samples_are_warned_about(sample, rf, tmp_path):
+    out, _, _ = rf
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    scaled = tmp_path / "x100.tif"
+    with rasterio.open(image) as src:
+        data = src.read()
+        profile = dict(src.profile)
+    data = np.where(data == src.nodata, data, data * 100)  # reflectance x 100, say
+    with rasterio.open(scaled, "w", **profile) as dst:
+        dst.write(data)
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(str(scaled), str(out), str(tmp_path / "m.tif")), progress)
+    assert len(progress.warnings) == 1 and "band means are far" in progress.warnings[0]
+    assert "Band_1: 8057 vs 83.02" in progress.warnings[0]  # against the samples, not 0
 
 
 def test_package_with_the_trees_inside_skops_still_loads(rf, sample, tmp_path):
