@@ -18,6 +18,7 @@ TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 class ClassicalPredictor:
     def __init__(self, pkg, info):
+        from .classical_boosting import FastBoostingProba
         from .classical_forest import FastForestProba
         from .classical_svm import FastSvmProba
 
@@ -36,7 +37,8 @@ class ClassicalPredictor:
         if [int(c) for c in self.classes] != self.values:
             raise InputError("model", f"'{pkg.path}': the classifier's classes {self.classes} "
                              f"differ from its description {self.values}")
-        fast = [f for f in (FastSvmProba, FastForestProba) if f.supports(self.model)]
+        fast = [f for f in (FastSvmProba, FastForestProba, FastBoostingProba)
+                if f.supports(self.model)]
         self.proba = fast[0](self.model) if fast else self.model.predict_proba
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
@@ -49,9 +51,9 @@ class ClassicalPredictor:
         prob = np.zeros((len(flat), len(self.classes)), dtype=np.float32)
         rows = flat if keep is None else flat[keep]
         if len(rows):
-            # all cores, gradient boosting included: its OpenMP slowdown (see
-            # classical_cv.single_openmp_thread) hit small fits, not the prediction of whole
-            # tiles (2 threads: 3.1 s instead of 6.0 s for 183,000 pixels here)
+            # all cores: the fast paths run threads, and scikit-learn's own paths are not held
+            # to one OpenMP thread as gradient boosting's fits are (classical_cv), since
+            # that slowdown hit small fits, not the prediction of whole tiles
             p = self.proba(rows.astype(np.float64))
             if keep is None:
                 prob[:] = p

@@ -48,7 +48,7 @@ def test_sorted_forest_walk_equals_scikit_learn_on_a_landsat_scene(nc_forest):
     _same_decisions(out, model.predict_proba(pixels))
     # the order really groups similar pixels: neighbours in it differ less than in the image
     xs = model[0].transform(pixels).astype(np.float32)
-    perm = fast.order(xs)
+    perm = fast.walk.order(xs)
     assert np.array_equal(np.sort(perm), np.arange(len(pixels)))
     step = lambda a: np.abs(np.diff(a, axis=0)).sum(axis=1).mean()  # noqa: E731
     assert step(xs[perm]) < 0.5 * step(xs)
