@@ -17,6 +17,7 @@ from .classical_forest_store import TREES_FILE, split_trees
 from .deps import require
 from .errors import InputError
 from .extent import Extent
+from .grid import crs_units
 from .labels import LabelConfig
 from .metrics import Accuracy
 from .model_package import FORMAT, FORMAT_VERSION, write_package
@@ -133,12 +134,6 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
               if k not in ("labels", "extent")}
     params["labels"] = config.labels.labels
     params["class_field"] = config.labels.class_field
-    crs_units = None
-    if s.crs_wkt:
-        from rasterio.crs import CRS
-
-        crs = CRS.from_wkt(s.crs_wkt)
-        crs_units = "degree" if crs.is_geographic else (crs.linear_units or "unknown")
     nb = len(s.band_names)
     return {
         "Framework": "scikit-learn", "ModelConfiguration": "LandLearn",
@@ -156,7 +151,7 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
                               "mean": [0.0] * nb, "std": [1.0] * nb,
                               "sample_mean": s.x.mean(axis=0).tolist(),
                               "sample_std": s.x.std(axis=0).tolist()},
-            "cell_size": list(s.cell_size), "crs": s.crs_wkt, "crs_units": crs_units,
+            "cell_size": list(s.cell_size), "crs": s.crs_wkt, "crs_units": crs_units(s.crs_wkt),
             "padding": 0, "ignore_classes": [0],
             "training": {"parameters": params, "samples_per_class": result.samples,
                          "labelled_pixels_per_class": result.available,

@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from .errors import InputError
+from .grid import crs_units
 from .predictor import ModelInfo
 from .raster import RasterSource
 
@@ -60,8 +61,7 @@ def check_values(source: RasterSource, info: ModelInfo, progress) -> None:
 def check_cell_size(source: RasterSource, info: ModelInfo, progress) -> None:
     if not info.cell_size or source.grid.crs is None:
         return
-    crs = source.grid.crs
-    units = "degree" if crs.is_geographic else (crs.linear_units or "unknown")
+    units = crs_units(source.grid.crs)
     if info.crs_units and units != info.crs_units:
         progress.warning(f"The raster's CRS units ({units}) differ from the training data's "
                          f"({info.crs_units}); cell sizes cannot be compared.")

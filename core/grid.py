@@ -18,6 +18,15 @@ from rasterio.windows import Window
 from .errors import InputError
 
 
+def crs_units(crs: CRS | str | None) -> str | None:
+    """The unit cell sizes are in: what a model records (.emd crs_units) and what Classify
+    Pixels compares with it, so both must name units the same way."""
+    if not crs:
+        return None
+    crs = CRS.from_wkt(crs) if isinstance(crs, str) else crs
+    return "degree" if crs.is_geographic else (crs.linear_units or "unknown")
+
+
 @dataclass(frozen=True)
 class Grid:
     crs: CRS | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from .grid import crs_units
 from .model_package import FORMAT, FORMAT_VERSION, write_package
 from .train_report import build_report
 
@@ -15,12 +16,6 @@ def recommended_padding(tile: tuple[int, int]) -> int:
 
 def model_emd(config, data, values, result) -> dict:
     classes = [c for c in data.classes if c.value in values]
-    crs_units = None
-    if data.crs_wkt:
-        from rasterio.crs import CRS
-
-        crs = CRS.from_wkt(data.crs_wkt)
-        crs_units = "degree" if crs.is_geographic else (crs.linear_units or "unknown")
     acc = result.accuracy
     return {
         "Framework": "PyTorch",
@@ -45,7 +40,7 @@ def model_emd(config, data, values, result) -> dict:
                               "std": data.std.tolist(), "min": data.minimum.tolist(),
                               "max": data.maximum.tolist()},
             "cell_size": list(data.cell_size) if data.cell_size else None,
-            "crs": data.crs_wkt, "crs_units": crs_units,
+            "crs": data.crs_wkt, "crs_units": crs_units(data.crs_wkt),
             "ignore_classes": list(config.ignore_classes),
             "padding": recommended_padding(data.tile_size),
             "training": {
