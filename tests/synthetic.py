@@ -15,3 +15,23 @@ def write(path, data, crs="EPSG:32633", transform=None, nodata=None, **extra):
                        nodata=nodata, **extra) as ds:
         ds.write(data)
     return str(path)
+
+
+def polygons(path, boxes, epsg, real=False):
+    """A GeoPackage of rectangles (value, (x0, y0, x1, y1)) with their value in field 'cls'
+    (integer, or real for values such as 2.5)."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("polys", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTReal if real else ogr.OFTInteger))
+    for value, (x0, y0, x1, y1) in boxes:
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("cls", value)
+        f.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+        layer.CreateFeature(f)
+    ds = None
+    return str(path)

@@ -6,7 +6,6 @@ import zipfile
 import numpy as np
 import pytest
 import rasterio
-from osgeo import ogr, osr
 
 from landlearn.core.assessment import AssessConfig, assess_accuracy
 from landlearn.core.classical import ClassicalConfig, train_classical
@@ -107,20 +106,10 @@ def test_other_classifiers_train_and_classify(sample, tmp_path, model_type):
     np.testing.assert_allclose(p[:, valid].sum(axis=0), 1.0, atol=1e-4)
 
 
-def _poly_layer(path, polygons, epsg=32119):
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = ds.CreateLayer("p", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTInteger))
-    for value, (x0, y0, x1, y1) in polygons:
-        f = ogr.Feature(layer.GetLayerDefn())
-        f.SetField("cls", value)
-        f.SetGeometry(ogr.CreateGeometryFromWkt(
-            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
-        layer.CreateFeature(f)
-    ds = None
-    return str(path)
+def _poly_layer(path, boxes):
+    from synthetic import polygons
+
+    return polygons(path, boxes, epsg=32119)
 
 
 def test_bad_input(sample, rf, tmp_path):

@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-from osgeo import ogr, osr
 
 from chip_checks import manifest
 from landlearn.core.errors import Cancelled, InputError
@@ -22,20 +21,9 @@ def _s2(sample):
 
 def _polygons(path, values, epsg=32633, box=(300000, 5600000, 300500, 5600500)):
     """A GeoPackage of one square per value, all on the same box (numeric field 'cls')."""
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = ds.CreateLayer("polys", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTReal))
-    x0, y0, x1, y1 = box
-    for v in values:
-        f = ogr.Feature(layer.GetLayerDefn())
-        f.SetField("cls", v)
-        f.SetGeometry(ogr.CreateGeometryFromWkt(
-            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
-        layer.CreateFeature(f)
-    ds = None
-    return str(path)
+    from synthetic import polygons
+
+    return polygons(path, [(v, box) for v in values], epsg, real=True)
 
 
 def _image_box(sample):

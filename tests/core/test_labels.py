@@ -133,21 +133,10 @@ def test_vector_errors_name_the_parameter(shared, tmp_path):
 
 
 def test_numeric_class_out_of_range_in_vector(tmp_path, shared):
-    from osgeo import ogr, osr
+    from synthetic import polygons
 
     grid = grid_of(shared / "nc_landsat7" / "landsat_multiband.tif")
-    path = str(tmp_path / "bad.gpkg")
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32119)
-    layer = ds.CreateLayer("bad", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTInteger))
     x0, y0 = grid.transform.c, grid.transform.f
-    feat = ogr.Feature(layer.GetLayerDefn())
-    feat.SetField("cls", 300)
-    feat.SetGeometry(ogr.CreateGeometryFromWkt(
-        f"POLYGON(({x0} {y0},{x0 + 500} {y0},{x0 + 500} {y0 - 500},{x0} {y0}))"))
-    layer.CreateFeature(feat)
-    ds = None
+    path = polygons(tmp_path / "bad.gpkg", [(300, (x0, y0 - 500, x0 + 500, y0))], 32119)
     with pytest.raises(InputError, match="CLASS_FIELD: class value 300 .*outside 0..255"):
         open_labels(LabelConfig(path, class_field="cls"), grid)
