@@ -40,6 +40,8 @@ class ClassicalPredictor:
         fast = [f for f in (FastSvmProba, FastForestProba, FastBoostingProba)
                 if f.supports(self.model)]
         self.proba = fast[0](self.model) if fast else self.model.predict_proba
+        walk = getattr(self.proba, "walk", None)
+        self.where = "CPU (scikit-learn" + (f"; {walk.engine})" if walk is not None else ")")
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
                  ) -> np.ndarray:

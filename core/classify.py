@@ -136,7 +136,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
     t0 = time.perf_counter()
     predictor, info = load_predictor(config.model, config.device, config.mixed_precision)
     device = getattr(predictor, "device", None)
-    where = describe_device(device) if device is not None else "CPU (scikit-learn)"
+    where = describe_device(device) if device is not None else predictor.where
     tile, pad = _geometry(config, info)
     source, area = _open_source(config, info, progress)
     with source:

@@ -21,6 +21,7 @@ PIP_REQUIREMENTS: dict[str, str] = {
     "safetensors": "safetensors==0.8.0",
     "sklearn": "scikit-learn==1.9.1",
     "skops": "skops==0.11.0",
+    "numba": "numba==0.60.0",
 }
 
 

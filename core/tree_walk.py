@@ -5,7 +5,8 @@ different paths, and image rows hop between land covers. Sorted by their (quanti
 band values, consecutive pixels follow nearly the same path, which halves the walk of a
 fully grown forest (47 -> 23 ns per pixel and tree here). The walk itself is
 scikit-learn's Tree.apply, which releases the GIL, so the trees are shared out among
-threads, each with its own sums; the sums are put back in the pixels' order.
+threads, each with its own sums; the sums are put back in the pixels' order. Where numba
+is installed, the walk is tree_kernel's compiled one instead (about 2x sooner again).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .tree_kernel import FlatForest, numba_version
 
 ROWS_PER_CHUNK = 32768  # a chunk's running sums stay in the core's cache between trees
 KEY_BANDS = 6  # the sort key holds this many bands (63 bits between them)
@@ -31,6 +34,15 @@ class TreeSum:
         # 5-25% better than leading with the bands split most often)
         self.key_bands = np.argsort(-np.asarray(band_gain), kind="stable")[:KEY_BANDS]
         self.key_bits = 63 // len(self.key_bands)
+        self.flat = FlatForest(trees, leaf_values, columns, n_columns) if numba_version() else None
+
+    @property
+    def engine(self) -> str:
+        """How the trees are walked, for the log."""
+        if self.flat is not None:
+            return f"trees walked by compiled code (numba {numba_version()})"
+        return ("trees walked by scikit-learn (numba is not installed; with it the walk is "
+                "about 2x sooner)")
 
     def order(self, x: np.ndarray) -> np.ndarray:
         """A permutation that puts pixels with similar band values next to each other."""
@@ -69,10 +81,14 @@ class TreeSum:
             return np.zeros((0, self.n_columns))
         perm = self.order(x32)
         xs = np.ascontiguousarray(x32[perm])
+        out = np.empty((len(xs), self.n_columns))
+        # NaN is routed by each node's missing-value rule, which only Tree.apply knows
+        if self.flat is not None and not np.isnan(xs).any():
+            out[perm] = self.flat(xs)
+            return out
         n = max(1, min(len(self.trees), os.cpu_count() or 1))
         with ThreadPoolExecutor(n) as pool:
             total = sum(pool.map(lambda k: self._sum(xs, range(k, len(self.trees), n)),
                                  range(n)))
-        out = np.empty_like(total)
         out[perm] = total
         return out

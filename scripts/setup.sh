@@ -42,7 +42,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
       -c "$constraints" -r requirements.txt
   rm -f "$constraints"
   # torchvision from PyPI only pairs with PyPI's own torch build; refuse a mismatched pair.
-  .venv/bin/python -c 'import torch, torchvision, segmentation_models_pytorch, sklearn, skops' \
+  .venv/bin/python -c 'import torch, torchvision, segmentation_models_pytorch, sklearn, skops, numba' \
     || { echo "The installed torch/torchvision pair does not import; see requirements.txt" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -44,3 +44,17 @@ def nc_samples(sample):
         pixels = data.reshape(data.shape[0], -1).T.astype(np.float64)
         pixels = pixels[np.all(pixels != ds.nodata, axis=1)]
     return s, pixels
+
+
+@pytest.fixture(params=["compiled", "scikit-learn"])
+def tree_engine(request, monkeypatch) -> str:
+    """Both walks of forest and boosting trees: numba's compiled one and scikit-learn's
+    (what runs where numba is not installed)."""
+    from landlearn.core.tree_kernel import numba_version
+
+    if request.param == "compiled":
+        if numba_version() is None:
+            pytest.skip("numba is not installed")
+    else:
+        monkeypatch.setenv("LANDLEARN_NO_NUMBA", "1")
+    return request.param

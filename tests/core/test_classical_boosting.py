@@ -18,17 +18,19 @@ def _boosting(x, y, **kw):
         random_state=0, **kw)).fit(x, y)
 
 
-def test_sorted_boosting_equals_scikit_learn_on_a_landsat_scene(nc_samples):
+def test_sorted_boosting_equals_scikit_learn_on_a_landsat_scene(nc_samples, tree_engine):
     s, pixels = nc_samples
     model = _boosting(s.x, s.y, max_iter=40)
     assert FastBoostingProba.supports(model)
-    fast = FastBoostingProba(model)(pixels)
+    booster = FastBoostingProba(model)
+    assert (booster.walk.flat is not None) == (tree_engine == "compiled")
+    fast = booster(pixels)
     ref = model.predict_proba(pixels)
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
     assert (fast.argmax(1) != ref.argmax(1)).sum() == 0
 
 
-def test_pixels_on_the_thresholds_go_where_scikit_learn_sends_them():
+def test_pixels_on_the_thresholds_go_where_scikit_learn_sends_them(tree_engine):
     """Every split's limit and the float32 value just above it, for two and three classes
     and bands of very different scales."""
     rng = np.random.default_rng(5)

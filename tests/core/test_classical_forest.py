@@ -8,7 +8,7 @@ import pytest
 
 from landlearn.core.classical import ClassicalConfig
 from landlearn.core.classical_cv import grouped_folds
-from landlearn.core.classical_forest import FastForestProba, fit_forest_with_folds
+from landlearn.core.classical_forest import FastForestProba, _grow_trees, fit_forest_with_folds
 from landlearn.core.classical_forest_store import join_trees, split_trees
 from landlearn.core.errors import InputError
 from landlearn.core.labels import LabelConfig
@@ -39,10 +39,52 @@ def _same_decisions(fast, ref):
     np.testing.assert_array_equal(fast.argmax(1)[clear], ref.argmax(1)[clear])
 
 
-def test_sorted_forest_walk_equals_scikit_learn_on_a_landsat_scene(nc_forest):
+def test_trees_grow_as_in_scikit_learns_forest(nc_samples):
+    """Same seeds and sample weights: node for node the trees RandomForestClassifier grows."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    s, _ = nc_samples
+    weight = np.random.default_rng(0).integers(0, 3, len(s.y)).astype(float)
+    ref = RandomForestClassifier(6, max_depth=12, random_state=4).fit(s.x, s.y, sample_weight=weight)
+    config = ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", max_depth=12)
+    y_index = np.unique(s.y, return_inverse=True)[1].astype(np.float64)
+    ours = _grow_trees(config, s.x.astype(np.float32), y_index, weight,
+                       np.array([e.random_state for e in ref.estimators_]))
+    for a, b in zip(ours, ref.estimators_):
+        np.testing.assert_array_equal(a.tree_.__getstate__()["nodes"], b.tree_.__getstate__()["nodes"])
+        np.testing.assert_array_equal(a.tree_.value, b.tree_.value)
+
+
+def test_a_folds_trees_never_see_its_held_out_polygons(nc_samples):
+    """Changing the held-out pixels of fold 0 leaves its trees as they were, and its
+    out-of-fold predictions are its own trees' vote."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    s, _ = nc_samples
+    config = ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", trees=10)
+    folds = grouped_folds(config, s, NullProgress())
+    forest, pred, tested = fit_forest_with_folds(config, s.x, s.y, folds, NullProgress())
+    assert isinstance(forest, RandomForestClassifier) and len(forest.estimators_) == 10
+    test0 = folds[0][1]
+    x = s.x.copy()
+    x[test0] = np.random.default_rng(1).normal(size=x[test0].shape) * 100
+    again, _, _ = fit_forest_with_folds(config, x, s.y, folds, NullProgress())
+    per_fold = 10 // len(folds)
+    for a, b in zip(forest.estimators_[:per_fold], again.estimators_[:per_fold]):
+        np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
+    assert not all(np.array_equal(a.tree_.threshold, b.tree_.threshold)
+                   for a, b in zip(forest.estimators_[per_fold:], again.estimators_[per_fold:]))
+    own = sum(t.predict_proba(s.x[test0].astype(np.float32)) for t in forest.estimators_[:per_fold])
+    assert tested[test0].all()
+    np.testing.assert_array_equal(pred[test0], forest.classes_[own.argmax(1)])
+    np.testing.assert_allclose(forest.predict_proba(s.x[:50]).sum(1), 1.0)
+
+
+def test_sorted_forest_walk_equals_scikit_learn_on_a_landsat_scene(nc_forest, tree_engine):
     model, pixels = nc_forest
     assert FastForestProba.supports(model)
     fast = FastForestProba(model)
+    assert (fast.walk.flat is not None) == (tree_engine == "compiled")
     out = fast(pixels)
     assert out.shape == (len(pixels), 7)
     _same_decisions(out, model.predict_proba(pixels))
@@ -54,7 +96,7 @@ def test_sorted_forest_walk_equals_scikit_learn_on_a_landsat_scene(nc_forest):
     assert step(xs[perm]) < 0.5 * step(xs)
 
 
-def test_sorted_forest_walk_on_awkward_features():
+def test_sorted_forest_walk_on_awkward_features(tree_engine):
     """A constant band, more bands than the sort key holds, huge values, two classes, a
     forest without a scaler, and no pixels at all."""
     from sklearn.ensemble import RandomForestClassifier

@@ -1,0 +1,69 @@
+"""The compiled walk behind tree_kernel.FlatForest (imported only where numba is installed).
+
+numba compiles it on first use and caches the machine code beside this file (or in the
+user's cache folder where that is read-only), so only the first run after an install
+pays the compilation (about a second).
+"""
+
+import numba
+import numpy as np
+
+u = np.uint64
+
+
+@numba.njit(nogil=True, cache=True)
+def walk(codes, n_features, roots, feature, threshold, child, is_leaf, leaf_row,
+         columns, table, out, start, stop, block):
+    # Eight pixels (rows start..stop, a multiple of 8 apart) walk each tree side by side;
+    # rows go in blocks whose sums stay in cache while every tree passes. Unsigned indices
+    # throughout: numba checks signed ones for negative values.
+    nf = u(n_features)
+    width = table.shape[1]
+    nodes = np.empty(8, np.uint64)
+    for s in range(start, stop, block):
+        e = min(stop, s + block)
+        for t in range(roots.shape[0]):
+            root = u(roots[t])
+            column = columns[t]
+            for i in range(s, e, 8):
+                b = u(i) * nf
+                n0 = root
+                n1 = root
+                n2 = root
+                n3 = root
+                n4 = root
+                n5 = root
+                n6 = root
+                n7 = root
+                while not (is_leaf[n0] & is_leaf[n1] & is_leaf[n2] & is_leaf[n3]
+                           & is_leaf[n4] & is_leaf[n5] & is_leaf[n6] & is_leaf[n7]):
+                    n0 = u(child[u(2) * n0 + u(codes[b + u(feature[n0])] > threshold[n0])])
+                    n1 = u(child[u(2) * n1 + u(codes[b + nf + u(feature[n1])]
+                                               > threshold[n1])])
+                    n2 = u(child[u(2) * n2 + u(codes[b + u(2) * nf + u(feature[n2])]
+                                               > threshold[n2])])
+                    n3 = u(child[u(2) * n3 + u(codes[b + u(3) * nf + u(feature[n3])]
+                                               > threshold[n3])])
+                    n4 = u(child[u(2) * n4 + u(codes[b + u(4) * nf + u(feature[n4])]
+                                               > threshold[n4])])
+                    n5 = u(child[u(2) * n5 + u(codes[b + u(5) * nf + u(feature[n5])]
+                                               > threshold[n5])])
+                    n6 = u(child[u(2) * n6 + u(codes[b + u(6) * nf + u(feature[n6])]
+                                               > threshold[n6])])
+                    n7 = u(child[u(2) * n7 + u(codes[b + u(7) * nf + u(feature[n7])]
+                                               > threshold[n7])])
+                nodes[0] = n0
+                nodes[1] = n1
+                nodes[2] = n2
+                nodes[3] = n3
+                nodes[4] = n4
+                nodes[5] = n5
+                nodes[6] = n6
+                nodes[7] = n7
+                for j in range(8):
+                    row = u(leaf_row[nodes[j]])
+                    if column < 0:
+                        for c in range(width):
+                            out[i + j, c] += table[row, c]
+                    else:
+                        out[i + j, column] += table[row, 0]
