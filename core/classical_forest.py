@@ -36,6 +36,7 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
     pred = np.zeros(len(y), dtype=y.dtype)
     tested = np.zeros(len(y), dtype=bool)
     classes, y_index = np.unique(y, return_inverse=True)
+    y_index = y_index.astype(np.float64)  # as the forest hands it to its trees
     x32 = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype
 
     def grow(i):
@@ -44,7 +45,7 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
         weight[train] = 1.0
         seeds = np.random.RandomState(config.seed * 1000 + i).randint(
             np.iinfo(np.int32).max, size=per_fold[i])
-        trees = _grow_trees(config, x32, y_index.astype(np.float64), weight, seeds)
+        trees = _grow_trees(config, x32, y_index, weight, seeds)
         if len(np.unique(y[train])) >= 2:
             votes = sum(t.predict_proba(x32[test], check_input=False) for t in trees)
             pred[test] = classes[np.argmax(votes, axis=1)]

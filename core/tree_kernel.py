@@ -105,13 +105,10 @@ class FlatForest:
 
         flat = codes.reshape(-1)
         args = (flat, self.n_features, self.roots, self.feature, self.threshold, self.child,
-                self.is_leaf, self.leaf_row, self.columns, self.table, out)
-        tail = (BLOCK,)
+                self.is_leaf, self.leaf_row, self.columns, self.table, out, BLOCK)
         workers = max(1, min(os.cpu_count() or 1, padded // (4 * BLOCK)))
         bounds = [padded * k // workers // LANES * LANES for k in range(workers + 1)]
-        if workers == 1:
-            walk(*args, 0, padded, *tail)
-        else:  # rows shared out: each thread writes its own rows of ``out``
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(lambda k: walk(*args, bounds[k], bounds[k + 1], *tail), range(workers)))
+        # rows shared out: each thread writes its own rows of ``out``
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda k: walk(*args, bounds[k], bounds[k + 1]), range(workers)))
         return out[:n]

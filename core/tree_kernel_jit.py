@@ -13,7 +13,7 @@ u = np.uint64
 
 @numba.njit(nogil=True, cache=True)
 def walk(codes, n_features, roots, feature, threshold, child, is_leaf, leaf_row,
-         columns, table, out, start, stop, block):
+         columns, table, out, block, start, stop):
     # Eight pixels (rows start..stop, a multiple of 8 apart) walk each tree side by side;
     # rows go in blocks whose sums stay in cache while every tree passes. Unsigned indices
     # throughout: numba checks signed ones for negative values.

@@ -85,6 +85,8 @@ def test_sorted_forest_walk_equals_scikit_learn_on_a_landsat_scene(nc_forest, tr
     assert FastForestProba.supports(model)
     fast = FastForestProba(model)
     assert (fast.walk.flat is not None) == (tree_engine == "compiled")
+    assert ("compiled code (numba" if tree_engine == "compiled" else "LANDLEARN_NO_NUMBA is set") \
+        in fast.walk.engine
     out = fast(pixels)
     assert out.shape == (len(pixels), 7)
     _same_decisions(out, model.predict_proba(pixels))
