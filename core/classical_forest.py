@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .progress import Progress, check
+from .tree_grower import TreeGrower
 from .tree_walk import TreeSum
 
 
@@ -38,6 +39,12 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
     classes, y_index = np.unique(y, return_inverse=True)
     y_index = y_index.astype(np.float64)  # as the forest hands it to its trees
     x32 = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype
+    # a fitted forest of one tree gives the model its scikit-learn state and the template
+    # of every tree; its tree is replaced by the trees of all folds at the end
+    final = RandomForestClassifier(n_estimators=1, max_depth=config.max_depth, n_jobs=1,
+                                   random_state=config.seed).fit(x32, y)
+    grower = TreeGrower(final.estimators_[0])
+    progress.info(f"Random forest: {grower.engine}.")
 
     def grow(i):
         train, test = folds[i]
@@ -45,7 +52,7 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
         weight[train] = 1.0
         seeds = np.random.RandomState(config.seed * 1000 + i).randint(
             np.iinfo(np.int32).max, size=per_fold[i])
-        trees = _grow_trees(config, x32, y_index, weight, seeds)
+        trees = grower.grow(x32, y_index, weight, seeds)
         if len(np.unique(y[train])) >= 2:
             votes = sum(t.predict_proba(x32[test], check_input=False) for t in trees)
             pred[test] = classes[np.argmax(votes, axis=1)]
@@ -58,34 +65,10 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
     with ThreadPoolExecutor(max(1, min(k, os.cpu_count() or 1))) as pool:
         grown = list(pool.map(grow, range(k)))
     progress.set_fraction(0.9)
-    # a fitted forest of one tree gives the model its scikit-learn state; its tree is
-    # then replaced by the trees of all folds
-    final = RandomForestClassifier(n_estimators=1, max_depth=config.max_depth, n_jobs=1,
-                                   random_state=config.seed).fit(x32, y)
     final.estimators_ = [tree for trees in grown for tree in trees]
     final.n_estimators = len(final.estimators_)
     final.n_jobs = -1
     return final, pred, tested
-
-
-def _grow_trees(config, x32: np.ndarray, y_index: np.ndarray, weight: np.ndarray,
-                seeds: np.ndarray) -> list:
-    """The trees of a random forest, grown as scikit-learn's RandomForestClassifier grows
-    them (a bootstrap drawn from each tree's seed, sqrt(bands) candidate bands per split),
-    without its per-tree clone and parameter checks, which cost as much as a tree here."""
-    from sklearn.tree import DecisionTreeClassifier
-
-    n = len(y_index)
-    p = weight / weight.sum()
-    trees = []
-    for seed in seeds:
-        # scikit-learn 1.9's weighted bootstrap: n draws, each sample as likely as its weight
-        drawn = np.random.RandomState(seed).choice(n, n, replace=True, p=p)
-        tree = DecisionTreeClassifier(max_depth=config.max_depth, max_features="sqrt",
-                                      random_state=seed)
-        trees.append(tree.fit(x32, y_index, sample_weight=np.bincount(drawn, minlength=n),
-                              check_input=False))
-    return trees
 
 
 class FastForestProba:

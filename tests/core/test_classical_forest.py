@@ -8,11 +8,12 @@ import pytest
 
 from landlearn.core.classical import ClassicalConfig
 from landlearn.core.classical_cv import grouped_folds
-from landlearn.core.classical_forest import FastForestProba, _grow_trees, fit_forest_with_folds
+from landlearn.core.classical_forest import FastForestProba, fit_forest_with_folds
 from landlearn.core.classical_forest_store import join_trees, split_trees
 from landlearn.core.errors import InputError
 from landlearn.core.labels import LabelConfig
 from landlearn.core.progress import NullProgress
+from landlearn.core.tree_grower import TreeGrower
 
 pytest.importorskip("sklearn")
 
@@ -39,20 +40,36 @@ def _same_decisions(fast, ref):
     np.testing.assert_array_equal(fast.argmax(1)[clear], ref.argmax(1)[clear])
 
 
-def test_trees_grow_as_in_scikit_learns_forest(nc_samples):
-    """Same seeds and sample weights: node for node the trees RandomForestClassifier grows."""
+@pytest.mark.parametrize("direct", [True, False], ids=["builder-called-directly", "through-fit"])
+def test_trees_grow_as_in_scikit_learns_forest(nc_samples, direct):
+    """Same seeds and sample weights: node for node the trees RandomForestClassifier grows,
+    whether scikit-learn's tree builder is called directly or through fit."""
     from sklearn.ensemble import RandomForestClassifier
 
     s, _ = nc_samples
     weight = np.random.default_rng(0).integers(0, 3, len(s.y)).astype(float)
     ref = RandomForestClassifier(6, max_depth=12, random_state=4).fit(s.x, s.y, sample_weight=weight)
-    config = ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", max_depth=12)
+    grower = TreeGrower(ref.estimators_[0])
+    assert grower.direct, "the pinned scikit-learn is the series the direct call is written for"
+    grower.direct = direct
     y_index = np.unique(s.y, return_inverse=True)[1].astype(np.float64)
-    ours = _grow_trees(config, s.x.astype(np.float32), y_index, weight,
+    ours = grower.grow(s.x.astype(np.float32), y_index, weight,
                        np.array([e.random_state for e in ref.estimators_]))
     for a, b in zip(ours, ref.estimators_):
         np.testing.assert_array_equal(a.tree_.__getstate__()["nodes"], b.tree_.__getstate__()["nodes"])
         np.testing.assert_array_equal(a.tree_.value, b.tree_.value)
+        assert a.random_state == b.random_state
+        np.testing.assert_array_equal(a.predict_proba(s.x[:20]), b.predict_proba(s.x[:20]))
+
+
+def test_settings_the_direct_call_does_not_reproduce_go_through_fit(nc_samples):
+    from sklearn.tree import DecisionTreeClassifier
+
+    s, _ = nc_samples
+    weighted = DecisionTreeClassifier(class_weight="balanced").fit(s.x, s.y)
+    grower = TreeGrower(weighted)
+    assert not grower.direct
+    assert "not the ones the direct call reproduces" in grower.engine
 
 
 def test_a_folds_trees_never_see_its_held_out_polygons(nc_samples):
