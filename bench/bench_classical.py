@@ -208,7 +208,8 @@ def report(rows) -> str:
         compiled = (f"walked by numba-compiled code {walk['compiled']:.2f} s "
                     f"({sk / walk['compiled']:.2f}x), " if "compiled" in walk else "")
         lines += ["", f"Random forest prediction alone, {walk['pixels']:,} valid pixels x 100 "
-                  f"trees, median of 3, pixels sorted by band values first: {compiled}"
+                  "trees, median of 3, pixels sorted first (the compiled walk by threshold "
+                  f"codes, Tree.apply by band values): {compiled}"
                   f"walked by scikit-learn's Tree.apply {walk['sorted']:.2f} s "
                   f"({sk / walk['sorted']:.2f}x); scikit-learn's predict_proba {sk:.2f} s; "
                   "same probabilities."]

@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-LANES = 8  # pixels walked side by side (written out in tree_kernel_jit)
 BLOCK = 2048  # pixels per block: their sums stay in the core's cache while every tree passes
 
 
@@ -86,29 +85,44 @@ class FlatForest:
         self.columns = np.array([-1 if c is None else int(c) for c in columns], dtype=np.int64)
         self.roots = offsets[:-1].astype(np.uint64)
 
-    def codes(self, x32: np.ndarray) -> np.ndarray:
-        """(n, features) codes: how many of a band's thresholds are below the value."""
-        out = np.empty((len(x32), self.n_features), dtype=self.code_dtype)
+    def codes(self, x32: np.ndarray, out: np.ndarray) -> None:
+        """Fills ``out`` (n, features): how many of a band's thresholds are below the value."""
         for f in range(self.n_features):
             out[:, f] = np.searchsorted(self.cuts[f], x32[:, f].astype(np.float64))
-        return out
 
-    def __call__(self, x32: np.ndarray) -> np.ndarray:
-        """(n, n_columns) sums over the trees for float32 rows without NaN."""
-        n = len(x32)
-        padded = -(-n // LANES) * LANES
-        codes = np.empty((padded, self.n_features), dtype=self.code_dtype)
-        codes[:n] = self.codes(x32)
-        codes[n:] = codes[n - 1] if n else 0
-        out = np.zeros((padded, self.n_columns))
+    def order(self, codes: np.ndarray, key_bands) -> np.ndarray:
+        """A permutation that puts pixels with the same codes on the key bands together:
+        pixels with equal codes follow the same path down every tree, so sorted, eight
+        neighbours walk alike and the branches are predicted."""
+        bands = [int(b) for b in key_bands if b < self.n_features] or [0]
+        bits = 63 // len(bands)
+        key = np.zeros(len(codes), dtype=np.int64)
+        for b in bands:
+            # a band with more codes than its bits keeps their leading bits
+            drop = max(0, len(self.cuts[b]).bit_length() - bits)
+            key <<= bits
+            key |= (codes[:, b] >> drop).astype(np.int64)
+        return np.argsort(key)
+
+    def __call__(self, x32: np.ndarray, key_bands=None) -> np.ndarray:
+        """(n, n_columns) sums over the trees for float32 rows without NaN, in their order;
+        the walk takes them sorted by their codes on ``key_bands`` (default: every band)."""
         from .tree_kernel_jit import walk
 
-        flat = codes.reshape(-1)
-        args = (flat, self.n_features, self.roots, self.feature, self.threshold, self.child,
-                self.is_leaf, self.leaf_row, self.columns, self.table, out, BLOCK)
-        workers = max(1, min(os.cpu_count() or 1, padded // (4 * BLOCK)))
-        bounds = [padded * k // workers // LANES * LANES for k in range(workers + 1)]
-        # rows shared out: each thread writes its own rows of ``out``
+        n = len(x32)
+        out = np.zeros((n, self.n_columns))
+        if not n:
+            return out
+        codes = np.empty((n, self.n_features), dtype=self.code_dtype)
+        workers = max(1, min(os.cpu_count() or 1, n // (4 * BLOCK)))
+        bounds = [n * k // workers for k in range(workers + 1)]
+        # each thread fills its own rows of ``codes``, then of ``out`` (searchsorted and
+        # the walk release the GIL)
         with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda k: self.codes(x32[bounds[k]:bounds[k + 1]],
+                                               codes[bounds[k]:bounds[k + 1]]), range(workers)))
+            perm = self.order(codes, range(self.n_features) if key_bands is None else key_bands)
+            args = (codes, self.n_features, perm, self.roots, self.feature, self.threshold,
+                    self.child, self.is_leaf, self.leaf_row, self.columns, self.table, out, BLOCK)
             list(pool.map(lambda k: walk(*args, bounds[k], bounds[k + 1]), range(workers)))
-        return out[:n]
+        return out

@@ -12,20 +12,30 @@ u = np.uint64
 
 
 @numba.njit(nogil=True, cache=True)
-def walk(codes, n_features, roots, feature, threshold, child, is_leaf, leaf_row,
+def walk(codes, n_features, perm, roots, feature, threshold, child, is_leaf, leaf_row,
          columns, table, out, block, start, stop):
-    # Eight pixels (rows start..stop, a multiple of 8 apart) walk each tree side by side;
-    # rows go in blocks whose sums stay in cache while every tree passes. Unsigned indices
-    # throughout: numba checks signed ones for negative values.
+    # Rows perm[start:stop] go in blocks: a block's codes are gathered in sorted order
+    # (its last row repeated up to a multiple of 8), eight of them walk each tree side by
+    # side, their sums stay in cache while every tree passes and are then written to
+    # their own rows of ``out``. Unsigned indices throughout: numba checks signed ones
+    # for negative values.
     nf = u(n_features)
     width = table.shape[1]
+    buf = np.empty((block + 8) * n_features, codes.dtype)
+    acc = np.empty((block + 8, out.shape[1]), np.float64)
     nodes = np.empty(8, np.uint64)
     for s in range(start, stop, block):
-        e = min(stop, s + block)
+        m = min(stop, s + block) - s
+        rows = (m + 7) // 8 * 8
+        for r in range(rows):
+            src = perm[s + min(r, m - 1)]
+            for f in range(n_features):
+                buf[r * n_features + f] = codes[src, f]
+        acc[:rows] = 0.0
         for t in range(roots.shape[0]):
             root = u(roots[t])
             column = columns[t]
-            for i in range(s, e, 8):
+            for i in range(0, rows, 8):
                 b = u(i) * nf
                 n0 = root
                 n1 = root
@@ -37,20 +47,19 @@ def walk(codes, n_features, roots, feature, threshold, child, is_leaf, leaf_row,
                 n7 = root
                 while not (is_leaf[n0] & is_leaf[n1] & is_leaf[n2] & is_leaf[n3]
                            & is_leaf[n4] & is_leaf[n5] & is_leaf[n6] & is_leaf[n7]):
-                    n0 = u(child[u(2) * n0 + u(codes[b + u(feature[n0])] > threshold[n0])])
-                    n1 = u(child[u(2) * n1 + u(codes[b + nf + u(feature[n1])]
-                                               > threshold[n1])])
-                    n2 = u(child[u(2) * n2 + u(codes[b + u(2) * nf + u(feature[n2])]
+                    n0 = u(child[u(2) * n0 + u(buf[b + u(feature[n0])] > threshold[n0])])
+                    n1 = u(child[u(2) * n1 + u(buf[b + nf + u(feature[n1])] > threshold[n1])])
+                    n2 = u(child[u(2) * n2 + u(buf[b + u(2) * nf + u(feature[n2])]
                                                > threshold[n2])])
-                    n3 = u(child[u(2) * n3 + u(codes[b + u(3) * nf + u(feature[n3])]
+                    n3 = u(child[u(2) * n3 + u(buf[b + u(3) * nf + u(feature[n3])]
                                                > threshold[n3])])
-                    n4 = u(child[u(2) * n4 + u(codes[b + u(4) * nf + u(feature[n4])]
+                    n4 = u(child[u(2) * n4 + u(buf[b + u(4) * nf + u(feature[n4])]
                                                > threshold[n4])])
-                    n5 = u(child[u(2) * n5 + u(codes[b + u(5) * nf + u(feature[n5])]
+                    n5 = u(child[u(2) * n5 + u(buf[b + u(5) * nf + u(feature[n5])]
                                                > threshold[n5])])
-                    n6 = u(child[u(2) * n6 + u(codes[b + u(6) * nf + u(feature[n6])]
+                    n6 = u(child[u(2) * n6 + u(buf[b + u(6) * nf + u(feature[n6])]
                                                > threshold[n6])])
-                    n7 = u(child[u(2) * n7 + u(codes[b + u(7) * nf + u(feature[n7])]
+                    n7 = u(child[u(2) * n7 + u(buf[b + u(7) * nf + u(feature[n7])]
                                                > threshold[n7])])
                 nodes[0] = n0
                 nodes[1] = n1
@@ -64,6 +73,10 @@ def walk(codes, n_features, roots, feature, threshold, child, is_leaf, leaf_row,
                     row = u(leaf_row[nodes[j]])
                     if column < 0:
                         for c in range(width):
-                            out[i + j, c] += table[row, c]
+                            acc[i + j, c] += table[row, c]
                     else:
-                        out[i + j, column] += table[row, 0]
+                        acc[i + j, column] += table[row, 0]
+        for r in range(m):
+            dst = perm[s + r]
+            for c in range(acc.shape[1]):
+                out[dst, c] = acc[r, c]
