@@ -53,31 +53,14 @@ def _keep_triton_out() -> None:
         sys.modules["triton"] = None  # type: ignore[assignment]
 
 
-# scikit-learn's vendored array-API adapter for torch; importing it imports torch
-_SKLEARN_TORCH_ADAPTER = "sklearn.externals.array_api_compat.torch"
-
-
-def _import_skops(module: str) -> ModuleType:
-    """skops lists its trusted types by walking every scikit-learn package, and walking
-    imports each package, torch's array-API adapter included: a classical model would cost
-    a 2 s torch import (and bring torch into QGIS). The adapter is hidden while skops
-    loads (the walk skips what fails to import) unless torch is already there."""
-    if "torch" in sys.modules or _SKLEARN_TORCH_ADAPTER in sys.modules:
-        return importlib.import_module(module)
-    sys.modules[_SKLEARN_TORCH_ADAPTER] = None  # type: ignore[assignment]
-    try:
-        return importlib.import_module(module)
-    finally:
-        if sys.modules.get(_SKLEARN_TORCH_ADAPTER, 0) is None:
-            del sys.modules[_SKLEARN_TORCH_ADAPTER]
-
-
 def require(module: str) -> ModuleType:
     """Import ``module`` or raise MissingDependency naming the exact install command."""
     _keep_triton_out()  # whatever imports torch, directly or not
     try:
         if module.split(".")[0] == "skops":
-            return _import_skops(module)
+            from .skops_import import import_skops
+
+            return import_skops(module)
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependency(
