@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .classical_boosting_store import PREDICTORS_FILE, split_predictors
 from .classical_cv import fit_validated
 from .classical_forest_store import TREES_FILE, split_trees
 from .deps import require
@@ -95,7 +96,12 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
     check(progress)
     _drop_generators(model)
+    # a forest's or boosting's trees go beside the skops file (their stores say why)
     light, trees = split_trees(model)
+    trees_file = TREES_FILE
+    if trees is None:
+        light, trees = split_predictors(model)
+        trees_file = PREDICTORS_FILE
     buf = skops_io.dumps(light)
     result = ClassicalResult(config.output_model, acc, counts, s.available,
                              time.perf_counter() - t0, s.grouped_by, validation=validation)
@@ -104,8 +110,8 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
 
     files = {**classical_report(emd, result), "model.skops": buf}
     if trees is not None:
-        emd["LandLearn"]["trees_file"] = TREES_FILE
-        files[TREES_FILE] = trees
+        emd["LandLearn"]["trees_file"] = trees_file
+        files[trees_file] = trees
     write_package(config.output_model, emd, None, files)
     progress.set_fraction(1.0)
     return result

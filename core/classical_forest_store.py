@@ -58,11 +58,17 @@ def split_trees(model):
     del template.tree_
     slim = copy.copy(forest)
     slim.estimators_ = [template]
+    return with_last_step(model, slim), buf.getvalue()
+
+
+def with_last_step(model, last):
+    """``model`` with ``last`` as its estimator (its last step, for a pipeline): a shallow
+    copy, so the trained model keeps its own."""
     if not hasattr(model, "steps"):
-        return slim, buf.getvalue()
+        return last
     light = copy.copy(model)
-    light.steps = model.steps[:-1] + [(model.steps[-1][0], slim)]
-    return light, buf.getvalue()
+    light.steps = model.steps[:-1] + [(model.steps[-1][0], last)]
+    return light
 
 
 def join_trees(model, data: bytes, where: str):

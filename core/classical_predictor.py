@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 
+from .classical_boosting_store import PREDICTORS_FILE, join_predictors
 from .classical_forest_store import join_trees
 from .deps import require
 from .errors import InputError
@@ -31,7 +32,8 @@ class ClassicalPredictor:
         self.model = sio.loads(data, trusted=untrusted)
         trees = pkg.emd.get("LandLearn", {}).get("trees_file")
         if trees:
-            join_trees(self.model, _read_member(pkg.path, trees), pkg.path)
+            join = join_predictors if trees == PREDICTORS_FILE else join_trees
+            join(self.model, _read_member(pkg.path, trees), pkg.path)
         self.classes = list(self.model.classes_)
         self.values = info.class_values
         if [int(c) for c in self.classes] != self.values:

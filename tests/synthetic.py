@@ -35,3 +35,16 @@ def polygons(path, boxes, epsg, real=False):
         layer.CreateFeature(f)
     ds = None
     return str(path)
+
+
+def tampered_npz(data: bytes, **change) -> bytes:
+    """The .npz ``data`` with each named array replaced by ``change[name](array)``: damaged
+    model files, for the checks that refuse them."""
+    import io
+
+    arrays = dict(np.load(io.BytesIO(data), allow_pickle=False))
+    for key, fn in change.items():
+        arrays[key] = fn(arrays[key])
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()

@@ -92,6 +92,11 @@ def test_other_classifiers_train_and_classify(sample, tmp_path, model_type):
     result = train_classical(ClassicalConfig(image, polys, str(out), model_type=model_type,
                                              max_samples_per_class=150, cv_folds=3))
     assert result.accuracy.overall > 0.4
+    with zipfile.ZipFile(out) as zf:
+        trees = json.loads(zf.read("m.emd"))["LandLearn"].get("trees_file")
+        # gradient boosting's trees go beside skops, as the forest's do
+        assert trees == ("boosting_trees.npz" if model_type == "hist_gradient_boosting" else None)
+        assert trees is None or trees in zf.namelist()
     from rasterio.windows import Window, bounds
 
     from landlearn.core.extent import Extent

@@ -1,7 +1,6 @@
 """The random forest's prediction and storage: the sorted walk gives scikit-learn's numbers,
 and the trees saved beside the skops file come back identical or are refused."""
 
-import io
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from landlearn.core.errors import InputError
 from landlearn.core.labels import LabelConfig
 from landlearn.core.progress import NullProgress
 from landlearn.core.tree_grower import TreeGrower
+from synthetic import tampered_npz
 
 pytest.importorskip("sklearn")
 
@@ -161,15 +161,6 @@ def test_trees_stored_apart_come_back_identical(nc_forest):
     assert split_trees(model[0]) == (model[0], None)  # not a forest: nothing to split
 
 
-def _tampered(data: bytes, **change) -> bytes:
-    arrays = dict(np.load(io.BytesIO(data), allow_pickle=False))
-    for key, fn in change.items():
-        arrays[key] = fn(arrays[key])
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
-
-
 def test_damaged_trees_are_refused(nc_forest):
     import skops.io as sio
 
@@ -200,8 +191,8 @@ def test_damaged_trees_are_refused(nc_forest):
     for change in (dict(nodes=loop), dict(nodes=outside), dict(nodes=bad_feature),
                    dict(node_counts=lambda c: c[:-1]), dict(values=lambda v: v[:-1])):
         with pytest.raises(InputError, match="^MODEL: 'm.dlpk': the forest's trees are damaged"):
-            load(_tampered(data, **change))
-    packed = _tampered(data, nodes=lambda n: np.array(n.tolist(), dtype=[
+            load(tampered_npz(data, **change))
+    packed = tampered_npz(data, nodes=lambda n: np.array(n.tolist(), dtype=[
         (name, n.dtype.fields[name][0]) for name in n.dtype.names]))
     with pytest.raises(InputError, match="another tree layout"):
         load(packed)
