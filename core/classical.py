@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .classical_boosting_store import PREDICTORS_FILE, split_predictors
 from .classical_cv import fit_validated
-from .classical_forest_store import TREES_FILE, split_trees
+from .classical_tree_files import split_model_trees
 from .deps import require
 from .errors import InputError
 from .extent import Extent
@@ -96,12 +95,7 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
     check(progress)
     _drop_generators(model)
-    # a forest's or boosting's trees go beside the skops file (their stores say why)
-    light, trees = split_trees(model)
-    trees_file = TREES_FILE
-    if trees is None:
-        light, trees = split_predictors(model)
-        trees_file = PREDICTORS_FILE
+    light, trees_file, trees = split_model_trees(model)
     buf = skops_io.dumps(light)
     result = ClassicalResult(config.output_model, acc, counts, s.available,
                              time.perf_counter() - t0, s.grouped_by, validation=validation)

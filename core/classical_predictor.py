@@ -8,8 +8,7 @@ import zipfile
 
 import numpy as np
 
-from .classical_boosting_store import PREDICTORS_FILE, join_predictors
-from .classical_forest_store import join_trees
+from .classical_tree_files import join_model_trees
 from .deps import require
 from .errors import InputError
 
@@ -32,8 +31,7 @@ class ClassicalPredictor:
         self.model = sio.loads(data, trusted=untrusted)
         trees = pkg.emd.get("LandLearn", {}).get("trees_file")
         if trees:
-            join = join_predictors if trees == PREDICTORS_FILE else join_trees
-            join(self.model, _read_member(pkg.path, trees), pkg.path)
+            join_model_trees(self.model, trees, _read_member(pkg.path, trees), pkg.path)
         self.classes = list(self.model.classes_)
         self.values = info.class_values
         if [int(c) for c in self.classes] != self.values:

@@ -11,6 +11,12 @@ import numpy as np
 u = np.uint64
 
 
+@numba.njit(inline="always")
+def _step(node, at, buf, feature, threshold, child):
+    """One level down for the pixel whose codes start at ``at`` (a leaf stays put)."""
+    return u(child[u(2) * node + u(buf[at + u(feature[node])] > threshold[node])])
+
+
 @numba.njit(nogil=True, cache=True)
 def walk(codes, n_features, perm, roots, feature, threshold, child, is_leaf, leaf_row,
          columns, table, out, block, start, stop):
@@ -47,20 +53,14 @@ def walk(codes, n_features, perm, roots, feature, threshold, child, is_leaf, lea
                 n7 = root
                 while not (is_leaf[n0] & is_leaf[n1] & is_leaf[n2] & is_leaf[n3]
                            & is_leaf[n4] & is_leaf[n5] & is_leaf[n6] & is_leaf[n7]):
-                    n0 = u(child[u(2) * n0 + u(buf[b + u(feature[n0])] > threshold[n0])])
-                    n1 = u(child[u(2) * n1 + u(buf[b + nf + u(feature[n1])] > threshold[n1])])
-                    n2 = u(child[u(2) * n2 + u(buf[b + u(2) * nf + u(feature[n2])]
-                                               > threshold[n2])])
-                    n3 = u(child[u(2) * n3 + u(buf[b + u(3) * nf + u(feature[n3])]
-                                               > threshold[n3])])
-                    n4 = u(child[u(2) * n4 + u(buf[b + u(4) * nf + u(feature[n4])]
-                                               > threshold[n4])])
-                    n5 = u(child[u(2) * n5 + u(buf[b + u(5) * nf + u(feature[n5])]
-                                               > threshold[n5])])
-                    n6 = u(child[u(2) * n6 + u(buf[b + u(6) * nf + u(feature[n6])]
-                                               > threshold[n6])])
-                    n7 = u(child[u(2) * n7 + u(buf[b + u(7) * nf + u(feature[n7])]
-                                               > threshold[n7])])
+                    n0 = _step(n0, b, buf, feature, threshold, child)
+                    n1 = _step(n1, b + nf, buf, feature, threshold, child)
+                    n2 = _step(n2, b + u(2) * nf, buf, feature, threshold, child)
+                    n3 = _step(n3, b + u(3) * nf, buf, feature, threshold, child)
+                    n4 = _step(n4, b + u(4) * nf, buf, feature, threshold, child)
+                    n5 = _step(n5, b + u(5) * nf, buf, feature, threshold, child)
+                    n6 = _step(n6, b + u(6) * nf, buf, feature, threshold, child)
+                    n7 = _step(n7, b + u(7) * nf, buf, feature, threshold, child)
                 nodes[0] = n0
                 nodes[1] = n1
                 nodes[2] = n2
