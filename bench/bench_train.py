@@ -41,7 +41,7 @@ from landlearn.core.label_raster import LabelRasterConfig, write_label_raster  #
 from landlearn.core.labels import LabelConfig  # noqa: E402
 from landlearn.core.metrics import Accuracy, confusion_matrix  # noqa: E402
 from landlearn.core.model_package import read_package  # noqa: E402
-from landlearn.core.models import build_model  # noqa: E402
+from landlearn.core.models import build_model, load_package_model  # noqa: E402
 from landlearn.core.progress import NullProgress  # noqa: E402
 from landlearn.core.training import TrainConfig, train_model  # noqa: E402
 from landlearn.core.training_data import read_training_data  # noqa: E402
@@ -56,11 +56,8 @@ class Log(NullProgress):
 
 def predict(package: str, image: str, window) -> np.ndarray:
     """Class values for ``window`` of ``image`` in one padded forward pass."""
-    pkg = read_package(package)
-    info = pkg.landlearn
-    model = build_model(info["architecture"], info["encoder"], info["in_channels"],
-                        len(info["class_values"]))
-    model.load_state_dict(pkg.state_dict)
+    info = read_package(package).landlearn
+    model = load_package_model(package)
     model.eval()
     with rasterio.open(image) as ds:
         raw = ds.read(window=window).astype(np.float32)

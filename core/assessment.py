@@ -24,8 +24,10 @@ from .grid import count_tiles, tile_windows
 from .labels import LabelConfig, open_labels
 from .labels_raster import category_names
 from .metrics import Accuracy
+from .output_safety import GENERATOR, check_distinct
 from .progress import NullProgress, Progress, SubProgress, track
 from .raster import RasterSource
+from .termination import terminable
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,18 @@ def _map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:
     return make_classes(values, category_names(source.path))
 
 
+def _report_path(path: str | None) -> str | None:
+    """The report is HTML unless its name ends in .json (a .txt becomes .html)."""
+    if not path or path.lower().endswith((".json", ".html", ".htm")):
+        return path
+    return os.path.splitext(path)[0] + ".html"
+
+
+@terminable
 def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> AssessResult:
     progress = progress or NullProgress()
+    check_distinct({"input": config.classified, "labels": config.reference.labels},
+                   {"output_report": _report_path(config.output_report)})
     with RasterSource(config.classified, [1], parameter="input") as src:
         if not np.issubdtype(src.dtype, np.integer):
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
@@ -179,7 +191,8 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
 
 
 def write_report(path: str, result: AssessResult) -> None:
-    data = {"pixel_counts": result.accuracy.to_json(), "area_weighted": result.areas.to_json(),
+    data = {"generator": GENERATOR, "pixel_counts": result.accuracy.to_json(),
+            "area_weighted": result.areas.to_json(),
             "unclassified_reference_pixels": result.unclassified_reference}
     if path.lower().endswith(".json"):
         write_text_atomic(path, json.dumps(data, indent=2), "output_report")
@@ -187,10 +200,9 @@ def write_report(path: str, result: AssessResult) -> None:
     import html
 
     rows = "".join(f"<tr><td>{html.escape(line)}</td></tr>" for line in result.summary().splitlines())
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Accuracy assessment</title>"
+    page = (f'<!doctype html><html><head><meta charset="utf-8"><meta name="generator" '
+            f'content="{GENERATOR}"><title>Accuracy assessment</title>'
             f"</head><body style='font-family:sans-serif'><h1>Accuracy assessment</h1><table "
             f"style='font-family:monospace;white-space:pre'>{rows}</table><h2>Data</h2><pre>"
             f"{html.escape(json.dumps(data, indent=2))}</pre></body></html>")
-    if not path.lower().endswith((".html", ".htm")):
-        path = os.path.splitext(path)[0] + ".html"
-    write_text_atomic(path, page, "output_report")
+    write_text_atomic(_report_path(path), page, "output_report")

@@ -10,9 +10,8 @@ budget, because reading and decoding GeoTIFFs every epoch is what slows CPU trai
 from __future__ import annotations
 
 import numpy as np
-import rasterio
 
-from .training_data import Chip, TrainingData
+from .training_data import Chip, TrainingData, read_chip
 
 IGNORE = 255
 CACHE_BUDGET_BYTES = 3 * 2**30
@@ -50,17 +49,8 @@ class ChipData:
         return x, y
 
     def _read(self, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
-        with rasterio.open(chip.image) as ds:
-            raw = ds.read()
-            nodata = ds.nodata
-        with rasterio.open(chip.label) as ds:
-            lab = ds.read(1)
-        if raw.shape[0] != self.data.band_count or raw.shape[1:] != lab.shape:
-            from .errors import InputError
-
-            raise InputError("training_data", f"chip '{chip.image}' has shape {raw.shape}, "
-                             f"label {lab.shape}; expected {self.data.band_count} bands of "
-                             f"{self.data.tile_size[1]} x {self.data.tile_size[0]}")
+        raw, nodata = read_chip(chip.image, self.data.band_count, self.data.tile_size)
+        lab, _ = read_chip(chip.label, 1, self.data.tile_size, label=True)
         invalid = np.zeros(lab.shape, dtype=bool)
         if np.issubdtype(raw.dtype, np.floating):
             invalid |= np.isnan(raw).any(axis=0)

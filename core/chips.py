@@ -8,6 +8,7 @@ training reads each one many times, and decompression would be paid on every epo
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +18,7 @@ import rasterio
 from affine import Affine
 
 from .classes import ClassInfo, colormap
+from .files import free_bytes
 
 
 def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: float | None,
@@ -28,6 +30,13 @@ def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: floa
         ds.write(data)
         if colormap:
             ds.write_colormap(1, colormap)
+    # GDAL reports a failed write (a full disk) on stderr only; an uncompressed chip is
+    # at least as large as its pixels, so a shorter file is a failed one
+    if os.path.getsize(path) < data.nbytes:
+        full = (free_bytes(path) or 0) < 2 * data.nbytes + (1 << 20)
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      f"the chip '{path}' was written short ({os.path.getsize(path)} of "
+                      f"{data.nbytes} bytes)")
 
 
 class ChipWriter:

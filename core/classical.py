@@ -20,9 +20,10 @@ from .extent import Extent
 from .grid import crs_units
 from .labels import LabelConfig
 from .metrics import Accuracy
-from .model_package import FORMAT, FORMAT_VERSION, write_package
+from .model_package import FORMAT, FORMAT_VERSION, check_model_output, write_package
 from .progress import NullProgress, Progress, check
 from .samples import Samples, collect_samples
+from .termination import terminable
 
 MODEL_TYPES = [("random_forest", "Random forest"), ("svm", "SVM (RBF kernel)"),
                ("maximum_likelihood", "Maximum likelihood (Gaussian)"),
@@ -64,6 +65,8 @@ class ClassicalConfig:
                                  "positive number") from None
         if not 0 <= self.cv_folds <= 20 or self.cv_folds == 1:
             raise InputError("cv_folds", "use 0 (no cross-validation) or 2..20 folds")
+        check_model_output(self.output_model, {"input_raster": self.input_raster,
+                                               "labels": self.labels.labels})
 
 
 @dataclass
@@ -78,6 +81,7 @@ class ClassicalResult:
     notes: list[str] = field(default_factory=list)
 
 
+@terminable
 def train_classical(config: ClassicalConfig, progress: Progress | None = None) -> ClassicalResult:
     progress = progress or NullProgress()
     config.validate()

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import io
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -78,7 +80,7 @@ def join_predictors(model, data: bytes, where: str):
         nodes, counts = arrays["nodes"], arrays["node_counts"]
         binned, raw = arrays["binned_bitsets"], arrays["raw_bitsets"]
         bit_counts, shape = arrays["bitset_counts"], arrays["shape"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError("model", f"'{where}': the boosting trees cannot be read ({exc})") from None
     if nodes.dtype != PREDICTOR_RECORD_DTYPE:
         raise InputError("model", f"'{where}': its trees were saved by a scikit-learn with "

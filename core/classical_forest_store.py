@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import io
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -81,7 +83,7 @@ def join_trees(model, data: bytes, where: str):
         nodes, values = arrays["nodes"], arrays["values"]
         counts, depths = arrays["node_counts"], arrays["max_depths"]
         seeds = arrays["random_states"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError("model", f"'{where}': the forest's trees cannot be read ({exc})") from None
     if forest is None or len(forest.estimators_) != 1:
         raise InputError("model", f"'{where}' has a trees file but no forest to put them in")

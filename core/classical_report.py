@@ -51,7 +51,7 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
         img = "<h2>Confusion matrix</h2>" + confusion_html(acc)
     else:
         summary, head, img = "No cross-validation was run.", "", ""
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>LandLearn model report</title>
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><meta name="generator" content="LandLearn"><title>LandLearn model report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;
 text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>
 </head><body><h1>{html.escape(info['model_type'].replace('_', ' '))}: training report</h1>

@@ -190,7 +190,26 @@ def write_metadata(folder: str, d: ExportDescription, summary: str) -> None:
         fh.write(stats_text(d, summary))
 
 
-def looks_like_training_data(folder: str) -> bool:
-    """True for a folder that an export (ours or ArcGIS's) wrote: safe to replace with OVERWRITE."""
-    names = set(os.listdir(folder))
-    return bool(names & {MAP_TXT, STATS_JSON, EMD, MANIFEST}) or {IMAGES, LABELS} <= names
+def legacy_export_files(folder: str) -> set[str] | None:
+    """What an export of a LandLearn version before files.MARKER wrote, read from its own
+    manifest: the metadata files and the listed chips, nothing else (so OVERWRITE on such
+    a folder still touches only LandLearn's files)."""
+    path = os.path.join(folder, MANIFEST)
+    try:
+        if os.path.getsize(path) > 256 << 20:
+            return None
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        if manifest.get("format") != "landlearn-chips":
+            return None
+        files = {MAP_TXT, STATS_JSON, EMD, MANIFEST, STATS_TXT}
+        for chip in manifest["chips"]:
+            for key, sub in (("image", IMAGES), ("label", LABELS)):
+                name = chip[key]
+                if not isinstance(name, str) or not name.startswith(sub + "/") or \
+                        "/" in name[len(sub) + 1:] or name.endswith("/.."):
+                    return None
+                files.add(name)
+        return files
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

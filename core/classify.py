@@ -25,9 +25,13 @@ from .errors import Cancelled, InputError
 from .export import resampled_grid
 from .extent import Extent, extent_to_window
 from .grid import count_tiles, pad_window, tile_windows
+from .output_safety import check_distinct
 from .predictor import load_predictor
 from .progress import NullProgress, Progress
 from .raster import RasterSource
+from .size_guard import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
+from .size_guard import check_cell_size as check_cell_size_value
+from .termination import terminable
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,28 @@ class ClassifyConfig:
     mixed_precision: bool = True
     output_confidence: str | None = None
     output_probabilities: str | None = None
+    max_output_gpx: float = DEFAULT_MAX_GPX  # stop before writing a larger map
+
+    def validate(self) -> None:
+        """What can be refused before the model or the raster is opened."""
+        if self.cell_size is not None and not (isinstance(self.cell_size, (int, float))
+                                               and self.cell_size > 0
+                                               and self.cell_size < float("inf")):
+            raise InputError("cell_size", f"{self.cell_size} is not a positive cell size; leave "
+                             "it empty to keep the raster's own")
+        if self.padding is not None and self.padding < 0:
+            raise InputError("padding", f"{self.padding} px is negative; use 0 or more pixels of "
+                             "context (empty: the model's recommendation)")
+        if self.tile_size is not None and (not 32 <= self.tile_size <= 8192
+                                           or self.tile_size % 32):
+            raise InputError("tile_size", f"{self.tile_size} px must be a multiple of 32 in "
+                             "32..8192 (the encoder halves the tile five times)")
+        if not 0 <= self.confidence_threshold < 1:
+            raise InputError("confidence_threshold", f"{self.confidence_threshold} is not in "
+                             "0..1 (0 = off)")
+        check_distinct({"input_raster": self.input_raster, "model": self.model},
+                       {"output": self.output, "output_confidence": self.output_confidence,
+                        "output_probabilities": self.output_probabilities}, styled=["output"])
 
 
 @dataclass
@@ -79,40 +105,81 @@ class ClassifyResult:
         return "\n".join(lines)
 
 
+# One tile's bands and class scores in float32: what a default tile may take. A package
+# with 1024 bands and ImageWidth 8192 would otherwise ask for 275 GB per tile.
+TILE_MEMORY = 1 << 30
+MAX_MEMORY = 4 * TILE_MEMORY  # what explicit TILE_SIZE, BATCH_SIZE or a blend strip may take
+
+
+def _tile_bytes(tile: int, info) -> int:
+    return tile * tile * (info.in_channels + len(info.class_values)) * 4
+
+
 def _geometry(config: ClassifyConfig, info) -> tuple[int, int]:
     # Larger tiles than the training chips waste less on padding; a CNN takes any size.
     # Pixel classifiers need no context at all.
-    tile = config.tile_size or max(info.tile, 256)
+    if config.tile_size is None:
+        tile = min(max(info.tile - info.tile % 32, 256), 2048)
+        while tile > 256 and _tile_bytes(tile, info) > TILE_MEMORY:
+            tile = max(256, tile // 2 - (tile // 2) % 32)
+    else:
+        tile = config.tile_size
+        if _tile_bytes(tile, info) > MAX_MEMORY:
+            raise InputError("tile_size", f"a {tile} px tile of {info.in_channels} bands and "
+                             f"{len(info.class_values)} classes takes "
+                             f"{_tile_bytes(tile, info) / 1e9:.1f} GB; use a smaller TILE_SIZE")
     default_pad = info.padding if info.kind == "classical" else max(info.padding, 32)
-    pad = default_pad if config.padding is None else config.padding
-    if not 32 <= tile <= 8192 or tile % 32:
-        raise InputError("tile_size", f"{tile} px must be a multiple of 32 in 32..8192 (the "
-                         "encoder halves the tile five times)")
-    if pad < 0 or tile - 2 * pad < 16:
-        raise InputError("padding", f"a padding of {pad} px leaves {tile - 2 * pad} px of a "
-                         f"{tile} px tile; use at most {(tile - 16) // 2}")
+    pad = min(default_pad, (tile - 16) // 2) if config.padding is None else config.padding
+    if tile - 2 * pad < 16:
+        raise InputError("padding", f"a padding of {pad} px on each side leaves {tile - 2 * pad}"
+                         f" px of a {tile} px tile; use at most {(tile - 16) // 2}, or a larger "
+                         "TILE_SIZE")
     if config.blend not in ("centre", "weighted"):
         raise InputError("blend", f"'{config.blend}' is not centre or weighted")
-    if not 0 <= config.confidence_threshold < 1:
-        raise InputError("confidence_threshold", f"{config.confidence_threshold} is not in 0..1")
     return tile, pad
 
 
-def _batch_size(config, device, tile: int) -> int:
+def _check_strip(config: ClassifyConfig, info, tile: int, pad: int, area: Window) -> None:
+    """Weighted blending keeps one strip of tile height across the map: bounded here."""
+    if config.blend != "weighted":
+        return
+    strip = (len(info.class_values) + 2) * tile * (int(area.width) + 2 * pad + tile) * 4
+    if strip > MAX_MEMORY:
+        raise InputError("blend", f"weighted blending of a {int(area.width):,} px wide map keeps "
+                         f"a strip of {strip / 1e9:.1f} GB in memory; use BLEND=centre, a smaller "
+                         "TILE_SIZE or EXTENT")
+
+
+def _batch_size(config, device, tile: int, info) -> int:
+    per_tile = _tile_bytes(tile, info)
     if config.batch_size is not None:
         if config.batch_size < 1:
             raise InputError("batch_size", "the batch size must be 1 or more")
+        if config.batch_size * per_tile > MAX_MEMORY:
+            raise InputError("batch_size", f"{config.batch_size} tiles of {tile} px take "
+                             f"{config.batch_size * per_tile / 1e9:.1f} GB; use at most "
+                             f"{max(1, MAX_MEMORY // per_tile)}")
         return config.batch_size
     if device is None:  # a classical model: one tile is already 262,144 samples
         return 1
     if device.type == "cuda":
-        return max(1, min(64, 16 * 512 * 512 // (tile * tile)))
-    return max(1, min(16, 4 * 256 * 256 // (tile * tile)))
+        size = max(1, min(64, 16 * 512 * 512 // (tile * tile)))
+    else:
+        size = max(1, min(16, 4 * 256 * 256 // (tile * tile)))
+    return max(1, min(size, 2 * TILE_MEMORY // per_tile))
 
 
 def _open_source(config: ClassifyConfig, info, progress) -> tuple[RasterSource, Window]:
     bands = config.bands or (tuple(info.source_bands) if info.source_bands else None)
-    source = RasterSource(config.input_raster, bands)
+    try:
+        source = RasterSource(config.input_raster, bands)
+    except InputError as exc:
+        if config.bands or exc.parameter != "BANDS":
+            raise
+        raise InputError("bands", f"the model reads bands {list(bands)} (the bands its "
+                         f"training chips were exported from), which '{config.input_raster}' "
+                         f"does not have ({exc.detail}); choose the {info.in_channels} bands "
+                         "that match the training bands in BANDS") from None
     trained_on = info.source_band_count
     if config.bands is None and trained_on and source.source_count != trained_on:
         source.close()
@@ -122,6 +189,13 @@ def _open_source(config: ClassifyConfig, info, progress) -> tuple[RasterSource, 
                          "that match the training bands in BANDS")
     area = extent_to_window(config.extent, source.grid) if config.extent else source.grid.full_window
     if config.cell_size:
+        res = source.grid.res
+        try:
+            check_cell_size_value(config.cell_size, source.grid, area.width * res[0],
+                                  area.height * res[1])
+        except InputError:
+            source.close()
+            raise
         target = resampled_grid(source.grid, area, config.cell_size)
         source.close()
         source = RasterSource(config.input_raster, bands, resample_to=target)
@@ -131,19 +205,24 @@ def _open_source(config: ClassifyConfig, info, progress) -> tuple[RasterSource, 
     return source, area
 
 
+@terminable
 def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) -> ClassifyResult:
     progress = progress or NullProgress()
     t0 = time.perf_counter()
+    config.validate()
     predictor, info = load_predictor(config.model, config.device, config.mixed_precision)
     device = getattr(predictor, "device", None)
     where = describe_device(device) if device is not None else predictor.where
     tile, pad = _geometry(config, info)
     source, area = _open_source(config, info, progress)
     with source:
+        check_output_size(int(area.width), int(area.height), _planned(config, info),
+                          config.max_output_gpx, progress, "classified map")
+        _check_strip(config, info, tile, pad, area)
         check_bands(source, info, progress)
         check_values(source, info, progress)
         check_cell_size(source, info, progress)
-        batch = _batch_size(config, device, tile)
+        batch = _batch_size(config, device, tile, info)
         core = tile - 2 * pad
         n_tiles = count_tiles(area, (core, core))
         progress.info(f"{where}; tiles of {tile} px with {pad} px padding "
@@ -158,6 +237,17 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                           int(area.width), int(area.height), n_tiles, skipped,
                           time.perf_counter() - t0, where, counts,
                           dict(zip(info.class_values, info.class_names)))
+
+
+def _planned(config: ClassifyConfig, info) -> list[PlannedOutput]:
+    out = [PlannedOutput("output", config.output, 1, np.dtype(np.uint8))]
+    if config.output_confidence:
+        out.append(PlannedOutput("output_confidence", config.output_confidence, 1,
+                                 np.dtype(np.float32)))
+    if config.output_probabilities:
+        out.append(PlannedOutput("output_probabilities", config.output_probabilities,
+                                 len(info.class_values), np.dtype(np.float32)))
+    return out
 
 
 def _normalise(block, info) -> np.ndarray:

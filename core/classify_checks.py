@@ -34,21 +34,16 @@ def check_bands(source: RasterSource, info: ModelInfo, progress) -> None:
 
 
 def check_values(source: RasterSource, info: ModelInfo, progress) -> None:
-    """Compare a decimated read of the raster with the training statistics."""
+    """Compare a sample of the raster's pixels with the training statistics."""
     if info.dtype and np.dtype(info.dtype) != source.dtype:
         progress.warning(f"The raster is {source.dtype.name} but the model was trained on "
                          f"{info.dtype} chips; check that the values mean the same thing.")
-    ds = source.ds
-    scale = max(1, int(max(ds.width, ds.height) / 512))
-    shape = (source.count, max(1, ds.height // scale), max(1, ds.width // scale))
-    data = ds.read(source.bands, out_shape=shape).astype(np.float64)
-    ok = np.all(np.isfinite(data), axis=0)
-    nodata = [v for v in source.nodata if v is not None]
-    if nodata:
-        ok &= ~np.all(data == nodata[0], axis=0)
-    if not ok.any():
+    # a few dozen small windows spread over the source raster: bounded time at any raster
+    # size (a decimated read of a huge or resampled raster is not), cancellable between them
+    data = source.sample(progress)
+    if data.shape[1] == 0:
         return
-    mean = data[:, ok].mean(axis=1)
+    mean = data.mean(axis=1)
     z = np.abs(mean - info.value_mean) / np.where(info.value_std > 0, info.value_std, 1.0)
     far = [f"{name}: {m:.4g} vs {t:.4g}" for name, m, t, zz in
            zip(info.band_names, mean, info.value_mean, z) if zz > 3]

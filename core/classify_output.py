@@ -3,7 +3,8 @@
 Centre blending writes each tile's centre straight away. Weighted blending adds every
 tile's probabilities, times a weight that fades to its edges, into a strip one tile high;
 rows become final once the next row of tiles has started below them, and are written then.
-All outputs are committed together at the end, or all removed on error or cancel.
+All outputs are verified together at the end and only then renamed into place
+(writer.commit_together), or all removed on error or cancel.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import ExitStack
 import numpy as np
 from rasterio.windows import Window
 
-from .writer import GeoTiffWriter
+from .writer import GeoTiffWriter, commit_together
 
 NODATA_FLOAT = -1.0
 
@@ -123,4 +124,12 @@ class ClassifyOutputs:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        return self._stack.__exit__(exc_type, exc, tb)
+        if exc_type is not None:
+            return self._stack.__exit__(exc_type, exc, tb)
+        commit_together(self.writers)
+        self._stack.close()
+        return None
+
+    @property
+    def writers(self) -> list[GeoTiffWriter]:
+        return [w for w in (self.cls, self.conf, self.prob) if w is not None]

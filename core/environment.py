@@ -60,3 +60,27 @@ def format_report(report: dict) -> str:
     for module, cmd in report["missing"].items():
         lines.append(f"Missing {module}: install with  {cmd}")
     return "\n".join(lines)
+
+
+def bug_report(exc: BaseException) -> str:
+    """The traceback of an unexpected error and the versions in use, for a bug report.
+
+    Only modules already imported are named (importing torch now would take seconds and
+    could fail for its own reasons); the device is the one torch already chose, if any.
+    """
+    import traceback
+
+    lines = ["LandLearn bug report: please send everything below.",
+             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip(),
+             f"Python {sys.version.split()[0]} on {platform.platform()}"]
+    for module in _CORE_MODULES + tuple(PIP_REQUIREMENTS) + ("qgis.core",):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            version = getattr(mod, "__version__", None)
+            if module == "qgis.core":
+                version = getattr(getattr(mod, "Qgis", None), "QGIS_VERSION", None)
+            lines.append(f"  {module}: {version or 'loaded'}")
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(torch, "cuda", None) is not None:
+        lines.append(f"  CUDA available: {torch.cuda.is_available()}")
+    return "\n".join(lines)

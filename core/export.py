@@ -19,16 +19,19 @@ from rasterio.windows import Window
 from .band_stats import BandStats
 from .chips import ChipWriter
 from .classes import ClassInfo
-from .classified_tiles import ChipRecord, ExportDescription, looks_like_training_data
+from .classified_tiles import ChipRecord, ExportDescription, legacy_export_files
 from .classified_tiles import write_metadata as write_folder_metadata
 from .errors import InputError
 from .export_report import summarize
 from .extent import Extent, extent_to_window
-from .files import StagedFolder
+from .files import StagedFolder, disk_full_error, is_disk_full
 from .grid import Grid, count_tiles, tile_windows, window_bounds
 from .labels import LabelConfig, open_labels
+from .output_safety import check_distinct
 from .progress import NullProgress, Progress, SubProgress, track
 from .raster import RasterSource
+from .size_guard import DEFAULT_MAX_GPX, check_cell_size, check_output_size
+from .termination import terminable
 
 MIN_TILE, MAX_TILE = 16, 4096
 
@@ -50,6 +53,7 @@ class ExportConfig:
     min_labeled_fraction: float = 0.0
     output_nofeature_tiles: bool = False
     overwrite: bool = False
+    max_output_gpx: float = DEFAULT_MAX_GPX  # the export area, on the export grid
 
     def validate(self) -> None:
         for key in ("tile_size_x", "tile_size_y"):
@@ -118,6 +122,8 @@ def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource,
     if cell is None or np.allclose(image.grid.res, (cell, cell), rtol=1e-9, atol=0):
         return image, area
     try:
+        res = image.grid.res
+        check_cell_size(cell, image.grid, area.width * res[0], area.height * res[1])
         target = resampled_grid(image.grid, area, cell)
     finally:
         image.close()
@@ -162,47 +168,70 @@ def _image_nodata(image: RasterSource, progress: Progress) -> float | None:
     return image.nodata[0]
 
 
+@terminable
 def export_training_data(config: ExportConfig, progress: Progress | None = None) -> ExportResult:
     progress = progress or NullProgress()
     config.validate()
+    check_distinct({"input_raster": config.input_raster, "labels": config.labels.labels},
+                   {"output_folder": config.output_folder}, folders=["output_folder"])
     image, area = _open_image(config, progress)
     with image:
-        grid = image.grid
-        labels = open_labels(config.labels, grid, progress)
-        if hasattr(labels, "overlaps") and not labels.overlaps(area):
-            raise InputError("labels", "no label lies inside the processing extent; widen "
-                             "EXTENT or check that the labels cover this part of the raster")
-        tile = (config.tile_size_x, config.tile_size_y)
-        stride = (config.stride_x, config.stride_y)
-        if stride[0] > tile[0] or stride[1] > tile[1]:
-            progress.warning(f"The stride {stride} is larger than the tile {tile}: strips of "
-                             "the raster between chips are left out of the export.")
-        nodata = _image_nodata(image, progress)
-        desc = ExportDescription(
-            source=config.input_raster, source_bands=list(image.bands),
-            source_band_count=image.source_count,
-            band_names=image.band_names, dtype=image.dtype.name, nodata=list(image.nodata),
-            crs_wkt=grid.crs.to_wkt() if grid.crs else None, cell_size=grid.res,
-            grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,
-            stride=stride, block_size=tile, classes=labels.classes, bands=[])
-        result = ExportResult(config.output_folder, desc, count_tiles(area, tile, stride))
-        stats = BandStats(image.band_names)
-        with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
-                          replaceable=looks_like_training_data,
-                          what="a training data folder") as staged:
-            writer = ChipWriter(staged.staging, grid.crs, nodata, labels.classes)
-            try:
-                _walk(config, image, labels, area, writer, stats, result, progress)
-            except BaseException:
-                writer.close(wait_errors=False)
+        check_output_size(int(area.width), int(area.height), [], config.max_output_gpx,
+                          progress, "export area")
+        try:
+            return _export(config, image, area, progress)
+        except OSError as exc:
+            if not is_disk_full(exc):
                 raise
-            writer.close()
-            _check_something_written(config, result)
-            desc.bands = stats.summaries()
-            result.warnings = _imbalance_warnings(result)
-            write_folder_metadata(staged.staging, desc, result.summary())
-        result.output_folder = staged.path
-        progress.set_fraction(1.0)
+            needed = _result_bytes_estimate(config, image, area)
+            raise disk_full_error(config.output_folder, "output_folder", needed, exc) from None
+
+
+def _result_bytes_estimate(config: ExportConfig, image: RasterSource, area: Window) -> int:
+    """The chips' size if every window became a chip (uncompressed, as they are written)."""
+    windows = count_tiles(area, (config.tile_size_x, config.tile_size_y),
+                          (config.stride_x, config.stride_y))
+    per_chip = config.tile_size_x * config.tile_size_y * (image.count * image.dtype.itemsize + 1)
+    return windows * per_chip
+
+
+def _export(config: ExportConfig, image: RasterSource, area: Window, progress) -> ExportResult:
+    grid = image.grid
+    labels = open_labels(config.labels, grid, progress)
+    if hasattr(labels, "overlaps") and not labels.overlaps(area):
+        raise InputError("labels", "no label lies inside the processing extent; widen "
+                         "EXTENT or check that the labels cover this part of the raster")
+    tile = (config.tile_size_x, config.tile_size_y)
+    stride = (config.stride_x, config.stride_y)
+    if stride[0] > tile[0] or stride[1] > tile[1]:
+        progress.warning(f"The stride {stride} is larger than the tile {tile}: strips of "
+                         "the raster between chips are left out of the export.")
+    nodata = _image_nodata(image, progress)
+    desc = ExportDescription(
+        source=config.input_raster, source_bands=list(image.bands),
+        source_band_count=image.source_count,
+        band_names=image.band_names, dtype=image.dtype.name, nodata=list(image.nodata),
+        crs_wkt=grid.crs.to_wkt() if grid.crs else None, cell_size=grid.res,
+        grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,
+        stride=stride, block_size=tile, classes=labels.classes, bands=[])
+    result = ExportResult(config.output_folder, desc, count_tiles(area, tile, stride))
+    stats = BandStats(image.band_names)
+    with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
+                      what="training data folder", algorithm="exporttrainingdata",
+                      legacy=legacy_export_files) as staged:
+        writer = ChipWriter(staged.staging, grid.crs, nodata, labels.classes)
+        try:
+            _walk(config, image, labels, area, writer, stats, result, progress)
+        except BaseException:
+            writer.close(wait_errors=False)
+            raise
+        writer.close()
+        _check_something_written(config, result)
+        desc.bands = stats.summaries()
+        result.warnings = _imbalance_warnings(result)
+        write_folder_metadata(staged.staging, desc, result.summary())
+    result.output_folder = staged.path
+    progress.set_fraction(1.0)
     return result
 
 

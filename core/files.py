@@ -1,12 +1,25 @@
-"""Output destinations: writable folders and atomic writes of small files."""
+"""Output destinations: writable folders, atomic writes, and folders LandLearn may replace.
+
+Every output is built under a hidden temporary name beside its destination (same file
+system, so the final rename is atomic) and published only when complete. A folder output
+(training chips, a report) carries a marker, ``landlearn_files.json``, listing every file
+the run wrote; OVERWRITE replaces a folder only when that marker is there and nothing
+else is, so it can never be aimed at a folder of someone else's files.
+"""
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 
 from .errors import InputError
+
+MARKER = "landlearn_files.json"
+_GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
 def ensure_writable_folder(path: str, parameter: str) -> None:
@@ -21,23 +34,159 @@ def ensure_writable_folder(path: str, parameter: str) -> None:
         raise InputError(parameter, f"the folder '{folder}' is not writable; choose another output")
 
 
+# Every temporary name handed out in this process: what a termination signal must sweep,
+# wherever it lands (even between a file's creation and the 'with' that owns it).
+_TEMPORARIES: set[str] = set()
+
+
 def temporary_sibling(path: str, suffix: str = "") -> str:
     """A hidden, unique name beside ``path``, on the same file system (so rename is atomic)."""
     folder, base = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.part{suffix}")
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.part{suffix}")
+    _TEMPORARIES.add(tmp)
+    return tmp
 
 
-def write_text_atomic(path: str, text: str, parameter: str) -> str:
+def remove_temporaries() -> list[str]:
+    """Remove every temporary file or folder this process named that still exists (with the
+    sidecars writers put beside them); for a process that is being terminated."""
+    removed = []
+    for tmp in list(_TEMPORARIES):
+        stem = tmp[:-4] if tmp.endswith(".tif") else tmp
+        for path in (tmp, tmp + ".aux.xml", stem + ".qml"):
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif os.path.lexists(path):
+                    os.remove(path)
+                else:
+                    continue
+                removed.append(path)
+            except OSError:
+                pass
+        _TEMPORARIES.discard(tmp)
+    return removed
+
+
+def free_bytes(path: str) -> int | None:
+    """Free space for new files where ``path`` goes (its nearest existing folder)."""
+    folder = os.path.abspath(path)
+    while folder and not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    text = str(exc)
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)) \
+        or "No space left" in text or "Disk quota" in text or "File too large" in text
+
+
+def disk_full_error(path: str, parameter: str, needed: int, exc: BaseException) -> InputError:
+    """The error for an output that could not be written whole: 'disk full' with the numbers
+    when the disk is (nearly) full, the underlying cause otherwise."""
+    free = free_bytes(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if is_disk_full(exc) or (free is not None and free < max(needed // 20, 1 << 20)):
+        free_txt = "" if free is None else f", {free / 1e6:.0f} MB free"
+        return InputError(parameter, f"disk full: up to {needed / 1e6:.0f} MB needed at "
+                          f"'{folder}'{free_txt}; nothing was written there. Free some space "
+                          f"or choose another {parameter}")
+    return InputError(parameter, f"'{path}' could not be written completely ({exc}); nothing "
+                      "was written there")
+
+
+def write_bytes_atomic(path: str, data: bytes, parameter: str) -> str:
+    """Write ``data`` to a temporary sibling, then rename it onto ``path``."""
     ensure_writable_folder(path, parameter)
     tmp = temporary_sibling(path)
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise disk_full_error(path, parameter, len(data), exc) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def write_text_atomic(path: str, text: str, parameter: str) -> str:
+    return write_bytes_atomic(path, text.encode("utf-8"), parameter)
+
+
+def write_marker(folder: str, algorithm: str) -> None:
+    """List every file under ``folder`` (a staging folder) in its marker file."""
+    files = sorted(os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/")
+                   for root, _dirs, names in os.walk(folder) for f in names)
+    with open(os.path.join(folder, MARKER), "w", encoding="utf-8") as fh:
+        json.dump({"generator": "LandLearn", "algorithm": algorithm, "files": files}, fh,
+                  indent=1)
+        fh.write("\n")
+
+
+def listed_files(folder: str, legacy: Callable[[str], set[str] | None] | None = None
+                 ) -> set[str] | None:
+    """The files a LandLearn run wrote into ``folder``: its marker's list, or for folders
+    of LandLearn versions before the marker, what ``legacy`` recognises; else None."""
+    try:
+        with open(os.path.join(folder, MARKER), encoding="utf-8") as fh:
+            listed = json.load(fh)
+        ours = set(listed["files"]) if listed.get("generator") == "LandLearn" else None
+        if ours is not None and all(isinstance(f, str) for f in ours):
+            return ours
+        return None
+    except FileNotFoundError:
+        return legacy(folder) if legacy else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def foreign_files(folder: str, legacy: Callable[[str], set[str] | None] | None = None
+                  ) -> list[str] | None:
+    """Files in ``folder`` that LandLearn did not write (listed_files; GDAL's own sidecars
+    of listed files excepted); None when the folder is not a LandLearn folder at all."""
+    ours = listed_files(folder, legacy)
+    if ours is None:
+        return None
+    foreign = []
+    for root, dirs, names in os.walk(folder):
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            rel = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
+            if rel == MARKER or rel in ours or any(
+                    rel.endswith(s) and rel[: -len(s)] in ours for s in _GDAL_SIDECARS):
+                continue
+            foreign.append(rel)
+    return sorted(foreign)
+
+
+def check_replaceable_folder(path: str, parameter: str, what: str = "output",
+                             legacy: Callable[[str], set[str] | None] | None = None) -> None:
+    """Refuse unless ``path`` is missing, empty, or a folder that LandLearn wrote whole."""
+    if not os.path.isdir(path) or not os.listdir(path):
+        return
+    foreign = foreign_files(path, legacy)
+    if foreign is None:
+        names = sorted(os.listdir(path))
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise InputError(parameter, f"the folder '{path}' is not empty ({shown}) and was not "
+                         f"written by LandLearn ({MARKER} is missing), so it is not replaced "
+                         "even with OVERWRITE; choose an empty or new folder")
+    if foreign:
+        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8
+                                           else "")
+        raise InputError(parameter, f"the folder '{path}' holds {len(foreign)} file(s) that "
+                         f"LandLearn did not write ({shown}); they are not deleted, so the "
+                         f"{what} is not replaced. Move them out or choose another folder")
 
 
 class StagedFolder:
@@ -45,33 +194,40 @@ class StagedFolder:
 
     A cancelled or failed export must not leave half a training set that a later training
     run would happily read. ``replace`` allows an existing non-empty folder to be swapped
-    out, but only once the new one is complete, and only when ``replaceable(path)`` agrees
-    (so OVERWRITE cannot be aimed at someone's home folder).
+    out, but only once the new one is complete, and only when that folder is one a
+    LandLearn run wrote (its marker lists every file in it); otherwise the run stops
+    before doing anything, naming the files it would not touch.
     """
 
     def __init__(self, path: str, parameter: str, replace: bool = False,
-                 replaceable=lambda path: True, what: str = "output"):
+                 what: str = "output", algorithm: str = "",
+                 legacy: Callable[[str], set[str] | None] | None = None):
         self.path = os.path.abspath(path)
         self.parameter = parameter
+        self.what = what
+        self.algorithm = algorithm
+        self.legacy = legacy
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise InputError(parameter, f"'{self.path}' is a file; choose a folder")
         if os.path.isdir(self.path) and os.listdir(self.path):
             if not replace:
                 raise InputError(parameter, f"the folder '{self.path}' is not empty; choose an "
                                  "empty or new folder, or set OVERWRITE to replace it")
-            if not replaceable(self.path):
-                raise InputError(parameter, f"the folder '{self.path}' is not empty and does not "
-                                 f"look like {what}, so it is not replaced even with OVERWRITE; "
-                                 "choose an empty or new folder")
+            self._check_replaceable()
         ensure_writable_folder(self.path, parameter)
         self.staging = temporary_sibling(self.path)
         os.makedirs(self.staging)
         self._done = False
 
+    def _check_replaceable(self) -> None:
+        check_replaceable_folder(self.path, self.parameter, self.what, self.legacy)
+
     def publish(self) -> str:
+        write_marker(self.staging, self.algorithm)
         old = None
         if os.path.isdir(self.path):
             if os.listdir(self.path):
+                self._check_replaceable()  # again: files may have appeared during the run
                 old = temporary_sibling(self.path, ".old")
                 os.replace(self.path, old)
             else:
@@ -93,6 +249,10 @@ class StagedFolder:
         if self._done:
             return
         if exc_type is None:
-            self.publish()
+            try:
+                self.publish()
+            except BaseException:
+                self.discard()
+                raise
         else:
             self.discard()

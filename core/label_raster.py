@@ -16,8 +16,11 @@ from .classes import ClassInfo
 from .extent import Extent, extent_to_window
 from .grid import count_tiles, tile_windows
 from .labels import LabelConfig, open_labels
+from .output_safety import check_distinct
 from .progress import NullProgress, Progress, SubProgress, track
 from .raster import RasterSource
+from .size_guard import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
+from .termination import terminable
 from .writer import GeoTiffWriter
 
 
@@ -28,6 +31,7 @@ class LabelRasterConfig:
     output: str
     extent: Extent | None = None
     tile_size: int = 512
+    max_output_gpx: float = DEFAULT_MAX_GPX
 
 
 @dataclass
@@ -53,12 +57,18 @@ class LabelRasterResult:
         return "\n".join(lines)
 
 
+@terminable
 def write_label_raster(config: LabelRasterConfig, progress: Progress | None = None
                        ) -> LabelRasterResult:
     progress = progress or NullProgress()
+    check_distinct({"input_raster": config.input_raster, "labels": config.labels.labels},
+                   {"output": config.output}, styled=["output"])
     with RasterSource(config.input_raster) as image:
         area = (extent_to_window(config.extent, image.grid) if config.extent
                 else image.grid.full_window)
+        check_output_size(int(area.width), int(area.height),
+                          [PlannedOutput("output", config.output, 1, np.dtype(np.uint8))],
+                          config.max_output_gpx, progress, "label raster")
         labels = open_labels(config.labels, image.grid, progress)
         out_grid = image.grid.subgrid(area)
         counts = np.zeros(256, dtype=np.int64)

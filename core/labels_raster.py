@@ -18,7 +18,7 @@ from .errors import InputError
 from .grid import Grid, window_bounds
 from .labels import LabelConfig, sidecar_class_names, zero_outside
 from .progress import Progress
-from .raster import open_dataset, read_inside
+from .raster import open_dataset, read_inside, true_int64_bands
 
 # Offsets within this fraction of a pixel count as the same grid (float noise in transforms).
 _ALIGN_TOL = 1e-6
@@ -34,9 +34,17 @@ class RasterLabels:
         dtype = np.dtype(self.ds.dtypes[0])
         if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
             raise InputError("labels", f"the label raster's type {dtype} cannot hold class values")
-        self.src_nodata = self.ds.nodata
+        int64 = true_int64_bands(self.ds)
+        self._int64 = 1 in int64  # Int64 read as uint64 by rasterio 1.3 (raster.true_int64_bands)
+        self.src_nodata = int64[1] if self._int64 else self.ds.nodata
         self._fill = self.src_nodata if self.src_nodata is not None else 0
+        if self._int64:  # the fill goes into uint64 buffers: its bit pattern
+            self._fill = int(np.int64(self._fill).view(np.uint64))
         self._offset = self._aligned_offset()
+        if self._offset is None and self._int64:
+            raise InputError("labels", "the label raster is Int64 and on another grid than the "
+                             "image; this GDAL/rasterio cannot warp Int64 correctly. Convert it "
+                             "to Int32 or UInt8 first (class values are 1..255 anyway)")
         if self._offset is None:
             if self.ds.crs is None or grid.crs is None:
                 raise InputError("labels", "the label raster and the image are on different grids "
@@ -90,6 +98,8 @@ class RasterLabels:
     def _to_classes(self, arr: np.ndarray, where: str) -> np.ndarray:
         """Map nodata/NaN to 0, check every value is an integer in 0..255, return uint8."""
         arr = np.asarray(arr)
+        if self._int64 and arr.dtype == np.uint64:
+            arr = arr.view(np.int64)
         nodata = np.zeros(arr.shape, dtype=bool)
         if np.issubdtype(arr.dtype, np.floating):
             nodata |= np.isnan(arr)

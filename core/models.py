@@ -10,32 +10,14 @@ from __future__ import annotations
 
 import os
 
+from .architectures import ARCHITECTURES, BACKBONES, smp_class
 from .deps import require
 from .errors import InputError
+from .model_package import read_package, read_weights
+from .package_members import MAX_MEMBER_BYTES, MIB, safetensors_header
 
-# (option name, smp class, label)
-ARCHITECTURES = [
-    ("unet", "Unet", "U-Net"),
-    ("unetplusplus", "UnetPlusPlus", "U-Net++"),
-    ("deeplabv3plus", "DeepLabV3Plus", "DeepLabV3+"),
-    ("fpn", "FPN", "FPN"),
-    ("pspnet", "PSPNet", "PSPNet"),
-    ("linknet", "Linknet", "LinkNet"),
-    ("manet", "MAnet", "MA-Net"),
-]
-
-# Encoders that build offline with any number of input bands (checked by a test).
-BACKBONES = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "efficientnet-b0",
-             "efficientnet-b2", "efficientnet-b4", "mobilenet_v2", "densenet121", "vgg16_bn"]
-
-
-def smp_class(architecture: str) -> str:
-    for name, cls, _ in ARCHITECTURES:
-        if architecture.lower() in (name, cls.lower()):
-            return cls
-    raise InputError("architecture", f"'{architecture}' is not one of "
-                     f"{', '.join(n for n, _, _ in ARCHITECTURES)}")
-
+__all__ = ["ARCHITECTURES", "BACKBONES", "build_model", "load_package_model", "load_weights",
+           "read_state_dict"]
 
 def build_model(architecture: str, backbone: str, in_channels: int, classes: int):
     smp = require("segmentation_models_pytorch")
@@ -46,21 +28,39 @@ def build_model(architecture: str, backbone: str, in_channels: int, classes: int
                classes=classes)
 
 
+def load_package_model(path: str, parameter: str = "model"):
+    """The network a deep package describes, with its weights (checked before loading)."""
+    pkg = read_package(path, parameter)
+    if pkg.kind != "deep":
+        raise InputError(parameter, f"'{path}' holds a {pkg.kind} model, not network weights")
+    info = pkg.landlearn
+    model = build_model(info["architecture"], info["encoder"], info["in_channels"],
+                        len(info["class_values"]))
+    state = read_weights(pkg, {k: tuple(v.shape) for k, v in model.state_dict().items()})
+    model.load_state_dict(state)
+    return model
+
+
 def read_state_dict(path: str, parameter: str = "pretrained_weights") -> dict:
     """A state dict from .safetensors, a LandLearn .dlpk/.emd/folder, or a .pt/.pth file."""
     torch = require("torch")
     if not os.path.exists(path):
         raise InputError(parameter, f"'{path}' does not exist")
     low = path.lower()
+    if low.endswith((".dlpk", ".emd")) or os.path.isdir(path):
+        return load_package_model(path, parameter).state_dict()
+    size = os.path.getsize(path)
+    if size > MAX_MEMBER_BYTES:
+        raise InputError(parameter, f"'{path}' is {size / MIB:.0f} MB, more than the "
+                         f"{MAX_MEMBER_BYTES / MIB:.0f} MB a LandLearn network can take")
     try:
         if low.endswith(".safetensors"):
-            from safetensors.torch import load_file
+            from safetensors.torch import load
 
-            return load_file(path)
-        if low.endswith((".dlpk", ".emd")) or os.path.isdir(path):
-            from .model_package import read_package
-
-            return read_package(path, parameter).state_dict
+            with open(path, "rb") as fh:
+                data = fh.read()
+            safetensors_header(data, path, parameter)  # offsets and lengths, before parsing
+            return load(data)
         state = torch.load(path, map_location="cpu", weights_only=True)
     except InputError:
         raise

@@ -13,7 +13,7 @@ import numpy as np
 
 from .deps import require
 from .errors import InputError
-from .model_package import PackagedModel, read_package
+from .model_package import PackagedModel, read_package, read_weights
 
 
 @dataclass
@@ -76,13 +76,20 @@ class DeepPredictor:
 
         self.torch = torch = require("torch")
         lk = pkg.landlearn
+        # the .emd passed the schema, so this network has a bounded size; its shapes are
+        # what the weights must match before they are read
         self.model = build_model(lk["architecture"], lk["encoder"], info.in_channels,
                                  len(info.class_values))
+        state = read_weights(pkg, {k: tuple(v.shape) for k, v in self.model.state_dict().items()})
         try:
-            self.model.load_state_dict(pkg.state_dict)
+            self.model.load_state_dict(state)
         except RuntimeError as exc:
             raise InputError("model", f"the weights in '{pkg.path}' do not fit its own "
                              f"description: {str(exc).splitlines()[0]}") from exc
+        if not all(bool(torch.isfinite(v).all()) for v in state.values()
+                   if v.is_floating_point()):
+            raise InputError("model", f"'{pkg.path}': its weights hold values that are not "
+                             "numbers (NaN or infinity); the model cannot classify")
         self.model.to(device).eval()
         self.device = device
         self.amp = device.type == "cuda" and mixed_precision
@@ -118,7 +125,4 @@ def load_predictor(path: str, device, mixed_precision: bool = True):
         from .device import resolve_device
 
         device = resolve_device(device)
-    if info.kind != "deep":
-        raise InputError("model", f"'{path}' holds a '{info.kind}' model, which this version "
-                         "of Classify Pixels cannot run")
     return DeepPredictor(pkg, info, device, mixed_precision), info

@@ -24,6 +24,7 @@ def paletted_style(classes: Sequence[ClassInfo], band: int = 1) -> str:
         for c in classes
     )
     return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
+<!-- written by LandLearn -->
 <qgis version="3.22.0" styleCategories="AllStyleCategories">
   <pipe>
     <rasterrenderer type="paletted" band="{band}" opacity="1" alphaBand="-1" nodataColor="">

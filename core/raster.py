@@ -20,6 +20,7 @@ from rasterio.windows import Window
 
 from .errors import InputError
 from .grid import Grid, clip_window
+from .progress import check
 
 
 @dataclass
@@ -38,9 +39,51 @@ def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
     if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
         raise InputError(parameter, f"the raster '{path}' does not exist")
     try:
-        return rasterio.open(path)
+        ds = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(parameter, f"GDAL cannot open '{path}' as a raster: {exc}") from exc
+    if ds.count < 1 or ds.width < 1 or ds.height < 1:
+        ds.close()
+        raise InputError(parameter, f"'{path}' holds no pixels (a raster of {ds.count} bands, "
+                         f"{ds.width} x {ds.height} px)")
+    complex_bands = [i + 1 for i, d in enumerate(ds.dtypes) if np.dtype(d).kind == "c"]
+    if complex_bands:
+        ds.close()
+        raise InputError(parameter, f"'{os.path.basename(path)}' holds complex numbers (bands "
+                         f"{complex_bands[:8]}), which LandLearn cannot classify; derive real "
+                         "bands first (e.g. amplitude or intensity with the Raster Calculator)")
+    return ds
+
+
+def true_int64_bands(ds) -> dict[int, float | None]:
+    """{band: nodata} of the Int64 bands that this rasterio reports as uint64.
+
+    rasterio 1.3 (Debian 12) has no int64 of its own for GDAL's Int64 type: it reads those
+    bands as uint64, so -99999 becomes 18446744073709451617 and the band's NoData is lost.
+    The bits are right, so such bands are read as uint64 and viewed as int64, with the
+    NoData value asked from GDAL itself.
+    """
+    if "uint64" not in ds.dtypes:
+        return {}
+    from osgeo import gdal
+
+    int64 = getattr(gdal, "GDT_Int64", None)
+    if int64 is None:
+        return {}
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        g = gdal.Open(ds.name)
+        if g is None:
+            return {}
+        out = {}
+        for b in range(1, ds.count + 1):
+            band = g.GetRasterBand(b)
+            if band.DataType == int64 and ds.dtypes[b - 1] == "uint64":
+                get = getattr(band, "GetNoDataValueAsInt64", None)
+                out[b] = get() if get else band.GetNoDataValue()
+        return out
+    finally:
+        gdal.PopErrorHandler()
 
 
 def fill_value_for(dtype: np.dtype, nodata: float | None) -> float:
@@ -92,9 +135,12 @@ class RasterSource:
             self._src.close()
             raise
         self.grid = Grid(self.ds.crs, self.ds.transform, self.ds.width, self.ds.height)
-        dtypes = [np.dtype(self.ds.dtypes[b - 1]) for b in self.bands]
+        self._int64 = true_int64_bands(self._src)
+        dtypes = [np.dtype("int64" if b in self._int64 else self.ds.dtypes[b - 1])
+                  for b in self.bands]
         self.dtype = np.result_type(*dtypes)
-        self.nodata: list[float | None] = [self.ds.nodatavals[b - 1] for b in self.bands]
+        self.nodata: list[float | None] = [self._int64[b] if b in self._int64 else
+                                           self.ds.nodatavals[b - 1] for b in self.bands]
         flags = self.ds.mask_flag_enums[self.bands[0] - 1]
         self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
 
@@ -133,17 +179,57 @@ class RasterSource:
         h, w = int(window.height), int(window.width)
         if (window.col_off >= 0 and window.row_off >= 0 and window.col_off + w <= self.grid.width
                 and window.row_off + h <= self.grid.height):
-            data = self.ds.read(self.bands, window=window, out_dtype=self.dtype)
+            data = self._read(window)
             return Block(data, self._valid(data, window), window)
         data = np.empty((self.count, h, w), dtype=self.dtype)
         for i, fill in enumerate(self.fill_values):
             data[i] = fill
         valid = np.zeros((h, w), dtype=bool)
-        sl = read_inside(self.ds, self.bands, window, data)
-        if sl is not None:
-            inner = clip_window(window, self.grid.width, self.grid.height)
+        inner = clip_window(window, self.grid.width, self.grid.height)
+        if inner is not None:
+            r0, c0 = int(inner.row_off - window.row_off), int(inner.col_off - window.col_off)
+            sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
+            data[(slice(None),) + sl] = self._read(inner)
             valid[sl] = self._valid(data[(slice(None),) + sl], inner)
         return Block(data, valid, window)
+
+    def _read(self, window: Window) -> np.ndarray:
+        """(bands, rows, cols) in ``self.dtype`` for a window inside the raster."""
+        if not self._int64:
+            return self.ds.read(self.bands, window=window, out_dtype=self.dtype)
+        out = np.empty((self.count, int(window.height), int(window.width)), dtype=self.dtype)
+        for i, b in enumerate(self.bands):
+            raw = self.ds.read(b, window=window)
+            out[i] = raw.view(np.int64) if b in self._int64 else raw
+        return out
+
+    def sample(self, progress=None, windows: int = 64, size: int = 64) -> np.ndarray:
+        """(bands, n) valid pixel values of the source raster (not the resampled view): all
+        of them when it holds at most ``windows`` x ``size``^2 pixels, else those of
+        ``windows`` windows spread over it. Bounded time on rasters of any size, with a
+        cancel check between reads."""
+        src = self._src
+        view = RasterSource.__new__(RasterSource)
+        view.__dict__.update(self.__dict__)
+        view.ds = src
+        view.grid = Grid(src.crs, src.transform, src.width, src.height)
+        if src.width * src.height <= windows * size * size:  # small: all of it, in strips
+            boxes = [Window(0, r, src.width, min(size, src.height - r))
+                     for r in range(0, src.height, size)]
+        else:
+            rows = max(1, min(int(windows ** 0.5), -(-src.height // size)))
+            cols = max(1, min(windows // rows, -(-src.width // size)))
+            w, h = min(size, src.width), min(size, src.height)
+            boxes = [Window(int((src.width - w) * (i + 0.5) / cols),
+                            int((src.height - h) * (j + 0.5) / rows), w, h)
+                     for j in range(rows) for i in range(cols)]
+        parts = []
+        for box in boxes:
+            if progress is not None:
+                check(progress)
+            block = view.read(box)
+            parts.append(block.data[:, block.valid].astype(np.float64))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((self.count, 0))
 
     def _valid(self, part: np.ndarray, window: Window) -> np.ndarray:
         floating = np.issubdtype(part.dtype, np.floating)

@@ -26,10 +26,13 @@ from .errors import InputError
 from .extent import Extent, extent_to_window
 from .grid import count_tiles, pad_window, tile_windows
 from .mean_shift import halo, mean_shift_filter
+from .output_safety import check_distinct
 from .progress import NullProgress, Progress, SubProgress, check, track
-from .raster import RasterSource
+from .raster import RasterSource, open_dataset
 from .segment_graph import local_components, merge_small, neighbour_pairs, union, unique_pairs
 from .segment_output import write_outputs
+from .size_guard import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
+from .termination import terminable
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class SegmentConfig:
     range_radius: float | None = None  # overrides SPECTRAL_DETAIL (0..255 scale)
     iterations: int = 3
     tile_size: int = 1024
+    max_output_gpx: float = DEFAULT_MAX_GPX
 
     def radii(self) -> tuple[int, float]:
         for key in ("spectral_detail", "spatial_detail"):
@@ -75,23 +79,17 @@ class SegmentResult:
                 f"{self.range_radius:.1f} on a 0..255 scale)")
 
 
-def band_scaling(source: RasterSource) -> tuple[np.ndarray, np.ndarray]:
+def band_scaling(source: RasterSource, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Per-band offset and scale onto 0..255: identity for bytes, else a 2-98% stretch."""
     n = source.count
     if source.dtype == np.uint8:
         return np.zeros(n, np.float32), np.ones(n, np.float32)
-    ds = source.ds
-    f = max(1, int(max(ds.width, ds.height) / 1024))
-    data = ds.read(source.bands, out_shape=(n, max(1, ds.height // f), max(1, ds.width // f)))
-    data = data.astype(np.float64)
-    ok = np.all(np.isfinite(data), axis=0)
-    nd = [v for v in source.nodata if v is not None]
-    if nd:
-        ok &= ~np.all(data == nd[0], axis=0)
-    if not ok.any():
-        raise InputError("input_raster", "the raster holds no valid pixel")
-    lo = np.percentile(data[:, ok], 2, axis=1)
-    hi = np.percentile(data[:, ok], 98, axis=1)
+    data = source.sample(progress, windows=256)
+    if data.shape[1] == 0:
+        raise InputError("input_raster", "no valid pixel was found in the raster (every sampled "
+                         "pixel is NoData)")
+    lo = np.percentile(data, 2, axis=1)
+    hi = np.percentile(data, 98, axis=1)
     scale = 255.0 / np.maximum(hi - lo, 1e-12)
     return lo.astype(np.float32), scale.astype(np.float32)
 
@@ -102,6 +100,7 @@ def _device(name: str):
     return resolve_device(name)
 
 
+@terminable
 def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentResult:
     progress = progress or NullProgress()
     t0 = time.perf_counter()
@@ -112,10 +111,15 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
         raise InputError("output", "choose at least one output")
     if not 64 <= config.tile_size <= 8192:
         raise InputError("tile_size", "use 64..8192 pixels")
+    check_distinct({"input_raster": config.input_raster},
+                   {"output": config.output, "output_segment_ids": config.output_segment_ids,
+                    "output_polygons": config.output_polygons})
     device = _device(config.device)
     with RasterSource(config.input_raster, _bands(config)) as src:
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
-        offset, scale = band_scaling(src)
+        check_output_size(int(area.width), int(area.height), _planned(config, src),
+                          config.max_output_gpx, progress, "segmentation")
+        offset, scale = band_scaling(src, progress)
         grid = src.grid.subgrid(area)
         progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
                       f"{hr:.1f} (0..255 scale), {config.iterations} iterations, device "
@@ -128,16 +132,29 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
             final, n_final = _resolve(stats, config.min_segment_size)
             progress.set_fraction(0.8)
             outputs = write_outputs(config, grid, labels_path, final, n_final, stats,
-                                    src.band_names, SubProgress(progress, 0.8, 1.0))
+                                    src.band_names, SubProgress(progress, 0.8, 1.0),
+                                    src.dtype, src.nodata[0])
     progress.set_fraction(1.0)
     return SegmentResult(n_final, grid.width, grid.height, time.perf_counter() - t0, hs, hr,
                          outputs)
 
 
+def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
+    """The outputs, and the temporary int64 labels that wait beside the first of them."""
+    first = config.output or config.output_segment_ids or config.output_polygons
+    out = [PlannedOutput("output", first, 1, np.dtype(np.int64))]
+    if config.output:
+        out.append(PlannedOutput("output", config.output, src.count, src.dtype))
+    if config.output_segment_ids:
+        out.append(PlannedOutput("output_segment_ids", config.output_segment_ids, 1,
+                                 np.dtype(np.uint32)))
+    return out
+
+
 def _bands(config: SegmentConfig):
     if config.band_indexes:
         return config.band_indexes
-    with rasterio.open(config.input_raster) as ds:
+    with open_dataset(config.input_raster) as ds:
         return tuple(range(1, min(3, ds.count) + 1))
 
 

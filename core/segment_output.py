@@ -13,19 +13,19 @@ import rasterio
 
 from .files import ensure_writable_folder, temporary_sibling
 from .grid import Grid, count_tiles, tile_windows
+from .output_safety import GENERATOR, WRITER_TAG, claim_output
 from .progress import Progress, track
-from .writer import GeoTiffWriter
+from .writer import GeoTiffWriter, commit_together
 
 
 def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: int, stats,
-                  band_names: list[str], progress: Progress) -> dict:
+                  band_names: list[str], progress: Progress, dtype: np.dtype,
+                  nodata: float | None) -> dict:
     seg = final - 1
     count = np.bincount(seg, stats.count, n)
     means = np.stack([np.bincount(seg, stats.raw_sums[:, b], n)
                       for b in range(stats.raw_sums.shape[1])], 1) / np.maximum(count, 1)[:, None]
-    with rasterio.open(config.input_raster) as ds:
-        dtype = np.dtype(ds.dtypes[0])
-        nodata = ds.nodata
+    dtype = np.dtype(dtype)
     colour = means.round() if np.issubdtype(dtype, np.integer) else means
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -55,12 +55,11 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
                         writer.write(ids, w)
                     else:
                         writer.write(np.moveaxis(lut_colour[ids.astype(np.int64)], -1, 0), w)
-        for _, writer in writers:
-            writer.commit()
     except BaseException:
         for _, writer in writers:
             writer.abort()
         raise
+    commit_together([w for _, w in writers])
     out = {"segments": n}
     if config.output_polygons:
         out["polygons"] = write_polygons(config.output_polygons, grid, labels_path, lut_ids,
@@ -76,6 +75,7 @@ def write_polygons(path: str, grid: Grid, labels_path: str, lut_ids, count, mean
     ensure_writable_folder(path, "output_polygons")
     if not path.lower().endswith(".gpkg"):
         path = os.path.splitext(path)[0] + ".gpkg"
+    claim_output(path, "output_polygons")
     mem = "/vsimem/landlearn_segment_ids.tif"
     drv = gdal.GetDriverByName("GTiff")
     ds = drv.Create(mem, grid.width, grid.height, 1, gdal.GDT_UInt32, ["TILED=YES",
@@ -92,6 +92,7 @@ def write_polygons(path: str, grid: Grid, labels_path: str, lut_ids, count, mean
     tmp = temporary_sibling(path, ".gpkg")
     try:
         out = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
+        out.SetMetadataItem(WRITER_TAG, GENERATOR)
         srs = osr.SpatialReference()
         if grid.crs:
             srs.ImportFromWkt(grid.crs.to_wkt())

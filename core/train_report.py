@@ -126,7 +126,7 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
     imgs = "".join(f'<h2>{html.escape(k.split("/")[-1][:-4].replace("_", " "))}</h2>'
                    f'<img src="{k.split("/")[-1]}">' for k in files if k.endswith(".png"))
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>LandLearn training report</title>
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><meta name="generator" content="LandLearn"><title>LandLearn training report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;
 text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>
 </head><body><h1>{html.escape(info['architecture'])} / {html.escape(info['encoder'])}:

@@ -22,9 +22,11 @@ from .errors import Cancelled, InputError
 from .losses import make_loss
 from .lr_finder import find_learning_rate
 from .metrics import Accuracy, confusion_matrix
+from .model_package import check_model_output
 from .models import build_model, load_weights, read_state_dict
 from .progress import NullProgress, Progress, check
 from .split import spatial_split
+from .termination import terminable
 from .training_data import read_training_data
 
 
@@ -63,6 +65,8 @@ class TrainConfig:
         if self.class_weighting not in ("none", "inverse_frequency"):
             raise InputError("class_weighting", f"'{self.class_weighting}' is not none or "
                              "inverse_frequency")
+        check_model_output(self.output_model, {"training_data": list(self.training_data),
+                                               "pretrained_weights": self.pretrained_weights})
 
 
 @dataclass
@@ -137,6 +141,7 @@ def _auto_batch(torch, model, device, shape, n_train: int) -> int:
     return 1
 
 
+@terminable
 def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
 
     progress = progress or NullProgress()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,8 @@ from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
 from .errors import InputError
 
 PARAM = "training_data"
+MAX_CHIP = 4096  # as Export Training Data's largest tile
+MAX_BANDS = 1024
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,36 @@ class TrainingData:
         return len(self.band_names)
 
 
+@contextmanager
+def open_chip(path: str):
+    """A chip opened for reading; a damaged or unreadable one is named, not a traceback."""
+    try:
+        ds = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(PARAM, f"the chip '{path}' cannot be read ({str(exc)[:160]}); export "
+                         "the training data again or remove that chip from map.txt") from None
+    try:
+        yield ds
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(PARAM, f"the chip '{path}' is damaged ({str(exc)[:160]}); export the "
+                         "training data again or remove that chip from map.txt") from None
+    finally:
+        ds.close()
+
+
+def read_chip(path: str, bands: int, tile: tuple[int, int], label: bool = False):
+    """(data, nodata) of a chip, whose size is checked before its pixels are read (a chip
+    of another size in a folder from elsewhere would otherwise be read whole)."""
+    with open_chip(path) as ds:
+        want = (1 if label else bands, tile[1], tile[0])
+        if (ds.count, ds.height, ds.width) != want and not (label and ds.count >= 1 and
+                                                            (ds.height, ds.width) == want[1:]):
+            raise InputError(PARAM, f"the chip '{path}' holds {ds.count} band(s) of "
+                             f"{ds.width} x {ds.height} px; this training data has "
+                             f"{want[0]} band(s) of {tile[0]} x {tile[1]} px")
+        return (ds.read(1) if label else ds.read()), ds.nodata
+
+
 def _load_json(path: str) -> dict:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -87,20 +120,38 @@ def _classes(emd: dict, stats: dict) -> list[ClassInfo]:
     return out
 
 
+def _inside(folder: str, listed: str, sub: str) -> str:
+    """A chip path listed in map.txt or the manifest, kept inside the training folder: a
+    path that leads elsewhere (absolute, '..', a drive) falls back to the chip of that name
+    in the folder's own images/ or labels/, as if the folder had been moved."""
+    if not isinstance(listed, str):
+        raise TypeError(f"chip path {listed!r}")
+    path = os.path.realpath(os.path.join(folder, listed))
+    root = os.path.realpath(folder)
+    if path.startswith(root + os.sep):
+        return path
+    return os.path.join(folder, sub, os.path.basename(listed.replace("\\", "/")))
+
+
 def _chip_pairs(folder: str) -> list[tuple[str, str, dict]]:
     """(image, label, manifest entry or {}) for every chip, by manifest, map.txt or listing."""
     mpath = os.path.join(folder, MANIFEST)
     if os.path.exists(mpath):
-        return [(os.path.join(folder, c["image"]), os.path.join(folder, c["label"]), c)
-                for c in _load_json(mpath).get("chips", [])]
+        try:
+            return [(_inside(folder, c["image"], IMAGES), _inside(folder, c["label"], LABELS), c)
+                    for c in _load_json(mpath).get("chips", [])]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InputError(PARAM, f"'{mpath}' lists chips without image or label "
+                             f"({exc!r}); export the training data again") from None
     pairs = []
     map_txt = os.path.join(folder, MAP_TXT)
     if os.path.exists(map_txt):
-        with open(map_txt, encoding="utf-8") as fh:
+        with open(map_txt, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 parts = line.replace("\\", "/").split()
                 if len(parts) >= 2:
-                    pairs.append((os.path.join(folder, parts[0]), os.path.join(folder, parts[1]), {}))
+                    pairs.append((_inside(folder, parts[0], IMAGES),
+                                  _inside(folder, parts[1], LABELS), {}))
         return pairs
     images = sorted(os.listdir(os.path.join(folder, IMAGES)))
     labels = {os.path.splitext(n)[0]: n for n in os.listdir(os.path.join(folder, LABELS))}
@@ -116,7 +167,7 @@ def _georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None
     """Block ids from each chip's own transform: tile-sized cells of the folder's map space."""
     placed = []
     for image, _, _ in pairs:
-        with rasterio.open(image) as ds:
+        with open_chip(image) as ds:
             t, b = ds.transform, ds.bounds
             placed.append(None if ds.crs is None else (t.c, t.f, abs(t.a), abs(t.e), tuple(b)))
     if any(p is None for p in placed) or not placed:
@@ -172,9 +223,13 @@ def _read_folder(path: str, index: int) -> _Folder:
     missing = [p for pair in pairs[:50] for p in pair[:2] if not os.path.exists(p)]
     if missing:
         raise InputError(PARAM, f"'{path}' lists chips that do not exist, e.g. '{missing[0]}'")
-    with rasterio.open(pairs[0][0]) as ds:
+    with open_chip(pairs[0][0]) as ds:
         tile = (ds.width, ds.height)
         count, nodata, dtype = ds.count, ds.nodata, ds.dtypes[0]
+        if max(tile) > MAX_CHIP or count > MAX_BANDS or np.dtype(dtype).kind == "c":
+            raise InputError(PARAM, f"'{path}' holds chips of {tile[0]} x {tile[1]} px, "
+                             f"{count} bands of {dtype}; LandLearn trains on chips of at most "
+                             f"{MAX_CHIP} px, {MAX_BANDS} bands of real numbers")
         cell = (abs(ds.transform.a), abs(ds.transform.e)) if ds.crs else None
         crs = ds.crs.to_wkt() if ds.crs else None
     if all(e for _, _, e in pairs):
@@ -205,13 +260,13 @@ def _read_folder(path: str, index: int) -> _Folder:
                    ours.get("SourceBandCount"))
 
 
-def _sample_stats(chips: list[Chip], nodata, limit: int = 1000):
+def _sample_stats(chips: list[Chip], nodata, bands: int, tile: tuple[int, int],
+                  limit: int = 1000):
     """Band statistics from up to ``limit`` chips spread over the folder (all when fewer)."""
     picks = np.unique(np.linspace(0, len(chips) - 1, min(limit, len(chips))).astype(int))
     vals = []
     for chip in (chips[i] for i in picks):
-        with rasterio.open(chip.image) as ds:
-            data = ds.read().astype(np.float64)
+        data = read_chip(chip.image, bands, tile)[0].astype(np.float64)
         ok = np.all(np.isfinite(data), axis=0)
         if nodata is not None:
             ok &= ~np.all(data == nodata, axis=0)
@@ -239,7 +294,8 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         if p.mean is None:
             if progress is not None:
                 progress.info(f"'{p.path}' carries no band statistics; computing them from its chips.")
-            p.mean, p.std, p.minimum, p.maximum = _sample_stats(p.chips, p.nodata)
+            p.mean, p.std, p.minimum, p.maximum = _sample_stats(p.chips, p.nodata,
+                                                                len(p.bands), p.tile)
     w = np.array([p.weight for p in parts])[:, None]
     means = np.stack([p.mean for p in parts])
     mean = (w * means).sum(0) / w.sum()

@@ -15,11 +15,14 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterNumber,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.environment import bug_report
 from ..core.errors import LandLearnError
+from ..core.size_guard import DEFAULT_MAX_GPX
 from .choices import Choice
 from .feedback import FeedbackProgress
 
@@ -118,11 +121,31 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         return super().checkParameterValues(normalized, context)
 
     # -- running -------------------------------------------------------------------
+    def add_size_limit(self, what: str = "output") -> None:
+        """MAX_OUTPUT_GPX: the guard against a CELL_SIZE or EXTENT that asks for too much."""
+        self.add(QgsProcessingParameterNumber(
+            "MAX_OUTPUT_GPX", self.tr(f"Largest {what} (gigapixels)"),
+            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_MAX_GPX, minValue=0.001),
+            f"The run stops before reading any pixel when the {what} would hold more pixels "
+            "than this (the log shows the size either way). Raise it for really large maps.",
+            advanced=True)
+
+    def size_limit(self, parameters, context) -> float:
+        return self.parameterAsDouble(parameters, "MAX_OUTPUT_GPX", context)
+
     def processAlgorithm(self, parameters, context, feedback):
         try:
             return self.perform(parameters, context, FeedbackProgress(feedback), feedback)
         except LandLearnError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        except QgsProcessingException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must still reach the user as a message
+            feedback.reportError(bug_report(exc), fatalError=False)
+            raise QgsProcessingException(
+                f"{self.displayName()} failed unexpectedly ({type(exc).__name__}: "
+                f"{str(exc)[:200]}). This is a bug in LandLearn: please report it with the log "
+                "above (it holds the traceback and the versions).") from exc
 
     def perform(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
         raise NotImplementedError

@@ -107,6 +107,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterBoolean(
             "MIXED_PRECISION", self.tr("Mixed precision on GPU"), defaultValue=True),
             "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
+        self.add_size_limit("classified map")
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Classified raster")),
                  "uint8 GeoTIFF, 0 = NoData/unclassified, with class names, colours and .qml.")
         self.add(QgsProcessingParameterRasterDestination(
@@ -150,7 +151,8 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             device=self.choice(parameters, "DEVICE"),
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
-            output_probabilities=optional_output("OUTPUT_PROBABILITIES"))
+            output_probabilities=optional_output("OUTPUT_PROBABILITIES"),
+            max_output_gpx=self.size_limit(parameters, context))
         result = classify_pixels(config, progress)
         feedback.pushInfo(result.summary())
         if context.willLoadLayerOnCompletion(output):

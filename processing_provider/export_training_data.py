@@ -79,8 +79,10 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             "kept).", advanced=True)
         self.add(QgsProcessingParameterBoolean(
             "OVERWRITE", self.tr("Replace an existing training data folder"), defaultValue=False),
-            "Allow OUTPUT_FOLDER to be a non-empty folder from an earlier export; it is replaced "
-            "only once the new export is complete. Other non-empty folders are never replaced.")
+            "Allow OUTPUT_FOLDER to be a folder an earlier LandLearn export wrote; it is replaced "
+            "only once the new export is complete, and only if it holds nothing but that "
+            "export's files. Other non-empty folders are never touched.")
+        self.add_size_limit("export area")
         self.add(QgsProcessingParameterFolderDestination(
             "OUTPUT_FOLDER", self.tr("Output folder")),
             "New or empty folder for the chips and metadata files.")
@@ -109,7 +111,8 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                                                         context),
             output_nofeature_tiles=self.parameterAsBoolean(parameters, "OUTPUT_NOFEATURE_TILES",
                                                            context),
-            overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context))
+            overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
+            max_output_gpx=self.size_limit(parameters, context))
         result = export_training_data(config, progress)
         for line in result.summary().splitlines():
             (feedback.pushWarning if line.startswith("Warning:") else feedback.pushInfo)(line)

@@ -40,6 +40,7 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         add_label_parameters(self)
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
                  "Optional area to process, in any CRS; snapped outward to the image's pixels.")
+        self.add_size_limit("label raster")
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Label raster")),
                  "Output GeoTIFF (uint8, 0 = NoData) with colour table, class names and a .qml style.")
         self.addOutput(QgsProcessingOutputNumber("LABELLED_PIXELS", self.tr("Labelled pixels")))
@@ -52,7 +53,8 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         result = write_label_raster(LabelRasterConfig(
             input_raster=image, labels=labels, output=output,
-            extent=extent_of(self, parameters, "EXTENT", context)), progress)
+            extent=extent_of(self, parameters, "EXTENT", context),
+            max_output_gpx=self.size_limit(parameters, context)), progress)
         feedback.pushInfo(result.summary())
         return {"OUTPUT": output, "LABELLED_PIXELS": sum(result.pixel_counts.values()),
                 "CLASS_COUNT": len(result.classes)}

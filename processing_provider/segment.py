@@ -69,6 +69,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
                  QgsProcessingParameterNumber.Double, "Orfeo ToolBox's ranger.")):
             self.add(QgsProcessingParameterNumber(key, self.tr(label), kind, optional=True),
                      text, advanced=True)
+        self.add_size_limit("segmentation")
         self.add(QgsProcessingParameterRasterDestination(
             "OUTPUT", self.tr("Segmented raster (mean values)")),
             "Each segment filled with its mean band values, in the input's data type.")
@@ -105,7 +106,8 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             extent=extent_of(self, parameters, "EXTENT", context),
             device=self.choice(parameters, "DEVICE"),
             spatial_radius=optional_num("SPATIAL_RADIUS", self.parameterAsInt),
-            range_radius=optional_num("RANGE_RADIUS", self.parameterAsDouble))
+            range_radius=optional_num("RANGE_RADIUS", self.parameterAsDouble),
+            max_output_gpx=self.size_limit(parameters, context))
         result = segment(config, progress)
         feedback.pushInfo(result.summary())
         return {"OUTPUT": config.output, "OUTPUT_SEGMENT_IDS": config.output_segment_ids,

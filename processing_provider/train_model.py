@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import zipfile
 
 from qgis.core import (
     QgsProcessingException,
@@ -19,9 +18,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
+from ..core.architectures import ARCHITECTURES, BACKBONES
 from ..core.classical import MODEL_TYPES
 from ..core.losses import LOSSES
-from ..core.models import ARCHITECTURES, BACKBONES
+from ..core.model_package import unpack_report
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path
@@ -226,7 +226,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         return self._finish(result.output_model, result.accuracy, feedback)
 
     def _finish(self, package, acc, feedback):
-        report = extract_report(package)
+        report = unpack_report(package)
         if acc is not None:
             feedback.pushInfo(acc.table())
         feedback.pushInfo(f"Model package: {package}")
@@ -268,21 +268,3 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         result = train_model(config, progress)
         return self._finish(result.output_model, result.accuracy, feedback)
 
-
-def extract_report(package: str) -> str:
-    """Unpack the package's report/ beside it as <stem>_report/, replacing an older one."""
-    import shutil
-    import tempfile
-
-    folder = os.path.splitext(package)[0] + "_report"
-    tmp = tempfile.mkdtemp(prefix=".report", dir=os.path.dirname(package))
-    with zipfile.ZipFile(package) as zf:
-        for name in zf.namelist():
-            if name.startswith("report/"):
-                with open(os.path.join(tmp, os.path.basename(name)), "wb") as fh:
-                    fh.write(zf.read(name))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is for sharing
-    if os.path.isdir(folder):
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
-    return os.path.join(folder, "report.html")

@@ -12,7 +12,8 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INCLUDE_DIRS = ("core", "processing_provider", "ui", "icons", "models")
-INCLUDE_FILES = ("__init__.py", "plugin.py", "metadata.txt", "LICENSE", "README.md", "requirements.txt")
+INCLUDE_FILES = ("__init__.py", "plugin.py", "metadata.txt", "LICENSE", "README.md", "SECURITY.md",
+                 "requirements.txt")
 
 
 def main() -> str:

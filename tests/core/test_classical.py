@@ -172,7 +172,7 @@ def test_package_with_untrusted_types_is_refused(rf, sample, tmp_path):
             data = sio.dumps(evil) if name == "model.skops" else src.read(name)
             dst.writestr(name, data)
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
-    with pytest.raises(InputError, match="^MODEL: .* holds types LandLearn does not load"):
+    with pytest.raises(InputError, match="^MODEL: .* its classifier file holds a .* of type .*; LandLearn loads only"):
         classify_pixels(ClassifyConfig(image, str(bad), str(tmp_path / "x.tif")))
 
 

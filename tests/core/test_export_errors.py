@@ -112,7 +112,7 @@ def test_output_folder_rules(sample, tmp_path):
     (busy / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* is not empty; .*OVERWRITE"):
         export_training_data(ExportConfig(image, labels, str(busy)))
-    with pytest.raises(InputError, match="^OUTPUT_FOLDER: .* does not look like a training data"):
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: .* not written by LandLearn"):
         export_training_data(ExportConfig(image, labels, str(busy), overwrite=True))
     assert os.listdir(busy) == ["notes.txt"]
     (tmp_path / "afile").write_text("x")

@@ -77,14 +77,11 @@ def test_package_is_self_describing(trained, chips):
 def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
     """Reload the weights, classify the validation chips ourselves: the same matrix."""
     from landlearn.core.model_package import read_package
-    from landlearn.core.models import build_model
+    from landlearn.core.models import load_package_model
 
     out, result, _ = trained
-    pkg = read_package(str(out))
-    info = pkg.landlearn
-    model = build_model(info["architecture"], info["encoder"], info["in_channels"],
-                        len(info["class_values"]))
-    model.load_state_dict(pkg.state_dict)
+    info = read_package(str(out)).landlearn
+    model = load_package_model(str(out))
     model.eval()
     data = read_training_data([str(chips)])
     split = spatial_split(data.chips, 20, 0)
