@@ -21,7 +21,8 @@ from .errors import InputError
 from .extent import Extent, extent_to_window
 from .files import write_text_atomic
 from .grid import count_tiles, tile_windows
-from .labels import LabelConfig, open_labels
+from .labels import LabelConfig
+from .labels_open import open_labels
 from .labels_raster import category_names
 from .metrics import Accuracy
 from .output_safety import GENERATOR, check_distinct

@@ -22,9 +22,8 @@ from .classify_checks import check_bands, check_cell_size, check_values
 from .classify_output import ClassifyOutputs
 from .device import describe_device
 from .errors import Cancelled, InputError
-from .export import resampled_grid
 from .extent import Extent, extent_to_window
-from .grid import count_tiles, pad_window, tile_windows
+from .grid import count_tiles, pad_window, resampled_grid, tile_windows
 from .output_safety import check_distinct
 from .predictor import load_predictor
 from .progress import NullProgress, Progress
@@ -351,14 +350,3 @@ def _drain(q: queue.Queue) -> None:
                 return
         except queue.Empty:
             return
-
-
-def hann_weight(tile: int, pad: int) -> np.ndarray:
-    """A 2D weight that is 1 over the centre and fades towards the tile edges (never 0)."""
-    ramp = np.ones(tile, dtype=np.float32)
-    if pad > 0:
-        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(2 * pad) + 0.5) / (2 * pad))
-        ramp[:2 * pad] = edge
-        ramp[-2 * pad:] = edge[::-1]
-    return np.outer(ramp, ramp) + 1e-3
-

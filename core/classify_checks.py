@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import InputError
 from .grid import crs_units
-from .predictor import ModelInfo
+from .package_info import ModelInfo
 from .raster import RasterSource
 
 _GENERIC = re.compile(r"^(band[_ ]?\d+)?$", re.IGNORECASE)

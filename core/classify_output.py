@@ -19,6 +19,16 @@ from .writer import GeoTiffWriter, commit_together
 NODATA_FLOAT = -1.0
 
 
+def hann_weight(tile: int, pad: int) -> np.ndarray:
+    """A 2D weight that is 1 over the centre and fades towards the tile edges (never 0)."""
+    ramp = np.ones(tile, dtype=np.float32)
+    if pad > 0:
+        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(2 * pad) + 0.5) / (2 * pad))
+        ramp[:2 * pad] = edge
+        ramp[-2 * pad:] = edge[::-1]
+    return np.outer(ramp, ramp) + 1e-3
+
+
 class ClassifyOutputs:
     def __init__(self, config, grid, info, area: Window, tile: int, pad: int):
         self.config, self.info, self.area = config, info, area
@@ -43,8 +53,6 @@ class ClassifyOutputs:
                 parameter="output_probabilities"))
         self.weighted = config.blend == "weighted"
         if self.weighted:
-            from .classify import hann_weight
-
             width = int(area.width) + 2 * pad + tile
             self.weight = hann_weight(tile, pad)
             self.acc = np.zeros((len(self.values), tile, width), dtype=np.float32)

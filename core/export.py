@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from affine import Affine
 from rasterio.windows import Window
 
 from .band_stats import BandStats
@@ -25,8 +24,9 @@ from .errors import InputError
 from .export_report import summarize
 from .extent import Extent, extent_to_window
 from .files import StagedFolder, disk_full_error, is_disk_full
-from .grid import Grid, count_tiles, tile_windows, window_bounds
-from .labels import LabelConfig, open_labels
+from .grid import count_tiles, resampled_grid, tile_windows, window_bounds
+from .labels import LabelConfig
+from .labels_open import open_labels
 from .output_safety import check_distinct
 from .progress import NullProgress, Progress, SubProgress, track
 from .raster import RasterSource
@@ -100,19 +100,6 @@ class ExportResult:
 
     def summary(self) -> str:
         return summarize(self)
-
-
-def resampled_grid(grid: Grid, area: Window, cell_size: float) -> Grid:
-    """A grid of ``cell_size`` cells over ``area`` of ``grid``, from its top-left corner."""
-    if not grid.is_north_up:
-        raise InputError("cell_size", "the raster is rotated; resampling is only supported on "
-                         "north-up rasters (warp it first)")
-    t = grid.window_transform(area)
-    width = max(1, math.ceil(area.width * abs(t.a) / cell_size - 1e-6))
-    height = max(1, math.ceil(area.height * abs(t.e) / cell_size - 1e-6))
-    transform = Affine(math.copysign(cell_size, t.a), 0.0, t.c,
-                       0.0, math.copysign(cell_size, t.e), t.f)
-    return Grid(grid.crs, transform, width, height)
 
 
 def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource, Window]:

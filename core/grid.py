@@ -120,3 +120,16 @@ def count_tiles(area: Window, tile: tuple[int, int], stride: tuple[int, int] | N
     tw, th = int(tile[0]), int(tile[1])
     sx, sy = (tw, th) if stride is None else (int(stride[0]), int(stride[1]))
     return _count(int(area.width), tw, sx) * _count(int(area.height), th, sy)
+
+
+def resampled_grid(grid: Grid, area: Window, cell_size: float) -> Grid:
+    """A grid of ``cell_size`` cells over ``area`` of ``grid``, from its top-left corner."""
+    if not grid.is_north_up:
+        raise InputError("cell_size", "the raster is rotated; resampling is only supported on "
+                         "north-up rasters (warp it first)")
+    t = grid.window_transform(area)
+    width = max(1, math.ceil(area.width * abs(t.a) / cell_size - 1e-6))
+    height = max(1, math.ceil(area.height * abs(t.e) / cell_size - 1e-6))
+    transform = Affine(math.copysign(cell_size, t.a), 0.0, t.c,
+                       0.0, math.copysign(cell_size, t.e), t.f)
+    return Grid(grid.crs, transform, width, height)

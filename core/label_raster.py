@@ -15,7 +15,8 @@ from rasterio.windows import Window
 from .classes import ClassInfo
 from .extent import Extent, extent_to_window
 from .grid import count_tiles, tile_windows
-from .labels import LabelConfig, open_labels
+from .labels import LabelConfig
+from .labels_open import open_labels
 from .output_safety import check_distinct
 from .progress import NullProgress, Progress, SubProgress, track
 from .raster import RasterSource

@@ -1,6 +1,8 @@
 """Labels on the image grid, from a classified raster or from polygons/points + a class field.
 
-Whatever the source, a label source answers ``read(window)`` with a uint8 array on the
+This module holds what every label source shares (the config, the protocol, class names
+from a sidecar file); labels_open picks the source for a path. Whatever the source, a
+label source answers ``read(window)`` with a uint8 array on the
 *image* grid: 0 = NoData (unlabelled), 1..255 = classes, and 0 outside the image so that
 edge chips are padded consistently. Label rasters on another grid or in another CRS are
 warped with nearest neighbour; vectors are reprojected and rasterized per window.
@@ -18,9 +20,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from .classes import ClassInfo, read_class_names_file
-from .errors import InputError
 from .grid import Grid, clip_window
-from .progress import NullProgress, Progress
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,8 @@ class LabelSource(Protocol):
         """uint8 (rows, cols) labels for ``window`` of the image grid; overhang is 0."""
 
 
-def is_vector(path: str) -> bool:
-    from osgeo import gdal
-
-    with _quiet_gdal():
-        ds = gdal.OpenEx(path, gdal.OF_VECTOR)
-    return ds is not None and ds.GetLayerCount() > 0
-
-
 @contextmanager
-def _quiet_gdal():
+def quiet_gdal():
     """Silence GDAL's stderr chatter while probing what a file is."""
     from osgeo import gdal
 
@@ -61,24 +53,6 @@ def _quiet_gdal():
         yield
     finally:
         gdal.PopErrorHandler()
-
-
-def open_labels(config: LabelConfig, grid: Grid, progress: Progress | None = None) -> LabelSource:
-    """Open the labels of ``config`` aligned to ``grid`` (the image's grid or a sub-grid)."""
-    progress = progress or NullProgress()
-    path = config.labels
-    if not path:
-        raise InputError("labels", "no labels were given: choose a classified raster or a "
-                         "polygon/point layer with a class field")
-    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
-        raise InputError("labels", f"'{path}' does not exist")
-    if is_vector(path):
-        from .labels_vector import VectorLabels
-
-        return VectorLabels(config, grid, progress)
-    from .labels_raster import RasterLabels
-
-    return RasterLabels(config, grid, progress)
 
 
 def sidecar_class_names(raster_path: str) -> dict[int, str]:

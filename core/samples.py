@@ -17,7 +17,8 @@ from .classes import ClassInfo
 from .errors import InputError
 from .extent import Extent, extent_to_window
 from .grid import count_tiles, tile_windows
-from .labels import LabelConfig, open_labels
+from .labels import LabelConfig
+from .labels_open import open_labels
 from .progress import NullProgress, Progress, SubProgress, track
 from .raster import RasterSource
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from .grid import crs_units
 from .model_package import FORMAT, FORMAT_VERSION, write_package
@@ -44,7 +45,7 @@ def model_emd(config, data, values, result) -> dict:
             "ignore_classes": list(config.ignore_classes),
             "padding": recommended_padding(data.tile_size),
             "training": {
-                "parameters": {k: v for k, v in _params(config).items()},
+                "parameters": config_json(config),
                 "learning_rate": result.learning_rate, "batch_size": result.batch_size,
                 "epochs_run": len(result.history), "best_epoch": result.best_epoch,
                 "device": result.device, "seconds": round(result.seconds, 1),
@@ -56,10 +57,9 @@ def model_emd(config, data, values, result) -> dict:
     }
 
 
-def _params(config) -> dict:
-    from .training import config_json
-
-    return config_json(config)
+def config_json(config) -> dict:
+    """The training parameters as JSON (tuples become lists), for the .emd."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
 
 
 def save_trained(config, data, values, model, result, chips, samples) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -310,7 +310,3 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
     save_trained(config, data, values, model, result, chips, samples)
     progress.set_fraction(1.0)
     return result
-
-
-def config_json(config: TrainConfig) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}

@@ -4,7 +4,8 @@ import rasterio
 from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
-from landlearn.core.labels import LabelConfig, open_labels
+from landlearn.core.labels import LabelConfig
+from landlearn.core.labels_open import open_labels
 from landlearn.core.progress import RecordingProgress
 from landlearn.core.raster import RasterSource
 from synthetic import write

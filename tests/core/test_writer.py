@@ -9,7 +9,8 @@ from rasterio.windows import Window
 from landlearn.core.classes import ClassInfo, read_class_names_file
 from landlearn.core.errors import InputError
 from landlearn.core.grid import Grid
-from landlearn.core.labels import LabelConfig, open_labels
+from landlearn.core.labels import LabelConfig
+from landlearn.core.labels_open import open_labels
 from landlearn.core.writer import GeoTiffWriter
 
 CLASSES = [ClassInfo(1, "water", (0, 0, 255)), ClassInfo(3, "forest & wood", (0, 128, 0))]
