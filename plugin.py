@@ -44,7 +44,7 @@ class LandLearnPlugin:
     def warn_missing_packages(self) -> str | None:
         """Say once, when QGIS loads the plugin, which engine packages are missing and the
         exact command that installs them into the Python QGIS runs on."""
-        from .core.deps import install_command, missing_packages
+        from .core.runtime.deps import install_command, missing_packages
 
         missing = missing_packages()
         if not missing:

@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sklearn  # noqa: E402
 from common import SHARED, write_section  # noqa: E402
 
-from landlearn.core.assessment import AssessConfig, assess_accuracy  # noqa: E402
-from landlearn.core.classical import ClassicalConfig, train_classical  # noqa: E402
-from landlearn.core.classify import ClassifyConfig, classify_pixels  # noqa: E402
-from landlearn.core.labels import LabelConfig  # noqa: E402
+from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy  # noqa: E402
+from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical  # noqa: E402
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels  # noqa: E402
+from landlearn.core.labels.base import LabelConfig  # noqa: E402
 
 OTB = {"random_forest": (0.388, 0.242), "svm": (0.338, 0.237)}
 OTB_NAMES = {"random_forest": ("rf", ["-classifier.rf.nbtrees", "100"]), "svm": ("libsvm", [])}
@@ -110,8 +110,8 @@ def forest_walk(tmp: Path, repeats: int = 3) -> dict:
     import numpy as np
     import rasterio
 
-    from landlearn.core.classical_forest import FastForestProba
-    from landlearn.core.predictor import load_predictor
+    from landlearn.core.classical.forest import FastForestProba
+    from landlearn.core.classify.predictor import load_predictor
 
     image = _inputs()[0]
     predictor, _ = load_predictor(str(tmp / "random_forest.dlpk"), "cpu", False)

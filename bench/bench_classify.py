@@ -31,13 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from common import SAMPLE, SHARED, write_section  # noqa: E402
 
-from landlearn.core.classify import ClassifyConfig, _normalise, classify_pixels  # noqa: E402
-from landlearn.core.export import ExportConfig, export_training_data  # noqa: E402
-from landlearn.core.grid import pad_window, tile_windows  # noqa: E402
-from landlearn.core.labels import LabelConfig  # noqa: E402
-from landlearn.core.predictor import load_predictor  # noqa: E402
-from landlearn.core.raster import RasterSource  # noqa: E402
-from landlearn.core.training import TrainConfig, train_model  # noqa: E402
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
+from landlearn.core.classify.classify_pixels import ClassifyConfig, _normalise, classify_pixels  # noqa: E402
+from landlearn.core.classify.predictor import load_predictor  # noqa: E402
+from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
+from landlearn.core.geo.grid import pad_window, tile_windows  # noqa: E402
+from landlearn.core.geo.raster import RasterSource  # noqa: E402
+from landlearn.core.labels.base import LabelConfig  # noqa: E402
 
 TILE, PAD, BATCH = 256, 32, 4
 

@@ -31,8 +31,8 @@ from rasterio.windows import Window
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SAMPLE, SHARED, write_section  # noqa: E402
 
-from landlearn.core.export import ExportConfig, export_training_data  # noqa: E402
-from landlearn.core.labels import LabelConfig  # noqa: E402
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
+from landlearn.core.labels.base import LabelConfig  # noqa: E402
 
 
 def data_set():

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from common import SHARED, write_section  # noqa: E402
 
-from landlearn.core.label_raster import LabelRasterConfig, write_label_raster  # noqa: E402
-from landlearn.core.labels import LabelConfig  # noqa: E402
-from landlearn.core.segment import SegmentConfig, segment  # noqa: E402
+from landlearn.core.labels.base import LabelConfig  # noqa: E402
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster  # noqa: E402
+from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment  # noqa: E402
 
 SPATIAL, RANGE, MINSIZE = 5, 15, 50
 

@@ -34,17 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from common import SAMPLE, SHARED, write_section  # noqa: E402
 
-from landlearn.core.chip_dataset import ChipData  # noqa: E402
-from landlearn.core.export import ExportConfig, export_training_data  # noqa: E402
-from landlearn.core.extent import Extent  # noqa: E402
-from landlearn.core.label_raster import LabelRasterConfig, write_label_raster  # noqa: E402
-from landlearn.core.labels import LabelConfig  # noqa: E402
-from landlearn.core.metrics import Accuracy, confusion_matrix  # noqa: E402
-from landlearn.core.model_package import read_package  # noqa: E402
-from landlearn.core.models import build_model, load_package_model  # noqa: E402
+from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix  # noqa: E402
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
+from landlearn.core.chips.training_data import read_training_data  # noqa: E402
+from landlearn.core.deep.chip_dataset import ChipData  # noqa: E402
+from landlearn.core.deep.models import build_model, load_package_model  # noqa: E402
+from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
+from landlearn.core.geo.extent import Extent  # noqa: E402
+from landlearn.core.labels.base import LabelConfig  # noqa: E402
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster  # noqa: E402
+from landlearn.core.model_package.format import read_package  # noqa: E402
 from landlearn.core.progress import NullProgress  # noqa: E402
-from landlearn.core.training import TrainConfig, train_model  # noqa: E402
-from landlearn.core.training_data import read_training_data  # noqa: E402
 
 
 class Log(NullProgress):
@@ -93,7 +93,7 @@ def nc_landsat(tmp: Path, epochs: int) -> dict:
         xmid = ds.transform.c + half * ds.transform.a
         img_nodata = np.all(ds.read() == ds.nodata, axis=0)
     chips = tmp / "nc_west"
-    from landlearn.core.classes import read_class_names_file
+    from landlearn.core.geo.classes import read_class_names_file
 
     names_file = SAMPLE / "nc_landsat7" / "strata_classes.txt"  # the shared copy has no names
     strata_labels = LabelConfig(strata, class_names=read_class_names_file(names_file))

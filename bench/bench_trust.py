@@ -24,8 +24,8 @@ from common import ROOT, SAMPLE, write_section
 CHILD = textwrap.dedent("""
     import json, sys, time
     sys.path.insert(0, {pypath!r})
-    from landlearn.core.classify import ClassifyConfig, classify_pixels
-    from landlearn.core.predictor import load_predictor
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+    from landlearn.core.classify.predictor import load_predictor
     out = {{}}
     for name, package in {packages!r}.items():
         load_predictor(package, "cpu", False)  # warm: imports, caches
@@ -82,8 +82,8 @@ def _verify_cost(folder: Path) -> dict:
     from rasterio.transform import from_origin
     from rasterio.windows import Window
 
-    from landlearn.core.grid import Grid
-    from landlearn.core.writer import GeoTiffWriter
+    from landlearn.core.geo.grid import Grid
+    from landlearn.core.geo.writer import GeoTiffWriter
 
     side = 16384
     grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 0, 1, 1), side, side)

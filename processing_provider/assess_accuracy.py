@@ -9,7 +9,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core.assessment import AssessConfig, assess_accuracy
+from ..core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path

@@ -20,9 +20,9 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.environment import bug_report
 from ..core.errors import LandLearnError
-from ..core.size_guard import DEFAULT_MAX_GPX
+from ..core.geo.sizes import DEFAULT_MAX_GPX
+from ..core.runtime.diagnostics import bug_report
 from .choices import Choice
 from .feedback import FeedbackProgress
 

@@ -120,7 +120,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             "Optional float32 raster with one probability band per class (-1 = NoData).")
 
     def perform(self, parameters, context, progress, feedback):
-        from ..core.classify import ClassifyConfig, classify_pixels
+        from ..core.classify.classify_pixels import ClassifyConfig, classify_pixels
 
         def optional_int(key):
             return (None if parameters.get(key) in (None, "")

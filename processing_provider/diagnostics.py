@@ -10,9 +10,9 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from ..core.device import resolve_device
-from ..core.environment import environment_report, format_report
 from ..core.files import write_text_atomic
+from ..core.runtime.device import resolve_device
+from ..core.runtime.diagnostics import environment_report, format_report
 from .base import LandLearnAlgorithm
 
 

@@ -17,7 +17,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.labels import LabelConfig
+from ..core.labels.base import LabelConfig
 from .layers import raster_path, vector_path
 
 

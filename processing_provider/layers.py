@@ -19,7 +19,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.extent import Extent
+from ..core.geo.extent import Extent
 
 
 def raster_path(layer: QgsRasterLayer | None, key: str) -> str:

@@ -13,7 +13,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core.label_raster import LabelRasterConfig, write_label_raster
+from ..core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path

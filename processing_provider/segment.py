@@ -83,7 +83,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("SEGMENT_COUNT", self.tr("Segments")))
 
     def perform(self, parameters, context, progress, feedback):
-        from ..core.segment import SegmentConfig, segment
+        from ..core.segment.segment_mean_shift import SegmentConfig, segment
 
         def optional_out(key, kind):
             if parameters.get(key) in (None, ""):

@@ -18,10 +18,10 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core.architectures import ARCHITECTURES, BACKBONES
-from ..core.classical import MODEL_TYPES
-from ..core.losses import LOSSES
-from ..core.model_package import unpack_report
+from ..core.classical.train_classifier import MODEL_TYPES
+from ..core.deep.architectures import ARCHITECTURES, BACKBONES
+from ..core.deep.losses import LOSSES
+from ..core.model_package.format import unpack_report
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path
@@ -200,7 +200,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         return kind(parameters, key, context)
 
     def perform_classical(self, parameters, context, progress, feedback, output):
-        from ..core.classical import ClassicalConfig, train_classical
+        from ..core.classical.train_classifier import ClassicalConfig, train_classical
 
         layer = self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context)
         if layer is None:
@@ -236,7 +236,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
                 "MEAN_IOU": acc.mean_iou if acc else None}
 
     def perform_deep(self, parameters, context, progress, feedback, output):
-        from ..core.training import TrainConfig, train_model
+        from ..core.deep.train_deep_learning_model import TrainConfig, train_model
 
         def optional(key, kind):
             return self._optional(parameters, key, kind, context)

@@ -32,8 +32,8 @@ def nc_samples(sample):
     import numpy as np
     import rasterio
 
-    from landlearn.core.labels import LabelConfig
-    from landlearn.core.samples import collect_samples
+    from landlearn.core.classical.samples import collect_samples
+    from landlearn.core.labels.base import LabelConfig
 
     nc = sample / "nc_landsat7"
     image = str(nc / "landsat_multiband.tif")
@@ -50,7 +50,7 @@ def nc_samples(sample):
 def tree_engine(request, monkeypatch) -> str:
     """Both walks of forest and boosting trees: numba's compiled one and scikit-learn's
     (what runs where numba is not installed)."""
-    from landlearn.core.tree_kernel import numba_version
+    from landlearn.core.classical.trees.kernel import numba_version
 
     if request.param == "compiled":
         if numba_version() is None:

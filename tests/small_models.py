@@ -9,8 +9,8 @@ NC = SAMPLE / "nc_landsat7"
 
 
 def nc_chips(folder: Path, stride: int = 32, bands=None) -> Path:
-    from landlearn.core.export import ExportConfig, export_training_data
-    from landlearn.core.labels import LabelConfig
+    from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+    from landlearn.core.labels.base import LabelConfig
 
     export_training_data(ExportConfig(str(NC / "landsat_multiband.tif"),
                                       LabelConfig(str(NC / "strata.tif")), str(folder),
@@ -22,7 +22,7 @@ def nc_chips(folder: Path, stride: int = 32, bands=None) -> Path:
 def nc_unet(folder: Path, epochs: int, batch_size: int = 16, stride: int = 32, bands=None,
             validation_percent: float = 15) -> str:
     """Export chips into ``folder``/chips and train ``folder``/model.dlpk; returns its path."""
-    from landlearn.core.training import TrainConfig, train_model
+    from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model
 
     chips = nc_chips(folder / "chips", stride, bands)
     out = folder / "model.dlpk"

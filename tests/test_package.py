@@ -12,7 +12,9 @@ def test_package_zip_holds_the_plugin_only():
                          capture_output=True, text=True, check=True)
     names = zipfile.ZipFile(out.stdout.strip()).namelist()
     assert "landlearn/metadata.txt" in names and "landlearn/__init__.py" in names
-    assert "landlearn/core/raster.py" in names and "landlearn/icons/landlearn.svg" in names
+    assert "landlearn/core/geo/raster.py" in names and "landlearn/icons/landlearn.svg" in names
     assert "landlearn/models/land_cover_from_polygons.model3" in names
+    assert "landlearn/core/classical/trees/__init__.py" in names  # subpackages, their faces
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith(("landlearn/tests", "landlearn/sample_data",
                                                   "landlearn/.venv", "landlearn/bench"))]

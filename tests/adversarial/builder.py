@@ -26,8 +26,8 @@ IMAGE = NC / "landsat_multiband.tif"
 
 def classical_base(folder: Path) -> Path:
     """A small random forest package (10 trees), trained on the North Carolina sample."""
-    from landlearn.core.classical import ClassicalConfig, train_classical
-    from landlearn.core.labels import LabelConfig
+    from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
+    from landlearn.core.labels.base import LabelConfig
 
     out = folder / "rf.dlpk"
     train_classical(ClassicalConfig(str(IMAGE), LabelConfig(str(NC / "landsat96_polygons.shp"),
@@ -61,7 +61,7 @@ def deep_weights(bands: int = 5, classes: int = 3) -> bytes:
     import torch
     from safetensors.torch import save
 
-    from landlearn.core.models import build_model
+    from landlearn.core.deep.models import build_model
 
     torch.manual_seed(0)
     model = build_model("unet", "resnet18", bands, classes)

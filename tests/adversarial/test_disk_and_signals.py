@@ -14,9 +14,9 @@ import pytest
 
 import builder
 from checks import digest
-from landlearn.core.classify import ClassifyConfig, classify_pixels
-from landlearn.core.export import ExportConfig, export_training_data
-from landlearn.core.labels import LabelConfig
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.labels.base import LabelConfig
 from paths import PYPATH, ROOT
 
 NC = builder.NC
@@ -49,8 +49,8 @@ def test_full_disk_keeps_the_previous_output(guard, small_disk):
     import rasterio
     from rasterio.transform import from_origin
 
-    from landlearn.core.grid import Grid
-    from landlearn.core.writer import GeoTiffWriter
+    from landlearn.core.geo.grid import Grid
+    from landlearn.core.geo.writer import GeoTiffWriter
 
     grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 0, 10, 10), 1024, 1024)
     good = small_disk / "prob.tif"
@@ -84,7 +84,7 @@ def test_classify_onto_a_full_disk_stops_before_writing(bases, guard, image, sma
 
 
 def test_export_and_training_on_a_full_disk_say_so(bases, guard, image, small_disk):
-    from landlearn.core.classical import ClassicalConfig, train_classical
+    from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
 
     _fill(small_disk, 200_000)
     guard.refused(lambda: export_training_data(ExportConfig(
@@ -104,7 +104,7 @@ def test_export_and_training_on_a_full_disk_say_so(bases, guard, image, small_di
 RUNNER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {pypath!r})
-    from landlearn.core.classify import ClassifyConfig, classify_pixels
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
     from landlearn.core.progress import NullProgress
 
     class Slow(NullProgress):
@@ -143,8 +143,8 @@ WRITER = textwrap.dedent("""
     from rasterio.transform import from_origin
     from rasterio.windows import Window
     from landlearn.core.errors import InputError
-    from landlearn.core.grid import Grid
-    from landlearn.core.writer import GeoTiffWriter
+    from landlearn.core.geo.grid import Grid
+    from landlearn.core.geo.writer import GeoTiffWriter
 
     grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 0, 10, 10), 1024, 1024)
     noise = np.random.default_rng(0).random((4, 1024, 1024), dtype=np.float32)
@@ -165,8 +165,8 @@ def test_a_file_size_limit_keeps_the_previous_output(guard, tmp_path):
     import rasterio
     from rasterio.transform import from_origin
 
-    from landlearn.core.grid import Grid
-    from landlearn.core.writer import GeoTiffWriter
+    from landlearn.core.geo.grid import Grid
+    from landlearn.core.geo.writer import GeoTiffWriter
 
     good = tmp_path / "prob.tif"
     grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 0, 10, 10), 64, 64)

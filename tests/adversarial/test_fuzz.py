@@ -18,7 +18,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from landlearn.core.predictor import load_predictor
+from landlearn.core.classify.predictor import load_predictor
 
 # zip members written twice on purpose (one of the structure mutations)
 pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")

@@ -11,11 +11,11 @@ import pytest
 import rasterio
 
 import builder
-from landlearn.core.classify import ClassifyConfig, classify_pixels
-from landlearn.core.export import ExportConfig, export_training_data
-from landlearn.core.label_raster import LabelRasterConfig, write_label_raster
-from landlearn.core.labels import LabelConfig
-from landlearn.core.segment import SegmentConfig, segment
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
+from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
 from synthetic import write
 
 NC = builder.NC
@@ -166,7 +166,7 @@ def test_export_never_puts_its_input_in_harms_way(guard, tmp_path):
 
 
 def test_training_refuses_a_foreign_report_folder_before_training(guard, tmp_path):
-    from landlearn.core.classical import ClassicalConfig, train_classical
+    from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
 
     out = tmp_path / "rf.dlpk"
     report = tmp_path / "rf_report"
@@ -180,7 +180,7 @@ def test_training_refuses_a_foreign_report_folder_before_training(guard, tmp_pat
 
 
 def test_model_output_may_not_replace_foreign_files_or_inputs(guard, tmp_path):
-    from landlearn.core.classical import ClassicalConfig, train_classical
+    from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
 
     labels = LabelConfig(str(NC / "landsat96_polygons.shp"), class_field="id")
     theirs = tmp_path / "theirs.dlpk"
@@ -198,7 +198,7 @@ def test_model_output_may_not_replace_foreign_files_or_inputs(guard, tmp_path):
 def test_deep_model_output_may_not_be_its_pretrained_weights(bases, guard, tmp_path):
     if "deep" not in bases:
         pytest.skip("segmentation-models-pytorch is not installed")
-    from landlearn.core.training import TrainConfig, train_model
+    from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model
 
     weights = tmp_path / "start.dlpk"
     shutil.copy(bases["deep"], weights)
@@ -208,7 +208,7 @@ def test_deep_model_output_may_not_be_its_pretrained_weights(bases, guard, tmp_p
 
 
 def test_assessment_report_may_not_replace_the_map(bases, guard, image, tmp_path):
-    from landlearn.core.assessment import AssessConfig, assess_accuracy
+    from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
 
     out = tmp_path / "map.tif"
     _classify(image, bases["classical"], out)()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import builder
-from landlearn.core.classify import ClassifyConfig, classify_pixels
-from landlearn.core.predictor import load_predictor
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.classify.predictor import load_predictor
 
 pytest.importorskip("skops")
 
@@ -289,7 +289,7 @@ def test_package_geometry_cannot_ask_for_huge_tiles(tmp_path):
 
     from rasterio.windows import Window
 
-    from landlearn.core.classify import (
+    from landlearn.core.classify.classify_pixels import (
         MAX_MEMORY,
         TILE_MEMORY,
         _batch_size,

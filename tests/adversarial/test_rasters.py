@@ -11,13 +11,13 @@ import rasterio
 from osgeo import gdal
 
 import builder
-from landlearn.core.classify import ClassifyConfig, classify_pixels
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 from landlearn.core.errors import Cancelled
-from landlearn.core.export import ExportConfig, export_training_data
-from landlearn.core.label_raster import LabelRasterConfig, write_label_raster
-from landlearn.core.labels import LabelConfig
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
 from landlearn.core.progress import RecordingProgress
-from landlearn.core.segment import SegmentConfig, segment
+from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
 from synthetic import write
 
 NC = builder.NC
@@ -77,7 +77,7 @@ def test_truncated_geotiff_input_is_named(bases, guard, image, tmp_path):
 
 def test_a_corrupt_chip_in_a_training_folder_is_named(guard, image, tmp_path):
     pytest.importorskip("segmentation_models_pytorch")
-    from landlearn.core.training import TrainConfig, train_model
+    from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model
 
     folder = tmp_path / "chips"
     export_training_data(ExportConfig(str(image), LabelConfig(str(NC / "strata.tif")),

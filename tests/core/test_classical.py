@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import rasterio
 
-from landlearn.core.assessment import AssessConfig, assess_accuracy
-from landlearn.core.classical import ClassicalConfig, train_classical
-from landlearn.core.classify import ClassifyConfig, classify_pixels
+from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
+from landlearn.core.classical.samples import collect_samples
+from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 from landlearn.core.errors import InputError
-from landlearn.core.labels import LabelConfig
+from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
-from landlearn.core.samples import collect_samples
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
@@ -99,7 +99,7 @@ def test_other_classifiers_train_and_classify(sample, tmp_path, model_type):
         assert trees is None or trees in zf.namelist()
     from rasterio.windows import Window, bounds
 
-    from landlearn.core.extent import Extent
+    from landlearn.core.geo.extent import Extent
 
     with rasterio.open(image) as ds:
         box = bounds(Window(200, 150, 120, 100), ds.transform)
@@ -196,7 +196,7 @@ def test_package_with_the_trees_inside_skops_still_loads(rf, sample, tmp_path):
     """Packages from before the trees were stored apart keep the whole forest in skops."""
     import skops.io as sio
 
-    from landlearn.core.predictor import load_predictor
+    from landlearn.core.classify.predictor import load_predictor
 
     out, _, _ = rf
     predictor, _ = load_predictor(str(out), "cpu", False)

@@ -4,7 +4,7 @@ split, including pixels that sit exactly on a threshold."""
 import numpy as np
 import pytest
 
-from landlearn.core.classical_boosting import FastBoostingProba, _left_limit
+from landlearn.core.classical.boosting import FastBoostingProba, _left_limit
 
 pytest.importorskip("sklearn")
 

@@ -6,8 +6,8 @@ import numpy as np
 import numpy.lib.recfunctions  # noqa: F401  (np.lib.recfunctions)
 import pytest
 
-from landlearn.core.classical import _drop_generators
-from landlearn.core.classical_boosting_store import join_predictors, split_predictors
+from landlearn.core.classical.train_classifier import _drop_generators
+from landlearn.core.classical.trees.boosting_store import join_predictors, split_predictors
 from landlearn.core.errors import InputError
 from synthetic import tampered_npz
 

@@ -4,11 +4,11 @@ against CalibratedClassifierCV, and the fold forest's validation against leakage
 import numpy as np
 import pytest
 
-from landlearn.core.classical import ClassicalConfig
-from landlearn.core.classical_cv import grouped_folds
-from landlearn.core.classical_forest import fit_forest_with_folds
-from landlearn.core.classical_svm import FastSvmProba, fit_svm_with_folds
-from landlearn.core.labels import LabelConfig
+from landlearn.core.classical.cv import grouped_folds
+from landlearn.core.classical.forest import fit_forest_with_folds
+from landlearn.core.classical.svm import FastSvmProba, fit_svm_with_folds
+from landlearn.core.classical.train_classifier import ClassicalConfig
+from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import NullProgress
 
 pytest.importorskip("sklearn")
@@ -82,8 +82,8 @@ def test_forest_validation_never_sees_the_held_out_polygons():
     """Each polygon a tight cluster with a random class: nothing generalises from one polygon
     to another, so honest grouped validation is near chance, while the forest itself
     recalls its training pixels perfectly."""
-    from landlearn.core.classes import ClassInfo
-    from landlearn.core.samples import Samples
+    from landlearn.core.classical.samples import Samples
+    from landlearn.core.geo.classes import ClassInfo
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(60, 4)) * 10

@@ -5,14 +5,14 @@ and the trees saved beside the skops file come back identical or are refused."""
 import numpy as np
 import pytest
 
-from landlearn.core.classical import ClassicalConfig
-from landlearn.core.classical_cv import grouped_folds
-from landlearn.core.classical_forest import FastForestProba, fit_forest_with_folds
-from landlearn.core.classical_forest_store import join_trees, split_trees
+from landlearn.core.classical.cv import grouped_folds
+from landlearn.core.classical.forest import FastForestProba, fit_forest_with_folds
+from landlearn.core.classical.train_classifier import ClassicalConfig
+from landlearn.core.classical.trees.forest_store import join_trees, split_trees
+from landlearn.core.classical.trees.grower import TreeGrower
 from landlearn.core.errors import InputError
-from landlearn.core.labels import LabelConfig
+from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import NullProgress
-from landlearn.core.tree_grower import TreeGrower
 from synthetic import tampered_npz
 
 pytest.importorskip("sklearn")

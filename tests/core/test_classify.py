@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import rasterio
 
-from landlearn.core.classify import ClassifyConfig, classify_pixels
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 from landlearn.core.errors import Cancelled, InputError
-from landlearn.core.extent import Extent
+from landlearn.core.geo.extent import Extent
 from landlearn.core.progress import RecordingProgress
 from small_models import nc_unet
 
@@ -54,10 +54,10 @@ def _naive_tiles(sample, model, tile, pad):
     """The stitched map computed the slow, obvious way: one padded tile at a time."""
     import torch
 
-    from landlearn.core.classify import _normalise
-    from landlearn.core.grid import pad_window, tile_windows
-    from landlearn.core.predictor import load_predictor
-    from landlearn.core.raster import RasterSource
+    from landlearn.core.classify.classify_pixels import _normalise
+    from landlearn.core.classify.predictor import load_predictor
+    from landlearn.core.geo.grid import pad_window, tile_windows
+    from landlearn.core.geo.raster import RasterSource
 
     predictor, info = load_predictor(model, torch.device("cpu"))
     core = tile - 2 * pad

@@ -3,9 +3,9 @@ import sys
 
 import pytest
 
-from landlearn.core import deps
-from landlearn.core.device import resolve_device
 from landlearn.core.errors import InputError, MissingDependency
+from landlearn.core.runtime import deps
+from landlearn.core.runtime.device import resolve_device
 from paths import ROOT
 
 
@@ -54,9 +54,9 @@ import sys
 sys.path.insert(0, {str(ROOT / 'tests')!r})
 from paths import ensure_importable
 ensure_importable()
-from landlearn.core.classical import ClassicalConfig, train_classical
-from landlearn.core.classify import ClassifyConfig, classify_pixels
-from landlearn.core.labels import LabelConfig
+from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.labels.base import LabelConfig
 image = {str(nc / 'landsat_multiband.tif')!r}
 train_classical(ClassicalConfig(image, LabelConfig({str(nc / 'landsat96_polygons.shp')!r},
                 class_field="id"), {str(tmp_path / 'm.dlpk')!r}, model_type="svm",

@@ -9,9 +9,9 @@ import rasterio
 from rasterio.windows import Window
 
 from chip_checks import check_chips, manifest, stats
-from landlearn.core.export import ExportConfig, export_training_data
-from landlearn.core.label_raster import LabelRasterConfig, write_label_raster
-from landlearn.core.labels import LabelConfig
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
 from landlearn.core.progress import RecordingProgress
 
 
@@ -135,7 +135,7 @@ def test_extent_keeps_everything_outside_it_out(sample, tmp_path):
         x1, y0 = ds.transform * (400, 300)
     from rasterio.warp import transform_bounds
 
-    from landlearn.core.extent import Extent
+    from landlearn.core.geo.extent import Extent
 
     geo = transform_bounds("EPSG:32633", "EPSG:4326", x0, y0, x1, y1, densify_pts=21)
     out = tmp_path / "e"

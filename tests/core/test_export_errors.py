@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from chip_checks import manifest
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
 from landlearn.core.errors import Cancelled, InputError
-from landlearn.core.export import ExportConfig, export_training_data
-from landlearn.core.extent import Extent
-from landlearn.core.labels import LabelConfig
+from landlearn.core.geo.extent import Extent
+from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
 
 

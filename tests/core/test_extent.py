@@ -7,8 +7,8 @@ from rasterio.windows import Window
 from rasterio.windows import bounds as win_bounds
 
 from landlearn.core.errors import InputError
-from landlearn.core.extent import Extent, extent_to_window
-from landlearn.core.raster import RasterSource
+from landlearn.core.geo.extent import Extent, extent_to_window
+from landlearn.core.geo.raster import RasterSource
 from synthetic import write
 
 

@@ -3,7 +3,7 @@ import pytest
 from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
-from landlearn.core.grid import clip_window, count_tiles, pad_window, tile_windows
+from landlearn.core.geo.grid import clip_window, count_tiles, pad_window, tile_windows
 
 
 @pytest.mark.parametrize("w,h,tile,stride", [(489, 443, 256, 128), (100, 60, 32, 32),

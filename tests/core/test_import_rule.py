@@ -1,15 +1,80 @@
-"""core/ never imports QGIS, Qt or processing (ARCHITECTURE.md), and loads without them."""
+"""The house rules of core/ (ARCHITECTURE.md), checked on every module of every subpackage:
+
+- core/ never imports QGIS, Qt or processing, and every module loads without them and
+  without torch or scikit-learn;
+- no import circle, counting imports inside functions too;
+- imports run down the layers only: the root (errors, progress, files, termination) imports
+  nothing of LandLearn's above it; runtime/ and geo/ import only the root (and themselves);
+  model_package/ only those; workflows anything below them and each other, circle-free;
+- no LandLearn import hides inside a function (only optional heavy packages are imported
+  where first needed; ruff's TID253 keeps them off module level).
+"""
 
 import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from paths import PYPATH, ROOT
 
 FORBIDDEN = ("qgis", "PyQt5", "PyQt6", "processing", "sip")
+CORE = ROOT / "core"
+ROOT_MODULES = {"errors", "progress", "files", "termination"}
+LOWER = {"runtime": set(), "geo": set(), "model_package": {"runtime", "geo"}}
+# the compiled tree walk is itself the optional heavy package (numba): imported where used
+LAZY_SIBLINGS = {("classical.trees.kernel", "classical.trees.kernel_jit")}
 
 
-def _imports(path):
+def modules() -> dict[str, Path]:
+    """'geo.grid' -> path, for every module below core/ (packages by their __init__)."""
+    out = {}
+    for path in sorted(CORE.rglob("*.py")):
+        parts = list(path.relative_to(CORE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:
+            out[".".join(parts)] = path
+    return out
+
+
+def _resolve(name: str, node: ast.ImportFrom, known: dict) -> list[str]:
+    """The core modules an import statement in module ``name`` refers to."""
+    is_pkg = known[name].name == "__init__.py"
+    base = name.split(".") if is_pkg else name.split(".")[:-1]
+    if node.level:
+        base = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+        target = base + (node.module.split(".") if node.module else [])
+    elif node.module and node.module.startswith("landlearn.core"):
+        target = node.module.split(".")[2:]
+    else:
+        return []
+    out = []
+    for alias in node.names:
+        sub = ".".join(target + [alias.name])
+        out.append(sub if sub in known else ".".join(target))
+    return [m for m in out if m in known]
+
+
+def graph() -> tuple[dict[str, set[str]], list[tuple[str, str]]]:
+    """(imports of each module, (module, target) pairs imported inside functions)."""
+    known = modules()
+    edges, lazy = {m: set() for m in known}, []
+    for name, path in known.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        inner = {id(n) for fn in ast.walk(tree) if isinstance(fn, (ast.FunctionDef,
+                                                                    ast.AsyncFunctionDef))
+                 for n in ast.walk(fn)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                for target in _resolve(name, node, known):
+                    if target != name:
+                        edges[name].add(target)
+                        if id(node) in inner:
+                            lazy.append((name, target))
+    return edges, lazy
+
+
+def _third_party(path: Path):
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -19,20 +84,21 @@ def _imports(path):
 
 
 def test_core_source_imports_no_qgis_or_qt():
-    offenders = [(p.name, m) for p in sorted((ROOT / "core").glob("*.py"))
-                 for m in _imports(p) if m.split(".")[0] in FORBIDDEN]
+    offenders = [(str(p.relative_to(CORE)), m) for p in sorted(CORE.rglob("*.py"))
+                 for m in _third_party(p) if m.split(".")[0] in FORBIDDEN]
     assert offenders == []
 
 
 def test_every_core_module_imports_with_qgis_blocked():
-    modules = sorted(p.stem for p in (ROOT / "core").glob("*.py") if p.stem != "__init__")
-    assert len(modules) >= 10
+    names = sorted(modules())
+    assert len(names) >= 60 and "classical.trees.walk" in names
     code = (
         "import sys\n"
         "for m in ('qgis', 'PyQt5', 'processing'): sys.modules[m] = None\n"
         f"sys.path.insert(0, {str(PYPATH)!r})\n"
         "import importlib\n"
-        f"for m in {modules!r}: importlib.import_module('landlearn.core.' + m)\n"
+        f"for m in {names!r}:\n"
+        "    if m != 'classical.trees.kernel_jit': importlib.import_module('landlearn.core.' + m)\n"
         "heavy = [m for m in ('torch', 'sklearn', 'segmentation_models_pytorch') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "print('ok')\n"
@@ -40,3 +106,61 @@ def test_every_core_module_imports_with_qgis_blocked():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_no_import_circle_in_core():
+    edges, _ = graph()
+    # a package imports its own modules through its face; that is not a circle
+    def strip(m, t):
+        return not (t.startswith(m + ".") or m.startswith(t + ".") and modules()[t].name == "__init__.py")
+
+    cycles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(t for t in edges[node] if strip(node, t)):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for m in sorted(edges):
+        if m not in state:
+            visit(m, [])
+    assert cycles == []
+
+
+def _layer(module: str) -> str:
+    top = module.split(".")[0]
+    return "root" if top in ROOT_MODULES else top
+
+
+def test_imports_run_down_the_layers():
+    edges, _ = graph()
+    wrong = []
+    for m, targets in edges.items():
+        mine = _layer(m)
+        for t in targets:
+            theirs = _layer(t)
+            if theirs in (mine, "root"):
+                continue
+            if mine == "root" or (mine in LOWER and theirs not in LOWER[mine]):
+                wrong.append((m, t))
+    assert wrong == []
+
+
+def test_no_landlearn_import_inside_a_function():
+    _, lazy = graph()
+    assert [pair for pair in lazy if pair not in LAZY_SIBLINGS] == []
+
+
+def test_the_graph_sees_the_imports():
+    """The checks above are only as good as the graph: it must see real edges."""
+    edges, lazy = graph()
+    assert "geo.grid" in edges["classify.classify_pixels"]
+    assert "classical.trees.kernel_jit" in edges["classical.trees.kernel"]
+    assert ("classical.trees.kernel", "classical.trees.kernel_jit") in lazy
+    assert sum(len(t) for t in edges.values()) > 150

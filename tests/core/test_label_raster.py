@@ -7,9 +7,9 @@ import pytest
 import rasterio
 
 from landlearn.core.errors import Cancelled
-from landlearn.core.extent import Extent
-from landlearn.core.label_raster import LabelRasterConfig, write_label_raster
-from landlearn.core.labels import LabelConfig
+from landlearn.core.geo.extent import Extent
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
 from landlearn.core.progress import RecordingProgress
 
 

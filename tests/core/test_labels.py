@@ -4,10 +4,10 @@ import rasterio
 from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
-from landlearn.core.labels import LabelConfig
-from landlearn.core.labels_open import open_labels
+from landlearn.core.geo.raster import RasterSource
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.open import open_labels
 from landlearn.core.progress import RecordingProgress
-from landlearn.core.raster import RasterSource
 from synthetic import write
 
 S2 = "s2_osm_sparse/s2l1c_T33UUU_20170216_10bands_10m.tif"

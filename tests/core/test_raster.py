@@ -7,7 +7,7 @@ from rasterio.warp import calculate_default_transform, reproject
 from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
-from landlearn.core.raster import RasterSource
+from landlearn.core.geo.raster import RasterSource
 from synthetic import write
 
 

@@ -5,7 +5,7 @@ import pytest
 import rasterio
 
 from landlearn.core.errors import InputError
-from landlearn.core.segment import SegmentConfig, segment
+from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
 
 pytest.importorskip("torch")
 

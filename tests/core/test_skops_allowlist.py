@@ -7,9 +7,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from landlearn.core.classical import ClassicalConfig, train_classical
-from landlearn.core.labels import LabelConfig
-from landlearn.core.skops_allowlist import ALLOWED_NODES, audit_skops
+from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.model_package.skops_types import ALLOWED_NODES, audit_skops
 
 pytest.importorskip("skops")
 

@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from landlearn.core.skops_import import fast_whichmodule
+from landlearn.core.runtime.skops_import import fast_whichmodule
 
 pytest.importorskip("skops")
 

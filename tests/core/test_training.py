@@ -8,15 +8,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from landlearn.core.chip_dataset import IGNORE, ChipData
+from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.chips.training_data import read_training_data
+from landlearn.core.deep.chip_dataset import IGNORE, ChipData
+from landlearn.core.deep.split import spatial_split
+from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model
 from landlearn.core.errors import Cancelled, InputError
-from landlearn.core.export import ExportConfig, export_training_data
-from landlearn.core.labels import LabelConfig
-from landlearn.core.metrics import Accuracy, confusion_matrix
+from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
-from landlearn.core.split import spatial_split
-from landlearn.core.training import TrainConfig, train_model
-from landlearn.core.training_data import read_training_data
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segmentation_models_pytorch")
@@ -76,8 +76,8 @@ def test_package_is_self_describing(trained, chips):
 
 def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
     """Reload the weights, classify the validation chips ourselves: the same matrix."""
-    from landlearn.core.model_package import read_package
-    from landlearn.core.models import load_package_model
+    from landlearn.core.deep.models import load_package_model
+    from landlearn.core.model_package.format import read_package
 
     out, result, _ = trained
     info = read_package(str(out)).landlearn
@@ -184,7 +184,7 @@ def test_bad_training_input(chips, tmp_path, sample):
 def test_weights_from_a_package_and_rgb_weights_adapted(trained, chips, tmp_path):
     from safetensors.torch import save_file
 
-    from landlearn.core.models import build_model, load_weights, read_state_dict
+    from landlearn.core.deep.models import build_model, load_weights, read_state_dict
 
     out, _, _ = trained
     rgb = build_model("unet", "resnet18", 3, 5)

@@ -4,8 +4,8 @@ threshold, any number of pixels, and NaN left to scikit-learn."""
 import numpy as np
 import pytest
 
-from landlearn.core.tree_kernel import FlatForest, numba_version
-from landlearn.core.tree_walk import TreeSum
+from landlearn.core.classical.trees.kernel import FlatForest, numba_version
+from landlearn.core.classical.trees.walk import TreeSum
 
 pytest.importorskip("sklearn")
 pytestmark = pytest.mark.skipif(numba_version() is None, reason="numba is not installed")

@@ -6,12 +6,12 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from landlearn.core.classes import ClassInfo, read_class_names_file
 from landlearn.core.errors import InputError
-from landlearn.core.grid import Grid
-from landlearn.core.labels import LabelConfig
-from landlearn.core.labels_open import open_labels
-from landlearn.core.writer import GeoTiffWriter
+from landlearn.core.geo.classes import ClassInfo, read_class_names_file
+from landlearn.core.geo.grid import Grid
+from landlearn.core.geo.writer import GeoTiffWriter
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.open import open_labels
 
 CLASSES = [ClassInfo(1, "water", (0, 0, 255)), ClassInfo(3, "forest & wood", (0, 128, 0))]
 GRID = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 600, 300)

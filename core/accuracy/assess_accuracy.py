@@ -1,0 +1,207 @@
+"""Accuracy assessment of any classified raster against reference polygons, points or raster.
+
+Besides the pixel-count confusion matrix (overall accuracy, kappa, user's and producer's
+accuracy), the area-weighted estimates of Olofsson et al. (2014, Remote Sensing of
+Environment 148: 42-57) weight each map class by its share of the map: the error matrix
+in proportions, overall/user's/producer's accuracy, and each class's area estimated from
+the reference with a 95% confidence interval. Map area counts alone are biased by
+classification errors; these estimates are what a land-cover report should quote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..files import write_text_atomic
+from ..geo.classes import ClassInfo, make_classes
+from ..geo.extent import Extent, extent_to_window
+from ..geo.grid import count_tiles, tile_windows
+from ..geo.outputs import GENERATOR, check_distinct
+from ..geo.raster import RasterSource
+from ..labels.base import LabelConfig
+from ..labels.open import open_labels
+from ..labels.raster_labels import category_names
+from ..progress import NullProgress, Progress, SubProgress, track
+from ..termination import terminable
+from .metrics import Accuracy
+
+
+@dataclass(frozen=True)
+class AssessConfig:
+    classified: str
+    reference: LabelConfig
+    output_report: str | None = None  # .html or .json
+    extent: Extent | None = None
+
+
+@dataclass
+class AreaEstimate:
+    classes: list[ClassInfo]
+    counts: np.ndarray  # n_ij: rows map class, columns reference class
+    map_pixels: np.ndarray  # mapped pixels per class (whole map)
+    pixel_area: float
+    unit: str
+
+    def _w(self):
+        return self.map_pixels / max(self.map_pixels.sum(), 1)
+
+    def _rows(self):
+        return np.maximum(self.counts.sum(axis=1, keepdims=True), 1)
+
+    @property
+    def proportions(self) -> np.ndarray:
+        """p_ij = W_i n_ij / n_i. (Olofsson et al. 2014, eq. 4)."""
+        return self._w()[:, None] * self.counts / self._rows()
+
+    @property
+    def overall(self) -> float:
+        return float(np.trace(self.proportions))
+
+    @property
+    def users(self) -> np.ndarray:
+        return np.diag(self.counts) / self._rows()[:, 0]
+
+    @property
+    def producers(self) -> np.ndarray:
+        p = self.proportions
+        col = p.sum(axis=0)
+        return np.divide(np.diag(p), col, out=np.zeros_like(col), where=col > 0)
+
+    @property
+    def area(self) -> np.ndarray:
+        """Estimated area of each reference class (eq. 9), in map units squared."""
+        return self.proportions.sum(axis=0) * self.map_pixels.sum() * self.pixel_area
+
+    @property
+    def area_ci95(self) -> np.ndarray:
+        w, n_i = self._w(), self._rows()[:, 0]
+        f = self.counts / n_i[:, None]
+        var = (w[:, None] ** 2 * f * (1 - f) / np.maximum(n_i - 1, 1)[:, None]).sum(axis=0)
+        return 1.96 * np.sqrt(var) * self.map_pixels.sum() * self.pixel_area
+
+    @property
+    def overall_ci95(self) -> float:
+        w, n_i = self._w(), self._rows()[:, 0]
+        ua = self.users
+        return float(1.96 * np.sqrt((w ** 2 * ua * (1 - ua) / np.maximum(n_i - 1, 1)).sum()))
+
+    def to_json(self) -> dict:
+        return {
+            "method": "Olofsson et al. 2014, stratified estimators with map classes as strata",
+            "overall_accuracy": self.overall, "overall_accuracy_ci95": self.overall_ci95,
+            "area_unit": self.unit,
+            "classes": {c.name: {"users_accuracy": float(self.users[i]),
+                                 "producers_accuracy": float(self.producers[i]),
+                                 "map_area": float(self.map_pixels[i] * self.pixel_area),
+                                 "estimated_area": float(self.area[i]),
+                                 "estimated_area_ci95": float(self.area_ci95[i])}
+                        for i, c in enumerate(self.classes)},
+        }
+
+
+@dataclass
+class AssessResult:
+    accuracy: Accuracy  # rows reference, columns map (as everywhere in LandLearn)
+    areas: AreaEstimate
+    classes: list[ClassInfo]
+    unclassified_reference: int
+    report: str | None
+
+    def summary(self) -> str:
+        a, e = self.accuracy, self.areas
+        lines = [a.table(), f"area-weighted overall accuracy {e.overall:.3f} +- "
+                 f"{e.overall_ci95:.3f} (95%)", f"{'class':<20} {'users':>6} {'producers':>9} "
+                 f"{'map area':>12} {'estimated area':>15} {'+- 95%':>10}  ({e.unit})"]
+        for i, c in enumerate(self.classes):
+            lines.append(f"{c.name[:20]:<20} {e.users[i]:6.3f} {e.producers[i]:9.3f} "
+                         f"{e.map_pixels[i] * e.pixel_area:12.4g} {e.area[i]:15.4g} "
+                         f"{e.area_ci95[i]:10.3g}")
+        if self.unclassified_reference:
+            lines.append(f"{self.unclassified_reference} reference pixels fall on unclassified "
+                         "(0) map pixels and are not counted")
+        return "\n".join(lines)
+
+
+def _map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:
+    return make_classes(values, category_names(source.path))
+
+
+def _report_path(path: str | None) -> str | None:
+    """The report is HTML unless its name ends in .json (a .txt becomes .html)."""
+    if not path or path.lower().endswith((".json", ".html", ".htm")):
+        return path
+    return os.path.splitext(path)[0] + ".html"
+
+
+@terminable
+def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> AssessResult:
+    progress = progress or NullProgress()
+    check_distinct({"input": config.classified, "labels": config.reference.labels},
+                   {"output_report": _report_path(config.output_report)})
+    with RasterSource(config.classified, [1], parameter="input") as src:
+        if not np.issubdtype(src.dtype, np.integer):
+            raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
+                             "raster holds whole class values (uint8)")
+        area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
+        ref = open_labels(config.reference, src.grid, progress)
+        cm = np.zeros((256, 256), dtype=np.int64)  # [map, reference]
+        map_pixels = np.zeros(256, dtype=np.int64)
+        unclassified = 0
+        n = count_tiles(area, (1024, 1024))
+        for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
+            inner = win.intersection(area)
+            block = src.read(inner)
+            m = np.where(block.valid, block.data[0], 0).astype(np.int64)
+            if m.min() < 0 or m.max() > 255:
+                raise InputError("input", "the classified raster holds values outside 0..255")
+            map_pixels += np.bincount(m.ravel(), minlength=256)
+            r = ref.read(inner).astype(np.int64)
+            both = (r > 0) & (m > 0)
+            unclassified += int(((r > 0) & (m == 0)).sum())
+            cm += np.bincount(m[both] * 256 + r[both], minlength=256 * 256).reshape(256, 256)
+        values = sorted({int(v) for v in np.nonzero(cm.sum(0) + cm.sum(1))[0]})
+        if not values:
+            raise InputError("reference", "no reference pixel falls on a classified pixel; check "
+                             "that the reference overlaps the map and uses its class values")
+        map_values = {int(v) for v in np.nonzero(map_pixels[1:])[0] + 1}
+        names = {c.value: c for c in _map_classes(src, set(values) | map_values)}
+        for c in ref.classes:  # the reference's names fill in what the map does not name
+            if names.get(c.value) is None or names[c.value].name.startswith("Class "):
+                names[c.value] = c
+        classes = [names[v] for v in values]
+        sub = cm[np.ix_(values, values)]
+        accuracy = Accuracy(sub.T.copy(), [c.name for c in classes])
+        res = src.grid.res
+        crs = src.grid.crs
+        unit = "map units²" if crs is None else (
+            "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
+        estimate = AreaEstimate(classes, sub, map_pixels[values].astype(np.float64),
+                                res[0] * res[1], unit)
+    result = AssessResult(accuracy, estimate, classes, unclassified, config.output_report)
+    if config.output_report:
+        write_report(config.output_report, result)
+    progress.set_fraction(1.0)
+    return result
+
+
+def write_report(path: str, result: AssessResult) -> None:
+    data = {"generator": GENERATOR, "pixel_counts": result.accuracy.to_json(),
+            "area_weighted": result.areas.to_json(),
+            "unclassified_reference_pixels": result.unclassified_reference}
+    if path.lower().endswith(".json"):
+        write_text_atomic(path, json.dumps(data, indent=2), "output_report")
+        return
+    import html
+
+    rows = "".join(f"<tr><td>{html.escape(line)}</td></tr>" for line in result.summary().splitlines())
+    page = (f'<!doctype html><html><head><meta charset="utf-8"><meta name="generator" '
+            f'content="{GENERATOR}"><title>Accuracy assessment</title>'
+            f"</head><body style='font-family:sans-serif'><h1>Accuracy assessment</h1><table "
+            f"style='font-family:monospace;white-space:pre'>{rows}</table><h2>Data</h2><pre>"
+            f"{html.escape(json.dumps(data, indent=2))}</pre></body></html>")
+    write_text_atomic(_report_path(path), page, "output_report")

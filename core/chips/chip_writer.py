@@ -1,0 +1,78 @@
+"""Writing chip pairs (image + label GeoTIFF) off the main thread.
+
+GDAL releases the GIL while it encodes and writes, so a small pool overlaps writing chip n
+with reading and rasterizing chip n+1. The queue is bounded: memory stays a few chips deep
+whatever the raster size. Chips are plain uncompressed GeoTIFF like ArcGIS writes them:
+training reads each one many times, and decompression would be paid on every epoch.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import rasterio
+from affine import Affine
+
+from ..files import free_bytes
+from ..geo.classes import ClassInfo, colormap
+
+
+def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: float | None,
+               colormap: dict | None = None) -> None:
+    count, height, width = data.shape
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
+                       dtype=data.dtype.name, crs=crs, transform=transform,
+                       nodata=nodata) as ds:
+        ds.write(data)
+        if colormap:
+            ds.write_colormap(1, colormap)
+    # GDAL reports a failed write (a full disk) on stderr only; an uncompressed chip is
+    # at least as large as its pixels, so a shorter file is a failed one
+    if os.path.getsize(path) < data.nbytes:
+        full = (free_bytes(path) or 0) < 2 * data.nbytes + (1 << 20)
+        raise OSError(errno.ENOSPC if full else errno.EIO,
+                      f"the chip '{path}' was written short ({os.path.getsize(path)} of "
+                      f"{data.nbytes} bytes)")
+
+
+class ChipWriter:
+    """Writes (image, label) chip pairs with a bounded number of writes in flight."""
+
+    def __init__(self, folder: str, crs, image_nodata: float | None, classes: list[ClassInfo],
+                 workers: int = 2, depth: int = 8):
+        self.images = os.path.join(folder, "images")
+        self.labels = os.path.join(folder, "labels")
+        os.makedirs(self.images, exist_ok=True)
+        os.makedirs(self.labels, exist_ok=True)
+        self.crs = crs
+        self.nodata = image_nodata
+        self.cmap = colormap(classes)
+        self.depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chips")
+        self._pending: deque[Future] = deque()
+
+    def submit(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine) -> None:
+        while len(self._pending) >= self.depth:
+            self._pending.popleft().result()  # re-raises a failed write here
+        self._pending.append(self._pool.submit(self._write, name, image, label, transform))
+
+    def _write(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine) -> None:
+        write_chip(os.path.join(self.images, name), image, self.crs, transform, self.nodata)
+        write_chip(os.path.join(self.labels, name), label[None], self.crs, transform, 0,
+                   self.cmap)
+
+    def close(self, wait_errors: bool = True) -> None:
+        """Finish every pending write; re-raise the first failure unless we are unwinding."""
+        try:
+            while self._pending:
+                fut = self._pending.popleft()
+                if wait_errors:
+                    fut.result()
+                else:
+                    fut.exception()
+        finally:
+            self._pool.shutdown(wait=True)

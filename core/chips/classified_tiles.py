@@ -1,0 +1,215 @@
+"""The Esri "Classified Tiles" training-data layout, as ArcGIS Pro writes and arcgis.learn reads it.
+
+images/NNNNNNNNN.tif + labels/NNNNNNNNN.tif, map.txt (Windows separators, as ArcGIS writes
+them), esri_accumulated_stats.json (class pixel statistics and the band statistics state),
+esri_model_definition.emd (classes, band names and per-band statistics in AllTilesStats).
+Our own landlearn_manifest.json adds what the Esri files lack: where each chip lies and a
+spatial block id, so training can hold out whole areas instead of overlapping neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..geo.classes import ClassInfo
+from .band_stats import BandSummary
+
+IMAGES = "images"
+LABELS = "labels"
+MAP_TXT = "map.txt"
+STATS_JSON = "esri_accumulated_stats.json"
+EMD = "esri_model_definition.emd"
+MANIFEST = "landlearn_manifest.json"
+STATS_TXT = "stats.txt"
+MANIFEST_VERSION = 1
+
+
+def chip_name(index: int) -> str:
+    return f"{index:09d}.tif"
+
+
+@dataclass
+class ChipRecord:
+    """One exported image/label pair and where it came from on the export grid."""
+
+    index: int
+    col_off: int
+    row_off: int
+    bounds: tuple[float, float, float, float]
+    block: int
+    block_row: int
+    block_col: int
+    valid_pixels: int
+    class_pixels: dict[int, int]
+
+    @property
+    def name(self) -> str:
+        return chip_name(self.index)
+
+    def to_json(self) -> dict:
+        return {"image": f"{IMAGES}/{self.name}", "label": f"{LABELS}/{self.name}",
+                "col_off": self.col_off, "row_off": self.row_off,
+                "bounds": [round(v, 9) for v in self.bounds], "block": self.block,
+                "block_row": self.block_row, "block_col": self.block_col,
+                "valid_pixels": self.valid_pixels,
+                "class_pixels": {str(k): v for k, v in sorted(self.class_pixels.items())}}
+
+
+@dataclass
+class ExportDescription:
+    """Everything the metadata files say about one export."""
+
+    source: str
+    source_bands: list[int]
+    source_band_count: int
+    band_names: list[str]
+    dtype: str
+    nodata: list[float | None]
+    crs_wkt: str | None
+    cell_size: tuple[float, float]
+    grid_transform: tuple[float, ...]
+    tile_size: tuple[int, int]
+    stride: tuple[int, int]
+    block_size: tuple[int, int]
+    classes: list[ClassInfo]
+    bands: list[BandSummary]
+    chips: list[ChipRecord] = field(default_factory=list)
+
+    def class_pixels(self) -> dict[int, int]:
+        totals = {c.value: 0 for c in self.classes}
+        for chip in self.chips:
+            for v, n in chip.class_pixels.items():
+                totals[v] = totals.get(v, 0) + n
+        return totals
+
+
+def _min_max_mean(values: list[int]) -> dict:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {"Min": 0, "Max": 0, "Mean": 0.0, "Sum": 0, "Count": 0}
+    return {"Min": int(arr.min()), "Max": int(arr.max()), "Mean": float(arr.mean()),
+            "Sum": int(arr.sum()), "Count": int(arr.size)}
+
+
+def accumulated_stats(d: ExportDescription) -> dict:
+    values = [c.value for c in d.classes]
+    per_chip = [[chip.class_pixels.get(v, 0) for v in values] for chip in d.chips]
+    totals = d.class_pixels()
+    return {
+        "Version": 1,
+        "NumBands": len(d.band_names),
+        "TileSizeX": d.tile_size[0],
+        "TileSizeY": d.tile_size[1],
+        "NumClasses": len(d.classes),
+        "NumTiles": len(d.chips),
+        "OutputFeatures": False,
+        "MetaDataMode": "Classified_Tiles",
+        "Classes": [{"ClassValue": c.value, "ClassName": c.name, "Color": list(c.color)}
+                    for c in d.classes],
+        "ClassPixelStats": {
+            "NumClasses": len(d.classes),
+            "NumImagesTotal": len(d.chips),
+            "NumImagesPerClass": [sum(1 for row in per_chip if row[i] > 0)
+                                  for i in range(len(values))],
+            "NumPixelsPerClass": [totals[v] for v in values],
+            "NumClassesPerImage": _min_max_mean([sum(1 for n in row if n) for row in per_chip]),
+            "PixelsPerClass": [_min_max_mean([row[i] for row in per_chip])
+                               for i in range(len(values))],
+        },
+        "BandStatsState": [b.to_state() for b in d.bands],
+    }
+
+
+def model_definition(d: ExportDescription) -> dict:
+    return {
+        "Framework": "",
+        "ModelConfiguration": "",
+        "ModelType": "ImageClassification",
+        "ModelFile": "",
+        "ImageHeight": d.tile_size[1],
+        "ImageWidth": d.tile_size[0],
+        "ExtractBands": list(range(len(d.band_names))),
+        "MetaDataMode": "Classified_Tiles",
+        "ImageSpaceUsed": "MAP_SPACE",
+        "Classes": [c.to_esri() for c in d.classes],
+        "InputRastersProps": {"RasterCount": 1, "SensorName": "", "BandNames": d.band_names},
+        "AllTilesStats": [b.to_esri() for b in d.bands],
+        "LandLearn": {"CellSize": list(d.cell_size), "DataType": d.dtype,
+                      "NoData": d.nodata, "SourceBands": d.source_bands,
+                      "SourceBandCount": d.source_band_count,
+                      "SpatialReference": d.crs_wkt},
+    }
+
+
+def manifest(d: ExportDescription) -> dict:
+    return {
+        "format": "landlearn-chips", "version": MANIFEST_VERSION,
+        "source": d.source, "source_bands": d.source_bands, "band_names": d.band_names,
+        "dtype": d.dtype, "nodata": d.nodata, "crs": d.crs_wkt,
+        "cell_size": list(d.cell_size), "grid_transform": list(d.grid_transform),
+        "tile_size": list(d.tile_size), "stride": list(d.stride),
+        "block_size": list(d.block_size),
+        "block_rule": "block = (row_off // block_height) * blocks_per_row + col_off // "
+                      "block_width, offsets from the export area's top-left pixel",
+        "classes": [c.to_esri() for c in d.classes],
+        "class_pixels": {str(k): v for k, v in d.class_pixels().items()},
+        "chips": [c.to_json() for c in d.chips],
+    }
+
+
+def map_lines(d: ExportDescription) -> str:
+    return "".join(f"{IMAGES}\\{c.name} {LABELS}\\{c.name}\n" for c in d.chips)
+
+
+def stats_text(d: ExportDescription, summary: str) -> str:
+    """A human-readable stats.txt, as ArcGIS writes one beside its exports."""
+    lines = [summary, "", "Band statistics over valid chip pixels:"]
+    for b in d.bands:
+        lines.append(f"  {b.name}: min {b.minimum:g}, max {b.maximum:g}, mean {b.mean:.6g}, "
+                     f"std {b.std:.6g} ({b.count} px)")
+    return "\n".join(lines) + "\n"
+
+
+def write_metadata(folder: str, d: ExportDescription, summary: str) -> None:
+    """Write the four metadata files into ``folder`` (a staging folder: no atomicity needed)."""
+    def dump(name: str, obj: dict) -> None:
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2)
+            fh.write("\n")
+
+    dump(STATS_JSON, accumulated_stats(d))
+    dump(EMD, model_definition(d))
+    dump(MANIFEST, manifest(d))
+    with open(os.path.join(folder, MAP_TXT), "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(map_lines(d))
+    with open(os.path.join(folder, STATS_TXT), "w", encoding="utf-8") as fh:
+        fh.write(stats_text(d, summary))
+
+
+def legacy_export_files(folder: str) -> set[str] | None:
+    """What an export of a LandLearn version before files.MARKER wrote, read from its own
+    manifest: the metadata files and the listed chips, nothing else (so OVERWRITE on such
+    a folder still touches only LandLearn's files)."""
+    path = os.path.join(folder, MANIFEST)
+    try:
+        if os.path.getsize(path) > 256 << 20:
+            return None
+        with open(path, encoding="utf-8") as fh:
+            manifest = json.load(fh)
+        if manifest.get("format") != "landlearn-chips":
+            return None
+        files = {MAP_TXT, STATS_JSON, EMD, MANIFEST, STATS_TXT}
+        for chip in manifest["chips"]:
+            for key, sub in (("image", IMAGES), ("label", LABELS)):
+                name = chip[key]
+                if not isinstance(name, str) or not name.startswith(sub + "/") or \
+                        "/" in name[len(sub) + 1:] or name.endswith("/.."):
+                    return None
+                files.add(name)
+        return files
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,296 @@
+"""Export Training Data: an image and its labels cut into georeferenced chip pairs.
+
+Streams window by window (memory follows the tile size, never the raster), writes into a
+hidden staging folder and publishes it whole at the end, so a cancel or an error leaves no
+half training set. Nothing outside the processing extent enters the export, labels or
+pixels: an extent is how users keep a test area out of training, and chips hanging over
+its edge must not smuggle it back in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..errors import InputError
+from ..files import StagedFolder, disk_full_error, is_disk_full
+from ..geo.classes import ClassInfo
+from ..geo.extent import Extent, extent_to_window
+from ..geo.grid import count_tiles, resampled_grid, tile_windows, window_bounds
+from ..geo.outputs import check_distinct
+from ..geo.raster import RasterSource
+from ..geo.sizes import DEFAULT_MAX_GPX, check_cell_size, check_output_size
+from ..labels.base import LabelConfig
+from ..labels.open import open_labels
+from ..progress import NullProgress, Progress, SubProgress, track
+from ..termination import terminable
+from .band_stats import BandStats
+from .chip_writer import ChipWriter
+from .classified_tiles import ChipRecord, ExportDescription, legacy_export_files
+from .classified_tiles import write_metadata as write_folder_metadata
+from .export_report import summarize
+
+MIN_TILE, MAX_TILE = 16, 4096
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Field names are the lower-case Processing parameter keys."""
+
+    input_raster: str
+    labels: LabelConfig
+    output_folder: str
+    bands: tuple[int, ...] | None = None
+    extent: Extent | None = None
+    cell_size: float | None = None
+    tile_size_x: int = 256
+    tile_size_y: int = 256
+    stride_x: int = 128
+    stride_y: int = 128
+    min_labeled_fraction: float = 0.0
+    output_nofeature_tiles: bool = False
+    overwrite: bool = False
+    max_output_gpx: float = DEFAULT_MAX_GPX  # the export area, on the export grid
+
+    def validate(self) -> None:
+        for key in ("tile_size_x", "tile_size_y"):
+            v = getattr(self, key)
+            if not MIN_TILE <= v <= MAX_TILE:
+                raise InputError(key, f"{v} pixels is outside {MIN_TILE}..{MAX_TILE}; chips for "
+                                 "segmentation are usually 128..512 pixels")
+        for key in ("stride_x", "stride_y"):
+            if getattr(self, key) < 1:
+                raise InputError(key, f"the stride must be at least 1 pixel (got "
+                                 f"{getattr(self, key)}); use the tile size for chips that "
+                                 "touch without overlapping")
+        if not 0.0 <= self.min_labeled_fraction <= 1.0:
+            raise InputError("min_labeled_fraction", f"{self.min_labeled_fraction} is not a "
+                             "fraction; use 0 (any labelled pixel) .. 1 (fully labelled chips)")
+        if self.cell_size is not None and not (self.cell_size > 0 and math.isfinite(self.cell_size)):
+            raise InputError("cell_size", f"{self.cell_size} is not a positive cell size; leave "
+                             "it empty to keep the raster's own resolution")
+
+
+@dataclass
+class ExportResult:
+    output_folder: str
+    description: ExportDescription
+    windows: int
+    skipped_unlabelled: int = 0
+    skipped_below_fraction: int = 0
+    skipped_nodata: int = 0
+    labels_on_nodata: int = 0
+    best_fraction: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def chips(self) -> int:
+        return len(self.description.chips)
+
+    @property
+    def classes(self) -> list[ClassInfo]:
+        return self.description.classes
+
+    @property
+    def class_pixels(self) -> dict[int, int]:
+        return self.description.class_pixels()
+
+    def summary(self) -> str:
+        return summarize(self)
+
+
+def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource, Window]:
+    image = RasterSource(config.input_raster, config.bands)
+    area = extent_to_window(config.extent, image.grid) if config.extent else image.grid.full_window
+    cell = config.cell_size
+    if cell is None or np.allclose(image.grid.res, (cell, cell), rtol=1e-9, atol=0):
+        return image, area
+    try:
+        res = image.grid.res
+        check_cell_size(cell, image.grid, area.width * res[0], area.height * res[1])
+        target = resampled_grid(image.grid, area, cell)
+    finally:
+        image.close()
+    progress.info(f"Resampling the image from {image.grid.res[0]:g} x {image.grid.res[1]:g} to "
+                  f"{cell:g} map units per pixel (bilinear; labels nearest): "
+                  f"{target.width} x {target.height} pixels.")
+    image = RasterSource(config.input_raster, config.bands, resample_to=target)
+    return image, image.grid.full_window
+
+
+def _read_in_area(image: RasterSource, labels, win: Window, area: Window):
+    """Chip arrays for ``win``: pixels and labels only from inside ``area``, the rest padding."""
+    if (win.col_off >= area.col_off and win.row_off >= area.row_off
+            and win.col_off + win.width <= area.col_off + area.width
+            and win.row_off + win.height <= area.row_off + area.height):
+        block = image.read(win)  # the common case: no padding, no copies
+        return block.data, block.valid, labels.read(win)
+    h, w = int(win.height), int(win.width)
+    data = np.empty((image.count, h, w), dtype=image.dtype)
+    for i, fill in enumerate(image.fill_values):
+        data[i] = fill
+    valid = np.zeros((h, w), dtype=bool)
+    lab = np.zeros((h, w), dtype=np.uint8)
+    try:
+        inner = win.intersection(area)
+    except Exception:  # rasterio raises WindowError when they do not meet
+        return data, valid, lab
+    r0, c0 = int(inner.row_off - win.row_off), int(inner.col_off - win.col_off)
+    sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
+    block = image.read(inner)
+    data[(slice(None),) + sl] = block.data
+    valid[sl] = block.valid
+    lab[sl] = labels.read(inner)
+    return data, valid, lab
+
+
+def _image_nodata(image: RasterSource, progress: Progress) -> float | None:
+    values = {v for v in image.nodata if v is not None}
+    if len(values) > 1:
+        progress.warning(f"The selected bands have different NoData values {sorted(values)}; "
+                         f"chips record {image.nodata[0]} (GeoTIFF holds one per file).")
+    return image.nodata[0]
+
+
+@terminable
+def export_training_data(config: ExportConfig, progress: Progress | None = None) -> ExportResult:
+    progress = progress or NullProgress()
+    config.validate()
+    check_distinct({"input_raster": config.input_raster, "labels": config.labels.labels},
+                   {"output_folder": config.output_folder}, folders=["output_folder"])
+    image, area = _open_image(config, progress)
+    with image:
+        check_output_size(int(area.width), int(area.height), [], config.max_output_gpx,
+                          progress, "export area")
+        try:
+            return _export(config, image, area, progress)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            needed = _result_bytes_estimate(config, image, area)
+            raise disk_full_error(config.output_folder, "output_folder", needed, exc) from None
+
+
+def _result_bytes_estimate(config: ExportConfig, image: RasterSource, area: Window) -> int:
+    """The chips' size if every window became a chip (uncompressed, as they are written)."""
+    windows = count_tiles(area, (config.tile_size_x, config.tile_size_y),
+                          (config.stride_x, config.stride_y))
+    per_chip = config.tile_size_x * config.tile_size_y * (image.count * image.dtype.itemsize + 1)
+    return windows * per_chip
+
+
+def _export(config: ExportConfig, image: RasterSource, area: Window, progress) -> ExportResult:
+    grid = image.grid
+    labels = open_labels(config.labels, grid, progress)
+    if hasattr(labels, "overlaps") and not labels.overlaps(area):
+        raise InputError("labels", "no label lies inside the processing extent; widen "
+                         "EXTENT or check that the labels cover this part of the raster")
+    tile = (config.tile_size_x, config.tile_size_y)
+    stride = (config.stride_x, config.stride_y)
+    if stride[0] > tile[0] or stride[1] > tile[1]:
+        progress.warning(f"The stride {stride} is larger than the tile {tile}: strips of "
+                         "the raster between chips are left out of the export.")
+    nodata = _image_nodata(image, progress)
+    desc = ExportDescription(
+        source=config.input_raster, source_bands=list(image.bands),
+        source_band_count=image.source_count,
+        band_names=image.band_names, dtype=image.dtype.name, nodata=list(image.nodata),
+        crs_wkt=grid.crs.to_wkt() if grid.crs else None, cell_size=grid.res,
+        grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,
+        stride=stride, block_size=tile, classes=labels.classes, bands=[])
+    result = ExportResult(config.output_folder, desc, count_tiles(area, tile, stride))
+    stats = BandStats(image.band_names)
+    with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
+                      what="training data folder", algorithm="exporttrainingdata",
+                      legacy=legacy_export_files) as staged:
+        writer = ChipWriter(staged.staging, grid.crs, nodata, labels.classes)
+        try:
+            _walk(config, image, labels, area, writer, stats, result, progress)
+        except BaseException:
+            writer.close(wait_errors=False)
+            raise
+        writer.close()
+        _check_something_written(config, result)
+        desc.bands = stats.summaries()
+        result.warnings = _imbalance_warnings(result)
+        write_folder_metadata(staged.staging, desc, result.summary())
+    result.output_folder = staged.path
+    progress.set_fraction(1.0)
+    return result
+
+
+def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
+    tile = (config.tile_size_x, config.tile_size_y)
+    stride = (config.stride_x, config.stride_y)
+    blocks_per_row = math.ceil(area.width / tile[0])
+    chip_area = tile[0] * tile[1]
+    desc = result.description
+    best = 0.0
+    windows = tile_windows(area, tile, stride)
+    for win in track(windows, SubProgress(progress, 0.0, 0.97), result.windows):
+        data, valid, lab = _read_in_area(image, labels, win, area)
+        if not valid.any():
+            result.skipped_nodata += 1
+            continue
+        on_nodata = lab[~valid]
+        if on_nodata.any():
+            result.labels_on_nodata += int(np.count_nonzero(on_nodata))
+            lab[~valid] = 0
+        hist = np.bincount(lab.ravel(), minlength=256)
+        labelled = chip_area - int(hist[0])
+        fraction = labelled / chip_area
+        best = max(best, fraction)
+        if not config.output_nofeature_tiles:
+            if labelled == 0:
+                result.skipped_unlabelled += 1
+                continue
+            if fraction < config.min_labeled_fraction:
+                result.skipped_below_fraction += 1
+                continue
+        stats.add(data, valid)
+        col, row = int(win.col_off - area.col_off), int(win.row_off - area.row_off)
+        brow, bcol = row // tile[1], col // tile[0]
+        record = ChipRecord(
+            index=len(desc.chips), col_off=col, row_off=row,
+            bounds=window_bounds(image.grid, win), block=brow * blocks_per_row + bcol,
+            block_row=brow, block_col=bcol, valid_pixels=int(np.count_nonzero(valid)),
+            class_pixels={v: int(hist[v]) for v in np.nonzero(hist[1:])[0] + 1})
+        desc.chips.append(record)
+        writer.submit(record.name, data, lab, image.grid.window_transform(win))
+    result.best_fraction = best
+
+
+def _check_something_written(config: ExportConfig, result: ExportResult) -> None:
+    if result.chips and any(result.class_pixels.values()):
+        return
+    if result.chips == 0 and result.skipped_below_fraction:
+        raise InputError("min_labeled_fraction", f"no chip holds {config.min_labeled_fraction:.0%}"
+                         f" labelled pixels (the best holds {result.best_fraction:.1%}); lower it")
+    if result.chips == 0 and result.skipped_nodata == result.windows:
+        raise InputError("input_raster", "every pixel in the processing extent is NoData")
+    on_nodata = (f" ({result.labels_on_nodata} labelled pixels fall on image NoData)"
+                 if result.labels_on_nodata else "")
+    raise InputError("labels", "no labelled pixel falls inside the processing extent" + on_nodata
+                     + "; check that the labels cover the raster (and EXTENT, if set)")
+
+
+def _imbalance_warnings(result: ExportResult) -> list[str]:
+    """Classes a model will struggle to learn: absent, or a sliver of the labelled pixels."""
+    counts = result.class_pixels
+    total = sum(counts.values()) or 1
+    per_chip = {c.value: sum(1 for ch in result.description.chips if c.value in ch.class_pixels)
+                for c in result.classes}
+    out = []
+    for c in result.classes:
+        n = counts.get(c.value, 0)
+        if n == 0:
+            out.append(f"class {c.value} '{c.name}' has no labelled pixel in any chip "
+                       "(outside the extent, on NoData, or in skipped chips)")
+        elif n / total < 0.01 or per_chip[c.value] < 3:
+            out.append(f"class {c.value} '{c.name}' is rare: {n} px ({100 * n / total:.2f}% of "
+                       f"labelled pixels) in {per_chip[c.value]} chip(s); consider more labels "
+                       "or class weighting")
+    return out

@@ -1,0 +1,317 @@
+"""Reading chip folders for training: ours, or Classified Tiles folders exported by ArcGIS Pro.
+
+Several folders train one model when they agree on band count and tile size. What the Esri
+files lack (where each chip lies) is recovered from the chips' own georeferencing, so
+ArcGIS folders get spatial blocks too and validation never sits next to its training twin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import rasterio
+
+from ..errors import InputError
+from ..geo.classes import ClassInfo, default_color
+from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
+
+PARAM = "training_data"
+MAX_CHIP = 4096  # as Export Training Data's largest tile
+MAX_BANDS = 1024
+
+
+@dataclass(frozen=True)
+class Chip:
+    image: str
+    label: str
+    folder: int
+    block: int
+    bounds: tuple[float, float, float, float] | None
+
+    @property
+    def block_key(self) -> tuple[int, int]:
+        return self.folder, self.block
+
+
+@dataclass
+class TrainingData:
+    folders: list[str]
+    chips: list[Chip]
+    classes: list[ClassInfo]
+    band_names: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+    tile_size: tuple[int, int]
+    nodata: float | None
+    dtype: str
+    cell_size: tuple[float, float] | None
+    crs_wkt: str | None
+    class_pixels: dict[int, int] = field(default_factory=dict)
+    source_bands: list[int] | None = None  # 1-based bands of the exported raster, in order
+    source_band_count: int | None = None  # how many bands that raster had
+
+    @property
+    def band_count(self) -> int:
+        return len(self.band_names)
+
+
+@contextmanager
+def open_chip(path: str):
+    """A chip opened for reading; a damaged or unreadable one is named, not a traceback."""
+    try:
+        ds = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(PARAM, f"the chip '{path}' cannot be read ({str(exc)[:160]}); export "
+                         "the training data again or remove that chip from map.txt") from None
+    try:
+        yield ds
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(PARAM, f"the chip '{path}' is damaged ({str(exc)[:160]}); export the "
+                         "training data again or remove that chip from map.txt") from None
+    finally:
+        ds.close()
+
+
+def read_chip(path: str, bands: int, tile: tuple[int, int], label: bool = False):
+    """(data, nodata) of a chip, whose size is checked before its pixels are read (a chip
+    of another size in a folder from elsewhere would otherwise be read whole)."""
+    with open_chip(path) as ds:
+        want = (1 if label else bands, tile[1], tile[0])
+        if (ds.count, ds.height, ds.width) != want and not (label and ds.count >= 1 and
+                                                            (ds.height, ds.width) == want[1:]):
+            raise InputError(PARAM, f"the chip '{path}' holds {ds.count} band(s) of "
+                             f"{ds.width} x {ds.height} px; this training data has "
+                             f"{want[0]} band(s) of {tile[0]} x {tile[1]} px")
+        return (ds.read(1) if label else ds.read()), ds.nodata
+
+
+def _load_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise InputError(PARAM, f"'{path}' cannot be read as JSON: {exc}") from exc
+
+
+def _color(raw) -> tuple[int, int, int] | None:
+    if isinstance(raw, (list, tuple)) and len(raw) >= 3 and all(0 <= int(c) <= 255 for c in raw[:3]):
+        return tuple(int(c) for c in raw[:3])
+    return None  # ArcGIS writes [-1, -1, -1] for "no colour chosen"
+
+
+def _classes(emd: dict, stats: dict) -> list[ClassInfo]:
+    raw = emd.get("Classes") or [
+        {"Value": c.get("ClassValue"), "Name": c.get("ClassName"), "Color": c.get("Color")}
+        for c in stats.get("Classes", [])]
+    out = []
+    for c in raw:
+        v = int(c["Value"])
+        if v == 0:
+            continue
+        out.append(ClassInfo(v, str(c.get("Name") or f"Class {v}"),
+                             _color(c.get("Color")) or default_color(v)))
+    return out
+
+
+def _inside(folder: str, listed: str, sub: str) -> str:
+    """A chip path listed in map.txt or the manifest, kept inside the training folder: a
+    path that leads elsewhere (absolute, '..', a drive) falls back to the chip of that name
+    in the folder's own images/ or labels/, as if the folder had been moved."""
+    if not isinstance(listed, str):
+        raise TypeError(f"chip path {listed!r}")
+    path = os.path.realpath(os.path.join(folder, listed))
+    root = os.path.realpath(folder)
+    if path.startswith(root + os.sep):
+        return path
+    return os.path.join(folder, sub, os.path.basename(listed.replace("\\", "/")))
+
+
+def _chip_pairs(folder: str) -> list[tuple[str, str, dict]]:
+    """(image, label, manifest entry or {}) for every chip, by manifest, map.txt or listing."""
+    mpath = os.path.join(folder, MANIFEST)
+    if os.path.exists(mpath):
+        try:
+            return [(_inside(folder, c["image"], IMAGES), _inside(folder, c["label"], LABELS), c)
+                    for c in _load_json(mpath).get("chips", [])]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InputError(PARAM, f"'{mpath}' lists chips without image or label "
+                             f"({exc!r}); export the training data again") from None
+    pairs = []
+    map_txt = os.path.join(folder, MAP_TXT)
+    if os.path.exists(map_txt):
+        with open(map_txt, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                parts = line.replace("\\", "/").split()
+                if len(parts) >= 2:
+                    pairs.append((_inside(folder, parts[0], IMAGES),
+                                  _inside(folder, parts[1], LABELS), {}))
+        return pairs
+    images = sorted(os.listdir(os.path.join(folder, IMAGES)))
+    labels = {os.path.splitext(n)[0]: n for n in os.listdir(os.path.join(folder, LABELS))}
+    for name in images:
+        stem = os.path.splitext(name)[0]
+        if stem in labels and not name.endswith((".aux.xml", ".xml", ".tfw", ".ovr")):
+            pairs.append((os.path.join(folder, IMAGES, name),
+                          os.path.join(folder, LABELS, labels[stem]), {}))
+    return pairs
+
+
+def _georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]]:
+    """Block ids from each chip's own transform: tile-sized cells of the folder's map space."""
+    placed = []
+    for image, _, _ in pairs:
+        with open_chip(image) as ds:
+            t, b = ds.transform, ds.bounds
+            placed.append(None if ds.crs is None else (t.c, t.f, abs(t.a), abs(t.e), tuple(b)))
+    if any(p is None for p in placed) or not placed:
+        return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
+    x0 = min(p[0] for p in placed)
+    y0 = max(p[1] for p in placed)
+    out = []
+    for x, y, rx, ry, bounds in placed:
+        col = int((x - x0) / (rx * tile[0]) + 1e-6)
+        row = int((y0 - y) / (ry * tile[1]) + 1e-6)
+        out.append((row * 100_000 + col, bounds))
+    return out
+
+
+@dataclass
+class _Folder:
+    path: str
+    chips: list[Chip]
+    classes: list[ClassInfo]
+    tile: tuple[int, int]
+    bands: list[str]
+    mean: np.ndarray | None
+    std: np.ndarray | None
+    minimum: np.ndarray | None
+    maximum: np.ndarray | None
+    weight: float
+    nodata: float | None
+    dtype: str
+    cell: tuple[float, float] | None
+    crs: str | None
+    class_pixels: dict[int, int]
+    source_bands: list[int] | None
+    source_band_count: int | None
+
+
+def _read_folder(path: str, index: int) -> _Folder:
+    if not os.path.isdir(path):
+        raise InputError(PARAM, f"'{path}' is not a folder; give folders written by Export "
+                         "Training Data (or ArcGIS's Export Training Data For Deep Learning)")
+    has = set(os.listdir(path))
+    if not ({IMAGES, LABELS} <= has and (has & {EMD, STATS_JSON, MANIFEST, MAP_TXT})):
+        raise InputError(PARAM, f"'{path}' is not a training data folder: it needs images/, "
+                         f"labels/ and {EMD} or {STATS_JSON}; export one with Export Training Data")
+    emd = _load_json(os.path.join(path, EMD)) if EMD in has else {}
+    stats = _load_json(os.path.join(path, STATS_JSON)) if STATS_JSON in has else {}
+    mode = stats.get("MetaDataMode") or emd.get("MetaDataMode")
+    if mode and mode != "Classified_Tiles":
+        raise InputError(PARAM, f"'{path}' holds '{mode}' training data; pixel classification "
+                         "needs 'Classified_Tiles' (export with that metadata format)")
+    pairs = _chip_pairs(path)
+    if not pairs:
+        raise InputError(PARAM, f"'{path}' holds no image/label chip pairs")
+    missing = [p for pair in pairs[:50] for p in pair[:2] if not os.path.exists(p)]
+    if missing:
+        raise InputError(PARAM, f"'{path}' lists chips that do not exist, e.g. '{missing[0]}'")
+    with open_chip(pairs[0][0]) as ds:
+        tile = (ds.width, ds.height)
+        count, nodata, dtype = ds.count, ds.nodata, ds.dtypes[0]
+        if max(tile) > MAX_CHIP or count > MAX_BANDS or np.dtype(dtype).kind == "c":
+            raise InputError(PARAM, f"'{path}' holds chips of {tile[0]} x {tile[1]} px, "
+                             f"{count} bands of {dtype}; LandLearn trains on chips of at most "
+                             f"{MAX_CHIP} px, {MAX_BANDS} bands of real numbers")
+        cell = (abs(ds.transform.a), abs(ds.transform.e)) if ds.crs else None
+        crs = ds.crs.to_wkt() if ds.crs else None
+    if all(e for _, _, e in pairs):
+        placed = [(int(e["block"]), tuple(e["bounds"])) for _, _, e in pairs]
+    else:
+        placed = _georef_blocks(pairs, tile)
+    chips = [Chip(i, lab, index, blk, bnd) for (i, lab, _), (blk, bnd) in zip(pairs, placed)]
+    band_stats = emd.get("AllTilesStats") or []
+    state = stats.get("BandStatsState") or []
+    names = (emd.get("InputRastersProps") or {}).get("BandNames") or [
+        b.get("BandName") or f"Band_{i + 1}" for i, b in enumerate(band_stats)] or [
+        f"Band_{i + 1}" for i in range(count)]
+    if len(names) != count:
+        names = [f"Band_{i + 1}" for i in range(count)]
+    if len(band_stats) == count:
+        arr = {k: np.array([float(b[k]) for b in band_stats]) for k in ("Mean", "StdDev", "Min", "Max")}
+        mean, std, mn, mx = arr["Mean"], arr["StdDev"], arr["Min"], arr["Max"]
+    else:
+        mean = std = mn = mx = None
+    weight = float(state[0]["Num"]) if len(state) == count else float(len(chips))
+    classes = _classes(emd, stats)
+    px = (stats.get("ClassPixelStats") or {}).get("NumPixelsPerClass") or []
+    stat_classes = [int(c["ClassValue"]) for c in stats.get("Classes", [])]
+    class_pixels = dict(zip(stat_classes, (int(n) for n in px))) if len(px) == len(stat_classes) else {}
+    ours = emd.get("LandLearn") or {}
+    return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
+                   dtype, cell, crs, class_pixels, ours.get("SourceBands"),
+                   ours.get("SourceBandCount"))
+
+
+def _sample_stats(chips: list[Chip], nodata, bands: int, tile: tuple[int, int],
+                  limit: int = 1000):
+    """Band statistics from up to ``limit`` chips spread over the folder (all when fewer)."""
+    picks = np.unique(np.linspace(0, len(chips) - 1, min(limit, len(chips))).astype(int))
+    vals = []
+    for chip in (chips[i] for i in picks):
+        data = read_chip(chip.image, bands, tile)[0].astype(np.float64)
+        ok = np.all(np.isfinite(data), axis=0)
+        if nodata is not None:
+            ok &= ~np.all(data == nodata, axis=0)
+        vals.append(data[:, ok])
+    allv = np.concatenate(vals, axis=1)
+    if allv.shape[1] == 0:
+        raise InputError(PARAM, "the chips hold no valid pixel (all NoData)")
+    return allv.mean(axis=1), allv.std(axis=1), allv.min(axis=1), allv.max(axis=1)
+
+
+def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
+    if not folders:
+        raise InputError(PARAM, "no training data folder was given")
+    parts = [_read_folder(os.fspath(f), i) for i, f in enumerate(folders)]
+    first = parts[0]
+    for p in parts[1:]:
+        if len(p.bands) != len(first.bands):
+            raise InputError(PARAM, f"'{p.path}' has {len(p.bands)} bands but '{first.path}' has "
+                             f"{len(first.bands)}; all folders must be exported with the same bands")
+        if p.tile != first.tile:
+            raise InputError(PARAM, f"'{p.path}' has {p.tile[0]} x {p.tile[1]} chips but "
+                             f"'{first.path}' has {first.tile[0]} x {first.tile[1]}; export all "
+                             "folders with the same tile size")
+    for p in parts:
+        if p.mean is None:
+            if progress is not None:
+                progress.info(f"'{p.path}' carries no band statistics; computing them from its chips.")
+            p.mean, p.std, p.minimum, p.maximum = _sample_stats(p.chips, p.nodata,
+                                                                len(p.bands), p.tile)
+    w = np.array([p.weight for p in parts])[:, None]
+    means = np.stack([p.mean for p in parts])
+    mean = (w * means).sum(0) / w.sum()
+    var = (w * (np.stack([p.std for p in parts]) ** 2 + (means - mean) ** 2)).sum(0) / w.sum()
+    classes: dict[int, ClassInfo] = {}
+    pixels: dict[int, int] = {}
+    for p in parts:
+        for c in p.classes:
+            classes.setdefault(c.value, c)
+        for v, n in p.class_pixels.items():
+            pixels[v] = pixels.get(v, 0) + n
+    return TrainingData(
+        folders=[p.path for p in parts], chips=[c for p in parts for c in p.chips],
+        classes=[classes[v] for v in sorted(classes)], band_names=first.bands, mean=mean,
+        std=np.sqrt(var), minimum=np.min([p.minimum for p in parts], axis=0),
+        maximum=np.max([p.maximum for p in parts], axis=0), tile_size=first.tile,
+        nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
+        class_pixels=pixels, source_bands=first.source_bands,
+        source_band_count=first.source_band_count)

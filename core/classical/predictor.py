@@ -1,0 +1,127 @@
+"""A saved classical model, loaded without running code from the package, as the Classify
+Pixels engine's predictor: raw band values in, class probabilities out.
+
+The skops file is read only after its size, its arrays' headers and every type in its
+object tree passed the checks (package_members, skops_allowlist); the trees files are
+checked node by node by their stores; and the loaded model must agree with its .emd and
+classify two pixels before a tile is read."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from ..model_package.members import MAX_MEMBER_BYTES, MIB, check_npz
+from ..model_package.skops_types import audit_skops
+from ..runtime.deps import require
+from .boosting import FastBoostingProba
+from .forest import FastForestProba
+from .svm import FastSvmProba
+from .trees.stores import join_model_trees, split_model_trees
+
+
+class ClassicalPredictor:
+    def __init__(self, pkg, info):
+        sio = require("skops.io")
+        model_limit, trees_limit = member_limits(pkg.landlearn, info)
+        data = pkg.read(pkg.emd["ModelFile"], model_limit, "classifier")
+        trusted = audit_skops(data, model_limit, pkg.path)
+        try:
+            self.model = sio.loads(data, trusted=trusted)
+        except Exception as exc:  # noqa: BLE001 - every type was allowed: this is damage
+            raise InputError("model", f"'{pkg.path}': its classifier cannot be read "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
+        trees = pkg.landlearn.get("trees_file")
+        if trees:
+            tree_data = pkg.read(trees, trees_limit, "trees")
+            check_npz(tree_data, trees_limit, pkg.path, "model", "the trees file")
+            join_model_trees(self.model, trees, tree_data, pkg.path)
+        else:
+            self.model = _checked_inline_trees(self.model, pkg.path)
+        self.values = info.class_values
+        self.classes = _checked_classes(self.model, info, pkg.path)
+        fast = [f for f in (FastSvmProba, FastForestProba, FastBoostingProba)
+                if f.supports(self.model)]
+        try:
+            self.proba = fast[0](self.model) if fast else self.model.predict_proba
+            trial = self.proba(np.zeros((2, info.in_channels)))
+        except Exception as exc:  # noqa: BLE001 - a model that cannot classify two pixels
+            raise InputError("model", f"'{pkg.path}': its classifier does not work "
+                             f"({type(exc).__name__}: {str(exc)[:120]}); the package is "
+                             "damaged") from None
+        if np.shape(trial) != (2, len(self.values)):
+            raise InputError("model", f"'{pkg.path}': its classifier gives "
+                             f"{np.shape(trial)} probabilities for 2 pixels of "
+                             f"{len(self.values)} classes; the package is damaged")
+        walk = getattr(self.proba, "walk", None)
+        self.where = "CPU (scikit-learn" + (f"; {walk.engine})" if walk is not None else ")")
+
+    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """(n, bands, h, w) -> (n, classes, h, w); pixels outside ``valid`` (n, h, w) are not
+        classified and get probability 0 (the writer marks them NoData anyway)."""
+        n, b, h, w = x.shape
+        flat = x.transpose(0, 2, 3, 1).reshape(-1, b)
+        keep = None if valid is None else valid.reshape(-1)
+        prob = np.zeros((len(flat), len(self.classes)), dtype=np.float32)
+        rows = flat if keep is None else flat[keep]
+        if len(rows):
+            # all cores: the fast paths run threads, and scikit-learn's own paths are not held
+            # to one OpenMP thread as gradient boosting's fits are (classical_cv), since
+            # that slowdown hit small fits, not the prediction of whole tiles
+            p = self.proba(rows.astype(np.float64))
+            if keep is None:
+                prob[:] = p
+            else:
+                prob[keep] = p
+        return prob.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
+
+
+def _checked_inline_trees(model, where: str):
+    """Trees kept inside the skops file (packages from before the trees files) go through
+    their store and back, so they get the same node-by-node checks before any walk."""
+    try:
+        light, name, data = split_model_trees(model)
+    except Exception as exc:  # noqa: BLE001 - a model whose trees cannot even be listed
+        raise InputError("model", f"'{where}': its trees are damaged ({type(exc).__name__}: "
+                         f"{str(exc)[:120]})") from None
+    return model if data is None else join_model_trees(light, name, data, where)
+
+
+def _checked_classes(model, info, where: str) -> list:
+    """The classifier's classes and band count must be those its .emd describes."""
+    classes = list(getattr(model, "classes_", []))
+    try:
+        same = [int(c) for c in classes] == info.class_values
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise InputError("model", f"'{where}': the classifier's classes {classes[:20]} "
+                         f"differ from its description {info.class_values}")
+    bands = getattr(model, "n_features_in_", None)
+    if bands is not None and bands != info.in_channels:
+        raise InputError("model", f"'{where}': the classifier takes {bands} bands but its "
+                         f"description says {info.in_channels}")
+    return classes
+
+
+def member_limits(landlearn: dict, info) -> tuple[int, int]:
+    """Ceilings for the classifier and trees files, from what the .emd says was trained:
+    an SVM keeps at most every sample as a support vector, a tree at most two nodes per
+    sample. A lying .emd raises them only up to MAX_MEMBER_BYTES."""
+    training = landlearn.get("training") if isinstance(landlearn.get("training"), dict) else {}
+    counts = training.get("samples_per_class")
+    params = training.get("parameters") if isinstance(training.get("parameters"), dict) else {}
+    try:
+        samples = sum(int(v) for v in counts.values()) if isinstance(counts, dict) else 10**6
+        trees = int(params.get("trees", 100))
+    except (TypeError, ValueError):
+        samples, trees = 10**6, 100
+    samples = min(max(samples, 1), 10**8)
+    trees = min(max(trees, 1), 10**5)
+    n_classes, bands = len(info.class_values), info.in_channels
+    model = 32 * MIB + 16 * samples * (bands + n_classes + 4)
+    node = 64 + 8 * n_classes
+    forest = trees * 2 * samples * node
+    boosting = 1000 * n_classes * 2 * samples * (48 + 32)  # up to 1000 iterations
+    return min(model, MAX_MEMBER_BYTES), min(max(forest, boosting) + MIB, MAX_MEMBER_BYTES)

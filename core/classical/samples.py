@@ -1,0 +1,137 @@
+"""Training pixels for classical classifiers, straight from a raster and its labels.
+
+No chips: the image is walked window by window, labelled pixels on valid image data are
+kept with their band values, class and group (the polygon they came from; for label
+rasters, a 64-pixel spatial block). At most MAX_SAMPLES_PER_CLASS per class are kept,
+chosen uniformly at random while streaming (the smallest of random keys), so memory
+follows that cap, not the number of labelled pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..geo.classes import ClassInfo
+from ..geo.extent import Extent, extent_to_window
+from ..geo.grid import count_tiles, tile_windows
+from ..geo.raster import RasterSource
+from ..labels.base import LabelConfig
+from ..labels.open import open_labels
+from ..progress import NullProgress, Progress, SubProgress, track
+
+BLOCK = 64
+
+
+@dataclass
+class Samples:
+    x: np.ndarray  # (n, bands) float64
+    y: np.ndarray  # (n,) class values
+    groups: np.ndarray  # (n,) polygon / block ids
+    classes: list[ClassInfo]
+    band_names: list[str]
+    source_bands: list[int]
+    source_band_count: int
+    dtype: str
+    cell_size: tuple[float, float]
+    crs_wkt: str | None
+    available: dict[int, int]  # labelled valid pixels per class before sampling
+    grouped_by: str  # "polygon", "point" or "block"
+
+
+class _Reservoir:
+    """The ``cap`` entries with the smallest random keys seen so far, per class."""
+
+    def __init__(self, cap: int, seed: int):
+        self.cap = cap
+        self.rng = np.random.default_rng(seed)
+        self.parts: dict[int, list] = {}
+
+    def add(self, value: int, x: np.ndarray, groups: np.ndarray) -> None:
+        keys = self.rng.random(len(x))
+        parts = self.parts.setdefault(value, [])
+        parts.append((keys, x, groups))
+        if self.cap > 0 and sum(len(p[0]) for p in parts) > 4 * self.cap:
+            self.parts[value] = [self._trim(parts)]
+
+    def _trim(self, parts):
+        keys = np.concatenate([p[0] for p in parts])
+        x = np.concatenate([p[1] for p in parts])
+        g = np.concatenate([p[2] for p in parts])
+        if self.cap > 0 and len(keys) > self.cap:
+            keep = np.argpartition(keys, self.cap)[:self.cap]
+            keep.sort()
+            return keys[keep], x[keep], g[keep]
+        return keys, x, g
+
+    def result(self, value: int):
+        return self._trim(self.parts[value])
+
+
+def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent | None = None,
+                    max_per_class: int = 500, seed: int = 0,
+                    progress: Progress | None = None) -> Samples:
+    progress = progress or NullProgress()
+    with RasterSource(raster, bands) as image:
+        area = extent_to_window(extent, image.grid) if extent else image.grid.full_window
+        lab = open_labels(labels, image.grid, progress)
+        has_ids = hasattr(lab, "read_ids")
+        reservoir = _Reservoir(max_per_class, seed)
+        available: dict[int, int] = {}
+        n = count_tiles(area, (512, 512))
+        for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 1), n):
+            inner = win.intersection(area)
+            y = lab.read(inner)
+            if not y.any():
+                continue
+            block = image.read(inner)
+            keep = (y > 0) & block.valid
+            if not keep.any():
+                continue
+            if has_ids:
+                g = lab.read_ids(inner)[keep].astype(np.int64)
+            else:
+                rr, cc = np.nonzero(keep)
+                rows = (rr + int(inner.row_off)) // BLOCK
+                cols = (cc + int(inner.col_off)) // BLOCK
+                g = rows * 1_000_000 + cols
+            x = block.data[:, keep].T.astype(np.float64)
+            yk = y[keep]
+            for v in np.unique(yk):
+                sel = yk == v
+                available[int(v)] = available.get(int(v), 0) + int(sel.sum())
+                reservoir.add(int(v), x[sel], g[sel])
+        if not available:
+            raise InputError("labels", "no labelled pixel falls on valid image data inside the "
+                             "raster (and EXTENT, if set); check the labels' position and CRS")
+        missing = [c for c in lab.classes if c.value not in available]
+        if missing:
+            raise InputError("labels", "class(es) " + ", ".join(f"{c.value} '{c.name}'" for c in missing)
+                             + " have no labelled pixel on valid image data; remove them or "
+                             "label them where the raster has data")
+        xs, ys, gs = [], [], []
+        for v in sorted(available):
+            _, x, g = reservoir.result(v)
+            xs.append(x)
+            ys.append(np.full(len(x), v, dtype=np.int64))
+            gs.append(g)
+        classes = [c for c in lab.classes if c.value in available]
+        if len(classes) < 2:
+            raise InputError("labels", f"only one class ({classes[0].name}) has samples; a "
+                             "classifier needs at least two")
+        grouped = "block" if not has_ids else (
+            "point" if _all_points(labels) else "polygon")
+        return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
+                       image.band_names, list(image.bands), image.source_count,
+                       image.dtype.name, image.grid.res,
+                       image.grid.crs.to_wkt() if image.grid.crs else None, available, grouped)
+
+
+def _all_points(labels: LabelConfig) -> bool:
+    from osgeo import ogr
+
+    ds = ogr.Open(labels.labels)
+    layer = ds.GetLayerByName(labels.layer) if labels.layer else ds.GetLayerByIndex(0)
+    return ogr.GT_Flatten(layer.GetGeomType()) in (ogr.wkbPoint, ogr.wkbMultiPoint)

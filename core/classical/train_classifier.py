@@ -1,0 +1,165 @@
+"""Classical pixel classifiers: random forest, SVM, maximum likelihood, gradient boosting.
+
+Samples come straight from the raster and its labels (samples.py); validation is
+cross-validation grouped by polygon (classical_cv.py). The model is saved with skops (no
+pickle) in the same .dlpk as deep models and loaded back with an allow-list of types.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..accuracy.metrics import Accuracy
+from ..errors import InputError
+from ..geo.extent import Extent
+from ..geo.grid import crs_units
+from ..labels.base import LabelConfig
+from ..model_package.format import FORMAT, FORMAT_VERSION, check_model_output, write_package
+from ..progress import NullProgress, Progress, check
+from ..runtime.deps import require
+from ..termination import terminable
+from .cv import fit_validated
+from .report import classical_report
+from .samples import Samples, collect_samples
+from .trees.stores import split_model_trees
+
+MODEL_TYPES = [("random_forest", "Random forest"), ("svm", "SVM (RBF kernel)"),
+               ("maximum_likelihood", "Maximum likelihood (Gaussian)"),
+               ("hist_gradient_boosting", "Histogram gradient boosting")]
+
+
+@dataclass(frozen=True)
+class ClassicalConfig:
+    input_raster: str
+    labels: LabelConfig
+    output_model: str
+    model_type: str = "random_forest"
+    bands: tuple[int, ...] | None = None
+    extent: Extent | None = None
+    max_samples_per_class: int = 500
+    trees: int = 100
+    max_depth: int | None = None
+    svm_c: float = 1.0
+    svm_gamma: str = "scale"  # "scale", "auto" or a number
+    cv_folds: int = 5
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.model_type not in [m for m, _ in MODEL_TYPES]:
+            raise InputError("model_type", f"'{self.model_type}' is not one of "
+                             f"{', '.join(m for m, _ in MODEL_TYPES)}")
+        if self.trees < 1:
+            raise InputError("trees", "a forest needs at least one tree")
+        if self.max_depth is not None and self.max_depth < 1:
+            raise InputError("max_depth", "use 1 or more, or leave it empty for no limit")
+        if self.svm_c <= 0:
+            raise InputError("svm_c", f"C must be positive, got {self.svm_c}")
+        if self.svm_gamma not in ("scale", "auto"):
+            try:
+                if float(self.svm_gamma) <= 0:
+                    raise ValueError
+            except ValueError:
+                raise InputError("svm_gamma", f"'{self.svm_gamma}' is not scale, auto or a "
+                                 "positive number") from None
+        if not 0 <= self.cv_folds <= 20 or self.cv_folds == 1:
+            raise InputError("cv_folds", "use 0 (no cross-validation) or 2..20 folds")
+        check_model_output(self.output_model, {"input_raster": self.input_raster,
+                                               "labels": self.labels.labels})
+
+
+@dataclass
+class ClassicalResult:
+    output_model: str
+    accuracy: Accuracy | None
+    samples: dict[int, int]
+    available: dict[int, int]
+    seconds: float
+    grouped_by: str
+    validation: str = "none"
+    notes: list[str] = field(default_factory=list)
+
+
+@terminable
+def train_classical(config: ClassicalConfig, progress: Progress | None = None) -> ClassicalResult:
+    progress = progress or NullProgress()
+    config.validate()
+    require("sklearn")
+    skops_io = require("skops.io")
+    t0 = time.perf_counter()
+    s = collect_samples(config.input_raster, config.labels, config.bands, config.extent,
+                        config.max_samples_per_class, config.seed, progress)
+    counts = {int(v): int((s.y == v).sum()) for v in np.unique(s.y)}
+    progress.info(f"{len(s.y)} samples over {len(s.classes)} classes from "
+                  f"{len(np.unique(s.groups))} {s.grouped_by}s: " + ", ".join(
+                      f"{c.name} {counts[c.value]} of {s.available[c.value]}" for c in s.classes))
+    model, acc, validation = fit_validated(config, s, progress)
+    if acc is not None:
+        progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
+    check(progress)
+    _drop_generators(model)
+    light, trees_file, trees = split_model_trees(model)
+    buf = skops_io.dumps(light)
+    result = ClassicalResult(config.output_model, acc, counts, s.available,
+                             time.perf_counter() - t0, s.grouped_by, validation=validation)
+    emd = classical_emd(config, s, result)
+    files = {**classical_report(emd, result), "model.skops": buf}
+    if trees is not None:
+        emd["LandLearn"]["trees_file"] = trees_file
+        files[trees_file] = trees
+    write_package(config.output_model, emd, None, files)
+    progress.set_fraction(1.0)
+    return result
+
+
+def _drop_generators(obj, seen=None) -> None:
+    """Remove numpy Generators that some estimators keep after fitting (only fit uses them):
+    skops 0.11, the last release for Debian 12's numpy 1.24, cannot serialise them."""
+    seen = seen if seen is not None else set()
+    if id(obj) in seen or not hasattr(obj, "__dict__"):
+        return
+    seen.add(id(obj))
+    for key, value in list(vars(obj).items()):
+        if isinstance(value, np.random.Generator):
+            setattr(obj, key, None)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                _drop_generators(item[1] if isinstance(item, tuple) and len(item) == 2 else item, seen)
+        elif hasattr(value, "__dict__") and type(value).__module__.startswith("sklearn"):
+            _drop_generators(value, seen)
+
+
+def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) -> dict:
+    acc = result.accuracy
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
+              if k not in ("labels", "extent")}
+    params["labels"] = config.labels.labels
+    params["class_field"] = config.labels.class_field
+    nb = len(s.band_names)
+    return {
+        "Framework": "scikit-learn", "ModelConfiguration": "LandLearn",
+        "ModelType": "ImageClassification", "ModelFile": "model.skops",
+        "ImageHeight": 512, "ImageWidth": 512, "ExtractBands": list(range(nb)),
+        "ModelPadding": 0, "Classes": [c.to_esri() for c in s.classes],
+        "accuracy": f"{acc.overall:.4f}" if acc else None,
+        "LandLearn": {
+            "format": FORMAT, "version": FORMAT_VERSION, "kind": "classical",
+            "model_type": config.model_type, "in_channels": nb,
+            "class_values": [c.value for c in s.classes], "band_names": s.band_names,
+            "source_bands": s.source_bands, "source_band_count": s.source_band_count,
+            "dtype": s.dtype, "nodata": None,
+            "normalization": {"method": "none (the model standardises internally)",
+                              "mean": [0.0] * nb, "std": [1.0] * nb,
+                              "sample_mean": s.x.mean(axis=0).tolist(),
+                              "sample_std": s.x.std(axis=0).tolist()},
+            "cell_size": list(s.cell_size), "crs": s.crs_wkt, "crs_units": crs_units(s.crs_wkt),
+            "padding": 0, "ignore_classes": [0],
+            "training": {"parameters": params, "samples_per_class": result.samples,
+                         "labelled_pixels_per_class": result.available,
+                         "validation": result.validation,
+                         "seconds": round(result.seconds, 1)},
+            "metrics": acc.to_json() if acc else None,
+        },
+    }

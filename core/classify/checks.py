@@ -1,0 +1,69 @@
+"""Does this raster fit this model? Errors for what cannot work, warnings for what may not.
+
+ArcGIS users get blank or nonsense maps from a band-order or scale mismatch and no word
+about it. A wrong band count is an error; a different band order, data type, value range
+or cell size is a warning that names the difference and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..errors import InputError
+from ..geo.grid import crs_units
+from ..geo.raster import RasterSource
+from ..model_package.info import ModelInfo
+
+_GENERIC = re.compile(r"^(band[_ ]?\d+)?$", re.IGNORECASE)
+
+
+def check_bands(source: RasterSource, info: ModelInfo, progress) -> None:
+    if source.count != info.in_channels:
+        raise InputError("bands", f"the model was trained on {info.in_channels} bands "
+                         f"({', '.join(info.band_names)}) but {source.count} are selected from "
+                         f"'{source.path}' (bands {source.bands}); choose {info.in_channels} "
+                         "bands in BANDS, in the training order")
+    mine = source.band_names
+    theirs = info.band_names
+    named = [(a, b) for a, b in zip(mine, theirs) if not _GENERIC.match(a) and not _GENERIC.match(b)]
+    if named and any(a != b for a, b in named):
+        progress.warning(f"Band names differ from the model's: raster {mine} vs model {theirs}. "
+                         "If the order is different, set BANDS to match the training order.")
+
+
+def check_values(source: RasterSource, info: ModelInfo, progress) -> None:
+    """Compare a sample of the raster's pixels with the training statistics."""
+    if info.dtype and np.dtype(info.dtype) != source.dtype:
+        progress.warning(f"The raster is {source.dtype.name} but the model was trained on "
+                         f"{info.dtype} chips; check that the values mean the same thing.")
+    # a few dozen small windows spread over the source raster: bounded time at any raster
+    # size (a decimated read of a huge or resampled raster is not), cancellable between them
+    data = source.sample(progress)
+    if data.shape[1] == 0:
+        return
+    mean = data.mean(axis=1)
+    z = np.abs(mean - info.value_mean) / np.where(info.value_std > 0, info.value_std, 1.0)
+    far = [f"{name}: {m:.4g} vs {t:.4g}" for name, m, t, zz in
+           zip(info.band_names, mean, info.value_mean, z) if zz > 3]
+    if far:
+        progress.warning("The raster's band means are far (> 3 standard deviations) from the "
+                         f"training data's: {'; '.join(far[:4])}. Results may be poor: check "
+                         "the bands, units and scaling (e.g. reflectance x 10000).")
+
+
+def check_cell_size(source: RasterSource, info: ModelInfo, progress) -> None:
+    if not info.cell_size or source.grid.crs is None:
+        return
+    units = crs_units(source.grid.crs)
+    if info.crs_units and units != info.crs_units:
+        progress.warning(f"The raster's CRS units ({units}) differ from the training data's "
+                         f"({info.crs_units}); cell sizes cannot be compared.")
+        return
+    ratio = source.grid.res[0] / info.cell_size[0]
+    if ratio > 1.5 or ratio < 1 / 1.5:
+        progress.warning(f"The raster's cell size ({source.grid.res[0]:g}) is {ratio:.2f}x the "
+                         f"model's ({info.cell_size[0]:g}); objects will look "
+                         f"{'smaller' if ratio > 1 else 'larger'} than in training. Set "
+                         f"CELL_SIZE={info.cell_size[0]:g} to resample.")

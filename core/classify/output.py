@@ -1,0 +1,143 @@
+"""Turning tile probabilities into the classified raster (and confidence / probabilities).
+
+Centre blending writes each tile's centre straight away. Weighted blending adds every
+tile's probabilities, times a weight that fades to its edges, into a strip one tile high;
+rows become final once the next row of tiles has started below them, and are written then.
+All outputs are verified together at the end and only then renamed into place
+(writer.commit_together), or all removed on error or cancel.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..geo.writer import GeoTiffWriter, commit_together
+
+NODATA_FLOAT = -1.0
+
+
+def hann_weight(tile: int, pad: int) -> np.ndarray:
+    """A 2D weight that is 1 over the centre and fades towards the tile edges (never 0)."""
+    ramp = np.ones(tile, dtype=np.float32)
+    if pad > 0:
+        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(2 * pad) + 0.5) / (2 * pad))
+        ramp[:2 * pad] = edge
+        ramp[-2 * pad:] = edge[::-1]
+    return np.outer(ramp, ramp) + 1e-3
+
+
+class ClassifyOutputs:
+    def __init__(self, config, grid, info, area: Window, tile: int, pad: int):
+        self.config, self.info, self.area = config, info, area
+        self.tile, self.pad, self.core = tile, pad, tile - 2 * pad
+        self.values = np.asarray(info.class_values, dtype=np.uint8)
+        self.threshold = config.confidence_threshold
+        self.counts = np.zeros(256, dtype=np.int64)
+        self._stack = ExitStack()
+        tags = {"LANDLEARN_MODEL": config.model}
+        self.cls = self._stack.enter_context(GeoTiffWriter(
+            config.output, grid, 1, np.uint8, nodata=0, classes=info.classes, tags=tags,
+            parameter="output"))
+        self.conf = self.prob = None
+        if config.output_confidence:
+            self.conf = self._stack.enter_context(GeoTiffWriter(
+                config.output_confidence, grid, 1, np.float32, nodata=NODATA_FLOAT,
+                band_names=["confidence"], tags=tags, parameter="output_confidence"))
+        if config.output_probabilities:
+            self.prob = self._stack.enter_context(GeoTiffWriter(
+                config.output_probabilities, grid, len(self.values), np.float32,
+                nodata=NODATA_FLOAT, band_names=info.class_names, tags=tags,
+                parameter="output_probabilities"))
+        self.weighted = config.blend == "weighted"
+        if self.weighted:
+            width = int(area.width) + 2 * pad + tile
+            self.weight = hann_weight(tile, pad)
+            self.acc = np.zeros((len(self.values), tile, width), dtype=np.float32)
+            self.wsum = np.zeros((tile, width), dtype=np.float32)
+            self.valid = np.zeros((tile, width), dtype=bool)
+            self.top = int(area.row_off) - pad  # raster row of strip row 0
+
+    @property
+    def class_counts(self) -> dict[int, int]:
+        return {int(v): int(self.counts[v]) for v in np.nonzero(self.counts)[0]}
+
+    def add(self, core_win: Window, probs: np.ndarray, valid: np.ndarray) -> None:
+        """Probabilities of the tile whose centre is ``core_win`` (raster coordinates)."""
+        if self.weighted:
+            self._accumulate(core_win, probs, valid)
+            return
+        p, c = self.pad, self.core
+        self._write(core_win, probs[:, p:p + c, p:p + c], valid[p:p + c, p:p + c])
+
+    def _accumulate(self, core_win, probs, valid) -> None:
+        row0 = int(core_win.row_off) - self.pad
+        while row0 > self.top:  # a new row of tiles: the strip's first `core` rows are final
+            self._flush_rows()
+        c0 = int(core_win.col_off) - self.pad - (int(self.area.col_off) - self.pad)
+        t = self.tile
+        self.acc[:, :, c0:c0 + t] += probs * self.weight
+        self.wsum[:, c0:c0 + t] += self.weight
+        self.valid[:, c0:c0 + t] |= valid
+
+    def _flush_rows(self) -> None:
+        """Write strip rows [0, core) (final: no later tile reaches them) and shift the strip."""
+        c, p = self.core, self.pad
+        width = int(self.area.width)
+        win = Window(int(self.area.col_off), self.top, width, c)
+        sl = (slice(0, c), slice(p, p + width))
+        probs = self.acc[(slice(None),) + sl] / np.maximum(self.wsum[sl], 1e-12)
+        self._write(win, probs, self.valid[sl])
+        self.acc = np.roll(self.acc, -c, axis=1)
+        self.wsum = np.roll(self.wsum, -c, axis=0)
+        self.valid = np.roll(self.valid, -c, axis=0)
+        self.acc[:, -c:] = 0
+        self.wsum[-c:] = 0
+        self.valid[-c:] = False
+        self.top += c
+
+    def finish(self) -> None:
+        if self.weighted:
+            end = int(self.area.row_off + self.area.height)
+            while self.top < end:
+                self._flush_rows()
+
+    def _write(self, win: Window, probs: np.ndarray, valid: np.ndarray) -> None:
+        """Write the part of ``win`` inside the area; ``probs`` is (classes, h, w) for ``win``."""
+        a = self.area
+        r0, c0 = max(int(win.row_off), int(a.row_off)), max(int(win.col_off), int(a.col_off))
+        r1 = min(int(win.row_off + win.height), int(a.row_off + a.height))
+        c1 = min(int(win.col_off + win.width), int(a.col_off + a.width))
+        if r1 <= r0 or c1 <= c0:
+            return
+        sl = (slice(r0 - int(win.row_off), r1 - int(win.row_off)),
+              slice(c0 - int(win.col_off), c1 - int(win.col_off)))
+        p = probs[(slice(None),) + sl]
+        v = valid[sl]
+        best = p.argmax(axis=0)
+        conf = p.max(axis=0)
+        cls = self.values[best]
+        cls[~v | (conf < self.threshold)] = 0
+        out = Window(c0 - int(a.col_off), r0 - int(a.row_off), c1 - c0, r1 - r0)
+        self.cls.write(cls, out)
+        self.counts += np.bincount(cls.ravel(), minlength=256)
+        if self.conf is not None:
+            self.conf.write(np.where(v, conf, NODATA_FLOAT).astype(np.float32), out)
+        if self.prob is not None:
+            self.prob.write(np.where(v[None], p, NODATA_FLOAT).astype(np.float32), out)
+
+    def __enter__(self) -> ClassifyOutputs:
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            return self._stack.__exit__(exc_type, exc, tb)
+        commit_together(self.writers)
+        self._stack.close()
+        return None
+
+    @property
+    def writers(self) -> list[GeoTiffWriter]:
+        return [w for w in (self.cls, self.conf, self.prob) if w is not None]

@@ -1,0 +1,88 @@
+"""Chips as normalised tensors: band statistics in, class indices out, NoData ignored.
+
+Normalisation is (x - mean) / std per band from the export's statistics (never /255), so
+uint16 reflectance, int16 radar and float32 hyperspectral all arrive near N(0, 1). NoData
+pixels become 0 (the band mean) and their labels the ignore index, the same rule as in
+export, loss, metrics and inference. Chips are cached in memory as float16 when they fit a
+budget, because reading and decoding GeoTIFFs every epoch is what slows CPU training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..chips.training_data import Chip, TrainingData, read_chip
+
+IGNORE = 255
+CACHE_BUDGET_BYTES = 3 * 2**30
+
+
+def label_lut(class_values: list[int]) -> np.ndarray:
+    """uint8 class value -> training index (0..n-1), IGNORE for NoData and ignored classes."""
+    lut = np.full(256, IGNORE, dtype=np.uint8)
+    for i, v in enumerate(class_values):
+        lut[v] = i
+    return lut
+
+
+class ChipData:
+    def __init__(self, data: TrainingData, class_values: list[int]):
+        self.data = data
+        self.lut = label_lut(class_values)
+        self.mean = data.mean.astype(np.float32)[:, None, None]
+        std = data.std.astype(np.float32)
+        self.scale = (1.0 / np.where(std > 0, std, 1.0)).astype(np.float32)[:, None, None]
+        w, h = data.tile_size
+        per_chip = data.band_count * w * h * 2 + w * h
+        self.cached = per_chip * len(data.chips) <= CACHE_BUDGET_BYTES
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(bands, h, w) float32 normalised image and (h, w) uint8 index labels of a chip."""
+        hit = self._cache.get(index)
+        if hit is not None:
+            return hit[0].astype(np.float32), hit[1]
+        x, y = self._read(self.data.chips[index])
+        if self.cached:  # the first epoch must see what later ones see: float16-rounded values
+            self._cache[index] = (x.astype(np.float16), y)
+            return self._cache[index][0].astype(np.float32), y
+        return x, y
+
+    def _read(self, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
+        raw, nodata = read_chip(chip.image, self.data.band_count, self.data.tile_size)
+        lab, _ = read_chip(chip.label, 1, self.data.tile_size, label=True)
+        invalid = np.zeros(lab.shape, dtype=bool)
+        if np.issubdtype(raw.dtype, np.floating):
+            invalid |= np.isnan(raw).any(axis=0)
+        if nodata is not None and not np.isnan(nodata):
+            invalid |= np.all(raw == nodata, axis=0)
+        x = (raw.astype(np.float32) - self.mean) * self.scale
+        x[:, invalid] = 0.0
+        x = np.nan_to_num(x, copy=False)
+        y = self.lut[np.clip(lab, 0, 255).astype(np.uint8)]
+        y[invalid] = IGNORE
+        return x, y
+
+    def batch(self, indices, torch, device, augment: bool, rng: np.random.Generator | None):
+        xs, ys = zip(*(self.load(i) for i in indices))
+        x = torch.from_numpy(np.stack(xs))
+        y = torch.from_numpy(np.stack(ys).astype(np.int64))
+        if augment and rng is not None:
+            x, y = augment_batch(torch, x, y, rng)
+        return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def augment_batch(torch, x, y, rng: np.random.Generator):
+    """Random flips and 90-degree rotations per chip (180 only when chips are not square)."""
+    square = x.shape[-1] == x.shape[-2]
+    xs, ys = [], []
+    for i in range(x.shape[0]):
+        xi, yi = x[i], y[i]
+        k = int(rng.integers(4)) if square else 2 * int(rng.integers(2))
+        if k:
+            xi, yi = torch.rot90(xi, k, (1, 2)), torch.rot90(yi, k, (0, 1))
+        if rng.random() < 0.5:
+            xi, yi = torch.flip(xi, (2,)), torch.flip(yi, (1,))
+        xs.append(xi)
+        ys.append(yi)
+    return torch.stack(xs), torch.stack(ys)

@@ -1,0 +1,44 @@
+"""Losses that skip NoData and ignored classes (index IGNORE) the same way cross-entropy does."""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .chip_dataset import IGNORE
+
+LOSSES = [("crossentropy", "Cross-entropy"), ("dice", "Dice"), ("focal", "Focal (gamma 2)")]
+
+
+def make_loss(name: str, torch, weight=None):
+    fn = torch.nn.functional
+
+    def ce(logits, target):
+        return fn.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
+
+    def focal(logits, target, gamma: float = 2.0):
+        logp = fn.log_softmax(logits, dim=1)
+        valid = target != IGNORE
+        t = target.clamp(max=logits.shape[1] - 1)
+        lp = logp.gather(1, t[:, None])[:, 0]
+        loss = -((1 - lp.exp()) ** gamma) * lp
+        if weight is not None:
+            loss = loss * weight[t]
+        return (loss * valid).sum() / valid.sum().clamp(min=1)
+
+    def dice(logits, target, eps: float = 1.0):
+        p = logits.softmax(dim=1)
+        valid = (target != IGNORE)[:, None].to(p.dtype)
+        onehot = fn.one_hot(target.clamp(max=logits.shape[1] - 1), logits.shape[1])
+        onehot = onehot.permute(0, 3, 1, 2).to(p.dtype) * valid
+        p = p * valid
+        inter = (p * onehot).sum(dim=(0, 2, 3))
+        union = p.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
+        score = (2 * inter + eps) / (union + eps)
+        w = weight if weight is not None else torch.ones_like(score)
+        present = onehot.sum(dim=(0, 2, 3)) > 0
+        w = w * present
+        return 1 - (score * w).sum() / w.sum().clamp(min=1e-6)
+
+    losses = {"crossentropy": ce, "dice": dice, "focal": focal}
+    if name not in losses:
+        raise InputError("loss", f"'{name}' is not one of {', '.join(losses)}")
+    return losses[name]

@@ -1,0 +1,60 @@
+"""A trained deep model, ready to turn normalised pixel batches into class probabilities.
+
+Built from a package without running any code from it: the network the .emd describes is
+built first, and the weights are read only once their header matches it. Inference uses
+eval mode, no gradients, autocast on CUDA and optional test-time augmentation (flips), and
+always returns float32 probabilities on the CPU, so the streaming engine never sees torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from ..model_package.format import PackagedModel, read_weights
+from ..model_package.info import ModelInfo
+from ..runtime.deps import require
+from .models import build_model
+
+__all__ = ["DeepPredictor"]
+
+
+class DeepPredictor:
+    def __init__(self, pkg: PackagedModel, info: ModelInfo, device, mixed_precision: bool = True):
+        self.torch = torch = require("torch")
+        lk = pkg.landlearn
+        # the .emd passed the schema, so this network has a bounded size; its shapes are
+        # what the weights must match before they are read
+        self.model = build_model(lk["architecture"], lk["encoder"], info.in_channels,
+                                 len(info.class_values), pkg.parameter)
+        state = read_weights(pkg, {k: tuple(v.shape) for k, v in self.model.state_dict().items()})
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise InputError("model", f"the weights in '{pkg.path}' do not fit its own "
+                             f"description: {str(exc).splitlines()[0]}") from exc
+        if not all(bool(torch.isfinite(v).all()) for v in state.values()
+                   if v.is_floating_point()):
+            raise InputError("model", f"'{pkg.path}': its weights hold values that are not "
+                             "numbers (NaN or infinity); the model cannot classify")
+        self.model.to(device).eval()
+        self.device = device
+        self.amp = device.type == "cuda" and mixed_precision
+        self.amp_dtype = (torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported()
+                          else torch.float16)
+
+    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """(n, bands, h, w) normalised float32 -> (n, classes, h, w) float32 probabilities.
+
+        ``valid`` is not used: a convolution needs the whole tile, NoData set to the mean."""
+        torch = self.torch
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                prob = self.model(t).float().softmax(1)
+                if tta:
+                    for dims in ((3,), (2,), (2, 3)):
+                        prob += self.model(t.flip(dims)).float().softmax(1).flip(dims)
+                    prob /= 4
+            return prob.cpu().numpy()

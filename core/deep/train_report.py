@@ -1,0 +1,145 @@
+"""The training report: curves, confusion matrix, per-class table and validation chips.
+
+arcgis.learn users get plot_losses, per_class_metrics and show_results; this is the same
+story on one HTML page with PNGs, saved inside the package under report/.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from ..model_package.format import png_bytes
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def curves_png(history) -> bytes:
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ep = [h.epoch for h in history]
+    a.plot(ep, [h.train_loss for h in history], "o-", label="train loss")
+    if any(h.valid_loss is not None for h in history):
+        a.plot(ep, [h.valid_loss for h in history], "o-", label="validation loss")
+        b.plot(ep, [h.accuracy for h in history], "o-", label="overall accuracy")
+        b.plot(ep, [h.mean_iou for h in history], "o-", label="mean IoU")
+    a.set_xlabel("epoch")
+    b.set_xlabel("epoch")
+    a.legend()
+    if b.lines:
+        b.legend()
+    b.set_ylim(0, 1)
+    data = png_bytes(fig)
+    plt.close(fig)
+    return data
+
+
+def confusion_png(acc) -> bytes:
+    plt = _plt()
+    n = len(acc.names)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.55 * n))
+    rows = acc.matrix / np.maximum(acc.matrix.sum(axis=1, keepdims=True), 1)
+    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{acc.matrix[i, j]}", ha="center", va="center", fontsize=7,
+                    color="white" if rows[i, j] > 0.6 else "black")
+    ax.set_xticks(range(n), acc.names, rotation=45, ha="right")
+    ax.set_yticks(range(n), acc.names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("reference")
+    data = png_bytes(fig)
+    plt.close(fig)
+    return data
+
+
+def lr_png(lr_history) -> bytes:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([h[0] for h in lr_history], [h[1] for h in lr_history])
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("smoothed loss")
+    data = png_bytes(fig)
+    plt.close(fig)
+    return data
+
+
+def _rgb(x: np.ndarray) -> np.ndarray:
+    """A displayable composite of a normalised chip: bands 3-2-1 (or the first), 2-98% stretch."""
+    idx = [2, 1, 0] if x.shape[0] >= 3 else [0, 0, 0]
+    img = x[idx].transpose(1, 2, 0).astype(np.float64)
+    lo, hi = np.percentile(img, 2), np.percentile(img, 98)
+    return np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1)
+
+
+def samples_png(samples, chips, colors) -> bytes:
+    plt = _plt()
+    lut = np.array([*colors, (0, 0, 0)], dtype=np.float64) / 255.0
+    fig, axes = plt.subplots(len(samples), 3, figsize=(7.5, 2.5 * len(samples)), squeeze=False)
+    for row, (index, truth, pred) in zip(axes, samples):
+        x, _ = chips.load(index)
+        t = np.where(truth == 255, len(colors), truth)
+        row[0].imshow(_rgb(x))
+        row[1].imshow(lut[t])
+        row[2].imshow(lut[pred])
+        for ax, title in zip(row, ("image", "reference", "prediction")):
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    data = png_bytes(fig)
+    plt.close(fig)
+    return data
+
+
+def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
+    info = emd["LandLearn"]
+    files = {"report/curves.png": curves_png(result.history)}
+    acc = result.accuracy
+    colors = [tuple(c["Color"]) for c in emd["Classes"]]
+    if acc is not None:
+        files["report/confusion_matrix.png"] = confusion_png(acc)
+    if samples:
+        files["report/validation_chips.png"] = samples_png(samples, chips, colors)
+    if result.lr_history:
+        files["report/lr_finder.png"] = lr_png(result.lr_history)
+    rows = ""
+    if acc is not None:
+        for i, name in enumerate(acc.names):
+            rows += (f"<tr><td>{html.escape(name)}</td><td>{acc.precision[i]:.3f}</td>"
+                     f"<td>{acc.recall[i]:.3f}</td><td>{acc.f1[i]:.3f}</td>"
+                     f"<td>{acc.iou[i]:.3f}</td><td>{int(acc.support[i])}</td></tr>")
+    epochs = "".join(
+        f"<tr><td>{h.epoch}</td><td>{h.train_loss:.4f}</td><td>{_f(h.valid_loss)}</td>"
+        f"<td>{_f(h.accuracy)}</td><td>{_f(h.mean_iou)}</td><td>{h.seconds:.1f}</td></tr>"
+        for h in result.history)
+    summary = (f"overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, mean IoU "
+               f"{acc.mean_iou:.3f}, macro F1 {acc.macro_f1:.3f} over {acc.total} pixels"
+               if acc else "no accuracy: no evaluated pixels")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    imgs = "".join(f'<h2>{html.escape(k.split("/")[-1][:-4].replace("_", " "))}</h2>'
+                   f'<img src="{k.split("/")[-1]}">' for k in files if k.endswith(".png"))
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><meta name="generator" content="LandLearn"><title>LandLearn training report</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;
+text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>
+</head><body><h1>{html.escape(info['architecture'])} / {html.escape(info['encoder'])}:
+training report</h1><p>{html.escape(summary)}. Best epoch {result.best_epoch} of
+{len(result.history)}; learning rate {result.learning_rate:.2e}; batch {result.batch_size};
+{html.escape(result.device)}; {result.seconds:.0f} s. Chips: {result.chips}.</p>
+<ul>{notes}</ul><h2>Per class (validation)</h2><table><tr><th>class</th><th>precision</th>
+<th>recall</th><th>F1</th><th>IoU</th><th>pixels</th></tr>{rows}</table>
+<h2>Epochs</h2><table><tr><th>epoch</th><th>train loss</th><th>valid loss</th>
+<th>accuracy</th><th>mean IoU</th><th>s</th></tr>{epochs}</table>{imgs}</body></html>"""
+    files["report/report.html"] = page.encode("utf-8")
+    return files
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.4f}"

@@ -1,0 +1,82 @@
+"""Class values, names and colours: what every label raster, package and map carries.
+
+Value 0 is NoData everywhere (export, loss, metrics, maps), so classes are 1..255.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+# Distinct, colour-blind-friendly-ish defaults for classes 1, 2, ... (cycled past 20).
+_PALETTE = [
+    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0),
+    (170, 255, 195), (128, 128, 0), (255, 215, 180), (0, 0, 128), (128, 128, 128),
+]
+
+
+def default_color(value: int) -> tuple[int, int, int]:
+    return _PALETTE[(int(value) - 1) % len(_PALETTE)]
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    value: int
+    name: str
+    color: tuple[int, int, int]
+
+    def to_esri(self) -> dict:
+        """The Esri .emd / stats form: {"Value", "Name", "Color"}."""
+        return {"Value": self.value, "Name": self.name, "Color": list(self.color)}
+
+
+def colormap(classes: Iterable[ClassInfo]) -> dict[int, tuple[int, int, int, int]]:
+    """A full 256-entry colour table: class colours opaque, every other value transparent."""
+    cmap = {v: (0, 0, 0, 0) for v in range(256)}
+    for c in classes:
+        cmap[c.value] = (*c.color, 255)
+    return cmap
+
+
+def check_class_value(value: float, parameter: str, where: str = "") -> int:
+    """Class values must be whole numbers 0..255 (0 = NoData); say which one is not."""
+    at = f" ({where})" if where else ""
+    if value != value or float(value) != int(value):
+        raise InputError(parameter, f"class value {value!r}{at} is not a whole number; "
+                         "class values must be integers 1..255 (0 = NoData)")
+    if not 0 <= int(value) <= 255:
+        raise InputError(parameter, f"class value {int(value)}{at} is outside 0..255; "
+                         "renumber the classes to 1..255 (0 = NoData)")
+    return int(value)
+
+
+def make_classes(values: Iterable[int], names: dict[int, str] | None = None,
+                 colors: dict[int, tuple[int, int, int]] | None = None) -> list[ClassInfo]:
+    names = names or {}
+    colors = colors or {}
+    return [ClassInfo(v, names.get(v) or f"Class {v}", tuple(colors.get(v) or default_color(v)))
+            for v in sorted({int(v) for v in values if int(v) != 0})]
+
+
+_LINE = re.compile(r"^\s*(\d+)\s*[=:,\t]\s*(.+?)\s*$")
+
+
+def read_class_names_file(path: str | os.PathLike) -> dict[int, str]:
+    """Read 'value = name' lines (also ':', ',' or tab); other lines are ignored.
+
+    This is the form the shared data's *_classes.txt files use, and what a user types.
+    Value 0 lines ('0 = unlabeled') describe NoData and are skipped.
+    """
+    names: dict[int, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            m = _LINE.match(line)
+            if m and int(m.group(1)) != 0:
+                names[int(m.group(1))] = m.group(2)
+    return names

@@ -1,0 +1,93 @@
+"""Turning a user's extent (any CRS) into a window on a raster's pixel grid.
+
+The extent is reprojected with densified edges (a rectangle in one CRS is curved in
+another), clipped to the raster and snapped outward to whole pixels, so that outputs
+stay aligned to the source grid and cover at least what the user asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rasterio.crs import CRS
+from rasterio.errors import CRSError
+from rasterio.warp import transform_bounds
+from rasterio.windows import Window
+
+from ..errors import InputError
+from .grid import Grid
+
+# Bounds that land within this fraction of a pixel of a pixel edge snap to that edge,
+# so an extent copied from the raster itself does not grow by a pixel of float noise.
+_SNAP_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class Extent:
+    xmin: float
+    ymin: float
+    xmax: float
+    ymax: float
+    crs: str | None = None  # anything rasterio's CRS understands; None = the raster's CRS
+
+    def __post_init__(self) -> None:
+        values = (self.xmin, self.ymin, self.xmax, self.ymax)
+        if not all(math.isfinite(v) for v in values):
+            raise InputError("extent", f"the extent {values} holds a value that is not a number")
+        if self.xmax <= self.xmin or self.ymax <= self.ymin:
+            raise InputError("extent", f"the extent is empty or inverted: xmin={self.xmin}, "
+                             f"xmax={self.xmax}, ymin={self.ymin}, ymax={self.ymax}")
+
+
+def _parse_crs(value: str) -> CRS:
+    try:
+        return CRS.from_user_input(value)
+    except CRSError as exc:
+        raise InputError("extent", f"its CRS '{value}' is not understood: {exc}") from exc
+
+
+def extent_in_crs(extent: Extent, crs: CRS | None) -> tuple[float, float, float, float]:
+    """The extent's bounds expressed in ``crs`` (the bounding box of the reprojected shape)."""
+    box = (extent.xmin, extent.ymin, extent.xmax, extent.ymax)
+    if extent.crs is None or crs is None:
+        return box
+    src = _parse_crs(extent.crs)
+    if src == crs:
+        return box
+    try:
+        out = transform_bounds(src, crs, *box, densify_pts=21)
+    except Exception as exc:  # PROJ errors come in several types
+        raise InputError("extent", f"it cannot be transformed from {src} to the raster's CRS: "
+                         f"{exc}") from exc
+    if not all(math.isfinite(v) for v in out):
+        raise InputError("extent", f"it cannot be expressed in the raster's CRS ({crs}); "
+                         "is it on the other side of the globe?")
+    return out
+
+
+def extent_to_window(extent: Extent, grid: Grid) -> Window:
+    """Clip ``extent`` to ``grid`` and snap it outward to whole pixels."""
+    if not grid.is_north_up:
+        raise InputError("extent", "the raster is rotated; extents are only supported on "
+                         "north-up rasters (warp it first)")
+    xmin, ymin, xmax, ymax = extent_in_crs(extent, grid.crs)
+    inv = ~grid.transform
+    cols, rows = [], []
+    for x in (xmin, xmax):
+        for y in (ymin, ymax):
+            c, r = inv * (x, y)
+            cols.append(c)
+            rows.append(r)
+    c0 = math.floor(min(cols) + _SNAP_TOLERANCE)
+    r0 = math.floor(min(rows) + _SNAP_TOLERANCE)
+    c1 = math.ceil(max(cols) - _SNAP_TOLERANCE)
+    r1 = math.ceil(max(rows) - _SNAP_TOLERANCE)
+    c0, r0 = max(c0, 0), max(r0, 0)
+    c1, r1 = min(c1, grid.width), min(r1, grid.height)
+    if c1 <= c0 or r1 <= r0:
+        gb = grid.bounds
+        raise InputError("extent", f"it does not overlap the raster (raster bounds in its CRS: "
+                         f"{gb[0]:.6g}, {gb[1]:.6g}, {gb[2]:.6g}, {gb[3]:.6g}; extent there: "
+                         f"{xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g})")
+    return Window(c0, r0, c1 - c0, r1 - r0)

@@ -1,0 +1,135 @@
+"""Pixel grids and the windows we walk them with.
+
+A ``Grid`` is what every output is aligned to: CRS, affine transform and shape. Windows
+are rasterio ``Window`` objects in pixel space; a tile may hang over the raster edge
+(edge chips, padded inference tiles) and readers fill the overhang with nodata.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from ..errors import InputError
+
+
+def crs_units(crs: CRS | str | None) -> str | None:
+    """The unit cell sizes are in: what a model records (.emd crs_units) and what Classify
+    Pixels compares with it, so both must name units the same way."""
+    if not crs:
+        return None
+    crs = CRS.from_wkt(crs) if isinstance(crs, str) else crs
+    return "degree" if crs.is_geographic else (crs.linear_units or "unknown")
+
+
+@dataclass(frozen=True)
+class Grid:
+    crs: CRS | None
+    transform: Affine
+    width: int
+    height: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def res(self) -> tuple[float, float]:
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def is_north_up(self) -> bool:
+        return self.transform.b == 0 and self.transform.d == 0
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the whole grid."""
+        return window_bounds(self, Window(0, 0, self.width, self.height))
+
+    @property
+    def full_window(self) -> Window:
+        return Window(0, 0, self.width, self.height)
+
+    def window_transform(self, window: Window) -> Affine:
+        return self.transform * Affine.translation(window.col_off, window.row_off)
+
+    def subgrid(self, window: Window) -> Grid:
+        """The grid of a window (which may hang over the edge), e.g. for a chip."""
+        return Grid(self.crs, self.window_transform(window), int(window.width), int(window.height))
+
+
+def window_bounds(grid: Grid, window: Window) -> tuple[float, float, float, float]:
+    t = grid.window_transform(window)
+    xs = [t.c, t.c + t.a * window.width + t.b * window.height,
+          t.c + t.a * window.width, t.c + t.b * window.height]
+    ys = [t.f, t.f + t.d * window.width + t.e * window.height,
+          t.f + t.d * window.width, t.f + t.e * window.height]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def clip_window(window: Window, width: int, height: int) -> Window | None:
+    """The part of ``window`` inside a width x height raster, or None when disjoint."""
+    c0 = max(int(window.col_off), 0)
+    r0 = max(int(window.row_off), 0)
+    c1 = min(int(window.col_off + window.width), width)
+    r1 = min(int(window.row_off + window.height), height)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def pad_window(window: Window, padding: int) -> Window:
+    return Window(window.col_off - padding, window.row_off - padding,
+                  window.width + 2 * padding, window.height + 2 * padding)
+
+
+def _count(length: int, tile: int, stride: int) -> int:
+    if length <= tile:
+        return 1
+    return math.ceil((length - tile) / stride) + 1
+
+
+def tile_windows(area: Window, tile: tuple[int, int],
+                 stride: tuple[int, int] | None = None) -> Iterator[Window]:
+    """Windows of exactly ``tile`` = (width, height) pixels covering ``area``, row by row.
+
+    Origins step by ``stride`` (default: the tile size, i.e. no overlap) from the area's
+    top-left corner; the last row/column may hang past the area so that every pixel of
+    the area is covered when stride <= tile. Overhang is the reader's job to fill.
+    """
+    tw, th = int(tile[0]), int(tile[1])
+    sx, sy = (tw, th) if stride is None else (int(stride[0]), int(stride[1]))
+    if tw <= 0 or th <= 0:
+        raise InputError("tile_size", f"the tile size must be positive, got {tw} x {th}")
+    if sx <= 0 or sy <= 0:
+        raise InputError("stride", f"the stride must be at least 1 pixel, got {sx} x {sy}")
+    c0, r0 = int(area.col_off), int(area.row_off)
+    nx = _count(int(area.width), tw, sx)
+    ny = _count(int(area.height), th, sy)
+    for j in range(ny):
+        for i in range(nx):
+            yield Window(c0 + i * sx, r0 + j * sy, tw, th)
+
+
+def count_tiles(area: Window, tile: tuple[int, int], stride: tuple[int, int] | None = None) -> int:
+    tw, th = int(tile[0]), int(tile[1])
+    sx, sy = (tw, th) if stride is None else (int(stride[0]), int(stride[1]))
+    return _count(int(area.width), tw, sx) * _count(int(area.height), th, sy)
+
+
+def resampled_grid(grid: Grid, area: Window, cell_size: float) -> Grid:
+    """A grid of ``cell_size`` cells over ``area`` of ``grid``, from its top-left corner."""
+    if not grid.is_north_up:
+        raise InputError("cell_size", "the raster is rotated; resampling is only supported on "
+                         "north-up rasters (warp it first)")
+    t = grid.window_transform(area)
+    width = max(1, math.ceil(area.width * abs(t.a) / cell_size - 1e-6))
+    height = max(1, math.ceil(area.height * abs(t.e) / cell_size - 1e-6))
+    transform = Affine(math.copysign(cell_size, t.a), 0.0, t.c,
+                       0.0, math.copysign(cell_size, t.e), t.f)
+    return Grid(grid.crs, transform, width, height)

@@ -1,0 +1,193 @@
+"""A run never destroys what it did not create.
+
+Two rules, checked before any pixel is read:
+
+1. No output may be an input, or another output, or a sidecar of one (the .qml and
+   .aux.xml a classified raster brings), whatever the spelling: relative paths, '..',
+   symbolic and hard links all resolve to the same file. An input's own files count too:
+   a shapefile's .dbf, a VRT's sources.
+2. An existing file is replaced only when LandLearn wrote it: a GeoTIFF carrying the
+   LANDLEARN_WRITER tag (or the class tags every older LandLearn map carries), a LandLearn
+   model package, a report or style with LandLearn's generator mark, a GeoPackage with
+   LandLearn's metadata. Anything else stays, and the run stops naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from collections.abc import Iterable, Mapping
+
+from ..errors import InputError
+
+__all__ = ["GENERATOR", "WRITER_TAG", "check_distinct", "claim_output", "input_files",
+           "same_file", "written_by_landlearn"]
+
+WRITER_TAG = "LANDLEARN_WRITER"
+GENERATOR = "LandLearn"
+_OLD_TAGS = ("LANDLEARN_CLASSES", "LANDLEARN_MODEL")
+
+
+def _key(path: str) -> tuple:
+    """What identifies a file: its device and inode when it exists (links resolve), else
+    its real path (a file about to be created)."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.normcase(real))
+
+
+def same_file(a: str, b: str) -> bool:
+    return _key(a) == _key(b)
+
+
+_SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
+_SIDECARS = (".aux.xml", ".ovr", ".msk")
+
+
+def input_files(path: str) -> list[str]:
+    """The files an input consists of: the file and GDAL's sidecars beside it, a
+    shapefile's parts, a VRT's sources (GDAL's own list, for VRTs only: it takes tens of
+    milliseconds a file), every file of a folder."""
+    if not path or "://" in path or path.startswith("/vsi"):
+        return []
+    if os.path.isdir(path):
+        out = []
+        for root, _dirs, files in os.walk(path):
+            out.extend(os.path.join(root, f) for f in files)
+        return out
+    stem, ext = os.path.splitext(path)
+    files = [path] + [path + s for s in _SIDECARS if os.path.exists(path + s)]
+    if ext.lower() == ".shp":
+        files += [stem + p for p in _SHAPEFILE_PARTS + tuple(p.upper() for p in _SHAPEFILE_PARTS)
+                  if os.path.exists(stem + p)]
+    if ext.lower() == ".vrt":
+        try:
+            from osgeo import gdal
+
+            gdal.PushErrorHandler("CPLQuietErrorHandler")
+            try:
+                ds = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_VECTOR)
+                if ds is not None:
+                    files += [f for f in (ds.GetFileList() or []) if not f.startswith("/vsi")]
+                ds = None
+            finally:
+                gdal.PopErrorHandler()
+        except ImportError:
+            pass
+    return files
+
+
+def output_files(path: str, styled: bool = False) -> list[str]:
+    """An output and the sidecars written with it."""
+    files = [path, path + ".aux.xml"]
+    if styled:
+        files.append(os.path.splitext(path)[0] + ".qml")
+    return files
+
+
+def check_distinct(inputs: Mapping[str, str | Iterable[str] | None],
+                   outputs: Mapping[str, str | None], styled: Iterable[str] = (),
+                   folders: Iterable[str] = ()) -> None:
+    """Refuse, naming both parameters, any output that is an input or another output, and
+    any existing output file that LandLearn did not write (claim_output).
+
+    ``inputs`` maps parameters to a path or paths; ``outputs`` maps parameters to paths
+    (None = not requested); parameters in ``styled`` also write a .qml beside them;
+    parameters in ``folders`` are output folders, which no input may lie inside (their
+    own replacement rule is files.StagedFolder's).
+    """
+    styled = {s.upper() for s in styled}
+    folders = {f.upper() for f in folders}
+    taken: dict[tuple, tuple[str, str, str]] = {}  # file -> (parameter, path, "input"/"output")
+    for param, value in inputs.items():
+        paths = [value] if isinstance(value, str) else list(value or [])
+        for path in paths:
+            for f in input_files(path):
+                taken.setdefault(_key(f), (param.upper(), f, "input"))
+    for param, path in outputs.items():
+        if not path:
+            continue
+        param = param.upper()
+        mine = output_files(path, param in styled)
+        for f in mine:
+            other = taken.get(_key(f))
+            if other is None:
+                continue
+            what = "is" if f == path else f"writes '{os.path.basename(f)}', which is"
+            raise InputError(param, f"'{path}' {what} the {other[2]} {other[0]} ('{other[1]}'); "
+                             f"a run never writes over its {other[2]}s: choose another {param}")
+        for f in mine:
+            taken.setdefault(_key(f), (param, f, "output"))
+        if param in folders:
+            _check_not_inside(path, param, taken)
+        else:
+            claim_output(path, param, mine[2:])
+
+
+def _check_not_inside(folder: str, param: str, taken: dict) -> None:
+    real = os.path.realpath(folder)
+    for other, f, kind in taken.values():
+        if kind == "input" and os.path.realpath(f).startswith(real + os.sep):
+            raise InputError(param, f"the folder '{folder}' holds the input {other} ('{f}'); "
+                             f"choose another {param}, outside the inputs")
+
+
+def written_by_landlearn(path: str) -> bool:
+    """Whether the existing file at ``path`` carries LandLearn's mark."""
+    low = path.lower()
+    try:
+        if low.endswith((".tif", ".tiff")):
+            import rasterio
+
+            with rasterio.open(path) as ds:
+                tags = ds.tags()
+            return WRITER_TAG in tags or any(t in tags for t in _OLD_TAGS)
+        if low.endswith(".dlpk"):
+            with zipfile.ZipFile(path) as zf:
+                emds = [n for n in zf.namelist() if n.endswith(".emd") and "/" not in n]
+                if len(emds) != 1 or zf.getinfo(emds[0]).file_size > 8 << 20:
+                    return False
+                info = json.loads(zf.read(emds[0])).get("LandLearn")
+            return isinstance(info, dict) and info.get("format") == "landlearn-model"
+        if low.endswith(".gpkg"):
+            from osgeo import gdal
+
+            gdal.PushErrorHandler("CPLQuietErrorHandler")
+            try:
+                ds = gdal.OpenEx(path, gdal.OF_VECTOR)
+                return ds is not None and ds.GetMetadataItem(WRITER_TAG) == GENERATOR
+            finally:
+                gdal.PopErrorHandler()
+        if low.endswith((".html", ".htm", ".json", ".qml", ".csv")):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                head = fh.read(4096)
+            return f'"{GENERATOR}"' in head or f"generator: {GENERATOR}" in head \
+                or f'content="{GENERATOR}"' in head or f"written by {GENERATOR}" in head
+    except Exception:  # noqa: BLE001 - a file we cannot read is not one we wrote
+        return False
+    return False
+
+
+def claim_output(path: str, parameter: str, sidecars: Iterable[str] = ()) -> None:
+    """Refuse to go on when ``path`` (or one of ``sidecars``) exists and is not LandLearn's.
+
+    Sidecars of a LandLearn raster (its .qml) belong to it and go with it, even when the
+    user restyled it in QGIS; without that raster, a foreign sidecar stays untouched.
+    """
+    if os.path.isdir(path):
+        raise InputError(parameter, f"'{path}' is a folder; give a file name")
+    ours = os.path.exists(path) and written_by_landlearn(path)
+    if os.path.exists(path) and not ours:
+        raise InputError(parameter, f"'{path}' exists and was not written by LandLearn; it is "
+                         f"not replaced. Choose another {parameter} or delete that file first")
+    if ours:
+        return
+    for side in sidecars:
+        if os.path.exists(side) and not written_by_landlearn(side):
+            raise InputError(parameter, f"'{side}' exists beside '{path}' and was not written "
+                             f"by LandLearn; it is not replaced. Choose another {parameter} "
+                             "or move that file")

@@ -1,0 +1,267 @@
+"""Reading rasters of any band count and dtype, window by window, with nodata masks.
+
+A pixel is NoData when every selected band holds that band's nodata value, when any
+selected band is NaN, or where the file's own mask (alpha band / internal mask) says so:
+the same rule as GDAL's dataset mask, plus NaN because a model cannot eat NaN.
+Windows may hang over the raster edge; the overhang comes back filled and masked out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from ..errors import InputError
+from ..progress import check
+from .grid import Grid, clip_window
+
+
+@dataclass
+class Block:
+    """Pixels of one window: ``data`` is (bands, rows, cols); ``valid`` is (rows, cols)."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    window: Window
+
+
+def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
+    path = os.fspath(path)
+    if not path:
+        raise InputError(parameter, "no raster was given")
+    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
+        raise InputError(parameter, f"the raster '{path}' does not exist")
+    try:
+        ds = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(parameter, f"GDAL cannot open '{path}' as a raster: {exc}") from exc
+    if ds.count < 1 or ds.width < 1 or ds.height < 1:
+        ds.close()
+        raise InputError(parameter, f"'{path}' holds no pixels (a raster of {ds.count} bands, "
+                         f"{ds.width} x {ds.height} px)")
+    complex_bands = [i + 1 for i, d in enumerate(ds.dtypes) if np.dtype(d).kind == "c"]
+    if complex_bands:
+        ds.close()
+        raise InputError(parameter, f"'{os.path.basename(path)}' holds complex numbers (bands "
+                         f"{complex_bands[:8]}), which LandLearn cannot classify; derive real "
+                         "bands first (e.g. amplitude or intensity with the Raster Calculator)")
+    return ds
+
+
+def true_int64_bands(ds) -> dict[int, float | None]:
+    """{band: nodata} of the Int64 bands that this rasterio reports as uint64.
+
+    rasterio 1.3 (Debian 12) has no int64 of its own for GDAL's Int64 type: it reads those
+    bands as uint64, so -99999 becomes 18446744073709451617 and the band's NoData is lost.
+    The bits are right, so such bands are read as uint64 and viewed as int64, with the
+    NoData value asked from GDAL itself.
+    """
+    if "uint64" not in ds.dtypes:
+        return {}
+    from osgeo import gdal
+
+    int64 = getattr(gdal, "GDT_Int64", None)
+    if int64 is None:
+        return {}
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        g = gdal.Open(ds.name)
+        if g is None:
+            return {}
+        out = {}
+        for b in range(1, ds.count + 1):
+            band = g.GetRasterBand(b)
+            if band.DataType == int64 and ds.dtypes[b - 1] == "uint64":
+                get = getattr(band, "GetNoDataValueAsInt64", None)
+                out[b] = get() if get else band.GetNoDataValue()
+        return out
+    finally:
+        gdal.PopErrorHandler()
+
+
+def fill_value_for(dtype: np.dtype, nodata: float | None) -> float:
+    """What to put where there is no data: the band's nodata, else 0 (or NaN for floats)."""
+    if nodata is not None and not (isinstance(nodata, float) and np.isnan(nodata)):
+        return nodata
+    return np.nan if np.issubdtype(dtype, np.floating) else 0
+
+
+def read_inside(ds, indexes, window: Window, out: np.ndarray):
+    """Read the part of ``window`` that lies inside ``ds`` into ``out`` (already filled).
+
+    Returns the (rows, cols) slices of ``out`` that were read, or None when the window
+    misses the raster. Cheaper than a boundless read, which goes through a VRT.
+    """
+    inner = clip_window(window, ds.width, ds.height)
+    if inner is None:
+        return None
+    r0 = int(inner.row_off - window.row_off)
+    c0 = int(inner.col_off - window.col_off)
+    sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
+    out[(Ellipsis,) + sl] = ds.read(indexes, window=inner, out_dtype=out.dtype)
+    return sl
+
+
+class RasterSource:
+    """An open raster with a band selection; reads windows as ``Block``s.
+
+    ``bands`` are 1-based indexes in the order the model or export wants them. The default
+    is every band except alpha bands (their meaning is the mask, not a feature).
+    ``resample_to`` puts the source on another grid (a user's CELL_SIZE) through a GDAL
+    warped VRT, bilinear by default: GDAL's warper leaves NoData out of the kernel, so
+    resampled edges do not bleed nodata values into real ones.
+    """
+
+    def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None,
+                 parameter: str = "input_raster", resample_to: Grid | None = None,
+                 resampling: Resampling = Resampling.bilinear):
+        self.path = os.fspath(path)
+        self.parameter = parameter
+        self._src = open_dataset(self.path, parameter)
+        try:
+            self.bands = self._select_bands(bands)
+            self.ds = self._src if resample_to is None else WarpedVRT(
+                self._src, crs=resample_to.crs or self._src.crs,
+                transform=resample_to.transform, width=resample_to.width,
+                height=resample_to.height, resampling=resampling)
+        except Exception:
+            self._src.close()
+            raise
+        self.grid = Grid(self.ds.crs, self.ds.transform, self.ds.width, self.ds.height)
+        self._int64 = true_int64_bands(self._src)
+        dtypes = [np.dtype("int64" if b in self._int64 else self.ds.dtypes[b - 1])
+                  for b in self.bands]
+        self.dtype = np.result_type(*dtypes)
+        self.nodata: list[float | None] = [self._int64[b] if b in self._int64 else
+                                           self.ds.nodatavals[b - 1] for b in self.bands]
+        flags = self.ds.mask_flag_enums[self.bands[0] - 1]
+        self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
+
+    def _select_bands(self, bands: Sequence[int] | None) -> list[int]:
+        count = self._src.count
+        if not bands:
+            chosen = [i + 1 for i, ci in enumerate(self._src.colorinterp)
+                      if ci != ColorInterp.alpha]
+            return chosen or list(range(1, count + 1))
+        chosen = [int(b) for b in bands]
+        bad = [b for b in chosen if b < 1 or b > count]
+        if bad:
+            raise InputError("bands", f"band(s) {bad} do not exist; '{os.path.basename(self.path)}' "
+                             f"has bands 1..{count}")
+        return chosen
+
+    @property
+    def source_count(self) -> int:
+        """Bands in the file, selected or not."""
+        return self._src.count
+
+    @property
+    def count(self) -> int:
+        return len(self.bands)
+
+    @property
+    def band_names(self) -> list[str]:
+        return [self._src.descriptions[b - 1] or f"Band_{b}" for b in self.bands]
+
+    @property
+    def fill_values(self) -> list[float]:
+        return [fill_value_for(self.dtype, nd) for nd in self.nodata]
+
+    def read(self, window: Window) -> Block:
+        """Read ``window`` (may overhang the raster) as (bands, rows, cols) + validity."""
+        h, w = int(window.height), int(window.width)
+        if (window.col_off >= 0 and window.row_off >= 0 and window.col_off + w <= self.grid.width
+                and window.row_off + h <= self.grid.height):
+            data = self._read(window)
+            return Block(data, self._valid(data, window), window)
+        data = np.empty((self.count, h, w), dtype=self.dtype)
+        for i, fill in enumerate(self.fill_values):
+            data[i] = fill
+        valid = np.zeros((h, w), dtype=bool)
+        inner = clip_window(window, self.grid.width, self.grid.height)
+        if inner is not None:
+            r0, c0 = int(inner.row_off - window.row_off), int(inner.col_off - window.col_off)
+            sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
+            data[(slice(None),) + sl] = self._read(inner)
+            valid[sl] = self._valid(data[(slice(None),) + sl], inner)
+        return Block(data, valid, window)
+
+    def _read(self, window: Window) -> np.ndarray:
+        """(bands, rows, cols) in ``self.dtype`` for a window inside the raster."""
+        if not self._int64:
+            return self.ds.read(self.bands, window=window, out_dtype=self.dtype)
+        out = np.empty((self.count, int(window.height), int(window.width)), dtype=self.dtype)
+        for i, b in enumerate(self.bands):
+            raw = self.ds.read(b, window=window)
+            out[i] = raw.view(np.int64) if b in self._int64 else raw
+        return out
+
+    def sample(self, progress=None, windows: int = 64, size: int = 64) -> np.ndarray:
+        """(bands, n) valid pixel values of the source raster (not the resampled view): all
+        of them when it holds at most ``windows`` x ``size``^2 pixels, else those of
+        ``windows`` windows spread over it. Bounded time on rasters of any size, with a
+        cancel check between reads."""
+        src = self._src
+        view = RasterSource.__new__(RasterSource)
+        view.__dict__.update(self.__dict__)
+        view.ds = src
+        view.grid = Grid(src.crs, src.transform, src.width, src.height)
+        if src.width * src.height <= windows * size * size:  # small: all of it, in strips
+            boxes = [Window(0, r, src.width, min(size, src.height - r))
+                     for r in range(0, src.height, size)]
+        else:
+            rows = max(1, min(int(windows ** 0.5), -(-src.height // size)))
+            cols = max(1, min(windows // rows, -(-src.width // size)))
+            w, h = min(size, src.width), min(size, src.height)
+            boxes = [Window(int((src.width - w) * (i + 0.5) / cols),
+                            int((src.height - h) * (j + 0.5) / rows), w, h)
+                     for j in range(rows) for i in range(cols)]
+        parts = []
+        for box in boxes:
+            if progress is not None:
+                check(progress)
+            block = view.read(box)
+            parts.append(block.data[:, block.valid].astype(np.float64))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((self.count, 0))
+
+    def _valid(self, part: np.ndarray, window: Window) -> np.ndarray:
+        floating = np.issubdtype(part.dtype, np.floating)
+        if not floating and not self._per_dataset_mask and all(
+                nd is None or np.isnan(nd) for nd in self.nodata):
+            return np.ones(part.shape[1:], dtype=bool)
+        all_nodata = np.ones(part.shape[1:], dtype=bool)
+        any_nan = np.zeros(part.shape[1:], dtype=bool)
+        has_nodata = False
+        for band, nd in zip(part, self.nodata):
+            if floating:
+                any_nan |= np.isnan(band)
+            if nd is None or (isinstance(nd, float) and np.isnan(nd)):
+                all_nodata &= False
+            else:
+                has_nodata = True
+                all_nodata &= band == nd
+        valid = ~any_nan
+        if has_nodata:
+            valid &= ~all_nodata
+        if self._per_dataset_mask:
+            # A data band's mask is the dataset mask (alpha / internal); the alpha band's own is not.
+            valid &= self.ds.read_masks(self.bands[0], window=window) > 0
+        return valid
+
+    def close(self) -> None:
+        if self.ds is not self._src:
+            self.ds.close()
+        self._src.close()
+
+    def __enter__(self) -> RasterSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,248 @@
+"""Atomic, tiled, compressed GeoTIFF output with a colour table and class names.
+
+Everything is written under temporary names in the destination folder and renamed into
+place only when the whole raster is done and verified, so a failure, a cancel or a full
+disk leaves no result at all (and an older result at the same path stays intact until the
+new one is complete). Verification matters because GDAL reports a failed block write (a
+full disk) only on stderr: the closed file is re-opened, every block's offset and length
+must lie inside the file, and the last block must read back as it was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from ..errors import InputError
+from ..files import disk_full_error, ensure_writable_folder, temporary_sibling
+from .classes import ClassInfo, colormap
+from .grid import Grid
+from .outputs import GENERATOR, WRITER_TAG, claim_output
+from .qml import paletted_style
+
+BLOCK = 256
+
+
+class GeoTiffWriter:
+    """Write windows into a new GeoTIFF on ``grid``; ``commit()`` publishes it.
+
+    Use as a context manager: leaving the block normally commits, an exception aborts
+    and removes every temporary file.
+    """
+
+    def __init__(self, path: str | os.PathLike, grid: Grid, count: int, dtype,
+                 nodata: float | None = None, classes: Sequence[ClassInfo] | None = None,
+                 band_names: Sequence[str] | None = None, tags: dict | None = None,
+                 parameter: str = "output"):
+        self.path = os.fspath(path)
+        if not self.path.lower().endswith((".tif", ".tiff")):
+            raise InputError(parameter, f"'{self.path}' is not a GeoTIFF path; use a .tif name")
+        ensure_writable_folder(self.path, parameter)
+        self.parameter = parameter
+        self.classes = list(classes or [])
+        claim_output(self.path, parameter, [os.path.splitext(self.path)[0] + ".qml"]
+                     if self.classes else [])
+        self._tmp = temporary_sibling(self.path, ".tif")
+        dtype = np.dtype(dtype)
+        small = grid.width < BLOCK or grid.height < BLOCK
+        profile = dict(
+            driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype.name,
+            crs=grid.crs, transform=grid.transform, nodata=nodata, compress="deflate",
+            tiled=not small, BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS",
+        )
+        if not small:
+            profile.update(blockxsize=BLOCK, blockysize=BLOCK)
+        if np.issubdtype(dtype, np.integer):
+            profile["predictor"] = 2
+        elif np.issubdtype(dtype, np.floating):
+            profile["predictor"] = 3
+        self.dtype = dtype
+        self.count = count
+        self.grid = grid
+        # the last (bottom-right) block, kept as written to compare with the file at the end
+        bs = BLOCK if not small else max(grid.width, grid.height)
+        r0, c0 = (grid.height - 1) // bs * bs, (grid.width - 1) // bs * bs
+        self._last = Window(c0, r0, grid.width - c0, grid.height - r0)
+        self._last_data = np.zeros((count, int(self._last.height), int(self._last.width)), dtype)
+        self._last_seen = np.zeros(self._last_data.shape[1:], dtype=bool)
+        self._staged: list[tuple[str, str]] = []
+        try:
+            self._ds = rasterio.open(self._tmp, "w", **profile)
+        except rasterio.errors.RasterioIOError as exc:
+            self._remove_temporaries()
+            raise InputError(parameter, f"'{self.path}' cannot be created: {exc}") from None
+        try:
+            self._ds.update_tags(**{WRITER_TAG: GENERATOR})
+            if band_names:
+                for i, name in enumerate(band_names, start=1):
+                    self._ds.set_band_description(i, name)
+            if self.classes:
+                self._ds.update_tags(LANDLEARN_CLASSES=json.dumps([c.to_esri()
+                                                                   for c in self.classes]))
+                # before any pixel: GTiff cannot switch to a palette once blocks are on disk
+                self._ds.write_colormap(1, colormap(self.classes))
+            if tags:
+                self._ds.update_tags(**{k: str(v) for k, v in tags.items()})
+        except BaseException:
+            self.abort()
+            raise
+        self._done = False
+
+    def write(self, data: np.ndarray, window: Window) -> None:
+        """Write (bands, rows, cols) or (rows, cols) data at ``window`` (inside the grid)."""
+        if data.ndim == 2:
+            data = data[None]
+        data = data.astype(self.dtype, copy=False)
+        self._ds.write(data, window=window)
+        last = self._last
+        r0 = max(int(window.row_off), int(last.row_off))
+        c0 = max(int(window.col_off), int(last.col_off))
+        r1 = min(int(window.row_off + window.height), int(last.row_off + last.height))
+        c1 = min(int(window.col_off + window.width), int(last.col_off + last.width))
+        if r1 > r0 and c1 > c0:
+            dst = (slice(r0 - int(last.row_off), r1 - int(last.row_off)),
+                   slice(c0 - int(last.col_off), c1 - int(last.col_off)))
+            src = (slice(r0 - int(window.row_off), r1 - int(window.row_off)),
+                   slice(c0 - int(window.col_off), c1 - int(window.col_off)))
+            self._last_data[(slice(None),) + dst] = data[(slice(None),) + src]
+            self._last_seen[dst] = True
+
+    def commit(self) -> str:
+        """prepare() then publish(): the whole raster, verified, renamed into place."""
+        self.prepare()
+        return self.publish()
+
+    def prepare(self) -> None:
+        """Close and verify the temporary file and write its sidecars; nothing is renamed
+        yet, so several outputs can all be verified before any of them replaces a file."""
+        try:
+            self._ds.close()
+            self._verify()
+            self._staged = [(self._tmp, self.path)]
+            if self.classes:
+                self._staged += self._write_class_sidecars()
+        except OSError as exc:
+            self.abort()
+            raise disk_full_error(self.path, self.parameter, self.expected_bytes, exc) from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def publish(self) -> str:
+        stale = f"{self.path}.aux.xml"
+        if os.path.exists(stale) and stale not in [d for _, d in self._staged]:
+            os.remove(stale)
+        # Sidecars first, the raster last: once the .tif exists, its styling is in place.
+        for src, dst in reversed(self._staged):
+            os.replace(src, dst)
+        self._done = True
+        return self.path
+
+    @property
+    def expected_bytes(self) -> int:
+        """The raster's uncompressed size: what a full disk must at most make room for."""
+        return self.grid.width * self.grid.height * self.count * self.dtype.itemsize
+
+    def _verify(self) -> None:
+        """The closed temporary file is whole: its blocks lie inside it, its last block
+        reads back as written. Raises OSError (the disk, most likely) when it is not."""
+        from osgeo import gdal
+
+        size = os.path.getsize(self._tmp)
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            ds = gdal.Open(self._tmp)
+            if ds is None:
+                raise OSError(f"the written file cannot be opened ({gdal.GetLastErrorMsg()})")
+            band = ds.GetRasterBand(1)
+            bx, by = band.GetBlockSize()
+            nx, ny = -(-ds.RasterXSize // bx), -(-ds.RasterYSize // by)
+            bands = [1] if ds.RasterCount == 1 or ds.GetMetadataItem(
+                "INTERLEAVE", "IMAGE_STRUCTURE") == "PIXEL" else range(1, ds.RasterCount + 1)
+            for b in bands:
+                rb = ds.GetRasterBand(b)
+                for y in range(ny):
+                    for x in range(nx):
+                        off = int(rb.GetMetadataItem(f"BLOCK_OFFSET_{x}_{y}", "TIFF") or 0)
+                        n = int(rb.GetMetadataItem(f"BLOCK_SIZE_{x}_{y}", "TIFF") or 0)
+                        if off <= 0 or off + n > size:
+                            raise OSError(f"block {x},{y} of band {b} is missing from the file")
+            last = self._last
+            got = ds.ReadAsArray(int(last.col_off), int(last.row_off), int(last.width),
+                                 int(last.height))
+            ds = None
+        finally:
+            gdal.PopErrorHandler()
+        if got is None:
+            raise OSError("the last block cannot be read back")
+        got = np.asarray(got).reshape(self._last_data.shape)
+        seen = self._last_seen
+        floating = np.issubdtype(self.dtype, np.floating)
+        if not np.array_equal(got[:, seen].astype(self.dtype), self._last_data[:, seen],
+                              equal_nan=floating):
+            raise OSError("the last block does not read back as it was written")
+
+    def _write_class_sidecars(self) -> list[tuple[str, str]]:
+        """GDAL category names (in the .aux.xml PAM) and a QGIS .qml; staged, not renamed."""
+        from osgeo import gdal
+
+        names = [""] * (max(c.value for c in self.classes) + 1)
+        for c in self.classes:
+            names[c.value] = c.name
+        ds = gdal.Open(self._tmp, gdal.GA_Update)
+        ds.GetRasterBand(1).SetCategoryNames(names)
+        ds = None
+        staged = []
+        if os.path.exists(self._tmp + ".aux.xml"):
+            staged.append((self._tmp + ".aux.xml", self.path + ".aux.xml"))
+        qml_tmp = self._tmp[:-4] + ".qml"
+        with open(qml_tmp, "w", encoding="utf-8") as fh:
+            fh.write(paletted_style(self.classes))
+        staged.append((qml_tmp, os.path.splitext(self.path)[0] + ".qml"))
+        return staged
+
+    def abort(self) -> None:
+        try:
+            if not self._ds.closed:
+                self._ds.close()
+        except Exception:  # noqa: BLE001 - the file is thrown away anyway
+            pass
+        self._remove_temporaries()
+        self._done = True
+
+    def _remove_temporaries(self) -> None:
+        for p in (self._tmp, self._tmp + ".aux.xml", self._tmp[:-4] + ".qml",
+                  *(src for src, _ in getattr(self, "_staged", []))):
+            if os.path.exists(p):
+                os.remove(p)
+
+    def __enter__(self) -> GeoTiffWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._done:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def commit_together(writers: list[GeoTiffWriter]) -> None:
+    """Verify every output first, then rename them all: a run that fails on its third
+    output (a full disk) replaces none of the files its first two would have replaced."""
+    try:
+        for w in writers:
+            w.prepare()
+    except BaseException:
+        for w in writers:
+            if not w._done:
+                w.abort()
+        raise
+    for w in writers:
+        w.publish()

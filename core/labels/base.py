@@ -1,0 +1,85 @@
+"""Labels on the image grid, from a classified raster or from polygons/points + a class field.
+
+This module holds what every label source shares (the config, the protocol, class names
+from a sidecar file); labels_open picks the source for a path. Whatever the source, a
+label source answers ``read(window)`` with a uint8 array on the
+*image* grid: 0 = NoData (unlabelled), 1..255 = classes, and 0 outside the image so that
+edge chips are padded consistently. Label rasters on another grid or in another CRS are
+warped with nearest neighbour; vectors are reprojected and rasterized per window.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..geo.classes import ClassInfo, read_class_names_file
+from ..geo.grid import Grid, clip_window
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Where labels come from. Field names mirror the Processing parameters (LABELS, ...)."""
+
+    labels: str
+    layer: str | None = None  # layer name inside a multi-layer vector file
+    class_field: str | None = None  # required for vectors; numeric or text
+    class_name_field: str | None = None  # optional, numeric class fields only
+    class_names: dict[int, str] = field(default_factory=dict)  # overrides any found names
+    all_touched: bool = False  # burn every pixel a polygon touches (thin features)
+
+
+class LabelSource(Protocol):
+    classes: list[ClassInfo]
+    grid: Grid
+
+    def read(self, window: Window) -> np.ndarray:
+        """uint8 (rows, cols) labels for ``window`` of the image grid; overhang is 0."""
+
+
+@contextmanager
+def quiet_gdal():
+    """Silence GDAL's stderr chatter while probing what a file is."""
+    from osgeo import gdal
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        gdal.PopErrorHandler()
+
+
+def sidecar_class_names(raster_path: str) -> dict[int, str]:
+    """Names from a '<stem>_classes.txt' beside a label raster, if there is one.
+
+    A file whose stem minus '_classes' starts the raster's stem also counts
+    (osm_landuse_labels_classes.txt describes osm_landuse_labels_10m.tif).
+    """
+    folder, base = os.path.split(raster_path)
+    stem = os.path.splitext(base)[0]
+    candidates = sorted(glob.glob(os.path.join(glob.escape(folder or "."), "*classes.txt")))
+    exact = [c for c in candidates
+             if os.path.basename(c) in (f"{stem}_classes.txt", f"{stem}.classes.txt")]
+    prefix = [c for c in candidates
+              if stem.startswith(os.path.basename(c)[: -len("_classes.txt")])]
+    chosen = exact or (prefix if len(prefix) == 1 else [])
+    return read_class_names_file(chosen[0]) if chosen else {}
+
+
+def zero_outside(labels: np.ndarray, window: Window, grid: Grid) -> np.ndarray:
+    """Set the overhang of ``window`` beyond ``grid`` to 0 (NoData) in place."""
+    inner = clip_window(window, grid.width, grid.height)
+    if inner is None:
+        labels[:] = 0
+        return labels
+    r0, c0 = int(inner.row_off - window.row_off), int(inner.col_off - window.col_off)
+    keep = np.zeros(labels.shape, dtype=bool)
+    keep[r0:r0 + int(inner.height), c0:c0 + int(inner.width)] = True
+    labels[~keep] = 0
+    return labels

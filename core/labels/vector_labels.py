@@ -1,0 +1,185 @@
+"""Labels from polygons or points with a class field, rasterized onto the image grid.
+
+Features are read once with OGR, reprojected to the image CRS and kept with their
+bounding boxes; each window rasterizes only the features whose box meets it, so memory
+follows the label layer and the window, never the raster. Text classes become 1..n in
+alphabetical order with their names kept; 0 and NULL mean "no label". Where features
+overlap, the later one in the layer wins (GDAL's burn order).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from rasterio.features import rasterize
+from rasterio.windows import Window
+
+from ..errors import InputError
+from ..geo.classes import check_class_value, make_classes
+from ..geo.grid import Grid, window_bounds
+from ..progress import Progress
+from .base import LabelConfig, zero_outside
+
+MAX_TEXT_CLASSES = 255
+
+
+def _open_layer(config: LabelConfig):
+    from osgeo import ogr
+
+    ds = ogr.Open(config.labels)
+    if ds is None:
+        raise InputError("labels", f"OGR cannot open '{config.labels}' as a vector layer")
+    if config.layer:
+        layer = ds.GetLayerByName(config.layer)
+        if layer is None:
+            names = [ds.GetLayerByIndex(i).GetName() for i in range(ds.GetLayerCount())]
+            raise InputError("labels", f"there is no layer '{config.layer}' in "
+                             f"'{config.labels}'; its layers are {names}")
+    else:
+        layer = ds.GetLayerByIndex(0)
+    return ds, layer
+
+
+def _field_index(layer, name: str | None, parameter: str, required: bool) -> int | None:
+    defn = layer.GetLayerDefn()
+    fields = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
+    if not name:
+        if required:
+            raise InputError(parameter, f"vector labels need a class field; choose one of {fields}")
+        return None
+    for i, f in enumerate(fields):
+        if f == name:
+            return i
+    for i, f in enumerate(fields):
+        if f.lower() == name.lower():
+            return i
+    raise InputError(parameter, f"the layer has no field '{name}'; its fields are {fields}")
+
+
+def _transformer(layer, grid: Grid, progress: Progress):
+    from osgeo import osr
+
+    src = layer.GetSpatialRef()
+    if src is None or grid.crs is None:
+        if src is None and grid.crs is not None:
+            progress.warning("The label layer has no CRS; assuming it is the raster's CRS.")
+        return None
+    dst = osr.SpatialReference()
+    dst.ImportFromWkt(grid.crs.to_wkt())
+    src = src.Clone()
+    for srs in (src, dst):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if src.IsSame(dst):
+        return None
+    return osr.CoordinateTransformation(src, dst)
+
+
+class VectorLabels:
+    def __init__(self, config: LabelConfig, grid: Grid, progress: Progress):
+        from osgeo import ogr
+
+        self.config = config
+        self.grid = grid
+        self.all_touched = config.all_touched
+        ds, layer = _open_layer(config)
+        fidx = _field_index(layer, config.class_field, "class_field", required=True)
+        nidx = _field_index(layer, config.class_name_field, "class_name_field", required=False)
+        ftype = layer.GetLayerDefn().GetFieldDefn(fidx).GetType()
+        numeric = ftype in (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
+        if not numeric and ftype != ogr.OFTString:
+            raise InputError("class_field", f"field '{config.class_field}' is of type "
+                             f"{ogr.GetFieldTypeName(ftype)}; use a numeric or text field")
+        transform = _transformer(layer, grid, progress)
+        raw, geoms, boxes, names = [], [], [], {}
+        skipped_null = 0
+        layer.ResetReading()
+        for feat in layer:
+            geom = feat.GetGeometryRef()
+            if geom is None or geom.IsEmpty():
+                continue
+            if not feat.IsFieldSetAndNotNull(fidx):
+                skipped_null += 1
+                continue
+            if numeric:
+                value = check_class_value(feat.GetFieldAsDouble(fidx), "class_field",
+                                          f"feature {feat.GetFID()}")
+                if value == 0:
+                    continue
+                if nidx is not None and feat.IsFieldSetAndNotNull(nidx):
+                    names.setdefault(value, feat.GetFieldAsString(nidx))
+            else:
+                value = feat.GetFieldAsString(fidx).strip()
+                if not value:
+                    skipped_null += 1
+                    continue
+            geom = geom.Clone()
+            if transform is not None and geom.Transform(transform) != 0:
+                raise InputError("labels", f"feature {feat.GetFID()} cannot be reprojected to "
+                                 "the raster's CRS")
+            raw.append(value)
+            geoms.append(json.loads(geom.ExportToJson()))
+            xmin, xmax, ymin, ymax = geom.GetEnvelope()
+            boxes.append((xmin, ymin, xmax, ymax))
+        ds = None  # noqa: F841  (closes the OGR dataset)
+        if skipped_null:
+            progress.warning(f"{skipped_null} feature(s) with an empty class field were skipped.")
+        if not raw:
+            raise InputError("labels", f"no feature has a class in field '{config.class_field}' "
+                             "(all are NULL, empty or 0)")
+        if numeric:
+            values = np.asarray(raw, dtype=np.uint8)
+        else:
+            texts = sorted(set(raw), key=lambda t: (t.casefold(), t))
+            if len(texts) > MAX_TEXT_CLASSES:
+                raise InputError("class_field", f"field '{config.class_field}' has {len(texts)} "
+                                 f"different texts; at most {MAX_TEXT_CLASSES} classes fit")
+            code = {t: i + 1 for i, t in enumerate(texts)}
+            values = np.asarray([code[t] for t in raw], dtype=np.uint8)
+            names = {i: t for t, i in code.items()}
+        names.update(config.class_names)
+        self.values = values
+        self.geoms = geoms
+        self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        self.classes = make_classes(set(values.tolist()), names)
+        if not self.overlaps(grid.full_window):
+            gb = grid.bounds
+            lb = (self.boxes[:, 0].min(), self.boxes[:, 1].min(),
+                  self.boxes[:, 2].max(), self.boxes[:, 3].max())
+            raise InputError("labels", "no label feature overlaps the raster (raster bounds "
+                             f"{tuple(round(v, 3) for v in gb)}, labels' bounds in the raster's "
+                             f"CRS {tuple(round(v, 3) for v in lb)}); check both layers' CRS")
+
+    def _hits(self, window: Window) -> np.ndarray:
+        xmin, ymin, xmax, ymax = window_bounds(self.grid, window)
+        b = self.boxes
+        return np.nonzero((b[:, 0] <= xmax) & (b[:, 2] >= xmin)
+                          & (b[:, 1] <= ymax) & (b[:, 3] >= ymin))[0]
+
+    def overlaps(self, window: Window) -> bool:
+        return self._hits(window).size > 0
+
+    def read(self, window: Window) -> np.ndarray:
+        h, w = int(window.height), int(window.width)
+        hits = self._hits(window)
+        if hits.size == 0:
+            return np.zeros((h, w), dtype=np.uint8)
+        out = rasterize(((self.geoms[i], int(self.values[i])) for i in hits),
+                        out_shape=(h, w), transform=self.grid.window_transform(window),
+                        fill=0, dtype="uint8", all_touched=self.all_touched)
+        return zero_outside(out, window, self.grid)
+
+    def read_ids(self, window: Window) -> np.ndarray:
+        """int32 feature numbers (1..n, 0 = none) burnt like ``read``: which polygon a pixel
+        came from, so validation can keep a polygon's pixels on one side of a split."""
+        h, w = int(window.height), int(window.width)
+        hits = self._hits(window)
+        if hits.size == 0:
+            return np.zeros((h, w), dtype=np.int32)
+        out = rasterize(((self.geoms[i], int(i) + 1) for i in hits), out_shape=(h, w),
+                        transform=self.grid.window_transform(window), fill=0, dtype="int32",
+                        all_touched=self.all_touched)
+        return zero_outside(out, window, self.grid)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,69 @@
+"""What a model package says about itself, as the classify engine needs it.
+
+Built from an .emd that passed the schema (package_schema), so every field is there and
+in range: class values and names, bands and their statistics, tile, padding, cell size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..geo.classes import ClassInfo
+from .format import PackagedModel
+
+__all__ = ["ModelInfo", "model_info"]
+
+
+@dataclass
+class ModelInfo:
+    kind: str
+    class_values: list[int]
+    class_names: list[str]
+    class_colors: list[tuple[int, int, int]]
+    band_names: list[str]
+    source_bands: list[int] | None
+    source_band_count: int | None
+    in_channels: int
+    mean: np.ndarray
+    std: np.ndarray
+    dtype: str | None
+    cell_size: tuple[float, float] | None
+    crs_units: str | None
+    tile: int
+    padding: int
+    # the training pixels' own statistics, for the value check: deep models normalise
+    # with them, classical ones standardise inside the model (mean 0, std 1 above)
+    value_mean: np.ndarray
+    value_std: np.ndarray
+
+    @property
+    def classes(self):
+        return [ClassInfo(v, n, c) for v, n, c in
+                zip(self.class_values, self.class_names, self.class_colors)]
+
+
+def model_info(pkg: PackagedModel) -> ModelInfo:
+    info = pkg.landlearn
+    try:
+        values = [int(v) for v in info["class_values"]]
+        by_value = {int(c["Value"]): c for c in pkg.emd["Classes"]}
+        norm = info["normalization"]
+        return ModelInfo(
+            kind=info.get("kind", "deep"), class_values=values,
+            class_names=[str(by_value[v]["Name"]) for v in values],
+            class_colors=[tuple(int(x) for x in by_value[v]["Color"][:3]) for v in values],
+            band_names=list(info["band_names"]), source_bands=info.get("source_bands"),
+            source_band_count=info.get("source_band_count"),
+            in_channels=int(info["in_channels"]), mean=np.asarray(norm["mean"], np.float32),
+            std=np.asarray(norm["std"], np.float32), dtype=info.get("dtype"),
+            cell_size=tuple(info["cell_size"]) if info.get("cell_size") else None,
+            crs_units=info.get("crs_units"), tile=int(pkg.emd.get("ImageWidth", 256)),
+            padding=int(info.get("padding", pkg.emd.get("ModelPadding", 32))),
+            value_mean=np.asarray(norm.get("sample_mean", norm["mean"]), np.float64),
+            value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError("model", f"'{pkg.path}' has an incomplete model description "
+                         f"(.emd): {exc}") from exc

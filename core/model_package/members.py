@@ -1,0 +1,251 @@
+"""Reading the files inside a model package with their sizes checked before the bytes.
+
+A package is a .dlpk zip or an unpacked folder. Both are untrusted: a zip member may
+claim 6 GiB (6 MB compressed), a header may lie about offsets, a name may point outside
+the folder through '..' or a symbolic link. Every read here names its ceiling up front,
+refuses what exceeds it before reading, and turns whatever the zip library or the file
+system raises into one MODEL error, so memory and time stay bounded and nothing reaches
+the user as a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+
+from ..errors import InputError
+
+MIB = 1 << 20
+MAX_EMD_BYTES = 8 * MIB
+MAX_MEMBER_BYTES = 2048 * MIB  # no LandLearn model member comes near: a ceiling, not a target
+MAX_DEFLATE_RATIO = 200  # zip bombs inflate ~1000x; float weights and trees barely compress
+MAX_MEMBERS = 10_000
+MAX_SAFETENSORS_HEADER = 16 * MIB
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
+               ValueError, NotImplementedError, OverflowError, struct.error, KeyError,
+               RuntimeError)
+
+
+def _mb(n: int) -> str:
+    return f"{n / MIB:.1f} MB"
+
+
+class PackageFiles:
+    """The members of a package, as a zip or as a folder, read under size limits."""
+
+    def __init__(self, path: str, parameter: str = "model"):
+        self.path = path
+        self.parameter = parameter
+        self._zip: zipfile.ZipFile | None = None
+        self.folder: str | None = None
+        if os.path.isdir(path):
+            self.folder = os.path.realpath(path)
+            return
+        try:
+            _check_zip_end(path)
+            self._zip = zipfile.ZipFile(path)
+            infos = self._zip.infolist()
+        except _ZIP_ERRORS as exc:
+            raise self.error(f"is not a complete .dlpk (zip) file; it is truncated or damaged "
+                             f"({type(exc).__name__}: {str(exc)[:120]}); copy it again") from None
+        if len(infos) > MAX_MEMBERS:
+            raise self.error(f"holds {len(infos)} files; a model package holds a few")
+
+    def error(self, why: str) -> InputError:
+        return InputError(self.parameter, f"'{self.path}' {why}")
+
+    def names(self) -> list[str]:
+        if self._zip is not None:
+            return self._zip.namelist()
+        return sorted(os.listdir(self.folder))
+
+    def _local(self, name: str) -> str:
+        """The path of ``name`` in the folder, refusing anything that leaves it."""
+        if os.path.isabs(name) or os.sep in name or "/" in name or name in ("", ".", ".."):
+            raise self.error(f"names '{name[:80]}', which is not a plain file name in its folder")
+        path = os.path.realpath(os.path.join(self.folder, name))
+        if os.path.dirname(path) != self.folder:
+            raise self.error(f"names '{name[:80]}', which leads outside the package folder "
+                             "(a link); refusing to read it")
+        return path
+
+    def size(self, name: str) -> int:
+        if self._zip is not None:
+            try:
+                return self._zip.getinfo(name).file_size
+            except KeyError:
+                raise self.error(f"does not hold '{name[:80]}' that its .emd names") from None
+        path = self._local(name)
+        if not os.path.isfile(path):
+            raise self.error(f"lacks '{name[:80]}' beside its .emd")
+        return os.path.getsize(path)
+
+    def read(self, name: str, limit: int, what: str) -> bytes:
+        """The bytes of ``name``, refused before reading when larger than ``limit``."""
+        limit = min(limit, MAX_MEMBER_BYTES)
+        size = self.size(name)
+        if size > limit:
+            raise self.error(f"holds {what} '{name[:80]}' of {_mb(size)}, more than the "
+                             f"{_mb(limit)} such a model can need; the package is damaged or "
+                             "crafted, and it is not read")
+        if self._zip is None:
+            with open(self._local(name), "rb") as fh:
+                data = fh.read(limit + 1)
+            if len(data) > limit:
+                raise self.error(f"'{name[:80]}' grew while it was read")
+            return data
+        info = self._zip.getinfo(name)
+        if info.flag_bits & 0x1:
+            raise self.error(f"holds '{name[:80]}' encrypted; LandLearn packages are not")
+        if info.compress_type != zipfile.ZIP_STORED and \
+                info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1) + MIB:
+            raise self.error(f"holds '{name[:80]}' compressed {info.file_size // max(info.compress_size, 1)}"
+                             " times (a zip bomb); it is not read")
+        try:
+            with self._zip.open(info) as fh:
+                data = fh.read(limit + 1)
+        except _ZIP_ERRORS as exc:
+            raise self.error(f"holds a damaged '{name[:80]}' ({type(exc).__name__}: "
+                             f"{str(exc)[:120]}); copy the package again") from None
+        if len(data) != info.file_size:
+            raise self.error(f"holds a damaged '{name[:80]}' (size differs from its entry)")
+        return data
+
+    def read_json(self, name: str, what: str = "model description") -> dict:
+        data = self.read(name, MAX_EMD_BYTES, what)
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise self.error(f"holds a {what} '{name[:80]}' that is not valid JSON "
+                             f"({str(exc)[:120]})") from None
+
+    def close(self) -> None:
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self) -> PackageFiles:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _check_zip_end(path: str) -> None:
+    """The zip's end record must end the file. A .dlpk cut short can still 'open': the
+    last end record left is then the one of a zip stored inside it (a skops file), and
+    the package would read as that inner zip. Raises BadZipFile when cut."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        fh.seek(max(0, size - (65535 + 22)))
+        tail = fh.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22 or \
+            struct.unpack("<H", tail[at + 20:at + 22])[0] != len(tail) - at - 22:
+        raise zipfile.BadZipFile("its end record is missing: the file was cut short")
+
+
+# safetensors: an 8-byte little-endian header length, a JSON header, then the data
+SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+                      "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def safetensors_header(data: bytes, where: str, parameter: str) -> dict[str, tuple]:
+    """{name: (dtype, shape)} of a safetensors blob, after checking that its header is
+    well formed and that its offsets tile the data exactly (no gap, overlap or overrun)."""
+
+    def bad(why):
+        return InputError(parameter, f"'{where}': the weights are damaged ({why}); copy or "
+                          "train the model again")
+
+    if len(data) < 8:
+        raise bad("shorter than a safetensors header")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > min(len(data) - 8, MAX_SAFETENSORS_HEADER):
+        raise bad(f"the header claims {n} bytes of a {len(data)}-byte file")
+    try:
+        header = json.loads(data[8:8 + n].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise bad("the header is not JSON") from None
+    if not isinstance(header, dict):
+        raise bad("the header is not a JSON object")
+    body = len(data) - 8 - n
+    spans, out = [], {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict) or entry.get("dtype") not in SAFETENSORS_DTYPES:
+            raise bad(f"tensor '{name[:60]}' has no known data type")
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not (isinstance(shape, list) and len(shape) <= 8 and all(
+                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**40 for s in shape)):
+            raise bad(f"tensor '{name[:60]}' has an impossible shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(
+                isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise bad(f"tensor '{name[:60]}' has no offsets")
+        start, end = offsets
+        if not 0 <= start <= end <= body or \
+                end - start != math.prod(shape) * SAFETENSORS_DTYPES[entry["dtype"]]:
+            raise bad(f"tensor '{name[:60]}' lies about its offsets or length")
+        spans.append((start, end))
+        out[name] = (entry["dtype"], tuple(shape))
+    spans.sort()
+    at = 0
+    for start, end in spans:
+        if start != at:
+            raise bad("tensors overlap or leave gaps")
+        at = end
+    if at != body:
+        raise bad("the data does not end where the last tensor does")
+    return out
+
+
+def check_npz(data: bytes, limit: int, where: str, parameter: str, what: str) -> None:
+    """An .npz (or a skops zip's .npy members) that np.load can read within ``limit``:
+    every member's declared size is checked, and every array header's shape and dtype
+    must account for exactly the member's bytes (no object arrays, so no pickle)."""
+
+    def bad(why):
+        return InputError(parameter, f"'{where}': {what} is damaged or crafted ({why}); it "
+                          "is not loaded")
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_MEMBERS:
+                raise bad(f"{len(infos)} members")
+            total = sum(i.file_size for i in infos)
+            if total > limit:
+                raise bad(f"its members unpack to {_mb(total)}, more than {_mb(limit)}")
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED and \
+                        info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1) + MIB:
+                    raise bad(f"'{info.filename[:60]}' is a zip bomb")
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as fh:
+                        _check_npy_header(fh, info.file_size, info.filename, bad)
+    except InputError:
+        raise
+    except _ZIP_ERRORS as exc:
+        raise bad(f"{type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def _check_npy_header(fh, size: int, name: str, bad) -> None:
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except Exception as exc:  # noqa: BLE001 - numpy's header parser fails in many ways
+        raise bad(f"'{name[:60]}' has no valid array header ({str(exc)[:80]})") from None
+    if dtype.hasobject:
+        raise bad(f"'{name[:60]}' holds Python objects")
+    if math.prod(shape) * dtype.itemsize != size - fh.tell():
+        raise bad(f"'{name[:60]}' claims {shape} {dtype} in {size - fh.tell()} bytes")

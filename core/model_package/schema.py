@@ -1,0 +1,181 @@
+"""The .emd of a model package, checked field by field before anything is built from it.
+
+A package is untrusted input (a colleague's, a forum's): every number that later sizes an
+allocation (bands, classes, tile, padding) or names a file (ModelFile, trees_file) is
+checked here for type and range first, so a crafted ``"in_channels": 1000000`` is a
+MODEL error instead of a 13 GB network, and a ``"ModelFile": "../../.ssh/id_rsa"`` is a
+MODEL error instead of a read outside the package.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ..errors import InputError
+
+FORMAT = "landlearn-model"
+FORMAT_VERSION = 1
+
+MAX_BANDS = 1024  # hyperspectral sensors have a few hundred
+MAX_SOURCE_BANDS = 65535
+MIN_TILE, MAX_TILE = 16, 8192
+MAX_PADDING = 1024
+RASTER_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
+                 "float32", "float64")
+WEIGHTS_SUFFIX = {"deep": ".safetensors", "classical": ".skops"}
+TREES_FILES = ("forest_trees.npz", "boosting_trees.npz")
+# any name a user can give a .dlpk, but no folder part, drive, control character or '..'
+_PLAIN_NAME = re.compile(r"^[^/\\:\x00-\x1f\x7f]{1,250}$")
+
+
+class _Check:
+    """Field checks that all fail the same way: one MODEL error naming the field."""
+
+    def __init__(self, where: str, parameter: str):
+        self.where, self.parameter = where, parameter
+
+    def fail(self, field: str, why: str) -> InputError:
+        return InputError(self.parameter, f"'{self.where}' is not a valid model package: "
+                          f"{field} {why}; the package is damaged or was not written by "
+                          "LandLearn (train or export it again)")
+
+    def integer(self, value, field: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise self.fail(field, f"is {value!r}, not a whole number")
+        if not low <= value <= high:
+            raise self.fail(field, f"is {value}, outside {low}..{high}")
+        return value
+
+    def numbers(self, value, field: str, length: int, positive: bool = False) -> list[float]:
+        if not isinstance(value, list) or len(value) != length:
+            got = len(value) if isinstance(value, list) else type(value).__name__
+            raise self.fail(field, f"holds {got} values where {length} are needed")
+        out = []
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise self.fail(field, f"holds {v!r}, not a finite number")
+            if positive and v < 0:
+                raise self.fail(field, f"holds {v}, below 0")
+            out.append(float(v))
+        return out
+
+    def text(self, value, field: str, limit: int = 256) -> str:
+        if not isinstance(value, str) or len(value) > limit:
+            raise self.fail(field, f"is not a text of at most {limit} characters")
+        return value
+
+    def file_name(self, value, field: str, suffixes: tuple[str, ...]) -> str:
+        """A plain name inside the package: no folder, no '..', nothing absolute."""
+        if not isinstance(value, str) or not _PLAIN_NAME.match(value) \
+                or value.strip(". ") == "" or not value.lower().endswith(suffixes):
+            raise self.fail(field, f"is {str(value)[:80]!r}; it must be a plain file name "
+                            f"ending in {' or '.join(suffixes)}, inside the package")
+        return value
+
+
+def check_emd(emd, where: str, parameter: str = "model") -> dict:
+    """Validate a LandLearn .emd (already parsed JSON); return its LandLearn block."""
+    c = _Check(where, parameter)
+    if not isinstance(emd, dict):
+        raise c.fail("the .emd", "is not a JSON object")
+    info = emd.get("LandLearn")
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        kind = emd.get("Framework") or emd.get("ModelConfiguration") or "unknown"
+        raise InputError(parameter, f"'{where}' is not a LandLearn model package (framework "
+                         f"'{str(kind)[:60]}'); ArcGIS packages hold Python code LandLearn "
+                         "will not run")
+    version = c.integer(info.get("version", 0), "LandLearn.version", 0, 10**6)
+    if version > FORMAT_VERSION:
+        raise InputError(parameter, f"'{where}' was written by a newer LandLearn (package "
+                         f"version {version}); update the plugin")
+    kind = info.get("kind", "deep")
+    if not isinstance(kind, str) or kind not in WEIGHTS_SUFFIX:
+        raise InputError(parameter, f"'{where}' holds a '{str(kind)[:40]}' model, which this "
+                         "version of LandLearn cannot run")
+    c.file_name(emd.get("ModelFile"), "ModelFile", (WEIGHTS_SUFFIX[kind],))
+    bands = c.integer(info.get("in_channels"), "LandLearn.in_channels", 1, MAX_BANDS)
+    _check_classes(c, emd, info)
+    names = info.get("band_names")
+    if not isinstance(names, list) or len(names) != bands:
+        raise c.fail("LandLearn.band_names", f"does not name the {bands} bands")
+    for n in names:
+        c.text(n, "LandLearn.band_names")
+    _check_source_bands(c, info, bands)
+    norm = info.get("normalization")
+    if not isinstance(norm, dict):
+        raise c.fail("LandLearn.normalization", "is missing")
+    for key in ("mean", "std", "sample_mean", "sample_std"):
+        if key in norm or key in ("mean", "std"):
+            c.numbers(norm.get(key), f"LandLearn.normalization.{key}", bands,
+                      positive=key.endswith("std"))
+    if info.get("dtype") is not None and info["dtype"] not in RASTER_DTYPES:
+        raise c.fail("LandLearn.dtype", f"is {str(info['dtype'])[:40]!r}, not a raster data type")
+    if info.get("cell_size") is not None:
+        cell = c.numbers(info["cell_size"], "LandLearn.cell_size", 2, positive=True)
+        if min(cell) <= 0:
+            raise c.fail("LandLearn.cell_size", "is not positive")
+    if info.get("crs_units") is not None:
+        c.text(info["crs_units"], "LandLearn.crs_units", 64)
+    _check_geometry(c, emd, info, kind)
+    if kind == "deep":
+        # names only here; deep.models.build_model checks them against what it can build,
+        # before building anything, naming the same parameter
+        c.text(info.get("architecture"), "LandLearn.architecture", 64)
+        c.text(info.get("encoder"), "LandLearn.encoder", 64)
+    else:
+        c.text(info.get("model_type"), "LandLearn.model_type", 64)
+        if info.get("trees_file") is not None and info["trees_file"] not in TREES_FILES:
+            raise c.fail("LandLearn.trees_file", f"is {str(info['trees_file'])[:80]!r}, not one "
+                         f"of {', '.join(TREES_FILES)}")
+    return info
+
+
+def _check_classes(c: _Check, emd: dict, info: dict) -> None:
+    values = info.get("class_values")
+    if not isinstance(values, list) or not 2 <= len(values) <= 255:
+        raise c.fail("LandLearn.class_values", "must list 2..255 classes")
+    values = [c.integer(v, "LandLearn.class_values", 1, 255) for v in values]
+    if len(set(values)) != len(values):
+        raise c.fail("LandLearn.class_values", "repeats a class")
+    classes = emd.get("Classes")
+    if not isinstance(classes, list) or len(classes) > 255:
+        raise c.fail("Classes", "is not a list of at most 255 classes")
+    seen = set()
+    for entry in classes:
+        if not isinstance(entry, dict):
+            raise c.fail("Classes", "holds an entry that is not an object")
+        seen.add(c.integer(entry.get("Value"), "Classes.Value", 1, 255))
+        c.text(entry.get("Name"), "Classes.Name")
+        color = entry.get("Color")
+        if not isinstance(color, list) or not 3 <= len(color) <= 4:
+            raise c.fail("Classes.Color", f"is {str(color)[:40]}, not 3 or 4 values")
+        for v in color:
+            c.integer(v, "Classes.Color", 0, 255)
+    missing = [v for v in values if v not in seen]
+    if missing:
+        raise c.fail("Classes", f"does not describe class(es) {missing}")
+
+
+def _check_source_bands(c: _Check, info: dict, bands: int) -> None:
+    count = info.get("source_band_count")
+    if count is not None:
+        count = c.integer(count, "LandLearn.source_band_count", 1, MAX_SOURCE_BANDS)
+    source = info.get("source_bands")
+    if source is None:
+        return
+    if not isinstance(source, list) or len(source) != bands:
+        raise c.fail("LandLearn.source_bands", f"does not list {bands} band numbers")
+    for b in source:
+        c.integer(b, "LandLearn.source_bands", 1, count or MAX_SOURCE_BANDS)
+
+
+def _check_geometry(c: _Check, emd: dict, info: dict, kind: str) -> None:
+    width = c.integer(emd.get("ImageWidth", 256), "ImageWidth", MIN_TILE, MAX_TILE)
+    c.integer(emd.get("ImageHeight", width), "ImageHeight", MIN_TILE, MAX_TILE)
+    pad = info.get("padding", emd.get("ModelPadding", 32 if kind == "deep" else 0))
+    # the classification tile (TILE_SIZE, at least 256) is what the padding must fit
+    c.integer(pad, "LandLearn.padding", 0, MAX_PADDING)

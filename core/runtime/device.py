@@ -1,0 +1,46 @@
+"""Choosing where tensors go: DEVICE = auto / cuda / cpu, with honest errors.
+
+Asking for CUDA where there is none is a mistake the user should hear about, never a
+silent CPU run that takes hours instead of minutes.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .deps import require
+
+DEVICES = ("auto", "cuda", "cpu")
+
+
+def resolve_device(name: str = "auto"):
+    """A torch.device for ``name``; raises InputError('device') when it cannot be had."""
+    name = (name or "auto").strip().lower()
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise InputError("device", f"'{name}' is not a device; use one of {', '.join(DEVICES)}")
+    torch = require("torch")
+    if name == "cpu":
+        return torch.device("cpu")
+    has_cuda = torch.cuda.is_available()
+    if name == "auto":
+        return torch.device("cuda" if has_cuda else "cpu")
+    if not has_cuda:
+        built = torch.version.cuda or "no CUDA (a CPU-only build)"
+        raise InputError("device", f"CUDA was requested but no usable GPU was found (torch "
+                         f"{torch.__version__}, built for {built}); choose DEVICE=auto or cpu, "
+                         "or check the NVIDIA driver")
+    index = int(name.split(":")[1]) if ":" in name else 0
+    if index >= torch.cuda.device_count():
+        raise InputError("device", f"{name} does not exist; this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
+def describe_device(device) -> str:
+    if device.type == "cuda":
+        import torch
+
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB, {device})"
+    import os
+
+    return f"CPU ({os.cpu_count()} logical cores)"

@@ -1,0 +1,54 @@
+"""Mean-shift filtering in torch (GPU when there is one), the smoothing step of mean-shift
+segmentation.
+
+Each pixel's value moves to the mean of the neighbours within SPATIAL radius whose values
+lie within RANGE radius of it; repeated, values settle on local modes and edges survive.
+The 2D window is applied as a row pass then a column pass (a separable approximation, as
+fast bilateral filters do): 2(2r+1) neighbours per pass instead of (2r+1)^2, which is what
+makes it several times faster than Orfeo ToolBox on a CPU. Outside the raster (and on
+NoData) nothing is averaged in, so a tile computed with a halo of radius x iterations
+equals the same pixels computed in one pass.
+"""
+
+from __future__ import annotations
+
+from ..runtime.deps import require
+
+
+def halo(spatial_radius: int, iterations: int) -> int:
+    """How far a filtered pixel depends on its neighbours: two passes per iteration."""
+    return 2 * spatial_radius * iterations
+
+
+def _pass(torch, v, valid, r: int, hr2: float, dim: int):
+    """One 1D mean-shift step along ``dim`` (1 = rows, 2 = columns) of (B, H, W) ``v``."""
+    b, h, w = v.shape
+    pad = (0, 0, r, r) if dim == 1 else (r, r, 0, 0)
+    # a last channel of ones (zeros outside the data) makes one multiply-add give both the
+    # sum of the accepted neighbours and their count
+    vx = torch.cat([v, valid[None].to(v.dtype)])
+    vp = torch.nn.functional.pad(vx, pad)
+    acc = torch.zeros_like(vx)
+    d2 = torch.empty((h, w), dtype=v.dtype, device=v.device)
+    for o in range(2 * r + 1):
+        sh = vp[:, o:o + h, :] if dim == 1 else vp[:, :, o:o + w]
+        d = sh[:b] - v
+        torch.sum(d.mul_(d), 0, out=d2)
+        m = (d2 < hr2).to(v.dtype)  # invalid neighbours add zeros, ones channel included
+        acc.addcmul_(sh, m.expand_as(sh))
+    out = acc[:b].div_(acc[b:].clamp_(min=1.0))
+    return torch.where(valid, out, v)
+
+
+def mean_shift_filter(values, valid, spatial_radius: int, range_radius: float,
+                      iterations: int, device):
+    """Filter (B, H, W) float32 ``values`` (numpy) with (H, W) bool ``valid``; numpy out."""
+    torch = require("torch")
+    with torch.inference_mode():
+        v = torch.from_numpy(values).to(device)
+        ok = torch.from_numpy(valid).to(device)
+        hr2 = float(range_radius) ** 2
+        for _ in range(iterations):
+            v = _pass(torch, v, ok, spatial_radius, hr2, 2)
+            v = _pass(torch, v, ok, spatial_radius, hr2, 1)
+        return v.cpu().numpy()

@@ -1,0 +1,122 @@
+"""Segment outputs: ids (uint32), the mean-colour raster and optional polygons.
+
+Written from the temporary local labels tile by tile through the final id table, each to
+a temporary name renamed when complete, like every LandLearn output.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import rasterio
+
+from ..files import ensure_writable_folder, temporary_sibling
+from ..geo.grid import Grid, count_tiles, tile_windows
+from ..geo.outputs import GENERATOR, WRITER_TAG, claim_output
+from ..geo.writer import GeoTiffWriter, commit_together
+from ..progress import Progress, track
+
+
+def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: int, stats,
+                  band_names: list[str], progress: Progress, dtype: np.dtype,
+                  nodata: float | None) -> dict:
+    seg = final - 1
+    count = np.bincount(seg, stats.count, n)
+    means = np.stack([np.bincount(seg, stats.raw_sums[:, b], n)
+                      for b in range(stats.raw_sums.shape[1])], 1) / np.maximum(count, 1)[:, None]
+    dtype = np.dtype(dtype)
+    colour = means.round() if np.issubdtype(dtype, np.integer) else means
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        colour = np.clip(colour, info.min, info.max)
+    fill = nodata if nodata is not None else 0
+    lut_colour = np.vstack([np.full((1, colour.shape[1]), fill), colour]).astype(dtype)
+    lut_ids = np.concatenate([[0], final]).astype(np.uint32)  # index 0: local -1 (NoData)
+    writers = []
+    if config.output_segment_ids:
+        writers.append(("ids", GeoTiffWriter(config.output_segment_ids, grid, 1, np.uint32,
+                                             nodata=0, band_names=["segment_id"],
+                                             parameter="output_segment_ids")))
+    if config.output:
+        writers.append(("colour", GeoTiffWriter(config.output, grid, colour.shape[1], dtype,
+                                                nodata=nodata, band_names=band_names,
+                                                parameter="output")))
+    try:
+        tile = (1024, 1024)
+        with rasterio.open(labels_path) as lab:
+            for win in track(tile_windows(grid.full_window, tile), progress,
+                             count_tiles(grid.full_window, tile)):
+                w = win.intersection(grid.full_window)
+                local = lab.read(1, window=w)
+                ids = lut_ids[local + 1]
+                for kind, writer in writers:
+                    if kind == "ids":
+                        writer.write(ids, w)
+                    else:
+                        writer.write(np.moveaxis(lut_colour[ids.astype(np.int64)], -1, 0), w)
+    except BaseException:
+        for _, writer in writers:
+            writer.abort()
+        raise
+    commit_together([w for _, w in writers])
+    out = {"segments": n}
+    if config.output_polygons:
+        out["polygons"] = write_polygons(config.output_polygons, grid, labels_path, lut_ids,
+                                         count, means, band_names)
+    return out
+
+
+def write_polygons(path: str, grid: Grid, labels_path: str, lut_ids, count, means,
+                   band_names) -> str:
+    """Polygonize the final ids (4-connected, as the segments are) into a GeoPackage."""
+    from osgeo import gdal, ogr, osr
+
+    ensure_writable_folder(path, "output_polygons")
+    if not path.lower().endswith(".gpkg"):
+        path = os.path.splitext(path)[0] + ".gpkg"
+    claim_output(path, "output_polygons")
+    mem = "/vsimem/landlearn_segment_ids.tif"
+    drv = gdal.GetDriverByName("GTiff")
+    ds = drv.Create(mem, grid.width, grid.height, 1, gdal.GDT_UInt32, ["TILED=YES",
+                                                                         "COMPRESS=DEFLATE"])
+    ds.SetGeoTransform(grid.transform.to_gdal())
+    if grid.crs:
+        ds.SetProjection(grid.crs.to_wkt())
+    band = ds.GetRasterBand(1)
+    band.SetNoDataValue(0)
+    with rasterio.open(labels_path) as lab:
+        for win in tile_windows(grid.full_window, (1024, 1024)):
+            w = win.intersection(grid.full_window)
+            band.WriteArray(lut_ids[lab.read(1, window=w) + 1], int(w.col_off), int(w.row_off))
+    tmp = temporary_sibling(path, ".gpkg")
+    try:
+        out = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
+        out.SetMetadataItem(WRITER_TAG, GENERATOR)
+        srs = osr.SpatialReference()
+        if grid.crs:
+            srs.ImportFromWkt(grid.crs.to_wkt())
+        layer = out.CreateLayer("segments", srs if grid.crs else None, ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger64))
+        layer.CreateField(ogr.FieldDefn("pixels", ogr.OFTInteger64))
+        names = [f"mean_{n}"[:60] for n in band_names]
+        for name in names:
+            layer.CreateField(ogr.FieldDefn(name, ogr.OFTReal))
+        gdal.Polygonize(band, band, layer, 0, [])
+        layer.StartTransaction()
+        for feat in layer:
+            sid = int(feat.GetField("id")) - 1
+            feat.SetField("pixels", int(count[sid]))
+            for b, name in enumerate(names):
+                feat.SetField(name, float(means[sid, b]))
+            layer.SetFeature(feat)
+        layer.CommitTransaction()
+        out = None  # noqa: F841 - closes the GeoPackage
+        os.replace(tmp, path)
+    finally:
+        ds = None  # noqa: F841
+        gdal.Unlink(mem)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+

@@ -1,0 +1,279 @@
+"""Segment: mean-shift segmentation of any raster into objects, tile by tile, seamlessly.
+
+1. Bands are scaled to 0..255 (8-bit data as is; other types by a 2-98% stretch from band
+   statistics), so SPECTRAL_DETAIL means the same on Landsat reflectance and NAIP bytes.
+2. Each tile is mean-shift filtered with a halo wide enough that its pixels equal a
+   one-pass result, and cut into 4-connected components of similar filtered values.
+3. Components touching across tile borders are joined by the same rule, so a segment that
+   spans tiles gets one id (as Orfeo ToolBox's LargeScaleMeanShift stitches); segments
+   smaller than MIN_SEGMENT_SIZE merge into their most similar neighbour.
+4. Labels wait in a temporary GeoTIFF between passes: memory follows the tile size and
+   the number of segments, not the raster size.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from ..errors import InputError
+from ..geo.extent import Extent, extent_to_window
+from ..geo.grid import count_tiles, pad_window, tile_windows
+from ..geo.outputs import check_distinct
+from ..geo.raster import RasterSource, open_dataset
+from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
+from ..progress import NullProgress, Progress, SubProgress, check, track
+from ..runtime.device import resolve_device
+from ..termination import terminable
+from .graph import local_components, merge_small, neighbour_pairs, union, unique_pairs
+from .mean_shift import halo, mean_shift_filter
+from .output import write_outputs
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    input_raster: str
+    output: str | None = None  # mean colour per segment
+    output_segment_ids: str | None = None  # uint32 ids
+    output_polygons: str | None = None  # vector: id, pixels, band means
+    spectral_detail: float = 15.5
+    spatial_detail: float = 15.0
+    min_segment_size: int = 20
+    band_indexes: tuple[int, ...] | None = None  # default: the first three (or all if fewer)
+    extent: Extent | None = None
+    device: str = "auto"
+    spatial_radius: int | None = None  # overrides SPATIAL_DETAIL (pixels)
+    range_radius: float | None = None  # overrides SPECTRAL_DETAIL (0..255 scale)
+    iterations: int = 3
+    tile_size: int = 1024
+    max_output_gpx: float = DEFAULT_MAX_GPX
+
+    def radii(self) -> tuple[int, float]:
+        for key in ("spectral_detail", "spatial_detail"):
+            v = getattr(self, key)
+            if not 1 <= v <= 20:
+                raise InputError(key, f"{v} is outside 1..20")
+        hs = self.spatial_radius or int(round(1 + (20 - self.spatial_detail) * 0.35))
+        hr = self.range_radius or 3.0 + (20 - self.spectral_detail) * 1.5
+        return hs, hr
+
+
+@dataclass
+class SegmentResult:
+    segments: int
+    width: int
+    height: int
+    seconds: float
+    spatial_radius: int
+    range_radius: float
+    outputs: dict
+
+    def summary(self) -> str:
+        return (f"{self.segments} segments over {self.width} x {self.height} px in "
+                f"{self.seconds:.1f} s (spatial radius {self.spatial_radius} px, range radius "
+                f"{self.range_radius:.1f} on a 0..255 scale)")
+
+
+def band_scaling(source: RasterSource, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band offset and scale onto 0..255: identity for bytes, else a 2-98% stretch."""
+    n = source.count
+    if source.dtype == np.uint8:
+        return np.zeros(n, np.float32), np.ones(n, np.float32)
+    data = source.sample(progress, windows=256)
+    if data.shape[1] == 0:
+        raise InputError("input_raster", "no valid pixel was found in the raster (every sampled "
+                         "pixel is NoData)")
+    lo = np.percentile(data, 2, axis=1)
+    hi = np.percentile(data, 98, axis=1)
+    scale = 255.0 / np.maximum(hi - lo, 1e-12)
+    return lo.astype(np.float32), scale.astype(np.float32)
+
+
+@terminable
+def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentResult:
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    hs, hr = config.radii()
+    if config.min_segment_size < 1:
+        raise InputError("min_segment_size", "use 1 or more pixels")
+    if not (config.output or config.output_segment_ids or config.output_polygons):
+        raise InputError("output", "choose at least one output")
+    if not 64 <= config.tile_size <= 8192:
+        raise InputError("tile_size", "use 64..8192 pixels")
+    check_distinct({"input_raster": config.input_raster},
+                   {"output": config.output, "output_segment_ids": config.output_segment_ids,
+                    "output_polygons": config.output_polygons})
+    device = resolve_device(config.device)
+    with RasterSource(config.input_raster, _bands(config)) as src:
+        area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
+        check_output_size(int(area.width), int(area.height), _planned(config, src),
+                          config.max_output_gpx, progress, "segmentation")
+        offset, scale = band_scaling(src, progress)
+        grid = src.grid.subgrid(area)
+        progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
+                      f"{hr:.1f} (0..255 scale), {config.iterations} iterations, device "
+                      f"{device}")
+        with tempfile.TemporaryDirectory(prefix=".segment", dir=_tmp_dir(config)) as tmp:
+            labels_path = os.path.join(tmp, "labels.tif")
+            stats = _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path,
+                                SubProgress(progress, 0.0, 0.75))
+            check(progress)
+            final, n_final = _resolve(stats, config.min_segment_size)
+            progress.set_fraction(0.8)
+            outputs = write_outputs(config, grid, labels_path, final, n_final, stats,
+                                    src.band_names, SubProgress(progress, 0.8, 1.0),
+                                    src.dtype, src.nodata[0])
+    progress.set_fraction(1.0)
+    return SegmentResult(n_final, grid.width, grid.height, time.perf_counter() - t0, hs, hr,
+                         outputs)
+
+
+def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
+    """The outputs, and the temporary int64 labels that wait beside the first of them."""
+    first = config.output or config.output_segment_ids or config.output_polygons
+    out = [PlannedOutput("output", first, 1, np.dtype(np.int64))]
+    if config.output:
+        out.append(PlannedOutput("output", config.output, src.count, src.dtype))
+    if config.output_segment_ids:
+        out.append(PlannedOutput("output_segment_ids", config.output_segment_ids, 1,
+                                 np.dtype(np.uint32)))
+    return out
+
+
+def _bands(config: SegmentConfig):
+    if config.band_indexes:
+        return config.band_indexes
+    with open_dataset(config.input_raster) as ds:
+        return tuple(range(1, min(3, ds.count) + 1))
+
+
+def _tmp_dir(config: SegmentConfig) -> str:
+    for path in (config.output, config.output_segment_ids, config.output_polygons):
+        if path:
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+            return folder
+    return tempfile.gettempdir()
+
+
+@dataclass
+class _Stats:
+    count: np.ndarray
+    sums: np.ndarray  # scaled values, for similarity
+    raw_sums: np.ndarray  # source values, for the mean colour and the polygons' attributes
+    first: np.ndarray  # first pixel (raster order) of each local segment
+    pairs: np.ndarray  # touching local segments
+    joins: np.ndarray  # local segments to join across tile borders
+
+
+def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, progress):
+    pad = halo(hs, config.iterations)
+    core = config.tile_size
+    width = int(area.width)
+    profile = dict(driver="GTiff", width=width, height=int(area.height), count=1,
+                   dtype="int64", tiled=True, blockxsize=256, blockysize=256,
+                   crs=src.grid.crs, transform=src.grid.window_transform(area))
+    counts, sums, raw_sums, firsts, pairs, joins = [], [], [], [], [], []
+    next_id = 0
+    above: dict[int, tuple] = {}  # tile column -> (labels, filtered) of its last row
+    n = count_tiles(area, (core, core))
+    with rasterio.open(labels_path, "w", **profile) as out:
+        left = None
+        for win in track(tile_windows(area, (core, core)), progress, n):
+            inner = win.intersection(area)
+            block = src.read(pad_window(inner, pad))
+            valid = block.valid.copy()
+            inside = _inside_area(pad_window(inner, pad), area)
+            valid &= inside
+            x = (block.data.astype(np.float32) - offset[:, None, None]) * scale[:, None, None]
+            x[:, ~valid] = 0
+            f = mean_shift_filter(x, valid, hs, hr, config.iterations, device)
+            h, w = int(inner.height), int(inner.width)
+            f = f[:, pad:pad + h, pad:pad + w]
+            v = valid[pad:pad + h, pad:pad + w]
+            raw = block.data[:, pad:pad + h, pad:pad + w].astype(np.float64)
+            xs = x[:, pad:pad + h, pad:pad + w]
+            lab = local_components(f, v, hr / 2)
+            m = int(lab.max()) + 1
+            g = np.where(lab >= 0, lab + next_id, -1)
+            r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
+            out.write(g[None], window=Window(c0, r0, w, h))
+            sel = lab >= 0
+            counts.append(np.bincount(lab[sel], minlength=m))
+            sums.append(np.stack([np.bincount(lab[sel], xs[b][sel], m) for b in range(len(xs))], 1))
+            raw_sums.append(np.stack([np.bincount(lab[sel], raw[b][sel], m)
+                                      for b in range(len(raw))], 1))
+            rr, cc = np.nonzero(sel)
+            lin = (rr + r0).astype(np.int64) * width + (cc + c0)
+            first = np.full(m, np.iinfo(np.int64).max)
+            np.minimum.at(first, lab[sel], lin)
+            firsts.append(first)
+            pairs.append(neighbour_pairs(g))
+            col_key = c0
+            if left is not None and left[2] == r0:
+                _border(left[0], g[:, 0], left[1], f[:, :, 0], hr / 2, pairs, joins)
+            if col_key in above:
+                _border(above[col_key][0], g[0, :], above[col_key][1], f[:, 0, :], hr / 2,
+                        pairs, joins)
+            left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
+            above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
+            next_id += m
+    return _Stats(cat(counts, 0), cat(sums, (0, 1)), cat(raw_sums, (0, 1)), cat(firsts, 0),
+                  np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64),
+                  np.concatenate(joins) if joins else np.zeros((0, 2), np.int64))
+
+
+def cat(parts: list, empty_shape) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(empty_shape)
+
+
+def _inside_area(window: Window, area: Window) -> np.ndarray:
+    """Mask of ``window`` pixels that lie inside ``area`` (the extent bounds the context)."""
+    h, w = int(window.height), int(window.width)
+    rows = np.arange(h) + int(window.row_off)
+    cols = np.arange(w) + int(window.col_off)
+    r = (rows >= area.row_off) & (rows < area.row_off + area.height)
+    c = (cols >= area.col_off) & (cols < area.col_off + area.width)
+    return r[:, None] & c[None, :]
+
+
+def _border(la, lb, fa, fb, threshold, pairs, joins) -> None:
+    """Edges across a tile border: neighbours always, joins where values are close."""
+    ok = (la >= 0) & (lb >= 0)
+    if not ok.any():
+        return
+    a, b = la[ok], lb[ok]
+    pairs.append(unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], 1)))
+    d = ((fa[:, ok] - fb[:, ok]) ** 2).sum(0)
+    close = d < threshold * threshold
+    if close.any():
+        joins.append(np.stack([a[close], b[close]], 1))
+
+
+def _resolve(stats: _Stats, min_size: int) -> tuple[np.ndarray, int]:
+    """Local id -> final id (1..n, in raster order of each segment's first pixel)."""
+    n = len(stats.count)
+    root = union(n, np.sort(stats.joins, axis=1)) if len(stats.joins) else np.arange(n)
+    roots, inverse = np.unique(root, return_inverse=True)
+    k = len(roots)
+    first = np.full(k, np.iinfo(np.int64).max)
+    np.minimum.at(first, inverse, stats.first)
+    order = np.argsort(first, kind="stable")
+    canon = np.empty(k, dtype=np.int64)
+    canon[order] = np.arange(k)
+    seg = canon[inverse]  # local -> canonical segment (raster order)
+    count = np.bincount(seg, stats.count, k)
+    sums = np.stack([np.bincount(seg, stats.sums[:, b], k) for b in range(stats.sums.shape[1])], 1)
+    pairs = np.sort(seg[stats.pairs], axis=1) if len(stats.pairs) else stats.pairs
+    pairs = unique_pairs(pairs[pairs[:, 0] != pairs[:, 1]]) if len(pairs) else pairs.reshape(0, 2)
+    merged = merge_small(count, sums, pairs, min_size)
+    kept, final = np.unique(merged, return_inverse=True)
+    # kept roots are canonical ids, already in raster order: final ids follow it
+    return final[seg] + 1, len(kept)
+
