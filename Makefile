@@ -4,7 +4,7 @@ PY := .venv/bin/python
 QGIS_ENV := source scripts/qgis_env.sh
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo package clean
+.PHONY: setup test lint demo package clean screenshots
 
 setup:
 	@bash scripts/setup.sh
@@ -14,6 +14,10 @@ lint: setup
 
 test: setup lint
 	$(QGIS_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+
+# refresh README's screenshots from the Xvfb GUI test (`make test` never writes them)
+screenshots: setup
+	$(QGIS_ENV) && LANDLEARN_SCREENSHOTS=1 $(PY) -m pytest tests/gui -q
 
 demo: setup
 	@$(QGIS_ENV) && bash scripts/demo.sh

@@ -102,7 +102,23 @@ def models_folder(add: bool) -> None:
     wanted = ([*current, folder] if folder not in current else current) if add else \
         [f for f in current if f != folder]
     if wanted != current:
-        ProcessingConfig.setSettingValue(ModelerUtils.MODELS_FOLDER, ";".join(wanted))
+        # Processing refuses a value naming a folder that does not exist, and its default
+        # (the profile's processing/models) exists only once a model was saved there: a
+        # fresh profile, as every new user and CI has. That default is created, as QGIS
+        # would on saving a model; a missing folder of the user's own is left alone and
+        # the shipped workflow is simply not added.
+        profile = QgsApplication.qgisSettingsDirPath()
+        for f in wanted:
+            if not os.path.isdir(f) and os.path.abspath(f).startswith(os.path.abspath(profile)):
+                os.makedirs(f, exist_ok=True)
+        try:
+            ProcessingConfig.setSettingValue(ModelerUtils.MODELS_FOLDER, ";".join(wanted))
+        except ValueError as exc:
+            from qgis.core import Qgis, QgsMessageLog
+
+            QgsMessageLog.logMessage(f"LandLearn could not add its workflows to the models "
+                                     f"folders: {exc}", "LandLearn", Qgis.Warning)
+            return
     provider = QgsApplication.processingRegistry().providerById("model")
     if provider is not None:
         provider.refreshAlgorithms()
