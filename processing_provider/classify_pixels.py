@@ -42,7 +42,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
     ICON = "classify"
     HELP = (
         "Classifies a raster, or the part of it inside EXTENT (the dialog offers the map canvas "
-        "extent), with a model package from Train Model. The raster is read in tiles that "
+        "extent), with a model package from Train Deep Learning Model or Train Classifier. The raster is read in tiles that "
         "overlap by PADDING pixels on each side; only the centre of each tile is kept "
         "(BLEND=centre) or overlapping tiles are blended with weights that fade to the edges "
         "(BLEND=weighted), so the map has no seams. Reading, computing and writing overlap, "
@@ -63,7 +63,8 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterFile(
             "MODEL", self.tr("Model package (.dlpk or .emd)"),
             fileFilter="LandLearn model (*.dlpk *.emd)"),
-            "A .dlpk from Train Model, or the .emd inside an unpacked package folder.")
+            "A .dlpk from Train Deep Learning Model or Train Classifier, or the .emd inside an "
+            "unpacked package folder.")
         self.add(QgsProcessingParameterBand(
             "BANDS", self.tr("Bands (empty = the model's)"), parentLayerParameterName="INPUT_RASTER",
             optional=True, allowMultiple=True),

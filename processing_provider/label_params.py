@@ -11,8 +11,11 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
+    QgsProcessingParameterField,
     QgsProcessingParameterMapLayer,
+    QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProcessingParameterVectorLayer,
     QgsRasterLayer,
     QgsVectorLayer,
 )
@@ -64,6 +67,78 @@ def label_config(alg, parameters, context, feedback) -> LabelConfig:
         raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
     return LabelConfig(
         labels=path, layer=layer_name,
-        class_field=alg.parameterAsString(parameters, "CLASS_FIELD", context) or None,
-        class_name_field=alg.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or None,
+        class_field=_field(alg, parameters, "CLASS_FIELD", context),
+        class_name_field=_field(alg, parameters, "CLASS_NAME_FIELD", context),
         all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
+
+
+def _field(alg, parameters, key, context) -> str | None:
+    names = alg.parameterAsFields(parameters, key, context)
+    return names[0] if names else None
+
+
+def add_classifier_label_parameters(alg) -> None:
+    """Train Classifier's labels: a vector layer whose class field is chosen from a list (a
+    field parameter parented to a vector-layer parameter), or, instead, a classified raster
+    of its own parameter. (QGIS 3.22's crash came from parenting a field parameter to a
+    mixed map-layer parameter, which is why the other algorithms take the name as text.)"""
+    alg.add(QgsProcessingParameterVectorLayer(
+        "LABELS", alg.tr("Training polygons or points"),
+        types=[QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=True),
+        "Polygons or points with a class field (any CRS). Give these, or a classified raster "
+        "in LABEL_RASTER.")
+    alg.add(QgsProcessingParameterField(
+        "CLASS_FIELD", alg.tr("Class field"), parentLayerParameterName="LABELS", optional=True),
+        "The field holding each feature's class: whole numbers 1..255, or text (each distinct "
+        "text becomes a class, numbered 1..n alphabetically, the text kept as its name). "
+        "Required with LABELS.")
+    alg.add(QgsProcessingParameterField(
+        "CLASS_NAME_FIELD", alg.tr("Class name field (optional)"),
+        parentLayerParameterName="LABELS", type=QgsProcessingParameterField.String,
+        optional=True),
+        "With a numeric class field: a text field naming each class.")
+    alg.add(QgsProcessingParameterBoolean(
+        "SELECTED_FEATURES_ONLY", alg.tr("Selected features only"), defaultValue=False),
+        "Use only the selected features of LABELS.")
+    alg.add(QgsProcessingParameterRasterLayer(
+        "LABEL_RASTER", alg.tr("... or a classified raster of labels"), optional=True),
+        "Instead of LABELS: a raster of class values 1..255 (0 = NoData), on any grid or CRS "
+        "(warped onto the image with nearest neighbour).")
+    alg.add(QgsProcessingParameterBoolean(
+        "ALL_TOUCHED", alg.tr("Burn every pixel a feature touches"), defaultValue=False),
+        "On: thin polygons burn every pixel they touch. Off: only pixels whose centre is "
+        "inside.", advanced=True)
+
+
+def check_classifier_labels(parameters) -> tuple[bool, str]:
+    """Exactly one of LABELS and LABEL_RASTER, and a class field with LABELS."""
+    vector = parameters.get("LABELS") not in (None, "")
+    raster = parameters.get("LABEL_RASTER") not in (None, "")
+    if vector == raster:
+        return False, ("LABELS: give training polygons/points in LABELS, or a classified raster "
+                       "in LABEL_RASTER (one of the two)")
+    if vector and parameters.get("CLASS_FIELD") in (None, ""):
+        return False, "CLASS_FIELD: choose the field of LABELS that holds the classes"
+    return True, ""
+
+
+def classifier_label_config(alg, parameters, context, feedback) -> LabelConfig:
+    if parameters.get("LABEL_RASTER") not in (None, ""):
+        layer = alg.parameterAsRasterLayer(parameters, "LABEL_RASTER", context)
+        return LabelConfig(labels=raster_path(layer, "LABEL_RASTER"))
+    layer = alg.parameterAsVectorLayer(parameters, "LABELS", context)
+    if layer is None:
+        raise QgsProcessingException("LABELS: the layer could not be loaded")
+    path, layer_name = vector_path(
+        layer, "LABELS", alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
+        context, feedback)
+    return LabelConfig(
+        labels=path, layer=layer_name,
+        class_field=_field(alg, parameters, "CLASS_FIELD", context),
+        class_name_field=_field(alg, parameters, "CLASS_NAME_FIELD", context),
+        all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
+
+
+def _field(alg, parameters, key, context) -> str | None:
+    names = alg.parameterAsFields(parameters, key, context)
+    return names[0] if names else None

@@ -11,18 +11,25 @@ from .diagnostics import DiagnosticsAlgorithm
 from .export_training_data import ExportTrainingDataAlgorithm
 from .rasterize_labels import RasterizeLabelsAlgorithm
 from .segment import SegmentAlgorithm
+from .train_classifier import TrainClassifierAlgorithm
+from .train_deep_learning_model import TrainDeepLearningModelAlgorithm
 from .train_model import TrainModelAlgorithm
 
 # Each capability adds its algorithm here, in the order users meet them.
 ALGORITHMS = (
     RasterizeLabelsAlgorithm,
     ExportTrainingDataAlgorithm,
-    TrainModelAlgorithm,
+    TrainDeepLearningModelAlgorithm,
+    TrainClassifierAlgorithm,
     ClassifyPixelsAlgorithm,
     AssessAccuracyAlgorithm,
     SegmentAlgorithm,
     DiagnosticsAlgorithm,
 )
+
+
+# Still registered (scripts and models keep working) but hidden from the toolbox and menus.
+DEPRECATED = (TrainModelAlgorithm,)
 
 
 class LandLearnProvider(QgsProcessingProvider):
@@ -39,5 +46,5 @@ class LandLearnProvider(QgsProcessingProvider):
         return icon("landlearn")
 
     def loadAlgorithms(self) -> None:
-        for cls in ALGORITHMS:
+        for cls in ALGORITHMS + DEPRECATED:
             self.addAlgorithm(cls())

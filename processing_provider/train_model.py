@@ -1,10 +1,15 @@
-"""Train Model: chip folders -> a deep segmentation model package (.dlpk) with its report."""
+"""Train Model (deprecated): the one algorithm that trained both kinds, kept for one release.
+
+It took the parameters of Train Deep Learning Model and Train Classifier side by side; it
+now forwards to the one that MODEL_TYPE names, with a deprecation line in the log, and is
+hidden from the toolbox. Scripts, models and qgis_process calls that use
+``landlearn:trainmodel`` keep working until then.
+"""
 
 from __future__ import annotations
 
-import os
-
 from qgis.core import (
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
@@ -16,40 +21,25 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsRasterLayer,
 )
 
 from ..core.classical.train_classifier import MODEL_TYPES
 from ..core.deep.architectures import ARCHITECTURES, BACKBONES
 from ..core.deep.losses import LOSSES
-from ..core.model_package.format import unpack_report
 from .base import LandLearnAlgorithm
-from .label_params import add_label_parameters, label_config
-from .layers import extent_of, raster_path
-
-
-def folders_of(value) -> tuple[str, ...]:
-    """TRAINING_DATA as folders: a list, or one string with ';' between folders."""
-    if isinstance(value, (list, tuple)):
-        items = [str(v) for v in value]
-    else:
-        items = str(value or "").split(";")
-    return tuple(i.strip() for i in items if i.strip())
-
-
-def ints_of(text: str, key: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(t) for t in str(text or "").replace(";", ",").split(",") if t.strip())
-    except ValueError as exc:
-        raise QgsProcessingException(f"{key}: '{text}' is not a list of class values like "
-                                     "'0' or '0,7'") from exc
+from .label_params import add_label_parameters
 
 
 class TrainModelAlgorithm(LandLearnAlgorithm):
     ID = "trainmodel"
-    DISPLAY_NAME = "Train Model"
+    DISPLAY_NAME = "Train Model (deprecated)"
     GROUP = "Deep learning"
     ICON = "train"
     HELP = (
+        "Deprecated: use Train Deep Learning Model (chip folders) or Train Classifier (random "
+        "forest, SVM, maximum likelihood, gradient boosting from a raster and labels). This "
+        "algorithm forwards to them and will be removed in the next release.\n\n"
         "Trains a pixel classifier (U-Net and other segmentation-models-pytorch architectures) "
         "on chip folders from Export Training Data, or Classified Tiles folders exported by "
         "ArcGIS Pro. Any band count: bands are normalised with the export's statistics. "
@@ -180,6 +170,9 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", self.tr("Overall accuracy")))
         self.addOutput(QgsProcessingOutputNumber("MEAN_IOU", self.tr("Mean IoU")))
 
+    def flags(self):
+        return super().flags() | QgsProcessingAlgorithm.FlagDeprecated
+
     def checkParameterValues(self, parameters, context):
         value = parameters.get("TRAINING_DATA")
         if isinstance(value, (list, tuple)):
@@ -187,84 +180,44 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def perform(self, parameters, context, progress, feedback):
-        output = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
-        if not output.lower().endswith(".dlpk"):
-            output = os.path.splitext(output)[0] + ".dlpk"
-        if self.choice(parameters, "MODEL_TYPE") != "deep":
-            return self.perform_classical(parameters, context, progress, feedback, output)
-        return self.perform_deep(parameters, context, progress, feedback, output)
+        import processing
 
-    def _optional(self, parameters, key, kind, context):
-        if parameters.get(key) in (None, ""):
-            return None
-        return kind(parameters, key, context)
+        kind = self.choice(parameters, "MODEL_TYPE")
+        target = "traindeeplearningmodel" if kind == "deep" else "trainclassifier"
+        feedback.pushWarning(f"landlearn:trainmodel is deprecated and will be removed in the "
+                             f"next release; this run goes to landlearn:{target}.")
+        given = {k: v for k, v in parameters.items() if v not in (None, "")}
+        if kind == "deep":
+            if "TRAINING_DATA" not in given:
+                raise QgsProcessingException("TRAINING_DATA: deep learning trains on chip "
+                                             "folders from Export Training Data; choose one "
+                                             "(or set MODEL_TYPE to a classical classifier)")
+            keys = DEEP_KEYS
+        else:
+            if "INPUT_RASTER" not in given:
+                raise QgsProcessingException("INPUT_RASTER: classical classifiers train on a "
+                                             "raster and labels; choose the image raster")
+            if "LABELS" not in given:
+                raise QgsProcessingException("LABELS: classical classifiers need labels "
+                                             "(polygons, points or a classified raster)")
+            keys = CLASSICAL_KEYS
+            given["MODEL_TYPE"] = kind
+            labels = self.parameterAsLayer(parameters, "LABELS", context)
+            if isinstance(labels, QgsRasterLayer):
+                given["LABEL_RASTER"] = given.pop("LABELS")
+        child = {k: v for k, v in given.items() if k in keys}
+        for key in ("ARCHITECTURE", "BACKBONE", "LOSS", "CLASS_WEIGHTING", "DEVICE"):
+            if key in child:
+                child[key] = self.choice(parameters, key)
+        return processing.run(f"landlearn:{target}", child, context=context, feedback=feedback,
+                              is_child_algorithm=True)
 
-    def perform_classical(self, parameters, context, progress, feedback, output):
-        from ..core.classical.train_classifier import ClassicalConfig, train_classical
 
-        layer = self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context)
-        if layer is None:
-            raise QgsProcessingException("INPUT_RASTER: classical classifiers train on a raster "
-                                         "and labels; choose the image raster")
-        if parameters.get("LABELS") in (None, ""):
-            raise QgsProcessingException("LABELS: classical classifiers need labels "
-                                         "(polygons, points or a classified raster)")
-        config = ClassicalConfig(
-            input_raster=raster_path(layer, "INPUT_RASTER"),
-            labels=label_config(self, parameters, context, feedback), output_model=output,
-            model_type=self.choice(parameters, "MODEL_TYPE"),
-            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
-            extent=extent_of(self, parameters, "EXTENT", context),
-            max_samples_per_class=self.parameterAsInt(parameters, "MAX_SAMPLES_PER_CLASS", context),
-            trees=self.parameterAsInt(parameters, "TREES", context),
-            max_depth=self._optional(parameters, "MAX_DEPTH", self.parameterAsInt, context),
-            svm_c=self.parameterAsDouble(parameters, "SVM_C", context),
-            svm_gamma=(self.parameterAsString(parameters, "SVM_GAMMA", context) or "scale").strip(),
-            cv_folds=self.parameterAsInt(parameters, "CV_FOLDS", context),
-            seed=self.parameterAsInt(parameters, "SEED", context))
-        result = train_classical(config, progress)
-        return self._finish(result.output_model, result.accuracy, feedback)
-
-    def _finish(self, package, acc, feedback):
-        report = unpack_report(package)
-        if acc is not None:
-            feedback.pushInfo(acc.table())
-        feedback.pushInfo(f"Model package: {package}")
-        feedback.pushInfo(f"Report: {report}")
-        return {"OUTPUT_MODEL": package, "REPORT": report,
-                "OVERALL_ACCURACY": acc.overall if acc else None,
-                "MEAN_IOU": acc.mean_iou if acc else None}
-
-    def perform_deep(self, parameters, context, progress, feedback, output):
-        from ..core.deep.train_deep_learning_model import TrainConfig, train_model
-
-        def optional(key, kind):
-            return self._optional(parameters, key, kind, context)
-
-        if not folders_of(parameters.get("TRAINING_DATA")):
-            raise QgsProcessingException("TRAINING_DATA: deep learning trains on chip folders "
-                                         "from Export Training Data; choose one (or set "
-                                         "MODEL_TYPE to a classical classifier)")
-        config = TrainConfig(
-            training_data=folders_of(parameters.get("TRAINING_DATA")),
-            output_model=output,
-            architecture=self.choice(parameters, "ARCHITECTURE"),
-            backbone=self.choice(parameters, "BACKBONE"),
-            pretrained_weights=self.parameterAsFile(parameters, "PRETRAINED_WEIGHTS", context) or None,
-            ignore_classes=ints_of(self.parameterAsString(parameters, "IGNORE_CLASSES", context),
-                                   "IGNORE_CLASSES"),
-            epochs=self.parameterAsInt(parameters, "EPOCHS", context),
-            batch_size=optional("BATCH_SIZE", self.parameterAsInt),
-            learning_rate=optional("LEARNING_RATE", self.parameterAsDouble),
-            validation_percent=self.parameterAsDouble(parameters, "VALIDATION_PERCENT", context),
-            early_stopping=self.parameterAsInt(parameters, "EARLY_STOPPING", context),
-            loss=self.choice(parameters, "LOSS"),
-            class_weighting=self.choice(parameters, "CLASS_WEIGHTING"),
-            augmentation=self.parameterAsBoolean(parameters, "AUGMENTATION", context),
-            device=self.choice(parameters, "DEVICE"),
-            mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
-            save_on_cancel=self.parameterAsBoolean(parameters, "SAVE_ON_CANCEL", context),
-            seed=self.parameterAsInt(parameters, "SEED", context))
-        result = train_model(config, progress)
-        return self._finish(result.output_model, result.accuracy, feedback)
-
+DEEP_KEYS = {"TRAINING_DATA", "ARCHITECTURE", "BACKBONE", "PRETRAINED_WEIGHTS", "IGNORE_CLASSES",
+             "EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "VALIDATION_PERCENT", "EARLY_STOPPING",
+             "LOSS", "CLASS_WEIGHTING", "AUGMENTATION", "DEVICE", "MIXED_PRECISION",
+             "SAVE_ON_CANCEL", "SEED", "OUTPUT_MODEL"}
+CLASSICAL_KEYS = {"MODEL_TYPE", "INPUT_RASTER", "BANDS", "LABELS", "LABEL_RASTER", "CLASS_FIELD",
+                  "CLASS_NAME_FIELD", "SELECTED_FEATURES_ONLY", "ALL_TOUCHED", "EXTENT",
+                  "MAX_SAMPLES_PER_CLASS", "TREES", "MAX_DEPTH", "SVM_C", "SVM_GAMMA", "CV_FOLDS",
+                  "SEED", "OUTPUT_MODEL"}

@@ -47,7 +47,7 @@ echo "==> Exporting 64 px chips of North Carolina land cover and training a smal
   INPUT_RASTER=sample_data/nc_landsat7/landsat_multiband.tif \
   LABELS=sample_data/nc_landsat7/strata.tif TILE_SIZE_X=64 TILE_SIZE_Y=64 STRIDE_X=32 \
   STRIDE_Y=32 OVERWRITE=true OUTPUT_FOLDER="$OUT/nc_chips" 2>/dev/null | sed -n '/chips of/p'
-"$QP" run landlearn:trainmodel -- TRAINING_DATA="$OUT/nc_chips" ARCHITECTURE=unet \
+"$QP" run landlearn:traindeeplearningmodel -- TRAINING_DATA="$OUT/nc_chips" ARCHITECTURE=unet \
   BACKBONE=resnet18 EPOCHS=8 VALIDATION_PERCENT=15 DEVICE=auto \
   OUTPUT_MODEL="$OUT/nc_unet.dlpk" 2>/dev/null \
   | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^Learning-rate/p;/^epoch/,/^overall accuracy/p'
@@ -61,7 +61,7 @@ echo "==> Classifying the whole Landsat scene with the U-Net"
 
 mark "classify with the U-Net"
 echo "==> Random forest straight from the North Carolina training polygons, then its accuracy"
-"$QP" run landlearn:trainmodel -- MODEL_TYPE=random_forest \
+"$QP" run landlearn:trainclassifier -- MODEL_TYPE=random_forest \
   INPUT_RASTER=sample_data/nc_landsat7/landsat_multiband.tif \
   LABELS=sample_data/nc_landsat7/landsat96_polygons.shp CLASS_FIELD=id CLASS_NAME_FIELD=label \
   OUTPUT_MODEL="$OUT/nc_rf.dlpk" 2>/dev/null | sed -n '/^Cross-validation/,/^overall accuracy/p'

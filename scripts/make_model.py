@@ -1,5 +1,5 @@
 """Build models/land_cover_from_polygons.model3, the graphical-modeler workflow shipped with
-the plugin: Export Training Data -> Train Model -> Classify Pixels.
+the plugin: Export Training Data -> Train Deep Learning Model -> Classify Pixels.
 
 Built in code rather than drawn, so that it is reviewable and rebuilt the same way; open it
 in the Graphical Modeler to see (and edit) it. Run with the QGIS environment:
@@ -72,8 +72,8 @@ def build():
         "STRIDE_Y": Src.fromExpression("@TILE_SIZE / 2"),
         "OUTPUT_FOLDER": Src.fromStaticValue("TEMPORARY_OUTPUT"),
     })
-    train = child("landlearn:trainmodel", "train", "Train Model (U-Net)", 420, 260, {
-        "MODEL_TYPE": Src.fromStaticValue(0),
+    train = child("landlearn:traindeeplearningmodel", "train",
+                  "Train Deep Learning Model (U-Net)", 420, 260, {
         "TRAINING_DATA": Src.fromChildOutput("export", "OUTPUT_FOLDER"),
         "EPOCHS": Src.fromModelParameter("EPOCHS"),
         "BACKBONE": Src.fromStaticValue(0),  # resnet18: light enough for a CPU

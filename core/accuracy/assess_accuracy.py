@@ -166,7 +166,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             cm += np.bincount(m[both] * 256 + r[both], minlength=256 * 256).reshape(256, 256)
         values = sorted({int(v) for v in np.nonzero(cm.sum(0) + cm.sum(1))[0]})
         if not values:
-            raise InputError("reference", "no reference pixel falls on a classified pixel; check "
+            raise InputError("labels", "no reference pixel falls on a classified pixel; check "
                              "that the reference overlaps the map and uses its class values")
         map_values = {int(v) for v in np.nonzero(map_pixels[1:])[0] + 1}
         names = {c.value: c for c in _map_classes(src, set(values) | map_values)}
@@ -182,9 +182,11 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
         estimate = AreaEstimate(classes, sub, map_pixels[values].astype(np.float64),
                                 res[0] * res[1], unit)
-    result = AssessResult(accuracy, estimate, classes, unclassified, config.output_report)
-    if config.output_report:
-        write_report(config.output_report, result)
+    # the report written (a name that is neither .json nor .html becomes .html)
+    report = _report_path(config.output_report)
+    result = AssessResult(accuracy, estimate, classes, unclassified, report)
+    if report:
+        write_report(report, result)
     progress.set_fraction(1.0)
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -126,11 +127,12 @@ def _inside(folder: str, listed: str, sub: str) -> str:
     in the folder's own images/ or labels/, as if the folder had been moved."""
     if not isinstance(listed, str):
         raise TypeError(f"chip path {listed!r}")
-    path = os.path.realpath(os.path.join(folder, listed))
-    root = os.path.realpath(folder)
-    if path.startswith(root + os.sep):
-        return path
-    return os.path.join(folder, sub, os.path.basename(listed.replace("\\", "/")))
+    name = listed.replace("\\", "/")
+    if not re.match(r"^[A-Za-z]:", name):  # 'D:/...' is a Windows drive, wherever we run
+        path = os.path.realpath(os.path.join(folder, name))
+        if path.startswith(os.path.realpath(folder) + os.sep):
+            return path
+    return os.path.join(folder, sub, os.path.basename(name))
 
 
 def _chip_pairs(folder: str) -> list[tuple[str, str, dict]]:

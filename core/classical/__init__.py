@@ -8,4 +8,5 @@ from __future__ import annotations
 from .predictor import ClassicalPredictor
 from .train_classifier import MODEL_TYPES, ClassicalConfig, ClassicalResult, train_classical
 
-__all__ = ["ClassicalConfig", "ClassicalPredictor", "ClassicalResult", "MODEL_TYPES", "train_classical"]
+__all__ = ["ClassicalConfig", "ClassicalPredictor", "ClassicalResult", "MODEL_TYPES",
+           "train_classical"]

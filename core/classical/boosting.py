@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime.fast_paths import fast_paths
 from .trees.walk import TreeSum
 
 
@@ -72,7 +73,7 @@ class FastBoostingProba:
         from sklearn.preprocessing import StandardScaler
 
         steps = [s for _, s in getattr(model, "steps", [])]
-        if len(steps) != 2 or not isinstance(steps[0], StandardScaler):
+        if not fast_paths() or len(steps) != 2 or not isinstance(steps[0], StandardScaler):
             return False
         scaler, boost = steps
         categorical = getattr(boost, "is_categorical_", None)

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..progress import Progress, check
+from ..runtime.fast_paths import fast_paths
 from .trees.grower import TreeGrower
 from .trees.walk import TreeSum
 
@@ -80,6 +81,8 @@ class FastForestProba:
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.preprocessing import StandardScaler
 
+        if not fast_paths():
+            return False
         steps = [s for _, s in getattr(model, "steps", [(None, model)])]
         if len(steps) == 2 and isinstance(steps[0], StandardScaler):
             steps = steps[1:]

@@ -14,14 +14,17 @@ from ..errors import InputError
 from ..model_package.members import MAX_MEMBER_BYTES, MIB, check_npz
 from ..model_package.skops_types import audit_skops
 from ..runtime.deps import require
+from ..runtime.fast_paths import why_not
 from .boosting import FastBoostingProba
 from .forest import FastForestProba
 from .svm import FastSvmProba
 from .trees.stores import join_model_trees, split_model_trees
+from .versions import check_written_with
 
 
 class ClassicalPredictor:
     def __init__(self, pkg, info):
+        check_written_with(pkg.landlearn.get("versions"), pkg.path)
         sio = require("skops.io")
         model_limit, trees_limit = member_limits(pkg.landlearn, info)
         data = pkg.read(pkg.emd["ModelFile"], model_limit, "classifier")
@@ -54,7 +57,10 @@ class ClassicalPredictor:
                              f"{np.shape(trial)} probabilities for 2 pixels of "
                              f"{len(self.values)} classes; the package is damaged")
         walk = getattr(self.proba, "walk", None)
-        self.where = "CPU (scikit-learn" + (f"; {walk.engine})" if walk is not None else ")")
+        off = why_not()
+        self.where = "CPU (scikit-learn" + (f"; {walk.engine})" if walk is not None else
+                                            f"'s predict_proba; fast paths off: {off})" if off
+                                            else ")")
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
                  ) -> np.ndarray:

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..progress import Progress, check
+from ..runtime.fast_paths import fast_paths
 
 
 def _threads() -> int:
@@ -50,7 +51,7 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
     ``folds`` are the grouped validation folds; without them (no cross-validation asked
     or possible) the calibration uses 3 stratified random folds and nothing is reported.
     """
-    from sklearn.calibration import CalibratedClassifierCV, _fit_calibrator
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
@@ -81,10 +82,19 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
         tested[te] = True
     calibrated = CalibratedClassifierCV(SVC(C=config.svm_c, gamma=gamma, kernel="rbf"),
                                         method="sigmoid", ensemble=False)
-    calibrated.calibrated_classifiers_ = [_fit_calibrator(final, scores[tested], y[tested],
-                                                          classes, "sigmoid", None)]
-    calibrated.classes_ = classes
-    calibrated.n_features_in_ = final.n_features_in_
+    if fast_paths():
+        # the fold scores are already there: fit the sigmoids on them (a private helper)
+        from sklearn.calibration import _fit_calibrator
+
+        calibrated.calibrated_classifiers_ = [_fit_calibrator(final, scores[tested], y[tested],
+                                                              classes, "sigmoid", None)]
+        calibrated.classes_ = classes
+        calibrated.n_features_in_ = final.n_features_in_
+    else:
+        # the public way to the same model: scikit-learn refits the fold SVMs to get the
+        # same out-of-fold scores (cross_val_predict needs folds that cover every sample)
+        cv = usable if len(usable) == len(calib_folds) else 3
+        calibrated.set_params(cv=cv).fit(xs, y)
     pipeline = Pipeline([("standardscaler", scaler), ("calibratedclassifiercv", calibrated)])
     if not folds:
         return pipeline, None, None
@@ -119,7 +129,7 @@ class FastSvmProba:
         from sklearn.svm import SVC
 
         steps = getattr(model, "steps", [])
-        if len(steps) != 2 or not isinstance(steps[0][1], StandardScaler):
+        if not fast_paths() or len(steps) != 2 or not isinstance(steps[0][1], StandardScaler):
             return False
         cal = steps[1][1]
         if not isinstance(cal, CalibratedClassifierCV) or len(cal.calibrated_classifiers_) != 1:

@@ -20,11 +20,13 @@ from ..labels.base import LabelConfig
 from ..model_package.format import FORMAT, FORMAT_VERSION, check_model_output, write_package
 from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
+from ..runtime.fast_paths import fast_paths
 from ..termination import terminable
 from .cv import fit_validated
 from .report import classical_report
 from .samples import Samples, collect_samples
 from .trees.stores import split_model_trees
+from .versions import written_with
 
 MODEL_TYPES = [("random_forest", "Random forest"), ("svm", "SVM (RBF kernel)"),
                ("maximum_likelihood", "Maximum likelihood (Gaussian)"),
@@ -100,7 +102,9 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
     check(progress)
     _drop_generators(model)
-    light, trees_file, trees = split_model_trees(model)
+    # the trees files use scikit-learn's private node layouts: with the fast paths off the
+    # trees stay inside the skops file, which any scikit-learn skops supports can read
+    light, trees_file, trees = split_model_trees(model) if fast_paths() else (model, None, None)
     buf = skops_io.dumps(light)
     result = ClassicalResult(config.output_model, acc, counts, s.available,
                              time.perf_counter() - t0, s.grouped_by, validation=validation)
@@ -155,7 +159,7 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
                               "sample_mean": s.x.mean(axis=0).tolist(),
                               "sample_std": s.x.std(axis=0).tolist()},
             "cell_size": list(s.cell_size), "crs": s.crs_wkt, "crs_units": crs_units(s.crs_wkt),
-            "padding": 0, "ignore_classes": [0],
+            "padding": 0, "ignore_classes": [0], "versions": written_with(),
             "training": {"parameters": params, "samples_per_class": result.samples,
                          "labelled_pixels_per_class": result.available,
                          "validation": result.validation,

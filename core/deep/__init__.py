@@ -9,4 +9,5 @@ from .losses import LOSSES
 from .predictor import DeepPredictor
 from .train_deep_learning_model import TrainConfig, TrainResult, train_model
 
-__all__ = ["ARCHITECTURES", "BACKBONES", "DeepPredictor", "LOSSES", "TrainConfig", "TrainResult", "train_model"]
+__all__ = ["ARCHITECTURES", "BACKBONES", "DeepPredictor", "LOSSES", "TrainConfig", "TrainResult",
+           "train_model"]

@@ -1,7 +1,7 @@
 """The network architectures and encoders LandLearn builds (segmentation-models-pytorch).
 
 Names only, no torch: the package schema checks a .emd against them before any network
-is built, and the Train Model dialog lists them without importing the engine.
+is built, and the Train Deep Learning Model dialog lists them without importing the engine.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ def make_loss(name: str, torch, weight=None):
     fn = torch.nn.functional
 
     def ce(logits, target):
+        if not bool((target != IGNORE).any()):
+            # nothing to learn from (torch's mean over no pixel is NaN): a zero loss, zero
+            # gradient, as dice and focal give
+            return logits.sum() * 0.0
         return fn.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
 
     def focal(logits, target, gamma: float = 2.0):

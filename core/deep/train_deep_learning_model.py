@@ -1,4 +1,4 @@
-"""Train Model (deep): chip folders -> a U-Net (or friends) -> a self-describing package.
+"""Train Deep Learning Model: chip folders -> a U-Net (or friends) -> a self-describing package.
 
 One epoch = every training chip once, shuffled, augmented; then the held-out blocks are
 scored. The best epoch by validation mean IoU is kept (early stopping counts epochs without

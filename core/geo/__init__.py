@@ -13,4 +13,8 @@ from .raster import Block, RasterSource, open_dataset
 from .sizes import DEFAULT_MAX_GPX, PlannedOutput, check_cell_size, check_output_size
 from .writer import GeoTiffWriter, commit_together
 
-__all__ = ["Block", "ClassInfo", "DEFAULT_MAX_GPX", "Extent", "GeoTiffWriter", "Grid", "PlannedOutput", "RasterSource", "check_cell_size", "check_distinct", "check_output_size", "claim_output", "colormap", "commit_together", "count_tiles", "crs_units", "extent_to_window", "make_classes", "open_dataset", "pad_window", "resampled_grid", "tile_windows", "written_by_landlearn"]
+__all__ = ["Block", "ClassInfo", "DEFAULT_MAX_GPX", "Extent", "GeoTiffWriter", "Grid",
+           "PlannedOutput", "RasterSource", "check_cell_size", "check_distinct",
+           "check_output_size", "claim_output", "colormap", "commit_together", "count_tiles",
+           "crs_units", "extent_to_window", "make_classes", "open_dataset", "pad_window",
+           "resampled_grid", "tile_windows", "written_by_landlearn"]

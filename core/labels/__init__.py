@@ -7,4 +7,5 @@ from .base import LabelConfig, LabelSource
 from .open import is_vector, open_labels
 from .rasterize_labels import LabelRasterConfig, LabelRasterResult, write_label_raster
 
-__all__ = ["LabelConfig", "LabelRasterConfig", "LabelRasterResult", "LabelSource", "is_vector", "open_labels", "write_label_raster"]
+__all__ = ["LabelConfig", "LabelRasterConfig", "LabelRasterResult", "LabelSource", "is_vector",
+           "open_labels", "write_label_raster"]

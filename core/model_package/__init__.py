@@ -18,4 +18,6 @@ from .format import (
 )
 from .info import ModelInfo, model_info
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelInfo", "PackagedModel", "check_model_output", "model_info", "read_package", "read_weights", "report_folder", "unpack_report", "write_package"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ModelInfo", "PackagedModel", "check_model_output",
+           "model_info", "read_package", "read_weights", "report_folder", "unpack_report",
+           "write_package"]

@@ -25,6 +25,8 @@ import sys
 import warnings
 from types import ModuleType
 
+from .fast_paths import fast_paths
+
 # scikit-learn's vendored array-API adapter for torch; importing it imports torch
 _SKLEARN_TORCH_ADAPTER = "sklearn.externals.array_api_compat.torch"
 _UTILS = "skops.io._utils"
@@ -74,7 +76,8 @@ class _PatchUtils(importlib.abc.MetaPathFinder):
 
 def import_skops(module: str) -> ModuleType:
     """``importlib.import_module(module)`` for a skops module, without the costs above."""
-    if "skops.io" in sys.modules:
+    if "skops.io" in sys.modules or not fast_paths("skops"):
+        # another skops series: its private module search may differ, so no wrapping
         return importlib.import_module(module)
     hide_adapter = "torch" not in sys.modules and _SKLEARN_TORCH_ADAPTER not in sys.modules
     finder = _PatchUtils()

@@ -26,7 +26,9 @@ def _pass(torch, v, valid, r: int, hr2: float, dim: int):
     pad = (0, 0, r, r) if dim == 1 else (r, r, 0, 0)
     # a last channel of ones (zeros outside the data) makes one multiply-add give both the
     # sum of the accepted neighbours and their count
-    vx = torch.cat([v, valid[None].to(v.dtype)])
+    # and NoData pixels hold 0 there, so that a neighbour that is NoData adds nothing even
+    # when its value happens to lie within the range radius
+    vx = torch.cat([torch.where(valid, v, torch.zeros_like(v)), valid[None].to(v.dtype)])
     vp = torch.nn.functional.pad(vx, pad)
     acc = torch.zeros_like(vx)
     d2 = torch.empty((h, w), dtype=v.dtype, device=v.device)

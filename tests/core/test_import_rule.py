@@ -7,7 +7,8 @@
   nothing of LandLearn's above it; runtime/ and geo/ import only the root (and themselves);
   model_package/ only those; workflows anything below them and each other, circle-free;
 - no LandLearn import hides inside a function (only optional heavy packages are imported
-  where first needed; ruff's TID253 keeps them off module level).
+  where first needed; ruff's TID253 keeps them off module level);
+- the tests mirror the package: tests/core/<package>/test_<module>.py for every module.
 """
 
 import ast
@@ -164,3 +165,12 @@ def test_the_graph_sees_the_imports():
     assert "classical.trees.kernel_jit" in edges["classical.trees.kernel"]
     assert ("classical.trees.kernel", "classical.trees.kernel_jit") in lazy
     assert sum(len(t) for t in edges.values()) > 150
+
+
+def test_tests_mirror_the_package():
+    """Every core module has tests/core/<package>/test_<module>.py of its own."""
+    tests = ROOT / "tests" / "core"
+    missing = [str(p.relative_to(CORE)) for p in sorted(CORE.rglob("*.py"))
+               if p.name != "__init__.py" and not
+               (tests / p.relative_to(CORE).parent / f"test_{p.stem}.py").exists()]
+    assert missing == []

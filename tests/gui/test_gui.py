@@ -17,7 +17,8 @@ XVFB = shutil.which("xvfb-run")
 pytestmark = pytest.mark.skipif(not (QGIS and XVFB), reason="qgis desktop or xvfb-run missing")
 pytest.importorskip("segmentation_models_pytorch")
 SCREENSHOTS = ("main_window.png", "dialog_classifypixels.png", "dialog_exporttrainingdata.png",
-               "dialog_trainmodel.png", "dialog_segment.png", "dialog_classifypixels_log.png")
+               "dialog_traindeeplearningmodel.png", "dialog_trainclassifier.png",
+               "dialog_segment.png", "dialog_classifypixels_log.png")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Polygons -> random forest -> map -> accuracy, through processing.run and qgis_process.bin."""
+"""Polygons -> random forest (Train Classifier) -> map -> accuracy, through processing.run and
+qgis_process.bin; the deprecated Train Model id forwards to Train Classifier."""
 
 import json
 import os
@@ -30,11 +31,11 @@ def test_train_classify_assess(provider, sample, tmp_path):
 
     params = _params(sample)
     cli, py = tmp_path / "cli.dlpk", tmp_path / "py.dlpk"
-    out = qgis_process("run", "landlearn:trainmodel", "--",
+    out = qgis_process("run", "landlearn:trainclassifier", "--",
                        *[f"{k}={v}" for k, v in params.items()], f"OUTPUT_MODEL={cli}")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Cross-validation grouped by polygon" in out.stdout
-    res = processing.run("landlearn:trainmodel", {**params, "OUTPUT_MODEL": str(py)})
+    res = processing.run("landlearn:trainclassifier", {**params, "OUTPUT_MODEL": str(py)})
     assert _metrics(str(cli))["confusion_matrix"] == _metrics(str(py))["confusion_matrix"]
     assert res["OVERALL_ACCURACY"] == pytest.approx(_metrics(str(py))["overall_accuracy"])
     assert os.path.exists(res["REPORT"])
@@ -55,6 +56,19 @@ def test_missing_inputs_are_named(provider, sample, tmp_path):
     from qgis.core import QgsProcessingException
 
     params = _params(sample)
+    with pytest.raises(QgsProcessingException, match="INPUT_RASTER"):
+        processing.run("landlearn:trainclassifier", {k: v for k, v in params.items()
+                                                     if k != "INPUT_RASTER"}
+                       | {"OUTPUT_MODEL": str(tmp_path / "m.dlpk")})
+    with pytest.raises(QgsProcessingException, match="LABELS: give training polygons"):
+        processing.run("landlearn:trainclassifier", {k: v for k, v in params.items()
+                                                     if k != "LABELS"}
+                       | {"OUTPUT_MODEL": str(tmp_path / "m.dlpk")})
+    with pytest.raises(QgsProcessingException, match="CLASS_FIELD: choose the field"):
+        processing.run("landlearn:trainclassifier", {k: v for k, v in params.items()
+                                                     if k != "CLASS_FIELD"}
+                       | {"OUTPUT_MODEL": str(tmp_path / "m.dlpk")})
+    # the deprecated id names what is missing as it always did
     with pytest.raises(QgsProcessingException, match="INPUT_RASTER: classical classifiers"):
         processing.run("landlearn:trainmodel", {k: v for k, v in params.items()
                                                 if k != "INPUT_RASTER"}
@@ -63,3 +77,20 @@ def test_missing_inputs_are_named(provider, sample, tmp_path):
         processing.run("landlearn:trainmodel", {"MODEL_TYPE": "deep",
                                                 "OUTPUT_MODEL": str(tmp_path / "m.dlpk")})
     assert os.listdir(tmp_path) == []
+
+
+def test_train_classifier_takes_a_label_raster_and_the_old_id_forwards(provider, sample, tmp_path):
+    """LABEL_RASTER instead of polygons; landlearn:trainmodel with a raster in LABELS goes
+    to Train Classifier's LABEL_RASTER and gives the same model."""
+    import processing
+
+    nc = sample / "nc_landsat7"
+    base = {"MODEL_TYPE": "random_forest", "INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+            "TREES": 20, "MAX_SAMPLES_PER_CLASS": 100}
+    new = processing.run("landlearn:trainclassifier", {
+        **base, "LABEL_RASTER": str(nc / "strata.tif"), "OUTPUT_MODEL": str(tmp_path / "a.dlpk")})
+    old = processing.run("landlearn:trainmodel", {
+        **base, "LABELS": str(nc / "strata.tif"), "OUTPUT_MODEL": str(tmp_path / "b.dlpk")})
+    assert _metrics(new["OUTPUT_MODEL"])["confusion_matrix"] == \
+        _metrics(old["OUTPUT_MODEL"])["confusion_matrix"]
+    assert len(_metrics(new["OUTPUT_MODEL"])["classes"]) == 7

@@ -2,12 +2,12 @@ import os
 
 import pytest
 
-from landlearn.processing_provider.provider import ALGORITHMS
+from landlearn.processing_provider.provider import ALGORITHMS, DEPRECATED
 
 
 def test_provider_lists_every_algorithm_with_help_and_icon(provider):
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == sorted(f"landlearn:{cls.ID}" for cls in ALGORITHMS)
+    assert ids == sorted(f"landlearn:{cls.ID}" for cls in ALGORITHMS + DEPRECATED)
     for alg in provider.algorithms():
         assert alg.shortHelpString().strip()
         assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..", "icons",
@@ -120,3 +120,38 @@ def test_missing_torch_fails_with_install_command(provider, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(QgsProcessingException, match=r"(?s)'torch' is required.*pip install.*torch==2\.15\.0"):
         processing.run("landlearn:diagnostics", {"DEVICE": "auto"})
+
+
+def test_an_unexpected_error_is_one_line_with_the_traceback_in_the_log(provider, sample,
+                                                                       monkeypatch, tmp_path):
+    """A bug (any exception that is not a LandLearn error) reaches the user as one line
+    saying so; the traceback and the versions go to the log, for the bug report."""
+    import processing
+    from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+    from landlearn.core.labels import rasterize_labels
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("the bug under test")
+
+    monkeypatch.setattr(rasterize_labels, "open_labels", broken)
+
+    class Log(QgsProcessingFeedback):
+        errors: list = []
+
+        def reportError(self, text, fatalError=False):  # noqa: N802, N803 - QGIS's names
+            self.errors.append(text)
+            super().reportError(text, fatalError)
+
+    log = Log()
+    nc = sample / "nc_landsat7"
+    with pytest.raises(QgsProcessingException) as info:
+        processing.run("landlearn:rasterizelabels", {
+            "INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": str(nc / "strata.tif"),
+            "OUTPUT": str(tmp_path / "labels.tif")}, feedback=log)
+    message = str(info.value)
+    assert "failed unexpectedly (ZeroDivisionError: the bug under test)" in message
+    assert "bug in LandLearn" in message and "Traceback" not in message
+    report = "\n".join(log.errors)
+    assert "Traceback" in report and "the bug under test" in report and "numpy" in report
+    assert not list(tmp_path.iterdir())

@@ -19,13 +19,12 @@ import copy
 
 import numpy as np
 
-BUILDER_SERIES = "1.9."  # the scikit-learn whose tree-builder signatures are called here
+from ...runtime.fast_paths import fast_paths, why_not
 
 
 def direct_builder() -> bool:
-    import sklearn
-
-    return sklearn.__version__.startswith(BUILDER_SERIES)
+    """scikit-learn's tree builder may be called directly (runtime.fast_paths)."""
+    return fast_paths()
 
 
 class TreeGrower:
@@ -43,13 +42,10 @@ class TreeGrower:
 
     @property
     def engine(self) -> str:
-        import sklearn
-
         if self.direct:
             return "trees grown by scikit-learn's tree builder, called directly"
         if not direct_builder():
-            why = (f"scikit-learn {sklearn.__version__} is not the {BUILDER_SERIES}x series "
-                   "whose tree builder LandLearn calls directly")
+            why = why_not()
         else:
             why = "the forest's settings are not the ones the direct call reproduces"
         return (f"trees grown through DecisionTreeClassifier.fit ({why}; growing takes about "

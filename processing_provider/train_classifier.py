@@ -1,0 +1,126 @@
+"""Train Classifier: a raster and labels -> a classical pixel classifier package (.dlpk).
+
+ArcGIS's train_classifier / *Train Random Trees Classifier* and QGIS's dzetsaka or SCP in
+one algorithm with only their parameters: random forest, SVM, maximum likelihood or
+gradient boosting, straight from polygons, points or a classified raster, validated by
+cross-validation grouped by polygon.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingOutputHtml,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+)
+
+from ..core.classical.train_classifier import MODEL_TYPES
+from .base import LandLearnAlgorithm
+from .label_params import (
+    add_classifier_label_parameters,
+    check_classifier_labels,
+    classifier_label_config,
+)
+from .layers import extent_of, raster_path
+from .training import dlpk_path, finish_training
+
+
+class TrainClassifierAlgorithm(LandLearnAlgorithm):
+    ID = "trainclassifier"
+    DISPLAY_NAME = "Train Classifier"
+    GROUP = "Classical classification"
+    ICON = "train"
+    HELP = (
+        "Trains a classical pixel classifier (random forest, SVM with an RBF kernel, Gaussian "
+        "maximum likelihood or histogram gradient boosting) straight from an image and its "
+        "labels: polygons or points with a class field (LABELS, CLASS_FIELD), or a classified "
+        "raster (LABEL_RASTER). No chips are needed. Up to MAX_SAMPLES_PER_CLASS pixels per "
+        "class are drawn; accuracy is measured by cross-validation grouped by polygon (a "
+        "polygon's pixels are never on both sides). The .dlpk package runs in Classify Pixels; "
+        "its report (confusion matrix, per-class scores) is also unpacked beside it as "
+        "<name>_report/report.html.\n\n"
+        "Example (qgis_process): qgis_process run landlearn:trainclassifier -- "
+        "MODEL_TYPE=random_forest INPUT_RASTER=landsat.tif LABELS=polygons.shp CLASS_FIELD=id "
+        "OUTPUT_MODEL=rf.dlpk"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add_choice("MODEL_TYPE", "Classifier", list(MODEL_TYPES), "random_forest",
+                        "The classifier to train.")
+        self.add(QgsProcessingParameterRasterLayer("INPUT_RASTER", self.tr("Image raster")),
+                 "The raster whose bands are the features.")
+        self.add(QgsProcessingParameterBand(
+            "BANDS", self.tr("Bands (empty = all but alpha)"), parentLayerParameterName="INPUT_RASTER",
+            optional=True, allowMultiple=True), "Bands used as features, in this order.")
+        add_classifier_label_parameters(self)
+        self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"),
+                                              optional=True),
+                 "Optional area to take samples from, in any CRS.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "MAX_SAMPLES_PER_CLASS", self.tr("Maximum samples per class (<= 0: all)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=500),
+            "Pixels drawn at random from each class's labelled pixels (stratified).")
+        self.add(QgsProcessingParameterNumber(
+            "TREES", self.tr("Trees (random forest)"), QgsProcessingParameterNumber.Integer,
+            defaultValue=100), "Number of trees in the random forest.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "MAX_DEPTH", self.tr("Maximum depth (forest / boosting, empty = none)"),
+            QgsProcessingParameterNumber.Integer, optional=True),
+            "Limits tree depth.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "SVM_C", self.tr("C (SVM)"), QgsProcessingParameterNumber.Double, defaultValue=1.0),
+            "SVM regularisation: larger fits the samples more tightly.", advanced=True)
+        self.add(QgsProcessingParameterString(
+            "SVM_GAMMA", self.tr("Gamma (SVM): scale, auto or a number"), defaultValue="scale"),
+            "RBF kernel width (features are standardised first).", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "CV_FOLDS", self.tr("Cross-validation folds (0 = none)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=5),
+            "Folds of the cross-validation grouped by polygon that measures accuracy. A random "
+            "forest spreads its trees over the folds and an SVM calibrates its probabilities "
+            "on the fold scores, so neither fits extra models for it.",
+            advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0),
+            "Seed of the sampling, the folds and the classifier.", advanced=True)
+        self.add(QgsProcessingParameterFileDestination(
+            "OUTPUT_MODEL", self.tr("Model package"), fileFilter="Model package (*.dlpk)"),
+            "The .dlpk to write.")
+        self.addOutput(QgsProcessingOutputHtml("REPORT", self.tr("Model report (HTML)")))
+        self.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", self.tr("Overall accuracy")))
+        self.addOutput(QgsProcessingOutputNumber("MEAN_IOU", self.tr("Mean IoU")))
+
+    def checkParameterValues(self, parameters, context):
+        ok, message = check_classifier_labels(parameters)
+        if not ok:
+            return ok, message
+        return super().checkParameterValues(parameters, context)
+
+    def perform(self, parameters, context, progress, feedback):
+        from ..core.classical.train_classifier import ClassicalConfig, train_classical
+
+        max_depth = parameters.get("MAX_DEPTH")
+        config = ClassicalConfig(
+            input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
+                                                                 context), "INPUT_RASTER"),
+            labels=classifier_label_config(self, parameters, context, feedback),
+            output_model=dlpk_path(self.parameterAsFileOutput(parameters, "OUTPUT_MODEL",
+                                                              context)),
+            model_type=self.choice(parameters, "MODEL_TYPE"),
+            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
+            extent=extent_of(self, parameters, "EXTENT", context),
+            max_samples_per_class=self.parameterAsInt(parameters, "MAX_SAMPLES_PER_CLASS", context),
+            trees=self.parameterAsInt(parameters, "TREES", context),
+            max_depth=None if max_depth in (None, "") else self.parameterAsInt(
+                parameters, "MAX_DEPTH", context),
+            svm_c=self.parameterAsDouble(parameters, "SVM_C", context),
+            svm_gamma=(self.parameterAsString(parameters, "SVM_GAMMA", context) or "scale").strip(),
+            cv_folds=self.parameterAsInt(parameters, "CV_FOLDS", context),
+            seed=self.parameterAsInt(parameters, "SEED", context))
+        result = train_classical(config, progress)
+        return finish_training(result.output_model, result.accuracy, feedback)

@@ -1,0 +1,176 @@
+"""Train Deep Learning Model: chip folders -> a deep segmentation model package (.dlpk).
+
+arcgis.learn's prepare_data / UnetClassifier / lr_find / fit / save in one algorithm, as
+ArcGIS Pro's *Train Deep Learning Model* tool: only the parameters of deep training.
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessingException,
+    QgsProcessingOutputHtml,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+
+from ..core.deep.architectures import ARCHITECTURES, BACKBONES
+from ..core.deep.losses import LOSSES
+from .base import LandLearnAlgorithm
+from .training import dlpk_path, finish_training
+
+
+def folders_of(value) -> tuple[str, ...]:
+    """TRAINING_DATA as folders: a list, or one string with ';' between folders."""
+    if isinstance(value, (list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = str(value or "").split(";")
+    return tuple(i.strip() for i in items if i.strip())
+
+
+def ints_of(text: str, key: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in str(text or "").replace(";", ",").split(",") if t.strip())
+    except ValueError as exc:
+        raise QgsProcessingException(f"{key}: '{text}' is not a list of class values like "
+                                     "'0' or '0,7'") from exc
+
+
+class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
+    ID = "traindeeplearningmodel"
+    DISPLAY_NAME = "Train Deep Learning Model"
+    GROUP = "Deep learning"
+    ICON = "train"
+    HELP = (
+        "Trains a pixel classifier (U-Net and other segmentation-models-pytorch architectures) "
+        "on chip folders from Export Training Data, or Classified Tiles folders exported by "
+        "ArcGIS Pro. Any band count: bands are normalised with the export's statistics. "
+        "Validation holds out whole spatial blocks (never overlapping neighbours of training "
+        "chips); the best epoch by validation mean IoU is kept. The log shows one line per "
+        "epoch. The result is a .dlpk model package (an Esri-style .emd, safetensors weights, "
+        "a report with curves, confusion matrix, per-class precision / recall / F1 / IoU and "
+        "validation chips), which Classify Pixels uses. A copy of the report is written beside "
+        "the package as <name>_report/report.html.\n\n"
+        "Random forests, SVMs and other classical classifiers train straight from a raster "
+        "and labels with Train Classifier.\n\n"
+        "Example (qgis_process): qgis_process run landlearn:traindeeplearningmodel -- "
+        "TRAINING_DATA=chips ARCHITECTURE=unet BACKBONE=resnet34 EPOCHS=20 "
+        "OUTPUT_MODEL=landcover.dlpk"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add(QgsProcessingParameterFile(
+            "TRAINING_DATA", self.tr("Training data folder(s)"),
+            behavior=QgsProcessingParameterFile.Folder),
+            "A chip folder from Export Training Data (or ArcGIS's Classified Tiles export). "
+            "Several folders with the same bands and tile size: separate them with ';' "
+            "(or pass a list from Python).")
+        self.add_choice("ARCHITECTURE", "Architecture", [(n, lab) for n, _, lab in ARCHITECTURES],
+                        "unet", "Segmentation architecture.")
+        self.add_choice("BACKBONE", "Backbone (encoder)", [(b, b) for b in BACKBONES],
+                        "resnet34", "Encoder network; all build offline for any band count.")
+        self.add(QgsProcessingParameterFile(
+            "PRETRAINED_WEIGHTS", self.tr("Pretrained weights (optional)"), optional=True,
+            fileFilter="Weights (*.safetensors *.dlpk *.pt *.pth)"),
+            "A local weights file to start from: a previous LandLearn package (.dlpk), encoder "
+            "or full-model weights (.safetensors, or .pt/.pth read without running code). RGB "
+            "weights are adapted to more bands. Nothing is downloaded.", advanced=True)
+        self.add(QgsProcessingParameterString(
+            "IGNORE_CLASSES", self.tr("Ignore classes"), defaultValue="0", optional=True),
+            "Class values left out of the loss and the metrics, comma-separated. 0 is NoData.")
+        self.add(QgsProcessingParameterNumber(
+            "EPOCHS", self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=20),
+            "Passes over the training chips (early stopping may end sooner).")
+        self.add(QgsProcessingParameterNumber(
+            "BATCH_SIZE", self.tr("Batch size (empty = fit the device)"),
+            QgsProcessingParameterNumber.Integer, optional=True),
+            "Chips per step. Empty: the largest that fits the GPU, or a size suited to the CPU.")
+        self.add(QgsProcessingParameterNumber(
+            "LEARNING_RATE", self.tr("Learning rate (empty = find it)"),
+            QgsProcessingParameterNumber.Double, optional=True),
+            "Peak learning rate of the one-cycle schedule. Empty: a learning-rate finder runs "
+            "first and the log says what it chose.")
+        self.add(QgsProcessingParameterNumber(
+            "VALIDATION_PERCENT", self.tr("Validation percent"),
+            QgsProcessingParameterNumber.Double, defaultValue=10.0),
+            "Share of chips held out, as whole spatial blocks. 0: no validation (the metrics "
+            "are then on training chips and say so).")
+        self.add(QgsProcessingParameterNumber(
+            "EARLY_STOPPING", self.tr("Early stopping patience (epochs, 0 = off)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=5),
+            "Stop after this many epochs without a better validation mean IoU.")
+        self.add_choice("LOSS", "Loss", LOSSES, "crossentropy",
+                        "Training loss; all skip NoData and ignored classes.", advanced=True)
+        self.add_choice("CLASS_WEIGHTING", "Class weighting",
+                        [("none", "None"), ("inverse_frequency", "Inverse frequency")], "none",
+                        "Weight classes by the inverse of their pixel share, for rare classes.")
+        self.add(QgsProcessingParameterBoolean(
+            "AUGMENTATION", self.tr("Augmentation (flips, 90° rotations)"), defaultValue=True),
+            "Random flips and right-angle rotations of each chip.", advanced=True)
+        self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
+                                             ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
+                        "Where to train. cuda fails clearly when no GPU is usable.")
+        self.add(QgsProcessingParameterBoolean(
+            "MIXED_PRECISION", self.tr("Mixed precision on GPU"), defaultValue=True),
+            "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
+        self.add(QgsProcessingParameterBoolean(
+            "SAVE_ON_CANCEL", self.tr("On cancel, save the best model so far"),
+            defaultValue=False),
+            "Off: a cancel writes nothing. On: the best epoch so far is saved as the package.",
+            advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0),
+            "Seed of the split, shuffling, augmentation and initial weights.", advanced=True)
+        self.add(QgsProcessingParameterFileDestination(
+            "OUTPUT_MODEL", self.tr("Model package"), fileFilter="Model package (*.dlpk)"),
+            "The .dlpk to write.")
+        # An HTML output: QGIS lists it in Processing's Results Viewer, one click to open
+        self.addOutput(QgsProcessingOutputHtml("REPORT", self.tr("Training report (HTML)")))
+        self.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", self.tr("Overall accuracy")))
+        self.addOutput(QgsProcessingOutputNumber("MEAN_IOU", self.tr("Mean IoU")))
+
+    def checkParameterValues(self, parameters, context):
+        value = parameters.get("TRAINING_DATA")
+        if isinstance(value, (list, tuple)):
+            parameters = dict(parameters, TRAINING_DATA=";".join(map(str, value)))
+        return super().checkParameterValues(parameters, context)
+
+    def perform(self, parameters, context, progress, feedback):
+        from ..core.deep.train_deep_learning_model import TrainConfig, train_model
+
+        def optional(key, kind):
+            if parameters.get(key) in (None, ""):
+                return None
+            return kind(parameters, key, context)
+
+        folders = folders_of(parameters.get("TRAINING_DATA"))
+        if not folders:
+            raise QgsProcessingException("TRAINING_DATA: choose a chip folder from Export "
+                                         "Training Data")
+        config = TrainConfig(
+            training_data=folders,
+            output_model=dlpk_path(self.parameterAsFileOutput(parameters, "OUTPUT_MODEL",
+                                                              context)),
+            architecture=self.choice(parameters, "ARCHITECTURE"),
+            backbone=self.choice(parameters, "BACKBONE"),
+            pretrained_weights=self.parameterAsFile(parameters, "PRETRAINED_WEIGHTS", context) or None,
+            ignore_classes=ints_of(self.parameterAsString(parameters, "IGNORE_CLASSES", context),
+                                   "IGNORE_CLASSES"),
+            epochs=self.parameterAsInt(parameters, "EPOCHS", context),
+            batch_size=optional("BATCH_SIZE", self.parameterAsInt),
+            learning_rate=optional("LEARNING_RATE", self.parameterAsDouble),
+            validation_percent=self.parameterAsDouble(parameters, "VALIDATION_PERCENT", context),
+            early_stopping=self.parameterAsInt(parameters, "EARLY_STOPPING", context),
+            loss=self.choice(parameters, "LOSS"),
+            class_weighting=self.choice(parameters, "CLASS_WEIGHTING"),
+            augmentation=self.parameterAsBoolean(parameters, "AUGMENTATION", context),
+            device=self.choice(parameters, "DEVICE"),
+            mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
+            save_on_cancel=self.parameterAsBoolean(parameters, "SAVE_ON_CANCEL", context),
+            seed=self.parameterAsInt(parameters, "SEED", context))
+        result = train_model(config, progress)
+        return finish_training(result.output_model, result.accuracy, feedback)

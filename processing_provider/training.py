@@ -1,0 +1,24 @@
+"""What the two training algorithms share: the package path and the results they return."""
+
+from __future__ import annotations
+
+import os
+
+from ..core.model_package.format import unpack_report
+
+
+def dlpk_path(output: str) -> str:
+    """OUTPUT_MODEL with the .dlpk extension a package needs."""
+    return output if output.lower().endswith(".dlpk") else os.path.splitext(output)[0] + ".dlpk"
+
+
+def finish_training(package: str, accuracy, feedback) -> dict:
+    """Unpack the report beside the package, log the accuracy table, return the outputs."""
+    report = unpack_report(package)
+    if accuracy is not None:
+        feedback.pushInfo(accuracy.table())
+    feedback.pushInfo(f"Model package: {package}")
+    feedback.pushInfo(f"Report: {report}")
+    return {"OUTPUT_MODEL": package, "REPORT": report,
+            "OVERALL_ACCURACY": accuracy.overall if accuracy else None,
+            "MEAN_IOU": accuracy.mean_iou if accuracy else None}

@@ -1,0 +1,109 @@
+"""Assess Accuracy: pixel counts and the area-weighted estimates of Olofsson et al. 2014."""
+
+import json
+
+import numpy as np
+import pytest
+
+from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
+from landlearn.core.errors import InputError
+from landlearn.core.labels.base import LabelConfig
+from synthetic import write
+
+
+def test_area_weighted_estimates_match_the_formulas(tmp_path):
+    """Olofsson et al. 2014 estimators, recomputed here with explicit loops."""
+    from synthetic import write
+
+    rng = np.random.default_rng(1)
+    truth = rng.integers(1, 4, (60, 80)).astype(np.uint8)
+    mapped = truth.copy()
+    flip = rng.random(truth.shape) < 0.25
+    mapped[flip] = rng.integers(1, 4, int(flip.sum()))
+    mapped[:10] = 1  # class 1 over-mapped in the top rows
+    reference = np.zeros_like(truth)
+    reference[::3, ::4] = truth[::3, ::4]  # a sparse reference sample
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    r = write(tmp_path / "ref.tif", reference, nodata=0)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "acc.json")))
+    n = np.zeros((3, 3))
+    sel = reference > 0
+    for a, b in zip(mapped[sel], reference[sel]):
+        n[a - 1, b - 1] += 1
+    w = np.array([(mapped == k).sum() for k in (1, 2, 3)]) / mapped.size
+    p = np.array([[w[i] * n[i, j] / n[i].sum() for j in range(3)] for i in range(3)])
+    e = res.areas
+    np.testing.assert_allclose(e.proportions, p)
+    assert e.overall == pytest.approx(np.trace(p))
+    np.testing.assert_allclose(e.producers, np.diag(p) / p.sum(axis=0))
+    np.testing.assert_allclose(e.area, p.sum(axis=0) * mapped.size * 100)  # 10 m pixels
+    se = [np.sqrt(sum(w[i] ** 2 * (n[i, j] / n[i].sum()) * (1 - n[i, j] / n[i].sum())
+                      / (n[i].sum() - 1) for i in range(3))) for j in range(3)]
+    np.testing.assert_allclose(e.area_ci95, 1.96 * np.array(se) * mapped.size * 100)
+    np.testing.assert_array_equal(res.accuracy.matrix, n.T)  # rows reference, columns map
+    data = json.loads((tmp_path / "acc.json").read_text())
+    assert data["area_weighted"]["overall_accuracy"] == pytest.approx(np.trace(p))
+
+
+def _map_and_reference(tmp_path):
+    """A 20 x 20 map (column 0 unclassified) and a reference with named classes."""
+    mapped = np.ones((20, 20), np.uint8)
+    mapped[10:] = 2
+    mapped[:, 0] = 0
+    reference = np.ones((20, 20), np.uint8)
+    reference[12:] = 2  # rows 10-11 are class 1, mapped as 2
+    (tmp_path / "ref_classes.txt").write_text("1 = water\n2 = forest\n")
+    return (write(tmp_path / "map.tif", mapped, nodata=0),
+            write(tmp_path / "ref.tif", reference, nodata=0))
+
+
+def test_pixel_counts_unclassified_reference_and_reference_names(tmp_path):
+    m, r = _map_and_reference(tmp_path)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(r)))
+    # rows reference, columns map; the 20 reference pixels on map 0 are counted apart
+    np.testing.assert_array_equal(res.accuracy.matrix, [[190, 38], [0, 152]])
+    assert res.unclassified_reference == 20 and res.report is None
+    assert [c.name for c in res.classes] == ["water", "forest"]  # the map names none
+    assert res.accuracy.overall == pytest.approx(342 / 380)
+    np.testing.assert_array_equal(res.areas.map_pixels, [190, 190])
+    assert res.areas.pixel_area == 100 and res.areas.unit == "metre²"
+    # every map pixel of class 1 is right; class 2 holds 38 of 190 class-1 pixels
+    np.testing.assert_allclose(res.areas.users, [1, 152 / 190])
+    np.testing.assert_allclose(res.areas.area, [(0.5 + 0.5 * 38 / 190) * 380 * 100,
+                                                0.5 * 152 / 190 * 380 * 100])
+    text = res.summary()
+    assert "20 reference pixels fall on unclassified (0) map pixels" in text
+    assert "water" in text and "area-weighted overall accuracy" in text
+
+
+def test_html_report_for_any_other_name_and_json_numbers(tmp_path):
+    m, r = _map_and_reference(tmp_path)
+    assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "acc.txt")))
+    assert not (tmp_path / "acc.txt").exists()  # a .txt report becomes .html
+    page = (tmp_path / "acc.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and 'content="LandLearn"' in page
+    assert "Accuracy assessment" in page and "water" in page
+    res = assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "acc.json")))
+    data = json.loads((tmp_path / "acc.json").read_text())
+    assert data["generator"] == "LandLearn" and data["unclassified_reference_pixels"] == 20
+    assert data["pixel_counts"]["confusion_matrix"] == [[190, 38], [0, 152]]
+    assert data["area_weighted"]["classes"]["forest"]["map_area"] == pytest.approx(19000)
+    assert data["area_weighted"]["classes"]["forest"]["estimated_area"] == \
+        pytest.approx(res.areas.area[1])
+
+
+def test_a_float_map_no_overlap_or_a_foreign_report_is_refused(tmp_path):
+    m, r = _map_and_reference(tmp_path)
+    floats = write(tmp_path / "f.tif", np.ones((20, 20), np.float32))
+    with pytest.raises(InputError, match="^INPUT: .* is float32; a classified raster holds whole"):
+        assess_accuracy(AssessConfig(floats, LabelConfig(r)))
+    only_on_zero = np.zeros((20, 20), np.uint8)
+    only_on_zero[:, 0] = 1  # reference only where the map is unclassified
+    z = write(tmp_path / "z.tif", only_on_zero, nodata=0)
+    with pytest.raises(InputError, match="no reference pixel falls on a classified pixel"):
+        assess_accuracy(AssessConfig(m, LabelConfig(z)))
+    notes = tmp_path / "notes.html"
+    notes.write_text("<html>someone's notes</html>")
+    with pytest.raises(InputError, match="^OUTPUT_REPORT: .* exists and was not written by LandLearn"):
+        assess_accuracy(AssessConfig(m, LabelConfig(r), str(notes)))
+    assert notes.read_text() == "<html>someone's notes</html>"

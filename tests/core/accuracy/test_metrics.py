@@ -1,0 +1,70 @@
+"""Accuracy from a confusion matrix: every number checked against a hand computation."""
+
+import numpy as np
+import pytest
+
+from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix
+
+
+def test_metrics_on_a_hand_checked_matrix():
+    truth = np.array([0, 0, 0, 1, 1, 2, -1])
+    pred = np.array([0, 0, 1, 1, 2, 2, 0])
+    cm = confusion_matrix(truth, pred, 3)
+    np.testing.assert_array_equal(cm, [[2, 1, 0], [0, 1, 1], [0, 0, 1]])
+    acc = Accuracy(cm, ["a", "b", "c"])
+    assert acc.overall == pytest.approx(4 / 6)
+    pe = (2 * 3 + 2 * 2 + 2 * 1) / 36
+    assert acc.kappa == pytest.approx((4 / 6 - pe) / (1 - pe))
+    np.testing.assert_allclose(acc.precision, [1, 0.5, 0.5])
+    np.testing.assert_allclose(acc.recall, [2 / 3, 0.5, 1])
+    np.testing.assert_allclose(acc.iou, [2 / 3, 1 / 3, 0.5])
+
+
+def test_f1_iou_kappa_and_means_skip_classes_absent_from_the_reference():
+    # class "c" is never in the reference but predicted once: it scores 0 and is left out
+    # of the means, which would otherwise be dragged down by a class nobody could find
+    cm = np.array([[5, 1, 1], [2, 3, 0], [0, 0, 0]])
+    acc = Accuracy(cm, ["a", "b", "c"])
+    assert acc.total == 12 and acc.overall == pytest.approx(8 / 12)
+    np.testing.assert_array_equal(acc.support, [7, 5, 0])
+    np.testing.assert_allclose(acc.precision, [5 / 7, 3 / 4, 0])
+    np.testing.assert_allclose(acc.recall, [5 / 7, 3 / 5, 0])
+    np.testing.assert_allclose(acc.f1, [5 / 7, 2 / 3, 0])
+    np.testing.assert_allclose(acc.iou, [5 / 9, 1 / 2, 0])
+    assert acc.macro_f1 == pytest.approx((5 / 7 + 2 / 3) / 2)
+    assert acc.mean_iou == pytest.approx((5 / 9 + 1 / 2) / 2)
+    # expected agreement (7*7 + 5*4 + 0*1) / 12^2
+    assert acc.kappa == pytest.approx((8 / 12 - 69 / 144) / (1 - 69 / 144))
+
+
+def test_empty_and_single_class_matrices_give_zeros_not_nan():
+    empty = Accuracy(np.zeros((2, 2), dtype=np.int64), ["a", "b"])
+    assert (empty.overall, empty.kappa, empty.mean_iou, empty.macro_f1) == (0.0, 0.0, 0.0, 0.0)
+    np.testing.assert_array_equal(empty.f1, [0, 0])
+    one = Accuracy(np.array([[4, 0], [0, 0]]), ["a", "b"])
+    assert one.overall == 1.0 and one.kappa == 0.0  # chance agreement is 1: kappa undefined
+    assert one.mean_iou == one.macro_f1 == 1.0
+
+
+def test_confusion_matrix_skips_truths_outside_the_classes():
+    truth = np.array([[0, 1], [2, 5]])  # 5 is no class of 3; -1 (ignored) neither
+    pred = np.array([[0, 2], [2, 0]])
+    np.testing.assert_array_equal(confusion_matrix(truth, pred, 3),
+                                  [[1, 0, 0], [0, 0, 1], [0, 0, 1]])
+    assert confusion_matrix(np.array([-1, -1]), np.array([0, 1]), 2).sum() == 0
+
+
+def test_json_and_table_carry_the_same_numbers():
+    cm = np.array([[2, 1, 0], [0, 1, 1], [0, 0, 1]])
+    acc = Accuracy(cm, ["water", "forest", "urban"])
+    data = acc.to_json()
+    assert data["confusion_matrix"] == cm.tolist() and data["pixels"] == 6
+    assert data["classes"] == ["water", "forest", "urban"]
+    assert data["overall_accuracy"] == pytest.approx(4 / 6) and data["kappa"] == acc.kappa
+    assert data["per_class"]["water"] == pytest.approx(
+        {"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "iou": 2 / 3, "support": 3})
+    assert data["per_class"]["urban"]["support"] == 1
+    lines = acc.table().splitlines()
+    assert lines[0].split() == ["class", "precision", "recall", "F1", "IoU", "pixels"]
+    assert lines[1].split() == ["water", "1.000", "0.667", "0.800", "0.667", "3"]
+    assert lines[-1].startswith("overall accuracy 0.667, kappa ")

@@ -1,0 +1,134 @@
+"""Reading chip folders for training: an export read back, the same folder as ArcGIS would
+leave it (no manifest, no statistics), several folders together, and folders refused."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.chips.training_data import read_chip, read_training_data
+from landlearn.core.errors import InputError
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.progress import RecordingProgress
+
+
+def _export(sample, out, tile=128, stride=64):
+    nc = sample / "nc_landsat7"
+    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"), LabelConfig(str(nc / "strata.tif")),
+                                      str(out), tile_size_x=tile, tile_size_y=tile, stride_x=stride,
+                                      stride_y=stride))
+    return out
+
+
+@pytest.fixture(scope="module")
+def export(sample, tmp_path_factory):
+    return _export(sample, tmp_path_factory.mktemp("td") / "chips")
+
+
+def _json(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_an_export_reads_back_as_it_was_written(export):
+    td = read_training_data([export])
+    manifest, emd = _json(export / "landlearn_manifest.json"), _json(export / "esri_model_definition.emd")
+    assert td.folders == [str(export)] and len(td.chips) == len(manifest["chips"]) > 10
+    assert [os.path.relpath(c.image, export) for c in td.chips] == [c["image"] for c in manifest["chips"]]
+    assert [c.block for c in td.chips] == [c["block"] for c in manifest["chips"]]
+    assert td.chips[0].bounds == tuple(manifest["chips"][0]["bounds"])
+    assert all(c.folder == 0 and c.block_key == (0, c.block) for c in td.chips)
+    assert [(c.value, c.name) for c in td.classes] == [(c["Value"], c["Name"]) for c in emd["Classes"]]
+    assert [c.value for c in td.classes] == [1, 2, 3, 4, 5, 6, 7]
+    stats = emd["AllTilesStats"]
+    np.testing.assert_array_equal(td.mean, [b["Mean"] for b in stats])
+    np.testing.assert_allclose(td.std, [b["StdDev"] for b in stats], rtol=1e-12)
+    np.testing.assert_array_equal(td.minimum, [b["Min"] for b in stats])
+    assert td.band_names == ["Band_1", "Band_2", "Band_3", "Band_4", "Band_5"] and td.band_count == 5
+    assert (td.tile_size, td.nodata, td.dtype, td.cell_size) == ((128, 128), -99999.0, "float32", (28.5, 28.5))
+    assert (td.source_bands, td.source_band_count) == ([1, 2, 3, 4, 5], 5)
+    assert td.class_pixels == {int(k): v for k, v in manifest["class_pixels"].items()}
+    with rasterio.open(export / "images" / "000000000.tif") as ds:
+        assert td.crs_wkt == ds.crs.to_wkt()
+        data, nodata = read_chip(td.chips[0].image, 5, td.tile_size)
+        np.testing.assert_array_equal(data, ds.read())
+        assert nodata == -99999.0
+
+
+def test_an_arcgis_style_folder_gets_blocks_from_georeferencing_and_stats_from_its_chips(export, tmp_path):
+    arcgis = tmp_path / "arcgis"
+    shutil.copytree(export, arcgis)
+    os.remove(arcgis / "landlearn_manifest.json")
+    emd = _json(arcgis / "esri_model_definition.emd")
+    expected = emd.pop("AllTilesStats")
+    emd.pop("LandLearn")
+    (arcgis / "esri_model_definition.emd").write_text(json.dumps(emd))
+    # map.txt as ArcGIS on another machine wrote it: paths into a folder that is not here
+    lines = (arcgis / "map.txt").read_text().splitlines()
+    (arcgis / "map.txt").write_text("".join(
+        "/mnt/old/chips/" + line.replace(" ", " ../elsewhere/").replace("\\", "/") + "\n"
+        for line in lines))
+    progress = RecordingProgress()
+    td = read_training_data([arcgis], progress)
+    assert progress.messages == [f"'{arcgis}' carries no band statistics; computing them from its chips."]
+    ours = read_training_data([export])
+    assert [os.path.basename(c.image) for c in td.chips] == [os.path.basename(c.image) for c in ours.chips]
+    assert all(os.path.dirname(c.image) == str(arcgis / "images") for c in td.chips)
+    assert all(os.path.dirname(c.label) == str(arcgis / "labels") for c in td.chips)
+    np.testing.assert_allclose(td.mean, [b["Mean"] for b in expected], rtol=1e-9)
+    np.testing.assert_allclose(td.std, [b["StdDev"] for b in expected], rtol=1e-9)
+    assert (td.source_bands, td.class_pixels) == (None, ours.class_pixels)
+    # blocks from each chip's own transform: chips share a block exactly when the export
+    # put them in one (both count tile-sized cells from the same corner here)
+    manifest = _json(export / "landlearn_manifest.json")["chips"]
+    assert min(c["col_off"] for c in manifest) % 128 == 0 and min(c["row_off"] for c in manifest) % 128 == 0
+    pairs = range(len(td.chips))
+    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
+        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
+    assert len({c.block for c in td.chips}) < len(td.chips)  # overlapping chips share blocks
+
+
+def test_folders_combine_with_weighted_statistics(export, sample, tmp_path):
+    half = tmp_path / "half"
+    shutil.copytree(export, half)
+    td = read_training_data([export, half])
+    one = read_training_data([export])
+    assert len(td.chips) == 2 * len(one.chips) and {c.folder for c in td.chips} == {0, 1}
+    assert len({c.block_key for c in td.chips}) == 2 * len({c.block_key for c in one.chips})
+    np.testing.assert_allclose(td.mean, one.mean)
+    np.testing.assert_allclose(td.std, one.std)
+    assert td.class_pixels == {k: 2 * v for k, v in one.class_pixels.items()}
+    other = _export(sample, tmp_path / "t64", tile=64, stride=64)
+    with pytest.raises(InputError, match=r"^TRAINING_DATA: '.*t64' has 64 x 64 chips but '.*' has 128 x 128"):
+        read_training_data([export, other])
+
+
+def test_what_is_not_training_data_is_refused(export, tmp_path):
+    with pytest.raises(InputError, match="^TRAINING_DATA: no training data folder was given"):
+        read_training_data([])
+    with pytest.raises(InputError, match="^TRAINING_DATA: '.*missing' is not a folder"):
+        read_training_data([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="is not a training data folder: it needs images/, labels/"):
+        read_training_data([tmp_path / "empty"])
+    objects = tmp_path / "objects"
+    shutil.copytree(export, objects)
+    stats = _json(objects / "esri_accumulated_stats.json")
+    (objects / "esri_accumulated_stats.json").write_text(json.dumps(dict(stats, MetaDataMode="PASCAL_VOC_rectangles")))
+    with pytest.raises(InputError, match="holds 'PASCAL_VOC_rectangles' training data; pixel "
+                                         "classification needs 'Classified_Tiles'"):
+        read_training_data([objects])
+    gone = tmp_path / "gone"
+    shutil.copytree(export, gone)
+    os.remove(gone / "images" / "000000001.tif")
+    with pytest.raises(InputError, match="lists chips that do not exist, e.g. '.*000000001.tif'"):
+        read_training_data([gone])
+    with pytest.raises(InputError, match=r"the chip '.*' holds 5 band\(s\) of 128 x 128 px; this "
+                                         r"training data has 3 band\(s\) of 128 x 128 px"):
+        read_chip(str(export / "images" / "000000000.tif"), 3, (128, 128))
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
+    with pytest.raises(InputError, match="the chip '.*broken.tif' cannot be read"):
+        read_chip(str(tmp_path / "broken.tif"), 5, (128, 128))

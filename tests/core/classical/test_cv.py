@@ -1,0 +1,113 @@
+"""classical.cv: folds grouped by polygon, and each model type fitted with its validation."""
+
+import numpy as np
+import pytest
+
+from landlearn.core.classical.cv import _accuracy, fit_validated, grouped_folds, make_estimator
+from landlearn.core.classical.samples import Samples
+from landlearn.core.classical.train_classifier import ClassicalConfig
+from landlearn.core.geo.classes import ClassInfo
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.progress import NullProgress, RecordingProgress
+
+pytest.importorskip("sklearn")
+
+
+def _config(**kw):
+    return ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", **kw)
+
+
+def _samples(polygons: dict[int, int], per_polygon=20, seed=0) -> Samples:
+    """``polygons[class value]`` polygons of ``per_polygon`` pixels each, classes well apart."""
+    rng = np.random.default_rng(seed)
+    xs, ys, gs = [], [], []
+    g = 100
+    for value, n in polygons.items():
+        for _ in range(n):
+            centre = np.array([value * 5.0, -value * 3.0, 1.0]) + rng.normal(size=3) * 0.5
+            xs.append(centre + rng.normal(size=(per_polygon, 3)) * 0.3)
+            ys.append(np.full(per_polygon, value))
+            gs.append(np.full(per_polygon, g))
+            g += 7
+    classes = [ClassInfo(v, f"class {v}", (0, 0, 0)) for v in polygons]
+    return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
+                   ["b1", "b2", "b3"], [1, 2, 3], 3, "float32", (10.0, 10.0), None,
+                   {v: n * per_polygon for v, n in polygons.items()}, "polygon")
+
+
+def test_folds_never_split_a_polygon():
+    s = _samples({1: 6, 2: 5, 4: 8})
+    folds = grouped_folds(_config(cv_folds=4), s, NullProgress())
+    assert len(folds) == 4
+    tested = np.concatenate([test for _, test in folds])
+    assert np.array_equal(np.sort(tested), np.arange(len(s.y)))  # each sample tested once
+    for train, test in folds:
+        assert not set(s.groups[train]) & set(s.groups[test])
+        assert len(train) + len(test) == len(s.y)
+        assert set(np.unique(s.y[train])) == {1, 2, 4}  # stratified: every class trains
+    # the same seed, the same folds
+    again = grouped_folds(_config(cv_folds=4), s, NullProgress())
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again))
+
+
+def test_fewer_polygons_than_folds_warn_or_turn_validation_off():
+    progress = RecordingProgress()
+    assert grouped_folds(_config(cv_folds=0), _samples({1: 3, 2: 3}), progress) is None
+    assert progress.warnings == []
+    # the folds are capped at the most polygons any class has, and thin classes named
+    folds = grouped_folds(_config(cv_folds=5), _samples({1: 4, 2: 2, 3: 4}), progress)
+    assert len(folds) == 4
+    assert progress.warnings == ["Class(es) [2] have fewer polygons than the 4 folds; in some "
+                                 "folds they are not tested."]
+    assert grouped_folds(_config(cv_folds=5), _samples({1: 1, 2: 1}), progress) is None
+    assert progress.warnings[-1].startswith("Every class comes from a single polygon")
+
+
+@pytest.mark.parametrize("model_type, trees, how", [
+    ("maximum_likelihood", 100, "4-fold cross-validation grouped by polygon"),
+    ("random_forest", 20, "4-fold cross-validation grouped by polygon (each fold scored by the "
+                          "~5 trees grown without it; the model is all 20)"),
+    ("random_forest", 3, "4-fold cross-validation grouped by polygon"),
+    ("svm", 100, "4-fold cross-validation grouped by polygon; probabilities calibrated on the "
+                 "same out-of-fold scores"),
+])
+def test_each_model_type_is_fitted_with_its_grouped_validation(model_type, trees, how):
+    s = _samples({1: 4, 2: 4, 3: 4})
+    model, acc, validation = fit_validated(_config(model_type=model_type, trees=trees, cv_folds=4),
+                                           s, NullProgress())
+    assert validation == how
+    assert acc.total == len(s.y) and acc.names == ["class 1", "class 2", "class 3"]
+    assert acc.overall > 0.9  # classes far apart: new polygons are still recognised
+    assert list(model.classes_) == [1, 2, 3]
+    np.testing.assert_allclose(model.predict_proba(s.x[:5]).sum(1), 1.0)
+    if model_type == "maximum_likelihood":
+        np.testing.assert_allclose(model[-1].priors_, 1 / 3)  # equal priors, as ArcGIS
+    no_cv, none, how_none = fit_validated(_config(model_type=model_type, trees=trees, cv_folds=0),
+                                          s, NullProgress())
+    assert none is None and how_none == "none" and list(no_cv.classes_) == [1, 2, 3]
+
+
+def test_the_accuracy_counts_only_tested_samples_by_class_value():
+    s = _samples({9: 1, 2: 1, 5: 1}, per_polygon=2)  # values in the classes' own order
+    pred = np.array([9, 2, 2, 2, 5, 9])
+    tested = np.array([True, True, True, False, True, True])
+    acc = _accuracy(s, pred, tested)
+    # rows: reference 9, 2, 5 (as the classes are listed); columns: predicted
+    np.testing.assert_array_equal(acc.matrix, [[1, 1, 0], [0, 1, 0], [1, 0, 1]])
+    assert acc.names == ["class 9", "class 2", "class 5"] and acc.total == 5
+
+
+def test_make_estimator_builds_the_standardised_pipelines():
+    from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    rf = make_estimator(_config(trees=17, max_depth=6, seed=3))
+    assert isinstance(rf[0], StandardScaler) and isinstance(rf[-1], RandomForestClassifier)
+    assert (rf[-1].n_estimators, rf[-1].max_depth, rf[-1].random_state) == (17, 6, 3)
+    ml = make_estimator(_config(model_type="maximum_likelihood"))[-1]
+    assert isinstance(ml, QuadraticDiscriminantAnalysis) and ml.reg_param == 1e-3
+    hgb = make_estimator(_config(model_type="hist_gradient_boosting", max_depth=4))[-1]
+    assert isinstance(hgb, HistGradientBoostingClassifier) and hgb.max_depth == 4
+    with pytest.raises(ValueError, match="svm is fitted by its own module"):
+        make_estimator(_config(model_type="svm"))

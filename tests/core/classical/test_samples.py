@@ -1,0 +1,103 @@
+"""classical.samples: training pixels straight from a raster and its labels, capped per class,
+grouped by polygon (or block), never on NoData."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classical.samples import BLOCK, _Reservoir, collect_samples
+from landlearn.core.errors import InputError
+from landlearn.core.labels.base import LabelConfig
+from synthetic import write
+
+
+def _nc(sample):
+    nc = sample / "nc_landsat7"
+    return (str(nc / "landsat_multiband.tif"),
+            LabelConfig(str(nc / "landsat96_polygons.shp"), class_field="id",
+                        class_name_field="label"),
+            LabelConfig(str(nc / "strata.tif")))
+
+
+def test_samples_are_stratified_capped_and_grouped_by_polygon(sample):
+    image, polys, _ = _nc(sample)
+    s = collect_samples(image, polys, max_per_class=100, seed=3)
+    counts = {int(v): int((s.y == v).sum()) for v in np.unique(s.y)}
+    assert counts == {v: min(100, s.available[v]) for v in s.available}
+    assert s.grouped_by == "polygon" and s.x.shape == (len(s.y), 5)
+    # each group is one polygon, so one class
+    for g in np.unique(s.groups):
+        assert len(np.unique(s.y[s.groups == g])) == 1
+    assert 25 <= len(np.unique(s.groups)) <= 34
+    with rasterio.open(image) as ds:
+        assert s.x.min() > ds.nodata  # never a NoData pixel
+    everything = collect_samples(image, polys, max_per_class=0)
+    assert {int(v): int((everything.y == v).sum()) for v in np.unique(everything.y)} == \
+        everything.available
+    again = collect_samples(image, polys, max_per_class=100, seed=3)
+    np.testing.assert_array_equal(again.x, s.x)  # reproducible with a seed
+
+
+def _scene(tmp_path):
+    """Bands that say where a pixel is (row + 1, column + 1, 7), a NoData square, and a
+    label raster of classes 1 (most pixels), 2 (a few) and 3 (only on NoData, partly)."""
+    rows, cols = np.indices((150, 200))
+    image = np.stack([rows + 1, cols + 1, np.full_like(rows, 7)]).astype(np.uint16)
+    image[:, 20:60, 30:90] = 0  # NoData
+    labels = np.zeros((150, 200), np.uint8)
+    labels[:100, :] = 1
+    labels[120:130, 150:160] = 2  # 100 pixels
+    labels[25:35, 40:50] = 3  # all on NoData
+    labels[30:40, 85:95] = 3  # half on NoData: 50 valid pixels
+    return (write(tmp_path / "img.tif", image, nodata=0), write(tmp_path / "lab.tif", labels, nodata=0),
+            image, labels)
+
+
+def test_collect_samples_caps_each_class_and_never_samples_nodata(tmp_path):
+    img, lab, image, labels = _scene(tmp_path)
+    valid = np.any(image != 0, axis=0)
+    s = collect_samples(img, LabelConfig(lab), max_per_class=60, seed=2)
+    truth = {v: int(((labels == v) & valid).sum()) for v in (1, 2, 3)}
+    assert s.available == truth and truth[3] == 50
+    assert {int(v): int((s.y == v).sum()) for v in (1, 2, 3)} == {1: 60, 2: 60, 3: 50}
+    assert s.x.shape == (170, 3) and s.grouped_by == "block"
+    assert s.band_names == ["Band_1", "Band_2", "Band_3"] and s.cell_size == (10.0, 10.0)
+    row, col = s.x[:, 0].astype(int) - 1, s.x[:, 1].astype(int) - 1
+    assert np.all(valid[row, col])  # never a NoData pixel
+    np.testing.assert_array_equal(labels[row, col], s.y)  # each sample's own class
+    assert len(set(zip(row, col))) == len(row)  # no pixel twice
+    # label rasters are grouped by 64-pixel blocks of the image
+    np.testing.assert_array_equal(s.groups, (row // BLOCK) * 1_000_000 + col // BLOCK)
+    # no cap: every labelled valid pixel
+    everything = collect_samples(img, LabelConfig(lab), max_per_class=0)
+    assert len(everything.y) == sum(truth.values())
+
+
+def test_labels_only_on_nodata_are_refused(tmp_path):
+    img, _, image, _ = _scene(tmp_path)
+    labels = np.zeros((150, 200), np.uint8)
+    labels[25:35, 40:50] = 1
+    labels[40:45, 40:50] = 2
+    lab = write(tmp_path / "nd.tif", labels, nodata=0)
+    with pytest.raises(InputError, match="^LABELS: no labelled pixel falls on valid image data"):
+        collect_samples(img, LabelConfig(lab))
+    labels[100:110, 100:110] = 1  # class 1 now has data, class 2 still only NoData
+    lab = write(tmp_path / "nd2.tif", labels, nodata=0)
+    with pytest.raises(InputError, match="^LABELS: class\\(es\\) 2 'Class 2' have no labelled"):
+        collect_samples(img, LabelConfig(lab))
+
+
+def test_the_reservoir_keeps_a_uniform_sample_of_the_cap():
+    r = _Reservoir(100, seed=0)
+    for batch in range(20):  # 20 batches of 50 rows, trimmed as they come
+        r.add(1, np.full((50, 1), float(batch)), np.full(50, batch))
+        assert sum(len(p[0]) for p in r.parts[1]) <= 4 * 100 + 50
+    keys, x, groups = r.result(1)
+    assert len(keys) == len(x) == len(groups) == 100
+    np.testing.assert_array_equal(x[:, 0], groups)
+    per_batch = np.bincount(groups, minlength=20)
+    assert per_batch.min() >= 1 and per_batch.max() <= 15  # every batch had its chance
+    # fewer rows than the cap: all of them
+    small = _Reservoir(100, seed=0)
+    small.add(2, np.ones((30, 2)), np.zeros(30))
+    assert len(small.result(2)[1]) == 30

@@ -1,0 +1,77 @@
+"""The RBF SVM's own arithmetic: the fast SVM against scikit-learn, and its calibration
+against CalibratedClassifierCV."""
+
+import numpy as np
+import pytest
+
+from landlearn.core.classical.cv import grouped_folds
+from landlearn.core.classical.svm import FastSvmProba, fit_svm_with_folds
+from landlearn.core.classical.train_classifier import ClassicalConfig
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.progress import NullProgress
+
+pytest.importorskip("sklearn")
+
+
+def _config(**kw):
+    return ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", **kw)
+
+
+def test_fast_svm_equals_scikit_learn_on_a_landsat_scene(nc_samples):
+    s, pixels = nc_samples
+    config = _config(model_type="svm")
+    folds = grouped_folds(config, s, NullProgress())
+    model, _, _ = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
+    assert FastSvmProba.supports(model)
+    fast = FastSvmProba(model)(pixels)
+    ref = model.predict_proba(pixels)
+    assert fast.shape == ref.shape == (len(pixels), 7)
+    # float32 kernels: a pairwise decision within ~1e-5 of zero can flip one vote, so a
+    # handful of the 183,000 pixels may differ; everything else agrees to 1e-4
+    off = np.abs(fast - ref).max(axis=1) > 1e-4
+    assert off.mean() < 1e-4
+    assert (fast.argmax(1) != ref.argmax(1)).mean() < 1e-4
+    np.testing.assert_allclose(fast.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_fast_svm_binary_and_many_classes_on_float_features():
+    from sklearn.model_selection import StratifiedKFold
+
+    rng = np.random.default_rng(4)
+    for n_classes in (2, 5):
+        x = rng.normal(size=(400, 3)) * [1.0, 50.0, 0.01] + [0.0, 1000.0, -3.0]
+        y = (np.arange(400) % n_classes) * 10 + 1
+        x[:, 0] += y / 10.0
+        folds = list(StratifiedKFold(4, shuffle=True, random_state=0).split(x, y))
+        model, _, _ = fit_svm_with_folds(_config(model_type="svm", svm_c=3.0,
+                                                 svm_gamma="0.5"), x, y, folds, NullProgress())
+        test = rng.normal(size=(3000, 3)) * [2.0, 80.0, 0.02] + [0.5, 1000.0, -3.0]
+        fast = FastSvmProba(model)(test)
+        np.testing.assert_allclose(fast, model.predict_proba(test), atol=1e-4)
+
+
+def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc_samples):
+    """Six SVM fits give what scikit-learn's CalibratedClassifierCV gives with eleven: the
+    fold scores used for accuracy are the ones it would calibrate on."""
+    from dataclasses import replace
+
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    full, pixels = nc_samples
+    keep = full.y != 2  # class 2 is a single polygon: some fold would never train on it
+    s = replace(full, x=full.x[keep], y=full.y[keep], groups=full.groups[keep],
+                classes=[c for c in full.classes if c.value != 2])
+    config = _config(model_type="svm", cv_folds=3)
+    folds = grouped_folds(config, s, NullProgress())
+    for train, _ in folds:  # every class trained in every fold, as scikit-learn requires
+        assert set(np.unique(s.y[train])) == set(np.unique(s.y))
+    ours, pred, tested = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
+    theirs = make_pipeline(StandardScaler(), CalibratedClassifierCV(
+        SVC(kernel="rbf"), method="sigmoid", ensemble=False, cv=folds)).fit(s.x, s.y)
+    sample = pixels[::50]
+    np.testing.assert_allclose(ours.predict_proba(sample), theirs.predict_proba(sample),
+                               atol=1e-9)
+    assert tested.all() and 0.5 < (pred == s.y).mean() < 0.95

@@ -1,0 +1,168 @@
+"""Train a classical classifier from polygons: the package, its map, its accuracy, and errors."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
+from landlearn.core.classical.train_classifier import (
+    MODEL_TYPES,
+    ClassicalConfig,
+    _drop_generators,
+    train_classical,
+)
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.errors import InputError
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.progress import RecordingProgress
+
+pytest.importorskip("sklearn")
+pytest.importorskip("skops")
+
+
+def _nc(sample):
+    nc = sample / "nc_landsat7"
+    return (str(nc / "landsat_multiband.tif"),
+            LabelConfig(str(nc / "landsat96_polygons.shp"), class_field="id",
+                        class_name_field="label"),
+            LabelConfig(str(nc / "strata.tif")))
+
+
+def test_random_forest_package_map_and_accuracy(sample, rf, tmp_path):
+    out, result, progress = rf
+    image, _, strata = _nc(sample)
+    with zipfile.ZipFile(out) as zf:
+        emd = json.loads(zf.read("rf.emd"))
+        assert "model.skops" in zf.namelist() and "report/report.html" in zf.namelist()
+        assert emd["LandLearn"]["trees_file"] in zf.namelist()
+        assert not any(n.endswith((".pkl", ".pickle", ".joblib")) for n in zf.namelist())
+    info = emd["LandLearn"]
+    assert info["kind"] == "classical" and info["model_type"] == "random_forest"
+    assert [c["Name"] for c in emd["Classes"]][:2] == ["developed", "agriculture"]
+    assert "grouped by polygon" in info["training"]["validation"]
+    assert result.accuracy is not None and 0.5 < result.accuracy.overall < 0.95
+    assert any("Cross-validation grouped by polygon" in m for m in progress.messages)
+    assert max(result.samples.values()) == 500
+    cls_path = tmp_path / "rf_map.tif"
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(image, str(out), str(cls_path),
+                                   output_confidence=str(tmp_path / "conf.tif")), progress)
+    # the model's own scene: no warning (its values were once compared with mean 0, std 1)
+    assert progress.warnings == []
+    with rasterio.open(cls_path) as ds, rasterio.open(image) as src:
+        cls = ds.read(1)
+        nodata = np.all(src.read() == src.nodata, axis=0)
+    assert np.all(cls[nodata] == 0) and set(np.unique(cls[~nodata])) <= set(range(1, 8))
+    acc = assess_accuracy(AssessConfig(str(cls_path), strata))
+    # Orfeo ToolBox's random forest on the same polygons: overall 0.388, macro F1 0.242
+    assert acc.accuracy.overall > 0.45 and acc.accuracy.macro_f1 > 0.28
+
+
+@pytest.mark.parametrize("model_type", ["svm", "maximum_likelihood", "hist_gradient_boosting"])
+def test_other_classifiers_train_and_classify(sample, tmp_path, model_type):
+    image, polys, _ = _nc(sample)
+    out = tmp_path / "m.dlpk"
+    result = train_classical(ClassicalConfig(image, polys, str(out), model_type=model_type,
+                                             max_samples_per_class=150, cv_folds=3))
+    assert result.accuracy.overall > 0.4
+    with zipfile.ZipFile(out) as zf:
+        trees = json.loads(zf.read("m.emd"))["LandLearn"].get("trees_file")
+        # gradient boosting's trees go beside skops, as the forest's do
+        assert trees == ("boosting_trees.npz" if model_type == "hist_gradient_boosting" else None)
+        assert trees is None or trees in zf.namelist()
+    from rasterio.windows import Window, bounds
+
+    from landlearn.core.geo.extent import Extent
+
+    with rasterio.open(image) as ds:
+        box = bounds(Window(200, 150, 120, 100), ds.transform)
+    classify_pixels(ClassifyConfig(image, str(out), str(tmp_path / "map.tif"), extent=Extent(*box),
+                                   output_probabilities=str(tmp_path / "p.tif")))
+    with rasterio.open(tmp_path / "p.tif") as ds:
+        p = ds.read()
+    valid = p[0] >= 0
+    np.testing.assert_allclose(p[:, valid].sum(axis=0), 1.0, atol=1e-4)
+
+
+def _poly_layer(path, boxes):
+    from synthetic import polygons
+
+    return polygons(path, boxes, epsg=32119)
+
+
+def test_bad_input(sample, rf, tmp_path):
+    image, polys, _ = _nc(sample)
+    with rasterio.open(image) as ds:
+        b = ds.bounds
+    inside = (b.left + 3000, b.bottom + 3000, b.left + 4000, b.bottom + 4000)
+    inside2 = (b.left + 6000, b.bottom + 6000, b.left + 7000, b.bottom + 7000)
+    far = (b.right + 5000, b.top + 5000, b.right + 6000, b.top + 6000)
+    cases = [
+        ([(1, inside), (2, inside2), (3, far)], "^LABELS: class.* 3 'Class 3' have no labelled"),
+        ([(1, far), (2, far)], "^LABELS: no label feature overlaps the raster"),
+        ([(1, inside), (1, inside2)], "^LABELS: only one class"),
+    ]
+    for i, (polygons, message) in enumerate(cases):
+        labels = LabelConfig(_poly_layer(tmp_path / f"p{i}.gpkg", polygons), class_field="cls")
+        with pytest.raises(InputError, match=message):
+            train_classical(ClassicalConfig(image, labels, str(tmp_path / "m.dlpk")))
+    # labels only where the image is NoData
+    with rasterio.open(image) as ds:
+        nodata_col = int(np.argmax(np.all(ds.read() == ds.nodata, axis=(0, 1))))
+        x, y = ds.transform * (nodata_col + 0.5, 10.5)
+    labels = LabelConfig(_poly_layer(tmp_path / "nd.gpkg", [(1, (x - 1, y - 1, x + 1, y + 1)),
+                                                            (2, (x - 1, y - 30, x + 1, y - 28))]),
+                         class_field="cls")
+    with pytest.raises(InputError, match="^LABELS: no labelled pixel falls on valid image"):
+        train_classical(ClassicalConfig(image, labels, str(tmp_path / "m.dlpk")))
+    with pytest.raises(InputError, match="^SVM_GAMMA: 'wide' is not"):
+        train_classical(ClassicalConfig(image, polys, str(tmp_path / "m.dlpk"), model_type="svm",
+                                        svm_gamma="wide"))
+    with pytest.raises(InputError, match="^CV_FOLDS"):
+        train_classical(ClassicalConfig(image, polys, str(tmp_path / "m.dlpk"), cv_folds=1))
+    # a model of 5 bands against a 10-band raster
+    out, _, _ = rf
+    s2 = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    with pytest.raises(InputError, match="^BANDS: the model expects bands"):
+        classify_pixels(ClassifyConfig(s2, str(out), str(tmp_path / "x.tif")))
+    assert not (tmp_path / "m.dlpk").exists() and not (tmp_path / "x.tif").exists()
+
+
+def test_config_validation_names_the_parameter(tmp_path):
+    base = dict(input_raster="in.tif", labels=LabelConfig("l.gpkg"),
+                output_model=str(tmp_path / "m.dlpk"))
+    ClassicalConfig(**base).validate()
+    for m, _ in MODEL_TYPES:
+        ClassicalConfig(**base, model_type=m).validate()
+    ClassicalConfig(**base, svm_gamma="0.25", cv_folds=0).validate()
+    for bad, message in ((dict(model_type="knn"), "^MODEL_TYPE: 'knn' is not one of random_forest"),
+                         (dict(trees=0), "^TREES: a forest needs at least one tree"),
+                         (dict(max_depth=0), "^MAX_DEPTH"), (dict(svm_c=0.0), "^SVM_C: C must be"),
+                         (dict(svm_gamma="-1"), "^SVM_GAMMA: '-1' is not scale, auto"),
+                         (dict(cv_folds=21), "^CV_FOLDS"), (dict(cv_folds=1), "^CV_FOLDS")):
+        with pytest.raises(InputError, match=message):
+            ClassicalConfig(**base, **bad).validate()
+    with pytest.raises(InputError, match="^OUTPUT_MODEL"):
+        ClassicalConfig("in.tif", LabelConfig("l.gpkg"), str(tmp_path / "m.zip")).validate()
+
+
+def test_drop_generators_clears_numpy_generators_inside_the_model():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    class Holder:
+        __module__ = "sklearn.fake"
+
+        def __init__(self):
+            self.rng = np.random.default_rng(0)
+            self.kept = 3
+
+    inner = Holder()
+    model = make_pipeline(StandardScaler(), inner)
+    model.extra = [Holder(), ("named", Holder())]
+    _drop_generators(model)
+    assert inner.rng is None and inner.kept == 3
+    assert model.extra[0].rng is None and model.extra[1][1].rng is None

@@ -1,0 +1,128 @@
+"""Does this raster fit this model? classify.checks on small rasters, and through Classify Pixels."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classify.checks import check_bands, check_cell_size, check_values
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.errors import InputError
+from landlearn.core.geo.raster import RasterSource
+from landlearn.core.model_package.info import ModelInfo
+from landlearn.core.progress import RecordingProgress
+from small_models import nc_unet
+from synthetic import write
+
+
+def _info(**kw) -> ModelInfo:
+    base = dict(kind="deep", class_values=[1, 2], class_names=["a", "b"],
+                class_colors=[(1, 2, 3), (4, 5, 6)], band_names=["red", "green", "nir"],
+                source_bands=[1, 2, 3], source_band_count=3, in_channels=3,
+                mean=np.zeros(3, np.float32), std=np.ones(3, np.float32), dtype="uint16",
+                cell_size=(10.0, 10.0), crs_units="metre", tile=64, padding=16,
+                value_mean=np.array([100.0, 200.0, 300.0]), value_std=np.array([10.0, 10.0, 10.0]))
+    base.update(kw)
+    return ModelInfo(**base)
+
+
+def _raster(tmp_path, names=("red", "green", "nir"), values=(100, 200, 300), dtype=np.uint16,
+            **kw):
+    data = np.stack([np.full((20, 30), v) for v in values])
+    path = write(tmp_path / "r.tif", data.astype(dtype), **kw)
+    with rasterio.open(path, "r+") as ds:
+        for i, name in enumerate(names, start=1):
+            ds.set_band_description(i, name)
+    return path
+
+
+def test_band_count_is_an_error_and_band_names_a_warning(tmp_path):
+    path = _raster(tmp_path)
+    progress = RecordingProgress()
+    with RasterSource(path) as src:
+        check_bands(src, _info(), progress)
+        assert progress.warnings == []
+        check_bands(src, _info(band_names=["red", "nir", "green"]), progress)
+        assert len(progress.warnings) == 1
+        assert "Band names differ" in progress.warnings[0] and "['red', 'green', 'nir']" in \
+            progress.warnings[0]
+        # generic names (Band_1, band 2, empty) say nothing about the order
+        check_bands(src, _info(band_names=["Band_1", "band 2", ""]), progress)
+        assert len(progress.warnings) == 1
+    with RasterSource(path, bands=(1, 2)) as src, \
+            pytest.raises(InputError, match="^BANDS: the model was trained on 3 bands .* but 2 are"):
+        check_bands(src, _info(), progress)
+
+
+def test_values_far_from_training_and_another_dtype_are_warned_about(tmp_path):
+    path = _raster(tmp_path)
+    progress = RecordingProgress()
+    with RasterSource(path) as src:
+        check_values(src, _info(), progress)
+        assert progress.warnings == []  # same dtype, means within 3 std
+        check_values(src, _info(dtype="float32", value_mean=np.array([100.0, 200.0, 380.0])),
+                     progress)
+    assert len(progress.warnings) == 2
+    assert "The raster is uint16 but the model was trained on float32" in progress.warnings[0]
+    far = progress.warnings[1]
+    # only the band that is off is named, with both means
+    assert "band means are far" in far and "nir: 300 vs 380" in far and "red" not in far
+
+
+def test_values_of_an_all_nodata_raster_are_not_compared(tmp_path):
+    path = write(tmp_path / "empty.tif", np.zeros((3, 8, 8), np.uint16), nodata=0)
+    progress = RecordingProgress()
+    with RasterSource(path) as src:
+        check_values(src, _info(), progress)
+    assert progress.warnings == []
+
+
+def test_cell_size_and_crs_units(tmp_path):
+    path = _raster(tmp_path)  # 10 m cells in UTM
+    progress = RecordingProgress()
+    with RasterSource(path) as src:
+        for ok in (_info(), _info(cell_size=(12.0, 12.0)), _info(cell_size=None)):
+            check_cell_size(src, ok, progress)
+        assert progress.warnings == []
+        check_cell_size(src, _info(cell_size=(30.0, 30.0)), progress)
+        check_cell_size(src, _info(cell_size=(2.0, 2.0)), progress)
+        check_cell_size(src, _info(cell_size=(0.0001, 0.0001), crs_units="degree"), progress)
+    coarse, fine, units = progress.warnings
+    assert "cell size (10) is 0.33x the model's (30)" in coarse and "look larger" in coarse
+    assert "CELL_SIZE=30" in coarse
+    assert "5.00x the model's (2)" in fine and "look smaller" in fine and "CELL_SIZE=2" in fine
+    assert "CRS units (metre) differ from the training data's (degree)" in units
+
+
+def test_values_far_from_the_training_samples_are_warned_about(sample, rf, tmp_path):
+    out, _, _ = rf
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    scaled = tmp_path / "x100.tif"
+    with rasterio.open(image) as src:
+        data = src.read()
+        profile = dict(src.profile)
+    data = np.where(data == src.nodata, data, data * 100)  # reflectance x 100, say
+    with rasterio.open(scaled, "w", **profile) as dst:
+        dst.write(data)
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(str(scaled), str(out), str(tmp_path / "m.tif")), progress)
+    assert len(progress.warnings) == 1 and "band means are far" in progress.warnings[0]
+    assert "Band_1: 8057 vs 83.02" in progress.warnings[0]  # against the samples, not 0
+
+
+def test_naip_with_a_four_band_model_warns_about_scale(shared, sample, tmp_path):
+    pytest.importorskip("segmentation_models_pytorch")
+    model4 = nc_unet(tmp_path, epochs=3, bands=(1, 2, 3, 4))
+    naip = str(shared / "naip_rgbn" / "m_4709963_se_14_1_20200831.tif")
+    progress = RecordingProgress()
+    out = tmp_path / "naip.tif"
+    with pytest.raises(InputError, match="^BANDS: the model expects bands .1, 2, 3, 4. of a "
+                       "5-band raster, but .* has 4 bands"):
+        classify_pixels(ClassifyConfig(naip, model4, str(out), device="cpu"))
+    classify_pixels(ClassifyConfig(naip, model4, str(out), bands=(1, 2, 3, 4), device="cpu",
+                                   tile_size=256, test_time_augmentation=True), progress)
+    with rasterio.open(out) as ds, rasterio.open(naip) as src:
+        assert ds.shape == src.shape and ds.transform == src.transform
+        assert set(np.unique(ds.read(1))) <= {0, 1, 2, 3, 4, 5, 6, 7}
+    text = " ".join(progress.warnings)
+    assert "cell size" in text and "CELL_SIZE=28.5" in text
+    assert "uint8 but the model was trained on float32" in text

@@ -1,0 +1,154 @@
+"""Classify Pixels on real rasters with a model trained on the sample: maps, seams, errors."""
+
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.errors import Cancelled, InputError
+from landlearn.core.geo.extent import Extent
+from landlearn.core.progress import RecordingProgress
+
+pytest.importorskip("segmentation_models_pytorch")
+NC = "nc_landsat7/landsat_multiband.tif"
+
+
+def _cfg(sample, model, out, **kw):
+    base = dict(device="cpu")
+    base.update(kw)
+    return ClassifyConfig(str(sample / NC), model, str(out), **base)
+
+
+def test_classified_map_is_aligned_styled_and_keeps_nodata(sample, model, tmp_path):
+    out = tmp_path / "map.tif"
+    progress = RecordingProgress()
+    result = classify_pixels(_cfg(sample, model, out, output_confidence=str(tmp_path / "c.tif"),
+                                  output_probabilities=str(tmp_path / "p.tif")), progress)
+    with rasterio.open(sample / NC) as src, rasterio.open(out) as ds, \
+            rasterio.open(tmp_path / "c.tif") as cf, rasterio.open(tmp_path / "p.tif") as pr:
+        assert ds.transform == src.transform and ds.crs == src.crs and ds.dtypes[0] == "uint8"
+        cls, conf, prob = ds.read(1), cf.read(1), pr.read()
+        nodata = np.all(src.read() == src.nodata, axis=0)
+        assert ds.nodata == 0 and ds.colormap(1)[1][:3] != (0, 0, 0)
+        assert pr.count == 7 and pr.descriptions[0] == "developed"
+    assert np.all(cls[nodata] == 0) and np.all(cls[~nodata] > 0)
+    assert np.all(conf[nodata] == -1) and np.all(prob[:, nodata] == -1)
+    np.testing.assert_allclose(prob[:, ~nodata].sum(axis=0), 1.0, atol=1e-4)
+    np.testing.assert_allclose(prob[:, ~nodata].max(axis=0), conf[~nodata], rtol=1e-6)
+    np.testing.assert_array_equal(prob[:, ~nodata].argmax(axis=0) + 1, cls[~nodata])
+    assert (tmp_path / "map.qml").exists() and "developed" in (tmp_path / "map.qml").read_text()
+    assert result.class_pixels[0] == int(nodata.sum())
+    assert sum(result.class_pixels.values()) == cls.size
+    assert "MPix/s" in result.summary()
+
+
+def _naive_tiles(sample, model, tile, pad):
+    """The stitched map computed the slow, obvious way: one padded tile at a time."""
+    import torch
+
+    from landlearn.core.classify.classify_pixels import _normalise
+    from landlearn.core.classify.predictor import load_predictor
+    from landlearn.core.geo.grid import pad_window, tile_windows
+    from landlearn.core.geo.raster import RasterSource
+
+    predictor, info = load_predictor(model, torch.device("cpu"))
+    core = tile - 2 * pad
+    with RasterSource(str(sample / NC)) as src:
+        out = np.zeros(src.grid.shape, dtype=np.uint8)
+        for win in tile_windows(src.grid.full_window, (core, core)):
+            block = src.read(pad_window(win, pad))
+            prob = predictor(_normalise(block, info)[None])[0][:, pad:pad + core, pad:pad + core]
+            cls = np.array(info.class_values, np.uint8)[prob.argmax(0)]
+            cls[~block.valid[pad:pad + core, pad:pad + core]] = 0
+            r, c = int(win.row_off), int(win.col_off)
+            h, w = out[r:r + core, c:c + core].shape
+            out[r:r + h, c:c + w] = cls[:h, :w]
+    return out
+
+
+def test_streaming_equals_the_naive_tile_loop(sample, model, tmp_path):
+    """Batches, threads and stitching change nothing: same map as one tile at a time."""
+    out = tmp_path / "fast.tif"
+    classify_pixels(_cfg(sample, model, out, tile_size=128, padding=32, batch_size=5))
+    with rasterio.open(out) as ds:
+        fast = ds.read(1)
+    naive = _naive_tiles(sample, model, 128, 32)
+    assert (fast != naive).mean() < 1e-4  # float sums differ with batch size, rarely a class
+
+
+def test_tiles_are_seam_free(sample, model, tmp_path):
+    """Against one pass over the whole raster, tiles differ where context differs, and no
+    more at tile borders than inside tiles: no seams (rectangular patterns)."""
+    classify_pixels(_cfg(sample, model, tmp_path / "one.tif", tile_size=512, padding=0))
+    with rasterio.open(tmp_path / "one.tif") as ds:
+        one = ds.read(1)
+    rr, cc = np.indices(one.shape)
+    for blend in ("centre", "weighted"):
+        out = tmp_path / f"{blend}.tif"
+        classify_pixels(_cfg(sample, model, out, tile_size=256, padding=64, blend=blend))
+        with rasterio.open(out) as ds:
+            tiled = ds.read(1)
+        labelled = one > 0
+        assert np.array_equal(tiled > 0, labelled)
+        differ = (tiled != one) & labelled
+        assert differ.sum() / labelled.sum() < 0.08
+        core = 128
+        seam = ((rr % core) < 3) | ((rr % core) >= core - 3) | ((cc % core) < 3) | \
+            ((cc % core) >= core - 3)
+        assert differ[seam & labelled].mean() <= 1.5 * differ[~seam & labelled].mean() + 0.01
+
+
+def test_extent_in_another_crs_and_threshold(sample, model, tmp_path):
+    from rasterio.warp import transform_bounds
+    from rasterio.windows import Window, bounds
+
+    with rasterio.open(sample / NC) as ds:
+        b = bounds(Window(100, 50, 200, 150), ds.transform)
+    geo = transform_bounds("EPSG:32119", "EPSG:4326", *b)
+    out = tmp_path / "ext.tif"
+    classify_pixels(_cfg(sample, model, out, extent=Extent(*geo, "EPSG:4326"),
+                         confidence_threshold=0.9, output_confidence=str(tmp_path / "c.tif")))
+    with rasterio.open(out) as ds, rasterio.open(tmp_path / "c.tif") as cf:
+        assert 200 <= ds.width <= 210 and 150 <= ds.height <= 160
+        cls, conf = ds.read(1), cf.read(1)
+    assert np.all(cls[(conf >= 0) & (conf < 0.9)] == 0) and np.any(cls[conf >= 0.9] > 0)
+    with pytest.raises(InputError, match="^EXTENT: it does not overlap"):
+        classify_pixels(_cfg(sample, model, tmp_path / "x.tif",
+                             extent=Extent(10, 50, 11, 51, "EPSG:4326")))
+
+
+def test_band_mismatch_and_bad_packages(sample, model, tmp_path):
+    s2 = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    with pytest.raises(InputError, match="^BANDS: the model expects bands"):
+        classify_pixels(ClassifyConfig(s2, model, str(tmp_path / "x.tif"), device="cpu"))
+    with pytest.raises(InputError, match="^BANDS: the model was trained on 5 bands .* 3 are"):
+        classify_pixels(_cfg(sample, model, tmp_path / "x.tif", bands=(1, 2, 3)))
+    (tmp_path / "junk.dlpk").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="^MODEL: .* not a complete .dlpk \\(zip\\) file"):
+        classify_pixels(_cfg(sample, str(tmp_path / "junk.dlpk"), tmp_path / "x.tif"))
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "esri.dlpk", "w") as zf:
+        zf.writestr("m.emd", '{"Framework": "arcgis.learn.models._inferencing", "ModelFile": "m.pth"}')
+    with pytest.raises(InputError, match="^MODEL: .* not a LandLearn model package"):
+        classify_pixels(_cfg(sample, str(tmp_path / "esri.dlpk"), tmp_path / "x.tif"))
+    with pytest.raises(InputError, match="^TILE_SIZE: 100 px must be a multiple of 32"):
+        classify_pixels(_cfg(sample, model, tmp_path / "x.tif", tile_size=100))
+    with pytest.raises(InputError, match="^PADDING: a padding of 60 px"):
+        classify_pixels(_cfg(sample, model, tmp_path / "x.tif", tile_size=128, padding=60))
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="^DEVICE: CUDA was requested"):
+            classify_pixels(_cfg(sample, model, tmp_path / "x.tif", device="cuda"))
+    assert sorted(os.listdir(tmp_path)) == ["esri.dlpk", "junk.dlpk"]
+
+
+def test_cancel_leaves_no_output(sample, model, tmp_path):
+    with pytest.raises(Cancelled):
+        classify_pixels(_cfg(sample, model, tmp_path / "c.tif", tile_size=64, padding=16,
+                             output_confidence=str(tmp_path / "conf.tif")),
+                        RecordingProgress(cancel_after_checks=3))
+    assert os.listdir(tmp_path) == []

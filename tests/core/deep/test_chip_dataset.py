@@ -1,0 +1,101 @@
+"""deep.chip_dataset: chips normalised by the export's statistics, NoData and ignored classes
+made IGNORE, and augmentation that keeps image and labels aligned."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.chips.training_data import read_training_data
+from landlearn.core.deep.chip_dataset import IGNORE, ChipData, augment_batch, label_lut
+from landlearn.core.labels.base import LabelConfig
+from synthetic import write
+
+
+def test_label_lut_maps_class_values_to_indices_and_everything_else_to_ignore():
+    lut = label_lut([3, 7, 1])
+    assert lut.dtype == np.uint8 and lut.shape == (256,)
+    assert (lut[3], lut[7], lut[1]) == (0, 1, 2)
+    others = np.delete(np.arange(256), [1, 3, 7])
+    assert np.all(lut[others] == IGNORE)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A 2-band uint16 raster with a NoData corner and labels 1, 2, 3, cut into 32 px chips."""
+    tmp = tmp_path_factory.mktemp("chipdata")
+    rng = np.random.default_rng(0)
+    image = rng.integers(100, 4000, (2, 64, 96)).astype(np.uint16)
+    image[:, :10, :12] = 0  # NoData in both bands
+    labels = np.zeros((64, 96), np.uint8)
+    labels[:, :40], labels[:, 40:70], labels[:, 70:] = 1, 2, 3
+    labels[50:, 80:] = 0  # not labelled
+    img = write(tmp / "img.tif", image, nodata=0)
+    lab = write(tmp / "lab.tif", labels, nodata=0)
+    out = tmp / "chips"
+    export_training_data(ExportConfig(img, LabelConfig(lab), str(out), tile_size_x=32,
+                                      tile_size_y=32, stride_x=32, stride_y=32))
+    return out
+
+
+def test_chips_are_normalised_and_nodata_and_ignored_classes_become_ignore(folder):
+    data = read_training_data([str(folder)])
+    assert data.tile_size == (32, 32) and data.band_count == 2 and len(data.chips) == 6
+    chips = ChipData(data, [1, 3])  # class 2 is ignored
+    assert chips.cached
+    seen_nodata = False
+    for i, chip in enumerate(data.chips):
+        with rasterio.open(chip.image) as ds, rasterio.open(chip.label) as ls:
+            raw, lab = ds.read().astype(np.float64), ls.read(1)
+        nodata = np.all(raw == 0, axis=0)
+        seen_nodata |= bool(nodata.any())
+        x, y = chips.load(i)
+        assert x.dtype == np.float32 and x.shape == (2, 32, 32) and y.shape == (32, 32)
+        expected = (raw - data.mean[:, None, None]) / data.std[:, None, None]
+        expected[:, nodata] = 0.0
+        # cached as float16: what every epoch sees, the first one included
+        np.testing.assert_allclose(x, expected.astype(np.float16), rtol=1e-3, atol=1e-3)
+        want = np.full(lab.shape, IGNORE, np.uint8)
+        want[lab == 1], want[lab == 3] = 0, 1
+        want[nodata] = IGNORE
+        np.testing.assert_array_equal(y, want)
+        again_x, again_y = chips.load(i)
+        np.testing.assert_array_equal(again_x, x)
+        np.testing.assert_array_equal(again_y, y)
+    assert seen_nodata
+    # the statistics make the valid pixels about N(0, 1)
+    xs = np.concatenate([chips.load(i)[0].reshape(2, -1) for i in range(len(data.chips))], 1)
+    assert np.all(np.abs(xs.mean(1)) < 0.2) and np.all(np.abs(xs.std(1) - 1) < 0.2)
+
+
+def test_augmentation_keeps_image_and_labels_aligned():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    y = torch.from_numpy(rng.integers(0, 5, (12, 8, 8)).astype(np.int64))
+    x = torch.stack([y.float(), -y.float(), torch.rand(12, 8, 8)], 1)
+    ax, ay = augment_batch(torch, x, y, np.random.default_rng(2))
+    assert ax.shape == x.shape and ay.shape == y.shape
+    np.testing.assert_array_equal(ax[:, 0].numpy(), ay.numpy())
+    np.testing.assert_array_equal(ax[:, 1].numpy(), -ay.numpy())
+    changed = [not torch.equal(ay[i], y[i]) for i in range(12)]
+    assert 6 <= sum(changed) < 12  # 7 of the 8 flips and rotations move something
+    # every output chip is one of the eight symmetries of its input
+    for i in range(12):
+        variants = [torch.rot90(y[i], k, (0, 1)) for k in range(4)]
+        variants += [torch.flip(v, (1,)) for v in variants]
+        assert any(torch.equal(ay[i], v) for v in variants)
+    # chips that are not square turn by 180 degrees only: their shape stays
+    wide_y = torch.from_numpy(rng.integers(0, 5, (6, 4, 8)).astype(np.int64))
+    wx, wy = augment_batch(torch, wide_y[:, None].float(), wide_y, np.random.default_rng(3))
+    assert wx.shape == (6, 1, 4, 8)
+    np.testing.assert_array_equal(wx[:, 0].numpy(), wy.numpy())
+
+
+def test_batch_gives_tensors_on_the_device(folder):
+    torch = pytest.importorskip("torch")
+    data = read_training_data([str(folder)])
+    chips = ChipData(data, [1, 2, 3])
+    x, y = chips.batch([0, 2], torch, torch.device("cpu"), False, None)
+    assert x.dtype == torch.float32 and tuple(x.shape) == (2, 2, 32, 32)
+    assert y.dtype == torch.int64 and tuple(y.shape) == (2, 32, 32)
+    np.testing.assert_array_equal(y[1].numpy(), chips.load(2)[1])

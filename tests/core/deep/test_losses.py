@@ -1,0 +1,88 @@
+"""deep.losses on tiny tensors: the ignore index, and dice / focal against hand-computed values."""
+
+import math
+
+import pytest
+
+from landlearn.core.deep.chip_dataset import IGNORE
+from landlearn.core.deep.losses import LOSSES, make_loss
+from landlearn.core.errors import InputError
+
+torch = pytest.importorskip("torch")
+
+
+def _logits():
+    # (1, 2 classes, 1, 3): pixel 0 sure of class 0, pixel 1 undecided, pixel 2 sure of class 1
+    return torch.tensor([[[[4.0, 0.0, -4.0]], [[-4.0, 0.0, 4.0]]]])
+
+
+def test_every_loss_ignores_the_ignore_label():
+    logits = _logits()
+    target = torch.tensor([[[0, 1, 1]]])
+    masked = torch.tensor([[[0, IGNORE, 1]]])
+    for name, _ in LOSSES:
+        loss = make_loss(name, torch)
+        # the ignored pixel counts for nothing: as if only the other two were there
+        two = loss(logits[..., [0, 2]], target[..., [0, 2]])
+        assert float(loss(logits, masked)) == pytest.approx(float(two), abs=1e-6), name
+        # whatever the network says there
+        other = logits.clone()
+        other[..., 1] = torch.tensor([9.0, -9.0])[None, :, None]
+        assert float(loss(other, masked)) == pytest.approx(float(two), abs=1e-6), name
+    # a batch with nothing labelled teaches nothing: a finite loss and zero gradients
+    for name in ("dice", "focal"):
+        x = logits.clone().requires_grad_(True)
+        loss = make_loss(name, torch)(x, torch.full((1, 1, 3), IGNORE))
+        loss.backward()
+        assert torch.isfinite(loss) and float(x.grad.abs().max()) == 0.0, name
+
+
+def test_cross_entropy_and_focal_reduce_to_known_values():
+    logits = _logits()
+    target = torch.tensor([[[0, 1, 1]]])
+    p_right = [1 / (1 + math.exp(-8)), 0.5, 1 / (1 + math.exp(-8))]
+    ce = -sum(math.log(p) for p in p_right) / 3
+    assert float(make_loss("crossentropy", torch)(logits, target)) == pytest.approx(ce, rel=1e-5)
+    focal = -sum((1 - p) ** 2 * math.log(p) for p in p_right) / 3
+    assert float(make_loss("focal", torch)(logits, target)) == pytest.approx(focal, rel=1e-5)
+    # class weights: each pixel's loss times its class weight, over the number of pixels
+    w = torch.tensor([1.0, 3.0])
+    weighted = -sum(c * (1 - p) ** 2 * math.log(p) for c, p in zip([1, 3, 3], p_right)) / 3
+    assert float(make_loss("focal", torch, w)(logits, target)) == pytest.approx(weighted, rel=1e-5)
+
+
+def test_dice_on_a_perfect_and_a_hand_computed_prediction():
+    dice = make_loss("dice", torch)
+    target = torch.tensor([[[0, 1, 1]]])
+    sure = torch.tensor([[[[50.0, -50.0, -50.0]], [[-50.0, 50.0, 50.0]]]])
+    assert float(dice(sure, target)) == pytest.approx(0.0, abs=1e-6)
+    # probabilities p0 = (s, 0.5, 1-s), p1 = (1-s, 0.5, s) with s = sigmoid(8); eps = 1
+    s = 1 / (1 + math.exp(-8))
+    score0 = (2 * s + 1) / ((s + 0.5 + (1 - s)) + 1 + 1)
+    score1 = (2 * (0.5 + s) + 1) / (((1 - s) + 0.5 + s) + 2 + 1)
+    expected = 1 - (score0 + score1) / 2
+    assert float(dice(_logits(), target)) == pytest.approx(expected, rel=1e-5)
+    # a class absent from the target does not count in the mean
+    only0 = torch.tensor([[[0, 0, 0]]])
+    p0 = [s, 0.5, 1 - s]
+    score = (2 * sum(p0) + 1) / (sum(p0) + 3 + 1)
+    assert float(dice(_logits(), only0)) == pytest.approx(1 - score, rel=1e-5)
+
+
+def test_an_unknown_loss_names_the_parameter():
+    with pytest.raises(InputError, match="^LOSS: 'lovasz' is not one of crossentropy, dice, focal"):
+        make_loss("lovasz", torch)
+
+
+def test_a_batch_without_any_labelled_pixel_gives_zero_not_nan():
+    """A batch of chips that hold only ignored classes: every loss is finite with a zero
+    gradient (cross-entropy's mean over no pixel used to be NaN and poisoned the epoch);
+    cross-entropy and focal are 0, dice its constant 1."""
+    torch = pytest.importorskip("torch")
+    for name in ("crossentropy", "dice", "focal"):
+        logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+        loss = make_loss(name, torch)(logits, torch.full((2, 4, 4), IGNORE))
+        loss.backward()
+        assert torch.isfinite(loss), name
+        assert float(loss) == pytest.approx(1.0 if name == "dice" else 0.0, abs=1e-6), name
+        assert torch.all(logits.grad == 0), name

@@ -1,0 +1,62 @@
+"""deep.predictor: the network a package describes, its weights checked, softmax out, with
+optional test-time augmentation."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from landlearn.core.errors import InputError
+from landlearn.core.model_package.format import read_package
+from landlearn.core.model_package.info import model_info
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("segmentation_models_pytorch")
+
+
+def _predictor(path):
+    from landlearn.core.deep.predictor import DeepPredictor
+
+    pkg = read_package(str(path))
+    return DeepPredictor(pkg, model_info(pkg), torch.device("cpu"))
+
+
+def test_probabilities_are_the_networks_softmax(trained):
+    from landlearn.core.deep.models import load_package_model
+
+    out, _, _ = trained
+    predictor = _predictor(out)
+    assert not predictor.amp and not predictor.model.training
+    x = np.random.default_rng(0).normal(size=(2, 10, 64, 64)).astype(np.float32)
+    prob = predictor(x)
+    assert prob.shape == (2, 8, 64, 64) and prob.dtype == np.float32
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+    net = load_package_model(str(out)).eval()
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x)).softmax(1).numpy()
+    np.testing.assert_allclose(prob, ref, atol=1e-5)
+    # test-time augmentation: the mean over the image and its three flips, flipped back
+    with torch.no_grad():
+        t = torch.from_numpy(x)
+        flips = [net(t).softmax(1)] + [net(t.flip(d)).softmax(1).flip(d) for d in ((3,), (2,), (2, 3))]
+    np.testing.assert_allclose(predictor(x, tta=True), (sum(flips) / 4).numpy(), atol=1e-5)
+
+
+def test_weights_that_are_not_numbers_are_refused(trained, tmp_path):
+    from safetensors.torch import load, save
+
+    out, _, _ = trained
+    bad = tmp_path / "nan.dlpk"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith(".safetensors"):
+                state = load(data)
+                key = next(k for k, v in state.items() if v.is_floating_point())
+                state[key] = state[key].clone()
+                state[key].view(-1)[0] = float("nan")
+                data = save(state)
+            dst.writestr(name, data)
+    with pytest.raises(InputError, match="^MODEL: .*nan.dlpk': its weights hold values that are "
+                       "not numbers"):
+        _predictor(bad)

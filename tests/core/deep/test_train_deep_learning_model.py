@@ -1,0 +1,195 @@
+"""Train Deep Learning Model on real chips: its numbers, the training data it reads, errors,
+cancel, and its own small pieces (config checks, the epoch log)."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from landlearn.core.accuracy.metrics import confusion_matrix
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.chips.training_data import read_training_data
+from landlearn.core.deep.chip_dataset import IGNORE, ChipData
+from landlearn.core.deep.split import spatial_split
+from landlearn.core.deep.train_deep_learning_model import (
+    EPOCH_HEADER,
+    EpochRecord,
+    TrainConfig,
+    _class_values,
+    epoch_line,
+    train_model,
+)
+from landlearn.core.errors import Cancelled, InputError
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.progress import RecordingProgress
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("segmentation_models_pytorch")
+
+
+def _config(chips, out, **kw):
+    base = dict(backbone="resnet18", epochs=2, batch_size=16, learning_rate=3e-3,
+                validation_percent=20, device="cpu")
+    base.update(kw)
+    return TrainConfig((str(chips),), str(out), **base)
+
+
+def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
+    """Reload the weights, classify the validation chips ourselves: the same matrix."""
+    from landlearn.core.deep.models import load_package_model
+    from landlearn.core.model_package.format import read_package
+
+    out, result, _ = trained
+    info = read_package(str(out)).landlearn
+    model = load_package_model(str(out))
+    model.eval()
+    data = read_training_data([str(chips)])
+    split = spatial_split(data.chips, 20, 0)
+    cd = ChipData(data, info["class_values"])
+    n = len(info["class_values"])
+    cm = np.zeros((n, n), dtype=np.int64)
+    with torch.no_grad():  # the same batches as training's evaluation (batch 16, in order)
+        for s in range(0, len(split.valid), 16):
+            xs, ys = zip(*(cd.load(i) for i in split.valid[s:s + 16]))
+            pred = model(torch.from_numpy(np.stack(xs))).argmax(1).numpy()
+            y = np.stack(ys)
+            cm += confusion_matrix(np.where(y == IGNORE, -1, y), pred, n)
+    assert cm.sum() > 10_000
+    np.testing.assert_array_equal(cm, np.array(info["metrics"]["confusion_matrix"]))
+    assert info["metrics"]["overall_accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+
+
+def test_arcgis_style_folder_without_manifest(chips, tmp_path):
+    copy = tmp_path / "arcgis"
+    shutil.copytree(chips, copy)
+    os.remove(copy / "landlearn_manifest.json")
+    ours, theirs = read_training_data([str(chips)]), read_training_data([str(copy)])
+    assert len(theirs.chips) == len(ours.chips)
+    assert [c.name for c in theirs.classes] == [c.name for c in ours.classes]
+    # blocks recovered from georeferencing group the same chips as the manifest's
+    group = {}
+    for a, b in zip(ours.chips, theirs.chips):
+        group.setdefault(a.block, set()).add(b.block)
+    assert all(len(v) == 1 for v in group.values())
+    np.testing.assert_allclose(theirs.mean, ours.mean)
+
+
+def test_arcgis_placeholder_metadata_and_tile_size_mismatch(chips, tmp_path, sample):
+    """ArcGIS Pro's own files: colours [-1,-1,-1], no band statistics: computed from chips."""
+    copy = tmp_path / "pro"
+    shutil.copytree(chips, copy)
+    os.remove(copy / "landlearn_manifest.json")
+    emd = json.loads((copy / "esri_model_definition.emd").read_text())
+    emd = {"Framework": "e.g. CNTK", "ModelType": "e.g. ImageClassification",
+           "Classes": [{"Value": c["Value"], "Name": c["Name"], "Color": [-1, -1, -1]}
+                       for c in emd["Classes"]]}
+    (copy / "esri_model_definition.emd").write_text(json.dumps(emd))
+    stats = json.loads((copy / "esri_accumulated_stats.json").read_text())
+    del stats["BandStatsState"]
+    (copy / "esri_accumulated_stats.json").write_text(json.dumps(stats))
+    progress = RecordingProgress()
+    data = read_training_data([str(copy)], progress)
+    ours = read_training_data([str(chips)])
+    assert any("computing them from its chips" in m for m in progress.messages)
+    np.testing.assert_allclose(data.mean, ours.mean, rtol=1e-6)  # all chips when <= 1000
+    np.testing.assert_allclose(data.std, ours.std, rtol=1e-6)
+    assert all(0 <= v <= 255 for c in data.classes for v in c.color)
+    big = tmp_path / "big"
+    s2 = sample / "s2_osm_sparse"
+    export_training_data(ExportConfig(str(s2 / "s2l1c_10bands_10m_subset.tif"),
+                                      LabelConfig(str(s2 / "osm_landuse_subset.gpkg"),
+                                                  class_field="fclass"), str(big),
+                                      tile_size_x=128, tile_size_y=128))
+    with pytest.raises(InputError, match="^TRAINING_DATA: .* has 128 x 128 chips but .* 64 x 64"):
+        read_training_data([str(chips), str(big)])
+
+
+def test_bad_training_input(chips, tmp_path, sample):
+    with pytest.raises(InputError, match="^TRAINING_DATA: .* is not a training data folder"):
+        train_model(_config(sample, tmp_path / "m.dlpk"))
+    nc = sample / "nc_landsat7"
+    other = tmp_path / "nc"
+    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
+                                      LabelConfig(str(nc / "strata.tif")), str(other),
+                                      tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64))
+    with pytest.raises(InputError, match="^TRAINING_DATA: .* has 5 bands but .* has 10"):
+        train_model(TrainConfig((str(chips), str(other)), str(tmp_path / "m.dlpk")))
+    with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains"):
+        train_model(_config(chips, tmp_path / "m.dlpk", ignore_classes=(0, 1, 2, 3, 4, 5, 6, 7)))
+    with pytest.raises(InputError, match="^DEVICE: CUDA was requested"):
+        if torch.cuda.is_available():
+            raise InputError("device", "CUDA was requested (skipped: a GPU is present)")
+        train_model(_config(chips, tmp_path / "m.dlpk", device="cuda"))
+    with pytest.raises(InputError, match="^EPOCHS: 0 epochs"):
+        train_model(_config(chips, tmp_path / "m.dlpk", epochs=0))
+    with pytest.raises(InputError, match="^OUTPUT_MODEL: .* not a .dlpk"):
+        train_model(_config(chips, tmp_path / "m.zip", epochs=1))
+    assert not (tmp_path / "m.dlpk").exists()
+
+
+class CancelAfterEpoch(RecordingProgress):
+    """Cancels at the first check after epoch ``n``'s log line."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def is_canceled(self):
+        return any(m.split()[:1] == [str(self.n)] for m in self.messages)
+
+
+def test_cancel_writes_nothing_unless_asked(chips, tmp_path):
+    out = tmp_path / "c.dlpk"
+    with pytest.raises(Cancelled):
+        train_model(_config(chips, out), RecordingProgress(cancel_after_checks=12))
+    with pytest.raises(Cancelled):
+        train_model(_config(chips, out), CancelAfterEpoch(1))
+    assert not out.exists() and os.listdir(tmp_path) == []
+    with pytest.raises(Cancelled, match="best model so far .epoch 1."):
+        train_model(_config(chips, out, save_on_cancel=True, epochs=3), CancelAfterEpoch(1))
+    assert out.exists()
+
+
+def test_lr_finder_dice_and_class_weights(chips, tmp_path):
+    progress = RecordingProgress()
+    result = train_model(_config(chips, tmp_path / "lr.dlpk", epochs=1, learning_rate=None, batch_size=8,
+                                 loss="dice", class_weighting="inverse_frequency",
+                                 architecture="fpn"), progress)
+    assert any(m.startswith("Learning-rate finder chose") for m in progress.messages)
+    assert 1e-4 <= result.learning_rate <= 1e-1 and len(result.lr_history) > 8
+
+
+def test_config_is_checked_before_anything_is_read(tmp_path):
+    base = dict(training_data=("chips",), output_model=str(tmp_path / "m.dlpk"))
+    TrainConfig(**base).validate()
+    for bad, message in ((dict(epochs=0), "^EPOCHS: 0 epochs cannot train"),
+                         (dict(batch_size=0), "^BATCH_SIZE: 0 is not a batch size"),
+                         (dict(learning_rate=0.0), "^LEARNING_RATE: 0.0 is not a usable rate"),
+                         (dict(learning_rate=20.0), "^LEARNING_RATE"),
+                         (dict(early_stopping=-1), "^EARLY_STOPPING"),
+                         (dict(class_weighting="median"), "^CLASS_WEIGHTING: 'median' is not"),
+                         (dict(output_model=str(tmp_path / "m.pth")), "^OUTPUT_MODEL")):
+        with pytest.raises(InputError, match=message):
+            TrainConfig(**{**base, **bad}).validate()
+
+
+def test_the_epoch_log_lines_up_with_its_header():
+    line = epoch_line(EpochRecord(3, 0.51234, 0.4, 0.875, 0.61, 75.2))
+    assert line.split() == ["3", "0.5123", "0.4000", "0.8750", "0.6100", "01:15"]
+    assert len(line) == len(EPOCH_HEADER)
+    bare = epoch_line(EpochRecord(12, 1.0, None, None, None, 1.0))
+    assert bare.split() == ["12", "1.0000", "-", "-", "-", "00:01"] and len(bare) == len(EPOCH_HEADER)
+
+
+def test_the_classes_to_learn_leave_the_ignored_ones_out():
+    from types import SimpleNamespace
+
+    from landlearn.core.geo.classes import ClassInfo
+
+    data = SimpleNamespace(classes=[ClassInfo(v, f"c{v}", (0, 0, 0)) for v in (1, 2, 5, 9)])
+    assert _class_values(data, (0,)) == [1, 2, 5, 9]
+    assert _class_values(data, (0, 5)) == [1, 2, 9]
+    with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains to learn"):
+        _class_values(data, (1, 2, 5))

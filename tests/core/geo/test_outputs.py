@@ -1,0 +1,130 @@
+"""A run never destroys what it did not create: outputs vs inputs by file identity, and
+existing files replaced only when LandLearn wrote them."""
+
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from landlearn.core.errors import InputError
+from landlearn.core.geo.classes import ClassInfo
+from landlearn.core.geo.outputs import (
+    WRITER_TAG,
+    check_distinct,
+    claim_output,
+    input_files,
+    same_file,
+    written_by_landlearn,
+)
+from landlearn.core.geo.qml import paletted_style
+from synthetic import write
+
+
+def test_same_file_through_spellings_and_links(tmp_path):
+    a = write(tmp_path / "a.tif", np.ones((4, 4), np.uint8))
+    os.mkdir(tmp_path / "sub")
+    os.link(a, tmp_path / "hard.tif")
+    os.symlink(a, tmp_path / "soft.tif")
+    for other in (tmp_path / "sub" / ".." / "a.tif", tmp_path / "hard.tif", tmp_path / "soft.tif"):
+        assert same_file(a, str(other))
+    assert not same_file(a, str(tmp_path / "b.tif"))
+    assert same_file(str(tmp_path / "new.tif"), str(tmp_path / "sub" / ".." / "new.tif"))
+
+
+def test_check_distinct_catches_a_hard_link_to_an_input(tmp_path):
+    image = write(tmp_path / "image.tif", np.ones((4, 4), np.uint8))
+    os.link(image, tmp_path / "map.tif")
+    with pytest.raises(InputError, match=r"^OUTPUT: '.*map.tif' is the input INPUT_RASTER \('.*image.tif'\); "
+                                         "a run never writes over its inputs: choose another OUTPUT"):
+        check_distinct({"input_raster": image}, {"output": str(tmp_path / "map.tif")})
+    assert os.path.exists(tmp_path / "map.tif")
+
+
+def test_check_distinct_catches_sidecars_parts_and_two_outputs_alike(tmp_path):
+    image = write(tmp_path / "image.tif", np.ones((4, 4), np.uint8))
+    style = tmp_path / "labels.qml"
+    style.write_text("<qgis/>")
+    # a styled output writes labels.qml, which here is an input
+    with pytest.raises(InputError, match="^OUTPUT: .* writes 'labels.qml', which is the input LABELS"):
+        check_distinct({"labels": str(style)}, {"output": str(tmp_path / "labels.tif")},
+                       styled=["output"])
+    check_distinct({"labels": str(style)}, {"output": str(tmp_path / "labels.tif")})  # unstyled: fine
+    for part in ("polys.shp", "polys.dbf", "polys.shx"):
+        (tmp_path / part).write_text("x")
+    with pytest.raises(InputError, match="^OUTPUT: .*polys.dbf' is the input LABELS"):
+        check_distinct({"labels": str(tmp_path / "polys.shp")}, {"output": str(tmp_path / "polys.dbf")})
+    with pytest.raises(InputError, match="^OUTPUT_CONFIDENCE: .* is the output OUTPUT"):
+        check_distinct({"input": image}, {"output": str(tmp_path / "m.tif"), "output_probabilities": None,
+                                          "output_confidence": str(tmp_path / "sub" / ".." / "m.tif")})
+    check_distinct({"input": [image, None]}, {"output": str(tmp_path / "m.tif"), "other": None})
+
+
+def test_an_output_folder_may_not_hold_an_input(tmp_path):
+    (tmp_path / "data").mkdir()
+    image = write(tmp_path / "data" / "image.tif", np.ones((4, 4), np.uint8))
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* holds the input INPUT_RASTER"):
+        check_distinct({"input_raster": image}, {"output_folder": str(tmp_path)},
+                       folders=["output_folder"])
+    check_distinct({"input_raster": image}, {"output_folder": str(tmp_path / "chips")},
+                   folders=["output_folder"])
+
+
+def test_input_files_of_a_raster_a_shapefile_and_a_folder(tmp_path):
+    tif = write(tmp_path / "a.tif", np.ones((4, 4), np.uint8))
+    (tmp_path / "a.tif.aux.xml").write_text("<PAMDataset/>")
+    for part in ("p.shp", "p.shx", "p.dbf", "p.prj"):
+        (tmp_path / part).write_text("x")
+    assert sorted(input_files(tif)) == sorted([tif, tif + ".aux.xml"])
+    assert sorted(os.path.basename(f) for f in input_files(str(tmp_path / "p.shp"))) == \
+        ["p.dbf", "p.prj", "p.shp", "p.shp", "p.shx"]  # the .shp itself, then its parts
+    assert len(input_files(str(tmp_path))) == 6
+    assert input_files("/vsicurl/https://example.org/a.tif") == [] and input_files("") == []
+
+
+def test_written_by_landlearn_reads_each_kind_of_mark(tmp_path):
+    ours = write(tmp_path / "ours.tif", np.ones((4, 4), np.uint8))
+    import rasterio
+
+    with rasterio.open(ours, "r+") as ds:
+        ds.update_tags(**{WRITER_TAG: "LandLearn 0.1"})
+    theirs = write(tmp_path / "theirs.tif", np.ones((4, 4), np.uint8))
+    assert written_by_landlearn(ours) and not written_by_landlearn(theirs)
+    qml = tmp_path / "s.qml"
+    qml.write_text(paletted_style([ClassInfo(1, "a", (1, 2, 3))]))
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"generator": "LandLearn", "x": 1}))
+    other = tmp_path / "o.json"
+    other.write_text(json.dumps({"generator": "someone"}))
+    assert written_by_landlearn(str(qml)) and written_by_landlearn(str(report))
+    assert not written_by_landlearn(str(other))
+    for name, info in (("m.dlpk", {"format": "landlearn-model"}), ("esri.dlpk", None)):
+        with zipfile.ZipFile(tmp_path / name, "w") as zf:
+            zf.writestr("m.emd", json.dumps({"LandLearn": info} if info else {"Framework": "arcgis"}))
+    assert written_by_landlearn(str(tmp_path / "m.dlpk"))
+    assert not written_by_landlearn(str(tmp_path / "esri.dlpk"))
+    (tmp_path / "broken.tif").write_bytes(b"not a tiff")
+    (tmp_path / "notes.txt").write_text('"LandLearn"')
+    assert not written_by_landlearn(str(tmp_path / "broken.tif"))
+    assert not written_by_landlearn(str(tmp_path / "notes.txt"))  # an unknown kind is never ours
+
+
+def test_claim_output_replaces_only_what_landlearn_wrote(tmp_path):
+    import rasterio
+
+    ours = write(tmp_path / "ours.tif", np.ones((4, 4), np.uint8))
+    with rasterio.open(ours, "r+") as ds:
+        ds.update_tags(**{WRITER_TAG: "LandLearn 0.1"})
+    restyled = tmp_path / "ours.qml"
+    restyled.write_text("<qgis>restyled in QGIS</qgis>")
+    claim_output(ours, "output", [str(restyled)])  # its sidecar goes with it
+    claim_output(str(tmp_path / "new.tif"), "output")
+    theirs = write(tmp_path / "theirs.tif", np.ones((4, 4), np.uint8))
+    with pytest.raises(InputError, match="^OUTPUT: .*theirs.tif' exists and was not written by LandLearn"):
+        claim_output(theirs, "output")
+    (tmp_path / "new.qml").write_text("<qgis>someone's style</qgis>")
+    with pytest.raises(InputError, match="^OUTPUT: .*new.qml' exists beside .*new.tif'"):
+        claim_output(str(tmp_path / "new.tif"), "output", [str(tmp_path / "new.qml")])
+    with pytest.raises(InputError, match="^OUTPUT: .* is a folder; give a file name"):
+        claim_output(str(tmp_path), "output")

@@ -1,0 +1,91 @@
+import os
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from landlearn.core.errors import InputError
+from landlearn.core.geo.classes import ClassInfo
+from landlearn.core.geo.grid import Grid
+from landlearn.core.geo.writer import GeoTiffWriter
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.open import open_labels
+
+CLASSES = [ClassInfo(1, "water", (0, 0, 255)), ClassInfo(3, "forest & wood", (0, 128, 0))]
+GRID = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 600, 300)
+
+
+def _write(path, **kw):
+    data = np.zeros((300, 600), np.uint8)
+    data[:, :200] = 1
+    data[:, 400:] = 3
+    with GeoTiffWriter(path, GRID, 1, np.uint8, nodata=0, classes=CLASSES, **kw) as out:
+        for c0 in range(0, 600, 256):
+            win = Window(c0, 0, min(256, 600 - c0), 300)
+            out.write(data[:, c0:c0 + 256], win)
+    return data
+
+
+def test_classified_output_is_tiled_compressed_coloured_and_named(tmp_path):
+    path = str(tmp_path / "out" / "map.tif")  # the folder is created
+    data = _write(path)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.read(1), data)
+        assert ds.profile["tiled"] and ds.block_shapes[0] == (256, 256)
+        assert ds.compression.name.lower() == "deflate"
+        assert ds.colormap(1)[3][:3] == (0, 128, 0)
+        assert ds.nodata == 0 and ds.crs.to_epsg() == 32633
+    qml = (tmp_path / "out" / "map.qml").read_text()
+    assert 'type="paletted"' in qml and 'label="forest &amp; wood"' in qml and "#0000ff" in qml
+    # names survive a round trip through GDAL's category names
+    labels = open_labels(LabelConfig(path), GRID)
+    assert [(c.value, c.name, c.color) for c in labels.classes] == \
+        [(1, "water", (0, 0, 255)), (3, "forest & wood", (0, 128, 0))]
+    assert sorted(os.listdir(tmp_path / "out")) == ["map.qml", "map.tif", "map.tif.aux.xml"]
+
+
+def test_failure_leaves_nothing_and_keeps_the_previous_result(tmp_path):
+    path = str(tmp_path / "map.tif")
+    _write(path)
+    before = open(path, "rb").read()
+    with pytest.raises(RuntimeError):
+        with GeoTiffWriter(path, GRID, 1, np.uint8, classes=CLASSES) as out:
+            out.write(np.full((300, 256), 9, np.uint8), Window(0, 0, 256, 300))
+            raise RuntimeError("boom")
+    assert open(path, "rb").read() == before
+    assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml"]
+
+
+def test_multiband_float_output_without_classes(tmp_path):
+    path = str(tmp_path / "prob.tif")
+    data = np.random.default_rng(0).random((3, 300, 600)).astype(np.float32)
+    with GeoTiffWriter(path, GRID, 3, np.float32, band_names=["a", "b", "c"]) as out:
+        out.write(data, GRID.full_window)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.read(), data)
+        assert ds.descriptions == ("a", "b", "c")
+    assert sorted(os.listdir(tmp_path)) == ["prob.tif"]
+
+
+def test_bad_destinations_name_the_parameter(tmp_path):
+    with pytest.raises(InputError, match="OUTPUT: .* is not a GeoTIFF path"):
+        GeoTiffWriter(str(tmp_path / "x.png"), GRID, 1, np.uint8)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        if os.access(ro, os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        with pytest.raises(InputError, match="OUTPUT: the folder .* is not writable"):
+            GeoTiffWriter(str(ro / "x.tif"), GRID, 1, np.uint8)
+    finally:
+        ro.chmod(0o700)
+
+
+def test_unwritable_folder_is_reported(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    with pytest.raises(InputError, match="OUTPUT: cannot create the folder"):
+        GeoTiffWriter(str(blocker / "sub" / "x.tif"), GRID, 1, np.uint8)

@@ -1,0 +1,168 @@
+"""Labels from polygons and points with a class field, reprojected and burnt per window."""
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from landlearn.core.errors import InputError
+from landlearn.core.geo.raster import RasterSource
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.open import open_labels
+from landlearn.core.labels.vector_labels import VectorLabels
+from landlearn.core.progress import RecordingProgress
+from synthetic import polygons, write
+
+S2 = "s2_osm_sparse/s2l1c_T33UUU_20170216_10bands_10m.tif"
+OSM = "s2_osm_sparse/gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg"
+
+
+def grid_of(path):
+    with RasterSource(path) as src:
+        return src.grid
+
+
+def test_osm_text_field_becomes_alphabetical_classes_and_matches_reference(shared):
+    grid = grid_of(shared / S2)
+    labels = open_labels(LabelConfig(str(shared / OSM), class_field="fclass"), grid)
+    names = [c.name for c in labels.classes]
+    assert names == ["farm", "forest", "grass", "meadow", "residential", "scrub", "water", "wetland"]
+    assert [c.value for c in labels.classes] == list(range(1, 9))
+    ours = labels.read(grid.full_window)
+    with rasterio.open(shared / "s2_osm_sparse" / "osm_landuse_labels_10m.tif") as ds:
+        ref = ds.read(1)
+    assert abs((ours == 0).mean() - 0.69) < 0.02  # ~69% unlabelled, as the data README says
+    both = (ours > 0) & (ref > 0)
+    # the reference drew water last; we keep layer order, so overlaps may differ slightly
+    assert np.mean(ours[both] == ref[both]) > 0.98
+    assert np.mean((ours > 0) == (ref > 0)) > 0.99
+
+
+def test_nc_polygons_numeric_field_reprojected(shared):
+    grid = grid_of(shared / "nc_landsat7" / "landsat_multiband.tif")
+    labels = open_labels(LabelConfig(str(shared / "nc_landsat7" / "landsat96_polygons.shp"),
+                                     class_field="id"), grid)
+    arr = labels.read(grid.full_window)
+    assert set(np.unique(arr)) == {0, 1, 2, 3, 4, 5, 6, 7}
+    with rasterio.open(shared / "nc_landsat7" / "strata.tif") as ds:
+        strata = ds.read(1)
+    # hand-drawn training polygons mostly agree with the wall-to-wall map
+    assert np.mean(arr[arr > 0] == strata[arr > 0]) > 0.5
+
+
+def test_points_burn_one_pixel_each(shared):
+    grid = grid_of(shared / "nc_landsat7" / "landsat_multiband.tif")
+    from osgeo import ogr
+
+    ds = ogr.Open(str(shared / "nc_landsat7" / "landsat96_points.shp"))
+    layer = ds.GetLayer(0)
+    fields = [layer.GetLayerDefn().GetFieldDefn(i).GetName() for i in range(layer.GetLayerDefn().GetFieldCount())]
+    field = "id" if "id" in fields else fields[0]
+    labels = open_labels(LabelConfig(str(shared / "nc_landsat7" / "landsat96_points.shp"),
+                                     class_field=field), grid)
+    arr = labels.read(grid.full_window)
+    assert 0 < np.count_nonzero(arr) <= layer.GetFeatureCount()
+
+
+def test_nb_aerial_text_field(shared):
+    tif = sorted((shared / "nb_aerial").glob("*.tif"))
+    image = [p for p in tif if not p.name.startswith("labels")][0]
+    gpkg = next((shared / "nb_aerial").glob("*.gpkg"))
+    labels = open_labels(LabelConfig(str(gpkg), class_field="Niveau_3"), grid_of(image))
+    assert {c.name for c in labels.classes} <= {"Building", "Forest", "Hydro", "Road", "Train corridor"}
+    assert labels.read(grid_of(image).full_window).any()
+
+
+def test_vector_errors_name_the_parameter(shared, tmp_path):
+    grid = grid_of(shared / "nc_landsat7" / "landsat_multiband.tif")
+    shp = str(shared / "nc_landsat7" / "landsat96_polygons.shp")
+    with pytest.raises(InputError, match=r"CLASS_FIELD: vector labels need a class field; choose one of \["):
+        open_labels(LabelConfig(shp), grid)
+    with pytest.raises(InputError, match="CLASS_FIELD: the layer has no field 'nope'"):
+        open_labels(LabelConfig(shp, class_field="nope"), grid)
+    far = grid_of(shared / S2)  # Austria vs North Carolina
+    with pytest.raises(InputError, match="LABELS: no label feature overlaps the raster"):
+        open_labels(LabelConfig(shp, class_field="id"), far)
+    with pytest.raises(InputError, match="LABELS: .* does not exist"):
+        open_labels(LabelConfig(str(tmp_path / "none.gpkg"), class_field="id"), grid)
+
+
+def test_numeric_class_out_of_range_in_vector(tmp_path, shared):
+    from synthetic import polygons
+
+    grid = grid_of(shared / "nc_landsat7" / "landsat_multiband.tif")
+    x0, y0 = grid.transform.c, grid.transform.f
+    path = polygons(tmp_path / "bad.gpkg", [(300, (x0, y0 - 500, x0 + 500, y0))], 32119)
+    with pytest.raises(InputError, match="CLASS_FIELD: class value 300 .*outside 0..255"):
+        open_labels(LabelConfig(path, class_field="cls"), grid)
+
+
+
+def _text_layer(path, rows, epsg=32633, field_type="string"):
+    """A GeoPackage of rectangles with a text (or date) field 'kind' and a name 'label'."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("land", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString if field_type == "string" else ogr.OFTDate))
+    for value, (x0, y0, x1, y1) in rows:
+        f = ogr.Feature(layer.GetLayerDefn())
+        if value is not None:
+            f.SetField("kind", value)
+        f.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+        layer.CreateFeature(f)
+    ds = None
+    return str(path)
+
+
+def _grid(tmp_path):
+    return grid_of(write(tmp_path / "image.tif", np.ones((10, 10), np.uint8)))
+
+
+def test_text_classes_sorted_later_features_win_and_ids_name_the_feature(tmp_path):
+    grid = _grid(tmp_path)  # 10 x 10 px of 10 m at (500000, 5000000)
+    rows = [("water", (500000, 4999900, 500050, 5000000)),  # left half
+            ("Forest", (500030, 4999900, 500100, 5000000)),  # right part, over water's edge
+            (None, (500000, 4999900, 500100, 4999950)),  # no class: skipped
+            ("", (500000, 4999900, 500100, 4999950))]
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(_text_layer(tmp_path / "t.gpkg", rows), class_field="KIND"),
+                          grid, progress)
+    assert progress.warnings == ["2 feature(s) with an empty class field were skipped."]
+    assert [(c.value, c.name) for c in labels.classes] == [(1, "Forest"), (2, "water")]
+    arr = labels.read(grid.full_window)
+    assert (arr[:, :3] == 2).all() and (arr[:, 3:] == 1).all()  # Forest, later, wins the overlap
+    ids = labels.read_ids(grid.full_window)
+    assert ids.dtype == np.int32 and (ids[:, :3] == 1).all() and (ids[:, 3:] == 2).all()
+    assert not labels.overlaps(Window(20, 20, 5, 5))
+    np.testing.assert_array_equal(labels.read(Window(20, 20, 5, 5)), 0)
+    edge = labels.read(Window(8, 8, 4, 4))
+    assert (edge[:2, :2] == 1).all() and not edge[2:].any() and not edge[:, 2:].any()
+
+
+def test_all_touched_points_and_names_from_the_config(tmp_path):
+    grid = _grid(tmp_path)
+    thin = polygons(tmp_path / "thin.gpkg", [(3, (500021, 4999951, 500024, 4999954))], 32633)
+    centre_only = VectorLabels(LabelConfig(thin, class_field="cls"), grid, RecordingProgress())
+    assert not centre_only.read(grid.full_window).any()  # misses every pixel centre
+    touched = VectorLabels(LabelConfig(thin, class_field="cls", all_touched=True,
+                                       class_names={3: "hedge"}), grid, RecordingProgress())
+    arr = touched.read(grid.full_window)
+    assert np.argwhere(arr).tolist() == [[4, 2]] and arr[4, 2] == 3
+    assert [(c.value, c.name) for c in touched.classes] == [(3, "hedge")]
+
+
+def test_a_wrong_layer_or_field_type_names_what_there_is(tmp_path):
+    grid = _grid(tmp_path)
+    path = _text_layer(tmp_path / "d.gpkg", [("2020-01-01", (500000, 4999900, 500050, 5000000))],
+                       field_type="date")
+    with pytest.raises(InputError, match=r"^LABELS: there is no layer 'roads' in .*; its layers are \['land'\]"):
+        VectorLabels(LabelConfig(path, layer="roads", class_field="kind"), grid, RecordingProgress())
+    with pytest.raises(InputError, match="^CLASS_FIELD: field 'kind' is of type Date; use a numeric or text"):
+        VectorLabels(LabelConfig(path, class_field="kind"), grid, RecordingProgress())
+    empty = _text_layer(tmp_path / "e.gpkg", [(None, (500000, 4999900, 500050, 5000000))])
+    with pytest.raises(InputError, match="^LABELS: no feature has a class in field 'kind'"):
+        VectorLabels(LabelConfig(empty, class_field="kind"), grid, RecordingProgress())

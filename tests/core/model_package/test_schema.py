@@ -1,0 +1,103 @@
+"""The .emd of a package checked field by field: a valid one passes, an invalid one is a
+MODEL error that names the field."""
+
+import copy
+import re
+
+import pytest
+
+from builder import deep_emd
+from landlearn.core.errors import InputError
+from landlearn.core.model_package.schema import FORMAT, check_emd
+
+
+def _classical_emd():
+    emd = deep_emd("rf")
+    emd["ModelFile"] = "model.skops"
+    info = emd["LandLearn"]
+    info.update(kind="classical", model_type="random_forest", trees_file="forest_trees.npz",
+                padding=0)
+    for key in ("architecture", "encoder"):
+        info.pop(key)
+    return emd
+
+
+def test_valid_deep_and_classical_descriptions_pass():
+    emd = deep_emd("unet")
+    assert check_emd(emd, "unet.dlpk") is emd["LandLearn"]
+    assert check_emd(_classical_emd(), "rf.dlpk")["model_type"] == "random_forest"
+    # whole numbers written as floats, and the optional fields left out, still pass
+    emd["LandLearn"]["in_channels"] = 5.0
+    for key in ("source_bands", "source_band_count", "dtype", "cell_size", "crs_units", "padding"):
+        emd["LandLearn"].pop(key)
+    emd.pop("ImageHeight")
+    check_emd(emd, "unet.dlpk")
+
+
+def _edit(path, value):
+    """The deep .emd with the field at ``path`` (keys, dotted) set to ``value``."""
+    emd = copy.deepcopy(deep_emd("m"))
+    *parents, last = path.split(".")
+    node = emd
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return emd
+
+
+@pytest.mark.parametrize("path,value,message", [
+    ("LandLearn.in_channels", 1_000_000, "LandLearn.in_channels is 1000000, outside 1..1024"),
+    ("LandLearn.in_channels", True, "LandLearn.in_channels is True, not a whole number"),
+    ("LandLearn.in_channels", 2.5, "LandLearn.in_channels is 2.5, not a whole number"),
+    ("ModelFile", "../../.ssh/id_rsa.safetensors", "ModelFile is '../../.ssh/id_rsa.safetensors'; "
+     "it must be a plain file name ending in .safetensors"),
+    ("ModelFile", "m.skops", "ModelFile is 'm.skops'; it must be a plain file name"),
+    ("LandLearn.class_values", [1], "LandLearn.class_values must list 2..255 classes"),
+    ("LandLearn.class_values", [1, 1, 2], "LandLearn.class_values repeats a class"),
+    ("LandLearn.class_values", [1, 2, 300], "LandLearn.class_values is 300, outside 1..255"),
+    ("LandLearn.class_values", [1, 2, 9], r"Classes does not describe class\(es\) \[9\]"),
+    ("Classes.0.Color", [1, 2], "Classes.Color is .1, 2., not 3 or 4 values"),
+    ("Classes.0.Name", None, "Classes.Name is not a text"),
+    ("LandLearn.band_names", ["a", "b"], "LandLearn.band_names does not name the 5 bands"),
+    ("LandLearn.source_bands", [1, 2, 3, 4, 9], "LandLearn.source_bands is 9, outside 1..5"),
+    ("LandLearn.normalization.std", [1, 1, -1, 1, 1], "LandLearn.normalization.std holds -1, below 0"),
+    ("LandLearn.normalization.mean", [1, 1, 1, 1], "LandLearn.normalization.mean holds 4 values where 5"),
+    ("LandLearn.normalization.mean", [1, 1, float("nan"), 1, 1], "holds nan, not a finite number"),
+    ("LandLearn.dtype", "complex64", "LandLearn.dtype is 'complex64', not a raster data type"),
+    ("LandLearn.cell_size", [0, 10], "LandLearn.cell_size is not positive"),
+    ("ImageWidth", 8, "ImageWidth is 8, outside 16..8192"),
+    ("LandLearn.padding", 5000, "LandLearn.padding is 5000, outside 0..1024"),
+    ("LandLearn.architecture", None, "LandLearn.architecture is not a text of at most 64"),
+])
+def test_an_invalid_field_is_named(path, value, message):
+    with pytest.raises(InputError) as err:
+        check_emd(_edit(path, value), "/data/m.dlpk")
+    text = str(err.value)
+    assert text.startswith("MODEL: '/data/m.dlpk' is not a valid model package: ")
+    assert text.endswith("; the package is damaged or was not written by LandLearn (train or "
+                         "export it again)")
+    assert re.search(message, text), text
+
+
+def test_foreign_newer_or_unknown_packages_are_refused_with_their_own_reason():
+    arcgis = {"Framework": "arcgis.learn.models._inferencing", "ModelConfiguration": "_unet"}
+    with pytest.raises(InputError, match="^OUTPUT: 'x' is not a LandLearn model package "
+                                         r"\(framework 'arcgis.learn.models._inferencing'\); "
+                                         "ArcGIS packages hold Python code"):
+        check_emd(arcgis, "x", parameter="output")
+    with pytest.raises(InputError, match="is not a LandLearn model package"):
+        check_emd({"LandLearn": {"format": "other"}}, "x")
+    with pytest.raises(InputError, match=r"MODEL: 'x' is not a valid model package: the \.emd is not"):
+        check_emd([FORMAT], "x")
+    with pytest.raises(InputError, match="written by a newer LandLearn .package version 2."):
+        check_emd(_edit("LandLearn.version", 2), "x")
+    with pytest.raises(InputError, match="holds a 'pickle' model, which this version"):
+        check_emd(_edit("LandLearn.kind", "pickle"), "x")
+    classical = _classical_emd()
+    classical["LandLearn"]["trees_file"] = "../forest_trees.npz"
+    with pytest.raises(InputError, match="LandLearn.trees_file is '../forest_trees.npz', not one of "
+                                         "forest_trees.npz, boosting_trees.npz"):
+        check_emd(classical, "x")

@@ -1,0 +1,59 @@
+"""The environment report behind Diagnostics, and the bug report of an unexpected error."""
+
+import sys
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.runtime.deps import PIP_REQUIREMENTS, install_command
+from landlearn.core.runtime.diagnostics import bug_report, environment_report, format_report
+
+
+def test_report_names_versions_and_the_device():
+    pytest.importorskip("torch")
+    report = environment_report("cpu")
+    assert report["python"] == sys.version.split()[0]
+    assert report["packages"]["numpy"] == np.__version__
+    assert report["packages"]["rasterio"] == rasterio.__version__
+    assert set(PIP_REQUIREMENTS) <= set(report["packages"])
+    assert report["device"] == "cpu" and report["device_description"].startswith("CPU (")
+    for module, version in report["packages"].items():
+        assert (module in report["missing"]) == (version is None and module in PIP_REQUIREMENTS)
+    text = format_report(report)
+    assert text.splitlines()[0] == f"Python {report['python']} on {report['platform']}"
+    assert f"numpy{' ' * (28 - 5)} {np.__version__}" in text
+    assert text.splitlines()[-1 - len(report["missing"])] == f"Device: {report['device_description']}"
+
+
+def test_missing_packages_are_reported_with_their_command_not_raised(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.setitem(sys.modules, "numba", None)
+    report = environment_report("auto")
+    assert report["packages"]["torch"] is None and report["packages"]["numba"] is None
+    assert report["missing"]["torch"] == install_command("torch")
+    assert report["missing"]["numba"] == install_command("numba")
+    assert report["device"] is None and "torch==" in report["device_description"]
+    text = format_report(report)
+    assert "NOT INSTALLED" in text
+    assert f"Missing numba: install with  {install_command('numba')}" in text.splitlines()
+
+
+def test_bug_report_holds_the_traceback_and_loaded_versions_only(monkeypatch):
+    def fail():
+        raise ValueError("the tile went sideways")
+
+    try:
+        fail()
+    except ValueError as exc:
+        text = bug_report(exc)
+    lines = text.splitlines()
+    assert lines[0] == "LandLearn bug report: please send everything below."
+    assert "Traceback (most recent call last):" in text and "in fail" in text
+    assert "ValueError: the tile went sideways" in text
+    assert f"  numpy: {np.__version__}" in lines
+    # a module that is not loaded is not imported for the report
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    monkeypatch.setitem(sys.modules, "skops", None)
+    text = bug_report(RuntimeError("x"))
+    assert "numba" not in text and "skops" not in text and "numba" not in sys.modules

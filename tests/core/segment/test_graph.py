@@ -1,0 +1,84 @@
+"""segment.graph on hand-made graphs: components, touching pairs, union, small segments merged."""
+
+import numpy as np
+import pytest
+
+from landlearn.core.segment.graph import (
+    local_components,
+    merge_small,
+    neighbour_pairs,
+    union,
+    unique_pairs,
+)
+
+pytest.importorskip("scipy")
+
+
+def test_union_roots_each_component_at_its_smallest_member():
+    pairs = np.array([[3, 5], [0, 2], [6, 5], [2, 4]])
+    np.testing.assert_array_equal(union(8, pairs), [0, 1, 0, 3, 0, 3, 3, 7])
+    np.testing.assert_array_equal(union(3, np.zeros((0, 2), dtype=np.int64)), [0, 1, 2])
+
+
+def test_unique_pairs_and_neighbour_pairs():
+    got = unique_pairs(np.array([[1, 2], [0, 3], [1, 2], [0, 3], [2, 2]]))
+    np.testing.assert_array_equal(got, [[0, 3], [1, 2], [2, 2]])
+    assert unique_pairs(np.zeros((0, 2))).shape == (0, 2)
+    labels = np.array([[0, 0, 1],
+                       [2, -1, 1],
+                       [2, 2, 3]])
+    # -1 (NoData) touches nothing; diagonal neighbours (0 and 3 via -1) do not count
+    np.testing.assert_array_equal(neighbour_pairs(labels), [[0, 1], [0, 2], [1, 3], [2, 3]])
+
+
+def test_local_components_follow_the_threshold_strictly_in_raster_order():
+    filtered = np.array([[[0, 0, 10, 10],
+                          [0, 0, 10, 30],
+                          [5, 5, 5, 30]]], dtype=np.float32)
+    valid = np.ones((3, 4), dtype=bool)
+    expected = [[0, 0, 1, 1],
+                [0, 0, 1, 2],
+                [3, 3, 3, 2]]
+    np.testing.assert_array_equal(local_components(filtered, valid, 3.0), expected)
+    # a difference of exactly the threshold does not join (strict <)
+    np.testing.assert_array_equal(local_components(filtered, valid, 5.0), expected)
+    # just above it, 0 / 5 / 10 join through the bottom row; 30 stays apart
+    np.testing.assert_array_equal(local_components(filtered, valid, 5.5),
+                                  [[0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 1]])
+    # an invalid pixel gets -1, joins nothing, and the numbering stays compact
+    valid[0, 1] = False
+    np.testing.assert_array_equal(local_components(filtered, valid, 3.0),
+                                  [[0, -1, 1, 1], [0, 0, 1, 2], [3, 3, 3, 2]])
+    # more bands: the distance is Euclidean over the bands: (0, 0) and (3, 4) are 5 apart
+    two = np.array([[[0, 3]], [[0, 4]]], dtype=np.float32)
+    ok = np.ones((1, 2), dtype=bool)
+    np.testing.assert_array_equal(local_components(two[:1], ok, 4.5), [[0, 0]])
+    np.testing.assert_array_equal(local_components(two, ok, 4.5), [[0, 1]])
+    np.testing.assert_array_equal(local_components(two, ok, 5.5), [[0, 0]])
+
+
+def test_merge_small_picks_the_most_similar_neighbour():
+    # four segments: means 0, 9, 10, 100; the last has no neighbour (an island in NoData)
+    count = np.array([10, 2, 10, 1])
+    sums = (np.array([0.0, 9.0, 10.0, 100.0]) * count)[:, None]
+    pairs = np.array([[0, 1], [1, 2]])
+    root = merge_small(count, sums, pairs, min_size=5)
+    # 1 joins 2 (distance 1, not 81); the root is the smaller id; 3 stays alone and small
+    np.testing.assert_array_equal(root, [0, 1, 1, 3])
+    # nothing small: nothing changes
+    np.testing.assert_array_equal(merge_small(count, sums, pairs, min_size=1), [0, 1, 2, 3])
+
+
+def test_merge_small_breaks_ties_by_the_lower_id_and_repeats_rounds():
+    count = np.array([10, 2, 10])
+    sums = (np.array([0.0, 5.0, 10.0]) * count)[:, None]
+    np.testing.assert_array_equal(merge_small(count, sums, np.array([[0, 1], [1, 2]]), 5),
+                                  [0, 0, 2])
+    # two tiny neighbours merge first (size 2 < 3), then the pair merges into the big one
+    count = np.array([1, 1, 10])
+    sums = (np.array([0.0, 1.0, 50.0]) * count)[:, None]
+    np.testing.assert_array_equal(merge_small(count, sums, np.array([[0, 1], [1, 2]]), 3),
+                                  [0, 0, 0])
+    # a segment reaching the minimum after one round stops there
+    np.testing.assert_array_equal(merge_small(count, sums, np.array([[0, 1], [1, 2]]), 2),
+                                  [0, 0, 2])

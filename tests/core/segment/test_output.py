@@ -1,0 +1,83 @@
+"""segment.output from hand-made local labels: final ids, mean colours, NoData and polygons."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from landlearn.core.geo.grid import Grid
+from landlearn.core.progress import NullProgress
+from landlearn.core.segment.output import write_outputs
+from landlearn.core.segment.segment_mean_shift import SegmentConfig
+
+
+def _case(tmp_path):
+    grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 8, 6)
+    local = np.array([[0, 0, 1, 1, 1, 2, 2, 2],
+                      [0, 0, 1, 1, 1, 2, 2, 2],
+                      [0, 0, -1, -1, 3, 3, 2, 2],
+                      [0, 0, -1, -1, 3, 3, 4, 4],
+                      [5, 5, 5, 5, 3, 3, 4, 4],
+                      [5, 5, 5, 5, 3, 3, 4, 4]], dtype=np.int64)
+    path = tmp_path / "labels.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=6, count=1, dtype="int64",
+                       crs=grid.crs, transform=grid.transform) as ds:
+        ds.write(local[None])
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 1000, (2, 6, 8)).astype(np.float64)
+    sel = local >= 0
+    n_local = 6
+    stats = SimpleNamespace(
+        count=np.bincount(local[sel], minlength=n_local).astype(np.float64),
+        raw_sums=np.stack([np.bincount(local[sel], raw[b][sel], n_local) for b in range(2)], 1))
+    final = np.array([1, 2, 3, 2, 4, 1])  # local 3 joined 1, local 5 joined 0
+    return grid, str(path), local, raw, stats, final
+
+
+def test_ids_and_mean_colours_follow_the_final_table(tmp_path):
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    config = SegmentConfig("unused.tif", output=str(tmp_path / "mean.tif"),
+                           output_segment_ids=str(tmp_path / "ids.tif"))
+    out = write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"], NullProgress(),
+                        np.dtype(np.uint16), 65535)
+    assert out == {"segments": 4}
+    expected_ids = np.where(local >= 0, final[local], 0)
+    with rasterio.open(tmp_path / "ids.tif") as ds:
+        assert ds.dtypes[0] == "uint32" and ds.nodata == 0 and ds.transform == grid.transform
+        np.testing.assert_array_equal(ds.read(1), expected_ids)
+    with rasterio.open(tmp_path / "mean.tif") as ds:
+        assert ds.dtypes[0] == "uint16" and ds.nodata == 65535 and ds.descriptions == ("red", "nir")
+        mean = ds.read()
+    for sid in range(1, 5):
+        where = expected_ids == sid
+        np.testing.assert_array_equal(mean[:, where],
+                                      np.round(raw[:, where].mean(axis=1))[:, None].repeat(
+                                          where.sum(), 1))
+    assert np.all(mean[:, expected_ids == 0] == 65535)
+
+
+def test_polygons_carry_id_pixel_count_and_band_means(tmp_path):
+    from osgeo import ogr
+
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    config = SegmentConfig("unused.tif", output_polygons=str(tmp_path / "segments.shp"))
+    out = write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"], NullProgress(),
+                        np.dtype(np.uint16), None)
+    # the polygons are always a GeoPackage, whatever the extension asked for
+    assert out["polygons"] == str(tmp_path / "segments.gpkg")
+    assert not (tmp_path / "segments.shp").exists()
+    ids = np.where(local >= 0, final[local], 0)
+    ds = ogr.Open(out["polygons"])
+    feats = list(ds.GetLayer(0))
+    assert sorted(f.GetField("id") for f in feats) == [1, 2, 3, 4]
+    for f in feats:
+        sel = ids == f.GetField("id")
+        assert f.GetField("pixels") == int(sel.sum())
+        assert f.GetField("mean_red") == pytest.approx(raw[0][sel].mean())
+        assert f.GetField("mean_nir") == pytest.approx(raw[1][sel].mean())
+        # each polygon covers its segment's pixels (10 m cells)
+        assert f.GetGeometryRef().GetArea() == pytest.approx(100.0 * sel.sum())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

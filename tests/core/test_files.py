@@ -1,0 +1,160 @@
+"""Output destinations: atomic writes, temporary names, and folders LandLearn may replace."""
+
+import errno
+import json
+import os
+
+import pytest
+
+from landlearn.core import files
+from landlearn.core.errors import InputError
+from landlearn.core.files import MARKER, StagedFolder, foreign_files, listed_files
+
+
+def _hidden(folder):
+    return sorted(p for p in os.listdir(folder) if p.startswith("."))
+
+
+def _fill(staged, names):
+    for name in names:
+        path = os.path.join(staged.staging, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write(name)
+
+
+def test_staged_folder_publishes_whole_with_a_marker(tmp_path):
+    out = tmp_path / "chips"
+    with StagedFolder(str(out), "output_folder", algorithm="exporttrainingdata") as staged:
+        assert os.path.basename(staged.staging).startswith(".chips.")
+        _fill(staged, ["map.txt", "images/000000000.tif"])
+        assert not out.exists()  # nothing at the destination until the block ends
+    assert staged.path == str(out) and not os.path.exists(staged.staging)
+    marker = json.loads((out / MARKER).read_text())
+    assert marker == {"generator": "LandLearn", "algorithm": "exporttrainingdata",
+                      "files": ["images/000000000.tif", "map.txt"]}
+    assert listed_files(str(out)) == {"images/000000000.tif", "map.txt"}
+    assert _hidden(tmp_path) == []
+
+
+def test_staged_folder_publishes_nothing_on_error_and_keeps_the_old_folder(tmp_path):
+    out = tmp_path / "chips"
+    with pytest.raises(RuntimeError, match="half way"):
+        with StagedFolder(str(out), "output_folder") as staged:
+            _fill(staged, ["a.tif"])
+            raise RuntimeError("half way")
+    assert not out.exists() and _hidden(tmp_path) == []
+    with StagedFolder(str(out), "output_folder") as staged:
+        _fill(staged, ["first.tif"])
+    with pytest.raises(KeyboardInterrupt):
+        with StagedFolder(str(out), "output_folder", replace=True) as staged:
+            _fill(staged, ["second.tif"])
+            raise KeyboardInterrupt
+    assert sorted(os.listdir(out)) == ["first.tif", MARKER] and _hidden(tmp_path) == []
+    # and replaced whole when the run completes
+    with StagedFolder(str(out), "output_folder", replace=True) as staged:
+        _fill(staged, ["second.tif"])
+    assert sorted(os.listdir(out)) == [MARKER, "second.tif"] and _hidden(tmp_path) == []
+
+
+def test_staged_folder_refuses_foreign_folders_before_doing_anything(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.docx").write_text("years of work")
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* is not empty; .*OVERWRITE"):
+        StagedFolder(str(theirs), "output_folder")
+    with pytest.raises(InputError, match=f"^OUTPUT_FOLDER: .*thesis.docx.*{MARKER} is missing"):
+        StagedFolder(str(theirs), "output_folder", replace=True)
+    # a LandLearn folder into which someone put a file of their own
+    ours = tmp_path / "ours"
+    with StagedFolder(str(ours), "output_folder") as staged:
+        _fill(staged, ["map.txt"])
+    (ours / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"holds 1 file\(s\) that LandLearn did not write \(notes.txt\)"):
+        StagedFolder(str(ours), "output_folder", replace=True, what="training data folder")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: .* is a file; choose a folder"):
+        StagedFolder(str(tmp_path / "afile"), "output_folder")
+    assert (theirs / "thesis.docx").read_text() == "years of work"
+    assert (ours / "notes.txt").read_text() == "mine"
+    assert _hidden(tmp_path) == []
+
+
+def test_staged_folder_checks_again_before_replacing(tmp_path):
+    """Files that appear in the destination during the run stop the publication."""
+    out = tmp_path / "out"
+    with StagedFolder(str(out), "output_folder") as staged:
+        _fill(staged, ["a.tif"])
+    with pytest.raises(InputError, match="did not write \\(late.txt\\)"):
+        with StagedFolder(str(out), "output_folder", replace=True) as staged:
+            _fill(staged, ["b.tif"])
+            (out / "late.txt").write_text("arrived meanwhile")
+    assert sorted(os.listdir(out)) == ["a.tif", "landlearn_files.json", "late.txt"]
+    assert _hidden(tmp_path) == []
+
+
+def test_foreign_files_with_and_without_a_marker(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "a.tif").write_text("x")
+    (folder / "a.tif.aux.xml").write_text("gdal's")  # a sidecar GDAL adds to a listed file
+    (folder / "b.txt").write_text("someone's")
+    assert foreign_files(str(folder)) is None  # no marker: not a LandLearn folder at all
+    assert foreign_files(str(folder), legacy=lambda f: {"a.tif"}) == ["b.txt"]
+    assert foreign_files(str(folder), legacy=lambda f: None) is None
+    (folder / MARKER).write_text(json.dumps({"generator": "LandLearn", "files": ["a.tif"]}))
+    assert foreign_files(str(folder)) == ["b.txt"]
+    (folder / "b.txt").unlink()
+    assert foreign_files(str(folder)) == []
+    os.symlink(tmp_path, folder / "link")  # a link to a folder counts as a file, not walked
+    assert foreign_files(str(folder)) == ["link"]
+    for bad in ({"generator": "Someone", "files": ["a.tif"]}, {"generator": "LandLearn"},
+                {"generator": "LandLearn", "files": [1]}, []):
+        (folder / MARKER).write_text(json.dumps(bad))
+        assert foreign_files(str(folder)) is None, bad
+    (folder / MARKER).write_text("{not json")
+    assert listed_files(str(folder)) is None
+
+
+def test_atomic_writes_replace_whole_and_leave_no_temporary(tmp_path):
+    path = tmp_path / "sub" / "report.json"
+    assert files.write_text_atomic(str(path), "één", "output_report") == str(path)
+    assert path.read_text(encoding="utf-8") == "één"  # the folder is created, utf-8 text
+    files.write_bytes_atomic(str(path), b"second", "output_report")
+    assert path.read_bytes() == b"second" and os.listdir(path.parent) == ["report.json"]
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(InputError, match="^OUTPUT_REPORT: cannot create the folder"):
+        files.write_bytes_atomic(str(tmp_path / "blocker" / "r.json"), b"x", "output_report")
+
+
+def test_remove_temporaries_sweeps_what_was_named_and_its_sidecars(tmp_path):
+    target = tmp_path / "map.tif"
+    tmp = files.temporary_sibling(str(target), ".tif")
+    assert os.path.dirname(tmp) == str(tmp_path) and os.path.basename(tmp).startswith(".map.tif.")
+    folder = files.temporary_sibling(str(tmp_path / "chips"))
+    never = files.temporary_sibling(str(tmp_path / "never"))  # named, never created
+    with open(tmp, "w") as fh:
+        fh.write("half")
+    with open(tmp + ".aux.xml", "w") as fh:
+        fh.write("<PAMDataset/>")
+    with open(tmp[:-4] + ".qml", "w") as fh:
+        fh.write("<qgis/>")
+    os.makedirs(os.path.join(folder, "images"))
+    removed = files.remove_temporaries()
+    assert set(removed) >= {tmp, tmp + ".aux.xml", tmp[:-4] + ".qml", folder}
+    assert never not in removed and os.listdir(tmp_path) == []
+    assert files.remove_temporaries() == []  # each name is swept once
+
+
+def test_disk_full_is_told_with_the_numbers(tmp_path):
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert files.is_disk_full(full) and files.is_disk_full(RuntimeError("Disk quota exceeded"))
+    assert not files.is_disk_full(OSError(errno.EACCES, "Permission denied"))
+    err = files.disk_full_error(str(tmp_path / "map.tif"), "output", 250_000_000, full)
+    assert err.parameter == "OUTPUT"
+    assert f"disk full: up to 250 MB needed at '{tmp_path}'" in str(err)
+    assert "MB free" in str(err) and "choose another output" in str(err)
+    other = files.disk_full_error(str(tmp_path / "map.tif"), "output", 10,
+                                  OSError(errno.EIO, "Input/output error"))
+    assert "could not be written completely" in str(other) and "disk full" not in str(other)
+    assert files.free_bytes(str(tmp_path / "not" / "yet" / "there.tif")) > 0

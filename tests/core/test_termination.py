@@ -1,0 +1,104 @@
+"""SIGTERM and SIGHUP during a run: Terminated in the main thread, temporaries removed, then
+the signal delivered again so the process ends as it was asked to."""
+
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from landlearn.core.termination import Terminated, terminable, termination_guard
+from paths import ROOT
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+
+
+def _run(body: str) -> subprocess.CompletedProcess:
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from paths import ensure_importable
+ensure_importable()
+from landlearn.core import files
+from landlearn.core.termination import Terminated, termination_guard
+{body}
+"""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_the_process_after_the_temporaries_are_gone(tmp_path, signum):
+    result = _run(f"""
+tmp = files.temporary_sibling({str(tmp_path / 'out.tif')!r}, ".tif")
+open(tmp, "w").write("half")
+print(tmp, flush=True)
+with termination_guard():
+    try:
+        os.kill(os.getpid(), {int(signum)})
+        print("not reached", flush=True)
+    except Terminated as exc:  # raised here, in the run, for the with blocks to unwind
+        print("Terminated", exc.signum, exc, flush=True)
+        raise
+print("survived", flush=True)
+""")
+    lines = result.stdout.splitlines()
+    # the process still dies of the signal (a killed job reports it), after cleaning up
+    assert result.returncode == -signum, (result.stdout, result.stderr)
+    assert lines[1] == f"Terminated {int(signum)} stopped by {signal.Signals(signum).name}; " \
+        "temporary files removed"
+    assert "not reached" not in lines and "survived" not in lines
+    assert lines[0].startswith(str(tmp_path / ".out.tif.")) and list(tmp_path.iterdir()) == []
+
+
+def test_the_previous_handler_is_restored_and_gets_the_signal(tmp_path):
+    result = _run("""
+got = []
+signal.signal(signal.SIGTERM, lambda s, f: got.append(s))
+try:
+    with termination_guard():
+        with termination_guard():  # nested: the outer guard keeps the signals
+            os.kill(os.getpid(), signal.SIGTERM)
+except Terminated:
+    print("Terminated", flush=True)
+print("handler got", got, flush=True)
+with termination_guard():
+    pass
+os.kill(os.getpid(), signal.SIGTERM)  # outside a run: the user's handler, no exception
+print("handler got", got, signal.getsignal(signal.SIGHUP) is signal.SIG_DFL, flush=True)
+""")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Terminated", "handler got [15]",
+                                          "handler got [15, 15] True"]
+
+
+def test_outside_the_main_thread_the_guard_changes_nothing():
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+
+    def worker():
+        with termination_guard():
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [before]
+    with termination_guard():  # in the main thread it does install its handler
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_terminable_keeps_the_function_and_its_result():
+    @terminable
+    def entry(a, b=2):
+        """An engine entry point."""
+        return a + b, signal.getsignal(signal.SIGHUP)
+
+    before = signal.getsignal(signal.SIGHUP)
+    total, during = entry(1, b=5)
+    assert total == 6 and during is not before
+    assert entry.__name__ == "entry" and entry.__doc__ == "An engine entry point."
+    assert signal.getsignal(signal.SIGHUP) is before
+    assert issubclass(Terminated, BaseException) and not issubclass(Terminated, Exception)

@@ -1,0 +1,101 @@
+"""Train Deep Learning Model through processing.run and qgis_process.bin, as console and CLI
+users run it; and the deprecated Train Model id, which forwards to it."""
+
+import json
+import os
+import zipfile
+
+import pytest
+
+from qgis_cli import QP, qgis_process
+from small_models import nc_chips
+
+pytest.importorskip("segmentation_models_pytorch")
+
+
+@pytest.fixture(scope="module")
+def chips(tmp_path_factory):
+    return nc_chips(tmp_path_factory.mktemp("tm") / "chips", stride=64)
+
+
+PARAMS = {"ARCHITECTURE": "linknet", "BACKBONE": "resnet18", "EPOCHS": 1, "BATCH_SIZE": 8,
+          "LEARNING_RATE": 0.003, "VALIDATION_PERCENT": 20, "DEVICE": "cpu"}
+
+
+def _metrics(package):
+    with zipfile.ZipFile(package) as zf:
+        emd = json.loads(zf.read(os.path.basename(package)[:-5] + ".emd"))
+    return emd["LandLearn"]["metrics"]
+
+
+def test_processing_run_writes_package_and_report(provider, chips, tmp_path):
+    import processing
+
+    out = tmp_path / "nc.dlpk"
+    res = processing.run("landlearn:traindeeplearningmodel", {**PARAMS, "TRAINING_DATA": [str(chips)],
+                                                 "OUTPUT_MODEL": str(out)})
+    assert res["OUTPUT_MODEL"] == str(out) and out.exists()
+    assert res["REPORT"] == str(tmp_path / "nc_report" / "report.html")
+    assert "confusion_matrix.png" in os.listdir(tmp_path / "nc_report")
+    m = _metrics(str(out))
+    assert res["OVERALL_ACCURACY"] == pytest.approx(m["overall_accuracy"])
+    assert res["MEAN_IOU"] == pytest.approx(m["mean_iou"])
+    assert m["classes"][0] == "developed" and m["pixels"] > 1000
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_qgis_process_trains_the_same_model(provider, chips, tmp_path):
+    import processing
+
+    cli, py = tmp_path / "cli.dlpk", tmp_path / "py.dlpk"
+    out = qgis_process("run", "landlearn:traindeeplearningmodel", "--", f"TRAINING_DATA={chips}",
+                       *[f"{k}={v}" for k, v in PARAMS.items()], f"OUTPUT_MODEL={cli}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "epoch  train_loss  valid_loss  accuracy  mean_iou" in out.stdout
+    processing.run("landlearn:traindeeplearningmodel", {**PARAMS, "TRAINING_DATA": str(chips),
+                                            "OUTPUT_MODEL": str(py)})
+    a, b = _metrics(str(cli)), _metrics(str(py))
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+
+
+def test_errors_name_the_parameter(provider, chips, sample, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    base = {**PARAMS, "TRAINING_DATA": str(chips), "OUTPUT_MODEL": str(tmp_path / "m.dlpk")}
+    for extra, message in [({"TRAINING_DATA": str(sample)}, "TRAINING_DATA: .* is not a training"),
+                           ({"TRAINING_DATA": ""}, "TRAINING_DATA"),
+                           ({"IGNORE_CLASSES": "0,x"}, "IGNORE_CLASSES: '0,x' is not a list"),
+                           ({"BACKBONE": "resnet9000"}, "BACKBONE: 'resnet9000' is not a valid"),
+                           ({"EPOCHS": 0}, "EPOCHS: 0 epochs cannot train")]:
+        with pytest.raises(QgsProcessingException, match=message):
+            processing.run("landlearn:traindeeplearningmodel", {**base, **extra})
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_deprecated_train_model_id_forwards_and_says_so(provider, chips, tmp_path):
+    """landlearn:trainmodel still trains (one release), hidden from the toolbox, with a
+    deprecation line in the log, and gives what the new algorithm gives."""
+    import processing
+    from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProcessingFeedback
+
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:trainmodel")
+    assert alg.flags() & QgsProcessingAlgorithm.FlagDeprecated
+
+    class Log(QgsProcessingFeedback):
+        warnings: list = []
+
+        def pushWarning(self, text):  # noqa: N802 - QGIS's name
+            self.warnings.append(text)
+            super().pushWarning(text)
+
+    log = Log()
+    old, new = tmp_path / "old.dlpk", tmp_path / "new.dlpk"
+    res = processing.run("landlearn:trainmodel", {**PARAMS, "MODEL_TYPE": "deep",
+                                                  "TRAINING_DATA": str(chips),
+                                                  "OUTPUT_MODEL": str(old)}, feedback=log)
+    assert any("deprecated" in w and "traindeeplearningmodel" in w for w in log.warnings)
+    processing.run("landlearn:traindeeplearningmodel", {**PARAMS, "TRAINING_DATA": str(chips),
+                                                        "OUTPUT_MODEL": str(new)})
+    assert res["OUTPUT_MODEL"] == str(old) and os.path.exists(res["REPORT"])
+    assert _metrics(str(old))["confusion_matrix"] == _metrics(str(new))["confusion_matrix"]
