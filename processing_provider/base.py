@@ -130,6 +130,11 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
             "than this (the log shows the size either way). Raise it for really large maps.",
             advanced=True)
 
+    def add_seed(self, help_text: str) -> None:
+        self.add(QgsProcessingParameterNumber(
+            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0),
+            help_text, advanced=True)
+
     def size_limit(self, parameters, context) -> float:
         return self.parameterAsDouble(parameters, "MAX_OUTPUT_GPX", context)
 

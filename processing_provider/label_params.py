@@ -56,25 +56,23 @@ def label_config(alg, parameters, context, feedback) -> LabelConfig:
     layer = alg.parameterAsLayer(parameters, "LABELS", context)
     if layer is None:
         raise QgsProcessingException("LABELS: no label layer was given or it could not be loaded")
-    layer_name = None
     if isinstance(layer, QgsVectorLayer):
-        path, layer_name = vector_path(
-            layer, "LABELS", alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
-            context, feedback)
-    elif isinstance(layer, QgsRasterLayer):
-        path = raster_path(layer, "LABELS")
-    else:
-        raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
-    return LabelConfig(
-        labels=path, layer=layer_name,
-        class_field=_field(alg, parameters, "CLASS_FIELD", context),
-        class_name_field=_field(alg, parameters, "CLASS_NAME_FIELD", context),
-        all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
+        return _vector_config(alg, layer, parameters, context, feedback,
+                              alg.parameterAsString(parameters, "CLASS_FIELD", context) or None,
+                              alg.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or None)
+    if isinstance(layer, QgsRasterLayer):
+        return LabelConfig(labels=raster_path(layer, "LABELS"))
+    raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
 
 
-def _field(alg, parameters, key, context) -> str | None:
-    names = alg.parameterAsFields(parameters, key, context)
-    return names[0] if names else None
+def _vector_config(alg, layer, parameters, context, feedback, class_field, class_name_field):
+    """LabelConfig of a vector layer as the user sees it (selection, filter) and its fields."""
+    path, layer_name = vector_path(
+        layer, "LABELS", alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
+        context, feedback)
+    return LabelConfig(labels=path, layer=layer_name, class_field=class_field,
+                       class_name_field=class_name_field,
+                       all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
 
 
 def add_classifier_label_parameters(alg) -> None:
@@ -129,16 +127,12 @@ def classifier_label_config(alg, parameters, context, feedback) -> LabelConfig:
     layer = alg.parameterAsVectorLayer(parameters, "LABELS", context)
     if layer is None:
         raise QgsProcessingException("LABELS: the layer could not be loaded")
-    path, layer_name = vector_path(
-        layer, "LABELS", alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
-        context, feedback)
-    return LabelConfig(
-        labels=path, layer=layer_name,
-        class_field=_field(alg, parameters, "CLASS_FIELD", context),
-        class_name_field=_field(alg, parameters, "CLASS_NAME_FIELD", context),
-        all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
+    return _vector_config(alg, layer, parameters, context, feedback,
+                          _field(alg, parameters, "CLASS_FIELD", context),
+                          _field(alg, parameters, "CLASS_NAME_FIELD", context))
 
 
 def _field(alg, parameters, key, context) -> str | None:
+    """The chosen field of a field parameter (its one name), or None."""
     names = alg.parameterAsFields(parameters, key, context)
     return names[0] if names else None

@@ -9,11 +9,8 @@ cross-validation grouped by polygon.
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessingOutputHtml,
-    QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
@@ -27,7 +24,7 @@ from .label_params import (
     classifier_label_config,
 )
 from .layers import extent_of, raster_path
-from .training import dlpk_path, finish_training
+from .training import add_model_output, dlpk_path, finish_training
 
 
 class TrainClassifierAlgorithm(LandLearnAlgorithm):
@@ -54,46 +51,9 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
                         "The classifier to train.")
         self.add(QgsProcessingParameterRasterLayer("INPUT_RASTER", self.tr("Image raster")),
                  "The raster whose bands are the features.")
-        self.add(QgsProcessingParameterBand(
-            "BANDS", self.tr("Bands (empty = all but alpha)"), parentLayerParameterName="INPUT_RASTER",
-            optional=True, allowMultiple=True), "Bands used as features, in this order.")
-        add_classifier_label_parameters(self)
-        self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"),
-                                              optional=True),
-                 "Optional area to take samples from, in any CRS.", advanced=True)
-        self.add(QgsProcessingParameterNumber(
-            "MAX_SAMPLES_PER_CLASS", self.tr("Maximum samples per class (<= 0: all)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=500),
-            "Pixels drawn at random from each class's labelled pixels (stratified).")
-        self.add(QgsProcessingParameterNumber(
-            "TREES", self.tr("Trees (random forest)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=100), "Number of trees in the random forest.", advanced=True)
-        self.add(QgsProcessingParameterNumber(
-            "MAX_DEPTH", self.tr("Maximum depth (forest / boosting, empty = none)"),
-            QgsProcessingParameterNumber.Integer, optional=True),
-            "Limits tree depth.", advanced=True)
-        self.add(QgsProcessingParameterNumber(
-            "SVM_C", self.tr("C (SVM)"), QgsProcessingParameterNumber.Double, defaultValue=1.0),
-            "SVM regularisation: larger fits the samples more tightly.", advanced=True)
-        self.add(QgsProcessingParameterString(
-            "SVM_GAMMA", self.tr("Gamma (SVM): scale, auto or a number"), defaultValue="scale"),
-            "RBF kernel width (features are standardised first).", advanced=True)
-        self.add(QgsProcessingParameterNumber(
-            "CV_FOLDS", self.tr("Cross-validation folds (0 = none)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=5),
-            "Folds of the cross-validation grouped by polygon that measures accuracy. A random "
-            "forest spreads its trees over the folds and an SVM calibrates its probabilities "
-            "on the fold scores, so neither fits extra models for it.",
-            advanced=True)
-        self.add(QgsProcessingParameterNumber(
-            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0),
-            "Seed of the sampling, the folds and the classifier.", advanced=True)
-        self.add(QgsProcessingParameterFileDestination(
-            "OUTPUT_MODEL", self.tr("Model package"), fileFilter="Model package (*.dlpk)"),
-            "The .dlpk to write.")
-        self.addOutput(QgsProcessingOutputHtml("REPORT", self.tr("Model report (HTML)")))
-        self.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", self.tr("Overall accuracy")))
-        self.addOutput(QgsProcessingOutputNumber("MEAN_IOU", self.tr("Mean IoU")))
+        add_classifier_parameters(self)
+        self.add_seed("Seed of the sampling, the folds and the classifier.")
+        add_model_output(self, "Model report (HTML)")
 
     def checkParameterValues(self, parameters, context):
         ok, message = check_classifier_labels(parameters)
@@ -124,3 +84,39 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             seed=self.parameterAsInt(parameters, "SEED", context))
         result = train_classical(config, progress)
         return finish_training(result.output_model, result.accuracy, feedback)
+
+
+def add_classifier_parameters(alg, labels: bool = True) -> None:
+    """Every parameter of Train Classifier but the classifier, the image and the output
+    (shared with the deprecated Train Model, which takes its labels the old way)."""
+    alg.add(QgsProcessingParameterBand(
+        "BANDS", alg.tr("Bands (empty = all but alpha)"), parentLayerParameterName="INPUT_RASTER",
+        optional=True, allowMultiple=True), "Bands used as features, in this order.")
+    if labels:
+        add_classifier_label_parameters(alg)
+    alg.add(QgsProcessingParameterExtent("EXTENT", alg.tr("Extent"), optional=True),
+            "Optional area to take samples from, in any CRS.", advanced=True)
+    alg.add(QgsProcessingParameterNumber(
+        "MAX_SAMPLES_PER_CLASS", alg.tr("Maximum samples per class (<= 0: all)"),
+        QgsProcessingParameterNumber.Integer, defaultValue=500),
+        "Pixels drawn at random from each class's labelled pixels (stratified).")
+    alg.add(QgsProcessingParameterNumber(
+        "TREES", alg.tr("Trees (random forest)"), QgsProcessingParameterNumber.Integer,
+        defaultValue=100), "Number of trees in the random forest.", advanced=True)
+    alg.add(QgsProcessingParameterNumber(
+        "MAX_DEPTH", alg.tr("Maximum depth (forest / boosting, empty = none)"),
+        QgsProcessingParameterNumber.Integer, optional=True),
+        "Limits tree depth.", advanced=True)
+    alg.add(QgsProcessingParameterNumber(
+        "SVM_C", alg.tr("C (SVM)"), QgsProcessingParameterNumber.Double, defaultValue=1.0),
+        "SVM regularisation: larger fits the samples more tightly.", advanced=True)
+    alg.add(QgsProcessingParameterString(
+        "SVM_GAMMA", alg.tr("Gamma (SVM): scale, auto or a number"), defaultValue="scale"),
+        "RBF kernel width (features are standardised first).", advanced=True)
+    alg.add(QgsProcessingParameterNumber(
+        "CV_FOLDS", alg.tr("Cross-validation folds (0 = none)"),
+        QgsProcessingParameterNumber.Integer, defaultValue=5),
+        "Folds of the cross-validation grouped by polygon that measures accuracy. A random "
+        "forest spreads its trees over the folds and an SVM calibrates its probabilities "
+        "on the fold scores, so neither fits extra models for it.",
+        advanced=True)

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingException,
-    QgsProcessingOutputHtml,
-    QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterFile,
-    QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
 )
@@ -20,7 +17,7 @@ from qgis.core import (
 from ..core.deep.architectures import ARCHITECTURES, BACKBONES
 from ..core.deep.losses import LOSSES
 from .base import LandLearnAlgorithm
-from .training import dlpk_path, finish_training
+from .training import add_model_output, dlpk_path, finish_training
 
 
 def folders_of(value) -> tuple[str, ...]:
@@ -69,69 +66,9 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             "A chip folder from Export Training Data (or ArcGIS's Classified Tiles export). "
             "Several folders with the same bands and tile size: separate them with ';' "
             "(or pass a list from Python).")
-        self.add_choice("ARCHITECTURE", "Architecture", [(n, lab) for n, _, lab in ARCHITECTURES],
-                        "unet", "Segmentation architecture.")
-        self.add_choice("BACKBONE", "Backbone (encoder)", [(b, b) for b in BACKBONES],
-                        "resnet34", "Encoder network; all build offline for any band count.")
-        self.add(QgsProcessingParameterFile(
-            "PRETRAINED_WEIGHTS", self.tr("Pretrained weights (optional)"), optional=True,
-            fileFilter="Weights (*.safetensors *.dlpk *.pt *.pth)"),
-            "A local weights file to start from: a previous LandLearn package (.dlpk), encoder "
-            "or full-model weights (.safetensors, or .pt/.pth read without running code). RGB "
-            "weights are adapted to more bands. Nothing is downloaded.", advanced=True)
-        self.add(QgsProcessingParameterString(
-            "IGNORE_CLASSES", self.tr("Ignore classes"), defaultValue="0", optional=True),
-            "Class values left out of the loss and the metrics, comma-separated. 0 is NoData.")
-        self.add(QgsProcessingParameterNumber(
-            "EPOCHS", self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=20),
-            "Passes over the training chips (early stopping may end sooner).")
-        self.add(QgsProcessingParameterNumber(
-            "BATCH_SIZE", self.tr("Batch size (empty = fit the device)"),
-            QgsProcessingParameterNumber.Integer, optional=True),
-            "Chips per step. Empty: the largest that fits the GPU, or a size suited to the CPU.")
-        self.add(QgsProcessingParameterNumber(
-            "LEARNING_RATE", self.tr("Learning rate (empty = find it)"),
-            QgsProcessingParameterNumber.Double, optional=True),
-            "Peak learning rate of the one-cycle schedule. Empty: a learning-rate finder runs "
-            "first and the log says what it chose.")
-        self.add(QgsProcessingParameterNumber(
-            "VALIDATION_PERCENT", self.tr("Validation percent"),
-            QgsProcessingParameterNumber.Double, defaultValue=10.0),
-            "Share of chips held out, as whole spatial blocks. 0: no validation (the metrics "
-            "are then on training chips and say so).")
-        self.add(QgsProcessingParameterNumber(
-            "EARLY_STOPPING", self.tr("Early stopping patience (epochs, 0 = off)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=5),
-            "Stop after this many epochs without a better validation mean IoU.")
-        self.add_choice("LOSS", "Loss", LOSSES, "crossentropy",
-                        "Training loss; all skip NoData and ignored classes.", advanced=True)
-        self.add_choice("CLASS_WEIGHTING", "Class weighting",
-                        [("none", "None"), ("inverse_frequency", "Inverse frequency")], "none",
-                        "Weight classes by the inverse of their pixel share, for rare classes.")
-        self.add(QgsProcessingParameterBoolean(
-            "AUGMENTATION", self.tr("Augmentation (flips, 90° rotations)"), defaultValue=True),
-            "Random flips and right-angle rotations of each chip.", advanced=True)
-        self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
-                                             ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
-                        "Where to train. cuda fails clearly when no GPU is usable.")
-        self.add(QgsProcessingParameterBoolean(
-            "MIXED_PRECISION", self.tr("Mixed precision on GPU"), defaultValue=True),
-            "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
-        self.add(QgsProcessingParameterBoolean(
-            "SAVE_ON_CANCEL", self.tr("On cancel, save the best model so far"),
-            defaultValue=False),
-            "Off: a cancel writes nothing. On: the best epoch so far is saved as the package.",
-            advanced=True)
-        self.add(QgsProcessingParameterNumber(
-            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0),
-            "Seed of the split, shuffling, augmentation and initial weights.", advanced=True)
-        self.add(QgsProcessingParameterFileDestination(
-            "OUTPUT_MODEL", self.tr("Model package"), fileFilter="Model package (*.dlpk)"),
-            "The .dlpk to write.")
-        # An HTML output: QGIS lists it in Processing's Results Viewer, one click to open
-        self.addOutput(QgsProcessingOutputHtml("REPORT", self.tr("Training report (HTML)")))
-        self.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", self.tr("Overall accuracy")))
-        self.addOutput(QgsProcessingOutputNumber("MEAN_IOU", self.tr("Mean IoU")))
+        add_deep_parameters(self)
+        self.add_seed("Seed of the split, shuffling, augmentation and initial weights.")
+        add_model_output(self, "Training report (HTML)")
 
     def checkParameterValues(self, parameters, context):
         value = parameters.get("TRAINING_DATA")
@@ -174,3 +111,61 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             seed=self.parameterAsInt(parameters, "SEED", context))
         result = train_model(config, progress)
         return finish_training(result.output_model, result.accuracy, feedback)
+
+
+def add_deep_parameters(alg) -> None:
+    """Every parameter of deep training but the chip folders and the output (shared with
+    the deprecated Train Model, which offers them too)."""
+    alg.add_choice("ARCHITECTURE", "Architecture", [(n, lab) for n, _, lab in ARCHITECTURES],
+                    "unet", "Segmentation architecture.")
+    alg.add_choice("BACKBONE", "Backbone (encoder)", [(b, b) for b in BACKBONES],
+                    "resnet34", "Encoder network; all build offline for any band count.")
+    alg.add(QgsProcessingParameterFile(
+        "PRETRAINED_WEIGHTS", alg.tr("Pretrained weights (optional)"), optional=True,
+        fileFilter="Weights (*.safetensors *.dlpk *.pt *.pth)"),
+        "A local weights file to start from: a previous LandLearn package (.dlpk), encoder "
+        "or full-model weights (.safetensors, or .pt/.pth read without running code). RGB "
+        "weights are adapted to more bands. Nothing is downloaded.", advanced=True)
+    alg.add(QgsProcessingParameterString(
+        "IGNORE_CLASSES", alg.tr("Ignore classes"), defaultValue="0", optional=True),
+        "Class values left out of the loss and the metrics, comma-separated. 0 is NoData.")
+    alg.add(QgsProcessingParameterNumber(
+        "EPOCHS", alg.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=20),
+        "Passes over the training chips (early stopping may end sooner).")
+    alg.add(QgsProcessingParameterNumber(
+        "BATCH_SIZE", alg.tr("Batch size (empty = fit the device)"),
+        QgsProcessingParameterNumber.Integer, optional=True),
+        "Chips per step. Empty: the largest that fits the GPU, or a size suited to the CPU.")
+    alg.add(QgsProcessingParameterNumber(
+        "LEARNING_RATE", alg.tr("Learning rate (empty = find it)"),
+        QgsProcessingParameterNumber.Double, optional=True),
+        "Peak learning rate of the one-cycle schedule. Empty: a learning-rate finder runs "
+        "first and the log says what it chose.")
+    alg.add(QgsProcessingParameterNumber(
+        "VALIDATION_PERCENT", alg.tr("Validation percent"),
+        QgsProcessingParameterNumber.Double, defaultValue=10.0),
+        "Share of chips held out, as whole spatial blocks. 0: no validation (the metrics "
+        "are then on training chips and say so).")
+    alg.add(QgsProcessingParameterNumber(
+        "EARLY_STOPPING", alg.tr("Early stopping patience (epochs, 0 = off)"),
+        QgsProcessingParameterNumber.Integer, defaultValue=5),
+        "Stop after this many epochs without a better validation mean IoU.")
+    alg.add_choice("LOSS", "Loss", LOSSES, "crossentropy",
+                    "Training loss; all skip NoData and ignored classes.", advanced=True)
+    alg.add_choice("CLASS_WEIGHTING", "Class weighting",
+                    [("none", "None"), ("inverse_frequency", "Inverse frequency")], "none",
+                    "Weight classes by the inverse of their pixel share, for rare classes.")
+    alg.add(QgsProcessingParameterBoolean(
+        "AUGMENTATION", alg.tr("Augmentation (flips, 90° rotations)"), defaultValue=True),
+        "Random flips and right-angle rotations of each chip.", advanced=True)
+    alg.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
+                                         ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
+                    "Where to train. cuda fails clearly when no GPU is usable.")
+    alg.add(QgsProcessingParameterBoolean(
+        "MIXED_PRECISION", alg.tr("Mixed precision on GPU"), defaultValue=True),
+        "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
+    alg.add(QgsProcessingParameterBoolean(
+        "SAVE_ON_CANCEL", alg.tr("On cancel, save the best model so far"),
+        defaultValue=False),
+        "Off: a cancel writes nothing. On: the best epoch so far is saved as the package.",
+        advanced=True)

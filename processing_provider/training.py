@@ -4,7 +4,24 @@ from __future__ import annotations
 
 import os
 
+from qgis.core import (
+    QgsProcessingOutputHtml,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterFileDestination,
+)
+
 from ..core.model_package.format import unpack_report
+
+
+def add_model_output(alg, report: str) -> None:
+    """OUTPUT_MODEL and the outputs every training returns (the report is an HTML output:
+    QGIS lists it in Processing's Results Viewer, one click to open)."""
+    alg.add(QgsProcessingParameterFileDestination(
+        "OUTPUT_MODEL", alg.tr("Model package"), fileFilter="Model package (*.dlpk)"),
+        "The .dlpk to write.")
+    alg.addOutput(QgsProcessingOutputHtml("REPORT", alg.tr(report)))
+    alg.addOutput(QgsProcessingOutputNumber("OVERALL_ACCURACY", alg.tr("Overall accuracy")))
+    alg.addOutput(QgsProcessingOutputNumber("MEAN_IOU", alg.tr("Mean IoU")))
 
 
 def dlpk_path(output: str) -> str:
