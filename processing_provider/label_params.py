@@ -91,7 +91,7 @@ def add_classifier_label_parameters(alg) -> None:
         "text becomes a class, numbered 1..n alphabetically, the text kept as its name). "
         "Required with LABELS.")
     alg.add(QgsProcessingParameterField(
-        "CLASS_NAME_FIELD", alg.tr("Class name field (optional)"),
+        "CLASS_NAME_FIELD", alg.tr("Class name field"),
         parentLayerParameterName="LABELS", type=QgsProcessingParameterField.String,
         optional=True),
         "With a numeric class field: a text field naming each class.")

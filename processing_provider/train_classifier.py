@@ -40,7 +40,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         "class are drawn; accuracy is measured by cross-validation grouped by polygon (a "
         "polygon's pixels are never on both sides). The .dlpk package runs in Classify Pixels; "
         "its report (confusion matrix, per-class scores) is also unpacked beside it as "
-        "<name>_report/report.html.\n\n"
+        "NAME_report/report.html (NAME: the package's name).\n\n"
         "Example (qgis_process): qgis_process run landlearn:trainclassifier -- "
         "MODEL_TYPE=random_forest INPUT_RASTER=landsat.tif LABELS=polygons.shp CLASS_FIELD=id "
         "OUTPUT_MODEL=rf.dlpk"

@@ -51,7 +51,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
         "epoch. The result is a .dlpk model package (an Esri-style .emd, safetensors weights, "
         "a report with curves, confusion matrix, per-class precision / recall / F1 / IoU and "
         "validation chips), which Classify Pixels uses. A copy of the report is written beside "
-        "the package as <name>_report/report.html.\n\n"
+        "the package as NAME_report/report.html (NAME: the package's name).\n\n"
         "Random forests, SVMs and other classical classifiers train straight from a raster "
         "and labels with Train Classifier.\n\n"
         "Example (qgis_process): qgis_process run landlearn:traindeeplearningmodel -- "
