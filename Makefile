@@ -1,10 +1,11 @@
 # LandLearn: `make demo` and `make test` do all setup on a fresh Debian 12 / Ubuntu machine.
 SHELL := /bin/bash
-PY := .venv/bin/python
+LANDLEARN_VENV ?= .venv
+PY := $(LANDLEARN_VENV)/bin/python
 QGIS_ENV := source scripts/qgis_env.sh
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo package clean screenshots
+.PHONY: setup test lint demo package clean screenshots test-qgis340 test-qgis344 demo-qgis340
 
 setup:
 	@bash scripts/setup.sh
@@ -21,6 +22,17 @@ screenshots: setup
 
 demo: setup
 	@$(QGIS_ENV) && bash scripts/demo.sh
+
+# the same suite on QGIS 3.40 LTR (Debian trixie) and 3.44 (sid), in roots built by
+# scripts/qgis_root.sh and cached between runs (needs root: debootstrap, chroot)
+test-qgis340:
+	bash scripts/test_in_root.sh trixie test
+
+test-qgis344:
+	bash scripts/test_in_root.sh sid test
+
+demo-qgis340:
+	bash scripts/test_in_root.sh trixie demo
 
 package:
 	@/usr/bin/python3 scripts/package.py

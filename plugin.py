@@ -117,7 +117,7 @@ def models_folder(add: bool) -> None:
             from qgis.core import Qgis, QgsMessageLog
 
             QgsMessageLog.logMessage(f"LandLearn could not add its workflows to the models "
-                                     f"folders: {exc}", "LandLearn", Qgis.Warning)
+                                     f"folders: {exc}", "LandLearn", Qgis.MessageLevel.Warning)
             return
     provider = QgsApplication.processingRegistry().providerById("model")
     if provider is not None:

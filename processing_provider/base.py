@@ -74,7 +74,7 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         # The engine runs its own threads (reading, device, writing) and torch; started from
         # QGIS's background task thread it crashed QGIS 3.22 desktop (found by the Xvfb GUI
         # test), so the dialog runs LandLearn in the main thread and the engine parallelises.
-        return super().flags() | QgsProcessingAlgorithm.FlagNoThreading
+        return super().flags() | QgsProcessingAlgorithm.Flag.FlagNoThreading
 
     # -- parameters ---------------------------------------------------------------
     def add(self, param: QgsProcessingParameterDefinition, help_text: str,
@@ -82,7 +82,7 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         """Add a parameter with its help text (the dialog's tooltip)."""
         param.setHelp(self.tr(help_text))
         if advanced:
-            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
         self.addParameter(param)
         return param
 
@@ -125,14 +125,14 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         """MAX_OUTPUT_GPX: the guard against a CELL_SIZE or EXTENT that asks for too much."""
         self.add(QgsProcessingParameterNumber(
             "MAX_OUTPUT_GPX", self.tr(f"Largest {what} (gigapixels)"),
-            QgsProcessingParameterNumber.Double, defaultValue=DEFAULT_MAX_GPX, minValue=0.001),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=DEFAULT_MAX_GPX, minValue=0.001),
             f"The run stops before reading any pixel when the {what} would hold more pixels "
             "than this (the log shows the size either way). Raise it for really large maps.",
             advanced=True)
 
     def add_seed(self, help_text: str) -> None:
         self.add(QgsProcessingParameterNumber(
-            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Integer, defaultValue=0),
+            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0),
             help_text, advanced=True)
 
     def size_limit(self, parameters, context) -> float:

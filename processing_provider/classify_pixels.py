@@ -74,21 +74,21 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
                  "Optional area to classify, in any CRS; snapped outward to whole pixels.")
         self.add(QgsProcessingParameterNumber(
             "CELL_SIZE", self.tr("Cell size (empty = the raster's)"),
-            QgsProcessingParameterNumber.Double, optional=True),
+            QgsProcessingParameterNumber.Type.Double, optional=True),
             "Resample the raster (bilinear) to this cell size first, e.g. the model's.",
             advanced=True)
         self.add(QgsProcessingParameterNumber(
             "TILE_SIZE", self.tr("Tile size (empty = from the model)"),
-            QgsProcessingParameterNumber.Integer, optional=True),
+            QgsProcessingParameterNumber.Type.Integer, optional=True),
             "Pixels per tile side, a multiple of 32. Empty: the model's chip size, at least 256.")
         self.add(QgsProcessingParameterNumber(
             "PADDING", self.tr("Padding (empty = from the model)"),
-            QgsProcessingParameterNumber.Integer, optional=True),
+            QgsProcessingParameterNumber.Type.Integer, optional=True),
             "Context pixels on each side of a tile that are discarded (or faded, with "
             "weighted blending). Empty: the model's recommendation, at least 32.")
         self.add(QgsProcessingParameterNumber(
             "BATCH_SIZE", self.tr("Batch size (empty = fit the device)"),
-            QgsProcessingParameterNumber.Integer, optional=True),
+            QgsProcessingParameterNumber.Type.Integer, optional=True),
             "Tiles per forward pass.", advanced=True)
         self.add_choice("BLEND", "Blending of overlapping tiles",
                         [("centre", "Keep tile centres"), ("weighted", "Weighted blending")],
@@ -99,7 +99,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             "flips: smoother maps, four times the compute.", advanced=True)
         self.add(QgsProcessingParameterNumber(
             "CONFIDENCE_THRESHOLD", self.tr("Confidence threshold (0 = off)"),
-            QgsProcessingParameterNumber.Double, defaultValue=0.0),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.0),
             "Pixels whose highest class probability is below this become 0 (unclassified).",
             advanced=True)
         self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),

@@ -38,8 +38,9 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
     ICON = "diagnostics"
     HELP = (
         "Reports the Python packages LandLearn uses (with the command that installs any that are "
-        "missing) and the device that training and classification will run on. DEVICE=cuda "
-        "fails with a clear message when no GPU is usable.\n\n"
+        "missing, as it works on this platform and Python) and the device that training and "
+        "classification will run on. A missing package never makes it fail; DEVICE=cuda "
+        "fails with a clear message when torch is there but no GPU is usable.\n\n"
         "Example: qgis_process run landlearn:diagnostics -- DEVICE=auto REPORT=env.json"
     )
 
@@ -59,9 +60,15 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
         report = environment_report(device)
         feedback.pushInfo(format_report(report))
         feedback.pushInfo(where_things_go(context))
-        # Resolve again so that a missing torch or an unusable GPU is a clear failure.
-        resolved = resolve_device(device)
-        out = {"DEVICE_USED": str(resolved), "TORCH_VERSION": report["packages"]["torch"]}
+        for module, command in report["missing"].items():
+            feedback.pushWarning(f"{module} is not installed: {command}")
+        # A missing package is reported, never a failure: this is the tool that says what to
+        # install. An explicit DEVICE=cuda without a usable GPU still fails, clearly.
+        if report["packages"].get("torch") is None:
+            used = "none (torch is not installed)"
+        else:
+            used = str(resolve_device(device))
+        out = {"DEVICE_USED": used, "TORCH_VERSION": report["packages"]["torch"]}
         path = self.parameterAsFileOutput(parameters, "REPORT", context)
         if path:
             out["REPORT"] = write_text_atomic(path, json.dumps(report, indent=2), "REPORT")

@@ -54,7 +54,7 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                  "Pixels and labels outside it are left out, even from chips that straddle it.")
         self.add(QgsProcessingParameterNumber(
             "CELL_SIZE", self.tr("Cell size (empty = the raster's)"),
-            QgsProcessingParameterNumber.Double, optional=True),
+            QgsProcessingParameterNumber.Type.Double, optional=True),
             "Resample to this resolution, in the raster CRS's units (degrees for EPSG:4326): "
             "the image bilinear, labels nearest neighbour.", advanced=True)
         for key, label, default, text in (
@@ -65,11 +65,11 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                  "(more, partly redundant chips); equal to it makes them touch."),
                 ("STRIDE_Y", "Stride Y (pixels)", 128, "Vertical step between chips.")):
             self.add(QgsProcessingParameterNumber(
-                key, self.tr(label), QgsProcessingParameterNumber.Integer, defaultValue=default),
+                key, self.tr(label), QgsProcessingParameterNumber.Type.Integer, defaultValue=default),
                 text)
         self.add(QgsProcessingParameterNumber(
             "MIN_LABELED_FRACTION", self.tr("Minimum labelled fraction per chip"),
-            QgsProcessingParameterNumber.Double, defaultValue=0.0),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.0),
             "Keep a chip only when at least this fraction (0..1) of its pixels is labelled. "
             "0 keeps every chip with any labelled pixel.")
         self.add(QgsProcessingParameterBoolean(

@@ -27,8 +27,8 @@ from .layers import raster_path, vector_path
 def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> None:
     alg.add(QgsProcessingParameterMapLayer(
         "LABELS", alg.tr("Labels (polygons, points or classified raster)"),
-        types=[QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint,
-               QgsProcessing.TypeRaster], optional=optional),
+        types=[QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint,
+               QgsProcessing.SourceType.TypeRaster], optional=optional),
         "A polygon/point layer with a class field, or a classified raster with values "
         "1..255 (0 = NoData). Any CRS: it is reprojected onto the image." + help_suffix)
     # Text, not QgsProcessingParameterField: QGIS 3.22's field widget crashes the dialog
@@ -82,7 +82,7 @@ def add_classifier_label_parameters(alg) -> None:
     mixed map-layer parameter, which is why the other algorithms take the name as text.)"""
     alg.add(QgsProcessingParameterVectorLayer(
         "LABELS", alg.tr("Training polygons or points"),
-        types=[QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=True),
+        types=[QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint], optional=True),
         "Polygons or points with a class field (any CRS). Give these, or a classified raster "
         "in LABEL_RASTER.")
     alg.add(QgsProcessingParameterField(
@@ -92,7 +92,7 @@ def add_classifier_label_parameters(alg) -> None:
         "Required with LABELS.")
     alg.add(QgsProcessingParameterField(
         "CLASS_NAME_FIELD", alg.tr("Class name field"),
-        parentLayerParameterName="LABELS", type=QgsProcessingParameterField.String,
+        parentLayerParameterName="LABELS", type=QgsProcessingParameterField.DataType.String,
         optional=True),
         "With a numeric class field: a text field naming each class.")
     alg.add(QgsProcessingParameterBoolean(

@@ -48,7 +48,7 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     options.driverName = "GPKG"
     options.onlySelectedFeatures = bool(selected_only)
     res = QgsVectorFileWriter.writeAsVectorFormatV3(layer, out, context.transformContext(), options)
-    if res[0] != QgsVectorFileWriter.NoError:
+    if res[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"{key}: could not copy '{layer.name()}' for reading: {res[1]}")
     feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' ({'selected' if selected_only else 'filtered'} "
                       f"features) at {out}")
@@ -58,7 +58,7 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
 def crs_text(crs: QgsCoordinateReferenceSystem) -> str | None:
     if not crs.isValid():
         return None
-    return crs.authid() or crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED)
+    return crs.authid() or crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
 
 
 def extent_of(alg, parameters, key: str, context) -> Extent | None:

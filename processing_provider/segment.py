@@ -42,15 +42,15 @@ class SegmentAlgorithm(LandLearnAlgorithm):
                  "The image to segment: any band count and data type.")
         self.add(QgsProcessingParameterNumber(
             "SPECTRAL_DETAIL", self.tr("Spectral detail (1-20)"),
-            QgsProcessingParameterNumber.Double, defaultValue=15.5, minValue=1, maxValue=20),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=15.5, minValue=1, maxValue=20),
             "Higher keeps finer spectral differences apart (a smaller range radius).")
         self.add(QgsProcessingParameterNumber(
             "SPATIAL_DETAIL", self.tr("Spatial detail (1-20)"),
-            QgsProcessingParameterNumber.Double, defaultValue=15.0, minValue=1, maxValue=20),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=15.0, minValue=1, maxValue=20),
             "Higher keeps nearby features apart (a smaller spatial radius).")
         self.add(QgsProcessingParameterNumber(
             "MIN_SEGMENT_SIZE", self.tr("Minimum segment size (pixels)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=20, minValue=1),
+            QgsProcessingParameterNumber.Type.Integer, defaultValue=20, minValue=1),
             "Smaller segments merge into their most similar neighbour.")
         self.add(QgsProcessingParameterBand(
             "BAND_INDEXES", self.tr("Bands (empty = the first three)"),
@@ -64,9 +64,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
                         "Where the mean-shift filter runs.")
         for key, label, kind, text in (
                 ("SPATIAL_RADIUS", "Spatial radius in pixels (overrides spatial detail)",
-                 QgsProcessingParameterNumber.Integer, "Orfeo ToolBox's spatialr."),
+                 QgsProcessingParameterNumber.Type.Integer, "Orfeo ToolBox's spatialr."),
                 ("RANGE_RADIUS", "Range radius on the 0..255 scale (overrides spectral detail)",
-                 QgsProcessingParameterNumber.Double, "Orfeo ToolBox's ranger.")):
+                 QgsProcessingParameterNumber.Type.Double, "Orfeo ToolBox's ranger.")):
             self.add(QgsProcessingParameterNumber(key, self.tr(label), kind, optional=True),
                      text, advanced=True)
         self.add_size_limit("segmentation")

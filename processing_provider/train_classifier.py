@@ -98,24 +98,24 @@ def add_classifier_parameters(alg, labels: bool = True) -> None:
             "Optional area to take samples from, in any CRS.", advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "MAX_SAMPLES_PER_CLASS", alg.tr("Maximum samples per class (<= 0: all)"),
-        QgsProcessingParameterNumber.Integer, defaultValue=500),
+        QgsProcessingParameterNumber.Type.Integer, defaultValue=500),
         "Pixels drawn at random from each class's labelled pixels (stratified).")
     alg.add(QgsProcessingParameterNumber(
-        "TREES", alg.tr("Trees (random forest)"), QgsProcessingParameterNumber.Integer,
+        "TREES", alg.tr("Trees (random forest)"), QgsProcessingParameterNumber.Type.Integer,
         defaultValue=100), "Number of trees in the random forest.", advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "MAX_DEPTH", alg.tr("Maximum depth (forest / boosting, empty = none)"),
-        QgsProcessingParameterNumber.Integer, optional=True),
+        QgsProcessingParameterNumber.Type.Integer, optional=True),
         "Limits tree depth.", advanced=True)
     alg.add(QgsProcessingParameterNumber(
-        "SVM_C", alg.tr("C (SVM)"), QgsProcessingParameterNumber.Double, defaultValue=1.0),
+        "SVM_C", alg.tr("C (SVM)"), QgsProcessingParameterNumber.Type.Double, defaultValue=1.0),
         "SVM regularisation: larger fits the samples more tightly.", advanced=True)
     alg.add(QgsProcessingParameterString(
         "SVM_GAMMA", alg.tr("Gamma (SVM): scale, auto or a number"), defaultValue="scale"),
         "RBF kernel width (features are standardised first).", advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "CV_FOLDS", alg.tr("Cross-validation folds (0 = none)"),
-        QgsProcessingParameterNumber.Integer, defaultValue=5),
+        QgsProcessingParameterNumber.Type.Integer, defaultValue=5),
         "Folds of the cross-validation grouped by polygon that measures accuracy. A random "
         "forest spreads its trees over the folds and an SVM calibrates its probabilities "
         "on the fold scores, so neither fits extra models for it.",

@@ -62,7 +62,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
     def initAlgorithm(self, config=None):
         self.add(QgsProcessingParameterFile(
             "TRAINING_DATA", self.tr("Training data folder(s)"),
-            behavior=QgsProcessingParameterFile.Folder),
+            behavior=QgsProcessingParameterFile.Behavior.Folder),
             "A chip folder from Export Training Data (or ArcGIS's Classified Tiles export). "
             "Several folders with the same bands and tile size: separate them with ';' "
             "(or pass a list from Python).")
@@ -130,25 +130,25 @@ def add_deep_parameters(alg) -> None:
         "IGNORE_CLASSES", alg.tr("Ignore classes"), defaultValue="0", optional=True),
         "Class values left out of the loss and the metrics, comma-separated. 0 is NoData.")
     alg.add(QgsProcessingParameterNumber(
-        "EPOCHS", alg.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=20),
+        "EPOCHS", alg.tr("Epochs"), QgsProcessingParameterNumber.Type.Integer, defaultValue=20),
         "Passes over the training chips (early stopping may end sooner).")
     alg.add(QgsProcessingParameterNumber(
         "BATCH_SIZE", alg.tr("Batch size (empty = fit the device)"),
-        QgsProcessingParameterNumber.Integer, optional=True),
+        QgsProcessingParameterNumber.Type.Integer, optional=True),
         "Chips per step. Empty: the largest that fits the GPU, or a size suited to the CPU.")
     alg.add(QgsProcessingParameterNumber(
         "LEARNING_RATE", alg.tr("Learning rate (empty = find it)"),
-        QgsProcessingParameterNumber.Double, optional=True),
+        QgsProcessingParameterNumber.Type.Double, optional=True),
         "Peak learning rate of the one-cycle schedule. Empty: a learning-rate finder runs "
         "first and the log says what it chose.")
     alg.add(QgsProcessingParameterNumber(
         "VALIDATION_PERCENT", alg.tr("Validation percent"),
-        QgsProcessingParameterNumber.Double, defaultValue=10.0),
+        QgsProcessingParameterNumber.Type.Double, defaultValue=10.0),
         "Share of chips held out, as whole spatial blocks. 0: no validation (the metrics "
         "are then on training chips and say so).")
     alg.add(QgsProcessingParameterNumber(
         "EARLY_STOPPING", alg.tr("Early stopping patience (epochs, 0 = off)"),
-        QgsProcessingParameterNumber.Integer, defaultValue=5),
+        QgsProcessingParameterNumber.Type.Integer, defaultValue=5),
         "Stop after this many epochs without a better validation mean IoU.")
     alg.add_choice("LOSS", "Loss", LOSSES, "crossentropy",
                     "Training loss; all skip NoData and ignored classes.", advanced=True)

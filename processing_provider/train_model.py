@@ -49,7 +49,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
                              help_suffix=" Required for classical classifiers.")
         self.add(QgsProcessingParameterFile(
             "TRAINING_DATA", self.tr("Training data folder(s) (deep learning)"),
-            behavior=QgsProcessingParameterFile.Folder, optional=True),
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
             "Chip folders, for deep learning ('a;b' for several).")
         self.add(QgsProcessingParameterRasterLayer(
             "INPUT_RASTER", self.tr("Image raster (classical classifiers)"), optional=True),
@@ -60,7 +60,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         add_model_output(self, "Training report (HTML)")
 
     def flags(self):
-        return super().flags() | QgsProcessingAlgorithm.FlagDeprecated
+        return super().flags() | QgsProcessingAlgorithm.Flag.FlagDeprecated
 
     def checkParameterValues(self, parameters, context):
         value = parameters.get("TRAINING_DATA")

@@ -40,12 +40,12 @@ def build():
     inputs = [
         (QgsProcessingParameterRasterLayer("IMAGE", "Image"), 60),
         (QgsProcessingParameterVectorLayer("POLYGONS", "Training polygons",
-                                           [QgsProcessing.TypeVectorPolygon]), 130),
+                                           [QgsProcessing.SourceType.TypeVectorPolygon]), 130),
         (QgsProcessingParameterField("CLASS_FIELD", "Class field",
                                      parentLayerParameterName="POLYGONS"), 200),
         (QgsProcessingParameterNumber("TILE_SIZE", "Chip size (pixels)",
-                                      QgsProcessingParameterNumber.Integer, 64, minValue=32), 270),
-        (QgsProcessingParameterNumber("EPOCHS", "Epochs", QgsProcessingParameterNumber.Integer,
+                                      QgsProcessingParameterNumber.Type.Integer, 64, minValue=32), 270),
+        (QgsProcessingParameterNumber("EPOCHS", "Epochs", QgsProcessingParameterNumber.Type.Integer,
                                       10, minValue=1), 340),
     ]
     for param, y in inputs:

@@ -8,6 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPATH = ROOT / ".build" / "pythonpath"
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLE = ROOT / "sample_data"
+# the throwaway QGIS profile scripts/setup.sh made (another one inside a QGIS root)
+PROFILE = Path(os.environ.get("LANDLEARN_PROFILE") or ROOT / ".qgis-profile")
 
 
 def ensure_importable() -> None:

@@ -6,10 +6,9 @@ import subprocess
 
 import pytest
 
-from paths import ROOT
+from paths import PROFILE
 
 QP = shutil.which("qgis_process.bin")
-PROFILE = ROOT / ".qgis-profile"
 
 
 def qgis_process(*args, env_extra=None):

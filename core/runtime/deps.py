@@ -1,21 +1,35 @@
 """Optional heavy packages, imported only when an algorithm runs.
 
 QGIS must load the plugin on a machine without torch or scikit-learn; only running an
-algorithm that needs one fails, with the exact command that installs the pinned version.
+algorithm that needs one fails, with the exact command that installs a version that works
+with that QGIS's Python and numpy, as that platform's Python takes it.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from types import ModuleType
 
 from ..errors import MissingDependency
 from .skops_import import import_skops
 
-# import name -> pip requirement, kept equal to requirements.txt (a test checks it).
+# import name -> the releases LandLearn works with: requirements.txt's ranges, and the pins
+# of constraints/numpy-1.24.txt for a numpy 1.24 Python (QGIS 3.22 on Debian 12), where
+# newer skops and numba would pull a numpy that QGIS was not built against (a test checks
+# both against those files)
 PIP_REQUIREMENTS: dict[str, str] = {
+    "torch": "torch>=2.6,<3",
+    "torchvision": "torchvision>=0.21",
+    "segmentation_models_pytorch": "segmentation-models-pytorch>=0.5,<0.7",
+    "safetensors": "safetensors>=0.4,<1",
+    "sklearn": "scikit-learn>=1.6,<2",
+    "skops": "skops>=0.11,<1",
+    "numba": "numba>=0.60",
+}
+NUMPY_124_PINS: dict[str, str] = {
     "torch": "torch==2.15.0",
     "torchvision": "torchvision==0.29.2",
     "segmentation_models_pytorch": "segmentation-models-pytorch==0.6.0",
@@ -26,6 +40,26 @@ PIP_REQUIREMENTS: dict[str, str] = {
 }
 
 
+def _numpy_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("numpy")
+    except PackageNotFoundError:
+        return None
+
+
+def requirement(module: str, numpy: str | None = None) -> str:
+    """The pip requirement for ``module`` on this Python (its numpy decides)."""
+    numpy = numpy if numpy is not None else (_numpy_version() or "")
+    try:
+        major, minor = (int(p) for p in numpy.split(".")[:2])
+    except ValueError:
+        major, minor = 2, 0
+    pins = NUMPY_124_PINS if (major, minor) < (1, 25) else PIP_REQUIREMENTS
+    return pins.get(module, module)
+
+
 def python_for_pip() -> str:
     """The interpreter QGIS runs on, as a user would type it to install packages for it."""
     exe = sys.executable or ""
@@ -33,13 +67,47 @@ def python_for_pip() -> str:
         return exe
     if sys.platform == "win32":
         return "python"  # the OSGeo4W Shell's python is QGIS's
+    if sys.platform == "darwin":
+        bundled = os.path.join(os.path.dirname(exe), "bin", "python3")
+        return bundled if os.path.exists(bundled) else "python3"
     return "python3"
 
 
-def install_command(*modules: str) -> str:
-    reqs = " ".join(PIP_REQUIREMENTS.get(m, m) for m in modules)
-    user = "" if sys.platform == "win32" or sys.prefix != sys.base_prefix else " --user"
-    return f"{python_for_pip()} -m pip install{user} {reqs}"
+def externally_managed() -> bool:
+    """PEP 668: a system Python that refuses plain pip installs (Debian 12+, Ubuntu 23.04+)."""
+    import sysconfig
+
+    if sys.prefix != sys.base_prefix:
+        return False  # a virtual environment is never externally managed
+    return os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+
+
+def install_command(*modules: str, platform: str | None = None,
+                    managed: bool | None = None, numpy: str | None = None) -> str:
+    """The command that installs ``modules`` into the Python QGIS runs on, as it works there:
+
+    - Windows (OSGeo4W): ``python -m pip install ...`` typed in the OSGeo4W Shell;
+    - a virtual environment: plain ``pip install``;
+    - a system Python marked externally managed (PEP 668): ``--user
+      --break-system-packages``, since QGIS runs on that Python and cannot use a venv; the
+      system numpy is pinned in the command, so pip never replaces the one QGIS needs;
+    - other Pythons (macOS QGIS.app, older Linux): ``--user``.
+    """
+    platform = platform or sys.platform
+    numpy = numpy if numpy is not None else (_numpy_version() or "")
+    managed = externally_managed() if managed is None else managed
+    quote = '"' if platform == "win32" else "'"
+    reqs = [requirement(m, numpy) for m in modules]
+    if numpy and platform != "win32":
+        reqs.append(f"numpy=={numpy}")
+    args = " ".join(f"{quote}{r}{quote}" if any(c in r for c in "<>") else r for r in reqs)
+    if platform == "win32" or sys.prefix != sys.base_prefix:
+        flags = ""
+    elif managed:
+        flags = " --user --break-system-packages"
+    else:
+        flags = " --user"
+    return f"{python_for_pip()} -m pip install{flags} {args}"
 
 
 def _keep_triton_out() -> None:
@@ -64,7 +132,7 @@ def require(module: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependency(
-            PIP_REQUIREMENTS.get(module, module).split("==")[0],
+            re.split(r"[<>=!]", PIP_REQUIREMENTS.get(module, module))[0],
             install_command(module),
             reason=str(exc),
         ) from exc

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from paths import ROOT
+from paths import PROFILE, ROOT
 from small_models import nc_unet
 
 QGIS = shutil.which("qgis")
@@ -27,7 +27,7 @@ def model(tmp_path_factory):
 
 
 def test_dialogs_classify_and_screenshots(sample, model, tmp_path):
-    profile = ROOT / ".qgis-profile"
+    profile = PROFILE
     if not (profile / "profiles" / "default" / "python" / "plugins" / "landlearn").exists():
         pytest.skip("the throwaway QGIS profile is made by `make test`")
     image = sample / "nc_landsat7" / "landsat_multiband.tif"

@@ -1,6 +1,7 @@
 """qgis_process.bin as a subprocess: how modeler-less CLI users and scripts run LandLearn."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -57,5 +58,11 @@ def test_plugin_loads_without_torch_and_says_how_to_install_it(tmp_path):
     assert listed.returncode == 0 and "landlearn:rasterizelabels" in listed.stdout
     run = qgis_process("run", "landlearn:diagnostics", "--", "DEVICE=auto", env_extra={"PYTHONPATH": path})
     text = run.stdout + run.stderr
-    assert run.returncode != 0
-    assert "'torch' is required" in text and "pip install" in text and "torch==2.15.0" in text
+    # Diagnostics is how users learn what to install: a missing package is reported, with
+    # the command that works on this Python (its numpy decides pins or ranges), never fatal
+    assert run.returncode == 0, text
+    assert "DEVICE_USED:\tnone (torch is not installed)" in text
+    assert "torch is not installed:" in text and "-m pip install" in text
+    assert re.search(r"torch==2\.15\.0|'torch>=2\.6,<3'", text), text
+    numpy = __import__("numpy").__version__
+    assert f" numpy=={numpy}" in text  # pip must never replace the numpy QGIS is built on

@@ -80,7 +80,7 @@ def test_the_deprecated_train_model_id_forwards_and_says_so(provider, chips, tmp
     from qgis.core import QgsApplication, QgsProcessingAlgorithm, QgsProcessingFeedback
 
     alg = QgsApplication.processingRegistry().algorithmById("landlearn:trainmodel")
-    assert alg.flags() & QgsProcessingAlgorithm.FlagDeprecated
+    assert alg.flags() & QgsProcessingAlgorithm.Flag.FlagDeprecated
 
     class Log(QgsProcessingFeedback):
         warnings: list = []

@@ -9,14 +9,40 @@ from landlearn.core.runtime.device import resolve_device
 from paths import ROOT
 
 
-def test_pins_match_requirements_txt():
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        m = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line)
+def _requirements(path):
+    out = {}
+    for line in (ROOT / path).read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9_.-]+)([<>=!].*)$", line.strip())
         if m:
-            pins[m.group(1).lower()] = m.group(0)
-    for req in deps.PIP_REQUIREMENTS.values():
-        assert pins[req.split("==")[0].lower()] == req
+            out[m.group(1).lower()] = m.group(0)
+    return out
+
+
+def test_ranges_and_pins_match_requirements_and_constraints():
+    """The install commands name what setup.sh installs: requirements.txt's ranges, and
+    constraints/numpy-1.24.txt's pins on a numpy 1.24 Python."""
+    ranges, pins = _requirements("requirements.txt"), _requirements("constraints/numpy-1.24.txt")
+    for module, req in deps.PIP_REQUIREMENTS.items():
+        name = re.split(r"[<>=!]", req)[0].lower()
+        assert ranges[name] == req
+        assert pins[name] == deps.NUMPY_124_PINS[module]
+    assert deps.requirement("sklearn", "1.24.2") == "scikit-learn==1.9.1"
+    assert deps.requirement("sklearn", "2.2.4") == "scikit-learn>=1.6,<2"
+
+
+def test_install_commands_work_where_users_are():
+    """PEP 668 system Pythons (Debian 12+, Ubuntu 23.04+) refuse plain pip: --user
+    --break-system-packages, numpy pinned; Windows' OSGeo4W shell: double quotes."""
+    debian = deps.install_command("torch", "sklearn", platform="linux", managed=True,
+                                  numpy="2.2.4")
+    if "--user" in debian:  # not in a virtual environment
+        assert "--user --break-system-packages" in debian
+    assert "'torch>=2.6,<3'" in debian and "'scikit-learn>=1.6,<2'" in debian
+    assert debian.endswith(" numpy==2.2.4")
+    old = deps.install_command("skops", platform="linux", managed=False, numpy="1.24.2")
+    assert "skops==0.11.0" in old and "break-system" not in old
+    windows = deps.install_command("torch", platform="win32", managed=False, numpy="1.26.4")
+    assert '"torch>=2.6,<3"' in windows and "--user" not in windows and "numpy" not in windows
 
 
 def test_missing_package_gives_the_install_command(monkeypatch):
@@ -24,7 +50,7 @@ def test_missing_package_gives_the_install_command(monkeypatch):
     with pytest.raises(MissingDependency) as err:
         resolve_device("cpu")
     assert err.value.package == "torch"
-    assert "-m pip install" in str(err.value) and "torch==2.15.0" in str(err.value)
+    assert "-m pip install" in str(err.value) and deps.requirement("torch") in str(err.value)
 
 
 def test_classical_models_never_import_torch(sample, tmp_path):
@@ -71,8 +97,10 @@ def test_require_imports_or_names_the_pip_package(monkeypatch):
         deps.require("sklearn")
     # the import name is sklearn, the package pip knows is scikit-learn, pinned
     assert err.value.package == "scikit-learn"
-    assert err.value.install_command.endswith("-m pip install scikit-learn==1.9.1") or \
-        err.value.install_command.endswith("-m pip install --user scikit-learn==1.9.1")
+    numpy = __import__("numpy").__version__
+    assert re.search(r"-m pip install( --user)?( --break-system-packages)? "
+                     r"(scikit-learn==1\.9\.1|'scikit-learn>=1\.6,<2') numpy==" + re.escape(numpy),
+                     err.value.install_command), err.value.install_command
     assert not deps.is_available("sklearn")
     assert "sklearn" in deps.missing_packages()
     assert sys.modules["triton"] is None  # require keeps triton out, whatever it imports

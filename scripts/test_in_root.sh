@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run a make target of this checkout inside a Debian root with a newer QGIS (qgis_root.sh):
+#   scripts/test_in_root.sh trixie          # `make test` on QGIS 3.40 LTR
+#   scripts/test_in_root.sh sid demo        # `make demo` on QGIS 3.44
+# The checkout is bind-mounted at /landlearn (and ../shared at /shared when it exists), so
+# the root runs exactly this tree; its own virtual environment and QGIS profile live in
+# the root (/opt/landlearn), built by the same scripts/setup.sh as on the host, and kept
+# with the root between runs. Needs root (chroot, mount).
+set -uo pipefail
+suite="${1:?usage: scripts/test_in_root.sh trixie|sid [make target]}"
+target="${2:-test}"
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(bash "$repo/scripts/qgis_root.sh" "$suite" | tail -1) || exit 1
+mounts=()
+cleanup() {
+  for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null; done
+}
+trap cleanup EXIT
+bind() {  # bind SOURCE TARGET-INSIDE-ROOT
+  mkdir -p "$root$2"
+  mount --bind "$1" "$root$2" && mounts+=("$root$2")
+}
+mount -t proc proc "$root/proc" && mounts+=("$root/proc")
+bind /sys /sys
+bind /dev /dev
+bind /dev/pts /dev/pts
+bind "$repo" /landlearn
+if [ -d "$repo/../shared" ]; then bind "$(readlink -f "$repo/../shared")" /shared; fi
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+qgis=$(chroot "$root" dpkg-query -W -f='${Version}' qgis 2>/dev/null)
+echo "==> make $target in the $suite root (QGIS $qgis), $repo at /landlearn"
+chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  LANDLEARN_VENV=/opt/landlearn/venv LANDLEARN_PROFILE=/opt/landlearn/qgis-profile \
+  ${PYTEST_ARGS:+PYTEST_ARGS="$PYTEST_ARGS"} \
+  bash -c "cd /landlearn && make $target"
