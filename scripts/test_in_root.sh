@@ -2,6 +2,7 @@
 # Run a make target of this checkout inside a Debian root with a newer QGIS (qgis_root.sh):
 #   scripts/test_in_root.sh trixie          # `make test` on QGIS 3.40 LTR
 #   scripts/test_in_root.sh sid demo        # `make demo` on QGIS 3.44
+# (LANDLEARN_ROOT_CMD='...' runs that command in the checkout instead, for debugging.)
 # The checkout is bind-mounted at /landlearn (and ../shared at /shared when it exists), so
 # the root runs exactly this tree; its own virtual environment and QGIS profile live in
 # the root (/opt/landlearn), built by the same scripts/setup.sh as on the host, and kept
@@ -27,10 +28,22 @@ bind /dev/pts /dev/pts
 bind "$repo" /landlearn
 if [ -d "$repo/../shared" ]; then bind "$(readlink -f "$repo/../shared")" /shared; fi
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# the host's trust store and pip settings: where TLS goes through a proxy with its own CA
+# (and pip through a mirror), the root must see them to reach PyPI
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  touch "$root/etc/ssl/certs/ca-certificates.crt"
+  mount --bind /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt" \
+    && mounts+=("$root/etc/ssl/certs/ca-certificates.crt")
+fi
+if [ -f /etc/pip.conf ]; then cp /etc/pip.conf "$root/etc/pip.conf"; fi
+passed=()
+for v in $(compgen -e | grep -E '^(PIP_|NUMBA_|LANDLEARN_NO_|https?_proxy$|HTTPS?_PROXY$|no_proxy$|NO_PROXY$)'); do
+  passed+=("$v=${!v}")
+done
 qgis=$(chroot "$root" dpkg-query -W -f='${Version}' qgis 2>/dev/null)
 echo "==> make $target in the $suite root (QGIS $qgis), $repo at /landlearn"
 chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   LANDLEARN_VENV=/opt/landlearn/venv LANDLEARN_PROFILE=/opt/landlearn/qgis-profile \
-  ${PYTEST_ARGS:+PYTEST_ARGS="$PYTEST_ARGS"} \
-  bash -c "cd /landlearn && make $target"
+  ${PYTEST_ARGS:+PYTEST_ARGS="$PYTEST_ARGS"} "${passed[@]}" \
+  bash -c "cd /landlearn && ${LANDLEARN_ROOT_CMD:-make $target}"

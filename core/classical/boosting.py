@@ -48,9 +48,11 @@ def _as_tree(predictor, n_features: int, mean: np.ndarray, scale: np.ndarray):
     leaf = nodes["is_leaf"].astype(bool)
     split = ~leaf
     state = np.zeros(len(nodes), dtype=NODE_DTYPE)
-    state["left_child"] = np.where(leaf, -1, nodes["left"])
-    state["right_child"] = np.where(leaf, -1, nodes["right"])
-    state["feature"] = np.where(leaf, -2, nodes["feature_idx"])
+    # the predictors' child indices are uint32: cast before -1 meets them, or NumPy 2 keeps
+    # uint32 and a leaf's -1 becomes 4294967295 (NumPy 1 promoted to int64)
+    state["left_child"] = np.where(leaf, -1, nodes["left"].astype(np.int64))
+    state["right_child"] = np.where(leaf, -1, nodes["right"].astype(np.int64))
+    state["feature"] = np.where(leaf, -2, nodes["feature_idx"].astype(np.int64))
     state["threshold"] = -2.0
     f = nodes["feature_idx"][split]
     state["threshold"][split] = _left_limit(nodes["num_threshold"][split], mean[f], scale[f])
