@@ -4,7 +4,8 @@
 #   scripts/qgis_root.sh sid        # QGIS 3.44
 # Built with debootstrap (minbase) and Debian's own QGIS packages, once per machine: the
 # root is cached under $LANDLEARN_ROOTS (default ~/.cache/landlearn-roots) and rebuilt only
-# when this script changes. Prints the root's path on its last line. Needs root (chroot).
+# when its recipe (suite, packages, RECIPE below) changes. Prints the root's path on its last
+# line. Needs root (chroot).
 set -euo pipefail
 suite="${1:?usage: scripts/qgis_root.sh trixie|sid}"
 case "$suite" in trixie|sid) ;; *) echo "unknown suite '$suite' (trixie or sid)" >&2; exit 2;; esac
@@ -15,7 +16,10 @@ fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${LANDLEARN_ROOTS:-${XDG_CACHE_HOME:-$HOME/.cache}/landlearn-roots}"
 root="$cache/$suite"
-want=$(sha256sum "$here/qgis_root.sh" | cut -d' ' -f1)
+PACKAGES="qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-venv python3-pip \
+  xvfb xauth make git ca-certificates locales"
+RECIPE=1  # bump to rebuild every cached root
+want=$(echo "$suite $RECIPE $PACKAGES" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$root/.landlearn-root" 2>/dev/null)" = "$want" ]; then
   echo "$root"
   exit 0
@@ -32,11 +36,11 @@ debootstrap --variant=minbase --include=ca-certificates "$suite" "$root.part" \
   http://deb.debian.org/debian >&2
 echo "==> apt in the $suite root: QGIS, its Python, GDAL, rasterio, Xvfb" >&2
 cp /etc/resolv.conf "$root.part/etc/resolv.conf"
-chroot "$root.part" /usr/bin/env DEBIAN_FRONTEND=noninteractive bash -c '
-  apt-get update -qq &&
-  apt-get install -y -qq --no-install-recommends qgis python3-qgis qgis-providers \
-    python3-gdal python3-rasterio python3-venv python3-pip xvfb xauth make git \
-    ca-certificates locales >/dev/null &&
+# Check-Valid-Until off: a mirror may serve a frozen snapshot whose Release file has
+# expired (sid's expire within a week); the signatures are still checked
+chroot "$root.part" /usr/bin/env DEBIAN_FRONTEND=noninteractive PACKAGES="$PACKAGES" bash -c '
+  apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+  apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null &&
   apt-get clean' >&2
 mv "$root.part" "$root"
 echo "$want" > "$root/.landlearn-root"

@@ -15,6 +15,7 @@ same check.
 from __future__ import annotations
 
 import ast
+import enum
 import importlib
 import re
 import sys
@@ -34,8 +35,20 @@ def files() -> list[Path]:
 
 
 def _is_enum_member(obj) -> bool:
-    """A sip/PyQt enum member: an int of an enum type (not a plain int constant)."""
-    return isinstance(obj, int) and type(obj) not in (int, bool)
+    """An enum member: a sip/PyQt5 enum (an int of an enum type, not a plain int constant)
+    or a Python enum (QGIS 3.40's Qgis enums, PyQt6's)."""
+    return isinstance(obj, enum.Enum) or (isinstance(obj, int) and type(obj) not in (int, bool))
+
+
+def _scope_name(owner, member) -> str | None:
+    """The name under which ``owner`` holds the enum of ``member``: its own name (Qt.AlignmentFlag)
+    or an alias (QGIS 3.40 keeps QgsProcessingParameterNumber.Type for the enum that moved to
+    Qgis.ProcessingNumberParameterType)."""
+    kind = type(member)
+    if getattr(owner, kind.__name__, None) is kind:
+        return kind.__name__
+    return next((name for name in dir(owner) if not name.startswith("_")
+                 and getattr(owner, name, None) is kind), None)
 
 
 def problems(path: Path) -> list[tuple[int, str, str | None]]:
@@ -69,11 +82,10 @@ def problems(path: Path) -> list[tuple[int, str, str | None]]:
                 node.value.id in imported:
             owner = imported[node.value.id]
             member = getattr(owner, node.attr, None)
-            if _is_enum_member(member):
-                enum = type(member).__name__
-                if getattr(owner, enum, None) is type(member):
-                    found.append((node.lineno, f"{node.value.id}.{node.attr}",
-                                  f"{node.value.id}.{enum}.{node.attr}"))
+            scope = _scope_name(owner, member) if _is_enum_member(member) else None
+            if scope:
+                found.append((node.lineno, f"{node.value.id}.{node.attr}",
+                              f"{node.value.id}.{scope}.{node.attr}"))
     return sorted(found)
 
 

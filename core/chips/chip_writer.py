@@ -24,19 +24,28 @@ from ..geo.classes import ClassInfo, colormap
 def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: float | None,
                colormap: dict | None = None) -> None:
     count, height, width = data.shape
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
-                       dtype=data.dtype.name, crs=crs, transform=transform,
-                       nodata=nodata) as ds:
-        ds.write(data)
-        if colormap:
-            ds.write_colormap(1, colormap)
-    # GDAL reports a failed write (a full disk) on stderr only; an uncompressed chip is
-    # at least as large as its pixels, so a shorter file is a failed one
+    try:
+        with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
+                           dtype=data.dtype.name, crs=crs, transform=transform,
+                           nodata=nodata) as ds:
+            ds.write(data)
+            if colormap:
+                ds.write_colormap(1, colormap)
+    except (rasterio.errors.RasterioError, rasterio.errors.RasterioIOError) as exc:
+        # a failed create, or (rasterio 1.4) a failed write; no errno either way, and
+        # RasterioIOError is not a RasterioError in rasterio 1.3
+        raise _failed_write(path, data, str(exc)) from exc
+    # rasterio 1.3's GDAL reports a failed write (a full disk) on stderr only; an
+    # uncompressed chip is at least as large as its pixels, so a shorter file is a failed one
     if os.path.getsize(path) < data.nbytes:
-        full = (free_bytes(path) or 0) < 2 * data.nbytes + (1 << 20)
-        raise OSError(errno.ENOSPC if full else errno.EIO,
-                      f"the chip '{path}' was written short ({os.path.getsize(path)} of "
-                      f"{data.nbytes} bytes)")
+        raise _failed_write(path, data, f"written short: {os.path.getsize(path)} of "
+                                        f"{data.nbytes} bytes")
+
+
+def _failed_write(path: str, data: np.ndarray, why: str) -> OSError:
+    """ENOSPC when the disk is (nearly) full, so callers report 'disk full'; EIO otherwise."""
+    full = (free_bytes(path) or 0) < 2 * data.nbytes + (1 << 20)
+    return OSError(errno.ENOSPC if full else errno.EIO, f"the chip '{path}' failed ({why})")
 
 
 class ChipWriter:

@@ -30,7 +30,7 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
         progress.warning("Every class comes from a single polygon; cross-validation by polygon "
                          "is impossible, so no accuracy is reported. Add more polygons.")
         return None
-    thin = [v for v, g in groups_per_class.items() if g < folds]
+    thin = [int(v) for v, g in groups_per_class.items() if g < folds]  # plain ints: NumPy 2 reprs
     if thin:
         progress.warning(f"Class(es) {thin} have fewer polygons than the {folds} folds; in some "
                          "folds they are not tested.")

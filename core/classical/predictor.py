@@ -96,7 +96,8 @@ def _checked_inline_trees(model, where: str):
 
 def _checked_classes(model, info, where: str) -> list:
     """The classifier's classes and band count must be those its .emd describes."""
-    classes = list(getattr(model, "classes_", []))
+    # plain Python values, so messages read [1, 2] and not NumPy 2's [np.int64(1), ...]
+    classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
     try:
         same = [int(c) for c in classes] == info.class_values
     except (TypeError, ValueError):

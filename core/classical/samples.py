@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..geo.classes import ClassInfo
 from ..geo.extent import Extent, extent_to_window
+from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import count_tiles, tile_windows
 from ..geo.raster import RasterSource
 from ..labels.base import LabelConfig
@@ -130,8 +131,8 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
 
 
 def _all_points(labels: LabelConfig) -> bool:
-    from osgeo import ogr
+    from osgeo import gdal, ogr
 
-    ds = ogr.Open(labels.labels)
+    ds = open_dataset_or_none(labels.labels, gdal.OF_VECTOR)
     layer = ds.GetLayerByName(labels.layer) if labels.layer else ds.GetLayerByIndex(0)
     return ogr.GT_Flatten(layer.GetGeomType()) in (ogr.wkbPoint, ogr.wkbMultiPoint)

@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 
 from ..errors import InputError
+from .gdal_open import open_dataset_or_none
 
 __all__ = ["GENERATOR", "WRITER_TAG", "check_distinct", "claim_output", "input_files",
            "same_file", "written_by_landlearn"]
@@ -68,14 +69,10 @@ def input_files(path: str) -> list[str]:
         try:
             from osgeo import gdal
 
-            gdal.PushErrorHandler("CPLQuietErrorHandler")
-            try:
-                ds = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_VECTOR)
-                if ds is not None:
-                    files += [f for f in (ds.GetFileList() or []) if not f.startswith("/vsi")]
-                ds = None
-            finally:
-                gdal.PopErrorHandler()
+            ds = open_dataset_or_none(path, gdal.OF_RASTER | gdal.OF_VECTOR)
+            if ds is not None:
+                files += [f for f in (ds.GetFileList() or []) if not f.startswith("/vsi")]
+            ds = None
         except ImportError:
             pass
     return files
@@ -156,12 +153,8 @@ def written_by_landlearn(path: str) -> bool:
         if low.endswith(".gpkg"):
             from osgeo import gdal
 
-            gdal.PushErrorHandler("CPLQuietErrorHandler")
-            try:
-                ds = gdal.OpenEx(path, gdal.OF_VECTOR)
-                return ds is not None and ds.GetMetadataItem(WRITER_TAG) == GENERATOR
-            finally:
-                gdal.PopErrorHandler()
+            ds = open_dataset_or_none(path, gdal.OF_VECTOR)
+            return ds is not None and ds.GetMetadataItem(WRITER_TAG) == GENERATOR
         if low.endswith((".html", ".htm", ".json", ".qml", ".csv")):
             with open(path, encoding="utf-8", errors="replace") as fh:
                 head = fh.read(4096)

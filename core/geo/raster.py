@@ -20,6 +20,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..progress import check
+from .gdal_open import open_dataset_or_none
 from .grid import Grid, clip_window
 
 
@@ -70,20 +71,16 @@ def true_int64_bands(ds) -> dict[int, float | None]:
     int64 = getattr(gdal, "GDT_Int64", None)
     if int64 is None:
         return {}
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        g = gdal.Open(ds.name)
-        if g is None:
-            return {}
-        out = {}
-        for b in range(1, ds.count + 1):
-            band = g.GetRasterBand(b)
-            if band.DataType == int64 and ds.dtypes[b - 1] == "uint64":
-                get = getattr(band, "GetNoDataValueAsInt64", None)
-                out[b] = get() if get else band.GetNoDataValue()
-        return out
-    finally:
-        gdal.PopErrorHandler()
+    g = open_dataset_or_none(ds.name, gdal.OF_RASTER)
+    if g is None:
+        return {}
+    out = {}
+    for b in range(1, ds.count + 1):
+        band = g.GetRasterBand(b)
+        if band.DataType == int64 and ds.dtypes[b - 1] == "uint64":
+            get = getattr(band, "GetNoDataValueAsInt64", None)
+            out[b] = get() if get else band.GetNoDataValue()
+    return out
 
 
 def fill_value_for(dtype: np.dtype, nodata: float | None) -> float:

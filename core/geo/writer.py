@@ -21,6 +21,7 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..files import disk_full_error, ensure_writable_folder, temporary_sibling
 from .classes import ClassInfo, colormap
+from .gdal_open import open_dataset_or_none
 from .grid import Grid
 from .outputs import GENERATOR, WRITER_TAG, claim_output
 from .qml import paletted_style
@@ -156,7 +157,7 @@ class GeoTiffWriter:
         size = os.path.getsize(self._tmp)
         gdal.PushErrorHandler("CPLQuietErrorHandler")
         try:
-            ds = gdal.Open(self._tmp)
+            ds = open_dataset_or_none(self._tmp, gdal.OF_RASTER)
             if ds is None:
                 raise OSError(f"the written file cannot be opened ({gdal.GetLastErrorMsg()})")
             band = ds.GetRasterBand(1)
@@ -176,6 +177,8 @@ class GeoTiffWriter:
             got = ds.ReadAsArray(int(last.col_off), int(last.row_off), int(last.width),
                                  int(last.height))
             ds = None
+        except RuntimeError as exc:  # GDAL exceptions on (QGIS 3.40): a failed read raises
+            raise OSError(f"the written file cannot be read back ({exc})") from exc
         finally:
             gdal.PopErrorHandler()
         if got is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,18 +40,6 @@ class LabelSource(Protocol):
 
     def read(self, window: Window) -> np.ndarray:
         """uint8 (rows, cols) labels for ``window`` of the image grid; overhang is 0."""
-
-
-@contextmanager
-def quiet_gdal():
-    """Silence GDAL's stderr chatter while probing what a file is."""
-    from osgeo import gdal
-
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        yield
-    finally:
-        gdal.PopErrorHandler()
 
 
 def sidecar_class_names(raster_path: str) -> dict[int, str]:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 
 from ..errors import InputError
+from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid
 from ..progress import NullProgress, Progress
-from .base import LabelConfig, LabelSource, quiet_gdal
+from .base import LabelConfig, LabelSource
 from .raster_labels import RasterLabels
 from .vector_labels import VectorLabels
 
@@ -21,8 +22,7 @@ __all__ = ["is_vector", "open_labels"]
 def is_vector(path: str) -> bool:
     from osgeo import gdal
 
-    with quiet_gdal():
-        ds = gdal.OpenEx(path, gdal.OF_VECTOR)
+    ds = open_dataset_or_none(path, gdal.OF_VECTOR)
     return ds is not None and ds.GetLayerCount() > 0
 
 

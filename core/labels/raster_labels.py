@@ -15,6 +15,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..geo.classes import check_class_value, make_classes
+from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, window_bounds
 from ..geo.raster import open_dataset, read_inside, true_int64_bands
 from ..progress import Progress
@@ -148,7 +149,7 @@ def category_names(path: str) -> dict[int, str]:
     """GDAL category names of band 1 (value -> name), without the empty ones and 0."""
     from osgeo import gdal
 
-    ds = gdal.Open(path)
+    ds = open_dataset_or_none(path, gdal.OF_RASTER)
     if ds is None:
         return {}
     band = ds.GetRasterBand(1)

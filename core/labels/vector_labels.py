@@ -17,6 +17,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..geo.classes import check_class_value, make_classes
+from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
 from .base import LabelConfig, zero_outside
@@ -25,9 +26,9 @@ MAX_TEXT_CLASSES = 255
 
 
 def _open_layer(config: LabelConfig):
-    from osgeo import ogr
+    from osgeo import gdal
 
-    ds = ogr.Open(config.labels)
+    ds = open_dataset_or_none(config.labels, gdal.OF_VECTOR)
     if ds is None:
         raise InputError("labels", f"OGR cannot open '{config.labels}' as a vector layer")
     if config.layer:

@@ -53,7 +53,10 @@ ALLOWED_NODES: frozenset[tuple[str, str]] = frozenset({
                    "HistGradientBoostingClassifier"),
     ("ObjectNode", "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper"),
     ("ObjectNode", "sklearn._loss.loss.HalfMultinomialLoss"),
+    # skops 0.11 stores the multinomial Cython loss as a plain object, 0.12+ (QGIS 3.40's
+    # stack) with its LossNode; the same exact type either way
     ("ObjectNode", "sklearn._loss._loss.CyHalfMultinomialLoss"),
+    ("LossNode", "sklearn._loss._loss.CyHalfMultinomialLoss"),
     ("ObjectNode", "sklearn._loss.link.MultinomialLogit"),
     ("ObjectNode", "sklearn._loss.link.Interval"),
     ("ObjectNode", "sklearn._loss.loss.HalfBinomialLoss"),

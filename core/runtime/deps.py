@@ -86,7 +86,8 @@ def install_command(*modules: str, platform: str | None = None,
                     managed: bool | None = None, numpy: str | None = None) -> str:
     """The command that installs ``modules`` into the Python QGIS runs on, as it works there:
 
-    - Windows (OSGeo4W): ``python -m pip install ...`` typed in the OSGeo4W Shell;
+    - Windows (OSGeo4W): ``python -m pip install ...`` typed in the OSGeo4W Shell, in
+      double quotes (cmd.exe does not know single quotes);
     - a virtual environment: plain ``pip install``;
     - a system Python marked externally managed (PEP 668): ``--user
       --break-system-packages``, since QGIS runs on that Python and cannot use a venv; the
@@ -98,7 +99,7 @@ def install_command(*modules: str, platform: str | None = None,
     managed = externally_managed() if managed is None else managed
     quote = '"' if platform == "win32" else "'"
     reqs = [requirement(m, numpy) for m in modules]
-    if numpy and platform != "win32":
+    if numpy:  # everywhere: QGIS's GDAL bindings are built against the numpy it ships
         reqs.append(f"numpy=={numpy}")
     args = " ".join(f"{quote}{r}{quote}" if any(c in r for c in "<>") else r for r in reqs)
     if platform == "win32" or sys.prefix != sys.base_prefix:

@@ -76,17 +76,20 @@ class _PatchUtils(importlib.abc.MetaPathFinder):
 
 def import_skops(module: str) -> ModuleType:
     """``importlib.import_module(module)`` for a skops module, without the costs above."""
-    if "skops.io" in sys.modules or not fast_paths("skops"):
-        # another skops series: its private module search may differ, so no wrapping
+    if "skops.io" in sys.modules:
         return importlib.import_module(module)
     hide_adapter = "torch" not in sys.modules and _SKLEARN_TORCH_ADAPTER not in sys.modules
-    finder = _PatchUtils()
-    sys.meta_path.insert(0, finder)
+    # the adapter is hidden whatever the skops series (a plain import rule); the search is
+    # wrapped only on the tested series (another one's private module search may differ)
+    finder = _PatchUtils() if fast_paths("skops") else None
+    if finder:
+        sys.meta_path.insert(0, finder)
     if hide_adapter:
         sys.modules[_SKLEARN_TORCH_ADAPTER] = None  # type: ignore[assignment]
     try:
         return importlib.import_module(module)
     finally:
-        sys.meta_path.remove(finder)
+        if finder:
+            sys.meta_path.remove(finder)
         if hide_adapter and sys.modules.get(_SKLEARN_TORCH_ADAPTER, 0) is None:
             del sys.modules[_SKLEARN_TORCH_ADAPTER]

@@ -6,7 +6,7 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from landlearn.core.geo.grid import Grid
-from landlearn.core.labels.base import LabelConfig, quiet_gdal, sidecar_class_names, zero_outside
+from landlearn.core.labels.base import LabelConfig, sidecar_class_names, zero_outside
 
 
 def test_label_config_defaults():
@@ -45,18 +45,3 @@ def test_zero_outside_clears_the_overhang_only():
     np.testing.assert_array_equal(zero_outside(far, Window(-5, -5, 2, 2), grid), 0)
     inside = np.ones((2, 2), np.uint8)
     np.testing.assert_array_equal(zero_outside(inside, Window(0, 0, 2, 2), grid), 1)
-
-
-def test_quiet_gdal_hides_errors_and_restores_the_handler(tmp_path):
-    from osgeo import gdal
-
-    seen = []
-    gdal.PushErrorHandler(lambda level, number, message: seen.append(message))
-    try:
-        with quiet_gdal():
-            assert gdal.Open(str(tmp_path / "missing.tif")) is None
-        assert seen == []
-        assert gdal.Open(str(tmp_path / "missing.tif")) is None  # the caller's handler is back
-        assert len(seen) == 1 and "missing.tif" in seen[0]
-    finally:
-        gdal.PopErrorHandler()

@@ -23,11 +23,15 @@ def grid_of(path):
         return src.grid
 
 
-def test_strata_described_as_epsg3358_is_warped_onto_the_epsg32119_image(shared):
+def test_strata_described_as_epsg3358_lands_on_the_epsg32119_image(shared):
     grid = grid_of(shared / "nc_landsat7" / "landsat_multiband.tif")
     progress = RecordingProgress()
     labels = open_labels(LabelConfig(str(shared / "nc_landsat7" / "strata.tif")), grid, progress)
-    assert any("warping" in m for m in progress.messages)  # CRS differs: it really warps
+    with rasterio.open(shared / "nc_landsat7" / "strata.tif") as ds:
+        # rasterio 1.3 (QGIS 3.22) tells NAD83(HARN) from this unnamed NAD83 and warps;
+        # rasterio 1.4 (QGIS 3.40) holds them equivalent and reads directly: both are right
+        differs = ds.crs != grid.crs
+    assert any("warping" in m for m in progress.messages) == differs
     assert [c.value for c in labels.classes] == [1, 2, 3, 4, 5, 6, 7]
     warped = labels.read(grid.full_window)
     with rasterio.open(shared / "nc_landsat7" / "strata.tif") as ds:

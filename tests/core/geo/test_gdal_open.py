@@ -1,0 +1,69 @@
+"""GDAL probing answers the same whether the host turned GDAL exceptions on (QGIS 3.40,
+GDAL 4's default) or left them off (QGIS 3.22)."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.geo.gdal_open import open_dataset_or_none, quiet_gdal
+from landlearn.core.geo.outputs import output_files
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.open import is_vector
+from landlearn.core.labels.raster_labels import category_names
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
+
+
+@pytest.fixture(params=["exceptions off", "exceptions on"])
+def gdal_mode(request):
+    from osgeo import gdal
+
+    was = gdal.GetUseExceptions()
+    (gdal.UseExceptions if request.param == "exceptions on" else gdal.DontUseExceptions)()
+    yield request.param
+    (gdal.UseExceptions if was else gdal.DontUseExceptions)()
+
+
+def test_a_failed_open_is_none_in_both_modes(gdal_mode, sample, tmp_path):
+    from osgeo import gdal
+
+    nc = sample / "nc_landsat7"
+    assert open_dataset_or_none(str(tmp_path / "missing.tif")) is None
+    assert open_dataset_or_none(str(nc / "strata.tif"), gdal.OF_VECTOR) is None
+    assert open_dataset_or_none(str(nc / "strata.tif"), gdal.OF_RASTER).RasterXSize == 489
+    assert open_dataset_or_none(str(nc / "landsat96_polygons.shp")).GetLayerCount() == 1
+    assert gdal.GetUseExceptions() == (gdal_mode == "exceptions on")  # the host's mode is kept
+    assert not is_vector(str(nc / "strata.tif")) and is_vector(str(nc / "landsat96_polygons.shp"))
+    assert category_names(str(tmp_path / "missing.tif")) == {}
+    vrt = tmp_path / "broken.vrt"
+    vrt.write_text("<VRTDataset")
+    assert output_files(str(vrt))[0] == str(vrt)  # no sources listed, no exception
+
+
+def test_labels_are_rasterized_the_same_in_both_modes(gdal_mode, sample, tmp_path):
+    """The whole label path (vector probe, OGR layer, GeoTIFF commit and its read-back)."""
+    s2 = sample / "s2_osm_sparse"
+    out = tmp_path / "labels.tif"
+    write_label_raster(LabelRasterConfig(str(s2 / "s2l1c_10bands_10m_subset.tif"),
+                                         LabelConfig(str(s2 / "osm_landuse_subset.gpkg"),
+                                                     class_field="fclass"), str(out)))
+    with rasterio.open(out) as ds:
+        counts = np.bincount(ds.read(1).ravel())
+    assert counts[0] > 0 and counts[1:].sum() > 0 and len(category_names(str(out))) >= 2
+
+
+def test_quiet_gdal_hides_errors_and_restores_the_handler(tmp_path):
+    from osgeo import gdal
+
+    seen = []
+    was = gdal.GetUseExceptions()
+    gdal.DontUseExceptions()  # with exceptions on, GDAL 3.10 raises instead of calling handlers
+    gdal.PushErrorHandler(lambda level, number, message: seen.append(message))
+    try:
+        with quiet_gdal():
+            assert gdal.Open(str(tmp_path / "missing.tif")) is None
+        assert seen == []
+        assert gdal.Open(str(tmp_path / "missing.tif")) is None  # the caller's handler is back
+        assert len(seen) == 1 and "missing.tif" in seen[0]
+    finally:
+        gdal.PopErrorHandler()
+        (gdal.UseExceptions if was else gdal.DontUseExceptions)()
