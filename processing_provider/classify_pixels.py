@@ -105,6 +105,15 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
                                              ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
                         "Where the model runs. cuda fails clearly when no GPU is usable.")
+        self.add_choice("RUNTIME", "Runtime (deep models)",
+                        [("auto", "Auto (ONNX Runtime on CPU, torch on GPU)"),
+                         ("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch")], "auto",
+                        "What runs a deep model. Packages trained with LandLearn 0.2+ carry an "
+                        "ONNX graph of the network; ONNX Runtime runs it on the CPU faster than "
+                        "torch and without torch installed, with the same map (probabilities "
+                        "within 1e-3). auto uses it on the CPU when onnxruntime is installed, "
+                        "torch on a GPU; older packages get a graph from Export Model.",
+                        advanced=True)
         self.add(QgsProcessingParameterBoolean(
             "MIXED_PRECISION", self.tr("Mixed precision on GPU"), defaultValue=True),
             "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
@@ -150,6 +159,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             confidence_threshold=self.parameterAsDouble(parameters, "CONFIDENCE_THRESHOLD",
                                                         context),
             device=self.choice(parameters, "DEVICE"),
+            runtime=self.choice(parameters, "RUNTIME"),
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"),

@@ -8,6 +8,7 @@ from .assess_accuracy import AssessAccuracyAlgorithm
 from .base import icon
 from .classify_pixels import ClassifyPixelsAlgorithm
 from .diagnostics import DiagnosticsAlgorithm
+from .export_model import ExportModelAlgorithm
 from .export_training_data import ExportTrainingDataAlgorithm
 from .rasterize_labels import RasterizeLabelsAlgorithm
 from .segment import SegmentAlgorithm
@@ -22,6 +23,7 @@ ALGORITHMS = (
     TrainDeepLearningModelAlgorithm,
     TrainClassifierAlgorithm,
     ClassifyPixelsAlgorithm,
+    ExportModelAlgorithm,
     AssessAccuracyAlgorithm,
     SegmentAlgorithm,
     DiagnosticsAlgorithm,

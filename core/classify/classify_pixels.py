@@ -48,6 +48,7 @@ class ClassifyConfig:
     test_time_augmentation: bool = False
     confidence_threshold: float = 0.0
     device: str = "auto"
+    runtime: str = "auto"  # deep models: "onnxruntime", "torch", or auto (ONNX Runtime on CPU)
     mixed_precision: bool = True
     output_confidence: str | None = None
     output_probabilities: str | None = None
@@ -209,9 +210,10 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     config.validate()
-    predictor, info = load_predictor(config.model, config.device, config.mixed_precision)
+    predictor, info = load_predictor(config.model, config.device, config.mixed_precision,
+                                     config.runtime)
     device = getattr(predictor, "device", None)
-    where = describe_device(device) if device is not None else predictor.where
+    where = getattr(predictor, "where", None) or describe_device(device)
     tile, pad = _geometry(config, info)
     source, area = _open_source(config, info, progress)
     with source:
@@ -249,7 +251,13 @@ def _planned(config: ClassifyConfig, info) -> list[PlannedOutput]:
     return out
 
 
-def _normalise(block, info) -> np.ndarray:
+def _normalise(block, info, raw: bool = False) -> np.ndarray:
+    """The tile as the predictor takes it: z-scores with NoData at 0, or (``raw``, for
+    graphs with the normalisation inside) band values with NoData at the band mean."""
+    if raw:
+        x = block.data.astype(np.float32)
+        bad = ~block.valid[None] | ~np.isfinite(x)
+        return np.where(bad, info.mean[:, None, None].astype(np.float32), x)
     x = (block.data.astype(np.float32) - info.mean[:, None, None]) / \
         np.where(info.std > 0, info.std, 1.0).astype(np.float32)[:, None, None]
     x[:, ~block.valid] = 0.0
@@ -266,6 +274,7 @@ def _stream(config, source, area, tile, pad, batch, predictor, outputs, progress
     q_in: queue.Queue = queue.Queue(maxsize=2 * batch)
     q_out: queue.Queue = queue.Queue(maxsize=2)
     info = outputs.info
+    raw = getattr(predictor, "takes_raw", False)
 
     def reader():
         try:
@@ -273,7 +282,7 @@ def _stream(config, source, area, tile, pad, batch, predictor, outputs, progress
                 if stop.is_set():
                     break
                 block = source.read(pad_window(win, pad))
-                x = _normalise(block, info) if block.valid.any() else None
+                x = _normalise(block, info, raw) if block.valid.any() else None
                 q_in.put((win, x, block.valid))
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)

@@ -1,27 +1,80 @@
 """The predictor for a package, deep or classical: what Classify Pixels runs tiles through.
 
-Deep packages run on torch (deep_predictor), classical ones on scikit-learn
-(classical_predictor); both take raw or normalised (n, bands, h, w) tiles and give
-(n, classes, h, w) float32 probabilities.
+Classical packages run on scikit-learn (classical.predictor). Deep packages run on torch
+(deep.predictor) or, when they carry an ONNX graph, on ONNX Runtime (deep.onnx_predictor):
+RUNTIME=auto takes ONNX Runtime on the CPU (faster there, and no torch to import) and
+torch on a GPU. All take (n, bands, h, w) tiles, normalised or raw (``takes_raw``), and
+give (n, classes, h, w) float32 probabilities.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
+
 from ..classical.predictor import ClassicalPredictor
+from ..deep.onnx_predictor import OnnxPredictor
 from ..deep.predictor import DeepPredictor
+from ..errors import InputError
 from ..model_package.format import read_package
 from ..model_package.info import ModelInfo, model_info
-from ..runtime.device import resolve_device
+from ..model_package.onnx_graph import has_onnx
+from ..runtime.device import DEVICES, resolve_device
 
-__all__ = ["ModelInfo", "load_predictor"]
+__all__ = ["RUNTIMES", "ModelInfo", "load_predictor"]
+
+RUNTIMES = ("auto", "onnxruntime", "torch")
 
 
-def load_predictor(path: str, device, mixed_precision: bool = True):
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, asked without importing it."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _may_have_cuda() -> bool:
+    """Whether a CUDA GPU could be there, asked without importing torch (2 s): no torch or
+    no NVIDIA driver on Linux means no; elsewhere torch is asked."""
+    if not _installed("torch"):
+        return False
+    if sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
+                                                 or os.path.exists("/dev/nvidia0")):
+        return False
+    return resolve_device("auto").type == "cuda"
+
+
+def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str = "auto"):
     """(predictor, info); ``device`` is a torch.device or a name (resolved for deep models)."""
+    if runtime not in RUNTIMES:
+        raise InputError("runtime", f"'{runtime}' is not one of {', '.join(RUNTIMES)}")
     pkg = read_package(path, "model")
     info = model_info(pkg)
     if info.kind == "classical":
+        if runtime == "onnxruntime":
+            raise InputError("runtime", f"'{path}' is a {pkg.landlearn.get('model_type')} "
+                             "model, which runs on scikit-learn; use RUNTIME=auto")
         return ClassicalPredictor(pkg, info), info
+    name = device if isinstance(device, str) else device.type
+    if isinstance(name, str) and name not in DEVICES and not name.startswith("cuda"):
+        resolve_device(name)  # the DEVICE error, named as everywhere
+    if runtime == "auto":
+        use_onnx = has_onnx(pkg) and _installed("onnxruntime") and (
+            name == "cpu" or (name == "auto" and not _may_have_cuda()))
+        if not use_onnx and not _installed("torch") and has_onnx(pkg):
+            use_onnx = True  # torch-free install: ONNX Runtime names what is missing
+        runtime = "onnxruntime" if use_onnx else "torch"
+    if runtime == "onnxruntime":
+        if not has_onnx(pkg):
+            raise InputError("runtime", f"'{path}' holds no ONNX graph (trained before "
+                             "LandLearn 0.2, or its network could not be exported); add one "
+                             "with Export Model, or use RUNTIME=torch")
+        cuda = name.startswith("cuda") or (name == "auto" and _may_have_cuda())
+        return OnnxPredictor(pkg, info, "cuda" if cuda else "cpu"), info
     if isinstance(device, str):
         device = resolve_device(device)
     return DeepPredictor(pkg, info, device, mixed_precision), info

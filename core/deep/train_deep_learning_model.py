@@ -306,6 +306,6 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
                          {"train": len(split.train), "valid": len(split.valid),
                           "dropped": len(split.dropped)}, time.perf_counter() - t0,
                          lr_history, notes)
-    save_trained(config, data, values, model, result, chips, samples)
+    save_trained(config, data, values, model, result, chips, samples, progress)
     progress.set_fraction(1.0)
     return result

@@ -5,9 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+import numpy as np
+
+from ..chips.training_data import read_chip
+from ..errors import MissingDependency
 from ..geo.grid import crs_units
 from ..model_package.format import FORMAT, FORMAT_VERSION, write_package
+from ..model_package.onnx_graph import onnx_description
+from .onnx_export import NotExportable, export_onnx, onnx_difference
 from .train_report import build_report
+
+ONNX_FILE = "model.onnx"
+ONNX_TOLERANCE = 1e-3  # largest difference in class probability the graph may show
 
 
 def recommended_padding(tile: tuple[int, int]) -> int:
@@ -62,8 +71,57 @@ def config_json(config) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()}
 
 
-def save_trained(config, data, values, model, result, chips, samples) -> str:
+def onnx_graph(model, emd: dict, data) -> tuple[bytes | None, str | None]:
+    """(the ONNX graph, None), or (None, why not): checked on ONNX Runtime against torch
+    on real training chips before it goes into the package."""
+    try:
+        graph = export_onnx(model, emd)
+    except MissingDependency as exc:
+        return None, (f"no ONNX graph in the package: {exc.package} is not installed "
+                      f"({exc.install_command}); Export Model adds one later")
+    except NotExportable as exc:
+        return None, (f"no ONNX graph: {emd['LandLearn']['architecture']} cannot be exported "
+                      f"({exc}); the package classifies with torch")
+    except Exception as exc:  # noqa: BLE001 - an exporter gap must not lose the training
+        return None, (f"no ONNX graph: the {emd['LandLearn']['architecture']} network could not "
+                      f"be exported ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                      "the package classifies with torch")
+    raw = []
+    for chip in data.chips[:2]:
+        pixels, nodata = read_chip(chip.image, data.band_count, data.tile_size)
+        x = pixels.astype(np.float64)
+        bad = ~np.isfinite(x) | ((x == nodata) if nodata is not None else False)
+        raw.append(np.where(bad, data.mean[:, None, None], x))
+    if not raw:  # no chip at hand: values spread like the training bands
+        noise = np.random.default_rng(0).standard_normal((2, data.band_count, 64, 64))
+        raw = list(data.mean[None, :, None, None] + noise * data.std[None, :, None, None])
+    try:
+        diff = onnx_difference(graph, model, emd, np.stack(raw))
+    except MissingDependency:
+        return graph, ("the ONNX graph was not checked against torch: onnxruntime is not "
+                       "installed")
+    except Exception as exc:  # noqa: BLE001
+        return None, (f"no ONNX graph: ONNX Runtime cannot run the exported "
+                      f"{emd['LandLearn']['architecture']} ({str(exc).splitlines()[0][:160]}); "
+                      "the package classifies with torch")
+    if diff > ONNX_TOLERANCE:
+        return None, (f"no ONNX graph: on ONNX Runtime its class probabilities differ from "
+                      f"torch's by up to {diff:.1e}; the package classifies with torch")
+    return graph, None
+
+
+def save_trained(config, data, values, model, result, chips, samples, progress=None) -> str:
     emd = model_emd(config, data, values, result)
+    graph, note = onnx_graph(model, emd, data)
+    if graph is not None:
+        emd["LandLearn"]["onnx"] = onnx_description(ONNX_FILE)
+    if note:
+        result.notes.append(note)
+        emd["LandLearn"]["training"]["notes"] = result.notes
+        if progress is not None:
+            progress.warning(note)
     files = build_report(emd, result, data, chips, samples)
+    if graph is not None:
+        files[ONNX_FILE] = graph
     files["metrics.json"] = json.dumps(emd["LandLearn"]["metrics"], indent=2).encode()
     return write_package(config.output_model, emd, model.state_dict(), files)

@@ -155,6 +155,10 @@ def written_by_landlearn(path: str) -> bool:
 
             ds = open_dataset_or_none(path, gdal.OF_VECTOR)
             return ds is not None and ds.GetMetadataItem(WRITER_TAG) == GENERATOR
+        if low.endswith(".onnx"):
+            # protobuf writes fields in number order: ir_version (1), then producer_name (2)
+            with open(path, "rb") as fh:
+                return b"\x12\x09LandLearn" in fh.read(64)
         if low.endswith((".html", ".htm", ".json", ".qml", ".csv")):
             with open(path, encoding="utf-8", errors="replace") as fh:
                 head = fh.read(4096)

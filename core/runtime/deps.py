@@ -28,6 +28,8 @@ PIP_REQUIREMENTS: dict[str, str] = {
     "sklearn": "scikit-learn>=1.6,<2",
     "skops": "skops>=0.11,<1",
     "numba": "numba>=0.60",
+    "onnx": "onnx>=1.16,<2",
+    "onnxruntime": "onnxruntime>=1.18,<2",
 }
 NUMPY_124_PINS: dict[str, str] = {
     "torch": "torch==2.15.0",
@@ -37,6 +39,8 @@ NUMPY_124_PINS: dict[str, str] = {
     "sklearn": "scikit-learn==1.9.1",
     "skops": "skops==0.11.0",
     "numba": "numba==0.60.0",
+    "onnx": "onnx==1.23.2",
+    "onnxruntime": "onnxruntime==1.32.0",
 }
 
 

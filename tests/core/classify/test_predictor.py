@@ -24,7 +24,7 @@ def test_a_deep_package_gets_the_deep_predictor_on_the_named_device(model):
     torch = pytest.importorskip("torch")
     from landlearn.core.deep.predictor import DeepPredictor
 
-    predictor, info = load_predictor(model, "cpu")
+    predictor, info = load_predictor(model, "cpu", runtime="torch")
     assert isinstance(predictor, DeepPredictor)
     assert predictor.device == torch.device("cpu") and not predictor.amp
     assert info.kind == "deep" and info.in_channels == 5 and len(info.class_values) == 7
@@ -32,7 +32,7 @@ def test_a_deep_package_gets_the_deep_predictor_on_the_named_device(model):
     prob = predictor(x)
     assert prob.shape == (2, 7, 64, 64) and prob.dtype == np.float32
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
-    again, _ = load_predictor(model, torch.device("cpu"))  # a torch.device is taken as it is
+    again, _ = load_predictor(model, torch.device("cpu"), runtime="torch")  # a torch.device too
     np.testing.assert_allclose(again(x), prob, atol=1e-6)
 
 
@@ -42,3 +42,69 @@ def test_a_file_that_is_no_package_is_refused(tmp_path):
     (tmp_path / "junk.dlpk").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="^MODEL: .* not a complete .dlpk"):
         load_predictor(str(tmp_path / "junk.dlpk"), "cpu")
+
+
+def test_runtime_auto_takes_onnx_runtime_on_the_cpu_with_the_same_probabilities(model):
+    pytest.importorskip("onnxruntime")
+    from landlearn.core.deep.onnx_predictor import OnnxPredictor
+    from landlearn.core.errors import InputError
+
+    fast, info = load_predictor(model, "cpu")
+    slow, _ = load_predictor(model, "cpu", runtime="torch")
+    assert isinstance(fast, OnnxPredictor) and fast.takes_raw and "ONNX Runtime" in fast.where
+    raw = info.mean[None, :, None, None] + np.random.default_rng(1).normal(
+        size=(2, 5, 64, 64)).astype(np.float32) * info.std[None, :, None, None]
+    z = (raw - info.mean[None, :, None, None]) / info.std[None, :, None, None]
+    for tta in (False, True):
+        np.testing.assert_allclose(fast(raw.astype(np.float32), tta),
+                                   slow(z.astype(np.float32), tta), atol=1e-4)
+    with pytest.raises(InputError, match="^RUNTIME: 'tensorrt' is not one of auto"):
+        load_predictor(model, "cpu", runtime="tensorrt")
+
+
+def test_a_classical_model_refuses_onnx_runtime(rf):
+    from landlearn.core.errors import InputError
+
+    with pytest.raises(InputError, match="^RUNTIME: .* runs on scikit-learn; use RUNTIME=auto"):
+        load_predictor(str(rf[0]), "cpu", runtime="onnxruntime")
+
+
+def test_a_deep_model_classifies_with_torch_hidden_from_the_import_system(model, sample,
+                                                                         tmp_path):
+    """The light install (onnxruntime, no torch): Classify Pixels runs a deep package end to
+    end on ONNX Runtime and never imports torch; RUNTIME=torch names the install command."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    from paths import ROOT
+
+    script = f"""
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "segmentation_models_pytorch"):
+            raise ModuleNotFoundError(f"No module named {{name!r}} (hidden by the test)")
+sys.meta_path.insert(0, NoTorch())
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from paths import ensure_importable
+ensure_importable()
+import rasterio
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.errors import MissingDependency
+image = {str(sample / 'nc_landsat7' / 'landsat_multiband.tif')!r}
+r = classify_pixels(ClassifyConfig(image, {model!r}, {str(tmp_path / 'm.tif')!r}))
+with rasterio.open({str(tmp_path / 'm.tif')!r}) as ds:
+    print(r.device, (ds.read(1) > 0).sum(), "torch" in sys.modules)
+try:
+    classify_pixels(ClassifyConfig(image, {model!r}, {str(tmp_path / 'n.tif')!r}, runtime="torch"))
+except MissingDependency as exc:
+    print("missing", exc.package, "pip install" in exc.install_command)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = out.stdout.strip().splitlines()[-2:]
+    assert first.startswith("ONNX Runtime") and first.endswith(" False")
+    assert int(first.split()[-2]) > 150_000
+    assert second == "missing torch True"

@@ -1,0 +1,78 @@
+"""A deep package's ONNX graph on ONNX Runtime: Classify Pixels without torch.
+
+The graph (model_package.onnx_graph) takes raw band values and gives class probabilities,
+so the classify engine hands it raw tiles (NoData set to the band mean, which is what
+normalising to 0 means) instead of normalised ones. Loaded from memory, never from a path,
+so an external-data reference in a crafted graph has nothing to resolve against; its
+inputs and outputs are checked against the package's .emd before it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..errors import InputError
+from ..model_package.format import PackagedModel
+from ..model_package.info import ModelInfo
+from ..model_package.onnx_graph import read_onnx
+from ..runtime.deps import require
+
+__all__ = ["OnnxPredictor"]
+
+
+class OnnxPredictor:
+    takes_raw = True  # raw band values in; the normalisation is inside the graph
+
+    def __init__(self, pkg: PackagedModel, info: ModelInfo, device: str = "cpu"):
+        ort = require("onnxruntime")
+        data = read_onnx(pkg)
+        if device == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise InputError("runtime", "ONNX Runtime on CUDA was asked for, but this "
+                                 f"onnxruntime {ort.__version__} has no CUDA provider; install "
+                                 "onnxruntime-gpu, or use RUNTIME=torch or DEVICE=cpu")
+            providers = ["CUDAExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(data, options, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - any failure to load is a damaged graph
+            raise InputError("model", f"'{pkg.path}': its ONNX graph cannot be loaded "
+                             f"({str(exc).splitlines()[0][:160]}); export it again with "
+                             "Export Model, or classify with RUNTIME=torch") from None
+        self._check_signature(pkg, info)
+        self.device = SimpleNamespace(type="cuda" if device == "cuda" else "cpu")
+        where = "CUDA" if device == "cuda" else f"CPU ({os.cpu_count()} logical cores)"
+        self.where = f"ONNX Runtime {ort.__version__} on {where}"
+
+    def _check_signature(self, pkg: PackagedModel, info: ModelInfo) -> None:
+        ins, outs = self.session.get_inputs(), self.session.get_outputs()
+
+        def channels(values) -> object:
+            return values[0].shape[1] if len(values) == 1 and len(values[0].shape) == 4 else None
+
+        if channels(ins) != info.in_channels or channels(outs) != len(info.class_values):
+            raise InputError("model", f"'{pkg.path}': its ONNX graph takes "
+                             f"{[v.shape for v in ins]} and gives {[v.shape for v in outs]}, "
+                             f"not the {info.in_channels} bands and "
+                             f"{len(info.class_values)} classes its .emd describes; the "
+                             "package was altered (export the graph again with Export Model)")
+        self._input = ins[0].name
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: np.ascontiguousarray(x, np.float32)})[0]
+
+    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """(n, bands, h, w) raw float32 -> (n, classes, h, w) float32 probabilities."""
+        prob = self._run(x)
+        if tta:
+            for axes in ((3,), (2,), (2, 3)):
+                prob = prob + np.flip(self._run(np.flip(x, axes)), axes)
+            prob /= 4
+        return np.asarray(prob, np.float32)

@@ -1,0 +1,80 @@
+"""The ONNX graph inside a deep package: what its metadata says, and reading it safely.
+
+Since 0.2 a deep package carries, beside its safetensors weights, an ONNX graph of the same
+network (``LandLearn.onnx`` in the .emd names it). The graph takes raw band values
+(float32, NoData already replaced by the band mean): the z-score normalisation is folded
+in, and it ends in a softmax, so it gives class probabilities. ONNX Runtime runs it
+without torch.
+
+Its metadata holds LandLearn's description (``landlearn`` = the .emd) and the keys QGIS's
+Deepness plugin reads: ``model_type``, ``class_names`` ({"0": name, ...}, one per output
+channel), ``resolution`` (cm per pixel), ``tiles_size``, ``tiles_overlap`` (percent) and
+``standardization_mean`` / ``standardization_std``. Deepness scales every band by 1/255
+before standardising; mean 0 and std 1/255 undo that, so the graph sees raw values there
+too.
+
+An ONNX file is data (operators from the standard domains, initialisers), but a crafted one
+may point at external files for its tensors or be huge: the member is size-checked against
+the weights it mirrors before it is read, it is loaded from memory (so no external-data path
+can resolve), and its inputs and outputs must match the .emd before it runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import InputError
+from .format import PackagedModel
+from .members import MIB, PackageFiles
+
+__all__ = ["OPSET", "deepness_metadata", "has_onnx", "onnx_description", "read_onnx"]
+
+OPSET = 17  # ONNX Runtime 1.14+ (2023), OpenCV 4.8+, Deepness, OTB-TF: all run opset 17
+
+
+def has_onnx(pkg: PackagedModel) -> bool:
+    return pkg.kind == "deep" and isinstance(pkg.landlearn.get("onnx"), dict)
+
+
+def onnx_description(file: str) -> dict:
+    """The .emd's ``LandLearn.onnx`` block for a graph stored as ``file``."""
+    return {"file": file, "opset": OPSET, "input": "raw float32", "output": "probabilities"}
+
+
+def deepness_metadata(emd: dict) -> dict[str, str]:
+    """ONNX metadata_props (JSON-encoded values) that Deepness and LandLearn read."""
+    info = emd["LandLearn"]
+    by_value = {int(c["Value"]): c["Name"] for c in emd["Classes"]}
+    names = {str(i): str(by_value.get(v, f"Class {v}")) for i, v in
+             enumerate(info["class_values"])}
+    tile = int(emd.get("ImageWidth", 256))
+    pad = int(info.get("padding", emd.get("ModelPadding", 32)))
+    bands = int(info["in_channels"])
+    meta = {
+        "model_type": "Segmentor",
+        "class_names": names,
+        "tiles_size": tile,
+        "tiles_overlap": min(50, round(100 * 2 * pad / tile)),
+        # Deepness divides by 255, then standardises: these give back the raw values
+        "standardization_mean": [0.0] * bands,
+        "standardization_std": [1.0 / 255.0] * bands,
+    }
+    cell = info.get("cell_size")
+    if cell and info.get("crs_units") in ("metre", "meter", "m"):
+        meta["resolution"] = round(float(cell[0]) * 100, 4)
+    out = {k: json.dumps(v) for k, v in meta.items()}
+    out["landlearn"] = json.dumps(emd)
+    return out
+
+
+def read_onnx(pkg: PackagedModel) -> bytes:
+    """The package's ONNX graph, its size checked against the weights it mirrors."""
+    block = pkg.landlearn.get("onnx")
+    if not isinstance(block, dict):
+        raise InputError(pkg.parameter, f"'{pkg.path}' holds no ONNX graph (it was trained "
+                         "before LandLearn 0.2, or its network could not be exported); "
+                         "add one with Export Model, or classify with RUNTIME=torch")
+    with PackageFiles(pkg.source, pkg.parameter) as files:
+        weights = files.size(pkg.emd["ModelFile"])
+        # the graph holds the same tensors as the weights, plus its operators and metadata
+        return files.read(block["file"], int(weights * 1.25) + 32 * MIB, "ONNX graph")

@@ -1,0 +1,83 @@
+"""deep.export_model: ONNX files from a package, and a package from before 0.2 updated so
+Classify Pixels runs it on ONNX Runtime with the same map."""
+
+import json
+import zipfile
+
+import pytest
+import rasterio
+
+from landlearn.core.errors import InputError
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+pytest.importorskip("segmentation_models_pytorch")
+
+
+def _without_graph(src, dst):
+    """The package as LandLearn 0.1 wrote it: no model.onnx, no LandLearn.onnx."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            if item.filename == "model.onnx":
+                continue
+            data = zin.read(item)
+            if item.filename.endswith(".emd"):
+                emd = json.loads(data)
+                del emd["LandLearn"]["onnx"]
+                data = json.dumps(emd).encode()
+            zout.writestr(item, data)
+    return str(dst)
+
+
+def test_an_old_package_gets_its_graph_and_the_same_map(trained, sample, tmp_path):
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+    from landlearn.core.deep.export_model import ExportModelConfig, export_model
+
+    old = _without_graph(trained[0], tmp_path / "old.dlpk")
+    image = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    with pytest.raises(InputError, match="^RUNTIME: .*holds no ONNX graph.*Export Model"):
+        classify_pixels(ClassifyConfig(image, old, str(tmp_path / "x.tif"),
+                                       runtime="onnxruntime"))
+    result = export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"),
+                                            output_model=str(tmp_path / "new.dlpk")))
+    assert result.max_difference <= 1e-3 and "m_deepness.onnx" in result.summary()
+    assert (tmp_path / "m.onnx").stat().st_size > 1e6 and (tmp_path / "m_deepness.onnx").exists()
+    with zipfile.ZipFile(tmp_path / "new.dlpk") as zf:
+        assert "model.onnx" in zf.namelist() and "report/report.html" in zf.namelist()
+    maps = []
+    for package, runtime in ((old, "torch"), (str(tmp_path / "new.dlpk"), "onnxruntime")):
+        out = tmp_path / f"{runtime}.tif"
+        classify_pixels(ClassifyConfig(image, package, str(out), runtime=runtime, device="cpu"))
+        with rasterio.open(out) as ds:
+            maps.append(ds.read(1))
+    assert (maps[0] == maps[1]).mean() >= 0.9999
+    # run again: LandLearn's own files are replaced, anything else is not
+    export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False))
+    (tmp_path / "theirs.onnx").write_bytes(b"someone else's graph")
+    with pytest.raises(InputError, match="^OUTPUT_ONNX: .*not written by LandLearn"):
+        export_model(ExportModelConfig(old, str(tmp_path / "theirs.onnx")))
+    assert (tmp_path / "theirs.onnx").read_bytes() == b"someone else's graph"
+
+
+def test_what_cannot_be_exported_is_refused_with_the_reason(rf_package, tmp_path):
+    from landlearn.core.deep.export_model import ExportModelConfig, export_model
+
+    with pytest.raises(InputError, match="^MODEL: .*only deep networks are exported"):
+        export_model(ExportModelConfig(rf_package, str(tmp_path / "m.onnx")))
+    with pytest.raises(InputError, match="^OUTPUT_ONNX: .* not an .onnx path"):
+        export_model(ExportModelConfig(rf_package, str(tmp_path / "m.tif")))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def rf_package(sample, tmp_path_factory):
+    from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
+    from landlearn.core.labels.base import LabelConfig
+
+    nc = sample / "nc_landsat7"
+    out = tmp_path_factory.mktemp("rf") / "rf.dlpk"
+    train_classical(ClassicalConfig(str(nc / "landsat_multiband.tif"),
+                                    LabelConfig(str(nc / "landsat96_polygons.shp"),
+                                                class_field="id"), str(out), trees=10,
+                                    cv_folds=0, max_samples_per_class=50))
+    return str(out)

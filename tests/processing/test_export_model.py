@@ -1,0 +1,47 @@
+"""Export Model and Classify Pixels' RUNTIME through processing.run and qgis_process.bin."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from qgis_cli import QP, qgis_process
+from small_models import nc_unet
+
+pytest.importorskip("segmentation_models_pytorch")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return nc_unet(tmp_path_factory.mktemp("em"), epochs=1, batch_size=8, stride=64,
+                   validation_percent=20)
+
+
+def test_export_model_writes_both_graphs(provider, model, tmp_path):
+    import onnxruntime as ort
+    import processing
+
+    res = processing.run("landlearn:exportmodel", {"MODEL": model,
+                                                   "OUTPUT_ONNX": str(tmp_path / "m.onnx")})
+    assert res["OUTPUT_ONNX"] == str(tmp_path / "m.onnx")
+    assert res["OUTPUT_DEEPNESS"] == str(tmp_path / "m_deepness.onnx")
+    meta = ort.InferenceSession(res["OUTPUT_DEEPNESS"]).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["tiles_size"]) == 64 and json.loads(meta["resolution"]) == 2850.0
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_runtime_choices_give_the_same_map(provider, sample, model, tmp_path):
+    import processing
+
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    out = qgis_process("run", "landlearn:classifypixels", "--", f"INPUT_RASTER={image}",
+                       f"MODEL={model}", "RUNTIME=onnxruntime", f"OUTPUT={tmp_path / 'o.tif'}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ONNX Runtime" in out.stdout
+    processing.run("landlearn:classifypixels", {"INPUT_RASTER": image, "MODEL": model,
+                                                "RUNTIME": "torch", "DEVICE": "cpu",
+                                                "OUTPUT": str(tmp_path / "t.tif")})
+    with rasterio.open(tmp_path / "o.tif") as a, rasterio.open(tmp_path / "t.tif") as b:
+        assert np.mean(a.read(1) == b.read(1)) >= 0.9999
