@@ -44,7 +44,7 @@ class LandLearnPlugin:
     def warn_missing_packages(self) -> str | None:
         """Say once, when QGIS loads the plugin, which engine packages are missing and the
         exact command that installs them into the Python QGIS runs on."""
-        from .core.runtime.deps import install_command, missing_packages
+        from .core.runtime.deps import install_command, light_install_hint, missing_packages
 
         missing = missing_packages()
         if not missing:
@@ -52,6 +52,9 @@ class LandLearnPlugin:
         text = (f"LandLearn needs {', '.join(missing)} for some algorithms. Install with: "
                 f"{install_command(*missing)} and restart QGIS. (Environment Diagnostics in "
                 "the LandLearn menu lists every package.)")
+        hint = light_install_hint(missing)
+        if hint:
+            text += " " + hint
         self.iface.messageBar().pushWarning("LandLearn", text)
         return text
 

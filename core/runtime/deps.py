@@ -151,6 +151,21 @@ def missing_packages() -> list[str]:
     return [m for m in PIP_REQUIREMENTS if importlib.util.find_spec(m) is None]
 
 
+TORCH_STACK = ("torch", "torchvision", "segmentation_models_pytorch")
+
+
+def light_install_hint(missing: list[str]) -> str | None:
+    """For users who only classify with deep models from others: ONNX Runtime is enough
+    (about 85 MB where the torch stack takes several GB). None when it does not apply."""
+    if not any(m in TORCH_STACK for m in missing):
+        return None
+    if "onnxruntime" in missing:
+        return ("Only classifying with deep models trained elsewhere? onnxruntime alone runs "
+                f"them (about 85 MB instead of several GB for torch): {install_command('onnxruntime')}")
+    return ("Deep models with an ONNX graph (LandLearn 0.2+) already classify on ONNX Runtime; "
+            "torch is needed to train, and for older packages.")
+
+
 def is_available(module: str) -> bool:
     try:
         require(module)

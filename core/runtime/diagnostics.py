@@ -12,7 +12,7 @@ import platform
 import sys
 
 from ..errors import MissingDependency
-from .deps import PIP_REQUIREMENTS, _keep_triton_out, install_command
+from .deps import PIP_REQUIREMENTS, _keep_triton_out, install_command, light_install_hint
 from .device import describe_device, resolve_device
 
 _CORE_MODULES = ("numpy", "rasterio", "osgeo.gdal")
@@ -59,6 +59,9 @@ def format_report(report: dict) -> str:
     lines.append(f"Device: {report['device_description']}")
     for module, cmd in report["missing"].items():
         lines.append(f"Missing {module}: install with  {cmd}")
+    hint = light_install_hint(list(report["missing"]))
+    if hint:
+        lines.append(hint)
     return "\n".join(lines)
 
 

@@ -58,6 +58,8 @@ def test_plugin_says_once_which_packages_are_missing(qgis_iface, monkeypatch):
     from landlearn.core.runtime.deps import requirement
 
     assert "torch, skops" in text and "pip install" in text and requirement("torch") in text
+    # onnxruntime is there: deep models with a graph classify without torch, and it says so
+    assert "already classify on ONNX Runtime" in text
     monkeypatch.setattr(importlib.util, "find_spec", real)
     assert plugin.warn_missing_packages() is None
 

@@ -107,3 +107,10 @@ def test_require_imports_or_names_the_pip_package(monkeypatch):
     assert not deps.is_available("sklearn")
     assert "sklearn" in deps.missing_packages()
     assert sys.modules["triton"] is None  # require keeps triton out, whatever it imports
+
+
+def test_the_light_install_is_offered_to_classify_only_users():
+    assert deps.light_install_hint(["skops"]) is None
+    hint = deps.light_install_hint(["torch", "onnxruntime"])
+    assert "onnxruntime alone runs them" in hint and deps.install_command("onnxruntime") in hint
+    assert "already classify on ONNX Runtime" in deps.light_install_hint(["torch"])
