@@ -91,6 +91,21 @@ def run(repeat: int) -> dict:
                 agree=agree, pdiff=pdiff, first=first, mpix=mpix, repeat=repeat)
 
 
+def installed_mb(*modules: str) -> float:
+    """Disk size of installed top-level packages (what pip put in site-packages)."""
+    import importlib.util
+
+    total = 0
+    for name in modules:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for folder in spec.submodule_search_locations:
+            for root, _dirs, files in os.walk(folder):
+                total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total / 2**20
+
+
 def report(r: dict) -> str:
     import onnxruntime
     import torch
@@ -114,6 +129,14 @@ def report(r: dict) -> str:
               "First classify in a fresh process, imports included (s):", "",
               "| setup | s |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in r["first"].items()]
+    light = installed_mb("onnxruntime", "flatbuffers", "google")
+    heavy = installed_mb("torch", "torchvision", "nvidia", "triton", "segmentation_models_pytorch",
+                         "timm")
+    lines += ["", f"Installed size: the light install (onnxruntime, flatbuffers, protobuf) "
+              f"{light:.0f} MB; the torch stack (torch with its CUDA libraries and triton, "
+              f"torchvision, segmentation-models-pytorch, timm) {heavy:.0f} MB.",
+              "Int8 quantisation (QUANTIZE) and ONNX for classical models (skl2onnx) are not "
+              "done yet."]
     lines += ["", "Raw times (s): " + str({k: [round(v, 2) for v in vs]
                                            for k, vs in r["times"].items()}), ""]
     return "\n".join(lines)

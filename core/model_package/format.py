@@ -85,10 +85,11 @@ def write_package(path: str, emd: dict, state_dict: dict | None, extra_files: di
                 # 0.4 s of every Classify Pixels run on a resnet34 U-Net
                 zf.writestr(f"{stem}.safetensors", weights, compress_type=zipfile.ZIP_STORED)
             for name, data in extra_files.items():
-                # a skops file is itself a zip, and a forest's node arrays inflate slower
-                # than they read: deflating costs time, gains little
+                # a skops file is itself a zip, a forest's node arrays and an ONNX graph's
+                # weights inflate slower than they read: deflating costs time, gains little
                 zf.writestr(name, data, compress_type=zipfile.ZIP_STORED
-                            if name.endswith((".skops", ".npz")) else zipfile.ZIP_DEFLATED)
+                            if name.endswith((".skops", ".npz", ".onnx"))
+                            else zipfile.ZIP_DEFLATED)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         with zipfile.ZipFile(tmp) as zf:  # verified readable before it replaces anything
