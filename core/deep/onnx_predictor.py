@@ -3,13 +3,17 @@
 The graph (model_package.onnx_graph) takes raw band values and gives class probabilities,
 so the classify engine hands it raw tiles (NoData set to the band mean, which is what
 normalising to 0 means) instead of normalised ones. Loaded from memory, never from a path,
-so an external-data reference in a crafted graph has nothing to resolve against; its
-inputs and outputs are checked against the package's .emd before it runs.
+and external data is refused twice: a graph whose bytes carry an external-data entry is
+refused before ONNX Runtime sees it, and ONNX Runtime is pointed at an empty folder for
+external initialisers (loaded from bytes, it would otherwise read them from the working
+directory: a crafted graph could take a user's file as its weights). Its inputs and outputs
+are checked against the package's .emd before it runs.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,6 +25,10 @@ from ..model_package.onnx_graph import read_onnx
 from ..runtime.deps import require
 
 __all__ = ["OnnxPredictor"]
+
+# protobuf of an external-data entry's key ("location", StringStringEntryProto field 1)
+_EXTERNAL_DATA = b"\x0a\x08location"
+_EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 class OnnxPredictor:
@@ -37,10 +45,16 @@ class OnnxPredictor:
             providers = ["CUDAExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
+        if _EXTERNAL_DATA in data:
+            raise InputError("model", f"'{pkg.path}': its ONNX graph takes tensors from files "
+                             "outside it (external data); LandLearn's graphs hold their weights "
+                             "inside, so this one is refused (no file was read)")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
-            self.session = ort.InferenceSession(data, options, providers=providers)
+            with tempfile.TemporaryDirectory(prefix="landlearn-onnx-") as empty:
+                options.add_session_config_entry(_EXTERNAL_FOLDER, empty)
+                self.session = ort.InferenceSession(data, options, providers=providers)
         except Exception as exc:  # noqa: BLE001 - any failure to load is a damaged graph
             raise InputError("model", f"'{pkg.path}': its ONNX graph cannot be loaded "
                              f"({str(exc).splitlines()[0][:160]}); export it again with "

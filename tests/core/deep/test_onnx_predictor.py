@@ -45,3 +45,39 @@ def test_the_graph_runs_and_an_altered_one_is_refused(trained, tmp_path):
     with pytest.raises(InputError, match="^MODEL: .*ONNX graph cannot be loaded"):
         OnnxPredictor(read_package(_swap_graph(package, tmp_path / "b.dlpk", b"\x08\x07junk")),
                       info)
+
+
+def test_a_graph_taking_tensors_from_files_is_refused_twice(trained, tmp_path, monkeypatch):
+    """Loaded from bytes, ONNX Runtime would read external data from the working directory:
+    a crafted graph could take a user's file as its weights. Refused by a byte scan before
+    ONNX Runtime sees it, and (scan bypassed) by ONNX Runtime, pointed at an empty folder."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from landlearn.core.deep import onnx_predictor
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+
+    info = model_info(read_package(str(trained[0])))
+    classes = len(info.class_values)
+    weight = numpy_helper.from_array(np.zeros((classes, 10, 1, 1), np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "secret.bin"), ("offset", "0"),
+                       ("length", str(classes * 10 * 4))):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["probabilities"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 10, "h", "w"])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                       ["b", classes, "h", "w"])], [weight])
+    crafted = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    package = _swap_graph(trained[0], tmp_path / "x.dlpk", crafted.SerializeToString())
+    (tmp_path / "secret.bin").write_bytes(b"\x01" * (classes * 10 * 4))
+    monkeypatch.chdir(tmp_path)  # where ONNX Runtime would look
+    with pytest.raises(InputError, match="^MODEL: .*external data.*no file was read"):
+        onnx_predictor.OnnxPredictor(read_package(package), info)
+    monkeypatch.setattr(onnx_predictor, "_EXTERNAL_DATA", b"\x00never\x00")
+    with pytest.raises(InputError, match="^MODEL: .*ONNX graph cannot be loaded"):
+        onnx_predictor.OnnxPredictor(read_package(package), info)
