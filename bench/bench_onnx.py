@@ -46,7 +46,9 @@ from paths import ensure_importable
 ensure_importable()
 from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 classify_pixels(ClassifyConfig({image!r}, {model!r}, {out!r}, runtime={runtime!r}, device="cpu"))
-print(time.perf_counter() - t)
+# VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(int(hwm) / 1024, time.perf_counter() - t)
 """
 
 
@@ -57,13 +59,14 @@ def classify(model, image, out, runtime, probabilities=None) -> float:
     return time.perf_counter() - t
 
 
-def fresh(model, image, out, runtime, hide) -> float:
+def fresh(model, image, out, runtime, hide) -> tuple[float, float]:
     tests = str(Path(__file__).resolve().parents[1] / "tests")
     code = FRESH.format(hide=hide, tests=tests, image=image, model=model, out=out,
                         runtime=runtime)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
-    return float(done.stdout.split()[-1])
+    rss, seconds = done.stdout.split()[-2:]
+    return float(seconds), float(rss)
 
 
 def in_qgis(model, image, out, runtime) -> float:
@@ -99,8 +102,11 @@ def run(repeat: int) -> dict:
     for i in range(repeat):
         for runtime in times:
             times[runtime].append(classify(model, image, str(tmp / f"r{i}{runtime}.tif"), runtime))
-    first = {"torch installed, RUNTIME=torch": fresh(model, image, str(tmp / "f1.tif"), "torch", False),
-             "torch hidden, ONNX Runtime": fresh(model, image, str(tmp / "f2.tif"), "auto", True)}
+    first, rss = {}, {}
+    for label, runtime, hide in (("torch installed, RUNTIME=torch", "torch", False),
+                                 ("torch hidden, ONNX Runtime", "auto", True)):
+        first[label], rss[label] = fresh(model, image, str(tmp / f"f{len(first)}.tif"),
+                                         runtime, hide)
     for i in range(2):  # alternating; the second pair is what a warm disk cache gives
         for runtime in ("torch", "onnxruntime"):
             first[f"qgis_process run {i + 1}, RUNTIME={runtime}"] = in_qgis(
@@ -108,7 +114,7 @@ def run(repeat: int) -> dict:
     with rasterio.open(image) as ds:
         mpix = ds.width * ds.height / 1e6
     return dict(times=times, med={k: statistics.median(v) for k, v in times.items()},
-                agree=agree, pdiff=pdiff, first=first, mpix=mpix, repeat=repeat)
+                agree=agree, pdiff=pdiff, first=first, rss=rss, mpix=mpix, repeat=repeat)
 
 
 def installed_mb(*modules: str) -> float:
@@ -150,6 +156,8 @@ def report(r: dict) -> str:
               "are whole CLI runs (QGIS start, plugin load, imports, classify):", "",
               "| setup | s |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in r["first"].items()]
+    lines += ["", "Peak RSS of those fresh processes (MB): " + ", ".join(
+        f"{k}: {v:.0f}" for k, v in r["rss"].items())]
     light = installed_mb("onnxruntime", "flatbuffers", "google")
     heavy = installed_mb("torch", "torchvision", "nvidia", "triton", "segmentation_models_pytorch",
                          "timm")
