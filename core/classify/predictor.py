@@ -9,7 +9,6 @@ give (n, classes, h, w) float32 probabilities.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 
@@ -20,6 +19,7 @@ from ..errors import InputError
 from ..model_package.format import read_package
 from ..model_package.info import ModelInfo, model_info
 from ..model_package.onnx_graph import has_onnx
+from ..runtime.deps import is_installed
 from ..runtime.device import DEVICES, resolve_device
 
 __all__ = ["RUNTIMES", "ModelInfo", "load_predictor"]
@@ -27,20 +27,10 @@ __all__ = ["RUNTIMES", "ModelInfo", "load_predictor"]
 RUNTIMES = ("auto", "onnxruntime", "torch")
 
 
-def _installed(module: str) -> bool:
-    """Whether ``module`` can be imported, asked without importing it."""
-    if module in sys.modules:
-        return sys.modules[module] is not None
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _may_have_cuda() -> bool:
     """Whether a CUDA GPU could be there, asked without importing torch (2 s): no torch or
     no NVIDIA driver on Linux means no; elsewhere torch is asked."""
-    if not _installed("torch"):
+    if not is_installed("torch"):
         return False
     if sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
                                                  or os.path.exists("/dev/nvidia0")):
@@ -63,9 +53,9 @@ def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str
     if isinstance(name, str) and name not in DEVICES and not name.startswith("cuda"):
         resolve_device(name)  # the DEVICE error, named as everywhere
     if runtime == "auto":
-        use_onnx = has_onnx(pkg) and _installed("onnxruntime") and (
+        use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and (
             name == "cpu" or (name == "auto" and not _may_have_cuda()))
-        if not use_onnx and not _installed("torch") and has_onnx(pkg):
+        if not use_onnx and not is_installed("torch") and has_onnx(pkg):
             use_onnx = True  # torch-free install: ONNX Runtime names what is missing
         runtime = "onnxruntime" if use_onnx else "torch"
     if runtime == "onnxruntime":

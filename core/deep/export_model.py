@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import Cancelled, InputError
 from ..files import write_bytes_atomic
 from ..geo.outputs import check_distinct, claim_output
@@ -25,7 +23,7 @@ from ..model_package.onnx_graph import onnx_description
 from ..progress import NullProgress, Progress
 from ..termination import terminable
 from .models import load_package_model
-from .onnx_export import NotExportable, deepness_copy, export_onnx, onnx_difference
+from .onnx_export import NotExportable, deepness_copy, export_onnx, onnx_difference, spread_like
 
 __all__ = ["ExportModelConfig", "ExportModelResult", "export_model"]
 
@@ -78,16 +76,6 @@ def _check(config: ExportModelConfig) -> None:
         claim_output(path, "output_onnx" if parameter == "output_deepness" else parameter)
 
 
-def _sample(emd: dict) -> np.ndarray:
-    """Two tiles of values spread like the training bands: what the check runs."""
-    norm = emd["LandLearn"]["normalization"]
-    mean, std = np.asarray(norm["mean"]), np.asarray(norm["std"])
-    tile = min(int(emd.get("ImageWidth", 256)), 256)
-    rng = np.random.default_rng(0)
-    noise = rng.standard_normal((2, len(mean), tile, tile))
-    return mean[None, :, None, None] + noise * std[None, :, None, None]
-
-
 @terminable
 def export_model(config: ExportModelConfig, progress: Progress | None = None) -> ExportModelResult:
     progress = progress or NullProgress()
@@ -108,7 +96,9 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
         raise InputError("model", f"{pkg.landlearn['architecture']} cannot be exported to ONNX "
                          f"({exc}); the package keeps classifying with torch") from None
     progress.set_fraction(0.5)
-    diff = onnx_difference(graph, model, emd, _sample(emd))
+    norm = emd["LandLearn"]["normalization"]
+    tile = min(int(emd.get("ImageWidth", 256)), 256)
+    diff = onnx_difference(graph, model, emd, spread_like(norm["mean"], norm["std"], tile))
     if diff > TOLERANCE:
         raise InputError("model", f"the exported graph's class probabilities differ from "
                          f"torch's by up to {diff:.1e} (over {TOLERANCE:g}); this network "

@@ -20,7 +20,8 @@ import numpy as np
 from ..model_package.onnx_graph import OPSET, deepness_metadata
 from ..runtime.deps import require
 
-__all__ = ["NOT_EXPORTABLE", "NotExportable", "deepness_copy", "export_onnx", "onnx_difference"]
+__all__ = ["NOT_EXPORTABLE", "NotExportable", "deepness_copy", "export_onnx", "onnx_difference",
+           "spread_like"]
 
 INPUT, OUTPUT = "input", "probabilities"
 # architectures whose graph cannot take any tile size, and why (their packages run on torch)
@@ -100,6 +101,14 @@ def deepness_copy(data: bytes, tile: int) -> bytes:
             dims[i].ClearField("dim_param")
             dims[i].dim_value = tile
     return proto.SerializeToString()
+
+
+def spread_like(mean, std, tile: int = 64) -> np.ndarray:
+    """Two raw tiles of values spread like bands of ``mean`` and ``std``: what the export is
+    checked on when no real chip is at hand."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    noise = np.random.default_rng(0).standard_normal((2, len(mean), tile, tile))
+    return mean[None, :, None, None] + noise * std[None, :, None, None]
 
 
 def onnx_difference(data: bytes, model, emd: dict, raw: np.ndarray) -> float:

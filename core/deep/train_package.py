@@ -12,7 +12,7 @@ from ..errors import MissingDependency
 from ..geo.grid import crs_units
 from ..model_package.format import FORMAT, FORMAT_VERSION, write_package
 from ..model_package.onnx_graph import onnx_description
-from .onnx_export import NotExportable, export_onnx, onnx_difference
+from .onnx_export import NotExportable, export_onnx, onnx_difference, spread_like
 from .train_report import build_report
 
 ONNX_FILE = "model.onnx"
@@ -93,8 +93,7 @@ def onnx_graph(model, emd: dict, data) -> tuple[bytes | None, str | None]:
         bad = ~np.isfinite(x) | ((x == nodata) if nodata is not None else False)
         raw.append(np.where(bad, data.mean[:, None, None], x))
     if not raw:  # no chip at hand: values spread like the training bands
-        noise = np.random.default_rng(0).standard_normal((2, data.band_count, 64, 64))
-        raw = list(data.mean[None, :, None, None] + noise * data.std[None, :, None, None])
+        raw = list(spread_like(data.mean, data.std))
     try:
         diff = onnx_difference(graph, model, emd, np.stack(raw))
     except MissingDependency:

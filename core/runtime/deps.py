@@ -8,6 +8,7 @@ with that QGIS's Python and numpy, as that platform's Python takes it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -164,6 +165,17 @@ def light_install_hint(missing: list[str]) -> str | None:
                 f"them (about 85 MB instead of several GB for torch): {install_command('onnxruntime')}")
     return ("Deep models with an ONNX graph (LandLearn 0.2+) already classify on ONNX Runtime; "
             "torch is needed to train, and for older packages.")
+
+
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be imported, asked without importing it (a module blocked in
+    sys.modules, or one whose finder refuses it, counts as missing)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def is_available(module: str) -> bool:

@@ -29,6 +29,12 @@ def test_export_model_writes_both_graphs(provider, model, tmp_path):
     assert res["OUTPUT_DEEPNESS"] == str(tmp_path / "m_deepness.onnx")
     meta = ort.InferenceSession(res["OUTPUT_DEEPNESS"]).get_modelmeta().custom_metadata_map
     assert json.loads(meta["tiles_size"]) == 64 and json.loads(meta["resolution"]) == 2850.0
+    if QP is not None:  # the same from qgis_process, without the Deepness copy
+        out = qgis_process("run", "landlearn:exportmodel", "--", f"MODEL={model}",
+                           f"OUTPUT_ONNX={tmp_path / 'cli.onnx'}", "DEEPNESS=false")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert (tmp_path / "cli.onnx").stat().st_size == (tmp_path / "m.onnx").stat().st_size
+        assert not (tmp_path / "cli_deepness.onnx").exists()
 
 
 @pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")

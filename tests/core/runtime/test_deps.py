@@ -114,3 +114,11 @@ def test_the_light_install_is_offered_to_classify_only_users():
     hint = deps.light_install_hint(["torch", "onnxruntime"])
     assert "onnxruntime alone runs them" in hint and deps.install_command("onnxruntime") in hint
     assert "already classify on ONNX Runtime" in deps.light_install_hint(["torch"])
+
+
+def test_is_installed_asks_without_importing(monkeypatch):
+    assert deps.is_installed("json") and not deps.is_installed("no_such_module_landlearn")
+    monkeypatch.setitem(sys.modules, "json", None)  # blocked counts as missing
+    assert not deps.is_installed("json")
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    assert deps.is_installed("colorsys") and "colorsys" not in sys.modules  # not imported
