@@ -3,8 +3,11 @@
 - Overhead ratio = end-to-end classify time / the model's pure forward time over the same
   padded tiles (already normalised, in memory) with the same batch size on the same device.
 - Naive loop: one tile at a time (batch 1), read -> normalise -> forward -> write, no overlap.
+- ONNX Runtime rows: the same whole runs with RUNTIME=onnxruntime, on the float graph and
+  on the int8 graph (QUANTIZE; from Export Model, calibrated on the training chips).
 - Memory: peak RSS of a child process classifying a 30,000 x 30,000 4-band raster (NoData
-  except for copies of a real NAIP image) against the same on the NAIP image alone.
+  except for copies of a real NAIP image) against the same on the NAIP image alone, with
+  torch and with ONNX Runtime.
 
     python bench/bench_classify.py [--repeat 3] [--write BENCHMARKS.md]
 """
@@ -33,6 +36,7 @@ from common import SAMPLE, SHARED, write_section  # noqa: E402
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
 from landlearn.core.classify.classify_pixels import ClassifyConfig, _normalise, classify_pixels  # noqa: E402
 from landlearn.core.classify.predictor import load_predictor  # noqa: E402
+from landlearn.core.deep.export_model import ExportModelConfig, export_model  # noqa: E402
 from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
 from landlearn.core.geo.grid import pad_window, tile_windows  # noqa: E402
 from landlearn.core.geo.raster import RasterSource  # noqa: E402
@@ -93,11 +97,11 @@ def ours(model: str, image: str, out: str, **kw) -> float:
 
 
 def _rss_child(args, q):
-    model, image, out, bands = args
+    model, image, out, bands, runtime = args
     os.environ["GDAL_CACHEMAX"] = "256"  # GDAL's block cache, QGIS's own setting, bounded
     t = time.perf_counter()
     classify_pixels(ClassifyConfig(image, model, out, bands=bands, tile_size=TILE, padding=PAD,
-                                   batch_size=BATCH, device="cpu", runtime="torch"))
+                                   batch_size=BATCH, device="cpu", runtime=runtime))
     # VmHWM, not ru_maxrss: Linux carries the parent's peak into ru_maxrss across exec, so
     # a spawned child reported the bench's own peak (the same number for both rasters)
     with open("/proc/self/status") as fh:
@@ -105,10 +109,10 @@ def _rss_child(args, q):
     q.put((hwm * 1024, time.perf_counter() - t))
 
 
-def peak_rss(model, image, out, bands) -> tuple[int, float]:
+def peak_rss(model, image, out, bands, runtime) -> tuple[int, float]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_rss_child, args=((model, image, out, bands), q))
+    p = ctx.Process(target=_rss_child, args=((model, image, out, bands, runtime), q))
     p.start()
     value = q.get()
     p.join()
@@ -134,14 +138,24 @@ def run(repeat: int) -> dict:
     image = str(SHARED / "s2_osm_sparse" / "s2l1c_T33UUU_20170216_10bands_10m.tif")
     model = make_model(tmp, str(s / "s2l1c_10bands_10m_subset.tif"),
                        LabelConfig(str(s / "osm_landuse_subset.gpkg"), class_field="fclass"), "s2")
+    int8 = str(tmp / "s2_int8.dlpk")
+    export_model(ExportModelConfig(model, str(tmp / "s2.onnx"), deepness=False,
+                                   output_model=int8, quantize=True,
+                                   calibration_data=str(tmp / "s2_chips")))
     ours(model, image, str(tmp / "warm.tif"))
-    times = {"pure_forward": [], "landlearn": [], "landlearn_weighted": [], "naive_loop": []}
+    ours(int8, image, str(tmp / "warm.tif"), runtime="onnxruntime", quantize=True)
+    times = {"pure_forward": [], "landlearn": [], "landlearn_weighted": [], "naive_loop": [],
+             "onnxruntime": [], "onnx_int8": []}
     for i in range(repeat):
         times["pure_forward"].append(pure_forward(model, image))
         times["landlearn"].append(ours(model, image, str(tmp / f"o{i}.tif")))
         times["naive_loop"].append(naive_loop(model, image, str(tmp / f"n{i}.tif")))
         times["landlearn_weighted"].append(ours(model, image, str(tmp / f"w{i}.tif"),
                                                 blend="weighted"))
+        times["onnxruntime"].append(ours(model, image, str(tmp / f"x{i}.tif"),
+                                         runtime="onnxruntime"))
+        times["onnx_int8"].append(ours(int8, image, str(tmp / f"q{i}.tif"),
+                                       runtime="onnxruntime", quantize=True))
     with rasterio.open(image) as ds:
         mpix = ds.width * ds.height / 1e6
         shape = (ds.width, ds.height)
@@ -151,11 +165,12 @@ def run(repeat: int) -> dict:
                         LabelConfig(str(nc / "strata.tif")), "nc4", bands=(1, 2, 3, 4))
     big = tmp / "big.tif"
     big_raster(big, naip)
-    small_rss, small_s = peak_rss(model4, naip, str(tmp / "naip.tif"), (1, 2, 3, 4))
-    big_rss, big_s = peak_rss(model4, str(big), str(tmp / "bigout.tif"), (1, 2, 3, 4))
+    rss = {(raster, runtime): peak_rss(model4, path, str(tmp / f"{raster}{runtime}.tif"),
+                                       (1, 2, 3, 4), runtime)
+           for raster, path in (("naip", naip), ("big", str(big)))
+           for runtime in ("torch", "onnxruntime")}
     return dict(times=times, med={k: statistics.median(v) for k, v in times.items()},
-                mpix=mpix, shape=shape, repeat=repeat, rss={"naip": (small_rss, small_s),
-                                                             "big": (big_rss, big_s)})
+                mpix=mpix, shape=shape, repeat=repeat, rss=rss)
 
 
 def report(r: dict) -> str:
@@ -173,15 +188,20 @@ def report(r: dict) -> str:
     for key, label in (("pure_forward", "pure forward over the same padded tiles (in memory)"),
                        ("landlearn", "LandLearn classify, centre blend (end to end)"),
                        ("landlearn_weighted", "LandLearn classify, weighted blend"),
-                       ("naive_loop", "naive per-tile loop (batch 1, no overlap)")):
+                       ("naive_loop", "naive per-tile loop (batch 1, no overlap)"),
+                       ("onnxruntime", "LandLearn classify, RUNTIME=onnxruntime (float graph)"),
+                       ("onnx_int8", "LandLearn classify, ONNX Runtime, QUANTIZE (int8 graph)")):
         lines.append(f"| {label} | {m[key]:.2f} | {r['mpix'] / m[key]:.3f} | "
                      f"{m[key] / m['pure_forward']:.3f} |")
-    (sr, ss), (br, bs) = r["rss"]["naip"], r["rss"]["big"]
+    rss = r["rss"]
     lines += ["", f"Overhead ratio (end to end / pure forward): **{m['landlearn'] / m['pure_forward']:.3f}**"
               " (goal <= 1.15 on CPU). End to end includes loading the package, the value and "
               "cell-size checks, and writing a styled GeoTIFF. On 2 CPU cores the forward pass "
               "already uses both, so overlapping reading and writing with it gains nothing here "
               "and the naive loop is as fast; the overlap is for GPUs, where none was lent.", "",
+              "The pure-forward and naive-loop rows are torch's; the ONNX Runtime rows are whole "
+              "runs like the LandLearn rows (ONNX Runtime against torch in fresh processes and "
+              "qgis_process: bench_onnx; int8 accuracy: bench_quantize).", "",
               "Peak RSS of a fresh process classifying with a 4-band U-Net resnet34 (tile 256, "
               "batch 4, GDAL_CACHEMAX=256 MB). A bare process that imports torch and runs one "
               "forward pass of the same model at batch 4 peaks at about 1.0 GB. Memory follows "
@@ -189,10 +209,15 @@ def report(r: dict) -> str:
               "cache may take up to 256 MB of it), where its class map alone would be 900 MB "
               "and its probabilities 25 GB. (Measured as VmHWM of the child; until 2026-11-30 "
               "this table read ru_maxrss, which Linux carries over from the parent, and showed "
-              "the bench's own peak for both rows.)", "", "| raster | peak RSS MB | time s |", "|---|---|---|",
-              f"| naip_rgbn 934 x 724 | {sr / 2**20:.0f} | {ss:.1f} |",
-              f"| 30,000 x 30,000 x 4 (NoData but 3 NAIP copies; all-NoData tiles skipped) | "
-              f"{br / 2**20:.0f} | {bs:.1f} |", "",
+              "the bench's own peak for both rows.)", "",
+              "| raster | runtime | peak RSS MB | time s |", "|---|---|---|---|"]
+    for raster, label in (("naip", "naip_rgbn 934 x 724"),
+                          ("big", "30,000 x 30,000 x 4 (NoData but 3 NAIP copies; all-NoData "
+                                  "tiles skipped)")):
+        for runtime in ("torch", "onnxruntime"):
+            peak, seconds = rss[(raster, runtime)]
+            lines.append(f"| {label} | {runtime} | {peak / 2**20:.0f} | {seconds:.1f} |")
+    lines += ["",
               "Raw times (s): " + json.dumps({k: [round(v, 2) for v in vs]
                                               for k, vs in r["times"].items()}), ""]
     return "\n".join(lines)

@@ -115,6 +115,14 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
                         "torch on a GPU; older packages get a graph from Export Model.",
                         advanced=True)
         self.add(QgsProcessingParameterBoolean(
+            "QUANTIZE", self.tr("Run the int8 graph (faster on CPU, map changes slightly)"),
+            defaultValue=False),
+            "Deep models: run the package's int8 (quantised) ONNX graph on ONNX Runtime on the "
+            "CPU, about twice as fast as the float graph, at a small accuracy cost recorded in "
+            "the package and in BENCHMARKS.md. The package needs one: train with QUANTIZE, or "
+            "add one with Export Model (QUANTIZE and the training data for calibration).",
+            advanced=True)
+        self.add(QgsProcessingParameterBoolean(
             "MIXED_PRECISION", self.tr("Mixed precision on GPU"), defaultValue=True),
             "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
         self.add_size_limit("classified map")
@@ -160,6 +168,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
                                                         context),
             device=self.choice(parameters, "DEVICE"),
             runtime=self.choice(parameters, "RUNTIME"),
+            quantize=self.parameterAsBoolean(parameters, "QUANTIZE", context),
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"),

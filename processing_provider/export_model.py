@@ -24,8 +24,11 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
         "names, tile size, overlap, resolution and the standardisation keys QGIS's Deepness "
         "plugin reads; a Deepness-ready copy (<name>_deepness.onnx, tile size fixed) is "
         "written beside it. ONNX Runtime, OpenCV and Orfeo ToolBox run the same file. "
-        "OUTPUT_MODEL writes a copy of the package with the graph inside, for packages "
-        "trained before LandLearn 0.2, so Classify Pixels can run them on ONNX Runtime "
+        "QUANTIZE also writes an int8 graph (<name>_int8.onnx), calibrated on chips of "
+        "CALIBRATION_DATA, which Classify Pixels runs with its QUANTIZE option. "
+        "OUTPUT_MODEL writes a copy of the package with the graphs inside, for packages "
+        "trained before LandLearn 0.2 or without an int8 graph, so Classify Pixels can run "
+        "them on ONNX Runtime "
         "(faster on CPU, no torch needed). The graph is checked against torch before anything "
         "is written. Classical models run on scikit-learn and are not exported.\n\n"
         "Example (qgis_process): qgis_process run landlearn:exportmodel -- MODEL=model.dlpk "
@@ -49,7 +52,21 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
             fileFilter="Model package (*.dlpk)", optional=True),
             "Optional: a copy of the package with the ONNX graph added (for packages from "
             "LandLearn before 0.2).")
+        self.add(QgsProcessingParameterBoolean(
+            "QUANTIZE", self.tr("Also write an int8 graph (fast CPU classify)"),
+            defaultValue=False),
+            "Writes <name>_int8.onnx beside OUTPUT_ONNX (and into OUTPUT_MODEL): the graph "
+            "quantised to int8, calibrated on chips of CALIBRATION_DATA. Classify Pixels runs "
+            "it with QUANTIZE, about twice as fast on the CPU, with a slightly different map "
+            "(how often its classes agree with the float graph is logged and stored).")
+        self.add(QgsProcessingParameterFile(
+            "CALIBRATION_DATA", self.tr("Calibration chips (for QUANTIZE)"),
+            behavior=QgsProcessingParameterFile.Behavior.Folder, optional=True),
+            "An Export Training Data folder of the bands the model takes (its training data "
+            "is best): up to 32 of its chips (fewer when they are larger than 128 px) set the "
+            "int8 value ranges, 8 others check the result.")
         self.addOutput(QgsProcessingOutputFile("OUTPUT_DEEPNESS", self.tr("Deepness-ready copy")))
+        self.addOutput(QgsProcessingOutputFile("OUTPUT_INT8", self.tr("int8 graph")))
 
     def perform(self, parameters, context, progress, feedback):
         from ..core.deep.export_model import ExportModelConfig, export_model
@@ -61,7 +78,10 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
             model=self.parameterAsFile(parameters, "MODEL", context),
             output_onnx=self.parameterAsFileOutput(parameters, "OUTPUT_ONNX", context),
             deepness=self.parameterAsBoolean(parameters, "DEEPNESS", context),
-            output_model=output_model), progress)
+            output_model=output_model,
+            quantize=self.parameterAsBoolean(parameters, "QUANTIZE", context),
+            calibration_data=self.parameterAsFile(parameters, "CALIBRATION_DATA", context)
+            or None), progress)
         feedback.pushInfo(result.summary())
         return {"OUTPUT_ONNX": result.output_onnx, "OUTPUT_DEEPNESS": result.output_deepness,
-                "OUTPUT_MODEL": result.output_model}
+                "OUTPUT_MODEL": result.output_model, "OUTPUT_INT8": result.output_int8}

@@ -108,6 +108,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             device=self.choice(parameters, "DEVICE"),
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
             save_on_cancel=self.parameterAsBoolean(parameters, "SAVE_ON_CANCEL", context),
+            quantize=self.parameterAsBoolean(parameters, "QUANTIZE", context),
             seed=self.parameterAsInt(parameters, "SEED", context))
         result = train_model(config, progress)
         return finish_training(result.output_model, result.accuracy, feedback)
@@ -169,3 +170,10 @@ def add_deep_parameters(alg) -> None:
         defaultValue=False),
         "Off: a cancel writes nothing. On: the best epoch so far is saved as the package.",
         advanced=True)
+    alg.add(QgsProcessingParameterBoolean(
+        "QUANTIZE", alg.tr("Also write an int8 graph (fast CPU classify)"), defaultValue=False),
+        "Adds an int8 (quantised) ONNX graph to the package, calibrated on up to 32 training "
+        "chips; Classify Pixels runs it with QUANTIZE, about twice as fast on the CPU. How "
+        "often its "
+        "classes agree with the float graph on validation chips goes into the package and "
+        "the training log.", advanced=True)

@@ -20,7 +20,7 @@ def nc_chips(folder: Path, stride: int = 32, bands=None) -> Path:
 
 
 def nc_unet(folder: Path, epochs: int, batch_size: int = 16, stride: int = 32, bands=None,
-            validation_percent: float = 15) -> str:
+            validation_percent: float = 15, quantize: bool = False) -> str:
     """Export chips into ``folder``/chips and train ``folder``/model.dlpk; returns its path."""
     from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model
 
@@ -28,5 +28,6 @@ def nc_unet(folder: Path, epochs: int, batch_size: int = 16, stride: int = 32, b
     out = folder / "model.dlpk"
     train_model(TrainConfig((str(chips),), str(out), backbone="resnet18", epochs=epochs,
                             batch_size=batch_size, learning_rate=3e-3,
-                            validation_percent=validation_percent, device="cpu"))
+                            validation_percent=validation_percent, device="cpu",
+                            quantize=quantize))
     return str(out)

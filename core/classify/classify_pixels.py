@@ -49,6 +49,7 @@ class ClassifyConfig:
     confidence_threshold: float = 0.0
     device: str = "auto"
     runtime: str = "auto"  # deep models: "onnxruntime", "torch", or auto (ONNX Runtime on CPU)
+    quantize: bool = False  # deep models: the package's int8 graph on ONNX Runtime (CPU)
     mixed_precision: bool = True
     output_confidence: str | None = None
     output_probabilities: str | None = None
@@ -211,7 +212,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
     t0 = time.perf_counter()
     config.validate()
     predictor, info = load_predictor(config.model, config.device, config.mixed_precision,
-                                     config.runtime)
+                                     config.runtime, config.quantize)
     device = getattr(predictor, "device", None)
     where = getattr(predictor, "where", None) or describe_device(device)
     tile, pad = _geometry(config, info)

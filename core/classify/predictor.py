@@ -38,8 +38,10 @@ def _may_have_cuda() -> bool:
     return resolve_device("auto").type == "cuda"
 
 
-def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str = "auto"):
-    """(predictor, info); ``device`` is a torch.device or a name (resolved for deep models)."""
+def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str = "auto",
+                   quantize: bool = False):
+    """(predictor, info); ``device`` is a torch.device or a name (resolved for deep models).
+    ``quantize`` runs the package's int8 graph (ONNX Runtime on the CPU)."""
     if runtime not in RUNTIMES:
         raise InputError("runtime", f"'{runtime}' is not one of {', '.join(RUNTIMES)}")
     pkg = read_package(path, "model")
@@ -48,10 +50,23 @@ def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str
         if runtime == "onnxruntime":
             raise InputError("runtime", f"'{path}' is a {pkg.landlearn.get('model_type')} "
                              "model, which runs on scikit-learn; use RUNTIME=auto")
+        if quantize:
+            raise InputError("quantize", f"'{path}' is a {pkg.landlearn.get('model_type')} "
+                             "model, which runs on scikit-learn; QUANTIZE is for deep models, "
+                             "leave it off")
         return ClassicalPredictor(pkg, info), info
     name = device if isinstance(device, str) else device.type
     if isinstance(name, str) and name not in DEVICES and not name.startswith("cuda"):
         resolve_device(name)  # the DEVICE error, named as everywhere
+    if quantize:
+        if runtime == "torch":
+            raise InputError("quantize", "the int8 graph runs on ONNX Runtime, not torch; use "
+                             "RUNTIME=auto or onnxruntime with QUANTIZE, or leave QUANTIZE off")
+        if name.startswith("cuda"):
+            raise InputError("quantize", "the int8 graph is for the CPU (ONNX Runtime's int8 "
+                             "kernels); use DEVICE=cpu or auto with QUANTIZE, or leave it off "
+                             "on a GPU")
+        return OnnxPredictor(pkg, info, "cpu", int8=True), info
     if runtime == "auto":
         use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and (
             name == "cpu" or (name == "auto" and not _may_have_cuda()))

@@ -4,9 +4,12 @@ brought up to date.
 Writes ``OUTPUT_ONNX`` (the graph with the normalisation and softmax folded in, dynamic
 batch and tile size, LandLearn's and Deepness's metadata) and, unless told not to, a
 Deepness-ready copy beside it (``<stem>_deepness.onnx``, tile size fixed as Deepness needs).
-``OUTPUT_MODEL`` is the same package with the graph inside, for packages trained before
-LandLearn 0.2, so Classify Pixels can run them on ONNX Runtime. The graph is checked on
-ONNX Runtime against torch before anything is written.
+``QUANTIZE`` adds the int8 graph (``<stem>_int8.onnx``), calibrated on chips of
+``CALIBRATION_DATA`` (an Export Training Data folder of the same bands): a package trained
+without it gets one later. ``OUTPUT_MODEL`` is the same package with the graphs inside, for
+packages trained before LandLearn 0.2 or without an int8 graph, so Classify Pixels can run
+them on ONNX Runtime. The graph is checked on ONNX Runtime against torch before anything is
+written.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..chips.training_data import read_training_data
 from ..errors import Cancelled, InputError
 from ..files import write_bytes_atomic
 from ..geo.outputs import check_distinct, claim_output
 from ..model_package.format import read_package, write_package
 from ..model_package.members import MIB, PackageFiles
-from ..model_package.onnx_graph import onnx_description
+from ..model_package.onnx_graph import has_onnx, onnx_description, read_onnx
 from ..progress import NullProgress, Progress
 from ..termination import terminable
 from .models import load_package_model
 from .onnx_export import NotExportable, deepness_copy, export_onnx, onnx_difference, spread_like
+from .onnx_quantize import INT8_FILE, quantize_chips
 
 __all__ = ["ExportModelConfig", "ExportModelResult", "export_model"]
 
@@ -37,6 +42,8 @@ class ExportModelConfig:
     output_onnx: str
     deepness: bool = True
     output_model: str | None = None
+    quantize: bool = False  # also the int8 graph, calibrated on calibration_data's chips
+    calibration_data: str | None = None  # an Export Training Data folder
 
 
 @dataclass
@@ -45,12 +52,18 @@ class ExportModelResult:
     output_deepness: str | None
     output_model: str | None
     max_difference: float
+    output_int8: str | None = None
+    int8_agreement: float | None = None
 
     def summary(self) -> str:
         lines = [f"ONNX graph: {self.output_onnx} (class probabilities within "
                  f"{self.max_difference:.1e} of torch's)"]
         if self.output_deepness:
             lines.append(f"Deepness-ready copy: {self.output_deepness}")
+        if self.output_int8:
+            lines.append(f"int8 graph: {self.output_int8} (classes agree with the float "
+                         f"graph's on {100 * self.int8_agreement:.2f}% of the check chips' "
+                         "pixels)")
         if self.output_model:
             lines.append(f"Package with the graph inside: {self.output_model}")
         return "\n".join(lines)
@@ -60,6 +73,10 @@ def deepness_path(output_onnx: str) -> str:
     return os.path.splitext(output_onnx)[0] + "_deepness.onnx"
 
 
+def int8_path(output_onnx: str) -> str:
+    return os.path.splitext(output_onnx)[0] + "_int8.onnx"
+
+
 def _check(config: ExportModelConfig) -> None:
     if not config.output_onnx or not config.output_onnx.lower().endswith(".onnx"):
         raise InputError("output_onnx", f"'{config.output_onnx}' is not an .onnx path; use a "
@@ -67,13 +84,20 @@ def _check(config: ExportModelConfig) -> None:
     outputs = {"output_onnx": config.output_onnx}
     if config.deepness:
         outputs["output_deepness"] = deepness_path(config.output_onnx)
+    if config.quantize:
+        if not config.calibration_data:
+            raise InputError("calibration_data", "QUANTIZE needs chips to calibrate the int8 "
+                             "graph on: give the model's training data folder (or any Export "
+                             "Training Data folder of the same bands)")
+        outputs["output_int8"] = int8_path(config.output_onnx)
     if config.output_model:
         if not config.output_model.lower().endswith(".dlpk"):
             raise InputError("output_model", f"'{config.output_model}' is not a .dlpk path")
         outputs["output_model"] = config.output_model
     check_distinct({"model": config.model}, outputs)
     for parameter, path in outputs.items():
-        claim_output(path, "output_onnx" if parameter == "output_deepness" else parameter)
+        claim_output(path, "output_onnx" if parameter in ("output_deepness", "output_int8")
+                     else parameter)
 
 
 @terminable
@@ -105,17 +129,51 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
                          "cannot be exported faithfully, keep classifying it with torch")
     if progress.is_canceled():
         raise Cancelled()
+    members = _members_to_keep(pkg) if config.output_model else {}
+    q = agree = None
+    if config.quantize:
+        q, block = _quantize(graph, emd, config.calibration_data, progress)
+        emd["LandLearn"]["onnx_int8"] = block
+        agree = block["agreement"]
+        if progress.is_canceled():
+            raise Cancelled()
+    elif has_onnx(pkg, int8=True) and config.output_model:
+        members[INT8_FILE] = read_onnx(pkg, int8=True)  # same weights: its int8 graph holds
+        emd["LandLearn"]["onnx_int8"] = dict(pkg.landlearn["onnx_int8"], file=INT8_FILE)
+    else:
+        emd["LandLearn"].pop("onnx_int8", None)
     write_bytes_atomic(config.output_onnx, graph, "output_onnx")
     deep = None
     if config.deepness:
         deep = write_bytes_atomic(deepness_path(config.output_onnx),
                                   deepness_copy(graph, int(emd.get("ImageWidth", 256))),
                                   "output_onnx")
+    if q is not None:
+        write_bytes_atomic(int8_path(config.output_onnx), q, "output_onnx")
+        members[INT8_FILE] = q
     if config.output_model:
         write_package(config.output_model, emd, model.state_dict(),
-                      dict(_members_to_keep(pkg), **{ONNX_FILE: graph}), "output_model")
+                      dict(members, **{ONNX_FILE: graph}), "output_model")
     progress.set_fraction(1.0)
-    return ExportModelResult(config.output_onnx, deep, config.output_model or None, diff)
+    return ExportModelResult(config.output_onnx, deep, config.output_model or None, diff,
+                             int8_path(config.output_onnx) if q is not None else None, agree)
+
+
+def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple[bytes, dict]:
+    """(int8 graph, its .emd block), calibrated on chips of ``folder``."""
+    info = emd["LandLearn"]
+    data = read_training_data([folder], progress)
+    if data.band_count != int(info["in_channels"]):
+        raise InputError("calibration_data", f"'{folder}' has {data.band_count} bands; the "
+                         f"model takes {info['in_channels']}; give chips exported from the "
+                         "bands the model was trained on")
+    if not data.chips:
+        raise InputError("calibration_data", f"'{folder}' holds no chips to calibrate on")
+    progress.info(f"Quantising to int8, calibrated on chips of '{folder}'")
+    q, block, _ = quantize_chips(graph, data, data.chips, data.chips,
+                                 info["normalization"]["mean"])
+    progress.set_fraction(0.8)
+    return q, block
 
 
 def _members_to_keep(pkg) -> dict[str, bytes]:

@@ -34,9 +34,10 @@ _EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
 class OnnxPredictor:
     takes_raw = True  # raw band values in; the normalisation is inside the graph
 
-    def __init__(self, pkg: PackagedModel, info: ModelInfo, device: str = "cpu"):
+    def __init__(self, pkg: PackagedModel, info: ModelInfo, device: str = "cpu",
+                 int8: bool = False):
         ort = require("onnxruntime")
-        data = read_onnx(pkg)
+        data = read_onnx(pkg, int8)
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise InputError("runtime", "ONNX Runtime on CUDA was asked for, but this "
@@ -62,7 +63,8 @@ class OnnxPredictor:
         self._check_signature(pkg, info)
         self.device = SimpleNamespace(type="cuda" if device == "cuda" else "cpu")
         where = "CUDA" if device == "cuda" else f"CPU ({os.cpu_count()} logical cores)"
-        self.where = f"ONNX Runtime {ort.__version__} on {where}"
+        self.where = f"ONNX Runtime {ort.__version__} on {where}" + (
+            ", int8 graph" if int8 else "")
 
     def _check_signature(self, pkg: PackagedModel, info: ModelInfo) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()

@@ -50,6 +50,7 @@ class TrainConfig:
     device: str = "auto"
     mixed_precision: bool = True  # used on CUDA only
     save_on_cancel: bool = False
+    quantize: bool = False  # also an int8 ONNX graph, calibrated on training chips
     seed: int = 0
 
     def validate(self) -> None:
@@ -306,6 +307,6 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
                          {"train": len(split.train), "valid": len(split.valid),
                           "dropped": len(split.dropped)}, time.perf_counter() - t0,
                          lr_history, notes)
-    save_trained(config, data, values, model, result, chips, samples, progress)
+    save_trained(config, data, values, model, result, chips, samples, progress, split)
     progress.set_fraction(1.0)
     return result

@@ -7,12 +7,12 @@ from dataclasses import asdict
 
 import numpy as np
 
-from ..chips.training_data import read_chip
 from ..errors import MissingDependency
 from ..geo.grid import crs_units
 from ..model_package.format import FORMAT, FORMAT_VERSION, write_package
 from ..model_package.onnx_graph import onnx_description
 from .onnx_export import NotExportable, export_onnx, onnx_difference, spread_like
+from .onnx_quantize import INT8_FILE, quantize_chips, raw_chips
 from .train_report import build_report
 
 ONNX_FILE = "model.onnx"
@@ -86,12 +86,7 @@ def onnx_graph(model, emd: dict, data) -> tuple[bytes | None, str | None]:
         return None, (f"no ONNX graph: the {emd['LandLearn']['architecture']} network could not "
                       f"be exported ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
                       "the package classifies with torch")
-    raw = []
-    for chip in data.chips[:2]:
-        pixels, nodata = read_chip(chip.image, data.band_count, data.tile_size)
-        x = pixels.astype(np.float64)
-        bad = ~np.isfinite(x) | ((x == nodata) if nodata is not None else False)
-        raw.append(np.where(bad, data.mean[:, None, None], x))
+    raw = raw_chips(data, data.chips[:2], data.mean)
     if not raw:  # no chip at hand: values spread like the training bands
         raw = list(spread_like(data.mean, data.std))
     try:
@@ -109,18 +104,51 @@ def onnx_graph(model, emd: dict, data) -> tuple[bytes | None, str | None]:
     return graph, None
 
 
-def save_trained(config, data, values, model, result, chips, samples, progress=None) -> str:
+def int8_graph(graph: bytes, data, split) -> tuple[bytes | None, dict | None, str]:
+    """(the int8 graph, its .emd block, a note): calibrated on training chips, its classes
+    compared with the float graph's on validation chips (training chips when there are
+    none)."""
+    train = [data.chips[i] for i in split.train] if split is not None else data.chips
+    valid = [data.chips[i] for i in split.valid] if split is not None else []
+    try:
+        q, block, checked = quantize_chips(graph, data, train, valid or train, data.mean)
+    except MissingDependency as exc:
+        return None, None, (f"no int8 graph: {exc.package} is not installed "
+                            f"({exc.install_command})")
+    except Exception as exc:  # noqa: BLE001 - a quantiser gap must not lose the training
+        return None, None, (f"no int8 graph: quantisation failed ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:160]}); the float graph is kept")
+    where = "validation" if valid else "training"
+    return q, block, (
+        f"int8 graph calibrated on {block['calibration_chips']} training chips: its classes "
+        f"agree with the float graph's on {100 * block['agreement']:.2f}% of the pixels of "
+        f"{checked} {where} chips")
+
+
+def save_trained(config, data, values, model, result, chips, samples, progress=None,
+                 split=None) -> str:
     emd = model_emd(config, data, values, result)
     graph, note = onnx_graph(model, emd, data)
+    notes = [note] if note else []
+    q = None
     if graph is not None:
         emd["LandLearn"]["onnx"] = onnx_description(ONNX_FILE)
-    if note:
+        if config.quantize:
+            q, block, q_note = int8_graph(graph, data, split)
+            notes.append(q_note)
+            if q is not None:
+                emd["LandLearn"]["onnx_int8"] = block
+    elif config.quantize:
+        notes.append("no int8 graph: there is no float graph to quantise")
+    for note in notes:
         result.notes.append(note)
         emd["LandLearn"]["training"]["notes"] = result.notes
         if progress is not None:
-            progress.warning(note)
+            (progress.info if note.startswith("int8 graph") else progress.warning)(note)
     files = build_report(emd, result, data, chips, samples)
     if graph is not None:
         files[ONNX_FILE] = graph
+    if q is not None:
+        files[INT8_FILE] = q
     files["metrics.json"] = json.dumps(emd["LandLearn"]["metrics"], indent=2).encode()
     return write_package(config.output_model, emd, model.state_dict(), files)

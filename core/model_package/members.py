@@ -37,6 +37,9 @@ def _mb(n: int) -> str:
     return f"{n / MIB:.1f} MB"
 
 
+SUBFOLDERS = ("report",)  # the one folder a package has inside
+
+
 class PackageFiles:
     """The members of a package, as a zip or as a folder, read under size limits."""
 
@@ -64,14 +67,24 @@ class PackageFiles:
     def names(self) -> list[str]:
         if self._zip is not None:
             return self._zip.namelist()
-        return sorted(os.listdir(self.folder))
+        names = sorted(os.listdir(self.folder))
+        for sub in SUBFOLDERS:  # an unpacked package's report, as "report/<file>" in a zip
+            where = os.path.join(self.folder, sub)
+            if os.path.isdir(where) and not os.path.islink(where):
+                names += sorted(f"{sub}/{n}" for n in os.listdir(where)
+                                if os.path.isfile(os.path.join(where, n)))
+        return names
 
     def _local(self, name: str) -> str:
-        """The path of ``name`` in the folder, refusing anything that leaves it."""
-        if os.path.isabs(name) or os.sep in name or "/" in name or name in ("", ".", ".."):
+        """The path of ``name`` in the folder (or its report/), refusing anything that
+        leaves it."""
+        sub, _, plain = name.rpartition("/")
+        if os.path.isabs(name) or os.sep in plain or (sub and sub not in SUBFOLDERS) \
+                or plain in ("", ".", ".."):
             raise self.error(f"names '{name[:80]}', which is not a plain file name in its folder")
-        path = os.path.realpath(os.path.join(self.folder, name))
-        if os.path.dirname(path) != self.folder:
+        home = os.path.join(self.folder, sub) if sub else self.folder
+        path = os.path.realpath(os.path.join(home, plain))
+        if os.path.dirname(path) != home:
             raise self.error(f"names '{name[:80]}', which leads outside the package folder "
                              "(a link); refusing to read it")
         return path

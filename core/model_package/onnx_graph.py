@@ -32,8 +32,13 @@ __all__ = ["OPSET", "deepness_metadata", "has_onnx", "onnx_description", "read_o
 OPSET = 17  # ONNX Runtime 1.14+ (2023), OpenCV 4.8+, Deepness, OTB-TF: all run opset 17
 
 
-def has_onnx(pkg: PackagedModel) -> bool:
-    return pkg.kind == "deep" and isinstance(pkg.landlearn.get("onnx"), dict)
+def _key(int8: bool) -> str:
+    return "onnx_int8" if int8 else "onnx"
+
+
+def has_onnx(pkg: PackagedModel, int8: bool = False) -> bool:
+    """Whether the package carries the float graph (or, ``int8``, the quantised one)."""
+    return pkg.kind == "deep" and isinstance(pkg.landlearn.get(_key(int8)), dict)
 
 
 def onnx_description(file: str) -> dict:
@@ -67,14 +72,20 @@ def deepness_metadata(emd: dict) -> dict[str, str]:
     return out
 
 
-def read_onnx(pkg: PackagedModel) -> bytes:
-    """The package's ONNX graph, its size checked against the weights it mirrors."""
-    block = pkg.landlearn.get("onnx")
+def read_onnx(pkg: PackagedModel, int8: bool = False) -> bytes:
+    """The package's ONNX graph (``int8``: the quantised one), its size checked against the
+    weights it mirrors."""
+    block = pkg.landlearn.get(_key(int8))
+    if not isinstance(block, dict) and int8:
+        raise InputError("quantize", f"'{pkg.path}' holds no int8 graph; make one with Export "
+                         "Model (QUANTIZE, with the training data as CALIBRATION_DATA) or train "
+                         "with QUANTIZE, or classify without QUANTIZE")
     if not isinstance(block, dict):
         raise InputError(pkg.parameter, f"'{pkg.path}' holds no ONNX graph (it was trained "
                          "before LandLearn 0.2, or its network could not be exported); "
                          "add one with Export Model, or classify with RUNTIME=torch")
     with PackageFiles(pkg.source, pkg.parameter) as files:
         weights = files.size(pkg.emd["ModelFile"])
-        # the graph holds the same tensors as the weights, plus its operators and metadata
+        # the graph holds the same tensors as the weights (int8: a quarter of them, and
+        # their scales), plus its operators and metadata
         return files.read(block["file"], int(weights * 1.25) + 32 * MIB, "ONNX graph")

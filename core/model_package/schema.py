@@ -126,12 +126,14 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         # before building anything, naming the same parameter
         c.text(info.get("architecture"), "LandLearn.architecture", 64)
         c.text(info.get("encoder"), "LandLearn.encoder", 64)
-        graph = info.get("onnx")
-        if graph is not None:
+        for key in ("onnx", "onnx_int8"):
+            graph = info.get(key)
+            if graph is None:
+                continue
             if not isinstance(graph, dict):
-                raise c.fail("LandLearn.onnx", "is not an object")
-            c.file_name(graph.get("file"), "LandLearn.onnx.file", (".onnx",))
-            c.integer(graph.get("opset"), "LandLearn.onnx.opset", 7, 100)
+                raise c.fail(f"LandLearn.{key}", "is not an object")
+            c.file_name(graph.get("file"), f"LandLearn.{key}.file", (".onnx",))
+            c.integer(graph.get("opset"), f"LandLearn.{key}.opset", 7, 100)
     else:
         c.text(info.get("model_type"), "LandLearn.model_type", 64)
         if info.get("trees_file") is not None and info["trees_file"] not in TREES_FILES:

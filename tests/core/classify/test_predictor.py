@@ -69,6 +69,22 @@ def test_a_classical_model_refuses_onnx_runtime(rf):
         load_predictor(str(rf[0]), "cpu", runtime="onnxruntime")
 
 
+def test_quantize_is_refused_where_there_is_no_int8_graph_to_run(model, rf):
+    pytest.importorskip("onnxruntime")
+    from landlearn.core.errors import InputError
+
+    with pytest.raises(InputError, match="^QUANTIZE: .*holds no int8 graph; make one with "
+                                         "Export Model"):
+        load_predictor(model, "cpu", quantize=True)
+    with pytest.raises(InputError, match="^QUANTIZE: the int8 graph runs on ONNX Runtime"):
+        load_predictor(model, "cpu", runtime="torch", quantize=True)
+    with pytest.raises(InputError, match="^QUANTIZE: the int8 graph is for the CPU"):
+        load_predictor(model, "cuda", quantize=True)
+    with pytest.raises(InputError, match="^QUANTIZE: .* runs on scikit-learn; QUANTIZE is for "
+                                         "deep models"):
+        load_predictor(str(rf[0]), "cpu", quantize=True)
+
+
 def test_a_deep_model_classifies_with_torch_hidden_from_the_import_system(model, sample,
                                                                          tmp_path):
     """The light install (onnxruntime, no torch): Classify Pixels runs a deep package end to

@@ -21,7 +21,8 @@ def chips(sample, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained(chips, tmp_path_factory):
-    """A resnet18 U-Net trained 2 epochs on ``chips``: (package, TrainResult, RecordingProgress)."""
+    """A resnet18 U-Net trained 2 epochs on ``chips``, with an int8 graph:
+    (package, TrainResult, RecordingProgress)."""
     pytest.importorskip("torch")
     pytest.importorskip("segmentation_models_pytorch")
     from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model
@@ -31,5 +32,5 @@ def trained(chips, tmp_path_factory):
     progress = RecordingProgress()
     result = train_model(TrainConfig((str(chips),), str(out), backbone="resnet18", epochs=2,
                                      batch_size=16, learning_rate=3e-3, validation_percent=20,
-                                     device="cpu"), progress)
+                                     device="cpu", quantize=True), progress)
     return out, result, progress

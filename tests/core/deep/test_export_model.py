@@ -15,15 +15,15 @@ pytest.importorskip("segmentation_models_pytorch")
 
 
 def _without_graph(src, dst):
-    """The package as LandLearn 0.1 wrote it: no model.onnx, no LandLearn.onnx."""
+    """The package as LandLearn 0.1 wrote it: no graphs, no LandLearn.onnx(_int8)."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for item in zin.infolist():
-            if item.filename == "model.onnx":
+            if item.filename in ("model.onnx", "model_int8.onnx"):
                 continue
             data = zin.read(item)
             if item.filename.endswith(".emd"):
                 emd = json.loads(data)
-                del emd["LandLearn"]["onnx"]
+                del emd["LandLearn"]["onnx"], emd["LandLearn"]["onnx_int8"]
                 data = json.dumps(emd).encode()
             zout.writestr(item, data)
     return str(dst)
@@ -57,6 +57,76 @@ def test_an_old_package_gets_its_graph_and_the_same_map(trained, sample, tmp_pat
     with pytest.raises(InputError, match="^OUTPUT_ONNX: .*not written by LandLearn"):
         export_model(ExportModelConfig(old, str(tmp_path / "theirs.onnx")))
     assert (tmp_path / "theirs.onnx").read_bytes() == b"someone else's graph"
+
+
+def test_quantize_adds_an_int8_graph_that_classify_pixels_runs(trained, chips, sample,
+                                                                tmp_path):
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+    from landlearn.core.deep.export_model import ExportModelConfig, export_model
+
+    old = _without_graph(trained[0], tmp_path / "old.dlpk")
+    image = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    with pytest.raises(InputError, match="^QUANTIZE: .*holds no int8 graph.*Export Model"):
+        classify_pixels(ClassifyConfig(image, old, str(tmp_path / "x.tif"), quantize=True))
+    with pytest.raises(InputError, match="^CALIBRATION_DATA: QUANTIZE needs chips"):
+        export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), quantize=True))
+    assert list(tmp_path.iterdir()) == [tmp_path / "old.dlpk"]
+    result = export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False,
+                                            output_model=str(tmp_path / "new.dlpk"),
+                                            quantize=True, calibration_data=str(chips)))
+    assert result.output_int8 == str(tmp_path / "m_int8.onnx") and "int8 graph" in result.summary()
+    assert 0.6 <= result.int8_agreement < 1.0  # a two-epoch network: see test_onnx_quantize
+    with zipfile.ZipFile(tmp_path / "new.dlpk") as zf:
+        emd = json.loads(zf.read("new.emd"))
+        assert zf.read("model_int8.onnx") == (tmp_path / "m_int8.onnx").read_bytes()
+    assert emd["LandLearn"]["onnx_int8"]["agreement"] == round(result.int8_agreement, 6)
+    maps = {}
+    for quantize in (False, True):
+        out = tmp_path / f"q{quantize}.tif"
+        res = classify_pixels(ClassifyConfig(image, str(tmp_path / "new.dlpk"), str(out),
+                                             device="cpu", quantize=quantize))
+        assert ("int8 graph" in res.summary()) == quantize
+        with rasterio.open(out) as ds:
+            maps[quantize] = ds.read(1)
+    assert 0.6 <= (maps[False] == maps[True]).mean() < 1.0
+    # a package that has its int8 graph keeps it through a plain export
+    export_model(ExportModelConfig(str(tmp_path / "new.dlpk"), str(tmp_path / "again.onnx"),
+                                   deepness=False, output_model=str(tmp_path / "again.dlpk")))
+    with zipfile.ZipFile(tmp_path / "again.dlpk") as zf:
+        assert zf.read("model_int8.onnx") == (tmp_path / "m_int8.onnx").read_bytes()
+        assert json.loads(zf.read("again.emd"))["LandLearn"]["onnx_int8"] == \
+            emd["LandLearn"]["onnx_int8"]
+
+
+def test_calibration_chips_of_other_bands_are_refused(trained, tmp_path, sample):
+    from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+    from landlearn.core.deep.export_model import ExportModelConfig, export_model
+    from landlearn.core.labels.base import LabelConfig
+
+    nc = sample / "nc_landsat7"
+    five = tmp_path / "five_band_chips"
+    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
+                                      LabelConfig(str(nc / "landsat96_polygons.shp"),
+                                                  class_field="id"), str(five),
+                                      tile_size_x=64, tile_size_y=64))
+    with pytest.raises(InputError, match="^CALIBRATION_DATA: .* has 5 bands; the model takes 10"):
+        export_model(ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx"),
+                                       quantize=True, calibration_data=str(five)))
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m_int8.onnx").exists()
+
+
+def test_an_unpacked_package_keeps_its_report(trained, tmp_path):
+    from landlearn.core.deep.export_model import ExportModelConfig, export_model
+
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(trained[0]) as zf:
+        zf.extractall(folder)
+    export_model(ExportModelConfig(str(folder / "s2.emd"), str(tmp_path / "m.onnx"),
+                                   deepness=False, output_model=str(tmp_path / "new.dlpk")))
+    with zipfile.ZipFile(tmp_path / "new.dlpk") as zf:
+        names = zf.namelist()
+        assert zf.read("report/report.html") == (folder / "report" / "report.html").read_bytes()
+    assert {"metrics.json", "model.onnx", "model_int8.onnx", "report/curves.png"} <= set(names)
 
 
 def test_what_cannot_be_exported_is_refused_with_the_reason(rf_package, tmp_path):

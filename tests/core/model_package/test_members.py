@@ -117,6 +117,29 @@ def test_a_folder_package_never_reads_outside_itself(tmp_path):
             files.read("w.bin", 100, "weights")
 
 
+def test_a_folder_package_lists_its_report_and_nothing_deeper(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "report" / "deeper").mkdir(parents=True)
+    (pkg / "m.emd").write_text("{}")
+    (pkg / "report" / "report.html").write_text("<html>")
+    (pkg / "report" / "deeper" / "x.txt").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret.txt").write_text("outside")
+    with PackageFiles(str(pkg)) as files:
+        assert files.names() == ["m.emd", "report", "report/report.html"]
+        assert files.read("report/report.html", 100, "report file") == b"<html>"
+        for name in ("report/deeper/x.txt", "other/report.html", "report/..", "report/"):
+            with pytest.raises(InputError, match="which is not a plain file name in its folder"):
+                files.read(name, 100, "report file")
+    # a report folder that is a link to somewhere else is neither listed nor read
+    os.rename(pkg / "report", tmp_path / "old_report")
+    os.symlink(tmp_path / "elsewhere", pkg / "report")
+    with PackageFiles(str(pkg)) as files:
+        assert files.names() == ["m.emd", "report"]
+        with pytest.raises(InputError, match="leads outside the package folder"):
+            files.read("report/secret.txt", 100, "report file")
+
+
 def _npz(**arrays):
     buf = io.BytesIO()
     np.savez(buf, **arrays)

@@ -71,6 +71,13 @@ def _edit(path, value):
     ("ImageWidth", 8, "ImageWidth is 8, outside 16..8192"),
     ("LandLearn.padding", 5000, "LandLearn.padding is 5000, outside 0..1024"),
     ("LandLearn.architecture", None, "LandLearn.architecture is not a text of at most 64"),
+    ("LandLearn.onnx", {"file": "../model.onnx", "opset": 17},
+     "LandLearn.onnx.file is '../model.onnx'; it must be a plain file name ending in .onnx"),
+    ("LandLearn.onnx_int8", {"file": "/etc/model_int8.onnx", "opset": 17},
+     "LandLearn.onnx_int8.file is '/etc/model_int8.onnx'; it must be a plain file name"),
+    ("LandLearn.onnx_int8", {"file": "model_int8.onnx", "opset": 1},
+     "LandLearn.onnx_int8.opset is 1, outside 7..100"),
+    ("LandLearn.onnx_int8", "model_int8.onnx", "LandLearn.onnx_int8 is not an object"),
 ])
 def test_an_invalid_field_is_named(path, value, message):
     with pytest.raises(InputError) as err:

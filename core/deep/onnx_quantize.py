@@ -1,0 +1,148 @@
+"""Int8 ONNX graphs (QUANTIZE): the float graph quantised for fast CPU inference.
+
+Static quantisation (ONNX Runtime's quantize_static, QDQ format): weights as int8 per output
+channel, activations as uint8 with ranges calibrated on real training chips (the 99.999th
+percentile of each activation's histogram: min/max ranges, stretched by rare outliers, cost
+0.015 macro F1 on s2_osm_sparse where percentiles cost none, BENCHMARKS.md), the softmax
+left in float so probabilities stay probabilities. Dynamic quantisation was measured
+and is not offered: ONNX Runtime has no fast dynamic int8 convolution (ConvInteger), so it ran
+at half the float graph's speed on a U-Net (BENCHMARKS.md). Quantisation changes the map a
+little; how much is measured against the float graph on chips the calibration did not see
+and recorded in the package (``LandLearn.onnx_int8.agreement``), and the accuracy cost on real
+data is in BENCHMARKS.md. Classify Pixels runs the int8 graph only when asked (QUANTIZE).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..chips.training_data import TrainingData, read_chip
+from ..model_package.onnx_graph import OPSET
+from ..runtime.deps import require
+
+__all__ = ["CHECK_CHIPS", "INT8_FILE", "agreement", "calibration_count", "evenly",
+           "int8_description", "quantize_chips", "quantize_int8", "raw_chips"]
+
+INT8_FILE = "model_int8.onnx"
+CALIBRATION_CHIPS = 32  # ranges settle by ~16 chips; more only slows the calibration
+CALIBRATION_PIXELS = 32 * 128 * 128  # ONNX Runtime holds every activation of every chip
+CHECK_CHIPS = 8
+
+
+def calibration_count(tile: tuple[int, int]) -> int:
+    """How many chips of ``tile`` (w, h) to calibrate on: 32 of 128 px, fewer of larger
+    chips (the calibrator keeps all their activations in memory), at least 4."""
+    return max(4, min(CALIBRATION_CHIPS, CALIBRATION_PIXELS // max(1, tile[0] * tile[1])))
+
+
+def evenly(items: Sequence, n: int) -> list:
+    """Up to ``n`` of ``items`` spread evenly over them (chips are ordered by place)."""
+    if len(items) <= n:
+        return list(items)
+    return [items[int(i)] for i in np.linspace(0, len(items) - 1, n).round()]
+
+
+def raw_chips(data: TrainingData, chips: Sequence, mean) -> list[np.ndarray]:
+    """Chips as the graph takes them: raw values, float32, NoData and non-finite values set
+    to the model's band ``mean`` (what normalising to 0 means in Classify Pixels)."""
+    mean = np.asarray(mean, np.float64)
+    out = []
+    for chip in chips:
+        pixels, nodata = read_chip(chip.image, data.band_count, data.tile_size)
+        x = pixels.astype(np.float64)
+        bad = ~np.isfinite(x) | ((x == nodata) if nodata is not None else False)
+        out.append(np.where(bad, mean[:, None, None], x).astype(np.float32))
+    return out
+
+
+def int8_description(calibration: int, agree: float | None) -> dict:
+    """The .emd's ``LandLearn.onnx_int8`` block."""
+    return {"file": INT8_FILE, "opset": OPSET, "input": "raw float32", "output": "probabilities",
+            "quantization": "static int8 (QDQ), per-channel weights, percentile calibration",
+            "calibration_chips": calibration,
+            "agreement": None if agree is None else round(agree, 6)}
+
+
+def quantize_int8(graph: bytes, calibration: Sequence[np.ndarray]) -> bytes:
+    """The int8 graph of the float ``graph`` (bytes), calibrated on the raw tiles
+    ``calibration`` ((bands, h, w) float32 each), with the float graph's metadata."""
+    if not calibration:
+        raise ValueError("quantisation needs at least one calibration chip")
+    onnx = require("onnx")
+    require("onnxruntime")
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    proto = onnx.load_from_string(graph)
+    name = proto.graph.input[0].name
+    softmax = [n.name for n in proto.graph.node if n.op_type == "Softmax"]
+
+    class Chips(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(calibration)
+
+        def get_next(self):
+            tile = next(self._it, None)
+            return None if tile is None else {name: np.ascontiguousarray(tile[None], np.float32)}
+
+    # the calibrator prints its progress to stdout: kept out of the QGIS log and the console
+    with tempfile.TemporaryDirectory(prefix="landlearn-int8-") as tmp, \
+            warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        src, pre, out = (os.path.join(tmp, f) for f in ("f32.onnx", "pre.onnx", "int8.onnx"))
+        with open(src, "wb") as f:
+            f.write(graph)
+        # shape inference and graph fusions first, as ONNX Runtime's quantiser advises
+        quant_pre_process(src, pre)
+        quantize_static(pre, out, Chips(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=softmax,
+                        calibrate_method=CalibrationMethod.Percentile)
+        q = onnx.load(out)
+    q.producer_name = proto.producer_name
+    q.doc_string = proto.doc_string + " (int8)"
+    del q.metadata_props[:]
+    q.metadata_props.extend(proto.metadata_props)
+    return q.SerializeToString()
+
+
+def quantize_chips(graph: bytes, data: TrainingData, calibrate_from: Sequence,
+                   check_from: Sequence, mean) -> tuple[bytes, dict, int]:
+    """(int8 graph, its .emd block, how many chips checked it): calibrated on chips spread
+    over ``calibrate_from``, its classes compared with the float graph's on chips of
+    ``check_from`` that the calibration did not see (calibration chips when none is left)."""
+    calibration = evenly(calibrate_from, calibration_count(data.tile_size))
+    check = evenly([c for c in check_from if c not in calibration], CHECK_CHIPS) \
+        or evenly(calibrate_from, CHECK_CHIPS)
+    q = quantize_int8(graph, raw_chips(data, calibration, mean))
+    agree = agreement(graph, q, raw_chips(data, check, mean))
+    return q, int8_description(len(calibration), agree), len(check)
+
+
+def agreement(float_graph: bytes, int8_graph: bytes, raw: Sequence[np.ndarray]) -> float:
+    """Share of pixels of the raw tiles ``raw`` whose class (argmax) is the same on both
+    graphs: what quantisation changed in the map."""
+    ort = require("onnxruntime")
+    same = total = 0
+    sessions = [ort.InferenceSession(g, providers=["CPUExecutionProvider"])
+                for g in (float_graph, int8_graph)]
+    name = sessions[0].get_inputs()[0].name
+    for tile in raw:
+        a, b = (s.run(None, {name: np.ascontiguousarray(tile[None], np.float32)})[0].argmax(1)
+                for s in sessions)
+        same += int((a == b).sum())
+        total += a.size
+    return same / total if total else 1.0
