@@ -209,7 +209,10 @@ def report(r: dict) -> str:
               "cache may take up to 256 MB of it), where its class map alone would be 900 MB "
               "and its probabilities 25 GB. (Measured as VmHWM of the child; until 2026-11-30 "
               "this table read ru_maxrss, which Linux carries over from the parent, and showed "
-              "the bench's own peak for both rows.)", "",
+              "the bench's own peak for both rows.) The ONNX Runtime children import torch too "
+              "(the bench module does, and spawn imports it again), so their peak is torch's "
+              "plus ONNX Runtime's arena; a classify process without torch peaks at about "
+              "700 MB (bench_onnx).", "",
               "| raster | runtime | peak RSS MB | time s |", "|---|---|---|---|"]
     for raster, label in (("naip", "naip_rgbn 934 x 724"),
                           ("big", "30,000 x 30,000 x 4 (NoData but 3 NAIP copies; all-NoData "
