@@ -164,8 +164,8 @@ def report(r: dict) -> str:
     lines += ["", f"Installed size: the light install (onnxruntime, flatbuffers, protobuf) "
               f"{light:.0f} MB; the torch stack (torch with its CUDA libraries and triton, "
               f"torchvision, segmentation-models-pytorch, timm) {heavy:.0f} MB.",
-              "Int8 quantisation (QUANTIZE) and ONNX for classical models (skl2onnx) are not "
-              "done yet."]
+              "Int8 graphs (QUANTIZE): bench_quantize; classical models on ONNX Runtime "
+              "(skl2onnx): bench_classical_onnx (both have their sections)."]
     lines += ["", "Raw times (s): " + str({k: [round(v, 2) for v in vs]
                                            for k, vs in r["times"].items()}), ""]
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from .diagnostics import DiagnosticsAlgorithm
 from .export_model import ExportModelAlgorithm
 from .export_training_data import ExportTrainingDataAlgorithm
 from .rasterize_labels import RasterizeLabelsAlgorithm
+from .refine_classification import RefineClassificationAlgorithm
 from .segment import SegmentAlgorithm
 from .train_classifier import TrainClassifierAlgorithm
 from .train_deep_learning_model import TrainDeepLearningModelAlgorithm
@@ -26,6 +27,7 @@ ALGORITHMS = (
     ExportModelAlgorithm,
     AssessAccuracyAlgorithm,
     SegmentAlgorithm,
+    RefineClassificationAlgorithm,
     DiagnosticsAlgorithm,
 )
 

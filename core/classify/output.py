@@ -9,6 +9,7 @@ All outputs are verified together at the end and only then renamed into place
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 
 import numpy as np
@@ -49,7 +50,9 @@ class ClassifyOutputs:
         if config.output_probabilities:
             self.prob = self._stack.enter_context(GeoTiffWriter(
                 config.output_probabilities, grid, len(self.values), np.float32,
-                nodata=NODATA_FLOAT, band_names=info.class_names, tags=tags,
+                nodata=NODATA_FLOAT, band_names=info.class_names,
+                # which class each band is, for Refine Classification
+                tags=dict(tags, LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in info.classes])),
                 parameter="output_probabilities"))
         self.weighted = config.blend == "weighted"
         if self.weighted:

@@ -79,9 +79,10 @@ def union(n: int, pairs: np.ndarray) -> np.ndarray:
     return first[comp]
 
 
-def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int
-                ) -> np.ndarray:
-    """Merge segments smaller than ``min_size`` into their most similar neighbour.
+def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int,
+                into: str = "similar") -> np.ndarray:
+    """Merge segments smaller than ``min_size`` into their most similar neighbour (or, with
+    ``into="largest"``, their largest).
 
     ``count`` (n,), ``sums`` (n, bands) of each segment; ``pairs`` touching segments.
     Returns the final root of every segment. Rounds repeat until no small segment with a
@@ -97,12 +98,15 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
         live = pairs[small[pairs[:, 0]] | small[pairs[:, 1]]] if len(pairs) else pairs
         if len(live) == 0:
             return root
-        mean = sums / np.maximum(count, 1)[:, None]
-        dist = ((mean[live[:, 0]] - mean[live[:, 1]]) ** 2).sum(1)
-        # each small segment picks its closest neighbour (ties: the neighbour's lower id)
         a = np.concatenate([live[:, 0], live[:, 1]])
         b = np.concatenate([live[:, 1], live[:, 0]])
-        d = np.concatenate([dist, dist])
+        if into == "largest":
+            d = -count[b]
+        else:
+            mean = sums / np.maximum(count, 1)[:, None]
+            dist = ((mean[live[:, 0]] - mean[live[:, 1]]) ** 2).sum(1)
+            d = np.concatenate([dist, dist])
+        # each small segment picks its closest (largest) neighbour, ties: the lower id
         keep = small[a]
         a, b, d = a[keep], b[keep], d[keep]
         order = np.lexsort((b, d, a))

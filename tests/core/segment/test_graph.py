@@ -82,3 +82,13 @@ def test_merge_small_breaks_ties_by_the_lower_id_and_repeats_rounds():
     # a segment reaching the minimum after one round stops there
     np.testing.assert_array_equal(merge_small(count, sums, np.array([[0, 1], [1, 2]]), 2),
                                   [0, 0, 2])
+
+
+def test_merge_small_into_the_largest_neighbour():
+    # 0 (2 px) touches 1 (10 px, far in value) and 2 (5 px, close in value)
+    count = np.array([2, 10, 5])
+    sums = np.array([[2.0], [1000.0], [15.0]])
+    pairs = np.array([[0, 1], [0, 2]])
+    # roots are each group's lowest id: 0 joins 2 by value, 1 by size
+    assert list(merge_small(count, sums, pairs, min_size=3)) == [0, 1, 0]
+    assert list(merge_small(count, sums, pairs, min_size=3, into="largest")) == [0, 0, 2]

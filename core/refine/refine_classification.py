@@ -1,0 +1,344 @@
+"""Refine Classification: a classified map, or the class probabilities Classify Pixels
+writes, cleaned up in two optional steps, streaming over rasters of any size.
+
+1. Segments (SEGMENTED_RASTER, e.g. Segment's ids on the same grid): every pixel of a segment
+   gets the segment's class: the majority of its pixels' classes (a class map; ties go to
+   the lower class value) or the class with the highest mean probability (probabilities).
+   Votes are gathered over the whole raster first, so a segment that crosses tiles is
+   exact.
+2. A minimum mapping unit (MIN_REGION_SIZE, pixels or hectares): connected regions of one
+   class (4- or 8-connected) smaller than it merge into their largest neighbour, or with
+   probabilities into the neighbour whose mean probabilities are closest; a merged region
+   takes its neighbour's class. Regions that touch only NoData stay.
+
+NoData stays NoData: pixels without a class in the input are never filled. The output is a
+styled class map with the input's classes (names, colours, .qml), written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from ..errors import InputError
+from ..geo.classes import ClassInfo, make_classes
+from ..geo.grid import Grid, count_tiles, crs_units, tile_windows
+from ..geo.outputs import check_distinct
+from ..geo.raster import open_dataset
+from ..geo.writer import GeoTiffWriter
+from ..labels.raster_labels import category_names
+from ..progress import NullProgress, Progress, SubProgress, check, track
+from ..termination import terminable
+from .regions import RegionGraph, resolve
+from .segment_vote import SegmentVotes
+
+__all__ = ["RefineConfig", "RefineResult", "refine_classification"]
+
+UNITS = ("pixels", "hectares")
+MERGE_INTO = ("largest", "similar")
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    input_raster: str  # a class map (1 band, integers) or Classify Pixels' probabilities
+    output: str
+    segmented_raster: str | None = None  # integer segment ids on the same grid
+    min_region_size: float = 0.0  # 0 = no minimum mapping unit
+    size_unit: str = "pixels"  # or "hectares"
+    connectivity: int = 4  # or 8
+    merge_into: str = "largest"  # or "similar" (probabilities only)
+    tile_size: int = 1024
+
+    def validate(self) -> None:
+        if not (self.min_region_size >= 0):
+            raise InputError("min_region_size", f"{self.min_region_size} is not a size; use "
+                             "0 (off) or more")
+        if self.size_unit not in UNITS:
+            raise InputError("size_unit", f"'{self.size_unit}' is not one of {', '.join(UNITS)}")
+        if self.connectivity not in (4, 8):
+            raise InputError("connectivity", f"{self.connectivity} is not 4 or 8")
+        if self.merge_into not in MERGE_INTO:
+            raise InputError("merge_into", f"'{self.merge_into}' is not one of "
+                             f"{', '.join(MERGE_INTO)}")
+        if self.tile_size < 64:
+            raise InputError("tile_size", f"{self.tile_size} px tiles are too small; use 64+")
+        if not self.segmented_raster and self.min_region_size == 0:
+            raise InputError("segmented_raster", "nothing to refine: give SEGMENTED_RASTER, a "
+                             "MIN_REGION_SIZE above 0, or both")
+        check_distinct({"input_raster": self.input_raster,
+                        "segmented_raster": self.segmented_raster}, {"output": self.output})
+
+
+@dataclass
+class RefineResult:
+    output: str
+    changed: int  # pixels whose class differs from the input's
+    pixels: int  # pixels with a class
+    min_pixels: int
+    seconds: float
+
+    def summary(self) -> str:
+        share = 100 * self.changed / max(self.pixels, 1)
+        return (f"Refined map: {self.output}; {self.changed} of {self.pixels} classified "
+                f"pixels changed class ({share:.2f}%) in {self.seconds:.1f} s")
+
+
+class _Input:
+    """The input raster as classes per window: a class map as is, probabilities as the
+    class of the highest one (and the probabilities themselves)."""
+
+    def __init__(self, path: str):
+        self.ds = open_dataset(path, "input_raster")
+        ds = self.ds
+        self.grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
+        tagged = ds.tags().get("LANDLEARN_CLASSES")
+        self.is_prob = ds.count > 1 or np.dtype(ds.dtypes[0]).kind == "f"
+        if self.is_prob:
+            if not tagged or np.dtype(ds.dtypes[0]).kind != "f":
+                raise InputError("input_raster", f"'{path}' has {ds.count} bands of "
+                                 f"{ds.dtypes[0]}: neither a class map (one band of integers) "
+                                 "nor class probabilities from Classify Pixels (which name "
+                                 "their classes); give one of those")
+        self.classes = _tag_classes(tagged, path) if tagged else None
+        if self.is_prob and len(self.classes) != ds.count:
+            raise InputError("input_raster", f"'{path}' has {ds.count} probability bands for "
+                             f"{len(self.classes)} classes; the file was altered")
+        self.values = (np.array([c.value for c in self.classes], np.uint8)
+                       if self.is_prob else None)
+        self.seen = np.zeros(256, bool)  # class values met so far (a class map's classes)
+        self.names = {} if self.is_prob else category_names(path)
+        try:
+            self.colors = {} if self.is_prob else {
+                v: tuple(c[:3]) for v, c in ds.colormap(1).items() if c[3] > 0}
+        except ValueError:  # no colour table
+            self.colors = {}
+        self._allowed = None
+        if self.classes is not None and not self.is_prob:
+            self.allow(self.classes)
+
+    def found_classes(self, seen: np.ndarray) -> list[ClassInfo]:
+        """A class map's classes from the values it holds, with its category names and
+        colour table where it has them."""
+        return make_classes([int(v) for v in np.nonzero(seen)[0] if v > 0], self.names,
+                            self.colors)
+
+    def allow(self, classes: list[ClassInfo]) -> None:
+        self._allowed = np.zeros(256, bool)
+        self._allowed[[0] + [c.value for c in classes]] = True
+
+    def read(self, win: Window) -> tuple[np.ndarray, np.ndarray | None]:
+        """(classes uint8 (0 = NoData), probabilities (classes, h, w) or None)."""
+        if not self.is_prob:
+            arr = self.ds.read(1, window=win, masked=True)
+            data = np.asarray(arr.filled(0))
+            bad = (data < 0) | (data > 255) | (data != np.round(data))
+            if bad.any():
+                raise InputError("input_raster", f"holds the value {data[bad][0]!r}; class "
+                                 "maps hold whole numbers 0..255 (0 = NoData)")
+            cls = data.astype(np.uint8)
+            self.seen[np.unique(cls)] = True
+            if self._allowed is not None and not self._allowed[cls].all():
+                raise InputError("input_raster", f"holds class value "
+                                 f"{int(cls[~self._allowed[cls]][0])}, which its class list "
+                                 "(LANDLEARN_CLASSES) does not name; the map was altered")
+            return cls, None
+        prob = self.ds.read(window=win).astype(np.float32)
+        nodata = (prob < 0).any(0) | ~np.isfinite(prob).all(0)
+        prob[:, nodata] = 0
+        cls = self.values[prob.argmax(0)]
+        cls[nodata] = 0
+        return cls, prob
+
+
+def _tag_classes(text: str, path: str) -> list[ClassInfo]:
+    try:
+        items = json.loads(text)
+        return [ClassInfo(int(c["Value"]), str(c["Name"]), tuple(int(v) for v in c["Color"][:3]))
+                for c in items]
+    except (ValueError, KeyError, TypeError):
+        raise InputError("input_raster", f"'{path}' carries a damaged LANDLEARN_CLASSES "
+                         "tag; classify again") from None
+
+
+def _segments(path: str | None, grid: Grid):
+    if not path:
+        return None
+    ds = open_dataset(path, "segmented_raster")
+    same = (ds.width, ds.height) == (grid.width, grid.height) and \
+        ds.transform.almost_equals(grid.transform) and ds.crs == grid.crs
+    if not same or np.dtype(ds.dtypes[0]).kind not in "iu":
+        what = "a grid other than INPUT_RASTER's" if not same else f"{ds.dtypes[0]} values"
+        ds.close()
+        raise InputError("segmented_raster", f"'{path}' has {what}; give integer segment ids "
+                         "on the input's grid (Segment on the same raster, or align it with "
+                         "Align Rasters / gdalwarp, nearest neighbour)")
+    return ds
+
+
+def _min_pixels(config: RefineConfig, grid: Grid) -> int:
+    if config.size_unit == "pixels":
+        return int(np.ceil(config.min_region_size))
+    if crs_units(grid.crs) not in ("metre", "meter", "m"):
+        raise InputError("size_unit", "the input's CRS is not in metres, so hectares cannot "
+                         "be counted in pixels; give MIN_REGION_SIZE in pixels, or project it")
+    pixel = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
+    return int(np.ceil(config.min_region_size * 10_000 / pixel))
+
+
+@terminable
+def refine_classification(config: RefineConfig, progress: Progress | None = None
+                          ) -> RefineResult:
+    progress = progress or NullProgress()
+    t0 = time.perf_counter()
+    config.validate()
+    src = _Input(config.input_raster)
+    seg_ds = None
+    try:
+        seg_ds = _segments(config.segmented_raster, src.grid)
+        if config.merge_into == "similar" and not src.is_prob:
+            raise InputError("merge_into", "'similar' compares class probabilities: give "
+                             "Classify Pixels' probabilities as INPUT_RASTER, or merge into "
+                             "the largest neighbour")
+        min_pixels = _min_pixels(config, src.grid)
+        progress.info(f"Refining {src.grid.width} x {src.grid.height} px: "
+                      + ", ".join(filter(None, [
+                          "segment " + ("probability averaging" if src.is_prob else
+                                        "majority vote") if seg_ds else None,
+                          f"minimum mapping unit {min_pixels} px ({config.connectivity}-"
+                          f"connected, into the {config.merge_into} neighbour)"
+                          if min_pixels > 1 else None])))
+        return _run(config, src, seg_ds, min_pixels, progress, t0)
+    finally:
+        src.ds.close()
+        if seg_ds is not None:
+            seg_ds.close()
+
+
+def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineResult:
+    area = src.grid.full_window
+    size = (config.tile_size, config.tile_size)
+    n_tiles = count_tiles(area, size)
+    windows = [w.intersection(area) for w in tile_windows(area, size)]
+    scan = seg_ds is not None and src.classes is None
+    passes = [p for p, on in (("scan", scan), ("votes", seg_ds is not None),
+                              ("regions", min_pixels > 1), ("write", True)) if on]
+    span = {p: SubProgress(progress, i / len(passes), (i + 1) / len(passes))
+            for i, p in enumerate(passes)}
+    classes = src.classes
+    if scan:  # a class map without LandLearn's tag: its classes are the values it holds
+        seen = np.zeros(256, bool)
+        for win in track(windows, span["scan"], n_tiles):
+            seen[np.unique(src.read(win)[0])] = True
+        classes = src.found_classes(seen)
+        src.allow(classes)
+    votes = values = None
+    if seg_ds is not None:
+        values = np.array([c.value for c in classes], np.uint8)
+        index = np.zeros(256, np.int64)
+        index[values] = np.arange(len(values))
+        votes = SegmentVotes(len(values))
+        for win in track(windows, span["votes"], n_tiles):
+            cls, prob = src.read(win)
+            votes.add(_seg(seg_ds, win),
+                      prob if prob is not None else _one_hot(cls, index, len(values)))
+
+    def refined(win):
+        cls, prob = src.read(win)
+        if votes is None:
+            return cls, cls, prob
+        win_idx, voted = votes.lookup(_seg(seg_ds, win))
+        return cls, np.where(voted & (cls > 0), values[win_idx], cls).astype(np.uint8), prob
+
+    with tempfile.TemporaryDirectory(prefix=".refine", dir=_folder(config.output)) as tmp, \
+            ExitStack() as stack:
+        if min_pixels > 1:
+            graph = RegionGraph(config.connectivity, len(classes) if src.is_prob else 1)
+            labels_path = os.path.join(tmp, "regions.tif")
+            _first_pass(src, windows, n_tiles, refined, graph, labels_path, span["regions"])
+            final = resolve(graph, min_pixels, config.merge_into)
+            labels = stack.enter_context(rasterio.open(labels_path))
+
+            def final_classes(win):
+                lab = labels.read(1, window=win)
+                return src.read(win)[0], np.where(lab >= 0, final[np.maximum(lab, 0)],
+                                                  0).astype(np.uint8)
+        else:
+            def final_classes(win):
+                return refined(win)[:2]
+        if classes is None:
+            classes = src.found_classes(src.seen)
+        changed = pixels = 0
+        with GeoTiffWriter(config.output, src.grid, 1, np.uint8, nodata=0, classes=classes,
+                           tags={"LANDLEARN_REFINED": config.input_raster},
+                           parameter="output") as out:
+            for win in track(windows, span["write"], n_tiles):
+                cls, new = final_classes(win)
+                changed += int((cls != new).sum())
+                pixels += int((cls > 0).sum())
+                out.write(new[None], win)
+    check(progress)
+    progress.set_fraction(1.0)
+    return RefineResult(config.output, changed, pixels, min_pixels, time.perf_counter() - t0)
+
+
+def _first_pass(src, windows, n_tiles, refined, graph: RegionGraph, labels_path, progress):
+    """Region ids of every pixel into ``labels_path``; the region graph gathered."""
+    grid = src.grid
+    profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1,
+                   dtype="int64", tiled=True, blockxsize=256, blockysize=256, crs=grid.crs,
+                   transform=grid.transform)
+    prev_lab = np.full(grid.width, -1, np.int64)  # the last row of the tile row above
+    prev_cls = np.zeros(grid.width, np.uint8)
+    next_lab, next_cls = prev_lab.copy(), prev_cls.copy()
+    left = None
+    row = None
+    with rasterio.open(labels_path, "w", **profile) as out:
+        for win in track(windows, progress, n_tiles):
+            r0, c0 = int(win.row_off), int(win.col_off)
+            w = int(win.width)
+            if r0 != row:
+                prev_lab, prev_cls = next_lab.copy(), next_cls.copy()
+                row, left = r0, None
+            _, cls, prob = refined(win)
+            g = graph.add_tile(cls, prob, r0, c0, grid.width)
+            out.write(g[None], window=win)
+            if left is not None:
+                graph.border_line(left[0], left[1], g[:, 0], cls[:, 0])
+            if r0 > 0:
+                # the row above, one pixel wider on each side for the diagonals
+                lo, hi = max(c0 - 1, 0), min(c0 + w + 1, grid.width)
+                top_lab = np.full(hi - lo, -1, np.int64)
+                top_cls = np.zeros(hi - lo, np.uint8)
+                top_lab[c0 - lo:c0 - lo + w] = g[0]
+                top_cls[c0 - lo:c0 - lo + w] = cls[0]
+                graph.border_line(prev_lab[lo:hi], prev_cls[lo:hi], top_lab, top_cls)
+            left = (g[:, -1].copy(), cls[:, -1].copy())
+            next_lab[c0:c0 + w] = g[-1]
+            next_cls[c0:c0 + w] = cls[-1]
+
+
+def _seg(ds, win: Window) -> np.ndarray:
+    arr = ds.read(1, window=win, masked=True)
+    return np.where(np.ma.getmaskarray(arr), -1, np.asarray(arr.filled(0), np.int64))
+
+
+def _one_hot(cls: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros((n,) + cls.shape, np.float32)
+    valid = cls > 0
+    rows, cols = np.nonzero(valid)
+    out[index[cls[valid]], rows, cols] = 1
+    return out
+
+
+def _folder(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    return folder

@@ -1,0 +1,95 @@
+"""Refine Classification: segment majority / probability averaging and a minimum mapping
+unit for any classified map."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import LandLearnAlgorithm
+from .classify_pixels import _KEEP, ApplyStyle
+from .layers import raster_path
+
+
+class RefineClassificationAlgorithm(LandLearnAlgorithm):
+    ID = "refineclassification"
+    DISPLAY_NAME = "Refine Classification"
+    GROUP = "Segmentation"
+    ICON = "segment"
+    HELP = (
+        "Cleans up a classified map: the salt-and-pepper of per-pixel classifiers and the "
+        "small specks of any map. INPUT_RASTER is a class map (one band of class values, 0 = "
+        "NoData; from Classify Pixels or any other tool) or the class probabilities Classify "
+        "Pixels writes (OUTPUT_PROBABILITIES).\n\n"
+        "With SEGMENTED_RASTER (segment ids on the same grid, e.g. from Segment), every pixel "
+        "of a segment gets the segment's class: the majority of its pixels' classes, or with "
+        "probabilities the class of highest mean probability. With MIN_REGION_SIZE, connected "
+        "regions of one class smaller than it (pixels, or hectares in a metric CRS) merge "
+        "into their largest neighbour, or with probabilities and MERGE_INTO=similar into the "
+        "neighbour whose mean probabilities are closest. Both may be used; segments come "
+        "first. NoData stays NoData. Works on rasters of any size in tiles, with the same "
+        "result as in one piece. The output keeps the input's classes, names and colours.\n\n"
+        "Example (qgis_process): qgis_process run landlearn:refineclassification -- "
+        "INPUT_RASTER=classes.tif SEGMENTED_RASTER=segment_ids.tif MIN_REGION_SIZE=8 "
+        "OUTPUT=refined.tif"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add(QgsProcessingParameterRasterLayer(
+            "INPUT_RASTER", self.tr("Classified raster or class probabilities")),
+            "A class map (1 band of integers, 0 = NoData) or Classify Pixels' probabilities.")
+        self.add(QgsProcessingParameterRasterLayer(
+            "SEGMENTED_RASTER", self.tr("Segments (optional)"), optional=True),
+            "Integer segment ids on the input's grid (Segment's OUTPUT_SEGMENT_IDS, or any); "
+            "every pixel of a segment gets its segment's class.")
+        self.add(QgsProcessingParameterNumber(
+            "MIN_REGION_SIZE", self.tr("Minimum mapping unit (0 = off)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.0, minValue=0.0),
+            "Connected regions of one class smaller than this merge into a neighbour.")
+        self.add_choice("SIZE_UNIT", "Unit of the minimum mapping unit",
+                        [("pixels", "Pixels"), ("hectares", "Hectares")], "pixels",
+                        "Hectares need a CRS in metres.")
+        self.add(QgsProcessingParameterNumber(
+            "CONNECTIVITY", self.tr("Connectivity (4 or 8)"),
+            QgsProcessingParameterNumber.Type.Integer, defaultValue=4, minValue=4, maxValue=8),
+            "Which pixels touch: 4 (edges; GDAL's and QGIS's Sieve by default) or 8 (edges "
+            "and corners).")
+        self.add_choice("MERGE_INTO", "Merge small regions into",
+                        [("largest", "The largest neighbour"),
+                         ("similar", "The most similar neighbour (probabilities)")], "largest",
+                        "similar compares mean class probabilities, so it needs "
+                        "probabilities as INPUT_RASTER.", advanced=True)
+        self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Refined raster")),
+                 "uint8 class map (0 = NoData) with the input's class names, colours and "
+                 ".qml.")
+        self.addOutput(QgsProcessingOutputNumber("CHANGED_PIXELS",
+                                                 self.tr("Pixels that changed class")))
+
+    def perform(self, parameters, context, progress, feedback):
+        from ..core.refine import RefineConfig, refine_classification
+
+        segments = None
+        if parameters.get("SEGMENTED_RASTER") not in (None, ""):
+            segments = raster_path(self.parameterAsRasterLayer(parameters, "SEGMENTED_RASTER",
+                                                               context), "SEGMENTED_RASTER")
+        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        result = refine_classification(RefineConfig(
+            input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
+                                                                 context), "INPUT_RASTER"),
+            output=output, segmented_raster=segments,
+            min_region_size=self.parameterAsDouble(parameters, "MIN_REGION_SIZE", context),
+            size_unit=self.choice(parameters, "SIZE_UNIT"),
+            connectivity=self.parameterAsInt(parameters, "CONNECTIVITY", context),
+            merge_into=self.choice(parameters, "MERGE_INTO")), progress)
+        feedback.pushInfo(result.summary())
+        if context.willLoadLayerOnCompletion(output):
+            styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
+            _KEEP.append(styler)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        return {"OUTPUT": output, "CHANGED_PIXELS": result.changed}

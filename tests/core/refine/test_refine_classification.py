@@ -1,0 +1,148 @@
+"""refine.refine_classification on a real noisy map: segments, a minimum mapping unit,
+the same result in tiles as in one piece, as GDAL's sieve does, and clear refusals."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.errors import InputError
+from landlearn.core.refine import RefineConfig, refine_classification
+
+pytest.importorskip("scipy")
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1), ds
+
+
+def _specks(arr, connectivity=4, under=4):
+    from scipy import ndimage
+
+    structure = ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2)
+    n = 0
+    for v in np.unique(arr[arr > 0]):
+        lab, _ = ndimage.label(arr == v, structure)
+        n += int((np.bincount(lab.ravel())[1:] < under).sum())
+    return n
+
+
+@pytest.mark.parametrize("source,kw", [
+    ("rf.tif", dict(segmented="segments.tif")),
+    ("rf.tif", dict(min_region_size=8)),
+    ("rf.tif", dict(min_region_size=8, connectivity=8)),
+    ("rf_prob.tif", dict(segmented="segments.tif", min_region_size=4)),
+    ("rf_prob.tif", dict(min_region_size=8, merge_into="similar")),
+])
+def test_tiled_equals_untiled_and_specks_go(rf_maps, tmp_path, source, kw):
+    kw = dict(kw)
+    seg = kw.pop("segmented", None)
+    outs = []
+    for tile in (1024, 64):
+        out = tmp_path / f"out{tile}.tif"
+        res = refine_classification(RefineConfig(
+            str(rf_maps / source), str(out), segmented_raster=seg and str(rf_maps / seg),
+            tile_size=tile, **kw))
+        outs.append(_read(out)[0])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    before = _read(rf_maps / "rf.tif")[0]
+    after = outs[0]
+    assert (after[before == 0] == 0).all() and (after[before > 0] > 0).all()  # NoData kept
+    assert 0 < res.changed == int((after != before).sum()) < before.size
+    assert _specks(before) > 1000 and _specks(after, kw.get("connectivity", 4)) < \
+        _specks(before) / 20
+    with rasterio.open(tmp_path / "out1024.tif") as ds, \
+            rasterio.open(rf_maps / "rf.tif") as src:
+        assert ds.colormap(1)[1] == src.colormap(1)[1] and ds.nodata == 0
+        assert ds.transform == src.transform and ds.crs == src.crs
+    assert (tmp_path / "out1024.qml").exists()
+
+
+def test_segments_give_one_class_per_segment_the_majority(rf_maps, tmp_path):
+    refine_classification(RefineConfig(str(rf_maps / "rf.tif"), str(tmp_path / "o.tif"),
+                                       segmented_raster=str(rf_maps / "segments.tif")))
+    seg, before, after = (_read(p)[0] for p in (rf_maps / "segments.tif", rf_maps / "rf.tif",
+                                                 tmp_path / "o.tif"))
+    for s in np.unique(seg)[1:40]:
+        inside = (seg == s) & (before > 0)
+        votes = np.bincount(before[inside], minlength=256)
+        assert set(np.unique(after[inside])) == {votes.argmax()}
+
+
+def test_the_minimum_mapping_unit_matches_gdals_sieve(rf_maps, tmp_path):
+    """GDAL's sieve (QGIS's Sieve) also merges regions under a size into their largest
+    neighbour: the maps agree but for ties, which GDAL breaks by its polygon order."""
+    from osgeo import gdal
+
+    for connectivity in (4, 8):
+        out = tmp_path / f"mmu{connectivity}.tif"
+        refine_classification(RefineConfig(str(rf_maps / "rf.tif"), str(out),
+                                           min_region_size=8, connectivity=connectivity))
+        src = gdal.Open(str(rf_maps / "rf.tif"))
+        dst = gdal.GetDriverByName("GTiff").CreateCopy(str(tmp_path / "gdal.tif"), src)
+        band = src.GetRasterBand(1)
+        gdal.SieveFilter(band, band.GetMaskBand(), dst.GetRasterBand(1), 8, connectivity)
+        dst = None
+        ours, theirs = _read(out)[0], _read(tmp_path / "gdal.tif")[0]
+        assert (ours == theirs).mean() > 0.999
+
+
+def test_hectares_and_clear_refusals(rf_maps, tmp_path):
+    rf = str(rf_maps / "rf.tif")
+    res = refine_classification(RefineConfig(rf, str(tmp_path / "ha.tif"), min_region_size=1,
+                                             size_unit="hectares"))
+    # 1 ha is 12.3 pixels of 28.5 m: a 12-pixel region (0.97 ha) is under it, 13 is not
+    assert res.min_pixels == 13
+    for kw, message in (
+            (dict(), "^SEGMENTED_RASTER: nothing to refine"),
+            (dict(min_region_size=-1), "^MIN_REGION_SIZE: -1 is not a size"),
+            (dict(min_region_size=4, connectivity=6), "^CONNECTIVITY: 6 is not 4 or 8"),
+            (dict(min_region_size=4, merge_into="similar"), "^MERGE_INTO: 'similar' compares"),
+            (dict(segmented_raster=str(rf_maps / "rf_prob.tif")),
+             "^SEGMENTED_RASTER: .* float32 values; give integer segment ids")):
+        with pytest.raises(InputError, match=message):
+            refine_classification(RefineConfig(rf, str(tmp_path / "x.tif"), **kw))
+    with pytest.raises(InputError, match="^OUTPUT: .*"):
+        refine_classification(RefineConfig(rf, rf, min_region_size=4))
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_segments_on_another_grid_and_maps_of_other_kinds_are_refused(rf_maps, tmp_path,
+                                                                       sample):
+    rf = str(rf_maps / "rf.tif")
+    other = tmp_path / "shifted.tif"
+    with rasterio.open(rf_maps / "segments.tif") as ds:
+        profile = ds.profile
+        profile.update(transform=ds.transform * ds.transform.translation(1, 0))
+        data = ds.read()
+    with rasterio.open(other, "w", **profile) as ds:
+        ds.write(data)
+    with pytest.raises(InputError, match="^SEGMENTED_RASTER: .* a grid other than "
+                                         "INPUT_RASTER's; .*Align Rasters"):
+        refine_classification(RefineConfig(rf, str(tmp_path / "x.tif"),
+                                           segmented_raster=str(other)))
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    with pytest.raises(InputError, match="^INPUT_RASTER: .* neither a class map .* nor class "
+                                         "probabilities"):
+        refine_classification(RefineConfig(image, str(tmp_path / "x.tif"), min_region_size=4))
+    assert not (tmp_path / "x.tif").exists()
+
+
+def test_a_class_map_from_another_tool_keeps_its_colours(rf_maps, tmp_path):
+    """No LandLearn tag: the classes are the values the map holds, with its colour table."""
+    arr, _ = _read(rf_maps / "rf.tif")
+    with rasterio.open(rf_maps / "rf.tif") as ds:
+        profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1,
+                       dtype="uint8", crs=ds.crs, transform=ds.transform, nodata=0)
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(plain, "w", **profile) as ds:
+        ds.write(arr[None])
+        ds.write_colormap(1, {3: (10, 20, 30, 255)})
+    refine_classification(RefineConfig(str(plain), str(tmp_path / "o.tif"),
+                                       segmented_raster=str(rf_maps / "segments.tif")))
+    with rasterio.open(tmp_path / "o.tif") as ds:
+        assert ds.colormap(1)[3] == (10, 20, 30, 255)
+        names = [c["Name"] for c in json.loads(ds.tags()["LANDLEARN_CLASSES"])]
+    assert names == [f"Class {v}" for v in np.unique(arr) if v > 0]

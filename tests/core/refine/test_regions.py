@@ -1,0 +1,49 @@
+"""refine.regions: regions of one class across tiles, and the minimum mapping unit."""
+
+import numpy as np
+import pytest
+
+from landlearn.core.refine.regions import RegionGraph, label_classes, resolve
+
+pytest.importorskip("scipy")
+
+
+def test_label_classes_separates_classes_and_follows_connectivity():
+    cls = np.array([[1, 0, 1],
+                    [0, 1, 0],
+                    [2, 2, 0]], np.uint8)
+    four, n4 = label_classes(cls, 4)
+    eight, n8 = label_classes(cls, 8)
+    assert n4 == 4 and n8 == 2  # the diagonal 1s are one region with 8-connectivity
+    assert (four[cls == 0] == -1).all() and len(set(eight[cls == 1])) == 1
+
+
+def _one_tile(cls, connectivity, min_size, prob=None, into="largest"):
+    graph = RegionGraph(connectivity, 1 if prob is None else len(prob))
+    lab = graph.add_tile(cls, prob, 0, 0, cls.shape[1])
+    final = resolve(graph, min_size, into)
+    return np.where(lab >= 0, final[np.maximum(lab, 0)], 0)
+
+
+def test_a_small_region_takes_the_class_of_its_largest_neighbour():
+    cls = np.array([[1, 1, 1, 2, 2],
+                    [1, 1, 3, 2, 2],
+                    [1, 1, 1, 2, 2],
+                    [1, 1, 1, 0, 0]], np.uint8)
+    out = _one_tile(cls, 4, 2)
+    assert out[1, 2] == 1  # 3 touches 1 (11 px) and 2 (6 px): the largest wins
+    assert (out[cls != 3] == cls[cls != 3]).all()
+
+
+def test_similar_merges_by_probabilities_and_an_island_in_nodata_stays():
+    cls = np.array([[1, 1, 1, 2, 2],
+                    [1, 1, 3, 2, 2],
+                    [0, 0, 0, 0, 0],
+                    [0, 4, 0, 0, 0]], np.uint8)
+    prob = np.zeros((4,) + cls.shape, np.float32)
+    for k in range(4):
+        prob[k][cls == k + 1] = 0.7
+    prob[1][1, 2] = 0.3  # the small class-3 pixel looks like class 2 more than class 1
+    prob[0][1, 2] = 0.0
+    out = _one_tile(cls, 4, 2, prob, into="similar")
+    assert out[1, 2] == 2 and out[3, 1] == 4 and (out[2] == 0).all()
