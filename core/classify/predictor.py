@@ -9,9 +9,6 @@ give (n, classes, h, w) float32 probabilities.
 
 from __future__ import annotations
 
-import os
-import sys
-
 from ..classical.predictor import ClassicalPredictor
 from ..deep.onnx_predictor import OnnxPredictor
 from ..deep.predictor import DeepPredictor
@@ -20,22 +17,11 @@ from ..model_package.format import read_package
 from ..model_package.info import ModelInfo, model_info
 from ..model_package.onnx_graph import has_onnx
 from ..runtime.deps import is_installed
-from ..runtime.device import DEVICES, resolve_device
+from ..runtime.device import DEVICES, may_have_cuda, resolve_device
 
 __all__ = ["RUNTIMES", "ModelInfo", "load_predictor"]
 
 RUNTIMES = ("auto", "onnxruntime", "torch")
-
-
-def _may_have_cuda() -> bool:
-    """Whether a CUDA GPU could be there, asked without importing torch (2 s): no torch or
-    no NVIDIA driver on Linux means no; elsewhere torch is asked."""
-    if not is_installed("torch"):
-        return False
-    if sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
-                                                 or os.path.exists("/dev/nvidia0")):
-        return False
-    return resolve_device("auto").type == "cuda"
 
 
 def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str = "auto",
@@ -69,7 +55,7 @@ def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str
         return OnnxPredictor(pkg, info, "cpu", int8=True), info
     if runtime == "auto":
         use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and (
-            name == "cpu" or (name == "auto" and not _may_have_cuda()))
+            name == "cpu" or (name == "auto" and not may_have_cuda()))
         if not use_onnx and not is_installed("torch") and has_onnx(pkg):
             use_onnx = True  # torch-free install: ONNX Runtime names what is missing
         runtime = "onnxruntime" if use_onnx else "torch"
@@ -78,7 +64,7 @@ def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str
             raise InputError("runtime", f"'{path}' holds no ONNX graph (trained before "
                              "LandLearn 0.2, or its network could not be exported); add one "
                              "with Export Model, or use RUNTIME=torch")
-        cuda = name.startswith("cuda") or (name == "auto" and _may_have_cuda())
+        cuda = name.startswith("cuda") or (name == "auto" and may_have_cuda())
         return OnnxPredictor(pkg, info, "cuda" if cuda else "cpu"), info
     if isinstance(device, str):
         device = resolve_device(device)

@@ -6,10 +6,24 @@ silent CPU run that takes hours instead of minutes.
 
 from __future__ import annotations
 
+import os
+import sys
+
 from ..errors import InputError
-from .deps import require
+from .deps import is_installed, require
 
 DEVICES = ("auto", "cuda", "cpu")
+
+
+def may_have_cuda() -> bool:
+    """Whether a CUDA GPU could be there, asked without importing torch (2 s): no torch or
+    no NVIDIA driver on Linux means no; elsewhere torch is asked."""
+    if not is_installed("torch"):
+        return False
+    if sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
+                                                 or os.path.exists("/dev/nvidia0")):
+        return False
+    return resolve_device("auto").type == "cuda"
 
 
 def resolve_device(name: str = "auto"):
@@ -41,6 +55,4 @@ def describe_device(device) -> str:
 
         props = torch.cuda.get_device_properties(device)
         return f"{props.name} ({props.total_memory / 2**30:.0f} GiB, {device})"
-    import os
-
     return f"CPU ({os.cpu_count()} logical cores)"

@@ -8,10 +8,21 @@ fast bilateral filters do): 2(2r+1) neighbours per pass instead of (2r+1)^2, whi
 makes it several times faster than Orfeo ToolBox on a CPU. Outside the raster (and on
 NoData) nothing is averaged in, so a tile computed with a halo of radius x iterations
 equals the same pixels computed in one pass.
+
+On the CPU the pass runs as compiled code (mean_shift_jit, numba) on every core, without
+importing torch: the 1.7-1.9 s torch import and its ~600 MB were most of a whole
+`qgis_process run landlearn:segment` (BENCHMARKS.md). torch runs it on a GPU, and on the
+CPU where numba is missing.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..classical.trees.kernel import numba_version
 from ..runtime.deps import require
 
 
@@ -42,9 +53,36 @@ def _pass(torch, v, valid, r: int, hr2: float, dim: int):
     return torch.where(valid, out, v)
 
 
+def compiled_available() -> bool:
+    """Whether the compiled CPU pass can run (numba installed, not turned off)."""
+    return numba_version() is not None
+
+
+def _compiled(values, valid, r: int, hr2: float, iterations: int):
+    from .mean_shift_jit import pass_rows
+
+    v = np.ascontiguousarray(values, np.float32)
+    ok = np.ascontiguousarray(valid, np.bool_)
+    h = v.shape[1]
+    threads = max(1, min(os.cpu_count() or 1, 16))
+    step = max(1, -(-h // (threads * 4)))
+    spans = [(y, min(y + step, h)) for y in range(0, h, step)]
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(iterations):
+            for along_x in (True, False):  # columns (along x) first, as the torch pass
+                out = np.empty_like(v)
+                args = (v, ok, out, r, np.float32(hr2), along_x)
+                list(pool.map(lambda span, a=args: pass_rows(*a, *span), spans))
+                v = out
+    return v
+
+
 def mean_shift_filter(values, valid, spatial_radius: int, range_radius: float,
                       iterations: int, device):
-    """Filter (B, H, W) float32 ``values`` (numpy) with (H, W) bool ``valid``; numpy out."""
+    """Filter (B, H, W) float32 ``values`` (numpy) with (H, W) bool ``valid``; numpy out.
+    ``device`` "compiled" runs the CPU pass without torch; else a torch.device."""
+    if device == "compiled":
+        return _compiled(values, valid, spatial_radius, float(range_radius) ** 2, iterations)
     torch = require("torch")
     with torch.inference_mode():
         v = torch.from_numpy(values).to(device)

@@ -29,10 +29,10 @@ from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource, open_dataset
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..progress import NullProgress, Progress, SubProgress, check, track
-from ..runtime.device import resolve_device
+from ..runtime.device import DEVICES, may_have_cuda, resolve_device
 from ..termination import terminable
 from .graph import local_components, merge_small, neighbour_pairs, union, unique_pairs
-from .mean_shift import halo, mean_shift_filter
+from .mean_shift import compiled_available, halo, mean_shift_filter
 from .output import write_outputs
 
 
@@ -109,7 +109,7 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
     check_distinct({"input_raster": config.input_raster},
                    {"output": config.output, "output_segment_ids": config.output_segment_ids,
                     "output_polygons": config.output_polygons})
-    device = resolve_device(config.device)
+    device = _engine(config.device)
     with RasterSource(config.input_raster, _bands(config)) as src:
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
         check_output_size(int(area.width), int(area.height), _planned(config, src),
@@ -117,8 +117,8 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
         offset, scale = band_scaling(src, progress)
         grid = src.grid.subgrid(area)
         progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
-                      f"{hr:.1f} (0..255 scale), {config.iterations} iterations, device "
-                      f"{device}")
+                      f"{hr:.1f} (0..255 scale), {config.iterations} iterations, on "
+                      + ("the CPU, compiled" if device == "compiled" else f"{device}"))
         with tempfile.TemporaryDirectory(prefix=".segment", dir=_tmp_dir(config)) as tmp:
             labels_path = os.path.join(tmp, "labels.tif")
             stats = _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path,
@@ -132,6 +132,17 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
     progress.set_fraction(1.0)
     return SegmentResult(n_final, grid.width, grid.height, time.perf_counter() - t0, hs, hr,
                          outputs)
+
+
+def _engine(name: str):
+    """"compiled" (the CPU pass without torch) on the CPU when numba is there, else a
+    torch.device: a GPU only ever through torch."""
+    name = (name or "auto").strip().lower()
+    if name not in DEVICES and not name.startswith("cuda:"):
+        resolve_device(name)  # the DEVICE error, named as everywhere
+    if (name == "cpu" or (name == "auto" and not may_have_cuda())) and compiled_available():
+        return "compiled"
+    return resolve_device(name)
 
 
 def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
