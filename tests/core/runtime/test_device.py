@@ -56,3 +56,19 @@ def test_describe_the_cpu():
     if torch.cuda.is_available():
         text = describe_device(torch.device("cuda", 0))
         assert text.startswith(torch.cuda.get_device_name(0)) and text.endswith("GiB, cuda:0)")
+
+
+def test_may_have_cuda_asks_without_importing_torch_where_it_can(monkeypatch):
+    import os
+    import sys
+
+    from landlearn.core.runtime import device
+
+    monkeypatch.setattr(device, "is_installed", lambda name: False)
+    assert device.may_have_cuda() is False  # no torch: no CUDA, nothing imported
+    monkeypatch.setattr(device, "is_installed", lambda name: True)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    called = []
+    monkeypatch.setattr(device, "resolve_device", lambda name: called.append(name))
+    assert device.may_have_cuda() is False and called == []  # no NVIDIA driver: torch not asked
