@@ -18,6 +18,7 @@ styled class map with the input's classes (names, colours, .qml), written atomic
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -58,7 +59,7 @@ class RefineConfig:
     tile_size: int = 1024
 
     def validate(self) -> None:
-        if not (self.min_region_size >= 0):
+        if not (self.min_region_size >= 0 and math.isfinite(self.min_region_size)):
             raise InputError("min_region_size", f"{self.min_region_size} is not a size; use "
                              "0 (off) or more")
         if self.size_unit not in UNITS:
@@ -108,6 +109,9 @@ class _Input:
                                  "nor class probabilities from Classify Pixels (which name "
                                  "their classes); give one of those")
         self.classes = _tag_classes(tagged, path) if tagged else None
+        if self.classes is not None and not self.is_prob:
+            # a class map's classes in value order: votes tie to the lower value
+            self.classes = sorted(self.classes, key=lambda c: c.value)
         if self.is_prob and len(self.classes) != ds.count:
             raise InputError("input_raster", f"'{path}' has {ds.count} probability bands for "
                              f"{len(self.classes)} classes; the file was altered")
@@ -151,7 +155,7 @@ class _Input:
                                  "(LANDLEARN_CLASSES) does not name; the map was altered")
             return cls, None
         prob = self.ds.read(window=win).astype(np.float32)
-        nodata = (prob < 0).any(0) | ~np.isfinite(prob).all(0)
+        nodata = (prob < 0).any(0) | ~np.isfinite(prob).all(0) | ~(prob > 0).any(0)
         prob[:, nodata] = 0
         cls = self.values[prob.argmax(0)]
         cls[nodata] = 0
@@ -184,13 +188,15 @@ def _segments(path: str | None, grid: Grid):
 
 
 def _min_pixels(config: RefineConfig, grid: Grid) -> int:
+    """The unit in whole pixels: regions of fewer pixels are merged. Exact sizes stay exact
+    (0.07 ha of 10 m pixels is 7, not the 8 that float rounding would give)."""
     if config.size_unit == "pixels":
-        return int(np.ceil(config.min_region_size))
+        return math.ceil(config.min_region_size - 1e-9)
     if crs_units(grid.crs) not in ("metre", "meter", "m"):
         raise InputError("size_unit", "the input's CRS is not in metres, so hectares cannot "
                          "be counted in pixels; give MIN_REGION_SIZE in pixels, or project it")
     pixel = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
-    return int(np.ceil(config.min_region_size * 10_000 / pixel))
+    return math.ceil(config.min_region_size * 10_000 / pixel - 1e-9)
 
 
 @terminable
@@ -208,6 +214,10 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
                              "Classify Pixels' probabilities as INPUT_RASTER, or merge into "
                              "the largest neighbour")
         min_pixels = _min_pixels(config, src.grid)
+        if min_pixels <= 1 and seg_ds is None:
+            raise InputError("min_region_size", f"{config.min_region_size:g} "
+                             f"{config.size_unit} is at most one pixel, so no region is "
+                             "smaller; give a larger unit, or SEGMENTED_RASTER")
         progress.info(f"Refining {src.grid.width} x {src.grid.height} px: "
                       + ", ".join(filter(None, [
                           "segment " + ("probability averaging" if src.is_prob else
@@ -247,14 +257,14 @@ def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineRe
         votes = SegmentVotes(len(values))
         for win in track(windows, span["votes"], n_tiles):
             cls, prob = src.read(win)
-            votes.add(_seg(seg_ds, win),
+            votes.add(*_seg(seg_ds, win),
                       prob if prob is not None else _one_hot(cls, index, len(values)))
 
     def refined(win):
         cls, prob = src.read(win)
-        if votes is None:
+        if votes is None or len(values) == 0:  # no segments, or a map without any class
             return cls, cls, prob
-        win_idx, voted = votes.lookup(_seg(seg_ds, win))
+        win_idx, voted = votes.lookup(*_seg(seg_ds, win))
         return cls, np.where(voted & (cls > 0), values[win_idx], cls).astype(np.uint8), prob
 
     with tempfile.TemporaryDirectory(prefix=".refine", dir=_folder(config.output)) as tmp, \
@@ -268,6 +278,8 @@ def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineRe
 
             def final_classes(win):
                 lab = labels.read(1, window=win)
+                if len(final) == 0:  # no region at all: the map is all NoData
+                    return src.read(win)[0], np.zeros(lab.shape, np.uint8)
                 return src.read(win)[0], np.where(lab >= 0, final[np.maximum(lab, 0)],
                                                   0).astype(np.uint8)
         else:
@@ -325,9 +337,11 @@ def _first_pass(src, windows, n_tiles, refined, graph: RegionGraph, labels_path,
             next_cls[c0:c0 + w] = cls[-1]
 
 
-def _seg(ds, win: Window) -> np.ndarray:
+def _seg(ds, win: Window) -> tuple[np.ndarray, np.ndarray]:
+    """(segment ids as int64, where there is a segment): any id, negative included (a
+    uint64 id above 2**63 becomes a negative one, still its own)."""
     arr = ds.read(1, window=win, masked=True)
-    return np.where(np.ma.getmaskarray(arr), -1, np.asarray(arr.filled(0), np.int64))
+    return np.asarray(arr.filled(0)).astype(np.int64), ~np.ma.getmaskarray(arr)
 
 
 def _one_hot(cls: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:

@@ -19,10 +19,11 @@ class SegmentVotes:
         self.ids = np.zeros(0, np.int64)
         self.sums = np.zeros((0, n_classes), np.float64)
 
-    def add(self, seg: np.ndarray, scores: np.ndarray) -> None:
-        """``seg`` (h, w) int64 ids (-1 = no segment); ``scores`` (n_classes, h, w) votes
-        (one-hot for a class map, probabilities otherwise; all 0 where there is no data)."""
-        keep = (seg >= 0) & (scores.sum(0) > 0)
+    def add(self, seg: np.ndarray, has: np.ndarray, scores: np.ndarray) -> None:
+        """``seg`` (h, w) int64 ids (any value, negative too), ``has`` where there is a
+        segment; ``scores`` (n_classes, h, w) votes (one-hot for a class map, probabilities
+        otherwise; all 0 where there is no data)."""
+        keep = has & (scores.sum(0) > 0)
         if not keep.any():
             return
         ids, inv = np.unique(seg[keep], return_inverse=True)
@@ -37,13 +38,15 @@ class SegmentVotes:
     def winners(self) -> tuple[np.ndarray, np.ndarray]:
         """(segment ids, index of each one's class): the highest sum, ties to the lower
         index (argmax takes the first)."""
+        if len(self.ids) == 0:
+            return self.ids, np.zeros(0, np.int64)
         return self.ids, self.sums.argmax(1)
 
-    def lookup(self, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, seg: np.ndarray, has: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(class index per pixel, whether the pixel's segment voted) for ids ``seg``."""
         ids, win = self.winners()
         if len(ids) == 0:
             return np.zeros(seg.shape, np.int64), np.zeros(seg.shape, bool)
         at = np.clip(np.searchsorted(ids, seg), 0, len(ids) - 1)
-        found = (seg >= 0) & (ids[at] == seg)
+        found = has & (ids[at] == seg)
         return win[at], found

@@ -146,3 +146,56 @@ def test_a_class_map_from_another_tool_keeps_its_colours(rf_maps, tmp_path):
         assert ds.colormap(1)[3] == (10, 20, 30, 255)
         names = [c["Name"] for c in json.loads(ds.tags()["LANDLEARN_CLASSES"])]
     assert names == [f"Class {v}" for v in np.unique(arr) if v > 0]
+
+
+def _write(path, arr, res=10.0, tags=None, dtype=None):
+    from rasterio.transform import from_origin
+
+    arr = np.asarray(arr)
+    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[1], height=arr.shape[0],
+                       count=1, dtype=dtype or arr.dtype, crs="EPSG:32617", nodata=0,
+                       transform=from_origin(500000, 4000000, res, res)) as ds:
+        ds.write(arr[None].astype(dtype or arr.dtype))
+        if tags:
+            ds.update_tags(**tags)
+    return str(path)
+
+
+def test_edge_cases_found_by_an_adversarial_sweep(tmp_path):
+    """All NoData; exact hectares; negative segment ids; a class list out of value order;
+    a unit of one pixel; an infinite unit."""
+    empty = _write(tmp_path / "empty.tif", np.zeros((20, 30), np.uint8))
+    segs = _write(tmp_path / "segs.tif", np.arange(600).reshape(20, 30) // 7 - 40,
+                  dtype="int32")
+    for kw in (dict(min_region_size=3), dict(segmented_raster=segs)):
+        refine_classification(RefineConfig(empty, str(tmp_path / "o.tif"), **kw))
+        assert (_read(tmp_path / "o.tif")[0] == 0).all()
+    # 0.07 ha of 10 m pixels is exactly 7 pixels: a 7-pixel region is not under it
+    cls = np.full((10, 10), 1, np.uint8)
+    cls[0, :7] = 2
+    m = _write(tmp_path / "m.tif", cls)
+    res = refine_classification(RefineConfig(m, str(tmp_path / "o.tif"), min_region_size=0.07,
+                                             size_unit="hectares"))
+    assert res.min_pixels == 7 and (_read(tmp_path / "o.tif")[0] == cls).all()
+    # negative ids are ids: the segments of -40..45 all vote (0 is the raster's NoData)
+    noisy = np.random.default_rng(0).integers(1, 3, (20, 30)).astype(np.uint8)
+    n = _write(tmp_path / "n.tif", noisy)
+    refine_classification(RefineConfig(n, str(tmp_path / "o.tif"), segmented_raster=segs))
+    out, seg = _read(tmp_path / "o.tif")[0], _read(tmp_path / "segs.tif")[0]
+    assert (out[seg == 0] == noisy[seg == 0]).all()
+    for s in np.unique(seg[seg != 0]):
+        votes = np.bincount(noisy[seg == s], minlength=3)
+        assert set(np.unique(out[seg == s])) == {votes.argmax()}  # ties: the lower value
+    # a class list written out of value order still ties to the lower value
+    tag = json.dumps([{"Value": 3, "Name": "c", "Color": [1, 2, 3]},
+                      {"Value": 1, "Name": "a", "Color": [4, 5, 6]}])
+    t = _write(tmp_path / "t.tif", np.array([[1, 3, 1, 3]], np.uint8),
+               tags={"LANDLEARN_CLASSES": tag})
+    one = _write(tmp_path / "one.tif", np.ones((1, 4), np.int32), dtype="int32")
+    refine_classification(RefineConfig(t, str(tmp_path / "o.tif"), segmented_raster=one))
+    assert (_read(tmp_path / "o.tif")[0] == 1).all()
+    with pytest.raises(InputError, match="^MIN_REGION_SIZE: 1 pixels is at most one pixel"):
+        refine_classification(RefineConfig(m, str(tmp_path / "x.tif"), min_region_size=1))
+    with pytest.raises(InputError, match="^MIN_REGION_SIZE: inf is not a size"):
+        refine_classification(RefineConfig(m, str(tmp_path / "x.tif"),
+                                           min_region_size=float("inf")))

@@ -11,23 +11,28 @@ def test_votes_from_blocks_equal_votes_from_the_whole():
     scores = rng.random((3, 60, 50))
     scores[:, rng.random((60, 50)) < 0.1] = 0  # NoData pixels do not vote
     whole, parts = SegmentVotes(3), SegmentVotes(3)
-    whole.add(seg, scores)
+    has = seg != -1  # -1 stands for NoData here; other negative ids are ids
+    seg = np.where(has, seg - 20, seg)
+    whole.add(seg, has, scores)
     for r in range(0, 60, 16):
         for c in range(0, 50, 16):
-            parts.add(seg[r:r + 16, c:c + 16], scores[:, r:r + 16, c:c + 16])
+            parts.add(seg[r:r + 16, c:c + 16], has[r:r + 16, c:c + 16],
+                      scores[:, r:r + 16, c:c + 16])
     np.testing.assert_array_equal(whole.ids, parts.ids)
     np.testing.assert_allclose(whole.sums, parts.sums)
     ids, win = whole.winners()
     for s, w in zip(ids[:10], win[:10]):
-        inside = (seg == s) & (scores.sum(0) > 0)
+        inside = (seg == s) & has & (scores.sum(0) > 0)
         assert w == scores[:, inside].sum(1).argmax()
-    assert -1 not in ids
+    assert ids.min() == -20 and len(ids) == 40
 
 
 def test_a_tie_goes_to_the_lower_class_and_unknown_segments_are_not_found():
     votes = SegmentVotes(2)
+    empty = votes.lookup(np.array([[5]]), np.array([[True]]))
+    assert not empty[1].any() and len(votes.winners()[1]) == 0  # no vote yet: no winner
     seg = np.array([[5, 5, 7]])
-    votes.add(seg, np.array([[[1, 0, 0]], [[0, 1, 1]]], float))
-    cls, found = votes.lookup(np.array([[5, 7, 9, -1]]))
+    votes.add(seg, np.ones(seg.shape, bool), np.array([[[1, 0, 0]], [[0, 1, 1]]], float))
+    cls, found = votes.lookup(np.array([[5, 7, 9, -1]]), np.array([[True, True, True, False]]))
     assert list(found[0]) == [True, True, False, False]
     assert list(cls[0][:2]) == [0, 1]
