@@ -72,6 +72,14 @@ echo "==> Random forest straight from the North Carolina training polygons, then
   | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^overall accuracy/,/^area-weighted/p'
 
 mark "random forest + classify + assess"
+echo "==> The random forest's map refined: regions under 9 pixels merged (minimum mapping unit)"
+"$QP" run landlearn:refineclassification -- INPUT_RASTER="$OUT/nc_rf_landcover.tif" \
+  MIN_REGION_SIZE=9 OUTPUT="$OUT/nc_rf_refined.tif" 2>/dev/null | sed -n '/^Refined map/p'
+"$QP" run landlearn:assessaccuracy -- INPUT="$OUT/nc_rf_refined.tif" \
+  LABELS=sample_data/nc_landsat7/strata.tif OUTPUT_REPORT="$OUT/nc_rf_refined_accuracy.json" \
+  2>/dev/null | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^overall accuracy/p'
+
+mark "refine + assess"
 echo "==> Mean-shift segmentation of the Sentinel-2 sample (bands 4-3-2)"
 "$QP" run landlearn:segment -- INPUT_RASTER=sample_data/s2_osm_sparse/s2l1c_10bands_10m_subset.tif \
   BAND_INDEXES=4 BAND_INDEXES=3 BAND_INDEXES=2 OUTPUT="$OUT/s2_segments.tif" \
@@ -89,6 +97,7 @@ cat <<MSG
     $PWD/$OUT/nc_unet_report/report.html the U-Net's training report (curves, confusion matrix)
     $PWD/$OUT/nc_unet_landcover.tif      the U-Net's land-cover map (and nc_unet_confidence.tif)
     $PWD/$OUT/nc_rf_landcover.tif        the random forest's map; nc_rf_accuracy.json its accuracy
+    $PWD/$OUT/nc_rf_refined.tif          that map refined (9-pixel minimum mapping unit)
     $PWD/$OUT/s2_segments.tif            segments (mean colours) and s2_segments.gpkg (polygons)
     $PWD/$OUT/environment.json           packages and device LandLearn will use
     $PWD/$OUT/summary.md                 this run on one page: accuracy table and timings

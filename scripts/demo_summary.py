@@ -33,6 +33,8 @@ def main(out: str) -> str:
     acc_path = os.path.join(out, "nc_rf_accuracy.json")
     wall = json.load(open(acc_path))["pixel_counts"] if os.path.exists(acc_path) else None
     area = json.load(open(acc_path))["area_weighted"] if os.path.exists(acc_path) else None
+    ref_path = os.path.join(out, "nc_rf_refined_accuracy.json")
+    refined = json.load(open(ref_path))["pixel_counts"] if os.path.exists(ref_path) else None
     env = json.load(open(os.path.join(out, "environment.json")))
     timings = []
     tpath = os.path.join(out, "timings.txt")
@@ -52,6 +54,8 @@ def main(out: str) -> str:
         row("Random forest (100 trees)", "cross-validation grouped by polygon",
             rf and rf.get("metrics")),
         row("Random forest (100 trees)", "every pixel of strata.tif (wall to wall)", wall),
+        row("Random forest, refined (9 px unit)", "every pixel of strata.tif (wall to wall)",
+            refined),
     ]
     if area:
         lines += ["", f"Area-weighted overall accuracy of the random-forest map (Olofsson et "
