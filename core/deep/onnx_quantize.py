@@ -105,8 +105,9 @@ def quantize_int8(graph: bytes, calibration: Sequence[np.ndarray]) -> bytes:
         src, pre, out = (os.path.join(tmp, f) for f in ("f32.onnx", "pre.onnx", "int8.onnx"))
         with open(src, "wb") as f:
             f.write(graph)
-        # shape inference and graph fusions first, as ONNX Runtime's quantiser advises
-        quant_pre_process(src, pre)
+        # shape inference and graph fusions first, as ONNX Runtime's quantiser advises; ONNX's
+        # own shape inference, not the symbolic one, which fails on LinkNet's decoder
+        quant_pre_process(src, pre, skip_symbolic_shape=True)
         quantize_static(pre, out, Chips(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=softmax,

@@ -44,6 +44,32 @@ def test_processing_run_and_qgis_process_agree(provider, noisy, tmp_path):
     assert (tmp_path / "py.qml").exists()
 
 
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_segments_hectares_and_merge_into_from_qgis_process(provider, noisy, tmp_path):
+    """SEGMENTED_RASTER with a hectare unit from the CLI; MERGE_INTO=similar on a class map is
+    refused naming the parameter."""
+    segs = tmp_path / "segs.tif"
+    with rasterio.open(noisy) as ds:
+        profile = dict(ds.profile, dtype="int32", nodata=None)
+        rows, cols = np.indices((ds.height, ds.width))
+    with rasterio.open(segs, "w", **profile) as ds:
+        ds.write(((rows // 8) * 1000 + cols // 8).astype(np.int32)[None])
+    out = qgis_process("run", "landlearn:refineclassification", "--", f"INPUT_RASTER={noisy}",
+                       f"SEGMENTED_RASTER={segs}", "MIN_REGION_SIZE=1", "SIZE_UNIT=hectares",
+                       f"OUTPUT={tmp_path / 'o.tif'}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    with rasterio.open(tmp_path / "o.tif") as a, rasterio.open(segs) as s:
+        cls, ids = a.read(1), s.read(1)
+    # one class per 8 x 8 block of segments (the 1 ha unit, 13 px, then finds no smaller one)
+    for i in np.unique(ids)[:50]:
+        block = cls[(ids == i) & (cls > 0)]
+        assert len(np.unique(block)) <= 1
+    bad = qgis_process("run", "landlearn:refineclassification", "--", f"INPUT_RASTER={noisy}",
+                       "MIN_REGION_SIZE=4", "MERGE_INTO=similar", f"OUTPUT={tmp_path / 'x.tif'}")
+    assert bad.returncode != 0 and "MERGE_INTO: 'similar' compares" in bad.stdout + bad.stderr
+    assert not (tmp_path / "x.tif").exists()
+
+
 def test_nothing_to_refine_is_named(provider, noisy, tmp_path):
     import processing
     from qgis.core import QgsProcessingException

@@ -43,6 +43,22 @@ def test_processing_run_writes_package_and_report(provider, chips, tmp_path):
     assert m["classes"][0] == "developed" and m["pixels"] > 1000
 
 
+def test_quantize_from_the_toolbox_adds_the_int8_graph(provider, chips, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import processing
+
+    out = tmp_path / "q.dlpk"
+    processing.run("landlearn:traindeeplearningmodel", {**PARAMS, "TRAINING_DATA": str(chips),
+                                                        "QUANTIZE": True,
+                                                        "OUTPUT_MODEL": str(out)})
+    with zipfile.ZipFile(out) as zf:
+        emd = json.loads(zf.read("q.emd"))
+        names = zf.namelist()
+    assert "model_int8.onnx" in names
+    assert emd["LandLearn"]["onnx_int8"]["file"] == "model_int8.onnx"
+    assert any(n.startswith("int8 graph") for n in emd["LandLearn"]["training"]["notes"])
+
+
 @pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
 def test_qgis_process_trains_the_same_model(provider, chips, tmp_path):
     import processing
