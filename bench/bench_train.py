@@ -32,7 +32,7 @@ import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
-from common import SAMPLE, SHARED, write_section  # noqa: E402
+from common import SAMPLE, SHARED, split_osm_polygons, write_section  # noqa: E402
 
 from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix  # noqa: E402
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
@@ -120,26 +120,9 @@ def nc_landsat(tmp: Path, epochs: int) -> dict:
 
 
 def s2_osm(tmp: Path, epochs: int) -> dict:
-    from osgeo import ogr
-
     s2 = SHARED / "s2_osm_sparse"
     image = str(s2 / "s2l1c_T33UUU_20170216_10bands_10m.tif")
-    src = ogr.Open(str(s2 / "gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg"))
-    layer = src.GetLayer(0)
-    rng = np.random.default_rng(0)
-    drv = ogr.GetDriverByName("GPKG")
-    outs = {}
-    for part in ("train", "test"):
-        ds = drv.CreateDataSource(str(tmp / f"osm_{part}.gpkg"))
-        outs[part] = (ds, ds.CreateLayer("osm", layer.GetSpatialRef(), ogr.wkbMultiPolygon))
-        outs[part][1].CreateField(ogr.FieldDefn("fclass", ogr.OFTString))
-    for feat in layer:
-        part = "test" if rng.random() < 0.2 else "train"
-        f = ogr.Feature(outs[part][1].GetLayerDefn())
-        f.SetField("fclass", feat.GetField("fclass"))
-        f.SetGeometry(ogr.ForceToMultiPolygon(feat.GetGeometryRef().Clone()))
-        outs[part][1].CreateFeature(f)
-    outs = None  # noqa: F841 - closes both files
+    split_osm_polygons(tmp)
     chips = tmp / "s2_chips"
     export_training_data(ExportConfig(image, LabelConfig(str(tmp / "osm_train.gpkg"),
                                                          class_field="fclass"), str(chips),

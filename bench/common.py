@@ -12,7 +12,7 @@ from paths import SAMPLE, SHARED, ensure_importable  # noqa: E402
 
 ensure_importable()
 
-__all__ = ["ROOT", "SAMPLE", "SHARED", "write_section"]
+__all__ = ["ROOT", "SAMPLE", "SHARED", "split_osm_polygons", "write_section"]
 
 
 def write_section(path: Path, text: str, key: str) -> None:
@@ -24,3 +24,29 @@ def write_section(path: Path, text: str, key: str) -> None:
     else:
         body = body.rstrip() + "\n\n" + block + "\n"
     path.write_text(body)
+
+
+def split_osm_polygons(tmp: Path) -> tuple[Path, Path]:
+    """s2_osm_sparse's OSM polygons split 80/20 by polygon (seeded): (train, test) GeoPackages
+    with the text class field 'fclass'; the held-out split every s2 benchmark scores on."""
+    import numpy as np
+    from osgeo import ogr
+
+    src = ogr.Open(str(SHARED / "s2_osm_sparse" /
+                       "gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg"))
+    layer = src.GetLayer(0)
+    rng = np.random.default_rng(0)
+    drv = ogr.GetDriverByName("GPKG")
+    outs = {}
+    for part in ("train", "test"):
+        ds = drv.CreateDataSource(str(tmp / f"osm_{part}.gpkg"))
+        outs[part] = (ds, ds.CreateLayer("osm", layer.GetSpatialRef(), ogr.wkbMultiPolygon))
+        outs[part][1].CreateField(ogr.FieldDefn("fclass", ogr.OFTString))
+    for feat in layer:
+        part = "test" if rng.random() < 0.2 else "train"
+        f = ogr.Feature(outs[part][1].GetLayerDefn())
+        f.SetField("fclass", feat.GetField("fclass"))
+        f.SetGeometry(ogr.ForceToMultiPolygon(feat.GetGeometryRef().Clone()))
+        outs[part][1].CreateFeature(f)
+    outs = None  # noqa: F841 - closes both files
+    return tmp / "osm_train.gpkg", tmp / "osm_test.gpkg"

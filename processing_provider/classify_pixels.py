@@ -16,7 +16,7 @@ from qgis.core import (
 )
 
 from .base import LandLearnAlgorithm
-from .layers import extent_of, raster_path
+from .layers import extent_of, optional_raster, raster_path
 
 # Post-processors must outlive the algorithm run; QGIS does not own them.
 _KEEP: list = []
@@ -50,6 +50,9 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         "The output is a uint8 GeoTIFF with the model's class names and colours (and a .qml "
         "style); optional outputs hold the confidence (highest class probability) and one "
         "probability band per class.\n\n"
+        "Object-based models (Train Classifier with SEGMENTED_RASTER) take the segments of the "
+        "raster in SEGMENTED_RASTER: each segment is described as in training and classified "
+        "once, and all its pixels get its class, exactly across tiles.\n\n"
         "Checks: a band count that does not match the model is an error; a different band "
         "order, data type, value range or cell size than in training is a warning that says "
         "how to fix it (e.g. CELL_SIZE to resample).\n\n"
@@ -72,6 +75,11 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             "chips were exported from.")
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
                  "Optional area to classify, in any CRS; snapped outward to whole pixels.")
+        self.add(QgsProcessingParameterRasterLayer(
+            "SEGMENTED_RASTER", self.tr("Segmented raster (object-based models)"), optional=True),
+            "For a model trained on segments (Train Classifier with SEGMENTED_RASTER): the "
+            "segment ids of this raster on its grid, from Segment with the training settings "
+            "(or any integer raster). Every pixel of a segment gets the segment's class.")
         self.add(QgsProcessingParameterNumber(
             "CELL_SIZE", self.tr("Cell size (empty = the raster's)"),
             QgsProcessingParameterNumber.Type.Double, optional=True),
@@ -172,7 +180,8 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"),
-            max_output_gpx=self.size_limit(parameters, context))
+            max_output_gpx=self.size_limit(parameters, context),
+            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context))
         result = classify_pixels(config, progress)
         feedback.pushInfo(result.summary())
         if context.willLoadLayerOnCompletion(output):

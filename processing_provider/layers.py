@@ -32,6 +32,13 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
     return layer.source()
 
 
+def optional_raster(alg, parameters, key: str, context) -> str | None:
+    """An optional raster parameter's path, or None when it is not set."""
+    if parameters.get(key) in (None, ""):
+        return None
+    return raster_path(alg.parameterAsRasterLayer(parameters, key, context), key)
+
+
 def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
                 feedback) -> tuple[str, str | None]:
     """(path, layer name) of an OGR-readable copy of ``layer`` as the user sees it."""

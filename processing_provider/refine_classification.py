@@ -14,7 +14,7 @@ from qgis.core import (
 
 from .base import LandLearnAlgorithm
 from .classify_pixels import _KEEP, ApplyStyle
-from .layers import raster_path
+from .layers import optional_raster, raster_path
 
 
 class RefineClassificationAlgorithm(LandLearnAlgorithm):
@@ -74,10 +74,7 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
     def perform(self, parameters, context, progress, feedback):
         from ..core.refine import RefineConfig, refine_classification
 
-        segments = None
-        if parameters.get("SEGMENTED_RASTER") not in (None, ""):
-            segments = raster_path(self.parameterAsRasterLayer(parameters, "SEGMENTED_RASTER",
-                                                               context), "SEGMENTED_RASTER")
+        segments = optional_raster(self, parameters, "SEGMENTED_RASTER", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         result = refine_classification(RefineConfig(
             input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",

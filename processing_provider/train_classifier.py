@@ -23,7 +23,7 @@ from .label_params import (
     check_classifier_labels,
     classifier_label_config,
 )
-from .layers import extent_of, raster_path
+from .layers import extent_of, optional_raster, raster_path
 from .training import add_model_output, dlpk_path, finish_training
 
 
@@ -41,6 +41,13 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         "polygon's pixels are never on both sides). The .dlpk package runs in Classify Pixels; "
         "its report (confusion matrix, per-class scores) is also unpacked beside it as "
         "NAME_report/report.html (NAME: the package's name).\n\n"
+        "Object-based (ArcGIS's segmented_raster): with SEGMENTED_RASTER (segment ids on "
+        "the image's grid, e.g. Segment's), the classifier learns segments instead of pixels. "
+        "Each segment is described by SEGMENT_ATTRIBUTES (COLOR: the first three bands' shares "
+        "of their sum; MEAN and STD per band; COUNT; COMPACTNESS; RECTANGULARITY) and labelled "
+        "by the majority class of its labelled pixels when that class holds at least half of "
+        "them; others are left out. Classify Pixels then needs the segments of the raster it "
+        "classifies, and gives every pixel its segment's class: no salt and pepper.\n\n"
         "Example (qgis_process): qgis_process run landlearn:trainclassifier -- "
         "MODEL_TYPE=random_forest INPUT_RASTER=landsat.tif LABELS=polygons.shp CLASS_FIELD=id "
         "OUTPUT_MODEL=rf.dlpk"
@@ -52,6 +59,15 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterRasterLayer("INPUT_RASTER", self.tr("Image raster")),
                  "The raster whose bands are the features.")
         add_classifier_parameters(self)
+        self.add(QgsProcessingParameterRasterLayer(
+            "SEGMENTED_RASTER", self.tr("Segmented raster (object-based)"), optional=True),
+            "Segment ids on the image's grid (Segment's OUTPUT_SEGMENT_IDS, or any integer "
+            "raster): one sample per segment instead of per pixel.")
+        self.add(QgsProcessingParameterString(
+            "SEGMENT_ATTRIBUTES", self.tr("Segment attributes (with a segmented raster)"),
+            defaultValue="COLOR;MEAN"),
+            "What describes a segment, separated by ';': COLOR, MEAN, STD, COUNT, COMPACTNESS, "
+            "RECTANGULARITY (ArcGIS's names and default).", advanced=True)
         self.add_seed("Seed of the sampling, the folds and the classifier.")
         add_model_output(self, "Model report (HTML)")
 
@@ -62,6 +78,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def perform(self, parameters, context, progress, feedback):
+        from ..core.classical.segment_attributes import parse_attributes
         from ..core.classical.train_classifier import ClassicalConfig, train_classical
 
         max_depth = parameters.get("MAX_DEPTH")
@@ -81,7 +98,10 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             svm_c=self.parameterAsDouble(parameters, "SVM_C", context),
             svm_gamma=(self.parameterAsString(parameters, "SVM_GAMMA", context) or "scale").strip(),
             cv_folds=self.parameterAsInt(parameters, "CV_FOLDS", context),
-            seed=self.parameterAsInt(parameters, "SEED", context))
+            seed=self.parameterAsInt(parameters, "SEED", context),
+            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context),
+            segment_attributes=parse_attributes(self.parameterAsString(
+                parameters, "SEGMENT_ATTRIBUTES", context) or "COLOR;MEAN"))
         result = train_classical(config, progress)
         return finish_training(result.output_model, result.accuracy, feedback)
 

@@ -42,12 +42,17 @@ class ClassicalPredictor:
         else:
             self.model = _checked_inline_trees(self.model, pkg.path)
         self.values = info.class_values
-        self.classes = _checked_classes(self.model, info, pkg.path)
+        # an object-based model takes segment features (segment_attributes), not bands
+        seg = pkg.landlearn.get("segments")
+        self.segment_attributes = tuple(seg["attributes"]) if seg else None
+        self.features = len(seg["features"]) if seg else info.in_channels
+        self.classes = _checked_classes(self.model, info, pkg.path, self.features,
+                                        "features" if seg else "bands")
         fast = [f for f in (FastSvmProba, FastForestProba, FastBoostingProba)
                 if f.supports(self.model)]
         try:
             self.proba = fast[0](self.model) if fast else self.model.predict_proba
-            trial = self.proba(np.zeros((2, info.in_channels)))
+            trial = self.proba(np.zeros((2, self.features)))
         except Exception as exc:  # noqa: BLE001 - a model that cannot classify two pixels
             raise InputError("model", f"'{pkg.path}': its classifier does not work "
                              f"({type(exc).__name__}: {str(exc)[:120]}); the package is "
@@ -94,8 +99,8 @@ def _checked_inline_trees(model, where: str):
     return model if data is None else join_model_trees(light, name, data, where)
 
 
-def _checked_classes(model, info, where: str) -> list:
-    """The classifier's classes and band count must be those its .emd describes."""
+def _checked_classes(model, info, where: str, features: int, what: str) -> list:
+    """The classifier's classes and feature count must be those its .emd describes."""
     # plain Python values, so messages read [1, 2] and not NumPy 2's [np.int64(1), ...]
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(model, "classes_", [])]
     try:
@@ -106,9 +111,9 @@ def _checked_classes(model, info, where: str) -> list:
         raise InputError("model", f"'{where}': the classifier's classes {classes[:20]} "
                          f"differ from its description {info.class_values}")
     bands = getattr(model, "n_features_in_", None)
-    if bands is not None and bands != info.in_channels:
-        raise InputError("model", f"'{where}': the classifier takes {bands} bands but its "
-                         f"description says {info.in_channels}")
+    if bands is not None and bands != features:
+        raise InputError("model", f"'{where}': the classifier takes {bands} {what} but its "
+                         f"description says {features}")
     return classes
 
 
@@ -126,7 +131,10 @@ def member_limits(landlearn: dict, info) -> tuple[int, int]:
         samples, trees = 10**6, 100
     samples = min(max(samples, 1), 10**8)
     trees = min(max(trees, 1), 10**5)
-    n_classes, bands = len(info.class_values), info.in_channels
+    seg = landlearn.get("segments")
+    features = len(seg["features"]) if isinstance(seg, dict) and isinstance(
+        seg.get("features"), list) else 0
+    n_classes, bands = len(info.class_values), max(info.in_channels, features)
     model = 32 * MIB + 16 * samples * (bands + n_classes + 4)
     node = 64 + 8 * n_classes
     forest = trees * 2 * samples * node

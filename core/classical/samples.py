@@ -40,6 +40,11 @@ class Samples:
     crs_wkt: str | None
     available: dict[int, int]  # labelled valid pixels per class before sampling
     grouped_by: str  # "polygon", "point" or "block"
+    # object-based samples (object_samples): x holds segment features, not bands
+    feature_names: list[str] | None = None
+    band_mean: np.ndarray | None = None  # the bands' statistics over the samples' pixels
+    band_std: np.ndarray | None = None
+    segments: dict | None = None  # what the package records in LandLearn.segments
 
 
 class _Reservoir:
@@ -91,13 +96,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             keep = (y > 0) & block.valid
             if not keep.any():
                 continue
-            if has_ids:
-                g = lab.read_ids(inner)[keep].astype(np.int64)
-            else:
-                rr, cc = np.nonzero(keep)
-                rows = (rr + int(inner.row_off)) // BLOCK
-                cols = (cc + int(inner.col_off)) // BLOCK
-                g = rows * 1_000_000 + cols
+            g = pixel_groups(lab, inner, keep)
             x = block.data[:, keep].T.astype(np.float64)
             yk = y[keep]
             for v in np.unique(yk):
@@ -123,14 +122,23 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             raise InputError("labels", f"only one class ({classes[0].name}) has samples; a "
                              "classifier needs at least two")
         grouped = "block" if not has_ids else (
-            "point" if _all_points(labels) else "polygon")
+            "point" if all_points(labels) else "polygon")
         return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
                        image.band_names, list(image.bands), image.source_count,
                        image.dtype.name, image.grid.res,
                        image.grid.crs.to_wkt() if image.grid.crs else None, available, grouped)
 
 
-def _all_points(labels: LabelConfig) -> bool:
+def pixel_groups(lab, win, keep: np.ndarray) -> np.ndarray:
+    """The group of each kept pixel of ``win``: its polygon (or point) id where the labels
+    have ids, else its 64 px block, for cross-validation that keeps neighbours together."""
+    if hasattr(lab, "read_ids"):
+        return lab.read_ids(win)[keep].astype(np.int64)
+    rr, cc = np.nonzero(keep)
+    return ((rr + int(win.row_off)) // BLOCK) * 1_000_000 + (cc + int(win.col_off)) // BLOCK
+
+
+def all_points(labels: LabelConfig) -> bool:
     from osgeo import gdal, ogr
 
     ds = open_dataset_or_none(labels.labels, gdal.OF_VECTOR)

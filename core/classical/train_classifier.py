@@ -23,8 +23,10 @@ from ..runtime.deps import require
 from ..runtime.fast_paths import fast_paths
 from ..termination import terminable
 from .cv import fit_validated
+from .object_samples import collect_object_samples
 from .report import classical_report
 from .samples import Samples, collect_samples
+from .segment_attributes import DEFAULT_ATTRIBUTES, parse_attributes
 from .trees.stores import split_model_trees
 from .versions import written_with
 
@@ -48,8 +50,13 @@ class ClassicalConfig:
     svm_gamma: str = "scale"  # "scale", "auto" or a number
     cv_folds: int = 5
     seed: int = 0
+    # object-based: one sample per segment of this raster of ids (object_samples)
+    segmented_raster: str | None = None
+    segment_attributes: tuple[str, ...] = DEFAULT_ATTRIBUTES
 
     def validate(self) -> None:
+        if self.segmented_raster:
+            parse_attributes(self.segment_attributes)
         if self.model_type not in [m for m, _ in MODEL_TYPES]:
             raise InputError("model_type", f"'{self.model_type}' is not one of "
                              f"{', '.join(m for m, _ in MODEL_TYPES)}")
@@ -69,7 +76,8 @@ class ClassicalConfig:
         if not 0 <= self.cv_folds <= 20 or self.cv_folds == 1:
             raise InputError("cv_folds", "use 0 (no cross-validation) or 2..20 folds")
         check_model_output(self.output_model, {"input_raster": self.input_raster,
-                                               "labels": self.labels.labels})
+                                               "labels": self.labels.labels,
+                                               "segmented_raster": self.segmented_raster})
 
 
 @dataclass
@@ -91,10 +99,14 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     require("sklearn")
     skops_io = require("skops.io")
     t0 = time.perf_counter()
-    s = collect_samples(config.input_raster, config.labels, config.bands, config.extent,
-                        config.max_samples_per_class, config.seed, progress)
+    if config.segmented_raster:
+        s = collect_object_samples(config, progress)
+    else:
+        s = collect_samples(config.input_raster, config.labels, config.bands, config.extent,
+                            config.max_samples_per_class, config.seed, progress)
     counts = {int(v): int((s.y == v).sum()) for v in np.unique(s.y)}
-    progress.info(f"{len(s.y)} samples over {len(s.classes)} classes from "
+    what = "segments" if s.segments else "samples"
+    progress.info(f"{len(s.y)} {what} over {len(s.classes)} classes from "
                   f"{len(np.unique(s.groups))} {s.grouped_by}s: " + ", ".join(
                       f"{c.name} {counts[c.value]} of {s.available[c.value]}" for c in s.classes))
     model, acc, validation = fit_validated(config, s, progress)
@@ -138,11 +150,14 @@ def _drop_generators(obj, seen=None) -> None:
 def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) -> dict:
     acc = result.accuracy
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
-              if k not in ("labels", "extent")}
+              if k not in ("labels", "extent")
+              and not (k == "segment_attributes" and not config.segmented_raster)}
     params["labels"] = config.labels.labels
     params["class_field"] = config.labels.class_field
     nb = len(s.band_names)
-    return {
+    mean = s.band_mean if s.band_mean is not None else s.x.mean(axis=0)
+    std = s.band_std if s.band_std is not None else s.x.std(axis=0)
+    emd = {
         "Framework": "scikit-learn", "ModelConfiguration": "LandLearn",
         "ModelType": "ImageClassification", "ModelFile": "model.skops",
         "ImageHeight": 512, "ImageWidth": 512, "ExtractBands": list(range(nb)),
@@ -156,8 +171,7 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
             "dtype": s.dtype, "nodata": None,
             "normalization": {"method": "none (the model standardises internally)",
                               "mean": [0.0] * nb, "std": [1.0] * nb,
-                              "sample_mean": s.x.mean(axis=0).tolist(),
-                              "sample_std": s.x.std(axis=0).tolist()},
+                              "sample_mean": mean.tolist(), "sample_std": std.tolist()},
             "cell_size": list(s.cell_size), "crs": s.crs_wkt, "crs_units": crs_units(s.crs_wkt),
             "padding": 0, "ignore_classes": [0], "versions": written_with(),
             "training": {"parameters": params, "samples_per_class": result.samples,
@@ -167,3 +181,6 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
             "metrics": acc.to_json() if acc else None,
         },
     }
+    if s.segments:
+        emd["LandLearn"]["segments"] = s.segments
+    return emd

@@ -10,6 +10,7 @@ writes them. Queues are short, so memory follows tile and batch size, not raster
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -29,6 +30,7 @@ from ..progress import NullProgress, Progress
 from ..runtime.device import describe_device
 from ..termination import terminable
 from .checks import check_bands, check_cell_size, check_values
+from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
 
@@ -54,6 +56,7 @@ class ClassifyConfig:
     output_confidence: str | None = None
     output_probabilities: str | None = None
     max_output_gpx: float = DEFAULT_MAX_GPX  # stop before writing a larger map
+    segmented_raster: str | None = None  # object-based models: the segments (objects.py)
 
     def validate(self) -> None:
         """What can be refused before the model or the raster is opened."""
@@ -72,7 +75,8 @@ class ClassifyConfig:
         if not 0 <= self.confidence_threshold < 1:
             raise InputError("confidence_threshold", f"{self.confidence_threshold} is not in "
                              "0..1 (0 = off)")
-        check_distinct({"input_raster": self.input_raster, "model": self.model},
+        check_distinct({"input_raster": self.input_raster, "model": self.model,
+                        "segmented_raster": self.segmented_raster},
                        {"output": self.output, "output_confidence": self.output_confidence,
                         "output_probabilities": self.output_probabilities}, styled=["output"])
 
@@ -215,7 +219,13 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                                      config.runtime, config.quantize)
     device = getattr(predictor, "device", None)
     where = getattr(predictor, "where", None) or describe_device(device)
-    tile, pad = _geometry(config, info)
+    objects = check_object_model(config, predictor)
+    if objects:  # whole segments: tiles only pace the reading, no padding or blending
+        object_notes(config, progress)
+        config = dataclasses.replace(config, blend="centre", test_time_augmentation=False)
+        tile, pad = config.tile_size or 512, 0
+    else:
+        tile, pad = _geometry(config, info)
     source, area = _open_source(config, info, progress)
     with source:
         check_output_size(int(area.width), int(area.height), _planned(config, info),
@@ -224,16 +234,22 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         check_bands(source, info, progress)
         check_values(source, info, progress)
         check_cell_size(source, info, progress)
-        batch = _batch_size(config, device, tile, info)
+        batch = 1 if objects else _batch_size(config, device, tile, info)
         core = tile - 2 * pad
         n_tiles = count_tiles(area, (core, core))
-        progress.info(f"{where}; tiles of {tile} px with {pad} px padding "
-                      f"({n_tiles} tiles), batch {batch}, blend {config.blend}"
+        progress.info(f"{where}; " + (f"segments of '{config.segmented_raster}', read in "
+                                      f"tiles of {tile} px ({n_tiles} tiles)" if objects else
+                                      f"tiles of {tile} px with {pad} px padding ({n_tiles} "
+                                      f"tiles), batch {batch}, blend {config.blend}")
                       + (", test-time augmentation" if config.test_time_augmentation else ""))
         outputs = ClassifyOutputs(config, source.grid.subgrid(area), info, area, tile, pad)
         with outputs:
-            skipped = _stream(config, source, area, tile, pad, batch, predictor, outputs,
-                              progress, n_tiles)
+            if objects:
+                skipped = stream_objects(config, source, area, predictor, outputs, progress,
+                                         tile)
+            else:
+                skipped = _stream(config, source, area, tile, pad, batch, predictor, outputs,
+                                  progress, n_tiles)
         counts = outputs.class_counts
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, skipped,

@@ -25,6 +25,8 @@ RASTER_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64"
                  "float32", "float64")
 WEIGHTS_SUFFIX = {"deep": ".safetensors", "classical": ".skops"}
 TREES_FILES = ("forest_trees.npz", "boosting_trees.npz")
+# what an object-based classifier may describe a segment by (ArcGIS's names)
+SEGMENT_ATTRIBUTES = ("COLOR", "MEAN", "STD", "COUNT", "COMPACTNESS", "RECTANGULARITY")
 # any name a user can give a .dlpk, but no folder part, drive, control character or '..'
 _PLAIN_NAME = re.compile(r"^[^/\\:\x00-\x1f\x7f]{1,250}$")
 
@@ -139,7 +141,25 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         if info.get("trees_file") is not None and info["trees_file"] not in TREES_FILES:
             raise c.fail("LandLearn.trees_file", f"is {str(info['trees_file'])[:80]!r}, not one "
                          f"of {', '.join(TREES_FILES)}")
+        if info.get("segments") is not None:
+            _check_segments(c, info["segments"], bands)
     return info
+
+
+def _check_segments(c: _Check, seg, bands: int) -> None:
+    """An object-based classifier: the segment attributes it was trained on."""
+    if not isinstance(seg, dict):
+        raise c.fail("LandLearn.segments", "is not an object")
+    attrs = seg.get("attributes")
+    if not isinstance(attrs, list) or not attrs or len(set(map(str, attrs))) != len(attrs) \
+            or any(a not in SEGMENT_ATTRIBUTES for a in attrs):
+        raise c.fail("LandLearn.segments.attributes", f"is {str(attrs)[:80]}, not a list of "
+                     f"distinct names from {', '.join(SEGMENT_ATTRIBUTES)}")
+    features = seg.get("features")
+    if not isinstance(features, list) or not 1 <= len(features) <= 3 + 2 * bands + 3:
+        raise c.fail("LandLearn.segments.features", "does not name the classifier's features")
+    for f in features:
+        c.text(f, "LandLearn.segments.features", 128)
 
 
 def _check_classes(c: _Check, emd: dict, info: dict) -> None:

@@ -34,6 +34,7 @@ from ..geo.classes import ClassInfo, make_classes
 from ..geo.grid import Grid, count_tiles, crs_units, tile_windows
 from ..geo.outputs import check_distinct
 from ..geo.raster import open_dataset
+from ..geo.segments import open_segments, read_segments
 from ..geo.writer import GeoTiffWriter
 from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, check, track
@@ -173,18 +174,7 @@ def _tag_classes(text: str, path: str) -> list[ClassInfo]:
 
 
 def _segments(path: str | None, grid: Grid):
-    if not path:
-        return None
-    ds = open_dataset(path, "segmented_raster")
-    same = (ds.width, ds.height) == (grid.width, grid.height) and \
-        ds.transform.almost_equals(grid.transform) and ds.crs == grid.crs
-    if not same or np.dtype(ds.dtypes[0]).kind not in "iu":
-        what = "a grid other than INPUT_RASTER's" if not same else f"{ds.dtypes[0]} values"
-        ds.close()
-        raise InputError("segmented_raster", f"'{path}' has {what}; give integer segment ids "
-                         "on the input's grid (Segment on the same raster, or align it with "
-                         "Align Rasters / gdalwarp, nearest neighbour)")
-    return ds
+    return open_segments(path, grid) if path else None
 
 
 def _min_pixels(config: RefineConfig, grid: Grid) -> int:
@@ -257,14 +247,14 @@ def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineRe
         votes = SegmentVotes(len(values))
         for win in track(windows, span["votes"], n_tiles):
             cls, prob = src.read(win)
-            votes.add(*_seg(seg_ds, win),
+            votes.add(*read_segments(seg_ds, win),
                       prob if prob is not None else _one_hot(cls, index, len(values)))
 
     def refined(win):
         cls, prob = src.read(win)
         if votes is None or len(values) == 0:  # no segments, or a map without any class
             return cls, cls, prob
-        win_idx, voted = votes.lookup(*_seg(seg_ds, win))
+        win_idx, voted = votes.lookup(*read_segments(seg_ds, win))
         return cls, np.where(voted & (cls > 0), values[win_idx], cls).astype(np.uint8), prob
 
     with tempfile.TemporaryDirectory(prefix=".refine", dir=_folder(config.output)) as tmp, \
@@ -335,13 +325,6 @@ def _first_pass(src, windows, n_tiles, refined, graph: RegionGraph, labels_path,
             left = (g[:, -1].copy(), cls[:, -1].copy())
             next_lab[c0:c0 + w] = g[-1]
             next_cls[c0:c0 + w] = cls[-1]
-
-
-def _seg(ds, win: Window) -> tuple[np.ndarray, np.ndarray]:
-    """(segment ids as int64, where there is a segment): any id, negative included (a
-    uint64 id above 2**63 becomes a negative one, still its own)."""
-    arr = ds.read(1, window=win, masked=True)
-    return np.asarray(arr.filled(0)).astype(np.int64), ~np.ma.getmaskarray(arr)
 
 
 def _one_hot(cls: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:

@@ -21,3 +21,29 @@ def rf(sample, tmp_path_factory):
     result = train_classical(ClassicalConfig(str(nc / "landsat_multiband.tif"), polys, str(out)),
                              progress)
     return out, result, progress
+
+
+@pytest.fixture(scope="session")
+def nc_objects(sample, tmp_path_factory):
+    """An object-based random forest of nc_landsat7: Segment's ids (MIN_SEGMENT_SIZE 5) and
+    a forest trained on their MEAN;STD with the polygons: (segments path, package path,
+    ClassicalResult, RecordingProgress of its training)."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("skops")
+    from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
+    from landlearn.core.labels.base import LabelConfig
+    from landlearn.core.progress import RecordingProgress
+    from landlearn.core.segment import SegmentConfig, segment
+
+    nc = sample / "nc_landsat7"
+    out = tmp_path_factory.mktemp("objects")
+    image = str(nc / "landsat_multiband.tif")
+    segment(SegmentConfig(image, output_segment_ids=str(out / "segments.tif"),
+                          min_segment_size=5))
+    polys = LabelConfig(str(nc / "landsat96_polygons.shp"), class_field="id",
+                        class_name_field="label")
+    progress = RecordingProgress()
+    result = train_classical(ClassicalConfig(
+        image, polys, str(out / "objects.dlpk"), segmented_raster=str(out / "segments.tif"),
+        segment_attributes=("MEAN", "STD")), progress)
+    return out / "segments.tif", out / "objects.dlpk", result, progress

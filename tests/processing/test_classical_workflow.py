@@ -94,3 +94,43 @@ def test_train_classifier_takes_a_label_raster_and_the_old_id_forwards(provider,
     assert _metrics(new["OUTPUT_MODEL"])["confusion_matrix"] == \
         _metrics(old["OUTPUT_MODEL"])["confusion_matrix"]
     assert len(_metrics(new["OUTPUT_MODEL"])["classes"]) == 7
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_object_based_train_and_classify(provider, sample, tmp_path):
+    """Segment -> Train Classifier with SEGMENTED_RASTER and SEGMENT_ATTRIBUTES from
+    qgis_process -> Classify Pixels with the segments through processing.run: one class per
+    segment; a typo in the attributes is refused naming the parameter."""
+    import numpy as np
+    import processing
+    import rasterio
+    from qgis.core import QgsProcessingException
+
+    params = _params(sample)
+    segs = tmp_path / "segs.tif"
+    processing.run("landlearn:segment", {"INPUT_RASTER": params["INPUT_RASTER"],
+                                         "MIN_SEGMENT_SIZE": 5, "OUTPUT": str(tmp_path / "mean.tif"),
+                                         "OUTPUT_SEGMENT_IDS": str(segs)})
+    out = qgis_process("run", "landlearn:trainclassifier", "--",
+                       *[f"{k}={v}" for k, v in params.items()], f"SEGMENTED_RASTER={segs}",
+                       "SEGMENT_ATTRIBUTES=MEAN;STD;COMPACTNESS",
+                       f"OUTPUT_MODEL={tmp_path / 'obj.dlpk'}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "segments over 7 classes" in out.stdout
+    processing.run("landlearn:classifypixels", {
+        "INPUT_RASTER": params["INPUT_RASTER"], "MODEL": str(tmp_path / "obj.dlpk"),
+        "SEGMENTED_RASTER": str(segs), "OUTPUT": str(tmp_path / "obj.tif")})
+    with rasterio.open(tmp_path / "obj.tif") as m, rasterio.open(segs) as s:
+        cls, ids = m.read(1), s.read(1)
+    for i in np.unique(ids)[::50]:
+        assert len(np.unique(cls[ids == i])) == 1
+    with pytest.raises(QgsProcessingException, match="SEGMENT_ATTRIBUTES: SHAPE is not"):
+        processing.run("landlearn:trainclassifier", {
+            **params, "SEGMENTED_RASTER": str(segs), "SEGMENT_ATTRIBUTES": "MEAN;SHAPE",
+            "OUTPUT_MODEL": str(tmp_path / "x.dlpk")})
+    with pytest.raises(QgsProcessingException, match="SEGMENTED_RASTER: this model classifies "
+                                                     "segments"):
+        processing.run("landlearn:classifypixels", {
+            "INPUT_RASTER": params["INPUT_RASTER"], "MODEL": str(tmp_path / "obj.dlpk"),
+            "OUTPUT": str(tmp_path / "x.tif")})
+    assert not (tmp_path / "x.dlpk").exists() and not (tmp_path / "x.tif").exists()

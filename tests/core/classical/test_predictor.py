@@ -96,15 +96,18 @@ def test_tiles_in_probabilities_out_and_nodata_left_alone(rf):
 
 def test_classes_and_bands_must_match_the_description():
     model = SimpleNamespace(classes_=np.array([1, 2, 4]), n_features_in_=3)
-    _checked_classes(model, SimpleNamespace(class_values=[1, 2, 4], in_channels=3), "m.dlpk")
+    _checked_classes(model, SimpleNamespace(class_values=[1, 2, 4]), "m.dlpk", 3, "bands")
     with pytest.raises(InputError, match=r"^MODEL: 'm.dlpk': the classifier's classes \[1, 2, 4\] "
                        r"differ from its description \[1, 2, 3\]"):
-        _checked_classes(model, SimpleNamespace(class_values=[1, 2, 3], in_channels=3), "m.dlpk")
+        _checked_classes(model, SimpleNamespace(class_values=[1, 2, 3]), "m.dlpk", 3, "bands")
     with pytest.raises(InputError, match="takes 3 bands but its description says 5"):
-        _checked_classes(model, SimpleNamespace(class_values=[1, 2, 4], in_channels=5), "m.dlpk")
+        _checked_classes(model, SimpleNamespace(class_values=[1, 2, 4]), "m.dlpk", 5, "bands")
+    with pytest.raises(InputError, match="takes 3 features but its description says 8"):
+        _checked_classes(model, SimpleNamespace(class_values=[1, 2, 4]), "m.dlpk", 8,
+                         "features")
     odd = SimpleNamespace(classes_=np.array(["a", "b"]))
     with pytest.raises(InputError, match="differ from its description"):
-        _checked_classes(odd, SimpleNamespace(class_values=[1, 2], in_channels=3), "m.dlpk")
+        _checked_classes(odd, SimpleNamespace(class_values=[1, 2]), "m.dlpk", 3, "bands")
 
 
 def test_member_limits_follow_what_was_trained():

@@ -142,11 +142,34 @@ def test_config_validation_names_the_parameter(tmp_path):
                          (dict(trees=0), "^TREES: a forest needs at least one tree"),
                          (dict(max_depth=0), "^MAX_DEPTH"), (dict(svm_c=0.0), "^SVM_C: C must be"),
                          (dict(svm_gamma="-1"), "^SVM_GAMMA: '-1' is not scale, auto"),
-                         (dict(cv_folds=21), "^CV_FOLDS"), (dict(cv_folds=1), "^CV_FOLDS")):
+                         (dict(cv_folds=21), "^CV_FOLDS"), (dict(cv_folds=1), "^CV_FOLDS"),
+                         (dict(segmented_raster="s.tif", segment_attributes=("SHAPE",)),
+                          "^SEGMENT_ATTRIBUTES: SHAPE is not"),
+                         (dict(segmented_raster=str(tmp_path / "m.dlpk")), "^OUTPUT_MODEL")):
         with pytest.raises(InputError, match=message):
             ClassicalConfig(**base, **bad).validate()
     with pytest.raises(InputError, match="^OUTPUT_MODEL"):
         ClassicalConfig("in.tif", LabelConfig("l.gpkg"), str(tmp_path / "m.zip")).validate()
+
+
+def test_object_based_package_records_its_segments(nc_objects):
+    """One sample per segment, validated by polygon; the package says which attributes it
+    needs, and Classify Pixels' predictor takes them rather than bands."""
+    from landlearn.core.classical.predictor import ClassicalPredictor
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+
+    _, pkg, result, progress = nc_objects
+    assert 250 < sum(result.samples.values()) < 400  # segments, not 500 pixels per class
+    assert result.grouped_by == "polygon" and result.accuracy.overall > 0.4
+    assert any("segments over 7 classes from 32 polygons" in m for m in progress.messages)
+    package = read_package(str(pkg))
+    info = package.landlearn
+    assert info["segments"]["attributes"] == ["MEAN", "STD"]
+    assert len(info["segments"]["features"]) == 2 * info["in_channels"] == 10
+    assert info["training"]["parameters"]["segment_attributes"] == ["MEAN", "STD"]
+    predictor = ClassicalPredictor(package, model_info(package))
+    assert predictor.segment_attributes == ("MEAN", "STD") and predictor.features == 10
 
 
 def test_drop_generators_clears_numpy_generators_inside_the_model():

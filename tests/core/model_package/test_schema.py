@@ -89,6 +89,25 @@ def test_an_invalid_field_is_named(path, value, message):
     assert re.search(message, text), text
 
 
+@pytest.mark.parametrize("segments,message", [
+    (None, None),
+    ({"attributes": ["MEAN", "COUNT"], "features": ["m"] * 6}, None),
+    ("MEAN", "LandLearn.segments is not an object"),
+    ({"attributes": ["MEAN", "SHAPE"], "features": ["m"]}, "segments.attributes is .*SHAPE"),
+    ({"attributes": ["MEAN", "MEAN"], "features": ["m"]}, "not a list of distinct names"),
+    ({"attributes": ["MEAN"], "features": ["m"] * 10**6}, "features does not name"),
+    ({"attributes": ["MEAN"], "features": [7]}, "segments.features is not a text"),
+])
+def test_object_based_classifiers_name_their_attributes(segments, message):
+    emd = _classical_emd()
+    emd["LandLearn"]["segments"] = segments
+    if message is None:
+        check_emd(emd, "obj.dlpk")
+    else:
+        with pytest.raises(InputError, match=message):
+            check_emd(emd, "obj.dlpk")
+
+
 def test_foreign_newer_or_unknown_packages_are_refused_with_their_own_reason():
     arcgis = {"Framework": "arcgis.learn.models._inferencing", "ModelConfiguration": "_unet"}
     with pytest.raises(InputError, match="^OUTPUT: 'x' is not a LandLearn model package "

@@ -120,7 +120,7 @@ def test_segments_on_another_grid_and_maps_of_other_kinds_are_refused(rf_maps, t
     with rasterio.open(other, "w", **profile) as ds:
         ds.write(data)
     with pytest.raises(InputError, match="^SEGMENTED_RASTER: .* a grid other than "
-                                         "INPUT_RASTER's; .*Align Rasters"):
+                                         "INPUT_RASTER's: .*Align Rasters"):
         refine_classification(RefineConfig(rf, str(tmp_path / "x.tif"),
                                            segmented_raster=str(other)))
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")

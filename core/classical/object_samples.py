@@ -1,0 +1,150 @@
+"""Training samples for object-based classification: one per segment, not per pixel.
+
+A segment (SEGMENTED_RASTER) is labelled by the majority class of its labelled pixels on
+valid image data, and kept only where that class holds at least MIN_LABEL_SHARE of them
+(a segment that straddles two classes' polygons evenly teaches nothing; ties go to the
+lower class value). Its group for the cross-validation is the polygon (or, for a label
+raster, the 64 px block) most of those pixels came from, so one polygon's segments stay
+on one side. Up to MAX_SAMPLES_PER_CLASS segments per class are drawn at random; their
+attributes describe the whole segment, inside EXTENT or not (segment_attributes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from ..geo.extent import extent_to_window
+from ..geo.grid import count_tiles, tile_windows
+from ..geo.raster import RasterSource
+from ..geo.segments import open_segments, read_segments
+from ..labels.open import open_labels
+from ..progress import NullProgress, Progress, SubProgress, track
+from .samples import Samples, all_points, pixel_groups
+from .segment_attributes import feature_names, gather_segment_stats, parse_attributes
+
+__all__ = ["MIN_LABEL_SHARE", "collect_object_samples"]
+
+MIN_LABEL_SHARE = 0.5
+
+
+class _PairCounts:
+    """How many labelled pixels each (segment, key) pair has, merged chunk by chunk."""
+
+    def __init__(self):
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.rows = 0
+
+    def add(self, seg: np.ndarray, key: np.ndarray) -> None:
+        self.parts.append(_reduce(seg, key, np.ones(len(seg), np.int64)))
+        self.rows += len(self.parts[-1][0])
+        if len(self.parts) > 1 and self.rows > 4_000_000:
+            self.parts = [self.result()]
+            self.rows = len(self.parts[0][0])
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.parts:
+            z = np.zeros(0, np.int64)
+            return z, z, z
+        return _reduce(*(np.concatenate(p) for p in zip(*self.parts)))
+
+    def majority(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(segments, each one's most frequent key (ties: the lower key), its share)."""
+        seg, key, n = self.result()
+        if len(seg) == 0:
+            return seg, key, np.zeros(0)
+        order = np.lexsort((key, -n, seg))
+        first = np.r_[0, np.nonzero(np.diff(seg[order]))[0] + 1]
+        totals = np.add.reduceat(n[order], first)
+        best = order[first]
+        return seg[best], key[best], n[best] / totals
+
+
+def _reduce(a, b, w):
+    order = np.lexsort((b, a))
+    a, b, w = a[order], b[order], w[order]
+    if len(a) == 0:
+        return a, b, w
+    starts = np.r_[0, np.nonzero((np.diff(a) != 0) | (np.diff(b) != 0))[0] + 1]
+    return a[starts], b[starts], np.add.reduceat(w, starts)
+
+
+def collect_object_samples(config, progress: Progress | None = None) -> Samples:
+    """The samples of ClassicalConfig ``config`` with a SEGMENTED_RASTER: segment features."""
+    progress = progress or NullProgress()
+    with RasterSource(config.input_raster, config.bands) as image:
+        attributes = parse_attributes(config.segment_attributes, len(image.bands))
+        seg_ds = open_segments(config.segmented_raster, image.grid)
+        try:
+            return _collect(config, image, seg_ds, attributes, progress)
+        finally:
+            seg_ds.close()
+
+
+def _collect(config, image, seg_ds, attributes, progress) -> Samples:
+    grid = image.grid
+    area = extent_to_window(config.extent, grid) if config.extent else grid.full_window
+    lab = open_labels(config.labels, grid, progress)
+    has_ids = hasattr(lab, "read_ids")
+    by_class, by_group = _PairCounts(), _PairCounts()
+    n = count_tiles(area, (512, 512))
+    for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 0.5), n):
+        inner = win.intersection(area)
+        y = lab.read(inner)
+        if not y.any():
+            continue
+        ids, has = read_segments(seg_ds, inner)
+        keep = (y > 0) & has
+        if not keep.any():
+            continue
+        keep &= image.read(inner).valid
+        if not keep.any():
+            continue
+        by_class.add(ids[keep], y[keep].astype(np.int64))
+        by_group.add(ids[keep], pixel_groups(lab, inner, keep))
+    segs, cls, share = by_class.majority()
+    if len(segs) == 0:
+        raise InputError("segmented_raster", "no labelled pixel on valid image data falls in a "
+                         "segment; check that the segments cover the labels")
+    _, groups, _ = by_group.majority()
+    ok = share >= MIN_LABEL_SHARE
+    progress.info(f"{len(segs)} segments hold labelled pixels; {int((~ok).sum())} of them are "
+                  f"left out: no class holds {MIN_LABEL_SHARE:.0%} of their labelled pixels")
+    segs, cls, groups = segs[ok], cls[ok], groups[ok]
+    available = {int(v): int((cls == v).sum()) for v in np.unique(cls)}
+    missing = [c for c in lab.classes if c.value not in available]
+    if missing:
+        raise InputError("segmented_raster", "class(es) " + ", ".join(
+            f"{c.value} '{c.name}'" for c in missing) + " label no segment (their pixels "
+            f"are under {MIN_LABEL_SHARE:.0%} of every segment they touch); segment more "
+            "finely (a higher SPECTRAL_DETAIL or a smaller MIN_SEGMENT_SIZE), or label more")
+    classes = [c for c in lab.classes if c.value in available]
+    if len(classes) < 2:
+        raise InputError("labels", f"only one class ({classes[0].name}) labels segments; a "
+                         "classifier needs at least two")
+    rng = np.random.default_rng(config.seed)
+    pick = []
+    for v in sorted(available):
+        where = np.nonzero(cls == v)[0]
+        cap = config.max_samples_per_class
+        pick.append(np.sort(rng.choice(where, cap, replace=False))
+                    if 0 < cap < len(where) else where)
+    pick = np.sort(np.concatenate(pick))
+    segs, cls, groups = segs[pick], cls[pick], groups[pick]
+    stats = gather_segment_stats(image, seg_ds, grid.full_window, segs,
+                                 SubProgress(progress, 0.5, 1.0))
+    ids, x = stats.features(attributes)
+    if not np.array_equal(ids, segs):  # each has a labelled pixel on valid data
+        raise RuntimeError("labelled segments without image data")
+    mean, std = stats.band_means()
+    grouped = "block" if not has_ids else (
+        "point" if all_points(config.labels) else "polygon")
+    return Samples(x, cls, groups, classes, image.band_names, list(image.bands),
+                   image.source_count, image.dtype.name, grid.res,
+                   grid.crs.to_wkt() if grid.crs else None, available, grouped,
+                   feature_names=feature_names(attributes, image.band_names),
+                   band_mean=mean, band_std=std,
+                   segments={"attributes": list(attributes),
+                             "features": feature_names(attributes, image.band_names),
+                             "min_label_share": MIN_LABEL_SHARE,
+                             "labelled_segments": int(sum(available.values()))})

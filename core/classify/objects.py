@@ -1,0 +1,105 @@
+"""Classify Pixels with an object-based model: every pixel of a segment gets its segment's
+class, over rasters of any size.
+
+Two passes over SEGMENTED_RASTER and the image. The first gathers each segment's
+attribute sums tile by tile (classical.segment_attributes), so a segment crossing tiles
+is described exactly as if the raster were one tile; the classifier then runs once per
+segment. The second pass paints each tile's pixels with their segment's probabilities
+through the same writers as pixel models (confidence, probabilities, threshold).
+A segment is described by its pixels inside the classified area (EXTENT). Pixels without
+a segment, or without image data, stay NoData. Memory follows the number of segments.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..classical.segment_attributes import gather_segment_stats
+from ..errors import Cancelled, InputError
+from ..geo.grid import count_tiles, tile_windows
+from ..geo.segments import open_segments, read_segments
+from ..progress import Progress, SubProgress, track
+
+__all__ = ["check_object_model", "object_notes", "stream_objects"]
+
+_ROWS = 200_000  # segments per classifier call: bounds its working memory
+
+
+def check_object_model(config, predictor) -> bool:
+    """Whether the model classifies segments; refuses a model and SEGMENTED_RASTER that
+    do not go together."""
+    objects = getattr(predictor, "segment_attributes", None) is not None
+    if objects and not config.segmented_raster:
+        raise InputError("segmented_raster", "this model classifies segments (it was trained "
+                         f"on {';'.join(predictor.segment_attributes)} of segments): give the "
+                         "segments of INPUT_RASTER (Segment, with the settings used for "
+                         "training) as SEGMENTED_RASTER")
+    if config.segmented_raster and not objects:
+        raise InputError("segmented_raster", "this model classifies pixels, not segments; "
+                         "leave SEGMENTED_RASTER empty, and give its map one class per segment "
+                         "with Refine Classification (SEGMENTED_RASTER there), or train an "
+                         "object-based model with Train Classifier's SEGMENTED_RASTER")
+    return objects
+
+
+def object_notes(config, progress: Progress) -> None:
+    """Settings that shape pixel tiles and have no effect on segments: said, not hidden."""
+    unused = [name for name, on in (("PADDING", bool(config.padding)),
+                                    ("BLEND=weighted", config.blend == "weighted"),
+                                    ("TEST_TIME_AUGMENTATION", config.test_time_augmentation))
+              if on]
+    if unused:
+        progress.warning(f"{', '.join(unused)} shape(s) pixel tiles and do(es) nothing for a "
+                         "model that classifies whole segments")
+
+
+def stream_objects(config, source, area, predictor, outputs, progress: Progress,
+                   tile: int) -> int:
+    """Classify every segment in ``area``, then write the map; the count of tiles without
+    a classified pixel."""
+    try:
+        seg_ds = open_segments(config.segmented_raster, source.grid)
+    except InputError as exc:
+        if not config.cell_size or "grid" not in exc.detail:
+            raise
+        raise InputError("segmented_raster", f"{exc.detail}. CELL_SIZE resamples INPUT_RASTER "
+                         "first: leave CELL_SIZE empty, or segment the raster resampled to "
+                         "that cell size") from None
+    try:
+        stats = gather_segment_stats(source, seg_ds, area, None,
+                                     SubProgress(progress, 0.0, 0.45), tile)
+        ids, x = stats.features(predictor.segment_attributes)
+        progress.info(f"{len(ids)} segments with image data, each described by "
+                      f"{x.shape[1]} features ({';'.join(predictor.segment_attributes)})")
+        probs = np.zeros((len(ids), len(predictor.values)), np.float32)
+        for i in range(0, len(ids), _ROWS):
+            if progress.is_canceled():
+                raise Cancelled()
+            probs[i:i + _ROWS] = predictor.proba(x[i:i + _ROWS])
+            progress.set_fraction(0.45 + 0.1 * min(i + _ROWS, len(ids)) / max(len(ids), 1))
+        return _paint(seg_ds, source, area, ids, probs, outputs,
+                      SubProgress(progress, 0.55, 0.99), tile)
+    finally:
+        seg_ds.close()
+
+
+def _paint(seg_ds, source, area, ids, probs, outputs, progress, tile: int) -> int:
+    skipped = orphans = 0
+    n = count_tiles(area, (tile, tile))
+    for win in track(tile_windows(area, (tile, tile)), progress, n):
+        win = win.intersection(area)
+        seg, has = read_segments(seg_ds, win)
+        valid = source.read(win).valid
+        orphans += int((valid & ~has).sum())
+        if len(ids):
+            at = np.clip(np.searchsorted(ids, seg), 0, len(ids) - 1)
+            valid &= has & (ids[at] == seg)
+        else:
+            at, valid = np.zeros(seg.shape, np.int64), np.zeros(seg.shape, bool)
+        skipped += not valid.any()
+        outputs.add(win, np.moveaxis(probs[at], -1, 0), valid)
+    outputs.finish()
+    if orphans:
+        progress.warning(f"{orphans} pixels with image data lie in no segment (NoData in "
+                         "SEGMENTED_RASTER) and stay unclassified")
+    return skipped

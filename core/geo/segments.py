@@ -1,0 +1,62 @@
+"""Segmented rasters (segment ids) read beside an image: Segment's output, or any integer
+raster on the same grid, for Refine Classification and object-based classification.
+
+A pixel belongs to no segment where the raster's NoData mask says so. Ids are read as
+int64: any integer id is its own segment (a uint64 id above 2**63 becomes a negative
+one, still distinct).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..errors import InputError
+from .grid import Grid
+from .raster import open_dataset
+
+__all__ = ["open_segments", "read_segments", "read_segments_halo"]
+
+
+def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
+                  image: str = "INPUT_RASTER"):
+    """The open segmented raster, refused unless it holds integers on ``grid``."""
+    ds = open_dataset(path, parameter)
+    same = (ds.width, ds.height) == (grid.width, grid.height) and \
+        ds.transform.almost_equals(grid.transform) and ds.crs == grid.crs
+    if not same or np.dtype(ds.dtypes[0]).kind not in "iu":
+        if (ds.width, ds.height) != (grid.width, grid.height):
+            what = (f"a grid other than {image}'s: {ds.width} x {ds.height} px against "
+                    f"{grid.width} x {grid.height}")
+        elif not same:
+            what = f"a grid other than {image}'s: its origin, cell size or CRS differs"
+        else:
+            what = f"{ds.dtypes[0]} values"
+        ds.close()
+        raise InputError(parameter, f"'{path}' has {what}; give integer segment ids on "
+                         f"{image}'s grid (Segment on the same raster, or align it with "
+                         "Align Rasters / gdalwarp, nearest neighbour)")
+    return ds
+
+
+def read_segments(ds, win: Window) -> tuple[np.ndarray, np.ndarray]:
+    """(segment ids as int64, where there is a segment) of a window inside the raster."""
+    arr = ds.read(1, window=win, masked=True)
+    return np.asarray(arr.filled(0)).astype(np.int64), ~np.ma.getmaskarray(arr)
+
+
+def read_segments_halo(ds, win: Window, inside: Window) -> tuple[np.ndarray, np.ndarray]:
+    """``win`` grown by one pixel on every side, as (ids, has); the ring outside ``inside``
+    (the raster, or the area being classified) counts as no segment."""
+    r0, c0 = int(win.row_off) - 1, int(win.col_off) - 1
+    h, w = int(win.height) + 2, int(win.width) + 2
+    ids = np.zeros((h, w), np.int64)
+    has = np.zeros((h, w), bool)
+    ir0, ic0 = max(r0, int(inside.row_off)), max(c0, int(inside.col_off))
+    ir1 = min(r0 + h, int(inside.row_off + inside.height))
+    ic1 = min(c0 + w, int(inside.col_off + inside.width))
+    if ir1 > ir0 and ic1 > ic0:
+        part, ok = read_segments(ds, Window(ic0, ir0, ic1 - ic0, ir1 - ir0))
+        ids[ir0 - r0:ir1 - r0, ic0 - c0:ic1 - c0] = part
+        has[ir0 - r0:ir1 - r0, ic0 - c0:ic1 - c0] = ok
+    return ids, has

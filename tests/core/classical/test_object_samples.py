@@ -1,0 +1,87 @@
+"""One sample per segment: the majority label with its minimum share, the polygon as the
+group, the cap per class, and attributes of whole segments."""
+
+import numpy as np
+import pytest
+
+from landlearn.core.classical.object_samples import MIN_LABEL_SHARE, _PairCounts, collect_object_samples
+from landlearn.core.classical.train_classifier import ClassicalConfig
+from landlearn.core.errors import InputError
+from landlearn.core.geo.extent import Extent
+from landlearn.core.labels.base import LabelConfig
+from synthetic import polygons, write
+
+X0, Y0 = 500000, 5000000  # synthetic.write's origin; 10 m pixels
+
+
+def box(r0, c0, r1, c1):
+    """Map coordinates of pixel rows r0..r1, columns c0..c1 (end exclusive)."""
+    return (X0 + 10 * c0, Y0 - 10 * r1, X0 + 10 * c1, Y0 - 10 * r0)
+
+
+@pytest.fixture()
+def scene(tmp_path):
+    """Five 20 x 20 segments in a row; the image's band 1 is the segment number x 100."""
+    seg = np.repeat(np.arange(1, 6, dtype=np.int32)[None, :], 20, 0).repeat(20, 1)
+    img = np.stack([seg * 100, seg * 0 + 7, seg * 3]).astype(np.float32)
+    return write(tmp_path / "img.tif", img), write(tmp_path / "seg.tif", seg)
+
+
+def config(scene, labels, **kw):
+    return ClassicalConfig(scene[0], labels, "unused.dlpk", segmented_raster=scene[1],
+                           segment_attributes=("MEAN", "COUNT"), **kw)
+
+
+def test_majority_share_and_groups(scene, tmp_path):
+    labels = polygons(tmp_path / "l.gpkg", [
+        (1, box(0, 0, 20, 20)),            # segment 1: all class 1
+        (2, box(0, 20, 10, 40)),           # segment 2: half class 2 ...
+        (1, box(10, 20, 20, 40)),          # ... half class 1: a tie, to the lower class
+        (1, box(0, 40, 8, 60)),            # segment 3: 40% 1, 60% 2 (two polygons)
+        (2, box(8, 40, 14, 60)), (2, box(14, 40, 20, 60)),
+        (3, box(0, 60, 4, 80)),            # segment 4: 20% / 40% / 40%: no majority
+        (2, box(4, 60, 12, 80)), (1, box(12, 60, 20, 80)),
+        (3, box(0, 80, 20, 100)),          # segment 5: all class 3
+    ], 32633)
+    s = collect_object_samples(config(scene, LabelConfig(labels, class_field="cls")))
+    assert MIN_LABEL_SHARE == 0.5
+    assert list(s.y) == [1, 1, 2, 3]  # segments 1, 2, 3, 5; segment 4 left out
+    np.testing.assert_array_equal(s.x[:, 0], [100, 200, 300, 500])  # MEAN of band 1
+    np.testing.assert_array_equal(s.x[:, -1], [400, 400, 400, 400])  # COUNT: whole segments
+    assert s.groups[0] != s.groups[1] and s.grouped_by == "polygon"
+    assert len(s.feature_names) == 4 and s.feature_names[0].startswith("mean_") and \
+        s.feature_names[-1] == "count"
+    assert s.segments["attributes"] == ["MEAN", "COUNT"] and s.segments["labelled_segments"] == 4
+    np.testing.assert_allclose(s.band_mean, [275, 7, 8.25])  # every pixel of those segments
+
+
+def test_extent_limits_the_labels_not_the_segments(scene, tmp_path):
+    labels = polygons(tmp_path / "l.gpkg", [(1, box(0, 0, 20, 20)), (2, box(0, 20, 20, 40))],
+                      32633)
+    ext = Extent(*box(0, 15, 20, 25), crs="EPSG:32633")
+    s = collect_object_samples(config(scene, LabelConfig(labels, class_field="cls"),
+                                      extent=ext))
+    np.testing.assert_array_equal(s.x[:, -1], [400, 400])
+
+
+def test_cap_per_class_and_missing_classes(scene, tmp_path):
+    labels = polygons(tmp_path / "l.gpkg", [(1, box(0, 0, 20, 40)), (2, box(0, 40, 20, 60)),
+                                            (3, box(0, 60, 5, 80)), (2, box(5, 60, 20, 100))],
+                      32633)
+    with pytest.raises(InputError, match="^SEGMENTED_RASTER: class\\(es\\) 3 'Class 3' label no "
+                                         "segment .*segment more finely"):
+        collect_object_samples(config(scene, LabelConfig(labels, class_field="cls")))
+    labels = polygons(tmp_path / "m.gpkg", [(1, box(0, 0, 20, 40)), (2, box(0, 40, 20, 100))],
+                      32633)
+    s = collect_object_samples(config(scene, LabelConfig(labels, class_field="cls"),
+                                      max_samples_per_class=1))
+    assert sorted(s.y) == [1, 2] and s.available == {1: 2, 2: 3}
+
+
+def test_pair_counts_merge_across_chunks():
+    pc = _PairCounts()
+    pc.add(np.array([5, 5, 9]), np.array([1, 2, 1]))
+    pc.add(np.array([5, 9, 9]), np.array([2, 3, 3]))
+    seg, key, share = pc.majority()
+    assert list(seg) == [5, 9] and list(key) == [2, 3]
+    np.testing.assert_allclose(share, [2 / 3, 2 / 3])

@@ -1,0 +1,36 @@
+"""Segmented rasters beside an image: refused off the grid or as floats; the ring."""
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from landlearn.core.errors import InputError
+from landlearn.core.geo.grid import Grid
+from landlearn.core.geo.segments import open_segments, read_segments, read_segments_halo
+from synthetic import write
+
+GRID = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 8, 6)
+
+
+def test_ids_and_nodata(tmp_path):
+    seg = np.arange(48, dtype=np.uint32).reshape(6, 8)
+    ds = open_segments(write(tmp_path / "s.tif", seg, nodata=0), GRID)
+    ids, has = read_segments(ds, Window(0, 0, 8, 6))
+    assert ids.dtype == np.int64 and not has[0, 0] and has[0, 1:].all()
+    ring, ok = read_segments_halo(ds, Window(6, 4, 2, 2), Window(0, 0, 8, 6))
+    assert ring.shape == (4, 4) and not ok[-1].any() and not ok[:, -1].any()
+    assert ring[1, 1] == seg[4, 6] and ring[0, 0] == seg[3, 5]
+    ds.close()
+
+
+@pytest.mark.parametrize("data, transform, message", [
+    (np.zeros((6, 8), np.float32), None, "float32 values"),
+    (np.zeros((6, 9), np.int32), None, "a grid other than INPUT_RASTER's"),
+    (np.zeros((6, 8), np.int32), from_origin(500010, 5000000, 10, 10), "a grid other"),
+])
+def test_refused_off_the_grid_or_as_floats(tmp_path, data, transform, message):
+    path = write(tmp_path / "s.tif", data, transform=transform)
+    with pytest.raises(InputError, match=f"^SEGMENTED_RASTER: .*{message}"):
+        open_segments(path, GRID)
