@@ -52,6 +52,12 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             "MIN_SEGMENT_SIZE", self.tr("Minimum segment size (pixels)"),
             QgsProcessingParameterNumber.Type.Integer, defaultValue=20, minValue=1),
             "Smaller segments merge into their most similar neighbour.")
+        self.add(QgsProcessingParameterNumber(
+            "MAX_SEGMENT_SIZE", self.tr("Maximum segment size (pixels, 0 = none)"),
+            QgsProcessingParameterNumber.Type.Integer, defaultValue=0, minValue=0),
+            "Larger segments are cut by a grid of square cells of side sqrt(size) into "
+            "pieces of at most this many pixels (slivers under the minimum size join a "
+            "neighbouring piece of their segment).")
         self.add(QgsProcessingParameterBand(
             "BAND_INDEXES", self.tr("Bands (empty = the first three)"),
             parentLayerParameterName="INPUT_RASTER", optional=True, allowMultiple=True),
@@ -102,6 +108,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             spectral_detail=self.parameterAsDouble(parameters, "SPECTRAL_DETAIL", context),
             spatial_detail=self.parameterAsDouble(parameters, "SPATIAL_DETAIL", context),
             min_segment_size=self.parameterAsInt(parameters, "MIN_SEGMENT_SIZE", context),
+            max_segment_size=self.parameterAsInt(parameters, "MAX_SEGMENT_SIZE", context),
             band_indexes=tuple(self.parameterAsInts(parameters, "BAND_INDEXES", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),
             device=self.choice(parameters, "DEVICE"),

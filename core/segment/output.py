@@ -20,11 +20,21 @@ from ..progress import Progress, track
 
 def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: int, stats,
                   band_names: list[str], progress: Progress, dtype: np.dtype,
-                  nodata: float | None) -> dict:
-    seg = final - 1
-    count = np.bincount(seg, stats.count, n)
-    means = np.stack([np.bincount(seg, stats.raw_sums[:, b], n)
-                      for b in range(stats.raw_sums.shape[1])], 1) / np.maximum(count, 1)[:, None]
+                  nodata: float | None, split=None) -> dict:
+    """``final`` maps local labels to ids 1..n, unless ``split`` (split.Split) cuts large
+    segments: then it gives the ids, counts and means."""
+    if split is None:
+        seg = final - 1
+        count = np.bincount(seg, stats.count, n)
+        means = np.stack([np.bincount(seg, stats.raw_sums[:, b], n)
+                          for b in range(stats.raw_sums.shape[1])], 1) / \
+            np.maximum(count, 1)[:, None]
+        lut_ids = np.concatenate([[0], final]).astype(np.uint32)  # index 0: local -1 (NoData)
+
+        def ids_of(local, _win):
+            return lut_ids[local + 1]
+    else:
+        n, count, means, ids_of = split.n, split.count, split.means, split
     dtype = np.dtype(dtype)
     colour = means.round() if np.issubdtype(dtype, np.integer) else means
     if np.issubdtype(dtype, np.integer):
@@ -32,7 +42,6 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
         colour = np.clip(colour, info.min, info.max)
     fill = nodata if nodata is not None else 0
     lut_colour = np.vstack([np.full((1, colour.shape[1]), fill), colour]).astype(dtype)
-    lut_ids = np.concatenate([[0], final]).astype(np.uint32)  # index 0: local -1 (NoData)
     writers = []
     if config.output_segment_ids:
         writers.append(("ids", GeoTiffWriter(config.output_segment_ids, grid, 1, np.uint32,
@@ -48,8 +57,7 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
             for win in track(tile_windows(grid.full_window, tile), progress,
                              count_tiles(grid.full_window, tile)):
                 w = win.intersection(grid.full_window)
-                local = lab.read(1, window=w)
-                ids = lut_ids[local + 1]
+                ids = ids_of(lab.read(1, window=w), w)
                 for kind, writer in writers:
                     if kind == "ids":
                         writer.write(ids, w)
@@ -62,12 +70,12 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
     commit_together([w for _, w in writers])
     out = {"segments": n}
     if config.output_polygons:
-        out["polygons"] = write_polygons(config.output_polygons, grid, labels_path, lut_ids,
+        out["polygons"] = write_polygons(config.output_polygons, grid, labels_path, ids_of,
                                          count, means, band_names)
     return out
 
 
-def write_polygons(path: str, grid: Grid, labels_path: str, lut_ids, count, means,
+def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means,
                    band_names) -> str:
     """Polygonize the final ids (4-connected, as the segments are) into a GeoPackage."""
     from osgeo import gdal, ogr, osr
@@ -88,7 +96,7 @@ def write_polygons(path: str, grid: Grid, labels_path: str, lut_ids, count, mean
     with rasterio.open(labels_path) as lab:
         for win in tile_windows(grid.full_window, (1024, 1024)):
             w = win.intersection(grid.full_window)
-            band.WriteArray(lut_ids[lab.read(1, window=w) + 1], int(w.col_off), int(w.row_off))
+            band.WriteArray(ids_of(lab.read(1, window=w), w), int(w.col_off), int(w.row_off))
     tmp = temporary_sibling(path, ".gpkg")
     try:
         out = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)

@@ -34,6 +34,7 @@ from ..termination import terminable
 from .graph import local_components, merge_small, neighbour_pairs, union, unique_pairs
 from .mean_shift import compiled_available, halo, mean_shift_filter
 from .output import write_outputs
+from .split import plan_split
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class SegmentConfig:
     spectral_detail: float = 15.5
     spatial_detail: float = 15.0
     min_segment_size: int = 20
+    max_segment_size: int = 0  # 0 = none; larger segments are cut into pieces (split.py)
     band_indexes: tuple[int, ...] | None = None  # default: the first three (or all if fewer)
     extent: Extent | None = None
     device: str = "auto"
@@ -102,6 +104,10 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
     hs, hr = config.radii()
     if config.min_segment_size < 1:
         raise InputError("min_segment_size", "use 1 or more pixels")
+    if config.max_segment_size and config.max_segment_size < max(config.min_segment_size, 4):
+        raise InputError("max_segment_size", f"{config.max_segment_size} px is below "
+                         f"MIN_SEGMENT_SIZE ({config.min_segment_size}) or 4; use 0 (no "
+                         "maximum) or a larger size")
     if not (config.output or config.output_segment_ids or config.output_polygons):
         raise InputError("output", "choose at least one output")
     if not 64 <= config.tile_size <= 8192:
@@ -126,9 +132,15 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
             check(progress)
             final, n_final = _resolve(stats, config.min_segment_size)
             progress.set_fraction(0.8)
+            split = None
+            if config.max_segment_size:
+                split = plan_split(labels_path, area, src, final, n_final, stats,
+                                   config.max_segment_size, config.min_segment_size,
+                                   SubProgress(progress, 0.8, 0.85), config.tile_size)
+                n_final = split.n if split else n_final
             outputs = write_outputs(config, grid, labels_path, final, n_final, stats,
-                                    src.band_names, SubProgress(progress, 0.8, 1.0),
-                                    src.dtype, src.nodata[0])
+                                    src.band_names, SubProgress(progress, 0.85, 1.0),
+                                    src.dtype, src.nodata[0], split)
     progress.set_fraction(1.0)
     return SegmentResult(n_final, grid.width, grid.height, time.perf_counter() - t0, hs, hr,
                          outputs)

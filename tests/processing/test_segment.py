@@ -32,3 +32,22 @@ def test_processing_run_and_qgis_process_agree(provider, sample, tmp_path):
     with rasterio.open(tmp_path / "py.tif") as ds:
         assert ds.count == 3 and ds.dtypes[0] == "uint16"
     assert res["OUTPUT_POLYGONS"].endswith("py.gpkg")
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_max_segment_size_from_qgis_process(provider, sample, tmp_path):
+    """MAX_SEGMENT_SIZE cuts large segments (none above it afterwards); below
+    MIN_SEGMENT_SIZE it is refused naming the parameter."""
+    image = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    args = [f"INPUT_RASTER={image}", "MIN_SEGMENT_SIZE=10", f"OUTPUT={tmp_path / 'm.tif'}",
+            f"OUTPUT_SEGMENT_IDS={tmp_path / 'ids.tif'}"]
+    out = qgis_process("run", "landlearn:segment", "--", *args, "MAX_SEGMENT_SIZE=200")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "MAX_SEGMENT_SIZE: " in out.stdout and "pieces" in out.stdout
+    with rasterio.open(tmp_path / "ids.tif") as ds:
+        sizes = np.bincount(ds.read(1).ravel())[1:]
+    assert sizes.max() <= 200 + 4 * 9
+    bad = qgis_process("run", "landlearn:segment", "--", *args[:2],
+                       f"OUTPUT={tmp_path / 'x.tif'}", "MAX_SEGMENT_SIZE=5")
+    assert bad.returncode != 0 and "MAX_SEGMENT_SIZE: 5 px is below" in bad.stdout + bad.stderr
+    assert not (tmp_path / "x.tif").exists()

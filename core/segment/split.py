@@ -1,0 +1,152 @@
+"""MAX_SEGMENT_SIZE: segments larger than it are cut into pieces, as ArcGIS's Segment Mean
+Shift does to keep huge segments (a lake, a field of one crop) from dominating.
+
+The rule, exact whatever the tiling: a grid of square cells of side floor(sqrt(MAX)) px,
+anchored at the area's top-left pixel, cuts each segment above MAX pixels; the part of it
+inside one cell is one piece (so a piece holds at most MAX pixels). A piece smaller than
+MIN_SEGMENT_SIZE (a corner clipped by a cell) merges into the most similar piece of the
+same segment that it touches, by the rule that merges small segments; a piece can thus
+exceed MAX by the slivers joined to it. Ids are then
+renumbered in raster order of each segment's or piece's first pixel, like all ids.
+A piece may be split by its cell into parts that touch only through other cells; those
+keep one id.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from ..geo.grid import count_tiles, tile_windows
+from ..progress import Progress, track
+from .graph import merge_small
+
+__all__ = ["Split", "plan_split"]
+
+
+class Split:
+    """New ids for a window of local labels, and the new segments' pixel counts and means."""
+
+    def __init__(self, lut, big, keys, key_ids, final_ids, side, cells_x, count, means):
+        self.lut, self.big, self.keys, self.key_ids = lut, big, keys, key_ids
+        self.final_ids, self.side, self.cells_x = final_ids, side, cells_x
+        self.count, self.means, self.n = count, means, len(count)
+
+    def __call__(self, local: np.ndarray, win: Window) -> np.ndarray:
+        base = self.lut[local + 1]
+        out = self.final_ids[base]
+        big = self.big[base]
+        if big.any():
+            key = _keys(base, win, self.side, self.cells_x)[big]
+            out[big] = self.key_ids[np.searchsorted(self.keys, key)]
+        return out.astype(np.uint32)
+
+
+def _keys(base, win: Window, side: int, cells_x: int) -> np.ndarray:
+    """Piece key of each pixel: its segment id and the cell it lies in."""
+    rows = (np.arange(base.shape[0]) + int(win.row_off)) // side
+    cols = (np.arange(base.shape[1]) + int(win.col_off)) // side
+    return base.astype(np.int64) * _CELLS + rows[:, None] * cells_x + cols[None, :]
+
+
+_CELLS = 1 << 31  # cells per segment in a key: room for any raster LandLearn writes
+
+
+def plan_split(labels_path: str, area: Window, src, final: np.ndarray, n: int, stats,
+               max_size: int, min_size: int, progress: Progress, tile: int = 1024
+               ) -> Split | None:
+    """The pieces of the segments above ``max_size`` pixels, or None when none is. ``final``
+    maps local labels to ids 1..n; ``src`` reads the segmented bands, ``area`` is where the
+    labels lie in it."""
+    seg = final - 1
+    count = np.bincount(seg, stats.count, n)
+    big = np.concatenate([[False], count > max_size])
+    if not big.any():
+        return None
+    side = max(1, math.isqrt(max_size))
+    cells_x = -(-int(area.width) // side)
+    lut = np.concatenate([[0], final]).astype(np.int64)
+    parts, pairs = [], []
+    width = int(area.width)
+    with rasterio.open(labels_path) as lab:
+        full = Window(0, 0, width, int(area.height))
+        for win in track(tile_windows(full, (tile, tile)), progress, count_tiles(full, (tile, tile))):
+            win = win.intersection(full)
+            r0, c0 = int(win.row_off), int(win.col_off)
+            up, left = int(r0 > 0), int(c0 > 0)
+            ext = Window(c0 - left, r0 - up, int(win.width) + left, int(win.height) + up)
+            base = lut[lab.read(1, window=ext) + 1]
+            key = _keys(base, ext, side, cells_x)
+            is_big = big[base]
+            _border_pairs(key, base, is_big, up, left, pairs)
+            inner = (slice(up, None), slice(left, None))
+            kb, ib = key[inner], is_big[inner]
+            if not ib.any():
+                continue
+            raw = src.read(Window(c0 + int(area.col_off), r0 + int(area.row_off),
+                                  int(win.width), int(win.height))).data.astype(np.float64)
+            rr, cc = np.nonzero(ib)
+            k = kb[ib]
+            parts.append((k, raw[:, ib].T, (rr + r0).astype(np.int64) * width + cc + c0))
+    keys, inv = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+    m = len(keys)
+    piece_count = np.bincount(inv, minlength=m).astype(np.float64)
+    raw = np.concatenate([p[1] for p in parts])
+    piece_sums = np.stack([np.bincount(inv, raw[:, b], m) for b in range(raw.shape[1])], 1)
+    first = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(first, inv, np.concatenate([p[2] for p in parts]))
+    root = _join_slivers(keys, piece_count, piece_sums, pairs, min_size)
+    groups, g = np.unique(root, return_inverse=True)
+    k = len(groups)
+    g_count = np.bincount(g, piece_count, k)
+    g_sums = np.stack([np.bincount(g, piece_sums[:, b], k) for b in range(piece_sums.shape[1])], 1)
+    g_first = np.full(k, np.iinfo(np.int64).max)
+    np.minimum.at(g_first, g, first)
+    # the segments left whole keep their counts and first pixels
+    whole = np.nonzero(~big[1:])[0]
+    f_first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(f_first, seg, stats.first)
+    f_sums = np.stack([np.bincount(seg, stats.raw_sums[:, b], n)
+                       for b in range(stats.raw_sums.shape[1])], 1)
+    firsts = np.concatenate([f_first[whole], g_first])
+    order = np.argsort(firsts, kind="stable")
+    new = np.empty(len(firsts), np.int64)
+    new[order] = np.arange(1, len(firsts) + 1)
+    final_ids = np.zeros(n + 1, np.int64)
+    final_ids[whole + 1] = new[:len(whole)]
+    key_ids = new[len(whole):][g]
+    all_count = np.concatenate([count[whole], g_count])
+    all_sums = np.concatenate([f_sums[whole], g_sums])
+    count_out = np.empty(len(firsts))
+    sums_out = np.empty_like(all_sums)
+    count_out[new - 1] = all_count
+    sums_out[new - 1] = all_sums
+    progress.info(f"MAX_SEGMENT_SIZE: {int(big.sum())} segments over {max_size} px cut into "
+                  f"{k} pieces (cells of {side} px)")
+    return Split(lut, big, keys, key_ids, final_ids, side, cells_x, count_out,
+                 sums_out / np.maximum(count_out, 1)[:, None])
+
+
+def _border_pairs(key, base, is_big, up: int, left: int, pairs: list) -> None:
+    """Pixel edges between two pieces of one segment: (key a, key b) once per edge; edges
+    inside the halo row or column belong to the window they are inner to."""
+    for a, b, sel in ((key[up:, :-1], key[up:, 1:], (base[up:, :-1] == base[up:, 1:])
+                       & is_big[up:, :-1]),
+                      (key[:-1, left:], key[1:, left:], (base[:-1, left:] == base[1:, left:])
+                       & is_big[:-1, left:])):
+        sel = sel & (a != b)
+        if sel.any():
+            pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], 1))
+
+
+def _join_slivers(keys, count, sums, pairs: list, min_size: int) -> np.ndarray:
+    """Each piece's root: pieces under ``min_size`` merged as Segment merges small segments,
+    but only with pieces of their own segment (the only edges gathered)."""
+    if not pairs or not (count < min_size).any():
+        return np.arange(len(keys))
+    edges = np.unique(np.concatenate(pairs), axis=0)
+    idx = np.stack([np.searchsorted(keys, edges[:, 0]), np.searchsorted(keys, edges[:, 1])], 1)
+    return merge_small(count, sums, idx, min_size)

@@ -1,0 +1,78 @@
+"""MAX_SEGMENT_SIZE on real imagery: large segments cut into pieces by cells, the same ids
+whatever the tiling, pieces within the size, counts and colours of the pieces."""
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.errors import InputError
+from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
+
+pytest.importorskip("scipy")
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+@pytest.fixture(scope="module")
+def runs(sample, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("split")
+    image = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    out = {}
+    for name, kw in (("whole", {}), ("cut", dict(max_segment_size=150)),
+                     ("cut_tiled", dict(max_segment_size=150, tile_size=128))):
+        res = segment(SegmentConfig(image, output_segment_ids=str(tmp / f"{name}.tif"),
+                                    output=str(tmp / f"{name}_mean.tif"),
+                                    output_polygons=str(tmp / f"{name}.gpkg"),
+                                    min_segment_size=10, **kw))
+        out[name] = (res, _read(tmp / f"{name}.tif")[0], _read(tmp / f"{name}_mean.tif"),
+                     tmp / f"{name}.gpkg")
+    out["image"] = _read(image)
+    return out
+
+
+def test_large_segments_are_cut_and_small_ones_kept(runs):
+    whole, cut = runs["whole"][1], runs["cut"][1]
+    sizes = np.bincount(whole.ravel())[1:]
+    assert (sizes > 150).sum() > 20
+    cut_sizes = np.bincount(cut.ravel())[1:]
+    assert runs["cut"][0].segments == len(cut_sizes) > runs["whole"][0].segments
+    # a piece holds at most 150 px, plus slivers under MIN_SEGMENT_SIZE joined to it
+    assert cut_sizes.max() <= 150 + 4 * 9 and cut_sizes.min() >= 1
+    assert (cut_sizes > 150).mean() < 0.05
+    # segments at or under the maximum are untouched: the same pixels, one id
+    for sid in np.nonzero(sizes <= 150)[0][:200] + 1:
+        assert len(np.unique(cut[whole == sid])) == 1
+    # ids follow raster order of first pixels, as without a maximum
+    _, first = np.unique(cut.ravel(), return_index=True)
+    assert (np.diff(first[np.unique(cut.ravel()) > 0]) > 0).all()
+
+
+def test_tiles_give_the_same_pieces(runs):
+    np.testing.assert_array_equal(runs["cut"][1], runs["cut_tiled"][1])
+    np.testing.assert_array_equal(runs["cut"][2], runs["cut_tiled"][2])
+
+
+def test_pieces_carry_their_own_counts_and_colours(runs):
+    from osgeo import ogr
+
+    ids, mean = runs["cut"][1], runs["cut"][2]
+    image = runs["image"][:3].astype(np.float64)
+    for sid in np.unique(ids)[1::97]:
+        m = ids == sid
+        np.testing.assert_allclose(mean[:, m][:, 0], np.round(image[:, m].mean(1)))
+    ds = ogr.Open(str(runs["cut"][3]))
+    counts = np.bincount(ids.ravel())
+    pixels = {}
+    for f in ds.GetLayer(0):
+        pixels[f.GetField("id")] = f.GetField("pixels")
+    assert all(counts[i] == p for i, p in list(pixels.items())[:300])
+
+
+def test_a_maximum_below_the_minimum_is_refused(sample, tmp_path):
+    image = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    with pytest.raises(InputError, match="^MAX_SEGMENT_SIZE: 10 px is below MIN_SEGMENT_SIZE"):
+        segment(SegmentConfig(image, output=str(tmp_path / "s.tif"), min_segment_size=20,
+                              max_segment_size=10))
