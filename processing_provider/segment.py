@@ -65,6 +65,23 @@ class SegmentAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
                  "Optional area to segment, in any CRS (the dialog offers the map canvas "
                  "extent).")
+        self.add_choice("METHOD", "Mean-shift method",
+                        [("fast", "Fast (separable filter, 3 passes)"),
+                         ("joint", "Joint spatial-range (Comaniciu & Meer, as Orfeo ToolBox)")],
+                        "fast",
+                        "joint moves every pixel to its mode in space and range together, "
+                        "until a step is under THRESHOLD or MAX_ITERATIONS; fast filters "
+                        "rows then columns three times (see BENCHMARKS.md for both).",
+                        advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "THRESHOLD", self.tr("Convergence threshold (joint)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.1, minValue=0.0),
+            "A mode search stops when a step is shorter than this, in kernel units "
+            "(Orfeo ToolBox's thres).", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "MAX_ITERATIONS", self.tr("Maximum iterations (joint)"),
+            QgsProcessingParameterNumber.Type.Integer, defaultValue=100, minValue=1),
+            "Steps per mode search at most (Orfeo ToolBox's maxiter).", advanced=True)
         self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
                                              ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
                         "Where the mean-shift filter runs.")
@@ -112,6 +129,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             band_indexes=tuple(self.parameterAsInts(parameters, "BAND_INDEXES", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),
             device=self.choice(parameters, "DEVICE"),
+            method=self.choice(parameters, "METHOD"),
+            threshold=self.parameterAsDouble(parameters, "THRESHOLD", context),
+            max_iterations=self.parameterAsInt(parameters, "MAX_ITERATIONS", context),
             spatial_radius=optional_num("SPATIAL_RADIUS", self.parameterAsInt),
             range_radius=optional_num("RANGE_RADIUS", self.parameterAsDouble),
             max_output_gpx=self.size_limit(parameters, context))

@@ -24,7 +24,8 @@ ROOT_MODULES = {"errors", "progress", "files", "termination"}
 LOWER = {"runtime": set(), "geo": set(), "model_package": {"runtime", "geo"}}
 # the compiled tree walk is itself the optional heavy package (numba): imported where used
 LAZY_SIBLINGS = {("classical.trees.kernel", "classical.trees.kernel_jit"),
-                 ("segment.mean_shift", "segment.mean_shift_jit")}
+                 ("segment.mean_shift", "segment.mean_shift_jit"),
+                 ("segment.joint_shift", "segment.joint_shift_jit")}
 
 
 def modules() -> dict[str, Path]:

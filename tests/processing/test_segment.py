@@ -51,3 +51,24 @@ def test_max_segment_size_from_qgis_process(provider, sample, tmp_path):
                        f"OUTPUT={tmp_path / 'x.tif'}", "MAX_SEGMENT_SIZE=5")
     assert bad.returncode != 0 and "MAX_SEGMENT_SIZE: 5 px is below" in bad.stdout + bad.stderr
     assert not (tmp_path / "x.tif").exists()
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_joint_method_parameters_reach_the_engine(provider, sample, tmp_path):
+    """METHOD, THRESHOLD and MAX_ITERATIONS from qgis_process give what the engine gives."""
+    from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
+
+    image = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
+    out = qgis_process("run", "landlearn:segment", "--", f"INPUT_RASTER={image}",
+                       "METHOD=joint", "THRESHOLD=0.5", "MAX_ITERATIONS=4", "SPATIAL_RADIUS=3",
+                       f"OUTPUT={tmp_path / 'm.tif'}", f"OUTPUT_SEGMENT_IDS={tmp_path / 'cli.tif'}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "core.tif"), method="joint",
+                          threshold=0.5, max_iterations=4, spatial_radius=3))
+    other = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "other.tif"),
+                                  method="joint", spatial_radius=3))
+    with rasterio.open(tmp_path / "cli.tif") as a, rasterio.open(tmp_path / "core.tif") as b, \
+            rasterio.open(tmp_path / "other.tif") as c:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert not np.array_equal(a.read(), c.read())  # the two settings did something
+    assert other.segments > 0
