@@ -66,9 +66,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
                  "Optional area to segment, in any CRS (the dialog offers the map canvas "
                  "extent).")
         self.add_choice("METHOD", "Mean-shift method",
-                        [("fast", "Fast (separable filter, 3 passes)"),
-                         ("joint", "Joint spatial-range (Comaniciu & Meer, as Orfeo ToolBox)")],
-                        "fast",
+                        [("joint", "Joint spatial-range (Comaniciu & Meer, as Orfeo ToolBox)"),
+                         ("fast", "Fast (separable filter, 3 passes)")],
+                        "joint",
                         "joint moves every pixel to its mode in space and range together, "
                         "until a step is under THRESHOLD or MAX_ITERATIONS; fast filters "
                         "rows then columns three times (see BENCHMARKS.md for both).",

@@ -60,7 +60,7 @@ class SegmentConfig:
     band_indexes: tuple[int, ...] | None = None  # default: the first three (or all if fewer)
     extent: Extent | None = None
     device: str = "auto"
-    method: str = "fast"  # or "joint": joint spatial-range mean shift (joint_shift.py)
+    method: str = "joint"  # joint spatial-range mean shift (joint_shift.py), or "fast"
     threshold: float = 0.1  # joint: convergence, in kernel units (OTB's thres)
     max_iterations: int = 100  # joint: OTB's maxiter
     spatial_radius: int | None = None  # overrides SPATIAL_DETAIL (pixels)
