@@ -11,6 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+# pairs handled at a time where a whole edge list would need several temporary copies
+CHUNK = 1 << 18
+
+
+def index_dtype(n: int) -> np.dtype:
+    """int32 for ids below 2**31 (edge lists of half the memory), else int64."""
+    return np.dtype(np.int32 if n < 2**31 else np.int64)
+
 
 def local_components(filtered: np.ndarray, valid: np.ndarray, threshold: float) -> np.ndarray:
     """4-connected components of valid pixels whose filtered values differ by < threshold.
@@ -18,7 +26,7 @@ def local_components(filtered: np.ndarray, valid: np.ndarray, threshold: float) 
     Returns int64 labels 0..n-1 (invalid pixels get -1).
     """
     b, h, w = filtered.shape
-    idx = np.arange(h * w).reshape(h, w)
+    idx = np.arange(h * w, dtype=index_dtype(h * w)).reshape(h, w)
     t2 = threshold * threshold
     rows, cols = [], []
     for a, c, fa, fc, va, vc in (
@@ -46,13 +54,45 @@ def local_components(filtered: np.ndarray, valid: np.ndarray, threshold: float) 
 
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
-    """Unique rows of an (n, 2) array of non-negative ints (a 1D unique on a packed key)."""
+    """Unique rows of an (n, 2) array of non-negative ints (a 1D unique on a packed key),
+    sorted; int32 when ``pairs`` is, else int64."""
     if len(pairs) == 0:
         return pairs.reshape(0, 2).astype(np.int64)
-    pairs = pairs.astype(np.int64)
+    dtype = np.int32 if pairs.dtype == np.int32 else np.int64
     base = int(pairs.max()) + 1
-    key = np.unique(pairs[:, 0] * base + pairs[:, 1])
-    return np.stack([key // base, key % base], axis=1)
+    key = pairs[:, 0].astype(np.int64)
+    key *= base
+    key += pairs[:, 1].astype(np.int64, copy=False)
+    return _unpack(key, base, dtype)
+
+
+def remap_pairs(pairs: np.ndarray, lut: np.ndarray, n: int) -> np.ndarray:
+    """The unique pairs (a, b), a < b, of ``lut[pairs]`` with a != b: the edges once nodes
+    are renamed (merged) by ``lut`` into ids below ``n``; built a chunk at a time."""
+    key = np.empty(len(pairs), np.int64)
+    for s in range(0, len(pairs), CHUNK):
+        p = lut[pairs[s:s + CHUNK]]
+        lo = np.minimum(p[:, 0], p[:, 1]).astype(np.int64)
+        hi = np.maximum(p[:, 0], p[:, 1])
+        k = lo * n + hi
+        k[lo == hi] = -1  # a self-pair: dropped below
+        key[s:s + len(k)] = k
+    return _unpack(key, n, index_dtype(n))
+
+
+def _unpack(key: np.ndarray, base: int, dtype) -> np.ndarray:
+    """Sorted unique non-negative ``key`` (a * base + b; sorted in place) as (a, b) rows."""
+    key.sort()
+    keep = key >= 0
+    keep[1:] &= key[1:] != key[:-1]
+    out = np.empty((int(np.count_nonzero(keep)), 2), dtype)
+    j = 0
+    for s in range(0, len(key), CHUNK):
+        k = key[s:s + CHUNK][keep[s:s + CHUNK]]
+        out[j:j + len(k), 0] = k // base
+        out[j:j + len(k), 1] = k % base
+        j += len(k)
+    return out
 
 
 def neighbour_pairs(labels: np.ndarray) -> np.ndarray:
@@ -80,50 +120,82 @@ def union(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int,
-                into: str = "similar") -> np.ndarray:
+                into: str = "similar", overwrite: bool = False) -> np.ndarray:
     """Merge segments smaller than ``min_size`` into their most similar neighbour (or, with
     ``into="largest"``, their largest).
 
     ``count`` (n,), ``sums`` (n, bands) of each segment; ``pairs`` touching segments.
     Returns the final root of every segment. Rounds repeat until no small segment with a
     neighbour remains; a small segment with no neighbour (an island in NoData) stays.
+    ``overwrite``: float64 ``count`` and ``sums`` are worked on in place instead of copied.
     """
     n = len(count)
     root = np.arange(n)
-    count = count.astype(np.float64).copy()
-    sums = sums.astype(np.float64).copy()
-    pairs = pairs.copy()
+    count = count.astype(np.float64, copy=not overwrite)
+    sums = sums.astype(np.float64, copy=not overwrite)
+    pairs = np.asarray(pairs).astype(index_dtype(n), copy=False)  # replaced, never written
     while True:
-        small = count < min_size
-        live = pairs[small[pairs[:, 0]] | small[pairs[:, 1]]] if len(pairs) else pairs
-        if len(live) == 0:
+        target = _closest(pairs, count < min_size, count, sums, into)
+        a = np.flatnonzero(target >= 0)
+        if len(a) == 0:  # no small segment with a neighbour
             return root
-        a = np.concatenate([live[:, 0], live[:, 1]])
-        b = np.concatenate([live[:, 1], live[:, 0]])
+        b = target[a]
+        a = a.astype(b.dtype)
+        del target
+        edges = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+        del a, b
+        new_root = union(n, edges)
+        del edges
+        root = new_root[root]
+        # each merged segment's count and sums go to its new root, added in index order
+        moved = np.flatnonzero(new_root != np.arange(n))
+        to = new_root[moved]
+        np.add.at(count, to, count[moved])
+        np.add.at(sums, to, sums[moved])
+        del to
+        sums[moved] = 0
+        # segments emptied by merging no longer count as small
+        count[moved] = np.inf
+        pairs = remap_pairs(pairs, new_root, n)
+
+
+def _closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.ndarray,
+             into: str) -> np.ndarray:
+    """For each ``small`` segment, its closest (``into="largest"``: largest) neighbour over
+    ``pairs``, ties to the lower id; -1 where it has none. A chunk of pairs at a time: each
+    chunk's best candidate per segment then competes with the best so far."""
+    n = len(count)
+    best_d = np.full(n, np.inf)
+    best_b = np.full(n, -1, pairs.dtype)
+    for s in range(0, len(pairs), CHUNK):
+        live = pairs[s:s + CHUNK]
+        live = live[small[live[:, 0]] | small[live[:, 1]]]
+        u, v = live[:, 0], live[:, 1]
         if into == "largest":
-            d = -count[b]
+            d = np.concatenate([-count[v], -count[u]])
         else:
-            mean = sums / np.maximum(count, 1)[:, None]
-            dist = ((mean[live[:, 0]] - mean[live[:, 1]]) ** 2).sum(1)
+            dist = ((_mean(sums, count, u) - _mean(sums, count, v)) ** 2).sum(1)
             d = np.concatenate([dist, dist])
-        # each small segment picks its closest (largest) neighbour, ties: the lower id
+        a = np.concatenate([u, v])
+        b = np.concatenate([v, u])
         keep = small[a]
+        if not keep.any():
+            continue
         a, b, d = a[keep], b[keep], d[keep]
         order = np.lexsort((b, d, a))
-        a, b = a[order], b[order]
+        a, b, d = a[order], b[order], d[order]
         firsts = np.r_[True, a[1:] != a[:-1]]
-        chosen = np.stack([a[firsts], b[firsts]], axis=1)
-        new_root = union(n, np.sort(chosen, axis=1))
-        root = new_root[root]
-        np.add.at(count, new_root, np.where(new_root != np.arange(n), count, 0))
-        np.add.at(sums, new_root, np.where((new_root != np.arange(n))[:, None], sums, 0))
-        merged = new_root != np.arange(n)
-        count[merged] = 0
-        sums[merged] = 0
-        pairs = np.sort(new_root[pairs], axis=1)
-        pairs = unique_pairs(pairs[pairs[:, 0] != pairs[:, 1]])
-        # segments emptied by merging no longer count as small
-        count[merged] = np.inf
+        a, b, d = a[firsts], b[firsts], d[firsts]
+        better = (d < best_d[a]) | ((d == best_d[a]) & (b < best_b[a]))
+        a, b, d = a[better], b[better], d[better]
+        best_d[a] = d
+        best_b[a] = b
+    return best_b
+
+
+def _mean(sums: np.ndarray, count: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Mean values of segments ``idx`` (each row as in sums / max(count, 1) of them all)."""
+    return sums[idx] / np.maximum(count[idx], 1)[:, None]
 
 
 def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int
@@ -139,9 +211,7 @@ def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_siz
         size = min(size, min_size)
         c = np.bincount(root, count, n)
         s = np.stack([np.bincount(root, sums[:, b], n) for b in range(sums.shape[1])], 1)
-        p = np.sort(root[pairs], axis=1) if len(pairs) else pairs
-        p = unique_pairs(p[p[:, 0] != p[:, 1]]) if len(p) else p.reshape(0, 2)
-        root = merge_small(c, s, p, size)[root]
+        root = merge_small(c, s, remap_pairs(pairs, root, n), size, overwrite=True)[root]
         if size >= min_size:
             return root
         size *= 2

@@ -32,9 +32,11 @@ from ..progress import NullProgress, Progress, SubProgress, check, track
 from ..runtime.device import DEVICES, may_have_cuda, resolve_device
 from ..termination import terminable
 from .graph import (
+    index_dtype,
     local_components,
     merge_small,
     neighbour_pairs,
+    remap_pairs,
     staged_merge,
     union,
     unique_pairs,
@@ -45,6 +47,7 @@ from .output import write_outputs
 from .split import plan_split
 
 METHODS = ("fast", "joint")
+GDAL_CACHE = 32 << 20  # bytes: a few tiles' blocks
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,10 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                    {"output": config.output, "output_segment_ids": config.output_segment_ids,
                     "output_polygons": config.output_polygons})
     device = _engine(config.device)
-    with RasterSource(config.input_raster, _bands(config)) as src:
+    # GDAL's block cache (5% of the RAM by default) would keep every block of the input,
+    # the temporary labels and the outputs until full: bounded, memory follows the tile
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE), \
+            RasterSource(config.input_raster, _bands(config)) as src:
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
         check_output_size(int(area.width), int(area.height), _planned(config, src),
                           config.max_output_gpx, progress, "segmentation")
@@ -210,6 +216,7 @@ class _Stats:
     count: np.ndarray
     sums: np.ndarray  # scaled values, for similarity
     raw_sums: np.ndarray  # source values, for the mean colour and the polygons' attributes
+    # (the same array as sums where the scaling is the identity)
     first: np.ndarray  # first pixel (raster order) of each local segment
     pairs: np.ndarray  # touching local segments
     joins: np.ndarray  # local segments to join across tile borders
@@ -230,6 +237,11 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
                    dtype="int64", tiled=True, blockxsize=256, blockysize=256,
                    crs=src.grid.crs, transform=src.grid.window_transform(area))
     counts, sums, raw_sums, firsts, pairs, joins = [], [], [], [], [], []
+    # local ids never exceed the pixel count: int32 edges where that allows
+    idt = index_dtype(int(area.width) * int(area.height))
+    # 8-bit bands are not scaled: their scaled sums are the source sums, kept once
+    same = bool((offset == 0).all() and (scale == 1).all()
+                and np.can_cast(src.dtype, np.float32))
     next_id = 0
     above: dict[int, tuple] = {}  # tile column -> (labels, filtered) of its last row
     n = count_tiles(area, (core, core))
@@ -246,28 +258,30 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
             r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
             out.write(g[None], window=Window(c0, r0, w, h))
             sel = lab >= 0
-            counts.append(np.bincount(lab[sel], minlength=m))
+            counts.append(np.bincount(lab[sel], minlength=m).astype(np.int32))
             sums.append(np.stack([np.bincount(lab[sel], xs[b][sel], m) for b in range(len(xs))], 1))
-            raw_sums.append(np.stack([np.bincount(lab[sel], raw[b][sel], m)
-                                      for b in range(len(raw))], 1))
+            if not same:
+                raw_sums.append(np.stack([np.bincount(lab[sel], raw[b][sel], m)
+                                          for b in range(len(raw))], 1))
             rr, cc = np.nonzero(sel)
             lin = (rr + r0).astype(np.int64) * width + (cc + c0)
             first = np.full(m, np.iinfo(np.int64).max)
             np.minimum.at(first, lab[sel], lin)
             firsts.append(first)
-            pairs.append(neighbour_pairs(g))
+            pairs.append(neighbour_pairs(g).astype(idt))
             col_key = c0
             if left is not None and left[2] == r0:
-                _border(left[0], g[:, 0], left[1], f[:, :, 0], join, pairs, joins)
+                _border(left[0], g[:, 0], left[1], f[:, :, 0], join, pairs, joins, idt)
             if col_key in above:
                 _border(above[col_key][0], g[0, :], above[col_key][1], f[:, 0, :], join,
-                        pairs, joins)
+                        pairs, joins, idt)
             left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
             above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
             next_id += m
-    return _Stats(cat(counts, 0), cat(sums, (0, 1)), cat(raw_sums, (0, 1)), cat(firsts, 0),
-                  np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64),
-                  np.concatenate(joins) if joins else np.zeros((0, 2), np.int64))
+            del f, v, raw, xs, lab, g, sel, rr, cc, lin  # not alive beside the next tile's
+    sums = cat(sums, (0, 1))
+    return _Stats(cat(counts, 0), sums, sums if same else cat(raw_sums, (0, 1)),
+                  cat(firsts, 0), cat(pairs, (0, 2), idt), cat(joins, (0, 2), np.int64))
 
 
 def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: int, hr: float,
@@ -299,7 +313,7 @@ def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: in
             f = np.concatenate([f[core], (np.stack([rows, cols]) * k).astype(np.float32)])
             break
         pad += short + hs
-    return f, valid[core[1:]], block.data[core].astype(np.float64), x[core]
+    return f, valid[core[1:]], block.data[core], x[core]
 
 
 def _halo_shortfall(reach: np.ndarray, inner: Window, area: Window, pad: int) -> int:
@@ -319,8 +333,11 @@ def _halo_shortfall(reach: np.ndarray, inner: Window, area: Window, pad: int) ->
     return short
 
 
-def cat(parts: list, empty_shape) -> np.ndarray:
-    return np.concatenate(parts) if parts else np.zeros(empty_shape)
+def cat(parts: list, empty_shape, dtype=np.float64) -> np.ndarray:
+    """The parts end to end; the list is emptied, so only one copy lives at a time."""
+    out = np.concatenate(parts) if parts else np.zeros(empty_shape, dtype)
+    parts.clear()
+    return out
 
 
 def _inside_area(window: Window, area: Window) -> np.ndarray:
@@ -333,13 +350,13 @@ def _inside_area(window: Window, area: Window) -> np.ndarray:
     return r[:, None] & c[None, :]
 
 
-def _border(la, lb, fa, fb, threshold, pairs, joins) -> None:
+def _border(la, lb, fa, fb, threshold, pairs, joins, dtype) -> None:
     """Edges across a tile border: neighbours always, joins where values are close."""
     ok = (la >= 0) & (lb >= 0)
     if not ok.any():
         return
     a, b = la[ok], lb[ok]
-    pairs.append(unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], 1)))
+    pairs.append(unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], 1)).astype(dtype))
     d = ((fa[:, ok] - fb[:, ok]) ** 2).sum(0)
     close = d < threshold * threshold
     if close.any():
@@ -350,20 +367,25 @@ def _resolve(stats: _Stats, min_size: int, method: str = "fast") -> tuple[np.nda
     """Local id -> final id (1..n, in raster order of each segment's first pixel)."""
     n = len(stats.count)
     root = union(n, np.sort(stats.joins, axis=1)) if len(stats.joins) else np.arange(n)
-    roots, inverse = np.unique(root, return_inverse=True)
-    k = len(roots)
+    # a root is its component's smallest member, so the roots are the nodes that are their
+    # own root: numbered in order, as np.unique(root, return_inverse=True) would, unsorted
+    is_root = root == np.arange(n)
+    k = int(np.count_nonzero(is_root))
+    inverse = (np.cumsum(is_root) - 1)[root]
+    del root, is_root
     first = np.full(k, np.iinfo(np.int64).max)
     np.minimum.at(first, inverse, stats.first)
     order = np.argsort(first, kind="stable")
+    del first
     canon = np.empty(k, dtype=np.int64)
     canon[order] = np.arange(k)
-    seg = canon[inverse]  # local -> canonical segment (raster order)
+    seg = canon[inverse].astype(index_dtype(k))  # local -> canonical segment (raster order)
+    del order, canon, inverse
     count = np.bincount(seg, stats.count, k)
     sums = np.stack([np.bincount(seg, stats.sums[:, b], k) for b in range(stats.sums.shape[1])], 1)
-    pairs = np.sort(seg[stats.pairs], axis=1) if len(stats.pairs) else stats.pairs
-    pairs = unique_pairs(pairs[pairs[:, 0] != pairs[:, 1]]) if len(pairs) else pairs.reshape(0, 2)
+    pairs = remap_pairs(stats.pairs, seg, k)
     merged = staged_merge(count, sums, pairs, min_size) if method == "joint" else \
-        merge_small(count, sums, pairs, min_size)
+        merge_small(count, sums, pairs, min_size, overwrite=True)
     kept, final = np.unique(merged, return_inverse=True)
     # kept roots are canonical ids, already in raster order: final ids follow it
     return final[seg] + 1, len(kept)

@@ -27,3 +27,20 @@ def test_the_compiled_search_equals_torchs_on_real_pixels(sample):
         assert not np.array_equal(ours[0], x) and ours[2].max() > 0  # it moved
     np.testing.assert_array_equal(ours[0][:, ~valid], x[:, ~valid])
     assert (ours[1][:, ~valid] == 0).all() and (ours[2][~valid] == 0).all()
+
+
+def test_cuda_search_agrees_with_the_compiled_one(sample):
+    """Where a GPU is lent: the CUDA search gives the compiled modes (float64 on both; the
+    GPU may fuse multiply-adds, so values within 1e-6 and nearly every travel equal)."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    import rasterio
+
+    with rasterio.open(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif") as ds:
+        x = ds.read((4, 3, 2)).astype(np.float32)[:, :200, :200] / 8.0
+    valid = np.ones(x.shape[1:], bool)
+    ours = joint_filter(x, valid, 5, 15.0, 0.1, 100, "compiled")
+    gpu = joint_filter(x, valid, 5, 15.0, 0.1, 100, torch.device("cuda"))
+    assert np.mean(np.abs(ours[0] - gpu[0]) < 1e-3) > 0.999
+    assert np.mean(ours[2] == gpu[2]) > 0.999
