@@ -204,14 +204,25 @@ def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_siz
     ... up to ``min_size``), close to Orfeo ToolBox's merging by increasing size: the
     smallest pieces settle before larger small segments pick their neighbours, which keeps
     more of the small-but-real segments apart than one round at ``min_size``."""
-    n = len(count)
-    root = np.arange(n)
+    # each stage works on the segments left by the previous one (compacted), not on every
+    # local segment again: on a 29 MPix raster that was 3.3M nodes per stage
+    ids = np.arange(len(count))  # each compact node's smallest original member
+    root = np.arange(len(count))  # original node -> compact node
+    c = np.asarray(count, np.float64)
+    s = np.asarray(sums, np.float64)
+    p = pairs
     size = 2
     while True:
         size = min(size, min_size)
-        c = np.bincount(root, count, n)
-        s = np.stack([np.bincount(root, sums[:, b], n) for b in range(sums.shape[1])], 1)
-        root = merge_small(c, s, remap_pairs(pairs, root, n), size, overwrite=True)[root]
+        r = merge_small(c, s, p, size)
+        keep = r == np.arange(len(c))
+        lut = (np.cumsum(keep) - 1)[r]
+        k = int(np.count_nonzero(keep))
+        c = np.bincount(lut, c, k)
+        s = np.stack([np.bincount(lut, s[:, b], k) for b in range(s.shape[1])], 1)
+        p = remap_pairs(p, lut, k)
+        root = lut[root]
+        ids = ids[keep]  # a kept root is its group's smallest member, ids stay sorted
         if size >= min_size:
-            return root
+            return ids[root]
         size *= 2
