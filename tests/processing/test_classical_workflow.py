@@ -120,8 +120,14 @@ def test_object_based_train_and_classify(provider, sample, tmp_path):
     processing.run("landlearn:classifypixels", {
         "INPUT_RASTER": params["INPUT_RASTER"], "MODEL": str(tmp_path / "obj.dlpk"),
         "SEGMENTED_RASTER": str(segs), "OUTPUT": str(tmp_path / "obj.tif")})
-    with rasterio.open(tmp_path / "obj.tif") as m, rasterio.open(segs) as s:
+    cli = qgis_process("run", "landlearn:classifypixels", "--",
+                       f"INPUT_RASTER={params['INPUT_RASTER']}", f"MODEL={tmp_path / 'obj.dlpk'}",
+                       f"SEGMENTED_RASTER={segs}", f"OUTPUT={tmp_path / 'obj_cli.tif'}")
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    with rasterio.open(tmp_path / "obj.tif") as m, rasterio.open(segs) as s, \
+            rasterio.open(tmp_path / "obj_cli.tif") as c:
         cls, ids = m.read(1), s.read(1)
+        np.testing.assert_array_equal(c.read(1), cls)  # the CLI gives the same map
     for i in np.unique(ids)[::50]:
         assert len(np.unique(cls[ids == i])) == 1
     with pytest.raises(QgsProcessingException, match="SEGMENT_ATTRIBUTES: SHAPE is not"):
