@@ -44,9 +44,14 @@ class LandLearnPlugin:
     def warn_missing_packages(self) -> str | None:
         """Say once, when QGIS loads the plugin, which engine packages are missing and the
         exact command that installs them into the Python QGIS runs on."""
-        from .core.runtime.deps import install_command, light_install_hint, missing_packages
+        from .core.runtime.deps import (
+            SCALE_OUT,
+            install_command,
+            light_install_hint,
+            missing_packages,
+        )
 
-        missing = missing_packages()
+        missing = [m for m in missing_packages() if m not in SCALE_OUT]
         if not missing:
             return None
         text = (f"LandLearn needs {', '.join(missing)} for some algorithms. Install with: "

@@ -20,6 +20,10 @@ class InputError(LandLearnError):
         self.detail = message
         super().__init__(f"{self.parameter}: {message}")
 
+    def __reduce__(self):
+        # rebuilt from its two fields when it travels (a Dask worker's error to the client)
+        return (type(self), (self.parameter, self.detail))
+
 
 class Cancelled(LandLearnError):
     """The user cancelled; raised between tiles so that no output is half-written."""
@@ -34,9 +38,13 @@ class MissingDependency(LandLearnError):
     def __init__(self, package: str, install_command: str, reason: str = ""):
         self.package = package
         self.install_command = install_command
+        self.reason = reason
         why = f" ({reason})" if reason else ""
         super().__init__(
             f"The Python package '{package}' is required for this algorithm but could not "
             f"be imported{why}. Install it with:\n    {install_command}\n"
             "then restart QGIS."
         )
+
+    def __reduce__(self):
+        return (type(self), (self.package, self.install_command, self.reason))

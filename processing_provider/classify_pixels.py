@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
 from .base import LandLearnAlgorithm
@@ -53,6 +54,11 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         "Object-based models (Train Classifier with SEGMENTED_RASTER) take the segments of the "
         "raster in SEGMENTED_RASTER: each segment is described as in training and classified "
         "once, and all its pixels get its class, exactly across tiles.\n\n"
+        "On a Dask cluster (advanced: DASK_SCHEDULER, or PARALLEL_PROCESSING_FACTOR for worker "
+        "processes on this machine) the raster is classified in blocks of BLOCK_SIZE pixels, "
+        "retried RETRIES times when they fail, and the map is the same as in one process. "
+        "Workers need the raster, the model and the output's folder at the same paths; RESUME "
+        "takes up the blocks of an interrupted run.\n\n"
         "Checks: a band count that does not match the model is an error; a different band "
         "order, data type, value range or cell size than in training is a warning that says "
         "how to fix it (e.g. CELL_SIZE to resample).\n\n"
@@ -134,6 +140,36 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             "MIXED_PRECISION", self.tr("Mixed precision on GPU"), defaultValue=True),
             "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
         self.add_size_limit("classified map")
+        self.add(QgsProcessingParameterString(
+            "DASK_SCHEDULER", self.tr("Dask scheduler address (empty = no cluster)"),
+            optional=True),
+            "Classify on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (start `dask "
+            "scheduler`, and `dask worker <address>` on each machine, with LandLearn and its "
+            "packages installed there). Every worker reads the raster and the model itself and "
+            "writes its blocks beside the output, so all three must be on storage every worker "
+            "mounts at the same path (the raster may also be /vsis3/ or /vsicurl/). The map is "
+            "the same as in one process.", advanced=True)
+        self.add(QgsProcessingParameterString(
+            "PARALLEL_PROCESSING_FACTOR", self.tr("Parallel processing factor (empty = one "
+                                                  "process)"), optional=True),
+            "Without a scheduler: worker processes to start on this machine, as a number (4) or "
+            "a share of its cores (50%); empty or 1 keeps the one-process engine. Needs the "
+            "dask[distributed] package.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "RETRIES", self.tr("Number of retries on failures"),
+            QgsProcessingParameterNumber.Type.Integer, defaultValue=3, minValue=0),
+            "With Dask: how often a failed block is tried again before the run stops with its "
+            "window and cause. Blocks of a worker that dies are re-run anyway.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
+            "BLOCK_SIZE", self.tr("Block size (pixels, Dask)"),
+            QgsProcessingParameterNumber.Type.Integer, defaultValue=4096, minValue=256),
+            "With Dask: pixels per side of one unit of work, rounded down to whole tiles. A "
+            "worker's memory follows it, never the raster's size.", advanced=True)
+        self.add(QgsProcessingParameterBoolean(
+            "RESUME", self.tr("Resume an interrupted run"), defaultValue=False),
+            "With Dask: take up the blocks an interrupted run with the same model, raster and "
+            "parameters finished (kept in a hidden folder beside the output). A changed model "
+            "or parameter starts over.", advanced=True)
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Classified raster")),
                  "uint8 GeoTIFF, 0 = NoData/unclassified, with class names, colours and .qml.")
         self.add(QgsProcessingParameterRasterDestination(
@@ -181,7 +217,14 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"),
             max_output_gpx=self.size_limit(parameters, context),
-            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context))
+            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context),
+            dask_scheduler=(self.parameterAsString(parameters, "DASK_SCHEDULER", context)
+                            or "").strip(),
+            parallel_processing_factor=(self.parameterAsString(
+                parameters, "PARALLEL_PROCESSING_FACTOR", context) or "").strip(),
+            retries=self.parameterAsInt(parameters, "RETRIES", context),
+            block_size=self.parameterAsInt(parameters, "BLOCK_SIZE", context),
+            resume=self.parameterAsBoolean(parameters, "RESUME", context))
         result = classify_pixels(config, progress)
         feedback.pushInfo(result.summary())
         if context.willLoadLayerOnCompletion(output):

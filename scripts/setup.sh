@@ -50,7 +50,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
       -c "$constraints" -r requirements.txt
   # torchvision from PyPI only pairs with PyPI's own torch build; refuse a mismatched pair.
-  "$VENV/bin/python" -c 'import torch, torchvision, segmentation_models_pytorch, sklearn, skops, numba, onnx, onnxruntime' \
+  "$VENV/bin/python" -c 'import torch, torchvision, segmentation_models_pytorch, sklearn, skops, numba, onnx, onnxruntime, distributed' \
     || { echo "The installed torch/torchvision pair does not import; see requirements.txt" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

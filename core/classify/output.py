@@ -30,6 +30,29 @@ def hann_weight(tile: int, pad: int) -> np.ndarray:
     return np.outer(ramp, ramp) + 1e-3
 
 
+def open_writers(stack: ExitStack, config, grid, info):
+    """(class map, confidence or None, probabilities or None) writers on ``grid``, entered
+    into ``stack``: one place that says what Classify Pixels' outputs look like, for the
+    single-process stream, Dask workers' parts and the assembly of those parts."""
+    tags = {"LANDLEARN_MODEL": config.model}
+    cls = stack.enter_context(GeoTiffWriter(
+        config.output, grid, 1, np.uint8, nodata=0, classes=info.classes, tags=tags,
+        parameter="output"))
+    conf = prob = None
+    if config.output_confidence:
+        conf = stack.enter_context(GeoTiffWriter(
+            config.output_confidence, grid, 1, np.float32, nodata=NODATA_FLOAT,
+            band_names=["confidence"], tags=tags, parameter="output_confidence"))
+    if config.output_probabilities:
+        prob = stack.enter_context(GeoTiffWriter(
+            config.output_probabilities, grid, len(info.class_values), np.float32,
+            nodata=NODATA_FLOAT, band_names=info.class_names,
+            # which class each band is, for Refine Classification
+            tags=dict(tags, LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in info.classes])),
+            parameter="output_probabilities"))
+    return cls, conf, prob
+
+
 class ClassifyOutputs:
     def __init__(self, config, grid, info, area: Window, tile: int, pad: int):
         self.config, self.info, self.area = config, info, area
@@ -38,22 +61,7 @@ class ClassifyOutputs:
         self.threshold = config.confidence_threshold
         self.counts = np.zeros(256, dtype=np.int64)
         self._stack = ExitStack()
-        tags = {"LANDLEARN_MODEL": config.model}
-        self.cls = self._stack.enter_context(GeoTiffWriter(
-            config.output, grid, 1, np.uint8, nodata=0, classes=info.classes, tags=tags,
-            parameter="output"))
-        self.conf = self.prob = None
-        if config.output_confidence:
-            self.conf = self._stack.enter_context(GeoTiffWriter(
-                config.output_confidence, grid, 1, np.float32, nodata=NODATA_FLOAT,
-                band_names=["confidence"], tags=tags, parameter="output_confidence"))
-        if config.output_probabilities:
-            self.prob = self._stack.enter_context(GeoTiffWriter(
-                config.output_probabilities, grid, len(self.values), np.float32,
-                nodata=NODATA_FLOAT, band_names=info.class_names,
-                # which class each band is, for Refine Classification
-                tags=dict(tags, LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in info.classes])),
-                parameter="output_probabilities"))
+        self.cls, self.conf, self.prob = open_writers(self._stack, config, grid, info)
         self.weighted = config.blend == "weighted"
         if self.weighted:
             width = int(area.width) + 2 * pad + tile

@@ -31,6 +31,7 @@ PIP_REQUIREMENTS: dict[str, str] = {
     "numba": "numba>=0.60",
     "onnx": "onnx>=1.16,<2",
     "onnxruntime": "onnxruntime>=1.18,<2",
+    "distributed": "distributed==2026.8.0",
 }
 NUMPY_124_PINS: dict[str, str] = {
     "torch": "torch==2.15.0",
@@ -42,7 +43,10 @@ NUMPY_124_PINS: dict[str, str] = {
     "numba": "numba==0.60.0",
     "onnx": "onnx==1.23.2",
     "onnxruntime": "onnxruntime==1.32.0",
+    "distributed": "distributed==2026.8.0",
 }
+# only for Classify Pixels on a Dask cluster: not worth a warning when QGIS starts
+SCALE_OUT = ("distributed",)
 
 
 def _numpy_version() -> str | None:

@@ -289,14 +289,11 @@ def test_package_geometry_cannot_ask_for_huge_tiles(tmp_path):
 
     from rasterio.windows import Window
 
-    from landlearn.core.classify.classify_pixels import (
-        MAX_MEMORY,
-        TILE_MEMORY,
-        _batch_size,
-        _check_strip,
-        _geometry,
-        _tile_bytes,
-    )
+    from landlearn.core.classify.tiling import MAX_MEMORY, TILE_MEMORY
+    from landlearn.core.classify.tiling import batch_size as _batch_size
+    from landlearn.core.classify.tiling import check_strip as _check_strip
+    from landlearn.core.classify.tiling import geometry as _geometry
+    from landlearn.core.classify.tiling import tile_bytes as _tile_bytes
     from landlearn.core.errors import InputError
 
     info = SimpleNamespace(in_channels=1024, class_values=list(range(1, 256)), tile=8192,

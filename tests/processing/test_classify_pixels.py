@@ -57,3 +57,60 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, model, tm
     with pytest.raises(QgsProcessingException, match="BLEND: 'soft' is not a valid choice"):
         processing.run("landlearn:classifypixels", {**base, "BLEND": "soft"})
     assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1: the scheduler's
+    address; all three stopped afterwards."""
+    pytest.importorskip("distributed")
+    import json
+    import subprocess
+    import sys
+    import time
+
+    info = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(info)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [*dask, "worker", address, "--nthreads", "1", "--no-dashboard"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_qgis_process_on_a_dask_cluster_gives_the_one_process_map(provider, sample, model,
+                                                                  tmp_path, dask_cluster):
+    import processing
+
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    params = {"INPUT_RASTER": image, "MODEL": model, "TILE_SIZE": 128, "PADDING": 32,
+              "DEVICE": "cpu", "BLEND": "weighted"}
+    processing.run("landlearn:classifypixels", {**params, "OUTPUT": str(tmp_path / "one.tif")})
+    for name, extra in (("scheduler", f"DASK_SCHEDULER={dask_cluster}"),
+                        ("local", "PARALLEL_PROCESSING_FACTOR=2")):
+        out = qgis_process("run", "landlearn:classifypixels", "--",
+                           *[f"{k}={v}" for k, v in params.items()], "BLOCK_SIZE=256", extra,
+                           f"OUTPUT={tmp_path / name}.tif")
+        assert out.returncode == 0, out.stdout + out.stderr
+        log = out.stdout + out.stderr
+        assert "blocks 4/4" in log and "on Dask, 2 worker threads" in log, log
+        with rasterio.open(tmp_path / "one.tif") as x, rasterio.open(tmp_path / f"{name}.tif") as y:
+            np.testing.assert_array_equal(x.read(), y.read())
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]

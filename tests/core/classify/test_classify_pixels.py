@@ -48,8 +48,8 @@ def _naive_tiles(sample, model, tile, pad):
     """The stitched map computed the slow, obvious way: one padded tile at a time."""
     import torch
 
-    from landlearn.core.classify.classify_pixels import _normalise
     from landlearn.core.classify.predictor import load_predictor
+    from landlearn.core.classify.stream import normalise as _normalise
     from landlearn.core.geo.grid import pad_window, tile_windows
     from landlearn.core.geo.raster import RasterSource
 

@@ -1,0 +1,167 @@
+"""Classify Pixels on Dask against the one-process engine (issue 18's goals).
+
+A large raster of real pixels is built by tiling the nc_landsat7 sample (edges mirrored, so
+no seam of NoData); a random forest and a U-Net (RUNTIME=torch) classify it:
+- in process, held to one thread (the fair base for one single-thread worker);
+- on 1 and 2 local worker processes with one thread each (distributed overhead, scaling);
+- peak RSS of each worker process (sampled every 0.1 s) at two block sizes, and at 4x the
+  raster area (bounded by the block, not the raster).
+Each configuration runs in a fresh child process (thread limits are fixed at import).
+
+    .venv/bin/python bench/bench_distributed.py [--side 4096] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import ROOT, SAMPLE, write_section
+
+KEY = "bench_distributed"
+
+
+def build_raster(path: Path, side: int) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import Affine
+
+    with rasterio.open(SAMPLE / "nc_landsat7" / "landsat_multiband.tif") as src:
+        data = src.read()
+        profile = src.profile
+        t = src.transform
+    h, w = data.shape[1:]
+    flip = np.concatenate([np.concatenate([data, data[:, :, ::-1]], 2),
+                           np.concatenate([data[:, ::-1], data[:, ::-1, ::-1]], 2)], 1)
+    reps = (-(-side // (2 * h)), -(-side // (2 * w)))
+    big = np.tile(flip, (1, *reps))[:, :side, :side]
+    profile.update(width=side, height=side, tiled=True, blockxsize=256, blockysize=256,
+                   compress="deflate", nodata=None,
+                   transform=Affine(t.a, 0, t.c, 0, t.e, t.f))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(big)
+
+
+def child(args) -> None:
+    """One classify run; prints a JSON line with wall time and peak worker RSS."""
+    import psutil
+
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+    from landlearn.core.progress import RecordingProgress
+
+    peaks: dict[int, int] = {}
+    stop = threading.Event()
+
+    def watch():
+        me = psutil.Process()
+        while not stop.is_set():
+            for p in me.children(recursive=True):
+                try:
+                    if "spawn_main" in " ".join(p.cmdline()):
+                        peaks[p.pid] = max(peaks.get(p.pid, 0), p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            peaks[0] = max(peaks.get(0, 0), me.memory_info().rss)
+            time.sleep(0.1)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    progress = RecordingProgress()
+    extra = {} if args.workers == 0 else dict(parallel_processing_factor=str(args.workers),
+                                               block_size=args.block)
+    t0 = time.perf_counter()
+    result = classify_pixels(ClassifyConfig(args.image, args.model, args.out, runtime="torch",
+                                            device="cpu", **extra), progress)
+    wall = time.perf_counter() - t0
+    stop.set()
+    t.join()
+    workers = [v for k, v in peaks.items() if k != 0]
+    print("RESULT " + json.dumps({"wall": wall, "mpix": result.width * result.height / 1e6,
+                                  "client_rss": peaks.get(0, 0),
+                                  "worker_rss": max(workers) if workers else None}))
+
+
+def run(image, model, out, workers, block) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    cmd = [sys.executable, __file__, "--child", "--image", str(image), "--model", str(model),
+           "--out", str(out), "--workers", str(workers), "--block", str(block)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+    if not line:
+        raise RuntimeError(done.stdout[-2000:] + done.stderr[-4000:])
+    return json.loads(line[0][7:])
+
+
+def models(tmp: Path) -> dict[str, str]:
+    from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
+    from landlearn.core.labels.base import LabelConfig
+    from small_models import nc_unet
+
+    nc = SAMPLE / "nc_landsat7"
+    rf = tmp / "rf.dlpk"
+    train_classical(ClassicalConfig(str(nc / "landsat_multiband.tif"), LabelConfig(
+        str(nc / "landsat96_polygons.shp"), class_field="id", class_name_field="label"),
+        str(rf)))
+    return {"random forest": str(rf), "U-Net resnet18 (torch)": str(nc_unet(tmp / "unet", 1))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--child", action="store_true")
+    ap.add_argument("--image")
+    ap.add_argument("--model")
+    ap.add_argument("--out")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--block", type=int, default=1024)
+    ap.add_argument("--side", type=int, default=4096)
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="bench_distributed_"))
+    image, big = tmp / "image.tif", tmp / "image4x.tif"
+    build_raster(image, args.side)
+    build_raster(big, 2 * args.side)
+    rows = []
+    for name, model in models(tmp).items():
+        base = run(image, model, tmp / "a.tif", 0, 0)
+        one = run(image, model, tmp / "b.tif", 1, 1024)
+        two = run(image, model, tmp / "c.tif", 2, 1024)
+        rate = lambda r: r["mpix"] / r["wall"]  # noqa: E731
+        rows.append(f"| {name} | {rate(base):.2f} | {rate(one):.2f} ({rate(one) / rate(base):.2f}x)"
+                    f" | {rate(two):.2f} ({rate(two) / rate(one):.2f}x of 1) |")
+        mem = [run(image, model, tmp / "d.tif", 2, 512), two, run(big, model, tmp / "e.tif", 2, 1024)]
+        rows.append(f"| {name}: peak RSS per worker | block 512: "
+                    f"{mem[0]['worker_rss'] / 2**20:.0f} MB | block 1024: "
+                    f"{mem[1]['worker_rss'] / 2**20:.0f} MB | block 1024, 4x area: "
+                    f"{mem[2]['worker_rss'] / 2**20:.0f} MB |")
+        print("\n".join(rows[-2:]), flush=True)
+    text = "\n".join([
+        "## Classify Pixels on Dask (issue 18)",
+        "",
+        f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+        f"`.venv/bin/python bench/bench_distributed.py --side {args.side} --write`. A "
+        f"{args.side} x {args.side} px, 6-band raster tiled from nc_landsat7 (mirrored); "
+        "MPix/s of whole Classify Pixels runs (model load, cluster start and assembly "
+        "included), each in a fresh process with one thread per process; blocks of 1024 px.",
+        "",
+        "| model | in process, 1 thread | 1 worker (vs in process) | 2 workers (vs 1) |",
+        "|---|---|---|---|",
+        *rows,
+    ])
+    print(text)
+    if args.write:
+        write_section(ROOT / "BENCHMARKS.md", text, KEY)
+
+
+if __name__ == "__main__":
+    main()

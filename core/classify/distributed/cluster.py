@@ -1,0 +1,113 @@
+"""Reaching the Dask cluster: a running scheduler (DASK_SCHEDULER), or worker processes
+started on this machine (PARALLEL_PROCESSING_FACTOR); then every worker is asked, before
+any block runs, whether it sees the raster, the model and the staging folder and whether
+it runs the same engine, so that a bad setup fails in seconds with its fix, not block by
+block."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+
+from ...errors import InputError
+from ...runtime.deps import require
+from .worker import check_worker, engine_fingerprint
+
+CONNECT_TIMEOUT_S = 10
+WORKER_WAIT_S = 30
+
+
+def _worker_python() -> None:
+    """Spawned worker processes run ``sys.executable``. Inside QGIS desktop or qgis_process
+    that is QGIS itself, or whatever python3 came first on PATH (embedded Python guesses),
+    so point them at the interpreter of the Python installation QGIS embeds (its sys.path
+    is handed to them by multiprocessing)."""
+    exe = os.path.realpath(sys.executable or "")
+    if os.path.basename(exe).lower().startswith("python") and \
+            exe.startswith(os.path.realpath(sys.exec_prefix) + os.sep):
+        return
+    v = sys.version_info
+    # the interpreter of QGIS's own Python installation first: a python3 earlier on PATH
+    # (pyenv, conda) would mix its standard library with QGIS's
+    candidates = [os.path.join(sys.exec_prefix, "bin", f"python{v.major}.{v.minor}"),
+                  os.path.join(sys.exec_prefix, "bin", "python3"),
+                  os.path.join(sys.exec_prefix, "python.exe"),
+                  shutil.which(f"python{v.major}.{v.minor}") or ""]
+    python = next((c for c in candidates if c and os.path.isfile(c)), None)
+    if python:
+        multiprocessing.set_executable(python)
+
+
+def open_client(scheduler: str, workers: int, progress):
+    """(client, local cluster or None) for the run; the caller closes both."""
+    distributed = require("distributed")
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s",
+                                        set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError("dask_scheduler", f"no Dask scheduler answers at '{scheduler}' "
+                             f"within {CONNECT_TIMEOUT_S} s ({type(exc).__name__}: {exc}); "
+                             "start one with `dask scheduler` (and `dask worker <address>` on "
+                             "each machine), check the address and port (e.g. "
+                             "tcp://10.0.0.5:8786), or leave DASK_SCHEDULER empty") from None
+        try:
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, OSError):
+            client.close()
+            raise InputError("dask_scheduler", f"the scheduler at '{scheduler}' has no worker "
+                             f"after {WORKER_WAIT_S} s; start `dask worker {scheduler}` on each "
+                             "machine that should compute") from None
+        return client, None
+    _worker_python()
+    dashboard = ":0" if _has_bokeh() else None
+    cluster = distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard,
+        silence_logs=logging.ERROR)
+    client = distributed.Client(cluster, set_as_default=False)
+    return client, cluster
+
+
+def _has_bokeh() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
+def preflight(client, paths: dict[str, str], probe: str, progress) -> int:
+    """Ask every worker what it sees; raise the first problem with its fix. Returns the
+    number of worker threads."""
+    mine = engine_fingerprint()
+    try:
+        answers = client.run(check_worker, paths, probe)
+    except Exception as exc:  # noqa: BLE001 - a worker that cannot even import the engine
+        raise InputError("dask_scheduler", f"the workers cannot run LandLearn's engine "
+                         f"({type(exc).__name__}: {str(exc)[:300]}); install LandLearn and its "
+                         "packages on every worker (README, 'Classify on a Dask cluster')"
+                         ) from None
+    for address, got in sorted(answers.items()):
+        missing = got["missing"]
+        for parameter, path in missing.items():
+            if parameter == "staging":
+                raise InputError("output", f"worker {address} ({got['host']}) cannot see the "
+                                 f"staging folder '{os.path.dirname(path)}' beside the output; "
+                                 "workers write their parts there, so the output's folder must "
+                                 "be on storage every worker mounts at the same path")
+            raise InputError(parameter, f"worker {address} ({got['host']}) cannot open "
+                             f"'{path}'; every worker reads it itself: put it on storage every "
+                             "worker mounts at the same path, or give the raster as a GDAL "
+                             "virtual file (/vsis3/..., /vsicurl/...)")
+        theirs = got["fingerprint"]
+        if theirs["landlearn"] != mine["landlearn"]:
+            raise InputError("dask_scheduler", f"worker {address} ({got['host']}) runs another "
+                             f"LandLearn engine ({theirs['landlearn']}) than this client "
+                             f"({mine['landlearn']}); install the same LandLearn on every worker")
+        differ = [f"{k} {theirs.get(k)} (here {v})" for k, v in mine.items()
+                  if k not in ("landlearn", "distributed") and theirs.get(k) != v]
+        if differ:
+            progress.warning(f"worker {address} runs {', '.join(differ)}: predictions can "
+                             "differ slightly from this machine's; install the same versions")
+    return sum(client.nthreads().values())

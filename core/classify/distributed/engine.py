@@ -1,0 +1,169 @@
+"""Classify Pixels on a Dask cluster: blocks to workers, parts back into one map.
+
+The client plans the blocks, prepares the staging folder, checks every worker, submits one
+task per block (Dask retries a failed task RETRIES times and re-runs the tasks of a worker
+that died), copies each finished block into the outputs as it arrives, and publishes them
+together. Cancel cancels the futures and removes the parts; a failed block stops the run
+with its window and cause, and nothing is written. A killed client leaves the parts; with
+RESUME the next run with the same parameters takes them up.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ...errors import Cancelled, InputError, LandLearnError
+from ...termination import Terminated
+from .assemble import Assembler
+from .cluster import open_client, preflight
+from .plan import Block, plan_blocks
+from .staging import Staging, run_key
+from .worker import BlockJob, engine_fingerprint, file_sha256, run_block
+
+POLL_S = 0.2
+
+
+class BlockFailed(LandLearnError):
+    """A block failed on every try; the message names its window and the cause."""
+
+
+@dataclass
+class DistributedRun:
+    skipped: int
+    blocks: int
+    resumed_blocks: int
+    workers: int
+    class_counts: dict[int, int]
+    block_seconds: float  # summed over blocks (model loads excluded)
+    load_seconds: float
+    assembly_seconds: float
+
+
+def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: int,
+                        progress) -> DistributedRun:
+    """The map of ``area`` (on ``grid``, the area's own subgrid) computed block by block."""
+    core = tile - 2 * pad
+    blocks = plan_blocks(area, core, pad, config.block_size, config.blend == "weighted")
+    sha = file_sha256(config.model)
+    engine = engine_fingerprint()["landlearn"]
+    staging = Staging(config.output, run_key(config, sha, engine, blocks, tile, pad),
+                      config.resume)
+    keep_parts = False
+    try:
+        done = staging.finished(blocks, config)
+        if staging.resumed:
+            progress.info(f"RESUME: {len(done)} of {len(blocks)} blocks were finished by an "
+                          f"earlier run with the same parameters ('{staging.path}')")
+        assembler = Assembler(config, grid, info, area, staging.path)
+        try:
+            run = _run(config, blocks, done, staging, assembler, tile, pad, sha, engine,
+                       workers, progress)
+            t0 = time.perf_counter()
+            assembler.commit()
+            run.assembly_seconds += time.perf_counter() - t0
+        except BaseException:
+            assembler.abort()
+            raise
+    except Terminated:
+        keep_parts = config.resume  # a job scheduler's kill: what is done stays for RESUME
+        raise
+    finally:
+        if not keep_parts:
+            staging.remove()
+    return run
+
+
+def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, pad, sha,
+         engine, workers, progress) -> DistributedRun:
+    t_assemble = 0.0
+    for b in blocks:
+        if b.index in done:
+            t0 = time.perf_counter()
+            assembler.add(b)
+            t_assemble += time.perf_counter() - t0
+    todo = [b for b in blocks if b.index not in done]
+    run = DistributedRun(0, len(blocks), len(done), 0, {}, 0.0, 0.0, t_assemble)
+    if not todo:
+        run.class_counts = assembler.class_counts
+        return run
+    client, cluster = open_client(config.dask_scheduler, workers, progress)
+    try:
+        paths = {"input_raster": config.input_raster, "model": config.model}
+        if config.segmented_raster:
+            paths["segmented_raster"] = config.segmented_raster
+        run.workers = preflight(client, paths, staging.probe, progress)
+        where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
+            "worker processes on this machine"
+        services = client.scheduler_info().get("services", {})
+        link = client.dashboard_link if services.get("dashboard") else None
+        progress.info(f"Dask: {len(todo)} blocks of up to {blocks[0].window[2]} px on "
+                      f"{run.workers} worker threads ({where})"
+                      + (f"; dashboard {link}" if link else ""))
+        jobs = {}
+        for b in todo:
+            job = BlockJob(config, b, tile, pad, staging.path, sha, engine)
+            fut = client.submit(run_block, job, retries=config.retries, pure=False,
+                                key=f"landlearn-block-{b.index}-{staging.key[:12]}")
+            jobs[fut] = b
+        pending = set(jobs)
+        total_px = sum(b.window[2] * b.window[3] for b in todo)
+        px, t_start, last_log = 0, time.perf_counter(), 0.0
+        try:
+            while pending:
+                if progress.is_canceled():
+                    raise Cancelled()
+                finished = {f for f in pending if f.done()}
+                if not finished:
+                    time.sleep(POLL_S)
+                    continue
+                pending -= finished
+                for fut in finished:
+                    b = jobs[fut]
+                    if fut.status != "finished":
+                        _raise_failure(fut, b, config.retries)
+                    got = fut.result()
+                    run.skipped += got.tiles_skipped
+                    run.block_seconds += got.seconds
+                    run.load_seconds += got.load_seconds
+                    t0 = time.perf_counter()
+                    assembler.add(b)
+                    run.assembly_seconds += time.perf_counter() - t0
+                    fut.release()
+                    px += b.window[2] * b.window[3]
+                n_done = len(todo) - len(pending)
+                progress.set_fraction(0.99 * (len(done) + n_done) / len(blocks))
+                now = time.perf_counter()
+                if finished and (now - last_log > 10 or not pending):
+                    last_log = now
+                    rate = px / max(now - t_start, 1e-9)
+                    eta = (total_px - px) / rate if rate > 0 else float("inf")
+                    progress.info(f"blocks {len(done) + n_done}/{len(blocks)}, "
+                                  f"{rate / 1e6:.2f} MPix/s, ETA {eta:.0f} s")
+        except BaseException:
+            client.cancel(list(pending), force=True)
+            raise
+        run.class_counts = assembler.class_counts
+        return run
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _raise_failure(fut, block: Block, retries: int) -> None:
+    from distributed import CancelledError
+
+    try:
+        exc = fut.exception()
+    except CancelledError:
+        raise BlockFailed(f"{block.describe()} was cancelled by the cluster (its scheduler "
+                          "or workers went away)") from None
+    if isinstance(exc, (InputError, Cancelled)):
+        raise exc  # the same message as in one process: about the input, not the cluster
+    cause = f"{type(exc).__name__}: {str(exc)[:500]}"
+    if type(exc).__name__ == "KilledWorker":
+        cause += " (its worker process died while running it, more than the scheduler's " \
+                 "allowed-failures times: out of memory?)"
+    raise BlockFailed(f"{block.describe()} failed after {retries} retries: {cause}; no output "
+                      "was written") from None

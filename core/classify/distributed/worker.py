@@ -1,0 +1,181 @@
+"""What runs on a Dask worker: one block of Classify Pixels, written as part files.
+
+The worker reads the raster and the model package from paths it must see itself (a shared
+file system, or GDAL's /vsis3/ and /vsicurl/ for the raster), loads the model once per
+process (cached by the package's SHA-256, which must be the one the client hashed: a
+worker that sees another file at that path is refused), streams the block's tiles through
+the same code as the single-process run, and writes the block's class map (and confidence,
+probabilities) into the staging folder through the atomic GeoTIFF writer, so a part either
+exists whole or not at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import platform
+import socket
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from ...errors import InputError
+from ...geo.gdal_open import open_dataset_or_none
+from ...progress import NullProgress
+from ..output import ClassifyOutputs
+from ..predictor import load_predictor
+from ..stream import open_source, stream_tiles
+from ..tiling import batch_size
+from .plan import Block
+
+PART_SUFFIXES = {"output": "class", "output_confidence": "confidence",
+                 "output_probabilities": "probabilities"}
+
+_PREDICTORS: dict[tuple, tuple] = {}
+_HASHES: dict[tuple, str] = {}
+_FINGERPRINT: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class BlockJob:
+    config: object  # ClassifyConfig (not imported: classify_pixels imports this package)
+    block: Block
+    tile: int
+    pad: int
+    staging: str
+    model_sha256: str
+    engine: str  # the client's engine fingerprint (engine_fingerprint()["landlearn"])
+
+
+@dataclass(frozen=True)
+class BlockDone:
+    index: int
+    tiles_skipped: int
+    seconds: float  # the block, load excluded
+    load_seconds: float  # the model, when this block loaded it
+    worker: str
+
+
+def part_paths(staging: str, index: int, config) -> dict[str, str | None]:
+    """Where a block's parts go, for each output the run writes (None: not requested)."""
+    return {key: (os.path.join(staging, f"block_{index:06d}_{suffix}.tif")
+                  if getattr(config, key) else None)
+            for key, suffix in PART_SUFFIXES.items()}
+
+
+def file_sha256(path: str) -> str:
+    """The file's SHA-256, cached per process by (path, size, modification time)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        _HASHES[key] = h.hexdigest()
+    return _HASHES[key]
+
+
+def engine_fingerprint() -> dict[str, str]:
+    """What must match between the client and its workers: LandLearn's engine code (a hash
+    of core/'s sources, so a changed file counts even at the same version) and the Python
+    and library versions a model's predictions depend on."""
+    if not _FINGERPRINT:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        h = hashlib.sha256()
+        for folder, dirs, files in sorted(os.walk(root)):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                h.update(os.path.relpath(path, root).replace(os.sep, "/").encode())
+                with open(path, "rb") as fh:
+                    h.update(hashlib.sha256(fh.read()).digest())
+        _FINGERPRINT["landlearn"] = h.hexdigest()[:16]
+        _FINGERPRINT["python"] = platform.python_version()
+        for dist in ("numpy", "scikit-learn", "torch", "onnxruntime", "distributed"):
+            try:
+                _FINGERPRINT[dist] = version(dist)
+            except PackageNotFoundError:
+                _FINGERPRINT[dist] = "not installed"
+    return dict(_FINGERPRINT)
+
+
+def check_worker(paths: dict[str, str], probe: str) -> dict:
+    """Run on every worker before any block: what it cannot see, and its versions."""
+    missing = {}
+    for parameter, path in paths.items():
+        if path.startswith("/vsi"):
+            from osgeo import gdal
+
+            if open_dataset_or_none(path, gdal.OF_RASTER) is None:
+                missing[parameter] = path
+        elif not os.path.exists(path):
+            missing[parameter] = path
+    if not os.path.exists(probe):
+        missing["staging"] = probe
+    return {"host": socket.gethostname(), "missing": missing,
+            "fingerprint": engine_fingerprint(), "executable": sys.executable}
+
+
+def _predictor(config, sha: str):
+    key = (sha, config.device, config.runtime, config.quantize, config.mixed_precision)
+    if key not in _PREDICTORS:
+        _PREDICTORS.clear()  # one model per worker process at a time
+        _PREDICTORS[key] = load_predictor(config.model, config.device, config.mixed_precision,
+                                          config.runtime, config.quantize)
+        _limit_threads()
+        return _PREDICTORS[key], True
+    return _PREDICTORS[key], False
+
+
+def _limit_threads() -> None:
+    """Hold the compute libraries to this worker's share of the machine: a Dask worker
+    runs as many tasks as it has threads, and oversubscribed cores only slow each other."""
+    try:
+        from distributed import get_worker
+
+        threads = get_worker().state.nthreads
+    except (ImportError, ValueError):
+        return
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    if "numba" in sys.modules:
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def run_block(job: BlockJob) -> BlockDone:
+    """Classify one block into its part files (the task a Dask worker runs)."""
+    config, block = job.config, job.block
+    mine = engine_fingerprint()["landlearn"]
+    if mine != job.engine:
+        raise InputError("dask_scheduler", f"this worker ({socket.gethostname()}) runs "
+                         f"another LandLearn engine ({mine}) than the client ({job.engine}); "
+                         "install the same LandLearn on every worker")
+    sha = file_sha256(config.model)
+    if sha != job.model_sha256:
+        raise InputError("model", f"the package worker {socket.gethostname()} reads at "
+                         f"'{config.model}' is not the client's (SHA-256 {sha[:12]} vs "
+                         f"{job.model_sha256[:12]}); every worker must see the same file")
+    t0 = time.perf_counter()
+    (predictor, info), loaded = _predictor(config, sha)
+    load = time.perf_counter() - t0 if loaded else 0.0
+    t1 = time.perf_counter()
+    device = getattr(predictor, "device", None)
+    batch = batch_size(config, device, job.tile, info)
+    parts = part_paths(job.staging, block.index, config)
+    part_config = dataclasses.replace(config, **parts)
+    work = block.work_win
+    source, _area = open_source(config, info, NullProgress())
+    with source, ExitStack() as stack:
+        outputs = stack.enter_context(ClassifyOutputs(
+            part_config, source.grid.subgrid(work), info, work, job.tile, job.pad))
+        core = job.tile - 2 * job.pad
+        n = -(-int(work.width) // core) * -(-int(work.height) // core)
+        skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch, predictor,
+                               outputs, NullProgress(), n)
+    return BlockDone(block.index, skipped, time.perf_counter() - t1, load,
+                     f"{socket.gethostname()}:{os.getpid()}")

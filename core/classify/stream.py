@@ -1,0 +1,165 @@
+"""The tile stream of Classify Pixels: a reader thread prepares normalised tiles, the
+calling thread runs batches through the predictor, a writer thread hands probabilities to
+the outputs. Queues are short, so memory follows tile and batch size, not raster size.
+Used for a whole raster in one process, and for one block on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import numpy as np
+from rasterio.windows import Window
+
+from ..errors import Cancelled, InputError
+from ..geo.extent import extent_to_window
+from ..geo.grid import pad_window, resampled_grid, tile_windows
+from ..geo.raster import RasterSource
+from ..geo.sizes import check_cell_size as check_cell_size_value
+
+
+def open_source(config, info, progress) -> tuple[RasterSource, Window]:
+    bands = config.bands or (tuple(info.source_bands) if info.source_bands else None)
+    try:
+        source = RasterSource(config.input_raster, bands)
+    except InputError as exc:
+        if config.bands or exc.parameter != "BANDS":
+            raise
+        raise InputError("bands", f"the model reads bands {list(bands)} (the bands its "
+                         f"training chips were exported from), which '{config.input_raster}' "
+                         f"does not have ({exc.detail}); choose the {info.in_channels} bands "
+                         "that match the training bands in BANDS") from None
+    trained_on = info.source_band_count
+    if config.bands is None and trained_on and source.source_count != trained_on:
+        source.close()
+        raise InputError("bands", f"the model expects bands {info.source_bands} of a "
+                         f"{trained_on}-band raster, but '{config.input_raster}' has "
+                         f"{source.source_count} bands; choose the {info.in_channels} bands "
+                         "that match the training bands in BANDS")
+    area = extent_to_window(config.extent, source.grid) if config.extent else source.grid.full_window
+    if config.cell_size:
+        res = source.grid.res
+        try:
+            check_cell_size_value(config.cell_size, source.grid, area.width * res[0],
+                                  area.height * res[1])
+        except InputError:
+            source.close()
+            raise
+        target = resampled_grid(source.grid, area, config.cell_size)
+        source.close()
+        source = RasterSource(config.input_raster, bands, resample_to=target)
+        area = source.grid.full_window
+        progress.info(f"Resampled to {config.cell_size:g} map units per pixel: "
+                      f"{target.width} x {target.height} px")
+    return source, area
+
+
+def normalise(block, info, raw: bool = False) -> np.ndarray:
+    """The tile as the predictor takes it: z-scores with NoData at 0, or (``raw``, for
+    graphs with the normalisation inside) band values with NoData at the band mean."""
+    if raw:
+        x = block.data.astype(np.float32)
+        bad = ~block.valid[None] | ~np.isfinite(x)
+        return np.where(bad, info.mean[:, None, None].astype(np.float32), x)
+    x = (block.data.astype(np.float32) - info.mean[:, None, None]) / \
+        np.where(info.std > 0, info.std, 1.0).astype(np.float32)[:, None, None]
+    x[:, ~block.valid] = 0.0
+    return np.nan_to_num(x, copy=False)
+
+
+_DONE = object()
+
+
+def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, progress, n_tiles) -> int:
+    core = tile - 2 * pad
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    q_in: queue.Queue = queue.Queue(maxsize=2 * batch)
+    q_out: queue.Queue = queue.Queue(maxsize=2)
+    info = outputs.info
+    raw = getattr(predictor, "takes_raw", False)
+
+    def reader():
+        try:
+            for win in tile_windows(area, (core, core)):
+                if stop.is_set():
+                    break
+                block = source.read(pad_window(win, pad))
+                x = normalise(block, info, raw) if block.valid.any() else None
+                q_in.put((win, x, block.valid))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+        finally:
+            q_in.put(_DONE)
+
+    def writer():
+        try:
+            while True:
+                item = q_out.get()
+                if item is _DONE:
+                    break
+                if not stop.is_set():
+                    outputs.add(*item)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            stop.set()
+            while q_out.get() is not _DONE:
+                pass
+
+    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
+    for t in threads:
+        t.start()
+    done, skipped = 0, 0
+    n_classes = len(info.class_values)
+    try:
+        finished = False
+        while not finished:
+            items = []
+            while len(items) < batch:
+                item = q_in.get()
+                if item is _DONE:
+                    finished = True
+                    break
+                items.append(item)
+            if errors:
+                raise errors[0]
+            if progress.is_canceled():
+                raise Cancelled()
+            work = [i for i, it in enumerate(items) if it[1] is not None]
+            probs = [None] * len(items)
+            if work:
+                out = predictor(np.stack([items[i][1] for i in work]), config.test_time_augmentation,
+                                valid=np.stack([items[i][2] for i in work]))
+                for k, i in enumerate(work):
+                    probs[i] = out[k]
+            for (win, _x, valid), p in zip(items, probs):
+                if p is None:
+                    skipped += 1
+                    p = np.zeros((n_classes, tile, tile), dtype=np.float32)
+                q_out.put((win, p, valid))
+            done += len(items)
+            progress.set_fraction(0.99 * done / max(n_tiles, 1))
+        q_out.put(_DONE)
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        outputs.finish()
+    except BaseException:
+        stop.set()
+        _drain(q_in)
+        q_out.put(_DONE)
+        for t in threads:
+            t.join(timeout=60)
+        raise
+    return skipped
+
+
+def _drain(q: queue.Queue) -> None:
+    while True:
+        try:
+            if q.get(timeout=0.5) is _DONE:
+                return
+        except queue.Empty:
+            return

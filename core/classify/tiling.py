@@ -1,0 +1,74 @@
+"""Tile geometry for Classify Pixels: tile and padding, batch size, and the memory they take.
+
+Shared by the single-process stream and the distributed blocks, so that both cut a raster
+into the same tiles (the condition for their maps being the same).
+"""
+
+from __future__ import annotations
+
+from rasterio.windows import Window
+
+from ..errors import InputError
+
+# One tile's bands and class scores in float32: what a default tile may take. A package
+# with 1024 bands and ImageWidth 8192 would otherwise ask for 275 GB per tile.
+TILE_MEMORY = 1 << 30
+MAX_MEMORY = 4 * TILE_MEMORY  # what explicit TILE_SIZE, BATCH_SIZE or a blend strip may take
+
+
+def tile_bytes(tile: int, info) -> int:
+    return tile * tile * (info.in_channels + len(info.class_values)) * 4
+
+
+def geometry(config, info) -> tuple[int, int]:
+    # Larger tiles than the training chips waste less on padding; a CNN takes any size.
+    # Pixel classifiers need no context at all.
+    if config.tile_size is None:
+        tile = min(max(info.tile - info.tile % 32, 256), 2048)
+        while tile > 256 and tile_bytes(tile, info) > TILE_MEMORY:
+            tile = max(256, tile // 2 - (tile // 2) % 32)
+    else:
+        tile = config.tile_size
+        if tile_bytes(tile, info) > MAX_MEMORY:
+            raise InputError("tile_size", f"a {tile} px tile of {info.in_channels} bands and "
+                             f"{len(info.class_values)} classes takes "
+                             f"{tile_bytes(tile, info) / 1e9:.1f} GB; use a smaller TILE_SIZE")
+    default_pad = info.padding if info.kind == "classical" else max(info.padding, 32)
+    pad = min(default_pad, (tile - 16) // 2) if config.padding is None else config.padding
+    if tile - 2 * pad < 16:
+        raise InputError("padding", f"a padding of {pad} px on each side leaves {tile - 2 * pad}"
+                         f" px of a {tile} px tile; use at most {(tile - 16) // 2}, or a larger "
+                         "TILE_SIZE")
+    if config.blend not in ("centre", "weighted"):
+        raise InputError("blend", f"'{config.blend}' is not centre or weighted")
+    return tile, pad
+
+
+def check_strip(config, info, tile: int, pad: int, area: Window) -> None:
+    """Weighted blending keeps one strip of tile height across the map: bounded here."""
+    if config.blend != "weighted":
+        return
+    strip = (len(info.class_values) + 2) * tile * (int(area.width) + 2 * pad + tile) * 4
+    if strip > MAX_MEMORY:
+        raise InputError("blend", f"weighted blending of a {int(area.width):,} px wide map keeps "
+                         f"a strip of {strip / 1e9:.1f} GB in memory; use BLEND=centre, a smaller "
+                         "TILE_SIZE or EXTENT")
+
+
+def batch_size(config, device, tile: int, info) -> int:
+    per_tile = tile_bytes(tile, info)
+    if config.batch_size is not None:
+        if config.batch_size < 1:
+            raise InputError("batch_size", "the batch size must be 1 or more")
+        if config.batch_size * per_tile > MAX_MEMORY:
+            raise InputError("batch_size", f"{config.batch_size} tiles of {tile} px take "
+                             f"{config.batch_size * per_tile / 1e9:.1f} GB; use at most "
+                             f"{max(1, MAX_MEMORY // per_tile)}")
+        return config.batch_size
+    if device is None:  # a classical model: one tile is already 262,144 samples
+        return 1
+    if device.type == "cuda":
+        size = max(1, min(64, 16 * 512 * 512 // (tile * tile)))
+    else:
+        size = max(1, min(16, 4 * 256 * 256 // (tile * tile)))
+    return max(1, min(size, 2 * TILE_MEMORY // per_tile))

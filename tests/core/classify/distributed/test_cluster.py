@@ -1,0 +1,84 @@
+"""Every worker is asked what it sees before any block runs."""
+
+import pytest
+
+from landlearn.core.classify.distributed.cluster import preflight
+from landlearn.core.classify.distributed.worker import check_worker, engine_fingerprint
+from landlearn.core.errors import InputError
+from landlearn.core.progress import RecordingProgress
+
+
+class _Client:
+    """What preflight asks of a distributed.Client, answering as the workers would."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def run(self, func, *args):
+        return {address: answer(func, *args) for address, answer in self.answers.items()}
+
+    def nthreads(self):
+        return {address: 2 for address in self.answers}
+
+
+def _as_worker(**override):
+    def answer(func, paths, probe):
+        got = func(paths, probe)
+        got.update(override)
+        return got
+    return answer
+
+
+def test_a_worker_that_sees_everything_passes(nc_image, tmp_path):
+    probe = tmp_path / "probe"
+    probe.touch()
+    client = _Client({"tcp://a:1": _as_worker(), "tcp://b:1": _as_worker()})
+    assert preflight(client, {"input_raster": nc_image}, str(probe), RecordingProgress()) == 4
+
+
+def test_a_path_only_the_client_sees_is_named_with_the_fix(nc_image, tmp_path):
+    probe = tmp_path / "probe"
+    probe.touch()
+    client = _Client({"tcp://b:1": _as_worker(), "tcp://a:1": _as_worker(
+        missing={"input_raster": nc_image})})
+    with pytest.raises(InputError, match=r"^INPUT_RASTER: worker tcp://a:1 \(.*\) cannot open "
+                       ".* storage every worker mounts at the same path, or .*/vsis3/"):
+        preflight(client, {"input_raster": nc_image}, str(probe), RecordingProgress())
+
+
+def test_a_staging_folder_the_workers_cannot_see_is_named(nc_image, tmp_path):
+    client = _Client({"tcp://a:1": _as_worker()})
+    with pytest.raises(InputError, match="^OUTPUT: worker tcp://a:1 .* cannot see the staging "
+                       "folder"):
+        preflight(client, {"input_raster": nc_image}, str(tmp_path / "nowhere" / "probe"),
+                  RecordingProgress())
+
+
+def test_another_engine_or_library_version_on_a_worker(nc_image, tmp_path):
+    probe = tmp_path / "probe"
+    probe.touch()
+    other = dict(engine_fingerprint(), landlearn="0123456789abcdef")
+    with pytest.raises(InputError, match="^DASK_SCHEDULER: worker tcp://a:1 .* runs another "
+                       "LandLearn engine"):
+        preflight(_Client({"tcp://a:1": _as_worker(fingerprint=other)}),
+                  {"input_raster": nc_image}, str(probe), RecordingProgress())
+    older = dict(engine_fingerprint(), numpy="1.0.0")
+    progress = RecordingProgress()
+    preflight(_Client({"tcp://a:1": _as_worker(fingerprint=older)}), {"input_raster": nc_image},
+              str(probe), progress)
+    assert progress.warnings and "numpy 1.0.0 (here " in progress.warnings[0]
+
+
+def test_a_worker_that_cannot_run_the_engine(nc_image, tmp_path):
+    def broken(func, *args):
+        raise ModuleNotFoundError("No module named 'landlearn'")
+    with pytest.raises(InputError, match="^DASK_SCHEDULER: the workers cannot run LandLearn's "
+                       "engine .*install LandLearn"):
+        preflight(_Client({"tcp://a:1": broken}), {}, str(tmp_path), RecordingProgress())
+
+
+def test_check_worker_opens_gdal_virtual_paths(nc_image, tmp_path):
+    got = check_worker({"input_raster": "/vsicurl/http://127.0.0.1:9/none.tif",
+                        "model": str(tmp_path / "none.dlpk")}, nc_image)
+    assert set(got["missing"]) == {"input_raster", "model"}
+    assert got["fingerprint"] == engine_fingerprint()

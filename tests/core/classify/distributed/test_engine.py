@@ -1,0 +1,231 @@
+"""Classify Pixels on real Dask clusters: the one-process map, through failures."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.classify.distributed import BlockFailed
+from landlearn.core.classify.distributed import worker as worker_module
+from landlearn.core.classify.distributed.staging import staging_path
+from landlearn.core.errors import Cancelled, InputError
+from landlearn.core.progress import RecordingProgress
+
+pytest.importorskip("distributed")
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+def _outputs(folder, name):
+    return dict(output=str(folder / f"{name}.tif"),
+                output_confidence=str(folder / f"{name}_conf.tif"),
+                output_probabilities=str(folder / f"{name}_prob.tif"))
+
+
+def _assert_same(a: dict, b: dict, tol: float = 0.0):
+    assert np.array_equal(_read(a["output"]), _read(b["output"]))
+    for key in ("output_confidence", "output_probabilities"):
+        x, y = _read(a[key]), _read(b[key])
+        assert x.shape == y.shape
+        assert np.abs(x - y).max() <= tol, key
+
+
+def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image, tmp_path):
+    one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
+    single = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **one))
+    progress = RecordingProgress()
+    result = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, block_size=256,
+                                            parallel_processing_factor="2", **two), progress)
+    _assert_same(one, two)
+    assert result.class_pixels == single.class_pixels
+    assert result.device == "Dask, 2 worker threads"
+    assert any("4 blocks of up to 256 px on 2 worker threads" in m for m in progress.messages)
+    assert any(m.startswith("blocks 4/4, ") and "MPix/s, ETA" in m for m in progress.messages)
+    assert os.path.exists(tmp_path / "two.qml")  # styled like a one-process map
+    assert not os.path.exists(staging_path(two["output"]))
+    assert sorted(os.listdir(tmp_path)) == sorted(os.listdir(tmp_path))  # nothing hidden left
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]
+
+
+@pytest.mark.parametrize("blend", ["centre", "weighted"])
+def test_a_unets_map_is_the_same_on_a_cluster_for_both_blends(model, nc_image, tmp_path,
+                                                              threaded_scheduler, blend):
+    one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
+    settings = dict(tile_size=128, padding=40, blend=blend)  # cores of 48 px: blocks of 240
+    classify_pixels(ClassifyConfig(nc_image, model, **settings, **one))
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, model, **settings, block_size=256,
+                                   dask_scheduler=threaded_scheduler, **two), progress)
+    assert any("6 blocks of up to 240 px" in m for m in progress.messages)
+    _assert_same(one, two, tol=1e-5)
+
+
+class _Killer(RecordingProgress):
+    """Kills one worker process (SIGKILL) once the first block is in."""
+
+    def __init__(self):
+        super().__init__()
+        self.killed = None
+
+    def set_fraction(self, fraction):
+        super().set_fraction(fraction)
+        if fraction > 0 and self.killed is None:
+            import psutil
+
+            workers = [p for p in psutil.Process().children(recursive=True)
+                       if "spawn_main" in " ".join(p.cmdline())]
+            assert len(workers) == 2, workers
+            workers[0].send_signal(signal.SIGKILL)
+            self.killed = workers[0].pid
+
+
+def test_a_worker_killed_mid_run_does_not_change_the_map(rf, nc_image, tmp_path):
+    one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
+    settings = dict(tile_size=64, cell_size=10.0)  # 30 blocks of 256 px
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), **settings, **one))
+    progress = _Killer()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), **settings, block_size=256,
+                                   parallel_processing_factor="2", **two), progress)
+    assert progress.killed is not None
+    assert progress.fractions[-1] > 0.98
+    _assert_same(one, two)
+
+
+def test_a_block_that_always_fails_stops_the_run_naming_its_window(rf, nc_image, tmp_path,
+                                                                   threaded_scheduler,
+                                                                   monkeypatch):
+    tries = []
+    real = worker_module.stream_tiles
+
+    def failing(config, source, area, *args):
+        if int(area.col_off) == 256 and int(area.row_off) == 0:
+            tries.append(1)
+            raise RuntimeError("the disk went away")
+        return real(config, source, area, *args)
+
+    monkeypatch.setattr(worker_module, "stream_tiles", failing)
+    out = _outputs(tmp_path, "map")
+    with pytest.raises(BlockFailed, match=r"block 1 \(columns 256\.\.488, rows 0\.\.255\) "
+                       r"failed after 2 retries: RuntimeError: the disk went away; no output"):
+        classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, block_size=256,
+                                       retries=2, dask_scheduler=threaded_scheduler, **out))
+    assert len(tries) == 3
+    assert os.listdir(tmp_path) == []  # no output, no part, no temporary
+
+
+def test_a_block_that_fails_once_is_retried(rf, nc_image, tmp_path, threaded_scheduler,
+                                            monkeypatch):
+    tries = []
+    real = worker_module.stream_tiles
+
+    def flaky(config, source, area, *args):
+        if int(area.col_off) == 0 and int(area.row_off) == 256 and not tries:
+            tries.append(1)
+            raise OSError("a network file system hiccup")
+        return real(config, source, area, *args)
+
+    monkeypatch.setattr(worker_module, "stream_tiles", flaky)
+    one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **one))
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, block_size=256,
+                                   dask_scheduler=threaded_scheduler, **two))
+    assert tries == [1]
+    _assert_same(one, two)
+
+
+def test_an_input_error_on_a_worker_reads_as_in_one_process(rf, nc_image, tmp_path,
+                                                            threaded_scheduler):
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"), runtime="onnxruntime",
+                            retries=0, dask_scheduler=threaded_scheduler)
+    with pytest.raises(InputError, match="^RUNTIME: .* runs on scikit-learn; use RUNTIME=auto"):
+        classify_pixels(config)
+    assert os.listdir(tmp_path) == []
+
+
+class _CancelAfterFirstBlock(RecordingProgress):
+    def is_canceled(self):
+        return bool(self.fractions) and self.fractions[-1] > 0
+
+
+def test_cancel_removes_the_parts_and_writes_nothing(rf, nc_image, tmp_path):
+    config = ClassifyConfig(nc_image, str(rf[0]), tile_size=64, cell_size=10.0, block_size=256,
+                            parallel_processing_factor="2", **_outputs(tmp_path, "map"))
+    with pytest.raises(Cancelled):
+        classify_pixels(config, _CancelAfterFirstBlock())
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_unreachable_scheduler_is_named_with_the_fix(rf, nc_image, tmp_path):
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"),
+                            dask_scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(InputError, match="^DASK_SCHEDULER: no Dask scheduler answers at "
+                       "'tcp://127.0.0.1:9' .*start one with `dask scheduler`"):
+        classify_pixels(config)
+    assert os.listdir(tmp_path) == []
+
+
+def _killed_client(script_dir, image, model, out, settings, wait_for_parts: int):
+    """Run Classify Pixels with 2 worker processes in a child process and SIGKILL it (and
+    its workers) once ``wait_for_parts`` blocks are finished."""
+    script = script_dir / "client.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = {sys.path!r}
+        from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+        if __name__ == "__main__":
+            classify_pixels(ClassifyConfig({image!r}, {model!r}, **{settings!r}, block_size=256,
+                                           parallel_processing_factor="2", output={out!r}))
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = staging_path(out)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            parts = [f for f in os.listdir(staging) if f.endswith("_class.tif")] \
+                if os.path.isdir(staging) else []
+            if len(parts) >= wait_for_parts:
+                break
+            assert proc.poll() is None, "the client ended before it was killed"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no parts appeared")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return staging
+
+
+def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
+        rf, nc_image, tmp_path):
+    settings = dict(tile_size=64, cell_size=10.0)
+    reference = str(tmp_path / "reference.tif")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, **settings))
+    out = str(tmp_path / "map.tif")
+    # a changed parameter: the earlier parts are not used
+    _killed_client(tmp_path, nc_image, str(rf[0]), out, dict(settings, confidence_threshold=0.3), 3)
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
+                                   parallel_processing_factor="2", resume=True), progress)
+    assert not any("RESUME" in m for m in progress.messages)
+    assert np.array_equal(_read(out), _read(reference))
+    # the same parameters: the finished blocks are taken up
+    staging = _killed_client(tmp_path, nc_image, str(rf[0]), out, settings, 3)
+    finished = len([f for f in os.listdir(staging) if f.endswith("_class.tif")])
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
+                                   parallel_processing_factor="2", resume=True), progress)
+    resumed = [m for m in progress.messages if m.startswith("RESUME: ")]
+    assert resumed and resumed[0].startswith(f"RESUME: {finished} of 30 blocks were finished")
+    assert np.array_equal(_read(out), _read(reference))
+    assert not os.path.exists(staging)

@@ -1,0 +1,59 @@
+"""The staging folder: whose parts, for which run, and what RESUME may take up."""
+
+import dataclasses
+import os
+
+import pytest
+from rasterio.windows import Window
+
+from landlearn.core.classify.classify_pixels import ClassifyConfig
+from landlearn.core.classify.distributed.plan import plan_blocks
+from landlearn.core.classify.distributed.staging import Staging, run_key, staging_path
+from landlearn.core.errors import InputError
+
+BLOCKS = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)
+
+
+def _key(config):
+    return run_key(config, "ab" * 32, "engine", BLOCKS, 64, 0)
+
+
+def test_the_key_follows_what_decides_pixels_only(nc_image, tmp_path):
+    base = ClassifyConfig(nc_image, "m.dlpk", str(tmp_path / "a.tif"))
+    same = [dataclasses.replace(base, output=str(tmp_path / "b.tif")),
+            dataclasses.replace(base, parallel_processing_factor="4", retries=7, resume=True,
+                                dask_scheduler="tcp://x:1")]
+    assert {_key(c) for c in same} == {_key(base)}
+    other = [dataclasses.replace(base, confidence_threshold=0.5),
+             dataclasses.replace(base, blend="weighted"),
+             dataclasses.replace(base, output_confidence=str(tmp_path / "c.tif"))]
+    assert len({_key(c) for c in other} | {_key(base)}) == 4
+    assert run_key(base, "cd" * 32, "engine", BLOCKS, 64, 0) != _key(base)
+
+
+def test_resume_takes_only_complete_blocks_of_the_same_run(nc_image, tmp_path):
+    config = ClassifyConfig(nc_image, "m.dlpk", str(tmp_path / "map.tif"),
+                            output_confidence=str(tmp_path / "conf.tif"))
+    first = Staging(config.output, "key1", resume=True)
+    assert not first.resumed and first.path == staging_path(config.output)
+    for name in ("block_000000_class.tif", "block_000000_confidence.tif",
+                 "block_000002_class.tif"):  # block 2 lacks its confidence part
+        open(os.path.join(first.path, name), "wb").close()
+    again = Staging(config.output, "key1", resume=True)
+    assert again.resumed and again.finished(BLOCKS, config) == {0}
+    fresh = Staging(config.output, "key1", resume=False)
+    assert not fresh.resumed and fresh.finished(BLOCKS, config) == set()
+    assert os.listdir(fresh.path) == ["landlearn_parts.json"]
+    changed = Staging(config.output, "key2", resume=True)
+    assert not changed.resumed
+    changed.remove()
+    assert not os.path.exists(changed.path)
+
+
+def test_a_folder_in_the_way_that_is_not_ours_stops_the_run(tmp_path):
+    out = str(tmp_path / "map.tif")
+    os.makedirs(staging_path(out))
+    open(os.path.join(staging_path(out), "precious.txt"), "w").close()
+    with pytest.raises(InputError, match="^OUTPUT: .* is in the way .* LandLearn did not make it"):
+        Staging(out, "k", resume=True)
+    assert os.path.exists(os.path.join(staging_path(out), "precious.txt"))

@@ -1,0 +1,70 @@
+"""One block on a worker: parts written whole, the model checked by its hash."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.classify.distributed.plan import plan_blocks
+from landlearn.core.classify.distributed.worker import (
+    BlockJob,
+    engine_fingerprint,
+    file_sha256,
+    part_paths,
+    run_block,
+)
+from landlearn.core.errors import InputError
+
+
+def _job(config, block, tmp_path, sha=None, engine=None):
+    return BlockJob(config, block, 64, 0, str(tmp_path), sha or file_sha256(config.model),
+                    engine or engine_fingerprint()["landlearn"])
+
+
+def test_a_block_writes_its_window_of_the_one_process_map(rf, nc_image, tmp_path):
+    whole = tmp_path / "whole.tif"
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), str(whole), tile_size=64))
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64,
+                            output_confidence=str(tmp_path / "c.tif"))
+    block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)[3]
+    done = run_block(_job(config, block, tmp_path))
+    assert done.index == 3 and done.tiles_skipped == 0 and done.seconds > 0
+    parts = part_paths(str(tmp_path), 3, config)
+    assert parts["output_probabilities"] is None
+    assert os.path.basename(parts["output"]) == "block_000003_class.tif"
+    with rasterio.open(parts["output"]) as part, rasterio.open(whole) as ref:
+        assert (part.width, part.height) == (233, 187)
+        assert part.transform == ref.window_transform(block.win)
+        assert np.array_equal(part.read(1), ref.read(1, window=block.win))
+    assert os.path.exists(parts["output_confidence"])
+
+
+def test_a_worker_that_sees_another_model_file_refuses_it(rf, nc_image, tmp_path):
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64)
+    block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)[0]
+    with pytest.raises(InputError, match="^MODEL: the package worker .* is not the client's"):
+        run_block(_job(config, block, tmp_path, sha="0" * 64))
+    with pytest.raises(InputError, match="^DASK_SCHEDULER: this worker .* runs another "
+                       "LandLearn engine .* install the same LandLearn"):
+        run_block(_job(config, block, tmp_path, engine="feedfacefeedface"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_model_hash_follows_the_file(rf, tmp_path):
+    copy = tmp_path / "m.dlpk"
+    shutil.copy(rf[0], copy)
+    first = file_sha256(str(copy))
+    assert first == file_sha256(str(rf[0]))
+    with open(copy, "ab") as fh:
+        fh.write(b"x")
+    assert file_sha256(str(copy)) != first
+
+
+def test_the_engine_fingerprint_names_the_code_and_versions():
+    fp = engine_fingerprint()
+    assert len(fp["landlearn"]) == 16 and fp["python"].count(".") == 2
+    assert {"numpy", "scikit-learn", "torch", "onnxruntime"} <= set(fp)
