@@ -85,7 +85,7 @@ def child(args) -> None:
     t.join()
     workers = [v for k, v in peaks.items() if k != 0]
     print("RESULT " + json.dumps({"wall": wall, "mpix": result.width * result.height / 1e6,
-                                  "client_rss": peaks.get(0, 0),
+                                  "timings": result.timings, "client_rss": peaks.get(0, 0),
                                   "worker_rss": max(workers) if workers else None}))
 
 
@@ -122,6 +122,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--side", type=int, default=4096)
+    ap.add_argument("--rf-only", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     if args.child:
@@ -133,12 +134,20 @@ def main() -> None:
     build_raster(big, 2 * args.side)
     rows = []
     for name, model in models(tmp).items():
+        if args.rf_only and name != "random forest":
+            continue
         base = run(image, model, tmp / "a.tif", 0, 0)
         one = run(image, model, tmp / "b.tif", 1, 1024)
         two = run(image, model, tmp / "c.tif", 2, 1024)
         rate = lambda r: r["mpix"] / r["wall"]  # noqa: E731
         rows.append(f"| {name} | {rate(base):.2f} | {rate(one):.2f} ({rate(one) / rate(base):.2f}x)"
                     f" | {rate(two):.2f} ({rate(two) / rate(one):.2f}x of 1) |")
+        t = two["timings"]
+        rows.append(f"| {name}: 2 workers, seconds summed over blocks | read {t['read']:.1f}, "
+                    f"compute {t['compute']:.1f}, write {t['write']:.1f} (threads overlap) | "
+                    f"publish {t['publish']:.1f}, model load {t['load']:.1f}, blocks "
+                    f"{t['blocks']:.1f} | client: assembly {t['assembly']:.1f} of "
+                    f"{two['wall']:.1f} wall |")
         mem = [run(image, model, tmp / "d.tif", 2, 512), two, run(big, model, tmp / "e.tif", 2, 1024)]
         rows.append(f"| {name}: peak RSS per worker | block 512: "
                     f"{mem[0]['worker_rss'] / 2**20:.0f} MB | block 1024: "

@@ -7,6 +7,7 @@ from qgis.core import QgsProcessingProvider
 from .assess_accuracy import AssessAccuracyAlgorithm
 from .base import icon
 from .classify_pixels import ClassifyPixelsAlgorithm
+from .classify_raster_collection import ClassifyRasterCollectionAlgorithm
 from .diagnostics import DiagnosticsAlgorithm
 from .export_model import ExportModelAlgorithm
 from .export_training_data import ExportTrainingDataAlgorithm
@@ -24,6 +25,7 @@ ALGORITHMS = (
     TrainDeepLearningModelAlgorithm,
     TrainClassifierAlgorithm,
     ClassifyPixelsAlgorithm,
+    ClassifyRasterCollectionAlgorithm,
     ExportModelAlgorithm,
     AssessAccuracyAlgorithm,
     SegmentAlgorithm,

@@ -106,6 +106,9 @@ class ClassifyResult:
     device: str
     class_pixels: dict[int, int] = field(default_factory=dict)
     class_names: dict[int, str] = field(default_factory=dict)
+    # Dask runs: seconds summed over blocks (read, compute, write, publish, load, blocks)
+    # and on the client (assembly); for benchmarks and the log
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self, names: dict[int, str] | None = None) -> str:
         names = names or self.class_names
@@ -189,10 +192,12 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
                                         if config.test_time_augmentation else ""))
     run = classify_on_cluster(config, info, grid, area, tile, pad, workers, progress)
     where = f"Dask, {run.workers} worker threads" if run.workers else "Dask (all blocks resumed)"
+    timings = dict(run.timings, load=run.load_seconds, blocks=run.block_seconds,
+                   assembly=run.assembly_seconds)
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, run.skipped,
                           time.perf_counter() - t0, where, run.class_counts,
-                          dict(zip(info.class_values, info.class_names)))
+                          dict(zip(info.class_values, info.class_names)), timings)
 
 
 def _check_before_work(config, info, source, area, tile, pad, progress) -> None:

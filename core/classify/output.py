@@ -30,38 +30,41 @@ def hann_weight(tile: int, pad: int) -> np.ndarray:
     return np.outer(ramp, ramp) + 1e-3
 
 
-def open_writers(stack: ExitStack, config, grid, info):
+def open_writers(stack: ExitStack, config, grid, info, compress: str = "deflate"):
     """(class map, confidence or None, probabilities or None) writers on ``grid``, entered
     into ``stack``: one place that says what Classify Pixels' outputs look like, for the
-    single-process stream, Dask workers' parts and the assembly of those parts."""
+    single-process stream, Dask workers' parts (``compress="zstd"``: faster, read once)
+    and the assembly of those parts."""
     tags = {"LANDLEARN_MODEL": config.model}
     cls = stack.enter_context(GeoTiffWriter(
         config.output, grid, 1, np.uint8, nodata=0, classes=info.classes, tags=tags,
-        parameter="output"))
+        parameter="output", compress=compress))
     conf = prob = None
     if config.output_confidence:
         conf = stack.enter_context(GeoTiffWriter(
             config.output_confidence, grid, 1, np.float32, nodata=NODATA_FLOAT,
-            band_names=["confidence"], tags=tags, parameter="output_confidence"))
+            band_names=["confidence"], tags=tags, parameter="output_confidence",
+            compress=compress))
     if config.output_probabilities:
         prob = stack.enter_context(GeoTiffWriter(
             config.output_probabilities, grid, len(info.class_values), np.float32,
             nodata=NODATA_FLOAT, band_names=info.class_names,
             # which class each band is, for Refine Classification
             tags=dict(tags, LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in info.classes])),
-            parameter="output_probabilities"))
+            parameter="output_probabilities", compress=compress))
     return cls, conf, prob
 
 
 class ClassifyOutputs:
-    def __init__(self, config, grid, info, area: Window, tile: int, pad: int):
+    def __init__(self, config, grid, info, area: Window, tile: int, pad: int,
+                 compress: str = "deflate"):
         self.config, self.info, self.area = config, info, area
         self.tile, self.pad, self.core = tile, pad, tile - 2 * pad
         self.values = np.asarray(info.class_values, dtype=np.uint8)
         self.threshold = config.confidence_threshold
         self.counts = np.zeros(256, dtype=np.int64)
         self._stack = ExitStack()
-        self.cls, self.conf, self.prob = open_writers(self._stack, config, grid, info)
+        self.cls, self.conf, self.prob = open_writers(self._stack, config, grid, info, compress)
         self.weighted = config.blend == "weighted"
         if self.weighted:
             width = int(area.width) + 2 * pad + tile

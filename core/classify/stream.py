@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 import numpy as np
 from rasterio.windows import Window
@@ -71,7 +72,12 @@ def normalise(block, info, raw: bool = False) -> np.ndarray:
 _DONE = object()
 
 
-def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, progress, n_tiles) -> int:
+def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, progress, n_tiles,
+                 timings: dict[str, float] | None = None) -> int:
+    """Stream ``area``'s tiles; returns the number of all-NoData tiles skipped. ``timings``,
+    when given, receives the seconds spent reading, computing and writing (each thread's
+    busy time: they overlap)."""
+    spent = {"read": 0.0, "compute": 0.0, "write": 0.0}
     core = tile - 2 * pad
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -85,8 +91,10 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
             for win in tile_windows(area, (core, core)):
                 if stop.is_set():
                     break
+                t0 = time.perf_counter()
                 block = source.read(pad_window(win, pad))
                 x = normalise(block, info, raw) if block.valid.any() else None
+                spent["read"] += time.perf_counter() - t0
                 q_in.put((win, x, block.valid))
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
@@ -100,7 +108,9 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
                 if item is _DONE:
                     break
                 if not stop.is_set():
+                    t0 = time.perf_counter()
                     outputs.add(*item)
+                    spent["write"] += time.perf_counter() - t0
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
             stop.set()
@@ -129,8 +139,10 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
             work = [i for i, it in enumerate(items) if it[1] is not None]
             probs = [None] * len(items)
             if work:
+                t0 = time.perf_counter()
                 out = predictor(np.stack([items[i][1] for i in work]), config.test_time_augmentation,
                                 valid=np.stack([items[i][2] for i in work]))
+                spent["compute"] += time.perf_counter() - t0
                 for k, i in enumerate(work):
                     probs[i] = out[k]
             for (win, _x, valid), p in zip(items, probs):
@@ -145,7 +157,11 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
             t.join()
         if errors:
             raise errors[0]
+        t0 = time.perf_counter()
         outputs.finish()
+        spent["write"] += time.perf_counter() - t0
+        if timings is not None:
+            timings.update(spent)
     except BaseException:
         stop.set()
         _drain(q_in)

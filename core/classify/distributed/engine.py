@@ -11,7 +11,7 @@ RESUME the next run with the same parameters takes them up.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...errors import Cancelled, InputError, LandLearnError
 from ...termination import Terminated
@@ -38,6 +38,7 @@ class DistributedRun:
     block_seconds: float  # summed over blocks (model loads excluded)
     load_seconds: float
     assembly_seconds: float
+    timings: dict = field(default_factory=dict)  # summed over blocks: read, compute, ...
 
 
 def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: int,
@@ -97,7 +98,8 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
             "worker processes on this machine"
         services = client.scheduler_info().get("services", {})
         link = client.dashboard_link if services.get("dashboard") else None
-        progress.info(f"Dask: {len(todo)} blocks of up to {blocks[0].window[2]} px on "
+        progress.info(f"Dask: {len(todo)} blocks of up to {blocks[0].window[2]} x "
+                      f"{blocks[0].window[3]} px on "
                       f"{run.workers} worker threads ({where})"
                       + (f"; dashboard {link}" if link else ""))
         jobs = {}
@@ -126,6 +128,8 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                     run.skipped += got.tiles_skipped
                     run.block_seconds += got.seconds
                     run.load_seconds += got.load_seconds
+                    for key, value in got.timings.items():
+                        run.timings[key] = run.timings.get(key, 0.0) + value
                     t0 = time.perf_counter()
                     assembler.add(b)
                     run.assembly_seconds += time.perf_counter() - t0

@@ -48,15 +48,23 @@ def block_side(block_size: int, core: int) -> int:
     return max(core, block_size // core * core)
 
 
+def _balanced(length: int, side: int, core: int) -> int:
+    """The block side along one axis: no more blocks than ``side`` needs, but of even size
+    (whole cores), so the last block is not a sliver that leaves a worker idle."""
+    n = math.ceil(length / side)
+    return min(side, math.ceil(math.ceil(length / n) / core) * core)
+
+
 def plan_blocks(area: Window, core: int, pad: int, block_size: int, weighted: bool) -> list[Block]:
     side = block_side(block_size, core)
     halo = math.ceil(pad / core) * core if weighted and pad else 0
     a_c, a_r = int(area.col_off), int(area.row_off)
     a_w, a_h = int(area.width), int(area.height)
+    sx, sy = _balanced(a_w, side, core), _balanced(a_h, side, core)
     blocks = []
-    for r in range(0, a_h, side):
-        for c in range(0, a_w, side):
-            w, h = min(side, a_w - c), min(side, a_h - r)
+    for r in range(0, a_h, sy):
+        for c in range(0, a_w, sx):
+            w, h = min(sx, a_w - c), min(sy, a_h - r)
             wc0, wr0 = max(0, c - halo), max(0, r - halo)
             wc1, wr1 = min(a_w, c + w + halo), min(a_h, r + h + halo)
             blocks.append(Block(len(blocks), (a_c + c, a_r + r, w, h),

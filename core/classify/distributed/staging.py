@@ -16,12 +16,12 @@ import hashlib
 import json
 import os
 import shutil
+import time
 
 from ...errors import InputError
 from ...files import write_text_atomic
-from .worker import part_paths
+from .worker import MANIFEST, part_paths
 
-MANIFEST = "landlearn_parts.json"
 # parameters that change how the work is run, not a pixel of it
 _NOT_IN_KEY = ("output", "output_confidence", "output_probabilities", "dask_scheduler",
                "parallel_processing_factor", "retries", "resume", "max_output_gpx")
@@ -98,4 +98,10 @@ class Staging:
         return done
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        # a block still running on a worker may add a temporary file while the tree goes;
+        # it stops on its own once the manifest is gone (worker._check_staging)
+        for _ in range(20):
+            shutil.rmtree(self.path, ignore_errors=True)
+            if not os.path.lexists(self.path):
+                return
+            time.sleep(0.1)

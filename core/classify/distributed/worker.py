@@ -22,7 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-from ...errors import InputError
+from ...errors import Cancelled, InputError
 from ...geo.gdal_open import open_dataset_or_none
 from ...progress import NullProgress
 from ..output import ClassifyOutputs
@@ -31,6 +31,7 @@ from ..stream import open_source, stream_tiles
 from ..tiling import batch_size
 from .plan import Block
 
+MANIFEST = "landlearn_parts.json"  # marks a live staging folder (staging.py)
 PART_SUFFIXES = {"output": "class", "output_confidence": "confidence",
                  "output_probabilities": "probabilities"}
 
@@ -57,6 +58,7 @@ class BlockDone:
     seconds: float  # the block, load excluded
     load_seconds: float  # the model, when this block loaded it
     worker: str
+    timings: dict  # busy seconds: read, compute, write (overlapping threads); publish
 
 
 def part_paths(staging: str, index: int, config) -> dict[str, str | None]:
@@ -147,6 +149,20 @@ def _limit_threads() -> None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
+def _check_staging(staging: str) -> None:
+    """A block whose run was cancelled or failed while it ran finds its staging folder gone
+    (the client removed it): it stops instead of writing parts nobody will remove."""
+    if not os.path.exists(os.path.join(staging, MANIFEST)):
+        raise Cancelled(f"the staging folder '{staging}' is gone: the run was stopped")
+
+
+def _remove_if_empty(folder: str) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+
+
 def run_block(job: BlockJob) -> BlockDone:
     """Classify one block into its part files (the task a Dask worker runs)."""
     config, block = job.config, job.block
@@ -169,13 +185,23 @@ def run_block(job: BlockJob) -> BlockDone:
     parts = part_paths(job.staging, block.index, config)
     part_config = dataclasses.replace(config, **parts)
     work = block.work_win
+    _check_staging(job.staging)
     source, _area = open_source(config, info, NullProgress())
     with source, ExitStack() as stack:
-        outputs = stack.enter_context(ClassifyOutputs(
-            part_config, source.grid.subgrid(work), info, work, job.tile, job.pad))
+        try:
+            outputs = stack.enter_context(ClassifyOutputs(
+                part_config, source.grid.subgrid(work), info, work, job.tile, job.pad, "zstd"))
+            _check_staging(job.staging)
+        except Cancelled:
+            _remove_if_empty(job.staging)  # the writer made the folder again: undo that
+            raise
         core = job.tile - 2 * job.pad
         n = -(-int(work.width) // core) * -(-int(work.height) // core)
+        timings: dict[str, float] = {}
         skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch, predictor,
-                               outputs, NullProgress(), n)
+                               outputs, NullProgress(), n, timings)
+        _check_staging(job.staging)  # before the parts are published
+        t2 = time.perf_counter()
+    timings["publish"] = time.perf_counter() - t2  # verified, renamed (leaving the with)
     return BlockDone(block.index, skipped, time.perf_counter() - t1, load,
-                     f"{socket.gethostname()}:{os.getpid()}")
+                     f"{socket.gethostname()}:{os.getpid()}", timings)

@@ -8,6 +8,7 @@ from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pix
 from landlearn.core.classify.distributed.assemble import Assembler
 from landlearn.core.classify.distributed.plan import plan_blocks
 from landlearn.core.classify.distributed.worker import (
+    MANIFEST,
     BlockJob,
     engine_fingerprint,
     file_sha256,
@@ -25,6 +26,7 @@ def test_parts_assembled_in_reverse_order_make_the_one_process_map(rf, nc_image,
                             output_probabilities=str(tmp_path / "prob.tif"))
     staging = tmp_path / "parts"
     staging.mkdir()
+    (staging / MANIFEST).write_text("{}")
     area = Window(0, 0, 489, 443)
     blocks = plan_blocks(area, 64, 0, 256, False)
     for b in blocks:

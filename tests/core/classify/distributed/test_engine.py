@@ -49,7 +49,10 @@ def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image
     _assert_same(one, two)
     assert result.class_pixels == single.class_pixels
     assert result.device == "Dask, 2 worker threads"
-    assert any("4 blocks of up to 256 px on 2 worker threads" in m for m in progress.messages)
+    t = result.timings
+    assert set(t) == {"read", "compute", "write", "publish", "load", "blocks", "assembly"}
+    assert t["compute"] > 0 and t["load"] > 0 and t["blocks"] >= t["compute"]
+    assert any("4 blocks of up to 256 x 256 px on 2 worker threads" in m for m in progress.messages)
     assert any(m.startswith("blocks 4/4, ") and "MPix/s, ETA" in m for m in progress.messages)
     assert os.path.exists(tmp_path / "two.qml")  # styled like a one-process map
     assert not os.path.exists(staging_path(two["output"]))
@@ -61,12 +64,12 @@ def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image
 def test_a_unets_map_is_the_same_on_a_cluster_for_both_blends(model, nc_image, tmp_path,
                                                               threaded_scheduler, blend):
     one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
-    settings = dict(tile_size=128, padding=40, blend=blend)  # cores of 48 px: blocks of 240
+    settings = dict(tile_size=128, padding=40, blend=blend)  # cores of 48 px
     classify_pixels(ClassifyConfig(nc_image, model, **settings, **one))
     progress = RecordingProgress()
     classify_pixels(ClassifyConfig(nc_image, model, **settings, block_size=256,
                                    dask_scheduler=threaded_scheduler, **two), progress)
-    assert any("6 blocks of up to 240 px" in m for m in progress.messages)
+    assert any("6 blocks of up to 192 x 240 px" in m for m in progress.messages)
     _assert_same(one, two, tol=1e-5)
 
 

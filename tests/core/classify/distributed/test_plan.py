@@ -45,6 +45,13 @@ def test_a_block_is_at_least_one_tile_core():
     assert block_side(256, 448) == 448
 
 
+def test_blocks_are_even_rather_than_ending_in_a_sliver():
+    blocks = plan_blocks(Window(0, 0, 2048, 2048), core=192, pad=32, block_size=1024,
+                         weighted=False)
+    assert sorted({b.window[2] for b in blocks}) == [512, 768]  # not 960, 960 and 128
+    assert len(blocks) == 9
+
+
 @pytest.mark.parametrize("value, cores, workers", [("", 8, 1), (None, 8, 1), ("1", 8, 1),
                                                    ("4", 2, 4), (" 50% ", 8, 4), ("10%", 4, 1),
                                                    ("100%", 6, 6), (3, 2, 3)])

@@ -11,16 +11,18 @@ from rasterio.windows import Window
 from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 from landlearn.core.classify.distributed.plan import plan_blocks
 from landlearn.core.classify.distributed.worker import (
+    MANIFEST,
     BlockJob,
     engine_fingerprint,
     file_sha256,
     part_paths,
     run_block,
 )
-from landlearn.core.errors import InputError
+from landlearn.core.errors import Cancelled, InputError
 
 
 def _job(config, block, tmp_path, sha=None, engine=None):
+    (tmp_path / MANIFEST).write_text("{}")
     return BlockJob(config, block, 64, 0, str(tmp_path), sha or file_sha256(config.model),
                     engine or engine_fingerprint()["landlearn"])
 
@@ -51,7 +53,20 @@ def test_a_worker_that_sees_another_model_file_refuses_it(rf, nc_image, tmp_path
     with pytest.raises(InputError, match="^DASK_SCHEDULER: this worker .* runs another "
                        "LandLearn engine .* install the same LandLearn"):
         run_block(_job(config, block, tmp_path, engine="feedfacefeedface"))
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == [MANIFEST]
+
+
+def test_a_block_whose_staging_folder_is_gone_writes_nothing(rf, nc_image, tmp_path):
+    """The client removed the parts (a cancel, another block's failure) while this block
+    waited or ran on a worker: it stops and does not make the folder again."""
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64)
+    block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)[0]
+    gone = tmp_path / "parts"
+    job = BlockJob(config, block, 64, 0, str(gone), file_sha256(config.model),
+                   engine_fingerprint()["landlearn"])
+    with pytest.raises(Cancelled, match="staging folder .* is gone"):
+        run_block(job)
+    assert not gone.exists()
 
 
 def test_the_model_hash_follows_the_file(rf, tmp_path):

@@ -1,0 +1,47 @@
+"""VRT mosaics: the collection as one raster (mosaicked mode), and the per-item maps as one
+layer (each_item mode).
+
+Where items overlap, the item listed later lies on top (GDAL's VRT order; a pixel that is
+NoData in the later item shows the earlier one). The grid is the first item's: its CRS,
+its cell size (or CELL_SIZE), and its pixel alignment, over the union of all items.
+"""
+
+from __future__ import annotations
+
+from ...errors import InputError
+from .items import Item
+
+
+def build_vrt(path: str, sources: list[str], first: Item | None = None,
+              cell_size: float | None = None, parameter: str = "rasters") -> str:
+    """Write a VRT mosaic of ``sources`` at ``path`` on ``first``'s grid (or, without
+    ``first``, on the sources' own common grid)."""
+    from osgeo import gdal
+
+    options = {"resampleAlg": "nearest" if first is None else "bilinear"}
+    if first is not None:
+        xres, yres = (cell_size, cell_size) if cell_size else first.res
+        left, _bottom, _right, top = first.bounds
+        options.update(resolution="user", xRes=xres, yRes=yres)
+        if first.nodata is not None:
+            options.update(srcNodata=first.nodata, VRTNodata=first.nodata)
+        # the first item's pixel alignment: the union's bounds snapped outward to its grid
+        lefts, bottoms, rights, tops = zip(*[_bounds(s) for s in sources])
+        x0 = left + ((min(lefts) - left) // xres) * xres
+        y1 = top - ((top - max(tops)) // yres) * yres
+        x1 = x0 + -(-(max(rights) - x0) // xres) * xres
+        y0 = y1 - -(-(y1 - min(bottoms)) // yres) * yres
+        options["outputBounds"] = (x0, y0, x1, y1)
+    # GDAL writes sources in the VRT's folder as relative paths itself
+    ds = gdal.BuildVRT(path, sources, options=gdal.BuildVRTOptions(**options))
+    if ds is None:
+        raise InputError(parameter, f"the items cannot be mosaicked: {gdal.GetLastErrorMsg()}")
+    ds = None
+    return path
+
+
+def _bounds(path: str) -> tuple[float, float, float, float]:
+    import rasterio
+
+    with rasterio.open(path) as ds:
+        return tuple(ds.bounds)

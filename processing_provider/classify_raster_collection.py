@@ -1,0 +1,124 @@
+"""Classify Raster Collection: several rasters through one model, as one mosaic or each alone."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputFolder,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterString,
+)
+
+from .base import LandLearnAlgorithm
+from .classify_params import add_run_parameters, run_fields
+from .classify_pixels import _KEEP, ApplyStyle
+from .layers import raster_path
+
+
+class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
+    ID = "classifyrastercollection"
+    DISPLAY_NAME = "Classify Raster Collection"
+    GROUP = "Deep learning"
+    ICON = "classify"
+    HELP = (
+        "Classifies a collection of raster items (tiles of a survey, scenes of a sensor) with "
+        "one model package, as ArcGIS's Classify Pixels Using Deep Learning does with its "
+        "processing modes. The items come from raster layers (RASTERS), a FOLDER and a file "
+        "PATTERN, or a LIST_FILE (a text file with one path per line, or a VRT whose sources "
+        "are the items); they must share their band count and coordinate system.\n\n"
+        "PROCESSING_MODE=mosaicked classifies the items as one raster on the first item's "
+        "grid (its cell size unless CELL_SIZE is given, its pixel alignment), over their "
+        "union, into OUTPUT; where items overlap, the item listed later lies on top (a "
+        "folder is listed by file name). each_item classifies every item into its own styled "
+        "map <name>_classified.tif in OUTPUT_FOLDER, with mosaic.vrt over those maps and the "
+        "class areas per item in class_areas.csv and class_areas.json (pixels, square map "
+        "units, hectares where the CRS is in metres).\n\n"
+        "Every Classify Pixels setting applies, Dask included (advanced).\n\n"
+        "Example (qgis_process): qgis_process run landlearn:classifyrastercollection -- "
+        "FOLDER=/data/tiles PATTERN=*.tif MODEL=landcover.dlpk PROCESSING_MODE=each_item "
+        "OUTPUT_FOLDER=/data/landcover"
+    )
+
+    def initAlgorithm(self, config=None):
+        self.add(QgsProcessingParameterMultipleLayers(
+            "RASTERS", self.tr("Raster items"), QgsProcessing.SourceType.TypeRaster,
+            optional=True),
+            "The items as raster layers (or files). Give these, or FOLDER, or LIST_FILE.")
+        self.add(QgsProcessingParameterFile(
+            "FOLDER", self.tr("Folder of raster items"),
+            QgsProcessingParameterFile.Behavior.Folder, optional=True),
+            "Every file in this folder whose name matches PATTERN, in name order.")
+        self.add(QgsProcessingParameterString(
+            "PATTERN", self.tr("File pattern (with FOLDER)"), defaultValue="*.tif"),
+            "Shell-style pattern of the item file names in FOLDER, e.g. *.tif or scene_*.jp2.")
+        self.add(QgsProcessingParameterFile(
+            "LIST_FILE", self.tr("List of items (.txt or .vrt)"), optional=True,
+            fileFilter="Lists (*.txt *.vrt)"),
+            "A text file with one raster path per line (relative paths are read from the "
+            "list's folder; # starts a comment), or a VRT whose source files are the items.")
+        self.add(QgsProcessingParameterFile(
+            "MODEL", self.tr("Model package (.dlpk or .emd)"),
+            fileFilter="LandLearn model (*.dlpk *.emd)"),
+            "A .dlpk from Train Deep Learning Model or Train Classifier, or the .emd inside an "
+            "unpacked package folder.")
+        self.add_choice("PROCESSING_MODE", "Processing mode",
+                        [("mosaicked", "Process as mosaicked image"),
+                         ("each_item", "Process all raster items separately")], "mosaicked",
+                        "mosaicked: one map over all items (OUTPUT); each_item: one map per "
+                        "item, a VRT mosaic of them and a class-area table (OUTPUT_FOLDER).")
+        add_run_parameters(self)
+        self.add(QgsProcessingParameterBoolean(
+            "OVERWRITE", self.tr("Replace an existing output folder (each_item)"),
+            defaultValue=False),
+            "Allow OUTPUT_FOLDER to be a folder an earlier run of this algorithm wrote; it is "
+            "replaced only once the new maps are complete. Other non-empty folders are never "
+            "touched.", advanced=True)
+        self.add(QgsProcessingParameterRasterDestination(
+            "OUTPUT", self.tr("Classified mosaic (mosaicked)"), optional=True,
+            createByDefault=False),
+            "mosaicked: the uint8 class map over all items, styled.")
+        self.add(QgsProcessingParameterFolderDestination(
+            "OUTPUT_FOLDER", self.tr("Output folder (each_item)"), optional=True,
+            createByDefault=False),
+            "each_item: a new or empty folder for the maps, mosaic.vrt and class_areas.*.")
+        self.addOutput(QgsProcessingOutputFile("MOSAIC", self.tr("VRT of the item maps")))
+        self.addOutput(QgsProcessingOutputFile("CLASS_AREAS", self.tr("Class areas (CSV)")))
+        self.addOutput(QgsProcessingOutputFolder("FOLDER_OUT", self.tr("Maps folder")))
+
+    def perform(self, parameters, context, progress, feedback):
+        from ..core.classify.classify_pixels import ClassifyConfig
+        from ..core.classify.collection import CollectionConfig, classify_collection
+
+        def text(key):
+            return (self.parameterAsString(parameters, key, context) or "").strip() or None
+
+        layers = self.parameterAsLayerList(parameters, "RASTERS", context) or []
+        mode = self.choice(parameters, "PROCESSING_MODE")
+        output = (self.parameterAsOutputLayer(parameters, "OUTPUT", context) or None
+                  if parameters.get("OUTPUT") not in (None, "") else None)
+        folder = (self.parameterAsFileOutput(parameters, "OUTPUT_FOLDER", context) or None
+                  if parameters.get("OUTPUT_FOLDER") not in (None, "") else None)
+        config = CollectionConfig(
+            model=self.parameterAsFile(parameters, "MODEL", context),
+            processing_mode=mode,
+            rasters=tuple(raster_path(layer, "RASTERS") for layer in layers),
+            folder=text("FOLDER"), pattern=text("PATTERN") or "*", list_file=text("LIST_FILE"),
+            output=output, output_folder=folder,
+            overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
+            classify=ClassifyConfig("", "", "", **run_fields(self, parameters, context)))
+        result = classify_collection(config, progress)
+        feedback.pushInfo(result.summary())
+        if output and context.willLoadLayerOnCompletion(output):
+            styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
+            _KEEP.append(styler)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        return {"OUTPUT": output, "OUTPUT_FOLDER": folder, "FOLDER_OUT": folder,
+                "MOSAIC": result.mosaic, "CLASS_AREAS": result.tables[0] if result.tables
+                else None}

@@ -1,0 +1,91 @@
+"""A collection classified as one mosaic, and item by item, against the scene's own map."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.classify.collection import CollectionConfig, classify_collection
+from landlearn.core.errors import InputError
+from landlearn.core.progress import RecordingProgress
+
+
+@pytest.fixture(scope="module")
+def scene_map(rf, nc_tiles, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scene") / "scene.tif"
+    classify_pixels(ClassifyConfig(nc_tiles[2], str(rf[0]), str(out)))
+    with rasterio.open(out) as ds:
+        return ds.read(1)
+
+
+def test_mosaicked_gives_the_scenes_map(rf, nc_tiles, scene_map, tmp_path):
+    folder, _windows, _scene = nc_tiles
+    out = tmp_path / "mosaic.tif"
+    result = classify_collection(CollectionConfig(str(rf[0]), "mosaicked", folder=str(folder),
+                                                  output=str(out)), RecordingProgress())
+    with rasterio.open(out) as ds:
+        assert np.array_equal(ds.read(1), scene_map)
+    assert result.items == 4 and os.path.exists(tmp_path / "mosaic.qml")
+    assert sorted(os.listdir(tmp_path)) == ["mosaic.qml", "mosaic.tif", "mosaic.tif.aux.xml"]
+
+
+def test_each_item_maps_a_vrt_and_class_areas(rf, nc_tiles, scene_map, tmp_path):
+    folder, windows, _scene = nc_tiles
+    out = tmp_path / "maps"
+    result = classify_collection(CollectionConfig(str(rf[0]), "each_item", folder=str(folder),
+                                                  output_folder=str(out)))
+    names = [f"tile_{c}_classified.tif" for c in "abcd"]
+    assert result.outputs == [str(out / n) for n in names]
+    for c, name in zip("abcd", names):
+        with rasterio.open(out / name) as ds:
+            w = windows[c]
+            ref = scene_map[int(w.row_off):int(w.row_off + w.height),
+                            int(w.col_off):int(w.col_off + w.width)]
+            assert np.array_equal(ds.read(1), ref)
+    moved = tmp_path / "moved"
+    os.rename(out, moved)  # the VRT's paths are relative: the folder can move
+    with rasterio.open(moved / "mosaic.vrt") as m:
+        assert m.shape == scene_map.shape and np.array_equal(m.read(1), scene_map)
+    rows = list(csv.DictReader(open(moved / "class_areas.csv")))
+    per_item = {}
+    for r in rows:
+        per_item[r["item"]] = per_item.get(r["item"], 0) + int(r["pixels"])
+    assert sorted(per_item.values()) == sorted(int(w.width * w.height) for w in windows.values())
+    assert json.loads((moved / "class_areas.json").read_text())[0]["item"].endswith("tile_a.tif")
+    assert rows[1]["hectares"] != ""  # UTM metres
+
+
+def test_each_item_needs_a_folder_and_refuses_a_foreign_one(rf, nc_tiles, tmp_path):
+    folder = str(nc_tiles[0])
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: PROCESSING_MODE=each_item writes"):
+        classify_collection(CollectionConfig(str(rf[0]), "each_item", folder=folder))
+    with pytest.raises(InputError, match="^OUTPUT: PROCESSING_MODE=mosaicked writes one map"):
+        classify_collection(CollectionConfig(str(rf[0]), folder=folder))
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* is not empty"):
+        classify_collection(CollectionConfig(str(rf[0]), "each_item", folder=folder,
+                                             output_folder=str(busy), overwrite=False))
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* not written by "
+                       "LandLearn"):
+        classify_collection(CollectionConfig(str(rf[0]), "each_item", folder=folder,
+                                             output_folder=str(busy), overwrite=True))
+    assert os.listdir(busy) == ["notes.txt"]
+
+
+def test_each_item_on_worker_processes_gives_the_same_maps(rf, nc_tiles, scene_map, tmp_path):
+    pytest.importorskip("distributed")
+    folder, windows, _scene = nc_tiles
+    out = tmp_path / "maps"
+    classify_collection(CollectionConfig(
+        str(rf[0]), "each_item", rasters=tuple(str(folder / f"tile_{c}.tif") for c in "ab"),
+        output_folder=str(out), classify=ClassifyConfig("", "", "", tile_size=64,
+                                                        block_size=256,
+                                                        parallel_processing_factor="2")))
+    with rasterio.open(out / "mosaic.vrt") as m:
+        assert np.array_equal(m.read(1)[:240], scene_map[:240])

@@ -1,0 +1,60 @@
+"""Items from layers, a folder, a text list or a VRT; mixed collections refused."""
+
+import os
+
+import pytest
+import rasterio
+
+from landlearn.core.classify.collection.items import describe_items, list_items
+from landlearn.core.errors import InputError
+
+
+def test_a_folder_a_text_list_and_a_vrt_give_the_same_items(nc_tiles, tmp_path):
+    from osgeo import gdal
+
+    folder, _windows, _scene = nc_tiles
+    from_folder = list_items(folder=str(folder), pattern="tile_*.tif")
+    assert [os.path.basename(p) for p in from_folder] == [f"tile_{c}.tif" for c in "abcd"]
+    listing = tmp_path / "items.txt"
+    rel = [os.path.relpath(p, tmp_path) for p in from_folder]
+    listing.write_text("# the survey\n" + "\n".join(rel) + "\n\n")
+    assert [os.path.realpath(p) for p in list_items(list_file=str(listing))] == from_folder
+    gdal.BuildVRT(str(tmp_path / "items.vrt"), from_folder)
+    assert sorted(list_items(list_file=str(tmp_path / "items.vrt"))) == from_folder
+    items = describe_items(from_folder, "folder")
+    assert [i.bands for i in items] == [5] * 4 and items[1].res == items[0].res
+
+
+def test_exactly_one_way_to_give_the_items(nc_tiles, tmp_path):
+    folder = str(nc_tiles[0])
+    with pytest.raises(InputError, match="^RASTERS: give the collection one way.*got RASTERS, "
+                       "FOLDER"):
+        list_items(rasters=("x.tif",), folder=folder)
+    with pytest.raises(InputError, match="^RASTERS: give the collection one way"):
+        list_items()
+    with pytest.raises(InputError, match=r"^PATTERN: no file in .* matches '\*.jp2'"):
+        list_items(folder=folder, pattern="*.jp2")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    with pytest.raises(InputError, match="^LIST_FILE: .* lists no raster"):
+        list_items(list_file=str(empty))
+
+
+def test_mixed_band_counts_crs_and_unreadable_items_are_named(nc_tiles, tmp_path):
+    folder = nc_tiles[0]
+    a = str(folder / "tile_a.tif")
+    with rasterio.open(a) as src:
+        profile, data = src.profile, src.read()
+    with rasterio.open(tmp_path / "three.tif", "w", **dict(profile, count=3)) as dst:
+        dst.write(data[:3])
+    with rasterio.open(tmp_path / "wgs84.tif", "w", **dict(profile, crs="EPSG:4326")) as dst:
+        dst.write(data)
+    (tmp_path / "junk.tif").write_bytes(b"not a raster")
+    with pytest.raises(InputError, match="^RASTERS: the collection mixes band counts: .* 5 "
+                       "bands, .*three.tif' has 3"):
+        describe_items([a, str(tmp_path / "three.tif")], "rasters")
+    with pytest.raises(InputError, match="^FOLDER: the collection mixes coordinate systems: "
+                       ".*EPSG:4326; reproject"):
+        describe_items([a, str(tmp_path / "wgs84.tif")], "folder")
+    with pytest.raises(InputError, match="^LIST_FILE: item .*junk.tif' cannot be opened"):
+        describe_items([a, str(tmp_path / "junk.tif")], "list_file")
