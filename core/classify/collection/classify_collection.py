@@ -20,6 +20,7 @@ from ...geo.grid import crs_units
 from ...progress import NullProgress, Progress, SubProgress, check
 from ...termination import terminable
 from ..classify_pixels import ClassifyConfig, ClassifyResult, classify_pixels
+from ..distributed.cluster import shared_clients
 from .areas import area_rows, table_text
 from .items import describe_items, list_items
 from .mosaic import build_vrt
@@ -122,8 +123,10 @@ def _each_item(config, base, items, progress, t0) -> CollectionResult:
                          "one by one with Classify Pixels for confidence or probabilities")
     rows, results, outputs = [], [], []
     names = _names(items)
+    # with Dask, the items share one cluster: worker processes start once
     with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
-                      what="classified collection", algorithm="classifyrastercollection") as st:
+                      what="classified collection", algorithm="classifyrastercollection"
+                      ) as st, shared_clients():
         for k, (item, name) in enumerate(zip(items, names)):
             check(progress)
             progress.info(f"item {k + 1}/{len(items)}: {item.path}")

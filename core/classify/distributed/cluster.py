@@ -11,6 +11,8 @@ import multiprocessing
 import os
 import shutil
 import sys
+import threading
+from contextlib import contextmanager
 
 from ...errors import InputError
 from ...runtime.deps import require
@@ -41,8 +43,53 @@ def _worker_python() -> None:
         multiprocessing.set_executable(python)
 
 
+class _Shared(threading.local):
+    clients: dict | None = None
+
+
+_SHARED = _Shared()
+
+
+@contextmanager
+def shared_clients():
+    """Inside this block, runs that ask for the same scheduler (or the same number of local
+    workers) share one client and cluster, closed when the block ends: a collection of
+    many items starts its worker processes once, not once per item."""
+    if _SHARED.clients is not None:  # nested: the outer block owns them
+        yield
+        return
+    _SHARED.clients = {}
+    try:
+        yield
+    finally:
+        clients, _SHARED.clients = _SHARED.clients, None
+        for client, cluster in clients.values():
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+@contextmanager
+def client_for(scheduler: str, workers: int, progress):
+    """(client, local cluster or None) for one run: shared inside shared_clients(), else
+    opened here and closed when the run ends."""
+    if _SHARED.clients is not None:
+        key = (scheduler, workers)
+        if key not in _SHARED.clients:
+            _SHARED.clients[key] = open_client(scheduler, workers, progress)
+        yield _SHARED.clients[key]
+        return
+    client, cluster = open_client(scheduler, workers, progress)
+    try:
+        yield client, cluster
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def open_client(scheduler: str, workers: int, progress):
-    """(client, local cluster or None) for the run; the caller closes both."""
+    """(client, local cluster or None); the caller closes both."""
     distributed = require("distributed")
     if scheduler:
         try:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ...errors import Cancelled, InputError, LandLearnError
 from ...termination import Terminated
 from .assemble import Assembler
-from .cluster import open_client, preflight
+from .cluster import client_for, preflight
 from .plan import Block, plan_blocks
 from .staging import Staging, run_key
 from .worker import BlockJob, engine_fingerprint, file_sha256, run_block
@@ -88,8 +88,7 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
     if not todo:
         run.class_counts = assembler.class_counts
         return run
-    client, cluster = open_client(config.dask_scheduler, workers, progress)
-    try:
+    with client_for(config.dask_scheduler, workers, progress) as (client, cluster):
         paths = {"input_raster": config.input_raster, "model": config.model}
         if config.segmented_raster:
             paths["segmented_raster"] = config.segmented_raster
@@ -149,10 +148,6 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
             raise
         run.class_counts = assembler.class_counts
         return run
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _raise_failure(fut, block: Block, retries: int) -> None:

@@ -78,14 +78,28 @@ def test_each_item_needs_a_folder_and_refuses_a_foreign_one(rf, nc_tiles, tmp_pa
     assert os.listdir(busy) == ["notes.txt"]
 
 
-def test_each_item_on_worker_processes_gives_the_same_maps(rf, nc_tiles, scene_map, tmp_path):
+def test_each_item_on_worker_processes_gives_the_same_maps(rf, nc_tiles, scene_map, tmp_path,
+                                                           monkeypatch):
     pytest.importorskip("distributed")
+    from landlearn.core.classify.distributed import cluster
+
+    opened = []
+    real = cluster.open_client
+    monkeypatch.setattr(cluster, "open_client", lambda *a: opened.append(1) or real(*a))
     folder, windows, _scene = nc_tiles
     out = tmp_path / "maps"
+    progress = RecordingProgress()
     classify_collection(CollectionConfig(
         str(rf[0]), "each_item", rasters=tuple(str(folder / f"tile_{c}.tif") for c in "ab"),
         output_folder=str(out), classify=ClassifyConfig("", "", "", tile_size=64,
                                                         block_size=256,
-                                                        parallel_processing_factor="2")))
+                                                        parallel_processing_factor="2")),
+        progress)
     with rasterio.open(out / "mosaic.vrt") as m:
         assert np.array_equal(m.read(1)[:240], scene_map[:240])
+    assert opened == [1]  # one cluster for both items: worker processes started once
+    import psutil
+
+    assert not [p for p in psutil.Process().children(recursive=True)
+                if "spawn_main" in " ".join(p.cmdline())]  # and closed at the end
+    assert sum("Dask: " in m for m in progress.messages) == 2
