@@ -22,7 +22,14 @@ def _plt():
     return plt
 
 
-def curves_png(history) -> bytes:
+def loss_scale(history) -> str:
+    """A log axis for the losses whenever they are all positive: a first validation loss of
+    2e8 then leaves the later epochs readable instead of flattening them on a linear axis."""
+    values = [v for h in history for v in (h.train_loss, h.valid_loss) if v is not None]
+    return "log" if values and min(values) > 0 and np.all(np.isfinite(values)) else "linear"
+
+
+def curves_png(history, best_epoch: int | None = None) -> bytes:
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     ep = [h.epoch for h in history]
@@ -31,10 +38,16 @@ def curves_png(history) -> bytes:
         a.plot(ep, [h.valid_loss for h in history], "o-", label="validation loss")
         b.plot(ep, [h.accuracy for h in history], "o-", label="overall accuracy")
         b.plot(ep, [h.mean_iou for h in history], "o-", label="mean IoU")
+    a.set_yscale(loss_scale(history))
+    a.set_ylabel("loss" + (" (log scale)" if loss_scale(history) == "log" else ""))
+    if best_epoch:
+        for ax in (a, b):
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1,
+                       label=f"best epoch ({best_epoch})")
     a.set_xlabel("epoch")
     b.set_xlabel("epoch")
     a.legend()
-    if b.lines:
+    if len(b.lines) > 1:
         b.legend()
     b.set_ylim(0, 1)
     data = png_bytes(fig)
@@ -42,23 +55,47 @@ def curves_png(history) -> bytes:
     return data
 
 
+def normalised(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each reference row as shares: recall on the diagonal, each predicted column as
+    shares: precision on the diagonal); an empty row or column stays 0."""
+    m = matrix.astype(np.float64)
+    return (m / np.maximum(m.sum(axis=1, keepdims=True), 1),
+            m / np.maximum(m.sum(axis=0, keepdims=True), 1))
+
+
 def confusion_png(acc) -> bytes:
     plt = _plt()
     n = len(acc.names)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * n, 1.0 + 0.55 * n))
-    rows = acc.matrix / np.maximum(acc.matrix.sum(axis=1, keepdims=True), 1)
-    ax.imshow(rows, cmap="Blues", vmin=0, vmax=1)
-    for i in range(n):
-        for j in range(n):
-            ax.text(j, i, f"{acc.matrix[i, j]}", ha="center", va="center", fontsize=7,
-                    color="white" if rows[i, j] > 0.6 else "black")
-    ax.set_xticks(range(n), acc.names, rotation=45, ha="right")
-    ax.set_yticks(range(n), acc.names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("reference")
+    fig, axes = plt.subplots(1, 2, figsize=(2.4 + 1.2 * n, 1.2 + 0.55 * n))
+    titles = ("share of each reference class (recall)", "share of each predicted class "
+              "(precision)")
+    for ax, shares, title in zip(axes, normalised(acc.matrix), titles):
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{100 * shares[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if shares[i, j] > 0.6 else "black")
+        ax.set_xticks(range(n), acc.names, rotation=45, ha="right")
+        ax.set_yticks(range(n), acc.names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("reference")
+        ax.set_title(f"% {title}", fontsize=8)
+    fig.tight_layout()
     data = png_bytes(fig)
     plt.close(fig)
     return data
+
+
+def _counts_table(acc) -> str:
+    """The confusion matrix in pixels, with the totals of each row and column."""
+    names = [html.escape(n) for n in acc.names]
+    head = "".join(f"<th>{n}</th>" for n in names)
+    rows = "".join(
+        f"<tr><th>{names[i]}</th>" + "".join(f"<td>{int(v)}</td>" for v in acc.matrix[i])
+        + f"<td><b>{int(acc.matrix[i].sum())}</b></td></tr>" for i in range(len(names)))
+    cols = "".join(f"<td><b>{int(v)}</b></td>" for v in acc.matrix.sum(axis=0))
+    return (f"<table><tr><th>reference \\ predicted</th>{head}<th>total</th></tr>{rows}"
+            f"<tr><th>total</th>{cols}<td><b>{int(acc.matrix.sum())}</b></td></tr></table>")
 
 
 def lr_png(lr_history) -> bytes:
@@ -101,7 +138,7 @@ def samples_png(samples, chips, colors) -> bytes:
 
 def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
     info = emd["LandLearn"]
-    files = {"report/curves.png": curves_png(result.history)}
+    files = {"report/curves.png": curves_png(result.history, result.best_epoch)}
     acc = result.accuracy
     colors = [tuple(c["Color"]) for c in emd["Classes"]]
     if acc is not None:
@@ -117,9 +154,11 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
                      f"<td>{acc.recall[i]:.3f}</td><td>{acc.f1[i]:.3f}</td>"
                      f"<td>{acc.iou[i]:.3f}</td><td>{int(acc.support[i])}</td></tr>")
     epochs = "".join(
-        f"<tr><td>{h.epoch}</td><td>{h.train_loss:.4f}</td><td>{_f(h.valid_loss)}</td>"
+        f"<tr{' class=best' if h.epoch == result.best_epoch else ''}><td>{h.epoch}</td>"
+        f"<td>{h.train_loss:.4g}</td><td>{_f(h.valid_loss)}</td>"
         f"<td>{_f(h.accuracy)}</td><td>{_f(h.mean_iou)}</td><td>{h.seconds:.1f}</td></tr>"
         for h in result.history)
+    counts = f"<h2>Confusion matrix (pixels)</h2>{_counts_table(acc)}" if acc else ""
     summary = (f"overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, mean IoU "
                f"{acc.mean_iou:.3f}, macro F1 {acc.macro_f1:.3f} over {acc.total} pixels"
                if acc else "no accuracy: no evaluated pixels")
@@ -128,18 +167,19 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
                    f'<img src="{k.split("/")[-1]}">' for k in files if k.endswith(".png"))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><meta name="generator" content="LandLearn"><title>LandLearn training report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;
-text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>
+text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}
+tr.best{{font-weight:bold;background:#dfd}}</style>
 </head><body><h1>{html.escape(info['architecture'])} / {html.escape(info['encoder'])}:
 training report</h1><p>{html.escape(summary)}. Best epoch {result.best_epoch} of
 {len(result.history)}; learning rate {result.learning_rate:.2e}; batch {result.batch_size};
 {html.escape(result.device)}; {result.seconds:.0f} s. Chips: {result.chips}.</p>
 <ul>{notes}</ul><h2>Per class (validation)</h2><table><tr><th>class</th><th>precision</th>
-<th>recall</th><th>F1</th><th>IoU</th><th>pixels</th></tr>{rows}</table>
-<h2>Epochs</h2><table><tr><th>epoch</th><th>train loss</th><th>valid loss</th>
+<th>recall</th><th>F1</th><th>IoU</th><th>pixels</th></tr>{rows}</table>{counts}
+<h2>Epochs (the best in bold)</h2><table><tr><th>epoch</th><th>train loss</th><th>valid loss</th>
 <th>accuracy</th><th>mean IoU</th><th>s</th></tr>{epochs}</table>{imgs}</body></html>"""
     files["report/report.html"] = page.encode("utf-8")
     return files
 
 
 def _f(v) -> str:
-    return "-" if v is None else f"{v:.4f}"
+    return "-" if v is None else f"{v:.4g}"

@@ -5,7 +5,7 @@ import pytest
 
 from landlearn.core.accuracy.metrics import Accuracy
 from landlearn.core.deep.train_deep_learning_model import EpochRecord, TrainResult
-from landlearn.core.deep.train_report import _rgb, build_report
+from landlearn.core.deep.train_report import _rgb, build_report, loss_scale, normalised
 
 pytest.importorskip("matplotlib")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -53,8 +53,12 @@ def test_the_report_has_its_page_and_pictures():
     # the per-class row: precision 5/7, recall 5/6, 6 reference pixels
     assert "<td>water &lt;deep&gt;</td><td>0.714</td><td>0.833</td>" in page
     assert "<td>6</td></tr>" in page
-    # one row per epoch; an epoch without validation shows dashes
-    assert page.count("<tr><td>1</td>") == 1 and "<td>2</td><td>0.6000</td><td>-</td>" in page
+    # one row per epoch, the best one marked; an epoch without validation shows dashes
+    assert page.count("<tr class=best><td>1</td>") == 1
+    assert "<tr><td>2</td><td>0.6</td><td>-</td>" in page
+    # the confusion matrix in pixels with its totals: 6 reference water, 7 predicted water
+    assert "<tr><th>water &lt;deep&gt;</th><td>5</td><td>1</td><td><b>6</b></td></tr>" in page
+    assert "<tr><th>total</th><td><b>7</b></td><td><b>9</b></td><td><b>16</b></td></tr>" in page
     for png in ("curves.png", "confusion_matrix.png", "validation_chips.png", "lr_finder.png"):
         assert f'<img src="{png}">' in page
 
@@ -75,3 +79,19 @@ def test_the_chip_composite_uses_bands_3_2_1_stretched():
     assert rgb[..., 0].std() > 0.2 and rgb[0, 0, 0] == 0.0 and rgb[-1, -1, 0] == 1.0
     one = _rgb(np.arange(25, dtype=np.float32).reshape(1, 5, 5))
     np.testing.assert_array_equal(one[..., 0], one[..., 2])  # one band: grey
+
+
+def test_losses_get_a_log_axis_when_they_can():
+    """The issue's example: a first validation loss of 2.4e8 flattened every later epoch."""
+    blown = [EpochRecord(1, 3.1, 2.4e8, 0.2, 0.1, 1.0), EpochRecord(2, 1.2, 0.9, 0.6, 0.4, 1.0)]
+    assert loss_scale(blown) == "log"
+    assert loss_scale([EpochRecord(1, 0.0, None, None, None, 1.0)]) == "linear"
+    assert loss_scale([EpochRecord(1, float("nan"), 1.0, 0.5, 0.3, 1.0)]) == "linear"
+
+
+def test_the_confusion_matrix_is_normalised_both_ways():
+    m = np.array([[5, 1, 0], [2, 8, 0], [0, 0, 0]])
+    by_reference, by_prediction = normalised(m)
+    np.testing.assert_allclose(by_reference.sum(axis=1), [1, 1, 0])
+    np.testing.assert_allclose(by_prediction.sum(axis=0), [1, 1, 0])
+    assert by_reference[0, 0] == 5 / 6 and by_prediction[0, 0] == 5 / 7  # recall, precision
