@@ -135,7 +135,11 @@ def _predictor(config, sha: str):
 
 def _limit_threads() -> None:
     """Hold the compute libraries to this worker's share of the machine: a Dask worker
-    runs as many tasks as it has threads, and oversubscribed cores only slow each other."""
+    runs as many tasks as it has threads, and oversubscribed cores only slow each other.
+    Only in a worker process of its own: worker threads inside a client's process (a
+    threaded LocalCluster) must leave that process's settings as they are."""
+    if not _own_process():
+        return
     try:
         from distributed import get_worker
 
@@ -161,6 +165,17 @@ def _remove_if_empty(folder: str) -> None:
         os.rmdir(folder)
     except OSError:
         pass
+
+
+def _own_process() -> bool:
+    """A process that is only a Dask worker: spawned by a nanny, or the `dask worker`
+    command itself (``python -m dask worker`` or its console script)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        return True
+    argv0 = sys.argv[0] if sys.argv else ""
+    return "dask" in argv0 and os.path.basename(argv0) in ("dask", "dask-worker", "__main__.py")
 
 
 def run_block(job: BlockJob) -> BlockDone:

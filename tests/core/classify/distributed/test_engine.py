@@ -60,17 +60,24 @@ def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
 @pytest.mark.parametrize("blend", ["centre", "weighted"])
 def test_a_unets_map_is_the_same_on_a_cluster_for_both_blends(model, nc_image, tmp_path,
-                                                              threaded_scheduler, blend):
+                                                              threaded_scheduler, blend,
+                                                              runtime):
+    import torch
+
+    threads = torch.get_num_threads()
     one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
     settings = dict(tile_size=128, padding=40, blend=blend)  # cores of 48 px
-    classify_pixels(ClassifyConfig(nc_image, model, **settings, **one))
+    classify_pixels(ClassifyConfig(nc_image, model, **settings, runtime=runtime, **one))
     progress = RecordingProgress()
-    classify_pixels(ClassifyConfig(nc_image, model, **settings, block_size=256,
+    classify_pixels(ClassifyConfig(nc_image, model, **settings, block_size=256, runtime=runtime,
                                    dask_scheduler=threaded_scheduler, **two), progress)
     assert any("6 blocks of up to 192 x 240 px" in m for m in progress.messages)
     _assert_same(one, two, tol=1e-5)
+    # worker threads inside this process leave its thread settings alone
+    assert torch.get_num_threads() == threads
 
 
 class _Killer(RecordingProgress):
