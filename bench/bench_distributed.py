@@ -90,7 +90,8 @@ def child(args) -> None:
 
 
 def run(image, model, out, workers, block) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               LANDLEARN_THREADS="1")
     cmd = [sys.executable, __file__, "--child", "--image", str(image), "--model", str(model),
            "--out", str(out), "--workers", str(workers), "--block", str(block)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)

@@ -12,13 +12,13 @@ never saw, which is slightly pessimistic for the full T-tree forest.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..progress import Progress, check
 from ..runtime.fast_paths import fast_paths
+from ..runtime.threads import compute_threads
 from .trees.grower import TreeGrower
 from .trees.walk import TreeSum
 
@@ -63,7 +63,7 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
     check(progress)  # the worker threads stay away from QGIS objects
     # the folds in parallel, one thread each: a joblib pool per small forest cost more
     # than its trees here
-    with ThreadPoolExecutor(max(1, min(k, os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max(1, min(k, compute_threads()))) as pool:
         grown = list(pool.map(grow, range(k)))
     progress.set_fraction(0.9)
     final.estimators_ = [tree for trees in grown for tree in trees]

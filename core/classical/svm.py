@@ -18,17 +18,17 @@ against scikit-learn's predict_proba in the tests.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..progress import Progress, check
 from ..runtime.fast_paths import fast_paths
+from ..runtime.threads import compute_threads
 
 
 def _threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(1, min(4, compute_threads()))
 
 
 def _ovr_scores(svc, x: np.ndarray, classes: np.ndarray) -> np.ndarray:

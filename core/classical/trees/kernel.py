@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ...runtime.threads import compute_threads
+
 BLOCK = 2048  # pixels per block: their sums stay in the core's cache while every tree passes
 
 
@@ -114,7 +116,7 @@ class FlatForest:
         if not n:
             return out
         codes = np.empty((n, self.n_features), dtype=self.code_dtype)
-        workers = max(1, min(os.cpu_count() or 1, n // (4 * BLOCK)))
+        workers = max(1, min(compute_threads(), n // (4 * BLOCK)))
         bounds = [n * k // workers for k in range(workers + 1)]
         # each thread fills its own rows of ``codes``, then of ``out`` (searchsorted and
         # the walk release the GIL)

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ...runtime.threads import compute_threads
 from .kernel import FlatForest, numba_version
 
 ROWS_PER_CHUNK = 32768  # a chunk's running sums stay in the core's cache between trees
@@ -86,7 +87,7 @@ class TreeSum:
             return self.flat(x32, self.key_bands)  # sorts by the forest's own codes
         perm = self.order(x32)
         xs = np.ascontiguousarray(x32[perm])
-        n = max(1, min(len(self.trees), os.cpu_count() or 1))
+        n = max(1, min(len(self.trees), compute_threads()))
         with ThreadPoolExecutor(n) as pool:
             total = sum(pool.map(lambda k: self._sum(xs, range(k, len(self.trees), n)),
                                  range(n)))

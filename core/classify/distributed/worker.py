@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ...errors import Cancelled, InputError
 from ...geo.gdal_open import open_dataset_or_none
 from ...progress import NullProgress
+from ...runtime.threads import limit_compute_threads
 from ..output import ClassifyOutputs
 from ..predictor import load_predictor
 from ..stream import open_source, stream_tiles
@@ -146,6 +147,7 @@ def _limit_threads() -> None:
         threads = get_worker().state.nthreads
     except (ImportError, ValueError):
         return
+    limit_compute_threads(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     if "numba" in sys.modules:
