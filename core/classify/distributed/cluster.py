@@ -19,6 +19,9 @@ from ...runtime.deps import require
 from .worker import check_worker, engine_fingerprint
 
 CONNECT_TIMEOUT_S = 10
+# one thread per worker process for the libraries that read these when they load
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+              "MALLOC_TRIM_THRESHOLD_": "65536"}
 WORKER_WAIT_S = 30
 
 
@@ -111,9 +114,13 @@ def open_client(scheduler: str, workers: int, progress):
         return client, None
     _worker_python()
     dashboard = ":0" if _has_bokeh() else None
-    cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=dashboard,
-        silence_logs=logging.ERROR)
+    # Dask's nanny would write its pre-spawn variables (OMP_NUM_THREADS=1...) into *this*
+    # process's environment, where they stay: torch imported later in QGIS would then
+    # train on one thread. The workers get them as their own environment instead.
+    with require("dask").config.set({"distributed.nanny.pre-spawn-environ": {}}):
+        cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True,
+            dashboard_address=dashboard, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
     client = distributed.Client(cluster, set_as_default=False)
     return client, cluster
 

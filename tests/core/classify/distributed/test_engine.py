@@ -42,6 +42,9 @@ def _assert_same(a: dict, b: dict, tol: float = 0.0):
 
 def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image, tmp_path):
     one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
+    threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+               "MALLOC_TRIM_THRESHOLD_")
+    environ = {k: os.environ.get(k) for k in threads}
     single = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **one))
     progress = RecordingProgress()
     result = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, block_size=256,
@@ -55,6 +58,9 @@ def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image
     assert any("4 blocks of up to 256 x 256 px on 2 worker threads" in m for m in progress.messages)
     assert any(m.startswith("blocks 4/4, ") and "MPix/s, ETA" in m for m in progress.messages)
     assert os.path.exists(tmp_path / "two.qml")  # styled like a one-process map
+    # starting worker processes leaves this process's environment as it was (Dask's nanny
+    # would set OMP_NUM_THREADS=1 here, and torch imported later would use one thread)
+    assert {k: os.environ.get(k) for k in threads} == environ
     assert not os.path.exists(staging_path(two["output"]))
     assert sorted(os.listdir(tmp_path)) == sorted(os.listdir(tmp_path))  # nothing hidden left
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]
