@@ -37,6 +37,11 @@ def ints_of(text: str, key: str) -> tuple[int, ...]:
                                      "'0' or '0,7'") from exc
 
 
+def names_of(text: str) -> tuple[str, ...] | None:
+    """'B02, B03,B04' -> ('B02', 'B03', 'B04'); empty -> None."""
+    return tuple(n.strip() for n in text.split(",")) if text and text.strip() else None
+
+
 class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
     ID = "traindeeplearningmodel"
     DISPLAY_NAME = "Train Deep Learning Model"
@@ -95,6 +100,9 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             architecture=self.choice(parameters, "ARCHITECTURE"),
             backbone=self.choice(parameters, "BACKBONE"),
             pretrained_weights=self.parameterAsFile(parameters, "PRETRAINED_WEIGHTS", context) or None,
+            pretrained_bands=self.parameterAsString(parameters, "PRETRAINED_BANDS",
+                                                    context).strip() or None,
+            band_names=names_of(self.parameterAsString(parameters, "BAND_NAMES", context)),
             ignore_classes=ints_of(self.parameterAsString(parameters, "IGNORE_CLASSES", context),
                                    "IGNORE_CLASSES"),
             epochs=self.parameterAsInt(parameters, "EPOCHS", context),
@@ -125,8 +133,25 @@ def add_deep_parameters(alg) -> None:
         "PRETRAINED_WEIGHTS", alg.tr("Pretrained weights (optional)"), optional=True,
         fileFilter="Weights (*.safetensors *.dlpk *.pt *.pth)"),
         "A local weights file to start from: a previous LandLearn package (.dlpk), encoder "
-        "or full-model weights (.safetensors, or .pt/.pth read without running code). RGB "
-        "weights are adapted to more bands. Nothing is downloaded.", advanced=True)
+        "or full-model weights (.safetensors, or .pt/.pth read without running code), "
+        "including timm / torchgeo / SSL4EO checkpoints of the same backbone (their wrapping "
+        "prefixes such as 'module.encoder_q.' or 'backbone.' are found). The first layer's "
+        "filters are matched to the training bands by name or wavelength (PRETRAINED_BANDS), "
+        "else cycled over them. Nothing is downloaded.", advanced=True)
+    alg.add(QgsProcessingParameterString(
+        "PRETRAINED_BANDS", alg.tr("Bands of the pretrained weights (optional)"),
+        optional=True),
+        "The input bands of PRETRAINED_WEIGHTS, in order: a preset (sentinel2 = B01..B12 with "
+        "B8A, 13 bands as SSL4EO-S12 and torchgeo's Sentinel-2 weights; sentinel2_l2a without "
+        "B10; landsat8; rgb; rgbn) or names such as 'red,green,blue' or '490nm,560nm'. Each "
+        "training band takes the filters of the band with the same name, else of the nearest "
+        "wavelength within 30 nm, else the mean filter; the log lists every match. Empty: the "
+        "bands a package or a safetensors 'bands' metadata entry names.", advanced=True)
+    alg.add(QgsProcessingParameterString(
+        "BAND_NAMES", alg.tr("Names of the training bands (optional)"), optional=True),
+        "Names of the training chips' bands for that matching, comma-separated in band order "
+        "(e.g. 'B02,B03,B04,B08'), when the raster's band descriptions do not name them. "
+        "Empty: the descriptions, or Band_1, Band_2, ...", advanced=True)
     alg.add(QgsProcessingParameterString(
         "IGNORE_CLASSES", alg.tr("Ignore classes"), defaultValue="0", optional=True),
         "Class values left out of the loss and the metrics, comma-separated. 0 is NoData.")

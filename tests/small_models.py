@@ -19,6 +19,17 @@ def nc_chips(folder: Path, stride: int = 32, bands=None) -> Path:
     return folder
 
 
+def quick_config(chips, out, **kw):
+    """A TrainConfig for tests: resnet18, 2 epochs, batch 16, a fixed learning rate, 20%
+    validation, on the CPU; ``kw`` overrides any field."""
+    from landlearn.core.deep.train_deep_learning_model import TrainConfig
+
+    base = dict(backbone="resnet18", epochs=2, batch_size=16, learning_rate=3e-3,
+                validation_percent=20, device="cpu")
+    base.update(kw)
+    return TrainConfig((str(chips),), str(out), **base)
+
+
 def nc_unet(folder: Path, epochs: int, batch_size: int = 16, stride: int = 32, bands=None,
             validation_percent: float = 15, quantize: bool = False) -> str:
     """Export chips into ``folder``/chips and train ``folder``/model.dlpk; returns its path."""

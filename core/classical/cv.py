@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..accuracy.calibration import fit_calibration
 from ..accuracy.metrics import Accuracy
 from ..progress import Progress, check
 from ..runtime.deps import require
@@ -39,7 +40,9 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
 
 
 def fit_validated(config, s: Samples, progress: Progress):
-    """(fitted model, grouped cross-validation Accuracy or None, how it was validated)."""
+    """(fitted model, grouped cross-validation Accuracy or None, how it was validated,
+    confidence Calibration or None): the temperature is fitted on the same out-of-fold
+    probabilities the accuracy is scored on."""
     folds = grouped_folds(config, s, progress)
     how = f"{len(folds)}-fold cross-validation grouped by {s.grouped_by}" if folds else "none"
     # a forest needs a tree per fold; with fewer trees it is refitted per fold below
@@ -48,21 +51,50 @@ def fit_validated(config, s: Samples, progress: Progress):
         from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(s.x)
-        forest, pred, tested = fit_forest_with_folds(config, scaler.transform(s.x), s.y, folds,
-                                                     progress)
+        forest, pred, tested, proba = fit_forest_with_folds(config, scaler.transform(s.x), s.y,
+                                                            folds, progress)
         model = Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)])
         how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown without "
                 f"it; the model is all {config.trees})")
     elif config.model_type == "svm":
-        model, pred, tested = fit_svm_with_folds(config, s.x, s.y, folds, progress)
+        model, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, progress)
         if folds:
             how += "; probabilities calibrated on the same out-of-fold scores"
     else:
-        pred, tested = _refit_per_fold(config, s, folds, progress) if folds else (None, None)
+        pred, tested, proba = (_refit_per_fold(config, s, folds, progress) if folds
+                               else (None, None, None))
         model = _fit(config, s.x, s.y)
     if pred is None or not tested.any():
-        return model, None, "none"
-    return model, _accuracy(s, pred, tested), how
+        return model, None, "none", None
+    classes = np.unique(s.y)
+    fit_on = tested & _class_was_trained(folds, s.y)
+    index = np.searchsorted(classes, s.y[fit_on])
+    calibration = fit_calibration(proba[fit_on], index,
+                                  f"out-of-fold {'segments' if s.segments else 'samples'} "
+                                  f"(grouped by {s.grouped_by}, weighted to the labelled "
+                                  "pixels' class shares)", config.seed,
+                                  weights=_pixel_weights(s, classes)[index])
+    return model, _accuracy(s, pred, tested), how, calibration
+
+
+def _class_was_trained(folds: list, y: np.ndarray) -> np.ndarray:
+    """Samples whose class the fold model that scored them was trained on. A polygon of a
+    class with one or two polygons is often scored by a model that never saw the class:
+    it must be wrong, and fitting the temperature on such samples flattened a forest's
+    probabilities (T ~ 10 on nb_aerial) for the full model, which did see the class."""
+    seen = np.zeros(len(y), dtype=bool)
+    for train, test in folds:
+        seen[test] = np.isin(y[test], np.unique(y[train]))
+    return seen
+
+
+def _pixel_weights(s: Samples, classes: np.ndarray) -> np.ndarray:
+    """Per class: labelled pixels per sample drawn, so class-balanced samples weigh as
+    the labelled pixels they were drawn from (what the map will meet)."""
+    drawn = np.array([max(int((s.y == c).sum()), 1) for c in classes], dtype=np.float64)
+    avail = np.array([s.available.get(int(c), 0) or (s.y == c).sum() for c in classes],
+                     dtype=np.float64)
+    return avail / drawn
 
 
 def make_estimator(config):
@@ -113,18 +145,24 @@ def _fit(config, x, y):
 
 
 def _refit_per_fold(config, s: Samples, folds: list, progress: Progress):
+    """(out-of-fold predictions, tested mask, out-of-fold probabilities in the order of
+    np.unique(y); a class a fold never saw gets 0 there)."""
+    classes = np.unique(s.y)
     pred = np.zeros(len(s.y), dtype=s.y.dtype)
     tested = np.zeros(len(s.y), dtype=bool)
+    proba = np.zeros((len(s.y), len(classes)))
     for k, (train, test) in enumerate(folds):
         check(progress)
         if len(np.unique(s.y[train])) < 2:
             continue
         model = _fit(config, s.x[train], s.y[train])
         with single_openmp_thread(config.model_type):
-            pred[test] = model.predict(s.x[test])
+            p = model.predict_proba(s.x[test])
+        proba[np.ix_(test, np.searchsorted(classes, model.classes_))] = p
+        pred[test] = model.classes_[np.argmax(p, axis=1)]
         tested[test] = True
         progress.set_fraction(0.1 + 0.8 * (k + 1) / len(folds))
-    return pred, tested
+    return pred, tested, proba
 
 
 def _accuracy(s: Samples, pred: np.ndarray, tested: np.ndarray) -> Accuracy:

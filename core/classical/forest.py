@@ -25,7 +25,9 @@ from .trees.walk import TreeSum
 
 def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
                           progress: Progress):
-    """(forest, out-of-fold predictions, tested mask) for ``folds`` = [(train, test), ...].
+    """(forest, out-of-fold predictions, tested mask, out-of-fold probabilities) for
+    ``folds`` = [(train, test), ...]; the probabilities are the vote shares of each fold's
+    trees, in the order of np.unique(y) (what the confidence calibration is fitted on).
 
     Held-out samples get a zero weight rather than being dropped, so every fold's trees
     know every class (scikit-learn's tree splitter ignores zero-weight samples, as it
@@ -38,6 +40,7 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
     pred = np.zeros(len(y), dtype=y.dtype)
     tested = np.zeros(len(y), dtype=bool)
     classes, y_index = np.unique(y, return_inverse=True)
+    proba = np.zeros((len(y), len(classes)))
     y_index = y_index.astype(np.float64)  # as the forest hands it to its trees
     x32 = np.ascontiguousarray(x, dtype=np.float32)  # the trees' own dtype
     # a fitted forest of one tree gives the model its scikit-learn state and the template
@@ -57,6 +60,7 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
         if len(np.unique(y[train])) >= 2:
             votes = sum(t.predict_proba(x32[test], check_input=False) for t in trees)
             pred[test] = classes[np.argmax(votes, axis=1)]
+            proba[test] = votes / len(trees)
             tested[test] = True
         return trees
 
@@ -69,7 +73,7 @@ def fit_forest_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list,
     final.estimators_ = [tree for trees in grown for tree in trees]
     final.n_estimators = len(final.estimators_)
     final.n_jobs = -1
-    return final, pred, tested
+    return final, pred, tested, proba
 
 
 class FastForestProba:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..accuracy.calibration import apply_temperature
 from ..errors import InputError
 from ..model_package.members import MAX_MEMBER_BYTES, MIB, check_npz
 from ..model_package.skops_types import audit_skops
@@ -61,6 +62,8 @@ class ClassicalPredictor:
             raise InputError("model", f"'{pkg.path}': its classifier gives "
                              f"{np.shape(trial)} probabilities for 2 pixels of "
                              f"{len(self.values)} classes; the package is damaged")
+        # the package's confidence calibration (1 = raw scores); it never changes a class
+        self.temperature = info.temperature
         walk = getattr(self.proba, "walk", None)
         off = why_not()
         self.where = "CPU (scikit-learn" + (f"; {walk.engine})" if walk is not None else
@@ -85,7 +88,12 @@ class ClassicalPredictor:
                 prob[:] = p
             else:
                 prob[keep] = p
+        prob = apply_temperature(prob, self.temperature)
         return prob.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
+
+    def calibrated_proba(self, x: np.ndarray) -> np.ndarray:
+        """(rows, features) -> calibrated (rows, classes): an object model's segments."""
+        return apply_temperature(self.proba(x), self.temperature)
 
 
 def _checked_inline_trees(model, where: str):

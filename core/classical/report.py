@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 
+from ..accuracy.reliability_plot import calibration_html
+
 
 def confusion_html(acc) -> str:
     """Rows are the reference, columns the prediction; the shade is the row share."""
@@ -51,12 +53,14 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
         img = "<h2>Confusion matrix</h2>" + confusion_html(acc)
     else:
         summary, head, img = "No cross-validation was run.", "", ""
+    calibration = calibration_html(getattr(result, "calibration", None),
+                                   "no cross-validation predictions to fit it on")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><meta name="generator" content="LandLearn"><title>LandLearn model report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;
 text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>
 </head><body><h1>{html.escape(info['model_type'].replace('_', ' '))}: training report</h1>
 <p>{html.escape(summary)} Trained in {result.seconds:.1f} s.</p>
 <table><tr><th>class</th>{head}<th>samples</th><th>labelled pixels</th></tr>{rows}</table>
-{img}</body></html>"""
+{img}{calibration}</body></html>"""
     files["report/report.html"] = page.encode("utf-8")
     return files

@@ -46,7 +46,8 @@ def _ovr_scores(svc, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
                        progress: Progress):
-    """(pipeline, out-of-fold predictions or None, tested mask or None).
+    """(pipeline, out-of-fold predictions, tested mask, out-of-fold calibrated
+    probabilities in the order of np.unique(y)), the last three None without ``folds``.
 
     ``folds`` are the grouped validation folds; without them (no cross-validation asked
     or possible) the calibration uses 3 stratified random folds and nothing is reported.
@@ -97,9 +98,9 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
         calibrated.set_params(cv=cv).fit(xs, y)
     pipeline = Pipeline([("standardscaler", scaler), ("calibratedclassifiercv", calibrated)])
     if not folds:
-        return pipeline, None, None
-    pred = classes[np.argmax(_calibrate(calibrated.calibrated_classifiers_[0], scores), axis=1)]
-    return pipeline, pred, tested
+        return pipeline, None, None, None
+    proba = _calibrate(calibrated.calibrated_classifiers_[0], scores)
+    return pipeline, classes[np.argmax(proba, axis=1)], tested, proba
 
 
 def _calibrate(cc, scores: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..accuracy.calibration import Calibration
 from ..accuracy.metrics import Accuracy
 from ..errors import InputError
 from ..geo.extent import Extent
@@ -90,6 +91,7 @@ class ClassicalResult:
     grouped_by: str
     validation: str = "none"
     notes: list[str] = field(default_factory=list)
+    calibration: Calibration | None = None
 
 
 @terminable
@@ -109,9 +111,11 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     progress.info(f"{len(s.y)} {what} over {len(s.classes)} classes from "
                   f"{len(np.unique(s.groups))} {s.grouped_by}s: " + ", ".join(
                       f"{c.name} {counts[c.value]} of {s.available[c.value]}" for c in s.classes))
-    model, acc, validation = fit_validated(config, s, progress)
+    model, acc, validation, calibration = fit_validated(config, s, progress)
     if acc is not None:
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
+    progress.info(calibration.line() if calibration else "confidence not calibrated: no "
+                  "cross-validation predictions to fit it on")
     check(progress)
     _drop_generators(model)
     # the trees files use scikit-learn's private node layouts: with the fast paths off the
@@ -119,7 +123,8 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     light, trees_file, trees = split_model_trees(model) if fast_paths() else (model, None, None)
     buf = skops_io.dumps(light)
     result = ClassicalResult(config.output_model, acc, counts, s.available,
-                             time.perf_counter() - t0, s.grouped_by, validation=validation)
+                             time.perf_counter() - t0, s.grouped_by, validation=validation,
+                             calibration=calibration)
     emd = classical_emd(config, s, result)
     files = {**classical_report(emd, result), "model.skops": buf}
     if trees is not None:
@@ -183,4 +188,6 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
     }
     if s.segments:
         emd["LandLearn"]["segments"] = s.segments
+    if result.calibration is not None:
+        emd["LandLearn"]["calibration"] = result.calibration.to_json()
     return emd

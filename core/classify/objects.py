@@ -75,7 +75,7 @@ def stream_objects(config, source, area, predictor, outputs, progress: Progress,
         for i in range(0, len(ids), _ROWS):
             if progress.is_canceled():
                 raise Cancelled()
-            probs[i:i + _ROWS] = predictor.proba(x[i:i + _ROWS])
+            probs[i:i + _ROWS] = predictor.calibrated_proba(x[i:i + _ROWS])
             progress.set_fraction(0.45 + 0.1 * min(i + _ROWS, len(ids)) / max(len(ids), 1))
         return _paint(seg_ds, source, area, ids, probs, outputs,
                       SubProgress(progress, 0.55, 0.99), tile)

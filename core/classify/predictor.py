@@ -4,7 +4,8 @@ Classical packages run on scikit-learn (classical.predictor). Deep packages run 
 (deep.predictor) or, when they carry an ONNX graph, on ONNX Runtime (deep.onnx_predictor):
 RUNTIME=auto takes ONNX Runtime on the CPU (faster there, and no torch to import) and
 torch on a GPU. All take (n, bands, h, w) tiles, normalised or raw (``takes_raw``), and
-give (n, classes, h, w) float32 probabilities.
+give (n, classes, h, w) float32 probabilities, calibrated with the package's temperature
+when it has one (accuracy.calibration; the class map does not change).
 """
 
 from __future__ import annotations

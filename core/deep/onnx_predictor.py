@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..accuracy.calibration import apply_temperature
 from ..errors import InputError
 from ..model_package.format import PackagedModel
 from ..model_package.info import ModelInfo
@@ -61,6 +62,7 @@ class OnnxPredictor:
                              f"({str(exc).splitlines()[0][:160]}); export it again with "
                              "Export Model, or classify with RUNTIME=torch") from None
         self._check_signature(pkg, info)
+        self.temperature = info.temperature  # confidence calibration; 1 = raw softmax
         self.device = SimpleNamespace(type="cuda" if device == "cuda" else "cpu")
         where = "CUDA" if device == "cuda" else f"CPU ({os.cpu_count()} logical cores)"
         self.where = f"ONNX Runtime {ort.__version__} on {where}" + (
@@ -91,4 +93,4 @@ class OnnxPredictor:
             for axes in ((3,), (2,), (2, 3)):
                 prob = prob + np.flip(self._run(np.flip(x, axes)), axes)
             prob /= 4
-        return np.asarray(prob, np.float32)
+        return apply_temperature(prob, self.temperature)

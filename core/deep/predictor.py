@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..accuracy.calibration import apply_temperature
 from ..errors import InputError
 from ..model_package.format import PackagedModel, read_weights
 from ..model_package.info import ModelInfo
@@ -38,6 +39,7 @@ class DeepPredictor:
             raise InputError("model", f"'{pkg.path}': its weights hold values that are not "
                              "numbers (NaN or infinity); the model cannot classify")
         self.model.to(device).eval()
+        self.temperature = info.temperature  # confidence calibration; 1 = raw softmax
         self.device = device
         self.amp = device.type == "cuda" and mixed_precision
         self.amp_dtype = (torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported()
@@ -57,4 +59,4 @@ class DeepPredictor:
                     for dims in ((3,), (2,), (2, 3)):
                         prob += self.model(t.flip(dims)).float().softmax(1).flip(dims)
                     prob /= 4
-            return prob.cpu().numpy()
+            return apply_temperature(prob.cpu().numpy(), self.temperature)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..accuracy.calibration import Calibration, fit_calibration
 from ..accuracy.metrics import Accuracy, confusion_matrix
 from ..chips.training_data import read_training_data
 from ..errors import Cancelled, InputError
@@ -23,12 +24,16 @@ from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.device import describe_device, resolve_device
 from ..termination import terminable
+from .band_matching import parse_bands
 from .chip_dataset import IGNORE, ChipData
 from .losses import make_loss
 from .lr_finder import find_learning_rate
-from .models import build_model, load_weights, read_state_dict
+from .models import build_model
+from .pretrained import load_weights, read_checkpoint
 from .split import spatial_split
 from .train_package import save_trained
+
+CALIBRATION_PIXELS = 200_000  # validation pixels the temperature is fitted on, at most
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class TrainConfig:
     architecture: str = "unet"
     backbone: str = "resnet34"
     pretrained_weights: str | None = None
+    # the checkpoint's input bands: a preset (sentinel2, rgb, ...) or names, in order
+    pretrained_bands: str | None = None
+    # the training chips' band names for that matching, when the raster has none
+    band_names: tuple[str, ...] | None = None
     ignore_classes: tuple[int, ...] = (0,)
     epochs: int = 20
     batch_size: int | None = None  # None: the largest that fits the device
@@ -64,6 +73,13 @@ class TrainConfig:
                              "leave it empty to run the learning-rate finder")
         if self.early_stopping < 0:
             raise InputError("early_stopping", "the patience must be 0 (off) or more epochs")
+        if self.pretrained_bands and not self.pretrained_weights:
+            raise InputError("pretrained_bands", "names the bands of pretrained weights; give "
+                             "PRETRAINED_WEIGHTS too, or leave it empty")
+        parse_bands(self.pretrained_bands)
+        if self.band_names is not None and not self.pretrained_weights:
+            raise InputError("band_names", "names the training bands for matching pretrained "
+                             "weights; give PRETRAINED_WEIGHTS too, or leave it empty")
         if self.class_weighting not in ("none", "inverse_frequency"):
             raise InputError("class_weighting", f"'{self.class_weighting}' is not none or "
                              "inverse_frequency")
@@ -94,6 +110,7 @@ class TrainResult:
     seconds: float
     lr_history: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    calibration: Calibration | None = None
 
 
 def epoch_line(r: EpochRecord) -> str:
@@ -171,7 +188,14 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     torch.manual_seed(config.seed)
     model = build_model(config.architecture, config.backbone, data.band_count, len(values))
     if config.pretrained_weights:
-        what = load_weights(model, read_state_dict(config.pretrained_weights))
+        ckpt = read_checkpoint(config.pretrained_weights)
+        bands = list(config.band_names or data.band_names)
+        if len(bands) != data.band_count:
+            raise InputError("band_names", f"{len(bands)} names for {data.band_count} bands of "
+                             "the training chips; name each band once, in order")
+        given = parse_bands(config.pretrained_bands)
+        what = load_weights(model, ckpt.state, bands=given or ckpt.bands, names=bands,
+                            bands_from_user=given is not None)
         notes.append(f"pretrained weights from {config.pretrained_weights}: {what}")
         progress.info(notes[-1])
     model.to(device)
@@ -264,11 +288,16 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
 
 
 def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp, amp_dtype,
-             progress, keep: list | None = None):
-    """(mean loss, Accuracy) over ``indices``; None, None without validation chips."""
+             progress, keep: list | None = None, gather: list | None = None):
+    """(mean loss, Accuracy) over ``indices``; None, None without validation chips.
+
+    ``gather`` collects (probabilities, true class) of up to CALIBRATION_PIXELS labelled
+    pixels, spread evenly over the batches, for the temperature fit."""
     if not indices:
         return None, None
     model.eval()
+    per_batch = -(-CALIBRATION_PIXELS // -(-len(indices) // batch))
+    pick = np.random.default_rng(0)
     cm = np.zeros((n, n), dtype=np.int64)
     losses, weights = [], []
     with torch.no_grad():
@@ -284,6 +313,11 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
                 weights.append(valid)
             pred = logits.argmax(1)
             yt = y.cpu().numpy()
+            if gather is not None and valid:
+                where = np.flatnonzero(yt.reshape(-1) != IGNORE)
+                where = np.sort(pick.choice(where, min(per_batch, len(where)), replace=False))
+                prob = logits.softmax(1).permute(0, 2, 3, 1).reshape(-1, n).cpu().numpy()
+                gather.append((prob[where], yt.reshape(-1)[where]))
             cm += confusion_matrix(np.where(yt == IGNORE, -1, yt), pred.cpu().numpy(), n)
             if keep is not None and len(keep) < 8:
                 for j in range(len(part)):
@@ -300,13 +334,26 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
     if not split.valid:
         notes.append("no validation chips (VALIDATION_PERCENT = 0): the metrics below are on the "
                      "training chips and overstate accuracy")
+    held_out: list = []
     _, acc = evaluate(torch, model, chips, eval_on, loss_fn, device, batch, len(values), names,
-                      amp, amp_dtype, progress, keep=samples)
+                      amp, amp_dtype, progress, keep=samples,
+                      gather=held_out if split.valid else None)
+    calibration = None
+    if held_out:
+        calibration = fit_calibration(np.concatenate([p for p, _ in held_out]),
+                                      np.concatenate([t for _, t in held_out]),
+                                      "validation pixels", config.seed)
+    if calibration is not None:
+        notes.append(calibration.line())
+    else:
+        notes.append("confidence not calibrated: " + (
+            "no validation chips" if not split.valid else "too few labelled validation pixels"))
+    progress.info(notes[-1])
     result = TrainResult(config.output_model, acc, history, best_epoch, lr, batch,
                          describe_device(device),
                          {"train": len(split.train), "valid": len(split.valid),
                           "dropped": len(split.dropped)}, time.perf_counter() - t0,
-                         lr_history, notes)
+                         lr_history, notes, calibration)
     save_trained(config, data, values, model, result, chips, samples, progress, split)
     progress.set_fraction(1.0)
     return result

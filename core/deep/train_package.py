@@ -27,7 +27,7 @@ def recommended_padding(tile: tuple[int, int]) -> int:
 def model_emd(config, data, values, result) -> dict:
     classes = [c for c in data.classes if c.value in values]
     acc = result.accuracy
-    return {
+    emd = {
         "Framework": "PyTorch",
         "ModelConfiguration": "LandLearn",
         "ModelType": "ImageClassification",
@@ -64,6 +64,10 @@ def model_emd(config, data, values, result) -> dict:
             "metrics": acc.to_json() if acc else None,
         },
     }
+    calibration = getattr(result, "calibration", None)
+    if calibration is not None:
+        emd["LandLearn"]["calibration"] = calibration.to_json()
+    return emd
 
 
 def config_json(config) -> dict:

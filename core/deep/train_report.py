@@ -10,6 +10,7 @@ import html
 
 import numpy as np
 
+from ..accuracy.reliability_plot import calibration_html
 from ..model_package.format import png_bytes
 
 
@@ -163,6 +164,10 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
                f"{acc.mean_iou:.3f}, macro F1 {acc.macro_f1:.3f} over {acc.total} pixels"
                if acc else "no accuracy: no evaluated pixels")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    calibration = calibration_html(getattr(result, "calibration", None),
+                                   "no validation chips to fit it on"
+                                   if not result.chips.get("valid") else
+                                   "too few labelled validation pixels")
     imgs = "".join(f'<h2>{html.escape(k.split("/")[-1][:-4].replace("_", " "))}</h2>'
                    f'<img src="{k.split("/")[-1]}">' for k in files if k.endswith(".png"))
     page = f"""<!doctype html><html><head><meta charset="utf-8"><meta name="generator" content="LandLearn"><title>LandLearn training report</title>
@@ -176,7 +181,8 @@ training report</h1><p>{html.escape(summary)}. Best epoch {result.best_epoch} of
 <ul>{notes}</ul><h2>Per class (validation)</h2><table><tr><th>class</th><th>precision</th>
 <th>recall</th><th>F1</th><th>IoU</th><th>pixels</th></tr>{rows}</table>{counts}
 <h2>Epochs (the best in bold)</h2><table><tr><th>epoch</th><th>train loss</th><th>valid loss</th>
-<th>accuracy</th><th>mean IoU</th><th>s</th></tr>{epochs}</table>{imgs}</body></html>"""
+<th>accuracy</th><th>mean IoU</th><th>s</th></tr>{epochs}</table>{calibration}{imgs}
+</body></html>"""
     files["report/report.html"] = page.encode("utf-8")
     return files
 

@@ -38,6 +38,8 @@ class ModelInfo:
     # with them, classical ones standardise inside the model (mean 0, std 1 above)
     value_mean: np.ndarray
     value_std: np.ndarray
+    # probabilities become p^(1/T), renormalised (accuracy.calibration); 1 = raw scores
+    temperature: float = 1.0
 
     @property
     def classes(self):
@@ -63,7 +65,8 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             crs_units=info.get("crs_units"), tile=int(pkg.emd.get("ImageWidth", 256)),
             padding=int(info.get("padding", pkg.emd.get("ModelPadding", 32))),
             value_mean=np.asarray(norm.get("sample_mean", norm["mean"]), np.float64),
-            value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64))
+            value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64),
+            temperature=float((info.get("calibration") or {}).get("temperature", 1.0)))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError("model", f"'{pkg.path}' has an incomplete model description "
                          f"(.emd): {exc}") from exc

@@ -27,6 +27,8 @@ WEIGHTS_SUFFIX = {"deep": ".safetensors", "classical": ".skops"}
 TREES_FILES = ("forest_trees.npz", "boosting_trees.npz")
 # what an object-based classifier may describe a segment by (ArcGIS's names)
 SEGMENT_ATTRIBUTES = ("COLOR", "MEAN", "STD", "COUNT", "COMPACTNESS", "RECTANGULARITY")
+# the range a calibration temperature may take (accuracy.calibration fits within it)
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 # any name a user can give a .dlpk, but no folder part, drive, control character or '..'
 _PLAIN_NAME = re.compile(r"^[^/\\:\x00-\x1f\x7f]{1,250}$")
 
@@ -123,6 +125,7 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
     if info.get("crs_units") is not None:
         c.text(info["crs_units"], "LandLearn.crs_units", 64)
     _check_geometry(c, emd, info, kind)
+    _check_calibration(c, info.get("calibration"))
     if kind == "deep":
         # names only here; deep.models.build_model checks them against what it can build,
         # before building anything, naming the same parameter
@@ -144,6 +147,20 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         if info.get("segments") is not None:
             _check_segments(c, info["segments"], bands)
     return info
+
+
+def _check_calibration(c: _Check, cal) -> None:
+    """The temperature Classify Pixels divides by: a finite number in range, or no block
+    (older packages, and models too small to calibrate, keep their raw scores)."""
+    if cal is None:
+        return
+    if not isinstance(cal, dict) or cal.get("method") != "temperature":
+        raise c.fail("LandLearn.calibration", "is not a temperature calibration")
+    t = cal.get("temperature")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) \
+            or not MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:
+        raise c.fail("LandLearn.calibration.temperature", f"is {str(t)[:40]}, not a number in "
+                     f"{MIN_TEMPERATURE}..{MAX_TEMPERATURE}")
 
 
 def _check_segments(c: _Check, seg, bands: int) -> None:

@@ -41,6 +41,33 @@ def test_processing_run_writes_package_and_report(provider, chips, tmp_path):
     assert res["OVERALL_ACCURACY"] == pytest.approx(m["overall_accuracy"])
     assert res["MEAN_IOU"] == pytest.approx(m["mean_iou"])
     assert m["classes"][0] == "developed" and m["pixels"] > 1000
+    # the report shows the confidence calibration fitted on the validation chips
+    page = (tmp_path / "nc_report" / "report.html").read_text()
+    assert "<h2>Confidence calibration</h2>" in page and "<svg" in page
+
+
+def test_pretrained_weights_with_their_bands_named(provider, chips, tmp_path):
+    """An RGBN ResNet-18 (timm's names) onto nc's five Landsat bands, named in BAND_NAMES."""
+    import processing
+    import torch
+    from safetensors.torch import save_file
+
+    from landlearn.core.deep.models import build_model
+
+    enc = {k.removeprefix("encoder."): v.clone() for k, v in
+           build_model("unet", "resnet18", 4, 2).state_dict().items() if k.startswith("encoder.")}
+    enc["fc.weight"] = torch.zeros(10, 512)
+    save_file(enc, str(tmp_path / "rgbn.safetensors"))
+    out = tmp_path / "pre.dlpk"
+    processing.run("landlearn:traindeeplearningmodel", {
+        **PARAMS, "ARCHITECTURE": "unet", "TRAINING_DATA": str(chips), "OUTPUT_MODEL": str(out),
+        "PRETRAINED_WEIGHTS": str(tmp_path / "rgbn.safetensors"), "PRETRAINED_BANDS": "rgbn",
+        "BAND_NAMES": "blue, green, red, nir, swir1"})
+    with zipfile.ZipFile(out) as zf:
+        notes = json.loads(zf.read("pre.emd"))["LandLearn"]["training"]["notes"]
+    assert any("4 of 5 training bands matched to the checkpoint's bands (blue<-blue by name, "
+               "green<-green by name, red<-red by name, nir<-nir by name, swir1<-mean)" in n
+               for n in notes), notes
 
 
 def test_quantize_from_the_toolbox_adds_the_int8_graph(provider, chips, tmp_path):
@@ -83,7 +110,9 @@ def test_errors_name_the_parameter(provider, chips, sample, tmp_path):
                            ({"TRAINING_DATA": ""}, "TRAINING_DATA"),
                            ({"IGNORE_CLASSES": "0,x"}, "IGNORE_CLASSES: '0,x' is not a list"),
                            ({"BACKBONE": "resnet9000"}, "BACKBONE: 'resnet9000' is not a valid"),
-                           ({"EPOCHS": 0}, "EPOCHS: 0 epochs cannot train")]:
+                           ({"EPOCHS": 0}, "EPOCHS: 0 epochs cannot train"),
+                           ({"BAND_NAMES": "a,b"}, "BAND_NAMES: names the training bands"),
+                           ({"PRETRAINED_BANDS": "rgb"}, "PRETRAINED_BANDS: names the bands")]:
         with pytest.raises(QgsProcessingException, match=message):
             processing.run("landlearn:traindeeplearningmodel", {**base, **extra})
     assert os.listdir(tmp_path) == []

@@ -19,6 +19,6 @@ def nc_forest(nc_samples):
     s, pixels = nc_samples
     config = ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", trees=40)
     scaler = StandardScaler().fit(s.x)
-    forest, _, _ = fit_forest_with_folds(config, scaler.transform(s.x), s.y,
+    forest, _, _, _ = fit_forest_with_folds(config, scaler.transform(s.x), s.y,
                                          grouped_folds(config, s, NullProgress()), NullProgress())
     return Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)]), pixels

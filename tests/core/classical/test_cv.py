@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from landlearn.core.classical.cv import _accuracy, fit_validated, grouped_folds, make_estimator
+from landlearn.core.classical.cv import (
+    _accuracy,
+    _class_was_trained,
+    fit_validated,
+    grouped_folds,
+    make_estimator,
+)
 from landlearn.core.classical.samples import Samples
 from landlearn.core.classical.train_classifier import ClassicalConfig
 from landlearn.core.geo.classes import ClassInfo
@@ -73,18 +79,31 @@ def test_fewer_polygons_than_folds_warn_or_turn_validation_off():
 ])
 def test_each_model_type_is_fitted_with_its_grouped_validation(model_type, trees, how):
     s = _samples({1: 4, 2: 4, 3: 4})
-    model, acc, validation = fit_validated(_config(model_type=model_type, trees=trees, cv_folds=4),
+    model, acc, validation, cal = fit_validated(_config(model_type=model_type, trees=trees, cv_folds=4),
                                            s, NullProgress())
     assert validation == how
+    # the temperature is fitted on the out-of-fold predictions the accuracy counts
+    assert cal is not None and cal.samples == acc.total
+    assert cal.fitted_on == "out-of-fold samples (grouped by polygon, weighted to the labelled pixels' class shares)"
+    assert 0.05 <= cal.temperature <= 20 and 0 <= cal.ece_after <= 1
     assert acc.total == len(s.y) and acc.names == ["class 1", "class 2", "class 3"]
     assert acc.overall > 0.9  # classes far apart: new polygons are still recognised
     assert list(model.classes_) == [1, 2, 3]
     np.testing.assert_allclose(model.predict_proba(s.x[:5]).sum(1), 1.0)
     if model_type == "maximum_likelihood":
         np.testing.assert_allclose(model[-1].priors_, 1 / 3)  # equal priors, as ArcGIS
-    no_cv, none, how_none = fit_validated(_config(model_type=model_type, trees=trees, cv_folds=0),
+    no_cv, none, how_none, no_cal = fit_validated(_config(model_type=model_type, trees=trees, cv_folds=0),
                                           s, NullProgress())
     assert none is None and how_none == "none" and list(no_cv.classes_) == [1, 2, 3]
+    assert no_cal is None  # nothing held out, nothing to calibrate on
+
+
+def test_the_temperature_is_fitted_only_on_classes_the_fold_model_knew():
+    y = np.array([1, 1, 2, 2, 3, 3])
+    folds = [(np.array([0, 2, 4]), np.array([1, 3, 5])),  # every class trained
+             (np.array([1, 3]), np.array([0, 2, 4]))]  # class 3 never trained here
+    np.testing.assert_array_equal(_class_was_trained(folds, y),
+                                  [True, True, True, True, False, True])
 
 
 def test_the_accuracy_counts_only_tested_samples_by_class_value():

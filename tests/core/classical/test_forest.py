@@ -34,12 +34,12 @@ def test_a_folds_trees_never_see_its_held_out_polygons(nc_samples):
     s, _ = nc_samples
     config = ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", trees=10)
     folds = grouped_folds(config, s, NullProgress())
-    forest, pred, tested = fit_forest_with_folds(config, s.x, s.y, folds, NullProgress())
+    forest, pred, tested, proba = fit_forest_with_folds(config, s.x, s.y, folds, NullProgress())
     assert isinstance(forest, RandomForestClassifier) and len(forest.estimators_) == 10
     test0 = folds[0][1]
     x = s.x.copy()
     x[test0] = np.random.default_rng(1).normal(size=x[test0].shape) * 100
-    again, _, _ = fit_forest_with_folds(config, x, s.y, folds, NullProgress())
+    again, _, _, _ = fit_forest_with_folds(config, x, s.y, folds, NullProgress())
     per_fold = 10 // len(folds)
     for a, b in zip(forest.estimators_[:per_fold], again.estimators_[:per_fold]):
         np.testing.assert_array_equal(a.tree_.threshold, b.tree_.threshold)
@@ -48,6 +48,9 @@ def test_a_folds_trees_never_see_its_held_out_polygons(nc_samples):
     own = sum(t.predict_proba(s.x[test0].astype(np.float32)) for t in forest.estimators_[:per_fold])
     assert tested[test0].all()
     np.testing.assert_array_equal(pred[test0], forest.classes_[own.argmax(1)])
+    # the probabilities the calibration is fitted on are those trees' vote shares
+    np.testing.assert_allclose(proba[test0], own / per_fold, atol=1e-12)
+    np.testing.assert_allclose(proba[tested].sum(1), 1.0)
     np.testing.assert_allclose(forest.predict_proba(s.x[:50]).sum(1), 1.0)
 
 
@@ -107,7 +110,7 @@ def test_forest_validation_never_sees_the_held_out_polygons():
                 ["b"] * 4, [1, 2, 3, 4], 4, "float64", (1.0, 1.0), None, {}, "polygon")
     config = _config(trees=50, cv_folds=5)
     folds = grouped_folds(config, s, NullProgress())
-    forest, pred, tested = fit_forest_with_folds(config, x, y, folds, NullProgress())
+    forest, pred, tested, proba = fit_forest_with_folds(config, x, y, folds, NullProgress())
     assert tested.all() and (pred == y).mean() < 0.45
     assert len(forest.estimators_) == 50 and forest.n_estimators == 50
     assert (forest.predict(x) == y).mean() > 0.99
@@ -115,5 +118,5 @@ def test_forest_validation_never_sees_the_held_out_polygons():
     from sklearn.model_selection import KFold
 
     random_folds = list(KFold(5, shuffle=True, random_state=0).split(x))
-    _, leaky, _ = fit_forest_with_folds(config, x, y, random_folds, NullProgress())
+    _, leaky, _, _ = fit_forest_with_folds(config, x, y, random_folds, NullProgress())
     assert (leaky == y).mean() > 0.95

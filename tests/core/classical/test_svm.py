@@ -21,7 +21,7 @@ def test_fast_svm_equals_scikit_learn_on_a_landsat_scene(nc_samples):
     s, pixels = nc_samples
     config = _config(model_type="svm")
     folds = grouped_folds(config, s, NullProgress())
-    model, _, _ = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
+    model, _, _, _ = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
     assert FastSvmProba.supports(model)
     fast = FastSvmProba(model)(pixels)
     ref = model.predict_proba(pixels)
@@ -43,7 +43,7 @@ def test_fast_svm_binary_and_many_classes_on_float_features():
         y = (np.arange(400) % n_classes) * 10 + 1
         x[:, 0] += y / 10.0
         folds = list(StratifiedKFold(4, shuffle=True, random_state=0).split(x, y))
-        model, _, _ = fit_svm_with_folds(_config(model_type="svm", svm_c=3.0,
+        model, _, _, _ = fit_svm_with_folds(_config(model_type="svm", svm_c=3.0,
                                                  svm_gamma="0.5"), x, y, folds, NullProgress())
         test = rng.normal(size=(3000, 3)) * [2.0, 80.0, 0.02] + [0.5, 1000.0, -3.0]
         fast = FastSvmProba(model)(test)
@@ -68,10 +68,13 @@ def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc_sampl
     folds = grouped_folds(config, s, NullProgress())
     for train, _ in folds:  # every class trained in every fold, as scikit-learn requires
         assert set(np.unique(s.y[train])) == set(np.unique(s.y))
-    ours, pred, tested = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
+    ours, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
     theirs = make_pipeline(StandardScaler(), CalibratedClassifierCV(
         SVC(kernel="rbf"), method="sigmoid", ensemble=False, cv=folds)).fit(s.x, s.y)
     sample = pixels[::50]
     np.testing.assert_allclose(ours.predict_proba(sample), theirs.predict_proba(sample),
                                atol=1e-9)
     assert tested.all() and 0.5 < (pred == s.y).mean() < 0.95
+    # out-of-fold probabilities: normalised, in np.unique(y)'s order, argmax = pred
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(np.unique(s.y)[proba.argmax(1)], pred)

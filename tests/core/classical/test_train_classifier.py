@@ -43,6 +43,15 @@ def test_random_forest_package_map_and_accuracy(sample, rf, tmp_path):
     assert info["kind"] == "classical" and info["model_type"] == "random_forest"
     assert [c["Name"] for c in emd["Classes"]][:2] == ["developed", "agriculture"]
     assert "grouped by polygon" in info["training"]["validation"]
+    # confidence calibrated on the out-of-fold predictions the accuracy counts
+    # (class 2 is one polygon: the folds that test it never trained on it, so its samples
+    # say nothing about confidence and are left out of the fit)
+    assert 0.8 * result.accuracy.total < info["calibration"]["samples"] < result.accuracy.total
+    assert info["calibration"]["fitted_on"] == "out-of-fold samples (grouped by polygon, weighted to the labelled pixels' class shares)"
+    assert info["calibration"]["ece_after"] < info["calibration"]["ece_before"]
+    with zipfile.ZipFile(out) as zf:
+        page = zf.read("report/report.html").decode()
+    assert "<h2>Confidence calibration</h2><p>Temperature" in page and "<svg" in page
     assert result.accuracy is not None and 0.5 < result.accuracy.overall < 0.95
     assert any("Cross-validation grouped by polygon" in m for m in progress.messages)
     assert max(result.samples.values()) == 500

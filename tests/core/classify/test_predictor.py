@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from landlearn.core.accuracy.calibration import apply_temperature
 from landlearn.core.classify.predictor import load_predictor
 
 
@@ -18,6 +19,12 @@ def test_a_classical_package_gets_the_classical_predictor(rf):
     prob = predictor(x)
     assert prob.shape == (2, 7, 4, 3) and prob.dtype == np.float32
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+    # the package's calibration tempers the forest's vote shares; classes do not change
+    assert predictor.temperature == info.temperature != 1.0
+    raw = predictor.proba(x.transpose(0, 2, 3, 1).reshape(-1, 5)).reshape(2, 4, 3, 7)
+    np.testing.assert_allclose(prob, apply_temperature(raw.transpose(0, 3, 1, 2),
+                                                       info.temperature), atol=1e-6)
+    np.testing.assert_array_equal(prob.argmax(1), raw.argmax(-1))
 
 
 def test_a_deep_package_gets_the_deep_predictor_on_the_named_device(model):
@@ -32,6 +39,13 @@ def test_a_deep_package_gets_the_deep_predictor_on_the_named_device(model):
     prob = predictor(x)
     assert prob.shape == (2, 7, 64, 64) and prob.dtype == np.float32
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+    # softmax(logits / T) with the temperature fitted on the validation chips
+    assert predictor.temperature == info.temperature != 1.0
+    with torch.no_grad():
+        logits = predictor.model(torch.from_numpy(x)).numpy()
+    z = logits / info.temperature
+    want = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(prob, want / want.sum(1, keepdims=True), atol=1e-5)
     again, _ = load_predictor(model, torch.device("cpu"), runtime="torch")  # a torch.device too
     np.testing.assert_allclose(again(x), prob, atol=1e-6)
 

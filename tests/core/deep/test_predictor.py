@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from landlearn.core.accuracy.calibration import apply_temperature
 from landlearn.core.errors import InputError
 from landlearn.core.model_package.format import read_package
 from landlearn.core.model_package.info import model_info
@@ -32,14 +33,20 @@ def test_probabilities_are_the_networks_softmax(trained):
     assert prob.shape == (2, 8, 64, 64) and prob.dtype == np.float32
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
     net = load_package_model(str(out)).eval()
+    # calibrated with the package's temperature: softmax(logits / T)
+    t_cal = predictor.temperature
+    assert t_cal != 1.0
     with torch.no_grad():
-        ref = net(torch.from_numpy(x)).softmax(1).numpy()
+        ref = (net(torch.from_numpy(x)) / t_cal).softmax(1).numpy()
     np.testing.assert_allclose(prob, ref, atol=1e-5)
-    # test-time augmentation: the mean over the image and its three flips, flipped back
+    np.testing.assert_array_equal(prob.argmax(1), ref.argmax(1))
+    # test-time augmentation: the mean over the image and its three flips, flipped back,
+    # then tempered
     with torch.no_grad():
         t = torch.from_numpy(x)
         flips = [net(t).softmax(1)] + [net(t.flip(d)).softmax(1).flip(d) for d in ((3,), (2,), (2, 3))]
-    np.testing.assert_allclose(predictor(x, tta=True), (sum(flips) / 4).numpy(), atol=1e-5)
+    np.testing.assert_allclose(predictor(x, tta=True),
+                               apply_temperature((sum(flips) / 4).numpy(), t_cal), atol=1e-5)
 
 
 def test_weights_that_are_not_numbers_are_refused(trained, tmp_path):

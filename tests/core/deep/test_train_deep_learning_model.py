@@ -24,16 +24,10 @@ from landlearn.core.deep.train_deep_learning_model import (
 from landlearn.core.errors import Cancelled, InputError
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
+from small_models import quick_config
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segmentation_models_pytorch")
-
-
-def _config(chips, out, **kw):
-    base = dict(backbone="resnet18", epochs=2, batch_size=16, learning_rate=3e-3,
-                validation_percent=20, device="cpu")
-    base.update(kw)
-    return TrainConfig((str(chips),), str(out), **base)
 
 
 def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
@@ -59,6 +53,14 @@ def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
     assert cm.sum() > 10_000
     np.testing.assert_array_equal(cm, np.array(info["metrics"]["confusion_matrix"]))
     assert info["metrics"]["overall_accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+    # the temperature is fitted on a sample of the same validation pixels
+    cal = info["calibration"]
+    assert cal["method"] == "temperature" and 0.05 <= cal["temperature"] <= 20
+    assert cal["fitted_on"] == "validation pixels" and 50 <= cal["samples"] <= cm.sum()
+    assert cal["ece_after"] <= cal["ece_before"] + 0.01
+    assert sum(cal["reliability_before"]["counts"]) == cal["samples"]
+    assert result.calibration.temperature == pytest.approx(cal["temperature"], rel=1e-5)
+    assert any(n.startswith("confidence calibrated on ") for n in info["training"]["notes"])
 
 
 def test_arcgis_style_folder_without_manifest(chips, tmp_path):
@@ -108,7 +110,7 @@ def test_arcgis_placeholder_metadata_and_tile_size_mismatch(chips, tmp_path, sam
 
 def test_bad_training_input(chips, tmp_path, sample):
     with pytest.raises(InputError, match="^TRAINING_DATA: .* is not a training data folder"):
-        train_model(_config(sample, tmp_path / "m.dlpk"))
+        train_model(quick_config(sample, tmp_path / "m.dlpk"))
     nc = sample / "nc_landsat7"
     other = tmp_path / "nc"
     export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
@@ -117,15 +119,15 @@ def test_bad_training_input(chips, tmp_path, sample):
     with pytest.raises(InputError, match="^TRAINING_DATA: .* has 5 bands but .* has 10"):
         train_model(TrainConfig((str(chips), str(other)), str(tmp_path / "m.dlpk")))
     with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains"):
-        train_model(_config(chips, tmp_path / "m.dlpk", ignore_classes=(0, 1, 2, 3, 4, 5, 6, 7)))
+        train_model(quick_config(chips, tmp_path / "m.dlpk", ignore_classes=(0, 1, 2, 3, 4, 5, 6, 7)))
     with pytest.raises(InputError, match="^DEVICE: CUDA was requested"):
         if torch.cuda.is_available():
             raise InputError("device", "CUDA was requested (skipped: a GPU is present)")
-        train_model(_config(chips, tmp_path / "m.dlpk", device="cuda"))
+        train_model(quick_config(chips, tmp_path / "m.dlpk", device="cuda"))
     with pytest.raises(InputError, match="^EPOCHS: 0 epochs"):
-        train_model(_config(chips, tmp_path / "m.dlpk", epochs=0))
+        train_model(quick_config(chips, tmp_path / "m.dlpk", epochs=0))
     with pytest.raises(InputError, match="^OUTPUT_MODEL: .* not a .dlpk"):
-        train_model(_config(chips, tmp_path / "m.zip", epochs=1))
+        train_model(quick_config(chips, tmp_path / "m.zip", epochs=1))
     assert not (tmp_path / "m.dlpk").exists()
 
 
@@ -143,18 +145,18 @@ class CancelAfterEpoch(RecordingProgress):
 def test_cancel_writes_nothing_unless_asked(chips, tmp_path):
     out = tmp_path / "c.dlpk"
     with pytest.raises(Cancelled):
-        train_model(_config(chips, out), RecordingProgress(cancel_after_checks=12))
+        train_model(quick_config(chips, out), RecordingProgress(cancel_after_checks=12))
     with pytest.raises(Cancelled):
-        train_model(_config(chips, out), CancelAfterEpoch(1))
+        train_model(quick_config(chips, out), CancelAfterEpoch(1))
     assert not out.exists() and os.listdir(tmp_path) == []
     with pytest.raises(Cancelled, match="best model so far .epoch 1."):
-        train_model(_config(chips, out, save_on_cancel=True, epochs=3), CancelAfterEpoch(1))
+        train_model(quick_config(chips, out, save_on_cancel=True, epochs=3), CancelAfterEpoch(1))
     assert out.exists()
 
 
 def test_lr_finder_dice_and_class_weights(chips, tmp_path):
     progress = RecordingProgress()
-    result = train_model(_config(chips, tmp_path / "lr.dlpk", epochs=1, learning_rate=None, batch_size=8,
+    result = train_model(quick_config(chips, tmp_path / "lr.dlpk", epochs=1, learning_rate=None, batch_size=8,
                                  loss="dice", class_weighting="inverse_frequency",
                                  architecture="fpn"), progress)
     assert any(m.startswith("Learning-rate finder chose") for m in progress.messages)

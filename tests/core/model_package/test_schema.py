@@ -78,6 +78,14 @@ def _edit(path, value):
     ("LandLearn.onnx_int8", {"file": "model_int8.onnx", "opset": 1},
      "LandLearn.onnx_int8.opset is 1, outside 7..100"),
     ("LandLearn.onnx_int8", "model_int8.onnx", "LandLearn.onnx_int8 is not an object"),
+    ("LandLearn.calibration", {"method": "temperature", "temperature": 0.0},
+     r"LandLearn.calibration.temperature is 0.0, not a number in 0.05..20.0"),
+    ("LandLearn.calibration", {"method": "temperature", "temperature": float("inf")},
+     "LandLearn.calibration.temperature is inf"),
+    ("LandLearn.calibration", {"method": "temperature", "temperature": "2"},
+     "LandLearn.calibration.temperature is 2, not a number"),
+    ("LandLearn.calibration", {"method": "isotonic", "temperature": 2},
+     "LandLearn.calibration is not a temperature calibration"),
 ])
 def test_an_invalid_field_is_named(path, value, message):
     with pytest.raises(InputError) as err:

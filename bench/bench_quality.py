@@ -1,0 +1,342 @@
+"""Map quality: every model kind on the same labels, scored on the same held-out pixels.
+
+What a user gets without tuning: Export Training Data and Train Deep Learning Model with
+their defaults (256 px chips, stride 128, U-Net resnet34, 20 epochs, LR finder; the chip
+size capped to the largest power of two the image holds), Train Classifier with its
+defaults (random forest 100 trees / RBF SVM, 500 samples per class), then Classify Pixels
+with OUTPUT_PROBABILITIES, as a user runs it. Sets (../shared/data):
+
+- nc: train on the west half of strata.tif, score the east half wall to wall;
+- s2: OSM polygons split 80/20 by polygon (seeded), scored on the held-out polygons;
+- slovenia: lulc polygons split 80/20 by polygon, scored on lulc.tif outside the
+  training polygons (wall to wall there);
+- nb: Niveau_3 polygons on the 2of2 aerial image split 80/20 by polygon.
+
+Per model: OA, macro F1, kappa, per-class F1, the boundary F-score within 1 px (wall-to-
+wall sets only: sparse polygons have no reference boundaries between classes), the
+expected calibration error of the confidence on the held-out pixels, raw and as
+calibrated by the package, and the time to train and to classify. Seeds vary the models'
+training, not the split.
+
+    python bench/bench_quality.py [--sets nc,s2,slovenia,nb] [--models unet,rf,svm]
+                                  [--seeds 3] [--write BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SAMPLE, SHARED, split_osm_polygons, write_section  # noqa: E402
+
+from landlearn.core.accuracy.calibration import apply_temperature, expected_calibration_error  # noqa: E402
+from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix  # noqa: E402
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
+from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical  # noqa: E402
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels  # noqa: E402
+from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
+from landlearn.core.geo.classes import read_class_names_file  # noqa: E402
+from landlearn.core.geo.extent import Extent  # noqa: E402
+from landlearn.core.labels.base import LabelConfig  # noqa: E402
+from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster  # noqa: E402
+from landlearn.core.model_package.format import read_package  # noqa: E402
+
+
+@dataclass
+class QualitySet:
+    key: str
+    title: str
+    image: str
+    labels: LabelConfig  # training labels (export and Train Classifier)
+    extent: Extent | None  # training extent
+    truth: np.ndarray  # held-out class names on the image grid, "" = not scored
+    wall_to_wall: bool
+    tile: int
+
+
+def as_names(values: np.ndarray, names: dict[int, str]) -> np.ndarray:
+    lut = np.array([""] * 256, dtype=object)
+    for v, n in names.items():
+        lut[v] = n
+    lut[0] = ""
+    return lut[values]
+
+
+def burnt(image: str, labels: LabelConfig, out: Path) -> np.ndarray:
+    """``labels`` as class names on the image grid ("" where none)."""
+    res = write_label_raster(LabelRasterConfig(image, labels, str(out)))
+    with rasterio.open(out) as ds:
+        return as_names(ds.read(1), {c.value: c.name for c in res.classes})
+
+
+def split_by_polygon(src: str, field: str, tmp: Path, stem: str, share: float = 0.2,
+                     seed: int = 0) -> tuple[str, str]:
+    """The polygons of ``src`` split by polygon (seeded): (train, test) GeoPackages."""
+    from osgeo import ogr
+
+    ds = ogr.Open(src)
+    layer = ds.GetLayer(0)
+    rng = np.random.default_rng(seed)
+    drv = ogr.GetDriverByName("GPKG")
+    outs = {}
+    for part in ("train", "test"):
+        o = drv.CreateDataSource(str(tmp / f"{stem}_{part}.gpkg"))
+        lyr = o.CreateLayer(stem, layer.GetSpatialRef(), ogr.wkbMultiPolygon)
+        lyr.CreateField(ogr.FieldDefn(field, ogr.OFTString))
+        outs[part] = (o, lyr)
+    for feat in layer:
+        part = "test" if rng.random() < share else "train"
+        f = ogr.Feature(outs[part][1].GetLayerDefn())
+        f.SetField(field, str(feat.GetField(field)))
+        f.SetGeometry(ogr.ForceToMultiPolygon(feat.GetGeometryRef().Clone()))
+        outs[part][1].CreateFeature(f)
+    outs = None  # noqa: F841 - closes both
+    return str(tmp / f"{stem}_train.gpkg"), str(tmp / f"{stem}_test.gpkg")
+
+
+def _tile(image: str) -> int:
+    with rasterio.open(image) as ds:
+        side = min(ds.width, ds.height)
+    return int(min(256, 2 ** int(np.log2(side))))
+
+
+def nc_set(tmp: Path) -> QualitySet:
+    nc = SHARED / "nc_landsat7"
+    image, strata = str(nc / "landsat_multiband.tif"), str(nc / "strata.tif")
+    names = read_class_names_file(str(SAMPLE / "nc_landsat7" / "strata_classes.txt"))
+    labels = LabelConfig(strata, class_names=names)
+    with rasterio.open(image) as ds:
+        half, b = ds.width // 2, ds.bounds
+        xmid = ds.transform.c + half * ds.transform.a
+        nodata = np.all(ds.read() == ds.nodata, axis=0)
+    truth = burnt(image, labels, tmp / "nc_truth.tif")
+    truth[:, :half] = ""
+    truth[nodata] = ""
+    return QualitySet("nc", "nc_landsat7: west half of strata.tif -> east half, wall to wall",
+                      image, labels, Extent(b.left, b.bottom, xmid, b.top), truth, True,
+                      _tile(image))
+
+
+def s2_set(tmp: Path) -> QualitySet:
+    image = str(SHARED / "s2_osm_sparse" / "s2l1c_T33UUU_20170216_10bands_10m.tif")
+    train, test = split_osm_polygons(tmp)
+    truth = burnt(image, LabelConfig(str(test), class_field="fclass"), tmp / "s2_truth.tif")
+    return QualitySet("s2", "s2_osm_sparse: OSM polygons 80/20 by polygon", image,
+                      LabelConfig(str(train), class_field="fclass"), None, truth, False,
+                      _tile(image))
+
+
+def slovenia_set(tmp: Path) -> QualitySet:
+    sl = SHARED / "slovenia_s2"
+    image = str(sl / "s2_l1c_reference_scene_2.tif")
+    train, _ = split_by_polygon(str(sl / "lulc_polygons.gpkg"), "LULC_NAME", tmp, "slo")
+    labels = LabelConfig(train, class_field="LULC_NAME")
+    from osgeo import ogr
+
+    ids, src = {}, ogr.Open(str(sl / "lulc_polygons.gpkg"))  # the layer dies with its source
+    for f in src.GetLayer(0):
+        ids[int(f.GetField("LULC_ID"))] = str(f.GetField("LULC_NAME"))
+    with rasterio.open(sl / "lulc.tif") as ds:
+        lulc = ds.read(1)
+    lut = np.array([""] * 256, dtype=object)
+    for v, n in ids.items():
+        lut[v] = n
+    truth = lut[lulc]
+    inside = burnt(image, labels, tmp / "slo_train_mask.tif") != ""
+    truth[inside] = ""
+    return QualitySet("slovenia", "slovenia_s2: lulc polygons 80/20 by polygon -> lulc.tif "
+                      "outside the training polygons", image, labels, None, truth, True,
+                      _tile(image))
+
+
+def nb_set(tmp: Path) -> QualitySet:
+    nb = SHARED / "nb_aerial"
+    image = str(nb / "23322E759967N_clipped_1m_2of2.tif")
+    train, test = split_by_polygon(str(nb / "BakerLake_2017_clipped.gpkg"), "Niveau_3", tmp, "nb")
+    truth = burnt(image, LabelConfig(test, class_field="Niveau_3"), tmp / "nb_truth.tif")
+    return QualitySet("nb", "nb_aerial 2of2 (0.5 m RGB): Niveau_3 polygons 80/20 by polygon",
+                      image, LabelConfig(train, class_field="Niveau_3"), None, truth, False,
+                      _tile(image))
+
+
+SETS = {"nc": nc_set, "s2": s2_set, "slovenia": slovenia_set, "nb": nb_set}
+
+
+def boundaries(names: np.ndarray) -> np.ndarray:
+    b = np.zeros(names.shape, bool)
+    b[:, 1:] |= names[:, 1:] != names[:, :-1]
+    b[:, :-1] |= names[:, 1:] != names[:, :-1]
+    b[1:] |= names[1:] != names[:-1]
+    b[:-1] |= names[1:] != names[:-1]
+    return b
+
+
+def _dilate(m: np.ndarray) -> np.ndarray:
+    p = np.pad(m, 1)
+    return np.any([p[1 + dy:1 + dy + m.shape[0], 1 + dx:1 + dx + m.shape[1]]
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+
+
+def boundary_f(pred: np.ndarray, truth: np.ndarray) -> float:
+    """F-score of class boundaries within 1 px, inside the scored area."""
+    scored = truth != ""
+    inner = scored & ~_dilate(~scored)  # the scored area's own edge is no class boundary
+    pb, tb = boundaries(pred) & inner, boundaries(truth) & inner
+    if not pb.any() or not tb.any():
+        return 0.0
+    precision = (pb & _dilate(tb)).sum() / pb.sum()
+    recall = (tb & _dilate(pb)).sum() / tb.sum()
+    return float(2 * precision * recall / max(precision + recall, 1e-12))
+
+
+@dataclass
+class Run:
+    model: str
+    seed: int
+    acc: Accuracy
+    boundary: float | None
+    ece_raw: float
+    ece_cal: float
+    temperature: float
+    train_s: float
+    classify_s: float
+
+
+def score(qs: QualitySet, model: str, seed: int, package: str, tmp: Path, train_s: float) -> Run:
+    out, prob = tmp / f"{qs.key}_{model}_{seed}.tif", tmp / f"{qs.key}_{model}_{seed}_p.tif"
+    t0 = time.perf_counter()
+    classify_pixels(ClassifyConfig(qs.image, package, str(out), output_probabilities=str(prob)))
+    classify_s = time.perf_counter() - t0
+    pkg = read_package(package)
+    names_of = {int(c["Value"]): str(c["Name"]) for c in pkg.emd["Classes"]}
+    with rasterio.open(out) as ds:
+        pred = as_names(ds.read(1), names_of)
+    classes = sorted(set(np.unique(qs.truth[qs.truth != ""])) | set(names_of.values()) - {""})
+    index = {n: i for i, n in enumerate(classes)}
+    scored = qs.truth != ""
+    t = np.array([index[n] for n in qs.truth[scored]])
+    p = np.array([index.get(n, -1) for n in pred[scored]])
+    keep = p >= 0
+    acc = Accuracy(confusion_matrix(t[keep], p[keep], len(classes)), classes)
+    info = pkg.landlearn
+    order = [n for n in (names_of.get(v, "") for v in info["class_values"])]
+    with rasterio.open(prob) as ds:
+        pr = ds.read().reshape(ds.count, -1).T[scored.reshape(-1)]
+    ok = keep & (pr.sum(1) > 0)
+    truth_idx = np.array([order.index(n) if n in order else -1 for n in qs.truth[scored]])
+    ok &= truth_idx >= 0
+    cal = pr[ok]
+    temp = float((info.get("calibration") or {}).get("temperature", 1.0))
+    raw = apply_temperature(cal, 1.0 / temp)
+    return Run(model, seed, acc, boundary_f(pred, qs.truth) if qs.wall_to_wall else None,
+               expected_calibration_error(raw, truth_idx[ok]),
+               expected_calibration_error(cal, truth_idx[ok]), temp, train_s, classify_s)
+
+
+def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]:
+    package = str(tmp / f"{qs.key}_{model}_{seed}.dlpk")
+    t0 = time.perf_counter()
+    if model == "unet":
+        chips = tmp / f"{qs.key}_chips"
+        if not chips.exists():
+            export_training_data(ExportConfig(qs.image, qs.labels, str(chips), extent=qs.extent,
+                                              tile_size_x=qs.tile, tile_size_y=qs.tile,
+                                              stride_x=qs.tile // 2, stride_y=qs.tile // 2))
+        t0 = time.perf_counter()  # the export is shared by the seeds: not counted
+        train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed))
+    else:
+        train_classical(ClassicalConfig(qs.image, qs.labels, package, extent=qs.extent,
+                                        model_type={"rf": "random_forest", "svm": "svm"}[model],
+                                        seed=seed))
+    return package, time.perf_counter() - t0
+
+
+def _ms(values) -> str:
+    v = np.array(values, dtype=float)
+    return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) > 1 else f"{v.mean():.3f}"
+
+
+def report(results: dict, args, sets: dict) -> str:
+    import torch
+
+    lines = ["## Map quality: every model on the same labels (issue 19)", "",
+             f"- Date: {datetime.date.today()}; machine: {platform.node()}, {os.cpu_count()} "
+             f"CPUs, no GPU; torch {torch.__version__}",
+             f"- Command: `.venv/bin/python bench/bench_quality.py --sets {args.sets} --models "
+             f"{args.models} --seeds {args.seeds} --write BENCHMARKS.md`",
+             "- Defaults as a user gets them: U-Net resnet34, 20 epochs, LR finder, early "
+             "stopping 5, chips 256 px stride 128 (capped to the image: slovenia 64 px); "
+             "random forest 100 trees and RBF SVM, 500 samples per class. Mean ± sd over "
+             f"{args.seeds} seed(s) of the models' training; the split is fixed.",
+             "- ECE: expected calibration error (15 bins) of OUTPUT_PROBABILITIES' maximum on "
+             "the held-out pixels, raw and as calibrated by the package's temperature.", ""]
+    for key, runs in results.items():
+        qs = sets[key]
+        lines += [f"### {qs.title}", "",
+                  "| model | OA | macro F1 | kappa | boundary F (1 px) | ECE raw | ECE "
+                  "calibrated | T | train s | classify s |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for model in args.models.split(","):
+            rs = [r for r in runs if r.model == model]
+            if not rs:
+                continue
+            bf = _ms([r.boundary for r in rs]) if rs[0].boundary is not None else "-"
+            lines.append(f"| {model} | {_ms([r.acc.overall for r in rs])} | "
+                         f"{_ms([r.acc.macro_f1 for r in rs])} | {_ms([r.acc.kappa for r in rs])} "
+                         f"| {bf} | {_ms([r.ece_raw for r in rs])} | {_ms([r.ece_cal for r in rs])} "
+                         f"| {np.mean([r.temperature for r in rs]):.2f} | "
+                         f"{np.mean([r.train_s for r in rs]):.0f} | "
+                         f"{np.mean([r.classify_s for r in rs]):.1f} |")
+        names = runs[0].acc.names
+        lines += ["", "Per-class F1 (mean over seeds; support = held-out pixels):", "",
+                  "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
+                  "| support | " + " | ".join(str(int(s)) for s in runs[0].acc.support) + " |"]
+        for model in args.models.split(","):
+            rs = [r for r in runs if r.model == model]
+            if rs:
+                f1 = np.mean([r.acc.f1 for r in rs], axis=0)
+                lines.append(f"| {model} | " + " | ".join(f"{v:.2f}" for v in f1) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sets", default="nc,s2,slovenia,nb")
+    ap.add_argument("--models", default="unet,rf,svm")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--write")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
+    sets, results = {}, {}
+    for key in args.sets.split(","):
+        (tmp / key).mkdir()
+        qs = sets[key] = SETS[key](tmp / key)
+        results[key] = []
+        for seed in range(args.seeds):
+            for model in args.models.split(","):
+                package, train_s = train(qs, model, seed, tmp / key)
+                run = score(qs, model, seed, package, tmp / key, train_s)
+                results[key].append(run)
+                print(f"{key} {model} seed {seed}: OA {run.acc.overall:.3f} macro F1 "
+                      f"{run.acc.macro_f1:.3f} kappa {run.acc.kappa:.3f} boundary "
+                      f"{run.boundary} ECE {run.ece_raw:.3f}->{run.ece_cal:.3f} "
+                      f"(T {run.temperature:.2f}) train {train_s:.0f} s", flush=True)
+    text = report(results, args, sets)
+    print(text)
+    if args.write:
+        write_section(Path(args.write), text, "bench_quality")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Pretrained weights from a local file onto a network's encoder, with its bands matched.
+
+Nothing is downloaded and nothing in the file runs: safetensors (its header checked
+before parsing), a LandLearn package, or a .pt/.pth state dict read with
+weights_only=True. What such files look like in the wild:
+
+- timm and torchgeo (e.g. ResNet18_Weights.SENTINEL2_ALL_MOCO) save a bare timm model:
+  ``conv1.weight``, ``layer1.0.conv1.weight``, ... and a ``fc`` head. smp's ResNet
+  encoders use the same names under ``encoder.``.
+- SSL4EO-S12 / MoCo checkpoints wrap them: ``{"state_dict": {"module.encoder_q.conv1...``;
+  DINO keeps ``teacher``/``student``, Lightning ``state_dict`` with ``model.``/``backbone.``.
+
+So the state is unwrapped from its container, and the prefix under which the most
+tensors fit the encoder (``module.encoder_q.``, ``backbone.``, nothing...) is taken;
+other tensors (a projection head, a momentum encoder) are left out. The first
+convolution's filters are then chosen per training band (deep.band_matching); without
+band names on the checkpoint's side they are cycled and rescaled, as smp does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from collections import Counter
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..model_package.format import read_package
+from ..model_package.members import MAX_MEMBER_BYTES, MIB, safetensors_header
+from ..runtime.deps import require
+from .band_matching import match_bands, parse_bands, wavelength
+from .models import load_package_model
+
+__all__ = ["Checkpoint", "load_weights", "read_checkpoint", "read_state_dict"]
+
+# where training frameworks keep the weights inside a checkpoint dict
+CONTAINERS = ("state_dict", "model_state_dict", "model", "teacher", "student", "net", "network")
+
+
+@dataclass
+class Checkpoint:
+    state: dict
+    # the first convolution's input bands [(name, wavelength µm or None)], when the file
+    # says (a LandLearn package's band names, a safetensors "bands" metadata entry)
+    bands: list | None = None
+
+
+def _unwrap(obj, torch) -> dict | None:
+    for _ in range(3):  # {"state_dict": {...}}, {"model": {"state_dict": ...}}
+        if not isinstance(obj, dict):
+            return None
+        if any(isinstance(v, torch.Tensor) for v in obj.values()):
+            break
+        inner = next((obj[k] for k in CONTAINERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            return None
+        obj = inner
+    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    return tensors or None
+
+
+def _safetensors_bands(data: bytes, path: str, parameter: str) -> list | None:
+    (n,) = struct.unpack("<Q", data[:8])
+    meta = json.loads(data[8:8 + n].decode("utf-8")).get("__metadata__") or {}
+    text = meta.get("bands") if isinstance(meta, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_bands(text, parameter)
+    except InputError:
+        raise InputError(parameter, f"'{path}': its 'bands' metadata ({text[:80]!r}) is not a "
+                         "list of band names; give PRETRAINED_BANDS instead") from None
+
+
+def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpoint:
+    """The tensors of a weights file (and its bands when it names them)."""
+    torch = require("torch")
+    if not os.path.exists(path):
+        raise InputError(parameter, f"'{path}' does not exist")
+    low = path.lower()
+    if low.endswith((".dlpk", ".emd")) or os.path.isdir(path):
+        names = read_package(path, parameter).landlearn["band_names"]
+        return Checkpoint(load_package_model(path, parameter).state_dict(),
+                          [(n, wavelength(n)) for n in names])
+    size = os.path.getsize(path)
+    if size > MAX_MEMBER_BYTES:
+        raise InputError(parameter, f"'{path}' is {size / MIB:.0f} MB, more than the "
+                         f"{MAX_MEMBER_BYTES / MIB:.0f} MB a LandLearn network can take")
+    bands = None
+    try:
+        if low.endswith(".safetensors"):
+            from safetensors.torch import load
+
+            with open(path, "rb") as fh:
+                data = fh.read()
+            safetensors_header(data, path, parameter)  # offsets and lengths, before parsing
+            bands = _safetensors_bands(data, path, parameter)
+            state = load(data)
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
+        raise InputError(parameter, f"'{path}' cannot be read as weights: {exc}") from exc
+    state = _unwrap(state, torch)
+    if not state:
+        raise InputError(parameter, f"'{path}' does not hold a state dict of weights")
+    return Checkpoint({k.removeprefix("module."): v for k, v in state.items()}, bands)
+
+
+def read_state_dict(path: str, parameter: str = "pretrained_weights") -> dict:
+    """The tensors of a weights file (read_checkpoint without the bands)."""
+    return read_checkpoint(path, parameter).state
+
+
+def _section(key: str) -> str:
+    return key.split(".", 1)[0]
+
+
+def _fits(a, b) -> bool:
+    """Same shape, or a 4-D convolution differing only in its input bands."""
+    return tuple(a) == tuple(b) or (len(a) == 4 and len(b) == 4 and a[0] == b[0]
+                                    and tuple(a[2:]) == tuple(b[2:]))
+
+
+def to_model_keys(state: dict, own: dict) -> tuple[dict, str | None]:
+    """(state named as the model's tensors, the prefix that was replaced or None)."""
+    if any(_section(k) in ("encoder", "decoder", "segmentation_head") for k in state):
+        return state, None
+    enc = {k[len("encoder."):]: tuple(v.shape) for k, v in own.items() if k.startswith("encoder.")}
+    score: Counter = Counter()
+    for k, v in state.items():
+        cuts = [0] + [i + 1 for i, ch in enumerate(k) if ch == "."]
+        for i in cuts:
+            if k[i:] in enc and _fits(tuple(v.shape), enc[k[i:]]):
+                score[k[:i]] += 1
+    if not score:
+        return {}, None
+    # a MoCo checkpoint holds the query encoder and its momentum copy equally well: the
+    # query's ("encoder_q.") is the one trained by gradient, the one to take
+    prefix = min(score, key=lambda p: (-score[p], "_k." in p or "momentum" in p, len(p), p))
+    return ({f"encoder.{k[len(prefix):]}": v for k, v in state.items()
+             if k.startswith(prefix) and k[len(prefix):] in enc}, prefix)
+
+
+def _first_conv(own: dict) -> str | None:
+    return next((k for k, v in own.items() if k.startswith("encoder.") and v.ndim == 4), None)
+
+
+def _cycled(weight, in_channels: int):
+    """A first-conv weight (out, c, k, k) widened or narrowed to ``in_channels``."""
+    c = weight.shape[1]
+    idx = [i % c for i in range(in_channels)]
+    return weight[:, idx] * (c / in_channels)
+
+
+def _matched(weight, source, parameter: str, names, bands):
+    """Filters picked per training band (the mean filter where unmatched), rescaled so
+    the first layer's response keeps its size: times (checkpoint bands / training bands)."""
+    torch = require("torch")
+    if not any(s is not None for s in source):
+        raise InputError(parameter, f"none of the training bands ({', '.join(names[:12])}) "
+                         f"matches a band of the checkpoint ({', '.join(n for n, _ in bands[:13])}) "
+                         "by name or wavelength; name the training raster's bands (e.g. B04 or "
+                         "red), or leave PRETRAINED_BANDS empty to cycle the filters")
+    mean = weight.mean(dim=1)
+    cols = [weight[:, s] if s is not None else mean for s in source]
+    return torch.stack(cols, dim=1) * (weight.shape[1] / len(source))
+
+
+def load_weights(model, state: dict, parameter: str = "pretrained_weights",
+                 bands: list | None = None, names: list[str] | None = None,
+                 bands_from_user: bool = True) -> str:
+    """Load a full-model or encoder-only state dict; return what was loaded, for the log.
+
+    ``bands`` are the checkpoint's input bands, ``names`` the training bands: given both,
+    the first convolution's filters are matched band by band (deep.band_matching); when
+    no band matches, that is an error if the user named the bands, and the filters are
+    cycled if the file named them (a package trained on other band names). The
+    encoder must fit (at least 90% of its tensors); a full model's decoder must fit too
+    (else it is another architecture); only the segmentation head may differ, since a
+    fine-tuned model may have another class count.
+    """
+    own = model.state_dict()
+    state, prefix = to_model_keys(state, own)
+    first = _first_conv(own)
+    load, notes = {}, []
+    for k, v in state.items():
+        target = own.get(k)
+        if target is None:
+            continue
+        match = None
+        if k == first and bands is not None and names is not None:
+            if v.ndim != 4 or len(bands) != v.shape[1]:
+                raise InputError("pretrained_bands", f"{len(bands)} bands are named, but the "
+                                 f"checkpoint's first convolution takes {v.shape[1]}; name "
+                                 "its bands in order, or choose the preset that fits")
+            match = match_bands(names, bands)
+            if not match.matched and not bands_from_user:
+                match = None
+                notes.append("no training band matched the checkpoint's band names "
+                             f"({', '.join(n for n, _ in bands[:13])})")
+        if match is not None:
+            load[k] = _matched(v, match.source, parameter, names, bands)
+            notes.append(match.describe(names))
+        elif v.shape == target.shape:
+            load[k] = v
+        elif k == first and _fits(tuple(v.shape), tuple(target.shape)):
+            load[k] = _cycled(v, target.shape[1])
+            notes.append(f"first convolution adapted to {target.shape[1]} bands by cycling the "
+                         f"checkpoint's {v.shape[1]} band filters" + (
+                             "" if bands else " (PRETRAINED_BANDS would match them by name or "
+                             "wavelength)"))
+    for section, what in (("encoder", "backbone"), ("decoder", "architecture")):
+        mine = [k for k in own if _section(k) == section]
+        if section == "decoder" and not any(_section(k) == "decoder" for k in state):
+            continue
+        fit = sum(1 for k in mine if k in load)
+        if fit < 0.9 * len(mine):
+            raise InputError(parameter, f"the weights do not match this {what}: only {fit} of "
+                             f"{len(mine)} {section} tensors fit; choose weights saved from the "
+                             "same architecture and backbone")
+    model.load_state_dict(load, strict=False)
+    head = [k for k in own if _section(k) == "segmentation_head"]
+    what = f"{len(load)} of {len(own)} tensors"
+    if prefix:
+        what += f" (encoder weights found under '{prefix}')"
+    what = "; ".join([what, *notes])
+    if any(_section(k) == "segmentation_head" for k in state) and not all(k in load for k in head):
+        what += "; the classification head starts new (different class count)"
+    return what
