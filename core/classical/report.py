@@ -54,7 +54,8 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
     else:
         summary, head, img = "No cross-validation was run.", "", ""
     calibration = calibration_html(getattr(result, "calibration", None),
-                                   "no cross-validation predictions to fit it on")
+                                   getattr(result, "calibration_note", None)
+                                   or "no cross-validation predictions to fit it on")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><meta name="generator" content="LandLearn"><title>LandLearn model report</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 8px;
 text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>

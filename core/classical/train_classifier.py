@@ -23,7 +23,7 @@ from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.fast_paths import fast_paths
 from ..termination import terminable
-from .cv import fit_validated
+from .cv import FOREST_NOT_CALIBRATED, fit_validated
 from .object_samples import collect_object_samples
 from .report import classical_report
 from .samples import Samples, collect_samples
@@ -92,6 +92,7 @@ class ClassicalResult:
     validation: str = "none"
     notes: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
+    calibration_note: str | None = None  # why there is none
 
 
 @terminable
@@ -114,8 +115,10 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     model, acc, validation, calibration = fit_validated(config, s, progress)
     if acc is not None:
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
-    progress.info(calibration.line() if calibration else "confidence not calibrated: no "
-                  "cross-validation predictions to fit it on")
+    why_not = (None if calibration else FOREST_NOT_CALIBRATED
+               if acc is not None and config.model_type == "random_forest"
+               else "no cross-validation predictions to fit it on")
+    progress.info(calibration.line() if calibration else f"confidence not calibrated: {why_not}")
     check(progress)
     _drop_generators(model)
     # the trees files use scikit-learn's private node layouts: with the fast paths off the
@@ -124,7 +127,7 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     buf = skops_io.dumps(light)
     result = ClassicalResult(config.output_model, acc, counts, s.available,
                              time.perf_counter() - t0, s.grouped_by, validation=validation,
-                             calibration=calibration)
+                             calibration=calibration, calibration_note=why_not)
     emd = classical_emd(config, s, result)
     files = {**classical_report(emd, result), "model.skops": buf}
     if trees is not None:

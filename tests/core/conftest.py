@@ -3,10 +3,7 @@
 import pytest
 
 
-@pytest.fixture(scope="session")
-def rf(sample, tmp_path_factory):
-    """A random forest package trained on the nc_landsat7 polygons with the defaults:
-    (package path, ClassicalResult, RecordingProgress of its training)."""
+def _nc_classifier(sample, folder, **kw):
     pytest.importorskip("sklearn")
     pytest.importorskip("skops")
     from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
@@ -16,11 +13,24 @@ def rf(sample, tmp_path_factory):
     nc = sample / "nc_landsat7"
     polys = LabelConfig(str(nc / "landsat96_polygons.shp"), class_field="id",
                         class_name_field="label")
-    out = tmp_path_factory.mktemp("rf") / "rf.dlpk"
+    out = folder / f"{kw.get('model_type', 'rf')}.dlpk".replace("random_forest", "rf")
     progress = RecordingProgress()
-    result = train_classical(ClassicalConfig(str(nc / "landsat_multiband.tif"), polys, str(out)),
-                             progress)
+    result = train_classical(ClassicalConfig(str(nc / "landsat_multiband.tif"), polys, str(out),
+                                             **kw), progress)
     return out, result, progress
+
+
+@pytest.fixture(scope="session")
+def rf(sample, tmp_path_factory):
+    """A random forest package trained on the nc_landsat7 polygons with the defaults:
+    (package path, ClassicalResult, RecordingProgress of its training)."""
+    return _nc_classifier(sample, tmp_path_factory.mktemp("rf"))
+
+
+@pytest.fixture(scope="session")
+def svm(sample, tmp_path_factory):
+    """The same with an RBF SVM, whose package carries a confidence calibration."""
+    return _nc_classifier(sample, tmp_path_factory.mktemp("svm"), model_type="svm")
 
 
 @pytest.fixture(scope="session")

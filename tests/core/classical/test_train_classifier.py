@@ -8,6 +8,7 @@ import pytest
 import rasterio
 
 from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
+from landlearn.core.classical.cv import FOREST_NOT_CALIBRATED
 from landlearn.core.classical.train_classifier import (
     MODEL_TYPES,
     ClassicalConfig,
@@ -31,6 +32,23 @@ def _nc(sample):
             LabelConfig(str(nc / "strata.tif")))
 
 
+def test_an_svm_package_carries_its_confidence_calibration(svm):
+    """Fitted on the out-of-fold predictions (class 2 is one polygon: the folds that test
+    it never trained on it, so its samples say nothing of confidence and are left out)."""
+    out, result, progress = svm
+    with zipfile.ZipFile(out) as zf:
+        info = json.loads(zf.read("svm.emd"))["LandLearn"]
+        page = zf.read("report/report.html").decode()
+    cal = info["calibration"]
+    assert 0.8 * result.accuracy.total < cal["samples"] < result.accuracy.total
+    assert cal["fitted_on"] == ("out-of-fold samples (grouped by polygon, weighted to the "
+                                "labelled pixels' class shares)")
+    assert cal["ece_after"] < cal["ece_before"] and 0.05 <= cal["temperature"] <= 20
+    assert result.calibration.temperature == pytest.approx(cal["temperature"], rel=1e-5)
+    assert "<h2>Confidence calibration</h2><p>Temperature" in page and "<svg" in page
+    assert any(m.startswith("confidence calibrated on ") for m in progress.messages)
+
+
 def test_random_forest_package_map_and_accuracy(sample, rf, tmp_path):
     out, result, progress = rf
     image, _, strata = _nc(sample)
@@ -43,15 +61,12 @@ def test_random_forest_package_map_and_accuracy(sample, rf, tmp_path):
     assert info["kind"] == "classical" and info["model_type"] == "random_forest"
     assert [c["Name"] for c in emd["Classes"]][:2] == ["developed", "agriculture"]
     assert "grouped by polygon" in info["training"]["validation"]
-    # confidence calibrated on the out-of-fold predictions the accuracy counts
-    # (class 2 is one polygon: the folds that test it never trained on it, so its samples
-    # say nothing about confidence and are left out of the fit)
-    assert 0.8 * result.accuracy.total < info["calibration"]["samples"] < result.accuracy.total
-    assert info["calibration"]["fitted_on"] == "out-of-fold samples (grouped by polygon, weighted to the labelled pixels' class shares)"
-    assert info["calibration"]["ece_after"] < info["calibration"]["ece_before"]
+    # a forest keeps its raw vote shares, and its report says why
+    assert "calibration" not in info
     with zipfile.ZipFile(out) as zf:
         page = zf.read("report/report.html").decode()
-    assert "<h2>Confidence calibration</h2><p>Temperature" in page and "<svg" in page
+    assert "<h2>Confidence calibration</h2><p>Not calibrated: a random forest&#x27;s" in page
+    assert f"confidence not calibrated: {FOREST_NOT_CALIBRATED}" in progress.messages
     assert result.accuracy is not None and 0.5 < result.accuracy.overall < 0.95
     assert any("Cross-validation grouped by polygon" in m for m in progress.messages)
     assert max(result.samples.values()) == 500

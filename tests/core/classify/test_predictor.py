@@ -7,10 +7,10 @@ from landlearn.core.accuracy.calibration import apply_temperature
 from landlearn.core.classify.predictor import load_predictor
 
 
-def test_a_classical_package_gets_the_classical_predictor(rf):
+def test_a_classical_package_gets_the_classical_predictor(svm):
     from landlearn.core.classical.predictor import ClassicalPredictor
 
-    out, _, _ = rf
+    out, _, _ = svm
     predictor, info = load_predictor(str(out), "cuda")  # the device is not used by sklearn
     assert isinstance(predictor, ClassicalPredictor)
     assert info.kind == "classical" and info.in_channels == 5
@@ -19,7 +19,7 @@ def test_a_classical_package_gets_the_classical_predictor(rf):
     prob = predictor(x)
     assert prob.shape == (2, 7, 4, 3) and prob.dtype == np.float32
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
-    # the package's calibration tempers the forest's vote shares; classes do not change
+    # the package's calibration tempers the SVM's probabilities; classes do not change
     assert predictor.temperature == info.temperature != 1.0
     raw = predictor.proba(x.transpose(0, 2, 3, 1).reshape(-1, 5)).reshape(2, 4, 3, 7)
     np.testing.assert_allclose(prob, apply_temperature(raw.transpose(0, 3, 1, 2),

@@ -19,6 +19,7 @@ from landlearn.core.deep.train_deep_learning_model import (
     TrainConfig,
     _class_values,
     epoch_line,
+    refresh_norm_statistics,
     train_model,
 )
 from landlearn.core.errors import Cancelled, InputError
@@ -195,3 +196,50 @@ def test_the_classes_to_learn_leave_the_ignored_ones_out():
     assert _class_values(data, (0, 5)) == [1, 2, 9]
     with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains to learn"):
         _class_values(data, (1, 2, 5))
+
+
+class _Chips:
+    """ChipData's batch() over fixed tensors: what refresh_norm_statistics reads."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def batch(self, indices, torch, device, augment, rng):
+        return self.x[list(indices)], None
+
+
+def test_norm_statistics_are_re_estimated_on_training_chips_with_the_weights_as_they_are():
+    """After the refresh, BatchNorm's running mean and variance are the chips' own (not a
+    trailing average of earlier weights), and the model's mode and momentum are kept."""
+    from landlearn.core.deep.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("unet", "resnet18", 3, 2).eval()
+    x = torch.randn(6, 3, 64, 64) * 3 + 1
+    refresh_norm_statistics(torch, model, _Chips(x), np.arange(6), 3, "cpu")
+    bn = model.encoder.bn1
+    with torch.no_grad():
+        a = [model.encoder.conv1(x[i:i + 3]) for i in (0, 3)]  # two batches of 3, averaged
+    want_mean = torch.stack([t.mean(dim=(0, 2, 3)) for t in a]).mean(0)
+    want_var = torch.stack([t.var(dim=(0, 2, 3), unbiased=True) for t in a]).mean(0)
+    torch.testing.assert_close(bn.running_mean, want_mean, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(bn.running_var, want_var, rtol=1e-4, atol=1e-5)
+    assert not model.training and bn.momentum == 0.1
+    # a lone chip is no batch statistic: nothing changes
+    before = bn.running_mean.clone()
+    refresh_norm_statistics(torch, model, _Chips(x * 5), np.arange(1), 3, "cpu")
+    assert torch.equal(bn.running_mean, before)
+
+
+def test_a_few_steps_at_a_high_rate_keep_the_validation_loss_sane(tmp_path):
+    """nc's west half as the bench trains it (64 px chips, LR finder): with BatchNorm's
+    running averages trailing the weights the validation loss went 21 -> 1820 -> 15134;
+    re-estimated, it stays within a few times the training loss."""
+    from small_models import nc_chips
+
+    chips = nc_chips(tmp_path / "chips", stride=32)
+    result = train_model(quick_config(chips, tmp_path / "m.dlpk", epochs=4, batch_size=16,
+                                      learning_rate=3e-2, validation_percent=15,
+                                      early_stopping=0))
+    for rec in result.history:
+        assert rec.valid_loss < 5 * max(rec.train_loss, 0.5), result.history
