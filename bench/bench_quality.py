@@ -23,7 +23,7 @@ the default 256 px chips do not leave a training chip outside the validation blo
 small areas (nc's west half is 245 x 443 px).
 
     python bench/bench_quality.py [--sets nc,s2,slovenia,nb] [--models unet,unet64,rf,svm]
-                                  [--seeds 3] [--write BENCHMARKS.md]
+                                  [--seeds 3] [--train loss=focal] [--write BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -258,6 +258,23 @@ def score(qs: QualitySet, model: str, seed: int, package: str, tmp: Path, train_
                expected_calibration_error(cal, truth_idx[ok]), temp, train_s, classify_s)
 
 
+def parse_overrides(text: str) -> dict:
+    """'loss=focal,epochs=40' -> TrainConfig fields (values read as Python literals)."""
+    import ast
+
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        try:
+            out[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value.strip()
+    return out
+
+
+TRAIN_OVERRIDES: dict = {}  # --train: an ablation of the deep models' training settings
+
+
 def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]:
     package = str(tmp / f"{qs.key}_{model}_{seed}.dlpk")
     t0 = time.perf_counter()
@@ -269,7 +286,8 @@ def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]
                                               tile_size_x=tile, tile_size_y=tile,
                                               stride_x=tile // 2, stride_y=tile // 2))
         t0 = time.perf_counter()  # the export is shared by the seeds: not counted
-        train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed))
+        train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
+                                **TRAIN_OVERRIDES))
     else:
         train_classical(ClassicalConfig(qs.image, qs.labels, package, extent=qs.extent,
                                         model_type={"rf": "random_forest", "svm": "svm"}[model],
@@ -337,8 +355,11 @@ def main() -> None:
     ap.add_argument("--sets", default="nc,s2,slovenia,nb")
     ap.add_argument("--models", default="unet,unet64,rf,svm")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--train", default="", help="deep training overrides for an ablation, "
+                    "e.g. loss=focal,class_weighting=inverse_frequency")
     ap.add_argument("--write")
     args = ap.parse_args()
+    TRAIN_OVERRIDES.update(parse_overrides(args.train))
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     sets, results = {}, {}
     for key in args.sets.split(","):
