@@ -257,7 +257,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                 sched.step()
                 losses.append(float(loss.detach()))
                 progress.set_fraction(((epoch - 1) * steps_per_epoch + s + 1) / total_steps * 0.95)
-            refresh_norm_statistics(torch, model, chips, norm_chips, batch, device)
+            refresh_norm_statistics(torch, model, chips, norm_chips, batch, device, progress)
             vloss, acc = evaluate(torch, model, chips, split.valid, loss_fn, device, batch,
                                   len(values), names, amp, amp_dtype, progress)
             rec = EpochRecord(epoch, float(np.mean(losses)), vloss,
@@ -291,7 +291,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                    batch, amp, amp_dtype, history, best_epoch, lr, lr_history, notes, t0, progress)
 
 
-def refresh_norm_statistics(torch, model, chips, indices, batch, device) -> None:
+def refresh_norm_statistics(torch, model, chips, indices, batch, device,
+                            progress: Progress | None = None) -> None:
     """Re-estimate BatchNorm's running statistics on training chips (no augmentation)
     with the weights as they are now, before the model is evaluated or kept.
 
@@ -307,8 +308,13 @@ def refresh_norm_statistics(torch, model, chips, indices, batch, device) -> None
     batches = [b for b in batches if len(b) > 1]  # one chip's statistics are no average
     if not batches:
         return
+    def inputs():
+        for b in batches:
+            check(progress or NullProgress())  # up to 32 forward passes: cancellable
+            yield chips.batch(b, torch, device, False, None)[0]
+
     with torch.no_grad():
-        update_bn((chips.batch(b, torch, device, False, None)[0] for b in batches), model)
+        update_bn(inputs(), model)
 
 
 def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp, amp_dtype,

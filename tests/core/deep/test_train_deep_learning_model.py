@@ -225,6 +225,14 @@ def test_norm_statistics_are_re_estimated_on_training_chips_with_the_weights_as_
     torch.testing.assert_close(bn.running_mean, want_mean, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(bn.running_var, want_var, rtol=1e-4, atol=1e-5)
     assert not model.training and bn.momentum == 0.1
+    # a cancel is seen between the batches
+    class Stop(RecordingProgress):
+        def is_canceled(self):
+            return True
+
+    with pytest.raises(Cancelled):
+        refresh_norm_statistics(torch, model, _Chips(x), np.arange(6), 3, "cpu", Stop())
+    model.encoder.bn1.momentum = 0.1  # update_bn was interrupted before restoring it
     # a lone chip is no batch statistic: nothing changes
     before = bn.running_mean.clone()
     refresh_norm_statistics(torch, model, _Chips(x * 5), np.arange(1), 3, "cpu")
