@@ -244,7 +244,7 @@ def score(qs: QualitySet, model: str, seed: int, package: str, tmp: Path, train_
     keep = p >= 0
     acc = Accuracy(confusion_matrix(t[keep], p[keep], len(classes)), classes)
     info = pkg.landlearn
-    order = [n for n in (names_of.get(v, "") for v in info["class_values"])]
+    order = [names_of.get(v, "") for v in info["class_values"]]
     with rasterio.open(prob) as ds:
         pr = ds.read().reshape(ds.count, -1).T[scored.reshape(-1)]
     ok = keep & (pr.sum(1) > 0)

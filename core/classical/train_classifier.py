@@ -115,9 +115,11 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     model, acc, validation, calibration = fit_validated(config, s, progress)
     if acc is not None:
         progress.info(f"Cross-validation grouped by {s.grouped_by}:\n{acc.table()}")
-    why_not = (None if calibration else FOREST_NOT_CALIBRATED
-               if acc is not None and config.model_type == "random_forest"
-               else "no cross-validation predictions to fit it on")
+    why_not = None
+    if calibration is None:
+        forest = acc is not None and config.model_type == "random_forest"
+        why_not = (FOREST_NOT_CALIBRATED if forest
+                   else "no cross-validation predictions to fit it on")
     progress.info(calibration.line() if calibration else f"confidence not calibrated: {why_not}")
     check(progress)
     _drop_generators(model)
