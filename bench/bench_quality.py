@@ -1,8 +1,9 @@
 """Map quality: every model kind on the same labels, scored on the same held-out pixels.
 
 What a user gets without tuning: Export Training Data and Train Deep Learning Model with
-their defaults (256 px chips, stride 128, U-Net resnet34, 20 epochs, LR finder; the chip
-size capped to the largest power of two the image holds), Train Classifier with its
+their defaults (automatic chip size, TILE_SIZE_X/Y = 0: 256 px on large labelled areas,
+smaller on small ones; stride half a chip; U-Net resnet34, 20 epochs, LR finder), Train
+Classifier with its
 defaults (random forest 100 trees / RBF SVM, 500 samples per class), then Classify Pixels
 with OUTPUT_PROBABILITIES, as a user runs it. Sets (../shared/data):
 
@@ -10,7 +11,9 @@ with OUTPUT_PROBABILITIES, as a user runs it. Sets (../shared/data):
 - s2: OSM polygons split 80/20 by polygon (seeded), scored on the held-out polygons;
 - slovenia: lulc polygons split 80/20 by polygon, scored on lulc.tif outside the
   training polygons (wall to wall there);
-- nb: Niveau_3 polygons on the 2of2 aerial image split 80/20 by polygon.
+- nb: Niveau_3 polygons on the 2of2 aerial image split 80/20 by polygon;
+- enmap: the 18 EnMAP tiles (32 px, 224 bands) mosaicked; its train and validation file
+  lists' labels train, its test list's labels score.
 
 Per model: OA, macro F1, kappa, per-class F1, the boundary F-score within 1 px (wall-to-
 wall sets only: sparse polygons have no reference boundaries between classes), the
@@ -18,11 +21,11 @@ expected calibration error of the confidence on the held-out pixels, raw and as
 calibrated by the package, and the time to train and to classify. Seeds vary the models'
 training, not the split.
 
-"unet64" is the same U-Net on 64 px chips with stride 32 (the demo's export settings), since
-the default 256 px chips do not leave a training chip outside the validation blocks on
-small areas (nc's west half is 245 x 443 px).
+"unet64" is the same U-Net on 64 px chips with stride 32 (the demo's export settings; before
+the automatic chip size, 256 px chips left no training chip outside the validation blocks
+on small areas: nc's west half is 245 x 443 px).
 
-    python bench/bench_quality.py [--sets nc,s2,slovenia,nb] [--models unet,unet64,rf,svm]
+    python bench/bench_quality.py [--sets nc,s2,slovenia,nb,enmap] [--models unet,unet64,rf,svm]
                                   [--seeds 3] [--train loss=focal] [--write BENCHMARKS.md]
 """
 
@@ -175,7 +178,49 @@ def nb_set(tmp: Path) -> QualitySet:
                       _tile(image))
 
 
-SETS = {"nc": nc_set, "s2": s2_set, "slovenia": slovenia_set, "nb": nb_set}
+ENMAP_CLASSES = {1: "roof", 2: "pavement", 3: "low vegetation", 4: "tree", 5: "soil",
+                 6: "water"}
+
+
+def _enmap_tiles(folder: Path, listing: str) -> list[Path]:
+    lines = (folder / listing).read_text().split()[1:]  # "image,mask" header
+    return [folder / line.split(",")[1] for line in lines]
+
+
+def enmap_set(tmp: Path) -> QualitySet:
+    """The 32 px tiles mosaicked (a VRT); train + validation tiles' labels train, the test
+    tiles' labels score (the image under the test tiles is seen unlabelled, as elsewhere)."""
+    from osgeo import gdal
+
+    folder = SHARED / "enmap_potsdam"
+    image = str(tmp / "enmap_mosaic.vrt")
+    gdal.BuildVRT(image, sorted(str(p) for p in (folder / "images").glob("*.tif"))).FlushCache()
+    with rasterio.open(image) as ds:
+        profile = dict(driver="GTiff", width=ds.width, height=ds.height, count=1,
+                       dtype="uint8", crs=ds.crs, transform=ds.transform, nodata=0)
+        grid = ds.transform
+
+    def burn(tiles: list[Path]) -> np.ndarray:
+        out = np.zeros((profile["height"], profile["width"]), np.uint8)
+        for t in tiles:
+            with rasterio.open(t) as ds:
+                col, row = ~grid * (ds.transform.c, ds.transform.f)
+                c, r = int(round(col)), int(round(row))
+                out[r:r + ds.height, c:c + ds.width] = ds.read(1)
+        return out
+
+    train = burn(_enmap_tiles(folder, "train_files.csv")
+                 + _enmap_tiles(folder, "validation_files.csv"))
+    with rasterio.open(tmp / "enmap_train_labels.tif", "w", **profile) as ds:
+        ds.write(train, 1)
+    truth = as_names(burn(_enmap_tiles(folder, "test_files.csv")), ENMAP_CLASSES)
+    return QualitySet("enmap", "enmap_potsdam (224 bands, 30 m): train + validation tiles -> "
+                      "test tiles", image, LabelConfig(str(tmp / "enmap_train_labels.tif"),
+                                                       class_names=ENMAP_CLASSES),
+                      None, truth, False, 32)
+
+
+SETS = {"nc": nc_set, "s2": s2_set, "slovenia": slovenia_set, "nb": nb_set, "enmap": enmap_set}
 
 
 def boundaries(names: np.ndarray) -> np.ndarray:
@@ -272,6 +317,7 @@ def parse_overrides(text: str) -> dict:
     return out
 
 
+CHIP_SIZES: dict = {}  # (set, model) -> the chip side exported
 TRAIN_OVERRIDES: dict = {}  # --train: an ablation of the deep models' training settings
 
 
@@ -279,12 +325,13 @@ def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]
     package = str(tmp / f"{qs.key}_{model}_{seed}.dlpk")
     t0 = time.perf_counter()
     if model.startswith("unet"):
-        tile = qs.tile if model == "unet" else min(qs.tile, 64)
-        chips = tmp / f"{qs.key}_chips{tile}"
+        tile = 0 if model == "unet" else min(qs.tile, 64)  # 0: Export's automatic size
+        chips = tmp / f"{qs.key}_chips{tile or 'auto'}"
         if not chips.exists():
-            export_training_data(ExportConfig(qs.image, qs.labels, str(chips), extent=qs.extent,
-                                              tile_size_x=tile, tile_size_y=tile,
-                                              stride_x=tile // 2, stride_y=tile // 2))
+            done = export_training_data(ExportConfig(
+                qs.image, qs.labels, str(chips), extent=qs.extent, tile_size_x=tile,
+                tile_size_y=tile, stride_x=tile // 2, stride_y=tile // 2))
+            CHIP_SIZES[qs.key, model] = done.description.tile_size[0]
         t0 = time.perf_counter()  # the export is shared by the seeds: not counted
         train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
                                 **TRAIN_OVERRIDES))
@@ -309,7 +356,9 @@ def report(results: dict, args, sets: dict) -> str:
              f"- Command: `.venv/bin/python bench/bench_quality.py --sets {args.sets} --models "
              f"{args.models} --seeds {args.seeds} --write BENCHMARKS.md`",
              "- Defaults as a user gets them: U-Net resnet34, 20 epochs, LR finder, early "
-             "stopping 5, chips 256 px stride 128 (capped to the image: slovenia 64 px); "
+             "stopping 5, automatic chip size (stride half a chip; here: "
+             + ", ".join(f"{k} {v} px" for (k, m), v in sorted(CHIP_SIZES.items())
+                         if m == "unet") + "); "
              "random forest 100 trees and RBF SVM, 500 samples per class. Mean ± sd over "
              f"{args.seeds} seed(s) of the models' training; the split is fixed.",
              "- ECE: expected calibration error (15 bins) of OUTPUT_PROBABILITIES' maximum on "
@@ -352,7 +401,7 @@ def report(results: dict, args, sets: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sets", default="nc,s2,slovenia,nb")
+    ap.add_argument("--sets", default="nc,s2,slovenia,nb,enmap")
     ap.add_argument("--models", default="unet,unet64,rf,svm")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--train", default="", help="deep training overrides for an ablation, "

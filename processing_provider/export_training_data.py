@@ -58,12 +58,19 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             "Resample to this resolution, in the raster CRS's units (degrees for EPSG:4326): "
             "the image bilinear, labels nearest neighbour.", advanced=True)
         for key, label, default, text in (
-                ("TILE_SIZE_X", "Tile size X (pixels)", 256, "Chip width in pixels, 16..4096."),
-                ("TILE_SIZE_Y", "Tile size Y (pixels)", 256, "Chip height in pixels, 16..4096."),
-                ("STRIDE_X", "Stride X (pixels)", 128,
+                ("TILE_SIZE_X", "Tile size X (pixels, 0 = automatic)", 0,
+                 "Chip width in pixels, 16..4096. 0 = automatic: the largest of 256, 128, 64 "
+                 "and 32 px that puts labels in at least 16 chip-sized blocks, so that Train "
+                 "Deep Learning Model can hold whole blocks out for validation (256 on large "
+                 "areas, smaller on small ones)."),
+                ("TILE_SIZE_Y", "Tile size Y (pixels, 0 = automatic)", 0,
+                 "Chip height in pixels, 16..4096; 0 = as X (automatic when both are 0)."),
+                ("STRIDE_X", "Stride X (pixels, 0 = half a chip)", 0,
                  "Horizontal step between chips. Less than the tile size makes chips overlap "
-                 "(more, partly redundant chips); equal to it makes them touch."),
-                ("STRIDE_Y", "Stride Y (pixels)", 128, "Vertical step between chips.")):
+                 "(more, partly redundant chips); equal to it makes them touch; 0 = half the "
+                 "chip width."),
+                ("STRIDE_Y", "Stride Y (pixels, 0 = half a chip)", 0,
+                 "Vertical step between chips; 0 = half the chip height.")):
             self.add(QgsProcessingParameterNumber(
                 key, self.tr(label), QgsProcessingParameterNumber.Type.Integer, defaultValue=default),
                 text)

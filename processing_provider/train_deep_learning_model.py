@@ -107,6 +107,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
                                    "IGNORE_CLASSES"),
             epochs=self.parameterAsInt(parameters, "EPOCHS", context),
             batch_size=optional("BATCH_SIZE", self.parameterAsInt),
+            encoder_depth=optional("ENCODER_DEPTH", self.parameterAsInt) or None,
             learning_rate=optional("LEARNING_RATE", self.parameterAsDouble),
             validation_percent=self.parameterAsDouble(parameters, "VALIDATION_PERCENT", context),
             early_stopping=self.parameterAsInt(parameters, "EARLY_STOPPING", context),
@@ -129,6 +130,12 @@ def add_deep_parameters(alg) -> None:
                     "unet", "Segmentation architecture.")
     alg.add_choice("BACKBONE", "Backbone (encoder)", [(b, b) for b in BACKBONES],
                     "resnet34", "Encoder network; all build offline for any band count.")
+    alg.add(QgsProcessingParameterNumber(
+        "ENCODER_DEPTH", alg.tr("Encoder depth (empty = fitted to the chip size)"),
+        QgsProcessingParameterNumber.Type.Integer, optional=True),
+        "How many times the encoder halves a chip: 3, 4 or 5 (U-Net and U-Net++; the other "
+        "architectures are 5 only). Empty or 0: the deepest of 3..5 that leaves the last map "
+        "at least 4 px wide (256 px chips: 5; 64 px: 4; 32 px: 3).", advanced=True)
     alg.add(QgsProcessingParameterFile(
         "PRETRAINED_WEIGHTS", alg.tr("Pretrained weights (optional)"), optional=True,
         fileFilter="Weights (*.safetensors *.dlpk *.pt *.pth)"),

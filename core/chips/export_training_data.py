@@ -10,7 +10,7 @@ its edge must not smuggle it back in.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from rasterio.windows import Window
@@ -28,6 +28,7 @@ from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
 from ..termination import terminable
 from .band_stats import BandStats
+from .chip_size import AUTO, resolve_chip_size
 from .chip_writer import ChipWriter
 from .classified_tiles import ChipRecord, ExportDescription, legacy_export_files
 from .classified_tiles import write_metadata as write_folder_metadata
@@ -46,10 +47,10 @@ class ExportConfig:
     bands: tuple[int, ...] | None = None
     extent: Extent | None = None
     cell_size: float | None = None
-    tile_size_x: int = 256
-    tile_size_y: int = 256
-    stride_x: int = 128
-    stride_y: int = 128
+    tile_size_x: int = AUTO  # 0: chosen from the labelled area (chip_size.py)
+    tile_size_y: int = AUTO
+    stride_x: int = AUTO  # 0: half the chip
+    stride_y: int = AUTO
     min_labeled_fraction: float = 0.0
     output_nofeature_tiles: bool = False
     overwrite: bool = False
@@ -58,14 +59,15 @@ class ExportConfig:
     def validate(self) -> None:
         for key in ("tile_size_x", "tile_size_y"):
             v = getattr(self, key)
-            if not MIN_TILE <= v <= MAX_TILE:
+            if v != AUTO and not MIN_TILE <= v <= MAX_TILE:
                 raise InputError(key, f"{v} pixels is outside {MIN_TILE}..{MAX_TILE}; chips for "
-                                 "segmentation are usually 128..512 pixels")
+                                 "segmentation are usually 64..512 pixels (0 = chosen from "
+                                 "the labelled area)")
         for key in ("stride_x", "stride_y"):
-            if getattr(self, key) < 1:
+            if getattr(self, key) < 0:
                 raise InputError(key, f"the stride must be at least 1 pixel (got "
                                  f"{getattr(self, key)}); use the tile size for chips that "
-                                 "touch without overlapping")
+                                 "touch without overlapping, or 0 for half a chip")
         if not 0.0 <= self.min_labeled_fraction <= 1.0:
             raise InputError("min_labeled_fraction", f"{self.min_labeled_fraction} is not a "
                              "fraction; use 0 (any labelled pixel) .. 1 (fully labelled chips)")
@@ -175,10 +177,15 @@ def export_training_data(config: ExportConfig, progress: Progress | None = None)
 
 
 def _result_bytes_estimate(config: ExportConfig, image: RasterSource, area: Window) -> int:
-    """The chips' size if every window became a chip (uncompressed, as they are written)."""
-    windows = count_tiles(area, (config.tile_size_x, config.tile_size_y),
-                          (config.stride_x, config.stride_y))
-    per_chip = config.tile_size_x * config.tile_size_y * (image.count * image.dtype.itemsize + 1)
+    """The chips' size if every window became a chip (uncompressed, as they are written).
+
+    Automatic sizes count as 256 px chips at a 128 px stride: the total follows the
+    overlap (tile / stride), hardly the chip size.
+    """
+    tx, ty = config.tile_size_x or 256, config.tile_size_y or 256
+    sx, sy = config.stride_x or tx // 2, config.stride_y or ty // 2
+    windows = count_tiles(area, (tx, ty), (sx, sy))
+    per_chip = tx * ty * (image.count * image.dtype.itemsize + 1)
     return windows * per_chip
 
 
@@ -188,8 +195,13 @@ def _export(config: ExportConfig, image: RasterSource, area: Window, progress) -
     if hasattr(labels, "overlaps") and not labels.overlaps(area):
         raise InputError("labels", "no label lies inside the processing extent; widen "
                          "EXTENT or check that the labels cover this part of the raster")
-    tile = (config.tile_size_x, config.tile_size_y)
-    stride = (config.stride_x, config.stride_y)
+    size = resolve_chip_size((config.tile_size_x, config.tile_size_y),
+                             (config.stride_x, config.stride_y), labels, area)
+    if size.why:
+        progress.info(size.why)
+    config = replace(config, tile_size_x=size.tile[0], tile_size_y=size.tile[1],
+                     stride_x=size.stride[0], stride_y=size.stride[1])
+    tile, stride = size.tile, size.stride
     if stride[0] > tile[0] or stride[1] > tile[1]:
         progress.warning(f"The stride {stride} is larger than the tile {tile}: strips of "
                          "the raster between chips are left out of the export.")

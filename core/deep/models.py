@@ -10,22 +10,31 @@ from __future__ import annotations
 from ..errors import InputError
 from ..model_package.format import read_package, read_weights
 from ..runtime.deps import require
-from .architectures import ARCHITECTURES, BACKBONES, smp_class
+from .architectures import ARCHITECTURES, BACKBONES, check_encoder_depth, smp_class
 
 __all__ = ["ARCHITECTURES", "BACKBONES", "build_model", "load_package_model"]
 
+DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's U-Net default at depth 5
+
+
 def build_model(architecture: str, backbone: str, in_channels: int, classes: int,
-                parameter: str | None = None):
+                parameter: str | None = None, encoder_depth: int = 5):
     """The network, untrained. ``parameter`` names what to blame for an unknown
-    architecture or encoder: the package ("model") when it comes from one."""
+    architecture or encoder: the package ("model") when it comes from one.
+
+    A shallower U-Net keeps the decoder's last (finest) stages: depth 4 decodes with
+    128, 64, 32, 16 channels."""
     if backbone not in BACKBONES:
         raise InputError(parameter or "backbone", f"the encoder '{str(backbone)[:40]}' is not one "
                          f"of {', '.join(BACKBONES)}")
     name = smp_class(architecture, parameter or "architecture")
+    depth = check_encoder_depth(architecture, encoder_depth, parameter or "encoder_depth")
     smp = require("segmentation_models_pytorch")
     cls = getattr(smp, name)
+    shape = {} if depth == 5 else {"encoder_depth": depth,
+                                   "decoder_channels": DECODER_CHANNELS[5 - depth:]}
     return cls(encoder_name=backbone, encoder_weights=None, in_channels=in_channels,
-               classes=classes)
+               classes=classes, **shape)
 
 
 def load_package_model(path: str, parameter: str = "model"):
@@ -35,7 +44,7 @@ def load_package_model(path: str, parameter: str = "model"):
         raise InputError(parameter, f"'{path}' holds a {pkg.kind} model, not network weights")
     info = pkg.landlearn
     model = build_model(info["architecture"], info["encoder"], info["in_channels"],
-                        len(info["class_values"]), parameter)
+                        len(info["class_values"]), parameter, info.get("encoder_depth", 5))
     state = read_weights(pkg, {k: tuple(v.shape) for k, v in model.state_dict().items()})
     model.load_state_dict(state)
     return model

@@ -27,7 +27,8 @@ class DeepPredictor:
         # the .emd passed the schema, so this network has a bounded size; its shapes are
         # what the weights must match before they are read
         self.model = build_model(lk["architecture"], lk["encoder"], info.in_channels,
-                                 len(info.class_values), pkg.parameter)
+                                 len(info.class_values), pkg.parameter,
+                                 lk.get("encoder_depth", 5))
         state = read_weights(pkg, {k: tuple(v.shape) for k, v in self.model.state_dict().items()})
         try:
             self.model.load_state_dict(state)

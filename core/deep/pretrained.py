@@ -44,6 +44,7 @@ class Checkpoint:
     # the first convolution's input bands [(name, wavelength µm or None)], when the file
     # says (a LandLearn package's band names, a safetensors "bands" metadata entry)
     bands: list | None = None
+    encoder_depth: int | None = None  # a LandLearn package's U-Net depth (a fine-tune keeps it)
 
 
 def _unwrap(obj, torch) -> dict | None:
@@ -80,9 +81,10 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
         raise InputError(parameter, f"'{path}' does not exist")
     low = path.lower()
     if low.endswith((".dlpk", ".emd")) or os.path.isdir(path):
-        names = read_package(path, parameter).landlearn["band_names"]
+        info = read_package(path, parameter).landlearn
         return Checkpoint(load_package_model(path, parameter).state_dict(),
-                          [(n, wavelength(n)) for n in names])
+                          [(n, wavelength(n)) for n in info["band_names"]],
+                          info.get("encoder_depth", 5))
     size = os.path.getsize(path)
     if size > MAX_MEMBER_BYTES:
         raise InputError(parameter, f"'{path}' is {size / MIB:.0f} MB, more than the "

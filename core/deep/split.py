@@ -38,8 +38,9 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0) -> Split:
         blocks.setdefault(chip.block_key, []).append(i)
     if len(blocks) < 2:
         raise InputError("validation_percent", "all chips lie in one spatial block, so no area "
-                         "can be held out for validation; export a larger area or smaller tiles, "
-                         "or set VALIDATION_PERCENT to 0")
+                         "can be held out for validation; export a larger area or smaller chips "
+                         "(Export Training Data's TILE_SIZE_X/Y = 0 fits the chip size to the "
+                         "labelled area), or set VALIDATION_PERCENT to 0")
     keys = sorted(blocks)
     order = np.random.default_rng(seed).permutation(len(keys))
     target = max(1, round(len(chips) * percent / 100))
@@ -64,5 +65,7 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0) -> Split:
             train.append(i)
     if not train:
         raise InputError("validation_percent", f"holding out {percent}% leaves no training chip "
-                         "that does not overlap the validation area; lower it or export more data")
+                         "that does not overlap the validation area; lower it, export more data, "
+                         "or export smaller chips (Export Training Data's TILE_SIZE_X/Y = 0 fits "
+                         "the chip size to the labelled area)")
     return Split(train, sorted(valid), dropped)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +24,12 @@ from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.device import describe_device, resolve_device
 from ..termination import terminable
+from .architectures import (
+    DEPTH_ARCHITECTURES,
+    ENCODER_DEPTHS,
+    auto_encoder_depth,
+    check_encoder_depth,
+)
 from .band_matching import parse_bands
 from .chip_dataset import IGNORE, ChipData
 from .losses import make_loss
@@ -51,6 +57,7 @@ class TrainConfig:
     ignore_classes: tuple[int, ...] = (0,)
     epochs: int = 20
     batch_size: int | None = None  # None: the largest that fits the device
+    encoder_depth: int | None = None  # None: fitted to the chip size (U-Nets; 5 otherwise)
     learning_rate: float | None = None  # None: run the LR finder
     validation_percent: float = 10.0
     early_stopping: int = 5  # patience in epochs; 0 = off
@@ -72,6 +79,8 @@ class TrainConfig:
         if self.learning_rate is not None and not 0 < self.learning_rate < 10:
             raise InputError("learning_rate", f"{self.learning_rate} is not a usable rate; "
                              "leave it empty to run the learning-rate finder")
+        if self.encoder_depth is not None:
+            check_encoder_depth(self.architecture, self.encoder_depth)
         if self.early_stopping < 0:
             raise InputError("early_stopping", "the patience must be 0 (off) or more epochs")
         if self.pretrained_bands and not self.pretrained_weights:
@@ -112,6 +121,7 @@ class TrainResult:
     lr_history: list = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
+    encoder_depth: int = 5
 
 
 def epoch_line(r: EpochRecord) -> str:
@@ -142,6 +152,23 @@ def _scan(chips: ChipData, indices: list[int], n: int, progress: Progress) -> np
         _, y = chips.load(i)
         counts += np.bincount(y[y != IGNORE].ravel(), minlength=n)[:n]
     return counts
+
+
+def _encoder_depth(config: TrainConfig, tile: tuple[int, int], ckpt, progress) -> int:
+    """ENCODER_DEPTH when given; else a LandLearn package's own depth when training starts
+    from one (its decoder only fits a network of that depth); else fitted to the chips."""
+    if config.encoder_depth is not None:
+        return config.encoder_depth
+    if ckpt is not None and ckpt.encoder_depth is not None:
+        if ckpt.encoder_depth in ENCODER_DEPTHS and (
+                ckpt.encoder_depth == 5 or config.architecture in DEPTH_ARCHITECTURES):
+            progress.info(f"Encoder depth {ckpt.encoder_depth}, as in the pretrained package")
+            return ckpt.encoder_depth
+    depth = auto_encoder_depth(config.architecture, min(tile))
+    if depth != 5:
+        progress.info(f"Encoder depth {depth} for {tile[0]} x {tile[1]} px chips: the deepest "
+                      f"map stays {min(tile) >> depth} px wide (ENCODER_DEPTH sets it)")
+    return depth
 
 
 def _auto_batch(torch, model, device, shape, n_train: int) -> int:
@@ -187,9 +214,12 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         notes.append(f"classes without training pixels (cannot be learnt): {missing}")
         progress.warning(notes[-1])
     torch.manual_seed(config.seed)
-    model = build_model(config.architecture, config.backbone, data.band_count, len(values))
-    if config.pretrained_weights:
-        ckpt = read_checkpoint(config.pretrained_weights)
+    ckpt = read_checkpoint(config.pretrained_weights) if config.pretrained_weights else None
+    depth = _encoder_depth(config, data.tile_size, ckpt, progress)
+    config = replace(config, encoder_depth=depth)  # the package records the depth built
+    model = build_model(config.architecture, config.backbone, data.band_count, len(values),
+                        encoder_depth=depth)
+    if ckpt is not None:
         bands = list(config.band_names or data.band_names)
         if len(bands) != data.band_count:
             raise InputError("band_names", f"{len(bands)} names for {data.band_count} bands of "
@@ -227,6 +257,12 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         check(progress)
         progress.info(f"Learning-rate finder chose {lr:.2e}")
     steps_per_epoch = math.ceil(len(split.train) / batch)
+    if min(batch, len(split.train)) < 2 and min(shape[1], shape[2]) >> depth <= 1:
+        raise InputError("batch_size" if batch < 2 else "training_data",
+                         f"{shape[2]} x {shape[1]} px chips shrink to one pixel in the encoder, "
+                         "where BatchNorm needs at least 2 chips per batch; "
+                         + ("set BATCH_SIZE to 2 or more" if batch < 2 else
+                            "export more training chips") + ", or export larger chips")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=config.epochs,
                                                 steps_per_epoch=steps_per_epoch)
@@ -244,10 +280,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
             model.train()
             order = rng.permutation(split.train)
             losses = []
-            for s in range(steps_per_epoch):
+            for s, chosen in enumerate(epoch_batches(order, batch)):
                 check(progress)
-                x, y = chips.batch(order[s * batch:(s + 1) * batch], torch, device,
-                                   config.augmentation, rng)
+                x, y = chips.batch(chosen, torch, device, config.augmentation, rng)
                 opt.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
                     loss = loss_fn(model(x).float(), y)
@@ -289,6 +324,20 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     model.load_state_dict(best_state)
     return _finish(torch, config, data, values, names, model, chips, split, loss_fn, device,
                    batch, amp, amp_dtype, history, best_epoch, lr, lr_history, notes, t0, progress)
+
+
+def epoch_batches(order, batch: int) -> list:
+    """``order`` cut into batches of ``batch`` chips; a last batch of one chip takes the
+    epoch's first chip as a second.
+
+    Why: BatchNorm in training mode normalises each channel over the batch and the pixels;
+    32 px chips leave a 1 x 1 px map at the encoder's fifth level, where one chip is one
+    value per channel and torch refuses it (found on enmap_potsdam: 14 + 2 tiles of 32 px).
+    """
+    out = [order[s:s + batch] for s in range(0, len(order), batch)]
+    if len(out) > 1 and len(out[-1]) == 1:
+        out[-1] = np.concatenate([out[-1], order[:1]])
+    return out
 
 
 def refresh_norm_statistics(torch, model, chips, indices, batch, device,
@@ -383,7 +432,7 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
                          describe_device(device),
                          {"train": len(split.train), "valid": len(split.valid),
                           "dropped": len(split.dropped)}, time.perf_counter() - t0,
-                         lr_history, notes, calibration)
+                         lr_history, notes, calibration, config.encoder_depth)
     save_trained(config, data, values, model, result, chips, samples, progress, split)
     progress.set_fraction(1.0)
     return result

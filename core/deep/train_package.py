@@ -42,6 +42,7 @@ def model_emd(config, data, values, result) -> dict:
         "LandLearn": {
             "format": FORMAT, "version": FORMAT_VERSION, "kind": "deep",
             "architecture": config.architecture, "encoder": config.backbone,
+            "encoder_depth": result.encoder_depth,
             "in_channels": data.band_count, "class_values": values,
             "band_names": data.band_names, "source_bands": data.source_bands,
             "source_band_count": data.source_band_count,

@@ -131,6 +131,9 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         # before building anything, naming the same parameter
         c.text(info.get("architecture"), "LandLearn.architecture", 64)
         c.text(info.get("encoder"), "LandLearn.encoder", 64)
+        if info.get("encoder_depth") is not None:  # absent in older packages: depth 5
+            info["encoder_depth"] = c.integer(info["encoder_depth"], "LandLearn.encoder_depth",
+                                              3, 5)
         for key in ("onnx", "onnx_int8"):
             graph = info.get(key)
             if graph is None:

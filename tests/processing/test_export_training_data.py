@@ -91,7 +91,7 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path)
             "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass",
             "OUTPUT_FOLDER": str(tmp_path / "out")}
     for extra, message in [({"TILE_SIZE_X": 5000}, "TILE_SIZE_X: 5000 pixels is outside"),
-                           ({"STRIDE_Y": 0}, "STRIDE_Y: the stride must be at least 1"),
+                           ({"STRIDE_Y": -2}, "STRIDE_Y: the stride must be at least 1"),
                            ({"CLASS_FIELD": ""}, "CLASS_FIELD: vector labels need a class field"),
                            ({"EXTENT": "10,11,50,51 [EPSG:4326]"},
                             "EXTENT: it does not overlap the raster")]:

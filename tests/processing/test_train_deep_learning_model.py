@@ -112,7 +112,11 @@ def test_errors_name_the_parameter(provider, chips, sample, tmp_path):
                            ({"BACKBONE": "resnet9000"}, "BACKBONE: 'resnet9000' is not a valid"),
                            ({"EPOCHS": 0}, "EPOCHS: 0 epochs cannot train"),
                            ({"BAND_NAMES": "a,b"}, "BAND_NAMES: names the training bands"),
-                           ({"PRETRAINED_BANDS": "rgb"}, "PRETRAINED_BANDS: names the bands")]:
+                           ({"PRETRAINED_BANDS": "rgb"}, "PRETRAINED_BANDS: names the bands"),
+                           ({"ENCODER_DEPTH": 4}, "ENCODER_DEPTH: the linknet architecture is "
+                            "built at depth 5 only"),
+                           ({"ARCHITECTURE": "unet", "ENCODER_DEPTH": 2},
+                            "ENCODER_DEPTH: 2 is not an encoder depth")]:
         with pytest.raises(QgsProcessingException, match=message):
             processing.run("landlearn:traindeeplearningmodel", {**base, **extra})
     assert os.listdir(tmp_path) == []
@@ -144,3 +148,26 @@ def test_the_deprecated_train_model_id_forwards_and_says_so(provider, chips, tmp
                                                         "OUTPUT_MODEL": str(new)})
     assert res["OUTPUT_MODEL"] == str(old) and os.path.exists(res["REPORT"])
     assert _metrics(str(old))["confusion_matrix"] == _metrics(str(new))["confusion_matrix"]
+
+
+def test_encoder_depth_from_the_toolbox_and_the_deprecated_id(provider, chips, tmp_path):
+    """64 px chips: a U-Net gets depth 4 unless ENCODER_DEPTH says otherwise; the deprecated
+    Train Model forwards every deep parameter it shows (it dropped PRETRAINED_BANDS and
+    BAND_NAMES before)."""
+    import processing
+    from qgis.core import QgsApplication
+
+    from landlearn.processing_provider.train_model import CLASSICAL_KEYS, DEEP_KEYS
+
+    unet = {**PARAMS, "ARCHITECTURE": "unet", "TRAINING_DATA": str(chips)}
+    for depth, want in ((None, 4), (3, 3), (0, 4)):
+        out = tmp_path / f"d{depth}.dlpk"
+        given = {} if depth is None else {"ENCODER_DEPTH": depth}
+        processing.run("landlearn:traindeeplearningmodel", {**unet, **given,
+                                                            "OUTPUT_MODEL": str(out)})
+        with zipfile.ZipFile(out) as zf:
+            emd = json.loads(zf.read(f"d{depth}.emd"))
+        assert emd["LandLearn"]["encoder_depth"] == want
+    old = QgsApplication.processingRegistry().algorithmById("landlearn:trainmodel")
+    shown = {p.name() for p in old.parameterDefinitions()} - {"MODEL_TYPE", "REPORT"}
+    assert shown - DEEP_KEYS - CLASSICAL_KEYS == set()

@@ -37,7 +37,9 @@ def test_s2_osm_polygons_chips_match_source_and_labels(sample, tmp_path):
     image, labels = _s2(sample)
     out = tmp_path / "chips"
     progress = RecordingProgress()
-    result = export_training_data(ExportConfig(image, labels, str(out)), progress)
+    result = export_training_data(ExportConfig(image, labels, str(out), tile_size_x=256,
+                                               tile_size_y=256, stride_x=128, stride_y=128),
+                                  progress)
     ref = _reference(image, labels, tmp_path)
     totals = check_chips(out, image, reference_labels=ref)
     st = stats(out)
@@ -54,6 +56,35 @@ def test_s2_osm_polygons_chips_match_source_and_labels(sample, tmp_path):
     lines = (out / "map.txt").read_text().splitlines()
     assert lines[0] == "images\\000000000.tif labels\\000000000.tif" and len(lines) == 9
     assert progress.fractions[-1] == 1.0 and "farm" in result.summary()
+
+
+def test_automatic_chip_size_fits_the_labelled_area(sample, tmp_path):
+    """TILE_SIZE_X/Y = 0: 512 x 512 px of sparse OSM polygons hold labels in 4 blocks of
+    256 px (too few to hold some out), in 16 of 128 px: 128 px chips at a 64 px stride."""
+    image, labels = _s2(sample)
+    progress = RecordingProgress()
+    result = export_training_data(ExportConfig(image, labels, str(tmp_path / "auto")), progress)
+    st = stats(tmp_path / "auto")
+    assert st["TileSizeX"] == st["TileSizeY"] == 128
+    assert manifest(tmp_path / "auto")["stride"] == [64, 64]
+    assert result.windows == 7 * 7
+    assert any("Automatic chip size" in m and "128 x 128 px" in m for m in progress.messages)
+    # a quarter of it (256 x 256 px): the polygons' boxes meet fewer than 16 of its 64 px
+    # blocks, so the smallest size tried
+    with rasterio.open(image) as ds:
+        b = ds.bounds
+    quarter = Extent(b.left, b.top - (b.top - b.bottom) / 2, b.left + (b.right - b.left) / 2,
+                     b.top)
+    export_training_data(ExportConfig(image, labels, str(tmp_path / "quarter"), extent=quarter,
+                                      tile_size_y=0, stride_y=24))
+    st = stats(tmp_path / "quarter")
+    assert st["TileSizeX"] == st["TileSizeY"] == 32
+    assert manifest(tmp_path / "quarter")["stride"] == [16, 24]
+    # one size given: the other axis follows it, nothing chosen from the area
+    export_training_data(ExportConfig(image, labels, str(tmp_path / "given"), tile_size_x=96))
+    st = stats(tmp_path / "given")
+    assert (st["TileSizeX"], st["TileSizeY"]) == (96, 96)
+    assert manifest(tmp_path / "given")["stride"] == [48, 48]
 
 
 def test_band_statistics_are_over_valid_chip_pixels(sample, tmp_path):
@@ -284,7 +315,7 @@ def _leftovers(folder):
 @pytest.mark.parametrize("kw,param,text", [
     (dict(tile_size_x=8), "TILE_SIZE_X", "outside 16..4096"),
     (dict(tile_size_y=5000), "TILE_SIZE_Y", "outside 16..4096"),
-    (dict(stride_x=0), "STRIDE_X", "at least 1 pixel"),
+    (dict(stride_x=-1), "STRIDE_X", "at least 1 pixel"),
     (dict(stride_y=-3), "STRIDE_Y", "at least 1 pixel"),
     (dict(min_labeled_fraction=1.5), "MIN_LABELED_FRACTION", "not a fraction"),
     (dict(cell_size=-10.0), "CELL_SIZE", "not a positive cell size"),
@@ -369,7 +400,8 @@ def test_output_folder_rules(sample, tmp_path):
     first = export_training_data(ExportConfig(image, labels, str(empty), tile_size_x=128,
                                               tile_size_y=128, stride_x=128, stride_y=128))
     assert first.chips == 16
-    second = export_training_data(ExportConfig(image, labels, str(empty), overwrite=True))
+    second = export_training_data(ExportConfig(image, labels, str(empty), overwrite=True,
+                                               tile_size_x=256, tile_size_y=256))
     assert second.chips == 9 and len(os.listdir(empty / "images")) == 9
     assert len(manifest(empty)["chips"]) == 9 and _leftovers(tmp_path) == []
 

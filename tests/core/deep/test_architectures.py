@@ -2,7 +2,13 @@
 
 import pytest
 
-from landlearn.core.deep.architectures import ARCHITECTURES, BACKBONES, smp_class
+from landlearn.core.deep.architectures import (
+    ARCHITECTURES,
+    BACKBONES,
+    auto_encoder_depth,
+    check_encoder_depth,
+    smp_class,
+)
 from landlearn.core.errors import InputError
 
 
@@ -26,3 +32,23 @@ def test_unknown_architectures_name_the_parameter():
     with pytest.raises(InputError) as err:
         smp_class("x" * 500)
     assert len(err.value.detail) < 200  # a long name is cut, not echoed whole
+
+
+def test_the_automatic_encoder_depth_keeps_the_deepest_map_4_px_wide():
+    assert [auto_encoder_depth("unet", s) for s in (512, 256, 128, 96, 64, 48, 32, 16)] == [
+        5, 5, 5, 4, 4, 3, 3, 3]
+    assert auto_encoder_depth("UnetPlusPlus", 64) == 4
+    assert auto_encoder_depth("deeplabv3plus", 32) == auto_encoder_depth("fpn", 64) == 5
+
+
+def test_encoder_depths_are_checked_by_name():
+    assert check_encoder_depth("unet", 3) == 3 and check_encoder_depth("fpn", 5) == 5
+    with pytest.raises(InputError, match="^ENCODER_DEPTH: 6 is not an encoder depth; use 3, 4, 5"):
+        check_encoder_depth("unet", 6)
+    with pytest.raises(InputError, match="^ENCODER_DEPTH: True is not"):
+        check_encoder_depth("unet", True)
+    with pytest.raises(InputError, match="^ENCODER_DEPTH: the linknet architecture is built at "
+                       "depth 5 only; a depth of 4 needs unet or unetplusplus"):
+        check_encoder_depth("linknet", 4)
+    with pytest.raises(InputError, match="^MODEL: the fpn"):
+        check_encoder_depth("fpn", 3, "model")

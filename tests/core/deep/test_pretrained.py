@@ -109,11 +109,20 @@ def test_weights_from_a_package_and_rgb_weights_adapted(trained, chips, tmp_path
         load_weights(build_model("unet", "efficientnet-b0", 10, 8), read_state_dict(str(out)))
     with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* do not match this architect"):
         load_weights(build_model("fpn", "resnet18", 10, 8), read_state_dict(str(out)))
-    head = load_weights(build_model("unet", "resnet18", 10, 3), read_state_dict(str(out)))
+    depth = read_checkpoint(str(out)).encoder_depth
+    assert depth == 4  # 64 px chips
+    head = load_weights(build_model("unet", "resnet18", 10, 3, encoder_depth=depth),
+                        read_state_dict(str(out)))
     assert "head starts new" in head
+    with pytest.raises(InputError, match="only 8 of 60 decoder tensors fit"):
+        load_weights(build_model("unet", "resnet18", 10, 3), read_state_dict(str(out)))
+    # a fine-tune on 256 px chips would be depth 5; from the package it keeps depth 4
+    progress = RecordingProgress()
     fine = train_model(quick_config(chips, tmp_path / "fine.dlpk", epochs=1,
-                               pretrained_weights=str(out)), RecordingProgress())
+                                    pretrained_weights=str(out)), progress)
     assert any("pretrained weights" in n for n in fine.notes)
+    assert fine.encoder_depth == 4
+    assert "Encoder depth 4, as in the pretrained package" in progress.messages
 
 
 def _timm_like(bands: int, seed: int = 0) -> dict:

@@ -18,6 +18,7 @@ from landlearn.core.deep.train_deep_learning_model import (
     EpochRecord,
     TrainConfig,
     _class_values,
+    epoch_batches,
     epoch_line,
     refresh_norm_statistics,
     train_model,
@@ -25,7 +26,7 @@ from landlearn.core.deep.train_deep_learning_model import (
 from landlearn.core.errors import Cancelled, InputError
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
-from small_models import quick_config
+from small_models import NC, quick_config
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segmentation_models_pytorch")
@@ -251,3 +252,40 @@ def test_a_few_steps_at_a_high_rate_keep_the_validation_loss_sane(tmp_path):
                                       early_stopping=0))
     for rec in result.history:
         assert rec.valid_loss < 5 * max(rec.train_loss, 0.5), result.history
+
+
+def test_a_last_batch_of_one_chip_is_never_trained_alone():
+    order = np.arange(10, 20)
+    assert [b.tolist() for b in epoch_batches(order, 4)] == [
+        [10, 11, 12, 13], [14, 15, 16, 17], [18, 19]]
+    assert [b.tolist() for b in epoch_batches(order, 3)][-1] == [19, 10]
+    assert [b.tolist() for b in epoch_batches(order[:1], 3)] == [[10]]
+
+
+def test_32_px_chips_train_whatever_the_chip_count(tmp_path):
+    """32 px chips leave a 1 x 1 px map at the encoder's fifth level: a batch of one chip
+    there made torch's BatchNorm stop the training (enmap_potsdam's tiles). The automatic
+    encoder depth (3 here) keeps 4 x 4 px; at depth 5 a last batch of one chip gets a
+    second, and a batch size of 1 is refused by name."""
+    folder = tmp_path / "chips"
+    export_training_data(ExportConfig(str(NC / "landsat_multiband.tif"),
+                                      LabelConfig(str(NC / "strata.tif")), str(folder),
+                                      tile_size_x=32, tile_size_y=32, stride_x=32, stride_y=32))
+    n = len(read_training_data([str(folder)]).chips)
+    result = train_model(quick_config(folder, tmp_path / "m.dlpk", epochs=1, batch_size=n - 1,
+                                      validation_percent=0, encoder_depth=5))
+    assert result.history and np.isfinite(result.history[0].train_loss)
+    assert result.encoder_depth == 5
+    with pytest.raises(InputError, match="^BATCH_SIZE: 32 x 32 px chips shrink to one pixel"):
+        train_model(quick_config(folder, tmp_path / "m1.dlpk", epochs=1, batch_size=1,
+                                 validation_percent=0, encoder_depth=5))
+    assert not (tmp_path / "m1.dlpk").exists()
+    progress = RecordingProgress()
+    auto = train_model(quick_config(folder, tmp_path / "auto.dlpk", epochs=1, batch_size=1,
+                                    validation_percent=0), progress)
+    assert auto.encoder_depth == 3
+    assert any(m.startswith("Encoder depth 3 for 32 x 32 px chips: the deepest map stays 4 px")
+               for m in progress.messages)
+    from landlearn.core.model_package.format import read_package
+
+    assert read_package(str(tmp_path / "auto.dlpk")).landlearn["encoder_depth"] == 3

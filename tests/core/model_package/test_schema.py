@@ -32,6 +32,8 @@ def test_valid_deep_and_classical_descriptions_pass():
         emd["LandLearn"].pop(key)
     emd.pop("ImageHeight")
     check_emd(emd, "unet.dlpk")
+    emd["LandLearn"]["encoder_depth"] = 4.0  # absent (older packages) = 5
+    assert check_emd(emd, "unet.dlpk")["encoder_depth"] == 4
 
 
 def _edit(path, value):
@@ -86,6 +88,8 @@ def _edit(path, value):
      "LandLearn.calibration.temperature is 2, not a number"),
     ("LandLearn.calibration", {"method": "isotonic", "temperature": 2},
      "LandLearn.calibration is not a temperature calibration"),
+    ("LandLearn.encoder_depth", 9, "LandLearn.encoder_depth is 9, outside 3..5"),
+    ("LandLearn.encoder_depth", "4", "LandLearn.encoder_depth is '4', not a whole number"),
 ])
 def test_an_invalid_field_is_named(path, value, message):
     with pytest.raises(InputError) as err:

@@ -1,0 +1,88 @@
+"""The automatic chip size: the largest that still leaves room for a spatial validation split.
+
+Why: 256 px chips (ArcGIS's default) on a small labelled area give one or two tile-sized
+blocks; Train Deep Learning Model holds whole blocks out for validation and drops training
+chips that overlap them, so nothing is left to train on (measured on nc_landsat7's west
+half, 245 x 443 px, nb_aerial, 326 x 482 px, and slovenia_s2, 100 x 101 px; BENCHMARKS
+"Map quality"). TILE_SIZE_X/Y = 0 asks for this rule instead of a fixed size:
+
+    the largest of 256, 128, 64, 32 px for which at least MIN_LABELLED_BLOCKS tile-sized
+    blocks of the export area hold labels (32 px when none does).
+
+"Hold labels" is the label source's own ``overlaps`` test: feature bounding boxes for
+polygons and points, the footprint for a label raster. Sizes are powers of two so the
+chips pass a 5-level encoder (a multiple of 32). The stride, when left at 0, is half the
+chip: every pixel is seen twice, and a block boundary never falls in a chip's middle alone.
+Counting stops at MIN_LABELLED_BLOCKS, so a continent-sized raster costs what a county does
+when the largest size already qualifies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rasterio.windows import Window
+
+from ..geo.grid import tile_windows
+
+AUTO = 0  # TILE_SIZE_X/Y and STRIDE_X/Y: 0 = chosen by this module
+CANDIDATES = (256, 128, 64, 32)
+MIN_LABELLED_BLOCKS = 16
+
+
+@dataclass(frozen=True)
+class ChipSize:
+    tile: tuple[int, int]
+    stride: tuple[int, int]
+    why: str  # one line for the log when anything was chosen automatically, else ""
+
+
+def labelled_blocks(labels, area: Window, size: int, enough: int) -> int:
+    """Tile-sized blocks of ``area`` that meet the labels, counted up to ``enough``."""
+    found = 0
+    for win in tile_windows(area, (size, size)):
+        if labels.overlaps(win):
+            found += 1
+            if found >= enough:
+                break
+    return found
+
+
+def auto_tile(labels, area: Window) -> tuple[int, int]:
+    """(chip side, labelled blocks at that side) by the rule in the module docstring."""
+    blocks = 0
+    for size in CANDIDATES:
+        blocks = labelled_blocks(labels, area, size, MIN_LABELLED_BLOCKS)
+        if blocks >= MIN_LABELLED_BLOCKS:
+            return size, blocks
+    return CANDIDATES[-1], blocks
+
+
+def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
+                      area: Window) -> ChipSize:
+    """Fill in the automatic (0) values of ``tile`` and ``stride``.
+
+    One automatic axis takes the other's given size (square chips); both automatic take
+    the rule's size. An automatic stride is half its axis's chip.
+    """
+    tx, ty = tile
+    why = []
+    if tx == AUTO and ty == AUTO:
+        side, blocks = auto_tile(labels, area)
+        tx = ty = side
+        enough = ("" if blocks >= MIN_LABELLED_BLOCKS else
+                  f"; only {blocks} do at {side} px, the smallest size tried")
+        why.append(f"{side} x {side} px chips, the largest of "
+                   f"{'/'.join(map(str, CANDIDATES))} px that puts labels in at least "
+                   f"{MIN_LABELLED_BLOCKS} chip-sized blocks of the export area{enough}")
+    elif tx == AUTO or ty == AUTO:
+        tx = ty = max(tx, ty)
+        why.append(f"square {tx} x {ty} px chips")
+    sx, sy = stride
+    if sx == AUTO or sy == AUTO:
+        sx = sx if sx != AUTO else max(1, tx // 2)
+        sy = sy if sy != AUTO else max(1, ty // 2)
+        why.append(f"stride {sx} x {sy} px (half a chip)")
+    line = ("Automatic chip size (TILE_SIZE_X/Y, STRIDE_X/Y = 0): " + "; ".join(why) + "."
+            if why else "")
+    return ChipSize((tx, ty), (sx, sy), line)

@@ -1,0 +1,49 @@
+"""The automatic chip size rule on label footprints (synthetic: the rule's edge cases; the
+real-data case is in test_export_training_data)."""
+
+from rasterio.windows import Window
+
+from landlearn.core.chips.chip_size import MIN_LABELLED_BLOCKS, auto_tile, labelled_blocks, resolve_chip_size
+
+
+class Footprint:
+    """Labels inside one pixel rectangle (col0, row0, col1, row1); counts the questions."""
+
+    def __init__(self, box):
+        self.box, self.asked = box, 0
+
+    def overlaps(self, win: Window) -> bool:
+        self.asked += 1
+        c0, r0, c1, r1 = self.box
+        return (win.col_off < c1 and c0 < win.col_off + win.width
+                and win.row_off < r1 and r0 < win.row_off + win.height)
+
+
+def test_large_labelled_area_keeps_256_and_stops_counting_early():
+    labels = Footprint((0, 0, 100_000, 100_000))
+    assert auto_tile(labels, Window(0, 0, 100_000, 100_000)) == (256, MIN_LABELLED_BLOCKS)
+    assert labels.asked == MIN_LABELLED_BLOCKS  # not the 152,000 blocks of the raster
+
+
+def test_small_areas_get_smaller_chips():
+    # nc's west half: 245 x 443 px, labelled everywhere: 2 blocks of 256, 8 of 128, 28 of 64
+    assert auto_tile(Footprint((0, 0, 245, 443)), Window(0, 0, 245, 443))[0] == 64
+    # labels in a corner of a large raster count, not the raster
+    corner = Footprint((0, 0, 300, 300))
+    assert auto_tile(corner, Window(0, 0, 10_000, 10_000))[0] == 64  # 5 x 5 blocks of 64
+    assert labelled_blocks(corner, Window(0, 0, 10_000, 10_000), 128, 100) == 9
+
+
+def test_nothing_large_enough_falls_to_32_and_says_so():
+    size = resolve_chip_size((0, 0), (0, 0), Footprint((0, 0, 50, 50)), Window(0, 0, 100, 101))
+    assert size.tile == (32, 32) and size.stride == (16, 16)
+    assert "only 4 do at 32 px" in size.why
+
+
+def test_given_sizes_are_kept_and_one_axis_follows_the_other():
+    labels = Footprint((0, 0, 10, 10))
+    assert resolve_chip_size((200, 100), (50, 60), labels, Window(0, 0, 10, 10)).why == ""
+    one = resolve_chip_size((0, 96), (0, 0), labels, Window(0, 0, 10, 10))
+    assert one.tile == (96, 96) and one.stride == (48, 48) and labels.asked == 0
+    stride = resolve_chip_size((80, 40), (0, 7), labels, Window(0, 0, 10, 10))
+    assert stride.tile == (80, 40) and stride.stride == (40, 7)
