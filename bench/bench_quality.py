@@ -355,7 +355,8 @@ def report(results: dict, args, sets: dict) -> str:
              f"CPUs, no GPU; torch {torch.__version__}",
              f"- Command: `.venv/bin/python bench/bench_quality.py --sets {args.sets} --models "
              f"{args.models} --seeds {args.seeds} --write BENCHMARKS.md`",
-             "- Defaults as a user gets them: U-Net resnet34, 20 epochs, LR finder, early "
+             "- Defaults as a user gets them: U-Net resnet34, encoder depth fitted to the "
+             "chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR finder, early "
              "stopping 5, automatic chip size (stride half a chip; here: "
              + ", ".join(f"{k} {v} px" for (k, m), v in sorted(CHIP_SIZES.items())
                          if m == "unet") + "); "

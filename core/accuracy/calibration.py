@@ -10,7 +10,14 @@ never changes, so maps stay identical; only the confidence and probability outpu
 T is fitted by minimising the Brier score on held-out predictions (the
 validation chips of a network, the out-of-fold predictions of a classical model). The
 calibration error "after" is cross-fitted: T fitted on one half of the held-out pixels
-and scored on the other, both ways, so the report does not grade T on its own data.
+and scored on the other, both ways, so the report does not grade T on its own data. The
+halves are whole groups when the caller has them (a network's validation blocks, a
+classical model's polygons): pixels of one chip are alike, and a split through them
+graded T on near-copies of its own data. When T fitted on one half does not lower the
+error on the other, the scores are kept raw (T = 1) and the report says why: a
+temperature that does not transfer within the held-out data will not transfer to a map
+(measured: s2's U-Net, T 1.37 from few validation chips, raised the held-out error from
+0.040 to 0.123; BENCHMARKS.md, Map quality).
 """
 
 from __future__ import annotations
@@ -142,22 +149,28 @@ class Calibration:
     ece_after: float
     before: Reliability
     after: Reliability
+    kept_raw: bool = False  # T did not lower the cross-fitted error: temperature 1
 
     def to_json(self) -> dict:
         return {"method": "temperature", "temperature": round(self.temperature, 6),
                 "samples": self.samples, "fitted_on": self.fitted_on,
                 "ece_before": round(self.ece_before, 5), "ece_after": round(self.ece_after, 5),
                 "reliability_before": self.before.to_json(),
-                "reliability_after": self.after.to_json()}
+                "reliability_after": self.after.to_json(), "kept_raw": self.kept_raw}
 
     def line(self) -> str:
+        if self.kept_raw:
+            return (f"confidence left raw: a temperature fitted on half of {self.samples} "
+                    f"{self.fitted_on} did not lower the calibration error on the other half "
+                    f"({self.ece_before:.3f} -> {self.ece_after:.3f})")
         return (f"confidence calibrated on {self.samples} {self.fitted_on}: temperature "
                 f"{self.temperature:.3f}, expected calibration error {self.ece_before:.3f} -> "
                 f"{self.ece_after:.3f} (after: cross-fitted on halves)")
 
 
 def fit_calibration(prob: np.ndarray, truth: np.ndarray, fitted_on: str, seed: int = 0,
-                    weights: np.ndarray | None = None) -> Calibration | None:
+                    weights: np.ndarray | None = None,
+                    groups: np.ndarray | None = None) -> Calibration | None:
     """Temperature and reliability from held-out (n, classes) probabilities and the true
     class indices; None when there are too few to fit (the model keeps T = 1).
 
@@ -170,18 +183,32 @@ def fit_calibration(prob: np.ndarray, truth: np.ndarray, fitted_on: str, seed: i
     if len(truth) < MIN_SAMPLES or prob.ndim != 2 or prob.shape[1] < 2:
         return None
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    g = None if groups is None else np.asarray(groups)
     if prob.size > MAX_VALUES:  # bounded time with many classes: an even sample
         keep = np.sort(np.random.default_rng(seed).choice(
             len(truth), MAX_VALUES // prob.shape[1], replace=False))
         prob, truth = prob[keep], truth[keep]
         w = None if w is None else w[keep]
+        g = None if g is None else g[keep]
     temperature = fit_temperature(prob, truth, w)
-    half = np.random.default_rng(seed).permutation(len(truth)) % 2 == 0
+    half = _halves(len(truth), g, seed)
     after = np.empty_like(prob)
     for part in (half, ~half):
         t = fit_temperature(prob[~part], truth[~part], None if w is None else w[~part])
         after[part] = apply_temperature(prob[part], t)
     before_bins, after_bins = reliability(prob, truth, weights=w), reliability(after, truth,
                                                                                weights=w)
-    return Calibration(temperature, len(truth), fitted_on, before_bins.ece, after_bins.ece,
-                       before_bins, after_bins)
+    kept_raw = after_bins.ece >= before_bins.ece
+    return Calibration(1.0 if kept_raw else temperature, len(truth), fitted_on,
+                       before_bins.ece, after_bins.ece, before_bins, after_bins, kept_raw)
+
+
+def _halves(n: int, groups: np.ndarray | None, seed: int) -> np.ndarray:
+    """A boolean half of n predictions: whole groups when there are at least 2, else
+    predictions at random."""
+    rng = np.random.default_rng(seed)
+    if groups is not None:
+        uniq, inverse = np.unique(groups, return_inverse=True)
+        if len(uniq) >= 2:
+            return (rng.permutation(len(uniq)) % 2 == 0)[inverse]
+    return rng.permutation(n) % 2 == 0

@@ -62,6 +62,13 @@ def calibration_html(cal: Calibration | None, why_not: str | None = None) -> str
         return ("<h2>Confidence calibration</h2><p>Not calibrated"
                 + (f": {html.escape(why_not)}" if why_not else "") + ". OUTPUT_CONFIDENCE "
                 "and OUTPUT_PROBABILITIES are the model's raw scores.</p>")
+    if cal.kept_raw:
+        return (f"<h2>Confidence calibration</h2><p>Left raw (temperature 1): a temperature "
+                f"fitted on one half of {cal.samples} {html.escape(cal.fitted_on)} did not lower "
+                f"the expected calibration error on the other half ({cal.ece_before:.3f} raw, "
+                f"{cal.ece_after:.3f} with it), so it would not help a map either. "
+                "OUTPUT_CONFIDENCE and OUTPUT_PROBABILITIES are the model's raw scores; the "
+                "diagram shows both.</p>" f"{reliability_svg(cal)}")
     return (f"<h2>Confidence calibration</h2><p>Temperature {cal.temperature:.3f} fitted on "
             f"{cal.samples} {html.escape(cal.fitted_on)}. Expected calibration error "
             f"{cal.ece_before:.3f} before, {cal.ece_after:.3f} after (T fitted on one half of "

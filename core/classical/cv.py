@@ -75,7 +75,8 @@ def fit_validated(config, s: Samples, progress: Progress):
                                   f"out-of-fold {'segments' if s.segments else 'samples'} "
                                   f"(grouped by {s.grouped_by}, weighted to the labelled "
                                   "pixels' class shares)", config.seed,
-                                  weights=_pixel_weights(s, classes)[index])
+                                  weights=_pixel_weights(s, classes)[index],
+                                  groups=s.groups[fit_on])
     return model, _accuracy(s, pred, tested), how, calibration
 
 

@@ -24,6 +24,7 @@ from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.device import describe_device, resolve_device
 from ..termination import terminable
+from .advice import sparse_labels_note
 from .architectures import (
     DEPTH_ARCHITECTURES,
     ENCODER_DEPTHS,
@@ -31,6 +32,7 @@ from .architectures import (
     check_encoder_depth,
 )
 from .band_matching import parse_bands
+from .batches import NORM_BATCHES, auto_batch, epoch_batches, refresh_norm_statistics
 from .chip_dataset import IGNORE, ChipData
 from .losses import make_loss
 from .lr_finder import find_learning_rate
@@ -40,7 +42,6 @@ from .split import spatial_split
 from .train_package import save_trained
 
 CALIBRATION_PIXELS = 200_000  # validation pixels the temperature is fitted on, at most
-NORM_BATCHES = 32  # batches of training chips BatchNorm's statistics are re-estimated on
 
 
 @dataclass(frozen=True)
@@ -171,23 +172,6 @@ def _encoder_depth(config: TrainConfig, tile: tuple[int, int], ckpt, progress) -
     return depth
 
 
-def _auto_batch(torch, model, device, shape, n_train: int) -> int:
-    if device.type != "cuda":
-        pixels = shape[1] * shape[2]
-        return int(max(2, min(16, 8 * 256 * 256 // pixels, n_train)))
-    size = 64
-    while size > 1:
-        try:
-            x = torch.zeros((size, *shape), device=device)
-            model(x).float().mean().backward()
-            model.zero_grad(set_to_none=True)
-            return min(size // 2 if size > 2 else size, n_train)  # headroom for the optimizer
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            size //= 2
-    return 1
-
-
 @terminable
 def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
 
@@ -203,6 +187,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     split = spatial_split(data.chips, config.validation_percent, config.seed)
     chips = ChipData(data, values)
     counts = _scan(chips, split.train, len(values), progress)
+    sparse = sparse_labels_note(int(counts.sum()),
+                                len(split.train) * data.tile_size[0] * data.tile_size[1])
     if counts.sum() == 0:
         raise InputError("ignore_classes", "every labelled pixel of the training chips is NoData "
                          "or an ignored class; nothing is left to learn")
@@ -213,6 +199,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     if missing:
         notes.append(f"classes without training pixels (cannot be learnt): {missing}")
         progress.warning(notes[-1])
+    if sparse:
+        notes.append(sparse)
+        progress.warning(sparse)
     torch.manual_seed(config.seed)
     ckpt = read_checkpoint(config.pretrained_weights) if config.pretrained_weights else None
     depth = _encoder_depth(config, data.tile_size, ckpt, progress)
@@ -231,7 +220,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         progress.info(notes[-1])
     model.to(device)
     shape = (data.band_count, data.tile_size[1], data.tile_size[0])
-    batch = config.batch_size or _auto_batch(torch, model, device, shape, len(split.train))
+    batch = config.batch_size or auto_batch(torch, model, device, shape, len(split.train))
     weight = None
     if config.class_weighting == "inverse_frequency":
         freq = counts / counts.sum()
@@ -326,46 +315,6 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                    batch, amp, amp_dtype, history, best_epoch, lr, lr_history, notes, t0, progress)
 
 
-def epoch_batches(order, batch: int) -> list:
-    """``order`` cut into batches of ``batch`` chips; a last batch of one chip takes the
-    epoch's first chip as a second.
-
-    Why: BatchNorm in training mode normalises each channel over the batch and the pixels;
-    32 px chips leave a 1 x 1 px map at the encoder's fifth level, where one chip is one
-    value per channel and torch refuses it (found on enmap_potsdam: 14 + 2 tiles of 32 px).
-    """
-    out = [order[s:s + batch] for s in range(0, len(order), batch)]
-    if len(out) > 1 and len(out[-1]) == 1:
-        out[-1] = np.concatenate([out[-1], order[:1]])
-    return out
-
-
-def refresh_norm_statistics(torch, model, chips, indices, batch, device,
-                            progress: Progress | None = None) -> None:
-    """Re-estimate BatchNorm's running statistics on training chips (no augmentation)
-    with the weights as they are now, before the model is evaluated or kept.
-
-    During training BatchNorm normalises with each batch's own statistics and keeps a
-    running average (momentum 0.1) for evaluation. With few steps per epoch and a high
-    learning rate that average trails far behind the weights: on nc_landsat7's west half
-    (55 chips, 4 steps per epoch) the validation loss went 21 -> 1820 -> 15134 while the
-    training loss fell, early stopping kept epoch 1, and the east half scored OA 0.028.
-    torch's own update_bn recomputes the averages over these batches."""
-    from torch.optim.swa_utils import update_bn
-
-    batches = [indices[s:s + batch] for s in range(0, len(indices), batch)]
-    batches = [b for b in batches if len(b) > 1]  # one chip's statistics are no average
-    if not batches:
-        return
-    def inputs():
-        for b in batches:
-            check(progress or NullProgress())  # up to 32 forward passes: cancellable
-            yield chips.batch(b, torch, device, False, None)[0]
-
-    with torch.no_grad():
-        update_bn(inputs(), model)
-
-
 def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp, amp_dtype,
              progress, keep: list | None = None, gather: list | None = None):
     """(mean loss, Accuracy) over ``indices``; None, None without validation chips.
@@ -396,7 +345,8 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
                 where = np.flatnonzero(yt.reshape(-1) != IGNORE)
                 where = np.sort(pick.choice(where, min(per_batch, len(where)), replace=False))
                 prob = logits.softmax(1).permute(0, 2, 3, 1).reshape(-1, n).cpu().numpy()
-                gather.append((prob[where], yt.reshape(-1)[where]))
+                chip = np.asarray(part)[where // (yt.shape[1] * yt.shape[2])]
+                gather.append((prob[where], yt.reshape(-1)[where], chip))
             cm += confusion_matrix(np.where(yt == IGNORE, -1, yt), pred.cpu().numpy(), n)
             if keep is not None and len(keep) < 8:
                 for j in range(len(part)):
@@ -404,6 +354,15 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
                         keep.append((part[j], yt[j], pred[j].cpu().numpy()))
     loss = float(np.average(losses, weights=weights)) if losses else float("nan")
     return loss, Accuracy(cm, names)
+
+
+def _calibration_groups(data, chip_of_pixel: np.ndarray) -> np.ndarray:
+    """Per gathered pixel, the spatial block of its chip (overlapping chips share pixels,
+    blocks do not), or the chip itself when all lie in one block."""
+    uniq, inverse = np.unique(chip_of_pixel, return_inverse=True)
+    keys: dict = {}
+    block = np.array([keys.setdefault(data.chips[int(i)].block_key, len(keys)) for i in uniq])
+    return (block if len(keys) >= 2 else np.arange(len(uniq)))[inverse]
 
 
 def _finish(torch, config, data, values, names, model, chips, split, loss_fn, device, batch,
@@ -419,9 +378,11 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
                       gather=held_out if split.valid else None)
     calibration = None
     if held_out:
-        calibration = fit_calibration(np.concatenate([p for p, _ in held_out]),
-                                      np.concatenate([t for _, t in held_out]),
-                                      "validation pixels", config.seed)
+        calibration = fit_calibration(np.concatenate([p for p, _, _ in held_out]),
+                                      np.concatenate([t for _, t, _ in held_out]),
+                                      "validation pixels", config.seed,
+                                      groups=_calibration_groups(
+                                          data, np.concatenate([c for _, _, c in held_out])))
     if calibration is not None:
         notes.append(calibration.line())
     else:

@@ -79,6 +79,27 @@ def test_calibration_closes_the_gap_and_is_scored_on_held_out_halves():
     assert cal_h.ece_after < 0.02 and cal_h.ece_before < 0.02
 
 
+def test_a_temperature_that_does_not_transfer_between_chips_is_not_applied():
+    """Two validation chips, one over-confident (T 3), one under-confident (T 0.4): halves
+    through the pixels mix both and see a gain; halves by chip fit T on one and score it
+    on the other, where it hurts, so the scores stay raw and the line says why."""
+    over, t_over = _overconfident(n=4000, sharpen=3.0, seed=1)
+    under, t_under = _overconfident(n=4000, sharpen=0.4, seed=2)
+    prob, truth = np.concatenate([over, under]), np.concatenate([t_over, t_under])
+    chips = np.repeat([7, 9], 4000)
+    mixed = fit_calibration(prob, truth, "validation pixels", seed=0)
+    assert not mixed.kept_raw and mixed.temperature != 1.0
+    by_chip = fit_calibration(prob, truth, "validation pixels", seed=0, groups=chips)
+    assert by_chip.kept_raw and by_chip.temperature == 1.0
+    assert by_chip.ece_after >= by_chip.ece_before
+    assert by_chip.line().startswith("confidence left raw: a temperature fitted on half of "
+                                     "8000 validation pixels did not lower")
+    assert by_chip.to_json()["kept_raw"] is True and by_chip.to_json()["temperature"] == 1.0
+    # groups that all agree still calibrate (whole chips per half, T transfers)
+    same = fit_calibration(over, t_over, "validation pixels", groups=np.arange(4000) // 500)
+    assert not same.kept_raw and same.temperature == pytest.approx(3.0, rel=0.1)
+
+
 def test_vote_shares_with_zeros_for_the_true_class_are_calibrated_not_flattened():
     """A forest of few trees gives the true class 0 votes now and then: its log-likelihood
     is infinite whatever T is, so the fit must not chase it (it used to give T ~ 9 and a

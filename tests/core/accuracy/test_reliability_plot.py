@@ -37,3 +37,9 @@ def test_the_section_says_what_was_fitted_or_why_nothing_was():
     assert "<svg" in page
     none = calibration_html(None, "no validation chips to fit it on")
     assert "Not calibrated: no validation chips to fit it on" in none and "<svg" not in none
+    # a temperature that did not transfer between halves: raw scores, and the page says so
+    from dataclasses import replace
+
+    raw = calibration_html(replace(cal, kept_raw=True, temperature=1.0))
+    assert "Left raw (temperature 1): a temperature fitted on one half of 3000" in raw
+    assert "<svg" in raw and "are calibrated" not in raw

@@ -17,10 +17,9 @@ from landlearn.core.deep.train_deep_learning_model import (
     EPOCH_HEADER,
     EpochRecord,
     TrainConfig,
+    _calibration_groups,
     _class_values,
-    epoch_batches,
     epoch_line,
-    refresh_norm_statistics,
     train_model,
 )
 from landlearn.core.errors import Cancelled, InputError
@@ -63,6 +62,9 @@ def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
     assert sum(cal["reliability_before"]["counts"]) == cal["samples"]
     assert result.calibration.temperature == pytest.approx(cal["temperature"], rel=1e-5)
     assert any(n.startswith("confidence calibrated on ") for n in info["training"]["notes"])
+    # sparse OSM polygons: the log and the report say what the benchmark found
+    assert any(n.startswith("labels cover ") and "random forest" in n
+               for n in info["training"]["notes"])
 
 
 def test_arcgis_style_folder_without_manifest(chips, tmp_path):
@@ -199,47 +201,6 @@ def test_the_classes_to_learn_leave_the_ignored_ones_out():
         _class_values(data, (1, 2, 5))
 
 
-class _Chips:
-    """ChipData's batch() over fixed tensors: what refresh_norm_statistics reads."""
-
-    def __init__(self, x):
-        self.x = x
-
-    def batch(self, indices, torch, device, augment, rng):
-        return self.x[list(indices)], None
-
-
-def test_norm_statistics_are_re_estimated_on_training_chips_with_the_weights_as_they_are():
-    """After the refresh, BatchNorm's running mean and variance are the chips' own (not a
-    trailing average of earlier weights), and the model's mode and momentum are kept."""
-    from landlearn.core.deep.models import build_model
-
-    torch.manual_seed(0)
-    model = build_model("unet", "resnet18", 3, 2).eval()
-    x = torch.randn(6, 3, 64, 64) * 3 + 1
-    refresh_norm_statistics(torch, model, _Chips(x), np.arange(6), 3, "cpu")
-    bn = model.encoder.bn1
-    with torch.no_grad():
-        a = [model.encoder.conv1(x[i:i + 3]) for i in (0, 3)]  # two batches of 3, averaged
-    want_mean = torch.stack([t.mean(dim=(0, 2, 3)) for t in a]).mean(0)
-    want_var = torch.stack([t.var(dim=(0, 2, 3), unbiased=True) for t in a]).mean(0)
-    torch.testing.assert_close(bn.running_mean, want_mean, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(bn.running_var, want_var, rtol=1e-4, atol=1e-5)
-    assert not model.training and bn.momentum == 0.1
-    # a cancel is seen between the batches
-    class Stop(RecordingProgress):
-        def is_canceled(self):
-            return True
-
-    with pytest.raises(Cancelled):
-        refresh_norm_statistics(torch, model, _Chips(x), np.arange(6), 3, "cpu", Stop())
-    model.encoder.bn1.momentum = 0.1  # update_bn was interrupted before restoring it
-    # a lone chip is no batch statistic: nothing changes
-    before = bn.running_mean.clone()
-    refresh_norm_statistics(torch, model, _Chips(x * 5), np.arange(1), 3, "cpu")
-    assert torch.equal(bn.running_mean, before)
-
-
 def test_a_few_steps_at_a_high_rate_keep_the_validation_loss_sane(tmp_path):
     """nc's west half as the bench trains it (64 px chips, LR finder): with BatchNorm's
     running averages trailing the weights the validation loss went 21 -> 1820 -> 15134;
@@ -252,14 +213,6 @@ def test_a_few_steps_at_a_high_rate_keep_the_validation_loss_sane(tmp_path):
                                       early_stopping=0))
     for rec in result.history:
         assert rec.valid_loss < 5 * max(rec.train_loss, 0.5), result.history
-
-
-def test_a_last_batch_of_one_chip_is_never_trained_alone():
-    order = np.arange(10, 20)
-    assert [b.tolist() for b in epoch_batches(order, 4)] == [
-        [10, 11, 12, 13], [14, 15, 16, 17], [18, 19]]
-    assert [b.tolist() for b in epoch_batches(order, 3)][-1] == [19, 10]
-    assert [b.tolist() for b in epoch_batches(order[:1], 3)] == [[10]]
 
 
 def test_32_px_chips_train_whatever_the_chip_count(tmp_path):
@@ -276,6 +229,7 @@ def test_32_px_chips_train_whatever_the_chip_count(tmp_path):
                                       validation_percent=0, encoder_depth=5))
     assert result.history and np.isfinite(result.history[0].train_loss)
     assert result.encoder_depth == 5
+    assert not any(n.startswith("labels cover") for n in result.notes)  # wall to wall
     with pytest.raises(InputError, match="^BATCH_SIZE: 32 x 32 px chips shrink to one pixel"):
         train_model(quick_config(folder, tmp_path / "m1.dlpk", epochs=1, batch_size=1,
                                  validation_percent=0, encoder_depth=5))
@@ -289,3 +243,17 @@ def test_32_px_chips_train_whatever_the_chip_count(tmp_path):
     from landlearn.core.model_package.format import read_package
 
     assert read_package(str(tmp_path / "auto.dlpk")).landlearn["encoder_depth"] == 3
+
+
+def test_calibration_halves_follow_spatial_blocks_or_chips():
+    """Overlapping chips share pixels, so the cross-fitted calibration error splits whole
+    blocks; with one block only, whole chips."""
+    from types import SimpleNamespace
+
+    chips = [SimpleNamespace(block_key=k) for k in [(0, 1), (0, 1), (0, 2), (1, 1)]]
+    data = SimpleNamespace(chips=chips)
+    groups = _calibration_groups(data, np.array([0, 1, 1, 2, 3, 0]))
+    assert groups[0] == groups[1] == groups[2] == groups[5]  # chips 0 and 1: block (0, 1)
+    assert len({groups[0], groups[3], groups[4]}) == 3
+    one = SimpleNamespace(chips=[SimpleNamespace(block_key=(0, 0))] * 3)
+    assert _calibration_groups(one, np.array([2, 0, 2, 1])).tolist() == [2, 0, 2, 1]

@@ -1,0 +1,28 @@
+"""What the benchmark says about a training set's chances, written into the log and report.
+
+Why: on the map-quality benchmark (BENCHMARKS.md "Map quality", 3 seeds, default settings)
+the U-Net led a random forest on the same labels only where the labels are wall to wall
+(nc_landsat7: macro F1 0.36 vs 0.27). Where polygons label a minority of each chip's pixels
+(s2_osm_sparse, nb_aerial, slovenia_s2, enmap_potsdam: 27-35% or less) the forest scored the
+higher macro F1 (by 0.01-0.14): the loss sees only polygon interiors, so the network learns
+little of the spatial context that is its advantage, from few labelled pixels. A user with
+such labels should know, and compare before mapping.
+"""
+
+from __future__ import annotations
+
+SPARSE_LABELS = 0.5  # labelled share of the training chips' pixels below which the note appears
+
+
+def sparse_labels_note(labelled_pixels: int, chip_pixels: int) -> str | None:
+    """A note when labels cover less than SPARSE_LABELS of the training chips, else None."""
+    if chip_pixels <= 0:
+        return None
+    share = labelled_pixels / chip_pixels
+    if share >= SPARSE_LABELS:
+        return None
+    return (f"labels cover {share:.0%} of the training chips' pixels: on the benchmark's "
+            "sparse-label sets (BENCHMARKS.md, Map quality) a random forest on the same labels "
+            "(Train Classifier) reached a higher macro F1 than the default U-Net, which led "
+            "only with wall-to-wall labels; train both and compare them with Assess Accuracy on held-out "
+            "labels before mapping")
