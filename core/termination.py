@@ -5,7 +5,9 @@ interpreter on the spot and leave hidden '.part' files beside every output. Whil
 algorithm runs, those signals raise ``Terminated`` in the main thread instead; the
 ``with`` blocks that own temporary files unwind and remove them; then the signal is
 delivered again with its previous handler, so the process ends as it was asked to (a
-killed job still reports the signal). Outside a run nothing changes.
+killed job still reports the signal). Outside a run nothing changes, and a signal the
+process was told to ignore stays ignored (`nohup` sets SIGHUP so: a long run started that
+way must survive its terminal closing, not stop cleanly at it).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def termination_guard():
     previous = {}
     try:
         for s in _SIGNALS:
-            previous[s] = signal.signal(s, handler)
+            if signal.getsignal(s) is not signal.SIG_IGN:
+                previous[s] = signal.signal(s, handler)
     except (ValueError, OSError):  # not the main interpreter: leave the defaults
         for s, h in previous.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)

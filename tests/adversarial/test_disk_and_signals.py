@@ -102,7 +102,8 @@ def test_export_and_training_on_a_full_disk_say_so(bases, guard, image, small_di
 
 
 RUNNER = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, whatever started pytest
     sys.path.insert(0, {pypath!r})
     from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
     from landlearn.core.progress import NullProgress

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX sig
 def _run(body: str) -> subprocess.CompletedProcess:
     script = f"""
 import os, signal, sys
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal, whatever started pytest
 sys.path.insert(0, {str(ROOT / 'tests')!r})
 from paths import ensure_importable
 ensure_importable()
@@ -73,6 +74,20 @@ print("handler got", got, signal.getsignal(signal.SIGHUP) is signal.SIG_DFL, flu
                                           "handler got [15, 15] True"]
 
 
+def test_an_ignored_signal_stays_ignored_during_a_run(tmp_path):
+    """Under nohup SIGHUP is ignored: a run must go on when the terminal closes."""
+    result = _run("""
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+with termination_guard():
+    inside = signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    os.kill(os.getpid(), signal.SIGHUP)
+    print("still running", inside, flush=True)
+print("after", signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, flush=True)
+""")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["still running True", "after True"]
+
+
 def test_outside_the_main_thread_the_guard_changes_nothing():
     before = signal.getsignal(signal.SIGTERM)
     seen = []
@@ -94,11 +109,11 @@ def test_terminable_keeps_the_function_and_its_result():
     @terminable
     def entry(a, b=2):
         """An engine entry point."""
-        return a + b, signal.getsignal(signal.SIGHUP)
+        return a + b, signal.getsignal(signal.SIGTERM)
 
-    before = signal.getsignal(signal.SIGHUP)
+    before = signal.getsignal(signal.SIGTERM)
     total, during = entry(1, b=5)
     assert total == 6 and during is not before
     assert entry.__name__ == "entry" and entry.__doc__ == "An engine entry point."
-    assert signal.getsignal(signal.SIGHUP) is before
+    assert signal.getsignal(signal.SIGTERM) is before
     assert issubclass(Terminated, BaseException) and not issubclass(Terminated, Exception)
