@@ -63,8 +63,11 @@ def add_run_parameters(alg) -> None:
         "add one with Export Model (QUANTIZE and the training data for calibration).",
         advanced=True)
     alg.add(QgsProcessingParameterBoolean(
-        "MIXED_PRECISION", alg.tr("Mixed precision on GPU"), defaultValue=True),
-        "bfloat16/float16 autocast on CUDA; ignored on CPU.", advanced=True)
+        "MIXED_PRECISION", alg.tr("Mixed precision on GPU (faster, map may differ slightly)"),
+        defaultValue=False),
+        "bfloat16 autocast on CUDA (float16 where the GPU has no bfloat16); ignored on CPU. "
+        "Off, a GPU gives the CPU's map: measured on an H200, autocast was 1.1-1.2x faster "
+        "and changed about 0.14% of the pixels (BENCHMARKS.md, GPU).", advanced=True)
     alg.add_size_limit("classified map")
     alg.add(QgsProcessingParameterString(
         "DASK_SCHEDULER", alg.tr("Dask scheduler address (empty = no cluster)"),

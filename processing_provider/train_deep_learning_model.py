@@ -166,9 +166,11 @@ def add_deep_parameters(alg) -> None:
         "EPOCHS", alg.tr("Epochs"), QgsProcessingParameterNumber.Type.Integer, defaultValue=20),
         "Passes over the training chips (early stopping may end sooner).")
     alg.add(QgsProcessingParameterNumber(
-        "BATCH_SIZE", alg.tr("Batch size (empty = fit the device)"),
+        "BATCH_SIZE", alg.tr("Batch size (empty = automatic)"),
         QgsProcessingParameterNumber.Type.Integer, optional=True),
-        "Chips per step. Empty: the largest that fits the GPU, or a size suited to the CPU.")
+        "Chips per step. Empty: about 8 chips of 256 x 256 px (16 of 64 px), never more than "
+        "the training chips, on a GPU too (halved where it does not fit): small training "
+        "sets need steps per epoch more than throughput.")
     alg.add(QgsProcessingParameterNumber(
         "LEARNING_RATE", alg.tr("Learning rate (empty = find it)"),
         QgsProcessingParameterNumber.Type.Double, optional=True),

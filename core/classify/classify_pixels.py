@@ -53,7 +53,7 @@ class ClassifyConfig:
     device: str = "auto"
     runtime: str = "auto"  # deep models: "onnxruntime", "torch", or auto (ONNX Runtime on CPU)
     quantize: bool = False  # deep models: the package's int8 graph on ONNX Runtime (CPU)
-    mixed_precision: bool = True
+    mixed_precision: bool = False  # CUDA autocast: faster, not the CPU's map (GPU bench)
     output_confidence: str | None = None
     output_probabilities: str | None = None
     max_output_gpx: float = DEFAULT_MAX_GPX  # stop before writing a larger map

@@ -25,7 +25,7 @@ __all__ = ["RUNTIMES", "ModelInfo", "load_predictor"]
 RUNTIMES = ("auto", "onnxruntime", "torch")
 
 
-def load_predictor(path: str, device, mixed_precision: bool = True, runtime: str = "auto",
+def load_predictor(path: str, device, mixed_precision: bool = False, runtime: str = "auto",
                    quantize: bool = False):
     """(predictor, info); ``device`` is a torch.device or a name (resolved for deep models).
     ``quantize`` runs the package's int8 graph (ONNX Runtime on the CPU)."""

@@ -18,16 +18,25 @@ NORM_BATCHES = 32  # batches of training chips BatchNorm's statistics are re-est
 
 
 def auto_batch(torch, model, device, shape, n_train: int) -> int:
+    """Chips per step: up to 16, about 8 x 256 x 256 px per batch, never more than the
+    training chips; on CUDA the same, halved until a step (with room for the optimizer) fits.
+
+    Why the same on a GPU: "the largest batch that fits" (up to 32 before) left s2's 27
+    training chips one step per epoch, and U-Nets trained on an H200 scored OA 0.588 (nc)
+    and 0.509 (s2) against 0.718 and 0.628 trained with these batches on the CPU
+    (BENCHMARKS.md, "Map quality at GPU speed"). A small training set needs steps, not
+    throughput; the GPU is fast at these batches too.
+    """
+    pixels = shape[1] * shape[2]
+    size = int(max(2, min(16, 8 * 256 * 256 // pixels, n_train)))
     if device.type != "cuda":
-        pixels = shape[1] * shape[2]
-        return int(max(2, min(16, 8 * 256 * 256 // pixels, n_train)))
-    size = 64
+        return size
     while size > 1:
         try:
-            x = torch.zeros((size, *shape), device=device)
+            x = torch.zeros((2 * size, *shape), device=device)  # twice: the optimizer's room
             model(x).float().mean().backward()
             model.zero_grad(set_to_none=True)
-            return min(size // 2 if size > 2 else size, n_train)  # headroom for the optimizer
+            return size
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             size //= 2

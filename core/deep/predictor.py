@@ -4,9 +4,15 @@ Built from a package without running any code from it: the network the .emd desc
 built first, and the weights are read only once their header matches it. Inference uses
 eval mode, no gradients, autocast on CUDA and optional test-time augmentation (flips), and
 always returns float32 probabilities on the CPU, so the streaming engine never sees torch.
+
+Without mixed precision, CUDA runs true float32: cuDNN's default TF32 convolutions (10-bit
+mantissa) moved probabilities by up to 0.37 against the CPU on nc_landsat7 (H200,
+BENCHMARKS.md "GPU"), which is not what a user turning autocast off asks for.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -21,7 +27,8 @@ __all__ = ["DeepPredictor"]
 
 
 class DeepPredictor:
-    def __init__(self, pkg: PackagedModel, info: ModelInfo, device, mixed_precision: bool = True):
+    def __init__(self, pkg: PackagedModel, info: ModelInfo, device,
+                 mixed_precision: bool = False):
         self.torch = torch = require("torch")
         lk = pkg.landlearn
         # the .emd passed the schema, so this network has a bounded size; its shapes are
@@ -43,6 +50,7 @@ class DeepPredictor:
         self.temperature = info.temperature  # confidence calibration; 1 = raw softmax
         self.device = device
         self.amp = device.type == "cuda" and mixed_precision
+        self.strict = device.type == "cuda" and not mixed_precision
         self.amp_dtype = (torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported()
                           else torch.float16)
 
@@ -52,7 +60,7 @@ class DeepPredictor:
 
         ``valid`` is not used: a convolution needs the whole tile, NoData set to the mean."""
         torch = self.torch
-        with torch.inference_mode():
+        with torch.inference_mode(), self._float32():
             t = torch.from_numpy(x).to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 prob = self.model(t).float().softmax(1)
@@ -60,4 +68,25 @@ class DeepPredictor:
                     for dims in ((3,), (2,), (2, 3)):
                         prob += self.model(t.flip(dims)).float().softmax(1).flip(dims)
                     prob /= 4
-            return apply_temperature(prob.cpu().numpy(), self.temperature)
+            out = prob.cpu().numpy()
+        if self.amp and not np.isfinite(out).all():
+            # float16 autocast overflowed: on nc_landsat7 it gave NaN for 94% of the pixels
+            raise InputError("mixed_precision", f"{str(self.amp_dtype).split('.')[-1]} "
+                             "autocast overflowed in this model (probabilities that are not "
+                             "numbers); turn MIXED_PRECISION off to classify in float32")
+        return apply_temperature(out, self.temperature)
+
+    def _float32(self):
+        """cuDNN without TF32 while this model runs (a process-wide flag: restored after)."""
+        return _no_tf32(self.torch) if self.strict else nullcontext()
+
+
+@contextmanager
+def _no_tf32(torch):
+    cudnn = torch.backends.cudnn
+    before = cudnn.allow_tf32
+    cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32 = before

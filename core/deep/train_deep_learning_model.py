@@ -57,7 +57,7 @@ class TrainConfig:
     band_names: tuple[str, ...] | None = None
     ignore_classes: tuple[int, ...] = (0,)
     epochs: int = 20
-    batch_size: int | None = None  # None: the largest that fits the device
+    batch_size: int | None = None  # None: auto_batch (the same on CPU and GPU)
     encoder_depth: int | None = None  # None: fitted to the chip size (U-Nets; 5 otherwise)
     learning_rate: float | None = None  # None: run the LR finder
     validation_percent: float = 10.0

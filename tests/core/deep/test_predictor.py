@@ -67,3 +67,30 @@ def test_weights_that_are_not_numbers_are_refused(trained, tmp_path):
     with pytest.raises(InputError, match="^MODEL: .*nan.dlpk': its weights hold values that are "
                        "not numbers"):
         _predictor(bad)
+
+
+def test_an_overflowing_autocast_is_an_error_not_a_map(trained):
+    """float16 autocast overflowed on a real model on an H200 (NaN for 94% of nc's pixels):
+    the predictor refuses such probabilities and names the setting to turn off. Autocast
+    is forced on the CPU here, with values no float16 holds."""
+    out, _, _ = trained
+    predictor = _predictor(out)
+    predictor.amp, predictor.amp_dtype = True, torch.float16
+    x = np.full((1, 10, 64, 64), 1e5, np.float32)
+    with pytest.raises(InputError, match="MIXED_PRECISION: float16 autocast overflowed .* "
+                       "turn MIXED_PRECISION off"):
+        predictor(x)
+
+
+def test_float32_on_cuda_turns_tf32_off_and_restores_it():
+    """Without mixed precision CUDA runs true float32 (TF32 moved probabilities by 0.37
+    against the CPU on an H200); the process-wide flag is restored, also after an error."""
+    from landlearn.core.deep.predictor import _no_tf32
+
+    before = torch.backends.cudnn.allow_tf32
+    with _no_tf32(torch):
+        assert torch.backends.cudnn.allow_tf32 is False
+    assert torch.backends.cudnn.allow_tf32 == before
+    with pytest.raises(RuntimeError), _no_tf32(torch):
+        raise RuntimeError("a failed batch")
+    assert torch.backends.cudnn.allow_tf32 == before
