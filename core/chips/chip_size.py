@@ -9,8 +9,9 @@ half, 245 x 443 px, nb_aerial, 326 x 482 px, and slovenia_s2, 100 x 101 px; BENC
     the largest of 256, 128, 64, 32 px for which at least MIN_LABELLED_BLOCKS tile-sized
     blocks of the export area hold labels (32 px when none does).
 
-"Hold labels" is the label source's own ``overlaps`` test: feature bounding boxes for
-polygons and points, the footprint for a label raster. Sizes are powers of two so the
+"Hold labels" is the label source's own ``holds_labels`` test: feature bounding boxes for
+polygons and points, a labelled pixel in the block for a label raster (its footprint alone
+would call a sparse raster labelled everywhere); sources without one answer ``overlaps``. Sizes are powers of two so the
 chips pass a 5-level encoder (a multiple of 32). The stride, when left at 0, is half the
 chip: every pixel is seen twice, and a block boundary never falls in a chip's middle alone.
 Counting stops at MIN_LABELLED_BLOCKS, so a continent-sized raster costs what a county does
@@ -40,8 +41,9 @@ class ChipSize:
 def labelled_blocks(labels, area: Window, size: int, enough: int) -> int:
     """Tile-sized blocks of ``area`` that meet the labels, counted up to ``enough``."""
     found = 0
+    holds = getattr(labels, "holds_labels", None) or labels.overlaps
     for win in tile_windows(area, (size, size)):
-        if labels.overlaps(win):
+        if holds(win):
             found += 1
             if found >= enough:
                 break

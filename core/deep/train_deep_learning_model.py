@@ -25,12 +25,7 @@ from ..runtime.deps import require
 from ..runtime.device import describe_device, resolve_device
 from ..termination import terminable
 from .advice import sparse_labels_note
-from .architectures import (
-    DEPTH_ARCHITECTURES,
-    ENCODER_DEPTHS,
-    auto_encoder_depth,
-    check_encoder_depth,
-)
+from .architectures import auto_encoder_depth, check_encoder_depth
 from .band_matching import parse_bands
 from .batches import NORM_BATCHES, auto_batch, epoch_batches, refresh_norm_statistics
 from .chip_dataset import IGNORE, ChipData
@@ -161,10 +156,14 @@ def _encoder_depth(config: TrainConfig, tile: tuple[int, int], ckpt, progress) -
     if config.encoder_depth is not None:
         return config.encoder_depth
     if ckpt is not None and ckpt.encoder_depth is not None:
-        if ckpt.encoder_depth in ENCODER_DEPTHS and (
-                ckpt.encoder_depth == 5 or config.architecture in DEPTH_ARCHITECTURES):
-            progress.info(f"Encoder depth {ckpt.encoder_depth}, as in the pretrained package")
-            return ckpt.encoder_depth
+        try:  # the same rule as ENCODER_DEPTH's (a package's .emd passed its schema already)
+            depth = check_encoder_depth(config.architecture, ckpt.encoder_depth)
+        except InputError:
+            progress.info(f"The pretrained package's encoder depth {ckpt.encoder_depth} does not "
+                          f"fit {config.architecture}: its decoder is not used")
+        else:
+            progress.info(f"Encoder depth {depth}, as in the pretrained package")
+            return depth
     depth = auto_encoder_depth(config.architecture, min(tile))
     if depth != 5:
         progress.info(f"Encoder depth {depth} for {tile[0]} x {tile[1]} px chips: the deepest "

@@ -86,6 +86,12 @@ class RasterLabels:
                 return True
         return lb[0] < xmax and lb[2] > xmin and lb[1] < ymax and lb[3] > ymin
 
+    def holds_labels(self, window: Window) -> bool:
+        """Whether ``window`` of the image grid has a labelled pixel (the automatic chip
+        size counts these): the footprint alone calls a sparse label raster labelled
+        everywhere, e.g. a rasterised OSM layer that covers a scene with 0s."""
+        return self.overlaps(window) and bool(self.read(window).any())
+
     def _scan_values(self) -> set[int]:
         """Every class value in the label raster, checked once, block by block."""
         found: set[int] = set()

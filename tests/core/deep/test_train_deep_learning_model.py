@@ -257,3 +257,22 @@ def test_calibration_halves_follow_spatial_blocks_or_chips():
     assert len({groups[0], groups[3], groups[4]}) == 3
     one = SimpleNamespace(chips=[SimpleNamespace(block_key=(0, 0))] * 3)
     assert _calibration_groups(one, np.array([2, 0, 2, 1])).tolist() == [2, 0, 2, 1]
+
+
+def test_a_packages_encoder_depth_is_kept_by_the_same_rule_as_encoder_depth():
+    """Training from a LandLearn package keeps its depth where ENCODER_DEPTH's rule allows
+    it (architecture names in any case, as everywhere else), and says when it cannot."""
+    from types import SimpleNamespace
+
+    from landlearn.core.deep.train_deep_learning_model import _encoder_depth
+
+    progress = RecordingProgress()
+    ckpt = SimpleNamespace(encoder_depth=4)
+    cfg = SimpleNamespace(encoder_depth=None, architecture="UnetPlusPlus")
+    assert _encoder_depth(cfg, (256, 256), ckpt, progress) == 4
+    assert "Encoder depth 4, as in the pretrained package" in progress.messages[-1]
+    cfg = SimpleNamespace(encoder_depth=None, architecture="linknet")
+    assert _encoder_depth(cfg, (256, 256), ckpt, progress) == 5
+    assert any("depth 4 does not fit linknet" in m for m in progress.messages)
+    cfg = SimpleNamespace(encoder_depth=3, architecture="unet")
+    assert _encoder_depth(cfg, (256, 256), ckpt, progress) == 3

@@ -138,3 +138,20 @@ def test_a_label_raster_elsewhere_or_without_crs_is_refused(tmp_path):
     labels = RasterLabels(LabelConfig(half), grid, progress)
     assert len(progress.messages) == 1 and "warping them onto the image grid" in progress.messages[0]
     assert labels.read(grid.full_window)[:, 1:].min() == 4
+
+
+def test_a_sparse_label_raster_holds_labels_only_where_it_has_them(tmp_path):
+    """The automatic chip size counts blocks with labelled pixels: a label raster that
+    covers the image with 0s and labels one 100 x 100 px corner gets 32 px chips (16 blocks
+    there), not the 256 px its footprint would give."""
+    from landlearn.core.chips.chip_size import auto_tile
+
+    grid = _grid(tmp_path, (1024, 1024))
+    lab = np.zeros((1024, 1024), np.uint8)
+    lab[:100, :100] = 3
+    labels = RasterLabels(LabelConfig(write(tmp_path / "lab.tif", lab, nodata=0)), grid,
+                          RecordingProgress())
+    assert labels.overlaps(Window(512, 512, 256, 256))
+    assert not labels.holds_labels(Window(512, 512, 256, 256))
+    assert labels.holds_labels(Window(64, 64, 64, 64))
+    assert auto_tile(labels, grid.full_window) == (32, 16)

@@ -137,7 +137,8 @@ def test_text_classes_sorted_later_features_win_and_ids_name_the_feature(tmp_pat
     assert (arr[:, :3] == 2).all() and (arr[:, 3:] == 1).all()  # Forest, later, wins the overlap
     ids = labels.read_ids(grid.full_window)
     assert ids.dtype == np.int32 and (ids[:, :3] == 1).all() and (ids[:, 3:] == 2).all()
-    assert not labels.overlaps(Window(20, 20, 5, 5))
+    assert not labels.overlaps(Window(20, 20, 5, 5)) and not labels.holds_labels(Window(20, 20, 5, 5))
+    assert labels.holds_labels(Window(0, 0, 5, 5))  # the bounding boxes: what chip sizes count
     np.testing.assert_array_equal(labels.read(Window(20, 20, 5, 5)), 0)
     edge = labels.read(Window(8, 8, 4, 4))
     assert (edge[:2, :2] == 1).all() and not edge[2:].any() and not edge[:, 2:].any()
