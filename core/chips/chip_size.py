@@ -11,8 +11,8 @@ half, 245 x 443 px, nb_aerial, 326 x 482 px, and slovenia_s2, 100 x 101 px; BENC
 
 "Hold labels" is the label source's own ``holds_labels`` test: feature bounding boxes for
 polygons and points, a labelled pixel in the block for a label raster (its footprint alone
-would call a sparse raster labelled everywhere); sources without one answer ``overlaps``. Sizes are powers of two so the
-chips pass a 5-level encoder (a multiple of 32). The stride, when left at 0, is half the
+would call a sparse raster labelled everywhere); sources without one answer ``overlaps``.
+Sizes are powers of two so the chips pass a 5-level encoder (a multiple of 32). The stride, when left at 0, is half the
 chip: every pixel is seen twice, and a block boundary never falls in a chip's middle alone.
 Counting stops at MIN_LABELLED_BLOCKS, so a continent-sized raster costs what a county does
 when the largest size already qualifies.

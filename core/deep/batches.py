@@ -22,10 +22,10 @@ def auto_batch(torch, model, device, shape, n_train: int) -> int:
     training chips; on CUDA the same, halved until a step (with room for the optimizer) fits.
 
     Why the same on a GPU: "the largest batch that fits" (up to 32 before) left s2's 27
-    training chips one step per epoch, and U-Nets trained on an H200 scored OA 0.588 (nc)
-    and 0.509 (s2) against 0.718 and 0.628 trained with these batches on the CPU
-    (BENCHMARKS.md, "Map quality at GPU speed"). A small training set needs steps, not
-    throughput; the GPU is fast at these batches too.
+    training chips one step per epoch; U-Nets trained that way on an H200 scored OA 0.588
+    (nc) and 0.509 (s2), and 0.677 and 0.598 with these batches, 3 seeds each (BENCHMARKS.md,
+    "Map quality at GPU speed"). A small training set needs steps, not throughput; the GPU
+    is fast at these batches too.
     """
     pixels = shape[1] * shape[2]
     size = int(max(2, min(16, 8 * 256 * 256 // pixels, n_train)))

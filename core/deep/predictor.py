@@ -7,7 +7,7 @@ always returns float32 probabilities on the CPU, so the streaming engine never s
 
 Without mixed precision, CUDA runs true float32: cuDNN's default TF32 convolutions (10-bit
 mantissa) moved probabilities by up to 0.37 against the CPU on nc_landsat7 (H200,
-BENCHMARKS.md "GPU"), which is not what a user turning autocast off asks for.
+BENCHMARKS.md "The GPU paths on a lent H200"), which is not what a user turning autocast off asks for.
 """
 
 from __future__ import annotations
@@ -70,7 +70,8 @@ class DeepPredictor:
                     prob /= 4
             out = prob.cpu().numpy()
         if self.amp and not np.isfinite(out).all():
-            # float16 autocast overflowed: on nc_landsat7 it gave NaN for 94% of the pixels
+            # float16 autocast overflowed on an nc_landsat7 model (H200): NaN probabilities,
+            # 6% of the pixels agreeing with float32
             raise InputError("mixed_precision", f"{str(self.amp_dtype).split('.')[-1]} "
                              "autocast overflowed in this model (probabilities that are not "
                              "numbers); turn MIXED_PRECISION off to classify in float32")
