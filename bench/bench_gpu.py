@@ -107,6 +107,20 @@ def _tiles(image: Path, info, side: int, count: int) -> np.ndarray:
     return out
 
 
+def _timed(pred, x: np.ndarray, batch: int, torch) -> float:
+    """Seconds ``pred`` takes over ``x`` in batches, after one warm-up batch (cuDNN picks
+    its kernels then); ``torch`` given: CUDA synchronised at both ends."""
+    pred(x[:batch])
+    if torch is not None:
+        _sync(torch)
+    t0 = time.perf_counter()
+    for s in range(0, len(x), batch):
+        pred(x[s:s + batch])
+    if torch is not None:
+        _sync(torch)
+    return time.perf_counter() - t0
+
+
 def infer_runs(data: Path, packages: dict, gpu: str) -> list[dict]:
     import torch
 
@@ -130,14 +144,7 @@ def infer_runs(data: Path, packages: dict, gpu: str) -> list[dict]:
             got = pred(tiles[:8])
             batch = batch_size(cfg, torch.device(gpu), side, info)
             n = batch * 4
-            x = tiles[np.arange(n) % len(tiles)]
-            pred(x[:batch])  # warm-up: cuDNN picks its kernels
-            _sync(torch)
-            t0 = time.perf_counter()
-            for s in range(0, n, batch):
-                pred(x[s:s + batch])
-            _sync(torch)
-            dt = time.perf_counter() - t0
+            dt = _timed(pred, tiles[np.arange(n) % len(tiles)], batch, torch)
             rows.append(dict(set=key, check="cuda vs cpu", mode=mode, batch=batch,
                              argmax_agree=float(np.mean(got.argmax(1) == ref.argmax(1))),
                              max_prob_diff=float(np.abs(got - ref).max()),
@@ -145,12 +152,9 @@ def infer_runs(data: Path, packages: dict, gpu: str) -> list[dict]:
             print(json.dumps(rows[-1]), flush=True)
         pred = DeepPredictor(pkg, info, torch.device("cpu"))
         batch = batch_size(cfg, torch.device("cpu"), side, info)
-        pred(tiles[:batch])
-        t0 = time.perf_counter()
-        for s in range(0, 8, batch):
-            pred(tiles[s:s + batch])
+        dt = _timed(pred, tiles[:8], batch, None)
         rows.append(dict(set=key, check="throughput", device="cpu", batch=batch, tile=side,
-                         mpix_s=round(8 * side * side / (time.perf_counter() - t0) / 1e6, 2)))
+                         mpix_s=round(8 * side * side / dt / 1e6, 2)))
         print(json.dumps(rows[-1]), flush=True)
     return rows
 

@@ -46,19 +46,17 @@ import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SAMPLE, SHARED, split_osm_polygons, write_section  # noqa: E402
+from quality_ablations import cap_learning_rate, use_group_norm  # noqa: E402
+from quality_score import Failed, Run, as_names, ensemble, score  # noqa: E402
 
-from landlearn.core.accuracy.calibration import apply_temperature, expected_calibration_error  # noqa: E402
-from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix  # noqa: E402
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
 from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical  # noqa: E402
-from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels  # noqa: E402
 from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
 from landlearn.core.errors import InputError  # noqa: E402
 from landlearn.core.geo.classes import read_class_names_file  # noqa: E402
 from landlearn.core.geo.extent import Extent  # noqa: E402
 from landlearn.core.labels.base import LabelConfig  # noqa: E402
 from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster  # noqa: E402
-from landlearn.core.model_package.format import read_package  # noqa: E402
 
 
 @dataclass
@@ -71,14 +69,6 @@ class QualitySet:
     truth: np.ndarray  # held-out class names on the image grid, "" = not scored
     wall_to_wall: bool
     tile: int
-
-
-def as_names(values: np.ndarray, names: dict[int, str]) -> np.ndarray:
-    lut = np.array([""] * 256, dtype=object)
-    for v, n in names.items():
-        lut[v] = n
-    lut[0] = ""
-    return lut[values]
 
 
 def burnt(image: str, labels: LabelConfig, out: Path) -> np.ndarray:
@@ -223,86 +213,6 @@ def enmap_set(tmp: Path) -> QualitySet:
 SETS = {"nc": nc_set, "s2": s2_set, "slovenia": slovenia_set, "nb": nb_set, "enmap": enmap_set}
 
 
-def boundaries(names: np.ndarray) -> np.ndarray:
-    b = np.zeros(names.shape, bool)
-    b[:, 1:] |= names[:, 1:] != names[:, :-1]
-    b[:, :-1] |= names[:, 1:] != names[:, :-1]
-    b[1:] |= names[1:] != names[:-1]
-    b[:-1] |= names[1:] != names[:-1]
-    return b
-
-
-def _dilate(m: np.ndarray) -> np.ndarray:
-    p = np.pad(m, 1)
-    return np.any([p[1 + dy:1 + dy + m.shape[0], 1 + dx:1 + dx + m.shape[1]]
-                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
-
-
-def boundary_f(pred: np.ndarray, truth: np.ndarray) -> float:
-    """F-score of class boundaries within 1 px, inside the scored area."""
-    scored = truth != ""
-    inner = scored & ~_dilate(~scored)  # the scored area's own edge is no class boundary
-    pb, tb = boundaries(pred) & inner, boundaries(truth) & inner
-    if not pb.any() or not tb.any():
-        return 0.0
-    precision = (pb & _dilate(tb)).sum() / pb.sum()
-    recall = (tb & _dilate(pb)).sum() / tb.sum()
-    return float(2 * precision * recall / max(precision + recall, 1e-12))
-
-
-@dataclass
-class Failed:
-    """A default that does not run on this set: what the user is told."""
-
-    model: str
-    seed: int
-    message: str
-
-
-@dataclass
-class Run:
-    model: str
-    seed: int
-    acc: Accuracy
-    boundary: float | None
-    ece_raw: float
-    ece_cal: float
-    temperature: float
-    train_s: float
-    classify_s: float
-
-
-def score(qs: QualitySet, model: str, seed: int, package: str, tmp: Path, train_s: float) -> Run:
-    out, prob = tmp / f"{qs.key}_{model}_{seed}.tif", tmp / f"{qs.key}_{model}_{seed}_p.tif"
-    t0 = time.perf_counter()
-    classify_pixels(ClassifyConfig(qs.image, package, str(out), output_probabilities=str(prob)))
-    classify_s = time.perf_counter() - t0
-    pkg = read_package(package)
-    names_of = {int(c["Value"]): str(c["Name"]) for c in pkg.emd["Classes"]}
-    with rasterio.open(out) as ds:
-        pred = as_names(ds.read(1), names_of)
-    classes = sorted(set(np.unique(qs.truth[qs.truth != ""])) | set(names_of.values()) - {""})
-    index = {n: i for i, n in enumerate(classes)}
-    scored = qs.truth != ""
-    t = np.array([index[n] for n in qs.truth[scored]])
-    p = np.array([index.get(n, -1) for n in pred[scored]])
-    keep = p >= 0
-    acc = Accuracy(confusion_matrix(t[keep], p[keep], len(classes)), classes)
-    info = pkg.landlearn
-    order = [names_of.get(v, "") for v in info["class_values"]]
-    with rasterio.open(prob) as ds:
-        pr = ds.read().reshape(ds.count, -1).T[scored.reshape(-1)]
-    ok = keep & (pr.sum(1) > 0)
-    truth_idx = np.array([order.index(n) if n in order else -1 for n in qs.truth[scored]])
-    ok &= truth_idx >= 0
-    cal = pr[ok]
-    temp = float((info.get("calibration") or {}).get("temperature", 1.0))
-    raw = apply_temperature(cal, 1.0 / temp)
-    return Run(model, seed, acc, boundary_f(pred, qs.truth) if qs.wall_to_wall else None,
-               expected_calibration_error(raw, truth_idx[ok]),
-               expected_calibration_error(cal, truth_idx[ok]), temp, train_s, classify_s)
-
-
 def parse_overrides(text: str) -> dict:
     """'loss=focal,epochs=40' -> TrainConfig fields (values read as Python literals)."""
     import ast
@@ -354,7 +264,11 @@ def report(results: dict, args, sets: dict) -> str:
              f"- Date: {datetime.date.today()}; machine: {platform.node()}, {os.cpu_count()} "
              f"CPUs, no GPU; torch {torch.__version__}",
              f"- Command: `.venv/bin/python bench/bench_quality.py --sets {args.sets} --models "
-             f"{args.models} --seeds {args.seeds} --write BENCHMARKS.md`",
+             f"{args.models} --seeds {args.seeds}" + (f" --train {args.train}" if args.train else "")
+             + (" --tta" if args.tta else "") + (" --ensemble" if args.ensemble else "")
+             + (" --norm group" if args.norm == "group" else "")
+             + (f" --lr-cap {args.lr_cap}" if args.lr_cap else "")
+             + " --write BENCHMARKS.md`",
              "- Defaults as a user gets them: U-Net resnet34, encoder depth fitted to the "
              "chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR finder, early "
              "stopping 5, automatic chip size (stride half a chip; here: "
@@ -369,7 +283,7 @@ def report(results: dict, args, sets: dict) -> str:
         lines += [f"### {qs.title}", "",
                   "| model | OA | macro F1 | kappa | boundary F (1 px) | ECE raw | ECE "
                   "calibrated | T | train s | classify s |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for model in args.models.split(","):
+        for model in _models(runs):
             failed = [r for r in runs if r.model == model and isinstance(r, Failed)]
             rs = [r for r in runs if r.model == model and isinstance(r, Run)]
             if failed:
@@ -391,13 +305,25 @@ def report(results: dict, args, sets: dict) -> str:
         lines += ["", "Per-class F1 (mean over seeds; support = held-out pixels):", "",
                   "| model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
                   "| support | " + " | ".join(str(int(s)) for s in done[0].acc.support) + " |"]
-        for model in args.models.split(","):
+        for model in _models(done):
             rs = [r for r in done if r.model == model and r.acc.names == names]
             if rs:
                 f1 = np.mean([r.acc.f1 for r in rs], axis=0)
                 lines.append(f"| {model} | " + " | ".join(f"{v:.2f}" for v in f1) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _print(key: str, run: Run) -> None:
+    print(f"{key} {run.model} seed {run.seed}: OA {run.acc.overall:.3f} macro F1 "
+          f"{run.acc.macro_f1:.3f} kappa {run.acc.kappa:.3f} boundary "
+          f"{run.boundary} ECE {run.ece_raw:.3f}->{run.ece_cal:.3f} "
+          f"(T {run.temperature:.2f}) train {run.train_s:.0f} s", flush=True)
+
+
+def _models(runs: list) -> list[str]:
+    """The rows' model names in the order they ran (plain, +tta, ensembles)."""
+    return list(dict.fromkeys(r.model for r in runs))
 
 
 def main() -> None:
@@ -407,8 +333,19 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--train", default="", help="deep training overrides for an ablation, "
                     "e.g. loss=focal,class_weighting=inverse_frequency")
+    ap.add_argument("--tta", action="store_true", help="also classify each deep model with "
+                    "TEST_TIME_AUGMENTATION (rows model+tta, the same trained models)")
+    ap.add_argument("--ensemble", action="store_true", help="also score the seeds' deep models "
+                    "as one ensemble (their calibrated probabilities averaged)")
+    ap.add_argument("--norm", choices=("batch", "group"), default="batch",
+                    help="group: an ablation with GroupNorm in place of BatchNorm")
+    ap.add_argument("--lr-cap", type=float, help="an ablation: the LR finder's choice capped")
     ap.add_argument("--write")
     args = ap.parse_args()
+    if args.norm == "group":
+        use_group_norm()
+    if args.lr_cap:
+        cap_learning_rate(args.lr_cap)
     TRAIN_OVERRIDES.update(parse_overrides(args.train))
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     sets, results = {}, {}
@@ -424,12 +361,19 @@ def main() -> None:
                     results[key].append(Failed(model, seed, str(exc)))
                     print(f"{key} {model} seed {seed}: fails: {exc}", flush=True)
                     continue
-                run = score(qs, model, seed, package, tmp / key, train_s)
-                results[key].append(run)
-                print(f"{key} {model} seed {seed}: OA {run.acc.overall:.3f} macro F1 "
-                      f"{run.acc.macro_f1:.3f} kappa {run.acc.kappa:.3f} boundary "
-                      f"{run.boundary} ECE {run.ece_raw:.3f}->{run.ece_cal:.3f} "
-                      f"(T {run.temperature:.2f}) train {train_s:.0f} s", flush=True)
+                for tta in (False, True) if args.tta and model.startswith("unet") else (False,):
+                    run = score(qs, model, seed, package, tmp / key, train_s, tta=tta)
+                    results[key].append(run)
+                    _print(key, run)
+        if args.ensemble:
+            for model in args.models.split(","):
+                for suffix in ("", "+tta"):
+                    members = [r for r in results[key] if isinstance(r, Run)
+                               and r.model == model + suffix]
+                    if len(members) >= 2 and model.startswith("unet"):
+                        results[key].append(ensemble(qs, f"{model}{suffix} x{len(members)}",
+                                                     members))
+                        _print(key, results[key][-1])
     text = report(results, args, sets)
     print(text)
     if args.write:

@@ -33,8 +33,11 @@ from common import write_section  # noqa: E402
 
 def whole_image(package: str, image: Path, device) -> tuple[np.ndarray, dict]:
     """(class values of every pixel, {value: name}) from one forward pass."""
+    from types import SimpleNamespace
+
     import rasterio
 
+    from landlearn.core.classify.stream import normalise
     from landlearn.core.deep.predictor import DeepPredictor
     from landlearn.core.model_package.format import read_package
     from landlearn.core.model_package.info import model_info
@@ -45,8 +48,8 @@ def whole_image(package: str, image: Path, device) -> tuple[np.ndarray, dict]:
         raw = ds.read().astype(np.float32)
         valid = np.all(raw != ds.nodata, axis=0) if ds.nodata is not None else \
             np.ones(raw.shape[1:], bool)
-    x = (raw - info.mean[:, None, None]) / np.where(info.std > 0, info.std, 1)[:, None, None]
-    x[:, ~valid] = 0.0
+    # Classify Pixels' own normalisation of a tile (z-scores, NoData at 0)
+    x = normalise(SimpleNamespace(data=raw, valid=valid), info)
     h, w = valid.shape
     x = np.pad(x, ((0, 0), (0, -h % 32), (0, -w % 32)))
     prob = DeepPredictor(pkg, info, device)(x[None].astype(np.float32))[0, :, :h, :w]
@@ -89,7 +92,8 @@ def run(data: Path, out: Path, configs: list[str], seeds: int, device: str) -> N
 def score(outs: list[str]) -> str:
     """Each of ``outs`` a run's OUT folder, as FOLDER or FOLDER=LABEL (the label leads its
     rows' config names: runs of different code side by side)."""
-    from bench_quality import as_names, boundary_f, nc_set, s2_set
+    from bench_quality import nc_set, s2_set
+    from quality_score import as_names, boundary_f
 
     from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix
 

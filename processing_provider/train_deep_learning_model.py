@@ -113,6 +113,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             early_stopping=self.parameterAsInt(parameters, "EARLY_STOPPING", context),
             loss=self.choice(parameters, "LOSS"),
             class_weighting=self.choice(parameters, "CLASS_WEIGHTING"),
+            chip_sampling=self.choice(parameters, "CHIP_SAMPLING"),
             augmentation=self.parameterAsBoolean(parameters, "AUGMENTATION", context),
             device=self.choice(parameters, "DEVICE"),
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
@@ -190,6 +191,13 @@ def add_deep_parameters(alg) -> None:
     alg.add_choice("CLASS_WEIGHTING", "Class weighting",
                     [("none", "None"), ("inverse_frequency", "Inverse frequency")], "none",
                     "Weight classes by the inverse of their pixel share, for rare classes.")
+    alg.add_choice("CHIP_SAMPLING", "Chip sampling",
+                    [("uniform", "Uniform (each chip once per epoch)"),
+                     ("balanced", "Class-balanced (repeat rare classes' chips)")], "uniform",
+                    "Balanced: chips holding a class found in fewer than its even share of the "
+                    "training chips are repeated in each epoch (up to sqrt(share / found) "
+                    "times; the log names the classes), instead of weighting the loss.",
+                    advanced=True)
     alg.add(QgsProcessingParameterBoolean(
         "AUGMENTATION", alg.tr("Augmentation (flips, 90° rotations)"), defaultValue=True),
         "Random flips and right-angle rotations of each chip.", advanced=True)

@@ -95,7 +95,8 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
             if isinstance(labels, QgsRasterLayer):
                 given["LABEL_RASTER"] = given.pop("LABELS")
         child = {k: v for k, v in given.items() if k in keys}
-        for key in ("ARCHITECTURE", "BACKBONE", "LOSS", "CLASS_WEIGHTING", "DEVICE"):
+        for key in ("ARCHITECTURE", "BACKBONE", "LOSS", "CLASS_WEIGHTING", "CHIP_SAMPLING",
+                    "DEVICE"):
             if key in child:
                 child[key] = self.choice(parameters, key)
         return processing.run(f"landlearn:{target}", child, context=context, feedback=feedback,
@@ -105,8 +106,8 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
 DEEP_KEYS = {"TRAINING_DATA", "ARCHITECTURE", "BACKBONE", "ENCODER_DEPTH", "PRETRAINED_WEIGHTS",
              "PRETRAINED_BANDS", "BAND_NAMES", "IGNORE_CLASSES",
              "EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "VALIDATION_PERCENT", "EARLY_STOPPING",
-             "LOSS", "CLASS_WEIGHTING", "AUGMENTATION", "DEVICE", "MIXED_PRECISION",
-             "SAVE_ON_CANCEL", "QUANTIZE", "SEED", "OUTPUT_MODEL"}
+             "LOSS", "CLASS_WEIGHTING", "CHIP_SAMPLING", "AUGMENTATION", "DEVICE",
+             "MIXED_PRECISION", "SAVE_ON_CANCEL", "QUANTIZE", "SEED", "OUTPUT_MODEL"}
 CLASSICAL_KEYS = {"MODEL_TYPE", "INPUT_RASTER", "BANDS", "LABELS", "LABEL_RASTER", "CLASS_FIELD",
                   "CLASS_NAME_FIELD", "SELECTED_FEATURES_ONLY", "ALL_TOUCHED", "EXTENT",
                   "MAX_SAMPLES_PER_CLASS", "TREES", "MAX_DEPTH", "SVM_C", "SVM_GAMMA", "CV_FOLDS",

@@ -41,9 +41,8 @@ class ChipSize:
 def labelled_blocks(labels, area: Window, size: int, enough: int) -> int:
     """Tile-sized blocks of ``area`` that meet the labels, counted up to ``enough``."""
     found = 0
-    holds = getattr(labels, "holds_labels", None) or labels.overlaps
     for win in tile_windows(area, (size, size)):
-        if holds(win):
+        if labels.holds_labels(win):
             found += 1
             if found >= enough:
                 break

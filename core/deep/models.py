@@ -37,9 +37,10 @@ def build_model(architecture: str, backbone: str, in_channels: int, classes: int
                classes=classes, **shape)
 
 
-def load_package_model(path: str, parameter: str = "model"):
-    """The network a deep package describes, with its weights (checked before loading)."""
-    pkg = read_package(path, parameter)
+def load_package_model(path: str, parameter: str = "model", pkg=None):
+    """The network a deep package describes, with its weights (checked before loading);
+    ``pkg``: the package as read_package already read it from ``path`` (not read again)."""
+    pkg = pkg if pkg is not None else read_package(path, parameter)
     if pkg.kind != "deep":
         raise InputError(parameter, f"'{path}' holds a {pkg.kind} model, not network weights")
     info = pkg.landlearn

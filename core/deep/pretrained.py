@@ -81,8 +81,9 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
         raise InputError(parameter, f"'{path}' does not exist")
     low = path.lower()
     if low.endswith((".dlpk", ".emd")) or os.path.isdir(path):
-        info = read_package(path, parameter).landlearn
-        return Checkpoint(load_package_model(path, parameter).state_dict(),
+        pkg = read_package(path, parameter)
+        info = pkg.landlearn
+        return Checkpoint(load_package_model(path, parameter, pkg).state_dict(),
                           [(n, wavelength(n)) for n in info["band_names"]],
                           info.get("encoder_depth", 5))
     size = os.path.getsize(path)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..accuracy.calibration import Calibration, fit_calibration
-from ..accuracy.metrics import Accuracy, confusion_matrix
+from ..accuracy.metrics import Accuracy
 from ..chips.training_data import read_training_data
 from ..errors import Cancelled, InputError
 from ..model_package.format import check_model_output
@@ -29,14 +29,14 @@ from .architectures import auto_encoder_depth, check_encoder_depth
 from .band_matching import parse_bands
 from .batches import NORM_BATCHES, auto_batch, epoch_batches, refresh_norm_statistics
 from .chip_dataset import IGNORE, ChipData
+from .evaluation import calibration_groups, evaluate
 from .losses import make_loss
 from .lr_finder import find_learning_rate
 from .models import build_model
 from .pretrained import load_weights, read_checkpoint
+from .sampling import SAMPLING, epoch_length, epoch_order, sampling_factors
 from .split import spatial_split
 from .train_package import save_trained
-
-CALIBRATION_PIXELS = 200_000  # validation pixels the temperature is fitted on, at most
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class TrainConfig:
     early_stopping: int = 5  # patience in epochs; 0 = off
     loss: str = "crossentropy"
     class_weighting: str = "none"  # or "inverse_frequency"
+    chip_sampling: str = "uniform"  # or "balanced": rare classes' chips repeated (sampling.py)
     augmentation: bool = True
     device: str = "auto"
     mixed_precision: bool = True  # used on CUDA only
@@ -86,6 +87,9 @@ class TrainConfig:
         if self.band_names is not None and not self.pretrained_weights:
             raise InputError("band_names", "names the training bands for matching pretrained "
                              "weights; give PRETRAINED_WEIGHTS too, or leave it empty")
+        if self.chip_sampling not in SAMPLING:
+            raise InputError("chip_sampling", f"'{self.chip_sampling}' is not one of "
+                             + ", ".join(SAMPLING))
         if self.class_weighting not in ("none", "inverse_frequency"):
             raise InputError("class_weighting", f"'{self.class_weighting}' is not none or "
                              "inverse_frequency")
@@ -140,13 +144,14 @@ def _class_values(data, ignore: tuple[int, ...]) -> list[int]:
 
 
 def _scan(chips: ChipData, indices: list[int], n: int, progress: Progress) -> np.ndarray:
-    """Labelled pixels per class index over ``indices`` (fills the cache as it goes)."""
-    counts = np.zeros(n, dtype=np.int64)
+    """(chips, classes) labelled pixels per class index of each of ``indices`` (fills the
+    cache as it goes)."""
+    counts = np.zeros((len(indices), n), dtype=np.int64)
     for k, i in enumerate(indices):
         if k % 16 == 0:
             check(progress)
         _, y = chips.load(i)
-        counts += np.bincount(y[y != IGNORE].ravel(), minlength=n)[:n]
+        counts[k] = np.bincount(y[y != IGNORE].ravel(), minlength=n)[:n]
     return counts
 
 
@@ -185,7 +190,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     names = [c.name for c in data.classes if c.value in values]
     split = spatial_split(data.chips, config.validation_percent, config.seed)
     chips = ChipData(data, values)
-    counts = _scan(chips, split.train, len(values), progress)
+    per_chip = _scan(chips, split.train, len(values), progress)
+    counts = per_chip.sum(axis=0)
     sparse = sparse_labels_note(int(counts.sum()),
                                 len(split.train) * data.tile_size[0] * data.tile_size[1])
     if counts.sum() == 0:
@@ -244,7 +250,11 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                                             progress=progress)
         check(progress)
         progress.info(f"Learning-rate finder chose {lr:.2e}")
-    steps_per_epoch = math.ceil(len(split.train) / batch)
+    factors, line = sampling_factors(config.chip_sampling, per_chip, names)
+    if line:
+        notes.append(line)
+        progress.info(line)
+    steps_per_epoch = math.ceil(epoch_length(split.train, factors) / batch)
     if min(batch, len(split.train)) < 2 and min(shape[1], shape[2]) >> depth <= 1:
         raise InputError("batch_size" if batch < 2 else "training_data",
                          f"{shape[2]} x {shape[1]} px chips shrink to one pixel in the encoder, "
@@ -266,7 +276,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         for epoch in range(1, config.epochs + 1):
             te = time.perf_counter()
             model.train()
-            order = rng.permutation(split.train)
+            order = epoch_order(split.train, factors, rng)
             losses = []
             for s, chosen in enumerate(epoch_batches(order, batch)):
                 check(progress)
@@ -314,56 +324,6 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                    batch, amp, amp_dtype, history, best_epoch, lr, lr_history, notes, t0, progress)
 
 
-def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp, amp_dtype,
-             progress, keep: list | None = None, gather: list | None = None):
-    """(mean loss, Accuracy) over ``indices``; None, None without validation chips.
-
-    ``gather`` collects (probabilities, true class) of up to CALIBRATION_PIXELS labelled
-    pixels, spread evenly over the batches, for the temperature fit."""
-    if not indices:
-        return None, None
-    model.eval()
-    per_batch = -(-CALIBRATION_PIXELS // -(-len(indices) // batch))
-    pick = np.random.default_rng(0)
-    cm = np.zeros((n, n), dtype=np.int64)
-    losses, weights = [], []
-    with torch.no_grad():
-        for s in range(0, len(indices), batch):
-            check(progress)
-            part = indices[s:s + batch]
-            x, y = chips.batch(part, torch, device, False, None)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                logits = model(x).float()
-            valid = int((y != IGNORE).sum())
-            if valid:
-                losses.append(float(loss_fn(logits, y)))
-                weights.append(valid)
-            pred = logits.argmax(1)
-            yt = y.cpu().numpy()
-            if gather is not None and valid:
-                where = np.flatnonzero(yt.reshape(-1) != IGNORE)
-                where = np.sort(pick.choice(where, min(per_batch, len(where)), replace=False))
-                prob = logits.softmax(1).permute(0, 2, 3, 1).reshape(-1, n).cpu().numpy()
-                chip = np.asarray(part)[where // (yt.shape[1] * yt.shape[2])]
-                gather.append((prob[where], yt.reshape(-1)[where], chip))
-            cm += confusion_matrix(np.where(yt == IGNORE, -1, yt), pred.cpu().numpy(), n)
-            if keep is not None and len(keep) < 8:
-                for j in range(len(part)):
-                    if len(keep) < 8:
-                        keep.append((part[j], yt[j], pred[j].cpu().numpy()))
-    loss = float(np.average(losses, weights=weights)) if losses else float("nan")
-    return loss, Accuracy(cm, names)
-
-
-def _calibration_groups(data, chip_of_pixel: np.ndarray) -> np.ndarray:
-    """Per gathered pixel, the spatial block of its chip (overlapping chips share pixels,
-    blocks do not), or the chip itself when all lie in one block."""
-    uniq, inverse = np.unique(chip_of_pixel, return_inverse=True)
-    keys: dict = {}
-    block = np.array([keys.setdefault(data.chips[int(i)].block_key, len(keys)) for i in uniq])
-    return (block if len(keys) >= 2 else np.arange(len(uniq)))[inverse]
-
-
 def _finish(torch, config, data, values, names, model, chips, split, loss_fn, device, batch,
             amp, amp_dtype, history, best_epoch, lr, lr_history, notes, t0, progress):
     samples: list = []
@@ -380,7 +340,7 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
         calibration = fit_calibration(np.concatenate([p for p, _, _ in held_out]),
                                       np.concatenate([t for _, t, _ in held_out]),
                                       "validation pixels", config.seed,
-                                      groups=_calibration_groups(
+                                      groups=calibration_groups(
                                           data, np.concatenate([c for _, _, c in held_out])))
     if calibration is not None:
         notes.append(calibration.line())

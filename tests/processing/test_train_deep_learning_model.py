@@ -171,3 +171,17 @@ def test_encoder_depth_from_the_toolbox_and_the_deprecated_id(provider, chips, t
     old = QgsApplication.processingRegistry().algorithmById("landlearn:trainmodel")
     shown = {p.name() for p in old.parameterDefinitions()} - {"MODEL_TYPE", "REPORT"}
     assert shown - DEEP_KEYS - CLASSICAL_KEYS == set()
+
+
+def test_chip_sampling_from_the_toolbox_and_the_deprecated_id(provider, chips, tmp_path):
+    """CHIP_SAMPLING reaches training by option name or index, also through Train Model."""
+    import processing
+
+    for alg, value in (("traindeeplearningmodel", "balanced"), ("trainmodel", 1)):
+        out = tmp_path / f"{alg}.dlpk"
+        processing.run(f"landlearn:{alg}", {**PARAMS, "TRAINING_DATA": str(chips),
+                                            "CHIP_SAMPLING": value, "OUTPUT_MODEL": str(out)})
+        with zipfile.ZipFile(out) as zf:
+            training = json.loads(zf.read(f"{alg}.emd"))["LandLearn"]["training"]
+        assert training["parameters"]["chip_sampling"] == "balanced"
+        assert any(n.startswith("class-balanced chips: ") for n in training["notes"])

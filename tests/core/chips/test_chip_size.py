@@ -12,7 +12,7 @@ class Footprint:
     def __init__(self, box):
         self.box, self.asked = box, 0
 
-    def overlaps(self, win: Window) -> bool:
+    def holds_labels(self, win: Window) -> bool:
         self.asked += 1
         c0, r0, c1, r1 = self.box
         return (win.col_off < c1 and c0 < win.col_off + win.width
