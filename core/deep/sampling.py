@@ -22,30 +22,38 @@ __all__ = ["SAMPLING", "epoch_length", "epoch_order", "repeat_factors", "samplin
 SAMPLING = ("uniform", "balanced")
 
 
+def _shares(per_chip: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(chips holding each class, share of the chips holding each class, threshold t)."""
+    present = per_chip > 0
+    return present, present.mean(axis=0), 1.0 / per_chip.shape[1]
+
+
 def repeat_factors(per_chip: np.ndarray) -> np.ndarray:
     """(chips, classes) labelled pixel counts -> each chip's repeat factor (>= 1)."""
-    present = per_chip > 0
-    share = present.mean(axis=0)
-    t = 1.0 / per_chip.shape[1]
+    present, share, t = _shares(per_chip)
     by_class = np.where(share > 0, np.maximum(1.0, np.sqrt(t / np.maximum(share, 1e-12))), 1.0)
     return np.where(present, by_class, 1.0).max(axis=1, initial=1.0)
+
+
+def _draws(factors: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """(whole repeats per chip, fractional draws to add, the fractions): round(sum) chips
+    in all, or fewer where too few chips have a fraction to draw."""
+    whole = np.floor(factors).astype(int)
+    frac = factors - whole
+    extra = int(round(float(factors.sum()))) - int(whole.sum())
+    return whole, max(0, min(extra, int((frac > 0).sum()))), frac
 
 
 def epoch_order(train: list[int], factors: np.ndarray | None, rng: np.random.Generator
                 ) -> np.ndarray:
     """One epoch's chips, shuffled: ``train`` once each when ``factors`` is None, else each
-    chip floor(factor) times plus the fractions drawn without replacement, round(sum)
-    chips in all."""
+    chip floor(factor) times plus the fractions drawn without replacement (``_draws``)."""
     chips = np.asarray(train)
     if factors is None:
         return rng.permutation(chips)
-    whole = np.floor(factors).astype(int)
-    extra = int(round(float(factors.sum()))) - int(whole.sum())
-    frac = factors - whole
-    if extra > 0 and frac.sum() > 0:
-        pick = rng.choice(len(chips), size=min(extra, int((frac > 0).sum())), replace=False,
-                          p=frac / frac.sum())
-        whole[pick] += 1
+    whole, extra, frac = _draws(factors)
+    if extra:
+        whole[rng.choice(len(chips), size=extra, replace=False, p=frac / frac.sum())] += 1
     return rng.permutation(np.repeat(chips, whole))
 
 
@@ -53,21 +61,20 @@ def epoch_length(train: list[int], factors: np.ndarray | None) -> int:
     """Chips per epoch for ``epoch_order`` (the schedule's step count)."""
     if factors is None:
         return len(train)
-    whole = np.floor(factors)
-    extra = int(round(float(factors.sum()))) - int(whole.sum())
-    return int(whole.sum()) + max(0, min(extra, int((factors - whole > 0).sum())))
+    whole, extra, _ = _draws(factors)
+    return int(whole.sum()) + extra
 
 
 def sampling_factors(mode: str, per_chip: np.ndarray, names: list[str]
-                  ) -> tuple[np.ndarray | None, str]:
+                     ) -> tuple[np.ndarray | None, str]:
     """CHIP_SAMPLING's repeat factors (None: uniform) and a line for the log saying what
     they repeat ("" when uniform)."""
     if mode != "balanced":
         return None, ""
     factors = repeat_factors(per_chip)
-    share = (per_chip > 0).mean(axis=0)
+    _, share, t = _shares(per_chip)
     rare = [f"{names[c]} ({share[c]:.0%} of chips)" for c in np.argsort(share, kind="stable")
-            if 0 < share[c] < 1.0 / len(names)]
+            if 0 < share[c] < t]
     return factors, (f"class-balanced chips: {int(round(factors.sum()))} chip draws per epoch "
                      f"for {len(factors)} training chips, repeating those of "
                      + (", ".join(rare) if rare else "no class (none is rare)"))
