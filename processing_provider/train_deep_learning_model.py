@@ -15,6 +15,7 @@ from qgis.core import (
 )
 
 from ..core.deep.architectures import ARCHITECTURES, BACKBONES
+from ..core.deep.ensemble import MAX_MEMBERS
 from ..core.deep.losses import LOSSES
 from .base import LandLearnAlgorithm
 from .training import add_model_output, dlpk_path, finish_training
@@ -119,6 +120,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
             save_on_cancel=self.parameterAsBoolean(parameters, "SAVE_ON_CANCEL", context),
             quantize=self.parameterAsBoolean(parameters, "QUANTIZE", context),
+            ensemble_size=self.parameterAsInt(parameters, "ENSEMBLE_SIZE", context),
             seed=self.parameterAsInt(parameters, "SEED", context))
         result = train_model(config, progress)
         return finish_training(result.output_model, result.accuracy, feedback)
@@ -198,6 +200,15 @@ def add_deep_parameters(alg) -> None:
                     "training chips are repeated in each epoch (up to sqrt(share / found) "
                     "times; the log names the classes), instead of weighting the loss.",
                     advanced=True)
+    alg.add(QgsProcessingParameterNumber(
+        "ENSEMBLE_SIZE", alg.tr("Networks in the ensemble"),
+        QgsProcessingParameterNumber.Type.Integer, defaultValue=1, minValue=1,
+        maxValue=MAX_MEMBERS),
+            "1: one network. 2 or more: that many networks trained from seeds SEED, SEED + 1, "
+            "... on the same chips, packaged as one model averaging their class "
+            "probabilities: steadier maps than any one network (on nc_landsat7 3 networks "
+            "beat their mean overall accuracy in every run measured), at that many times the "
+            "training and classify time.", advanced=True)
     alg.add(QgsProcessingParameterBoolean(
         "AUGMENTATION", alg.tr("Augmentation (flips, 90° rotations)"), defaultValue=True),
         "Random flips and right-angle rotations of each chip.", advanced=True)

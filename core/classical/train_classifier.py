@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..geo.extent import Extent
 from ..geo.grid import crs_units
 from ..labels.base import LabelConfig
-from ..model_package.format import FORMAT, FORMAT_VERSION, check_model_output, write_package
+from ..model_package.format import FORMAT, PLAIN_VERSION, check_model_output, write_package
 from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.fast_paths import fast_paths
@@ -174,7 +174,7 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
         "ModelPadding": 0, "Classes": [c.to_esri() for c in s.classes],
         "accuracy": f"{acc.overall:.4f}" if acc else None,
         "LandLearn": {
-            "format": FORMAT, "version": FORMAT_VERSION, "kind": "classical",
+            "format": FORMAT, "version": PLAIN_VERSION, "kind": "classical",
             "model_type": config.model_type, "in_channels": nb,
             "class_values": [c.value for c in s.classes], "band_names": s.band_names,
             "source_bands": s.source_bands, "source_band_count": s.source_band_count,

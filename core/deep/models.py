@@ -11,6 +11,7 @@ from ..errors import InputError
 from ..model_package.format import read_package, read_weights
 from ..runtime.deps import require
 from .architectures import ARCHITECTURES, BACKBONES, check_encoder_depth, smp_class
+from .ensemble import MAX_MEMBERS, ensemble
 
 __all__ = ["ARCHITECTURES", "BACKBONES", "build_model", "load_package_model"]
 
@@ -18,12 +19,20 @@ DECODER_CHANNELS = (256, 128, 64, 32, 16)  # smp's U-Net default at depth 5
 
 
 def build_model(architecture: str, backbone: str, in_channels: int, classes: int,
-                parameter: str | None = None, encoder_depth: int = 5):
+                parameter: str | None = None, encoder_depth: int = 5, members: int = 1):
     """The network, untrained. ``parameter`` names what to blame for an unknown
     architecture or encoder: the package ("model") when it comes from one.
 
     A shallower U-Net keeps the decoder's last (finest) stages: depth 4 decodes with
-    128, 64, 32, 16 channels."""
+    128, 64, 32, 16 channels. ``members`` > 1: that many such networks averaged
+    (deep.ensemble), as an ensemble package holds them."""
+    if isinstance(members, bool) or not isinstance(members, int) \
+            or not 1 <= members <= MAX_MEMBERS:
+        raise InputError(parameter or "ensemble_size", f"{str(members)[:20]} networks cannot "
+                         f"form a model; use 1 to {MAX_MEMBERS}")
+    if members > 1:
+        return ensemble([build_model(architecture, backbone, in_channels, classes, parameter,
+                                     encoder_depth) for _ in range(members)])
     if backbone not in BACKBONES:
         raise InputError(parameter or "backbone", f"the encoder '{str(backbone)[:40]}' is not one "
                          f"of {', '.join(BACKBONES)}")
@@ -45,7 +54,8 @@ def load_package_model(path: str, parameter: str = "model", pkg=None):
         raise InputError(parameter, f"'{path}' holds a {pkg.kind} model, not network weights")
     info = pkg.landlearn
     model = build_model(info["architecture"], info["encoder"], info["in_channels"],
-                        len(info["class_values"]), parameter, info.get("encoder_depth", 5))
+                        len(info["class_values"]), parameter, info.get("encoder_depth", 5),
+                        info.get("ensemble_members", 1))
     state = read_weights(pkg, {k: tuple(v.shape) for k, v in model.state_dict().items()})
     model.load_state_dict(state)
     return model

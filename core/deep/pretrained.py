@@ -30,6 +30,7 @@ from ..model_package.format import read_package
 from ..model_package.members import MAX_MEMBER_BYTES, MIB, safetensors_header
 from ..runtime.deps import require
 from .band_matching import match_bands, parse_bands, wavelength
+from .ensemble import first_member
 from .models import load_package_model
 
 __all__ = ["Checkpoint", "load_weights", "read_checkpoint", "read_state_dict"]
@@ -83,7 +84,9 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
     if low.endswith((".dlpk", ".emd")) or os.path.isdir(path):
         pkg = read_package(path, parameter)
         info = pkg.landlearn
-        return Checkpoint(load_package_model(path, parameter, pkg).state_dict(),
+        # an ensemble package's first network: a fine-tune trains one network (or an
+        # ensemble of networks that each start from it)
+        return Checkpoint(first_member(load_package_model(path, parameter, pkg)).state_dict(),
                           [(n, wavelength(n)) for n in info["band_names"]],
                           info.get("encoder_depth", 5))
     size = os.path.getsize(path)

@@ -2,13 +2,14 @@
 
 One epoch = every training chip once, shuffled, augmented; then the held-out blocks are
 scored. The best epoch by validation mean IoU is kept (early stopping counts epochs without
-improvement), and only the finished package is written: a cancel leaves nothing unless the
-user asked for the best model so far.
+improvement; deep.fit), and only the finished package is written: a cancel leaves nothing
+unless the user asked for the best model so far. ENSEMBLE_SIZE > 1 trains that many
+networks from consecutive seeds on the same chips and split and packages them as one
+averaging model (deep.ensemble); the first network is the one ENSEMBLE_SIZE = 1 trains.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -27,16 +28,20 @@ from ..termination import terminable
 from .advice import sparse_labels_note
 from .architectures import auto_encoder_depth, check_encoder_depth
 from .band_matching import parse_bands
-from .batches import NORM_BATCHES, auto_batch, epoch_batches, refresh_norm_statistics
+from .batches import auto_batch
 from .chip_dataset import IGNORE, ChipData
+from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import calibration_groups, evaluate
+from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, epoch_line, fit_network
 from .losses import make_loss
-from .lr_finder import find_learning_rate
 from .models import build_model
 from .pretrained import load_weights, read_checkpoint
-from .sampling import SAMPLING, epoch_length, epoch_order, sampling_factors
+from .sampling import SAMPLING, epoch_length, sampling_factors
 from .split import spatial_split
 from .train_package import save_trained
+
+__all__ = ["EPOCH_HEADER", "EpochRecord", "TrainConfig", "TrainResult", "epoch_line",
+           "train_model"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class TrainConfig:
     mixed_precision: bool = True  # used on CUDA only
     save_on_cancel: bool = False
     quantize: bool = False  # also an int8 ONNX graph, calibrated on training chips
+    ensemble_size: int = 1  # networks trained from seeds seed, seed + 1, ...; averaged
     seed: int = 0
 
     def validate(self) -> None:
@@ -78,6 +84,10 @@ class TrainConfig:
                              "leave it empty to run the learning-rate finder")
         if self.encoder_depth is not None:
             check_encoder_depth(self.architecture, self.encoder_depth)
+        if isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, int) \
+                or not 1 <= self.ensemble_size <= MAX_MEMBERS:
+            raise InputError("ensemble_size", f"{str(self.ensemble_size)[:20]} networks: use 1 "
+                             f"(one network) to {MAX_MEMBERS}")
         if self.early_stopping < 0:
             raise InputError("early_stopping", "the patience must be 0 (off) or more epochs")
         if self.pretrained_bands and not self.pretrained_weights:
@@ -98,16 +108,6 @@ class TrainConfig:
 
 
 @dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    valid_loss: float | None
-    accuracy: float | None
-    mean_iou: float | None
-    seconds: float
-
-
-@dataclass
 class TrainResult:
     output_model: str
     accuracy: Accuracy | None
@@ -122,16 +122,9 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     calibration: Calibration | None = None
     encoder_depth: int = 5
-
-
-def epoch_line(r: EpochRecord) -> str:
-    def f(v):
-        return "      -" if v is None else f"{v:7.4f}"
-    return (f"{r.epoch:>5}  {r.train_loss:10.4f}  {f(r.valid_loss):>10}  {f(r.accuracy):>8}  "
-            f"{f(r.mean_iou):>8}  {time.strftime('%M:%S', time.gmtime(r.seconds)):>6}")
-
-
-EPOCH_HEADER = "epoch  train_loss  valid_loss  accuracy  mean_iou    time"
+    # an ensemble's networks (Fit.summary each); history, best_epoch and the learning rate
+    # above are the first network's
+    members: list = field(default_factory=list)
 
 
 def _class_values(data, ignore: tuple[int, ...]) -> list[int]:
@@ -211,8 +204,70 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     ckpt = read_checkpoint(config.pretrained_weights) if config.pretrained_weights else None
     depth = _encoder_depth(config, data.tile_size, ckpt, progress)
     config = replace(config, encoder_depth=depth)  # the package records the depth built
+    n = config.ensemble_size
+    shape = (data.band_count, data.tile_size[1], data.tile_size[0])
+    weight = None
+    if config.class_weighting == "inverse_frequency":
+        freq = counts / counts.sum()
+        w = np.where(freq > 0, 1.0 / np.maximum(freq, 1e-12), 0.0)
+        weight = torch.tensor(w / w[w > 0].mean(), dtype=torch.float32, device=device)
+    loss_fn = make_loss(config.loss, torch, weight)
+    amp = device.type == "cuda" and config.mixed_precision
+    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    factors, line = sampling_factors(config.chip_sampling, per_chip, names)
+    if line:
+        notes.append(line)
+        progress.info(line)
+    fits: list[Fit] = []
+    setting, batch, networks = None, config.batch_size, []
+    try:
+        for k in range(n):
+            seed = config.seed + k
+            if k:  # the first network draws exactly what a single-network training draws
+                torch.manual_seed(seed)
+            if n > 1:
+                progress.info(f"Network {k + 1} of {n} (seed {seed})")
+            model = _network(config, data, values, ckpt, notes if k == 0 else None, progress)
+            model.to(device)
+            if setting is None:
+                batch = batch or auto_batch(torch, model, device, shape, len(split.train))
+                _check_batch(batch, len(split.train), shape, depth)
+                progress.info(f"Device: {describe_device(device)}; batch size {batch}"
+                              + (f"; mixed precision {str(amp_dtype).split('.')[-1]}"
+                                 if amp else ""))
+                setting = Setting(config, chips, split, factors,
+                                  math.ceil(epoch_length(split.train, factors) / batch), batch,
+                                  len(values), names, loss_fn, device, amp, amp_dtype)
+            fits.append(Fit(seed))
+            fit_network(torch, model, setting, fits[-1], progress, (k, n))
+            model.load_state_dict(fits[-1].best_state)
+            networks.append(model)
+    except Cancelled:
+        done = [f for f in fits if f.best_state is not None]
+        if config.save_on_cancel and done:
+            if len(networks) < len(done):  # the network in training: its best epoch so far
+                model.load_state_dict(done[-1].best_state)
+                networks.append(model)
+            what = (f"during epoch {len(fits[-1].history) + 1}" if n == 1 else
+                    f"while training network {len(fits)} of {n}")
+            notes.append(f"cancelled {what}; saved the best epoch so far"
+                         + ("" if n == 1 else f" of each of {len(done)} networks"))
+            final = _combined(networks)
+            result = _finish(torch, config, data, values, names, final, chips, split, loss_fn,
+                             device, batch, amp, amp_dtype, done, notes, t0, NullProgress())
+            raise Cancelled("Cancelled by the user; the best model so far ("
+                            + (f"epoch {done[0].best_epoch}" if n == 1 else
+                               f"{len(done)} networks") +
+                            f") was saved to {result.output_model}.") from None
+        raise
+    return _finish(torch, config, data, values, names, _combined(networks), chips,
+                   split, loss_fn, device, batch, amp, amp_dtype, fits, notes, t0, progress)
+
+
+def _network(config, data, values, ckpt, notes, progress):
+    """A new network, with the pretrained weights when given (their note once)."""
     model = build_model(config.architecture, config.backbone, data.band_count, len(values),
-                        encoder_depth=depth)
+                        encoder_depth=config.encoder_depth)
     if ckpt is not None:
         bands = list(config.band_names or data.band_names)
         if len(bands) != data.band_count:
@@ -221,112 +276,32 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         given = parse_bands(config.pretrained_bands)
         what = load_weights(model, ckpt.state, bands=given or ckpt.bands, names=bands,
                             bands_from_user=given is not None)
-        notes.append(f"pretrained weights from {config.pretrained_weights}: {what}")
-        progress.info(notes[-1])
-    model.to(device)
-    shape = (data.band_count, data.tile_size[1], data.tile_size[0])
-    batch = config.batch_size or auto_batch(torch, model, device, shape, len(split.train))
-    weight = None
-    if config.class_weighting == "inverse_frequency":
-        freq = counts / counts.sum()
-        w = np.where(freq > 0, 1.0 / np.maximum(freq, 1e-12), 0.0)
-        weight = torch.tensor(w / w[w > 0].mean(), dtype=torch.float32, device=device)
-    loss_fn = make_loss(config.loss, torch, weight)
-    rng = np.random.default_rng(config.seed)
-    amp = device.type == "cuda" and config.mixed_precision
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
-    progress.info(f"Device: {describe_device(device)}; batch size {batch}"
-                  + (f"; mixed precision {str(amp_dtype).split('.')[-1]}" if amp else ""))
+        if notes is not None:
+            notes.append(f"pretrained weights from {config.pretrained_weights}: {what}")
+            progress.info(notes[-1])
+    return model
 
-    def train_batches(i):
-        order = rng.permutation(split.train)
-        start = (i * batch) % max(len(order) - batch + 1, 1)
-        return chips.batch(order[start:start + batch], torch, device, config.augmentation, rng)
 
-    lr, lr_history = config.learning_rate, []
-    if lr is None:
-        lr, lr_history = find_learning_rate(torch, model, train_batches, loss_fn, device,
-                                            steps=60,
-                                            progress=progress)
-        check(progress)
-        progress.info(f"Learning-rate finder chose {lr:.2e}")
-    factors, line = sampling_factors(config.chip_sampling, per_chip, names)
-    if line:
-        notes.append(line)
-        progress.info(line)
-    steps_per_epoch = math.ceil(epoch_length(split.train, factors) / batch)
-    if min(batch, len(split.train)) < 2 and min(shape[1], shape[2]) >> depth <= 1:
+def _check_batch(batch: int, train_chips: int, shape, depth: int) -> None:
+    if min(batch, train_chips) < 2 and min(shape[1], shape[2]) >> depth <= 1:
         raise InputError("batch_size" if batch < 2 else "training_data",
                          f"{shape[2]} x {shape[1]} px chips shrink to one pixel in the encoder, "
                          "where BatchNorm needs at least 2 chips per batch; "
                          + ("set BATCH_SIZE to 2 or more" if batch < 2 else
                             "export more training chips") + ", or export larger chips")
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=config.epochs,
-                                                steps_per_epoch=steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    history: list[EpochRecord] = []
-    norm_chips = np.random.default_rng(config.seed).permutation(split.train)[
-        :NORM_BATCHES * batch]
-    best = (-1.0, math.inf)
-    best_state, best_epoch, stale = None, 0, 0
-    progress.info(EPOCH_HEADER)
-    total_steps = config.epochs * steps_per_epoch
-    try:
-        for epoch in range(1, config.epochs + 1):
-            te = time.perf_counter()
-            model.train()
-            order = epoch_order(split.train, factors, rng)
-            losses = []
-            for s, chosen in enumerate(epoch_batches(order, batch)):
-                check(progress)
-                x, y = chips.batch(chosen, torch, device, config.augmentation, rng)
-                opt.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                    loss = loss_fn(model(x).float(), y)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                losses.append(float(loss.detach()))
-                progress.set_fraction(((epoch - 1) * steps_per_epoch + s + 1) / total_steps * 0.95)
-            refresh_norm_statistics(torch, model, chips, norm_chips, batch, device, progress)
-            vloss, acc = evaluate(torch, model, chips, split.valid, loss_fn, device, batch,
-                                  len(values), names, amp, amp_dtype, progress)
-            rec = EpochRecord(epoch, float(np.mean(losses)), vloss,
-                              acc.overall if acc else None, acc.mean_iou if acc else None,
-                              time.perf_counter() - te)
-            history.append(rec)
-            progress.info(epoch_line(rec))
-            score = (acc.mean_iou, -vloss) if acc else (-rec.train_loss, 0.0)
-            if best_state is None or score > best:
-                best, best_epoch, stale = score, epoch, 0
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
-            else:
-                stale += 1
-                if config.early_stopping and stale >= config.early_stopping:
-                    notes.append(f"early stopping after epoch {epoch}: no better validation "
-                                 f"mean IoU for {stale} epochs")
-                    progress.info(notes[-1])
-                    break
-    except Cancelled:
-        if config.save_on_cancel and best_state is not None:
-            model.load_state_dict(best_state)
-            notes.append(f"cancelled during epoch {len(history) + 1}; saved the best epoch so far")
-            result = _finish(torch, config, data, values, names, model, chips, split, loss_fn,
-                             device, batch, amp, amp_dtype, history, best_epoch, lr, lr_history,
-                             notes, t0, NullProgress())
-            raise Cancelled(f"Cancelled by the user; the best model so far (epoch {best_epoch}) "
-                            f"was saved to {result.output_model}.") from None
-        raise
-    model.load_state_dict(best_state)
-    return _finish(torch, config, data, values, names, model, chips, split, loss_fn, device,
-                   batch, amp, amp_dtype, history, best_epoch, lr, lr_history, notes, t0, progress)
+
+
+def _combined(networks: list):
+    """The one network, or the ensemble of the trained ones (on their device)."""
+    return networks[0] if len(networks) == 1 else ensemble(networks)
 
 
 def _finish(torch, config, data, values, names, model, chips, split, loss_fn, device, batch,
-            amp, amp_dtype, history, best_epoch, lr, lr_history, notes, t0, progress):
+            amp, amp_dtype, fits, notes, t0, progress):
     samples: list = []
+    for k, fit in enumerate(fits):
+        notes.extend(fit.notes if len(fits) == 1 else
+                     [f"network {k + 1} (seed {fit.seed}): {n}" for n in fit.notes])
     eval_on = split.valid or split.train
     if not split.valid:
         notes.append("no validation chips (VALIDATION_PERCENT = 0): the metrics below are on the "
@@ -348,11 +323,13 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
         notes.append("confidence not calibrated: " + (
             "no validation chips" if not split.valid else "too few labelled validation pixels"))
     progress.info(notes[-1])
-    result = TrainResult(config.output_model, acc, history, best_epoch, lr, batch,
-                         describe_device(device),
+    first = fits[0]
+    result = TrainResult(config.output_model, acc, first.history, first.best_epoch,
+                         first.learning_rate, batch, describe_device(device),
                          {"train": len(split.train), "valid": len(split.valid),
                           "dropped": len(split.dropped)}, time.perf_counter() - t0,
-                         lr_history, notes, calibration, config.encoder_depth)
+                         first.lr_history, notes, calibration, config.encoder_depth,
+                         [f.summary() for f in fits] if len(fits) > 1 else [])
     save_trained(config, data, values, model, result, chips, samples, progress, split)
     progress.set_fraction(1.0)
     return result

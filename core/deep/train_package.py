@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import MissingDependency
 from ..geo.grid import crs_units
-from ..model_package.format import FORMAT, FORMAT_VERSION, write_package
+from ..model_package.format import FORMAT, FORMAT_VERSION, PLAIN_VERSION, write_package
 from ..model_package.onnx_graph import onnx_description
 from .onnx_export import NotExportable, export_onnx, onnx_difference, spread_like
 from .onnx_quantize import INT8_FILE, quantize_chips, raw_chips
@@ -27,6 +27,7 @@ def recommended_padding(tile: tuple[int, int]) -> int:
 def model_emd(config, data, values, result) -> dict:
     classes = [c for c in data.classes if c.value in values]
     acc = result.accuracy
+    members = len(result.members) or 1
     emd = {
         "Framework": "PyTorch",
         "ModelConfiguration": "LandLearn",
@@ -40,7 +41,8 @@ def model_emd(config, data, values, result) -> dict:
         "Classes": [c.to_esri() for c in classes],
         "accuracy": f"{acc.overall:.4f}" if acc else None,
         "LandLearn": {
-            "format": FORMAT, "version": FORMAT_VERSION, "kind": "deep",
+            "format": FORMAT, "version": FORMAT_VERSION if members > 1 else PLAIN_VERSION,
+            "kind": "deep",
             "architecture": config.architecture, "encoder": config.backbone,
             "encoder_depth": result.encoder_depth,
             "in_channels": data.band_count, "class_values": values,
@@ -65,6 +67,9 @@ def model_emd(config, data, values, result) -> dict:
             "metrics": acc.to_json() if acc else None,
         },
     }
+    if members > 1:  # older LandLearns (version 1) refuse the package by its version
+        emd["LandLearn"]["ensemble_members"] = members
+        emd["LandLearn"]["training"]["networks"] = result.members
     calibration = getattr(result, "calibration", None)
     if calibration is not None:
         emd["LandLearn"]["calibration"] = calibration.to_json()

@@ -7,6 +7,7 @@ story on one HTML page with PNGs, saved inside the package under report/.
 from __future__ import annotations
 
 import html
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -140,6 +141,10 @@ def samples_png(samples, chips, colors) -> bytes:
 def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
     info = emd["LandLearn"]
     files = {"report/curves.png": curves_png(result.history, result.best_epoch)}
+    networks = getattr(result, "members", None) or []
+    for k, net in enumerate(networks[1:], start=2):  # the first network's are curves.png
+        files[f"report/curves_network_{k}.png"] = curves_png(
+            [SimpleNamespace(**h) for h in net["history"]], net["best_epoch"])
     acc = result.accuracy
     colors = [tuple(c["Color"]) for c in emd["Classes"]]
     if acc is not None:
@@ -160,6 +165,7 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
         f"<td>{_f(h.accuracy)}</td><td>{_f(h.mean_iou)}</td><td>{h.seconds:.1f}</td></tr>"
         for h in result.history)
     counts = f"<h2>Confusion matrix (pixels)</h2>{_counts_table(acc)}" if acc else ""
+    counts += _networks_table(networks)
     summary = (f"overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, mean IoU "
                f"{acc.mean_iou:.3f}, macro F1 {acc.macro_f1:.3f} over {acc.total} pixels"
                if acc else "no accuracy: no evaluated pixels")
@@ -175,7 +181,7 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
 text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}
 tr.best{{font-weight:bold;background:#dfd}}</style>
 </head><body><h1>{html.escape(info['architecture'])} / {html.escape(info['encoder'])}:
-training report</h1><p>{html.escape(summary)}. Best epoch {result.best_epoch} of
+training report</h1><p>{html.escape(summary)}{_ensemble_words(networks)}. Best epoch {result.best_epoch} of
 {len(result.history)}; learning rate {result.learning_rate:.2e}; batch {result.batch_size};
 {html.escape(result.device)}; {result.seconds:.0f} s. Chips: {result.chips}.</p>
 <ul>{notes}</ul><h2>Per class (validation)</h2><table><tr><th>class</th><th>precision</th>
@@ -185,6 +191,24 @@ training report</h1><p>{html.escape(summary)}. Best epoch {result.best_epoch} of
 </body></html>"""
     files["report/report.html"] = page.encode("utf-8")
     return files
+
+
+def _ensemble_words(networks: list) -> str:
+    return (f" (an ensemble of {len(networks)} networks, their probabilities averaged; below: "
+            "the first network's epochs)" if networks else "")
+
+
+def _networks_table(networks: list) -> str:
+    """One row per network of an ensemble: its seed, rate and best epoch."""
+    if not networks:
+        return ""
+    rows = "".join(
+        f"<tr><td>{k}</td><td>{n['seed']}</td><td>{n['learning_rate']:.2e}</td>"
+        f"<td>{n['best_epoch']}</td><td>{n['epochs_run']}</td><td>{_f(n['best_mean_iou'])}</td></tr>"
+        for k, n in enumerate(networks, start=1))
+    return ("<h2>Networks of the ensemble</h2><table><tr><th>network</th><th>seed</th>"
+            "<th>learning rate</th><th>best epoch</th><th>epochs run</th>"
+            f"<th>best mean IoU</th></tr>{rows}</table>")
 
 
 def _f(v) -> str:

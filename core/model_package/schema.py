@@ -15,12 +15,16 @@ import re
 from ..errors import InputError
 
 FORMAT = "landlearn-model"
-FORMAT_VERSION = 1
+# the newest package version this LandLearn reads; 2: ensemble packages (ensemble_members).
+# Packages that need nothing newer say 1, so that older LandLearns still read them.
+FORMAT_VERSION = 2
+PLAIN_VERSION = 1
 
 MAX_BANDS = 1024  # hyperspectral sensors have a few hundred
 MAX_SOURCE_BANDS = 65535
 MIN_TILE, MAX_TILE = 16, 8192
 MAX_PADDING = 1024
+MAX_ENSEMBLE = 8  # networks in one package (deep.ensemble.MAX_MEMBERS, without torch here)
 RASTER_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64",
                  "float32", "float64")
 WEIGHTS_SUFFIX = {"deep": ".safetensors", "classical": ".skops"}
@@ -134,6 +138,9 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         if info.get("encoder_depth") is not None:  # absent in older packages: depth 5
             info["encoder_depth"] = c.integer(info["encoder_depth"], "LandLearn.encoder_depth",
                                               3, 5)
+        if info.get("ensemble_members") is not None:  # absent: one network
+            info["ensemble_members"] = c.integer(info["ensemble_members"],
+                                                 "LandLearn.ensemble_members", 1, MAX_ENSEMBLE)
         for key in ("onnx", "onnx_int8"):
             graph = info.get(key)
             if graph is None:

@@ -173,15 +173,21 @@ def test_encoder_depth_from_the_toolbox_and_the_deprecated_id(provider, chips, t
     assert shown - DEEP_KEYS - CLASSICAL_KEYS == set()
 
 
-def test_chip_sampling_from_the_toolbox_and_the_deprecated_id(provider, chips, tmp_path):
-    """CHIP_SAMPLING reaches training by option name or index, also through Train Model."""
+def test_chip_sampling_and_ensemble_size_from_the_toolbox_and_the_deprecated_id(provider, chips,
+                                                                                tmp_path):
+    """CHIP_SAMPLING reaches training by option name or index, ENSEMBLE_SIZE as a number,
+    also through Train Model."""
     import processing
 
-    for alg, value in (("traindeeplearningmodel", "balanced"), ("trainmodel", 1)):
+    for alg, value, size in (("traindeeplearningmodel", "balanced", None), ("trainmodel", 1, 2)):
         out = tmp_path / f"{alg}.dlpk"
-        processing.run(f"landlearn:{alg}", {**PARAMS, "TRAINING_DATA": str(chips),
+        extra = {} if size is None else {"ENSEMBLE_SIZE": size}
+        processing.run(f"landlearn:{alg}", {**PARAMS, "TRAINING_DATA": str(chips), **extra,
                                             "CHIP_SAMPLING": value, "OUTPUT_MODEL": str(out)})
         with zipfile.ZipFile(out) as zf:
-            training = json.loads(zf.read(f"{alg}.emd"))["LandLearn"]["training"]
+            info = json.loads(zf.read(f"{alg}.emd"))["LandLearn"]
+        training = info["training"]
         assert training["parameters"]["chip_sampling"] == "balanced"
         assert any(n.startswith("class-balanced chips: ") for n in training["notes"])
+        assert training["parameters"]["ensemble_size"] == (size or 1)
+        assert info.get("ensemble_members") == size  # absent for one network

@@ -8,7 +8,7 @@ import pytest
 
 from builder import deep_emd
 from landlearn.core.errors import InputError
-from landlearn.core.model_package.schema import FORMAT, check_emd
+from landlearn.core.model_package.schema import FORMAT, FORMAT_VERSION, check_emd
 
 
 def _classical_emd():
@@ -130,8 +130,10 @@ def test_foreign_newer_or_unknown_packages_are_refused_with_their_own_reason():
         check_emd({"LandLearn": {"format": "other"}}, "x")
     with pytest.raises(InputError, match=r"MODEL: 'x' is not a valid model package: the \.emd is not"):
         check_emd([FORMAT], "x")
-    with pytest.raises(InputError, match="written by a newer LandLearn .package version 2."):
-        check_emd(_edit("LandLearn.version", 2), "x")
+    with pytest.raises(InputError, match="written by a newer LandLearn .package version 3."):
+        check_emd(_edit("LandLearn.version", FORMAT_VERSION + 1), "x")
+    assert FORMAT_VERSION == 2  # version 2: ensemble packages (a version 1 reader refuses them)
+    check_emd(_edit("LandLearn.version", 2), "x")
     with pytest.raises(InputError, match="holds a 'pickle' model, which this version"):
         check_emd(_edit("LandLearn.kind", "pickle"), "x")
     classical = _classical_emd()

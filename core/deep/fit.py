@@ -1,0 +1,151 @@
+"""One network's training run: learning-rate finder, one-cycle schedule, epochs, early
+stopping on the validation mean IoU. Train Deep Learning Model runs it once per network
+(ENSEMBLE_SIZE networks, each from its own seed).
+
+The run fills a Fit as it goes, so a cancel in the middle still leaves the caller the best
+epoch so far (SAVE_ON_CANCEL).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..progress import check
+from .batches import NORM_BATCHES, epoch_batches, refresh_norm_statistics
+from .evaluation import evaluate
+from .lr_finder import find_learning_rate
+from .sampling import epoch_order
+
+__all__ = ["EPOCH_HEADER", "EpochRecord", "Fit", "epoch_line", "fit_network"]
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    valid_loss: float | None
+    accuracy: float | None
+    mean_iou: float | None
+    seconds: float
+
+
+@dataclass
+class Fit:
+    """What one network's training reached (filled while it runs)."""
+    seed: int
+    history: list[EpochRecord] = field(default_factory=list)
+    best_state: dict | None = None
+    best_epoch: int = 0
+    learning_rate: float = 0.0
+    lr_history: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        """The network's line in an ensemble package's .emd."""
+        best = next((h for h in self.history if h.epoch == self.best_epoch), None)
+        return {"seed": self.seed, "learning_rate": self.learning_rate,
+                "epochs_run": len(self.history), "best_epoch": self.best_epoch,
+                "best_mean_iou": best.mean_iou if best else None,
+                "history": [vars(h) for h in self.history]}
+
+
+def epoch_line(r: EpochRecord) -> str:
+    def f(v):
+        return "      -" if v is None else f"{v:7.4f}"
+    return (f"{r.epoch:>5}  {r.train_loss:10.4f}  {f(r.valid_loss):>10}  {f(r.accuracy):>8}  "
+            f"{f(r.mean_iou):>8}  {time.strftime('%M:%S', time.gmtime(r.seconds)):>6}")
+
+
+EPOCH_HEADER = "epoch  train_loss  valid_loss  accuracy  mean_iou    time"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What every network of one training shares."""
+    config: object  # TrainConfig
+    chips: object  # ChipData
+    split: object
+    factors: np.ndarray | None  # chip sampling (deep.sampling)
+    steps_per_epoch: int
+    batch: int
+    classes: int
+    names: list[str]
+    loss_fn: object
+    device: object
+    amp: bool
+    amp_dtype: object
+
+
+def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, int] = (0, 1)
+                ) -> Fit:
+    """Train ``model`` in place from ``fit.seed``; ``part``: (this network, networks) for
+    the progress bar. Returns ``fit`` with the best epoch's weights in ``best_state``
+    (``model`` itself ends at its last epoch)."""
+    config, chips, split, batch = s.config, s.chips, s.split, s.batch
+    rng = np.random.default_rng(fit.seed)
+
+    def train_batches(i):
+        order = rng.permutation(split.train)
+        start = (i * batch) % max(len(order) - batch + 1, 1)
+        return chips.batch(order[start:start + batch], torch, s.device, config.augmentation, rng)
+
+    lr = config.learning_rate
+    if lr is None:
+        lr, fit.lr_history = find_learning_rate(torch, model, train_batches, s.loss_fn,
+                                                s.device, steps=60, progress=progress)
+        check(progress)
+        fit.notes.append(f"Learning-rate finder chose {lr:.2e}")
+        progress.info(fit.notes[-1])
+    fit.learning_rate = lr
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=config.epochs,
+                                                steps_per_epoch=s.steps_per_epoch)
+    scaler = torch.amp.GradScaler("cuda", enabled=s.amp and s.amp_dtype == torch.float16)
+    norm_chips = np.random.default_rng(fit.seed).permutation(split.train)[:NORM_BATCHES * batch]
+    best, stale = (-1.0, math.inf), 0
+    progress.info(EPOCH_HEADER)
+    total_steps = config.epochs * s.steps_per_epoch
+    member, members = part
+    for epoch in range(1, config.epochs + 1):
+        te = time.perf_counter()
+        model.train()
+        losses = []
+        for step, chosen in enumerate(epoch_batches(epoch_order(split.train, s.factors, rng),
+                                                    batch)):
+            check(progress)
+            x, y = chips.batch(chosen, torch, s.device, config.augmentation, rng)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(s.device.type, dtype=s.amp_dtype, enabled=s.amp):
+                loss = s.loss_fn(model(x).float(), y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            losses.append(float(loss.detach()))
+            done = ((epoch - 1) * s.steps_per_epoch + step + 1) / total_steps
+            progress.set_fraction((member + done) / members * 0.95)
+        refresh_norm_statistics(torch, model, chips, norm_chips, batch, s.device, progress)
+        vloss, acc = evaluate(torch, model, chips, split.valid, s.loss_fn, s.device, batch,
+                              s.classes, s.names, s.amp, s.amp_dtype, progress)
+        rec = EpochRecord(epoch, float(np.mean(losses)), vloss, acc.overall if acc else None,
+                          acc.mean_iou if acc else None, time.perf_counter() - te)
+        fit.history.append(rec)
+        progress.info(epoch_line(rec))
+        score = (acc.mean_iou, -vloss) if acc else (-rec.train_loss, 0.0)
+        if fit.best_state is None or score > best:
+            best, fit.best_epoch, stale = score, epoch, 0
+            fit.best_state = copy.deepcopy({name: v.detach().cpu()
+                                            for name, v in model.state_dict().items()})
+        else:
+            stale += 1
+            if config.early_stopping and stale >= config.early_stopping:
+                fit.notes.append(f"early stopping after epoch {epoch}: no better validation "
+                                 f"mean IoU for {stale} epochs")
+                progress.info(fit.notes[-1])
+                break
+    return fit
