@@ -187,7 +187,8 @@ def add_deep_parameters(alg) -> None:
     alg.add(QgsProcessingParameterNumber(
         "EARLY_STOPPING", alg.tr("Early stopping patience (epochs, 0 = off)"),
         QgsProcessingParameterNumber.Type.Integer, defaultValue=5),
-        "Stop after this many epochs without a better validation mean IoU.")
+        "Stop after this many epochs without a better validation mean IoU, counted from the "
+        "epoch the one-cycle learning rate peaks (30% of EPOCHS) at the earliest.")
     alg.add_choice("LOSS", "Loss", LOSSES, "crossentropy",
                     "Training loss; all skip NoData and ignored classes.", advanced=True)
     alg.add_choice("CLASS_WEIGHTING", "Class weighting",

@@ -1,7 +1,12 @@
 """One network's training run (deep.fit): what it records of itself. The run itself is
 exercised by every training test (tests/core/deep/test_train_deep_learning_model.py)."""
 
+from types import SimpleNamespace
+
+import pytest
+
 from landlearn.core.deep.fit import EPOCH_HEADER, EpochRecord, Fit, epoch_line
+from small_models import quick_config
 
 
 def test_a_fit_summarises_its_best_epoch_for_the_package():
@@ -16,3 +21,31 @@ def test_a_fit_summarises_its_best_epoch_for_the_package():
 
 def test_epoch_lines_keep_the_header_columns_without_validation():
     assert len(epoch_line(EpochRecord(20, 12.5, None, None, None, 61.0))) == len(EPOCH_HEADER)
+
+
+def test_the_rate_peaks_three_tenths_into_the_epochs():
+    from landlearn.core.deep.fit import peak_epoch
+
+    assert [peak_epoch(n) for n in (1, 2, 3, 4, 10, 20, 21)] == [1, 1, 1, 2, 3, 6, 7]
+
+
+def test_early_stopping_counts_from_the_rate_peak(chips, tmp_path, monkeypatch):
+    """Validation scores that only fall: the best epoch stays 1, yet training runs on until
+    EARLY_STOPPING epochs have passed after the peak epoch (3 of 10), not after epoch 1."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segmentation_models_pytorch")
+    from landlearn.core.deep import fit
+    from landlearn.core.deep.train_deep_learning_model import train_model
+
+    scores = iter([0.5, 0.4, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3])
+    real = fit.evaluate
+
+    def scripted(*args, **kw):
+        vloss, acc = real(*args, **kw)
+        return vloss, SimpleNamespace(overall=acc.overall, mean_iou=next(scores))
+
+    monkeypatch.setattr(fit, "evaluate", scripted)
+    result = train_model(quick_config(chips, tmp_path / "e.dlpk", epochs=10, early_stopping=2))
+    assert [h.epoch for h in result.history] == [1, 2, 3, 4, 5] and result.best_epoch == 1
+    assert ("early stopping after epoch 5: no better validation mean IoU in the 2 epochs "
+            "since epoch 3") in result.notes
