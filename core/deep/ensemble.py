@@ -50,8 +50,7 @@ def ensemble(members: list):
 
 def member_count(model) -> int:
     """How many networks ``model`` averages (1 for a plain network)."""
-    members = getattr(model, "members", None)
-    return len(members) if members is not None and type(model).__name__ == "Ensemble" else 1
+    return len(model.members) if isinstance(model, _ensemble_class()) else 1
 
 
 def first_member(model):
