@@ -17,12 +17,12 @@ compiled code.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..runtime.deps import require
+from ..runtime.threads import compute_threads
 
 __all__ = ["joint_filter"]
 
@@ -31,27 +31,35 @@ def joint_filter(values: np.ndarray, valid: np.ndarray, hs: int, hr: float,
                  threshold: float, max_iter: int, device):
     """(modes' values (B, H, W) float32, displacements (2, H, W) float64, travel (H, W)
     int32) of float32 ``values`` with (H, W) bool ``valid``. ``device`` "compiled" or a
-    torch.device."""
+    torch.device. Pixels with an infinite value take no part (as NoData would): both
+    searches weigh every neighbour by 0 or 1, and 0 x inf is not 0."""
+    valid = valid & np.isfinite(values).all(0)
     if device == "compiled":
         return _compiled(values, valid, hs, hr, threshold, max_iter)
     return _torch(values, valid, hs, hr, threshold, max_iter, device)
 
 
 def _compiled(values, valid, hs, hr, threshold, max_iter):
-    from .joint_shift_jit import joint_rows
+    from .joint_shift_jit import rows4, rows_any
 
     b, h, w = values.shape
-    v = np.ascontiguousarray(np.moveaxis(values.astype(np.float32, copy=False), 0, -1))
+    if b <= 4:  # the bands in registers; zero bands add exactly 0 (joint_shift_jit)
+        v = np.zeros((h, w, 4), np.float32)
+        v[:, :, :b] = np.moveaxis(values, 0, -1)
+        kernel = rows4
+    else:
+        v = np.ascontiguousarray(np.moveaxis(values.astype(np.float32, copy=False), 0, -1))
+        kernel = rows_any
     ok = np.ascontiguousarray(valid, np.bool_)
     out = np.empty((b, h, w), np.float32)
     disp = np.empty((2, h, w), np.float64)
     travel = np.empty((h, w), np.int32)
-    threads = max(1, min(os.cpu_count() or 1, 16))
+    threads = min(compute_threads(), 16)
     step = max(1, -(-h // (threads * 8)))
     spans = [(y, min(y + step, h)) for y in range(0, h, step)]
     args = (v, ok, out, disp, travel, int(hs), float(hr), float(threshold) ** 2, int(max_iter))
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda span: joint_rows(*args, *span), spans))
+        list(pool.map(lambda span: kernel(*args, *span), spans))
     return out, disp, travel
 
 

@@ -17,13 +17,13 @@ CPU where numba is missing.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..classical.trees.kernel import numba_version
 from ..runtime.deps import require
+from ..runtime.threads import compute_threads
 
 
 def halo(spatial_radius: int, iterations: int) -> int:
@@ -64,7 +64,7 @@ def _compiled(values, valid, r: int, hr2: float, iterations: int):
     v = np.ascontiguousarray(values, np.float32)
     ok = np.ascontiguousarray(valid, np.bool_)
     h = v.shape[1]
-    threads = max(1, min(os.cpu_count() or 1, 16))
+    threads = min(compute_threads(), 16)
     step = max(1, -(-h // (threads * 4)))
     spans = [(y, min(y + step, h)) for y in range(0, h, step)]
     with ThreadPoolExecutor(threads) as pool:

@@ -1,5 +1,6 @@
 """segment.joint_shift_jit: the compiled joint mean shift gives the torch search's modes
-bit for bit on real pixels, NoData included."""
+bit for bit on real pixels, NoData included, with the bands in registers (1-4 bands) and in
+arrays (more)."""
 
 import numpy as np
 import pytest
@@ -10,12 +11,14 @@ from landlearn.core.segment.joint_shift import joint_filter
 pytestmark = pytest.mark.skipif(numba_version() is None, reason="numba is not installed")
 
 
-def test_the_compiled_search_equals_torchs_on_real_pixels(sample):
+@pytest.mark.parametrize("bands, scale", [((4, 3, 2), 8.0), ((8,), 32.0),
+                                          ((4, 3, 2, 8, 9, 10), 8.0)])
+def test_the_compiled_search_equals_torchs_on_real_pixels(sample, bands, scale):
     torch = pytest.importorskip("torch")
     import rasterio
 
     with rasterio.open(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif") as ds:
-        x = ds.read((4, 3, 2)).astype(np.float32)[:, :90, :110] / 8.0
+        x = ds.read(list(bands)).astype(np.float32)[:, :90, :110] / scale
     valid = np.ones(x.shape[1:], bool)
     valid[30:40, 20:50] = False
     x[:, ~valid] = 0
@@ -27,6 +30,22 @@ def test_the_compiled_search_equals_torchs_on_real_pixels(sample):
         assert not np.array_equal(ours[0], x) and ours[2].max() > 0  # it moved
     np.testing.assert_array_equal(ours[0][:, ~valid], x[:, ~valid])
     assert (ours[1][:, ~valid] == 0).all() and (ours[2][~valid] == 0).all()
+
+
+def test_an_infinite_value_takes_no_part(sample):
+    """0 x inf is NaN: a pixel with an infinite value must not reach its neighbours' sums
+    (each neighbour is weighed by 0 or 1), so it is left out as NoData would be."""
+    import rasterio
+
+    with rasterio.open(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif") as ds:
+        x = ds.read((4, 3, 2)).astype(np.float32)[:, :40, :40] / 8.0
+    valid = np.ones(x.shape[1:], bool)
+    clean = joint_filter(x, valid, 3, 12.0, 0.1, 100, "compiled")
+    x[1, 20, 20] = np.inf
+    hit = joint_filter(x, valid, 3, 12.0, 0.1, 100, "compiled")
+    assert np.isfinite(np.delete(hit[0].reshape(3, -1), 20 * 40 + 20, axis=1)).all()
+    assert hit[2][20, 20] == 0 and (hit[1][:, 20, 20] == 0).all()
+    assert not np.array_equal(hit[0][:, 15:26, 15:26], clean[0][:, 15:26, 15:26])
 
 
 def test_cuda_search_agrees_with_the_compiled_one(sample):
