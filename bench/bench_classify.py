@@ -34,8 +34,9 @@ import torch  # noqa: E402
 from common import SAMPLE, SHARED, write_section  # noqa: E402
 
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
-from landlearn.core.classify.classify_pixels import ClassifyConfig, _normalise, classify_pixels  # noqa: E402
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels  # noqa: E402
 from landlearn.core.classify.predictor import load_predictor  # noqa: E402
+from landlearn.core.classify.stream import normalise as _normalise  # noqa: E402
 from landlearn.core.deep.export_model import ExportModelConfig, export_model  # noqa: E402
 from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
 from landlearn.core.geo.grid import pad_window, tile_windows  # noqa: E402

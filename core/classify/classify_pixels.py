@@ -142,10 +142,10 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         object_notes(config, progress)
         config = dataclasses.replace(config, blend="centre", test_time_augmentation=False)
         tile, pad = config.tile_size or 512, 0
-    else:
-        tile, pad = geometry(config, info)
     source, area = open_source(config, info, progress)
     with source:
+        if not objects:  # the tile fitted to the area (tiling.geometry)
+            tile, pad = geometry(config, info, area)
         _check_before_work(config, info, source, area, tile, pad, progress)
         batch = 1 if objects else batch_size(config, device, tile, info)
         core = tile - 2 * pad
@@ -180,9 +180,9 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
                          "(each segment is described from all its pixels first); leave "
                          "DASK_SCHEDULER and PARALLEL_PROCESSING_FACTOR empty")
     info = model_info(pkg)
-    tile, pad = geometry(config, info)
     source, area = open_source(config, info, progress)
     with source:
+        tile, pad = geometry(config, info, area)
         _check_before_work(config, info, source, area, tile, pad, progress)
         grid = source.grid.subgrid(area)
     core = tile - 2 * pad

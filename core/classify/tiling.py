@@ -14,13 +14,20 @@ from ..errors import InputError
 # with 1024 bands and ImageWidth 8192 would otherwise ask for 275 GB per tile.
 TILE_MEMORY = 1 << 30
 MAX_MEMORY = 4 * TILE_MEMORY  # what explicit TILE_SIZE, BATCH_SIZE or a blend strip may take
+# How far the automatic tile grows over a large raster, and what such a tile's bands and
+# class scores may take (the network's activations are several times that).
+LARGEST_TILE = 1024
+GROWN_TILE_MEMORY = 1 << 27
 
 
 def tile_bytes(tile: int, info) -> int:
     return tile * tile * (info.in_channels + len(info.class_values)) * 4
 
 
-def geometry(config, info) -> tuple[int, int]:
+def geometry(config, info, area: Window | None = None) -> tuple[int, int]:
+    """(tile, padding) in pixels. Without TILE_SIZE: the model's chip size, at least 256 px,
+    and for a deep model with centre blending over ``area`` the tile of up to LARGEST_TILE
+    px that computes the fewest pixels (``tile_for_area``)."""
     # Larger tiles than the training chips waste less on padding; a CNN takes any size.
     # Pixel classifiers need no context at all.
     if config.tile_size is None:
@@ -33,15 +40,44 @@ def geometry(config, info) -> tuple[int, int]:
             raise InputError("tile_size", f"a {tile} px tile of {info.in_channels} bands and "
                              f"{len(info.class_values)} classes takes "
                              f"{tile_bytes(tile, info) / 1e9:.1f} GB; use a smaller TILE_SIZE")
-    default_pad = info.padding if info.kind == "classical" else max(info.padding, 32)
-    pad = min(default_pad, (tile - 16) // 2) if config.padding is None else config.padding
+    pad = _padding(config, info, tile)
     if tile - 2 * pad < 16:
         raise InputError("padding", f"a padding of {pad} px on each side leaves {tile - 2 * pad}"
                          f" px of a {tile} px tile; use at most {(tile - 16) // 2}, or a larger "
                          "TILE_SIZE")
     if config.blend not in ("centre", "weighted"):
         raise InputError("blend", f"'{config.blend}' is not centre or weighted")
+    if (config.tile_size is None and area is not None and info.kind != "classical"
+            and config.blend == "centre"):
+        tile = tile_for_area(config, info, tile, area)
+        pad = _padding(config, info, tile)
     return tile, pad
+
+
+def _padding(config, info, tile: int) -> int:
+    default_pad = info.padding if info.kind == "classical" else max(info.padding, 32)
+    return min(default_pad, (tile - 16) // 2) if config.padding is None else config.padding
+
+
+def tile_for_area(config, info, smallest: int, area: Window) -> int:
+    """The tile (``smallest`` .. LARGEST_TILE px, multiples of 32) whose tiles over ``area``
+    add up to the fewest pixels, ties to the smaller. Every tile computes its padding too:
+    at 256 px with 32 px of context 1.78 pixels are computed per pixel mapped, at 768 px
+    1.19, so a large raster maps about 1.4x faster with torch and 1.75x with ONNX Runtime
+    (whose convolutions also run faster on larger inputs; BENCHMARKS.md, Classify Pixels);
+    a small raster keeps the tile that covers it with the least waste."""
+    height, width = int(area.height), int(area.width)
+    best, best_cost = smallest, None
+    for tile in range(smallest, max(smallest, LARGEST_TILE) + 1, 32):
+        if tile > smallest and tile_bytes(tile, info) > GROWN_TILE_MEMORY:
+            break
+        core = tile - 2 * _padding(config, info, tile)
+        if core < 16:
+            continue
+        cost = -(-height // core) * -(-width // core) * tile * tile
+        if best_cost is None or cost < best_cost:
+            best, best_cost = tile, cost
+    return best
 
 
 def check_strip(config, info, tile: int, pad: int, area: Window) -> None:

@@ -35,3 +35,37 @@ def test_batches_fit_the_device():
     assert batch_size(_config(), cpu, 256, _info()) == 4
     with pytest.raises(InputError, match="^BATCH_SIZE: "):
         batch_size(_config(batch_size=0), cpu, 256, _info())
+
+
+def _area(height, width):
+    from rasterio.windows import Window
+
+    return Window(0, 0, width, height)
+
+
+def _computed(tile, pad, area):
+    core = tile - 2 * pad
+    return -(-int(area.height) // core) * -(-int(area.width) // core) * tile * tile
+
+
+def test_a_large_raster_gets_larger_tiles_that_compute_fewer_pixels():
+    big = _area(4096, 4096)
+    tile, pad = geometry(_config(), _info(), big)
+    assert (tile, pad) == (896, 32)  # 25 tiles of 896 px against 484 of 256 px
+    assert _computed(tile, pad, big) < 0.65 * _computed(256, 32, big)
+    for other in range(256, 1025, 32):  # the least computed of every candidate, ties smaller
+        assert _computed(tile, 32, big) < _computed(other, 32, big) or other >= tile
+
+
+def test_small_rasters_and_other_settings_keep_their_tile():
+    # a small raster: one 384 px tile covers 200 x 300 px, where 256 px tiles take four
+    assert geometry(_config(), _info(), _area(200, 300)) == (384, 32)
+    assert geometry(_config(), _info(), _area(100, 150)) == (256, 32)  # one tile already
+    # weighted blending keeps a strip of tile height: its tile does not grow
+    assert geometry(_config(blend="weighted"), _info(), _area(4096, 4096)) == (256, 32)
+    assert geometry(_config(tile_size=320), _info(), _area(4096, 4096)) == (320, 32)
+    assert geometry(_config(), _info(kind="classical", padding=0),
+                    _area(4096, 4096)) == (256, 0)
+    # 224 bands: a tile's bands and scores stay within what a grown tile may take
+    tile, _ = geometry(_config(), _info(bands=224), _area(8192, 8192))
+    assert 256 <= tile < 400
