@@ -20,7 +20,9 @@ def add_run_parameters(alg) -> None:
     alg.add(QgsProcessingParameterNumber(
         "TILE_SIZE", alg.tr("Tile size (empty = from the model)"),
         QgsProcessingParameterNumber.Type.Integer, optional=True),
-        "Pixels per tile side, a multiple of 32. Empty: the model's chip size, at least 256.")
+        "Pixels per tile side, a multiple of 32. Empty: the model's chip size, at least 256; a "
+        "deep model with centre blending takes the tile of up to 1024 px that computes the fewest "
+        "pixels over the area (each tile also computes its padding).")
     alg.add(QgsProcessingParameterNumber(
         "PADDING", alg.tr("Padding (empty = from the model)"),
         QgsProcessingParameterNumber.Type.Integer, optional=True),
