@@ -23,7 +23,8 @@ import numpy as np
 
 
 @numba.njit(nogil=True, cache=True)
-def _write(out, disp, travel, y, x, dy, dx, far):
+def _write(disp, travel, y, x, dy, dx, far):
+    """A pixel's displacement and travel (both kernels)."""
     disp[0, y, x] = dy
     disp[1, y, x] = dx
     travel[y, x] = int(np.ceil(far))
@@ -116,7 +117,7 @@ def rows4(v, valid, out, disp, travel, hs, hr, thr2, max_iter, y0, y1):
                 out[2, y, x] = r2
             if b > 3:
                 out[3, y, x] = r3
-            _write(out, disp, travel, y, x, dy, dx, far)
+            _write(disp, travel, y, x, dy, dx, far)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -180,4 +181,4 @@ def rows_any(v, valid, out, disp, travel, hs, hr, thr2, max_iter, y0, y1):
                         break
             for k in range(b):
                 out[k, y, x] = r[k]
-            _write(out, disp, travel, y, x, dy, dx, far)
+            _write(disp, travel, y, x, dy, dx, far)
