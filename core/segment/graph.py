@@ -135,7 +135,7 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
     sums = sums.astype(np.float64, copy=not overwrite)
     pairs = np.asarray(pairs).astype(index_dtype(n), copy=False)  # replaced, never written
     while True:
-        target = _closest(pairs, count < min_size, count, sums, into)
+        target = closest(pairs, count < min_size, count, sums, into)
         a = np.flatnonzero(target >= 0)
         if len(a) == 0:  # no small segment with a neighbour
             return root
@@ -159,11 +159,13 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
         pairs = remap_pairs(pairs, new_root, n)
 
 
-def _closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.ndarray,
-             into: str) -> np.ndarray:
+def closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.ndarray,
+            into: str, skip: np.ndarray | None = None, distances: bool = False):
     """For each ``small`` segment, its closest (``into="largest"``: largest) neighbour over
     ``pairs``, ties to the lower id; -1 where it has none. A chunk of pairs at a time: each
-    chunk's best candidate per segment then competes with the best so far."""
+    chunk's best candidate per segment then competes with the best so far.
+    ``skip``: segments never taken as a neighbour; ``distances``: also return the best
+    distance of each segment (inf where none)."""
     n = len(count)
     best_d = np.full(n, np.inf)
     best_b = np.full(n, -1, pairs.dtype)
@@ -174,11 +176,11 @@ def _closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.n
         if into == "largest":
             d = np.concatenate([-count[v], -count[u]])
         else:
-            dist = ((_mean(sums, count, u) - _mean(sums, count, v)) ** 2).sum(1)
+            dist = ((segment_means(sums, count, u) - segment_means(sums, count, v)) ** 2).sum(1)
             d = np.concatenate([dist, dist])
         a = np.concatenate([u, v])
         b = np.concatenate([v, u])
-        keep = small[a]
+        keep = small[a] if skip is None else small[a] & ~skip[b]
         if not keep.any():
             continue
         a, b, d = a[keep], b[keep], d[keep]
@@ -190,20 +192,22 @@ def _closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.n
         a, b, d = a[better], b[better], d[better]
         best_d[a] = d
         best_b[a] = b
-    return best_b
+    return (best_b, best_d) if distances else best_b
 
 
-def _mean(sums: np.ndarray, count: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def segment_means(sums: np.ndarray, count: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Mean values of segments ``idx`` (each row as in sums / max(count, 1) of them all)."""
     return sums[idx] / np.maximum(count[idx], 1)[:, None]
 
 
-def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int
-                 ) -> np.ndarray:
+def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int,
+                 first_stage=None) -> np.ndarray:
     """merge_small in rounds of doubling size (segments under 2 px first, then under 4, 8,
     ... up to ``min_size``), close to Orfeo ToolBox's merging by increasing size: the
     smallest pieces settle before larger small segments pick their neighbours, which keeps
-    more of the small-but-real segments apart than one round at ``min_size``."""
+    more of the small-but-real segments apart than one round at ``min_size``.
+    ``first_stage(count, sums, pairs)``: the roots of the stage under 2 px, where part of
+    it was decided before (settle.py); by default merge_small's."""
     # each stage works on the segments left by the previous one (compacted), not on every
     # local segment again: on a 29 MPix raster that was 3.3M nodes per stage
     ids = np.arange(len(count))  # each compact node's smallest original member
@@ -214,7 +218,10 @@ def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_siz
     size = 2
     while True:
         size = min(size, min_size)
-        r = merge_small(c, s, p, size)
+        if size == 2 and first_stage is not None:
+            r = first_stage(c, s, p)
+        else:
+            r = merge_small(c, s, p, size)
         keep = r == np.arange(len(c))
         lut = (np.cumsum(keep) - 1)[r]
         k = int(np.count_nonzero(keep))

@@ -35,7 +35,6 @@ from .graph import (
     index_dtype,
     local_components,
     merge_small,
-    neighbour_pairs,
     remap_pairs,
     staged_merge,
     union,
@@ -44,6 +43,7 @@ from .graph import (
 from .joint_shift import joint_filter
 from .mean_shift import compiled_available, halo, mean_shift_filter
 from .output import write_outputs
+from .settle import Decisions, first_stage, tile_segments
 from .split import plan_split
 
 METHODS = ("fast", "joint")
@@ -220,6 +220,7 @@ class _Stats:
     first: np.ndarray  # first pixel (raster order) of each local segment
     pairs: np.ndarray  # touching local segments
     joins: np.ndarray  # local segments to join across tile borders
+    decisions: Decisions | None = None  # the first merge stage, as far as tiles decided it
 
 
 def _join_radius(method: str, hr: float) -> float:
@@ -236,12 +237,14 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
     profile = dict(driver="GTiff", width=width, height=int(area.height), count=1,
                    dtype="int64", tiled=True, blockxsize=256, blockysize=256,
                    crs=src.grid.crs, transform=src.grid.window_transform(area))
-    counts, sums, raw_sums, firsts, pairs, joins = [], [], [], [], [], []
+    counts, sums, raw_sums, firsts, pairs, joins, decisions = [], [], [], [], [], [], []
     # local ids never exceed the pixel count: int32 edges where that allows
     idt = index_dtype(int(area.width) * int(area.height))
     # 8-bit bands are not scaled: their scaled sums are the source sums, kept once
     same = bool((offset == 0).all() and (scale == 1).all()
                 and np.can_cast(src.dtype, np.float32))
+    # single pixels settled in their tile (settle.py): the joint method's staged merge only
+    settle = config.method == "joint" and config.min_segment_size >= 2
     next_id = 0
     above: dict[int, tuple] = {}  # tile column -> (labels, filtered) of its last row
     n = count_tiles(area, (core, core))
@@ -252,23 +255,20 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
             f, v, raw, xs = _filter_tile(config, src, inner, area, offset, scale, hs, hr,
                                          device)
             h, w = int(inner.height), int(inner.width)
-            lab = local_components(f, v, join)
-            m = int(lab.max()) + 1
-            g = np.where(lab >= 0, lab + next_id, -1)
             r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
+            lab, count, s, rs, first, p, dec = tile_segments(
+                local_components(f, v, join), xs, None if same else raw, r0, c0, width, settle)
+            if dec is not None:
+                decisions.append(dec.shifted(next_id))
+            m = len(count)
+            g = np.where(lab >= 0, lab + next_id, -1)
             out.write(g[None], window=Window(c0, r0, w, h))
-            sel = lab >= 0
-            counts.append(np.bincount(lab[sel], minlength=m).astype(np.int32))
-            sums.append(np.stack([np.bincount(lab[sel], xs[b][sel], m) for b in range(len(xs))], 1))
+            counts.append(count)
+            sums.append(s)
             if not same:
-                raw_sums.append(np.stack([np.bincount(lab[sel], raw[b][sel], m)
-                                          for b in range(len(raw))], 1))
-            rr, cc = np.nonzero(sel)
-            lin = (rr + r0).astype(np.int64) * width + (cc + c0)
-            first = np.full(m, np.iinfo(np.int64).max)
-            np.minimum.at(first, lab[sel], lin)
+                raw_sums.append(rs)
             firsts.append(first)
-            pairs.append(neighbour_pairs(g).astype(idt))
+            pairs.append((p + next_id).astype(idt))
             col_key = c0
             if left is not None and left[2] == r0:
                 _border(left[0], g[:, 0], left[1], f[:, :, 0], join, pairs, joins, idt)
@@ -278,10 +278,11 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
             left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
             above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
             next_id += m
-            del f, v, raw, xs, lab, g, sel, rr, cc, lin  # not alive beside the next tile's
+            del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
     sums = cat(sums, (0, 1))
     return _Stats(cat(counts, 0), sums, sums if same else cat(raw_sums, (0, 1)),
-                  cat(firsts, 0), cat(pairs, (0, 2), idt), cat(joins, (0, 2), np.int64))
+                  cat(firsts, 0), cat(pairs, (0, 2), idt), cat(joins, (0, 2), np.int64),
+                  Decisions.joined(decisions) if settle else None)
 
 
 def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: int, hr: float,
@@ -364,7 +365,8 @@ def _border(la, lb, fa, fb, threshold, pairs, joins, dtype) -> None:
 
 
 def _resolve(stats: _Stats, min_size: int, method: str = "fast") -> tuple[np.ndarray, int]:
-    """Local id -> final id (1..n, in raster order of each segment's first pixel)."""
+    """Local id -> final id (1..n, in raster order of each segment's first pixel). Takes
+    from ``stats`` what only the merge needs (pairs, joins, decisions, scaled sums)."""
     n = len(stats.count)
     root = union(n, np.sort(stats.joins, axis=1)) if len(stats.joins) else np.arange(n)
     # a root is its component's smallest member, so the roots are the nodes that are their
@@ -376,7 +378,7 @@ def _resolve(stats: _Stats, min_size: int, method: str = "fast") -> tuple[np.nda
     first = np.full(k, np.iinfo(np.int64).max)
     np.minimum.at(first, inverse, stats.first)
     order = np.argsort(first, kind="stable")
-    del first
+    first.sort()  # each canonical segment's first pixel
     canon = np.empty(k, dtype=np.int64)
     canon[order] = np.arange(k)
     seg = canon[inverse].astype(index_dtype(k))  # local -> canonical segment (raster order)
@@ -384,7 +386,13 @@ def _resolve(stats: _Stats, min_size: int, method: str = "fast") -> tuple[np.nda
     count = np.bincount(seg, stats.count, k)
     sums = np.stack([np.bincount(seg, stats.sums[:, b], k) for b in range(stats.sums.shape[1])], 1)
     pairs = remap_pairs(stats.pairs, seg, k)
-    merged = staged_merge(count, sums, pairs, min_size) if method == "joint" else \
+    stage = None if stats.decisions is None else \
+        first_stage(stats.decisions.renamed(seg), first)
+    # what the outputs do not need is freed before the merge, the peak of Segment's memory
+    stats.pairs = stats.joins = stats.decisions = None
+    if stats.sums is not stats.raw_sums:
+        stats.sums = None
+    merged = staged_merge(count, sums, pairs, min_size, stage) if method == "joint" else \
         merge_small(count, sums, pairs, min_size, overwrite=True)
     kept, final = np.unique(merged, return_inverse=True)
     # kept roots are canonical ids, already in raster order: final ids follow it
