@@ -7,6 +7,7 @@ from landlearn.core.segment.graph import (
     local_components,
     merge_small,
     neighbour_pairs,
+    staged_merge,
     union,
     unique_pairs,
 )
@@ -92,3 +93,14 @@ def test_merge_small_into_the_largest_neighbour():
     # roots are each group's lowest id: 0 joins 2 by value, 1 by size
     assert list(merge_small(count, sums, pairs, min_size=3)) == [0, 1, 0]
     assert list(merge_small(count, sums, pairs, min_size=3, into="largest")) == [0, 0, 2]
+
+
+def test_small_segments_merge_one_size_at_a_time():
+    """A chain 0..4 of 50, 4, 5, 4 and 2 px (means 55, 23, 59, 2, 84), minimum size 6: the
+    2 px segment joins 3 first, then the 4 px segment 1 joins 0, and only then does the
+    5 px segment 2 choose, seeing 0+1 (mean 52.6) rather than 1 alone (23). Merging 4 and
+    5 px segments in one round (rounds of doubling size) would send 2 to 3+4 instead."""
+    count = np.array([50, 4, 5, 4, 2])
+    sums = (np.array([55, 23, 59, 2, 84]) * count)[:, None].astype(np.float64)
+    pairs = np.array([(0, 1), (1, 2), (2, 3), (3, 4)])
+    np.testing.assert_array_equal(staged_merge(count, sums, pairs, 6), [0, 0, 0, 3, 3])
