@@ -80,8 +80,20 @@ def child(args) -> None:
     extra = {} if args.workers == 0 else dict(parallel_processing_factor=str(args.workers),
                                                block_size=args.block)
     t0 = time.perf_counter()
+    cluster = None
+    if args.workers == 1:
+        # PARALLEL_PROCESSING_FACTOR=1 is the one-process engine: one Dask worker is a
+        # cluster of one, given through DASK_SCHEDULER (its start counted, as the engine's
+        # own cluster start is for 2 workers)
+        import distributed
+
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+        extra = dict(dask_scheduler=cluster.scheduler_address, block_size=args.block)
     result = classify_pixels(ClassifyConfig(args.image, args.model, args.out, runtime="torch",
                                             device="cpu", **extra), progress)
+    if cluster is not None:
+        cluster.close()
     wall = time.perf_counter() - t0
     stop.set()
     t.join()
@@ -129,6 +141,7 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--side", type=int, default=4096)
     ap.add_argument("--rf-only", action="store_true")
+    ap.add_argument("--unet-only", action="store_true")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     if args.child:
@@ -140,7 +153,8 @@ def main() -> None:
     build_raster(big, 2 * args.side)
     rows = []
     for name, model in models(tmp).items():
-        if args.rf_only and name != "random forest":
+        if (args.rf_only and name != "random forest") or (args.unet_only and
+                                                           name == "random forest"):
             continue
         base = run(image, model, tmp / "a.tif", 0, 0)
         one = run(image, model, tmp / "b.tif", 1, 1024)
