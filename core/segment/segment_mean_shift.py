@@ -378,7 +378,10 @@ def _resolve(stats: _Stats, min_size: int, method: str = "fast") -> tuple[np.nda
     first = np.full(k, np.iinfo(np.int64).max)
     np.minimum.at(first, inverse, stats.first)
     order = np.argsort(first, kind="stable")
-    first.sort()  # each canonical segment's first pixel
+    if stats.decisions is not None:
+        first.sort()  # each canonical segment's first pixel: first_stage's tie order
+    else:
+        del first
     canon = np.empty(k, dtype=np.int64)
     canon[order] = np.arange(k)
     seg = canon[inverse].astype(index_dtype(k))  # local -> canonical segment (raster order)

@@ -152,10 +152,12 @@ def tile_segments(lab: np.ndarray, xs: np.ndarray, raw: np.ndarray | None, r0: i
     np.minimum.at(first, ids, (rr + r0).astype(np.int64) * width + (cc + c0))
     del rr, cc, ids
     pairs = neighbour_pairs(lab)
-    touch = np.zeros(m, bool)
-    for edge in (lab[0], lab[-1], lab[:, 0], lab[:, -1]):
-        touch[edge[edge >= 0]] = True
-    found = settle_singles(count, sums, pairs, touch, first) if settle and m else None
+    found = None
+    if settle and m:
+        touch = np.zeros(m, bool)
+        for edge in (lab[0], lab[-1], lab[:, 0], lab[:, -1]):
+            touch[edge[edge >= 0]] = True
+        found = settle_singles(count, sums, pairs, touch, first)
     if found is None:
         return lab, count, sums, raw_sums, first, pairs, None
     lut, decisions = found
