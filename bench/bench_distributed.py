@@ -3,7 +3,9 @@
 A large raster of real pixels is built by tiling the nc_landsat7 sample (edges mirrored, so
 no seam of NoData); a random forest and a U-Net (RUNTIME=torch) classify it:
 - in process, held to one thread (the fair base for one single-thread worker);
-- on 1 and 2 local worker processes with one thread each (distributed overhead, scaling);
+- on 1 and 2 local worker processes with one thread each (distributed overhead, scaling),
+  started as the engine starts them; and 1 worker with Dask's default worker environment
+  (what a `dask worker` started by hand gets);
 - peak RSS of each worker process (sampled every 0.1 s) at two block sizes, and at 4x the
   raster area (bounded by the block, not the raster).
 Each configuration runs in a fresh child process (thread limits are fixed at import).
@@ -83,16 +85,25 @@ def child(args) -> None:
     cluster = None
     if args.workers == 1:
         # PARALLEL_PROCESSING_FACTOR=1 is the one-process engine: one Dask worker is a
-        # cluster of one, given through DASK_SCHEDULER (its start counted, as the engine's
-        # own cluster start is for 2 workers)
+        # cluster of one, started as the engine starts its own (its start counted, as the
+        # engine's cluster start is for 2 workers), given through DASK_SCHEDULER.
+        # --dask-defaults: a LocalCluster with Dask's own worker environment instead, as a
+        # `dask worker` started by hand has it (MALLOC_TRIM_THRESHOLD_=65536 from the start)
         import distributed
 
-        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+        from landlearn.core.classify.distributed.cluster import open_client
+
+        if args.dask_defaults:
+            cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+                                               processes=True, dashboard_address=None)
+            client = distributed.Client(cluster, set_as_default=False)
+        else:
+            client, cluster = open_client("", 1, progress)
         extra = dict(dask_scheduler=cluster.scheduler_address, block_size=args.block)
     result = classify_pixels(ClassifyConfig(args.image, args.model, args.out, runtime="torch",
                                             device="cpu", **extra), progress)
     if cluster is not None:
+        client.close()
         cluster.close()
     wall = time.perf_counter() - t0
     stop.set()
@@ -106,11 +117,12 @@ def child(args) -> None:
                                   "client_cpu": client_cpu, "worker_cpu": sum(cpu.values())}))
 
 
-def run(image, model, out, workers, block) -> dict:
+def run(image, model, out, workers, block, dask_defaults=False) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1",
                LANDLEARN_THREADS="1")
     cmd = [sys.executable, __file__, "--child", "--image", str(image), "--model", str(model),
            "--out", str(out), "--workers", str(workers), "--block", str(block)]
+    cmd += ["--dask-defaults"] if dask_defaults else []
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     if not line:
@@ -140,6 +152,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--side", type=int, default=4096)
+    ap.add_argument("--dask-defaults", action="store_true")
     ap.add_argument("--rf-only", action="store_true")
     ap.add_argument("--unet-only", action="store_true")
     ap.add_argument("--write", action="store_true")
@@ -162,6 +175,10 @@ def main() -> None:
         rate = lambda r: r["mpix"] / r["wall"]  # noqa: E731
         rows.append(f"| {name} | {rate(base):.2f} | {rate(one):.2f} ({rate(one) / rate(base):.2f}x)"
                     f" | {rate(two):.2f} ({rate(two) / rate(one):.2f}x of 1) |")
+        dflt = run(image, model, tmp / "g.tif", 1, 1024, dask_defaults=True)
+        rows.append(f"| {name}: 1 worker with Dask's default worker environment "
+                    f"(MALLOC_TRIM_THRESHOLD_=65536) | - | {rate(dflt):.2f} "
+                    f"({rate(dflt) / rate(one):.2f}x of LandLearn's worker) | - |")
         t = two["timings"]
         rows.append(f"| {name}: 2 workers, seconds summed over blocks | read {t['read']:.1f}, "
                     f"compute {t['compute']:.1f}, write {t['write']:.1f} (threads overlap) | "
@@ -185,7 +202,7 @@ def main() -> None:
                     f"{one_big['worker_cpu']:.1f}, wall {one_big['wall']:.1f} | client "
                     f"{mem[2]['client_cpu']:.1f}, worker processes {mem[2]['worker_cpu']:.1f}, "
                     f"wall {mem[2]['wall']:.1f} |")
-        print("\n".join(rows[-4:]), flush=True)
+        print("\n".join(rows[-6:]), flush=True)
     text = "\n".join([
         "## Classify Pixels on Dask (issue 18)",
         "",

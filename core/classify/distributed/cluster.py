@@ -19,9 +19,12 @@ from ...runtime.deps import require
 from .worker import check_worker, engine_fingerprint
 
 CONNECT_TIMEOUT_S = 10
-# one thread per worker process for the libraries that read these when they load
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "MALLOC_TRIM_THRESHOLD_": "65536"}
+# one thread per worker process for the libraries that read these when they load (set in
+# the worker after it starts, so the worker also holds its pools itself: worker._limit_threads).
+# Not Dask's MALLOC_TRIM_THRESHOLD_=65536: glibc reads it only at process start, and where it
+# takes effect (a `dask worker` started with Dask's defaults) it made a random forest's
+# blocks ~9% slower (BENCHMARKS.md, Dask section)
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 WORKER_WAIT_S = 30
 
 
@@ -114,15 +117,47 @@ def open_client(scheduler: str, workers: int, progress):
         return client, None
     _worker_python()
     dashboard = ":0" if _has_bokeh() else None
-    # Dask's nanny would write its pre-spawn variables (OMP_NUM_THREADS=1...) into *this*
-    # process's environment, where they stay: torch imported later in QGIS would then
-    # train on one thread. The workers get them as their own environment instead.
-    with require("dask").config.set({"distributed.nanny.pre-spawn-environ": {}}):
-        cluster = distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True,
-            dashboard_address=dashboard, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
+    # Dask's nanny writes its pre-spawn variables (OMP_NUM_THREADS=1..., PYTHONHASHSEED)
+    # into *this* process's environment, where they would stay: torch imported later in
+    # QGIS would train on one thread, and every process QGIS starts later would inherit a
+    # fixed hash seed. The workers get the thread limits as their own environment instead,
+    # and this process's environment is put back once they run. (A worker the nanny
+    # restarts after a crash sets PYTHONHASHSEED here again, until the cluster closes.)
+    saved = dict(os.environ)
+    try:
+        with require("dask").config.set({"distributed.nanny.pre-spawn-environ": {}}):
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=dashboard, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
+    finally:
+        _put_back(saved)
     client = distributed.Client(cluster, set_as_default=False)
-    return client, cluster
+    return client, _Closing(cluster, saved)
+
+
+class _Closing:
+    """The local cluster, whose close() also puts this process's environment back as it was
+    before the cluster started (a restarted worker may have changed it)."""
+
+    def __init__(self, cluster, environ: dict[str, str]):
+        self._cluster, self._environ = cluster, environ
+
+    def __getattr__(self, name):
+        return getattr(self._cluster, name)
+
+    def close(self) -> None:
+        try:
+            self._cluster.close()
+        finally:
+            _put_back(self._environ)
+
+
+def _put_back(saved: dict[str, str]) -> None:
+    for key in [k for k in os.environ if k not in saved]:
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def _has_bokeh() -> bool:

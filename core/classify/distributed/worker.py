@@ -148,6 +148,12 @@ def _limit_threads() -> None:
     except (ImportError, ValueError):
         return
     limit_compute_threads(threads)
+    try:  # BLAS and OpenMP loaded before the worker's environment was set (numpy is)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+    except ImportError:
+        pass
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     if "numba" in sys.modules:

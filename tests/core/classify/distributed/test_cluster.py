@@ -82,3 +82,45 @@ def test_check_worker_opens_gdal_virtual_paths(nc_image, tmp_path):
                         "model": str(tmp_path / "none.dlpk")}, nc_image)
     assert set(got["missing"]) == {"input_raster", "model"}
     assert got["fingerprint"] == engine_fingerprint()
+
+
+def _worker_threads():
+    """What a task on a worker process of the engine's own cluster runs with once a model is
+    loaded (worker._limit_threads runs then)."""
+    import os
+
+    import threadpoolctl
+
+    from landlearn.core.classify.distributed import worker
+    from landlearn.core.runtime.threads import compute_threads
+
+    with open("/proc/self/environ", "rb") as f:
+        initial = [x.split(b"=", 1)[0].decode() for x in f.read().split(b"\0") if b"=" in x]
+    worker._limit_threads()
+    pools = {d["user_api"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
+    return {"initial": initial, "pools": pools, "landlearn": compute_threads(),
+            "omp": os.environ.get("OMP_NUM_THREADS")}
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/environ"),
+                    reason="reads a Linux worker's start environment")
+def test_local_workers_run_one_thread_and_leave_this_process_as_it_was():
+    import os
+
+    pytest.importorskip("distributed")
+    from landlearn.core.classify.distributed.cluster import open_client
+
+    before = dict(os.environ)
+    client, cluster = open_client("", 1, RecordingProgress())
+    try:
+        assert dict(os.environ) == before  # no OMP_NUM_THREADS or PYTHONHASHSEED left here
+        got = client.submit(_worker_threads, pure=False).result()  # a task, as a block
+    finally:
+        client.close()
+        cluster.close()
+    assert dict(os.environ) == before
+    assert got["landlearn"] == 1 and got["omp"] == "1"
+    assert got["pools"] and set(got["pools"].values()) == {1}, got["pools"]
+    # Dask's trim threshold (glibc reads it at start; slower blocks) is not in the workers'
+    # start environment
+    assert "MALLOC_TRIM_THRESHOLD_" not in got["initial"]

@@ -43,7 +43,7 @@ def _assert_same(a: dict, b: dict, tol: float = 0.0):
 def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image, tmp_path):
     one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
     threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-               "MALLOC_TRIM_THRESHOLD_")
+               "MALLOC_TRIM_THRESHOLD_", "PYTHONHASHSEED")
     environ = {k: os.environ.get(k) for k in threads}
     single = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **one))
     progress = RecordingProgress()
