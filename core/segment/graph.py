@@ -9,6 +9,9 @@ was tiled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 # pairs handled at a time where a whole edge list would need several temporary copies
@@ -105,17 +108,18 @@ def neighbour_pairs(labels: np.ndarray) -> np.ndarray:
 
 
 def union(n: int, pairs: np.ndarray) -> np.ndarray:
-    """Root of each of ``n`` nodes after joining ``pairs``: the smallest member's index."""
+    """Root of each of ``n`` nodes after joining ``pairs``: the smallest member's index
+    (int32 where ids fit)."""
     if len(pairs) == 0:
-        return np.arange(n)
+        return np.arange(n, dtype=index_dtype(n + 1))
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
                        shape=(n, n))
     _, comp = connected_components(graph, directed=False)
-    first = np.full(comp.max() + 1, n, dtype=np.int64)
-    np.minimum.at(first, comp, np.arange(n))
+    first = np.full(comp.max() + 1, n, dtype=index_dtype(n + 1))
+    np.minimum.at(first, comp, np.arange(n, dtype=first.dtype))
     return first[comp]
 
 
@@ -127,10 +131,11 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
     ``count`` (n,), ``sums`` (n, bands) of each segment; ``pairs`` touching segments.
     Returns the final root of every segment. Rounds repeat until no small segment with a
     neighbour remains; a small segment with no neighbour (an island in NoData) stays.
-    ``overwrite``: float64 ``count`` and ``sums`` are worked on in place instead of copied.
+    ``overwrite``: float64 ``count`` and ``sums`` are worked on in place instead of copied;
+    on return each root holds its group's totals.
     """
     n = len(count)
-    root = np.arange(n)
+    root = np.arange(n, dtype=index_dtype(n + 1))
     count = count.astype(np.float64, copy=not overwrite)
     sums = sums.astype(np.float64, copy=not overwrite)
     pairs = np.asarray(pairs).astype(index_dtype(n), copy=False)  # replaced, never written
@@ -200,8 +205,26 @@ def segment_means(sums: np.ndarray, count: np.ndarray, idx: np.ndarray) -> np.nd
     return sums[idx] / np.maximum(count[idx], 1)[:, None]
 
 
-def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int,
-                 first_stage=None) -> np.ndarray:
+@dataclass
+class Graph:
+    """Segments handed over to staged_merge, which empties this holder: an array passed as
+    an argument stays alive until the call returns, one taken from here is freed as soon as
+    the merge has replaced it (the merge's first stage halves the graph, so keeping the
+    original beside it set the peak of Segment's memory). Float64 arrays are worked on in
+    place."""
+
+    count: np.ndarray | None  # (n,) pixels of each segment
+    sums: np.ndarray | None  # (n, bands) value sums
+    pairs: np.ndarray | None  # touching segments
+    first_stage: Callable | None = None  # the stage under 2 px, as far as decided (settle.py)
+
+    def take(self) -> tuple:
+        got = (self.count, self.sums, self.pairs, self.first_stage)
+        self.count = self.sums = self.pairs = self.first_stage = None
+        return got
+
+
+def staged_merge(graph: Graph, min_size: int) -> np.ndarray:
     """merge_small one size at a time (segments of 1 px first, then 2, 3, ... up to
     ``min_size`` - 1), as Orfeo ToolBox merges small regions by increasing size: the
     smallest pieces settle before larger small segments pick their neighbours, which keeps
@@ -209,31 +232,41 @@ def staged_merge(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_siz
     doubling size, 2, 4, 8, ..., were measured too: at OTB's segment count their
     under-segmentation error was 0.001-0.003 worse on nb_aerial and nc, for 35% less
     merging time; BENCHMARKS.md, Segment.)
-    ``first_stage(count, sums, pairs)``: the roots of the stage under 2 px, where part of
-    it was decided before (settle.py); by default merge_small's."""
+    ``graph.first_stage(count, sums, pairs)``: the roots of the stage under 2 px, where part
+    of it was decided before (settle.py); by default merge_small's."""
     # each stage works on the segments left by the previous one (compacted), not on every
     # local segment again: on a 29 MPix raster that was 3.3M nodes per stage
-    ids = np.arange(len(count))  # each compact node's smallest original member
-    root = np.arange(len(count))  # original node -> compact node
-    c = np.asarray(count, np.float64)
-    s = np.asarray(sums, np.float64)
-    p = pairs
+    c, s, p, first_stage = graph.take()
+    idt = index_dtype(len(c))
+    ids = np.arange(len(c), dtype=idt)  # each compact node's smallest original member
+    root = np.arange(len(c), dtype=idt)  # original node -> compact node
+    c = np.asarray(c, np.float64)
+    s = np.asarray(s, np.float64)
     size = 2
     while True:
         size = min(size, min_size)
-        if size == 2 and first_stage is not None:
+        settled = size == 2 and first_stage is not None
+        if settled:
             r = first_stage(c, s, p)
-        else:
-            r = merge_small(c, s, p, size)
+            first_stage = None
+        else:  # merge_small leaves each group's totals on its root (copying c, s, p was
+            # the largest share of the peak)
+            r = merge_small(c, s, p, size, overwrite=True)
         keep = r == np.arange(len(c))
         if not keep.all():  # else nothing merged: the graph stays as it is
-            lut = (np.cumsum(keep) - 1)[r]
+            lut = (np.cumsum(keep) - 1).astype(idt)[r]
+            del r
             k = int(np.count_nonzero(keep))
-            c = np.bincount(lut, c, k)
-            s = np.stack([np.bincount(lut, s[:, b], k) for b in range(s.shape[1])], 1)
+            if settled:
+                c = np.bincount(lut, c, k)
+                s = np.stack([np.bincount(lut, s[:, b], k) for b in range(s.shape[1])], 1)
+            else:
+                c, s = c[keep], s[keep]
             p = remap_pairs(p, lut, k)
             root = lut[root]
             ids = ids[keep]  # a kept root is its group's smallest member, ids stay sorted
+            del lut
+        del keep  # none of the round's arrays alive beside the next round's
         if size >= min_size:
             return ids[root]
         size += 1

@@ -32,6 +32,7 @@ from ..progress import NullProgress, Progress, SubProgress, check, track
 from ..runtime.device import DEVICES, may_have_cuda, resolve_device
 from ..termination import terminable
 from .graph import (
+    Graph,
     index_dtype,
     local_components,
     merge_small,
@@ -267,7 +268,7 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
             sums.append(s)
             if not same:
                 raw_sums.append(rs)
-            firsts.append(first)
+            firsts.append(first.astype(idt))  # pixel indexes of the area
             pairs.append((p + next_id).astype(idt))
             col_key = c0
             if left is not None and left[2] == r0:
@@ -381,22 +382,25 @@ def _resolve(stats: _Stats, min_size: int, method: str = "fast") -> tuple[np.nda
     if stats.decisions is not None:
         first.sort()  # each canonical segment's first pixel: first_stage's tie order
     else:
-        del first
+        first = None
     canon = np.empty(k, dtype=np.int64)
     canon[order] = np.arange(k)
     seg = canon[inverse].astype(index_dtype(k))  # local -> canonical segment (raster order)
     del order, canon, inverse
-    count = np.bincount(seg, stats.count, k)
-    sums = np.stack([np.bincount(seg, stats.sums[:, b], k) for b in range(stats.sums.shape[1])], 1)
-    pairs = remap_pairs(stats.pairs, seg, k)
-    stage = None if stats.decisions is None else \
-        first_stage(stats.decisions.renamed(seg), first)
-    # what the outputs do not need is freed before the merge, the peak of Segment's memory
+    graph = Graph(np.bincount(seg, stats.count, k),
+                  np.stack([np.bincount(seg, stats.sums[:, b], k)
+                            for b in range(stats.sums.shape[1])], 1),
+                  remap_pairs(stats.pairs, seg, k),
+                  None if stats.decisions is None else
+                  first_stage(stats.decisions.renamed(seg), first))
+    del first
+    # what the outputs do not need is freed before the merge, the peak of Segment's memory;
+    # the merge frees the graph it is handed as it goes
     stats.pairs = stats.joins = stats.decisions = None
     if stats.sums is not stats.raw_sums:
         stats.sums = None
-    merged = staged_merge(count, sums, pairs, min_size, stage) if method == "joint" else \
-        merge_small(count, sums, pairs, min_size, overwrite=True)
+    merged = staged_merge(graph, min_size) if method == "joint" else \
+        merge_small(*graph.take()[:3], min_size, overwrite=True)
     kept, final = np.unique(merged, return_inverse=True)
     # kept roots are canonical ids, already in raster order: final ids follow it
     return final[seg] + 1, len(kept)

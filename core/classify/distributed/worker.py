@@ -120,7 +120,23 @@ def check_worker(paths: dict[str, str], probe: str) -> dict:
     if not os.path.exists(probe):
         missing["staging"] = probe
     return {"host": socket.gethostname(), "missing": missing,
-            "fingerprint": engine_fingerprint(), "executable": sys.executable}
+            "fingerprint": engine_fingerprint(), "executable": sys.executable,
+            "malloc_trim": started_with("MALLOC_TRIM_THRESHOLD_")}
+
+
+def started_with(name: str) -> str | None:
+    """The value of environment variable ``name`` when this process started (what the C
+    library read then; os.environ may have changed since), where the system tells (Linux)."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            start = f.read()
+    except OSError:
+        return None
+    for item in start.split(b"\0"):
+        key, _, value = item.partition(b"=")
+        if key == name.encode():
+            return value.decode(errors="replace")
+    return None
 
 
 def _predictor(config, sha: str):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from landlearn.core.segment.graph import (
+    Graph,
     local_components,
     merge_small,
     neighbour_pairs,
@@ -103,4 +104,6 @@ def test_small_segments_merge_one_size_at_a_time():
     count = np.array([50, 4, 5, 4, 2])
     sums = (np.array([55, 23, 59, 2, 84]) * count)[:, None].astype(np.float64)
     pairs = np.array([(0, 1), (1, 2), (2, 3), (3, 4)])
-    np.testing.assert_array_equal(staged_merge(count, sums, pairs, 6), [0, 0, 0, 3, 3])
+    graph = Graph(count, sums, pairs)
+    np.testing.assert_array_equal(staged_merge(graph, 6), [0, 0, 0, 3, 3])
+    assert graph.count is None and graph.pairs is None  # taken: the merge frees it

@@ -33,7 +33,21 @@ def test_a_worker_that_sees_everything_passes(nc_image, tmp_path):
     probe = tmp_path / "probe"
     probe.touch()
     client = _Client({"tcp://a:1": _as_worker(), "tcp://b:1": _as_worker()})
-    assert preflight(client, {"input_raster": nc_image}, str(probe), RecordingProgress()) == 4
+    progress = RecordingProgress()
+    assert preflight(client, {"input_raster": nc_image}, str(probe), progress) == 4
+    assert not progress.warnings
+
+
+def test_workers_started_with_dasks_malloc_trim_are_warned_of(nc_image, tmp_path):
+    probe = tmp_path / "probe"
+    probe.touch()
+    client = _Client({"tcp://a:1": _as_worker(), "tcp://b:1": _as_worker(malloc_trim="65536")})
+    progress = RecordingProgress()
+    preflight(client, {"input_raster": nc_image}, str(probe), progress)
+    assert len(progress.warnings) == 1
+    assert progress.warnings[0].startswith("1 of 2 workers (e.g. tcp://b:1) run with "
+                                           "MALLOC_TRIM_THRESHOLD_ set")
+    assert "pre-spawn-environ.MALLOC_TRIM_THRESHOLD_ set to null" in progress.warnings[0]
 
 
 def test_a_path_only_the_client_sees_is_named_with_the_fix(nc_image, tmp_path):
@@ -94,12 +108,10 @@ def _worker_threads():
     from landlearn.core.classify.distributed import worker
     from landlearn.core.runtime.threads import compute_threads
 
-    with open("/proc/self/environ", "rb") as f:
-        initial = [x.split(b"=", 1)[0].decode() for x in f.read().split(b"\0") if b"=" in x]
     worker._limit_threads()
     pools = {d["user_api"]: d["num_threads"] for d in threadpoolctl.threadpool_info()}
-    return {"initial": initial, "pools": pools, "landlearn": compute_threads(),
-            "omp": os.environ.get("OMP_NUM_THREADS")}
+    return {"trim": worker.started_with("MALLOC_TRIM_THRESHOLD_"), "pools": pools,
+            "landlearn": compute_threads(), "omp": os.environ.get("OMP_NUM_THREADS")}
 
 
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/environ"),
@@ -122,5 +134,18 @@ def test_local_workers_run_one_thread_and_leave_this_process_as_it_was():
     assert got["landlearn"] == 1 and got["omp"] == "1"
     assert got["pools"] and set(got["pools"].values()) == {1}, got["pools"]
     # Dask's trim threshold (glibc reads it at start; slower blocks) is not in the workers'
-    # start environment
-    assert "MALLOC_TRIM_THRESHOLD_" not in got["initial"]
+    # start environment; a LocalCluster with Dask's defaults has it, and check_worker says so
+    assert got["trim"] is None
+    import distributed
+
+    from landlearn.core.classify.distributed.worker import check_worker
+
+    try:  # Dask's nanny writes its variables into this process's environment
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as dask_defaults, \
+                distributed.Client(dask_defaults, set_as_default=False) as client:
+            (answer,) = client.run(check_worker, {}, "/").values()
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+    assert answer["malloc_trim"] == "65536"
