@@ -210,7 +210,10 @@ def main() -> None:
         f"`.venv/bin/python bench/bench_distributed.py --side {args.side} --write`. A "
         f"{args.side} x {args.side} px, 6-band raster tiled from nc_landsat7 (mirrored); "
         "MPix/s of whole Classify Pixels runs (model load, cluster start and assembly "
-        "included), each in a fresh process with one thread per process; blocks of 1024 px.",
+        "included), each in a fresh process with one thread per process; blocks of 1024 px. "
+        "1 worker: a cluster of one worker process, started as the engine starts its own "
+        "and given through DASK_SCHEDULER (PARALLEL_PROCESSING_FACTOR=1 is the one-process "
+        "engine).",
         "",
         "| model | in process, 1 thread | 1 worker (vs in process) | 2 workers (vs 1) |",
         "|---|---|---|---|",
