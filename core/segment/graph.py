@@ -200,6 +200,16 @@ def closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.nd
     return (best_b, best_d) if distances else best_b
 
 
+def group_sums(group: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """(k, bands) float64 sums of ``values`` (n, bands) rows by ``group`` (n,) in 0..k-1,
+    each added in row order as np.bincount does; filled a band at a time, so that one
+    band's temporary lives beside the result, not every band's."""
+    out = np.empty((k, values.shape[1]), np.float64)
+    for b in range(values.shape[1]):
+        out[:, b] = np.bincount(group, values[:, b], k)
+    return out
+
+
 def segment_means(sums: np.ndarray, count: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Mean values of segments ``idx`` (each row as in sums / max(count, 1) of them all)."""
     return sums[idx] / np.maximum(count[idx], 1)[:, None]
@@ -259,7 +269,7 @@ def staged_merge(graph: Graph, min_size: int) -> np.ndarray:
             k = int(np.count_nonzero(keep))
             if settled:
                 c = np.bincount(lut, c, k)
-                s = np.stack([np.bincount(lut, s[:, b], k) for b in range(s.shape[1])], 1)
+                s = group_sums(lut, s, k)
             else:
                 c, s = c[keep], s[keep]
             p = remap_pairs(p, lut, k)

@@ -33,6 +33,7 @@ from ..runtime.device import DEVICES, may_have_cuda, resolve_device
 from ..termination import terminable
 from .graph import (
     Graph,
+    group_sums,
     index_dtype,
     local_components,
     merge_small,
@@ -46,6 +47,7 @@ from .mean_shift import compiled_available, halo, mean_shift_filter
 from .output import write_outputs
 from .settle import Decisions, first_stage, tile_segments
 from .split import plan_split
+from .stats import SegmentStats
 
 METHODS = ("fast", "joint")
 GDAL_CACHE = 32 << 20  # bytes: a few tiles' blocks
@@ -156,18 +158,21 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
             labels_path = os.path.join(tmp, "labels.tif")
             stats = _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path,
                                 SubProgress(progress, 0.0, 0.75))
-            check(progress)
-            final, n_final = _resolve(stats, config.min_segment_size, config.method)
-            progress.set_fraction(0.8)
-            split = None
-            if config.max_segment_size:
-                split = plan_split(labels_path, area, src, final, n_final, stats,
-                                   config.max_segment_size, config.min_segment_size,
-                                   SubProgress(progress, 0.8, 0.85), config.tile_size)
-                n_final = split.n if split else n_final
-            outputs = write_outputs(config, grid, labels_path, final, n_final, stats,
-                                    src.band_names, SubProgress(progress, 0.85, 1.0),
-                                    src.dtype, src.nodata[0], split)
+            try:
+                check(progress)
+                final, n_final = _resolve(stats, config.min_segment_size, config.method, tmp)
+                progress.set_fraction(0.8)
+                split = None
+                if config.max_segment_size:
+                    split = plan_split(labels_path, area, src, final, n_final, stats,
+                                       config.max_segment_size, config.min_segment_size,
+                                       SubProgress(progress, 0.8, 0.85), config.tile_size)
+                    n_final = split.n if split else n_final
+                outputs = write_outputs(config, grid, labels_path, final, n_final, stats,
+                                        src.band_names, SubProgress(progress, 0.85, 1.0),
+                                        src.dtype, src.nodata[0], split)
+            finally:
+                stats.release()  # its memory-mapped files are in tmp
     progress.set_fraction(1.0)
     return SegmentResult(n_final, grid.width, grid.height, time.perf_counter() - t0, hs, hr,
                          outputs)
@@ -210,18 +215,6 @@ def _tmp_dir(config: SegmentConfig) -> str:
             os.makedirs(folder, exist_ok=True)
             return folder
     return tempfile.gettempdir()
-
-
-@dataclass
-class _Stats:
-    count: np.ndarray
-    sums: np.ndarray  # scaled values, for similarity
-    raw_sums: np.ndarray  # source values, for the mean colour and the polygons' attributes
-    # (the same array as sums where the scaling is the identity)
-    first: np.ndarray  # first pixel (raster order) of each local segment
-    pairs: np.ndarray  # touching local segments
-    joins: np.ndarray  # local segments to join across tile borders
-    decisions: Decisions | None = None  # the first merge stage, as far as tiles decided it
 
 
 def _join_radius(method: str, hr: float) -> float:
@@ -281,8 +274,8 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
             next_id += m
             del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
     sums = cat(sums, (0, 1))
-    return _Stats(cat(counts, 0), sums, sums if same else cat(raw_sums, (0, 1)),
-                  cat(firsts, 0), cat(pairs, (0, 2), idt), cat(joins, (0, 2), np.int64),
+    return SegmentStats(cat(counts, 0), sums, sums if same else cat(raw_sums, (0, 1)),
+                  cat(firsts, 0, idt), cat(pairs, (0, 2), idt), cat(joins, (0, 2), np.int64),
                   Decisions.joined(decisions) if settle else None)
 
 
@@ -365,40 +358,48 @@ def _border(la, lb, fa, fb, threshold, pairs, joins, dtype) -> None:
         joins.append(np.stack([a[close], b[close]], 1))
 
 
-def _resolve(stats: _Stats, min_size: int, method: str = "fast") -> tuple[np.ndarray, int]:
+def _resolve(stats: SegmentStats, min_size: int, method: str = "fast",
+             spill: str | None = None) -> tuple[np.ndarray, int]:
     """Local id -> final id (1..n, in raster order of each segment's first pixel). Takes
     from ``stats`` what only the merge needs (pairs, joins, decisions, scaled sums)."""
     n = len(stats.count)
     root = union(n, np.sort(stats.joins, axis=1)) if len(stats.joins) else np.arange(n)
+    stats.joins = None
     # a root is its component's smallest member, so the roots are the nodes that are their
     # own root: numbered in order, as np.unique(root, return_inverse=True) would, unsorted
     is_root = root == np.arange(n)
     k = int(np.count_nonzero(is_root))
-    inverse = (np.cumsum(is_root) - 1)[root]
+    idt = index_dtype(n)  # int32 lookups where ids fit: these five arrays live at once
+    inverse = (np.cumsum(is_root, dtype=idt) - 1)[root]
     del root, is_root
-    first = np.full(k, np.iinfo(np.int64).max)
+    first = np.full(k, np.iinfo(stats.first.dtype).max, stats.first.dtype)
     np.minimum.at(first, inverse, stats.first)
     order = np.argsort(first, kind="stable")
     if stats.decisions is not None:
         first.sort()  # each canonical segment's first pixel: first_stage's tie order
     else:
         first = None
-    canon = np.empty(k, dtype=np.int64)
-    canon[order] = np.arange(k)
-    seg = canon[inverse].astype(index_dtype(k))  # local -> canonical segment (raster order)
-    del order, canon, inverse
-    graph = Graph(np.bincount(seg, stats.count, k),
-                  np.stack([np.bincount(seg, stats.sums[:, b], k)
-                            for b in range(stats.sums.shape[1])], 1),
-                  remap_pairs(stats.pairs, seg, k),
-                  None if stats.decisions is None else
-                  first_stage(stats.decisions.renamed(seg), first))
-    del first
-    # what the outputs do not need is freed before the merge, the peak of Segment's memory;
-    # the merge frees the graph it is handed as it goes
-    stats.pairs = stats.joins = stats.decisions = None
-    if stats.sums is not stats.raw_sums:
-        stats.sums = None
+    canon = np.empty(k, dtype=idt)
+    canon[order] = np.arange(k, dtype=idt)
+    del order
+    seg = canon[inverse]  # local -> canonical segment (raster order)
+    del canon, inverse
+    # the canonical graph, each part built once the one before has freed what only it
+    # needed (this is the peak of Segment's memory on large rasters); what only the
+    # outputs read then waits on disk (``spill``: a folder), and the merge frees the
+    # graph it is handed as it goes
+    pairs = remap_pairs(stats.pairs, seg, k)
+    stats.pairs = None
+    stage = None if stats.decisions is None else \
+        first_stage(stats.decisions.renamed(seg), first)
+    stats.decisions = first = None
+    count = np.bincount(seg, stats.count, k)
+    sums = group_sums(seg, stats.sums, k)
+    stats.sums = None
+    if spill:
+        stats.spill(spill)
+    graph = Graph(count, sums, pairs, stage)
+    del count, sums, pairs, stage
     merged = staged_merge(graph, min_size) if method == "joint" else \
         merge_small(*graph.take()[:3], min_size, overwrite=True)
     kept, final = np.unique(merged, return_inverse=True)

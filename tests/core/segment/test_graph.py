@@ -5,6 +5,7 @@ import pytest
 
 from landlearn.core.segment.graph import (
     Graph,
+    group_sums,
     local_components,
     merge_small,
     neighbour_pairs,
@@ -107,3 +108,13 @@ def test_small_segments_merge_one_size_at_a_time():
     graph = Graph(count, sums, pairs)
     np.testing.assert_array_equal(staged_merge(graph, 6), [0, 0, 0, 3, 3])
     assert graph.count is None and graph.pairs is None  # taken: the merge frees it
+
+
+def test_group_sums_adds_rows_in_order_as_bincount():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(1000, 3)) * 1e6
+    group = rng.integers(0, 40, 1000)
+    expect = np.stack([np.bincount(group, values[:, b], 45) for b in range(3)], 1)
+    got = group_sums(group, values, 45)
+    assert got.shape == (45, 3) and np.array_equal(got, expect)  # bit for bit
+    assert not got[40:].any()
