@@ -275,8 +275,9 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
             del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
     sums = cat(sums, (0, 1))
     return SegmentStats(cat(counts, 0), sums, sums if same else cat(raw_sums, (0, 1)),
-                  cat(firsts, 0, idt), cat(pairs, (0, 2), idt), cat(joins, (0, 2), np.int64),
-                  Decisions.joined(decisions) if settle else None)
+                        cat(firsts, 0, idt), cat(pairs, (0, 2), idt),
+                        cat(joins, (0, 2), np.int64),
+                        Decisions.joined(decisions) if settle else None)
 
 
 def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: int, hr: float,
@@ -361,7 +362,8 @@ def _border(la, lb, fa, fb, threshold, pairs, joins, dtype) -> None:
 def _resolve(stats: SegmentStats, min_size: int, method: str = "fast",
              spill: str | None = None) -> tuple[np.ndarray, int]:
     """Local id -> final id (1..n, in raster order of each segment's first pixel). Takes
-    from ``stats`` what only the merge needs (pairs, joins, decisions, scaled sums)."""
+    from ``stats`` what only the merge needs (pairs, joins, decisions, scaled sums), and
+    with ``spill`` (a folder) leaves what only the outputs read memory-mapped there."""
     n = len(stats.count)
     root = union(n, np.sort(stats.joins, axis=1)) if len(stats.joins) else np.arange(n)
     stats.joins = None

@@ -22,8 +22,8 @@ CONNECT_TIMEOUT_S = 10
 # one thread per worker process for the libraries that read these when they load (set in
 # the worker after it starts, so the worker also holds its pools itself: worker._limit_threads).
 # Not Dask's MALLOC_TRIM_THRESHOLD_=65536: glibc reads it only at process start, and where it
-# takes effect (a `dask worker` started with Dask's defaults) it made a random forest's
-# blocks ~9% slower (BENCHMARKS.md, Dask section)
+# takes effect (a `dask worker` started with Dask's defaults) one worker ran 0.96x
+# (random forest) and 0.66x (U-Net) as fast (BENCHMARKS.md, Dask section)
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 WORKER_WAIT_S = 30
 
