@@ -45,9 +45,9 @@ from .graph import (
 from .joint_shift import joint_filter
 from .mean_shift import compiled_available, halo, mean_shift_filter
 from .output import write_outputs
-from .settle import Decisions, first_stage, tile_segments
+from .settle import first_stage, tile_segments
 from .split import plan_split
-from .stats import SegmentStats
+from .stats import SegmentStats, StatsSpool
 
 METHODS = ("fast", "joint")
 GDAL_CACHE = 32 << 20  # bytes: a few tiles' blocks
@@ -231,7 +231,6 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
     profile = dict(driver="GTiff", width=width, height=int(area.height), count=1,
                    dtype="int64", tiled=True, blockxsize=256, blockysize=256,
                    crs=src.grid.crs, transform=src.grid.window_transform(area))
-    counts, sums, raw_sums, firsts, pairs, joins, decisions = [], [], [], [], [], [], []
     # local ids never exceed the pixel count: int32 edges where that allows
     idt = index_dtype(int(area.width) * int(area.height))
     # 8-bit bands are not scaled: their scaled sums are the source sums, kept once
@@ -242,7 +241,8 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
     next_id = 0
     above: dict[int, tuple] = {}  # tile column -> (labels, filtered) of its last row
     n = count_tiles(area, (core, core))
-    with rasterio.open(labels_path, "w", **profile) as out:
+    spool = StatsSpool(os.path.dirname(labels_path), len(offset), idt, not same, settle)
+    with spool, rasterio.open(labels_path, "w", **profile) as out:
         left = None
         for win in track(tile_windows(area, (core, core)), progress, n):
             inner = win.intersection(area)
@@ -253,31 +253,23 @@ def _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, p
             lab, count, s, rs, first, p, dec = tile_segments(
                 local_components(f, v, join), xs, None if same else raw, r0, c0, width, settle)
             if dec is not None:
-                decisions.append(dec.shifted(next_id))
+                spool.add_decisions(dec.shifted(next_id))
             m = len(count)
             g = np.where(lab >= 0, lab + next_id, -1)
             out.write(g[None], window=Window(c0, r0, w, h))
-            counts.append(count)
-            sums.append(s)
+            spool.add(count=count, sums=s, first=first, pairs=p + next_id)  # first: area index
             if not same:
-                raw_sums.append(rs)
-            firsts.append(first.astype(idt))  # pixel indexes of the area
-            pairs.append((p + next_id).astype(idt))
+                spool.add(raw_sums=rs)
             col_key = c0
             if left is not None and left[2] == r0:
-                _border(left[0], g[:, 0], left[1], f[:, :, 0], join, pairs, joins, idt)
+                _border(left[0], g[:, 0], left[1], f[:, :, 0], join, spool)
             if col_key in above:
-                _border(above[col_key][0], g[0, :], above[col_key][1], f[:, 0, :], join,
-                        pairs, joins, idt)
+                _border(above[col_key][0], g[0, :], above[col_key][1], f[:, 0, :], join, spool)
             left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
             above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
             next_id += m
             del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
-    sums = cat(sums, (0, 1))
-    return SegmentStats(cat(counts, 0), sums, sums if same else cat(raw_sums, (0, 1)),
-                        cat(firsts, 0, idt), cat(pairs, (0, 2), idt),
-                        cat(joins, (0, 2), np.int64),
-                        Decisions.joined(decisions) if settle else None)
+        return spool.finish()
 
 
 def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: int, hr: float,
@@ -329,13 +321,6 @@ def _halo_shortfall(reach: np.ndarray, inner: Window, area: Window, pad: int) ->
     return short
 
 
-def cat(parts: list, empty_shape, dtype=np.float64) -> np.ndarray:
-    """The parts end to end; the list is emptied, so only one copy lives at a time."""
-    out = np.concatenate(parts) if parts else np.zeros(empty_shape, dtype)
-    parts.clear()
-    return out
-
-
 def _inside_area(window: Window, area: Window) -> np.ndarray:
     """Mask of ``window`` pixels that lie inside ``area`` (the extent bounds the context)."""
     h, w = int(window.height), int(window.width)
@@ -346,17 +331,17 @@ def _inside_area(window: Window, area: Window) -> np.ndarray:
     return r[:, None] & c[None, :]
 
 
-def _border(la, lb, fa, fb, threshold, pairs, joins, dtype) -> None:
+def _border(la, lb, fa, fb, threshold, spool: StatsSpool) -> None:
     """Edges across a tile border: neighbours always, joins where values are close."""
     ok = (la >= 0) & (lb >= 0)
     if not ok.any():
         return
     a, b = la[ok], lb[ok]
-    pairs.append(unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], 1)).astype(dtype))
+    spool.add(pairs=unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], 1)))
     d = ((fa[:, ok] - fb[:, ok]) ** 2).sum(0)
     close = d < threshold * threshold
     if close.any():
-        joins.append(np.stack([a[close], b[close]], 1))
+        spool.add(joins=np.stack([a[close], b[close]], 1))
 
 
 def _resolve(stats: SegmentStats, min_size: int, method: str = "fast",
