@@ -23,6 +23,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..errors import InputError
+from ..files import disk_full_error, is_disk_full
 from ..geo.extent import Extent, extent_to_window
 from ..geo.grid import count_tiles, pad_window, tile_windows
 from ..geo.outputs import check_distinct
@@ -51,6 +52,9 @@ from .stats import SegmentStats, StatsSpool
 
 METHODS = ("fast", "joint")
 GDAL_CACHE = 32 << 20  # bytes: a few tiles' blocks
+# the first pass's temporary files beside the outputs: int64 labels and the statistics of
+# segments (~5 bytes a pixel measured on naip-like imagery)
+TEMPORARY_BYTES_PER_PIXEL = 13
 
 
 @dataclass(frozen=True)
@@ -156,8 +160,15 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                       + ("the CPU, compiled" if device == "compiled" else f"{device}"))
         with tempfile.TemporaryDirectory(prefix=".segment", dir=_tmp_dir(config)) as tmp:
             labels_path = os.path.join(tmp, "labels.tif")
-            stats = _first_pass(config, src, area, offset, scale, hs, hr, device, labels_path,
-                                SubProgress(progress, 0.0, 0.75))
+            try:
+                stats = _first_pass(config, src, area, offset, scale, hs, hr, device,
+                                    labels_path, SubProgress(progress, 0.0, 0.75))
+            except Exception as exc:  # the temporary labels and statistics filled the disk
+                if not is_disk_full(exc):
+                    raise
+                first = _planned(config, src)[0]
+                raise disk_full_error(first.path, first.parameter, TEMPORARY_BYTES_PER_PIXEL
+                                      * int(area.width) * int(area.height), exc) from None
             try:
                 check(progress)
                 final, n_final = _resolve(stats, config.min_segment_size, config.method, tmp)
@@ -191,8 +202,10 @@ def _engine(name: str):
 
 def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
     """The outputs, and the temporary int64 labels that wait beside the first of them."""
-    first = config.output or config.output_segment_ids or config.output_polygons
-    out = [PlannedOutput("output", first, 1, np.dtype(np.int64))]
+    first = next((key, path) for key, path in (
+        ("output", config.output), ("output_segment_ids", config.output_segment_ids),
+        ("output_polygons", config.output_polygons)) if path)
+    out = [PlannedOutput(*first, 1, np.dtype(np.int64))]
     if config.output:
         out.append(PlannedOutput("output", config.output, src.count, src.dtype))
     if config.output_segment_ids:

@@ -92,9 +92,15 @@ class StatsSpool:
     def __enter__(self) -> StatsSpool:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, *exc) -> None:
+        failed = None
         for column in self._all():
-            column.close()
+            try:
+                column.close()
+            except OSError as exc:
+                failed = failed or exc
+        if failed is not None and kind is None:  # else the error on its way out says more
+            raise failed
 
     def _all(self):
         return list(self._columns.values()) + list((self._decisions or {}).values())
@@ -114,7 +120,7 @@ class _Column:
         a = np.ascontiguousarray(a, self.dtype)
         if a.shape[1:] != self.tail:
             raise ValueError(f"{self.path}: rows of shape {a.shape[1:]}, not {self.tail}")
-        a.tofile(self._fh)
+        self._fh.write(a.data)  # a full disk raises OSError(ENOSPC); tofile would not say
         self.rows += len(a)
 
     def finish(self) -> np.ndarray:

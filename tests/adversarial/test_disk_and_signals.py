@@ -83,6 +83,20 @@ def test_classify_onto_a_full_disk_stops_before_writing(bases, guard, image, sma
     assert digest(good) == before
 
 
+@pytest.mark.parametrize("leave", [1_500_000, 400_000])
+def test_segment_onto_a_nearly_full_disk_says_so_and_leaves_nothing(guard, image, small_disk,
+                                                                    leave):
+    """Segment's temporary labels and spooled statistics wait beside the outputs: a disk
+    that fills during the first pass (or before it) is named, and nothing is left."""
+    from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
+
+    _fill(small_disk, leave)
+    guard.refused(lambda: segment(SegmentConfig(
+        str(image), output_segment_ids=str(small_disk / "ids.tif"), min_segment_size=10)),
+        "output_segment_ids", "disk full", keep=[image])
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin"]
+
+
 def test_export_and_training_on_a_full_disk_say_so(bases, guard, image, small_disk):
     from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical
 
