@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from landlearn.core.segment import first_pass as fp
 from landlearn.core.segment import segment_mean_shift as sms
 from landlearn.core.segment.graph import local_components, merge_small, neighbour_pairs
 from landlearn.core.segment.settle import first_stage, settle_singles, tile_segments
@@ -104,7 +105,7 @@ def test_settling_changes_no_segment(sample, tmp_path, monkeypatch, tile):
     segments gone before the merge) ids and mean colours equal those of the merge over
     every local segment, untiled and in 64 px tiles."""
     image = str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
-    real = sms.tile_segments
+    real = fp.tile_segments
     nodes = {}
 
     def run(name, settle):
@@ -113,7 +114,7 @@ def test_settling_changes_no_segment(sample, tmp_path, monkeypatch, tile):
             nodes[name] = nodes.get(name, 0) + len(out[1])
             return out
 
-        monkeypatch.setattr(sms, "tile_segments", counted)
+        monkeypatch.setattr(fp, "tile_segments", counted)
         sms.segment(sms.SegmentConfig(image, output_segment_ids=str(tmp_path / f"{name}.tif"),
                                       output=str(tmp_path / f"{name}_m.tif"), tile_size=tile,
                                       band_indexes=(3, 2, 1), min_segment_size=20,

@@ -1,0 +1,146 @@
+"""Segment's first pass: each tile mean-shift filtered (with the halo that makes it equal to
+an untiled run), cut into local segments, their statistics spooled to files, and the
+edges and joins across tile borders recorded, so that the merge sees the whole raster."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from ..geo.grid import count_tiles, pad_window, tile_windows
+from ..progress import track
+from .graph import index_dtype, local_components, unique_pairs
+from .joint_shift import joint_filter
+from .mean_shift import halo, mean_shift_filter
+from .settle import tile_segments
+from .stats import StatsSpool
+
+
+def join_radius(method: str, hr: float) -> float:
+    """Neighbours whose filtered values (and, joint, modes' positions) lie closer than this
+    join one segment: half the range radius for the fast filter; a quarter for joint modes,
+    which converge tighter (chosen on bench_segment's nb_aerial and nc quality sweep)."""
+    return hr / 2 if method == "fast" else hr / 4
+
+
+def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, progress):
+    core = config.tile_size
+    join = join_radius(config.method, hr)
+    width = int(area.width)
+    profile = dict(driver="GTiff", width=width, height=int(area.height), count=1,
+                   dtype="int64", tiled=True, blockxsize=256, blockysize=256,
+                   crs=src.grid.crs, transform=src.grid.window_transform(area))
+    # local ids never exceed the pixel count: int32 edges where that allows
+    idt = index_dtype(int(area.width) * int(area.height))
+    # 8-bit bands are not scaled: their scaled sums are the source sums, kept once
+    same = bool((offset == 0).all() and (scale == 1).all()
+                and np.can_cast(src.dtype, np.float32))
+    # single pixels settled in their tile (settle.py): the joint method's staged merge only
+    settle = config.method == "joint" and config.min_segment_size >= 2
+    next_id = 0
+    above: dict[int, tuple] = {}  # tile column -> (labels, filtered) of its last row
+    n = count_tiles(area, (core, core))
+    spool = StatsSpool(os.path.dirname(labels_path), len(offset), idt, not same, settle)
+    with spool, rasterio.open(labels_path, "w", **profile) as out:
+        left = None
+        for win in track(tile_windows(area, (core, core)), progress, n):
+            inner = win.intersection(area)
+            f, v, raw, xs = _filter_tile(config, src, inner, area, offset, scale, hs, hr,
+                                         device)
+            h, w = int(inner.height), int(inner.width)
+            r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
+            lab, count, s, rs, first, p, dec = tile_segments(
+                local_components(f, v, join), xs, None if same else raw, r0, c0, width, settle)
+            if dec is not None:
+                spool.add_decisions(dec.shifted(next_id))
+            m = len(count)
+            g = np.where(lab >= 0, lab + next_id, -1)
+            out.write(g[None], window=Window(c0, r0, w, h))
+            spool.add(count=count, sums=s, first=first, pairs=p + next_id)  # first: area index
+            if not same:
+                spool.add(raw_sums=rs)
+            col_key = c0
+            if left is not None and left[2] == r0:
+                _border(left[0], g[:, 0], left[1], f[:, :, 0], join, spool)
+            if col_key in above:
+                _border(above[col_key][0], g[0, :], above[col_key][1], f[:, 0, :], join, spool)
+            left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
+            above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
+            next_id += m
+            del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
+        return spool.finish()
+
+
+def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: int, hr: float,
+                 device):
+    """(filtered values, valid, raw values, scaled values) of tile ``inner``, computed with
+    the halo that makes them equal to an untiled run. The joint method's halo starts at
+    4 spatial radii and grows when a pixel's mode travelled farther; its filtered values
+    carry the modes' positions too (two channels scaled so that a spatial radius weighs
+    what the joining radius does), so grouping also looks at where modes lie."""
+    pad = halo(hs, config.iterations) if config.method == "fast" else 4 * hs
+    h, w = int(inner.height), int(inner.width)
+    while True:
+        window = pad_window(inner, pad)
+        block = src.read(window)
+        valid = block.valid & _inside_area(window, area)
+        x = (block.data.astype(np.float32) - offset[:, None, None]) * scale[:, None, None]
+        x[:, ~valid] = 0
+        core = (slice(None), slice(pad, pad + h), slice(pad, pad + w))
+        if config.method == "fast":
+            f = mean_shift_filter(x, valid, hs, hr, config.iterations, device)[core]
+            break
+        f, disp, travel = joint_filter(x, valid, hs, hr, config.threshold,
+                                       config.max_iterations, device)
+        short = _halo_shortfall(travel[core[1:]] + hs + 1, inner, area, pad)
+        if short <= 0:
+            rows = np.arange(h)[:, None] + float(inner.row_off) + disp[0][core[1:]]
+            cols = np.arange(w)[None, :] + float(inner.col_off) + disp[1][core[1:]]
+            k = join_radius(config.method, hr) / hs
+            f = np.concatenate([f[core], (np.stack([rows, cols]) * k).astype(np.float32)])
+            break
+        pad += short + hs
+    return f, valid[core[1:]], block.data[core], x[core]
+
+
+def _halo_shortfall(reach: np.ndarray, inner: Window, area: Window, pad: int) -> int:
+    """How many pixels the halo lacks: ``reach`` (h, w) is how far each core pixel's result
+    looked. Only sides where the halo ends inside ``area`` count; beyond the area there is
+    nothing to see, tiled or not."""
+    h, w = reach.shape
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    short = 0
+    r0, c0 = int(inner.row_off), int(inner.col_off)
+    for inside, room in ((r0 - pad > area.row_off, pad + rows),
+                         (r0 + h + pad < area.row_off + area.height, pad + h - 1 - rows),
+                         (c0 - pad > area.col_off, pad + cols),
+                         (c0 + w + pad < area.col_off + area.width, pad + w - 1 - cols)):
+        if inside:
+            short = max(short, int((reach - room).max(initial=0)))
+    return short
+
+
+def _inside_area(window: Window, area: Window) -> np.ndarray:
+    """Mask of ``window`` pixels that lie inside ``area`` (the extent bounds the context)."""
+    h, w = int(window.height), int(window.width)
+    rows = np.arange(h) + int(window.row_off)
+    cols = np.arange(w) + int(window.col_off)
+    r = (rows >= area.row_off) & (rows < area.row_off + area.height)
+    c = (cols >= area.col_off) & (cols < area.col_off + area.width)
+    return r[:, None] & c[None, :]
+
+
+def _border(la, lb, fa, fb, threshold, spool: StatsSpool) -> None:
+    """Edges across a tile border: neighbours always, joins where values are close."""
+    ok = (la >= 0) & (lb >= 0)
+    if not ok.any():
+        return
+    a, b = la[ok], lb[ok]
+    spool.add(pairs=unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], 1)))
+    d = ((fa[:, ok] - fb[:, ok]) ** 2).sum(0)
+    close = d < threshold * threshold
+    if close.any():
+        spool.add(joins=np.stack([a[close], b[close]], 1))
