@@ -130,8 +130,10 @@ class GeoTiffWriter:
             if self.classes:
                 self._staged += self._write_class_sidecars()
         except OSError as exc:
+            # judged before abort() frees the temporary file's space: the disk was full then
+            error = disk_full_error(self.path, self.parameter, self.expected_bytes, exc)
             self.abort()
-            raise disk_full_error(self.path, self.parameter, self.expected_bytes, exc) from None
+            raise error from None
         except BaseException:
             self.abort()
             raise
@@ -158,6 +160,7 @@ class GeoTiffWriter:
 
         size = os.path.getsize(self._tmp)
         gdal.PushErrorHandler("CPLQuietErrorHandler")
+        ds = band = rb = None
         try:
             ds = open_dataset_or_none(self._tmp, gdal.OF_RASTER)
             if ds is None:
@@ -178,10 +181,14 @@ class GeoTiffWriter:
             last = self._last
             got = ds.ReadAsArray(int(last.col_off), int(last.row_off), int(last.width),
                                  int(last.height))
-            ds = None
         except RuntimeError as exc:  # GDAL exceptions on (QGIS 3.40): a failed read raises
             raise OSError(f"the written file cannot be read back ({exc})") from exc
         finally:
+            # bands before their dataset, here and now: left to an error's traceback, the
+            # garbage collector may free the dataset first, and a band freed after it
+            # crashes the process (QGIS itself, some time after a full disk)
+            rb = band = None
+            ds = None  # noqa: F841
             gdal.PopErrorHandler()
         if got is None:
             raise OSError("the last block cannot be read back")
