@@ -148,40 +148,40 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
                              "raster holds whole class values (uint8)")
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
-        ref = open_labels(config.reference, src.grid, progress)
-        cm = np.zeros((256, 256), dtype=np.int64)  # [map, reference]
-        map_pixels = np.zeros(256, dtype=np.int64)
-        unclassified = 0
-        n = count_tiles(area, (1024, 1024))
-        for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
-            inner = win.intersection(area)
-            block = src.read(inner)
-            m = np.where(block.valid, block.data[0], 0).astype(np.int64)
-            if m.min() < 0 or m.max() > 255:
-                raise InputError("input", "the classified raster holds values outside 0..255")
-            map_pixels += np.bincount(m.ravel(), minlength=256)
-            r = ref.read(inner).astype(np.int64)
-            both = (r > 0) & (m > 0)
-            unclassified += int(((r > 0) & (m == 0)).sum())
-            cm += np.bincount(m[both] * 256 + r[both], minlength=256 * 256).reshape(256, 256)
-        values = sorted({int(v) for v in np.nonzero(cm.sum(0) + cm.sum(1))[0]})
-        if not values:
-            raise InputError("labels", "no reference pixel falls on a classified pixel; check "
-                             "that the reference overlaps the map and uses its class values")
-        map_values = {int(v) for v in np.nonzero(map_pixels[1:])[0] + 1}
-        names = {c.value: c for c in _map_classes(src, set(values) | map_values)}
-        for c in ref.classes:  # the reference's names fill in what the map does not name
-            if names.get(c.value) is None or names[c.value].name.startswith("Class "):
-                names[c.value] = c
-        classes = [names[v] for v in values]
-        sub = cm[np.ix_(values, values)]
-        accuracy = Accuracy(sub.T.copy(), [c.name for c in classes])
-        res = src.grid.res
-        crs = src.grid.crs
-        unit = "map units²" if crs is None else (
-            "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
-        estimate = AreaEstimate(classes, sub, map_pixels[values].astype(np.float64),
-                                res[0] * res[1], unit)
+        with open_labels(config.reference, src.grid, progress) as ref:
+            cm = np.zeros((256, 256), dtype=np.int64)  # [map, reference]
+            map_pixels = np.zeros(256, dtype=np.int64)
+            unclassified = 0
+            n = count_tiles(area, (1024, 1024))
+            for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
+                inner = win.intersection(area)
+                block = src.read(inner)
+                m = np.where(block.valid, block.data[0], 0).astype(np.int64)
+                if m.min() < 0 or m.max() > 255:
+                    raise InputError("input", "the classified raster holds values outside 0..255")
+                map_pixels += np.bincount(m.ravel(), minlength=256)
+                r = ref.read(inner).astype(np.int64)
+                both = (r > 0) & (m > 0)
+                unclassified += int(((r > 0) & (m == 0)).sum())
+                cm += np.bincount(m[both] * 256 + r[both], minlength=256 * 256).reshape(256, 256)
+            values = sorted({int(v) for v in np.nonzero(cm.sum(0) + cm.sum(1))[0]})
+            if not values:
+                raise InputError("labels", "no reference pixel falls on a classified pixel; check "
+                                 "that the reference overlaps the map and uses its class values")
+            map_values = {int(v) for v in np.nonzero(map_pixels[1:])[0] + 1}
+            names = {c.value: c for c in _map_classes(src, set(values) | map_values)}
+            for c in ref.classes:  # the reference's names fill in what the map does not name
+                if names.get(c.value) is None or names[c.value].name.startswith("Class "):
+                    names[c.value] = c
+            classes = [names[v] for v in values]
+            sub = cm[np.ix_(values, values)]
+            accuracy = Accuracy(sub.T.copy(), [c.name for c in classes])
+            res = src.grid.res
+            crs = src.grid.crs
+            unit = "map units²" if crs is None else (
+                "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
+            estimate = AreaEstimate(classes, sub, map_pixels[values].astype(np.float64),
+                                    res[0] * res[1], unit)
     # the report written (a name that is neither .json nor .html becomes .html)
     report = _report_path(config.output_report)
     result = AssessResult(accuracy, estimate, classes, unclassified, report)

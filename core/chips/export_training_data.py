@@ -190,8 +190,13 @@ def _result_bytes_estimate(config: ExportConfig, image: RasterSource, area: Wind
 
 
 def _export(config: ExportConfig, image: RasterSource, area: Window, progress) -> ExportResult:
+    with open_labels(config.labels, image.grid, progress) as labels:
+        return _export_with(config, image, labels, area, progress)
+
+
+def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window,
+                 progress) -> ExportResult:
     grid = image.grid
-    labels = open_labels(config.labels, grid, progress)
     if hasattr(labels, "overlaps") and not labels.overlaps(area):
         raise InputError("labels", "no label lies inside the processing extent; widen "
                          "EXTENT or check that the labels cover this part of the raster")

@@ -84,67 +84,67 @@ def collect_object_samples(config, progress: Progress | None = None) -> Samples:
 def _collect(config, image, seg_ds, attributes, progress) -> Samples:
     grid = image.grid
     area = extent_to_window(config.extent, grid) if config.extent else grid.full_window
-    lab = open_labels(config.labels, grid, progress)
-    has_ids = hasattr(lab, "read_ids")
-    by_class, by_group = _PairCounts(), _PairCounts()
-    n = count_tiles(area, (512, 512))
-    for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 0.5), n):
-        inner = win.intersection(area)
-        y = lab.read(inner)
-        if not y.any():
-            continue
-        ids, has = read_segments(seg_ds, inner)
-        keep = (y > 0) & has
-        if not keep.any():
-            continue
-        keep &= image.read(inner).valid
-        if not keep.any():
-            continue
-        by_class.add(ids[keep], y[keep].astype(np.int64))
-        by_group.add(ids[keep], pixel_groups(lab, inner, keep))
-    segs, cls, share = by_class.majority()
-    if len(segs) == 0:
-        raise InputError("segmented_raster", "no labelled pixel on valid image data falls in a "
-                         "segment; check that the segments cover the labels")
-    _, groups, _ = by_group.majority()
-    ok = share >= MIN_LABEL_SHARE
-    progress.info(f"{len(segs)} segments hold labelled pixels; {int((~ok).sum())} of them are "
-                  f"left out: no class holds {MIN_LABEL_SHARE:.0%} of their labelled pixels")
-    segs, cls, groups = segs[ok], cls[ok], groups[ok]
-    available = {int(v): int((cls == v).sum()) for v in np.unique(cls)}
-    missing = [c for c in lab.classes if c.value not in available]
-    if missing:
-        raise InputError("segmented_raster", "class(es) " + ", ".join(
-            f"{c.value} '{c.name}'" for c in missing) + " label no segment (their pixels "
-            f"are under {MIN_LABEL_SHARE:.0%} of every segment they touch); segment more "
-            "finely (a higher SPECTRAL_DETAIL or a smaller MIN_SEGMENT_SIZE), or label more")
-    classes = [c for c in lab.classes if c.value in available]
-    if len(classes) < 2:
-        raise InputError("labels", f"only one class ({classes[0].name}) labels segments; a "
-                         "classifier needs at least two")
-    rng = np.random.default_rng(config.seed)
-    pick = []
-    for v in sorted(available):
-        where = np.nonzero(cls == v)[0]
-        cap = config.max_samples_per_class
-        pick.append(np.sort(rng.choice(where, cap, replace=False))
-                    if 0 < cap < len(where) else where)
-    pick = np.sort(np.concatenate(pick))
-    segs, cls, groups = segs[pick], cls[pick], groups[pick]
-    stats = gather_segment_stats(image, seg_ds, grid.full_window, segs,
-                                 SubProgress(progress, 0.5, 1.0))
-    ids, x = stats.features(attributes)
-    if not np.array_equal(ids, segs):  # each has a labelled pixel on valid data
-        raise RuntimeError("labelled segments without image data")
-    mean, std = stats.band_means()
-    grouped = "block" if not has_ids else (
-        "point" if all_points(config.labels) else "polygon")
-    return Samples(x, cls, groups, classes, image.band_names, list(image.bands),
-                   image.source_count, image.dtype.name, grid.res,
-                   grid.crs.to_wkt() if grid.crs else None, available, grouped,
-                   feature_names=feature_names(attributes, image.band_names),
-                   band_mean=mean, band_std=std,
-                   segments={"attributes": list(attributes),
-                             "features": feature_names(attributes, image.band_names),
-                             "min_label_share": MIN_LABEL_SHARE,
-                             "labelled_segments": int(sum(available.values()))})
+    with open_labels(config.labels, grid, progress) as lab:
+        has_ids = hasattr(lab, "read_ids")
+        by_class, by_group = _PairCounts(), _PairCounts()
+        n = count_tiles(area, (512, 512))
+        for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 0.5), n):
+            inner = win.intersection(area)
+            y = lab.read(inner)
+            if not y.any():
+                continue
+            ids, has = read_segments(seg_ds, inner)
+            keep = (y > 0) & has
+            if not keep.any():
+                continue
+            keep &= image.read(inner).valid
+            if not keep.any():
+                continue
+            by_class.add(ids[keep], y[keep].astype(np.int64))
+            by_group.add(ids[keep], pixel_groups(lab, inner, keep))
+        segs, cls, share = by_class.majority()
+        if len(segs) == 0:
+            raise InputError("segmented_raster", "no labelled pixel on valid image data falls in a "
+                             "segment; check that the segments cover the labels")
+        _, groups, _ = by_group.majority()
+        ok = share >= MIN_LABEL_SHARE
+        progress.info(f"{len(segs)} segments hold labelled pixels; {int((~ok).sum())} of them are "
+                      f"left out: no class holds {MIN_LABEL_SHARE:.0%} of their labelled pixels")
+        segs, cls, groups = segs[ok], cls[ok], groups[ok]
+        available = {int(v): int((cls == v).sum()) for v in np.unique(cls)}
+        missing = [c for c in lab.classes if c.value not in available]
+        if missing:
+            raise InputError("segmented_raster", "class(es) " + ", ".join(
+                f"{c.value} '{c.name}'" for c in missing) + " label no segment (their pixels "
+                f"are under {MIN_LABEL_SHARE:.0%} of every segment they touch); segment more "
+                "finely (a higher SPECTRAL_DETAIL or a smaller MIN_SEGMENT_SIZE), or label more")
+        classes = [c for c in lab.classes if c.value in available]
+        if len(classes) < 2:
+            raise InputError("labels", f"only one class ({classes[0].name}) labels segments; a "
+                             "classifier needs at least two")
+        rng = np.random.default_rng(config.seed)
+        pick = []
+        for v in sorted(available):
+            where = np.nonzero(cls == v)[0]
+            cap = config.max_samples_per_class
+            pick.append(np.sort(rng.choice(where, cap, replace=False))
+                        if 0 < cap < len(where) else where)
+        pick = np.sort(np.concatenate(pick))
+        segs, cls, groups = segs[pick], cls[pick], groups[pick]
+        stats = gather_segment_stats(image, seg_ds, grid.full_window, segs,
+                                     SubProgress(progress, 0.5, 1.0))
+        ids, x = stats.features(attributes)
+        if not np.array_equal(ids, segs):  # each has a labelled pixel on valid data
+            raise RuntimeError("labelled segments without image data")
+        mean, std = stats.band_means()
+        grouped = "block" if not has_ids else (
+            "point" if all_points(config.labels) else "polygon")
+        return Samples(x, cls, groups, classes, image.band_names, list(image.bands),
+                       image.source_count, image.dtype.name, grid.res,
+                       grid.crs.to_wkt() if grid.crs else None, available, grouped,
+                       feature_names=feature_names(attributes, image.band_names),
+                       band_mean=mean, band_std=std,
+                       segments={"attributes": list(attributes),
+                                 "features": feature_names(attributes, image.band_names),
+                                 "min_label_share": MIN_LABEL_SHARE,
+                                 "labelled_segments": int(sum(available.values()))})

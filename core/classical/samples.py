@@ -82,51 +82,51 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
     progress = progress or NullProgress()
     with RasterSource(raster, bands) as image:
         area = extent_to_window(extent, image.grid) if extent else image.grid.full_window
-        lab = open_labels(labels, image.grid, progress)
-        has_ids = hasattr(lab, "read_ids")
-        reservoir = _Reservoir(max_per_class, seed)
-        available: dict[int, int] = {}
-        n = count_tiles(area, (512, 512))
-        for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 1), n):
-            inner = win.intersection(area)
-            y = lab.read(inner)
-            if not y.any():
-                continue
-            block = image.read(inner)
-            keep = (y > 0) & block.valid
-            if not keep.any():
-                continue
-            g = pixel_groups(lab, inner, keep)
-            x = block.data[:, keep].T.astype(np.float64)
-            yk = y[keep]
-            for v in np.unique(yk):
-                sel = yk == v
-                available[int(v)] = available.get(int(v), 0) + int(sel.sum())
-                reservoir.add(int(v), x[sel], g[sel])
-        if not available:
-            raise InputError("labels", "no labelled pixel falls on valid image data inside the "
-                             "raster (and EXTENT, if set); check the labels' position and CRS")
-        missing = [c for c in lab.classes if c.value not in available]
-        if missing:
-            raise InputError("labels", "class(es) " + ", ".join(f"{c.value} '{c.name}'" for c in missing)
-                             + " have no labelled pixel on valid image data; remove them or "
-                             "label them where the raster has data")
-        xs, ys, gs = [], [], []
-        for v in sorted(available):
-            _, x, g = reservoir.result(v)
-            xs.append(x)
-            ys.append(np.full(len(x), v, dtype=np.int64))
-            gs.append(g)
-        classes = [c for c in lab.classes if c.value in available]
-        if len(classes) < 2:
-            raise InputError("labels", f"only one class ({classes[0].name}) has samples; a "
-                             "classifier needs at least two")
-        grouped = "block" if not has_ids else (
-            "point" if all_points(labels) else "polygon")
-        return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
-                       image.band_names, list(image.bands), image.source_count,
-                       image.dtype.name, image.grid.res,
-                       image.grid.crs.to_wkt() if image.grid.crs else None, available, grouped)
+        with open_labels(labels, image.grid, progress) as lab:
+            has_ids = hasattr(lab, "read_ids")
+            reservoir = _Reservoir(max_per_class, seed)
+            available: dict[int, int] = {}
+            n = count_tiles(area, (512, 512))
+            for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 1), n):
+                inner = win.intersection(area)
+                y = lab.read(inner)
+                if not y.any():
+                    continue
+                block = image.read(inner)
+                keep = (y > 0) & block.valid
+                if not keep.any():
+                    continue
+                g = pixel_groups(lab, inner, keep)
+                x = block.data[:, keep].T.astype(np.float64)
+                yk = y[keep]
+                for v in np.unique(yk):
+                    sel = yk == v
+                    available[int(v)] = available.get(int(v), 0) + int(sel.sum())
+                    reservoir.add(int(v), x[sel], g[sel])
+            if not available:
+                raise InputError("labels", "no labelled pixel falls on valid image data inside the "
+                                 "raster (and EXTENT, if set); check the labels' position and CRS")
+            missing = [c for c in lab.classes if c.value not in available]
+            if missing:
+                raise InputError("labels", "class(es) " + ", ".join(f"{c.value} '{c.name}'" for c in missing)
+                                 + " have no labelled pixel on valid image data; remove them or "
+                                 "label them where the raster has data")
+            xs, ys, gs = [], [], []
+            for v in sorted(available):
+                _, x, g = reservoir.result(v)
+                xs.append(x)
+                ys.append(np.full(len(x), v, dtype=np.int64))
+                gs.append(g)
+            classes = [c for c in lab.classes if c.value in available]
+            if len(classes) < 2:
+                raise InputError("labels", f"only one class ({classes[0].name}) has samples; a "
+                                 "classifier needs at least two")
+            grouped = "block" if not has_ids else (
+                "point" if all_points(labels) else "polygon")
+            return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
+                           image.band_names, list(image.bands), image.source_count,
+                           image.dtype.name, image.grid.res,
+                           image.grid.crs.to_wkt() if image.grid.crs else None, available, grouped)
 
 
 def pixel_groups(lab, win, keep: np.ndarray) -> np.ndarray:

@@ -41,6 +41,13 @@ class LabelSource(Protocol):
     def read(self, window: Window) -> np.ndarray:
         """uint8 (rows, cols) labels for ``window`` of the image grid; overhang is 0."""
 
+    def close(self) -> None:
+        """Close the files behind the labels (a context manager does it on exit)."""
+
+    def __enter__(self) -> LabelSource: ...
+
+    def __exit__(self, *exc) -> None: ...
+
 
 def sidecar_class_names(raster_path: str) -> dict[int, str]:
     """Names from a '<stem>_classes.txt' beside a label raster, if there is one.

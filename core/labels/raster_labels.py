@@ -150,6 +150,15 @@ class RasterLabels:
     def close(self) -> None:
         self.ds.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # closed when the run ends, not whenever the last reference goes: a label raster
+        # left to an error's traceback was freed only by a later garbage collection, and
+        # that crashed the interpreter at exit (test_disk_and_signals, run alone)
+        self.close()
+
 
 def category_names(path: str) -> dict[int, str]:
     """GDAL category names of band 1 (value -> name), without the empty ones and 0."""

@@ -70,23 +70,23 @@ def write_label_raster(config: LabelRasterConfig, progress: Progress | None = No
         check_output_size(int(area.width), int(area.height),
                           [PlannedOutput("output", config.output, 1, np.dtype(np.uint8))],
                           config.max_output_gpx, progress, "label raster")
-        labels = open_labels(config.labels, image.grid, progress)
-        out_grid = image.grid.subgrid(area)
-        counts = np.zeros(256, dtype=np.int64)
-        dropped = 0
-        tile = (config.tile_size, config.tile_size)
-        n = count_tiles(area, tile)
-        with GeoTiffWriter(config.output, out_grid, 1, np.uint8, nodata=0,
-                           classes=labels.classes) as out:
-            for win in track(tile_windows(area, tile), SubProgress(progress, 0, 1), n):
-                inner = win.intersection(area)
-                lab = labels.read(inner)
-                valid = image.read(inner).valid
-                dropped += int(np.count_nonzero(lab[~valid]))
-                lab[~valid] = 0
-                counts += np.bincount(lab.ravel(), minlength=256)
-                out.write(lab, Window(inner.col_off - area.col_off, inner.row_off - area.row_off,
-                                      inner.width, inner.height))
+        with open_labels(config.labels, image.grid, progress) as labels:
+            out_grid = image.grid.subgrid(area)
+            counts = np.zeros(256, dtype=np.int64)
+            dropped = 0
+            tile = (config.tile_size, config.tile_size)
+            n = count_tiles(area, tile)
+            with GeoTiffWriter(config.output, out_grid, 1, np.uint8, nodata=0,
+                               classes=labels.classes) as out:
+                for win in track(tile_windows(area, tile), SubProgress(progress, 0, 1), n):
+                    inner = win.intersection(area)
+                    lab = labels.read(inner)
+                    valid = image.read(inner).valid
+                    dropped += int(np.count_nonzero(lab[~valid]))
+                    lab[~valid] = 0
+                    counts += np.bincount(lab.ravel(), minlength=256)
+                    out.write(lab, Window(inner.col_off - area.col_off, inner.row_off - area.row_off,
+                                          inner.width, inner.height))
     counts[0] = 0
     return LabelRasterResult(
         output=config.output, classes=labels.classes,

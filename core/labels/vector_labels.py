@@ -189,3 +189,12 @@ class VectorLabels:
 
     def close(self) -> None:
         pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        # closed when the run ends, not whenever the last reference goes: a label raster
+        # left to an error's traceback was freed only by a later garbage collection, and
+        # that crashed the interpreter at exit (test_disk_and_signals, run alone)
+        self.close()

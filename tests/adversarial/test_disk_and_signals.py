@@ -3,7 +3,6 @@ half-written, and the error says what happened."""
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import subprocess
@@ -33,12 +32,6 @@ def small_disk(tmp_path):
     if rc != 0:
         pytest.skip("cannot mount a small tmpfs here (not root)")
     yield mount
-    # what a failed export left in reference cycles (the error's traceback holds the run's
-    # frames: closed rasterio datasets, the chip writer and its threads) is collected here;
-    # collected only at pytest's exit, it crashed the interpreter when the export test ran
-    # alone (which object does is not found yet; collected here or right after the error,
-    # nothing crashes)
-    gc.collect()
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 

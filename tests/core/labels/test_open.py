@@ -48,3 +48,52 @@ def test_open_labels_refuses_no_path_and_a_missing_one(tmp_path):
     # GDAL's virtual paths are not checked on disk: GDAL itself says what is wrong
     with pytest.raises(InputError, match="^LABELS: "):
         open_labels(LabelConfig("/vsimem/none.tif"), grid)
+
+
+def _open_files(path) -> list[str]:
+    """This process's file descriptors open on ``path`` (Linux /proc)."""
+    import os
+
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                out.append(fd)
+        except OSError:
+            pass
+    return out
+
+
+def test_labels_close_on_leaving_a_with_block_even_on_error(tmp_path):
+    """A label raster left open went with an error's traceback to a later garbage
+    collection, which crashed the interpreter at exit: closed where the run ends now."""
+    image = write(tmp_path / "image.tif", np.ones((10, 10), np.uint8))
+    with RasterSource(image) as src:
+        grid = src.grid
+    lab = write(tmp_path / "lab.tif", np.full((10, 10), 3, np.uint8), nodata=0)
+    with pytest.raises(RuntimeError, match="mid-run"):
+        with open_labels(LabelConfig(lab), grid) as raster:
+            assert _open_files(lab)
+            raise RuntimeError("mid-run")
+    assert raster.ds.closed and not _open_files(lab)
+    gpkg = polygons(tmp_path / "p.gpkg", [(5, (500020, 4999960, 500040, 4999980))], 32633)
+    with open_labels(LabelConfig(gpkg, class_field="cls"), grid) as vector:
+        assert vector.read(grid.full_window).any()
+
+
+def test_a_failing_export_closes_its_label_raster(tmp_path):
+    from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+    from landlearn.core.geo.extent import Extent
+
+    image = write(tmp_path / "image.tif", np.ones((40, 40), np.uint8))
+    lab = np.zeros((40, 40), np.uint8)
+    lab[:5, :5] = 2  # only the top-left corner is labelled
+    labels = write(tmp_path / "lab.tif", lab, nodata=0)
+    # an extent over the unlabelled bottom-right corner; the error (and its traceback, with
+    # the run's frames) is kept, as a caller reporting it does
+    with pytest.raises(InputError, match="^LABELS: no label") as info:
+        export_training_data(ExportConfig(
+            image, LabelConfig(labels), str(tmp_path / "chips"), tile_size_x=16,
+            tile_size_y=16, stride_x=16, stride_y=16,
+            extent=Extent(500300, 4999600, 500400, 4999700)))
+    assert info.value.__traceback__ is not None and not _open_files(labels)
