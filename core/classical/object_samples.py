@@ -15,11 +15,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..geo.extent import extent_to_window
-from ..geo.grid import count_tiles, tile_windows
 from ..geo.raster import RasterSource
 from ..geo.segments import open_segments, read_segments
-from ..labels.open import open_labels
-from ..progress import NullProgress, Progress, SubProgress, track
+from ..labels.open import labelled_windows, open_labels
+from ..progress import NullProgress, Progress, SubProgress
 from .samples import Samples, all_points, pixel_groups
 from .segment_attributes import feature_names, gather_segment_stats, parse_attributes
 
@@ -87,12 +86,7 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
     with open_labels(config.labels, grid, progress) as lab:
         has_ids = hasattr(lab, "read_ids")
         by_class, by_group = _PairCounts(), _PairCounts()
-        n = count_tiles(area, (512, 512))
-        for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 0.5), n):
-            inner = win.intersection(area)
-            y = lab.read(inner)
-            if not y.any():
-                continue
+        for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 0.5)):
             ids, has = read_segments(seg_ds, inner)
             keep = (y > 0) & has
             if not keep.any():

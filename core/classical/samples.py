@@ -17,11 +17,10 @@ from ..errors import InputError
 from ..geo.classes import ClassInfo
 from ..geo.extent import Extent, extent_to_window
 from ..geo.gdal_open import open_dataset_or_none
-from ..geo.grid import count_tiles, tile_windows
 from ..geo.raster import RasterSource
 from ..labels.base import LabelConfig
-from ..labels.open import open_labels
-from ..progress import NullProgress, Progress, SubProgress, track
+from ..labels.open import labelled_windows, open_labels
+from ..progress import NullProgress, Progress, SubProgress
 
 BLOCK = 64
 
@@ -86,12 +85,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             has_ids = hasattr(lab, "read_ids")
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
-            n = count_tiles(area, (512, 512))
-            for win in track(tile_windows(area, (512, 512)), SubProgress(progress, 0, 1), n):
-                inner = win.intersection(area)
-                y = lab.read(inner)
-                if not y.any():
-                    continue
+            for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 1)):
                 block = image.read(inner)
                 keep = (y > 0) & block.valid
                 if not keep.any():

@@ -10,8 +10,8 @@ import os
 
 from ..errors import InputError
 from ..geo.gdal_open import open_dataset_or_none
-from ..geo.grid import Grid
-from ..progress import NullProgress, Progress
+from ..geo.grid import Grid, count_tiles, tile_windows
+from ..progress import NullProgress, Progress, track
 from .base import LabelConfig, LabelSource
 from .raster_labels import RasterLabels
 from .vector_labels import VectorLabels
@@ -38,3 +38,14 @@ def open_labels(config: LabelConfig, grid: Grid, progress: Progress | None = Non
     if is_vector(path):
         return VectorLabels(config, grid, progress)
     return RasterLabels(config, grid, progress)
+
+
+def labelled_windows(labels: LabelSource, area, progress: Progress, tile: int = 512):
+    """(window, labels) of each ``tile``-pixel window of ``area`` that holds a label, with
+    progress per window: the loop every sampler runs over sparse labels."""
+    n = count_tiles(area, (tile, tile))
+    for win in track(tile_windows(area, (tile, tile)), progress, n):
+        inner = win.intersection(area)
+        y = labels.read(inner)
+        if y.any():
+            yield inner, y
