@@ -88,12 +88,19 @@ def is_disk_full(exc: BaseException) -> bool:
         or "No space left" in text or "Disk quota" in text or "File too large" in text
 
 
+def filled_the_disk(exc: BaseException, path: str, needed: int) -> bool:
+    """Whether a failed write at ``path`` (``needed`` bytes at most) met a full disk: the
+    error says so, or (GDAL >= 3.10 says only "Write failed") little space is left."""
+    free = free_bytes(path)
+    return is_disk_full(exc) or (free is not None and free < max(needed // 20, 1 << 20))
+
+
 def disk_full_error(path: str, parameter: str, needed: int, exc: BaseException) -> InputError:
     """The error for an output that could not be written whole: 'disk full' with the numbers
     when the disk is (nearly) full, the underlying cause otherwise."""
     free = free_bytes(path)
     folder = os.path.dirname(os.path.abspath(path))
-    if is_disk_full(exc) or (free is not None and free < max(needed // 20, 1 << 20)):
+    if filled_the_disk(exc, path, needed):
         free_txt = "" if free is None else f", {free / 1e6:.0f} MB free"
         return InputError(parameter, f"disk full: up to {needed / 1e6:.0f} MB needed at "
                           f"'{folder}'{free_txt}; nothing was written there. Free some space "

@@ -22,7 +22,7 @@ import numpy as np
 import rasterio
 
 from ..errors import InputError
-from ..files import disk_full_error, free_bytes, is_disk_full
+from ..files import disk_full_error, filled_the_disk
 from ..geo.extent import Extent, extent_to_window
 from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource, open_dataset
@@ -149,15 +149,13 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
             try:
                 stats = first_pass(config, src, area, offset, scale, hs, hr, device,
                                     labels_path, SubProgress(progress, 0.0, 0.75))
-            except OSError as exc:  # the temporary labels and statistics filled the disk
-                # (GDAL >= 3.10 / rasterio 1.4 say only "Write failed": judged by the space
-                # left, before the temporary folder goes)
-                free = free_bytes(tmp)
-                if not (is_disk_full(exc) or (free is not None and free < 1 << 20)):
+            except OSError as exc:  # the temporary labels and statistics filled the disk?
+                # judged before the temporary folder goes, as every output's write is
+                needed = TEMPORARY_BYTES_PER_PIXEL * int(area.width) * int(area.height)
+                if not filled_the_disk(exc, labels_path, needed):
                     raise
                 first = _planned(config, src)[0]
-                raise disk_full_error(first.path, first.parameter, TEMPORARY_BYTES_PER_PIXEL
-                                      * int(area.width) * int(area.height), exc) from None
+                raise disk_full_error(first.path, first.parameter, needed, exc) from None
             try:
                 check(progress)
                 final, n_final = resolve(stats, config.min_segment_size, config.method, tmp)
