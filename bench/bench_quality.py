@@ -229,6 +229,7 @@ def parse_overrides(text: str) -> dict:
 
 CHIP_SIZES: dict = {}  # (set, model) -> the chip side exported
 TRAIN_OVERRIDES: dict = {}  # --train: an ablation of the deep models' training settings
+EXPORT_OVERRIDES: dict = {}  # --export: an ablation of their chips (e.g. the stride)
 
 
 def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]:
@@ -240,7 +241,8 @@ def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]
         if not chips.exists():
             done = export_training_data(ExportConfig(
                 qs.image, qs.labels, str(chips), extent=qs.extent, tile_size_x=tile,
-                tile_size_y=tile, stride_x=tile // 2, stride_y=tile // 2))
+                tile_size_y=tile, **{"stride_x": tile // 2, "stride_y": tile // 2,
+                                     **EXPORT_OVERRIDES}))
             CHIP_SIZES[qs.key, model] = done.description.tile_size[0]
         t0 = time.perf_counter()  # the export is shared by the seeds: not counted
         train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
@@ -265,6 +267,7 @@ def report(results: dict, args, sets: dict) -> str:
              f"CPUs, no GPU; torch {torch.__version__}",
              f"- Command: `.venv/bin/python bench/bench_quality.py --sets {args.sets} --models "
              f"{args.models} --seeds {args.seeds}" + (f" --train {args.train}" if args.train else "")
+             + (f" --export {args.export}" if args.export else "")
              + (" --tta" if args.tta else "") + (" --ensemble" if args.ensemble else "")
              + (" --norm group" if args.norm == "group" else "")
              + (f" --lr-cap {args.lr_cap}" if args.lr_cap else "")
@@ -333,6 +336,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--train", default="", help="deep training overrides for an ablation, "
                     "e.g. loss=focal,class_weighting=inverse_frequency")
+    ap.add_argument("--export", default="", help="chip export overrides for an ablation, "
+                    "e.g. stride_x=16,stride_y=16")
     ap.add_argument("--tta", action="store_true", help="also classify each deep model with "
                     "TEST_TIME_AUGMENTATION (rows model+tta, the same trained models)")
     ap.add_argument("--ensemble", action="store_true", help="also score the seeds' deep models "
@@ -347,6 +352,7 @@ def main() -> None:
     if args.lr_cap:
         cap_learning_rate(args.lr_cap)
     TRAIN_OVERRIDES.update(parse_overrides(args.train))
+    EXPORT_OVERRIDES.update(parse_overrides(args.export))
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
     sets, results = {}, {}
     for key in args.sets.split(","):

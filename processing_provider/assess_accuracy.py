@@ -9,7 +9,6 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path
@@ -49,6 +48,8 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
 
     def perform(self, parameters, context, progress, feedback):
+        from ..core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
+
         report = None
         if parameters.get("OUTPUT_REPORT") not in (None, ""):
             report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or None

@@ -21,7 +21,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.errors import LandLearnError
-from ..core.geo.sizes import DEFAULT_MAX_GPX
+from ..core.geo.limits import DEFAULT_MAX_GPX
 from ..core.runtime.diagnostics import bug_report
 from .choices import Choice
 from .feedback import FeedbackProgress

@@ -12,7 +12,6 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core.chips.export_training_data import ExportConfig, export_training_data
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path
@@ -99,6 +98,8 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                                                  self.tr("Labelled pixels in the chips")))
 
     def perform(self, parameters, context, progress, feedback):
+        from ..core.chips.export_training_data import ExportConfig, export_training_data
+
         image = raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context),
                             "INPUT_RASTER")
         cell = parameters.get("CELL_SIZE")

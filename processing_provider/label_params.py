@@ -7,6 +7,8 @@ definition keeps their help text, keys and behaviour the same everywhere.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
@@ -20,8 +22,10 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.labels.base import LabelConfig
 from .layers import raster_path, vector_path
+
+if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS starts
+    from ..core.labels.base import LabelConfig
 
 
 def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> None:
@@ -61,7 +65,7 @@ def label_config(alg, parameters, context, feedback) -> LabelConfig:
                               alg.parameterAsString(parameters, "CLASS_FIELD", context) or None,
                               alg.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or None)
     if isinstance(layer, QgsRasterLayer):
-        return LabelConfig(labels=raster_path(layer, "LABELS"))
+        return _label_config(labels=raster_path(layer, "LABELS"))
     raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
 
 
@@ -70,7 +74,7 @@ def _vector_config(alg, layer, parameters, context, feedback, class_field, class
     path, layer_name = vector_path(
         layer, "LABELS", alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
         context, feedback)
-    return LabelConfig(labels=path, layer=layer_name, class_field=class_field,
+    return _label_config(labels=path, layer=layer_name, class_field=class_field,
                        class_name_field=class_name_field,
                        all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
 
@@ -123,7 +127,7 @@ def check_classifier_labels(parameters) -> tuple[bool, str]:
 def classifier_label_config(alg, parameters, context, feedback) -> LabelConfig:
     if parameters.get("LABEL_RASTER") not in (None, ""):
         layer = alg.parameterAsRasterLayer(parameters, "LABEL_RASTER", context)
-        return LabelConfig(labels=raster_path(layer, "LABEL_RASTER"))
+        return _label_config(labels=raster_path(layer, "LABEL_RASTER"))
     layer = alg.parameterAsVectorLayer(parameters, "LABELS", context)
     if layer is None:
         raise QgsProcessingException("LABELS: the layer could not be loaded")
@@ -136,3 +140,9 @@ def _field(alg, parameters, key, context) -> str | None:
     """The chosen field of a field parameter (its one name), or None."""
     names = alg.parameterAsFields(parameters, key, context)
     return names[0] if names else None
+
+
+def _label_config(**fields) -> LabelConfig:
+    from ..core.labels.base import LabelConfig
+
+    return LabelConfig(**fields)

@@ -8,6 +8,7 @@ the engine sees is exactly what the user sees.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
@@ -19,7 +20,8 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.geo.extent import Extent
+if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS starts
+    from ..core.geo.extent import Extent
 
 
 def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
@@ -75,6 +77,8 @@ def extent_of(alg, parameters, key: str, context) -> Extent | None:
     rect = alg.parameterAsExtent(parameters, key, context)
     if rect.isNull() or rect.isEmpty():
         raise QgsProcessingException(f"{key}: the extent is empty; draw or type a non-empty one")
+    from ..core.geo.extent import Extent
+
     crs = alg.parameterAsExtentCrs(parameters, key, context)
     return Extent(rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum(),
                   crs_text(crs))

@@ -13,7 +13,6 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path
@@ -47,6 +46,8 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT", self.tr("Number of classes")))
 
     def perform(self, parameters, context, progress, feedback):
+        from ..core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
+
         image = raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context),
                             "INPUT_RASTER")
         labels = label_config(self, parameters, context, feedback)

@@ -16,7 +16,7 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..core.classical.train_classifier import MODEL_TYPES
+from ..core.classical.model_types import MODEL_TYPES
 from .base import LandLearnAlgorithm
 from .label_params import (
     add_classifier_label_parameters,

@@ -10,8 +10,6 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from ..core.model_package.format import unpack_report
-
 
 def add_model_output(alg, report: str) -> None:
     """OUTPUT_MODEL and the outputs every training returns (the report is an HTML output:
@@ -31,6 +29,8 @@ def dlpk_path(output: str) -> str:
 
 def finish_training(package: str, accuracy, feedback) -> dict:
     """Unpack the report beside the package, log the accuracy table, return the outputs."""
+    from ..core.model_package.format import unpack_report
+
     report = unpack_report(package)
     if accuracy is not None:
         feedback.pushInfo(accuracy.table())

@@ -24,16 +24,13 @@ from ..runtime.deps import require
 from ..runtime.fast_paths import fast_paths
 from ..termination import terminable
 from .cv import FOREST_NOT_CALIBRATED, fit_validated
+from .model_types import MODEL_TYPES
 from .object_samples import collect_object_samples
 from .report import classical_report
 from .samples import Samples, collect_samples
 from .segment_attributes import DEFAULT_ATTRIBUTES, parse_attributes
 from .trees.stores import split_model_trees
 from .versions import written_with
-
-MODEL_TYPES = [("random_forest", "Random forest"), ("svm", "SVM (RBF kernel)"),
-               ("maximum_likelihood", "Maximum likelihood (Gaussian)"),
-               ("hist_gradient_boosting", "Histogram gradient boosting")]
 
 
 @dataclass(frozen=True)

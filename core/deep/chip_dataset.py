@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..chips.training_data import Chip, TrainingData, read_chip
+from .losses import IGNORE
 
-IGNORE = 255
 CACHE_BUDGET_BYTES = 3 * 2**30
 
 

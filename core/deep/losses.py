@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from ..errors import InputError
-from .chip_dataset import IGNORE
 
+__all__ = ["IGNORE", "LOSSES", "make_loss"]
+
+# the training index of NoData and ignored classes, skipped by every loss (chip_dataset.py
+# maps labels onto it); here rather than beside the chips so that the dialogs read LOSSES
+# when QGIS starts without importing numpy
+IGNORE = 255
 LOSSES = [("crossentropy", "Cross-entropy"), ("dice", "Dice"), ("focal", "Focal (gamma 2)")]
 
 

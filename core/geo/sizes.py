@@ -18,10 +18,9 @@ import numpy as np
 from ..errors import InputError
 from ..files import free_bytes
 from .grid import Grid, crs_units
+from .limits import DEFAULT_MAX_GPX
 
 __all__ = ["DEFAULT_MAX_GPX", "PlannedOutput", "check_cell_size", "check_output_size"]
-
-DEFAULT_MAX_GPX = 20.0
 
 
 @dataclass(frozen=True)
