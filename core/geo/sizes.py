@@ -29,6 +29,8 @@ class PlannedOutput:
     path: str
     bands: int
     dtype: np.dtype
+    # a temporary file written raw beside the output (no deflate to count on), named so
+    temporary: str = ""
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -36,7 +38,13 @@ class PlannedOutput:
 
     def best_case_ratio(self) -> int:
         """How much deflate can shrink it at best: class maps a lot, floats little."""
+        if self.temporary:
+            return 1
         return 20 if np.dtype(self.dtype).itemsize == 1 else 3
+
+    def name(self) -> str:
+        return (f"{self.temporary} beside {self.parameter.upper()}" if self.temporary
+                else self.parameter.upper())
 
 
 def _mb(n: float) -> str:
@@ -49,7 +57,7 @@ def check_output_size(width: int, height: int, outputs: Sequence[PlannedOutput],
     if not (max_gpx > 0 and math.isfinite(max_gpx)):
         raise InputError("max_output_gpx", f"{max_gpx} is not a positive number of gigapixels")
     pixels = int(width) * int(height)
-    parts = [f"{o.parameter.upper()} up to {_mb(pixels * o.bytes_per_pixel)}" for o in outputs]
+    parts = [f"{o.name()} up to {_mb(pixels * o.bytes_per_pixel)}" for o in outputs]
     progress.info(f"The {what} is {width:,} x {height:,} px ({pixels / 1e6:,.1f} MPix)"
                   + (f"; uncompressed: {', '.join(parts)}" if parts else ""))
     if pixels > max_gpx * 1e9:

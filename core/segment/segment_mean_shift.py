@@ -39,8 +39,10 @@ from .split import plan_split
 METHODS = ("fast", "joint")
 GDAL_CACHE = 32 << 20  # bytes: a few tiles' blocks
 # the first pass's temporary files beside the outputs: int64 labels and the statistics of
-# segments (~5 bytes a pixel measured on naip-like imagery)
-TEMPORARY_BYTES_PER_PIXEL = 13
+# segments spooled to disk (stats.py; ~5 bytes a pixel measured on naip-like imagery, more
+# on noise, where segments are small)
+SPOOL_BYTES_PER_PIXEL = 5
+TEMPORARY_BYTES_PER_PIXEL = 8 + SPOOL_BYTES_PER_PIXEL
 
 
 @dataclass(frozen=True)
@@ -188,11 +190,14 @@ def _engine(name: str):
 
 
 def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
-    """The outputs, and the temporary int64 labels that wait beside the first of them."""
+    """The outputs, and the temporary labels and statistics that wait beside the first of
+    them, uncompressed."""
     first = next((key, path) for key, path in (
         ("output", config.output), ("output_segment_ids", config.output_segment_ids),
         ("output_polygons", config.output_polygons)) if path)
-    out = [PlannedOutput(*first, 1, np.dtype(np.int64))]
+    out = [PlannedOutput(*first, 1, np.dtype(np.int64), "temporary labels"),
+           PlannedOutput(*first, SPOOL_BYTES_PER_PIXEL, np.dtype(np.uint8),
+                         "temporary statistics")]
     if config.output:
         out.append(PlannedOutput("output", config.output, src.count, src.dtype))
     if config.output_segment_ids:

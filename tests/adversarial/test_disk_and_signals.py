@@ -83,17 +83,25 @@ def test_classify_onto_a_full_disk_stops_before_writing(bases, guard, image, sma
     assert digest(good) == before
 
 
-@pytest.mark.parametrize("leave", [1_500_000, 400_000])
+@pytest.mark.parametrize("leave, spool_estimate, ahead", [
+    (1_500_000, None, True),  # too little for the temporary labels and statistics: said first
+    (2_300_000, 0, False)])  # a spool larger than planned (noise): the disk fills during the run
 def test_segment_onto_a_nearly_full_disk_says_so_and_leaves_nothing(guard, image, small_disk,
-                                                                    leave):
-    """Segment's temporary labels and spooled statistics wait beside the outputs: a disk
-    that fills during the first pass (or before it) is named, and nothing is left."""
+                                                                    monkeypatch, leave,
+                                                                    spool_estimate, ahead):
+    """Segment's temporary labels and spooled statistics wait beside the outputs,
+    uncompressed, and are counted before the run; a disk that fills during the first pass
+    anyway is named too, and nothing is left."""
+    from landlearn.core.segment import segment_mean_shift
     from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
 
+    if spool_estimate is not None:
+        monkeypatch.setattr(segment_mean_shift, "SPOOL_BYTES_PER_PIXEL", spool_estimate)
     _fill(small_disk, leave)
-    guard.refused(lambda: segment(SegmentConfig(
+    err = guard.refused(lambda: segment(SegmentConfig(
         str(image), output_segment_ids=str(small_disk / "ids.tif"), min_segment_size=10)),
         "output_segment_ids", "disk full", keep=[image])
+    assert ("disk full ahead" in str(err)) == ahead, str(err)
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin"]
 
 

@@ -54,6 +54,25 @@ def test_disk_space_per_folder_warns_or_stops(tmp_path, monkeypatch):
     assert len(progress.warnings) == 1  # only folder a is short
 
 
+def test_temporary_files_are_counted_uncompressed_and_named_in_the_log(tmp_path, monkeypatch):
+    monkeypatch.setattr(sizes, "free_bytes", lambda folder: 1_000_000_000)
+    path = str(tmp_path / "ids.tif")
+    labels = PlannedOutput("output_segment_ids", path, 1, np.int64, "temporary labels")
+    ids = PlannedOutput("output_segment_ids", path, 1, np.uint32)
+    progress = RecordingProgress()
+    check_output_size(10_000, 10_000, [labels, ids], 20, progress)
+    assert progress.messages == ["The output is 10,000 x 10,000 px (100.0 MPix); uncompressed: "
+                                 "temporary labels beside OUTPUT_SEGMENT_IDS up to 800 MB, "
+                                 "OUTPUT_SEGMENT_IDS up to 400 MB"]
+    # 800 MB raw + 400 MB / 3 at best cannot fit in 900 MB; as a compressed output it could
+    monkeypatch.setattr(sizes, "free_bytes", lambda folder: 900_000_000)
+    with pytest.raises(InputError, match=r"^OUTPUT_SEGMENT_IDS: disk full ahead: the outputs "
+                                         r"need 933 MB at least"):
+        check_output_size(10_000, 10_000, [labels, ids], 20, RecordingProgress())
+    check_output_size(10_000, 10_000, [PlannedOutput("output_segment_ids", path, 1, np.int64),
+                                       ids], 20, RecordingProgress())
+
+
 def _grid(crs, res):
     return Grid(CRS.from_string(crs), from_origin(0, 0, res, res), 100, 100)
 
