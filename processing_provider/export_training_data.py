@@ -64,12 +64,14 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                  "areas, smaller on small ones)."),
                 ("TILE_SIZE_Y", "Tile size Y (pixels, 0 = automatic)", 0,
                  "Chip height in pixels, 16..4096; 0 = as X (automatic when both are 0)."),
-                ("STRIDE_X", "Stride X (pixels, 0 = half a chip)", 0,
+                ("STRIDE_X", "Stride X (pixels, 0 = automatic)", 0,
                  "Horizontal step between chips. Less than the tile size makes chips overlap "
                  "(more, partly redundant chips); equal to it makes them touch; 0 = half the "
-                 "chip width."),
-                ("STRIDE_Y", "Stride Y (pixels, 0 = half a chip)", 0,
-                 "Vertical step between chips; 0 = half the chip height.")):
+                 "chip width, or a quarter of it where the labels lie in less than 0.5 MPix "
+                 "of chip-sized blocks (small training areas: more views of the few labels "
+                 "make training steadier, for a little more time)."),
+                ("STRIDE_Y", "Stride Y (pixels, 0 = automatic)", 0,
+                 "Vertical step between chips; 0 = as STRIDE_X's rule, on the chip height.")):
             self.add(QgsProcessingParameterNumber(
                 key, self.tr(label), QgsProcessingParameterNumber.Type.Integer, defaultValue=default),
                 text)

@@ -49,7 +49,7 @@ class ExportConfig:
     cell_size: float | None = None
     tile_size_x: int = AUTO  # 0: chosen from the labelled area (chip_size.py)
     tile_size_y: int = AUTO
-    stride_x: int = AUTO  # 0: half the chip
+    stride_x: int = AUTO  # 0: half the chip, a quarter on small labelled areas (chip_size.py)
     stride_y: int = AUTO
     min_labeled_fraction: float = 0.0
     output_nofeature_tiles: bool = False
@@ -67,7 +67,7 @@ class ExportConfig:
             if getattr(self, key) < 0:
                 raise InputError(key, f"the stride must be at least 1 pixel (got "
                                  f"{getattr(self, key)}); use the tile size for chips that "
-                                 "touch without overlapping, or 0 for half a chip")
+                                 "touch without overlapping, or 0 for the automatic stride")
         if not 0.0 <= self.min_labeled_fraction <= 1.0:
             raise InputError("min_labeled_fraction", f"{self.min_labeled_fraction} is not a "
                              "fraction; use 0 (any labelled pixel) .. 1 (fully labelled chips)")

@@ -3,7 +3,13 @@ real-data case is in test_export_training_data)."""
 
 from rasterio.windows import Window
 
-from landlearn.core.chips.chip_size import MIN_LABELLED_BLOCKS, auto_tile, labelled_blocks, resolve_chip_size
+from landlearn.core.chips.chip_size import (
+    DENSE_BELOW,
+    MIN_LABELLED_BLOCKS,
+    auto_tile,
+    labelled_blocks,
+    resolve_chip_size,
+)
 
 
 class Footprint:
@@ -36,14 +42,36 @@ def test_small_areas_get_smaller_chips():
 
 def test_nothing_large_enough_falls_to_32_and_says_so():
     size = resolve_chip_size((0, 0), (0, 0), Footprint((0, 0, 50, 50)), Window(0, 0, 100, 101))
-    assert size.tile == (32, 32) and size.stride == (16, 16)
+    assert size.tile == (32, 32) and size.stride == (8, 8)  # a small area: a quarter chip
     assert "only 4 do at 32 px" in size.why
+    assert "stride 8 x 8 px (a quarter of a chip: the labels lie in 4 chip-sized blocks" in size.why
+
+
+def test_the_automatic_stride_is_a_quarter_chip_on_small_labelled_areas_only():
+    # nc's west half: 28 labelled blocks of 64 px (115 kPix): a quarter
+    nc = resolve_chip_size((0, 0), (0, 0), Footprint((0, 0, 245, 443)), Window(0, 0, 245, 443))
+    assert nc.tile == (64, 64) and nc.stride == (16, 16)
+    # s2_osm_sparse's scene: 18 blocks of 256 px (1.2 MPix): half
+    s2 = resolve_chip_size((0, 0), (0, 0), Footprint((0, 0, 1536, 768)), Window(0, 0, 1536, 768))
+    assert s2.tile == (256, 256) and s2.stride == (128, 128) and "(half a chip)" in s2.why
+    # counting stops once the area is large enough: not the 152,000 blocks of the raster
+    labels = Footprint((0, 0, 100_000, 100_000))
+    big = resolve_chip_size((0, 0), (0, 0), labels, Window(0, 0, 100_000, 100_000))
+    assert big.stride == (128, 128)
+    assert labels.asked == MIN_LABELLED_BLOCKS + DENSE_BELOW // 256 ** 2
+    # just under and at the threshold, with given 64 x 32 chips
+    under = Footprint((0, 0, 64, 32 * (DENSE_BELOW // (64 * 32)) - 32))
+    at = Footprint((0, 0, 64, 32 * (DENSE_BELOW // (64 * 32))))
+    window = Window(0, 0, 64, 100_000)
+    assert resolve_chip_size((64, 32), (0, 0), under, window).stride == (16, 8)
+    assert resolve_chip_size((64, 32), (0, 0), at, window).stride == (32, 16)
 
 
 def test_given_sizes_are_kept_and_one_axis_follows_the_other():
     labels = Footprint((0, 0, 10, 10))
     assert resolve_chip_size((200, 100), (50, 60), labels, Window(0, 0, 10, 10)).why == ""
+    assert labels.asked == 0  # nothing automatic: the labels are not asked
     one = resolve_chip_size((0, 96), (0, 0), labels, Window(0, 0, 10, 10))
-    assert one.tile == (96, 96) and one.stride == (48, 48) and labels.asked == 0
+    assert one.tile == (96, 96) and one.stride == (24, 24)  # one labelled block: a quarter
     stride = resolve_chip_size((80, 40), (0, 7), labels, Window(0, 0, 10, 10))
-    assert stride.tile == (80, 40) and stride.stride == (40, 7)
+    assert stride.tile == (80, 40) and stride.stride == (20, 7)

@@ -60,14 +60,15 @@ def test_s2_osm_polygons_chips_match_source_and_labels(sample, tmp_path):
 
 def test_automatic_chip_size_fits_the_labelled_area(sample, tmp_path):
     """TILE_SIZE_X/Y = 0: 512 x 512 px of sparse OSM polygons hold labels in 4 blocks of
-    256 px (too few to hold some out), in 16 of 128 px: 128 px chips at a 64 px stride."""
+    256 px (too few to hold some out), in 16 of 128 px: 128 px chips; so small a labelled
+    area (0.26 MPix of blocks) gets a quarter-chip stride, 32 px."""
     image, labels = _s2(sample)
     progress = RecordingProgress()
     result = export_training_data(ExportConfig(image, labels, str(tmp_path / "auto")), progress)
     st = stats(tmp_path / "auto")
     assert st["TileSizeX"] == st["TileSizeY"] == 128
-    assert manifest(tmp_path / "auto")["stride"] == [64, 64]
-    assert result.windows == 7 * 7
+    assert manifest(tmp_path / "auto")["stride"] == [32, 32]
+    assert result.windows == 13 * 13
     assert any("Automatic chip size" in m and "128 x 128 px" in m for m in progress.messages)
     # a quarter of it (256 x 256 px): the polygons' boxes meet fewer than 16 of its 64 px
     # blocks, so the smallest size tried
@@ -79,12 +80,12 @@ def test_automatic_chip_size_fits_the_labelled_area(sample, tmp_path):
                                       tile_size_y=0, stride_y=24))
     st = stats(tmp_path / "quarter")
     assert st["TileSizeX"] == st["TileSizeY"] == 32
-    assert manifest(tmp_path / "quarter")["stride"] == [16, 24]
+    assert manifest(tmp_path / "quarter")["stride"] == [8, 24]
     # one size given: the other axis follows it, nothing chosen from the area
     export_training_data(ExportConfig(image, labels, str(tmp_path / "given"), tile_size_x=96))
     st = stats(tmp_path / "given")
     assert (st["TileSizeX"], st["TileSizeY"]) == (96, 96)
-    assert manifest(tmp_path / "given")["stride"] == [48, 48]
+    assert manifest(tmp_path / "given")["stride"] == [24, 24]
 
 
 def test_band_statistics_are_over_valid_chip_pixels(sample, tmp_path):
@@ -401,7 +402,8 @@ def test_output_folder_rules(sample, tmp_path):
                                               tile_size_y=128, stride_x=128, stride_y=128))
     assert first.chips == 16
     second = export_training_data(ExportConfig(image, labels, str(empty), overwrite=True,
-                                               tile_size_x=256, tile_size_y=256))
+                                               tile_size_x=256, tile_size_y=256, stride_x=128,
+                                               stride_y=128))
     assert second.chips == 9 and len(os.listdir(empty / "images")) == 9
     assert len(manifest(empty)["chips"]) == 9 and _leftovers(tmp_path) == []
 
