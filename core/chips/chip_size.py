@@ -38,7 +38,7 @@ from ..geo.grid import tile_windows
 AUTO = 0  # TILE_SIZE_X/Y and STRIDE_X/Y: 0 = chosen by this module
 CANDIDATES = (256, 128, 64, 32)
 MIN_LABELLED_BLOCKS = 16
-DENSE_BELOW = 1 << 19  # pixels of labelled chip-sized blocks under which the stride is 1/4
+DENSE_BELOW = 500_000  # pixels of labelled chip-sized blocks under which the stride is 1/4
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
         sy = sy if sy != AUTO else max(1, ty // part)
         why.append(f"stride {sx} x {sy} px (" + (
             f"a quarter of a chip: the labels lie in {blocks} chip-sized blocks, under "
-            f"{DENSE_BELOW / 1e6:.2f} MPix" if part == 4 else "half a chip") + ")")
+            f"{DENSE_BELOW / 1e6:.1f} MPix" if part == 4 else "half a chip") + ")")
     line = ("Automatic chip size (TILE_SIZE_X/Y, STRIDE_X/Y = 0): " + "; ".join(why) + "."
             if why else "")
     return ChipSize((tx, ty), (sx, sy), line)

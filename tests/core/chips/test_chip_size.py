@@ -58,10 +58,11 @@ def test_the_automatic_stride_is_a_quarter_chip_on_small_labelled_areas_only():
     labels = Footprint((0, 0, 100_000, 100_000))
     big = resolve_chip_size((0, 0), (0, 0), labels, Window(0, 0, 100_000, 100_000))
     assert big.stride == (128, 128)
-    assert labels.asked == MIN_LABELLED_BLOCKS + DENSE_BELOW // 256 ** 2
+    assert labels.asked == MIN_LABELLED_BLOCKS + -(-DENSE_BELOW // 256 ** 2)
     # just under and at the threshold, with given 64 x 32 chips
-    under = Footprint((0, 0, 64, 32 * (DENSE_BELOW // (64 * 32)) - 32))
-    at = Footprint((0, 0, 64, 32 * (DENSE_BELOW // (64 * 32))))
+    need = -(-DENSE_BELOW // (64 * 32))  # labelled blocks that make 0.5 MPix
+    under = Footprint((0, 0, 64, 32 * (need - 1)))
+    at = Footprint((0, 0, 64, 32 * need))
     window = Window(0, 0, 64, 100_000)
     assert resolve_chip_size((64, 32), (0, 0), under, window).stride == (16, 8)
     assert resolve_chip_size((64, 32), (0, 0), at, window).stride == (32, 16)
