@@ -48,10 +48,10 @@ class ChipSize:
     why: str  # one line for the log when anything was chosen automatically, else ""
 
 
-def labelled_blocks(labels, area: Window, size: int | tuple[int, int], enough: int) -> int:
+def labelled_blocks(labels, area: Window, size: tuple[int, int], enough: int) -> int:
     """Tile-sized blocks of ``area`` that meet the labels, counted up to ``enough``."""
     found = 0
-    for win in tile_windows(area, size if isinstance(size, tuple) else (size, size)):
+    for win in tile_windows(area, size):
         if labels.holds_labels(win):
             found += 1
             if found >= enough:
@@ -63,7 +63,7 @@ def auto_tile(labels, area: Window) -> tuple[int, int]:
     """(chip side, labelled blocks at that side) by the rule in the module docstring."""
     blocks = 0
     for size in CANDIDATES:
-        blocks = labelled_blocks(labels, area, size, MIN_LABELLED_BLOCKS)
+        blocks = labelled_blocks(labels, area, (size, size), MIN_LABELLED_BLOCKS)
         if blocks >= MIN_LABELLED_BLOCKS:
             return size, blocks
     return CANDIDATES[-1], blocks

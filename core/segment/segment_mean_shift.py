@@ -42,7 +42,6 @@ GDAL_CACHE = 32 << 20  # bytes: a few tiles' blocks
 # segments spooled to disk (stats.py; ~5 bytes a pixel measured on naip-like imagery, more
 # on noise, where segments are small)
 SPOOL_BYTES_PER_PIXEL = 5
-TEMPORARY_BYTES_PER_PIXEL = 8 + SPOOL_BYTES_PER_PIXEL
 
 
 @dataclass(frozen=True)
@@ -153,10 +152,12 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                                     labels_path, SubProgress(progress, 0.0, 0.75))
             except OSError as exc:  # the temporary labels and statistics filled the disk?
                 # judged before the temporary folder goes, as every output's write is
-                needed = TEMPORARY_BYTES_PER_PIXEL * int(area.width) * int(area.height)
+                planned = _planned(config, src)
+                needed = (sum(o.bytes_per_pixel for o in planned if o.temporary)
+                          * int(area.width) * int(area.height))
                 if not filled_the_disk(exc, labels_path, needed):
                     raise
-                first = _planned(config, src)[0]
+                first = planned[0]
                 raise disk_full_error(first.path, first.parameter, needed, exc) from None
             try:
                 check(progress)

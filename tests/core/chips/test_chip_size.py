@@ -37,7 +37,7 @@ def test_small_areas_get_smaller_chips():
     # labels in a corner of a large raster count, not the raster
     corner = Footprint((0, 0, 300, 300))
     assert auto_tile(corner, Window(0, 0, 10_000, 10_000))[0] == 64  # 5 x 5 blocks of 64
-    assert labelled_blocks(corner, Window(0, 0, 10_000, 10_000), 128, 100) == 9
+    assert labelled_blocks(corner, Window(0, 0, 10_000, 10_000), (128, 128), 100) == 9
 
 
 def test_nothing_large_enough_falls_to_32_and_says_so():
