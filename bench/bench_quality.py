@@ -2,10 +2,10 @@
 
 What a user gets without tuning: Export Training Data and Train Deep Learning Model with
 their defaults (automatic chip size, TILE_SIZE_X/Y = 0: 256 px on large labelled areas,
-smaller on small ones; stride half a chip; U-Net resnet34, 20 epochs, LR finder), Train
-Classifier with its
-defaults (random forest 100 trees / RBF SVM, 500 samples per class), then Classify Pixels
-with OUTPUT_PROBABILITIES, as a user runs it. Sets (../shared/data):
+smaller on small ones; STRIDE_X/Y = 0: half a chip, a quarter on small labelled
+areas; U-Net resnet34, 20 epochs, LR finder), Train Classifier with its defaults
+(random forest 100 trees / RBF SVM, 500 samples per class), then Classify Pixels with
+OUTPUT_PROBABILITIES, as a user runs it. Sets (../shared/data):
 
 - nc: train on the west half of strata.tif, score the east half wall to wall;
 - s2: OSM polygons split 80/20 by polygon (seeded), scored on the held-out polygons;
@@ -243,7 +243,8 @@ def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]
                 qs.image, qs.labels, str(chips), extent=qs.extent, tile_size_x=tile,
                 tile_size_y=tile, **{"stride_x": tile // 2, "stride_y": tile // 2,
                                      **EXPORT_OVERRIDES}))
-            CHIP_SIZES[qs.key, model] = done.description.tile_size[0]
+            CHIP_SIZES[qs.key, model] = (done.description.tile_size[0],
+                                          done.description.stride[0])
         t0 = time.perf_counter()  # the export is shared by the seeds: not counted
         train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
                                 **TRAIN_OVERRIDES))
@@ -274,8 +275,8 @@ def report(results: dict, args, sets: dict) -> str:
              + " --write BENCHMARKS.md`",
              "- Defaults as a user gets them: U-Net resnet34, encoder depth fitted to the "
              "chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR finder, early "
-             "stopping 5, automatic chip size (stride half a chip; here: "
-             + ", ".join(f"{k} {v} px" for (k, m), v in sorted(CHIP_SIZES.items())
+             "stopping 5, automatic chip size and stride (here: "
+             + ", ".join(f"{k} {v} px stride {s}" for (k, m), (v, s) in sorted(CHIP_SIZES.items())
                          if m == "unet") + "); "
              "random forest 100 trees and RBF SVM, 500 samples per class. Mean ± sd over "
              f"{args.seeds} seed(s) of the models' training; the split is fixed.",

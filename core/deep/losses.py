@@ -10,7 +10,8 @@ __all__ = ["IGNORE", "LOSSES", "make_loss"]
 # maps labels onto it); here rather than beside the chips so that the dialogs read LOSSES
 # when QGIS starts without importing numpy
 IGNORE = 255
-LOSSES = [("crossentropy", "Cross-entropy"), ("dice", "Dice"), ("focal", "Focal (gamma 2)")]
+LOSSES = [("crossentropy", "Cross-entropy"), ("dice", "Dice"), ("focal", "Focal (gamma 2)"),
+          ("crossentropy_dice", "Cross-entropy + Dice")]
 
 
 def make_loss(name: str, torch, weight=None):
@@ -47,7 +48,12 @@ def make_loss(name: str, torch, weight=None):
         w = w * present
         return 1 - (score * w).sum() / w.sum().clamp(min=1e-6)
 
-    losses = {"crossentropy": ce, "dice": dice, "focal": focal}
+    def ce_dice(logits, target):
+        # the sum nnU-Net trains with: cross-entropy's per-pixel gradient plus Dice's
+        # per-class overlap, which a class of a few pixels moves as much as a common one
+        return ce(logits, target) + dice(logits, target)
+
+    losses = {"crossentropy": ce, "dice": dice, "focal": focal, "crossentropy_dice": ce_dice}
     if name not in losses:
         raise InputError("loss", f"'{name}' is not one of {', '.join(losses)}")
     return losses[name]

@@ -30,7 +30,7 @@ def test_every_loss_ignores_the_ignore_label():
         other[..., 1] = torch.tensor([9.0, -9.0])[None, :, None]
         assert float(loss(other, masked)) == pytest.approx(float(two), abs=1e-6), name
     # a batch with nothing labelled teaches nothing: a finite loss and zero gradients
-    for name in ("dice", "focal"):
+    for name in ("dice", "focal", "crossentropy_dice"):
         x = logits.clone().requires_grad_(True)
         loss = make_loss(name, torch)(x, torch.full((1, 1, 3), IGNORE))
         loss.backward()
@@ -67,6 +67,26 @@ def test_dice_on_a_perfect_and_a_hand_computed_prediction():
     p0 = [s, 0.5, 1 - s]
     score = (2 * sum(p0) + 1) / (sum(p0) + 3 + 1)
     assert float(dice(_logits(), only0)) == pytest.approx(1 - score, rel=1e-5)
+
+
+def test_cross_entropy_plus_dice_is_their_sum_and_weighs_a_rare_class_more():
+    logits, target = _logits(), torch.tensor([[[0, 1, 1]]])
+    both = float(make_loss("crossentropy_dice", torch)(logits, target))
+    parts = [float(make_loss(n, torch)(logits, target)) for n in ("crossentropy", "dice")]
+    assert both == pytest.approx(sum(parts), rel=1e-6)
+    # one pixel of class 1 among 99 of class 0: getting it wrong costs cross-entropy 1/100
+    # of a pixel's loss; with the Dice term it also costs most of class 1's overlap
+    target = torch.zeros((1, 1, 100), dtype=torch.long)
+    target[..., 0] = 1
+    right = torch.zeros((1, 2, 1, 100))
+    right[:, 0] = 4.0
+    right[0, :, 0, 0] = torch.tensor([-4.0, 4.0])
+    wrong = right.clone()
+    wrong[0, :, 0, 0] = torch.tensor([4.0, -4.0])
+    cost = {n: float(make_loss(n, torch)(wrong, target) - make_loss(n, torch)(right, target))
+            for n in ("crossentropy", "crossentropy_dice")}
+    assert cost["crossentropy"] == pytest.approx(0.08, abs=0.01)
+    assert cost["crossentropy_dice"] > 3 * cost["crossentropy"]
 
 
 def test_an_unknown_loss_names_the_parameter():
