@@ -79,8 +79,10 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
     """
     tx, ty = tile
     why = []
+    counted = None  # labelled blocks at the chosen size, when auto_tile counted them
     if tx == AUTO and ty == AUTO:
         side, blocks = auto_tile(labels, area)
+        counted = blocks
         tx = ty = side
         enough = ("" if blocks >= MIN_LABELLED_BLOCKS else
                   f"; only {blocks} do at {side} px, the smallest size tried")
@@ -93,7 +95,12 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
     sx, sy = stride
     if sx == AUTO or sy == AUTO:
         enough = -(-DENSE_BELOW // (tx * ty))
-        blocks = labelled_blocks(labels, area, (tx, ty), enough)
+        # auto_tile's count decides when it is over the need or was not cut short (under
+        # MIN_LABELLED_BLOCKS it scanned the whole area); a second scan only otherwise
+        if counted is not None and (counted >= enough or counted < MIN_LABELLED_BLOCKS):
+            blocks = counted
+        else:
+            blocks = labelled_blocks(labels, area, (tx, ty), enough)
         part = 4 if blocks < enough else 2
         sx = sx if sx != AUTO else max(1, tx // part)
         sy = sy if sy != AUTO else max(1, ty // part)

@@ -58,7 +58,16 @@ def test_the_automatic_stride_is_a_quarter_chip_on_small_labelled_areas_only():
     labels = Footprint((0, 0, 100_000, 100_000))
     big = resolve_chip_size((0, 0), (0, 0), labels, Window(0, 0, 100_000, 100_000))
     assert big.stride == (128, 128)
-    assert labels.asked == MIN_LABELLED_BLOCKS + -(-DENSE_BELOW // 256 ** 2)
+    # and the stride reuses the chip size's count (16 blocks of 256 px are over 0.5 MPix)
+    # rather than scanning again
+    assert -(-DENSE_BELOW // 256 ** 2) <= MIN_LABELLED_BLOCKS
+    assert labels.asked == MIN_LABELLED_BLOCKS
+    # labels in one corner of a large area: the chip size's scans went through every block
+    # and found 9 at 32 px, an exact count the stride uses without a fifth scan
+    corner = Footprint((0, 0, 90, 90))
+    sparse = resolve_chip_size((0, 0), (0, 0), corner, Window(0, 0, 1024, 1024))
+    assert sparse.tile == (32, 32) and sparse.stride == (8, 8) and "in 9 chip-sized" in sparse.why
+    assert corner.asked == sum((1024 // side) ** 2 for side in (256, 128, 64, 32))
     # just under and at the threshold, with given 64 x 32 chips
     need = -(-DENSE_BELOW // (64 * 32))  # labelled blocks that make 0.5 MPix
     under = Footprint((0, 0, 64, 32 * (need - 1)))
