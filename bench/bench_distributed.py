@@ -6,11 +6,14 @@ no seam of NoData); a random forest and a U-Net (RUNTIME=torch) classify it:
 - on 1 and 2 local worker processes with one thread each (distributed overhead, scaling),
   started as the engine starts them; and 1 worker with Dask's default worker environment
   (what a `dask worker` started by hand gets);
-- peak RSS of each worker process (sampled every 0.1 s) at two block sizes, and at 4x the
-  raster area (bounded by the block, not the raster).
+- two in-process runs at once without Dask: the ceiling this machine's cores set on
+  "2 workers vs 1" (shared caches and memory bandwidth), whatever the engine does;
+- peak RSS of each worker process (the kernel's high-water mark) at two block sizes, and
+  at 4x the raster area (bounded by the block, not the raster).
 Each configuration runs in a fresh child process (thread limits are fixed at import).
 
     .venv/bin/python bench/bench_distributed.py [--side 4096] [--write]
+    .venv/bin/python bench/bench_distributed.py --side 8192 --scaling 3 [--rf-only]
 """
 
 from __future__ import annotations
@@ -63,18 +66,26 @@ def child(args) -> None:
     cpu: dict[int, float] = {}  # CPU seconds of each worker-side process, last seen
     stop = threading.Event()
 
+    def peak_rss(pid: int | str) -> int:
+        # the kernel's high-water mark (VmHWM): a peak that no sampling interval can miss
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(x.split()[1]) * 1024 for x in f if x.startswith("VmHWM:"))
+
     def watch():
+        # The watcher shares the 2 cores with the run it measures: scanning /proc for
+        # children 10 times a second cost the client about a second of CPU per 10 s and
+        # slowed the 2-worker runs by ~10%, so it looks every --sample-s (default 0.5 s)
+        # and takes peaks from VmHWM instead of sampled RSS.
         me = psutil.Process()
         while not stop.is_set():
             for p in me.children(recursive=True):
                 try:
                     if "spawn_main" in " ".join(p.cmdline()):
-                        peaks[p.pid] = max(peaks.get(p.pid, 0), p.memory_info().rss)
+                        peaks[p.pid] = max(peaks.get(p.pid, 0), peak_rss(p.pid))
                         cpu[p.pid] = sum(p.cpu_times()[:2])
-                except psutil.Error:
+                except (psutil.Error, OSError, StopIteration):
                     pass
-            peaks[0] = max(peaks.get(0, 0), me.memory_info().rss)
-            time.sleep(0.1)
+            stop.wait(args.sample_s)
 
     t = threading.Thread(target=watch, daemon=True)
     t.start()
@@ -108,26 +119,48 @@ def child(args) -> None:
     wall = time.perf_counter() - t0
     stop.set()
     t.join()
-    # the client process runs the scheduler (LocalCluster), the progress and the assembly
-    client_cpu = sum(psutil.Process().cpu_times()[:2])
+    # the client process runs the scheduler (LocalCluster), the progress and the assembly;
+    # worker processes it has reaped count in its children's times (no sampling gap)
+    times = psutil.Process().cpu_times()
+    client_cpu = times.user + times.system
+    reaped = times.children_user + times.children_system
+    peaks[0] = peak_rss("self")
     workers = [v for k, v in peaks.items() if k != 0]
     print("RESULT " + json.dumps({"wall": wall, "mpix": result.width * result.height / 1e6,
                                   "timings": result.timings, "client_rss": peaks.get(0, 0),
                                   "worker_rss": max(workers) if workers else None,
-                                  "client_cpu": client_cpu, "worker_cpu": sum(cpu.values())}))
+                                  "client_cpu": client_cpu,
+                                  "worker_cpu": max(sum(cpu.values()), reaped)}))
 
 
-def run(image, model, out, workers, block, dask_defaults=False) -> dict:
+def _start(image, model, out, workers, block, dask_defaults=False) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1",
                LANDLEARN_THREADS="1")
     cmd = [sys.executable, __file__, "--child", "--image", str(image), "--model", str(model),
            "--out", str(out), "--workers", str(workers), "--block", str(block)]
     cmd += ["--dask-defaults"] if dask_defaults else []
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    line = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=3600)
+    line = [x for x in out.splitlines() if x.startswith("RESULT ")]
     if not line:
-        raise RuntimeError(done.stdout[-2000:] + done.stderr[-4000:])
+        raise RuntimeError(out[-2000:] + err[-4000:])
     return json.loads(line[0][7:])
+
+
+def run(image, model, out, workers, block, dask_defaults=False) -> dict:
+    return _result(_start(image, model, out, workers, block, dask_defaults))
+
+
+def pair(image, model, tmp: Path) -> list[dict]:
+    """Two in-process runs at once, no Dask: what this machine's two cores give two
+    independent single-thread processes (shared caches and memory bandwidth), the ceiling
+    of "2 workers vs 1" here whatever the engine does."""
+    procs = [_start(image, model, tmp / f"pair{i}.tif", 0, 0) for i in range(2)]
+    return [_result(p) for p in procs]
 
 
 def models(tmp: Path) -> dict[str, str]:
@@ -143,6 +176,34 @@ def models(tmp: Path) -> dict[str, str]:
     return {"random forest": str(rf), "U-Net resnet18 (torch)": str(nc_unet(tmp / "unet", 1))}
 
 
+def scaling(args, tmp: Path) -> None:
+    """1 vs 2 workers only, alternating, --scaling times: on a noisy VM one pair of runs
+    gave 1.70x and another 1.95x; the median of several pairs is the figure to quote."""
+    import statistics
+
+    image = tmp / "image.tif"
+    build_raster(image, args.side)
+    for name, model in models(tmp).items():
+        if (args.rf_only and name != "random forest") or (args.unet_only and
+                                                           name == "random forest"):
+            continue
+        ratios, overhead = [], []
+        for _ in range(args.scaling):
+            base = run(image, model, tmp / "a.tif", 0, 0)
+            one = run(image, model, tmp / "b.tif", 1, args.block)
+            two = run(image, model, tmp / "c.tif", 2, args.block)
+            overhead.append(base["wall"] / one["wall"])
+            ratios.append(one["wall"] / two["wall"])
+            print(f"{name}: in process {base['wall']:.1f} s, 1 worker {one['wall']:.1f} s "
+                  f"({overhead[-1]:.2f}x), 2 workers {two['wall']:.1f} s ({ratios[-1]:.2f}x "
+                  "of 1)", flush=True)
+        print(f"| {name} | {args.side} px | 1 worker vs in process: "
+              f"{', '.join(f'{r:.2f}' for r in overhead)}, median "
+              f"**{statistics.median(overhead):.2f}x** | 2 workers vs 1: "
+              f"{', '.join(f'{r:.2f}' for r in ratios)}, median "
+              f"**{statistics.median(ratios):.2f}x** |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", action="store_true")
@@ -153,14 +214,20 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--side", type=int, default=4096)
     ap.add_argument("--dask-defaults", action="store_true")
+    ap.add_argument("--sample-s", type=float, default=0.5)
     ap.add_argument("--rf-only", action="store_true")
     ap.add_argument("--unet-only", action="store_true")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--scaling", type=int, default=0, help="only 1 vs 2 workers, this many "
+                    "alternating pairs (median ratio printed)")
     args = ap.parse_args()
     if args.child:
         child(args)
         return
     tmp = Path(tempfile.mkdtemp(prefix="bench_distributed_"))
+    if args.scaling:
+        scaling(args, tmp)
+        return
     image, big = tmp / "image.tif", tmp / "image4x.tif"
     build_raster(image, args.side)
     build_raster(big, 2 * args.side)
@@ -175,6 +242,12 @@ def main() -> None:
         rate = lambda r: r["mpix"] / r["wall"]  # noqa: E731
         rows.append(f"| {name} | {rate(base):.2f} | {rate(one):.2f} ({rate(one) / rate(base):.2f}x)"
                     f" | {rate(two):.2f} ({rate(two) / rate(one):.2f}x of 1) |")
+        both = pair(image, model, tmp)
+        each = sum(r["wall"] for r in both) / 2
+        rows.append(f"| {name}: 2 in-process runs at once, no Dask (this machine's ceiling) "
+                    f"| alone {base['wall']:.1f} s | each {each:.1f} s "
+                    f"({base['wall'] / each:.2f}x of alone) | ceiling for 2 workers: "
+                    f"{2 * base['wall'] / each:.2f}x |")
         dflt = run(image, model, tmp / "g.tif", 1, 1024, dask_defaults=True)
         rows.append(f"| {name}: 1 worker with Dask's default worker environment "
                     f"(MALLOC_TRIM_THRESHOLD_=65536) | - | {rate(dflt):.2f} "
@@ -202,7 +275,7 @@ def main() -> None:
                     f"{one_big['worker_cpu']:.1f}, wall {one_big['wall']:.1f} | client "
                     f"{mem[2]['client_cpu']:.1f}, worker processes {mem[2]['worker_cpu']:.1f}, "
                     f"wall {mem[2]['wall']:.1f} |")
-        print("\n".join(rows[-6:]), flush=True)
+        print("\n".join(rows[-7:]), flush=True)
     text = "\n".join([
         "## Classify Pixels on Dask (issue 18)",
         "",
@@ -211,6 +284,9 @@ def main() -> None:
         f"{args.side} x {args.side} px, 6-band raster tiled from nc_landsat7 (mirrored); "
         "MPix/s of whole Classify Pixels runs (model load, cluster start and assembly "
         "included), each in a fresh process with one thread per process; blocks of 1024 px. "
+        "Worker processes' peak RSS is the kernel's high-water mark (VmHWM) and their CPU "
+        "is sampled every 0.5 s (sampling every 0.1 s, as until 2026-12-01, took ~10% of a "
+        "2-worker run's wall from the cores it measured). "
         "1 worker: a cluster of one worker process, started as the engine starts its own "
         "and given through DASK_SCHEDULER (PARALLEL_PROCESSING_FACTOR=1 is the one-process "
         "engine).",

@@ -122,17 +122,34 @@ def open_client(scheduler: str, workers: int, progress):
     # QGIS would train on one thread, and every process QGIS starts later would inherit a
     # fixed hash seed. The workers get the thread limits as their own environment instead,
     # and this process's environment is put back once they run. (A worker the nanny
-    # restarts after a crash sets PYTHONHASHSEED here again, until the cluster closes.)
+    # restarts after a crash would set PYTHONHASHSEED here again: _no_pre_spawn_writes.)
     saved = dict(os.environ)
     try:
         with require("dask").config.set({"distributed.nanny.pre-spawn-environ": {}}):
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True,
                 dashboard_address=dashboard, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
+        _no_pre_spawn_writes(cluster)
     finally:
         _put_back(saved)
     client = distributed.Client(cluster, set_as_default=False)
     return client, _Closing(cluster, saved)
+
+
+def _no_pre_spawn_writes(cluster) -> None:
+    """Stop the nannies from writing into this process's environment when they restart a
+    worker (after a crash or a kill): each nanny copies its ``pre_spawn_env`` (always holding
+    PYTHONHASHSEED=6640) into ``os.environ`` before every start. The workers still get those
+    variables in their own environment (the nanny's ``env``, merged at its start), though a
+    restarted worker's interpreter then hashes with a random seed: Dask wants one seed for
+    its shuffles, LandLearn's blocks have fixed keys and use none. A Dask without the
+    attribute keeps its behaviour, and _Closing puts the environment back at the end (with
+    ``__DASK_PARENT_PID``, which each start also sets here: a marker for Dask's process
+    titles, no setting)."""
+    for nanny in getattr(cluster, "workers", {}).values():
+        pre_spawn = getattr(nanny, "pre_spawn_env", None)
+        if isinstance(pre_spawn, dict):
+            pre_spawn.clear()  # the same dict each start of its WorkerProcess reads
 
 
 class _Closing:

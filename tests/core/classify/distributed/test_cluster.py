@@ -138,6 +138,49 @@ def test_local_workers_run_one_thread_and_leave_this_process_as_it_was():
     # Dask's trim threshold (glibc reads it at start; slower blocks) is not in the workers'
     # start environment; a LocalCluster with Dask's defaults has it, and check_worker says so
     assert got["trim"] is None
+
+
+def _pid():
+    import os
+
+    return os.getpid()
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/environ"),
+                    reason="kills a Linux worker process")
+def test_a_restarted_worker_leaves_this_process_environment_alone():
+    """Dask's nanny writes PYTHONHASHSEED=6640 into the client's environment before each
+    start of a worker process, restarts after a crash included; processes QGIS starts
+    while the cluster runs would inherit it."""
+    import os
+    import signal
+    import time
+
+    pytest.importorskip("distributed")
+    from landlearn.core.classify.distributed.cluster import open_client
+
+    before = dict(os.environ)
+    client, cluster = open_client("", 1, RecordingProgress())
+    try:
+        first = client.submit(_pid, pure=False).result()
+        os.kill(first, signal.SIGKILL)
+        deadline, again = time.monotonic() + 60, first
+        while again == first and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                client.wait_for_workers(1, timeout=5)
+                again = client.submit(_pid, pure=False).result(timeout=10)
+            except Exception:  # noqa: BLE001 - the worker is on its way back
+                again = first
+        assert again != first, "the nanny did not restart the killed worker"
+        # while the cluster still runs; Dask's marker for its processes' titles comes back
+        # with each start (harmless: it names no setting), and goes at close as the rest
+        now = {k: v for k, v in os.environ.items() if k != "__DASK_PARENT_PID"}
+        assert now == {k: v for k, v in before.items() if k != "__DASK_PARENT_PID"}
+    finally:
+        client.close()
+        cluster.close()
+    assert dict(os.environ) == before
     import distributed
 
     from landlearn.core.classify.distributed.worker import check_worker
