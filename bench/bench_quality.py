@@ -47,7 +47,7 @@ import rasterio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SAMPLE, SHARED, split_osm_polygons, write_section  # noqa: E402
 from quality_ablations import cap_learning_rate, use_group_norm  # noqa: E402
-from quality_score import Failed, Run, as_names, ensemble, score  # noqa: E402
+from quality_score import Failed, Run, as_names, ensemble, prior_corrected, score  # noqa: E402
 
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
 from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical  # noqa: E402
@@ -232,12 +232,17 @@ TRAIN_OVERRIDES: dict = {}  # --train: an ablation of the deep models' training 
 EXPORT_OVERRIDES: dict = {}  # --export: an ablation of their chips (e.g. the stride)
 
 
+def chip_dir(qs: QualitySet, model: str, tmp: Path) -> tuple[int, Path]:
+    """(chip side asked of Export, 0 = its automatic size; the chips' folder)."""
+    tile = 0 if model == "unet" else min(qs.tile, 64)
+    return tile, tmp / f"{qs.key}_chips{tile or 'auto'}"
+
+
 def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]:
     package = str(tmp / f"{qs.key}_{model}_{seed}.dlpk")
     t0 = time.perf_counter()
     if model.startswith("unet"):
-        tile = 0 if model == "unet" else min(qs.tile, 64)  # 0: Export's automatic size
-        chips = tmp / f"{qs.key}_chips{tile or 'auto'}"
+        tile, chips = chip_dir(qs, model, tmp)
         if not chips.exists():
             done = export_training_data(ExportConfig(
                 qs.image, qs.labels, str(chips), extent=qs.extent, tile_size_x=tile,
@@ -346,6 +351,8 @@ def main() -> None:
     ap.add_argument("--norm", choices=("batch", "group"), default="batch",
                     help="group: an ablation with GroupNorm in place of BatchNorm")
     ap.add_argument("--lr-cap", type=float, help="an ablation: the LR finder's choice capped")
+    ap.add_argument("--prior-tau", default="", help="also score each deep model post hoc with "
+                    "its probabilities divided by the training class shares ** tau, e.g. 0.5,1")
     ap.add_argument("--write")
     args = ap.parse_args()
     if args.norm == "group":
@@ -372,6 +379,11 @@ def main() -> None:
                     run = score(qs, model, seed, package, tmp / key, train_s, tta=tta)
                     results[key].append(run)
                     _print(key, run)
+                    for tau in [float(t) for t in args.prior_tau.split(",") if t]:
+                        if model.startswith("unet") and not tta:
+                            chips = chip_dir(qs, model, tmp / key)[1]
+                            results[key].append(prior_corrected(qs, run, chips, tau))
+                            _print(key, results[key][-1])
         if args.ensemble:
             for model in args.models.split(","):
                 for suffix in ("", "+tta"):

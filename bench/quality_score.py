@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -144,3 +145,27 @@ def ensemble(qs, model: str, members: list[Run]) -> Run:
     pred = np.where(labelled, np.array(order, dtype=object)[mean.argmax(0)], "")
     return judge(qs, model, -1, pred, mean, order, 1.0,
                  sum(m.train_s for m in members), sum(m.classify_s for m in members))
+
+
+def prior_corrected(qs, run: Run, chips, tau: float) -> Run:
+    """An ablation scored post hoc (no option of the product): ``run``'s calibrated
+    probabilities divided by the training chips' class shares to the power ``tau``
+    (logit adjustment, Menon et al. 2021; tau 1 = every class equally likely a priori, as
+    a random forest trained on 500 samples per class sees them), renormalised, argmax.
+    The question it answers: are the rare classes lost to the training area's class
+    proportions (then this lifts macro F1), or not separated at all?"""
+    import json
+
+    shares = json.loads((Path(chips) / "landlearn_manifest.json").read_text())["class_pixels"]
+    names_of, order, _ = _package_classes(run.package)
+    value_of = {n: v for v, n in names_of.items()}
+    prior = np.array([shares.get(str(value_of.get(n)), 0) for n in order], dtype=np.float64) + 1
+    prior /= prior.sum()
+    with rasterio.open(run.probabilities) as ds:
+        p = ds.read().astype(np.float64)
+    adjusted = p / prior[:, None, None] ** tau
+    labelled = p.sum(0) > 0
+    adjusted /= np.where(labelled, adjusted.sum(0), 1.0)
+    pred = np.where(labelled, np.array(order, dtype=object)[adjusted.argmax(0)], "")
+    return judge(qs, f"{run.model} prior^-{tau:g}", run.seed, pred,
+                 adjusted.astype(np.float32), order, 1.0, run.train_s, run.classify_s)
