@@ -359,6 +359,7 @@ def main() -> None:
         use_group_norm()
     if args.lr_cap:
         cap_learning_rate(args.lr_cap)
+    taus = [float(t) for t in args.prior_tau.split(",") if t]
     TRAIN_OVERRIDES.update(parse_overrides(args.train))
     EXPORT_OVERRIDES.update(parse_overrides(args.export))
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))
@@ -379,11 +380,11 @@ def main() -> None:
                     run = score(qs, model, seed, package, tmp / key, train_s, tta=tta)
                     results[key].append(run)
                     _print(key, run)
-                    for tau in [float(t) for t in args.prior_tau.split(",") if t]:
-                        if model.startswith("unet") and not tta:
-                            chips = chip_dir(qs, model, tmp / key)[1]
-                            results[key].append(prior_corrected(qs, run, chips, tau))
-                            _print(key, results[key][-1])
+                    if taus and model.startswith("unet") and not tta:
+                        for adjusted in prior_corrected(qs, run, chip_dir(qs, model,
+                                                                          tmp / key)[1], taus):
+                            results[key].append(adjusted)
+                            _print(key, adjusted)
         if args.ensemble:
             for model in args.models.split(","):
                 for suffix in ("", "+tta"):

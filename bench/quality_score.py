@@ -147,13 +147,14 @@ def ensemble(qs, model: str, members: list[Run]) -> Run:
                  sum(m.train_s for m in members), sum(m.classify_s for m in members))
 
 
-def prior_corrected(qs, run: Run, chips, tau: float) -> Run:
+def prior_corrected(qs, run: Run, chips, taus: list[float]) -> list[Run]:
     """An ablation scored post hoc (no option of the product): ``run``'s calibrated
-    probabilities divided by the training chips' class shares to the power ``tau``
-    (logit adjustment, Menon et al. 2021; tau 1 = every class equally likely a priori, as
-    a random forest trained on 500 samples per class sees them), renormalised, argmax.
-    The question it answers: are the rare classes lost to the training area's class
-    proportions (then this lifts macro F1), or not separated at all?"""
+    probabilities divided by the training chips' class shares to the power tau, for each
+    of ``taus`` (logit adjustment, Menon et al. 2021; tau 1 = every class equally likely a
+    priori, as a random forest trained on 500 samples per class sees them), renormalised,
+    argmax. The question it answers: are the rare classes lost to the training area's class
+    proportions (then this lifts macro F1), or not separated at all? The probabilities are
+    read once for all taus."""
     import json
 
     shares = json.loads((Path(chips) / "landlearn_manifest.json").read_text())["class_pixels"]
@@ -163,9 +164,13 @@ def prior_corrected(qs, run: Run, chips, tau: float) -> Run:
     prior /= prior.sum()
     with rasterio.open(run.probabilities) as ds:
         p = ds.read().astype(np.float64)
-    adjusted = p / prior[:, None, None] ** tau
     labelled = p.sum(0) > 0
-    adjusted /= np.where(labelled, adjusted.sum(0), 1.0)
-    pred = np.where(labelled, np.array(order, dtype=object)[adjusted.argmax(0)], "")
-    return judge(qs, f"{run.model} prior^-{tau:g}", run.seed, pred,
-                 adjusted.astype(np.float32), order, 1.0, run.train_s, run.classify_s)
+    runs = []
+    for tau in taus:
+        adjusted = p / prior[:, None, None] ** tau
+        adjusted /= np.where(labelled, adjusted.sum(0), 1.0)
+        pred = np.where(labelled, np.array(order, dtype=object)[adjusted.argmax(0)], "")
+        runs.append(judge(qs, f"{run.model} prior^-{tau:g}", run.seed, pred,
+                          adjusted.astype(np.float32), order, 1.0, run.train_s,
+                          run.classify_s))
+    return runs
