@@ -3,8 +3,8 @@
 What a user gets without tuning: Export Training Data and Train Deep Learning Model with
 their defaults (automatic chip size, TILE_SIZE_X/Y = 0: 256 px on large labelled areas,
 smaller on small ones; STRIDE_X/Y = 0: half a chip, a quarter on small labelled
-areas; U-Net resnet34, 20 epochs, LR finder), Train Classifier with its defaults
-(random forest 100 trees / RBF SVM, 500 samples per class), then Classify Pixels with
+areas; U-Net resnet34 with the detail head, 20 epochs, LR finder), Train Classifier
+with its defaults (random forest 100 trees / RBF SVM, 500 samples per class), then Classify Pixels with
 OUTPUT_PROBABILITIES, as a user runs it. Sets (../shared/data):
 
 - nc: train on the west half of strata.tif, score the east half wall to wall;
@@ -46,7 +46,7 @@ import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SAMPLE, SHARED, split_osm_polygons, write_section  # noqa: E402
-from quality_ablations import cap_learning_rate, use_group_norm  # noqa: E402
+from quality_ablations import cap_learning_rate, use_group_norm, use_residual_detail_head  # noqa: E402
 from quality_score import Failed, Run, as_names, ensemble, prior_corrected, score  # noqa: E402
 
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
@@ -340,6 +340,7 @@ def main() -> None:
     ap.add_argument("--sets", default="nc,s2,slovenia,nb,enmap")
     ap.add_argument("--models", default="unet,unet64,rf,svm")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds run from this one on")
     ap.add_argument("--train", default="", help="deep training overrides for an ablation, "
                     "e.g. loss=focal,class_weighting=inverse_frequency")
     ap.add_argument("--export", default="", help="chip export overrides for an ablation, "
@@ -350,6 +351,8 @@ def main() -> None:
                     "as one ensemble (their calibrated probabilities averaged)")
     ap.add_argument("--norm", choices=("batch", "group"), default="batch",
                     help="group: an ablation with GroupNorm in place of BatchNorm")
+    ap.add_argument("--detail-residual", action="store_true", help="an ablation: smp's own "
+                    "head kept, a detail head's scores (starting at zero) added to it")
     ap.add_argument("--lr-cap", type=float, help="an ablation: the LR finder's choice capped")
     ap.add_argument("--prior-tau", default="", help="also score each deep model post hoc with "
                     "its probabilities divided by the training class shares ** tau, e.g. 0.5,1")
@@ -357,6 +360,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.norm == "group":
         use_group_norm()
+    if args.detail_residual:
+        use_residual_detail_head()
     if args.lr_cap:
         cap_learning_rate(args.lr_cap)
     taus = [float(t) for t in args.prior_tau.split(",") if t]
@@ -368,7 +373,7 @@ def main() -> None:
         (tmp / key).mkdir()
         qs = sets[key] = SETS[key](tmp / key)
         results[key] = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for model in args.models.split(","):
                 try:
                     package, train_s = train(qs, model, seed, tmp / key)

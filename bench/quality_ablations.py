@@ -1,5 +1,6 @@
 """Ablations of bench_quality that patch LandLearn in this process only (no option of the
-product does these): GroupNorm in place of BatchNorm, and a cap on the LR finder's choice.
+product does these): GroupNorm in place of BatchNorm, a cap on the LR finder's choice, and
+a residual form of the detail head.
 Each is measured before anything is made a setting (BENCHMARKS.md, Map quality)."""
 
 from __future__ import annotations
@@ -39,3 +40,48 @@ def cap_learning_rate(cap: float) -> None:
 
     plain = finder.choose
     finder.choose = lambda history: min(plain(history), cap)
+
+
+def use_residual_detail_head(width: int = 32) -> None:
+    """Ablation only (--detail-residual): in place of the product's detail head (DETAIL_HEAD,
+    deep.detail_head), smp's own head is kept and a head of the same shape over [decoder
+    output, input bands] adds its scores, its last layer starting at zero, so training
+    starts from the plain U-Net. Round 8 measured both on nc (BENCHMARKS.md)."""
+    import torch
+    from torch import nn
+
+    import landlearn.core.deep.models as models
+    import landlearn.core.deep.predictor as predictor
+    import landlearn.core.deep.train_deep_learning_model as training
+
+    class ResidualDetail(nn.Module):
+        def __init__(self, net, in_channels: int, classes: int):
+            super().__init__()
+            self.plain = net.segmentation_head
+            net.segmentation_head = nn.Identity()
+            self.net = net
+            self.head = nn.Sequential(
+                nn.Conv2d(self.plain[0].in_channels + in_channels, width, 3, padding=1,
+                          bias=False),
+                nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(width, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(width, classes, 1))
+            nn.init.zeros_(self.head[-1].weight)
+            nn.init.zeros_(self.head[-1].bias)
+
+        def forward(self, x):
+            out = self.net(x)
+            return self.plain(out) + self.head(torch.cat([out, x], 1))
+
+    plain = models.build_model
+
+    def build(architecture, backbone, in_channels, classes, parameter=None, encoder_depth=5,
+              members=1, detail_head=False):
+        if members > 1:
+            return plain(architecture, backbone, in_channels, classes, parameter,
+                         encoder_depth, members)
+        net = plain(architecture, backbone, in_channels, classes, parameter, encoder_depth)
+        return ResidualDetail(net, in_channels, classes)
+
+    models.build_model = training.build_model = predictor.build_model = build

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ..errors import InputError
 
-__all__ = ["ARCHITECTURES", "BACKBONES", "DEPTH_ARCHITECTURES", "ENCODER_DEPTHS",
-           "auto_encoder_depth", "check_encoder_depth", "smp_class"]
+__all__ = ["ARCHITECTURES", "BACKBONES", "DEPTH_ARCHITECTURES", "DETAIL_ARCHITECTURES",
+           "ENCODER_DEPTHS", "auto_encoder_depth", "check_encoder_depth", "has_detail_head",
+           "smp_class"]
 
 # (option name, smp class, label)
 ARCHITECTURES = [
@@ -54,6 +55,17 @@ def auto_encoder_depth(architecture: str, chip_side: int) -> int:
         if chip_side >> depth >= MIN_DEEPEST_PX:
             return depth
     return ENCODER_DEPTHS[0]
+
+
+# The detail head (deep.detail_head) needs a decoder whose last stage is at the chip's full
+# resolution: smp's U-Net and U-Net++ (the others upsample their scores in the head).
+DETAIL_ARCHITECTURES = ("unet", "unetplusplus")
+
+
+def has_detail_head(architecture: str, asked: bool) -> bool:
+    """Whether a network of ``architecture`` is built with the detail head when DETAIL_HEAD
+    is ``asked``: only the architectures that can take it."""
+    return bool(asked) and str(architecture).lower() in DETAIL_ARCHITECTURES
 
 
 def check_encoder_depth(architecture: str, depth, parameter: str = "encoder_depth") -> int:

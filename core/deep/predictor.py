@@ -35,7 +35,8 @@ class DeepPredictor:
         # what the weights must match before they are read
         self.model = build_model(lk["architecture"], lk["encoder"], info.in_channels,
                                  len(info.class_values), pkg.parameter,
-                                 lk.get("encoder_depth", 5), lk.get("ensemble_members", 1))
+                                 lk.get("encoder_depth", 5), lk.get("ensemble_members", 1),
+                                 lk.get("detail_head", False))
         state = read_weights(pkg, {k: tuple(v.shape) for k, v in self.model.state_dict().items()})
         try:
             self.model.load_state_dict(state)

@@ -26,7 +26,7 @@ from ..runtime.deps import require
 from ..runtime.device import describe_device, resolve_device
 from ..termination import terminable
 from .advice import sparse_labels_note
-from .architectures import auto_encoder_depth, check_encoder_depth
+from .architectures import auto_encoder_depth, check_encoder_depth, has_detail_head
 from .band_matching import parse_bands
 from .batches import auto_batch
 from .chip_dataset import IGNORE, ChipData
@@ -59,6 +59,9 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int | None = None  # None: auto_batch (the same on CPU and GPU)
     encoder_depth: int | None = None  # None: fitted to the chip size (U-Nets; 5 otherwise)
+    # the input pixels joined to the U-Net's full-resolution decoder output (deep.detail_head);
+    # other architectures are built without it (a note says so)
+    detail_head: bool = True
     learning_rate: float | None = None  # None: run the LR finder
     validation_percent: float = 10.0
     early_stopping: int = 5  # patience in epochs; 0 = off
@@ -84,6 +87,8 @@ class TrainConfig:
                              "leave it empty to run the learning-rate finder")
         if self.encoder_depth is not None:
             check_encoder_depth(self.architecture, self.encoder_depth)
+        if not isinstance(self.detail_head, bool):
+            raise InputError("detail_head", f"{str(self.detail_head)[:20]} is not true or false")
         if isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, int) \
                 or not 1 <= self.ensemble_size <= MAX_MEMBERS:
             raise InputError("ensemble_size", f"{str(self.ensemble_size)[:20]} networks: use 1 "
@@ -203,7 +208,13 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     torch.manual_seed(config.seed)
     ckpt = read_checkpoint(config.pretrained_weights) if config.pretrained_weights else None
     depth = _encoder_depth(config, data.tile_size, ckpt, progress)
-    config = replace(config, encoder_depth=depth)  # the package records the depth built
+    detail = has_detail_head(config.architecture, config.detail_head)
+    if config.detail_head and not detail:
+        notes.append(f"DETAIL_HEAD: the {config.architecture} architecture has no full-resolution "
+                     "decoder stage; built without the detail head (unet and unetplusplus have it)")
+        progress.info(notes[-1])
+    # the package records the depth and head built
+    config = replace(config, encoder_depth=depth, detail_head=detail)
     n = config.ensemble_size
     shape = (data.band_count, data.tile_size[1], data.tile_size[0])
     weight = None
@@ -267,7 +278,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
 def _network(config, data, values, ckpt, notes, progress):
     """A new network, with the pretrained weights when given (their note once)."""
     model = build_model(config.architecture, config.backbone, data.band_count, len(values),
-                        encoder_depth=config.encoder_depth)
+                        encoder_depth=config.encoder_depth, detail_head=config.detail_head)
     if ckpt is not None:
         bands = list(config.band_names or data.band_names)
         if len(bands) != data.band_count:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import MissingDependency
 from ..geo.grid import crs_units
-from ..model_package.format import FORMAT, FORMAT_VERSION, PLAIN_VERSION, write_package
+from ..model_package.format import FORMAT, package_version, write_package
 from ..model_package.onnx_graph import onnx_description
 from .onnx_export import NotExportable, export_onnx, onnx_difference, spread_like
 from .onnx_quantize import INT8_FILE, quantize_chips, raw_chips
@@ -41,10 +41,10 @@ def model_emd(config, data, values, result) -> dict:
         "Classes": [c.to_esri() for c in classes],
         "accuracy": f"{acc.overall:.4f}" if acc else None,
         "LandLearn": {
-            "format": FORMAT, "version": FORMAT_VERSION if members > 1 else PLAIN_VERSION,
+            "format": FORMAT, "version": package_version(members, config.detail_head),
             "kind": "deep",
             "architecture": config.architecture, "encoder": config.backbone,
-            "encoder_depth": result.encoder_depth,
+            "encoder_depth": result.encoder_depth, "detail_head": config.detail_head,
             "in_channels": data.band_count, "class_values": values,
             "band_names": data.band_names, "source_bands": data.source_bands,
             "source_band_count": data.source_band_count,

@@ -15,10 +15,21 @@ import re
 from ..errors import InputError
 
 FORMAT = "landlearn-model"
-# the newest package version this LandLearn reads; 2: ensemble packages (ensemble_members).
-# Packages that need nothing newer say 1, so that older LandLearns still read them.
-FORMAT_VERSION = 2
+# the newest package version this LandLearn reads; 2: ensemble packages (ensemble_members),
+# 3: networks with the detail head (detail_head). A package says the lowest version that
+# holds what it needs (1 when nothing newer), so that older LandLearns still read it or
+# refuse it by its version, before any weights are read.
+FORMAT_VERSION = 3
 PLAIN_VERSION = 1
+ENSEMBLE_VERSION = 2
+DETAIL_HEAD_VERSION = 3
+
+
+def package_version(members: int = 1, detail_head: bool = False) -> int:
+    """The version a deep package is written with (see FORMAT_VERSION)."""
+    if detail_head:
+        return DETAIL_HEAD_VERSION
+    return ENSEMBLE_VERSION if members > 1 else PLAIN_VERSION
 
 MAX_BANDS = 1024  # hyperspectral sensors have a few hundred
 MAX_SOURCE_BANDS = 65535
@@ -138,6 +149,9 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         if info.get("encoder_depth") is not None:  # absent in older packages: depth 5
             info["encoder_depth"] = c.integer(info["encoder_depth"], "LandLearn.encoder_depth",
                                               3, 5)
+        if info.get("detail_head") is not None and not isinstance(info["detail_head"], bool):
+            raise c.fail("LandLearn.detail_head", f"is {str(info['detail_head'])[:20]!r}, not "
+                         "true or false")
         if info.get("ensemble_members") is not None:  # absent: one network
             info["ensemble_members"] = c.integer(info["ensemble_members"],
                                                  "LandLearn.ensemble_members", 1, MAX_ENSEMBLE)

@@ -160,14 +160,17 @@ def test_encoder_depth_from_the_toolbox_and_the_deprecated_id(provider, chips, t
     from landlearn.processing_provider.train_model import CLASSICAL_KEYS, DEEP_KEYS
 
     unet = {**PARAMS, "ARCHITECTURE": "unet", "TRAINING_DATA": str(chips)}
-    for depth, want in ((None, 4), (3, 3), (0, 4)):
+    # DETAIL_HEAD: on unless unticked; the package says which (and its version, 3 or 1)
+    for depth, detail, want in ((None, None, 4), (3, False, 3), (0, True, 4)):
         out = tmp_path / f"d{depth}.dlpk"
-        given = {} if depth is None else {"ENCODER_DEPTH": depth}
+        given = {} if depth is None else {"ENCODER_DEPTH": depth, "DETAIL_HEAD": detail}
         processing.run("landlearn:traindeeplearningmodel", {**unet, **given,
                                                             "OUTPUT_MODEL": str(out)})
         with zipfile.ZipFile(out) as zf:
             emd = json.loads(zf.read(f"d{depth}.emd"))
         assert emd["LandLearn"]["encoder_depth"] == want
+        assert emd["LandLearn"]["detail_head"] is (detail is not False)
+        assert emd["LandLearn"]["version"] == (1 if detail is False else 3)
     old = QgsApplication.processingRegistry().algorithmById("landlearn:trainmodel")
     shown = {p.name() for p in old.parameterDefinitions()} - {"MODEL_TYPE", "REPORT"}
     assert shown - DEEP_KEYS - CLASSICAL_KEYS == set()

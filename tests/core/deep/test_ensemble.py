@@ -72,8 +72,9 @@ def test_an_ensemble_package_holds_the_single_network_and_one_more(trained, ense
     out, result, progress = ensemble_package
     pkg = read_package(str(out))
     info = pkg.landlearn
-    assert info["ensemble_members"] == 2 and info["version"] == 2
-    assert read_package(str(single)).landlearn["version"] == 1  # older readers still read it
+    # version 3: its networks have the detail head (the default); a plain ensemble says 2
+    # (test_detail_head.py covers the versions)
+    assert info["ensemble_members"] == 2 and info["version"] == 3 and info["detail_head"]
     assert "ensemble_members" not in read_package(str(single)).landlearn
     nets = info["training"]["networks"]
     assert [n["seed"] for n in nets] == [0, 1] and all(n["epochs_run"] == 2 for n in nets)
@@ -180,16 +181,16 @@ def test_the_schema_bounds_ensemble_members(trained, tmp_path):
             read_package(str(out))
 
 
-def test_a_reader_of_version_1_refuses_an_ensemble_by_name(trained, ensemble_package,
-                                                           monkeypatch):
-    """A LandLearn from before ensembles (it reads version 1) says to update the plugin
-    rather than failing on weights it cannot place; single packages stay readable."""
+def test_a_reader_of_an_older_version_refuses_an_ensemble_by_name(ensemble_package,
+                                                                   monkeypatch):
+    """A LandLearn from before ensembles (it reads version 1) or before the detail head
+    (version 2) says to update the plugin rather than failing on weights it cannot place."""
     from landlearn.core.model_package import schema
     from landlearn.core.model_package.format import read_package
 
-    monkeypatch.setattr(schema, "FORMAT_VERSION", 1)
     out, _, _ = ensemble_package
-    with pytest.raises(InputError, match=r"written by a newer LandLearn \(package version 2\); "
-                                         "update the plugin"):
-        read_package(str(out))
-    read_package(str(trained[0]))
+    for older in (1, 2):
+        monkeypatch.setattr(schema, "FORMAT_VERSION", older)
+        with pytest.raises(InputError, match=r"written by a newer LandLearn \(package version "
+                                             r"3\); update the plugin"):
+            read_package(str(out))

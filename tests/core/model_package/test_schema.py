@@ -90,6 +90,8 @@ def _edit(path, value):
      "LandLearn.calibration is not a temperature calibration"),
     ("LandLearn.encoder_depth", 9, "LandLearn.encoder_depth is 9, outside 3..5"),
     ("LandLearn.encoder_depth", "4", "LandLearn.encoder_depth is '4', not a whole number"),
+    ("LandLearn.detail_head", "yes", "LandLearn.detail_head is 'yes', not true or false"),
+    ("LandLearn.detail_head", 1, "LandLearn.detail_head is '1', not true or false"),
 ])
 def test_an_invalid_field_is_named(path, value, message):
     with pytest.raises(InputError) as err:
@@ -130,10 +132,11 @@ def test_foreign_newer_or_unknown_packages_are_refused_with_their_own_reason():
         check_emd({"LandLearn": {"format": "other"}}, "x")
     with pytest.raises(InputError, match=r"MODEL: 'x' is not a valid model package: the \.emd is not"):
         check_emd([FORMAT], "x")
-    with pytest.raises(InputError, match="written by a newer LandLearn .package version 3."):
+    with pytest.raises(InputError, match="written by a newer LandLearn .package version 4."):
         check_emd(_edit("LandLearn.version", FORMAT_VERSION + 1), "x")
-    assert FORMAT_VERSION == 2  # version 2: ensemble packages (a version 1 reader refuses them)
-    check_emd(_edit("LandLearn.version", 2), "x")
+    # version 2: ensemble packages, 3: the detail head (readers of older versions refuse them)
+    assert FORMAT_VERSION == 3
+    check_emd(_edit("LandLearn.version", 3), "x")
     with pytest.raises(InputError, match="holds a 'pickle' model, which this version"):
         check_emd(_edit("LandLearn.kind", "pickle"), "x")
     classical = _classical_emd()
