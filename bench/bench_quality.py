@@ -272,14 +272,17 @@ def report(results: dict, args, sets: dict) -> str:
              f"- Date: {datetime.date.today()}; machine: {platform.node()}, {os.cpu_count()} "
              f"CPUs, no GPU; torch {torch.__version__}",
              f"- Command: `.venv/bin/python bench/bench_quality.py --sets {args.sets} --models "
-             f"{args.models} --seeds {args.seeds}" + (f" --train {args.train}" if args.train else "")
+             f"{args.models} --seeds {args.seeds}"
+             + (f" --first-seed {args.first_seed}" if args.first_seed else "")
+             + (f" --train {args.train}" if args.train else "")
              + (f" --export {args.export}" if args.export else "")
              + (" --tta" if args.tta else "") + (" --ensemble" if args.ensemble else "")
              + (" --norm group" if args.norm == "group" else "")
              + (f" --lr-cap {args.lr_cap}" if args.lr_cap else "")
+             + (" --detail-residual" if args.detail_residual else "")
              + " --write BENCHMARKS.md`",
-             "- Defaults as a user gets them: U-Net resnet34, encoder depth fitted to the "
-             "chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR finder, early "
+             "- Defaults as a user gets them: U-Net resnet34 with the detail head, encoder "
+             "depth fitted to the chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR finder, early "
              "stopping 5, automatic chip size and stride (here: "
              + ", ".join(f"{k} {v} px stride {s}" for (k, m), (v, s) in sorted(CHIP_SIZES.items())
                          if m == "unet") + "); "

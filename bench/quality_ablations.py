@@ -46,7 +46,9 @@ def use_residual_detail_head(width: int = 32) -> None:
     """Ablation only (--detail-residual): in place of the product's detail head (DETAIL_HEAD,
     deep.detail_head), smp's own head is kept and a head of the same shape over [decoder
     output, input bands] adds its scores, its last layer starting at zero, so training
-    starts from the plain U-Net. Round 8 measured both on nc (BENCHMARKS.md)."""
+    starts from the plain U-Net. Round 8 measured both (BENCHMARKS.md). Its packages say
+    detail_head and version 3 but hold this module's own tensor names, so they load only in
+    a process with this patch (the benchmark's own)."""
     import torch
     from torch import nn
 
@@ -79,8 +81,8 @@ def use_residual_detail_head(width: int = 32) -> None:
     def build(architecture, backbone, in_channels, classes, parameter=None, encoder_depth=5,
               members=1, detail_head=False):
         if members > 1:
-            return plain(architecture, backbone, in_channels, classes, parameter,
-                         encoder_depth, members)
+            raise SystemExit("--detail-residual builds single networks only (its packages "
+                             "load in this process only); leave ENSEMBLE_SIZE at 1")
         net = plain(architecture, backbone, in_channels, classes, parameter, encoder_depth)
         return ResidualDetail(net, in_channels, classes)
 

@@ -145,8 +145,8 @@ def add_deep_parameters(alg) -> None:
         defaultValue=True),
         "U-Net and U-Net++: the input bands are joined to the decoder's full-resolution output "
         "before the class scores (two small convolutions), so one-pixel detail reaches the "
-        "map (BENCHMARKS.md, Map quality round 8: nc_landsat7's boundary F-score 0.56 -> 0.64; "
-        "macro F1 on sparse polygon labels up to +0.16). Off: smp's plain head, whose finest "
+        "map (BENCHMARKS.md, Map quality round 8: nc_landsat7's boundary F-score 0.56 -> 0.64 "
+        "at a small cost in OA; macro F1 on sparse polygon labels up by 0.00-0.16). Off: smp's plain head, whose finest "
         "input is at half resolution (packages then stay readable by older LandLearns). "
         "Other architectures are built without it (the log says so).", advanced=True)
     alg.add(QgsProcessingParameterFile(

@@ -30,6 +30,7 @@ from ..model_package.format import read_package
 from ..model_package.members import MAX_MEMBER_BYTES, MIB, safetensors_header
 from ..runtime.deps import require
 from .band_matching import match_bands, parse_bands, wavelength
+from .detail_head import HEAD_INPUT, decoder_columns
 from .ensemble import first_member
 from .models import load_package_model
 
@@ -192,9 +193,10 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
     state, prefix = to_model_keys(state, own)
     first = _first_conv(own)
     load, notes = {}, []
+    change = None  # what became of the first convolution's bands: ("match", source) / ("cycle",)
     for k, v in state.items():
         target = own.get(k)
-        if target is None:
+        if target is None or k == HEAD_INPUT and decoder_columns(model) is not None:
             continue
         match = None
         if k == first and bands is not None and names is not None:
@@ -210,10 +212,12 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
         if match is not None:
             load[k] = _matched(v, match.source, parameter, names, bands)
             notes.append(match.describe(names))
+            change = ("match", match.source)
         elif v.shape == target.shape:
             load[k] = v
         elif k == first and _fits(tuple(v.shape), tuple(target.shape)):
             load[k] = _cycled(v, target.shape[1])
+            change = ("cycle",)
             notes.append(f"first convolution adapted to {target.shape[1]} bands by cycling the "
                          f"checkpoint's {v.shape[1]} band filters" + (
                              "" if bands else " (PRETRAINED_BANDS would match them by name or "
@@ -227,12 +231,48 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
             raise InputError(parameter, f"the weights do not match this {what}: only {fit} of "
                              f"{len(mine)} {section} tensors fit; choose weights saved from the "
                              "same architecture and backbone")
-    model.load_state_dict(load, strict=False)
     head = [k for k in own if _section(k) == "segmentation_head"]
+    dec = decoder_columns(model)
+    if dec is not None and HEAD_INPUT in state:
+        w = _head_input(state[HEAD_INPUT], own[HEAD_INPUT], dec, change)
+        if w is not None:
+            load[HEAD_INPUT] = w
+    if not all(k in load for k in head):  # a head loads whole or starts new, never in part
+        for k in head:
+            load.pop(k, None)
+    model.load_state_dict(load, strict=False)
     what = f"{len(load)} of {len(own)} tensors"
     if prefix:
         what += f" (encoder weights found under '{prefix}')"
     what = "; ".join([what, *notes])
-    if any(_section(k) == "segmentation_head" for k in state) and not all(k in load for k in head):
-        what += "; the classification head starts new (different class count)"
+    given = [k for k in state if _section(k) == "segmentation_head"]
+    if given and not all(k in load for k in head):
+        if set(given) != set(head):
+            why = "the checkpoint's head is of another kind: DETAIL_HEAD differs"
+        elif tuple(state[head[-1]].shape) != tuple(own[head[-1]].shape):
+            why = "different class count"
+        else:
+            why = "its input bands cannot be matched"
+        what += f"; the classification head starts new ({why})"
     return what
+
+
+def _head_input(v, target, dec: int, change):
+    """The detail head's first convolution from a checkpoint's: its decoder columns as
+    they are, its band columns changed as the encoder's first convolution's were (matched
+    by name, or cycled); None when it does not fit."""
+    if v.ndim != 4 or v.shape[0] != target.shape[0] or v.shape[2:] != target.shape[2:] \
+            or v.shape[1] <= dec:
+        return None
+    bands, want = v[:, dec:], target.shape[1] - dec
+    if change is not None and change[0] == "match":
+        source = change[1]
+        mean = bands.mean(dim=1)
+        torch = require("torch")
+        bands = torch.stack([bands[:, s] if s is not None else mean for s in source], dim=1) \
+            * (bands.shape[1] / len(source))
+    elif change is not None or bands.shape[1] != want:
+        bands = _cycled(bands, want)
+    if bands.shape[1] != want:
+        return None
+    return require("torch").cat([v[:, :dec], bands], dim=1)

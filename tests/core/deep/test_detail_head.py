@@ -133,5 +133,38 @@ def test_a_fine_tune_takes_the_head_when_it_fits(trained):
     assert all(torch.equal(same.state_dict()[k], v) for k, v in ckpt.state.items())
     plain = build_model("unet", "resnet18", info["in_channels"], len(info["class_values"]),
                         encoder_depth=info["encoder_depth"])
-    assert load_weights(plain, ckpt.state).endswith("the classification head starts new "
-                                                    "(different class count)")
+    assert load_weights(plain, ckpt.state).endswith(
+        "the classification head starts new (the checkpoint's head is of another kind: "
+        "DETAIL_HEAD differs)")
+    more = build_model("unet", "resnet18", info["in_channels"], len(info["class_values"]) + 1,
+                       encoder_depth=info["encoder_depth"], detail_head=True)
+    what = load_weights(more, ckpt.state)
+    assert what.endswith("the classification head starts new (different class count)")
+    # a head loads whole or not at all: none of its tensors came from the checkpoint
+    assert what.startswith(f"{n - len([k for k in same.state_dict() if k.startswith('segm')])}"
+                           f" of {n} tensors")
+
+
+def test_the_heads_band_columns_follow_the_encoders():
+    """Fine-tuned on other bands, the head's input columns for the bands are matched (or
+    cycled) as the encoder's first filters are; its decoder columns stay as they were."""
+    from landlearn.core.deep.band_matching import parse_bands
+    from landlearn.core.deep.models import build_model
+    from landlearn.core.deep.pretrained import load_weights
+
+    torch.manual_seed(0)
+    src = build_model("unet", "resnet18", 3, 2, encoder_depth=3, detail_head=True).state_dict()
+    w = src["segmentation_head.0.weight"]
+    dst = build_model("unet", "resnet18", 3, 2, encoder_depth=3, detail_head=True)
+    what = load_weights(dst, src, bands=parse_bands("B02,B03,B04"), names=["B04", "B03", "B02"])
+    got = dst.state_dict()["segmentation_head.0.weight"]
+    assert what.startswith(f"{len(src)} of {len(src)} tensors")
+    assert torch.equal(got[:, :16], w[:, :16])
+    assert torch.allclose(got[:, 16:], w[:, 16:].flip(1))
+    first = "encoder.conv1.weight"
+    assert torch.allclose(dst.state_dict()[first], src[first].flip(1))
+    five = build_model("unet", "resnet18", 5, 2, encoder_depth=3, detail_head=True)
+    load_weights(five, src)  # no band names: cycled, as smp does for the encoder
+    got = five.state_dict()["segmentation_head.0.weight"]
+    assert tuple(got.shape) == (32, 16 + 5, 3, 3) and torch.equal(got[:, :16], w[:, :16])
+    assert torch.allclose(got[:, 16 + 3], w[:, 16] * 3 / 5)
