@@ -24,6 +24,7 @@ import os
 import struct
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 from ..errors import InputError
 from ..model_package.format import read_package
@@ -165,12 +166,18 @@ def _cycled(weight, in_channels: int):
 def _matched(weight, source, parameter: str, names, bands):
     """Filters picked per training band (the mean filter where unmatched), rescaled so
     the first layer's response keeps its size: times (checkpoint bands / training bands)."""
-    torch = require("torch")
     if not any(s is not None for s in source):
         raise InputError(parameter, f"none of the training bands ({', '.join(names[:12])}) "
                          f"matches a band of the checkpoint ({', '.join(n for n, _ in bands[:13])}) "
                          "by name or wavelength; name the training raster's bands (e.g. B04 or "
                          "red), or leave PRETRAINED_BANDS empty to cycle the filters")
+    return _picked(weight, source)
+
+
+def _picked(weight, source):
+    """Columns of ``weight`` (out, c, ...) picked per ``source`` index (None: their mean),
+    rescaled by c / len(source)."""
+    torch = require("torch")
     mean = weight.mean(dim=1)
     cols = [weight[:, s] if s is not None else mean for s in source]
     return torch.stack(cols, dim=1) * (weight.shape[1] / len(source))
@@ -193,10 +200,11 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
     state, prefix = to_model_keys(state, own)
     first = _first_conv(own)
     load, notes = {}, []
-    change = None  # what became of the first convolution's bands: ("match", source) / ("cycle",)
+    dec = decoder_columns(model)
+    remap = None  # what was done to the first convolution's band columns, for the head's
     for k, v in state.items():
         target = own.get(k)
-        if target is None or k == HEAD_INPUT and decoder_columns(model) is not None:
+        if target is None or k == HEAD_INPUT and dec is not None:
             continue
         match = None
         if k == first and bands is not None and names is not None:
@@ -212,12 +220,12 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
         if match is not None:
             load[k] = _matched(v, match.source, parameter, names, bands)
             notes.append(match.describe(names))
-            change = ("match", match.source)
+            remap = partial(_picked, source=match.source)
         elif v.shape == target.shape:
             load[k] = v
         elif k == first and _fits(tuple(v.shape), tuple(target.shape)):
             load[k] = _cycled(v, target.shape[1])
-            change = ("cycle",)
+            remap = partial(_cycled, in_channels=target.shape[1])
             notes.append(f"first convolution adapted to {target.shape[1]} bands by cycling the "
                          f"checkpoint's {v.shape[1]} band filters" + (
                              "" if bands else " (PRETRAINED_BANDS would match them by name or "
@@ -232,9 +240,8 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
                              f"{len(mine)} {section} tensors fit; choose weights saved from the "
                              "same architecture and backbone")
     head = [k for k in own if _section(k) == "segmentation_head"]
-    dec = decoder_columns(model)
     if dec is not None and HEAD_INPUT in state:
-        w = _head_input(state[HEAD_INPUT], own[HEAD_INPUT], dec, change)
+        w = _head_input(state[HEAD_INPUT], own[HEAD_INPUT], dec, remap)
         if w is not None:
             load[HEAD_INPUT] = w
     if not all(k in load for k in head):  # a head loads whole or starts new, never in part
@@ -257,21 +264,18 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
     return what
 
 
-def _head_input(v, target, dec: int, change):
+def _head_input(v, target, dec: int, remap):
     """The detail head's first convolution from a checkpoint's: its decoder columns as
-    they are, its band columns changed as the encoder's first convolution's were (matched
-    by name, or cycled); None when it does not fit."""
+    they are, its band columns changed as the encoder's first convolution's were
+    (``remap``: matched by name, or cycled; None: kept, cycled only if the count differs);
+    None when it does not fit."""
     if v.ndim != 4 or v.shape[0] != target.shape[0] or v.shape[2:] != target.shape[2:] \
             or v.shape[1] <= dec:
         return None
     bands, want = v[:, dec:], target.shape[1] - dec
-    if change is not None and change[0] == "match":
-        source = change[1]
-        mean = bands.mean(dim=1)
-        torch = require("torch")
-        bands = torch.stack([bands[:, s] if s is not None else mean for s in source], dim=1) \
-            * (bands.shape[1] / len(source))
-    elif change is not None or bands.shape[1] != want:
+    if remap is not None:
+        bands = remap(bands)
+    elif bands.shape[1] != want:
         bands = _cycled(bands, want)
     if bands.shape[1] != want:
         return None

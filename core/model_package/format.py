@@ -30,8 +30,9 @@ from ..runtime.deps import require
 from .members import MIB, PackageFiles, safetensors_header
 from .schema import FORMAT, FORMAT_VERSION, PLAIN_VERSION, check_emd, package_version
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "PLAIN_VERSION", "PackagedModel", "package_version",
-           "read_package", "read_weights", "check_model_output", "report_folder", "unpack_report", "write_package"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "PLAIN_VERSION", "PackagedModel", "check_model_output",
+           "package_version", "read_package", "read_weights", "report_folder", "unpack_report",
+           "write_package"]
 
 
 @dataclass
