@@ -101,6 +101,19 @@ def test_qgis_process_trains_the_same_model(provider, chips, tmp_path):
     assert a["confusion_matrix"] == b["confusion_matrix"]
 
 
+def test_qgis_process_takes_detail_head(provider, chips, tmp_path):
+    """DETAIL_HEAD=false from the command line: a plain U-Net, a version-1 package."""
+    out = tmp_path / "plain.dlpk"
+    run = qgis_process("run", "landlearn:traindeeplearningmodel", "--", f"TRAINING_DATA={chips}",
+                       *[f"{k}={v}" for k, v in PARAMS.items() if k != "ARCHITECTURE"],
+                       "ARCHITECTURE=unet", "DETAIL_HEAD=false", f"OUTPUT_MODEL={out}")
+    assert run.returncode == 0, run.stdout + run.stderr
+    with zipfile.ZipFile(out) as zf:
+        info = json.loads(zf.read("plain.emd"))["LandLearn"]
+    assert info["detail_head"] is False and info["version"] == 1
+    assert info["architecture"] == "unet"
+
+
 def test_errors_name_the_parameter(provider, chips, sample, tmp_path):
     import processing
     from qgis.core import QgsProcessingException
