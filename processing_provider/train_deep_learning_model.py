@@ -192,8 +192,10 @@ def add_deep_parameters(alg) -> None:
     alg.add(QgsProcessingParameterNumber(
         "VALIDATION_PERCENT", alg.tr("Validation percent"),
         QgsProcessingParameterNumber.Type.Double, defaultValue=10.0),
-        "Share of chips held out, as whole spatial blocks. 0: no validation (the metrics "
-        "are then on training chips and say so).")
+        "Share of the labelled pixels held out, as whole spatial blocks (each pixel counted "
+        "once however many overlapping chips hold it; the log says the share reached). "
+        "Training chips that overlap them are dropped. 0: no validation (the metrics are then "
+        "on training chips and say so).")
     alg.add(QgsProcessingParameterNumber(
         "EARLY_STOPPING", alg.tr("Early stopping patience (epochs, 0 = off)"),
         QgsProcessingParameterNumber.Type.Integer, defaultValue=5),

@@ -48,6 +48,15 @@ class ChipData:
             return self._cache[index][0].astype(np.float32), y
         return x, y
 
+    def labelled(self, index: int) -> np.ndarray:
+        """(h, w) bool: the chip's pixels with a class to learn, from its label chip alone
+        (what the validation split counts; the image's NoData is not read for it)."""
+        hit = self._cache.get(index)
+        if hit is not None:
+            return hit[1] != IGNORE
+        lab, _ = read_chip(self.data.chips[index].label, 1, self.data.tile_size, label=True)
+        return self.lut[np.clip(lab, 0, 255).astype(np.uint8)] != IGNORE
+
     def _read(self, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
         raw, nodata = read_chip(chip.image, self.data.band_count, self.data.tile_size)
         lab, _ = read_chip(chip.label, 1, self.data.tile_size, label=True)

@@ -33,6 +33,7 @@ from .chip_dataset import IGNORE, ChipData
 from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import calibration_groups, evaluate
 from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, epoch_line, fit_network
+from .label_cells import label_cells
 from .losses import make_loss
 from .models import build_model
 from .pretrained import load_weights, read_checkpoint
@@ -186,8 +187,16 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     data = read_training_data(config.training_data, progress)
     values = _class_values(data, config.ignore_classes)
     names = [c.name for c in data.classes if c.value in values]
-    split = spatial_split(data.chips, config.validation_percent, config.seed)
     chips = ChipData(data, values)
+
+    def labelled(i: int):  # every label chip is read once for the split: cancellable
+        if i % 64 == 0:
+            check(progress)
+        return chips.labelled(i)
+
+    split = spatial_split(data.chips, config.validation_percent, config.seed,
+                          label_cells(data.chips, labelled) if config.validation_percent
+                          else None)
     per_chip = _scan(chips, split.train, len(values), progress)
     counts = per_chip.sum(axis=0)
     sparse = sparse_labels_note(int(counts.sum()),
@@ -196,7 +205,10 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         raise InputError("ignore_classes", "every labelled pixel of the training chips is NoData "
                          "or an ignored class; nothing is left to learn")
     notes = [f"{len(split.train)} training chips, {len(split.valid)} validation chips in "
-             f"held-out blocks, {len(split.dropped)} dropped for overlapping validation chips"]
+             f"held-out blocks"
+             + (f" ({split.held_out / split.total:.0%} of the labelled pixels)" if split.total
+                else "")
+             + f", {len(split.dropped)} dropped for overlapping validation chips"]
     progress.info(notes[0])
     missing = [names[i] for i in range(len(values)) if counts[i] == 0]
     if missing:

@@ -12,6 +12,7 @@ from landlearn.core.accuracy.metrics import confusion_matrix
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
 from landlearn.core.chips.training_data import read_training_data
 from landlearn.core.deep.chip_dataset import IGNORE, ChipData
+from landlearn.core.deep.label_cells import label_cells
 from landlearn.core.deep.split import spatial_split
 from landlearn.core.deep.train_deep_learning_model import (
     EPOCH_HEADER,
@@ -40,8 +41,14 @@ def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
     model = load_package_model(str(out))
     model.eval()
     data = read_training_data([str(chips)])
-    split = spatial_split(data.chips, 20, 0)
     cd = ChipData(data, info["class_values"])
+    split = spatial_split(data.chips, 20, 0, label_cells(data.chips, cd.labelled))
+    share = split.held_out / split.total
+    assert 0.2 <= share <= 0.3  # VALIDATION_PERCENT 20 of the labelled pixels, said so
+    assert result.notes[0] == (
+        f"{len(split.train)} training chips, {len(split.valid)} validation chips in held-out "
+        f"blocks ({share:.0%} of the labelled pixels), {len(split.dropped)} dropped for "
+        "overlapping validation chips")
     n = len(info["class_values"])
     cm = np.zeros((n, n), dtype=np.int64)
     with torch.no_grad():  # the same batches as training's evaluation (batch 16, in order)
