@@ -49,8 +49,9 @@ class ChipData:
         return x, y
 
     def labelled(self, index: int) -> np.ndarray:
-        """(h, w) bool: the chip's pixels with a class to learn, from its label chip alone
-        (what the validation split counts; the image's NoData is not read for it)."""
+        """(h, w) bool: the chip's pixels with a class to learn (what the validation split
+        counts): from its label chip alone, without reading the image, unless the chip is
+        cached already (then the image's NoData is left out too)."""
         hit = self._cache.get(index)
         if hit is not None:
             return hit[1] != IGNORE

@@ -5,10 +5,12 @@ every chip that covers it. Each chip's labelled pixels are summed over cells of 
 pixels, f the largest size that divides the chip size and every chip's offset from the
 folder's origin (the stride, for an export on a grid): every chip that covers a cell then
 covers it whole and counts it the same, and the labelled pixels of any set of chips are the
-sum over their distinct cells. Chips from different grids in one folder, or strides under
-a sixteenth of a chip, are counted on a coarser grid, where a cell that no chip covers
-whole counts by its best-covered chip: an estimate, slightly low. Chips without
-georeferencing are one cell each.
+sum over their distinct cells. Chips from different grids in one folder, strides under an
+eighth of a chip or that do not divide it are counted on a coarser grid, where a cell that
+no chip covers whole counts by its best-covered chip: an estimate, never high. Chips of
+one folder with different pixel sizes (an ArcGIS export from rasters of several
+resolutions) are counted on a grid per pixel size. Chips without georeferencing are one
+cell each.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from ..chips.training_data import Chip
 
 __all__ = ["MAX_CELLS", "LabelCells", "chip_cells", "label_cells"]
 
-MAX_CELLS = 64  # cells per chip (8 x 8): a quarter-chip stride needs 16, an eighth 64
+# cells per chip side squared: 8 x 8 (9 x 9 where chips lie off the cells' grid); a
+# quarter-chip stride needs 4 x 4, an eighth 8 x 8
+MAX_CELLS = 64
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,14 @@ def label_cells(chips: Sequence[Chip], labelled: Callable[[int], np.ndarray]) ->
     keys: list = [None] * len(chips)
     counts: list = [None] * len(chips)
     base = 0
-    folders: dict[int, list[int]] = {}
+    # a grid per folder and chip footprint (one tile size per folder: a footprint of other
+    # size is another pixel size); chips without georeferencing alone
+    groups: dict[tuple, list[int]] = {}
     for i, chip in enumerate(chips):
-        folders.setdefault(chip.folder if chip.bounds is not None else -1 - i, []).append(i)
-    for members in folders.values():
+        b = chip.bounds
+        groups.setdefault(("plain", i) if b is None else
+                          (chip.folder, f"{b[2] - b[0]:.6g}", f"{b[3] - b[1]:.6g}"), []).append(i)
+    for members in groups.values():
         first = labelled(members[0])  # masks are read one at a time, never all at once
         if chips[members[0]].bounds is None:  # one cell per chip
             keys[members[0]] = np.array([base], np.int64)

@@ -94,6 +94,9 @@ class TrainConfig:
                 or not 1 <= self.ensemble_size <= MAX_MEMBERS:
             raise InputError("ensemble_size", f"{str(self.ensemble_size)[:20]} networks: use 1 "
                              f"(one network) to {MAX_MEMBERS}")
+        if not 0 <= self.validation_percent < 100:
+            raise InputError("validation_percent", f"{self.validation_percent} is not a "
+                             "percentage below 100")
         if self.early_stopping < 0:
             raise InputError("early_stopping", "the patience must be 0 (off) or more epochs")
         if self.pretrained_bands and not self.pretrained_weights:

@@ -8,13 +8,15 @@ from landlearn.core.chips.training_data import Chip, read_training_data
 from landlearn.core.deep.chip_dataset import ChipData
 from landlearn.core.deep.label_cells import chip_cells, label_cells
 from landlearn.core.deep.split import OVERSHOOT, spatial_split
+from landlearn.core.errors import InputError
 
 
 def _cut(labels: np.ndarray, size: int, stride: int, block: int, folder=0, cell=10.0,
          offset=(0, 0), keep_empty=True):
     """Chips of ``size`` px every ``stride`` px cut from one label raster, as an export
     cuts them (blocks of ``block`` x ``block`` chip origins); bounds in map units of
-    ``cell`` per pixel. Returns (chips, masks)."""
+    ``cell`` per pixel, the raster's corner ``offset`` (rows, columns; may be fractional)
+    from the map's origin. Returns (chips, masks)."""
     chips, masks = [], []
     h, w = labels.shape
     for r in range(0, h - size + 1, stride):
@@ -22,7 +24,7 @@ def _cut(labels: np.ndarray, size: int, stride: int, block: int, folder=0, cell=
             m = labels[r:r + size, c:c + size] > 0
             if not keep_empty and not m.any():
                 continue
-            x0, y1 = offset[1] + c * cell, -(offset[0] + r) * cell
+            x0, y1 = (offset[1] + c) * cell, -(offset[0] + r) * cell
             chips.append(Chip(f"i{folder}_{r}_{c}", f"l{folder}_{r}_{c}", folder,
                               (r // (stride * block)) * 1000 + c // (stride * block),
                               (x0, y1 - size * cell, x0 + size * cell, y1)))
@@ -57,7 +59,7 @@ def test_each_labelled_pixel_counts_once_however_many_chips_cover_it(stride):
     lab = _labels()
     chips, masks = _cut(lab, 32, stride, 2)
     cells = label_cells(chips, lambda i: masks[i])
-    # the chips tile the raster whole (128 is a multiple of each stride)
+    # the chips tile the 160 px raster whole (160 - 32 is a multiple of each stride)
     assert cells.total() == _truth(chips, masks, range(len(chips))) == np.count_nonzero(lab)
     some = list(range(0, len(chips), 3))
     held = {}
@@ -76,7 +78,23 @@ def test_folders_and_plain_chips_are_counted_apart():
     masks = ma + mb + pm
     cells = label_cells(a + b + plain, lambda i: masks[i])
     assert cells.total() == 2 * np.count_nonzero(lab) + 32 * 32
-    assert chip_cells(5).total() == 5
+    # without labels to count, each chip weighs 1: the split counts chips, as it did
+    chips = a + b
+    for seed in range(3):
+        by_chip = spatial_split(chips, 20, seed, chip_cells(len(chips)))
+        assert (by_chip.valid, by_chip.held_out) == (spatial_split(chips, 20, seed).valid,
+                                                     len(by_chip.valid))
+
+
+def test_chips_of_several_pixel_sizes_in_one_folder_are_counted_on_a_grid_each():
+    lab = _labels(5)
+    a, ma = _cut(lab, 32, 16, 2, cell=10.0)
+    coarse = lab[::2, ::2]  # the same place at 20 m: other pixels, counted apart
+    b, mb = _cut(coarse, 32, 16, 2, cell=20.0)
+    masks = ma + mb
+    cells = label_cells(a + b, lambda i: masks[i])
+    assert cells.total() == (_truth(a, ma, range(len(a)), 10.0)
+                             + _truth(b, mb, range(len(b)), 20.0))
 
 
 def test_chips_off_a_common_grid_are_estimated_low_but_close():
@@ -86,6 +104,11 @@ def test_chips_off_a_common_grid_are_estimated_low_but_close():
     chips, masks = a + b, ma + mb
     cells = label_cells(chips, lambda i: masks[i])
     truth = _truth(chips, masks, range(len(chips)))
+    assert 0.8 * truth <= cells.total() <= truth
+    # and off whole pixels (half a pixel: a grid from a shifted raster), placed as rounded
+    c, mc = _cut(lab[3:, 5:], 32, 16, 2, offset=(3.5, 5.5))
+    cells = label_cells(a + c, lambda i: (ma + mc)[i])
+    truth = _truth(a + c, ma + mc, range(len(a + c)))
     assert 0.8 * truth <= cells.total() <= truth
 
 
@@ -133,8 +156,27 @@ def test_when_every_block_is_too_large_the_smallest_is_held_out():
         split = spatial_split(chips, 10, seed, cells)
         assert (split.valid, split.train, split.held_out, split.total) == ([1], [0], 64, 4160)
     empty = [np.zeros_like(m) for m in masks]
-    with pytest.raises(Exception, match="VALIDATION_PERCENT: no spatial block holds labelled"):
+    with pytest.raises(InputError, match="^IGNORE_CLASSES: the training chips hold no labelled"):
         spatial_split(chips, 10, 0, label_cells(chips, lambda i: empty[i]))
+
+
+def test_blocks_that_fit_but_fall_short_are_topped_up_by_the_nearest_share():
+    # two full blocks and one with 4 labelled pixels: only the small one fits 1.5 x 10%,
+    # and 4 pixels are no validation; one large block is added (by ratio, 4,100 of 8,196
+    # is nearer 10% than 4 is)
+    lab = np.zeros((64, 192), np.uint8)
+    lab[:, :128] = 1
+    lab[:2, 128:130] = 1
+    chips, masks = _cut(lab, 64, 64, 1)
+    cells = label_cells(chips, lambda i: masks[i])
+    for seed in range(4):
+        split = spatial_split(chips, 10, seed, cells)
+        assert 2 in split.valid and len(split.valid) == 2 and split.held_out == 4100
+    # where what fits is near enough, nothing is added
+    lab[:32, 128:192] = 1  # the third block: 2,048 of 10,240, 20% asked: fits
+    chips, masks = _cut(lab, 64, 64, 1)
+    split = spatial_split(chips, 20, 0, label_cells(chips, lambda i: masks[i]))
+    assert split.valid == [2] and split.held_out == 2048
 
 
 def _overlap(a, b):
