@@ -80,21 +80,23 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
     valid: list[int] = []
     held_sum = 0.0
 
-    def gain(block) -> float:
+    def raised(block) -> dict[int, float]:
+        """The cells whose held-out count ``block`` would raise, at their new counts."""
         new: dict[int, float] = {}
         for i in blocks[block]:
             for key, n in cells.of(i):
                 if n > max(held.get(key, 0.0), new.get(key, 0.0)):
                     new[key] = n
-        return sum(n - held.get(key, 0.0) for key, n in new.items())
+        return new
+
+    def gain(block) -> float:
+        return sum(n - held.get(key, 0.0) for key, n in raised(block).items())
 
     def take(block) -> None:
         nonlocal held_sum
-        for i in blocks[block]:
-            for key, n in cells.of(i):
-                if n > held.get(key, 0.0):
-                    held_sum += n - held.get(key, 0.0)
-                    held[key] = n
+        new = raised(block)
+        held_sum += sum(n - held.get(key, 0.0) for key, n in new.items())
+        held.update(new)
         valid.extend(blocks[block])
 
     left = []
