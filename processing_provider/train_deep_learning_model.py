@@ -194,8 +194,10 @@ def add_deep_parameters(alg) -> None:
         QgsProcessingParameterNumber.Type.Double, defaultValue=10.0),
         "Share of the labelled pixels held out, as whole spatial blocks (each pixel counted "
         "once however many overlapping chips hold it; the log says the share reached). "
-        "Training chips that overlap them are dropped. 0: no validation (the metrics are then "
-        "on training chips and say so).")
+        "Of several block draws from SEED, the one whose held-out pixels hold each class "
+        "nearest this share of its labels is kept, and the log names classes no block could "
+        "validate. Training chips that overlap them are dropped. 0: no validation (the "
+        "metrics are then on training chips and say so).")
     alg.add(QgsProcessingParameterNumber(
         "EARLY_STOPPING", alg.tr("Early stopping patience (epochs, 0 = off)"),
         QgsProcessingParameterNumber.Type.Integer, defaultValue=5),

@@ -48,6 +48,16 @@ class ChipData:
             return self._cache[index][0].astype(np.float32), y
         return x, y
 
+    def label_classes(self, index: int) -> np.ndarray:
+        """(h, w) uint8 training class indices of the chip, IGNORE where no class (what the
+        validation split counts): from its label chip alone, without reading the image,
+        unless the chip is cached already (then the image's NoData is IGNORE too)."""
+        hit = self._cache.get(index)
+        if hit is not None:
+            return hit[1]
+        lab, _ = read_chip(self.data.chips[index].label, 1, self.data.tile_size, label=True)
+        return self.lut[np.clip(lab, 0, 255).astype(np.uint8)]
+
     def labelled(self, index: int) -> np.ndarray:
         """(h, w) bool: the chip's pixels with a class to learn (what the validation split
         counts): from its label chip alone, without reading the image, unless the chip is

@@ -10,7 +10,8 @@ eighth of a chip or that do not divide it are counted on a coarser grid, where a
 no chip covers whole counts by its best-covered chip: an estimate, never high. Chips of
 one folder with different pixel sizes (an ArcGIS export from rasters of several
 resolutions) are counted on a grid per pixel size. Chips without georeferencing are one
-cell each.
+cell each. Given the class count, each cell also holds its pixels per class, so that the
+split can hold out a validation area whose classes resemble the labels' (split.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ MAX_CELLS = 64
 class LabelCells:
     keys: list[np.ndarray]  # per chip: int64 ids of the cells it covers
     counts: list[np.ndarray]  # per chip: its labelled pixels in each of those cells
+    # per chip, when counted by class: (cells, classes) pixels of each class in each cell
+    classes: list[np.ndarray] | None = None
 
     def of(self, i: int):
         """(cell id, labelled pixels) pairs of chip ``i``."""
@@ -49,6 +52,18 @@ class LabelCells:
         last = np.r_[key[1:] != key[:-1], True]
         return float(count[last].sum())
 
+    def class_totals(self) -> np.ndarray | None:
+        """Labelled pixels of each class in all chips together (each cell counted once, by
+        its best-covered chip as in ``total``); None when not counted by class."""
+        if self.classes is None:
+            return None
+        if not self.keys:
+            return np.zeros(0)
+        key, count = np.concatenate(self.keys), np.concatenate(self.counts)
+        order = np.lexsort((count, key))
+        last = np.r_[key[order][1:] != key[order][:-1], True]
+        return np.concatenate(self.classes)[order][last].sum(axis=0)
+
 
 def chip_cells(n: int) -> LabelCells:
     """Each chip one cell of weight 1: the split counted in chips."""
@@ -56,11 +71,24 @@ def chip_cells(n: int) -> LabelCells:
                       [np.ones(1, np.float64) for _ in range(n)])
 
 
-def label_cells(chips: Sequence[Chip], labelled: Callable[[int], np.ndarray]) -> LabelCells:
+def label_cells(chips: Sequence[Chip], labelled: Callable[[int], np.ndarray],
+                n_classes: int = 0) -> LabelCells:
     """The cells of every chip; ``labelled(i)``: chip i's (h, w) bool mask of pixels with a
-    class to learn."""
+    class to learn or, with ``n_classes``, its (h, w) class indices (a value outside
+    0..n_classes-1: no class), then counted per class too."""
     keys: list = [None] * len(chips)
     counts: list = [None] * len(chips)
+    per_class: list | None = [None] * len(chips) if n_classes else None
+
+    def cell_counts(label: np.ndarray, cell: np.ndarray, n: int) -> np.ndarray:
+        """(n,) labelled pixels of each cell or, by class, (n, n_classes)."""
+        if not n_classes:
+            return np.bincount(cell, label.ravel().astype(np.float64), n)
+        cls = label.ravel().astype(np.int64)
+        ok = (cls >= 0) & (cls < n_classes)
+        return np.bincount(cell[ok] * n_classes + cls[ok],
+                           minlength=n * n_classes).reshape(n, n_classes).astype(np.float64)
+
     base = 0
     # a grid per folder and chip footprint (one tile size per folder: a footprint of other
     # size is another pixel size); chips without georeferencing alone
@@ -73,7 +101,10 @@ def label_cells(chips: Sequence[Chip], labelled: Callable[[int], np.ndarray]) ->
         first = labelled(members[0])  # masks are read one at a time, never all at once
         if chips[members[0]].bounds is None:  # one cell per chip
             keys[members[0]] = np.array([base], np.int64)
-            counts[members[0]] = np.array([float(np.count_nonzero(first))])
+            n = cell_counts(first, np.zeros(first.size, np.int64), 1)
+            counts[members[0]] = n.sum(axis=1) if n_classes else n
+            if per_class is not None:
+                per_class[members[0]] = n
             base += 1
             continue
         h, w = first.shape
@@ -98,9 +129,11 @@ def label_cells(chips: Sequence[Chip], labelled: Callable[[int], np.ndarray]) ->
             r0, c0 = int(rr[0]), int(cc[0])
             nr, nc = int(rr[-1]) - r0 + 1, int(cc[-1]) - c0 + 1
             local = ((rr - r0)[:, None] * nc + (cc - c0)[None, :]).ravel()
-            n = np.bincount(local, mask.ravel().astype(np.float64), nr * nc)
+            n = cell_counts(mask, local, nr * nc)
             grid = (np.arange(nr)[:, None] + r0) * cols + (np.arange(nc)[None, :] + c0)
             keys[i] = base + grid.ravel().astype(np.int64)
-            counts[i] = n
+            counts[i] = n.sum(axis=1) if n_classes else n
+            if per_class is not None:
+                per_class[i] = n
         base += rows * cols
-    return LabelCells(keys, counts)
+    return LabelCells(keys, counts, per_class)

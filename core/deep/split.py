@@ -10,6 +10,11 @@ once however many chips cover it), not of the chips. Counted in chips, 10% held 
 of the labelled pixels on the benchmark sets (nc_landsat7 30-36%, slovenia_s2 27-69%):
 with a quarter-chip stride a block's chips cover 1.75 x 1.75 tiles, so a tenth of the
 chips covered about a third of the labels (BENCHMARKS.md, Map quality, round 9).
+
+On small sets a tenth of the labels is one or two places, and which classes they hold
+decides what early stopping and the temperature see: a validation area without a rare class
+cannot choose the epoch that learnt it. So, given the labels by class, the split is the one
+of several seeded draws whose held-out area holds each class nearest the percentage asked.
 """
 
 from __future__ import annotations
@@ -23,11 +28,15 @@ from ..chips.training_data import Chip
 from ..errors import InputError
 from .label_cells import LabelCells, chip_cells
 
-__all__ = ["OVERSHOOT", "Split", "spatial_split"]
+__all__ = ["CANDIDATES", "OVERSHOOT", "Split", "spatial_split"]
 
 # a block that would take the held-out share beyond this many times the target is passed
 # over while others fit (a block's footprint alone held 27% of slovenia_s2's labels)
 OVERSHOOT = 1.5
+# splits drawn from the seed when the cells are counted by class; the one whose held-out
+# classes come nearest the percentage of each class's pixels is kept
+CANDIDATES = 32
+_NONE = (0.0, None)
 
 
 @dataclass
@@ -38,64 +47,46 @@ class Split:
     # labelled pixels held out / in all chips (each counted once); chips when not counted
     held_out: float = 0.0
     total: float = 0.0
+    # per class, when counted by class: labelled pixels held out / in all chips
+    held_classes: np.ndarray | None = None
+    class_totals: np.ndarray | None = None
+
+    def unvalidated(self) -> list[int]:
+        """Indices of classes with labelled pixels of which no held-out block holds any:
+        early stopping and the report cannot measure them ([] when not counted by class)."""
+        if self.held_classes is None:
+            return []
+        return [int(k) for k in np.flatnonzero((self.class_totals > 0) & (self.held_classes == 0))]
 
 
 def _overlap(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
-                  cells: LabelCells | None = None) -> Split:
-    """Hold out whole blocks, in an order drawn from ``seed``, until they hold ``percent``
-    of the labelled pixels (``cells``, from label_cells.label_cells) or, without ``cells``,
-    of the chips. A block that would take the share beyond OVERSHOOT x ``percent`` is
-    passed over; if the blocks that fit fall short, passed-over blocks are added while one
-    brings the share closer to ``percent`` by ratio (so when no block fits, the one that
-    overshoots least is held out, whatever the seed). Blocks without labelled pixels are
-    never held out (they would validate nothing and drop their neighbours). The share
-    reached is in ``held_out`` / ``total``."""
-    if not 0 <= percent < 100:
-        raise InputError("validation_percent", f"{percent} is not a percentage below 100")
-    everything = list(range(len(chips)))
-    if percent == 0:
-        return Split(everything, [], [])
-    blocks: dict[tuple[int, int], list[int]] = {}
-    for i, chip in enumerate(chips):
-        blocks.setdefault(chip.block_key, []).append(i)
-    if len(blocks) < 2:
-        raise InputError("validation_percent", "all chips lie in one spatial block, so no area "
-                         "can be held out for validation; export a larger area or smaller chips "
-                         "(Export Training Data's TILE_SIZE_X/Y = 0 fits the chip size to the "
-                         "labelled area), or set VALIDATION_PERCENT to 0")
-    cells = cells or chip_cells(len(chips))
-    total = cells.total()
-    if total == 0:
-        raise InputError("ignore_classes", "the training chips hold no labelled pixels: every "
-                         "label is NoData, an ignored class or a value the chips' classes do "
-                         "not declare; check IGNORE_CLASSES and the labels")
-    keys = sorted(blocks)
-    order = [keys[k] for k in np.random.default_rng(seed).permutation(len(keys))]
-    target = total * percent / 100
-    held: dict[int, float] = {}
+def _hold_out(order, blocks, cells: LabelCells, target: float):
+    """Blocks held out in ``order`` until they hold ``target`` labelled pixels: the chips
+    held out and, per cell held, (labelled pixels, pixels per class or None)."""
+    held: dict[int, tuple[float, np.ndarray | None]] = {}
     valid: list[int] = []
     held_sum = 0.0
 
-    def raised(block) -> dict[int, float]:
+    def raised(block) -> dict[int, tuple[float, np.ndarray | None]]:
         """The cells whose held-out count ``block`` would raise, at their new counts."""
-        new: dict[int, float] = {}
+        new: dict[int, tuple[float, np.ndarray | None]] = {}
         for i in blocks[block]:
-            for key, n in cells.of(i):
-                if n > max(held.get(key, 0.0), new.get(key, 0.0)):
-                    new[key] = n
+            by_class = cells.classes[i] if cells.classes is not None else None
+            for j, (key, n) in enumerate(cells.of(i)):
+                if n > max(held.get(key, _NONE)[0], new.get(key, _NONE)[0]):
+                    new[key] = (n, None if by_class is None else by_class[j])
         return new
 
     def gain(block) -> float:
-        return sum(n - held.get(key, 0.0) for key, n in raised(block).items())
+        return sum(n - held.get(key, _NONE)[0] for key, (n, _) in raised(block).items())
 
     def take(block) -> None:
         nonlocal held_sum
         new = raised(block)
-        held_sum += sum(n - held.get(key, 0.0) for key, n in new.items())
+        held_sum += sum(n - held.get(key, _NONE)[0] for key, (n, _) in new.items())
         held.update(new)
         valid.extend(blocks[block])
 
@@ -121,6 +112,74 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
                 abs(math.log(held_sum / target)):
             break
         take(left.pop(k))
+    return valid, held
+
+
+def _mix_error(held, wanted: np.ndarray) -> float:
+    """How far the held-out pixels of each class are from the share asked of that class:
+    the mean over classes of |log((held + 1) / (wanted + 1))|, every class weighing the
+    same (as in macro F1): leaving out a class asked for n pixels costs log(n + 1), as
+    much as holding n + 1 times the share asked of any class, so small classes count little
+    and none is left out lightly."""
+    got = np.zeros_like(wanted)
+    for _, by_class in held.values():
+        got += by_class
+    present = wanted > 0
+    return float(np.abs(np.log((got[present] + 1) / (wanted[present] + 1))).mean())
+
+
+def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
+                  cells: LabelCells | None = None) -> Split:
+    """Hold out whole blocks, in an order drawn from ``seed``, until they hold ``percent``
+    of the labelled pixels (``cells``, from label_cells.label_cells) or, without ``cells``,
+    of the chips. A block that would take the share beyond OVERSHOOT x ``percent`` is
+    passed over; if the blocks that fit fall short, passed-over blocks are added while one
+    brings the share closer to ``percent`` by ratio (so when no block fits, the one that
+    overshoots least is held out, whatever the seed). Blocks without labelled pixels are
+    never held out (they would validate nothing and drop their neighbours). With ``cells``
+    counted by class, CANDIDATES such orders are drawn from ``seed`` and the split whose
+    held-out pixels come nearest ``percent`` of each class's (``_mix_error``) is kept. The
+    share reached is in ``held_out`` / ``total``."""
+    if not 0 <= percent < 100:
+        raise InputError("validation_percent", f"{percent} is not a percentage below 100")
+    everything = list(range(len(chips)))
+    if percent == 0:
+        return Split(everything, [], [])
+    blocks: dict[tuple[int, int], list[int]] = {}
+    for i, chip in enumerate(chips):
+        blocks.setdefault(chip.block_key, []).append(i)
+    if len(blocks) < 2:
+        raise InputError("validation_percent", "all chips lie in one spatial block, so no area "
+                         "can be held out for validation; export a larger area or smaller chips "
+                         "(Export Training Data's TILE_SIZE_X/Y = 0 fits the chip size to the "
+                         "labelled area), or set VALIDATION_PERCENT to 0")
+    cells = cells or chip_cells(len(chips))
+    total = cells.total()
+    if total == 0:
+        raise InputError("ignore_classes", "the training chips hold no labelled pixels: every "
+                         "label is NoData, an ignored class or a value the chips' classes do "
+                         "not declare; check IGNORE_CLASSES and the labels")
+    keys = sorted(blocks)
+    rng = np.random.default_rng(seed)
+    target = total * percent / 100
+    wanted = None if cells.classes is None else cells.class_totals() * (percent / 100)
+    best = None
+    for _ in range(CANDIDATES if wanted is not None else 1):
+        order = [keys[k] for k in rng.permutation(len(keys))]
+        valid, held = _hold_out(order, blocks, cells, target)
+        if wanted is None:
+            best = (0.0, valid, held)
+            break
+        off = _mix_error(held, wanted)
+        if best is None or off < best[0]:
+            best = (off, valid, held)
+    _, valid, held = best
+    held_sum = sum(n for n, _ in held.values())
+    held_classes = None
+    if wanted is not None:
+        held_classes = np.zeros_like(wanted)
+        for _, by_class in held.values():
+            held_classes += by_class
     valid_set = set(valid)
     by_folder: dict[int, list] = {}
     for i in valid:
@@ -140,4 +199,5 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
                          "that does not overlap the validation area; lower it, export more data, "
                          "or export smaller chips (Export Training Data's TILE_SIZE_X/Y = 0 fits "
                          "the chip size to the labelled area)")
-    return Split(train, sorted(valid), dropped, held_sum, total)
+    return Split(train, sorted(valid), dropped, held_sum, total, held_classes,
+                 None if wanted is None else cells.class_totals())

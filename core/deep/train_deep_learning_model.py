@@ -192,14 +192,14 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     names = [c.name for c in data.classes if c.value in values]
     chips = ChipData(data, values)
 
-    def labelled(i: int):  # every label chip is read once for the split: cancellable
+    def label(i: int):  # every label chip is read once for the split: cancellable
         if i % 64 == 0:
             check(progress)
-        return chips.labelled(i)
+        return chips.label_classes(i)
 
     split = spatial_split(data.chips, config.validation_percent, config.seed,
-                          label_cells(data.chips, labelled) if config.validation_percent
-                          else None)
+                          label_cells(data.chips, label, len(values))
+                          if config.validation_percent else None)
     per_chip = _scan(chips, split.train, len(values), progress)
     counts = per_chip.sum(axis=0)
     sparse = sparse_labels_note(int(counts.sum()),
@@ -213,6 +213,11 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                 else "")
              + f", {len(split.dropped)} dropped for overlapping validation chips"]
     progress.info(notes[0])
+    unseen = [names[k] for k in split.unvalidated()]
+    if unseen:  # no held-out block holds them (e.g. labelled in one place only)
+        notes.append(f"classes without validation pixels (early stopping and the report "
+                     f"cannot measure them): {unseen}")
+        progress.warning(notes[-1])
     missing = [names[i] for i in range(len(values)) if counts[i] == 0]
     if missing:
         notes.append(f"classes without training pixels (cannot be learnt): {missing}")
