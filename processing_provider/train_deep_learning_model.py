@@ -195,8 +195,8 @@ def add_deep_parameters(alg) -> None:
         "Share of the labelled pixels held out, as whole spatial blocks (each pixel counted "
         "once however many overlapping chips hold it; the log says the share reached). "
         "Of several block draws from SEED, the one whose held-out pixels hold each class "
-        "nearest this share of its labels is kept, and the log names classes no block could "
-        "validate. Training chips that overlap them are dropped. 0: no validation (the "
+        "nearest this share of its labels (and its training pixels nearest the rest) is "
+        "kept, and the log names classes no held-out block holds. Training chips that overlap them are dropped. 0: no validation (the "
         "metrics are then on training chips and say so).")
     alg.add(QgsProcessingParameterNumber(
         "EARLY_STOPPING", alg.tr("Early stopping patience (epochs, 0 = off)"),

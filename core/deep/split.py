@@ -34,7 +34,7 @@ __all__ = ["CANDIDATES", "OVERSHOOT", "Split", "spatial_split"]
 # over while others fit (a block's footprint alone held 27% of slovenia_s2's labels)
 OVERSHOOT = 1.5
 # splits drawn from the seed when the cells are counted by class; the one whose held-out
-# classes come nearest the percentage of each class's pixels is kept
+# classes come nearest the percentage of each class's pixels (and training the rest) is kept
 CANDIDATES = 32
 _NONE = (0.0, None)
 
@@ -53,7 +53,8 @@ class Split:
 
     def unvalidated(self) -> list[int]:
         """Indices of classes with labelled pixels of which no held-out block holds any:
-        early stopping and the report cannot measure them ([] when not counted by class)."""
+        early stopping and the report cannot measure them ([] when not counted by class).
+        Exact for chips exported on a grid; off it, as label_cells estimates them."""
         if self.held_classes is None:
             return []
         return [int(k) for k in np.flatnonzero((self.class_totals > 0) & (self.held_classes == 0))]
@@ -115,17 +116,40 @@ def _hold_out(order, blocks, cells: LabelCells, target: float):
     return valid, held
 
 
-def _mix_error(held, wanted: np.ndarray) -> float:
-    """How far the held-out pixels of each class are from the share asked of that class:
-    the mean over classes of |log((held + 1) / (wanted + 1))|, every class weighing the
-    same (as in macro F1): leaving out a class asked for n pixels costs log(n + 1), as
-    much as holding n + 1 times the share asked of any class, so small classes count little
-    and none is left out lightly."""
-    got = np.zeros_like(wanted)
+def _mix_error(held, totals: np.ndarray, share: float) -> float:
+    """How far each class's held-out pixels are from ``share`` of its labelled pixels, and
+    its training pixels from the rest: the mean over classes of |log((held + 1) / (asked +
+    1))| + |log((left + 1) / (rest + 1))|, every class weighing the same (as in macro F1).
+    Leaving a class of n labelled pixels out of validation costs about log(share * n + 1),
+    holding all of it out (nothing left to learn it from) log((1 - share) * n + 1): neither
+    is done lightly, and small classes count little. Training pixels are counted as the
+    labels less those held out; the chips dropped for overlapping the held-out ones are not
+    subtracted (they are found per draw only for the draw kept)."""
+    got = np.zeros_like(totals)
     for _, by_class in held.values():
         got += by_class
-    present = wanted > 0
-    return float(np.abs(np.log((got[present] + 1) / (wanted[present] + 1))).mean())
+    t, got = totals[totals > 0], got[totals > 0]
+    return float((np.abs(np.log((got + 1) / (share * t + 1)))
+                  + np.abs(np.log((t - got + 1) / ((1 - share) * t + 1)))).mean())
+
+
+def _train_chips(chips: list[Chip], valid: list[int]) -> tuple[list[int], list[int]]:
+    """(training chips, chips dropped for overlapping a validation chip of their folder)."""
+    valid_set = set(valid)
+    by_folder: dict[int, list] = {}
+    for i in valid:
+        if chips[i].bounds is not None:
+            by_folder.setdefault(chips[i].folder, []).append(chips[i].bounds)
+    train, dropped = [], []
+    for i in range(len(chips)):
+        if i in valid_set:
+            continue
+        b = chips[i].bounds
+        if b is not None and any(_overlap(b, v) for v in by_folder.get(chips[i].folder, [])):
+            dropped.append(i)
+        else:
+            train.append(i)
+    return train, dropped
 
 
 def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
@@ -138,7 +162,9 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
     overshoots least is held out, whatever the seed). Blocks without labelled pixels are
     never held out (they would validate nothing and drop their neighbours). With ``cells``
     counted by class, CANDIDATES such orders are drawn from ``seed`` and the split whose
-    held-out pixels come nearest ``percent`` of each class's (``_mix_error``) is kept. The
+    held-out pixels come nearest ``percent`` of each class's, and its training pixels
+    nearest the rest (``_mix_error``), is kept, unless it leaves no training chip (then
+    the next nearest). The
     share reached is in ``held_out`` / ``total``."""
     if not 0 <= percent < 100:
         raise InputError("validation_percent", f"{percent} is not a percentage below 100")
@@ -161,43 +187,28 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
                          "not declare; check IGNORE_CLASSES and the labels")
     keys = sorted(blocks)
     rng = np.random.default_rng(seed)
-    target = total * percent / 100
-    wanted = None if cells.classes is None else cells.class_totals() * (percent / 100)
-    best = None
-    for _ in range(CANDIDATES if wanted is not None else 1):
-        order = [keys[k] for k in rng.permutation(len(keys))]
-        valid, held = _hold_out(order, blocks, cells, target)
-        if wanted is None:
-            best = (0.0, valid, held)
+    totals = cells.class_totals()  # None when not counted by class: one draw
+    draws = []
+    for k in range(CANDIDATES if totals is not None else 1):
+        order = [keys[j] for j in rng.permutation(len(keys))]
+        valid, held = _hold_out(order, blocks, cells, total * percent / 100)
+        draws.append((0.0 if totals is None else _mix_error(held, totals, percent / 100), k,
+                      valid, held))
+    draws.sort(key=lambda d: d[:2])  # the nearest mix; on a tie the earlier draw
+    for draw in draws:  # the first that leaves a training chip
+        train, dropped = _train_chips(chips, draw[2])
+        if train:
+            _, _, valid, held = draw
             break
-        off = _mix_error(held, wanted)
-        if best is None or off < best[0]:
-            best = (off, valid, held)
-    _, valid, held = best
-    held_sum = sum(n for n, _ in held.values())
-    held_classes = None
-    if wanted is not None:
-        held_classes = np.zeros_like(wanted)
-        for _, by_class in held.values():
-            held_classes += by_class
-    valid_set = set(valid)
-    by_folder: dict[int, list] = {}
-    for i in valid:
-        if chips[i].bounds is not None:
-            by_folder.setdefault(chips[i].folder, []).append(chips[i].bounds)
-    train, dropped = [], []
-    for i in everything:
-        if i in valid_set:
-            continue
-        b = chips[i].bounds
-        if b is not None and any(_overlap(b, v) for v in by_folder.get(chips[i].folder, [])):
-            dropped.append(i)
-        else:
-            train.append(i)
-    if not train:
+    else:
         raise InputError("validation_percent", f"holding out {percent}% leaves no training chip "
                          "that does not overlap the validation area; lower it, export more data, "
                          "or export smaller chips (Export Training Data's TILE_SIZE_X/Y = 0 fits "
                          "the chip size to the labelled area)")
-    return Split(train, sorted(valid), dropped, held_sum, total, held_classes,
-                 None if wanted is None else cells.class_totals())
+    held_sum = sum(n for n, _ in held.values())
+    held_classes = None
+    if totals is not None:
+        held_classes = np.zeros_like(totals)
+        for _, by_class in held.values():
+            held_classes += by_class
+    return Split(train, sorted(valid), dropped, held_sum, total, held_classes, totals)
