@@ -35,6 +35,7 @@ import argparse
 import datetime
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -360,6 +361,8 @@ def main() -> None:
     ap.add_argument("--prior-tau", default="", help="also score each deep model post hoc with "
                     "its probabilities divided by the training class shares ** tau, e.g. 0.5,1")
     ap.add_argument("--write")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (chips, "
+                    "packages, maps: GBs on s2) for analysis; deleted otherwise")
     args = ap.parse_args()
     if args.norm == "group":
         use_group_norm()
@@ -406,6 +409,10 @@ def main() -> None:
     print(text)
     if args.write:
         write_section(Path(args.write), text, "bench_quality")
+    if args.keep:
+        print(f"kept: {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,9 @@ def accuracy(tmp: Path, epochs: int) -> list[dict]:
             with rasterio.open(out) as ds:
                 scores[mode] = score(ds.read(1, window=win), truth, info["class_values"],
                                      trained["acc"].names)
-        runs.append(dict(name=trained["name"], agree=agree, scores=scores))
+        shape = (f"encoder depth {info.get('encoder_depth') or 5}, "
+                 f"{'with' if info.get('detail_head') else 'without'} the detail head")
+        runs.append(dict(name=trained["name"], agree=agree, scores=scores, shape=shape))
     return runs
 
 
@@ -147,7 +149,9 @@ def report(runs: list[dict], sp: dict, epochs: int, repeat: int) -> str:
              f"- Command: `.venv/bin/python bench/bench_quantize.py --epochs {epochs} --repeat "
              f"{repeat} --write BENCHMARKS.md`",
              "- Models: bench_train's U-Nets (resnet18, up to "
-             f"{epochs} epochs); int8 graph from Export Model (QUANTIZE, calibrated on 32 of "
+             f"{epochs} epochs, Train Model's defaults otherwise: "
+             + "; ".join(f"{r['name'].split(':')[0]} {r['shape']}" for r in runs)
+             + "); int8 graph from Export Model (QUANTIZE, calibrated on 32 of "
              "the training chips); every map made by Classify Pixels (defaults, DEVICE=cpu).", "",
              "### Accuracy cost on held-out pixels", "",
              "| data | runtime | OA | macro F1 | kappa |", "|---|---|---|---|---|"]

@@ -1,10 +1,11 @@
 """What the benchmark says about a training set's chances, written into the log and report.
 
-Why: on the map-quality benchmark (BENCHMARKS.md "Map quality", 3 seeds, default settings)
-the U-Net led a random forest on the same labels only where the labels are wall to wall
-(nc_landsat7: macro F1 0.36 vs 0.27). Where polygons label a minority of each chip's pixels
-(s2_osm_sparse, nb_aerial, slovenia_s2, enmap_potsdam: 27-35% or less) the forest scored the
-higher macro F1 (by 0.01-0.14): the loss sees only polygon interiors, so the network learns
+Why: on the map-quality benchmark (BENCHMARKS.md "Map quality", rounds 9-10, default
+settings) the U-Net led a random forest on the same labels where the labels are wall to
+wall (nc_landsat7: macro F1 0.37 vs 0.27) and on the largest polygon set (s2_osm_sparse, a
+whole Sentinel-2 scene: 0.48 vs 0.43). On the smaller polygon sets (nb_aerial, slovenia_s2,
+enmap_potsdam), whose polygons label a minority of each chip's pixels, the forest scored the
+higher macro F1 (by 0.04-0.07): the loss sees only polygon interiors, so the network learns
 little of the spatial context that is its advantage, from few labelled pixels. A user with
 such labels should know, and compare before mapping.
 """
@@ -23,6 +24,6 @@ def sparse_labels_note(labelled_pixels: int, chip_pixels: int) -> str | None:
         return None
     return (f"labels cover {share:.0%} of the training chips' pixels: on the benchmark's "
             "sparse-label sets (BENCHMARKS.md, Map quality) a random forest on the same labels "
-            "(Train Classifier) reached a higher macro F1 than the default U-Net, which led "
-            "only with wall-to-wall labels; train both and compare them with Assess Accuracy on held-out "
-            "labels before mapping")
+            "(Train Classifier) reached a higher macro F1 than the default U-Net on the three "
+            "smaller ones, the U-Net on the largest (a whole Sentinel-2 scene); train both and "
+            "compare them with Assess Accuracy on held-out labels before mapping")

@@ -97,3 +97,24 @@ def test_the_int8_graph_gives_nearly_the_float_graphs_classes_on_real_chips(
     assert agreement(float_graph, float_graph, unseen) == 1.0
     with pytest.raises(ValueError, match="at least one calibration chip"):
         quantize_int8(float_graph, [])
+
+
+def test_the_nodes_that_read_the_pixels_stay_float(trained):
+    """The normalisation, the encoder's first convolution and the detail head's convolution
+    of the concatenated bands read the pixels in float; every other convolution is int8."""
+    from landlearn.core.deep.onnx_quantize import pixel_nodes
+
+    package, _, _ = trained
+    float_graph, int8_graph, _ = _graphs(package)
+    proto = onnx.load_from_string(float_graph)
+    kinds = {n.name: n.op_type for n in proto.graph.node}
+    kept = pixel_nodes(proto)
+    assert sorted(kinds[k] for k in kept) == ["Concat", "Conv", "Conv", "Mul", "Sub"]
+    assert any("encoder" in k and kinds[k] == "Conv" for k in kept)
+    assert any("segmentation_head" in k and kinds[k] == "Conv" for k in kept)
+    q = onnx.load_from_string(int8_graph)
+    made_by = {o: n.op_type for n in q.graph.node for o in n.output}
+    convs = {n.name: made_by.get(n.input[0]) for n in q.graph.node if n.op_type == "Conv"}
+    float_in = {name for name, src in convs.items() if src != "DequantizeLinear"}
+    assert float_in == {k for k in kept if kinds[k] == "Conv"}
+    assert len(convs) > 10 and all(convs[c] == "DequantizeLinear" for c in convs.keys() - float_in)
