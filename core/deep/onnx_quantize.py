@@ -6,8 +6,9 @@ percentile of each activation's histogram: min/max ranges, stretched by rare out
 0.015 macro F1 on s2_osm_sparse where percentiles cost none, BENCHMARKS.md), the softmax
 left in float so probabilities stay probabilities, and so are the nodes that read the input
 pixels themselves (normalisation, first convolutions: ``pixel_nodes``). Dynamic
-quantisation was measured and is not offered: ONNX Runtime has no fast dynamic int8 convolution (ConvInteger), so it ran
-at half the float graph's speed on a U-Net (BENCHMARKS.md). Quantisation changes the map a
+quantisation was measured and is not offered: ONNX Runtime has no fast dynamic int8
+convolution (ConvInteger), so it ran at half the float graph's speed on a U-Net
+(BENCHMARKS.md). Quantisation changes the map a
 little; how much is measured against the float graph on chips the calibration did not see
 and recorded in the package (``LandLearn.onnx_int8.agreement``), and the accuracy cost on real
 data is in BENCHMARKS.md. Classify Pixels runs the int8 graph only when asked (QUANTIZE).
@@ -82,25 +83,25 @@ def pixel_nodes(proto) -> list[str]:
     on, as the detail head's does) to the first convolutions, those included. They are kept
     in float: one 8-bit scale over normalised bands with a long tail (16-bit reflectances)
     blurs the spectrum the network reads; on s2_osm_sparse with the detail head the int8
-    map lost 0.022 macro F1 (classes agreeing with the float graph on 93.8% of check
-    pixels), and kept float it lost none (98.9%) at the same speed (BENCHMARKS.md, Int8)."""
+    map lost 0.022 macro F1 (classes agreeing with the float graph on 93.7% of check
+    pixels), and kept float it lost none (98.8%) at the same speed (BENCHMARKS.md, Int8)."""
     consumers: dict[str, list] = {}
     for node in proto.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    kept: list[str] = []
+    kept: dict[str, None] = {}  # ordered, looked up by name
     tensors = [proto.graph.input[0].name]
     seen = set(tensors)
     while tensors:
         for node in consumers.get(tensors.pop(), []):
             if node.name in kept or node.op_type in _SHAPE_ONLY:
                 continue
-            kept.append(node.name)
+            kept[node.name] = None
             if node.op_type not in _FIRST_LAYERS:
                 fresh = [t for t in node.output if t not in seen]
                 seen.update(fresh)
                 tensors.extend(fresh)
-    return kept
+    return list(kept)
 
 
 def quantize_int8(graph: bytes, calibration: Sequence[np.ndarray]) -> bytes:
