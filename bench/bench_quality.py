@@ -246,9 +246,9 @@ def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]
         tile, chips = chip_dir(qs, model, tmp)
         if not chips.exists():
             done = export_training_data(ExportConfig(
-                qs.image, qs.labels, str(chips), extent=qs.extent, tile_size_x=tile,
-                tile_size_y=tile, **{"stride_x": tile // 2, "stride_y": tile // 2,
-                                     **EXPORT_OVERRIDES}))
+                qs.image, qs.labels, str(chips), extent=qs.extent,
+                **{"tile_size_x": tile, "tile_size_y": tile, "stride_x": tile // 2,
+                   "stride_y": tile // 2, **EXPORT_OVERRIDES}))
             CHIP_SIZES[qs.key, model] = (done.description.tile_size[0],
                                           done.description.stride[0])
         t0 = time.perf_counter()  # the export is shared by the seeds: not counted
