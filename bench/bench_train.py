@@ -158,7 +158,7 @@ def throughput(tmp: Path, steps: int = 30) -> dict:
     values = [c.value for c in data.classes]
     cd = ChipData(data, values)
     # the network Train Model builds by default for these chips (depth fitted, detail head)
-    depth = auto_encoder_depth("unet", 128)
+    depth = auto_encoder_depth("unet", min(data.tile_size))
     model = build_model("unet", "resnet34", data.band_count, len(values), encoder_depth=depth,
                         detail_head=True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -213,11 +213,13 @@ def report(runs, tp, epochs) -> str:
         for i, n in enumerate(acc.names):
             lines.append(f"| {n} | {acc.f1[i]:.3f} | {acc.iou[i]:.3f} | {int(acc.support[i])} |")
         lines.append("")
-    return "\n".join(lines + throughput_lines(tp))
+    # its own markers inside the section, so that --throughput-only rewrites just them
+    return "\n".join(lines + ["<!-- train_overhead:start -->", throughput_text(tp),
+                               "<!-- train_overhead:end -->", ""])
 
 
-def throughput_lines(tp) -> list[str]:
-    return ["### Data-pipeline overhead (CPU)", "",
+def throughput_text(tp) -> str:
+    return "\n".join(["### Data-pipeline overhead (CPU)", "",
             f"{datetime.date.today()}, `.venv/bin/python bench/bench_train.py --throughput-only "
             f"--write BENCHMARKS.md` (or the whole run): U-Net resnet34 as Train Model builds "
             f"it (encoder depth {tp['depth']}, detail head), 10 bands, 128 px chips, batch "
@@ -226,14 +228,7 @@ def throughput_lines(tp) -> list[str]:
             f"{tp['pure_chips_per_s']:.1f} chips/s: overhead **{100 * tp['overhead']:.1f}%** "
             "(goal <= 10%).", "",
             "Raw times (s): " + json.dumps({k: [round(v, 2) for v in vs]
-                                            for k, vs in tp["times"].items()}), ""]
-
-
-def write_throughput(path: Path, text: str) -> None:
-    """Replace only the overhead paragraph of the train section (--throughput-only)."""
-    doc = path.read_text()
-    start, end = doc.index("### Data-pipeline overhead (CPU)"), doc.index("<!-- train:end -->")
-    path.write_text(doc[:start] + text + "\n" + doc[end:])
+                                            for k, vs in tp["times"].items()})])
 
 
 if __name__ == "__main__":
@@ -245,14 +240,10 @@ if __name__ == "__main__":
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     if args.throughput_only:
-        text = "\n".join(throughput_lines(throughput(tmp)))
-        print(text)
-        if args.write:
-            write_throughput(args.write, text)
-        sys.exit(0)
-    runs = [nc_landsat(tmp, args.epochs), s2_osm(tmp, args.epochs)]
-    tp = throughput(tmp)
-    text = report(runs, tp, args.epochs)
+        text, key = throughput_text(throughput(tmp)), "train_overhead"
+    else:
+        runs = [nc_landsat(tmp, args.epochs), s2_osm(tmp, args.epochs)]
+        text, key = report(runs, throughput(tmp), args.epochs), "train"
     print(text)
     if args.write:
-        write_section(args.write, text, key="train")
+        write_section(args.write, text, key=key)
