@@ -252,8 +252,10 @@ def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]
             CHIP_SIZES[qs.key, model] = (done.description.tile_size[0],
                                           done.description.stride[0])
         t0 = time.perf_counter()  # the export is shared by the seeds: not counted
-        train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
-                                **TRAIN_OVERRIDES))
+        done = train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
+                                       **TRAIN_OVERRIDES))
+        print(f"{qs.key} {model} seed {seed}: best epoch {done.best_epoch} of "
+              f"{len(done.history)} run", flush=True)
     else:
         train_classical(ClassicalConfig(qs.image, qs.labels, package, extent=qs.extent,
                                         model_type={"rf": "random_forest", "svm": "svm"}[model],
@@ -283,8 +285,8 @@ def report(results: dict, args, sets: dict) -> str:
              + (" --detail-residual" if args.detail_residual else "")
              + " --write BENCHMARKS.md`",
              "- Defaults as a user gets them: U-Net resnet34 with the detail head, encoder "
-             "depth fitted to the chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR finder, early "
-             "stopping 5, automatic chip size and stride (here: "
+             "depth fitted to the chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR "
+             "finder, early stopping 5, automatic chip size and stride (here: "
              + ", ".join(f"{k} {v} px stride {s}" for (k, m), (v, s) in sorted(CHIP_SIZES.items())
                          if m == "unet") + "); "
              "random forest 100 trees and RBF SVM, 500 samples per class. Mean ± sd over "
