@@ -29,16 +29,17 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_quality import SETS, chip_dir, parse_overrides  # noqa: E402
+from bench_quality import SETS, exported_chips, parse_overrides  # noqa: E402
 from common import write_section  # noqa: E402
 
 from landlearn.core.accuracy.metrics import Accuracy, confusion_matrix  # noqa: E402
-from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
+from landlearn.core.classify.stream import normalise  # noqa: E402
 from landlearn.core.deep import fit  # noqa: E402
 from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
 
@@ -53,17 +54,16 @@ class HeldOut:
         with rasterio.open(qs.image) as ds:
             raw = ds.read().astype(np.float32)
             nodata = ds.nodata
-        invalid = ~np.isfinite(raw).all(axis=0)
+        valid = np.isfinite(raw).all(axis=0)
         if nodata is not None and not np.isnan(nodata):
-            invalid |= np.all(raw == nodata, axis=0)
-        self.raw, self.invalid, self.truth = raw, invalid, qs.truth
-        self.scored = qs.truth != ""
+            valid &= ~np.all(raw == nodata, axis=0)
+        self.block = SimpleNamespace(data=raw, valid=valid)  # as RasterSource.read gives it
+        self.truth, self.scored = qs.truth, qs.truth != ""
 
     def score(self, torch, model, chips, names: list[str], device) -> tuple[float, float]:
         """(OA, macro F1) of the network's map on the held-out pixels."""
-        x = (self.raw - chips.mean) * chips.scale
-        x[:, self.invalid] = 0.0
-        x = np.nan_to_num(x)
+        # Classify Pixels' z-scores from the chips' statistics
+        x = normalise(self.block, chips.data).astype(np.float32)
         h, w = x.shape[1:]
         ph, pw = (-h) % 32, (-w) % 32
         x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect")
@@ -82,10 +82,7 @@ class HeldOut:
 def trained_history(qs, seed: int, tmp: Path, held: HeldOut, overrides: dict) -> list[dict]:
     """One network trained to its last epoch; per epoch the validation (mean IoU, loss)
     and the held-out (OA, macro F1)."""
-    tile, chips = chip_dir(qs, "unet", tmp)
-    if not chips.exists():
-        export_training_data(ExportConfig(qs.image, qs.labels, str(chips), extent=qs.extent,
-                                          tile_size_x=tile, tile_size_y=tile))
+    chips = exported_chips(qs, "unet", tmp)
     rows: list[dict] = []
     real = fit.evaluate
 
@@ -150,11 +147,11 @@ def report(histories: dict, args) -> str:
              "the image on bench_quality's held-out pixels, for the epoch each rule keeps. "
              "Mean over seeds (kept epochs per seed in brackets).", ""]
     for key, runs in histories.items():
-        names = list(rules(runs[0]))
+        chosen = [rules(rows) for rows in runs]
         lines += [f"{key} ({len(runs[0])} epochs, {len(runs)} seeds)", "",
                   "| rule | OA | macro F1 | epochs kept |", "|---|---|---|---|"]
-        for name in names:
-            picks = [rules(rows)[name] for rows in runs]
+        for name in chosen[0]:
+            picks = [c[name] for c in chosen]
             oa = np.mean([rows[p - 1]["oa"] for rows, p in zip(runs, picks)])
             f1 = np.mean([rows[p - 1]["f1"] for rows, p in zip(runs, picks)])
             lines.append(f"| {name} | {oa:.3f} | {f1:.3f} | {', '.join(map(str, picks))} |")

@@ -239,23 +239,30 @@ def chip_dir(qs: QualitySet, model: str, tmp: Path) -> tuple[int, Path]:
     return tile, tmp / f"{qs.key}_chips{tile or 'auto'}"
 
 
+def exported_chips(qs: QualitySet, model: str, tmp: Path) -> Path:
+    """The deep model's chip folder, exported on first use (shared by the seeds; also
+    bench_epochs')."""
+    tile, chips = chip_dir(qs, model, tmp)
+    if not chips.exists():
+        done = export_training_data(ExportConfig(
+            qs.image, qs.labels, str(chips), extent=qs.extent,
+            **{"tile_size_x": tile, "tile_size_y": tile, "stride_x": tile // 2,
+               "stride_y": tile // 2, **EXPORT_OVERRIDES}))
+        CHIP_SIZES[qs.key, model] = (done.description.tile_size[0],
+                                      done.description.stride[0])
+    return chips
+
+
 def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]:
     package = str(tmp / f"{qs.key}_{model}_{seed}.dlpk")
     t0 = time.perf_counter()
     if model.startswith("unet"):
-        tile, chips = chip_dir(qs, model, tmp)
-        if not chips.exists():
-            done = export_training_data(ExportConfig(
-                qs.image, qs.labels, str(chips), extent=qs.extent,
-                **{"tile_size_x": tile, "tile_size_y": tile, "stride_x": tile // 2,
-                   "stride_y": tile // 2, **EXPORT_OVERRIDES}))
-            CHIP_SIZES[qs.key, model] = (done.description.tile_size[0],
-                                          done.description.stride[0])
+        chips = exported_chips(qs, model, tmp)
         t0 = time.perf_counter()  # the export is shared by the seeds: not counted
-        done = train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
-                                       **TRAIN_OVERRIDES))
-        print(f"{qs.key} {model} seed {seed}: best epoch {done.best_epoch} of "
-              f"{len(done.history)} run", flush=True)
+        result = train_model(TrainConfig((str(chips),), package, device="cpu", seed=seed,
+                                         **TRAIN_OVERRIDES))
+        print(f"{qs.key} {model} seed {seed}: best epoch {result.best_epoch} of "
+              f"{len(result.history)} run", flush=True)
     else:
         train_classical(ClassicalConfig(qs.image, qs.labels, package, extent=qs.extent,
                                         model_type={"rf": "random_forest", "svm": "svm"}[model],
