@@ -121,9 +121,10 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                 pending -= finished
                 for fut in finished:
                     b = jobs[fut]
-                    if fut.status != "finished":
-                        _raise_failure(fut, b, config.retries)
-                    got = fut.result()
+                    got = _collect(fut, b, config.retries)
+                    if got is None:  # lost with its worker after it finished: recomputing
+                        pending.add(fut)
+                        continue
                     run.skipped += got.tiles_skipped
                     run.block_seconds += got.seconds
                     run.load_seconds += got.load_seconds
@@ -150,6 +151,25 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         return run
 
 
+def _collect(fut, block: Block, retries: int):
+    """The block's result, or None when the cluster is computing it again.
+
+    ``done()`` and ``status`` are read at different moments: a worker that dies holding a
+    finished block makes the scheduler recompute it, and the client's future turns from
+    "finished" to "lost" (event cleared) in between. That block is waited for again, not
+    reported as failed (CI saw exactly this: "failed after 3 retries: NoneType: None").
+    """
+    status = fut.status
+    if status in ("lost", "pending"):
+        return None
+    if status != "finished":
+        _raise_failure(fut, block, retries)
+    try:
+        return fut.result()  # waits if it was lost since: the recomputed result comes back
+    except Exception:
+        _raise_failure(fut, block, retries)
+
+
 def _raise_failure(fut, block: Block, retries: int) -> None:
     from distributed import CancelledError
 
@@ -160,6 +180,9 @@ def _raise_failure(fut, block: Block, retries: int) -> None:
                           "or workers went away)") from None
     if isinstance(exc, (InputError, Cancelled)):
         raise exc  # the same message as in one process: about the input, not the cluster
+    if exc is None:
+        raise BlockFailed(f"{block.describe()} ended without a result or an error (Dask status "
+                          f"'{fut.status}'); no output was written")
     cause = f"{type(exc).__name__}: {str(exc)[:500]}"
     if type(exc).__name__ == "KilledWorker":
         cause += " (its worker process died while running it, more than the scheduler's " \

@@ -13,7 +13,9 @@ import rasterio
 
 from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 from landlearn.core.classify.distributed import BlockFailed
+from landlearn.core.classify.distributed import engine as engine_module
 from landlearn.core.classify.distributed import worker as worker_module
+from landlearn.core.classify.distributed.plan import Block
 from landlearn.core.classify.distributed.staging import staging_path
 from landlearn.core.errors import Cancelled, InputError
 from landlearn.core.progress import RecordingProgress
@@ -245,3 +247,41 @@ def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
     assert resumed and resumed[0].startswith(f"RESUME: {finished} of 30 blocks were finished")
     assert np.array_equal(_read(out), _read(reference))
     assert not os.path.exists(staging)
+
+
+class _Future:
+    """A Dask future as the client sees it: a status, and result()/exception() by it."""
+
+    def __init__(self, status, result=None, error=None):
+        self.status, self._result, self._error = status, result, error
+
+    def result(self):
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def exception(self):
+        return self._error
+
+
+_BLOCK = Block(index=3, window=(768, 0, 256, 256), work=(768, 0, 256, 256))
+
+
+@pytest.mark.parametrize("status", ["lost", "pending"])
+def test_a_block_lost_with_its_worker_after_it_finished_is_waited_for_again(status):
+    # done() was true when the loop looked; the worker holding the block died before the
+    # status was read, so the scheduler recomputes it: no failure (CI: "NoneType: None")
+    assert engine_module._collect(_Future(status), _BLOCK, 3) is None
+    assert engine_module._collect(_Future("finished", result="parts"), _BLOCK, 3) == "parts"
+
+
+def test_a_recompute_that_fails_after_the_status_was_read_names_the_block_and_cause():
+    fut = _Future("finished", error=RuntimeError("the disk went away"))
+    with pytest.raises(BlockFailed, match=r"block 3 \(columns 768..1023, rows 0..255\) failed "
+                                          r"after 3 retries: RuntimeError: the disk went away"):
+        engine_module._collect(fut, _BLOCK, 3)
+    with pytest.raises(InputError, match="INPUT_RASTER: too few bands"):
+        engine_module._collect(_Future("error", error=InputError("input_raster", "too few bands")),
+                               _BLOCK, 3)
+    with pytest.raises(BlockFailed, match="without a result or an error"):
+        engine_module._collect(_Future("error"), _BLOCK, 3)
