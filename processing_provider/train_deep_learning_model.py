@@ -73,7 +73,9 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             "Several folders with the same bands and tile size: separate them with ';' "
             "(or pass a list from Python).")
         add_deep_parameters(self)
-        self.add_seed("Seed of the split, shuffling, augmentation and initial weights.")
+        self.add_seed("Seed of the split, shuffling, augmentation and initial weights. The same "
+                      "seed repeats a run on the same machine, torch version and CPU "
+                      "thread count (the training log names the threads).")
         add_model_output(self, "Training report (HTML)")
 
     def checkParameterValues(self, parameters, context):

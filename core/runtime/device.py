@@ -55,4 +55,8 @@ def describe_device(device) -> str:
 
         props = torch.cuda.get_device_properties(device)
         return f"{props.name} ({props.total_memory / 2**30:.0f} GiB, {device})"
-    return f"CPU ({os.cpu_count()} logical cores)"
+    import torch
+
+    # the thread count is part of a run's identity: torch's CPU sums differ with it, so the
+    # same SEED repeats a training run only at the same count (BENCHMARKS, round 12)
+    return f"CPU ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"

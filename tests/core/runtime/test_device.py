@@ -52,7 +52,9 @@ def test_a_bad_name_is_refused_before_torch_is_needed(monkeypatch):
 
 def test_describe_the_cpu():
     torch = pytest.importorskip("torch")
-    assert describe_device(torch.device("cpu")) == f"CPU ({os.cpu_count()} logical cores)"
+    threads = torch.get_num_threads()
+    assert describe_device(torch.device("cpu")) == \
+        f"CPU ({os.cpu_count()} logical cores, {threads} torch threads)"
     if torch.cuda.is_available():
         text = describe_device(torch.device("cuda", 0))
         assert text.startswith(torch.cuda.get_device_name(0)) and text.endswith("GiB, cuda:0)")
