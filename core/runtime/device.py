@@ -50,13 +50,11 @@ def resolve_device(name: str = "auto"):
 
 
 def describe_device(device) -> str:
-    if device.type == "cuda":
-        import torch
-
-        props = torch.cuda.get_device_properties(device)
-        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB, {device})"
     import torch
 
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB, {device})"
     # the thread count is part of a run's identity: torch's CPU sums differ with it, so the
     # same SEED repeats a training run only at the same count (BENCHMARKS, round 12)
     return f"CPU ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
