@@ -53,7 +53,7 @@ def make_model(tmp: Path, image: str, labels: LabelConfig, name: str, bands=None
     out = tmp / f"{name}.dlpk"
     train_model(TrainConfig((str(chips),), str(out), backbone="resnet34", epochs=1,
                             batch_size=8, learning_rate=1e-3, validation_percent=0,
-                            device="cpu"))
+                            device="cpu", ensemble_size=1))
     return str(out)
 
 

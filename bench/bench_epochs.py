@@ -97,7 +97,8 @@ def trained_history(qs, seed: int, tmp: Path, held: HeldOut, overrides: dict) ->
     fit.evaluate = scored
     try:
         train_model(TrainConfig((str(chips),), str(tmp / f"e{seed}.dlpk"), device="cpu",
-                                seed=seed, **{**overrides, "early_stopping": 0}))
+                                seed=seed, **{"ensemble_size": 1, **overrides,
+                                                          "early_stopping": 0}))
     finally:
         fit.evaluate = real
     return rows

@@ -75,7 +75,8 @@ def train_runs(data: Path, work: Path, sets, gpu: str, epochs: int) -> list[dict
             out = work / f"{key}_{label}.dlpk"
             t0 = time.perf_counter()
             r = train_model(TrainConfig((str(data / f"{key}_chips"),), str(out),
-                                        device=device, epochs=n, seed=0, learning_rate=rate))
+                                        device=device, epochs=n, seed=0, learning_rate=rate,
+                                        ensemble_size=1))
             rate = r.learning_rate
             total = time.perf_counter() - t0
             per_epoch = [h.seconds for h in r.history]

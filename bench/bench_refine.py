@@ -79,7 +79,8 @@ def unet_maps(tmp: Path, image: str) -> tuple[Path, Path]:
                                       extent=Extent(b.left, b.bottom, east.xmin, b.top),
                                       tile_size_x=64, tile_size_y=64, stride_x=32, stride_y=32))
     train_model(TrainConfig((str(tmp / "west_chips"),), str(tmp / "unet.dlpk"),
-                            backbone="resnet18", epochs=8, validation_percent=15, device="cpu"))
+                            backbone="resnet18", epochs=8, validation_percent=15, device="cpu",
+                            ensemble_size=1))
     maps = tmp / "unet.tif", tmp / "unet_prob.tif"
     classify_pixels(ClassifyConfig(image, str(tmp / "unet.dlpk"), str(maps[0]),
                                    output_probabilities=str(maps[1])))

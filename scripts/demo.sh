@@ -48,7 +48,7 @@ echo "==> Exporting 64 px chips of North Carolina land cover and training a smal
   LABELS=sample_data/nc_landsat7/strata.tif TILE_SIZE_X=64 TILE_SIZE_Y=64 STRIDE_X=32 \
   STRIDE_Y=32 OVERWRITE=true OUTPUT_FOLDER="$OUT/nc_chips" 2>/dev/null | sed -n '/chips of/p'
 "$QP" run landlearn:traindeeplearningmodel -- TRAINING_DATA="$OUT/nc_chips" ARCHITECTURE=unet \
-  BACKBONE=resnet18 EPOCHS=8 VALIDATION_PERCENT=15 DEVICE=auto \
+  BACKBONE=resnet18 EPOCHS=8 VALIDATION_PERCENT=15 ENSEMBLE_SIZE=1 DEVICE=auto \
   OUTPUT_MODEL="$OUT/nc_unet.dlpk" 2>/dev/null \
   | sed -E 's/^[0-9]*(\.+[0-9]*)+( - done\.)?//' | sed -n '/^Learning-rate/p;/^epoch/,/^overall accuracy/p'
 

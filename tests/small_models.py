@@ -20,12 +20,13 @@ def nc_chips(folder: Path, stride: int = 32, bands=None) -> Path:
 
 
 def quick_config(chips, out, **kw):
-    """A TrainConfig for tests: resnet18, 2 epochs, batch 16, a fixed learning rate, 20%
-    validation, on the CPU; ``kw`` overrides any field."""
+    """A TrainConfig for tests: one resnet18 (not the default ensemble of 2), 2 epochs,
+    batch 16, a fixed learning rate, 20% validation, on the CPU; ``kw`` overrides any
+    field."""
     from landlearn.core.deep.train_deep_learning_model import TrainConfig
 
     base = dict(backbone="resnet18", epochs=2, batch_size=16, learning_rate=3e-3,
-                validation_percent=20, device="cpu")
+                validation_percent=20, device="cpu", ensemble_size=1)
     base.update(kw)
     return TrainConfig((str(chips),), str(out), **base)
 
@@ -40,5 +41,5 @@ def nc_unet(folder: Path, epochs: int, batch_size: int = 16, stride: int = 32, b
     train_model(TrainConfig((str(chips),), str(out), backbone="resnet18", epochs=epochs,
                             batch_size=batch_size, learning_rate=3e-3,
                             validation_percent=validation_percent, device="cpu",
-                            quantize=quantize))
+                            quantize=quantize, ensemble_size=1))
     return str(out)

@@ -32,5 +32,5 @@ def trained(chips, tmp_path_factory):
     progress = RecordingProgress()
     result = train_model(TrainConfig((str(chips),), str(out), backbone="resnet18", epochs=2,
                                      batch_size=16, learning_rate=3e-3, validation_percent=20,
-                                     device="cpu", quantize=True), progress)
+                                     device="cpu", quantize=True, ensemble_size=1), progress)
     return out, result, progress
