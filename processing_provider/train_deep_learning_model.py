@@ -16,7 +16,7 @@ from qgis.core import (
 
 from ..core.deep.architectures import ARCHITECTURES, BACKBONES
 from ..core.deep.ensemble import MAX_MEMBERS
-from ..core.deep.losses import LOSSES
+from ..core.deep.losses import LOSSES, WEIGHTINGS
 from .base import LandLearnAlgorithm
 from .training import add_model_output, dlpk_path, finish_training
 
@@ -208,8 +208,10 @@ def add_deep_parameters(alg) -> None:
     alg.add_choice("LOSS", "Loss", LOSSES, "crossentropy",
                     "Training loss; all skip NoData and ignored classes.", advanced=True)
     alg.add_choice("CLASS_WEIGHTING", "Class weighting",
-                    [("none", "None"), ("inverse_frequency", "Inverse frequency")], "none",
-                    "Weight classes by the inverse of their pixel share, for rare classes.")
+                    WEIGHTINGS, "none",
+                    "Weight classes in the loss by the inverse of their pixel share in the "
+                    "training chips, or by its square root (a class on 1% of the pixels "
+                    "weighs 10x, not 100x, a class on all of them).")
     alg.add_choice("CHIP_SAMPLING", "Chip sampling",
                     [("uniform", "Uniform (each chip once per epoch)"),
                      ("balanced", "Class-balanced (repeat rare classes' chips)")], "uniform",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 
-__all__ = ["IGNORE", "LOSSES", "make_loss"]
+__all__ = ["IGNORE", "LOSSES", "WEIGHTINGS", "class_weights", "make_loss"]
 
 # the training index of NoData and ignored classes, skipped by every loss (chip_dataset.py
 # maps labels onto it); here rather than beside the chips so that the dialogs read LOSSES
@@ -12,6 +12,30 @@ __all__ = ["IGNORE", "LOSSES", "make_loss"]
 IGNORE = 255
 LOSSES = [("crossentropy", "Cross-entropy"), ("dice", "Dice"), ("focal", "Focal (gamma 2)"),
           ("crossentropy_dice", "Cross-entropy + Dice")]
+# CLASS_WEIGHTING: a class's loss weight from its share of the training chips' labelled
+# pixels; the square root pulls less hard towards rare classes (a class on 1% of the pixels
+# weighs 10x, not 100x, one on all of them), for labels where full inverse weights paint
+# the rare classes over the map
+WEIGHTINGS = [("none", "None"), ("inverse_frequency", "Inverse frequency"),
+              ("inverse_sqrt_frequency", "Inverse square root of frequency")]
+
+
+def class_weights(counts, method: str):
+    """Per-class loss weights (mean 1 over the classes present; 0 for a class with no
+    training pixel), or None for "none"."""
+    import numpy as np
+
+    if method not in dict(WEIGHTINGS):
+        raise InputError("class_weighting", f"'{method}' is not one of "
+                         + ", ".join(dict(WEIGHTINGS)))
+    if method == "none":
+        return None
+    counts = np.asarray(counts, dtype=np.float64)
+    freq = counts / counts.sum()
+    w = np.where(freq > 0, 1.0 / np.maximum(freq, 1e-12), 0.0)
+    if method == "inverse_sqrt_frequency":
+        w = np.sqrt(w)
+    return w / w[w > 0].mean()
 
 
 def make_loss(name: str, torch, weight=None):

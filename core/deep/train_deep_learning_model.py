@@ -37,7 +37,7 @@ from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import calibration_groups, evaluate
 from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, epoch_line, fit_network
 from .label_cells import label_cells
-from .losses import make_loss
+from .losses import class_weights, make_loss
 from .models import build_model
 from .pretrained import load_weights, read_checkpoint
 from .sampling import SAMPLING, epoch_length, sampling_factors
@@ -70,7 +70,7 @@ class TrainConfig:
     validation_percent: float = 10.0
     early_stopping: int = 5  # patience in epochs; 0 = off
     loss: str = "crossentropy"
-    class_weighting: str = "none"  # or "inverse_frequency"
+    class_weighting: str = "none"  # or one of losses.WEIGHTINGS
     chip_sampling: str = "uniform"  # or "balanced": rare classes' chips repeated (sampling.py)
     augmentation: bool = True
     device: str = "auto"
@@ -112,9 +112,7 @@ class TrainConfig:
         if self.chip_sampling not in SAMPLING:
             raise InputError("chip_sampling", f"'{self.chip_sampling}' is not one of "
                              + ", ".join(SAMPLING))
-        if self.class_weighting not in ("none", "inverse_frequency"):
-            raise InputError("class_weighting", f"'{self.class_weighting}' is not none or "
-                             "inverse_frequency")
+        class_weights([1], self.class_weighting)  # the name checked
         check_model_output(self.output_model, {"training_data": list(self.training_data),
                                                "pretrained_weights": self.pretrained_weights})
 
@@ -241,10 +239,11 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     n = config.ensemble_size
     shape = (data.band_count, data.tile_size[1], data.tile_size[0])
     weight = None
-    if config.class_weighting == "inverse_frequency":
-        freq = counts / counts.sum()
-        w = np.where(freq > 0, 1.0 / np.maximum(freq, 1e-12), 0.0)
-        weight = torch.tensor(w / w[w > 0].mean(), dtype=torch.float32, device=device)
+    w = class_weights(counts, config.class_weighting)
+    if w is not None:
+        weight = torch.tensor(w, dtype=torch.float32, device=device)
+        progress.info(f"Class weights ({config.class_weighting}): "
+                      + ", ".join(f"{names[i]} {w[i]:.2f}" for i in range(len(w))))
     loss_fn = make_loss(config.loss, torch, weight)
     amp = device.type == "cuda" and config.mixed_precision
     amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16

@@ -192,20 +192,25 @@ def test_encoder_depth_from_the_toolbox_and_the_deprecated_id(provider, chips, t
 
 def test_chip_sampling_and_ensemble_size_from_the_toolbox_and_the_deprecated_id(provider, chips,
                                                                                 tmp_path):
-    """CHIP_SAMPLING reaches training by option name or index, ENSEMBLE_SIZE as a number,
-    also through Train Model; without ENSEMBLE_SIZE two networks are trained (the default)."""
+    """CHIP_SAMPLING and CLASS_WEIGHTING reach training by option name or index,
+    ENSEMBLE_SIZE as a number, also through Train Model; without ENSEMBLE_SIZE two networks
+    are trained (the default)."""
     import processing
 
     one = {k: v for k, v in PARAMS.items() if k != "ENSEMBLE_SIZE"}
-    for alg, value, size in (("traindeeplearningmodel", "balanced", None), ("trainmodel", 1, 1)):
+    for alg, value, weighting, size in (("traindeeplearningmodel", "balanced",
+                                         "inverse_sqrt_frequency", None),
+                                        ("trainmodel", 1, 2, 1)):
         out = tmp_path / f"{alg}.dlpk"
         extra = {} if size is None else {"ENSEMBLE_SIZE": size}
         processing.run(f"landlearn:{alg}", {**one, "TRAINING_DATA": str(chips), **extra,
-                                            "CHIP_SAMPLING": value, "OUTPUT_MODEL": str(out)})
+                                            "CHIP_SAMPLING": value, "CLASS_WEIGHTING": weighting,
+                                            "OUTPUT_MODEL": str(out)})
         with zipfile.ZipFile(out) as zf:
             info = json.loads(zf.read(f"{alg}.emd"))["LandLearn"]
         training = info["training"]
         assert training["parameters"]["chip_sampling"] == "balanced"
+        assert training["parameters"]["class_weighting"] == "inverse_sqrt_frequency"
         assert any(n.startswith("class-balanced chips: ") for n in training["notes"])
         assert training["parameters"]["ensemble_size"] == (size or 2)
         assert info.get("ensemble_members") == (None if size == 1 else 2)  # absent for one

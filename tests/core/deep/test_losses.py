@@ -5,7 +5,7 @@ import math
 import pytest
 
 from landlearn.core.deep.chip_dataset import IGNORE
-from landlearn.core.deep.losses import LOSSES, make_loss
+from landlearn.core.deep.losses import LOSSES, WEIGHTINGS, class_weights, make_loss
 from landlearn.core.errors import InputError
 
 torch = pytest.importorskip("torch")
@@ -106,3 +106,36 @@ def test_a_batch_without_any_labelled_pixel_gives_zero_not_nan():
         assert torch.isfinite(loss), name
         assert float(loss) == pytest.approx(1.0 if name == "dice" else 0.0, abs=1e-6), name
         assert torch.all(logits.grad == 0), name
+
+
+def test_class_weights_by_pixel_share_and_its_square_root():
+    """98 / 1 / 1 pixels and a class with none: inverse frequency weighs a 1% class 98x the
+    common one, its square root about 9.9x; a class without training pixels weighs 0, the
+    others average 1; "none" weighs nothing, and an unknown name says CLASS_WEIGHTING."""
+    import numpy as np
+
+    counts = [98, 1, 1, 0]
+    inverse = class_weights(counts, "inverse_frequency")
+    root = class_weights(counts, "inverse_sqrt_frequency")
+    for w, ratio in ((inverse, 98.0), (root, math.sqrt(98.0))):
+        assert w[1] / w[0] == pytest.approx(ratio) and w[1] == pytest.approx(w[2])
+        assert w[3] == 0 and np.mean(w[:3]) == pytest.approx(1.0)
+    assert class_weights(counts, "none") is None
+    assert [name for name, _ in WEIGHTINGS] == ["none", "inverse_frequency",
+                                                 "inverse_sqrt_frequency"]
+    with pytest.raises(InputError, match="^CLASS_WEIGHTING: 'median' is not one of none, "):
+        class_weights(counts, "median")
+
+
+def test_the_weights_pull_harder_on_the_rare_class():
+    """Two undecided pixels, one of each class: under square-root weights from 9 / 1 pixels
+    the rare class's pixel gets 3x the gradient of the common one's; without, the same."""
+    w = torch.tensor(class_weights([9, 1], "inverse_sqrt_frequency"), dtype=torch.float32)
+    target = torch.tensor([[[0, 1]]])
+    grads = []
+    for weight in (None, w):
+        logits = torch.zeros(1, 2, 1, 2, requires_grad=True)
+        make_loss("crossentropy", torch, weight)(logits, target).backward()
+        g = logits.grad[0, :, 0, :].abs().sum(dim=0)  # per pixel
+        grads.append(float(g[1] / g[0]))
+    assert grads[0] == pytest.approx(1.0) and grads[1] == pytest.approx(3.0)

@@ -178,9 +178,16 @@ def test_cancel_writes_nothing_unless_asked(chips, tmp_path):
 def test_lr_finder_dice_and_class_weights(chips, tmp_path):
     progress = RecordingProgress()
     result = train_model(quick_config(chips, tmp_path / "lr.dlpk", epochs=1, learning_rate=None, batch_size=8,
-                                 loss="dice", class_weighting="inverse_frequency",
+                                 loss="dice", class_weighting="inverse_sqrt_frequency",
                                  architecture="fpn"), progress)
     assert any(m.startswith("Learning-rate finder chose") for m in progress.messages)
+    line = next(m for m in progress.messages if m.startswith("Class weights "))
+    weights = dict(part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(", "))
+    assert line.startswith("Class weights (inverse_sqrt_frequency): ")
+    w = {name: float(v) for name, v in weights.items()}
+    assert {"farm", "forest", "grass", "water"} <= set(w)  # the chips' classes, each weighed
+    assert min(w.values()) < 1 < max(w.values())
+    assert w["farm"] < w["water"] < w["grass"]  # the common below the rare
     assert 1e-4 <= result.learning_rate <= 1e-1 and len(result.lr_history) > 8
 
 
