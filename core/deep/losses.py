@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import InputError
 
-__all__ = ["IGNORE", "LOSSES", "WEIGHTINGS", "class_weights", "make_loss"]
+__all__ = ["IGNORE", "LOSSES", "WEIGHTINGS", "check_weighting", "class_weights", "make_loss"]
 
 # the training index of NoData and ignored classes, skipped by every loss (chip_dataset.py
 # maps labels onto it); here rather than beside the chips so that the dialogs read LOSSES
@@ -20,14 +20,19 @@ WEIGHTINGS = [("none", "None"), ("inverse_frequency", "Inverse frequency"),
               ("inverse_sqrt_frequency", "Inverse square root of frequency")]
 
 
+def check_weighting(method: str) -> None:
+    """CLASS_WEIGHTING's name, checked before anything is read."""
+    if method not in dict(WEIGHTINGS):
+        raise InputError("class_weighting", f"'{method}' is not one of "
+                         + ", ".join(dict(WEIGHTINGS)))
+
+
 def class_weights(counts, method: str):
     """Per-class loss weights (mean 1 over the classes present; 0 for a class with no
     training pixel), or None for "none"."""
     import numpy as np
 
-    if method not in dict(WEIGHTINGS):
-        raise InputError("class_weighting", f"'{method}' is not one of "
-                         + ", ".join(dict(WEIGHTINGS)))
+    check_weighting(method)
     if method == "none":
         return None
     counts = np.asarray(counts, dtype=np.float64)

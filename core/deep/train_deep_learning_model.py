@@ -37,7 +37,7 @@ from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import calibration_groups, evaluate
 from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, epoch_line, fit_network
 from .label_cells import label_cells
-from .losses import class_weights, make_loss
+from .losses import check_weighting, class_weights, make_loss
 from .models import build_model
 from .pretrained import load_weights, read_checkpoint
 from .sampling import SAMPLING, epoch_length, sampling_factors
@@ -112,7 +112,7 @@ class TrainConfig:
         if self.chip_sampling not in SAMPLING:
             raise InputError("chip_sampling", f"'{self.chip_sampling}' is not one of "
                              + ", ".join(SAMPLING))
-        class_weights([1], self.class_weighting)  # the name checked
+        check_weighting(self.class_weighting)
         check_model_output(self.output_model, {"training_data": list(self.training_data),
                                                "pretrained_weights": self.pretrained_weights})
 
