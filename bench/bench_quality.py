@@ -51,6 +51,7 @@ from quality_ablations import cap_learning_rate, use_group_norm, use_residual_de
 from quality_score import Failed, Run, as_names, ensemble, prior_corrected, score  # noqa: E402
 
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
+from landlearn.core.classical.neighbourhood import Neighbourhood, parse_sizes  # noqa: E402
 from landlearn.core.classical.train_classifier import ClassicalConfig, train_classical  # noqa: E402
 from landlearn.core.deep.train_deep_learning_model import TrainConfig, train_model  # noqa: E402
 from landlearn.core.errors import InputError  # noqa: E402
@@ -229,6 +230,7 @@ def parse_overrides(text: str) -> dict:
 
 
 CHIP_SIZES: dict = {}  # (set, model) -> the chip side exported
+NEIGHBOURHOOD = Neighbourhood((3, 7, 15))  # --neighbourhood: the rf_n and svm_n models'
 TRAIN_OVERRIDES: dict = {}  # --train: an ablation of the deep models' training settings
 EXPORT_OVERRIDES: dict = {}  # --export: an ablation of their chips (e.g. the stride)
 
@@ -264,9 +266,12 @@ def train(qs: QualitySet, model: str, seed: int, tmp: Path) -> tuple[str, float]
         print(f"{qs.key} {model} seed {seed}: best epoch {result.best_epoch} of "
               f"{len(result.history)} run", flush=True)
     else:
+        # rf_n, svm_n: with the neighbourhood features of --neighbourhood
+        kind, _, hood = model.partition("_")
         train_classical(ClassicalConfig(qs.image, qs.labels, package, extent=qs.extent,
-                                        model_type={"rf": "random_forest", "svm": "svm"}[model],
-                                        seed=seed))
+                                        model_type={"rf": "random_forest", "svm": "svm"}[kind],
+                                        seed=seed, neighbourhood=NEIGHBOURHOOD if hood
+                                        else Neighbourhood()))
     return package, time.perf_counter() - t0
 
 
@@ -290,6 +295,8 @@ def report(results: dict, args, sets: dict) -> str:
              + (" --norm group" if args.norm == "group" else "")
              + (f" --lr-cap {args.lr_cap}" if args.lr_cap else "")
              + (" --detail-residual" if args.detail_residual else "")
+             + (f" --neighbourhood {args.neighbourhood}"
+                if any(m.endswith("_n") for m in args.models.split(",")) else "")
              + " --write BENCHMARKS.md`",
              "- Defaults as a user gets them: U-Net resnet34 with the detail head, encoder "
              "depth fitted to the chips (256 px: 5, 64 px: 4, 32 px: 3), 20 epochs, LR "
@@ -369,6 +376,8 @@ def main() -> None:
     ap.add_argument("--lr-cap", type=float, help="an ablation: the LR finder's choice capped")
     ap.add_argument("--prior-tau", default="", help="also score each deep model post hoc with "
                     "its probabilities divided by the training class shares ** tau, e.g. 0.5,1")
+    ap.add_argument("--neighbourhood", default="3,7,15:mean_std", help="the rf_n and svm_n "
+                    "models' NEIGHBOURHOOD_SIZES:NEIGHBOURHOOD_STATISTICS")
     ap.add_argument("--write")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (chips, "
                     "packages, maps: GBs on s2) for analysis; deleted otherwise")
@@ -380,6 +389,9 @@ def main() -> None:
     if args.lr_cap:
         cap_learning_rate(args.lr_cap)
     taus = [float(t) for t in args.prior_tau.split(",") if t]
+    global NEIGHBOURHOOD
+    sizes, _, stats = args.neighbourhood.partition(":")
+    NEIGHBOURHOOD = Neighbourhood(parse_sizes(sizes), stats or "mean_std")
     TRAIN_OVERRIDES.update(parse_overrides(args.train))
     EXPORT_OVERRIDES.update(parse_overrides(args.export))
     tmp = Path(tempfile.mkdtemp(prefix="bench_quality_"))

@@ -48,6 +48,12 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         "by the majority class of its labelled pixels when that class holds at least half of "
         "them; others are left out. Classify Pixels then needs the segments of the raster it "
         "classifies, and gives every pixel its segment's class: no salt and pepper.\n\n"
+        "Neighbourhood features (pixel classifiers): with NEIGHBOURHOOD_SIZES (odd window "
+        "sizes in pixels, e.g. 3,7,15) each pixel is described by its bands and by each band's "
+        "mean (and standard deviation, NEIGHBOURHOOD_STATISTICS) over those windows around "
+        "it, NoData left out: what surrounds a pixel, which a per-pixel classifier otherwise "
+        "never sees. Classify Pixels computes the same features (its tiles padded by half the "
+        "widest window).\n\n"
         "Example (qgis_process): qgis_process run landlearn:trainclassifier -- "
         "MODEL_TYPE=random_forest INPUT_RASTER=landsat.tif LABELS=polygons.shp CLASS_FIELD=id "
         "OUTPUT_MODEL=rf.dlpk"
@@ -101,9 +107,19 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             seed=self.parameterAsInt(parameters, "SEED", context),
             segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context),
             segment_attributes=parse_attributes(self.parameterAsString(
-                parameters, "SEGMENT_ATTRIBUTES", context) or "COLOR;MEAN"))
+                parameters, "SEGMENT_ATTRIBUTES", context) or "COLOR;MEAN"),
+            neighbourhood=neighbourhood_of(self, parameters, context))
         result = train_classical(config, progress)
         return finish_training(result.output_model, result.accuracy, feedback)
+
+
+def neighbourhood_of(alg, parameters, context):
+    """NEIGHBOURHOOD_SIZES and NEIGHBOURHOOD_STATISTICS as the core's Neighbourhood."""
+    from ..core.classical.neighbourhood import Neighbourhood, parse_sizes
+
+    sizes = parse_sizes(alg.parameterAsString(parameters, "NEIGHBOURHOOD_SIZES", context),
+                        "neighbourhood_sizes")
+    return Neighbourhood(sizes, alg.choice(parameters, "NEIGHBOURHOOD_STATISTICS"))
 
 
 def add_classifier_parameters(alg, labels: bool = True) -> None:
@@ -120,6 +136,16 @@ def add_classifier_parameters(alg, labels: bool = True) -> None:
         "MAX_SAMPLES_PER_CLASS", alg.tr("Maximum samples per class (<= 0: all)"),
         QgsProcessingParameterNumber.Type.Integer, defaultValue=500),
         "Pixels drawn at random from each class's labelled pixels (stratified).")
+    alg.add(QgsProcessingParameterString(
+        "NEIGHBOURHOOD_SIZES", alg.tr("Neighbourhood windows, px (e.g. 3,7,15; empty = none)"),
+        defaultValue="", optional=True),
+        "Odd window sizes in pixels (at most 4, up to 63): each band's statistics over each "
+        "window around a pixel become features beside its own values. Not with a segmented "
+        "raster.")
+    alg.add_choice("NEIGHBOURHOOD_STATISTICS", "Neighbourhood statistics",
+                   [("mean_std", "Mean and standard deviation"), ("mean", "Mean")], "mean_std",
+                   "What each window gives per band: its mean, or its mean and standard "
+                   "deviation (texture).", advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "TREES", alg.tr("Trees (random forest)"), QgsProcessingParameterNumber.Type.Integer,
         defaultValue=100), "Number of trees in the random forest.", advanced=True)

@@ -18,6 +18,7 @@ from ..runtime.deps import require
 from ..runtime.fast_paths import why_not
 from .boosting import FastBoostingProba
 from .forest import FastForestProba
+from .neighbourhood import Neighbourhood
 from .svm import FastSvmProba
 from .trees.stores import join_model_trees, split_model_trees
 from .versions import check_written_with
@@ -46,7 +47,14 @@ class ClassicalPredictor:
         # an object-based model takes segment features (segment_attributes), not bands
         seg = pkg.landlearn.get("segments")
         self.segment_attributes = tuple(seg["attributes"]) if seg else None
-        self.features = len(seg["features"]) if seg else info.in_channels
+        # a pixel classifier with neighbourhood features (checked by the schema, which also
+        # holds the package's padding to the widest window's half)
+        hood = pkg.landlearn.get("neighbourhood")
+        self.neighbourhood = (Neighbourhood(tuple(hood["sizes"]), hood["statistics"]) if hood
+                              else None)
+        self.features = (len(seg["features"]) if seg else
+                         self.neighbourhood.feature_count(info.in_channels) if hood
+                         else info.in_channels)
         self.classes = _checked_classes(self.model, info, pkg.path, self.features,
                                         "features" if seg else "bands")
         fast = [f for f in (FastSvmProba, FastForestProba, FastBoostingProba)
@@ -75,21 +83,30 @@ class ClassicalPredictor:
         """(n, bands, h, w) -> (n, classes, h, w); pixels outside ``valid`` (n, h, w) are not
         classified and get probability 0 (the writer marks them NoData anyway)."""
         n, b, h, w = x.shape
-        flat = x.transpose(0, 2, 3, 1).reshape(-1, b)
-        keep = None if valid is None else valid.reshape(-1)
-        prob = np.zeros((len(flat), len(self.classes)), dtype=np.float32)
-        rows = flat if keep is None else flat[keep]
-        if len(rows):
-            # all cores: the fast paths run threads, and scikit-learn's own paths are not held
-            # to one OpenMP thread as gradient boosting's fits are (classical_cv), since
-            # that slowdown hit small fits, not the prediction of whole tiles
-            p = self.proba(rows.astype(np.float64))
-            if keep is None:
-                prob[:] = p
-            else:
-                prob[keep] = p
-        prob = apply_temperature(prob, self.temperature)
-        return prob.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
+        prob = np.zeros((n, h, w, len(self.classes)), dtype=np.float32)
+        # all cores: the fast paths run threads, and scikit-learn's own paths are not held
+        # to one OpenMP thread as gradient boosting's fits are (classical_cv), since that
+        # slowdown hit small fits, not the prediction of whole tiles
+        if self.neighbourhood is not None:
+            valid = np.ones((n, h, w), bool) if valid is None else valid
+            # each tile's features from its own block, a strip of rows at a time: exact
+            # where the tile's padding holds the windows (Classify Pixels keeps only those)
+            for i in range(n):
+                for r0, r1, rows in self.neighbourhood.strips(x[i], valid[i], valid[i]):
+                    prob[i, r0:r1][valid[i, r0:r1]] = self.proba(rows)
+        else:
+            flat = x.transpose(0, 2, 3, 1).reshape(-1, b)
+            keep = None if valid is None else valid.reshape(-1)
+            rows = flat if keep is None else flat[keep]
+            if len(rows):
+                out = prob.reshape(-1, len(self.classes))
+                p = self.proba(rows.astype(np.float64))
+                if keep is None:
+                    out[:] = p
+                else:
+                    out[keep] = p
+        prob = apply_temperature(prob, self.temperature, axis=3)
+        return prob.transpose(0, 3, 1, 2)
 
     def calibrated_proba(self, x: np.ndarray) -> np.ndarray:
         """(rows, features) -> calibrated (rows, classes): an object model's segments."""
@@ -139,9 +156,11 @@ def member_limits(landlearn: dict, info) -> tuple[int, int]:
         samples, trees = 10**6, 100
     samples = min(max(samples, 1), 10**8)
     trees = min(max(trees, 1), 10**5)
-    seg = landlearn.get("segments")
-    features = len(seg["features"]) if isinstance(seg, dict) and isinstance(
-        seg.get("features"), list) else 0
+    features = 0
+    for key in ("segments", "neighbourhood"):  # what the classifier takes instead of bands
+        part = landlearn.get(key)
+        if isinstance(part, dict) and isinstance(part.get("features"), list):
+            features = max(features, len(part["features"]))
     n_classes, bands = len(info.class_values), max(info.in_channels, features)
     model = 32 * MIB + 16 * samples * (bands + n_classes + 4)
     node = 64 + 8 * n_classes

@@ -4,7 +4,9 @@ No chips: the image is walked window by window, labelled pixels on valid image d
 kept with their band values, class and group (the polygon they came from; for label
 rasters, a 64-pixel spatial block). At most MAX_SAMPLES_PER_CLASS per class are kept,
 chosen uniformly at random while streaming (the smallest of random keys), so memory
-follows that cap, not the number of labelled pixels.
+follows that cap, not the number of labelled pixels. With neighbourhood features
+(neighbourhood.py) each window is read with a halo and a pixel's features are computed
+as Classify Pixels computes them, from the image inside the sampled area only.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from ..errors import InputError
 from ..geo.classes import ClassInfo
 from ..geo.extent import Extent, extent_to_window
 from ..geo.gdal_open import open_dataset_or_none
+from ..geo.grid import pad_window
 from ..geo.raster import RasterSource
 from ..labels.base import LabelConfig
 from ..labels.open import labelled_windows, open_labels
 from ..progress import NullProgress, Progress, SubProgress
+from .neighbourhood import Neighbourhood
 
 BLOCK = 64
 
@@ -77,8 +81,10 @@ class _Reservoir:
 
 def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent | None = None,
                     max_per_class: int = 500, seed: int = 0,
-                    progress: Progress | None = None) -> Samples:
+                    progress: Progress | None = None,
+                    neighbourhood: Neighbourhood | None = None) -> Samples:
     progress = progress or NullProgress()
+    context = neighbourhood if neighbourhood is not None and neighbourhood.sizes else None
     with RasterSource(raster, bands) as image:
         area = extent_to_window(extent, image.grid) if extent else image.grid.full_window
         with open_labels(labels, image.grid, progress) as lab:
@@ -86,12 +92,17 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
             for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 1)):
-                block = image.read(inner)
-                keep = (y > 0) & block.valid
-                if not keep.any():
-                    continue
+                if context is None:
+                    block = image.read(inner)
+                    keep = (y > 0) & block.valid
+                    if not keep.any():
+                        continue
+                    x = block.data[:, keep].T.astype(np.float64)
+                else:
+                    keep, x = _context_samples(image, inner, area, y, context)
+                    if not keep.any():
+                        continue
                 g = pixel_groups(lab, inner, keep)
-                x = block.data[:, keep].T.astype(np.float64)
                 yk = y[keep]
                 for v in np.unique(yk):
                     sel = yk == v
@@ -120,7 +131,31 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
                            image.band_names, list(image.bands), image.source_count,
                            image.dtype.name, image.grid.res,
-                           image.grid.crs.to_wkt() if image.grid.crs else None, available, grouped)
+                           image.grid.crs.to_wkt() if image.grid.crs else None, available,
+                           grouped, feature_names=(context.feature_names(image.band_names)
+                                                   if context else None))
+
+
+def _context_samples(image, inner, area, y: np.ndarray, context: Neighbourhood):
+    """(keep, features) of the labelled valid pixels of ``inner``, their windows read with
+    a halo; pixels outside ``area`` (EXTENT) count as outside the raster, so nothing beyond
+    the sampled area enters training. The values go through float32 as Classify Pixels'
+    tiles do, so a pixel's features here equal its features there."""
+    h = context.halo
+    block = image.read(pad_window(inner, h))
+    valid = block.valid.copy()
+    rows = np.arange(valid.shape[0]) + int(inner.row_off) - h
+    cols = np.arange(valid.shape[1]) + int(inner.col_off) - h
+    valid &= ((rows >= area.row_off) & (rows < area.row_off + area.height))[:, None]
+    valid &= ((cols >= area.col_off) & (cols < area.col_off + area.width))[None, :]
+    keep = (y > 0) & valid[h:h + y.shape[0], h:h + y.shape[1]]
+    padded_keep = np.zeros_like(valid)
+    padded_keep[h:h + y.shape[0], h:h + y.shape[1]] = keep
+    # the tile as classify.stream.normalise hands it to a classical model (mean 0, std 1)
+    x = block.data.astype(np.float32)
+    x[:, ~block.valid] = 0.0
+    np.nan_to_num(x, copy=False)
+    return keep, context.pixel_features(x, valid, padded_keep)
 
 
 def pixel_groups(lab, win, keep: np.ndarray) -> np.ndarray:

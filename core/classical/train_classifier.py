@@ -18,13 +18,20 @@ from ..errors import InputError
 from ..geo.extent import Extent
 from ..geo.grid import crs_units
 from ..labels.base import LabelConfig
-from ..model_package.format import FORMAT, PLAIN_VERSION, check_model_output, write_package
+from ..model_package.format import (
+    FORMAT,
+    NEIGHBOURHOOD_VERSION,
+    PLAIN_VERSION,
+    check_model_output,
+    write_package,
+)
 from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.fast_paths import fast_paths
 from ..termination import terminable
 from .cv import FOREST_NOT_CALIBRATED, fit_validated
 from .model_types import MODEL_TYPES
+from .neighbourhood import Neighbourhood
 from .object_samples import collect_object_samples
 from .report import classical_report
 from .samples import Samples, collect_samples
@@ -51,10 +58,16 @@ class ClassicalConfig:
     # object-based: one sample per segment of this raster of ids (object_samples)
     segmented_raster: str | None = None
     segment_attributes: tuple[str, ...] = DEFAULT_ATTRIBUTES
+    # pixel features of each pixel's surroundings (neighbourhood.py); () = the bands alone
+    neighbourhood: Neighbourhood = Neighbourhood()
 
     def validate(self) -> None:
         if self.segmented_raster:
             parse_attributes(self.segment_attributes)
+            if self.neighbourhood.sizes:
+                raise InputError("neighbourhood_sizes", "neighbourhood features are for pixel "
+                                 "classifiers; an object-based classifier (SEGMENTED_RASTER) "
+                                 "describes segments by SEGMENT_ATTRIBUTES: leave one empty")
         if self.model_type not in [m for m, _ in MODEL_TYPES]:
             raise InputError("model_type", f"'{self.model_type}' is not one of "
                              f"{', '.join(m for m, _ in MODEL_TYPES)}")
@@ -103,7 +116,13 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
         s = collect_object_samples(config, progress)
     else:
         s = collect_samples(config.input_raster, config.labels, config.bands, config.extent,
-                            config.max_samples_per_class, config.seed, progress)
+                            config.max_samples_per_class, config.seed, progress,
+                            config.neighbourhood)
+        if config.neighbourhood.sizes:
+            progress.info(f"Neighbourhood features: {len(s.x[0])} per pixel (the bands, then "
+                          f"each band's {config.neighbourhood.statistics.replace('_', ' and ')} "
+                          f"over {', '.join(f'{k}x{k}' for k in config.neighbourhood.sizes)} "
+                          "px windows).")
     counts = {int(v): int((s.y == v).sum()) for v in np.unique(s.y)}
     what = "segments" if s.segments else "samples"
     progress.info(f"{len(s.y)} {what} over {len(s.classes)} classes from "
@@ -158,20 +177,25 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
     acc = result.accuracy
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
               if k not in ("labels", "extent")
-              and not (k == "segment_attributes" and not config.segmented_raster)}
+              and not (k == "segment_attributes" and not config.segmented_raster)
+              and k != "neighbourhood"}
     params["labels"] = config.labels.labels
     params["class_field"] = config.labels.class_field
     nb = len(s.band_names)
-    mean = s.band_mean if s.band_mean is not None else s.x.mean(axis=0)
-    std = s.band_std if s.band_std is not None else s.x.std(axis=0)
+    # the bands' own statistics (the value check compares rasters with them): the first
+    # columns of neighbourhood features are the bands
+    mean = s.band_mean if s.band_mean is not None else s.x[:, :nb].mean(axis=0)
+    std = s.band_std if s.band_std is not None else s.x[:, :nb].std(axis=0)
+    context = config.neighbourhood if not s.segments else Neighbourhood()
     emd = {
         "Framework": "scikit-learn", "ModelConfiguration": "LandLearn",
         "ModelType": "ImageClassification", "ModelFile": "model.skops",
         "ImageHeight": 512, "ImageWidth": 512, "ExtractBands": list(range(nb)),
-        "ModelPadding": 0, "Classes": [c.to_esri() for c in s.classes],
+        "ModelPadding": context.halo, "Classes": [c.to_esri() for c in s.classes],
         "accuracy": f"{acc.overall:.4f}" if acc else None,
         "LandLearn": {
-            "format": FORMAT, "version": PLAIN_VERSION, "kind": "classical",
+            "format": FORMAT, "kind": "classical",
+            "version": NEIGHBOURHOOD_VERSION if context.sizes else PLAIN_VERSION,
             "model_type": config.model_type, "in_channels": nb,
             "class_values": [c.value for c in s.classes], "band_names": s.band_names,
             "source_bands": s.source_bands, "source_band_count": s.source_band_count,
@@ -180,7 +204,7 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
                               "mean": [0.0] * nb, "std": [1.0] * nb,
                               "sample_mean": mean.tolist(), "sample_std": std.tolist()},
             "cell_size": list(s.cell_size), "crs": s.crs_wkt, "crs_units": crs_units(s.crs_wkt),
-            "padding": 0, "ignore_classes": [0], "versions": written_with(),
+            "padding": context.halo, "ignore_classes": [0], "versions": written_with(),
             "training": {"parameters": params, "samples_per_class": result.samples,
                          "labelled_pixels_per_class": result.available,
                          "validation": result.validation,
@@ -190,6 +214,9 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
     }
     if s.segments:
         emd["LandLearn"]["segments"] = s.segments
+    if context.sizes:
+        emd["LandLearn"]["neighbourhood"] = {**context.to_json(),
+                                             "features": context.feature_names(s.band_names)}
     if result.calibration is not None:
         emd["LandLearn"]["calibration"] = result.calibration.to_json()
     return emd

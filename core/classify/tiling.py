@@ -55,6 +55,19 @@ def geometry(config, info, area: Window | None = None) -> tuple[int, int]:
 
 
 def _padding(config, info, tile: int) -> int:
+    if info.kind == "classical" and info.padding:
+        # neighbourhood features: a pixel's features are exact only where the tile holds its
+        # whole window, so the padding is a minimum, and tiles must not be blended
+        if config.padding is not None and config.padding < info.padding:
+            raise InputError("padding", f"{config.padding} px is less than the {info.padding} "
+                             "px this model's neighbourhood features look around each pixel; "
+                             f"use at least {info.padding}, or leave PADDING empty")
+        if config.blend == "weighted":
+            raise InputError("blend", "weighted blending averages overlapping tiles, whose "
+                             "edges a pixel classifier's neighbourhood features cannot see "
+                             "past; use BLEND=centre (a pixel's class does not depend on its "
+                             "tile)")
+        return info.padding if config.padding is None else config.padding
     default_pad = info.padding if info.kind == "classical" else max(info.padding, 32)
     return min(default_pad, (tile - 16) // 2) if config.padding is None else config.padding
 

@@ -28,9 +28,17 @@ from ..files import (
 from ..geo.outputs import check_distinct, claim_output
 from ..runtime.deps import require
 from .members import MIB, PackageFiles, safetensors_header
-from .schema import FORMAT, FORMAT_VERSION, PLAIN_VERSION, check_emd, package_version
+from .schema import (
+    FORMAT,
+    FORMAT_VERSION,
+    NEIGHBOURHOOD_VERSION,
+    PLAIN_VERSION,
+    check_emd,
+    package_version,
+)
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "PLAIN_VERSION", "PackagedModel", "check_model_output",
+__all__ = ["FORMAT", "FORMAT_VERSION", "NEIGHBOURHOOD_VERSION", "PLAIN_VERSION", "PackagedModel",
+           "check_model_output",
            "package_version", "read_package", "read_weights", "report_folder", "unpack_report",
            "write_package"]
 

@@ -16,13 +16,15 @@ from ..errors import InputError
 
 FORMAT = "landlearn-model"
 # the newest package version this LandLearn reads; 2: ensemble packages (ensemble_members),
-# 3: networks with the detail head (detail_head). A package says the lowest version that
+# 3: networks with the detail head (detail_head), 4: classical models with neighbourhood
+# features (neighbourhood). A package says the lowest version that
 # holds what it needs (1 when nothing newer), so that older LandLearns still read it or
 # refuse it by its version, before any weights are read.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 PLAIN_VERSION = 1
 ENSEMBLE_VERSION = 2
 DETAIL_HEAD_VERSION = 3
+NEIGHBOURHOOD_VERSION = 4
 
 
 def package_version(members: int = 1, detail_head: bool = False) -> int:
@@ -42,6 +44,9 @@ WEIGHTS_SUFFIX = {"deep": ".safetensors", "classical": ".skops"}
 TREES_FILES = ("forest_trees.npz", "boosting_trees.npz")
 # what an object-based classifier may describe a segment by (ArcGIS's names)
 SEGMENT_ATTRIBUTES = ("COLOR", "MEAN", "STD", "COUNT", "COMPACTNESS", "RECTANGULARITY")
+# neighbourhood features of pixel classifiers (classical.neighbourhood's limits)
+MAX_WINDOW, MAX_WINDOWS = 63, 4
+NEIGHBOURHOOD_STATISTICS = ("mean", "mean_std")
 # the range a calibration temperature may take (accuracy.calibration fits within it)
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
 # any name a user can give a .dlpk, but no folder part, drive, control character or '..'
@@ -170,6 +175,10 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
                          f"of {', '.join(TREES_FILES)}")
         if info.get("segments") is not None:
             _check_segments(c, info["segments"], bands)
+        if info.get("neighbourhood") is not None:
+            if info.get("segments") is not None:
+                raise c.fail("LandLearn.neighbourhood", "is set beside segments")
+            _check_neighbourhood(c, info, bands)
     return info
 
 
@@ -201,6 +210,38 @@ def _check_segments(c: _Check, seg, bands: int) -> None:
         raise c.fail("LandLearn.segments.features", "does not name the classifier's features")
     for f in features:
         c.text(f, "LandLearn.segments.features", 128)
+
+
+def _check_neighbourhood(c: _Check, info: dict, bands: int) -> None:
+    """A pixel classifier with neighbourhood features: odd window sizes in range, a known
+    statistic, one name per feature, and tiles padded by the widest window's half."""
+    hood = info["neighbourhood"]
+    if not isinstance(hood, dict):
+        raise c.fail("LandLearn.neighbourhood", "is not an object")
+    sizes = hood.get("sizes")
+    if not isinstance(sizes, list) or not 1 <= len(sizes) <= MAX_WINDOWS:
+        raise c.fail("LandLearn.neighbourhood.sizes", f"is {str(sizes)[:80]}, not a list of 1.."
+                     f"{MAX_WINDOWS} window sizes")
+    for size in sizes:
+        if c.integer(size, "LandLearn.neighbourhood.sizes", 3, MAX_WINDOW) % 2 == 0:
+            raise c.fail("LandLearn.neighbourhood.sizes", f"holds {size}, not an odd size")
+    if len(set(sizes)) != len(sizes) or sizes != sorted(sizes):
+        raise c.fail("LandLearn.neighbourhood.sizes", "repeats a size or is not in order")
+    stats = hood.get("statistics")
+    if stats not in NEIGHBOURHOOD_STATISTICS:
+        raise c.fail("LandLearn.neighbourhood.statistics", f"is {str(stats)[:40]!r}, not one "
+                     f"of {', '.join(NEIGHBOURHOOD_STATISTICS)}")
+    per_window = 2 if stats == "mean_std" else 1
+    features = hood.get("features")
+    if not isinstance(features, list) or len(features) != bands * (1 + per_window * len(sizes)):
+        raise c.fail("LandLearn.neighbourhood.features", "does not name the classifier's "
+                     "features")
+    for f in features:
+        c.text(f, "LandLearn.neighbourhood.features", 160)
+    pad = info.get("padding")
+    if pad != max(sizes) // 2:
+        raise c.fail("LandLearn.padding", f"is {str(pad)[:20]}, not {max(sizes) // 2} (half "
+                     "the widest neighbourhood window)")
 
 
 def _check_classes(c: _Check, emd: dict, info: dict) -> None:

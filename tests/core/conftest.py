@@ -28,6 +28,16 @@ def rf(sample, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def rf_neighbourhood(sample, tmp_path_factory):
+    """The same forest with neighbourhood features: each band's mean and standard deviation
+    over 3x3 and 7x7 px windows (tiles padded by 3 px)."""
+    from landlearn.core.classical.neighbourhood import Neighbourhood
+
+    return _nc_classifier(sample, tmp_path_factory.mktemp("rf_neighbourhood"),
+                          neighbourhood=Neighbourhood((3, 7), "mean_std"))
+
+
+@pytest.fixture(scope="session")
 def svm(sample, tmp_path_factory):
     """The same with an RBF SVM, whose package carries a confidence calibration."""
     return _nc_classifier(sample, tmp_path_factory.mktemp("svm"), model_type="svm")

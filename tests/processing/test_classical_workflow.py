@@ -97,6 +97,41 @@ def test_train_classifier_takes_a_label_raster_and_the_old_id_forwards(provider,
 
 
 @pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
+def test_neighbourhood_features_from_the_toolbox_and_the_command_line(provider, sample, tmp_path):
+    """NEIGHBOURHOOD_SIZES / NEIGHBOURHOOD_STATISTICS by name and by index, through
+    qgis_process and the deprecated id; the map comes out of Classify Pixels as any other."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    params = {**_params(sample), "NEIGHBOURHOOD_SIZES": "7,3"}
+    cli, py, old = tmp_path / "cli.dlpk", tmp_path / "py.dlpk", tmp_path / "old.dlpk"
+    out = qgis_process("run", "landlearn:trainclassifier", "--",
+                       *[f"{k}={v}" for k, v in params.items()],
+                       "NEIGHBOURHOOD_STATISTICS=mean", f"OUTPUT_MODEL={cli}")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Neighbourhood features: 15 per pixel" in out.stdout
+    processing.run("landlearn:trainclassifier", {**params, "NEIGHBOURHOOD_STATISTICS": 1,
+                                                 "OUTPUT_MODEL": str(py)})
+    processing.run("landlearn:trainmodel", {**params, "NEIGHBOURHOOD_STATISTICS": "mean",
+                                            "OUTPUT_MODEL": str(old)})
+    for package in (cli, py, old):
+        with zipfile.ZipFile(package) as zf:
+            hood = json.loads(zf.read(package.stem + ".emd"))["LandLearn"]["neighbourhood"]
+        assert hood["sizes"] == [3, 7] and hood["statistics"] == "mean"
+    assert _metrics(str(cli))["confusion_matrix"] == _metrics(str(py))["confusion_matrix"] \
+        == _metrics(str(old))["confusion_matrix"]
+    res = processing.run("landlearn:classifypixels", {"INPUT_RASTER": params["INPUT_RASTER"],
+                                                      "MODEL": str(py),
+                                                      "OUTPUT": str(tmp_path / "map.tif")})
+    assert os.path.exists(res["OUTPUT"])
+    with pytest.raises(QgsProcessingException, match="NEIGHBOURHOOD_SIZES: 4 is not an odd "
+                                                     "window size"):
+        processing.run("landlearn:trainclassifier", {**params, "NEIGHBOURHOOD_SIZES": "3,4",
+                                                     "OUTPUT_MODEL": str(tmp_path / "bad.dlpk")})
+    assert not (tmp_path / "bad.dlpk").exists()
+
+
+@pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
 def test_object_based_train_and_classify(provider, sample, tmp_path):
     """Segment -> Train Classifier with SEGMENTED_RASTER and SEGMENT_ATTRIBUTES from
     qgis_process -> Classify Pixels with the segments through processing.run: one class per

@@ -129,3 +129,6 @@ def test_member_limits_follow_what_was_trained():
         assert 32 * MIB <= model <= MAX_MEMBER_BYTES and MIB < trees <= MAX_MEMBER_BYTES
     assert member_limits({}, info) == member_limits(
         {"training": {"samples_per_class": {"1": 10 ** 6}, "parameters": {"trees": 100}}}, info)
+    # a classifier of neighbourhood features keeps support vectors of all its features
+    wide = dict(landlearn, neighbourhood={"features": ["f"] * 21})
+    assert member_limits(wide, info)[0] == 32 * MIB + 16 * 150 * (21 + 2 + 4)

@@ -132,11 +132,12 @@ def test_foreign_newer_or_unknown_packages_are_refused_with_their_own_reason():
         check_emd({"LandLearn": {"format": "other"}}, "x")
     with pytest.raises(InputError, match=r"MODEL: 'x' is not a valid model package: the \.emd is not"):
         check_emd([FORMAT], "x")
-    with pytest.raises(InputError, match="written by a newer LandLearn .package version 4."):
+    with pytest.raises(InputError, match="written by a newer LandLearn .package version 5."):
         check_emd(_edit("LandLearn.version", FORMAT_VERSION + 1), "x")
-    # version 2: ensemble packages, 3: the detail head (readers of older versions refuse them)
-    assert FORMAT_VERSION == 3
-    check_emd(_edit("LandLearn.version", 3), "x")
+    # version 2: ensemble packages, 3: the detail head, 4: neighbourhood features (readers of
+    # older versions refuse them)
+    assert FORMAT_VERSION == 4
+    check_emd(_edit("LandLearn.version", 4), "x")
     with pytest.raises(InputError, match="holds a 'pickle' model, which this version"):
         check_emd(_edit("LandLearn.kind", "pickle"), "x")
     classical = _classical_emd()

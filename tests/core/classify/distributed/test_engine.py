@@ -189,6 +189,17 @@ def test_a_block_that_fails_once_is_retried(rf, nc_image, tmp_path, threaded_sch
     _assert_same(one, two)
 
 
+def test_a_forest_with_neighbourhood_features_gives_the_same_map_on_a_cluster(
+        rf_neighbourhood, nc_image, tmp_path, threaded_scheduler):
+    """Blocks cut the raster where one process's tiles do not: the 3 px padding must hold
+    every window, in blocks as in tiles."""
+    one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
+    classify_pixels(ClassifyConfig(nc_image, str(rf_neighbourhood[0]), tile_size=64, **one))
+    classify_pixels(ClassifyConfig(nc_image, str(rf_neighbourhood[0]), tile_size=64,
+                                   block_size=256, dask_scheduler=threaded_scheduler, **two))
+    _assert_same(one, two)
+
+
 def test_an_input_error_on_a_worker_reads_as_in_one_process(rf, nc_image, tmp_path,
                                                             threaded_scheduler):
     config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"), runtime="onnxruntime",
