@@ -137,8 +137,11 @@ def classifier_label_config(alg, parameters, context, feedback) -> LabelConfig:
 
 
 def _field(alg, parameters, key, context) -> str | None:
-    """The chosen field of a field parameter (its one name), or None."""
-    names = alg.parameterAsFields(parameters, key, context)
+    """The chosen field of a field parameter (its one name), or None. parameterAsStrings
+    where QGIS has it (3.32+; 3.44 deprecates parameterAsFields), else parameterAsFields."""
+    as_strings = getattr(alg, "parameterAsStrings", None)
+    names = (as_strings if as_strings is not None else alg.parameterAsFields)(
+        parameters, key, context)
     return names[0] if names else None
 
 
