@@ -31,6 +31,21 @@ def confusion_html(acc) -> str:
             "</table>")
 
 
+def features_line(info: dict) -> str:
+    """What the classifier reads per sample, so that a report says what was learnt from."""
+    bands = info["in_channels"]
+    hood, seg = info.get("neighbourhood"), info.get("segments")
+    if hood:
+        sizes = ", ".join(f"{k}x{k}" for k in hood["sizes"])
+        stats = "mean and standard deviation" if hood["statistics"] == "mean_std" else "mean"
+        return (f"Features: {len(hood['features'])} per pixel: the {bands} bands, then each "
+                f"band's {stats} over {sizes} px windows (NoData left out).")
+    if seg:
+        return (f"Features: {len(seg['features'])} per segment "
+                f"({', '.join(seg['attributes'])}).")
+    return f"Features: the {bands} bands of each pixel ({', '.join(info['band_names'])})."
+
+
 def classical_report(emd: dict, result) -> dict[str, bytes]:
     info = emd["LandLearn"]
     acc = result.accuracy
@@ -61,6 +76,7 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
 text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#eee}}</style>
 </head><body><h1>{html.escape(info['model_type'].replace('_', ' '))}: training report</h1>
 <p>{html.escape(summary)} Trained in {result.seconds:.1f} s.</p>
+<p>{html.escape(features_line(info))}</p>
 <table><tr><th>class</th>{head}<th>samples</th><th>labelled pixels</th></tr>{rows}</table>
 {img}{calibration}</body></html>"""
     files["report/report.html"] = page.encode("utf-8")

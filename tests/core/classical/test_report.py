@@ -27,7 +27,8 @@ def test_confusion_html_shades_by_row_share_and_escapes_names():
 def _emd():
     return {"Classes": [{"Value": 1, "Name": "water", "Color": [0, 0, 255]},
                         {"Value": 4, "Name": "urban <dense>", "Color": [255, 0, 0]}],
-            "LandLearn": {"model_type": "random_forest",
+            "LandLearn": {"model_type": "random_forest", "in_channels": 2,
+                          "band_names": ["red", "nir <b8>"],
                           "training": {"validation": "5-fold cross-validation grouped by polygon"}}}
 
 
@@ -46,6 +47,7 @@ def test_report_with_cross_validation():
         in page
     assert "<td>urban &lt;dense&gt;</td><td>0.714</td><td>1.000</td>" in page
     assert "<h2>Confusion matrix</h2><table class=\"cm\">" in page
+    assert "<p>Features: the 2 bands of each pixel (red, nir &lt;b8&gt;).</p>" in page
 
 
 def test_report_without_cross_validation():

@@ -194,6 +194,8 @@ def test_object_based_package_records_its_segments(nc_objects):
     assert info["training"]["parameters"]["segment_attributes"] == ["MEAN", "STD"]
     predictor = ClassicalPredictor(package, model_info(package))
     assert predictor.segment_attributes == ("MEAN", "STD") and predictor.features == 10
+    assert "<p>Features: 10 per segment (MEAN, STD).</p>" in \
+        package.read("report/report.html", 1 << 20, "report").decode()
 
 
 def test_drop_generators_clears_numpy_generators_inside_the_model():
