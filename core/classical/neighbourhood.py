@@ -24,8 +24,8 @@ from ..model_package.schema import MAX_WINDOW, MAX_WINDOWS, NEIGHBOURHOOD_STATIS
 
 __all__ = ["MAX_WINDOW", "STATISTICS", "Neighbourhood", "parse_sizes"]
 
-# the widest window (63 px: a 31 px halo around every tile) and the most windows, which
-# the package schema also holds a package to
+# MAX_WINDOW (63 px: a 31 px halo around every tile), MAX_WINDOWS and the statistics are
+# the package schema's, which holds a package to the same limits
 STATISTICS = NEIGHBOURHOOD_STATISTICS
 # the features one strip of rows computes at once, in float64 values (bounded memory for
 # hyperspectral rasters: 224 bands x 7 features x a 512 px tile would be 3 GB in one go)

@@ -58,8 +58,12 @@ class _Reservoir:
         self.rng = np.random.default_rng(seed)
         self.parts: dict[int, list] = {}
 
-    def add(self, value: int, x: np.ndarray, groups: np.ndarray) -> None:
-        keys = self.rng.random(len(x))
+    def keys(self, n: int) -> np.ndarray:
+        return self.rng.random(n)
+
+    def add(self, value: int, x: np.ndarray, groups: np.ndarray,
+            keys: np.ndarray | None = None) -> None:
+        keys = self.rng.random(len(x)) if keys is None else keys
         parts = self.parts.setdefault(value, [])
         parts.append((keys, x, groups))
         if self.cap > 0 and sum(len(p[0]) for p in parts) > 4 * self.cap:
@@ -92,22 +96,30 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
             for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 1)):
-                if context is None:
-                    block = image.read(inner)
-                    keep = (y > 0) & block.valid
-                    if not keep.any():
-                        continue
-                    x = block.data[:, keep].T.astype(np.float64)
-                else:
-                    keep, x = _context_samples(image, inner, area, y, context)
-                    if not keep.any():
-                        continue
+                keep, chunks = _window_samples(image, inner, area, y, context)
+                if not keep.any():
+                    continue
                 g = pixel_groups(lab, inner, keep)
                 yk = y[keep]
-                for v in np.unique(yk):
-                    sel = yk == v
-                    available[int(v)] = available.get(int(v), 0) + int(sel.sum())
-                    reservoir.add(int(v), x[sel], g[sel])
+                # each pixel's random key drawn per window and class, as if the window came
+                # in one piece; its feature rows then come chunk by chunk (neighbourhood
+                # features a strip of rows at a time), so memory follows a strip and the
+                # reservoir, not a whole labelled window
+                values, counts = np.unique(yk, return_counts=True)
+                keys = {int(v): reservoir.keys(int(n)) for v, n in zip(values, counts)}
+                for v, n in zip(values, counts):
+                    available[int(v)] = available.get(int(v), 0) + int(n)
+                used = dict.fromkeys(keys, 0)
+                start = 0
+                for x in chunks:
+                    stop = start + len(x)
+                    yc, gc = yk[start:stop], g[start:stop]
+                    for v in np.unique(yc):
+                        sel = yc == v
+                        first, v = used[int(v)], int(v)
+                        used[v] = first + int(sel.sum())
+                        reservoir.add(v, x[sel], gc[sel], keys[v][first:used[v]])
+                    start = stop
             if not available:
                 raise InputError("labels", "no labelled pixel falls on valid image data inside the "
                                  "raster (and EXTENT, if set); check the labels' position and CRS")
@@ -136,11 +148,16 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                                                    if context else None))
 
 
-def _context_samples(image, inner, area, y: np.ndarray, context: Neighbourhood):
-    """(keep, features) of the labelled valid pixels of ``inner``, their windows read with
-    a halo; pixels outside ``area`` (EXTENT) count as outside the raster, so nothing beyond
-    the sampled area enters training. The values go through float32 as Classify Pixels'
-    tiles do, so a pixel's features here equal its features there."""
+def _window_samples(image, inner, area, y: np.ndarray, context: Neighbourhood | None):
+    """(keep, chunks): the labelled valid pixels of ``inner`` and an iterator of their
+    feature rows in row-major order. With neighbourhood features the window is read with a
+    halo; pixels outside ``area`` (EXTENT) count as outside the raster, so nothing beyond
+    the sampled area enters training, and the values go through float32 as Classify
+    Pixels' tiles do, so a pixel's features here equal its features there."""
+    if context is None:
+        block = image.read(inner)
+        keep = (y > 0) & block.valid
+        return keep, iter([block.data[:, keep].T.astype(np.float64)])
     h = context.halo
     block = image.read(pad_window(inner, h))
     valid = block.valid.copy()
@@ -155,7 +172,7 @@ def _context_samples(image, inner, area, y: np.ndarray, context: Neighbourhood):
     x = block.data.astype(np.float32)
     x[:, ~block.valid] = 0.0
     np.nan_to_num(x, copy=False)
-    return keep, context.pixel_features(x, valid, padded_keep)
+    return keep, (f for _, _, f in context.strips(x, valid, padded_keep))
 
 
 def pixel_groups(lab, win, keep: np.ndarray) -> np.ndarray:
