@@ -112,7 +112,7 @@ def child(args) -> None:
             client, cluster = open_client("", 1, progress)
         extra = dict(dask_scheduler=cluster.scheduler_address, block_size=args.block)
     result = classify_pixels(ClassifyConfig(args.image, args.model, args.out, runtime="torch",
-                                            device="cpu", **extra), progress)
+                                            device=args.device, **extra), progress)
     if cluster is not None:
         client.close()
         cluster.close()
@@ -133,11 +133,15 @@ def child(args) -> None:
                                   "worker_cpu": max(sum(cpu.values()), reaped)}))
 
 
+DEVICE = "cpu"  # --device: where every run's model runs (cuda: GPU workers on one GPU)
+
+
 def _start(image, model, out, workers, block, dask_defaults=False) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", MKL_NUM_THREADS="1",
                LANDLEARN_THREADS="1")
     cmd = [sys.executable, __file__, "--child", "--image", str(image), "--model", str(model),
-           "--out", str(out), "--workers", str(workers), "--block", str(block)]
+           "--out", str(out), "--workers", str(workers), "--block", str(block),
+           "--device", DEVICE]
     cmd += ["--dask-defaults"] if dask_defaults else []
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
@@ -197,7 +201,7 @@ def scaling(args, tmp: Path) -> None:
             print(f"{name}: in process {base['wall']:.1f} s, 1 worker {one['wall']:.1f} s "
                   f"({overhead[-1]:.2f}x), 2 workers {two['wall']:.1f} s ({ratios[-1]:.2f}x "
                   "of 1)", flush=True)
-        print(f"| {name} | {args.side} px | 1 worker vs in process: "
+        print(f"| {name}, {args.device} | {args.side} px, block {args.block} | 1 worker vs in process: "
               f"{', '.join(f'{r:.2f}' for r in overhead)}, median "
               f"**{statistics.median(overhead):.2f}x** | 2 workers vs 1: "
               f"{', '.join(f'{r:.2f}' for r in ratios)}, median "
@@ -214,6 +218,8 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=1024)
     ap.add_argument("--side", type=int, default=4096)
     ap.add_argument("--dask-defaults", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda: every run's model on the "
+                    "GPU (with --scaling: in process vs 1 and 2 GPU workers sharing it)")
     ap.add_argument("--sample-s", type=float, default=0.5)
     ap.add_argument("--rf-only", action="store_true")
     ap.add_argument("--unet-only", action="store_true")
@@ -221,6 +227,8 @@ def main() -> None:
     ap.add_argument("--scaling", type=int, default=0, help="only 1 vs 2 workers, this many "
                     "alternating pairs (median ratio printed)")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     if args.child:
         child(args)
         return

@@ -82,9 +82,11 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             "MAX_ITERATIONS", self.tr("Maximum iterations (joint)"),
             QgsProcessingParameterNumber.Type.Integer, defaultValue=100, minValue=1),
             "Steps per mode search at most (Orfeo ToolBox's maxiter).", advanced=True)
-        self.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
+        self.add_choice("DEVICE", "Device", [("auto", "Auto (the compiled CPU pass)"),
                                              ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
-                        "Where the mean-shift filter runs.")
+                        "Where the mean-shift filter runs. Auto takes the compiled CPU pass "
+                        "on every core, faster than the GPU path end to end (measured on an "
+                        "H200 machine); torch without numba.")
         for key, label, kind, text in (
                 ("SPATIAL_RADIUS", "Spatial radius in pixels (overrides spatial detail)",
                  QgsProcessingParameterNumber.Type.Integer, "Orfeo ToolBox's spatialr."),

@@ -28,7 +28,7 @@ from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource, open_dataset
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..progress import NullProgress, Progress, SubProgress, check
-from ..runtime.device import DEVICES, may_have_cuda, resolve_device
+from ..runtime.device import DEVICES, resolve_device
 from ..termination import terminable
 from .first_pass import first_pass
 from .mean_shift import compiled_available
@@ -180,12 +180,18 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
 
 
 def _engine(name: str):
-    """"compiled" (the CPU pass without torch) on the CPU when numba is there, else a
-    torch.device: a GPU only ever through torch."""
+    """"compiled" (the CPU pass without torch) for DEVICE auto and cpu when numba is there,
+    else a torch.device: a GPU only when asked for (DEVICE cuda), or for auto without numba.
+
+    Why auto is not the GPU: end to end on a lent H200 (BENCHMARKS.md, "Classify Pixels
+    and Segment end to end") the torch search, thousands of small kernels per iteration,
+    took 1.8 s on naip against the compiled pass's 0.74 s on the same machine's 16 cores,
+    and 73 s on the 29 MPix wide raster, where the compiled pass on a 2-core VM takes 46 s;
+    the fast filter gained 0.05 s on the GPU, less than importing torch costs a whole run."""
     name = (name or "auto").strip().lower()
     if name not in DEVICES and not name.startswith("cuda:"):
         resolve_device(name)  # the DEVICE error, named as everywhere
-    if (name == "cpu" or (name == "auto" and not may_have_cuda())) and compiled_available():
+    if name in ("cpu", "auto") and compiled_available():
         return "compiled"
     return resolve_device(name)
 

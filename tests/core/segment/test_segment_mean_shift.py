@@ -160,3 +160,27 @@ def test_joint_mean_shift_finds_more_of_the_reference_boundaries(shared, tmp_pat
         q[method] = quality(_ids(tmp_path / f"{method}.tif"), ref, np.ones(ref.shape, bool))
     assert q["joint"]["recall"] > q["fast"]["recall"] + 0.03
     assert q["joint"]["ue"] < q["fast"]["ue"] - 0.02
+
+
+def test_auto_takes_the_compiled_pass_even_beside_a_gpu(monkeypatch):
+    """DEVICE auto never asks torch while numba is there (on an H200 machine the torch
+    search was slower than the compiled pass end to end); cuda is taken when asked, and
+    without numba auto is torch's choice."""
+    from landlearn.core.segment import segment_mean_shift as sms
+
+    asked = []
+
+    def torch_device(name):
+        asked.append(name)
+        return f"torch:{name}"
+
+    monkeypatch.setattr(sms, "resolve_device", torch_device)
+    monkeypatch.setattr(sms, "compiled_available", lambda: True)
+    assert [sms._engine(n) for n in ("auto", "AUTO ", "cpu", "")] == ["compiled"] * 4
+    assert asked == []
+    assert sms._engine("cuda") == "torch:cuda" and sms._engine("cuda:1") == "torch:cuda:1"
+    monkeypatch.setattr(sms, "compiled_available", lambda: False)
+    assert sms._engine("auto") == "torch:auto" and sms._engine("cpu") == "torch:cpu"
+    monkeypatch.undo()
+    with pytest.raises(InputError, match="'gpu' is not a device"):
+        sms._engine("gpu")
