@@ -6,7 +6,7 @@
 #   bash bench/device/prepare.sh        # here; then run.sh there (carry .device)
 set -eu
 cd "$(dirname "$0")/../.."
-D=.device; GDAL=3.10.3; RASTERIO=1.4.4   # rasterio 1.4.4's wheels bundle GDAL 3.10.3
+D=.device; GDAL=3.10.3; RASTERIO=1.4.4   # rasterio 1.4.4's wheels bundle GDAL 3.10.3; run.sh names the same GDAL
 mkdir -p $D/whl $D/shared/data
 plat="--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
 python3 -m pip download -q --no-deps $plat -d $D/whl "rasterio==$RASTERIO" affine==2.4.0 \

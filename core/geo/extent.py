@@ -76,7 +76,8 @@ def extent_to_window(extent: Extent, grid: Grid) -> Window:
     cols, rows = [], []
     for x in (xmin, xmax):
         for y in (ymin, ymax):
-            c, r = inv * (x, y)
+            # by hand: affine 3.0 deprecates ``inv * point`` (see Grid.window_transform)
+            c, r = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
             cols.append(c)
             rows.append(r)
     c0 = math.floor(min(cols) + _SNAP_TOLERANCE)

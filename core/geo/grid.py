@@ -56,7 +56,13 @@ class Grid:
         return Window(0, 0, self.width, self.height)
 
     def window_transform(self, window: Window) -> Affine:
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        """The transform moved to the window's corner. Written out, not ``transform *
+        Affine.translation(...)``: affine 3.0 (Debian sid) deprecates ``*`` for ``@``, which
+        affine 2.4 (Debian 12 and 13) lacks. The same values as ``*`` (affine's product
+        turns a -0.0 coefficient into 0.0, equal as a number)."""
+        t, col, row = self.transform, window.col_off, window.row_off
+        # in affine's own order of operations: the offsets round as ``*`` rounded them
+        return Affine(t.a, t.b, t.a * col + t.b * row + t.c, t.d, t.e, t.d * col + t.e * row + t.f)
 
     def subgrid(self, window: Window) -> Grid:
         """The grid of a window (which may hang over the edge), e.g. for a chip."""

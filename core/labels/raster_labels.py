@@ -70,7 +70,9 @@ class RasterLabels:
         if not np.allclose([st.a, st.b, st.d, st.e], [gt.a, gt.b, gt.d, gt.e],
                            rtol=0, atol=_ALIGN_TOL * abs(gt.a)):
             return None
-        col, row = ~st * (gt.c, gt.f)
+        inv = ~st  # applied by hand: affine 3.0 deprecates ``inv * point`` (see grid.py)
+        col = inv.a * gt.c + inv.b * gt.f + inv.c
+        row = inv.d * gt.c + inv.e * gt.f + inv.f
         if abs(col - round(col)) > _ALIGN_TOL or abs(row - round(row)) > _ALIGN_TOL:
             return None
         return int(round(col)), int(round(row))

@@ -185,9 +185,9 @@ def _engine(name: str):
 
     Why auto is not the GPU: end to end on a lent H200 (BENCHMARKS.md, "Classify Pixels
     and Segment end to end") the torch search, thousands of small kernels per iteration,
-    took 1.8 s on naip against the compiled pass's 0.74 s on the same machine's 16 cores,
-    and 73 s on the 29 MPix wide raster, where the compiled pass on a 2-core VM takes 46 s;
-    the fast filter gained 0.05 s on the GPU, less than importing torch costs a whole run."""
+    took 1.9 s on naip against the compiled pass's 0.78 s on the same machine's 16 cores,
+    and 73.5 s on a 29 MPix raster (a 2-core VM's compiled pass: 46 s, another machine);
+    the fast filter gained 0.06 s on the GPU, less than importing torch costs a whole run."""
     name = (name or "auto").strip().lower()
     if name not in DEVICES and not name.startswith("cuda:"):
         resolve_device(name)  # the DEVICE error, named as everywhere
