@@ -30,15 +30,19 @@ def hann_weight(tile: int, pad: int) -> np.ndarray:
     return np.outer(ramp, ramp) + 1e-3
 
 
-def open_writers(stack: ExitStack, config, grid, info, compress: str = "deflate"):
+def open_writers(stack: ExitStack, config, grid, info, compress: str = "deflate",
+                 part: bool = False):
     """(class map, confidence or None, probabilities or None) writers on ``grid``, entered
     into ``stack``: one place that says what Classify Pixels' outputs look like, for the
-    single-process stream, Dask workers' parts (``compress="zstd"``: faster, read once)
+    single-process stream, Dask workers' parts (``part``: zstd, faster and read once, and
+    no class-name sidecars, so a worker needs rasterio but not GDAL's Python bindings)
     and the assembly of those parts."""
+    if part:
+        compress = "zstd"
     tags = {"LANDLEARN_MODEL": config.model}
     cls = stack.enter_context(GeoTiffWriter(
         config.output, grid, 1, np.uint8, nodata=0, classes=info.classes, tags=tags,
-        parameter="output", compress=compress))
+        parameter="output", compress=compress, sidecars=not part))
     conf = prob = None
     if config.output_confidence:
         conf = stack.enter_context(GeoTiffWriter(
@@ -57,14 +61,15 @@ def open_writers(stack: ExitStack, config, grid, info, compress: str = "deflate"
 
 class ClassifyOutputs:
     def __init__(self, config, grid, info, area: Window, tile: int, pad: int,
-                 compress: str = "deflate"):
+                 part: bool = False):
         self.config, self.info, self.area = config, info, area
         self.tile, self.pad, self.core = tile, pad, tile - 2 * pad
         self.values = np.asarray(info.class_values, dtype=np.uint8)
         self.threshold = config.confidence_threshold
         self.counts = np.zeros(256, dtype=np.int64)
         self._stack = ExitStack()
-        self.cls, self.conf, self.prob = open_writers(self._stack, config, grid, info, compress)
+        self.cls, self.conf, self.prob = open_writers(self._stack, config, grid, info,
+                                                      part=part)
         self.weighted = config.blend == "weighted"
         if self.weighted:
             width = int(area.width) + 2 * pad + tile

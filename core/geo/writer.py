@@ -21,7 +21,6 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..files import disk_full_error, ensure_writable_folder, temporary_sibling
 from .classes import ClassInfo, colormap
-from .gdal_open import open_dataset_or_none
 from .grid import Grid
 from .outputs import GENERATOR, WRITER_TAG, claim_output
 from .qml import paletted_style
@@ -39,15 +38,18 @@ class GeoTiffWriter:
     def __init__(self, path: str | os.PathLike, grid: Grid, count: int, dtype,
                  nodata: float | None = None, classes: Sequence[ClassInfo] | None = None,
                  band_names: Sequence[str] | None = None, tags: dict | None = None,
-                 parameter: str = "output", compress: str = "deflate"):
+                 parameter: str = "output", compress: str = "deflate", sidecars: bool = True):
+        """``sidecars`` False: no category names (.aux.xml) and no .qml beside a class map,
+        for intermediate files (Dask parts), which then need no GDAL Python bindings."""
         self.path = os.fspath(path)
         if not self.path.lower().endswith((".tif", ".tiff")):
             raise InputError(parameter, f"'{self.path}' is not a GeoTIFF path; use a .tif name")
         ensure_writable_folder(self.path, parameter)
         self.parameter = parameter
         self.classes = list(classes or [])
+        self.sidecars = sidecars and bool(self.classes)
         claim_output(self.path, parameter, [os.path.splitext(self.path)[0] + ".qml"]
-                     if self.classes else [])
+                     if self.sidecars else [])
         self._tmp = temporary_sibling(self.path, ".tif")
         dtype = np.dtype(dtype)
         small = grid.width < BLOCK or grid.height < BLOCK
@@ -127,7 +129,7 @@ class GeoTiffWriter:
             self._ds.close()
             self._verify()
             self._staged = [(self._tmp, self.path)]
-            if self.classes:
+            if self.sidecars:
                 self._staged += self._write_class_sidecars()
         except OSError as exc:
             # judged before abort() frees the temporary file's space: the disk was full then
@@ -155,43 +157,31 @@ class GeoTiffWriter:
 
     def _verify(self) -> None:
         """The closed temporary file is whole: its blocks lie inside it, its last block
-        reads back as written. Raises OSError (the disk, most likely) when it is not."""
-        from osgeo import gdal
+        reads back as written. Raises OSError (the disk, most likely) when it is not.
 
+        Through rasterio, not GDAL's Python bindings: a Dask worker that writes parts then
+        needs only rasterio, whose wheels carry GDAL (BENCHMARKS.md's lent-GPU runs had no
+        other GDAL)."""
         size = os.path.getsize(self._tmp)
-        gdal.PushErrorHandler("CPLQuietErrorHandler")
-        ds = band = rb = None
         try:
-            ds = open_dataset_or_none(self._tmp, gdal.OF_RASTER)
-            if ds is None:
-                raise OSError(f"the written file cannot be opened ({gdal.GetLastErrorMsg()})")
-            band = ds.GetRasterBand(1)
-            bx, by = band.GetBlockSize()
-            nx, ny = -(-ds.RasterXSize // bx), -(-ds.RasterYSize // by)
-            bands = [1] if ds.RasterCount == 1 or ds.GetMetadataItem(
-                "INTERLEAVE", "IMAGE_STRUCTURE") == "PIXEL" else range(1, ds.RasterCount + 1)
-            for b in bands:
-                rb = ds.GetRasterBand(b)
-                for y in range(ny):
-                    for x in range(nx):
-                        off = int(rb.GetMetadataItem(f"BLOCK_OFFSET_{x}_{y}", "TIFF") or 0)
-                        n = int(rb.GetMetadataItem(f"BLOCK_SIZE_{x}_{y}", "TIFF") or 0)
-                        if off <= 0 or off + n > size:
-                            raise OSError(f"block {x},{y} of band {b} is missing from the file")
-            last = self._last
-            got = ds.ReadAsArray(int(last.col_off), int(last.row_off), int(last.width),
-                                 int(last.height))
-        except RuntimeError as exc:  # GDAL exceptions on (QGIS 3.40): a failed read raises
+            with rasterio.open(self._tmp) as ds:
+                by, bx = ds.block_shapes[0]
+                nx, ny = -(-ds.width // bx), -(-ds.height // by)
+                pixel = ds.count == 1 or ds.tags(ns="IMAGE_STRUCTURE").get(
+                    "INTERLEAVE") == "PIXEL"
+                for b in [1] if pixel else range(1, ds.count + 1):
+                    for y in range(ny):
+                        for x in range(nx):
+                            off = int(ds.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=b)
+                                      or 0)
+                            n = int(ds.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=b) or 0)
+                            if off <= 0 or off + n > size:
+                                raise OSError(f"block {x},{y} of band {b} is missing from the "
+                                              "file")
+                got = ds.read(window=self._last)
+        except (rasterio.errors.RasterioError, rasterio.errors.RasterioIOError) as exc:
+            # opening or a block's read failed (RasterioIOError is no RasterioError in 1.3)
             raise OSError(f"the written file cannot be read back ({exc})") from exc
-        finally:
-            # bands before their dataset, here and now: left to an error's traceback, the
-            # garbage collector may free the dataset first, and a band freed after it
-            # crashes the process (QGIS itself, some time after a full disk)
-            rb = band = None
-            ds = None  # noqa: F841
-            gdal.PopErrorHandler()
-        if got is None:
-            raise OSError("the last block cannot be read back")
         got = np.asarray(got).reshape(self._last_data.shape)
         seen = self._last_seen
         floating = np.issubdtype(self.dtype, np.floating)

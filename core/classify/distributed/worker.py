@@ -22,8 +22,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+import rasterio
+
 from ...errors import Cancelled, InputError
-from ...geo.gdal_open import open_dataset_or_none
 from ...progress import NullProgress
 from ...runtime.threads import limit_compute_threads
 from ..output import ClassifyOutputs
@@ -111,9 +112,11 @@ def check_worker(paths: dict[str, str], probe: str) -> dict:
     missing = {}
     for parameter, path in paths.items():
         if path.startswith("/vsi"):
-            from osgeo import gdal
-
-            if open_dataset_or_none(path, gdal.OF_RASTER) is None:
+            # rasterio, not GDAL's Python bindings: a worker may have only rasterio's wheel
+            try:
+                with rasterio.open(path):
+                    pass
+            except (rasterio.errors.RasterioError, OSError):  # RasterioIOError: OSError
                 missing[parameter] = path
         elif not os.path.exists(path):
             missing[parameter] = path
@@ -229,7 +232,8 @@ def run_block(job: BlockJob) -> BlockDone:
     with source, ExitStack() as stack:
         try:
             outputs = stack.enter_context(ClassifyOutputs(
-                part_config, source.grid.subgrid(work), info, work, job.tile, job.pad, "zstd"))
+                part_config, source.grid.subgrid(work), info, work, job.tile, job.pad,
+                part=True))
             _check_staging(job.staging)
         except Cancelled:
             _remove_if_empty(job.staging)  # the writer made the folder again: undo that

@@ -89,3 +89,53 @@ def test_unwritable_folder_is_reported(tmp_path):
     blocker.write_text("a file, not a folder")
     with pytest.raises(InputError, match="OUTPUT: cannot create the folder"):
         GeoTiffWriter(str(blocker / "sub" / "x.tif"), GRID, 1, np.uint8)
+
+
+def test_a_class_map_without_sidecars_keeps_its_colours_and_names_in_tags(tmp_path):
+    """sidecars=False (Dask parts): no .qml, no .aux.xml; the colour table and the classes
+    tag are still in the file."""
+    path = str(tmp_path / "part.tif")
+    data = _write(path, sidecars=False)
+    assert sorted(os.listdir(tmp_path)) == ["part.tif"]
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.read(1), data)
+        assert ds.colormap(1)[3][:3] == (0, 128, 0)
+        assert "forest & wood" in ds.tags()["LANDLEARN_CLASSES"]
+
+
+def _damaged(tmp_path, damage):
+    """A writer whose closed temporary file is damaged before it is verified."""
+    out = GeoTiffWriter(str(tmp_path / "map.tif"), GRID, 1, np.uint8, nodata=0)
+    noise = np.random.default_rng(0).integers(1, 255, (300, 600), dtype=np.uint8)
+    out.write(noise, GRID.full_window)
+    out._ds.close()
+    damage(out._tmp)
+    return out
+
+
+def test_verification_finds_a_truncated_file(tmp_path):
+    def cut(path):
+        with open(path, "r+b") as fh:
+            fh.truncate(os.path.getsize(path) // 2)
+
+    out = _damaged(tmp_path, cut)
+    with pytest.raises(OSError, match="missing from the file|cannot be read back"):
+        out._verify()
+    out.abort()
+    assert os.listdir(tmp_path) == []
+
+
+def test_verification_finds_a_last_block_that_reads_back_wrong(tmp_path):
+    def scramble_last_block(path):
+        with rasterio.open(path) as ds:
+            off = int(ds.get_tag_item("BLOCK_OFFSET_2_1", "TIFF", bidx=1))
+            n = int(ds.get_tag_item("BLOCK_SIZE_2_1", "TIFF", bidx=1))
+        with open(path, "r+b") as fh:
+            fh.seek(off + n // 4)
+            fh.write(bytes(n // 2))
+
+    out = _damaged(tmp_path, scramble_last_block)
+    with pytest.raises(OSError, match="cannot be read back|does not read back"):
+        out._verify()
+    out.abort()
+    assert os.listdir(tmp_path) == []

@@ -324,3 +324,47 @@ def test_a_recompute_that_fails_after_the_status_was_read_names_the_block_and_ca
                                _BLOCK, 3)
     with pytest.raises(BlockFailed, match="without a result or an error"):
         engine_module._collect(_Future("error"), _BLOCK, 3)
+
+
+def test_workers_need_rasterio_but_not_gdals_python_bindings(rf, nc_image, tmp_path):
+    """A worker machine set up with pip alone has rasterio's wheel (GDAL inside) but no
+    osgeo: its parts are verified through rasterio and carry no class-name sidecars, and
+    the map is the one-process map (with the .qml and category names the client adds)."""
+    from landlearn.core.classify.distributed.cluster import open_client
+
+    def no_gdal_bindings():
+        import sys
+
+        class NoOsgeo:
+            def find_spec(self, name, path=None, target=None):
+                if name == "osgeo" or name.startswith("osgeo."):
+                    raise ImportError("no GDAL Python bindings on this worker (test)")
+                return None
+
+        loaded = [m for m in sys.modules if m == "osgeo" or m.startswith("osgeo.")]
+        for m in loaded:
+            del sys.modules[m]
+        sys.meta_path.insert(0, NoOsgeo())
+        try:
+            import osgeo  # noqa: F401
+        except ImportError:
+            return "blocked"
+        return "importable"
+
+    one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **one))
+    client, cluster = open_client("", 1, RecordingProgress())
+    try:
+        assert list(client.run(no_gdal_bindings).values()) == ["blocked"]
+        classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, block_size=256,
+                                       dask_scheduler=cluster.scheduler_address, **two))
+        # the parts were written there, with osgeo still out of reach
+        assert list(client.run(lambda: sorted(m for m in __import__("sys").modules
+                                              if m.startswith("osgeo"))).values()) == [[]]
+    finally:
+        client.close()
+        cluster.close()
+    _assert_same(one, two)
+    assert os.path.exists(tmp_path / "two.qml")
+    with rasterio.open(two["output"]) as ds:
+        assert ds.colormap(1)[int(np.max(ds.read(1)))][3] == 255
