@@ -56,15 +56,21 @@ def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
     return ds
 
 
+# rasterio 1.3.5 (Debian 12) maps its int64 to GDAL's UInt64 and back; 1.4 maps it right
+_READS_INT64 = tuple(int(x) for x in rasterio.__version__.split(".")[:2]) >= (1, 4)
+
+
 def true_int64_bands(ds) -> dict[int, float | None]:
     """{band: nodata} of the Int64 bands that this rasterio reports as uint64.
 
     rasterio 1.3 (Debian 12) has no int64 of its own for GDAL's Int64 type: it reads those
     bands as uint64, so -99999 becomes 18446744073709451617 and the band's NoData is lost.
     The bits are right, so such bands are read as uint64 and viewed as int64, with the
-    NoData value asked from GDAL itself.
+    NoData value asked from GDAL itself. rasterio 1.4 reads Int64 as int64 (a uint64 band
+    is then UInt64): nothing to ask, and no GDAL Python bindings needed, which a Dask
+    worker with only rasterio's wheel lacks.
     """
-    if "uint64" not in ds.dtypes:
+    if "uint64" not in ds.dtypes or _READS_INT64:
         return {}
     from osgeo import gdal
 
