@@ -12,6 +12,8 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from landlearn.core.geo.grid import apply
+
 
 def manifest(folder):
     with open(os.path.join(folder, "landlearn_manifest.json"), encoding="utf-8") as fh:
@@ -24,7 +26,7 @@ def stats(folder):
 
 
 def chip_window(chip_ds, src_ds) -> Window:
-    col, row = ~src_ds.transform * (chip_ds.transform.c, chip_ds.transform.f)
+    col, row = apply(~src_ds.transform, chip_ds.transform.c, chip_ds.transform.f)
     assert abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6, "chip off the grid"
     return Window(round(col), round(row), chip_ds.width, chip_ds.height)
 

@@ -30,15 +30,13 @@ def hann_weight(tile: int, pad: int) -> np.ndarray:
     return np.outer(ramp, ramp) + 1e-3
 
 
-def open_writers(stack: ExitStack, config, grid, info, compress: str = "deflate",
-                 part: bool = False):
+def open_writers(stack: ExitStack, config, grid, info, part: bool = False):
     """(class map, confidence or None, probabilities or None) writers on ``grid``, entered
     into ``stack``: one place that says what Classify Pixels' outputs look like, for the
     single-process stream, Dask workers' parts (``part``: zstd, faster and read once, and
     no class-name sidecars, so a worker needs rasterio but not GDAL's Python bindings)
     and the assembly of those parts."""
-    if part:
-        compress = "zstd"
+    compress = "zstd" if part else "deflate"
     tags = {"LANDLEARN_MODEL": config.model}
     cls = stack.enter_context(GeoTiffWriter(
         config.output, grid, 1, np.uint8, nodata=0, classes=info.classes, tags=tags,

@@ -16,7 +16,7 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from ..errors import InputError
-from .grid import Grid
+from .grid import Grid, apply
 
 # Bounds that land within this fraction of a pixel of a pixel edge snap to that edge,
 # so an extent copied from the raster itself does not grow by a pixel of float noise.
@@ -76,8 +76,7 @@ def extent_to_window(extent: Extent, grid: Grid) -> Window:
     cols, rows = [], []
     for x in (xmin, xmax):
         for y in (ymin, ymax):
-            # by hand: affine 3.0 deprecates ``inv * point`` (see Grid.window_transform)
-            c, r = inv.a * x + inv.b * y + inv.c, inv.d * x + inv.e * y + inv.f
+            c, r = apply(inv, x, y)
             cols.append(c)
             rows.append(r)
     c0 = math.floor(min(cols) + _SNAP_TOLERANCE)

@@ -56,17 +56,23 @@ class Grid:
         return Window(0, 0, self.width, self.height)
 
     def window_transform(self, window: Window) -> Affine:
-        """The transform moved to the window's corner. Written out, not ``transform *
-        Affine.translation(...)``: affine 3.0 (Debian sid) deprecates ``*`` for ``@``, which
-        affine 2.4 (Debian 12 and 13) lacks. The same values as ``*`` (affine's product
-        turns a -0.0 coefficient into 0.0, equal as a number)."""
-        t, col, row = self.transform, window.col_off, window.row_off
-        # in affine's own order of operations: the offsets round as ``*`` rounded them
-        return Affine(t.a, t.b, t.a * col + t.b * row + t.c, t.d, t.e, t.d * col + t.e * row + t.f)
+        """The transform moved to the window's corner (``transform * translation``, written
+        out: see ``apply``; a -0.0 coefficient stays -0.0 where affine's product gives 0.0,
+        equal as a number)."""
+        t = self.transform
+        x, y = apply(t, window.col_off, window.row_off)
+        return Affine(t.a, t.b, x, t.d, t.e, y)
 
     def subgrid(self, window: Window) -> Grid:
         """The grid of a window (which may hang over the edge), e.g. for a chip."""
         return Grid(self.crs, self.window_transform(window), int(window.width), int(window.height))
+
+
+def apply(t: Affine, x: float, y: float) -> tuple[float, float]:
+    """``t * (x, y)``, written out: affine 3.0 (Debian sid) deprecates ``*`` for ``@``,
+    which affine 2.4 (Debian 12 and 13) lacks. In affine's own order of operations, so the
+    result rounds as ``*`` rounded it."""
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
 
 
 def window_bounds(grid: Grid, window: Window) -> tuple[float, float, float, float]:

@@ -16,7 +16,7 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..geo.classes import check_class_value, make_classes
 from ..geo.gdal_open import open_dataset_or_none
-from ..geo.grid import Grid, window_bounds
+from ..geo.grid import Grid, apply, window_bounds
 from ..geo.raster import open_dataset, read_inside, true_int64_bands
 from ..progress import Progress
 from .base import LabelConfig, sidecar_class_names, zero_outside
@@ -70,9 +70,7 @@ class RasterLabels:
         if not np.allclose([st.a, st.b, st.d, st.e], [gt.a, gt.b, gt.d, gt.e],
                            rtol=0, atol=_ALIGN_TOL * abs(gt.a)):
             return None
-        inv = ~st  # applied by hand: affine 3.0 deprecates ``inv * point`` (see grid.py)
-        col = inv.a * gt.c + inv.b * gt.f + inv.c
-        row = inv.d * gt.c + inv.e * gt.f + inv.f
+        col, row = apply(~st, gt.c, gt.f)
         if abs(col - round(col)) > _ALIGN_TOL or abs(row - round(row)) > _ALIGN_TOL:
             return None
         return int(round(col)), int(round(row))

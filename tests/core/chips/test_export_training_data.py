@@ -14,6 +14,7 @@ from chip_checks import check_chips, manifest, stats
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
 from landlearn.core.errors import Cancelled, InputError
 from landlearn.core.geo.extent import Extent
+from landlearn.core.geo.grid import apply
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
 from landlearn.core.progress import RecordingProgress
@@ -167,8 +168,8 @@ def test_manifest_blocks_and_min_labelled_fraction(sample, tmp_path):
 def test_extent_keeps_everything_outside_it_out(sample, tmp_path):
     image, labels = _s2(sample)
     with rasterio.open(image) as ds:
-        x0, y1 = ds.transform * (100, 60)
-        x1, y0 = ds.transform * (400, 300)
+        x0, y1 = apply(ds.transform, 100, 60)
+        x1, y0 = apply(ds.transform, 400, 300)
     from rasterio.warp import transform_bounds
 
     from landlearn.core.geo.extent import Extent
@@ -188,7 +189,7 @@ def test_extent_keeps_everything_outside_it_out(sample, tmp_path):
                                       tile_size_x=128, tile_size_y=128, stride_x=128, stride_y=128,
                                       output_nofeature_tiles=True))
     with rasterio.open(out2 / "images" / "000000000.tif") as ds:
-        col, row = ~ds.transform * (x0, y1)
+        col, row = apply(~ds.transform, x0, y1)
         assert 0 <= col <= 12 and 0 <= row <= 12  # lon/lat box of a UTM box is a bit larger
 
 
@@ -364,8 +365,8 @@ def test_no_labelled_pixel_in_the_extent(sample, tmp_path):
         lab = np.zeros(ds.shape, dtype=np.uint8)
         lab[:10, :10] = 4
         write(tmp_path / "corner.tif", lab, crs=ds.crs, transform=ds.transform, nodata=0)
-        x0, y0 = ds.transform * (200, 300)
-        x1, y1 = ds.transform * (300, 200)
+        x0, y0 = apply(ds.transform, 200, 300)
+        x1, y1 = apply(ds.transform, 300, 200)
     with pytest.raises(InputError, match="^LABELS: no labelled pixel falls inside"):
         export_training_data(ExportConfig(image, LabelConfig(str(tmp_path / "corner.tif")),
                                           str(tmp_path / "out"), extent=Extent(x0, y0, x1, y1)))

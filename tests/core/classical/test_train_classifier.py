@@ -17,6 +17,7 @@ from landlearn.core.classical.train_classifier import (
 )
 from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 from landlearn.core.errors import InputError
+from landlearn.core.geo.grid import apply
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
 
@@ -136,7 +137,7 @@ def test_bad_input(sample, rf, tmp_path):
     # labels only where the image is NoData
     with rasterio.open(image) as ds:
         nodata_col = int(np.argmax(np.all(ds.read() == ds.nodata, axis=(0, 1))))
-        x, y = ds.transform * (nodata_col + 0.5, 10.5)
+        x, y = apply(ds.transform, nodata_col + 0.5, 10.5)
     labels = LabelConfig(_poly_layer(tmp_path / "nd.gpkg", [(1, (x - 1, y - 1, x + 1, y + 1)),
                                                             (2, (x - 1, y - 30, x + 1, y - 28))]),
                          class_field="cls")

@@ -1,9 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
+from affine import Affine
 from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
-from landlearn.core.geo.grid import clip_window, count_tiles, pad_window, tile_windows
+from landlearn.core.geo.grid import Grid, apply, clip_window, count_tiles, pad_window, tile_windows
 
 
 @pytest.mark.parametrize("w,h,tile,stride", [(489, 443, 256, 128), (100, 60, 32, 32),
@@ -41,3 +44,21 @@ def test_pad_and_clip():
     assert pad_window(Window(5, 5, 10, 10), 3) == Window(2, 2, 16, 16)
     assert clip_window(Window(-5, -5, 10, 10), 8, 8) == Window(0, 0, 5, 5)
     assert clip_window(Window(20, 0, 5, 5), 8, 8) is None
+
+
+def test_apply_and_window_transform_equal_affines_own_product():
+    """Written out because affine 3.0 deprecates ``*``; must round exactly as ``*`` does."""
+    rng = np.random.default_rng(7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # ``*`` is the reference here
+        for _ in range(2000):
+            a, e = rng.uniform(1e-3, 1e3) * rng.choice([-1, 1], 2)
+            b, d = rng.uniform(-1, 1, 2) * rng.choice([0, 1e-2])
+            c, f = rng.uniform(-1e7, 1e7, 2)
+            t = Affine(a, b, c, d, e, f)
+            col, row = (int(v) for v in rng.integers(-5000, 50000, 2))
+            x, y = rng.uniform(-1e7, 1e7, 2)
+            assert apply(t, col, row) == t * (col, row)
+            assert apply(~t, x, y) == ~t * (x, y)
+            moved = Grid(None, t, 10, 10).window_transform(Window(col, row, 3, 3))
+            assert tuple(moved) == tuple(t * Affine.translation(col, row))

@@ -6,8 +6,10 @@ import json
 import numpy as np
 import pytest
 import rasterio
+from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
+from landlearn.core.geo.grid import Grid
 from landlearn.core.refine import RefineConfig, refine_classification
 
 pytest.importorskip("scipy")
@@ -115,7 +117,8 @@ def test_segments_on_another_grid_and_maps_of_other_kinds_are_refused(rf_maps, t
     other = tmp_path / "shifted.tif"
     with rasterio.open(rf_maps / "segments.tif") as ds:
         profile = ds.profile
-        profile.update(transform=ds.transform * ds.transform.translation(1, 0))
+        profile.update(transform=Grid(ds.crs, ds.transform, ds.width, ds.height)
+                       .window_transform(Window(1, 0, ds.width, ds.height)))
         data = ds.read()
     with rasterio.open(other, "w", **profile) as ds:
         ds.write(data)
