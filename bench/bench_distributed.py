@@ -180,6 +180,20 @@ def models(tmp: Path) -> dict[str, str]:
     return {"random forest": str(rf), "U-Net resnet18 (torch)": str(nc_unet(tmp / "unet", 1))}
 
 
+def _busy(result: dict) -> str:
+    t = result["timings"]
+    return ", ".join(f"{k} {t[k]:.1f}" for k in ("load", "read", "compute", "write", "blocks")
+                     if k in t)
+
+
+def io_ceiling(result: dict) -> float:
+    """2 workers' best ratio over 1 on a 2-core machine, from an in-process run's busy
+    seconds: one process overlaps its reader and writer threads with the predictor on the
+    second core; two single-thread workers have no core left for them."""
+    t = result["timings"]
+    return 2 * t["compute"] / (t["compute"] + t["read"] + t["write"])
+
+
 def scaling(args, tmp: Path) -> None:
     """1 vs 2 workers only, alternating, --scaling times: on a noisy VM one pair of runs
     gave 1.70x and another 1.95x; the median of several pairs is the figure to quote."""
@@ -200,7 +214,8 @@ def scaling(args, tmp: Path) -> None:
             ratios.append(one["wall"] / two["wall"])
             print(f"{name}: in process {base['wall']:.1f} s, 1 worker {one['wall']:.1f} s "
                   f"({overhead[-1]:.2f}x), 2 workers {two['wall']:.1f} s ({ratios[-1]:.2f}x "
-                  "of 1)", flush=True)
+                  f"of 1); busy seconds: in process {_busy(base)}; 1 worker {_busy(one)}; "
+                  f"2 workers {_busy(two)}", flush=True)
         print(f"| {name}, {args.device} | {args.side} px, block {args.block} | 1 worker vs in process: "
               f"{', '.join(f'{r:.2f}' for r in overhead)}, median "
               f"**{statistics.median(overhead):.2f}x** | 2 workers vs 1: "
@@ -215,7 +230,11 @@ def main() -> None:
     ap.add_argument("--model")
     ap.add_argument("--out")
     ap.add_argument("--workers", type=int, default=0)
-    ap.add_argument("--block", type=int, default=1024)
+    ap.add_argument("--block", type=int, default=1024,
+                    help="BLOCK_SIZE of the Dask runs (the engine's default is 4096); at 1024 "
+                    "a U-Net's fitted 896 px tile makes blocks of one tile, whose read, "
+                    "predict and write cannot overlap (1 worker 0.94x and 0.92x of in "
+                    "process at 8192 px, against 1.00x and 0.97x at 4096: BENCHMARKS.md)")
     ap.add_argument("--side", type=int, default=4096)
     ap.add_argument("--dask-defaults", action="store_true")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda: every run's model on the "
@@ -245,8 +264,8 @@ def main() -> None:
                                                            name == "random forest"):
             continue
         base = run(image, model, tmp / "a.tif", 0, 0)
-        one = run(image, model, tmp / "b.tif", 1, 1024)
-        two = run(image, model, tmp / "c.tif", 2, 1024)
+        one = run(image, model, tmp / "b.tif", 1, args.block)
+        two = run(image, model, tmp / "c.tif", 2, args.block)
         rate = lambda r: r["mpix"] / r["wall"]  # noqa: E731
         rows.append(f"| {name} | {rate(base):.2f} | {rate(one):.2f} ({rate(one) / rate(base):.2f}x)"
                     f" | {rate(two):.2f} ({rate(two) / rate(one):.2f}x of 1) |")
@@ -256,24 +275,31 @@ def main() -> None:
                     f"| alone {base['wall']:.1f} s | each {each:.1f} s "
                     f"({base['wall'] / each:.2f}x of alone) | ceiling for 2 workers: "
                     f"{2 * base['wall'] / each:.2f}x |")
-        dflt = run(image, model, tmp / "g.tif", 1, 1024, dask_defaults=True)
+        dflt = run(image, model, tmp / "g.tif", 1, args.block, dask_defaults=True)
         rows.append(f"| {name}: 1 worker with Dask's default worker environment "
                     f"(MALLOC_TRIM_THRESHOLD_=65536) | - | {rate(dflt):.2f} "
                     f"({rate(dflt) / rate(one):.2f}x of LandLearn's worker) | - |")
+        t = base["timings"]
+        rows.append(f"| {name}: in process, busy seconds | load {t['load']:.1f}, read "
+                    f"{t['read']:.1f}, compute {t['compute']:.1f}, write {t['write']:.1f} "
+                    "(threads overlap) | - | ceiling for 2 workers on 2 cores, the reader and "
+                    f"writer threads given no core: {io_ceiling(base):.2f}x |")
         t = two["timings"]
         rows.append(f"| {name}: 2 workers, seconds summed over blocks | read {t['read']:.1f}, "
                     f"compute {t['compute']:.1f}, write {t['write']:.1f} (threads overlap) | "
                     f"publish {t['publish']:.1f}, model load {t['load']:.1f}, blocks "
                     f"{t['blocks']:.1f} | client: assembly {t['assembly']:.1f} of "
                     f"{two['wall']:.1f} wall |")
-        mem = [run(image, model, tmp / "d.tif", 2, 512), two, run(big, model, tmp / "e.tif", 2, 1024)]
-        rows.append(f"| {name}: peak RSS per worker | block 512: "
-                    f"{mem[0]['worker_rss'] / 2**20:.0f} MB | block 1024: "
-                    f"{mem[1]['worker_rss'] / 2**20:.0f} MB | block 1024, 4x area: "
+        half = args.block // 2
+        mem = [run(image, model, tmp / "d.tif", 2, half), two,
+               run(big, model, tmp / "e.tif", 2, args.block)]
+        rows.append(f"| {name}: peak RSS per worker | block {half}: "
+                    f"{mem[0]['worker_rss'] / 2**20:.0f} MB | block {args.block}: "
+                    f"{mem[1]['worker_rss'] / 2**20:.0f} MB | block {args.block}, 4x area: "
                     f"{mem[2]['worker_rss'] / 2**20:.0f} MB |")
         # the fixed costs (cluster start, a model load per worker: ~7 s) weigh less on a
         # larger raster, which is what a cluster is for: 1 vs 2 workers at 4x the area
-        one_big = run(big, model, tmp / "f.tif", 1, 1024)
+        one_big = run(big, model, tmp / "f.tif", 1, args.block)
         rows.append(f"| {name}: {2 * args.side} x {2 * args.side} px | - | "
                     f"{rate(one_big):.2f} | {rate(mem[2]):.2f} "
                     f"({rate(mem[2]) / rate(one_big):.2f}x of 1) |")
@@ -283,15 +309,17 @@ def main() -> None:
                     f"{one_big['worker_cpu']:.1f}, wall {one_big['wall']:.1f} | client "
                     f"{mem[2]['client_cpu']:.1f}, worker processes {mem[2]['worker_cpu']:.1f}, "
                     f"wall {mem[2]['wall']:.1f} |")
-        print("\n".join(rows[-7:]), flush=True)
+        print("\n".join(rows[-8:]), flush=True)
     text = "\n".join([
         "## Classify Pixels on Dask (issue 18)",
         "",
         f"{platform.node()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
-        f"`.venv/bin/python bench/bench_distributed.py --side {args.side} --write`. A "
+        f"`.venv/bin/python bench/bench_distributed.py --side {args.side} --block {args.block} "
+        "--write`. A "
         f"{args.side} x {args.side} px, 6-band raster tiled from nc_landsat7 (mirrored); "
         "MPix/s of whole Classify Pixels runs (model load, cluster start and assembly "
-        "included), each in a fresh process with one thread per process; blocks of 1024 px. "
+        f"included), each in a fresh process with one thread per process; blocks of {args.block} "
+        "px. "
         "Worker processes' peak RSS is the kernel's high-water mark (VmHWM) and their CPU "
         "is sampled every 0.5 s (sampling every 0.1 s, as until 2026-12-01, took ~10% of a "
         "2-worker run's wall from the cores it measured). "

@@ -106,8 +106,9 @@ class ClassifyResult:
     device: str
     class_pixels: dict[int, int] = field(default_factory=dict)
     class_names: dict[int, str] = field(default_factory=dict)
-    # Dask runs: seconds summed over blocks (read, compute, write, publish, load, blocks)
-    # and on the client (assembly); for benchmarks and the log
+    # where the time went, for benchmarks: in one process the busy seconds of the reader,
+    # the predictor and the writer (threads: they overlap) and the model's load; Dask runs
+    # sum those over blocks and add publish, blocks and the client's assembly
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self, names: dict[int, str] | None = None) -> str:
@@ -133,8 +134,10 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
     workers = parse_factor(config.parallel_processing_factor)
     if config.dask_scheduler or workers > 1:
         return _classify_distributed(config, workers, progress, t0)
+    t_load = time.perf_counter()
     predictor, info = load_predictor(config.model, config.device, config.mixed_precision,
                                      config.runtime, config.quantize)
+    timings = {"load": time.perf_counter() - t_load}
     device = getattr(predictor, "device", None)
     where = getattr(predictor, "where", None) or describe_device(device)
     objects = check_object_model(config, predictor)
@@ -162,12 +165,12 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                                          tile)
             else:
                 skipped = stream_tiles(config, source, area, tile, pad, batch, predictor,
-                                       outputs, progress, n_tiles)
+                                       outputs, progress, n_tiles, timings)
         counts = outputs.class_counts
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, skipped,
                           time.perf_counter() - t0, where, counts,
-                          dict(zip(info.class_values, info.class_names)))
+                          dict(zip(info.class_values, info.class_names)), timings)
 
 
 def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progress,

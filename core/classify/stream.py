@@ -73,10 +73,12 @@ _DONE = object()
 
 
 def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, progress, n_tiles,
-                 timings: dict[str, float] | None = None) -> int:
+                 timings: dict[str, float] | None = None, overlap: bool = True) -> int:
     """Stream ``area``'s tiles; returns the number of all-NoData tiles skipped. ``timings``,
     when given, receives the seconds spent reading, computing and writing (each thread's
-    busy time: they overlap)."""
+    busy time: they overlap). ``overlap=False`` reads and writes in the calling thread,
+    between batches: for a Dask worker on a machine whose cores the workers' predictors
+    already fill, where reader and writer threads would only take turns with them."""
     spent = {"read": 0.0, "compute": 0.0, "write": 0.0}
     core = tile - 2 * pad
     stop = threading.Event()
@@ -86,16 +88,24 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
     info = outputs.info
     raw = getattr(predictor, "takes_raw", False)
 
+    def read(win):
+        t0 = time.perf_counter()
+        block = source.read(pad_window(win, pad))
+        x = normalise(block, info, raw) if block.valid.any() else None
+        spent["read"] += time.perf_counter() - t0
+        return win, x, block.valid
+
+    def write(item):
+        t0 = time.perf_counter()
+        outputs.add(*item)
+        spent["write"] += time.perf_counter() - t0
+
     def reader():
         try:
             for win in tile_windows(area, (core, core)):
                 if stop.is_set():
                     break
-                t0 = time.perf_counter()
-                block = source.read(pad_window(win, pad))
-                x = normalise(block, info, raw) if block.valid.any() else None
-                spent["read"] += time.perf_counter() - t0
-                q_in.put((win, x, block.valid))
+                q_in.put(read(win))
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
         finally:
@@ -108,16 +118,27 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
                 if item is _DONE:
                     break
                 if not stop.is_set():
-                    t0 = time.perf_counter()
-                    outputs.add(*item)
-                    spent["write"] += time.perf_counter() - t0
+                    write(item)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
             stop.set()
             while q_out.get() is not _DONE:
                 pass
 
-    threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=writer, daemon=True)]
+    if overlap:
+        threads = [threading.Thread(target=reader, daemon=True),
+                   threading.Thread(target=writer, daemon=True)]
+        take, give = q_in.get, q_out.put
+    else:
+        threads = []
+        tiles = (read(win) for win in tile_windows(area, (core, core)))
+
+        def take():
+            return next(tiles, _DONE)
+
+        def give(item):
+            if item is not _DONE:
+                write(item)
     for t in threads:
         t.start()
     done, skipped = 0, 0
@@ -127,7 +148,7 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
         while not finished:
             items = []
             while len(items) < batch:
-                item = q_in.get()
+                item = take()
                 if item is _DONE:
                     finished = True
                     break
@@ -149,10 +170,10 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
                 if p is None:
                     skipped += 1
                     p = np.zeros((n_classes, tile, tile), dtype=np.float32)
-                q_out.put((win, p, valid))
+                give((win, p, valid))
             done += len(items)
             progress.set_fraction(0.99 * done / max(n_tiles, 1))
-        q_out.put(_DONE)
+        give(_DONE)
         for t in threads:
             t.join()
         if errors:
@@ -164,8 +185,9 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
             timings.update(spent)
     except BaseException:
         stop.set()
-        _drain(q_in)
-        q_out.put(_DONE)
+        if threads:
+            _drain(q_in)
+            q_out.put(_DONE)
         for t in threads:
             t.join(timeout=60)
         raise

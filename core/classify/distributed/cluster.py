@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from ...errors import InputError
 from ...runtime.deps import require
-from .worker import check_worker, engine_fingerprint
+from .worker import check_worker, engine_fingerprint, host_cores
 
 CONNECT_TIMEOUT_S = 10
 # one thread per worker process for the libraries that read these when they load (set in
@@ -225,3 +225,18 @@ def preflight(client, paths: dict[str, str], probe: str, progress) -> int:
             progress.warning(f"worker {address} runs {', '.join(differ)}: predictions can "
                              "differ slightly from this machine's; install the same versions")
     return sum(client.nthreads().values())
+
+
+def full_hosts(client) -> frozenset[str]:
+    """Hosts where the workers' threads are as many as the cores (or more): there a block's
+    reader and writer threads find no idle core and slow the predictors. Measured on 2
+    cores, 2 single-thread workers, U-Net, 8192 px: the blocks' compute took 14-21% longer
+    than one worker's alone with those threads, 7-9% without, and the runs 1.05-1.07x less
+    time (BENCHMARKS.md, 'Classify Pixels on Dask')."""
+    where = client.run(host_cores)
+    threads: dict[str, int] = {}
+    for address, n in client.nthreads().items():
+        if address in where:  # not one that joined since
+            threads[where[address][0]] = threads.get(where[address][0], 0) + n
+    return frozenset(host for host, n in threads.items()
+                     if n >= min(c for h, c in where.values() if h == host))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ...errors import Cancelled, InputError, LandLearnError
 from ...termination import Terminated
 from .assemble import Assembler
-from .cluster import client_for, preflight
+from .cluster import client_for, full_hosts, preflight
 from .plan import Block, plan_blocks
 from .staging import Staging, run_key
 from .worker import BlockJob, engine_fingerprint, file_sha256, run_block
@@ -93,6 +93,7 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         if config.segmented_raster:
             paths["segmented_raster"] = config.segmented_raster
         run.workers = preflight(client, paths, staging.probe, progress)
+        full = full_hosts(client)
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
             "worker processes on this machine"
         services = client.scheduler_info().get("services", {})
@@ -100,10 +101,13 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         progress.info(f"Dask: {len(todo)} blocks of up to {blocks[0].window[2]} x "
                       f"{blocks[0].window[3]} px on "
                       f"{run.workers} worker threads ({where})"
-                      + (f"; dashboard {link}" if link else ""))
+                      + (f"; dashboard {link}" if link else "")
+                      + (f"; the worker threads fill the cores of {', '.join(sorted(full))}, "
+                         "so blocks there read and write between batches, not in threads "
+                         "of their own" if full else ""))
         jobs = {}
         for b in todo:
-            job = BlockJob(config, b, tile, pad, staging.path, sha, engine)
+            job = BlockJob(config, b, tile, pad, staging.path, sha, engine, full)
             fut = client.submit(run_block, job, retries=config.retries, pure=False,
                                 key=f"landlearn-block-{b.index}-{staging.key[:12]}")
             jobs[fut] = b

@@ -51,6 +51,7 @@ class BlockJob:
     staging: str
     model_sha256: str
     engine: str  # the client's engine fingerprint (engine_fingerprint()["landlearn"])
+    full_hosts: frozenset = frozenset()  # hosts whose cores the worker threads fill
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,15 @@ def check_worker(paths: dict[str, str], probe: str) -> dict:
     return {"host": socket.gethostname(), "missing": missing,
             "fingerprint": engine_fingerprint(), "executable": sys.executable,
             "malloc_trim": started_with("MALLOC_TRIM_THRESHOLD_")}
+
+
+def host_cores() -> tuple[str, int]:
+    """(host name, cores this process may run on): for the client's full_hosts."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return socket.gethostname(), cores
 
 
 def started_with(name: str) -> str | None:
@@ -241,8 +251,11 @@ def run_block(job: BlockJob) -> BlockDone:
         core = job.tile - 2 * job.pad
         n = -(-int(work.width) // core) * -(-int(work.height) // core)
         timings: dict[str, float] = {}
+        # where the workers' predictors fill every core, reader and writer threads would
+        # only take turns with them: read and write between batches instead
+        overlap = socket.gethostname() not in job.full_hosts
         skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch, predictor,
-                               outputs, NullProgress(), n, timings)
+                               outputs, NullProgress(), n, timings, overlap)
         _check_staging(job.staging)  # before the parts are published
         t2 = time.perf_counter()
     timings["publish"] = time.perf_counter() - t2  # verified, renamed (leaving the with)

@@ -68,6 +68,16 @@ def _naive_tiles(sample, model, tile, pad):
     return out
 
 
+def test_a_one_process_run_says_where_its_time_went(sample, model, tmp_path):
+    """Busy seconds per stage, as a Dask run reports them summed over blocks (benchmarks
+    compare the two)."""
+    result = classify_pixels(_cfg(sample, model, tmp_path / "t.tif", tile_size=128))
+    t = result.timings
+    assert set(t) == {"load", "read", "compute", "write"}
+    assert min(t.values()) > 0
+    assert t["load"] + t["compute"] < result.seconds
+
+
 def test_streaming_equals_the_naive_tile_loop(sample, model, tmp_path):
     """Batches, threads and stitching change nothing: same map as one tile at a time."""
     out = tmp_path / "fast.tif"

@@ -1,8 +1,10 @@
 """The tile stream over part of a raster gives that part of the whole raster's map."""
 
+import os
 from contextlib import ExitStack
 
 import numpy as np
+import pytest
 import rasterio
 from rasterio.windows import Window
 
@@ -10,6 +12,7 @@ from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pix
 from landlearn.core.classify.output import ClassifyOutputs
 from landlearn.core.classify.predictor import load_predictor
 from landlearn.core.classify.stream import open_source, stream_tiles
+from landlearn.core.errors import Cancelled
 from landlearn.core.progress import RecordingProgress
 
 
@@ -29,3 +32,43 @@ def test_streaming_a_window_on_the_tile_grid_gives_the_whole_maps_pixels(rf, sam
     assert skipped == 0 and area == Window(0, 0, 489, 443)
     with rasterio.open(tmp_path / "whole.tif") as a, rasterio.open(tmp_path / "part.tif") as b:
         assert np.array_equal(a.read(1, window=win), b.read(1))
+
+
+@pytest.mark.parametrize("blend", ["centre", "weighted"])
+def test_reading_and_writing_between_batches_gives_the_threaded_streams_map(model, sample,
+                                                                           tmp_path, blend):
+    """overlap=False (a Dask worker on a host its workers fill) is the same stream, only
+    without reader and writer threads; batches of 3 leave a last, partial batch."""
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    maps = {}
+    for overlap in (True, False):
+        out = tmp_path / f"{overlap}.tif"
+        config = ClassifyConfig(image, model, str(out), device="cpu", blend=blend,
+                                output_probabilities=str(tmp_path / f"{overlap}_p.tif"))
+        predictor, info = load_predictor(config.model, "cpu")
+        source, area = open_source(config, info, RecordingProgress())
+        timings = {}
+        with source, ExitStack() as stack:
+            outputs = stack.enter_context(ClassifyOutputs(
+                config, source.grid.subgrid(area), info, area, 128, 16))
+            stream_tiles(config, source, area, 128, 16, 3, predictor, outputs,
+                         RecordingProgress(), 25, timings, overlap)
+        assert min(timings.values()) > 0
+        with rasterio.open(out) as c, rasterio.open(tmp_path / f"{overlap}_p.tif") as p:
+            maps[overlap] = c.read(), p.read()
+    assert np.array_equal(maps[True][0], maps[False][0])
+    assert np.array_equal(maps[True][1], maps[False][1])
+
+
+def test_a_cancel_between_batches_stops_the_inline_stream_and_writes_nothing(model, sample,
+                                                                            tmp_path):
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    config = ClassifyConfig(image, model, str(tmp_path / "x.tif"), device="cpu")
+    predictor, info = load_predictor(config.model, "cpu")
+    source, area = open_source(config, info, RecordingProgress())
+    with pytest.raises(Cancelled), source, ExitStack() as stack:
+        outputs = stack.enter_context(ClassifyOutputs(config, source.grid.subgrid(area), info,
+                                                      area, 128, 16))
+        stream_tiles(config, source, area, 128, 16, 2, predictor, outputs,
+                     RecordingProgress(cancel_after_checks=2), 25, None, False)
+    assert os.listdir(tmp_path) == []

@@ -2,7 +2,7 @@
 
 import pytest
 
-from landlearn.core.classify.distributed.cluster import preflight
+from landlearn.core.classify.distributed.cluster import full_hosts, preflight
 from landlearn.core.classify.distributed.worker import check_worker, engine_fingerprint
 from landlearn.core.errors import InputError
 from landlearn.core.progress import RecordingProgress
@@ -89,6 +89,26 @@ def test_a_worker_that_cannot_run_the_engine(nc_image, tmp_path):
     with pytest.raises(InputError, match="^DASK_SCHEDULER: the workers cannot run LandLearn's "
                        "engine .*install LandLearn"):
         preflight(_Client({"tcp://a:1": broken}), {}, str(tmp_path), RecordingProgress())
+
+
+class _Hosts:
+    """A client whose workers answer host_cores() as given: {address: (host, cores, threads)}."""
+
+    def __init__(self, workers):
+        self.workers = workers
+
+    def run(self, func):
+        return {a: (host, cores) for a, (host, cores, _) in self.workers.items()}
+
+    def nthreads(self):
+        return {a: threads for a, (_, _, threads) in self.workers.items()}
+
+
+def test_hosts_whose_cores_the_worker_threads_fill_are_named():
+    client = _Hosts({"tcp://a:1": ("a", 4, 2), "tcp://a:2": ("a", 4, 2),  # 4 threads, 4 cores
+                     "tcp://b:1": ("b", 4, 1),  # a spare core for its reader and writer
+                     "tcp://c:1": ("c", 2, 4)})  # oversubscribed
+    assert full_hosts(client) == frozenset({"a", "c"})
 
 
 def test_check_worker_opens_gdal_virtual_paths(nc_image, tmp_path):

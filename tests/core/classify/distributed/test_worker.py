@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import socket
 
 import numpy as np
 import pytest
@@ -21,10 +22,10 @@ from landlearn.core.classify.distributed.worker import (
 from landlearn.core.errors import Cancelled, InputError
 
 
-def _job(config, block, tmp_path, sha=None, engine=None):
+def _job(config, block, tmp_path, sha=None, engine=None, full_hosts=frozenset()):
     (tmp_path / MANIFEST).write_text("{}")
     return BlockJob(config, block, 64, 0, str(tmp_path), sha or file_sha256(config.model),
-                    engine or engine_fingerprint()["landlearn"])
+                    engine or engine_fingerprint()["landlearn"], full_hosts)
 
 
 def test_a_block_writes_its_window_of_the_one_process_map(rf, nc_image, tmp_path):
@@ -43,6 +44,25 @@ def test_a_block_writes_its_window_of_the_one_process_map(rf, nc_image, tmp_path
         assert part.transform == ref.window_transform(block.win)
         assert np.array_equal(part.read(1), ref.read(1, window=block.win))
     assert os.path.exists(parts["output_confidence"])
+
+
+def test_on_a_host_the_workers_fill_a_block_reads_between_batches_to_the_same_parts(
+        rf, nc_image, tmp_path):
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64,
+                            output_probabilities=str(tmp_path / "p.tif"))
+    block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)[1]
+    parts = {}
+    for name, hosts in (("threads", frozenset({"elsewhere"})),
+                        ("inline", frozenset({socket.gethostname()}))):
+        (tmp_path / name).mkdir()
+        done = run_block(_job(config, block, tmp_path / name, full_hosts=hosts))
+        assert done.timings["read"] > 0 and done.timings["write"] > 0
+        paths = part_paths(str(tmp_path / name), 1, config)
+        with rasterio.open(paths["output"]) as c, \
+                rasterio.open(paths["output_probabilities"]) as p:
+            parts[name] = c.read(), p.read()
+    assert np.array_equal(parts["threads"][0], parts["inline"][0])
+    assert np.array_equal(parts["threads"][1], parts["inline"][1])
 
 
 def test_a_worker_that_sees_another_model_file_refuses_it(rf, nc_image, tmp_path):
