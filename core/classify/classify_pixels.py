@@ -106,9 +106,10 @@ class ClassifyResult:
     device: str
     class_pixels: dict[int, int] = field(default_factory=dict)
     class_names: dict[int, str] = field(default_factory=dict)
-    # where the time went, for benchmarks: in one process the busy seconds of the reader,
-    # the predictor and the writer (threads: they overlap) and the model's load; Dask runs
-    # sum those over blocks and add publish, blocks and the client's assembly
+    # where the time went, for benchmarks: in one process the model's load and the busy
+    # seconds of the reader, the predictor and the writer (threads: they overlap; an
+    # object-based run has the load only); Dask runs sum those over blocks and add
+    # publish, blocks and the client's assembly
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self, names: dict[int, str] | None = None) -> str:

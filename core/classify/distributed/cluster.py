@@ -230,13 +230,25 @@ def preflight(client, paths: dict[str, str], probe: str, progress) -> int:
 def full_hosts(client) -> frozenset[str]:
     """Hosts where the workers' threads are as many as the cores (or more): there a block's
     reader and writer threads find no idle core and slow the predictors. Measured on 2
-    cores, 2 single-thread workers, U-Net, 8192 px: the blocks' compute took 14-21% longer
-    than one worker's alone with those threads, 7-9% without, and the runs 1.05-1.07x less
-    time (BENCHMARKS.md, 'Classify Pixels on Dask')."""
-    where = client.run(host_cores)
+    cores, 2 single-thread workers, U-Net, 8192 px: the blocks' compute summed 236-248 s
+    with those threads, 216-222 s without, against one worker's 202-204 s alone, and the
+    runs took 1.05-1.07x less time (BENCHMARKS.md, 'Classify Pixels on Dask').
+
+    Hosts are told apart by name (two cloned machines of one name count as one). Workers
+    of one host that see different core counts (pinned to different cores) count its
+    largest, so a host is called full only when it surely is. This only chooses between
+    two ways of streaming the same map: a worker that cannot answer (it left, it runs no
+    Dask) leaves its host out, i.e. with reader and writer threads as before."""
+    try:
+        where = client.run(host_cores)
+    except Exception:  # noqa: BLE001 - see above: the threaded stream is always right
+        return frozenset()
     threads: dict[str, int] = {}
+    cores: dict[str, int] = {}
+    for host, n in where.values():
+        cores[host] = max(cores.get(host, 0), n)
     for address, n in client.nthreads().items():
         if address in where:  # not one that joined since
-            threads[where[address][0]] = threads.get(where[address][0], 0) + n
-    return frozenset(host for host, n in threads.items()
-                     if n >= min(c for h, c in where.values() if h == host))
+            host = where[address][0]
+            threads[host] = threads.get(host, 0) + n
+    return frozenset(host for host, n in threads.items() if n >= cores[host])

@@ -129,12 +129,12 @@ def check_worker(paths: dict[str, str], probe: str) -> dict:
 
 
 def host_cores() -> tuple[str, int]:
-    """(host name, cores this process may run on): for the client's full_hosts."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return socket.gethostname(), cores
+    """(host name, cores this process may use): for the client's full_hosts. Dask's own
+    count, which honours CPU affinity and a container's CPU quota (cgroups), as the
+    default ``--nthreads`` of ``dask worker`` does."""
+    from dask.system import cpu_count  # a worker runs Dask
+
+    return socket.gethostname(), cpu_count()
 
 
 def started_with(name: str) -> str | None:

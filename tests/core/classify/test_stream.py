@@ -13,6 +13,7 @@ from landlearn.core.classify.output import ClassifyOutputs
 from landlearn.core.classify.predictor import load_predictor
 from landlearn.core.classify.stream import open_source, stream_tiles
 from landlearn.core.errors import Cancelled
+from landlearn.core.geo.grid import count_tiles
 from landlearn.core.progress import RecordingProgress
 
 
@@ -38,7 +39,7 @@ def test_streaming_a_window_on_the_tile_grid_gives_the_whole_maps_pixels(rf, sam
 def test_reading_and_writing_between_batches_gives_the_threaded_streams_map(model, sample,
                                                                            tmp_path, blend):
     """overlap=False (a Dask worker on a host its workers fill) is the same stream, only
-    without reader and writer threads; batches of 3 leave a last, partial batch."""
+    without reader and writer threads; 30 tiles in batches of 4 leave a last batch of 2."""
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
     maps = {}
     for overlap in (True, False):
@@ -51,8 +52,9 @@ def test_reading_and_writing_between_batches_gives_the_threaded_streams_map(mode
         with source, ExitStack() as stack:
             outputs = stack.enter_context(ClassifyOutputs(
                 config, source.grid.subgrid(area), info, area, 128, 16))
-            stream_tiles(config, source, area, 128, 16, 3, predictor, outputs,
-                         RecordingProgress(), 25, timings, overlap)
+            assert count_tiles(area, (96, 96)) == 30
+            stream_tiles(config, source, area, 128, 16, 4, predictor, outputs,
+                         RecordingProgress(), 30, timings, overlap)
         assert min(timings.values()) > 0
         with rasterio.open(out) as c, rasterio.open(tmp_path / f"{overlap}_p.tif") as p:
             maps[overlap] = c.read(), p.read()
@@ -70,5 +72,5 @@ def test_a_cancel_between_batches_stops_the_inline_stream_and_writes_nothing(mod
         outputs = stack.enter_context(ClassifyOutputs(config, source.grid.subgrid(area), info,
                                                       area, 128, 16))
         stream_tiles(config, source, area, 128, 16, 2, predictor, outputs,
-                     RecordingProgress(cancel_after_checks=2), 25, None, False)
+                     RecordingProgress(cancel_after_checks=2), 30, None, False)
     assert os.listdir(tmp_path) == []

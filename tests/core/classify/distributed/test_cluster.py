@@ -94,21 +94,30 @@ def test_a_worker_that_cannot_run_the_engine(nc_image, tmp_path):
 class _Hosts:
     """A client whose workers answer host_cores() as given: {address: (host, cores, threads)}."""
 
-    def __init__(self, workers):
+    def __init__(self, workers, joined=None):
         self.workers = workers
+        self.joined = joined or {}  # workers that joined after run() answered
 
     def run(self, func):
+        if self.workers is None:
+            raise OSError("a worker left")
         return {a: (host, cores) for a, (host, cores, _) in self.workers.items()}
 
     def nthreads(self):
-        return {a: threads for a, (_, _, threads) in self.workers.items()}
+        return {a: threads for a, (_, _, threads) in {**self.workers, **self.joined}.items()}
 
 
 def test_hosts_whose_cores_the_worker_threads_fill_are_named():
     client = _Hosts({"tcp://a:1": ("a", 4, 2), "tcp://a:2": ("a", 4, 2),  # 4 threads, 4 cores
                      "tcp://b:1": ("b", 4, 1),  # a spare core for its reader and writer
-                     "tcp://c:1": ("c", 2, 4)})  # oversubscribed
+                     "tcp://c:1": ("c", 2, 4),  # oversubscribed
+                     # 2 threads, pinned to 1 and to 3 cores: counted as 3 cores, not full
+                     "tcp://d:1": ("d", 1, 1), "tcp://d:2": ("d", 3, 1)},
+                    # one that joined after the question is not counted
+                    joined={"tcp://b:2": ("b", 4, 8)})
     assert full_hosts(client) == frozenset({"a", "c"})
+    # a worker that cannot answer leaves the threaded stream everywhere (the same map)
+    assert full_hosts(_Hosts(None)) == frozenset()
 
 
 def test_check_worker_opens_gdal_virtual_paths(nc_image, tmp_path):

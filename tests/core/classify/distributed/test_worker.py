@@ -47,7 +47,13 @@ def test_a_block_writes_its_window_of_the_one_process_map(rf, nc_image, tmp_path
 
 
 def test_on_a_host_the_workers_fill_a_block_reads_between_batches_to_the_same_parts(
-        rf, nc_image, tmp_path):
+        rf, nc_image, tmp_path, monkeypatch):
+    from landlearn.core.classify.distributed import worker
+
+    overlaps = []
+    real = worker.stream_tiles
+    monkeypatch.setattr(worker, "stream_tiles",
+                        lambda *a: overlaps.append(a[-1]) or real(*a))
     config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64,
                             output_probabilities=str(tmp_path / "p.tif"))
     block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)[1]
@@ -61,6 +67,7 @@ def test_on_a_host_the_workers_fill_a_block_reads_between_batches_to_the_same_pa
         with rasterio.open(paths["output"]) as c, \
                 rasterio.open(paths["output_probabilities"]) as p:
             parts[name] = c.read(), p.read()
+    assert overlaps == [True, False]
     assert np.array_equal(parts["threads"][0], parts["inline"][0])
     assert np.array_equal(parts["threads"][1], parts["inline"][1])
 
