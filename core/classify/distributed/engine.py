@@ -104,7 +104,7 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                       + (f"; dashboard {link}" if link else "")
                       + (f"; the worker threads fill the cores of {', '.join(sorted(full))}, "
                          "so blocks there read and write between batches, not in threads "
-                         "of their own" if full else ""))
+                         "of their own (on the CPU)" if full else ""))
         jobs = {}
         for b in todo:
             job = BlockJob(config, b, tile, pad, staging.path, sha, engine, full)

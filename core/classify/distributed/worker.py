@@ -190,6 +190,14 @@ def _limit_threads() -> None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
+def overlaps(device, host: str, full_hosts: frozenset) -> bool:
+    """Whether a block streams with reader and writer threads: not where the workers'
+    CPU predictors fill every core (the threads would only take turns with them; read and
+    write between batches instead). A GPU worker keeps them: its core mostly waits while
+    the device computes (not measured on a full host)."""
+    return getattr(device, "type", "cpu") != "cpu" or host not in full_hosts
+
+
 def _check_staging(staging: str) -> None:
     """A block whose run was cancelled or failed while it ran finds its staging folder gone
     (the client removed it): it stops instead of writing parts nobody will remove."""
@@ -251,9 +259,7 @@ def run_block(job: BlockJob) -> BlockDone:
         core = job.tile - 2 * job.pad
         n = -(-int(work.width) // core) * -(-int(work.height) // core)
         timings: dict[str, float] = {}
-        # where the workers' predictors fill every core, reader and writer threads would
-        # only take turns with them: read and write between batches instead
-        overlap = socket.gethostname() not in job.full_hosts
+        overlap = overlaps(device, socket.gethostname(), job.full_hosts)
         skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch, predictor,
                                outputs, NullProgress(), n, timings, overlap)
         _check_staging(job.staging)  # before the parts are published

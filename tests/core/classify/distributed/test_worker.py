@@ -16,6 +16,7 @@ from landlearn.core.classify.distributed.worker import (
     BlockJob,
     engine_fingerprint,
     file_sha256,
+    overlaps,
     part_paths,
     run_block,
 )
@@ -70,6 +71,16 @@ def test_on_a_host_the_workers_fill_a_block_reads_between_batches_to_the_same_pa
     assert overlaps == [True, False]
     assert np.array_equal(parts["threads"][0], parts["inline"][0])
     assert np.array_equal(parts["threads"][1], parts["inline"][1])
+
+
+def test_only_cpu_predictors_on_full_hosts_stream_without_threads():
+    from types import SimpleNamespace
+
+    full = frozenset({"a"})
+    assert not overlaps(None, "a", full)  # a classical model
+    assert not overlaps(SimpleNamespace(type="cpu"), "a", full)
+    assert overlaps(SimpleNamespace(type="cuda"), "a", full)
+    assert overlaps(SimpleNamespace(type="cpu"), "b", full)
 
 
 def test_a_worker_that_sees_another_model_file_refuses_it(rf, nc_image, tmp_path):
