@@ -13,10 +13,11 @@ import shutil
 import sys
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ...errors import InputError
 from ...runtime.deps import require
-from .worker import check_worker, engine_fingerprint, host_cores
+from .worker import check_worker, engine_fingerprint
 
 CONNECT_TIMEOUT_S = 10
 # one thread per worker process for the libraries that read these when they load (set in
@@ -183,9 +184,18 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
-def preflight(client, paths: dict[str, str], probe: str, progress) -> int:
-    """Ask every worker what it sees; raise the first problem with its fix. Returns the
-    number of worker threads."""
+@dataclass(frozen=True)
+class Workers:
+    """What preflight learnt of the workers: their threads, and the hosts whose cores
+    those threads fill (see full_hosts)."""
+
+    threads: int
+    full_hosts: frozenset[str]
+
+
+def preflight(client, paths: dict[str, str], probe: str, progress) -> Workers:
+    """Ask every worker what it sees; raise the first problem with its fix. One question
+    to every worker: its answer also gives its host and cores."""
     mine = engine_fingerprint()
     try:
         answers = client.run(check_worker, paths, probe)
@@ -224,10 +234,11 @@ def preflight(client, paths: dict[str, str], probe: str, progress) -> int:
         if differ:
             progress.warning(f"worker {address} runs {', '.join(differ)}: predictions can "
                              "differ slightly from this machine's; install the same versions")
-    return sum(client.nthreads().values())
+    nthreads = client.nthreads()
+    return Workers(sum(nthreads.values()), full_hosts(answers, nthreads))
 
 
-def full_hosts(client) -> frozenset[str]:
+def full_hosts(answers: dict[str, dict], nthreads: dict[str, int]) -> frozenset[str]:
     """Hosts where the workers' threads are as many as the cores (or more): there a block's
     reader and writer threads find no idle core and slow the predictors. Measured on 2
     cores, 2 single-thread workers, U-Net, 8192 px: the blocks' compute summed 236-248 s
@@ -237,18 +248,15 @@ def full_hosts(client) -> frozenset[str]:
     Hosts are told apart by name (two cloned machines of one name count as one). Workers
     of one host that see different core counts (pinned to different cores) count its
     largest, so a host is called full only when it surely is. This only chooses between
-    two ways of streaming the same map: a worker that cannot answer (it left, it runs no
-    Dask) leaves its host out, i.e. with reader and writer threads as before."""
-    try:
-        where = client.run(host_cores)
-    except Exception:  # noqa: BLE001 - see above: the threaded stream is always right
-        return frozenset()
+    two ways of streaming the same map: a worker that joined after preflight asked (in
+    ``nthreads``, not in ``answers``) is not counted, so its host may keep the reader and
+    writer threads, which is always right."""
     threads: dict[str, int] = {}
     cores: dict[str, int] = {}
-    for host, n in where.values():
-        cores[host] = max(cores.get(host, 0), n)
-    for address, n in client.nthreads().items():
-        if address in where:  # not one that joined since
-            host = where[address][0]
+    for got in answers.values():
+        cores[got["host"]] = max(cores.get(got["host"], 0), got["cores"])
+    for address, n in nthreads.items():
+        if address in answers:
+            host = answers[address]["host"]
             threads[host] = threads.get(host, 0) + n
     return frozenset(host for host, n in threads.items() if n >= cores[host])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ...errors import Cancelled, InputError, LandLearnError
 from ...termination import Terminated
 from .assemble import Assembler
-from .cluster import client_for, full_hosts, preflight
+from .cluster import client_for, preflight
 from .plan import Block, plan_blocks
 from .staging import Staging, run_key
 from .worker import BlockJob, engine_fingerprint, file_sha256, run_block
@@ -92,8 +92,8 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         paths = {"input_raster": config.input_raster, "model": config.model}
         if config.segmented_raster:
             paths["segmented_raster"] = config.segmented_raster
-        run.workers = preflight(client, paths, staging.probe, progress)
-        full = full_hosts(client)
+        found = preflight(client, paths, staging.probe, progress)
+        run.workers, full = found.threads, found.full_hosts
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
             "worker processes on this machine"
         services = client.scheduler_info().get("services", {})

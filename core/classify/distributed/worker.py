@@ -123,18 +123,18 @@ def check_worker(paths: dict[str, str], probe: str) -> dict:
             missing[parameter] = path
     if not os.path.exists(probe):
         missing["staging"] = probe
-    return {"host": socket.gethostname(), "missing": missing,
+    return {"host": socket.gethostname(), "cores": host_cores(), "missing": missing,
             "fingerprint": engine_fingerprint(), "executable": sys.executable,
             "malloc_trim": started_with("MALLOC_TRIM_THRESHOLD_")}
 
 
-def host_cores() -> tuple[str, int]:
-    """(host name, cores this process may use): for the client's full_hosts. Dask's own
-    count, which honours CPU affinity and a container's CPU quota (cgroups), as the
-    default ``--nthreads`` of ``dask worker`` does."""
+def host_cores() -> int:
+    """The cores this process may use, for the client's full hosts (cluster.Workers):
+    Dask's own count, which honours CPU affinity and a container's CPU quota (cgroups), as
+    the default ``--nthreads`` of ``dask worker`` does."""
     from dask.system import cpu_count  # a worker runs Dask
 
-    return socket.gethostname(), cpu_count()
+    return cpu_count()
 
 
 def started_with(name: str) -> str | None:

@@ -1,9 +1,15 @@
 """Every worker is asked what it sees before any block runs."""
 
+import socket
+
 import pytest
 
 from landlearn.core.classify.distributed.cluster import full_hosts, preflight
-from landlearn.core.classify.distributed.worker import check_worker, engine_fingerprint
+from landlearn.core.classify.distributed.worker import (
+    check_worker,
+    engine_fingerprint,
+    host_cores,
+)
 from landlearn.core.errors import InputError
 from landlearn.core.progress import RecordingProgress
 
@@ -34,7 +40,11 @@ def test_a_worker_that_sees_everything_passes(nc_image, tmp_path):
     probe.touch()
     client = _Client({"tcp://a:1": _as_worker(), "tcp://b:1": _as_worker()})
     progress = RecordingProgress()
-    assert preflight(client, {"input_raster": nc_image}, str(probe), progress) == 4
+    found = preflight(client, {"input_raster": nc_image}, str(probe), progress)
+    assert found.threads == 4
+    # both answer with this machine's name and cores: 4 threads fill it iff it has <= 4
+    full = frozenset({socket.gethostname()}) if host_cores() <= 4 else frozenset()
+    assert found.full_hosts == full
     assert not progress.warnings
 
 
@@ -91,33 +101,22 @@ def test_a_worker_that_cannot_run_the_engine(nc_image, tmp_path):
         preflight(_Client({"tcp://a:1": broken}), {}, str(tmp_path), RecordingProgress())
 
 
-class _Hosts:
-    """A client whose workers answer host_cores() as given: {address: (host, cores, threads)}."""
-
-    def __init__(self, workers, joined=None):
-        self.workers = workers
-        self.joined = joined or {}  # workers that joined after run() answered
-
-    def run(self, func):
-        if self.workers is None:
-            raise OSError("a worker left")
-        return {a: (host, cores) for a, (host, cores, _) in self.workers.items()}
-
-    def nthreads(self):
-        return {a: threads for a, (_, _, threads) in {**self.workers, **self.joined}.items()}
+def _answers(workers):
+    """check_worker's answers as full_hosts reads them: {address: (host, cores, threads)}."""
+    return ({a: {"host": host, "cores": cores} for a, (host, cores, _) in workers.items()},
+            {a: threads for a, (_, _, threads) in workers.items()})
 
 
 def test_hosts_whose_cores_the_worker_threads_fill_are_named():
-    client = _Hosts({"tcp://a:1": ("a", 4, 2), "tcp://a:2": ("a", 4, 2),  # 4 threads, 4 cores
-                     "tcp://b:1": ("b", 4, 1),  # a spare core for its reader and writer
-                     "tcp://c:1": ("c", 2, 4),  # oversubscribed
-                     # 2 threads, pinned to 1 and to 3 cores: counted as 3 cores, not full
-                     "tcp://d:1": ("d", 1, 1), "tcp://d:2": ("d", 3, 1)},
-                    # one that joined after the question is not counted
-                    joined={"tcp://b:2": ("b", 4, 8)})
-    assert full_hosts(client) == frozenset({"a", "c"})
-    # a worker that cannot answer leaves the threaded stream everywhere (the same map)
-    assert full_hosts(_Hosts(None)) == frozenset()
+    answers, nthreads = _answers({
+        "tcp://a:1": ("a", 4, 2), "tcp://a:2": ("a", 4, 2),  # 4 threads, 4 cores
+        "tcp://b:1": ("b", 4, 1),  # a spare core for its reader and writer
+        "tcp://c:1": ("c", 2, 4),  # oversubscribed
+        # 2 threads, pinned to 1 and to 3 cores: counted as 3 cores, not full
+        "tcp://d:1": ("d", 1, 1), "tcp://d:2": ("d", 3, 1)})
+    assert full_hosts(answers, nthreads) == frozenset({"a", "c"})
+    # one that joined after preflight asked is not counted (b would be full with it)
+    assert full_hosts(answers, {**nthreads, "tcp://b:2": 8}) == frozenset({"a", "c"})
 
 
 def test_check_worker_opens_gdal_virtual_paths(nc_image, tmp_path):
@@ -125,6 +124,7 @@ def test_check_worker_opens_gdal_virtual_paths(nc_image, tmp_path):
                         "model": str(tmp_path / "none.dlpk")}, nc_image)
     assert set(got["missing"]) == {"input_raster", "model"}
     assert got["fingerprint"] == engine_fingerprint()
+    assert got["host"] == socket.gethostname() and got["cores"] == host_cores() >= 1
 
 
 def _worker_threads():
