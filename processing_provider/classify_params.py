@@ -99,8 +99,9 @@ def add_run_parameters(alg) -> None:
     alg.add(QgsProcessingParameterBoolean(
         "RESUME", alg.tr("Resume an interrupted run"), defaultValue=False),
         "With Dask: take up the blocks an interrupted run with the same model, raster and "
-        "parameters finished (kept in a hidden folder beside the output). A changed model "
-        "or parameter starts over.", advanced=True)
+        "parameters finished (kept in a hidden folder beside the output). Classify Raster "
+        "Collection's each_item mode also takes up the finished items, with or without "
+        "Dask. A changed model or parameter starts over.", advanced=True)
 
 
 def run_fields(alg, parameters, context) -> dict:

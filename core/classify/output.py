@@ -38,6 +38,13 @@ def open_writers(stack: ExitStack, config, grid, info, part: bool = False):
     and the assembly of those parts."""
     compress = "zstd" if part else "deflate"
     tags = {"LANDLEARN_MODEL": config.model}
+    with ExitStack() as opened:  # one that fails (a read-only folder) closes the others
+        cls, conf, prob = _open_writers(opened, config, grid, info, compress, part, tags)
+        stack.enter_context(opened.pop_all())
+    return cls, conf, prob
+
+
+def _open_writers(stack, config, grid, info, compress, part, tags):
     cls = stack.enter_context(GeoTiffWriter(
         config.output, grid, 1, np.uint8, nodata=0, classes=info.classes, tags=tags,
         parameter="output", compress=compress, sidecars=not part))
@@ -70,11 +77,15 @@ class ClassifyOutputs:
                                                       part=part)
         self.weighted = config.blend == "weighted"
         if self.weighted:
-            width = int(area.width) + 2 * pad + tile
-            self.weight = hann_weight(tile, pad)
-            self.acc = np.zeros((len(self.values), tile, width), dtype=np.float32)
-            self.wsum = np.zeros((tile, width), dtype=np.float32)
-            self.valid = np.zeros((tile, width), dtype=bool)
+            try:
+                width = int(area.width) + 2 * pad + tile
+                self.weight = hann_weight(tile, pad)
+                self.acc = np.zeros((len(self.values), tile, width), dtype=np.float32)
+                self.wsum = np.zeros((tile, width), dtype=np.float32)
+                self.valid = np.zeros((tile, width), dtype=bool)
+            except BaseException as exc:  # MemoryError: the writers' files go
+                self._stack.__exit__(type(exc), exc, exc.__traceback__)
+                raise
             self.top = int(area.row_off) - pad  # raster row of strip row 0
 
     @property

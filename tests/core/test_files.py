@@ -158,3 +158,76 @@ def test_disk_full_is_told_with_the_numbers(tmp_path):
                                   OSError(errno.EIO, "Input/output error"))
     assert "could not be written completely" in str(other) and "disk full" not in str(other)
     assert files.free_bytes(str(tmp_path / "not" / "yet" / "there.tif")) > 0
+
+
+class _Stop(BaseException):
+    """Stands for a termination signal (core.termination.Terminated)."""
+
+
+def _resumable(out, key, resume=True):
+    return StagedFolder(str(out), "output_folder", replace=True, resume_key=key, resume=resume,
+                        keep_on=lambda exc: isinstance(exc, _Stop))
+
+
+def test_a_resumable_folder_is_kept_on_termination_and_taken_up_by_its_key_only(tmp_path):
+    out = tmp_path / "maps"
+    fixed = tmp_path / ".maps.landlearn-resume"
+    with pytest.raises(_Stop):
+        with _resumable(out, "k1") as staged:
+            assert staged.staging == str(fixed) and not staged.resumed
+            (fixed / "a.tif").write_text("done")
+            raise _Stop()
+    assert sorted(os.listdir(fixed)) == ["a.tif", files.RESUME_MANIFEST]
+    with pytest.raises(RuntimeError):  # any other error: the work goes
+        with _resumable(out, "k1") as staged:
+            assert staged.resumed and os.listdir(fixed) != []
+            raise RuntimeError("boom")
+    assert not fixed.exists()
+    with pytest.raises(_Stop):
+        with _resumable(out, "k1") as staged:
+            (fixed / "a.tif").write_text("done")
+            raise _Stop()
+    with pytest.raises(_Stop):
+        with _resumable(out, "k2") as staged:  # another key: not taken up
+            assert not staged.resumed and sorted(os.listdir(fixed)) == [files.RESUME_MANIFEST]
+            raise _Stop()
+    with _resumable(out, "k2") as staged:
+        assert staged.resumed
+        (fixed / "b.tif").write_text("done")
+    assert sorted(os.listdir(out)) == sorted([MARKER, "b.tif"]) and not fixed.exists()
+
+
+def test_without_resume_a_stale_resumable_folder_goes_and_a_foreign_one_stays(tmp_path):
+    out = tmp_path / "maps"
+    fixed = tmp_path / ".maps.landlearn-resume"
+    with pytest.raises(_Stop):
+        with _resumable(out, "k1"):
+            raise _Stop()
+    with _resumable(out, "", resume=False) as staged:
+        assert staged.staging != str(fixed) and not fixed.exists()
+    fixed.mkdir()  # empty, as a stop between its making and its manifest could leave it
+    with _resumable(out, "k1", resume=True) as staged:
+        assert not staged.resumed
+    os.rename(out, tmp_path / "published")
+    fixed.mkdir()
+    (fixed / "precious.txt").write_text("mine")
+    with _resumable(out, "", resume=False):
+        pass
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: .* is in the way .* LandLearn did "
+                       "not make it"):
+        _resumable(out, "k1")
+    assert os.listdir(fixed) == ["precious.txt"]
+
+
+def test_a_resumable_folder_that_cannot_be_published_is_kept(tmp_path):
+    out = tmp_path / "maps"
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* is not empty .* not "
+                       "written by LandLearn"):
+        with _resumable(out, "k1") as staged:
+            (tmp_path / ".maps.landlearn-resume" / "a.tif").write_text("done")
+            out.mkdir()
+            (out / "notes.txt").write_text("appeared during the run")
+    os.remove(out / "notes.txt")
+    with _resumable(out, "k1") as staged:
+        assert staged.resumed
+    assert sorted(os.listdir(out)) == sorted([MARKER, "a.tif"])

@@ -10,22 +10,29 @@ under a temporary name and appears whole, or not at all.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ...errors import InputError
 from ...files import StagedFolder, temporary_sibling, write_text_atomic
 from ...geo.grid import crs_units
 from ...progress import NullProgress, Progress, SubProgress, check
-from ...termination import terminable
+from ...termination import Terminated, terminable
 from ..classify_pixels import ClassifyConfig, ClassifyResult, classify_pixels
 from ..distributed.cluster import shared_clients
+from ..distributed.staging import map_fields, raster_identity
+from ..distributed.worker import engine_fingerprint, file_sha256
 from .areas import area_rows, table_text
 from .items import describe_items, list_items
 from .mosaic import build_vrt
 
 MODES = ("mosaicked", "each_item")
+JOURNAL = "landlearn_items"  # each_item with RESUME: a finished item's class areas, per item
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class CollectionResult:
     seconds: float
     mosaic: str | None = None
     tables: tuple[str, str] | None = None
+    # the Classify Pixels runs of this call (with RESUME, not those of items taken up)
     results: list[ClassifyResult] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -87,18 +95,33 @@ def classify_collection(config: CollectionConfig, progress: Progress | None = No
                   f"{items[0].crs.to_string() if items[0].crs else 'no CRS'}")
     base = dataclasses.replace(config.classify, model=config.model)
     if config.processing_mode == "mosaicked":
-        return _mosaicked(config, base, items, progress, t0)
-    return _each_item(config, base, items, progress, t0)
+        return _mosaicked(config, base, items, which, progress, t0)
+    return _each_item(config, base, items, which, progress, t0)
 
 
-def _mosaicked(config, base, items, progress, t0) -> CollectionResult:
-    vrt = temporary_sibling(config.output, ".vrt")  # beside the output: workers see it too
+@contextmanager
+def _items_parameter(which: str):
+    """Classify Pixels' errors about its INPUT_RASTER (the mosaic, an item), named by the
+    collection's parameter the user gave (RASTERS, FOLDER or LIST_FILE)."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.parameter != "INPUT_RASTER":
+            raise
+        raise InputError(which, exc.detail) from None
+
+
+def _mosaicked(config, base, items, which, progress, t0) -> CollectionResult:
+    # beside the output: workers see it too. Its name is new each run; RESUME knows the
+    # mosaic by its text and its items' files (distributed.staging.raster_identity)
+    vrt = temporary_sibling(config.output, ".vrt")
     try:
         build_vrt(vrt, [i.path for i in items], items[0], base.cell_size)
         # the mosaic is on the cell size already
-        result = classify_pixels(dataclasses.replace(base, input_raster=vrt,
-                                                     output=config.output, cell_size=None),
-                                 progress)
+        with _items_parameter(which):
+            result = classify_pixels(dataclasses.replace(base, input_raster=vrt,
+                                                         output=config.output,
+                                                         cell_size=None), progress)
     finally:
         if os.path.exists(vrt):
             os.remove(vrt)
@@ -117,28 +140,86 @@ def _names(items) -> list[str]:
     return names
 
 
-def _each_item(config, base, items, progress, t0) -> CollectionResult:
+def _items_key(base, items, names) -> str:
+    """What decides the folder's maps: the model's bytes, the settings, every item's
+    files and its map's name, the engine. A stopped run's maps are taken up by RESUME
+    only under the same key."""
+    fields = {k: v for k, v in map_fields(base).items()
+              if k not in ("input_raster", "block_size")}  # blocks give the same map
+    fields["model"] = file_sha256(base.model)
+    fields["engine"] = engine_fingerprint()["landlearn"]
+    fields["items"] = [[name, raster_identity(item.path)] for item, name in zip(items, names)]
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _finished(folder: str, name: str) -> list[dict] | None:
+    """The class-area rows of an item an earlier run finished into ``folder`` (its map and
+    its rows, each written whole), or None."""
+    try:
+        with open(os.path.join(folder, JOURNAL, name + ".json"), encoding="utf-8") as fh:
+            rows = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(rows, list) and os.path.isfile(os.path.join(folder, name))
+    return rows if ok else None
+
+
+def _remove_hidden(folder: str) -> None:
+    for name in os.listdir(folder):
+        if name.startswith("."):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+
+
+def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
     if base.output_confidence or base.output_probabilities:
         raise InputError("output_folder", "each_item writes class maps only; classify items "
                          "one by one with Classify Pixels for confidence or probabilities")
     rows, results, outputs = [], [], []
     names = _names(items)
-    # with Dask, the items share one cluster: worker processes start once
+    # with Dask, the items share one cluster: worker processes start once. With RESUME the
+    # folder is built under a fixed name and kept when the run is terminated, so a later
+    # run takes up the finished items' maps (and, on Dask, the blocks of the one stopped)
     with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
-                      what="classified collection", algorithm="classifyrastercollection"
+                      what="classified collection", algorithm="classifyrastercollection",
+                      # without RESUME only a stale resumable folder is looked for
+                      resume_key=_items_key(base, items, names) if base.resume else "",
+                      resume=base.resume,
+                      keep_on=lambda exc: isinstance(exc, Terminated)
                       ) as st, shared_clients():
+        kept = {n: _finished(st.staging, n) for n in names} if st.resumed else {}
+        kept = {n: got for n, got in kept.items() if got is not None}
+        if base.resume:
+            os.makedirs(os.path.join(st.staging, JOURNAL), exist_ok=True)
+        if st.resumed:
+            progress.info(f"RESUME: {len(kept)} of {len(items)} items were finished by an "
+                          f"earlier run with the same parameters ('{st.staging}')")
         for k, (item, name) in enumerate(zip(items, names)):
             check(progress)
-            progress.info(f"item {k + 1}/{len(items)}: {item.path}")
             out = os.path.join(st.staging, name)
-            sub = SubProgress(progress, k / len(items), (k + 1) / len(items))
-            result = classify_pixels(dataclasses.replace(base, input_raster=item.path,
-                                                         output=out), sub)
-            results.append(result)
             outputs.append(os.path.join(config.output_folder, name))
+            if name in kept:
+                rows += kept[name]
+                continue
+            progress.info(f"item {k + 1}/{len(items)}: {item.path}")
+            sub = SubProgress(progress, k / len(items), (k + 1) / len(items))
+            with _items_parameter(which):
+                result = classify_pixels(dataclasses.replace(base, input_raster=item.path,
+                                                             output=out), sub)
+            results.append(result)
             pixel_area = base.cell_size ** 2 if base.cell_size else item.res[0] * item.res[1]
-            rows += area_rows(item.path, name, result.class_pixels, result.class_names,
-                              pixel_area, crs_units(item.crs) == "metre")
+            mine = area_rows(item.path, name, result.class_pixels, result.class_names,
+                             pixel_area, crs_units(item.crs) == "metre")
+            rows += mine
+            if base.resume:  # the item is done: a RESUME from here on takes its map up
+                write_text_atomic(os.path.join(st.staging, JOURNAL, name + ".json"),
+                                  json.dumps(mine) + "\n", "output_folder")
+        shutil.rmtree(os.path.join(st.staging, JOURNAL), ignore_errors=True)
+        if st.resumed:  # what a killed run left half-made: writers' files, an item's parts
+            _remove_hidden(st.staging)
         build_vrt(os.path.join(st.staging, "mosaic.vrt"),
                   [os.path.join(st.staging, n) for n in names], parameter="output_folder")
         csv_text, json_text = table_text(rows)

@@ -193,7 +193,7 @@ class Workers:
     full_hosts: frozenset[str]
 
 
-def preflight(client, paths: dict[str, str], probe: str, progress) -> Workers:
+def preflight(client, paths: dict[str, list[str]], probe: str, progress) -> Workers:
     """Ask every worker what it sees; raise the first problem with its fix. One question
     to every worker: its answer also gives its host and cores."""
     mine = engine_fingerprint()

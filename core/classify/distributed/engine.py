@@ -11,6 +11,7 @@ RESUME the next run with the same parameters takes them up.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from ...errors import Cancelled, InputError, LandLearnError
@@ -18,10 +19,11 @@ from ...termination import Terminated
 from .assemble import Assembler
 from .cluster import client_for, preflight
 from .plan import Block, plan_blocks
-from .staging import Staging, run_key
+from .staging import Staging, raster_files, run_key
 from .worker import BlockJob, engine_fingerprint, file_sha256, run_block
 
 POLL_S = 0.2
+PREFLIGHT_FILES = 256  # files of a raster each worker looks for before any block
 
 
 class BlockFailed(LandLearnError):
@@ -75,6 +77,16 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
     return run
 
 
+def _sample(files: list[str], most: int = PREFLIGHT_FILES) -> list[str]:
+    """The raster's own file and sources spread evenly over the list, at most ``most``: a
+    national mosaic's VRT may list 10^5 tiles, and every worker stats what it is sent
+    (one source out of place still fails its blocks, naming the path, with RETRIES)."""
+    if len(files) <= most:
+        return files
+    step = (len(files) - 1) / (most - 1)
+    return list(dict.fromkeys(files[round(k * step)] for k in range(most)))
+
+
 def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, pad, sha,
          engine, workers, progress) -> DistributedRun:
     t_assemble = 0.0
@@ -89,9 +101,12 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         run.class_counts = assembler.class_counts
         return run
     with client_for(config.dask_scheduler, workers, progress) as (client, cluster):
-        paths = {"input_raster": config.input_raster, "model": config.model}
+        # the files of a raster: a VRT whose sources only the client sees fails here,
+        # named, not block by block
+        paths = {"input_raster": _sample(raster_files(config.input_raster)),
+                 "model": [config.model]}
         if config.segmented_raster:
-            paths["segmented_raster"] = config.segmented_raster
+            paths["segmented_raster"] = _sample(raster_files(config.segmented_raster))
         found = preflight(client, paths, staging.probe, progress)
         run.workers, full = found.threads, found.full_hosts
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
@@ -106,10 +121,13 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                          "so blocks there read and write between batches, not in threads "
                          "of their own (on the CPU)" if full else ""))
         jobs = {}
+        # a key of this run only: two runs with the same parameters into different outputs
+        # on one scheduler would otherwise share tasks (and one read the other's parts)
+        run_id = uuid.uuid4().hex[:8]
         for b in todo:
             job = BlockJob(config, b, tile, pad, staging.path, sha, engine, full)
             fut = client.submit(run_block, job, retries=config.retries, pure=False,
-                                key=f"landlearn-block-{b.index}-{staging.key[:12]}")
+                                key=f"landlearn-block-{b.index}-{staging.key[:12]}-{run_id}")
             jobs[fut] = b
         pending = set(jobs)
         total_px = sum(b.window[2] * b.window[3] for b in todo)

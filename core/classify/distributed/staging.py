@@ -6,8 +6,8 @@ result. Its manifest says which run the parts belong to: a key over everything t
 decides their pixels (the model's SHA-256, the parameters, the raster's identity, the
 block layout and the engine). RESUME reuses the parts of a run with the same key, left
 behind when the client was killed; any other key means the parts are stale and go. A
-folder by that name without LandLearn's manifest is someone else's and stops the run.
-"""
+folder by that name without LandLearn's manifest is someone else's and stops the run,
+unless it is empty (what a block stopped while it started can leave)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ import os
 import shutil
 import time
 
+import rasterio
+
 from ...errors import InputError
-from ...files import write_text_atomic
+from ...files import empty_dir, landlearn_manifest, write_text_atomic
 from .worker import MANIFEST, part_paths
 
 # parameters that change how the work is run, not a pixel of it
@@ -32,22 +34,66 @@ def staging_path(output: str) -> str:
     return os.path.join(folder, f".{name}.landlearn-parts")
 
 
-def _identity(path: str | None) -> list | None:
+def raster_identity(path: str | None) -> list | None:
+    """What tells that a raster's pixels are those of an earlier run: every file GDAL reads
+    for it (the file, a .msk mask, a VRT's sources, nested VRTs' too) by real path, size
+    and modification time, and a VRT by its text, not its name (Classify Raster
+    Collection's mosaic gets a new name each run). Not its .aux.xml or .ovr: QGIS writes
+    statistics there when the raster is only looked at, and neither changes a classified
+    pixel. A GDAL virtual path (/vsis3/...) or connection string (GPKG:...) counts by its
+    name only: an object replaced under the same name is not noticed (README, RESUME)."""
     if not path:
         return None
+    out = []
+    for f in raster_files(path):
+        if f.startswith("/vsi") or not os.path.isfile(f):
+            out.append([f])
+        elif f.lower().endswith(".vrt"):
+            with open(f, "rb") as fh:
+                text = hashlib.sha256(fh.read()).hexdigest()
+            # the run's own VRT by its text alone; a nested one by its path too
+            out.append(["vrt", text] if f == path else [os.path.realpath(f), "vrt", text])
+        else:
+            st = os.stat(f)
+            out.append([os.path.realpath(f), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def raster_files(path: str, depth: int = 4) -> list[str]:
+    """The files whose pixels a raster is made of: ``path`` first, then what GDAL lists
+    for it (a .msk mask, a VRT's sources, and theirs down to ``depth`` nested VRTs),
+    without .aux.xml and .ovr (statistics and overviews, which a classification does not
+    read). A GDAL virtual path is itself."""
     if path.startswith("/vsi"):
         return [path]
-    st = os.stat(path)
-    return [os.path.realpath(path), st.st_size, st.st_mtime_ns]
+    with rasterio.open(path) as ds:
+        listed = list(ds.files)
+    own = os.path.realpath(path)
+    found = [path]
+    for f in listed:
+        if f.lower().endswith((".aux.xml", ".ovr")) or (
+                not f.startswith("/vsi") and os.path.realpath(f) == own):
+            continue
+        if depth > 0 and f.lower().endswith(".vrt") and os.path.isfile(f):
+            found += raster_files(f, depth - 1)
+        else:
+            found.append(f)
+    return list(dict.fromkeys(found))
+
+
+def map_fields(config) -> dict:
+    """The classify settings that decide a map's pixels (not where it goes, nor how the
+    work is run)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_IN_KEY}
 
 
 def run_key(config, model_sha256: str, engine: str, blocks: list, tile: int, pad: int) -> str:
-    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_IN_KEY}
+    fields = map_fields(config)
     fields["wants"] = [bool(getattr(config, k)) for k in
                        ("output_confidence", "output_probabilities")]
     fields["model"] = model_sha256
-    fields["input_raster"] = _identity(config.input_raster)
-    fields["segmented_raster"] = _identity(config.segmented_raster)
+    fields["input_raster"] = raster_identity(config.input_raster)
+    fields["segmented_raster"] = raster_identity(config.segmented_raster)
     fields["engine"] = engine
     fields["layout"] = [tile, pad, [b.window for b in blocks], [b.work for b in blocks]]
     text = json.dumps(fields, sort_keys=True, default=str)
@@ -62,14 +108,13 @@ class Staging:
         self.key = key
         manifest = os.path.join(self.path, MANIFEST)
         self.resumed = False
+        if empty_dir(self.path):
+            # what a block that was stopped while it started can leave (a worker's writer
+            # made the folder again); nothing in it to lose
+            os.rmdir(self.path)
         if os.path.lexists(self.path):
-            theirs = None
-            try:
-                with open(manifest, encoding="utf-8") as fh:
-                    theirs = json.load(fh)
-            except (OSError, ValueError):
-                pass
-            if not isinstance(theirs, dict) or theirs.get("generator") != "LandLearn":
+            theirs = landlearn_manifest(manifest)
+            if theirs is None:
                 raise InputError("output", f"'{self.path}' is in the way of the run's staging "
                                  "folder and LandLearn did not make it; move it away")
             if resume and theirs.get("key") == key:

@@ -38,6 +38,7 @@ PART_SUFFIXES = {"output": "class", "output_confidence": "confidence",
                  "output_probabilities": "probabilities"}
 
 _PREDICTORS: dict[tuple, tuple] = {}
+WATCH_S = 1.0  # how often a running block looks whether its run was stopped
 _HASHES: dict[tuple, str] = {}
 _FINGERPRINT: dict[str, str] = {}
 
@@ -108,19 +109,28 @@ def engine_fingerprint() -> dict[str, str]:
     return dict(_FINGERPRINT)
 
 
-def check_worker(paths: dict[str, str], probe: str) -> dict:
-    """Run on every worker before any block: what it cannot see, and its versions."""
+def _visible(path: str) -> bool:
+    if os.path.exists(path):
+        return True
+    # a GDAL virtual path or connection string (/vsis3/..., GPKG:a.gpkg:t) is no file:
+    # open it, through rasterio, not GDAL's Python bindings (a worker may have only
+    # rasterio's wheel)
+    try:
+        with rasterio.open(path):
+            return True
+    except (rasterio.errors.RasterioError, OSError):  # RasterioIOError: OSError
+        return False
+
+
+def check_worker(paths: dict[str, list[str]], probe: str) -> dict:
+    """Run on every worker before any block: what it cannot see (per parameter, the first
+    of its files: a raster's VRT sources or mask count too), and its versions."""
     missing = {}
-    for parameter, path in paths.items():
-        if path.startswith("/vsi"):
-            # rasterio, not GDAL's Python bindings: a worker may have only rasterio's wheel
-            try:
-                with rasterio.open(path):
-                    pass
-            except (rasterio.errors.RasterioError, OSError):  # RasterioIOError: OSError
+    for parameter, files in paths.items():
+        for path in files:
+            if not _visible(path):
                 missing[parameter] = path
-        elif not os.path.exists(path):
-            missing[parameter] = path
+                break
     if not os.path.exists(probe):
         missing["staging"] = probe
     return {"host": socket.gethostname(), "cores": host_cores(), "missing": missing,
@@ -205,6 +215,25 @@ def _check_staging(staging: str) -> None:
         raise Cancelled(f"the staging folder '{staging}' is gone: the run was stopped")
 
 
+class _StagingWatch(NullProgress):
+    """A block's progress on a worker: cancelled once the client has removed the staging
+    folder (a cancel, another block's failure), so a block of minutes stops within a batch
+    (Dask cannot stop a running task). Looked at every WATCH_S at most: one stat, which a
+    shared file system should not get per tile."""
+
+    def __init__(self, staging: str):
+        self.manifest = os.path.join(staging, MANIFEST)
+        self._next = 0.0
+        self._gone = False
+
+    def is_canceled(self) -> bool:
+        now = time.monotonic()
+        if not self._gone and now >= self._next:
+            self._next = now + WATCH_S
+            self._gone = not os.path.exists(self.manifest)
+        return self._gone
+
+
 def _remove_if_empty(folder: str) -> None:
     try:
         os.rmdir(folder)
@@ -247,23 +276,27 @@ def run_block(job: BlockJob) -> BlockDone:
     work = block.work_win
     _check_staging(job.staging)
     source, _area = open_source(config, info, NullProgress())
-    with source, ExitStack() as stack:
-        try:
+    try:
+        with source, ExitStack() as stack:
             outputs = stack.enter_context(ClassifyOutputs(
                 part_config, source.grid.subgrid(work), info, work, job.tile, job.pad,
                 part=True))
             _check_staging(job.staging)
-        except Cancelled:
-            _remove_if_empty(job.staging)  # the writer made the folder again: undo that
-            raise
-        core = job.tile - 2 * job.pad
-        n = -(-int(work.width) // core) * -(-int(work.height) // core)
-        timings: dict[str, float] = {}
-        overlap = overlaps(device, socket.gethostname(), job.full_hosts)
-        skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch, predictor,
-                               outputs, NullProgress(), n, timings, overlap)
-        _check_staging(job.staging)  # before the parts are published
-        t2 = time.perf_counter()
+            core = job.tile - 2 * job.pad
+            n = -(-int(work.width) // core) * -(-int(work.height) // core)
+            timings: dict[str, float] = {}
+            overlap = overlaps(device, socket.gethostname(), job.full_hosts)
+            skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch,
+                                   predictor, outputs, _StagingWatch(job.staging), n, timings,
+                                   overlap)
+            _check_staging(job.staging)  # before the parts are published
+            t2 = time.perf_counter()
+    except Cancelled:
+        # the writers made the folder again and have removed their temporary files by
+        # now (the with has unwound): take the folder back too, so no empty folder of
+        # LandLearn's is left without its manifest
+        _remove_if_empty(job.staging)
+        raise
     timings["publish"] = time.perf_counter() - t2  # verified, renamed (leaving the with)
     return BlockDone(block.index, skipped, time.perf_counter() - t1, load,
                      f"{socket.gethostname()}:{os.getpid()}", timings)

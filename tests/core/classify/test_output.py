@@ -112,3 +112,17 @@ def test_an_error_inside_leaves_no_output(tmp_path):
                     np.ones((TILE, TILE), bool))
             raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_that_cannot_be_opened_leaves_the_others_files_behind_none(tmp_path):
+    """The probabilities' folder is a file: the class map's and confidence's temporary
+    files, opened first, go too (in one process, on a worker, and in the assembly)."""
+    from landlearn.core.errors import InputError
+
+    (tmp_path / "blocker").write_text("not a folder")
+    config = ClassifyConfig("in.tif", "m.dlpk", str(tmp_path / "x.tif"),
+                            output_confidence=str(tmp_path / "c.tif"),
+                            output_probabilities=str(tmp_path / "blocker" / "p.tif"))
+    with pytest.raises(InputError, match="^OUTPUT_PROBABILITIES: "):
+        ClassifyOutputs(config, GRID, INFO, GRID.full_window, TILE, PAD)
+    assert [p.name for p in tmp_path.iterdir()] == ["blocker"]

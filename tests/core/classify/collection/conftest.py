@@ -20,3 +20,16 @@ def nc_tiles(sample, tmp_path_factory):
             with rasterio.open(folder / f"tile_{name}.tif", "w", **profile) as dst:
                 dst.write(src.read(window=win))
     return folder, windows, str(scene)
+
+
+@pytest.fixture(scope="session")
+def scene_map(rf, nc_tiles, tmp_path_factory):
+    """The random forest's one-process map of the whole scene: what every mode must give."""
+    import rasterio
+
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+
+    out = tmp_path_factory.mktemp("scene") / "scene.tif"
+    classify_pixels(ClassifyConfig(nc_tiles[2], str(rf[0]), str(out)))
+    with rasterio.open(out) as ds:
+        return ds.read(1)

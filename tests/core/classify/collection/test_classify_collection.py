@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 import rasterio
 
-from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.classify.classify_pixels import ClassifyConfig
 from landlearn.core.classify.collection import CollectionConfig, classify_collection
 from landlearn.core.errors import InputError
 from landlearn.core.progress import RecordingProgress
-
-
-@pytest.fixture(scope="module")
-def scene_map(rf, nc_tiles, tmp_path_factory):
-    out = tmp_path_factory.mktemp("scene") / "scene.tif"
-    classify_pixels(ClassifyConfig(nc_tiles[2], str(rf[0]), str(out)))
-    with rasterio.open(out) as ds:
-        return ds.read(1)
 
 
 def test_mosaicked_gives_the_scenes_map(rf, nc_tiles, scene_map, tmp_path):

@@ -13,6 +13,8 @@ from landlearn.core.classify.distributed.worker import (
 from landlearn.core.errors import InputError
 from landlearn.core.progress import RecordingProgress
 
+pytest.importorskip("dask")  # a worker's answer counts cores as Dask does
+
 
 class _Client:
     """What preflight asks of a distributed.Client, answering as the workers would."""
@@ -40,7 +42,7 @@ def test_a_worker_that_sees_everything_passes(nc_image, tmp_path):
     probe.touch()
     client = _Client({"tcp://a:1": _as_worker(), "tcp://b:1": _as_worker()})
     progress = RecordingProgress()
-    found = preflight(client, {"input_raster": nc_image}, str(probe), progress)
+    found = preflight(client, {"input_raster": [nc_image]}, str(probe), progress)
     assert found.threads == 4
     # both answer with this machine's name and cores: 4 threads fill it iff it has <= 4
     full = frozenset({socket.gethostname()}) if host_cores() <= 4 else frozenset()
@@ -53,7 +55,7 @@ def test_workers_started_with_dasks_malloc_trim_are_warned_of(nc_image, tmp_path
     probe.touch()
     client = _Client({"tcp://a:1": _as_worker(), "tcp://b:1": _as_worker(malloc_trim="65536")})
     progress = RecordingProgress()
-    preflight(client, {"input_raster": nc_image}, str(probe), progress)
+    preflight(client, {"input_raster": [nc_image]}, str(probe), progress)
     assert len(progress.warnings) == 1
     assert progress.warnings[0].startswith("1 of 2 workers (e.g. tcp://b:1) run with "
                                            "MALLOC_TRIM_THRESHOLD_ set")
@@ -67,14 +69,14 @@ def test_a_path_only_the_client_sees_is_named_with_the_fix(nc_image, tmp_path):
         missing={"input_raster": nc_image})})
     with pytest.raises(InputError, match=r"^INPUT_RASTER: worker tcp://a:1 \(.*\) cannot open "
                        ".* storage every worker mounts at the same path, or .*/vsis3/"):
-        preflight(client, {"input_raster": nc_image}, str(probe), RecordingProgress())
+        preflight(client, {"input_raster": [nc_image]}, str(probe), RecordingProgress())
 
 
 def test_a_staging_folder_the_workers_cannot_see_is_named(nc_image, tmp_path):
     client = _Client({"tcp://a:1": _as_worker()})
     with pytest.raises(InputError, match="^OUTPUT: worker tcp://a:1 .* cannot see the staging "
                        "folder"):
-        preflight(client, {"input_raster": nc_image}, str(tmp_path / "nowhere" / "probe"),
+        preflight(client, {"input_raster": [nc_image]}, str(tmp_path / "nowhere" / "probe"),
                   RecordingProgress())
 
 
@@ -85,10 +87,11 @@ def test_another_engine_or_library_version_on_a_worker(nc_image, tmp_path):
     with pytest.raises(InputError, match="^DASK_SCHEDULER: worker tcp://a:1 .* runs another "
                        "LandLearn engine"):
         preflight(_Client({"tcp://a:1": _as_worker(fingerprint=other)}),
-                  {"input_raster": nc_image}, str(probe), RecordingProgress())
+                  {"input_raster": [nc_image]}, str(probe), RecordingProgress())
     older = dict(engine_fingerprint(), numpy="1.0.0")
     progress = RecordingProgress()
-    preflight(_Client({"tcp://a:1": _as_worker(fingerprint=older)}), {"input_raster": nc_image},
+    preflight(_Client({"tcp://a:1": _as_worker(fingerprint=older)}),
+              {"input_raster": [nc_image]},
               str(probe), progress)
     assert progress.warnings and "numpy 1.0.0 (here " in progress.warnings[0]
 
@@ -120,11 +123,23 @@ def test_hosts_whose_cores_the_worker_threads_fill_are_named():
 
 
 def test_check_worker_opens_gdal_virtual_paths(nc_image, tmp_path):
-    got = check_worker({"input_raster": "/vsicurl/http://127.0.0.1:9/none.tif",
-                        "model": str(tmp_path / "none.dlpk")}, nc_image)
+    got = check_worker({"input_raster": ["/vsicurl/http://127.0.0.1:9/none.tif"],
+                        "model": [str(tmp_path / "none.dlpk")]}, nc_image)
     assert set(got["missing"]) == {"input_raster", "model"}
     assert got["fingerprint"] == engine_fingerprint()
     assert got["host"] == socket.gethostname() and got["cores"] == host_cores() >= 1
+
+
+def test_a_vrt_source_only_the_client_sees_is_named(nc_image, tmp_path):
+    """A mosaic's VRT lies where workers see it; one of its items may not: every file of
+    the raster is looked for (the engine sends staging.raster_files)."""
+    missing = str(tmp_path / "client_only" / "item.tif")
+    got = check_worker({"input_raster": [nc_image, missing], "model": [nc_image]}, nc_image)
+    assert got["missing"] == {"input_raster": missing}
+    client = _Client({"tcp://a:1": _as_worker()})
+    with pytest.raises(InputError, match=f"^INPUT_RASTER: worker tcp://a:1 .* cannot open "
+                       f"'{missing}'"):
+        preflight(client, {"input_raster": [nc_image, missing]}, nc_image, RecordingProgress())
 
 
 def _worker_threads():

@@ -2,13 +2,20 @@
 
 import dataclasses
 import os
+import shutil
 
 import pytest
 from rasterio.windows import Window
 
 from landlearn.core.classify.classify_pixels import ClassifyConfig
 from landlearn.core.classify.distributed.plan import plan_blocks
-from landlearn.core.classify.distributed.staging import Staging, run_key, staging_path
+from landlearn.core.classify.distributed.staging import (
+    Staging,
+    raster_files,
+    raster_identity,
+    run_key,
+    staging_path,
+)
 from landlearn.core.errors import InputError
 
 BLOCKS = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)
@@ -57,3 +64,40 @@ def test_a_folder_in_the_way_that_is_not_ours_stops_the_run(tmp_path):
     with pytest.raises(InputError, match="^OUTPUT: .* is in the way .* LandLearn did not make it"):
         Staging(out, "k", resume=True)
     assert os.path.exists(os.path.join(staging_path(out), "precious.txt"))
+
+
+def test_an_empty_folder_left_by_a_stopped_block_is_not_in_the_way(tmp_path):
+    out = str(tmp_path / "map.tif")
+    os.makedirs(staging_path(out))  # what a block stopped while it started could leave
+    staging = Staging(out, "k", resume=True)
+    assert not staging.resumed and os.listdir(staging.path) == ["landlearn_parts.json"]
+
+
+def _vrt(path, sources):
+    from landlearn.core.classify.collection.mosaic import build_vrt
+
+    build_vrt(str(path), [str(s) for s in sources])
+    return str(path)
+
+
+def test_a_rasters_identity_is_its_files_and_a_vrt_its_text(nc_image, tmp_path):
+    """RESUME's key: a collection's mosaic gets a new name each run but is the same
+    raster; a changed source is not; statistics QGIS writes beside a raster change no
+    pixel."""
+    src = tmp_path / "src"
+    src.mkdir()
+    items = [src / "a.tif", src / "b.tif"]
+    for item in items:
+        shutil.copy(nc_image, item)
+    first = _vrt(tmp_path / ".map.tif.1234abcd.part.vrt", items)
+    second = _vrt(tmp_path / ".map.tif.9876fedc.part.vrt", items)
+    assert raster_files(first)[0] == first
+    assert sorted(raster_files(first)[1:]) == sorted(str(i) for i in items)
+    assert raster_identity(first) == raster_identity(second)
+    (src / "a.tif.aux.xml").write_text("<PAMDataset/>")
+    assert raster_identity(first) == raster_identity(second)
+    assert raster_files(str(items[0])) == [str(items[0])]
+    before = raster_identity(first)
+    os.utime(items[1], ns=(1, 1))
+    assert raster_identity(first) != before
+    assert raster_identity("/vsis3/bucket/x.tif") == [["/vsis3/bucket/x.tif"]]

@@ -121,3 +121,68 @@ def test_the_engine_fingerprint_names_the_code_and_versions():
     fp = engine_fingerprint()
     assert len(fp["landlearn"]) == 16 and fp["python"].count(".") == 2
     assert {"numpy", "scikit-learn", "torch", "onnxruntime"} <= set(fp)
+
+
+def test_a_block_stopped_after_its_writers_opened_leaves_no_folder(rf, nc_image, tmp_path,
+                                                                   monkeypatch):
+    """The client removes the parts folder just after the block's first look: the writers
+    make it again for their temporary files; when the second look stops the block, those
+    files and then the folder go (an empty folder without its manifest would stop every
+    later run to that output as 'not LandLearn's')."""
+    from landlearn.core.classify.distributed import worker
+
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64,
+                            output_confidence=str(tmp_path / "c.tif"))
+    block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)[0]
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    job = _job(config, block, parts)
+    real, looks = worker._check_staging, []
+
+    def look(staging):
+        real(staging)
+        looks.append(staging)
+        if len(looks) == 1:
+            shutil.rmtree(staging)  # the client, between the two looks
+
+    monkeypatch.setattr(worker, "_check_staging", look)
+    with pytest.raises(Cancelled, match="staging folder .* is gone"):
+        run_block(job)
+    assert len(looks) == 1 and not parts.exists()
+
+
+def test_a_running_block_stops_within_a_batch_once_its_run_is_stopped(rf, nc_image, tmp_path,
+                                                                      monkeypatch):
+    """Dask cannot stop a running task: the block itself looks, between batches, whether
+    the client removed the staging folder (a cancel), and stops there."""
+    from landlearn.core.classify.distributed import worker
+
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64)
+    block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 512, False)[0]  # 64 tiles, batch 1
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    job = _job(config, block, parts)
+    real, calls = worker._predictor, []
+
+    class Predicting:
+        def __init__(self, predictor):
+            self.predictor = predictor
+
+        def __getattr__(self, name):
+            return getattr(self.predictor, name)
+
+        def __call__(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                shutil.rmtree(parts)  # the client cancels the run
+            return self.predictor(*args, **kwargs)
+
+    def loaded(config, sha):
+        (predictor, info), first = real(config, sha)
+        return (Predicting(predictor), info), first
+
+    monkeypatch.setattr(worker, "_predictor", loaded)
+    monkeypatch.setattr(worker, "WATCH_S", 0.0)
+    with pytest.raises(Cancelled):
+        run_block(job)
+    assert len(calls) == 3 and not parts.exists()

@@ -1,0 +1,164 @@
+"""RESUME for a collection: a terminated run's finished items (each_item) or blocks
+(mosaicked, on Dask) are taken up by the next run with the same parameters, and only then."""
+
+import importlib
+import os
+import signal
+import threading
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classify.classify_pixels import ClassifyConfig
+from landlearn.core.classify.collection import CollectionConfig, classify_collection
+from landlearn.core.classify.distributed.staging import staging_path
+from landlearn.core.errors import InputError
+from landlearn.core.files import MARKER
+from landlearn.core.progress import RecordingProgress
+from landlearn.core.termination import Terminated
+
+
+class _KilledAt(RecordingProgress):
+    """A termination signal (as termination_guard raises it) once ``when`` is true."""
+
+    def __init__(self, when):
+        super().__init__()
+        self.when = when
+
+    def info(self, message):
+        super().info(message)
+        if self.when(message, None):
+            raise Terminated(signal.SIGTERM)
+
+    def set_fraction(self, fraction):
+        super().set_fraction(fraction)
+        if self.when(None, fraction):
+            raise Terminated(signal.SIGTERM)
+
+
+def _terminated(config, progress):
+    """Run in a thread: there termination_guard leaves the signals alone, so the raised
+    Terminated unwinds the run as a real one would without ending this process."""
+    got = {}
+
+    def run():
+        try:
+            classify_collection(config, progress)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            got["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert isinstance(got.get("error"), Terminated), got
+
+
+def _each(rf, folder, out, **settings):
+    return CollectionConfig(str(rf[0]), "each_item", folder=str(folder), output_folder=str(out),
+                            overwrite=True, classify=ClassifyConfig("", "", "", **settings))
+
+
+def _read_all(folder):
+    maps = {}
+    for name in sorted(os.listdir(folder)):
+        if name.endswith("_classified.tif"):
+            with rasterio.open(os.path.join(folder, name)) as ds:
+                maps[name] = ds.read(1)
+    return maps, open(os.path.join(folder, "class_areas.csv")).read()
+
+
+def test_each_item_resume_takes_up_the_finished_items_only_with_the_same_parameters(
+        rf, nc_tiles, tmp_path):
+    folder = nc_tiles[0]
+    reference = tmp_path / "reference"
+    classify_collection(_each(rf, folder, reference))
+    ref_maps, ref_table = _read_all(reference)
+    out = tmp_path / "maps"
+    staging = tmp_path / ".maps.landlearn-resume"
+    at_third = _KilledAt(lambda m, f: bool(m) and m.startswith("item 3/4"))
+
+    # terminated at the third item: the first two maps stay for RESUME, nothing published
+    _terminated(_each(rf, folder, out, resume=True), at_third)
+    assert sorted(os.listdir(staging)) == [
+        "landlearn_items", "landlearn_resume.json",
+        "tile_a_classified.qml", "tile_a_classified.tif", "tile_a_classified.tif.aux.xml",
+        "tile_b_classified.qml", "tile_b_classified.tif", "tile_b_classified.tif.aux.xml"]
+    assert not os.path.exists(out) or not os.listdir(out)
+
+    # a changed parameter: nothing taken up, and the stale maps go
+    progress = RecordingProgress()
+    other = tmp_path / "other"
+    _terminated(_each(rf, folder, out, resume=True, confidence_threshold=0.4),
+                _KilledAt(lambda m, f: bool(m) and m.startswith("item 1/4")))
+    assert sorted(os.listdir(staging)) == ["landlearn_items", "landlearn_resume.json"]
+    # RESUME off: a stopped run's folder is stale whatever its key, and goes
+    _terminated(_each(rf, folder, out, resume=True), at_third)
+    classify_collection(_each(rf, folder, other), progress)
+    assert os.path.exists(staging)  # another output folder's: left alone
+    classify_collection(_each(rf, folder, out), progress)
+    assert not os.path.exists(staging) and not any("RESUME" in m for m in progress.messages)
+
+    # the same parameters: items 1 and 2 are taken up, 3 and 4 classified, the folder as
+    # an uninterrupted run makes it
+    _terminated(_each(rf, folder, out, resume=True), at_third)
+    progress = RecordingProgress()
+    result = classify_collection(_each(rf, folder, out, resume=True), progress)
+    assert progress.messages[1].startswith("RESUME: 2 of 4 items were finished by an earlier run")
+    started = [m.split(":")[0] for m in progress.messages if m.startswith("item ")]
+    assert started == ["item 3/4", "item 4/4"]
+    maps, table = _read_all(out)
+    assert maps.keys() == ref_maps.keys() and table == ref_table
+    assert all(np.array_equal(maps[n], ref_maps[n]) for n in maps)
+    assert result.outputs == [str(out / n) for n in sorted(ref_maps)]
+    assert not os.path.exists(staging)
+    assert "landlearn_items" not in os.listdir(out) and "landlearn_resume.json" not in \
+        os.listdir(out) and MARKER in os.listdir(out)
+
+
+@pytest.mark.parametrize("mode", ["mosaicked", "each_item"])
+def test_an_error_about_the_input_raster_names_the_collections_parameter(
+        rf, nc_tiles, tmp_path, monkeypatch, mode):
+    """Classify Pixels' INPUT_RASTER is the mosaic or an item here: its errors (a worker
+    that cannot see an item, say) name the parameter the user gave the items by."""
+    module = importlib.import_module("landlearn.core.classify.collection.classify_collection")
+
+    def fails(config, progress=None):
+        raise InputError("input_raster", "worker tcp://a:1 cannot open 'tile_a.tif'")
+
+    monkeypatch.setattr(module, "classify_pixels", fails)
+    items = tuple(str(nc_tiles[0] / f"tile_{c}.tif") for c in "ab")
+    with pytest.raises(InputError, match="^RASTERS: worker tcp://a:1 cannot open"):
+        classify_collection(CollectionConfig(str(rf[0]), mode, rasters=items,
+                                             output=str(tmp_path / "m.tif"),
+                                             output_folder=str(tmp_path / "maps")))
+    with pytest.raises(InputError, match="^FOLDER: worker"):
+        classify_collection(CollectionConfig(str(rf[0]), mode, folder=str(nc_tiles[0]),
+                                             output=str(tmp_path / "m.tif"),
+                                             output_folder=str(tmp_path / "maps")))
+    assert os.listdir(tmp_path) == []
+
+
+def test_mosaicked_resume_on_dask_takes_up_the_blocks(rf, nc_tiles, scene_map, tmp_path):
+    """The mosaic's VRT gets a new name each run; the blocks a terminated run finished are
+    still taken up (the key knows the VRT by its text and its items' files)."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "mosaic.tif"
+
+    def config(**more):
+        return CollectionConfig(str(rf[0]), "mosaicked", folder=str(nc_tiles[0]),
+                                output=str(out), classify=ClassifyConfig(
+                                    "", "", "", tile_size=64, block_size=256,
+                                    parallel_processing_factor="2", resume=True, **more))
+
+    _terminated(config(), _KilledAt(lambda m, f: bool(m) and m.startswith("blocks ")))
+    parts = [f for f in os.listdir(staging_path(str(out))) if f.endswith("_class.tif")]
+    assert parts and not os.path.exists(out)
+    assert [f for f in os.listdir(tmp_path) if f.endswith(".vrt")] == []
+    progress = RecordingProgress()
+    classify_collection(config(), progress)
+    resumed = [m for m in progress.messages if m.startswith("RESUME: ")]
+    assert resumed and resumed[0].startswith(f"RESUME: {len(parts)} of ")
+    with rasterio.open(out) as ds:
+        assert np.array_equal(ds.read(1), scene_map)
+    assert not os.path.exists(staging_path(str(out)))
