@@ -19,7 +19,6 @@ from collections.abc import Callable
 from .errors import InputError
 
 MARKER = "landlearn_files.json"
-RESUME_MANIFEST = "landlearn_resume.json"  # in a resumable staging folder only
 _GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
@@ -228,23 +227,12 @@ class StagedFolder:
 
     def __init__(self, path: str, parameter: str, replace: bool = False,
                  what: str = "output", algorithm: str = "",
-                 legacy: Callable[[str], set[str] | None] | None = None,
-                 resume_key: str | None = None, resume: bool = False,
-                 keep_on: Callable[[BaseException], bool] | None = None):
-        """``resume_key``: build under a fixed hidden name beside the folder, marked with
-        the key; with ``resume``, take up what a stopped run with the same key left there
-        (``resumed``), otherwise remove it (another key, or no RESUME: it is stale).
-        ``keep_on``: with ``resume``, the errors after which that folder stays for a later
-        run (e.g. a termination signal); any other error removes it as usual."""
+                 legacy: Callable[[str], set[str] | None] | None = None):
         self.path = os.path.abspath(path)
         self.parameter = parameter
         self.what = what
         self.algorithm = algorithm
         self.legacy = legacy
-        self.resume_key = resume_key
-        self._fixed = resume_key is not None and resume  # the staging is the fixed folder
-        self.keep_on = keep_on if self._fixed else None
-        self.resumed = False
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise InputError(parameter, f"'{self.path}' is a file; choose a folder")
         if os.path.isdir(self.path) and os.listdir(self.path):
@@ -253,56 +241,18 @@ class StagedFolder:
                                  "empty or new folder, or set OVERWRITE to replace it")
             self._check_replaceable()
         ensure_writable_folder(self.path, parameter)
-        if not self._fixed:
-            if resume_key is not None:
-                self._resumable(resume_key, take_up=False)  # a stale one goes
-            self.staging = temporary_sibling(self.path)
-            os.makedirs(self.staging)
-        else:
-            self.staging = self._resumable(resume_key, take_up=True)
+        self.staging = self._make_staging()
         self._done = False
 
-    def _resumable(self, key: str, take_up: bool) -> str:
-        """The fixed staging folder: taken up when its key is ``key``; otherwise, when
-        LandLearn made it (its manifest, or empty), moved away and removed, and with
-        ``take_up`` made anew, manifest included, under a temporary name first, so that a
-        stop at any moment leaves either no folder or a whole one."""
-        folder, name = os.path.split(self.path)
-        staging = os.path.join(folder, f".{name}.landlearn-resume")
-        manifest = os.path.join(staging, RESUME_MANIFEST)
-        if os.path.lexists(staging):
-            theirs = landlearn_manifest(manifest)
-            if theirs is None and not empty_dir(staging):
-                if not take_up:
-                    return staging
-                raise InputError(self.parameter, f"'{staging}' is in the way of the run's "
-                                 "resumable staging folder and LandLearn did not make it; "
-                                 "move it away")
-            if take_up and theirs is not None and theirs.get("key") == key:
-                self.resumed = True
-                return staging
-            stale = temporary_sibling(staging)  # another run's, or not to be taken up
-            os.replace(staging, stale)
-            shutil.rmtree(stale, ignore_errors=True)
-        if not take_up:
-            return staging
-        fresh = temporary_sibling(staging)
-        os.makedirs(fresh)
-        self._write_manifest(fresh)
-        os.replace(fresh, staging)
+    def _make_staging(self) -> str:
+        staging = temporary_sibling(self.path)
+        os.makedirs(staging)
         return staging
-
-    def _write_manifest(self, folder: str) -> None:
-        write_text_atomic(os.path.join(folder, RESUME_MANIFEST),
-                          json.dumps({"generator": "LandLearn", "key": self.resume_key},
-                                     indent=1) + "\n", self.parameter)
 
     def _check_replaceable(self) -> None:
         check_replaceable_folder(self.path, self.parameter, self.what, self.legacy)
 
     def publish(self) -> str:
-        if self._fixed:
-            os.remove(os.path.join(self.staging, RESUME_MANIFEST))
         write_marker(self.staging, self.algorithm)
         old = None
         if os.path.isdir(self.path):
@@ -332,15 +282,7 @@ class StagedFolder:
             try:
                 self.publish()
             except BaseException:
-                if self._fixed and os.path.isdir(self.staging):
-                    # the finished work stays for RESUME (a file that appeared in the
-                    # output folder, say, stopped the publishing)
-                    self._write_manifest(self.staging)
-                    self._done = True
-                else:
-                    self.discard()
+                self.discard()
                 raise
-        elif self.keep_on is not None and self.keep_on(exc):
-            self._done = True  # left for RESUME
         else:
             self.discard()

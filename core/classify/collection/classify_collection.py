@@ -15,13 +15,14 @@ import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 from ...errors import InputError
-from ...files import StagedFolder, temporary_sibling, write_text_atomic
+from ...files import temporary_sibling, write_text_atomic
 from ...geo.grid import crs_units
 from ...progress import NullProgress, Progress, SubProgress, check
+from ...resumable_folder import ResumableFolder
 from ...termination import Terminated, terminable
 from ..classify_pixels import ClassifyConfig, ClassifyResult, classify_pixels
 from ..distributed.cluster import shared_clients
@@ -146,6 +147,8 @@ def _items_key(base, items, names) -> str:
     only under the same key."""
     fields = {k: v for k, v in map_fields(base).items()
               if k not in ("input_raster", "block_size")}  # blocks give the same map
+    if not os.path.isfile(base.model):
+        raise InputError("model", f"'{base.model}' is not a model package file")
     fields["model"] = file_sha256(base.model)
     fields["engine"] = engine_fingerprint()["landlearn"]
     fields["items"] = [[name, raster_identity(item.path)] for item, name in zip(items, names)]
@@ -165,13 +168,15 @@ def _finished(folder: str, name: str) -> list[dict] | None:
 
 
 def _remove_hidden(folder: str) -> None:
+    """Best effort: a file a file system holds (NFS's .nfs*) must not cost the run."""
     for name in os.listdir(folder):
         if name.startswith("."):
             path = os.path.join(folder, name)
             if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
+                shutil.rmtree(path, ignore_errors=True)
             else:
-                os.remove(path)
+                with suppress(OSError):
+                    os.remove(path)
 
 
 def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
@@ -183,13 +188,13 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
     # with Dask, the items share one cluster: worker processes start once. With RESUME the
     # folder is built under a fixed name and kept when the run is terminated, so a later
     # run takes up the finished items' maps (and, on Dask, the blocks of the one stopped)
-    with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
-                      what="classified collection", algorithm="classifyrastercollection",
-                      # without RESUME only a stale resumable folder is looked for
-                      resume_key=_items_key(base, items, names) if base.resume else "",
-                      resume=base.resume,
-                      keep_on=lambda exc: isinstance(exc, Terminated)
-                      ) as st, shared_clients():
+    with ResumableFolder(config.output_folder, "output_folder",
+                         # without RESUME only a stale resumable folder is looked for
+                         key=_items_key(base, items, names) if base.resume else "",
+                         resume=base.resume, keep_on=lambda exc: isinstance(exc, Terminated),
+                         resume_only=(JOURNAL,), replace=config.overwrite,
+                         what="classified collection", algorithm="classifyrastercollection"
+                         ) as st, shared_clients():
         kept = {n: _finished(st.staging, n) for n in names} if st.resumed else {}
         kept = {n: got for n, got in kept.items() if got is not None}
         if base.resume:
@@ -217,7 +222,6 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
             if base.resume:  # the item is done: a RESUME from here on takes its map up
                 write_text_atomic(os.path.join(st.staging, JOURNAL, name + ".json"),
                                   json.dumps(mine) + "\n", "output_folder")
-        shutil.rmtree(os.path.join(st.staging, JOURNAL), ignore_errors=True)
         if st.resumed:  # what a killed run left half-made: writers' files, an item's parts
             _remove_hidden(st.staging)
         build_vrt(os.path.join(st.staging, "mosaic.vrt"),

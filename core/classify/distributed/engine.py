@@ -125,7 +125,7 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         # on one scheduler would otherwise share tasks (and one read the other's parts)
         run_id = uuid.uuid4().hex[:8]
         for b in todo:
-            job = BlockJob(config, b, tile, pad, staging.path, sha, engine, full)
+            job = BlockJob(config, b, tile, pad, staging.path, sha, engine, full, staging.key)
             fut = client.submit(run_block, job, retries=config.retries, pure=False,
                                 key=f"landlearn-block-{b.index}-{staging.key[:12]}-{run_id}")
             jobs[fut] = b

@@ -38,9 +38,10 @@ def raster_identity(path: str | None) -> list | None:
     """What tells that a raster's pixels are those of an earlier run: every file GDAL reads
     for it (the file, a .msk mask, a VRT's sources, nested VRTs' too) by real path, size
     and modification time, and a VRT by its text, not its name (Classify Raster
-    Collection's mosaic gets a new name each run). Not its .aux.xml or .ovr: QGIS writes
-    statistics there when the raster is only looked at, and neither changes a classified
-    pixel. A GDAL virtual path (/vsis3/...) or connection string (GPKG:...) counts by its
+    Collection's mosaic gets a new name each run). Overviews (.ovr) count: GDAL reads them
+    when a run resamples to a coarser CELL_SIZE. Not its .aux.xml: QGIS writes statistics
+    there when the raster is only looked at (for most formats it holds no pixel setting;
+    README, RESUME). A GDAL virtual path (/vsis3/...) or connection string (GPKG:...) counts by its
     name only: an object replaced under the same name is not noticed (README, RESUME)."""
     if not path:
         return None
@@ -61,9 +62,8 @@ def raster_identity(path: str | None) -> list | None:
 
 def raster_files(path: str, depth: int = 4) -> list[str]:
     """The files whose pixels a raster is made of: ``path`` first, then what GDAL lists
-    for it (a .msk mask, a VRT's sources, and theirs down to ``depth`` nested VRTs),
-    without .aux.xml and .ovr (statistics and overviews, which a classification does not
-    read). A GDAL virtual path is itself."""
+    for it (a .msk mask, overviews, a VRT's sources, and theirs down to ``depth`` nested
+    VRTs), without .aux.xml (see raster_identity). A GDAL virtual path is itself."""
     if path.startswith("/vsi"):
         return [path]
     with rasterio.open(path) as ds:
@@ -71,7 +71,7 @@ def raster_files(path: str, depth: int = 4) -> list[str]:
     own = os.path.realpath(path)
     found = [path]
     for f in listed:
-        if f.lower().endswith((".aux.xml", ".ovr")) or (
+        if f.lower().endswith(".aux.xml") or (
                 not f.startswith("/vsi") and os.path.realpath(f) == own):
             continue
         if depth > 0 and f.lower().endswith(".vrt") and os.path.isfile(f):

@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 import rasterio
 
 from ...errors import Cancelled, InputError
+from ...files import landlearn_manifest
 from ...progress import NullProgress
 from ...runtime.threads import limit_compute_threads
 from ..output import ClassifyOutputs
@@ -53,6 +54,7 @@ class BlockJob:
     model_sha256: str
     engine: str  # the client's engine fingerprint (engine_fingerprint()["landlearn"])
     full_hosts: frozenset = frozenset()  # hosts whose cores the worker threads fill
+    run_key: str = ""  # the staging manifest's key of the run that sent it ("" = any)
 
 
 @dataclass(frozen=True)
@@ -208,21 +210,29 @@ def overlaps(device, host: str, full_hosts: frozenset) -> bool:
     return getattr(device, "type", "cpu") != "cpu" or host not in full_hosts
 
 
-def _check_staging(staging: str) -> None:
+def _live(staging: str, key: str) -> bool:
+    """The run this block belongs to still wants it: its staging folder's manifest is there
+    and, when the client said which run it is, is that run's (after a cancel, a new run
+    with other parameters may have made a folder of the same name)."""
+    got = landlearn_manifest(os.path.join(staging, MANIFEST))
+    return got is not None and (not key or got.get("key") == key)
+
+
+def _check_staging(staging: str, key: str) -> None:
     """A block whose run was cancelled or failed while it ran finds its staging folder gone
     (the client removed it): it stops instead of writing parts nobody will remove."""
-    if not os.path.exists(os.path.join(staging, MANIFEST)):
+    if not _live(staging, key):
         raise Cancelled(f"the staging folder '{staging}' is gone: the run was stopped")
 
 
 class _StagingWatch(NullProgress):
     """A block's progress on a worker: cancelled once the client has removed the staging
     folder (a cancel, another block's failure), so a block of minutes stops within a batch
-    (Dask cannot stop a running task). Looked at every WATCH_S at most: one stat, which a
-    shared file system should not get per tile."""
+    (Dask cannot stop a running task). Looked at every WATCH_S at most: one small read,
+    which a shared file system should not get per tile."""
 
-    def __init__(self, staging: str):
-        self.manifest = os.path.join(staging, MANIFEST)
+    def __init__(self, staging: str, key: str):
+        self.staging, self.key = staging, key
         self._next = 0.0
         self._gone = False
 
@@ -230,7 +240,7 @@ class _StagingWatch(NullProgress):
         now = time.monotonic()
         if not self._gone and now >= self._next:
             self._next = now + WATCH_S
-            self._gone = not os.path.exists(self.manifest)
+            self._gone = not _live(self.staging, self.key)
         return self._gone
 
 
@@ -274,22 +284,22 @@ def run_block(job: BlockJob) -> BlockDone:
     parts = part_paths(job.staging, block.index, config)
     part_config = dataclasses.replace(config, **parts)
     work = block.work_win
-    _check_staging(job.staging)
+    _check_staging(job.staging, job.run_key)
     source, _area = open_source(config, info, NullProgress())
     try:
         with source, ExitStack() as stack:
             outputs = stack.enter_context(ClassifyOutputs(
                 part_config, source.grid.subgrid(work), info, work, job.tile, job.pad,
                 part=True))
-            _check_staging(job.staging)
+            _check_staging(job.staging, job.run_key)
             core = job.tile - 2 * job.pad
             n = -(-int(work.width) // core) * -(-int(work.height) // core)
             timings: dict[str, float] = {}
             overlap = overlaps(device, socket.gethostname(), job.full_hosts)
             skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch,
-                                   predictor, outputs, _StagingWatch(job.staging), n, timings,
-                                   overlap)
-            _check_staging(job.staging)  # before the parts are published
+                                   predictor, outputs, _StagingWatch(job.staging, job.run_key),
+                                   n, timings, overlap)
+            _check_staging(job.staging, job.run_key)  # before the parts are published
             t2 = time.perf_counter()
     except Cancelled:
         # the writers made the folder again and have removed their temporary files by

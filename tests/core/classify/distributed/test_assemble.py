@@ -26,7 +26,7 @@ def test_parts_assembled_in_reverse_order_make_the_one_process_map(rf, nc_image,
                             output_probabilities=str(tmp_path / "prob.tif"))
     staging = tmp_path / "parts"
     staging.mkdir()
-    (staging / MANIFEST).write_text("{}")
+    (staging / MANIFEST).write_text('{"generator": "LandLearn", "key": "k"}')
     area = Window(0, 0, 489, 443)
     blocks = plan_blocks(area, 64, 0, 256, False)
     for b in blocks:

@@ -24,9 +24,9 @@ from landlearn.core.errors import Cancelled, InputError
 
 
 def _job(config, block, tmp_path, sha=None, engine=None, full_hosts=frozenset()):
-    (tmp_path / MANIFEST).write_text("{}")
+    (tmp_path / MANIFEST).write_text('{"generator": "LandLearn", "key": "run1"}')
     return BlockJob(config, block, 64, 0, str(tmp_path), sha or file_sha256(config.model),
-                    engine or engine_fingerprint()["landlearn"], full_hosts)
+                    engine or engine_fingerprint()["landlearn"], full_hosts, "run1")
 
 
 def test_a_block_writes_its_window_of_the_one_process_map(rf, nc_image, tmp_path):
@@ -139,8 +139,8 @@ def test_a_block_stopped_after_its_writers_opened_leaves_no_folder(rf, nc_image,
     job = _job(config, block, parts)
     real, looks = worker._check_staging, []
 
-    def look(staging):
-        real(staging)
+    def look(staging, key):
+        real(staging, key)
         looks.append(staging)
         if len(looks) == 1:
             shutil.rmtree(staging)  # the client, between the two looks
@@ -151,8 +151,9 @@ def test_a_block_stopped_after_its_writers_opened_leaves_no_folder(rf, nc_image,
     assert len(looks) == 1 and not parts.exists()
 
 
+@pytest.mark.parametrize("again", [False, True])
 def test_a_running_block_stops_within_a_batch_once_its_run_is_stopped(rf, nc_image, tmp_path,
-                                                                      monkeypatch):
+                                                                      monkeypatch, again):
     """Dask cannot stop a running task: the block itself looks, between batches, whether
     the client removed the staging folder (a cancel), and stops there."""
     from landlearn.core.classify.distributed import worker
@@ -174,7 +175,10 @@ def test_a_running_block_stops_within_a_batch_once_its_run_is_stopped(rf, nc_ima
         def __call__(self, *args, **kwargs):
             calls.append(1)
             if len(calls) == 3:
-                shutil.rmtree(parts)  # the client cancels the run
+                if again:  # cancelled, and a run with other parameters made the folder anew
+                    (parts / MANIFEST).write_text('{"generator": "LandLearn", "key": "run2"}')
+                else:
+                    shutil.rmtree(parts)  # the client cancels the run
             return self.predictor(*args, **kwargs)
 
     def loaded(config, sha):
@@ -185,4 +189,6 @@ def test_a_running_block_stops_within_a_batch_once_its_run_is_stopped(rf, nc_ima
     monkeypatch.setattr(worker, "WATCH_S", 0.0)
     with pytest.raises(Cancelled):
         run_block(job)
-    assert len(calls) == 3 and not parts.exists()
+    assert len(calls) == 3
+    # nothing of this block is left: no folder, or only the new run's manifest
+    assert os.listdir(parts) == [MANIFEST] if again else not parts.exists()

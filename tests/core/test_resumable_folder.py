@@ -1,0 +1,96 @@
+"""A folder a terminated run leaves for RESUME: taken up by its key only, never half-made,
+kept when publishing fails, and removed when stale."""
+
+import json
+import os
+
+import pytest
+
+from landlearn.core.errors import InputError
+from landlearn.core.files import MARKER
+from landlearn.core.resumable_folder import RESUME_MANIFEST, ResumableFolder
+
+
+class _Stop(BaseException):
+    """Stands for a termination signal (core.termination.Terminated)."""
+
+
+def _folder(out, key, resume=True):
+    return ResumableFolder(str(out), "output_folder", key=key, resume=resume,
+                           keep_on=lambda exc: isinstance(exc, _Stop), resume_only=("journal",),
+                           replace=True)
+
+
+def test_kept_on_termination_and_taken_up_by_its_key_only(tmp_path):
+    out = tmp_path / "maps"
+    fixed = tmp_path / ".maps.landlearn-resume"
+    with pytest.raises(_Stop):
+        with _folder(out, "k1") as staged:
+            assert staged.staging == str(fixed) and not staged.resumed
+            (fixed / "a.tif").write_text("done")
+            raise _Stop()
+    assert sorted(os.listdir(fixed)) == ["a.tif", RESUME_MANIFEST]
+    assert json.loads((fixed / RESUME_MANIFEST).read_text())["key"] == "k1"
+    with pytest.raises(RuntimeError):  # any other error: the work goes
+        with _folder(out, "k1") as staged:
+            assert staged.resumed
+            raise RuntimeError("boom")
+    assert not fixed.exists()
+    with pytest.raises(_Stop):
+        with _folder(out, "k1") as staged:
+            (fixed / "a.tif").write_text("done")
+            raise _Stop()
+    with pytest.raises(_Stop):
+        with _folder(out, "k2") as staged:  # another key: not taken up
+            assert not staged.resumed and os.listdir(fixed) == [RESUME_MANIFEST]
+            raise _Stop()
+    with _folder(out, "k2") as staged:
+        assert staged.resumed
+        (fixed / "b.tif").write_text("done")
+        (fixed / "journal").mkdir()
+        (fixed / "journal" / "b.json").write_text("[]")
+    # published without its bookkeeping
+    assert sorted(os.listdir(out)) == sorted([MARKER, "b.tif"]) and not fixed.exists()
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
+
+
+def test_without_resume_a_stale_folder_goes_and_a_foreign_one_stays(tmp_path):
+    out = tmp_path / "maps"
+    fixed = tmp_path / ".maps.landlearn-resume"
+    with pytest.raises(_Stop):
+        with _folder(out, "k1"):
+            raise _Stop()
+    with _folder(out, "", resume=False) as staged:
+        assert staged.staging != str(fixed) and not fixed.exists()
+    fixed.mkdir()  # empty, as an interrupted removal could leave it
+    with _folder(out, "k1") as staged:
+        assert not staged.resumed
+    fixed.mkdir()  # stopped while published: LandLearn's marker, no manifest
+    (fixed / MARKER).write_text('{"generator": "LandLearn", "files": []}')
+    with _folder(out, "k1") as staged:
+        assert not staged.resumed
+    fixed.mkdir()
+    (fixed / "precious.txt").write_text("mine")
+    with _folder(out, "", resume=False):
+        pass
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: .* is in the way .* LandLearn did "
+                       "not make it"):
+        _folder(out, "k1")
+    assert os.listdir(fixed) == ["precious.txt"]
+
+
+def test_a_folder_that_cannot_be_published_keeps_its_work_and_bookkeeping(tmp_path):
+    out = tmp_path / "maps"
+    fixed = tmp_path / ".maps.landlearn-resume"
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* is not empty .* not "
+                       "written by LandLearn"):
+        with _folder(out, "k1"):
+            (fixed / "a.tif").write_text("done")
+            (fixed / "journal").mkdir()
+            out.mkdir()
+            (out / "notes.txt").write_text("appeared during the run")
+    assert sorted(os.listdir(fixed)) == ["a.tif", "journal", RESUME_MANIFEST]
+    os.remove(out / "notes.txt")
+    with _folder(out, "k1") as staged:
+        assert staged.resumed
+    assert sorted(os.listdir(out)) == sorted([MARKER, "a.tif"])
