@@ -56,9 +56,10 @@ class ResumableFolder(StagedFolder):
 
     def _make_staging(self) -> str:
         fixed = resumable_path(self.path)
+        self._put_back_aside(fixed)
         if os.path.lexists(fixed):
             theirs = landlearn_manifest(os.path.join(fixed, RESUME_MANIFEST))
-            # a folder stopped while it was published has the marker and no manifest
+            # a folder whose publishing was killed after its marker was written
             ours = theirs is not None or empty_dir(fixed) or \
                 landlearn_manifest(os.path.join(fixed, MARKER)) is not None
             if not ours:
@@ -71,7 +72,12 @@ class ResumableFolder(StagedFolder):
                 self.resumed = True
                 return fixed
             stale = temporary_sibling(fixed)  # another run's, or not to be taken up
-            os.replace(fixed, stale)
+            try:
+                os.replace(fixed, stale)
+            except OSError:
+                if self.resume:
+                    raise
+                return super()._make_staging()  # best effort when it is only in the way
             shutil.rmtree(stale, ignore_errors=True)
         if not self.resume:
             return super()._make_staging()
@@ -80,6 +86,21 @@ class ResumableFolder(StagedFolder):
         self._write_manifest(fresh)
         os.replace(fresh, fixed)
         return fixed
+
+    def _put_back_aside(self, fixed: str) -> None:
+        """A publish killed midway (SIGKILL) left the bookkeeping it had moved aside in
+        ``.<fixed name>.<hex>.part.aside``: back into the folder it came from (which then
+        says whose it is again), or away when that folder is gone (it was published)."""
+        folder, name = os.path.split(fixed)
+        for entry in os.listdir(folder):
+            if not (entry.startswith(f".{name}.") and entry.endswith(".part.aside")):
+                continue
+            aside = os.path.join(folder, entry)
+            if os.path.isdir(fixed):
+                for item in os.listdir(aside):
+                    if not os.path.lexists(os.path.join(fixed, item)):
+                        os.replace(os.path.join(aside, item), os.path.join(fixed, item))
+            shutil.rmtree(aside, ignore_errors=True)
 
     def _write_manifest(self, folder: str) -> None:
         write_text_atomic(os.path.join(folder, RESUME_MANIFEST),
@@ -90,18 +111,17 @@ class ResumableFolder(StagedFolder):
         if not self.resume:
             return super().publish()
         self._check_replaceable()  # before the bookkeeping moves: a foreign file stops here
-        aside = temporary_sibling(self.staging)
+        aside = temporary_sibling(self.staging, ".aside")  # see _put_back_aside
         os.makedirs(aside)
-        moved = []
         try:
-            for name in self.resume_only:
+            # the manifest last: until then the folder still says whose it is
+            for name in (*self.resume_only[1:], self.resume_only[0]):
                 if os.path.lexists(os.path.join(self.staging, name)):
                     os.replace(os.path.join(self.staging, name), os.path.join(aside, name))
-                    moved.append(name)
             published = super().publish()
         except BaseException:
             if os.path.isdir(self.staging):  # not published: the work stays for RESUME
-                for name in moved:
+                for name in os.listdir(aside):
                     os.replace(os.path.join(aside, name), os.path.join(self.staging, name))
             raise
         finally:

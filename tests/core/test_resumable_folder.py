@@ -94,3 +94,46 @@ def test_a_folder_that_cannot_be_published_keeps_its_work_and_bookkeeping(tmp_pa
     with _folder(out, "k1") as staged:
         assert staged.resumed
     assert sorted(os.listdir(out)) == sorted([MARKER, "a.tif"])
+
+
+def test_a_publish_that_fails_after_the_bookkeeping_moved_puts_it_back(tmp_path, monkeypatch):
+    from landlearn.core import files
+
+    out = tmp_path / "maps"
+    fixed = tmp_path / ".maps.landlearn-resume"
+
+    def full_disk(folder, algorithm):
+        assert not os.path.exists(os.path.join(folder, RESUME_MANIFEST))  # moved aside
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files, "write_marker", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        with _folder(out, "k1"):
+            (fixed / "a.tif").write_text("done")
+            (fixed / "journal").mkdir()
+    assert sorted(os.listdir(fixed)) == ["a.tif", "journal", RESUME_MANIFEST]
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == [fixed.name]
+    monkeypatch.undo()
+    with _folder(out, "k1") as staged:
+        assert staged.resumed
+
+
+def test_a_publish_killed_midway_is_taken_up_again(tmp_path):
+    """SIGKILL after the bookkeeping moved aside, before the folder was renamed: the next
+    run puts it back and takes the work up."""
+    out = tmp_path / "maps"
+    fixed = tmp_path / ".maps.landlearn-resume"
+    with pytest.raises(_Stop):
+        with _folder(out, "k1"):
+            (fixed / "a.tif").write_text("done")
+            (fixed / "journal").mkdir()
+            raise _Stop()
+    aside = tmp_path / "..maps.landlearn-resume.0123abcd.part.aside"  # as publish names it
+    aside.mkdir()
+    for name in ("journal", RESUME_MANIFEST):
+        os.replace(fixed / name, aside / name)
+    with _folder(out, "k1") as staged:
+        assert staged.resumed and sorted(os.listdir(fixed)) == ["a.tif", "journal",
+                                                                 RESUME_MANIFEST]
+    assert sorted(os.listdir(out)) == sorted([MARKER, "a.tif"])
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []

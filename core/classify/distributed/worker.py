@@ -222,7 +222,8 @@ def _check_staging(staging: str, key: str) -> None:
     """A block whose run was cancelled or failed while it ran finds its staging folder gone
     (the client removed it): it stops instead of writing parts nobody will remove."""
     if not _live(staging, key):
-        raise Cancelled(f"the staging folder '{staging}' is gone: the run was stopped")
+        raise Cancelled(f"the staging folder '{staging}' is gone or another run's: the run "
+                        "was stopped")
 
 
 class _StagingWatch(NullProgress):
