@@ -92,7 +92,11 @@ class ResumableFolder(StagedFolder):
         ``.<fixed name>.<hex>.part.aside``: back into the folder it came from (which then
         says whose it is again), or away when that folder is gone (it was published)."""
         folder, name = os.path.split(fixed)
-        for entry in os.listdir(folder):
+        try:
+            entries = os.listdir(folder)
+        except OSError:  # a folder one may write but not list: nothing to find there
+            return
+        for entry in entries:
             if not (entry.startswith(f".{name}.") and entry.endswith(".part.aside")):
                 continue
             aside = os.path.join(folder, entry)
