@@ -50,7 +50,11 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
     blocks = plan_blocks(area, core, pad, config.block_size, config.blend == "weighted")
     sha = file_sha256(config.model)
     engine = engine_fingerprint()["landlearn"]
-    staging = Staging(config.output, run_key(config, sha, engine, blocks, tile, pad),
+    # a raster's files (a large mosaic's VRT lists many): once, for the key and the preflight
+    files = {"input_raster": raster_files(config.input_raster)}
+    if config.segmented_raster:
+        files["segmented_raster"] = raster_files(config.segmented_raster)
+    staging = Staging(config.output, run_key(config, sha, engine, blocks, tile, pad, files),
                       config.resume)
     keep_parts = False
     try:
@@ -60,7 +64,7 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
                           f"earlier run with the same parameters ('{staging.path}')")
         assembler = Assembler(config, grid, info, area, staging.path)
         try:
-            run = _run(config, blocks, done, staging, assembler, tile, pad, sha, engine,
+            run = _run(config, blocks, done, staging, assembler, tile, pad, sha, engine, files,
                        workers, progress)
             t0 = time.perf_counter()
             assembler.commit()
@@ -88,7 +92,7 @@ def _sample(files: list[str], most: int = PREFLIGHT_FILES) -> list[str]:
 
 
 def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, pad, sha,
-         engine, workers, progress) -> DistributedRun:
+         engine, files, workers, progress) -> DistributedRun:
     t_assemble = 0.0
     for b in blocks:
         if b.index in done:
@@ -103,10 +107,8 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
     with client_for(config.dask_scheduler, workers, progress) as (client, cluster):
         # the files of a raster: a VRT whose sources only the client sees fails here,
         # named, not block by block
-        paths = {"input_raster": _sample(raster_files(config.input_raster)),
-                 "model": [config.model]}
-        if config.segmented_raster:
-            paths["segmented_raster"] = _sample(raster_files(config.segmented_raster))
+        paths = {name: _sample(found) for name, found in files.items()}
+        paths["model"] = [config.model]
         found = preflight(client, paths, staging.probe, progress)
         run.workers, full = found.threads, found.full_hosts
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \

@@ -34,19 +34,20 @@ def staging_path(output: str) -> str:
     return os.path.join(folder, f".{name}.landlearn-parts")
 
 
-def raster_identity(path: str | None) -> list | None:
+def raster_identity(path: str | None, files: list[str] | None = None) -> list | None:
     """What tells that a raster's pixels are those of an earlier run: every file GDAL reads
     for it (the file, a .msk mask, a VRT's sources, nested VRTs' too) by real path, size
     and modification time, and a VRT by its text, not its name (Classify Raster
     Collection's mosaic gets a new name each run). Overviews (.ovr) count: GDAL reads them
     when a run resamples to a coarser CELL_SIZE. Not its .aux.xml: QGIS writes statistics
     there when the raster is only looked at (for most formats it holds no pixel setting;
-    README, RESUME). A GDAL virtual path (/vsis3/...) or connection string (GPKG:...) counts by its
-    name only: an object replaced under the same name is not noticed (README, RESUME)."""
+    README, RESUME). A GDAL virtual path (/vsis3/...) or connection string (GPKG:...)
+    counts by its name only: an object replaced under the same name is not noticed.
+    ``files``: raster_files(path), when the caller has it already."""
     if not path:
         return None
     out = []
-    for f in raster_files(path):
+    for f in files if files is not None else raster_files(path):
         if f.startswith("/vsi") or not os.path.isfile(f):
             out.append([f])
         elif f.lower().endswith(".vrt"):
@@ -87,13 +88,16 @@ def map_fields(config) -> dict:
     return {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_IN_KEY}
 
 
-def run_key(config, model_sha256: str, engine: str, blocks: list, tile: int, pad: int) -> str:
+def run_key(config, model_sha256: str, engine: str, blocks: list, tile: int, pad: int,
+            files: dict[str, list[str]] | None = None) -> str:
+    """``files``: the rasters' raster_files by parameter, when the caller has them."""
+    files = files or {}
     fields = map_fields(config)
     fields["wants"] = [bool(getattr(config, k)) for k in
                        ("output_confidence", "output_probabilities")]
     fields["model"] = model_sha256
-    fields["input_raster"] = raster_identity(config.input_raster)
-    fields["segmented_raster"] = raster_identity(config.segmented_raster)
+    for name in ("input_raster", "segmented_raster"):
+        fields[name] = raster_identity(getattr(config, name), files.get(name))
     fields["engine"] = engine
     fields["layout"] = [tile, pad, [b.window for b in blocks], [b.work for b in blocks]]
     text = json.dumps(fields, sort_keys=True, default=str)

@@ -38,8 +38,9 @@ MANIFEST = "landlearn_parts.json"  # marks a live staging folder (staging.py)
 PART_SUFFIXES = {"output": "class", "output_confidence": "confidence",
                  "output_probabilities": "probabilities"}
 
-_PREDICTORS: dict[tuple, tuple] = {}
 WATCH_S = 1.0  # how often a running block looks whether its run was stopped
+
+_PREDICTORS: dict[tuple, tuple] = {}
 _HASHES: dict[tuple, str] = {}
 _FINGERPRINT: dict[str, str] = {}
 

@@ -94,6 +94,7 @@ def test_a_rasters_identity_is_its_files_and_a_vrt_its_text(nc_image, tmp_path):
     assert raster_files(first)[0] == first
     assert sorted(raster_files(first)[1:]) == sorted(str(i) for i in items)
     assert raster_identity(first) == raster_identity(second)
+    assert raster_identity(first, raster_files(first)) == raster_identity(first)  # as given
     (src / "a.tif.aux.xml").write_text("<PAMDataset/>")
     assert raster_identity(first) == raster_identity(second)
     assert raster_files(str(items[0])) == [str(items[0])]
