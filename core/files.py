@@ -259,10 +259,18 @@ class StagedFolder:
             if os.listdir(self.path):
                 self._check_replaceable()  # again: files may have appeared during the run
                 old = temporary_sibling(self.path, ".old")
+                # the previous output, not a temporary: a termination's clean-up must not
+                # remove it before the new folder stands in its place
+                _TEMPORARIES.discard(old)
                 os.replace(self.path, old)
             else:
                 os.rmdir(self.path)
-        os.replace(self.staging, self.path)
+        try:
+            os.replace(self.staging, self.path)
+        except BaseException:
+            if old and not os.path.lexists(self.path):
+                os.replace(old, self.path)  # the previous output back where it was
+            raise
         self._done = True
         if old:
             shutil.rmtree(old, ignore_errors=True)

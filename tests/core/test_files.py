@@ -57,6 +57,34 @@ def test_staged_folder_publishes_nothing_on_error_and_keeps_the_old_folder(tmp_p
     assert sorted(os.listdir(out)) == [MARKER, "second.tif"] and _hidden(tmp_path) == []
 
 
+def test_staged_folder_keeps_the_old_folder_when_terminated_between_its_renames(
+        tmp_path, monkeypatch):
+    """A termination signal landing after the old output moved aside and before the new
+    one took its place: the old output goes back, and the termination's clean-up of
+    temporaries does not remove it."""
+    from landlearn.core import files
+    from landlearn.core.termination import Terminated
+    out = tmp_path / "chips"
+    with StagedFolder(str(out), "output_folder") as staged:
+        _fill(staged, ["first.tif"])
+    real = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append((src, dst))
+        if src.endswith(".part") and dst == str(out):  # the new folder's rename
+            raise Terminated(15)
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+    with pytest.raises(Terminated):
+        with StagedFolder(str(out), "output_folder", replace=True) as staged:
+            _fill(staged, ["second.tif"])
+    files.remove_temporaries()  # as termination_guard does before the process ends
+    assert len(calls) == 3  # aside, the failed rename, back
+    assert sorted(os.listdir(out)) == ["first.tif", MARKER] and _hidden(tmp_path) == []
+
+
 def test_staged_folder_refuses_foreign_folders_before_doing_anything(tmp_path):
     theirs = tmp_path / "theirs"
     theirs.mkdir()
