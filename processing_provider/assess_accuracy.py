@@ -26,7 +26,11 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
         "class, and the area-weighted accuracy with class-area estimates and 95% confidence "
         "intervals in the manner of Olofsson et al. (2014), as the Semi-Automatic "
         "Classification Plugin does. Class values of the map and the reference must mean the "
-        "same classes (a text field is numbered 1..n alphabetically, as in training).\n\n"
+        "same classes; a text class field is matched to the map's class names (LandLearn's "
+        "maps carry them; a reference class the map lacks counts as an error), or, on a map "
+        "without names, to its values (\"3\" is class 3). Map classes no reference pixel falls "
+        "on are named in the log and report: the area-weighted estimates cannot cover them."
+        "\n\n"
         "Example (qgis_process): qgis_process run landlearn:assessaccuracy -- "
         "INPUT=landcover.tif LABELS=reference.shp CLASS_FIELD=id OUTPUT_REPORT=accuracy.html"
     )

@@ -17,16 +17,17 @@ def write(path, data, crs="EPSG:32633", transform=None, nodata=None, **extra):
     return str(path)
 
 
-def polygons(path, boxes, epsg, real=False):
+def polygons(path, boxes, epsg, real=False, text=False):
     """A GeoPackage of rectangles (value, (x0, y0, x1, y1)) with their value in field 'cls'
-    (integer, or real for values such as 2.5)."""
+    (integer, or real for values such as 2.5, or text for class names)."""
     from osgeo import ogr, osr
 
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(epsg)
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layer = ds.CreateLayer("polys", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTReal if real else ogr.OFTInteger))
+    kind = ogr.OFTString if text else ogr.OFTReal if real else ogr.OFTInteger
+    layer.CreateField(ogr.FieldDefn("cls", kind))
     for value, (x0, y0, x1, y1) in boxes:
         f = ogr.Feature(layer.GetLayerDefn())
         f.SetField("cls", value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -46,9 +46,16 @@ class AreaEstimate:
     map_pixels: np.ndarray  # mapped pixels per class (whole map)
     pixel_area: float
     unit: str
+    # map classes no reference pixel falls on: name -> map area. Their strata cannot be
+    # estimated, so the estimates cover the sampled classes' share of the map only
+    unsampled: dict[str, float] = field(default_factory=dict)
+
+    def _sampled(self) -> np.ndarray:
+        return np.where(self.counts.sum(axis=1) > 0, self.map_pixels, 0)
 
     def _w(self):
-        return self.map_pixels / max(self.map_pixels.sum(), 1)
+        m = self._sampled()
+        return m / max(m.sum(), 1)
 
     def _rows(self):
         return np.maximum(self.counts.sum(axis=1, keepdims=True), 1)
@@ -75,14 +82,14 @@ class AreaEstimate:
     @property
     def area(self) -> np.ndarray:
         """Estimated area of each reference class (eq. 9), in map units squared."""
-        return self.proportions.sum(axis=0) * self.map_pixels.sum() * self.pixel_area
+        return self.proportions.sum(axis=0) * self._sampled().sum() * self.pixel_area
 
     @property
     def area_ci95(self) -> np.ndarray:
         w, n_i = self._w(), self._rows()[:, 0]
         f = self.counts / n_i[:, None]
         var = (w[:, None] ** 2 * f * (1 - f) / np.maximum(n_i - 1, 1)[:, None]).sum(axis=0)
-        return 1.96 * np.sqrt(var) * self.map_pixels.sum() * self.pixel_area
+        return 1.96 * np.sqrt(var) * self._sampled().sum() * self.pixel_area
 
     @property
     def overall_ci95(self) -> float:
@@ -101,7 +108,18 @@ class AreaEstimate:
                                  "estimated_area": float(self.area[i]),
                                  "estimated_area_ci95": float(self.area_ci95[i])}
                         for i, c in enumerate(self.classes)},
+            "map_classes_without_reference": self.unsampled,
         }
+
+    def unsampled_note(self) -> str:
+        """Which map classes the estimates leave out (empty when every one was sampled)."""
+        if not self.unsampled:
+            return ""
+        left = sum(self.unsampled.values())
+        share = left / max(left + self._sampled().sum() * self.pixel_area, 1e-300)
+        return (f"map class(es) {sorted(self.unsampled)} ({share:.1%} of the classified map) "
+                "hold no reference pixel: the area-weighted estimates cover the other classes "
+                "only; add reference samples on them")
 
 
 @dataclass
@@ -121,6 +139,8 @@ class AssessResult:
             lines.append(f"{c.name[:20]:<20} {e.users[i]:6.3f} {e.producers[i]:9.3f} "
                          f"{e.map_pixels[i] * e.pixel_area:12.4g} {e.area[i]:15.4g} "
                          f"{e.area_ci95[i]:10.3g}")
+        if e.unsampled:
+            lines.append(e.unsampled_note())
         if self.unclassified_reference:
             lines.append(f"{self.unclassified_reference} reference pixels fall on unclassified "
                          "(0) map pixels and are not counted")
@@ -129,6 +149,17 @@ class AssessResult:
 
 def _map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:
     return make_classes(values, category_names(source.path))
+
+
+def _matching(reference: LabelConfig, map_path: str) -> LabelConfig:
+    """A reference whose class field holds text is matched to the map by class name (the
+    names a LandLearn map carries); a map without names matches texts that are its
+    values ("3" is class 3). Numbering the texts on their own would compare a reference's
+    third name with the map's class 3 whatever its name."""
+    names = category_names(map_path)
+    known = ({n: v for v, n in names.items()} if names
+             else {str(v): v for v in range(1, 256)})
+    return replace(reference, text_values=known)
 
 
 def _report_path(path: str | None) -> str | None:
@@ -148,7 +179,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
                              "raster holds whole class values (uint8)")
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
-        with open_labels(config.reference, src.grid, progress) as ref:
+        with open_labels(_matching(config.reference, src.path), src.grid, progress) as ref:
             cm = np.zeros((256, 256), dtype=np.int64)  # [map, reference]
             map_pixels = np.zeros(256, dtype=np.int64)
             unclassified = 0
@@ -180,8 +211,15 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             crs = src.grid.crs
             unit = "map units²" if crs is None else (
                 "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
+            sampled = {v for v in values if cm[v].sum() > 0}
+            unsampled = {names[v].name if v in names else f"Class {v}":
+                         float(map_pixels[v] * res[0] * res[1])
+                         for v in sorted(map_values - sampled)}
             estimate = AreaEstimate(classes, sub, map_pixels[values].astype(np.float64),
-                                    res[0] * res[1], unit)
+                                    res[0] * res[1], unit, unsampled)
+            if unsampled:
+                progress.warning(estimate.unsampled_note()[0].upper()
+                                 + estimate.unsampled_note()[1:] + ".")
     # the report written (a name that is neither .json nor .html becomes .html)
     report = _report_path(config.output_report)
     result = AssessResult(accuracy, estimate, classes, unclassified, report)

@@ -65,7 +65,9 @@ class Accuracy:
         n = self.total
         if not n:
             return 0.0
-        expected = float((self.matrix.sum(axis=0) * self.matrix.sum(axis=1)).sum()) / n ** 2
+        # in floats: the products of two national maps' class totals overflow int64
+        rows, cols = (self.matrix.sum(axis=a).astype(np.float64) for a in (0, 1))
+        expected = float((rows * cols).sum()) / float(n) ** 2
         return (self.overall - expected) / (1 - expected) if expected < 1 else 0.0
 
     def _present(self) -> np.ndarray:

@@ -3,8 +3,10 @@
 Features are read once with OGR, reprojected to the image CRS and kept with their
 bounding boxes; each window rasterizes only the features whose box meets it, so memory
 follows the label layer and the window, never the raster. Text classes become 1..n in
-alphabetical order with their names kept; 0 and NULL mean "no label". Where features
-overlap, the later one in the layer wins (GDAL's burn order).
+alphabetical order with their names kept (or, given ``text_values``, the values of the
+names they match: Assess Accuracy matches a reference to the map's class names); 0 and
+NULL mean "no label". Where features overlap, the later one in the layer wins (GDAL's
+burn order).
 """
 
 from __future__ import annotations
@@ -76,6 +78,30 @@ def _transformer(layer, grid: Grid, progress: Progress):
     return osr.CoordinateTransformation(src, dst)
 
 
+def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
+    """Each text's value in ``known`` (exact name first, then ignoring case); the others
+    take the smallest values ``known`` does not use, in the texts' order."""
+    folded = {}
+    for name, value in known.items():
+        folded.setdefault(name.strip().casefold(), value)
+    code = {}
+    for t in texts:
+        value = known.get(t, folded.get(t.casefold()))
+        if value is not None:
+            code[t] = value
+    free = (v for v in range(1, 256) if v not in set(known.values()))
+    rest = [t for t in texts if t not in code]
+    for t in rest:
+        value = next(free, None)
+        if value is None:
+            raise InputError("class_field", f"the texts {rest[:10]} match none of the map's "
+                             "class names and no class value is left for them; use a numeric "
+                             "class field holding the map's values, or a map that names its "
+                             "classes (LandLearn's maps do)")
+        code[t] = value
+    return code
+
+
 class VectorLabels:
     def __init__(self, config: LabelConfig, grid: Grid, progress: Progress):
         from osgeo import ogr
@@ -135,7 +161,14 @@ class VectorLabels:
             if len(texts) > MAX_TEXT_CLASSES:
                 raise InputError("class_field", f"field '{config.class_field}' has {len(texts)} "
                                  f"different texts; at most {MAX_TEXT_CLASSES} classes fit")
-            code = {t: i + 1 for i, t in enumerate(texts)}
+            if config.text_values:
+                code = _matched_codes(texts, config.text_values)
+                alone = [t for t in texts if code[t] not in config.text_values.values()]
+                if alone:
+                    progress.warning(f"Reference class(es) {alone[:10]} match no class of the "
+                                     "map; their pixels count as errors.")
+            else:
+                code = {t: i + 1 for i, t in enumerate(texts)}
             values = np.asarray([code[t] for t in raw], dtype=np.uint8)
             names = {i: t for t, i in code.items()}
         names.update(config.class_names)

@@ -8,6 +8,7 @@ import pytest
 from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
 from landlearn.core.errors import InputError
 from landlearn.core.labels.base import LabelConfig
+from landlearn.core.progress import RecordingProgress
 from synthetic import write
 
 
@@ -107,3 +108,79 @@ def test_a_float_map_no_overlap_or_a_foreign_report_is_refused(tmp_path):
     with pytest.raises(InputError, match="^OUTPUT_REPORT: .* exists and was not written by LandLearn"):
         assess_accuracy(AssessConfig(m, LabelConfig(r), str(notes)))
     assert notes.read_text() == "<html>someone's notes</html>"
+
+
+def _named_map(tmp_path):
+    """A 10 x 40 map of four named classes in 10-column blocks (as Classify Pixels writes)."""
+    from osgeo import gdal
+
+    mapped = np.repeat(np.arange(1, 5, dtype=np.uint8), 10)[None].repeat(10, 0)
+    path = write(tmp_path / "map.tif", mapped, nodata=0)
+    ds = gdal.Open(path, gdal.GA_Update)
+    ds.GetRasterBand(1).SetCategoryNames(["", "crop", "forest", "grass", "water"])
+    ds = None
+    return path
+
+
+def _block(c):  # the map's column block c (0-based) in map coordinates (10 m pixels)
+    return (500000 + 10 * c * 10 + 5, 5000000 - 95, 500000 + 10 * (c + 1) * 10 - 5, 4999995)
+
+
+def test_a_text_reference_is_matched_to_the_map_by_class_name(tmp_path):
+    """A reference naming 3 of the map's 4 classes in text: numbered on its own, "water"
+    would be 3 and compared with the map's "grass"."""
+    from synthetic import polygons
+
+    m = _named_map(tmp_path)
+    ref = polygons(tmp_path / "ref.gpkg", [("crop", _block(0)), ("Forest", _block(1)),
+                                           ("water", _block(3))], 32633, text=True)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")))
+    assert res.accuracy.overall == 1.0
+    assert [c.name for c in res.classes] == ["crop", "forest", "water"]
+    # a reference class the map lacks counts as an error, under its own name
+    ref2 = polygons(tmp_path / "ref2.gpkg", [("crop", _block(0)), ("wetland", _block(2))],
+                    32633, text=True)
+    progress = RecordingProgress()
+    res = assess_accuracy(AssessConfig(m, LabelConfig(ref2, class_field="cls")), progress)
+    assert [c.name for c in res.classes] == ["crop", "grass", "wetland"]
+    assert res.accuracy.overall == pytest.approx(0.5)
+    assert any("['wetland'] match no class of the map" in w for w in progress.warnings)
+
+
+def test_text_codes_match_an_unnamed_map_by_value_and_other_texts_are_refused(tmp_path):
+    from synthetic import polygons
+
+    mapped = np.repeat(np.array([1, 2, 10, 2], np.uint8), 10)[None].repeat(10, 0)
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    ref = polygons(tmp_path / "ref.gpkg", [("1", _block(0)), ("2", _block(1)),
+                                           ("10", _block(2))], 32633, text=True)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")))
+    assert res.accuracy.overall == 1.0  # alphabetically "10" would have been class 2
+    names = polygons(tmp_path / "names.gpkg", [("crop", _block(0))], 32633, text=True)
+    with pytest.raises(InputError, match=r"^CLASS_FIELD: the texts \['crop'\] match none of"):
+        assess_accuracy(AssessConfig(m, LabelConfig(names, class_field="cls")))
+
+
+def test_map_classes_without_reference_are_named_not_silently_left_out(tmp_path):
+    m, r = _map_and_reference(tmp_path)
+    import rasterio
+
+    with rasterio.open(m) as ds:
+        mapped = ds.read(1)
+    mapped[15:, 10:] = 3  # a third map class, where the reference says 2
+    reference = np.ones((20, 20), np.uint8)
+    reference[10:] = 2
+    reference[15:, 10:] = 0  # no reference pixel on class 3
+    m = write(tmp_path / "map3.tif", mapped, nodata=0)
+    r = write(tmp_path / "ref3.tif", reference, nodata=0)
+    progress = RecordingProgress()
+    res = assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "a.json")), progress)
+    assert res.areas.unsampled == {"Class 3": 50 * 100.0}
+    assert any("['Class 3'] (13.2% of the classified map) hold no reference pixel" in w
+               for w in progress.warnings)
+    assert "hold no reference pixel" in res.summary()
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["area_weighted"]["map_classes_without_reference"] == {"Class 3": 5000.0}
+    # the estimates cover the sampled classes' map area, which they add up to
+    sampled = (mapped == 1).sum() + (mapped == 2).sum()
+    assert res.areas.area.sum() == pytest.approx(sampled * 100)

@@ -68,3 +68,10 @@ def test_json_and_table_carry_the_same_numbers():
     assert lines[0].split() == ["class", "precision", "recall", "F1", "IoU", "pixels"]
     assert lines[1].split() == ["water", "1.000", "0.667", "0.800", "0.667", "3"]
     assert lines[-1].startswith("overall accuracy 0.667, kappa ")
+
+
+def test_kappa_of_two_national_maps_does_not_overflow():
+    """Class totals of 5e9 pixels: their products pass int64's 9.2e18."""
+    big = Accuracy(np.array([[4_000_000_000, 1_000_000_000],
+                             [1_000_000_000, 4_000_000_000]]), ["a", "b"])
+    assert big.kappa == pytest.approx(0.6)
