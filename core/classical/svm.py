@@ -120,6 +120,41 @@ def _calibrate(cc, scores: np.ndarray) -> np.ndarray:
     return proba
 
 
+def check_fitted_svc(svc) -> None:
+    """Raise ValueError unless a loaded SVC's fitted arrays agree with each other.
+
+    libsvm is handed these arrays as raw pointers and reads as many values as its support
+    vector and class counts say: a crafted file with a shorter coefficient, intercept or
+    probability array would make it read past them (a crash, or other memory as numbers).
+    scikit-learn checks only that the support counts add up, so every shape is checked
+    here before anything predicts, and only the kernel LandLearn trains is accepted."""
+    n = len(getattr(svc, "classes_", ()))
+    pairs = n * (n - 1) // 2
+    sv = getattr(svc, "support_vectors_", None)
+    if svc.kernel != "rbf" or getattr(svc, "_impl", None) != "c_svc" or \
+            getattr(svc, "_sparse", True) is not False:
+        raise ValueError("not the RBF C-SVM that LandLearn trains")
+    if n < 2 or not isinstance(sv, np.ndarray) or sv.ndim != 2 or sv.dtype != np.float64:
+        raise ValueError("no support vectors of two or more classes")
+    rows = sv.shape[0]
+    expect = {"support_": (rows,), "_n_support": (n,), "_dual_coef_": (n - 1, rows),
+              "_intercept_": (pairs,)}
+    for name, shape in expect.items():
+        a = getattr(svc, name, None)
+        if not isinstance(a, np.ndarray) or a.shape != shape:
+            raise ValueError(f"{name} is not of shape {shape}")
+    for name in ("_probA", "_probB"):
+        a = getattr(svc, name, None)
+        if not isinstance(a, np.ndarray) or a.shape not in ((0,), (pairs,)):
+            raise ValueError(f"{name} is not of shape (0,) or ({pairs},)")
+    counts = svc._n_support
+    if not np.issubdtype(counts.dtype, np.integer) or counts.min() < 0 or \
+            int(counts.sum()) != rows:
+        raise ValueError("its support vector counts do not add up to its support vectors")
+    if not np.isfinite(float(svc._gamma)):
+        raise ValueError("its gamma is not a number")
+
+
 class FastSvmProba:
     """predict_proba of a StandardScaler + CalibratedClassifierCV(SVC rbf) pipeline."""
 

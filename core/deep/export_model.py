@@ -176,11 +176,16 @@ def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple
     return q, block
 
 
+REPORT_BYTES = 64 * MIB
+
+
 def _members_to_keep(pkg) -> dict[str, bytes]:
-    """The report and metrics of the package, carried into its updated copy."""
-    keep = {}
+    """The report and metrics of the package, carried into its updated copy: 64 MB for
+    them all (a report is a page and a few plots), not 64 MB per member of up to 10,000."""
+    keep, left = {}, REPORT_BYTES
     with PackageFiles(pkg.source, pkg.parameter) as files:
         for name in files.names():
             if name.startswith("report/") or name == "metrics.json":
-                keep[name] = files.read(name, 64 * MIB, "report file")
+                keep[name] = files.read(name, left, "report file (all together)")
+                left -= len(keep[name])
     return keep

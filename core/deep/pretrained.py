@@ -91,6 +91,9 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
         return Checkpoint(first_member(load_package_model(path, parameter, pkg)).state_dict(),
                           [(n, wavelength(n)) for n in info["band_names"]],
                           info.get("encoder_depth", 5))
+    if not os.path.isfile(path):  # a device or a pipe has no size to check: never read
+        raise InputError(parameter, f"'{path}' is not a regular file; give a .safetensors or "
+                         ".pth weights file")
     size = os.path.getsize(path)
     if size > MAX_MEMBER_BYTES:
         raise InputError(parameter, f"'{path}' is {size / MIB:.0f} MB, more than the "
@@ -101,7 +104,9 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
             from safetensors.torch import load
 
             with open(path, "rb") as fh:
-                data = fh.read()
+                data = fh.read(size + 1)  # a file that grew since its size was checked
+            if len(data) != size:
+                raise InputError(parameter, f"'{path}' changed while it was read; try again")
             safetensors_header(data, path, parameter)  # offsets and lengths, before parsing
             bands = _safetensors_bands(data, path, parameter)
             state = load(data)

@@ -219,15 +219,18 @@ def safetensors_header(data: bytes, where: str, parameter: str) -> dict[str, tup
     return out
 
 
-def check_npz(data: bytes, limit: int, where: str, parameter: str, what: str) -> None:
+def check_npz(data: bytes, limit: int, where: str, parameter: str, what: str
+              ) -> dict[str, tuple[int, ...]]:
     """An .npz (or a skops zip's .npy members) that np.load can read within ``limit``:
     every member's declared size is checked, and every array header's shape and dtype
-    must account for exactly the member's bytes (no object arrays, so no pickle)."""
+    must account for exactly the member's bytes (no object arrays, so no pickle).
+    Returns each .npy member's shape (what a skops file's other checks compare with)."""
 
     def bad(why):
         return InputError(parameter, f"'{where}': {what} is damaged or crafted ({why}); it "
                           "is not loaded")
 
+    shapes: dict[str, tuple[int, ...]] = {}
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
@@ -242,14 +245,16 @@ def check_npz(data: bytes, limit: int, where: str, parameter: str, what: str) ->
                     raise bad(f"'{info.filename[:60]}' is a zip bomb")
                 if info.filename.endswith(".npy"):
                     with zf.open(info) as fh:
-                        _check_npy_header(fh, info.file_size, info.filename, bad)
+                        shapes[info.filename] = _check_npy_header(fh, info.file_size,
+                                                                  info.filename, bad)
     except InputError:
         raise
     except _ZIP_ERRORS as exc:
         raise bad(f"{type(exc).__name__}: {str(exc)[:120]}") from None
+    return shapes
 
 
-def _check_npy_header(fh, size: int, name: str, bad) -> None:
+def _check_npy_header(fh, size: int, name: str, bad) -> tuple[int, ...]:
     try:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
@@ -262,3 +267,4 @@ def _check_npy_header(fh, size: int, name: str, bad) -> None:
         raise bad(f"'{name[:60]}' holds Python objects")
     if math.prod(shape) * dtype.itemsize != size - fh.tell():
         raise bad(f"'{name[:60]}' claims {shape} {dtype} in {size - fh.tell()} bytes")
+    return tuple(shape)

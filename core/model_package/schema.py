@@ -222,8 +222,11 @@ def _check_neighbourhood(c: _Check, info: dict, bands: int) -> None:
     if not isinstance(sizes, list) or not 1 <= len(sizes) <= MAX_WINDOWS:
         raise c.fail("LandLearn.neighbourhood.sizes", f"is {str(sizes)[:80]}, not a list of 1.."
                      f"{MAX_WINDOWS} window sizes")
+    # whole numbers written back: a 3.0 would pass the check and then slice nothing
+    hood["sizes"] = sizes = [c.integer(size, "LandLearn.neighbourhood.sizes", 3, MAX_WINDOW)
+                             for size in sizes]
     for size in sizes:
-        if c.integer(size, "LandLearn.neighbourhood.sizes", 3, MAX_WINDOW) % 2 == 0:
+        if size % 2 == 0:
             raise c.fail("LandLearn.neighbourhood.sizes", f"holds {size}, not an odd size")
     if len(set(sizes)) != len(sizes) or sizes != sorted(sizes):
         raise c.fail("LandLearn.neighbourhood.sizes", "repeats a size or is not in order")
@@ -248,7 +251,8 @@ def _check_classes(c: _Check, emd: dict, info: dict) -> None:
     values = info.get("class_values")
     if not isinstance(values, list) or not 2 <= len(values) <= 255:
         raise c.fail("LandLearn.class_values", "must list 2..255 classes")
-    values = [c.integer(v, "LandLearn.class_values", 1, 255) for v in values]
+    info["class_values"] = values = [c.integer(v, "LandLearn.class_values", 1, 255)
+                                     for v in values]
     if len(set(values)) != len(values):
         raise c.fail("LandLearn.class_values", "repeats a class")
     classes = emd.get("Classes")
@@ -273,14 +277,15 @@ def _check_classes(c: _Check, emd: dict, info: dict) -> None:
 def _check_source_bands(c: _Check, info: dict, bands: int) -> None:
     count = info.get("source_band_count")
     if count is not None:
-        count = c.integer(count, "LandLearn.source_band_count", 1, MAX_SOURCE_BANDS)
+        info["source_band_count"] = count = c.integer(count, "LandLearn.source_band_count", 1,
+                                                      MAX_SOURCE_BANDS)
     source = info.get("source_bands")
     if source is None:
         return
     if not isinstance(source, list) or len(source) != bands:
         raise c.fail("LandLearn.source_bands", f"does not list {bands} band numbers")
-    for b in source:
-        c.integer(b, "LandLearn.source_bands", 1, count or MAX_SOURCE_BANDS)
+    info["source_bands"] = [c.integer(b, "LandLearn.source_bands", 1, count or MAX_SOURCE_BANDS)
+                            for b in source]
 
 
 def _check_geometry(c: _Check, emd: dict, info: dict, kind: str) -> None:

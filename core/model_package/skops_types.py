@@ -6,9 +6,10 @@ loaders, scikit-learn holds FunctionTransformer, and builtins holds exec and eva
 pipeline of such steps runs an attacker's code during Classify Pixels. Here every node of
 the tree must be one of the (loader, type) pairs that LandLearn's own trainers write,
 listed one by one; functions, methods, partials, operators, reductions and any type not
-listed are refused before any object is constructed. The list was read off the files that
-every LandLearn model kind writes (tests/core re-derives it and fails if a trainer starts
-writing a type that is not here).
+listed are refused before any object is constructed. A decision tree's node count must
+match its arrays (scikit-learn trusts it in compiled code). The list was read off the
+files that every LandLearn model kind writes (tests/core re-derives it and fails if a
+trainer starts writing a type that is not here).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def audit_skops(data: bytes, limit: int, where: str, parameter: str = "model") -
                           "only the scikit-learn types its own trainers write, so this package "
                           "is refused (nothing in it was run)")
 
-    check_npz(data, limit, where, parameter, "the classifier file")
+    shapes = check_npz(data, limit, where, parameter, "the classifier file")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             info = zf.getinfo("schema.json")
@@ -104,8 +105,28 @@ def audit_skops(data: bytes, limit: int, where: str, parameter: str = "model") -
                        f"{node.get('__module__')}.{node.get('__class__')}")
                 if key not in ALLOWED_NODES:
                     raise refuse(f"holds a {key[0]} of type '{key[1][:120]}'")
+                if key[0] == "TreeNode" and not _tree_sizes_agree(node, shapes):
+                    raise refuse("holds a decision tree whose node count differs from its "
+                                 "node and value arrays")
                 found.add(key[1])
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
     return sorted(found)
+
+
+def _tree_sizes_agree(node: dict, shapes: dict[str, tuple[int, ...]]) -> bool:
+    """A scikit-learn Tree keeps ``node_count`` as given and sizes its buffer by the nodes
+    array: a count larger than the array makes every later read of the tree (its
+    __getstate__, predict) run past the buffer, in compiled code, before any Python check
+    could look. The count must be the rows of both arrays, read off their .npy headers."""
+    try:
+        state = node["content"]["content"]
+        count = state["node_count"]
+        if count.get("__loader__") != "JsonNode":
+            return False
+        n = json.loads(count["content"])
+        rows = {shapes[state[k]["file"]][0] for k in ("nodes", "values")}
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError):
+        return False
+    return type(n) is int and rows == {n}

@@ -70,6 +70,76 @@ def test_object_arrays_and_lying_array_headers_are_refused(bases, guard, tmp_pat
         guard.refused(_load(bad), "model", "damaged or crafted")
 
 
+def _skops_edited(data: bytes, edit) -> bytes:
+    """A skops file with its schema.json passed through ``edit`` (the arrays kept)."""
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    schema = json.loads(files["schema.json"])
+    edit(schema)
+    return builder.skops_with_schema(schema, {n: d for n, d in files.items()
+                                              if n != "schema.json"})
+
+
+def _first(node, loader):
+    if isinstance(node, dict):
+        if node.get("__loader__") == loader:
+            return node
+        node = list(node.values())
+    if isinstance(node, list):
+        for item in node:
+            found = _first(item, loader)
+            if found is not None:
+                return found
+    return None
+
+
+def test_inline_tree_claiming_more_nodes_than_it_holds_is_refused(bases, guard, tmp_path):
+    """A forest kept inside the skops file (packages from before the trees files) whose
+    first tree says it has 10^7 nodes over arrays of a few: scikit-learn keeps the count
+    and sizes its buffer by the array, so reading the tree back ran 640 MB past it."""
+    import skops.io as sio
+
+    model, _ = load_predictor(str(bases["classical"]), "cpu", False)
+    whole = sio.dumps(model.model)  # the trees inline, as old packages hold them
+
+    def lie(schema):
+        tree = _first(schema, "TreeNode")
+        tree["content"]["content"]["node_count"]["content"] = "10000000"
+
+    good = builder.classical_with(bases["classical"], tmp_path / "old.dlpk", whole)
+    assert _load(good)() is not None  # the honest old layout still loads
+    bad = builder.classical_with(bases["classical"], tmp_path / "evil.dlpk",
+                                 _skops_edited(whole, lie))
+    guard.refused(_load(bad), "model", "decision tree whose node count differs")
+
+
+def test_svm_arrays_shorter_than_its_counts_are_refused(bases, guard, tmp_path, monkeypatch):
+    """An SVM whose dual coefficients are cut to one column while its support vector counts
+    stay: libsvm reads as many as the counts say, past the array. Refused before anything
+    predicts, with scikit-learn's own path (fast paths off) as with the fast one."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(140, 5)) + np.repeat(np.arange(7), 20)[:, None]
+    y = np.repeat(np.arange(1, 8), 20)
+    svm = Pipeline([("s", StandardScaler()), ("c", CalibratedClassifierCV(
+        SVC(kernel="rbf"), ensemble=False, cv=2))]).fit(x, y)
+    good = builder.classical_with(bases["classical"], tmp_path / "svm.dlpk",
+                                  builder.skops_bytes(svm))
+    assert _load(good)() is not None
+    svc = svm[-1].calibrated_classifiers_[0].estimator
+    svc._dual_coef_ = np.ascontiguousarray(svc._dual_coef_[:, :1])
+    bad = builder.classical_with(bases["classical"], tmp_path / "evil.dlpk",
+                                 builder.skops_bytes(svm))
+    monkeypatch.setenv("LANDLEARN_NO_FAST_PATHS", "1")
+    guard.refused(_load(bad), "model", r"its SVM is damaged or crafted \(_dual_coef_ is not")
+
+
 # -- sizes: bombs and lying headers --------------------------------------------------
 
 def test_zip_bomb_member_is_not_inflated(bases, guard, tmp_path):

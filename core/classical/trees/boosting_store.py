@@ -109,9 +109,13 @@ def _check(nodes, counts, binned, raw, bit_counts, shape, boost, where):
     if shape.shape != (2,) or int(shape[0]) < 1 or int(shape[1]) != boost.n_trees_per_iteration_:
         raise bad(f"iterations x trees {shape.tolist()}, for "
                   f"{boost.n_trees_per_iteration_} trees per iteration")
-    n_trees = int(shape[0] * shape[1])
-    if counts.shape != (n_trees,) or bit_counts.shape != (n_trees,) or (counts < 1).any() or \
-            (bit_counts < 0).any() or int(counts.sum()) != len(nodes) or \
+    n_trees = int(shape[0]) * int(shape[1])
+    # whole counts no larger than the arrays, so their sums cannot wrap round
+    if counts.shape != (n_trees,) or bit_counts.shape != (n_trees,) or \
+            not np.issubdtype(counts.dtype, np.integer) or \
+            not np.issubdtype(bit_counts.dtype, np.integer) or (counts < 1).any() or \
+            (bit_counts < 0).any() or (counts > len(nodes)).any() or \
+            (bit_counts > len(binned)).any() or int(counts.sum()) != len(nodes) or \
             int(bit_counts.sum()) != len(binned) or binned.shape != raw.shape:
         raise bad("the node and bitset arrays do not match the tree sizes")
     local = np.arange(len(nodes)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -121,6 +125,11 @@ def _check(nodes, counts, binned, raw, bit_counts, shape, boost, where):
     left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
     feature = nodes["feature_idx"]
     categorical = inner & (nodes["is_categorical"] != 0)
+    # LandLearn trains no categorical features; scikit-learn indexes a categorical split's
+    # bitsets through maps it does not bound-check
+    cats = getattr(boost, "is_categorical_", None)
+    if categorical.any() or (cats is not None and np.any(cats)):
+        raise bad("it splits on categorical features, which LandLearn never trains")
     # children come after their parent (how scikit-learn fills a predictor): no loops
     if ((left[inner] <= local[inner]) | (left[inner] >= size[inner])).any() or \
             ((right[inner] <= local[inner]) | (right[inner] >= size[inner])).any() or \

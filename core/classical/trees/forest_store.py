@@ -115,7 +115,8 @@ def _check(nodes, values, counts, depths, seeds, forest, n_classes, node_dtype, 
                          "another tree layout; train the model again with this one")
     if not (counts.ndim == 1 and len(counts) == forest.n_estimators == len(depths) == len(seeds)):
         raise bad(f"{len(counts)} trees for a forest of {forest.n_estimators}")
-    if (counts < 1).any() or int(counts.sum()) != len(nodes) or \
+    if not np.issubdtype(counts.dtype, np.integer) or (counts < 1).any() or \
+            (counts > len(nodes)).any() or int(counts.sum()) != len(nodes) or \
             values.shape != (len(nodes), 1, n_classes):
         raise bad("the node and value arrays do not match the tree sizes")
     local = np.arange(len(nodes)) - np.repeat(np.cumsum(counts) - counts, counts)

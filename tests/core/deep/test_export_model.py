@@ -151,3 +151,20 @@ def rf_package(sample, tmp_path_factory):
                                                 class_field="id"), str(out), trees=10,
                                     cv_folds=0, max_samples_per_class=50))
     return str(out)
+
+
+def test_a_report_larger_than_its_budget_altogether_is_refused(trained, tmp_path, monkeypatch):
+    """Each report member under the per-member ceiling, together over the report's budget
+    (a package of many deflated 64 MB members held 6 GB here)."""
+    from landlearn.core.deep import export_model as em
+
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(trained[0]) as zf:
+        zf.extractall(folder)
+    sizes = sorted(p.stat().st_size for p in (folder / "report").iterdir())
+    monkeypatch.setattr(em, "REPORT_BYTES", sizes[-1] + 1)  # the largest fits, not all
+    with pytest.raises(InputError, match=r"^MODEL: .*report file \(all together\)"):
+        em.export_model(em.ExportModelConfig(str(folder / "s2.emd"), str(tmp_path / "m.onnx"),
+                                             deepness=False,
+                                             output_model=str(tmp_path / "new.dlpk")))
+    assert not (tmp_path / "new.dlpk").exists()

@@ -1,6 +1,8 @@
 """deep.pretrained: weights read safely from local files, found under their checkpoint's
 prefixes, and the first convolution's filters matched band by band."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -252,3 +254,15 @@ def test_training_matches_pretrained_bands_by_the_names_given(chips, tmp_path):
     with pytest.raises(InputError, match="^PRETRAINED_BANDS: 'red,,blue' is neither a preset"):
         quick_config(chips, tmp_path / "x.dlpk", pretrained_weights=str(tmp_path / "s2_13.safetensors"),
                 pretrained_bands="red,,blue").validate()
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_device_or_pipe_named_as_weights_is_refused_unread(tmp_path, target):
+    """A link to /dev/zero (size 0, endless) or a named pipe (read blocks forever)."""
+    weights = tmp_path / "w.safetensors"
+    if target == "fifo":
+        os.mkfifo(weights)
+    else:
+        weights.symlink_to(target)
+    with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* is not a regular file"):
+        read_state_dict(str(weights))

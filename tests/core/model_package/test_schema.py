@@ -34,6 +34,19 @@ def test_valid_deep_and_classical_descriptions_pass():
     check_emd(emd, "unet.dlpk")
     emd["LandLearn"]["encoder_depth"] = 4.0  # absent (older packages) = 5
     assert check_emd(emd, "unet.dlpk")["encoder_depth"] == 4
+    # and come back as whole numbers wherever they are used as counts or indexes
+    emd["LandLearn"].update(class_values=[1.0, 2.0, 3.0], source_bands=[1.0, 2.0, 3.0, 4.0, 5.0],
+                            source_band_count=6.0)
+    info = check_emd(emd, "unet.dlpk")
+    for key in ("class_values", "source_bands"):
+        assert all(type(v) is int for v in info[key]), key
+    assert type(info["source_band_count"]) is int
+    rf = _classical_emd()
+    rf["LandLearn"].update(padding=3, neighbourhood={
+        "sizes": [3.0, 7.0], "statistics": "mean",
+        "features": [f"f{i}" for i in range(5 * 3)]})
+    assert check_emd(rf, "rf.dlpk")["neighbourhood"]["sizes"] == [3, 7]
+    assert all(type(v) is int for v in rf["LandLearn"]["neighbourhood"]["sizes"])
 
 
 def _edit(path, value):

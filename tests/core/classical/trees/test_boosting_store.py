@@ -77,6 +77,7 @@ def test_damaged_predictors_are_refused(nc_boosting):
                dict(nodes=_set("feature_idx", 1, 5)),  # a band the model does not have
                dict(nodes=_set("value", 0, np.nan)),
                dict(node_counts=lambda c: c[:-1]),
+               dict(node_counts=lambda c: c.astype(np.float64)),
                dict(shape=lambda s: s + [0, 1]),
                dict(shape=lambda s: s * [2, 1])]
     for change in damaged:

@@ -38,6 +38,13 @@ def test_trees_stored_apart_come_back_identical(nc_forest):
     assert split_trees(model[0]) == (model[0], None)  # not a forest: nothing to split
 
 
+def _wrapping(counts):
+    """Four counts raised by 2^62 each: their int64 sum wraps round to the true total."""
+    counts = counts.astype(np.int64)
+    counts[:4] += 2 ** 62
+    return counts
+
+
 def test_damaged_trees_are_refused(nc_forest):
     import skops.io as sio
 
@@ -66,7 +73,9 @@ def test_damaged_trees_are_refused(nc_forest):
         return nodes
 
     for change in (dict(nodes=loop), dict(nodes=outside), dict(nodes=bad_feature),
-                   dict(node_counts=lambda c: c[:-1]), dict(values=lambda v: v[:-1])):
+                   dict(node_counts=lambda c: c[:-1]), dict(values=lambda v: v[:-1]),
+                   dict(node_counts=lambda c: c.astype(np.float64)),
+                   dict(node_counts=_wrapping)):
         with pytest.raises(InputError, match="^MODEL: 'm.dlpk': the forest's trees are damaged"):
             load(tampered_npz(data, **change))
     packed = tampered_npz(data, nodes=lambda n: np.array(n.tolist(), dtype=[
