@@ -3,8 +3,9 @@
 The graph (model_package.onnx_graph) takes raw band values and gives class probabilities,
 so the classify engine hands it raw tiles (NoData set to the band mean, which is what
 normalising to 0 means) instead of normalised ones. Loaded from memory, never from a path,
-and external data is refused twice: a graph whose bytes carry an external-data entry is
-refused before ONNX Runtime sees it, and ONNX Runtime is pointed at an empty folder for
+and external data is refused twice: a graph holding an external-data tensor (or control
+flow, or foreign operators: model_package.onnx_checks) is refused before ONNX Runtime sees
+it, and ONNX Runtime is pointed at an empty folder for
 external initialisers (loaded from bytes, it would otherwise read them from the working
 directory: a crafted graph could take a user's file as its weights). Its inputs and outputs
 are checked against the package's .emd before it runs.
@@ -22,13 +23,12 @@ from ..accuracy.calibration import apply_temperature
 from ..errors import InputError
 from ..model_package.format import PackagedModel
 from ..model_package.info import ModelInfo
+from ..model_package.onnx_checks import check_graph
 from ..model_package.onnx_graph import read_onnx
 from ..runtime.deps import require
 
 __all__ = ["OnnxPredictor"]
 
-# protobuf of an external-data entry's key ("location", StringStringEntryProto field 1)
-_EXTERNAL_DATA = b"\x0a\x08location"
 _EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
@@ -47,10 +47,7 @@ class OnnxPredictor:
             providers = ["CUDAExecutionProvider"]
         else:
             providers = ["CPUExecutionProvider"]
-        if _EXTERNAL_DATA in data:
-            raise InputError("model", f"'{pkg.path}': its ONNX graph takes tensors from files "
-                             "outside it (external data); LandLearn's graphs hold their weights "
-                             "inside, so this one is refused (no file was read)")
+        check_graph(data, pkg.path)  # no external data, control flow or foreign operators
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:

@@ -10,6 +10,7 @@ import rasterio
 from rasterio.windows import Window
 
 from landlearn.core.deep.architectures import ARCHITECTURES
+from landlearn.core.model_package.onnx_checks import check_graph
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("segmentation_models_pytorch")
@@ -57,6 +58,7 @@ def test_every_architecture_gives_torchs_probabilities_on_onnx_runtime(arch, lan
     torch.manual_seed(0)
     model = build_model(arch, "resnet18", 5, 7).eval()
     graph = export_onnx(model, _emd(arch, mean, std))
+    check_graph(graph, f"{arch}.dlpk")  # what Classify Pixels checks a graph for passes
     assert onnx_difference(graph, model, _emd(arch, mean, std), raw) <= 1e-3
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": raw.astype(np.float32)})[0]

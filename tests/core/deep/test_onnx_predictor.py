@@ -1,6 +1,7 @@
 """deep.onnx_predictor: a package's graph on ONNX Runtime, refused when it was altered."""
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -49,8 +50,9 @@ def test_the_graph_runs_and_an_altered_one_is_refused(trained, tmp_path):
 
 def test_a_graph_taking_tensors_from_files_is_refused_twice(trained, tmp_path, monkeypatch):
     """Loaded from bytes, ONNX Runtime would read external data from the working directory:
-    a crafted graph could take a user's file as its weights. Refused by a byte scan before
-    ONNX Runtime sees it, and (scan bypassed) by ONNX Runtime, pointed at an empty folder."""
+    a crafted graph could take a user's file as its weights. Refused by the graph's checks
+    before ONNX Runtime sees it, and (checks bypassed) by ONNX Runtime, pointed at an empty
+    folder."""
     pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -78,6 +80,90 @@ def test_a_graph_taking_tensors_from_files_is_refused_twice(trained, tmp_path, m
     monkeypatch.chdir(tmp_path)  # where ONNX Runtime would look
     with pytest.raises(InputError, match="^MODEL: .*external data.*no file was read"):
         onnx_predictor.OnnxPredictor(read_package(package), info)
-    monkeypatch.setattr(onnx_predictor, "_EXTERNAL_DATA", b"\x00never\x00")
+    monkeypatch.setattr(onnx_predictor, "check_graph", lambda *a: None)
     with pytest.raises(InputError, match="^MODEL: .*ONNX graph cannot be loaded"):
         onnx_predictor.OnnxPredictor(read_package(package), info)
+
+
+def _graph(nodes, classes, initializers=(), opsets=(("", 17),), functions=()):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 10, "h", "w"])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                       ["b", classes, "h", "w"])], list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets],
+                             functions=list(functions)).SerializeToString()
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while n > 0x7F:
+        out, n = out + bytes([n & 0x7F | 0x80]), n >> 7
+    return out + bytes([n])
+
+
+def _hidden_external_data(conv, classes: int) -> bytes:
+    """A graph whose weight is external data at /etc/hostname, its entry's key tag written
+    as the over-long varint 8a 00 (field 1 to protobuf): built from the inside out, each
+    message's length counted, since one more byte anywhere breaks the ones around it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    tensor = numpy_helper.from_array(np.zeros((classes, 10, 1, 1), np.float32), "w")
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    path = b"/etc/hostname"
+    entry = b"\x8a\x00\x08location\x12" + _varint(len(path)) + path
+    tensor = tensor.SerializeToString() + b"\x6a" + _varint(len(entry)) + entry  # field 13
+    graph = helper.make_graph(
+        [conv], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 10, "h", "w"])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                       ["b", classes, "h", "w"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ClearField("graph")
+    graph = graph.SerializeToString() + b"\x2a" + _varint(len(tensor)) + tensor  # initializer
+    data = model.SerializeToString() + b"\x3a" + _varint(len(graph)) + graph  # graph
+    assert b"\x0a\x08location" not in data  # what a byte search would look for
+    return data
+
+
+def test_control_flow_foreign_operators_and_hidden_external_data_are_refused(trained, tmp_path):
+    """Graphs ONNX Runtime would load: a Loop (a trip count in the graph can hold the first
+    tile for ever), an operator from a custom domain, and external data spelt with an
+    over-long varint (the same field to protobuf, invisible to a byte search)."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from landlearn.core.deep.onnx_predictor import OnnxPredictor
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+
+    info = model_info(read_package(str(trained[0])))
+    classes = len(info.class_values)
+    w = numpy_helper.from_array(np.zeros((classes, 10, 1, 1), np.float32), "w")
+    conv = helper.make_node("Conv", ["input", "w"], ["probabilities"])
+    body = helper.make_graph([helper.make_node("Identity", ["c"], ["c_out"]),
+                              helper.make_node("Identity", ["x"], ["x_out"])], "body",
+                             [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                              helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                              helper.make_tensor_value_info("x", TensorProto.FLOAT, [])],
+                             [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+                              helper.make_tensor_value_info("x_out", TensorProto.FLOAT, [])])
+    scalar = [helper.make_node("Constant", [], [name], value=helper.make_tensor(
+        name, kind, [], [value])) for name, kind, value in (
+            ("n", TensorProto.INT64, 2 ** 62), ("t", TensorProto.BOOL, True),
+            ("x0", TensorProto.FLOAT, 0.0))]
+    loop = [*scalar, helper.make_node("Loop", ["n", "t", "x0"], ["xf"], body=body),
+            helper.make_node("Add", ["input", "xf"], ["shifted"]),
+            helper.make_node("Conv", ["shifted", "w"], ["probabilities"])]
+    custom = [helper.make_node("Conv", ["input", "w"], ["probabilities"], domain="evil.ops")]
+    cases = {
+        "control flow (a Loop operator)": _graph(loop, classes, [w]),
+        "'Conv' of the domain 'evil.ops'": _graph(custom, classes, [w],
+                                                  [("", 17), ("evil.ops", 1)]),
+    }
+    cases["external data"] = _hidden_external_data(conv, classes)
+    for n, (why, graph) in enumerate(cases.items()):
+        package = _swap_graph(trained[0], tmp_path / f"{n}.dlpk", graph)
+        with pytest.raises(InputError, match=f"^MODEL: .*its ONNX graph .*{re.escape(why)}"):
+            OnnxPredictor(read_package(package), info)
