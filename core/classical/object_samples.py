@@ -30,16 +30,21 @@ MIN_LABEL_SHARE = 0.5
 class _PairCounts:
     """How many labelled pixels each (segment, key) pair has, merged chunk by chunk."""
 
+    MERGE_ROWS = 4_000_000
+
     def __init__(self):
         self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.rows = 0
+        self.merged = 0  # rows of the last merge
 
     def add(self, seg: np.ndarray, key: np.ndarray) -> None:
         self.parts.append(_reduce(seg, key, np.ones(len(seg), np.int64)))
         self.rows += len(self.parts[-1][0])
-        if len(self.parts) > 1 and self.rows > 4_000_000:
+        # merged again once the pending rows pass the last merge's size too: each row is
+        # sorted O(log) times overall, not once per window
+        if len(self.parts) > 1 and self.rows - self.merged > max(self.MERGE_ROWS, self.merged):
             self.parts = [self.result()]
-            self.rows = len(self.parts[0][0])
+            self.rows = self.merged = len(self.parts[0][0])
 
     def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.parts:

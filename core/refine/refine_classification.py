@@ -30,11 +30,13 @@ import rasterio
 from rasterio.windows import Window
 
 from ..errors import InputError
+from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
 from ..geo.classes import ClassInfo, make_classes
 from ..geo.grid import Grid, count_tiles, crs_units, tile_windows
 from ..geo.outputs import check_distinct
 from ..geo.raster import open_dataset
 from ..geo.segments import open_segments, read_segments
+from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import GeoTiffWriter
 from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, check, track
@@ -75,8 +77,11 @@ class RefineConfig:
         if not self.segmented_raster and self.min_region_size == 0:
             raise InputError("segmented_raster", "nothing to refine: give SEGMENTED_RASTER, a "
                              "MIN_REGION_SIZE above 0, or both")
+        # before any pass: a foreign style beside OUTPUT, or a folder that cannot take it
         check_distinct({"input_raster": self.input_raster,
-                        "segmented_raster": self.segmented_raster}, {"output": self.output})
+                        "segmented_raster": self.segmented_raster}, {"output": self.output},
+                       styled=["output"])
+        ensure_writable_folder(self.output, "output")
 
 
 @dataclass
@@ -227,6 +232,14 @@ def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineRe
     size = (config.tile_size, config.tile_size)
     n_tiles = count_tiles(area, size)
     windows = [w.intersection(area) for w in tile_windows(area, size)]
+    # the output, and the region ids (8 bytes a pixel, uncompressed) beside it meanwhile
+    planned = [PlannedOutput("output", config.output, 1, np.dtype(np.uint8))]
+    if min_pixels > 1:
+        planned.insert(0, PlannedOutput("output", config.output, 1, np.dtype(np.int64),
+                                        "temporary region ids"))
+    pixels_in = int(area.width) * int(area.height)
+    check_output_size(int(area.width), int(area.height), planned,
+                      max(DEFAULT_MAX_GPX, pixels_in / 1e9), progress, "refined map")
     scan = seg_ds is not None and src.classes is None
     passes = [p for p, on in (("scan", scan), ("votes", seg_ds is not None),
                               ("regions", min_pixels > 1), ("write", True)) if on]
@@ -247,8 +260,10 @@ def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineRe
         votes = SegmentVotes(len(values))
         for win in track(windows, span["votes"], n_tiles):
             cls, prob = src.read(win)
-            votes.add(*read_segments(seg_ds, win),
-                      prob if prob is not None else _one_hot(cls, index, len(values)))
+            if prob is not None:
+                votes.add(*read_segments(seg_ds, win), prob)
+            else:
+                votes.add_classes(*read_segments(seg_ds, win), index[cls], cls > 0)
 
     def refined(win):
         cls, prob = src.read(win)
@@ -262,7 +277,14 @@ def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineRe
         if min_pixels > 1:
             graph = RegionGraph(config.connectivity, len(classes) if src.is_prob else 1)
             labels_path = os.path.join(tmp, "regions.tif")
-            _first_pass(src, windows, n_tiles, refined, graph, labels_path, span["regions"])
+            try:
+                _first_pass(src, windows, n_tiles, refined, graph, labels_path,
+                            span["regions"])
+            except OSError as exc:  # the region ids filled the disk?
+                needed = 8 * pixels_in
+                if not filled_the_disk(exc, labels_path, needed):
+                    raise
+                raise disk_full_error(config.output, "output", needed, exc) from None
             final = resolve(graph, min_pixels, config.merge_into)
             labels = stack.enter_context(rasterio.open(labels_path))
 
@@ -325,14 +347,6 @@ def _first_pass(src, windows, n_tiles, refined, graph: RegionGraph, labels_path,
             left = (g[:, -1].copy(), cls[:, -1].copy())
             next_lab[c0:c0 + w] = g[-1]
             next_cls[c0:c0 + w] = cls[-1]
-
-
-def _one_hot(cls: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros((n,) + cls.shape, np.float32)
-    valid = cls > 0
-    rows, cols = np.nonzero(valid)
-    out[index[cls[valid]], rows, cols] = 1
-    return out
 
 
 def _folder(path: str) -> str:

@@ -85,3 +85,26 @@ def test_pair_counts_merge_across_chunks():
     seg, key, share = pc.majority()
     assert list(seg) == [5, 9] and list(key) == [2, 3]
     np.testing.assert_allclose(share, [2 / 3, 2 / 3])
+
+
+def test_pair_counts_merge_a_few_times_over_many_windows(monkeypatch):
+    """Past the merge size every window re-sorted all pairs so far (30 million of them on a
+    wall-to-wall label raster); now the pending pairs must outgrow the last merge first."""
+    from landlearn.core.classical import object_samples
+
+    monkeypatch.setattr(object_samples._PairCounts, "MERGE_ROWS", 1000)
+    sorted_rows = []
+    real = object_samples._reduce
+
+    def counted(a, b, w):
+        sorted_rows.append(len(a))
+        return real(a, b, w)
+
+    monkeypatch.setattr(object_samples, "_reduce", counted)
+    pairs = object_samples._PairCounts()
+    for window in range(300):
+        seg = np.arange(100, dtype=np.int64) + 100 * window  # new segments in every window
+        pairs.add(seg, seg % 3)
+    seg, key, n = pairs.result()
+    assert len(seg) == 30_000 and (n == 1).all()
+    assert sum(sorted_rows) < 4 * 30_000 + 2 * 30_000  # today about 300 x 15,000

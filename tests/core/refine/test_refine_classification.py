@@ -202,3 +202,28 @@ def test_edge_cases_found_by_an_adversarial_sweep(tmp_path):
     with pytest.raises(InputError, match="^MIN_REGION_SIZE: inf is not a size"):
         refine_classification(RefineConfig(m, str(tmp_path / "x.tif"),
                                            min_region_size=float("inf")))
+
+
+def test_output_problems_stop_the_run_before_any_pass(rf_maps, tmp_path, monkeypatch):
+    """A foreign style beside OUTPUT, or too little disk for the region ids: each stops
+    before the input is read, naming OUTPUT."""
+    import importlib
+
+    from landlearn.core.geo import sizes
+
+    rc = importlib.import_module("landlearn.core.refine.refine_classification")
+
+    rf = str(rf_maps / "rf.tif")
+    reads = []
+    real = rc._Input.read
+    monkeypatch.setattr(rc._Input, "read", lambda self, win: reads.append(win) or real(self, win))
+    (tmp_path / "theirs.qml").write_text("<qgis>someone's style</qgis>")
+    with pytest.raises(InputError, match="^OUTPUT: .*theirs.qml"):
+        rc.refine_classification(RefineConfig(rf, str(tmp_path / "theirs.tif"),
+                                              min_region_size=8))
+    monkeypatch.setattr(sizes, "free_bytes", lambda folder: 1000)
+    with pytest.raises(InputError, match="^OUTPUT: disk full ahead"):
+        rc.refine_classification(RefineConfig(rf, str(tmp_path / "x.tif"), min_region_size=8,
+                                              segmented_raster=str(rf_maps / "segments.tif")))
+    assert reads == [] and not (tmp_path / "x.tif").exists()
+    assert (tmp_path / "theirs.qml").read_text() == "<qgis>someone's style</qgis>"

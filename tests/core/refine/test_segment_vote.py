@@ -18,9 +18,10 @@ def test_votes_from_blocks_equal_votes_from_the_whole():
         for c in range(0, 50, 16):
             parts.add(seg[r:r + 16, c:c + 16], has[r:r + 16, c:c + 16],
                       scores[:, r:r + 16, c:c + 16])
-    np.testing.assert_array_equal(whole.ids, parts.ids)
-    np.testing.assert_allclose(whole.sums, parts.sums)
     ids, win = whole.winners()
+    np.testing.assert_array_equal(ids, parts.winners()[0])
+    np.testing.assert_array_equal(win, parts.winners()[1])
+    np.testing.assert_allclose(whole.sums, parts.sums)
     for s, w in zip(ids[:10], win[:10]):
         inside = (seg == s) & has & (scores.sum(0) > 0)
         assert w == scores[:, inside].sum(1).argmax()
@@ -36,3 +37,36 @@ def test_a_tie_goes_to_the_lower_class_and_unknown_segments_are_not_found():
     cls, found = votes.lookup(np.array([[5, 7, 9, -1]]), np.array([[True, True, True, False]]))
     assert list(found[0]) == [True, True, False, False]
     assert list(cls[0][:2]) == [0, 1]
+
+
+def test_class_votes_merge_a_few_times_over_many_blocks_and_match_one_hot_votes(monkeypatch):
+    """A class map's votes counted per block (no one-hot planes) give the one-hot
+    probabilities' result, and 400 blocks of new segments are merged O(log) times, not
+    400 (each merge re-sorted every segment so far)."""
+    monkeypatch.setattr(SegmentVotes, "MERGE_ROWS", 500)
+    rng = np.random.default_rng(1)
+    merges = []
+    real = SegmentVotes._merge
+
+    def counted(self):
+        merges.append(len(self._pending))
+        real(self)
+
+    monkeypatch.setattr(SegmentVotes, "_merge", counted)
+    counts, onehot = SegmentVotes(4), SegmentVotes(4)
+    for block in range(400):
+        seg = rng.integers(0, 60, (16, 16)) + 60 * block  # new segments in every block
+        cls = rng.integers(0, 4, (16, 16))
+        valid = rng.random((16, 16)) > 0.2
+        has = np.ones(seg.shape, bool)
+        counts.add_classes(seg, has, cls, valid)
+        onehot.add(seg, has, (np.arange(4)[:, None, None] == cls) * valid)
+    ids, win = counts.winners()
+    assert sum(m > 0 for m in merges) < 20 and len(ids) == len(set(ids))
+    np.testing.assert_array_equal(ids, onehot.winners()[0])
+    np.testing.assert_array_equal(win, onehot.winners()[1])
+    np.testing.assert_array_equal(counts.sums, onehot.sums)
+    before = len(merges)
+    counts.lookup(ids[None, :5], np.ones((1, 5), bool))
+    counts.lookup(ids[None, 5:9], np.ones((1, 4), bool))
+    assert len(merges) == before + 2 and counts._winners is not None  # winners kept
