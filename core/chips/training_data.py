@@ -19,6 +19,7 @@ import rasterio
 
 from ..errors import InputError
 from ..geo.classes import ClassInfo, default_color
+from .band_stats import BandStats
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
 
 PARAM = "training_data"
@@ -102,18 +103,27 @@ def _load_json(path: str) -> dict:
 
 
 def _color(raw) -> tuple[int, int, int] | None:
-    if isinstance(raw, (list, tuple)) and len(raw) >= 3 and all(0 <= int(c) <= 255 for c in raw[:3]):
+    if isinstance(raw, (list, tuple)) and len(raw) >= 3 and \
+            all(isinstance(c, (int, float)) and 0 <= c <= 255 for c in raw[:3]):
         return tuple(int(c) for c in raw[:3])
-    return None  # ArcGIS writes [-1, -1, -1] for "no colour chosen"
+    return None  # ArcGIS writes [-1, -1, -1] for "no colour chosen"; other forms: default
 
 
-def _classes(emd: dict, stats: dict) -> list[ClassInfo]:
+def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
     raw = emd.get("Classes") or [
         {"Value": c.get("ClassValue"), "Name": c.get("ClassName"), "Color": c.get("Color")}
         for c in stats.get("Classes", [])]
     out = []
     for c in raw:
-        v = int(c["Value"])
+        v = c["Value"]
+        if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or \
+                not 0 <= v <= 255:
+            raise InputError(PARAM, f"'{path}': its classes list the value {repr(v)[:20]}; class values "
+                             "are whole numbers 1..255 (0 = no class): export the training "
+                             "data again")
+        v = int(v)
         if v == 0:
             continue
         out.append(ClassInfo(v, str(c.get("Name") or f"Class {v}"),
@@ -234,6 +244,21 @@ def _read_folder(path: str, index: int) -> _Folder:
                              f"{MAX_CHIP} px, {MAX_BANDS} bands of real numbers")
         cell = (abs(ds.transform.a), abs(ds.transform.e)) if ds.crs else None
         crs = ds.crs.to_wkt() if ds.crs else None
+    try:
+        return _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
+                          crs)
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise InputError(PARAM, f"'{path}': its description ({EMD}, {STATS_JSON} or the "
+                         f"manifest) is damaged or not as Export Training Data writes it "
+                         f"({type(exc).__name__}: {str(exc)[:100]}); export it again") from None
+
+
+def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell, crs
+               ) -> _Folder:
+    """The folder's chips, classes and statistics from its metadata files (which come from
+    whoever made the folder: any field may be missing or of another type)."""
     if all(e for _, _, e in pairs):
         placed = [(int(e["block"]), tuple(e["bounds"])) for _, _, e in pairs]
     else:
@@ -251,8 +276,11 @@ def _read_folder(path: str, index: int) -> _Folder:
         mean, std, mn, mx = arr["Mean"], arr["StdDev"], arr["Min"], arr["Max"]
     else:
         mean = std = mn = mx = None
-    weight = float(state[0]["Num"]) if len(state) == count else float(len(chips))
-    classes = _classes(emd, stats)
+    # the valid pixels behind the statistics (a folder without that count: its chips'
+    # pixels), so that pooled folders weigh by pixels whatever wrote them
+    weight = (float(state[0]["Num"]) if len(state) == count
+              else float(len(chips) * tile[0] * tile[1]))
+    classes = _classes(emd, stats, path)
     px = (stats.get("ClassPixelStats") or {}).get("NumPixelsPerClass") or []
     stat_classes = [int(c["ClassValue"]) for c in stats.get("Classes", [])]
     class_pixels = dict(zip(stat_classes, (int(n) for n in px))) if len(px) == len(stat_classes) else {}
@@ -264,19 +292,24 @@ def _read_folder(path: str, index: int) -> _Folder:
 
 def _sample_stats(chips: list[Chip], nodata, bands: int, tile: tuple[int, int],
                   limit: int = 1000):
-    """Band statistics from up to ``limit`` chips spread over the folder (all when fewer)."""
+    """Band statistics from up to ``limit`` chips spread over the folder (all when fewer),
+    accumulated chip by chip (1000 chips of 256 px and 10 bands held whole were 5 GB);
+    also the valid pixels they stand for in the whole folder (the folder's weight when
+    several folders' statistics are pooled)."""
     picks = np.unique(np.linspace(0, len(chips) - 1, min(limit, len(chips))).astype(int))
-    vals = []
+    acc = BandStats([f"Band_{i + 1}" for i in range(bands)])
     for chip in (chips[i] for i in picks):
-        data = read_chip(chip.image, bands, tile)[0].astype(np.float64)
+        data = read_chip(chip.image, bands, tile)[0]
         ok = np.all(np.isfinite(data), axis=0)
         if nodata is not None:
             ok &= ~np.all(data == nodata, axis=0)
-        vals.append(data[:, ok])
-    allv = np.concatenate(vals, axis=1)
-    if allv.shape[1] == 0:
+        acc.add(data, ok)
+    if acc.count == 0:
         raise InputError(PARAM, "the chips hold no valid pixel (all NoData)")
-    return allv.mean(axis=1), allv.std(axis=1), allv.min(axis=1), allv.max(axis=1)
+    summary = acc.summaries()
+    mean, std, mn, mx = (np.array([getattr(b, k) for b in summary])
+                         for k in ("mean", "std", "minimum", "maximum"))
+    return mean, std, mn, mx, acc.count * len(chips) / len(picks)
 
 
 def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
@@ -296,8 +329,8 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         if p.mean is None:
             if progress is not None:
                 progress.info(f"'{p.path}' carries no band statistics; computing them from its chips.")
-            p.mean, p.std, p.minimum, p.maximum = _sample_stats(p.chips, p.nodata,
-                                                                len(p.bands), p.tile)
+            p.mean, p.std, p.minimum, p.maximum, p.weight = _sample_stats(
+                p.chips, p.nodata, len(p.bands), p.tile)
     w = np.array([p.weight for p in parts])[:, None]
     means = np.stack([p.mean for p in parts])
     mean = (w * means).sum(0) / w.sum()

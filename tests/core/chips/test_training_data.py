@@ -3,6 +3,7 @@ leave it (no manifest, no statistics), several folders together, and folders ref
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -132,3 +133,72 @@ def test_what_is_not_training_data_is_refused(export, tmp_path):
     (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
     with pytest.raises(InputError, match="the chip '.*broken.tif' cannot be read"):
         read_chip(str(tmp_path / "broken.tif"), 5, (128, 128))
+
+
+def _arcgis_copy(export, folder, keep_stats=False):
+    """The export as ArcGIS writes one: no LandLearn manifest, no LandLearn block; without
+    ``keep_stats`` no band statistics either."""
+    shutil.copytree(export, folder)
+    os.remove(folder / "landlearn_manifest.json")
+    emd = _json(folder / "esri_model_definition.emd")
+    emd.pop("LandLearn")
+    if not keep_stats:
+        emd.pop("AllTilesStats")
+    (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
+    if not keep_stats:
+        stats = _json(folder / "esri_accumulated_stats.json")
+        stats.pop("BandStatsState", None)
+        (folder / "esri_accumulated_stats.json").write_text(json.dumps(stats))
+    return folder
+
+
+def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_path,
+                                                                     monkeypatch):
+    """Pooled with a LandLearn folder of the same chips, an ArcGIS copy weighs as much (it
+    weighed its chip count against the other's pixel count: 1/16,000 of the say); and its
+    statistics are summed chip by chip, never all chips' pixels held at once."""
+    from landlearn.core.chips import band_stats
+
+    arcgis = _arcgis_copy(export, tmp_path / "arcgis")
+    held = []
+    real = band_stats.BandStats.add
+
+    def add(self, data, valid):
+        held.append(data.nbytes)
+        return real(self, data, valid)
+
+    monkeypatch.setattr(band_stats.BandStats, "add", add)
+    one = read_training_data([export])
+    both = read_training_data([export, arcgis])
+    np.testing.assert_allclose(both.mean, one.mean, rtol=1e-9)
+    np.testing.assert_allclose(both.std, one.std, rtol=1e-6)
+    assert len(held) == len(one.chips) and len(set(held)) == 1  # one chip at a time
+    # an ArcGIS folder with statistics but no pixel count weighs by its chips' pixels too
+    stats_only = _arcgis_copy(export, tmp_path / "stats_only", keep_stats=True)
+    s = _json(stats_only / "esri_accumulated_stats.json")
+    s.pop("BandStatsState", None)
+    (stats_only / "esri_accumulated_stats.json").write_text(json.dumps(s))
+    shifted = read_training_data([export, stats_only])
+    np.testing.assert_allclose(shifted.mean, one.mean, rtol=1e-9)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda emd, st: emd.update(Classes=[{"Value": 300, "Name": "x"}]), "the value 300"),
+    (lambda emd, st: emd.update(Classes=[{"Value": "a", "Name": "x"}]), "the value 'a'"),
+    (lambda emd, st: emd.update(Classes=[{"Value": 1.5, "Name": "x"}]), "the value 1.5"),
+    (lambda emd, st: emd.update(Classes=[{"Name": "x"}]), "KeyError"),
+    (lambda emd, st: emd.update(Classes={"Value": 1}), "damaged or not as Export"),
+    (lambda emd, st: [b.pop("StdDev") for b in emd["AllTilesStats"]], "KeyError: 'StdDev'"),
+    (lambda emd, st: st["BandStatsState"][0].pop("Num"), "KeyError: 'Num'"),
+])
+def test_a_damaged_description_from_someone_else_names_the_folder(export, tmp_path, edit,
+                                                                  message):
+    bad = tmp_path / "bad"
+    shutil.copytree(export, bad)
+    emd = _json(bad / "esri_model_definition.emd")
+    stats = _json(bad / "esri_accumulated_stats.json")
+    edit(emd, stats)
+    (bad / "esri_model_definition.emd").write_text(json.dumps(emd))
+    (bad / "esri_accumulated_stats.json").write_text(json.dumps(stats))
+    with pytest.raises(InputError, match=f"^TRAINING_DATA: '.*bad'.*{re.escape(message)}"):
+        read_training_data([bad])
