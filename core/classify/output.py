@@ -58,8 +58,12 @@ def _open_writers(stack, config, grid, info, compress, part, tags):
         prob = stack.enter_context(GeoTiffWriter(
             config.output_probabilities, grid, len(info.class_values), np.float32,
             nodata=NODATA_FLOAT, band_names=info.class_names,
-            # which class each band is, for Refine Classification
-            tags=dict(tags, LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in info.classes])),
+            # which class each band is, and below which confidence the class map left a
+            # pixel unclassified, for Refine Classification
+            tags=dict(tags, LANDLEARN_CLASSES=json.dumps([c.to_esri() for c in info.classes]),
+                      **({"LANDLEARN_CONFIDENCE_THRESHOLD": repr(float(
+                          config.confidence_threshold))}
+                         if config.confidence_threshold > 0 else {})),
             parameter="output_probabilities", compress=compress))
     return cls, conf, prob
 

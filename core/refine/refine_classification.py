@@ -123,6 +123,12 @@ class _Input:
                              f"{len(self.classes)} classes; the file was altered")
         self.values = (np.array([c.value for c in self.classes], np.uint8)
                        if self.is_prob else None)
+        # pixels Classify Pixels left unclassified (CONFIDENCE_THRESHOLD) stay so
+        try:
+            self.threshold = float(ds.tags().get("LANDLEARN_CONFIDENCE_THRESHOLD", 0.0))
+        except ValueError:
+            raise InputError("input_raster", f"'{path}' has a confidence threshold tag that "
+                             "is not a number; the file was altered") from None
         self.seen = np.zeros(256, bool)  # class values met so far (a class map's classes)
         self.names = {} if self.is_prob else category_names(path)
         try:
@@ -162,6 +168,8 @@ class _Input:
             return cls, None
         prob = self.ds.read(window=win).astype(np.float32)
         nodata = (prob < 0).any(0) | ~np.isfinite(prob).all(0) | ~(prob > 0).any(0)
+        if self.threshold > 0:
+            nodata |= np.nan_to_num(prob).max(0) < self.threshold
         prob[:, nodata] = 0
         cls = self.values[prob.argmax(0)]
         cls[nodata] = 0
@@ -194,6 +202,34 @@ def _min_pixels(config: RefineConfig, grid: Grid) -> int:
     return math.ceil(config.min_region_size * 10_000 / pixel - 1e-9)
 
 
+def _mercator_note(config: RefineConfig, grid: Grid) -> str | None:
+    """Hectares counted on a Mercator grid (Web Mercator above all) are not hectares on the
+    ground: a map area is 1/cos^2(latitude) times the ground's. Other projections a map is
+    kept in (UTM, state planes, equal-area ones) are within a few percent."""
+    if config.size_unit != "hectares" or grid.crs is None:
+        return None
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    if srs.ImportFromWkt(grid.crs.to_wkt()) != 0 or \
+            not str(srs.GetAttrValue("PROJECTION") or "").startswith("Mercator"):
+        return None
+    geo = srs.CloneGeogCS()
+    for s in (srs, geo):
+        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    x0, y0, x1, y1 = grid.bounds
+    _, lat, _ = osr.CoordinateTransformation(srs, geo).TransformPoint((x0 + x1) / 2,
+                                                                      (y0 + y1) / 2)
+    stretch = 1 / max(math.cos(math.radians(lat)), 1e-6) ** 2
+    if stretch < 1.05:
+        return None
+    size = config.min_region_size
+    return (f"The input is on a Mercator grid: at its latitude ({lat:.0f}°) a hectare on the "
+            f"map is {1 / stretch:.2f} ha on the ground, so MIN_REGION_SIZE {size:g} ha merges "
+            f"only regions under {size / stretch:.2g} ha of ground. Give it in pixels, or "
+            "project the map to an equal-area CRS first.")
+
+
 @terminable
 def refine_classification(config: RefineConfig, progress: Progress | None = None
                           ) -> RefineResult:
@@ -209,6 +245,9 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
                              "Classify Pixels' probabilities as INPUT_RASTER, or merge into "
                              "the largest neighbour")
         min_pixels = _min_pixels(config, src.grid)
+        note = _mercator_note(config, src.grid)
+        if note:
+            progress.warning(note)
         if min_pixels <= 1 and seg_ds is None:
             raise InputError("min_region_size", f"{config.min_region_size:g} "
                              f"{config.size_unit} is at most one pixel, so no region is "

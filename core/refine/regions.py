@@ -85,8 +85,9 @@ class RegionGraph:
             return
         same = ok & (a_cls == b_cls)
         diff = ok & (a_cls != b_cls)
-        if same.any():
-            self.joins.append(np.stack([a_lab[same], b_lab[same]], 1))
+        if same.any():  # once per pair of regions, not per border pixel (a long border)
+            x, y = a_lab[same], b_lab[same]
+            self.joins.append(unique_pairs(np.stack([np.minimum(x, y), np.maximum(x, y)], 1)))
         if diff.any():
             x, y = a_lab[diff], b_lab[diff]
             self.pairs.append(unique_pairs(np.stack([np.minimum(x, y), np.maximum(x, y)], 1)))

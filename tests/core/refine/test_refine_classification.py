@@ -227,3 +227,64 @@ def test_output_problems_stop_the_run_before_any_pass(rf_maps, tmp_path, monkeyp
                                               segmented_raster=str(rf_maps / "segments.tif")))
     assert reads == [] and not (tmp_path / "x.tif").exists()
     assert (tmp_path / "theirs.qml").read_text() == "<qgis>someone's style</qgis>"
+
+
+def test_pixels_left_unclassified_by_the_confidence_threshold_stay_so(rf, sample, tmp_path):
+    """Classify Pixels' class map leaves pixels under CONFIDENCE_THRESHOLD at 0 while its
+    probabilities keep them; refining the probabilities filled them (NoData stays NoData)."""
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    classify_pixels(ClassifyConfig(image, str(rf[0]), str(tmp_path / "map.tif"),
+                                   output_probabilities=str(tmp_path / "p.tif"),
+                                   confidence_threshold=0.5))
+    mapped, _ = _read(tmp_path / "map.tif")
+    assert 0.05 < (mapped == 0).mean() < 0.95  # the threshold left many pixels out
+    for kw in (dict(min_region_size=8, merge_into="similar"),
+               dict(segmented_raster=str(tmp_path / "seg.tif"))):
+        if "segmented_raster" in kw and not (tmp_path / "seg.tif").exists():
+            from landlearn.core.segment import SegmentConfig, segment
+
+            segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "seg.tif")))
+        out = tmp_path / f"refined_{len(kw)}_{sorted(kw)[0]}.tif"
+        refine_classification(RefineConfig(str(tmp_path / "p.tif"), str(out), **kw))
+        refined, _ = _read(out)
+        assert (refined[mapped == 0] == 0).all()
+        assert (refined[mapped > 0] > 0).all()
+
+
+def test_hectares_on_web_mercator_are_warned_about(tmp_path):
+    """At 60° N a Web Mercator hectare is a quarter hectare of ground."""
+    from landlearn.core.progress import RecordingProgress
+    from synthetic import write
+
+    rng = np.random.default_rng(0)
+    classes = rng.integers(1, 3, (40, 40)).astype(np.uint8)
+    north = write(tmp_path / "north.tif", classes, crs="EPSG:3857", nodata=0,
+                  transform=rasterio.transform.from_origin(1_000_000, 8_399_000, 10, 10))
+    progress = RecordingProgress()
+    refine_classification(RefineConfig(north, str(tmp_path / "r.tif"), min_region_size=0.1,
+                                       size_unit="hectares"), progress)
+    assert any("a hectare on the map is 0.25 ha on the ground" in w for w in progress.warnings)
+    utm = write(tmp_path / "utm.tif", classes, nodata=0)
+    progress = RecordingProgress()
+    refine_classification(RefineConfig(utm, str(tmp_path / "u.tif"), min_region_size=0.1,
+                                       size_unit="hectares"), progress)
+    assert not any("Mercator" in w for w in progress.warnings)
+
+
+def test_region_joins_are_kept_once_per_pair_not_per_border_pixel():
+    from landlearn.core.refine.regions import RegionGraph
+
+    graph = RegionGraph(8, 1)
+    cls = np.ones((64, 64), np.uint8)
+    tiles = {}
+    for r in range(0, 256, 64):
+        for c in range(0, 256, 64):
+            tiles[r, c] = graph.add_tile(cls, None, r, c, 256)
+    for (r, c), g in tiles.items():
+        if c:
+            graph.border_line(tiles[r, c - 64][:, -1], cls[:, -1], g[:, 0], cls[:, 0])
+        if r:
+            graph.border_line(tiles[r - 64, c][-1], cls[-1], g[0], cls[0])
+    assert sum(len(j) for j in graph.joins) <= 3 * 24  # 24 tile borders (was 24 x 190)
