@@ -7,18 +7,20 @@ we warp with nearest neighbour, which is an exact copy when the grids truly coin
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.warp import reproject, transform_bounds
-from rasterio.windows import Window
+from rasterio.windows import Window, from_bounds
 
 from ..errors import InputError
 from ..geo.classes import check_class_value, make_classes
 from ..geo.gdal_open import open_dataset_or_none
-from ..geo.grid import Grid, apply, window_bounds
+from ..geo.grid import Grid, apply, tile_windows, window_bounds
 from ..geo.raster import open_dataset, read_inside, true_int64_bands
-from ..progress import Progress
+from ..progress import Progress, check
 from .base import LabelConfig, sidecar_class_names, zero_outside
 
 # Offsets within this fraction of a pixel count as the same grid (float noise in transforms).
@@ -56,7 +58,7 @@ class RasterLabels:
         if not self.overlaps(grid.full_window):
             raise InputError("labels", "the label raster does not overlap the image; check "
                              "that both are where they should be (and their CRS)")
-        values = self._scan_values()
+        values = self._scan_values(progress)
         names = {**self._category_names(), **sidecar_class_names(config.labels),
                  **config.class_names}
         self.classes = make_classes(values, names, self._colormap(values))
@@ -92,15 +94,43 @@ class RasterLabels:
         everywhere, e.g. a rasterised OSM layer that covers a scene with 0s."""
         return self.overlaps(window) and bool(self.read(window).any())
 
-    def _scan_values(self) -> set[int]:
-        """Every class value in the label raster, checked once, block by block."""
+    def _scan_values(self, progress: Progress) -> set[int]:
+        """Every class value of the label raster where it meets the image, checked once,
+        a block at a time: a county's image against a continent's labels reads the
+        county's part, not the continent (which could also hold a stray value far away)."""
         found: set[int] = set()
-        for _, win in self.ds.block_windows(1):
+        area = self._image_area()
+        for win in tile_windows(area, (1024, 1024)):
+            check(progress)
+            win = win.intersection(area)
             found.update(np.unique(self._to_classes(self.ds.read(1, window=win), "")).tolist())
         found.discard(0)
         if not found:
-            raise InputError("labels", "the label raster holds no class value other than 0/NoData")
+            raise InputError("labels", "the label raster holds no class value other than "
+                             "0/NoData where it meets the image")
         return found
+
+    def _image_area(self) -> Window:
+        """The window of the label raster under the image grid (a pixel wider each side for
+        a warp's neighbours), or all of it when the image's bounds cannot be projected."""
+        full = Window(0, 0, self.ds.width, self.ds.height)
+        if self._offset is not None:
+            col, row = self._offset
+            want = Window(col, row, self.grid.width, self.grid.height)
+        else:
+            try:
+                bounds = transform_bounds(self.grid.crs, self.ds.crs, *self.grid.bounds,
+                                          densify_pts=21)
+                want = from_bounds(*bounds, transform=self.ds.transform)
+            except Exception:  # noqa: BLE001 - PROJ cannot: the whole raster, as before
+                return full
+            c0, r0 = math.floor(want.col_off) - 1, math.floor(want.row_off) - 1
+            want = Window(c0, r0, math.ceil(want.col_off + want.width) + 1 - c0,
+                          math.ceil(want.row_off + want.height) + 1 - r0)
+        try:
+            return want.intersection(full)
+        except Exception:  # noqa: BLE001 - rasterio's WindowError: no overlap
+            return full
 
     def _to_classes(self, arr: np.ndarray, where: str) -> np.ndarray:
         """Map nodata/NaN to 0, check every value is an integer in 0..255, return uint8."""

@@ -12,6 +12,7 @@ burn order).
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 from rasterio.features import rasterize
@@ -102,6 +103,30 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
     return code
 
 
+def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float] | None:
+    """The image's bounds in the layer's CRS, widened by a pixel (None: read everything,
+    when they cannot be projected)."""
+    from osgeo import osr
+
+    x0, y0, x1, y1 = grid.bounds
+    pad = max(abs(grid.res[0]), abs(grid.res[1]))
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    if transform is None:
+        return x0, y0, x1, y1
+    try:
+        image, labels = osr.SpatialReference(), layer.GetSpatialRef().Clone()
+        image.ImportFromWkt(grid.crs.to_wkt())
+        for srs in (image, labels):  # x = easting or longitude, as the filter takes them
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        back = osr.CoordinateTransformation(image, labels)
+        xmin, ymin, xmax, ymax = back.TransformBounds(x0, y0, x1, y1, 21)
+    except Exception:  # noqa: BLE001 - PROJ cannot: no filter, as before
+        return None
+    if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))):
+        return None
+    return xmin, ymin, xmax, ymax
+
+
 class VectorLabels:
     def __init__(self, config: LabelConfig, grid: Grid, progress: Progress):
         from osgeo import ogr
@@ -118,10 +143,17 @@ class VectorLabels:
             raise InputError("class_field", f"field '{config.class_field}' is of type "
                              f"{ogr.GetFieldTypeName(ftype)}; use a numeric or text field")
         transform = _transformer(layer, grid, progress)
+        # only the features near the image are read: a country's polygons against a
+        # county's image would otherwise all be held in memory
+        box = _image_box(layer, grid, transform)
+        if box is not None:
+            layer.SetSpatialFilterRect(*box)
         raw, geoms, boxes, names = [], [], [], {}
         skipped_null = 0
         layer.ResetReading()
+        near = 0  # features the filter let through, with or without a class
         for feat in layer:
+            near += 1
             geom = feat.GetGeometryRef()
             if geom is None or geom.IsEmpty():
                 continue
@@ -148,6 +180,15 @@ class VectorLabels:
             geoms.append(json.loads(geom.ExportToJson()))
             xmin, xmax, ymin, ymax = geom.GetEnvelope()
             boxes.append((xmin, ymin, xmax, ymax))
+        if not near and box is not None:
+            layer.SetSpatialFilter(None)
+            if layer.GetFeatureCount() > 0:
+                xmin, xmax, ymin, ymax = layer.GetExtent()
+                raise InputError("labels", "no label feature overlaps the raster (raster "
+                                 f"bounds {tuple(round(v, 3) for v in grid.bounds)}, the "
+                                 "layer's extent in its own CRS "
+                                 f"{tuple(round(v, 3) for v in (xmin, ymin, xmax, ymax))}); "
+                                 "check both layers' CRS")
         ds = None  # noqa: F841  (closes the OGR dataset)
         if skipped_null:
             progress.warning(f"{skipped_null} feature(s) with an empty class field were skipped.")

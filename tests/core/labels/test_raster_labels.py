@@ -155,3 +155,23 @@ def test_a_sparse_label_raster_holds_labels_only_where_it_has_them(tmp_path):
     assert not labels.holds_labels(Window(512, 512, 256, 256))
     assert labels.holds_labels(Window(64, 64, 64, 64))
     assert auto_tile(labels, grid.full_window) == (32, 16)
+
+
+def test_only_the_part_of_a_large_label_raster_under_the_image_is_scanned(tmp_path):
+    """A continent's labels against a county's image: a stray value far from the image
+    (300, not a class) does not stop the run; the classes are those under the image."""
+    from landlearn.core.geo.grid import Grid
+    from synthetic import write
+
+    big = np.zeros((2048, 2048), np.int16)
+    big[:50, :50] = 3
+    big[10:20, 10:20] = 4
+    big[2000, 2000] = 300
+    big[1500, 10] = 7  # a class elsewhere is not one of these labels' classes here
+    labels = write(tmp_path / "continent.tif", big, nodata=0)
+    grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 100, 100)
+    with open_labels(LabelConfig(labels), grid) as src:
+        assert [c.value for c in src.classes] == [3, 4]
+    elsewhere = Grid(grid.crs, from_origin(519500, 4980500, 10, 10), 100, 100)  # pixel 2000
+    with pytest.raises(InputError, match="^LABELS: .*300"):
+        open_labels(LabelConfig(labels), elsewhere)

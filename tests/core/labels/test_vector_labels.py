@@ -167,3 +167,37 @@ def test_a_wrong_layer_or_field_type_names_what_there_is(tmp_path):
     empty = _text_layer(tmp_path / "e.gpkg", [(None, (500000, 4999900, 500050, 5000000))])
     with pytest.raises(InputError, match="^LABELS: no feature has a class in field 'kind'"):
         VectorLabels(LabelConfig(empty, class_field="kind"), grid, RecordingProgress())
+
+
+def test_only_features_near_the_image_are_read(tmp_path):
+    """A country's polygons against a county's image: features far away are not read (one
+    with a class of 2.5 there would have stopped the run), in the image's CRS or another."""
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from landlearn.core.geo.grid import Grid
+
+    grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 10, 10)
+    near = (500020, 4999920, 500060, 4999980)
+    far = (900000, 4000000, 900100, 4000100)
+    same = polygons(tmp_path / "same.gpkg", [(3, near), (2.5, far)], 32633, real=True)
+    with open_labels(LabelConfig(same, class_field="cls"), grid) as src:
+        assert [c.value for c in src.classes] == [3]
+        assert src.read(grid.full_window).sum() == 3 * 4 * 6
+    # the same rectangles in EPSG:4326, reprojected
+    from osgeo import osr
+
+    src_srs, dst_srs = osr.SpatialReference(), osr.SpatialReference()
+    src_srs.ImportFromEPSG(32633)
+    dst_srs.ImportFromEPSG(4326)
+    for s in (src_srs, dst_srs):
+        s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to = osr.CoordinateTransformation(src_srs, dst_srs)
+    geo = [(v, to.TransformBounds(*box, 21)) for v, box in ((3, near), (2.5, far))]
+    lonlat = polygons(tmp_path / "lonlat.gpkg", geo, 4326, real=True)
+    with open_labels(LabelConfig(lonlat, class_field="cls"), grid) as src:
+        assert [c.value for c in src.classes] == [3]
+    away = Grid(grid.crs, from_origin(700000, 4500000, 10, 10), 10, 10)
+    with pytest.raises(InputError, match="^LABELS: no label feature overlaps the raster .*"
+                                         "layer's extent in its own CRS"):
+        open_labels(LabelConfig(same, class_field="cls"), away)
