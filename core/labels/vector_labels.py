@@ -103,6 +103,29 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
     return code
 
 
+def _all_texts(layer, fidx: int) -> set[str]:
+    """Every non-empty text of the class field over the whole layer (geometries and other
+    fields left unread), at most MAX_TEXT_CLASSES + 1 of them."""
+    name = layer.GetLayerDefn().GetFieldDefn(fidx).GetName()
+    others = [layer.GetLayerDefn().GetFieldDefn(i).GetName()
+              for i in range(layer.GetLayerDefn().GetFieldCount()) if i != fidx]
+    layer.SetSpatialFilter(None)
+    layer.SetIgnoredFields(others + ["OGR_GEOMETRY", "OGR_STYLE"])
+    texts: set[str] = set()
+    try:
+        layer.ResetReading()
+        for feat in layer:
+            if feat.IsFieldSetAndNotNull(name):
+                text = feat.GetFieldAsString(name).strip()
+                if text:
+                    texts.add(text)
+                    if len(texts) > MAX_TEXT_CLASSES:
+                        break
+    finally:
+        layer.SetIgnoredFields([])
+    return texts
+
+
 def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float] | None:
     """The image's bounds in the layer's CRS, widened by a pixel (None: read everything,
     when they cannot be projected)."""
@@ -189,6 +212,10 @@ class VectorLabels:
                                  "layer's extent in its own CRS "
                                  f"{tuple(round(v, 3) for v in (xmin, ymin, xmax, ymax))}); "
                                  "check both layers' CRS")
+        # text classes numbered over the whole layer, not only the features near this
+        # image: two exports of one layer over two images must give a text one value
+        every_text = (_all_texts(layer, fidx) | set(raw)
+                      if not numeric and raw and box is not None else set(raw))
         ds = None  # noqa: F841  (closes the OGR dataset)
         if skipped_null:
             progress.warning(f"{skipped_null} feature(s) with an empty class field were skipped.")
@@ -198,13 +225,14 @@ class VectorLabels:
         if numeric:
             values = np.asarray(raw, dtype=np.uint8)
         else:
-            texts = sorted(set(raw), key=lambda t: (t.casefold(), t))
+            texts = sorted(every_text, key=lambda t: (t.casefold(), t))
             if len(texts) > MAX_TEXT_CLASSES:
                 raise InputError("class_field", f"field '{config.class_field}' has {len(texts)} "
                                  f"different texts; at most {MAX_TEXT_CLASSES} classes fit")
             if config.text_values:
                 code = _matched_codes(texts, config.text_values)
-                alone = [t for t in texts if code[t] not in config.text_values.values()]
+                alone = [t for t in sorted(set(raw))
+                         if code[t] not in config.text_values.values()]
                 if alone:
                     progress.warning(f"Reference class(es) {alone[:10]} match no class of the "
                                      "map; their pixels count as errors.")

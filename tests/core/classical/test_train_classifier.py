@@ -125,8 +125,10 @@ def test_bad_input(sample, rf, tmp_path):
     inside = (b.left + 3000, b.bottom + 3000, b.left + 4000, b.bottom + 4000)
     inside2 = (b.left + 6000, b.bottom + 6000, b.left + 7000, b.bottom + 7000)
     far = (b.right + 5000, b.top + 5000, b.right + 6000, b.top + 6000)
+    # a square metre between pixel centres: a feature over the image that burns no pixel
+    speck = (b.left + 9001, b.bottom + 9001, b.left + 9002, b.bottom + 9002)
     cases = [
-        ([(1, inside), (2, inside2), (3, far)], "^LABELS: class.* 3 'Class 3' have no labelled"),
+        ([(1, inside), (2, inside2), (3, speck)], "^LABELS: class.* 3 'Class 3' have no labelled"),
         ([(1, far), (2, far)], "^LABELS: no label feature overlaps the raster"),
         ([(1, inside), (1, inside2)], "^LABELS: only one class"),
     ]

@@ -201,3 +201,35 @@ def test_only_features_near_the_image_are_read(tmp_path):
     with pytest.raises(InputError, match="^LABELS: no label feature overlaps the raster .*"
                                          "layer's extent in its own CRS"):
         open_labels(LabelConfig(same, class_field="cls"), away)
+
+
+def test_text_classes_keep_their_values_whichever_features_are_near_the_image(tmp_path):
+    """Two images under one layer of text classes: each reads only the features near it,
+    yet a text gets the same value in both (their exports are trained together)."""
+    from osgeo import ogr, osr
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from landlearn.core.geo.grid import Grid
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    path = str(tmp_path / "kinds.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    layer = ds.CreateLayer("kinds", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
+    for kind, x in (("water", 500000), ("forest", 600000), ("crop", 600000)):
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("kind", kind)
+        y = 5000000 if kind != "crop" else 4999950
+        f.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON(({x} {y},{x + 50} {y},{x + 50} {y - 50},{x} {y - 50},{x} {y}))"))
+        layer.CreateFeature(f)
+    ds = None
+    crs = CRS.from_epsg(32633)
+    west = Grid(crs, from_origin(500000, 5000000, 10, 10), 10, 10)
+    east = Grid(crs, from_origin(600000, 5000000, 10, 10), 10, 10)
+    with open_labels(LabelConfig(path, class_field="kind"), west) as w, \
+            open_labels(LabelConfig(path, class_field="kind"), east) as e:
+        assert [(c.value, c.name) for c in w.classes] == [(3, "water")]
+        assert [(c.value, c.name) for c in e.classes] == [(1, "crop"), (2, "forest")]
