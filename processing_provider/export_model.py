@@ -47,9 +47,11 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
             "DEEPNESS", self.tr("Also write a Deepness-ready copy"), defaultValue=True),
             "Writes <name>_deepness.onnx beside OUTPUT_ONNX, its tile size fixed to the "
             "training tile as the Deepness plugin requires.")
+        # not written unless asked for: the dialog would otherwise copy the whole package
+        # to a temporary file on every run
         self.add(QgsProcessingParameterFileDestination(
             "OUTPUT_MODEL", self.tr("Package with the graph inside"),
-            fileFilter="Model package (*.dlpk)", optional=True),
+            fileFilter="Model package (*.dlpk)", optional=True, createByDefault=False),
             "Optional: a copy of the package with the ONNX graph added (for packages from "
             "LandLearn before 0.2).")
         self.add(QgsProcessingParameterBoolean(

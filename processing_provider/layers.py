@@ -24,6 +24,13 @@ if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS star
     from ..core.geo.extent import Extent
 
 
+def _crs_set_in_qgis(layer) -> bool:
+    """Whether the user gave the layer a CRS in QGIS other than its file's (Set Layer CRS, or
+    a file without one): the engine reads the file, so it would never see it."""
+    crs = layer.crs()
+    return crs.isValid() and crs != layer.dataProvider().crs()
+
+
 def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
     if layer is None:
         raise QgsProcessingException(f"{key}: no raster layer was given or it could not be loaded")
@@ -31,7 +38,18 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
         raise QgsProcessingException(
             f"{key}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
             "LandLearn reads rasters through GDAL: export it to a GeoTIFF first")
-    return layer.source()
+    if not _crs_set_in_qgis(layer):
+        return layer.source()
+    # a small VRT over the file with the layer's CRS: the pixels stay where they are
+    from osgeo import gdal
+
+    out = QgsProcessingUtils.generateTempFilename(f"{key.lower()}.vrt")
+    wkt = layer.crs().toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
+    if gdal.Translate(out, layer.source(), format="VRT", outputSRS=wkt) is None:
+        raise QgsProcessingException(f"{key}: could not give '{layer.name()}' the CRS set in "
+                                     f"QGIS ({layer.crs().authid() or 'custom'}): "
+                                     f"{gdal.GetLastErrorMsg()}")
+    return out
 
 
 def optional_raster(alg, parameters, key: str, context) -> str | None:
@@ -43,15 +61,22 @@ def optional_raster(alg, parameters, key: str, context) -> str | None:
 
 def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
                 feedback) -> tuple[str, str | None]:
-    """(path, layer name) of an OGR-readable copy of ``layer`` as the user sees it."""
+    """(path, layer name) of an OGR-readable copy of ``layer`` as the user sees it: the
+    file itself when it is one plain layer of a file, read whole in its own CRS; a copy
+    otherwise (a selection, a subset filter, a layer picked by number or geometry type, a
+    file inside an archive, open options, a CRS set in QGIS, another provider)."""
+    if selected_only and layer.selectedFeatureCount() == 0:
+        # before anything: a file path would otherwise be read whole
+        raise QgsProcessingException(f"{key}: 'selected features only' is set but no feature "
+                                     f"of '{layer.name()}' is selected; select some, or "
+                                     "untick it")
     parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
-    direct = (layer.providerType() == "ogr" and not layer.subsetString()
-              and not (selected_only and layer.selectedFeatureCount()))
+    extra = {k for k, v in parts.items() if v not in (None, "", [], {}, -1)
+             and k not in ("path", "layerName")}
+    direct = (layer.providerType() == "ogr" and not layer.subsetString() and not selected_only
+              and not extra and not _crs_set_in_qgis(layer))
     if direct and parts.get("path"):
         return parts["path"], parts.get("layerName") or None
-    if selected_only and layer.selectedFeatureCount() == 0:
-        raise QgsProcessingException(f"{key}: 'selected features only' is set but no feature "
-                                     f"of '{layer.name()}' is selected")
     out = QgsProcessingUtils.generateTempFilename(f"{key.lower()}.gpkg")
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
@@ -59,8 +84,9 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     res = QgsVectorFileWriter.writeAsVectorFormatV3(layer, out, context.transformContext(), options)
     if res[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"{key}: could not copy '{layer.name()}' for reading: {res[1]}")
-    feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' ({'selected' if selected_only else 'filtered'} "
-                      f"features) at {out}")
+    feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' "
+                      f"({'selected' if selected_only else 'the features QGIS shows'}, in "
+                      f"{layer.crs().authid() or 'its CRS'}) at {out}")
     return out, os.path.splitext(os.path.basename(out))[0]
 
 

@@ -146,6 +146,12 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         object_notes(config, progress)
         config = dataclasses.replace(config, blend="centre", test_time_augmentation=False)
         tile, pad = config.tile_size or 512, 0
+    elif info.kind == "classical" and config.test_time_augmentation:
+        # a pixel's features are the same in a flipped tile (its bands, and windows that are
+        # symmetric): the four passes would give the same numbers four times over
+        progress.info("TEST_TIME_AUGMENTATION has no effect on a pixel classifier (a "
+                      "flipped tile gives every pixel the same features); not applied.")
+        config = dataclasses.replace(config, test_time_augmentation=False)
     source, area = open_source(config, info, progress)
     with source:
         if not objects:  # the tile fitted to the area (tiling.geometry)

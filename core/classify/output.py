@@ -166,8 +166,10 @@ class ClassifyOutputs:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
             return self._stack.__exit__(exc_type, exc, tb)
-        commit_together(self.writers)
-        self._stack.close()
+        try:
+            commit_together(self.writers)
+        finally:
+            self._stack.close()  # every writer is published or aborted by now
         return None
 
     @property

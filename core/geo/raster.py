@@ -1,14 +1,16 @@
 """Reading rasters of any band count and dtype, window by window, with nodata masks.
 
 A pixel is NoData when every selected band holds that band's nodata value, when any
-selected band is NaN, or where the file's own mask (alpha band / internal mask) says so:
-the same rule as GDAL's dataset mask, plus NaN because a model cannot eat NaN.
+selected band is NaN or infinite, or where the file's own mask (alpha band / internal
+mask) says so: the same rule as GDAL's dataset mask, plus NaN and +-inf because a model
+cannot eat them (an inf became 3.4e38, then NaN through the network, then class 1).
 Windows may hang over the raster edge; the overhang comes back filled and masked out.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,7 +39,10 @@ def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
     path = os.fspath(path)
     if not path:
         raise InputError(parameter, "no raster was given")
-    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
+    # GDAL's virtual paths and connection strings (GPKG:a.gpkg:table, NETCDF:"x.nc":ndvi,
+    # SENTINEL2_L2A:...: two letters or more before the colon, unlike a drive) are no files
+    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi") and \
+            not re.match(r"[A-Za-z][A-Za-z0-9_]+:", path):
         raise InputError(parameter, f"the raster '{path}' does not exist")
     try:
         ds = rasterio.open(path)
@@ -243,8 +248,8 @@ class RasterSource:
         any_nan = np.zeros(part.shape[1:], dtype=bool)
         has_nodata = False
         for band, nd in zip(part, self.nodata):
-            if floating:
-                any_nan |= np.isnan(band)
+            if floating:  # NaN, and +-inf (a ratio over 0): no value a model can take
+                any_nan |= ~np.isfinite(band)
             if nd is None or (isinstance(nd, float) and np.isnan(nd)):
                 all_nodata &= False
             else:

@@ -141,11 +141,26 @@ class GeoTiffWriter:
             raise
 
     def publish(self) -> str:
-        stale = f"{self.path}.aux.xml"
-        if os.path.exists(stale) and stale not in [d for _, d in self._staged]:
-            os.remove(stale)
-        # Sidecars first, the raster last: once the .tif exists, its styling is in place.
-        for src, dst in reversed(self._staged):
+        """The raster renamed into place first: where it cannot replace the old one (on
+        Windows, a map still open as a QGIS layer), nothing of this output has changed and
+        its temporaries go. Then what belonged to the old raster goes (its statistics and
+        external overviews, which would show the old map zoomed out) and the new sidecars
+        take their places."""
+        replacing = os.path.exists(self.path)
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise InputError(self.parameter, f"'{self.path}' cannot be replaced "
+                             f"({exc.strerror or exc}): it may be open in another program "
+                             "(a layer in QGIS: remove it from the project), or choose another "
+                             f"{self.parameter.upper()}; nothing of it was changed") from None
+        staged = [(src, dst) for src, dst in self._staged if src != self._tmp]
+        if replacing:
+            for stale in (f"{self.path}.aux.xml", f"{self.path}.ovr"):
+                if os.path.exists(stale) and stale not in [d for _, d in staged]:
+                    os.remove(stale)
+        for src, dst in staged:
             os.replace(src, dst)
         self._done = True
         return self.path
@@ -246,5 +261,10 @@ def commit_together(writers: list[GeoTiffWriter]) -> None:
             if not w._done:
                 w.abort()
         raise
-    for w in writers:
-        w.publish()
+    try:
+        for w in writers:
+            w.publish()
+    finally:  # one that could not replace its file: the others' temporaries go too
+        for w in writers:
+            if not w._done:
+                w.abort()

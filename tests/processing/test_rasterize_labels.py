@@ -76,3 +76,86 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path)
         _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": str(nc / "strata.tif"),
               "EXTENT": "10,11,50,51 [EPSG:4326]", "OUTPUT": str(out)})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_layers_as_qgis_shows_them_no_selection_a_layer_by_number_a_crs_set_in_qgis(
+        provider, sample, tmp_path):
+    """What a layer is in QGIS, not only its file: 'selected only' with nothing selected
+    stops (it read every feature), the second layer of a file picked by number is that
+    layer (it read the first), and a CRS given in QGIS to a shapefile without .prj and to a
+    raster without one is the CRS the engine uses."""
+    import shutil
+
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsProcessingException,
+        QgsProject,
+        QgsRasterLayer,
+        QgsVectorLayer,
+    )
+
+    nc = sample / "nc_landsat7"
+    image = str(nc / "landsat_multiband.tif")
+    polys = QgsVectorLayer(str(nc / "landsat96_polygons.shp"), "polys", "ogr")
+    QgsProject.instance().addMapLayer(polys)
+    try:
+        polys.removeSelection()
+        with pytest.raises(QgsProcessingException, match="LABELS: 'selected features only' is "
+                                                         "set but no feature"):
+            _run({"INPUT_RASTER": image, "LABELS": polys.id(), "CLASS_FIELD": "id",
+                  "SELECTED_FEATURES_ONLY": True, "OUTPUT": str(tmp_path / "none.tif")})
+    finally:
+        QgsProject.instance().removeMapLayer(polys.id())
+    assert not (tmp_path / "none.tif").exists()
+    # a GeoPackage of two layers, the second (id 5 only) picked by number
+    from osgeo import gdal
+
+    two = str(tmp_path / "two.gpkg")
+    src = str(nc / "landsat96_polygons.shp")
+    gdal.VectorTranslate(two, src, format="GPKG", layerName="all")
+    gdal.VectorTranslate(two, src, format="GPKG", layerName="fives", where='"id" = 5',
+                         accessMode="update")
+    second = QgsVectorLayer(f"{two}|layerid=1", "fives", "ogr")
+    assert second.isValid() and second.featureCount() < QgsVectorLayer(
+        f"{two}|layerid=0", "all", "ogr").featureCount()
+    res = _run({"INPUT_RASTER": image, "LABELS": second, "CLASS_FIELD": "id",
+                "OUTPUT": str(tmp_path / "fives.tif")})
+    assert res["CLASS_COUNT"] == 1
+    # the shapefile without its .prj, its CRS set in QGIS
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for part in nc.glob("landsat96_polygons.*"):
+        if part.suffix != ".prj":
+            shutil.copy(part, bare / part.name)
+    nocrs = QgsVectorLayer(str(bare / "landsat96_polygons.shp"), "bare", "ogr")
+    with rasterio.open(image) as ds:
+        epsg = ds.crs.to_epsg()
+    nocrs.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{epsg}"))
+    wgs = QgsCoordinateReferenceSystem("EPSG:4326")
+    res_set = _run({"INPUT_RASTER": image, "LABELS": nocrs, "CLASS_FIELD": "id",
+                    "OUTPUT": str(tmp_path / "set.tif")})
+    res_file = _run({"INPUT_RASTER": image, "LABELS": src, "CLASS_FIELD": "id",
+                     "OUTPUT": str(tmp_path / "file.tif")})
+    assert res_set["LABELLED_PIXELS"] == res_file["LABELLED_PIXELS"] > 0
+    # the wrong CRS set in QGIS moves them off the image: the engine sees what QGIS does
+    nocrs.setCrs(wgs)
+    with pytest.raises(QgsProcessingException, match="LABELS: no label feature overlaps"):
+        _run({"INPUT_RASTER": image, "LABELS": nocrs, "CLASS_FIELD": "id",
+              "OUTPUT": str(tmp_path / "wrong.tif")})
+    # a raster image whose CRS is set in QGIS: the labels (in the image's true CRS) meet it
+    # only through the CRS QGIS has
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(image) as ds:
+        profile, data = dict(ds.profile, crs=None), ds.read()
+    with rasterio.open(plain, "w", **profile) as ds:
+        ds.write(data)
+    layer = QgsRasterLayer(str(plain), "plain", "gdal")
+    layer.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{epsg}"))
+    res_raster = _run({"INPUT_RASTER": layer, "LABELS": src, "CLASS_FIELD": "id",
+                       "OUTPUT": str(tmp_path / "raster_set.tif")})
+    # (the .prj's NAD83 state plane and EPSG's differ a little: reprojected, not assumed)
+    assert abs(res_raster["LABELLED_PIXELS"] - res_file["LABELLED_PIXELS"]) < 20
+    layer.setCrs(wgs)  # a wrong one: the labels fall elsewhere, as QGIS would draw them
+    with pytest.raises(QgsProcessingException, match="LABELS: no label feature overlaps"):
+        _run({"INPUT_RASTER": layer, "LABELS": src, "CLASS_FIELD": "id",
+              "OUTPUT": str(tmp_path / "raster_wrong.tif")})

@@ -132,3 +132,20 @@ def test_member_limits_follow_what_was_trained():
     # a classifier of neighbourhood features keeps support vectors of all its features
     wide = dict(landlearn, neighbourhood={"features": ["f"] * 21})
     assert member_limits(wide, info)[0] == 32 * MIB + 16 * 150 * (21 + 2 + 4)
+
+
+def test_test_time_augmentation_on_a_pixel_classifier_is_said_not_applied(rf, sample, tmp_path):
+    """A flipped tile gives every pixel the same features: the log says so instead of
+    claiming an augmentation that changed nothing."""
+    from landlearn.core.progress import RecordingProgress
+
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(image, str(rf[0]), str(tmp_path / "tta.tif"),
+                                   test_time_augmentation=True), progress)
+    classify_pixels(ClassifyConfig(image, str(rf[0]), str(tmp_path / "plain.tif")))
+    assert any("TEST_TIME_AUGMENTATION has no effect on a pixel classifier" in m
+               for m in progress.messages)
+    assert not any("test-time augmentation" in m for m in progress.messages)
+    with rasterio.open(tmp_path / "tta.tif") as a, rasterio.open(tmp_path / "plain.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())

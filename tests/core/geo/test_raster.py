@@ -76,12 +76,29 @@ def test_int16_with_negative_nodata(tmp_path):
     assert not block.valid[0].any() and block.valid[1:].all()
 
 
-def test_nan_is_nodata(tmp_path):
+def test_nan_and_infinity_are_nodata(tmp_path):
     data = np.ones((2, 8, 8), dtype=np.float32)
     data[1, 2, 3] = np.nan
+    data[0, 5, 5] = np.inf  # a ratio index over 0
+    data[1, 6, 6] = -np.inf
     with RasterSource(write(tmp_path / "nan.tif", data)) as src:
         block = src.read(src.grid.full_window)
-    assert not block.valid[2, 3] and block.valid.sum() == 63
+    assert not block.valid[2, 3] and not block.valid[5, 5] and not block.valid[6, 6]
+    assert block.valid.sum() == 61
+
+
+def test_gdal_connection_strings_open_like_files(tmp_path):
+    """A GeoPackage raster table (QGIS passes its layer's source as GPKG:path:table)."""
+    data = np.arange(64, dtype=np.uint8).reshape(1, 8, 8)
+    path = tmp_path / "tiles.gpkg"
+    with rasterio.open(path, "w", driver="GPKG", width=8, height=8, count=1, dtype="uint8",
+                       crs="EPSG:32633", transform=rasterio.transform.from_origin(0, 80, 10, 10),
+                       RASTER_TABLE="scene") as ds:
+        ds.write(data)
+    with RasterSource(f"GPKG:{path}:scene") as src:
+        assert src.grid.width == 8 and src.read(src.grid.full_window).data[0, 7, 7] == 63
+    with pytest.raises(InputError, match="INPUT_RASTER: GDAL cannot open"):
+        RasterSource(f"GPKG:{tmp_path / 'missing.gpkg'}:scene")
 
 
 def test_alpha_band_is_the_mask_not_a_feature(tmp_path):

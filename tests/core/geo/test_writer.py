@@ -139,3 +139,48 @@ def test_verification_finds_a_last_block_that_reads_back_wrong(tmp_path):
         out._verify()
     out.abort()
     assert os.listdir(tmp_path) == []
+
+
+def test_an_output_that_cannot_be_replaced_changes_nothing_and_says_why(tmp_path,
+                                                                         monkeypatch):
+    """On Windows a map still open as a QGIS layer cannot be replaced: the old map keeps
+    its own style and statistics, no temporary is left, and OUTPUT is named. Of several
+    outputs published together, the others' temporaries go too."""
+    from landlearn.core.geo import writer as w
+
+    path = str(tmp_path / "map.tif")
+    _write(path)
+    before = {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)}
+    real = os.replace
+
+    def replace(src, dst):
+        if dst == path:
+            raise PermissionError(13, "The process cannot access the file")
+        return real(src, dst)
+
+    monkeypatch.setattr(w.os, "replace", replace)
+    other = str(tmp_path / "conf.tif")
+    first = GeoTiffWriter(path, GRID, 1, np.uint8, nodata=0, classes=CLASSES, parameter="output")
+    second = GeoTiffWriter(other, GRID, 1, np.float32, parameter="output_confidence")
+    for out in (first, second):
+        out.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    with pytest.raises(InputError, match="^OUTPUT: .*map.tif' cannot be replaced .*open in "
+                                         "another program"):
+        w.commit_together([first, second])
+    assert {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)} == before
+
+
+def test_replacing_a_map_drops_the_old_maps_overviews(tmp_path):
+    """Pyramids built in QGIS beside a map (map.tif.ovr) describe that map: left beside a
+    new one, the zoomed-out view showed the old classes."""
+    path = str(tmp_path / "map.tif")
+    _write(path)
+    from osgeo import gdal
+
+    ds = gdal.Open(path, gdal.GA_ReadOnly)  # read-only: external overviews, as QGIS does
+    ds.BuildOverviews("NEAREST", [2, 4])
+    ds = None
+    assert os.path.exists(path + ".ovr")
+    _write(path)
+    assert not os.path.exists(path + ".ovr")
+    assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml"]
