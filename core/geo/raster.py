@@ -124,7 +124,8 @@ class RasterSource:
     is every band except alpha bands (their meaning is the mask, not a feature).
     ``resample_to`` puts the source on another grid (a user's CELL_SIZE) through a GDAL
     warped VRT, bilinear by default: GDAL's warper leaves NoData out of the kernel, so
-    resampled edges do not bleed nodata values into real ones.
+    resampled edges do not bleed nodata values into real ones, and its alpha band marks
+    what the source's nodata, mask or edge left without data.
     """
 
     def __init__(self, path: str | os.PathLike, bands: Sequence[int] | None = None,
@@ -135,10 +136,14 @@ class RasterSource:
         self._src = open_dataset(self.path, parameter)
         try:
             self.bands = self._select_bands(bands)
+            # resampled, the warper's alpha band is the mask: without one the warped VRT
+            # forgets an internal mask and calls the strip beyond the source valid (zeros);
+            # a source with its own alpha band has the warper carry that one
+            alpha = ColorInterp.alpha in self._src.colorinterp
             self.ds = self._src if resample_to is None else WarpedVRT(
                 self._src, crs=resample_to.crs or self._src.crs,
                 transform=resample_to.transform, width=resample_to.width,
-                height=resample_to.height, resampling=resampling)
+                height=resample_to.height, resampling=resampling, add_alpha=not alpha)
         except Exception:
             self._src.close()
             raise

@@ -142,3 +142,37 @@ def test_grid_of_synthetic(tmp_path):
     path = write(tmp_path / "g.tif", np.zeros((3, 5), np.uint8), transform=from_origin(0, 30, 10, 10))
     with RasterSource(path) as src:
         assert src.grid.shape == (3, 5) and src.grid.bounds == (0, 0, 50, 30)
+
+
+@pytest.mark.parametrize("layout", ["internal_mask", "nodata", "alpha", "plain"])
+def test_a_resampled_raster_keeps_its_mask_and_its_edge(tmp_path, layout):
+    """CELL_SIZE through a warped VRT: an internal mask (JPEG orthophotos), a nodata value
+    and an alpha band stay NoData, and the strip past the source's edge (1000 m at 30 m is
+    33.3 pixels) is NoData too (without an alpha band the warped VRT called both valid)."""
+    from landlearn.core.geo.grid import Grid
+
+    path = str(tmp_path / f"{layout}.tif")
+    data = np.full((4 if layout == "alpha" else 3, 100, 100), 7, np.uint8)
+    profile = dict(driver="GTiff", width=100, height=100, count=len(data), dtype="uint8",
+                   crs="EPSG:32633", transform=from_origin(0, 1000, 10, 10))
+    if layout == "nodata":
+        profile["nodata"] = 0
+        data[:, :, :50] = 0
+    if layout == "alpha":
+        profile.update(photometric="RGB", alpha="YES")
+        data[3] = 255
+        data[3, :, :50] = 0
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+        if layout == "internal_mask":
+            mask = np.full((100, 100), 255, np.uint8)
+            mask[:, :50] = 0
+            ds.write_mask(mask)
+    target = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 1000, 30, 30), 34, 34)
+    with RasterSource(path, resample_to=target) as src:
+        assert src.count == 3
+        block = src.read(src.grid.full_window)
+    assert not block.valid[:, -1].any() and not block.valid[-1].any()  # past the edge
+    if layout != "plain":
+        assert not block.valid[:, :16].any()  # the masked half
+    assert block.valid[:33, 17:33].all() and (block.data[:, :33, 17:33] == 7).all()
