@@ -51,6 +51,20 @@ class LandLearnProvider(QgsProcessingProvider):
     def icon(self):
         return icon("landlearn")
 
+    # LandLearn writes GeoTIFF rasters and GeoPackage vectors: the save dialogs offer those,
+    # and temporary outputs take them whatever the user's default extension is
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:
+        return ["tif"]
+
+    def defaultRasterFileExtension(self) -> str:
+        return "tif"
+
+    def supportedOutputVectorLayerExtensions(self) -> list[str]:
+        return ["gpkg"]
+
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N803
+        return "gpkg"
+
     def loadAlgorithms(self) -> None:
         for cls in ALGORITHMS + DEPRECATED:
             self.addAlgorithm(cls())

@@ -42,8 +42,7 @@ class GeoTiffWriter:
         """``sidecars`` False: no category names (.aux.xml) and no .qml beside a class map,
         for intermediate files (Dask parts), which then need no GDAL Python bindings."""
         self.path = os.fspath(path)
-        if not self.path.lower().endswith((".tif", ".tiff")):
-            raise InputError(parameter, f"'{self.path}' is not a GeoTIFF path; use a .tif name")
+        check_geotiff_path(self.path, parameter)
         ensure_writable_folder(self.path, parameter)
         self.parameter = parameter
         self.classes = list(classes or [])
@@ -248,6 +247,13 @@ class GeoTiffWriter:
             self.commit()
         else:
             self.abort()
+
+
+def check_geotiff_path(path: str | None, parameter: str) -> None:
+    """Raster outputs are GeoTIFFs: said before any work (Segment and Refine found out after
+    all their passes), naming the parameter."""
+    if path and not os.fspath(path).lower().endswith((".tif", ".tiff")):
+        raise InputError(parameter, f"'{path}' is not a GeoTIFF path; use a .tif name")
 
 
 def commit_together(writers: list[GeoTiffWriter]) -> None:

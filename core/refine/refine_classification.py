@@ -37,7 +37,7 @@ from ..geo.outputs import check_distinct
 from ..geo.raster import open_dataset
 from ..geo.segments import open_segments, read_segments
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
-from ..geo.writer import GeoTiffWriter
+from ..geo.writer import GeoTiffWriter, check_geotiff_path
 from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, check, track
 from ..termination import terminable
@@ -82,6 +82,7 @@ class RefineConfig:
                         "segmented_raster": self.segmented_raster}, {"output": self.output},
                        styled=["output"])
         ensure_writable_folder(self.output, "output")
+        check_geotiff_path(self.output, "output")
 
 
 @dataclass

@@ -81,8 +81,6 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
     from osgeo import gdal, ogr, osr
 
     ensure_writable_folder(path, "output_polygons")
-    if not path.lower().endswith(".gpkg"):
-        path = os.path.splitext(path)[0] + ".gpkg"
     claim_output(path, "output_polygons")
     mem = "/vsimem/landlearn_segment_ids.tif"
     drv = gdal.GetDriverByName("GTiff")

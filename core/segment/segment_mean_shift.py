@@ -27,6 +27,7 @@ from ..geo.extent import Extent, extent_to_window
 from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource, open_dataset
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
+from ..geo.writer import check_geotiff_path
 from ..progress import NullProgress, Progress, SubProgress, check
 from ..runtime.device import DEVICES, resolve_device
 from ..termination import terminable
@@ -132,6 +133,11 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
     check_distinct({"input_raster": config.input_raster},
                    {"output": config.output, "output_segment_ids": config.output_segment_ids,
                     "output_polygons": config.output_polygons})
+    for key in ("output", "output_segment_ids"):
+        check_geotiff_path(getattr(config, key), key)
+    if config.output_polygons and not config.output_polygons.lower().endswith(".gpkg"):
+        raise InputError("output_polygons", f"'{config.output_polygons}' is not a GeoPackage "
+                         "path; use a .gpkg name (segment polygons with their statistics)")
     device = _engine(config.device)
     # GDAL's block cache (5% of the RAM by default) would keep every block of the input,
     # the temporary labels and the outputs until full: bounded, memory follows the tile

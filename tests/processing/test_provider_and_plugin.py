@@ -207,3 +207,24 @@ def test_loading_the_plugin_imports_only_the_standard_library():
     assert algs == len(ALGORITHMS + DEPRECATED) and params > 20 * algs and helps
     assert "landlearn" in new
     assert [m for m in new if m != "landlearn" and m not in sys.stdlib_module_names] == []
+
+
+def test_outputs_default_to_the_formats_landlearn_writes(provider):
+    """A user whose default raster output is .img (Processing options) still gets .tif
+    temporary outputs: LandLearn writes GeoTIFFs (and GeoPackage polygons)."""
+    from qgis.core import QgsApplication, QgsSettings
+
+    settings = QgsSettings()
+    key = "Processing/Configuration/DefaultOutputRasterLayerExt"
+    old = settings.value(key)
+    settings.setValue(key, "img")
+    try:
+        alg = QgsApplication.processingRegistry().algorithmById("landlearn:segment")
+        assert alg.parameterDefinition("OUTPUT").defaultFileExtension() == "tif"
+        assert alg.parameterDefinition("OUTPUT_POLYGONS").defaultFileExtension() == "gpkg"
+        assert provider.supportedOutputRasterLayerExtensions() == ["tif"]
+    finally:
+        if old is None:
+            settings.remove(key)
+        else:
+            settings.setValue(key, old)

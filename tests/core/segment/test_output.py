@@ -12,6 +12,7 @@ from landlearn.core.geo.grid import Grid
 from landlearn.core.progress import NullProgress
 from landlearn.core.segment.output import write_outputs
 from landlearn.core.segment.segment_mean_shift import SegmentConfig
+from synthetic import write
 
 
 def _case(tmp_path):
@@ -63,12 +64,10 @@ def test_polygons_carry_id_pixel_count_and_band_means(tmp_path):
     from osgeo import ogr
 
     grid, labels, local, raw, stats, final = _case(tmp_path)
-    config = SegmentConfig("unused.tif", output_polygons=str(tmp_path / "segments.shp"))
+    config = SegmentConfig("unused.tif", output_polygons=str(tmp_path / "segments.gpkg"))
     out = write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"], NullProgress(),
                         np.dtype(np.uint16), None)
-    # the polygons are always a GeoPackage, whatever the extension asked for
     assert out["polygons"] == str(tmp_path / "segments.gpkg")
-    assert not (tmp_path / "segments.shp").exists()
     ids = np.where(local >= 0, final[local], 0)
     ds = ogr.Open(out["polygons"])
     feats = list(ds.GetLayer(0))
@@ -81,3 +80,20 @@ def test_polygons_carry_id_pixel_count_and_band_means(tmp_path):
         # each polygon covers its segment's pixels (10 m cells)
         assert f.GetGeometryRef().GetArea() == pytest.approx(100.0 * sel.sum())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_output_formats_are_refused_before_any_work(tmp_path, monkeypatch):
+    """A .shp for the polygons (it became a .gpkg QGIS did not look for) or an .img for a
+    raster (refused only after all the mean shift): named before anything is read."""
+    from landlearn.core.errors import InputError
+    from landlearn.core.segment import segment
+
+    image = write(tmp_path / "in.tif", np.ones((3, 16, 16), np.uint8))
+    for kw, message in ((dict(output_polygons=str(tmp_path / "p.shp")),
+                         "^OUTPUT_POLYGONS: .* not a GeoPackage path"),
+                        (dict(output=str(tmp_path / "s.img")), "^OUTPUT: .* not a GeoTIFF"),
+                        (dict(output_segment_ids=str(tmp_path / "i.sdat")),
+                         "^OUTPUT_SEGMENT_IDS: .* not a GeoTIFF")):
+        with pytest.raises(InputError, match=message):
+            segment(SegmentConfig(image, **kw))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
