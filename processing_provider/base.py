@@ -145,6 +145,12 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         except QgsProcessingException:
             raise
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("landlearn"):  # a package QGIS's Python lacks
+                raise QgsProcessingException(missing_package(exc.name or str(exc))) from exc
+            feedback.reportError(bug_report(exc), fatalError=False)
+            raise QgsProcessingException(f"{self.displayName()} failed unexpectedly: {exc}. "
+                                         "This is a bug in LandLearn: please report it.") from exc
         except Exception as exc:  # noqa: BLE001 - a bug must still reach the user as a message
             feedback.reportError(bug_report(exc), fatalError=False)
             raise QgsProcessingException(
@@ -154,3 +160,21 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
 
     def perform(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
         raise NotImplementedError
+
+
+def missing_package(name: str) -> str:
+    """What to do when a package the engine imports is not in QGIS's Python: rasterio
+    (imported by every engine module, not one of the optional ones that name their own
+    install command) comes with the system's GDAL packages or from pip."""
+    from ..core.runtime.deps import PIP_REQUIREMENTS, install_command
+
+    top = name.split(".")[0]
+    if top in PIP_REQUIREMENTS:
+        how = install_command(top)
+    elif top == "rasterio":
+        how = ("on Debian/Ubuntu 'sudo apt install python3-rasterio'; elsewhere "
+               + install_command("rasterio"))
+    else:
+        how = install_command(top)
+    return (f"LandLearn needs the Python package '{top}', which the Python QGIS runs on does "
+            f"not have. Install it ({how}), then restart QGIS.")

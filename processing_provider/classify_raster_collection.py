@@ -6,6 +6,7 @@ import os
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputFolder,
     QgsProcessingParameterBoolean,
@@ -91,6 +92,26 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
         self.addOutput(QgsProcessingOutputFile("MOSAIC", self.tr("VRT of the item maps")))
         self.addOutput(QgsProcessingOutputFile("CLASS_AREAS", self.tr("Class areas (CSV)")))
         self.addOutput(QgsProcessingOutputFolder("FOLDER_OUT", self.tr("Maps folder")))
+
+    def checkParameterValues(self, parameters, context):
+        """The output the chosen mode writes must be given: said in the dialog, before the
+        run (the defaults, mosaicked without OUTPUT, stopped only once it started)."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        try:
+            mode = self.choice(parameters, "PROCESSING_MODE")
+        except QgsProcessingException as exc:
+            return False, str(exc)
+        key = "OUTPUT" if mode == "mosaicked" else "OUTPUT_FOLDER"
+        value = parameters.get(key)
+        sink = getattr(value, "sink", None)
+        if sink is not None:  # an output definition: its destination
+            value = sink.staticValue()
+        if value in (None, ""):
+            what = "one map over all items" if mode == "mosaicked" else "one map per item"
+            return False, f"{key}: PROCESSING_MODE={mode} writes {what}: give {key}"
+        return True, ""
 
     def perform(self, parameters, context, progress, feedback):
         from ..core.classify.classify_pixels import ClassifyConfig

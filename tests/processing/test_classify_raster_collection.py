@@ -77,3 +77,22 @@ def test_a_mixed_collection_is_refused_before_any_pixel(provider, model, halves,
             "MODEL": model, "RASTERS": [str(folder / "west.tif"), s2],
             "OUTPUT": str(tmp_path / "m.tif")})
     assert os.listdir(tmp_path) == []
+
+
+def test_the_output_of_the_chosen_mode_is_asked_for_before_the_run(provider, sample):
+    """The dialog's defaults (mosaicked, OUTPUT not created by default) are refused by
+    the parameter check, before a run starts, naming the output to give."""
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:classifyrastercollection")
+    context = QgsProcessingContext()
+    base = {"FOLDER": str(sample / "nc_landsat7"), "MODEL": str(sample / "m.dlpk")}
+    ok, message = alg.checkParameterValues(dict(base), context)
+    assert not ok and message.startswith("OUTPUT: PROCESSING_MODE=mosaicked writes one map")
+    ok, message = alg.checkParameterValues(dict(base, PROCESSING_MODE="each_item"), context)
+    assert not ok and message.startswith("OUTPUT_FOLDER: PROCESSING_MODE=each_item")
+    ok, _ = alg.checkParameterValues(dict(base, OUTPUT="/tmp/mosaic.tif"), context)
+    assert ok
+    ok, _ = alg.checkParameterValues(dict(base, PROCESSING_MODE=1, OUTPUT_FOLDER="/tmp/x"),
+                                     context)
+    assert ok

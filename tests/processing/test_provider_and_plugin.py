@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from landlearn.processing_provider.provider import ALGORITHMS, DEPRECATED
-from paths import PYPATH
+from paths import PYPATH, SAMPLE
 
 
 def test_provider_lists_every_algorithm_with_help_and_icon(provider):
@@ -228,3 +228,23 @@ def test_outputs_default_to_the_formats_landlearn_writes(provider):
             settings.remove(key)
         else:
             settings.setValue(key, old)
+
+
+def test_a_package_missing_from_qgis_python_is_named_not_called_a_bug(provider, monkeypatch):
+    """rasterio is imported by every engine module: without it a run said 'a bug in
+    LandLearn'; it names the package and how to install it."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    from landlearn.processing_provider.segment import SegmentAlgorithm
+
+    def perform(self, *args):
+        raise ModuleNotFoundError("No module named 'rasterio'", name="rasterio")
+
+    monkeypatch.setattr(SegmentAlgorithm, "perform", perform)
+    with pytest.raises(QgsProcessingException) as info:
+        processing.run("landlearn:segment", {"INPUT_RASTER": str(
+            SAMPLE / "nc_landsat7" / "landsat_multiband.tif"), "OUTPUT": "TEMPORARY_OUTPUT"})
+    text = str(info.value)
+    assert "needs the Python package 'rasterio'" in text and "python3-rasterio" in text
+    assert "bug" not in text
