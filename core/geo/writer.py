@@ -68,9 +68,13 @@ class GeoTiffWriter:
         self.dtype = dtype
         self.count = count
         self.grid = grid
-        # the last (bottom-right) block, kept as written to compare with the file at the end
-        bs = BLOCK if not small else max(grid.width, grid.height)
-        r0, c0 = (grid.height - 1) // bs * bs, (grid.width - 1) // bs * bs
+        # the last (bottom-right) block, kept as written to compare with the file at the end;
+        # a striped file (under a block on a side): its bottom-right corner of a block's size
+        # at most (a 200 x 100,000 px corridor was kept whole)
+        if small:
+            r0, c0 = max(grid.height - BLOCK, 0), max(grid.width - BLOCK, 0)
+        else:
+            r0, c0 = (grid.height - 1) // BLOCK * BLOCK, (grid.width - 1) // BLOCK * BLOCK
         self._last = Window(c0, r0, grid.width - c0, grid.height - r0)
         self._last_data = np.zeros((count, int(self._last.height), int(self._last.width)), dtype)
         self._last_seen = np.zeros(self._last_data.shape[1:], dtype=bool)

@@ -184,3 +184,18 @@ def test_replacing_a_map_drops_the_old_maps_overviews(tmp_path):
     _write(path)
     assert not os.path.exists(path + ".ovr")
     assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml"]
+
+
+def test_a_narrow_corridor_keeps_a_corner_not_the_whole_raster_for_its_check(tmp_path):
+    """Under a block wide (striped), 100 x 20,000 px of 8 float bands: what is kept to
+    compare at the end is a block's corner, and the check still finds a wrong last row."""
+    corridor = Grid(GRID.crs, GRID.transform, 100, 20_000)
+    out = GeoTiffWriter(str(tmp_path / "c.tif"), corridor, 8, np.float32)
+    assert out._last_data.nbytes <= 8 * 256 * 256 * 4
+    data = np.random.default_rng(0).random((8, 1000, 100)).astype(np.float32)
+    for r0 in range(0, 20_000, 1000):
+        out.write(data, Window(0, r0, 100, 1000))
+    out._last_data[0, -1, -1] += 1  # as if the file's last row had come back different
+    with pytest.raises(InputError, match="could not be written completely"):
+        out.commit()
+    assert not (tmp_path / "c.tif").exists()
