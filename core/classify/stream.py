@@ -48,9 +48,16 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
             source.close()
             raise
         target = resampled_grid(source.grid, area, config.cell_size)
+        # with an EXTENT, the resampled raster reaches a padding past it, so tiles at the
+        # extent's edge see the image beyond as they do without CELL_SIZE (a VRT of the
+        # extent alone gave them NoData there: a seam between two adjacent extents)
+        margin = 0 if not config.extent else (
+            config.padding if config.padding is not None else max(info.padding, 32))
+        wide = target.subgrid(Window(-margin, -margin, target.width + 2 * margin,
+                                     target.height + 2 * margin))
         source.close()
-        source = RasterSource(config.input_raster, bands, resample_to=target)
-        area = source.grid.full_window
+        source = RasterSource(config.input_raster, bands, resample_to=wide)
+        area = Window(margin, margin, target.width, target.height)
         progress.info(f"Resampled to {config.cell_size:g} map units per pixel: "
                       f"{target.width} x {target.height} px")
     return source, area

@@ -183,3 +183,29 @@ def test_cancel_leaves_no_output(sample, model, tmp_path):
                              output_confidence=str(tmp_path / "conf.tif")),
                         RecordingProgress(cancel_after_checks=3))
     assert os.listdir(tmp_path) == []
+
+
+def test_cell_size_with_an_extent_keeps_the_image_around_the_extent(sample, model, tmp_path):
+    """Resampled over the EXTENT alone, the first tile's padding past the extent read
+    NoData where the image goes on (a seam between adjacent extents); the resampled raster
+    now reaches a padding past the extent, as the raster itself does without CELL_SIZE."""
+    from rasterio.windows import Window, bounds
+
+    from landlearn.core.classify.stream import open_source
+    from landlearn.core.geo.grid import pad_window
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+
+    info = model_info(read_package(model))
+    with rasterio.open(sample / NC) as ds:
+        b = bounds(Window(100, 100, 200, 150), ds.transform)
+        res = ds.res[0]
+    config = _cfg(sample, model, tmp_path / "x.tif", extent=Extent(*b, None), cell_size=res)
+    source, area = open_source(config, info, RecordingProgress())
+    with source:
+        assert (int(area.width), int(area.height)) == (200, 150)
+        first = pad_window(Window(area.col_off, area.row_off, 64, 64), 32)
+        block = source.read(first)
+        assert block.valid[:32, :32].all()  # the image up and left of the extent
+        grid = source.grid.subgrid(area)
+        assert grid.transform.c == pytest.approx(b[0]) and grid.transform.f == pytest.approx(b[3])
