@@ -16,7 +16,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..files import StagedFolder, disk_full_error, is_disk_full
+from ..files import StagedFolder, disk_full_error, free_bytes, is_disk_full
 from ..geo.classes import ClassInfo
 from ..geo.extent import Extent, extent_to_window
 from ..geo.grid import count_tiles, resampled_grid, tile_windows, window_bounds
@@ -189,6 +189,28 @@ def _result_bytes_estimate(config: ExportConfig, image: RasterSource, area: Wind
     return windows * per_chip
 
 
+MAX_WINDOWS = 2_000_000  # chip windows an export may look at (a stride of 1 px made 10^7+)
+
+
+def _check_window_count(config, image, area, tile, stride, progress) -> None:
+    """Before any chip: a stride that makes millions of windows is refused, and chips that
+    could outgrow the free disk if every window held labels are warned about."""
+    windows = count_tiles(area, tile, stride)
+    per_chip = tile[0] * tile[1] * (image.count * image.dtype.itemsize + 1)
+    if windows > MAX_WINDOWS:
+        key = "stride_x" if area.width / stride[0] >= area.height / stride[1] else "stride_y"
+        raise InputError(key, f"a stride of {stride[0]} x {stride[1]} px over {int(area.width)} "
+                         f"x {int(area.height)} px makes {windows:,} chip windows (up to "
+                         f"{windows * per_chip / 1e12:,.1f} TB of chips if all were labelled), "
+                         f"more than {MAX_WINDOWS:,}; use a larger stride (half the tile, "
+                         f"{tile[0] // 2} px, is usual) or 0 for the automatic one")
+    free = free_bytes(config.output_folder)
+    if free is not None and windows * per_chip > free:
+        progress.warning(f"If every one of the {windows:,} chip windows held labels, the chips "
+                         f"would take up to {windows * per_chip / 1e6:,.0f} MB uncompressed, and "
+                         f"{free / 1e6:,.0f} MB are free; only labelled windows become chips.")
+
+
 def _export(config: ExportConfig, image: RasterSource, area: Window, progress) -> ExportResult:
     with open_labels(config.labels, image.grid, progress) as labels:
         return _export_with(config, image, labels, area, progress)
@@ -207,6 +229,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
     config = replace(config, tile_size_x=size.tile[0], tile_size_y=size.tile[1],
                      stride_x=size.stride[0], stride_y=size.stride[1])
     tile, stride = size.tile, size.stride
+    _check_window_count(config, image, area, tile, stride, progress)
     if stride[0] > tile[0] or stride[1] > tile[1]:
         progress.warning(f"The stride {stride} is larger than the tile {tile}: strips of "
                          "the raster between chips are left out of the export.")

@@ -434,3 +434,30 @@ def test_cancel_leaves_nothing_and_keeps_an_older_export(sample, tmp_path):
         export_training_data(ExportConfig(image, labels, str(out), tile_size_x=64, tile_size_y=64,
                                           overwrite=True), RecordingProgress(20))
     assert sorted(os.listdir(out / "images")) == before and _leftovers(tmp_path) == []
+
+
+def test_a_stride_of_millions_of_windows_is_refused_before_any_chip(sample, tmp_path,
+                                                                    monkeypatch):
+    """A 1 px stride over nc (489 x 443) makes ~120,000 windows of 64 px: refused here with
+    the limit lowered (a real scene's 1 px stride makes tens of millions), naming the
+    stride; and a disk that could not hold every window's chip is warned about."""
+    import importlib
+
+    etd = importlib.import_module("landlearn.core.chips.export_training_data")
+
+    nc = sample / "nc_landsat7"
+    config = ExportConfig(str(nc / "landsat_multiband.tif"), LabelConfig(str(nc / "strata.tif")),
+                          str(tmp_path / "chips"), tile_size_x=64, tile_size_y=64, stride_x=1,
+                          stride_y=1)
+    monkeypatch.setattr(etd, "MAX_WINDOWS", 100_000)
+    with pytest.raises(InputError, match=r"^STRIDE_X: a stride of 1 x 1 px .* makes "
+                                         r"[\d,]+ chip windows"):
+        export_training_data(config)
+    assert not (tmp_path / "chips").exists()
+    monkeypatch.setattr(etd, "free_bytes", lambda path: 1_000_000)
+    progress = RecordingProgress()
+    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
+                                      LabelConfig(str(nc / "strata.tif")), str(tmp_path / "c2"),
+                                      tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64),
+                         progress)
+    assert any("only labelled windows become chips" in w for w in progress.warnings)
