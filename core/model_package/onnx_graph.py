@@ -29,6 +29,8 @@ from .members import MIB, PackageFiles
 
 __all__ = ["OPSET", "deepness_metadata", "has_onnx", "onnx_description", "read_onnx"]
 
+MAX_NETWORK_BYTES = 256 * MIB  # float32 weights of one network, twice the largest's
+GRAPH_SLACK = 32 * MIB  # a graph's operators and metadata beside its tensors
 OPSET = 17  # ONNX Runtime 1.14+ (2023), OpenCV 4.8+, Deepness, OTB-TF: all run opset 17
 
 
@@ -87,5 +89,10 @@ def read_onnx(pkg: PackagedModel, int8: bool = False) -> bytes:
     with PackageFiles(pkg.source, pkg.parameter) as files:
         weights = files.size(pkg.emd["ModelFile"])
         # the graph holds the same tensors as the weights (int8: a quarter of them, and
-        # their scales), plus its operators and metadata
-        return files.read(block["file"], int(weights * 1.25) + 32 * MIB, "ONNX graph")
+        # their scales), plus its operators and metadata. The weights' size is what the zip
+        # declares, and ONNX Runtime never reads them: a declared size is also held to what
+        # the largest network LandLearn trains can take (about 130 MB; vgg16_bn and
+        # resnext50 U-Nets), per network of an ensemble
+        members = pkg.landlearn.get("ensemble_members") or 1
+        weights = min(weights, MAX_NETWORK_BYTES * members)
+        return files.read(block["file"], int(weights * 1.25) + GRAPH_SLACK, "ONNX graph")

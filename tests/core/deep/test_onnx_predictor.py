@@ -167,3 +167,27 @@ def test_control_flow_foreign_operators_and_hidden_external_data_are_refused(tra
         package = _swap_graph(trained[0], tmp_path / f"{n}.dlpk", graph)
         with pytest.raises(InputError, match=f"^MODEL: .*its ONNX graph .*{re.escape(why)}"):
             OnnxPredictor(read_package(package), info)
+
+
+def test_a_graph_is_held_to_the_largest_network_whatever_the_weights_claim(trained, tmp_path,
+                                                                           monkeypatch):
+    """ONNX Runtime never reads the weights, so their declared size (a zip header: free to
+    lie) set the graph's ceiling: 2 GB claimed let a 2.5 GB graph in. Now also held to what
+    the largest network takes (lowered here to fall under this package's graph)."""
+    import shutil
+
+    from builder import lying_size
+    from landlearn.core.deep.onnx_predictor import OnnxPredictor
+    from landlearn.core.model_package import onnx_graph
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+    package = tmp_path / "lying.dlpk"
+    shutil.copy(trained[0], package)
+    lying_size(package, "model.safetensors", 2 << 30)
+    info = model_info(read_package(str(trained[0])))
+    with zipfile.ZipFile(package) as zf:
+        graph = zf.getinfo("model.onnx").file_size
+    monkeypatch.setattr(onnx_graph, "GRAPH_SLACK", 0)
+    monkeypatch.setattr(onnx_graph, "MAX_NETWORK_BYTES", int(graph / 1.25) - 1)
+    with pytest.raises(InputError, match="^MODEL: .*ONNX graph 'model.onnx' of .* more than"):
+        OnnxPredictor(read_package(str(package)), info)
