@@ -96,6 +96,11 @@ def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, samp
     ctx = QgsProcessingContext()
     engine_extent = extent_of(alg, {"EXTENT": extent}, "EXTENT", ctx)
     assert engine_extent.crs == "EPSG:32119" and engine_extent.xmin <= 630000
+    # where the extent decides what a model learns, the view does not narrow it
+    for name in ("exporttrainingdata", "trainclassifier"):
+        train = QgsApplication.processingRegistry().algorithmById(f"landlearn:{name}")
+        params = initial_parameters(train, layer, qgis_canvas)
+        assert "EXTENT" not in params and params["INPUT_RASTER"] == layer.id()
 
 
 @pytest.mark.parametrize("value", ["cpu", "CPU", 2, "2"])
