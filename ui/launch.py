@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from qgis.core import QgsApplication, QgsRasterLayer, QgsReferencedRectangle
 
-
 TRAINING = frozenset({"exporttrainingdata", "trainclassifier", "trainmodel"})
 
 
