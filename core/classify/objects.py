@@ -6,11 +6,14 @@ attribute sums tile by tile (classical.segment_attributes), so a segment crossin
 is described exactly as if the raster were one tile; the classifier then runs once per
 segment. The second pass paints each tile's pixels with their segment's probabilities
 through the same writers as pixel models (confidence, probabilities, threshold).
-A segment is described by its pixels inside the classified area (EXTENT). Pixels without
+With an EXTENT the segments it touches are still described whole, as training describes
+them (their ids found first, then their sums gathered over the raster). Pixels without
 a segment, or without image data, stay NoData. Memory follows the number of segments.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +22,9 @@ from ..errors import Cancelled, InputError
 from ..geo.grid import count_tiles, tile_windows
 from ..geo.segments import open_segments, read_segments
 from ..progress import Progress, SubProgress, track
+
+if TYPE_CHECKING:
+    from rasterio.windows import Window
 
 __all__ = ["check_object_model", "object_notes", "stream_objects"]
 
@@ -66,8 +72,18 @@ def stream_objects(config, source, area, predictor, outputs, progress: Progress,
                          "first: leave CELL_SIZE empty, or segment the raster resampled to "
                          "that cell size") from None
     try:
-        stats = gather_segment_stats(source, seg_ds, area, None,
-                                     SubProgress(progress, 0.0, 0.45), tile)
+        full = source.grid.full_window
+        if (int(area.col_off), int(area.row_off), int(area.width), int(area.height)) == \
+                (0, 0, int(full.width), int(full.height)):
+            stats = gather_segment_stats(source, seg_ds, area, None,
+                                         SubProgress(progress, 0.0, 0.45), tile)
+        else:
+            # an EXTENT: its segments described whole, as training described them (cut at
+            # the extent, a segment's count, shape and means changed, and two adjacent
+            # extents could give one segment two classes)
+            keep = _segments_in(seg_ds, area, tile, SubProgress(progress, 0.0, 0.1))
+            stats = gather_segment_stats(source, seg_ds, full, keep,
+                                         SubProgress(progress, 0.1, 0.45), tile)
         ids, x = stats.features(predictor.segment_attributes)
         progress.info(f"{len(ids)} segments with image data, each described by "
                       f"{x.shape[1]} features ({';'.join(predictor.segment_attributes)})")
@@ -81,6 +97,16 @@ def stream_objects(config, source, area, predictor, outputs, progress: Progress,
                       SubProgress(progress, 0.55, 0.99), tile)
     finally:
         seg_ds.close()
+
+
+def _segments_in(seg_ds, area: Window, tile: int, progress: Progress) -> np.ndarray:
+    """The sorted ids of the segments with a pixel in ``area``."""
+    found = np.zeros(0, np.int64)
+    for win in track(tile_windows(area, (tile, tile)), progress,
+                     count_tiles(area, (tile, tile))):
+        seg, has = read_segments(seg_ds, win.intersection(area))
+        found = np.union1d(found, np.unique(seg[has]))
+    return found
 
 
 def _paint(seg_ds, source, area, ids, probs, outputs, progress, tile: int) -> int:

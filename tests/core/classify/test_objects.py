@@ -114,3 +114,31 @@ def test_pixels_outside_segments_stay_nodata_and_are_counted(object_map, nc_obje
     assert any(f"{int((whole[:50] > 0).sum())} pixels with image data lie in no segment" in w
                for w in progress.warnings)
     assert any("PADDING, BLEND=weighted shape(s) pixel tiles" in w for w in progress.warnings)
+
+
+def test_an_extent_describes_its_segments_whole(object_map, nc_objects, sample, tmp_path):
+    """Two halves of the scene classified apart give, pixel for pixel, the map of the
+    whole: a segment the halves' border cuts keeps the class (and probabilities) it has
+    in one run, as training described it whole."""
+    from rasterio.windows import Window, bounds
+
+    from landlearn.core.geo.extent import Extent
+
+    segs, pkg = nc_objects[:2]
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    with rasterio.open(image) as ds:
+        halves = [Window(0, 0, 245, ds.height), Window(245, 0, ds.width - 245, ds.height)]
+        boxes = [bounds(w, ds.transform) for w in halves]
+    with rasterio.open(object_map[0] / "prob.tif") as whole:
+        want = whole.read()
+    with rasterio.open(segs) as s:
+        ids = s.read(1)
+    assert len(np.intersect1d(np.unique(ids[:, 244]), np.unique(ids[:, 245]))) > 5  # cut
+    for i, (win, box) in enumerate(zip(halves, boxes)):
+        out = tmp_path / f"half{i}_p.tif"
+        classify_pixels(ClassifyConfig(image, str(pkg), str(tmp_path / f"half{i}.tif"),
+                                       segmented_raster=str(segs), output_probabilities=str(out),
+                                       extent=Extent(*box, None)))
+        with rasterio.open(out) as got:
+            np.testing.assert_array_equal(got.read(), want[:, :, win.col_off:win.col_off +
+                                                           win.width])
