@@ -1,0 +1,59 @@
+"""model_package.onnx_checks: what a graph from someone else may hold, checked by parsing
+it before ONNX Runtime sees it."""
+
+import numpy as np
+import pytest
+
+from landlearn.core.errors import InputError
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from landlearn.core.model_package import onnx_checks  # noqa: E402
+from landlearn.core.model_package.onnx_checks import check_graph  # noqa: E402
+
+
+def _model(nodes, initializers=(), domain=""):
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 4, 4])],
+        list(initializers))
+    opsets = [helper.make_opsetid("", 17)] + ([helper.make_opsetid(domain, 1)] if domain else [])
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def _conv(domain=""):
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    return [helper.make_node("Conv", ["input", "w"], ["out"], domain=domain)], [w]
+
+
+def test_a_plain_graph_passes():
+    nodes, inits = _conv()
+    check_graph(_model(nodes, inits).SerializeToString(), "m.dlpk")
+
+
+def test_external_data_control_flow_and_foreign_operators_are_refused(monkeypatch):
+    nodes, inits = _conv()
+    external = inits[0]
+    external.ClearField("raw_data")
+    external.data_location = TensorProto.EXTERNAL
+    entry = external.external_data.add()
+    entry.key, entry.value = "location", "/etc/passwd"
+    with pytest.raises(InputError, match="^MODEL: 'm.dlpk': its ONNX graph takes tensors from "
+                                         "files outside it"):
+        check_graph(_model(nodes, [external]).SerializeToString(), "m.dlpk")
+    body = helper.make_graph([], "body", [], [])
+    loop = [helper.make_node("If", ["c"], [], then_branch=body, else_branch=body)]
+    with pytest.raises(InputError, match="holds control flow \\(a If operator\\)"):
+        check_graph(_model(loop + nodes, _conv()[1]).SerializeToString(), "m.dlpk")
+    custom, inits = _conv("my.ops")
+    with pytest.raises(InputError, match="uses the operator 'Conv' of the domain 'my.ops'"):
+        check_graph(_model(custom, inits, "my.ops").SerializeToString(), "m.dlpk")
+    monkeypatch.setattr(onnx_checks, "MAX_NODES", 0)
+    with pytest.raises(InputError, match="holds 1 operators, more than 0"):
+        check_graph(_model(*_conv()).SerializeToString(), "m.dlpk")
+
+
+def test_bytes_that_are_no_graph_cannot_be_loaded():
+    with pytest.raises(InputError, match="^MODEL: 'm.dlpk': its ONNX graph cannot be loaded"):
+        check_graph(b"\x08\x07junk", "m.dlpk")
