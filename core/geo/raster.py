@@ -152,8 +152,11 @@ class RasterSource:
         dtypes = [np.dtype("int64" if b in self._int64 else self.ds.dtypes[b - 1])
                   for b in self.bands]
         self.dtype = np.result_type(*dtypes)
+        # the file's own NoData values (a warped VRT with an alpha band reports none: the
+        # alpha is its mask), what exported chips record and what fills invalid pixels
         self.nodata: list[float | None] = [self._int64[b] if b in self._int64 else
-                                           self.ds.nodatavals[b - 1] for b in self.bands]
+                                           self._src.nodatavals[b - 1] for b in self.bands]
+        self._resampled = resample_to is not None
         flags = self.ds.mask_flag_enums[self.bands[0] - 1]
         self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
 
@@ -193,7 +196,7 @@ class RasterSource:
         if (window.col_off >= 0 and window.row_off >= 0 and window.col_off + w <= self.grid.width
                 and window.row_off + h <= self.grid.height):
             data = self._read(window)
-            return Block(data, self._valid(data, window), window)
+            return self._filled(Block(data, self._valid(data, window), window))
         data = np.empty((self.count, h, w), dtype=self.dtype)
         for i, fill in enumerate(self.fill_values):
             data[i] = fill
@@ -204,7 +207,15 @@ class RasterSource:
             sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
             data[(slice(None),) + sl] = self._read(inner)
             valid[sl] = self._valid(data[(slice(None),) + sl], inner)
-        return Block(data, valid, window)
+        return self._filled(Block(data, valid, window))
+
+    def _filled(self, block: Block) -> Block:
+        """Resampled, the warper leaves 0 where its alpha says no data: the file's NoData
+        there instead, as an unresampled read has it (chips record that value)."""
+        if self._resampled and not block.valid.all():
+            for band, fill in zip(block.data, self.fill_values):
+                band[~block.valid] = fill
+        return block
 
     def _read(self, window: Window) -> np.ndarray:
         """(bands, rows, cols) in ``self.dtype`` for a window inside the raster."""

@@ -171,8 +171,27 @@ def test_a_resampled_raster_keeps_its_mask_and_its_edge(tmp_path, layout):
     target = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 1000, 30, 30), 34, 34)
     with RasterSource(path, resample_to=target) as src:
         assert src.count == 3
+        # the file's NoData (what chips record), not the warped VRT's (none, beside alpha)
+        assert src.nodata == ([0, 0, 0] if layout == "nodata" else [None] * 3)
         block = src.read(src.grid.full_window)
+        if layout == "nodata":
+            assert (block.data[:, ~block.valid] == 0).all()
     assert not block.valid[:, -1].any() and not block.valid[-1].any()  # past the edge
     if layout != "plain":
         assert not block.valid[:, :16].any()  # the masked half
     assert block.valid[:33, 17:33].all() and (block.data[:, :33, 17:33] == 7).all()
+
+
+def test_a_resampled_float_raster_fills_its_nodata_with_its_own_value(tmp_path):
+    """-9999 declared: resampled, the pixels without data hold -9999 (the warper writes 0
+    there), so chips that record -9999 as NoData mean it."""
+    from landlearn.core.geo.grid import Grid
+
+    data = np.full((2, 100, 100), 0.5, np.float32)
+    data[:, :, :50] = -9999
+    path = write(tmp_path / "f.tif", data, transform=from_origin(0, 1000, 10, 10), nodata=-9999)
+    target = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 1000, 30, 30), 34, 34)
+    with RasterSource(path, resample_to=target) as src:
+        block = src.read(src.grid.full_window)
+        assert src.nodata == [-9999.0, -9999.0]
+    assert (block.data[:, ~block.valid] == -9999).all() and block.valid[:, 20:30].all()
