@@ -55,7 +55,8 @@ def load_predictor(path: str, device, mixed_precision: bool = False, runtime: st
                              "on a GPU")
         return OnnxPredictor(pkg, info, "cpu", int8=True), info
     if runtime == "auto":
-        use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and (
+        # ONNX Runtime with onnx beside it: a graph is parsed and checked before it runs
+        use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and is_installed("onnx") and (
             name == "cpu" or (name == "auto" and not may_have_cuda()))
         if not use_onnx and not is_installed("torch") and has_onnx(pkg):
             use_onnx = True  # torch-free install: ONNX Runtime names what is missing

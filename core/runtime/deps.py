@@ -160,13 +160,16 @@ TORCH_STACK = ("torch", "torchvision", "segmentation_models_pytorch")
 
 
 def light_install_hint(missing: list[str]) -> str | None:
-    """For users who only classify with deep models from others: ONNX Runtime is enough
-    (about 85 MB where the torch stack takes several GB). None when it does not apply."""
+    """For users who only classify with deep models from others: ONNX Runtime and onnx
+    are enough (about 100 MB where the torch stack takes several GB). None when it does not
+    apply."""
     if not any(m in TORCH_STACK for m in missing):
         return None
-    if "onnxruntime" in missing:
-        return ("Only classifying with deep models trained elsewhere? onnxruntime alone runs "
-                f"them (about 85 MB instead of several GB for torch): {install_command('onnxruntime')}")
+    if "onnxruntime" in missing or "onnx" in missing:
+        # onnx too: every graph is parsed and checked before ONNX Runtime loads it
+        return ("Only classifying with deep models trained elsewhere? onnxruntime and onnx run "
+                "them (about 100 MB instead of several GB for torch): "
+                f"{install_command('onnxruntime', 'onnx')}")
     return ("Deep models with an ONNX graph (LandLearn 0.2+) already classify on ONNX Runtime; "
             "torch is needed to train, and for older packages.")
 

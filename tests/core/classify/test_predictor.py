@@ -138,3 +138,22 @@ except MissingDependency as exc:
     assert first.startswith("ONNX Runtime") and first.endswith(" False")
     assert int(first.split()[-2]) > 150_000
     assert second == "missing torch True"
+
+
+def test_runtime_auto_needs_onnx_beside_onnx_runtime(model, monkeypatch):
+    """Every graph is parsed by onnx before ONNX Runtime loads it: without onnx, auto takes
+    torch where it is installed (it stopped on the missing onnx), and a torch-free install
+    is told to add onnx."""
+    pytest.importorskip("onnxruntime")
+    from landlearn.core.classify import predictor as pred
+    from landlearn.core.deep.predictor import DeepPredictor
+    from landlearn.core.errors import MissingDependency
+
+    real = pred.is_installed
+    monkeypatch.setattr(pred, "is_installed", lambda m: m != "onnx" and real(m))
+    monkeypatch.setitem(__import__("sys").modules, "onnx", None)
+    chosen, _ = load_predictor(model, "cpu")
+    assert isinstance(chosen, DeepPredictor)
+    monkeypatch.setattr(pred, "is_installed", lambda m: m not in ("onnx", "torch") and real(m))
+    with pytest.raises(MissingDependency, match="onnx"):
+        load_predictor(model, "cpu")

@@ -112,7 +112,9 @@ def test_require_imports_or_names_the_pip_package(monkeypatch):
 def test_the_light_install_is_offered_to_classify_only_users():
     assert deps.light_install_hint(["skops"]) is None
     hint = deps.light_install_hint(["torch", "onnxruntime"])
-    assert "onnxruntime alone runs them" in hint and deps.install_command("onnxruntime") in hint
+    assert "onnxruntime and onnx run them" in hint
+    assert deps.install_command("onnxruntime", "onnx") in hint
+    assert "onnxruntime and onnx" in deps.light_install_hint(["torch", "onnx"])
     assert "already classify on ONNX Runtime" in deps.light_install_hint(["torch"])
 
 
