@@ -25,6 +25,9 @@ def label_lut(class_values: list[int]) -> np.ndarray:
     return lut
 
 
+F16_MAX = 65000.0  # float16 holds up to 65504
+
+
 class ChipData:
     def __init__(self, data: TrainingData, class_values: list[int]):
         self.data = data
@@ -72,13 +75,15 @@ class ChipData:
         raw, nodata = read_chip(chip.image, self.data.band_count, self.data.tile_size)
         lab, _ = read_chip(chip.label, 1, self.data.tile_size, label=True)
         invalid = np.zeros(lab.shape, dtype=bool)
-        if np.issubdtype(raw.dtype, np.floating):
-            invalid |= np.isnan(raw).any(axis=0)
+        if np.issubdtype(raw.dtype, np.floating):  # NaN and +-inf, as Classify Pixels reads
+            invalid |= ~np.isfinite(raw).all(axis=0)
         if nodata is not None and not np.isnan(nodata):
             invalid |= np.all(raw == nodata, axis=0)
         x = (raw.astype(np.float32) - self.mean) * self.scale
         x[:, invalid] = 0.0
-        x = np.nan_to_num(x, copy=False)
+        # within float16 (the cache's type): an undeclared -9999 fill on reflectance is a
+        # z-score of -1e5, which float16 makes -inf, and one inf makes a batch's loss NaN
+        np.clip(np.nan_to_num(x, copy=False), -F16_MAX, F16_MAX, out=x)
         y = self.lut[np.clip(lab, 0, 255).astype(np.uint8)]
         y[invalid] = IGNORE
         return x, y

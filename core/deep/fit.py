@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
 from ..progress import check
 from .batches import NORM_BATCHES, epoch_batches, refresh_norm_statistics
 from .evaluation import evaluate
@@ -136,11 +137,20 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
             opt.zero_grad(set_to_none=True)
             with torch.autocast(s.device.type, dtype=s.amp_dtype, enabled=s.amp):
                 loss = s.loss_fn(model(x).float(), y)
+            value = float(loss.detach())
+            if not math.isfinite(value) and not scaler.is_enabled():
+                # a NaN step makes every weight NaN for good (float16 training's scaler
+                # skips such steps itself): stop, rather than package a broken network
+                raise InputError("training_data", f"the training loss became {value} at epoch "
+                                 f"{epoch}, step {step + 1}: the chips hold values the "
+                                 "network cannot take (an undeclared NoData such as -9999, or "
+                                 "extreme values). Set the raster's NoData value and export "
+                                 "again, or lower LEARNING_RATE")
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
             sched.step()
-            losses.append(float(loss.detach()))
+            losses.append(value)
             done = ((epoch - 1) * s.steps_per_epoch + step + 1) / total_steps
             progress.set_fraction((member + done) / members * 0.95)
         refresh_norm_statistics(torch, model, chips, norm_chips, batch, s.device, progress)

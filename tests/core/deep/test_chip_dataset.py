@@ -99,3 +99,22 @@ def test_batch_gives_tensors_on_the_device(folder):
     assert x.dtype == torch.float32 and tuple(x.shape) == (2, 2, 32, 32)
     assert y.dtype == torch.int64 and tuple(y.shape) == (2, 32, 32)
     np.testing.assert_array_equal(y[1].numpy(), chips.load(2)[1])
+
+
+def test_infinite_and_extreme_values_stay_finite_for_training(tmp_path):
+    """A ratio's +inf (no NoData for the model, as Classify Pixels reads it) and an
+    undeclared -9999 fill (a z-score of -1e5, -inf in the float16 cache): both finite."""
+    image = np.random.default_rng(1).random((2, 32, 32)).astype(np.float32)
+    image[0, 3, 4] = np.inf
+    image[1, 10, 10] = -9999.0
+    labels = np.ones((32, 32), np.uint8)
+    labels[:, 16:] = 2
+    img = write(tmp_path / "img.tif", image)
+    lab = write(tmp_path / "lab.tif", labels, nodata=0)
+    export_training_data(ExportConfig(img, LabelConfig(lab), str(tmp_path / "chips"),
+                                      tile_size_x=32, tile_size_y=32, stride_x=32, stride_y=32))
+    data = read_training_data([str(tmp_path / "chips")])
+    chips = ChipData(data, [1, 2])
+    x, y = chips.load(0)
+    assert np.isfinite(x).all() and np.abs(x).max() <= 65504
+    assert y[3, 4] == IGNORE and x[:, 3, 4].tolist() == [0.0, 0.0]

@@ -49,3 +49,39 @@ def test_early_stopping_counts_from_the_rate_peak(chips, tmp_path, monkeypatch):
     assert [h.epoch for h in result.history] == [1, 2, 3, 4, 5] and result.best_epoch == 1
     assert ("early stopping after epoch 5: no better validation mean IoU in the 2 epochs "
             "since epoch 3") in result.notes
+
+
+def test_a_loss_that_is_no_number_stops_training_and_writes_no_package(chips, tmp_path,
+                                                                       monkeypatch):
+    """One NaN step makes every weight NaN for good, and the NaN network was packaged: the
+    run stops naming TRAINING_DATA and what to do."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segmentation_models_pytorch")
+    import dataclasses
+    import importlib
+
+    from landlearn.core.deep import fit
+    from landlearn.core.deep.train_deep_learning_model import train_model
+    from landlearn.core.errors import InputError
+
+    train_deep_learning_model = importlib.import_module(
+        "landlearn.core.deep.train_deep_learning_model")
+    real = fit.fit_network
+    steps = []
+
+    def poisoned(torch, model, s, f, progress, part=(0, 1)):
+        loss_fn = s.loss_fn
+
+        def nan_on_third(out, y):
+            steps.append(1)
+            loss = loss_fn(out, y)
+            return loss * float("nan") if len(steps) == 3 else loss
+
+        return real(torch, model, dataclasses.replace(s, loss_fn=nan_on_third), f, progress,
+                    part)
+
+    monkeypatch.setattr(train_deep_learning_model, "fit_network", poisoned)
+    with pytest.raises(InputError, match="^TRAINING_DATA: the training loss became nan at "
+                                         "epoch 1, step 3"):
+        train_model(quick_config(chips, tmp_path / "n.dlpk", epochs=2, learning_rate=3e-3))
+    assert not (tmp_path / "n.dlpk").exists()
