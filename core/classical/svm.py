@@ -84,11 +84,18 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
     calibrated = CalibratedClassifierCV(SVC(C=config.svm_c, gamma=gamma, kernel="rbf"),
                                         method="sigmoid", ensemble=False)
     if fast_paths():
-        # the fold scores are already there: fit the sigmoids on them (a private helper)
-        from sklearn.calibration import _fit_calibrator
+        # the fold scores are already there: fit the sigmoids on them (private classes)
+        from sklearn.calibration import _CalibratedClassifier
 
-        calibrated.calibrated_classifiers_ = [_fit_calibrator(final, scores[tested], y[tested],
-                                                              classes, "sigmoid", None)]
+        calibrators, few = _sigmoids(final, xs, y, classes, scores, tested,
+                                     _trained(usable, y, classes))
+        if few:
+            progress.warning(f"Class(es) {few}: no cross-validation fold scored them with an "
+                             "SVM trained on them (one polygon or two each), so their "
+                             "probabilities are calibrated on the training samples and read "
+                             "high; label more polygons of them.")
+        calibrated.calibrated_classifiers_ = [_CalibratedClassifier(
+            final, calibrators, method="sigmoid", classes=classes)]
         calibrated.classes_ = classes
         calibrated.n_features_in_ = final.n_features_in_
     else:
@@ -101,6 +108,39 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
         return pipeline, None, None, None
     proba = _calibrate(calibrated.calibrated_classifiers_[0], scores)
     return pipeline, classes[np.argmax(proba, axis=1)], tested, proba
+
+
+def _trained(folds: list, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """(samples, classes): whether the fold SVM that scored a sample was trained on each
+    class (a class's polygons all in one fold leave that fold's SVM without it)."""
+    out = np.zeros((len(y), len(classes)), dtype=bool)
+    for train, test in folds:
+        out[np.ix_(test, np.isin(classes, y[train]))] = True
+    return out
+
+
+def _sigmoids(final, xs, y, classes, scores, tested, trained) -> tuple[list, list]:
+    """Platt sigmoids (as CalibratedClassifierCV fits them) of each one-vs-rest column, on
+    the samples whose fold SVM knew that class. Fitted on every sample, a class one fold
+    never saw sat at the lowest score there (-1), so its sigmoid fell as the SVM's score for
+    it rose and the map almost never showed it. A class no fold scored while knowing it
+    gets a sigmoid of the full SVM's own scores (named in ``few``)."""
+    from sklearn.calibration import _SigmoidCalibration
+
+    columns = [classes[1]] if len(classes) == 2 else list(classes)
+    own = None
+    calibrators, few = [], []
+    for j, c in enumerate(columns):
+        use = tested & trained[:, int(np.searchsorted(classes, c))]
+        positive = y[use] == c
+        if positive.sum() >= 2 and (~positive).sum() >= 2:
+            calibrators.append(_SigmoidCalibration().fit(scores[use, j], positive))
+            continue
+        if own is None:
+            own = _ovr_scores(final, xs, classes)
+        calibrators.append(_SigmoidCalibration().fit(own[:, j], y == c))
+        few.append(c.item() if hasattr(c, "item") else c)
+    return calibrators, few
 
 
 def _calibrate(cc, scores: np.ndarray) -> np.ndarray:
