@@ -87,7 +87,12 @@ def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: in
         window = pad_window(inner, pad)
         block = src.read(window)
         valid = block.valid & _inside_area(window, area)
-        x = (block.data.astype(np.float32) - offset[:, None, None]) * scale[:, None, None]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: handled just below
+            x = (block.data.astype(np.float32) - offset[:, None, None]) * scale[:, None, None]
+        # a value that overflows float32 once scaled (a -3.4e38 fill with no NoData tag,
+        # float64 beyond float32) takes no part, as NoData: kept, it made a one-pixel
+        # segment that no merge could reach, and NaN modes around it on the torch path
+        valid &= np.isfinite(x).all(axis=0)
         x[:, ~valid] = 0
         core = (slice(None), slice(pad, pad + h), slice(pad, pad + w))
         if config.method == "fast":

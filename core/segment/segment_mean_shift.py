@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -72,8 +73,20 @@ class SegmentConfig:
             v = getattr(self, key)
             if not 1 <= v <= 20:
                 raise InputError(key, f"{v} is outside 1..20")
-        hs = self.spatial_radius or int(round(1 + (20 - self.spatial_detail) * 0.35))
-        hr = self.range_radius or 3.0 + (20 - self.spectral_detail) * 1.5
+        # the overrides (OTB's spatialr and ranger): a negative spatial radius shrank the
+        # joint method's halo for ever (the run never ended), and 0 silently meant "unset"
+        if self.spatial_radius is not None and not (
+                float(self.spatial_radius).is_integer() and 1 <= self.spatial_radius <= 100):
+            raise InputError("spatial_radius", f"{self.spatial_radius} is not a radius of 1..100 "
+                             "pixels; leave it empty to use SPATIAL_DETAIL")
+        if self.range_radius is not None and not (
+                math.isfinite(self.range_radius) and 0 < self.range_radius <= 1000):
+            raise InputError("range_radius", f"{self.range_radius} is not a range radius above "
+                             "0 (on the 0..255 scale); leave it empty to use SPECTRAL_DETAIL")
+        hs = (int(self.spatial_radius) if self.spatial_radius is not None
+              else int(round(1 + (20 - self.spatial_detail) * 0.35)))
+        hr = (float(self.range_radius) if self.range_radius is not None
+              else 3.0 + (20 - self.spectral_detail) * 1.5)
         return hs, hr
 
 

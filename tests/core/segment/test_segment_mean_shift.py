@@ -112,7 +112,12 @@ def test_bad_parameters(sample, tmp_path):
         segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), band_indexes=(1, 12)))
     for bad, message in ((dict(method="otb"), "^METHOD: 'otb' is not one of fast, joint"),
                          (dict(threshold=-1.0), "^THRESHOLD: -1.0 is not in 0..10"),
-                         (dict(max_iterations=0), "^MAX_ITERATIONS: 0 is not in 1..1000")):
+                         (dict(max_iterations=0), "^MAX_ITERATIONS: 0 is not in 1..1000"),
+                         # a negative radius shrank the joint method's halo for ever
+                         (dict(spatial_radius=-3), "^SPATIAL_RADIUS: -3 is not a radius"),
+                         (dict(spatial_radius=0), "^SPATIAL_RADIUS: 0 is not a radius"),
+                         (dict(range_radius=-5.0), "^RANGE_RADIUS: -5.0 is not a range"),
+                         (dict(range_radius=0.0), "^RANGE_RADIUS: 0.0 is not a range")):
         with pytest.raises(InputError, match=message):
             segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), **bad))
     assert [p.name for p in tmp_path.iterdir()] == []
@@ -184,3 +189,24 @@ def test_auto_takes_the_compiled_pass_even_beside_a_gpu(monkeypatch):
     monkeypatch.undo()
     with pytest.raises(InputError, match="'gpu' is not a device"):
         sms._engine("gpu")
+
+
+def test_values_that_overflow_once_scaled_are_nodata_not_lone_segments(tmp_path):
+    """A -3.4e38 fill without a NoData tag in 0..1 reflectance: scaled to 0..255 it is
+    -inf. It made one-pixel segments no merge could reach (MIN_SEGMENT_SIZE broken); it
+    takes no part now, as NoData."""
+    from synthetic import write
+
+    rng = np.random.default_rng(0)
+    data = rng.random((2, 64, 64)).astype(np.float32)
+    spots = [(5, 5), (20, 40), (33, 12), (50, 50), (60, 3)]
+    for r, c in spots:
+        data[:, r, c] = -3.4e38
+    image = write(tmp_path / "refl.tif", data)
+    ids = tmp_path / "ids.tif"
+    segment(SegmentConfig(image, output_segment_ids=str(ids), band_indexes=(1, 2),
+                          min_segment_size=20))
+    with rasterio.open(ids) as ds:
+        got = ds.read(1)
+    assert all(got[r, c] == 0 for r, c in spots)
+    assert np.bincount(got.ravel())[1:][np.bincount(got.ravel())[1:] > 0].min() >= 20
