@@ -153,12 +153,16 @@ def _map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:
 
 def _matching(reference: LabelConfig, map_path: str) -> LabelConfig:
     """A reference whose class field holds text is matched to the map by class name (the
-    names a LandLearn map carries); a map without names matches texts that are its
-    values ("3" is class 3). Numbering the texts on their own would compare a reference's
-    third name with the map's class 3 whatever its name."""
+    names a LandLearn map carries; a class named by default, "Class 3", also matches "3");
+    a map without names matches texts that are its values ("3" is class 3). Numbering the
+    texts on their own would compare a reference's third name with the map's class 3
+    whatever its name."""
     names = category_names(map_path)
     known = ({n: v for v, n in names.items()} if names
              else {str(v): v for v in range(1, 256)})
+    for v, n in names.items():  # a class named by default ("Class 3") is also "3"
+        if n == f"Class {v}":
+            known.setdefault(str(v), v)
     return replace(reference, text_values=known)
 
 

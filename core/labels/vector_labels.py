@@ -104,17 +104,20 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
 
 
 def _all_texts(layer, fidx: int) -> set[str]:
-    """Every non-empty text of the class field over the whole layer (geometries and other
-    fields left unread), at most MAX_TEXT_CLASSES + 1 of them."""
+    """Every non-empty text of the class field over the features of the whole layer that
+    have a geometry (other fields left unread), at most MAX_TEXT_CLASSES + 1 of them."""
     name = layer.GetLayerDefn().GetFieldDefn(fidx).GetName()
     others = [layer.GetLayerDefn().GetFieldDefn(i).GetName()
               for i in range(layer.GetLayerDefn().GetFieldCount()) if i != fidx]
     layer.SetSpatialFilter(None)
-    layer.SetIgnoredFields(others + ["OGR_GEOMETRY", "OGR_STYLE"])
+    layer.SetIgnoredFields(others + ["OGR_STYLE"])  # geometries read: empty ones do not count
     texts: set[str] = set()
     try:
         layer.ResetReading()
         for feat in layer:
+            geom = feat.GetGeometryRef()
+            if geom is None or geom.IsEmpty():
+                continue
             if feat.IsFieldSetAndNotNull(name):
                 text = feat.GetFieldAsString(name).strip()
                 if text:
@@ -145,7 +148,8 @@ def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float
         xmin, ymin, xmax, ymax = back.TransformBounds(x0, y0, x1, y1, 21)
     except Exception:  # noqa: BLE001 - PROJ cannot: no filter, as before
         return None
-    if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))):
+    # not finite, or across the antimeridian (xmin > xmax in longitudes): no filter
+    if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))) or xmin > xmax or ymin > ymax:
         return None
     return xmin, ymin, xmax, ymax
 
@@ -238,6 +242,11 @@ class VectorLabels:
                                      "map; their pixels count as errors.")
             else:
                 code = {t: i + 1 for i, t in enumerate(texts)}
+                away = sorted(every_text - set(raw), key=str.casefold)
+                if away:
+                    progress.info(f"Class(es) {away[:10]} of the layer have no feature near "
+                                  "the image: not among these labels' classes (their values "
+                                  "stay reserved, so other images' exports agree).")
             values = np.asarray([code[t] for t in raw], dtype=np.uint8)
             names = {i: t for t, i in code.items()}
         names.update(config.class_names)

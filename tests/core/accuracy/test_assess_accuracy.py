@@ -184,3 +184,20 @@ def test_map_classes_without_reference_are_named_not_silently_left_out(tmp_path)
     # the estimates cover the sampled classes' map area, which they add up to
     sampled = (mapped == 1).sum() + (mapped == 2).sum()
     assert res.areas.area.sum() == pytest.approx(sampled * 100)
+
+
+def test_text_codes_match_a_landlearn_map_whose_classes_have_default_names(tmp_path):
+    """A model trained on numeric labels names its classes "Class 1", "Class 2": a
+    reference whose class field holds "1", "2" as text matches them."""
+    from osgeo import gdal
+    from synthetic import polygons
+
+    mapped = np.repeat(np.array([1, 2, 1, 2], np.uint8), 10)[None].repeat(10, 0)
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    ds = gdal.Open(m, gdal.GA_Update)
+    ds.GetRasterBand(1).SetCategoryNames(["", "Class 1", "Class 2"])
+    ds = None
+    ref = polygons(tmp_path / "ref.gpkg", [("1", _block(0)), ("2", _block(1))], 32633,
+                   text=True)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")))
+    assert res.accuracy.overall == 1.0

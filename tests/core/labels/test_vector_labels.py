@@ -233,3 +233,47 @@ def test_text_classes_keep_their_values_whichever_features_are_near_the_image(tm
             open_labels(LabelConfig(path, class_field="kind"), east) as e:
         assert [(c.value, c.name) for c in w.classes] == [(3, "water")]
         assert [(c.value, c.name) for c in e.classes] == [(1, "crop"), (2, "forest")]
+
+
+def test_features_without_geometry_do_not_take_a_text_value(tmp_path):
+    """An attribute-only row "crop" sorts first: numbered over the layer it would have
+    moved forest and water to 2 and 3 (their values before the spatial filter: 1 and 2)."""
+    from osgeo import ogr, osr
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from landlearn.core.geo.grid import Grid
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    path = str(tmp_path / "kinds.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    layer = ds.CreateLayer("kinds", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
+    for kind, x in (("forest", 500000), ("water", 500050), ("crop", None)):
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("kind", kind)
+        if x is not None:
+            f.SetGeometry(ogr.CreateGeometryFromWkt(
+                f"POLYGON(({x} 5000000,{x + 50} 5000000,{x + 50} 4999950,{x} 4999950,"
+                f"{x} 5000000))"))
+        layer.CreateFeature(f)
+    ds = None
+    grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 10, 10)
+    with open_labels(LabelConfig(path, class_field="kind"), grid) as src:
+        assert [(c.value, c.name) for c in src.classes] == [(1, "forest"), (2, "water")]
+
+
+def test_an_image_across_the_antimeridian_reads_its_labels(tmp_path):
+    """UTM 60N around 180°: the image's box in lon/lat runs from 179.97 to -179.97, which a
+    filter rectangle would read as the rest of the world; no filter then, as before."""
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from landlearn.core.geo.grid import Grid
+
+    grid = Grid(CRS.from_epsg(32660), from_origin(830000, 6000, 100, 100), 60, 60)
+    near = polygons(tmp_path / "fiji.gpkg", [(4, (179.985, 0.01, 179.995, 0.04))], 4326)
+    with open_labels(LabelConfig(near, class_field="cls"), grid) as src:
+        assert [c.value for c in src.classes] == [4]
+        assert src.read(grid.full_window).any()
