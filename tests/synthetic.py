@@ -28,11 +28,13 @@ def polygons(path, boxes, epsg, real=False, text=False):
     layer = ds.CreateLayer("polys", srs, ogr.wkbPolygon)
     kind = ogr.OFTString if text else ogr.OFTReal if real else ogr.OFTInteger
     layer.CreateField(ogr.FieldDefn("cls", kind))
-    for value, (x0, y0, x1, y1) in boxes:
+    for value, box in boxes:
         f = ogr.Feature(layer.GetLayerDefn())
         f.SetField("cls", value)
-        f.SetGeometry(ogr.CreateGeometryFromWkt(
-            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+        if box is not None:  # None: a row without a geometry
+            x0, y0, x1, y1 = box
+            f.SetGeometry(ogr.CreateGeometryFromWkt(
+                f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
         layer.CreateFeature(f)
     ds = None
     return str(path)

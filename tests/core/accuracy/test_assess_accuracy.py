@@ -190,6 +190,7 @@ def test_text_codes_match_a_landlearn_map_whose_classes_have_default_names(tmp_p
     """A model trained on numeric labels names its classes "Class 1", "Class 2": a
     reference whose class field holds "1", "2" as text matches them."""
     from osgeo import gdal
+
     from synthetic import polygons
 
     mapped = np.repeat(np.array([1, 2, 1, 2], np.uint8), 10)[None].repeat(10, 0)

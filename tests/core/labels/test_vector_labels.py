@@ -206,31 +206,20 @@ def test_only_features_near_the_image_are_read(tmp_path):
 def test_text_classes_keep_their_values_whichever_features_are_near_the_image(tmp_path):
     """Two images under one layer of text classes: each reads only the features near it,
     yet a text gets the same value in both (their exports are trained together)."""
-    from osgeo import ogr, osr
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
     from landlearn.core.geo.grid import Grid
 
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    path = str(tmp_path / "kinds.gpkg")
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-    layer = ds.CreateLayer("kinds", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
-    for kind, x in (("water", 500000), ("forest", 600000), ("crop", 600000)):
-        f = ogr.Feature(layer.GetLayerDefn())
-        f.SetField("kind", kind)
-        y = 5000000 if kind != "crop" else 4999950
-        f.SetGeometry(ogr.CreateGeometryFromWkt(
-            f"POLYGON(({x} {y},{x + 50} {y},{x + 50} {y - 50},{x} {y - 50},{x} {y}))"))
-        layer.CreateFeature(f)
-    ds = None
+    path = polygons(tmp_path / "kinds.gpkg", [
+        ("water", (500000, 4999950, 500050, 5000000)),
+        ("forest", (600000, 4999950, 600050, 5000000)),
+        ("crop", (600000, 4999900, 600050, 4999950))], 32633, text=True)
     crs = CRS.from_epsg(32633)
     west = Grid(crs, from_origin(500000, 5000000, 10, 10), 10, 10)
     east = Grid(crs, from_origin(600000, 5000000, 10, 10), 10, 10)
-    with open_labels(LabelConfig(path, class_field="kind"), west) as w, \
-            open_labels(LabelConfig(path, class_field="kind"), east) as e:
+    with open_labels(LabelConfig(path, class_field="cls"), west) as w, \
+            open_labels(LabelConfig(path, class_field="cls"), east) as e:
         assert [(c.value, c.name) for c in w.classes] == [(3, "water")]
         assert [(c.value, c.name) for c in e.classes] == [(1, "crop"), (2, "forest")]
 
@@ -238,29 +227,16 @@ def test_text_classes_keep_their_values_whichever_features_are_near_the_image(tm
 def test_features_without_geometry_do_not_take_a_text_value(tmp_path):
     """An attribute-only row "crop" sorts first: numbered over the layer it would have
     moved forest and water to 2 and 3 (their values before the spatial filter: 1 and 2)."""
-    from osgeo import ogr, osr
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
     from landlearn.core.geo.grid import Grid
 
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    path = str(tmp_path / "kinds.gpkg")
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-    layer = ds.CreateLayer("kinds", srs, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
-    for kind, x in (("forest", 500000), ("water", 500050), ("crop", None)):
-        f = ogr.Feature(layer.GetLayerDefn())
-        f.SetField("kind", kind)
-        if x is not None:
-            f.SetGeometry(ogr.CreateGeometryFromWkt(
-                f"POLYGON(({x} 5000000,{x + 50} 5000000,{x + 50} 4999950,{x} 4999950,"
-                f"{x} 5000000))"))
-        layer.CreateFeature(f)
-    ds = None
+    path = polygons(tmp_path / "kinds.gpkg", [
+        ("forest", (500000, 4999950, 500050, 5000000)),
+        ("water", (500050, 4999950, 500100, 5000000)), ("crop", None)], 32633, text=True)
     grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 10, 10)
-    with open_labels(LabelConfig(path, class_field="kind"), grid) as src:
+    with open_labels(LabelConfig(path, class_field="cls"), grid) as src:
         assert [(c.value, c.name) for c in src.classes] == [(1, "forest"), (2, "water")]
 
 
