@@ -146,7 +146,9 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         except QgsProcessingException:
             raise
         except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("landlearn"):  # a package QGIS's Python lacks
+            # a package QGIS's Python lacks (not LandLearn's own, nor one LandLearn keeps out)
+            ours = (__package__ or "landlearn").split(".")[0]  # the plugin's folder name
+            if not (exc.name or "").startswith(("landlearn", "triton", ours)):
                 raise QgsProcessingException(missing_package(exc.name or str(exc))) from exc
             feedback.reportError(bug_report(exc), fatalError=False)
             raise QgsProcessingException(f"{self.displayName()} failed unexpectedly: {exc}. "
@@ -169,6 +171,10 @@ def missing_package(name: str) -> str:
     from ..core.runtime.deps import PIP_REQUIREMENTS, install_command
 
     top = name.split(".")[0]
+    if top == "osgeo":
+        return ("LandLearn needs GDAL's Python bindings (osgeo), which the Python QGIS runs on "
+                "does not have: they come with QGIS and GDAL (on Debian/Ubuntu 'sudo apt "
+                "install python3-gdal'); reinstall QGIS if they are missing.")
     if top in PIP_REQUIREMENTS:
         how = install_command(top)
     elif top == "rasterio":

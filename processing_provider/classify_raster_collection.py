@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
+    QgsProperty,
 )
 
 from .base import LandLearnAlgorithm
@@ -107,6 +108,8 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
         value = parameters.get(key)
         sink = getattr(value, "sink", None)
         if sink is not None:  # an output definition: its destination
+            if sink.propertyType() != QgsProperty.StaticProperty:
+                return True, ""  # an expression (the modeler): known only when it runs
             value = sink.staticValue()
         if value in (None, ""):
             what = "one map over all items" if mode == "mosaicked" else "one map per item"

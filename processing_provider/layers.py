@@ -40,15 +40,24 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
             "LandLearn reads rasters through GDAL: export it to a GeoTIFF first")
     if not _crs_set_in_qgis(layer):
         return layer.source()
-    # a small VRT over the file with the layer's CRS: the pixels stay where they are
+    # a small VRT over the file with the layer's CRS: the pixels stay where they are. It
+    # takes the file's name (each in its own temporary folder: outputs named after their
+    # input keep their names) and its '<name>_classes.txt' goes beside it
+    import shutil
+
     from osgeo import gdal
 
-    out = QgsProcessingUtils.generateTempFilename(f"{key.lower()}.vrt")
+    source = layer.source()
+    stem = os.path.splitext(os.path.basename(source.split("|")[0]))[0] or key.lower()
+    out = QgsProcessingUtils.generateTempFilename(f"{stem}.vrt")
     wkt = layer.crs().toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
-    if gdal.Translate(out, layer.source(), format="VRT", outputSRS=wkt) is None:
+    if gdal.Translate(out, source, format="VRT", outputSRS=wkt) is None:
         raise QgsProcessingException(f"{key}: could not give '{layer.name()}' the CRS set in "
                                      f"QGIS ({layer.crs().authid() or 'custom'}): "
                                      f"{gdal.GetLastErrorMsg()}")
+    names = os.path.join(os.path.dirname(source), f"{stem}_classes.txt")
+    if os.path.isfile(names):
+        shutil.copy(names, os.path.join(os.path.dirname(out), f"{stem}_classes.txt"))
     return out
 
 

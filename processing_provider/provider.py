@@ -54,7 +54,7 @@ class LandLearnProvider(QgsProcessingProvider):
     # LandLearn writes GeoTIFF rasters and GeoPackage vectors: the save dialogs offer those,
     # and temporary outputs take them whatever the user's default extension is
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
-        return ["tif"]
+        return ["tif", "tiff"]
 
     def defaultRasterFileExtension(self) -> str:
         return "tif"

@@ -118,8 +118,8 @@ def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
         v = c["Value"]
         if isinstance(v, str) and v.strip().lstrip("-").isdigit():
             v = int(v)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or \
-                not 0 <= v <= 255:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 255 or \
+                v != int(v):
             raise InputError(PARAM, f"'{path}': its classes list the value {repr(v)[:20]}; class values "
                              "are whole numbers 1..255 (0 = no class): export the training "
                              "data again")
@@ -249,7 +249,8 @@ def _read_folder(path: str, index: int) -> _Folder:
                           crs)
     except InputError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+            OverflowError) as exc:
         raise InputError(PARAM, f"'{path}': its description ({EMD}, {STATS_JSON} or the "
                          f"manifest) is damaged or not as Export Training Data writes it "
                          f"({type(exc).__name__}: {str(exc)[:100]}); export it again") from None

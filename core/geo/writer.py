@@ -149,7 +149,6 @@ class GeoTiffWriter:
         its temporaries go. Then what belonged to the old raster goes (its statistics and
         external overviews, which would show the old map zoomed out) and the new sidecars
         take their places."""
-        replacing = os.path.exists(self.path)
         try:
             os.replace(self._tmp, self.path)
         except OSError as exc:
@@ -159,12 +158,19 @@ class GeoTiffWriter:
                              "(a layer in QGIS: remove it from the project), or choose another "
                              f"{self.parameter.upper()}; nothing of it was changed") from None
         staged = [(src, dst) for src, dst in self._staged if src != self._tmp]
-        if replacing:
+        try:
+            # statistics and overviews of an earlier raster at this name (replaced, or
+            # deleted by hand) would describe the new one: GDAL reads them beside it
             for stale in (f"{self.path}.aux.xml", f"{self.path}.ovr"):
                 if os.path.exists(stale) and stale not in [d for _, d in staged]:
                     os.remove(stale)
-        for src, dst in staged:
-            os.replace(src, dst)
+            for src, dst in staged:
+                os.replace(src, dst)
+        except OSError as exc:
+            self.abort()  # the sidecars' temporaries
+            raise InputError(self.parameter, f"'{self.path}' was written, but its class names "
+                             f"or style could not be put beside it ({exc}); close programs "
+                             "that hold them open and run again") from None
         self._done = True
         return self.path
 

@@ -124,6 +124,9 @@ class RasterLabels:
                 want = from_bounds(*bounds, transform=self.ds.transform)
             except Exception:  # noqa: BLE001 - PROJ cannot: the whole raster, as before
                 return full
+            if not all(map(math.isfinite, (want.col_off, want.row_off, want.width,
+                                           want.height))):
+                return full
             c0, r0 = math.floor(want.col_off) - 1, math.floor(want.row_off) - 1
             want = Window(c0, r0, math.ceil(want.col_off + want.width) + 1 - c0,
                           math.ceil(want.row_off + want.height) + 1 - r0)

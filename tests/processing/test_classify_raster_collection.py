@@ -96,3 +96,20 @@ def test_the_output_of_the_chosen_mode_is_asked_for_before_the_run(provider, sam
     ok, _ = alg.checkParameterValues(dict(base, PROCESSING_MODE=1, OUTPUT_FOLDER="/tmp/x"),
                                      context)
     assert ok
+
+
+def test_an_output_given_as_an_expression_is_left_to_the_run(provider, sample):
+    """In the modeler an output may be an expression, known only when the model runs."""
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessingContext,
+        QgsProcessingOutputLayerDefinition,
+        QgsProperty,
+    )
+
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:classifyrastercollection")
+    out = QgsProcessingOutputLayerDefinition(QgsProperty.fromExpression("@folder || '/m.tif'"))
+    ok, message = alg.checkParameterValues(
+        {"FOLDER": str(sample / "nc_landsat7"), "MODEL": str(sample / "m.dlpk"), "OUTPUT": out},
+        QgsProcessingContext())
+    assert ok, message

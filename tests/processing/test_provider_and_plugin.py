@@ -227,7 +227,7 @@ def test_outputs_default_to_the_formats_landlearn_writes(provider):
         alg = QgsApplication.processingRegistry().algorithmById("landlearn:segment")
         assert alg.parameterDefinition("OUTPUT").defaultFileExtension() == "tif"
         assert alg.parameterDefinition("OUTPUT_POLYGONS").defaultFileExtension() == "gpkg"
-        assert provider.supportedOutputRasterLayerExtensions() == ["tif"]
+        assert provider.supportedOutputRasterLayerExtensions() == ["tif", "tiff"]
     finally:
         if old is None:
             settings.remove(key)

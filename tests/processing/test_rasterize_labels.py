@@ -1,5 +1,7 @@
 """Rasterize Labels through processing.run, as console and modeler users run it."""
 
+import os
+
 import numpy as np
 import pytest
 import rasterio
@@ -149,8 +151,14 @@ def test_layers_as_qgis_shows_them_no_selection_a_layer_by_number_a_crs_set_in_q
         profile, data = dict(ds.profile, crs=None), ds.read()
     with rasterio.open(plain, "w", **profile) as ds:
         ds.write(data)
+    (tmp_path / "plain_classes.txt").write_text("1 = water\n")
     layer = QgsRasterLayer(str(plain), "plain", "gdal")
     layer.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{epsg}"))
+    from landlearn.processing_provider.layers import raster_path
+
+    vrt = raster_path(layer, "INPUT_RASTER")  # named after the file, its class names beside
+    assert os.path.basename(vrt) == "plain.vrt"
+    assert os.path.exists(os.path.join(os.path.dirname(vrt), "plain_classes.txt"))
     res_raster = _run({"INPUT_RASTER": layer, "LABELS": src, "CLASS_FIELD": "id",
                        "OUTPUT": str(tmp_path / "raster_set.tif")})
     # (the .prj's NAD83 state plane and EPSG's differ a little: reprojected, not assumed)

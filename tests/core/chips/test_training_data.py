@@ -186,6 +186,8 @@ def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_
     (lambda emd, st: emd.update(Classes=[{"Value": 300, "Name": "x"}]), "the value 300"),
     (lambda emd, st: emd.update(Classes=[{"Value": "a", "Name": "x"}]), "the value 'a'"),
     (lambda emd, st: emd.update(Classes=[{"Value": 1.5, "Name": "x"}]), "the value 1.5"),
+    (lambda emd, st: emd.update(Classes=[{"Value": float("inf"), "Name": "x"}]),
+     "the value inf"),
     (lambda emd, st: emd.update(Classes=[{"Name": "x"}]), "KeyError"),
     (lambda emd, st: emd.update(Classes={"Value": 1}), "damaged or not as Export"),
     (lambda emd, st: [b.pop("StdDev") for b in emd["AllTilesStats"]], "KeyError: 'StdDev'"),

@@ -184,6 +184,14 @@ def test_replacing_a_map_drops_the_old_maps_overviews(tmp_path):
     _write(path)
     assert not os.path.exists(path + ".ovr")
     assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml"]
+    # a map deleted by hand leaves its overviews and statistics: they go too
+    other = str(tmp_path / "conf.tif")
+    for stale in (other + ".ovr", other + ".aux.xml"):
+        with open(stale, "w") as fh:
+            fh.write("left from an earlier conf.tif")
+    with GeoTiffWriter(other, GRID, 1, np.float32) as out:
+        out.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    assert not os.path.exists(other + ".ovr") and not os.path.exists(other + ".aux.xml")
 
 
 def test_a_narrow_corridor_keeps_a_corner_not_the_whole_raster_for_its_check(tmp_path):
