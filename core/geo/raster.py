@@ -227,25 +227,29 @@ class RasterSource:
             out[i] = raw.view(np.int64) if b in self._int64 else raw
         return out
 
-    def sample(self, progress=None, windows: int = 64, size: int = 64) -> np.ndarray:
-        """(bands, n) valid pixel values of the source raster (not the resampled view): all
-        of them when it holds at most ``windows`` x ``size``^2 pixels, else those of
-        ``windows`` windows spread over it. Bounded time on rasters of any size, with a
-        cancel check between reads."""
+    def sample(self, progress=None, windows: int = 64, size: int = 64,
+               area: Window | None = None) -> np.ndarray:
+        """(bands, n) valid pixel values of the source raster (not the resampled view) in
+        ``area`` (a window of the file; all of it by default): all of them when it holds at
+        most ``windows`` x ``size``^2 pixels, else those of ``windows`` windows spread over
+        it. Bounded time on rasters of any size, with a cancel check between reads."""
         src = self._src
         view = RasterSource.__new__(RasterSource)
         view.__dict__.update(self.__dict__)
         view.ds = src
         view.grid = Grid(src.crs, src.transform, src.width, src.height)
-        if src.width * src.height <= windows * size * size:  # small: all of it, in strips
-            boxes = [Window(0, r, src.width, min(size, src.height - r))
-                     for r in range(0, src.height, size)]
+        x0, y0 = (int(area.col_off), int(area.row_off)) if area is not None else (0, 0)
+        width, height = ((int(area.width), int(area.height)) if area is not None
+                         else (src.width, src.height))
+        if width * height <= windows * size * size:  # small: all of it, in strips
+            boxes = [Window(x0, y0 + r, width, min(size, height - r))
+                     for r in range(0, height, size)]
         else:
-            rows = max(1, min(int(windows ** 0.5), -(-src.height // size)))
-            cols = max(1, min(windows // rows, -(-src.width // size)))
-            w, h = min(size, src.width), min(size, src.height)
-            boxes = [Window(int((src.width - w) * (i + 0.5) / cols),
-                            int((src.height - h) * (j + 0.5) / rows), w, h)
+            rows = max(1, min(int(windows ** 0.5), -(-height // size)))
+            cols = max(1, min(windows // rows, -(-width // size)))
+            w, h = min(size, width), min(size, height)
+            boxes = [Window(x0 + int((width - w) * (i + 0.5) / cols),
+                            y0 + int((height - h) * (j + 0.5) / rows), w, h)
                      for j in range(rows) for i in range(cols)]
         parts = []
         for box in boxes:

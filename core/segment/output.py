@@ -11,6 +11,7 @@ import os
 import numpy as np
 import rasterio
 
+from ..errors import InputError
 from ..files import ensure_writable_folder, temporary_sibling
 from ..geo.grid import Grid, count_tiles, tile_windows
 from ..geo.outputs import GENERATOR, WRITER_TAG, claim_output
@@ -23,6 +24,9 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
                   nodata: float | None, split=None) -> dict:
     """``final`` maps local labels to ids 1..n, unless ``split`` (split.Split) cuts large
     segments: then it gives the ids, counts and means."""
+    if (split.n if split is not None else n) >= 2 ** 32:  # the ids raster is uint32
+        raise InputError("min_segment_size", f"{n:,} segments do not fit the uint32 segment "
+                         "ids; raise MIN_SEGMENT_SIZE, or segment smaller areas (EXTENT)")
     if split is None:
         seg = final - 1
         count = np.bincount(seg, stats.count, n)

@@ -106,15 +106,19 @@ class SegmentResult:
                 f"{self.range_radius:.1f} on a 0..255 scale)")
 
 
-def band_scaling(source: RasterSource, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band offset and scale onto 0..255: identity for bytes, else a 2-98% stretch."""
+def band_scaling(source: RasterSource, progress=None, area=None) -> tuple[np.ndarray,
+                                                                           np.ndarray]:
+    """Per-band offset and scale onto 0..255: identity for bytes, else a 2-98% stretch of
+    the pixels in ``area`` (EXTENT: a sparse mosaic's data may lie between samples of the
+    whole raster)."""
     n = source.count
     if source.dtype == np.uint8:
         return np.zeros(n, np.float32), np.ones(n, np.float32)
-    data = source.sample(progress, windows=256)
+    data = source.sample(progress, windows=256, area=area)
     if data.shape[1] == 0:
-        raise InputError("input_raster", "no valid pixel was found in the raster (every sampled "
-                         "pixel is NoData)")
+        raise InputError("input_raster", "no valid pixel was found in the raster"
+                         + (" inside EXTENT" if area is not None else "")
+                         + " (every sampled pixel is NoData)")
     lo = np.percentile(data, 2, axis=1)
     hi = np.percentile(data, 98, axis=1)
     scale = 255.0 / np.maximum(hi - lo, 1e-12)
@@ -159,7 +163,7 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
         check_output_size(int(area.width), int(area.height), _planned(config, src),
                           config.max_output_gpx, progress, "segmentation")
-        offset, scale = band_scaling(src, progress)
+        offset, scale = band_scaling(src, progress, area if config.extent else None)
         grid = src.grid.subgrid(area)
         progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
                       f"{hr:.1f} (0..255 scale), {config.iterations} iterations, on "

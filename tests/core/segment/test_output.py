@@ -97,3 +97,14 @@ def test_output_formats_are_refused_before_any_work(tmp_path, monkeypatch):
         with pytest.raises(InputError, match=message):
             segment(SegmentConfig(image, **kw))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+def test_more_segments_than_uint32_ids_hold_are_refused(tmp_path):
+    from landlearn.core.errors import InputError
+
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    config = SegmentConfig("unused.tif", output_segment_ids=str(tmp_path / "ids.tif"))
+    with pytest.raises(InputError, match="^MIN_SEGMENT_SIZE: 4,294,967,296 segments do not fit"):
+        write_outputs(config, grid, labels, final, 2 ** 32, stats, ["red", "nir"],
+                      NullProgress(), np.dtype(np.uint16), None)
+    assert not (tmp_path / "ids.tif").exists()

@@ -210,3 +210,24 @@ def test_values_that_overflow_once_scaled_are_nodata_not_lone_segments(tmp_path)
         got = ds.read(1)
     assert all(got[r, c] == 0 for r, c in spots)
     assert np.bincount(got.ravel())[1:][np.bincount(got.ravel())[1:] > 0].min() >= 20
+
+
+def test_the_stretch_is_sampled_inside_the_extent(tmp_path):
+    """A sparse mosaic whose data lie between the whole raster's sample windows: segmented
+    within EXTENT, it stopped with 'no valid pixel'; the stretch now samples the extent."""
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window, bounds
+
+    from landlearn.core.geo.extent import Extent
+    from synthetic import write
+
+    data = np.zeros((1, 4096, 4096), np.uint16)
+    rng = np.random.default_rng(0)
+    data[0, 200:370, 200:370] = rng.integers(100, 4000, (170, 170))
+    transform = from_origin(500000, 5000000, 10, 10)
+    image = write(tmp_path / "sparse.tif", data, transform=transform, nodata=0,
+                  compress="deflate", tiled=True)
+    box = bounds(Window(200, 200, 170, 170), transform)
+    result = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "ids.tif"),
+                                   extent=Extent(*box, None)))
+    assert result.segments > 1
