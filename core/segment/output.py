@@ -55,6 +55,7 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
         writers.append(("colour", GeoTiffWriter(config.output, grid, colour.shape[1], dtype,
                                                 nodata=nodata, band_names=band_names,
                                                 parameter="output")))
+    polygons = None  # the GeoPackage, complete under a temporary name until the rasters are
     try:
         tile = (1024, 1024)
         with rasterio.open(labels_path) as lab:
@@ -67,21 +68,29 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
                         writer.write(ids, w)
                     else:
                         writer.write(np.moveaxis(lut_colour[ids.astype(np.int64)], -1, 0), w)
+        if config.output_polygons:
+            # before any raster is published: polygons that fail leave the rasters as they were
+            polygons = write_polygons(config.output_polygons, grid, labels_path, ids_of,
+                                      count, means, band_names, publish=False)
+        commit_together([w for _, w in writers])
     except BaseException:
         for _, writer in writers:
-            writer.abort()
+            if not writer._done:
+                writer.abort()
+        if polygons is not None and os.path.exists(polygons):
+            os.remove(polygons)
         raise
-    commit_together([w for _, w in writers])
     out = {"segments": n}
-    if config.output_polygons:
-        out["polygons"] = write_polygons(config.output_polygons, grid, labels_path, ids_of,
-                                         count, means, band_names)
+    if polygons is not None:
+        os.replace(polygons, config.output_polygons)
+        out["polygons"] = config.output_polygons
     return out
 
 
 def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means,
-                   band_names) -> str:
-    """Polygonize the final ids (4-connected, as the segments are) into a GeoPackage."""
+                   band_names, publish: bool = True) -> str:
+    """Polygonize the final ids (4-connected, as the segments are) into a GeoPackage; its
+    path, or (``publish`` False) the complete temporary file the caller renames."""
     from osgeo import gdal, ogr, osr
 
     ensure_writable_folder(path, "output_polygons")
@@ -122,11 +131,14 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
             layer.SetFeature(feat)
         layer.CommitTransaction()
         out = None  # noqa: F841 - closes the GeoPackage
+        if not publish:
+            kept, tmp = tmp, ""
+            return kept
         os.replace(tmp, path)
     finally:
         ds = None  # noqa: F841
         gdal.Unlink(mem)
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.remove(tmp)
     return path
 

@@ -23,7 +23,7 @@ import numpy as np
 import rasterio
 
 from ..errors import InputError
-from ..files import disk_full_error, filled_the_disk
+from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
 from ..geo.extent import Extent, extent_to_window
 from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource, open_dataset
@@ -152,9 +152,13 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                     "output_polygons": config.output_polygons})
     for key in ("output", "output_segment_ids"):
         check_geotiff_path(getattr(config, key), key)
-    if config.output_polygons and not config.output_polygons.lower().endswith(".gpkg"):
-        raise InputError("output_polygons", f"'{config.output_polygons}' is not a GeoPackage "
-                         "path; use a .gpkg name (segment polygons with their statistics)")
+    if config.output_polygons:
+        if not config.output_polygons.lower().endswith(".gpkg"):
+            raise InputError("output_polygons", f"'{config.output_polygons}' is not a "
+                             "GeoPackage path; use a .gpkg name (segment polygons with their "
+                             "statistics)")
+        # before the mean shift, not after it: a folder that cannot take them
+        ensure_writable_folder(config.output_polygons, "output_polygons")
     device = _engine(config.device)
     # GDAL's block cache (5% of the RAM by default) would keep every block of the input,
     # the temporary labels and the outputs until full: bounded, memory follows the tile

@@ -1,5 +1,6 @@
 """segment.output from hand-made local labels: final ids, mean colours, NoData and polygons."""
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -108,3 +109,26 @@ def test_more_segments_than_uint32_ids_hold_are_refused(tmp_path):
         write_outputs(config, grid, labels, final, 2 ** 32, stats, ["red", "nir"],
                       NullProgress(), np.dtype(np.uint16), None)
     assert not (tmp_path / "ids.tif").exists()
+
+
+def test_polygons_that_fail_leave_the_rasters_as_they_were(tmp_path, monkeypatch):
+    """The polygons were written after the rasters had replaced the earlier ones: a
+    failure there left new rasters beside old polygons. They are made first now."""
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    config = SegmentConfig("unused.tif", output_segment_ids=str(tmp_path / "ids.tif"),
+                           output_polygons=str(tmp_path / "p.gpkg"))
+    write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"], NullProgress(),
+                  np.dtype(np.uint16), None)
+    before = (tmp_path / "ids.tif").read_bytes()
+
+    def broken(*args, **kw):
+        raise OSError("Polygonize failed")
+
+    from osgeo import gdal
+
+    monkeypatch.setattr(gdal, "Polygonize", broken)
+    with pytest.raises(OSError, match="Polygonize failed"):
+        write_outputs(config, grid, labels, 5 - final, 4, stats, ["red", "nir"],
+                      NullProgress(), np.dtype(np.uint16), None)
+    assert (tmp_path / "ids.tif").read_bytes() == before
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
