@@ -25,7 +25,8 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
     """``final`` maps local labels to ids 1..n, unless ``split`` (split.Split) cuts large
     segments: then it gives the ids, counts and means."""
     if (split.n if split is not None else n) >= 2 ** 32:  # the ids raster is uint32
-        raise InputError("min_segment_size", f"{n:,} segments do not fit the uint32 segment "
+        raise InputError("min_segment_size", f"{split.n if split is not None else n:,} "
+                         "segments do not fit the uint32 segment "
                          "ids; raise MIN_SEGMENT_SIZE, or segment smaller areas (EXTENT)")
     if split is None:
         seg = final - 1
@@ -82,7 +83,14 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
         raise
     out = {"segments": n}
     if polygons is not None:
-        os.replace(polygons, config.output_polygons)
+        try:
+            os.replace(polygons, config.output_polygons)
+        except OSError as exc:  # on Windows: the old polygons open as a QGIS layer
+            os.remove(polygons)
+            raise InputError("output_polygons", f"'{config.output_polygons}' cannot be "
+                             f"replaced ({exc.strerror or exc}): it may be open in another "
+                             "program (a layer in QGIS: remove it from the project); the "
+                             "rasters were written") from None
         out["polygons"] = config.output_polygons
     return out
 
