@@ -58,7 +58,6 @@ class TrainingData:
     class_pixels: dict[int, int] = field(default_factory=dict)
     source_bands: list[int] | None = None  # 1-based bands of the exported raster, in order
     source_band_count: int | None = None  # how many bands that raster had
-    folder_crs: list[str | None] = field(default_factory=list)  # each folder's chips' CRS
 
     @property
     def band_count(self) -> int:
@@ -351,4 +350,4 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         maximum=np.max([p.maximum for p in parts], axis=0), tile_size=first.tile,
         nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
         class_pixels=pixels, source_bands=first.source_bands,
-        source_band_count=first.source_band_count, folder_crs=[p.crs for p in parts])
+        source_band_count=first.source_band_count)

@@ -28,7 +28,7 @@ from ..chips.training_data import Chip
 from ..errors import InputError
 from .label_cells import LabelCells, chip_cells
 
-__all__ = ["CANDIDATES", "OVERSHOOT", "Split", "crs_spaces", "spatial_split"]
+__all__ = ["CANDIDATES", "OVERSHOOT", "Split", "spatial_split"]
 
 # a block that would take the held-out share beyond this many times the target is passed
 # over while others fit (a block's footprint alone held 27% of slovenia_s2's labels)
@@ -133,42 +133,27 @@ def _mix_error(held, totals: np.ndarray, share: float) -> float:
                   + np.abs(np.log((t - got + 1) / ((1 - share) * t + 1)))).mean())
 
 
-def _train_chips(chips: list[Chip], valid: list[int], spaces: dict[int, int] | None = None
-                 ) -> tuple[list[int], list[int]]:
-    """(training chips, chips dropped for overlapping a validation chip of their space).
-    ``spaces`` maps folders to the coordinate system their bounds are in (folders of one
-    CRS share one: two image dates exported over the same labels would otherwise train on
-    the pixels the other date validates); each folder its own without it."""
-    space = spaces or {}
+def _train_chips(chips: list[Chip], valid: list[int]) -> tuple[list[int], list[int]]:
+    """(training chips, chips dropped for overlapping a validation chip of their folder)."""
     valid_set = set(valid)
-    by_space: dict[int, list] = {}
+    by_folder: dict[int, list] = {}
     for i in valid:
         if chips[i].bounds is not None:
-            key = space.get(chips[i].folder, -1 - chips[i].folder)
-            by_space.setdefault(key, []).append(chips[i].bounds)
+            by_folder.setdefault(chips[i].folder, []).append(chips[i].bounds)
     train, dropped = [], []
     for i in range(len(chips)):
         if i in valid_set:
             continue
         b = chips[i].bounds
-        key = space.get(chips[i].folder, -1 - chips[i].folder)
-        if b is not None and any(_overlap(b, v) for v in by_space.get(key, [])):
+        if b is not None and any(_overlap(b, v) for v in by_folder.get(chips[i].folder, [])):
             dropped.append(i)
         else:
             train.append(i)
     return train, dropped
 
 
-def crs_spaces(crs_of_folders: list[str | None]) -> dict[int, int]:
-    """Folders whose chips carry the same CRS (by its WKT) share a space; folders without
-    one keep their own."""
-    seen: dict[str, int] = {}
-    return {i: seen.setdefault(wkt, len(seen)) for i, wkt in enumerate(crs_of_folders) if wkt}
-
-
 def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
-                  cells: LabelCells | None = None, spaces: dict[int, int] | None = None
-                  ) -> Split:
+                  cells: LabelCells | None = None) -> Split:
     """Hold out whole blocks, in an order drawn from ``seed``, until they hold ``percent``
     of the labelled pixels (``cells``, from label_cells.label_cells) or, without ``cells``,
     of the chips. A block that would take the share beyond OVERSHOOT x ``percent`` is
@@ -211,7 +196,7 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
                       valid, held))
     draws.sort(key=lambda d: d[:2])  # the nearest mix; on a tie the earlier draw
     for draw in draws:  # the first that leaves a training chip
-        train, dropped = _train_chips(chips, draw[2], spaces)
+        train, dropped = _train_chips(chips, draw[2])
         if train:
             _, _, valid, held = draw
             break

@@ -41,7 +41,7 @@ from .losses import check_weighting, class_weights, make_loss
 from .models import build_model
 from .pretrained import load_weights, read_checkpoint
 from .sampling import SAMPLING, epoch_length, sampling_factors
-from .split import crs_spaces, spatial_split
+from .split import spatial_split
 from .train_package import save_trained
 
 __all__ = ["EPOCH_HEADER", "EpochRecord", "TrainConfig", "TrainResult", "epoch_line",
@@ -200,8 +200,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
 
     split = spatial_split(data.chips, config.validation_percent, config.seed,
                           label_cells(data.chips, label, len(values))
-                          if config.validation_percent else None,
-                          crs_spaces(data.folder_crs))
+                          if config.validation_percent else None)
     per_chip = _scan(chips, split.train, len(values), progress)
     counts = per_chip.sum(axis=0)
     sparse = sparse_labels_note(int(counts.sum()),
