@@ -55,9 +55,16 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
         raise QgsProcessingException(f"{key}: could not give '{layer.name()}' the CRS set in "
                                      f"QGIS ({layer.crs().authid() or 'custom'}): "
                                      f"{gdal.GetLastErrorMsg()}")
-    names = os.path.join(os.path.dirname(source), f"{stem}_classes.txt")
-    if os.path.isfile(names):
-        shutil.copy(names, os.path.join(os.path.dirname(out), f"{stem}_classes.txt"))
+    from ..core.labels.base import sidecar_class_file
+
+    names = sidecar_class_file(source.split("|")[0])
+    if names:  # the class names a label raster's file carries beside it
+        vrt_stem = os.path.splitext(os.path.basename(out))[0]
+        try:
+            shutil.copy(names, os.path.join(os.path.dirname(out), f"{vrt_stem}_classes.txt"))
+        except OSError as exc:
+            raise QgsProcessingException(f"{key}: could not carry '{names}' beside the copy "
+                                         f"of '{layer.name()}' with its QGIS CRS: {exc}") from exc
     return out
 
 

@@ -52,8 +52,8 @@ class LabelSource(Protocol):
     def __exit__(self, *exc) -> None: ...
 
 
-def sidecar_class_names(raster_path: str) -> dict[int, str]:
-    """Names from a '<stem>_classes.txt' beside a label raster, if there is one.
+def sidecar_class_file(raster_path: str) -> str | None:
+    """The '<stem>_classes.txt' beside a label raster, if there is one.
 
     A file whose stem minus '_classes' starts the raster's stem also counts
     (osm_landuse_labels_classes.txt describes osm_landuse_labels_10m.tif).
@@ -66,7 +66,13 @@ def sidecar_class_names(raster_path: str) -> dict[int, str]:
     prefix = [c for c in candidates
               if stem.startswith(os.path.basename(c)[: -len("_classes.txt")])]
     chosen = exact or (prefix if len(prefix) == 1 else [])
-    return read_class_names_file(chosen[0]) if chosen else {}
+    return chosen[0] if chosen else None
+
+
+def sidecar_class_names(raster_path: str) -> dict[int, str]:
+    """Names from the class-names file beside a label raster (sidecar_class_file)."""
+    found = sidecar_class_file(raster_path)
+    return read_class_names_file(found) if found else {}
 
 
 def zero_outside(labels: np.ndarray, window: Window, grid: Grid) -> np.ndarray:
