@@ -108,7 +108,9 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
         value = parameters.get(key)
         sink = getattr(value, "sink", None)
         if sink is not None:  # an output definition: its destination
-            if sink.propertyType() != QgsProperty.StaticProperty:
+            # (the static kind taken from a static property: its enum's name and scope
+            # changed between QGIS 3.22 and 3.36)
+            if sink.propertyType() != QgsProperty.fromValue("").propertyType():
                 return True, ""  # an expression (the modeler): known only when it runs
             value = sink.staticValue()
         if value in (None, ""):

@@ -3,6 +3,7 @@ scikit-learn, or LANDLEARN_NO_FAST_PATHS=1) every classical model trains and cla
 through public APIs into the same map; packages say which scikit-learn wrote them."""
 
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -38,8 +39,14 @@ def test_public_paths_give_the_same_map(sample, tmp_path, monkeypatch, kind):
         if mode == "public":
             monkeypatch.setenv("LANDLEARN_NO_FAST_PATHS", "1")
         package = tmp_path / f"{mode}.dlpk"
+        trained = RecordingProgress()
         train_classical(ClassicalConfig(image, labels, str(package), model_type=kind, trees=30,
-                                        max_samples_per_class=150))
+                                        max_samples_per_class=150), trained)
+        if mode == "fast":
+            # classes no fold scored while knowing them (one polygon): the fast SVM fits
+            # their sigmoids apart, scikit-learn's own path on every sample
+            apart = [int(v) for w in trained.warnings if w.startswith("Class(es) [")
+                     for v in re.findall(r"\d+", w.split("]")[0])]
         progress = RecordingProgress()
         out = tmp_path / f"{mode}.tif"
         result = classify_pixels(ClassifyConfig(image, str(package), str(out)), progress)
@@ -52,5 +59,10 @@ def test_public_paths_give_the_same_map(sample, tmp_path, monkeypatch, kind):
         assert emd["LandLearn"]["versions"]["scikit-learn"]
         if mode == "public":
             assert not [n for n in names if n.endswith(".npz")]  # trees inside skops
-    np.testing.assert_array_equal(maps["public"], maps["fast"])
+    if kind == "svm" and apart:
+        differ = maps["public"] != maps["fast"]
+        assert (np.isin(maps["fast"][differ], apart) | np.isin(maps["public"][differ],
+                                                                apart)).all()
+    else:
+        np.testing.assert_array_equal(maps["public"], maps["fast"])
     assert "fast paths off" in logs["public"] and "fast paths off" not in logs["fast"]
