@@ -117,12 +117,17 @@ def test_layers_as_qgis_shows_them_no_selection_a_layer_by_number_a_crs_set_in_q
     gdal.VectorTranslate(two, src, format="GPKG", layerName="all")
     gdal.VectorTranslate(two, src, format="GPKG", layerName="fives", where='"id" = 5',
                          accessMode="update")
+    # (the layers go into the project, which deletes them: layers left to Python at exit
+    # crash QGIS 3.22 and 3.40 once the application has gone)
+    project = QgsProject.instance()
     second = QgsVectorLayer(f"{two}|layerid=1", "fives", "ogr")
-    assert second.isValid() and second.featureCount() < QgsVectorLayer(
-        f"{two}|layerid=0", "all", "ogr").featureCount()
-    res = _run({"INPUT_RASTER": image, "LABELS": second, "CLASS_FIELD": "id",
+    whole = QgsVectorLayer(f"{two}|layerid=0", "all", "ogr")
+    project.addMapLayers([second, whole])
+    assert second.isValid() and second.featureCount() < whole.featureCount()
+    res = _run({"INPUT_RASTER": image, "LABELS": second.id(), "CLASS_FIELD": "id",
                 "OUTPUT": str(tmp_path / "fives.tif")})
     assert res["CLASS_COUNT"] == 1
+    project.removeMapLayers([second.id(), whole.id()])
     # the shapefile without its .prj, its CRS set in QGIS
     bare = tmp_path / "bare"
     bare.mkdir()
@@ -130,11 +135,12 @@ def test_layers_as_qgis_shows_them_no_selection_a_layer_by_number_a_crs_set_in_q
         if part.suffix != ".prj":
             shutil.copy(part, bare / part.name)
     nocrs = QgsVectorLayer(str(bare / "landsat96_polygons.shp"), "bare", "ogr")
+    project.addMapLayer(nocrs)
     with rasterio.open(image) as ds:
         epsg = ds.crs.to_epsg()
     nocrs.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{epsg}"))
     wgs = QgsCoordinateReferenceSystem("EPSG:4326")
-    res_set = _run({"INPUT_RASTER": image, "LABELS": nocrs, "CLASS_FIELD": "id",
+    res_set = _run({"INPUT_RASTER": image, "LABELS": nocrs.id(), "CLASS_FIELD": "id",
                     "OUTPUT": str(tmp_path / "set.tif")})
     res_file = _run({"INPUT_RASTER": image, "LABELS": src, "CLASS_FIELD": "id",
                      "OUTPUT": str(tmp_path / "file.tif")})
@@ -142,8 +148,9 @@ def test_layers_as_qgis_shows_them_no_selection_a_layer_by_number_a_crs_set_in_q
     # the wrong CRS set in QGIS moves them off the image: the engine sees what QGIS does
     nocrs.setCrs(wgs)
     with pytest.raises(QgsProcessingException, match="LABELS: no label feature overlaps"):
-        _run({"INPUT_RASTER": image, "LABELS": nocrs, "CLASS_FIELD": "id",
+        _run({"INPUT_RASTER": image, "LABELS": nocrs.id(), "CLASS_FIELD": "id",
               "OUTPUT": str(tmp_path / "wrong.tif")})
+    project.removeMapLayer(nocrs.id())
     # a raster image whose CRS is set in QGIS: the labels (in the image's true CRS) meet it
     # only through the CRS QGIS has
     plain = tmp_path / "plain.tif"
@@ -154,16 +161,18 @@ def test_layers_as_qgis_shows_them_no_selection_a_layer_by_number_a_crs_set_in_q
     (tmp_path / "plain_classes.txt").write_text("1 = water\n")
     layer = QgsRasterLayer(str(plain), "plain", "gdal")
     layer.setCrs(QgsCoordinateReferenceSystem(f"EPSG:{epsg}"))
+    project.addMapLayer(layer)
     from landlearn.processing_provider.layers import raster_path
 
     vrt = raster_path(layer, "INPUT_RASTER")  # named after the file, its class names beside
     assert os.path.basename(vrt) == "plain.vrt"
     assert os.path.exists(os.path.join(os.path.dirname(vrt), "plain_classes.txt"))
-    res_raster = _run({"INPUT_RASTER": layer, "LABELS": src, "CLASS_FIELD": "id",
+    res_raster = _run({"INPUT_RASTER": layer.id(), "LABELS": src, "CLASS_FIELD": "id",
                        "OUTPUT": str(tmp_path / "raster_set.tif")})
     # (the .prj's NAD83 state plane and EPSG's differ a little: reprojected, not assumed)
     assert abs(res_raster["LABELLED_PIXELS"] - res_file["LABELLED_PIXELS"]) < 20
     layer.setCrs(wgs)  # a wrong one: the labels fall elsewhere, as QGIS would draw them
     with pytest.raises(QgsProcessingException, match="LABELS: no label feature overlaps"):
-        _run({"INPUT_RASTER": layer, "LABELS": src, "CLASS_FIELD": "id",
+        _run({"INPUT_RASTER": layer.id(), "LABELS": src, "CLASS_FIELD": "id",
               "OUTPUT": str(tmp_path / "raster_wrong.tif")})
+    project.removeMapLayer(layer.id())
