@@ -3,6 +3,8 @@
 Several folders train one model when they agree on band count and tile size. What the Esri
 files lack (where each chip lies) is recovered from the chips' own georeferencing, so
 ArcGIS folders get spatial blocks too and validation never sits next to its training twin.
+Folders in one CRS share one grid of blocks (shared_grid.py), so that a place held out for
+validation is held out in every folder (two image dates over the same labels).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..errors import InputError
 from ..geo.classes import ClassInfo, default_color
 from .band_stats import BandStats
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
+from .shared_grid import share_blocks
 
 PARAM = "training_data"
 MAX_CHIP = 4096  # as Export Training Data's largest tile
@@ -34,10 +37,14 @@ class Chip:
     folder: int
     block: int
     bounds: tuple[float, float, float, float] | None
+    # whose blocks ``block`` numbers: the folder's own (None), or a grid shared by the
+    # folders in one CRS (shared_grid.py: the number of folders + the group's index)
+    region: int | None = None
 
     @property
     def block_key(self) -> tuple[int, int]:
-        return self.folder, self.block
+        """One place: chips with the same key are held out or trained on together."""
+        return (self.folder if self.region is None else self.region), self.block
 
 
 @dataclass
@@ -176,12 +183,15 @@ def _chip_pairs(folder: str) -> list[tuple[str, str, dict]]:
 
 
 def _georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]]:
-    """Block ids from each chip's own transform: tile-sized cells of the folder's map space."""
+    """Block ids from each chip's own transform: tile-sized cells of the folder's map space.
+    A transform without a CRS (a world file without .prj) places the chips as well: only
+    the folder is not compared with others (shared_grid.py)."""
     placed = []
     for image, _, _ in pairs:
         with open_chip(image) as ds:
             t, b = ds.transform, ds.bounds
-            placed.append(None if ds.crs is None else (t.c, t.f, abs(t.a), abs(t.e), tuple(b)))
+            placed.append(None if ds.crs is None and t.is_identity
+                          else (t.c, t.f, abs(t.a), abs(t.e), tuple(b)))
     if any(p is None for p in placed) or not placed:
         return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
     x0 = min(p[0] for p in placed)
@@ -343,8 +353,9 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
             classes.setdefault(c.value, c)
         for v, n in p.class_pixels.items():
             pixels[v] = pixels.get(v, 0) + n
+    shared = share_blocks([p.chips for p in parts], [p.crs for p in parts])
     return TrainingData(
-        folders=[p.path for p in parts], chips=[c for p in parts for c in p.chips],
+        folders=[p.path for p in parts], chips=[c for chips in shared for c in chips],
         classes=[classes[v] for v in sorted(classes)], band_names=first.bands, mean=mean,
         std=np.sqrt(var), minimum=np.min([p.minimum for p in parts], axis=0),
         maximum=np.max([p.maximum for p in parts], axis=0), tile_size=first.tile,

@@ -134,18 +134,20 @@ def _mix_error(held, totals: np.ndarray, share: float) -> float:
 
 
 def _train_chips(chips: list[Chip], valid: list[int]) -> tuple[list[int], list[int]]:
-    """(training chips, chips dropped for overlapping a validation chip of their folder)."""
+    """(training chips, chips dropped for overlapping a validation chip of their region: their
+    folder, or every folder in its CRS, which share one grid of blocks)."""
     valid_set = set(valid)
-    by_folder: dict[int, list] = {}
+    by_region: dict[int, list] = {}
     for i in valid:
         if chips[i].bounds is not None:
-            by_folder.setdefault(chips[i].folder, []).append(chips[i].bounds)
+            by_region.setdefault(chips[i].block_key[0], []).append(chips[i].bounds)
     train, dropped = [], []
     for i in range(len(chips)):
         if i in valid_set:
             continue
         b = chips[i].bounds
-        if b is not None and any(_overlap(b, v) for v in by_folder.get(chips[i].folder, [])):
+        if b is not None and any(_overlap(b, v)
+                                 for v in by_region.get(chips[i].block_key[0], [])):
             dropped.append(i)
         else:
             train.append(i)

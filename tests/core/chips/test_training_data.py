@@ -92,13 +92,38 @@ def test_an_arcgis_style_folder_gets_blocks_from_georeferencing_and_stats_from_i
     assert len({c.block for c in td.chips}) < len(td.chips)  # overlapping chips share blocks
 
 
+def test_chips_placed_by_a_transform_without_a_crs_still_get_blocks(export, tmp_path):
+    """A world file without .prj: the chips lie somewhere all the same (each chip was its
+    own block, so overlapping chips fell on both sides of the split and none was dropped)."""
+    arcgis = _arcgis_copy(export, tmp_path / "nocrs", keep_stats=True)
+    for chip in sorted((arcgis / "images").iterdir()):
+        with rasterio.open(chip) as ds:
+            data, profile = ds.read(), ds.profile
+        profile.pop("crs")
+        chip.unlink()
+        with rasterio.open(chip, "w", **profile) as ds:
+            ds.write(data)
+    td = read_training_data([arcgis])
+    ours = read_training_data([export])
+    assert td.crs_wkt is None and all(c.bounds is not None for c in td.chips)
+    pairs = range(len(td.chips))
+    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
+        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
+    assert len({c.block for c in td.chips}) < len(td.chips)
+
+
 def test_folders_combine_with_weighted_statistics(export, sample, tmp_path):
     half = tmp_path / "half"
     shutil.copytree(export, half)
     td = read_training_data([export, half])
     one = read_training_data([export])
     assert len(td.chips) == 2 * len(one.chips) and {c.folder for c in td.chips} == {0, 1}
-    assert len({c.block_key for c in td.chips}) == 2 * len({c.block_key for c in one.chips})
+    # a copy lies where the folder lies (as two image dates over the same labels): its
+    # chips share the folder's places, on one grid in their CRS (shared_grid.py)
+    assert len({c.block_key for c in td.chips}) == len({c.block_key for c in one.chips})
+    assert {c.block_key for c in td.chips if c.folder == 0} == \
+        {c.block_key for c in td.chips if c.folder == 1}
+    assert all(c.region == 2 for c in td.chips) and all(c.region is None for c in one.chips)
     np.testing.assert_allclose(td.mean, one.mean)
     np.testing.assert_allclose(td.std, one.std)
     assert td.class_pixels == {k: 2 * v for k, v in one.class_pixels.items()}

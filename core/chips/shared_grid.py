@@ -1,0 +1,87 @@
+"""Spatial blocks shared by training folders over the same ground.
+
+Two folders exported from two image dates over the same labels hold the same places twice.
+With blocks drawn per folder, validation could hold out a place in one folder while the
+other folder trained on it: the score then measures memory of the place, not skill. Dropping
+every training chip that overlaps any folder's held-out block closes that, but throws away
+far more than it holds out (each folder's blocks lie elsewhere: six dates at 10% lost about
+47% of the ground). So folders in one CRS (compared as coordinate systems, not as WKT text,
+which differs between writers for the same CRS) are put on one grid of blocks in map
+space: a block is then one place in every folder at once, held out or trained on whole, and
+only the chips along its edge are dropped, as within one folder.
+
+Folders in different CRSs, or whose chips are not all georeferenced, keep their own blocks:
+their places cannot be compared without reprojecting every chip, and two such folders
+rarely cover the same ground.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from rasterio.crs import CRS
+from rasterio.errors import CRSError
+
+__all__ = ["crs_groups", "share_blocks"]
+
+# a chip's corner this close (in blocks) below a block line counts as on it: coordinates
+# rounded to 9 decimals in the manifest must not move a chip into the block before
+_SNAP = 1e-6
+
+
+def _parse(wkt: str | None) -> CRS | None:
+    if not wkt:
+        return None
+    try:
+        return CRS.from_wkt(wkt)
+    except CRSError:
+        return None  # a CRS GDAL cannot read is compared with nothing: its folder stays alone
+
+
+def crs_groups(crs_wkts: list[str | None]) -> list[list[int]]:
+    """Indices of the folders in each coordinate system that two or more folders share, in
+    the order of their first folder. Folders without a CRS are in no group."""
+    parsed = [_parse(w) for w in crs_wkts]
+    groups: list[tuple[CRS, list[int]]] = []
+    for i, crs in enumerate(parsed):
+        if crs is None:
+            continue
+        for known, members in groups:
+            if known == crs:
+                members.append(i)
+                break
+        else:
+            groups.append((crs, [i]))
+    return [members for _, members in groups if len(members) > 1]
+
+
+def share_blocks(folders: list[list], crs_wkts: list[str | None]) -> list[list]:
+    """The folders' chips (training_data.Chip, which imports this module) with the
+    folders of one CRS on one grid of blocks in map space.
+
+    The grid starts at the group's top-left chip corner and its blocks are as large as the
+    group's largest chip in map units (a chip's block is the one holding its top-left
+    corner, as Export Training Data numbers them). Such chips get ``region`` = the number of
+    folders + the group's index, so their ``block_key`` is the same for every folder at one
+    place; other chips are returned as they were. A folder with a chip that is not
+    georeferenced keeps its own blocks."""
+    out = [list(chips) for chips in folders]
+    placed = [all(c.bounds is not None for c in chips) and bool(chips) for chips in folders]
+    wkts = [w if ok else None for w, ok in zip(crs_wkts, placed)]
+    for g, members in enumerate(crs_groups(wkts)):
+        chips = [c for m in members for c in folders[m]]
+        x0 = min(c.bounds[0] for c in chips)
+        y0 = max(c.bounds[3] for c in chips)
+        width = max(c.bounds[2] - c.bounds[0] for c in chips)
+        height = max(c.bounds[3] - c.bounds[1] for c in chips)
+        if not (width > 0 and height > 0):
+            continue  # degenerate bounds: nothing to share
+        cols = int((max(c.bounds[0] for c in chips) - x0) / width + _SNAP) + 1
+        region = len(folders) + g
+        for m in members:
+            out[m] = [replace(c, region=region,
+                              block=math.floor((y0 - c.bounds[3]) / height + _SNAP) * cols
+                              + math.floor((c.bounds[0] - x0) / width + _SNAP))
+                      for c in folders[m]]
+    return out

@@ -1,0 +1,58 @@
+"""chips.shared_grid: folders in one CRS (compared as CRS) share one grid of blocks."""
+
+from rasterio.crs import CRS
+
+from landlearn.core.chips.shared_grid import crs_groups, share_blocks
+from landlearn.core.chips.training_data import Chip
+
+UTM33 = CRS.from_epsg(32633)
+
+
+def _folder(folder, x0=0.0, y0=1000.0, n=4, size=100.0, stride=50.0, bounds=True):
+    """n x n chips of ``size`` map units every ``stride`` from (x0, y0), top-left down;
+    their own blocks numbered as Export Training Data would (by chip size)."""
+    return [Chip(f"i{folder}_{r}_{c}", f"l{folder}_{r}_{c}", folder,
+                 int(r * stride // size) * 100 + int(c * stride // size),
+                 (x0 + c * stride, y0 - r * stride - size, x0 + c * stride + size, y0 - r * stride)
+                 if bounds else None)
+            for r in range(n) for c in range(n)]
+
+
+def test_folders_in_one_crs_written_differently_share_their_places():
+    # the same CRS as WKT2 and as GDAL's WKT1: one group; the second folder lies half a
+    # block right and down of the first (another export's origin)
+    a = _folder(0)
+    b = _folder(1, x0=50.0, y0=950.0)
+    other = _folder(2)
+    out = share_blocks([a, b, other], [UTM33.to_wkt(), UTM33.to_wkt(version="WKT2_2019"),
+                                       CRS.from_epsg(32634).to_wkt()])
+    assert out[2] == other  # another CRS keeps its own blocks
+    shared = out[0] + out[1]
+    assert {c.region for c in shared} == {3} and {c.block_key[0] for c in shared} == {3}
+    # a block is one place: every chip whose top-left corner lies in it, of either folder
+    for c in shared:
+        col, row = int(c.bounds[0] // 100), int((1000 - c.bounds[3]) // 100)
+        assert c.block_key == (3, row * 3 + col)  # 3 block columns: corners at 0 .. 200
+    key_at = {(c.folder, c.bounds[:2]): c.block_key for c in shared}
+    assert key_at[(0, (100.0, 800.0))] == key_at[(1, (100.0, 800.0))]  # same place, both
+    # chips keep everything else
+    assert [(c.image, c.bounds) for c in out[0]] == [(c.image, c.bounds) for c in a]
+
+
+def test_folders_that_cannot_be_compared_keep_their_own_blocks():
+    a, b = _folder(0), _folder(1, bounds=False)
+    assert share_blocks([a, b], [UTM33.to_wkt()] * 2) == [a, b]  # b not georeferenced
+    assert share_blocks([a, _folder(1)], [UTM33.to_wkt(), None]) == [a, _folder(1)]
+    assert share_blocks([a, _folder(1)], ["not a CRS", "not a CRS"]) == [a, _folder(1)]
+    assert share_blocks([a], [UTM33.to_wkt()]) == [a]  # one folder: its export's blocks
+
+
+def test_crs_groups_compare_coordinate_systems_not_text():
+    # WKT1 with EPSG codes, and the same system from a PROJ string (no codes, other names)
+    w1 = UTM33.to_wkt()
+    w2 = CRS.from_proj4("+proj=utm +zone=33 +datum=WGS84 +units=m +no_defs").to_wkt()
+    other = CRS.from_epsg(3358).to_wkt()  # NAD83(HARN) / North Carolina
+    assert w1 != w2
+    assert crs_groups([w1, None, other, w2, "garbage", CRS.from_epsg(32119).to_wkt(), other]) \
+        == [[0, 3], [2, 6]]
+    assert crs_groups([w1]) == [] and crs_groups([]) == []
