@@ -59,7 +59,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             "pieces of at most this many pixels (slivers under the minimum size join a "
             "neighbouring piece of their segment).")
         self.add(QgsProcessingParameterBand(
-            "BAND_INDEXES", self.tr("Bands (empty = the first three)"),
+            "BAND_INDEXES", self.tr("Bands (empty = the first three that are not alpha)"),
             parentLayerParameterName="INPUT_RASTER", optional=True, allowMultiple=True),
             "Bands to segment on; any number.")
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),

@@ -38,9 +38,13 @@ class GeoTiffWriter:
     def __init__(self, path: str | os.PathLike, grid: Grid, count: int, dtype,
                  nodata: float | None = None, classes: Sequence[ClassInfo] | None = None,
                  band_names: Sequence[str] | None = None, tags: dict | None = None,
-                 parameter: str = "output", compress: str = "deflate", sidecars: bool = True):
+                 parameter: str = "output", compress: str = "deflate", sidecars: bool = True,
+                 mask: bool = False):
         """``sidecars`` False: no category names (.aux.xml) and no .qml beside a class map,
-        for intermediate files (Dask parts), which then need no GDAL Python bindings."""
+        for intermediate files (Dask parts), which then need no GDAL Python bindings.
+        ``mask``: NoData is kept in a mask inside the file (GDAL and QGIS read it as NoData),
+        given with every ``write``; for outputs with no value free to mark NoData (the mean
+        colours of an RGBA orthophoto, where every byte value is a colour)."""
         self.path = os.fspath(path)
         check_geotiff_path(self.path, parameter)
         ensure_writable_folder(self.path, parameter)
@@ -67,6 +71,7 @@ class GeoTiffWriter:
             profile["predictor"] = 3
         self.dtype = dtype
         self.count = count
+        self.mask = mask
         self.grid = grid
         # the last (bottom-right) block, kept as written to compare with the file at the end;
         # a striped file (under a block on a side): its bottom-right corner of a block's size
@@ -101,12 +106,20 @@ class GeoTiffWriter:
             raise
         self._done = False
 
-    def write(self, data: np.ndarray, window: Window) -> None:
-        """Write (bands, rows, cols) or (rows, cols) data at ``window`` (inside the grid)."""
+    def write(self, data: np.ndarray, window: Window, valid: np.ndarray | None = None) -> None:
+        """Write (bands, rows, cols) or (rows, cols) data at ``window`` (inside the grid);
+        with ``mask``, ``valid`` (rows, cols) says which pixels hold data."""
         if data.ndim == 2:
             data = data[None]
         data = data.astype(self.dtype, copy=False)
         self._ds.write(data, window=window)
+        if self.mask:
+            if valid is None:
+                raise ValueError("a writer with a mask needs the valid pixels of every window")
+            # inside the file: GDAL 3.6 would otherwise put the mask in a .msk beside the
+            # temporary file, which the rename would leave behind
+            with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+                self._ds.write_mask(np.where(valid, 255, 0).astype(np.uint8), window=window)
         last = self._last
         r0 = max(int(window.row_off), int(last.row_off))
         c0 = max(int(window.col_off), int(last.col_off))

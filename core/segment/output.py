@@ -53,9 +53,11 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
                                              nodata=0, band_names=["segment_id"],
                                              parameter="output_segment_ids")))
     if config.output:
+        # without a NoData value (an alpha band or internal mask says where the image is),
+        # NoData is a mask in the file: filled with 0 alone it read as black segments
         writers.append(("colour", GeoTiffWriter(config.output, grid, colour.shape[1], dtype,
                                                 nodata=nodata, band_names=band_names,
-                                                parameter="output")))
+                                                parameter="output", mask=nodata is None)))
     polygons = None  # the GeoPackage, complete under a temporary name until the rasters are
     try:
         tile = (1024, 1024)
@@ -68,7 +70,8 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
                     if kind == "ids":
                         writer.write(ids, w)
                     else:
-                        writer.write(np.moveaxis(lut_colour[ids.astype(np.int64)], -1, 0), w)
+                        writer.write(np.moveaxis(lut_colour[ids.astype(np.int64)], -1, 0), w,
+                                     valid=ids != 0)
         if config.output_polygons:
             # before any raster is published: polygons that fail leave the rasters as they were
             polygons = write_polygons(config.output_polygons, grid, labels_path, ids_of,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from rasterio.enums import ColorInterp
 
 from ..errors import InputError
 from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
@@ -241,10 +242,17 @@ def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
 
 
 def _bands(config: SegmentConfig):
+    """BAND_INDEXES, or the first three bands that are not alpha (an alpha band says where
+    the image is, it is no colour to segment by: a grey + alpha scan has one band)."""
     if config.band_indexes:
         return config.band_indexes
     with open_dataset(config.input_raster) as ds:
-        return tuple(range(1, min(3, ds.count) + 1))
+        data = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha]
+    if not data:
+        raise InputError("band_indexes", f"every band of '{config.input_raster}' is an alpha "
+                         "band (a mask, no colour); name the bands to segment by in "
+                         "BAND_INDEXES")
+    return tuple(data[:3])
 
 
 def _tmp_dir(config: SegmentConfig) -> str:

@@ -207,3 +207,25 @@ def test_a_narrow_corridor_keeps_a_corner_not_the_whole_raster_for_its_check(tmp
     with pytest.raises(InputError, match="could not be written completely"):
         out.commit()
     assert not (tmp_path / "c.tif").exists()
+
+
+def test_a_mask_inside_the_file_marks_nodata_where_no_value_is_free(tmp_path):
+    """Every byte value is a colour: NoData goes into a mask inside the GeoTIFF (GDAL 3.6
+    put it in a .msk beside the temporary file, which the rename left behind)."""
+    path = tmp_path / "rgb.tif"
+    valid = np.ones((300, 600), bool)
+    valid[:40, :] = False
+    valid[:, 590:] = False
+    with GeoTiffWriter(path, GRID, 3, np.uint8, mask=True) as out:
+        for c0 in range(0, 600, 256):
+            win = Window(c0, 0, min(256, 600 - c0), 300)
+            out.write(np.full((3, 300, int(win.width)), 255, np.uint8), win,
+                      valid=valid[:, c0:c0 + 256])
+    assert os.listdir(tmp_path) == ["rgb.tif"]
+    with rasterio.open(path) as ds:
+        assert ds.nodata is None and ds.mask_flag_enums[0] == [rasterio.enums.MaskFlags.per_dataset]
+        np.testing.assert_array_equal(ds.dataset_mask() > 0, valid)
+    with pytest.raises(ValueError, match="needs the valid pixels"):
+        with GeoTiffWriter(tmp_path / "b.tif", GRID, 1, np.uint8, mask=True) as out:
+            out.write(np.zeros((300, 600), np.uint8), Window(0, 0, 600, 300))
+    assert os.listdir(tmp_path) == ["rgb.tif"]

@@ -1,5 +1,7 @@
 """Mean-shift segmentation on real imagery: tiles stitch exactly, parameters behave."""
 
+import os
+
 import numpy as np
 import pytest
 import rasterio
@@ -231,3 +233,48 @@ def test_the_stretch_is_sampled_inside_the_extent(tmp_path):
     result = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "ids.tif"),
                                    extent=Extent(*box, None)))
     assert result.segments > 1
+
+
+def _rgba(shared, path, bands=(1, 2, 3)):
+    """The NAIP scene's ``bands`` and an alpha band that cuts off a corner (an orthophoto's
+    footprint); the colour under the cut corner is kept, as orthophotos often leave it."""
+    with rasterio.open(shared / "naip_rgbn" / "m_4709963_se_14_1_20200831.tif") as ds:
+        data, profile = ds.read(list(bands)), ds.profile
+    rows, cols = np.indices(data.shape[1:])
+    alpha = np.where(rows + cols < 300, 0, 255).astype(np.uint8)
+    profile.update(count=len(bands) + 1, nodata=None,
+                   photometric="RGB" if len(bands) == 3 else "MINISBLACK")
+    with rasterio.open(path, "w", **profile) as out:
+        out.write(np.concatenate([data, alpha[None]]))
+        ci = rasterio.enums.ColorInterp
+        out.colorinterp = ([ci.red, ci.green, ci.blue] if len(bands) == 3 else [ci.gray]) + \
+            [ci.alpha]
+    return data, alpha > 0
+
+
+def test_an_rgba_orthophoto_segments_its_colours_and_keeps_its_footprint(shared, tmp_path):
+    """Alpha is the mask, not a colour: the default bands leave it out, and the mean-colour
+    raster marks the cut corner as NoData in a mask (it was black, valid pixels: classified
+    afterwards, they became a class)."""
+    data, inside = _rgba(shared, tmp_path / "rgba.tif")
+    res = segment(SegmentConfig(str(tmp_path / "rgba.tif"), output=str(tmp_path / "mean.tif"),
+                                output_segment_ids=str(tmp_path / "ids.tif"),
+                                min_segment_size=50))
+    ids = _ids(tmp_path / "ids.tif")
+    assert np.all(ids[~inside] == 0) and np.all(ids[inside] > 0)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".msk")]
+    with rasterio.open(tmp_path / "mean.tif") as m:
+        assert m.count == 3 and m.nodata is None
+        np.testing.assert_array_equal(m.dataset_mask() > 0, inside)
+        mean = m.read()
+    for sid in (1, res.segments // 2, res.segments):
+        sel = ids == sid
+        np.testing.assert_array_equal(mean[:, sel][:, 0],
+                                      np.round(data[:, sel].astype(np.float64).mean(axis=1)))
+    # a grey scan with alpha: one band to segment by, not the alpha beside it
+    _rgba(shared, tmp_path / "la.tif", bands=(2,))
+    segment(SegmentConfig(str(tmp_path / "la.tif"), output=str(tmp_path / "la_mean.tif"),
+                          min_segment_size=50))
+    with rasterio.open(tmp_path / "la_mean.tif") as m:
+        assert m.count == 1
+        np.testing.assert_array_equal(m.dataset_mask() > 0, inside)
