@@ -29,10 +29,24 @@ def _div(a, b):
 class Accuracy:
     matrix: np.ndarray
     names: list[str]
+    # a weighted matrix (cross-validation on class-balanced samples, each weighing the
+    # labelled pixels its class has per sample drawn): the samples as counted; else None
+    counts: np.ndarray | None = None
 
     @property
     def total(self) -> int:
-        return int(self.matrix.sum())
+        return int(round(float(self.matrix.sum())))
+
+    @property
+    def samples(self) -> int:
+        """The samples behind the matrix (its total when it counts them)."""
+        return int((self.matrix if self.counts is None else self.counts).sum())
+
+    @property
+    def counted_overall(self) -> float:
+        """Overall accuracy of the samples as counted, unweighted."""
+        m = self.matrix if self.counts is None else self.counts
+        return float(np.trace(m) / m.sum()) if m.sum() else 0.0
 
     @property
     def precision(self) -> np.ndarray:  # user's accuracy
@@ -89,6 +103,8 @@ class Accuracy:
             "overall_accuracy": self.overall, "kappa": self.kappa, "mean_iou": self.mean_iou,
             "macro_f1": self.macro_f1, "pixels": self.total, "classes": self.names,
             "confusion_matrix": self.matrix.tolist(),
+            **({} if self.counts is None else {"samples": self.samples,
+                                                "sample_counts": self.counts.tolist()}),
             "per_class": {name: {"precision": float(self.precision[i]),
                                  "recall": float(self.recall[i]), "f1": float(self.f1[i]),
                                  "iou": float(self.iou[i]), "support": int(self.support[i])}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
+
 from ..accuracy.reliability_plot import calibration_html
 
 
@@ -25,7 +27,7 @@ def confusion_html(acc) -> str:
             shade = int(255 - 200 * share)
             ink = "#fff" if share > 0.6 else "#000"
             cells += (f'<td style="background:rgb({shade},{shade},255);color:{ink}" '
-                      f'title="{share:.1%} of reference {name}">{acc.matrix[i, j]}</td>')
+                      f'title="{share:.1%} of reference {name}">{acc.matrix[i, j]:,.0f}</td>')
         body += f"<tr><th>{name}</th>{cells}</tr>"
     return (f'<table class="cm"><tr><th>reference \\ predicted</th>{head}</tr>{body}'
             "</table>")
@@ -61,11 +63,17 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
                  f"<td>{result.samples.get(c['Value'], 0)}</td>"
                  f"<td>{result.available.get(c['Value'], 0)}</td></tr>")
     if acc is not None:
+        weighted = acc.counts is not None and not np.array_equal(acc.counts, acc.matrix)
         summary = (f"Overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, macro F1 "
-                   f"{acc.macro_f1:.3f} over {acc.total} samples, "
+                   f"{acc.macro_f1:.3f} over {acc.samples} samples, "
                    f"{info['training']['validation']}.")
+        if weighted:
+            summary += (" Each sample weighs the labelled pixels its class has per sample "
+                        "drawn, so the classes count as in the labels, not as drawn "
+                        f"(counted as drawn, overall accuracy {acc.counted_overall:.3f}).")
         head = "<th>precision (user's)</th><th>recall (producer's)</th><th>F1</th>"
-        img = "<h2>Confusion matrix</h2>" + confusion_html(acc)
+        img = ("<h2>Confusion matrix" + (" (labelled pixels the samples stand for)"
+                                         if weighted else "") + "</h2>" + confusion_html(acc))
     else:
         summary, head, img = "No cross-validation was run.", "", ""
     calibration = calibration_html(getattr(result, "calibration", None),

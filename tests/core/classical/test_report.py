@@ -48,6 +48,19 @@ def test_report_with_cross_validation():
     assert "<td>urban &lt;dense&gt;</td><td>0.714</td><td>1.000</td>" in page
     assert "<h2>Confusion matrix</h2><table class=\"cm\">" in page
     assert "<p>Features: the 2 bands of each pixel (red, nir &lt;b8&gt;).</p>" in page
+    assert "Each sample weighs" not in page  # a matrix of counts says nothing of weights
+
+
+def test_a_weighted_report_says_so_and_gives_the_counted_accuracy():
+    counts = np.array([[8, 2], [0, 5]])
+    acc = Accuracy(counts * np.array([[90.0], [14.0]]), ["water", "urban"], counts=counts)
+    result = SimpleNamespace(accuracy=acc, samples={1: 10, 4: 5}, available={1: 900, 4: 70},
+                             seconds=1.0)
+    page = classical_report(_emd(), result)["report/report.html"].decode("utf-8")
+    assert "Overall accuracy 0.814, kappa" in page and "over 15 samples, 5-fold" in page  # 790/970
+    assert "(counted as drawn, overall accuracy 0.867)" in page
+    assert "<h2>Confusion matrix (labelled pixels the samples stand for)</h2>" in page
+    assert ">720</td>" in page and ">180</td>" in page  # 8 and 2 samples of 90 pixels
 
 
 def test_report_without_cross_validation():

@@ -41,7 +41,7 @@ def test_an_svm_package_carries_its_confidence_calibration(svm):
         info = json.loads(zf.read("svm.emd"))["LandLearn"]
         page = zf.read("report/report.html").decode()
     cal = info["calibration"]
-    assert 0.8 * result.accuracy.total < cal["samples"] < result.accuracy.total
+    assert 0.8 * result.accuracy.samples < cal["samples"] < result.accuracy.samples
     assert cal["fitted_on"] == ("out-of-fold samples (grouped by polygon, weighted to the "
                                 "labelled pixels' class shares)")
     assert cal["ece_after"] < cal["ece_before"] and 0.05 <= cal["temperature"] <= 20
