@@ -67,12 +67,13 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
         summary = (f"Overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, macro F1 "
                    f"{acc.macro_f1:.3f} over {acc.samples} samples, "
                    f"{info['training']['validation']}.")
+        units = "segments" if info.get("segments") else "pixels"
         if weighted:
-            summary += (" Each sample weighs the labelled pixels its class has per sample "
+            summary += (f" Each sample weighs the labelled {units} its class has per sample "
                         "drawn, so the classes count as in the labels, not as drawn "
                         f"(counted as drawn, overall accuracy {acc.counted_overall:.3f}).")
         head = "<th>precision (user's)</th><th>recall (producer's)</th><th>F1</th>"
-        img = ("<h2>Confusion matrix" + (" (labelled pixels the samples stand for)"
+        img = ("<h2>Confusion matrix" + (f" (labelled {units} the samples stand for)"
                                          if weighted else "") + "</h2>" + confusion_html(acc))
     else:
         summary, head, img = "No cross-validation was run.", "", ""
