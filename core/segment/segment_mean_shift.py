@@ -122,8 +122,23 @@ def band_scaling(source: RasterSource, progress=None, area=None) -> tuple[np.nda
                          + " (every sampled pixel is NoData)")
     lo = np.percentile(data, 2, axis=1)
     hi = np.percentile(data, 98, axis=1)
-    scale = 255.0 / np.maximum(hi - lo, 1e-12)
-    return lo.astype(np.float32), scale.astype(np.float32)
+    # a band that is (nearly) one value in 96% of the pixels: its 2-98% span is 0 and the
+    # stretch took one grey level of noise to 10^14 range units (every speck a segment);
+    # then the band's whole sampled range, and never less than one step of an integer type
+    # (or a millionth of a float band's magnitude), so a constant band weighs nothing
+    flat = hi - lo < _min_span(source.dtype, lo, hi)
+    lo = np.where(flat, data.min(axis=1), lo)
+    hi = np.where(flat, data.max(axis=1), hi)
+    span = np.maximum(hi - lo, _min_span(source.dtype, lo, hi))
+    return lo.astype(np.float32), (255.0 / span).astype(np.float32)
+
+
+def _min_span(dtype, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The smallest span a stretch may spread over 0..255: one step of an integer type, a
+    millionth of a float band's magnitude (float32 holds about 7 digits), at least 1e-30."""
+    if np.issubdtype(np.dtype(dtype), np.integer):
+        return np.ones_like(lo, dtype=np.float64)
+    return np.maximum(np.maximum(np.abs(lo), np.abs(hi)) * 1e-6, 1e-30)
 
 
 @terminable

@@ -278,3 +278,28 @@ def test_an_rgba_orthophoto_segments_its_colours_and_keeps_its_footprint(shared,
     with rasterio.open(tmp_path / "la_mean.tif") as m:
         assert m.count == 1
         np.testing.assert_array_equal(m.dataset_mask() > 0, inside)
+
+
+def test_a_band_that_is_nearly_one_value_is_not_stretched_into_specks(tmp_path):
+    """Band 1 is one value in 99% of the pixels (a quiet band over water), with grey-level
+    noise and one real feature; band 2 holds two fields. The 2-98% stretch of band 1 spans
+    nothing: one grey level became 10^14 range units and every speck of noise a segment
+    of its own (MIN_SEGMENT_SIZE merged them back into the fields, where it was set)."""
+    from synthetic import write
+
+    rng = np.random.default_rng(1)
+    quiet = np.full((128, 128), 1000, np.uint16)
+    specks = rng.random((128, 128)) < 0.01
+    quiet[specks] += rng.choice([1, 2], specks.sum()).astype(np.uint16)
+    quiet[40:50, 40:50] = 3000  # a feature: it must stay its own segment
+    fields = np.where(np.arange(128)[None, :] < 64, 200, 2200).astype(np.uint16)
+    fields = np.broadcast_to(fields, (128, 128)) + rng.integers(0, 20, (128, 128)).astype(np.uint16)
+    image = write(tmp_path / "quiet.tif", np.stack([quiet, fields]))
+    ids = tmp_path / "ids.tif"
+    res = segment(SegmentConfig(image, output_segment_ids=str(ids), band_indexes=(1, 2),
+                                min_segment_size=1))
+    got = _ids(ids)
+    assert res.segments <= 4  # two fields and the feature (which straddles them: up to 4)
+    feature = np.unique(got[40:50, 40:50])
+    assert not set(feature) & set(np.unique(got[:30, :]))  # the feature is apart
+    assert len(np.unique(got[:, :40])) == 1 and len(np.unique(got[:, 90:])) == 1
