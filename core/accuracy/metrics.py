@@ -107,7 +107,7 @@ class Accuracy:
                                                 "sample_counts": self.counts.tolist()}),
             "per_class": {name: {"precision": float(self.precision[i]),
                                  "recall": float(self.recall[i]), "f1": float(self.f1[i]),
-                                 "iou": float(self.iou[i]), "support": int(self.support[i])}
+                                 "iou": float(self.iou[i]), "support": round(float(self.support[i]))}
                           for i, name in enumerate(self.names)},
         }
 
@@ -115,7 +115,7 @@ class Accuracy:
         lines = [f"{'class':<20} {'precision':>9} {'recall':>7} {'F1':>6} {'IoU':>6} {'pixels':>9}"]
         for i, name in enumerate(self.names):
             lines.append(f"{name[:20]:<20} {self.precision[i]:9.3f} {self.recall[i]:7.3f} "
-                         f"{self.f1[i]:6.3f} {self.iou[i]:6.3f} {int(self.support[i]):9d}")
+                         f"{self.f1[i]:6.3f} {self.iou[i]:6.3f} {self.support[i]:9.0f}")
         lines.append(f"overall accuracy {self.overall:.3f}, kappa {self.kappa:.3f}, "
                      f"mean IoU {self.mean_iou:.3f}, macro F1 {self.macro_f1:.3f}")
         return "\n".join(lines)

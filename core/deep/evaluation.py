@@ -6,18 +6,67 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..accuracy.metrics import Accuracy, confusion_matrix
+from ..accuracy.metrics import Accuracy
 from ..progress import check
 from .chip_dataset import IGNORE
 
-__all__ = ["CALIBRATION_PIXELS", "calibration_groups", "evaluate"]
+__all__ = ["CALIBRATION_PIXELS", "Coverage", "calibration_groups", "evaluate"]
 
 CALIBRATION_PIXELS = 200_000  # validation pixels the temperature is fitted on, at most
 
 
+class Coverage:
+    """How many of the evaluated chips of its folder cover each pixel of a chip, so that the
+    confusion matrix counts every labelled map pixel once. With a stride of half a chip
+    most held-out pixels lie in four validation chips (a quarter: sixteen), and the
+    matrix counted them that many times: its supports were several times the labels held
+    out, and the middle of each held-out block outweighed its edges. Chips of other
+    folders are other images (dates) of the place: their pixels count apart."""
+
+    def __init__(self, chips, indices, tile: tuple[int, int]):
+        self.tile = tile
+        self.where: dict[int, tuple] = {}  # chip -> (folder, bounds, pixel size)
+        by_folder: dict[int, list[int]] = {}
+        for i in indices:
+            c = chips[i]
+            if c.bounds is not None and c.bounds[2] > c.bounds[0] and c.bounds[3] > c.bounds[1]:
+                size = ((c.bounds[2] - c.bounds[0]) / tile[0], (c.bounds[3] - c.bounds[1]) / tile[1])
+                self.where[i] = (c.folder, c.bounds, size)
+                by_folder.setdefault(c.folder, []).append(i)
+        self.peers = {f: (np.array(ix), np.array([chips[i].bounds for i in ix], dtype=np.float64))
+                      for f, ix in by_folder.items()}
+
+    def weights(self, index: int) -> np.ndarray:
+        """(h, w) 1 / the evaluated chips covering each pixel of chip ``index``."""
+        w, h = self.tile
+        if index not in self.where:
+            return np.ones((h, w), np.float32)
+        folder, (left, bottom, right, top), (px, py) = self.where[index]
+        ix, b = self.peers[folder]
+        near = (b[:, 0] < right) & (left < b[:, 2]) & (b[:, 1] < top) & (bottom < b[:, 3])
+        # peers of another pixel size (an ArcGIS export from several resolutions) cannot be
+        # laid on this chip's pixels: they count apart
+        same = np.isclose((b[:, 2] - b[:, 0]) / w, px) & np.isclose((b[:, 3] - b[:, 1]) / h, py)
+        cover = np.zeros((h + 1, w + 1), np.int32)  # a difference array: corners +-1
+        for l_, b_, r_, t_ in b[near & same]:
+            c0 = int(round((max(l_, left) - left) / px))
+            c1 = int(round((min(r_, right) - left) / px))
+            r0 = int(round((top - min(t_, top)) / py))
+            r1 = int(round((top - max(b_, bottom)) / py))
+            if c1 > c0 and r1 > r0:
+                cover[r0, c0] += 1
+                cover[r0, c1] -= 1
+                cover[r1, c0] -= 1
+                cover[r1, c1] += 1
+        cover = cover.cumsum(0).cumsum(1)[:h, :w]
+        return (1.0 / np.maximum(cover, 1)).astype(np.float32)
+
+
 def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp, amp_dtype,
              progress, keep: list | None = None, gather: list | None = None):
-    """(mean loss, Accuracy) over ``indices``; None, None without validation chips.
+    """(mean loss, Accuracy) over ``indices``; None, None without validation chips. The
+    confusion matrix counts each labelled pixel of a folder once however many of the
+    chips cover it (Coverage); the loss is the chips' mean.
 
     ``gather`` collects (probabilities, true class) of up to CALIBRATION_PIXELS labelled
     pixels, spread evenly over the batches, for the temperature fit."""
@@ -26,7 +75,8 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
     model.eval()
     per_batch = -(-CALIBRATION_PIXELS // -(-len(indices) // batch))
     pick = np.random.default_rng(0)
-    cm = np.zeros((n, n), dtype=np.int64)
+    coverage = Coverage(chips.data.chips, indices, chips.data.tile_size)
+    cm = np.zeros((n, n), dtype=np.float64)
     losses, weights = [], []
     with torch.no_grad():
         for s in range(0, len(indices), batch):
@@ -47,7 +97,10 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
                 prob = logits.softmax(1).permute(0, 2, 3, 1).reshape(-1, n).cpu().numpy()
                 chip = np.asarray(part)[where // (yt.shape[1] * yt.shape[2])]
                 gather.append((prob[where], yt.reshape(-1)[where], chip))
-            cm += confusion_matrix(np.where(yt == IGNORE, -1, yt), pred.cpu().numpy(), n)
+            weight = np.stack([coverage.weights(int(i)) for i in part])
+            labelled = yt != IGNORE
+            cm += np.bincount(yt[labelled].astype(np.int64) * n + pred.cpu().numpy()[labelled],
+                              weights=weight[labelled], minlength=n * n).reshape(n, n)
             if keep is not None and len(keep) < 8:
                 for j in range(len(part)):
                     if len(keep) < 8:

@@ -93,9 +93,9 @@ def _counts_table(acc) -> str:
     names = [html.escape(n) for n in acc.names]
     head = "".join(f"<th>{n}</th>" for n in names)
     rows = "".join(
-        f"<tr><th>{names[i]}</th>" + "".join(f"<td>{int(v)}</td>" for v in acc.matrix[i])
-        + f"<td><b>{int(acc.matrix[i].sum())}</b></td></tr>" for i in range(len(names)))
-    cols = "".join(f"<td><b>{int(v)}</b></td>" for v in acc.matrix.sum(axis=0))
+        f"<tr><th>{names[i]}</th>" + "".join(f"<td>{v:.0f}</td>" for v in acc.matrix[i])
+        + f"<td><b>{acc.matrix[i].sum():.0f}</b></td></tr>" for i in range(len(names)))
+    cols = "".join(f"<td><b>{v:.0f}</b></td>" for v in acc.matrix.sum(axis=0))
     return (f"<table><tr><th>reference \\ predicted</th>{head}<th>total</th></tr>{rows}"
             f"<tr><th>total</th>{cols}<td><b>{int(acc.matrix.sum())}</b></td></tr></table>")
 
@@ -158,7 +158,7 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
         for i, name in enumerate(acc.names):
             rows += (f"<tr><td>{html.escape(name)}</td><td>{acc.precision[i]:.3f}</td>"
                      f"<td>{acc.recall[i]:.3f}</td><td>{acc.f1[i]:.3f}</td>"
-                     f"<td>{acc.iou[i]:.3f}</td><td>{int(acc.support[i])}</td></tr>")
+                     f"<td>{acc.iou[i]:.3f}</td><td>{acc.support[i]:.0f}</td></tr>")
     epochs = "".join(
         f"<tr{' class=best' if h.epoch == result.best_epoch else ''}><td>{h.epoch}</td>"
         f"<td>{h.train_loss:.4g}</td><td>{_f(h.valid_loss)}</td>"
