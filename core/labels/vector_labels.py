@@ -61,19 +61,26 @@ def _field_index(layer, name: str | None, parameter: str, required: bool) -> int
     raise InputError(parameter, f"the layer has no field '{name}'; its fields are {fields}")
 
 
+def _srs_pair(layer, grid: Grid):
+    """(the layer's CRS, the image's CRS) as OSR objects with x = easting or longitude, the
+    order the layer's coordinates and the spatial filter use."""
+    from osgeo import osr
+
+    labels, image = layer.GetSpatialRef().Clone(), osr.SpatialReference()
+    image.ImportFromWkt(grid.crs.to_wkt())
+    for srs in (labels, image):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return labels, image
+
+
 def _transformer(layer, grid: Grid, progress: Progress):
     from osgeo import osr
 
-    src = layer.GetSpatialRef()
-    if src is None or grid.crs is None:
-        if src is None and grid.crs is not None:
+    if layer.GetSpatialRef() is None or grid.crs is None:
+        if layer.GetSpatialRef() is None and grid.crs is not None:
             progress.warning("The label layer has no CRS; assuming it is the raster's CRS.")
         return None
-    dst = osr.SpatialReference()
-    dst.ImportFromWkt(grid.crs.to_wkt())
-    src = src.Clone()
-    for srs in (src, dst):
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    src, dst = _srs_pair(layer, grid)
     if src.IsSame(dst):
         return None
     return osr.CoordinateTransformation(src, dst)
@@ -140,10 +147,7 @@ def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float
     if transform is None:
         return x0, y0, x1, y1
     try:
-        image, labels = osr.SpatialReference(), layer.GetSpatialRef().Clone()
-        image.ImportFromWkt(grid.crs.to_wkt())
-        for srs in (image, labels):  # x = easting or longitude, as the filter takes them
-            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        labels, image = _srs_pair(layer, grid)
         back = osr.CoordinateTransformation(image, labels)
         xmin, ymin, xmax, ymax = back.TransformBounds(x0, y0, x1, y1, 21)
     except Exception:  # noqa: BLE001 - PROJ cannot: no filter, as before
