@@ -88,16 +88,17 @@ def plan_split(labels_path: str, area: Window, src, final: np.ndarray, n: int, s
                 continue
             raw = src.read(Window(c0 + int(area.col_off), r0 + int(area.row_off),
                                   int(win.width), int(win.height))).data.astype(np.float64)
-            rr, cc = np.nonzero(ib)
-            k = kb[ib]
-            parts.append((k, raw[:, ib].T, (rr + r0).astype(np.int64) * width + cc + c0))
+            parts.append(_tile_pieces(kb, ib, raw, r0, c0, width))
+    # the tiles' pieces summed: a piece (one cell of a segment) lies in a few tiles at most.
+    # Kept per pixel until 2026-12, the plan held 40 bytes per pixel of the big segments
+    # (3 bands): 20 GB for a 1 GPix scene half covered by them
     keys, inv = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
     m = len(keys)
-    piece_count = np.bincount(inv, minlength=m).astype(np.float64)
-    raw = np.concatenate([p[1] for p in parts])
-    piece_sums = np.stack([np.bincount(inv, raw[:, b], m) for b in range(raw.shape[1])], 1)
+    piece_count = np.bincount(inv, np.concatenate([p[1] for p in parts]), m)
+    sums = np.concatenate([p[2] for p in parts])
+    piece_sums = np.stack([np.bincount(inv, sums[:, b], m) for b in range(sums.shape[1])], 1)
     first = np.full(m, np.iinfo(np.int64).max)
-    np.minimum.at(first, inv, np.concatenate([p[2] for p in parts]))
+    np.minimum.at(first, inv, np.concatenate([p[3] for p in parts]))
     root = _join_slivers(keys, piece_count, piece_sums, pairs, min_size)
     groups, g = np.unique(root, return_inverse=True)
     k = len(groups)
@@ -130,16 +131,31 @@ def plan_split(labels_path: str, area: Window, src, final: np.ndarray, n: int, s
                  sums_out / np.maximum(count_out, 1)[:, None])
 
 
+def _tile_pieces(key, is_big, raw, r0: int, c0: int, width: int):
+    """One tile's pieces: (keys, pixels, band sums, first pixel in raster order)."""
+    k, inv = np.unique(key[is_big], return_inverse=True)
+    count = np.bincount(inv, minlength=len(k)).astype(np.float64)
+    sums = np.stack([np.bincount(inv, band[is_big], len(k)) for band in raw], 1)
+    rr, cc = np.nonzero(is_big)
+    first = np.full(len(k), np.iinfo(np.int64).max)
+    np.minimum.at(first, inv, (rr + r0).astype(np.int64) * width + cc + c0)
+    return k, count, sums, first
+
+
 def _border_pairs(key, base, is_big, up: int, left: int, pairs: list) -> None:
-    """Pixel edges between two pieces of one segment: (key a, key b) once per edge; edges
-    inside the halo row or column belong to the window they are inner to."""
+    """Pairs of pieces of one segment that touch (each once per window: a pair per pixel
+    edge grew with the pixels); edges inside the halo row or column belong to the window
+    they are inner to."""
+    found = []
     for a, b, sel in ((key[up:, :-1], key[up:, 1:], (base[up:, :-1] == base[up:, 1:])
                        & is_big[up:, :-1]),
                       (key[:-1, left:], key[1:, left:], (base[:-1, left:] == base[1:, left:])
                        & is_big[:-1, left:])):
         sel = sel & (a != b)
         if sel.any():
-            pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], 1))
+            found.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], 1))
+    if found:
+        pairs.append(np.unique(np.concatenate(found), axis=0))
 
 
 def _join_slivers(keys, count, sums, pairs: list, min_size: int) -> np.ndarray:

@@ -76,3 +76,36 @@ def test_a_maximum_below_the_minimum_is_refused(sample, tmp_path):
     with pytest.raises(InputError, match="^MAX_SEGMENT_SIZE: 10 px is below MIN_SEGMENT_SIZE"):
         segment(SegmentConfig(image, output=str(tmp_path / "s.tif"), min_segment_size=20,
                               max_segment_size=10))
+
+
+def test_the_plan_holds_pieces_not_pixels(tmp_path, monkeypatch):
+    """A 2048 x 2048 field of one colour is one segment of 4.2 MPix, cut into cells of 100
+    px. The plan held every pixel of such segments (key, band values, position: 40 bytes a
+    pixel with 3 bands; 20 GB for a 1 GPix scene half covered): a peak of 434 MB here. It
+    holds each tile's pieces now, so its peak follows the 1024 px tile: 94 MB."""
+    import tracemalloc
+
+    from landlearn.core.segment import segment_mean_shift, split
+    from synthetic import write
+
+    rng = np.random.default_rng(0)
+    data = np.full((3, 2048, 2048), 120, np.uint8) + rng.integers(0, 3, (3, 2048, 2048),
+                                                                   dtype=np.uint8)
+    image = write(tmp_path / "field.tif", data)
+    peaks = []
+    real = split.plan_split
+
+    def measured(*args, **kw):
+        tracemalloc.start()
+        try:
+            return real(*args, **kw)
+        finally:
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+
+    monkeypatch.setattr(segment_mean_shift, "plan_split", measured)
+    res = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "ids.tif"),
+                                min_segment_size=20, max_segment_size=10_000))
+    ids = _read(tmp_path / "ids.tif")[0]
+    assert res.segments >= 2048 * 2048 // 10_000 and np.bincount(ids.ravel())[1:].max() <= 10_000 + 2048
+    assert len(peaks) == 1 and peaks[0] < 150e6, peaks
