@@ -109,6 +109,14 @@ def disk_full_error(path: str, parameter: str, needed: int, exc: BaseException) 
                       "was written there")
 
 
+def not_replaced_error(path: str, parameter: str, exc: OSError, after: str) -> InputError:
+    """A finished output that cannot take the old one's name: on Windows, most often because
+    the old file is open as a QGIS layer. ``after`` says what became of the run's work."""
+    return InputError(parameter, f"'{path}' cannot be replaced ({exc.strerror or exc}): it "
+                      "may be open in another program (a layer in QGIS: remove it from the "
+                      f"project), or choose another {parameter.upper()}; {after}")
+
+
 def write_bytes_atomic(path: str, data: bytes, parameter: str) -> str:
     """Write ``data`` to a temporary sibling, then rename it onto ``path``."""
     ensure_writable_folder(path, parameter)

@@ -19,7 +19,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..files import disk_full_error, ensure_writable_folder, temporary_sibling
+from ..files import disk_full_error, ensure_writable_folder, not_replaced_error, temporary_sibling
 from .classes import ClassInfo, colormap
 from .grid import Grid
 from .outputs import GENERATOR, WRITER_TAG, claim_output
@@ -166,10 +166,8 @@ class GeoTiffWriter:
             os.replace(self._tmp, self.path)
         except OSError as exc:
             self.abort()
-            raise InputError(self.parameter, f"'{self.path}' cannot be replaced "
-                             f"({exc.strerror or exc}): it may be open in another program "
-                             "(a layer in QGIS: remove it from the project), or choose another "
-                             f"{self.parameter.upper()}; nothing of it was changed") from None
+            raise not_replaced_error(self.path, self.parameter, exc,
+                                     "nothing of it was changed") from None
         staged = [(src, dst) for src, dst in self._staged if src != self._tmp]
         try:
             # statistics and overviews of an earlier raster at this name (replaced, or

@@ -12,7 +12,7 @@ import numpy as np
 import rasterio
 
 from ..errors import InputError
-from ..files import ensure_writable_folder, temporary_sibling
+from ..files import ensure_writable_folder, not_replaced_error, temporary_sibling
 from ..geo.grid import Grid, count_tiles, tile_windows
 from ..geo.outputs import GENERATOR, WRITER_TAG, claim_output
 from ..geo.writer import GeoTiffWriter, commit_together
@@ -90,10 +90,8 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
             os.replace(polygons, config.output_polygons)
         except OSError as exc:  # on Windows: the old polygons open as a QGIS layer
             os.remove(polygons)
-            raise InputError("output_polygons", f"'{config.output_polygons}' cannot be "
-                             f"replaced ({exc.strerror or exc}): it may be open in another "
-                             "program (a layer in QGIS: remove it from the project); the "
-                             "rasters were written") from None
+            raise not_replaced_error(config.output_polygons, "output_polygons", exc,
+                                     "the rasters were written") from None
         out["polygons"] = config.output_polygons
     return out
 
