@@ -132,3 +132,29 @@ def test_polygons_that_fail_leave_the_rasters_as_they_were(tmp_path, monkeypatch
                       NullProgress(), np.dtype(np.uint16), None)
     assert (tmp_path / "ids.tif").read_bytes() == before
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]
+
+
+def test_polygons_that_cannot_replace_the_old_ones_say_why_and_leave_no_temporary(tmp_path,
+                                                                                monkeypatch):
+    """On Windows the old GeoPackage, open as a QGIS layer, cannot be replaced: the message
+    names OUTPUT_POLYGONS and says the rasters were written; no temporary is left."""
+    from landlearn.core.errors import InputError
+    from landlearn.core.segment import output
+
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    config = SegmentConfig("unused.tif", output_segment_ids=str(tmp_path / "ids.tif"),
+                           output_polygons=str(tmp_path / "p.gpkg"))
+    real = os.replace
+
+    def locked(src, dst):
+        if str(dst).endswith("p.gpkg"):
+            raise PermissionError(13, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(output.os, "replace", locked)
+    with pytest.raises(InputError, match="^OUTPUT_POLYGONS: .*p.gpkg' cannot be replaced "
+                       r"\(Permission denied\): it may be open in another program .*choose "
+                       "another OUTPUT_POLYGONS; the rasters were written$"):
+        write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"], NullProgress(),
+                      np.dtype(np.uint16), None)
+    assert sorted(os.listdir(tmp_path)) == ["ids.tif", "labels.tif"]
