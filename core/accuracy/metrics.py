@@ -30,7 +30,7 @@ class Accuracy:
     matrix: np.ndarray
     names: list[str]
     # a weighted matrix (cross-validation on class-balanced samples, each weighing the
-    # labelled pixels its class has per sample drawn): the samples as counted; else None
+    # labelled pixels its class has per sample scored): the samples as counted; else None
     counts: np.ndarray | None = None
 
     @property
@@ -72,12 +72,13 @@ class Accuracy:
 
     @property
     def overall(self) -> float:
-        return float(np.trace(self.matrix) / self.total) if self.total else 0.0
+        n = float(self.matrix.sum())  # not the rounded total: a weighted matrix is fractional
+        return float(np.trace(self.matrix) / n) if n > 0 else 0.0
 
     @property
     def kappa(self) -> float:
-        n = self.total
-        if not n:
+        n = float(self.matrix.sum())
+        if not n > 0:
             return 0.0
         # in floats: the products of two national maps' class totals overflow int64
         rows, cols = (self.matrix.sum(axis=a).astype(np.float64) for a in (0, 1))

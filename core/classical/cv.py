@@ -178,7 +178,7 @@ def _refit_per_fold(config, s: Samples, folds: list, progress: Progress):
 
 def _accuracy(s: Samples, pred: np.ndarray, tested: np.ndarray) -> Accuracy:
     """The out-of-fold confusion matrix, each sample weighing the labelled pixels its class
-    has per sample drawn (the counts kept beside it). Samples are drawn class-balanced
+    has per sample scored (the counts kept beside it). Samples are drawn class-balanced
     (MAX_SAMPLES_PER_CLASS), so counted as they are, overall accuracy and kappa weighed
     a class of 200 labelled pixels as much as one of 200,000, and precision read the rare
     class's few false alarms as if its samples were as common as the others'."""
@@ -188,5 +188,10 @@ def _accuracy(s: Samples, pred: np.ndarray, tested: np.ndarray) -> Accuracy:
     truth = np.array([index[int(v)] for v in s.y[tested]], dtype=np.int64)
     guess = np.array([index[int(v)] for v in pred[tested]], dtype=np.int64)
     cm = np.bincount(truth * n + guess, minlength=n * n).reshape(n, n)
-    weights = _pixel_weights(s, np.array(values))
+    # per tested sample: a class's samples that no fold could test (its polygons all in
+    # one fold whose training lacked two classes) would leave its row short of its pixels
+    tested_n = cm.sum(axis=1)
+    labelled = np.array([s.available.get(int(v), 0) or t for v, t in zip(values, tested_n)],
+                        dtype=np.float64)
+    weights = labelled / np.maximum(tested_n, 1)
     return Accuracy(cm * weights[:, None], [c.name for c in s.classes], counts=cm)

@@ -20,7 +20,7 @@ def confusion_html(acc) -> str:
     head = "".join(f"<th>{n}</th>" for n in names)
     body = ""
     for i, name in enumerate(names):
-        total = max(int(acc.matrix[i].sum()), 1)
+        total = float(acc.matrix[i].sum()) or 1.0
         cells = ""
         for j in range(len(names)):
             share = acc.matrix[i, j] / total
@@ -62,15 +62,15 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
         rows += (f"<tr><td>{html.escape(names[i])}</td>{metrics}"
                  f"<td>{result.samples.get(c['Value'], 0)}</td>"
                  f"<td>{result.available.get(c['Value'], 0)}</td></tr>")
+    units = "segments" if info.get("segments") else "pixels"
     if acc is not None:
         weighted = acc.counts is not None and not np.array_equal(acc.counts, acc.matrix)
         summary = (f"Overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, macro F1 "
                    f"{acc.macro_f1:.3f} over {acc.samples} samples, "
                    f"{info['training']['validation']}.")
-        units = "segments" if info.get("segments") else "pixels"
         if weighted:
             summary += (f" Each sample weighs the labelled {units} its class has per sample "
-                        "drawn, so the classes count as in the labels, not as drawn "
+                        "scored, so the classes count as in the labels, not as drawn "
                         f"(counted as drawn, overall accuracy {acc.counted_overall:.3f}).")
         head = "<th>precision (user's)</th><th>recall (producer's)</th><th>F1</th>"
         img = ("<h2>Confusion matrix" + (f" (labelled {units} the samples stand for)"
@@ -86,7 +86,7 @@ text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{backgroun
 </head><body><h1>{html.escape(info['model_type'].replace('_', ' '))}: training report</h1>
 <p>{html.escape(summary)} Trained in {result.seconds:.1f} s.</p>
 <p>{html.escape(features_line(info))}</p>
-<table><tr><th>class</th>{head}<th>samples</th><th>labelled pixels</th></tr>{rows}</table>
+<table><tr><th>class</th>{head}<th>samples</th><th>labelled {units}</th></tr>{rows}</table>
 {img}{calibration}</body></html>"""
     files["report/report.html"] = page.encode("utf-8")
     return files

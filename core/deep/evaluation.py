@@ -40,7 +40,7 @@ class Coverage:
         """(h, w) 1 / the evaluated chips covering each pixel of chip ``index``."""
         w, h = self.tile
         if index not in self.where:
-            return np.ones((h, w), np.float32)
+            return np.ones((h, w))
         folder, (left, bottom, right, top), (px, py) = self.where[index]
         ix, b = self.peers[folder]
         near = (b[:, 0] < right) & (left < b[:, 2]) & (b[:, 1] < top) & (bottom < b[:, 3])
@@ -59,7 +59,7 @@ class Coverage:
                 cover[r1, c0] -= 1
                 cover[r1, c1] += 1
         cover = cover.cumsum(0).cumsum(1)[:h, :w]
-        return (1.0 / np.maximum(cover, 1)).astype(np.float32)
+        return 1.0 / np.maximum(cover, 1)  # float64: 3 x float32(1/3) is not 1
 
 
 def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp, amp_dtype,

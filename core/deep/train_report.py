@@ -97,7 +97,7 @@ def _counts_table(acc) -> str:
         + f"<td><b>{acc.matrix[i].sum():.0f}</b></td></tr>" for i in range(len(names)))
     cols = "".join(f"<td><b>{v:.0f}</b></td>" for v in acc.matrix.sum(axis=0))
     return (f"<table><tr><th>reference \\ predicted</th>{head}<th>total</th></tr>{rows}"
-            f"<tr><th>total</th>{cols}<td><b>{int(acc.matrix.sum())}</b></td></tr></table>")
+            f"<tr><th>total</th>{cols}<td><b>{acc.matrix.sum():.0f}</b></td></tr></table>")
 
 
 def lr_png(lr_history) -> bytes:

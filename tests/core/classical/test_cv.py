@@ -134,6 +134,10 @@ def test_the_accuracy_weighs_each_sample_by_its_class_labelled_pixels():
     np.testing.assert_allclose(acc.recall, [0.5, 1, 0.5])  # within a class nothing changes
     np.testing.assert_allclose(acc.precision, [500 / 503, 2 / 502, 1])
     assert acc.to_json()["samples"] == 6
+    # a sample no fold scored: the class's scored samples stand for all its pixels
+    part = _accuracy(s, pred, np.array([True, False, True, True, True, True]))
+    np.testing.assert_allclose(part.matrix[0], [1000, 0, 0])  # its one scored sample: right
+    np.testing.assert_allclose(part.matrix.sum(axis=1), [1000, 2, 6])
 
 
 def test_on_real_labels_the_weighted_accuracy_is_nearer_that_of_all_labelled_pixels(sample,
