@@ -27,7 +27,9 @@ def add_run_parameters(alg) -> None:
         "PADDING", alg.tr("Padding (empty = from the model)"),
         QgsProcessingParameterNumber.Type.Integer, optional=True),
         "Context pixels on each side of a tile that are discarded (or faded, with "
-        "weighted blending). Empty: the model's recommendation, at least 32.")
+        "weighted blending). Empty: for a deep model its recommendation, at least 32 (at "
+        "most (TILE_SIZE - 16) / 2); for a classifier with neighbourhood features half its "
+        "widest window; none for other classifiers.")
     alg.add(QgsProcessingParameterNumber(
         "BATCH_SIZE", alg.tr("Batch size (empty = fit the device)"),
         QgsProcessingParameterNumber.Type.Integer, optional=True),

@@ -33,7 +33,7 @@ from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
 from .stream import open_source, stream_tiles
-from .tiling import batch_size, check_strip, geometry
+from .tiling import batch_size, check_strip, check_tile_memory, geometry
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         object_notes(config, progress)
         config = dataclasses.replace(config, blend="centre", test_time_augmentation=False)
         tile, pad = config.tile_size or 512, 0
+        check_tile_memory(tile, info)  # geometry() checks the pixel models' tiles
     elif info.kind == "classical" and config.test_time_augmentation:
         # a pixel's features are the same in a flipped tile (its bands, and windows that are
         # symmetric): the four passes would give the same numbers four times over

@@ -15,18 +15,23 @@ from contextlib import ExitStack
 import numpy as np
 from rasterio.windows import Window
 
+from ..errors import InputError
 from ..geo.writer import GeoTiffWriter, commit_together
 
 NODATA_FLOAT = -1.0
 
 
 def hann_weight(tile: int, pad: int) -> np.ndarray:
-    """A 2D weight that is 1 over the centre and fades towards the tile edges (never 0)."""
+    """A 2D weight that is 1 over the centre and fades towards the tile edges (never 0),
+    symmetric: with PADDING over a quarter of the tile the two fades meet (the falling one
+    was written over the rising one: the weight jumped to 1 inside the left padding and the
+    blend leant on pixels with little context on one side)."""
     ramp = np.ones(tile, dtype=np.float32)
     if pad > 0:
-        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(2 * pad) + 0.5) / (2 * pad))
-        ramp[:2 * pad] = edge
-        ramp[-2 * pad:] = edge[::-1]
+        n = min(2 * pad, tile)
+        edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / (2 * pad))
+        ramp[:n] = edge
+        ramp = np.minimum(ramp, ramp[::-1])
     return np.outer(ramp, ramp) + 1e-3
 
 
@@ -122,12 +127,15 @@ class ClassifyOutputs:
         sl = (slice(0, c), slice(p, p + width))
         probs = self.acc[(slice(None),) + sl] / np.maximum(self.wsum[sl], 1e-12)
         self._write(win, probs, self.valid[sl])
-        self.acc = np.roll(self.acc, -c, axis=1)
-        self.wsum = np.roll(self.wsum, -c, axis=0)
-        self.valid = np.roll(self.valid, -c, axis=0)
-        self.acc[:, -c:] = 0
-        self.wsum[-c:] = 0
-        self.valid[-c:] = False
+        # the rows later tiles still reach move up in place (np.roll copied the whole strip:
+        # twice the memory check_strip allows, and every row copied per row of tiles)
+        keep = self.tile - c
+        self.acc[:, :keep] = self.acc[:, c:].copy()
+        self.wsum[:keep] = self.wsum[c:].copy()
+        self.valid[:keep] = self.valid[c:].copy()
+        self.acc[:, keep:] = 0
+        self.wsum[keep:] = 0
+        self.valid[keep:] = False
         self.top += c
 
     def finish(self) -> None:
@@ -148,6 +156,15 @@ class ClassifyOutputs:
               slice(c0 - int(win.col_off), c1 - int(win.col_off)))
         p = probs[(slice(None),) + sl]
         v = valid[sl]
+        if not np.isfinite(p[:, v]).all():
+            # argmax takes NaN for the largest value: such pixels became the first class,
+            # confidence NaN, above any threshold
+            bad = int((~np.isfinite(p) & v).any(axis=0).sum())
+            raise InputError("input_raster", f"the model gave probabilities that are not "
+                             f"numbers for {bad:,} valid pixels near row {r0}, column {c0}: "
+                             "the raster may hold an undeclared fill value (such as "
+                             "-3.4e38 or -9999) far outside what the model was trained on; "
+                             "set the raster's NoData value, or choose other BANDS")
         best = p.argmax(axis=0)
         conf = p.max(axis=0)
         cls = self.values[best]

@@ -24,6 +24,14 @@ def tile_bytes(tile: int, info) -> int:
     return tile * tile * (info.in_channels + len(info.class_values)) * 4
 
 
+def check_tile_memory(tile: int, info) -> None:
+    """Refuse a TILE_SIZE whose bands and probabilities alone take over MAX_MEMORY."""
+    if tile_bytes(tile, info) > MAX_MEMORY:
+        raise InputError("tile_size", f"a {tile} px tile of {info.in_channels} bands and "
+                         f"{len(info.class_values)} classes takes "
+                         f"{tile_bytes(tile, info) / 1e9:.1f} GB; use a smaller TILE_SIZE")
+
+
 def geometry(config, info, area: Window | None = None) -> tuple[int, int]:
     """(tile, padding) in pixels. Without TILE_SIZE: the model's chip size, at least 256 px,
     and for a deep model with centre blending over ``area`` the tile of up to LARGEST_TILE
@@ -36,10 +44,7 @@ def geometry(config, info, area: Window | None = None) -> tuple[int, int]:
             tile = max(256, tile // 2 - (tile // 2) % 32)
     else:
         tile = config.tile_size
-        if tile_bytes(tile, info) > MAX_MEMORY:
-            raise InputError("tile_size", f"a {tile} px tile of {info.in_channels} bands and "
-                             f"{len(info.class_values)} classes takes "
-                             f"{tile_bytes(tile, info) / 1e9:.1f} GB; use a smaller TILE_SIZE")
+        check_tile_memory(tile, info)
     pad = _padding(config, info, tile)
     if tile - 2 * pad < 16:
         raise InputError("padding", f"a padding of {pad} px on each side leaves {tile - 2 * pad}"

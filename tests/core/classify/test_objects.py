@@ -52,6 +52,22 @@ def test_every_segment_gets_one_class(object_map, nc_objects):
     assert any("segments with image data" in m for m in progress.messages)
 
 
+def test_a_tile_too_large_for_memory_is_refused_as_for_pixel_models(nc_objects, sample,
+                                                                    tmp_path, monkeypatch):
+    """The object path skipped the check geometry() makes (an 8192 px tile of a model of
+    20 classes read 6.7 GB at once); here the limit is lowered to a 256 px tile's bytes."""
+    from landlearn.core.classify import tiling
+
+    segs, pkg = nc_objects[:2]
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    monkeypatch.setattr(tiling, "MAX_MEMORY", 256 * 256 * 12 * 4)
+    with pytest.raises(InputError, match="^TILE_SIZE: a 512 px tile of 5 bands and 7 "
+                       "classes takes 0.0 GB; use a smaller TILE_SIZE"):
+        classify_pixels(ClassifyConfig(image, str(pkg), str(tmp_path / "t.tif"),
+                                       tile_size=512, segmented_raster=str(segs)))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_tiles_do_not_change_the_map(object_map, nc_objects, sample, tmp_path):
     segs, pkg = nc_objects[:2]
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")

@@ -126,3 +126,63 @@ def test_an_output_that_cannot_be_opened_leaves_the_others_files_behind_none(tmp
     with pytest.raises(InputError, match="^OUTPUT_PROBABILITIES: "):
         ClassifyOutputs(config, GRID, INFO, GRID.full_window, TILE, PAD)
     assert [p.name for p in tmp_path.iterdir()] == ["blocker"]
+
+
+def test_a_padding_over_a_quarter_of_the_tile_still_weighs_symmetrically():
+    """The falling fade was written over the rising one: hann_weight(64, 24) jumped to 1
+    inside the left padding and fell to about 0.5 across the centre."""
+    w = hann_weight(64, 24)
+    np.testing.assert_array_equal(w, w[::-1])
+    np.testing.assert_array_equal(w, w[:, ::-1])
+    row = w[32]
+    assert np.all(np.diff(row[:32]) > 0) and row.argmax() in (31, 32)
+
+
+@pytest.mark.parametrize("tile, pad", [(24, 4), (24, 8), (20, 9)])
+def test_the_weighted_strip_equals_blending_the_whole_raster_at_once(tmp_path, tile, pad):
+    """Random probabilities per tile, fed as classify_pixels feeds them: the strip that
+    writes rows as they become final gives what weighting every tile into one raster-sized
+    array gives (the strip's rows move up by a core after each row of tiles)."""
+    config = ClassifyConfig("in.tif", "m.dlpk", str(tmp_path / "w.tif"), blend="weighted",
+                            output_probabilities=str(tmp_path / "w_p.tif"))
+    core = tile - 2 * pad
+    area = GRID.full_window
+    rng = np.random.default_rng(tile * 100 + pad)
+    weight = hann_weight(tile, pad)
+    acc = np.zeros((2, GRID.height + 2 * tile, GRID.width + 2 * tile))
+    wsum = np.zeros((GRID.height + 2 * tile, GRID.width + 2 * tile))
+    with ClassifyOutputs(config, GRID, INFO, area, tile, pad) as out:
+        for win in tile_windows(area, (core, core)):
+            a = rng.random((tile, tile)).astype(np.float32)
+            probs = np.stack([a, 1 - a])
+            r0, c0 = int(win.row_off) - pad + tile, int(win.col_off) - pad + tile
+            acc[:, r0:r0 + tile, c0:c0 + tile] += probs * weight
+            wsum[r0:r0 + tile, c0:c0 + tile] += weight
+            out.add(win, probs, np.ones((tile, tile), bool))
+        out.finish()
+    inner = (slice(tile, tile + GRID.height), slice(tile, tile + GRID.width))
+    expected = acc[(slice(None),) + inner] / wsum[inner]
+    with rasterio.open(config.output_probabilities) as p:
+        np.testing.assert_allclose(p.read(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_probabilities_that_are_not_numbers_stop_the_run_and_leave_nothing(tmp_path):
+    """argmax reads NaN as the largest: such pixels became the first class with NaN
+    confidence, above any threshold. Over NoData they do no harm."""
+    from landlearn.core.errors import InputError
+
+    config = ClassifyConfig("in.tif", "m.dlpk", str(tmp_path / "x.tif"))
+    probs = np.full((2, TILE, TILE), 0.5, np.float32)
+    valid = np.ones((TILE, TILE), bool)
+    probs[:, :PAD + 2, :] = np.nan
+    valid[:PAD + 1, :] = False  # one row of the core valid: 16 pixels
+    with pytest.raises(InputError, match=r"^INPUT_RASTER: the model gave probabilities that "
+                       r"are not numbers for 16 valid pixels near row 0, column 0: .*NoData"):
+        with ClassifyOutputs(config, GRID, INFO, GRID.full_window, TILE, PAD) as out:
+            out.add(Window(0, 0, CORE, CORE), probs, valid)
+    assert list(tmp_path.iterdir()) == []
+    probs[:, PAD + 1] = 0.5  # NaN over NoData only
+    with ClassifyOutputs(config, GRID, INFO, GRID.full_window, TILE, PAD) as out:
+        out.add(Window(0, 0, CORE, CORE), probs, valid)
+    with rasterio.open(tmp_path / "x.tif") as ds:
+        assert not ds.read(1)[:1, :CORE].any() and ds.read(1)[1, :CORE].all()
