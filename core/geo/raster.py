@@ -159,6 +159,11 @@ class RasterSource:
         self._resampled = resample_to is not None
         flags = self.ds.mask_flag_enums[self.bands[0] - 1]
         self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
+        # GDAL takes an alpha band for the mask only in 2- and 4-band rasters: the alpha of
+        # a 6-band mosaic (five bands and where the items lie) is read here instead
+        alpha = [i + 1 for i, ci in enumerate(self.ds.colorinterp)
+                 if ci == ColorInterp.alpha and i + 1 not in self.bands]
+        self._alpha = alpha[-1] if alpha and not self._per_dataset_mask else None
 
     def _select_bands(self, bands: Sequence[int] | None) -> list[int]:
         count = self._src.count
@@ -177,6 +182,11 @@ class RasterSource:
     def source_count(self) -> int:
         """Bands in the file, selected or not."""
         return self._src.count
+
+    @property
+    def ends_in_alpha(self) -> bool:
+        """Whether the file's last band is an alpha band (its mask, no data)."""
+        return self._src.colorinterp[-1] == ColorInterp.alpha
 
     @property
     def count(self) -> int:
@@ -261,7 +271,7 @@ class RasterSource:
 
     def _valid(self, part: np.ndarray, window: Window) -> np.ndarray:
         floating = np.issubdtype(part.dtype, np.floating)
-        if not floating and not self._per_dataset_mask and all(
+        if not floating and not self._per_dataset_mask and self._alpha is None and all(
                 nd is None or np.isnan(nd) for nd in self.nodata):
             return np.ones(part.shape[1:], dtype=bool)
         all_nodata = np.ones(part.shape[1:], dtype=bool)
@@ -281,6 +291,8 @@ class RasterSource:
         if self._per_dataset_mask:
             # A data band's mask is the dataset mask (alpha / internal); the alpha band's own is not.
             valid &= self.ds.read_masks(self.bands[0], window=window) > 0
+        if self._alpha is not None:
+            valid &= self.ds.read(self._alpha, window=window) > 0
         return valid
 
     def close(self) -> None:

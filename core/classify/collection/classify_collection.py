@@ -108,7 +108,12 @@ def _items_parameter(which: str):
         yield
     except InputError as exc:
         if exc.parameter != "INPUT_RASTER":
-            raise
+            if "INPUT_RASTER" not in exc.detail:
+                raise
+            # another parameter's error that names the input (OUTPUT is an item): this
+            # algorithm has no INPUT_RASTER, the user gave the items as ``which``
+            raise InputError(exc.parameter.lower(), exc.detail.replace(
+                "INPUT_RASTER", which.upper())) from None
         raise InputError(which, exc.detail) from None
 
 
@@ -117,7 +122,7 @@ def _mosaicked(config, base, items, which, progress, t0) -> CollectionResult:
     # mosaic by its text and its items' files (distributed.staging.raster_identity)
     vrt = temporary_sibling(config.output, ".vrt")
     try:
-        build_vrt(vrt, [i.path for i in items], items[0], base.cell_size)
+        build_vrt(vrt, [i.path for i in items], items[0], base.cell_size, parameter=which)
         # the mosaic is on the cell size already
         with _items_parameter(which):
             result = classify_pixels(dataclasses.replace(base, input_raster=vrt,
@@ -131,12 +136,18 @@ def _mosaicked(config, base, items, which, progress, t0) -> CollectionResult:
 
 
 def _names(items) -> list[str]:
-    """<stem>_classified.tif per item; a stem seen before gets the item's number."""
-    names, seen = [], set()
+    """<stem>_classified.tif per item; a name taken before (by an earlier item's stem or a
+    number given to one: 2020/tile, 2021/tile and x/tile_2 gave tile_2 twice, the third
+    map replacing the second) gets the item's number, then more, until it is free.
+    Compared without case: on Windows and macOS 'A' and 'a' are one file."""
+    names, taken = [], set()
     for k, item in enumerate(items, start=1):
         stem = os.path.splitext(os.path.basename(item.path.rstrip("/")))[0] or f"item{k}"
-        name = f"{stem}_classified.tif" if stem not in seen else f"{stem}_{k}_classified.tif"
-        seen.add(stem)
+        name, extra = f"{stem}_classified.tif", 0
+        while name.casefold() in taken:
+            name = f"{stem}_{k}{'_' + str(extra) if extra else ''}_classified.tif"
+            extra += 1
+        taken.add(name.casefold())
         names.append(name)
     return names
 

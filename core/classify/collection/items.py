@@ -44,8 +44,12 @@ def list_items(rasters: tuple[str, ...] = (), folder: str | None = None,
     elif folder:
         if not os.path.isdir(folder):
             raise InputError("folder", f"'{folder}' is not a folder")
+        # hidden names only when the pattern asks for them, as a shell matches: macOS's
+        # ._tile.tif companions and a killed run's .out.tif.<hex>.part.tif matched *.tif
+        hidden_too = (pattern or "*").startswith(".")
         paths = sorted(os.path.join(folder, f) for f in os.listdir(folder)
                        if fnmatch.fnmatch(f, pattern or "*")
+                       and (hidden_too or not f.startswith("."))
                        and os.path.isfile(os.path.join(folder, f)))
         if not paths:
             raise InputError("pattern", f"no file in '{folder}' matches '{pattern}'; change "
@@ -67,7 +71,10 @@ def _from_list(path: str) -> list[str]:
             files = ds.GetFileList() if ds is not None else None
         if not files:
             raise InputError("list_file", f"'{path}' is not a VRT GDAL can open")
-        return [f for f in files[1:]]  # the first is the VRT itself
+        # the first is the VRT itself; its overviews, mask and statistics (list.vrt.ovr,
+        # .msk, .aux.xml: GDAL lists them too) are no items
+        own = os.path.abspath(path) + "."
+        return [f for f in files[1:] if not os.path.abspath(f).startswith(own)]
     if os.path.getsize(path) > 16 << 20:
         raise InputError("list_file", f"'{path}' is larger than 16 MB; it should hold one path "
                          "per line")

@@ -18,13 +18,23 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
     ``first``, on the sources' own common grid)."""
     from osgeo import gdal
 
-    options = {"resampleAlg": "nearest" if first is None else "bilinear"}
+    # each_item's maps: the finest of their cell sizes, so no map is shown coarser than it
+    # is (GDAL's default averages them: no map's own grid)
+    options = ({"resampleAlg": "nearest", "resolution": "highest"} if first is None
+               else {"resampleAlg": "bilinear"})
     if first is not None:
         xres, yres = (cell_size, cell_size) if cell_size else first.res
         left, _bottom, _right, top = first.bounds
         options.update(resolution="user", xRes=xres, yRes=yres)
         if first.nodata is not None:
-            options.update(srcNodata=first.nodata, VRTNodata=first.nodata)
+            # each item keeps its own NoData (the first's applied to all made another
+            # item's -9999 fill data, lying over earlier items); where no item lies, the
+            # first's value
+            options.update(VRTNodata=first.nodata)
+        else:
+            # no value marks where no item lies (an RGB tile has none): those pixels read
+            # as 0 and were classified; an alpha band marks them
+            options.update(addAlpha=True)
         # the first item's pixel alignment: the union's bounds snapped outward to its grid
         lefts, bottoms, rights, tops = zip(*[_bounds(s) for s in sources])
         x0 = left + ((min(lefts) - left) // xres) * xres

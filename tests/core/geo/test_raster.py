@@ -194,4 +194,31 @@ def test_a_resampled_float_raster_fills_its_nodata_with_its_own_value(tmp_path):
     with RasterSource(path, resample_to=target) as src:
         block = src.read(src.grid.full_window)
         assert src.nodata == [-9999.0, -9999.0]
-    assert (block.data[:, ~block.valid] == -9999).all() and block.valid[:, 20:30].all()
+    assert (block.data[:, ~block.valid] == -9999).all() and block.valid[:33, 20:30].all()
+    # the last row's centres lie past the source (34 x 30 m > 1000 m): the warper's alpha
+    # says so; read as valid zeros before (GDAL takes alpha for the mask in 2 or 4 bands)
+    assert not block.valid[33].any()
+
+
+def test_an_alpha_band_is_the_mask_whatever_the_band_count(tmp_path):
+    """GDAL takes alpha for the mask only in 2- and 4-band rasters: five bands and an alpha
+    (a collection's mosaic of items without NoData) read every pixel as valid."""
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import from_origin
+
+    from landlearn.core.geo.raster import RasterSource
+
+    data = np.arange(6 * 8 * 10, dtype=np.uint8).reshape(6, 8, 10)
+    data[5] = 255
+    data[5, :3, :4] = 0
+    path = tmp_path / "five_and_alpha.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=10, height=8, count=6, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(0, 80, 10, 10)) as ds:
+        ds.write(data)
+        ds.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * 4 + [ColorInterp.alpha]
+    with RasterSource(str(path)) as src:
+        assert src.bands == [1, 2, 3, 4, 5]
+        block = src.read(Window(0, 0, 10, 8))
+        np.testing.assert_array_equal(block.valid, data[5] > 0)
+    with RasterSource(str(path), (2, 3)) as src:  # chosen bands: the same mask
+        np.testing.assert_array_equal(src.read(Window(0, 0, 10, 8)).valid, data[5] > 0)

@@ -95,3 +95,59 @@ def test_each_item_on_worker_processes_gives_the_same_maps(rf, nc_tiles, scene_m
     assert not [p for p in psutil.Process().children(recursive=True)
                 if "spawn_main" in " ".join(p.cmdline())]  # and closed at the end
     assert sum("Dask: " in m for m in progress.messages) == 2
+
+
+def test_mosaicked_items_without_nodata_leave_the_gaps_between_them_unclassified(
+        rf, nc_tiles, scene_map, tmp_path):
+    """Two diagonal tiles with no NoData value (as RGB aerial tiles come): the corners no
+    item covers read as 0 and were classified as land cover; an alpha band marks them."""
+    folder, windows, _scene = nc_tiles
+    items = tmp_path / "items"
+    items.mkdir()
+    for name in ("a", "d"):
+        with rasterio.open(folder / f"tile_{name}.tif") as src:
+            profile, data = dict(src.profile, nodata=None), src.read()
+        data[data == src.nodata] = 0
+        with rasterio.open(items / f"tile_{name}.tif", "w", **profile) as dst:
+            dst.write(data)
+    out = tmp_path / "mosaic.tif"
+    classify_collection(CollectionConfig(str(rf[0]), "mosaicked", folder=str(items),
+                                         output=str(out)), RecordingProgress())
+    with rasterio.open(out) as ds:
+        got = ds.read(1)
+    covered = np.zeros_like(got, dtype=bool)
+    for name in ("a", "d"):
+        w = windows[name]
+        covered[int(w.row_off):int(w.row_off + w.height), int(w.col_off):int(w.col_off + w.width)] = True
+    assert got.shape == scene_map.shape
+    assert (got[~covered] == 0).all() and (~covered).sum() > 50_000
+    inner = covered & (scene_map > 0)
+    assert (got[inner] == scene_map[inner]).mean() > 0.99
+
+
+def test_each_items_map_gets_a_name_no_other_item_has():
+    """2020/tile, 2021/tile and x/tile_2 gave tile_2_classified.tif twice: the third map
+    replaced the second. Case does not tell names apart (Windows, macOS)."""
+    from types import SimpleNamespace
+
+    from landlearn.core.classify.collection.classify_collection import _names
+
+    items = [SimpleNamespace(path=p) for p in
+             ("2020/tile.tif", "2021/tile.tif", "x/tile_2.tif", "y/TILE.tif", "z/a.jp2")]
+    names = _names(items)
+    assert len({n.casefold() for n in names}) == len(names)
+    assert names == ["tile_classified.tif", "tile_2_classified.tif", "tile_2_3_classified.tif",
+                     "TILE_4_classified.tif", "a_classified.tif"]
+
+
+def test_an_output_that_is_an_item_is_refused_naming_the_items_parameter(rf, nc_tiles,
+                                                                         tmp_path):
+    import shutil
+
+    folder, _windows, _scene = nc_tiles
+    items = tmp_path / "items"
+    shutil.copytree(folder, items)
+    with pytest.raises(InputError) as err:
+        classify_collection(CollectionConfig(str(rf[0]), "mosaicked", folder=str(items),
+                                             output=str(items / "tile_a.tif")))
+    assert "INPUT_RASTER" not in str(err.value) and "FOLDER" in str(err.value)

@@ -25,6 +25,31 @@ def test_a_folder_a_text_list_and_a_vrt_give_the_same_items(nc_tiles, tmp_path):
     assert [i.bands for i in items] == [5] * 4 and items[1].res == items[0].res
 
 
+def test_hidden_files_and_a_vrts_own_overviews_are_no_items(nc_tiles, tmp_path):
+    """*.tif matched macOS's ._tile.tif and a killed run's .map.tif.<hex>.part.tif; a list
+    VRT with pyramids listed its own .ovr as an item (no CRS: 'mixes coordinate systems')."""
+    import shutil
+
+    from osgeo import gdal
+
+    folder, _windows, _scene = nc_tiles
+    copy = tmp_path / "items"
+    shutil.copytree(folder, copy)
+    (copy / "._tile_a.tif").write_bytes(b"\0" * 4096)
+    shutil.copy(copy / "tile_b.tif", copy / ".map.tif.1a2b3c4d.part.tif")
+    assert [os.path.basename(p) for p in list_items(folder=str(copy))] == \
+        [f"tile_{c}.tif" for c in "abcd"]
+    assert [os.path.basename(p) for p in list_items(folder=str(copy), pattern=".*.tif")] == \
+        ["._tile_a.tif", ".map.tif.1a2b3c4d.part.tif"]  # asked for: given
+    vrt = tmp_path / "list.vrt"
+    tiles = [str(copy / f"tile_{c}.tif") for c in "abcd"]
+    ds = gdal.BuildVRT(str(vrt), tiles)
+    ds.BuildOverviews("NEAREST", [2])
+    ds = None
+    assert os.path.exists(f"{vrt}.ovr")
+    assert sorted(list_items(list_file=str(vrt))) == tiles
+
+
 def test_exactly_one_way_to_give_the_items(nc_tiles, tmp_path):
     folder = str(nc_tiles[0])
     with pytest.raises(InputError, match="^RASTERS: give the collection one way.*got RASTERS, "

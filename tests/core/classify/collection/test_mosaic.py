@@ -35,3 +35,42 @@ def test_later_items_lie_on_top_and_the_cell_size_can_change(nc_tiles, tmp_path)
     res = items[0].res[0] * 2
     with rasterio.open(build_vrt(str(tmp_path / "c.vrt"), [a, marked], items[0], res)) as m:
         assert m.res == (res, res) and m.width == 245
+
+
+def test_each_item_keeps_its_own_nodata(nc_tiles, tmp_path):
+    """The first item's NoData applied to every item: an item filled with -9999 had its
+    fill taken for data, lying over the earlier item's pixels."""
+    folder, _windows, _scene = nc_tiles
+    a = str(folder / "tile_a.tif")
+    with rasterio.open(folder / "tile_b.tif") as src:
+        profile = dict(src.profile, nodata=-9999)
+        data = src.read()
+    data[:, :, :20] = -9999  # b's first 20 columns (250..269) are fill: 250..259 overlap a
+    other = str(tmp_path / "b_fill.tif")
+    with rasterio.open(other, "w", **profile) as dst:
+        dst.write(data)
+    items = describe_items([a, other], "rasters")
+    assert items[0].nodata != -9999
+    with rasterio.open(build_vrt(str(tmp_path / "m.vrt"), [a, other], items[0])) as m, \
+            rasterio.open(a) as src:
+        got = m.read(1, window=((0, 240), (250, 260)))
+        np.testing.assert_array_equal(got, src.read(1, window=((0, 240), (250, 260))))
+        assert m.nodata == items[0].nodata
+
+
+def test_the_per_item_maps_are_shown_at_the_finest_cell_size(nc_tiles, tmp_path):
+    """Without a first item (each_item's maps) GDAL averaged the cell sizes: no map was
+    on its own grid."""
+    folder, _windows, _scene = nc_tiles
+    a = str(folder / "tile_a.tif")
+    coarse = str(tmp_path / "d_coarse.tif")
+    with rasterio.open(folder / "tile_d.tif") as src:
+        t = src.transform
+        profile = dict(src.profile, width=src.width // 2, height=src.height // 2,
+                       transform=rasterio.Affine(t.a * 2, t.b, t.c, t.d, t.e * 2, t.f))
+        data = src.read(out_shape=(src.count, src.height // 2, src.width // 2))
+    with rasterio.open(coarse, "w", **profile) as dst:
+        dst.write(data)
+    with rasterio.open(build_vrt(str(tmp_path / "maps.vrt"), [a, coarse])) as m, \
+            rasterio.open(a) as fine:
+        assert m.res == fine.res
