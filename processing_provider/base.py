@@ -23,6 +23,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..core.errors import LandLearnError
 from ..core.geo.limits import DEFAULT_MAX_GPX
 from ..core.runtime.diagnostics import bug_report
+from ..core.seeds import MAX_SEED
 from .choices import Choice
 from .feedback import FeedbackProgress
 
@@ -132,7 +133,8 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
 
     def add_seed(self, help_text: str) -> None:
         self.add(QgsProcessingParameterNumber(
-            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0),
+            "SEED", self.tr("Random seed"), QgsProcessingParameterNumber.Type.Integer, defaultValue=0,
+            minValue=0, maxValue=MAX_SEED),
             help_text, advanced=True)
 
     def size_limit(self, parameters, context) -> float:

@@ -28,6 +28,7 @@ from ..model_package.format import (
 from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.fast_paths import fast_paths
+from ..seeds import check_seed
 from ..termination import terminable
 from .cv import FOREST_NOT_CALIBRATED, fit_validated
 from .model_types import MODEL_TYPES
@@ -84,6 +85,7 @@ class ClassicalConfig:
             except ValueError:
                 raise InputError("svm_gamma", f"'{self.svm_gamma}' is not scale, auto or a "
                                  "positive number") from None
+        check_seed(self.seed)
         if not 0 <= self.cv_folds <= 20 or self.cv_folds == 1:
             raise InputError("cv_folds", "use 0 (no cross-validation) or 2..20 folds")
         check_model_output(self.output_model, {"input_raster": self.input_raster,

@@ -27,6 +27,7 @@ from ..model_package.format import check_model_output
 from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
 from ..runtime.device import describe_device, resolve_device
+from ..seeds import check_seed
 from ..termination import terminable
 from .advice import sparse_labels_note
 from .architectures import auto_encoder_depth, check_encoder_depth, has_detail_head
@@ -81,6 +82,7 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        check_seed(self.seed)
         if self.epochs < 1:
             raise InputError("epochs", f"{self.epochs} epochs cannot train; use 1 or more")
         if self.batch_size is not None and self.batch_size < 1:
