@@ -6,7 +6,8 @@ rasters, a 64-pixel spatial block). At most MAX_SAMPLES_PER_CLASS per class are 
 chosen uniformly at random while streaming (the smallest of random keys), so memory
 follows that cap, not the number of labelled pixels. With neighbourhood features
 (neighbourhood.py) each window is read with a halo and a pixel's features are computed
-as Classify Pixels computes them, from the image inside the sampled area only.
+as Classify Pixels computes them: the halo reaches past EXTENT into the image, as its
+padded tiles do.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
             for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 1)):
-                keep, chunks = _window_samples(image, inner, area, y, context)
+                keep, chunks = _window_samples(image, inner, y, context)
                 if not keep.any():
                     continue
                 g = pixel_groups(lab, inner, keep)
@@ -148,23 +149,23 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                                                    if context else None))
 
 
-def _window_samples(image, inner, area, y: np.ndarray, context: Neighbourhood | None):
+def _window_samples(image, inner, y: np.ndarray, context: Neighbourhood | None):
     """(keep, chunks): the labelled valid pixels of ``inner`` and an iterator of their
     feature rows in row-major order. With neighbourhood features the window is read with a
-    halo; pixels outside ``area`` (EXTENT) count as outside the raster, so nothing beyond
-    the sampled area enters training, and the values go through float32 as Classify
-    Pixels' tiles do, so a pixel's features here equal its features there."""
+    halo that reaches past ``area`` (EXTENT) into the raster, as Classify Pixels' padded
+    tiles do with or without an EXTENT (treated as outside the raster, the image past
+    EXTENT gave the pixels near its edge other features than classifying gives them:
+    half the samples of a 200 px EXTENT with 63 px windows), and the values go through
+    float32 as those tiles' do, so a pixel's features here equal its features there."""
     if context is None:
         block = image.read(inner)
         keep = (y > 0) & block.valid
-        return keep, iter([block.data[:, keep].T.astype(np.float64)])
+        # through float32 as Classify Pixels' tiles go (a float64 or large integer value
+        # trained on as it is met the model rounded: 16,777,217 read as 16,777,216)
+        return keep, iter([block.data[:, keep].T.astype(np.float32).astype(np.float64)])
     h = context.halo
     block = image.read(pad_window(inner, h))
-    valid = block.valid.copy()
-    rows = np.arange(valid.shape[0]) + int(inner.row_off) - h
-    cols = np.arange(valid.shape[1]) + int(inner.col_off) - h
-    valid &= ((rows >= area.row_off) & (rows < area.row_off + area.height))[:, None]
-    valid &= ((cols >= area.col_off) & (cols < area.col_off + area.width))[None, :]
+    valid = block.valid
     keep = (y > 0) & valid[h:h + y.shape[0], h:h + y.shape[1]]
     padded_keep = np.zeros_like(valid)
     padded_keep[h:h + y.shape[0], h:h + y.shape[1]] = keep

@@ -103,6 +103,35 @@ def test_training_features_are_the_features_classify_pixels_computes(sample):
     assert np.array_equal(s.x[got], expected[order])
 
 
+def test_with_an_extent_the_windows_still_see_the_image_past_it(sample):
+    """Classify Pixels' padded tiles read past EXTENT; training counted the image past it
+    as outside the raster, so the pixels near its edge (within 31 px with 63 px windows:
+    about half of a 200 px extent's) had other features than classifying gives them."""
+    from rasterio.windows import Window, bounds
+
+    from landlearn.core.geo.extent import Extent
+
+    nc = sample / "nc_landsat7"
+    image = str(nc / "landsat_multiband.tif")
+    hood = Neighbourhood((15, 63), "mean")
+    with rasterio.open(image) as ds:
+        data = ds.read().astype(np.float32)
+        valid = ~np.all(data == ds.nodata, axis=0)
+        labels = rasterio.open(str(nc / "strata.tif")).read(1)
+        box = bounds(Window(150, 120, 200, 200), ds.transform)
+    s = collect_samples(image, LabelConfig(str(nc / "strata.tif")), max_per_class=0,
+                        neighbourhood=hood, extent=Extent(*box))
+    inside = np.zeros_like(valid)
+    inside[120:320, 150:350] = True
+    keep = valid & (labels > 0) & inside
+    data[:, ~valid] = 0
+    expected = hood.pixel_features(data, valid, keep)
+    assert s.x.shape == expected.shape and len(s.x) > 30_000
+    order = np.lexsort(expected.T[::-1])
+    got = np.lexsort(s.x.T[::-1])
+    assert np.array_equal(s.x[got], expected[order])
+
+
 def test_the_package_records_its_neighbourhood_and_maps_the_same_in_any_tiles(
         sample, rf_neighbourhood, rf, tmp_path):
     out, result, progress = rf_neighbourhood
