@@ -157,11 +157,16 @@ class RasterSource:
         self.nodata: list[float | None] = [self._int64[b] if b in self._int64 else
                                            self._src.nodatavals[b - 1] for b in self.bands]
         self._resampled = resample_to is not None
-        flags = self.ds.mask_flag_enums[self.bands[0] - 1]
+        self._masks_of(self.ds)
+
+    def _masks_of(self, ds) -> None:
+        """How ``ds`` (the file, or its resampled view) says where data is beyond NoData
+        values: a per-dataset mask, or an alpha band GDAL does not take for one (it does
+        only in 2- and 4-band rasters: a 6-band mosaic's, five bands and where the items
+        lie, and a resampled 5-band raster's warper alpha were ignored)."""
+        flags = ds.mask_flag_enums[self.bands[0] - 1]
         self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
-        # GDAL takes an alpha band for the mask only in 2- and 4-band rasters: the alpha of
-        # a 6-band mosaic (five bands and where the items lie) is read here instead
-        alpha = [i + 1 for i, ci in enumerate(self.ds.colorinterp)
+        alpha = [i + 1 for i, ci in enumerate(ds.colorinterp)
                  if ci == ColorInterp.alpha and i + 1 not in self.bands]
         self._alpha = alpha[-1] if alpha and not self._per_dataset_mask else None
 
@@ -248,6 +253,7 @@ class RasterSource:
         view.__dict__.update(self.__dict__)
         view.ds = src
         view.grid = Grid(src.crs, src.transform, src.width, src.height)
+        view._masks_of(src)
         x0, y0 = (int(area.col_off), int(area.row_off)) if area is not None else (0, 0)
         width, height = ((int(area.width), int(area.height)) if area is not None
                          else (src.width, src.height))
