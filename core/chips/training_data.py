@@ -187,19 +187,28 @@ def _georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None
     A transform without a CRS (a world file without .prj) places the chips as well: only
     the folder is not compared with others (shared_grid.py)."""
     placed = []
+    crs = False
     for image, _, _ in pairs:
         with open_chip(image) as ds:
             t, b = ds.transform, ds.bounds
+            crs = crs or ds.crs is not None
+            # bounds as (min x, min y, max x, max y): a south-up world file (e > 0) gives
+            # rasterio's bottom above its top, and no overlap was ever found
+            box = (min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3]))
             placed.append(None if ds.crs is None and t.is_identity
-                          else (t.c, t.f, abs(t.a), abs(t.e), tuple(b)))
+                          else (t.c, t.f, abs(t.a), abs(t.e), box, t.e > 0))
     if any(p is None for p in placed) or not placed:
         return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
+    if not crs and len(placed) > 1 and len({(p[0], p[1]) for p in placed}) < 2:
+        # one made-up transform on every chip (pixel space, no CRS): they lie nowhere
+        return [(i, None) for i in range(len(pairs))]
     x0 = min(p[0] for p in placed)
-    y0 = max(p[1] for p in placed)
+    south_up = placed[0][5]
+    y0 = min(p[1] for p in placed) if south_up else max(p[1] for p in placed)
     out = []
-    for x, y, rx, ry, bounds in placed:
+    for x, y, rx, ry, bounds, _ in placed:
         col = int((x - x0) / (rx * tile[0]) + 1e-6)
-        row = int((y0 - y) / (ry * tile[1]) + 1e-6)
+        row = int(abs(y - y0) / (ry * tile[1]) + 1e-6)
         out.append((row * 100_000 + col, bounds))
     return out
 

@@ -60,10 +60,6 @@ class Split:
         return [int(k) for k in np.flatnonzero((self.class_totals > 0) & (self.held_classes == 0))]
 
 
-def _overlap(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
 def _hold_out(order, blocks, cells: LabelCells, target: float):
     """Blocks held out in ``order`` until they hold ``target`` labelled pixels: the chips
     held out and, per cell held, (labelled pixels, pixels per class or None)."""
@@ -135,23 +131,28 @@ def _mix_error(held, totals: np.ndarray, share: float) -> float:
 
 def _train_chips(chips: list[Chip], valid: list[int]) -> tuple[list[int], list[int]]:
     """(training chips, chips dropped for overlapping a validation chip of their region: their
-    folder, or every folder in its CRS, which share one grid of blocks)."""
+    folder, or every folder in its CRS, which share one grid of blocks). Compared as arrays,
+    a slab of chips at a time: a region of all the folders in a CRS made the pairwise
+    loop grow with the square of the folders (10 dates of 5,000 chips: 250 million tests)."""
     valid_set = set(valid)
     by_region: dict[int, list] = {}
     for i in valid:
         if chips[i].bounds is not None:
             by_region.setdefault(chips[i].block_key[0], []).append(chips[i].bounds)
-    train, dropped = [], []
-    for i in range(len(chips)):
-        if i in valid_set:
-            continue
-        b = chips[i].bounds
-        if b is not None and any(_overlap(b, v)
-                                 for v in by_region.get(chips[i].block_key[0], [])):
-            dropped.append(i)
-        else:
-            train.append(i)
-    return train, dropped
+    drop = np.zeros(len(chips), dtype=bool)
+    for region, held in by_region.items():
+        v = np.asarray(held, dtype=np.float64)
+        mine = np.array([i for i, c in enumerate(chips) if i not in valid_set
+                         and c.bounds is not None and c.block_key[0] == region], dtype=np.int64)
+        step = max(1, 4_000_000 // len(v))
+        for k in range(0, len(mine), step):
+            part = mine[k:k + step]
+            b = np.asarray([chips[i].bounds for i in part], dtype=np.float64)
+            hit = ((b[:, None, 0] < v[None, :, 2]) & (v[None, :, 0] < b[:, None, 2])
+                   & (b[:, None, 1] < v[None, :, 3]) & (v[None, :, 1] < b[:, None, 3]))
+            drop[part[hit.any(axis=1)]] = True
+    train = [i for i in range(len(chips)) if i not in valid_set and not drop[i]]
+    return train, [int(i) for i in np.flatnonzero(drop)]
 
 
 def spatial_split(chips: list[Chip], percent: float, seed: int = 0,

@@ -112,6 +112,47 @@ def test_chips_placed_by_a_transform_without_a_crs_still_get_blocks(export, tmp_
     assert len({c.block for c in td.chips}) < len(td.chips)
 
 
+def _rewrite_chips(folder, how):
+    for chip in sorted((folder / "images").iterdir()):
+        with rasterio.open(chip) as ds:
+            data, profile = ds.read(), ds.profile
+        data, profile = how(data, profile)
+        chip.unlink()
+        with rasterio.open(chip, "w", **profile) as ds:
+            ds.write(data)
+
+
+def test_south_up_chips_and_one_made_up_transform_are_placed_as_they_are(export, tmp_path):
+    """A south-up world file (e > 0) gave bounds with bottom over top: no overlap was ever
+    found. One pixel-space transform on every chip, without a CRS, put all chips in one
+    block (no split possible); such chips lie nowhere and stay apart."""
+    ours = read_training_data([export])
+    pairs = range(len(ours.chips))
+
+    def south_up(data, profile):
+        t = profile["transform"]
+        bottom = t.f + t.e * profile["height"]
+        flipped = rasterio.Affine(t.a, 0, t.c, 0, -t.e, bottom)
+        return data[:, ::-1], dict(profile, transform=flipped, crs=None)
+
+    flipped = _arcgis_copy(export, tmp_path / "south", keep_stats=True)
+    _rewrite_chips(flipped, south_up)
+    td = read_training_data([flipped])
+    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
+        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
+    for a, b in zip(td.chips, ours.chips):
+        np.testing.assert_allclose(a.bounds, b.bounds)
+
+    def made_up(data, profile):
+        return data, dict(profile, transform=rasterio.Affine(2, 0, 100, 0, -2, 500), crs=None)
+
+    plain = _arcgis_copy(export, tmp_path / "plain", keep_stats=True)
+    _rewrite_chips(plain, made_up)
+    td = read_training_data([plain])
+    assert all(c.bounds is None for c in td.chips)
+    assert len({c.block for c in td.chips}) == len(td.chips)
+
+
 def test_folders_combine_with_weighted_statistics(export, sample, tmp_path):
     half = tmp_path / "half"
     shutil.copytree(export, half)
