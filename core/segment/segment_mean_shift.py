@@ -122,14 +122,16 @@ def band_scaling(source: RasterSource, progress=None, area=None) -> tuple[np.nda
                          + " (every sampled pixel is NoData)")
     lo = np.percentile(data, 2, axis=1)
     hi = np.percentile(data, 98, axis=1)
-    # a band that is (nearly) one value in 96% of the pixels: its 2-98% span is 0 and the
-    # stretch took one grey level of noise to 10^14 range units (every speck a segment);
-    # then the band's whole sampled range, and never less than one step of an integer type
-    # (or a millionth of a float band's magnitude), so a constant band weighs nothing
-    flat = hi - lo < _min_span(source.dtype, lo, hi)
+    # a band that is one value in 96% of the pixels: its 2-98% span is 0 and the stretch
+    # took one grey level of noise to 10^14 range units (every speck a segment). Such a
+    # band is stretched over its sampled range but never finer than one unit per step of
+    # its type (a grey level of an integer band, a millionth of a float band's magnitude):
+    # its noise stays under the range radius, a real feature still stands out
+    step = _min_span(source.dtype, lo, hi)
+    flat = hi - lo < step
     lo = np.where(flat, data.min(axis=1), lo)
     hi = np.where(flat, data.max(axis=1), hi)
-    span = np.maximum(hi - lo, _min_span(source.dtype, lo, hi))
+    span = np.maximum(hi - lo, np.where(flat, 255.0 * step, step))
     return lo.astype(np.float32), (255.0 / span).astype(np.float32)
 
 

@@ -294,9 +294,11 @@ def test_a_band_that_is_nearly_one_value_is_not_stretched_into_specks(tmp_path):
     quiet[40:50, 40:50] = 3000  # a feature: it must stay its own segment
     fields = np.where(np.arange(128)[None, :] < 64, 200, 2200).astype(np.uint16)
     fields = np.broadcast_to(fields, (128, 128)) + rng.integers(0, 20, (128, 128)).astype(np.uint16)
-    image = write(tmp_path / "quiet.tif", np.stack([quiet, fields]))
+    calm = np.full((128, 128), 50, np.uint16)  # one value and noise, nothing else
+    calm[specks] += rng.choice([1, 2], specks.sum()).astype(np.uint16)
+    image = write(tmp_path / "quiet.tif", np.stack([quiet, fields, calm]))
     ids = tmp_path / "ids.tif"
-    res = segment(SegmentConfig(image, output_segment_ids=str(ids), band_indexes=(1, 2),
+    res = segment(SegmentConfig(image, output_segment_ids=str(ids), band_indexes=(1, 2, 3),
                                 min_segment_size=1))
     got = _ids(ids)
     assert res.segments <= 4  # two fields and the feature (which straddles them: up to 4)
