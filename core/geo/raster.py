@@ -189,6 +189,11 @@ class RasterSource:
         return self._src.count
 
     @property
+    def has_mask(self) -> bool:
+        """Whether a mask or alpha band, not only NoData values, says where data is."""
+        return self._per_dataset_mask or self._alpha is not None
+
+    @property
     def ends_in_alpha(self) -> bool:
         """Whether the file's last band is an alpha band (its mask, no data)."""
         return self._src.colorinterp[-1] == ColorInterp.alpha

@@ -83,6 +83,7 @@ class GeoTiffWriter:
         self._last = Window(c0, r0, grid.width - c0, grid.height - r0)
         self._last_data = np.zeros((count, int(self._last.height), int(self._last.width)), dtype)
         self._last_seen = np.zeros(self._last_data.shape[1:], dtype=bool)
+        self._last_valid = np.ones(self._last_data.shape[1:], dtype=bool)  # with ``mask``
         self._staged: list[tuple[str, str]] = []
         try:
             self._ds = rasterio.open(self._tmp, "w", **profile)
@@ -132,6 +133,8 @@ class GeoTiffWriter:
                    slice(c0 - int(window.col_off), c1 - int(window.col_off)))
             self._last_data[(slice(None),) + dst] = data[(slice(None),) + src]
             self._last_seen[dst] = True
+            if self.mask:
+                self._last_valid[dst] = valid[src]
 
     def commit(self) -> str:
         """prepare() then publish(): the whole raster, verified, renamed into place."""
@@ -214,6 +217,7 @@ class GeoTiffWriter:
                                 raise OSError(f"block {x},{y} of band {b} is missing from the "
                                               "file")
                 got = ds.read(window=self._last)
+                got_valid = ds.dataset_mask(window=self._last) > 0 if self.mask else None
         except (rasterio.errors.RasterioError, rasterio.errors.RasterioIOError) as exc:
             # opening or a block's read failed (RasterioIOError is no RasterioError in 1.3)
             raise OSError(f"the written file cannot be read back ({exc})") from exc
@@ -223,6 +227,9 @@ class GeoTiffWriter:
         if not np.array_equal(got[:, seen].astype(self.dtype), self._last_data[:, seen],
                               equal_nan=floating):
             raise OSError("the last block does not read back as it was written")
+        if self.mask and not np.array_equal(got_valid.reshape(seen.shape)[seen],
+                                            self._last_valid[seen]):
+            raise OSError("the last block's mask does not read back as it was written")
 
     def _write_class_sidecars(self) -> list[tuple[str, str]]:
         """GDAL category names (in the .aux.xml PAM) and a QGIS .qml; staged, not renamed."""

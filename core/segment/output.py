@@ -21,9 +21,10 @@ from ..progress import Progress, track
 
 def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: int, stats,
                   band_names: list[str], progress: Progress, dtype: np.dtype,
-                  nodata: float | None, split=None) -> dict:
+                  nodata: float | None, split=None, masked: bool = False) -> dict:
     """``final`` maps local labels to ids 1..n, unless ``split`` (split.Split) cuts large
-    segments: then it gives the ids, counts and means."""
+    segments: then it gives the ids, counts and means. ``masked``: the input says where
+    its data is by a mask or alpha band (then, without a NoData value, so does OUTPUT)."""
     if (split.n if split is not None else n) >= 2 ** 32:  # the ids raster is uint32
         raise InputError("min_segment_size", f"{split.n if split is not None else n:,} "
                          "segments do not fit the uint32 segment "
@@ -57,7 +58,8 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
         # NoData is a mask in the file: filled with 0 alone it read as black segments
         writers.append(("colour", GeoTiffWriter(config.output, grid, colour.shape[1], dtype,
                                                 nodata=nodata, band_names=band_names,
-                                                parameter="output", mask=nodata is None)))
+                                                parameter="output",
+                                                mask=nodata is None and masked)))
     polygons = None  # the GeoPackage, complete under a temporary name until the rasters are
     try:
         tile = (1024, 1024)

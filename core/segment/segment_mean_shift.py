@@ -216,7 +216,8 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                     n_final = split.n if split else n_final
                 outputs = write_outputs(config, grid, labels_path, final, n_final, stats,
                                         src.band_names, SubProgress(progress, 0.85, 1.0),
-                                        src.dtype, src.nodata[0], split)
+                                        src.dtype, src.nodata[0], split,
+                                        masked=src.has_mask)
             finally:
                 stats.release()  # its memory-mapped files are in tmp
     progress.set_fraction(1.0)

@@ -229,3 +229,10 @@ def test_a_mask_inside_the_file_marks_nodata_where_no_value_is_free(tmp_path):
         with GeoTiffWriter(tmp_path / "b.tif", GRID, 1, np.uint8, mask=True) as out:
             out.write(np.zeros((300, 600), np.uint8), Window(0, 0, 600, 300))
     assert os.listdir(tmp_path) == ["rgb.tif"]
+    # the verification reads the last block's mask back too
+    out = GeoTiffWriter(tmp_path / "c.tif", GRID, 1, np.uint8, mask=True)
+    out.write(np.zeros((300, 600), np.uint8), Window(0, 0, 600, 300), valid=valid)
+    out._last_valid[:] = True  # as if the mask's last block had not reached the disk
+    with pytest.raises(InputError, match="mask does not read back"):
+        out.commit()
+    assert os.listdir(tmp_path) == ["rgb.tif"]

@@ -57,6 +57,8 @@ def test_min_size_ids_and_mean_colour(shared, tmp_path):
     with rasterio.open(naip) as src, rasterio.open(tmp_path / "mean.tif") as m:
         raw, mean = src.read().astype(np.float64), m.read()
         assert m.transform == src.transform and m.dtypes[0] == "uint8" and m.count == 4
+        # no NoData and no mask in the input: none in the output either
+        assert m.nodata is None and m.mask_flag_enums[0] == [rasterio.enums.MaskFlags.all_valid]
     for sid in (1, res.segments // 2, res.segments):
         sel = ids == sid
         np.testing.assert_array_equal(mean[:, sel][:, 0], np.round(raw[:, sel].mean(axis=1)))
