@@ -57,8 +57,6 @@ def test_min_size_ids_and_mean_colour(shared, tmp_path):
     with rasterio.open(naip) as src, rasterio.open(tmp_path / "mean.tif") as m:
         raw, mean = src.read().astype(np.float64), m.read()
         assert m.transform == src.transform and m.dtypes[0] == "uint8" and m.count == 4
-        # no NoData and no mask in the input: none in the output either
-        assert m.nodata is None and m.mask_flag_enums[0] == [rasterio.enums.MaskFlags.all_valid]
     for sid in (1, res.segments // 2, res.segments):
         sel = ids == sid
         np.testing.assert_array_equal(mean[:, sel][:, 0], np.round(raw[:, sel].mean(axis=1)))
@@ -273,6 +271,13 @@ def test_an_rgba_orthophoto_segments_its_colours_and_keeps_its_footprint(shared,
         sel = ids == sid
         np.testing.assert_array_equal(mean[:, sel][:, 0],
                                       np.round(data[:, sel].astype(np.float64).mean(axis=1)))
+    # no NoData value and no mask in the input: no mask in the output either
+    from synthetic import write
+
+    plain = write(tmp_path / "plain.tif", data[:, :200, :200])
+    segment(SegmentConfig(plain, output=str(tmp_path / "plain_mean.tif"), min_segment_size=50))
+    with rasterio.open(tmp_path / "plain_mean.tif") as m:
+        assert m.nodata is None and m.mask_flag_enums[0] == [rasterio.enums.MaskFlags.all_valid]
     # a grey scan with alpha: one band to segment by, not the alpha beside it
     _rgba(shared, tmp_path / "la.tif", bands=(2,))
     segment(SegmentConfig(str(tmp_path / "la.tif"), output=str(tmp_path / "la_mean.tif"),
