@@ -19,7 +19,7 @@ from ..geo.raster import RasterSource
 from ..geo.segments import open_segments, read_segments
 from ..labels.open import labelled_windows, open_labels
 from ..progress import NullProgress, Progress, SubProgress
-from .samples import Samples, all_points, pixel_groups
+from .samples import BLOCK, Samples, all_points, pixel_groups
 from .segment_attributes import feature_names, gather_segment_stats, parse_attributes
 
 __all__ = ["MIN_LABEL_SHARE", "collect_object_samples"]
@@ -136,7 +136,7 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
         if not np.array_equal(ids, segs):  # each has a labelled pixel on valid data
             raise RuntimeError("labelled segments without image data")
         mean, std = stats.band_means()
-        grouped = "block" if not has_ids else (
+        grouped = f"{BLOCK} px block" if not has_ids else (
             "point" if all_points(config.labels) else "polygon")
         return Samples(x, cls, groups, classes, image.band_names, list(image.bands),
                        image.source_count, image.dtype.name, grid.res,

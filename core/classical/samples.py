@@ -27,7 +27,14 @@ from ..labels.open import labelled_windows, open_labels
 from ..progress import NullProgress, Progress, SubProgress
 from .neighbourhood import Neighbourhood
 
-BLOCK = 64
+BLOCK = 64  # px: a label raster's pixels are grouped in blocks of this side, at least
+
+
+def block_side(context: Neighbourhood | None) -> int:
+    """The side of a label raster's cross-validation blocks: 64 px, or four windows' halos
+    (a 63 px window reaches 31 px into the next block: 64 px blocks put pixels whose
+    windows were nearly the same on both sides, and the score read memory as skill)."""
+    return max(BLOCK, 4 * context.halo) if context is not None else BLOCK
 
 
 @dataclass
@@ -43,7 +50,7 @@ class Samples:
     cell_size: tuple[float, float]
     crs_wkt: str | None
     available: dict[int, int]  # labelled valid pixels per class before sampling
-    grouped_by: str  # "polygon", "point" or "block"
+    grouped_by: str  # "polygon", "point" or "64 px block" (its side)
     # object-based samples (object_samples): x holds segment features, not bands
     feature_names: list[str] | None = None
     band_mean: np.ndarray | None = None  # the bands' statistics over the samples' pixels
@@ -100,7 +107,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                 keep, chunks = _window_samples(image, inner, y, context)
                 if not keep.any():
                     continue
-                g = pixel_groups(lab, inner, keep)
+                g = pixel_groups(lab, inner, keep, block_side(context))
                 yk = y[keep]
                 # each pixel's random key drawn per window and class, as if the window came
                 # in one piece; its feature rows then come chunk by chunk (neighbourhood
@@ -139,7 +146,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             if len(classes) < 2:
                 raise InputError("labels", f"only one class ({classes[0].name}) has samples; a "
                                  "classifier needs at least two")
-            grouped = "block" if not has_ids else (
+            grouped = f"{block_side(context)} px block" if not has_ids else (
                 "point" if all_points(labels) else "polygon")
             return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
                            image.band_names, list(image.bands), image.source_count,
@@ -176,13 +183,14 @@ def _window_samples(image, inner, y: np.ndarray, context: Neighbourhood | None):
     return keep, (f for _, _, f in context.strips(x, valid, padded_keep))
 
 
-def pixel_groups(lab, win, keep: np.ndarray) -> np.ndarray:
+def pixel_groups(lab, win, keep: np.ndarray, block: int = BLOCK) -> np.ndarray:
     """The group of each kept pixel of ``win``: its polygon (or point) id where the labels
-    have ids, else its 64 px block, for cross-validation that keeps neighbours together."""
+    have ids, else its ``block`` px block, for cross-validation that keeps neighbours
+    together."""
     if hasattr(lab, "read_ids"):
         return lab.read_ids(win)[keep].astype(np.int64)
     rr, cc = np.nonzero(keep)
-    return ((rr + int(win.row_off)) // BLOCK) * 1_000_000 + (cc + int(win.col_off)) // BLOCK
+    return ((rr + int(win.row_off)) // block) * 1_000_000 + (cc + int(win.col_off)) // block
 
 
 def all_points(labels: LabelConfig) -> bool:

@@ -60,7 +60,7 @@ def test_collect_samples_caps_each_class_and_never_samples_nodata(tmp_path):
     truth = {v: int(((labels == v) & valid).sum()) for v in (1, 2, 3)}
     assert s.available == truth and truth[3] == 50
     assert {int(v): int((s.y == v).sum()) for v in (1, 2, 3)} == {1: 60, 2: 60, 3: 50}
-    assert s.x.shape == (170, 3) and s.grouped_by == "block"
+    assert s.x.shape == (170, 3) and s.grouped_by == "64 px block"
     assert s.band_names == ["Band_1", "Band_2", "Band_3"] and s.cell_size == (10.0, 10.0)
     row, col = s.x[:, 0].astype(int) - 1, s.x[:, 1].astype(int) - 1
     assert np.all(valid[row, col])  # never a NoData pixel
@@ -71,6 +71,19 @@ def test_collect_samples_caps_each_class_and_never_samples_nodata(tmp_path):
     # no cap: every labelled valid pixel
     everything = collect_samples(img, LabelConfig(lab), max_per_class=0)
     assert len(everything.y) == sum(truth.values())
+
+
+def test_with_wide_windows_the_blocks_are_four_halos_wide(tmp_path):
+    """63 px windows reach 31 px into the next 64 px block: pixels with nearly the same
+    features fell on both sides of the cross-validation. The blocks grow to 4 halos."""
+    from landlearn.core.classical.neighbourhood import Neighbourhood
+
+    img, lab, _image, _labels = _scene(tmp_path)
+    s = collect_samples(img, LabelConfig(lab), max_per_class=0,
+                        neighbourhood=Neighbourhood((3, 63), "mean"))
+    row, col = s.x[:, 0].astype(int) - 1, s.x[:, 1].astype(int) - 1
+    assert s.grouped_by == "124 px block"
+    np.testing.assert_array_equal(s.groups, (row // 124) * 1_000_000 + col // 124)
 
 
 def test_labels_only_on_nodata_are_refused(tmp_path):
