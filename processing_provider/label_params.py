@@ -7,6 +7,7 @@ definition keeps their help text, keys and behaviour the same everywhere.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from qgis.core import (
@@ -22,6 +23,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from ..core.errors import InputError
 from .layers import raster_path, vector_path
 
 if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS starts
@@ -122,6 +124,18 @@ def check_classifier_labels(parameters) -> tuple[bool, str]:
     if vector and parameters.get("CLASS_FIELD") in (None, ""):
         return False, "CLASS_FIELD: choose the field of LABELS that holds the classes"
     return True, ""
+
+
+@contextmanager
+def labels_named(parameters):
+    """The core names its labels LABELS; given as a raster, the user set LABEL_RASTER, and
+    an error about them names that."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.parameter != "LABELS" or parameters.get("LABEL_RASTER") in (None, ""):
+            raise
+        raise InputError("label_raster", exc.detail.replace("LABELS", "LABEL_RASTER")) from None
 
 
 def classifier_label_config(alg, parameters, context, feedback) -> LabelConfig:

@@ -22,6 +22,7 @@ from .label_params import (
     add_classifier_label_parameters,
     check_classifier_labels,
     classifier_label_config,
+    labels_named,
 )
 from .layers import extent_of, optional_raster, raster_path
 from .training import add_model_output, dlpk_path, finish_training
@@ -110,7 +111,8 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             segment_attributes=parse_attributes(self.parameterAsString(
                 parameters, "SEGMENT_ATTRIBUTES", context) or "COLOR;MEAN"),
             neighbourhood=neighbourhood_of(self, parameters, context))
-        result = train_classical(config, progress)
+        with labels_named(parameters):
+            result = train_classical(config, progress)
         return finish_training(result.output_model, result.accuracy, feedback)
 
 

@@ -94,6 +94,20 @@ def test_train_classifier_takes_a_label_raster_and_the_old_id_forwards(provider,
     assert _metrics(new["OUTPUT_MODEL"])["confusion_matrix"] == \
         _metrics(old["OUTPUT_MODEL"])["confusion_matrix"]
     assert len(_metrics(new["OUTPUT_MODEL"])["classes"]) == 7
+    # an error about labels given as a raster names LABEL_RASTER, which the user set
+    import numpy as np
+    import rasterio
+    from qgis.core import QgsProcessingException
+
+    with rasterio.open(nc / "strata.tif") as src:
+        one = np.where(src.read(1) > 0, 1, 0).astype(src.dtypes[0])
+        profile = src.profile
+    with rasterio.open(tmp_path / "one.tif", "w", **profile) as dst:
+        dst.write(one[None])
+    with pytest.raises(QgsProcessingException, match="^LABEL_RASTER: only one class"):
+        processing.run("landlearn:trainclassifier", {
+            **base, "LABEL_RASTER": str(tmp_path / "one.tif"),
+            "OUTPUT_MODEL": str(tmp_path / "c.dlpk")})
 
 
 @pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
