@@ -27,13 +27,14 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
         return None
     groups_per_class = {v: len(np.unique(s.groups[s.y == v])) for v in np.unique(s.y)}
     folds = min(config.cv_folds, max(groups_per_class.values()))
+    unit = s.grouped_by  # polygon, point or "64 px block"
     if folds < 2:
-        progress.warning("Every class comes from a single polygon; cross-validation by polygon "
-                         "is impossible, so no accuracy is reported. Add more polygons.")
+        progress.warning(f"Every class comes from a single {unit}; cross-validation by {unit} "
+                         f"is impossible, so no accuracy is reported. Add more labels.")
         return None
     thin = [int(v) for v, g in groups_per_class.items() if g < folds]  # plain ints: NumPy 2 reprs
     if thin:
-        progress.warning(f"Class(es) {thin} have fewer polygons than the {folds} folds; in some "
+        progress.warning(f"Class(es) {thin} have fewer {unit}s than the {folds} folds; in some "
                          "folds they are not tested.")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     return list(splitter.split(s.x, s.y, s.groups))

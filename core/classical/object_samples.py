@@ -2,8 +2,8 @@
 
 A segment (SEGMENTED_RASTER) is labelled by the majority class of its labelled pixels on
 valid image data, and kept only where that class holds at least MIN_LABEL_SHARE of them
-(a segment that straddles two classes' polygons evenly teaches nothing; ties go to the
-lower class value). Its group for the cross-validation is the polygon (or, for a label
+(a segment mostly of other classes would teach its class wrongly; one split exactly in
+half is kept, under the lower class value). Its group for the cross-validation is the polygon (or, for a label
 raster, the 64 px block) most of those pixels came from, so one polygon's segments stay
 on one side. Up to MAX_SAMPLES_PER_CLASS segments per class are drawn at random; their
 attributes describe the whole segment, inside EXTENT or not (segment_attributes).
