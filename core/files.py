@@ -184,11 +184,29 @@ def foreign_files(folder: str, legacy: Callable[[str], set[str] | None] | None =
     return sorted(foreign)
 
 
+def marker_algorithm(folder: str) -> str | None:
+    """The algorithm a LandLearn marker in ``folder`` names (None: no readable marker)."""
+    try:
+        with open(os.path.join(folder, MARKER), encoding="utf-8") as fh:
+            algorithm = json.load(fh).get("algorithm")
+        return algorithm if isinstance(algorithm, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def check_replaceable_folder(path: str, parameter: str, what: str = "output",
-                             legacy: Callable[[str], set[str] | None] | None = None) -> None:
-    """Refuse unless ``path`` is missing, empty, or a folder that LandLearn wrote whole."""
+                             legacy: Callable[[str], set[str] | None] | None = None,
+                             algorithm: str = "") -> None:
+    """Refuse unless ``path`` is missing, empty, or a folder that LandLearn wrote whole (with
+    ``algorithm``: that algorithm wrote it; an export's OVERWRITE replaced a classified
+    collection's folder as readily as an earlier export)."""
     if not os.path.isdir(path) or not os.listdir(path):
         return
+    wrote = marker_algorithm(path)
+    if algorithm and wrote and wrote != algorithm:
+        raise InputError(parameter, f"the folder '{path}' holds the results of LandLearn's "
+                         f"{wrote}, not an earlier {what}; it is not replaced even with "
+                         "OVERWRITE: choose an empty or new folder")
     foreign = foreign_files(path, legacy)
     if foreign is None:
         names = sorted(os.listdir(path))
@@ -258,7 +276,8 @@ class StagedFolder:
         return staging
 
     def _check_replaceable(self) -> None:
-        check_replaceable_folder(self.path, self.parameter, self.what, self.legacy)
+        check_replaceable_folder(self.path, self.parameter, self.what, self.legacy,
+                                 self.algorithm)
 
     def publish(self) -> str:
         write_marker(self.staging, self.algorithm)

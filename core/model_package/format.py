@@ -194,7 +194,7 @@ def check_model_output(package: str, inputs: dict, parameter: str = "output_mode
         raise InputError(parameter, f"'{package}' is not a .dlpk path; use a name ending in .dlpk")
     check_distinct(inputs, {parameter: package})
     check_replaceable_folder(report_folder(package), parameter, "report folder",
-                             legacy_report_files)
+                             legacy_report_files, algorithm="report")
 
 
 def unpack_report(package: str, parameter: str = "output_model") -> str:

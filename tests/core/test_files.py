@@ -108,6 +108,24 @@ def test_staged_folder_refuses_foreign_folders_before_doing_anything(tmp_path):
     assert _hidden(tmp_path) == []
 
 
+def test_overwrite_replaces_only_what_the_same_algorithm_wrote(tmp_path):
+    """An export's OVERWRITE replaced a classified collection's folder (any LandLearn
+    marker passed); the marker's algorithm must be the one replacing it."""
+    out = tmp_path / "out"
+    with StagedFolder(str(out), "output_folder", algorithm="classifyrastercollection") as f:
+        open(os.path.join(f.staging, "a_classified.tif"), "w").close()
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .* holds the results of "
+                       "LandLearn's classifyrastercollection, not an earlier training data "
+                       "folder; it is not replaced even with OVERWRITE"):
+        StagedFolder(str(out), "output_folder", replace=True, what="training data folder",
+                     algorithm="exporttrainingdata")
+    assert sorted(os.listdir(out)) == sorted([MARKER, "a_classified.tif"])
+    again = StagedFolder(str(out), "output_folder", replace=True,
+                         algorithm="classifyrastercollection")
+    again.publish()
+    assert os.listdir(out) == [MARKER]
+
+
 def test_staged_folder_checks_again_before_replacing(tmp_path):
     """Files that appear in the destination during the run stop the publication."""
     out = tmp_path / "out"
