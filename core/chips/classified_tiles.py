@@ -10,6 +10,7 @@ spatial block id, so training can hold out whole areas instead of overlapping ne
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -139,17 +140,24 @@ def model_definition(d: ExportDescription) -> dict:
         "InputRastersProps": {"RasterCount": 1, "SensorName": "", "BandNames": d.band_names},
         "AllTilesStats": [b.to_esri() for b in d.bands],
         "LandLearn": {"CellSize": list(d.cell_size), "DataType": d.dtype,
-                      "NoData": d.nodata, "SourceBands": d.source_bands,
+                      "NoData": _json_values(d.nodata), "SourceBands": d.source_bands,
                       "SourceBandCount": d.source_band_count,
                       "SpatialReference": d.crs_wkt},
     }
+
+
+def _json_values(values: list[float | None]) -> list[float | str | None]:
+    """NoData values as strict JSON holds them: a float raster's NaN (or +-inf) as the text
+    GDAL writes for it ("nan"); json.dump wrote the bare token NaN, which strict JSON
+    readers refuse."""
+    return [v if v is None or math.isfinite(v) else str(float(v)).lower() for v in values]
 
 
 def manifest(d: ExportDescription) -> dict:
     return {
         "format": "landlearn-chips", "version": MANIFEST_VERSION,
         "source": d.source, "source_bands": d.source_bands, "band_names": d.band_names,
-        "dtype": d.dtype, "nodata": d.nodata, "crs": d.crs_wkt,
+        "dtype": d.dtype, "nodata": _json_values(d.nodata), "crs": d.crs_wkt,
         "cell_size": list(d.cell_size), "grid_transform": list(d.grid_transform),
         "tile_size": list(d.tile_size), "stride": list(d.stride),
         "block_size": list(d.block_size),

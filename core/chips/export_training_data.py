@@ -233,6 +233,10 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
     if stride[0] > tile[0] or stride[1] > tile[1]:
         progress.warning(f"The stride {stride} is larger than the tile {tile}: strips of "
                          "the raster between chips are left out of the export.")
+    if config.output_nofeature_tiles and config.min_labeled_fraction > 0:
+        progress.warning(f"MIN_LABELED_FRACTION ({config.min_labeled_fraction:g}) has no "
+                         "effect with OUTPUT_NOFEATURE_TILES: chips without labels are kept, "
+                         "and so are chips with fewer labels than that share.")
     nodata = _image_nodata(image, progress)
     desc = ExportDescription(
         source=config.input_raster, source_bands=list(image.bands),

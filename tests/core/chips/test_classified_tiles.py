@@ -74,6 +74,21 @@ def test_metadata_files_round_trip(tmp_path):
     assert "  Band_4: min 1, max 9, mean 4.5, std 2 (250 px)" in text
 
 
+def test_a_nan_nodata_is_written_as_strict_json(tmp_path):
+    """json.dump wrote the bare token NaN for a float raster's NaN NoData: strict JSON
+    readers (and other languages' parsers) refuse the file."""
+    import dataclasses
+
+    d = dataclasses.replace(_description(), nodata=[float("nan"), None], dtype="float32")
+    ct.write_metadata(str(tmp_path), d, "3 chips")
+    def refuse(token):
+        raise ValueError(f"not strict JSON: {token}")
+
+    for name in (ct.EMD, ct.MANIFEST, ct.STATS_JSON):
+        json.loads((tmp_path / name).read_text(), parse_constant=refuse)
+    assert json.loads((tmp_path / ct.EMD).read_text())["LandLearn"]["NoData"] == ["nan", None]
+
+
 def test_empty_export_statistics():
     d = _description()
     d.chips = []

@@ -461,3 +461,16 @@ def test_a_stride_of_millions_of_windows_is_refused_before_any_chip(sample, tmp_
                                       tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64),
                          progress)
     assert any("only labelled windows become chips" in w for w in progress.warnings)
+
+
+def test_a_minimum_labelled_share_with_nofeature_tiles_is_warned_of(sample, tmp_path):
+    """OUTPUT_NOFEATURE_TILES keeps chips whatever their labels: MIN_LABELED_FRACTION then
+    decides nothing, and was ignored without a word."""
+    image, labels = _s2(sample)
+    progress = RecordingProgress()
+    export_training_data(ExportConfig(image, labels, str(tmp_path / "c"), tile_size_x=128,
+                                      tile_size_y=128, stride_x=128, stride_y=128,
+                                      output_nofeature_tiles=True, min_labeled_fraction=0.5),
+                         progress)
+    assert any(w.startswith("MIN_LABELED_FRACTION (0.5) has no effect with "
+                            "OUTPUT_NOFEATURE_TILES") for w in progress.warnings)
