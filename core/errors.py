@@ -28,8 +28,13 @@ class InputError(LandLearnError):
 class Cancelled(LandLearnError):
     """The user cancelled; raised between tiles so that no output is half-written."""
 
-    def __init__(self, message: str = "Cancelled by the user; no output was written."):
+    def __init__(self, message: str = "Cancelled by the user; no output was written.",
+                 saved: str | None = None):
         super().__init__(message)
+        self.saved = saved  # what was saved all the same (SAVE_ON_CANCEL's package)
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.saved))
 
 
 class MissingDependency(LandLearnError):

@@ -86,6 +86,8 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
 
     def perform(self, parameters, context, progress, feedback):
         from ..core.deep.train_deep_learning_model import TrainConfig, train_model
+        from ..core.errors import Cancelled
+        from ..core.model_package.format import unpack_report
 
         def optional(key, kind):
             if parameters.get(key) in (None, ""):
@@ -125,7 +127,12 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             quantize=self.parameterAsBoolean(parameters, "QUANTIZE", context),
             ensemble_size=self.parameterAsInt(parameters, "ENSEMBLE_SIZE", context),
             seed=self.parameterAsInt(parameters, "SEED", context))
-        result = train_model(config, progress)
+        try:
+            result = train_model(config, progress)
+        except Cancelled as exc:
+            if exc.saved:  # SAVE_ON_CANCEL: the report beside the saved package, not an old one
+                unpack_report(exc.saved)
+            raise
         return finish_training(result.output_model, result.accuracy, feedback)
 
 

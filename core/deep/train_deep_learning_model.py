@@ -277,13 +277,19 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
             fit_network(torch, model, setting, fits[-1], progress, (k, n))
             model.load_state_dict(fits[-1].best_state)
             networks.append(model)
+        # inside the handler too: a cancel while the trained networks score the validation
+        # chips for the report (after the last epoch) lost the whole training
+        return _finish(torch, config, data, values, names, _combined(networks), chips,
+                       split, loss_fn, device, batch, amp, amp_dtype, fits, notes, t0, progress)
     except Cancelled:
         done = [f for f in fits if f.best_state is not None]
         if config.save_on_cancel and done:
+            trained = len(networks) == n
             if len(networks) < len(done):  # the network in training: its best epoch so far
                 model.load_state_dict(done[-1].best_state)
                 networks.append(model)
-            what = (f"during epoch {len(fits[-1].history) + 1}" if n == 1 else
+            what = ("while the trained networks scored the validation chips" if trained else
+                    f"during epoch {len(fits[-1].history) + 1}" if n == 1 else
                     f"while training network {len(fits)} of {n}")
             notes.append(f"cancelled {what}; saved the best epoch so far"
                          + ("" if n == 1 else f" of each of {len(done)} networks"))
@@ -293,10 +299,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
             raise Cancelled("Cancelled by the user; the best model so far ("
                             + (f"epoch {done[0].best_epoch}" if n == 1 else
                                f"{len(done)} networks") +
-                            f") was saved to {result.output_model}.") from None
+                            f") was saved to {result.output_model}.",
+                            saved=result.output_model) from None
         raise
-    return _finish(torch, config, data, values, names, _combined(networks), chips,
-                   split, loss_fn, device, batch, amp, amp_dtype, fits, notes, t0, progress)
 
 
 def _network(config, data, values, ckpt, notes, progress):

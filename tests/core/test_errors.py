@@ -26,3 +26,13 @@ def test_missing_dependency_gives_the_command_and_the_reason():
                         "be imported (No module named 'torch'). Install it with:\n"
                         "    python3 -m pip install torch==2.15.0\nthen restart QGIS.")
     assert "imported. Install" in str(MissingDependency("numba", "pip install numba"))
+
+
+def test_a_cancel_says_what_was_saved_all_the_same_and_travels_whole():
+    import pickle
+
+    from landlearn.core.errors import Cancelled
+
+    assert Cancelled().saved is None
+    again = pickle.loads(pickle.dumps(Cancelled("saved to m.dlpk", saved="m.dlpk")))
+    assert str(again) == "saved to m.dlpk" and again.saved == "m.dlpk"

@@ -181,6 +181,16 @@ def test_cancel_writes_nothing_unless_asked(chips, tmp_path):
     with pytest.raises(Cancelled, match="best model so far .epoch 1."):
         train_model(quick_config(chips, out, save_on_cancel=True, epochs=3), CancelAfterEpoch(1))
     assert out.exists()
+    # cancelled after the last epoch, while the validation chips are scored for the
+    # report: the trained network is saved (it was all lost)
+    from landlearn.core.model_package.format import read_package
+
+    out.unlink()
+    with pytest.raises(Cancelled, match="best model so far .epoch 1.") as err:
+        train_model(quick_config(chips, out, save_on_cancel=True, epochs=1), CancelAfterEpoch(1))
+    assert out.exists() and err.value.saved == str(out)  # the toolbox unpacks its report
+    assert "while the trained networks scored the validation chips" in \
+        json.dumps(read_package(str(out)).landlearn)
 
 
 def test_lr_finder_dice_and_class_weights(chips, tmp_path):
