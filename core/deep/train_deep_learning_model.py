@@ -34,6 +34,7 @@ from .architectures import auto_encoder_depth, check_encoder_depth, has_detail_h
 from .band_matching import parse_bands
 from .batches import auto_batch
 from .chip_dataset import IGNORE, ChipData
+from .chip_fit import check_batch, check_chip_size
 from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import calibration_groups, evaluate
 from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, epoch_line, fit_network
@@ -265,8 +266,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
             model = _network(config, data, values, ckpt, notes if k == 0 else None, progress)
             model.to(device)
             if setting is None:
+                check_chip_size(torch, model, config.architecture, shape, depth)
                 batch = batch or auto_batch(torch, model, device, shape, len(split.train))
-                _check_batch(batch, len(split.train), shape, depth)
+                check_batch(batch, len(split.train), shape, depth, config.architecture)
                 progress.info(f"Device: {describe_device(device)}; batch size {batch}"
                               + (f"; mixed precision {str(amp_dtype).split('.')[-1]}"
                                  if amp else ""))
@@ -320,15 +322,6 @@ def _network(config, data, values, ckpt, notes, progress):
             notes.append(f"pretrained weights from {config.pretrained_weights}: {what}")
             progress.info(notes[-1])
     return model
-
-
-def _check_batch(batch: int, train_chips: int, shape, depth: int) -> None:
-    if min(batch, train_chips) < 2 and min(shape[1], shape[2]) >> depth <= 1:
-        raise InputError("batch_size" if batch < 2 else "training_data",
-                         f"{shape[2]} x {shape[1]} px chips shrink to one pixel in the encoder, "
-                         "where BatchNorm needs at least 2 chips per batch; "
-                         + ("set BATCH_SIZE to 2 or more" if batch < 2 else
-                            "export more training chips") + ", or export larger chips")
 
 
 def _combined(networks: list):
