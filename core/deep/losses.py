@@ -47,9 +47,13 @@ def make_loss(name: str, torch, weight=None):
     fn = torch.nn.functional
 
     def ce(logits, target):
-        if not bool((target != IGNORE).any()):
-            # nothing to learn from (torch's mean over no pixel is NaN): a zero loss, zero
-            # gradient, as dice and focal give
+        valid = target != IGNORE
+        if not bool(valid.any()) or (weight is not None
+                                     and not bool((weight[target[valid]] > 0).any())):
+            # nothing to learn from (torch's mean over no pixel is NaN, and so is its
+            # weighted mean over pixels that all weigh 0: a class only the validation area
+            # holds gets weight 0, and one such batch made the epoch's loss NaN): a zero
+            # loss, zero gradient, as dice and focal give
             return logits.sum() * 0.0
         return fn.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE)
 

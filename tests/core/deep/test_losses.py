@@ -108,6 +108,25 @@ def test_a_batch_without_any_labelled_pixel_gives_zero_not_nan():
         assert torch.all(logits.grad == 0), name
 
 
+def test_a_batch_only_of_a_class_weighing_zero_gives_zero_not_nan():
+    """A class only the validation area holds weighs 0 (no training pixel): a validation
+    batch of it alone made weighted cross-entropy 0/0 and the epoch's loss NaN."""
+    torch = pytest.importorskip("torch")
+    weight = torch.tensor([1.0, 0.0, 2.0])
+    target = torch.ones((2, 4, 4), dtype=torch.long)
+    target[0, 0] = IGNORE
+    for name in ("crossentropy", "crossentropy_dice", "focal"):
+        logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+        loss = make_loss(name, torch, weight)(logits, target)
+        assert torch.isfinite(loss), name
+    target[1, 1, 1] = 2  # one pixel that weighs: a real loss again
+    logits = torch.randn(2, 3, 4, 4)
+    got = make_loss("crossentropy", torch, weight)(logits, target)
+    expected = torch.nn.functional.cross_entropy(logits, target, weight=weight,
+                                                 ignore_index=IGNORE)
+    assert float(got) == pytest.approx(float(expected)) and float(got) > 0
+
+
 def test_class_weights_by_pixel_share_and_its_square_root():
     """98 / 1 / 1 pixels and a class with none: inverse frequency weighs a 1% class 98x the
     common one, its square root about 9.9x; a class without training pixels weighs 0, the
