@@ -77,7 +77,7 @@ def add_run_parameters(alg) -> None:
         "DASK_SCHEDULER", alg.tr("Dask scheduler address (empty = no cluster)"),
         optional=True),
         "Classify on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (start `dask "
-        "scheduler`, and `dask worker <address>` on each machine, with LandLearn and its "
+        "scheduler`, and `dask worker ADDRESS` on each machine, with LandLearn and its "
         "packages installed there). Every worker reads the raster and the model itself and "
         "writes its blocks beside the output, so all three must be on storage every worker "
         "mounts at the same path (the raster may also be /vsis3/ or /vsicurl/). The map is "

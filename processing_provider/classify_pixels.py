@@ -34,6 +34,16 @@ class ApplyStyle(QgsProcessingLayerPostProcessorInterface):
             layer.triggerRepaint()
 
 
+def style_on_load(context, output: str) -> None:
+    """Give ``output``, when Processing loads it, the .qml written beside it: Processing
+    loads outputs without their default style, and QGIS 3.22 reads a GeoTIFF's colour
+    table but not its class names."""
+    if context.willLoadLayerOnCompletion(output):
+        styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
+        _KEEP.append(styler)
+        context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+
+
 class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
     ID = "classifypixels"
     DISPLAY_NAME = "Classify Pixels"
@@ -118,10 +128,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             **run_fields(self, parameters, context))
         result = classify_pixels(config, progress)
         feedback.pushInfo(result.summary())
-        if context.willLoadLayerOnCompletion(output):
-            styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
-            _KEEP.append(styler)
-            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        style_on_load(context, output)
         return {"OUTPUT": output, "OUTPUT_CONFIDENCE": result.output_confidence,
                 "OUTPUT_PROBABILITIES": result.output_probabilities}
 

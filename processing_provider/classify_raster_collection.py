@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
@@ -20,7 +18,7 @@ from qgis.core import (
 
 from .base import LandLearnAlgorithm
 from .classify_params import add_run_parameters, run_fields
-from .classify_pixels import _KEEP, ApplyStyle
+from .classify_pixels import style_on_load
 from .layers import raster_path
 
 
@@ -39,7 +37,7 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
         "grid (its cell size unless CELL_SIZE is given, its pixel alignment), over their "
         "union, into OUTPUT; where items overlap, the item listed later lies on top (a "
         "folder is listed by file name). each_item classifies every item into its own styled "
-        "map <name>_classified.tif in OUTPUT_FOLDER, with mosaic.vrt over those maps and the "
+        "map NAME_classified.tif in OUTPUT_FOLDER, with mosaic.vrt over those maps and the "
         "class areas per item in class_areas.csv and class_areas.json (pixels, square map "
         "units, hectares where the CRS is in metres).\n\n"
         "Every Classify Pixels setting applies, Dask included (advanced).\n\n"
@@ -141,10 +139,8 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
             classify=ClassifyConfig("", "", "", **run_fields(self, parameters, context)))
         result = classify_collection(config, progress)
         feedback.pushInfo(result.summary())
-        if output and context.willLoadLayerOnCompletion(output):
-            styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
-            _KEEP.append(styler)
-            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        if output:
+            style_on_load(context, output)
         return {"OUTPUT": output, "OUTPUT_FOLDER": folder, "FOLDER_OUT": folder,
                 "MOSAIC": result.mosaic, "CLASS_AREAS": result.tables[0] if result.tables
                 else None}

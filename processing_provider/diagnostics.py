@@ -25,7 +25,7 @@ def where_things_go(context) -> str:
         "Where things go:",
         "  outputs (maps, chips, model packages): the paths you choose; left empty, QGIS's "
         f"temporary folder {QgsProcessingUtils.tempFolder()}",
-        "  training reports: beside each model package, as <package>_report/report.html",
+        "  training reports: beside each model package, as PACKAGE_report/report.html",
         f"  shipped workflows (Processing > Models): {os.path.join(plugin, 'models')}",
         f"  plugin: {plugin}",
     ])

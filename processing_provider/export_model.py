@@ -22,9 +22,9 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
         "normalisation and softmax folded in, so it takes raw band values (float32) and gives "
         "class probabilities, with any batch and tile size. Its metadata holds the class "
         "names, tile size, overlap, resolution and the standardisation keys QGIS's Deepness "
-        "plugin reads; a Deepness-ready copy (<name>_deepness.onnx, tile size fixed) is "
+        "plugin reads; a Deepness-ready copy (NAME_deepness.onnx, tile size fixed) is "
         "written beside it. ONNX Runtime, OpenCV and Orfeo ToolBox run the same file. "
-        "QUANTIZE also writes an int8 graph (<name>_int8.onnx), calibrated on chips of "
+        "QUANTIZE also writes an int8 graph (NAME_int8.onnx), calibrated on chips of "
         "CALIBRATION_DATA, which Classify Pixels runs with its QUANTIZE option. "
         "OUTPUT_MODEL writes a copy of the package with the graphs inside, for packages "
         "trained before LandLearn 0.2 or without an int8 graph, so Classify Pixels can run "
@@ -45,7 +45,7 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
             "The .onnx file to write.")
         self.add(QgsProcessingParameterBoolean(
             "DEEPNESS", self.tr("Also write a Deepness-ready copy"), defaultValue=True),
-            "Writes <name>_deepness.onnx beside OUTPUT_ONNX, its tile size fixed to the "
+            "Writes NAME_deepness.onnx beside OUTPUT_ONNX, its tile size fixed to the "
             "training tile as the Deepness plugin requires.")
         # not written unless asked for: the dialog would otherwise copy the whole package
         # to a temporary file on every run
@@ -57,7 +57,7 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterBoolean(
             "QUANTIZE", self.tr("Also write an int8 graph (fast CPU classify)"),
             defaultValue=False),
-            "Writes <name>_int8.onnx beside OUTPUT_ONNX (and into OUTPUT_MODEL): the graph "
+            "Writes NAME_int8.onnx beside OUTPUT_ONNX (and into OUTPUT_MODEL): the graph "
             "quantised to int8, calibrated on chips of CALIBRATION_DATA. Classify Pixels runs "
             "it with QUANTIZE, about twice as fast on the CPU, with a slightly different map "
             "(how often its classes agree with the float graph is logged and stored).")

@@ -90,7 +90,7 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     extra = {k for k, v in parts.items() if v not in (None, "", [], {}, -1)
              and k not in ("path", "layerName")}
     direct = (layer.providerType() == "ogr" and not layer.subsetString() and not selected_only
-              and not extra and not _crs_set_in_qgis(layer))
+              and not extra and not _crs_set_in_qgis(layer) and not _more_than_the_file(layer))
     if direct and parts.get("path"):
         return parts["path"], parts.get("layerName") or None
     out = QgsProcessingUtils.generateTempFilename(f"{key.lower()}.gpkg")
@@ -106,10 +106,27 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     return out, os.path.splitext(os.path.basename(out))[0]
 
 
+def _more_than_the_file(layer: QgsVectorLayer) -> bool:
+    """Whether QGIS shows more than the file holds: unsaved edits (training polygons just
+    digitised), or joined, virtual or other fields that are not the file's own; read from
+    the file, the new polygons were left out and a virtual CLASS_FIELD was not found."""
+    if layer.isEditable() and layer.isModified():
+        return True
+    # fields the provider (the file) does not have: joined, virtual, added while editing
+    # (compared by name: the origin enum moved between QGIS 3.22 and 3.38)
+    return set(layer.fields().names()) != set(layer.dataProvider().fields().names())
+
+
 def crs_text(crs: QgsCoordinateReferenceSystem) -> str | None:
+    """The CRS as the engine reads it: its authority code, or its WKT where it has none or
+    only QGIS knows the code (a user-defined CRS is 'USER:100000', which PROJ cannot read;
+    the LandLearn menu fills EXTENT in the canvas CRS)."""
     if not crs.isValid():
         return None
-    return crs.authid() or crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
+    authid = crs.authid()
+    if authid and not authid.upper().startswith("USER:"):
+        return authid
+    return crs.toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
 
 
 def extent_of(alg, parameters, key: str, context) -> Extent | None:

@@ -53,6 +53,12 @@ class LandLearnProvider(QgsProcessingProvider):
 
     # LandLearn writes GeoTIFF rasters and GeoPackage vectors: the save dialogs offer those,
     # and temporary outputs take them whatever the user's default extension is
+    def supportsNonFileBasedOutput(self) -> bool:
+        """Outputs are files LandLearn writes itself (atomically): the dialog must not offer
+        'Save to GeoPackage...', database tables or memory layers, which the engine then
+        refused."""
+        return False
+
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
         return ["tif", "tiff"]
 

@@ -14,6 +14,7 @@ from qgis.core import (
 )
 
 from .base import LandLearnAlgorithm
+from .classify_pixels import style_on_load
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path
 
@@ -57,5 +58,6 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
             extent=extent_of(self, parameters, "EXTENT", context),
             max_output_gpx=self.size_limit(parameters, context)), progress)
         feedback.pushInfo(result.summary())
+        style_on_load(context, output)  # the class names in the legend, as promised
         return {"OUTPUT": output, "LABELLED_PIXELS": sum(result.pixel_counts.values()),
                 "CLASS_COUNT": len(result.classes)}

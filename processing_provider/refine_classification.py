@@ -3,8 +3,6 @@ unit for any classified map."""
 
 from __future__ import annotations
 
-import os
-
 from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterNumber,
@@ -13,7 +11,7 @@ from qgis.core import (
 )
 
 from .base import LandLearnAlgorithm
-from .classify_pixels import _KEEP, ApplyStyle
+from .classify_pixels import style_on_load
 from .layers import optional_raster, raster_path
 
 
@@ -86,8 +84,5 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
             connectivity=self.parameterAsInt(parameters, "CONNECTIVITY", context),
             merge_into=self.choice(parameters, "MERGE_INTO")), progress)
         feedback.pushInfo(result.summary())
-        if context.willLoadLayerOnCompletion(output):
-            styler = ApplyStyle(os.path.splitext(output)[0] + ".qml")
-            _KEEP.append(styler)
-            context.layerToLoadOnCompletionDetails(output).setPostProcessor(styler)
+        style_on_load(context, output)
         return {"OUTPUT": output, "CHANGED_PIXELS": result.changed}

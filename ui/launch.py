@@ -3,15 +3,18 @@
 Analysts work on "this raster, this part of the map": the active raster layer goes into
 INPUT_RASTER and the current canvas extent (with its CRS) into EXTENT when the algorithm
 has those parameters, except where the extent decides what a model learns (exporting
-training data, training a classifier): a zoomed-in view would silently train on a few
-fields, and ArcGIS's default there is the inputs' whole extent.
+training data, training a classifier) or what an accuracy is measured on (Assess
+Accuracy): a zoomed-in view would silently train on a few fields, or score the map on
+the few reference pixels on screen, and ArcGIS's default there is the inputs' whole
+extent.
 """
 
 from __future__ import annotations
 
 from qgis.core import QgsApplication, QgsRasterLayer, QgsReferencedRectangle
 
-TRAINING = frozenset({"exporttrainingdata", "trainclassifier", "trainmodel"})
+WHOLE_EXTENT = frozenset({"exporttrainingdata", "trainclassifier", "trainmodel",
+                          "assessaccuracy"})
 
 
 def initial_parameters(algorithm, active_layer, canvas) -> dict:
@@ -19,7 +22,7 @@ def initial_parameters(algorithm, active_layer, canvas) -> dict:
     names = {p.name() for p in algorithm.parameterDefinitions()}
     if "INPUT_RASTER" in names and isinstance(active_layer, QgsRasterLayer):
         params["INPUT_RASTER"] = active_layer.id()
-    if "EXTENT" in names and canvas is not None and algorithm.name() not in TRAINING:
+    if "EXTENT" in names and canvas is not None and algorithm.name() not in WHOLE_EXTENT:
         # a referenced rectangle, not "x0,x1,y0,y1 [EPSG:n]" text: a canvas in a CRS with
         # no authority id (a custom projection) would lose its CRS in text
         params["EXTENT"] = QgsReferencedRectangle(canvas.extent(),

@@ -12,6 +12,7 @@ from paths import PYPATH, SAMPLE
 def test_provider_lists_every_algorithm_with_help_and_icon(provider):
     ids = sorted(a.id() for a in provider.algorithms())
     assert ids == sorted(f"landlearn:{cls.ID}" for cls in ALGORITHMS + DEPRECATED)
+    assert not provider.supportsNonFileBasedOutput()  # files only: no memory or DB outputs
     for alg in provider.algorithms():
         assert alg.shortHelpString().strip()
         assert os.path.exists(os.path.join(os.path.dirname(__file__), "..", "..", "icons",
@@ -42,11 +43,17 @@ def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_pro
 
 
 def test_every_parameter_has_help_and_every_algorithm_an_example(provider):
+    import re
+
+    # QGIS shows help and tooltips as HTML: <name> placeholders vanished from them
+    tag = re.compile(r"<[A-Za-z_][A-Za-z_ ]*>")
     for alg in provider.algorithms():
         if alg.id().startswith("landlearn:"):
             assert "Example" in alg.shortHelpString(), alg.id()
+            assert not tag.findall(alg.shortHelpString()), alg.id()
             for param in alg.parameterDefinitions():
                 assert param.help().strip(), f"{alg.id()} {param.name()}"
+                assert not tag.findall(param.help()), f"{alg.id()} {param.name()}"
 
 
 def test_plugin_says_once_which_packages_are_missing(qgis_iface, monkeypatch):
@@ -96,11 +103,14 @@ def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, samp
     ctx = QgsProcessingContext()
     engine_extent = extent_of(alg, {"EXTENT": extent}, "EXTENT", ctx)
     assert engine_extent.crs == "EPSG:32119" and engine_extent.xmin <= 630000
-    # where the extent decides what a model learns, the view does not narrow it
-    for name in ("exporttrainingdata", "trainclassifier"):
-        train = QgsApplication.processingRegistry().algorithmById(f"landlearn:{name}")
-        params = initial_parameters(train, layer, qgis_canvas)
-        assert "EXTENT" not in params and params["INPUT_RASTER"] == layer.id()
+    # where the extent decides what a model learns or an accuracy is measured on, the
+    # view does not narrow it
+    for name in ("exporttrainingdata", "trainclassifier", "assessaccuracy"):
+        alg = QgsApplication.processingRegistry().algorithmById(f"landlearn:{name}")
+        assert "EXTENT" in {p.name() for p in alg.parameterDefinitions()}
+        params = initial_parameters(alg, layer, qgis_canvas)
+        assert "EXTENT" not in params
+        assert params.get("INPUT_RASTER", layer.id()) == layer.id()
 
 
 @pytest.mark.parametrize("value", ["cpu", "CPU", 2, "2"])

@@ -31,6 +31,23 @@ def test_text_polygons_on_sample_are_styled_and_named(provider, sample, tmp_path
     labels = {c.value: c.label for c in layer.renderer().classes()}
     assert labels == {1: "farm", 2: "forest", 3: "grass", 4: "meadow", 5: "residential",
                       6: "scrub", 7: "water", 8: "wetland"}
+    # loaded by Processing (without its default style), the .qml is applied all the same:
+    # the legend showed bare numbers
+    import processing
+    from qgis.core import QgsProject
+
+    loaded = processing.runAndLoadResults("landlearn:rasterizelabels", {
+        "INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+        "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass",
+        "OUTPUT": str(tmp_path / "loaded.tif")})
+    project = QgsProject.instance()
+    layer = project.mapLayer(loaded["OUTPUT"]) or next(
+        lyr for lyr in project.mapLayers().values() if lyr.source() == loaded["OUTPUT"])
+    try:
+        assert layer.renderer().type() == "paletted"
+        assert {c.value: c.label for c in layer.renderer().classes()} == labels
+    finally:
+        project.removeMapLayer(layer.id())
 
 
 def test_selected_features_only_and_extent_in_another_crs(provider, sample, tmp_path):
@@ -176,3 +193,35 @@ def test_layers_as_qgis_shows_them_no_selection_a_layer_by_number_a_crs_set_in_q
         _run({"INPUT_RASTER": layer.id(), "LABELS": src, "CLASS_FIELD": "id",
               "OUTPUT": str(tmp_path / "raster_wrong.tif")})
     project.removeMapLayer(layer.id())
+
+
+def test_unsaved_edits_and_virtual_fields_are_read_as_qgis_shows_them(provider, sample,
+                                                                       tmp_path):
+    """The file was read: polygons digitised but not saved were left out, and a virtual
+    field offered in CLASS_FIELD was not found."""
+    from osgeo import gdal
+    from qgis.core import QgsField, QgsProject, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    nc = sample / "nc_landsat7"
+    image = str(nc / "landsat_multiband.tif")
+    copy = str(tmp_path / "polys.gpkg")
+    gdal.VectorTranslate(copy, str(nc / "landsat96_polygons.shp"), format="GPKG")
+    layer = QgsVectorLayer(copy, "polys", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        whole = _run({"INPUT_RASTER": image, "LABELS": layer.id(), "CLASS_FIELD": "id",
+                      "OUTPUT": str(tmp_path / "whole.tif")})
+        assert whole["CLASS_COUNT"] > 1
+        layer.startEditing()
+        layer.deleteFeatures([f.id() for f in layer.getFeatures() if f["id"] != 5])
+        edited = _run({"INPUT_RASTER": image, "LABELS": layer.id(), "CLASS_FIELD": "id",
+                       "OUTPUT": str(tmp_path / "edited.tif")})
+        assert edited["CLASS_COUNT"] == 1  # the edit, unsaved
+        layer.rollBack()
+        layer.addExpressionField('"id" * 2', QgsField("twice", QVariant.Type.Int))
+        virtual = _run({"INPUT_RASTER": image, "LABELS": layer.id(), "CLASS_FIELD": "twice",
+                        "OUTPUT": str(tmp_path / "virtual.tif")})
+        assert virtual["CLASS_COUNT"] == whole["CLASS_COUNT"]
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
