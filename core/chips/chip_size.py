@@ -33,11 +33,12 @@ from dataclasses import dataclass
 
 from rasterio.windows import Window
 
-from ..geo.grid import tile_windows
+from ..geo.grid import count_tiles, tile_windows
 
 AUTO = 0  # TILE_SIZE_X/Y and STRIDE_X/Y: 0 = chosen by this module
 CANDIDATES = (256, 128, 64, 32)
 MIN_LABELLED_BLOCKS = 16
+MAX_WINDOWS = 2_000_000  # chip windows an export may look at (a stride of 1 px made 10^7+)
 DENSE_BELOW = 500_000  # pixels of labelled chip-sized blocks under which the stride is 1/4
 
 
@@ -102,11 +103,24 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
         else:
             blocks = labelled_blocks(labels, area, (tx, ty), enough)
         part = 4 if blocks < enough else 2
+        auto_x, auto_y = sx == AUTO, sy == AUTO
         sx = sx if sx != AUTO else max(1, tx // part)
         sy = sy if sy != AUTO else max(1, ty // part)
         why.append(f"stride {sx} x {sy} px (" + (
             f"a quarter of a chip: the labels lie in {blocks} chip-sized blocks, under "
             f"{DENSE_BELOW / 1e6:.1f} MPix" if part == 4 else "half a chip") + ")")
+        # over a large area the automatic stride itself made more windows than an export
+        # looks at (sparse labels, 32 px chips every 8 px over 12,000 px), and the refusal
+        # asked for the automatic stride: it widens up to a whole chip instead
+        wide = (sx, sy)
+        while count_tiles(area, (tx, ty), (sx, sy)) > MAX_WINDOWS and (
+                (auto_x and sx < tx) or (auto_y and sy < ty)):
+            sx = min(tx, sx * 2) if auto_x else sx
+            sy = min(ty, sy * 2) if auto_y else sy
+        if (sx, sy) != wide:
+            why.append(f"widened to {sx} x {sy} px: a finer one makes more than "
+                       f"{MAX_WINDOWS:,} chip windows over {int(area.width)} x "
+                       f"{int(area.height)} px")
     line = ("Automatic chip size (TILE_SIZE_X/Y, STRIDE_X/Y = 0): " + "; ".join(why) + "."
             if why else "")
     return ChipSize((tx, ty), (sx, sy), line)

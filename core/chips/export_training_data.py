@@ -28,7 +28,7 @@ from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
 from ..termination import terminable
 from .band_stats import BandStats
-from .chip_size import AUTO, resolve_chip_size
+from .chip_size import AUTO, MAX_WINDOWS, resolve_chip_size
 from .chip_writer import ChipWriter
 from .classified_tiles import ChipRecord, ExportDescription, legacy_export_files
 from .classified_tiles import write_metadata as write_folder_metadata
@@ -189,10 +189,8 @@ def _result_bytes_estimate(config: ExportConfig, image: RasterSource, area: Wind
     return windows * per_chip
 
 
-MAX_WINDOWS = 2_000_000  # chip windows an export may look at (a stride of 1 px made 10^7+)
-
-
-def _check_window_count(config, image, area, tile, stride, progress) -> None:
+def _check_window_count(config, image, area, tile, stride, progress,
+                        automatic: bool = False) -> None:
     """Before any chip: a stride that makes millions of windows is refused, and chips that
     could outgrow the free disk if every window held labels are warned about."""
     windows = count_tiles(area, tile, stride)
@@ -202,8 +200,10 @@ def _check_window_count(config, image, area, tile, stride, progress) -> None:
         raise InputError(key, f"a stride of {stride[0]} x {stride[1]} px over {int(area.width)} "
                          f"x {int(area.height)} px makes {windows:,} chip windows (up to "
                          f"{windows * per_chip / 1e12:,.1f} TB of chips if all were labelled), "
-                         f"more than {MAX_WINDOWS:,}; use a larger stride (half the tile, "
-                         f"{tile[0] // 2} px, is usual) or 0 for the automatic one")
+                         f"more than {MAX_WINDOWS:,}; " + (
+                             f"use a larger stride (half the tile, {tile[0] // 2} px, is "
+                             "usual) or 0 for the automatic one" if not automatic else
+                             "use larger chips (TILE_SIZE_X/Y), or export a smaller EXTENT"))
     free = free_bytes(config.output_folder)
     if free is not None and windows * per_chip > free:
         progress.warning(f"If every one of the {windows:,} chip windows held labels, the chips "
@@ -226,10 +226,11 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
                              (config.stride_x, config.stride_y), labels, area)
     if size.why:
         progress.info(size.why)
+    automatic = AUTO in (config.stride_x, config.stride_y)
     config = replace(config, tile_size_x=size.tile[0], tile_size_y=size.tile[1],
                      stride_x=size.stride[0], stride_y=size.stride[1])
     tile, stride = size.tile, size.stride
-    _check_window_count(config, image, area, tile, stride, progress)
+    _check_window_count(config, image, area, tile, stride, progress, automatic)
     if stride[0] > tile[0] or stride[1] > tile[1]:
         progress.warning(f"The stride {stride} is larger than the tile {tile}: strips of "
                          "the raster between chips are left out of the export.")

@@ -85,3 +85,18 @@ def test_given_sizes_are_kept_and_one_axis_follows_the_other():
     assert one.tile == (96, 96) and one.stride == (24, 24)  # one labelled block: a quarter
     stride = resolve_chip_size((80, 40), (0, 7), labels, Window(0, 0, 10, 10))
     assert stride.tile == (80, 40) and stride.stride == (20, 7)
+
+
+def test_the_automatic_stride_widens_before_it_makes_too_many_windows():
+    """Sparse labels over 15,000 px: 32 px chips every 8 px made 3.5 million windows, over
+    the export's limit, and the refusal asked for the automatic stride it already had."""
+    from landlearn.core.chips.chip_size import MAX_WINDOWS
+    from landlearn.core.geo.grid import count_tiles
+
+    area = Window(0, 0, 15_000, 15_000)
+    size = resolve_chip_size((32, 32), (0, 0), Footprint((0, 0, 90, 90)), area)
+    assert count_tiles(area, (32, 32), (8, 8)) > MAX_WINDOWS
+    assert size.stride == (16, 16) and count_tiles(area, (32, 32), size.stride) <= MAX_WINDOWS
+    assert "widened to 16 x 16 px: a finer one makes more than 2,000,000 chip windows" in size.why
+    # a stride given is kept (the export then refuses it by name)
+    assert resolve_chip_size((32, 32), (8, 0), Footprint((0, 0, 90, 90)), area).stride[0] == 8
