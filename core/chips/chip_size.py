@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from rasterio.windows import Window
 
 from ..geo.grid import count_tiles, tile_windows
+from ..progress import check
 
 AUTO = 0  # TILE_SIZE_X/Y and STRIDE_X/Y: 0 = chosen by this module
 CANDIDATES = (256, 128, 64, 32)
@@ -49,10 +50,15 @@ class ChipSize:
     why: str  # one line for the log when anything was chosen automatically, else ""
 
 
-def labelled_blocks(labels, area: Window, size: tuple[int, int], enough: int) -> int:
-    """Tile-sized blocks of ``area`` that meet the labels, counted up to ``enough``."""
+def labelled_blocks(labels, area: Window, size: tuple[int, int], enough: int,
+                    progress=None) -> int:
+    """Tile-sized blocks of ``area`` that meet the labels, counted up to ``enough``; with
+    ``progress``, a cancel is heard between blocks (sparse labels on a large raster make
+    millions of them, each a read of the labels)."""
     found = 0
-    for win in tile_windows(area, size):
+    for k, win in enumerate(tile_windows(area, size)):
+        if progress is not None and k % 256 == 0:
+            check(progress)
         if labels.holds_labels(win):
             found += 1
             if found >= enough:
@@ -60,18 +66,18 @@ def labelled_blocks(labels, area: Window, size: tuple[int, int], enough: int) ->
     return found
 
 
-def auto_tile(labels, area: Window) -> tuple[int, int]:
+def auto_tile(labels, area: Window, progress=None) -> tuple[int, int]:
     """(chip side, labelled blocks at that side) by the rule in the module docstring."""
     blocks = 0
     for size in CANDIDATES:
-        blocks = labelled_blocks(labels, area, (size, size), MIN_LABELLED_BLOCKS)
+        blocks = labelled_blocks(labels, area, (size, size), MIN_LABELLED_BLOCKS, progress)
         if blocks >= MIN_LABELLED_BLOCKS:
             return size, blocks
     return CANDIDATES[-1], blocks
 
 
 def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
-                      area: Window) -> ChipSize:
+                      area: Window, progress=None) -> ChipSize:
     """Fill in the automatic (0) values of ``tile`` and ``stride``.
 
     One automatic axis takes the other's given size (square chips); both automatic take
@@ -82,7 +88,7 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
     why = []
     counted = None  # labelled blocks at the chosen size, when auto_tile counted them
     if tx == AUTO and ty == AUTO:
-        side, blocks = auto_tile(labels, area)
+        side, blocks = auto_tile(labels, area, progress)
         counted = blocks
         tx = ty = side
         enough = ("" if blocks >= MIN_LABELLED_BLOCKS else
@@ -101,7 +107,7 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
         if counted is not None and (counted >= enough or counted < MIN_LABELLED_BLOCKS):
             blocks = counted
         else:
-            blocks = labelled_blocks(labels, area, (tx, ty), enough)
+            blocks = labelled_blocks(labels, area, (tx, ty), enough, progress)
         part = 4 if blocks < enough else 2
         auto_x, auto_y = sx == AUTO, sy == AUTO
         sx = sx if sx != AUTO else max(1, tx // part)

@@ -223,7 +223,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
         raise InputError("labels", "no label lies inside the processing extent; widen "
                          "EXTENT or check that the labels cover this part of the raster")
     size = resolve_chip_size((config.tile_size_x, config.tile_size_y),
-                             (config.stride_x, config.stride_y), labels, area)
+                             (config.stride_x, config.stride_y), labels, area, progress)
     if size.why:
         progress.info(size.why)
     automatic = AUTO in (config.stride_x, config.stride_y)

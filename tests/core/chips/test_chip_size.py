@@ -100,3 +100,18 @@ def test_the_automatic_stride_widens_before_it_makes_too_many_windows():
     assert "widened to 16 x 16 px: a finer one makes more than 2,000,000 chip windows" in size.why
     # a stride given is kept (the export then refuses it by name)
     assert resolve_chip_size((32, 32), (8, 0), Footprint((0, 0, 90, 90)), area).stride[0] == 8
+
+
+def test_the_scan_for_labelled_blocks_hears_a_cancel():
+    """Sparse labels on a large raster: millions of blocks, each a read of the labels, with
+    no way to stop the run."""
+    import pytest
+
+    from landlearn.core.errors import Cancelled
+    from landlearn.core.progress import RecordingProgress
+
+    labels = Footprint((0, 0, 90, 90))
+    with pytest.raises(Cancelled):
+        resolve_chip_size((0, 0), (0, 0), labels, Window(0, 0, 100_000, 100_000),
+                          RecordingProgress(cancel_after_checks=3))
+    assert labels.asked < 1_000
