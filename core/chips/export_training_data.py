@@ -123,30 +123,46 @@ def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource,
     return image, image.grid.full_window
 
 
-def _read_in_area(image: RasterSource, labels, win: Window, area: Window):
-    """Chip arrays for ``win``: pixels and labels only from inside ``area``, the rest padding."""
-    if (win.col_off >= area.col_off and win.row_off >= area.row_off
+def _inside(win: Window, area: Window) -> bool:
+    return (win.col_off >= area.col_off and win.row_off >= area.row_off
             and win.col_off + win.width <= area.col_off + area.width
-            and win.row_off + win.height <= area.row_off + area.height):
+            and win.row_off + win.height <= area.row_off + area.height)
+
+
+def _labels_in_area(labels, win: Window, area: Window) -> np.ndarray:
+    """``win``'s labels from inside ``area``, 0 (none) elsewhere."""
+    if _inside(win, area):
+        return labels.read(win)
+    lab = np.zeros((int(win.height), int(win.width)), dtype=np.uint8)
+    try:
+        inner = win.intersection(area)
+    except Exception:  # rasterio raises WindowError when they do not meet
+        return lab
+    r0, c0 = int(inner.row_off - win.row_off), int(inner.col_off - win.col_off)
+    lab[r0:r0 + int(inner.height), c0:c0 + int(inner.width)] = labels.read(inner)
+    return lab
+
+
+def _image_in_area(image: RasterSource, win: Window, area: Window):
+    """(pixels, validity) for ``win``: pixels only from inside ``area``, the rest padding."""
+    if _inside(win, area):
         block = image.read(win)  # the common case: no padding, no copies
-        return block.data, block.valid, labels.read(win)
+        return block.data, block.valid
     h, w = int(win.height), int(win.width)
     data = np.empty((image.count, h, w), dtype=image.dtype)
     for i, fill in enumerate(image.fill_values):
         data[i] = fill
     valid = np.zeros((h, w), dtype=bool)
-    lab = np.zeros((h, w), dtype=np.uint8)
     try:
         inner = win.intersection(area)
     except Exception:  # rasterio raises WindowError when they do not meet
-        return data, valid, lab
+        return data, valid
     r0, c0 = int(inner.row_off - win.row_off), int(inner.col_off - win.col_off)
     sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
     block = image.read(inner)
     data[(slice(None),) + sl] = block.data
     valid[sl] = block.valid
-    lab[sl] = labels.read(inner)
-    return data, valid, lab
+    return data, valid
 
 
 def _image_nodata(image: RasterSource, progress: Progress) -> float | None:
@@ -275,8 +291,15 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
     desc = result.description
     best = 0.0
     windows = tile_windows(area, tile, stride)
+    keep_all = config.output_nofeature_tiles
     for win in track(windows, SubProgress(progress, 0.0, 0.97), result.windows):
-        data, valid, lab = _read_in_area(image, labels, win, area)
+        lab = _labels_in_area(labels, win, area)
+        if not keep_all and not lab.any():
+            # no label: no chip, and the image is not read (with sparse labels and the
+            # usual half-chip stride, every pixel was read about four times for nothing)
+            result.skipped_unlabelled += 1
+            continue
+        data, valid = _image_in_area(image, win, area)
         if not valid.any():
             result.skipped_nodata += 1
             continue
