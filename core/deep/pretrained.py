@@ -48,6 +48,7 @@ class Checkpoint:
     # says (a LandLearn package's band names, a safetensors "bands" metadata entry)
     bands: list | None = None
     encoder_depth: int | None = None  # a LandLearn package's U-Net depth (a fine-tune keeps it)
+    class_values: list | None = None  # a LandLearn package's classes, in its head's order
 
 
 def _unwrap(obj, torch) -> dict | None:
@@ -90,7 +91,7 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
         # ensemble of networks that each start from it)
         return Checkpoint(first_member(load_package_model(path, parameter, pkg)).state_dict(),
                           [(n, wavelength(n)) for n in info["band_names"]],
-                          info.get("encoder_depth", 5))
+                          info.get("encoder_depth", 5), list(info.get("class_values") or []))
     if not os.path.isfile(path):  # a device or a pipe has no size to check: never read
         raise InputError(parameter, f"'{path}' is not a regular file; give a .safetensors or "
                          ".pth weights file")
@@ -190,7 +191,7 @@ def _picked(weight, source):
 
 def load_weights(model, state: dict, parameter: str = "pretrained_weights",
                  bands: list | None = None, names: list[str] | None = None,
-                 bands_from_user: bool = True) -> str:
+                 bands_from_user: bool = True, classes: tuple | None = None) -> str:
     """Load a full-model or encoder-only state dict; return what was loaded, for the log.
 
     ``bands`` are the checkpoint's input bands, ``names`` the training bands: given both,
@@ -199,7 +200,10 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
     cycled if the file named them (a package trained on other band names). The
     encoder must fit (at least 90% of its tensors); a full model's decoder must fit too
     (else it is another architecture); only the segmentation head may differ, since a
-    fine-tuned model may have another class count.
+    fine-tuned model may have another class count. ``classes`` (the checkpoint's class
+    values, this run's), for a LandLearn package: its head's rows follow the values (they
+    were taken by position: a package of water, forest, urban fine-tuned on urban, crops,
+    water learnt on from urban's row as water), and start new where the values differ.
     """
     own = model.state_dict()
     state, prefix = to_model_keys(state, own)
@@ -249,6 +253,18 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
         w = _head_input(state[HEAD_INPUT], own[HEAD_INPUT], dec, remap)
         if w is not None:
             load[HEAD_INPUT] = w
+    other_classes = False
+    if classes and classes[0] and all(k in load for k in head) and head:
+        old_values, new_values = list(classes[0]), list(classes[1])
+        if sorted(old_values) != sorted(new_values):
+            other_classes = True
+            for k in head:
+                load.pop(k, None)
+        elif old_values != new_values:  # the same classes in another order: rows follow
+            order = [old_values.index(v) for v in new_values]
+            for k in head[-2:]:  # the last convolution's weight and bias: one row a class
+                load[k] = load[k][order]
+            notes.append("the head's rows put in this run's class order (by class value)")
     if not all(k in load for k in head):  # a head loads whole or starts new, never in part
         for k in head:
             load.pop(k, None)
@@ -259,7 +275,9 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
     what = "; ".join([what, *notes])
     given = [k for k in state if _section(k) == "segmentation_head"]
     if given and not all(k in load for k in head):
-        if set(given) != set(head):
+        if other_classes:
+            why = "the package's classes are other values"
+        elif set(given) != set(head):
             why = "the checkpoint's head is of another kind: DETAIL_HEAD differs"
         elif tuple(state[head[-1]].shape) != tuple(own[head[-1]].shape):
             why = "different class count"

@@ -317,7 +317,8 @@ def _network(config, data, values, ckpt, notes, progress):
                              "the training chips; name each band once, in order")
         given = parse_bands(config.pretrained_bands)
         what = load_weights(model, ckpt.state, bands=given or ckpt.bands, names=bands,
-                            bands_from_user=given is not None)
+                            bands_from_user=given is not None,
+                            classes=(ckpt.class_values, list(values)))
         if notes is not None:
             notes.append(f"pretrained weights from {config.pretrained_weights}: {what}")
             progress.info(notes[-1])

@@ -64,6 +64,34 @@ def test_a_full_model_loads_whole_and_another_head_starts_new():
         load_weights(build_model("unet", "resnet34", 4, 3), src.state_dict())
 
 
+@pytest.mark.parametrize("detail", [False, True])
+def test_a_packages_head_follows_its_class_values(detail):
+    """Fine-tuning a package of classes 1, 2, 3 on chips of 3, 1, 2: each class keeps its
+    own row of the head (they were taken by position); on classes 1, 2, 4 the head starts
+    new (a row of class 3 would have learnt on as class 4)."""
+    torch.manual_seed(2)
+    src = build_model("unet", "resnet18", 4, 3, encoder_depth=4, detail_head=detail)
+    head = [k for k in src.state_dict() if k.startswith("segmentation_head.")]
+    weight, bias = head[-2:]
+    old = src.state_dict()
+    moved = build_model("unet", "resnet18", 4, 3, encoder_depth=4, detail_head=detail)
+    what = load_weights(moved, old, classes=([1, 2, 3], [3, 1, 2]))
+    assert "the head's rows put in this run's class order (by class value)" in what
+    for k in (weight, bias):
+        assert torch.equal(moved.state_dict()[k], old[k][[2, 0, 1]]), k
+    for k in head[:-2]:  # layers before the last: as they were
+        assert torch.equal(moved.state_dict()[k], old[k]), k
+    other = build_model("unet", "resnet18", 4, 3, encoder_depth=4, detail_head=detail)
+    before = other.state_dict()[weight].clone()
+    what = load_weights(other, old, classes=([1, 2, 3], [1, 2, 4]))
+    assert what.endswith("the classification head starts new (the package's classes are "
+                         "other values)")
+    assert torch.equal(other.state_dict()[weight], before)
+    same = build_model("unet", "resnet18", 4, 3, encoder_depth=4, detail_head=detail)
+    load_weights(same, old, classes=([1, 2, 3], [1, 2, 3]))
+    assert torch.equal(same.state_dict()[weight], old[weight])
+
+
 def test_read_state_dict_from_torch_and_safetensors_files(tmp_path):
     from safetensors.torch import save_file
 
@@ -98,6 +126,11 @@ def test_weights_from_a_package_and_rgb_weights_adapted(trained, chips, tmp_path
     from safetensors.torch import save_file
 
     out, _, _ = trained
+    from landlearn.core.model_package.format import read_package
+
+    # a package's checkpoint knows its classes, in its head's order
+    assert read_checkpoint(str(out)).class_values == \
+        read_package(str(out)).landlearn["class_values"]
     rgb = build_model("unet", "resnet18", 3, 5)
     enc = {k.removeprefix("encoder."): v for k, v in rgb.state_dict().items()
            if k.startswith("encoder.")}
