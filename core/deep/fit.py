@@ -112,7 +112,10 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
         lr, fit.lr_history = find_learning_rate(torch, model, train_batches, s.loss_fn,
                                                 s.device, steps=60, progress=progress)
         check(progress)
-        fit.notes.append(f"Learning-rate finder chose {lr:.2e}")
+        fit.notes.append(f"Learning-rate finder chose {lr:.2e}" if len(fit.lr_history) >= 8
+                         else f"Learning-rate finder stopped after {len(fit.lr_history)} steps "
+                         f"(the loss was not a number or rose at once): {lr:.2e}, the usual "
+                         "rate, is used; LEARNING_RATE sets one")
         progress.info(fit.notes[-1])
     fit.learning_rate = lr
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -167,8 +170,9 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
                                             for name, v in model.state_dict().items()})
         since = max(fit.best_epoch, peak)
         if config.early_stopping and epoch - since >= config.early_stopping:
-            fit.notes.append(f"early stopping after epoch {epoch}: no better validation mean "
-                             f"IoU in the {epoch - since} epochs since epoch {since}")
+            fit.notes.append(f"early stopping after epoch {epoch}: no better "
+                             + ("validation mean IoU" if acc else "training loss")
+                             + f" in the {epoch - since} epochs since epoch {since}")
             progress.info(fit.notes[-1])
             break
     return fit

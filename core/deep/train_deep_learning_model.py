@@ -143,7 +143,10 @@ class TrainResult:
 def _class_values(data, ignore: tuple[int, ...]) -> list[int]:
     values = [c.value for c in data.classes if c.value not in ignore]
     if len(values) < 2:
-        raise InputError("training_data", f"only {len(values)} class remains to learn "
+        # IGNORE_CLASSES named when it took classes away, else the chips hold too few
+        took = any(c.value in ignore and c.value != 0 for c in data.classes)
+        raise InputError("ignore_classes" if took else "training_data",
+                         f"only {len(values)} class remains to learn "
                          f"({[c.name for c in data.classes]}, ignoring {list(ignore)}); a "
                          "segmentation model needs at least two classes")
     return values

@@ -256,8 +256,11 @@ def test_the_classes_to_learn_leave_the_ignored_ones_out():
     data = SimpleNamespace(classes=[ClassInfo(v, f"c{v}", (0, 0, 0)) for v in (1, 2, 5, 9)])
     assert _class_values(data, (0,)) == [1, 2, 5, 9]
     assert _class_values(data, (0, 5)) == [1, 2, 9]
-    with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains to learn"):
+    with pytest.raises(InputError, match="^IGNORE_CLASSES: only 1 class remains to learn"):
         _class_values(data, (1, 2, 5))
+    one = SimpleNamespace(classes=[ClassInfo(3, "c3", (0, 0, 0))])
+    with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains to learn"):
+        _class_values(one, (0,))
 
 
 def test_a_few_steps_at_a_high_rate_keep_the_validation_loss_sane(tmp_path):
