@@ -61,7 +61,8 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                  "Chip width in pixels, 16..4096. 0 = automatic: the largest of 256, 128, 64 "
                  "and 32 px that puts labels in at least 16 chip-sized blocks, so that Train "
                  "Deep Learning Model can hold whole blocks out for validation (256 on large "
-                 "areas, smaller on small ones)."),
+                 "areas, smaller on small ones); 0 with TILE_SIZE_Y set: square chips of "
+                 "that size."),
                 ("TILE_SIZE_Y", "Tile size Y (pixels, 0 = automatic)", 0,
                  "Chip height in pixels, 16..4096; 0 = as X (automatic when both are 0)."),
                 ("STRIDE_X", "Stride X (pixels, 0 = automatic)", 0,

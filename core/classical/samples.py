@@ -198,4 +198,20 @@ def all_points(labels: LabelConfig) -> bool:
 
     ds = open_dataset_or_none(labels.labels, gdal.OF_VECTOR)
     layer = ds.GetLayerByName(labels.layer) if labels.layer else ds.GetLayerByIndex(0)
-    return ogr.GT_Flatten(layer.GetGeomType()) in (ogr.wkbPoint, ogr.wkbMultiPoint)
+    points = (ogr.wkbPoint, ogr.wkbMultiPoint)
+    declared = ogr.GT_Flatten(layer.GetGeomType())
+    if declared != ogr.wkbUnknown:
+        return declared in points
+    # a generic GEOMETRY layer (a GeoPackage of points saved without a type): its features
+    # say, the first 10,000 of them (the report said 'grouped by polygon')
+    layer.ResetReading()
+    seen = False
+    for k, feat in enumerate(layer):
+        geom = feat.GetGeometryRef()
+        if geom is not None and not geom.IsEmpty():
+            if ogr.GT_Flatten(geom.GetGeometryType()) not in points:
+                return False
+            seen = True
+        if k >= 10_000:
+            break
+    return seen

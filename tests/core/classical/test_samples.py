@@ -114,3 +114,27 @@ def test_the_reservoir_keeps_a_uniform_sample_of_the_cap():
     small = _Reservoir(100, seed=0)
     small.add(2, np.ones((30, 2)), np.zeros(30))
     assert len(small.result(2)[1]) == 30
+
+
+def test_points_in_a_layer_of_no_declared_geometry_type_count_as_points(shared, sample,
+                                                                        tmp_path):
+    """A GeoPackage of points saved with a generic GEOMETRY type: the report said the
+    cross-validation grouped polygons."""
+    from osgeo import gdal, ogr
+
+    from landlearn.core.classical.samples import all_points
+
+    nc = shared / "nc_landsat7"
+    generic = str(tmp_path / "generic.gpkg")
+    gdal.VectorTranslate(generic, str(nc / "landsat96_points.shp"), format="GPKG",
+                         geometryType="GEOMETRY")
+    ds = ogr.Open(generic)
+    assert ds.GetLayer(0).GetGeomType() == ogr.wkbUnknown
+    ds = None
+    assert all_points(LabelConfig(generic, class_field="id"))
+    assert all_points(LabelConfig(str(nc / "landsat96_points.shp"), class_field="id"))
+    mixed = str(tmp_path / "mixed.gpkg")
+    gdal.VectorTranslate(mixed, str(sample / "nc_landsat7" / "landsat96_polygons.shp"),
+                         format="GPKG",
+                         geometryType="GEOMETRY")
+    assert not all_points(LabelConfig(mixed, class_field="id"))
