@@ -101,9 +101,12 @@ def pad_window(window: Window, padding: int) -> Window:
 
 
 def _count(length: int, tile: int, stride: int) -> int:
+    """Windows along one axis: enough to cover ``length`` when ``stride`` <= ``tile``; with
+    a larger stride (gaps between windows) none may start past the area (300 px, tiles of
+    100 every 150 put a third window at 300, wholly outside)."""
     if length <= tile:
         return 1
-    return math.ceil((length - tile) / stride) + 1
+    return min(math.ceil((length - tile) / stride) + 1, math.ceil(length / stride))
 
 
 def tile_windows(area: Window, tile: tuple[int, int],

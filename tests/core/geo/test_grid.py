@@ -27,6 +27,17 @@ def test_tiles_cover_every_pixel_with_expected_count(w, h, tile, stride):
         assert hits.max() == 1
 
 
+def test_a_stride_over_the_tile_starts_no_window_past_the_area():
+    """300 px, tiles of 100 every 150: windows at 0 and 150 (gaps between, as asked); a
+    third at 300 lay wholly outside and counted as an all-NoData chip window."""
+    area = Window(0, 0, 300, 100)
+    wins = list(tile_windows(area, (100, 100), (150, 150)))
+    assert [w.col_off for w in wins] == [0, 150] == \
+        [w.col_off for w in wins if w.col_off < 300]
+    assert count_tiles(area, (100, 100), (150, 150)) == 2
+    assert count_tiles(Window(0, 0, 301, 100), (100, 100), (150, 150)) == 3  # 300 is inside
+
+
 def test_tiles_start_at_the_area_origin():
     wins = list(tile_windows(Window(10, 20, 50, 50), (16, 16), (16, 16)))
     assert (wins[0].col_off, wins[0].row_off) == (10, 20)
