@@ -98,7 +98,7 @@ def test_a_class_drawn_as_one_polygon_is_still_mapped():
     x = np.concatenate([rng.normal(c, 1.0, (200, 2)) for c in centres])
     y = np.repeat([1, 2, 3], 200)
     groups = np.concatenate([rng.integers(0, 10, 400), np.full(200, 99)])
-    s = SimpleNamespace(x=x, y=y, groups=groups)
+    s = SimpleNamespace(x=x, y=y, groups=groups, grouped_by="polygon")
     config = _config(model_type="svm", cv_folds=5)
     folds = grouped_folds(config, s, NullProgress())
     assert any(3 not in y[train] for train, _ in folds)  # a fold never trained on class 3
