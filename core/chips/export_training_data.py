@@ -120,7 +120,15 @@ def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource,
                   f"{cell:g} map units per pixel (bilinear; labels nearest): "
                   f"{target.width} x {target.height} pixels.")
     image = RasterSource(config.input_raster, config.bands, resample_to=target)
-    return image, image.grid.full_window
+    if config.extent is None:
+        return image, image.grid.full_window
+    # the resampled grid reaches up to a cell past EXTENT, where the image goes on: only
+    # cells whose centres lie inside it are exported (the last row and column brought in
+    # image and labels from the other side of EXTENT, e.g. a test area)
+    width_m, height_m = area.width * abs(res[0]), area.height * abs(res[1])
+    inside = Window(0, 0, max(1, math.ceil(width_m / cell - 0.5 - 1e-9)),
+                    max(1, math.ceil(height_m / cell - 0.5 - 1e-9)))
+    return image, inside
 
 
 def _inside(win: Window, area: Window) -> bool:

@@ -474,3 +474,28 @@ def test_a_minimum_labelled_share_with_nofeature_tiles_is_warned_of(sample, tmp_
                          progress)
     assert any(w.startswith("MIN_LABELED_FRACTION (0.5) has no effect with "
                             "OUTPUT_NOFEATURE_TILES") for w in progress.warnings)
+
+
+def test_cell_size_with_an_extent_takes_nothing_from_past_it(sample, tmp_path):
+    """99 px of 28.5 m are 47.0 cells of 60 m: the 48th cell's centre lies past EXTENT,
+    and its image and labels (the other side of EXTENT: a test area) came in."""
+    from rasterio.windows import bounds
+
+    nc = sample / "nc_landsat7"
+    image = str(nc / "landsat_multiband.tif")
+    with rasterio.open(image) as ds:
+        x0, y0, x1, y1 = bounds(Window(100, 100, 99, 99), ds.transform)
+    out = tmp_path / "c"
+    export_training_data(ExportConfig(image, LabelConfig(str(nc / "strata.tif")), str(out),
+                                      extent=Extent(x0, y0, x1, y1), cell_size=60.0,
+                                      tile_size_x=16, tile_size_y=16, stride_x=16,
+                                      stride_y=16))
+    past = 0
+    for chip in manifest(out)["chips"]:
+        with rasterio.open(out / chip["label"]) as cl:
+            lab, t = cl.read(1), cl.transform
+        rows, cols = np.indices(lab.shape)
+        xs, ys = t.c + (cols + 0.5) * t.a, t.f + (rows + 0.5) * t.e
+        outside = (xs > x1) | (ys < y0)
+        past += int((lab[outside] > 0).sum())
+    assert past == 0
