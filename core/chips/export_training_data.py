@@ -250,7 +250,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
                              (config.stride_x, config.stride_y), labels, area, progress)
     if size.why:
         progress.info(size.why)
-    automatic = AUTO in (config.stride_x, config.stride_y)
+    automatic = config.stride_x == AUTO and config.stride_y == AUTO
     config = replace(config, tile_size_x=size.tile[0], tile_size_y=size.tile[1],
                      stride_x=size.stride[0], stride_y=size.stride[1])
     tile, stride = size.tile, size.stride
@@ -345,8 +345,13 @@ def _check_something_written(config: ExportConfig, result: ExportResult) -> None
     if result.chips == 0 and result.skipped_below_fraction:
         raise InputError("min_labeled_fraction", f"no chip holds {config.min_labeled_fraction:.0%}"
                          f" labelled pixels (the best holds {result.best_fraction:.1%}); lower it")
-    if result.chips == 0 and result.skipped_nodata == result.windows:
-        raise InputError("input_raster", "every pixel in the processing extent is NoData")
+    # windows without labels are skipped before their image is read: every labelled
+    # window all NoData says the image is (as far as the labels reach)
+    if result.chips == 0 and result.skipped_nodata and \
+            result.skipped_nodata == result.windows - result.skipped_unlabelled:
+        raise InputError("input_raster", "every pixel in the processing extent is NoData"
+                         + ("" if result.skipped_unlabelled == 0 else
+                            " where the labels are"))
     on_nodata = (f" ({result.labels_on_nodata} labelled pixels fall on image NoData)"
                  if result.labels_on_nodata else "")
     raise InputError("labels", "no labelled pixel falls inside the processing extent" + on_nodata

@@ -34,7 +34,7 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
     trained_on = info.source_band_count
     # one alpha band past the bands trained on is a mask (Classify Raster Collection's
     # mosaic of items without NoData marks where no item lies so)
-    masked = source.ends_in_alpha and source.source_count == trained_on + 1
+    masked = bool(trained_on) and source.ends_in_alpha and source.source_count == trained_on + 1
     if config.bands is None and trained_on and source.source_count != trained_on and not masked:
         source.close()
         raise InputError("bands", f"the model expects bands {info.source_bands} of a "

@@ -14,6 +14,7 @@ def check_chip_size(torch, model, architecture: str, shape, depth: int) -> None:
     its skips at their size); smp's other architectures refuse them at the first forward
     pass (100 px ArcGIS chips and an FPN). One chip is passed through to know."""
     side = 2 ** depth
+    architecture = str(architecture).lower()  # the Python API takes smp's own spellings
     if architecture == "unet" or (shape[1] % side == 0 and shape[2] % side == 0):
         return
     was = model.training
@@ -35,7 +36,7 @@ def check_batch(batch: int, train_chips: int, shape, depth: int,
                 architecture: str = "unet") -> None:
     """BatchNorm in training needs two values per channel: chips that shrink to one pixel,
     and DeepLabV3+'s image pooling (always one pixel), need two chips per batch."""
-    if min(batch, train_chips) < 2 and architecture == "deeplabv3plus":
+    if min(batch, train_chips) < 2 and str(architecture).lower() == "deeplabv3plus":
         raise InputError("batch_size" if batch < 2 else "training_data",
                          "DeepLabV3+ pools each chip to one pixel, where BatchNorm needs at "
                          "least 2 chips per batch; "

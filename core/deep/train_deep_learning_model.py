@@ -259,6 +259,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         progress.info(line)
     fits: list[Fit] = []
     setting, batch, networks = None, config.batch_size, []
+    finishing_from = None
     try:
         for k in range(n):
             seed = config.seed + k
@@ -284,12 +285,15 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
             networks.append(model)
         # inside the handler too: a cancel while the trained networks score the validation
         # chips for the report (after the last epoch) lost the whole training
+        finishing_from = len(notes)  # _finish adds the networks' notes: not twice
         return _finish(torch, config, data, values, names, _combined(networks), chips,
                        split, loss_fn, device, batch, amp, amp_dtype, fits, notes, t0, progress)
     except Cancelled:
         done = [f for f in fits if f.best_state is not None]
         if config.save_on_cancel and done:
             trained = len(networks) == n
+            if finishing_from is not None:
+                del notes[finishing_from:]
             if len(networks) < len(done):  # the network in training: its best epoch so far
                 model.load_state_dict(done[-1].best_state)
                 networks.append(model)

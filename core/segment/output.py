@@ -24,7 +24,8 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
                   nodata: float | None, split=None, masked: bool = False) -> dict:
     """``final`` maps local labels to ids 1..n, unless ``split`` (split.Split) cuts large
     segments: then it gives the ids, counts and means. ``masked``: the input says where
-    its data is by a mask or alpha band (then, without a NoData value, so does OUTPUT)."""
+    its data is by a mask or alpha band, or may hold NaN (then, without a NoData value, so
+    does OUTPUT, by a mask)."""
     if (split.n if split is not None else n) >= 2 ** 32:  # the ids raster is uint32
         raise InputError("min_segment_size", f"{split.n if split is not None else n:,} "
                          "segments do not fit the uint32 segment "

@@ -217,7 +217,8 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                 outputs = write_outputs(config, grid, labels_path, final, n_final, stats,
                                         src.band_names, SubProgress(progress, 0.85, 1.0),
                                         src.dtype, src.nodata[0], split,
-                                        masked=src.has_mask)
+                                        masked=src.has_mask
+                                        or np.issubdtype(src.dtype, np.floating))
             finally:
                 stats.release()  # its memory-mapped files are in tmp
     progress.set_fraction(1.0)

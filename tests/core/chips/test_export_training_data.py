@@ -418,3 +418,22 @@ def test_a_minimum_labelled_share_with_nofeature_tiles_is_warned_of(sample, tmp_
                          progress)
     assert any(w.startswith("MIN_LABELED_FRACTION (0.5) has no effect with "
                             "OUTPUT_NOFEATURE_TILES") for w in progress.warnings)
+
+
+def test_an_image_all_nodata_under_the_labels_is_named_as_such(sample, tmp_path):
+    """Windows without labels are skipped before their image is read; an image that is
+    NoData wherever the labels are must still be told as INPUT_RASTER, not as labels that
+    miss the raster."""
+    from synthetic import write
+
+    with rasterio.open(_s2(sample)[0]) as src:
+        t, crs = src.transform, src.crs
+    empty = write(tmp_path / "empty.tif", np.full((3, 512, 512), -1, np.int16), transform=t,
+                  crs=crs, nodata=-1)
+    x0, y1 = t.c, t.f
+    box = (x0, y1 - 1000, x0 + 1000, y1)  # a corner of it
+    labels = LabelConfig(_polygons(tmp_path / "corner.gpkg", [2], box=box), class_field="cls")
+    with pytest.raises(InputError, match="^INPUT_RASTER: every pixel in the processing extent "
+                       "is NoData where the labels are"):
+        export_training_data(ExportConfig(empty, labels, str(tmp_path / "out"), tile_size_x=64,
+                                          tile_size_y=64, stride_x=64, stride_y=64))

@@ -74,3 +74,31 @@ def test_a_cancel_between_batches_stops_the_inline_stream_and_writes_nothing(mod
         stream_tiles(config, source, area, 128, 16, 2, predictor, outputs,
                      RecordingProgress(cancel_after_checks=2), 30, None, False)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_trailing_alpha_band_is_a_mask_whatever_the_model_knows_of_band_counts(tmp_path):
+    """One alpha band past the bands trained on is the mask; a model that records no band
+    count (chips from elsewhere) made 'None + 1' a bug report on any RGBA raster."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import rasterio
+    from rasterio.enums import ColorInterp
+    from rasterio.transform import from_origin
+
+    from landlearn.core.classify.classify_pixels import ClassifyConfig
+
+    path = tmp_path / "rgba.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=4, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(0, 80, 10, 10),
+                       photometric="RGB") as ds:
+        ds.write(np.full((4, 8, 8), 255, np.uint8))
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue,
+                          ColorInterp.alpha]
+    config = ClassifyConfig(str(path), "m.dlpk", str(tmp_path / "out.tif"))
+    for trained_on in (None, 3, 4):
+        info = SimpleNamespace(source_bands=[1, 2, 3], source_band_count=trained_on,
+                               in_channels=3)
+        source, area = open_source(config, info, RecordingProgress())
+        source.close()
+        assert (area.width, area.height) == (8, 8)
