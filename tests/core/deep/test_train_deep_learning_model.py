@@ -149,7 +149,7 @@ def test_bad_training_input(chips, tmp_path, sample):
                                       tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64))
     with pytest.raises(InputError, match="^TRAINING_DATA: .* has 5 bands but .* has 10"):
         train_model(TrainConfig((str(chips), str(other)), str(tmp_path / "m.dlpk")))
-    with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains"):
+    with pytest.raises(InputError, match="^IGNORE_CLASSES: only 1 class remains"):
         train_model(quick_config(chips, tmp_path / "m.dlpk", ignore_classes=(0, 1, 2, 3, 4, 5, 6, 7)))
     with pytest.raises(InputError, match="^DEVICE: CUDA was requested"):
         if torch.cuda.is_available():
