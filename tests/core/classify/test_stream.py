@@ -91,7 +91,7 @@ def test_a_trailing_alpha_band_is_a_mask_whatever_the_model_knows_of_band_counts
     path = tmp_path / "rgba.tif"
     with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=4, dtype="uint8",
                        crs="EPSG:32633", transform=from_origin(0, 80, 10, 10),
-                       photometric="RGB") as ds:
+                       photometric="RGB", alpha="YES") as ds:  # GDAL 3.10 needs ALPHA=YES
         ds.write(np.full((4, 8, 8), 255, np.uint8))
         ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue,
                           ColorInterp.alpha]

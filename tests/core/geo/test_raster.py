@@ -202,23 +202,27 @@ def test_a_resampled_float_raster_fills_its_nodata_with_its_own_value(tmp_path):
 
 def test_an_alpha_band_is_the_mask_whatever_the_band_count(tmp_path):
     """GDAL takes alpha for the mask only in 2- and 4-band rasters: five bands and an alpha
-    (a collection's mosaic of items without NoData) read every pixel as valid."""
-    from rasterio.enums import ColorInterp
+    (a collection's mosaic of items without NoData, built here the same way: a VRT with an
+    alpha band over a larger extent) read every pixel as valid."""
+    from osgeo import gdal
     from rasterio.transform import from_origin
 
     from landlearn.core.geo.raster import RasterSource
 
-    data = np.arange(6 * 8 * 10, dtype=np.uint8).reshape(6, 8, 10)
-    data[5] = 255
-    data[5, :3, :4] = 0
-    path = tmp_path / "five_and_alpha.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=10, height=8, count=6, dtype="uint8",
-                       crs="EPSG:32633", transform=from_origin(0, 80, 10, 10)) as ds:
+    data = np.arange(5 * 8 * 10, dtype=np.uint8).reshape(5, 8, 10) % 200 + 1
+    five = tmp_path / "five.tif"
+    with rasterio.open(five, "w", driver="GTiff", width=10, height=8, count=5, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(30, 80, 10, 10)) as ds:
         ds.write(data)
-        ds.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * 4 + [ColorInterp.alpha]
-    with RasterSource(str(path)) as src:
+    vrt = str(tmp_path / "mosaic.vrt")  # 3 columns and 2 rows more, left and top: no item
+    gdal.BuildVRT(vrt, [str(five)], outputBounds=(0, 0, 130, 100), addAlpha=True)
+    with rasterio.open(vrt) as ds:
+        assert ds.count == 6 and ds.colorinterp[5] == ColorInterp.alpha
+        alpha = ds.read(6) > 0
+    assert not alpha[:2].any() and not alpha[:, :3].any() and alpha[2:, 3:].all()
+    with RasterSource(vrt) as src:
         assert src.bands == [1, 2, 3, 4, 5]
-        block = src.read(Window(0, 0, 10, 8))
-        np.testing.assert_array_equal(block.valid, data[5] > 0)
-    with RasterSource(str(path), (2, 3)) as src:  # chosen bands: the same mask
-        np.testing.assert_array_equal(src.read(Window(0, 0, 10, 8)).valid, data[5] > 0)
+        block = src.read(Window(0, 0, 13, 10))
+        np.testing.assert_array_equal(block.valid, alpha)
+    with RasterSource(vrt, (2, 3)) as src:  # chosen bands: the same mask
+        np.testing.assert_array_equal(src.read(Window(0, 0, 13, 10)).valid, alpha)

@@ -242,7 +242,8 @@ def _rgba(shared, path, bands=(1, 2, 3)):
         data, profile = ds.read(list(bands)), ds.profile
     rows, cols = np.indices(data.shape[1:])
     alpha = np.where(rows + cols < 300, 0, 255).astype(np.uint8)
-    profile.update(count=len(bands) + 1, nodata=None,
+    # ALPHA=YES: GDAL 3.10 keeps no alpha colour interpretation set after the pixels
+    profile.update(count=len(bands) + 1, nodata=None, alpha="YES",
                    photometric="RGB" if len(bands) == 3 else "MINISBLACK")
     with rasterio.open(path, "w", **profile) as out:
         out.write(np.concatenate([data, alpha[None]]))
