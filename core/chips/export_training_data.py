@@ -137,17 +137,25 @@ def _inside(win: Window, area: Window) -> bool:
             and win.row_off + win.height <= area.row_off + area.height)
 
 
+def _part_in(win: Window, area: Window):
+    """(the part of ``win`` inside ``area``, its rows and columns within ``win``), or None
+    when they do not meet: what the labels and the image read of a window at the edge."""
+    try:
+        inner = win.intersection(area)
+    except Exception:  # rasterio raises WindowError when they do not meet
+        return None
+    r0, c0 = int(inner.row_off - win.row_off), int(inner.col_off - win.col_off)
+    return inner, (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
+
+
 def _labels_in_area(labels, win: Window, area: Window) -> np.ndarray:
     """``win``'s labels from inside ``area``, 0 (none) elsewhere."""
     if _inside(win, area):
         return labels.read(win)
     lab = np.zeros((int(win.height), int(win.width)), dtype=np.uint8)
-    try:
-        inner = win.intersection(area)
-    except Exception:  # rasterio raises WindowError when they do not meet
-        return lab
-    r0, c0 = int(inner.row_off - win.row_off), int(inner.col_off - win.col_off)
-    lab[r0:r0 + int(inner.height), c0:c0 + int(inner.width)] = labels.read(inner)
+    part = _part_in(win, area)
+    if part is not None:
+        lab[part[1]] = labels.read(part[0])
     return lab
 
 
@@ -161,12 +169,10 @@ def _image_in_area(image: RasterSource, win: Window, area: Window):
     for i, fill in enumerate(image.fill_values):
         data[i] = fill
     valid = np.zeros((h, w), dtype=bool)
-    try:
-        inner = win.intersection(area)
-    except Exception:  # rasterio raises WindowError when they do not meet
+    part = _part_in(win, area)
+    if part is None:
         return data, valid
-    r0, c0 = int(inner.row_off - win.row_off), int(inner.col_off - win.col_off)
-    sl = (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
+    inner, sl = part
     block = image.read(inner)
     data[(slice(None),) + sl] = block.data
     valid[sl] = block.valid
