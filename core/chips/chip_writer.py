@@ -19,18 +19,26 @@ from affine import Affine
 
 from ..files import free_bytes
 from ..geo.classes import ClassInfo, colormap
+from .chip_reader import nodata_misses
 
 
 def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: float | None,
-               colormap: dict | None = None) -> None:
+               colormap: dict | None = None, valid: np.ndarray | None = None) -> None:
+    """One chip; with ``valid``, an internal mask too where NoData alone would not tell the
+    missing pixels (a source masked by an alpha band or a mask, padding past its edge)."""
     count, height, width = data.shape
+    mask = valid is not None and nodata_misses(data, valid, nodata)
     try:
-        with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count,
-                           dtype=data.dtype.name, crs=crs, transform=transform,
-                           nodata=nodata) as ds:
+        # the mask inside the file: GDAL 3.6 would otherwise write a .msk beside the chip
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), \
+                rasterio.open(path, "w", driver="GTiff", width=width, height=height,
+                              count=count, dtype=data.dtype.name, crs=crs,
+                              transform=transform, nodata=nodata) as ds:
             ds.write(data)
             if colormap:
                 ds.write_colormap(1, colormap)
+            if mask:
+                ds.write_mask(np.where(valid, 255, 0).astype(np.uint8))
     except (rasterio.errors.RasterioError, rasterio.errors.RasterioIOError) as exc:
         # a failed create, or (rasterio 1.4) a failed write; no errno either way, and
         # RasterioIOError is not a RasterioError in rasterio 1.3
@@ -64,13 +72,17 @@ class ChipWriter:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chips")
         self._pending: deque[Future] = deque()
 
-    def submit(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine) -> None:
+    def submit(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine,
+               valid: np.ndarray | None = None) -> None:
         while len(self._pending) >= self.depth:
             self._pending.popleft().result()  # re-raises a failed write here
-        self._pending.append(self._pool.submit(self._write, name, image, label, transform))
+        self._pending.append(self._pool.submit(self._write, name, image, label, transform,
+                                               valid))
 
-    def _write(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine) -> None:
-        write_chip(os.path.join(self.images, name), image, self.crs, transform, self.nodata)
+    def _write(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine,
+               valid: np.ndarray | None) -> None:
+        write_chip(os.path.join(self.images, name), image, self.crs, transform, self.nodata,
+                   valid=valid)
         write_chip(os.path.join(self.labels, name), label[None], self.crs, transform, 0,
                    self.cmap)
 

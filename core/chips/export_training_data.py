@@ -341,7 +341,7 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
             block_row=brow, block_col=bcol, valid_pixels=int(np.count_nonzero(valid)),
             class_pixels={v: int(hist[v]) for v in np.nonzero(hist[1:])[0] + 1})
         desc.chips.append(record)
-        writer.submit(record.name, data, lab, image.grid.window_transform(win))
+        writer.submit(record.name, data, lab, image.grid.window_transform(win), valid)
     result.best_fraction = best
 
 

@@ -13,19 +13,17 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
-import rasterio
 
 from ..errors import InputError
 from ..geo.classes import ClassInfo, default_color
 from .band_stats import BandStats
+from .chip_reader import PARAM, open_chip, read_image_chip
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
 from .shared_grid import share_blocks
 
-PARAM = "training_data"
 MAX_CHIP = 4096  # as Export Training Data's largest tile
 MAX_BANDS = 1024
 
@@ -69,36 +67,6 @@ class TrainingData:
     @property
     def band_count(self) -> int:
         return len(self.band_names)
-
-
-@contextmanager
-def open_chip(path: str):
-    """A chip opened for reading; a damaged or unreadable one is named, not a traceback."""
-    try:
-        ds = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(PARAM, f"the chip '{path}' cannot be read ({str(exc)[:160]}); export "
-                         "the training data again or remove that chip from map.txt") from None
-    try:
-        yield ds
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(PARAM, f"the chip '{path}' is damaged ({str(exc)[:160]}); export the "
-                         "training data again or remove that chip from map.txt") from None
-    finally:
-        ds.close()
-
-
-def read_chip(path: str, bands: int, tile: tuple[int, int], label: bool = False):
-    """(data, nodata) of a chip, whose size is checked before its pixels are read (a chip
-    of another size in a folder from elsewhere would otherwise be read whole)."""
-    with open_chip(path) as ds:
-        want = (1 if label else bands, tile[1], tile[0])
-        if (ds.count, ds.height, ds.width) != want and not (label and ds.count >= 1 and
-                                                            (ds.height, ds.width) == want[1:]):
-            raise InputError(PARAM, f"the chip '{path}' holds {ds.count} band(s) of "
-                             f"{ds.width} x {ds.height} px; this training data has "
-                             f"{want[0]} band(s) of {tile[0]} x {tile[1]} px")
-        return (ds.read(1) if label else ds.read()), ds.nodata
 
 
 def _load_json(path: str) -> dict:
@@ -310,7 +278,7 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
                    ours.get("SourceBandCount"))
 
 
-def _sample_stats(chips: list[Chip], nodata, bands: int, tile: tuple[int, int],
+def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],
                   limit: int = 1000):
     """Band statistics from up to ``limit`` chips spread over the folder (all when fewer),
     accumulated chip by chip (1000 chips of 256 px and 10 bands held whole were 5 GB);
@@ -319,11 +287,8 @@ def _sample_stats(chips: list[Chip], nodata, bands: int, tile: tuple[int, int],
     picks = np.unique(np.linspace(0, len(chips) - 1, min(limit, len(chips))).astype(int))
     acc = BandStats([f"Band_{i + 1}" for i in range(bands)])
     for chip in (chips[i] for i in picks):
-        data = read_chip(chip.image, bands, tile)[0]
-        ok = np.all(np.isfinite(data), axis=0)
-        if nodata is not None:
-            ok &= ~np.all(data == nodata, axis=0)
-        acc.add(data, ok)
+        data, missing = read_image_chip(chip.image, bands, tile)
+        acc.add(data, ~missing)
     if acc.count == 0:
         raise InputError(PARAM, "the chips hold no valid pixel (all NoData)")
     summary = acc.summaries()
@@ -350,7 +315,7 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
             if progress is not None:
                 progress.info(f"'{p.path}' carries no band statistics; computing them from its chips.")
             p.mean, p.std, p.minimum, p.maximum, p.weight = _sample_stats(
-                p.chips, p.nodata, len(p.bands), p.tile)
+                p.chips, len(p.bands), p.tile)
     w = np.array([p.weight for p in parts])[:, None]
     means = np.stack([p.mean for p in parts])
     mean = (w * means).sum(0) / w.sum()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..chips.training_data import Chip, TrainingData, read_chip
+from ..chips.chip_reader import read_image_chip, read_label_chip
+from ..chips.training_data import Chip, TrainingData
 from .losses import IGNORE
 
 CACHE_BUDGET_BYTES = 3 * 2**30
@@ -58,7 +59,7 @@ class ChipData:
         hit = self._cache.get(index)
         if hit is not None:
             return hit[1]
-        lab, _ = read_chip(self.data.chips[index].label, 1, self.data.tile_size, label=True)
+        lab = read_label_chip(self.data.chips[index].label, self.data.tile_size)
         return self.lut[np.clip(lab, 0, 255).astype(np.uint8)]
 
     def labelled(self, index: int) -> np.ndarray:
@@ -68,17 +69,13 @@ class ChipData:
         hit = self._cache.get(index)
         if hit is not None:
             return hit[1] != IGNORE
-        lab, _ = read_chip(self.data.chips[index].label, 1, self.data.tile_size, label=True)
+        lab = read_label_chip(self.data.chips[index].label, self.data.tile_size)
         return self.lut[np.clip(lab, 0, 255).astype(np.uint8)] != IGNORE
 
     def _read(self, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
-        raw, nodata = read_chip(chip.image, self.data.band_count, self.data.tile_size)
-        lab, _ = read_chip(chip.label, 1, self.data.tile_size, label=True)
-        invalid = np.zeros(lab.shape, dtype=bool)
-        if np.issubdtype(raw.dtype, np.floating):  # NaN and +-inf, as Classify Pixels reads
-            invalid |= ~np.isfinite(raw).all(axis=0)
-        if nodata is not None and not np.isnan(nodata):
-            invalid |= np.all(raw == nodata, axis=0)
+        # NaN, +-inf, NoData and the chip's mask: what Classify Pixels reads as missing
+        raw, invalid = read_image_chip(chip.image, self.data.band_count, self.data.tile_size)
+        lab = read_label_chip(chip.label, self.data.tile_size)
         x = (raw.astype(np.float32) - self.mean) * self.scale
         x[:, invalid] = 0.0
         # within float16 (the cache's type): an undeclared -9999 fill on reflectance is a

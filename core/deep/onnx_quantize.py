@@ -25,7 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..chips.training_data import TrainingData, read_chip
+from ..chips.chip_reader import read_image_chip
+from ..chips.training_data import TrainingData
 from ..model_package.onnx_graph import OPSET
 from ..runtime.deps import require
 
@@ -57,10 +58,9 @@ def raw_chips(data: TrainingData, chips: Sequence, mean) -> list[np.ndarray]:
     mean = np.asarray(mean, np.float64)
     out = []
     for chip in chips:
-        pixels, nodata = read_chip(chip.image, data.band_count, data.tile_size)
+        pixels, missing = read_image_chip(chip.image, data.band_count, data.tile_size)
         x = pixels.astype(np.float64)
-        bad = ~np.isfinite(x) | ((x == nodata) if nodata is not None else False)
-        out.append(np.where(bad, mean[:, None, None], x).astype(np.float32))
+        out.append(np.where(missing, mean[:, None, None], x).astype(np.float32))
     return out
 
 

@@ -11,7 +11,8 @@ import pytest
 import rasterio
 
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
-from landlearn.core.chips.training_data import read_chip, read_training_data
+from landlearn.core.chips.chip_reader import read_image_chip
+from landlearn.core.chips.training_data import read_training_data
 from landlearn.core.errors import InputError
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
@@ -54,9 +55,9 @@ def test_an_export_reads_back_as_it_was_written(export):
     assert td.class_pixels == {int(k): v for k, v in manifest["class_pixels"].items()}
     with rasterio.open(export / "images" / "000000000.tif") as ds:
         assert td.crs_wkt == ds.crs.to_wkt()
-        data, nodata = read_chip(td.chips[0].image, 5, td.tile_size)
+        data, missing = read_image_chip(td.chips[0].image, 5, td.tile_size)
         np.testing.assert_array_equal(data, ds.read())
-        assert nodata == -99999.0
+        np.testing.assert_array_equal(missing, np.all(data == -99999.0, axis=0))
 
 
 def test_an_arcgis_style_folder_gets_blocks_from_georeferencing_and_stats_from_its_chips(export, tmp_path):
@@ -195,10 +196,10 @@ def test_what_is_not_training_data_is_refused(export, tmp_path):
         read_training_data([gone])
     with pytest.raises(InputError, match=r"the chip '.*' holds 5 band\(s\) of 128 x 128 px; this "
                                          r"training data has 3 band\(s\) of 128 x 128 px"):
-        read_chip(str(export / "images" / "000000000.tif"), 3, (128, 128))
+        read_image_chip(str(export / "images" / "000000000.tif"), 3, (128, 128))
     (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
     with pytest.raises(InputError, match="the chip '.*broken.tif' cannot be read"):
-        read_chip(str(tmp_path / "broken.tif"), 5, (128, 128))
+        read_image_chip(str(tmp_path / "broken.tif"), 5, (128, 128))
 
 
 def _arcgis_copy(export, folder, keep_stats=False):

@@ -118,3 +118,35 @@ def test_infinite_and_extreme_values_stay_finite_for_training(tmp_path):
     x, y = chips.load(0)
     assert np.isfinite(x).all() and np.abs(x).max() <= 65504
     assert y[3, 4] == IGNORE and x[:, 3, 4].tolist() == [0.0, 0.0]
+
+
+def test_pixels_under_an_alpha_band_are_missing_as_classify_pixels_reads_them(tmp_path):
+    """Transparent pixels keep bright values (a clipped mosaic's): the chips carry them as
+    missing, so training sees 0 and IGNORE there, as the map reads them, and the band
+    statistics leave them out."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(20, 60, (3, 64, 64)).astype(np.uint8)
+    opaque = np.ones((64, 64), bool)
+    opaque[:, 40:] = False
+    rgb[:, ~opaque] = 250
+    img = write(tmp_path / "rgba.tif", np.concatenate([rgb, (opaque * 255)[None].astype(
+        np.uint8)]), photometric="RGB", alpha="YES")
+    lab = write(tmp_path / "lab.tif", np.where(np.arange(64)[None] < 20, 1, 2).repeat(
+        64, 0).astype(np.uint8), nodata=0)
+    out = tmp_path / "chips"
+    export_training_data(ExportConfig(img, LabelConfig(lab), str(out), tile_size_x=32,
+                                      tile_size_y=32, stride_x=32, stride_y=32))
+    data = read_training_data([str(out)])
+    assert data.band_count == 3 and np.all(data.maximum < 60)  # 250 never counted
+    chips = ChipData(data, [1, 2])
+    seen = 0
+    for i, chip in enumerate(data.chips):
+        with rasterio.open(chip.image) as ds:
+            transform = ds.transform
+        col, row = round((transform.c - 500000) / 10), round((5000000 - transform.f) / 10)
+        missing = ~opaque[row:row + 32, col:col + 32]
+        x, y = chips.load(i)
+        assert np.all(x[:, missing] == 0) and np.all(y[missing] == IGNORE)
+        assert np.all(y[~missing] != IGNORE)
+        seen += int(missing.sum())
+    assert seen == 2 * 32 * 24  # the two right chips' 24 transparent columns

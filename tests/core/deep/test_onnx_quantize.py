@@ -34,10 +34,10 @@ def test_raw_chips_set_nodata_to_the_model_mean(chips):
     mean = np.arange(1, 11, dtype=np.float64) * 1000
     tile = raw_chips(data, data.chips[:1], mean)[0]
     assert tile.dtype == np.float32 and tile.shape == (10, 64, 64)
-    from landlearn.core.chips.training_data import read_chip
+    from landlearn.core.chips.chip_reader import read_image_chip
 
-    pixels, nodata = read_chip(data.chips[0].image, 10, (64, 64))
-    bad = ~np.isfinite(pixels) | (pixels == nodata if nodata is not None else False)
+    pixels, missing = read_image_chip(data.chips[0].image, 10, (64, 64))
+    bad = np.broadcast_to(missing, pixels.shape)
     np.testing.assert_array_equal(tile[~bad], pixels[~bad].astype(np.float32))
     assert np.all(tile[bad] == np.broadcast_to(mean[:, None, None], tile.shape)[bad])
 
