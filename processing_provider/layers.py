@@ -31,6 +31,26 @@ def _crs_set_in_qgis(layer) -> bool:
     return crs.isValid() and crs != layer.dataProvider().crs()
 
 
+def _gdal_source(layer: QgsRasterLayer, key: str) -> tuple[str, list[str]]:
+    """(what GDAL opens, the open options) of a GDAL layer. QGIS writes the open options a
+    user gave in its data source manager (e.g. OVERVIEW_LEVEL) into the layer's source as
+    '|option:KEY=VALUE', which GDAL itself cannot open."""
+    source = layer.source()
+    if "|" not in source:
+        return source, []
+    registry = QgsProviderRegistry.instance()
+    parts = registry.decodeUri("gdal", source)
+    if parts.get("credentialOptions"):
+        raise QgsProcessingException(
+            f"{key}: layer '{layer.name()}' carries credential options of its own; LandLearn "
+            "reads the file through GDAL, which does not see them: set them as GDAL "
+            "configuration options (Settings > Options > GDAL, or environment variables) "
+            "and add the layer again without them")
+    options = [str(o) for o in parts.get("openOptions") or []]
+    parts["openOptions"] = []
+    return registry.encodeUri("gdal", parts), options
+
+
 def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
     if layer is None:
         raise QgsProcessingException(f"{key}: no raster layer was given or it could not be loaded")
@@ -38,33 +58,42 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
         raise QgsProcessingException(
             f"{key}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
             "LandLearn reads rasters through GDAL: export it to a GeoTIFF first")
-    if not _crs_set_in_qgis(layer):
-        return layer.source()
-    # a small VRT over the file with the layer's CRS: the pixels stay where they are. It
-    # takes the file's name (each in its own temporary folder: outputs named after their
-    # input keep their names) and its '<name>_classes.txt' goes beside it
+    source, options = _gdal_source(layer, key)
+    crs_set = _crs_set_in_qgis(layer)
+    if not crs_set and not options:
+        return source
+    # a small VRT over the file, with the layer's CRS and the open options (GDAL keeps them
+    # in the VRT): the pixels stay where they are. It takes the file's name (each in its own
+    # temporary folder: outputs named after their input keep their names) and its
+    # '<name>_classes.txt' goes beside it
     import shutil
 
     from osgeo import gdal
 
-    source = layer.source()
-    stem = os.path.splitext(os.path.basename(source.split("|")[0]))[0] or key.lower()
+    stem = os.path.splitext(os.path.basename(source))[0] or key.lower()
     out = QgsProcessingUtils.generateTempFilename(f"{stem}.vrt")
     wkt = layer.crs().toWkt(QgsCoordinateReferenceSystem.WktVariant.WKT_PREFERRED)
-    if gdal.Translate(out, source, format="VRT", outputSRS=wkt) is None:
-        raise QgsProcessingException(f"{key}: could not give '{layer.name()}' the CRS set in "
-                                     f"QGIS ({layer.crs().authid() or 'custom'}): "
+    try:  # None, or an exception where GDAL's Python exceptions are on
+        opened = gdal.OpenEx(source, gdal.OF_RASTER, open_options=options)
+        done = opened is not None and gdal.Translate(
+            out, opened, format="VRT", outputSRS=wkt if crs_set else None) is not None
+    except RuntimeError:
+        done = False
+    if not done:
+        what = (f"the CRS set in QGIS ({layer.crs().authid() or 'custom'})" if crs_set else
+                f"its open options ({', '.join(options)})")
+        raise QgsProcessingException(f"{key}: could not open '{layer.name()}' with {what}: "
                                      f"{gdal.GetLastErrorMsg()}")
     from ..core.labels.base import sidecar_class_file
 
-    names = sidecar_class_file(source.split("|")[0])
+    names = sidecar_class_file(source)
     if names:  # the class names a label raster's file carries beside it
         vrt_stem = os.path.splitext(os.path.basename(out))[0]
         try:
             shutil.copy(names, os.path.join(os.path.dirname(out), f"{vrt_stem}_classes.txt"))
         except OSError as exc:
             raise QgsProcessingException(f"{key}: could not carry '{names}' beside the copy "
-                                         f"of '{layer.name()}' with its QGIS CRS: {exc}") from exc
+                                         f"of '{layer.name()}' as QGIS opens it: {exc}") from exc
     return out
 
 

@@ -1,6 +1,8 @@
 """processing_provider.layers: what QGIS shows reaches the engine (see also
 test_rasterize_labels for layers read as QGIS shows them)."""
 
+import os
+
 
 def test_a_user_defined_crs_reaches_the_engine_as_wkt(provider):
     """A CRS saved in QGIS's user CRS database is 'USER:100000' by authority, which PROJ
@@ -31,3 +33,50 @@ def test_a_user_defined_crs_reaches_the_engine_as_wkt(provider):
     assert CRS.from_user_input(text).to_dict()["lon_0"] == 15.5
     assert crs_text(QgsCoordinateReferenceSystem("EPSG:32633")) == "EPSG:32633"
     assert CRS.from_user_input(crs_text(real)).to_dict()["lon_0"] == 15.5  # no authority
+
+
+def test_a_raster_opened_with_open_options_reaches_the_engine_with_them(provider, sample,
+                                                                        tmp_path):
+    """QGIS keeps a layer's GDAL open options in its source ('|option:OVERVIEW_LEVEL=0'),
+    which GDAL cannot open: the engine got a path that did not exist. It reads a VRT that
+    keeps the options: the overview QGIS shows, with the file's class names beside it."""
+    import shutil
+
+    import numpy as np
+    import pytest
+    import rasterio
+    from osgeo import gdal
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
+
+    from landlearn.processing_provider.layers import raster_path
+
+    copy = str(tmp_path / "s2.tif")
+    shutil.copy(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif", copy)
+    (tmp_path / "s2_classes.txt").write_text("1 = water\n")
+    ds = gdal.Open(copy, gdal.GA_Update)
+    ds.BuildOverviews("AVERAGE", [2])
+    ds = None
+    layer = QgsRasterLayer(f"{copy}|option:OVERVIEW_LEVEL=0", "s2 overview", "gdal")
+    assert layer.isValid() and layer.width() == 256  # what QGIS shows
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        path = raster_path(layer, "INPUT_RASTER")
+        assert path.endswith("s2.vrt") and "|" not in path
+        assert os.path.exists(os.path.join(os.path.dirname(path), "s2_classes.txt"))
+        with rasterio.open(path) as vrt, rasterio.open(copy) as tif:
+            assert (vrt.width, vrt.count) == (256, 10) and vrt.crs == tif.crs
+            assert vrt.transform.a == 2 * tif.transform.a
+            np.testing.assert_array_equal(vrt.read(1), tif.read(1, out_shape=(256, 256)))
+        plain = QgsRasterLayer(copy, "s2", "gdal")
+        QgsProject.instance().addMapLayer(plain)
+        assert raster_path(plain, "INPUT_RASTER") == copy  # no options: the file itself
+        QgsProject.instance().removeMapLayer(plain.id())
+        bad = QgsRasterLayer(f"{copy}|option:OVERVIEW_LEVEL=5", "too deep", "gdal")
+        QgsProject.instance().addMapLayer(bad)
+        with pytest.raises(QgsProcessingException,
+                           match="INPUT_RASTER: could not open 'too deep' with its open "
+                                 "options \\(OVERVIEW_LEVEL=5\\)"):
+            raster_path(bad, "INPUT_RASTER")
+        QgsProject.instance().removeMapLayer(bad.id())
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
 from landlearn.core.chips.chip_reader import read_image_chip
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
 from landlearn.core.chips.training_data import read_training_data
 from landlearn.core.errors import InputError
 from landlearn.core.labels.base import LabelConfig
