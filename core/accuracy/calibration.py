@@ -150,15 +150,25 @@ class Calibration:
     before: Reliability
     after: Reliability
     kept_raw: bool = False  # T did not lower the cross-fitted error: temperature 1
+    # a deep model's own calibration of the test-time augmented map (TTA): four flipped
+    # passes averaged are less sure than one, so one T cannot serve both
+    tta: Calibration | None = None
 
     def to_json(self) -> dict:
-        return {"method": "temperature", "temperature": round(self.temperature, 6),
-                "samples": self.samples, "fitted_on": self.fitted_on,
-                "ece_before": round(self.ece_before, 5), "ece_after": round(self.ece_after, 5),
-                "reliability_before": self.before.to_json(),
-                "reliability_after": self.after.to_json(), "kept_raw": self.kept_raw}
+        out = {"method": "temperature", "temperature": round(self.temperature, 6),
+               "samples": self.samples, "fitted_on": self.fitted_on,
+               "ece_before": round(self.ece_before, 5), "ece_after": round(self.ece_after, 5),
+               "reliability_before": self.before.to_json(),
+               "reliability_after": self.after.to_json(), "kept_raw": self.kept_raw}
+        if self.tta is not None:
+            out["tta"] = self.tta.to_json()
+        return out
 
     def line(self) -> str:
+        tta = "" if self.tta is None else "; with TTA " + self.tta._summary()
+        return self._summary() + tta
+
+    def _summary(self) -> str:
         if self.kept_raw:
             return (f"confidence left raw: a temperature fitted on half of {self.samples} "
                     f"{self.fitted_on} did not lower the calibration error on the other half "

@@ -68,10 +68,22 @@ def calibration_html(cal: Calibration | None, why_not: str | None = None) -> str
                 f"the expected calibration error on the other half ({cal.ece_before:.3f} raw, "
                 f"{cal.ece_after:.3f} with it), so it would not help a map either. "
                 "OUTPUT_CONFIDENCE and OUTPUT_PROBABILITIES are the model's raw scores; the "
-                "diagram shows both.</p>" f"{reliability_svg(cal)}")
+                "diagram shows both.</p>" f"{reliability_svg(cal)}{_tta_html(cal.tta)}")
     return (f"<h2>Confidence calibration</h2><p>Temperature {cal.temperature:.3f} fitted on "
             f"{cal.samples} {html.escape(cal.fitted_on)}. Expected calibration error "
             f"{cal.ece_before:.3f} before, {cal.ece_after:.3f} after (T fitted on one half of "
             "those predictions and scored on the other, both ways). OUTPUT_CONFIDENCE and "
             "OUTPUT_PROBABILITIES are calibrated; the class map is not changed by it.</p>"
-            f"{reliability_svg(cal)}")
+            f"{reliability_svg(cal)}{_tta_html(cal.tta)}")
+
+
+def _tta_html(tta: Calibration | None) -> str:
+    """The TTA map's own temperature: four flipped passes averaged are less sure than one."""
+    if tta is None:
+        return ""
+    what = ("left raw (temperature 1): a temperature did not lower its error"
+            if tta.kept_raw else f"temperature {tta.temperature:.3f}")
+    return (f"<h3>With TTA</h3><p>Classify Pixels with TTA averages four flipped passes, "
+            f"which are less sure than one: its confidence has its own calibration, {what}. "
+            f"Expected calibration error {tta.ece_before:.3f} before, {tta.ece_after:.3f} "
+            f"after, on the same {tta.samples} pixels.</p>{reliability_svg(tta)}")

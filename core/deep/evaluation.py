@@ -68,8 +68,9 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
     confusion matrix counts each labelled pixel of a folder once however many of the
     chips cover it (Coverage); the loss is the chips' mean.
 
-    ``gather`` collects (probabilities, true class) of up to CALIBRATION_PIXELS labelled
-    pixels, spread evenly over the batches, for the temperature fit."""
+    ``gather`` collects (probabilities, true class, chip, probabilities with TTA) of up to
+    CALIBRATION_PIXELS labelled pixels, spread evenly over the batches, for the temperature
+    fits (three more passes per validation chip, on the final evaluation only)."""
     if not indices:
         return None, None
     model.eval()
@@ -94,9 +95,11 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
             if gather is not None and valid:
                 where = np.flatnonzero(yt.reshape(-1) != IGNORE)
                 where = np.sort(pick.choice(where, min(per_batch, len(where)), replace=False))
-                prob = logits.softmax(1).permute(0, 2, 3, 1).reshape(-1, n).cpu().numpy()
+                prob = logits.softmax(1)
+                tta = _flipped_mean(torch, model, x, prob, device, amp, amp_dtype)
                 chip = np.asarray(part)[where // (yt.shape[1] * yt.shape[2])]
-                gather.append((prob[where], yt.reshape(-1)[where], chip))
+                gather.append((_pixels(prob, n)[where], yt.reshape(-1)[where], chip,
+                               _pixels(tta, n)[where]))
             weight = np.stack([coverage.weights(int(i)) for i in part])
             labelled = yt != IGNORE
             cm += np.bincount(yt[labelled].astype(np.int64) * n + pred.cpu().numpy()[labelled],
@@ -107,6 +110,21 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
                         keep.append((part[j], yt[j], pred[j].cpu().numpy()))
     loss = float(np.average(losses, weights=weights)) if losses else float("nan")
     return loss, Accuracy(cm, names)
+
+
+def _flipped_mean(torch, model, x, prob, device, amp, amp_dtype):
+    """The probabilities Classify Pixels' TTA gives: the mean over the tile and its three
+    flips (as deep.predictor computes them), for TTA's own temperature."""
+    out = prob.clone()
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+        for dims in ((3,), (2,), (2, 3)):
+            out += model(x.flip(dims)).float().softmax(1).flip(dims)
+    return out / 4
+
+
+def _pixels(prob, n: int) -> np.ndarray:
+    """(batch, n, h, w) tensor -> (pixels, n) numpy, in the label array's pixel order."""
+    return prob.permute(0, 2, 3, 1).reshape(-1, n).cpu().numpy()
 
 
 def calibration_groups(data, chip_of_pixel: np.ndarray) -> np.ndarray:

@@ -59,7 +59,8 @@ class OnnxPredictor:
                              f"({str(exc).splitlines()[0][:160]}); export it again with "
                              "Export Model, or classify with RUNTIME=torch") from None
         self._check_signature(pkg, info)
-        self.temperature = info.temperature  # confidence calibration; 1 = raw softmax
+        # confidence calibration (1 = raw softmax): one pass, and the TTA mean of four
+        self.temperature, self.tta_temperature = info.temperature, info.tta_temperature
         self.device = SimpleNamespace(type="cuda" if device == "cuda" else "cpu")
         where = "CUDA" if device == "cuda" else f"CPU ({os.cpu_count()} logical cores)"
         self.where = f"ONNX Runtime {ort.__version__} on {where}" + (
@@ -90,4 +91,4 @@ class OnnxPredictor:
             for axes in ((3,), (2,), (2, 3)):
                 prob = prob + np.flip(self._run(np.flip(x, axes)), axes)
             prob /= 4
-        return apply_temperature(prob, self.temperature)
+        return apply_temperature(prob, self.tta_temperature if tta else self.temperature)

@@ -48,7 +48,8 @@ class DeepPredictor:
             raise InputError("model", f"'{pkg.path}': its weights hold values that are not "
                              "numbers (NaN or infinity); the model cannot classify")
         self.model.to(device).eval()
-        self.temperature = info.temperature  # confidence calibration; 1 = raw softmax
+        # confidence calibration (1 = raw softmax): one pass, and the TTA mean of four
+        self.temperature, self.tta_temperature = info.temperature, info.tta_temperature
         self.device = device
         self.amp = device.type == "cuda" and mixed_precision
         self.strict = device.type == "cuda" and not mixed_precision
@@ -76,7 +77,7 @@ class DeepPredictor:
             raise InputError("mixed_precision", f"{str(self.amp_dtype).split('.')[-1]} "
                              "autocast overflowed in this model (probabilities that are not "
                              "numbers); turn MIXED_PRECISION off to classify in float32")
-        return apply_temperature(out, self.temperature)
+        return apply_temperature(out, self.tta_temperature if tta else self.temperature)
 
     def _float32(self):
         """cuDNN without TF32 while this model runs (a process-wide flag: restored after)."""

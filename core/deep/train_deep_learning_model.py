@@ -353,11 +353,14 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
                       gather=held_out if split.valid else None)
     calibration = None
     if held_out:
-        calibration = fit_calibration(np.concatenate([p for p, _, _ in held_out]),
-                                      np.concatenate([t for _, t, _ in held_out]),
-                                      "validation pixels", config.seed,
-                                      groups=calibration_groups(
-                                          data, np.concatenate([c for _, _, c in held_out])))
+        probs, truth, chip_of, flipped = (np.concatenate(part) for part in zip(*held_out))
+        groups = calibration_groups(data, chip_of)
+        calibration = fit_calibration(probs, truth, "validation pixels", config.seed,
+                                      groups=groups)
+        if calibration is not None:
+            calibration = replace(calibration, tta=fit_calibration(
+                flipped, truth, "validation pixels (TTA: 4 flips averaged)", config.seed,
+                groups=groups))
     if calibration is not None:
         notes.append(calibration.line())
     else:

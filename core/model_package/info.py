@@ -40,11 +40,20 @@ class ModelInfo:
     value_std: np.ndarray
     # probabilities become p^(1/T), renormalised (accuracy.calibration); 1 = raw scores
     temperature: float = 1.0
+    # the temperature of the TTA map (four flipped passes averaged); packages from before
+    # it was fitted use ``temperature`` for both
+    tta_temperature: float = 1.0
 
     @property
     def classes(self):
         return [ClassInfo(v, n, c) for v, n, c in
                 zip(self.class_values, self.class_names, self.class_colors)]
+
+
+def _temperatures(cal: dict) -> dict:
+    t = float(cal.get("temperature", 1.0))
+    return {"temperature": t, "tta_temperature": float((cal.get("tta") or {}).get(
+        "temperature", t))}
 
 
 def model_info(pkg: PackagedModel) -> ModelInfo:
@@ -66,7 +75,7 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             padding=int(info.get("padding", pkg.emd.get("ModelPadding", 32))),
             value_mean=np.asarray(norm.get("sample_mean", norm["mean"]), np.float64),
             value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64),
-            temperature=float((info.get("calibration") or {}).get("temperature", 1.0)))
+            **_temperatures(info.get("calibration") or {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError("model", f"'{pkg.path}' has an incomplete model description "
                          f"(.emd): {exc}") from exc

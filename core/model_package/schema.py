@@ -182,18 +182,21 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
     return info
 
 
-def _check_calibration(c: _Check, cal) -> None:
+def _check_calibration(c: _Check, cal, where: str = "LandLearn.calibration") -> None:
     """The temperature Classify Pixels divides by: a finite number in range, or no block
-    (older packages, and models too small to calibrate, keep their raw scores)."""
+    (older packages, and models too small to calibrate, keep their raw scores); a deep
+    model's may hold the TTA map's own, alike."""
     if cal is None:
         return
     if not isinstance(cal, dict) or cal.get("method") != "temperature":
-        raise c.fail("LandLearn.calibration", "is not a temperature calibration")
+        raise c.fail(where, "is not a temperature calibration")
     t = cal.get("temperature")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) \
             or not MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:
-        raise c.fail("LandLearn.calibration.temperature", f"is {str(t)[:40]}, not a number in "
+        raise c.fail(f"{where}.temperature", f"is {str(t)[:40]}, not a number in "
                      f"{MIN_TEMPERATURE}..{MAX_TEMPERATURE}")
+    if where == "LandLearn.calibration" and cal.get("tta") is not None:
+        _check_calibration(c, cal["tta"], f"{where}.tta")
 
 
 def _check_segments(c: _Check, seg, bands: int) -> None:

@@ -43,3 +43,20 @@ def test_the_section_says_what_was_fitted_or_why_nothing_was():
     raw = calibration_html(replace(cal, kept_raw=True, temperature=1.0))
     assert "Left raw (temperature 1): a temperature fitted on one half of 3000" in raw
     assert "<svg" in raw and "are calibrated" not in raw
+
+
+def test_the_tta_maps_own_calibration_has_its_own_diagram():
+    from dataclasses import replace
+
+    cal = _calibration()
+    tta = replace(cal, temperature=0.8, fitted_on="validation pixels (TTA: 4 flips averaged)")
+    page = calibration_html(replace(cal, tta=tta))
+    assert page.count("<svg") == 2 and "<h3>With TTA</h3>" in page
+    assert "its own calibration, temperature 0.800" in page
+    raw = calibration_html(replace(cal, kept_raw=True, temperature=1.0,
+                                   tta=replace(tta, kept_raw=True, temperature=1.0)))
+    assert raw.count("<svg") == 2 and "its own calibration, left raw (temperature 1)" in raw
+    assert calibration_html(cal).count("<svg") == 1  # older packages: none
+    assert cal.to_json().get("tta") is None
+    stored = replace(cal, tta=tta).to_json()["tta"]
+    assert stored["temperature"] == 0.8 and "tta" not in stored

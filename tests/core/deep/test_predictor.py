@@ -44,12 +44,18 @@ def test_probabilities_are_the_networks_softmax(trained):
     np.testing.assert_allclose(prob, ref, atol=1e-5)
     np.testing.assert_array_equal(prob.argmax(1), ref.argmax(1))
     # test-time augmentation: the mean over the image and its three flips, flipped back,
-    # then tempered
+    # then tempered with the TTA map's own temperature (fitted on the validation pixels'
+    # TTA means at training), not the one-pass one
+    pkg = read_package(str(out))
+    tta_cal = pkg.landlearn["calibration"]["tta"]
+    assert tta_cal["fitted_on"] == "validation pixels (TTA: 4 flips averaged)"
+    assert predictor.tta_temperature == pytest.approx(tta_cal["temperature"])
+    predictor.tta_temperature = 0.6  # distinct from t_cal whatever training kept
     with torch.no_grad():
         t = torch.from_numpy(x)
         flips = [net(t).softmax(1)] + [net(t.flip(d)).softmax(1).flip(d) for d in ((3,), (2,), (2, 3))]
     np.testing.assert_allclose(predictor(x, tta=True),
-                               apply_temperature((sum(flips) / 4).numpy(), t_cal), atol=1e-5)
+                               apply_temperature((sum(flips) / 4).numpy(), 0.6), atol=1e-5)
 
 
 def test_weights_that_are_not_numbers_are_refused(trained, tmp_path):

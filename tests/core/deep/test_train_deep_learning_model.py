@@ -89,6 +89,12 @@ def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
     assert result.calibration.line().startswith(
         "confidence left raw: " if result.calibration.kept_raw else "confidence calibrated on ")
     assert result.calibration.kept_raw == (cal["temperature"] == 1.0)
+    # the TTA map's own calibration, on the same pixels' means over four flipped passes
+    tta = cal["tta"]
+    assert tta["samples"] == cal["samples"] and 0.05 <= tta["temperature"] <= 20
+    assert tta["reliability_before"] != cal["reliability_before"]  # other probabilities
+    assert tta["kept_raw"] == (tta["temperature"] == 1.0) == c.tta.kept_raw
+    assert "; with TTA confidence " in c.line()
     # sparse OSM polygons: the log and the report say what the benchmark found
     assert any(n.startswith("labels cover ") and "random forest" in n
                for n in info["training"]["notes"])
