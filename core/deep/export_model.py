@@ -123,7 +123,7 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
     norm = emd["LandLearn"]["normalization"]
     tile = min(int(emd.get("ImageWidth", 256)), 256)
     diff = onnx_difference(graph, model, emd, spread_like(norm["mean"], norm["std"], tile))
-    if diff > TOLERANCE:
+    if not diff <= TOLERANCE:  # NaN too
         raise InputError("model", f"the exported graph's class probabilities differ from "
                          f"torch's by up to {diff:.1e} (over {TOLERANCE:g}); this network "
                          "cannot be exported faithfully, keep classifying it with torch")

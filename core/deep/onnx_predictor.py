@@ -53,6 +53,8 @@ class OnnxPredictor:
         try:
             with tempfile.TemporaryDirectory(prefix="landlearn-onnx-") as empty:
                 options.add_session_config_entry(_EXTERNAL_FOLDER, empty)
+                # the ONNX graph checked above, never bytes read as ORT's own format
+                options.add_session_config_entry("session.load_model_format", "ONNX")
                 self.session = ort.InferenceSession(data, options, providers=providers)
         except Exception as exc:  # noqa: BLE001 - any failure to load is a damaged graph
             raise InputError("model", f"'{pkg.path}': its ONNX graph cannot be loaded "
@@ -78,10 +80,34 @@ class OnnxPredictor:
                              f"not the {info.in_channels} bands and "
                              f"{len(info.class_values)} classes its .emd describes; the "
                              "package was altered (export the graph again with Export Model)")
+        # LandLearn's graphs take float32 tiles of any batch and size (Classify Pixels picks
+        # the tile): a fixed size (a Deepness copy) would fail on the first tile
+        fixed = [d for d in (ins[0].shape[0], ins[0].shape[2], ins[0].shape[3])
+                 if isinstance(d, int)]
+        if ins[0].type != "tensor(float)" or fixed:
+            raise InputError("model", f"'{pkg.path}': its ONNX graph takes {ins[0].type} "
+                             f"{ins[0].shape}, not float32 tiles of any batch and size as "
+                             "LandLearn's graphs do (a Deepness graph has a fixed size); "
+                             "export the graph again with Export Model")
         self._input = ins[0].name
+        self._path = pkg.path
+        self._classes = len(info.class_values)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self._input: np.ascontiguousarray(x, np.float32)})[0]
+        try:
+            out = self.session.run(None, {self._input: np.ascontiguousarray(x, np.float32)})[0]
+        except Exception as exc:  # noqa: BLE001 - the checked graph failed on a checked tile
+            raise InputError("model", f"'{self._path}': its ONNX graph failed on a tile of "
+                             f"{list(x.shape)} ({str(exc).splitlines()[0][:160]}); export it "
+                             "again with Export Model, or classify with RUNTIME=torch") from None
+        want = (x.shape[0], self._classes, x.shape[2], x.shape[3])
+        if out.shape != want or out.dtype != np.float32:
+            # a graph that changes the tile's size would put its classes elsewhere on the map
+            raise InputError("model", f"'{self._path}': its ONNX graph gave {out.dtype} "
+                             f"{list(out.shape)} for a tile of {list(x.shape)}, not the "
+                             f"{list(want)} float32 probabilities of LandLearn's graphs; "
+                             "export it again with Export Model")
+        return out
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
                  ) -> np.ndarray:

@@ -43,10 +43,6 @@ class DeepPredictor:
         except RuntimeError as exc:
             raise InputError("model", f"the weights in '{pkg.path}' do not fit its own "
                              f"description: {str(exc).splitlines()[0]}") from exc
-        if not all(bool(torch.isfinite(v).all()) for v in state.values()
-                   if v.is_floating_point()):
-            raise InputError("model", f"'{pkg.path}': its weights hold values that are not "
-                             "numbers (NaN or infinity); the model cannot classify")
         self.model.to(device).eval()
         # confidence calibration (1 = raw softmax): one pass, and the TTA mean of four
         self.temperature, self.tta_temperature = info.temperature, info.tta_temperature

@@ -108,7 +108,7 @@ def onnx_graph(model, emd: dict, data) -> tuple[bytes | None, str | None]:
         return None, (f"no ONNX graph: ONNX Runtime cannot run the exported "
                       f"{emd['LandLearn']['architecture']} ({str(exc).splitlines()[0][:160]}); "
                       "the package classifies with torch")
-    if diff > ONNX_TOLERANCE:
+    if not diff <= ONNX_TOLERANCE:  # NaN too
         return None, (f"no ONNX graph: on ONNX Runtime its class probabilities differ from "
                       f"torch's by up to {diff:.1e}; the package classifies with torch")
     return graph, None

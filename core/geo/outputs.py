@@ -52,7 +52,8 @@ _SIDECARS = (".aux.xml", ".ovr", ".msk")
 def input_files(path: str) -> list[str]:
     """The files an input consists of: the file and GDAL's sidecars beside it, a
     shapefile's parts, a VRT's sources (GDAL's own list, for VRTs only: it takes tens of
-    milliseconds a file), every file of a folder."""
+    milliseconds a file), every file of a folder, and every file beside a package's .emd
+    (its weights and graphs)."""
     if not path or "://" in path or path.startswith("/vsi"):
         return []
     if os.path.isdir(path):
@@ -61,6 +62,13 @@ def input_files(path: str) -> list[str]:
             out.extend(os.path.join(root, f) for f in files)
         return out
     stem, ext = os.path.splitext(path)
+    if ext.lower() == ".emd":  # a model package given as its .emd: its members beside it
+        folder = os.path.dirname(path) or "."
+        try:
+            return [path] + [os.path.join(folder, f) for f in os.listdir(folder)
+                             if os.path.isfile(os.path.join(folder, f))]
+        except OSError:
+            return [path]
     files = [path] + [path + s for s in _SIDECARS if os.path.exists(path + s)]
     if ext.lower() == ".shp":
         files += [stem + p for p in _SHAPEFILE_PARTS + tuple(p.upper() for p in _SHAPEFILE_PARTS)

@@ -161,10 +161,19 @@ def read_weights(pkg: PackagedModel, expected: dict[str, tuple[int, ...]]) -> di
                          f"description ({k} is {list(found[k][1])}, the network needs "
                          f"{list(expected[k])})")
     try:
-        return load(data)
+        state = load(data)
     except Exception as exc:  # noqa: BLE001 - the header was checked; any failure is damage
         raise InputError(pkg.parameter, f"'{pkg.path}': the weights cannot be read "
                          f"({str(exc)[:120]})") from None
+    import torch
+
+    # as the network holds them (float32): a float64 1e300 is finite until it is copied in
+    if not all(bool(torch.isfinite(v.to(torch.float32)).all()) for v in state.values()
+               if v.is_floating_point()):
+        raise InputError(pkg.parameter, f"'{pkg.path}': its weights hold values that are not "
+                         "numbers (NaN or infinity, or beyond float32's range); the model "
+                         "cannot classify")
+    return state
 
 
 def report_folder(package: str) -> str:

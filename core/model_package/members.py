@@ -27,6 +27,7 @@ MAX_EMD_BYTES = 8 * MIB
 MAX_MEMBER_BYTES = 2048 * MIB  # no LandLearn model member comes near: a ceiling, not a target
 MAX_DEFLATE_RATIO = 200  # zip bombs inflate ~1000x; float weights and trees barely compress
 MAX_MEMBERS = 10_000
+MAX_DIRECTORY = 16 * 1024 * 1024  # a zip directory of MAX_MEMBERS entries with long names
 MAX_SAFETENSORS_HEADER = 16 * MIB
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
                ValueError, NotImplementedError, OverflowError, struct.error, KeyError,
@@ -51,8 +52,15 @@ class PackageFiles:
         if os.path.isdir(path):
             self.folder = os.path.realpath(path)
             return
+        if not os.path.isfile(path):  # a pipe or a device would be read without end
+            raise self.error("is neither a .dlpk file nor a package folder")
         try:
-            _check_zip_end(path)
+            entries, directory = _check_zip_end(path)
+            # before zipfile builds an object per entry: 2 million empty entries are a
+            # 100 MB file and over a gigabyte of memory
+            if entries > MAX_MEMBERS or directory > MAX_DIRECTORY:
+                raise self.error(f"holds {entries} files in a {_mb(directory)} directory; a "
+                                 "model package holds a few")
             self._zip = zipfile.ZipFile(path)
             infos = self._zip.infolist()
         except _ZIP_ERRORS as exc:
@@ -150,18 +158,29 @@ class PackageFiles:
         self.close()
 
 
-def _check_zip_end(path: str) -> None:
-    """The zip's end record must end the file. A .dlpk cut short can still 'open': the
-    last end record left is then the one of a zip stored inside it (a skops file), and
-    the package would read as that inner zip. Raises BadZipFile when cut."""
+def _check_zip_end(path: str) -> tuple[int, int]:
+    """(entries, central directory bytes) the zip's end record declares, which must end
+    the file. A .dlpk cut short can still 'open': the last end record left is then the
+    one of a zip stored inside it (a skops file), and the package would read as that
+    inner zip. Raises BadZipFile when cut."""
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         fh.seek(max(0, size - (65535 + 22)))
         tail = fh.read()
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22 or \
-            struct.unpack("<H", tail[at + 20:at + 22])[0] != len(tail) - at - 22:
-        raise zipfile.BadZipFile("its end record is missing: the file was cut short")
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < 22 or \
+                struct.unpack("<H", tail[at + 20:at + 22])[0] != len(tail) - at - 22:
+            raise zipfile.BadZipFile("its end record is missing: the file was cut short")
+        entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
+        if (entries == 0xFFFF or directory == 0xFFFFFFFF) and at >= 20 and \
+                tail[at - 20:at - 16] == b"PK\x06\x07":  # zip64: its own end record
+            (where,) = struct.unpack("<Q", tail[at - 12:at - 4])
+            fh.seek(min(where, size))
+            record = fh.read(56)
+            if len(record) < 56 or record[:4] != b"PK\x06\x06":
+                raise zipfile.BadZipFile("its zip64 end record is missing")
+            entries, directory = struct.unpack("<QQ", record[32:48])
+    return entries, directory
 
 
 # safetensors: an 8-byte little-endian header length, a JSON header, then the data

@@ -24,6 +24,9 @@ DOMAINS = frozenset({"", "ai.onnx", "com.microsoft"})
 MAX_NODES = 100_000  # LandLearn's largest networks have a few thousand
 
 
+ORT_MARKER = b"ORTM"  # bytes 4..8 of an ORT-format model
+
+
 def check_graph(data: bytes, where: str, parameter: str = "model") -> None:
     """Raise InputError unless the serialised graph ``data`` holds only what LandLearn's
     exports hold (see the module's docstring)."""
@@ -33,6 +36,11 @@ def check_graph(data: bytes, where: str, parameter: str = "model") -> None:
         return InputError(parameter, f"'{where}': its ONNX graph {why}; LandLearn's graphs "
                           "have none, so this one is refused (no file was read, nothing ran)")
 
+    if data[4:8] == ORT_MARKER:
+        # ONNX Runtime reads bytes with this marker as its own ORT format, not as the ONNX
+        # graph checked here: a graph could pass these checks and another one run
+        raise bad("is marked as ONNX Runtime's own format (ORT), which these checks cannot "
+                  "read")
     try:
         proto = onnx.load_from_string(data)
     except Exception as exc:  # noqa: BLE001 - any parse failure is a damaged graph

@@ -49,6 +49,7 @@ MAX_WINDOW, MAX_WINDOWS = 63, 4
 NEIGHBOURHOOD_STATISTICS = ("mean", "mean_std")
 # the range a calibration temperature may take (accuracy.calibration fits within it)
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
+FLOAT32_SAFE = 1e30  # normalisation values float32 holds with room (its largest is 3.4e38)
 # any name a user can give a .dlpk, but no folder part, drive, control character or '..'
 _PLAIN_NAME = re.compile(r"^[^/\\:\x00-\x1f\x7f]{1,250}$")
 
@@ -122,6 +123,7 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
                          "version of LandLearn cannot run")
     c.file_name(emd.get("ModelFile"), "ModelFile", (WEIGHTS_SUFFIX[kind],))
     bands = c.integer(info.get("in_channels"), "LandLearn.in_channels", 1, MAX_BANDS)
+    info["in_channels"] = bands  # 4.0 is 4 to every reader, the network builder too
     _check_classes(c, emd, info)
     names = info.get("band_names")
     if not isinstance(names, list) or len(names) != bands:
@@ -134,8 +136,10 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         raise c.fail("LandLearn.normalization", "is missing")
     for key in ("mean", "std", "sample_mean", "sample_std"):
         if key in norm or key in ("mean", "std"):
-            c.numbers(norm.get(key), f"LandLearn.normalization.{key}", bands,
-                      positive=key.endswith("std"))
+            values = c.numbers(norm.get(key), f"LandLearn.normalization.{key}", bands,
+                               positive=key.endswith("std"))
+            _check_float32_range(c, values, f"LandLearn.normalization.{key}",
+                                 key.endswith("std"))
     if info.get("dtype") is not None and info["dtype"] not in RASTER_DTYPES:
         raise c.fail("LandLearn.dtype", f"is {str(info['dtype'])[:40]!r}, not a raster data type")
     if info.get("cell_size") is not None:
@@ -180,6 +184,15 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
                 raise c.fail("LandLearn.neighbourhood", "is set beside segments")
             _check_neighbourhood(c, info, bands)
     return info
+
+
+def _check_float32_range(c: _Check, values: list[float], field: str, scale: bool) -> None:
+    """Classify Pixels normalises in float32: 1e39 is infinity there, and a spread of 1e-300
+    is 0 (a constant band) where Export Model's float64 divides by it."""
+    for v in values:
+        if abs(v) > FLOAT32_SAFE or (scale and 0 < v < 1 / FLOAT32_SAFE):
+            raise c.fail(field, f"holds {v!r}, beyond what float32 holds (|value| up to "
+                         f"{FLOAT32_SAFE:g}{', a spread 0 or at least 1e-30' if scale else ''})")
 
 
 def _check_calibration(c: _Check, cal, where: str = "LandLearn.calibration") -> None:

@@ -191,3 +191,47 @@ def test_a_graph_is_held_to_the_largest_network_whatever_the_weights_claim(train
     monkeypatch.setattr(onnx_graph, "MAX_NETWORK_BYTES", int(graph / 1.25) - 1)
     with pytest.raises(InputError, match="^MODEL: .*ONNX graph 'model.onnx' of .* more than"):
         OnnxPredictor(read_package(str(package)), info)
+
+
+def test_a_graph_of_fixed_size_or_that_moves_pixels_is_refused(trained, tmp_path):
+    """A graph of one tile size (as the Deepness copy has) failed on the first tile with a
+    raw ONNX Runtime error; one that doubles the tile put its classes on the wrong pixels
+    (the top-left quarter was taken)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from landlearn.core.deep.onnx_predictor import OnnxPredictor
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+
+    info = model_info(read_package(str(trained[0])))
+    classes = len(info.class_values)
+    w = numpy_helper.from_array(np.zeros((classes, 10, 1, 1), np.float32), "w")
+    fixed = helper.make_model(helper.make_graph(
+        [helper.make_node("Conv", ["input", "w"], ["probabilities"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 10, 64, 64])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                       [1, classes, 64, 64])], [w]),
+        opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    package = _swap_graph(trained[0], tmp_path / "fixed.dlpk", fixed)
+    with pytest.raises(InputError, match=r"^MODEL: .*takes tensor\(float\) \[1, 10, 64, 64\], "
+                                         "not float32 tiles of any batch and size"):
+        OnnxPredictor(read_package(package), info)
+    reps = numpy_helper.from_array(np.array([1, 1, 2, 2], np.int64), "reps")
+    doubled = _graph([helper.make_node("Conv", ["input", "w"], ["c"]),
+                      helper.make_node("Tile", ["c", "reps"], ["probabilities"])],
+                     classes, [w, reps])
+    predictor = OnnxPredictor(read_package(_swap_graph(trained[0], tmp_path / "d.dlpk",
+                                                       doubled)), info)
+    x = np.zeros((2, 10, 32, 32), np.float32)
+    with pytest.raises(InputError, match=r"its ONNX graph gave float32 \[2, \d+, 64, 64\] for "
+                                         r"a tile of \[2, 10, 32, 32\], not the"):
+        predictor(x)
+    shape = numpy_helper.from_array(np.array([7, -1], np.int64), "shape")
+    broken = _graph([helper.make_node("Reshape", ["input", "shape"], ["flat"]),
+                     helper.make_node("Reshape", ["flat", "back"], ["probabilities"])],
+                    classes, [shape, numpy_helper.from_array(
+                        np.array([-1, classes, 32, 32], np.int64), "back")])
+    predictor = OnnxPredictor(read_package(_swap_graph(trained[0], tmp_path / "r.dlpk",
+                                                       broken)), info)
+    with pytest.raises(InputError, match=r"its ONNX graph failed on a tile of \[2, 10, 32, 32\]"):
+        predictor(x)

@@ -58,8 +58,14 @@ def test_probabilities_are_the_networks_softmax(trained):
                                apply_temperature((sum(flips) / 4).numpy(), 0.6), atol=1e-5)
 
 
-def test_weights_that_are_not_numbers_are_refused(trained, tmp_path):
+@pytest.mark.parametrize("value,dtype", [(float("nan"), None), (1e300, "float64")])
+def test_weights_that_are_not_numbers_are_refused(trained, tmp_path, value, dtype):
+    """NaN, or a float64 tensor finite in the file but infinite once copied into the
+    float32 network: refused by every reader of the weights (Classify Pixels, Export
+    Model and fine-tuning alike)."""
     from safetensors.torch import load, save
+
+    from landlearn.core.deep.models import load_package_model
 
     out, _, _ = trained
     bad = tmp_path / "nan.dlpk"
@@ -69,13 +75,15 @@ def test_weights_that_are_not_numbers_are_refused(trained, tmp_path):
             if name.endswith(".safetensors"):
                 state = load(data)
                 key = next(k for k, v in state.items() if v.is_floating_point())
-                state[key] = state[key].clone()
-                state[key].view(-1)[0] = float("nan")
+                state[key] = state[key].clone().to(getattr(torch, dtype or "float32"))
+                state[key].view(-1)[0] = value
                 data = save(state)
             dst.writestr(name, data)
-    with pytest.raises(InputError, match="^MODEL: .*nan.dlpk': its weights hold values that are "
-                       "not numbers"):
+    message = "^MODEL: .*nan.dlpk': its weights hold values that are not numbers"
+    with pytest.raises(InputError, match=message):
         _predictor(bad)
+    with pytest.raises(InputError, match=message):
+        load_package_model(str(bad))
 
 
 def test_an_overflowing_autocast_is_an_error_not_a_map(trained):

@@ -83,6 +83,22 @@ def test_input_files_of_a_raster_a_shapefile_and_a_folder(tmp_path):
     assert input_files("/vsicurl/https://example.org/a.tif") == [] and input_files("") == []
 
 
+def test_a_package_given_as_its_emd_holds_its_members(tmp_path):
+    """MODEL 'pkg/model.emd' with OUTPUT_ONNX 'pkg/model.onnx': the package's own graph
+    (LandLearn's, so claimable) would have been replaced."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    for name in ("model.emd", "model.safetensors", "model.onnx", "model_int8.onnx"):
+        (pkg / name).write_text("x")
+    (pkg / "report").mkdir()
+    emd = str(pkg / "model.emd")
+    assert sorted(os.path.basename(f) for f in input_files(emd)) == [
+        "model.emd", "model.emd", "model.onnx", "model.safetensors", "model_int8.onnx"]
+    with pytest.raises(InputError, match="^OUTPUT_ONNX: .*model.onnx' is the input MODEL"):
+        check_distinct({"model": emd}, {"output_onnx": str(pkg / "model.onnx")})
+    check_distinct({"model": emd}, {"output_onnx": str(tmp_path / "model.onnx")})
+
+
 def test_written_by_landlearn_reads_each_kind_of_mark(tmp_path):
     ours = write(tmp_path / "ours.tif", np.ones((4, 4), np.uint8))
     import rasterio

@@ -166,3 +166,36 @@ def test_check_npz_accepts_plain_arrays_and_refuses_objects_and_lies():
         check_npz(buf.getvalue(), 1 << 20, "m.dlpk", "model", "the trees file")
     with pytest.raises(InputError, match="the trees file is damaged or crafted .BadZipFile"):
         check_npz(b"not a zip", 1 << 20, "m.dlpk", "model", "the trees file")
+
+
+@pytest.mark.parametrize("zip64", [False, True])
+def test_a_zip_of_too_many_entries_is_refused_before_its_directory_is_read(tmp_path,
+                                                                          monkeypatch, zip64):
+    """The count comes from the end record (zip64's too): zipfile would first build an
+    object per entry (2 million empty entries: a 100 MB file, over a gigabyte)."""
+    from landlearn.core.model_package import members
+
+    path = tmp_path / "many.dlpk"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(40):
+            zf.writestr(f"f{i}", b"", zipfile.ZIP_STORED)
+    if zip64:  # the same zip with a zip64 end record, as zipfile writes past 65535 entries
+        monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 10)
+        with zipfile.ZipFile(path, "w") as zf:
+            for i in range(40):
+                zf.writestr(f"f{i}", b"", zipfile.ZIP_STORED)
+        assert b"PK\x06\x06" in path.read_bytes()
+    assert members._check_zip_end(str(path))[0] == 40
+    monkeypatch.setattr(members, "MAX_MEMBERS", 39)
+    built = []
+    monkeypatch.setattr(zipfile, "ZipFile", lambda *a, **k: built.append(a))
+    with pytest.raises(InputError, match="many.dlpk' holds 40 files in a 0.0 MB directory"):
+        PackageFiles(str(path))
+    assert not built
+
+
+def test_a_pipe_is_no_package(tmp_path):
+    fifo = tmp_path / "model.dlpk"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is neither a .dlpk file nor a package folder"):
+        PackageFiles(str(fifo))

@@ -57,3 +57,23 @@ def test_external_data_control_flow_and_foreign_operators_are_refused(monkeypatc
 def test_bytes_that_are_no_graph_cannot_be_loaded():
     with pytest.raises(InputError, match="^MODEL: 'm.dlpk': its ONNX graph cannot be loaded"):
         check_graph(b"\x08\x07junk", "m.dlpk")
+
+
+def test_a_graph_marked_as_onnx_runtimes_own_format_is_refused():
+    """ONNX Runtime reads bytes with 'ORTM' at 4..8 as its ORT format, not as the ONNX graph
+    the checks parsed: a harmless graph with that marker could carry another one. A
+    producer name beginning 'ORTM' puts it there in a graph that parses as ONNX."""
+    model = _model(*_conv())
+    model.producer_name = "ORTM and more"
+    data = model.SerializeToString()
+    assert data[4:8] == b"ORTM" and onnx.load_from_string(data).graph.node
+    with pytest.raises(InputError, match="its ONNX graph is marked as ONNX Runtime's own "
+                                         "format \\(ORT\\)"):
+        check_graph(data, "m.dlpk")
+    ort = pytest.importorskip("onnxruntime")
+    with pytest.raises(Exception):  # noqa: B017 - ORT took it for its own format
+        ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()  # as OnnxPredictor loads: the ONNX graph, always
+    options.add_session_config_entry("session.load_model_format", "ONNX")
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    assert session.get_outputs()[0].name == "out"

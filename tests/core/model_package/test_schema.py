@@ -41,6 +41,7 @@ def test_valid_deep_and_classical_descriptions_pass():
     for key in ("class_values", "source_bands"):
         assert all(type(v) is int for v in info[key]), key
     assert type(info["source_band_count"]) is int
+    assert type(info["in_channels"]) is int  # the network builder took 5.0 as a float
     rf = _classical_emd()
     rf["LandLearn"].update(padding=3, neighbourhood={
         "sizes": [3.0, 7.0], "statistics": "mean",
@@ -93,6 +94,10 @@ def _edit(path, value):
     ("LandLearn.onnx_int8", {"file": "model_int8.onnx", "opset": 1},
      "LandLearn.onnx_int8.opset is 1, outside 7..100"),
     ("LandLearn.onnx_int8", "model_int8.onnx", "LandLearn.onnx_int8 is not an object"),
+    ("LandLearn.normalization.std", [1e39] * 5,
+     "LandLearn.normalization.std holds 1e\\+39, beyond what float32 holds"),
+    ("LandLearn.normalization.std", [1e-300] * 5, "a spread 0 or at least 1e-30"),
+    ("LandLearn.normalization.mean", [-2e30] * 5, "mean holds -2e\\+30, beyond"),
     ("LandLearn.calibration", {"method": "temperature", "temperature": 0.0},
      r"LandLearn.calibration.temperature is 0.0, not a number in 0.05..20.0"),
     ("LandLearn.calibration", {"method": "temperature", "temperature": float("inf")},
