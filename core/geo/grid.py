@@ -68,6 +68,25 @@ class Grid:
         return Grid(self.crs, self.window_transform(window), int(window.width), int(window.height))
 
 
+def same_transform(a: Affine, b: Affine, pixel_share: float = 1e-3) -> bool:
+    """Whether two grids' transforms are one to within ``pixel_share`` of a pixel at their
+    origins and over a million pixels of their cell sizes: a tolerance in pixels, not in
+    CRS units (affine's 1e-5 units is 35 pixels of a 3 cm ortho in degrees, and less
+    than float noise on UTM coordinates of millions of metres)."""
+    cell = max(math.hypot(a.a, a.d), math.hypot(a.b, a.e))
+    if cell == 0 or not all(map(math.isfinite, tuple(a)[:6] + tuple(b)[:6])):
+        return False
+    # where b's origin falls in a's pixels, and how far b's cells drift from a's over a
+    # million pixels
+    try:
+        col, row = ~a * (b.c, b.f)
+    except Exception:  # noqa: BLE001 - affine's TransformNotInvertibleError: no grid
+        return False
+    drift = max(abs(p - q) for p, q in zip((a.a, a.b, a.d, a.e), (b.a, b.b, b.d, b.e)))
+    return abs(col) <= pixel_share and abs(row) <= pixel_share and \
+        drift * 1e6 <= pixel_share * cell
+
+
 def apply(t: Affine, x: float, y: float) -> tuple[float, float]:
     """``t * (x, y)``, written out: affine 3.0 (Debian sid) deprecates ``*`` for ``@``,
     which affine 2.4 (Debian 12 and 13) lacks. In affine's own order of operations, so the

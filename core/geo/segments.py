@@ -12,7 +12,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from ..errors import InputError
-from .grid import Grid
+from .grid import Grid, same_transform
 from .raster import open_dataset
 
 __all__ = ["open_segments", "read_segments", "read_segments_halo"]
@@ -23,7 +23,7 @@ def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
     """The open segmented raster, refused unless it holds integers on ``grid``."""
     ds = open_dataset(path, parameter)
     same = (ds.width, ds.height) == (grid.width, grid.height) and \
-        ds.transform.almost_equals(grid.transform) and ds.crs == grid.crs
+        same_transform(grid.transform, ds.transform) and ds.crs == grid.crs
     if not same or np.dtype(ds.dtypes[0]).kind not in "iu":
         if (ds.width, ds.height) != (grid.width, grid.height):
             what = (f"a grid other than {image}'s: {ds.width} x {ds.height} px against "

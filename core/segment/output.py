@@ -11,12 +11,29 @@ import os
 import numpy as np
 import rasterio
 
-from ..errors import InputError
+from ..errors import Cancelled, InputError
 from ..files import ensure_writable_folder, not_replaced_error, temporary_sibling
 from ..geo.grid import Grid, count_tiles, tile_windows
 from ..geo.outputs import GENERATOR, WRITER_TAG, claim_output
 from ..geo.writer import GeoTiffWriter, commit_together
 from ..progress import Progress, track
+
+
+def _off_nodata(colour: np.ndarray, nodata: float, dtype: np.dtype) -> np.ndarray:
+    """Segment colours one step away from NoData on a band that would equal it: GDAL and
+    QGIS's renderers take a pixel NoData where any one band is, so a dark segment whose
+    red mean rounds to a NoData of 0 was drawn as a hole."""
+    if np.isnan(nodata):
+        return colour
+    hit = colour == np.asarray(nodata).astype(dtype)
+    if not hit.any():
+        return colour
+    if np.issubdtype(dtype, np.integer):
+        step = 1 if nodata < np.iinfo(dtype).max else -1
+        colour[hit] = np.asarray(nodata + step).astype(dtype)
+    else:
+        colour[hit] = np.nextafter(np.asarray(nodata, dtype), np.asarray(np.inf, dtype))
+    return colour
 
 
 def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: int, stats,
@@ -47,6 +64,8 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         colour = np.clip(colour, info.min, info.max)
+    if nodata is not None:
+        colour = _off_nodata(colour.astype(dtype), nodata, dtype)
     fill = nodata if nodata is not None else 0
     lut_colour = np.vstack([np.full((1, colour.shape[1]), fill), colour]).astype(dtype)
     writers = []
@@ -78,7 +97,8 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
         if config.output_polygons:
             # before any raster is published: polygons that fail leave the rasters as they were
             polygons = write_polygons(config.output_polygons, grid, labels_path, ids_of,
-                                      count, means, band_names, publish=False)
+                                      count, means, band_names, publish=False,
+                                      progress=progress)
         commit_together([w for _, w in writers])
     except BaseException:
         for _, writer in writers:
@@ -100,17 +120,21 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
 
 
 def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means,
-                   band_names, publish: bool = True) -> str:
+                   band_names, publish: bool = True, progress: Progress | None = None) -> str:
     """Polygonize the final ids (4-connected, as the segments are) into a GeoPackage; its
-    path, or (``publish`` False) the complete temporary file the caller renames."""
+    path, or (``publish`` False) the complete temporary file the caller renames.
+
+    The ids go to a GeoTIFF beside the temporary labels (whose folder the caller removes),
+    not to memory: held in /vsimem they grew with the raster, gigabytes on a large one."""
     from osgeo import gdal, ogr, osr
 
     ensure_writable_folder(path, "output_polygons")
     claim_output(path, "output_polygons")
-    mem = "/vsimem/landlearn_segment_ids.tif"
+    mem = os.path.join(os.path.dirname(os.path.abspath(labels_path)), "polygon_ids.tif")
     drv = gdal.GetDriverByName("GTiff")
     ds = drv.Create(mem, grid.width, grid.height, 1, gdal.GDT_UInt32, ["TILED=YES",
-                                                                         "COMPRESS=DEFLATE"])
+                                                                         "COMPRESS=DEFLATE",
+                                                                         "BIGTIFF=IF_SAFER"])
     ds.SetGeoTransform(grid.transform.to_gdal())
     if grid.crs:
         ds.SetProjection(grid.crs.to_wkt())
@@ -133,7 +157,17 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
         names = [f"mean_{n}"[:60] for n in band_names]
         for name in names:
             layer.CreateField(ogr.FieldDefn(name, ogr.OFTReal))
-        gdal.Polygonize(band, band, layer, 0, [])
+        canceled = progress.is_canceled if progress is not None else (lambda: False)
+        # GDAL stops when the callback returns 0: a cancel is heard during polygonizing
+        try:  # a code, or an exception where GDAL's Python exceptions are on
+            failed = gdal.Polygonize(band, band, layer, 0, [],
+                                     callback=lambda *_: 0 if canceled() else 1) != 0
+        except RuntimeError:
+            failed = True
+        if failed:
+            if canceled():
+                raise Cancelled()
+            raise OSError(f"polygonizing the segments failed: {gdal.GetLastErrorMsg()}")
         layer.StartTransaction()
         for feat in layer:
             sid = int(feat.GetField("id")) - 1
@@ -149,7 +183,8 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
         os.replace(tmp, path)
     finally:
         ds = None  # noqa: F841
-        gdal.Unlink(mem)
+        if os.path.exists(mem):
+            os.remove(mem)
         if tmp and os.path.exists(tmp):
             os.remove(tmp)
     return path

@@ -20,6 +20,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from ..errors import InputError
 from ..geo.grid import count_tiles, tile_windows
 from ..progress import Progress, track
 from .graph import merge_small
@@ -30,9 +31,10 @@ __all__ = ["Split", "plan_split"]
 class Split:
     """New ids for a window of local labels, and the new segments' pixel counts and means."""
 
-    def __init__(self, lut, big, keys, key_ids, final_ids, side, cells_x, count, means):
+    def __init__(self, lut, big, keys, key_ids, final_ids, side, cells_x, cells, count,
+                 means):
         self.lut, self.big, self.keys, self.key_ids = lut, big, keys, key_ids
-        self.final_ids, self.side, self.cells_x = final_ids, side, cells_x
+        self.final_ids, self.side, self.cells_x, self.cells = final_ids, side, cells_x, cells
         self.count, self.means, self.n = count, means, len(count)
 
     def __call__(self, local: np.ndarray, win: Window) -> np.ndarray:
@@ -40,19 +42,17 @@ class Split:
         out = self.final_ids[base]
         big = self.big[base]
         if big.any():
-            key = _keys(base, win, self.side, self.cells_x)[big]
+            key = _keys(base, win, self.side, self.cells_x, self.cells)[big]
             out[big] = self.key_ids[np.searchsorted(self.keys, key)]
         return out.astype(np.uint32)
 
 
-def _keys(base, win: Window, side: int, cells_x: int) -> np.ndarray:
-    """Piece key of each pixel: its segment id and the cell it lies in."""
+def _keys(base, win: Window, side: int, cells_x: int, cells: int) -> np.ndarray:
+    """Piece key of each pixel: its segment id and the cell it lies in (``cells`` cells in
+    all: a fixed 2**31 let cells of one segment take another's keys past 8.6 GPix)."""
     rows = (np.arange(base.shape[0]) + int(win.row_off)) // side
     cols = (np.arange(base.shape[1]) + int(win.col_off)) // side
-    return base.astype(np.int64) * _CELLS + rows[:, None] * cells_x + cols[None, :]
-
-
-_CELLS = 1 << 31  # cells per segment in a key: room for any raster LandLearn writes
+    return base.astype(np.int64) * cells + rows[:, None] * cells_x + cols[None, :]
 
 
 def plan_split(labels_path: str, area: Window, src, final: np.ndarray, n: int, stats,
@@ -68,6 +68,11 @@ def plan_split(labels_path: str, area: Window, src, final: np.ndarray, n: int, s
         return None
     side = max(1, math.isqrt(max_size))
     cells_x = -(-int(area.width) // side)
+    cells = cells_x * -(-int(area.height) // side)
+    if (n + 1) * cells >= 2 ** 63:
+        raise InputError("max_segment_size", f"{n:,} segments in {cells:,} cells of {side} px "
+                         "are more pieces than LandLearn can number; raise MAX_SEGMENT_SIZE, "
+                         "or segment smaller areas (EXTENT)")
     lut = np.concatenate([[0], final]).astype(np.int64)
     parts, pairs = [], []
     width = int(area.width)
@@ -79,7 +84,7 @@ def plan_split(labels_path: str, area: Window, src, final: np.ndarray, n: int, s
             up, left = int(r0 > 0), int(c0 > 0)
             ext = Window(c0 - left, r0 - up, int(win.width) + left, int(win.height) + up)
             base = lut[lab.read(1, window=ext) + 1]
-            key = _keys(base, ext, side, cells_x)
+            key = _keys(base, ext, side, cells_x, cells)
             is_big = big[base]
             _border_pairs(key, base, is_big, up, left, pairs)
             inner = (slice(up, None), slice(left, None))
@@ -127,7 +132,7 @@ def plan_split(labels_path: str, area: Window, src, final: np.ndarray, n: int, s
     sums_out[new - 1] = all_sums
     progress.info(f"MAX_SEGMENT_SIZE: {int(big.sum())} segments over {max_size} px cut into "
                   f"{k} pieces (cells of {side} px)")
-    return Split(lut, big, keys, key_ids, final_ids, side, cells_x, count_out,
+    return Split(lut, big, keys, key_ids, final_ids, side, cells_x, cells, count_out,
                  sums_out / np.maximum(count_out, 1)[:, None])
 
 

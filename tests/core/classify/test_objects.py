@@ -158,3 +158,24 @@ def test_an_extent_describes_its_segments_whole(object_map, nc_objects, sample, 
         with rasterio.open(out) as got:
             np.testing.assert_array_equal(got.read(), want[:, :, win.col_off:win.col_off +
                                                            win.width])
+
+
+def test_the_segments_in_an_area_are_gathered_with_few_merges(tmp_path, monkeypatch):
+    """Every id with a pixel in the area, once, sorted, whatever the merge threshold."""
+    from rasterio.windows import Window
+
+    from landlearn.core.classify import objects
+    from landlearn.core.progress import NullProgress
+    from synthetic import write
+
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 5000, (90, 70)).astype(np.int32)
+    path = write(tmp_path / "ids.tif", ids, nodata=0)
+    area = Window(3, 5, 60, 80)
+    inside = ids[5:85, 3:63]
+    want = np.unique(inside[inside != 0])
+    for merge_at in (1 << 20, 7):
+        monkeypatch.setattr(objects, "_MERGE_AT", merge_at)
+        with rasterio.open(path) as ds:
+            got = objects._segments_in(ds, area, 16, NullProgress())
+        np.testing.assert_array_equal(got, want)

@@ -6,7 +6,15 @@ from affine import Affine
 from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
-from landlearn.core.geo.grid import Grid, apply, clip_window, count_tiles, pad_window, tile_windows
+from landlearn.core.geo.grid import (
+    Grid,
+    apply,
+    clip_window,
+    count_tiles,
+    pad_window,
+    same_transform,
+    tile_windows,
+)
 
 
 @pytest.mark.parametrize("w,h,tile,stride", [(489, 443, 256, 128), (100, 60, 32, 32),
@@ -73,3 +81,19 @@ def test_apply_and_window_transform_equal_affines_own_product():
             assert apply(~t, x, y) == ~t * (x, y)
             moved = Grid(None, t, 10, 10).window_transform(Window(col, row, 3, 3))
             assert tuple(moved) == tuple(t * Affine.translation(col, row))
+
+
+def test_same_transform_is_judged_in_pixels_not_crs_units():
+    """affine's almost_equals allows 1e-5 CRS units: 35 pixels of a 3 cm ortho in degrees
+    passed as one grid, and float noise on UTM millions could fail it."""
+    ortho = Affine(2.7e-7, 0, 12.5, 0, -2.7e-7, 47.1)
+    assert ortho.almost_equals(Affine(2.7e-7, 0, 12.5 + 35 * 2.7e-7, 0, -2.7e-7, 47.1))
+    assert not same_transform(ortho, Affine(2.7e-7, 0, 12.5 + 35 * 2.7e-7, 0, -2.7e-7, 47.1))
+    assert not same_transform(ortho, Affine(2.8e-7, 0, 12.5, 0, -2.8e-7, 47.1))  # other cells
+    assert same_transform(ortho, Affine(2.7e-7, 0, 12.5 + 1e-12, 0, -2.7e-7, 47.1))
+    utm = Affine(0.5, 0, 500000.0, 0, -0.5, 5_000_000.0)
+    assert same_transform(utm, Affine(0.5, 0, 500000.0 + 4e-5, 0, -0.5, 5_000_000.0 - 3e-5))
+    assert not same_transform(utm, Affine(0.5, 0, 500000.25, 0, -0.5, 5_000_000.0))  # 1/2 px
+    assert not same_transform(utm, Affine(0.5 + 1e-6, 0, 500000.0, 0, -0.5, 5_000_000.0))
+    assert not same_transform(utm, Affine(1, 1, 0, 1, 1, 0))
+    assert not same_transform(Affine(1, 1, 0, 1, 1, 0), utm)  # not invertible: no grid

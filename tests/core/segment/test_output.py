@@ -61,6 +61,27 @@ def test_ids_and_mean_colours_follow_the_final_table(tmp_path):
     assert np.all(mean[:, expected_ids == 0] == 65535)
 
 
+@pytest.mark.parametrize("dtype,nodata,moved", [(np.uint8, 0, 1), (np.uint8, 255, 254),
+                                                 (np.float32, 0.0, np.nextafter(
+                                                     np.float32(0), np.float32(1)))])
+def test_a_mean_colour_on_nodata_is_moved_off_it(tmp_path, dtype, nodata, moved):
+    """A dark segment whose first band rounds to NoData was a hole in QGIS and GDAL (a
+    pixel NoData on any one band is NoData there), though its other band had data."""
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    stats.raw_sums[:, 0] = stats.count * nodata  # every segment's first band on NoData
+    stats.raw_sums[:, 1] = stats.count * 7
+    config = SegmentConfig("unused.tif", output=str(tmp_path / "mean.tif"))
+    write_outputs(config, grid, labels, final, 4, stats, ["b1", "b2"], NullProgress(),
+                  np.dtype(dtype), nodata)
+    with rasterio.open(tmp_path / "mean.tif") as ds:
+        mean = ds.read()
+        masks = ds.read_masks()
+    seg = local >= 0
+    assert np.all(mean[0][seg] == np.asarray(moved, dtype)) and np.all(mean[1][seg] == 7)
+    assert np.all(masks[:, seg] == 255) and np.all(masks[:, ~seg] == 0)
+    assert np.all(mean[:, ~seg] == nodata)
+
+
 def test_polygons_carry_id_pixel_count_and_band_means(tmp_path):
     from osgeo import ogr
 
@@ -81,6 +102,32 @@ def test_polygons_carry_id_pixel_count_and_band_means(tmp_path):
         # each polygon covers its segment's pixels (10 m cells)
         assert f.GetGeometryRef().GetArea() == pytest.approx(100.0 * sel.sum())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert not (tmp_path / "polygon_ids.tif").exists()  # the ids on disk, then removed
+
+
+def test_a_cancel_while_polygonizing_is_heard_and_leaves_nothing(tmp_path):
+    """The ids were polygonized in one GDAL call without a callback: a cancel waited for
+    the whole raster. (The ids went to /vsimem, in memory however large the raster.)"""
+    from landlearn.core.errors import Cancelled
+    from landlearn.core.segment.output import write_polygons
+
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+
+    class CancelInPolygonize(NullProgress):
+        asked = 0
+
+        def is_canceled(self):
+            self.asked += 1
+            return True
+
+    progress = CancelInPolygonize()
+    lut = np.concatenate([[0], final]).astype(np.uint32)
+    with pytest.raises(Cancelled):
+        write_polygons(str(tmp_path / "segments.gpkg"), grid, labels,
+                       lambda local, _w: lut[local + 1], stats.count, np.zeros((4, 2)),
+                       ["a", "b"], progress=progress)
+    assert progress.asked >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.tif"]
 
 
 def test_output_formats_are_refused_before_any_work(tmp_path, monkeypatch):

@@ -109,3 +109,20 @@ def test_the_plan_holds_pieces_not_pixels(tmp_path, monkeypatch):
     ids = _read(tmp_path / "ids.tif")[0]
     assert res.segments >= 2048 * 2048 // 10_000 and np.bincount(ids.ravel())[1:].max() <= 10_000 + 2048
     assert len(peaks) == 1 and peaks[0] < 150e6, peaks
+
+
+def test_piece_keys_of_two_segments_never_meet_on_a_raster_of_many_cells():
+    """A fixed 2**31 cells per segment: past 8.6 GPix with cells of 2 px, a far cell of
+    segment 1 had the key of a near cell of segment 2 (their pieces shared ids and means)."""
+    from rasterio.windows import Window
+
+    from landlearn.core.segment.split import _keys
+
+    side, cells_x, cells_y = 2, 100_000, 100_000
+    far = 2 ** 31 + 5  # a cell index a 2**31 multiplier cannot hold
+    row, col = divmod(far, cells_x)
+    one = _keys(np.array([[1]]), Window(col * side, row * side, 1, 1), side, cells_x,
+                cells_x * cells_y)
+    two = _keys(np.array([[2]]), Window(5 * side, 0, 1, 1), side, cells_x, cells_x * cells_y)
+    assert one[0, 0] == cells_x * cells_y + far and one[0, 0] != two[0, 0]
+    assert 1 * 2 ** 31 + far == 2 * 2 ** 31 + 5  # the collision the old key had
