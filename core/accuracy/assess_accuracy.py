@@ -15,12 +15,14 @@ import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from rasterio.windows import Window
 
 from ..errors import InputError
 from ..files import write_text_atomic
 from ..geo.classes import ClassInfo, make_classes
 from ..geo.extent import Extent, extent_to_window
 from ..geo.grid import count_tiles, tile_windows
+from ..geo.ground_area import row_areas
 from ..geo.outputs import GENERATOR, check_distinct
 from ..geo.raster import RasterSource
 from ..labels.base import LabelConfig
@@ -39,11 +41,17 @@ class AssessConfig:
     extent: Extent | None = None
 
 
+# what the +- of the estimators take for granted, said wherever they are shown
+INDEPENDENCE = ("the +- treat each reference pixel as an independent sample: the pixels "
+                "of one polygon are not, so with polygons as the reference they are too "
+                "narrow")
+
+
 @dataclass
 class AreaEstimate:
     classes: list[ClassInfo]
     counts: np.ndarray  # n_ij: rows map class, columns reference class
-    map_pixels: np.ndarray  # mapped pixels per class (whole map)
+    map_pixels: np.ndarray  # mapped pixels per class (whole map); m² with pixel_area 1
     pixel_area: float
     unit: str
     # map classes no reference pixel falls on: name -> map area. Their strata cannot be
@@ -100,6 +108,7 @@ class AreaEstimate:
     def to_json(self) -> dict:
         return {
             "method": "Olofsson et al. 2014, stratified estimators with map classes as strata",
+            "ci95_assumes": INDEPENDENCE,
             "overall_accuracy": self.overall, "overall_accuracy_ci95": self.overall_ci95,
             "area_unit": self.unit,
             "classes": {c.name: {"users_accuracy": float(self.users[i]),
@@ -133,7 +142,8 @@ class AssessResult:
     def summary(self) -> str:
         a, e = self.accuracy, self.areas
         lines = [a.table(), f"area-weighted overall accuracy {e.overall:.3f} +- "
-                 f"{e.overall_ci95:.3f} (95%)", f"{'class':<20} {'users':>6} {'producers':>9} "
+                 f"{e.overall_ci95:.3f} (95%; {INDEPENDENCE})",
+                 f"{'class':<20} {'users':>6} {'producers':>9} "
                  f"{'map area':>12} {'estimated area':>15} {'+- 95%':>10}  ({e.unit})"]
         for i, c in enumerate(self.classes):
             lines.append(f"{c.name[:20]:<20} {e.users[i]:6.3f} {e.producers[i]:9.3f} "
@@ -186,6 +196,8 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
         with open_labels(_matching(config.reference, src.path), src.grid, progress) as ref:
             cm = np.zeros((256, 256), dtype=np.int64)  # [map, reference]
             map_pixels = np.zeros(256, dtype=np.int64)
+            map_area = np.zeros(256, dtype=np.float64)  # square metres, on a grid in degrees
+            geographic = row_areas(src.grid, Window(0, 0, 1, 1)) is not None
             unclassified = 0
             n = count_tiles(area, (1024, 1024))
             for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
@@ -195,6 +207,10 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                 if m.min() < 0 or m.max() > 255:
                     raise InputError("input", "the classified raster holds values outside 0..255")
                 map_pixels += np.bincount(m.ravel(), minlength=256)
+                if geographic:
+                    per_row = row_areas(src.grid, inner)
+                    map_area += np.bincount(m.ravel(), weights=np.repeat(
+                        per_row, int(inner.width)), minlength=256)
                 r = ref.read(inner).astype(np.int64)
                 both = (r > 0) & (m > 0)
                 unclassified += int(((r > 0) & (m == 0)).sum())
@@ -213,14 +229,22 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             accuracy = Accuracy(sub.T.copy(), [c.name for c in classes])
             res = src.grid.res
             crs = src.grid.crs
-            unit = "map units²" if crs is None else (
-                "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
+            if crs is not None and crs.to_epsg() == 3857:
+                progress.warning("The map is in Web Mercator (EPSG:3857), whose cells cover "
+                                 "less ground away from the equator (by cos² of the "
+                                 "latitude): its areas are exaggerated; assess a copy in an "
+                                 "equal-area or local projected CRS for areas.")
+            if geographic:  # the strata weigh by ground area: pixels shrink to the poles
+                mapped, pixel_area, unit = map_area, 1.0, "m²"
+            else:
+                mapped, pixel_area = map_pixels.astype(np.float64), res[0] * res[1]
+                unit = "map units²" if crs is None else (
+                    "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
             sampled = {v for v in values if cm[v].sum() > 0}
             unsampled = {names[v].name if v in names else f"Class {v}":
-                         float(map_pixels[v] * res[0] * res[1])
+                         float(mapped[v] * pixel_area)
                          for v in sorted(map_values - sampled)}
-            estimate = AreaEstimate(classes, sub, map_pixels[values].astype(np.float64),
-                                    res[0] * res[1], unit, unsampled)
+            estimate = AreaEstimate(classes, sub, mapped[values], pixel_area, unit, unsampled)
             if unsampled:
                 progress.warning(estimate.unsampled_note()[0].upper()
                                  + estimate.unsampled_note()[1:] + ".")

@@ -86,8 +86,11 @@ class Accuracy:
         return (self.overall - expected) / (1 - expected) if expected < 1 else 0.0
 
     def _present(self) -> np.ndarray:
-        """Classes that occur in the reference: absent ones would drag means to 0 unfairly."""
-        return self.support > 0
+        """Classes that occur in the reference or in the map (scikit-learn's rule): one in
+        neither would drag the means to 0 unfairly, but one the map paints where the
+        reference has none is an error the means must show (before 2026-12-05 only the
+        reference's classes were averaged, and such a class raised macro F1)."""
+        return (self.support > 0) | (self.matrix.sum(axis=0) > 0)
 
     @property
     def mean_iou(self) -> float:

@@ -55,24 +55,41 @@ class LabelSource(Protocol):
 def sidecar_class_file(raster_path: str) -> str | None:
     """The '<stem>_classes.txt' beside a label raster, if there is one.
 
-    A file whose stem minus '_classes' starts the raster's stem also counts
-    (osm_landuse_labels_classes.txt describes osm_landuse_labels_10m.tif).
+    A file whose stem minus '_classes' starts the raster's stem up to a '_' also counts
+    (osm_landuse_labels_classes.txt describes osm_landuse_labels_10m.tif), when it is the
+    only one; not a bare 'classes.txt', nor 'ref_classes.txt' for 'reference_2020.tif'.
     """
+    found = _sidecar(raster_path)
+    return found[0] if found else None
+
+
+def _sidecar(raster_path: str) -> tuple[str, bool] | None:
+    """(the class-names file, whether its name is the raster's own)."""
     folder, base = os.path.split(raster_path)
     stem = os.path.splitext(base)[0]
     candidates = sorted(glob.glob(os.path.join(glob.escape(folder or "."), "*classes.txt")))
     exact = [c for c in candidates
              if os.path.basename(c) in (f"{stem}_classes.txt", f"{stem}.classes.txt")]
+    if exact:
+        return exact[0], True
     prefix = [c for c in candidates
-              if stem.startswith(os.path.basename(c)[: -len("_classes.txt")])]
-    chosen = exact or (prefix if len(prefix) == 1 else [])
-    return chosen[0] if chosen else None
+              if os.path.basename(c).endswith("_classes.txt")
+              and len(os.path.basename(c)) > len("_classes.txt")
+              and stem.startswith(os.path.basename(c)[: -len("_classes.txt")] + "_")]
+    return (prefix[0], False) if len(prefix) == 1 else None
 
 
-def sidecar_class_names(raster_path: str) -> dict[int, str]:
-    """Names from the class-names file beside a label raster (sidecar_class_file)."""
-    found = sidecar_class_file(raster_path)
-    return read_class_names_file(found) if found else {}
+def sidecar_class_names(raster_path: str, embedded: dict[int, str] | None = None
+                        ) -> dict[int, str]:
+    """Names from the class-names file beside a label raster (sidecar_class_file) over
+    those ``embedded`` in the raster: a file of its own name wins, one matched by prefix
+    only names what the raster does not (a LandLearn label raster names its classes)."""
+    embedded = dict(embedded or {})
+    found = _sidecar(raster_path)
+    if not found:
+        return embedded
+    names = read_class_names_file(found[0])
+    return {**embedded, **names} if found[1] else {**names, **embedded}
 
 
 def zero_outside(labels: np.ndarray, window: Window, grid: Grid) -> np.ndarray:

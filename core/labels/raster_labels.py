@@ -59,7 +59,7 @@ class RasterLabels:
             raise InputError("labels", "the label raster does not overlap the image; check "
                              "that both are where they should be (and their CRS)")
         values = self._scan_values(progress)
-        names = {**self._category_names(), **sidecar_class_names(config.labels),
+        names = {**sidecar_class_names(config.labels, self._category_names()),
                  **config.class_names}
         self.classes = make_classes(values, names, self._colormap(values))
 

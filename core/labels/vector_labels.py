@@ -87,17 +87,21 @@ def _transformer(layer, grid: Grid, progress: Progress):
 
 
 def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
-    """Each text's value in ``known`` (exact name first, then ignoring case); the others
-    take the smallest values ``known`` does not use, in the texts' order."""
+    """Each text's value in ``known`` (exact name first, then ignoring case, then a text of
+    digits as the class value it spells); the others take the smallest values ``known``
+    does not use, in the texts' order."""
     folded = {}
     for name, value in known.items():
         folded.setdefault(name.strip().casefold(), value)
     code = {}
+    values = set(known.values())
     for t in texts:
         value = known.get(t, folded.get(t.casefold()))
+        if value is None and t.strip().isdigit() and int(t) in values:
+            value = int(t)  # a class code kept as text ("3"): the map's class 3
         if value is not None:
             code[t] = value
-    free = (v for v in range(1, 256) if v not in set(known.values()))
+    free = (v for v in range(1, 256) if v not in values)
     rest = [t for t in texts if t not in code]
     for t in rest:
         value = next(free, None)
@@ -158,6 +162,13 @@ def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float
     return xmin, ymin, xmax, ymax
 
 
+def _densify(geom, step: float) -> None:
+    """Vertices at most ``step`` apart along the edges, or as many as 20,000 per envelope
+    diagonal (a country's polygon over a county's image stays a few thousand vertices)."""
+    xmin, xmax, ymin, ymax = geom.GetEnvelope()
+    geom.Segmentize(max(step, math.hypot(xmax - xmin, ymax - ymin) / 20_000))
+
+
 class VectorLabels:
     def __init__(self, config: LabelConfig, grid: Grid, progress: Progress):
         from osgeo import ogr
@@ -182,6 +193,12 @@ class VectorLabels:
         raw, geoms, boxes, names = [], [], [], {}
         skipped_null = 0
         layer.ResetReading()
+        # about a pixel in the layer's units: edges straight in the layer's CRS are curves
+        # in the image's, and a vertex-only reprojection cut them short (a 1 degree edge
+        # at 45 N is some 100 m off at its middle on a UTM grid)
+        step = (min((box[2] - box[0]) / max(grid.width, 1),
+                    (box[3] - box[1]) / max(grid.height, 1))
+                if transform is not None and box is not None else 0.0)
         near = 0  # features the filter let through, with or without a class
         for feat in layer:
             near += 1
@@ -204,6 +221,8 @@ class VectorLabels:
                     skipped_null += 1
                     continue
             geom = geom.Clone()
+            if step:
+                _densify(geom, step)
             if transform is not None and geom.Transform(transform) != 0:
                 raise InputError("labels", f"feature {feat.GetFID()} cannot be reprojected to "
                                  "the raster's CRS")

@@ -202,3 +202,31 @@ def test_text_codes_match_a_landlearn_map_whose_classes_have_default_names(tmp_p
                    text=True)
     res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")))
     assert res.accuracy.overall == 1.0
+
+
+def test_a_map_in_degrees_is_weighted_by_ground_area_not_pixels(tmp_path):
+    """Two classes of as many pixels, at 50-60 N and 60-70 N: the northern cells cover
+    less ground, so its stratum weighs less (pixel counts weighed them alike, in
+    'degrees²'). Areas checked against pyproj's geodesic areas on the ellipsoid."""
+    from pyproj import Geod
+    from rasterio.transform import from_origin
+
+    mapped = np.full((40, 20), 2, np.uint8)
+    mapped[20:] = 1  # class 1 in the south
+    reference = np.zeros_like(mapped)
+    reference[::2, ::2] = mapped[::2, ::2]
+    reference[0, 0] = 1  # one error, so the strata matter
+    t = from_origin(10, 70, 0.5, 0.5)
+    m = write(tmp_path / "map.tif", mapped, crs="EPSG:4326", transform=t, nodata=0)
+    r = write(tmp_path / "ref.tif", reference, crs="EPSG:4326", transform=t, nodata=0)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(r)))
+    e = res.areas
+    assert e.unit == "m²" and e.pixel_area == 1.0
+    geod = Geod(ellps="WGS84")
+    for i, (south, north) in enumerate(((50, 60), (60, 70))):
+        want = abs(geod.polygon_area_perimeter([10, 20, 20, 10], [south, south, north,
+                                                                  north])[0])
+        assert e.map_pixels[i] == pytest.approx(want, rel=3e-3)
+    w = e.map_pixels / e.map_pixels.sum()
+    assert w[0] > 0.55  # the south's stratum weighs more: cos 55 / (cos 55 + cos 65)
+    assert "independent sample" in res.summary()

@@ -20,9 +20,10 @@ def test_metrics_on_a_hand_checked_matrix():
     np.testing.assert_allclose(acc.iou, [2 / 3, 1 / 3, 0.5])
 
 
-def test_f1_iou_kappa_and_means_skip_classes_absent_from_the_reference():
-    # class "c" is never in the reference but predicted once: it scores 0 and is left out
-    # of the means, which would otherwise be dragged down by a class nobody could find
+def test_means_count_a_class_the_map_paints_but_skip_one_in_neither():
+    # class "c" is never in the reference but the map paints it once: it scores 0 and
+    # counts in the means (scikit-learn's rule: before, it was left out and a map painting
+    # a class that is not there got a higher macro F1 for it)
     cm = np.array([[5, 1, 1], [2, 3, 0], [0, 0, 0]])
     acc = Accuracy(cm, ["a", "b", "c"])
     assert acc.total == 12 and acc.overall == pytest.approx(8 / 12)
@@ -31,10 +32,13 @@ def test_f1_iou_kappa_and_means_skip_classes_absent_from_the_reference():
     np.testing.assert_allclose(acc.recall, [5 / 7, 3 / 5, 0])
     np.testing.assert_allclose(acc.f1, [5 / 7, 2 / 3, 0])
     np.testing.assert_allclose(acc.iou, [5 / 9, 1 / 2, 0])
-    assert acc.macro_f1 == pytest.approx((5 / 7 + 2 / 3) / 2)
-    assert acc.mean_iou == pytest.approx((5 / 9 + 1 / 2) / 2)
+    assert acc.macro_f1 == pytest.approx((5 / 7 + 2 / 3 + 0) / 3)
+    assert acc.mean_iou == pytest.approx((5 / 9 + 1 / 2 + 0) / 3)
     # expected agreement (7*7 + 5*4 + 0*1) / 12^2
     assert acc.kappa == pytest.approx((8 / 12 - 69 / 144) / (1 - 69 / 144))
+    # a class in neither the reference nor the map is left out
+    quiet = Accuracy(np.array([[5, 1, 0], [2, 3, 0], [0, 0, 0]]), ["a", "b", "c"])
+    assert quiet.macro_f1 == pytest.approx((10 / 13 + 2 / 3) / 2)
 
 
 def test_empty_and_single_class_matrices_give_zeros_not_nan():

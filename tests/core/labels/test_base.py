@@ -26,8 +26,19 @@ def test_sidecar_names_exact_or_by_an_unambiguous_prefix(tmp_path):
     # an exact name wins over a prefix
     assert sidecar_class_names(str(tmp_path / "landcover_10m.tif")) == {1: "lake"}
     (tmp_path / "land_classes.txt").write_text("1 = soil\n")
+    # a prefix ends at a '_': 'land' does not describe 'landcover_20m'
+    assert sidecar_class_names(str(tmp_path / "landcover_20m.tif")) == {1: "water", 2: "forest"}
     # two prefixes and no exact name: ambiguous, so none
-    assert sidecar_class_names(str(tmp_path / "landcover_20m.tif")) == {}
+    (tmp_path / "landcover_20m_classes.txt").write_text("1 = sea\n")
+    assert sidecar_class_names(str(tmp_path / "landcover_20m_b.tif")) == {}
+    # a bare 'classes.txt' describes no raster in particular
+    (tmp_path / "bare").mkdir()
+    (tmp_path / "bare" / "classes.txt").write_text("1 = rock\n")
+    assert sidecar_class_names(str(tmp_path / "bare" / "map.tif")) == {}
+    # the names a raster holds win over a file matched by prefix only, not over its own
+    assert sidecar_class_names(str(tmp_path / "landcover_30m.tif"), {1: "pond", 3: "x"}) \
+        == {1: "pond", 2: "forest", 3: "x"}
+    assert sidecar_class_names(str(tmp_path / "landcover_10m.tif"), {1: "pond"}) == {1: "lake"}
     (tmp_path / "odd[1]").mkdir()
     (tmp_path / "odd[1]" / "x.classes.txt").write_text("4: road\n")
     assert sidecar_class_names(str(tmp_path / "odd[1]" / "x.tif")) == {4: "road"}  # glob-escaped

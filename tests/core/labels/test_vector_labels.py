@@ -253,3 +253,44 @@ def test_an_image_across_the_antimeridian_reads_its_labels(tmp_path):
     with open_labels(LabelConfig(near, class_field="cls"), grid) as src:
         assert [c.value for c in src.classes] == [4]
         assert src.read(grid.full_window).any()
+
+
+def test_edges_in_degrees_are_burnt_as_the_curves_they_are_on_a_utm_grid(tmp_path):
+    """A 1 x 1 degree box (EPSG:4326) at 45-46 N on a 30 m UTM 33N grid around the middle
+    of its north edge: the parallel 46 N lies some 120 m off the chord between the box's
+    corners there, and a vertex-only reprojection burnt the chord (four pixels off)."""
+    from pyproj import Transformer
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from landlearn.core.geo.grid import Grid
+
+    box = polygons(tmp_path / "deg.gpkg", [(1, (14.0, 45.0, 15.0, 46.0))], 4326)
+    to_utm = Transformer.from_crs(4326, 32633, always_xy=True)
+    to_deg = Transformer.from_crs(32633, 4326, always_xy=True)
+    x, y = to_utm.transform(14.5, 46.0)  # the true edge's middle
+    corners = [to_utm.transform(lon, 46.0) for lon in (14.0, 15.0)]
+    chord = corners[0][1] + (corners[1][1] - corners[0][1]) * (x - corners[0][0]) / (
+        corners[1][0] - corners[0][0])
+    assert abs(y - chord) > 90
+    grid = Grid(CRS.from_epsg(32633), from_origin(x - 1500, y + 1500, 30, 30), 100, 100)
+    arr = VectorLabels(LabelConfig(box, class_field="cls"), grid, RecordingProgress()).read(
+        grid.full_window)
+    for col in range(0, 100, 9):
+        cx = x - 1500 + 30 * (col + 0.5)
+        edge = to_utm.transform(to_deg.transform(cx, y)[0], 46.0)[1]  # the parallel here
+        top = int(np.argmax(arr[:, col] != 0))  # the first labelled row from the north
+        centre = y + 1500 - 30 * (top + 0.5)
+        assert 0 < edge - centre <= 30, (col, edge - centre)  # the first centre inside it
+
+
+def test_a_text_field_of_class_codes_matches_a_map_that_names_its_classes():
+    """Reference classes kept as text codes ('1', '2') against a map naming its classes
+    Water, Forest: the codes took free values and every pixel counted as an error."""
+    from landlearn.core.labels.vector_labels import _matched_codes
+
+    known = {"Water": 1, "Forest": 2, "Urban": 3, "7": 5}
+    code = _matched_codes(["1", "2", "forest", "7", "9", "Bare"], known)
+    assert code["1"] == 1 and code["2"] == 2 and code["forest"] == 2
+    assert code["7"] == 5  # a class named "7" wins over the value 7
+    assert code["9"] == 4 and code["Bare"] == 6  # no such class: free values, in order
