@@ -88,7 +88,7 @@ def _transformer(layer, grid: Grid, progress: Progress):
 
 def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
     """Each text's value in ``known`` (exact name first, then ignoring case, then a text of
-    digits as the class value it spells); the others take the smallest values ``known``
+    digits as the class value it spells); the others take the largest values ``known``
     does not use, in the texts' order."""
     folded = {}
     for name, value in known.items():
@@ -101,7 +101,10 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
             value = int(t)  # a class code kept as text ("3"): the map's class 3
         if value is not None:
             code[t] = value
-    free = (v for v in range(1, 256) if v not in values)
+    # from the top: a map's classes are numbered from 1, and one the map holds without a
+    # name must not be taken for a reference class it does not have (checked after the map
+    # is read, by Assess Accuracy)
+    free = (v for v in range(255, 0, -1) if v not in values)
     rest = [t for t in texts if t not in code]
     for t in rest:
         value = next(free, None)

@@ -230,3 +230,30 @@ def test_a_map_in_degrees_is_weighted_by_ground_area_not_pixels(tmp_path):
     w = e.map_pixels / e.map_pixels.sum()
     assert w[0] > 0.55  # the south's stratum weighs more: cos 55 / (cos 55 + cos 65)
     assert "independent sample" in res.summary()
+
+
+def test_a_reference_text_that_would_take_an_unnamed_map_class_is_refused(tmp_path):
+    """The map names water (1) and forest (2) and also holds an unnamed class 255; the
+    reference's 'Bare', matching no name, would take that value and agree with it."""
+    from osgeo import gdal
+
+    from synthetic import polygons
+
+    mapped = np.repeat(np.array([1, 2, 255, 2], np.uint8), 10)[None].repeat(10, 0)
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    ds = gdal.Open(m, gdal.GA_Update)
+    ds.GetRasterBand(1).SetCategoryNames(["", "water", "forest"])
+    ds = None
+    ref = polygons(tmp_path / "ref.gpkg", [("water", _block(0)), ("forest", _block(1)),
+                                           ("Bare", _block(2))], 32633, text=True)
+    with pytest.raises(InputError, match=r"^LABELS: the reference classes \['Bare'\] match no "
+                                         r"class name of the map, .* \(\[255\]\)"):
+        assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")))
+    # a map without that class: 'Bare' is counted as errors, as before
+    mapped[mapped == 255] = 2
+    m2 = write(tmp_path / "map2.tif", mapped, nodata=0)
+    ds = gdal.Open(m2, gdal.GA_Update)
+    ds.GetRasterBand(1).SetCategoryNames(["", "water", "forest"])
+    ds = None
+    res = assess_accuracy(AssessConfig(m2, LabelConfig(ref, class_field="cls")))
+    assert res.accuracy.overall == pytest.approx(2 / 3)

@@ -293,4 +293,4 @@ def test_a_text_field_of_class_codes_matches_a_map_that_names_its_classes():
     code = _matched_codes(["1", "2", "forest", "7", "9", "Bare"], known)
     assert code["1"] == 1 and code["2"] == 2 and code["forest"] == 2
     assert code["7"] == 5  # a class named "7" wins over the value 7
-    assert code["9"] == 4 and code["Bare"] == 6  # no such class: free values, in order
+    assert code["9"] == 255 and code["Bare"] == 254  # no such class: free values from the top
