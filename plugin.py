@@ -71,7 +71,11 @@ class LandLearnPlugin:
     def unload(self) -> None:
         for action in self.actions:
             self.iface.removePluginRasterMenu(MENU, action)
+            # children of the main window: without this each reload left its actions (and,
+            # through their slots, the old plugin) alive
+            action.deleteLater()
         self.actions = []
+        _drop_pending()
         if self.toolbar is not None:
             self.toolbar.deleteLater()
             self.toolbar = None
@@ -79,6 +83,18 @@ class LandLearnPlugin:
             models_folder(add=False)
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
+
+
+def _drop_pending() -> None:
+    """Forget a models folder still waiting for Processing's model provider: it must not be
+    added after the plugin was unloaded."""
+    registry = QgsApplication.processingRegistry()
+    while _PENDING:
+        slot = _PENDING.pop()
+        try:
+            registry.providerAdded.disconnect(slot)
+        except (TypeError, RuntimeError):  # already disconnected when it ran
+            pass
 
 
 def models_folder(add: bool) -> None:

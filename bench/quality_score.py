@@ -78,13 +78,17 @@ def boundary_f(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(2 * precision * recall / max(precision + recall, 1e-12))
 
 
-def _package_classes(package: str) -> tuple[dict[int, str], list[str], float]:
-    """(value -> name, the probability bands' class names in order, the temperature)."""
+def _package_classes(package: str, tta: bool = False) -> tuple[dict[int, str], list[str],
+                                                                float]:
+    """(value -> name, the probability bands' class names in order, the temperature
+    Classify Pixels applied: the TTA map's own with ``tta``, where the package has one)."""
     pkg = read_package(package)
     names_of = {int(c["Value"]): str(c["Name"]) for c in pkg.emd["Classes"]}
     info = pkg.landlearn
     order = [names_of.get(v, "") for v in info["class_values"]]
-    return names_of, order, float((info.get("calibration") or {}).get("temperature", 1.0))
+    cal = info.get("calibration") or {}
+    t = float(cal.get("temperature", 1.0))
+    return names_of, order, float((cal.get("tta") or {}).get("temperature", t)) if tta else t
 
 
 def judge(qs, model: str, seed: int, pred: np.ndarray, prob: np.ndarray, order: list[str],
@@ -118,7 +122,7 @@ def score(qs, model: str, seed: int, package: str, tmp, train_s: float,
     classify_pixels(ClassifyConfig(qs.image, package, str(out), output_probabilities=str(prob),
                                    test_time_augmentation=tta))
     classify_s = time.perf_counter() - t0
-    names_of, order, temp = _package_classes(package)
+    names_of, order, temp = _package_classes(package, tta)
     with rasterio.open(out) as ds:
         pred = as_names(ds.read(1), names_of)
     with rasterio.open(prob) as ds:

@@ -87,7 +87,6 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
     def perform(self, parameters, context, progress, feedback):
         from ..core.deep.train_deep_learning_model import TrainConfig, train_model
         from ..core.errors import Cancelled
-        from ..core.model_package.format import unpack_report
 
         def optional(key, kind):
             if parameters.get(key) in (None, ""):
@@ -130,9 +129,12 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
         try:
             result = train_model(config, progress)
         except Cancelled as exc:
-            if exc.saved:  # SAVE_ON_CANCEL: the report beside the saved package, not an old one
-                unpack_report(exc.saved)
-            raise
+            if not exc.saved:
+                raise
+            # SAVE_ON_CANCEL: the saved package is this run's output (the dialog lists it,
+            # the report beside it is its own), and the log says it is the cancelled one
+            feedback.pushWarning(str(exc))
+            return finish_training(exc.saved, None, feedback)
         return finish_training(result.output_model, result.accuracy, feedback)
 
 

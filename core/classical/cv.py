@@ -13,6 +13,7 @@ import numpy as np
 
 from ..accuracy.calibration import fit_calibration
 from ..accuracy.metrics import Accuracy
+from ..errors import InputError
 from ..progress import Progress, check
 from ..runtime.deps import require
 from .forest import fit_forest_with_folds
@@ -58,7 +59,8 @@ def fit_validated(config, s: Samples, progress: Progress):
         how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown without "
                 f"it; the model is all {config.trees})")
     elif config.model_type == "svm":
-        model, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, progress)
+        model, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, progress,
+                                                        s.groups)
         if folds:
             how += "; probabilities calibrated on the same out-of-fold scores"
     else:
@@ -109,9 +111,10 @@ def _pixel_weights(s: Samples, classes: np.ndarray) -> np.ndarray:
     return avail / drawn
 
 
-def make_estimator(config):
+def make_estimator(config, thin: bool = False):
     """The estimators fitted as they are; the SVM (classical_svm) and, with cross-validation,
-    the random forest (classical_forest) are assembled from their fold models instead."""
+    the random forest (classical_forest) are assembled from their fold models instead.
+    ``thin``: a class has no more samples than there are features (maximum likelihood)."""
     require("sklearn")
     from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -126,6 +129,11 @@ def make_estimator(config):
         # Gaussian maximum likelihood = one full-covariance Gaussian per class with equal
         # priors (as in ArcGIS/ERDAS); a little regularisation keeps thin classes invertible.
         est = QuadraticDiscriminantAnalysis(reg_param=1e-3)
+        if thin and "solver" in QuadraticDiscriminantAnalysis().get_params():
+            # scikit-learn >= 1.8's SVD solver refuses a class whose samples do not span
+            # the features (a small polygon of 9 px on 10 bands); a shrunk covariance
+            # (Ledoit-Wolf) is what a thin class can support
+            est = QuadraticDiscriminantAnalysis(solver="eigen", shrinkage="auto")
     elif t == "hist_gradient_boosting":
         est = HistGradientBoostingClassifier(max_depth=config.max_depth, random_state=config.seed)
     else:
@@ -146,8 +154,17 @@ def single_openmp_thread(model_type: str):
 
 
 def _fit(config, x, y):
+    thin = False
+    if config.model_type == "maximum_likelihood":
+        values, counts = np.unique(y, return_counts=True)
+        if counts.min() < 2:
+            raise InputError("labels", f"class {int(values[np.argmin(counts)])} has one "
+                             "sample: maximum likelihood needs at least two per class (a "
+                             "covariance) and far more for a good one; label more of it, or "
+                             "use MODEL_TYPE random_forest")
+        thin = bool(counts.min() <= x.shape[1])
     with single_openmp_thread(config.model_type):
-        model = make_estimator(config).fit(x, y)
+        model = make_estimator(config, thin).fit(x, y)
     if config.model_type == "maximum_likelihood":
         # Gaussian maximum likelihood takes equal priors (as ArcGIS and ERDAS do), not the
         # sampling proportions, which say how many pixels were drawn, not how common a class is
@@ -165,6 +182,11 @@ def _refit_per_fold(config, s: Samples, folds: list, progress: Progress):
     proba = np.zeros((len(s.y), len(classes)))
     for k, (train, test) in enumerate(folds):
         check(progress)
+        if config.model_type == "maximum_likelihood":
+            # a class with one sample in this fold's training part: unseen by its model
+            # (scored 0 for it), as a class the fold has none of
+            values, counts = np.unique(s.y[train], return_counts=True)
+            train = train[np.isin(s.y[train], values[counts >= 2])]
         if len(np.unique(s.y[train])) < 2:
             continue
         model = _fit(config, s.x[train], s.y[train])

@@ -114,9 +114,11 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
         missing = [c for c in lab.classes if c.value not in available]
         if missing:
             raise InputError("segmented_raster", "class(es) " + ", ".join(
-                f"{c.value} '{c.name}'" for c in missing) + " label no segment (their pixels "
-                f"are under {MIN_LABEL_SHARE:.0%} of every segment they touch); segment more "
-                "finely (a higher SPECTRAL_DETAIL or a smaller MIN_SEGMENT_SIZE), or label more")
+                f"{c.value} '{c.name}'" for c in missing) + " label no segment" + (
+                " inside EXTENT (or their pixels there" if config.extent else " (their pixels")
+                + f" are under {MIN_LABEL_SHARE:.0%} of every segment they touch); "
+                + ("widen EXTENT, " if config.extent else "") + "segment more finely (a "
+                "higher SPECTRAL_DETAIL or a smaller MIN_SEGMENT_SIZE), or label more")
         classes = [c for c in lab.classes if c.value in available]
         if len(classes) < 2:
             raise InputError("labels", f"only one class ({classes[0].name}) labels segments; a "

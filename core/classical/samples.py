@@ -133,9 +133,11 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                                  "raster (and EXTENT, if set); check the labels' position and CRS")
             missing = [c for c in lab.classes if c.value not in available]
             if missing:
+                where = (" inside EXTENT; widen EXTENT (or leave it empty), remove them, or "
+                         "label them inside it" if extent else "; remove them or label them "
+                         "where the raster has data")
                 raise InputError("labels", "class(es) " + ", ".join(f"{c.value} '{c.name}'" for c in missing)
-                                 + " have no labelled pixel on valid image data; remove them or "
-                                 "label them where the raster has data")
+                                 + " have no labelled pixel on valid image data" + where)
             xs, ys, gs = [], [], []
             for v in sorted(available):
                 _, x, g = reservoir.result(v)

@@ -38,22 +38,27 @@ def _ovr_scores(svc, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
     if len(classes) == 2:
         return d.reshape(-1, 1)
     out = np.full((len(x), len(classes)), -1.0)
-    if d.ndim == 1:  # a fold SVM that saw two of the classes
-        d = np.stack([-d, d], axis=1)
+    if d.ndim == 1:
+        # a fold SVM that saw two of the classes: its margin (+-3 and more) made votes as
+        # the others' are (0 or 1, +-1/3), not stacked raw beside their vote scores
+        from sklearn.utils.multiclass import _ovr_decision_function
+
+        d = _ovr_decision_function((d > 0)[:, None], d[:, None], 2)
     out[:, np.searchsorted(classes, svc.classes_)] = d
     return out
 
 
 def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
-                       progress: Progress):
+                       progress: Progress, groups: np.ndarray | None = None):
     """(pipeline, out-of-fold predictions, tested mask, out-of-fold calibrated
     probabilities in the order of np.unique(y)), the last three None without ``folds``.
 
     ``folds`` are the grouped validation folds; without them (no cross-validation asked
-    or possible) the calibration uses 3 stratified random folds and nothing is reported.
+    or possible) the calibration uses up to 3 folds of whole ``groups`` (polygons) where
+    every class has two, else stratified random folds, and nothing is reported.
     """
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
@@ -64,8 +69,17 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
     classes = np.unique(y)
     calib_folds = folds
     if not calib_folds:
-        n = int(min(3, max(2, np.bincount(np.searchsorted(classes, y)).min())))
-        calib_folds = list(StratifiedKFold(n, shuffle=True, random_state=config.seed).split(xs, y))
+        # random pixels of one polygon on both sides made the sigmoids near certain
+        per_class = (min(len(np.unique(groups[y == c])) for c in classes)
+                     if groups is not None else 0)
+        if per_class >= 2:
+            calib_folds = list(StratifiedGroupKFold(min(3, per_class), shuffle=True,
+                                                    random_state=config.seed)
+                               .split(xs, y, groups))
+        else:
+            n = int(min(3, max(2, np.bincount(np.searchsorted(classes, y)).min())))
+            calib_folds = list(StratifiedKFold(n, shuffle=True, random_state=config.seed)
+                               .split(xs, y))
     usable = [(tr, te) for tr, te in calib_folds if len(np.unique(y[tr])) >= 2]
 
     def fit(index):
@@ -106,8 +120,29 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
     pipeline = Pipeline([("standardscaler", scaler), ("calibratedclassifiercv", calibrated)])
     if not folds:
         return pipeline, None, None, None
-    proba = _calibrate(calibrated.calibrated_classifiers_[0], scores)
+    if fast_paths():
+        proba = _cross_fitted(final, xs, y, classes, scores, tested, usable)
+    else:  # the public path's sigmoids saw every fold's scores (named in the notes)
+        proba = _calibrate(calibrated.calibrated_classifiers_[0], scores)
     return pipeline, classes[np.argmax(proba, axis=1)], tested, proba
+
+
+def _cross_fitted(final, xs, y, classes, scores, tested, usable) -> np.ndarray:
+    """Out-of-fold probabilities of each fold's scores through sigmoids fitted on the other
+    folds' scores: the map's sigmoids are fitted on all of them, and judging the validation
+    (its accuracy, its calibration error before a temperature) by those same sigmoids was
+    judging them on what they were fitted to."""
+    from types import SimpleNamespace
+
+    trained = _trained(usable, y, classes)
+    proba = np.zeros((len(y), len(classes)))
+    for _, te in usable:
+        others = tested.copy()
+        others[te] = False
+        calibrators, _ = _sigmoids(final, xs, y, classes, scores, others, trained)
+        proba[te] = _calibrate(SimpleNamespace(calibrators=calibrators, classes=classes),
+                               scores[te])
+    return proba
 
 
 def _trained(folds: list, y: np.ndarray, classes: np.ndarray) -> np.ndarray:

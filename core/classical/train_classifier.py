@@ -7,6 +7,7 @@ pickle) in the same .dlpk as deep models and loaded back with an allow-list of t
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -76,11 +77,12 @@ class ClassicalConfig:
             raise InputError("trees", "a forest needs at least one tree")
         if self.max_depth is not None and self.max_depth < 1:
             raise InputError("max_depth", "use 1 or more, or leave it empty for no limit")
-        if self.svm_c <= 0:
-            raise InputError("svm_c", f"C must be positive, got {self.svm_c}")
+        if not (math.isfinite(self.svm_c) and self.svm_c > 0):  # NaN passed '<= 0'
+            raise InputError("svm_c", f"C must be a positive number, got {self.svm_c}")
         if self.svm_gamma not in ("scale", "auto"):
             try:
-                if float(self.svm_gamma) <= 0:
+                gamma = float(self.svm_gamma)
+                if not (math.isfinite(gamma) and gamma > 0):
                     raise ValueError
             except ValueError:
                 raise InputError("svm_gamma", f"'{self.svm_gamma}' is not scale, auto or a "

@@ -40,6 +40,7 @@ from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import GeoTiffWriter, check_geotiff_path
 from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, check, track
+from ..runtime.deps import require
 from ..termination import terminable
 from .regions import RegionGraph, resolve
 from .segment_vote import SegmentVotes
@@ -235,6 +236,7 @@ def _mercator_note(config: RefineConfig, grid: Grid) -> str | None:
 def refine_classification(config: RefineConfig, progress: Progress | None = None
                           ) -> RefineResult:
     progress = progress or NullProgress()
+    require("scipy")  # its connected components: named before any work, not a bare import
     t0 = time.perf_counter()
     config.validate()
     src = _Input(config.input_raster)

@@ -31,6 +31,7 @@ from ..geo.raster import RasterSource, open_dataset
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import check_geotiff_path
 from ..progress import NullProgress, Progress, SubProgress, check
+from ..runtime.deps import require
 from ..runtime.device import DEVICES, resolve_device
 from ..termination import terminable
 from .first_pass import first_pass
@@ -146,6 +147,7 @@ def _min_span(dtype, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 @terminable
 def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentResult:
     progress = progress or NullProgress()
+    require("scipy")  # its connected components: named before any work, not a bare import
     t0 = time.perf_counter()
     hs, hr = config.radii()
     if config.min_segment_size < 1:

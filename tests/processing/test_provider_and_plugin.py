@@ -37,9 +37,16 @@ def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_pro
         assert registry.providerById("landlearn") is not None
         assert [a.objectName() for a in plugin.actions] == [f"landlearn_{c.ID}" for c in ALGORITHMS]
         assert all(not a.icon().isNull() for a in plugin.actions)
+        actions = list(plugin.actions)
     finally:
         plugin.unload()
     assert registry.providerById("landlearn") is None  # the next test's fixture registers it again
+    # the actions are gone, not left on the main window at each reload
+    from qgis.PyQt import sip
+    from qgis.PyQt.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert actions and all(sip.isdeleted(a) for a in actions)
 
 
 def test_every_parameter_has_help_and_every_algorithm_an_example(provider):
@@ -263,3 +270,20 @@ def test_a_package_missing_from_qgis_python_is_named_not_called_a_bug(provider, 
     text = str(info.value)
     assert "needs the Python package 'rasterio'" in text and "python3-rasterio" in text
     assert "bug" not in text
+
+
+def test_choice_options_are_only_ever_appended(provider):
+    """Dialogs, saved graphical models (.model3) and scripts store a choice as its position:
+    an option inserted or moved would make every saved BACKBONE 0 or MODEL_TYPE 1 train
+    something else, silently. choice_order.json holds the order as released; a new option
+    goes at the end (and into that file)."""
+    import json
+    from pathlib import Path
+
+    released = json.loads((Path(__file__).parent / "choice_order.json").read_text())
+    for alg_name, keys in released.items():
+        alg = provider.algorithm(alg_name)
+        assert alg is not None, alg_name
+        for key, names in keys.items():
+            now = list(alg._choices[key].names)
+            assert now[:len(names)] == names, (alg_name, key, now)

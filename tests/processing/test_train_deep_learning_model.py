@@ -214,3 +214,28 @@ def test_chip_sampling_and_ensemble_size_from_the_toolbox_and_the_deprecated_id(
         assert any(n.startswith("class-balanced chips: ") for n in training["notes"])
         assert training["parameters"]["ensemble_size"] == (size or 2)
         assert info.get("ensemble_members") == (None if size == 1 else 2)  # absent for one
+
+
+def test_save_on_cancel_returns_the_saved_package_as_the_output(provider, chips, tmp_path):
+    """Cancelled after the first epoch with SAVE_ON_CANCEL: the run ends with the saved
+    package as OUTPUT_MODEL and its report (it said 'Execution failed' and returned none)."""
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class CancelAfterAnEpoch(QgsProcessingFeedback):
+        warnings: list = []
+
+        def isCanceled(self):  # noqa: N802 - QGIS's name
+            return self.progress() > 60
+
+        def pushWarning(self, text):  # noqa: N802
+            self.warnings.append(text)
+
+    out = tmp_path / "cancelled.dlpk"
+    feedback = CancelAfterAnEpoch()
+    res = processing.run("landlearn:traindeeplearningmodel",
+                         {**PARAMS, "EPOCHS": 3, "TRAINING_DATA": [str(chips)],
+                          "SAVE_ON_CANCEL": True, "OUTPUT_MODEL": str(out)}, feedback=feedback)
+    assert res["OUTPUT_MODEL"] == str(out) and out.exists()
+    assert os.path.exists(res["REPORT"]) and res["OVERALL_ACCURACY"] is None
+    assert any("was saved to" in w for w in feedback.warnings)

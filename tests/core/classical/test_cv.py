@@ -175,3 +175,30 @@ def test_make_estimator_builds_the_standardised_pipelines():
     assert isinstance(hgb, HistGradientBoostingClassifier) and hgb.max_depth == 4
     with pytest.raises(ValueError, match="svm is fitted by its own module"):
         make_estimator(_config(model_type="svm"))
+
+
+def test_maximum_likelihood_fits_a_class_of_fewer_samples_than_features():
+    """One small polygon of a class: 2 px per fold's share, 3 features. scikit-learn
+    1.8+'s SVD solver refused it ('a bug in LandLearn'); its covariance is shrunk instead,
+    and a class of one sample is refused by name."""
+    s = _samples({1: 4, 2: 4, 3: 1}, per_polygon=20)
+    keep = np.ones(len(s.y), bool)
+    keep[np.flatnonzero(s.y == 3)[3:]] = False  # class 3: one polygon of 3 px
+    thin = Samples(s.x[keep], s.y[keep], s.groups[keep], s.classes, s.band_names,
+                   s.source_bands, s.source_band_count, s.dtype, s.cell_size, s.crs_wkt,
+                   {1: 80, 2: 80, 3: 3}, "polygon")
+    model, acc, how, _ = fit_validated(_config(model_type="maximum_likelihood", cv_folds=4),
+                                       thin, NullProgress())
+    assert list(model.classes_) == [1, 2, 3] and acc is not None
+    assert model.predict(thin.x[thin.y == 3]).tolist() == [3, 3, 3]
+    one = np.ones(len(thin.y), bool)
+    one[np.flatnonzero(thin.y == 3)[1:]] = False
+    single = Samples(thin.x[one], thin.y[one], thin.groups[one], *[getattr(thin, f) for f in (
+        "classes", "band_names", "source_bands", "source_band_count", "dtype", "cell_size",
+        "crs_wkt")], {1: 80, 2: 80, 3: 1}, "polygon")
+    from landlearn.core.errors import InputError
+
+    with pytest.raises(InputError, match="^LABELS: class 3 has one sample: maximum "
+                                         "likelihood needs at least two"):
+        fit_validated(_config(model_type="maximum_likelihood", cv_folds=4), single,
+                      NullProgress())

@@ -138,3 +138,20 @@ def test_points_in_a_layer_of_no_declared_geometry_type_count_as_points(shared, 
                          format="GPKG",
                          geometryType="GEOMETRY")
     assert not all_points(LabelConfig(mixed, class_field="id"))
+
+
+def test_a_class_outside_extent_is_named_with_extent(tmp_path):
+    """Water labelled only east of EXTENT: the error said to label it 'where the raster has
+    data', which it is; it names EXTENT now."""
+    from landlearn.core.geo.extent import Extent
+
+    rng = np.random.default_rng(0)
+    image = write(tmp_path / "img.tif", rng.integers(1, 200, (2, 40, 40)).astype(np.uint8))
+    labels = np.zeros((40, 40), np.uint8)
+    labels[:, :10], labels[:, 10:20], labels[:, 30:] = 1, 2, 3
+    lab = write(tmp_path / "lab.tif", labels, nodata=0)
+    west = Extent(500000, 5000000 - 400, 500000 + 200, 5000000, "EPSG:32633")
+    with pytest.raises(InputError, match="^LABELS: class\\(es\\) 3 'Class 3' have no labelled "
+                                         "pixel on valid image data inside EXTENT; widen"):
+        collect_samples(image, LabelConfig(lab), extent=west)
+    assert set(collect_samples(image, LabelConfig(lab)).y) == {1, 2, 3}

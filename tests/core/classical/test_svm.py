@@ -111,3 +111,79 @@ def test_a_class_drawn_as_one_polygon_is_still_mapped():
     assert any("Class(es) [3]" in w for w in progress.warnings)
     # out of fold, the blind fold cannot predict class 3: the report says so
     assert (pred[y == 3] == 3).mean() < 0.5
+
+
+def test_a_fold_svm_of_two_classes_scores_in_votes_as_the_others_do():
+    """A fold that saw 2 of 3 classes gave raw margins (+-3 and more) beside the others'
+    vote scores (0..2 +- 1/3), and one sigmoid per class was fitted on the mixture."""
+    from sklearn.svm import SVC
+
+    from landlearn.core.classical.svm import _ovr_scores
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(c, 1.0, (60, 2)) for c in ([0, 0], [8, 0])])
+    y = np.repeat([1, 2], 60)
+    svc = SVC().fit(x, y)
+    scores = _ovr_scores(svc, x, np.array([1, 2, 3]))
+    assert np.all(scores[:, 2] == -1)  # the class it never saw
+    assert scores[:, :2].min() >= -1 / 3 - 1e-9 and scores[:, :2].max() <= 4 / 3 + 1e-9
+    np.testing.assert_array_equal(np.array([1, 2])[scores[:, :2].argmax(1)], svc.predict(x))
+
+
+def test_validation_probabilities_come_from_sigmoids_fitted_without_their_fold():
+    """The map's sigmoids are fitted on every fold's scores; a fold's validation
+    probabilities come from sigmoids fitted on the other folds only."""
+    from types import SimpleNamespace
+
+    from landlearn.core.classical import svm
+    from landlearn.core.runtime.fast_paths import why_not
+
+    if why_not():
+        pytest.skip(f"fast paths off: {why_not()}")
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(c, 2.0, (150, 2)) for c in ([0, 0], [3, 0], [0, 3])])
+    y = np.repeat([1, 2, 3], 150)
+    groups = rng.integers(0, 12, len(y)) + 100 * y
+    s = SimpleNamespace(x=x, y=y, groups=groups, grouped_by="polygon")
+    config = _config(model_type="svm", cv_folds=4)
+    folds = grouped_folds(config, s, NullProgress())
+    model, _, tested, proba = fit_svm_with_folds(config, x, y, folds, NullProgress(), groups)
+    _, te = folds[0]
+    xs = model[0].transform(x)
+    # recompute fold 0 by hand: sigmoids on the other folds' scores
+    from sklearn.svm import SVC
+
+    scores = np.zeros((len(y), 3))
+    for train, test in folds:
+        scores[test] = svm._ovr_scores(SVC().fit(xs[train], y[train]), xs[test],
+                                       np.array([1, 2, 3]))
+    others = tested.copy()
+    others[te] = False
+    final = model[-1].calibrated_classifiers_[0].estimator
+    calibrators, _ = svm._sigmoids(final, xs, y, np.array([1, 2, 3]), scores, others,
+                                   svm._trained(folds, y, np.array([1, 2, 3])))
+    want = svm._calibrate(SimpleNamespace(calibrators=calibrators, classes=np.array([1, 2, 3])),
+                          scores[te])
+    np.testing.assert_allclose(proba[te], want, atol=1e-9)
+    everything = svm._calibrate(model[-1].calibrated_classifiers_[0], scores[te])
+    assert np.abs(proba[te] - everything).max() > 1e-6  # not the map's own sigmoids
+
+
+def test_without_cross_validation_the_sigmoids_are_fitted_on_whole_polygons(monkeypatch):
+    from sklearn import model_selection
+
+    split_by = []
+    real = model_selection.StratifiedGroupKFold.split
+
+    def spy(self, x, y, groups):
+        split_by.append(groups)
+        return real(self, x, y, groups)
+
+    monkeypatch.setattr(model_selection.StratifiedGroupKFold, "split", spy)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(c, 1.0, (90, 2)) for c in ([0, 0], [4, 0])])
+    y = np.repeat([1, 2], 90)
+    groups = np.repeat(np.arange(6), 30)
+    fit_svm_with_folds(_config(model_type="svm", cv_folds=0), x, y, None, NullProgress(),
+                       groups)
+    assert len(split_by) == 1 and np.array_equal(split_by[0], groups)
