@@ -16,6 +16,18 @@ INCLUDE_FILES = ("__init__.py", "plugin.py", "metadata.txt", "LICENSE", "README.
                  "requirements.txt")
 
 
+def _tracked() -> set[str] | None:
+    """The files git tracks, in a checkout (None elsewhere, e.g. an unpacked source zip)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {p.decode() for p in out.split(b"\0") if p}
+
+
 def main() -> str:
     meta = configparser.ConfigParser()
     meta.read(os.path.join(ROOT, "metadata.txt"))
@@ -26,14 +38,17 @@ def main() -> str:
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for name in INCLUDE_FILES:
             zf.write(os.path.join(ROOT, name), f"landlearn/{name}")
+        tracked = _tracked()
         for folder in INCLUDE_DIRS:
             for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, folder)):
-                dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
                 for fn in sorted(filenames):
-                    if fn.endswith((".pyc", ".part.tif")):
-                        continue
                     full = os.path.join(dirpath, fn)
-                    zf.write(full, "landlearn/" + os.path.relpath(full, ROOT))
+                    rel = os.path.relpath(full, ROOT)
+                    if fn.endswith((".pyc", ".part.tif")) or (
+                            tracked is not None and rel.replace(os.sep, "/") not in tracked):
+                        continue  # a scratch file beside the code is not the plugin's
+                    zf.write(full, "landlearn/" + rel)
     os.replace(tmp, target)
     print(target)
     return target

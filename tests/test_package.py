@@ -18,3 +18,25 @@ def test_package_zip_holds_the_plugin_only():
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith(("landlearn/tests", "landlearn/sample_data",
                                                   "landlearn/.venv", "landlearn/bench"))]
+
+
+def test_a_scratch_file_beside_the_code_stays_out_of_the_zip():
+    """The zip took every file under core/ and the others, so a developer's untracked
+    scratch file (notes, a debug script, a data file) shipped to users."""
+    import shutil
+
+    import pytest
+
+    if shutil.which("git") is None or subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode:
+        pytest.skip("no git checkout here: every file under the plugin's folders is taken")
+    scratch = ROOT / "core" / "zz_scratch_not_tracked.py"
+    scratch.write_text("print('debug')\n")
+    try:
+        out = subprocess.run([sys.executable, str(ROOT / "scripts" / "package.py")],
+                             capture_output=True, text=True, check=True)
+        names = zipfile.ZipFile(out.stdout.strip()).namelist()
+    finally:
+        scratch.unlink()
+    assert "landlearn/core/zz_scratch_not_tracked.py" not in names
+    assert "landlearn/core/geo/raster.py" in names
