@@ -23,6 +23,7 @@ from ..files import write_bytes_atomic
 from ..geo.outputs import check_distinct, claim_output
 from ..model_package.format import read_package, write_package
 from ..model_package.members import MIB, PackageFiles
+from ..model_package.onnx_checks import check_graph
 from ..model_package.onnx_graph import has_onnx, onnx_description, read_onnx
 from ..progress import NullProgress, Progress
 from ..termination import terminable
@@ -138,7 +139,10 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
         if progress.is_canceled():
             raise Cancelled()
     elif has_onnx(pkg, int8=True) and config.output_model:
-        members[INT8_FILE] = read_onnx(pkg, int8=True)  # same weights: its int8 graph holds
+        # same weights: its int8 graph holds; checked as Classify Pixels checks a graph, so
+        # a package from elsewhere is not passed on with one it would refuse
+        members[INT8_FILE] = read_onnx(pkg, int8=True)
+        check_graph(members[INT8_FILE], pkg.path)
         emd["LandLearn"]["onnx_int8"] = dict(pkg.landlearn["onnx_int8"], file=INT8_FILE)
     else:
         emd["LandLearn"].pop("onnx_int8", None)

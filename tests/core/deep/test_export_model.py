@@ -96,6 +96,17 @@ def test_quantize_adds_an_int8_graph_that_classify_pixels_runs(trained, chips, s
         assert zf.read("model_int8.onnx") == (tmp_path / "m_int8.onnx").read_bytes()
         assert json.loads(zf.read("again.emd"))["LandLearn"]["onnx_int8"] == \
             emd["LandLearn"]["onnx_int8"]
+    # ... but not one Classify Pixels would refuse (a package from elsewhere): checked
+    bad = tmp_path / "bad_int8.dlpk"
+    with zipfile.ZipFile(tmp_path / "new.dlpk") as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data[:4] + b"ORTM" + data[8:] if item.filename ==
+                         "model_int8.onnx" else data)
+    with pytest.raises(InputError, match="^MODEL: .*bad_int8.dlpk': its ONNX graph is marked"):
+        export_model(ExportModelConfig(str(bad), str(tmp_path / "bad.onnx"), deepness=False,
+                                       output_model=str(tmp_path / "bad_out.dlpk")))
+    assert not (tmp_path / "bad_out.dlpk").exists()
 
 
 def test_calibration_chips_of_other_bands_are_refused(trained, tmp_path, sample):
