@@ -73,12 +73,25 @@ def label_config(alg, parameters, context, feedback) -> LabelConfig:
 
 def _vector_config(alg, layer, parameters, context, feedback, class_field, class_name_field):
     """LabelConfig of a vector layer as the user sees it (selection, filter) and its fields."""
-    path, layer_name = vector_path(
-        layer, "LABELS", alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context),
-        context, feedback)
+    selected = alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context)
+    path, layer_name = vector_path(layer, "LABELS", selected, context, feedback)
     return _label_config(labels=path, layer=layer_name, class_field=class_field,
-                       class_name_field=class_name_field,
-                       all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context))
+                         class_name_field=class_name_field,
+                         all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context),
+                         layer_texts=_layer_texts(layer, class_field) if selected else ())
+
+
+def _layer_texts(layer: QgsVectorLayer, class_field: str | None) -> tuple[str, ...]:
+    """The distinct texts of a text class field over the whole layer (the selection
+    aside), at most a few more than a classifier takes (the engine names the excess)."""
+    index = layer.fields().indexOf(class_field) if class_field else -1
+    if index < 0:
+        return ()
+    values = layer.uniqueValues(index, 1000)  # a NULL comes as None or a null QVariant
+    texts = tuple(sorted(v for v in values if isinstance(v, str) and v.strip()))
+    # a numeric field's values are numbers (QGIS 3.38+ types fields by QMetaType, so the
+    # values say it on every version)
+    return texts if all(isinstance(v, str) or not v for v in values if v is not None) else ()
 
 
 def add_classifier_label_parameters(alg) -> None:

@@ -35,6 +35,10 @@ class LabelConfig:
     # text classes matched to these values (a map's class names, for Assess Accuracy);
     # texts not listed get free values; empty: texts numbered 1..n alphabetically
     text_values: dict[str, int] = field(default_factory=dict)
+    # every text of the class field in the layer the labels were selected from: texts are
+    # numbered over these too, so a selection numbers its classes as the whole layer does
+    # (a copy of the selected features alone gave Forest 1 where the layer gave it 2)
+    layer_texts: tuple[str, ...] = ()
 
 
 class LabelSource(Protocol):

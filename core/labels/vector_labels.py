@@ -246,6 +246,8 @@ class VectorLabels:
         # image: two exports of one layer over two images must give a text one value
         every_text = (_all_texts(layer, fidx) | set(raw)
                       if not numeric and raw and box is not None else set(raw))
+        if not numeric and raw:  # the selection's layer's texts too (see LabelConfig)
+            every_text |= {t.strip() for t in config.layer_texts if t and t.strip()}
         ds = None  # noqa: F841  (closes the OGR dataset)
         if skipped_null:
             progress.warning(f"{skipped_null} feature(s) with an empty class field were skipped.")

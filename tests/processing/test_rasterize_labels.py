@@ -80,6 +80,30 @@ def test_selected_features_only_and_extent_in_another_crs(provider, sample, tmp_
         QgsProject.instance().removeMapLayer(layer.id())
 
 
+def test_selected_text_classes_keep_the_whole_layers_numbers(provider, sample, tmp_path):
+    """OSM polygons with a text class field: 'water' is 7 over the whole layer. Selected
+    alone, a copy of the selection held one text and numbered it 1, so two runs over one
+    layer gave one class two values."""
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    s2 = sample / "s2_osm_sparse"
+    layer = QgsVectorLayer(str(s2 / "osm_landuse_subset.gpkg"), "osm", "ogr")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByExpression("\"fclass\" = 'water'")
+        assert 0 < layer.selectedFeatureCount() < layer.featureCount()
+        out = str(tmp_path / "water.tif")
+        res = _run({"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+                    "LABELS": layer.id(), "CLASS_FIELD": "fclass",
+                    "SELECTED_FEATURES_ONLY": True, "OUTPUT": out})
+        with rasterio.open(out) as ds:
+            assert set(np.unique(ds.read(1))) == {0, 7}
+        assert res["CLASS_COUNT"] == 1
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+
+
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
     from qgis.core import QgsProcessingException
 
