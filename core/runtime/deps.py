@@ -67,7 +67,9 @@ def requirement(module: str, numpy: str | None = None) -> str:
         major, minor = (int(p) for p in numpy.split(".")[:2])
     except ValueError:
         major, minor = 2, 0
-    pins = NUMPY_124_PINS if (major, minor) < (1, 25) else PIP_REQUIREMENTS
+    # the pins were tested on numpy 1.24 only (Debian 12): scikit-learn 1.9.1 needs 1.24.1,
+    # so an older numpy (Ubuntu 22.04's 1.21) gets the ranges, for pip to resolve with it
+    pins = NUMPY_124_PINS if (major, minor) == (1, 24) else PIP_REQUIREMENTS
     return pins.get(module, module)
 
 

@@ -28,6 +28,9 @@ def test_ranges_and_pins_match_requirements_and_constraints():
         assert pins[name] == deps.NUMPY_124_PINS[module]
     assert deps.requirement("sklearn", "1.24.2") == "scikit-learn==1.9.1"
     assert deps.requirement("sklearn", "2.2.4") == "scikit-learn>=1.6,<2"
+    # the pins need numpy 1.24 (scikit-learn 1.9.1 takes >= 1.24.1): Ubuntu 22.04's 1.21
+    # gets the ranges, which pip resolves with that numpy held
+    assert deps.requirement("sklearn", "1.21.5") == "scikit-learn>=1.6,<2"
 
 
 def test_install_commands_work_where_users_are():
