@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
+
 # pairs handled at a time where a whole edge list would need several temporary copies
 CHUNK = 1 << 18
 
@@ -63,6 +65,7 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
         return pairs.reshape(0, 2).astype(np.int64)
     dtype = np.int32 if pairs.dtype == np.int32 else np.int64
     base = int(pairs.max()) + 1
+    _check_packable(base)
     key = pairs[:, 0].astype(np.int64)
     key *= base
     key += pairs[:, 1].astype(np.int64, copy=False)
@@ -72,6 +75,7 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
 def remap_pairs(pairs: np.ndarray, lut: np.ndarray, n: int) -> np.ndarray:
     """The unique pairs (a, b), a < b, of ``lut[pairs]`` with a != b: the edges once nodes
     are renamed (merged) by ``lut`` into ids below ``n``; built a chunk at a time."""
+    _check_packable(n)
     key = np.empty(len(pairs), np.int64)
     for s in range(0, len(pairs), CHUNK):
         p = lut[pairs[s:s + CHUNK]]
@@ -81,6 +85,18 @@ def remap_pairs(pairs: np.ndarray, lut: np.ndarray, n: int) -> np.ndarray:
         k[lo == hi] = -1  # a self-pair: dropped below
         key[s:s + len(k)] = k
     return _unpack(key, n, index_dtype(n))
+
+
+def _check_packable(base: int) -> None:
+    """A pair packs as a * base + b in int64 only while base**2 fits: past 3.04e9 ids the
+    keys wrapped and distinct pairs became one."""
+    if base > MAX_PACKED_BASE:
+        raise InputError("min_segment_size", f"{base:,} regions are more than LandLearn can "
+                         "pair up (3,037,000,499); raise MIN_SEGMENT_SIZE (or "
+                         "MIN_REGION_SIZE), or process smaller areas (EXTENT)")
+
+
+MAX_PACKED_BASE = 3_037_000_499  # floor(sqrt(2**63 - 1))
 
 
 def _unpack(key: np.ndarray, base: int, dtype) -> np.ndarray:

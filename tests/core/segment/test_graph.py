@@ -118,3 +118,17 @@ def test_group_sums_adds_rows_in_order_as_bincount():
     got = group_sums(group, values, 45)
     assert got.shape == (45, 3) and np.array_equal(got, expect)  # bit for bit
     assert not got[40:].any()
+
+
+def test_pairs_past_what_int64_keys_hold_are_refused_not_wrapped():
+    """a * base + b wrapped in int64 past 3.04e9 ids: distinct pairs became one."""
+    from landlearn.core.errors import InputError
+    from landlearn.core.segment.graph import MAX_PACKED_BASE, remap_pairs, unique_pairs
+
+    big = np.array([[0, MAX_PACKED_BASE], [1, 2]], np.int64)  # base MAX + 1
+    with pytest.raises(InputError, match="^MIN_SEGMENT_SIZE: 3,037,000,500 regions are more"):
+        unique_pairs(big)
+    with pytest.raises(InputError, match="regions are more than LandLearn can pair up"):
+        remap_pairs(np.array([[0, 1]]), np.array([0, 1]), MAX_PACKED_BASE + 1)
+    np.testing.assert_array_equal(unique_pairs(np.array([[3, 4], [1, 2], [3, 4]])),
+                                  [[1, 2], [3, 4]])
