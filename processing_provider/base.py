@@ -25,7 +25,7 @@ from ..core.geo.limits import DEFAULT_MAX_GPX
 from ..core.runtime.diagnostics import bug_report
 from ..core.seeds import MAX_SEED
 from .choices import Choice
-from .feedback import FeedbackProgress
+from .feedback import FeedbackProgress, pumping
 
 ICONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icons")
 
@@ -141,6 +141,10 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         return self.parameterAsDouble(parameters, "MAX_OUTPUT_GPX", context)
 
     def processAlgorithm(self, parameters, context, feedback):
+        if pumping():
+            raise QgsProcessingException(
+                f"{self.displayName()}: another LandLearn algorithm is running in this QGIS "
+                "window; wait for it to finish (or cancel it), then run this one")
         try:
             return self.perform(parameters, context, FeedbackProgress(feedback), feedback)
         except LandLearnError as exc:

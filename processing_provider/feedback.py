@@ -16,6 +16,13 @@ from qgis.core import QgsProcessingFeedback
 from qgis.PyQt.QtCore import QCoreApplication, QThread
 
 PUMP_EVERY_S = 0.1
+_PUMPING = [0]  # depth of the event pumps under way: a run started inside one is nested
+
+
+def pumping() -> bool:
+    """Whether this call runs inside the events a LandLearn algorithm let through: a second
+    run started from the GUI then (another dialog's Run) would freeze the first until done."""
+    return _PUMPING[0] > 0
 
 
 class FeedbackProgress:
@@ -30,7 +37,11 @@ class FeedbackProgress:
         self._pumped = now
         app = QCoreApplication.instance()
         if app is not None and QThread.currentThread() == app.thread():
-            QCoreApplication.processEvents()
+            _PUMPING[0] += 1
+            try:
+                QCoreApplication.processEvents()
+            finally:
+                _PUMPING[0] -= 1
 
     def set_fraction(self, fraction: float) -> None:
         self.feedback.setProgress(100.0 * min(max(fraction, 0.0), 1.0))

@@ -16,16 +16,32 @@ INCLUDE_FILES = ("__init__.py", "plugin.py", "metadata.txt", "LICENSE", "README.
                  "requirements.txt")
 
 
-def _tracked() -> set[str] | None:
-    """The files git tracks, in a checkout (None elsewhere, e.g. an unpacked source zip)."""
+def _git(*args: str) -> bytes | None:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True,
-                             check=True).stdout
+        return subprocess.run(["git", "-C", ROOT, *args], capture_output=True,
+                              check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return {p.decode() for p in out.split(b"\0") if p}
+
+
+def _tracked() -> set[str] | None:
+    """The files git tracks (staged ones included) when this folder is a checkout's top
+    (None elsewhere: an unpacked source zip, or a plugin folder inside another repository,
+    where every file is taken). An untracked file under the plugin's folders stops the
+    build by name: left out, a new module would break the plugin; taken, a scratch file
+    would ship."""
+    top = _git("rev-parse", "--show-toplevel")
+    if top is None or os.path.realpath(top.decode().strip()) != os.path.realpath(ROOT):
+        return None
+    untracked = [p for p in (_git("ls-files", "--others", "--exclude-standard", "-z",
+                                  *INCLUDE_DIRS) or b"").decode().split("\0") if p]
+    if untracked:
+        raise SystemExit(f"make package: untracked files under the plugin's folders: "
+                         f"{untracked[:10]}; git add them (new code) or remove them "
+                         "(scratch files), then build again")
+    return {p for p in (_git("ls-files", "-z") or b"").decode().split("\0") if p}
 
 
 def main() -> str:

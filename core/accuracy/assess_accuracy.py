@@ -176,15 +176,12 @@ def _matching(reference: LabelConfig, map_path: str) -> LabelConfig:
     return replace(reference, text_values=known)
 
 
-def _check_free_values(matched: LabelConfig, classes, map_values: set[int]) -> None:
-    """Reference texts that match no class the map names took values the map does not
-    name; one the map holds all the same (a class without a name) would have been
+def _check_free_values(free: set[int], classes, map_values: set[int]) -> None:
+    """Reference texts that match no class the map names took ``free`` values the map does
+    not name; one the map holds all the same (a class without a name) would have been
     compared with it as if it were that class."""
-    if not matched.text_values:
-        return
-    named = set(matched.text_values.values())
     clash = sorted((c.name, c.value) for c in classes
-                   if c.value not in named and c.value in map_values)
+                   if c.value in free and c.value in map_values)
     if clash:
         raise InputError("labels", f"the reference classes {[n for n, _ in clash][:10]} match "
                          "no class name of the map, and the map holds unnamed classes of the "
@@ -210,8 +207,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
                              "raster holds whole class values (uint8)")
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
-        matched = _matching(config.reference, src.path)
-        with open_labels(matched, src.grid, progress) as ref:
+        with open_labels(_matching(config.reference, src.path), src.grid, progress) as ref:
             cm = np.zeros((256, 256), dtype=np.int64)  # [map, reference]
             map_pixels = np.zeros(256, dtype=np.int64)
             map_area = np.zeros(256, dtype=np.float64)  # square metres, on a grid in degrees
@@ -238,7 +234,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                 raise InputError("labels", "no reference pixel falls on a classified pixel; check "
                                  "that the reference overlaps the map and uses its class values")
             map_values = {int(v) for v in np.nonzero(map_pixels[1:])[0] + 1}
-            _check_free_values(matched, ref.classes, map_values)
+            _check_free_values(getattr(ref, "free_values", set()), ref.classes, map_values)
             names = {c.value: c for c in _map_classes(src, set(values) | map_values)}
             for c in ref.classes:  # the reference's names fill in what the map does not name
                 if names.get(c.value) is None or names[c.value].name.startswith("Class "):

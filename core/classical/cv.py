@@ -164,7 +164,12 @@ def _fit(config, x, y):
                              "use MODEL_TYPE random_forest")
         thin = bool(counts.min() <= x.shape[1])
     with single_openmp_thread(config.model_type):
-        model = make_estimator(config, thin).fit(x, y)
+        try:
+            model = make_estimator(config, thin).fit(x, y)
+        except np.linalg.LinAlgError as exc:  # a class of identical pixels has no covariance
+            raise InputError("labels", "maximum likelihood cannot fit a class whose samples "
+                             f"are all alike ({str(exc)[:120]}); label more varied pixels of "
+                             "each class, or use MODEL_TYPE random_forest") from None
     if config.model_type == "maximum_likelihood":
         # Gaussian maximum likelihood takes equal priors (as ArcGIS and ERDAS do), not the
         # sampling proportions, which say how many pixels were drawn, not how common a class is

@@ -139,7 +139,7 @@ def _cross_fitted(final, xs, y, classes, scores, tested, usable) -> np.ndarray:
     for _, te in usable:
         others = tested.copy()
         others[te] = False
-        calibrators, _ = _sigmoids(final, xs, y, classes, scores, others, trained)
+        calibrators, _ = _sigmoids(final, xs, y, classes, scores, others, trained, others)
         proba[te] = _calibrate(SimpleNamespace(calibrators=calibrators, classes=classes),
                                scores[te])
     return proba
@@ -154,12 +154,14 @@ def _trained(folds: list, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sigmoids(final, xs, y, classes, scores, tested, trained) -> tuple[list, list]:
+def _sigmoids(final, xs, y, classes, scores, tested, trained,
+              own_rows: np.ndarray | None = None) -> tuple[list, list]:
     """Platt sigmoids (as CalibratedClassifierCV fits them) of each one-vs-rest column, on
     the samples whose fold SVM knew that class. Fitted on every sample, a class one fold
     never saw sat at the lowest score there (-1), so its sigmoid fell as the SVM's score for
     it rose and the map almost never showed it. A class no fold scored while knowing it
-    gets a sigmoid of the full SVM's own scores (named in ``few``)."""
+    gets a sigmoid of the full SVM's own scores (named in ``few``), of the ``own_rows``
+    samples only when given (a held-out fold's are kept out of its own sigmoids)."""
     from sklearn.calibration import _SigmoidCalibration
 
     columns = [classes[1]] if len(classes) == 2 else list(classes)
@@ -173,7 +175,8 @@ def _sigmoids(final, xs, y, classes, scores, tested, trained) -> tuple[list, lis
             continue
         if own is None:
             own = _ovr_scores(final, xs, classes)
-        calibrators.append(_SigmoidCalibration().fit(own[:, j], y == c))
+        rows = slice(None) if own_rows is None else own_rows
+        calibrators.append(_SigmoidCalibration().fit(own[rows, j], y[rows] == c))
         few.append(c.item() if hasattr(c, "item") else c)
     return calibrators, few
 

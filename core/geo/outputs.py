@@ -49,11 +49,35 @@ _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sb
 _SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
+def _emd_members(path: str) -> list[str]:
+    """The files beside a package's .emd that belong to it: those it names (weights, ONNX
+    graphs), its metrics and its report folder; not the folder's other files (a map written
+    beside a model would otherwise be its input)."""
+    folder = os.path.dirname(path) or "."
+    names = {"metrics.json"}
+    try:
+        if os.path.getsize(path) <= 8 << 20:
+            with open(path, encoding="utf-8") as fh:
+                emd = json.load(fh)
+            info = emd.get("LandLearn") or {}
+            names |= {emd.get("ModelFile"), *((info.get(k) or {}).get("file")
+                                              for k in ("onnx", "onnx_int8"))}
+    except (OSError, ValueError, AttributeError, RecursionError):
+        pass  # not a readable package description: the .emd alone
+    out = [os.path.join(folder, n) for n in names
+           if isinstance(n, str) and n and os.path.basename(n) == n
+           and os.path.isfile(os.path.join(folder, n))]
+    report = os.path.join(folder, "report")
+    if os.path.isdir(report):
+        out += [os.path.join(report, f) for f in os.listdir(report)]
+    return sorted(out)
+
+
 def input_files(path: str) -> list[str]:
     """The files an input consists of: the file and GDAL's sidecars beside it, a
     shapefile's parts, a VRT's sources (GDAL's own list, for VRTs only: it takes tens of
-    milliseconds a file), every file of a folder, and every file beside a package's .emd
-    (its weights and graphs)."""
+    milliseconds a file), every file of a folder, and the members a package's .emd names
+    beside it (its weights, graphs, metrics and report)."""
     if not path or "://" in path or path.startswith("/vsi"):
         return []
     if os.path.isdir(path):
@@ -63,12 +87,7 @@ def input_files(path: str) -> list[str]:
         return out
     stem, ext = os.path.splitext(path)
     if ext.lower() == ".emd":  # a model package given as its .emd: its members beside it
-        folder = os.path.dirname(path) or "."
-        try:
-            return [path] + [os.path.join(folder, f) for f in os.listdir(folder)
-                             if os.path.isfile(os.path.join(folder, f))]
-        except OSError:
-            return [path]
+        return [path] + _emd_members(path)
     files = [path] + [path + s for s in _SIDECARS if os.path.exists(path + s)]
     if ext.lower() == ".shp":
         files += [stem + p for p in _SHAPEFILE_PARTS + tuple(p.upper() for p in _SHAPEFILE_PARTS)

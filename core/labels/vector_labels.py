@@ -179,6 +179,8 @@ class VectorLabels:
         self.config = config
         self.grid = grid
         self.all_touched = config.all_touched
+        # values reference texts took because no class of the map had their name
+        self.free_values: set[int] = set()
         ds, layer = _open_layer(config)
         fidx = _field_index(layer, config.class_field, "class_field", required=True)
         nidx = _field_index(layer, config.class_name_field, "class_name_field", required=False)
@@ -265,6 +267,7 @@ class VectorLabels:
                 code = _matched_codes(texts, config.text_values)
                 alone = [t for t in sorted(set(raw))
                          if code[t] not in config.text_values.values()]
+                self.free_values = {code[t] for t in alone}
                 if alone:
                     progress.warning(f"Reference class(es) {alone[:10]} match no class of the "
                                      "map; their pixels count as errors.")

@@ -172,14 +172,16 @@ def _check_zip_end(path: str) -> tuple[int, int]:
                 struct.unpack("<H", tail[at + 20:at + 22])[0] != len(tail) - at - 22:
             raise zipfile.BadZipFile("its end record is missing: the file was cut short")
         entries, directory = struct.unpack("<HI", tail[at + 10:at + 16])
-        if (entries == 0xFFFF or directory == 0xFFFFFFFF) and at >= 20 and \
-                tail[at - 20:at - 16] == b"PK\x06\x07":  # zip64: its own end record
-            (where,) = struct.unpack("<Q", tail[at - 12:at - 4])
-            fh.seek(min(where, size))
-            record = fh.read(56)
-            if len(record) < 56 or record[:4] != b"PK\x06\x06":
-                raise zipfile.BadZipFile("its zip64 end record is missing")
-            entries, directory = struct.unpack("<QQ", record[32:48])
+        # a zip64 locator before it: zipfile then takes the counts of the zip64 record
+        # just before the locator (whatever the ordinary record says), so they are read
+        # from there too
+        start = size - len(tail) + at  # the end record's offset in the file
+        if start >= 76:
+            fh.seek(start - 76)
+            record = fh.read(76)
+            if record[56:60] == b"PK\x06\x07" and record[:4] == b"PK\x06\x06":
+                big, big_dir = struct.unpack("<QQ", record[32:48])
+                entries, directory = max(entries, big), max(directory, big_dir)
     return entries, directory
 
 

@@ -35,3 +35,27 @@ def test_events_are_pumped_at_most_ten_times_a_second_and_never_off_the_main_thr
     worker.start()
     worker.join()
     assert len(calls) == 1  # a worker thread must not run the GUI's events
+
+
+def test_a_run_started_from_the_events_of_a_running_one_is_refused(provider):
+    """Another dialog's Run, clicked while LandLearn lets QGIS's events through, would run
+    to its end inside the first run's check, freezing it; it is refused by name."""
+    import processing
+    from qgis.core import QgsProcessingException
+    from qgis.PyQt.QtCore import QTimer
+
+    from landlearn.processing_provider.feedback import FeedbackProgress
+
+    outcome = []
+
+    def second_run():
+        try:
+            processing.run("landlearn:diagnostics", {"DEVICE": "cpu"})
+            outcome.append("ran")
+        except QgsProcessingException as exc:
+            outcome.append(str(exc))
+
+    QTimer.singleShot(0, second_run)
+    FeedbackProgress(None).is_canceled()  # the first run's check lets the click through
+    assert len(outcome) == 1 and "another LandLearn algorithm is running" in outcome[0]
+    assert processing.run("landlearn:diagnostics", {"DEVICE": "cpu"})  # outside a pump: runs

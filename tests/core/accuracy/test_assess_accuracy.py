@@ -257,3 +257,18 @@ def test_a_reference_text_that_would_take_an_unnamed_map_class_is_refused(tmp_pa
     ds = None
     res = assess_accuracy(AssessConfig(m2, LabelConfig(ref, class_field="cls")))
     assert res.accuracy.overall == pytest.approx(2 / 3)
+
+
+def test_a_numeric_reference_on_a_class_the_map_does_not_name_is_compared_by_value(tmp_path):
+    """Only texts that took a free value are checked against the map's unnamed classes: a
+    reference raster whose 3 meets the map's unnamed 3 agrees by value."""
+    from osgeo import gdal
+
+    mapped = np.repeat(np.array([1, 2, 3, 2], np.uint8), 10)[None].repeat(10, 0)
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    ds = gdal.Open(m, gdal.GA_Update)
+    ds.GetRasterBand(1).SetCategoryNames(["", "water", "forest"])
+    ds = None
+    r = write(tmp_path / "ref.tif", mapped, nodata=0)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(r)))
+    assert res.accuracy.overall == 1.0

@@ -202,3 +202,22 @@ def test_maximum_likelihood_fits_a_class_of_fewer_samples_than_features():
                                          "likelihood needs at least two"):
         fit_validated(_config(model_type="maximum_likelihood", cv_folds=4), single,
                       NullProgress())
+
+
+def test_maximum_likelihood_names_a_class_of_identical_pixels():
+    """A saturated patch: every sample of a class alike has no covariance, shrunk or not;
+    scikit-learn's LinAlgError reached the user as 'a bug in LandLearn'."""
+    from landlearn.core.errors import InputError
+
+    s = _samples({1: 4, 2: 4, 3: 1}, per_polygon=20)
+    keep = np.ones(len(s.y), bool)
+    keep[np.flatnonzero(s.y == 3)[3:]] = False  # three samples on three bands: thin
+    flat = s.x[keep].copy()
+    flat[s.y[keep] == 3] = flat[s.y[keep] == 3][0]  # ... and all alike
+    flat_s = Samples(flat, s.y[keep], s.groups[keep], s.classes, s.band_names,
+                     s.source_bands, s.source_band_count, s.dtype, s.cell_size, s.crs_wkt,
+                     s.available, "polygon")
+    with pytest.raises(InputError, match="^LABELS: maximum likelihood cannot fit a class "
+                                         "whose samples are all alike"):
+        fit_validated(_config(model_type="maximum_likelihood", cv_folds=0), flat_s,
+                      NullProgress())

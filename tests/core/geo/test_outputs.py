@@ -85,18 +85,29 @@ def test_input_files_of_a_raster_a_shapefile_and_a_folder(tmp_path):
 
 def test_a_package_given_as_its_emd_holds_its_members(tmp_path):
     """MODEL 'pkg/model.emd' with OUTPUT_ONNX 'pkg/model.onnx': the package's own graph
-    (LandLearn's, so claimable) would have been replaced."""
+    (LandLearn's, so claimable) would have been replaced. Only what the .emd names (and
+    its metrics and report) is the package: a map written beside it is not."""
     pkg = tmp_path / "pkg"
     pkg.mkdir()
-    for name in ("model.emd", "model.safetensors", "model.onnx", "model_int8.onnx"):
+    (pkg / "model.emd").write_text(json.dumps({
+        "ModelFile": "model.safetensors",
+        "LandLearn": {"onnx": {"file": "model.onnx"}, "onnx_int8": {"file": "model_int8.onnx"}}}))
+    for name in ("model.safetensors", "model.onnx", "model_int8.onnx", "metrics.json",
+                 "map.tif", "map.qml"):
         (pkg / name).write_text("x")
     (pkg / "report").mkdir()
+    (pkg / "report" / "report.html").write_text("x")
     emd = str(pkg / "model.emd")
-    assert sorted(os.path.basename(f) for f in input_files(emd)) == [
-        "model.emd", "model.emd", "model.onnx", "model.safetensors", "model_int8.onnx"]
+    assert sorted(os.path.relpath(f, pkg) for f in input_files(emd)) == [
+        "metrics.json", "model.emd", "model.onnx", "model.safetensors", "model_int8.onnx",
+        os.path.join("report", "report.html")]
     with pytest.raises(InputError, match="^OUTPUT_ONNX: .*model.onnx' is the input MODEL"):
         check_distinct({"model": emd}, {"output_onnx": str(pkg / "model.onnx")})
     check_distinct({"model": emd}, {"output_onnx": str(tmp_path / "model.onnx")})
+    check_distinct({"model": emd}, {"output": str(pkg / "new_map.tif")}, styled=["output"])
+    (pkg / "model.emd").write_text("{not json")  # the .emd alone, nothing guessed
+    assert input_files(emd) == [emd, str(pkg / "metrics.json"),
+                                str(pkg / "report" / "report.html")]
 
 
 def test_written_by_landlearn_reads_each_kind_of_mark(tmp_path):

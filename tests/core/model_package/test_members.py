@@ -194,6 +194,29 @@ def test_a_zip_of_too_many_entries_is_refused_before_its_directory_is_read(tmp_p
     assert not built
 
 
+def test_a_zip64_record_that_counts_more_than_the_ordinary_one_is_believed(tmp_path,
+                                                                          monkeypatch):
+    """zipfile takes the zip64 record's counts whenever its locator is there, whatever
+    the ordinary end record says: a crafted package saying 40 entries there and 2 million
+    in the zip64 record must be refused by the larger."""
+    from landlearn.core.model_package import members
+
+    path = tmp_path / "crafted.dlpk"
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 10)  # zip64 records for 40 entries
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(40):
+            zf.writestr(f"f{i}", b"", zipfile.ZIP_STORED)
+    monkeypatch.undo()
+    data = bytearray(path.read_bytes())
+    at = data.rfind(b"PK\x06\x06")
+    assert struct.unpack("<H", data[-22 + 10:-22 + 12])[0] == 40  # the ordinary record
+    data[at + 24:at + 40] = struct.pack("<QQ", 2_000_000, 2_000_000)
+    path.write_bytes(bytes(data))
+    assert members._check_zip_end(str(path))[0] == 2_000_000
+    with pytest.raises(InputError, match="crafted.dlpk' holds 2000000 files"):
+        PackageFiles(str(path))
+
+
 def test_a_pipe_is_no_package(tmp_path):
     fifo = tmp_path / "model.dlpk"
     os.mkfifo(fifo)

@@ -125,4 +125,4 @@ def test_piece_keys_of_two_segments_never_meet_on_a_raster_of_many_cells():
                 cells_x * cells_y)
     two = _keys(np.array([[2]]), Window(5 * side, 0, 1, 1), side, cells_x, cells_x * cells_y)
     assert one[0, 0] == cells_x * cells_y + far and one[0, 0] != two[0, 0]
-    assert 1 * 2 ** 31 + far == 2 * 2 ** 31 + 5  # the collision the old key had
+    assert two[0, 0] == 2 * cells_x * cells_y + 5  # (a 2**31 multiplier gave both 2**32 + 5)
