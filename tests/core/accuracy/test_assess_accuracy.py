@@ -207,8 +207,9 @@ def test_text_codes_match_a_landlearn_map_whose_classes_have_default_names(tmp_p
 def test_a_map_in_degrees_is_weighted_by_ground_area_not_pixels(tmp_path):
     """Two classes of as many pixels, at 50-60 N and 60-70 N: the northern cells cover
     less ground, so its stratum weighs less (pixel counts weighed them alike, in
-    'degrees²'). Areas checked against pyproj's geodesic areas on the ellipsoid."""
-    from pyproj import Geod
+    'degrees²'). Areas checked against the same boxes in an equal-area projection
+    (EPSG:6933, on the ellipsoid)."""
+    from osgeo import ogr, osr
     from rasterio.transform import from_origin
 
     mapped = np.full((40, 20), 2, np.uint8)
@@ -222,11 +223,19 @@ def test_a_map_in_degrees_is_weighted_by_ground_area_not_pixels(tmp_path):
     res = assess_accuracy(AssessConfig(m, LabelConfig(r)))
     e = res.areas
     assert e.unit == "m²" and e.pixel_area == 1.0
-    geod = Geod(ellps="WGS84")
+    deg, equal_area = osr.SpatialReference(), osr.SpatialReference()
+    deg.ImportFromEPSG(4326)
+    equal_area.ImportFromEPSG(6933)
+    for srs in (deg, equal_area):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     for i, (south, north) in enumerate(((50, 60), (60, 70))):
-        want = abs(geod.polygon_area_perimeter([10, 20, 20, 10], [south, south, north,
-                                                                  north])[0])
-        assert e.map_pixels[i] == pytest.approx(want, rel=3e-3)
+        ring = ", ".join(f"{x} {y}" for x, y in ((10, south), (20, south), (20, north),
+                                                  (10, north), (10, south)))
+        box = ogr.CreateGeometryFromWkt(f"POLYGON (({ring}))")
+        box.AssignSpatialReference(deg)
+        box.Segmentize(0.01)  # edges along parallels, as the pixels' are
+        box.TransformTo(equal_area)
+        assert e.map_pixels[i] == pytest.approx(box.GetArea(), rel=1e-4)
     w = e.map_pixels / e.map_pixels.sum()
     assert w[0] > 0.55  # the south's stratum weighs more: cos 55 / (cos 55 + cos 65)
     assert "independent sample" in res.summary()

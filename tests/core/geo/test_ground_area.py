@@ -9,14 +9,15 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from landlearn.core.geo.grid import Grid
-from landlearn.core.geo.ground_area import AUTHALIC_RADIUS, row_areas
+from landlearn.core.geo.ground_area import WGS84_AREA, row_areas
 
 
 def test_the_rows_of_a_world_grid_sum_to_the_spheres_area():
     grid = Grid(CRS.from_epsg(4326), from_origin(-180, 90, 1, 1), 360, 180)
     areas = row_areas(grid, grid.full_window)
     assert areas.shape == (180,) and np.all(areas > 0)
-    assert math.isclose(360 * areas.sum(), 4 * math.pi * AUTHALIC_RADIUS ** 2, rel_tol=1e-12)
+    assert math.isclose(360 * areas.sum(), WGS84_AREA, rel_tol=1e-12)
+    assert math.isclose(WGS84_AREA, 5.10065621724e14, rel_tol=1e-9)  # WGS 84's surface
     assert areas[0] < areas[89] and math.isclose(areas[45], areas[134])  # symmetric
     part = row_areas(grid, Window(7, 100, 3, 2))
     np.testing.assert_allclose(part, areas[100:102])

@@ -259,17 +259,25 @@ def test_edges_in_degrees_are_burnt_as_the_curves_they_are_on_a_utm_grid(tmp_pat
     """A 1 x 1 degree box (EPSG:4326) at 45-46 N on a 30 m UTM 33N grid around the middle
     of its north edge: the parallel 46 N lies some 120 m off the chord between the box's
     corners there, and a vertex-only reprojection burnt the chord (four pixels off)."""
-    from pyproj import Transformer
+    from osgeo import osr
     from rasterio.crs import CRS
     from rasterio.transform import from_origin
 
     from landlearn.core.geo.grid import Grid
 
+    def transformer(src, dst):
+        a, b = osr.SpatialReference(), osr.SpatialReference()
+        a.ImportFromEPSG(src)
+        b.ImportFromEPSG(dst)
+        for srs in (a, b):
+            srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        t = osr.CoordinateTransformation(a, b)
+        return lambda x, y: t.TransformPoint(x, y)[:2]
+
     box = polygons(tmp_path / "deg.gpkg", [(1, (14.0, 45.0, 15.0, 46.0))], 4326)
-    to_utm = Transformer.from_crs(4326, 32633, always_xy=True)
-    to_deg = Transformer.from_crs(32633, 4326, always_xy=True)
-    x, y = to_utm.transform(14.5, 46.0)  # the true edge's middle
-    corners = [to_utm.transform(lon, 46.0) for lon in (14.0, 15.0)]
+    to_utm, to_deg = transformer(4326, 32633), transformer(32633, 4326)
+    x, y = to_utm(14.5, 46.0)  # the true edge's middle
+    corners = [to_utm(lon, 46.0) for lon in (14.0, 15.0)]
     chord = corners[0][1] + (corners[1][1] - corners[0][1]) * (x - corners[0][0]) / (
         corners[1][0] - corners[0][0])
     assert abs(y - chord) > 90
@@ -278,7 +286,7 @@ def test_edges_in_degrees_are_burnt_as_the_curves_they_are_on_a_utm_grid(tmp_pat
         grid.full_window)
     for col in range(0, 100, 9):
         cx = x - 1500 + 30 * (col + 0.5)
-        edge = to_utm.transform(to_deg.transform(cx, y)[0], 46.0)[1]  # the parallel here
+        edge = to_utm(to_deg(cx, y)[0], 46.0)[1]  # the parallel here
         top = int(np.argmax(arr[:, col] != 0))  # the first labelled row from the north
         centre = y + 1500 - 30 * (top + 0.5)
         assert 0 < edge - centre <= 30, (col, edge - centre)  # the first centre inside it
