@@ -40,10 +40,10 @@ def _ovr_scores(svc, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
     out = np.full((len(x), len(classes)), -1.0)
     if d.ndim == 1:
         # a fold SVM that saw two of the classes: its margin (+-3 and more) made votes as
-        # the others' are (0 or 1, +-1/3), not stacked raw beside their vote scores
-        from sklearn.utils.multiclass import _ovr_decision_function
-
-        d = _ovr_decision_function((d > 0)[:, None], d[:, None], 2)
+        # the others' are (scikit-learn's one-vs-rest rule for one pair: the winner's vote,
+        # and the margin squashed into +-1/3), not stacked raw beside their vote scores
+        c = d / (3 * (np.abs(d) + 1))
+        d = np.stack([(d <= 0) - c, (d > 0) + c], axis=1)
     out[:, np.searchsorted(classes, svc.classes_)] = d
     return out
 

@@ -1,12 +1,28 @@
 """Rasterize Labels through processing.run, as console and modeler users run it."""
 
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import rasterio
 import rasterio.windows
 from rasterio.warp import transform_bounds
+
+
+@contextmanager
+def _selected(path, expression):
+    """A vector layer in the project with the features of ``expression`` selected."""
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    layer = QgsVectorLayer(str(path), path.stem, "ogr")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByExpression(expression)
+        yield layer
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
 
 
 def _run(params):
@@ -51,14 +67,8 @@ def test_text_polygons_on_sample_are_styled_and_named(provider, sample, tmp_path
 
 
 def test_selected_features_only_and_extent_in_another_crs(provider, sample, tmp_path):
-    from qgis.core import QgsProject, QgsVectorLayer
-
     nc = sample / "nc_landsat7"
-    layer = QgsVectorLayer(str(nc / "landsat96_polygons.shp"), "polys", "ogr")
-    assert layer.isValid()
-    QgsProject.instance().addMapLayer(layer)
-    try:
-        layer.selectByExpression('"id" = 5')
+    with _selected(nc / "landsat96_polygons.shp", '"id" = 5') as layer:
         n_selected = layer.selectedFeatureCount()
         assert 0 < n_selected < layer.featureCount()
         out = str(tmp_path / "sel.tif")
@@ -76,22 +86,15 @@ def test_selected_features_only_and_extent_in_another_crs(provider, sample, tmp_
               "EXTENT": f"{lon0},{lon1},{lat0},{lat1} [EPSG:4326]", "OUTPUT": out2})
         with rasterio.open(out2) as ds:
             assert 200 <= ds.width <= 206 and 150 <= ds.height <= 156
-    finally:
-        QgsProject.instance().removeMapLayer(layer.id())
 
 
 def test_selected_text_classes_keep_the_whole_layers_numbers(provider, sample, tmp_path):
     """OSM polygons with a text class field: 'water' is 7 over the whole layer. Selected
     alone, a copy of the selection held one text and numbered it 1, so two runs over one
     layer gave one class two values."""
-    from qgis.core import QgsProject, QgsVectorLayer
 
     s2 = sample / "s2_osm_sparse"
-    layer = QgsVectorLayer(str(s2 / "osm_landuse_subset.gpkg"), "osm", "ogr")
-    assert layer.isValid()
-    QgsProject.instance().addMapLayer(layer)
-    try:
-        layer.selectByExpression("\"fclass\" = 'water'")
+    with _selected(s2 / "osm_landuse_subset.gpkg", "\"fclass\" = 'water'") as layer:
         assert 0 < layer.selectedFeatureCount() < layer.featureCount()
         out = str(tmp_path / "water.tif")
         res = _run({"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
@@ -100,8 +103,6 @@ def test_selected_text_classes_keep_the_whole_layers_numbers(provider, sample, t
         with rasterio.open(out) as ds:
             assert set(np.unique(ds.read(1))) == {0, 7}
         assert res["CLASS_COUNT"] == 1
-    finally:
-        QgsProject.instance().removeMapLayer(layer.id())
 
 
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
