@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 
 from .errors import InputError
+from .uninterrupted import uninterrupted
 
 MARKER = "landlearn_files.json"
 _GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")
@@ -45,6 +46,14 @@ def temporary_sibling(path: str, suffix: str = "") -> str:
     tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.part{suffix}")
     _TEMPORARIES.add(tmp)
     return tmp
+
+
+def set_aside(path: str) -> str:
+    """A hidden name beside ``path`` for the previous output while its replacement is put in
+    place: not a temporary (a termination's clean-up must not remove the only copy)."""
+    hidden = temporary_sibling(path, ".old")
+    _TEMPORARIES.discard(hidden)
+    return hidden
 
 
 def remove_temporaries() -> list[str]:
@@ -282,25 +291,26 @@ class StagedFolder:
     def publish(self) -> str:
         write_marker(self.staging, self.algorithm)
         old = None
-        if os.path.isdir(self.path):
-            if os.listdir(self.path):
-                self._check_replaceable()  # again: files may have appeared during the run
-                old = temporary_sibling(self.path, ".old")
-                # the previous output, not a temporary: a termination's clean-up must not
-                # remove it before the new folder stands in its place
-                _TEMPORARIES.discard(old)
-                os.replace(self.path, old)
-            else:
-                os.rmdir(self.path)
-        try:
-            os.replace(self.staging, self.path)
-        except BaseException:
-            if old and not os.path.lexists(self.path):
-                os.replace(old, self.path)  # the previous output back where it was
-            raise
-        self._done = True
-        if old:
+        with uninterrupted():  # a SIGTERM between the two renames stranded the old folder
+            if os.path.isdir(self.path):
+                if os.listdir(self.path):
+                    self._check_replaceable()  # again: files may have appeared during the run
+                    old = set_aside(self.path)
+                    os.replace(self.path, old)
+                else:
+                    os.rmdir(self.path)
+            try:
+                os.replace(self.staging, self.path)
+            except BaseException:
+                if old and not os.path.lexists(self.path):
+                    os.replace(old, self.path)  # the previous output back where it was
+                raise
+            self._done = True
+            if old:  # a temporary again: removed below, or by a termination's clean-up
+                _TEMPORARIES.add(old)
+        if old:  # outside the section: a large folder must not hold a SIGTERM for minutes
             shutil.rmtree(old, ignore_errors=True)
+            _TEMPORARIES.discard(old)
         return self.path
 
     def discard(self) -> None:

@@ -19,6 +19,7 @@ import threading
 from contextlib import contextmanager
 
 from .files import remove_temporaries
+from .uninterrupted import defer
 
 __all__ = ["Terminated", "terminable", "termination_guard"]
 
@@ -44,7 +45,8 @@ def termination_guard():
         return
 
     def handler(signum, frame):
-        raise Terminated(signum)
+        if not defer(signum):  # inside an output's renames: raised when they are done
+            raise Terminated(signum)
 
     previous = {}
     try:

@@ -31,7 +31,7 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
         "without names, to its values (\"3\" is class 3). Map classes no reference pixel falls "
         "on are named in the log and report: the area-weighted estimates cannot cover them."
         "\n\n"
-        "Example (qgis_process): qgis_process run landlearn:assessaccuracy -- "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:assessaccuracy -- "
         "INPUT=landcover.tif LABELS=reference.shp CLASS_FIELD=id OUTPUT_REPORT=accuracy.html"
     )
 

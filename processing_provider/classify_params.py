@@ -52,7 +52,7 @@ def add_run_parameters(alg) -> None:
     alg.add_choice("RUNTIME", "Runtime (deep models)",
                     [("auto", "Auto (ONNX Runtime on CPU, torch on GPU)"),
                      ("onnxruntime", "ONNX Runtime"), ("torch", "PyTorch")], "auto",
-                    "What runs a deep model. Packages trained with LandLearn 0.2+ carry an "
+                    "What runs a deep model. Packages trained with onnx installed carry an "
                     "ONNX graph of the network; ONNX Runtime runs it on the CPU faster than "
                     "torch and without torch installed, with the same map (probabilities "
                     "within 1e-3). auto uses it on the CPU when onnxruntime is installed, "
@@ -62,8 +62,8 @@ def add_run_parameters(alg) -> None:
         "QUANTIZE", alg.tr("Run the int8 graph (faster on CPU, map changes slightly)"),
         defaultValue=False),
         "Deep models: run the package's int8 (quantised) ONNX graph on ONNX Runtime on the "
-        "CPU, about twice as fast as the float graph, at a small accuracy cost recorded in "
-        "the package and in BENCHMARKS.md. The package needs one: train with QUANTIZE, or "
+        "CPU, about 1.3-1.4x as fast as the float graph (1.9x torch), at a small accuracy "
+        "cost recorded in the package and in BENCHMARKS.md. The package needs one: train with QUANTIZE, or "
         "add one with Export Model (QUANTIZE and the training data for calibration).",
         advanced=True)
     alg.add(QgsProcessingParameterBoolean(

@@ -70,7 +70,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         "Checks: a band count that does not match the model is an error; a different band "
         "order, data type, value range or cell size than in training is a warning that says "
         "how to fix it (e.g. CELL_SIZE to resample).\n\n"
-        "Example (qgis_process): qgis_process run landlearn:classifypixels -- "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:classifypixels -- "
         "INPUT_RASTER=landsat.tif MODEL=landcover.dlpk OUTPUT=landcover.tif"
     )
 

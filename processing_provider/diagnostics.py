@@ -10,7 +10,9 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
+from ..core.errors import InputError
 from ..core.files import write_text_atomic
+from ..core.geo.outputs import GENERATOR, claim_output
 from ..core.runtime.device import resolve_device
 from ..core.runtime.diagnostics import environment_report, format_report
 from .base import LandLearnAlgorithm
@@ -71,5 +73,11 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
         out = {"DEVICE_USED": used, "TORCH_VERSION": report["packages"]["torch"]}
         path = self.parameterAsFileOutput(parameters, "REPORT", context)
         if path:
-            out["REPORT"] = write_text_atomic(path, json.dumps(report, indent=2), "REPORT")
+            # never over a file LandLearn did not write (an input, the user's notes); the
+            # generator mark first, where claim_output looks for it next time
+            if not path.lower().endswith(".json"):
+                raise InputError("report", f"'{path}': the report is JSON; give a .json name")
+            claim_output(path, "REPORT")
+            marked = {"generator": GENERATOR, **report}
+            out["REPORT"] = write_text_atomic(path, json.dumps(marked, indent=2), "REPORT")
         return out

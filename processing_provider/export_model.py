@@ -27,11 +27,11 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
         "QUANTIZE also writes an int8 graph (NAME_int8.onnx), calibrated on chips of "
         "CALIBRATION_DATA, which Classify Pixels runs with its QUANTIZE option. "
         "OUTPUT_MODEL writes a copy of the package with the graphs inside, for packages "
-        "trained before LandLearn 0.2 or without an int8 graph, so Classify Pixels can run "
+        "trained without onnx installed or without an int8 graph, so Classify Pixels can run "
         "them on ONNX Runtime "
         "(faster on CPU, no torch needed). The graph is checked against torch before anything "
         "is written. Classical models run on scikit-learn and are not exported.\n\n"
-        "Example (qgis_process): qgis_process run landlearn:exportmodel -- MODEL=model.dlpk "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:exportmodel -- MODEL=model.dlpk "
         "OUTPUT_ONNX=model.onnx"
     )
 
@@ -52,8 +52,8 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterFileDestination(
             "OUTPUT_MODEL", self.tr("Package with the graph inside"),
             fileFilter="Model package (*.dlpk)", optional=True, createByDefault=False),
-            "Optional: a copy of the package with the ONNX graph added (for packages from "
-            "LandLearn before 0.2).")
+            "Optional: a copy of the package with the ONNX graph added (for packages "
+            "trained without onnx installed).")
         self.add(QgsProcessingParameterBoolean(
             "QUANTIZE", self.tr("Also write an int8 graph (fast CPU classify)"),
             defaultValue=False),

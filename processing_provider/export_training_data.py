@@ -34,7 +34,7 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
         "raster, in any CRS; 0 means unlabelled. Nothing outside EXTENT enters the export, "
         "which makes EXTENT a clean way to keep a test area out of training. The folder "
         "appears only when the export is complete; a cancel leaves nothing.\n\n"
-        "Example (qgis_process): qgis_process run landlearn:exporttrainingdata -- "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:exporttrainingdata -- "
         "INPUT_RASTER=s2.tif LABELS=osm_landuse.gpkg CLASS_FIELD=fclass TILE_SIZE_X=256 "
         "TILE_SIZE_Y=256 STRIDE_X=128 STRIDE_Y=128 OUTPUT_FOLDER=chips"
     )

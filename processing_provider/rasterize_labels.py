@@ -30,7 +30,7 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         "as names), or a classified raster on any grid and CRS (warped with nearest neighbour). "
         "0 means NoData/unlabelled; labels on image NoData are dropped. The output is a styled "
         "uint8 GeoTIFF with a colour table and class names, aligned to the image.\n\n"
-        "Example (qgis_process): qgis_process run landlearn:rasterizelabels -- "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:rasterizelabels -- "
         "INPUT_RASTER=landsat.tif LABELS=polygons.shp CLASS_FIELD=id OUTPUT=labels.tif"
     )
 

@@ -34,7 +34,7 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
         "first. NoData stays NoData, as do pixels Classify Pixels left unclassified under "
         "its CONFIDENCE_THRESHOLD. Works on rasters of any size in tiles, with the same "
         "result as in one piece. The output keeps the input's classes, names and colours.\n\n"
-        "Example (qgis_process): qgis_process run landlearn:refineclassification -- "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:refineclassification -- "
         "INPUT_RASTER=classes.tif SEGMENTED_RASTER=segment_ids.tif MIN_REGION_SIZE=8 "
         "OUTPUT=refined.tif"
     )

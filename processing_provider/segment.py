@@ -33,7 +33,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
         "Outputs: each segment filled with its mean values (OUTPUT), segment ids "
         "(OUTPUT_SEGMENT_IDS, uint32) and optional polygons with id, pixel count and band "
         "means.\n\n"
-        "Example (qgis_process): qgis_process run landlearn:segment -- INPUT_RASTER=naip.tif "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:segment -- INPUT_RASTER=naip.tif "
         "SPECTRAL_DETAIL=15.5 SPATIAL_DETAIL=15 MIN_SEGMENT_SIZE=20 OUTPUT=segments.tif"
     )
 

@@ -56,7 +56,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         "it, NoData left out: what surrounds a pixel, which a per-pixel classifier otherwise "
         "never sees. Classify Pixels computes the same features (its tiles padded by half the "
         "widest window).\n\n"
-        "Example (qgis_process): qgis_process run landlearn:trainclassifier -- "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:trainclassifier -- "
         "MODEL_TYPE=random_forest INPUT_RASTER=landsat.tif LABELS=polygons.shp CLASS_FIELD=id "
         "OUTPUT_MODEL=rf.dlpk"
     )

@@ -60,7 +60,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
         "the package as NAME_report/report.html (NAME: the package's name).\n\n"
         "Random forests, SVMs and other classical classifiers train straight from a raster "
         "and labels with Train Classifier.\n\n"
-        "Example (qgis_process): qgis_process run landlearn:traindeeplearningmodel -- "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:traindeeplearningmodel -- "
         "TRAINING_DATA=chips ARCHITECTURE=unet BACKBONE=resnet34 EPOCHS=20 "
         "OUTPUT_MODEL=landcover.dlpk"
     )

@@ -34,7 +34,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
         "forest, SVM, maximum likelihood, gradient boosting from a raster and labels). This "
         "algorithm forwards to the one MODEL_TYPE names, takes the parameters of both, and "
         "will be removed in the next release.\n\n"
-        "Example (qgis_process): qgis_process run landlearn:trainmodel -- TRAINING_DATA=chips "
+        "Example (qgis_process.bin on Debian): qgis_process run landlearn:trainmodel -- TRAINING_DATA=chips "
         "ARCHITECTURE=unet BACKBONE=resnet34 EPOCHS=20 OUTPUT_MODEL=landcover.dlpk"
     )
 

@@ -2,7 +2,8 @@
 
 No chips: the image is walked window by window, labelled pixels on valid image data are
 kept with their band values, class and group (the polygon they came from; for label
-rasters, a 64-pixel spatial block). At most MAX_SAMPLES_PER_CLASS per class are kept,
+rasters, a 64-pixel spatial block; with neighbourhood features, polygons whose pixels
+share a block four halos wide are one group, as their windows overlap). At most MAX_SAMPLES_PER_CLASS per class are kept,
 chosen uniformly at random while streaming (the smallest of random keys), so memory
 follows that cap, not the number of labelled pixels. With neighbourhood features
 (neighbourhood.py) each window is read with a halo and a pixel's features are computed
@@ -101,6 +102,9 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
         area = extent_to_window(extent, image.grid) if extent else image.grid.full_window
         with open_labels(labels, image.grid, progress) as lab:
             has_ids = hasattr(lab, "read_ids")
+            # polygons (or points) a window apart share pixels in their features: they are
+            # merged into one group through the blocks their samples fall in
+            merge = context is not None and has_ids
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
             for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 1)):
@@ -108,6 +112,8 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                 if not keep.any():
                     continue
                 g = pixel_groups(lab, inner, keep, block_side(context))
+                if merge:
+                    g = np.stack([g, block_ids(inner, keep, 4 * context.halo)], axis=1)
                 yk = y[keep]
                 # each pixel's random key drawn per window and class, as if the window came
                 # in one piece; its feature rows then come chunk by chunk (neighbourhood
@@ -150,7 +156,10 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                                  "classifier needs at least two")
             grouped = f"{block_side(context)} px block" if not has_ids else (
                 "point" if all_points(labels) else "polygon")
-            return Samples(np.concatenate(xs), np.concatenate(ys), np.concatenate(gs), classes,
+            groups = np.concatenate(gs)
+            if merge:
+                groups, grouped = _window_clusters(groups, grouped, context, progress)
+            return Samples(np.concatenate(xs), np.concatenate(ys), groups, classes,
                            image.band_names, list(image.bands), image.source_count,
                            image.dtype.name, image.grid.res,
                            image.grid.crs.to_wkt() if image.grid.crs else None, available,
@@ -191,8 +200,37 @@ def pixel_groups(lab, win, keep: np.ndarray, block: int = BLOCK) -> np.ndarray:
     together."""
     if hasattr(lab, "read_ids"):
         return lab.read_ids(win)[keep].astype(np.int64)
+    return block_ids(win, keep, block)
+
+
+def block_ids(win, keep: np.ndarray, block: int) -> np.ndarray:
+    """The ``block`` px block of each kept pixel of ``win``, numbered over the raster."""
     rr, cc = np.nonzero(keep)
     return ((rr + int(win.row_off)) // block) * 1_000_000 + (cc + int(win.col_off)) // block
+
+
+def _window_clusters(pairs: np.ndarray, unit: str, context: Neighbourhood,
+                     progress: Progress) -> tuple[np.ndarray, str]:
+    """Groups for (polygon id, block id) ``pairs``: the connected components of polygons
+    linked by the blocks (four halos wide) their samples share. With 63 px windows and
+    polygons a few pixels apart, grouping by polygon alone tested pixels whose windows were
+    mostly the pixels the fold had trained on; the cross-validation read memory as skill.
+    Pixels nearer than a halo across a block edge stay apart (as for label rasters' blocks);
+    polygons up to four halos apart are merged (the cautious side)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    ids, id_index = np.unique(pairs[:, 0], return_inverse=True)
+    blocks, block_index = np.unique(pairs[:, 1], return_inverse=True)
+    n = len(ids) + len(blocks)
+    links = coo_matrix((np.ones(len(pairs)), (id_index, len(ids) + block_index)), shape=(n, n))
+    _, component = connected_components(links, directed=False)
+    groups = component[id_index].astype(np.int64)
+    side = 4 * context.halo
+    progress.info(f"Cross-validation groups: {len(ids)} {unit}s whose samples share a {side} px "
+                  f"block (the {2 * context.halo + 1} px windows overlap) are merged: "
+                  f"{len(np.unique(groups))} {unit} clusters.")
+    return groups, f"{unit} cluster"
 
 
 def all_points(labels: LabelConfig) -> bool:

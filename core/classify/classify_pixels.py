@@ -141,6 +141,9 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
     timings = {"load": time.perf_counter() - t_load}
     device = getattr(predictor, "device", None)
     where = getattr(predictor, "where", None) or describe_device(device)
+    if config.mixed_precision and not getattr(predictor, "amp", False):
+        progress.info(f"MIXED_PRECISION is for torch on a CUDA GPU; this run is {where}: not "
+                      "applied (the map is the float32 one).")
     objects = check_object_model(config, predictor)
     if objects:  # whole segments: tiles only pace the reading, no padding or blending
         object_notes(config, progress)

@@ -64,6 +64,13 @@ def stream_objects(config, source, area, predictor, outputs, progress: Progress,
                    tile: int) -> int:
     """Classify every segment in ``area``, then write the map; the count of tiles without
     a classified pixel."""
+    if config.cell_size and config.extent:
+        # the raster is resampled over EXTENT and a margin past it: no segmented raster a
+        # user can make has that grid (the advice below could not be followed)
+        raise InputError("cell_size", "with an object-based model, CELL_SIZE and EXTENT do not "
+                         "go together: leave EXTENT empty (or CELL_SIZE, with segments of "
+                         "INPUT_RASTER as it is), or resample and clip the raster first "
+                         "(gdalwarp) and segment that")
     try:
         seg_ds = open_segments(config.segmented_raster, source.grid)
     except InputError as exc:

@@ -18,7 +18,7 @@ from ..model_package.format import read_package
 from ..model_package.info import ModelInfo, model_info
 from ..model_package.onnx_graph import has_onnx
 from ..runtime.deps import is_installed
-from ..runtime.device import DEVICES, may_have_cuda, resolve_device
+from ..runtime.device import DEVICES, cuda_index, may_have_cuda, onnx_may_have_cuda, resolve_device
 
 __all__ = ["RUNTIMES", "ModelInfo", "load_predictor"]
 
@@ -45,6 +45,10 @@ def load_predictor(path: str, device, mixed_precision: bool = False, runtime: st
     name = device if isinstance(device, str) else device.type
     if isinstance(name, str) and name not in DEVICES and not name.startswith("cuda"):
         resolve_device(name)  # the DEVICE error, named as everywhere
+    if name.startswith("cuda"):
+        cuda_index(name)  # 'cuda:x' named as a DEVICE error, not a ValueError
+    if not isinstance(device, str) and device.type == "cuda" and device.index is not None:
+        name = f"cuda:{device.index}"
     if quantize:
         if runtime == "torch":
             raise InputError("quantize", "the int8 graph runs on ONNX Runtime, not torch; use "
@@ -63,11 +67,13 @@ def load_predictor(path: str, device, mixed_precision: bool = False, runtime: st
         runtime = "onnxruntime" if use_onnx else "torch"
     if runtime == "onnxruntime":
         if not has_onnx(pkg):
-            raise InputError("runtime", f"'{path}' holds no ONNX graph (trained before "
-                             "LandLearn 0.2, or its network could not be exported); add one "
+            raise InputError("runtime", f"'{path}' holds no ONNX graph (trained without "
+                             "onnx installed, or its network could not be exported); add one "
                              "with Export Model, or use RUNTIME=torch")
-        cuda = name.startswith("cuda") or (name == "auto" and may_have_cuda())
-        return OnnxPredictor(pkg, info, "cuda" if cuda else "cpu"), info
+        if name == "auto":  # ONNX Runtime's own CUDA provider decides, torch or not
+            gpu = onnx_may_have_cuda()
+            return OnnxPredictor(pkg, info, "cuda" if gpu else "cpu", cpu_if_no_gpu=True), info
+        return OnnxPredictor(pkg, info, name if name.startswith("cuda") else "cpu"), info
     if isinstance(device, str):
         device = resolve_device(device)
     return DeepPredictor(pkg, info, device, mixed_precision), info

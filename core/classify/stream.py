@@ -47,10 +47,10 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
         try:
             check_cell_size_value(config.cell_size, source.grid, area.width * res[0],
                                   area.height * res[1])
-        except InputError:
+            target = resampled_grid(source.grid, area, config.cell_size)
+        except BaseException:  # a rotated raster refused there too: the file closed
             source.close()
             raise
-        target = resampled_grid(source.grid, area, config.cell_size)
         # with an EXTENT, the resampled raster reaches a padding past it, so tiles at the
         # extent's edge see the image beyond as they do without CELL_SIZE (a VRT of the
         # extent alone gave them NoData there: a seam between two adjacent extents)

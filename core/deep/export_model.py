@@ -7,7 +7,7 @@ Deepness-ready copy beside it (``<stem>_deepness.onnx``, tile size fixed as Deep
 ``QUANTIZE`` adds the int8 graph (``<stem>_int8.onnx``), calibrated on chips of
 ``CALIBRATION_DATA`` (an Export Training Data folder of the same bands): a package trained
 without it gets one later. ``OUTPUT_MODEL`` is the same package with the graphs inside, for
-packages trained before LandLearn 0.2 or without an int8 graph, so Classify Pixels can run
+packages trained without onnx installed or without an int8 graph, so Classify Pixels can run
 them on ONNX Runtime. The graph is checked on ONNX Runtime against torch before anything is
 written.
 """

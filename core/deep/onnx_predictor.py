@@ -26,6 +26,8 @@ from ..model_package.info import ModelInfo
 from ..model_package.onnx_checks import check_graph
 from ..model_package.onnx_graph import read_onnx
 from ..runtime.deps import require
+from ..runtime.device import cuda_index, out_of_memory_advice
+from ..runtime.threads import limited_threads
 
 __all__ = ["OnnxPredictor"]
 
@@ -36,37 +38,60 @@ class OnnxPredictor:
     takes_raw = True  # raw band values in; the normalisation is inside the graph
 
     def __init__(self, pkg: PackagedModel, info: ModelInfo, device: str = "cpu",
-                 int8: bool = False):
+                 int8: bool = False, cpu_if_no_gpu: bool = False):
+        """``device``: 'cpu', 'cuda' or 'cuda:N'. ``cpu_if_no_gpu`` (DEVICE=auto): a CUDA
+        provider that does not start gives a CPU session, said in ``where``; asked for by
+        name, it is an error."""
         ort = require("onnxruntime")
         data = read_onnx(pkg, int8)
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise InputError("runtime", "ONNX Runtime on CUDA was asked for, but this "
-                                 f"onnxruntime {ort.__version__} has no CUDA provider; install "
-                                 "onnxruntime-gpu, or use RUNTIME=torch or DEVICE=cpu")
-            providers = ["CUDAExecutionProvider"]
-        else:
-            providers = ["CPUExecutionProvider"]
+        cuda = device.startswith("cuda")
+        if cuda and "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise InputError("device", "ONNX Runtime on CUDA was asked for, but this "
+                             f"onnxruntime {ort.__version__} has no CUDA provider; install "
+                             "onnxruntime-gpu, or use RUNTIME=torch or DEVICE=cpu")
         check_graph(data, pkg.path)  # no external data, control flow or foreign operators
+        self._path = pkg.path
+        fallback = ""
+        if cuda:
+            gpu = cuda_index(device)
+            self.session = self._session(ort, data, [("CUDAExecutionProvider",
+                                                      {"device_id": str(gpu)})])
+            if "CUDAExecutionProvider" not in self.session.get_providers():
+                # listed as available, but its CUDA or cuDNN libraries did not load: ONNX
+                # Runtime then runs on the CPU with only a line in its own log
+                if not cpu_if_no_gpu:
+                    raise InputError("device", f"ONNX Runtime {ort.__version__} could not "
+                                     f"start its CUDA provider on GPU {gpu} (the CUDA and "
+                                     "cuDNN versions onnxruntime-gpu needs are missing?); "
+                                     "use RUNTIME=torch, DEVICE=cpu, or install the CUDA "
+                                     "libraries of this onnxruntime-gpu")
+                cuda, fallback = False, " (its CUDA provider did not start)"
+        else:
+            self.session = self._session(ort, data, ["CPUExecutionProvider"])
+        self._check_signature(pkg, info)
+        # confidence calibration (1 = raw softmax): one pass, and the TTA mean of four
+        self.temperature, self.tta_temperature = info.temperature, info.tta_temperature
+        self.device = SimpleNamespace(type="cuda" if cuda else "cpu")
+        where = f"CUDA (GPU {gpu})" if cuda else f"CPU ({os.cpu_count()} logical cores){fallback}"
+        self.where = f"ONNX Runtime {ort.__version__} on {where}" + (
+            ", int8 graph" if int8 else "")
+
+    def _session(self, ort, data: bytes, providers: list):
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        threads = limited_threads()
+        if threads:  # a Dask worker's share of the machine (ORT's own pool: every core)
+            options.intra_op_num_threads = threads
         try:
             with tempfile.TemporaryDirectory(prefix="landlearn-onnx-") as empty:
                 options.add_session_config_entry(_EXTERNAL_FOLDER, empty)
                 # the ONNX graph checked above, never bytes read as ORT's own format
                 options.add_session_config_entry("session.load_model_format", "ONNX")
-                self.session = ort.InferenceSession(data, options, providers=providers)
+                return ort.InferenceSession(data, options, providers=providers)
         except Exception as exc:  # noqa: BLE001 - any failure to load is a damaged graph
-            raise InputError("model", f"'{pkg.path}': its ONNX graph cannot be loaded "
+            raise InputError("model", f"'{self._path}': its ONNX graph cannot be loaded "
                              f"({str(exc).splitlines()[0][:160]}); export it again with "
                              "Export Model, or classify with RUNTIME=torch") from None
-        self._check_signature(pkg, info)
-        # confidence calibration (1 = raw softmax): one pass, and the TTA mean of four
-        self.temperature, self.tta_temperature = info.temperature, info.tta_temperature
-        self.device = SimpleNamespace(type="cuda" if device == "cuda" else "cpu")
-        where = "CUDA" if device == "cuda" else f"CPU ({os.cpu_count()} logical cores)"
-        self.where = f"ONNX Runtime {ort.__version__} on {where}" + (
-            ", int8 graph" if int8 else "")
 
     def _check_signature(self, pkg: PackagedModel, info: ModelInfo) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
@@ -90,13 +115,14 @@ class OnnxPredictor:
                              "LandLearn's graphs do (a Deepness graph has a fixed size); "
                              "export the graph again with Export Model")
         self._input = ins[0].name
-        self._path = pkg.path
         self._classes = len(info.class_values)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         try:
             out = self.session.run(None, {self._input: np.ascontiguousarray(x, np.float32)})[0]
         except Exception as exc:  # noqa: BLE001 - the checked graph failed on a checked tile
+            if _out_of_memory(str(exc)):
+                raise InputError("batch_size", out_of_memory_advice(x.shape)) from None
             raise InputError("model", f"'{self._path}': its ONNX graph failed on a tile of "
                              f"{list(x.shape)} ({str(exc).splitlines()[0][:160]}); export it "
                              "again with Export Model, or classify with RUNTIME=torch") from None
@@ -118,3 +144,9 @@ class OnnxPredictor:
                 prob = prob + np.flip(self._run(np.flip(x, axes)), axes)
             prob /= 4
         return apply_temperature(prob, self.tta_temperature if tta else self.temperature)
+
+
+def _out_of_memory(message: str) -> bool:
+    text = message.lower()
+    return "out of memory" in text or "failed to allocate memory" in text
+

@@ -21,6 +21,7 @@ from ..errors import InputError
 from ..model_package.format import PackagedModel, read_weights
 from ..model_package.info import ModelInfo
 from ..runtime.deps import require
+from ..runtime.device import out_of_memory_advice
 from .models import build_model
 
 __all__ = ["DeepPredictor"]
@@ -58,15 +59,20 @@ class DeepPredictor:
 
         ``valid`` is not used: a convolution needs the whole tile, NoData set to the mean."""
         torch = self.torch
-        with torch.inference_mode(), self._float32():
-            t = torch.from_numpy(x).to(self.device, non_blocking=True)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                prob = self.model(t).float().softmax(1)
-                if tta:
-                    for dims in ((3,), (2,), (2, 3)):
-                        prob += self.model(t.flip(dims)).float().softmax(1).flip(dims)
-                    prob /= 4
-            out = prob.cpu().numpy()
+        try:
+            with torch.inference_mode(), self._float32():
+                t = torch.from_numpy(x).to(self.device, non_blocking=True)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                    prob = self.model(t).float().softmax(1)
+                    if tta:
+                        for dims in ((3,), (2,), (2, 3)):
+                            prob += self.model(t.flip(dims)).float().softmax(1).flip(dims)
+                        prob /= 4
+                out = prob.cpu().numpy()
+        except torch.cuda.OutOfMemoryError:
+            # the automatic batch fits TILE_MEMORY, not a small GPU's free memory
+            torch.cuda.empty_cache()
+            raise InputError("batch_size", out_of_memory_advice(x.shape)) from None
         if self.amp and not np.isfinite(out).all():
             # float16 autocast overflowed on an nc_landsat7 model (H200): NaN probabilities,
             # 6% of the pixels agreeing with float32

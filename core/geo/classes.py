@@ -47,7 +47,7 @@ def colormap(classes: Iterable[ClassInfo]) -> dict[int, tuple[int, int, int, int
 def check_class_value(value: float, parameter: str, where: str = "") -> int:
     """Class values must be whole numbers 0..255 (0 = NoData); say which one is not."""
     at = f" ({where})" if where else ""
-    if value != value or float(value) != int(value):
+    if value != value or value in (float("inf"), float("-inf")) or float(value) != int(value):
         raise InputError(parameter, f"class value {value!r}{at} is not a whole number; "
                          "class values must be integers 1..255 (0 = NoData)")
     if not 0 <= int(value) <= 255:

@@ -22,23 +22,28 @@ from collections.abc import Iterable, Mapping
 from ..errors import InputError
 from .gdal_open import open_dataset_or_none
 
-__all__ = ["GENERATOR", "WRITER_TAG", "check_distinct", "claim_output", "input_files",
+__all__ = ["FILE_TAG", "GENERATOR", "WRITER_TAG", "check_distinct", "claim_output", "input_files",
            "same_file", "written_by_landlearn"]
 
 WRITER_TAG = "LANDLEARN_WRITER"
+# the name the raster was written under: gdal_translate (QGIS's Clip, Translate) copies the
+# tags, and a user's edited copy elsewhere carried LandLearn's mark
+FILE_TAG = "LANDLEARN_FILE"
 GENERATOR = "LandLearn"
 _OLD_TAGS = ("LANDLEARN_CLASSES", "LANDLEARN_MODEL")
 
 
 def _key(path: str) -> tuple:
     """What identifies a file: its device and inode when it exists (links resolve), else
-    its real path (a file about to be created)."""
+    its real path, case folded (a file about to be created)."""
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
         return ("inode", st.st_dev, st.st_ino)
     except OSError:
-        return ("path", os.path.normcase(real))
+        # case folded: on macOS, Windows, exFAT and SMB shares 'Map.tif' and 'map.tif' are
+        # one file, and two outputs so named wrote into each other (refused everywhere)
+        return ("path", os.path.normcase(real).casefold())
 
 
 def same_file(a: str, b: str) -> bool:
@@ -169,7 +174,10 @@ def written_by_landlearn(path: str) -> bool:
 
             with rasterio.open(path) as ds:
                 tags = ds.tags()
-            return WRITER_TAG in tags or any(t in tags for t in _OLD_TAGS)
+            if WRITER_TAG in tags:  # a copy under another name is not what LandLearn wrote
+                name = os.path.normcase(os.path.basename(path)).casefold()  # Map.tif = map.tif
+                return os.path.normcase(tags.get(FILE_TAG, name)).casefold() == name
+            return any(t in tags for t in _OLD_TAGS)  # maps from before the writer's mark
         if low.endswith(".dlpk"):
             with zipfile.ZipFile(path) as zf:
                 emds = [n for n in zf.namelist() if n.endswith(".emd") and "/" not in n]

@@ -22,6 +22,14 @@ def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
                   image: str = "INPUT_RASTER"):
     """The open segmented raster, refused unless it holds integers on ``grid``."""
     ds = open_dataset(path, parameter)
+    if ds.count != 1:
+        # Segment's OUTPUT (mean colours) and ArcGIS's segmented raster are RGB images: band
+        # 1 read as ids made one 'segment' of every patch with the same red mean
+        count = ds.count
+        ds.close()
+        raise InputError(parameter, f"'{path}' has {count} bands; segment ids are one band. "
+                         "Give Segment's OUTPUT_SEGMENT_IDS (its OUTPUT holds the segments' "
+                         "mean colours), or any one-band integer raster of ids")
     same = (ds.width, ds.height) == (grid.width, grid.height) and \
         same_transform(grid.transform, ds.transform) and ds.crs == grid.crs
     if not same or np.dtype(ds.dtypes[0]).kind not in "iu":

@@ -13,16 +13,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from contextlib import suppress
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..files import disk_full_error, ensure_writable_folder, not_replaced_error, temporary_sibling
+from ..files import disk_full_error, ensure_writable_folder, not_replaced_error, set_aside, temporary_sibling
+from ..uninterrupted import uninterrupted
 from .classes import ClassInfo, colormap
 from .grid import Grid
-from .outputs import GENERATOR, WRITER_TAG, claim_output
+from .outputs import FILE_TAG, GENERATOR, WRITER_TAG, claim_output, written_by_landlearn
 from .qml import paletted_style
 
 BLOCK = 256
@@ -53,8 +55,18 @@ class GeoTiffWriter:
         self.sidecars = sidecars and bool(self.classes)
         claim_output(self.path, parameter, [os.path.splitext(self.path)[0] + ".qml"]
                      if self.sidecars else [])
-        self._tmp = temporary_sibling(self.path, ".tif")
         dtype = np.dtype(dtype)
+        if dtype == np.int64 and int64_written_as_uint64():
+            raise InputError(parameter, "this rasterio (before 1.4) writes int64 rasters as "
+                             "GDAL UInt64 (negative values read back as about 1.8e19); write "
+                             "them as float64, or upgrade rasterio to 1.4 or later")
+        if nodata is not None and not nodata_fits(nodata, dtype):
+            # rasterio refuses it only when the file is created, with a message that names
+            # no parameter (Segment passed on a uint16 input's NoData of -1)
+            raise InputError(parameter, f"NoData {nodata} cannot be stored in a {dtype.name} "
+                             f"raster; set the input's NoData to a value its type holds "
+                             "(gdal_edit -a_nodata) or remove it (gdal_edit -unsetnodata)")
+        self._tmp = temporary_sibling(self.path, ".tif")
         small = grid.width < BLOCK or grid.height < BLOCK
         profile = dict(
             driver="GTiff", width=grid.width, height=grid.height, count=count, dtype=dtype.name,
@@ -87,11 +99,11 @@ class GeoTiffWriter:
         self._staged: list[tuple[str, str]] = []
         try:
             self._ds = rasterio.open(self._tmp, "w", **profile)
-        except rasterio.errors.RasterioIOError as exc:
+        except (rasterio.errors.RasterioIOError, ValueError) as exc:
             self._remove_temporaries()
             raise InputError(parameter, f"'{self.path}' cannot be created: {exc}") from None
         try:
-            self._ds.update_tags(**{WRITER_TAG: GENERATOR})
+            self._ds.update_tags(**{WRITER_TAG: GENERATOR, FILE_TAG: os.path.basename(self.path)})
             if band_names:
                 for i, name in enumerate(band_names, start=1):
                     self._ds.set_band_description(i, name)
@@ -147,6 +159,10 @@ class GeoTiffWriter:
         try:
             self._ds.close()
             self._verify()
+            # again: a run opens its writers at the start and publishes hours later, when a
+            # file LandLearn did not write may have appeared at the output's name
+            claim_output(self.path, self.parameter, [os.path.splitext(self.path)[0] + ".qml"]
+                         if self.sidecars else [])
             self._staged = [(self._tmp, self.path)]
             if self.sidecars:
                 self._staged += self._write_class_sidecars()
@@ -165,28 +181,52 @@ class GeoTiffWriter:
         its temporaries go. Then what belonged to the old raster goes (its statistics and
         external overviews, which would show the old map zoomed out) and the new sidecars
         take their places."""
-        try:
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self.abort()
-            raise not_replaced_error(self.path, self.parameter, exc,
-                                     "nothing of it was changed") from None
-        staged = [(src, dst) for src, dst in self._staged if src != self._tmp]
-        try:
-            # statistics and overviews of an earlier raster at this name (replaced, or
-            # deleted by hand) would describe the new one: GDAL reads them beside it
-            for stale in (f"{self.path}.aux.xml", f"{self.path}.ovr"):
-                if os.path.exists(stale) and stale not in [d for _, d in staged]:
-                    os.remove(stale)
-            for src, dst in staged:
-                os.replace(src, dst)
-        except OSError as exc:
-            self.abort()  # the sidecars' temporaries
-            raise InputError(self.parameter, f"'{self.path}' was written, but its class names "
-                             f"or style could not be put beside it ({exc}); close programs "
-                             "that hold them open and run again") from None
-        self._done = True
+        with uninterrupted():  # the raster and its sidecars, not split by a SIGTERM
+            stale_style = self._old_style()  # judged before the old raster is replaced
+            try:
+                os.replace(self._tmp, self.path)
+            except OSError as exc:
+                self.abort()
+                raise not_replaced_error(self.path, self.parameter, exc,
+                                         "nothing of it was changed") from None
+            staged = [(src, dst) for src, dst in self._staged if src != self._tmp]
+            try:
+                # statistics and overviews of an earlier raster at this name (replaced, or
+                # deleted by hand) would describe the new one: GDAL reads them beside it
+                old = [f"{self.path}.aux.xml", f"{self.path}.ovr", f"{self.path}.msk"]
+                old += [stale_style] if stale_style else []
+                for stale in old:
+                    if os.path.exists(stale) and stale not in [d for _, d in staged]:
+                        os.remove(stale)
+                for src, dst in staged:
+                    os.replace(src, dst)
+            except OSError as exc:
+                self.abort()  # the sidecars' temporaries
+                raise InputError(self.parameter, f"'{self.path}' was written, but its class names "
+                                 f"or style could not be put beside it ({exc}); close programs "
+                                 "that hold them open and run again") from None
+            self._done = True
         return self.path
+
+    def _old_style(self) -> str | None:
+        """The .qml of an old class map at this name that an unstyled raster replaces: its
+        palette would paint the new values as classes. Only where a raster stands at the
+        name (a styled map.tif and an unstyled map.tiff of one run share the stem) and the
+        style is LandLearn's (one restyled in QGIS stays)."""
+        qml = os.path.splitext(self.path)[0] + ".qml"
+        if self.sidecars or not os.path.lexists(self.path) or not os.path.exists(qml):
+            return None
+        return qml if written_by_landlearn(qml) else None
+
+    def sidecar_paths(self) -> list[str]:
+        """The files beside this output that belong to the raster now at its name (GDAL's
+        statistics, overviews and mask; its style where this output has one or replaces a
+        LandLearn one)."""
+        side = [f"{self.path}.aux.xml", f"{self.path}.ovr", f"{self.path}.msk"]
+        qml = os.path.splitext(self.path)[0] + ".qml"
+        if self.sidecars or self._old_style():
+            side.append(qml)
+        return [f for f in side if os.path.lexists(f)]
 
     @property
     def expected_bytes(self) -> int:
@@ -277,6 +317,26 @@ class GeoTiffWriter:
             self.abort()
 
 
+def int64_written_as_uint64() -> bool:
+    """rasterio 1.3 (Debian 12) maps numpy's int64 to GDAL's UInt64 (type 12) when it
+    writes; 1.4 maps it to Int64 (13)."""
+    from rasterio.dtypes import dtype_rev
+
+    return dtype_rev.get("int64") == 12
+
+
+def nodata_fits(nodata: float, dtype) -> bool:
+    """Whether ``dtype`` holds ``nodata`` exactly (NaN: floats only; out of range, or a
+    fraction on an integer type: no)."""
+    dtype = np.dtype(dtype)
+    if np.isnan(nodata):
+        return np.issubdtype(dtype, np.floating)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return float(nodata).is_integer() and info.min <= nodata <= info.max
+    return bool(np.isinf(nodata)) or abs(nodata) <= np.finfo(dtype).max
+
+
 def check_geotiff_path(path: str | None, parameter: str) -> None:
     """Raster outputs are GeoTIFFs: said before any work (Segment and Refine found out after
     all their passes), naming the parameter."""
@@ -286,7 +346,12 @@ def check_geotiff_path(path: str | None, parameter: str) -> None:
 
 def commit_together(writers: list[GeoTiffWriter]) -> None:
     """Verify every output first, then rename them all: a run that fails on its third
-    output (a full disk) replaces none of the files its first two would have replaced."""
+    output (a full disk) replaces none of the files its first two would have replaced.
+
+    The old files (each raster with its sidecars) are moved aside before any new one takes
+    a name: on Windows a file open as a QGIS layer can be neither replaced nor moved, and
+    with the class map renamed before the confidence raster failed, a new map stood beside
+    the old confidence. Any failure puts every old file back and removes the new ones."""
     try:
         for w in writers:
             w.prepare()
@@ -295,10 +360,38 @@ def commit_together(writers: list[GeoTiffWriter]) -> None:
             if not w._done:
                 w.abort()
         raise
-    try:
-        for w in writers:
-            w.publish()
-    finally:  # one that could not replace its file: the others' temporaries go too
-        for w in writers:
-            if not w._done:
-                w.abort()
+    aside: list[tuple[str, str]] = []  # (hidden name, where it stood)
+    with uninterrupted():
+        try:
+            for w in writers:
+                if not os.path.lexists(w.path):
+                    continue
+                for f in [w.path] + w.sidecar_paths():
+                    if any(f == where for _, where in aside):
+                        continue  # a style two outputs' stems share
+                    aside.append((set_aside(f), f))  # listed first: restored if cut short
+                    try:
+                        os.replace(f, aside[-1][0])
+                    except OSError as exc:
+                        raise not_replaced_error(f, w.parameter, exc, "no output of the run "
+                                                 "was changed") from None
+            for w in writers:
+                w.publish()
+        except BaseException:
+            for w in writers:  # the new files out of the way, then the old ones back
+                if w._done:
+                    for f in [w.path] + [dst for _, dst in w._staged]:
+                        with suppress(OSError):
+                            os.remove(f)
+            for hidden, where in aside:
+                if os.path.lexists(hidden):
+                    with suppress(OSError):  # else left under its hidden name: not deleted
+                        os.replace(hidden, where)
+            raise
+        finally:  # one that could not take its name: the others' temporaries go too
+            for w in writers:
+                if not w._done:
+                    w.abort()
+    for hidden, _ in aside:
+        with suppress(OSError):  # a scanner holding it: a hidden file left, the run done
+            os.remove(hidden)

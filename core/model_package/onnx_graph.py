@@ -84,7 +84,7 @@ def read_onnx(pkg: PackagedModel, int8: bool = False) -> bytes:
                          "with QUANTIZE, or classify without QUANTIZE")
     if not isinstance(block, dict):
         raise InputError(pkg.parameter, f"'{pkg.path}' holds no ONNX graph (it was trained "
-                         "before LandLearn 0.2, or its network could not be exported); "
+                         "without onnx installed, or its network could not be exported); "
                          "add one with Export Model, or classify with RUNTIME=torch")
     with PackageFiles(pkg.source, pkg.parameter) as files:
         weights = files.size(pkg.emd["ModelFile"])

@@ -26,6 +26,37 @@ def may_have_cuda() -> bool:
     return resolve_device("auto").type == "cuda"
 
 
+def cuda_index(name: str) -> int:
+    """The GPU of 'cuda' (0) or 'cuda:N'; InputError('device') for anything else."""
+    _, _, index = name.strip().lower().partition(":")
+    if not index:
+        return 0
+    if not index.isdigit():
+        raise InputError("device", f"'{name}' is not a device; use cuda, cuda:N (N the GPU's "
+                         f"number, from 0), or one of {', '.join(DEVICES)}")
+    return int(index)
+
+
+def out_of_memory_advice(shape) -> str:
+    """What to do when a batch of (n, bands, h, w) tiles does not fit the device's memory."""
+    return (f"the device ran out of memory on a batch of {shape[0]} tiles of "
+            f"{shape[2]} x {shape[3]} px; set a smaller BATCH_SIZE or TILE_SIZE, or DEVICE=cpu")
+
+
+def onnx_may_have_cuda() -> bool:
+    """Whether ONNX Runtime could run on a CUDA GPU, asked without torch (a light install
+    of onnxruntime-gpu has none: may_have_cuda said no there, and DEVICE=auto ran on the
+    CPU beside a GPU)."""
+    if not is_installed("onnxruntime"):
+        return False
+    if sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
+                                                 or os.path.exists("/dev/nvidia0")):
+        return False
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
 def resolve_device(name: str = "auto"):
     """A torch.device for ``name``; raises InputError('device') when it cannot be had."""
     name = (name or "auto").strip().lower()
@@ -42,7 +73,7 @@ def resolve_device(name: str = "auto"):
         raise InputError("device", f"CUDA was requested but no usable GPU was found (torch "
                          f"{torch.__version__}, built for {built}); choose DEVICE=auto or cpu, "
                          "or check the NVIDIA driver")
-    index = int(name.split(":")[1]) if ":" in name else 0
+    index = cuda_index(name)
     if index >= torch.cuda.device_count():
         raise InputError("device", f"{name} does not exist; this machine has "
                          f"{torch.cuda.device_count()} CUDA device(s)")

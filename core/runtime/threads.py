@@ -23,6 +23,15 @@ def compute_threads() -> int:
     return max(1, env) if env > 0 else max(1, os.cpu_count() or 1)
 
 
+def limited_threads() -> int | None:
+    """The thread count a Dask worker or LANDLEARN_THREADS set, or None (the libraries'
+    own defaults: ONNX Runtime takes the physical cores, not os.cpu_count())."""
+    if _limit is not None:
+        return _limit
+    env = os.environ.get("LANDLEARN_THREADS", "0")
+    return max(1, int(env)) if env.isdigit() and int(env) > 0 else None
+
+
 def limit_compute_threads(threads: int | None) -> None:
     """Hold the pools to ``threads`` (None: back to the default)."""
     global _limit

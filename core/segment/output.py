@@ -15,7 +15,7 @@ from ..errors import Cancelled, InputError
 from ..files import ensure_writable_folder, not_replaced_error, temporary_sibling
 from ..geo.grid import Grid, count_tiles, tile_windows
 from ..geo.outputs import GENERATOR, WRITER_TAG, claim_output
-from ..geo.writer import GeoTiffWriter, commit_together
+from ..geo.writer import GeoTiffWriter, commit_together, int64_written_as_uint64, nodata_fits
 from ..progress import Progress, track
 
 
@@ -60,6 +60,11 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
     else:
         n, count, means, ids_of = split.n, split.count, split.means, split
     dtype = np.dtype(dtype)
+    if dtype == np.int64 and int64_written_as_uint64():
+        dtype = np.dtype(np.float64)  # exact to 2**53: mean colours of an Int64 raster
+        progress.info("OUTPUT is written as float64: this rasterio writes int64 as UInt64.")
+    if nodata is not None and not nodata_fits(nodata, dtype):
+        nodata = None  # no pixel of the input can equal it (a uint16 raster's -1): none
     colour = means.round() if np.issubdtype(dtype, np.integer) else means
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -69,19 +74,19 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
     fill = nodata if nodata is not None else 0
     lut_colour = np.vstack([np.full((1, colour.shape[1]), fill), colour]).astype(dtype)
     writers = []
-    if config.output_segment_ids:
-        writers.append(("ids", GeoTiffWriter(config.output_segment_ids, grid, 1, np.uint32,
-                                             nodata=0, band_names=["segment_id"],
-                                             parameter="output_segment_ids")))
-    if config.output:
-        # without a NoData value (an alpha band or internal mask says where the image is),
-        # NoData is a mask in the file: filled with 0 alone it read as black segments
-        writers.append(("colour", GeoTiffWriter(config.output, grid, colour.shape[1], dtype,
-                                                nodata=nodata, band_names=band_names,
-                                                parameter="output",
-                                                mask=nodata is None and masked)))
     polygons = None  # the GeoPackage, complete under a temporary name until the rasters are
-    try:
+    try:  # the writers opened inside: one refused after another opened aborts that one
+        if config.output_segment_ids:
+            writers.append(("ids", GeoTiffWriter(config.output_segment_ids, grid, 1, np.uint32,
+                                                 nodata=0, band_names=["segment_id"],
+                                                 parameter="output_segment_ids")))
+        if config.output:
+            # without a NoData value (an alpha band or internal mask says where the image
+            # is), NoData is a mask in the file: filled with 0 alone it read as black segments
+            writers.append(("colour", GeoTiffWriter(config.output, grid, colour.shape[1],
+                                                    dtype, nodata=nodata,
+                                                    band_names=band_names, parameter="output",
+                                                    mask=nodata is None and masked)))
         tile = (1024, 1024)
         with rasterio.open(labels_path) as lab:
             for win in track(tile_windows(grid.full_window, tile), progress,

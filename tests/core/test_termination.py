@@ -117,3 +117,38 @@ def test_terminable_keeps_the_function_and_its_result():
     assert entry.__name__ == "entry" and entry.__doc__ == "An engine entry point."
     assert signal.getsignal(signal.SIGTERM) is before
     assert issubclass(Terminated, BaseException) and not issubclass(Terminated, Exception)
+
+
+def test_a_signal_during_an_outputs_renames_waits_for_them(tmp_path):
+    """A SIGTERM between a folder output's two renames stranded the previous folder under a
+    hidden '.old' name and left the output name empty. Inside the renames the signal waits;
+    the run stops right after them, the new folder in place and the old one gone."""
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "old.txt").write_text("previous run")
+    result = _run(f"""
+from landlearn.core.files import StagedFolder
+real = os.replace
+calls = []
+def replace(src, dst):
+    real(src, dst)
+    calls.append(dst)
+    if len(calls) == 1:  # the old folder moved aside: the signal lands here
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("renames go on", flush=True)
+os.replace = replace
+with termination_guard():
+    folder = StagedFolder({str(out)!r}, "output_folder", replace=True,
+                          legacy=lambda f: {{"old.txt"}})
+    open(os.path.join(folder.staging, "new.txt"), "w").write("this run")
+    try:
+        folder.publish()
+        print("not reached", flush=True)
+    except Terminated:
+        print("Terminated after", len(calls), "renames", flush=True)
+        raise
+""")
+    assert result.returncode == -signal.SIGTERM, (result.stdout, result.stderr)
+    assert result.stdout.splitlines() == ["renames go on", "Terminated after 2 renames"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (out / "new.txt").read_text() == "this run" and not (out / "old.txt").exists()

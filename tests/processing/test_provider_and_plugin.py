@@ -141,6 +141,29 @@ def test_bad_choice_and_unavailable_cuda_are_clear(provider, qgis_processing):
             processing.run("landlearn:diagnostics", {"DEVICE": "cuda"})
 
 
+
+def test_the_diagnostics_report_never_replaces_a_file_landlearn_did_not_write(provider,
+                                                                           tmp_path):
+    """REPORT was written over any file (an input, the user's notes.json); now it is
+    refused there, and its own report carries the mark that lets a rerun replace it."""
+    import json
+
+    import processing
+    from qgis.core import QgsProcessingException
+
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    with pytest.raises(QgsProcessingException, match="REPORT: .*notes.json' exists and was not "
+                       "written by LandLearn"):
+        processing.run("landlearn:diagnostics", {"DEVICE": "cpu", "REPORT": str(notes)})
+    assert json.loads(notes.read_text()) == {"mine": True}
+    with pytest.raises(QgsProcessingException, match="REPORT: .*env.txt': the report is JSON"):
+        processing.run("landlearn:diagnostics", {"DEVICE": "cpu", "REPORT": str(tmp_path / "env.txt")})
+    report = tmp_path / "report.json"
+    for _ in range(2):  # the second run replaces the first one's report
+        processing.run("landlearn:diagnostics", {"DEVICE": "cpu", "REPORT": str(report)})
+        assert json.loads(report.read_text())["generator"] == "LandLearn"
+
 def test_missing_torch_is_reported_by_diagnostics_and_fatal_only_where_needed(provider, monkeypatch,
                                                                               tmp_path):
     """Diagnostics explains a missing torch (it is the tool for that); training, which

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from ...errors import InputError
 from ...files import temporary_sibling, write_text_atomic
 from ...geo.grid import crs_units
+from ...model_package.format import read_package
 from ...progress import NullProgress, Progress, SubProgress, check
 from ...resumable_folder import ResumableFolder
 from ...termination import Terminated, terminable
@@ -89,6 +90,7 @@ def classify_collection(config: CollectionConfig, progress: Progress | None = No
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     config.validate()
+    _refuse_object_model(config.model)
     which = "rasters" if config.rasters else "folder" if config.folder else "list_file"
     items = describe_items(list_items(config.rasters, config.folder, config.pattern,
                                       config.list_file), which)
@@ -98,6 +100,16 @@ def classify_collection(config: CollectionConfig, progress: Progress | None = No
     if config.processing_mode == "mosaicked":
         return _mosaicked(config, base, items, which, progress, t0)
     return _each_item(config, base, items, which, progress, t0)
+
+
+def _refuse_object_model(model: str) -> None:
+    """An object-based package needs each item's segmented raster, which this algorithm
+    does not take: said before any item is read (it said to give SEGMENTED_RASTER, which
+    Classify Raster Collection has not)."""
+    if read_package(model, "model").landlearn.get("segments"):
+        raise InputError("model", f"'{model}' classifies segments (it was trained with "
+                         "SEGMENTED_RASTER); Classify Raster Collection takes no segmented "
+                         "rasters: run Classify Pixels on each item with its segments")
 
 
 @contextmanager

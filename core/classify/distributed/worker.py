@@ -169,9 +169,9 @@ def _predictor(config, sha: str):
     key = (sha, config.device, config.runtime, config.quantize, config.mixed_precision)
     if key not in _PREDICTORS:
         _PREDICTORS.clear()  # one model per worker process at a time
+        _limit_threads()  # before the load: an ONNX Runtime session sizes its pool there
         _PREDICTORS[key] = load_predictor(config.model, config.device, config.mixed_precision,
                                           config.runtime, config.quantize)
-        _limit_threads()
         return _PREDICTORS[key], True
     return _PREDICTORS[key], False
 

@@ -149,3 +149,16 @@ def test_test_time_augmentation_on_a_pixel_classifier_is_said_not_applied(rf, sa
     assert not any("test-time augmentation" in m for m in progress.messages)
     with rasterio.open(tmp_path / "tta.tif") as a, rasterio.open(tmp_path / "plain.tif") as b:
         np.testing.assert_array_equal(a.read(), b.read())
+
+
+def test_mixed_precision_where_it_does_nothing_is_said_not_applied(rf, sample, tmp_path):
+    """MIXED_PRECISION is torch's CUDA autocast: on a random forest (or ONNX Runtime, or
+    the CPU) the log says it was not applied instead of passing over it in silence."""
+    from landlearn.core.progress import RecordingProgress
+
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(image, str(rf[0]), str(tmp_path / "mp.tif"),
+                                   mixed_precision=True), progress)
+    assert any(m.startswith("MIXED_PRECISION is for torch on a CUDA GPU; this run is ") and
+               "not applied" in m for m in progress.messages)

@@ -155,3 +155,42 @@ def test_a_class_outside_extent_is_named_with_extent(tmp_path):
                                          "pixel on valid image data inside EXTENT; widen"):
         collect_samples(image, LabelConfig(lab), extent=west)
     assert set(collect_samples(image, LabelConfig(lab)).y) == {1, 2, 3}
+
+
+def test_with_windows_polygons_a_window_apart_are_one_group(tmp_path):
+    """Polygons two pixels apart share most of their 9 px windows: grouped by polygon alone,
+    one was tested on features made of the other's pixels the fold trained on. They are one
+    group now (linked through the 16 px blocks, four halos, their samples share); polygons
+    far apart stay apart, and without windows each polygon is its own group."""
+    from landlearn.core.classical.neighbourhood import Neighbourhood
+    from synthetic import polygons
+
+    img, _, _, _ = _scene(tmp_path)
+
+    def box(r0, r1, c0, c1):  # rows/columns of the 10 m grid at (500000, 5000000)
+        return (500000 + c0 * 10, 5000000 - r1 * 10, 500000 + c1 * 10, 5000000 - r0 * 10)
+
+    gpkg = polygons(tmp_path / "p.gpkg", [(1, box(100, 108, 98, 105)),   # A
+                                          (2, box(100, 108, 107, 111)),  # B: 2 px from A
+                                          (1, box(100, 108, 150, 158)),  # C: far
+                                          (2, box(70, 78, 150, 158))],   # D: far
+                    32633)
+    labels = LabelConfig(gpkg, class_field="cls")
+
+    def groups_of(s):
+        row, col = s.x[:, 0].astype(int) - 1, s.x[:, 1].astype(int) - 1
+        where = {"A": (col < 106) & (row >= 100), "B": (col >= 106) & (col < 120),
+                 "C": (col >= 150) & (row >= 100), "D": row < 80}
+        out = {}
+        for name, sel in where.items():
+            assert sel.any()
+            (g,) = np.unique(s.groups[sel])  # a polygon is never split
+            out[name] = g
+        return out
+
+    s = collect_samples(img, labels, max_per_class=0, neighbourhood=Neighbourhood((3, 9), "mean"))
+    g = groups_of(s)
+    assert s.grouped_by == "polygon cluster"
+    assert g["A"] == g["B"] and len({g["A"], g["C"], g["D"]}) == 3
+    plain = groups_of(collect_samples(img, labels, max_per_class=0))
+    assert len(set(plain.values())) == 4

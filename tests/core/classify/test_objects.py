@@ -108,6 +108,31 @@ def test_models_and_segments_that_do_not_go_together(nc_objects, rf, sample, tmp
                                          "INPUT_RASTER's: 489 x 443 px against 245 x 222.*CELL_SIZE resamples"):
         classify_pixels(ClassifyConfig(image, str(pkg), str(tmp_path / "a.tif"), cell_size=57,
                                        segmented_raster=str(segs)))
+    # resampled over EXTENT and a margin: no segments could be on that grid
+    from landlearn.core.geo.extent import Extent
+
+    with rasterio.open(image) as ds:
+        b = ds.bounds
+    with pytest.raises(InputError, match="^CELL_SIZE: with an object-based model, CELL_SIZE "
+                                         "and EXTENT do not go together"):
+        classify_pixels(ClassifyConfig(image, str(pkg), str(tmp_path / "a.tif"), cell_size=57,
+                                       segmented_raster=str(segs),
+                                       extent=Extent(b.left, b.bottom, (b.left + b.right) / 2,
+                                                     b.top, None)))
+    # Segment's OUTPUT is the segments' mean colours, not their ids: band 1 read as ids
+    # made one segment of every patch with the same red mean
+    with rasterio.open(segs) as ds:
+        profile, ids = ds.profile, ds.read(1)
+    profile.update(count=3)
+    colours = tmp_path / "mean_colours.tif"
+    with rasterio.open(colours, "w", **profile) as ds:
+        ds.write(np.stack([ids % 7, ids % 5, ids % 3]).astype(profile["dtype"]))
+    with pytest.raises(InputError, match="^SEGMENTED_RASTER: .*mean_colours.tif' has 3 bands; "
+                                         "segment ids are one band. Give Segment's "
+                                         "OUTPUT_SEGMENT_IDS"):
+        classify_pixels(ClassifyConfig(image, str(pkg), str(tmp_path / "a.tif"),
+                                       segmented_raster=str(colours)))
+    colours.unlink()
     assert not list(tmp_path.iterdir())
 
 

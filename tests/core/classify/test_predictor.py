@@ -157,3 +157,87 @@ def test_runtime_auto_needs_onnx_beside_onnx_runtime(model, monkeypatch):
     monkeypatch.setattr(pred, "is_installed", lambda m: m not in ("onnx", "torch") and real(m))
     with pytest.raises(MissingDependency, match="onnx"):
         load_predictor(model, "cpu")
+
+
+def _claim_cuda(monkeypatch):
+    """An onnxruntime that lists a CUDA provider it cannot start: the CPU build here, which
+    (like onnxruntime-gpu without its CUDA libraries) then runs on the CPU, saying so only
+    in its own log."""
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("a CUDA provider that may start (onnxruntime-gpu on a GPU machine)")
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+
+def test_a_cuda_provider_that_does_not_start_is_an_error_not_a_silent_cpu_run(model,
+                                                                              monkeypatch):
+    from landlearn.core.errors import InputError
+    from landlearn.core.runtime import device
+
+    _claim_cuda(monkeypatch)
+    for name in ("cuda", "cuda:1"):
+        gpu = name[-1] if ":" in name else "0"
+        with pytest.raises(InputError, match=f"^DEVICE: ONNX Runtime .* could not start its "
+                           f"CUDA provider on GPU {gpu}"):
+            load_predictor(model, name, runtime="onnxruntime")
+    # DEVICE=auto asks ONNX Runtime itself (a torch-free onnxruntime-gpu install has a GPU
+    # too), and says where it ran when the provider does not start
+    monkeypatch.setattr(device, "onnx_may_have_cuda", lambda: True)
+    monkeypatch.setattr("landlearn.core.classify.predictor.onnx_may_have_cuda", lambda: True)
+    chosen, _ = load_predictor(model, "auto", runtime="onnxruntime")
+    assert chosen.device.type == "cpu" and "its CUDA provider did not start" in chosen.where
+
+
+def test_a_malformed_gpu_name_is_a_device_error(model):
+    from landlearn.core.errors import InputError
+
+    for runtime in ("onnxruntime", "torch"):
+        with pytest.raises(InputError, match="^DEVICE: 'cuda:x' is not a device; use cuda, "
+                           "cuda:N"):
+            load_predictor(model, "cuda:x", runtime=runtime)
+
+
+def test_out_of_memory_names_batch_size_on_both_runtimes(model, monkeypatch):
+    """A GPU too small for the automatic batch: torch raised its own error, and ONNX
+    Runtime's failure blamed the package (export it again) instead of the batch."""
+    torch = pytest.importorskip("torch")
+    from landlearn.core.errors import InputError
+
+    x = np.zeros((3, 5, 64, 64), np.float32)
+    onnx, _ = load_predictor(model, "cpu", runtime="onnxruntime")
+
+    class Session:
+        def run(self, *a):
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to "
+                               "allocate memory for requested buffer of size 123456")
+
+    onnx.session = Session()
+    with pytest.raises(InputError, match="^BATCH_SIZE: the device ran out of memory on a "
+                       "batch of 3 tiles of 64 x 64 px; set a smaller BATCH_SIZE or TILE_SIZE"):
+        onnx(x)
+    deep, _ = load_predictor(model, "cpu", runtime="torch")
+
+    def oom(t):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(deep, "model", oom)
+    with pytest.raises(InputError, match="^BATCH_SIZE: the device ran out of memory"):
+        deep(x)
+
+
+def test_onnx_runtime_threads_follow_a_dask_workers_share(model, monkeypatch):
+    """A Dask worker holds its libraries to its threads; ONNX Runtime's own pool took
+    every core in each of several single-thread workers."""
+    from landlearn.core.runtime.threads import limit_compute_threads
+
+    monkeypatch.delenv("LANDLEARN_THREADS", raising=False)
+
+    limit_compute_threads(1)
+    try:
+        held, _ = load_predictor(model, "cpu", runtime="onnxruntime")
+    finally:
+        limit_compute_threads(None)
+    assert held.session.get_session_options().intra_op_num_threads == 1
+    free, _ = load_predictor(model, "cpu", runtime="onnxruntime")
+    assert free.session.get_session_options().intra_op_num_threads == 0  # ORT's default

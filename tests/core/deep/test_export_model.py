@@ -1,4 +1,4 @@
-"""deep.export_model: ONNX files from a package, and a package from before 0.2 updated so
+"""deep.export_model: ONNX files from a package, and a package trained without onnx updated so
 Classify Pixels runs it on ONNX Runtime with the same map."""
 
 import json

@@ -47,6 +47,9 @@ def test_check_class_value_accepts_whole_numbers_and_names_the_bad_one():
         check_class_value(2.5, "class_field", "feature 12")
     with pytest.raises(InputError, match="^LABELS: class value nan is not a whole number"):
         check_class_value(math.nan, "labels")
+    for inf in (math.inf, -math.inf):  # a float label raster's -inf: OverflowError before
+        with pytest.raises(InputError, match=f"^LABELS: class value {inf} is not a whole number"):
+            check_class_value(inf, "labels")
     for bad in (256, -1):
         with pytest.raises(InputError, match=f"^LABELS: class value {bad} is outside 0..255"):
             check_class_value(bad, "labels")

@@ -155,3 +155,44 @@ def test_claim_output_replaces_only_what_landlearn_wrote(tmp_path):
         claim_output(str(tmp_path / "new.tif"), "output", [str(tmp_path / "new.qml")])
     with pytest.raises(InputError, match="^OUTPUT: .* is a folder; give a file name"):
         claim_output(str(tmp_path), "output")
+
+
+def test_two_outputs_whose_names_differ_only_in_case_are_one_file(tmp_path):
+    """On macOS, Windows, exFAT and SMB 'Map.tif' and 'map.tif' are one file: the second
+    output was written over the first. Refused everywhere (a case-sensitive disk loses
+    nothing by it)."""
+    with pytest.raises(InputError, match="^OUTPUT_CONFIDENCE: .*map.tif' is the output OUTPUT"):
+        check_distinct({}, {"output": str(tmp_path / "Map.tif"),
+                            "output_confidence": str(tmp_path / "map.tif")})
+
+
+def test_a_copy_of_a_landlearn_map_under_another_name_is_not_landlearns(tmp_path):
+    """gdal_translate (QGIS's Clip and Translate) copies the tags: a user's edited copy of a
+    LandLearn map carried the mark and could be replaced as LandLearn's own. The mark names
+    the file it was written as; maps marked before that keep counting as LandLearn's."""
+    import rasterio
+    from osgeo import gdal
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    from landlearn.core.geo.grid import Grid
+    from landlearn.core.geo.writer import GeoTiffWriter
+
+    grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 8, 8)
+    ours = str(tmp_path / "map.tif")
+    with GeoTiffWriter(ours, grid, 1, np.uint8) as out:
+        out.write(np.ones((8, 8), np.uint8), Window(0, 0, 8, 8))
+    copy = str(tmp_path / "my_edit.tif")
+    gdal.Translate(copy, ours)
+    with rasterio.open(copy) as ds:
+        assert ds.tags()["LANDLEARN_WRITER"] == "LandLearn"  # the copy carries the mark
+    assert written_by_landlearn(ours) and not written_by_landlearn(copy)
+    with pytest.raises(InputError, match="^OUTPUT: .*my_edit.tif' exists and was not written"):
+        claim_output(copy, "OUTPUT")
+    with rasterio.open(ours, "r+") as ds:  # written as Map.tif on a case-insensitive disk
+        ds.update_tags(LANDLEARN_FILE="MAP.TIF")
+    assert written_by_landlearn(ours)
+    legacy = write(tmp_path / "old.tif", np.ones((4, 4), np.uint8))
+    with rasterio.open(legacy, "r+") as ds:
+        ds.update_tags(LANDLEARN_WRITER="LandLearn")  # a map from before the file's name
+    assert written_by_landlearn(legacy)

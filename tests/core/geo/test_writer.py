@@ -1,4 +1,5 @@
 import os
+import re
 
 import numpy as np
 import pytest
@@ -153,8 +154,8 @@ def test_an_output_that_cannot_be_replaced_changes_nothing_and_says_why(tmp_path
     before = {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)}
     real = os.replace
 
-    def replace(src, dst):
-        if dst == path:
+    def replace(src, dst):  # an open file on Windows: neither replaced nor moved
+        if path in (src, dst):
             raise PermissionError(13, "The process cannot access the file")
         return real(src, dst)
 
@@ -168,6 +169,45 @@ def test_an_output_that_cannot_be_replaced_changes_nothing_and_says_why(tmp_path
                                          "another program"):
         w.commit_together([first, second])
     assert {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)} == before
+
+
+def test_when_the_second_output_is_open_the_first_is_not_replaced_either(tmp_path,
+                                                                         monkeypatch):
+    """The class map renamed first, then the confidence raster (open in QGIS on Windows)
+    failed: a new map stood beside the old confidence, and the error said nothing had
+    changed. The old files are moved aside first now; one that cannot move stops the run
+    before any output changes."""
+    from landlearn.core.geo import writer as w
+
+    path, conf = str(tmp_path / "map.tif"), str(tmp_path / "conf.tif")
+    _write(path)
+    with GeoTiffWriter(conf, GRID, 1, np.float32, parameter="output_confidence") as out:
+        out.write(np.zeros((300, 600)), Window(0, 0, 600, 300))
+    before = {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)}
+    real = os.replace
+
+    def replace(src, dst):
+        if conf in (src, dst):
+            raise PermissionError(13, "The process cannot access the file")
+        return real(src, dst)
+
+    monkeypatch.setattr(w.os, "replace", replace)
+    first = GeoTiffWriter(path, GRID, 1, np.uint8, nodata=0, classes=CLASSES, parameter="output")
+    second = GeoTiffWriter(conf, GRID, 1, np.float32, parameter="output_confidence")
+    first.write(np.full((300, 600), 3, np.uint8), Window(0, 0, 600, 300))
+    second.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    with pytest.raises(InputError, match="^OUTPUT_CONFIDENCE: .*conf.tif' cannot be replaced"):
+        w.commit_together([first, second])
+    assert {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)} == before
+    monkeypatch.setattr(w.os, "replace", real)
+    first = GeoTiffWriter(path, GRID, 1, np.uint8, nodata=0, classes=CLASSES, parameter="output")
+    second = GeoTiffWriter(conf, GRID, 1, np.float32, parameter="output_confidence")
+    first.write(np.full((300, 600), 3, np.uint8), Window(0, 0, 600, 300))
+    second.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    w.commit_together([first, second])  # with nothing open, both replaced, nothing left over
+    assert sorted(os.listdir(tmp_path)) == ["conf.tif", "map.qml", "map.tif", "map.tif.aux.xml"]
+    with rasterio.open(conf) as ds:
+        assert ds.read(1).min() == 1
 
 
 def test_replacing_a_map_drops_the_old_maps_overviews(tmp_path):
@@ -236,3 +276,95 @@ def test_a_mask_inside_the_file_marks_nodata_where_no_value_is_free(tmp_path):
     with pytest.raises(InputError, match="mask does not read back"):
         out.commit()
     assert os.listdir(tmp_path) == ["rgb.tif"]
+
+
+@pytest.mark.parametrize("dtype,nodata", [(np.uint16, -1), (np.uint8, -9999), (np.uint8, 2.5),
+                                          (np.int16, float("nan")), (np.float32, 1e300)])
+def test_a_nodata_the_type_cannot_hold_is_refused_by_name_before_any_file(tmp_path, dtype,
+                                                                          nodata):
+    """rasterio refused such a value with its own ValueError (no parameter named) when it
+    created the file."""
+    from landlearn.core.geo.writer import nodata_fits
+
+    assert not nodata_fits(nodata, dtype)
+    with pytest.raises(InputError, match=re.escape(f"OUTPUT_CONFIDENCE: NoData {nodata} cannot "
+                                                   f"be stored in a {np.dtype(dtype).name} raster")):
+        GeoTiffWriter(str(tmp_path / "x.tif"), GRID, 1, dtype, nodata=nodata,
+                      parameter="output_confidence")
+    assert os.listdir(tmp_path) == []
+    for dtype, nodata in ((np.uint8, 255), (np.int16, -32768), (np.float32, float("nan")),
+                          (np.float32, -3.4e38), (np.float64, float("-inf"))):
+        assert nodata_fits(nodata, dtype)
+
+
+def test_an_unstyled_raster_over_an_old_class_map_drops_its_style_and_mask(tmp_path):
+    """Mean colours written where a LandLearn class map was: its .qml (paletted) painted the
+    new raster's values as classes in QGIS, and a .msk beside it masked the new pixels. A
+    .qml LandLearn did not write (restyled in QGIS) stays."""
+    path = str(tmp_path / "map.tif")
+    _write(path)
+    with open(path + ".msk", "w") as fh:
+        fh.write("an old external mask")
+    with GeoTiffWriter(path, GRID, 1, np.float32) as out:
+        out.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    assert sorted(os.listdir(tmp_path)) == ["map.tif"]
+    _write(path)
+    (tmp_path / "map.qml").write_text("<qgis>the user's own style</qgis>")
+    with GeoTiffWriter(path, GRID, 1, np.float32) as out:
+        out.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    assert (tmp_path / "map.qml").read_text() == "<qgis>the user's own style</qgis>"
+
+
+def test_a_foreign_file_that_appears_at_the_output_during_the_run_is_kept(tmp_path):
+    """The writer claimed OUTPUT when it opened; a file another program put there during a
+    long run was replaced at the end. Claimed again before the rename."""
+    path = tmp_path / "map.tif"
+    out = GeoTiffWriter(str(path), GRID, 1, np.float32)
+    out.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    path.write_text("someone else's file")
+    with pytest.raises(InputError, match="^OUTPUT: .*map.tif' exists and was not written by "
+                       "LandLearn"):
+        out.commit()
+    assert path.read_text() == "someone else's file"
+    assert sorted(os.listdir(tmp_path)) == ["map.tif"]
+
+
+def test_int64_is_refused_where_rasterio_would_write_uint64(tmp_path):
+    from landlearn.core.geo.writer import int64_written_as_uint64
+
+    if not int64_written_as_uint64():
+        pytest.skip("this rasterio writes int64 as GDAL Int64")
+    with pytest.raises(InputError, match="^OUTPUT: this rasterio .* writes int64 rasters as "
+                       "GDAL UInt64"):
+        GeoTiffWriter(str(tmp_path / "x.tif"), GRID, 1, np.int64)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failure_after_the_first_output_is_in_place_puts_every_old_file_back(tmp_path,
+                                                                              monkeypatch):
+    """The second output failing after the first was published (a scanner holding its
+    temporary on Windows): the old map came back without its statistics and style, beside
+    the new run's. Every old file is back now, and no new one is left."""
+    from landlearn.core.geo import writer as w
+
+    path, conf = str(tmp_path / "map.tif"), str(tmp_path / "conf.tif")
+    _write(path)
+    with GeoTiffWriter(conf, GRID, 1, np.float32, parameter="output_confidence") as out:
+        out.write(np.zeros((300, 600)), Window(0, 0, 600, 300))
+    (tmp_path / "map.tif.ovr").write_text("the old map's overviews")
+    before = {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)}
+    assert sorted(before) == ["conf.tif", "map.qml", "map.tif", "map.tif.aux.xml",
+                              "map.tif.ovr"]
+    first = GeoTiffWriter(path, GRID, 1, np.uint8, nodata=0, classes=[CLASSES[0]],
+                          parameter="output")
+    second = GeoTiffWriter(conf, GRID, 1, np.float32, parameter="output_confidence")
+    first.write(np.full((300, 600), 1, np.uint8), Window(0, 0, 600, 300))
+    second.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+
+    def fail():
+        raise InputError("output_confidence", "cannot take its name")
+
+    monkeypatch.setattr(second, "publish", fail)
+    with pytest.raises(InputError, match="^OUTPUT_CONFIDENCE: cannot take its name"):
+        w.commit_together([first, second])
+    assert {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)} == before

@@ -205,3 +205,56 @@ def test_polygons_that_cannot_replace_the_old_ones_say_why_and_leave_no_temporar
         write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"], NullProgress(),
                       np.dtype(np.uint16), None)
     assert sorted(os.listdir(tmp_path)) == ["ids.tif", "labels.tif"]
+
+
+def test_an_input_nodata_its_type_cannot_hold_is_no_nodata_and_nothing_is_left(tmp_path,
+                                                                               monkeypatch):
+    """A uint16 input whose NoData says -1 (GDAL lets it be set): no pixel can equal it.
+    rasterio refused the value when the mean-colour file was created, after the whole mean
+    shift, with a message naming no parameter, and the ids' writer, opened before, left
+    its hidden temporary behind. The output has no NoData value now, its pixels outside
+    the segments masked, and a writer refused later aborts the ones opened before it."""
+    from landlearn.core.errors import InputError
+    from landlearn.core.geo import writer as writer_module
+
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    config = SegmentConfig("unused.tif", output=str(tmp_path / "mean.tif"),
+                           output_segment_ids=str(tmp_path / "ids.tif"))
+    write_outputs(config, grid, labels, final, 4, stats, ["b1", "b2"], NullProgress(),
+                  np.dtype(np.uint16), -1.0, masked=True)
+    with rasterio.open(tmp_path / "mean.tif") as ds:
+        assert ds.nodata is None
+        masks = ds.read_masks()
+    assert np.all(masks[:, local >= 0] == 255) and np.all(masks[:, local < 0] == 0)
+    before = sorted(os.listdir(tmp_path))
+
+    class Refusing(writer_module.GeoTiffWriter):
+        def __init__(self, path, *a, **kw):
+            if kw.get("parameter") == "output":
+                raise InputError("output", "refused")
+            super().__init__(path, *a, **kw)
+
+    monkeypatch.setattr("landlearn.core.segment.output.GeoTiffWriter", Refusing)
+    with pytest.raises(InputError, match="^OUTPUT: refused"):
+        write_outputs(config, grid, labels, final, 4, stats, ["b1", "b2"], NullProgress(),
+                      np.dtype(np.uint16), 0)
+    assert sorted(os.listdir(tmp_path)) == before  # the ids' temporary went with the error
+
+
+def test_an_int64_raster_gets_mean_colours_that_read_back_negative(tmp_path):
+    """rasterio 1.3 (Debian 12) writes int64 as GDAL UInt64: an Int64 input's negative
+    mean colours read back as about 1.8e19 elsewhere. Such a rasterio gets float64 mean
+    colours, exact to 2**53; rasterio 1.4 writes Int64."""
+    from landlearn.core.geo.writer import int64_written_as_uint64
+
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    stats.raw_sums[:, 0] = -stats.count * 5  # every segment's first band: -5
+    config = SegmentConfig("unused.tif", output=str(tmp_path / "mean.tif"))
+    write_outputs(config, grid, labels, final, 4, stats, ["b1", "b2"], NullProgress(),
+                  np.dtype(np.int64), None)
+    from osgeo import gdal
+
+    ds = gdal.Open(str(tmp_path / "mean.tif"))
+    kind = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
+    assert kind == ("Float64" if int64_written_as_uint64() else "Int64")
+    assert np.all(ds.GetRasterBand(1).ReadAsArray()[local >= 0] == -5)

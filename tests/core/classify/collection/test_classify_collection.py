@@ -151,3 +151,15 @@ def test_an_output_that_is_an_item_is_refused_naming_the_items_parameter(rf, nc_
         classify_collection(CollectionConfig(str(rf[0]), "mosaicked", folder=str(items),
                                              output=str(items / "tile_a.tif")))
     assert "INPUT_RASTER" not in str(err.value) and "FOLDER" in str(err.value)
+
+
+def test_an_object_based_model_is_refused_before_any_item(nc_objects, nc_tiles, tmp_path):
+    """Classify Pixels' advice (give SEGMENTED_RASTER) named a parameter this algorithm
+    does not have; the package is refused by MODEL before an item is read."""
+    folder, _windows, _scene = nc_tiles
+    pkg = nc_objects[1]
+    with pytest.raises(InputError, match="^MODEL: .* classifies segments .* Classify Raster "
+                       "Collection takes no segmented rasters: run Classify Pixels on each item"):
+        classify_collection(CollectionConfig(str(pkg), "mosaicked", folder=str(folder),
+                                             output=str(tmp_path / "m.tif")))
+    assert not list(tmp_path.iterdir())
