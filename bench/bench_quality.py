@@ -132,8 +132,8 @@ def s2_set(tmp: Path) -> QualitySet:
     image = str(SHARED / "s2_osm_sparse" / "s2l1c_T33UUU_20170216_10bands_10m.tif")
     train, test = split_osm_polygons(tmp)
     truth = burnt(image, LabelConfig(str(test), class_field="fclass"), tmp / "s2_truth.tif")
-    # OSM polygons overlap (a landuse area drawn twice, water inside landuse): 7,670 of the
-    # 83,213 held-out pixels were training pixels too, scored as if unseen
+    # OSM polygons overlap (areas mapped twice, one in each half): 7,670 of the 83,213
+    # held-out pixels were training pixels too, scored as if unseen
     truth[burnt(image, LabelConfig(str(train), class_field="fclass"),
                 tmp / "s2_train_mask.tif") != ""] = ""
     return QualitySet("s2", "s2_osm_sparse: OSM polygons 80/20 by polygon", image,

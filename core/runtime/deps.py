@@ -174,7 +174,8 @@ def light_install_hint(missing: list[str]) -> str | None:
         return ("Only classifying with deep models trained elsewhere? onnxruntime and onnx run "
                 "them (about 100 MB instead of several GB for torch): "
                 f"{install_command('onnxruntime', 'onnx')}")
-    return ("Deep models with an ONNX graph (trained with onnx installed) classify on ONNX Runtime; "
+    return ("Deep models with an ONNX graph (trained with onnx installed) already classify on "
+            "ONNX Runtime; "
             "torch is needed to train, and for older packages.")
 
 

@@ -102,8 +102,8 @@ def test_hectares_and_clear_refusals(rf_maps, tmp_path):
             (dict(min_region_size=-1), "^MIN_REGION_SIZE: -1 is not a size"),
             (dict(min_region_size=4, connectivity=6), "^CONNECTIVITY: 6 is not 4 or 8"),
             (dict(min_region_size=4, merge_into="similar"), "^MERGE_INTO: 'similar' compares"),
-            (dict(segmented_raster=str(rf_maps / "rf_prob.tif")),
-             "^SEGMENTED_RASTER: .* float32 values; give integer segment ids")):
+            (dict(segmented_raster=str(rf_maps / "rf_prob.tif")),  # 7 float bands
+             "^SEGMENTED_RASTER: .* has 7 bands; segment ids are one band")):
         with pytest.raises(InputError, match=message):
             refine_classification(RefineConfig(rf, str(tmp_path / "x.tif"), **kw))
     with pytest.raises(InputError, match="^OUTPUT: .*"):
