@@ -20,7 +20,7 @@ from .errors import InputError
 from .uninterrupted import uninterrupted
 
 MARKER = "landlearn_files.json"
-_GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")
+GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")  # statistics, overviews, mask
 
 
 def ensure_writable_folder(path: str, parameter: str) -> None:
@@ -187,7 +187,7 @@ def foreign_files(folder: str, legacy: Callable[[str], set[str] | None] | None =
         for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             rel = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
             if rel == MARKER or rel in ours or any(
-                    rel.endswith(s) and rel[: -len(s)] in ours for s in _GDAL_SIDECARS):
+                    rel.endswith(s) and rel[: -len(s)] in ours for s in GDAL_SIDECARS):
                 continue
             foreign.append(rel)
     return sorted(foreign)

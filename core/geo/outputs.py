@@ -20,6 +20,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 
 from ..errors import InputError
+from ..files import GDAL_SIDECARS
 from .gdal_open import open_dataset_or_none
 
 __all__ = ["FILE_TAG", "GENERATOR", "WRITER_TAG", "check_distinct", "claim_output", "input_files",
@@ -51,7 +52,6 @@ def same_file(a: str, b: str) -> bool:
 
 
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
-_SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
 def _emd_members(path: str) -> list[str]:
@@ -93,7 +93,7 @@ def input_files(path: str) -> list[str]:
     stem, ext = os.path.splitext(path)
     if ext.lower() == ".emd":  # a model package given as its .emd: its members beside it
         return [path] + _emd_members(path)
-    files = [path] + [path + s for s in _SIDECARS if os.path.exists(path + s)]
+    files = [path] + [path + s for s in GDAL_SIDECARS if os.path.exists(path + s)]
     if ext.lower() == ".shp":
         files += [stem + p for p in _SHAPEFILE_PARTS + tuple(p.upper() for p in _SHAPEFILE_PARTS)
                   if os.path.exists(stem + p)]

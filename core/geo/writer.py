@@ -20,7 +20,14 @@ import rasterio
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..files import disk_full_error, ensure_writable_folder, not_replaced_error, set_aside, temporary_sibling
+from ..files import (
+    GDAL_SIDECARS,
+    disk_full_error,
+    ensure_writable_folder,
+    not_replaced_error,
+    set_aside,
+    temporary_sibling,
+)
 from ..uninterrupted import uninterrupted
 from .classes import ClassInfo, colormap
 from .grid import Grid
@@ -193,8 +200,8 @@ class GeoTiffWriter:
             try:
                 # statistics and overviews of an earlier raster at this name (replaced, or
                 # deleted by hand) would describe the new one: GDAL reads them beside it
-                old = [f"{self.path}.aux.xml", f"{self.path}.ovr", f"{self.path}.msk"]
-                old += [stale_style] if stale_style else []
+                old = [self.path + s for s in GDAL_SIDECARS] + ([stale_style] if stale_style
+                                                                else [])
                 for stale in old:
                     if os.path.exists(stale) and stale not in [d for _, d in staged]:
                         os.remove(stale)
@@ -222,7 +229,7 @@ class GeoTiffWriter:
         """The files beside this output that belong to the raster now at its name (GDAL's
         statistics, overviews and mask; its style where this output has one or replaces a
         LandLearn one)."""
-        side = [f"{self.path}.aux.xml", f"{self.path}.ovr", f"{self.path}.msk"]
+        side = [self.path + s for s in GDAL_SIDECARS]
         qml = os.path.splitext(self.path)[0] + ".qml"
         if self.sidecars or self._old_style():
             side.append(qml)

@@ -18,12 +18,15 @@ DEVICES = ("auto", "cuda", "cpu")
 def may_have_cuda() -> bool:
     """Whether a CUDA GPU could be there, asked without importing torch (2 s): no torch or
     no NVIDIA driver on Linux means no; elsewhere torch is asked."""
-    if not is_installed("torch"):
-        return False
-    if sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
-                                                 or os.path.exists("/dev/nvidia0")):
+    if not is_installed("torch") or _no_nvidia_driver():
         return False
     return resolve_device("auto").type == "cuda"
+
+
+def _no_nvidia_driver() -> bool:
+    """On Linux, no NVIDIA driver means no CUDA GPU (asked before any library loads)."""
+    return sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
+                                                     or os.path.exists("/dev/nvidia0"))
 
 
 def cuda_index(name: str) -> int:
@@ -47,10 +50,7 @@ def onnx_may_have_cuda() -> bool:
     """Whether ONNX Runtime could run on a CUDA GPU, asked without torch (a light install
     of onnxruntime-gpu has none: may_have_cuda said no there, and DEVICE=auto ran on the
     CPU beside a GPU)."""
-    if not is_installed("onnxruntime"):
-        return False
-    if sys.platform.startswith("linux") and not (os.path.exists("/proc/driver/nvidia")
-                                                 or os.path.exists("/dev/nvidia0")):
+    if not is_installed("onnxruntime") or _no_nvidia_driver():
         return False
     import onnxruntime
 

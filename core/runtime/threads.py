@@ -14,13 +14,7 @@ _limit: int | None = None
 
 
 def compute_threads() -> int:
-    if _limit is not None:
-        return _limit
-    try:
-        env = int(os.environ.get("LANDLEARN_THREADS", "0"))
-    except ValueError:
-        env = 0
-    return max(1, env) if env > 0 else max(1, os.cpu_count() or 1)
+    return limited_threads() or max(1, os.cpu_count() or 1)
 
 
 def limited_threads() -> int | None:
@@ -28,8 +22,11 @@ def limited_threads() -> int | None:
     own defaults: ONNX Runtime takes the physical cores, not os.cpu_count())."""
     if _limit is not None:
         return _limit
-    env = os.environ.get("LANDLEARN_THREADS", "0")
-    return max(1, int(env)) if env.isdigit() and int(env) > 0 else None
+    try:
+        env = int(os.environ.get("LANDLEARN_THREADS", "0"))
+    except ValueError:
+        env = 0
+    return env if env > 0 else None
 
 
 def limit_compute_threads(threads: int | None) -> None:
