@@ -215,10 +215,19 @@ def fit_calibration(prob: np.ndarray, truth: np.ndarray, fitted_on: str, seed: i
 
 def _halves(n: int, groups: np.ndarray | None, seed: int) -> np.ndarray:
     """A boolean half of n predictions: whole groups when there are at least 2, else
-    predictions at random."""
+    predictions at random. Groups go largest first to the half with fewer predictions (in
+    an order the seed shuffles among equals): split by count, one block of a few pixels
+    could be all the data a temperature was fitted on."""
     rng = np.random.default_rng(seed)
     if groups is not None:
-        uniq, inverse = np.unique(groups, return_inverse=True)
+        uniq, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
         if len(uniq) >= 2:
-            return (rng.permutation(len(uniq)) % 2 == 0)[inverse]
+            order = rng.permutation(len(uniq))
+            order = order[np.argsort(-counts[order], kind="stable")]
+            first, sizes = np.zeros(len(uniq), bool), [0, 0]
+            for g in order:
+                side = 0 if sizes[0] <= sizes[1] else 1
+                first[g] = side == 0
+                sizes[side] += int(counts[g])
+            return first[inverse.ravel()]
     return rng.permutation(n) % 2 == 0

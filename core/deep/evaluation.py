@@ -68,9 +68,10 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
     confusion matrix counts each labelled pixel of a folder once however many of the
     chips cover it (Coverage); the loss is the chips' mean.
 
-    ``gather`` collects (probabilities, true class, chip, probabilities with TTA) of up to
-    CALIBRATION_PIXELS labelled pixels, spread evenly over the batches, for the temperature
-    fits (three more passes per validation chip, on the final evaluation only)."""
+    ``gather`` collects (probabilities, true class, chip, probabilities with TTA, pixel
+    index in its chip, coverage weight) of up to CALIBRATION_PIXELS labelled pixels, spread
+    evenly over the batches, for the temperature fits (three more passes per validation
+    chip, on the final evaluation only)."""
     if not indices:
         return None, None
     model.eval()
@@ -92,15 +93,16 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
                 weights.append(valid)
             pred = logits.argmax(1)
             yt = y.cpu().numpy()
+            weight = np.stack([coverage.weights(int(i)) for i in part])
             if gather is not None and valid:
                 where = np.flatnonzero(yt.reshape(-1) != IGNORE)
                 where = np.sort(pick.choice(where, min(per_batch, len(where)), replace=False))
                 prob = logits.softmax(1)
                 tta = _flipped_mean(torch, model, x, prob, device, amp, amp_dtype)
-                chip = np.asarray(part)[where // (yt.shape[1] * yt.shape[2])]
-                gather.append((_pixels(prob, n)[where], yt.reshape(-1)[where], chip,
-                               _pixels(tta, n)[where]))
-            weight = np.stack([coverage.weights(int(i)) for i in part])
+                area = yt.shape[1] * yt.shape[2]
+                gather.append((_pixels(prob, n)[where], yt.reshape(-1)[where],
+                               np.asarray(part)[where // area], _pixels(tta, n)[where],
+                               where % area, weight.reshape(-1)[where]))
             labelled = yt != IGNORE
             cm += np.bincount(yt[labelled].astype(np.int64) * n + pred.cpu().numpy()[labelled],
                               weights=weight[labelled], minlength=n * n).reshape(n, n)
@@ -127,10 +129,35 @@ def _pixels(prob, n: int) -> np.ndarray:
     return prob.permute(0, 2, 3, 1).reshape(-1, n).cpu().numpy()
 
 
-def calibration_groups(data, chip_of_pixel: np.ndarray) -> np.ndarray:
-    """Per gathered pixel, the spatial block of its chip (overlapping chips share pixels,
-    blocks do not), or the chip itself when all lie in one block."""
+def calibration_groups(data, chip_of_pixel: np.ndarray, pixel_in_chip: np.ndarray) -> np.ndarray:
+    """Per gathered pixel, the chip-sized cell of map space it lies in, so that the halves
+    of the cross-fitted calibration error share no map pixel. Grouped by the block of its
+    chip instead, the four (stride 1/2) or sixteen (1/4) chips of one block overlap each
+    other and their neighbours: T was graded on copies of the pixels it was fitted on.
+    Cells are counted from each folder's (or shared grid's) held-out corner, so a pixel's
+    centre is never on a cell edge. A chip without georeferencing is its own group (which
+    chips overlap cannot be told); with one cell only, every map pixel is a group."""
+    w, h = data.tile_size
     uniq, inverse = np.unique(chip_of_pixel, return_inverse=True)
-    keys: dict = {}
-    block = np.array([keys.setdefault(data.chips[int(i)].block_key, len(keys)) for i in uniq])
-    return (block if len(keys) >= 2 else np.arange(len(uniq)))[inverse]
+    chips = [data.chips[int(i)] for i in uniq]
+    space = np.array([(c.folder if c.region is None else c.region) if c.bounds is not None
+                      else -1 - k for k, c in enumerate(chips)], np.int64)
+    bounds = np.array([c.bounds if c.bounds is not None else (0.0, 0.0, w, h) for c in chips],
+                      np.float64)
+    px, py = (bounds[:, 2] - bounds[:, 0]) / w, (bounds[:, 3] - bounds[:, 1]) / h
+    cx = bounds[:, 0][inverse] + (pixel_in_chip % w + 0.5) * px[inverse]
+    cy = bounds[:, 3][inverse] - (pixel_in_chip // w + 0.5) * py[inverse]
+    left, top, size_x, size_y = (np.zeros(len(uniq)) for _ in range(4))
+    for s in np.unique(space):
+        at = space == s
+        left[at], top[at] = bounds[at, 0].min(), bounds[at, 3].max()
+        size_x[at], size_y[at] = (px[at] * w).max(), (py[at] * h).max()
+    sp = space[inverse]
+
+    def cells(fraction: float) -> np.ndarray:
+        col = np.floor((cx - left[inverse]) / (size_x[inverse] * fraction)).astype(np.int64)
+        row = np.floor((top[inverse] - cy) / (size_y[inverse] * fraction)).astype(np.int64)
+        return np.unique(np.stack([sp, row, col], 1), axis=0, return_inverse=True)[1].ravel()
+
+    groups = cells(1.0)
+    return groups if len(np.unique(groups)) >= 2 else cells(1.0 / max(w, h))

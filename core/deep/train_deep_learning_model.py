@@ -353,14 +353,17 @@ def _finish(torch, config, data, values, names, model, chips, split, loss_fn, de
                       gather=held_out if split.valid else None)
     calibration = None
     if held_out:
-        probs, truth, chip_of, flipped = (np.concatenate(part) for part in zip(*held_out))
-        groups = calibration_groups(data, chip_of)
+        probs, truth, chip_of, flipped, pixel, cover = (np.concatenate(part)
+                                                        for part in zip(*held_out))
+        # each map pixel counted once however many overlapping chips hold it (as the
+        # matrix counts it), and the halves of the error split by map cells
+        groups = calibration_groups(data, chip_of, pixel)
         calibration = fit_calibration(probs, truth, "validation pixels", config.seed,
-                                      groups=groups)
+                                      weights=cover, groups=groups)
         if calibration is not None:
             calibration = replace(calibration, tta=fit_calibration(
                 flipped, truth, "validation pixels (TTA: 4 flips averaged)", config.seed,
-                groups=groups))
+                weights=cover, groups=groups))
     if calibration is not None:
         notes.append(calibration.line())
     else:

@@ -18,17 +18,17 @@ import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
-from ...errors import InputError
+from ...errors import Cancelled, InputError
 from ...files import temporary_sibling, write_text_atomic
 from ...geo.grid import crs_units
 from ...model_package.format import read_package
 from ...progress import NullProgress, Progress, SubProgress, check
 from ...resumable_folder import ResumableFolder
-from ...termination import Terminated, terminable
+from ...termination import terminable
 from ..classify_pixels import ClassifyConfig, ClassifyResult, classify_pixels
 from ..distributed.cluster import shared_clients
 from ..distributed.staging import map_fields, raster_identity
-from ..distributed.worker import engine_fingerprint, file_sha256
+from ..distributed.worker import engine_fingerprint, package_sha256
 from .areas import area_rows, table_text
 from .items import describe_items, list_items
 from .mosaic import build_vrt
@@ -172,7 +172,7 @@ def _items_key(base, items, names) -> str:
               if k not in ("input_raster", "block_size")}  # blocks give the same map
     if not os.path.isfile(base.model):
         raise InputError("model", f"'{base.model}' is not a model package file")
-    fields["model"] = file_sha256(base.model)
+    fields["model"] = package_sha256(base.model)
     fields["engine"] = engine_fingerprint()["landlearn"]
     fields["items"] = [[name, raster_identity(item.path)] for item, name in zip(items, names)]
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
@@ -202,6 +202,12 @@ def _remove_hidden(folder: str) -> None:
                     os.remove(path)
 
 
+def _keep_for_resume(exc: BaseException) -> bool:
+    """With RESUME the finished items' maps stay after anything but the user's Cancel: a
+    kill, one item that failed (a full disk, a raster gone), a scheduler not up yet."""
+    return not isinstance(exc, Cancelled)
+
+
 def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
     if base.output_confidence or base.output_probabilities:
         raise InputError("output_folder", "each_item writes class maps only; classify items "
@@ -214,7 +220,7 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
     with ResumableFolder(config.output_folder, "output_folder",
                          # without RESUME only a stale resumable folder is looked for
                          key=_items_key(base, items, names) if base.resume else "",
-                         resume=base.resume, keep_on=lambda exc: isinstance(exc, Terminated),
+                         resume=base.resume, keep_on=_keep_for_resume,
                          resume_only=(JOURNAL,), replace=config.overwrite,
                          what="classified collection", algorithm="classifyrastercollection"
                          ) as st, shared_clients():

@@ -8,6 +8,9 @@ its cell size (or CELL_SIZE), and its pixel alignment, over the union of all ite
 
 from __future__ import annotations
 
+import os
+from contextlib import suppress
+
 from ...errors import InputError
 from .items import Item
 
@@ -46,8 +49,29 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
     ds = gdal.BuildVRT(path, sources, options=gdal.BuildVRTOptions(**options))
     if ds is None:
         raise InputError(parameter, f"the items cannot be mosaicked: {gdal.GetLastErrorMsg()}")
+    left_out = _left_out(sources, ds.GetFileList() or [])
     ds = None
+    if left_out:
+        # BuildVRT skips, with a warning only, a source whose data type, colour
+        # interpretation or palette differs from the first one's: its area was NoData
+        # in a map that said nothing
+        with suppress(OSError):
+            os.remove(path)
+        raise InputError(parameter, f"GDAL cannot mosaic {len(left_out)} item(s) with the "
+                         f"first, e.g. '{left_out[0]}' ({gdal.GetLastErrorMsg().strip()}); "
+                         "give the items one data type and band layout (e.g. gdal:translate "
+                         "with an output data type), or classify them with "
+                         "PROCESSING_MODE=each_item")
     return path
+
+
+def _left_out(sources: list[str], listed: list[str]) -> list[str]:
+    """The sources a built VRT does not read."""
+    def key(f: str) -> str:
+        return f if f.startswith("/vsi") else os.path.realpath(f)
+
+    have = {key(f) for f in listed}
+    return [s for s in dict.fromkeys(sources) if key(s) not in have]
 
 
 def _bounds(path: str) -> tuple[float, float, float, float]:

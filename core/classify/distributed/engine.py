@@ -20,7 +20,7 @@ from .assemble import Assembler
 from .cluster import client_for, preflight
 from .plan import Block, plan_blocks
 from .staging import Staging, raster_files, run_key
-from .worker import BlockJob, engine_fingerprint, file_sha256, run_block
+from .worker import BlockJob, engine_fingerprint, package_sha256, run_block
 
 POLL_S = 0.2
 PREFLIGHT_FILES = 256  # files of a raster each worker looks for before any block
@@ -48,7 +48,7 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
     """The map of ``area`` (on ``grid``, the area's own subgrid) computed block by block."""
     core = tile - 2 * pad
     blocks = plan_blocks(area, core, pad, config.block_size, config.blend == "weighted")
-    sha = file_sha256(config.model)
+    sha = package_sha256(config.model)
     engine = engine_fingerprint()["landlearn"]
     # a raster's files (a large mosaic's VRT lists many): once, for the key and the preflight
     files = {"input_raster": raster_files(config.input_raster)}
@@ -72,8 +72,14 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
         except BaseException:
             assembler.abort()
             raise
-    except Terminated:
-        keep_parts = config.resume  # a job scheduler's kill: what is done stays for RESUME
+    except BaseException as exc:
+        # with RESUME, what is done stays after anything but the user's Cancel: a job
+        # scheduler's kill, a scheduler not up yet, a block that failed RETRIES times (the
+        # next run computes only what is missing)
+        keep_parts = config.resume and not isinstance(exc, Cancelled)
+        if keep_parts and not isinstance(exc, Terminated):
+            progress.info(f"RESUME: the finished blocks stay in '{staging.path}'; run again "
+                          "with the same parameters to take them up")
         raise
     finally:
         if not keep_parts:

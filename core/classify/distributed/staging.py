@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 
 import rasterio
 
@@ -147,10 +148,18 @@ class Staging:
         return done
 
     def remove(self) -> None:
-        # a block still running on a worker may add a temporary file while the tree goes;
-        # it stops on its own once the manifest is gone (worker._check_staging)
+        """Moved aside under another name first, then deleted: a tree deleted in place could
+        lose its manifest and keep a part some file system held open (NFS's .nfs files),
+        and a folder by the staging name without the manifest stops every later run. A
+        block still running on a worker stops on its own once the manifest is gone
+        (worker._check_staging)."""
+        gone = f"{self.path}.removed-{uuid.uuid4().hex[:8]}"
+        try:
+            os.replace(self.path, gone)
+        except OSError:
+            gone = self.path
         for _ in range(20):
-            shutil.rmtree(self.path, ignore_errors=True)
-            if not os.path.lexists(self.path):
+            shutil.rmtree(gone, ignore_errors=True)
+            if not os.path.lexists(gone):
                 return
             time.sleep(0.1)

@@ -75,6 +75,34 @@ def part_paths(staging: str, index: int, config) -> dict[str, str | None]:
             for key, suffix in PART_SUFFIXES.items()}
 
 
+MAX_PACKAGE_FILES = 1000  # files of an unpacked package folder hashed, at most
+
+
+def package_sha256(path: str) -> str:
+    """The SHA-256 of a model as Classify Pixels reads it: a package file's own, or for an
+    unpacked package (its folder, or the .emd in it) one over every file's relative name
+    and SHA-256, so that the weights beside an .emd are in the RESUME key and the
+    workers' check as much as the .emd is (a folder was hashed as a file: an error)."""
+    if os.path.isfile(path) and not path.lower().endswith(".emd"):
+        return file_sha256(path)
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    h = hashlib.sha256(b"landlearn package folder\0" + os.path.basename(path).encode() * (
+        not os.path.isdir(path)))
+    count = 0
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            count += 1
+            if count > MAX_PACKAGE_FILES:
+                raise InputError("model", f"the package folder '{folder}' holds more than "
+                                 f"{MAX_PACKAGE_FILES} files; give the .dlpk itself")
+            full = os.path.join(root, name)
+            if os.path.isfile(full):
+                rel = os.path.relpath(full, folder).replace(os.sep, "/")
+                h.update(f"{rel}\0{file_sha256(full)}\0".encode())
+    return h.hexdigest()
+
+
 def file_sha256(path: str) -> str:
     """The file's SHA-256, cached per process by (path, size, modification time)."""
     st = os.stat(path)
@@ -272,7 +300,7 @@ def run_block(job: BlockJob) -> BlockDone:
         raise InputError("dask_scheduler", f"this worker ({socket.gethostname()}) runs "
                          f"another LandLearn engine ({mine}) than the client ({job.engine}); "
                          "install the same LandLearn on every worker")
-    sha = file_sha256(config.model)
+    sha = package_sha256(config.model)
     if sha != job.model_sha256:
         raise InputError("model", f"the package worker {socket.gethostname()} reads at "
                          f"'{config.model}' is not the client's (SHA-256 {sha[:12]} vs "

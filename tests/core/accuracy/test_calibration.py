@@ -136,3 +136,17 @@ def test_reliability_bins_count_confidence_and_accuracy():
     assert rel.accuracy[5] == pytest.approx(0.5) and rel.confidence[5] == pytest.approx(0.55)
     # |0.5 - 0.95| on half the pixels, |0.5 - 0.55| on the other half
     assert rel.ece == pytest.approx(0.5 * 0.45 + 0.5 * 0.05)
+
+
+def test_the_halves_of_grouped_predictions_hold_about_as_many_each():
+    """Groups of 600, 300, 200 and 100 predictions: 600 against the other three, whatever
+    the seed (split by group count, 600 + 300 against 300 happened, and with one large
+    and a few small blocks T was fitted on a handful of pixels)."""
+    from landlearn.core.accuracy.calibration import _halves
+
+    groups = np.repeat([4, 1, 3, 2], [600, 300, 200, 100])
+    for seed in range(6):
+        half = _halves(len(groups), groups, seed)
+        assert half.sum() == 600
+        for g in (1, 2, 3, 4):  # whole groups
+            assert len(set(half[groups == g].tolist())) == 1

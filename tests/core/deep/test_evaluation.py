@@ -6,18 +6,35 @@ import numpy as np
 from landlearn.core.deep.evaluation import calibration_groups
 
 
-def test_calibration_halves_follow_spatial_blocks_or_chips():
-    """Overlapping chips share pixels, so the cross-fitted calibration error splits whole
-    blocks; with one block only, whole chips."""
+def test_calibration_groups_are_map_cells_that_overlapping_chips_share():
+    """3 x 3 chips of 64 px every 32 px (one pixel is in up to four chips): every copy of a
+    map pixel, whichever chip it was gathered from, is in one group, so the halves of the
+    cross-fitted calibration error share no map pixel (grouped by the chips' blocks, the
+    chips of one block and their neighbours overlapped across the halves). Chips without
+    georeferencing are groups of their own; a single chip's cell splits into its pixels."""
     from types import SimpleNamespace
 
-    chips = [SimpleNamespace(block_key=k) for k in [(0, 1), (0, 1), (0, 2), (1, 1)]]
-    data = SimpleNamespace(chips=chips)
-    groups = calibration_groups(data, np.array([0, 1, 1, 2, 3, 0]))
-    assert groups[0] == groups[1] == groups[2] == groups[5]  # chips 0 and 1: block (0, 1)
-    assert len({groups[0], groups[3], groups[4]}) == 3
-    one = SimpleNamespace(chips=[SimpleNamespace(block_key=(0, 0))] * 3)
-    assert calibration_groups(one, np.array([2, 0, 2, 1])).tolist() == [2, 0, 2, 1]
+    chips = _grid(0)
+    data = SimpleNamespace(chips=chips, tile_size=(64, 64))
+    chip_of = np.repeat(np.arange(9), 64 * 64)
+    pixel = np.tile(np.arange(64 * 64), 9)
+    groups = calibration_groups(data, chip_of, pixel)
+    top_row, left_col = chip_of // 3 * 32 + pixel // 64, chip_of % 3 * 32 + pixel % 64
+    where = top_row * 1000 + left_col  # the map pixel
+    per_pixel = {}
+    for m, g in zip(where.tolist(), groups.tolist()):
+        assert per_pixel.setdefault(m, g) == g
+    assert len(per_pixel) == 128 * 128 and len(np.unique(groups)) == 4  # 2 x 2 chip cells
+    assert groups[chip_of == 0].min() == groups[chip_of == 0].max()  # the corner chip: one cell
+    # another folder (another date) over the same place is apart from folder 0's cells
+    two = SimpleNamespace(chips=_grid(0) + _grid(1), tile_size=(64, 64))
+    g2 = calibration_groups(two, np.array([0, 9]), np.array([0, 0]))
+    assert g2[0] != g2[1]
+    loose = SimpleNamespace(chips=_grid(0, bounds=False), tile_size=(64, 64))
+    g3 = calibration_groups(loose, np.array([0, 0, 1, 4]), np.array([0, 4095, 0, 7]))
+    assert g3[0] == g3[1] and len(set(g3.tolist())) == 3
+    one = SimpleNamespace(chips=_grid(0)[:1], tile_size=(64, 64))
+    assert len(np.unique(calibration_groups(one, np.zeros(5, int), np.arange(5)))) == 5
 
 
 def _grid(folder=0, n=3, stride=32, size=64, px=10.0, bounds=True):

@@ -74,3 +74,25 @@ def test_the_per_item_maps_are_shown_at_the_finest_cell_size(nc_tiles, tmp_path)
     with rasterio.open(build_vrt(str(tmp_path / "maps.vrt"), [a, coarse])) as m, \
             rasterio.open(a) as fine:
         assert m.res == fine.res
+
+
+def test_an_item_gdal_would_leave_out_of_the_mosaic_is_refused(nc_tiles, tmp_path):
+    """BuildVRT skips a source of another data type (here float64 beside float32) with a warning only: the item's area was
+    NoData in a map that reported success."""
+    import pytest
+
+    from landlearn.core.errors import InputError
+
+    folder, _windows, _scene = nc_tiles
+    a, b = str(folder / "tile_a.tif"), str(folder / "tile_b.tif")
+    with rasterio.open(b) as src:
+        profile, data = src.profile, src.read()
+    other = str(tmp_path / "b_double.tif")
+    profile.update(dtype="float64")
+    with rasterio.open(other, "w", **profile) as dst:
+        dst.write(data.astype("float64"))
+    items = describe_items([a, other], "rasters")
+    with pytest.raises(InputError, match=r"^RASTERS: GDAL cannot mosaic 1 item\(s\) with the "
+                       r"first, e\.g\. '.*b_double\.tif' \(.*data type.*\); give the items one"):
+        build_vrt(str(tmp_path / "ab.vrt"), [a, other], items[0])
+    assert not (tmp_path / "ab.vrt").exists()

@@ -20,21 +20,25 @@ from landlearn.core.termination import Terminated
 
 
 class _KilledAt(RecordingProgress):
-    """A termination signal (as termination_guard raises it) once ``when`` is true."""
+    """A termination signal (as termination_guard raises it), or ``error``, once ``when``
+    is true."""
 
-    def __init__(self, when):
+    def __init__(self, when, error=None):
         super().__init__()
-        self.when = when
+        self.when, self.error = when, error
+
+    def _stop(self):
+        raise self.error if self.error is not None else Terminated(signal.SIGTERM)
 
     def info(self, message):
         super().info(message)
         if self.when(message, None):
-            raise Terminated(signal.SIGTERM)
+            self._stop()
 
     def set_fraction(self, fraction):
         super().set_fraction(fraction)
         if self.when(None, fraction):
-            raise Terminated(signal.SIGTERM)
+            self._stop()
 
 
 def _terminated(config, progress):
@@ -114,6 +118,36 @@ def test_each_item_resume_takes_up_the_finished_items_only_with_the_same_paramet
     assert not os.path.exists(staging)
     assert "landlearn_items" not in os.listdir(out) and "landlearn_resume.json" not in \
         os.listdir(out) and MARKER in os.listdir(out)
+
+
+def _fails_at_third(error):
+    return _KilledAt(lambda m, f: bool(m) and m.startswith("item 3/4"), error)
+
+
+def test_each_item_resume_keeps_the_finished_maps_after_an_error_but_not_a_cancel(
+        rf, nc_tiles, tmp_path):
+    """RESUME's folder went with any error but a termination: one unreadable item (or a
+    scheduler not up yet) discarded every finished map. The user's Cancel still removes it."""
+    from landlearn.core.errors import Cancelled
+
+    folder, out = nc_tiles[0], tmp_path / "maps"
+    staging = tmp_path / ".maps.landlearn-resume"
+    with pytest.raises(OSError, match="the disk went away"):
+        classify_collection(_each(rf, folder, out, resume=True),
+                            _fails_at_third(OSError("the disk went away")))
+    assert {"tile_a_classified.tif", "tile_b_classified.tif"} <= set(os.listdir(staging))
+    progress = RecordingProgress()
+    classify_collection(_each(rf, folder, out, resume=True), progress)
+    assert progress.messages[1].startswith("RESUME: 2 of 4 items were finished")
+    assert not os.path.exists(staging)
+    with pytest.raises(Cancelled):
+        classify_collection(_each(rf, folder, tmp_path / "again", resume=True),
+                            _fails_at_third(Cancelled()))
+    assert not os.path.exists(tmp_path / ".again.landlearn-resume")
+    # without RESUME an error leaves nothing
+    with pytest.raises(OSError):
+        classify_collection(_each(rf, folder, tmp_path / "plain"), _fails_at_third(OSError("x")))
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".plain")]
 
 
 @pytest.mark.parametrize("mode", ["mosaicked", "each_item"])

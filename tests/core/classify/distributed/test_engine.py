@@ -171,6 +171,38 @@ def test_a_block_that_always_fails_stops_the_run_naming_its_window(rf, nc_image,
     assert os.listdir(tmp_path) == []  # no output, no part, no temporary
 
 
+def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
+    """RESUME kept the parts only after a termination: a block that failed RETRIES times
+    (or a scheduler not up yet) deleted every finished block it was meant to take up."""
+    real = worker_module.stream_tiles
+    failing = {"on": True}
+
+    def fails(config, source, area, *args):
+        if failing["on"] and int(area.row_off) >= 256:
+            raise RuntimeError("the disk went away")
+        return real(config, source, area, *args)
+
+    monkeypatch.setattr(worker_module, "stream_tiles", fails)
+    reference = str(tmp_path / "reference.tif")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
+    out = str(tmp_path / "map.tif")
+    settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
+                    dask_scheduler=threaded_scheduler)
+    progress = RecordingProgress()
+    with pytest.raises(BlockFailed):
+        classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
+    staging = staging_path(out)
+    finished = len([f for f in os.listdir(staging) if f.endswith("_class.tif")])
+    assert any(m.startswith("RESUME: the finished blocks stay in") for m in progress.messages)
+    failing["on"] = False
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
+    assert any(m.startswith(f"RESUME: {finished} of ") for m in progress.messages)
+    assert np.array_equal(_read(out), _read(reference))
+    assert not os.path.exists(staging)
+
+
 def test_a_block_that_fails_once_is_retried(rf, nc_image, tmp_path, threaded_scheduler,
                                             monkeypatch):
     tries = []

@@ -17,6 +17,7 @@ from landlearn.core.classify.distributed.worker import (
     engine_fingerprint,
     file_sha256,
     overlaps,
+    package_sha256,
     part_paths,
     run_block,
 )
@@ -115,6 +116,34 @@ def test_the_model_hash_follows_the_file(rf, tmp_path):
     with open(copy, "ab") as fh:
         fh.write(b"x")
     assert file_sha256(str(copy)) != first
+
+
+def test_an_unpacked_package_is_hashed_with_every_file_beside_its_emd(rf, nc_image, tmp_path,
+                                                                      threaded_scheduler):
+    """A package folder (or its .emd) as MODEL: hashed as a file it was an IsADirectoryError
+    on Dask, and the .emd alone left the weights beside it out of the RESUME key and the
+    workers' check. Its map on a cluster is the .dlpk's."""
+    import zipfile
+
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(rf[0]) as z:
+        z.extractall(folder)
+    emd = next(str(p) for p in folder.iterdir() if p.suffix == ".emd")
+    first, by_emd = package_sha256(str(folder)), package_sha256(emd)
+    assert first == package_sha256(str(folder)) and package_sha256(str(rf[0])) == \
+        file_sha256(str(rf[0]))
+    member = next(p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".emd")
+    with open(member, "ab") as fh:
+        fh.write(b"x")
+    assert package_sha256(str(folder)) != first and package_sha256(emd) != by_emd
+    with open(member, "rb+") as fh:  # the member back as it was
+        fh.truncate(member.stat().st_size - 1)
+    one, two = tmp_path / "one.tif", tmp_path / "two.tif"
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), str(one), tile_size=64))
+    classify_pixels(ClassifyConfig(nc_image, str(folder), str(two), tile_size=64,
+                                   block_size=256, dask_scheduler=threaded_scheduler))
+    with rasterio.open(one) as a, rasterio.open(two) as b:
+        assert np.array_equal(a.read(), b.read())
 
 
 def test_the_engine_fingerprint_names_the_code_and_versions():
