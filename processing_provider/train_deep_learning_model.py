@@ -74,8 +74,10 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             "(or pass a list from Python).")
         add_deep_parameters(self)
         self.add_seed("Seed of the split, shuffling, augmentation and initial weights. The same "
-                      "seed repeats a run on the same machine, torch version and CPU "
-                      "thread count (the training log names the threads).")
+                      "seed repeats a CPU run on the same machine, torch version and "
+                      "thread count (the training log names the threads); on a GPU, "
+                      "cuDNN's and the upsampling's backward passes are not deterministic, "
+                      "so runs differ a little.")
         add_model_output(self, "Training report (HTML)")
 
     def checkParameterValues(self, parameters, context):

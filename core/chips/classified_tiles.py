@@ -219,5 +219,5 @@ def legacy_export_files(folder: str) -> set[str] | None:
                     return None
                 files.add(name)
         return files
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None

@@ -69,12 +69,25 @@ class TrainingData:
         return len(self.band_names)
 
 
+MAX_JSON = 256 * 1024 * 1024  # a manifest of a million chips is ~200 MB
+
+
 def _load_json(path: str) -> dict:
+    """A folder's description: an object of at most MAX_JSON bytes (read whole, so the
+    size is checked first), nested no deeper than Python's recursion allows."""
     try:
+        size = os.path.getsize(path)
+        if size > MAX_JSON:
+            raise InputError(PARAM, f"'{path}' is {size >> 20} MB, more than the "
+                             f"{MAX_JSON >> 20} MB a training folder's description can be")
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise InputError(PARAM, f"'{path}' cannot be read as JSON: {exc}") from exc
+            got = json.load(fh)
+    except (OSError, ValueError, RecursionError) as exc:
+        raise InputError(PARAM, f"'{path}' cannot be read as JSON: {str(exc)[:200]}") from None
+    if not isinstance(got, dict):
+        raise InputError(PARAM, f"'{path}' holds a JSON {type(got).__name__}, not the object "
+                         "Export Training Data writes; export the training data again")
+    return got
 
 
 def _color(raw) -> tuple[int, int, int] | None:
@@ -163,7 +176,8 @@ def _georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None
             # bounds as (min x, min y, max x, max y): a south-up world file (e > 0) gives
             # rasterio's bottom above its top, and no overlap was ever found
             box = (min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3]))
-            placed.append(None if ds.crs is None and t.is_identity
+            # a rotated transform (a = e = 0) places no chip on a north-up grid: alone
+            placed.append(None if ds.crs is None and t.is_identity or t.a == 0 or t.e == 0
                           else (t.c, t.f, abs(t.a), abs(t.e), box, t.e > 0))
     if any(p is None for p in placed) or not placed:
         return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
@@ -248,7 +262,7 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
     """The folder's chips, classes and statistics from its metadata files (which come from
     whoever made the folder: any field may be missing or of another type)."""
     if all(e for _, _, e in pairs):
-        placed = [(int(e["block"]), tuple(e["bounds"])) for _, _, e in pairs]
+        placed = [(int(e["block"]), _bounds(e["bounds"])) for _, _, e in pairs]
     else:
         placed = _georef_blocks(pairs, tile)
     chips = [Chip(i, lab, index, blk, bnd) for (i, lab, _), (blk, bnd) in zip(pairs, placed)]
@@ -259,11 +273,14 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
         f"Band_{i + 1}" for i in range(count)]
     if len(names) != count:
         names = [f"Band_{i + 1}" for i in range(count)]
+    if not all(isinstance(n, str) and 0 < len(n) <= 256 for n in names):
+        # the package refuses such names when it is read: refused here, not after training
+        raise ValueError("band names must be texts of 1 to 256 characters")
+    mean = std = mn = mx = None
     if len(band_stats) == count:
         arr = {k: np.array([float(b[k]) for b in band_stats]) for k in ("Mean", "StdDev", "Min", "Max")}
-        mean, std, mn, mx = arr["Mean"], arr["StdDev"], arr["Min"], arr["Max"]
-    else:
-        mean = std = mn = mx = None
+        if all(np.isfinite(a).all() for a in arr.values()):  # else computed from the chips
+            mean, std, mn, mx = arr["Mean"], arr["StdDev"], arr["Min"], arr["Max"]
     # the valid pixels behind the statistics (a folder without that count: its chips'
     # pixels), so that pooled folders weigh by pixels whatever wrote them
     weight = (float(state[0]["Num"]) if len(state) == count
@@ -273,9 +290,23 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
     stat_classes = [int(c["ClassValue"]) for c in stats.get("Classes", [])]
     class_pixels = dict(zip(stat_classes, (int(n) for n in px))) if len(px) == len(stat_classes) else {}
     ours = emd.get("LandLearn") or {}
+    source, source_count = ours.get("SourceBands"), ours.get("SourceBandCount")
+    if source is not None and not (
+            isinstance(source_count, int) and isinstance(source, list) and len(source) == count
+            and all(isinstance(b, int) and 1 <= b <= source_count for b in source)):
+        raise ValueError(f"SourceBands {str(source)[:40]} are not {count} bands of 1.."
+                         f"{str(source_count)[:12]}")
     return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
-                   dtype, cell, crs, class_pixels, ours.get("SourceBands"),
-                   ours.get("SourceBandCount"))
+                   dtype, cell, crs, class_pixels, source, source_count)
+
+
+def _bounds(raw) -> tuple[float, float, float, float]:
+    """A manifest's chip bounds: four finite numbers around a positive area (zero-width
+    bounds divided by zero where the labels are counted, text failed deep in numpy)."""
+    b = tuple(float(v) for v in raw)
+    if len(b) != 4 or not all(np.isfinite(b)) or not (b[2] > b[0] and b[3] > b[1]):
+        raise ValueError(f"chip bounds {str(raw)[:60]} are not (left, bottom, right, top)")
+    return b
 
 
 def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],

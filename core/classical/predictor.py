@@ -174,7 +174,7 @@ def member_limits(landlearn: dict, info) -> tuple[int, int]:
     try:
         samples = sum(int(v) for v in counts.values()) if isinstance(counts, dict) else 10**6
         trees = int(params.get("trees", 100))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(Infinity)
         samples, trees = 10**6, 100
     samples = min(max(samples, 1), 10**8)
     trees = min(max(trees, 1), 10**5)

@@ -9,6 +9,8 @@ traceback from deep inside scikit-learn.
 
 from __future__ import annotations
 
+import re
+
 from ..errors import InputError
 from ..runtime.deps import install_command
 from ..runtime.fast_paths import installed, series
@@ -30,6 +32,12 @@ def check_written_with(recorded, where: str, parameter: str = "model") -> None:
     """
     wrote = (recorded or {}).get("scikit-learn") if isinstance(recorded, dict) else None
     wrote = wrote if isinstance(wrote, str) else "1.9"
+    if not re.fullmatch(r"\d{1,4}\.\d{1,4}[0-9A-Za-z.+]{0,20}", wrote):
+        # pasted into the install command below: text from a package must not become a
+        # command the user is told to run
+        raise InputError(parameter, f"'{where}' records a scikit-learn version that is not a "
+                         "version number; the package is damaged or made to deceive: train "
+                         "the model again, or ask its author for it")
     have = installed("scikit-learn")
     if series(wrote) != series(have):
         raise InputError(parameter, f"'{where}' was written by scikit-learn {wrote[:20]}, and "

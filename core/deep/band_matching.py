@@ -49,8 +49,15 @@ _UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*(nm|um|µm|micrometers?|nanometers?)", re
 MAX_BANDS = 1024
 
 
+_PADDED = " (padded)"
+
+
+def _raw(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", str(name)).upper()
+
+
 def normalised(name: str) -> str:
-    n = re.sub(r"[\s_\-]", "", str(name)).upper()
+    n = _raw(name)
     m = re.fullmatch(r"B(\d)", n)
     return f"B0{m.group(1)}" if m else n
 
@@ -93,8 +100,12 @@ class BandMatch:
 
     def describe(self, names: list[str]) -> str:
         pairs = ", ".join(f"{n}<-{h}" for n, h in zip(names, self.how))
+        padded = [n for n, h in zip(names, self.how) if h.endswith(_PADDED)]
         return (f"first convolution: {self.matched} of {len(self.source)} training bands "
-                f"matched to the checkpoint's bands ({pairs})")
+                f"matched to the checkpoint's bands ({pairs})" + (
+                    f"; {', '.join(padded[:4])} read as Sentinel-2's zero-padded names: if "
+                    "they are another sensor's (Landsat's B4 is near infrared, Sentinel-2's "
+                    "red), name the training bands by wavelength" if padded else ""))
 
 
 def match_bands(ours: list[str], theirs: list[tuple[str, float | None]]) -> BandMatch:
@@ -105,7 +116,10 @@ def match_bands(ours: list[str], theirs: list[tuple[str, float | None]]) -> Band
         j = by_name.get(normalised(name))
         if j is not None:
             source.append(j)
-            how.append(f"{theirs[j][0]} by name")
+            # "B4" met "B04" only by the padding: Sentinel-2's, or another sensor's band
+            a, b = _raw(name), _raw(theirs[j][0])
+            padded = a != b and any(re.fullmatch(r"B\d", x) for x in (a, b))
+            how.append(f"{theirs[j][0]} by name" + (_PADDED if padded else ""))
             continue
         w = wavelength(name)
         best = None

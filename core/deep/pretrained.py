@@ -120,7 +120,30 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
     state = _unwrap(state, torch)
     if not state:
         raise InputError(parameter, f"'{path}' does not hold a state dict of weights")
+    _check_tensors(state, size, path, parameter)
     return Checkpoint({k.removeprefix("module."): v for k, v in state.items()}, bands)
+
+
+MAX_KEY = 512  # characters of a tensor's name (timm's longest are under 100)
+
+
+def _check_tensors(state: dict, size: int, path: str, parameter: str) -> None:
+    """Names, sizes and values a file from others may not have: a name of millions of
+    characters made the prefix search quadratic (hours, no Cancel); a view whose stride
+    is 0 claims more elements than the file holds, and the band matching's mean over it
+    allocated them; NaN or infinite weights made training fail later on a loss that
+    blamed TRAINING_DATA."""
+    for k, v in state.items():
+        if len(k) > MAX_KEY:
+            raise InputError(parameter, f"'{path}' names a tensor with {len(k)} characters "
+                             f"(more than {MAX_KEY}); not a checkpoint LandLearn reads")
+        if v.numel() * v.element_size() > size:
+            raise InputError(parameter, f"'{path}': tensor '{k[:80]}' claims "
+                             f"{v.numel() * v.element_size()} bytes, more than the file's "
+                             f"{size}; the file is damaged or made to deceive")
+        if v.is_floating_point() and not bool(v.isfinite().all()):
+            raise InputError(parameter, f"'{path}': tensor '{k[:80]}' holds NaN or infinite "
+                             "weights; use a checkpoint saved before training diverged")
 
 
 def read_state_dict(path: str, parameter: str = "pretrained_weights") -> dict:
@@ -227,6 +250,11 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
                 notes.append("no training band matched the checkpoint's band names "
                              f"({', '.join(n for n, _ in bands[:13])})")
         if match is not None:
+            if not _fits(tuple(v.shape), tuple(target.shape)):
+                raise InputError(parameter, f"the checkpoint's first convolution "
+                                 f"{tuple(v.shape)} is not this backbone's "
+                                 f"{tuple(target.shape)} (other filters or kernel size); "
+                                 "choose weights saved from the same backbone")
             load[k] = _matched(v, match.source, parameter, names, bands)
             notes.append(match.describe(names))
             remap = partial(_picked, source=match.source)
@@ -268,7 +296,12 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
     if not all(k in load for k in head):  # a head loads whole or starts new, never in part
         for k in head:
             load.pop(k, None)
-    model.load_state_dict(load, strict=False)
+    try:
+        model.load_state_dict(load, strict=False)
+    except RuntimeError as exc:  # a shape no check above foresaw: the user's file, not a bug
+        raise InputError(parameter, f"the weights do not fit this model: {str(exc)[:300]}; "
+                         "choose weights saved from the same architecture and backbone"
+                         ) from None
     what = f"{len(load)} of {len(own)} tensors"
     if prefix:
         what += f" (encoder weights found under '{prefix}')"

@@ -220,6 +220,15 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                 else "")
              + f", {len(split.dropped)} dropped for overlapping validation chips"]
     progress.info(notes[0])
+    placeless = sum(1 for i in split.valid if data.chips[i].bounds is None)
+    if placeless:
+        # which training chips overlap a chip without georeferencing cannot be told: none
+        # is dropped, and with a stride under the chip size they share its pixels
+        notes.append(f"{placeless} validation chip(s) have no georeferencing: training chips "
+                     "that overlap them cannot be found and dropped, so validation may share "
+                     "pixels with training and read high; export georeferenced chips (or "
+                     "with a stride of a whole chip)")
+        progress.warning(notes[-1])
     unseen = [names[k] for k in split.unvalidated()]
     if unseen:  # no held-out block holds them (e.g. labelled in one place only)
         notes.append(f"classes without validation pixels (early stopping and the report "

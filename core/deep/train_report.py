@@ -27,8 +27,18 @@ def _plt():
 def loss_scale(history) -> str:
     """A log axis for the losses whenever they are all positive: a first validation loss of
     2e8 then leaves the later epochs readable instead of flattening them on a linear axis."""
-    values = [v for h in history for v in (h.train_loss, h.valid_loss) if v is not None]
-    return "log" if values and min(values) > 0 and np.all(np.isfinite(values)) else "linear"
+    values = [v for h in history for v in (h.train_loss, h.valid_loss)
+              if v is not None and np.isfinite(v)]  # a NaN epoch is a gap, not a linear axis
+    return "log" if values and min(values) > 0 else "linear"
+
+
+def _scored_on(held_out: bool) -> str:
+    """What the per-class figures are: the same validation chips chose the best epoch (and
+    fitted the temperature), so they lean optimistic; without validation chips they are
+    the training chips'."""
+    return ("validation chips, which also chose the best epoch: a little optimistic; "
+            "Assess Accuracy on independent reference data is the honest figure"
+            if held_out else "training chips: no validation held out, overstated")
 
 
 def curves_png(history, best_epoch: int | None = None) -> bytes:
@@ -149,8 +159,11 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
     colors = [tuple(c["Color"]) for c in emd["Classes"]]
     if acc is not None:
         files["report/confusion_matrix.png"] = confusion_png(acc)
+    held_out = bool(result.chips.get("valid"))
     if samples:
-        files["report/validation_chips.png"] = samples_png(samples, chips, colors)
+        # without VALIDATION_PERCENT the samples are training chips: named so
+        files[f"report/{'validation' if held_out else 'training'}_chips.png"] = samples_png(
+            samples, chips, colors)
     if result.lr_history:
         files["report/lr_finder.png"] = lr_png(result.lr_history)
     rows = ""
@@ -184,7 +197,7 @@ tr.best{{font-weight:bold;background:#dfd}}</style>
 training report</h1><p>{html.escape(summary)}{_ensemble_words(networks)}. Best epoch {result.best_epoch} of
 {len(result.history)}; learning rate {result.learning_rate:.2e}; batch {result.batch_size};
 {html.escape(result.device)}; {result.seconds:.0f} s. Chips: {result.chips}.</p>
-<ul>{notes}</ul><h2>Per class (validation)</h2><table><tr><th>class</th><th>precision</th>
+<ul>{notes}</ul><h2>Per class ({_scored_on(held_out)})</h2><table><tr><th>class</th><th>precision</th>
 <th>recall</th><th>F1</th><th>IoU</th><th>pixels</th></tr>{rows}</table>{counts}
 <h2>Epochs (the best in bold)</h2><table><tr><th>epoch</th><th>train loss</th><th>valid loss</th>
 <th>accuracy</th><th>mean IoU</th><th>s</th></tr>{epochs}</table>{calibration}{imgs}

@@ -264,7 +264,11 @@ def check_npz(data: bytes, limit: int, where: str, parameter: str, what: str
                 if info.compress_type != zipfile.ZIP_STORED and \
                         info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1) + MIB:
                     raise bad(f"'{info.filename[:60]}' is a zip bomb")
-                if info.filename.endswith(".npy"):
+                with zf.open(info) as fh:
+                    # np.load's archive reads a member named "nodes" for ["nodes"] before
+                    # "nodes.npy": every member an array can be read from is checked
+                    npy = info.filename.endswith(".npy") or fh.read(6) == b"\x93NUMPY"
+                if npy:
                     with zf.open(info) as fh:
                         shapes[info.filename] = _check_npy_header(fh, info.file_size,
                                                                   info.filename, bad)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
 SEED = int(os.environ.get("LANDLEARN_FUZZ_SEED", "20261130"))
 SCALE = float(os.environ.get("LANDLEARN_FUZZ_SCALE", "1"))
 BUDGET = {"classical": int(160 * SCALE), "deep": int(60 * SCALE)}
-ODD_VALUES = [None, -1, 0, 1, 255, 256, 1e308, -1e308, float("nan"), 2**63, "x" * 5000,
+ODD_VALUES = [None, -1, 0, 1, 255, 256, 1e308, -1e308, float("nan"), float("inf"), 2**63, "x" * 5000,
               "../../etc/passwd", "/etc/passwd", [], {}, [1, 2, 3], True, "builtins.eval",
               {"__loader__": "FunctionNode", "__module__": "os", "__class__": "system"}]
 

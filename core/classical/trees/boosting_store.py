@@ -106,7 +106,8 @@ def _check(nodes, counts, binned, raw, bit_counts, shape, boost, where):
                           "train the model again")
 
     # (the model without its predictors counts no iterations: n_iter_ is their number)
-    if shape.shape != (2,) or int(shape[0]) < 1 or int(shape[1]) != boost.n_trees_per_iteration_:
+    if shape.shape != (2,) or not np.issubdtype(shape.dtype, np.integer) or nodes.ndim != 1 or \
+            int(shape[0]) < 1 or int(shape[1]) != boost.n_trees_per_iteration_:
         raise bad(f"iterations x trees {shape.tolist()}, for "
                   f"{boost.n_trees_per_iteration_} trees per iteration")
     n_trees = int(shape[0]) * int(shape[1])

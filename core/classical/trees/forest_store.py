@@ -113,6 +113,10 @@ def _check(nodes, values, counts, depths, seeds, forest, n_classes, node_dtype, 
     if nodes.dtype != np.dtype(node_dtype):
         raise InputError("model", f"'{where}': its trees were saved by a scikit-learn with "
                          "another tree layout; train the model again with this one")
+    if nodes.ndim != 1 or values.dtype.kind != "f" or depths.ndim != 1 or seeds.ndim != 1 or \
+            not np.issubdtype(depths.dtype, np.integer) or \
+            not np.issubdtype(seeds.dtype, np.integer):
+        raise bad("arrays of the wrong kind")
     if not (counts.ndim == 1 and len(counts) == forest.n_estimators == len(depths) == len(seeds)):
         raise bad(f"{len(counts)} trees for a forest of {forest.n_estimators}")
     if not np.issubdtype(counts.dtype, np.integer) or (counts < 1).any() or \

@@ -259,6 +259,10 @@ def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_
     (lambda emd, st: emd.update(Classes={"Value": 1}), "damaged or not as Export"),
     (lambda emd, st: [b.pop("StdDev") for b in emd["AllTilesStats"]], "KeyError: 'StdDev'"),
     (lambda emd, st: st["BandStatsState"][0].pop("Num"), "KeyError: 'Num'"),
+    # refused by the package after hours of training before: refused before it
+    (lambda emd, st: emd.setdefault("InputRastersProps", {}).update(
+        BandNames=["x" * 300] * len(emd["AllTilesStats"])), "band names must be texts"),
+    (lambda emd, st: emd.setdefault("LandLearn", {}).update(SourceBands=[0]), "SourceBands [0]"),
 ])
 def test_a_damaged_description_from_someone_else_names_the_folder(export, tmp_path, edit,
                                                                   message):
@@ -270,4 +274,26 @@ def test_a_damaged_description_from_someone_else_names_the_folder(export, tmp_pa
     (bad / "esri_model_definition.emd").write_text(json.dumps(emd))
     (bad / "esri_accumulated_stats.json").write_text(json.dumps(stats))
     with pytest.raises(InputError, match=f"^TRAINING_DATA: '.*bad'.*{re.escape(message)}"):
+        read_training_data([bad])
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("esri_accumulated_stats.json", "[]", "holds a JSON list, not the object"),
+    ("esri_model_definition.emd", "[" * 100_000 + "]" * 100_000, "cannot be read as JSON"),
+    ("landlearn_manifest.json", None, "chip bounds [0, 0, 0, 0] are not (left, bottom, right"),
+])
+def test_a_description_that_is_not_an_object_or_places_chips_nowhere_is_named(
+        export, tmp_path, name, text, message):
+    """A list where an object belongs (a raw AttributeError), JSON nested past Python's
+    recursion (a RecursionError) and zero-area chip bounds (a ZeroDivisionError where the
+    labels are counted) from a folder someone else made."""
+    bad = tmp_path / "bad"
+    shutil.copytree(export, bad)
+    if text is None:
+        manifest = _json(bad / name)
+        for chip in manifest["chips"]:
+            chip["bounds"] = [0, 0, 0, 0]
+        text = json.dumps(manifest)
+    (bad / name).write_text(text)
+    with pytest.raises(InputError, match=f"^TRAINING_DATA: '.*bad.*{re.escape(message)}"):
         read_training_data([bad])

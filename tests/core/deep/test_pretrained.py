@@ -122,6 +122,35 @@ def test_pickled_code_in_a_torch_file_is_refused(tmp_path):
         read_state_dict(str(tmp_path / "evil.pt"))
 
 
+def test_checkpoints_that_could_hang_or_deceive_are_refused(tmp_path):
+    """A tensor name of 100,000 characters (the prefix search was quadratic in it: hours,
+    no Cancel), a stride-0 view claiming a million elements from one, and NaN weights."""
+    from safetensors.torch import save_file
+
+    save_file({"." * 100_000: torch.zeros(0)}, str(tmp_path / "long.safetensors"))
+    with pytest.raises(InputError, match=r"^PRETRAINED_WEIGHTS: .* names a tensor with 100000 "
+                       r"characters \(more than 512\)"):
+        read_checkpoint(str(tmp_path / "long.safetensors"))
+    torch.save({"conv.weight": torch.zeros(1).expand(1_000_000)}, tmp_path / "view.pth")
+    with pytest.raises(InputError, match="tensor 'conv.weight' claims 4000000 bytes, more than "
+                       "the file's"):
+        read_checkpoint(str(tmp_path / "view.pth"))
+    torch.save({"conv.weight": torch.tensor([1.0, float("nan")])}, tmp_path / "nan.pth")
+    with pytest.raises(InputError, match="holds NaN or infinite weights"):
+        read_checkpoint(str(tmp_path / "nan.pth"))
+
+
+def test_a_first_convolution_of_another_shape_with_bands_is_named(tmp_path):
+    """A CIFAR-style 3 x 3 stem with PRETRAINED_BANDS: band matching took it, and
+    load_state_dict's size mismatch reached the user as a bug."""
+    state = _timm_like(3)
+    state["conv1.weight"] = torch.randn(64, 3, 3, 3)
+    with pytest.raises(InputError, match=r"^PRETRAINED_WEIGHTS: the checkpoint's first "
+                       r"convolution \(64, 3, 3, 3\) is not this backbone's \(64, 4, 7, 7\)"):
+        load_weights(build_model("unet", "resnet18", 4, 3), state, bands=parse_bands("rgb"),
+                     names=["red", "green", "blue", "nir"])
+
+
 def test_weights_from_a_package_and_rgb_weights_adapted(trained, chips, tmp_path):
     from safetensors.torch import save_file
 

@@ -3,6 +3,7 @@ cancel, and its own small pieces (config checks, the epoch log)."""
 
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -98,6 +99,35 @@ def test_reported_metrics_are_reproducible_from_the_package(trained, chips):
     # sparse OSM polygons: the log and the report say what the benchmark found
     assert any(n.startswith("labels cover ") and "random forest" in n
                for n in info["training"]["notes"])
+
+
+def test_validation_chips_without_georeferencing_are_said_to_read_high(chips, tmp_path,
+                                                                       monkeypatch):
+    """Chips without bounds: which training chips overlap a validation chip cannot be told,
+    none was dropped, and the log said "0 dropped" as if validation were clean."""
+    import dataclasses
+
+    from landlearn.core.deep import train_deep_learning_model as module
+
+    real = module.read_training_data
+
+    def placeless(folders, progress=None):
+        data = real(folders, progress)
+        data.chips = [dataclasses.replace(c, bounds=None) for c in data.chips]
+        return data
+
+    class StopAtWarning(RecordingProgress):
+        def warning(self, message):
+            super().warning(message)
+            if "no georeferencing" in message:
+                raise Cancelled()
+
+    monkeypatch.setattr(module, "read_training_data", placeless)
+    progress = StopAtWarning()
+    with pytest.raises(Cancelled):
+        train_model(quick_config(chips, tmp_path / "m.dlpk"), progress)
+    assert any(re.search(r"\d+ validation chip\(s\) have no georeferencing: training chips "
+                         r"that overlap them cannot be found", m) for m in progress.warnings)
 
 
 def test_arcgis_style_folder_without_manifest(chips, tmp_path):

@@ -63,6 +63,21 @@ def test_the_report_has_its_page_and_pictures():
         assert f'<img src="{png}">' in page
 
 
+def test_without_validation_chips_the_figures_say_they_are_the_training_chips():
+    """VALIDATION_PERCENT=0: the per-class table and the sample picture were headed
+    'validation' while they were the training chips'."""
+    from dataclasses import replace
+
+    samples = [(0, np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.int64))]
+    result = replace(_result(), chips={"train": 10, "valid": 0, "dropped": 0})
+    files = build_report(_emd(), result, None, _Chips(), samples)
+    page = files["report/report.html"].decode("utf-8")
+    assert "report/training_chips.png" in files and "report/validation_chips.png" not in files
+    assert "<h2>Per class (training chips: no validation held out, overstated)</h2>" in page
+    held = build_report(_emd(), _result(), None, _Chips(), samples)["report/report.html"]
+    assert b"<h2>Per class (validation chips, which also chose the best epoch" in held
+
+
 def test_what_is_missing_is_left_out():
     files = build_report(_emd(), _result(accuracy=False, lr_history=False), None, _Chips(), [])
     assert set(files) == {"report/report.html", "report/curves.png"}
@@ -86,7 +101,10 @@ def test_losses_get_a_log_axis_when_they_can():
     blown = [EpochRecord(1, 3.1, 2.4e8, 0.2, 0.1, 1.0), EpochRecord(2, 1.2, 0.9, 0.6, 0.4, 1.0)]
     assert loss_scale(blown) == "log"
     assert loss_scale([EpochRecord(1, 0.0, None, None, None, 1.0)]) == "linear"
-    assert loss_scale([EpochRecord(1, float("nan"), 1.0, 0.5, 0.3, 1.0)]) == "linear"
+    # a NaN epoch (fp16 steps skipped) is a gap on the log axis: it made the axis linear
+    assert loss_scale([EpochRecord(1, float("nan"), 2.4e8, 0.5, 0.3, 1.0),
+                       EpochRecord(2, 1.0, 0.9, 0.6, 0.4, 1.0)]) == "log"
+    assert loss_scale([EpochRecord(1, float("nan"), None, None, None, 1.0)]) == "linear"
 
 
 def test_the_confusion_matrix_is_normalised_both_ways():

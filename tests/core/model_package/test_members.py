@@ -164,6 +164,12 @@ def test_check_npz_accepts_plain_arrays_and_refuses_objects_and_lies():
         zf.writestr("a.npy", lying)
     with pytest.raises(InputError, match=r"'a.npy' claims \(99,\)"):
         check_npz(buf.getvalue(), 1 << 20, "m.dlpk", "model", "the trees file")
+    # the same lie in a member named without .npy: np.load's ["a"] reads it before "a.npy"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a", lying)
+    with pytest.raises(InputError, match=r"'a' claims \(99,\)"):
+        check_npz(buf.getvalue(), 1 << 20, "m.dlpk", "model", "the trees file")
     with pytest.raises(InputError, match="the trees file is damaged or crafted .BadZipFile"):
         check_npz(b"not a zip", 1 << 20, "m.dlpk", "model", "the trees file")
 

@@ -75,7 +75,12 @@ def test_damaged_trees_are_refused(nc_forest):
     for change in (dict(nodes=loop), dict(nodes=outside), dict(nodes=bad_feature),
                    dict(node_counts=lambda c: c[:-1]), dict(values=lambda v: v[:-1]),
                    dict(node_counts=lambda c: c.astype(np.float64)),
-                   dict(node_counts=_wrapping)):
+                   dict(node_counts=_wrapping),
+                   # raw ValueError / TypeError from int() and len() before
+                   dict(max_depths=lambda d: np.full(len(d), np.nan)),
+                   dict(random_states=lambda r: r.astype(np.float64)),
+                   dict(values=lambda v: v.astype(np.complex128)),
+                   dict(nodes=lambda n: n[0])):
         with pytest.raises(InputError, match="^MODEL: 'm.dlpk': the forest's trees are damaged"):
             load(tampered_npz(data, **change))
     packed = tampered_npz(data, nodes=lambda n: np.array(n.tolist(), dtype=[
