@@ -11,6 +11,7 @@ writes them. Queues are short, so memory follows tile and batch size, not raster
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from ..runtime.device import describe_device
 from ..termination import terminable
 from .checks import check_bands, check_cell_size, check_values
 from .distributed.engine import classify_on_cluster
-from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor
+from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
@@ -133,6 +134,16 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
     t0 = time.perf_counter()
     config.validate()
     workers = parse_factor(config.parallel_processing_factor)
+    if config.dask_scheduler and workers > 1:
+        progress.warning("PARALLEL_PROCESSING_FACTOR starts worker processes on this machine "
+                         "when DASK_SCHEDULER is empty; with a scheduler its workers compute "
+                         f"(started with `dask worker`), so {config.parallel_processing_factor}"
+                         " is not applied")
+    elif workers > (os.cpu_count() or 1):
+        progress.warning(f"PARALLEL_PROCESSING_FACTOR {config.parallel_processing_factor}: "
+                         f"{workers} worker processes on {os.cpu_count()} cores, each with its "
+                         "own copy of the model (and GPU context): more than the cores only "
+                         "adds memory")
     if config.dask_scheduler or workers > 1:
         return _classify_distributed(config, workers, progress, t0)
     t_load = time.perf_counter()
@@ -197,7 +208,10 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
     source, area = open_source(config, info, progress)
     with source:
         tile, pad = geometry(config, info, area)
-        _check_before_work(config, info, source, area, tile, pad, progress)
+        # each worker keeps a weighted blend's strip only across its own block and halo
+        widest = max(int(b.work_win.width) for b in plan_blocks(
+            area, tile - 2 * pad, pad, config.block_size, config.blend == "weighted"))
+        _check_before_work(config, info, source, area, tile, pad, progress, widest)
         grid = source.grid.subgrid(area)
     core = tile - 2 * pad
     n_tiles = count_tiles(area, (core, core))
@@ -214,11 +228,13 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
                           dict(zip(info.class_values, info.class_names)), timings)
 
 
-def _check_before_work(config, info, source, area, tile, pad, progress) -> None:
-    """Sizes, memory and the raster against the model: before any tile runs."""
+def _check_before_work(config, info, source, area, tile, pad, progress,
+                       strip_width: int | None = None) -> None:
+    """Sizes, memory and the raster against the model: before any tile runs.
+    ``strip_width``: on Dask, the widest block's work window (a worker's strip)."""
     check_output_size(int(area.width), int(area.height), _planned(config, info),
                       config.max_output_gpx, progress, "classified map")
-    check_strip(config, info, tile, pad, area)
+    check_strip(config, info, tile, pad, area, strip_width)
     check_bands(source, info, progress)
     check_values(source, info, progress)
     check_cell_size(source, info, progress)

@@ -98,15 +98,21 @@ def tile_for_area(config, info, smallest: int, area: Window) -> int:
     return best
 
 
-def check_strip(config, info, tile: int, pad: int, area: Window) -> None:
-    """Weighted blending keeps one strip of tile height across the map: bounded here."""
+def check_strip(config, info, tile: int, pad: int, area: Window,
+                block_width: int | None = None) -> None:
+    """Weighted blending keeps one strip of tile height across the map (on Dask, across a
+    block's work window, ``block_width``): bounded here."""
     if config.blend != "weighted":
         return
-    strip = (len(info.class_values) + 2) * tile * (int(area.width) + 2 * pad + tile) * 4
+    width = int(area.width) if block_width is None else block_width
+    strip = (len(info.class_values) + 2) * tile * (width + 2 * pad + tile) * 4
     if strip > MAX_MEMORY:
-        raise InputError("blend", f"weighted blending of a {int(area.width):,} px wide map keeps "
-                         f"a strip of {strip / 1e9:.1f} GB in memory; use BLEND=centre, a smaller "
-                         "TILE_SIZE or EXTENT")
+        what = (f"a {width:,} px wide map" if block_width is None
+                else f"blocks {width:,} px wide (with their halo)")
+        raise InputError("blend", f"weighted blending of {what} keeps a strip of "
+                         f"{strip / 1e9:.1f} GB in memory; use BLEND=centre, a smaller "
+                         + ("TILE_SIZE or EXTENT" if block_width is None
+                            else "BLOCK_SIZE or TILE_SIZE"))
 
 
 def batch_size(config, device, tile: int, info) -> int:

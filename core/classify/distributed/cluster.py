@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from ...errors import InputError
 from ...runtime.deps import require
-from .worker import check_worker, engine_fingerprint
+from ...runtime.fast_paths import series
+from .worker import NOT_INSTALLED, check_worker, engine_fingerprint, file_stat
 
 CONNECT_TIMEOUT_S = 10
 # one thread per worker process for the libraries that read these when they load (set in
@@ -127,9 +128,16 @@ def open_client(scheduler: str, workers: int, progress):
     saved = dict(os.environ)
     try:
         with require("dask").config.set({"distributed.nanny.pre-spawn-environ": {}}):
-            cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=dashboard, silence_logs=logging.ERROR, env=dict(WORKER_ENV))
+            try:
+                cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=dashboard, silence_logs=logging.ERROR,
+                    env=dict(WORKER_ENV))
+            except Exception as exc:  # noqa: BLE001 - e.g. "Nanny failed to start"
+                raise InputError("parallel_processing_factor", f"{workers} worker processes "
+                                 f"could not start on this machine ({type(exc).__name__}: "
+                                 f"{str(exc)[:300]}); try fewer, or leave "
+                                 "PARALLEL_PROCESSING_FACTOR empty for one process") from None
         _no_pre_spawn_writes(cluster)
     finally:
         _put_back(saved)
@@ -229,13 +237,41 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress) -> Work
             raise InputError("dask_scheduler", f"worker {address} ({got['host']}) runs another "
                              f"LandLearn engine ({theirs['landlearn']}) than this client "
                              f"({mine['landlearn']}); install the same LandLearn on every worker")
-        differ = [f"{k} {theirs.get(k)} (here {v})" for k, v in mine.items()
+        _same_files(address, got, paths)
+        differ = [k for k, v in mine.items()
                   if k not in ("landlearn", "distributed") and theirs.get(k) != v]
+        said = ", ".join(f"{k} {theirs.get(k)} (here {mine[k]})" for k in differ)
+        # another series (numpy 1.x beside 2.x, torch 2.4 beside 2.6) reads packages and
+        # computes otherwise: blocks of one map would differ; a library only one side has
+        # is needed by some models only (a worker without it fails the blocks that need it,
+        # naming it); a patch release apart only warns
+        other_series = [k for k in differ if NOT_INSTALLED not in (theirs.get(k), mine[k])
+                        and series(str(theirs.get(k))) != series(mine[k])]
+        if other_series:
+            raise InputError("dask_scheduler", f"worker {address} ({got['host']}) runs {said}; "
+                             f"{', '.join(other_series)} of another series compute(s) another "
+                             "map: install the client's versions on every worker")
         if differ:
-            progress.warning(f"worker {address} runs {', '.join(differ)}: predictions can "
+            progress.warning(f"worker {address} runs {said}: predictions can "
                              "differ slightly from this machine's; install the same versions")
     nthreads = client.nthreads()
     return Workers(sum(nthreads.values()), full_hosts(answers, nthreads))
+
+
+def _same_files(address: str, got: dict, paths: dict[str, list[str]]) -> None:
+    """A worker's file at a path must be the client's: a stale node-local copy (an rsynced
+    /data) gave that worker's blocks other pixels, and only the model was checked."""
+    theirs = got.get("stats") or {}
+    for parameter, files in paths.items():
+        for path in files:
+            mine, seen = file_stat(path), theirs.get(path)
+            if mine is None or seen is None:
+                continue
+            if mine[0] != seen[0] or abs(mine[1] - seen[1]) > 2:
+                raise InputError(parameter, f"worker {address} ({got['host']}) sees another "
+                                 f"'{path}' than this machine ({seen[0]:,} bytes, modified "
+                                 f"{seen[1]}; here {mine[0]:,} bytes, {mine[1]}): a copy of its "
+                                 "own; give every worker the same file (shared storage)")
 
 
 def full_hosts(answers: dict[str, dict], nthreads: dict[str, int]) -> frozenset[str]:

@@ -175,7 +175,10 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                     progress.info(f"blocks {len(done) + n_done}/{len(blocks)}, "
                                   f"{rate / 1e6:.2f} MPix/s, ETA {eta:.0f} s")
         except BaseException:
-            client.cancel(list(pending), force=True)
+            try:
+                client.cancel(list(pending), force=True)
+            except Exception:  # noqa: BLE001 - a scheduler gone: the first error is the one to tell
+                pass
             raise
         run.class_counts = assembler.class_counts
         return run

@@ -116,6 +116,9 @@ def file_sha256(path: str) -> str:
     return _HASHES[key]
 
 
+NOT_INSTALLED = "not installed"
+
+
 def engine_fingerprint() -> dict[str, str]:
     """What must match between the client and its workers: LandLearn's engine code (a hash
     of core/'s sources, so a changed file counts even at the same version) and the Python
@@ -136,7 +139,7 @@ def engine_fingerprint() -> dict[str, str]:
             try:
                 _FINGERPRINT[dist] = version(dist)
             except PackageNotFoundError:
-                _FINGERPRINT[dist] = "not installed"
+                _FINGERPRINT[dist] = NOT_INSTALLED
     return dict(_FINGERPRINT)
 
 
@@ -156,17 +159,30 @@ def _visible(path: str) -> bool:
 def check_worker(paths: dict[str, list[str]], probe: str) -> dict:
     """Run on every worker before any block: what it cannot see (per parameter, the first
     of its files: a raster's VRT sources or mask count too), and its versions."""
-    missing = {}
+    missing, stats = {}, {}
     for parameter, files in paths.items():
         for path in files:
             if not _visible(path):
                 missing[parameter] = path
                 break
+            stats[path] = file_stat(path)
     if not os.path.exists(probe):
         missing["staging"] = probe
     return {"host": socket.gethostname(), "cores": host_cores(), "missing": missing,
+            "stats": stats,
             "fingerprint": engine_fingerprint(), "executable": sys.executable,
             "malloc_trim": started_with("MALLOC_TRIM_THRESHOLD_")}
+
+
+def file_stat(path: str) -> tuple[int, int] | None:
+    """(size, whole seconds of its modification time) of a regular file, else None: what
+    tells a worker's copy at the same path from the client's (seconds, as network file
+    systems keep them)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, int(st.st_mtime)) if os.path.isfile(path) else None
 
 
 def host_cores() -> int:

@@ -69,3 +69,21 @@ def test_small_rasters_and_other_settings_keep_their_tile():
     # 224 bands: a tile's bands and scores stay within what a grown tile may take
     tile, _ = geometry(_config(), _info(bands=224), _area(8192, 8192))
     assert 256 <= tile < 400
+
+
+def test_a_weighted_blends_strip_is_a_blocks_wide_on_dask():
+    """A 175,000 px wide mosaic with 10 classes: one process would keep a 4 GB strip, so
+    weighted blending is refused there; on Dask a worker keeps its block's width only
+    (it was refused as if one process held the whole width)."""
+    from rasterio.windows import Window
+
+    from landlearn.core.classify.tiling import check_strip
+
+    info, config = _info(classes=10), _config(blend="weighted")
+    wide = Window(0, 0, 175_000, 512)
+    with pytest.raises(InputError, match="^BLEND: weighted blending of a 175,000 px wide map "
+                       "keeps a strip of .* GB in memory; use BLEND=centre, a smaller TILE_SIZE"):
+        check_strip(config, info, 512, 32, wide)
+    check_strip(config, info, 512, 32, wide, 4096 + 2 * 448)
+    with pytest.raises(InputError, match="of blocks 175,000 px wide .*a smaller BLOCK_SIZE"):
+        check_strip(config, info, 512, 32, wide, 175_000)

@@ -88,12 +88,39 @@ def test_another_engine_or_library_version_on_a_worker(nc_image, tmp_path):
                        "LandLearn engine"):
         preflight(_Client({"tcp://a:1": _as_worker(fingerprint=other)}),
                   {"input_raster": [nc_image]}, str(probe), RecordingProgress())
+    # another series: an error before any block (it was a warning, and blocks of one map
+    # came from two numpys)
     older = dict(engine_fingerprint(), numpy="1.0.0")
+    with pytest.raises(InputError, match=r"^DASK_SCHEDULER: worker tcp://a:1 .* runs numpy "
+                       r"1\.0\.0 \(here .*\); numpy of another series .*install the client's"):
+        preflight(_Client({"tcp://a:1": _as_worker(fingerprint=older)}),
+                  {"input_raster": [nc_image]}, str(probe), RecordingProgress())
+    # a patch release apart, or a library only one side has: a warning
+    mine = engine_fingerprint()
+    patch = dict(mine, numpy=mine["numpy"] + ".1", torch="not installed")
     progress = RecordingProgress()
-    preflight(_Client({"tcp://a:1": _as_worker(fingerprint=older)}),
-              {"input_raster": [nc_image]},
-              str(probe), progress)
-    assert progress.warnings and "numpy 1.0.0 (here " in progress.warnings[0]
+    preflight(_Client({"tcp://a:1": _as_worker(fingerprint=patch)}),
+              {"input_raster": [nc_image]}, str(probe), progress)
+    assert progress.warnings and f"numpy {mine['numpy']}.1 (here " in progress.warnings[0]
+
+
+def test_a_worker_with_its_own_copy_of_the_raster_is_refused(nc_image, tmp_path):
+    """A stale node-local copy at the same path: only the model was checked, and that
+    worker's blocks came from other pixels."""
+    probe = tmp_path / "probe"
+    probe.touch()
+    import os
+
+    size = os.path.getsize(nc_image)
+    stale = _as_worker(stats={nc_image: (size - 10, 0)})
+    with pytest.raises(InputError, match=rf"^INPUT_RASTER: worker tcp://a:1 .* sees another "
+                       rf"'.*' than this machine \({size - 10:,} bytes, modified 0; here "
+                       rf"{size:,} bytes"):
+        preflight(_Client({"tcp://a:1": stale}), {"input_raster": [nc_image]}, str(probe),
+                  RecordingProgress())
+    # the same file (as check_worker reports it here): passes
+    preflight(_Client({"tcp://a:1": _as_worker()}), {"input_raster": [nc_image]}, str(probe),
+              RecordingProgress())
 
 
 def test_a_worker_that_cannot_run_the_engine(nc_image, tmp_path):
@@ -238,3 +265,19 @@ def test_a_restarted_worker_leaves_this_process_environment_alone():
         os.environ.clear()
         os.environ.update(before)
     assert answer["malloc_trim"] == "65536"
+
+
+def test_local_workers_that_cannot_start_name_the_parameter(monkeypatch):
+    """Dask's "Nanny failed to start" (no Python found for the worker processes inside
+    QGIS, say) reached the user as a bug report."""
+    distributed = pytest.importorskip("distributed")
+    from landlearn.core.classify.distributed import cluster as module
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("Nanny failed to start.")
+
+    monkeypatch.setattr(distributed, "LocalCluster", fails)
+    monkeypatch.setattr(module, "_worker_python", lambda: None)
+    with pytest.raises(InputError, match=r"^PARALLEL_PROCESSING_FACTOR: 2 worker processes "
+                       r"could not start on this machine \(RuntimeError: Nanny failed"):
+        module.open_client("", 2, RecordingProgress())

@@ -203,6 +203,17 @@ def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
     assert not os.path.exists(staging)
 
 
+def test_a_factor_beside_a_scheduler_is_said_not_applied(rf, nc_image, tmp_path,
+                                                        threaded_scheduler):
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "m.tif"), tile_size=64,
+                                   dask_scheduler=threaded_scheduler,
+                                   parallel_processing_factor="3"), progress)
+    assert any(w.startswith("PARALLEL_PROCESSING_FACTOR starts worker processes on this "
+                            "machine when DASK_SCHEDULER is empty") and "so 3 is not applied" in w
+               for w in progress.warnings)
+
+
 def test_a_block_that_fails_once_is_retried(rf, nc_image, tmp_path, threaded_scheduler,
                                             monkeypatch):
     tries = []
