@@ -49,7 +49,8 @@ class OnnxPredictor:
             raise InputError("device", "ONNX Runtime on CUDA was asked for, but this "
                              f"onnxruntime {ort.__version__} has no CUDA provider; install "
                              "onnxruntime-gpu, or use RUNTIME=torch or DEVICE=cpu")
-        check_graph(data, pkg.path)  # no external data, control flow or foreign operators
+        # no external data, control flow, foreign operators or tensors of tens of GB
+        check_graph(data, pkg.path, bands=info.in_channels)
         self._path = pkg.path
         fallback = ""
         if cuda:

@@ -9,6 +9,13 @@ graph is parsed (protobuf, by the onnx package: parsing opens no file) and refus
 holds external data anywhere, control flow or subgraphs, functions of its own, operators
 outside the standard domains, or an implausible number of nodes. The parse replaces a byte
 scan for the external-data key, which another protobuf encoding of the same field evades.
+
+Memory: standard operators fed constant shapes (Expand, Tile, ConstantOfShape, Resize by
+a scale of 10^4) make tensors of tens of GB when ONNX Runtime folds them at load or on the
+first tile, and Linux ends QGIS for it. With the model's band count given, ONNX's shape
+inference (with the constants propagated) is run on one tile of SIZE_TILE px, and a graph
+in which any tensor it can size exceeds MAX_TENSOR_BYTES is refused. LandLearn's networks
+stay far below (their largest tensor at 512 px: a few hundred MB).
 """
 
 from __future__ import annotations
@@ -22,14 +29,18 @@ CONTROL_FLOW = frozenset({"Loop", "Scan", "If", "SequenceMap"})
 # operators' domains (an int8 graph also imports ai.onnx.ml's opset, and uses none of it)
 DOMAINS = frozenset({"", "ai.onnx", "com.microsoft"})
 MAX_NODES = 100_000  # LandLearn's largest networks have a few thousand
+SIZE_TILE = 512  # px: the tile the tensor sizes are inferred for (batch 1)
+MAX_TENSOR_BYTES = 4 * 1024 ** 3
 
 
 ORT_MARKER = b"ORTM"  # bytes 4..8 of an ORT-format model
 
 
-def check_graph(data: bytes, where: str, parameter: str = "model") -> None:
+def check_graph(data: bytes, where: str, parameter: str = "model",
+                bands: int | None = None) -> None:
     """Raise InputError unless the serialised graph ``data`` holds only what LandLearn's
-    exports hold (see the module's docstring)."""
+    exports hold (see the module's docstring); with ``bands``, also no tensor beyond
+    MAX_TENSOR_BYTES on one SIZE_TILE px tile."""
     onnx = require("onnx")
 
     def bad(why: str) -> InputError:
@@ -76,3 +87,36 @@ def check_graph(data: bytes, where: str, parameter: str = "model") -> None:
             check_tensors([a.t, *a.tensors])
             for sparse in [a.sparse_tensor, *a.sparse_tensors]:
                 check_tensors([sparse.values, sparse.indices])
+    if bands is not None:
+        _check_sizes(onnx, proto, bands, bad)
+
+
+def _check_sizes(onnx, proto, bands: int, bad) -> None:
+    """Every tensor shape inference can size, on one tile, within MAX_TENSOR_BYTES."""
+    import numpy as np
+
+    graph = proto.graph
+    inputs = [i for i in graph.input if i.name not in {t.name for t in graph.initializer}]
+    if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) != 4:
+        return  # the signature check names the graph's inputs (OnnxPredictor)
+    for d, value in zip(inputs[0].type.tensor_type.shape.dim, (1, bands, SIZE_TILE, SIZE_TILE)):
+        d.Clear()
+        d.dim_value = value
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    except Exception as exc:  # noqa: BLE001 - shapes that contradict each other
+        raise bad(f"has shapes that do not agree ({str(exc).splitlines()[0][:160]})") from None
+    for vi in [*inferred.graph.value_info, *inferred.graph.output]:
+        t = vi.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        if not dims or None in dims or t.elem_type == 0:
+            continue
+        try:
+            item = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            item = 8
+        size = item * int(np.prod(np.array(dims, dtype=np.float64)))
+        if size > MAX_TENSOR_BYTES:
+            raise bad(f"makes a tensor '{vi.name[:60]}' of {dims} ({size / 1024 ** 3:,.0f} GB) "
+                      f"from one {SIZE_TILE} px tile, more than the "
+                      f"{MAX_TENSOR_BYTES / 1024 ** 3:.0f} GB any network of LandLearn's needs")

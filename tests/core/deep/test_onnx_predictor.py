@@ -80,7 +80,7 @@ def test_a_graph_taking_tensors_from_files_is_refused_twice(trained, tmp_path, m
     monkeypatch.chdir(tmp_path)  # where ONNX Runtime would look
     with pytest.raises(InputError, match="^MODEL: .*external data.*no file was read"):
         onnx_predictor.OnnxPredictor(read_package(package), info)
-    monkeypatch.setattr(onnx_predictor, "check_graph", lambda *a: None)
+    monkeypatch.setattr(onnx_predictor, "check_graph", lambda *a, **k: None)
     with pytest.raises(InputError, match="^MODEL: .*ONNX graph cannot be loaded"):
         onnx_predictor.OnnxPredictor(read_package(package), info)
 

@@ -77,3 +77,22 @@ def test_a_graph_marked_as_onnx_runtimes_own_format_is_refused():
     options.add_session_config_entry("session.load_model_format", "ONNX")
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     assert session.get_outputs()[0].name == "out"
+
+
+def test_a_graph_that_expands_a_constant_to_tens_of_gigabytes_is_refused():
+    """Expand to 10^5 x 10^5 floats (40 GB): ONNX Runtime folds it at load or on the first
+    tile, and Linux ends QGIS. Shape inference on one tile sizes it first."""
+    shape = numpy_helper.from_array(np.array([1, 3, 100_000, 100_000], np.int64), "shape")
+    one = numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "one")
+    nodes = [helper.make_node("Expand", ["one", "shape"], ["big"]),
+             helper.make_node("ReduceMean", ["big"], ["m"], keepdims=1),
+             helper.make_node("Add", ["input", "m"], ["sum"]),
+             helper.make_node("Conv", ["sum", "w"], ["out"])]
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    data = _model(nodes, [shape, one, w]).SerializeToString()
+    check_graph(data, "m.dlpk")  # without the band count: not sized
+    with pytest.raises(InputError, match=r"^MODEL: 'm.dlpk': its ONNX graph makes a tensor "
+                       r"'big' of \[1, 3, 100000, 100000\] \(112 GB\) from one 512 px tile"):
+        check_graph(data, "m.dlpk", bands=2)
+    nodes, inits = _conv()
+    check_graph(_model(nodes, inits).SerializeToString(), "m.dlpk", bands=2)  # a plain one
