@@ -25,7 +25,7 @@ from ..geo.grid import count_tiles, tile_windows
 from ..geo.ground_area import row_areas
 from ..geo.outputs import GENERATOR, check_distinct
 from ..geo.raster import RasterSource
-from ..labels.base import LabelConfig
+from ..labels.base import LabelConfig, sidecar_class_names
 from ..labels.open import open_labels
 from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, track
@@ -157,8 +157,14 @@ class AssessResult:
         return "\n".join(lines)
 
 
+def _map_names(map_path: str) -> dict[int, str]:
+    """The map's class names: its categories, and a '<map>_classes.txt' beside it (what the
+    refusal in _check_free_values tells users to add, and was never read)."""
+    return sidecar_class_names(map_path, category_names(map_path))
+
+
 def _map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:
-    return make_classes(values, category_names(source.path))
+    return make_classes(values, _map_names(source.path))
 
 
 def _matching(reference: LabelConfig, map_path: str) -> LabelConfig:
@@ -167,7 +173,7 @@ def _matching(reference: LabelConfig, map_path: str) -> LabelConfig:
     a map without names matches texts that are its values ("3" is class 3). Numbering the
     texts on their own would compare a reference's third name with the map's class 3
     whatever its name."""
-    names = category_names(map_path)
+    names = _map_names(map_path)
     known = ({n: v for v, n in names.items()} if names
              else {str(v): v for v in range(1, 256)})
     for v, n in names.items():  # a class named by default ("Class 3") is also "3"

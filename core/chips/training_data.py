@@ -119,6 +119,15 @@ def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
     return out
 
 
+def _generic(bands: list[str]) -> bool:
+    """Band names that say nothing (Band_1.., written where a raster names none)."""
+    return all(re.fullmatch(r"Band_\d+", b) for b in bands)
+
+
+def _folder_of(parts: list, info: ClassInfo) -> str:
+    return next(p.path for p in parts if any(c is info for c in p.classes))
+
+
 def _inside(folder: str, listed: str, sub: str) -> str:
     """A chip path listed in map.txt or the manifest, kept inside the training folder: a
     path that leads elsewhere (absolute, '..', a drive) falls back to the chip of that name
@@ -337,6 +346,12 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         if len(p.bands) != len(first.bands):
             raise InputError(PARAM, f"'{p.path}' has {len(p.bands)} bands but '{first.path}' has "
                              f"{len(first.bands)}; all folders must be exported with the same bands")
+        if [b.casefold() for b in p.bands] != [b.casefold() for b in first.bands] and not (
+                _generic(p.bands) or _generic(first.bands)):
+            # (4,3,2) beside (1,2,3): the network would learn one band from two others
+            raise InputError(PARAM, f"'{p.path}' has the bands {p.bands[:6]} but "
+                             f"'{first.path}' has {first.bands[:6]}; export all folders with "
+                             "the same bands in the same order")
         if p.tile != first.tile:
             raise InputError(PARAM, f"'{p.path}' has {p.tile[0]} x {p.tile[1]} chips but "
                              f"'{first.path}' has {first.tile[0]} x {first.tile[1]}; export all "
@@ -355,7 +370,15 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
     pixels: dict[int, int] = {}
     for p in parts:
         for c in p.classes:
-            classes.setdefault(c.value, c)
+            had = classes.setdefault(c.value, c)
+            if had.name.casefold() != c.name.casefold() and f"Class {c.value}" not in (
+                    had.name, c.name):
+                # text labels of two layers numbered apart (A: Forest=1, B: Urban=1): Urban
+                # pixels were trained as Forest
+                raise InputError(PARAM, f"class value {c.value} is '{had.name}' in "
+                                 f"'{_folder_of(parts, had)}' "
+                                 f"but '{c.name}' in '{p.path}'; export the folders with one "
+                                 "class field and values (the same value for the same class)")
         for v, n in p.class_pixels.items():
             pixels[v] = pixels.get(v, 0) + n
     shared = share_blocks([p.chips for p in parts], [p.crs for p in parts])

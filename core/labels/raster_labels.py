@@ -55,6 +55,15 @@ class RasterLabels:
                                  "the CRS first")
             progress.info(f"Labels are on another grid or CRS ({self.ds.crs.to_string()}); "
                           "warping them onto the image grid with nearest neighbour.")
+            ratio = self._cell_ratio()
+            if ratio is not None and ratio >= 1.5:
+                # a 30 m reference on a 10 m map: each cell counted as nine pixels
+                progress.warning(f"The label raster's cells are about {ratio:.1f} image pixels "
+                                 "each: every label cell counts as that many pixels, which are "
+                                 "not independent samples (an accuracy assessment's counts and "
+                                 "confidence intervals overstate the evidence by that much); "
+                                 "resample the image, or assess at the labels' cell size "
+                                 "(CELL_SIZE of the map)")
         if not self.overlaps(grid.full_window):
             raise InputError("labels", "the label raster does not overlap the image; check "
                              "that both are where they should be (and their CRS)")
@@ -154,6 +163,23 @@ class RasterLabels:
             bad = [v for v in vals if v < 0 or v > 255 or v != round(float(v))][0]
             check_class_value(float(bad), "labels", where or "in the label raster")
         return np.where(nodata, 0, arr).astype(np.uint8)
+
+    def _cell_ratio(self) -> float | None:
+        """Image pixels per label cell, at the label raster's centre, in the image's CRS."""
+        from rasterio.warp import transform_bounds
+
+        t = self.ds.transform
+        col, row = self.ds.width // 2, self.ds.height // 2
+        x0, y0 = t * (col, row)
+        x1, y1 = t * (col + 1, row + 1)
+        try:
+            left, bottom, right, top = transform_bounds(self.ds.crs, self.grid.crs,
+                                                        min(x0, x1), min(y0, y1),
+                                                        max(x0, x1), max(y0, y1))
+        except Exception:  # noqa: BLE001 - a cell that does not transform: nothing to say
+            return None
+        gx, gy = abs(self.grid.transform.a), abs(self.grid.transform.e)
+        return abs(right - left) * abs(top - bottom) / (gx * gy) if gx and gy else None
 
     def _category_names(self) -> dict[int, str]:
         return category_names(self.config.labels)

@@ -161,6 +161,21 @@ def test_text_codes_match_an_unnamed_map_by_value_and_other_texts_are_refused(tm
         assess_accuracy(AssessConfig(m, LabelConfig(names, class_field="cls")))
 
 
+def test_a_map_named_by_its_classes_file_is_matched_by_those_names(tmp_path):
+    """A map without categories, named by '<map>_classes.txt' (what the refusal below tells
+    users to add): the file was never read, and text references matched nothing."""
+    from synthetic import polygons
+
+    mapped = np.repeat(np.array([1, 2, 10, 2], np.uint8), 10)[None].repeat(10, 0)
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    (tmp_path / "map_classes.txt").write_text("1 = water\n2 = forest\n10 = crop\n")
+    ref = polygons(tmp_path / "ref.gpkg", [("water", _block(0)), ("forest", _block(1)),
+                                           ("crop", _block(2))], 32633, text=True)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")))
+    assert res.accuracy.overall == 1.0
+    assert [c.name for c in res.classes] == ["water", "forest", "crop"]
+
+
 def test_map_classes_without_reference_are_named_not_silently_left_out(tmp_path):
     m, r = _map_and_reference(tmp_path)
     import rasterio

@@ -297,3 +297,34 @@ def test_a_description_that_is_not_an_object_or_places_chips_nowhere_is_named(
     (bad / name).write_text(text)
     with pytest.raises(InputError, match=f"^TRAINING_DATA: '.*bad.*{re.escape(message)}"):
         read_training_data([bad])
+
+
+def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tmp_path):
+    """Folders were pooled by class value alone (the first folder's name kept: another
+    layer's Urban = 1 trained as this one's Forest = 1) and by band count alone."""
+    folders = []
+    for name in ("Forest", "Urban", "Class {}"):
+        folder = tmp_path / name.split()[0]
+        shutil.copytree(export, folder)
+        emd = _json(folder / "esri_model_definition.emd")
+        value = emd["Classes"][0]["Value"]
+        emd["Classes"][0]["Name"] = name.format(value)
+        (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
+        folders.append(folder)
+    with pytest.raises(InputError, match=rf"^TRAINING_DATA: class value {value} is 'Forest' in "
+                       r"'.*Forest' but 'Urban' in '.*Urban'"):
+        read_training_data(folders[:2])
+    read_training_data([folders[0], folders[2]])  # a default name ("Class 1") beside a name
+    # bands in another order (names a raster gave, not Band_1..)
+    pair = []
+    for k, order in enumerate((1, -1)):
+        folder = tmp_path / f"bands{k}"
+        shutil.copytree(export, folder)
+        emd = _json(folder / "esri_model_definition.emd")
+        n = len(read_training_data([export]).band_names)
+        emd.setdefault("InputRastersProps", {})["BandNames"] = [f"B{i + 1}" for i in range(n)][::order]
+        (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
+        pair.append(folder)
+    with pytest.raises(InputError, match=r"bands\d' has the bands \['B5', .* but '.*bands0' has "
+                       r"\['B1', .*export all folders with the same bands in the same order"):
+        read_training_data(pair)

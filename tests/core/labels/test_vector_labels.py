@@ -144,6 +144,19 @@ def test_text_classes_sorted_later_features_win_and_ids_name_the_feature(tmp_pat
     assert (edge[:2, :2] == 1).all() and not edge[2:].any() and not edge[:, 2:].any()
 
 
+def test_a_text_field_of_codes_keeps_the_codes_as_class_values(tmp_path):
+    """'1', '2', '10' kept as text (a CSV's field): numbered alphabetically, '10' became
+    class 2 and '2' class 3, and a map's class 10 meant what the labels called 2."""
+    grid = _grid(tmp_path)
+    rows = [("1", (500000, 4999900, 500030, 5000000)), ("10", (500030, 4999900, 500060, 5000000)),
+            ("2", (500060, 4999900, 500100, 5000000))]
+    labels = VectorLabels(LabelConfig(_text_layer(tmp_path / "c.gpkg", rows), class_field="KIND"),
+                          grid, RecordingProgress())
+    assert [(c.value, c.name) for c in labels.classes] == [(1, "1"), (2, "2"), (10, "10")]
+    arr = labels.read(grid.full_window)
+    assert (arr[:, :3] == 1).all() and (arr[:, 3:6] == 10).all() and (arr[:, 6:] == 2).all()
+
+
 def test_all_touched_points_and_names_from_the_config(tmp_path):
     grid = _grid(tmp_path)
     thin = polygons(tmp_path / "thin.gpkg", [(3, (500021, 4999951, 500024, 4999954))], 32633)
