@@ -135,3 +135,15 @@ def run_fields(alg, parameters, context) -> dict:
         retries=alg.parameterAsInt(parameters, "RETRIES", context),
         block_size=alg.parameterAsInt(parameters, "BLOCK_SIZE", context),
         resume=alg.parameterAsBoolean(parameters, "RESUME", context))
+
+
+def resume_without_dask(config, feedback) -> None:
+    """RESUME takes up a stopped Dask run's blocks: in one process it was ignored without a
+    word, and a user resuming a killed run watched it start from the beginning."""
+    from ..core.classify.distributed.plan import parse_factor
+
+    if config.resume and not config.dask_scheduler and \
+            parse_factor(config.parallel_processing_factor) <= 1:
+        feedback.pushWarning("RESUME takes up the blocks of a stopped Dask run; with neither "
+                             "DASK_SCHEDULER nor PARALLEL_PROCESSING_FACTOR this run is one "
+                             "process and starts from the beginning")

@@ -14,7 +14,7 @@ from qgis.core import (
 )
 
 from .base import LandLearnAlgorithm
-from .classify_params import add_run_parameters, run_fields
+from .classify_params import add_run_parameters, resume_without_dask, run_fields
 from .layers import extent_of, optional_raster, raster_path
 
 # Post-processors must outlive the algorithm run; QGIS does not own them.
@@ -126,6 +126,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"),
             segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context),
             **run_fields(self, parameters, context))
+        resume_without_dask(config, feedback)
         result = classify_pixels(config, progress)
         feedback.pushInfo(result.summary())
         style_on_load(context, output)

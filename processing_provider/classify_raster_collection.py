@@ -17,7 +17,7 @@ from qgis.core import (
 )
 
 from .base import LandLearnAlgorithm
-from .classify_params import add_run_parameters, run_fields
+from .classify_params import add_run_parameters, resume_without_dask, run_fields
 from .classify_pixels import style_on_load
 from .layers import raster_path
 
@@ -106,18 +106,18 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
             mode = self.choice(parameters, "PROCESSING_MODE")
         except QgsProcessingException as exc:
             return False, str(exc)
-        key = "OUTPUT" if mode == "mosaicked" else "OUTPUT_FOLDER"
-        value = parameters.get(key)
-        sink = getattr(value, "sink", None)
-        if sink is not None:  # an output definition: its destination
-            # (the static kind taken from a static property: its enum's name and scope
-            # changed between QGIS 3.22 and 3.36)
-            if sink.propertyType() != QgsProperty.fromValue("").propertyType():
-                return True, ""  # an expression (the modeler): known only when it runs
-            value = sink.staticValue()
+        key, other = (("OUTPUT", "OUTPUT_FOLDER") if mode == "mosaicked"
+                      else ("OUTPUT_FOLDER", "OUTPUT"))
+        value = _static(parameters.get(key))
+        if value is _EXPRESSION:
+            return True, ""  # an expression (the modeler): known only when it runs
         if value in (None, ""):
             what = "one map over all items" if mode == "mosaicked" else "one map per item"
             return False, f"{key}: PROCESSING_MODE={mode} writes {what}: give {key}"
+        if _static(parameters.get(other)) not in (None, "", _EXPRESSION):
+            # the other mode's output was never written, yet returned and loaded
+            return False, (f"{other}: PROCESSING_MODE={mode} writes {key} only; leave "
+                           f"{other} empty")
         return True, ""
 
     def perform(self, parameters, context, progress, feedback):
@@ -129,18 +129,24 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
 
         layers = self.parameterAsLayerList(parameters, "RASTERS", context) or []
         mode = self.choice(parameters, "PROCESSING_MODE")
+        # only the chosen mode's output is resolved (and loaded): the other is never written
         output = (self.parameterAsOutputLayer(parameters, "OUTPUT", context) or None
-                  if parameters.get("OUTPUT") not in (None, "") else None)
+                  if mode == "mosaicked" and parameters.get("OUTPUT") not in (None, "")
+                  else None)
         folder = (self.parameterAsFileOutput(parameters, "OUTPUT_FOLDER", context) or None
-                  if parameters.get("OUTPUT_FOLDER") not in (None, "") else None)
+                  if mode == "each_item" and parameters.get("OUTPUT_FOLDER") not in (None, "")
+                  else None)
         config = CollectionConfig(
             model=self.parameterAsFile(parameters, "MODEL", context),
             processing_mode=mode,
             rasters=tuple(raster_path(layer, "RASTERS") for layer in layers),
-            folder=text("FOLDER"), pattern=text("PATTERN") or "*", list_file=text("LIST_FILE"),
+            # an emptied PATTERN is the default, not "*" (sidecars would become items)
+            folder=text("FOLDER"), pattern=text("PATTERN") or "*.tif", list_file=text("LIST_FILE"),
             output=output, output_folder=folder,
             overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
             classify=ClassifyConfig("", "", "", **run_fields(self, parameters, context)))
+        if mode == "mosaicked":  # each_item takes up finished items without Dask too
+            resume_without_dask(config.classify, feedback)
         result = classify_collection(config, progress)
         feedback.pushInfo(result.summary())
         if output:
@@ -148,3 +154,19 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
         return {"OUTPUT": output, "OUTPUT_FOLDER": folder, "FOLDER_OUT": folder,
                 "MOSAIC": result.mosaic, "CLASS_AREAS": result.tables[0] if result.tables
                 else None}
+
+
+_EXPRESSION = object()
+
+
+def _static(value):
+    """An output parameter's value: its destination when it is an output definition, or
+    _EXPRESSION when that is an expression (the modeler: known only when it runs). The
+    static kind is taken from a static property: its enum's name and scope changed
+    between QGIS 3.22 and 3.36."""
+    sink = getattr(value, "sink", None)
+    if sink is None:
+        return value
+    if sink.propertyType() != QgsProperty.fromValue("").propertyType():
+        return _EXPRESSION
+    return sink.staticValue()

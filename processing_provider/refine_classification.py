@@ -70,6 +70,21 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
         self.addOutput(QgsProcessingOutputNumber("CHANGED_PIXELS",
                                                  self.tr("Pixels that changed class")))
 
+    def checkParameterValues(self, parameters, context):
+        """The dialog's defaults (no segments, no minimum mapping unit) and a connectivity
+        the spin box offers but no one means (5..7): said before the run starts."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        connectivity = self.parameterAsInt(parameters, "CONNECTIVITY", context)
+        if connectivity not in (4, 8):
+            return False, f"CONNECTIVITY: {connectivity} is not 4 or 8"
+        if parameters.get("SEGMENTED_RASTER") in (None, "") and \
+                self.parameterAsDouble(parameters, "MIN_REGION_SIZE", context) <= 0:
+            return False, ("SEGMENTED_RASTER: nothing to refine: give SEGMENTED_RASTER, a "
+                           "MIN_REGION_SIZE above 0, or both")
+        return True, ""
+
     def perform(self, parameters, context, progress, feedback):
         from ..core.refine import RefineConfig, refine_classification
 

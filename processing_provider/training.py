@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from qgis.core import (
     QgsProcessingOutputHtml,
     QgsProcessingOutputNumber,
@@ -23,8 +21,9 @@ def add_model_output(alg, report: str) -> None:
 
 
 def dlpk_path(output: str) -> str:
-    """OUTPUT_MODEL with the .dlpk extension a package needs."""
-    return output if output.lower().endswith(".dlpk") else os.path.splitext(output)[0] + ".dlpk"
+    """OUTPUT_MODEL with the .dlpk extension a package needs, added (replacing what looked
+    like an extension made 'rf_0.5m' 'rf_0.dlpk': another model's name, replaced)."""
+    return output if output.lower().endswith(".dlpk") else output + ".dlpk"
 
 
 def finish_training(package: str, accuracy, feedback) -> dict:

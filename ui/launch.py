@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from qgis.core import QgsApplication, QgsRasterLayer, QgsReferencedRectangle
 
-WHOLE_EXTENT = frozenset({"exporttrainingdata", "trainclassifier", "trainmodel",
+WHOLE_EXTENT = frozenset({"exporttrainingdata", "trainclassifier", "trainmodel", "rasterizelabels",
                           "assessaccuracy"})
 
 

@@ -114,3 +114,21 @@ def test_qgis_process_on_a_dask_cluster_gives_the_one_process_map(provider, samp
         with rasterio.open(tmp_path / "one.tif") as x, rasterio.open(tmp_path / f"{name}.tif") as y:
             np.testing.assert_array_equal(x.read(), y.read())
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]
+
+
+def test_resume_without_dask_is_said_to_start_over():
+    """RESUME in one process was ignored without a word."""
+    from types import SimpleNamespace
+
+    from landlearn.processing_provider.classify_params import resume_without_dask
+
+    said = []
+    feedback = SimpleNamespace(pushWarning=said.append)
+    one = SimpleNamespace(resume=True, dask_scheduler="", parallel_processing_factor="")
+    resume_without_dask(one, feedback)
+    assert len(said) == 1 and said[0].startswith("RESUME takes up the blocks of a stopped Dask "
+                                                 "run; with neither DASK_SCHEDULER")
+    for dask in (dict(parallel_processing_factor="2"), dict(dask_scheduler="tcp://a:1"),
+                 dict(resume=False)):
+        resume_without_dask(SimpleNamespace(**{**vars(one), **dask}), feedback)
+    assert len(said) == 1

@@ -96,6 +96,16 @@ def test_the_output_of_the_chosen_mode_is_asked_for_before_the_run(provider, sam
     ok, _ = alg.checkParameterValues(dict(base, PROCESSING_MODE=1, OUTPUT_FOLDER="/tmp/x"),
                                      context)
     assert ok
+    # the other mode's output as well: never written, yet returned and loaded into the
+    # project ("not correctly generated"), or a dead folder handed to the next model step
+    ok, message = alg.checkParameterValues(
+        dict(base, OUTPUT="/tmp/mosaic.tif", OUTPUT_FOLDER="/tmp/x"), context)
+    assert not ok and message == ("OUTPUT_FOLDER: PROCESSING_MODE=mosaicked writes OUTPUT "
+                                  "only; leave OUTPUT_FOLDER empty")
+    ok, message = alg.checkParameterValues(
+        dict(base, PROCESSING_MODE=1, OUTPUT="/tmp/mosaic.tif", OUTPUT_FOLDER="/tmp/x"), context)
+    assert not ok and message.startswith("OUTPUT: PROCESSING_MODE=each_item writes "
+                                         "OUTPUT_FOLDER only")
 
 
 def test_an_output_given_as_an_expression_is_left_to_the_run(provider, sample):

@@ -97,7 +97,7 @@ def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, samp
     assert layer.isValid()
     qgis_canvas.setDestinationCrs(QgsCoordinateReferenceSystem("EPSG:32119"))
     qgis_canvas.setExtent(QgsRectangle(630000, 215000, 640000, 225000))
-    alg = QgsApplication.processingRegistry().algorithmById("landlearn:rasterizelabels")
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:classifypixels")
     params = initial_parameters(alg, layer, qgis_canvas)
     assert params["INPUT_RASTER"] == layer.id()
     extent = params["EXTENT"]
@@ -112,7 +112,9 @@ def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, samp
     assert engine_extent.crs == "EPSG:32119" and engine_extent.xmin <= 630000
     # where the extent decides what a model learns or an accuracy is measured on, the
     # view does not narrow it
-    for name in ("exporttrainingdata", "trainclassifier", "assessaccuracy"):
+    # (a label raster from Rasterize Labels is Train Classifier's LABEL_RASTER: a zoomed-in
+    # view rasterized the labels on screen only)
+    for name in ("exporttrainingdata", "trainclassifier", "assessaccuracy", "rasterizelabels"):
         alg = QgsApplication.processingRegistry().algorithmById(f"landlearn:{name}")
         assert "EXTENT" in {p.name() for p in alg.parameterDefinitions()}
         params = initial_parameters(alg, layer, qgis_canvas)

@@ -82,3 +82,19 @@ def test_nothing_to_refine_is_named(provider, noisy, tmp_path):
             "INPUT_RASTER": str(noisy), "MIN_REGION_SIZE": 3, "CONNECTIVITY": 6,
             "OUTPUT": str(tmp_path / "x.tif")})
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_the_dialogs_defaults_are_refused_before_the_run(provider, noisy, tmp_path):
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:refineclassification")
+    context = QgsProcessingContext()
+    out = str(tmp_path / "x.tif")
+    ok, message = alg.checkParameterValues({"INPUT_RASTER": str(noisy), "OUTPUT": out}, context)
+    assert not ok and message.startswith("SEGMENTED_RASTER: nothing to refine")
+    ok, message = alg.checkParameterValues({"INPUT_RASTER": str(noisy), "OUTPUT": out, "MIN_REGION_SIZE": 3,
+                                            "CONNECTIVITY": 5}, context)
+    assert not ok and message == "CONNECTIVITY: 5 is not 4 or 8"
+    ok, _ = alg.checkParameterValues({"INPUT_RASTER": str(noisy), "OUTPUT": out, "MIN_REGION_SIZE": 3,
+                                      "CONNECTIVITY": 8}, context)
+    assert ok

@@ -239,3 +239,13 @@ def test_save_on_cancel_returns_the_saved_package_as_the_output(provider, chips,
     assert res["OUTPUT_MODEL"] == str(out) and out.exists()
     assert os.path.exists(res["REPORT"]) and res["OVERALL_ACCURACY"] is None
     assert any("was saved to" in w for w in feedback.warnings)
+
+
+def test_output_model_without_dlpk_gets_it_added_not_swapped_in():
+    """'rf_0.5m' became 'rf_0.dlpk' (the text after the last dot taken for an extension):
+    another model's name, which a LandLearn package there would have been replaced at."""
+    from landlearn.processing_provider.training import dlpk_path
+
+    assert dlpk_path("/m/rf_0.5m") == "/m/rf_0.5m.dlpk"
+    assert dlpk_path("/m/model.v2") == "/m/model.v2.dlpk"
+    assert dlpk_path("/m/model.DLPK") == "/m/model.DLPK"
