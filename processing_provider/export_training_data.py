@@ -79,8 +79,9 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterNumber(
             "MIN_LABELED_FRACTION", self.tr("Minimum labelled fraction per chip"),
             QgsProcessingParameterNumber.Type.Double, defaultValue=0.0),
-            "Keep a chip only when at least this fraction (0..1) of its pixels is labelled. "
-            "0 keeps every chip with any labelled pixel.")
+            "Keep a chip only when at least this fraction (0..1) of its pixels is labelled "
+            "(of those inside the raster or EXTENT, for a chip over its edge). 0 keeps every "
+            "chip with any labelled pixel.")
         self.add(QgsProcessingParameterBoolean(
             "OUTPUT_NOFEATURE_TILES", self.tr("Also export chips without labels"),
             defaultValue=False),

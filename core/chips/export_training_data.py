@@ -159,6 +159,13 @@ def _labels_in_area(labels, win: Window, area: Window) -> np.ndarray:
     return lab
 
 
+def _pixels_inside(win: Window, area: Window, whole: int) -> int:
+    if _inside(win, area):
+        return whole
+    part = _part_in(win, area)
+    return max(1, int(part[0].width) * int(part[0].height)) if part is not None else whole
+
+
 def _image_in_area(image: RasterSource, win: Window, area: Window):
     """(pixels, validity) for ``win``: pixels only from inside ``area``, the rest padding."""
     if _inside(win, area):
@@ -323,7 +330,9 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
             lab[~valid] = 0
         hist = np.bincount(lab.ravel(), minlength=256)
         labelled = chip_area - int(hist[0])
-        fraction = labelled / chip_area
+        # of the chip's pixels inside the area: padding beyond the raster's (or EXTENT's)
+        # edge cannot be labelled, and counting it dropped every edge chip
+        fraction = labelled / _pixels_inside(win, area, chip_area)
         best = max(best, fraction)
         if not config.output_nofeature_tiles:
             if labelled == 0:

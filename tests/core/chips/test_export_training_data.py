@@ -438,3 +438,22 @@ def test_an_image_all_nodata_under_the_labels_is_named_as_such(sample, tmp_path)
         export_training_data(ExportConfig(empty, labels, str(tmp_path / "out"), tile_size_x=64,
                                           tile_size_y=64, stride_x=64, stride_y=64))
 
+
+
+def test_the_labelled_fraction_of_an_edge_chip_counts_its_pixels_inside(sample, tmp_path):
+    """A 40 x 40 px EXTENT, every pixel labelled, 64 px chips: the padding beyond the
+    extent counted as unlabelled (1600 of 4096 = 39%), and MIN_LABELED_FRACTION 0.7 refused
+    the whole export."""
+    from synthetic import write
+
+    image, _ = _s2(sample)
+    with rasterio.open(image) as ds:
+        write(tmp_path / "all.tif", np.full(ds.shape, 2, np.uint8), crs=ds.crs,
+              transform=ds.transform, nodata=0)
+        x0, y0 = apply(ds.transform, 100, 140)
+        x1, y1 = apply(ds.transform, 140, 100)
+    result = export_training_data(ExportConfig(
+        image, LabelConfig(str(tmp_path / "all.tif")), str(tmp_path / "out"),
+        extent=Extent(x0, y0, x1, y1), tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64,
+        min_labeled_fraction=0.7))
+    assert result.skipped_below_fraction == 0 and len(manifest(tmp_path / "out")["chips"]) == 1
