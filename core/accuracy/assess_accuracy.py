@@ -79,13 +79,18 @@ class AreaEstimate:
 
     @property
     def users(self) -> np.ndarray:
-        return np.diag(self.counts) / self._rows()[:, 0]
+        """NaN for a class no reference pixel fell on in the map (undefined, not 0: read
+        as 0.000 it said every such pixel was wrong)."""
+        rows = self.counts.sum(axis=1)
+        return np.divide(np.diag(self.counts), rows, out=np.full(len(rows), np.nan),
+                         where=rows > 0)
 
     @property
     def producers(self) -> np.ndarray:
+        """NaN for a class absent from the (weighted) reference."""
         p = self.proportions
         col = p.sum(axis=0)
-        return np.divide(np.diag(p), col, out=np.zeros_like(col), where=col > 0)
+        return np.divide(np.diag(p), col, out=np.full_like(col, np.nan), where=col > 0)
 
     @property
     def area(self) -> np.ndarray:
@@ -102,7 +107,7 @@ class AreaEstimate:
     @property
     def overall_ci95(self) -> float:
         w, n_i = self._w(), self._rows()[:, 0]
-        ua = self.users
+        ua = np.nan_to_num(self.users)  # an unsampled stratum weighs 0
         return float(1.96 * np.sqrt((w ** 2 * ua * (1 - ua) / np.maximum(n_i - 1, 1)).sum()))
 
     def to_json(self) -> dict:
@@ -111,8 +116,8 @@ class AreaEstimate:
             "ci95_assumes": INDEPENDENCE,
             "overall_accuracy": self.overall, "overall_accuracy_ci95": self.overall_ci95,
             "area_unit": self.unit,
-            "classes": {c.name: {"users_accuracy": float(self.users[i]),
-                                 "producers_accuracy": float(self.producers[i]),
+            "classes": {c.name: {"users_accuracy": _number(self.users[i]),
+                                 "producers_accuracy": _number(self.producers[i]),
                                  "map_area": float(self.map_pixels[i] * self.pixel_area),
                                  "estimated_area": float(self.area[i]),
                                  "estimated_area_ci95": float(self.area_ci95[i])}
@@ -146,7 +151,7 @@ class AssessResult:
                  f"{'class':<20} {'users':>6} {'producers':>9} "
                  f"{'map area':>12} {'estimated area':>15} {'+- 95%':>10}  ({e.unit})"]
         for i, c in enumerate(self.classes):
-            lines.append(f"{c.name[:20]:<20} {e.users[i]:6.3f} {e.producers[i]:9.3f} "
+            lines.append(f"{c.name[:20]:<20} {_shown(e.users[i]):>6} {_shown(e.producers[i]):>9} "
                          f"{e.map_pixels[i] * e.pixel_area:12.4g} {e.area[i]:15.4g} "
                          f"{e.area_ci95[i]:10.3g}")
         if e.unsampled:
@@ -155,6 +160,15 @@ class AssessResult:
             lines.append(f"{self.unclassified_reference} reference pixels fall on unclassified "
                          "(0) map pixels and are not counted")
         return "\n".join(lines)
+
+
+def _number(x) -> float | None:
+    """JSON has no NaN: an undefined accuracy is null."""
+    return None if np.isnan(x) else float(x)
+
+
+def _shown(x) -> str:
+    return "n/a" if np.isnan(x) else f"{x:.3f}"
 
 
 def _map_names(map_path: str) -> dict[int, str]:

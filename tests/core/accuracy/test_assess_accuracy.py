@@ -46,6 +46,29 @@ def test_area_weighted_estimates_match_the_formulas(tmp_path):
     assert data["area_weighted"]["overall_accuracy"] == pytest.approx(np.trace(p))
 
 
+def test_an_undefined_accuracy_is_said_so_not_zero(tmp_path):
+    """Class 3 is in the reference but never mapped: its user's accuracy is undefined (no
+    map pixel of it was checked), and read 0.000 in the table and the JSON."""
+    mapped = np.repeat(np.array([1, 2], np.uint8), 10)[None].repeat(10, 0)
+    reference = mapped.copy()
+    reference[:5, :5] = 3  # on the map's class 1
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    r = write(tmp_path / "ref.tif", reference, nodata=0)
+    res = assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "acc.json")))
+    e = res.areas
+    at = {c.value: i for i, c in enumerate(res.classes)}
+    assert np.isnan(e.users[at[3]]) and e.producers[at[3]] == 0.0  # all 25 missed
+    assert e.users[at[1]] == pytest.approx(0.75) and e.users[at[2]] == 1.0
+    assert np.isfinite(e.overall_ci95)
+    lines = res.summary().splitlines()
+    head = next(k for k, line in enumerate(lines) if line.split()[:3] == ["class", "users",
+                                                                       "producers"])
+    row = next(line for line in lines[head:] if line.startswith("Class 3"))
+    assert row.split()[2:4] == ["n/a", "0.000"]
+    data = json.loads((tmp_path / "acc.json").read_text())
+    assert data["area_weighted"]["classes"]["Class 3"]["users_accuracy"] is None
+
+
 def _map_and_reference(tmp_path):
     """A 20 x 20 map (column 0 unclassified) and a reference with named classes."""
     mapped = np.ones((20, 20), np.uint8)
