@@ -106,7 +106,7 @@ class ExportResult:
 
 def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource, Window]:
     image = RasterSource(config.input_raster, config.bands)
-    area = extent_to_window(config.extent, image.grid) if config.extent else image.grid.full_window
+    area = extent_to_window(config.extent, image.grid, centres=True) if config.extent else image.grid.full_window
     cell = config.cell_size
     if cell is None or np.allclose(image.grid.res, (cell, cell), rtol=1e-9, atol=0):
         return image, area

@@ -87,7 +87,7 @@ def collect_object_samples(config, progress: Progress | None = None) -> Samples:
 
 def _collect(config, image, seg_ds, attributes, progress) -> Samples:
     grid = image.grid
-    area = extent_to_window(config.extent, grid) if config.extent else grid.full_window
+    area = extent_to_window(config.extent, grid, centres=True) if config.extent else grid.full_window
     with open_labels(config.labels, grid, progress) as lab:
         has_ids = hasattr(lab, "read_ids")
         by_class, by_group = _PairCounts(), _PairCounts()

@@ -99,7 +99,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
     progress = progress or NullProgress()
     context = neighbourhood if neighbourhood is not None and neighbourhood.sizes else None
     with RasterSource(raster, bands) as image:
-        area = extent_to_window(extent, image.grid) if extent else image.grid.full_window
+        area = extent_to_window(extent, image.grid, centres=True) if extent else image.grid.full_window
         with open_labels(labels, image.grid, progress) as lab:
             has_ids = hasattr(lab, "read_ids")
             # polygons (or points) a window apart share pixels in their features: they are

@@ -66,8 +66,11 @@ def extent_in_crs(extent: Extent, crs: CRS | None) -> tuple[float, float, float,
     return out
 
 
-def extent_to_window(extent: Extent, grid: Grid) -> Window:
-    """Clip ``extent`` to ``grid`` and snap it outward to whole pixels."""
+def extent_to_window(extent: Extent, grid: Grid, centres: bool = False) -> Window:
+    """Clip ``extent`` to ``grid`` and snap it outward to whole pixels; with ``centres``,
+    to the pixels whose centres lie inside it (training: an extent is how users keep a
+    test area out, and a pixel mostly on the other side of its edge brought that area's
+    pixels and labels in)."""
     if not grid.is_north_up:
         raise InputError("extent", "the raster is rotated; extents are only supported on "
                          "north-up rasters (warp it first)")
@@ -79,10 +82,16 @@ def extent_to_window(extent: Extent, grid: Grid) -> Window:
             c, r = apply(inv, x, y)
             cols.append(c)
             rows.append(r)
-    c0 = math.floor(min(cols) + _SNAP_TOLERANCE)
-    r0 = math.floor(min(rows) + _SNAP_TOLERANCE)
-    c1 = math.ceil(max(cols) - _SNAP_TOLERANCE)
-    r1 = math.ceil(max(rows) - _SNAP_TOLERANCE)
+    if centres:  # pixel i's centre is at i + 0.5
+        c0 = math.ceil(min(cols) - 0.5 - _SNAP_TOLERANCE)
+        r0 = math.ceil(min(rows) - 0.5 - _SNAP_TOLERANCE)
+        c1 = math.floor(max(cols) - 0.5 + _SNAP_TOLERANCE) + 1
+        r1 = math.floor(max(rows) - 0.5 + _SNAP_TOLERANCE) + 1
+    else:
+        c0 = math.floor(min(cols) + _SNAP_TOLERANCE)
+        r0 = math.floor(min(rows) + _SNAP_TOLERANCE)
+        c1 = math.ceil(max(cols) - _SNAP_TOLERANCE)
+        r1 = math.ceil(max(rows) - _SNAP_TOLERANCE)
     c0, r0 = max(c0, 0), max(r0, 0)
     c1, r1 = min(c1, grid.width), min(r1, grid.height)
     if c1 <= c0 or r1 <= r0:

@@ -70,3 +70,22 @@ def test_utm_extent_on_a_geographic_raster(shared, tmp_path):
         win = extent_to_window(Extent(cx - 5000, cy - 5000, cx + 5000, cy + 5000, utm.to_wkt()), src.grid)
     # 10 km is about 0.09 degrees; at 0.002 degrees per pixel that is roughly 45-65 pixels
     assert 40 <= win.width <= 80 and 40 <= win.height <= 70
+
+
+def test_training_extents_take_the_pixels_whose_centres_are_inside(tmp_path):
+    """An extent edge 3 m into a 10 m pixel: snapped outward, the pixel (7 m of it on the
+    other side, e.g. a test area's) came in; by centres it stays out, and an edge 3 m
+    past a pixel's centre keeps it."""
+    path = write(tmp_path / "g.tif", np.zeros((100, 100), np.uint8),
+                 transform=from_origin(0, 1000, 10, 10), crs="EPSG:32633")
+    with RasterSource(path) as src:
+        grid = src.grid
+    # pixels 10..19 span x 100..200, rows 10..19 span y 900..800
+    edge_inside = Extent(103, 803, 197, 897)  # edges 3 m inside the border pixels
+    assert extent_to_window(edge_inside, grid) == Window(10, 10, 10, 10)
+    assert extent_to_window(edge_inside, grid, centres=True) == Window(10, 10, 10, 10)
+    past_centre = Extent(107, 807, 193, 893)  # 7 m in: the border pixels' centres outside
+    assert extent_to_window(past_centre, grid) == Window(10, 10, 10, 10)
+    assert extent_to_window(past_centre, grid, centres=True) == Window(11, 11, 8, 8)
+    on_edges = Extent(100, 800, 200, 900)
+    assert extent_to_window(on_edges, grid, centres=True) == Window(10, 10, 10, 10)
