@@ -4,8 +4,9 @@ Classify Raster Collection's each_item mode writes one map per item into a folde
 appears whole or not at all (files.StagedFolder). A run of 10^4 items that a job
 scheduler terminates at item 7,000 should not start over: with RESUME its folder is built
 under a fixed hidden name beside the output, ``.<folder name>.landlearn-resume``, with a
-manifest holding the run's key (what decides its files); a terminated run leaves it, and
-the next run with the same key takes it up. Any other key, or a run without RESUME, finds
+manifest holding the run's key (what decides its files); a run stopped by anything but
+the user's Cancel (``keep_on``: a termination, an item that failed) leaves it, and the next
+run with the same key takes it up. Any other key, or a run without RESUME, finds
 it stale and removes it, as the Dask engine does with its parts (classify.distributed.
 staging). The folder is made, manifest included, under a temporary name and renamed, so a
 stop at any moment leaves no folder or a whole one; the run's own bookkeeping

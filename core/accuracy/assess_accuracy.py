@@ -228,6 +228,14 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                              "raster holds whole class values (uint8)")
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
         with open_labels(_matching(config.reference, src.path), src.grid, progress) as ref:
+            ratio = getattr(ref, "cell_ratio", None)
+            if ratio is not None and ratio >= 1.5:
+                # a 30 m reference on a 10 m map: each cell counted as nine samples
+                progress.warning(f"The reference raster's cells are about {ratio:.1f} map "
+                                 "pixels each: every reference cell is counted as that many "
+                                 "pixels, which are not independent samples, so the counts and "
+                                 "confidence intervals overstate the evidence by about that "
+                                 "much; assess a map made at the reference's cell size")
             cm = np.zeros((256, 256), dtype=np.int64)  # [map, reference]
             map_pixels = np.zeros(256, dtype=np.int64)
             map_area = np.zeros(256, dtype=np.float64)  # square metres, on a grid in degrees

@@ -119,9 +119,38 @@ def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
     return out
 
 
+def _band_key(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", name).casefold()
+
+
 def _generic(bands: list[str]) -> bool:
-    """Band names that say nothing (Band_1.., written where a raster names none)."""
-    return all(re.fullmatch(r"Band_\d+", b) for b in bands)
+    """Band names that say nothing (Band_1, 'Band 1': what a raster naming none gets)."""
+    return all(re.fullmatch(r"band\d+", _band_key(b)) for b in bands)
+
+
+def _same_bands(first: _Folder, other: _Folder, progress) -> None:
+    """Folders pooled must hold the same bands in the same order: (4,3,2) beside (1,2,3)
+    would teach a network one band from two others. Refused when the same names come in
+    another order, or when the exported raster bands (SourceBands, of rasters with as many
+    bands) differ; names that
+    merely differ (one raster named its bands, the other not; 'B4' and 'SR_B4') are only
+    warned about."""
+    a, b = [_band_key(n) for n in first.bands], [_band_key(n) for n in other.bands]
+    reordered = a != b and sorted(a) == sorted(b) and not _generic(first.bands)
+    # raster bands compared only between rasters of one layout (band 2..4 of a 6-band
+    # raster may well be band 1..3 of a 3-band one)
+    sources = (first.source_bands is not None and other.source_bands is not None
+               and first.source_band_count == other.source_band_count
+               and list(first.source_bands) != list(other.source_bands))
+    if reordered or sources:
+        what = (f"the bands {other.bands[:6]} against {first.bands[:6]}" if reordered else
+                f"the raster's bands {other.source_bands[:6]} against {first.source_bands[:6]}")
+        raise InputError(PARAM, f"'{other.path}' holds {what} in '{first.path}'; export all "
+                         "folders with the same bands in the same order")
+    if a != b and not (_generic(first.bands) or _generic(other.bands)) and progress is not None:
+        progress.warning(f"'{other.path}' names its bands {other.bands[:6]}, "
+                         f"'{first.path}' {first.bands[:6]}: pooled band by band in this "
+                         "order; check that they are the same bands")
 
 
 def _folder_of(parts: list, info: ClassInfo) -> str:
@@ -185,8 +214,9 @@ def _georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None
             # bounds as (min x, min y, max x, max y): a south-up world file (e > 0) gives
             # rasterio's bottom above its top, and no overlap was ever found
             box = (min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3]))
-            # a rotated transform (a = e = 0) places no chip on a north-up grid: alone
-            placed.append(None if ds.crs is None and t.is_identity or t.a == 0 or t.e == 0
+            # a rotated transform (b, d not 0) places no chip on a north-up grid: alone
+            placed.append(None if ds.crs is None and t.is_identity or not t.is_rectilinear
+                          or t.a == 0 or t.e == 0
                           else (t.c, t.f, abs(t.a), abs(t.e), box, t.e > 0))
     if any(p is None for p in placed) or not placed:
         return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
@@ -346,12 +376,7 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         if len(p.bands) != len(first.bands):
             raise InputError(PARAM, f"'{p.path}' has {len(p.bands)} bands but '{first.path}' has "
                              f"{len(first.bands)}; all folders must be exported with the same bands")
-        if [b.casefold() for b in p.bands] != [b.casefold() for b in first.bands] and not (
-                _generic(p.bands) or _generic(first.bands)):
-            # (4,3,2) beside (1,2,3): the network would learn one band from two others
-            raise InputError(PARAM, f"'{p.path}' has the bands {p.bands[:6]} but "
-                             f"'{first.path}' has {first.bands[:6]}; export all folders with "
-                             "the same bands in the same order")
+        _same_bands(first, p, progress)
         if p.tile != first.tile:
             raise InputError(PARAM, f"'{p.path}' has {p.tile[0]} x {p.tile[1]} chips but "
                              f"'{first.path}' has {first.tile[0]} x {first.tile[1]}; export all "
@@ -371,8 +396,8 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
     for p in parts:
         for c in p.classes:
             had = classes.setdefault(c.value, c)
-            if had.name.casefold() != c.name.casefold() and f"Class {c.value}" not in (
-                    had.name, c.name):
+            defaults = (f"Class {c.value}", str(c.value))  # no name given: not a clash
+            if had.name.casefold() != c.name.casefold() and not {had.name, c.name} & set(defaults):
                 # text labels of two layers numbered apart (A: Forest=1, B: Urban=1): Urban
                 # pixels were trained as Forest
                 raise InputError(PARAM, f"class value {c.value} is '{had.name}' in "

@@ -44,6 +44,7 @@ class RasterLabels:
         if self._int64:  # the fill goes into uint64 buffers: its bit pattern
             self._fill = int(np.int64(self._fill).view(np.uint64))
         self._offset = self._aligned_offset()
+        self.cell_ratio: float | None = None
         if self._offset is None and self._int64:
             raise InputError("labels", "the label raster is Int64 and on another grid than the "
                              "image; this GDAL/rasterio cannot warp Int64 correctly. Convert it "
@@ -55,15 +56,8 @@ class RasterLabels:
                                  "the CRS first")
             progress.info(f"Labels are on another grid or CRS ({self.ds.crs.to_string()}); "
                           "warping them onto the image grid with nearest neighbour.")
-            ratio = self._cell_ratio()
-            if ratio is not None and ratio >= 1.5:
-                # a 30 m reference on a 10 m map: each cell counted as nine pixels
-                progress.warning(f"The label raster's cells are about {ratio:.1f} image pixels "
-                                 "each: every label cell counts as that many pixels, which are "
-                                 "not independent samples (an accuracy assessment's counts and "
-                                 "confidence intervals overstate the evidence by that much); "
-                                 "resample the image, or assess at the labels' cell size "
-                                 "(CELL_SIZE of the map)")
+            # image pixels per label cell (Assess Accuracy warns when it is well above 1)
+            self.cell_ratio = self._cell_ratio()
         if not self.overlaps(grid.full_window):
             raise InputError("labels", "the label raster does not overlap the image; check "
                              "that both are where they should be (and their CRS)")

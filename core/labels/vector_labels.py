@@ -271,7 +271,7 @@ class VectorLabels:
                 if alone:
                     progress.warning(f"Reference class(es) {alone[:10]} match no class of the "
                                      "map; their pixels count as errors.")
-            elif all(t.isdigit() and 1 <= int(t) <= 255 for t in texts):
+            elif all(t.isascii() and t.isdigit() and 1 <= int(t) <= 255 for t in texts):
                 # class codes kept as text (a CSV, some shapefiles): "10" is class 10, not
                 # the second in alphabetical order ("1", "10", "2" made 10 class 2)
                 code = {t: int(t) for t in texts}

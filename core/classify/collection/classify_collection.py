@@ -170,8 +170,8 @@ def _items_key(base, items, names) -> str:
     only under the same key."""
     fields = {k: v for k, v in map_fields(base).items()
               if k not in ("input_raster", "block_size")}  # blocks give the same map
-    if not os.path.isfile(base.model):
-        raise InputError("model", f"'{base.model}' is not a model package file")
+    if not os.path.exists(base.model):  # a .dlpk, an unpacked folder or the .emd in it
+        raise InputError("model", f"'{base.model}' does not exist")
     fields["model"] = package_sha256(base.model)
     fields["engine"] = engine_fingerprint()["landlearn"]
     fields["items"] = [[name, raster_identity(item.path)] for item, name in zip(items, names)]

@@ -60,8 +60,9 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
         raise InputError(parameter, f"GDAL cannot mosaic {len(left_out)} item(s) with the "
                          f"first, e.g. '{left_out[0]}' ({gdal.GetLastErrorMsg().strip()}); "
                          "give the items one data type and band layout (e.g. gdal:translate "
-                         "with an output data type), or classify them with "
-                         "PROCESSING_MODE=each_item")
+                         "with an output data type)" + (", or classify them with "
+                                                        "PROCESSING_MODE=each_item"
+                                                        if first is not None else ""))
     return path
 
 

@@ -201,7 +201,8 @@ class Workers:
     full_hosts: frozenset[str]
 
 
-def preflight(client, paths: dict[str, list[str]], probe: str, progress) -> Workers:
+def preflight(client, paths: dict[str, list[str]], probe: str, progress,
+              needs: frozenset[str] = frozenset({"numpy"})) -> Workers:
     """Ask every worker what it sees; raise the first problem with its fix. One question
     to every worker: its answer also gives its host and cores."""
     mine = engine_fingerprint()
@@ -241,11 +242,13 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress) -> Work
         differ = [k for k, v in mine.items()
                   if k not in ("landlearn", "distributed") and theirs.get(k) != v]
         said = ", ".join(f"{k} {theirs.get(k)} (here {mine[k]})" for k in differ)
-        # another series (numpy 1.x beside 2.x, torch 2.4 beside 2.6) reads packages and
-        # computes otherwise: blocks of one map would differ; a library only one side has
-        # is needed by some models only (a worker without it fails the blocks that need it,
-        # naming it); a patch release apart only warns
-        other_series = [k for k in differ if NOT_INSTALLED not in (theirs.get(k), mine[k])
+        # another series of a library this model computes with (``needs``: numpy 1.x
+        # beside 2.x, torch 2.4 beside 2.6) reads packages and computes otherwise: blocks
+        # of one map would differ. A library only one side has, one the model does not
+        # use, another Python or a patch release apart only warn (a worker without a
+        # library the model needs fails its blocks naming it)
+        other_series = [k for k in differ if k in needs
+                        and NOT_INSTALLED not in (theirs.get(k), mine[k])
                         and series(str(theirs.get(k))) != series(mine[k])]
         if other_series:
             raise InputError("dask_scheduler", f"worker {address} ({got['host']}) runs {said}; "

@@ -64,8 +64,11 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
                           f"earlier run with the same parameters ('{staging.path}')")
         assembler = Assembler(config, grid, info, area, staging.path)
         try:
+            # the libraries whose series must agree between the client and its workers
+            needs = frozenset({"numpy"} | ({"scikit-learn"} if info.kind == "classical"
+                                           else {"torch", "onnxruntime"}))
             run = _run(config, blocks, done, staging, assembler, tile, pad, sha, engine, files,
-                       workers, progress)
+                       workers, progress, needs)
             t0 = time.perf_counter()
             assembler.commit()
             run.assembly_seconds += time.perf_counter() - t0
@@ -98,7 +101,7 @@ def _sample(files: list[str], most: int = PREFLIGHT_FILES) -> list[str]:
 
 
 def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, pad, sha,
-         engine, files, workers, progress) -> DistributedRun:
+         engine, files, workers, progress, needs: frozenset[str]) -> DistributedRun:
     t_assemble = 0.0
     for b in blocks:
         if b.index in done:
@@ -115,7 +118,7 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         # named, not block by block
         paths = {name: _sample(found) for name, found in files.items()}
         paths["model"] = [config.model]
-        found = preflight(client, paths, staging.probe, progress)
+        found = preflight(client, paths, staging.probe, progress, needs)
         run.workers, full = found.threads, found.full_hosts
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
             "worker processes on this machine"

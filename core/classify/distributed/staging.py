@@ -12,6 +12,7 @@ unless it is empty (what a block stopped while it started can leave)."""
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -125,7 +126,12 @@ class Staging:
             if resume and theirs.get("key") == key:
                 self.resumed = True
             else:
-                shutil.rmtree(self.path)
+                _remove_tree(self.path)
+                if os.path.lexists(self.path):
+                    raise InputError("output", f"the stale staging folder '{self.path}' cannot "
+                                     "be removed (a file in it is held open?); remove it")
+        for old in glob.glob(glob.escape(self.path) + ".removed-*"):
+            shutil.rmtree(old, ignore_errors=True)  # what an earlier removal left
         if not self.resumed:
             try:
                 os.makedirs(self.path)
@@ -148,18 +154,22 @@ class Staging:
         return done
 
     def remove(self) -> None:
-        """Moved aside under another name first, then deleted: a tree deleted in place could
-        lose its manifest and keep a part some file system held open (NFS's .nfs files),
-        and a folder by the staging name without the manifest stops every later run. A
-        block still running on a worker stops on its own once the manifest is gone
-        (worker._check_staging)."""
-        gone = f"{self.path}.removed-{uuid.uuid4().hex[:8]}"
-        try:
-            os.replace(self.path, gone)
-        except OSError:
-            gone = self.path
-        for _ in range(20):
-            shutil.rmtree(gone, ignore_errors=True)
-            if not os.path.lexists(gone):
-                return
-            time.sleep(0.1)
+        _remove_tree(self.path)
+
+
+def _remove_tree(path: str) -> None:
+    """Moved aside under another name first, then deleted: a tree deleted in place could
+    lose its manifest and keep a part some file system held open (NFS's .nfs files),
+    and a folder by the staging name without the manifest stops every later run. A
+    block still running on a worker stops on its own once the manifest is gone
+    (worker._check_staging)."""
+    gone = f"{path}.removed-{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(path, gone)
+    except OSError:
+        gone = path
+    for _ in range(20):
+        shutil.rmtree(gone, ignore_errors=True)
+        if not os.path.lexists(gone):
+            return
+        time.sleep(0.1)

@@ -80,26 +80,23 @@ MAX_PACKAGE_FILES = 1000  # files of an unpacked package folder hashed, at most
 
 def package_sha256(path: str) -> str:
     """The SHA-256 of a model as Classify Pixels reads it: a package file's own, or for an
-    unpacked package (its folder, or the .emd in it) one over every file's relative name
-    and SHA-256, so that the weights beside an .emd are in the RESUME key and the
-    workers' check as much as the .emd is (a folder was hashed as a file: an error)."""
+    unpacked package (its folder, or the .emd in it) one over the names and SHA-256s of
+    the folder's own files (not its subfolders, nor hidden files such as LandLearn's
+    staging), so that the weights beside an .emd are in the RESUME key and the workers'
+    check as much as the .emd is (a folder was hashed as a file: an error)."""
     if os.path.isfile(path) and not path.lower().endswith(".emd"):
         return file_sha256(path)
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     h = hashlib.sha256(b"landlearn package folder\0" + os.path.basename(path).encode() * (
         not os.path.isdir(path)))
-    count = 0
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        for name in sorted(names):
-            count += 1
-            if count > MAX_PACKAGE_FILES:
-                raise InputError("model", f"the package folder '{folder}' holds more than "
-                                 f"{MAX_PACKAGE_FILES} files; give the .dlpk itself")
-            full = os.path.join(root, name)
-            if os.path.isfile(full):
-                rel = os.path.relpath(full, folder).replace(os.sep, "/")
-                h.update(f"{rel}\0{file_sha256(full)}\0".encode())
+    names = sorted(n for n in os.listdir(folder) if not n.startswith(".")
+                   and os.path.isfile(os.path.join(folder, n)))
+    if len(names) > MAX_PACKAGE_FILES:
+        raise InputError("model", f"the package folder '{folder}' holds {len(names)} files, "
+                         f"more than the {MAX_PACKAGE_FILES} a package has; give the .dlpk, "
+                         "or keep the unpacked package in a folder of its own")
+    for name in names:
+        h.update(f"{name}\0{file_sha256(os.path.join(folder, name))}\0".encode())
     return h.hexdigest()
 
 

@@ -69,6 +69,27 @@ def test_an_undefined_accuracy_is_said_so_not_zero(tmp_path):
     assert data["area_weighted"]["classes"]["Class 3"]["users_accuracy"] is None
 
 
+def test_a_coarser_reference_raster_is_said_to_count_each_cell_many_times(tmp_path):
+    """A 30 m reference on a 10 m map: each cell became nine pixels, counted as nine
+    independent samples without a word; a finer one is only warped."""
+    from rasterio.transform import from_origin
+
+    mapped = np.ones((12, 12), np.uint8)
+    m = write(tmp_path / "map.tif", mapped, transform=from_origin(500000, 5000000, 10, 10),
+              nodata=0)
+    coarse = write(tmp_path / "coarse.tif", np.ones((4, 4), np.uint8),
+                   transform=from_origin(500000, 5000000, 30, 30), nodata=0)
+    progress = RecordingProgress()
+    assess_accuracy(AssessConfig(m, LabelConfig(coarse)), progress)
+    assert any(w.startswith("The reference raster's cells are about 9.0 map pixels each")
+               for w in progress.warnings)
+    fine = write(tmp_path / "fine.tif", np.ones((24, 24), np.uint8),
+                 transform=from_origin(500000, 5000000, 5, 5), nodata=0)
+    progress = RecordingProgress()
+    assess_accuracy(AssessConfig(m, LabelConfig(fine)), progress)
+    assert not any("map pixels each" in w for w in progress.warnings)
+
+
 def _map_and_reference(tmp_path):
     """A 20 x 20 map (column 0 unclassified) and a reference with named classes."""
     mapped = np.ones((20, 20), np.uint8)

@@ -325,6 +325,21 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
         emd.setdefault("InputRastersProps", {})["BandNames"] = [f"B{i + 1}" for i in range(n)][::order]
         (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
         pair.append(folder)
-    with pytest.raises(InputError, match=r"bands\d' has the bands \['B5', .* but '.*bands0' has "
-                       r"\['B1', .*export all folders with the same bands in the same order"):
+    with pytest.raises(InputError, match=r"bands1' holds the bands \['B5', .* against \['B1', "
+                       r".* in '.*bands0'; export all folders with the same bands in the same "
+                       r"order"):
         read_training_data(pair)
+    # unnamed bands (Band_1..) exported from the raster's bands 5..1 and 1..5
+    emd = _json(pair[1] / "esri_model_definition.emd")
+    emd["InputRastersProps"]["BandNames"] = [f"Band_{i + 1}" for i in range(n)]
+    emd.setdefault("LandLearn", {}).update(SourceBands=list(range(n, 0, -1)), SourceBandCount=n)
+    (pair[1] / "esri_model_definition.emd").write_text(json.dumps(emd))
+    with pytest.raises(InputError, match=r"bands1' holds the raster's bands \[5, 4, "):
+        read_training_data([export, pair[1]])
+    # names that only differ (one raster named its bands): pooled, with a warning
+    emd["LandLearn"]["SourceBands"] = list(range(1, n + 1))
+    emd["InputRastersProps"]["BandNames"] = [f"SR_B{i + 1}" for i in range(n)]
+    (pair[1] / "esri_model_definition.emd").write_text(json.dumps(emd))
+    progress = RecordingProgress()
+    read_training_data([pair[0], pair[1]], progress)
+    assert any("check that they are the same bands" in w for w in progress.warnings)

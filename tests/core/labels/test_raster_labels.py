@@ -95,23 +95,6 @@ def test_an_offset_label_raster_is_read_without_warping(tmp_path):
     assert not edge[:2].any() and not edge[:, 2:].any()
 
 
-def test_a_coarser_label_raster_is_said_to_count_each_cell_many_times(tmp_path):
-    """A 30 m reference on a 10 m image: each cell becomes nine pixels, which an accuracy
-    assessment counted as nine independent samples without a word."""
-    grid = _grid(tmp_path)  # 10 m
-    coarse = write(tmp_path / "coarse.tif", np.ones((4, 4), np.uint8),
-                   transform=from_origin(500000, 5000000, 30, 30), nodata=0)
-    progress = RecordingProgress()
-    RasterLabels(LabelConfig(coarse), grid, progress)
-    assert any(w.startswith("The label raster's cells are about 9.0 image pixels each")
-               for w in progress.warnings)
-    fine = write(tmp_path / "fine.tif", np.ones((20, 20), np.uint8),
-                 transform=from_origin(500000, 5000000, 5, 5), nodata=0)
-    progress = RecordingProgress()
-    RasterLabels(LabelConfig(fine), grid, progress)  # finer: warped, nothing to warn of
-    assert progress.warnings == []
-
-
 def test_nodata_nan_names_and_colours_of_a_label_raster(tmp_path):
     grid = _grid(tmp_path, (4, 4))
     data = np.array([[1, 2, np.nan, -9], [3, 3, 3, 3], [0, 0, 0, 0], [1, 1, 1, 1]], np.float32)

@@ -132,7 +132,13 @@ def test_an_unpacked_package_is_hashed_with_every_file_beside_its_emd(rf, nc_ima
     first, by_emd = package_sha256(str(folder)), package_sha256(emd)
     assert first == package_sha256(str(folder)) and package_sha256(str(rf[0])) == \
         file_sha256(str(rf[0]))
-    member = next(p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".emd")
+    # what a run puts beside it (LandLearn's hidden staging, a subfolder) is not the package
+    (folder / ".out.tif.landlearn-parts").mkdir()
+    (folder / ".out.tif.landlearn-parts" / "landlearn_parts.json").write_text("{}")
+    (folder / "report").mkdir(exist_ok=True)
+    (folder / "report" / "extra.txt").write_text("x")
+    assert package_sha256(str(folder)) == first
+    member = next(p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix != ".emd")
     with open(member, "ab") as fh:
         fh.write(b"x")
     assert package_sha256(str(folder)) != first and package_sha256(emd) != by_emd
