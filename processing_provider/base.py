@@ -26,6 +26,7 @@ from ..core.runtime.diagnostics import bug_report
 from ..core.seeds import MAX_SEED
 from .choices import Choice
 from .feedback import FeedbackProgress, pumping
+from .selection import selection_unwrapped
 
 ICONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icons")
 
@@ -109,7 +110,10 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         return choice.names[index]
 
     def checkParameterValues(self, parameters, context):
-        normalized = dict(parameters)
+        try:  # LABELS as a source definition: its layer (QGIS's own check refused it)
+            normalized = dict(selection_unwrapped(parameters))
+        except QgsProcessingException as exc:
+            return False, str(exc)
         for key, choice in self._choices.items():
             value = normalized.get(key)
             if value in (None, ""):

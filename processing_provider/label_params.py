@@ -25,6 +25,7 @@ from qgis.core import (
 
 from ..core.errors import InputError
 from .layers import raster_path, vector_path
+from .selection import selection_unwrapped
 
 if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS starts
     from ..core.labels.base import LabelConfig
@@ -59,6 +60,7 @@ def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> 
 
 
 def label_config(alg, parameters, context, feedback) -> LabelConfig:
+    parameters = selection_unwrapped(parameters)
     layer = alg.parameterAsLayer(parameters, "LABELS", context)
     if layer is None:
         raise QgsProcessingException("LABELS: no label layer was given or it could not be loaded")
@@ -152,6 +154,7 @@ def labels_named(parameters):
 
 
 def classifier_label_config(alg, parameters, context, feedback) -> LabelConfig:
+    parameters = selection_unwrapped(parameters)
     if parameters.get("LABEL_RASTER") not in (None, ""):
         layer = alg.parameterAsRasterLayer(parameters, "LABEL_RASTER", context)
         return _label_config(labels=raster_path(layer, "LABEL_RASTER"))

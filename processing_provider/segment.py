@@ -96,8 +96,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
                      text, advanced=True)
         self.add_size_limit("segmentation")
         self.add(QgsProcessingParameterRasterDestination(
-            "OUTPUT", self.tr("Segmented raster (mean values)")),
-            "Each segment filled with its mean band values, in the input's data type.")
+            "OUTPUT", self.tr("Segmented raster (mean values)"), optional=True),
+            "Each segment filled with its mean band values, in the input's data type. Optional: "
+            "an object-based workflow may need OUTPUT_SEGMENT_IDS only (one output at least).")
         self.add(QgsProcessingParameterRasterDestination(
             "OUTPUT_SEGMENT_IDS", self.tr("Segment ids"), optional=True),
             "uint32 segment ids (0 = NoData), numbered in raster order.")
@@ -121,7 +122,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
         config = SegmentConfig(
             input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
                                                                  context), "INPUT_RASTER"),
-            output=self.parameterAsOutputLayer(parameters, "OUTPUT", context),
+            output=optional_out("OUTPUT", self.parameterAsOutputLayer),
             output_segment_ids=optional_out("OUTPUT_SEGMENT_IDS", self.parameterAsOutputLayer),
             output_polygons=optional_out("OUTPUT_POLYGONS", self.parameterAsOutputLayer),
             spectral_detail=self.parameterAsDouble(parameters, "SPECTRAL_DETAIL", context),

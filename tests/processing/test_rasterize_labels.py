@@ -88,6 +88,27 @@ def test_selected_features_only_and_extent_in_another_crs(provider, sample, tmp_
             assert 200 <= ds.width <= 206 and 150 <= ds.height <= 156
 
 
+def test_a_selection_passed_as_a_feature_source_definition(provider, sample, tmp_path):
+    """processing.run(..., {"LABELS": QgsProcessingFeatureSourceDefinition(id, True)}), how
+    scripts pass a selection: it read as 'no label layer was given'. A filter expression in
+    it is refused by name."""
+    from qgis.core import QgsProcessingException, QgsProcessingFeatureSourceDefinition
+
+    nc = sample / "nc_landsat7"
+    with _selected(nc / "landsat96_polygons.shp", '"id" = 5') as layer:
+        out = str(tmp_path / "sel.tif")
+        _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+              "LABELS": QgsProcessingFeatureSourceDefinition(layer.id(), True),
+              "CLASS_FIELD": "id", "OUTPUT": out})
+        with rasterio.open(out) as ds:
+            assert set(np.unique(ds.read(1))) == {0, 5}
+        limited = QgsProcessingFeatureSourceDefinition(layer.id(), False, 3)
+        with pytest.raises(QgsProcessingException, match="LABELS: a filter expression or "
+                           "feature limit in the source definition is not applied"):
+            _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": limited,
+                  "CLASS_FIELD": "id", "OUTPUT": str(tmp_path / "lim.tif")})
+
+
 def test_selected_text_classes_keep_the_whole_layers_numbers(provider, sample, tmp_path):
     """OSM polygons with a text class field: 'water' is 7 over the whole layer. Selected
     alone, a copy of the selection held one text and numbered it 1, so two runs over one

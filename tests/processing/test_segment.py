@@ -1,5 +1,7 @@
 """Segment through processing.run and qgis_process.bin: the same segments either way."""
 
+import os
+
 import numpy as np
 import pytest
 import rasterio
@@ -72,3 +74,19 @@ def test_joint_method_parameters_reach_the_engine(provider, sample, tmp_path):
         np.testing.assert_array_equal(a.read(), b.read())
         assert not np.array_equal(a.read(), c.read())  # the two settings did something
     assert other.segments > 0
+
+
+def test_segment_ids_alone_are_enough(provider, sample, tmp_path):
+    """An object-based workflow needs the ids only: OUTPUT (mean values) was required."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
+    ids = str(tmp_path / "ids.tif")
+    res = processing.run("landlearn:segment", {"INPUT_RASTER": image, "OUTPUT_SEGMENT_IDS": ids,
+                                               "MIN_SEGMENT_SIZE": 20})
+    assert res["OUTPUT"] is None and res["OUTPUT_SEGMENT_IDS"] == ids and res["SEGMENT_COUNT"] > 0
+    assert os.listdir(tmp_path) == ["ids.tif"] or set(os.listdir(tmp_path)) <= {
+        "ids.tif", "ids.tif.aux.xml", "ids.qml"}
+    with pytest.raises(QgsProcessingException, match="OUTPUT: choose at least one output"):
+        processing.run("landlearn:segment", {"INPUT_RASTER": image})
