@@ -30,6 +30,7 @@ from ..termination import terminable
 from .checks import check_bands, check_cell_size, check_values
 from .distributed.engine import classify_on_cluster
 from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks
+from .distributed.staging import staging_path
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
@@ -232,7 +233,14 @@ def _check_before_work(config, info, source, area, tile, pad, progress,
                        strip_width: int | None = None) -> None:
     """Sizes, memory and the raster against the model: before any tile runs.
     ``strip_width``: on Dask, the widest block's work window (a worker's strip)."""
-    check_output_size(int(area.width), int(area.height), _planned(config, info),
+    planned = _planned(config, info)
+    if strip_width is not None:
+        # a Dask run's parts (zstd, every output's) wait in the staging folder beside
+        # OUTPUT until the outputs are assembled: the disk must hold both
+        parts = staging_path(config.output)
+        planned += [dataclasses.replace(o, path=parts,
+                                        temporary="Dask parts", packed=True) for o in planned]
+    check_output_size(int(area.width), int(area.height), planned,
                       config.max_output_gpx, progress, "classified map")
     check_strip(config, info, tile, pad, area, strip_width)
     check_bands(source, info, progress)

@@ -31,6 +31,8 @@ class PlannedOutput:
     dtype: np.dtype
     # a temporary file written raw beside the output (no deflate to count on), named so
     temporary: str = ""
+    # a temporary file compressed as the output is (a Dask run's parts): ratios as outputs'
+    packed: bool = False
 
     @property
     def bytes_per_pixel(self) -> int:
@@ -38,7 +40,7 @@ class PlannedOutput:
 
     def best_case_ratio(self) -> int:
         """How much deflate can shrink it at best: class maps a lot, floats little."""
-        if self.temporary:
+        if self.temporary and not self.packed:
             return 1
         return 20 if np.dtype(self.dtype).itemsize == 1 else 3
 

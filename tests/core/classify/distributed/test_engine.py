@@ -214,6 +214,24 @@ def test_a_factor_beside_a_scheduler_is_said_not_applied(rf, nc_image, tmp_path,
                for w in progress.warnings)
 
 
+def test_the_disk_must_hold_the_parts_beside_the_outputs(rf, nc_image, tmp_path,
+                                                          threaded_scheduler, monkeypatch):
+    """A Dask run's parts wait beside OUTPUT until the outputs are assembled: the free
+    space check counted the outputs only, and the disk could fill hours into a run."""
+    from landlearn.core.geo import sizes
+
+    pixels = 489 * 443
+    monkeypatch.setattr(sizes, "free_bytes", lambda folder: int(pixels / 20 * 1.5))
+    out = str(tmp_path / "m.tif")
+    with pytest.raises(InputError, match="^OUTPUT: disk full ahead"):
+        classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, tile_size=64,
+                                       dask_scheduler=threaded_scheduler))
+    assert os.listdir(tmp_path) == []
+    progress = RecordingProgress()  # in one process: the outputs alone fit
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, tile_size=64), progress)
+    assert not any("Dask parts" in m for m in progress.messages)
+
+
 def test_a_block_that_fails_once_is_retried(rf, nc_image, tmp_path, threaded_scheduler,
                                             monkeypatch):
     tries = []
