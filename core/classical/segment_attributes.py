@@ -19,6 +19,7 @@ Memory follows the number of segments, not the raster.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -67,11 +68,24 @@ def feature_names(attributes: Sequence[str], band_names: Sequence[str]) -> list[
     return out
 
 
-class SegmentStats:
-    """Per-segment sums, merged tile by tile; ``ids`` sorted."""
+def stats_budget() -> int:
+    """Bytes the per-segment sums may take: a quarter of the machine's memory (2 GB where
+    it cannot be told). They grow with the segments, not the tile: a segmented raster of
+    10^9 pixels cut into segments of a few pixels would fill the memory and end QGIS."""
+    try:
+        return max(2 << 30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
+    except (AttributeError, ValueError, OSError):
+        return 2 << 30
 
-    def __init__(self, bands: int):
+
+class SegmentStats:
+    """Per-segment sums, merged tile by tile; ``ids`` sorted; at most ``budget`` bytes
+    (stats_budget) of them, else an error naming SEGMENTED_RASTER."""
+
+    def __init__(self, bands: int, budget: int | None = None):
         self.bands = bands
+        # ids and 8 sums a segment, two per band; a merge holds them about twice
+        self.max_segments = (budget or stats_budget()) // (2 * 8 * (2 * bands + 9))
         self.ref: np.ndarray | None = None  # per-band shift: keeps the squares precise
         self.ids = np.zeros(0, np.int64)
         self.cols = _empty(bands)
@@ -108,8 +122,14 @@ class SegmentStats:
         cols["cmax"] = cc[order[last]] + col0
         self._pending.append((seg, cols))
         self._rows += n
-        if self._rows > max(_MERGE_ROWS, len(self.ids)):
+        if self._rows > max(_MERGE_ROWS, len(self.ids)) or \
+                len(self.ids) + self._rows > self.max_segments:
             self._merge()
+        if len(self.ids) > self.max_segments:
+            raise InputError("segmented_raster", f"it holds more than {self.max_segments:,} "
+                             "segments in the area, more than this machine's memory can "
+                             "describe (a quarter of it for the per-segment sums); segment "
+                             "with a larger MIN_SEGMENT_SIZE, or give a smaller EXTENT")
 
     def _merge(self) -> None:
         if not self._pending:

@@ -82,6 +82,21 @@ def test_only_the_kept_segments_whole(scene):
     assert x[1, -1] == (seg == 99).sum()
 
 
+def test_more_segments_than_the_memory_budget_are_refused_by_name(scene, monkeypatch):
+    """The per-segment sums grow with the segments, not the tile: past the budget (a
+    quarter of the memory) the run stops naming SEGMENTED_RASTER instead of ending QGIS."""
+    from landlearn.core.classical import segment_attributes as module
+
+    n = len(gather(scene, 64))  # every segment of the scene
+    per_segment = 2 * 8 * (2 * 3 + 9)
+    monkeypatch.setattr(module, "stats_budget", lambda: (n - 1) * per_segment)
+    with pytest.raises(InputError, match=rf"^SEGMENTED_RASTER: it holds more than {n - 1} "
+                       "segments in the area"):
+        gather(scene, 64)
+    monkeypatch.setattr(module, "stats_budget", lambda: n * per_segment)
+    assert len(gather(scene, 64)) == n
+
+
 def test_a_thin_line_is_not_compact():
     ids = np.zeros((3, 12), np.int64)
     ids[1, 1:11] = 5
