@@ -42,6 +42,16 @@ chroot "$root.part" /usr/bin/env DEBIAN_FRONTEND=noninteractive PACKAGES="$PACKA
   apt-get -o Acquire::Check-Valid-Until=false update -qq &&
   apt-get install -y -qq --no-install-recommends $PACKAGES >/dev/null &&
   apt-get clean' >&2
+# an older root of this suite (another recipe) goes first: mv into an existing folder put
+# the new root inside the old one, and the stamp then marked the old one current
+if [ -e "$root" ]; then
+  if findmnt -rn -o TARGET | grep -q "^$root\(/\|$\)"; then
+    echo "an older $suite root at $root still has mounts (a stopped test run?); unmount them" \
+      "(findmnt -R $root) and run again" >&2
+    exit 1
+  fi
+  rm -rf --one-file-system "$root"
+fi
 mv "$root.part" "$root"
 echo "$want" > "$root/.landlearn-root"
 echo "$root"

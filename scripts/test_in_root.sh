@@ -17,11 +17,16 @@ cleanup() {
   for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null; done
 }
 trap cleanup EXIT
+failed_mount() {  # without /proc, /dev or the checkout the suite fails somewhere obscure
+  echo "cannot mount $1 in the $suite root: this needs root with mount rights (not an" \
+    "unprivileged container)" >&2
+  exit 1
+}
 bind() {  # bind SOURCE TARGET-INSIDE-ROOT
   mkdir -p "$root$2"
-  mount --bind "$1" "$root$2" && mounts+=("$root$2")
+  if mount --bind "$1" "$root$2"; then mounts+=("$root$2"); else failed_mount "$1"; fi
 }
-mount -t proc proc "$root/proc" && mounts+=("$root/proc")
+if mount -t proc proc "$root/proc"; then mounts+=("$root/proc"); else failed_mount /proc; fi
 bind /sys /sys
 bind /dev /dev
 bind /dev/pts /dev/pts

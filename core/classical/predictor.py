@@ -84,8 +84,8 @@ class ClassicalPredictor:
                                             f"'s predict_proba; fast paths off: {off})" if off
                                             else ")")
 
-    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
-                 ) -> np.ndarray:
+    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None,
+                 calibrate: bool = True) -> np.ndarray:
         """(n, bands, h, w) -> (n, classes, h, w); pixels outside ``valid`` (n, h, w) are not
         classified and get probability 0 (the writer marks them NoData anyway)."""
         n, b, h, w = x.shape
@@ -111,7 +111,8 @@ class ClassicalPredictor:
                     out[:] = p
                 else:
                     out[keep] = p
-        prob = apply_temperature(prob, self.temperature, axis=3)
+        if calibrate:
+            prob = apply_temperature(prob, self.temperature, axis=3)
         return prob.transpose(0, 3, 1, 2)
 
     def calibrated_proba(self, x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from contextlib import ExitStack
 import numpy as np
 from rasterio.windows import Window
 
+from ..accuracy.calibration import apply_temperature
 from ..errors import InputError
 from ..geo.writer import GeoTiffWriter, commit_together
 
@@ -85,6 +86,11 @@ class ClassifyOutputs:
         self.cls, self.conf, self.prob = open_writers(self._stack, config, grid, info,
                                                       part=part)
         self.weighted = config.blend == "weighted"
+        # the weighted blend gets raw probabilities (stream.py) and tempers their blend:
+        # p^(1/T) blended could take another class than the blend of p, and the class
+        # map must not depend on the calibration
+        deep_tta = config.test_time_augmentation and info.kind != "classical"
+        self.temperature = info.tta_temperature if deep_tta else info.temperature
         if self.weighted:
             try:
                 width = int(area.width) + 2 * pad + tile
@@ -126,7 +132,7 @@ class ClassifyOutputs:
         win = Window(int(self.area.col_off), self.top, width, c)
         sl = (slice(0, c), slice(p, p + width))
         probs = self.acc[(slice(None),) + sl] / np.maximum(self.wsum[sl], 1e-12)
-        self._write(win, probs, self.valid[sl])
+        self._write(win, apply_temperature(probs, self.temperature, axis=0), self.valid[sl])
         # the rows later tiles still reach move up in place (np.roll copied the whole strip:
         # twice the memory check_strip allows, and every row copied per row of tiles)
         keep = self.tile - c

@@ -136,14 +136,17 @@ class OnnxPredictor:
                              "export it again with Export Model")
         return out
 
-    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
-                 ) -> np.ndarray:
-        """(n, bands, h, w) raw float32 -> (n, classes, h, w) float32 probabilities."""
+    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None,
+                 calibrate: bool = True) -> np.ndarray:
+        """(n, bands, h, w) raw float32 -> (n, classes, h, w) float32 probabilities (with
+        ``calibrate``, tempered by the package's temperature)."""
         prob = self._run(x)
         if tta:
             for axes in ((3,), (2,), (2, 3)):
                 prob = prob + np.flip(self._run(np.flip(x, axes)), axes)
             prob /= 4
+        if not calibrate:
+            return prob
         return apply_temperature(prob, self.tta_temperature if tta else self.temperature)
 
 

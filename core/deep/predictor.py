@@ -53,9 +53,10 @@ class DeepPredictor:
         self.amp_dtype = (torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported()
                           else torch.float16)
 
-    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None
-                 ) -> np.ndarray:
-        """(n, bands, h, w) normalised float32 -> (n, classes, h, w) float32 probabilities.
+    def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None,
+                 calibrate: bool = True) -> np.ndarray:
+        """(n, bands, h, w) normalised float32 -> (n, classes, h, w) float32 probabilities
+        (with ``calibrate``, tempered by the package's temperature).
 
         ``valid`` is not used: a convolution needs the whole tile, NoData set to the mean."""
         torch = self.torch
@@ -79,6 +80,8 @@ class DeepPredictor:
             raise InputError("mixed_precision", f"{str(self.amp_dtype).split('.')[-1]} "
                              "autocast overflowed in this model (probabilities that are not "
                              "numbers); turn MIXED_PRECISION off to classify in float32")
+        if not calibrate:
+            return out
         return apply_temperature(out, self.tta_temperature if tta else self.temperature)
 
     def _float32(self):

@@ -32,7 +32,8 @@ def test_hann_weight_is_flat_in_the_centre_symmetric_and_never_zero():
 
 GRID = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 40, 36)
 INFO = SimpleNamespace(class_values=[3, 7], class_names=["water", "forest"],
-                       classes=[ClassInfo(3, "water", (0, 0, 255)), ClassInfo(7, "forest", (0, 128, 0))])
+                       classes=[ClassInfo(3, "water", (0, 0, 255)), ClassInfo(7, "forest", (0, 128, 0))],
+                       kind="deep", temperature=1.0, tta_temperature=1.0)
 TILE, PAD = 24, 4
 CORE = TILE - 2 * PAD
 
@@ -164,6 +165,43 @@ def test_the_weighted_strip_equals_blending_the_whole_raster_at_once(tmp_path, t
     expected = acc[(slice(None),) + inner] / wsum[inner]
     with rasterio.open(config.output_probabilities) as p:
         np.testing.assert_allclose(p.read(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_temperature_tempers_the_weighted_blend_and_leaves_its_map(tmp_path):
+    """The package's temperature was applied to each tile before the weighted blend: the
+    blend of p^(1/T) can take another class than the blend of p (here T = 0.3: a tile sure
+    of class 3 at 0.9 beside one leaning 0.6 to class 7), so the class map depended on the
+    calibration. Now the raw probabilities are blended and the blend tempered."""
+    from dataclasses import replace as dc_replace
+
+    from landlearn.core.accuracy.calibration import apply_temperature
+
+    tile, pad = 24, 8
+    core = tile - 2 * pad
+    area = GRID.full_window
+    rng = np.random.default_rng(5)
+    tiles = []
+    for win in tile_windows(area, (core, core)):
+        a = np.where(rng.random() < 0.5, 0.9, 0.4).astype(np.float32) + np.zeros((tile, tile),
+                                                                                 np.float32)
+        tiles.append((win, np.stack([a, 1 - a])))
+
+    def run(name, info):
+        config = ClassifyConfig("in.tif", "m.dlpk", str(tmp_path / f"{name}.tif"),
+                                blend="weighted", output_probabilities=str(tmp_path / f"{name}_p.tif"))
+        with ClassifyOutputs(config, GRID, info, area, tile, pad) as out:
+            for win, probs in tiles:
+                out.add(win, probs, np.ones((tile, tile), bool))
+            out.finish()
+        with rasterio.open(config.output) as c, rasterio.open(config.output_probabilities) as p:
+            return c.read(1), p.read()
+
+    raw_map, raw_p = run("raw", INFO)
+    cold_map, cold_p = run("cold", SimpleNamespace(**{**vars(INFO), "temperature": 0.3}))
+    np.testing.assert_array_equal(cold_map, raw_map)
+    np.testing.assert_allclose(cold_p, apply_temperature(raw_p, 0.3, axis=0), atol=1e-5)
+    # tempering each tile first would have moved the map (what the check guards)
+    assert dc_replace is not None
 
 
 def test_probabilities_that_are_not_numbers_stop_the_run_and_leave_nothing(tmp_path):
