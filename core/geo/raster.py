@@ -165,7 +165,12 @@ class RasterSource:
         only in 2- and 4-band rasters: a 6-band mosaic's, five bands and where the items
         lie, and a resampled 5-band raster's warper alpha were ignored)."""
         flags = ds.mask_flag_enums[self.bands[0] - 1]
-        self._per_dataset_mask = MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
+        chosen_alpha = any(ci == ColorInterp.alpha and i + 1 in self.bands
+                           for i, ci in enumerate(ds.colorinterp))
+        # a mask GDAL builds from an alpha band that BANDS takes as data (an RGB+NIR file
+        # tagged RGBA) is no mask: its zeros are a band's values, not missing pixels
+        self._per_dataset_mask = (MaskFlags.per_dataset in flags and MaskFlags.nodata not in flags
+                                  and not (MaskFlags.alpha in flags and chosen_alpha))
         alpha = [i + 1 for i, ci in enumerate(ds.colorinterp)
                  if ci == ColorInterp.alpha and i + 1 not in self.bands]
         self._alpha = alpha[-1] if alpha and not self._per_dataset_mask else None

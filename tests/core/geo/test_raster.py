@@ -112,6 +112,11 @@ def test_alpha_band_is_the_mask_not_a_feature(tmp_path):
         assert src.bands == [1, 2, 3]
         block = src.read(src.grid.full_window)
     assert not block.valid[5, 5] and block.valid.sum() == 63
+    # the band chosen as data (an RGB+NIR file tagged RGBA): its 0 is a value, and GDAL's
+    # mask built from it left that pixel unclassified (and out of training)
+    with RasterSource(path, bands=[1, 2, 3, 4]) as src:
+        block = src.read(src.grid.full_window)
+    assert block.valid.all() and block.data[3, 5, 5] == 0
 
 
 def test_epsg4326_raster(shared, tmp_path):
