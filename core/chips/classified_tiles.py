@@ -78,6 +78,7 @@ class ExportDescription:
     block_size: tuple[int, int]
     classes: list[ClassInfo]
     bands: list[BandSummary]
+    source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
     chips: list[ChipRecord] = field(default_factory=list)
 
     def class_pixels(self) -> dict[int, int]:
@@ -142,6 +143,7 @@ def model_definition(d: ExportDescription) -> dict:
         "LandLearn": {"CellSize": list(d.cell_size), "DataType": d.dtype,
                       "NoData": _json_values(d.nodata), "SourceBands": d.source_bands,
                       "SourceBandCount": d.source_band_count,
+                      **({"SourceScaling": d.source_scaling} if d.source_scaling else {}),
                       "SpatialReference": d.crs_wkt},
     }
 

@@ -278,7 +278,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
     nodata = _image_nodata(image, progress)
     desc = ExportDescription(
         source=config.input_raster, source_bands=list(image.bands),
-        source_band_count=image.source_count,
+        source_band_count=image.source_count, source_scaling=image.scaling,
         band_names=image.band_names, dtype=image.dtype.name, nodata=list(image.nodata),
         crs_wkt=grid.crs.to_wkt() if grid.crs else None, cell_size=grid.res,
         grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,

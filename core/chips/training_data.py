@@ -63,6 +63,9 @@ class TrainingData:
     class_pixels: dict[int, int] = field(default_factory=dict)
     source_bands: list[int] | None = None  # 1-based bands of the exported raster, in order
     source_band_count: int | None = None  # how many bands that raster had
+    # GDAL's [scale, offset] of each of those bands (None: none declared); the chips hold
+    # the stored values, and so must the rasters the model classifies
+    source_scaling: list[list[float]] | None = None
 
     @property
     def band_count(self) -> int:
@@ -253,6 +256,7 @@ class _Folder:
     class_pixels: dict[int, int]
     source_bands: list[int] | None
     source_band_count: int | None
+    source_scaling: list[list[float]] | None = None
 
 
 def _read_folder(path: str, index: int) -> _Folder:
@@ -336,7 +340,18 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
         raise ValueError(f"SourceBands {str(source)[:40]} are not {count} bands of 1.."
                          f"{str(source_count)[:12]}")
     return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
-                   dtype, cell, crs, class_pixels, source, source_count)
+                   dtype, cell, crs, class_pixels, source, source_count,
+                   _scaling(ours.get("SourceScaling"), count))
+
+
+def _scaling(raw, count: int) -> list[list[float]] | None:
+    """SourceScaling: [scale, offset] of each exported band, finite, scales not 0."""
+    if raw is None:
+        return None
+    pairs = [[float(s), float(o)] for s, o in raw]
+    if len(pairs) != count or not all(np.isfinite(p).all() and p[0] != 0 for p in pairs):
+        raise ValueError(f"SourceScaling {str(raw)[:60]} is not {count} [scale, offset] pairs")
+    return pairs
 
 
 def _bounds(raw) -> tuple[float, float, float, float]:
@@ -377,6 +392,11 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
             raise InputError(PARAM, f"'{p.path}' has {len(p.bands)} bands but '{first.path}' has "
                              f"{len(first.bands)}; all folders must be exported with the same bands")
         _same_bands(first, p, progress)
+        if (p.source_scaling or None) != (first.source_scaling or None) and progress is not None:
+            progress.warning(f"'{p.path}' was exported from a raster declaring scale and "
+                             f"offset {p.source_scaling or 'none'}, '{first.path}' "
+                             f"{first.source_scaling or 'none'}: the chips hold stored values, "
+                             "so one band's numbers mean other things in the two folders")
         if p.tile != first.tile:
             raise InputError(PARAM, f"'{p.path}' has {p.tile[0]} x {p.tile[1]} chips but "
                              f"'{first.path}' has {first.tile[0]} x {first.tile[1]}; export all "
@@ -414,4 +434,4 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         maximum=np.max([p.maximum for p in parts], axis=0), tile_size=first.tile,
         nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
         class_pixels=pixels, source_bands=first.source_bands,
-        source_band_count=first.source_band_count)
+        source_band_count=first.source_band_count, source_scaling=first.source_scaling)

@@ -144,7 +144,7 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
                        image.source_count, image.dtype.name, grid.res,
                        grid.crs.to_wkt() if grid.crs else None, available, grouped,
                        feature_names=feature_names(attributes, image.band_names),
-                       band_mean=mean, band_std=std,
+                       band_mean=mean, band_std=std, source_scaling=image.scaling,
                        segments={"attributes": list(attributes),
                                  "features": feature_names(attributes, image.band_names),
                                  "min_label_share": MIN_LABEL_SHARE,

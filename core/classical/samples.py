@@ -57,6 +57,7 @@ class Samples:
     band_mean: np.ndarray | None = None  # the bands' statistics over the samples' pixels
     band_std: np.ndarray | None = None
     segments: dict | None = None  # what the package records in LandLearn.segments
+    source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
 
 
 class _Reservoir:
@@ -164,7 +165,8 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                            image.dtype.name, image.grid.res,
                            image.grid.crs.to_wkt() if image.grid.crs else None, available,
                            grouped, feature_names=(context.feature_names(image.band_names)
-                                                   if context else None))
+                                                   if context else None),
+                           source_scaling=image.scaling)
 
 
 def _window_samples(image, inner, y: np.ndarray, context: Neighbourhood | None):

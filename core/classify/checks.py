@@ -33,6 +33,24 @@ def check_bands(source: RasterSource, info: ModelInfo, progress) -> None:
                          "If the order is different, set BANDS to match the training order.")
 
 
+def check_scaling(source: RasterSource, info: ModelInfo, progress) -> None:
+    """Both sides read stored values: a raster declaring another GDAL scale or offset than
+    the training raster (Sentinel-2 L2A's -1000 offset from processing baseline 04.00 on,
+    say) holds numbers that mean other reflectances, a shift the value check (3 sd) can
+    miss. Packages from before this was recorded say nothing: only a raster declaring
+    scaling is then named."""
+    here = source.scaling
+    if here == info.source_scaling:
+        return
+    if not info.scaling_known:
+        return  # an older package: what its raster declared is unknown
+    progress.warning(f"The raster declares scale and offset {here or 'none (1, 0)'} for its "
+                     f"bands, the model's training raster {info.source_scaling or 'none (1, 0)'}"
+                     ": LandLearn reads stored values as training did, so these mean other "
+                     "physical values; convert one raster to the other's scaling (e.g. "
+                     "gdal_translate -unscale) before classifying")
+
+
 def check_values(source: RasterSource, info: ModelInfo, progress) -> None:
     """Compare a sample of the raster's pixels with the training statistics."""
     if info.dtype and np.dtype(info.dtype) != source.dtype:

@@ -27,7 +27,7 @@ from ..model_package.info import model_info
 from ..progress import NullProgress, Progress
 from ..runtime.device import describe_device
 from ..termination import terminable
-from .checks import check_bands, check_cell_size, check_values
+from .checks import check_bands, check_cell_size, check_scaling, check_values
 from .distributed.engine import classify_on_cluster
 from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks
 from .distributed.staging import staging_path
@@ -244,6 +244,7 @@ def _check_before_work(config, info, source, area, tile, pad, progress,
                       config.max_output_gpx, progress, "classified map")
     check_strip(config, info, tile, pad, area, strip_width)
     check_bands(source, info, progress)
+    check_scaling(source, info, progress)
     check_values(source, info, progress)
     check_cell_size(source, info, progress)
 

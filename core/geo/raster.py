@@ -208,6 +208,16 @@ class RasterSource:
         return len(self.bands)
 
     @property
+    def scaling(self) -> list[list[float]] | None:
+        """[[scale, offset], ...] GDAL declares for the chosen bands (physical = stored *
+        scale + offset), or None where every band declares none (1, 0). LandLearn reads
+        the stored values, in training as in classification: a package records its
+        training raster's, and Classify Pixels warns where this raster's differ."""
+        pairs = [[float(self._src.scales[b - 1]), float(self._src.offsets[b - 1])]
+                 for b in self.bands]
+        return pairs if any(p != [1.0, 0.0] for p in pairs) else None
+
+    @property
     def band_names(self) -> list[str]:
         return [self._src.descriptions[b - 1] or f"Band_{b}" for b in self.bands]
 

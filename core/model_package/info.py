@@ -43,6 +43,10 @@ class ModelInfo:
     # the temperature of the TTA map (four flipped passes averaged); packages from before
     # it was fitted use ``temperature`` for both
     tta_temperature: float = 1.0
+    # GDAL's [scale, offset] of the training raster's bands (None: none declared), and
+    # whether the package says (packages from before 2026-12-05 do not)
+    source_scaling: list[list[float]] | None = None
+    scaling_known: bool = False
 
     @property
     def classes(self):
@@ -75,6 +79,8 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             padding=int(info.get("padding", pkg.emd.get("ModelPadding", 32))),
             value_mean=np.asarray(norm.get("sample_mean", norm["mean"]), np.float64),
             value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64),
+            source_scaling=info.get("source_scaling"),
+            scaling_known="source_scaling" in info,
             **_temperatures(info.get("calibration") or {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError("model", f"'{pkg.path}' has an incomplete model description "

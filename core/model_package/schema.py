@@ -295,6 +295,13 @@ def _check_source_bands(c: _Check, info: dict, bands: int) -> None:
     if count is not None:
         info["source_band_count"] = count = c.integer(count, "LandLearn.source_band_count", 1,
                                                       MAX_SOURCE_BANDS)
+    scaling = info.get("source_scaling")
+    if scaling is not None:
+        if not isinstance(scaling, list) or len(scaling) != bands or not all(
+                isinstance(p, list) and len(p) == 2 for p in scaling):
+            raise c.fail("LandLearn.source_scaling", f"does not list {bands} [scale, offset] "
+                         "pairs")
+        info["source_scaling"] = [c.numbers(p, "LandLearn.source_scaling", 2) for p in scaling]
     source = info.get("source_bands")
     if source is None:
         return

@@ -457,3 +457,38 @@ def test_the_labelled_fraction_of_an_edge_chip_counts_its_pixels_inside(sample, 
         extent=Extent(x0, y0, x1, y1), tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64,
         min_labeled_fraction=0.7))
     assert result.skipped_below_fraction == 0 and len(manifest(tmp_path / "out")["chips"]) == 1
+
+
+def test_the_rasters_scale_and_offset_travel_with_the_chips(sample, tmp_path):
+    """The chips hold stored values: the raster's GDAL scale and offset are recorded
+    (SourceScaling), read back with the folder, and so reach the package."""
+    import shutil
+
+    from osgeo import gdal
+
+    from landlearn.core.chips.training_data import read_training_data
+
+    image, labels = _s2(sample)
+    scaled = tmp_path / "scaled.tif"
+    shutil.copy(image, scaled)
+    ds = gdal.Open(str(scaled), gdal.GA_Update)
+    for b in range(1, ds.RasterCount + 1):
+        ds.GetRasterBand(b).SetScale(0.0001)
+        ds.GetRasterBand(b).SetOffset(-1000)
+    ds = None
+    out = tmp_path / "chips"
+    export_training_data(ExportConfig(str(scaled), labels, str(out), tile_size_x=64,
+                                      tile_size_y=64, stride_x=64, stride_y=64))
+    emd = json.loads((out / "esri_model_definition.emd").read_text())
+    n = len(emd["InputRastersProps"]["BandNames"])
+    assert emd["LandLearn"]["SourceScaling"] == [[0.0001, -1000.0]] * n
+    assert read_training_data([out]).source_scaling == [[0.0001, -1000.0]] * n
+    plain = tmp_path / "plain"
+    export_training_data(ExportConfig(image, labels, str(plain), tile_size_x=64, tile_size_y=64,
+                                      stride_x=64, stride_y=64))
+    assert "SourceScaling" not in json.loads(
+        (plain / "esri_model_definition.emd").read_text())["LandLearn"]
+    progress = RecordingProgress()
+    data = read_training_data([plain, out], progress)
+    assert data.source_scaling is None
+    assert any("declaring scale and offset" in w for w in progress.warnings)

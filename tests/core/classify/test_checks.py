@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import rasterio
 
-from landlearn.core.classify.checks import check_bands, check_cell_size, check_values
+from landlearn.core.classify.checks import (
+    check_bands,
+    check_cell_size,
+    check_scaling,
+    check_values,
+)
 from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
 from landlearn.core.errors import InputError
 from landlearn.core.geo.raster import RasterSource
@@ -66,6 +71,32 @@ def test_values_far_from_training_and_another_dtype_are_warned_about(tmp_path):
     far = progress.warnings[1]
     # only the band that is off is named, with both means
     assert "band means are far" in far and "nir: 300 vs 380" in far and "red" not in far
+
+
+def test_a_raster_of_other_scale_or_offset_than_training_is_warned_about(tmp_path):
+    """Sentinel-2 L2A from processing baseline 04.00 on declares an offset of -1000: its
+    stored values are 1000 above an older scene's for the same reflectance, and a model
+    trained on one silently shifted the other (the 3 sd value check can miss it)."""
+    from osgeo import gdal
+
+    path = _raster(tmp_path)
+    ds = gdal.Open(path, gdal.GA_Update)
+    for b in (1, 2, 3):
+        ds.GetRasterBand(b).SetScale(0.0001)
+        ds.GetRasterBand(b).SetOffset(-1000)
+    ds = None
+    with RasterSource(path) as src:
+        assert src.scaling == [[0.0001, -1000.0]] * 3
+        progress = RecordingProgress()
+        check_scaling(src, _info(scaling_known=True), progress)
+        assert len(progress.warnings) == 1 and progress.warnings[0].startswith(
+            "The raster declares scale and offset [[0.0001, -1000.0], ")
+        assert "training raster none (1, 0)" in progress.warnings[0]
+        progress = RecordingProgress()
+        check_scaling(src, _info(scaling_known=True, source_scaling=[[0.0001, -1000.0]] * 3),
+                      progress)
+        check_scaling(src, _info(), progress)  # a package from before: unknown, not said
+        assert progress.warnings == []
 
 
 def test_values_of_an_all_nodata_raster_are_not_compared(tmp_path):

@@ -30,7 +30,7 @@ def _data():
         std=np.array([1.0, 2.0, 3.0]), minimum=np.array([0.0, 1.0, 2.0]),
         maximum=np.array([100.0, 200.0, 300.0]), tile_size=(96, 64), nodata=0.0, dtype="uint16",
         cell_size=(10.0, 10.0), crs_wkt=CRS.from_epsg(32633).to_wkt(), source_bands=[2, 3, 4],
-        source_band_count=6)
+        source_band_count=6, source_scaling=[[0.0001, -1000.0]] * 3)
 
 
 def _result(accuracy=True):
@@ -56,6 +56,7 @@ def test_model_emd_describes_the_model_esri_and_landlearn_fields():
     assert info["kind"] == "deep" and info["architecture"] == "unet" and info["encoder"] == "resnet18"
     assert info["in_channels"] == 3 and info["class_values"] == [1, 2]
     assert info["source_bands"] == [2, 3, 4] and info["source_band_count"] == 6
+    assert info["source_scaling"] == [[0.0001, -1000.0]] * 3  # Classify Pixels compares it
     assert info["normalization"] == {"method": "zscore", "mean": [10.0, 20.0, 30.0],
                                      "std": [1.0, 2.0, 3.0], "min": [0.0, 1.0, 2.0],
                                      "max": [100.0, 200.0, 300.0]}
