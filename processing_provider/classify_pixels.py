@@ -68,8 +68,8 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         "Workers need the raster, the model and the output's folder at the same paths; RESUME "
         "takes up the blocks of an interrupted run.\n\n"
         "Checks: a band count that does not match the model is an error; a different band "
-        "order, data type, value range or cell size than in training is a warning that says "
-        "how to fix it (e.g. CELL_SIZE to resample).\n\n"
+        "order, data type, value range, GDAL scale and offset or cell size than in training "
+        "is a warning that says how to fix it (e.g. CELL_SIZE to resample).\n\n"
         "Example (qgis_process.bin on Debian): qgis_process run landlearn:classifypixels -- "
         "INPUT_RASTER=landsat.tif MODEL=landcover.dlpk OUTPUT=landcover.tif"
     )

@@ -21,8 +21,10 @@ def selection_unwrapped(parameters: dict) -> dict:
                                      "source definition is not applied here; filter the layer "
                                      "(or select the features and set SELECTED_FEATURES_ONLY)")
     source = value.source
-    if isinstance(source, QgsProperty):
-        source = source.staticValue()
+    if isinstance(source, QgsProperty) and \
+            source.propertyType() == QgsProperty.fromValue("").propertyType():
+        source = source.staticValue()  # an expression stays one: evaluated when read
+    given = parameters.get("SELECTED_FEATURES_ONLY")
+    given = given if isinstance(given, bool) else str(given).strip().lower() in ("true", "1")
     return dict(parameters, LABELS=source,
-                SELECTED_FEATURES_ONLY=bool(value.selectedFeaturesOnly
-                                            or parameters.get("SELECTED_FEATURES_ONLY")))
+                SELECTED_FEATURES_ONLY=bool(value.selectedFeaturesOnly) or given)

@@ -15,7 +15,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache="${LANDLEARN_ROOTS:-${XDG_CACHE_HOME:-$HOME/.cache}/landlearn-roots}"
-root="$cache/$suite"
+root=$(realpath -m "$cache/$suite")  # canonical: compared with the mount table below
 PACKAGES="qgis python3-qgis qgis-providers python3-gdal python3-rasterio python3-venv python3-pip \
   xvfb xauth make git ca-certificates locales"
 RECIPE=1  # bump to rebuild every cached root
@@ -23,6 +23,21 @@ want=$(echo "$suite $RECIPE $PACKAGES" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$root/.landlearn-root" 2>/dev/null)" = "$want" ]; then
   echo "$root"
   exit 0
+fi
+# an older root of this suite (another recipe) is replaced below: nothing may be mounted
+# in it (a test run killed before its clean-up leaves the checkout bound at /landlearn,
+# and a removal would go through it). Checked before minutes of debootstrap.
+if [ -e "$root" ]; then
+  if ! mounts=$(cat /proc/self/mountinfo); then
+    echo "cannot read /proc/self/mountinfo to check $root for mounts; remove it by hand" >&2
+    exit 1
+  fi
+  case "$mounts" in
+    *" $root "*|*" $root/"*)
+      echo "an older $suite root at $root still has mounts (a stopped test run?); unmount" \
+        "them (findmnt -R $root) and run again" >&2
+      exit 1;;
+  esac
 fi
 mkdir -p "$cache"
 if ! command -v debootstrap >/dev/null; then
@@ -45,11 +60,9 @@ chroot "$root.part" /usr/bin/env DEBIAN_FRONTEND=noninteractive PACKAGES="$PACKA
 # an older root of this suite (another recipe) goes first: mv into an existing folder put
 # the new root inside the old one, and the stamp then marked the old one current
 if [ -e "$root" ]; then
-  if findmnt -rn -o TARGET | grep -q "^$root\(/\|$\)"; then
-    echo "an older $suite root at $root still has mounts (a stopped test run?); unmount them" \
-      "(findmnt -R $root) and run again" >&2
-    exit 1
-  fi
+  case "$(cat /proc/self/mountinfo)" in
+    *" $root "*|*" $root/"*) echo "$root gained mounts while it was rebuilt" >&2; exit 1;;
+  esac
   rm -rf --one-file-system "$root"
 fi
 mv "$root.part" "$root"

@@ -143,7 +143,8 @@ def model_definition(d: ExportDescription) -> dict:
         "LandLearn": {"CellSize": list(d.cell_size), "DataType": d.dtype,
                       "NoData": _json_values(d.nodata), "SourceBands": d.source_bands,
                       "SourceBandCount": d.source_band_count,
-                      **({"SourceScaling": d.source_scaling} if d.source_scaling else {}),
+                      # null: none declared (a folder without the key: not known)
+                      "SourceScaling": d.source_scaling,
                       "SpatialReference": d.crs_wkt},
     }
 

@@ -66,6 +66,7 @@ class TrainingData:
     # GDAL's [scale, offset] of each of those bands (None: none declared); the chips hold
     # the stored values, and so must the rasters the model classifies
     source_scaling: list[list[float]] | None = None
+    scaling_known: bool = False  # every folder says what its raster declared
 
     @property
     def band_count(self) -> int:
@@ -257,6 +258,7 @@ class _Folder:
     source_bands: list[int] | None
     source_band_count: int | None
     source_scaling: list[list[float]] | None = None
+    scaling_known: bool = False  # the folder says (exports from 2026-12-05 on)
 
 
 def _read_folder(path: str, index: int) -> _Folder:
@@ -341,7 +343,7 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
                          f"{str(source_count)[:12]}")
     return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
                    dtype, cell, crs, class_pixels, source, source_count,
-                   _scaling(ours.get("SourceScaling"), count))
+                   _scaling(ours.get("SourceScaling"), count), "SourceScaling" in ours)
 
 
 def _scaling(raw, count: int) -> list[list[float]] | None:
@@ -392,7 +394,8 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
             raise InputError(PARAM, f"'{p.path}' has {len(p.bands)} bands but '{first.path}' has "
                              f"{len(first.bands)}; all folders must be exported with the same bands")
         _same_bands(first, p, progress)
-        if (p.source_scaling or None) != (first.source_scaling or None) and progress is not None:
+        if p.scaling_known and first.scaling_known and p.source_scaling != first.source_scaling \
+                and progress is not None:
             progress.warning(f"'{p.path}' was exported from a raster declaring scale and "
                              f"offset {p.source_scaling or 'none'}, '{first.path}' "
                              f"{first.source_scaling or 'none'}: the chips hold stored values, "
@@ -434,4 +437,5 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         maximum=np.max([p.maximum for p in parts], axis=0), tile_size=first.tile,
         nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
         class_pixels=pixels, source_bands=first.source_bands,
-        source_band_count=first.source_band_count, source_scaling=first.source_scaling)
+        source_band_count=first.source_band_count, source_scaling=first.source_scaling,
+        scaling_known=all(p.scaling_known for p in parts))

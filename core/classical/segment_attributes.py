@@ -73,8 +73,8 @@ def stats_budget() -> int:
     it cannot be told). They grow with the segments, not the tile: a segmented raster of
     10^9 pixels cut into segments of a few pixels would fill the memory and end QGIS."""
     try:
-        return max(2 << 30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
-    except (AttributeError, ValueError, OSError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (AttributeError, ValueError, OSError):  # Windows: no sysconf
         return 2 << 30
 
 
@@ -84,8 +84,8 @@ class SegmentStats:
 
     def __init__(self, bands: int, budget: int | None = None):
         self.bands = bands
-        # ids and 8 sums a segment, two per band; a merge holds them about twice
-        self.max_segments = (budget or stats_budget()) // (2 * 8 * (2 * bands + 9))
+        # ids and 8 sums a segment, two per band; a merge holds them about three times
+        self.max_segments = (budget or stats_budget()) // (3 * 8 * (2 * bands + 9))
         self.ref: np.ndarray | None = None  # per-band shift: keeps the squares precise
         self.ids = np.zeros(0, np.int64)
         self.cols = _empty(bands)
@@ -128,7 +128,8 @@ class SegmentStats:
         if len(self.ids) > self.max_segments:
             raise InputError("segmented_raster", f"it holds more than {self.max_segments:,} "
                              "segments in the area, more than this machine's memory can "
-                             "describe (a quarter of it for the per-segment sums); segment "
+                             "describe (a quarter of it, or 2 GB where that cannot be read, "
+                             "for the per-segment sums); segment "
                              "with a larger MIN_SEGMENT_SIZE, or give a smaller EXTENT")
 
     def _merge(self) -> None:

@@ -234,10 +234,11 @@ def _check_before_work(config, info, source, area, tile, pad, progress,
     """Sizes, memory and the raster against the model: before any tile runs.
     ``strip_width``: on Dask, the widest block's work window (a worker's strip)."""
     planned = _planned(config, info)
-    if strip_width is not None:
+    parts = staging_path(config.output)
+    if strip_width is not None and not (config.resume and os.path.isdir(parts)):
         # a Dask run's parts (zstd, every output's) wait in the staging folder beside
-        # OUTPUT until the outputs are assembled: the disk must hold both
-        parts = staging_path(config.output)
+        # OUTPUT until the outputs are assembled: the disk must hold both (a resumed run's
+        # finished parts are on the disk already: not counted twice)
         planned += [dataclasses.replace(o, path=parts,
                                         temporary="Dask parts", packed=True) for o in planned]
     check_output_size(int(area.width), int(area.height), planned,

@@ -48,7 +48,8 @@ def model_emd(config, data, values, result) -> dict:
             "in_channels": data.band_count, "class_values": values,
             "band_names": data.band_names, "source_bands": data.source_bands,
             "source_band_count": data.source_band_count,
-            "source_scaling": data.source_scaling,  # None: none declared
+            # None: none declared; left out where a folder does not say (older exports)
+            **({"source_scaling": data.source_scaling} if data.scaling_known else {}),
             "dtype": data.dtype, "nodata": data.nodata,
             "normalization": {"method": "zscore", "mean": data.mean.tolist(),
                               "std": data.std.tolist(), "min": data.minimum.tolist(),

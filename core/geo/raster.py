@@ -140,6 +140,14 @@ class RasterSource:
             # forgets an internal mask and calls the strip beyond the source valid (zeros);
             # a source with its own alpha band has the warper carry that one
             alpha = ColorInterp.alpha in self._src.colorinterp
+            taken = [b for b in self.bands if self._src.colorinterp[b - 1] == ColorInterp.alpha]
+            if resample_to is not None and taken:
+                # the warper takes a band tagged alpha for the mask: resampled, it would
+                # hold the warper's own alpha, not the band's values
+                raise InputError("bands", f"band {taken[0]} of '{os.path.basename(self.path)}'"
+                                 " is tagged alpha, which resampling (CELL_SIZE) uses as the "
+                                 "mask, not as data; leave it out of BANDS, or tag it as data "
+                                 f"first (gdal_edit.py -colorinterp_{taken[0]} undefined)")
             self.ds = self._src if resample_to is None else WarpedVRT(
                 self._src, crs=resample_to.crs or self._src.crs,
                 transform=resample_to.transform, width=resample_to.width,
@@ -215,6 +223,8 @@ class RasterSource:
         training raster's, and Classify Pixels warns where this raster's differ."""
         pairs = [[float(self._src.scales[b - 1]), float(self._src.offsets[b - 1])]
                  for b in self.bands]
+        if not all(np.isfinite(p).all() and p[0] != 0 for p in pairs):
+            return None  # a scale of 0 or NaN converts nothing: not recorded
         return pairs if any(p != [1.0, 0.0] for p in pairs) else None
 
     @property

@@ -302,6 +302,8 @@ def _check_source_bands(c: _Check, info: dict, bands: int) -> None:
             raise c.fail("LandLearn.source_scaling", f"does not list {bands} [scale, offset] "
                          "pairs")
         info["source_scaling"] = [c.numbers(p, "LandLearn.source_scaling", 2) for p in scaling]
+        if any(s == 0 for s, _ in info["source_scaling"]):
+            raise c.fail("LandLearn.source_scaling", "holds a scale of 0")
     source = info.get("source_bands")
     if source is None:
         return

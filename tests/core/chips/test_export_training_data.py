@@ -486,9 +486,15 @@ def test_the_rasters_scale_and_offset_travel_with_the_chips(sample, tmp_path):
     plain = tmp_path / "plain"
     export_training_data(ExportConfig(image, labels, str(plain), tile_size_x=64, tile_size_y=64,
                                       stride_x=64, stride_y=64))
-    assert "SourceScaling" not in json.loads(
-        (plain / "esri_model_definition.emd").read_text())["LandLearn"]
+    # none declared: said (null), so a package can tell it from an older folder's silence
+    assert json.loads((plain / "esri_model_definition.emd").read_text())["LandLearn"][
+        "SourceScaling"] is None
     progress = RecordingProgress()
     data = read_training_data([plain, out], progress)
-    assert data.source_scaling is None
+    assert data.source_scaling is None and data.scaling_known
     assert any("declaring scale and offset" in w for w in progress.warnings)
+    # an older folder (no key) says nothing: the package will not claim "none declared"
+    emd = json.loads((plain / "esri_model_definition.emd").read_text())
+    del emd["LandLearn"]["SourceScaling"]
+    (plain / "esri_model_definition.emd").write_text(json.dumps(emd))
+    assert not read_training_data([plain]).scaling_known

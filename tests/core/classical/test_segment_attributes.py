@@ -88,7 +88,7 @@ def test_more_segments_than_the_memory_budget_are_refused_by_name(scene, monkeyp
     from landlearn.core.classical import segment_attributes as module
 
     n = len(gather(scene, 64))  # every segment of the scene
-    per_segment = 2 * 8 * (2 * 3 + 9)
+    per_segment = 3 * 8 * (2 * 3 + 9)
     monkeypatch.setattr(module, "stats_budget", lambda: (n - 1) * per_segment)
     with pytest.raises(InputError, match=rf"^SEGMENTED_RASTER: it holds more than {n - 1} "
                        "segments in the area"):

@@ -209,3 +209,42 @@ def test_cell_size_with_an_extent_keeps_the_image_around_the_extent(sample, mode
         assert block.valid[:32, :32].all()  # the image up and left of the extent
         grid = source.grid.subgrid(area)
         assert grid.transform.c == pytest.approx(b[0]) and grid.transform.f == pytest.approx(b[3])
+
+
+def test_a_weighted_blend_of_a_calibrated_model_is_tempered_after_blending(sample, model,
+                                                                           tmp_path):
+    """The same network under two temperatures, BLEND=weighted: the probabilities of the
+    T = 0.3 package are those of T = 1 tempered (each tile was tempered before the blend,
+    so in the overlaps they were another average, and the class map could move)."""
+    import json
+    import zipfile
+
+    from landlearn.core.accuracy.calibration import apply_temperature
+
+    def with_temperature(t, name):
+        out = tmp_path / name
+        with zipfile.ZipFile(model) as src, zipfile.ZipFile(out, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                if item.filename.endswith(".emd"):
+                    emd = json.loads(data)
+                    cal = emd["LandLearn"].setdefault("calibration", {"method": "temperature"})
+                    cal["temperature"] = t
+                    cal.pop("tta", None)
+                    data = json.dumps(emd).encode()
+                dst.writestr(item, data)
+        return str(out)
+
+    probs, maps = {}, {}
+    for t in (1.0, 0.3):
+        out = tmp_path / f"t{t}.tif"
+        classify_pixels(ClassifyConfig(str(sample / NC), with_temperature(t, f"t{t}.dlpk"),
+                                       str(out), device="cpu", tile_size=64, padding=16,
+                                       blend="weighted", runtime="torch",
+                                       output_probabilities=str(tmp_path / f"p{t}.tif")))
+        with rasterio.open(out) as c, rasterio.open(tmp_path / f"p{t}.tif") as p:
+            maps[t], probs[t] = c.read(1), p.read()
+    np.testing.assert_array_equal(maps[0.3], maps[1.0])
+    valid = maps[1.0] > 0
+    np.testing.assert_allclose(probs[0.3][:, valid],
+                               apply_temperature(probs[1.0], 0.3, axis=0)[:, valid], atol=1e-4)

@@ -30,7 +30,7 @@ def _data():
         std=np.array([1.0, 2.0, 3.0]), minimum=np.array([0.0, 1.0, 2.0]),
         maximum=np.array([100.0, 200.0, 300.0]), tile_size=(96, 64), nodata=0.0, dtype="uint16",
         cell_size=(10.0, 10.0), crs_wkt=CRS.from_epsg(32633).to_wkt(), source_bands=[2, 3, 4],
-        source_band_count=6, source_scaling=[[0.0001, -1000.0]] * 3)
+        source_band_count=6, source_scaling=[[0.0001, -1000.0]] * 3, scaling_known=True)
 
 
 def _result(accuracy=True):

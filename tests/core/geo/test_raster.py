@@ -117,6 +117,12 @@ def test_alpha_band_is_the_mask_not_a_feature(tmp_path):
     with RasterSource(path, bands=[1, 2, 3, 4]) as src:
         block = src.read(src.grid.full_window)
     assert block.valid.all() and block.data[3, 5, 5] == 0
+    # resampled, the warper would take it for the mask and hold its own alpha there
+    with RasterSource(path) as src:
+        grid = src.grid
+    with pytest.raises(InputError, match="^BANDS: band 4 of 'rgba.tif' is tagged alpha, which "
+                       "resampling"):
+        RasterSource(path, bands=[1, 2, 3, 4], resample_to=grid)
 
 
 def test_epsg4326_raster(shared, tmp_path):

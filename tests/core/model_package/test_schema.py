@@ -82,6 +82,7 @@ def _edit(path, value):
     ("LandLearn.source_scaling", [[1, 0]] * 4, "LandLearn.source_scaling does not list 5 "),
     ("LandLearn.source_scaling", [[1, 0]] * 4 + [[float("inf"), 0]],
      "LandLearn.source_scaling holds inf, not a finite number"),
+    ("LandLearn.source_scaling", [[1, 0]] * 4 + [[0, 0]], "LandLearn.source_scaling holds a scale of 0"),
     ("LandLearn.normalization.std", [1, 1, -1, 1, 1], "LandLearn.normalization.std holds -1, below 0"),
     ("LandLearn.normalization.mean", [1, 1, 1, 1], "LandLearn.normalization.mean holds 4 values where 5"),
     ("LandLearn.normalization.mean", [1, 1, float("nan"), 1, 1], "holds nan, not a finite number"),
