@@ -78,8 +78,8 @@ class ExportDescription:
     block_size: tuple[int, int]
     classes: list[ClassInfo]
     bands: list[BandSummary]
-    source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
     chips: list[ChipRecord] = field(default_factory=list)
+    source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
 
     def class_pixels(self) -> dict[int, int]:
         totals = {c.value: 0 for c in self.classes}

@@ -63,7 +63,8 @@ def test_metadata_files_round_trip(tmp_path):
                                        "StdDev": 1.0}
     assert emd["InputRastersProps"]["BandNames"] == ["Band_4", "Band_3"]
     assert emd["LandLearn"] == {"CellSize": [1.0, 1.0], "DataType": "uint16", "NoData": [0, 0],
-                                "SourceBands": [4, 3], "SourceBandCount": 5, "SpatialReference": "WKT"}
+                                "SourceBands": [4, 3], "SourceBandCount": 5, "SourceScaling": None,
+                                "SpatialReference": "WKT"}
     manifest = json.loads((tmp_path / ct.MANIFEST).read_text())
     assert manifest["format"] == "landlearn-chips" and manifest["version"] == ct.MANIFEST_VERSION
     assert manifest["chips"] == [c.to_json() for c in d.chips]
