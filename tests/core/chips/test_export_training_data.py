@@ -407,19 +407,6 @@ def test_a_stride_of_millions_of_windows_is_refused_before_any_chip(sample, tmp_
     assert any("only labelled windows become chips" in w for w in progress.warnings)
 
 
-def test_a_minimum_labelled_share_with_nofeature_tiles_is_warned_of(sample, tmp_path):
-    """OUTPUT_NOFEATURE_TILES keeps chips whatever their labels: MIN_LABELED_FRACTION then
-    decides nothing, and was ignored without a word."""
-    image, labels = _s2(sample)
-    progress = RecordingProgress()
-    export_training_data(ExportConfig(image, labels, str(tmp_path / "c"), tile_size_x=128,
-                                      tile_size_y=128, stride_x=128, stride_y=128,
-                                      output_nofeature_tiles=True, min_labeled_fraction=0.5),
-                         progress)
-    assert any(w.startswith("MIN_LABELED_FRACTION (0.5) has no effect with "
-                            "OUTPUT_NOFEATURE_TILES") for w in progress.warnings)
-
-
 def test_an_image_all_nodata_under_the_labels_is_named_as_such(sample, tmp_path):
     """Windows without labels are skipped before their image is read; an image that is
     NoData wherever the labels are must still be told as INPUT_RASTER, not as labels that
@@ -437,64 +424,3 @@ def test_an_image_all_nodata_under_the_labels_is_named_as_such(sample, tmp_path)
                        "is NoData where the labels are"):
         export_training_data(ExportConfig(empty, labels, str(tmp_path / "out"), tile_size_x=64,
                                           tile_size_y=64, stride_x=64, stride_y=64))
-
-
-
-def test_the_labelled_fraction_of_an_edge_chip_counts_its_pixels_inside(sample, tmp_path):
-    """A 40 x 40 px EXTENT, every pixel labelled, 64 px chips: the padding beyond the
-    extent counted as unlabelled (1600 of 4096 = 39%), and MIN_LABELED_FRACTION 0.7 refused
-    the whole export."""
-    from synthetic import write
-
-    image, _ = _s2(sample)
-    with rasterio.open(image) as ds:
-        write(tmp_path / "all.tif", np.full(ds.shape, 2, np.uint8), crs=ds.crs,
-              transform=ds.transform, nodata=0)
-        x0, y0 = apply(ds.transform, 100, 140)
-        x1, y1 = apply(ds.transform, 140, 100)
-    result = export_training_data(ExportConfig(
-        image, LabelConfig(str(tmp_path / "all.tif")), str(tmp_path / "out"),
-        extent=Extent(x0, y0, x1, y1), tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64,
-        min_labeled_fraction=0.7))
-    assert result.skipped_below_fraction == 0 and len(manifest(tmp_path / "out")["chips"]) == 1
-
-
-def test_the_rasters_scale_and_offset_travel_with_the_chips(sample, tmp_path):
-    """The chips hold stored values: the raster's GDAL scale and offset are recorded
-    (SourceScaling), read back with the folder, and so reach the package."""
-    import shutil
-
-    from osgeo import gdal
-
-    from landlearn.core.chips.training_data import read_training_data
-
-    image, labels = _s2(sample)
-    scaled = tmp_path / "scaled.tif"
-    shutil.copy(image, scaled)
-    ds = gdal.Open(str(scaled), gdal.GA_Update)
-    for b in range(1, ds.RasterCount + 1):
-        ds.GetRasterBand(b).SetScale(0.0001)
-        ds.GetRasterBand(b).SetOffset(-1000)
-    ds = None
-    out = tmp_path / "chips"
-    export_training_data(ExportConfig(str(scaled), labels, str(out), tile_size_x=64,
-                                      tile_size_y=64, stride_x=64, stride_y=64))
-    emd = json.loads((out / "esri_model_definition.emd").read_text())
-    n = len(emd["InputRastersProps"]["BandNames"])
-    assert emd["LandLearn"]["SourceScaling"] == [[0.0001, -1000.0]] * n
-    assert read_training_data([out]).source_scaling == [[0.0001, -1000.0]] * n
-    plain = tmp_path / "plain"
-    export_training_data(ExportConfig(image, labels, str(plain), tile_size_x=64, tile_size_y=64,
-                                      stride_x=64, stride_y=64))
-    # none declared: said (null), so a package can tell it from an older folder's silence
-    assert json.loads((plain / "esri_model_definition.emd").read_text())["LandLearn"][
-        "SourceScaling"] is None
-    progress = RecordingProgress()
-    data = read_training_data([plain, out], progress)
-    assert data.source_scaling is None and data.scaling_known
-    assert any("declaring scale and offset" in w for w in progress.warnings)
-    # an older folder (no key) says nothing: the package will not claim "none declared"
-    emd = json.loads((plain / "esri_model_definition.emd").read_text())
-    del emd["LandLearn"]["SourceScaling"]
-    (plain / "esri_model_definition.emd").write_text(json.dumps(emd))
-    assert not read_training_data([plain]).scaling_known
