@@ -20,9 +20,10 @@ def add_run_parameters(alg) -> None:
     alg.add(QgsProcessingParameterNumber(
         "TILE_SIZE", alg.tr("Tile size (empty = from the model)"),
         QgsProcessingParameterNumber.Type.Integer, optional=True),
-        "Pixels per tile side, a multiple of 32. Empty: the model's chip size, at least 256; a "
-        "deep model with centre blending takes the tile of up to 1024 px that computes the fewest "
-        "pixels over the area (each tile also computes its padding).")
+        "Pixels per tile side, a multiple of 32. Empty: the model's chip size, at least 256 and "
+        "at most 2048 (512 for an object-based model); a deep model with centre blending "
+        "takes the tile of up to 1024 px that computes the fewest pixels over the area (each "
+        "tile also computes its padding).")
     alg.add(QgsProcessingParameterNumber(
         "PADDING", alg.tr("Padding (empty = from the model)"),
         QgsProcessingParameterNumber.Type.Integer, optional=True),
@@ -43,8 +44,9 @@ def add_run_parameters(alg) -> None:
         "flips: smoother maps, four times the compute.", advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "CONFIDENCE_THRESHOLD", alg.tr("Confidence threshold (0 = off)"),
-        QgsProcessingParameterNumber.Type.Double, defaultValue=0.0),
-        "Pixels whose highest class probability is below this become 0 (unclassified).",
+        QgsProcessingParameterNumber.Type.Double, defaultValue=0.0, minValue=0.0),
+        "Pixels whose highest class probability is below this become 0 (unclassified); "
+        "0..1, below 1.",
         advanced=True)
     alg.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
                                          ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
@@ -55,7 +57,7 @@ def add_run_parameters(alg) -> None:
                     "What runs a deep model. Packages trained with onnx installed carry an "
                     "ONNX graph of the network; ONNX Runtime runs it on the CPU faster than "
                     "torch and without torch installed, with the same map (probabilities "
-                    "within 1e-3). auto uses it on the CPU when onnxruntime is installed, "
+                    "within 1e-3). auto uses it on the CPU when onnxruntime and onnx are installed, "
                     "torch on a GPU; older packages get a graph from Export Model.",
                     advanced=True)
     alg.add(QgsProcessingParameterBoolean(

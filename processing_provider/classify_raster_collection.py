@@ -40,7 +40,7 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
         "map NAME_classified.tif in OUTPUT_FOLDER, with mosaic.vrt over those maps and the "
         "class areas per item in class_areas.csv and class_areas.json (pixels, square map "
         "units, hectares where the CRS is in metres).\n\n"
-        "Classify Pixels' run settings apply (advanced): cell size, tile, padding, batch, "
+        "Classify Pixels' run settings apply: cell size, tile, padding, batch, "
         "blend, confidence threshold, test-time augmentation, device, runtime, int8 graph, "
         "mixed precision and Dask. Not offered here: BANDS, EXTENT, SEGMENTED_RASTER (no "
         "object-based models), OUTPUT_CONFIDENCE and OUTPUT_PROBABILITIES; run Classify "

@@ -24,10 +24,12 @@ class SegmentAlgorithm(LandLearnAlgorithm):
     HELP = (
         "Groups adjacent pixels with similar values into segments (objects), like ArcGIS's "
         "Segment Mean Shift, but on any number of bands of any data type (bands are scaled to "
-        "0..255 from their statistics; 8-bit data is used as is). The image is mean-shift "
-        "filtered (edge-preserving smoothing to local modes), cut into connected regions of "
-        "similar filtered values, and regions smaller than MIN_SEGMENT_SIZE merge into their "
-        "most similar neighbour. Large rasters are processed in tiles whose results are "
+        "0..255 from their statistics; 8-bit data is used as is). By default (METHOD joint, "
+        "as Orfeo ToolBox's LargeScaleMeanShift) every pixel climbs to its mode in space and "
+        "range together, neighbouring pixels whose modes lie within the range radius join "
+        "one segment, and segments smaller than MIN_SEGMENT_SIZE merge into their most "
+        "similar neighbour (METHOD fast filters rows then columns instead, and cuts the "
+        "filtered image into connected regions of similar values). Large rasters are processed in tiles whose results are "
         "stitched exactly: a segment crossing tiles keeps one id. Runs as compiled code on "
         "every CPU core (on a GPU with DEVICE=cuda).\n\n"
         "Outputs: each segment filled with its mean values (OUTPUT), segment ids "
@@ -57,7 +59,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             QgsProcessingParameterNumber.Type.Integer, defaultValue=0, minValue=0),
             "Larger segments are cut by a grid of square cells of side sqrt(size) into "
             "pieces of at most this many pixels (slivers under the minimum size join a "
-            "neighbouring piece of their segment).")
+            "neighbouring piece of their segment). 0, or at least MIN_SEGMENT_SIZE and 4.")
         self.add(QgsProcessingParameterBand(
             "BAND_INDEXES", self.tr("Bands (empty = the first three that are not alpha)"),
             parentLayerParameterName="INPUT_RASTER", optional=True, allowMultiple=True),
@@ -75,24 +77,29 @@ class SegmentAlgorithm(LandLearnAlgorithm):
                         advanced=True)
         self.add(QgsProcessingParameterNumber(
             "THRESHOLD", self.tr("Convergence threshold (joint)"),
-            QgsProcessingParameterNumber.Type.Double, defaultValue=0.1, minValue=0.0),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.1, minValue=0.0,
+            maxValue=9.99),
             "A mode search stops when a step is shorter than this, in kernel units "
-            "(Orfeo ToolBox's thres).", advanced=True)
+            "(Orfeo ToolBox's thres), 0..10.", advanced=True)
         self.add(QgsProcessingParameterNumber(
             "MAX_ITERATIONS", self.tr("Maximum iterations (joint)"),
-            QgsProcessingParameterNumber.Type.Integer, defaultValue=100, minValue=1),
-            "Steps per mode search at most (Orfeo ToolBox's maxiter).", advanced=True)
+            QgsProcessingParameterNumber.Type.Integer, defaultValue=100, minValue=1,
+            maxValue=1000),
+            "Steps per mode search at most (Orfeo ToolBox's maxiter), 1..1000.", advanced=True)
         self.add_choice("DEVICE", "Device", [("auto", "Auto (the compiled CPU pass)"),
                                              ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
                         "Where the mean-shift filter runs. Auto takes the compiled CPU pass "
                         "on every core, faster than the GPU path end to end (measured on an "
                         "H200 machine); torch without numba.")
-        for key, label, kind, text in (
+        for key, label, kind, bounds, text in (
                 ("SPATIAL_RADIUS", "Spatial radius in pixels (overrides spatial detail)",
-                 QgsProcessingParameterNumber.Type.Integer, "Orfeo ToolBox's spatialr."),
+                 QgsProcessingParameterNumber.Type.Integer, (1, 100),
+                 "Orfeo ToolBox's spatialr, 1..100 pixels."),
                 ("RANGE_RADIUS", "Range radius on the 0..255 scale (overrides spectral detail)",
-                 QgsProcessingParameterNumber.Type.Double, "Orfeo ToolBox's ranger.")):
-            self.add(QgsProcessingParameterNumber(key, self.tr(label), kind, optional=True),
+                 QgsProcessingParameterNumber.Type.Double, (0.001, 1000),
+                 "Orfeo ToolBox's ranger, above 0 and at most 1000.")):
+            self.add(QgsProcessingParameterNumber(key, self.tr(label), kind, optional=True,
+                                                  minValue=bounds[0], maxValue=bounds[1]),
                      text, advanced=True)
         self.add_size_limit("segmentation")
         self.add(QgsProcessingParameterRasterDestination(

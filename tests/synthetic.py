@@ -51,3 +51,21 @@ def tampered_npz(data: bytes, **change) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
+
+
+def points(path, xys, epsg, field_type="integer"):
+    """A GeoPackage of points (value, (x, y)) with their value in field 'cls'."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("points", srs, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTString if field_type == "text" else ogr.OFTInteger))
+    for value, (x, y) in xys:
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("cls", value)
+        f.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT({x} {y})"))
+        layer.CreateFeature(f)
+    ds = None
+    return str(path)

@@ -210,6 +210,31 @@ def _check_free_values(free: set[int], classes, map_values: set[int]) -> None:
                          "classes (a '<map>_classes.txt' beside it)")
 
 
+def _points_in(ref, area: Window, progress: Progress):
+    """A point reference's (rows, cols, values) inside ``area``, each point a sample; None
+    for polygons and rasters (counted pixel by pixel)."""
+    cells = ref.point_cells() if hasattr(ref, "point_cells") else None
+    if cells is None:
+        return None
+    rows, cols, vals = cells
+    r0, c0 = int(area.row_off), int(area.col_off)
+    inside = ((rows >= r0) & (rows < r0 + int(area.height))
+              & (cols >= c0) & (cols < c0 + int(area.width)))
+    rows, cols, vals = rows[inside], cols[inside], vals[inside]
+    _, where, count = np.unique(rows * (int(area.col_off + area.width) + 1) + cols,
+                                return_inverse=True, return_counts=True)
+    shared = int((count[where] > 1).sum())
+    if shared:  # pixels whose points hold more than one class
+        kinds = np.unique(where.astype(np.int64) * 256 + vals) // 256
+        mixed = int((np.bincount(kinds, minlength=count.size) > 1).sum())
+        progress.warning(f"{shared} reference points share a map pixel with another point"
+                         + (f" ({mixed} pixel(s) hold points of different classes)" if mixed else "")
+                         + ": each point is counted as a sample of its own, but points "
+                         "closer than a pixel are not independent samples; thin them, or "
+                         "assess a map of finer cells")
+    return rows, cols, vals
+
+
 def _report_path(path: str | None) -> str | None:
     """The report is HTML unless its name ends in .json (a .txt becomes .html)."""
     if not path or path.lower().endswith((".json", ".html", ".htm")):
@@ -241,6 +266,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             map_area = np.zeros(256, dtype=np.float64)  # square metres, on a grid in degrees
             geographic = row_areas(src.grid, Window(0, 0, 1, 1)) is not None
             unclassified = 0
+            points = _points_in(ref, area, progress)
             n = count_tiles(area, (1024, 1024))
             for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
                 inner = win.intersection(area)
@@ -253,10 +279,20 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                     per_row = row_areas(src.grid, inner)
                     map_area += np.bincount(m.ravel(), weights=np.repeat(
                         per_row, int(inner.width)), minlength=256)
-                r = ref.read(inner).astype(np.int64)
-                both = (r > 0) & (m > 0)
-                unclassified += int(((r > 0) & (m == 0)).sum())
-                cm += np.bincount(m[both] * 256 + r[both], minlength=256 * 256).reshape(256, 256)
+                if points is None:
+                    r = ref.read(inner).astype(np.int64)
+                    both = (r > 0) & (m > 0)
+                    mv, rv = m[both], r[both]
+                    unclassified += int(((r > 0) & (m == 0)).sum())
+                else:
+                    rows, cols, vals = points
+                    r0, c0 = int(inner.row_off), int(inner.col_off)
+                    here = ((rows >= r0) & (rows < r0 + int(inner.height))
+                            & (cols >= c0) & (cols < c0 + int(inner.width)))
+                    mv, rv = m[rows[here] - r0, cols[here] - c0], vals[here]
+                    unclassified += int((mv == 0).sum())
+                    mv, rv = mv[mv > 0], rv[mv > 0]
+                cm += np.bincount(mv * 256 + rv, minlength=256 * 256).reshape(256, 256)
             values = sorted({int(v) for v in np.nonzero(cm.sum(0) + cm.sum(1))[0]})
             if not values:
                 raise InputError("labels", "no reference pixel falls on a classified pixel; check "

@@ -78,7 +78,7 @@ def collect_object_samples(config, progress: Progress | None = None) -> Samples:
     progress = progress or NullProgress()
     with RasterSource(config.input_raster, config.bands) as image:
         attributes = parse_attributes(config.segment_attributes, len(image.bands))
-        seg_ds = open_segments(config.segmented_raster, image.grid)
+        seg_ds = open_segments(config.segmented_raster, image.grid, progress=progress)
         try:
             return _collect(config, image, seg_ds, attributes, progress)
         finally:

@@ -19,7 +19,6 @@ Memory follows the number of segments, not the raster.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +27,7 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..geo.grid import count_tiles, tile_windows
 from ..geo.segments import read_segments_halo
+from ..geo.segments import table_budget as stats_budget
 from ..model_package.schema import SEGMENT_ATTRIBUTES
 from ..progress import NullProgress, Progress, track
 
@@ -66,16 +66,6 @@ def feature_names(attributes: Sequence[str], band_names: Sequence[str]) -> list[
         else:
             out.append(a.lower())
     return out
-
-
-def stats_budget() -> int:
-    """Bytes the per-segment sums may take: a quarter of the machine's memory (2 GB where
-    it cannot be told). They grow with the segments, not the tile: a segmented raster of
-    10^9 pixels cut into segments of a few pixels would fill the memory and end QGIS."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (AttributeError, ValueError, OSError):  # Windows: no sysconf
-        return 2 << 30
 
 
 class SegmentStats:

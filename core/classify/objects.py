@@ -72,7 +72,7 @@ def stream_objects(config, source, area, predictor, outputs, progress: Progress,
                          "INPUT_RASTER as it is), or resample and clip the raster first "
                          "(gdalwarp) and segment that")
     try:
-        seg_ds = open_segments(config.segmented_raster, source.grid)
+        seg_ds = open_segments(config.segmented_raster, source.grid, progress=progress)
     except InputError as exc:
         if not config.cell_size or "grid" not in exc.detail:
             raise
@@ -135,10 +135,12 @@ def _paint(seg_ds, source, area, ids, probs, outputs, progress, tile: int) -> in
         if len(ids):
             at = np.clip(np.searchsorted(ids, seg), 0, len(ids) - 1)
             valid &= has & (ids[at] == seg)
-        else:
-            at, valid = np.zeros(seg.shape, np.int64), np.zeros(seg.shape, bool)
+            tile_probs = np.moveaxis(probs[at], -1, 0)
+        else:  # no segment with image data in the area: an unclassified tile, no index
+            valid = np.zeros(seg.shape, bool)
+            tile_probs = np.zeros((probs.shape[1],) + seg.shape, np.float32)
         skipped += not valid.any()
-        outputs.add(win, np.moveaxis(probs[at], -1, 0), valid)
+        outputs.add(win, tile_probs, valid)
     outputs.finish()
     if orphans:
         progress.warning(f"{orphans} pixels with image data lie in no segment (NoData in "

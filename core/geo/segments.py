@@ -8,6 +8,8 @@ one, still distinct).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from rasterio.windows import Window
 
@@ -15,12 +17,13 @@ from ..errors import InputError
 from .grid import Grid, same_transform
 from .raster import open_dataset
 
-__all__ = ["open_segments", "read_segments", "read_segments_halo"]
+__all__ = ["open_segments", "read_segments", "read_segments_halo", "table_budget"]
 
 
 def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
-                  image: str = "INPUT_RASTER"):
-    """The open segmented raster, refused unless it holds integers on ``grid``."""
+                  image: str = "INPUT_RASTER", progress=None):
+    """The open segmented raster, refused unless it holds integers on ``grid``; with
+    ``progress``, a warning when it declares no NoData (see ``_undeclared``)."""
     ds = open_dataset(path, parameter)
     if ds.count != 1:
         # Segment's OUTPUT (mean colours) and ArcGIS's segmented raster are RGB images: band
@@ -44,7 +47,21 @@ def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
         raise InputError(parameter, f"'{path}' has {what}; give integer segment ids on "
                          f"{image}'s grid (Segment on the same raster, or align it with "
                          "Align Rasters / gdalwarp, nearest neighbour)")
+    if progress is not None and _undeclared(ds):
+        progress.warning(f"{parameter.upper()} '{path}' declares no NoData value: every id, 0 "
+                         "included, is taken as a segment. If a value marks pixels outside "
+                         "any segment (0 from gdal_rasterize without -a_nodata), set it as "
+                         "the raster's NoData (Segment's ids have NoData 0), or that "
+                         "background becomes one segment with one class.")
     return ds
+
+
+def _undeclared(ds) -> bool:
+    """No NoData value and no mask: Segment writes 0 = NoData, but a raster of parcels
+    burnt by another tool often leaves its background 0 with nothing declared."""
+    from rasterio.enums import MaskFlags
+
+    return ds.nodata is None and MaskFlags.all_valid in ds.mask_flag_enums[0]
 
 
 def read_segments(ds, win: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -68,3 +85,14 @@ def read_segments_halo(ds, win: Window, inside: Window) -> tuple[np.ndarray, np.
         ids[ir0 - r0:ir1 - r0, ic0 - c0:ic1 - c0] = part
         has[ir0 - r0:ir1 - r0, ic0 - c0:ic1 - c0] = ok
     return ids, has
+
+
+def table_budget() -> int:
+    """Bytes a per-segment table may take (object features, Refine's votes): a quarter of
+    the machine's memory (2 GB where it cannot be told). Such tables grow with the
+    segments, not the tile: a raster of 10^9 pixels cut into segments of a few pixels would
+    fill the memory and end QGIS."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (AttributeError, ValueError, OSError):  # Windows: no sysconf
+        return 2 << 30

@@ -333,6 +333,31 @@ class VectorLabels:
                         all_touched=self.all_touched)
         return zero_outside(out, window, self.grid)
 
+    def point_cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(rows, cols, values) of every point when the layer holds points only, else None.
+
+        Rasterized, two points in one pixel were one sample (the later one's class):
+        Assess Accuracy counts each reference point as its own sample, as a table of
+        accuracy assessment points does. A pixel holds a point when the point lies in it
+        (the corner belongs to the pixel below and right, as GDAL burns it)."""
+        xs, ys, vals = [], [], []
+        for geom, value in zip(self.geoms, self.values):
+            kind = geom.get("type")
+            if kind == "Point":
+                coords = [geom["coordinates"]]
+            elif kind == "MultiPoint":
+                coords = geom["coordinates"]
+            else:
+                return None
+            for c in coords:
+                xs.append(c[0])
+                ys.append(c[1])
+                vals.append(value)
+        inverse = ~self.grid.transform
+        col, row = inverse * (np.asarray(xs, np.float64), np.asarray(ys, np.float64))
+        return (np.floor(row).astype(np.int64), np.floor(col).astype(np.int64),
+                np.asarray(vals, np.int64))
+
     def close(self) -> None:
         pass
 

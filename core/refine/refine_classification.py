@@ -188,8 +188,8 @@ def _tag_classes(text: str, path: str) -> list[ClassInfo]:
                          "tag; classify again") from None
 
 
-def _segments(path: str | None, grid: Grid):
-    return open_segments(path, grid) if path else None
+def _segments(path: str | None, grid: Grid, progress: Progress):
+    return open_segments(path, grid, progress=progress) if path else None
 
 
 def _min_pixels(config: RefineConfig, grid: Grid) -> int:
@@ -242,7 +242,7 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
     src = _Input(config.input_raster)
     seg_ds = None
     try:
-        seg_ds = _segments(config.segmented_raster, src.grid)
+        seg_ds = _segments(config.segmented_raster, src.grid, progress)
         if config.merge_into == "similar" and not src.is_prob:
             raise InputError("merge_into", "'similar' compares class probabilities: give "
                              "Classify Pixels' probabilities as INPUT_RASTER, or merge into "

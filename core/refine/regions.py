@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
+from ..geo.segments import table_budget
 from ..segment.graph import merge_small, union, unique_pairs
 
 __all__ = ["RegionGraph", "label_classes", "resolve"]
@@ -54,6 +56,21 @@ class RegionGraph:
     joins: list = field(default_factory=list)
     first: list = field(default_factory=list)  # raster-order index of each region's 1st pixel
     next_id: int = 0
+    budget: int | None = None  # bytes for the tables (table_budget when None)
+
+    def _check_size(self, with_sums: bool) -> None:
+        """Count, first pixel, class, about two pairs and the probability sums a region,
+        held some three times while they are resolved: a noisy gigapixel map of 10^8
+        regions needed tens of GB, and the OS ended QGIS."""
+        per = 3 * (8 + 8 + 1 + 32 + (8 * self.n_classes if with_sums else 0))
+        most = (self.budget or table_budget()) // per
+        if self.next_id > most:
+            raise InputError("min_region_size", f"the map holds more than {most:,} regions "
+                             "(connected pixels of one class), more than this machine's "
+                             "memory can resolve (a quarter of it, or 2 GB where that cannot "
+                             "be read); refine it a part at a time (clip it first), or "
+                             "give segments (SEGMENTED_RASTER) without a minimum mapping "
+                             "unit first, then the unit on that smoother map")
 
     def add_tile(self, cls: np.ndarray, prob: np.ndarray | None, r0: int, c0: int,
                  width: int) -> np.ndarray:
@@ -75,6 +92,7 @@ class RegionGraph:
                                        for c in range(self.n_classes)], 1))
         self.pairs.append(_touching(g, self.connectivity))
         self.next_id += n
+        self._check_size(prob is not None)
         return g
 
     def border(self, a_lab: np.ndarray, a_cls: np.ndarray, b_lab: np.ndarray,

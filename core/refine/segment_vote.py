@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+from ..geo.segments import table_budget
+
 __all__ = ["SegmentVotes"]
 
 
 class SegmentVotes:
     MERGE_ROWS = 1 << 20
 
-    def __init__(self, n_classes: int):
+    def __init__(self, n_classes: int, budget: int | None = None):
         self.n_classes = n_classes
+        # ids and a float64 sum per class a segment; a merge holds them about three times
+        self.max_segments = (budget or table_budget()) // (3 * 8 * (n_classes + 1))
         self.ids = np.zeros(0, np.int64)
         self.sums = np.zeros((0, n_classes), np.float64)
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
@@ -54,8 +59,15 @@ class SegmentVotes:
         self._pending.append((ids, sums))
         self._rows += len(ids)
         self._winners = None
-        if self._rows > max(self.MERGE_ROWS, len(self.ids)):
+        if self._rows > max(self.MERGE_ROWS, len(self.ids)) or \
+                len(self.ids) + self._rows > self.max_segments:
             self._merge()
+        if len(self.ids) > self.max_segments:
+            raise InputError("segmented_raster", f"it holds more than {self.max_segments:,} "
+                             f"segments, more than this machine's memory can hold votes of "
+                             f"{self.n_classes} classes for (a quarter of it, or 2 GB where "
+                             "that cannot be read); segment with a larger MIN_SEGMENT_SIZE, "
+                             "or refine a part of the map at a time")
 
     def _merge(self) -> None:
         if not self._pending:

@@ -59,7 +59,8 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
             m = len(count)
             g = np.where(lab >= 0, lab + next_id, -1)
             out.write(g[None], window=Window(c0, r0, w, h))
-            spool.add(count=count, sums=s, first=first, pairs=p + next_id)  # first: area index
+            spool.add(count=count, sums=s, first=first,  # first: area index
+                      pairs=p.astype(np.int64) + next_id)  # int32 pairs wrapped past 2**31 ids
             if not same:
                 spool.add(raw_sums=rs)
             col_key = c0

@@ -145,12 +145,17 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
         ds.SetProjection(grid.crs.to_wkt())
     band = ds.GetRasterBand(1)
     band.SetNoDataValue(0)
-    with rasterio.open(labels_path) as lab:
-        for win in tile_windows(grid.full_window, (1024, 1024)):
-            w = win.intersection(grid.full_window)
-            band.WriteArray(ids_of(lab.read(1, window=w), w), int(w.col_off), int(w.row_off))
-    tmp = temporary_sibling(path, ".gpkg")
+    canceled = progress.is_canceled if progress is not None else (lambda: False)
+    tmp, out = "", None
     try:
+        with rasterio.open(labels_path) as lab:
+            for win in tile_windows(grid.full_window, (1024, 1024)):
+                if canceled():
+                    raise Cancelled()
+                w = win.intersection(grid.full_window)
+                band.WriteArray(ids_of(lab.read(1, window=w), w), int(w.col_off),
+                                int(w.row_off))
+        tmp = temporary_sibling(path, ".gpkg")
         out = ogr.GetDriverByName("GPKG").CreateDataSource(tmp)
         out.SetMetadataItem(WRITER_TAG, GENERATOR)
         srs = osr.SpatialReference()
@@ -159,10 +164,9 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
         layer = out.CreateLayer("segments", srs if grid.crs else None, ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn("id", ogr.OFTInteger64))
         layer.CreateField(ogr.FieldDefn("pixels", ogr.OFTInteger64))
-        names = [f"mean_{n}"[:60] for n in band_names]
+        names = field_names(band_names)
         for name in names:
             layer.CreateField(ogr.FieldDefn(name, ogr.OFTReal))
-        canceled = progress.is_canceled if progress is not None else (lambda: False)
         # GDAL stops when the callback returns 0: a cancel is heard during polygonizing
         try:  # a code, or an exception where GDAL's Python exceptions are on
             failed = gdal.Polygonize(band, band, layer, 0, [],
@@ -174,7 +178,9 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
                 raise Cancelled()
             raise OSError(f"polygonizing the segments failed: {gdal.GetLastErrorMsg()}")
         layer.StartTransaction()
-        for feat in layer:
+        for i, feat in enumerate(layer):
+            if i % 10000 == 0 and canceled():
+                raise Cancelled()
             sid = int(feat.GetField("id")) - 1
             feat.SetField("pixels", int(count[sid]))
             for b, name in enumerate(names):
@@ -187,10 +193,25 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
             return kept
         os.replace(tmp, path)
     finally:
-        ds = None  # noqa: F841
+        ds = band = out = None  # noqa: F841 - closed before their files go (a cancel mid-write)
         if os.path.exists(mem):
             os.remove(mem)
-        if tmp and os.path.exists(tmp):
-            os.remove(tmp)
+        for left in ((tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm") if tmp else ()):
+            if os.path.exists(left):
+                os.remove(left)
     return path
+
+
+def field_names(band_names: list[str]) -> list[str]:
+    """``mean_<band name>`` fields, 60 characters at most and distinct ignoring case (as
+    GeoPackage compares them): two bands of one name failed to make the second field, and
+    its means were written into the first's."""
+    names, seen = [], set()
+    for b, n in enumerate(band_names):
+        name = f"mean_{n}"[:60]
+        if name.casefold() in seen:
+            name = f"mean_{n}"[:60 - len(f"_{b + 1}")] + f"_{b + 1}"
+        seen.add(name.casefold())
+        names.append(name)
+    return names
 

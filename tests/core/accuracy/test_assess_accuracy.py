@@ -340,3 +340,36 @@ def test_a_numeric_reference_on_a_class_the_map_does_not_name_is_compared_by_val
     r = write(tmp_path / "ref.tif", mapped, nodata=0)
     res = assess_accuracy(AssessConfig(m, LabelConfig(r)))
     assert res.accuracy.overall == 1.0
+
+
+def _centre(row, col, dx=0.0, dy=0.0):
+    return 500000 + 10 * col + 5 + dx, 5000000 - 10 * row - 5 + dy
+
+
+def test_each_reference_point_is_a_sample_even_where_points_share_a_pixel(tmp_path):
+    """Rasterized, three points in one pixel were one sample (the last one's class): a
+    table of 7 accuracy points gave a matrix of 4. Each point counts, and the shared pixel
+    is said."""
+    from synthetic import points
+
+    m, _ = _map_and_reference(tmp_path)  # rows 0-9 map class 1, rows 10-19 class 2, col 0 = 0
+    ref = points(tmp_path / "pts.gpkg", [
+        (1, _centre(2, 3, -3, 2)), (1, _centre(2, 3, 3, -2)), (2, _centre(2, 3)),  # one pixel
+        (2, _centre(15, 5)),
+        (2, (500000 + 40, 5000000 - 120)),  # the corner of rows 11/12, cols 3/4: row 12, col 4
+        (1, _centre(5, 0)),  # on an unclassified map pixel
+        (1, (400000, 5000000 - 50)),  # off the map
+    ], 32633)
+    progress = RecordingProgress()
+    res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")), progress)
+    np.testing.assert_array_equal(res.accuracy.matrix, [[2, 0], [1, 2]])
+    assert res.unclassified_reference == 1
+    assert res.accuracy.overall == pytest.approx(4 / 5)
+    assert any("3 reference points share a map pixel" in w and "1 pixel(s) hold points of "
+               "different classes" in w for w in progress.warnings)
+    # apart, every point is its own pixel and nothing is said
+    ref2 = points(tmp_path / "pts2.gpkg", [(1, _centre(2, 3)), (2, _centre(15, 5))], 32633)
+    progress = RecordingProgress()
+    res = assess_accuracy(AssessConfig(m, LabelConfig(ref2, class_field="cls")), progress)
+    np.testing.assert_array_equal(res.accuracy.matrix, [[1, 0], [0, 1]])
+    assert not any("share a map pixel" in w for w in progress.warnings)

@@ -204,3 +204,24 @@ def test_the_segments_in_an_area_are_gathered_with_few_merges(tmp_path, monkeypa
         with rasterio.open(path) as ds:
             got = objects._segments_in(ds, area, 16, NullProgress())
         np.testing.assert_array_equal(got, want)
+
+
+def test_segments_that_are_all_nodata_give_an_unclassified_map_not_a_traceback(
+        nc_objects, sample, tmp_path):
+    """No segment with image data in the area (an EXTENT over a corner Segment left as
+    NoData, or a segmented raster of NoData): indexing the empty per-segment table raised
+    a bare IndexError."""
+    segs, pkg = nc_objects[:2]
+    with rasterio.open(segs) as ds:
+        profile, ids = ds.profile, ds.read(1)
+    ids[:] = 0  # Segment's NoData
+    empty = tmp_path / "empty.tif"
+    with rasterio.open(empty, "w", **profile) as ds:
+        ds.write(ids[None])
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(str(sample / "nc_landsat7" / "landsat_multiband.tif"),
+                                   str(pkg), str(tmp_path / "m.tif"), segmented_raster=str(empty)),
+                    progress)
+    with rasterio.open(tmp_path / "m.tif") as ds:
+        assert not ds.read(1).any()
+    assert any("lie in no segment" in w for w in progress.warnings)

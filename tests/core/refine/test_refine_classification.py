@@ -288,3 +288,31 @@ def test_region_joins_are_kept_once_per_pair_not_per_border_pixel():
         if r:
             graph.border_line(tiles[r - 64, c][-1], cls[-1], g[0], cls[0])
     assert sum(len(j) for j in graph.joins) <= 3 * 24  # 24 tile borders (was 24 x 190)
+
+
+def test_a_segment_raster_without_nodata_is_warned_about(tmp_path):
+    """Parcels burnt by gdal_rasterize without -a_nodata: the background's 0 is one huge
+    'segment' that takes one class. Said (naming SEGMENTED_RASTER and the fix); Segment's
+    own ids (NoData 0) are not."""
+    from rasterio.transform import from_origin
+
+    from landlearn.core.progress import RecordingProgress
+
+    cls = np.random.default_rng(1).integers(1, 3, (20, 30)).astype(np.uint8)
+    m = _write(tmp_path / "m.tif", cls)
+    parcels = np.zeros((20, 30), np.int32)
+    parcels[2:8, 3:12] = 5
+    with rasterio.open(tmp_path / "parcels.tif", "w", driver="GTiff", width=30, height=20,
+                       count=1, dtype="int32", crs="EPSG:32617",
+                       transform=from_origin(500000, 4000000, 10, 10)) as ds:
+        ds.write(parcels[None])
+    progress = RecordingProgress()
+    refine_classification(RefineConfig(m, str(tmp_path / "o.tif"),
+                                       segmented_raster=str(tmp_path / "parcels.tif")), progress)
+    assert any(w.startswith("SEGMENTED_RASTER") and "declares no NoData" in w
+               and "-a_nodata" in w for w in progress.warnings)
+    declared = _write(tmp_path / "declared.tif", parcels, dtype="int32")
+    progress = RecordingProgress()
+    refine_classification(RefineConfig(m, str(tmp_path / "o2.tif"), segmented_raster=declared),
+                          progress)
+    assert not any("declares no NoData" in w for w in progress.warnings)

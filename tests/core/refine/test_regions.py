@@ -47,3 +47,15 @@ def test_similar_merges_by_probabilities_and_an_island_in_nodata_stays():
     prob[0][1, 2] = 0.0
     out = _one_tile(cls, 4, 2, prob, into="similar")
     assert out[1, 2] == 2 and out[3, 1] == 4 and (out[2] == 0).all()
+
+
+def test_more_regions_than_the_memory_budget_is_refused_by_name():
+    """A noisy gigapixel map makes some 10^8 regions, tens of GB of tables with no check:
+    refused past a budget, naming MIN_REGION_SIZE and what to do."""
+    from landlearn.core.errors import InputError
+
+    cls = (np.indices((10, 10)).sum(0) % 2 + 1).astype(np.uint8)  # a checkerboard: 100 regions
+    per = 3 * (8 + 8 + 1 + 32)
+    RegionGraph(4, 1, budget=100 * per).add_tile(cls, None, 0, 0, 10)
+    with pytest.raises(InputError, match="^MIN_REGION_SIZE: the map holds more than 99 regions"):
+        RegionGraph(4, 1, budget=99 * per).add_tile(cls, None, 0, 0, 10)

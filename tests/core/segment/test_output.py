@@ -258,3 +258,24 @@ def test_an_int64_raster_gets_mean_colours_that_read_back_negative(tmp_path):
     kind = gdal.GetDataTypeName(ds.GetRasterBand(1).DataType)
     assert kind == ("Float64" if int64_written_as_uint64() else "Int64")
     assert np.all(ds.GetRasterBand(1).ReadAsArray()[local >= 0] == -5)
+
+
+def test_bands_of_one_name_get_fields_of_their_own(tmp_path):
+    """GeoPackage compares field names ignoring case: a second "mean_red" failed to be
+    made and its means went into the first band's field."""
+    from osgeo import ogr
+
+    from landlearn.core.segment.output import field_names
+
+    assert field_names(["red", "Red", "x" * 70, "x" * 70]) == [
+        "mean_red", "mean_Red_2", "mean_" + "x" * 55, "mean_" + "x" * 53 + "_4"]
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    config = SegmentConfig("unused.tif", output_polygons=str(tmp_path / "segments.gpkg"))
+    write_outputs(config, grid, labels, final, 4, stats, ["red", "RED"], NullProgress(),
+                  np.dtype(np.uint16), None)
+    ids = np.where(local >= 0, final[local], 0)
+    ds = ogr.Open(str(tmp_path / "segments.gpkg"))
+    for f in ds.GetLayer(0):
+        sel = ids == f.GetField("id")
+        assert f.GetField("mean_red") == pytest.approx(raw[0][sel].mean())
+        assert f.GetField("mean_RED_2") == pytest.approx(raw[1][sel].mean())
