@@ -189,8 +189,11 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                           config.max_output_gpx, progress, "segmentation")
         offset, scale = band_scaling(src, progress, area if config.extent else None)
         grid = src.grid.subgrid(area)
+        steps = (f"joint, at most {config.max_iterations} steps to a shift under "
+                 f"{config.threshold:g}" if config.method == "joint"
+                 else f"fast, {config.iterations} passes")
         progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
-                      f"{hr:.1f} (0..255 scale), {config.iterations} iterations, on "
+                      f"{hr:.1f} (0..255 scale), {steps}, on "
                       + ("the CPU, compiled" if device == "compiled" else f"{device}"))
         with tempfile.TemporaryDirectory(prefix=".segment", dir=_tmp_dir(config)) as tmp:
             labels_path = os.path.join(tmp, "labels.tif")

@@ -131,8 +131,13 @@ def test_joint_mean_shift_tiles_stitch_exactly(sample, tmp_path):
     image = _s2(sample)
     cfg = dict(band_indexes=(3, 2, 1), min_segment_size=20, spectral_detail=16,
                method="joint")
+    from landlearn.core.progress import RecordingProgress
+
+    log = RecordingProgress()
     one = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "one.tif"),
-                                output=str(tmp_path / "one_m.tif"), tile_size=1024, **cfg))
+                                output=str(tmp_path / "one_m.tif"), tile_size=1024, **cfg), log)
+    # the log says the joint method's own limits (it said "3 iterations", the fast method's)
+    assert any("joint, at most 100 steps to a shift under 0.1" in m for m in log.messages)
     tiled = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "tiled.tif"),
                                   output=str(tmp_path / "tiled_m.tif"), tile_size=96, **cfg))
     assert one.segments == tiled.segments > 50
