@@ -126,6 +126,10 @@ def accumulated_stats(d: ExportDescription) -> dict:
     }
 
 
+WELL_KNOWN_KEY = "WellKnownBandNames (FYI, these band names can be used in ExtractBands)"
+WELL_KNOWN_BAND_NAMES = ["Red", "Green", "Blue", "NearInfrared", "Panchromatic"]
+
+
 def model_definition(d: ExportDescription) -> dict:
     return {
         "Framework": "",
@@ -139,6 +143,9 @@ def model_definition(d: ExportDescription) -> dict:
         "ImageSpaceUsed": "MAP_SPACE",
         "Classes": [c.to_esri() for c in d.classes],
         "InputRastersProps": {"RasterCount": 1, "SensorName": "", "BandNames": d.band_names},
+        # an informative list in ArcGIS's own exports, but older arcgis.learn (1.8, Pro
+        # 2.8) indexes it directly for 3-band chips: without it, prepare_data's KeyError
+        WELL_KNOWN_KEY: WELL_KNOWN_BAND_NAMES,
         "AllTilesStats": [b.to_esri() for b in d.bands],
         "LandLearn": {"CellSize": list(d.cell_size), "DataType": d.dtype,
                       "NoData": _json_values(d.nodata), "SourceBands": d.source_bands,

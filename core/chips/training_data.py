@@ -76,6 +76,9 @@ class TrainingData:
 MAX_JSON = 256 * 1024 * 1024  # a manifest of a million chips is ~200 MB
 
 
+# the chip formats of Export Training Data (LandLearn's and ArcGIS's: TIFF, PNG, JPEG, MRF)
+CHIP_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".mrf")
+
 def _load_json(path: str) -> dict:
     """A folder's description: an object of at most MAX_JSON bytes (read whole, so the
     size is checked first), nested no deeper than Python's recursion allows."""
@@ -195,11 +198,15 @@ def _chip_pairs(folder: str) -> list[tuple[str, str, dict]]:
                     pairs.append((_inside(folder, parts[0], IMAGES),
                                   _inside(folder, parts[1], LABELS), {}))
         return pairs
-    images = sorted(os.listdir(os.path.join(folder, IMAGES)))
-    labels = {os.path.splitext(n)[0]: n for n in os.listdir(os.path.join(folder, LABELS))}
+    # chips only: a world file (000.tfw, .pgw, .jgw) shares its chip's stem, and listed
+    # after it, took the label's place
+    images = sorted(n for n in os.listdir(os.path.join(folder, IMAGES))
+                    if n.lower().endswith(CHIP_SUFFIXES))
+    labels = {os.path.splitext(n)[0]: n for n in os.listdir(os.path.join(folder, LABELS))
+              if n.lower().endswith(CHIP_SUFFIXES)}
     for name in images:
         stem = os.path.splitext(name)[0]
-        if stem in labels and not name.endswith((".aux.xml", ".xml", ".tfw", ".ovr")):
+        if stem in labels:
             pairs.append((os.path.join(folder, IMAGES, name),
                           os.path.join(folder, LABELS, labels[stem]), {}))
     return pairs
@@ -269,6 +276,13 @@ def _read_folder(path: str, index: int) -> _Folder:
     if not ({IMAGES, LABELS} <= has and (has & {EMD, STATS_JSON, MANIFEST, MAP_TXT})):
         raise InputError(PARAM, f"'{path}' is not a training data folder: it needs images/, "
                          f"labels/ and {EMD} or {STATS_JSON}; export one with Export Training Data")
+    if "images2" in has:
+        # ArcGIS writes change detection as Classified_Tiles with the second date's chips
+        # in images2/: trained on images/ alone, the change labels were taught as classes
+        raise InputError(PARAM, f"'{path}' holds change-detection training data (an images2/ "
+                         "folder of second-date chips); LandLearn trains pixel "
+                         "classification of one image: export Classified_Tiles of one "
+                         "raster (or of a stack of both dates' bands)")
     emd = _load_json(os.path.join(path, EMD)) if EMD in has else {}
     stats = _load_json(os.path.join(path, STATS_JSON)) if STATS_JSON in has else {}
     mode = stats.get("MetaDataMode") or emd.get("MetaDataMode")

@@ -35,8 +35,10 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
         return None
     thin = [int(v) for v, g in groups_per_class.items() if g < folds]  # plain ints: NumPy 2 reprs
     if thin:
-        progress.warning(f"Class(es) {thin} have fewer {unit}s than the {folds} folds; in some "
-                         "folds they are not tested.")
+        progress.warning(f"Class(es) {thin} have fewer {unit}s than the {folds} folds: a fold "
+                         f"that holds all of a class's {unit}s is scored by a model that never "
+                         "saw the class, so its cross-validated recall is understated (0 for a "
+                         f"class of one {unit}). Add {unit}s of these classes.")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
     return list(splitter.split(s.x, s.y, s.groups))
 
@@ -55,9 +57,17 @@ def fit_validated(config, s: Samples, progress: Progress):
         scaler = StandardScaler().fit(s.x)
         forest, pred, tested, proba = fit_forest_with_folds(config, scaler.transform(s.x), s.y,
                                                             folds, progress)
-        model = Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)])
-        how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown without "
-                f"it; the model is all {config.trees})")
+        if _class_was_trained(folds, s.y).all():
+            model = Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)])
+            how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
+                    f"without it; the model is all {config.trees})")
+        else:
+            # a class all of whose polygons one fold holds: that fold's trees never saw it,
+            # and as 1/k of the map's forest they would always vote against it
+            model = _fit(config, s.x, s.y)
+            how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
+                    f"without it; the model is a forest of {config.trees} grown on all "
+                    "samples, since some fold's trees never saw a class)")
     elif config.model_type == "svm":
         model, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, progress,
                                                         s.groups)
@@ -135,7 +145,11 @@ def make_estimator(config, thin: bool = False):
             # (Ledoit-Wolf) is what a thin class can support
             est = QuadraticDiscriminantAnalysis(solver="eigen", shrinkage="auto")
     elif t == "hist_gradient_boosting":
-        est = HistGradientBoostingClassifier(max_depth=config.max_depth, random_state=config.seed)
+        # no early stopping: its 10% hold-out ("auto" past 10,000 samples) is random
+        # pixels, of the same polygons as the rest, and the folds' models (fewer samples)
+        # stopped elsewhere than the model they vouch for
+        est = HistGradientBoostingClassifier(max_depth=config.max_depth, random_state=config.seed,
+                                             early_stopping=False)
     else:
         raise ValueError(f"{t} is fitted by its own module")
     return make_pipeline(StandardScaler(), est)

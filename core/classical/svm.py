@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..progress import Progress, check
-from ..runtime.fast_paths import fast_paths
+from ..runtime.fast_paths import fast_paths, why_not
 from ..runtime.threads import compute_threads
 
 
@@ -114,9 +114,20 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
         calibrated.n_features_in_ = final.n_features_in_
     else:
         # the public way to the same model: scikit-learn refits the fold SVMs to get the
-        # same out-of-fold scores (cross_val_predict needs folds that cover every sample)
-        cv = usable if len(usable) == len(calib_folds) else 3
-        calibrated.set_params(cv=cv).fit(xs, y)
+        # same out-of-fold scores. cross_val_predict needs folds that cover every sample
+        # and train every class: a fold without one raised "Only 2 class/es in training
+        # fold" (3 classes) or scored the class at float64's lowest (4 and more)
+        whole = len(usable) == len(calib_folds) and all(
+            len(np.unique(y[tr])) == len(classes) for tr, _ in usable)
+        if not whole:
+            progress.warning("Some cross-validation fold lacks a class (one polygon or two "
+                             "of it), and scikit-learn's public calibration cannot take such "
+                             "folds: the SVM's probabilities are calibrated on folds of "
+                             "random pixels instead, which read a little high (the fast "
+                             f"path calibrates by polygon; it is off: {why_not()}).")
+        n = int(min(3, max(2, np.bincount(np.searchsorted(classes, y)).min())))
+        calibrated.set_params(cv=usable if whole else StratifiedKFold(
+            n, shuffle=True, random_state=config.seed)).fit(xs, y)
     pipeline = Pipeline([("standardscaler", scaler), ("calibratedclassifiercv", calibrated)])
     if not folds:
         return pipeline, None, None, None

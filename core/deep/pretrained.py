@@ -116,7 +116,16 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise InputError(parameter, f"'{path}' cannot be read as weights: {exc}") from exc
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text:
+            # torch's own advice (weights_only=False) would run the file's code: not an
+            # option here, and not what to tell a user of a file from someone else
+            raise InputError(parameter, f"'{path}' is not a plain state dict of weights: it "
+                             "pickles Python objects (an optimizer's state, as fastai and "
+                             "arcgis.learn save by default, or a whole model), which "
+                             "LandLearn does not load. Give a .safetensors file, or one "
+                             "saved with torch.save(model.state_dict(), path)") from None
+        raise InputError(parameter, f"'{path}' cannot be read as weights: {text}") from exc
     state = _unwrap(state, torch)
     if not state:
         raise InputError(parameter, f"'{path}' does not hold a state dict of weights")

@@ -102,6 +102,28 @@ class _Check:
         return value
 
 
+def _foreign(emd: dict, where: str) -> str:
+    """Why a .emd without a LandLearn block is refused, in terms of what it is: Export
+    Training Data's description of chips (given as a model by mistake), or another tool's
+    model, named by its own fields."""
+    model_file = str(emd.get("ModelFile") or "")
+    if "MetaDataMode" in emd and (not model_file or model_file.startswith("e.g.")):
+        # LandLearn's export leaves ModelFile empty; ArcGIS's holds "e.g. ..." placeholders
+        return (f"'{where}' describes training data (chips, as Export Training Data writes "
+                "them), not a model: train one from that folder with Train Deep Learning "
+                "Model or Train Classifier, and give the .dlpk it writes")
+    said = [f"{k} '{str(emd[k])[:60]}'" for k in ("Framework", "ModelConfiguration",
+                                                   "ModelType", "ModelName",
+                                                   "InferenceFunction")
+            if isinstance(emd.get(k), str) and emd[k]]
+    return (f"'{where}' is not a LandLearn model package ({', '.join(said) or 'no framework'}"
+            "); LandLearn runs the packages of its own Train Deep Learning Model and Train "
+            "Classifier only. ArcGIS packages hold Python code LandLearn will not run: for "
+            "pixel classification, train a model on the same Classified Tiles folder "
+            "(TRAINING_DATA reads ArcGIS's exports); object detection and other model "
+            "types are not supported")
+
+
 def check_emd(emd, where: str, parameter: str = "model") -> dict:
     """Validate a LandLearn .emd (already parsed JSON); return its LandLearn block."""
     c = _Check(where, parameter)
@@ -109,10 +131,7 @@ def check_emd(emd, where: str, parameter: str = "model") -> dict:
         raise c.fail("the .emd", "is not a JSON object")
     info = emd.get("LandLearn")
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        kind = emd.get("Framework") or emd.get("ModelConfiguration") or "unknown"
-        raise InputError(parameter, f"'{where}' is not a LandLearn model package (framework "
-                         f"'{str(kind)[:60]}'); ArcGIS packages hold Python code LandLearn "
-                         "will not run")
+        raise InputError(parameter, _foreign(emd, where))
     version = c.integer(info.get("version", 0), "LandLearn.version", 0, 10**6)
     if version > FORMAT_VERSION:
         raise InputError(parameter, f"'{where}' was written by a newer LandLearn (package "

@@ -113,6 +113,9 @@ def test_band_statistics_are_over_valid_chip_pixels(sample, tmp_path):
     assert [b["Min"] for b in band_stats] == list(allv.min(axis=1))
     assert emd["MetaDataMode"] == "Classified_Tiles" and emd["ExtractBands"] == [0, 1, 2]
     assert emd["InputRastersProps"]["BandNames"] == ["Band_4", "Band_3", "Band_2"]
+    # arcgis.learn 1.8 (ArcGIS Pro 2.8) reads this key of a 3-band export directly
+    well_known = "WellKnownBandNames (FYI, these band names can be used in ExtractBands)"
+    assert "Red" in emd[well_known]
     check_chips(out, image, bands=[4, 3, 2])
 
 

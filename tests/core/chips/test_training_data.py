@@ -194,6 +194,11 @@ def test_what_is_not_training_data_is_refused(export, tmp_path):
     os.remove(gone / "images" / "000000001.tif")
     with pytest.raises(InputError, match="lists chips that do not exist, e.g. '.*000000001.tif'"):
         read_training_data([gone])
+    change = tmp_path / "change"
+    shutil.copytree(export, change)
+    shutil.copytree(export / "images", change / "images2")
+    with pytest.raises(InputError, match="holds change-detection training data \\(an images2/"):
+        read_training_data([change])
     with pytest.raises(InputError, match=r"the chip '.*' holds 5 band\(s\) of 128 x 128 px; this "
                                          r"training data has 3 band\(s\) of 128 x 128 px"):
         read_image_chip(str(export / "images" / "000000000.tif"), 3, (128, 128))
@@ -217,6 +222,21 @@ def _arcgis_copy(export, folder, keep_stats=False):
         stats.pop("BandStatsState", None)
         (folder / "esri_accumulated_stats.json").write_text(json.dumps(stats))
     return folder
+
+
+def test_a_folder_without_a_list_pairs_chips_not_world_files(export, tmp_path):
+    """No manifest, no map.txt: the chips are paired by name in images/ and labels/. A
+    world file beside a label chip has its name: listed after it, 000000000.tfw took the
+    label's place, and .pgw/.jgw files became image chips."""
+    listed = _arcgis_copy(export, tmp_path / "listed", keep_stats=True)
+    os.remove(listed / "map.txt")
+    for sub_folder in ("images", "labels"):
+        for chip in (listed / sub_folder).glob("*.tif"):
+            (chip.parent / (chip.stem + ".tfw")).write_text("10\n0\n0\n-10\n0\n0\n")
+            (chip.parent / (chip.stem + ".pgw")).write_text("10\n0\n0\n-10\n0\n0\n")
+    td = read_training_data([listed])
+    assert len(td.chips) == len(list((export / "images").glob("*.tif")))
+    assert all(c.image.endswith(".tif") and c.label.endswith(".tif") for c in td.chips)
 
 
 def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_path,

@@ -63,8 +63,11 @@ def test_fewer_polygons_than_folds_warn_or_turn_validation_off():
     # the folds are capped at the most polygons any class has, and thin classes named
     folds = grouped_folds(_config(cv_folds=5), _samples({1: 4, 2: 2, 3: 4}), progress)
     assert len(folds) == 4
-    assert progress.warnings == ["Class(es) [2] have fewer polygons than the 4 folds; in some "
-                                 "folds they are not tested."]
+    assert progress.warnings == ["Class(es) [2] have fewer polygons than the 4 folds: a fold "
+                                 "that holds all of a class's polygons is scored by a model "
+                                 "that never saw the class, so its cross-validated recall is "
+                                 "understated (0 for a class of one polygon). Add polygons of "
+                                 "these classes."]
     assert grouped_folds(_config(cv_folds=5), _samples({1: 1, 2: 1}), progress) is None
     assert progress.warnings[-1].startswith("Every class comes from a single polygon")
 
@@ -100,6 +103,28 @@ def test_each_model_type_is_fitted_with_its_grouped_validation(model_type, trees
                                           s, NullProgress())
     assert none is None and how_none == "none" and list(no_cv.classes_) == [1, 2, 3]
     assert no_cal is None  # nothing held out, nothing to calibrate on
+
+
+def test_a_forest_whose_fold_trees_never_saw_a_class_is_grown_again_on_all_samples():
+    """A class of one polygon: the trees grown without its fold never saw it, and as 1/4
+    of the forest they voted against it on every pixel of the map (its vote share could
+    not pass 0.75). The map's forest is grown on all samples; the folds' trees still score."""
+    s = _samples({1: 4, 2: 4, 3: 1})
+    model, acc, how, _ = fit_validated(_config(model_type="random_forest", trees=20, cv_folds=4),
+                                       s, NullProgress())
+    assert how.endswith("the model is a forest of 20 grown on all samples, since some fold's "
+                        "trees never saw a class)")
+    forest = model[-1]
+    assert len(forest.estimators_) == 20
+    # every tree knows class 3: its polygon's pixels get (nearly) all the votes
+    proba = model.predict_proba(s.x[s.y == 3])
+    assert proba[:, 2].mean() > 0.9
+    assert acc.recall[2] == 0  # scored by trees that never saw it: said in the warning
+
+
+def test_boosting_does_not_stop_early_on_a_random_hold_out():
+    est = make_estimator(_config(model_type="hist_gradient_boosting"))
+    assert est[-1].early_stopping is False
 
 
 def test_the_temperature_is_fitted_only_on_classes_the_fold_model_knew():

@@ -80,28 +80,35 @@ def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc_sampl
     np.testing.assert_array_equal(np.unique(s.y)[proba.argmax(1)], pred)
 
 
+def _third_class_of_one_polygon(per_class):
+    """Three classes well apart, the third drawn as one polygon: some fold never trains it."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    x = np.concatenate([rng.normal(c, 1.0, (per_class, 2)) for c in centres])
+    y = np.repeat([1, 2, 3], per_class)
+    groups = np.concatenate([rng.integers(0, 10, 2 * per_class), np.full(per_class, 99)])
+    s = SimpleNamespace(x=x, y=y, groups=groups, grouped_by="polygon")
+    config = _config(model_type="svm", cv_folds=5)
+    folds = grouped_folds(config, s, NullProgress())
+    assert any(3 not in y[train] for train, _ in folds)  # a fold never trained on class 3
+    return rng, centres, x, y, groups, config, folds
+
+
 def test_a_class_drawn_as_one_polygon_is_still_mapped():
     """Three well-apart classes; the third labelled by a single polygon, so one fold's SVM
     never trained on it and scored its samples -1. Fitted on those too, its sigmoid fell
     as the SVM's score for it rose (the map almost never showed it, and the report credited
     the blind fold with it); fitted where its fold knew it, or on the full SVM's own scores
     when no fold did, it rises, and the class is mapped where it is."""
-    from types import SimpleNamespace
 
     from landlearn.core.progress import RecordingProgress
     from landlearn.core.runtime.fast_paths import why_not
 
     if why_not():  # scikit-learn's own CalibratedClassifierCV then: it fits every sample
         pytest.skip(f"fast paths off: {why_not()}")
-    rng = np.random.default_rng(0)
-    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
-    x = np.concatenate([rng.normal(c, 1.0, (200, 2)) for c in centres])
-    y = np.repeat([1, 2, 3], 200)
-    groups = np.concatenate([rng.integers(0, 10, 400), np.full(200, 99)])
-    s = SimpleNamespace(x=x, y=y, groups=groups, grouped_by="polygon")
-    config = _config(model_type="svm", cv_folds=5)
-    folds = grouped_folds(config, s, NullProgress())
-    assert any(3 not in y[train] for train, _ in folds)  # a fold never trained on class 3
+    rng, centres, x, y, _, config, folds = _third_class_of_one_polygon(200)
     progress = RecordingProgress()
     model, pred, tested, proba = fit_svm_with_folds(config, x, y, folds, progress)
     third = model.predict_proba(rng.normal(centres[2], 0.5, (100, 2)))
@@ -187,3 +194,20 @@ def test_without_cross_validation_the_sigmoids_are_fitted_on_whole_polygons(monk
     fit_svm_with_folds(_config(model_type="svm", cv_folds=0), x, y, None, NullProgress(),
                        groups)
     assert len(split_by) == 1 and np.array_equal(split_by[0], groups)
+
+
+def test_the_public_path_takes_folds_that_lack_a_class(monkeypatch):
+    """Without the fast paths (another scikit-learn series), CalibratedClassifierCV got
+    the grouped folds, and one that never trained a class of one polygon raised "Only 2
+    class/es in training fold". Calibrated on random-pixel folds instead, and said."""
+
+    from landlearn.core.progress import RecordingProgress
+
+    monkeypatch.setenv("LANDLEARN_NO_FAST_PATHS", "1")
+    rng, centres, x, y, groups, config, folds = _third_class_of_one_polygon(100)
+    progress = RecordingProgress()
+    model, pred, tested, proba = fit_svm_with_folds(config, x, y, folds, progress, groups)
+    assert (model.predict(rng.normal(centres[2], 0.5, (50, 2))) == 3).mean() > 0.9
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert any("folds of random pixels" in w and "LANDLEARN_NO_FAST_PATHS" in w
+               for w in progress.warnings)

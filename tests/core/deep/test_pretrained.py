@@ -118,8 +118,19 @@ def test_pickled_code_in_a_torch_file_is_refused(tmp_path):
             return (print, ("this must never run",))
 
     torch.save({"w": Evil()}, tmp_path / "evil.pt")
-    with pytest.raises(InputError, match="cannot be read as weights"):
+    with pytest.raises(InputError, match="is not a plain state dict of weights: it pickles "
+                                         "Python objects") as err:
         read_state_dict(str(tmp_path / "evil.pt"))
+    assert "weights_only=False" not in str(err.value)  # torch's advice would run the code
+    # fastai's / arcgis.learn's Learner.save keeps the optimizer: a functools.partial
+    import functools
+
+    model = torch.nn.Conv2d(3, 4, 3)
+    torch.save({"model": model.state_dict(), "opt": {"make": functools.partial(max, 1)}},
+               tmp_path / "fastai.pth")
+    with pytest.raises(InputError, match="an optimizer's state, as fastai and arcgis.learn "
+                                         r"save by default.*torch.save\(model.state_dict\(\)"):
+        read_state_dict(str(tmp_path / "fastai.pth"))
 
 
 def test_checkpoints_that_could_hang_or_deceive_are_refused(tmp_path):

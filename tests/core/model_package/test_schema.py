@@ -150,11 +150,21 @@ def test_object_based_classifiers_name_their_attributes(segments, message):
 
 
 def test_foreign_newer_or_unknown_packages_are_refused_with_their_own_reason():
-    arcgis = {"Framework": "arcgis.learn.models._inferencing", "ModelConfiguration": "_unet"}
+    arcgis = {"Framework": "arcgis.learn.models._inferencing", "ModelConfiguration": "_unet",
+              "ModelFile": "x.pth", "ModelType": "ObjectDetection",
+              "ModelName": "SingleShotDetector"}
     with pytest.raises(InputError, match="^OUTPUT: 'x' is not a LandLearn model package "
-                                         r"\(framework 'arcgis.learn.models._inferencing'\); "
-                                         "ArcGIS packages hold Python code"):
+                                         r"\(Framework 'arcgis.learn.models._inferencing', "
+                                         "ModelConfiguration '_unet', ModelType 'ObjectDetection', "
+                                         r"ModelName 'SingleShotDetector'\); LandLearn runs the "
+                                         ".*ArcGIS packages hold Python code.*object detection"):
         check_emd(arcgis, "x", parameter="output")
+    # Export Training Data's .emd, given as a model by mistake
+    chips = {"Framework": "", "ModelConfiguration": "", "MetaDataMode": "Classified_Tiles",
+             "ModelFile": ""}
+    with pytest.raises(InputError, match="^MODEL: 'x' describes training data .* not a model: "
+                                         "train one from that folder"):
+        check_emd(chips, "x")
     with pytest.raises(InputError, match="is not a LandLearn model package"):
         check_emd({"LandLearn": {"format": "other"}}, "x")
     with pytest.raises(InputError, match=r"MODEL: 'x' is not a valid model package: the \.emd is not"):
