@@ -168,5 +168,6 @@ def add_classifier_parameters(alg, labels: bool = True) -> None:
         "Folds of the cross-validation grouped by polygon that measures accuracy. A random "
         "forest spreads its trees over the folds and an SVM calibrates its probabilities "
         "on the fold scores, so neither fits extra models for it (a forest does when a "
-        "class has fewer polygons than folds: its map forest is grown on all samples).",
+        "class has fewer polygons than folds and some fold's trees never saw it: its map "
+        "forest is grown again on all samples).",
         advanced=True)

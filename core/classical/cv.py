@@ -64,6 +64,9 @@ def fit_validated(config, s: Samples, progress: Progress):
         else:
             # a class all of whose polygons one fold holds: that fold's trees never saw it,
             # and as 1/k of the map's forest they would always vote against it
+            check(progress)
+            progress.info(f"Some fold's trees never saw a class: the map's forest of "
+                          f"{config.trees} trees is grown again on all samples.")
             model = _fit(config, s.x, s.y)
             how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
                     f"without it; the model is a forest of {config.trees} grown on all "

@@ -117,7 +117,7 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
         raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's to fix
         text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text:
+        if "Unsupported global" in text or "not an allowed global" in text:
             # torch's own advice (weights_only=False) would run the file's code: not an
             # option here, and not what to tell a user of a file from someone else
             raise InputError(parameter, f"'{path}' is not a plain state dict of weights: it "

@@ -92,7 +92,33 @@ def table_budget() -> int:
     the machine's memory (2 GB where it cannot be told). Such tables grow with the
     segments, not the tile: a raster of 10^9 pixels cut into segments of a few pixels would
     fill the memory and end QGIS."""
+    total = physical_memory()
+    return total // 4 if total else 2 << 30
+
+
+def physical_memory() -> int | None:
+    """The machine's memory in bytes: sysconf on Linux and macOS, GlobalMemoryStatusEx on
+    Windows (which has no sysconf: every Windows machine was held to the 2 GB fallback)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
-    except (AttributeError, ValueError, OSError):  # Windows: no sysconf
-        return 2 << 30
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        pass
+    try:
+        import ctypes
+
+        class _Status(ctypes.Structure):
+            _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+                        ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
+                        ("ullTotalPageFile", ctypes.c_ulonglong),
+                        ("ullAvailPageFile", ctypes.c_ulonglong),
+                        ("ullTotalVirtual", ctypes.c_ulonglong),
+                        ("ullAvailVirtual", ctypes.c_ulonglong),
+                        ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
+
+        status = _Status()
+        status.dwLength = ctypes.sizeof(_Status)
+        if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):
+            return int(status.ullTotalPhys)
+    except (AttributeError, OSError):  # neither sysconf nor windll
+        pass
+    return None

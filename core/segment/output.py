@@ -208,9 +208,10 @@ def field_names(band_names: list[str]) -> list[str]:
     its means were written into the first's."""
     names, seen = [], set()
     for b, n in enumerate(band_names):
-        name = f"mean_{n}"[:60]
-        if name.casefold() in seen:
-            name = f"mean_{n}"[:60 - len(f"_{b + 1}")] + f"_{b + 1}"
+        name, extra = f"mean_{n}"[:60], 0
+        while name.casefold() in seen:  # "_3" could itself be another band's name
+            tail = f"_{b + 1}" + (f"_{extra}" if extra else "")
+            name, extra = f"mean_{n}"[:60 - len(tail)] + tail, extra + 1
         seen.add(name.casefold())
         names.append(name)
     return names

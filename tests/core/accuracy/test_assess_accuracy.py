@@ -356,15 +356,25 @@ def test_each_reference_point_is_a_sample_even_where_points_share_a_pixel(tmp_pa
     ref = points(tmp_path / "pts.gpkg", [
         (1, _centre(2, 3, -3, 2)), (1, _centre(2, 3, 3, -2)), (2, _centre(2, 3)),  # one pixel
         (2, _centre(15, 5)),
-        (2, (500000 + 40, 5000000 - 120)),  # the corner of rows 11/12, cols 3/4: row 12, col 4
+        # on the corner of rows 9/10 (map classes 1/2), cols 3/4: GDAL burns it into the
+        # pixel below and right (row 10, class 2)
+        (2, (500000 + 40, 5000000 - 100)),
         (1, _centre(5, 0)),  # on an unclassified map pixel
         (1, (400000, 5000000 - 50)),  # off the map
+        (1, _centre(19, 19)),  # the last row and column (map class 2)
     ], 32633)
     progress = RecordingProgress()
     res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")), progress)
-    np.testing.assert_array_equal(res.accuracy.matrix, [[2, 0], [1, 2]])
+    np.testing.assert_array_equal(res.accuracy.matrix, [[2, 1], [1, 2]])
     assert res.unclassified_reference == 1
-    assert res.accuracy.overall == pytest.approx(4 / 5)
+    assert res.accuracy.overall == pytest.approx(4 / 6)
+    # the corner point falls where rasterio (GDAL) burns it
+    from rasterio.features import rasterize
+    from rasterio.transform import from_origin
+
+    burnt = rasterize([({"type": "Point", "coordinates": (500040, 4999900)}, 1)], (20, 20),
+                      transform=from_origin(500000, 5000000, 10, 10))
+    assert list(zip(*np.nonzero(burnt))) == [(10, 4)]
     assert any("3 reference points share a map pixel" in w and "1 pixel(s) hold points of "
                "different classes" in w for w in progress.warnings)
     # apart, every point is its own pixel and nothing is said

@@ -108,6 +108,10 @@ def test_read_state_dict_from_torch_and_safetensors_files(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* cannot be read as weights"):
         read_state_dict(str(tmp_path / "junk.pt"))
+    # not a pickle at all (an HDF5 .h5, a PNG): not said to pickle Python objects
+    (tmp_path / "keras.pt").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* cannot be read as weights"):
+        read_state_dict(str(tmp_path / "keras.pt"))
     with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* does not exist"):
         read_state_dict(str(tmp_path / "missing.pt"))
 

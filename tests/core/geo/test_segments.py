@@ -34,3 +34,21 @@ def test_refused_off_the_grid_or_as_floats(tmp_path, data, transform, message):
     path = write(tmp_path / "s.tif", data, transform=transform)
     with pytest.raises(InputError, match=f"^SEGMENTED_RASTER: .*{message}"):
         open_segments(path, GRID)
+
+
+def test_the_table_budget_is_a_quarter_of_the_memory_else_2_gb(monkeypatch):
+    """Per-segment tables may take a quarter of the machine's memory; where it cannot be
+    read (no sysconf, no Windows call), 2 GB."""
+    import os
+
+    from landlearn.core.geo import segments
+
+    total = segments.physical_memory()
+    assert total and total > 1 << 28 and segments.table_budget() == total // 4
+
+    def no_sysconf(name):
+        raise ValueError(name)
+
+    monkeypatch.setattr(os, "sysconf", no_sysconf)
+    assert segments.physical_memory() is None  # Linux has no windll either
+    assert segments.table_budget() == 2 << 30

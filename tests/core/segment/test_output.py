@@ -269,6 +269,9 @@ def test_bands_of_one_name_get_fields_of_their_own(tmp_path):
 
     assert field_names(["red", "Red", "x" * 70, "x" * 70]) == [
         "mean_red", "mean_Red_2", "mean_" + "x" * 55, "mean_" + "x" * 53 + "_4"]
+    # a renamed field that is another band's name is renamed again
+    names = field_names(["B_3", "B", "b"])
+    assert len({n.casefold() for n in names}) == 3 and names[:2] == ["mean_B_3", "mean_B"]
     grid, labels, local, raw, stats, final = _case(tmp_path)
     config = SegmentConfig("unused.tif", output_polygons=str(tmp_path / "segments.gpkg"))
     write_outputs(config, grid, labels, final, 4, stats, ["red", "RED"], NullProgress(),
