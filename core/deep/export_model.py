@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..chips.training_data import read_training_data
 from ..errors import Cancelled, InputError
 from ..files import write_bytes_atomic
-from ..geo.outputs import check_distinct, claim_output
+from ..geo.outputs import check_distinct
 from ..model_package.format import read_package, write_package
 from ..model_package.members import MIB, PackageFiles
 from ..model_package.onnx_checks import check_graph
@@ -95,10 +95,17 @@ def _check(config: ExportModelConfig) -> None:
         if not config.output_model.lower().endswith(".dlpk"):
             raise InputError("output_model", f"'{config.output_model}' is not a .dlpk path")
         outputs["output_model"] = config.output_model
-    check_distinct({"model": config.model}, outputs)
-    for parameter, path in outputs.items():
-        claim_output(path, "output_onnx" if parameter in ("output_deepness", "output_int8")
-                     else parameter)
+    try:
+        check_distinct({"model": config.model}, outputs)
+    except InputError as exc:
+        # the Deepness and int8 copies are named after OUTPUT_ONNX: no parameter of their own
+        switch = {"OUTPUT_DEEPNESS": "DEEPNESS", "OUTPUT_INT8": "QUANTIZE"}.get(exc.parameter)
+        if switch is None:
+            raise
+        better = (f"another OUTPUT_ONNX (its {switch} copy is named after it), or turn "
+                  f"{switch} off,")
+        detail = exc.detail.replace(f"another {exc.parameter}", better)
+        raise InputError("output_onnx", detail) from None
 
 
 @terminable
@@ -166,7 +173,17 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
 def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple[bytes, dict]:
     """(int8 graph, its .emd block), calibrated on chips of ``folder``."""
     info = emd["LandLearn"]
-    data = read_training_data([folder], progress)
+    try:
+        data = read_training_data([folder], progress)
+    except InputError as exc:  # its messages name TRAINING_DATA, the folder's usual role
+        raise InputError("calibration_data", exc.detail) from None
+    bands = list(info.get("band_names") or [])
+    if data.band_count == len(bands) and data.band_names != bands and \
+            sorted(data.band_names) == sorted(bands):
+        raise InputError("calibration_data", f"'{folder}' holds the model's bands in another "
+                         f"order ({data.band_names} against {bands}): the int8 ranges would "
+                         "be set on mixed-up bands; give chips exported with the bands in "
+                         "the model's order")
     if data.band_count != int(info["in_channels"]):
         raise InputError("calibration_data", f"'{folder}' has {data.band_count} bands; the "
                          f"model takes {info['in_channels']}; give chips exported from the "
@@ -174,8 +191,16 @@ def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple
     if not data.chips:
         raise InputError("calibration_data", f"'{folder}' holds no chips to calibrate on")
     progress.info(f"Quantising to int8, calibrated on chips of '{folder}'")
-    q, block, _ = quantize_chips(graph, data, data.chips, data.chips,
-                                 info["normalization"]["mean"])
+    try:
+        q, block, _ = quantize_chips(graph, data, data.chips, data.chips,
+                                     info["normalization"]["mean"])
+    except (InputError, Cancelled, MemoryError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime's quantiser on an architecture
+        # it cannot take: training carries on without an int8 graph; here it is the output
+        raise InputError("quantize", f"ONNX Runtime could not quantise this graph "
+                         f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}); "
+                         "export without QUANTIZE (the float graph classifies as well)") from None
     progress.set_fraction(0.8)
     return q, block
 

@@ -8,7 +8,8 @@ without torch.
 
 Its metadata holds LandLearn's description (``landlearn`` = the .emd) and the keys QGIS's
 Deepness plugin reads: ``model_type``, ``class_names`` ({"0": name, ...}, one per output
-channel), ``resolution`` (cm per pixel), ``tiles_size``, ``tiles_overlap`` (percent) and
+channel), ``resolution`` (cm per pixel), ``tiles_size`` (and ``tile_size``, the key its
+code reads), ``tiles_overlap`` (percent) and
 ``standardization_mean`` / ``standardization_std``. Deepness scales every band by 1/255
 before standardising; mean 0 and std 1/255 undo that, so the graph sees raw values there
 too.
@@ -60,7 +61,8 @@ def deepness_metadata(emd: dict) -> dict[str, str]:
     meta = {
         "model_type": "Segmentor",
         "class_names": names,
-        "tiles_size": tile,
+        "tiles_size": tile,  # the key Deepness's documentation names
+        "tile_size": tile,  # the key its code reads (model_base.py)
         "tiles_overlap": min(50, round(100 * 2 * pad / tile)),
         # Deepness divides by 255, then standardises: these give back the raw values
         "standardization_mean": [0.0] * bands,

@@ -25,6 +25,11 @@ def _version(module: str) -> str | None:
         mod = importlib.import_module(module)
     except ImportError:
         return None
+    except Exception as exc:  # noqa: BLE001 - installed but broken: what this report is for
+        # a torchvision built for another torch (RuntimeError), a DLL Windows cannot load
+        # (OSError): reported, not raised, or the report that would say so never came
+        first = (str(exc).splitlines() or [""])[0][:160]
+        return f"BROKEN ({type(exc).__name__}: {first})"
     if module == "osgeo.gdal":
         return mod.__version__
     return str(getattr(mod, "__version__", "unknown"))
@@ -40,7 +45,7 @@ def environment_report(device: str = "auto") -> dict:
     for module in _CORE_MODULES + tuple(PIP_REQUIREMENTS):
         version = _version(module)
         report["packages"][module] = version
-        if version is None and module in PIP_REQUIREMENTS:
+        if (version is None or version.startswith("BROKEN")) and module in PIP_REQUIREMENTS:
             report["missing"][module] = install_command(module)
     try:
         dev = resolve_device(device)
@@ -49,7 +54,23 @@ def environment_report(device: str = "auto") -> dict:
     except MissingDependency as exc:
         report["device"] = None
         report["device_description"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a torch that is installed but will not load
+        report["device"] = None
+        report["device_description"] = (f"torch cannot be loaded ({type(exc).__name__}: "
+                                        f"{(str(exc).splitlines() or [''])[0][:160]})")
+    report["onnxruntime_providers"] = _onnx_providers()
     return report
+
+
+def _onnx_providers() -> list[str] | None:
+    """ONNX Runtime's execution providers: where Classify Pixels' ONNX path runs (a light
+    install with onnxruntime-gpu and no torch classifies on the GPU through it)."""
+    try:
+        import onnxruntime
+
+        return list(onnxruntime.get_available_providers())
+    except Exception:  # noqa: BLE001 - not installed, or broken: the package list says which
+        return None
 
 
 def format_report(report: dict) -> str:
@@ -57,6 +78,9 @@ def format_report(report: dict) -> str:
     for module, version in report["packages"].items():
         lines.append(f"  {module:<28} {version or 'NOT INSTALLED'}")
     lines.append(f"Device: {report['device_description']}")
+    if report.get("onnxruntime_providers"):
+        lines.append("ONNX Runtime providers (Classify Pixels' ONNX path): "
+                     + ", ".join(report["onnxruntime_providers"]))
     for module, cmd in report["missing"].items():
         lines.append(f"Missing {module}: install with  {cmd}")
     hint = light_install_hint(list(report["missing"]))

@@ -179,3 +179,34 @@ def test_a_report_larger_than_its_budget_altogether_is_refused(trained, tmp_path
                                              deepness=False,
                                              output_model=str(tmp_path / "new.dlpk")))
     assert not (tmp_path / "new.dlpk").exists()
+
+
+def test_calibration_chips_named_for_another_parameter_or_order_are_refused(trained, chips,
+                                                                            tmp_path):
+    """A folder that is not training data said TRAINING_DATA (not a parameter of Export
+    Model); the model's bands in another order set the int8 ranges on mixed-up bands; a
+    foreign file where the Deepness copy goes named OUTPUT_DEEPNESS, which no one can set."""
+    import shutil
+
+    from landlearn.core.deep.export_model import ExportModelConfig, export_model
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="^CALIBRATION_DATA: .* is not a training data folder"):
+        export_model(ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx"), quantize=True,
+                                       calibration_data=str(tmp_path / "empty")))
+    swapped = tmp_path / "swapped"
+    shutil.copytree(chips, swapped)
+    emd = json.loads((swapped / "esri_model_definition.emd").read_text())
+    emd["InputRastersProps"]["BandNames"] = emd["InputRastersProps"]["BandNames"][::-1]
+    (swapped / "esri_model_definition.emd").write_text(json.dumps(emd))
+    with pytest.raises(InputError, match="^CALIBRATION_DATA: .* holds the model's bands in "
+                                         "another order"):
+        export_model(ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx"), quantize=True,
+                                       calibration_data=str(swapped)))
+    (tmp_path / "m_deepness.onnx").write_bytes(b"someone else's")
+    with pytest.raises(InputError, match="^OUTPUT_ONNX: .*hoose another OUTPUT_ONNX \\(its "
+                                         "DEEPNESS copy is named after it\\), or turn DEEPNESS "
+                                         "off"):
+        export_model(ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx")))
+    assert (tmp_path / "m_deepness.onnx").read_bytes() == b"someone else's"
+    assert not (tmp_path / "m.onnx").exists()

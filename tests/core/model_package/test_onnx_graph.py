@@ -34,6 +34,7 @@ def test_deepness_metadata_follows_its_contract():
     assert meta["model_type"] == "Segmentor"
     assert meta["class_names"] == {"0": "water", "1": "forest"}  # one per output channel
     assert meta["tiles_size"] == 128 and meta["tiles_overlap"] == 25  # 2 x 16 px of 128
+    assert meta["tile_size"] == 128  # what Deepness's code reads (its docs say tiles_size)
     assert meta["resolution"] == 50.0  # cm per pixel
     # Deepness divides by 255 and standardises: mean 0, std 1/255 hands over raw values
     assert meta["standardization_mean"] == [0.0] * 3

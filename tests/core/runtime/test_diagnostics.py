@@ -23,7 +23,35 @@ def test_report_names_versions_and_the_device():
     text = format_report(report)
     assert text.splitlines()[0] == f"Python {report['python']} on {report['platform']}"
     assert f"numpy{' ' * (28 - 5)} {np.__version__}" in text
-    assert text.splitlines()[-1 - len(report["missing"])] == f"Device: {report['device_description']}"
+    assert f"Device: {report['device_description']}" in text.splitlines()
+    try:
+        import onnxruntime
+    except ImportError:
+        assert report["onnxruntime_providers"] is None
+    else:  # where the ONNX path runs: a light install has no torch to ask
+        assert report["onnxruntime_providers"] == onnxruntime.get_available_providers()
+        assert any(line.startswith("ONNX Runtime providers (Classify Pixels' ONNX path): ")
+                   and "CPUExecutionProvider" in line for line in text.splitlines())
+
+
+def test_a_package_that_is_installed_but_broken_is_reported_not_raised(monkeypatch):
+    """A torchvision built for another torch raises RuntimeError on import, a DLL Windows
+    cannot load an OSError: the report that should say so failed with them."""
+    import builtins
+
+    real = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "numba" or name.startswith("numba."):
+            raise RuntimeError("operator torchvision::nms does not exist\nmore")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    monkeypatch.setattr(builtins, "__import__", broken)
+    report = environment_report("cpu")
+    assert report["packages"]["numba"] == ("BROKEN (RuntimeError: operator torchvision::nms "
+                                           "does not exist)")
+    assert report["missing"]["numba"] == install_command("numba")
 
 
 def test_missing_packages_are_reported_with_their_command_not_raised(monkeypatch):
