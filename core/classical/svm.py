@@ -114,20 +114,24 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
         calibrated.n_features_in_ = final.n_features_in_
     else:
         # the public way to the same model: scikit-learn refits the fold SVMs to get the
-        # same out-of-fold scores. cross_val_predict needs folds that cover every sample
-        # and train every class: a fold without one raised "Only 2 class/es in training
-        # fold" (3 classes) or scored the class at float64's lowest (4 and more)
-        whole = len(usable) == len(calib_folds) and all(
-            len(np.unique(y[tr])) == len(classes) for tr, _ in usable)
-        if not whole:
-            progress.warning("Some cross-validation fold lacks a class (one polygon or two "
-                             "of it), and scikit-learn's public calibration cannot take such "
-                             "folds: the SVM's probabilities are calibrated on folds of "
-                             "random pixels instead, which read a little high (the fast "
-                             f"path calibrates by polygon; it is off: {why_not()}).")
+        # same out-of-fold scores. cross_val_predict needs folds that cover every sample,
+        # and raises "Only 2 class/es in training fold" for a fold that trained two of
+        # three or more classes (one of more than two it scores at float64's lowest for
+        # the classes it lacks: scikit-learn's own behaviour, kept)
+        two = len(classes) > 2 and any(len(np.unique(y[tr])) <= 2 for tr, _ in usable)
+        whole = len(usable) == len(calib_folds) and not two
+        if two:
+            progress.warning("A cross-validation fold trains two classes only (the others' "
+                             "polygons all lie in it), which scikit-learn's public "
+                             "calibration cannot take: the SVM's probabilities are "
+                             "calibrated on folds of random pixels instead, which read a "
+                             "little high (the fast path calibrates by polygon; it is off: "
+                             f"{why_not()}).")
         n = int(min(3, max(2, np.bincount(np.searchsorted(classes, y)).min())))
-        calibrated.set_params(cv=usable if whole else StratifiedKFold(
-            n, shuffle=True, random_state=config.seed)).fit(xs, y)
+        # folds as index arrays, as the package stores its parameters (a splitter object
+        # is a type the package reader refuses)
+        calibrated.set_params(cv=usable if whole else list(StratifiedKFold(
+            n, shuffle=True, random_state=config.seed).split(xs, y))).fit(xs, y)
     pipeline = Pipeline([("standardscaler", scaler), ("calibratedclassifiercv", calibrated)])
     if not folds:
         return pipeline, None, None, None
