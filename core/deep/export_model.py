@@ -55,6 +55,7 @@ class ExportModelResult:
     max_difference: float
     output_int8: str | None = None
     int8_agreement: float | None = None
+    int8_checked_on: str = "held-out"  # or "calibration": no chip was left to check on
 
     def summary(self) -> str:
         lines = [f"ONNX graph: {self.output_onnx} (class probabilities within "
@@ -63,8 +64,10 @@ class ExportModelResult:
             lines.append(f"Deepness-ready copy: {self.output_deepness}")
         if self.output_int8:
             lines.append(f"int8 graph: {self.output_int8} (classes agree with the float "
-                         f"graph's on {100 * self.int8_agreement:.2f}% of the check chips' "
-                         "pixels)")
+                         f"graph's on {100 * self.int8_agreement:.2f}% of the data pixels of "
+                         + ("chips the calibration did not see)" if self.int8_checked_on ==
+                            "held-out" else "the calibration chips: no other chip was left, "
+                            "so it reads a little high)"))
         if self.output_model:
             lines.append(f"Package with the graph inside: {self.output_model}")
         return "\n".join(lines)
@@ -122,6 +125,9 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
     model = load_package_model(config.model)
     emd = dict(pkg.emd)
     emd["LandLearn"] = dict(pkg.landlearn, onnx=onnx_description(ONNX_FILE))
+    # the graph's own metadata holds the .emd: not the source package's int8 block, which
+    # describes another file (set again below for the package only)
+    old_int8 = emd["LandLearn"].pop("onnx_int8", None)
     try:
         graph = export_onnx(model, emd)
     except NotExportable as exc:
@@ -138,21 +144,19 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
     if progress.is_canceled():
         raise Cancelled()
     members = _members_to_keep(pkg) if config.output_model else {}
-    q = agree = None
+    q = agree = block = None
     if config.quantize:
         q, block = _quantize(graph, emd, config.calibration_data, progress)
         emd["LandLearn"]["onnx_int8"] = block
         agree = block["agreement"]
         if progress.is_canceled():
             raise Cancelled()
-    elif has_onnx(pkg, int8=True) and config.output_model:
+    elif isinstance(old_int8, dict) and has_onnx(pkg, int8=True) and config.output_model:
         # same weights: its int8 graph holds; checked as Classify Pixels checks a graph, so
         # a package from elsewhere is not passed on with one it would refuse
         members[INT8_FILE] = read_onnx(pkg, int8=True)
         check_graph(members[INT8_FILE], pkg.path)
-        emd["LandLearn"]["onnx_int8"] = dict(pkg.landlearn["onnx_int8"], file=INT8_FILE)
-    else:
-        emd["LandLearn"].pop("onnx_int8", None)
+        emd["LandLearn"]["onnx_int8"] = dict(old_int8, file=INT8_FILE)
     write_bytes_atomic(config.output_onnx, graph, "output_onnx")
     deep = None
     if config.deepness:
@@ -167,7 +171,8 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
                       dict(members, **{ONNX_FILE: graph}), "output_model")
     progress.set_fraction(1.0)
     return ExportModelResult(config.output_onnx, deep, config.output_model or None, diff,
-                             int8_path(config.output_onnx) if q is not None else None, agree)
+                             int8_path(config.output_onnx) if q is not None else None, agree,
+                             block["agreement_checked_on"] if q is not None else "held-out")
 
 
 def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple[bytes, dict]:
@@ -193,7 +198,7 @@ def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple
     progress.info(f"Quantising to int8, calibrated on chips of '{folder}'")
     try:
         q, block, _ = quantize_chips(graph, data, data.chips, data.chips,
-                                     info["normalization"]["mean"])
+                                     info["normalization"]["mean"], progress)
     except (InputError, Cancelled, MemoryError, OSError):
         raise
     except Exception as exc:  # noqa: BLE001 - ONNX Runtime's quantiser on an architecture

@@ -28,10 +28,12 @@ import numpy as np
 from ..chips.chip_reader import read_image_chip
 from ..chips.training_data import TrainingData
 from ..model_package.onnx_graph import OPSET
+from ..progress import Progress, check
 from ..runtime.deps import require
 
 __all__ = ["CHECK_CHIPS", "INT8_FILE", "agreement", "calibration_count", "evenly",
-           "int8_description", "pixel_nodes", "quantize_chips", "quantize_int8", "raw_chips"]
+           "int8_description", "pixel_nodes", "quantize_chips", "quantize_int8", "raw_chips",
+           "raw_chips_with_data"]
 
 INT8_FILE = "model_int8.onnx"
 CALIBRATION_CHIPS = 32  # ranges settle by ~16 chips; more only slows the calibration
@@ -55,21 +57,33 @@ def evenly(items: Sequence, n: int) -> list:
 def raw_chips(data: TrainingData, chips: Sequence, mean) -> list[np.ndarray]:
     """Chips as the graph takes them: raw values, float32, NoData and non-finite values set
     to the model's band ``mean`` (what normalising to 0 means in Classify Pixels)."""
+    return [tile for tile, _ in raw_chips_with_data(data, chips, mean)]
+
+
+def raw_chips_with_data(data: TrainingData, chips: Sequence, mean
+                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``raw_chips`` with each chip's (h, w) mask of the pixels that hold data: the
+    agreement is counted there only, as Classify Pixels writes NoData elsewhere (a check
+    chip half NoData, its filled pixels classed alike by both graphs, read too high)."""
     mean = np.asarray(mean, np.float64)
     out = []
     for chip in chips:
         pixels, missing = read_image_chip(chip.image, data.band_count, data.tile_size)
         x = pixels.astype(np.float64)
-        out.append(np.where(missing, mean[:, None, None], x).astype(np.float32))
+        out.append((np.where(missing, mean[:, None, None], x).astype(np.float32), ~missing))
     return out
 
 
-def int8_description(calibration: int, agree: float | None) -> dict:
-    """The .emd's ``LandLearn.onnx_int8`` block."""
+def int8_description(calibration: int, agree: float | None, checked_on: str = "held-out"
+                     ) -> dict:
+    """The .emd's ``LandLearn.onnx_int8`` block; ``checked_on`` says whether the agreement
+    was counted on chips the calibration did not see ("held-out") or, where none was left,
+    on the calibration chips themselves ("calibration": it then reads a little high)."""
     return {"file": INT8_FILE, "opset": OPSET, "input": "raw float32", "output": "probabilities",
             "quantization": "static int8 (QDQ), per-channel weights, percentile calibration",
             "calibration_chips": calibration,
-            "agreement": None if agree is None else round(agree, 6)}
+            "agreement": None if agree is None else round(agree, 6),
+            "agreement_checked_on": checked_on}
 
 
 # operators that end the pixels' float path: the first layers that mix them into features
@@ -104,9 +118,11 @@ def pixel_nodes(proto) -> list[str]:
     return list(kept)
 
 
-def quantize_int8(graph: bytes, calibration: Sequence[np.ndarray]) -> bytes:
+def quantize_int8(graph: bytes, calibration: Sequence[np.ndarray],
+                  progress: Progress | None = None) -> bytes:
     """The int8 graph of the float ``graph`` (bytes), calibrated on the raw tiles
-    ``calibration`` ((bands, h, w) float32 each), with the float graph's metadata."""
+    ``calibration`` ((bands, h, w) float32 each), with the float graph's metadata. Cancel
+    is heard before each calibration chip (the calibration is most of the time)."""
     if not calibration:
         raise ValueError("quantisation needs at least one calibration chip")
     onnx = require("onnx")
@@ -129,6 +145,8 @@ def quantize_int8(graph: bytes, calibration: Sequence[np.ndarray]) -> bytes:
             self._it = iter(calibration)
 
         def get_next(self):
+            if progress is not None:
+                check(progress)
             tile = next(self._it, None)
             return None if tile is None else {name: np.ascontiguousarray(tile[None], np.float32)}
 
@@ -156,29 +174,39 @@ def quantize_int8(graph: bytes, calibration: Sequence[np.ndarray]) -> bytes:
 
 
 def quantize_chips(graph: bytes, data: TrainingData, calibrate_from: Sequence,
-                   check_from: Sequence, mean) -> tuple[bytes, dict, int]:
+                   check_from: Sequence, mean, progress: Progress | None = None
+                   ) -> tuple[bytes, dict, int]:
     """(int8 graph, its .emd block, how many chips checked it): calibrated on chips spread
     over ``calibrate_from``, its classes compared with the float graph's on chips of
-    ``check_from`` that the calibration did not see (calibration chips when none is left)."""
+    ``check_from`` that the calibration did not see (calibration chips when none is left:
+    the block says so)."""
     calibration = evenly(calibrate_from, calibration_count(data.tile_size))
-    check = evenly([c for c in check_from if c not in calibration], CHECK_CHIPS) \
-        or evenly(calibrate_from, CHECK_CHIPS)
-    q = quantize_int8(graph, raw_chips(data, calibration, mean))
-    agree = agreement(graph, q, raw_chips(data, check, mean))
-    return q, int8_description(len(calibration), agree), len(check)
+    check_chips = evenly([c for c in check_from if c not in calibration], CHECK_CHIPS)
+    checked_on = "held-out" if check_chips else "calibration"
+    check_chips = check_chips or evenly(calibrate_from, CHECK_CHIPS)
+    q = quantize_int8(graph, raw_chips(data, calibration, mean), progress)
+    tiles = raw_chips_with_data(data, check_chips, mean)
+    agree = agreement(graph, q, [t for t, _ in tiles], [v for _, v in tiles], progress)
+    return q, int8_description(len(calibration), agree, checked_on), len(check_chips)
 
 
-def agreement(float_graph: bytes, int8_graph: bytes, raw: Sequence[np.ndarray]) -> float:
-    """Share of pixels of the raw tiles ``raw`` whose class (argmax) is the same on both
-    graphs: what quantisation changed in the map."""
+def agreement(float_graph: bytes, int8_graph: bytes, raw: Sequence[np.ndarray],
+              valid: Sequence[np.ndarray] | None = None,
+              progress: Progress | None = None) -> float:
+    """Share of the pixels of the raw tiles ``raw`` (where ``valid``, the pixels that hold
+    data, when given) whose class (argmax) is the same on both graphs: what quantisation
+    changed in the map. 1.0 when no pixel holds data."""
     ort = require("onnxruntime")
     same = total = 0
     sessions = [ort.InferenceSession(g, providers=["CPUExecutionProvider"])
                 for g in (float_graph, int8_graph)]
     name = sessions[0].get_inputs()[0].name
-    for tile in raw:
-        a, b = (s.run(None, {name: np.ascontiguousarray(tile[None], np.float32)})[0].argmax(1)
+    for i, tile in enumerate(raw):
+        if progress is not None:
+            check(progress)
+        a, b = (s.run(None, {name: np.ascontiguousarray(tile[None], np.float32)})[0].argmax(1)[0]
                 for s in sessions)
-        same += int((a == b).sum())
-        total += a.size
+        counted = np.ones(a.shape, bool) if valid is None else valid[i]
+        same += int(((a == b) & counted).sum())
+        total += int(counted.sum())
     return same / total if total else 1.0

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from ..errors import MissingDependency
+from ..errors import Cancelled, MissingDependency
 from ..geo.grid import crs_units
 from ..model_package.format import FORMAT, package_version, write_package
 from ..model_package.onnx_graph import onnx_description
@@ -116,14 +116,18 @@ def onnx_graph(model, emd: dict, data) -> tuple[bytes | None, str | None]:
     return graph, None
 
 
-def int8_graph(graph: bytes, data, split) -> tuple[bytes | None, dict | None, str]:
+def int8_graph(graph: bytes, data, split, progress=None
+               ) -> tuple[bytes | None, dict | None, str]:
     """(the int8 graph, its .emd block, a note): calibrated on training chips, its classes
     compared with the float graph's on validation chips (training chips when there are
     none)."""
     train = [data.chips[i] for i in split.train] if split is not None else data.chips
     valid = [data.chips[i] for i in split.valid] if split is not None else []
     try:
-        q, block, checked = quantize_chips(graph, data, train, valid or train, data.mean)
+        q, block, checked = quantize_chips(graph, data, train, valid or train, data.mean,
+                                           progress)
+    except Cancelled:
+        raise
     except MissingDependency as exc:
         return None, None, (f"no int8 graph: {exc.package} is not installed "
                             f"({exc.install_command})")
@@ -131,10 +135,12 @@ def int8_graph(graph: bytes, data, split) -> tuple[bytes | None, dict | None, st
         return None, None, (f"no int8 graph: quantisation failed ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:160]}); the float graph is kept")
     where = "validation" if valid else "training"
+    if block["agreement_checked_on"] == "calibration":
+        where = "calibration (no other chip was left: it reads a little high)"
     return q, block, (
         f"int8 graph calibrated on {block['calibration_chips']} training chips: its classes "
-        f"agree with the float graph's on {100 * block['agreement']:.2f}% of the pixels of "
-        f"{checked} {where} chips")
+        f"agree with the float graph's on {100 * block['agreement']:.2f}% of the data pixels "
+        f"of {checked} {where} chips")
 
 
 def save_trained(config, data, values, model, result, chips, samples, progress=None,
@@ -146,7 +152,7 @@ def save_trained(config, data, values, model, result, chips, samples, progress=N
     if graph is not None:
         emd["LandLearn"]["onnx"] = onnx_description(ONNX_FILE)
         if config.quantize:
-            q, block, q_note = int8_graph(graph, data, split)
+            q, block, q_note = int8_graph(graph, data, split, progress)
             notes.append(q_note)
             if q is not None:
                 emd["LandLearn"]["onnx_int8"] = block

@@ -10,7 +10,7 @@ import rasterio
 from landlearn.core.errors import InputError
 
 pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx")
 pytest.importorskip("segmentation_models_pytorch")
 
 
@@ -71,6 +71,19 @@ def test_quantize_adds_an_int8_graph_that_classify_pixels_runs(trained, chips, s
     with pytest.raises(InputError, match="^CALIBRATION_DATA: QUANTIZE needs chips"):
         export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), quantize=True))
     assert list(tmp_path.iterdir()) == [tmp_path / "old.dlpk"]
+    # Cancel while the int8 graph is calibrated: nothing written
+    from landlearn.core.errors import Cancelled
+    from landlearn.core.progress import RecordingProgress
+
+    class CancelInCalibration(RecordingProgress):
+        def is_canceled(self):
+            return any("Quantising" in m for m in self.messages)
+
+    with pytest.raises(Cancelled):
+        export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), quantize=True,
+                                       output_model=str(tmp_path / "new.dlpk"),
+                                       calibration_data=str(chips)), CancelInCalibration())
+    assert list(tmp_path.iterdir()) == [tmp_path / "old.dlpk"]
     result = export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False,
                                             output_model=str(tmp_path / "new.dlpk"),
                                             quantize=True, calibration_data=str(chips)))
@@ -80,6 +93,8 @@ def test_quantize_adds_an_int8_graph_that_classify_pixels_runs(trained, chips, s
         emd = json.loads(zf.read("new.emd"))
         assert zf.read("model_int8.onnx") == (tmp_path / "m_int8.onnx").read_bytes()
     assert emd["LandLearn"]["onnx_int8"]["agreement"] == round(result.int8_agreement, 6)
+    assert emd["LandLearn"]["onnx_int8"]["agreement_checked_on"] == "held-out"
+    assert "chips the calibration did not see" in result.summary()
     maps = {}
     for quantize in (False, True):
         out = tmp_path / f"q{quantize}.tif"
@@ -96,6 +111,10 @@ def test_quantize_adds_an_int8_graph_that_classify_pixels_runs(trained, chips, s
         assert zf.read("model_int8.onnx") == (tmp_path / "m_int8.onnx").read_bytes()
         assert json.loads(zf.read("again.emd"))["LandLearn"]["onnx_int8"] == \
             emd["LandLearn"]["onnx_int8"]
+    # ... while the .onnx file's own metadata does not describe an int8 graph it is not
+    meta = {m.key: m.value for m in onnx.load(str(tmp_path / "again.onnx")).metadata_props}
+    assert "onnx_int8" not in json.loads(meta["landlearn"])["LandLearn"]
+    assert json.loads(meta["landlearn"])["LandLearn"]["onnx"]["file"] == "model.onnx"
     # ... but not one Classify Pixels would refuse (a package from elsewhere): checked
     bad = tmp_path / "bad_int8.dlpk"
     with zipfile.ZipFile(tmp_path / "new.dlpk") as src, zipfile.ZipFile(bad, "w") as dst:

@@ -56,6 +56,7 @@ def test_training_with_quantize_stores_a_calibrated_int8_graph(trained):
     # the fixture's network is two epochs old, its classes close calls: int8 moves many of
     # them (a trained U-Net keeps ~99%, BENCHMARKS.md); the test checks the measure is taken
     assert 1 <= block["calibration_chips"] <= 32 and 0.6 <= block["agreement"] < 1.0
+    assert block["agreement_checked_on"] == "held-out"
     note = [n for n in result.notes if n.startswith("int8 graph")]
     assert note and "validation chips" in note[0] and any(note[0] in m for m in progress.messages)
     proto = onnx.load_from_string(int8_graph)
@@ -97,6 +98,50 @@ def test_the_int8_graph_gives_nearly_the_float_graphs_classes_on_real_chips(
     assert agreement(float_graph, float_graph, unseen) == 1.0
     with pytest.raises(ValueError, match="at least one calibration chip"):
         quantize_int8(float_graph, [])
+
+
+def test_the_agreement_counts_only_pixels_that_hold_data(trained, chips):
+    """Classify Pixels writes NoData where a chip has none: pixels filled with the band
+    means, classed alike by both graphs, would make the agreement read too high."""
+    from landlearn.core.chips.training_data import read_training_data
+    from landlearn.core.deep.onnx_quantize import agreement, raw_chips_with_data
+
+    package, _, _ = trained
+    float_graph, int8_graph, emd = _graphs(package)
+    data = read_training_data([str(chips)])
+    tiles = raw_chips_with_data(data, data.chips[:6], emd["LandLearn"]["normalization"]["mean"])
+    sessions = [ort.InferenceSession(g, providers=["CPUExecutionProvider"])
+                for g in (float_graph, int8_graph)]
+    name = sessions[0].get_inputs()[0].name
+    differ = []
+    for tile, _ in tiles:
+        a, b = (s.run(None, {name: tile[None]})[0].argmax(1)[0] for s in sessions)
+        differ.append(a != b)
+    assert any(d.any() for d in differ) and not all(d.all() for d in differ)
+    raw = [t for t, _ in tiles]
+    # data only where the graphs differ: 0; only where they agree: 1
+    assert agreement(float_graph, int8_graph, raw, differ) == 0.0
+    assert agreement(float_graph, int8_graph, raw, [~d for d in differ]) == 1.0
+    assert agreement(float_graph, int8_graph, raw, [np.zeros_like(d) for d in differ]) == 1.0
+
+
+def test_cancel_is_heard_while_calibrating_and_checking(trained, chips, tmp_path, monkeypatch):
+    from landlearn.core.chips.training_data import read_training_data
+    from landlearn.core.deep.onnx_quantize import agreement, quantize_int8, raw_chips
+    from landlearn.core.errors import Cancelled
+    from landlearn.core.progress import RecordingProgress
+
+    package, _, _ = trained
+    float_graph, int8_graph, emd = _graphs(package)
+    data = read_training_data([str(chips)])
+    tiles = raw_chips(data, data.chips[:4], emd["LandLearn"]["normalization"]["mean"])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(Cancelled):
+        quantize_int8(float_graph, tiles, RecordingProgress(cancel_after_checks=2))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(Cancelled):
+        agreement(float_graph, int8_graph, tiles, progress=RecordingProgress(
+            cancel_after_checks=1))
 
 
 def test_the_nodes_that_read_the_pixels_stay_float(trained):
