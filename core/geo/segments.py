@@ -8,6 +8,7 @@ one, still distinct).
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -47,10 +48,10 @@ def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
         raise InputError(parameter, f"'{path}' has {what}; give integer segment ids on "
                          f"{image}'s grid (Segment on the same raster, or align it with "
                          "Align Rasters / gdalwarp, nearest neighbour)")
-    if progress is not None and _undeclared(ds):
-        progress.warning(f"{parameter.upper()} '{path}' declares no NoData value: every id, 0 "
-                         "included, is taken as a segment. If a value marks pixels outside "
-                         "any segment (0 from gdal_rasterize without -a_nodata), set it as "
+    if progress is not None and _undeclared(ds) and _zero_in(ds):
+        progress.warning(f"{parameter.upper()} '{path}' holds 0 and declares no NoData value: "
+                         "every id, 0 included, is taken as a segment. If 0 marks pixels "
+                         "outside any segment (gdal_rasterize without -a_nodata), set it as "
                          "the raster's NoData (Segment's ids have NoData 0), or that "
                          "background becomes one segment with one class.")
     return ds
@@ -62,6 +63,31 @@ def _undeclared(ds) -> bool:
     from rasterio.enums import MaskFlags
 
     return ds.nodata is None and MaskFlags.all_valid in ds.mask_flag_enums[0]
+
+
+ZERO_CHECK_PIXELS = 1 << 22  # read whole below this; else ZERO_CHECK_BLOCKS spread over it
+ZERO_CHECK_BLOCKS = 256  # of 256 x 256 int32: 64 MB read, a fraction of one pass
+
+
+def _zero_in(ds) -> bool:
+    """Whether the id 0 (gdal_rasterize's background) shows: in the whole raster when it
+    is small, else in up to ZERO_CHECK_BLOCKS of its blocks spread evenly over it, a
+    bounded read (a background between parcels is spread over the raster and shows in
+    them; a thin strip of it between sampled blocks can go unseen). Parcels covering every
+    pixel (ids from 1 on) are then not warned about."""
+    if ds.width * ds.height <= ZERO_CHECK_PIXELS:
+        return bool((ds.read(1) == 0).any())
+    bh, bw = ds.block_shapes[0]
+    rows, cols = -(-ds.height // bh), -(-ds.width // bw)
+    n = ZERO_CHECK_BLOCKS
+    n_r = min(rows, n, max(1, math.ceil((n * rows / cols) ** 0.5)))
+    n_c = min(cols, max(1, n // n_r))
+    for r, c in ((int(r), int(c)) for r in np.linspace(0, rows - 1, n_r).round()
+                 for c in np.linspace(0, cols - 1, n_c).round()):
+        win = Window(c * bw, r * bh, min(bw, ds.width - c * bw), min(bh, ds.height - r * bh))
+        if (ds.read(1, window=win) == 0).any():
+            return True
+    return False
 
 
 def read_segments(ds, win: Window) -> tuple[np.ndarray, np.ndarray]:

@@ -316,3 +316,41 @@ def test_a_segment_raster_without_nodata_is_warned_about(tmp_path):
     refine_classification(RefineConfig(m, str(tmp_path / "o2.tif"), segmented_raster=declared),
                           progress)
     assert not any("declares no NoData" in w for w in progress.warnings)
+    # parcels covering every pixel (ids from 1 on, nothing declared): nothing to warn about
+    with rasterio.open(tmp_path / "full.tif", "w", driver="GTiff", width=30, height=20,
+                       count=1, dtype="int32", crs="EPSG:32617",
+                       transform=from_origin(500000, 4000000, 10, 10)) as ds:
+        ds.write(parcels[None] + 1)
+    full = str(tmp_path / "full.tif")
+    progress = RecordingProgress()
+    refine_classification(RefineConfig(m, str(tmp_path / "o3.tif"), segmented_raster=full),
+                          progress)
+    assert not any("declares no NoData" in w for w in progress.warnings)
+
+
+def test_the_background_check_reads_blocks_spread_over_a_large_raster(tmp_path, monkeypatch):
+    """Past ZERO_CHECK_PIXELS the check reads blocks spread over the raster, not all of it:
+    a background band in the middle is found, ids from 1 on are not warned about."""
+    from landlearn.core.geo import segments
+
+    monkeypatch.setattr(segments, "ZERO_CHECK_PIXELS", 1000)
+    ids = np.arange(1, 512 * 512 + 1, dtype=np.int32).reshape(512, 512)
+    reads = []
+    for name, zero in (("full", False), ("band", True)):
+        if zero:
+            ids[240:280] = 0
+        with rasterio.open(tmp_path / f"{name}.tif", "w", driver="GTiff", width=512,
+                           height=512, count=1, dtype="int32", tiled=True, blockxsize=16,
+                           blockysize=16) as ds:
+            ds.write(ids[None])
+        with rasterio.open(tmp_path / f"{name}.tif") as ds:
+
+            class Counted:  # the dataset, its reads counted
+                width, height, block_shapes = ds.width, ds.height, ds.block_shapes
+
+                def read(self, band, window):
+                    reads.append(window.width * window.height)
+                    return ds.read(band, window=window)
+
+            assert segments._zero_in(Counted()) == zero
+    assert len(reads) <= 2 * 256 and max(reads) == 256 and sum(reads) < 2 * 512 * 512
