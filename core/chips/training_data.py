@@ -9,7 +9,6 @@ validation is held out in every folder (two image dates over the same labels).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ import numpy as np
 from ..errors import InputError
 from ..geo.classes import ClassInfo, default_color
 from .band_stats import BandStats
+from .chip_listing import chip_pairs, georef_blocks, load_json
 from .chip_reader import PARAM, open_chip, read_image_chip
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
 from .shared_grid import share_blocks
@@ -71,30 +71,6 @@ class TrainingData:
     @property
     def band_count(self) -> int:
         return len(self.band_names)
-
-
-MAX_JSON = 256 * 1024 * 1024  # a manifest of a million chips is ~200 MB
-
-
-# the chip formats of Export Training Data (LandLearn's and ArcGIS's: TIFF, PNG, JPEG, MRF)
-CHIP_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".mrf")
-
-def _load_json(path: str) -> dict:
-    """A folder's description: an object of at most MAX_JSON bytes (read whole, so the
-    size is checked first), nested no deeper than Python's recursion allows."""
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_JSON:
-            raise InputError(PARAM, f"'{path}' is {size >> 20} MB, more than the "
-                             f"{MAX_JSON >> 20} MB a training folder's description can be")
-        with open(path, encoding="utf-8") as fh:
-            got = json.load(fh)
-    except (OSError, ValueError, RecursionError) as exc:
-        raise InputError(PARAM, f"'{path}' cannot be read as JSON: {str(exc)[:200]}") from None
-    if not isinstance(got, dict):
-        raise InputError(PARAM, f"'{path}' holds a JSON {type(got).__name__}, not the object "
-                         "Export Training Data writes; export the training data again")
-    return got
 
 
 def _color(raw) -> tuple[int, int, int] | None:
@@ -164,87 +140,6 @@ def _folder_of(parts: list, info: ClassInfo) -> str:
     return next(p.path for p in parts if any(c is info for c in p.classes))
 
 
-def _inside(folder: str, listed: str, sub: str) -> str:
-    """A chip path listed in map.txt or the manifest, kept inside the training folder: a
-    path that leads elsewhere (absolute, '..', a drive) falls back to the chip of that name
-    in the folder's own images/ or labels/, as if the folder had been moved."""
-    if not isinstance(listed, str):
-        raise TypeError(f"chip path {listed!r}")
-    name = listed.replace("\\", "/")
-    if not re.match(r"^[A-Za-z]:", name):  # 'D:/...' is a Windows drive, wherever we run
-        path = os.path.realpath(os.path.join(folder, name))
-        if path.startswith(os.path.realpath(folder) + os.sep):
-            return path
-    return os.path.join(folder, sub, os.path.basename(name))
-
-
-def _chip_pairs(folder: str) -> list[tuple[str, str, dict]]:
-    """(image, label, manifest entry or {}) for every chip, by manifest, map.txt or listing."""
-    mpath = os.path.join(folder, MANIFEST)
-    if os.path.exists(mpath):
-        try:
-            return [(_inside(folder, c["image"], IMAGES), _inside(folder, c["label"], LABELS), c)
-                    for c in _load_json(mpath).get("chips", [])]
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise InputError(PARAM, f"'{mpath}' lists chips without image or label "
-                             f"({exc!r}); export the training data again") from None
-    pairs = []
-    map_txt = os.path.join(folder, MAP_TXT)
-    if os.path.exists(map_txt):
-        with open(map_txt, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                parts = line.replace("\\", "/").split()
-                if len(parts) >= 2:
-                    pairs.append((_inside(folder, parts[0], IMAGES),
-                                  _inside(folder, parts[1], LABELS), {}))
-        return pairs
-    # chips only: a world file (000.tfw, .pgw, .jgw) shares its chip's stem, and listed
-    # after it, took the label's place
-    images = sorted(n for n in os.listdir(os.path.join(folder, IMAGES))
-                    if n.lower().endswith(CHIP_SUFFIXES))
-    labels = {os.path.splitext(n)[0]: n for n in os.listdir(os.path.join(folder, LABELS))
-              if n.lower().endswith(CHIP_SUFFIXES)}
-    for name in images:
-        stem = os.path.splitext(name)[0]
-        if stem in labels:
-            pairs.append((os.path.join(folder, IMAGES, name),
-                          os.path.join(folder, LABELS, labels[stem]), {}))
-    return pairs
-
-
-def _georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]]:
-    """Block ids from each chip's own transform: tile-sized cells of the folder's map space.
-    A transform without a CRS (a world file without .prj) places the chips as well: only
-    the folder is not compared with others (shared_grid.py)."""
-    placed = []
-    crs = False
-    for image, _, _ in pairs:
-        with open_chip(image) as ds:
-            t, b = ds.transform, ds.bounds
-            crs = crs or ds.crs is not None
-            # bounds as (min x, min y, max x, max y): a south-up world file (e > 0) gives
-            # rasterio's bottom above its top, and no overlap was ever found
-            box = (min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3]))
-            # a rotated transform (b, d not 0) places no chip on a north-up grid: alone
-            placed.append(None if ds.crs is None and t.is_identity or not t.is_rectilinear
-                          or t.a == 0 or t.e == 0
-                          else (t.c, t.f, abs(t.a), abs(t.e), box, t.e > 0))
-    if any(p is None for p in placed) or not placed:
-        return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
-    if not crs and len(placed) > 1 and len({(p[0], p[1]) for p in placed}) < 2:
-        # one made-up transform on every chip (pixel space, no CRS): they lie nowhere
-        return [(i, None) for i in range(len(pairs))]
-    x0 = min(p[0] for p in placed)
-    south_up = placed[0][5]
-    y0 = min(p[1] for p in placed) if south_up else max(p[1] for p in placed)
-    out = []
-    for x, y, rx, ry, bounds, _ in placed:
-        col = int((x - x0) / (rx * tile[0]) + 1e-6)
-        row = int(abs(y - y0) / (ry * tile[1]) + 1e-6)
-        out.append((row * 100_000 + col, bounds))
-    return out
-
-
 @dataclass
 class _Folder:
     path: str
@@ -283,13 +178,13 @@ def _read_folder(path: str, index: int) -> _Folder:
                          "folder of second-date chips); LandLearn trains pixel "
                          "classification of one image: export Classified_Tiles of one "
                          "raster (or of a stack of both dates' bands)")
-    emd = _load_json(os.path.join(path, EMD)) if EMD in has else {}
-    stats = _load_json(os.path.join(path, STATS_JSON)) if STATS_JSON in has else {}
+    emd = load_json(os.path.join(path, EMD)) if EMD in has else {}
+    stats = load_json(os.path.join(path, STATS_JSON)) if STATS_JSON in has else {}
     mode = stats.get("MetaDataMode") or emd.get("MetaDataMode")
     if mode and mode != "Classified_Tiles":
         raise InputError(PARAM, f"'{path}' holds '{mode}' training data; pixel classification "
                          "needs 'Classified_Tiles' (export with that metadata format)")
-    pairs = _chip_pairs(path)
+    pairs = chip_pairs(path)
     if not pairs:
         raise InputError(PARAM, f"'{path}' holds no image/label chip pairs")
     missing = [p for pair in pairs[:50] for p in pair[:2] if not os.path.exists(p)]
@@ -323,7 +218,7 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
     if all(e for _, _, e in pairs):
         placed = [(int(e["block"]), _bounds(e["bounds"])) for _, _, e in pairs]
     else:
-        placed = _georef_blocks(pairs, tile)
+        placed = georef_blocks(pairs, tile)
     chips = [Chip(i, lab, index, blk, bnd) for (i, lab, _), (blk, bnd) in zip(pairs, placed)]
     band_stats = emd.get("AllTilesStats") or []
     state = stats.get("BandStatsState") or []
