@@ -2,9 +2,9 @@
 
 No chips: the image is walked window by window, labelled pixels on valid image data are
 kept with their band values, class and group (the polygon they came from; for label
-rasters, a 64-pixel spatial block; with neighbourhood features, polygons whose pixels
-share a block four halos wide are one group, as their windows overlap). At most MAX_SAMPLES_PER_CLASS per class are kept,
-chosen uniformly at random while streaming (the smallest of random keys), so memory
+rasters, a 64-pixel spatial block; with neighbourhood features, polygons whose samples'
+windows reach a shared block four halos wide are one group, as their windows may
+overlap). At most MAX_SAMPLES_PER_CLASS per class are kept, chosen uniformly at random while streaming (the smallest of random keys), so memory
 follows that cap, not the number of labelled pixels. With neighbourhood features
 (neighbourhood.py) each window is read with a halo and a pixel's features are computed
 as Classify Pixels computes them: the halo reaches past EXTENT into the image, as its
@@ -114,7 +114,8 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                     continue
                 g = pixel_groups(lab, inner, keep, block_side(context))
                 if merge:
-                    g = np.stack([g, block_ids(inner, keep, 4 * context.halo)], axis=1)
+                    g = np.column_stack([g, reach_blocks(inner, keep, 4 * context.halo,
+                                                         context.halo)])
                 yk = y[keep]
                 # each pixel's random key drawn per window and class, as if the window came
                 # in one piece; its feature rows then come chunk by chunk (neighbourhood
@@ -211,26 +212,43 @@ def block_ids(win, keep: np.ndarray, block: int) -> np.ndarray:
     return ((rr + int(win.row_off)) // block) * 1_000_000 + (cc + int(win.col_off)) // block
 
 
+def reach_blocks(win, keep: np.ndarray, block: int, halo: int) -> np.ndarray:
+    """(n, 4): the ``block`` px blocks each kept pixel's window (``halo`` each side) reaches,
+    numbered as ``block_ids`` (repeated where it reaches fewer than four). Two pixels whose
+    windows overlap both reach the block of the point midway between them, so linking each
+    sample to every block its window reaches joins them even across a block edge."""
+    rr, cc = np.nonzero(keep)
+    rr, cc = rr + int(win.row_off), cc + int(win.col_off)
+    out = [((rr + dr) // block) * 1_000_000 + (cc + dc) // block
+           for dr in (-halo, halo) for dc in (-halo, halo)]
+    return np.stack(out, axis=1)
+
+
 def _window_clusters(pairs: np.ndarray, unit: str, context: Neighbourhood,
                      progress: Progress) -> tuple[np.ndarray, str]:
-    """Groups for (polygon id, block id) ``pairs``: the connected components of polygons
-    linked by the blocks (four halos wide) their samples share. With 63 px windows and
-    polygons a few pixels apart, grouping by polygon alone tested pixels whose windows were
-    mostly the pixels the fold had trained on; the cross-validation read memory as skill.
-    Pixels nearer than a halo across a block edge stay apart (as for label rasters' blocks);
-    polygons up to four halos apart are merged (the cautious side)."""
+    """Groups for (polygon id, reached block ids...) rows ``pairs``: the connected
+    components of polygons linked by the blocks (four halos wide) their samples' windows
+    reach. With 63 px windows and polygons a few pixels apart, grouping by polygon alone
+    tested pixels whose windows were mostly the pixels the fold had trained on; the
+    cross-validation read memory as skill. Samples whose windows overlap always share a
+    block (``reach_blocks``), across block edges too (before 2026-12-05 only the block of
+    the pixel itself counted, and polygons 2 px apart across an edge stayed apart);
+    polygons up to a few halos apart are merged as well (the cautious side)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     ids, id_index = np.unique(pairs[:, 0], return_inverse=True)
-    blocks, block_index = np.unique(pairs[:, 1], return_inverse=True)
+    reach = pairs[:, 1:]
+    blocks, block_index = np.unique(reach.ravel(), return_inverse=True)
     n = len(ids) + len(blocks)
-    links = coo_matrix((np.ones(len(pairs)), (id_index, len(ids) + block_index)), shape=(n, n))
+    rows = np.repeat(id_index, reach.shape[1])
+    links = coo_matrix((np.ones(len(rows)), (rows, len(ids) + block_index)), shape=(n, n))
     _, component = connected_components(links, directed=False)
     groups = component[id_index].astype(np.int64)
     side = 4 * context.halo
-    progress.info(f"Cross-validation groups: {len(ids)} {unit}s whose samples share a {side} px "
-                  f"block (the {2 * context.halo + 1} px windows overlap) are merged: "
+    progress.info(f"Cross-validation groups: {len(ids)} {unit}s whose samples' windows reach "
+                  f"a shared {side} px block (the {2 * context.halo + 1} px windows may "
+                  "overlap) are merged: "
                   f"{len(np.unique(groups))} {unit} clusters.")
     return groups, f"{unit} cluster"
 

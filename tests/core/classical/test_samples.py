@@ -194,3 +194,14 @@ def test_with_windows_polygons_a_window_apart_are_one_group(tmp_path):
     assert g["A"] == g["B"] and len({g["A"], g["C"], g["D"]}) == 3
     plain = groups_of(collect_samples(img, labels, max_per_class=0))
     assert len(set(plain.values())) == 4
+    # across a block edge (16 px blocks: column 112 starts one) 2 px apart: one group too
+    gpkg = polygons(tmp_path / "edge.gpkg", [(1, box(100, 108, 104, 110)),  # A: to col 109
+                                             (2, box(100, 108, 112, 118)),  # B: from col 112
+                                             (1, box(100, 108, 150, 158)),
+                                             (2, box(70, 78, 150, 158))], 32633)
+    s = collect_samples(img, LabelConfig(gpkg, class_field="cls"), max_per_class=0,
+                        neighbourhood=Neighbourhood((3, 9), "mean"))
+    row, col = s.x[:, 0].astype(int) - 1, s.x[:, 1].astype(int) - 1
+    a, b = np.unique(s.groups[(col < 111) & (row >= 100)]), np.unique(s.groups[col == 112])
+    assert len(a) == 1 and a.tolist() == b.tolist()
+    assert len(np.unique(s.groups)) == 3
