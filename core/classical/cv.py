@@ -40,7 +40,25 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
                          "saw the class, so its cross-validated recall is understated (0 for a "
                          f"class of one {unit}). Add {unit}s of these classes.")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-    return list(splitter.split(s.x, s.y, s.groups))
+    split = list(splitter.split(s.x, s.y, s.groups))
+    if lopsided(split, len(s.y)):
+        _, counts = np.unique(s.groups, return_counts=True)
+        progress.warning(f"One {unit} holds {100 * counts.max() / len(s.y):.0f}% of the "
+                         f"samples: the fold that tests it is scored by a model trained on "
+                         f"{100 * min(len(t) for t, _ in split) / len(s.y):.0f}% of them, so "
+                         "the cross-validated accuracy understates the model's. Label "
+                         "places further apart (with neighbourhood features, polygons whose "
+                         "windows nearly meet are one group), or use smaller windows.")
+    return split
+
+
+LOPSIDED = 0.5  # a fold trained on less than this share of the samples
+
+
+def lopsided(folds: list, n: int) -> bool:
+    """Whether some fold's model trains on less than LOPSIDED of the ``n`` samples: one
+    group (a cluster of polygons whose neighbourhood windows meet) holds most of them."""
+    return bool(folds) and min(len(train) for train, _ in folds) < LOPSIDED * n
 
 
 def fit_validated(config, s: Samples, progress: Progress):
@@ -57,20 +75,24 @@ def fit_validated(config, s: Samples, progress: Progress):
         scaler = StandardScaler().fit(s.x)
         forest, pred, tested, proba = fit_forest_with_folds(config, scaler.transform(s.x), s.y,
                                                             folds, progress)
-        if _class_was_trained(folds, s.y).all():
+        if _class_was_trained(folds, s.y).all() and not lopsided(folds, len(s.y)):
             model = Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)])
             how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
                     f"without it; the model is all {config.trees})")
         else:
             # a class all of whose polygons one fold holds: that fold's trees never saw it,
-            # and as 1/k of the map's forest they would always vote against it
+            # and as 1/k of the map's forest they would always vote against it; or one
+            # group holds most samples: that fold's trees learnt from a few of them
+            why = ("some fold's trees never saw a class" if not
+                   _class_was_trained(folds, s.y).all() else
+                   "some fold's trees were grown on less than half of the samples")
             check(progress)
-            progress.info(f"Some fold's trees never saw a class: the map's forest of "
+            progress.info(f"{why[0].upper()}{why[1:]}: the map's forest of "
                           f"{config.trees} trees is grown again on all samples.")
             model = _fit(config, s.x, s.y)
             how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
                     f"without it; the model is a forest of {config.trees} grown on all "
-                    "samples, since some fold's trees never saw a class)")
+                    f"samples, since {why})")
     elif config.model_type == "svm":
         model, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, progress,
                                                         s.groups)

@@ -122,6 +122,27 @@ def test_a_forest_whose_fold_trees_never_saw_a_class_is_grown_again_on_all_sampl
     assert acc.recall[2] == 0  # scored by trees that never saw it: said in the warning
 
 
+def test_one_group_of_most_samples_is_warned_and_the_forest_grown_again():
+    """Neighbourhood windows can merge most polygons into one group (s2 with 3-15 px
+    windows: 96% of the samples): the fold that tests it trains on the few others. Said,
+    and the map's forest is not built from those folds' trees."""
+    s = _samples({1: 8, 2: 8, 3: 8})
+    s.groups[(s.groups - 100) // 7 % 8 < 6] = 1  # six polygons of each class: 75%
+    progress = RecordingProgress()
+    model, acc, how, _ = fit_validated(_config(model_type="random_forest", trees=20,
+                                               cv_folds=4), s, progress)
+    assert any(w.startswith("One polygon holds 75% of the samples") and "understates" in w
+               for w in progress.warnings)
+    assert how.endswith("grown on all samples, since some fold's trees were grown on less "
+                        "than half of the samples)")
+    assert any(m.startswith("Some fold's trees were grown on less than half") for m in
+               progress.messages)
+    balanced = RecordingProgress()
+    fit_validated(_config(model_type="random_forest", trees=20, cv_folds=4),
+                  _samples({1: 4, 2: 4, 3: 4}), balanced)
+    assert not any("holds" in w for w in balanced.warnings)
+
+
 def test_boosting_does_not_stop_early_on_a_random_hold_out():
     est = make_estimator(_config(model_type="hist_gradient_boosting"))
     assert est[-1].early_stopping is False
