@@ -181,8 +181,10 @@ def written_by_landlearn(path: str) -> bool:
         if low.endswith(".dlpk"):
             with zipfile.ZipFile(path) as zf:
                 emds = [n for n in zf.namelist() if n.endswith(".emd") and "/" not in n]
-                if len(emds) != 1 or zf.getinfo(emds[0]).file_size > 8 << 20:
-                    return False
+                if len(emds) != 1 or zf.getinfo(emds[0]).file_size > 8 << 20 or \
+                        zf.getinfo(emds[0]).compress_type not in (zipfile.ZIP_STORED,
+                                                                  zipfile.ZIP_DEFLATED):
+                    return False  # bzip2 / LZMA inflate without limit: not LandLearn's
                 info = json.loads(zf.read(emds[0])).get("LandLearn")
             return isinstance(info, dict) and info.get("format") == "landlearn-model"
         if low.endswith(".gpkg"):

@@ -29,6 +29,16 @@ MAX_DEFLATE_RATIO = 200  # zip bombs inflate ~1000x; float weights and trees bar
 MAX_MEMBERS = 10_000
 MAX_DIRECTORY = 16 * 1024 * 1024  # a zip directory of MAX_MEMBERS entries with long names
 MAX_SAFETENSORS_HEADER = 16 * MIB
+# what zip writers use for packages (LandLearn, ArcGIS, numpy, skops): Python's zipfile
+# bounds what deflate inflates per read, but hands bzip2 and LZMA data to a decompressor
+# with no output limit, so one crafted member could take all the memory before any size
+# check ran; no package needs them
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
+def unusual_compression(infos) -> str | None:
+    """The first member (name) compressed with other than stored or deflate, or None."""
+    return next((i.filename for i in infos if i.compress_type not in ZIP_METHODS), None)
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
                ValueError, NotImplementedError, OverflowError, struct.error, KeyError,
                RuntimeError)
@@ -68,6 +78,11 @@ class PackageFiles:
                              f"({type(exc).__name__}: {str(exc)[:120]}); copy it again") from None
         if len(infos) > MAX_MEMBERS:
             raise self.error(f"holds {len(infos)} files; a model package holds a few")
+        odd = unusual_compression(infos)
+        if odd is not None:
+            raise self.error(f"holds '{odd[:80]}' compressed with bzip2 or LZMA, which model "
+                             "packages never use (only stored or deflate); it is damaged or "
+                             "crafted and not read")
 
     def error(self, why: str) -> InputError:
         return InputError(self.parameter, f"'{self.path}' {why}")
@@ -257,6 +272,9 @@ def check_npz(data: bytes, limit: int, where: str, parameter: str, what: str
             infos = zf.infolist()
             if len(infos) > MAX_MEMBERS:
                 raise bad(f"{len(infos)} members")
+            odd = unusual_compression(infos)
+            if odd is not None:
+                raise bad(f"'{odd[:60]}' is compressed with other than stored or deflate")
             total = sum(i.file_size for i in infos)
             if total > limit:
                 raise bad(f"its members unpack to {_mb(total)}, more than {_mb(limit)}")

@@ -228,3 +228,25 @@ def test_a_pipe_is_no_package(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="is neither a .dlpk file nor a package folder"):
         PackageFiles(str(fifo))
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_bzip2_and_lzma_members_are_refused_unread(tmp_path, method):
+    """Python's zipfile bounds what deflate inflates per read, not bzip2 or LZMA: a member
+    declaring 10 bytes could inflate to gigabytes before any size check. Refused on sight,
+    in a package and in an .npz inside one."""
+    path = tmp_path / "odd.dlpk"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("m.emd", "{}", compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("m.safetensors", b" " * 1000, compress_type=method)
+    with pytest.raises(InputError, match="^MODEL: .*'m.safetensors' compressed with bzip2 or "
+                                         "LZMA.*not read"):
+        PackageFiles(str(path), "model")
+    buf = io.BytesIO()
+    np.savez(buf, a=np.arange(4))
+    odd = io.BytesIO()
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(odd, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=method)
+    with pytest.raises(InputError, match="compressed with other than stored or deflate"):
+        check_npz(odd.getvalue(), 1 << 20, "m.dlpk", "model", "the trees")
