@@ -78,6 +78,43 @@ def _safetensors_bands(data: bytes, path: str, parameter: str) -> list | None:
                          "list of band names; give PRETRAINED_BANDS instead") from None
 
 
+SAFE_TORCH = (2, 6)  # weights_only=True could be bypassed before (CVE-2025-32434)
+
+
+def _check_torch_file(path: str, parameter: str, torch) -> None:
+    """A .pth is read only where torch's weights_only loader holds (torch 2.6 or later),
+    and only in torch's zip format with its records stored uncompressed, as torch.save
+    writes them: torch allocates each record at the size it declares before inflating it
+    (a deflated record of zeros could claim tens of GB from a small file), and the legacy
+    format sizes its storages from the pickle alone."""
+    import re
+    import zipfile
+
+    from ..model_package.members import MAX_MEMBERS
+
+    version = tuple(int(p) for p in re.findall(r"\d+", torch.__version__)[:2])
+    if version < SAFE_TORCH:
+        raise InputError(parameter, f"'{path}' is a torch file, and this torch "
+                         f"({torch.__version__}) can be made to run code from one even with "
+                         "weights_only; update torch to 2.6 or later (pip install "
+                         "'torch>=2.6'), or give the weights as a .safetensors file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InputError(parameter, f"'{path}' is not in torch's zip format (saved by torch "
+                         f"before 1.6, or by another tool: {str(exc)[:80]}); load it in "
+                         "Python and save it again with torch.save(model.state_dict(), path), "
+                         "or convert it to .safetensors") from None
+    odd = next((i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED), None)
+    if len(infos) > MAX_MEMBERS or odd is not None:
+        raise InputError(parameter, f"'{path}' is not a file torch.save wrote ("
+                         + (f"{len(infos)} records" if odd is None else
+                            f"its record '{odd[:60]}' is compressed")
+                         + "); it is damaged or crafted and not read. Give the weights as "
+                         "torch.save writes them, or as .safetensors")
+
+
 def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpoint:
     """The tensors of a weights file (and its bands when it names them)."""
     torch = require("torch")
@@ -112,6 +149,7 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
             bands = _safetensors_bands(data, path, parameter)
             state = load(data)
         else:
+            _check_torch_file(path, parameter, torch)
             state = torch.load(path, map_location="cpu", weights_only=True)
     except InputError:
         raise

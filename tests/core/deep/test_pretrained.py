@@ -106,11 +106,11 @@ def test_read_state_dict_from_torch_and_safetensors_files(tmp_path):
     with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* does not hold a state dict"):
         read_state_dict(str(tmp_path / "list.pt"))
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* cannot be read as weights"):
+    with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* is not in torch's zip format"):
         read_state_dict(str(tmp_path / "junk.pt"))
     # not a pickle at all (an HDF5 .h5, a PNG): not said to pickle Python objects
     (tmp_path / "keras.pt").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
-    with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* cannot be read as weights"):
+    with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* is not in torch's zip format"):
         read_state_dict(str(tmp_path / "keras.pt"))
     with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* does not exist"):
         read_state_dict(str(tmp_path / "missing.pt"))
@@ -343,3 +343,29 @@ def test_a_device_or_pipe_named_as_weights_is_refused_unread(tmp_path, target):
         weights.symlink_to(target)
     with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .* is not a regular file"):
         read_state_dict(str(weights))
+
+
+def test_torch_files_are_read_only_where_weights_only_holds_and_as_torch_wrote_them(
+        tmp_path, monkeypatch):
+    """weights_only could be bypassed before torch 2.6; a record deflated into a small file
+    is allocated at its declared size before torch inflates it; the legacy format sizes its
+    storages from the pickle. All three are refused before torch.load runs."""
+    import zipfile
+
+    torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), tmp_path / "ok.pth")
+    assert read_state_dict(str(tmp_path / "ok.pth"))  # torch.save's own file reads
+    with zipfile.ZipFile(tmp_path / "ok.pth") as src, \
+            zipfile.ZipFile(tmp_path / "deflated.pth", "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info), compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(InputError, match="^PRETRAINED_WEIGHTS: .*deflated.pth' is not a file "
+                                         "torch.save wrote .its record .* is compressed"):
+        read_state_dict(str(tmp_path / "deflated.pth"))
+    torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), tmp_path / "legacy.pth",
+               _use_new_zipfile_serialization=False)
+    with pytest.raises(InputError, match="is not in torch's zip format .saved by torch before "
+                                         "1.6"):
+        read_state_dict(str(tmp_path / "legacy.pth"))
+    monkeypatch.setattr(torch, "__version__", "2.5.1+cpu")
+    with pytest.raises(InputError, match=r"this torch \(2.5.1\+cpu\) can be made to run code"):
+        read_state_dict(str(tmp_path / "ok.pth"))
