@@ -18,9 +18,10 @@ from ..runtime.deps import require
 from ..runtime.fast_paths import why_not
 from .boosting import FastBoostingProba
 from .forest import FastForestProba
+from .model_shape import checked_shape
 from .neighbourhood import Neighbourhood
 from .svm import FastSvmProba, check_fitted_svc
-from .trees.stores import join_model_trees, split_model_trees
+from .trees.stores import boosting_of, forest_of, join_model_trees, split_model_trees
 from .versions import check_written_with
 
 
@@ -43,7 +44,8 @@ class ClassicalPredictor:
             join_model_trees(self.model, trees, tree_data, pkg.path)
         else:
             self.model = _checked_inline_trees(self.model, pkg.path)
-        for svc in _svms(self.model):
+        for svc in checked_shape(self.model, forest_of(self.model), boosting_of(self.model),
+                                 pkg.path):
             try:
                 check_fitted_svc(svc)
             except (ValueError, TypeError, AttributeError) as exc:
@@ -129,22 +131,6 @@ def _checked_inline_trees(model, where: str):
         raise InputError("model", f"'{where}': its trees are damaged ({type(exc).__name__}: "
                          f"{str(exc)[:120]})") from None
     return model if data is None else join_model_trees(light, name, data, where)
-
-
-def _svms(model, depth: int = 0) -> list:
-    """Every fitted SVC in a loaded model: pipeline steps, calibrated classifiers and
-    their estimators (the only places LandLearn's trainers put one)."""
-    from sklearn.svm import SVC
-
-    if isinstance(model, SVC):  # a fitted one (CalibratedClassifierCV keeps a blank template)
-        fitted = ("support_vectors_", "support_", "_n_support", "_dual_coef_", "_intercept_")
-        return [model] if any(hasattr(model, a) for a in fitted) else []
-    if depth > 4:
-        return []
-    parts = [step for _, step in getattr(model, "steps", [])]
-    parts += list(getattr(model, "calibrated_classifiers_", []))
-    parts += [getattr(model, "estimator", None)]
-    return [s for p in parts if p is not None for s in _svms(p, depth + 1)]
 
 
 def _checked_classes(model, info, where: str, features: int, what: str) -> list:

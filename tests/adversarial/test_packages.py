@@ -383,3 +383,39 @@ def test_package_geometry_cannot_ask_for_huge_tiles(tmp_path):
     with pytest.raises(InputError, match="^BLEND: weighted blending"):
         _check_strip(cfg(blend="weighted"), info, tile, pad, Window(0, 0, 200_000, 100))
     assert MAX_MEMORY > TILE_MEMORY
+
+
+def test_trees_and_forests_outside_the_checked_last_step_are_refused(bases, guard, tmp_path):
+    """skops allows the types, not where they sit: a bare decision tree, or a forest inside
+    a calibrated classifier, reached scikit-learn's compiled tree walk with no node check
+    (a node that is its own child loops for ever). Only the pipeline's last-step forest
+    or boosting model may hold trees, and every part takes the model's feature count."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(140, 5)) + np.repeat(np.arange(7), 20)[:, None]
+    y = np.repeat(np.arange(1, 8), 20)
+    forest = Pipeline([("s", StandardScaler()),
+                       ("f", RandomForestClassifier(n_estimators=3, random_state=0))]).fit(x, y)
+    good = builder.classical_with(bases["classical"], tmp_path / "rf.dlpk",
+                                  builder.skops_bytes(forest))
+    assert _load(good)() is not None
+    bare = Pipeline([("s", StandardScaler()), ("t", DecisionTreeClassifier())]).fit(x, y)
+    bare[-1].tree_.children_left[0] = 0  # the root its own left child
+    bad = builder.classical_with(bases["classical"], tmp_path / "tree.dlpk",
+                                 builder.skops_bytes(bare))
+    guard.refused(_load(bad), "model", "holds a decision tree outside its forest")
+    wrapped = Pipeline([("s", StandardScaler()), ("c", CalibratedClassifierCV(
+        RandomForestClassifier(n_estimators=3, random_state=0), ensemble=False, cv=2))]).fit(x, y)
+    bad = builder.classical_with(bases["classical"], tmp_path / "wrapped.dlpk",
+                                 builder.skops_bytes(wrapped))
+    guard.refused(_load(bad), "model", "holds a (random forest elsewhere|decision tree outside)")
+    forest[-1].n_features_in_ = 1000  # its trees' feature indices checked against 1000
+    bad = builder.classical_with(bases["classical"], tmp_path / "wide.dlpk",
+                                 builder.skops_bytes(forest))
+    guard.refused(_load(bad), "model", "has a part taking 1000 features where the model "
+                                       "takes 5")

@@ -24,7 +24,7 @@ from .forest_store import with_last_step
 PREDICTORS_FILE = "boosting_trees.npz"
 
 
-def _boosting(model):
+def boosting_of(model):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     last = model.steps[-1][1] if hasattr(model, "steps") else model
@@ -46,7 +46,7 @@ def _pack(arrays: list, dtype, width: tuple = ()) -> np.ndarray:
 def split_predictors(model):
     """(model to give skops, bytes of the predictors' .npz or None when it is not gradient
     boosting). ``model`` itself is left as it is."""
-    boost = _boosting(model)
+    boost = boosting_of(model)
     if boost is None:
         return model, None
     flat = [p for iteration in boost._predictors for p in iteration]

@@ -23,7 +23,7 @@ from ...errors import InputError
 TREES_FILE = "forest_trees.npz"
 
 
-def _forest(model):
+def forest_of(model):
     from sklearn.ensemble import RandomForestClassifier
 
     last = model.steps[-1][1] if hasattr(model, "steps") else model
@@ -38,7 +38,7 @@ def split_trees(model):
 
     ``model`` itself is left as it is; the returned one shares everything but the forest.
     """
-    forest = _forest(model)
+    forest = forest_of(model)
     if forest is None:
         return model, None
     trees = [e.tree_ for e in forest.estimators_]
@@ -77,7 +77,7 @@ def join_trees(model, data: bytes, where: str):
     """Put the trees of ``data`` (from split_trees) back into ``model``'s forest."""
     from sklearn.tree._tree import NODE_DTYPE, Tree
 
-    forest = _forest(model)
+    forest = forest_of(model)
     try:
         arrays = np.load(io.BytesIO(data), allow_pickle=False)
         nodes, values = arrays["nodes"], arrays["values"]

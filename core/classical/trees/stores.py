@@ -7,8 +7,10 @@ which store reads it back.
 
 from __future__ import annotations
 
-from .boosting_store import PREDICTORS_FILE, join_predictors, split_predictors
-from .forest_store import TREES_FILE, join_trees, split_trees
+from .boosting_store import PREDICTORS_FILE, boosting_of, join_predictors, split_predictors
+from .forest_store import TREES_FILE, forest_of, join_trees, split_trees
+
+__all__ = ["boosting_of", "forest_of", "join_model_trees", "split_model_trees"]
 
 _STORES = {TREES_FILE: (split_trees, join_trees), PREDICTORS_FILE: (split_predictors, join_predictors)}
 
