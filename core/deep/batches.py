@@ -70,6 +70,10 @@ def refresh_norm_statistics(torch, model, chips, indices, batch, device,
     torch's own update_bn recomputes the averages over these batches."""
     from torch.optim.swa_utils import update_bn
 
+    # at least two chips a batch: BATCH_SIZE 1 (or a small GPU's automatic batch) made
+    # every batch one chip, all dropped, and the refresh silently never ran (no gradients
+    # here, so two chips take less memory than one training step)
+    batch = max(int(batch), 2)
     batches = [indices[s:s + batch] for s in range(0, len(indices), batch)]
     batches = [b for b in batches if len(b) > 1]  # one chip's statistics are no average
     if not batches:

@@ -50,6 +50,13 @@ def test_norm_statistics_are_re_estimated_on_training_chips_with_the_weights_as_
     before = bn.running_mean.clone()
     refresh_norm_statistics(torch, model, _Chips(x * 5), np.arange(1), 3, "cpu")
     assert torch.equal(bn.running_mean, before)
+    # BATCH_SIZE 1 (or a small GPU's automatic batch): refreshed in pairs, not skipped
+    refresh_norm_statistics(torch, model, _Chips(x * 5), np.arange(4), 1, "cpu")
+    with torch.no_grad():
+        pairs = [model.encoder.conv1(x[i:i + 2] * 5) for i in (0, 2)]
+    torch.testing.assert_close(bn.running_mean,
+                               torch.stack([t.mean(dim=(0, 2, 3)) for t in pairs]).mean(0),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_a_last_batch_of_one_chip_is_never_trained_alone():
