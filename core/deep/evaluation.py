@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy.metrics import Accuracy
+from ..errors import InputError
 from ..progress import check
 from .chip_dataset import IGNORE
 
@@ -87,6 +88,14 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
             x, y = chips.batch(part, torch, device, False, None)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
                 logits = model(x).float()
+            if not bool(torch.isfinite(logits).all()):
+                # NaN logits argmax to some class: the epoch's score, early stopping and the
+                # temperature fit would all be silently wrong
+                raise InputError("mixed_precision" if amp else "training_data",
+                                 "the network's outputs on validation chips are not finite "
+                                 + (f"in {str(amp_dtype).split('.')[-1]} (too large for it); "
+                                    "turn MIXED_PRECISION off to train in float32" if amp else
+                                    "(the weights diverged); lower LEARNING_RATE"))
             valid = int((y != IGNORE).sum())
             if valid:
                 losses.append(float(loss_fn(logits, y)))
@@ -96,13 +105,16 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
             weight = np.stack([coverage.weights(int(i)) for i in part])
             if gather is not None and valid:
                 where = np.flatnonzero(yt.reshape(-1) != IGNORE)
+                # each picked pixel stands for the batch's labelled pixels it was drawn from:
+                # a sparse batch taken whole weighed as much as a dense one sampled at 8%
+                stands_for = len(where) / min(per_batch, len(where))
                 where = np.sort(pick.choice(where, min(per_batch, len(where)), replace=False))
                 prob = logits.softmax(1)
                 tta = _flipped_mean(torch, model, x, prob, device, amp, amp_dtype)
                 area = yt.shape[1] * yt.shape[2]
                 gather.append((_pixels(prob, n)[where], yt.reshape(-1)[where],
                                np.asarray(part)[where // area], _pixels(tta, n)[where],
-                               where % area, weight.reshape(-1)[where]))
+                               where % area, weight.reshape(-1)[where] * stands_for))
             labelled = yt != IGNORE
             cm += np.bincount(yt[labelled].astype(np.int64) * n + pred.cpu().numpy()[labelled],
                               weights=weight[labelled], minlength=n * n).reshape(n, n)

@@ -2,6 +2,7 @@
 test_train_deep_learning_model on real chips)."""
 
 import numpy as np
+import pytest
 
 from landlearn.core.deep.evaluation import calibration_groups
 
@@ -100,3 +101,49 @@ def test_the_validation_matrix_holds_each_held_out_labelled_pixel_once(chips):
     assert stacked > 2 * split.held_out
     np.testing.assert_allclose(acc.matrix.sum(), split.held_out, rtol=1e-9)
     np.testing.assert_allclose(acc.support, split.held_classes, rtol=1e-9)
+
+
+def test_gathered_pixels_stand_for_their_batchs_labelled_pixels(chips, monkeypatch):
+    """Each batch gives up to the same number of pixels to the temperature fit: a pixel
+    drawn from a densely labelled batch stands for more pixels than one of a sparse batch
+    taken whole. The gathered weights add up to the labelled pixels they stand for (each
+    map pixel once), batch by batch; and non-finite outputs are refused, not scored."""
+    import torch
+
+    from landlearn.core.chips.training_data import read_training_data
+    from landlearn.core.deep import evaluation
+    from landlearn.core.deep.chip_dataset import IGNORE, ChipData
+    from landlearn.core.errors import InputError
+    from landlearn.core.progress import NullProgress
+
+    data = read_training_data([str(chips)])
+    values = [c.value for c in data.classes if c.value != 0]
+    cd = ChipData(data, values)
+    labelled = [i for i in range(len(data.chips)) if (cd.label_classes(i) != IGNORE).any()]
+    counts = {i: int((cd.label_classes(i) != IGNORE).sum()) for i in labelled}
+    dense, sparse = max(labelled, key=counts.get), min(labelled, key=counts.get)
+    assert counts[dense] > 4 * counts[sparse]
+    monkeypatch.setattr(evaluation, "CALIBRATION_PIXELS", 2 * counts[sparse])
+
+    class Constant(torch.nn.Module):
+        def __init__(self, value=1.0):
+            super().__init__()
+            self.value = value
+
+        def forward(self, x):
+            return torch.full((x.shape[0], len(values)) + tuple(x.shape[2:]), self.value)
+
+    loss = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
+    args = (loss, torch.device("cpu"), 1, len(values), [str(v) for v in values], False,
+            torch.float32, NullProgress())
+    gather: list = []
+    evaluation.evaluate(torch, Constant(), cd, [dense, sparse], *args, gather=gather)
+    cover = [evaluation.Coverage(data.chips, [dense, sparse], data.tile_size).weights(i)
+             for i in (dense, sparse)]
+    for got, chip, c in zip(gather, (dense, sparse), cover):
+        want = c[cd.label_classes(chip) != IGNORE].sum()
+        np.testing.assert_allclose(got[5].sum(), want, rtol=0.05)
+    assert len(gather[0][5]) == len(gather[1][5]) == counts[sparse]
+    with pytest.raises(InputError, match="^TRAINING_DATA: the network's outputs on validation "
+                                         "chips are not finite"):
+        evaluation.evaluate(torch, Constant(float("nan")), cd, [dense], *args)
