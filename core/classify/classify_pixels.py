@@ -29,7 +29,7 @@ from ..runtime.device import describe_device
 from ..termination import terminable
 from .checks import check_bands, check_cell_size, check_scaling, check_values
 from .distributed.engine import classify_on_cluster
-from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks
+from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks, usable_cores
 from .distributed.staging import staging_path
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
@@ -140,9 +140,9 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                          "when DASK_SCHEDULER is empty; with a scheduler its workers compute "
                          f"(started with `dask worker`), so {config.parallel_processing_factor}"
                          " is not applied")
-    elif workers > (os.cpu_count() or 1):
+    elif workers > usable_cores():
         progress.warning(f"PARALLEL_PROCESSING_FACTOR {config.parallel_processing_factor}: "
-                         f"{workers} worker processes on {os.cpu_count()} cores, each with its "
+                         f"{workers} worker processes on {usable_cores()} usable cores, each with its "
                          "own copy of the model (and GPU context): more than the cores only "
                          "adds memory")
     if config.dask_scheduler or workers > 1:

@@ -72,13 +72,33 @@ def plan_blocks(area: Window, core: int, pad: int, block_size: int, weighted: bo
     return blocks
 
 
+MAX_LOCAL_WORKERS = 1024  # worker processes started on one machine, at most
+
+
+def usable_cores() -> int:
+    """The cores this process may use: Dask's count (CPU affinity and container or cgroup
+    quotas, as a SLURM job of 8 of 128 cores has them) where Dask is installed, else the
+    affinity; os.cpu_count() counts every core of the machine."""
+    try:
+        from dask.system import cpu_count
+
+        return max(1, int(cpu_count()))
+    except ImportError:
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 def parse_factor(value: str | int | None, cores: int | None = None) -> int:
     """PARALLEL_PROCESSING_FACTOR as ArcGIS takes it: a number of worker processes, or a
-    percentage of this machine's cores ("50%"); empty = 1 (the one-process engine)."""
+    percentage of the cores this process may use ("50%"); empty = 1 (the one-process
+    engine)."""
     if value is None or str(value).strip() == "":
         return 1
     text = str(value).strip()
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     try:
         if text.endswith("%"):
             share = float(text[:-1])
@@ -86,10 +106,10 @@ def parse_factor(value: str | int | None, cores: int | None = None) -> int:
                 raise ValueError
             return max(1, math.floor(cores * share / 100 + 1e-9))
         number = float(text)
-        if number != int(number) or number < 1:
+        if number != int(number) or not 1 <= number <= MAX_LOCAL_WORKERS:
             raise ValueError
         return int(number)
-    except ValueError:
+    except (ValueError, OverflowError):  # 'inf' and '1e999' overflow int()
         raise InputError("parallel_processing_factor", f"'{value}' is not a number of worker "
-                         "processes (e.g. 4) or a share of the cores (e.g. 50%); leave it "
-                         "empty for one process") from None
+                         f"processes (e.g. 4, at most {MAX_LOCAL_WORKERS}) or a share of the "
+                         "cores (e.g. 50%); leave it empty for one process") from None

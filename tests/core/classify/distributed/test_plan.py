@@ -59,7 +59,22 @@ def test_the_factor_is_a_count_or_a_share_of_the_cores(value, cores, workers):
     assert parse_factor(value, cores) == workers
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5", "0%", "%"])
+@pytest.mark.parametrize("value", ["abc", "0", "-2", "1.5", "0%", "%", "inf", "1e999", "nan",
+                                   "5000"])
 def test_a_bad_factor_says_what_it_takes(value):
-    with pytest.raises(InputError, match=r"^PARALLEL_PROCESSING_FACTOR: .* \(e.g. 4\) .* \(e.g. 50%\)"):
+    with pytest.raises(InputError, match=r"^PARALLEL_PROCESSING_FACTOR: .* \(e.g. 4, at most "
+                                         r"1024\) .* \(e.g. 50%\)"):
         parse_factor(value, 4)
+
+
+def test_a_share_counts_the_cores_this_process_may_use(monkeypatch):
+    """A SLURM job given 2 of 64 cores: 50% is one worker, not 32 (each a model copy)."""
+    import os
+    import sys
+
+    from landlearn.core.classify.distributed import plan
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setitem(sys.modules, "dask.system", None)  # the fallback without Dask
+    assert plan.usable_cores() == 2 and parse_factor("50%") == 1
