@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,32 @@ def temporary_sibling(path: str, suffix: str = "") -> str:
     tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.part{suffix}")
     _TEMPORARIES.add(tmp)
     return tmp
+
+
+def remove_stale_temporaries(path: str) -> list[str]:
+    """Remove the temporaries an earlier, killed process left beside ``path`` (its hidden
+    ``.<name>.<8 hex>.part*`` files and their sidecars): a SIGKILL (the OOM killer, a batch
+    scheduler's time limit) runs no clean-up, and a run taken up with RESUME would leave a
+    full-size hidden copy per kill. Not the ``.part.old`` set-aside copies (the only copy of
+    a previous output), nor any other name. For RESUME only: the caller says the earlier
+    run is over."""
+    folder, base = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.part(\.(?!old$)[^/]*)?")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        full = os.path.join(folder, name)
+        if pattern.fullmatch(name) and full not in _TEMPORARIES and os.path.isfile(full) \
+                and not os.path.islink(full):
+            try:
+                os.remove(full)
+                removed.append(full)
+            except OSError:
+                pass
+    return removed
 
 
 def set_aside(path: str) -> str:

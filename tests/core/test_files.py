@@ -205,3 +205,23 @@ def test_disk_full_is_told_with_the_numbers(tmp_path):
     assert "could not be written completely" in str(other) and "disk full" not in str(other)
     assert files.free_bytes(str(tmp_path / "not" / "yet" / "there.tif")) > 0
 
+
+
+def test_stale_temporaries_of_one_output_are_removed_and_nothing_else(tmp_path):
+    """A killed run's hidden '.map.tif.<hex>.part*' files go; a set-aside '.part.old' (the
+    only copy of the previous map), another output's temporaries, this process's own and
+    any other name stay."""
+    from landlearn.core.files import remove_stale_temporaries, temporary_sibling
+
+    out = tmp_path / "map.tif"
+    stale = [".map.tif.0123abcd.part.tif", ".map.tif.0123abcd.part.tif.aux.xml",
+             ".map.tif.0123abcd.part.qml", ".map.tif.89abcdef.part.vrt"]
+    kept = [".map.tif.0123abcd.part.old", ".other.tif.0123abcd.part.tif", "map.tif",
+            ".map.tif.notahex0.part.tif", ".map.tif.0123abcd.partial", "x.map.tif.0123abcd.part"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    mine = temporary_sibling(str(out), ".tif")
+    open(mine, "wb").close()
+    removed = remove_stale_temporaries(str(out))
+    assert sorted(os.path.basename(p) for p in removed) == sorted(stale)
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + [os.path.basename(mine)])

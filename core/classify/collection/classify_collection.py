@@ -151,10 +151,13 @@ def _names(items) -> list[str]:
     """<stem>_classified.tif per item; a name taken before (by an earlier item's stem or a
     number given to one: 2020/tile, 2021/tile and x/tile_2 gave tile_2 twice, the third
     map replacing the second) gets the item's number, then more, until it is free.
-    Compared without case: on Windows and macOS 'A' and 'a' are one file."""
+    Compared without case: on Windows and macOS 'A' and 'a' are one file. A leading dot
+    is dropped: '.a.tif' made a hidden map, which a resumed run's clean-up of hidden files
+    removed again (and every later resume recomputed it)."""
     names, taken = [], set()
     for k, item in enumerate(items, start=1):
-        stem = os.path.splitext(os.path.basename(item.path.rstrip("/")))[0] or f"item{k}"
+        stem = os.path.splitext(os.path.basename(item.path.rstrip("/")))[0].lstrip(".") \
+            or f"item{k}"
         name, extra = f"{stem}_classified.tif", 0
         while name.casefold() in taken:
             name = f"{stem}_{k}{'_' + str(extra) if extra else ''}_classified.tif"
@@ -173,7 +176,7 @@ def _items_key(base, items, names) -> str:
     if not os.path.exists(base.model):  # a .dlpk, an unpacked folder or the .emd in it
         raise InputError("model", f"'{base.model}' does not exist")
     fields["model"] = package_sha256(base.model)
-    fields["engine"] = engine_fingerprint()["landlearn"]
+    fields["engine"] = engine_fingerprint()  # code and library versions
     fields["items"] = [[name, raster_identity(item.path)] for item, name in zip(items, names)]
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -10,11 +10,13 @@ RESUME the next run with the same parameters takes them up.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from ...errors import Cancelled, InputError, LandLearnError
+from ...files import remove_stale_temporaries
 from ...termination import Terminated
 from .assemble import Assembler
 from .cluster import client_for, preflight
@@ -49,12 +51,15 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
     core = tile - 2 * pad
     blocks = plan_blocks(area, core, pad, config.block_size, config.blend == "weighted")
     sha = package_sha256(config.model)
-    engine = engine_fingerprint()["landlearn"]
+    engine = engine_fingerprint()["landlearn"]  # what each worker must run too
+    # the run's key holds the library versions as well (numpy, torch, ONNX Runtime,
+    # scikit-learn): a resume after an upgrade mixed blocks of two engines, with seams
+    versions = json.dumps(engine_fingerprint(), sort_keys=True)
     # a raster's files (a large mosaic's VRT lists many): once, for the key and the preflight
     files = {"input_raster": raster_files(config.input_raster)}
     if config.segmented_raster:
         files["segmented_raster"] = raster_files(config.segmented_raster)
-    staging = Staging(config.output, run_key(config, sha, engine, blocks, tile, pad, files),
+    staging = Staging(config.output, run_key(config, sha, versions, blocks, tile, pad, files),
                       config.resume)
     keep_parts = False
     try:
@@ -62,6 +67,11 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
         if staging.resumed:
             progress.info(f"RESUME: {len(done)} of {len(blocks)} blocks were finished by an "
                           f"earlier run with the same parameters ('{staging.path}')")
+        if config.resume:  # the killed run's hidden, full-size temporary outputs
+            for out in (config.output, config.output_confidence, config.output_probabilities):
+                if out:
+                    for stale in remove_stale_temporaries(out):
+                        progress.info(f"RESUME: removed '{stale}', left by the stopped run")
         assembler = Assembler(config, grid, info, area, staging.path)
         try:
             # the libraries whose series must agree between the client and its workers

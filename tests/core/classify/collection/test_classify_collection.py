@@ -138,6 +138,9 @@ def test_each_items_map_gets_a_name_no_other_item_has():
     assert len({n.casefold() for n in names}) == len(names)
     assert names == ["tile_classified.tif", "tile_2_classified.tif", "tile_2_3_classified.tif",
                      "TILE_4_classified.tif", "a_classified.tif"]
+    # hidden items give visible maps (a resume's clean-up of hidden files removed them)
+    assert _names([SimpleNamespace(path=p) for p in (".a.tif", "a.tif", "..tif")]) == [
+        "a_classified.tif", "a_2_classified.tif", "tif_classified.tif"]
 
 
 def test_an_output_that_is_an_item_is_refused_naming_the_items_parameter(rf, nc_tiles,

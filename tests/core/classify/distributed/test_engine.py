@@ -327,7 +327,7 @@ def _killed_client(script_dir, image, model, out, settings, wait_for_parts: int)
 
 
 def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
-        rf, nc_image, tmp_path):
+        rf, nc_image, tmp_path, monkeypatch):
     settings = dict(tile_size=64, cell_size=10.0)
     reference = str(tmp_path / "reference.tif")
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, **settings))
@@ -337,7 +337,7 @@ def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
     progress = RecordingProgress()
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
                                    parallel_processing_factor="2", resume=True), progress)
-    assert not any("RESUME" in m for m in progress.messages)
+    assert not any("blocks were finished" in m for m in progress.messages)
     assert np.array_equal(_read(out), _read(reference))
     # the same parameters: the finished blocks are taken up
     staging = _killed_client(tmp_path, nc_image, str(rf[0]), out, settings, 3)
@@ -349,6 +349,18 @@ def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
     assert resumed and resumed[0].startswith(f"RESUME: {finished} of 30 blocks were finished")
     assert np.array_equal(_read(out), _read(reference))
     assert not os.path.exists(staging)
+    # the killed clients' hidden full-size temporaries are gone too
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".map.tif.") and ".part" in f]
+    # other library versions (an upgraded torch or scikit-learn): the blocks are not taken up
+    _killed_client(tmp_path, nc_image, str(rf[0]), out, settings, 3)
+    real = engine_module.engine_fingerprint
+    monkeypatch.setattr(engine_module, "engine_fingerprint",
+                        lambda: dict(real(), **{"scikit-learn": "0.0"}))
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
+                                   parallel_processing_factor="2", resume=True), progress)
+    assert not any("blocks were finished" in m for m in progress.messages)
+    assert np.array_equal(_read(out), _read(reference))
 
 
 class _Future:
