@@ -185,13 +185,29 @@ def write_marker(folder: str, algorithm: str) -> None:
         fh.write("\n")
 
 
+MAX_MARKER_BYTES = 256 << 20  # a marker listing a million chips is ~80 MB
+
+
+def read_small_json(path: str, limit: int = MAX_MARKER_BYTES):
+    """The JSON at ``path``, read only when it is at most ``limit`` bytes; ValueError for
+    a larger file, bad JSON or nesting deeper than Python's recursion (a marker or manifest
+    in someone else's folder is untrusted too)."""
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"more than {limit >> 20} MB")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (RecursionError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)[:80]) from None
+
+
 def listed_files(folder: str, legacy: Callable[[str], set[str] | None] | None = None
                  ) -> set[str] | None:
     """The files a LandLearn run wrote into ``folder``: its marker's list, or for folders
     of LandLearn versions before the marker, what ``legacy`` recognises; else None."""
     try:
-        with open(os.path.join(folder, MARKER), encoding="utf-8") as fh:
-            listed = json.load(fh)
+        listed = read_small_json(os.path.join(folder, MARKER))
         ours = set(listed["files"]) if listed.get("generator") == "LandLearn" else None
         if ours is not None and all(isinstance(f, str) for f in ours):
             return ours
@@ -223,8 +239,7 @@ def foreign_files(folder: str, legacy: Callable[[str], set[str] | None] | None =
 def marker_algorithm(folder: str) -> str | None:
     """The algorithm a LandLearn marker in ``folder`` names (None: no readable marker)."""
     try:
-        with open(os.path.join(folder, MARKER), encoding="utf-8") as fh:
-            algorithm = json.load(fh).get("algorithm")
+        algorithm = read_small_json(os.path.join(folder, MARKER)).get("algorithm")
         return algorithm if isinstance(algorithm, str) else None
     except (OSError, ValueError, AttributeError):
         return None
@@ -270,8 +285,7 @@ def landlearn_manifest(path: str) -> dict | None:
     """The JSON manifest at ``path`` when LandLearn wrote it (its "generator"), else None:
     how a staging folder of a run is told from someone else's folder of that name."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            got = json.load(fh)
+        got = read_small_json(path)
     except (OSError, ValueError):
         return None
     return got if isinstance(got, dict) and got.get("generator") == "LandLearn" else None

@@ -101,6 +101,8 @@ class ResumableFolder(StagedFolder):
             if not (entry.startswith(f".{name}.") and entry.endswith(".part.aside")):
                 continue
             aside = os.path.join(folder, entry)
+            if os.path.islink(aside) or not os.path.isdir(aside):
+                continue  # not a folder LandLearn set aside: a link would lead elsewhere
             if os.path.isdir(fixed):
                 for item in os.listdir(aside):
                     if not os.path.lexists(os.path.join(fixed, item)):

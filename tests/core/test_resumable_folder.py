@@ -137,3 +137,35 @@ def test_a_publish_killed_midway_is_taken_up_again(tmp_path):
                                                                  RESUME_MANIFEST]
     assert sorted(os.listdir(out)) == sorted([MARKER, "a.tif"])
     assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
+
+
+def test_an_aside_name_that_is_a_link_or_a_file_is_left_alone(tmp_path):
+    """Only a folder LandLearn set aside is taken back: a link of that name would move
+    another folder's contents into the resume folder (and its clean-up), a file failed."""
+    out = tmp_path / "maps"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    link = tmp_path / "..maps.landlearn-resume.0123abcd.part.aside"
+    link.symlink_to(elsewhere, target_is_directory=True)
+    (tmp_path / "..maps.landlearn-resume.89abcdef.part.aside").write_text("a file")
+    with pytest.raises(_Stop):
+        with _folder(out, "k1"):
+            raise _Stop()
+    with _folder(out, "k1") as staged:
+        assert staged.resumed
+    assert (elsewhere / "precious.txt").read_text() == "keep" and link.is_symlink()
+
+
+def test_a_marker_too_deep_or_too_large_is_no_landlearn_marker(tmp_path):
+    from landlearn.core import files
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / MARKER).write_text("[" * 100_000 + "]" * 100_000)
+    (folder / "a.tif").write_text("x")
+    assert files.listed_files(str(folder)) is None and files.marker_algorithm(str(folder)) is None
+    (folder / MARKER).write_text(json.dumps({"generator": "LandLearn", "files": ["a.tif"]}))
+    assert files.listed_files(str(folder)) == {"a.tif"}
+    with pytest.raises(ValueError, match="more than"):
+        files.read_small_json(str(folder / MARKER), 10)
