@@ -93,34 +93,54 @@ def check_graph(data: bytes, where: str, parameter: str = "model",
 
 
 def _check_sizes(onnx, proto, bands: int, bad) -> None:
-    """Every tensor shape inference can size, on one tile, within MAX_TENSOR_BYTES."""
+    """Every tensor the graph makes, sized by shape inference on one tile, within
+    MAX_TENSOR_BYTES. A tensor inference cannot size is refused too: LandLearn's exports
+    (every architecture, float and int8) infer whole, and a size hidden from inference (an
+    Expand to a shape computed through Abs of a constant) was allocated by ONNX Runtime on
+    the first tile, tens of GB."""
     import numpy as np
 
     graph = proto.graph
     inputs = [i for i in graph.input if i.name not in {t.name for t in graph.initializer}]
     if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) != 4:
-        return  # the signature check names the graph's inputs (OnnxPredictor)
-    for d, value in zip(inputs[0].type.tensor_type.shape.dim, (1, bands, SIZE_TILE, SIZE_TILE)):
-        d.Clear()
-        d.dim_value = value
+        return  # refused by the signature check, which names the graph's inputs
+    dims = inputs[0].type.tensor_type.shape.dim
+    if dims[1].HasField("dim_value") and dims[1].dim_value != bands:
+        return  # another band count: the signature check says so, naming both
+    for d, value in zip(dims, (1, bands, SIZE_TILE, SIZE_TILE)):
+        if not (d.HasField("dim_value") and d.dim_value > 0):  # a fixed tile stays its size
+            d.Clear()
+            d.dim_value = value
     try:
         inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:  # shapes that contradict each other
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         raise bad(f"has shapes that do not agree ({first})") from None
-    except Exception:  # noqa: BLE001 - an onnx that cannot infer this graph (a newer opset,
-        return  # say): ONNX Runtime's own checks and the signature check remain
+    except Exception as exc:  # noqa: BLE001 - an onnx that cannot infer this graph (a newer
+        # opset): its tensors cannot be sized, so it is not run
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise bad(f"has shapes this onnx cannot infer ({first}); export it again with "
+                  "Export Model") from None
+    sized = {}
     for vi in [*inferred.graph.value_info, *inferred.graph.output]:
         t = vi.type.tensor_type
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-        if not dims or None in dims or t.elem_type == 0:
-            continue
+        dims = ([d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+                if t.HasField("shape") else [None])
+        sized[vi.name] = (dims, t.elem_type)
+    made = [o for node in graph.node for o in node.output if o]
+    for name in made:
+        dims, elem = sized.get(name, ([None], 0))
+        if None in dims or elem == 0:
+            raise bad(f"makes a tensor '{name[:60]}' whose size shape inference cannot tell "
+                      f"from one {SIZE_TILE} px tile (LandLearn's exports size every one)")
+    for name in made:
+        dims, elem = sized[name]
         try:
-            item = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize
+            item = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem)).itemsize
         except (KeyError, TypeError, ValueError):
             item = 8
         size = item * int(np.prod(np.array(dims, dtype=np.float64)))
         if size > MAX_TENSOR_BYTES:
-            raise bad(f"makes a tensor '{vi.name[:60]}' of {dims} ({size / 1024 ** 3:,.0f} GB) "
+            raise bad(f"makes a tensor '{name[:60]}' of {dims} ({size / 1024 ** 3:,.0f} GB) "
                       f"from one {SIZE_TILE} px tile, more than the "
                       f"{MAX_TENSOR_BYTES / 1024 ** 3:.0f} GB any network of LandLearn's needs")

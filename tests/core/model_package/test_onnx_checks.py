@@ -96,3 +96,20 @@ def test_a_graph_that_expands_a_constant_to_tens_of_gigabytes_is_refused():
         check_graph(data, "m.dlpk", bands=2)
     nodes, inits = _conv()
     check_graph(_model(nodes, inits).SerializeToString(), "m.dlpk", bands=2)  # a plain one
+
+
+def test_a_tensor_whose_size_inference_cannot_tell_is_refused():
+    """Expand to a shape computed through Abs of a constant: shape inference does not
+    follow Abs, so the 40 GB tensor was unsized and passed. Every tensor must be sized."""
+    shape = numpy_helper.from_array(np.array([1, 3, 100_000, 100_000], np.int64), "shape")
+    one = numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "one")
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Abs", ["shape"], ["hidden"]),
+             helper.make_node("Expand", ["one", "hidden"], ["big"]),
+             helper.make_node("ReduceMean", ["big"], ["m"], keepdims=1),
+             helper.make_node("Add", ["input", "m"], ["sum"]),
+             helper.make_node("Conv", ["sum", "w"], ["out"])]
+    data = _model(nodes, [shape, one, w]).SerializeToString()
+    with pytest.raises(InputError, match=r"^MODEL: 'm.dlpk': its ONNX graph makes a tensor "
+                       r"'(big|m|sum)' whose size shape inference cannot tell"):
+        check_graph(data, "m.dlpk", bands=2)
