@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
 
@@ -78,13 +79,66 @@ def _emd_members(path: str) -> list[str]:
     return sorted(out)
 
 
+MAX_VRT_DEPTH = 4  # VRTs of VRTs followed this deep (a mosaic of per-year mosaics)
+MAX_LISTED = 100_000  # files gathered from one input's VRTs, at most
+
+
+# formats that are never a VRT: not opened to look
+_NOT_VRT = (".tif", ".tiff", ".shp", ".gpkg", ".jp2", ".png", ".jpg", ".jpeg", ".dlpk",
+            ".img", ".nc", ".h5", ".hdf", ".dbf", ".zip")
+
+
+def _looks_like_vrt(path: str) -> bool:
+    """A VRT whatever its name says (a mosaic saved as 'county.xml' or without extension)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<VRTDataset")
+    except OSError:
+        return False
+
+
+def _gdal_files(name: str) -> list[str]:
+    """The local files GDAL reads for ``name`` (a VRT, or a connection string such as
+    'vrt:///d/map.tif?bands=1' or 'GTIFF_DIR:1:/d/map.tif'), through VRTs of VRTs."""
+    try:
+        from osgeo import gdal
+    except ImportError:
+        return []
+    out, seen, todo = [], set(), [(name, 0)]
+    while todo and len(out) < MAX_LISTED:
+        current, depth = todo.pop()
+        ds = open_dataset_or_none(current, gdal.OF_RASTER | gdal.OF_VECTOR)
+        listed = (ds.GetFileList() or []) if ds is not None else []
+        ds = None
+        for f in listed:
+            if f.startswith("/vsi") or f in seen:
+                continue
+            seen.add(f)
+            out.append(f)
+            if f != current and depth < MAX_VRT_DEPTH and os.path.isfile(f) and (
+                    f.lower().endswith(".vrt") or _looks_like_vrt(f)):
+                todo.append((f, depth + 1))
+    return out
+
+
+def _connection(path: str) -> bool:
+    """A GDAL connection string naming local files: 'vrt://...' or 'DRIVER:...' (not a
+    Windows drive such as 'C:/')."""
+    low = path.lower()
+    return low.startswith("vrt://") or bool(re.match(r"^[A-Za-z][A-Za-z0-9_]+:(?!//)", path))
+
+
 def input_files(path: str) -> list[str]:
     """The files an input consists of: the file and GDAL's sidecars beside it, a
-    shapefile's parts, a VRT's sources (GDAL's own list, for VRTs only: it takes tens of
-    milliseconds a file), every file of a folder, and the members a package's .emd names
-    beside it (its weights, graphs, metrics and report)."""
-    if not path or "://" in path or path.startswith("/vsi"):
+    shapefile's parts, a VRT's sources (GDAL's own list, through VRTs of VRTs, for VRTs
+    only, by extension or by content: it takes tens of milliseconds a file), the files
+    of a GDAL connection string ('vrt://', 'GTIFF_DIR:'), every file of a folder, and the
+    members a package's .emd names beside it (its weights, graphs, metrics and report).
+    Remote inputs ('/vsicurl/', 'https://') have no local files."""
+    if not path or path.startswith("/vsi"):
         return []
+    if "://" in path or (_connection(path) and not os.path.exists(path)):
+        return _gdal_files(path) if _connection(path) else []
     if os.path.isdir(path):
         out = []
         for root, _dirs, files in os.walk(path):
@@ -97,16 +151,8 @@ def input_files(path: str) -> list[str]:
     if ext.lower() == ".shp":
         files += [stem + p for p in _SHAPEFILE_PARTS + tuple(p.upper() for p in _SHAPEFILE_PARTS)
                   if os.path.exists(stem + p)]
-    if ext.lower() == ".vrt":
-        try:
-            from osgeo import gdal
-
-            ds = open_dataset_or_none(path, gdal.OF_RASTER | gdal.OF_VECTOR)
-            if ds is not None:
-                files += [f for f in (ds.GetFileList() or []) if not f.startswith("/vsi")]
-            ds = None
-        except ImportError:
-            pass
+    if ext.lower() == ".vrt" or (ext.lower() not in _NOT_VRT and _looks_like_vrt(path)):
+        files += [f for f in _gdal_files(path) if f not in files]
     return files
 
 

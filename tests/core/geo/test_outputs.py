@@ -196,3 +196,25 @@ def test_a_copy_of_a_landlearn_map_under_another_name_is_not_landlearns(tmp_path
     with rasterio.open(legacy, "r+") as ds:
         ds.update_tags(LANDLEARN_WRITER="LandLearn")  # a map from before the file's name
     assert written_by_landlearn(legacy)
+
+
+def test_inputs_through_connection_strings_and_vrts_of_vrts_are_inputs(tmp_path):
+    """'vrt:///d/a.tif?bands=1', a VRT of a VRT, and a VRT saved without its extension all
+    read a.tif: an output at a.tif is refused for each (they were taken for remote or
+    single files, and the map replaced its own source)."""
+    from osgeo import gdal
+
+    tif = write(tmp_path / "a.tif", np.ones((4, 4), np.uint8))
+    inner = str(tmp_path / "inner.vrt")
+    gdal.BuildVRT(inner, [tif]).FlushCache()
+    outer = str(tmp_path / "outer.vrt")
+    gdal.BuildVRT(outer, [inner]).FlushCache()
+    plain = tmp_path / "mosaic.xml"
+    plain.write_bytes(open(inner, "rb").read())
+    vrt_url = f"vrt://{tif}?bands=1"
+    for given in (vrt_url, outer, str(plain)):
+        assert tif in input_files(given), given
+        with pytest.raises(InputError, match=r"^OUTPUT: '.*a.tif' is the input INPUT_RASTER"):
+            check_distinct({"input_raster": given}, {"output": tif})
+    assert input_files("/vsicurl/https://example.com/a.tif") == []
+    assert input_files("https://example.com/a.tif") == []
