@@ -23,7 +23,7 @@ from dataclasses import replace
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 
-__all__ = ["crs_groups", "share_blocks"]
+__all__ = ["crs_groups", "overlapping_apart", "share_blocks"]
 
 # a chip's corner this close (in blocks) below a block line counts as on it: coordinates
 # rounded to 9 decimals in the manifest must not move a chip into the block before
@@ -85,3 +85,34 @@ def share_blocks(folders: list[list], crs_wkts: list[str | None]) -> list[list]:
                               + math.floor((c.bounds[0] - x0) / width + _SNAP))
                       for c in folders[m]]
     return out
+
+
+def overlapping_apart(folders: list[list], crs_wkts: list[str | None]) -> list[tuple[int, int]]:
+    """Pairs of folders whose footprints (their chips' bounds, compared in longitude and
+    latitude) overlap although they are in different CRSs, so share_blocks keeps their
+    blocks apart: two Sentinel-2 tiles of neighbouring UTM zones share a strip, and a place
+    held out in one folder can be trained on through the other. Said to the user, not
+    mended (that needs every chip reprojected)."""
+    from rasterio.warp import transform_bounds
+
+    parsed = [_parse(w) for w in crs_wkts]
+    boxes: list = []
+    for chips, crs in zip(folders, parsed):
+        if crs is None or not chips or any(c.bounds is None for c in chips):
+            boxes.append(None)
+            continue
+        b = (min(c.bounds[0] for c in chips), min(c.bounds[1] for c in chips),
+             max(c.bounds[2] for c in chips), max(c.bounds[3] for c in chips))
+        try:
+            boxes.append(transform_bounds(crs, "EPSG:4326", *b, densify_pts=21))
+        except Exception:  # noqa: BLE001 - a CRS PROJ cannot take to degrees: not compared
+            boxes.append(None)
+    pairs = []
+    for i in range(len(folders)):
+        for j in range(i + 1, len(folders)):
+            a, b = boxes[i], boxes[j]
+            if a is None or b is None or parsed[i] == parsed[j]:
+                continue
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                pairs.append((i, j))
+    return pairs

@@ -22,7 +22,7 @@ from .band_stats import BandStats
 from .chip_listing import chip_pairs, georef_blocks, load_json
 from .chip_reader import PARAM, open_chip, read_image_chip
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
-from .shared_grid import share_blocks
+from .shared_grid import overlapping_apart, share_blocks
 
 MAX_CHIP = 4096  # as Export Training Data's largest tile
 MAX_BANDS = 1024
@@ -339,6 +339,14 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         for v, n in p.class_pixels.items():
             pixels[v] = pixels.get(v, 0) + n
     shared = share_blocks([p.chips for p in parts], [p.crs for p in parts])
+    if progress is not None and len(parts) > 1:
+        for i, j in overlapping_apart([p.chips for p in parts], [p.crs for p in parts]):
+            progress.warning(f"'{parts[i].path}' and '{parts[j].path}' cover some of the same "
+                             "ground in different coordinate systems: their validation "
+                             "blocks cannot be shared, so a place held out in one may be "
+                             "trained on through the other and the validation score reads "
+                             "high. Export both from rasters in one CRS (reproject one) to "
+                             "hold each place out in both.")
     return TrainingData(
         folders=[p.path for p in parts], chips=[c for chips in shared for c in chips],
         classes=[classes[v] for v in sorted(classes)], band_names=first.bands, mean=mean,

@@ -56,3 +56,23 @@ def test_crs_groups_compare_coordinate_systems_not_text():
     assert crs_groups([w1, None, other, w2, "garbage", CRS.from_epsg(32119).to_wkt(), other]) \
         == [[0, 3], [2, 6]]
     assert crs_groups([w1]) == [] and crs_groups([]) == []
+
+
+def test_folders_over_one_strip_in_two_utm_zones_are_found():
+    """Two Sentinel-2 tiles of neighbouring UTM zones share a strip near 18 E: their blocks
+    cannot be shared, so the overlap is reported; folders far apart, in one CRS (shared
+    anyway) or without a CRS are not."""
+    from rasterio.warp import transform
+
+    from landlearn.core.chips.shared_grid import overlapping_apart
+
+    # one place, 18.0 E 45.0 N, in each zone's coordinates
+    (x33,), (y33,) = transform("EPSG:4326", UTM33, [18.0], [45.0])
+    (x34,), (y34,) = transform("EPSG:4326", CRS.from_epsg(32634), [18.0], [45.0])
+    a = _folder(0, x0=x33 - 200, y0=y33 + 200)
+    b = _folder(1, x0=x34 - 200, y0=y34 + 200)
+    far = _folder(2, x0=x34 + 200_000, y0=y34)
+    z33, z34 = UTM33.to_wkt(), CRS.from_epsg(32634).to_wkt()
+    assert overlapping_apart([a, b, far], [z33, z34, z34]) == [(0, 1)]
+    assert overlapping_apart([a, _folder(1, x0=x33, y0=y33)], [z33, z33]) == []
+    assert overlapping_apart([a, b], [z33, None]) == []
