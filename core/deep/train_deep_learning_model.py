@@ -212,6 +212,10 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     sparse = sparse_labels_note(int(counts.sum()),
                                 len(split.train) * data.tile_size[0] * data.tile_size[1])
     if counts.sum() == 0:
+        if split.valid and split.held_out:  # the held-out blocks took every labelled pixel
+            raise InputError("validation_percent", f"the {len(split.valid)} validation chips "
+                             "hold every labelled pixel the training could use; lower "
+                             "VALIDATION_PERCENT (or 0), or label more places")
         raise InputError("ignore_classes", "every labelled pixel of the training chips is NoData "
                          "or an ignored class; nothing is left to learn")
     notes = [f"{len(split.train)} training chips, {len(split.valid)} validation chips in "

@@ -130,6 +130,25 @@ def test_validation_chips_without_georeferencing_are_said_to_read_high(chips, tm
                          r"that overlap them cannot be found", m) for m in progress.warnings)
 
 
+def test_validation_blocks_that_take_every_label_name_validation_percent(chips, tmp_path,
+                                                                          monkeypatch):
+    """Labels in one corner, held out whole: the training chips left hold none. The error
+    named IGNORE_CLASSES; the fix is VALIDATION_PERCENT (or more labels)."""
+    from landlearn.core.deep import train_deep_learning_model as module
+    from landlearn.core.deep.split import Split
+
+    n = len(read_training_data([str(chips)]).chips)
+    monkeypatch.setattr(module, "spatial_split", lambda *a, **k: Split(
+        list(range(n // 2)), list(range(n // 2, n)), [], held_out=1000.0, total=1000.0))
+    # the training half holds no labelled pixel (as when the labels lie in one corner)
+    monkeypatch.setattr(module, "_scan", lambda chips, train, classes, progress: np.zeros(
+        (len(train), classes), np.int64))
+    with pytest.raises(InputError, match=r"^VALIDATION_PERCENT: the \d+ validation chips hold "
+                                         "every labelled pixel"):
+        train_model(quick_config(chips, tmp_path / "m.dlpk"))
+    assert not (tmp_path / "m.dlpk").exists()
+
+
 def test_arcgis_style_folder_without_manifest(chips, tmp_path):
     copy = tmp_path / "arcgis"
     shutil.copytree(chips, copy)
