@@ -88,7 +88,8 @@ def add_run_parameters(alg) -> None:
         "PARALLEL_PROCESSING_FACTOR", alg.tr("Parallel processing factor (empty = one "
                                               "process)"), optional=True),
         "Without a scheduler: worker processes to start on this machine, as a number (4) or "
-        "a share of its cores (50%); empty or 1 keeps the one-process engine. Needs the "
+        "a share of the cores this process may use (50%); empty or 1 keeps the one-process "
+        "engine. Needs the "
         "dask[distributed] package.", advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "RETRIES", alg.tr("Number of retries on failures"),
