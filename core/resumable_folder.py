@@ -101,7 +101,8 @@ class ResumableFolder(StagedFolder):
             if not (entry.startswith(f".{name}.") and entry.endswith(".part.aside")):
                 continue
             aside = os.path.join(folder, entry)
-            if os.path.islink(aside) or not os.path.isdir(aside):
+            junction = getattr(os.path, "isjunction", lambda _p: False)  # Windows, 3.12+
+            if os.path.islink(aside) or junction(aside) or not os.path.isdir(aside):
                 continue  # not a folder LandLearn set aside: a link would lead elsewhere
             if os.path.isdir(fixed):
                 for item in os.listdir(aside):

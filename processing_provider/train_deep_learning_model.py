@@ -166,7 +166,8 @@ def add_deep_parameters(alg) -> None:
         "PRETRAINED_WEIGHTS", alg.tr("Pretrained weights (optional)"), optional=True,
         fileFilter="Weights (*.safetensors *.dlpk *.pt *.pth)"),
         "A local weights file to start from: a previous LandLearn package (.dlpk), encoder "
-        "or full-model weights (.safetensors, or .pt/.pth read without running code), "
+        "or full-model weights (.safetensors, or .pt/.pth as torch.save writes them, read "
+        "without running code), "
         "including timm / torchgeo / SSL4EO checkpoints of the same backbone (their wrapping "
         "prefixes such as 'module.encoder_q.' or 'backbone.' are found). The first layer's "
         "filters are matched to the training bands by name or wavelength (PRETRAINED_BANDS), "

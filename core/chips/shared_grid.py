@@ -88,31 +88,48 @@ def share_blocks(folders: list[list], crs_wkts: list[str | None]) -> list[list]:
 
 
 def overlapping_apart(folders: list[list], crs_wkts: list[str | None]) -> list[tuple[int, int]]:
-    """Pairs of folders whose footprints (their chips' bounds, compared in longitude and
-    latitude) overlap although they are in different CRSs, so share_blocks keeps their
-    blocks apart: two Sentinel-2 tiles of neighbouring UTM zones share a strip, and a place
-    held out in one folder can be trained on through the other. Said to the user, not
-    mended (that needs every chip reprojected)."""
-    from rasterio.warp import transform_bounds
+    """Pairs of folders whose footprints (the rectangle around each folder's chips, its
+    edges densified and taken to longitude and latitude) overlap by more than 1% of the
+    smaller one although they are in different CRSs, so share_blocks keeps their blocks
+    apart: two Sentinel-2 tiles of neighbouring UTM zones share a strip, and a place held
+    out in one folder can be trained on through the other. Polygons, not boxes: a UTM
+    rectangle's box in degrees is slanted wider, and folders that only touch overlapped.
+    Said to the user, not mended (that needs every chip reprojected)."""
+    from osgeo import ogr
+    from rasterio.warp import transform
 
     parsed = [_parse(w) for w in crs_wkts]
-    boxes: list = []
+    shapes: list = []
     for chips, crs in zip(folders, parsed):
         if crs is None or not chips or any(c.bounds is None for c in chips):
-            boxes.append(None)
+            shapes.append(None)
             continue
-        b = (min(c.bounds[0] for c in chips), min(c.bounds[1] for c in chips),
-             max(c.bounds[2] for c in chips), max(c.bounds[3] for c in chips))
+        x0, y0 = min(c.bounds[0] for c in chips), min(c.bounds[1] for c in chips)
+        x1, y1 = max(c.bounds[2] for c in chips), max(c.bounds[3] for c in chips)
+        steps = [i / 20 for i in range(20)]
+        xs = ([x0 + (x1 - x0) * t for t in steps] + [x1] * 20
+              + [x1 - (x1 - x0) * t for t in steps] + [x0] * 20)
+        ys = ([y0] * 20 + [y0 + (y1 - y0) * t for t in steps]
+              + [y1] * 20 + [y1 - (y1 - y0) * t for t in steps])
         try:
-            boxes.append(transform_bounds(crs, "EPSG:4326", *b, densify_pts=21))
+            lon, lat = transform(crs, "EPSG:4326", xs, ys)
         except Exception:  # noqa: BLE001 - a CRS PROJ cannot take to degrees: not compared
-            boxes.append(None)
+            shapes.append(None)
+            continue
+        ring = ogr.Geometry(ogr.wkbLinearRing)
+        for x, y in zip(lon, lat):
+            ring.AddPoint_2D(float(x), float(y))
+        ring.CloseRings()
+        poly = ogr.Geometry(ogr.wkbPolygon)
+        poly.AddGeometry(ring)
+        shapes.append(poly if poly.IsValid() and poly.GetArea() > 0 else None)
     pairs = []
     for i in range(len(folders)):
         for j in range(i + 1, len(folders)):
-            a, b = boxes[i], boxes[j]
+            a, b = shapes[i], shapes[j]
             if a is None or b is None or parsed[i] == parsed[j]:
                 continue
-            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+            shared = a.Intersection(b)
+            if shared is not None and shared.GetArea() > 0.01 * min(a.GetArea(), b.GetArea()):
                 pairs.append((i, j))
     return pairs

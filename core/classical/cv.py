@@ -52,13 +52,18 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
     return split
 
 
-LOPSIDED = 0.5  # a fold trained on less than this share of the samples
+LOPSIDED = 0.5  # a fold trained on less than this share of what k folds give each
 
 
 def lopsided(folds: list, n: int) -> bool:
-    """Whether some fold's model trains on less than LOPSIDED of the ``n`` samples: one
-    group (a cluster of polygons whose neighbourhood windows meet) holds most of them."""
-    return bool(folds) and min(len(train) for train, _ in folds) < LOPSIDED * n
+    """Whether some fold's model trains on less than LOPSIDED of the (k - 1) / k of the
+    ``n`` samples each of k even folds trains on: one group (a cluster of polygons whose
+    neighbourhood windows meet) holds most of them. Two folds train on about half each,
+    which is not lopsided."""
+    if not folds:
+        return False
+    k = len(folds)
+    return min(len(train) for train, _ in folds) < LOPSIDED * (k - 1) / k * n
 
 
 def fit_validated(config, s: Samples, progress: Progress):
@@ -85,7 +90,7 @@ def fit_validated(config, s: Samples, progress: Progress):
             # group holds most samples: that fold's trees learnt from a few of them
             why = ("some fold's trees never saw a class" if not
                    _class_was_trained(folds, s.y).all() else
-                   "some fold's trees were grown on less than half of the samples")
+                   "some fold's trees were grown on a small part of the samples")
             check(progress)
             progress.info(f"{why[0].upper()}{why[1:]}: the map's forest of "
                           f"{config.trees} trees is grown again on all samples.")

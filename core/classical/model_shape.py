@@ -16,15 +16,16 @@ from ..errors import InputError
 
 __all__ = ["MAX_PARTS", "checked_shape"]
 
-MAX_PARTS = 10_000  # estimators in one model: a forest of 5,000 trees and its wrappers
+MAX_PARTS = 10_000  # estimators besides the forest's trees (which TREES sets): wrappers, steps
 
 _NESTED = ("estimator", "base_estimator")
 _LISTS = ("calibrated_classifiers_", "estimators_")
 
 
-def _parts(model, where: str) -> list:
+def _parts(model, where: str, forest=None) -> list:
     """Every estimator reachable from ``model`` through pipeline steps, wrapped estimators
-    and fitted sub-estimators, each once."""
+    and fitted sub-estimators, each once; not the trees of ``forest`` (checked by their
+    store, and as many as TREES asks: a cap on parts must not count them)."""
     out, seen, stack = [], set(), [model]
     while stack:
         obj = stack.pop()
@@ -39,7 +40,8 @@ def _parts(model, where: str) -> list:
             stack += [step for _, step in (getattr(obj, "steps", None) or [])]
             stack += [getattr(obj, name, None) for name in _NESTED]
             for name in _LISTS:
-                stack += list(getattr(obj, name, None) or [])
+                if not (obj is forest and name == "estimators_"):
+                    stack += list(getattr(obj, name, None) or [])
         except (TypeError, ValueError) as exc:
             raise InputError("model", f"'{where}': its classifier is damaged or crafted "
                              f"({type(exc).__name__}: {str(exc)[:80]}); it is not run") from None
@@ -62,7 +64,7 @@ def checked_shape(model, forest, boosting, where: str) -> list:
     trees = {id(t) for t in forest.estimators_} if forest is not None else set()
     features = getattr(model, "n_features_in_", None)
     svms = []
-    for part in _parts(model, where):
+    for part in _parts(model, where, forest):
         # a forest's ``estimator`` is an unfitted template (no tree_): nothing to walk
         if isinstance(part, DecisionTreeClassifier) and id(part) not in trees and \
                 getattr(part, "tree_", None) is not None:

@@ -11,7 +11,7 @@ from ..errors import InputError
 from ..progress import check
 from .chip_dataset import IGNORE
 
-__all__ = ["CALIBRATION_PIXELS", "Coverage", "calibration_groups", "evaluate"]
+__all__ = ["CALIBRATION_PIXELS", "Coverage", "NonFiniteOutputs", "calibration_groups", "evaluate"]
 
 CALIBRATION_PIXELS = 200_000  # validation pixels the temperature is fitted on, at most
 
@@ -63,6 +63,11 @@ class Coverage:
         return 1.0 / np.maximum(cover, 1)  # float64: 3 x float32(1/3) is not 1
 
 
+class NonFiniteOutputs(InputError):
+    """NaN or infinite logits on validation chips: the epoch cannot be scored (the training
+    loop keeps its best epoch so far and stops, where it has one)."""
+
+
 def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp, amp_dtype,
              progress, keep: list | None = None, gather: list | None = None):
     """(mean loss, Accuracy) over ``indices``; None, None without validation chips. The
@@ -91,11 +96,13 @@ def evaluate(torch, model, chips, indices, loss_fn, device, batch, n, names, amp
             if not bool(torch.isfinite(logits).all()):
                 # NaN logits argmax to some class: the epoch's score, early stopping and the
                 # temperature fit would all be silently wrong
-                raise InputError("mixed_precision" if amp else "training_data",
-                                 "the network's outputs on validation chips are not finite "
-                                 + (f"in {str(amp_dtype).split('.')[-1]} (too large for it); "
-                                    "turn MIXED_PRECISION off to train in float32" if amp else
-                                    "(the weights diverged); lower LEARNING_RATE"))
+                raise NonFiniteOutputs("mixed_precision" if amp else "learning_rate",
+                                       "the network's outputs on validation chips are not "
+                                       "finite " + (f"in {str(amp_dtype).split('.')[-1]} (too "
+                                                    "large for it); turn MIXED_PRECISION off "
+                                                    "to train in float32" if amp else
+                                                    "(the weights diverged); lower "
+                                                    "LEARNING_RATE"))
             valid = int((y != IGNORE).sum())
             if valid:
                 losses.append(float(loss_fn(logits, y)))

@@ -155,7 +155,7 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
         # same weights: its int8 graph holds; checked as Classify Pixels checks a graph, so
         # a package from elsewhere is not passed on with one it would refuse
         members[INT8_FILE] = read_onnx(pkg, int8=True)
-        check_graph(members[INT8_FILE], pkg.path)
+        check_graph(members[INT8_FILE], pkg.path, bands=int(pkg.landlearn["in_channels"]))
         emd["LandLearn"]["onnx_int8"] = dict(old_int8, file=INT8_FILE)
     write_bytes_atomic(config.output_onnx, graph, "output_onnx")
     deep = None

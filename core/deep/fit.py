@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import check
 from .batches import NORM_BATCHES, epoch_batches, refresh_norm_statistics
-from .evaluation import evaluate
+from .evaluation import NonFiniteOutputs, evaluate
 from .lr_finder import find_learning_rate
 from .sampling import epoch_order
 
@@ -157,8 +157,17 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
             done = ((epoch - 1) * s.steps_per_epoch + step + 1) / total_steps
             progress.set_fraction((member + done) / members * 0.95)
         refresh_norm_statistics(torch, model, chips, norm_chips, batch, s.device, progress)
-        vloss, acc = evaluate(torch, model, chips, split.valid, s.loss_fn, s.device, batch,
-                              s.classes, s.names, s.amp, s.amp_dtype, progress)
+        try:
+            vloss, acc = evaluate(torch, model, chips, split.valid, s.loss_fn, s.device, batch,
+                                  s.classes, s.names, s.amp, s.amp_dtype, progress)
+        except NonFiniteOutputs as exc:
+            if fit.best_state is None:
+                raise
+            # one overflowing epoch must not lose the epochs before it: stop, keep the best
+            fit.notes.append(f"training stopped at epoch {epoch}: {exc.detail}; the best "
+                             f"epoch ({fit.best_epoch}) is kept")
+            progress.warning(fit.notes[-1])
+            break
         rec = EpochRecord(epoch, float(np.mean(losses)), vloss, acc.overall if acc else None,
                           acc.mean_iou if acc else None, time.perf_counter() - te)
         fit.history.append(rec)

@@ -28,7 +28,7 @@ from functools import partial
 
 from ..errors import InputError
 from ..model_package.format import read_package
-from ..model_package.members import MAX_MEMBER_BYTES, MIB, safetensors_header
+from ..model_package.members import MAX_MEMBER_BYTES, MAX_MEMBERS, MIB, safetensors_header
 from ..runtime.deps import require
 from .band_matching import match_bands, parse_bands, wavelength
 from .detail_head import HEAD_INPUT, decoder_columns
@@ -89,8 +89,6 @@ def _check_torch_file(path: str, parameter: str, torch) -> None:
     format sizes its storages from the pickle alone."""
     import re
     import zipfile
-
-    from ..model_package.members import MAX_MEMBERS
 
     version = tuple(int(p) for p in re.findall(r"\d+", torch.__version__)[:2])
     if version < SAFE_TORCH:

@@ -134,13 +134,13 @@ def int8_graph(graph: bytes, data, split, progress=None
     except Exception as exc:  # noqa: BLE001 - a quantiser gap must not lose the training
         return None, None, (f"no int8 graph: quantisation failed ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:160]}); the float graph is kept")
-    where = "validation" if valid else "training"
+    where = "validation chips" if valid else "training chips"
     if block["agreement_checked_on"] == "calibration":
-        where = "calibration (no other chip was left: it reads a little high)"
+        where = "calibration chips (no other chip was left: it reads a little high)"
     return q, block, (
         f"int8 graph calibrated on {block['calibration_chips']} training chips: its classes "
         f"agree with the float graph's on {100 * block['agreement']:.2f}% of the data pixels "
-        f"of {checked} {where} chips")
+        f"of {checked} {where}")
 
 
 def save_trained(config, data, values, model, result, chips, samples, progress=None,

@@ -89,10 +89,14 @@ _NOT_VRT = (".tif", ".tiff", ".shp", ".gpkg", ".jp2", ".png", ".jpg", ".jpeg", "
 
 
 def _looks_like_vrt(path: str) -> bool:
-    """A VRT whatever its name says (a mosaic saved as 'county.xml' or without extension)."""
+    """A VRT whatever its name says (a mosaic saved as 'county.xml', with or without an XML
+    declaration, or without extension). Regular files only: opening a pipe to read it
+    would wait for ever."""
+    if path.lower().endswith(_NOT_VRT) or not os.path.isfile(path):
+        return False
     try:
         with open(path, "rb") as fh:
-            return fh.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<VRTDataset")
+            return b"<VRTDataset" in fh.read(1024)
     except OSError:
         return False
 
@@ -151,7 +155,7 @@ def input_files(path: str) -> list[str]:
     if ext.lower() == ".shp":
         files += [stem + p for p in _SHAPEFILE_PARTS + tuple(p.upper() for p in _SHAPEFILE_PARTS)
                   if os.path.exists(stem + p)]
-    if ext.lower() == ".vrt" or (ext.lower() not in _NOT_VRT and _looks_like_vrt(path)):
+    if ext.lower() == ".vrt" or _looks_like_vrt(path):
         files += [f for f in _gdal_files(path) if f not in files]
     return files
 

@@ -36,9 +36,17 @@ MAX_SAFETENSORS_HEADER = 16 * MIB
 ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
+_METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "Deflate64"}
+
+
 def unusual_compression(infos) -> str | None:
-    """The first member (name) compressed with other than stored or deflate, or None."""
-    return next((i.filename for i in infos if i.compress_type not in ZIP_METHODS), None)
+    """'<member>' (method) of the first member compressed with other than stored or
+    deflate, or None."""
+    odd = next((i for i in infos if i.compress_type not in ZIP_METHODS), None)
+    if odd is None:
+        return None
+    method = _METHOD_NAMES.get(odd.compress_type, f"method {odd.compress_type}")
+    return f"'{odd.filename[:80]}' ({method})"
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError,
                ValueError, NotImplementedError, OverflowError, struct.error, KeyError,
                RuntimeError)
@@ -80,9 +88,10 @@ class PackageFiles:
             raise self.error(f"holds {len(infos)} files; a model package holds a few")
         odd = unusual_compression(infos)
         if odd is not None:
-            raise self.error(f"holds '{odd[:80]}' compressed with bzip2 or LZMA, which model "
-                             "packages never use (only stored or deflate); it is damaged or "
-                             "crafted and not read")
+            raise self.error(f"holds {odd} compressed in a way model packages never use "
+                             "(only stored or deflate: other methods inflate without a limit); "
+                             "it is not read. Zip the package again with deflate, or export "
+                             "it again")
 
     def error(self, why: str) -> InputError:
         return InputError(self.parameter, f"'{self.path}' {why}")
@@ -274,7 +283,7 @@ def check_npz(data: bytes, limit: int, where: str, parameter: str, what: str
                 raise bad(f"{len(infos)} members")
             odd = unusual_compression(infos)
             if odd is not None:
-                raise bad(f"'{odd[:60]}' is compressed with other than stored or deflate")
+                raise bad(f"{odd} is compressed with other than stored or deflate")
             total = sum(i.file_size for i in infos)
             if total > limit:
                 raise bad(f"its members unpack to {_mb(total)}, more than {_mb(limit)}")

@@ -102,11 +102,17 @@ def _check_sizes(onnx, proto, bands: int, bad) -> None:
 
     graph = proto.graph
     inputs = [i for i in graph.input if i.name not in {t.name for t in graph.initializer}]
+    # refused here, before ONNX Runtime folds any constant of the graph at load
     if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) != 4:
-        return  # refused by the signature check, which names the graph's inputs
+        raise bad(f"takes {len(inputs)} input(s) "
+                  + (f"of {len(inputs[0].type.tensor_type.shape.dim)} dimensions "
+                     if len(inputs) == 1 else "")
+                  + "where LandLearn's graphs take one tile (batch, bands, rows, columns): "
+                  "the package was altered")
     dims = inputs[0].type.tensor_type.shape.dim
     if dims[1].HasField("dim_value") and dims[1].dim_value != bands:
-        return  # another band count: the signature check says so, naming both
+        raise bad(f"takes {dims[1].dim_value} bands, not the {bands} bands its package "
+                  "describes: the graph was altered or belongs to another package")
     for d, value in zip(dims, (1, bands, SIZE_TILE, SIZE_TILE)):
         if not (d.HasField("dim_value") and d.dim_value > 0):  # a fixed tile stays its size
             d.Clear()
@@ -119,8 +125,8 @@ def _check_sizes(onnx, proto, bands: int, bad) -> None:
     except Exception as exc:  # noqa: BLE001 - an onnx that cannot infer this graph (a newer
         # opset): its tensors cannot be sized, so it is not run
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise bad(f"has shapes this onnx cannot infer ({first}); export it again with "
-                  "Export Model") from None
+        raise bad(f"has shapes this onnx cannot infer ({first}); update onnx (pip "
+                  "install -U onnx) or classify with RUNTIME=torch") from None
     sized = {}
     for vi in [*inferred.graph.value_info, *inferred.graph.output]:
         t = vi.type.tensor_type

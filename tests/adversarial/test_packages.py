@@ -385,7 +385,8 @@ def test_package_geometry_cannot_ask_for_huge_tiles(tmp_path):
     assert MAX_MEMORY > TILE_MEMORY
 
 
-def test_trees_and_forests_outside_the_checked_last_step_are_refused(bases, guard, tmp_path):
+def test_trees_and_forests_outside_the_checked_last_step_are_refused(bases, guard, tmp_path,
+                                                                    monkeypatch):
     """skops allows the types, not where they sit: a bare decision tree, or a forest inside
     a calibrated classifier, reached scikit-learn's compiled tree walk with no node check
     (a node that is its own child loops for ever). Only the pipeline's last-step forest
@@ -404,6 +405,12 @@ def test_trees_and_forests_outside_the_checked_last_step_are_refused(bases, guar
     good = builder.classical_with(bases["classical"], tmp_path / "rf.dlpk",
                                   builder.skops_bytes(forest))
     assert _load(good)() is not None
+    # the forest's own trees do not count toward the cap on parts (TREES may be thousands)
+    from landlearn.core.classical import model_shape
+
+    monkeypatch.setattr(model_shape, "MAX_PARTS", 5)
+    assert _load(bases["classical"])() is not None  # 10 trees, 4 other parts
+    monkeypatch.setattr(model_shape, "MAX_PARTS", 10_000)
     bare = Pipeline([("s", StandardScaler()), ("t", DecisionTreeClassifier())]).fit(x, y)
     bare[-1].tree_.children_left[0] = 0  # the root its own left child
     bad = builder.classical_with(bases["classical"], tmp_path / "tree.dlpk",

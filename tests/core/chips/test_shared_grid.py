@@ -74,5 +74,12 @@ def test_folders_over_one_strip_in_two_utm_zones_are_found():
     far = _folder(2, x0=x34 + 200_000, y0=y34)
     z33, z34 = UTM33.to_wkt(), CRS.from_epsg(32634).to_wkt()
     assert overlapping_apart([a, b, far], [z33, z34, z34]) == [(0, 1)]
+    # folders that only touch across the zones' common meridian (18 E): not overlapping,
+    # though their boxes in degrees overlap (each UTM rectangle's box is slanted wider)
+    (wx,), (wy,) = transform("EPSG:4326", UTM33, [18.0], [45.0])
+    (ex,), (ey,) = transform("EPSG:4326", CRS.from_epsg(32634), [18.0], [45.0])
+    west = _folder(0, x0=wx - 40_000, y0=wy + 20_000, size=10_000.0, stride=10_000.0)
+    east = _folder(1, x0=ex + 500, y0=ey + 20_000, size=10_000.0, stride=10_000.0)
+    assert overlapping_apart([west, east], [z33, z34]) == []
     assert overlapping_apart([a, _folder(1, x0=x33, y0=y33)], [z33, z33]) == []
     assert overlapping_apart([a, b], [z33, None]) == []

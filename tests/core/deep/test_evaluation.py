@@ -144,6 +144,6 @@ def test_gathered_pixels_stand_for_their_batchs_labelled_pixels(chips, monkeypat
         want = c[cd.label_classes(chip) != IGNORE].sum()
         np.testing.assert_allclose(got[5].sum(), want, rtol=0.05)
     assert len(gather[0][5]) == len(gather[1][5]) == counts[sparse]
-    with pytest.raises(InputError, match="^TRAINING_DATA: the network's outputs on validation "
+    with pytest.raises(InputError, match="^LEARNING_RATE: the network's outputs on validation "
                                          "chips are not finite"):
         evaluation.evaluate(torch, Constant(float("nan")), cd, [dense], *args)

@@ -85,3 +85,29 @@ def test_a_loss_that_is_no_number_stops_training_and_writes_no_package(chips, tm
                                          "epoch 1, step 3"):
         train_model(quick_config(chips, tmp_path / "n.dlpk", epochs=2, learning_rate=3e-3))
     assert not (tmp_path / "n.dlpk").exists()
+
+
+def test_an_epoch_whose_outputs_are_not_finite_stops_training_keeping_the_best(
+        chips, tmp_path, monkeypatch):
+    """float16 overflowing on one validation chip at epoch 3: the run kept nothing before
+    (an error lost the epochs trained); now training stops there with the best epoch."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segmentation_models_pytorch")
+    from landlearn.core.deep import fit
+    from landlearn.core.deep.evaluation import NonFiniteOutputs
+    from landlearn.core.deep.train_deep_learning_model import train_model
+
+    real, calls = fit.evaluate, []
+
+    def overflowing(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise NonFiniteOutputs("mixed_precision", "outputs not finite")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(fit, "evaluate", overflowing)
+    progress_notes = train_model(quick_config(chips, tmp_path / "f.dlpk", epochs=5,
+                                              early_stopping=0)).notes
+    assert (tmp_path / "f.dlpk").exists()
+    assert any(n.startswith("training stopped at epoch 3: outputs not finite; the best epoch")
+               for n in progress_notes)

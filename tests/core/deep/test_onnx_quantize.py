@@ -59,6 +59,9 @@ def test_training_with_quantize_stores_a_calibrated_int8_graph(trained):
     assert block["agreement_checked_on"] == "held-out"
     note = [n for n in result.notes if n.startswith("int8 graph")]
     assert note and "validation chips" in note[0] and any(note[0] in m for m in progress.messages)
+    from landlearn.core.model_package.onnx_checks import check_graph
+
+    check_graph(int8_graph, "s2.dlpk", bands=10)  # every tensor of the int8 graph sized too
     proto = onnx.load_from_string(int8_graph)
     ops = {n.op_type for n in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Softmax"} <= ops

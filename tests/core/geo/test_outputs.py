@@ -218,3 +218,26 @@ def test_inputs_through_connection_strings_and_vrts_of_vrts_are_inputs(tmp_path)
             check_distinct({"input_raster": given}, {"output": tif})
     assert input_files("/vsicurl/https://example.com/a.tif") == []
     assert input_files("https://example.com/a.tif") == []
+
+
+def test_a_pipe_among_the_inputs_is_not_opened_and_a_declared_xml_vrt_is_found(tmp_path):
+    """Looking inside an input for a VRT must not open a pipe (the read waits for ever,
+    QGIS hangs before the algorithm's own refusal); a VRT beginning with an XML
+    declaration is still a VRT."""
+    import threading
+
+    from osgeo import gdal
+
+    pipe = tmp_path / "w.safetensors"
+    os.mkfifo(pipe)
+    done = []
+    worker = threading.Thread(target=lambda: done.append(input_files(str(pipe))), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert done == [[str(pipe)]]
+    tif = write(tmp_path / "a.tif", np.ones((4, 4), np.uint8))
+    vrt = str(tmp_path / "m.vrt")
+    gdal.BuildVRT(vrt, [tif]).FlushCache()
+    declared = tmp_path / "county.xml"
+    declared.write_bytes(b'<?xml version="1.0"?>\n' + open(vrt, "rb").read())
+    assert tif in input_files(str(declared))

@@ -341,6 +341,8 @@ def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
     assert np.array_equal(_read(out), _read(reference))
     # the same parameters: the finished blocks are taken up
     staging = _killed_client(tmp_path, nc_image, str(rf[0]), out, settings, 3)
+    left = [f for f in os.listdir(tmp_path) if f.startswith(".map.tif.") and ".part" in f]
+    assert left  # the killed client's hidden temporary output, which the resume removes
     finished = len([f for f in os.listdir(staging) if f.endswith("_class.tif")])
     progress = RecordingProgress()
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
