@@ -122,10 +122,11 @@ def test_a_forest_whose_fold_trees_never_saw_a_class_is_grown_again_on_all_sampl
     assert acc.recall[2] == 0  # scored by trees that never saw it: said in the warning
 
 
-def test_one_group_of_most_samples_is_warned_and_the_forest_grown_again():
+def test_one_group_of_most_samples_is_warned_about():
     """Neighbourhood windows can merge most polygons into one group (s2 with 3-15 px
-    windows: 96% of the samples): the fold that tests it trains on the few others. Said,
-    and the map's forest is not built from those folds' trees."""
+    windows: 96% of the samples): the fold that tests it trains on the few others, and
+    the cross-validated accuracy understates the model's. Said; the forest keeps its fold
+    trees (regrowing it on all samples was measured worse on s2, BENCHMARKS round 15)."""
     s = _samples({1: 8, 2: 8, 3: 8})
     s.groups[(s.groups - 100) // 7 % 8 < 6] = 1  # six polygons of each class: 75%
     progress = RecordingProgress()
@@ -133,10 +134,7 @@ def test_one_group_of_most_samples_is_warned_and_the_forest_grown_again():
                                                cv_folds=4), s, progress)
     assert any(w.startswith("One polygon holds 75% of the samples") and "understates" in w
                for w in progress.warnings)
-    assert how.endswith("grown on all samples, since some fold's trees were grown on a small "
-                        "part of the samples)")
-    assert any(m.startswith("Some fold's trees were grown on a small part") for m in
-               progress.messages)
+    assert how.endswith("the model is all 20)")
     for folds in (4, 2):  # two folds train on about half each: not lopsided
         balanced = RecordingProgress()
         _, _, how, _ = fit_validated(_config(model_type="random_forest", trees=20,
