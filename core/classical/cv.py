@@ -81,9 +81,9 @@ def fit_validated(config, s: Samples, progress: Progress):
         forest, pred, tested, proba = fit_forest_with_folds(config, scaler.transform(s.x), s.y,
                                                             folds, progress)
         # lopsided folds (one group of most samples) keep their fold trees: regrowing the
-        # forest on all samples there was measured on s2 with 3,7,15 px windows (one
-        # cluster of 96%): OA 0.621 -> 0.620, macro F1 0.500 -> 0.469 (wetland 0.44 ->
-        # 0.17; BENCHMARKS round 15): not kept; the warning in grouped_folds stays
+        # forest on all samples there was measured no better on s2 with 3,7,15 px windows
+        # (one cluster of 96%; 3 seeds: OA 0.620 / macro F1 0.469 regrown against 0.629 /
+        # 0.471 kept, BENCHMARKS round 15), so not done; the warning in grouped_folds stays
         if _class_was_trained(folds, s.y).all():
             model = Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)])
             how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "

@@ -126,7 +126,7 @@ def test_one_group_of_most_samples_is_warned_about():
     """Neighbourhood windows can merge most polygons into one group (s2 with 3-15 px
     windows: 96% of the samples): the fold that tests it trains on the few others, and
     the cross-validated accuracy understates the model's. Said; the forest keeps its fold
-    trees (regrowing it on all samples was measured worse on s2, BENCHMARKS round 15)."""
+    trees (regrowing it on all samples was measured no better on s2, BENCHMARKS round 15)."""
     s = _samples({1: 8, 2: 8, 3: 8})
     s.groups[(s.groups - 100) // 7 % 8 < 6] = 1  # six polygons of each class: 75%
     progress = RecordingProgress()
