@@ -1,0 +1,130 @@
+"""distributed.engine: RESUME after a failed or killed run (the rest of the engine's
+tests are in test_engine.py)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.classify.distributed import BlockFailed
+from landlearn.core.classify.distributed import engine as engine_module
+from landlearn.core.classify.distributed import worker as worker_module
+from landlearn.core.classify.distributed.staging import staging_path
+from landlearn.core.progress import RecordingProgress
+
+pytest.importorskip("distributed")
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read()
+
+
+def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
+    """RESUME kept the parts only after a termination: a block that failed RETRIES times
+    (or a scheduler not up yet) deleted every finished block it was meant to take up."""
+    real = worker_module.stream_tiles
+    failing = {"on": True}
+
+    def fails(config, source, area, *args):
+        if failing["on"] and int(area.row_off) >= 256:
+            raise RuntimeError("the disk went away")
+        return real(config, source, area, *args)
+
+    monkeypatch.setattr(worker_module, "stream_tiles", fails)
+    reference = str(tmp_path / "reference.tif")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
+    out = str(tmp_path / "map.tif")
+    settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
+                    dask_scheduler=threaded_scheduler)
+    progress = RecordingProgress()
+    with pytest.raises(BlockFailed):
+        classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
+    staging = staging_path(out)
+    finished = len([f for f in os.listdir(staging) if f.endswith("_class.tif")])
+    assert any(m.startswith("RESUME: the finished blocks stay in") for m in progress.messages)
+    failing["on"] = False
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
+    assert any(m.startswith(f"RESUME: {finished} of ") for m in progress.messages)
+    assert np.array_equal(_read(out), _read(reference))
+    assert not os.path.exists(staging)
+
+
+def _killed_client(script_dir, image, model, out, settings, wait_for_parts: int):
+    """Run Classify Pixels with 2 worker processes in a child process and SIGKILL it (and
+    its workers) once ``wait_for_parts`` blocks are finished."""
+    script = script_dir / "client.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = {sys.path!r}
+        from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+        if __name__ == "__main__":
+            classify_pixels(ClassifyConfig({image!r}, {model!r}, **{settings!r}, block_size=256,
+                                           parallel_processing_factor="2", output={out!r}))
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    staging = staging_path(out)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            parts = [f for f in os.listdir(staging) if f.endswith("_class.tif")] \
+                if os.path.isdir(staging) else []
+            if len(parts) >= wait_for_parts:
+                break
+            assert proc.poll() is None, "the client ended before it was killed"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("no parts appeared")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return staging
+
+
+def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
+        rf, nc_image, tmp_path, monkeypatch):
+    settings = dict(tile_size=64, cell_size=10.0)
+    reference = str(tmp_path / "reference.tif")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, **settings))
+    out = str(tmp_path / "map.tif")
+    # a changed parameter: the earlier parts are not used
+    _killed_client(tmp_path, nc_image, str(rf[0]), out, dict(settings, confidence_threshold=0.3), 3)
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
+                                   parallel_processing_factor="2", resume=True), progress)
+    assert not any("blocks were finished" in m for m in progress.messages)
+    assert np.array_equal(_read(out), _read(reference))
+    # the same parameters: the finished blocks are taken up
+    staging = _killed_client(tmp_path, nc_image, str(rf[0]), out, settings, 3)
+    left = [f for f in os.listdir(tmp_path) if f.startswith(".map.tif.") and ".part" in f]
+    assert left  # the killed client's hidden temporary output, which the resume removes
+    finished = len([f for f in os.listdir(staging) if f.endswith("_class.tif")])
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
+                                   parallel_processing_factor="2", resume=True), progress)
+    resumed = [m for m in progress.messages if m.startswith("RESUME: ")]
+    assert resumed and resumed[0].startswith(f"RESUME: {finished} of 30 blocks were finished")
+    assert np.array_equal(_read(out), _read(reference))
+    assert not os.path.exists(staging)
+    # the killed clients' hidden full-size temporaries are gone too
+    assert not [f for f in os.listdir(tmp_path) if f.startswith(".map.tif.") and ".part" in f]
+    # other library versions (an upgraded torch or scikit-learn): the blocks are not taken up
+    _killed_client(tmp_path, nc_image, str(rf[0]), out, settings, 3)
+    real = engine_module.engine_fingerprint
+    monkeypatch.setattr(engine_module, "engine_fingerprint",
+                        lambda: dict(real(), **{"scikit-learn": "0.0"}))
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings, block_size=256,
+                                   parallel_processing_factor="2", resume=True), progress)
+    assert not any("blocks were finished" in m for m in progress.messages)
+    assert np.array_equal(_read(out), _read(reference))
