@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import uuid
+import zipfile
 from collections.abc import Callable
 
 from .errors import InputError
@@ -185,6 +186,12 @@ def write_marker(folder: str, algorithm: str) -> None:
         fh.write("\n")
 
 
+# what zip writers use for packages (LandLearn, ArcGIS, numpy, skops): Python's zipfile
+# bounds what deflate inflates per read, but hands bzip2 and LZMA data to a decompressor
+# with no output limit, so one crafted member could take all the memory before any size
+# check ran; no package needs them
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
 MAX_MARKER_BYTES = 256 << 20  # a marker listing a million chips is ~80 MB
 
 
@@ -195,7 +202,8 @@ def read_small_json(path: str, limit: int = MAX_MARKER_BYTES):
     with open(path, "rb") as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise ValueError(f"more than {limit >> 20} MB")
+        raise ValueError(f"more than {limit >> 20} MB" if limit >= 1 << 20
+                         else f"more than {limit} bytes")
     try:
         return json.loads(data.decode("utf-8"))
     except (RecursionError, UnicodeDecodeError) as exc:

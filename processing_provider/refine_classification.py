@@ -22,14 +22,14 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
     ICON = "segment"
     HELP = (
         "Cleans up a classified map: the salt-and-pepper of per-pixel classifiers and the "
-        "small specks of any map. INPUT_RASTER is a class map (one band of class values, 0 = "
-        "NoData; from Classify Pixels or any other tool) or the class probabilities Classify "
+        "small specks of any map. INPUT_RASTER is a class map (one band of whole class values, "
+        "0 = NoData, integer or float (NaN = NoData); from Classify Pixels or any other tool) or the class probabilities Classify "
         "Pixels writes (OUTPUT_PROBABILITIES).\n\n"
         "With SEGMENTED_RASTER (segment ids on the same grid, e.g. from Segment), every pixel "
         "of a segment gets the segment's class: the majority of its pixels' classes, or with "
         "probabilities the class of highest mean probability. With MIN_REGION_SIZE, connected "
-        "regions of one class smaller than it (pixels, or hectares in a metric CRS) merge "
-        "into their largest neighbour, or with probabilities and MERGE_INTO=similar into the "
+        "regions of one class smaller than it (pixels, or hectares in a projected CRS) merge "
+        "into their largest neighbour and take its class, or with probabilities and MERGE_INTO=similar into the "
         "neighbour whose mean probabilities are closest. Both may be used; segments come "
         "first. NoData stays NoData, as do pixels Classify Pixels left unclassified under "
         "its CONFIDENCE_THRESHOLD. Works on rasters of any size in tiles, with the same "
@@ -42,7 +42,7 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
     def initAlgorithm(self, config=None):
         self.add(QgsProcessingParameterRasterLayer(
             "INPUT_RASTER", self.tr("Classified raster or class probabilities")),
-            "A class map (1 band of integers, 0 = NoData) or Classify Pixels' probabilities.")
+            "A class map (1 band of whole numbers, 0 = NoData) or Classify Pixels' probabilities.")
         self.add(QgsProcessingParameterRasterLayer(
             "SEGMENTED_RASTER", self.tr("Segments (optional)"), optional=True),
             "Integer segment ids on the input's grid (Segment's OUTPUT_SEGMENT_IDS, or any); "
@@ -53,7 +53,7 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
             "Connected regions of one class smaller than this merge into a neighbour.")
         self.add_choice("SIZE_UNIT", "Unit of the minimum mapping unit",
                         [("pixels", "Pixels"), ("hectares", "Hectares")], "pixels",
-                        "Hectares need a CRS in metres.")
+                        "Hectares need a projected CRS (metres or feet).")
         self.add(QgsProcessingParameterNumber(
             "CONNECTIVITY", self.tr("Connectivity (4 or 8)"),
             QgsProcessingParameterNumber.Type.Integer, defaultValue=4, minValue=4, maxValue=8),

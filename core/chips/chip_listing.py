@@ -6,11 +6,11 @@ from training_data.py, which reads what a folder says about its bands and classe
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
 from ..errors import InputError
+from ..files import read_small_json
 from .chip_reader import PARAM, open_chip
 from .classified_tiles import IMAGES, LABELS, MANIFEST, MAP_TXT
 
@@ -23,17 +23,13 @@ MAX_JSON = 256 * 1024 * 1024  # a manifest of a million chips is ~200 MB
 CHIP_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".mrf")
 
 def load_json(path: str) -> dict:
-    """A folder's description: an object of at most MAX_JSON bytes (read whole, so the
-    size is checked first), nested no deeper than Python's recursion allows."""
+    """A folder's description: an object of at most MAX_JSON bytes (the size checked before
+    it is parsed), nested no deeper than Python's recursion allows."""
     try:
-        size = os.path.getsize(path)
-        if size > MAX_JSON:
-            raise InputError(PARAM, f"'{path}' is {size >> 20} MB, more than the "
-                             f"{MAX_JSON >> 20} MB a training folder's description can be")
-        with open(path, encoding="utf-8") as fh:
-            got = json.load(fh)
-    except (OSError, ValueError, RecursionError) as exc:
-        raise InputError(PARAM, f"'{path}' cannot be read as JSON: {str(exc)[:200]}") from None
+        got = read_small_json(path, MAX_JSON)
+    except (OSError, ValueError) as exc:
+        raise InputError(PARAM, f"'{path}' cannot be read as a training folder's JSON "
+                         f"description: {str(exc)[:200]}") from None
     if not isinstance(got, dict):
         raise InputError(PARAM, f"'{path}' holds a JSON {type(got).__name__}, not the object "
                          "Export Training Data writes; export the training data again")

@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 
 from ..errors import InputError
-from ..files import GDAL_SIDECARS
+from ..files import GDAL_SIDECARS, ZIP_METHODS
 from .gdal_open import open_dataset_or_none
 
 __all__ = ["FILE_TAG", "GENERATOR", "WRITER_TAG", "check_distinct", "claim_output", "input_files",
@@ -232,8 +232,7 @@ def written_by_landlearn(path: str) -> bool:
             with zipfile.ZipFile(path) as zf:
                 emds = [n for n in zf.namelist() if n.endswith(".emd") and "/" not in n]
                 if len(emds) != 1 or zf.getinfo(emds[0]).file_size > 8 << 20 or \
-                        zf.getinfo(emds[0]).compress_type not in (zipfile.ZIP_STORED,
-                                                                  zipfile.ZIP_DEFLATED):
+                        zf.getinfo(emds[0]).compress_type not in ZIP_METHODS:
                     return False  # bzip2 / LZMA inflate without limit: not LandLearn's
                 info = json.loads(zf.read(emds[0])).get("LandLearn")
             return isinstance(info, dict) and info.get("format") == "landlearn-model"

@@ -21,6 +21,7 @@ import zlib
 import numpy as np
 
 from ..errors import InputError
+from ..files import ZIP_METHODS
 
 MIB = 1 << 20
 MAX_EMD_BYTES = 8 * MIB
@@ -29,11 +30,6 @@ MAX_DEFLATE_RATIO = 200  # zip bombs inflate ~1000x; float weights and trees bar
 MAX_MEMBERS = 10_000
 MAX_DIRECTORY = 16 * 1024 * 1024  # a zip directory of MAX_MEMBERS entries with long names
 MAX_SAFETENSORS_HEADER = 16 * MIB
-# what zip writers use for packages (LandLearn, ArcGIS, numpy, skops): Python's zipfile
-# bounds what deflate inflates per read, but hands bzip2 and LZMA data to a decompressor
-# with no output limit, so one crafted member could take all the memory before any size
-# check ran; no package needs them
-ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
 _METHOD_NAMES = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA", 9: "Deflate64"}

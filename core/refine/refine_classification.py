@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from rasterio.errors import CRSError
 from rasterio.windows import Window
 
 from ..errors import InputError
@@ -106,10 +107,20 @@ class _Input:
 
     def __init__(self, path: str):
         self.ds = open_dataset(path, "input_raster")
+        try:
+            self._describe(path)
+        except BaseException:
+            self.ds.close()  # a refused input is not left open (locked, on Windows)
+            raise
+
+    def _describe(self, path: str) -> None:
         ds = self.ds
         self.grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
         tagged = ds.tags().get("LANDLEARN_CLASSES")
-        self.is_prob = ds.count > 1 or np.dtype(ds.dtypes[0]).kind == "f"
+        self.is_float = np.dtype(ds.dtypes[0]).kind == "f"
+        # one float band is a class map unless Classify Pixels' probabilities (named
+        # classes) of a one-class model: Raster Calculator writes Float32 maps by default
+        self.is_prob = ds.count > 1 or (self.is_float and bool(tagged))
         if self.is_prob:
             if not tagged or np.dtype(ds.dtypes[0]).kind != "f":
                 raise InputError("input_raster", f"'{path}' has {ds.count} bands of "
@@ -157,6 +168,8 @@ class _Input:
         if not self.is_prob:
             arr = self.ds.read(1, window=win, masked=True)
             data = np.asarray(arr.filled(0))
+            if self.is_float:  # NaN is NoData in a float map
+                data = np.where(np.isnan(data), 0, data)
             bad = (data < 0) | (data > 255) | (data != np.round(data))
             if bad.any():
                 raise InputError("input_raster", f"holds the value {data[bad][0]!r}; class "
@@ -197,11 +210,26 @@ def _min_pixels(config: RefineConfig, grid: Grid) -> int:
     (0.07 ha of 10 m pixels is 7, not the 8 that float rounding would give)."""
     if config.size_unit == "pixels":
         return math.ceil(config.min_region_size - 1e-9)
-    if crs_units(grid.crs) not in ("metre", "meter", "m"):
-        raise InputError("size_unit", "the input's CRS is not in metres, so hectares cannot "
-                         "be counted in pixels; give MIN_REGION_SIZE in pixels, or project it")
+    metres = _metres_per_unit(grid)
+    if metres is None:
+        raise InputError("size_unit", "the input's CRS is geographic or not known, so "
+                         "hectares cannot be counted in pixels; give MIN_REGION_SIZE in "
+                         "pixels, or project the map")
     pixel = abs(grid.transform.a * grid.transform.e - grid.transform.b * grid.transform.d)
-    return math.ceil(config.min_region_size * 10_000 / pixel - 1e-9)
+    return math.ceil(config.min_region_size * 10_000 / (pixel * metres ** 2) - 1e-9)
+
+
+def _metres_per_unit(grid: Grid) -> float | None:
+    """Metres in the projected CRS's linear unit (1 for metres, 0.3048 for feet, 0.3048006
+    for US survey feet: state planes), from the CRS's own factor rather than its unit's
+    spelling; None for a geographic or missing CRS."""
+    if grid.crs is None or grid.crs.is_geographic:
+        return None
+    try:
+        factor = float(grid.crs.linear_units_factor[1])
+    except CRSError:  # no linear unit
+        return None if crs_units(grid.crs) not in ("metre", "meter", "m") else 1.0
+    return factor if math.isfinite(factor) and factor > 0 else None
 
 
 def _mercator_note(config: RefineConfig, grid: Grid) -> str | None:
@@ -243,12 +271,15 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
     seg_ds = None
     try:
         seg_ds = _segments(config.segmented_raster, src.grid, progress)
-        if config.merge_into == "similar" and not src.is_prob:
+        # a unit of 0 merges nothing: the settings that only shape merging are not checked
+        # (they come along from saved models and batch runs)
+        merging = config.min_region_size > 0
+        if merging and config.merge_into == "similar" and not src.is_prob:
             raise InputError("merge_into", "'similar' compares class probabilities: give "
                              "Classify Pixels' probabilities as INPUT_RASTER, or merge into "
                              "the largest neighbour")
-        min_pixels = _min_pixels(config, src.grid)
-        note = _mercator_note(config, src.grid)
+        min_pixels = _min_pixels(config, src.grid) if merging else 0
+        note = _mercator_note(config, src.grid) if merging else None
         if note:
             progress.warning(note)
         if min_pixels <= 1 and seg_ds is None:

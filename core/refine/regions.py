@@ -136,8 +136,9 @@ def _touching(labels: np.ndarray, connectivity: int) -> np.ndarray:
 
 def resolve(graph: RegionGraph, min_size: float, into: str) -> np.ndarray:
     """The final class of every local region after merging regions under ``min_size``
-    pixels into their chosen neighbour: a merged group takes the class of its largest
-    original region (the one the small ones were merged into)."""
+    pixels into their chosen neighbour: a merged group takes the class of the group the
+    small ones merged into (its heir, segment.graph.merge_small), so a group of small
+    pieces that reached the unit is not repainted by a larger piece joining it later."""
     n = graph.next_id
     if n == 0:
         return np.zeros(0, np.uint8)
@@ -162,10 +163,5 @@ def resolve(graph: RegionGraph, min_size: float, into: str) -> np.ndarray:
     pairs = np.concatenate(graph.pairs) if graph.pairs else np.zeros((0, 2), np.int64)
     pairs = np.sort(region[pairs], axis=1) if len(pairs) else pairs.reshape(0, 2)
     pairs = unique_pairs(pairs[pairs[:, 0] != pairs[:, 1]]) if len(pairs) else pairs
-    group = merge_small(r_count, r_sums, pairs, min_size, into)
-    # each group's class: that of its largest region (ties: the lower region id)
-    order = np.lexsort((np.arange(k), -r_count, group))
-    first = np.r_[True, group[order][1:] != group[order][:-1]]
-    winner = np.zeros(k, np.uint8)
-    winner[group[order][first]] = r_cls[order][first]
-    return winner[group][region]
+    _group, heir = merge_small(r_count, r_sums, pairs, min_size, into, heirs=True)
+    return r_cls[heir][region]

@@ -140,7 +140,7 @@ def union(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int,
-                into: str = "similar", overwrite: bool = False) -> np.ndarray:
+                into: str = "similar", overwrite: bool = False, heirs: bool = False):
     """Merge segments smaller than ``min_size`` into their most similar neighbour (or, with
     ``into="largest"``, their largest).
 
@@ -149,9 +149,16 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
     neighbour remains; a small segment with no neighbour (an island in NoData) stays.
     ``overwrite``: float64 ``count`` and ``sums`` are worked on in place instead of copied;
     on return each root holds its group's totals.
+    ``heirs``: also return, per segment, the original segment whose identity its group
+    carries (Refine Classification paints a group in its heir's class). A group that
+    reaches the size keeps its heir when small ones merge into it; in a round, the pieces
+    that merge into each other (small ones merging mutually, or into a group that is not
+    small) pass on the heir of the piece that was largest at the round's start (ties: the
+    lower id), so a group built of small pieces does not repaint the one it joins.
     """
     n = len(count)
     root = np.arange(n, dtype=index_dtype(n + 1))
+    heir = np.arange(n, dtype=root.dtype) if heirs else None
     count = count.astype(np.float64, copy=not overwrite)
     sums = sums.astype(np.float64, copy=not overwrite)
     pairs = np.asarray(pairs).astype(index_dtype(n), copy=False)  # replaced, never written
@@ -159,13 +166,15 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
         target = closest(pairs, count < min_size, count, sums, into)
         a = np.flatnonzero(target >= 0)
         if len(a) == 0:  # no small segment with a neighbour
-            return root
+            return (root, heir[root]) if heirs else root
         b = target[a]
         a = a.astype(b.dtype)
         del target
         edges = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
         del a, b
         new_root = union(n, edges)
+        if heirs:
+            _pass_heirs(heir, new_root, count, np.unique(edges))
         del edges
         root = new_root[root]
         # each merged segment's count and sums go to its new root, added in index order
@@ -178,6 +187,16 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
         # segments emptied by merging no longer count as small
         count[moved] = np.inf
         pairs = remap_pairs(pairs, new_root, n)
+
+
+def _pass_heirs(heir: np.ndarray, new_root: np.ndarray, count: np.ndarray,
+                nodes: np.ndarray) -> None:
+    """Each new group's heir: that of its largest merging piece (ties: the lower id)."""
+    order = np.lexsort((nodes, -count[nodes], new_root[nodes]))
+    nodes = nodes[order]
+    groups = new_root[nodes]
+    firsts = np.r_[True, groups[1:] != groups[:-1]]
+    heir[groups[firsts]] = heir[nodes[firsts]].copy()
 
 
 def closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.ndarray,

@@ -36,5 +36,17 @@ def test_a_description_that_is_not_an_object_is_refused(tmp_path):
     with pytest.raises(InputError, match="^TRAINING_DATA: .*JSON list, not the object"):
         load_json(str(tmp_path / "m.json"))
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(InputError, match="cannot be read as JSON"):
+    with pytest.raises(InputError, match="cannot be read as a training folder's JSON"):
         load_json(str(tmp_path / "bad.json"))
+
+
+def test_a_description_larger_than_the_limit_is_refused_before_it_is_parsed(tmp_path,
+                                                                            monkeypatch):
+    from landlearn.core.chips import chip_listing
+
+    (tmp_path / "m.json").write_text('{"a": "' + "x" * 2000 + '"}')
+    monkeypatch.setattr(chip_listing, "MAX_JSON", 1000)
+    with pytest.raises(InputError, match="^TRAINING_DATA: .*more than"):
+        load_json(str(tmp_path / "m.json"))
+    monkeypatch.setattr(chip_listing, "MAX_JSON", 4000)
+    assert len(load_json(str(tmp_path / "m.json"))["a"]) == 2000

@@ -354,3 +354,61 @@ def test_the_background_check_reads_blocks_spread_over_a_large_raster(tmp_path, 
 
             assert segments._zero_in(Counted()) == zero
     assert len(reads) <= 2 * 256 and max(reads) == 256 and sum(reads) < 2 * 512 * 512
+
+
+def test_a_float_class_map_is_refined_as_its_whole_numbers(tmp_path):
+    """Raster Calculator writes Float32 by default: a map of 0/1/2 (and NaN) is a class map,
+    refined exactly as the same map in bytes; a fraction is refused by value."""
+    from synthetic import write
+
+    rng = np.random.default_rng(1)
+    classes = rng.integers(1, 4, (30, 30)).astype(np.uint8)
+    classes[:3] = 0
+    as_float = classes.astype(np.float32)
+    as_float[:3] = np.nan
+    ints = write(tmp_path / "i.tif", classes, nodata=0)
+    floats = write(tmp_path / "f.tif", as_float)
+    refine_classification(RefineConfig(ints, str(tmp_path / "ri.tif"), min_region_size=5))
+    refine_classification(RefineConfig(floats, str(tmp_path / "rf.tif"), min_region_size=5))
+    got, _ = _read(tmp_path / "rf.tif")
+    want, _ = _read(tmp_path / "ri.tif")
+    assert (got == want).all() and (got[:3] == 0).all() and (got != classes).any()
+    as_float[5, 5] = 1.5
+    fraction = write(tmp_path / "fr.tif", as_float)
+    with pytest.raises(InputError, match="^INPUT_RASTER: holds the value 1.5"):
+        refine_classification(RefineConfig(fraction, str(tmp_path / "x.tif"),
+                                           min_region_size=5))
+
+
+def test_hectares_in_feet_and_settings_a_unit_of_zero_does_not_use(tmp_path):
+    import os
+
+    from synthetic import write
+
+    rng = np.random.default_rng(2)
+    classes = rng.integers(1, 3, (20, 20)).astype(np.uint8)
+    # a state plane in US survey feet: 10 ft pixels are 9.29 m², 0.1 ha is 107.6 of them
+    feet = write(tmp_path / "ft.tif", classes, crs="EPSG:2263", nodata=0)
+    res = refine_classification(RefineConfig(feet, str(tmp_path / "r.tif"),
+                                             min_region_size=0.1, size_unit="hectares"))
+    assert res.min_pixels == 108
+    # segments only, unit 0: hectares on degrees and 'similar' on a class map merge nothing
+    lonlat = write(tmp_path / "ll.tif", classes, crs="EPSG:4326", nodata=0,
+                   transform=rasterio.transform.from_origin(10, 50, 0.001, 0.001))
+    segments = write(tmp_path / "s.tif", (np.arange(400).reshape(20, 20) // 40 + 1)
+                     .astype(np.int32), crs="EPSG:4326", nodata=0,
+                     transform=rasterio.transform.from_origin(10, 50, 0.001, 0.001))
+    refine_classification(RefineConfig(lonlat, str(tmp_path / "s_out.tif"),
+                                       segmented_raster=segments, size_unit="hectares",
+                                       merge_into="similar"))
+    with pytest.raises(InputError, match="^SIZE_UNIT: .*geographic"):
+        refine_classification(RefineConfig(lonlat, str(tmp_path / "x.tif"),
+                                           min_region_size=1, size_unit="hectares"))
+    # a refused input is closed, not left open (locked on Windows)
+    multi = write(tmp_path / "m.tif", np.stack([classes, classes]))
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        with pytest.raises(InputError, match="^INPUT_RASTER: .* neither a class map"):
+            refine_classification(RefineConfig(multi, str(tmp_path / "x.tif"),
+                                               min_region_size=4))
+    assert len(os.listdir("/proc/self/fd")) < before + 5

@@ -35,6 +35,22 @@ def test_a_small_region_takes_the_class_of_its_largest_neighbour():
     assert (out[cls != 3] == cls[cls != 3]).all()
 
 
+def test_a_group_of_small_pieces_keeps_the_class_of_the_group_it_merged_into():
+    # 3 x8 | 4 x1 | 1 x6 | 2 x6 in a row, unit 10 px: round 1 joins 3 with 4 (9 px, its
+    # heir the 8 px of 3) and 1 with 2 (12 px: equal pieces, the first in raster order, 1);
+    # round 2 merges the 9 px into the 12 px group, which keeps its class. Painting each
+    # group in its largest original piece's class made the whole row 3.
+    cls = np.array([[3] * 8 + [4] + [1] * 6 + [2] * 6], np.uint8)
+    out = _one_tile(cls, 4, 10)
+    assert (out == 1).all(), out
+
+
+def test_a_region_that_reached_the_unit_keeps_its_class_when_small_ones_join():
+    cls = np.array([[5] * 12 + [6] * 3 + [7] * 2], np.uint8)
+    out = _one_tile(cls, 4, 10)
+    assert (out == 5).all(), out  # 7 -> 6 (3 px) then 6's group -> 5 (12 px)
+
+
 def test_similar_merges_by_probabilities_and_an_island_in_nodata_stays():
     cls = np.array([[1, 1, 1, 2, 2],
                     [1, 1, 3, 2, 2],
