@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from qgis.core import (
+    QgsFeatureRequest,
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
@@ -69,8 +70,22 @@ def label_config(alg, parameters, context, feedback) -> LabelConfig:
                               alg.parameterAsString(parameters, "CLASS_FIELD", context) or None,
                               alg.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or None)
     if isinstance(layer, QgsRasterLayer):
+        _warn_unused(alg, parameters, context, feedback)
         return _label_config(labels=raster_path(layer, "LABELS"))
     raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
+
+
+def _warn_unused(alg, parameters, context, feedback) -> None:
+    """A raster's labels are its values: the vector settings given with it do nothing, and
+    a user who set them expects something of them (carried over from a saved model or a
+    batch run), so say it."""
+    unused = [key for key in ("CLASS_FIELD", "CLASS_NAME_FIELD")
+              if key in parameters and alg.parameterAsString(parameters, key, context)]
+    unused += [key for key in ("ALL_TOUCHED", "SELECTED_FEATURES_ONLY")
+               if key in parameters and alg.parameterAsBoolean(parameters, key, context)]
+    if unused and feedback is not None:
+        feedback.pushWarning(f"{', '.join(unused)}: not used with a classified raster as "
+                             "LABELS (its pixel values are the classes)")
 
 
 def _vector_config(alg, layer, parameters, context, feedback, class_field, class_name_field):
@@ -85,15 +100,29 @@ def _vector_config(alg, layer, parameters, context, feedback, class_field, class
 
 def _layer_texts(layer: QgsVectorLayer, class_field: str | None) -> tuple[str, ...]:
     """The distinct texts of a text class field over the whole layer (the selection
-    aside), at most a few more than a classifier takes (the engine names the excess)."""
-    index = layer.fields().indexOf(class_field) if class_field else -1
+    aside), as the engine counts them: the field found as it finds it (case aside), only
+    features with a geometry (a table row without one holds no class), at most a few more
+    texts than a classifier takes (the engine names the excess)."""
+    index = layer.fields().lookupField(class_field) if class_field else -1
     if index < 0:
         return ()
-    values = layer.uniqueValues(index, 1000)  # a NULL comes as None or a null QVariant
-    texts = tuple(sorted(v for v in values if isinstance(v, str) and v.strip()))
-    # a numeric field's values are numbers (QGIS 3.38+ types fields by QMetaType, so the
-    # values say it on every version)
-    return texts if all(isinstance(v, str) or not v for v in values if v is not None) else ()
+    request = QgsFeatureRequest().setSubsetOfAttributes([index])
+    texts: set[str] = set()
+    for feature in layer.getFeatures(request):
+        geometry = feature.geometry()
+        if geometry is None or geometry.isEmpty():
+            continue
+        value = feature.attribute(index)
+        if isinstance(value, str):
+            if value.strip():
+                texts.add(value)
+                if len(texts) > 1000:
+                    break
+        elif value is not None and value:
+            # a numeric field's values are numbers (QGIS 3.38+ types fields by QMetaType,
+            # so the values say it on every version); a NULL is None or a null QVariant
+            return ()
+    return tuple(sorted(texts))
 
 
 def add_classifier_label_parameters(alg) -> None:

@@ -242,13 +242,31 @@ def _report_path(path: str | None) -> str | None:
     return os.path.splitext(path)[0] + ".html"
 
 
+def _map_values(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """The map's class values (int64, 0 = NoData): whole numbers 0..255 in any type (R's
+    terra and SAGA write Float32 maps of them; NaN is NoData), else a refusal naming the
+    first value that is not one."""
+    if np.issubdtype(data.dtype, np.floating):
+        valid = valid & ~np.isnan(data)
+    kept = data[valid]
+    bad = (kept < 0) | (kept > 255)
+    if np.issubdtype(data.dtype, np.floating):
+        bad |= kept != np.round(kept)
+    if bad.any():
+        raise InputError("input", f"the classified raster holds the value {kept[bad][0]!r}; "
+                         "class values are whole numbers 1..255 (0 = NoData): renumber the "
+                         "map (e.g. Reclassify by table) first")
+    return np.where(valid, np.nan_to_num(data), 0).astype(np.int64)
+
+
 @terminable
 def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> AssessResult:
     progress = progress or NullProgress()
     check_distinct({"input": config.classified, "labels": config.reference.labels},
                    {"output_report": _report_path(config.output_report)})
     with RasterSource(config.classified, [1], parameter="input") as src:
-        if not np.issubdtype(src.dtype, np.integer):
+        if not np.issubdtype(src.dtype, np.integer) and \
+                not np.issubdtype(src.dtype, np.floating):
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
                              "raster holds whole class values (uint8)")
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
@@ -271,9 +289,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
                 inner = win.intersection(area)
                 block = src.read(inner)
-                m = np.where(block.valid, block.data[0], 0).astype(np.int64)
-                if m.min() < 0 or m.max() > 255:
-                    raise InputError("input", "the classified raster holds values outside 0..255")
+                m = _map_values(block.data[0], block.valid)
                 map_pixels += np.bincount(m.ravel(), minlength=256)
                 if geographic:
                     per_row = row_areas(src.grid, inner)

@@ -9,10 +9,21 @@ algorithms in threads, and the mode belongs to the host).
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["open_dataset_or_none", "quiet_gdal"]
+__all__ = ["may_exist", "open_dataset_or_none", "quiet_gdal"]
+
+
+def may_exist(path: str) -> bool:
+    """False only for what is surely a missing file: GDAL's virtual paths and connection
+    strings (GPKG:a.gpkg:table, NETCDF:"x.nc":ndvi, HDF4_EOS:EOS_GRID:"f.hdf":..., two
+    letters or more before the colon, unlike a drive) and URLs are no files, and GDAL
+    itself says whether they open."""
+    return (os.path.exists(path) or "://" in path or path.startswith("/vsi")
+            or re.match(r"[A-Za-z][A-Za-z0-9_]+:", path) is not None)
 
 
 @contextmanager

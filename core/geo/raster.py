@@ -10,7 +10,6 @@ Windows may hang over the raster edge; the overhang comes back filled and masked
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..progress import check
-from .gdal_open import open_dataset_or_none
+from .gdal_open import may_exist, open_dataset_or_none
 from .grid import Grid, clip_window
 
 
@@ -39,10 +38,7 @@ def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
     path = os.fspath(path)
     if not path:
         raise InputError(parameter, "no raster was given")
-    # GDAL's virtual paths and connection strings (GPKG:a.gpkg:table, NETCDF:"x.nc":ndvi,
-    # SENTINEL2_L2A:...: two letters or more before the colon, unlike a drive) are no files
-    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi") and \
-            not re.match(r"[A-Za-z][A-Za-z0-9_]+:", path):
+    if not may_exist(path):
         raise InputError(parameter, f"the raster '{path}' does not exist")
     try:
         ds = rasterio.open(path)

@@ -6,10 +6,8 @@ implement (labels.py) so that neither source imports the module that imports it.
 
 from __future__ import annotations
 
-import os
-
 from ..errors import InputError
-from ..geo.gdal_open import open_dataset_or_none
+from ..geo.gdal_open import may_exist, open_dataset_or_none
 from ..geo.grid import Grid, count_tiles, tile_windows
 from ..progress import NullProgress, Progress, track
 from .base import LabelConfig, LabelSource
@@ -33,7 +31,7 @@ def open_labels(config: LabelConfig, grid: Grid, progress: Progress | None = Non
     if not path:
         raise InputError("labels", "no labels were given: choose a classified raster or a "
                          "polygon/point layer with a class field")
-    if not os.path.exists(path) and "://" not in path and not path.startswith("/vsi"):
+    if not may_exist(path):  # GPKG:x.gpkg:landcover, HDF4_EOS:EOS_GRID:... are no files
         raise InputError("labels", f"'{path}' does not exist")
     if is_vector(path):
         return VectorLabels(config, grid, progress)

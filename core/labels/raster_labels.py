@@ -44,6 +44,10 @@ class RasterLabels:
         if self._int64:  # the fill goes into uint64 buffers: its bit pattern
             self._fill = int(np.int64(self._fill).view(np.uint64))
         self._offset = self._aligned_offset()
+        if self._offset is not None and (self.ds.crs is None) != (grid.crs is None):
+            progress.warning("The label raster and the image are on the same grid but "
+                             f"{'the label raster' if self.ds.crs is None else 'the image'} "
+                             "has no CRS: the other's is assumed. Assign it if that is wrong.")
         self.cell_ratio: float | None = None
         if self._offset is None and self._int64:
             raise InputError("labels", "the label raster is Int64 and on another grid than the "
@@ -68,7 +72,9 @@ class RasterLabels:
 
     def _aligned_offset(self) -> tuple[int, int] | None:
         """(col, row) of the image grid's origin in the label raster, if grids coincide."""
-        same_crs = (self.ds.crs == self.grid.crs) or (self.ds.crs is None and self.grid.crs is None)
+        # a side without a CRS (a label raster saved without .prj or .aux.xml) is taken to
+        # be in the other's when the grids coincide, as vector labels are (warned)
+        same_crs = (self.ds.crs == self.grid.crs) or self.ds.crs is None or self.grid.crs is None
         if not same_crs:
             return None
         st, gt = self.ds.transform, self.grid.transform

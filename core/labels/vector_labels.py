@@ -117,6 +117,21 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
     return code
 
 
+def _zero(text: str) -> bool:
+    """A text class that is the number 0 ("0", "00", "0.0"): no label, as 0 is in a numeric
+    field (a CSV's background code; numbered alphabetically it became class 1)."""
+    try:
+        return float(text) == 0
+    except ValueError:
+        return False
+
+
+def _text_class(text: str) -> str | None:
+    """A feature's text class, or None where it has none (empty, or the number 0)."""
+    text = text.strip()
+    return text if text and not _zero(text) else None
+
+
 def _all_texts(layer, fidx: int) -> set[str]:
     """Every non-empty text of the class field over the features of the whole layer that
     have a geometry (other fields left unread), at most MAX_TEXT_CLASSES + 1 of them."""
@@ -133,7 +148,7 @@ def _all_texts(layer, fidx: int) -> set[str]:
             if geom is None or geom.IsEmpty():
                 continue
             if feat.IsFieldSetAndNotNull(name):
-                text = feat.GetFieldAsString(name).strip()
+                text = _text_class(feat.GetFieldAsString(name))
                 if text:
                     texts.add(text)
                     if len(texts) > MAX_TEXT_CLASSES:
@@ -189,6 +204,9 @@ class VectorLabels:
         if not numeric and ftype != ogr.OFTString:
             raise InputError("class_field", f"field '{config.class_field}' is of type "
                              f"{ogr.GetFieldTypeName(ftype)}; use a numeric or text field")
+        if not numeric and nidx is not None:
+            progress.warning(f"CLASS_NAME_FIELD '{config.class_name_field}' is not used: the "
+                             f"texts of the class field '{config.class_field}' are the names")
         transform = _transformer(layer, grid, progress)
         # only the features near the image are read: a country's polygons against a
         # county's image would otherwise all be held in memory
@@ -221,9 +239,10 @@ class VectorLabels:
                 if nidx is not None and feat.IsFieldSetAndNotNull(nidx):
                     names.setdefault(value, feat.GetFieldAsString(nidx))
             else:
-                value = feat.GetFieldAsString(fidx).strip()
-                if not value:
-                    skipped_null += 1
+                value = _text_class(feat.GetFieldAsString(fidx))
+                if value is None:
+                    if not feat.GetFieldAsString(fidx).strip():
+                        skipped_null += 1
                     continue
             geom = geom.Clone()
             if step:
@@ -249,7 +268,7 @@ class VectorLabels:
         every_text = (_all_texts(layer, fidx) | set(raw)
                       if not numeric and raw and box is not None else set(raw))
         if not numeric and raw:  # the selection's layer's texts too (see LabelConfig)
-            every_text |= {t.strip() for t in config.layer_texts if t and t.strip()}
+            every_text |= {t for t in map(_text_class, config.layer_texts or ()) if t}
         ds = None  # noqa: F841  (closes the OGR dataset)
         if skipped_null:
             progress.warning(f"{skipped_null} feature(s) with an empty class field were skipped.")
@@ -277,6 +296,14 @@ class VectorLabels:
                 code = {t: int(t) for t in texts}
             else:
                 code = {t: i + 1 for i, t in enumerate(texts)}
+                if all(t.isascii() and t.isdigit() for t in texts):
+                    # codes past 255 (CORINE's 111..523) do not fit a class value: said,
+                    # not done silently; the names keep the codes
+                    progress.warning(f"Field '{config.class_field}' holds codes outside "
+                                     f"1..255 (e.g. '{max(texts, key=int)}'): they are "
+                                     f"numbered 1..{len(texts)} in text order, and each "
+                                     "class's name keeps its code. Recode the field to "
+                                     "1..255 to keep the codes as values.")
                 away = sorted(every_text - set(raw), key=str.casefold)
                 if away:
                     progress.info(f"Class(es) {away[:10]} of the layer have no feature near "

@@ -117,13 +117,16 @@ def test_selected_text_classes_keep_the_whole_layers_numbers(provider, sample, t
     s2 = sample / "s2_osm_sparse"
     with _selected(s2 / "osm_landuse_subset.gpkg", "\"fclass\" = 'water'") as layer:
         assert 0 < layer.selectedFeatureCount() < layer.featureCount()
-        out = str(tmp_path / "water.tif")
-        res = _run({"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
-                    "LABELS": layer.id(), "CLASS_FIELD": "fclass",
-                    "SELECTED_FEATURES_ONLY": True, "OUTPUT": out})
-        with rasterio.open(out) as ds:
-            assert set(np.unique(ds.read(1))) == {0, 7}
-        assert res["CLASS_COUNT"] == 1
+        # the field typed in another case, as the engine accepts it (the whole layer's
+        # texts were then not found and the selection numbered alone: water 1)
+        for field in ("fclass", "FCLASS"):
+            out = str(tmp_path / f"water_{field}.tif")
+            res = _run({"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+                        "LABELS": layer.id(), "CLASS_FIELD": field,
+                        "SELECTED_FEATURES_ONLY": True, "OUTPUT": out})
+            with rasterio.open(out) as ds:
+                assert set(np.unique(ds.read(1))) == {0, 7}, field
+            assert res["CLASS_COUNT"] == 1
 
 
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
@@ -271,3 +274,24 @@ def test_unsaved_edits_and_virtual_fields_are_read_as_qgis_shows_them(provider, 
         assert virtual["CLASS_COUNT"] == whole["CLASS_COUNT"]
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_vector_settings_given_with_raster_labels_are_said_to_be_unused(provider, sample,
+                                                                        tmp_path):
+    import processing
+    from qgis.core import QgsProcessingFeedback
+
+    said = []
+
+    class Log(QgsProcessingFeedback):
+        def pushWarning(self, text):  # noqa: N802 - QGIS's name
+            said.append(text)
+            super().pushWarning(text)
+
+    nc = sample / "nc_landsat7"
+    processing.run("landlearn:rasterizelabels", {
+        "INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": str(nc / "strata.tif"),
+        "CLASS_FIELD": "id", "ALL_TOUCHED": True, "OUTPUT": str(tmp_path / "l.tif")},
+        feedback=Log())
+    assert any(w.startswith("CLASS_FIELD, ALL_TOUCHED: not used with a classified raster")
+               for w in said), said

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import rasterio
 
 from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
 from landlearn.core.errors import InputError
@@ -137,11 +138,30 @@ def test_html_report_for_any_other_name_and_json_numbers(tmp_path):
         pytest.approx(res.areas.area[1])
 
 
-def test_a_float_map_no_overlap_or_a_foreign_report_is_refused(tmp_path):
+def test_a_float_map_of_whole_numbers_is_assessed_as_its_bytes(tmp_path):
+    """R's terra and SAGA write Float32 class maps: assessed as the same map in bytes
+    (NaN = NoData); a fraction is refused by value, naming the fix."""
     m, r = _map_and_reference(tmp_path)
-    floats = write(tmp_path / "f.tif", np.ones((20, 20), np.float32))
-    with pytest.raises(InputError, match="^INPUT: .* is float32; a classified raster holds whole"):
-        assess_accuracy(AssessConfig(floats, LabelConfig(r)))
+    with rasterio.open(m) as ds:
+        data = ds.read(1)
+        nodata = ds.nodata
+    floats = data.astype(np.float32)
+    if nodata is not None:
+        floats[data == nodata] = np.nan
+    f = write(tmp_path / "f.tif", floats)
+    want = assess_accuracy(AssessConfig(m, LabelConfig(r)))
+    got = assess_accuracy(AssessConfig(f, LabelConfig(r)))
+    np.testing.assert_array_equal(got.accuracy.matrix, want.accuracy.matrix)
+    assert got.unclassified_reference == want.unclassified_reference
+    floats[0, 0] = 2.5
+    half = write(tmp_path / "h.tif", floats)
+    with pytest.raises(InputError, match="^INPUT: .* holds the value 2.5; class values are "
+                                         "whole numbers 1..255 .*renumber"):
+        assess_accuracy(AssessConfig(half, LabelConfig(r)))
+
+
+def test_no_overlap_or_a_foreign_report_is_refused(tmp_path):
+    m, r = _map_and_reference(tmp_path)
     only_on_zero = np.zeros((20, 20), np.uint8)
     only_on_zero[:, 0] = 1  # reference only where the map is unclassified
     z = write(tmp_path / "z.tif", only_on_zero, nodata=0)

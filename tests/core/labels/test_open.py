@@ -50,6 +50,28 @@ def test_open_labels_refuses_no_path_and_a_missing_one(tmp_path):
         open_labels(LabelConfig("/vsimem/none.tif"), grid)
 
 
+def test_labels_in_a_geopackage_raster_table_open_by_gdals_connection_string(tmp_path):
+    """QGIS passes a GeoPackage raster layer as GPKG:path:table (HDF and NetCDF layers
+    likewise): it was refused as a file that does not exist."""
+    import rasterio
+
+    image = write(tmp_path / "image.tif", np.ones((8, 8), np.uint8))
+    with RasterSource(image) as src:
+        grid = src.grid
+    lab = np.zeros((8, 8), np.uint8)
+    lab[1:3, 4:7] = 3
+    path = tmp_path / "labels.gpkg"
+    with rasterio.open(path, "w", driver="GPKG", width=8, height=8, count=1, dtype="uint8",
+                       crs="EPSG:32633", nodata=0, RASTER_TABLE="landcover",
+                       transform=rasterio.transform.from_origin(500000, 5000000, 10, 10)) as ds:
+        ds.write(lab[None])
+    labels = open_labels(LabelConfig(f"GPKG:{path}:landcover"), grid)
+    assert [c.value for c in labels.classes] == [3]
+    np.testing.assert_array_equal(labels.read(grid.full_window), lab)
+    with pytest.raises(InputError, match="^LABELS: "):
+        open_labels(LabelConfig(f"GPKG:{tmp_path / 'missing.gpkg'}:landcover"), grid)
+
+
 def _open_files(path) -> list[str]:
     """This process's file descriptors open on ``path`` (Linux /proc)."""
     import os

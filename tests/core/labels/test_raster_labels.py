@@ -131,6 +131,14 @@ def test_a_label_raster_elsewhere_or_without_crs_is_refused(tmp_path):
     with pytest.raises(InputError, match="^LABELS: the label raster and the image are on different "
                                          "grids and one of them has no CRS"):
         RasterLabels(LabelConfig(shifted), grid, RecordingProgress())
+    # on the image's grid but saved without a CRS: the image's is assumed, and said
+    same = np.zeros((10, 10), np.uint8)
+    same[3:5, 6:8] = 2
+    bare = write(tmp_path / "bare.tif", same, crs=None, nodata=0)
+    progress = RecordingProgress()
+    labels = RasterLabels(LabelConfig(bare), grid, progress)
+    assert any("has no CRS: the other's is assumed" in w for w in progress.warnings)
+    np.testing.assert_array_equal(labels.read(grid.full_window), same)
     # half a pixel off in the same CRS: warped (nearest neighbour), and said so
     half = write(tmp_path / "half.tif", np.full((10, 10), 4, np.uint8),
                  transform=from_origin(500005, 5000000, 10, 10))

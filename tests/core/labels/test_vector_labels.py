@@ -157,6 +157,28 @@ def test_a_text_field_of_codes_keeps_the_codes_as_class_values(tmp_path):
     assert (arr[:, :3] == 1).all() and (arr[:, 3:6] == 10).all() and (arr[:, 6:] == 2).all()
 
 
+def test_a_text_zero_is_no_label_and_codes_past_255_are_numbered_with_a_warning(tmp_path):
+    """A CSV's '0' (background) was numbered as a class and shifted every code: '0' 1,
+    '1' 2, '2' 3. It is no label, as 0 is in a numeric field."""
+    grid = _grid(tmp_path)
+    rows = [("0", (500000, 4999900, 500030, 5000000)), ("1", (500030, 4999900, 500060, 5000000)),
+            ("2", (500060, 4999900, 500100, 5000000))]
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(_text_layer(tmp_path / "z.gpkg", rows), class_field="KIND"),
+                          grid, progress)
+    assert [(c.value, c.name) for c in labels.classes] == [(1, "1"), (2, "2")]
+    arr = labels.read(grid.full_window)
+    assert (arr[:, :3] == 0).all() and (arr[:, 3:6] == 1).all() and (arr[:, 6:] == 2).all()
+    assert not progress.warnings
+    # CORINE-style codes do not fit 1..255: numbered in text order, said, names kept
+    rows = [("311", (500000, 4999900, 500050, 5000000)), ("112", (500050, 4999900, 500100, 5000000))]
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(_text_layer(tmp_path / "c.gpkg", rows), class_field="KIND"),
+                          grid, progress)
+    assert [(c.value, c.name) for c in labels.classes] == [(1, "112"), (2, "311")]
+    assert any("codes outside 1..255 (e.g. '311')" in w for w in progress.warnings)
+
+
 def test_all_touched_points_and_names_from_the_config(tmp_path):
     grid = _grid(tmp_path)
     thin = polygons(tmp_path / "thin.gpkg", [(3, (500021, 4999951, 500024, 4999954))], 32633)
