@@ -91,9 +91,12 @@ def _check_packable(base: int) -> None:
     """A pair packs as a * base + b in int64 only while base**2 fits: past 3.04e9 ids the
     keys wrapped and distinct pairs became one."""
     if base > MAX_PACKED_BASE:
-        raise InputError("min_segment_size", f"{base:,} regions are more than LandLearn can "
-                         "pair up (3,037,000,499); raise MIN_SEGMENT_SIZE (or "
-                         "MIN_REGION_SIZE), or process smaller areas (EXTENT)")
+        # counted before any merge, so MIN_SEGMENT_SIZE cannot help; coarser detail
+        # (fewer first-pass regions) or a smaller area can
+        raise InputError("input_raster", f"{base:,} regions before merging are more "
+                         "than LandLearn can pair up (3,037,000,499); process smaller areas "
+                         "(EXTENT, or clip the raster into parts), or for Segment lower "
+                         "SPECTRAL_DETAIL (fewer, larger first regions)")
 
 
 MAX_PACKED_BASE = 3_037_000_499  # floor(sqrt(2**63 - 1))
@@ -269,7 +272,8 @@ class Graph:
         return got
 
 
-def staged_merge(graph: Graph, min_size: int) -> np.ndarray:
+def staged_merge(graph: Graph, min_size: int, check: Callable[[], None] | None = None
+                 ) -> np.ndarray:
     """merge_small one size at a time (segments of 1 px first, then 2, 3, ... up to
     ``min_size`` - 1), as Orfeo ToolBox merges small regions by increasing size: the
     smallest pieces settle before larger small segments pick their neighbours, which keeps
@@ -278,7 +282,10 @@ def staged_merge(graph: Graph, min_size: int) -> np.ndarray:
     under-segmentation error was 0.001-0.003 worse on nb_aerial and nc, for 35% less
     merging time; BENCHMARKS.md, Segment.)
     ``graph.first_stage(count, sums, pairs)``: the roots of the stage under 2 px, where part
-    of it was decided before (settle.py); by default merge_small's."""
+    of it was decided before (settle.py); by default merge_small's. ``check``: called
+    between stages (Cancel). A stage that merges nothing is followed by the size just above
+    the smallest segment that has a neighbour, not the next size: the stages between would
+    merge nothing either (MIN_SEGMENT_SIZE 10^7 was 10^7 stages)."""
     # each stage works on the segments left by the previous one (compacted), not on every
     # local segment again: on a 29 MPix raster that was 3.3M nodes per stage
     c, s, p, first_stage = graph.take()
@@ -311,7 +318,17 @@ def staged_merge(graph: Graph, min_size: int) -> np.ndarray:
             root = lut[root]
             ids = ids[keep]  # a kept root is its group's smallest member, ids stay sorted
             del lut
+        merged = not keep.all()
         del keep  # none of the round's arrays alive beside the next round's
         if size >= min_size:
             return ids[root]
+        if check is not None:
+            check()
+        if not merged and len(p):
+            # every segment with a neighbour has >= size px: sizes up to its smallest
+            # count merge nothing
+            smallest = min(c[p[:, 0]].min(), c[p[:, 1]].min())
+            size = max(size, int(min(smallest, min_size - 1)))
+        elif not merged:
+            return ids[root]  # no segment has a neighbour: nothing can merge any more
         size += 1

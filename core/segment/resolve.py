@@ -11,10 +11,11 @@ from .stats import SegmentStats
 
 
 def resolve(stats: SegmentStats, min_size: int, method: str = "fast",
-             spill: str | None = None) -> tuple[np.ndarray, int]:
+             spill: str | None = None, check=None) -> tuple[np.ndarray, int]:
     """Local id -> final id (1..n, in raster order of each segment's first pixel). Takes
     from ``stats`` what only the merge needs (pairs, joins, decisions, scaled sums), and
-    with ``spill`` (a folder) leaves what only the outputs read memory-mapped there."""
+    with ``spill`` (a folder) leaves what only the outputs read memory-mapped there.
+    ``check``: called between merge stages (Cancel)."""
     n = len(stats.count)
     root = union(n, np.sort(stats.joins, axis=1)) if len(stats.joins) else np.arange(n)
     stats.joins = None
@@ -53,7 +54,7 @@ def resolve(stats: SegmentStats, min_size: int, method: str = "fast",
         stats.spill(spill)
     graph = Graph(count, sums, pairs, stage)
     del count, sums, pairs, stage
-    merged = staged_merge(graph, min_size) if method == "joint" else \
+    merged = staged_merge(graph, min_size, check) if method == "joint" else \
         merge_small(*graph.take()[:3], min_size, overwrite=True)
     kept, final = np.unique(merged, return_inverse=True)
     # kept roots are canonical ids, already in raster order: final ids follow it

@@ -115,7 +115,7 @@ def band_scaling(source: RasterSource, progress=None, area=None) -> tuple[np.nda
     whole raster)."""
     n = source.count
     if source.dtype == np.uint8:
-        return np.zeros(n, np.float32), np.ones(n, np.float32)
+        return np.zeros(n, np.float64), np.ones(n, np.float32)
     data = source.sample(progress, windows=256, area=area)
     if data.shape[1] == 0:
         raise InputError("input_raster", "no valid pixel was found in the raster"
@@ -133,7 +133,9 @@ def band_scaling(source: RasterSource, progress=None, area=None) -> tuple[np.nda
     lo = np.where(flat, data.min(axis=1), lo)
     hi = np.where(flat, data.max(axis=1), hi)
     span = np.maximum(hi - lo, np.where(flat, 255.0 * step, step))
-    return lo.astype(np.float32), (255.0 / span).astype(np.float32)
+    # the offset stays float64: a uint32 or float64 band near 4e9 held in float32 steps of
+    # 512 (first_pass subtracts it before narrowing the values)
+    return lo.astype(np.float64), (255.0 / span).astype(np.float32)
 
 
 def _min_span(dtype, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -163,6 +165,14 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
         raise InputError("max_segment_size", f"{config.max_segment_size} px is below "
                          f"MIN_SEGMENT_SIZE ({config.min_segment_size}) or 4; use 0 (no "
                          "maximum) or a larger size")
+    side = math.isqrt(config.max_segment_size)
+    if config.max_segment_size and side * side < config.min_segment_size:
+        # large segments are cut into cells of isqrt(MAX) px a side: cells under the
+        # minimum were joined again into pieces above the maximum
+        raise InputError("max_segment_size", f"{config.max_segment_size} px cuts large "
+                         f"segments into cells of {side} x {side} = {side * side} px, under "
+                         f"MIN_SEGMENT_SIZE ({config.min_segment_size}); use at least "
+                         f"{(math.isqrt(config.min_segment_size - 1) + 1) ** 2} px, or 0")
     if not (config.output or config.output_segment_ids or config.output_polygons):
         raise InputError("output", "choose at least one output")
     if not 64 <= config.tile_size <= 8192:
@@ -211,7 +221,12 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                 raise disk_full_error(first.path, first.parameter, needed, exc) from None
             try:
                 check(progress)
-                final, n_final = resolve(stats, config.min_segment_size, config.method, tmp)
+                final, n_final = resolve(stats, config.min_segment_size, config.method, tmp,
+                                         lambda: check(progress))
+                if n_final == 0:  # bytes are not sampled first (band_scaling): said here
+                    raise InputError("input_raster", "every pixel is NoData"
+                                     + (" inside EXTENT" if config.extent else "")
+                                     + ": there is nothing to segment")
                 progress.set_fraction(0.8)
                 split = None
                 if config.max_segment_size:
@@ -254,9 +269,13 @@ def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
     first = next((key, path) for key, path in (
         ("output", config.output), ("output_segment_ids", config.output_segment_ids),
         ("output_polygons", config.output_polygons)) if path)
+    # the spool holds per-segment sums of each band, and for other than bytes their raw
+    # sums too: the figure measured on 3 bands of bytes, scaled (a 10-band uint16 stack
+    # spooled some 3-4 times it and the disk filled late in the run)
+    spool = math.ceil(SPOOL_BYTES_PER_PIXEL * max(1.0, src.count / 3)
+                      * (1 if src.dtype == np.uint8 else 2))
     out = [PlannedOutput(*first, 1, np.dtype(np.int64), "temporary labels"),
-           PlannedOutput(*first, SPOOL_BYTES_PER_PIXEL, np.dtype(np.uint8),
-                         "temporary statistics")]
+           PlannedOutput(*first, spool, np.dtype(np.uint8), "temporary statistics")]
     if config.output:
         out.append(PlannedOutput("output", config.output, src.count, src.dtype))
     if config.output_segment_ids:
@@ -268,9 +287,20 @@ def _planned(config: SegmentConfig, src: RasterSource) -> list[PlannedOutput]:
 def _bands(config: SegmentConfig):
     """BAND_INDEXES, or the first three bands that are not alpha (an alpha band says where
     the image is, it is no colour to segment by: a grey + alpha scan has one band)."""
-    if config.band_indexes:
-        return config.band_indexes
     with open_dataset(config.input_raster) as ds:
+        if config.band_indexes:
+            chosen = [int(b) for b in config.band_indexes]
+            bad = [b for b in chosen if not 1 <= b <= ds.count]
+            if bad:
+                raise InputError("band_indexes", f"band(s) {bad} do not exist; "
+                                 f"'{os.path.basename(config.input_raster)}' has bands "
+                                 f"1..{ds.count}")
+            twice = sorted({b for b in chosen if chosen.count(b) > 1})
+            if twice:
+                # a band named twice weighs twice in every range distance
+                raise InputError("band_indexes", f"band(s) {twice} are named more than "
+                                 "once; name each band once")
+            return tuple(chosen)
         data = [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha]
     if not data:
         raise InputError("band_indexes", f"every band of '{config.input_raster}' is an alpha "

@@ -110,6 +110,46 @@ def test_small_segments_merge_one_size_at_a_time():
     assert graph.count is None and graph.pairs is None  # taken: the merge frees it
 
 
+def _one_size_at_a_time(count, sums, pairs, min_size):
+    """staged_merge as it was: every size from 2 to ``min_size``, none skipped."""
+    root = np.arange(len(count))
+    c, s, p = count.astype(np.float64), sums.astype(np.float64), pairs
+    for size in range(2, min_size + 1):
+        r = merge_small(c, s, p, size)
+        root = r[root]
+        c = np.bincount(r, c, len(c))
+        s = np.stack([np.bincount(r, s[:, b], len(c)) for b in range(s.shape[1])], 1)
+        q = r[p]
+        p = np.unique(np.sort(q[q[:, 0] != q[:, 1]], axis=1), axis=0)
+    return root
+
+
+def test_sizes_that_merge_nothing_are_skipped_with_the_same_result():
+    """MIN_SEGMENT_SIZE 10^7 ran 10^7 stages, uncancellable. Stages that merge nothing are
+    now skipped to the next size that can: the same roots, and few stages."""
+    rng = np.random.default_rng(4)
+    n = 300
+    count = rng.choice([1, 2, 3, 7, 40, 41, 300], n)
+    sums = (rng.random((n, 2)) * 255 * count[:, None])
+    a = rng.integers(0, n, 900)
+    b = rng.integers(0, n, 900)
+    pairs = np.unique(np.sort(np.stack([a, b], 1)[a != b], axis=1), axis=0)
+    for min_size in (5, 45, 120, 10_000_000):
+        stages = []
+        got = staged_merge(Graph(count.copy(), sums.copy(), pairs.copy()), min_size,
+                           lambda s=stages: s.append(1))
+        if min_size < 1000:
+            want = _one_size_at_a_time(count, sums, pairs, min_size)
+            # same groups (the roots named as staged_merge names them: smallest member)
+            assert len(np.unique(got)) == len(np.unique(want))
+            np.testing.assert_array_equal(got, np.minimum.reduceat(
+                np.arange(n)[np.argsort(want, kind="stable")],
+                np.r_[0, np.flatnonzero(np.diff(np.sort(want))) + 1])[
+                    np.unique(want, return_inverse=True)[1]])
+        # each stage run merges something (at most n - 1 of them), not one per size
+        assert len(stages) < min(n, min_size), (min_size, len(stages))
+
+
 def test_group_sums_adds_rows_in_order_as_bincount():
     rng = np.random.default_rng(3)
     values = rng.normal(size=(1000, 3)) * 1e6
@@ -126,9 +166,9 @@ def test_pairs_past_what_int64_keys_hold_are_refused_not_wrapped():
     from landlearn.core.segment.graph import MAX_PACKED_BASE, remap_pairs, unique_pairs
 
     big = np.array([[0, MAX_PACKED_BASE], [1, 2]], np.int64)  # base MAX + 1
-    with pytest.raises(InputError, match="^MIN_SEGMENT_SIZE: 3,037,000,500 regions are more"):
+    with pytest.raises(InputError, match="^INPUT_RASTER: 3,037,000,500 regions before merging are more"):
         unique_pairs(big)
-    with pytest.raises(InputError, match="regions are more than LandLearn can pair up"):
+    with pytest.raises(InputError, match="regions before merging are more than LandLearn can pair up"):
         remap_pairs(np.array([[0, 1]]), np.array([0, 1]), MAX_PACKED_BASE + 1)
     np.testing.assert_array_equal(unique_pairs(np.array([[3, 4], [1, 2], [3, 4]])),
                                   [[1, 2], [3, 4]])

@@ -21,9 +21,11 @@ def _s2(sample):
     return str(sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif")
 
 
-def test_tiles_stitch_exactly_and_a_segment_crossing_tiles_keeps_one_id(sample, tmp_path):
+@pytest.mark.parametrize("method", ["joint", "fast"])
+def test_tiles_stitch_exactly_and_a_segment_crossing_tiles_keeps_one_id(sample, tmp_path,
+                                                                        method):
     image = _s2(sample)
-    cfg = dict(band_indexes=(3, 2, 1), min_segment_size=20, spectral_detail=16)
+    cfg = dict(band_indexes=(3, 2, 1), min_segment_size=20, spectral_detail=16, method=method)
     one = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "one.tif"),
                                 tile_size=1024, **cfg))
     tiled = segment(SegmentConfig(image, output_segment_ids=str(tmp_path / "tiled.tif"),
@@ -104,14 +106,44 @@ def test_nodata_border_and_polygons(shared, tmp_path):
         assert f.GetField("mean_Band_1") is not None
 
 
+def test_wide_integers_are_scaled_without_float32_rounding_and_all_nodata_is_refused(
+        tmp_path):
+    """A uint32 band near 4e9 with detail over 1,000 values: narrowed to float32 before the
+    offset came off, it kept three levels 512 apart. It segments as the same values less
+    4e9 in uint16 do. A byte image that is NoData inside EXTENT is refused, not 0 segments."""
+    from synthetic import write
+
+    rng = np.random.default_rng(3)
+    base = np.repeat(np.repeat(rng.integers(0, 1000, (8, 8)), 12, 0), 12, 1)
+    noisy = base + rng.integers(0, 3, base.shape)
+    wide = write(tmp_path / "wide.tif", (noisy + 4_000_000_000).astype(np.uint32)[None])
+    narrow = write(tmp_path / "narrow.tif", noisy.astype(np.uint16)[None])
+    a = segment(SegmentConfig(wide, output_segment_ids=str(tmp_path / "a.tif"),
+                              min_segment_size=4))
+    b = segment(SegmentConfig(narrow, output_segment_ids=str(tmp_path / "b.tif"),
+                              min_segment_size=4))
+    assert a.segments == b.segments > 40
+    np.testing.assert_array_equal(_ids(tmp_path / "a.tif"), _ids(tmp_path / "b.tif"))
+    blank = write(tmp_path / "blank.tif", np.zeros((3, 20, 20), np.uint8), nodata=0)
+    with pytest.raises(InputError, match="^INPUT_RASTER: every pixel is NoData"):
+        segment(SegmentConfig(blank, output_segment_ids=str(tmp_path / "c.tif")))
+    assert not (tmp_path / "c.tif").exists()
+
+
 def test_bad_parameters(sample, tmp_path):
     image = _s2(sample)
     with pytest.raises(InputError, match="^SPECTRAL_DETAIL: 0 is outside 1..20"):
         segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), spectral_detail=0))
     with pytest.raises(InputError, match="^OUTPUT: choose at least one output"):
         segment(SegmentConfig(image))
-    with pytest.raises(InputError, match="^BANDS: band\\(s\\) \\[12\\] do not exist"):
+    with pytest.raises(InputError, match="^BAND_INDEXES: band\\(s\\) \\[12\\] do not exist"):
         segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), band_indexes=(1, 12)))
+    with pytest.raises(InputError, match="^BAND_INDEXES: band\\(s\\) \\[2\\] are named more"):
+        segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), band_indexes=(2, 1, 2)))
+    # cells of isqrt(24) = 4 px a side are 16 px, under the minimum: joined again past 24
+    with pytest.raises(InputError, match="^MAX_SEGMENT_SIZE: 24 px cuts .* 16 px, under "
+                                         "MIN_SEGMENT_SIZE \\(20\\); use at least 25"):
+        segment(SegmentConfig(image, output=str(tmp_path / "x.tif"), max_segment_size=24))
     for bad, message in ((dict(method="otb"), "^METHOD: 'otb' is not one of fast, joint"),
                          (dict(threshold=-1.0), "^THRESHOLD: -1.0 is not in 0..10"),
                          (dict(max_iterations=0), "^MAX_ITERATIONS: 0 is not in 1..1000"),
