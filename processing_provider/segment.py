@@ -112,7 +112,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterVectorDestination(
             "OUTPUT_POLYGONS", self.tr("Segment polygons"), optional=True,
             createByDefault=False),
-            "Optional GeoPackage with one polygon per segment: id, pixels, band means.")
+            "Optional GeoPackage of the segments' polygons (id, the segment's pixels, band "
+            "means): one feature per connected part, so a segment in several parts has "
+            "several features with its id.")
         self.addOutput(QgsProcessingOutputNumber("SEGMENT_COUNT", self.tr("Segments")))
 
     def perform(self, parameters, context, progress, feedback):

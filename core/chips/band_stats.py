@@ -7,6 +7,8 @@ variances come from sums of values shifted by a constant near the mean (see Band
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,36 +45,80 @@ class BandStats:
     def __init__(self, band_names: list[str]):
         n = len(band_names)
         self.names = list(band_names)
-        self.count = 0
+        self.count = 0  # valid pixels (any band has data)
+        self.kept = np.zeros(n, dtype=np.int64)  # per band: its own NoData left out
         self.shift: np.ndarray | None = None
         self.s1 = np.zeros(n, dtype=np.float64)
         self.s2 = np.zeros(n, dtype=np.float64)
         self.minimum = np.full(n, np.inf)
         self.maximum = np.full(n, -np.inf)
 
-    def add(self, data: np.ndarray, valid: np.ndarray) -> None:
-        """Fold in (bands, rows, cols) ``data`` where ``valid`` (rows, cols) is True."""
+    def add(self, data: np.ndarray, valid: np.ndarray,
+            nodata: Sequence[float | None] | None = None) -> None:
+        """Fold in (bands, rows, cols) ``data`` where ``valid`` (rows, cols) is True.
+
+        ``nodata``: each band's NoData value. A pixel is valid while any band has data
+        (raster.RasterSource), so one band's NoData inside valid pixels (a Landsat stack
+        whose thermal band ends earlier) is left out of that band's figures only: counted,
+        its -9999 became the band's minimum and dragged its mean and spread. NaN is never
+        counted."""
         n = int(np.count_nonzero(valid))
         if n == 0:
             return
         x = data.reshape(data.shape[0], -1) if n == valid.size else data[:, valid]
-        if self.shift is None:
-            self.shift = x[:, :4096].mean(axis=1, dtype=np.float64)
-        d = x.astype(np.float64)
-        d -= self.shift[:, None]
-        self.s1 += d.sum(axis=1)
-        self.s2 += np.einsum("ij,ij->i", d, d)
+        holes = _holes(x, nodata)
         self.count += n
-        np.minimum(self.minimum, x.min(axis=1), out=self.minimum)
-        np.maximum(self.maximum, x.max(axis=1), out=self.maximum)
+        if self.shift is None:
+            head = x[:, :4096].astype(np.float64)
+            if holes is not None:
+                head[holes[:, :4096]] = np.nan
+            with warnings.catch_warnings():  # a band all NoData in the first chip: shift 0
+                warnings.simplefilter("ignore", RuntimeWarning)
+                self.shift = np.nan_to_num(np.nanmean(head, axis=1))
+        if holes is None:
+            self._fold(slice(None), x)
+            return
+        for b in range(x.shape[0]):
+            kept = x[b:b + 1, ~holes[b]]
+            if kept.size:
+                self._fold(slice(b, b + 1), kept)
+
+    def _fold(self, bands: slice, x: np.ndarray) -> None:
+        d = x.astype(np.float64)
+        d -= self.shift[bands, None]
+        self.s1[bands] += d.sum(axis=1)
+        self.s2[bands] += np.einsum("ij,ij->i", d, d)
+        self.kept[bands] += x.shape[1]
+        self.minimum[bands] = np.minimum(self.minimum[bands], x.min(axis=1))
+        self.maximum[bands] = np.maximum(self.maximum[bands], x.max(axis=1))
 
     def summaries(self) -> list[BandSummary]:
-        c = self.count
-        if c == 0:
-            return [BandSummary(name, 0, 0.0, 0.0, 0.0, 0.0) for name in self.names]
-        m1 = self.s1 / c
-        var = np.maximum(self.s2 / c - m1 ** 2, 0.0)
-        mean = self.shift + m1
-        return [BandSummary(name, c, float(self.minimum[i]), float(self.maximum[i]),
-                            float(mean[i]), float(np.sqrt(var[i])))
-                for i, name in enumerate(self.names)]
+        out = []
+        for i, name in enumerate(self.names):
+            c = int(self.kept[i])
+            if c == 0:
+                out.append(BandSummary(name, 0, 0.0, 0.0, 0.0, 0.0))
+                continue
+            m1 = self.s1[i] / c
+            var = max(self.s2[i] / c - m1 ** 2, 0.0)
+            out.append(BandSummary(name, c, float(self.minimum[i]), float(self.maximum[i]),
+                                   float(self.shift[i] + m1), float(np.sqrt(var))))
+        return out
+
+
+def _holes(x: np.ndarray, nodata: Sequence[float | None] | None) -> np.ndarray | None:
+    """(bands, n) True where a band holds its own NoData (or NaN); None where none does."""
+    holes = None
+    if np.issubdtype(x.dtype, np.floating):
+        nan = np.isnan(x)
+        if nan.any():
+            holes = nan
+    for b, value in enumerate(nodata or ()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        hit = x[b] == value
+        if hit.any():
+            if holes is None:
+                holes = np.zeros(x.shape, bool)
+            holes[b] |= hit
+    return holes

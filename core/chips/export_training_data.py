@@ -341,7 +341,7 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
             if fraction < config.min_labeled_fraction:
                 result.skipped_below_fraction += 1
                 continue
-        stats.add(data, valid)
+        stats.add(data, valid, image.nodata)
         col, row = int(win.col_off - area.col_off), int(win.row_off - area.row_off)
         brow, bcol = row // tile[1], col // tile[0]
         record = ChipRecord(

@@ -54,3 +54,25 @@ def test_empty_statistics_and_the_esri_forms():
     assert s.to_esri() == {"BandName": "Band_1", "Min": 1.0, "Max": 9.0, "Mean": 4.0, "StdDev": 2.0}
     # M2, the sum of squared deviations, is what Esri's accumulated state keeps
     assert s.to_state() == {"Min": 1.0, "Max": 9.0, "M1": 4.0, "M2": 40.0, "Num": 10}
+
+
+def test_one_bands_own_nodata_is_left_out_of_that_band_only():
+    """A pixel is valid while any band has data: band 2's -9999 (a thermal band ending
+    earlier) inside valid pixels became its minimum and dragged its mean. Each band's
+    figures now leave its own NoData (and NaN) out; the pixel still counts for the rest."""
+    rng = np.random.default_rng(5)
+    data = rng.normal(100, 10, (2, 3, 40, 40)).astype(np.float32)  # 2 chips, 3 bands
+    data[:, 1, :10] = -9999  # band 2 NoData on a quarter of each chip
+    data[1, 2, 5, 5] = np.nan  # a NaN in band 3
+    valid = np.ones((40, 40), bool)
+    stats = BandStats(["a", "b", "c"])
+    for chip in data:
+        stats.add(chip, valid, [-9999.0, -9999.0, -9999.0])
+    a, b, c = stats.summaries()
+    assert stats.count == 2 * 1600 and (a.count, b.count, c.count) == (3200, 2400, 3199)
+    kept_b = data[:, 1, 10:]
+    assert b.minimum > 0 and b.mean == pytest.approx(kept_b.mean(dtype=np.float64), rel=1e-9)
+    assert b.std == pytest.approx(kept_b.std(dtype=np.float64), rel=1e-6)
+    kept_c = data[:, 2][~np.isnan(data[:, 2])]
+    assert c.mean == pytest.approx(kept_c.mean(dtype=np.float64), rel=1e-9)
+    assert a.mean == pytest.approx(data[:, 0].mean(dtype=np.float64), rel=1e-9)
