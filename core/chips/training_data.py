@@ -151,7 +151,7 @@ class _Folder:
     std: np.ndarray | None
     minimum: np.ndarray | None
     maximum: np.ndarray | None
-    weight: float
+    weight: np.ndarray  # (bands,) valid pixels behind each band's figures
     nodata: float | None
     dtype: str
     cell: tuple[float, float] | None
@@ -237,8 +237,10 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
             mean, std, mn, mx = arr["Mean"], arr["StdDev"], arr["Min"], arr["Max"]
     # the valid pixels behind the statistics (a folder without that count: its chips'
     # pixels), so that pooled folders weigh by pixels whatever wrote them
-    weight = (float(state[0]["Num"]) if len(state) == count
-              else float(len(chips) * tile[0] * tile[1]))
+    # per band: each band's figures leave out its own NoData (band_stats), so a band that
+    # is NoData in one folder weighs nothing there
+    weight = (np.array([float(s["Num"]) for s in state]) if len(state) == count
+              else np.full(count, float(len(chips) * tile[0] * tile[1])))
     classes = _classes(emd, stats, path)
     px = (stats.get("ClassPixelStats") or {}).get("NumPixelsPerClass") or []
     stat_classes = [int(c["ClassValue"]) for c in stats.get("Classes", [])]
@@ -290,7 +292,7 @@ def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],
     summary = acc.summaries()
     mean, std, mn, mx = (np.array([getattr(b, k) for b in summary])
                          for k in ("mean", "std", "minimum", "maximum"))
-    return mean, std, mn, mx, acc.count * len(chips) / len(picks)
+    return mean, std, mn, mx, acc.kept * len(chips) / len(picks)
 
 
 def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
@@ -319,10 +321,20 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
                 progress.info(f"'{p.path}' carries no band statistics; computing them from its chips.")
             p.mean, p.std, p.minimum, p.maximum, p.weight = _sample_stats(
                 p.chips, len(p.bands), p.tile)
-    w = np.array([p.weight for p in parts])[:, None]
+    w = np.stack([np.broadcast_to(np.asarray(p.weight, np.float64), (len(first.bands),))
+                  for p in parts])  # (folders, bands)
+    total = w.sum(0)
+    if not (total > 0).all():
+        empty = [first.bands[b] for b in np.flatnonzero(total <= 0)]
+        raise InputError(PARAM, f"band(s) {empty[:5]} hold no valid pixel in any chip (all "
+                         "NoData); export the training data without them (BAND_INDEXES)")
     means = np.stack([p.mean for p in parts])
-    mean = (w * means).sum(0) / w.sum()
-    var = (w * (np.stack([p.std for p in parts]) ** 2 + (means - mean) ** 2)).sum(0) / w.sum()
+    mean = (w * means).sum(0) / total
+    var = (w * (np.stack([p.std for p in parts]) ** 2 + (means - mean) ** 2)).sum(0) / total
+    # a band's min and max from the folders where it has pixels (an all-NoData band's
+    # summary is 0, 0)
+    minimum = np.where(w > 0, np.stack([p.minimum for p in parts]), np.inf).min(0)
+    maximum = np.where(w > 0, np.stack([p.maximum for p in parts]), -np.inf).max(0)
     classes: dict[int, ClassInfo] = {}
     pixels: dict[int, int] = {}
     for p in parts:
@@ -350,8 +362,7 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
     return TrainingData(
         folders=[p.path for p in parts], chips=[c for chips in shared for c in chips],
         classes=[classes[v] for v in sorted(classes)], band_names=first.bands, mean=mean,
-        std=np.sqrt(var), minimum=np.min([p.minimum for p in parts], axis=0),
-        maximum=np.max([p.maximum for p in parts], axis=0), tile_size=first.tile,
+        std=np.sqrt(var), minimum=minimum, maximum=maximum, tile_size=first.tile,
         nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
         class_pixels=pixels, source_bands=first.source_bands,
         source_band_count=first.source_band_count, source_scaling=first.source_scaling,

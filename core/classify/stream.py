@@ -66,17 +66,27 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
     return source, area
 
 
-def normalise(block, info, raw: bool = False) -> np.ndarray:
+def normalise(block, info, raw: bool = False, nodata=None) -> np.ndarray:
     """The tile as the predictor takes it: z-scores with NoData at 0, or (``raw``, for
-    graphs with the normalisation inside) band values with NoData at the band mean."""
+    graphs with the normalisation inside) band values with NoData at the band mean.
+
+    ``nodata``: each band's NoData value. For a network, a band's own NoData in a pixel
+    other bands hold data for is that band's mean too (z 0), as training reads it
+    (chip_dataset) and as the export's band statistics leave it out: kept, a -9999 was a
+    z-score near -1000. A classical model (kind "classical") takes the raw values it was
+    trained on, its own NoData included."""
+    x = block.data.astype(np.float32)
+    bad = ~block.valid[None] | ~np.isfinite(x)
+    if nodata is not None and getattr(info, "kind", "deep") != "classical":
+        for b, value in enumerate(nodata):
+            if value is not None and not np.isnan(value):
+                bad[b] |= block.data[b] == value
     if raw:
-        x = block.data.astype(np.float32)
-        bad = ~block.valid[None] | ~np.isfinite(x)
         return np.where(bad, info.mean[:, None, None].astype(np.float32), x)
-    x = (block.data.astype(np.float32) - info.mean[:, None, None]) / \
+    x = (x - info.mean[:, None, None]) / \
         np.where(info.std > 0, info.std, 1.0).astype(np.float32)[:, None, None]
-    x[:, ~block.valid] = 0.0
-    return np.nan_to_num(x, copy=False)
+    x[np.broadcast_to(bad, x.shape)] = 0.0
+    return x
 
 
 _DONE = object()
@@ -101,7 +111,8 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
     def read(win):
         t0 = time.perf_counter()
         block = source.read(pad_window(win, pad))
-        x = normalise(block, info, raw) if block.valid.any() else None
+        x = normalise(block, info, raw, getattr(source, "nodata", None)) \
+            if block.valid.any() else None
         spent["read"] += time.perf_counter() - t0
         return win, x, block.valid
 

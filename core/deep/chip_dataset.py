@@ -78,6 +78,11 @@ class ChipData:
         lab = read_label_chip(chip.label, self.data.tile_size)
         x = (raw.astype(np.float32) - self.mean) * self.scale
         x[:, invalid] = 0.0
+        nodata = self.data.nodata
+        if nodata is not None and not np.isnan(nodata):
+            # one band's NoData where others have data: that band's mean (z 0), as the
+            # export's statistics leave it out and Classify Pixels reads it (stream.py)
+            x[raw == nodata] = 0.0
         # within float16 (the cache's type): an undeclared -9999 fill on reflectance is a
         # z-score of -1e5, which float16 makes -inf, and one inf makes a batch's loss NaN
         np.clip(np.nan_to_num(x, copy=False), -F16_MAX, F16_MAX, out=x)

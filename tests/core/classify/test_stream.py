@@ -102,3 +102,21 @@ def test_a_trailing_alpha_band_is_a_mask_whatever_the_model_knows_of_band_counts
         source, area = open_source(config, info, RecordingProgress())
         source.close()
         assert (area.width, area.height) == (8, 8)
+
+
+def test_one_bands_own_nodata_is_its_mean_for_a_network_and_raw_for_a_classical_model():
+    from types import SimpleNamespace
+
+    from landlearn.core.classify.stream import normalise
+    from landlearn.core.geo.raster import Block
+
+    data = np.array([[[10.0, 20.0], [30.0, 40.0]],
+                     [[-9999.0, 5.0], [7.0, np.inf]]], np.float32)
+    block = Block(data, np.array([[True, True], [True, False]]), Window(0, 0, 2, 2))
+    deep = SimpleNamespace(kind="deep", mean=np.array([20.0, 6.0]), std=np.array([10.0, 1.0]))
+    z = normalise(block, deep, nodata=[-9999.0, -9999.0])
+    np.testing.assert_allclose(z, [[[-1, 0], [1, 0]], [[0, -1], [1, 0]]])  # -9999 and inf: 0
+    raw = normalise(block, deep, raw=True, nodata=[-9999.0, -9999.0])
+    np.testing.assert_allclose(raw, [[[10, 20], [30, 20]], [[6, 5], [7, 6]]])
+    classical = SimpleNamespace(kind="classical", mean=np.zeros(2), std=np.ones(2))
+    assert normalise(block, classical, nodata=[-9999.0, -9999.0])[1, 0, 0] == -9999.0

@@ -150,3 +150,25 @@ def test_pixels_under_an_alpha_band_are_missing_as_classify_pixels_reads_them(tm
         assert np.all(y[~missing] != IGNORE)
         seen += int(missing.sum())
     assert seen == 2 * 32 * 24  # the two right chips' 24 transparent columns
+
+
+def test_one_bands_nodata_is_its_mean_for_the_network_and_out_of_its_statistics(tmp_path):
+    """Band 2 is NoData (-9999, the file's NoData) over a strip where band 1 has data: the
+    pixels stay labelled, band 2's statistics leave the strip out, and the network sees
+    band 2's mean there (z 0), as Classify Pixels gives it (stream.normalise); kept, the
+    strip was a z-score near -1000 once the statistics were honest."""
+    rng = np.random.default_rng(6)
+    image = rng.normal(100, 10, (2, 32, 32)).astype(np.float32)
+    image[1, :, :8] = -9999.0
+    labels = np.ones((32, 32), np.uint8)
+    labels[:, 16:] = 2
+    img = write(tmp_path / "img.tif", image, nodata=-9999.0)
+    lab = write(tmp_path / "lab.tif", labels, nodata=0)
+    export_training_data(ExportConfig(img, LabelConfig(lab), str(tmp_path / "chips"),
+                                      tile_size_x=32, tile_size_y=32, stride_x=32, stride_y=32))
+    data = read_training_data([str(tmp_path / "chips")])
+    assert data.minimum[1] > 0 and data.mean[1] == pytest.approx(
+        image[1, :, 8:].mean(dtype=np.float64), rel=1e-6)
+    x, y = ChipData(data, [1, 2]).load(0)
+    assert (x[1, :, :8] == 0).all() and (y[:, :8] != IGNORE).all()
+    assert np.abs(x).max() < 10
