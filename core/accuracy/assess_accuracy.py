@@ -253,7 +253,7 @@ def _map_values(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
     if np.issubdtype(data.dtype, np.floating):
         bad |= kept != np.round(kept)
     if bad.any():
-        raise InputError("input", f"the classified raster holds the value {kept[bad][0]!r}; "
+        raise InputError("input", f"the classified raster holds the value {kept[bad][0].item():g}; "
                          "class values are whole numbers 1..255 (0 = NoData): renumber the "
                          "map (e.g. Reclassify by table) first")
     return np.where(valid, np.nan_to_num(data), 0).astype(np.int64)

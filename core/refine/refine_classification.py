@@ -172,7 +172,7 @@ class _Input:
                 data = np.where(np.isnan(data), 0, data)
             bad = (data < 0) | (data > 255) | (data != np.round(data))
             if bad.any():
-                raise InputError("input_raster", f"holds the value {data[bad][0]!r}; class "
+                raise InputError("input_raster", f"holds the value {data[bad][0].item():g}; class "
                                  "maps hold whole numbers 0..255 (0 = NoData)")
             cls = data.astype(np.uint8)
             self.seen[np.unique(cls)] = True

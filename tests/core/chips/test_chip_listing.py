@@ -46,7 +46,7 @@ def test_a_description_larger_than_the_limit_is_refused_before_it_is_parsed(tmp_
 
     (tmp_path / "m.json").write_text('{"a": "' + "x" * 2000 + '"}')
     monkeypatch.setattr(chip_listing, "MAX_JSON", 1000)
-    with pytest.raises(InputError, match="^TRAINING_DATA: .*more than"):
+    with pytest.raises(InputError, match="^TRAINING_DATA: .*more than 1000 bytes"):
         load_json(str(tmp_path / "m.json"))
     monkeypatch.setattr(chip_listing, "MAX_JSON", 4000)
     assert len(load_json(str(tmp_path / "m.json"))["a"]) == 2000

@@ -45,12 +45,6 @@ def test_a_group_of_small_pieces_keeps_the_class_of_the_group_it_merged_into():
     assert (out == 1).all(), out
 
 
-def test_a_region_that_reached_the_unit_keeps_its_class_when_small_ones_join():
-    cls = np.array([[5] * 12 + [6] * 3 + [7] * 2], np.uint8)
-    out = _one_tile(cls, 4, 10)
-    assert (out == 5).all(), out  # 7 -> 6 (3 px) then 6's group -> 5 (12 px)
-
-
 def test_similar_merges_by_probabilities_and_an_island_in_nodata_stays():
     cls = np.array([[1, 1, 1, 2, 2],
                     [1, 1, 3, 2, 2],
