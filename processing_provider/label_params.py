@@ -24,7 +24,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from ..core.errors import InputError
+from ..core.errors import Cancelled, InputError
 from .layers import raster_path, vector_path
 from .selection import selection_unwrapped
 
@@ -95,10 +95,12 @@ def _vector_config(alg, layer, parameters, context, feedback, class_field, class
     return _label_config(labels=path, layer=layer_name, class_field=class_field,
                          class_name_field=class_name_field,
                          all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context),
-                         layer_texts=_layer_texts(layer, class_field) if selected else ())
+                         layer_texts=_layer_texts(layer, class_field, feedback) if selected
+                         else ())
 
 
-def _layer_texts(layer: QgsVectorLayer, class_field: str | None) -> tuple[str, ...]:
+def _layer_texts(layer: QgsVectorLayer, class_field: str | None,
+                 feedback=None) -> tuple[str, ...]:
     """The distinct texts of a text class field over the whole layer (the selection
     aside), as the engine counts them: the field found as it finds it (case aside), only
     features with a geometry (a table row without one holds no class), at most a few more
@@ -108,7 +110,9 @@ def _layer_texts(layer: QgsVectorLayer, class_field: str | None) -> tuple[str, .
         return ()
     request = QgsFeatureRequest().setSubsetOfAttributes([index])
     texts: set[str] = set()
-    for feature in layer.getFeatures(request):
+    for i, feature in enumerate(layer.getFeatures(request)):
+        if i % 500 == 0 and feedback is not None and feedback.isCanceled():
+            raise Cancelled()
         geometry = feature.geometry()
         if geometry is None or geometry.isEmpty():
             continue

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsFeedback,
     QgsProcessingException,
     QgsProcessingUtils,
     QgsProviderRegistry,
@@ -19,6 +20,8 @@ from qgis.core import (
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
+
+from ..core.errors import Cancelled
 
 if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS starts
     from ..core.geo.extent import Extent
@@ -126,7 +129,16 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.onlySelectedFeatures = bool(selected_only)
+    if isinstance(feedback, QgsFeedback):
+        # a database or WFS layer copies for minutes: progress shown, Cancel heard
+        options.feedback = feedback
     res = QgsVectorFileWriter.writeAsVectorFormatV3(layer, out, context.transformContext(), options)
+    if res[0] == QgsVectorFileWriter.WriterError.Canceled or \
+            (isinstance(feedback, QgsFeedback) and feedback.isCanceled()):
+        for left in (out, out + "-journal", out + "-wal", out + "-shm"):
+            if os.path.exists(left):
+                os.remove(left)
+        raise Cancelled()
     if res[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"{key}: could not copy '{layer.name()}' for reading: {res[1]}")
     feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' "

@@ -9,6 +9,7 @@ cross-validation grouped by polygon.
 from __future__ import annotations
 
 from qgis.core import (
+    QgsProcessingException,
     QgsProcessingParameterBand,
     QgsProcessingParameterExtent,
     QgsProcessingParameterNumber,
@@ -53,7 +54,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         "Neighbourhood features (pixel classifiers): with NEIGHBOURHOOD_SIZES (odd window "
         "sizes in pixels, e.g. 3,7,15) each pixel is described by its bands and by each band's "
         "mean (and standard deviation, NEIGHBOURHOOD_STATISTICS) over those windows around "
-        "it, NoData left out: what surrounds a pixel, which a per-pixel classifier otherwise "
+        "it, NoData pixels (every band NoData) left out: what surrounds a pixel, which a per-pixel classifier otherwise "
         "never sees. Classify Pixels computes the same features (its tiles padded by half the "
         "widest window).\n\n"
         "Example (qgis_process.bin on Debian): qgis_process run landlearn:trainclassifier -- "
@@ -88,6 +89,11 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
     def perform(self, parameters, context, progress, feedback):
         from ..core.classical.segment_attributes import parse_attributes
         from ..core.classical.train_classifier import ClassicalConfig, train_classical
+
+        # the graphical modeler runs its steps without checkParameterValues: checked again
+        ok, message = check_classifier_labels(parameters)
+        if not ok:
+            raise QgsProcessingException(message)
 
         max_depth = parameters.get("MAX_DEPTH")
         config = ClassicalConfig(

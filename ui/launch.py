@@ -3,8 +3,8 @@
 Analysts work on "this raster, this part of the map": the active raster layer goes into
 INPUT_RASTER and the current canvas extent (with its CRS) into EXTENT when the algorithm
 has those parameters, except where the extent decides what a model learns (exporting
-training data, training a classifier) or what an accuracy is measured on (Assess
-Accuracy): a zoomed-in view would silently train on a few fields, or score the map on
+training data, training a classifier, segments that objects are made of) or what an
+accuracy is measured on (Assess Accuracy): a zoomed-in view would silently train on a few fields, or score the map on
 the few reference pixels on screen, and ArcGIS's default there is the inputs' whole
 extent.
 """
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from qgis.core import QgsApplication, QgsRasterLayer, QgsReferencedRectangle
 
+# segment too: its ids must cover the raster's whole grid to serve as SEGMENTED_RASTER
+# (Train Classifier, Classify Pixels, Refine Classification refuse a part of it)
 WHOLE_EXTENT = frozenset({"exporttrainingdata", "trainclassifier", "trainmodel", "rasterizelabels",
-                          "assessaccuracy"})
+                          "assessaccuracy", "segment"})
 
 
 def initial_parameters(algorithm, active_layer, canvas) -> dict:

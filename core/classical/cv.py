@@ -104,9 +104,10 @@ def fit_validated(config, s: Samples, progress: Progress):
         if folds:
             how += "; probabilities calibrated on the same out-of-fold scores"
     else:
-        pred, tested, proba = (_refit_per_fold(config, s, folds, progress) if folds
+        thin = _thin(config, s.y, s.x.shape[1], folds)
+        pred, tested, proba = (_refit_per_fold(config, s, folds, progress, thin) if folds
                                else (None, None, None))
-        model = _fit(config, s.x, s.y)
+        model = _fit(config, s.x, s.y, thin)
     if pred is None or not tested.any():
         return model, None, "none", None
     if config.model_type == "random_forest":
@@ -197,8 +198,24 @@ def single_openmp_thread(model_type: str):
     return threadpool_limits(limits=1, user_api="openmp")
 
 
-def _fit(config, x, y):
-    thin = False
+def _thin(config, y: np.ndarray, features: int, folds: list) -> bool | None:
+    """Maximum likelihood: shrunk covariances when any of its fits (a fold's or the map's)
+    has a class of no more samples than features. Decided once, so that the folds that
+    score the model and fit its temperature fit the same estimator as the map (a fold's 28
+    samples of a 35-sample class under 30 features were shrunk, the map's were not)."""
+    if config.model_type != "maximum_likelihood":
+        return None
+    parts = [y] + [y[train] for train, _ in folds or []]
+    least = []
+    for part in parts:
+        counts = np.unique(part, return_counts=True)[1]
+        counts = counts[counts >= 2]  # a fold drops its one-sample classes (_refit_per_fold)
+        if len(counts):
+            least.append(int(counts.min()))
+    return bool(least) and min(least) <= features
+
+
+def _fit(config, x, y, thin: bool | None = None):
     if config.model_type == "maximum_likelihood":
         values, counts = np.unique(y, return_counts=True)
         if counts.min() < 2:
@@ -206,7 +223,9 @@ def _fit(config, x, y):
                              "sample: maximum likelihood needs at least two per class (a "
                              "covariance) and far more for a good one; label more of it, or "
                              "use MODEL_TYPE random_forest")
-        thin = bool(counts.min() <= x.shape[1])
+        if thin is None:
+            thin = bool(counts.min() <= x.shape[1])
+    thin = bool(thin)
     with single_openmp_thread(config.model_type):
         try:
             model = make_estimator(config, thin).fit(x, y)
@@ -222,7 +241,8 @@ def _fit(config, x, y):
     return model
 
 
-def _refit_per_fold(config, s: Samples, folds: list, progress: Progress):
+def _refit_per_fold(config, s: Samples, folds: list, progress: Progress,
+                    thin: bool | None = None):
     """(out-of-fold predictions, tested mask, out-of-fold probabilities in the order of
     np.unique(y); a class a fold never saw gets 0 there)."""
     classes = np.unique(s.y)
@@ -238,7 +258,7 @@ def _refit_per_fold(config, s: Samples, folds: list, progress: Progress):
             train = train[np.isin(s.y[train], values[counts >= 2])]
         if len(np.unique(s.y[train])) < 2:
             continue
-        model = _fit(config, s.x[train], s.y[train])
+        model = _fit(config, s.x[train], s.y[train], thin)
         with single_openmp_thread(config.model_type):
             p = model.predict_proba(s.x[test])
         proba[np.ix_(test, np.searchsorted(classes, model.classes_))] = p

@@ -9,8 +9,10 @@ random forest's wall-to-wall accuracy more than any forest setting did.
 Exactness: a window's sum is added up from shifted slices in a fixed order, never from a
 running sum, so a pixel gets bit-for-bit the same feature whichever tile or training
 window it was computed in (the tiles' padding must hold the widest window's half, which
-Classify Pixels sees to). NoData and pixels outside the raster are left out of a window:
-the mean is over the window's valid pixels (a window with none gives 0).
+Classify Pixels sees to). NoData pixels (every band NoData) and pixels outside the raster
+are left out of a window: the mean is over the window's valid pixels (a window with none
+gives 0). One band's own NoData value in a pixel other bands hold data for counts as a
+value, as it does in the pixel's own features (a random forest learns it as such).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def features_line(info: dict) -> str:
         sizes = ", ".join(f"{k}x{k}" for k in hood["sizes"])
         stats = "mean and standard deviation" if hood["statistics"] == "mean_std" else "mean"
         return (f"Features: {len(hood['features'])} per pixel: the {bands} bands, then each "
-                f"band's {stats} over {sizes} px windows (NoData left out).")
+                f"band's {stats} over {sizes} px windows (NoData pixels left out).")
     if seg:
         return (f"Features: {len(seg['features'])} per segment "
                 f"({', '.join(seg['attributes'])}).")

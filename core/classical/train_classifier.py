@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..accuracy.calibration import Calibration
+from ..accuracy.calibration import MIN_SAMPLES, Calibration
 from ..accuracy.metrics import Accuracy
 from ..errors import InputError
 from ..geo.extent import Extent
@@ -139,7 +139,9 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     if calibration is None:
         forest = acc is not None and config.model_type == "random_forest"
         why_not = (FOREST_NOT_CALIBRATED if forest
-                   else "no cross-validation predictions to fit it on")
+                   else "no cross-validation predictions to fit it on" if acc is None
+                   else f"fewer than {MIN_SAMPLES} out-of-fold predictions (of two or more "
+                   "classes) to fit it on: too few for a temperature that is not noise")
     progress.info(calibration.line() if calibration else f"confidence not calibrated: {why_not}")
     check(progress)
     _drop_generators(model)

@@ -110,6 +110,29 @@ def test_train_classifier_takes_a_label_raster_and_the_old_id_forwards(provider,
             "OUTPUT_MODEL": str(tmp_path / "c.dlpk")})
 
 
+def test_both_label_inputs_are_refused_where_the_modeler_skips_the_dialogs_check(provider,
+                                                                                  sample,
+                                                                                  tmp_path):
+    """QGIS's model engine runs a child algorithm without its checkParameterValues: given
+    LABELS and LABEL_RASTER there, Train Classifier trained on the raster alone."""
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessingContext,
+        QgsProcessingException,
+        QgsProcessingFeedback,
+    )
+
+    nc = sample / "nc_landsat7"
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:trainclassifier")
+    alg = alg.create()
+    params = {"MODEL_TYPE": "random_forest", "INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+              "LABELS": str(nc / "landsat96_polygons.shp"), "CLASS_FIELD": "id",
+              "LABEL_RASTER": str(nc / "strata.tif"), "OUTPUT_MODEL": str(tmp_path / "m.dlpk")}
+    with pytest.raises(QgsProcessingException, match="^LABELS: give training polygons"):
+        alg.processAlgorithm(params, QgsProcessingContext(), QgsProcessingFeedback())
+    assert not (tmp_path / "m.dlpk").exists()
+
+
 @pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
 def test_neighbourhood_features_from_the_toolbox_and_the_command_line(provider, sample, tmp_path):
     """NEIGHBOURHOOD_SIZES / NEIGHBOURHOOD_STATISTICS by name and by index, through

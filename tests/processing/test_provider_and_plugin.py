@@ -114,7 +114,8 @@ def test_dialog_defaults_take_the_active_raster_and_canvas_extent(provider, samp
     # view does not narrow it
     # (a label raster from Rasterize Labels is Train Classifier's LABEL_RASTER: a zoomed-in
     # view rasterized the labels on screen only)
-    for name in ("exporttrainingdata", "trainclassifier", "assessaccuracy", "rasterizelabels"):
+    for name in ("exporttrainingdata", "trainclassifier", "assessaccuracy", "rasterizelabels",
+                 "segment"):
         alg = QgsApplication.processingRegistry().algorithmById(f"landlearn:{name}")
         assert "EXTENT" in {p.name() for p in alg.parameterDefinitions()}
         params = initial_parameters(alg, layer, qgis_canvas)

@@ -251,6 +251,33 @@ def test_maximum_likelihood_fits_a_class_of_fewer_samples_than_features():
                       NullProgress())
 
 
+def test_maximum_likelihood_folds_and_the_map_fit_one_estimator(monkeypatch):
+    """Class 3: five 1 px polygons, 3 features. A fold trains on 3 or 4 of them (shrunk
+    covariances where 3), the map on all 5: the map fitted the plain estimator while the
+    folds' scores and temperature described shrunk ones. Decided once now, for every fit
+    (recorded here; the estimator itself kept plain so that any scikit-learn fits it)."""
+    from landlearn.core.classical import cv
+
+    asked = []
+    real = cv.make_estimator
+
+    def recording(config, thin=False):
+        asked.append(thin)
+        return real(config, False)
+
+    monkeypatch.setattr(cv, "make_estimator", recording)
+    big = _samples({1: 4, 2: 4}, per_polygon=20)
+    small = _samples({3: 5}, per_polygon=1, seed=1)
+    s = Samples(np.concatenate([big.x, small.x]), np.concatenate([big.y, small.y]),
+                np.concatenate([big.groups, small.groups + 10_000]),
+                big.classes + small.classes, big.band_names, big.source_bands,
+                big.source_band_count, big.dtype, big.cell_size, big.crs_wkt,
+                {1: 80, 2: 80, 3: 5}, "polygon")
+    _, acc, _, _ = fit_validated(_config(model_type="maximum_likelihood", cv_folds=4), s,
+                                 NullProgress())
+    assert acc is not None and len(asked) == 5 and all(asked), asked
+
+
 def test_maximum_likelihood_names_a_class_of_identical_pixels():
     """A saturated patch: every sample of a class alike has no covariance, shrunk or not;
     scikit-learn's LinAlgError reached the user as 'a bug in LandLearn'."""

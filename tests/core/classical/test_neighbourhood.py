@@ -139,7 +139,7 @@ def test_the_package_records_its_neighbourhood_and_maps_the_same_in_any_tiles(
         info = json.loads(zf.read("rf.emd"))["LandLearn"]
         page = zf.read("report/report.html").decode()
     assert ("<p>Features: 25 per pixel: the 5 bands, then each band&#x27;s mean and standard "
-            "deviation over 3x3, 7x7 px windows (NoData left out).</p>") in page
+            "deviation over 3x3, 7x7 px windows (NoData pixels left out).</p>") in page
     with zipfile.ZipFile(rf[0]) as zf:
         assert "<p>Features: the 5 bands of each pixel (" in zf.read("report/report.html").decode()
     assert info["neighbourhood"]["sizes"] == [3, 7]
