@@ -49,7 +49,32 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
                          "the cross-validated accuracy understates the model's. Label "
                          "places further apart (with neighbourhood features, polygons whose "
                          "windows nearly meet are one group), or use smaller windows.")
+    if s.positions is not None and s.reach > 0:
+        split, share = buffered(split, s.positions, s.reach)
+        progress.info(f"Cross-validation buffered by {s.reach} px: {100 * share:.0f}% of the "
+                      "training samples lay that near a fold's test samples (their "
+                      "neighbourhood windows overlap) and were left out of that fold's "
+                      "training")
     return split
+
+
+def buffered(folds: list, positions: np.ndarray, reach: int) -> tuple[list, float]:
+    """The folds with each fold's training samples within ``reach`` px (Chebyshev) of any
+    of its test samples left out, and the share of training samples so left out. A label
+    raster's blocks are cut straight through its labels: a pixel just across a block edge
+    shares nearly all of its neighbourhood windows with the test pixel beside it, and the
+    score read memory as skill (a 63 px window: most of a 124 px block's pixels)."""
+    from scipy.spatial import cKDTree
+
+    out, left, total = [], 0, 0
+    for train, test in folds:
+        tree = cKDTree(positions[test])
+        d, _ = tree.query(positions[train], k=1, p=np.inf, distance_upper_bound=reach + 0.5)
+        near = np.isfinite(d)
+        out.append((train[~near], test))
+        left += int(near.sum())
+        total += len(train)
+    return out, left / max(total, 1)
 
 
 LOPSIDED = 0.5  # a fold trained on less than this share of what k folds give each
@@ -72,6 +97,9 @@ def fit_validated(config, s: Samples, progress: Progress):
     probabilities the accuracy is scored on."""
     folds = grouped_folds(config, s, progress)
     how = f"{len(folds)}-fold cross-validation grouped by {s.grouped_by}" if folds else "none"
+    if folds and s.positions is not None and s.reach > 0:
+        how += (f", each fold's training samples within {s.reach} px of its test samples "
+                "left out (their windows overlap)")
     # a forest needs a tree per fold; with fewer trees it is refitted per fold below
     if config.model_type == "random_forest" and folds and config.trees >= len(folds):
         from sklearn.pipeline import Pipeline

@@ -58,6 +58,11 @@ class Samples:
     band_std: np.ndarray | None = None
     segments: dict | None = None  # what the package records in LandLearn.segments
     source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
+    # a label raster's samples with neighbourhood windows: (n, 2) pixel rows and columns,
+    # and how near (Chebyshev, px) two samples' windows overlap; cross-validation leaves a
+    # fold's training samples that near its test samples out (cv.grouped_folds)
+    positions: np.ndarray | None = None
+    reach: int = 0
 
 
 class _Reservoir:
@@ -106,6 +111,9 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             # polygons (or points) a window apart share pixels in their features: they are
             # merged into one group through the blocks their samples fall in
             merge = context is not None and has_ids
+            # a label raster's blocks are cut through: pixels either side of a block edge
+            # share most of their windows, so folds are buffered instead (their places kept)
+            buffered = context is not None and not has_ids
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
             for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 1)):
@@ -116,6 +124,9 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                 if merge:
                     g = np.column_stack([g, reach_blocks(inner, keep, 4 * context.halo,
                                                          context.halo)])
+                elif buffered:  # the pixels' places ride along with their block ids
+                    rr, cc = np.nonzero(keep)
+                    g = np.column_stack([g, rr + int(inner.row_off), cc + int(inner.col_off)])
                 yk = y[keep]
                 # each pixel's random key drawn per window and class, as if the window came
                 # in one piece; its feature rows then come chunk by chunk (neighbourhood
@@ -159,15 +170,19 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             grouped = f"{block_side(context)} px block" if not has_ids else (
                 "point" if all_points(labels) else "polygon")
             groups = np.concatenate(gs)
+            positions = None
             if merge:
                 groups, grouped = _window_clusters(groups, grouped, context, progress)
+            elif buffered:
+                groups, positions = groups[:, 0], groups[:, 1:].copy()
             return Samples(np.concatenate(xs), np.concatenate(ys), groups, classes,
                            image.band_names, list(image.bands), image.source_count,
                            image.dtype.name, image.grid.res,
                            image.grid.crs.to_wkt() if image.grid.crs else None, available,
                            grouped, feature_names=(context.feature_names(image.band_names)
                                                    if context else None),
-                           source_scaling=image.scaling)
+                           source_scaling=image.scaling, positions=positions,
+                           reach=2 * context.halo if positions is not None else 0)
 
 
 def _window_samples(image, inner, y: np.ndarray, context: Neighbourhood | None):

@@ -278,6 +278,36 @@ def test_maximum_likelihood_folds_and_the_map_fit_one_estimator(monkeypatch):
     assert acc is not None and len(asked) == 5 and all(asked), asked
 
 
+def test_a_label_rasters_folds_leave_training_pixels_whose_windows_overlap_a_test_pixel():
+    """Blocks of a label raster are cut through its labels: a training pixel across a block
+    edge shared nearly all of its window with the test pixel beside it. Each fold's training
+    samples within two halos of its test samples are left out (and said)."""
+    from landlearn.core.classical.cv import buffered
+
+    rng = np.random.default_rng(7)
+    rows, cols = np.mgrid[0:96:3, 0:96:3]
+    pos = np.column_stack([rows.ravel(), cols.ravel()])
+    block = (pos[:, 0] // 32) * 10 + pos[:, 1] // 32
+    n = len(pos)
+    s = Samples(rng.normal(size=(n, 3)), rng.integers(1, 3, n), block,
+                [ClassInfo(1, "a", (0, 0, 0)), ClassInfo(2, "b", (0, 0, 0))],
+                ["b1", "b2", "b3"], [1, 2, 3], 3, "float32", (10.0, 10.0), None,
+                {1: n, 2: n}, "32 px block", positions=pos, reach=8)
+    progress = RecordingProgress()
+    folds = grouped_folds(_config(cv_folds=3), s, progress)
+    plain = grouped_folds(_config(cv_folds=3), Samples(**{**s.__dict__, "positions": None}),
+                          NullProgress())
+    assert any("buffered by 8 px" in m for m in progress.messages)
+    for (train, test), (all_train, same_test) in zip(folds, plain):
+        np.testing.assert_array_equal(test, same_test)
+        gap = np.abs(pos[train][:, None] - pos[test][None]).max(2).min(1)
+        assert (gap > 8).all() and len(train) < len(all_train)
+        left = np.setdiff1d(all_train, train)
+        assert (np.abs(pos[left][:, None] - pos[test][None]).max(2).min(1) <= 8).all()
+    assert buffered([(np.arange(3), np.arange(3, 4))], np.array([[0, 0], [0, 9], [0, 20],
+                                                                  [0, 10]]), 8)[1] == 1 / 3
+
+
 def test_maximum_likelihood_names_a_class_of_identical_pixels():
     """A saturated patch: every sample of a class alike has no covariance, shrunk or not;
     scikit-learn's LinAlgError reached the user as 'a bug in LandLearn'."""

@@ -84,6 +84,9 @@ def test_with_wide_windows_the_blocks_are_four_halos_wide(tmp_path):
     row, col = s.x[:, 0].astype(int) - 1, s.x[:, 1].astype(int) - 1
     assert s.grouped_by == "124 px block"
     np.testing.assert_array_equal(s.groups, (row // 124) * 1_000_000 + col // 124)
+    # each sample's place rides along, for the folds' buffer of two halos (cv.buffered)
+    np.testing.assert_array_equal(s.positions, np.column_stack([row, col]))
+    assert s.reach == 62
 
 
 def test_labels_only_on_nodata_are_refused(tmp_path):
