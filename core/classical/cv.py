@@ -49,13 +49,18 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
                          "the cross-validated accuracy understates the model's. Label "
                          "places further apart (with neighbourhood features, polygons whose "
                          "windows nearly meet are one group), or use smaller windows.")
-    if s.positions is not None and s.reach > 0:
+    if is_buffered(s):
         split, share = buffered(split, s.positions, s.reach)
         progress.info(f"Cross-validation buffered by {s.reach} px: {100 * share:.0f}% of the "
                       "training samples lay that near a fold's test samples (their "
                       "neighbourhood windows overlap) and were left out of that fold's "
                       "training")
     return split
+
+
+def is_buffered(s) -> bool:
+    """Whether ``s`` (Samples, or a stand-in without places) asks for buffered folds."""
+    return getattr(s, "positions", None) is not None and getattr(s, "reach", 0) > 0
 
 
 def buffered(folds: list, positions: np.ndarray, reach: int) -> tuple[list, float]:
@@ -97,7 +102,7 @@ def fit_validated(config, s: Samples, progress: Progress):
     probabilities the accuracy is scored on."""
     folds = grouped_folds(config, s, progress)
     how = f"{len(folds)}-fold cross-validation grouped by {s.grouped_by}" if folds else "none"
-    if folds and s.positions is not None and s.reach > 0:
+    if folds and is_buffered(s):
         how += (f", each fold's training samples within {s.reach} px of its test samples "
                 "left out (their windows overlap)")
     # a forest needs a tree per fold; with fewer trees it is refitted per fold below
@@ -112,7 +117,9 @@ def fit_validated(config, s: Samples, progress: Progress):
         # forest on all samples there was measured no better on s2 with 3,7,15 px windows
         # (one cluster of 96%; 3 seeds: OA 0.620 / macro F1 0.469 regrown against 0.629 /
         # 0.471 kept, BENCHMARKS round 15), so not done; the warning in grouped_folds stays
-        if _class_was_trained(folds, s.y).all():
+        # buffered folds (a label raster with windows) trained each fold's trees on what
+        # the buffer left: the map's forest is grown on every sample instead
+        if _class_was_trained(folds, s.y).all() and not is_buffered(s):
             model = Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)])
             how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
                     f"without it; the model is all {config.trees})")
@@ -120,12 +127,15 @@ def fit_validated(config, s: Samples, progress: Progress):
             # a class all of whose polygons one fold holds: that fold's trees never saw it,
             # and as 1/k of the map's forest they would always vote against it
             check(progress)
-            progress.info(f"Some fold's trees never saw a class: the map's forest of "
-                          f"{config.trees} trees is grown again on all samples.")
+            unseen = not _class_was_trained(folds, s.y).all()
+            why = ("some fold's trees never saw a class" if unseen
+                   else "the folds' trees grew on what the buffer left")
+            progress.info(f"{why[0].upper()}{why[1:]}: the map's forest of {config.trees} "
+                          "trees is grown again on all samples.")
             model = _fit(config, s.x, s.y)
             how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
                     f"without it; the model is a forest of {config.trees} grown on all "
-                    "samples, since some fold's trees never saw a class)")
+                    f"samples, since {why})")
     elif config.model_type == "svm":
         model, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, progress,
                                                         s.groups)

@@ -306,6 +306,10 @@ def test_a_label_rasters_folds_leave_training_pixels_whose_windows_overlap_a_tes
         assert (np.abs(pos[left][:, None] - pos[test][None]).max(2).min(1) <= 8).all()
     assert buffered([(np.arange(3), np.arange(3, 4))], np.array([[0, 0], [0, 9], [0, 20],
                                                                   [0, 10]]), 8)[1] == 1 / 3
+    # the fold trees grew on what the buffer left: the map's forest grows on every sample
+    model, _, how, _ = fit_validated(_config(cv_folds=3, trees=12), s, NullProgress())
+    assert "grown on all samples, since the folds' trees grew on what the buffer left" in how
+    assert model.steps[-1][1].n_estimators == 12
 
 
 def test_maximum_likelihood_names_a_class_of_identical_pixels():
