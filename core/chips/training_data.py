@@ -277,7 +277,7 @@ def _bounds(raw) -> tuple[float, float, float, float]:
 
 
 def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],
-                  limit: int = 1000):
+                  limit: int = 1000, nodata: float | None = None):
     """Band statistics from up to ``limit`` chips spread over the folder (all when fewer),
     accumulated chip by chip (1000 chips of 256 px and 10 bands held whole were 5 GB);
     also the valid pixels they stand for in the whole folder (the folder's weight when
@@ -286,7 +286,7 @@ def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],
     acc = BandStats([f"Band_{i + 1}" for i in range(bands)])
     for chip in (chips[i] for i in picks):
         data, missing = read_image_chip(chip.image, bands, tile)
-        acc.add(data, ~missing)
+        acc.add(data, ~missing, [nodata] * bands)  # a band's own NoData left out
     if acc.count == 0:
         raise InputError(PARAM, "the chips hold no valid pixel (all NoData)")
     summary = acc.summaries()
@@ -320,7 +320,7 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
             if progress is not None:
                 progress.info(f"'{p.path}' carries no band statistics; computing them from its chips.")
             p.mean, p.std, p.minimum, p.maximum, p.weight = _sample_stats(
-                p.chips, len(p.bands), p.tile)
+                p.chips, len(p.bands), p.tile, nodata=p.nodata)
     w = np.stack([np.broadcast_to(np.asarray(p.weight, np.float64), (len(first.bands),))
                   for p in parts])  # (folders, bands)
     total = w.sum(0)

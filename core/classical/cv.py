@@ -55,6 +55,22 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
                       "training samples lay that near a fold's test samples (their "
                       "neighbourhood windows overlap) and were left out of that fold's "
                       "training")
+        # a fold the buffer left fewer than two classes to train on cannot be scored
+        kept = [(t, v) for t, v in split if len(np.unique(s.y[t])) >= 2]
+        if len(kept) < len(split):
+            progress.warning(f"{len(split) - len(kept)} of {len(split)} folds had fewer than "
+                             "two classes left to train on once the buffer took the samples "
+                             "near their test samples: " + (
+                                 "they are not scored, so the accuracy covers the rest"
+                                 if kept else "no accuracy is reported; label more places "
+                                 "further apart, or use smaller windows"))
+        split = kept or None
+        if split is not None and lopsided(split, len(s.y)):
+            progress.warning(f"The buffer leaves some fold "
+                             f"{100 * min(len(t) for t, _ in split) / len(s.y):.0f}% of the "
+                             "samples to train on: the cross-validated accuracy understates "
+                             "the model's (the map's forest is grown on every sample). Use "
+                             "smaller windows, or label places further apart.")
     return split
 
 
@@ -248,7 +264,7 @@ def _thin(config, y: np.ndarray, features: int, folds: list) -> bool | None:
     for part in parts:
         counts = np.unique(part, return_counts=True)[1]
         counts = counts[counts >= 2]  # a fold drops its one-sample classes (_refit_per_fold)
-        if len(counts):
+        if len(counts) >= 2:  # else _refit_per_fold skips the fold (the map has two or more)
             least.append(int(counts.min()))
     return bool(least) and min(least) <= features
 

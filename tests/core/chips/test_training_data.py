@@ -250,9 +250,9 @@ def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_
     held = []
     real = band_stats.BandStats.add
 
-    def add(self, data, valid):
+    def add(self, data, valid, nodata=None):
         held.append(data.nbytes)
-        return real(self, data, valid)
+        return real(self, data, valid, nodata)
 
     monkeypatch.setattr(band_stats.BandStats, "add", add)
     one = read_training_data([export])

@@ -312,6 +312,24 @@ def test_a_label_rasters_folds_leave_training_pixels_whose_windows_overlap_a_tes
     assert model.steps[-1][1].n_estimators == 12
 
 
+def test_folds_the_buffer_leaves_without_two_classes_are_not_scored_and_nothing_crashes():
+    """Every sample within the buffer of every other (a small labelled area, wide windows):
+    the forest's fold grew trees on no sample and failed as a bug. Such folds are dropped,
+    said, and with none left no accuracy is reported; the map's forest still grows."""
+    rng = np.random.default_rng(8)
+    n = 60
+    pos = np.column_stack([rng.integers(0, 5, n), rng.integers(0, 5, n)])
+    s = Samples(rng.normal(size=(n, 3)), np.repeat([1, 2], n // 2), np.arange(n) % 6,
+                [ClassInfo(1, "a", (0, 0, 0)), ClassInfo(2, "b", (0, 0, 0))],
+                ["b1", "b2", "b3"], [1, 2, 3], 3, "float32", (10.0, 10.0), None,
+                {1: n, 2: n}, "64 px block", positions=pos, reach=8)
+    progress = RecordingProgress()
+    assert grouped_folds(_config(cv_folds=3), s, progress) is None
+    assert any("no accuracy is reported" in w for w in progress.warnings)
+    model, acc, how, _ = fit_validated(_config(cv_folds=3, trees=6), s, NullProgress())
+    assert acc is None and how == "none" and model.steps[-1][1].n_estimators == 6
+
+
 def test_maximum_likelihood_names_a_class_of_identical_pixels():
     """A saturated patch: every sample of a class alike has no covariance, shrunk or not;
     scikit-learn's LinAlgError reached the user as 'a bug in LandLearn'."""

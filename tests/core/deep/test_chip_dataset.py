@@ -172,3 +172,14 @@ def test_one_bands_nodata_is_its_mean_for_the_network_and_out_of_its_statistics(
     x, y = ChipData(data, [1, 2]).load(0)
     assert (x[1, :, :8] == 0).all() and (y[:, :8] != IGNORE).all()
     assert np.abs(x).max() < 10
+    # a folder without statistics (another tool's): computed from its chips the same way
+    import json
+
+    for name, key in (("esri_model_definition.emd", "AllTilesStats"),
+                      ("esri_accumulated_stats.json", "BandStatsState")):
+        path = tmp_path / "chips" / name
+        meta = json.loads(path.read_text())
+        meta.pop(key, None)
+        path.write_text(json.dumps(meta))
+    again = read_training_data([str(tmp_path / "chips")])
+    assert again.minimum[1] > 0 and again.mean[1] == pytest.approx(data.mean[1], rel=1e-6)
