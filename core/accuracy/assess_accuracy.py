@@ -19,7 +19,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..files import write_text_atomic
-from ..geo.classes import ClassInfo, make_classes
+from ..geo.classes import ClassInfo, class_values, make_classes
 from ..geo.extent import Extent, extent_to_window
 from ..geo.grid import count_tiles, tile_windows
 from ..geo.ground_area import row_areas
@@ -242,23 +242,6 @@ def _report_path(path: str | None) -> str | None:
     return os.path.splitext(path)[0] + ".html"
 
 
-def _map_values(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """The map's class values (int64, 0 = NoData): whole numbers 0..255 in any type (R's
-    terra and SAGA write Float32 maps of them; NaN is NoData), else a refusal naming the
-    first value that is not one."""
-    if np.issubdtype(data.dtype, np.floating):
-        valid = valid & ~np.isnan(data)
-    kept = data[valid]
-    bad = (kept < 0) | (kept > 255)
-    if np.issubdtype(data.dtype, np.floating):
-        bad |= kept != np.round(kept)
-    if bad.any():
-        raise InputError("input", f"the classified raster holds the value {kept[bad][0].item():g}; "
-                         "class values are whole numbers 1..255 (0 = NoData): renumber the "
-                         "map (e.g. Reclassify by table) first")
-    return np.where(valid, np.nan_to_num(data), 0).astype(np.int64)
-
-
 @terminable
 def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> AssessResult:
     progress = progress or NullProgress()
@@ -289,7 +272,11 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
                 inner = win.intersection(area)
                 block = src.read(inner)
-                m = _map_values(block.data[0], block.valid)
+                m, bad = class_values(block.data[0], block.valid)
+                if bad is not None:
+                    raise InputError("input", f"the classified raster holds the value {bad:g}; "
+                                     "class values are whole numbers 1..255 (0 = NoData): "
+                                     "renumber the map (e.g. Reclassify by table) first")
                 map_pixels += np.bincount(m.ravel(), minlength=256)
                 if geographic:
                     per_row = row_areas(src.grid, inner)

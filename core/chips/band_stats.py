@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geo.raster import band_nodata
+
 
 @dataclass
 class BandSummary:
@@ -108,17 +110,9 @@ class BandStats:
 
 def _holes(x: np.ndarray, nodata: Sequence[float | None] | None) -> np.ndarray | None:
     """(bands, n) True where a band holds its own NoData (or NaN); None where none does."""
-    holes = None
+    holes = band_nodata(x, nodata)
     if np.issubdtype(x.dtype, np.floating):
         nan = np.isnan(x)
         if nan.any():
-            holes = nan
-    for b, value in enumerate(nodata or ()):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            continue
-        hit = x[b] == value
-        if hit.any():
-            if holes is None:
-                holes = np.zeros(x.shape, bool)
-            holes[b] |= hit
+            holes = nan if holes is None else holes | nan
     return holes

@@ -135,7 +135,8 @@ def fit_validated(config, s: Samples, progress: Progress):
         # 0.471 kept, BENCHMARKS round 15), so not done; the warning in grouped_folds stays
         # buffered folds (a label raster with windows) trained each fold's trees on what
         # the buffer left: the map's forest is grown on every sample instead
-        if _class_was_trained(folds, s.y).all() and not is_buffered(s):
+        unseen = not _class_was_trained(folds, s.y).all()
+        if not unseen and not is_buffered(s):
             model = Pipeline([("standardscaler", scaler), ("randomforestclassifier", forest)])
             how += (f" (each fold scored by the ~{config.trees // len(folds)} trees grown "
                     f"without it; the model is all {config.trees})")
@@ -143,7 +144,6 @@ def fit_validated(config, s: Samples, progress: Progress):
             # a class all of whose polygons one fold holds: that fold's trees never saw it,
             # and as 1/k of the map's forest they would always vote against it
             check(progress)
-            unseen = not _class_was_trained(folds, s.y).all()
             why = ("some fold's trees never saw a class" if unseen
                    else "the folds' trees grew on what the buffer left")
             progress.info(f"{why[0].upper()}{why[1:]}: the map's forest of {config.trees} "

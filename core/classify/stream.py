@@ -16,7 +16,7 @@ from rasterio.windows import Window
 from ..errors import Cancelled, InputError
 from ..geo.extent import extent_to_window
 from ..geo.grid import pad_window, resampled_grid, tile_windows
-from ..geo.raster import RasterSource
+from ..geo.raster import RasterSource, band_nodata
 from ..geo.sizes import check_cell_size as check_cell_size_value
 
 
@@ -77,10 +77,10 @@ def normalise(block, info, raw: bool = False, nodata=None) -> np.ndarray:
     trained on, its own NoData included."""
     x = block.data.astype(np.float32)
     bad = ~block.valid[None] | ~np.isfinite(x)
-    if nodata is not None and getattr(info, "kind", "deep") != "classical":
-        for b, value in enumerate(nodata):
-            if value is not None and not np.isnan(value):
-                bad[b] |= block.data[b] == value
+    if getattr(info, "kind", "deep") != "classical":
+        holes = band_nodata(block.data, nodata)
+        if holes is not None:
+            bad = bad | holes
     if raw:
         return np.where(bad, info.mean[:, None, None].astype(np.float32), x)
     x = (x - info.mean[:, None, None]) / \

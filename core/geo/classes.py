@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import InputError
 
 # Distinct, colour-blind-friendly-ish defaults for classes 1, 2, ... (cycled past 20).
@@ -54,6 +56,23 @@ def check_class_value(value: float, parameter: str, where: str = "") -> int:
         raise InputError(parameter, f"class value {int(value)}{at} is outside 0..255; "
                          "renumber the classes to 1..255 (0 = NoData)")
     return int(value)
+
+
+def class_values(data: np.ndarray, valid: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, float | None]:
+    """(int64 class values, 0 where not ``valid`` or NaN; the first value that is not a
+    whole number 0..255, or None). A class map in any type: terra, SAGA and Raster
+    Calculator write Float32 maps of whole numbers."""
+    floating = np.issubdtype(data.dtype, np.floating)
+    keep = np.ones(data.shape, bool) if valid is None else valid
+    if floating:
+        keep = keep & ~np.isnan(data)
+    kept = data[keep]
+    bad = (kept < 0) | (kept > 255)
+    if floating:
+        bad |= kept != np.round(kept)
+    first = kept[bad][0].item() if bad.any() else None
+    return np.where(keep, np.nan_to_num(data) if floating else data, 0).astype(np.int64), first
 
 
 def make_classes(values: Iterable[int], names: dict[int, str] | None = None,

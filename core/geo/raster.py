@@ -34,6 +34,23 @@ class Block:
     window: Window
 
 
+def band_nodata(data: np.ndarray, nodata) -> np.ndarray | None:
+    """True where a band (``data``'s first axis) holds its own NoData value (``nodata``, one
+    per band; None and NaN skip a band), or None where none does. A pixel is NoData only
+    when every band is (RasterSource); this is the one-band case the band statistics leave
+    out and a network reads as the band's mean."""
+    holes = None
+    for b, value in enumerate(nodata or ()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        hit = data[b] == value
+        if hit.any():
+            if holes is None:
+                holes = np.zeros(data.shape, bool)
+            holes[b] |= hit
+    return holes
+
+
 def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
     path = os.fspath(path)
     if not path:

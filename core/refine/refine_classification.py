@@ -32,7 +32,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
-from ..geo.classes import ClassInfo, make_classes
+from ..geo.classes import ClassInfo, class_values, make_classes
 from ..geo.grid import Grid, count_tiles, crs_units, tile_windows
 from ..geo.outputs import check_distinct
 from ..geo.raster import open_dataset
@@ -117,10 +117,10 @@ class _Input:
         ds = self.ds
         self.grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
         tagged = ds.tags().get("LANDLEARN_CLASSES")
-        self.is_float = np.dtype(ds.dtypes[0]).kind == "f"
+        is_float = np.dtype(ds.dtypes[0]).kind == "f"
         # one float band is a class map unless Classify Pixels' probabilities (named
         # classes) of a one-class model: Raster Calculator writes Float32 maps by default
-        self.is_prob = ds.count > 1 or (self.is_float and bool(tagged))
+        self.is_prob = ds.count > 1 or (is_float and bool(tagged))
         if self.is_prob:
             if not tagged or np.dtype(ds.dtypes[0]).kind != "f":
                 raise InputError("input_raster", f"'{path}' has {ds.count} bands of "
@@ -167,14 +167,11 @@ class _Input:
         """(classes uint8 (0 = NoData), probabilities (classes, h, w) or None)."""
         if not self.is_prob:
             arr = self.ds.read(1, window=win, masked=True)
-            data = np.asarray(arr.filled(0))
-            if self.is_float:  # NaN is NoData in a float map
-                data = np.where(np.isnan(data), 0, data)
-            bad = (data < 0) | (data > 255) | (data != np.round(data))
-            if bad.any():
-                raise InputError("input_raster", f"holds the value {data[bad][0].item():g}; class "
-                                 "maps hold whole numbers 0..255 (0 = NoData)")
-            cls = data.astype(np.uint8)
+            values, bad = class_values(np.asarray(arr.filled(0)))  # NaN is NoData too
+            if bad is not None:
+                raise InputError("input_raster", f"holds the value {bad:g}; class maps hold "
+                                 "whole numbers 0..255 (0 = NoData)")
+            cls = values.astype(np.uint8)
             self.seen[np.unique(cls)] = True
             if self._allowed is not None and not self._allowed[cls].all():
                 raise InputError("input_raster", f"holds class value "

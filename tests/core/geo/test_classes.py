@@ -65,3 +65,16 @@ def test_class_names_file_separators_and_spaces(tmp_path):
     p = tmp_path / "names.txt"
     p.write_text("  3 , dense forest  \n4\tbare soil\n5 = a = b\n6 =\n", encoding="utf-8")
     assert read_class_names_file(p) == {3: "dense forest", 4: "bare soil", 5: "a = b"}
+
+
+def test_class_values_of_any_type_with_nan_as_nodata_and_the_first_bad_value():
+    import numpy as np
+
+    from landlearn.core.geo.classes import class_values
+
+    values, bad = class_values(np.array([[1.0, np.nan], [3.0, 255.0]], np.float32))
+    assert values.tolist() == [[1, 0], [3, 255]] and bad is None
+    assert class_values(np.array([1.0, 2.5, 300.0]))[1] == 2.5
+    values, bad = class_values(np.array([7, 400], np.int16), np.array([True, False]))
+    assert values.tolist() == [7, 0] and bad is None  # an invalid pixel is not checked
+    assert class_values(np.array([-1, 2], np.int16))[1] == -1

@@ -237,3 +237,13 @@ def test_an_alpha_band_is_the_mask_whatever_the_band_count(tmp_path):
         np.testing.assert_array_equal(block.valid, alpha)
     with RasterSource(vrt, (2, 3)) as src:  # chosen bands: the same mask
         np.testing.assert_array_equal(src.read(Window(0, 0, 13, 10)).valid, alpha)
+
+
+def test_band_nodata_marks_each_bands_own_value_only():
+    from landlearn.core.geo.raster import band_nodata
+
+    data = np.array([[[0, 5]], [[9, -9]]], np.int16)
+    holes = band_nodata(data, [0, -9])
+    assert holes.tolist() == [[[True, False]], [[False, True]]]
+    assert band_nodata(data, [None, float("nan")]) is None
+    assert band_nodata(data, [3, 4]) is None and band_nodata(data, None) is None
