@@ -61,7 +61,7 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
             report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or None
         result = assess_accuracy(AssessConfig(
             classified=raster_path(self.parameterAsRasterLayer(parameters, "INPUT", context),
-                                   "INPUT"),
+                                   "INPUT", feedback),
             reference=label_config(self, parameters, context, feedback), output_report=report,
             extent=extent_of(self, parameters, "EXTENT", context)), progress)
         feedback.pushInfo(result.summary())

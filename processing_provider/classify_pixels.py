@@ -117,14 +117,14 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         config = ClassifyConfig(
             input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
-                                                                 context), "INPUT_RASTER"),
+                                                                 context), "INPUT_RASTER", feedback),
             model=self.parameterAsFile(parameters, "MODEL", context),
             output=output,
             bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"),
-            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context),
+            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context, feedback),
             **run_fields(self, parameters, context))
         resume_without_dask(config, feedback)
         result = classify_pixels(config, progress)

@@ -139,7 +139,7 @@ class ClassifyRasterCollectionAlgorithm(LandLearnAlgorithm):
         config = CollectionConfig(
             model=self.parameterAsFile(parameters, "MODEL", context),
             processing_mode=mode,
-            rasters=tuple(raster_path(layer, "RASTERS") for layer in layers),
+            rasters=tuple(raster_path(layer, "RASTERS", feedback) for layer in layers),
             # an emptied PATTERN is the default, not "*" (sidecars would become items)
             folder=text("FOLDER"), pattern=text("PATTERN") or "*.tif", list_file=text("LIST_FILE"),
             output=output, output_folder=folder,

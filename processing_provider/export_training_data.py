@@ -105,7 +105,7 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
         from ..core.chips.export_training_data import ExportConfig, export_training_data
 
         image = raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context),
-                            "INPUT_RASTER")
+                            "INPUT_RASTER", feedback)
         cell = parameters.get("CELL_SIZE")
         config = ExportConfig(
             input_raster=image,

@@ -71,7 +71,7 @@ def label_config(alg, parameters, context, feedback) -> LabelConfig:
                               alg.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or None)
     if isinstance(layer, QgsRasterLayer):
         _warn_unused(alg, parameters, context, feedback)
-        return _label_config(labels=raster_path(layer, "LABELS"))
+        return _label_config(labels=raster_path(layer, "LABELS", feedback))
     raise QgsProcessingException("LABELS: use a vector layer or a classified raster")
 
 
@@ -190,7 +190,7 @@ def classifier_label_config(alg, parameters, context, feedback) -> LabelConfig:
     parameters = selection_unwrapped(parameters)
     if parameters.get("LABEL_RASTER") not in (None, ""):
         layer = alg.parameterAsRasterLayer(parameters, "LABEL_RASTER", context)
-        return _label_config(labels=raster_path(layer, "LABEL_RASTER"))
+        return _label_config(labels=raster_path(layer, "LABEL_RASTER", feedback))
     layer = alg.parameterAsVectorLayer(parameters, "LABELS", context)
     if layer is None:
         raise QgsProcessingException("LABELS: the layer could not be loaded")

@@ -22,6 +22,7 @@ from qgis.core import (
 )
 
 from ..core.errors import Cancelled
+from . import layer_nodata
 
 if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS starts
     from ..core.geo.extent import Extent
@@ -54,7 +55,25 @@ def _gdal_source(layer: QgsRasterLayer, key: str) -> tuple[str, list[str]]:
     return registry.encodeUri("gdal", parts), options
 
 
-def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
+def _band_types(source: str, options: list[str]) -> list[str]:
+    """Each band's numpy type as GDAL opens the file."""
+    import numpy as np
+    from osgeo import gdal, gdal_array
+
+    try:
+        ds = gdal.OpenEx(source, gdal.OF_RASTER, open_options=options)
+    except RuntimeError:
+        ds = None
+    if ds is None:
+        return []
+    return [np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(ds.GetRasterBand(b).DataType)).str
+            for b in range(1, ds.RasterCount + 1)]
+
+
+def raster_path(layer: QgsRasterLayer | None, key: str, feedback=None) -> str:
+    """What the engine opens for a raster layer: the file itself, or a small VRT over it
+    carrying what QGIS holds and the file does not (a CRS set in QGIS, open options,
+    NoData set in Layer Properties > Transparency)."""
     if layer is None:
         raise QgsProcessingException(f"{key}: no raster layer was given or it could not be loaded")
     if layer.providerType() != "gdal":
@@ -63,7 +82,9 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
             "LandLearn reads rasters through GDAL: export it to a GeoTIFF first")
     source, options = _gdal_source(layer, key)
     crs_set = _crs_set_in_qgis(layer)
-    if not crs_set and not options:
+    nodata = (layer_nodata.nodata_set_in_qgis(layer, key, _band_types(source, options))
+              if layer_nodata.touched(layer) else {})
+    if not crs_set and not options and not nodata:
         return source
     # a small VRT over the file, with the layer's CRS and the open options (GDAL keeps them
     # in the VRT): the pixels stay where they are. It takes the file's name (each in its own
@@ -80,11 +101,16 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
         opened = gdal.OpenEx(source, gdal.OF_RASTER, open_options=options)
         done = opened is not None and gdal.Translate(
             out, opened, format="VRT", outputSRS=wkt if crs_set else None) is not None
+        opened = None
+        if done and nodata:
+            layer_nodata.apply(out, nodata)
     except RuntimeError:
         done = False
     if not done:
-        what = (f"the CRS set in QGIS ({layer.crs().authid() or 'custom'})" if crs_set else
-                f"its open options ({', '.join(options)})")
+        what = " and ".join(
+            ([f"the CRS set in QGIS ({layer.crs().authid() or 'custom'})"] if crs_set else []) +
+            ([f"its open options ({', '.join(options)})"] if options else []) +
+            ([f"the NoData set in QGIS ({layer_nodata.describe(nodata)})"] if nodata else []))
         raise QgsProcessingException(f"{key}: could not open '{layer.name()}' with {what}: "
                                      f"{gdal.GetLastErrorMsg()}")
     from ..core.labels.base import sidecar_class_file
@@ -97,14 +123,17 @@ def raster_path(layer: QgsRasterLayer | None, key: str) -> str:
         except OSError as exc:
             raise QgsProcessingException(f"{key}: could not carry '{names}' beside the copy "
                                          f"of '{layer.name()}' as QGIS opens it: {exc}") from exc
+    if nodata and feedback is not None:
+        feedback.pushInfo(f"{key}: reading '{layer.name()}' with the NoData set in QGIS "
+                          f"({layer_nodata.describe(nodata)}; 'none': no NoData)")
     return out
 
 
-def optional_raster(alg, parameters, key: str, context) -> str | None:
+def optional_raster(alg, parameters, key: str, context, feedback=None) -> str | None:
     """An optional raster parameter's path, or None when it is not set."""
     if parameters.get(key) in (None, ""):
         return None
-    return raster_path(alg.parameterAsRasterLayer(parameters, key, context), key)
+    return raster_path(alg.parameterAsRasterLayer(parameters, key, context), key, feedback)
 
 
 def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,

@@ -50,7 +50,7 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         from ..core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
 
         image = raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER", context),
-                            "INPUT_RASTER")
+                            "INPUT_RASTER", feedback)
         labels = label_config(self, parameters, context, feedback)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         result = write_label_raster(LabelRasterConfig(

@@ -88,11 +88,11 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
     def perform(self, parameters, context, progress, feedback):
         from ..core.refine import RefineConfig, refine_classification
 
-        segments = optional_raster(self, parameters, "SEGMENTED_RASTER", context)
+        segments = optional_raster(self, parameters, "SEGMENTED_RASTER", context, feedback)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         result = refine_classification(RefineConfig(
             input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
-                                                                 context), "INPUT_RASTER"),
+                                                                 context), "INPUT_RASTER", feedback),
             output=output, segmented_raster=segments,
             min_region_size=self.parameterAsDouble(parameters, "MIN_REGION_SIZE", context),
             size_unit=self.choice(parameters, "SIZE_UNIT"),

@@ -130,7 +130,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
 
         config = SegmentConfig(
             input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
-                                                                 context), "INPUT_RASTER"),
+                                                                 context), "INPUT_RASTER", feedback),
             output=optional_out("OUTPUT", self.parameterAsOutputLayer),
             output_segment_ids=optional_out("OUTPUT_SEGMENT_IDS", self.parameterAsOutputLayer),
             output_polygons=optional_out("OUTPUT_POLYGONS", self.parameterAsOutputLayer),

@@ -98,7 +98,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         max_depth = parameters.get("MAX_DEPTH")
         config = ClassicalConfig(
             input_raster=raster_path(self.parameterAsRasterLayer(parameters, "INPUT_RASTER",
-                                                                 context), "INPUT_RASTER"),
+                                                                 context), "INPUT_RASTER", feedback),
             labels=classifier_label_config(self, parameters, context, feedback),
             output_model=dlpk_path(self.parameterAsFileOutput(parameters, "OUTPUT_MODEL",
                                                               context)),
@@ -113,7 +113,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             svm_gamma=(self.parameterAsString(parameters, "SVM_GAMMA", context) or "scale").strip(),
             cv_folds=self.parameterAsInt(parameters, "CV_FOLDS", context),
             seed=self.parameterAsInt(parameters, "SEED", context),
-            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context),
+            segmented_raster=optional_raster(self, parameters, "SEGMENTED_RASTER", context, feedback),
             segment_attributes=parse_attributes(self.parameterAsString(
                 parameters, "SEGMENT_ATTRIBUTES", context) or "COLOR;MEAN"),
             neighbourhood=neighbourhood_of(self, parameters, context))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from cancel_checks import cancelling_feedback, fingerprints, tree
 from qgis_cli import QP, qgis_process
 from small_models import nc_unet
 
@@ -57,6 +58,37 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, model, tm
     with pytest.raises(QgsProcessingException, match="BLEND: 'soft' is not a valid choice"):
         processing.run("landlearn:classifypixels", {**base, "BLEND": "soft"})
     assert os.listdir(tmp_path) == []
+
+
+def test_a_cancel_mid_map_leaves_no_output_and_no_temporary_file(provider, sample, model,
+                                                                   tmp_path):
+    """Cancel clicked a quarter of the way through the tiles (56 tiles of 128 px in batches
+    of 4: the three writers open, tiles written into their hidden temporaries): the run
+    stops with the cancel message, and no output, sidecar (.qml, .aux.xml) or temporary
+    is left in the output folder; the raster and the model are as they were."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    image = sample / "nc_landsat7" / "landsat_multiband.tif"
+    inputs = fingerprints(image, model)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other.txt").write_text("not LandLearn's")
+    before = tree(out)
+    feedback = cancelling_feedback(25)
+    with pytest.raises(QgsProcessingException,
+                       match="^Cancelled by the user; no output was written"):
+        processing.run("landlearn:classifypixels", {
+            "INPUT_RASTER": str(image), "MODEL": model, "TILE_SIZE": 128, "PADDING": 32,
+            "BATCH_SIZE": 4, "DEVICE": "cpu", "OUTPUT": str(out / "map.tif"),
+            "OUTPUT_CONFIDENCE": str(out / "confidence.tif"),
+            "OUTPUT_PROBABILITIES": str(out / "probabilities.tif")}, feedback=feedback)
+    # mid-run: a few batches reported, not the last one's 99%
+    assert feedback.cancelled_at is not None and len(feedback.reported) >= 2
+    assert max(feedback.reported) < 90
+    assert not (out / "map.tif").exists()
+    assert tree(out) == before
+    assert fingerprints(image, model) == inputs
 
 
 @pytest.fixture()

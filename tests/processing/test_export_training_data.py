@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from cancel_checks import cancelling_feedback, fingerprints, tree
 from chip_checks import check_chips, manifest
 from qgis_cli import QP, qgis_process
 
@@ -102,6 +103,33 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path)
     with pytest.raises(QgsProcessingException, match="OUTPUT_FOLDER: the folder .* is not empty"):
         _run(base)
     assert sorted(os.listdir(tmp_path)) == ["out"] and os.listdir(tmp_path / "out") == ["keep.txt"]
+
+
+def test_a_cancel_mid_export_leaves_no_folder_and_no_staging(provider, sample, tmp_path):
+    """Cancel clicked a third of the way through the 225 chip windows (chips already
+    written into the hidden staging folder beside OUTPUT_FOLDER): the run stops with the
+    cancel message, OUTPUT_FOLDER never appears and the staging folder is gone, so no half
+    training set is left for a later training run to read; image and labels unchanged."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    s2 = sample / "s2_osm_sparse"
+    image, labels = s2 / "s2l1c_10bands_10m_subset.tif", s2 / "osm_landuse_subset.gpkg"
+    inputs = fingerprints(image, labels)
+    before = tree(tmp_path)
+    feedback = cancelling_feedback(33)
+    with pytest.raises(QgsProcessingException,
+                       match="^Cancelled by the user; no output was written"):
+        processing.run("landlearn:exporttrainingdata", {
+            "INPUT_RASTER": str(image), "LABELS": str(labels), "CLASS_FIELD": "fclass",
+            "TILE_SIZE_X": 64, "TILE_SIZE_Y": 64, "STRIDE_X": 32, "STRIDE_Y": 32,
+            "OUTPUT_FOLDER": str(tmp_path / "chips")}, feedback=feedback)
+    # mid-run: many windows reported, not the last one's 97%
+    assert feedback.cancelled_at is not None and len(feedback.reported) >= 10
+    assert max(feedback.reported) < 50
+    assert not (tmp_path / "chips").exists()
+    assert tree(tmp_path) == before
+    assert fingerprints(image, labels) == inputs
 
 
 def test_temporary_output_folder(provider, sample):

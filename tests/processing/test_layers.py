@@ -80,3 +80,50 @@ def test_a_raster_opened_with_open_options_reaches_the_engine_with_them(provider
         QgsProject.instance().removeMapLayer(bad.id())
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_a_cancel_while_a_selection_is_copied_leaves_no_copy(provider, sample, tmp_path):
+    """LABELS with SELECTED_FEATURES_ONLY is copied to a GeoPackage in QGIS's temporary
+    folder before the engine reads it, by QGIS's writer with the run's feedback (a database
+    layer copies for minutes). Cancel clicked a fifth of the way through that copy: the
+    writer stops there, the run stops with the cancel message, the half-written copy (and
+    any -journal, -wal, -shm) is removed and OUTPUT_FOLDER never appears; the layer's file
+    and its selection are as they were."""
+    import processing
+    import pytest
+    from qgis.core import (
+        QgsProcessingException,
+        QgsProcessingUtils,
+        QgsProject,
+        QgsVectorLayer,
+    )
+
+    from cancel_checks import cancelling_feedback, fingerprints, tree
+
+    s2 = sample / "s2_osm_sparse"
+    image, labels = s2 / "s2l1c_10bands_10m_subset.tif", s2 / "osm_landuse_subset.gpkg"
+    inputs = fingerprints(image, labels)
+    layer = QgsVectorLayer(str(labels), "osm", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        layer.selectByExpression('"fclass" <> \'forest\'')
+        selected = set(layer.selectedFeatureIds())
+        assert 100 < len(selected) < layer.featureCount()
+        temp = QgsProcessingUtils.tempFolder()
+        temp_files = {p for p, (size, _) in tree(temp).items() if size >= 0}
+        before = tree(tmp_path)
+        feedback = cancelling_feedback(20)
+        with pytest.raises(QgsProcessingException,
+                           match="^Cancelled by the user; no output was written"):
+            processing.run("landlearn:exporttrainingdata", {
+                "INPUT_RASTER": str(image), "LABELS": layer.id(), "CLASS_FIELD": "fclass",
+                "SELECTED_FEATURES_ONLY": True, "TILE_SIZE_X": 64, "TILE_SIZE_Y": 64,
+                "OUTPUT_FOLDER": str(tmp_path / "chips")}, feedback=feedback)
+        # the copy's own progress, stopped where the cancel came: the writer heard it
+        assert feedback.cancelled_at is not None and max(feedback.reported) < 100
+        assert {p for p, (size, _) in tree(temp).items() if size >= 0} == temp_files
+        assert tree(tmp_path) == before
+        assert set(layer.selectedFeatureIds()) == selected
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    assert fingerprints(image, labels) == inputs

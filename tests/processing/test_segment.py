@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 
+from cancel_checks import cancelling_feedback, fingerprints, tree
 from qgis_cli import QP, qgis_process
 
 pytest.importorskip("torch")
@@ -90,3 +91,35 @@ def test_segment_ids_alone_are_enough(provider, sample, tmp_path):
         "ids.tif", "ids.tif.aux.xml", "ids.qml"}
     with pytest.raises(QgsProcessingException, match="OUTPUT: choose at least one output"):
         processing.run("landlearn:segment", {"INPUT_RASTER": image})
+
+
+@pytest.mark.parametrize("at", [75, 80, 100], ids=["after-first-pass", "outputs-open",
+                                                  "polygonizing"])
+def test_a_cancel_mid_run_leaves_no_output_and_no_temporary_file(provider, sample, tmp_path,
+                                                                  at):
+    """Cancel clicked at three points of a run with all three outputs: after the mean-shift
+    pass (75%: the temporary labels and statistics wait in a hidden folder beside the
+    outputs), with the output rasters open (80%), and once both rasters are written but
+    not yet published, while the polygons are made (100% of the raster pass). Each stops
+    with the cancel message and leaves no output, sidecar or temporary file or folder in
+    the output folder; the image is unchanged."""
+    import processing
+    from qgis.core import QgsProcessingException
+
+    image = sample / "s2_osm_sparse" / "s2l1c_10bands_10m_subset.tif"
+    inputs = fingerprints(image)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other.txt").write_text("not LandLearn's")
+    before = tree(out)
+    feedback = cancelling_feedback(at)
+    with pytest.raises(QgsProcessingException,
+                       match="^Cancelled by the user; no output was written"):
+        processing.run("landlearn:segment", {
+            "INPUT_RASTER": str(image), "DEVICE": "cpu", "OUTPUT": str(out / "mean.tif"),
+            "OUTPUT_SEGMENT_IDS": str(out / "ids.tif"),
+            "OUTPUT_POLYGONS": str(out / "segments.gpkg")}, feedback=feedback)
+    assert feedback.cancelled_at == at  # the stage this case is about was reached
+    assert not any((out / name).exists() for name in ("mean.tif", "ids.tif", "segments.gpkg"))
+    assert tree(out) == before
+    assert fingerprints(image) == inputs
