@@ -40,7 +40,10 @@ class Grid:
 
     @property
     def res(self) -> tuple[float, float]:
-        return abs(self.transform.a), abs(self.transform.e)
+        """The cell's width and height in CRS units, rotated or not (a grid turned 90
+        degrees has a = e = 0: |a|, |e| called its 10 m cells 0 m)."""
+        t = self.transform
+        return math.hypot(t.a, t.d), math.hypot(t.b, t.e)
 
     @property
     def is_north_up(self) -> bool:

@@ -65,6 +65,7 @@ def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
         ds.close()
         raise InputError(parameter, f"'{path}' holds no pixels (a raster of {ds.count} bands, "
                          f"{ds.width} x {ds.height} px)")
+    _refuse_gcps(ds, path, parameter)
     complex_bands = [i + 1 for i, d in enumerate(ds.dtypes) if np.dtype(d).kind == "c"]
     if complex_bands:
         ds.close()
@@ -72,6 +73,25 @@ def open_dataset(path: str | os.PathLike, parameter: str = "input_raster"):
                          f"{complex_bands[:8]}), which LandLearn cannot classify; derive real "
                          "bands first (e.g. amplitude or intensity with the Raster Calculator)")
     return ds
+
+
+def _refuse_gcps(ds, path: str, parameter: str) -> None:
+    """A raster placed by ground control points or RPCs alone (a scanned map, a satellite
+    scene's raw product) has no grid: QGIS warps it on the fly, LandLearn read its pixels
+    at (0, 0) with no CRS and wrote maps nobody could place. Refused, naming the warp."""
+    if not ds.transform.is_identity:
+        return
+    gcps = ds.gcps[0] if ds.gcps else []
+    rpcs = getattr(ds, "rpcs", None)
+    if not gcps and not rpcs:
+        return
+    ds.close()
+    how = (f"{len(gcps)} ground control points (GCPs)" if gcps else
+           "rational polynomial coefficients (RPCs)")
+    raise InputError(parameter, f"'{os.path.basename(path)}' is placed by {how}, not by a "
+                     "grid: QGIS warps it for display, LandLearn reads pixels on a grid. Warp "
+                     "it onto one first (Raster > Projections > Warp (Reproject), or gdalwarp "
+                     f"{'-tps' if gcps else '-rpc'}) and give that file")
 
 
 # rasterio 1.3.5 (Debian 12) maps its int64 to GDAL's UInt64 and back; 1.4 maps it right
@@ -161,6 +181,8 @@ class RasterSource:
                                  " is tagged alpha, which resampling (CELL_SIZE) uses as the "
                                  "mask, not as data; leave it out of BANDS, or tag it as data "
                                  f"first (gdal_edit.py -colorinterp_{taken[0]} undefined)")
+            if resample_to is not None:
+                self._one_nodata_to_warp()
             self.ds = self._src if resample_to is None else WarpedVRT(
                 self._src, crs=resample_to.crs or self._src.crs,
                 transform=resample_to.transform, width=resample_to.width,
@@ -179,6 +201,25 @@ class RasterSource:
                                            self._src.nodatavals[b - 1] for b in self.bands]
         self._resampled = resample_to is not None
         self._masks_of(self.ds)
+
+    def _one_nodata_to_warp(self) -> None:
+        """GDAL's warped VRT (CELL_SIZE) takes band 1's NoData for every band: a band with
+        a NoData of its own (a DEM's -9999 beside reflectance with 0, in a VRT or an HDF)
+        lost it, and the resampling blended its holes into values near -4000 that no check
+        recognised. Refused where a band's differs."""
+        values = self._src.nodatavals
+        first = values[0]
+        for b in self.bands:
+            v = values[b - 1]
+            same = v == first or (v is not None and first is not None
+                                  and np.isnan(v) and np.isnan(first))
+            if not same:
+                raise InputError("cell_size", f"band {b} of '{os.path.basename(self.path)}' "
+                                 f"has its own NoData value ({v}) where band 1 has {first}: "
+                                 "resampling to CELL_SIZE keeps one NoData value per raster. "
+                                 "Leave CELL_SIZE empty, or give the bands one NoData value "
+                                 "first (e.g. gdal_translate -a_nodata, or gdalbuildvrt "
+                                 "-srcnodata)")
 
     def _masks_of(self, ds) -> None:
         """How ``ds`` (the file, or its resampled view) says where data is beyond NoData

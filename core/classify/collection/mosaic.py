@@ -51,6 +51,8 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
         raise InputError(parameter, f"the items cannot be mosaicked: {gdal.GetLastErrorMsg()}")
     left_out = _left_out(sources, ds.GetFileList() or [])
     ds = None
+    if first is not None and first.nodata is None and not left_out:
+        _alpha_from_masks(path, sources)
     if left_out:
         # BuildVRT skips, with a warning only, a source whose data type, colour
         # interpretation or palette differs from the first one's: its area was NoData
@@ -64,6 +66,47 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
                                                         "PROCESSING_MODE=each_item"
                                                         if first is not None else ""))
     return path
+
+
+def _alpha_from_masks(path: str, sources: list[str]) -> None:
+    """GDAL's added alpha band is 255 over each item's whole footprint, its own NoData and
+    mask ignored: a later item's NoData strip where no other item lies read as 0-valued
+    data and was classified (each_item left it NoData), and a masked COG edge over an
+    earlier item was valid too. Each such item's alpha comes from its mask instead, as
+    a source whose 0 is NoData, so it neither marks data nor hides an earlier item's. (The
+    data bands already follow each source's mask and NoData.)"""
+    import xml.etree.ElementTree as ET
+
+    import rasterio
+    from rasterio.enums import MaskFlags
+
+    def key(f: str) -> str:
+        return f if f.startswith("/vsi") else os.path.realpath(f)
+
+    with_mask = set()
+    for source in sources:
+        with rasterio.open(source) as ds:
+            if MaskFlags.all_valid not in ds.mask_flag_enums[0]:
+                with_mask.add(key(source))
+    if not with_mask:
+        return
+    tree = ET.parse(path)
+    alpha = tree.getroot().findall("VRTRasterBand")[-1]
+    for src in alpha:
+        name = src.find("SourceFilename")
+        if name is None:
+            continue
+        where = (os.path.join(os.path.dirname(path), name.text)
+                 if name.get("relativeToVRT") == "1" else name.text)
+        if key(where) not in with_mask:
+            continue
+        src.tag = "ComplexSource"
+        src.find("SourceBand").text = "mask,1"
+        for tag in ("ScaleOffset", "ScaleRatio"):
+            for element in src.findall(tag):
+                src.remove(element)
+        ET.SubElement(src, "NODATA").text = "0"
+    tree.write(path, encoding="utf-8")
 
 
 def _left_out(sources: list[str], listed: list[str]) -> list[str]:

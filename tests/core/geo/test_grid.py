@@ -97,3 +97,14 @@ def test_same_transform_is_judged_in_pixels_not_crs_units():
     assert not same_transform(utm, Affine(0.5 + 1e-6, 0, 500000.0, 0, -0.5, 5_000_000.0))
     assert not same_transform(utm, Affine(1, 1, 0, 1, 1, 0))
     assert not same_transform(Affine(1, 1, 0, 1, 1, 0), utm)  # not invertible: no grid
+
+
+def test_a_rotated_grids_cells_keep_their_size():
+    """Turned 90 degrees, a 10 m grid has a = e = 0: its res was (0, 0), which the cell-size
+    check called 0.00x the model's and a trained package refused as not positive."""
+    turned = Grid(None, Affine(0.0, 10.0, 500000.0, 10.0, 0.0, 4000000.0), 50, 40)
+    assert turned.res == (10.0, 10.0) and not turned.is_north_up
+    tilted = Grid(None, Affine.translation(0, 0) * Affine.rotation(30) * Affine.scale(10, -10),
+                  5, 5)
+    np.testing.assert_allclose(tilted.res, (10.0, 10.0))
+    assert Grid(None, Affine(30.0, 0, 0, 0, -20.0, 0), 1, 1).res == (30.0, 20.0)

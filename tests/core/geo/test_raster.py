@@ -247,3 +247,49 @@ def test_band_nodata_marks_each_bands_own_value_only():
     assert holes.tolist() == [[[True, False]], [[False, True]]]
     assert band_nodata(data, [None, float("nan")]) is None
     assert band_nodata(data, [3, 4]) is None and band_nodata(data, None) is None
+
+
+def test_a_raster_placed_by_gcps_alone_is_refused_naming_the_warp(tmp_path):
+    """GCPs and no geotransform (a scanned map, a raw scene): read at (0, 0) with no CRS,
+    its map could be placed nowhere. Refused with the warp that gives it a grid."""
+    from rasterio.control import GroundControlPoint
+
+    path = str(tmp_path / "scan.tif")
+    gcps = [GroundControlPoint(0, 0, 500000, 4000000), GroundControlPoint(0, 99, 500000, 3999010),
+            GroundControlPoint(99, 99, 500990, 3999010), GroundControlPoint(99, 0, 500990, 4000000)]
+    with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=1,
+                       dtype="uint8") as dst:
+        dst.write(np.full((1, 100, 100), 7, np.uint8))
+        dst.gcps = (gcps, rasterio.crs.CRS.from_epsg(32617))
+    with pytest.raises(InputError, match=r"LABELS: 'scan.tif' is placed by 4 ground control "
+                       r"points \(GCPs\), not by a grid.*gdalwarp -tps"):
+        RasterSource(path, parameter="labels")
+    plain = write(tmp_path / "plain.tif", np.ones((1, 10, 10), np.uint8))
+    with RasterSource(plain) as src:  # a grid (even an identity one without GCPs) is read
+        assert src.grid.width == 10
+
+
+def test_cell_size_refuses_bands_with_nodata_of_their_own(tmp_path):
+    """GDAL's warper gives every band band 1's NoData: a DEM band's -9999 beside
+    reflectance with 0 (a VRT of both) was blended into values near -4000 by CELL_SIZE.
+    Without CELL_SIZE each band keeps its own; with it, refused naming the band."""
+    from osgeo import gdal
+
+    from landlearn.core.geo.grid import Grid
+
+    t = from_origin(0, 1000, 10, 10)
+    refl = write(tmp_path / "refl.tif", np.full((1, 100, 100), 500, np.uint16), transform=t,
+                 nodata=0)
+    dem = np.full((1, 100, 100), 120.0, np.float32)
+    dem[:, 40:60, 40:60] = -9999
+    dem_path = write(tmp_path / "dem.tif", dem, transform=t, nodata=-9999)
+    vrt = str(tmp_path / "both.vrt")
+    gdal.BuildVRT(vrt, [str(refl), str(dem_path)], separate=True)
+    target = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(0, 1000, 15, 15), 66, 66)
+    with RasterSource(vrt) as src:
+        assert src.nodata == [0.0, -9999.0]
+    with pytest.raises(InputError, match=r"CELL_SIZE: band 2 of 'both.vrt' has its own NoData "
+                       r"value \(-9999.0\) where band 1 has 0.0"):
+        RasterSource(vrt, resample_to=target)
+    with RasterSource(vrt, bands=[1], resample_to=target) as src:  # band 1 alone: its own
+        assert src.read(src.grid.full_window).valid.all()

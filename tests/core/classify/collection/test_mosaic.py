@@ -96,3 +96,45 @@ def test_an_item_gdal_would_leave_out_of_the_mosaic_is_refused(nc_tiles, tmp_pat
                        r"first, e\.g\. '.*b_double\.tif' \(.*data type.*\); give the items one"):
         build_vrt(str(tmp_path / "ab.vrt"), [a, other], items[0])
     assert not (tmp_path / "ab.vrt").exists()
+
+
+def test_without_a_first_nodata_each_items_nodata_and_mask_stay_missing(nc_tiles, tmp_path):
+    """The first item has no NoData (an RGB tile): GDAL's added alpha band was 255 over
+    each item's whole footprint, so a later item's NoData strip where no item lies read as
+    valid 0s and was classified, and a masked edge of a third item too. Each item's own
+    NoData and mask now say where it has data; where an earlier item lies, it still shows."""
+    from landlearn.core.geo.raster import RasterSource
+
+    folder, _windows, _scene = nc_tiles
+
+    def copy(name, out, nodata, edit, mask=None):
+        with rasterio.open(folder / f"tile_{name}.tif") as src:
+            profile = dict(src.profile, nodata=nodata)
+            data = src.read()
+        edit(data)
+        with rasterio.open(out, "w", **profile) as dst:
+            dst.write(data)
+            if mask is not None:
+                dst.write_mask(mask)
+        return str(out)
+
+    def fill_b(d):
+        d[:, :, :10] = -9999   # columns 250..259: over a
+        d[:, :, -10:] = -9999  # columns 479..488: no other item
+
+    a = copy("a", tmp_path / "a.tif", None, lambda d: np.copyto(d, np.abs(d)))
+    b = copy("b", tmp_path / "b.tif", -9999, fill_b)
+    edge = np.full((213, 260), 255, np.uint8)
+    edge[:, :10] = 0  # a masked edge (a JPEG COG's): columns 0..9 of rows 230..442
+    c = copy("c", tmp_path / "c.tif", None, lambda d: np.copyto(d, np.abs(d)), mask=edge)
+    items = describe_items([a, b, c], "rasters")
+    assert items[0].nodata is None
+    vrt = build_vrt(str(tmp_path / "m.vrt"), [a, b, c], items[0])
+    with RasterSource(vrt) as src, rasterio.open(a) as first:
+        block = src.read(src.grid.full_window)
+        assert not block.valid[:230, 479:489].any()  # b's own NoData, no item below
+        assert not block.valid[240:, :10].any()  # c's masked edge, no item below
+        assert block.valid[:240, 250:260].all()  # b's NoData over a: a's pixels
+        np.testing.assert_array_equal(block.data[0, :240, 250:260],
+                                      first.read(1, window=((0, 240), (250, 260))))
+        assert block.valid[:230, 269:479].all() and block.valid[240:, 10:250].all()
