@@ -312,7 +312,9 @@ class StagedFolder:
     def __init__(self, path: str, parameter: str, replace: bool = False,
                  what: str = "output", algorithm: str = "",
                  legacy: Callable[[str], set[str] | None] | None = None):
-        self.path = os.path.abspath(path)
+        # a link to a folder (chips -> /scratch/chips) is the folder it leads to: renaming
+        # onto the link itself failed at the very end (rmdir of a link), losing the export
+        self.path = (os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path))
         self.parameter = parameter
         self.what = what
         self.algorithm = algorithm

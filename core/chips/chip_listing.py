@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 
 from ..errors import InputError
 from ..files import read_small_json
@@ -50,27 +51,60 @@ def inside(folder: str, listed: str, sub: str) -> str:
 
 
 def chip_pairs(folder: str) -> list[tuple[str, str, dict]]:
-    """(image, label, manifest entry or {}) for every chip, by manifest, map.txt or listing."""
+    """(image, label, manifest entry or {}) for every chip, by manifest, map.txt or listing;
+    every chip a regular file inside the folder (``_contained``)."""
+    return _contained(folder, _listed_pairs(folder))
+
+
+def _contained(folder: str, pairs: list[tuple[str, str, dict]]) -> list[tuple[str, str, dict]]:
+    """A folder from someone else may hold chips that are links: to a private raster of
+    the reader's (trained on, then shown in the report's validation picture) or to a FIFO
+    (the run hangs, deaf to Cancel). Chips are read only where they really lie inside the
+    folder and are regular files; a chip that does not exist is left to the caller's
+    message."""
+    root = os.path.realpath(folder) + os.sep
+    for pair in pairs:
+        for path in pair[:2]:
+            real = os.path.realpath(path)
+            try:
+                mode = os.stat(real).st_mode
+            except OSError:
+                continue  # missing: said by the reader, naming the chip
+            if not real.startswith(root) or not stat.S_ISREG(mode):
+                what = ("leads outside the folder, to" if not real.startswith(root)
+                        else "is not a regular file but")
+                raise InputError(PARAM, f"'{folder}': chip '{os.path.relpath(path, folder)}' "
+                                 f"{what} '{real}'; LandLearn reads only chips that lie in "
+                                 "the training folder as files: copy the chips in rather "
+                                 "than linking them")
+    return pairs
+
+
+def _listed_pairs(folder: str) -> list[tuple[str, str, dict]]:
     mpath = os.path.join(folder, MANIFEST)
+    map_txt = os.path.join(folder, MAP_TXT)
     if os.path.exists(mpath):
         try:
-            return [(inside(folder, c["image"], IMAGES), inside(folder, c["label"], LABELS), c)
-                    for c in load_json(mpath).get("chips", [])]
+            listed = [(inside(folder, c["image"], IMAGES), inside(folder, c["label"], LABELS), c)
+                      for c in load_json(mpath).get("chips", [])]
         except (KeyError, TypeError, AttributeError) as exc:
             raise InputError(PARAM, f"'{mpath}' lists chips without image or label "
                              f"({exc!r}); export the training data again") from None
-    pairs = []
-    map_txt = os.path.join(folder, MAP_TXT)
+        if not os.path.exists(map_txt):
+            return listed
+        # map.txt is the list (ArcGIS's, and what a user edits: a damaged chip's line
+        # taken out was read again from the manifest); the manifest describes the chips
+        # it lists, matched by image and label
+        mapped = _map_txt_pairs(folder, map_txt)
+        if [p[:2] for p in mapped] == [p[:2] for p in listed]:
+            return listed
+        described = {p[:2]: p[2] for p in listed}
+        return [(i, lab, described.get((i, lab), {})) for i, lab, _ in mapped]
     if os.path.exists(map_txt):
-        with open(map_txt, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                parts = line.replace("\\", "/").split()
-                if len(parts) >= 2:
-                    pairs.append((inside(folder, parts[0], IMAGES),
-                                  inside(folder, parts[1], LABELS), {}))
-        return pairs
+        return _map_txt_pairs(folder, map_txt)
     # chips only: a world file (000.tfw, .pgw, .jgw) shares its chip's stem, and listed
     # after it, took the label's place
+    pairs = []
     images = sorted(n for n in os.listdir(os.path.join(folder, IMAGES))
                     if n.lower().endswith(CHIP_SUFFIXES))
     labels = {os.path.splitext(n)[0]: n for n in os.listdir(os.path.join(folder, LABELS))
@@ -80,6 +114,17 @@ def chip_pairs(folder: str) -> list[tuple[str, str, dict]]:
         if stem in labels:
             pairs.append((os.path.join(folder, IMAGES, name),
                           os.path.join(folder, LABELS, labels[stem]), {}))
+    return pairs
+
+
+def _map_txt_pairs(folder: str, map_txt: str) -> list[tuple[str, str, dict]]:
+    pairs = []
+    with open(map_txt, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            parts = line.replace("\\", "/").split()
+            if len(parts) >= 2:
+                pairs.append((inside(folder, parts[0], IMAGES), inside(folder, parts[1], LABELS),
+                              {}))
     return pairs
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -156,6 +157,16 @@ def model_definition(d: ExportDescription) -> dict:
     }
 
 
+def shareable_source(source: str) -> str:
+    """The raster's name as the folder records it: a folder is made to be shared, and a
+    URL may carry a token (`/vsicurl/https://...?token=`, a presigned S3 link) or a user
+    and password; those are left out."""
+    if "://" not in source:
+        return source
+    cut = re.sub(r"(://)[^/@?#\s]*@", r"\1", source)
+    return cut.split("?", 1)[0].split("#", 1)[0]
+
+
 def _json_values(values: list[float | None]) -> list[float | str | None]:
     """NoData values as strict JSON holds them: a float raster's NaN (or +-inf) as the text
     GDAL writes for it ("nan"); json.dump wrote the bare token NaN, which strict JSON
@@ -166,7 +177,7 @@ def _json_values(values: list[float | None]) -> list[float | str | None]:
 def manifest(d: ExportDescription) -> dict:
     return {
         "format": "landlearn-chips", "version": MANIFEST_VERSION,
-        "source": d.source, "source_bands": d.source_bands, "band_names": d.band_names,
+        "source": shareable_source(d.source), "source_bands": d.source_bands, "band_names": d.band_names,
         "dtype": d.dtype, "nodata": _json_values(d.nodata), "crs": d.crs_wkt,
         "cell_size": list(d.cell_size), "grid_transform": list(d.grid_transform),
         "tile_size": list(d.tile_size), "stride": list(d.stride),

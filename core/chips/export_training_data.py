@@ -18,7 +18,7 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..files import StagedFolder, disk_full_error, free_bytes, is_disk_full
 from ..geo.classes import ClassInfo
-from ..geo.extent import Extent, extent_to_window
+from ..geo.extent import Extent, ExtentMask, extent_to_window
 from ..geo.grid import count_tiles, resampled_grid, tile_windows, window_bounds
 from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource
@@ -190,7 +190,9 @@ def _image_nodata(image: RasterSource, progress: Progress) -> float | None:
     values = {v for v in image.nodata if v is not None}
     if len(values) > 1:
         progress.warning(f"The selected bands have different NoData values {sorted(values)}; "
-                         f"chips record {image.nodata[0]} (GeoTIFF holds one per file).")
+                         f"chip files record {image.nodata[0]} (GeoTIFF holds one per file), "
+                         "the folder's description each band's own (LandLearn's training "
+                         "reads it; other tools may not).")
     return image.nodata[0]
 
 
@@ -313,14 +315,27 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
     best = 0.0
     windows = tile_windows(area, tile, stride)
     keep_all = config.output_nofeature_tiles
+    # an EXTENT in another CRS: its reprojected box reaches past its edges; pixels there
+    # are left out like those beyond the area (label 0, image padding)
+    shape = ExtentMask(config.extent, image.grid) if ExtentMask.needed(config.extent,
+                                                                        image.grid) else None
     for win in track(windows, SubProgress(progress, 0.0, 0.97), result.windows):
         lab = _labels_in_area(labels, win, area)
+        beyond = None
+        if shape is not None and (keep_all or lab.any()):
+            beyond = shape.outside(win)
+            if beyond is not None:
+                lab[beyond] = 0
         if not keep_all and not lab.any():
             # no label: no chip, and the image is not read (with sparse labels and the
             # usual half-chip stride, every pixel was read about four times for nothing)
             result.skipped_unlabelled += 1
             continue
         data, valid = _image_in_area(image, win, area)
+        if beyond is not None:
+            valid = valid & ~beyond
+            for band, fill in zip(data, image.fill_values):
+                band[beyond] = fill
         if not valid.any():
             result.skipped_nodata += 1
             continue
@@ -332,7 +347,12 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
         labelled = chip_area - int(hist[0])
         # of the chip's pixels inside the area: padding beyond the raster's (or EXTENT's)
         # edge cannot be labelled, and counting it dropped every edge chip
-        fraction = labelled / _pixels_inside(win, area, chip_area)
+        inside = _pixels_inside(win, area, chip_area)
+        if beyond is not None:  # within the area only: padding past it is counted already
+            part = None if _inside(win, area) else _part_in(win, area)
+            cut = beyond if part is None else beyond[part[1]]
+            inside = max(1, inside - int(np.count_nonzero(cut)))
+        fraction = labelled / inside
         best = max(best, fraction)
         if not config.output_nofeature_tiles:
             if labelled == 0:

@@ -10,7 +10,6 @@ validation is held out in every folder (two image dates over the same labels).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from .band_stats import BandStats
 from .chip_listing import chip_pairs, georef_blocks, load_json
 from .chip_reader import PARAM, open_chip, read_image_chip
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
+from .folder_pooling import same_bands, same_pixels
 from .shared_grid import overlapping_apart, share_blocks
 
 MAX_CHIP = 4096  # as Export Training Data's largest tile
@@ -67,10 +67,18 @@ class TrainingData:
     # the stored values, and so must the rasters the model classifies
     source_scaling: list[list[float]] | None = None
     scaling_known: bool = False  # every folder says what its raster declared
+    # per folder (Chip.folder): each band's own NoData; none given: ``nodata`` for every band
+    band_nodata: list[list[float | None]] = field(default_factory=list)
 
     @property
     def band_count(self) -> int:
         return len(self.band_names)
+
+    def nodata_of(self, chip: Chip) -> list[float | None]:
+        """Each band's own NoData in ``chip``'s folder."""
+        if chip.folder < len(self.band_nodata):
+            return self.band_nodata[chip.folder]
+        return [self.nodata] * self.band_count
 
 
 def _color(raw) -> tuple[int, int, int] | None:
@@ -102,40 +110,6 @@ def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
     return out
 
 
-def _band_key(name: str) -> str:
-    return re.sub(r"[\s_\-]", "", name).casefold()
-
-
-def _generic(bands: list[str]) -> bool:
-    """Band names that say nothing (Band_1, 'Band 1': what a raster naming none gets)."""
-    return all(re.fullmatch(r"band\d+", _band_key(b)) for b in bands)
-
-
-def _same_bands(first: _Folder, other: _Folder, progress) -> None:
-    """Folders pooled must hold the same bands in the same order: (4,3,2) beside (1,2,3)
-    would teach a network one band from two others. Refused when the same names come in
-    another order, or when the exported raster bands (SourceBands, of rasters with as many
-    bands) differ; names that
-    merely differ (one raster named its bands, the other not; 'B4' and 'SR_B4') are only
-    warned about."""
-    a, b = [_band_key(n) for n in first.bands], [_band_key(n) for n in other.bands]
-    reordered = a != b and sorted(a) == sorted(b) and not _generic(first.bands)
-    # raster bands compared only between rasters of one layout (band 2..4 of a 6-band
-    # raster may well be band 1..3 of a 3-band one)
-    sources = (first.source_bands is not None and other.source_bands is not None
-               and first.source_band_count == other.source_band_count
-               and list(first.source_bands) != list(other.source_bands))
-    if reordered or sources:
-        what = (f"the bands {other.bands[:6]} against {first.bands[:6]}" if reordered else
-                f"the raster's bands {other.source_bands[:6]} against {first.source_bands[:6]}")
-        raise InputError(PARAM, f"'{other.path}' holds {what} in '{first.path}'; export all "
-                         "folders with the same bands in the same order")
-    if a != b and not (_generic(first.bands) or _generic(other.bands)) and progress is not None:
-        progress.warning(f"'{other.path}' names its bands {other.bands[:6]}, "
-                         f"'{first.path}' {first.bands[:6]}: pooled band by band in this "
-                         "order; check that they are the same bands")
-
-
 def _folder_of(parts: list, info: ClassInfo) -> str:
     return next(p.path for p in parts if any(c is info for c in p.classes))
 
@@ -161,6 +135,8 @@ class _Folder:
     source_band_count: int | None
     source_scaling: list[list[float]] | None = None
     scaling_known: bool = False  # the folder says (exports from 2026-12-05 on)
+    # each band's own NoData (the export's description; a GeoTIFF chip records band 1's)
+    band_nodata: list[float | None] | None = None
 
 
 def _read_folder(path: str, index: int) -> _Folder:
@@ -254,7 +230,29 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
                          f"{str(source_count)[:12]}")
     return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
                    dtype, cell, crs, class_pixels, source, source_count,
-                   _scaling(ours.get("SourceScaling"), count), "SourceScaling" in ours)
+                   _scaling(ours.get("SourceScaling"), count), "SourceScaling" in ours,
+                   _band_nodata(ours.get("NoData"), count, nodata))
+
+
+def _band_nodata(raw, count: int, chip_nodata: float | None) -> list[float | None]:
+    """Each band's own NoData as the export described it (numbers, None, or the text
+    "nan"/"inf" strict JSON holds them as), else the chip file's one value for every band
+    (ArcGIS's folders, older exports). A band whose value differs from band 1's (a thermal
+    band's -9999 beside 0) was read as data in training while Classify Pixels read it as
+    the band's mean."""
+    if not isinstance(raw, list) or len(raw) != count:
+        return [chip_nodata] * count
+    out: list[float | None] = []
+    for v in raw:
+        if v is None:
+            out.append(None)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(float(v))
+        elif isinstance(v, str) and v.strip().lower() in ("nan", "inf", "-inf"):
+            out.append(float(v.strip().lower()))
+        else:
+            raise ValueError(f"NoData {str(v)[:20]} is not a number")
+    return out
 
 
 def _scaling(raw, count: int) -> list[list[float]] | None:
@@ -277,7 +275,7 @@ def _bounds(raw) -> tuple[float, float, float, float]:
 
 
 def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],
-                  limit: int = 1000, nodata: float | None = None):
+                  limit: int = 1000, nodata: Sequence[float | None] | None = None):
     """Band statistics from up to ``limit`` chips spread over the folder (all when fewer),
     accumulated chip by chip (1000 chips of 256 px and 10 bands held whole were 5 GB);
     also the valid pixels they stand for in the whole folder (the folder's weight when
@@ -286,7 +284,7 @@ def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],
     acc = BandStats([f"Band_{i + 1}" for i in range(bands)])
     for chip in (chips[i] for i in picks):
         data, missing = read_image_chip(chip.image, bands, tile)
-        acc.add(data, ~missing, [nodata] * bands)  # a band's own NoData left out
+        acc.add(data, ~missing, nodata)  # a band's own NoData left out
     if acc.count == 0:
         raise InputError(PARAM, "the chips hold no valid pixel (all NoData)")
     summary = acc.summaries()
@@ -304,7 +302,8 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         if len(p.bands) != len(first.bands):
             raise InputError(PARAM, f"'{p.path}' has {len(p.bands)} bands but '{first.path}' has "
                              f"{len(first.bands)}; all folders must be exported with the same bands")
-        _same_bands(first, p, progress)
+        same_bands(first, p, progress)
+        same_pixels(first, p, progress)
         if p.scaling_known and first.scaling_known and p.source_scaling != first.source_scaling \
                 and progress is not None:
             progress.warning(f"'{p.path}' was exported from a raster declaring scale and "
@@ -320,7 +319,7 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
             if progress is not None:
                 progress.info(f"'{p.path}' carries no band statistics; computing them from its chips.")
             p.mean, p.std, p.minimum, p.maximum, p.weight = _sample_stats(
-                p.chips, len(p.bands), p.tile, nodata=p.nodata)
+                p.chips, len(p.bands), p.tile, nodata=p.band_nodata)
     w = np.stack([np.broadcast_to(np.asarray(p.weight, np.float64), (len(first.bands),))
                   for p in parts])  # (folders, bands)
     total = w.sum(0)
@@ -337,10 +336,20 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
     maximum = np.where(w > 0, np.stack([p.maximum for p in parts]), -np.inf).max(0)
     classes: dict[int, ClassInfo] = {}
     pixels: dict[int, int] = {}
+    named: dict[str, tuple[int, str]] = {}  # a given name -> (its value, its folder)
     for p in parts:
         for c in p.classes:
             had = classes.setdefault(c.value, c)
             defaults = (f"Class {c.value}", str(c.value))  # no name given: not a clash
+            if c.name not in defaults:
+                value, where = named.setdefault(c.name.casefold(), (c.value, p.path))
+                if value != c.value and where != p.path:
+                    # A: Forest=1, B: Forest=3: two outputs for one class, and the metrics
+                    # counted Forest taken for Forest as an error
+                    raise InputError(PARAM, f"class '{c.name}' is value {value} in '{where}' "
+                                     f"but {c.value} in '{p.path}'; export the folders with "
+                                     "one class field and values (the same value for the "
+                                     "same class)")
             if had.name.casefold() != c.name.casefold() and not {had.name, c.name} & set(defaults):
                 # text labels of two layers numbered apart (A: Forest=1, B: Urban=1): Urban
                 # pixels were trained as Forest
@@ -366,4 +375,5 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
         class_pixels=pixels, source_bands=first.source_bands,
         source_band_count=first.source_band_count, source_scaling=first.source_scaling,
-        scaling_known=all(p.scaling_known for p in parts))
+        scaling_known=all(p.scaling_known for p in parts),
+        band_nodata=[p.band_nodata for p in parts])

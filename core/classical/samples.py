@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..geo.classes import ClassInfo
-from ..geo.extent import Extent, extent_to_window
+from ..geo.extent import Extent, ExtentMask, extent_to_window
 from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import pad_window
 from ..geo.raster import RasterSource
@@ -116,7 +116,13 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             buffered = context is not None and not has_ids
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
+            # an EXTENT in a turned CRS: its box's slivers past the extent are left out
+            shape = ExtentMask(extent, image.grid) if ExtentMask.needed(extent, image.grid) \
+                else None
             for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 1)):
+                beyond = shape.outside(inner) if shape is not None else None
+                if beyond is not None:
+                    y = np.where(beyond, 0, y)
                 keep, chunks = _window_samples(image, inner, y, context)
                 if not keep.any():
                     continue

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..chips.chip_reader import read_image_chip, read_label_chip
 from ..chips.training_data import Chip, TrainingData
+from ..geo.raster import band_nodata
 from .losses import IGNORE
 
 CACHE_BUDGET_BYTES = 3 * 2**30
@@ -40,6 +41,36 @@ class ChipData:
         per_chip = data.band_count * w * h * 2 + w * h
         self.cached = per_chip * len(data.chips) <= CACHE_BUDGET_BYTES
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # the class values the folders declare (0: no label); a label chip's other values
+        # are left out, and said (``undeclared``)
+        self.declared = np.zeros(256, bool)
+        self.declared[[0] + [c.value for c in data.classes if 0 <= c.value <= 255]] = True
+        self._undeclared: dict[str, tuple[int, tuple[int, ...]]] = {}
+
+    def indices(self, label_path: str, lab: np.ndarray) -> np.ndarray:
+        """(h, w) training class indices of a label chip's values: IGNORE for NoData,
+        classes not trained, values past 0..255 (clipped, a uint16 label of 300 became
+        class 255) and values the folders declare no class for (recorded per chip: a
+        label chip of class 5 in a folder listing 1-4 was dropped without a word)."""
+        inside = (lab >= 0) & (lab <= 255)
+        byte = np.where(inside, lab, 0).astype(np.uint8)
+        out = self.lut[byte]
+        unknown = ~inside | ~self.declared[byte]
+        if unknown.any():
+            out[unknown] = IGNORE
+            odd = lab[unknown]
+            values = np.unique(odd[np.isfinite(odd)])[:8]
+            self._undeclared[label_path] = (int(np.count_nonzero(unknown)),
+                                            tuple(int(v) for v in values))
+        return out
+
+    def undeclared(self) -> tuple[int, int, list[int]] | None:
+        """(labelled pixels, chips, some values) of label values no class is declared for,
+        in the chips read so far; None when there are none."""
+        if not self._undeclared:
+            return None
+        seen = sorted({v for _, vs in self._undeclared.values() for v in vs})
+        return (sum(n for n, _ in self._undeclared.values()), len(self._undeclared), seen[:8])
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(bands, h, w) float32 normalised image and (h, w) uint8 index labels of a chip."""
@@ -59,8 +90,8 @@ class ChipData:
         hit = self._cache.get(index)
         if hit is not None:
             return hit[1]
-        lab = read_label_chip(self.data.chips[index].label, self.data.tile_size)
-        return self.lut[np.clip(lab, 0, 255).astype(np.uint8)]
+        chip = self.data.chips[index]
+        return self.indices(chip.label, read_label_chip(chip.label, self.data.tile_size))
 
     def labelled(self, index: int) -> np.ndarray:
         """(h, w) bool: the chip's pixels with a class to learn (what the validation split
@@ -69,8 +100,8 @@ class ChipData:
         hit = self._cache.get(index)
         if hit is not None:
             return hit[1] != IGNORE
-        lab = read_label_chip(self.data.chips[index].label, self.data.tile_size)
-        return self.lut[np.clip(lab, 0, 255).astype(np.uint8)] != IGNORE
+        chip = self.data.chips[index]
+        return self.indices(chip.label, read_label_chip(chip.label, self.data.tile_size)) != IGNORE
 
     def _read(self, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
         # NaN, +-inf, NoData and the chip's mask: what Classify Pixels reads as missing
@@ -78,15 +109,15 @@ class ChipData:
         lab = read_label_chip(chip.label, self.data.tile_size)
         x = (raw.astype(np.float32) - self.mean) * self.scale
         x[:, invalid] = 0.0
-        nodata = self.data.nodata
-        if nodata is not None and not np.isnan(nodata):
-            # one band's NoData where others have data: that band's mean (z 0), as the
+        holes = band_nodata(raw, self.data.nodata_of(chip))
+        if holes is not None:
+            # one band's own NoData where others have data: that band's mean (z 0), as the
             # export's statistics leave it out and Classify Pixels reads it (stream.py)
-            x[raw == nodata] = 0.0
+            x[holes] = 0.0
         # within float16 (the cache's type): an undeclared -9999 fill on reflectance is a
         # z-score of -1e5, which float16 makes -inf, and one inf makes a batch's loss NaN
         np.clip(np.nan_to_num(x, copy=False), -F16_MAX, F16_MAX, out=x)
-        y = self.lut[np.clip(lab, 0, 255).astype(np.uint8)]
+        y = self.indices(chip.label, lab)
         y[invalid] = IGNORE
         return x, y
 

@@ -29,7 +29,7 @@ from ..progress import NullProgress, Progress
 from ..termination import terminable
 from .models import load_package_model
 from .onnx_export import NotExportable, deepness_copy, export_onnx, onnx_difference, spread_like
-from .onnx_quantize import INT8_FILE, quantize_chips
+from .onnx_quantize import AGREEMENT_FLOOR, AGREEMENT_WARNING, INT8_FILE, quantize_chips
 
 __all__ = ["ExportModelConfig", "ExportModelResult", "export_model"]
 
@@ -206,6 +206,18 @@ def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple
         raise InputError("quantize", f"ONNX Runtime could not quantise this graph "
                          f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}); "
                          "export without QUANTIZE (the float graph classifies as well)") from None
+    agree = block["agreement"]
+    if agree < AGREEMENT_FLOOR:
+        raise InputError("quantize", f"the int8 graph's classes agree with the float graph's "
+                         f"on {100 * agree:.2f}% of the data pixels of the chips of '{folder}' "
+                         f"(under {AGREEMENT_FLOOR:.0%}): it would map other classes and is "
+                         "not written; export without QUANTIZE (the float graph classifies "
+                         "as well)")
+    if agree < AGREEMENT_WARNING:
+        progress.warning(f"The int8 graph's classes agree with the float graph's on "
+                         f"{100 * agree:.2f}% of the data pixels (under "
+                         f"{AGREEMENT_WARNING:.0%}): compare its map with the float graph's "
+                         "before relying on it")
     progress.set_fraction(0.8)
     return q, block
 

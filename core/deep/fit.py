@@ -133,6 +133,7 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
         te = time.perf_counter()
         model.train()
         losses = []
+        diverged = None
         for step, chosen in enumerate(epoch_batches(epoch_order(split.train, s.factors, rng),
                                                     batch)):
             check(progress)
@@ -144,11 +145,17 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
             if not math.isfinite(value) and not scaler.is_enabled():
                 # a NaN step makes every weight NaN for good (float16 training's scaler
                 # skips such steps itself): stop, rather than package a broken network
-                raise InputError("training_data", f"the training loss became {value} at epoch "
-                                 f"{epoch}, step {step + 1}: the chips hold values the "
-                                 "network cannot take (an undeclared NoData such as -9999, or "
-                                 "extreme values). Set the raster's NoData value and export "
-                                 "again, or lower LEARNING_RATE")
+                detail = (f"the training loss became {value} at epoch {epoch}, step "
+                          f"{step + 1}")
+                if fit.best_state is None:
+                    raise InputError("training_data", f"{detail}: the chips hold values the "
+                                     "network cannot take (an undeclared NoData such as "
+                                     "-9999, or extreme values). Set the raster's NoData "
+                                     "value and export again, or lower LEARNING_RATE")
+                # the epochs before (hours on a big folder, earlier ensemble members) are
+                # not lost for it: stop, keep the best, as a non-finite validation does
+                diverged = f"training stopped: {detail}; the best epoch ({fit.best_epoch}) is kept"
+                break
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
@@ -156,6 +163,10 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
             losses.append(value)
             done = ((epoch - 1) * s.steps_per_epoch + step + 1) / total_steps
             progress.set_fraction((member + done) / members * 0.95)
+        if diverged:
+            fit.notes.append(diverged)
+            progress.warning(diverged)
+            break
         refresh_norm_statistics(torch, model, chips, norm_chips, batch, s.device, progress)
         try:
             vloss, acc = evaluate(torch, model, chips, split.valid, s.loss_fn, s.device, batch,

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..chips.chip_reader import read_image_chip
 from ..chips.training_data import TrainingData
+from ..geo.raster import band_nodata
 from ..model_package.onnx_graph import OPSET
 from ..progress import Progress, check
 from ..runtime.deps import require
@@ -39,6 +40,11 @@ INT8_FILE = "model_int8.onnx"
 CALIBRATION_CHIPS = 32  # ranges settle by ~16 chips; more only slows the calibration
 CALIBRATION_PIXELS = 32 * 128 * 128  # ONNX Runtime holds every activation of every chip
 CHECK_CHIPS = 8
+# the int8 graph's classes against the float graph's on the data pixels: below the floor
+# it is not shipped (a map a tenth of whose pixels change is another map), below the
+# warning the log says so (the benchmark's graphs agree on 99% and more: BENCHMARKS.md)
+AGREEMENT_FLOOR = 0.90
+AGREEMENT_WARNING = 0.98
 
 
 def calibration_count(tile: tuple[int, int]) -> int:
@@ -69,8 +75,11 @@ def raw_chips_with_data(data: TrainingData, chips: Sequence, mean
     out = []
     for chip in chips:
         pixels, missing = read_image_chip(chip.image, data.band_count, data.tile_size)
-        x = pixels.astype(np.float64)
-        out.append((np.where(missing, mean[:, None, None], x).astype(np.float32), ~missing))
+        x = np.where(missing, mean[:, None, None], pixels.astype(np.float64))
+        holes = band_nodata(pixels, data.nodata_of(chip))
+        if holes is not None:  # a band's own NoData: its mean, as chip_dataset and stream
+            x = np.where(holes, mean[:, None, None], x)
+        out.append((x.astype(np.float32), ~missing))
     return out
 
 

@@ -209,6 +209,12 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                           if config.validation_percent else None)
     per_chip = _scan(chips, split.train, len(values), progress)
     counts = per_chip.sum(axis=0)
+    unknown = chips.undeclared()
+    if unknown:
+        progress.warning(f"{unknown[0]} labelled pixels in {unknown[1]} label chips hold "
+                         f"values no class is declared for ({unknown[2]}): they are left out "
+                         "of training and validation; export the training data again with "
+                         "those classes, or check the labels")
     sparse = sparse_labels_note(int(counts.sum()),
                                 len(split.train) * data.tile_size[0] * data.tile_size[1])
     if counts.sum() == 0:

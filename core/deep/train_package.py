@@ -12,7 +12,13 @@ from ..geo.grid import crs_units
 from ..model_package.format import FORMAT, package_version, write_package
 from ..model_package.onnx_graph import onnx_description
 from .onnx_export import NotExportable, export_onnx, onnx_difference, spread_like
-from .onnx_quantize import INT8_FILE, quantize_chips, raw_chips
+from .onnx_quantize import (
+    AGREEMENT_FLOOR,
+    AGREEMENT_WARNING,
+    INT8_FILE,
+    quantize_chips,
+    raw_chips,
+)
 from .train_report import build_report
 
 ONNX_FILE = "model.onnx"
@@ -137,10 +143,17 @@ def int8_graph(graph: bytes, data, split, progress=None
     where = "validation chips" if valid else "training chips"
     if block["agreement_checked_on"] == "calibration":
         where = "calibration chips (no other chip was left: it reads a little high)"
-    return q, block, (
-        f"int8 graph calibrated on {block['calibration_chips']} training chips: its classes "
-        f"agree with the float graph's on {100 * block['agreement']:.2f}% of the data pixels "
-        f"of {checked} {where}")
+    agree = block["agreement"]
+    said = (f"calibrated on {block['calibration_chips']} training chips: its classes agree "
+            f"with the float graph's on {100 * agree:.2f}% of the data pixels of {checked} "
+            f"{where}")
+    if agree < AGREEMENT_FLOOR:
+        return None, None, (f"no int8 graph: {said}, under {AGREEMENT_FLOOR:.0%}; the float "
+                            "graph is kept (QUANTIZE would map other classes)")
+    if agree < AGREEMENT_WARNING:  # a warning (the log's info lines start "int8 graph")
+        return q, block, (f"the int8 graph is {said}, under {AGREEMENT_WARNING:.0%}: compare "
+                          "its map with the float graph's before relying on QUANTIZE")
+    return q, block, f"int8 graph {said}"
 
 
 def save_trained(config, data, values, model, result, chips, samples, progress=None,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
-from rasterio.warp import transform_bounds
+from rasterio.warp import transform, transform_bounds
 from rasterio.windows import Window
 
 from ..errors import InputError
@@ -100,3 +101,46 @@ def extent_to_window(extent: Extent, grid: Grid, centres: bool = False) -> Windo
                          f"{gb[0]:.6g}, {gb[1]:.6g}, {gb[2]:.6g}, {gb[3]:.6g}; extent there: "
                          f"{xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g})")
     return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+class ExtentMask:
+    """Which pixels of a grid have their centres inside an extent given in another CRS.
+
+    ``extent_to_window`` keeps the bounding box of the reprojected extent: in a CRS turned
+    against the raster's (a canvas in degrees over UTM 2 degrees off its meridian) that box
+    takes in slivers beyond the extent's edges, where a test area often lies. Training
+    data leaves those pixels out; a window whose border pixels all lie inside needs no
+    mask (the extent is one connected shape)."""
+
+    def __init__(self, extent: Extent, grid: Grid):
+        self.grid = grid
+        self.box = (extent.xmin, extent.ymin, extent.xmax, extent.ymax)
+        self.crs = _parse_crs(extent.crs) if extent.crs else None
+
+    @staticmethod
+    def needed(extent: Extent | None, grid: Grid) -> bool:
+        return bool(extent is not None and extent.crs and grid.crs
+                    and _parse_crs(extent.crs) != grid.crs)
+
+    def _inside(self, cols, rows):
+        t = self.grid.transform
+        xs = t.c + (cols + 0.5) * t.a + (rows + 0.5) * t.b
+        ys = t.f + (cols + 0.5) * t.d + (rows + 0.5) * t.e
+        ex, ey = transform(self.grid.crs, self.crs, xs.ravel().tolist(), ys.ravel().tolist())
+        ex, ey = np.asarray(ex).reshape(xs.shape), np.asarray(ey).reshape(ys.shape)
+        x0, y0, x1, y1 = self.box
+        return (ex >= x0) & (ex <= x1) & (ey >= y0) & (ey <= y1)
+
+    def outside(self, window: Window):
+        """(h, w) bool, True where a pixel of ``window`` lies outside the extent; None when
+        none does."""
+        h, w = int(window.height), int(window.width)
+        r = np.arange(h, dtype=np.float64) + window.row_off
+        c = np.arange(w, dtype=np.float64) + window.col_off
+        ring_c = np.concatenate([c, c, np.full(h, c[0]), np.full(h, c[-1])])
+        ring_r = np.concatenate([np.full(w, r[0]), np.full(w, r[-1]), r, r])
+        if self._inside(ring_c, ring_r).all():
+            return None
+        cols, rows = np.meshgrid(c, r)
+        out = ~self._inside(cols, rows)
+        return out if out.any() else None

@@ -192,6 +192,7 @@ class RasterSource:
             raise
         self.grid = Grid(self.ds.crs, self.ds.transform, self.ds.width, self.ds.height)
         self._int64 = true_int64_bands(self._src)
+        self._mixed = len({self.ds.dtypes[b - 1] for b in self.bands}) > 1
         dtypes = [np.dtype("int64" if b in self._int64 else self.ds.dtypes[b - 1])
                   for b in self.bands]
         self.dtype = np.result_type(*dtypes)
@@ -318,8 +319,11 @@ class RasterSource:
 
     def _read(self, window: Window) -> np.ndarray:
         """(bands, rows, cols) in ``self.dtype`` for a window inside the raster."""
-        if not self._int64:
+        if not self._int64 and not self._mixed:
             return self.ds.read(self.bands, window=window, out_dtype=self.dtype)
+        # band by band: Int64 bands as this rasterio reports them, and bands of several
+        # types (a VRT of a uint16 scene and a float32 DEM), which rasterio 1.3 refuses to
+        # read together ("more than one 'dtype' found")
         out = np.empty((self.count, int(window.height), int(window.width)), dtype=self.dtype)
         for i, b in enumerate(self.bands):
             raw = self.ds.read(b, window=window)

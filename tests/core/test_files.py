@@ -225,3 +225,20 @@ def test_stale_temporaries_of_one_output_are_removed_and_nothing_else(tmp_path):
     removed = remove_stale_temporaries(str(out))
     assert sorted(os.path.basename(p) for p in removed) == sorted(stale)
     assert sorted(os.listdir(tmp_path)) == sorted(kept + [os.path.basename(mine)])
+
+
+def test_a_staged_folder_given_as_a_link_publishes_into_the_folder_it_leads_to(tmp_path):
+    """OUTPUT_FOLDER 'chips' linked to /scratch/chips (empty): the checks passed, then the
+    rename onto the link failed at the very end and the whole export was discarded. The
+    link stays; the chips land where it leads, and again with OVERWRITE."""
+    target = tmp_path / "scratch" / "chips"
+    target.mkdir(parents=True)
+    link = tmp_path / "chips"
+    link.symlink_to(target)
+    for replace in (False, True):
+        with StagedFolder(str(link), "output_folder", replace=replace,
+                          algorithm="exporttrainingdata") as staged:
+            with open(os.path.join(staged.staging, "a.txt"), "w") as fh:
+                fh.write(str(replace))
+        assert link.is_symlink() and (target / "a.txt").read_text() == str(replace)
+    assert sorted(os.listdir(tmp_path / "scratch")) == ["chips"]

@@ -50,3 +50,62 @@ def test_a_description_larger_than_the_limit_is_refused_before_it_is_parsed(tmp_
         load_json(str(tmp_path / "m.json"))
     monkeypatch.setattr(chip_listing, "MAX_JSON", 4000)
     assert len(load_json(str(tmp_path / "m.json"))["a"]) == 2000
+
+
+@pytest.mark.parametrize("how", ["listing", "map.txt", "manifest"])
+def test_chips_that_are_links_out_of_the_folder_or_fifos_are_refused(tmp_path, how):
+    """A folder from someone else (a tar keeps links) whose chip links to a raster of the
+    reader's was trained on and shown in the report; one that is a FIFO hung the run.
+    Refused naming the chip, however the folder lists its chips; a link inside the folder
+    is read."""
+    import json
+
+    folder = tmp_path / "train"
+    for sub in ("images", "labels"):
+        os.makedirs(folder / sub)
+    private = tmp_path / "private.tif"
+    private.write_bytes(b"secret")
+    (folder / "labels" / "000.tif").write_bytes(b"")
+    (folder / "images" / "000.tif").symlink_to(private)
+    (folder / "images" / "001.tif").write_bytes(b"")
+    (folder / "labels" / "001.tif").symlink_to(folder / "labels" / "000.tif")  # inside: fine
+    if how == "map.txt":
+        (folder / "map.txt").write_text("images\\000.tif labels\\000.tif\n"
+                                        "images\\001.tif labels\\001.tif\n")
+    elif how == "manifest":
+        (folder / "landlearn_manifest.json").write_text(json.dumps({"chips": [
+            {"image": "images/000.tif", "label": "labels/000.tif"},
+            {"image": "images/001.tif", "label": "labels/001.tif"}]}))
+    with pytest.raises(InputError, match=r"chip 'images/000.tif' leads outside the folder, "
+                       r"to '.*private.tif'.*copy the chips in"):
+        chip_pairs(str(folder))
+    (folder / "images" / "000.tif").unlink()
+    os.mkfifo(folder / "images" / "000.tif")
+    with pytest.raises(InputError, match="chip 'images/000.tif' is not a regular file"):
+        chip_pairs(str(folder))
+    (folder / "images" / "000.tif").unlink()
+    (folder / "images" / "000.tif").write_bytes(b"")
+    assert len(chip_pairs(str(folder))) == 2
+
+
+def test_map_txt_is_the_list_and_the_manifest_describes_what_it_lists(tmp_path):
+    """A damaged chip's line taken out of map.txt (the error's advice) was read again from
+    the manifest; chips another tool appended to map.txt were left out. map.txt lists,
+    the manifest describes the chips it knows (matched by image and label)."""
+    import json
+
+    for sub in ("images", "labels"):
+        os.makedirs(tmp_path / sub)
+        for k in range(3):
+            (tmp_path / sub / f"00{k}.tif").write_bytes(b"")
+    entries = [{"image": f"images/00{k}.tif", "label": f"labels/00{k}.tif", "block": k}
+               for k in range(2)]
+    (tmp_path / "landlearn_manifest.json").write_text(json.dumps({"chips": entries}))
+    (tmp_path / "map.txt").write_text("images\\000.tif labels\\000.tif\n"
+                                      "images\\001.tif labels\\001.tif\n")
+    assert [e for _, _, e in chip_pairs(str(tmp_path))] == entries  # the two agree
+    (tmp_path / "map.txt").write_text("images\\001.tif labels\\001.tif\n"
+                                      "images\\002.tif labels\\002.tif\n")
+    got = chip_pairs(str(tmp_path))
+    assert [os.path.basename(i) for i, _, _ in got] == ["001.tif", "002.tif"]
+    assert [e for _, _, e in got] == [entries[1], {}]

@@ -116,3 +116,14 @@ def test_legacy_exports_are_recognised_by_their_manifest_only(tmp_path):
     (tmp_path / ct.MANIFEST).write_text("{broken")
     assert legacy_export_files(str(tmp_path)) is None
     assert legacy_export_files(str(tmp_path / "nowhere")) is None
+
+
+def test_the_manifest_records_no_token_or_password_of_the_source():
+    """A folder is made to be shared; its manifest recorded the raster as given, with a
+    /vsicurl/ token or a presigned link's signature and a URL's user and password."""
+    assert ct.shareable_source("/vsicurl/https://bob:pw@host.org/a/b.tif?token=abc#x") == \
+        "/vsicurl/https://host.org/a/b.tif"
+    assert ct.shareable_source("https://b.s3.amazonaws.com/k.tif?X-Amz-Signature=1") == \
+        "https://b.s3.amazonaws.com/k.tif"
+    for plain in ("/data/scene.tif", "/vsis3/bucket/k.tif", "GPKG:/a.gpkg:t", "C:\\d\\x?.tif"):
+        assert ct.shareable_source(plain) == plain

@@ -196,6 +196,39 @@ def test_extent_keeps_everything_outside_it_out(sample, tmp_path):
         assert 0 <= col <= 12 and 0 <= row <= 12  # lon/lat box of a UTM box is a bit larger
 
 
+def test_an_extent_in_a_turned_crs_keeps_its_slivers_out(sample, tmp_path):
+    """nc_landsat7 (NC State Plane) with EXTENT given in UTM 17N, turned about 1.2 degrees
+    against it: the export took the reprojected box's bounding box, whose slivers past
+    the extent's edges (often a test area) brought their labels and pixels in. Every
+    labelled chip pixel and every valid image pixel now lies inside EXTENT."""
+    from rasterio.warp import transform, transform_bounds
+
+    nc = sample / "nc_landsat7"
+    image = str(nc / "landsat_multiband.tif")
+    with rasterio.open(image) as ds:
+        b = ds.bounds
+        cx, cy, half = (b.left + b.right) / 2, (b.bottom + b.top) / 2, 3000
+    box = transform_bounds("EPSG:32119", "EPSG:32617", cx - half, cy - half, cx + half,
+                           cy + half)
+    ext = Extent(*box, crs="EPSG:32617")
+    out = tmp_path / "turned"
+    export_training_data(ExportConfig(image, LabelConfig(str(nc / "strata.tif")), str(out),
+                                      extent=ext, tile_size_x=64, tile_size_y=64,
+                                      stride_x=64, stride_y=64, output_nofeature_tiles=True))
+    labelled = checked = 0
+    for chip in manifest(out)["chips"]:
+        with rasterio.open(out / chip["label"]) as lab, rasterio.open(out / chip["image"]) as img:
+            rows, cols = np.nonzero((lab.read(1) > 0) | (img.read_masks(1) > 0))
+            xs, ys = rasterio.transform.xy(lab.transform, rows, cols)
+            labelled += int((lab.read(1) > 0).sum())
+        ex, ey = transform("EPSG:32119", "EPSG:32617", list(xs), list(ys))
+        ex, ey = np.asarray(ex), np.asarray(ey)
+        assert ((ex >= box[0] - 1e-6) & (ex <= box[2] + 1e-6) & (ey >= box[1] - 1e-6)
+                & (ey <= box[3] + 1e-6)).all(), chip["image"]
+        checked += len(ex)
+    assert labelled > 10000 and checked >= labelled
+
+
 @pytest.mark.parametrize("tile", ["1of2", "2of2"])
 def test_nb_aerial_polygons_niveau_3(shared, tmp_path, tile):
     nb = shared / "nb_aerial"

@@ -323,7 +323,7 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
     """Folders were pooled by class value alone (the first folder's name kept: another
     layer's Urban = 1 trained as this one's Forest = 1) and by band count alone."""
     folders = []
-    for name in ("Forest", "Urban", "Class {}"):
+    for name in ("Tundra", "Urban", "Class {}"):
         folder = tmp_path / name.split()[0]
         shutil.copytree(export, folder)
         emd = _json(folder / "esri_model_definition.emd")
@@ -331,10 +331,18 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
         emd["Classes"][0]["Name"] = name.format(value)
         (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
         folders.append(folder)
-    with pytest.raises(InputError, match=rf"^TRAINING_DATA: class value {value} is 'Forest' in "
-                       r"'.*Forest' but 'Urban' in '.*Urban'"):
+    with pytest.raises(InputError, match=rf"^TRAINING_DATA: class value {value} is 'Tundra' in "
+                       r"'.*Tundra' but 'Urban' in '.*Urban'"):
         read_training_data(folders[:2])
     read_training_data([folders[0], folders[2]])  # a default name ("Class 1") beside a name
+    # one name under two values (A: Tundra = 1, B: tundra = 3): two outputs for one class
+    emd = _json(folders[1] / "esri_model_definition.emd")
+    second = emd["Classes"][1]
+    emd["Classes"][0]["Name"], second["Name"] = f"Class {value}", "tundra"
+    (folders[1] / "esri_model_definition.emd").write_text(json.dumps(emd))
+    with pytest.raises(InputError, match=rf"^TRAINING_DATA: class 'tundra' is value {value} in "
+                       rf"'.*Tundra' but {second['Value']} in '.*Urban'; export the folders"):
+        read_training_data(folders[:2])
     # bands in another order (names a raster gave, not Band_1..)
     pair = []
     for k, order in enumerate((1, -1)):
@@ -363,3 +371,40 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
     progress = RecordingProgress()
     read_training_data([pair[0], pair[1]], progress)
     assert any("check that they are the same bands" in w for w in progress.warnings)
+
+
+def test_folders_at_another_cell_size_or_number_type_are_pooled_with_a_warning(
+        sample, export, tmp_path):
+    """A 28.5 m and a 57 m export of one scene, and float chips beside integer ones, were
+    pooled without a word; the package records the first folder's cell size and type."""
+    nc = sample / "nc_landsat7"
+    coarse = tmp_path / "coarse"
+    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
+                                      LabelConfig(str(nc / "strata.tif")), str(coarse),
+                                      tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64,
+                                      cell_size=57.0))
+    progress = RecordingProgress()
+    with pytest.raises(InputError, match="chips but"):  # another tile size: refused first
+        read_training_data([export, coarse], progress)
+    coarse_128 = tmp_path / "coarse128"
+    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"),
+                                      LabelConfig(str(nc / "strata.tif")), str(coarse_128),
+                                      tile_size_x=128, tile_size_y=128, stride_x=64,
+                                      stride_y=64, cell_size=57.0))
+    read_training_data([export, coarse_128], progress)
+    assert any("coarse128' has cells of 57" in w and "export the folders at one CELL_SIZE" in w
+               for w in progress.warnings)
+    assert not any("integer counts" in w for w in progress.warnings)  # both float32
+    quiet = RecordingProgress()
+    read_training_data([export, export], quiet)
+    assert quiet.warnings == []
+    # a folder whose chips are integers (its first chip read as the folder's type)
+    counts = tmp_path / "counts"
+    shutil.copytree(export, counts)
+    first = counts / _json(counts / "landlearn_manifest.json")["chips"][0]["image"]
+    with rasterio.open(first) as src:
+        profile, data = src.profile, src.read()
+    with rasterio.open(first, "w", **dict(profile, dtype="uint16", nodata=0)) as dst:
+        dst.write(np.clip(data, 0, None).astype(np.uint16))
+    read_training_data([export, counts], quiet)
+    assert any("holds uint16 chips" in w and "integer counts" in w for w in quiet.warnings)

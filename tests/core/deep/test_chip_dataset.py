@@ -183,3 +183,64 @@ def test_one_bands_nodata_is_its_mean_for_the_network_and_out_of_its_statistics(
         path.write_text(json.dumps(meta))
     again = read_training_data([str(tmp_path / "chips")])
     assert again.minimum[1] > 0 and again.mean[1] == pytest.approx(data.mean[1], rel=1e-6)
+
+
+def test_a_bands_own_nodata_unlike_band_1s_is_its_mean_too(tmp_path):
+    """A VRT of reflectance (NoData 0) and a DEM (NoData -9999): the chips record band 1's
+    0 (GeoTIFF holds one value), so the DEM's holes were read as data in training (a
+    z-score clipped to float16's end) while Classify Pixels read them as the band's mean.
+    The export's description keeps each band's own value, and training reads it; a folder
+    without it, and a pooled second folder, keep their chips' one value."""
+    from osgeo import gdal
+
+    rng = np.random.default_rng(7)
+    refl = rng.integers(200, 900, (1, 32, 32)).astype(np.uint16)
+    dem = rng.normal(120, 5, (1, 32, 32)).astype(np.float32)
+    dem[0, 10:20, 10:20] = -9999.0
+    a = write(tmp_path / "refl.tif", refl, nodata=0)
+    b = write(tmp_path / "dem.tif", dem, nodata=-9999.0)
+    vrt = str(tmp_path / "both.vrt")
+    gdal.BuildVRT(vrt, [str(a), str(b)], separate=True)
+    lab = write(tmp_path / "lab.tif", np.ones((32, 32), np.uint8), nodata=0)
+    export_training_data(ExportConfig(vrt, LabelConfig(lab), str(tmp_path / "chips"),
+                                      tile_size_x=32, tile_size_y=32, stride_x=32, stride_y=32))
+    data = read_training_data([str(tmp_path / "chips")])
+    assert data.band_nodata == [[0.0, -9999.0]] and data.nodata == 0.0
+    assert data.minimum[1] > 100  # the holes out of the DEM's statistics
+    x, _y = ChipData(data, [1]).load(0)
+    assert (x[1, 10:20, 10:20] == 0).all() and np.abs(x).max() < 10
+    assert x[0, 10:20, 10:20].std() > 0.5  # band 1 is data there
+    # an older folder without the per-band values: the chip's one value for every band
+    import json
+
+    emd = tmp_path / "chips" / "esri_model_definition.emd"
+    meta = json.loads(emd.read_text())
+    meta["LandLearn"].pop("NoData")
+    emd.write_text(json.dumps(meta))
+    assert read_training_data([str(tmp_path / "chips")]).band_nodata == [[0.0, 0.0]]
+    meta["LandLearn"]["NoData"] = [0, "nan"]
+    emd.write_text(json.dumps(meta))
+    again = read_training_data([str(tmp_path / "chips")])
+    assert again.band_nodata[0][0] == 0.0 and np.isnan(again.band_nodata[0][1])
+
+
+def test_label_values_no_class_is_declared_for_are_left_out_and_counted(tmp_path):
+    """A label chip holding 5 in a folder declaring 1 and 2, and a uint16 label of 300
+    (clipped, it became class 255): dropped without a word. Left out, and counted per chip
+    so that training can say so; declared values and NoData are not counted."""
+    from types import SimpleNamespace
+
+    from landlearn.core.geo.classes import ClassInfo
+
+    data = SimpleNamespace(classes=[ClassInfo(v, n, (0, 0, 0)) for v, n in ((1, "a"), (2, "b"),
+                                                                        (255, "c"))],
+                           mean=np.zeros(1), std=np.ones(1), tile_size=(2, 2), band_count=1,
+                           chips=[])
+    chips = ChipData(data, [1, 2, 255])
+    lab = np.array([[0, 1], [2, 255]], np.uint16)
+    np.testing.assert_array_equal(chips.indices("x.tif", lab), [[IGNORE, 0], [1, 2]])
+    assert chips.undeclared() is None
+    odd = np.array([[5, 1], [300, 5]], np.uint16)
+    np.testing.assert_array_equal(chips.indices("y.tif", odd), [[IGNORE, 0], [IGNORE, IGNORE]])
+    chips.indices("y.tif", odd)  # read again: counted once
+    assert chips.undeclared() == (3, 1, [5, 300])

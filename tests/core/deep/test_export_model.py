@@ -238,3 +238,33 @@ def test_calibration_chips_named_for_another_parameter_or_order_are_refused(trai
         export_model(ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx")))
     assert (tmp_path / "m_deepness.onnx").read_bytes() == b"someone else's"
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_an_int8_graph_that_agrees_poorly_is_refused_or_warned(trained, chips, tmp_path,
+                                                               monkeypatch):
+    """QUANTIZE asked of Export Model: an int8 graph whose classes match the float graph's
+    on under 90% of the pixels is not written (the run says why and what to do); under
+    98% it is, with a warning. It was written and logged as information at any figure."""
+    from landlearn.core.deep import export_model as em
+    from landlearn.core.progress import RecordingProgress
+
+    real = em.quantize_chips
+    figure = {}
+
+    def scored(*args, **kw):
+        q, block, checked = real(*args, **kw)
+        return q, dict(block, agreement=figure["value"]), checked
+
+    monkeypatch.setattr(em, "quantize_chips", scored)
+    figure["value"] = 0.8
+    with pytest.raises(InputError, match=r"^QUANTIZE: the int8 graph's classes agree with the "
+                                         r"float graph's on 80.00% .*export without QUANTIZE"):
+        em.export_model(em.ExportModelConfig(str(trained[0]), str(tmp_path / "a.onnx"),
+                                             quantize=True, calibration_data=str(chips)))
+    assert not (tmp_path / "a.onnx").exists()
+    figure["value"] = 0.95
+    progress = RecordingProgress()
+    em.export_model(em.ExportModelConfig(str(trained[0]), str(tmp_path / "b.onnx"),
+                                         quantize=True, calibration_data=str(chips)), progress)
+    assert any("agree with the float graph's on 95.00%" in w for w in progress.warnings)
+    assert (tmp_path / "b_int8.onnx").exists()

@@ -57,30 +57,11 @@ def test_a_loss_that_is_no_number_stops_training_and_writes_no_package(chips, tm
     run stops naming TRAINING_DATA and what to do."""
     pytest.importorskip("torch")
     pytest.importorskip("segmentation_models_pytorch")
-    import dataclasses
-    import importlib
 
-    from landlearn.core.deep import fit
     from landlearn.core.deep.train_deep_learning_model import train_model
     from landlearn.core.errors import InputError
 
-    train_deep_learning_model = importlib.import_module(
-        "landlearn.core.deep.train_deep_learning_model")
-    real = fit.fit_network
-    steps = []
-
-    def poisoned(torch, model, s, f, progress, part=(0, 1)):
-        loss_fn = s.loss_fn
-
-        def nan_on_third(out, y):
-            steps.append(1)
-            loss = loss_fn(out, y)
-            return loss * float("nan") if len(steps) == 3 else loss
-
-        return real(torch, model, dataclasses.replace(s, loss_fn=nan_on_third), f, progress,
-                    part)
-
-    monkeypatch.setattr(train_deep_learning_model, "fit_network", poisoned)
+    _nan_at_step(monkeypatch, lambda s: 3)
     with pytest.raises(InputError, match="^TRAINING_DATA: the training loss became nan at "
                                          "epoch 1, step 3"):
         train_model(quick_config(chips, tmp_path / "n.dlpk", epochs=2, learning_rate=3e-3))
@@ -111,3 +92,48 @@ def test_an_epoch_whose_outputs_are_not_finite_stops_training_keeping_the_best(
     assert (tmp_path / "f.dlpk").exists()
     assert any(n.startswith("training stopped at epoch 3: outputs not finite; the best epoch")
                for n in progress_notes)
+
+
+def test_a_nan_loss_after_good_epochs_keeps_the_best_epoch(chips, tmp_path, monkeypatch):
+    """A NaN training step at epoch 2 threw away epoch 1 (and, in an ensemble, networks
+    already trained): no package was written. Now training stops there with the best
+    epoch, said in the notes, as a non-finite validation does."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segmentation_models_pytorch")
+
+    from landlearn.core.deep.train_deep_learning_model import train_model
+
+    _nan_at_step(monkeypatch, lambda s: s.steps_per_epoch + 1)
+    result = train_model(quick_config(chips, tmp_path / "n.dlpk", epochs=3,
+                                      learning_rate=3e-3, early_stopping=0))
+    assert (tmp_path / "n.dlpk").exists()
+    assert any(n.startswith("training stopped: the training loss became nan at epoch 2, "
+                            "step 1; the best epoch (1) is kept") for n in result.notes)
+
+
+def _nan_at_step(monkeypatch, step):
+    """Training's loss made NaN at the ``step(setup)``-th training step (validation's loss
+    calls not counted)."""
+    import dataclasses
+    import importlib
+
+    from landlearn.core.deep import fit
+
+    train_deep_learning_model = importlib.import_module(
+        "landlearn.core.deep.train_deep_learning_model")
+    real = fit.fit_network
+    steps = []
+
+    def poisoned(torch, model, s, f, progress, part=(0, 1)):
+        loss_fn = s.loss_fn
+
+        def nan_there(out, y):
+            loss = loss_fn(out, y)
+            if not out.requires_grad:  # validation
+                return loss
+            steps.append(1)
+            return loss * float("nan") if len(steps) == step(s) else loss
+
+        return real(torch, model, dataclasses.replace(s, loss_fn=nan_there), f, progress, part)
+
+    monkeypatch.setattr(train_deep_learning_model, "fit_network", poisoned)

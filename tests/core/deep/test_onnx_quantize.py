@@ -166,3 +166,31 @@ def test_the_nodes_that_read_the_pixels_stay_float(trained):
     float_in = {name for name, src in convs.items() if src != "DequantizeLinear"}
     assert float_in == {k for k in kept if kinds[k] == "Conv"}
     assert len(convs) > 10 and all(convs[c] == "DequantizeLinear" for c in convs.keys() - float_in)
+
+
+def test_raw_chips_set_a_bands_own_nodata_to_its_mean(tmp_path):
+    """A DEM band's -9999 beside reflectance with NoData 0: the int8 calibration and the
+    agreement read the holes raw (ranges stretched by values no map shows), where Classify
+    Pixels gives the graph the band's mean."""
+    from osgeo import gdal
+
+    from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+    from landlearn.core.chips.training_data import read_training_data
+    from landlearn.core.deep.onnx_quantize import raw_chips
+    from landlearn.core.labels.base import LabelConfig
+    from synthetic import write
+
+    rng = np.random.default_rng(3)
+    refl = rng.integers(200, 900, (1, 32, 32)).astype(np.float32)
+    dem = rng.normal(120, 5, (1, 32, 32)).astype(np.float32)
+    dem[0, :5] = -9999.0
+    vrt = str(tmp_path / "both.vrt")
+    gdal.BuildVRT(vrt, [str(write(tmp_path / "r.tif", refl, nodata=0)),
+                        str(write(tmp_path / "d.tif", dem, nodata=-9999.0))], separate=True)
+    lab = write(tmp_path / "lab.tif", np.ones((32, 32), np.uint8), nodata=0)
+    export_training_data(ExportConfig(vrt, LabelConfig(lab), str(tmp_path / "chips"),
+                                      tile_size_x=32, tile_size_y=32, stride_x=32, stride_y=32))
+    data = read_training_data([str(tmp_path / "chips")])
+    tile = raw_chips(data, data.chips, np.array([500.0, 120.0]))[0]
+    assert (tile[1, :5] == 120.0).all() and (tile[1, 5:] == dem[0, 5:]).all()
+    assert (tile[0] == refl[0]).all()

@@ -153,3 +153,22 @@ def test_three_image_dates_hold_out_the_same_places(shared, tmp_path):
     places = [{chips[v].bounds for v in split.valid if chips[v].folder == f} for f in range(3)]
     assert places[0] and places[0] == places[1] == places[2]
     assert kept[1] == kept[0]
+
+
+def test_chips_that_only_share_an_edge_with_a_held_out_chip_are_kept():
+    """Chips side by side (STRIDE = tile) placed at 0.1 map units a pixel: a chip's right
+    edge (0.1 * 3) and its neighbour's left (0.3) differ in the last place, and the chip
+    was dropped as overlapping a held-out neighbour, around every held-out block. Float
+    noise is no overlap; a pixel's overlap is."""
+    # left edges 0.3 * j, right edges 0.1 * 3 * (j + 1): 0.30000000000000004, ...
+    side = [Chip(f"i{j}.tif", f"l{j}.tif", 0, j, (0.3 * j, 0.0, 0.1 * 3 * (j + 1), 1.0))
+            for j in range(8)]
+    noisy = [j for j in range(7) if side[j].bounds[2] > side[j + 1].bounds[0]]
+    assert len(noisy) >= 4  # by float noise alone
+    split = spatial_split(side, 20, seed=0)
+    assert split.dropped == []
+    wide = [replace(c, bounds=(c.bounds[0] - 0.01 if c.folder == 0 and c.block else
+                               c.bounds[0], *c.bounds[1:])) for c in side]  # 0.1 px over
+    split = spatial_split(wide, 20, seed=0)
+    held = set(split.valid)
+    assert split.dropped and all(any(v in held for v in (d - 1, d + 1)) for d in split.dropped)

@@ -129,3 +129,26 @@ def test_package_is_self_describing(trained, chips):
     assert len(info["history"]) == 2 and info["training"]["best_epoch"] in (1, 2)
     assert any(m.startswith("epoch  train_loss") for m in progress.messages)
     assert sum(1 for m in progress.messages if m.strip().startswith(("1 ", "2 "))) == 2
+
+
+@pytest.mark.parametrize("agree,kept,starts", [
+    (0.995, True, "int8 graph calibrated on 4 training chips: its classes agree with the "
+                  "float graph's on 99.50%"),
+    (0.95, True, "the int8 graph is calibrated on 4 training chips: its classes agree with "
+                 "the float graph's on 95.00%"),
+    (0.85, False, "no int8 graph: calibrated on 4 training chips: its classes agree with the "
+                  "float graph's on 85.00%")])
+def test_an_int8_graph_that_agrees_poorly_is_warned_or_not_shipped(monkeypatch, agree, kept,
+                                                                    starts):
+    """The agreement was recorded and logged as information whatever it was: a graph whose
+    classes matched the float graph's on 70% of the pixels was shipped for QUANTIZE."""
+    from types import SimpleNamespace
+
+    from landlearn.core.deep import train_package
+
+    block = {"agreement": agree, "agreement_checked_on": "held-out", "calibration_chips": 4}
+    monkeypatch.setattr(train_package, "quantize_chips", lambda *a: (b"int8", block, 6))
+    data = SimpleNamespace(chips=list(range(10)), mean=[0.0])
+    q, got, note = train_package.int8_graph(b"float", data,
+                                            SimpleNamespace(train=[0, 1], valid=[2]))
+    assert (q is not None, got is not None) == (kept, kept) and note.startswith(starts)

@@ -89,3 +89,38 @@ def test_training_extents_take_the_pixels_whose_centres_are_inside(tmp_path):
     assert extent_to_window(past_centre, grid, centres=True) == Window(11, 11, 8, 8)
     on_edges = Extent(100, 800, 200, 900)
     assert extent_to_window(on_edges, grid, centres=True) == Window(10, 10, 10, 10)
+
+
+def test_extent_mask_leaves_out_the_slivers_a_turned_crs_adds():
+    """An extent in UTM 33N over a raster in UTM 32N 2.5 degrees east of its meridian: the
+    reprojected box is turned, its bounding box takes in slivers past the extent's edges.
+    The mask says which pixel centres lie outside; a window well inside needs none."""
+    from rasterio.crs import CRS
+
+    from landlearn.core.geo.extent import ExtentMask
+    from landlearn.core.geo.grid import Grid
+
+    raster = CRS.from_epsg(32632)
+    x0, y0, x1, y1 = transform_bounds("EPSG:4326", raster, 11.3, 47.0, 11.5, 47.1)
+    grid = Grid(raster, from_origin(x0 - 2000, y1 + 2000, 20, 20),
+                int((x1 - x0 + 4000) / 20), int((y1 - y0 + 4000) / 20))
+    ext = Extent(*transform_bounds(raster, "EPSG:32633", x0, y0, x1, y1), crs="EPSG:32633")
+    assert ExtentMask.needed(ext, grid) and not ExtentMask.needed(
+        Extent(x0, y0, x1, y1, crs="EPSG:32632"), grid) and not ExtentMask.needed(None, grid)
+    area = extent_to_window(ext, grid, centres=True)
+    mask = ExtentMask(ext, grid)
+    out = mask.outside(area)
+    assert out is not None and 0 < out.mean() < 0.2  # slivers along the edges
+    # the pixels it calls inside are inside, those outside are outside
+    from rasterio.warp import transform
+
+    rows, cols = np.nonzero(np.ones(out.shape, bool))
+    t = grid.transform
+    xs = t.c + (cols + area.col_off + 0.5) * t.a
+    ys = t.f + (rows + area.row_off + 0.5) * t.e
+    ex, ey = transform(raster, "EPSG:32633", xs.tolist(), ys.tolist())
+    inside = ((np.array(ex) >= ext.xmin) & (np.array(ex) <= ext.xmax)
+              & (np.array(ey) >= ext.ymin) & (np.array(ey) <= ext.ymax))
+    np.testing.assert_array_equal(out.ravel(), ~inside)
+    middle = Window(area.col_off + area.width // 2 - 5, area.row_off + area.height // 2 - 5, 10, 10)
+    assert mask.outside(middle) is None

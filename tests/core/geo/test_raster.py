@@ -293,3 +293,25 @@ def test_cell_size_refuses_bands_with_nodata_of_their_own(tmp_path):
         RasterSource(vrt, resample_to=target)
     with RasterSource(vrt, bands=[1], resample_to=target) as src:  # band 1 alone: its own
         assert src.read(src.grid.full_window).valid.all()
+
+
+def test_bands_of_several_types_are_read_together(tmp_path):
+    """A VRT of a uint16 scene and a float32 DEM (gdalbuildvrt -separate): rasterio 1.3
+    refused to read them in one call ("more than one 'dtype' found"), so Export Training
+    Data, Classify Pixels and Segment stopped on such stacks. Read band by band into the
+    common type."""
+    from osgeo import gdal
+
+    t = from_origin(0, 1000, 10, 10)
+    scene = np.arange(100 * 100, dtype=np.uint16).reshape(1, 100, 100)
+    dem = np.linspace(-5.5, 300.25, 100 * 100, dtype=np.float32).reshape(1, 100, 100)
+    a = write(tmp_path / "scene.tif", scene, transform=t)
+    b = write(tmp_path / "dem.tif", dem, transform=t)
+    vrt = str(tmp_path / "stack.vrt")
+    gdal.BuildVRT(vrt, [str(a), str(b)], separate=True)
+    with RasterSource(vrt) as src:
+        block = src.read(Window(90, 90, 20, 20))  # hangs over the edge too
+        assert src.dtype == np.float32 and block.data.dtype == np.float32
+        np.testing.assert_array_equal(block.data[0, :10, :10], scene[0, 90:, 90:])
+        np.testing.assert_array_equal(block.data[1, :10, :10], dem[0, 90:, 90:])
+        assert block.valid[:10, :10].all() and not block.valid[10:].any()
