@@ -314,7 +314,9 @@ class StagedFolder:
                  legacy: Callable[[str], set[str] | None] | None = None):
         # a link to a folder (chips -> /scratch/chips) is the folder it leads to: renaming
         # onto the link itself failed at the very end (rmdir of a link), losing the export
-        self.path = (os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path))
+        bare = path.rstrip("/\\") or path  # 'chips/' is the link too, not what it holds
+        linked = os.path.islink(bare) or getattr(os.path, "isjunction", lambda _: False)(bare)
+        self.path = os.path.realpath(bare) if linked else os.path.abspath(path)
         self.parameter = parameter
         self.what = what
         self.algorithm = algorithm

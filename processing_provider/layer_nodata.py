@@ -32,7 +32,7 @@ def _fits(value: float, kind: str) -> bool:
     dtype = np.dtype(kind)
     if dtype.kind == "f" or dtype.kind == "c":
         return True
-    if math.isnan(value) or value != int(value):
+    if not math.isfinite(value) or value != int(value):
         return False
     info = np.iinfo(dtype)
     return info.min <= value <= info.max

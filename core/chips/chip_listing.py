@@ -63,11 +63,18 @@ def _contained(folder: str, pairs: list[tuple[str, str, dict]]) -> list[tuple[st
     folder and are regular files; a chip that does not exist is left to the caller's
     message."""
     root = os.path.realpath(folder) + os.sep
+    parents: dict[str, str] = {}  # images/, labels/: resolved once (one lstat a chip)
     for pair in pairs:
         for path in pair[:2]:
-            real = os.path.realpath(path)
             try:
-                mode = os.stat(real).st_mode
+                mode = os.lstat(path).st_mode
+                head, name = os.path.split(path)
+                if head not in parents:
+                    parents[head] = os.path.realpath(head)
+                real = os.path.join(parents[head], name)
+                if stat.S_ISLNK(mode):
+                    real = os.path.realpath(path)
+                    mode = os.stat(real).st_mode
             except OSError:
                 continue  # missing: said by the reader, naming the chip
             if not real.startswith(root) or not stat.S_ISREG(mode):
@@ -95,13 +102,16 @@ def _listed_pairs(folder: str) -> list[tuple[str, str, dict]]:
         # map.txt is the list (ArcGIS's, and what a user edits: a damaged chip's line
         # taken out was read again from the manifest); the manifest describes the chips
         # it lists, matched by image and label
-        mapped = _map_txt_pairs(folder, map_txt)
-        if [p[:2] for p in mapped] == [p[:2] for p in listed]:
-            return listed
+        raw = _map_txt_lines(map_txt)
+        if raw == [(str(c["image"]).replace("\\", "/"), str(c["label"]).replace("\\", "/"))
+                   for _, _, c in listed]:
+            return listed  # the usual case, told by their text (no path resolved again)
         described = {p[:2]: p[2] for p in listed}
-        return [(i, lab, described.get((i, lab), {})) for i, lab, _ in mapped]
+        mapped = [(inside(folder, i, IMAGES), inside(folder, lab, LABELS)) for i, lab in raw]
+        return [(i, lab, described.get((i, lab), {})) for i, lab in mapped]
     if os.path.exists(map_txt):
-        return _map_txt_pairs(folder, map_txt)
+        return [(inside(folder, i, IMAGES), inside(folder, lab, LABELS), {})
+                for i, lab in _map_txt_lines(map_txt)]
     # chips only: a world file (000.tfw, .pgw, .jgw) shares its chip's stem, and listed
     # after it, took the label's place
     pairs = []
@@ -117,14 +127,14 @@ def _listed_pairs(folder: str) -> list[tuple[str, str, dict]]:
     return pairs
 
 
-def _map_txt_pairs(folder: str, map_txt: str) -> list[tuple[str, str, dict]]:
+def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
+    """map.txt's (image, label) texts, with '/' for ArcGIS's '\\'."""
     pairs = []
     with open(map_txt, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             parts = line.replace("\\", "/").split()
             if len(parts) >= 2:
-                pairs.append((inside(folder, parts[0], IMAGES), inside(folder, parts[1], LABELS),
-                              {}))
+                pairs.append((parts[0], parts[1]))
     return pairs
 
 

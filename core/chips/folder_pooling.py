@@ -34,7 +34,8 @@ def same_pixels(first, other, progress) -> None:
     against those)."""
     if progress is None:
         return
-    if first.cell and other.cell and crs_units(first.crs) == crs_units(other.crs) and \
+    if first.cell and other.cell and first.cell[0] > 0 and \
+            crs_units(first.crs) == crs_units(other.crs) and \
             abs(other.cell[0] / first.cell[0] - 1) > 0.01:
         progress.warning(f"'{other.path}' has cells of {other.cell[0]:g}, '{first.path}' "
                          f"{first.cell[0]:g}: objects are larger in one than in the other, "

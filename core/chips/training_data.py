@@ -9,6 +9,7 @@ validation is held out in every folder (two image dates over the same labels).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -173,7 +174,8 @@ def _read_folder(path: str, index: int) -> _Folder:
             raise InputError(PARAM, f"'{path}' holds chips of {tile[0]} x {tile[1]} px, "
                              f"{count} bands of {dtype}; LandLearn trains on chips of at most "
                              f"{MAX_CHIP} px, {MAX_BANDS} bands of real numbers")
-        cell = (abs(ds.transform.a), abs(ds.transform.e)) if ds.crs else None
+        t = ds.transform  # a turned grid's cells too (a = 0 at 90 degrees)
+        cell = (math.hypot(t.a, t.d), math.hypot(t.b, t.e)) if ds.crs else None
         crs = ds.crs.to_wkt() if ds.crs else None
     try:
         return _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,

@@ -213,8 +213,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     if unknown:
         progress.warning(f"{unknown[0]} labelled pixels in {unknown[1]} label chips hold "
                          f"values no class is declared for ({unknown[2]}): they are left out "
-                         "of training and validation; export the training data again with "
-                         "those classes, or check the labels")
+                         "of training and validation. A label raster's own NoData (such as "
+                         "255) is rightly left out; a class left out of the export is not: "
+                         "export the training data again with it")
     sparse = sparse_labels_note(int(counts.sum()),
                                 len(split.train) * data.tile_size[0] * data.tile_size[1])
     if counts.sum() == 0:
@@ -299,7 +300,19 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                                   math.ceil(epoch_length(split.train, factors) / batch), batch,
                                   len(values), names, loss_fn, device, amp, amp_dtype)
             fits.append(Fit(seed))
-            fit_network(torch, model, setting, fits[-1], progress, (k, n))
+            try:
+                fit_network(torch, model, setting, fits[-1], progress, (k, n))
+            except InputError as exc:
+                if not networks or not exc.detail.startswith("the training loss became"):
+                    raise
+                # a later network diverged before its first epoch ended: the ensemble is
+                # the networks already trained, not nothing
+                fits.pop()
+                notes.append(f"network {k + 1} of {n} stopped: {exc.detail.split(':')[0]}; "
+                             "the model is "
+                             f"the {len(networks)} network(s) trained before it")
+                progress.warning(notes[-1])
+                break
             model.load_state_dict(fits[-1].best_state)
             networks.append(model)
         # inside the handler too: a cancel while the trained networks score the validation

@@ -109,38 +109,60 @@ class ExtentMask:
     ``extent_to_window`` keeps the bounding box of the reprojected extent: in a CRS turned
     against the raster's (a canvas in degrees over UTM 2 degrees off its meridian) that box
     takes in slivers beyond the extent's edges, where a test area often lies. Training
-    data leaves those pixels out; a window whose border pixels all lie inside needs no
-    mask (the extent is one connected shape)."""
+    data leaves those pixels out. The extent's outline is reprojected once, densified (a
+    straight edge in one CRS is curved in another), and burnt per window by GDAL (a
+    pixel is inside when its centre is)."""
+
+    EDGE_POINTS = 256
 
     def __init__(self, extent: Extent, grid: Grid):
         self.grid = grid
-        self.box = (extent.xmin, extent.ymin, extent.xmax, extent.ymax)
-        self.crs = _parse_crs(extent.crs) if extent.crs else None
+        x0, y0, x1, y1 = extent.xmin, extent.ymin, extent.xmax, extent.ymax
+        t = np.linspace(0.0, 1.0, self.EDGE_POINTS, endpoint=False)
+        xs = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t,
+                             np.full_like(t, x0)])
+        ys = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1),
+                             y1 - (y1 - y0) * t])
+        try:
+            gx, gy = transform(_parse_crs(extent.crs), grid.crs, xs.tolist(), ys.tolist())
+        except Exception as exc:  # PROJ errors come in several types
+            raise InputError("extent", f"it cannot be transformed to the raster's CRS: "
+                             f"{exc}") from exc
+        ring = [(float(x), float(y)) for x, y in zip(gx, gy)]
+        self.outline = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
+        self.inner = self._inner_window(np.asarray(gx), np.asarray(gy))
+
+    def _inner_window(self, gx: np.ndarray, gy: np.ndarray) -> Window | None:
+        """The pixels surely inside: the rectangle between the edges' innermost points,
+        a pixel in from each side, when no point of the outline lies within it (a window
+        there needs no burning: most windows of a large export)."""
+        n = self.EDGE_POINTS
+        x0, x1 = gx[3 * n:].max(), gx[n:2 * n].min()  # the west and east edges
+        y0, y1 = gy[:n].max(), gy[2 * n:3 * n].min()  # the south and north edges
+        if not (x0 < x1 and y0 < y1) or ((gx > x0) & (gx < x1) & (gy > y0) & (gy < y1)).any():
+            return None
+        inv = ~self.grid.transform
+        cols, rows = zip(*(apply(inv, x, y) for x in (x0, x1) for y in (y0, y1)))
+        c0, r0 = math.ceil(min(cols)) + 1, math.ceil(min(rows)) + 1
+        c1, r1 = math.floor(max(cols)) - 1, math.floor(max(rows)) - 1
+        return Window(c0, r0, c1 - c0, r1 - r0) if c1 > c0 and r1 > r0 else None
 
     @staticmethod
     def needed(extent: Extent | None, grid: Grid) -> bool:
         return bool(extent is not None and extent.crs and grid.crs
                     and _parse_crs(extent.crs) != grid.crs)
 
-    def _inside(self, cols, rows):
-        t = self.grid.transform
-        xs = t.c + (cols + 0.5) * t.a + (rows + 0.5) * t.b
-        ys = t.f + (cols + 0.5) * t.d + (rows + 0.5) * t.e
-        ex, ey = transform(self.grid.crs, self.crs, xs.ravel().tolist(), ys.ravel().tolist())
-        ex, ey = np.asarray(ex).reshape(xs.shape), np.asarray(ey).reshape(ys.shape)
-        x0, y0, x1, y1 = self.box
-        return (ex >= x0) & (ex <= x1) & (ey >= y0) & (ey <= y1)
-
     def outside(self, window: Window):
         """(h, w) bool, True where a pixel of ``window`` lies outside the extent; None when
         none does."""
-        h, w = int(window.height), int(window.width)
-        r = np.arange(h, dtype=np.float64) + window.row_off
-        c = np.arange(w, dtype=np.float64) + window.col_off
-        ring_c = np.concatenate([c, c, np.full(h, c[0]), np.full(h, c[-1])])
-        ring_r = np.concatenate([np.full(w, r[0]), np.full(w, r[-1]), r, r])
-        if self._inside(ring_c, ring_r).all():
+        from rasterio.features import geometry_mask
+
+        inner = self.inner
+        if inner is not None and window.col_off >= inner.col_off and \
+                window.row_off >= inner.row_off and \
+                window.col_off + window.width <= inner.col_off + inner.width and \
+                window.row_off + window.height <= inner.row_off + inner.height:
             return None
-        cols, rows = np.meshgrid(c, r)
-        out = ~self._inside(cols, rows)
+        out = geometry_mask([self.outline], (int(window.height), int(window.width)),
+                            self.grid.window_transform(window))
         return out if out.any() else None

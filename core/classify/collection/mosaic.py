@@ -75,6 +75,7 @@ def _alpha_from_masks(path: str, sources: list[str]) -> None:
     earlier item was valid too. Each such item's alpha comes from its mask instead, as
     a source whose 0 is NoData, so it neither marks data nor hides an earlier item's. (The
     data bands already follow each source's mask and NoData.)"""
+    import copy
     import xml.etree.ElementTree as ET
 
     import rasterio
@@ -91,8 +92,9 @@ def _alpha_from_masks(path: str, sources: list[str]) -> None:
     if not with_mask:
         return
     tree = ET.parse(path)
-    alpha = tree.getroot().findall("VRTRasterBand")[-1]
-    for src in alpha:
+    bands = tree.getroot().findall("VRTRasterBand")
+    alpha = bands[-1]
+    for position, src in reversed(list(enumerate(alpha))):
         name = src.find("SourceFilename")
         if name is None:
             continue
@@ -100,12 +102,18 @@ def _alpha_from_masks(path: str, sources: list[str]) -> None:
                  if name.get("relativeToVRT") == "1" else name.text)
         if key(where) not in with_mask:
             continue
-        src.tag = "ComplexSource"
-        src.find("SourceBand").text = "mask,1"
-        for tag in ("ScaleOffset", "ScaleRatio"):
-            for element in src.findall(tag):
-                src.remove(element)
-        ET.SubElement(src, "NODATA").text = "0"
+        # one source per data band: a pixel is NoData only where every band is (a dark
+        # water pixel whose red alone is 0 holds data), as RasterSource reads it
+        alpha.remove(src)
+        for b in range(len(bands) - 1, 0, -1):
+            piece = copy.deepcopy(src)
+            piece.tag = "ComplexSource"
+            piece.find("SourceBand").text = f"mask,{b}"
+            for tag in ("ScaleOffset", "ScaleRatio"):
+                for element in piece.findall(tag):
+                    piece.remove(element)
+            ET.SubElement(piece, "NODATA").text = "0"
+            alpha.insert(position, piece)
     tree.write(path, encoding="utf-8")
 
 

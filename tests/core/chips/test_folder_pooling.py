@@ -41,3 +41,6 @@ def test_another_cell_size_or_number_type_is_warned():
     assert "'b' has cells of 30, 'a' 10" in progress.warnings[0]
     assert "'b' holds float32 chips, 'a' uint16" in progress.warnings[1]
     same_pixels(folder("a"), folder("b", dtype="float32"), None)  # no progress: nothing said
+    quiet = RecordingProgress()
+    same_pixels(folder("a", cell=(0.0, 0.0)), folder("b"), quiet)  # no size known: no ratio
+    assert quiet.warnings == []

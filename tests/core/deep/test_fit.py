@@ -111,6 +111,23 @@ def test_a_nan_loss_after_good_epochs_keeps_the_best_epoch(chips, tmp_path, monk
                             "step 1; the best epoch (1) is kept") for n in result.notes)
 
 
+
+def test_an_ensemble_network_that_diverges_at_once_leaves_the_ones_trained(chips, tmp_path,
+                                                                          monkeypatch):
+    """Network 2 of 2 with a NaN loss at its first step: the error lost network 1 too. The
+    model is the network(s) trained before it, said in the notes."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segmentation_models_pytorch")
+    from landlearn.core.deep.train_deep_learning_model import train_model
+
+    _nan_at_step(monkeypatch, lambda s: s.steps_per_epoch + 1)
+    result = train_model(quick_config(chips, tmp_path / "e.dlpk", epochs=1, ensemble_size=2,
+                                      early_stopping=0))
+    assert (tmp_path / "e.dlpk").exists()
+    assert any(n.startswith("network 2 of 2 stopped: the training loss became nan at epoch "
+                            "1, step 1; the model is the 1 network(s) trained before it")
+               for n in result.notes)
+
 def _nan_at_step(monkeypatch, step):
     """Training's loss made NaN at the ``step(setup)``-th training step (validation's loss
     calls not counted)."""

@@ -124,3 +124,19 @@ def test_extent_mask_leaves_out_the_slivers_a_turned_crs_adds():
     np.testing.assert_array_equal(out.ravel(), ~inside)
     middle = Window(area.col_off + area.width // 2 - 5, area.row_off + area.height // 2 - 5, 10, 10)
     assert mask.outside(middle) is None
+    # tile by tile (most inside the surely-inside rectangle, not burnt): the same answer
+    truth = (~inside).reshape(out.shape)
+    assert mask.inner is not None
+    skipped = 0
+    for r in range(0, int(area.height), 64):
+        for c in range(0, int(area.width), 64):
+            win = Window(area.col_off + c, area.row_off + r, min(64, area.width - c),
+                         min(64, area.height - r))
+            got = mask.outside(win)
+            want = truth[r:r + int(win.height), c:c + int(win.width)]
+            if got is None:
+                assert not want.any()
+                skipped += 1
+            else:
+                np.testing.assert_array_equal(got, want)
+    assert skipped > 10

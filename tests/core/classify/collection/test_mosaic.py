@@ -121,6 +121,7 @@ def test_without_a_first_nodata_each_items_nodata_and_mask_stay_missing(nc_tiles
     def fill_b(d):
         d[:, :, :10] = -9999   # columns 250..259: over a
         d[:, :, -10:] = -9999  # columns 479..488: no other item
+        d[0, :, -20:-10] = -9999  # columns 469..478: band 1 alone (data: others have it)
 
     a = copy("a", tmp_path / "a.tif", None, lambda d: np.copyto(d, np.abs(d)))
     b = copy("b", tmp_path / "b.tif", -9999, fill_b)
@@ -138,3 +139,4 @@ def test_without_a_first_nodata_each_items_nodata_and_mask_stay_missing(nc_tiles
         np.testing.assert_array_equal(block.data[0, :240, 250:260],
                                       first.read(1, window=((0, 240), (250, 260))))
         assert block.valid[:230, 269:479].all() and block.valid[240:, 10:250].all()
+        assert block.valid[:230, 469:479].all()  # one band's NoData is no hole
