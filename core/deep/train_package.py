@@ -150,9 +150,9 @@ def int8_graph(graph: bytes, data, split, progress=None
     if agree < AGREEMENT_FLOOR:
         return None, None, (f"no int8 graph: {said}, under {AGREEMENT_FLOOR:.0%}; the float "
                             "graph is kept (QUANTIZE would map other classes)")
-    if agree < AGREEMENT_WARNING:  # a warning (the log's info lines start "int8 graph")
-        return q, block, (f"the int8 graph is {said}, under {AGREEMENT_WARNING:.0%}: compare "
-                          "its map with the float graph's before relying on QUANTIZE")
+    if agree < AGREEMENT_WARNING:  # logged as a warning (save_trained)
+        return q, block, (f"int8 graph {said}, under {AGREEMENT_WARNING:.0%}: compare its "
+                          "map with the float graph's before relying on QUANTIZE")
     return q, block, f"int8 graph {said}"
 
 
@@ -161,7 +161,7 @@ def save_trained(config, data, values, model, result, chips, samples, progress=N
     emd = model_emd(config, data, values, result)
     graph, note = onnx_graph(model, emd, data)
     notes = [note] if note else []
-    q = None
+    q = warned = None
     if graph is not None:
         emd["LandLearn"]["onnx"] = onnx_description(ONNX_FILE)
         if config.quantize:
@@ -169,13 +169,16 @@ def save_trained(config, data, values, model, result, chips, samples, progress=N
             notes.append(q_note)
             if q is not None:
                 emd["LandLearn"]["onnx_int8"] = block
+                if block["agreement"] < AGREEMENT_WARNING:
+                    warned = q_note
     elif config.quantize:
         notes.append("no int8 graph: there is no float graph to quantise")
     for note in notes:
         result.notes.append(note)
         emd["LandLearn"]["training"]["notes"] = result.notes
         if progress is not None:
-            (progress.info if note.startswith("int8 graph") else progress.warning)(note)
+            (progress.info if note.startswith("int8 graph") and note is not warned
+             else progress.warning)(note)
     files = build_report(emd, result, data, chips, samples)
     if graph is not None:
         files[ONNX_FILE] = graph

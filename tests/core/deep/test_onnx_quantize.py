@@ -58,7 +58,9 @@ def test_training_with_quantize_stores_a_calibrated_int8_graph(trained):
     assert 1 <= block["calibration_chips"] <= 32 and 0.6 <= block["agreement"] < 1.0
     assert block["agreement_checked_on"] == "held-out"
     note = [n for n in result.notes if n.startswith("int8 graph")]
-    assert note and "validation chips" in note[0] and any(note[0] in m for m in progress.messages)
+    # logged (a warning under 98% agreement: this two-epoch network's is about 97.5%)
+    assert note and "validation chips" in note[0] and any(
+        note[0] in m for m in progress.messages + progress.warnings)
     from landlearn.core.model_package.onnx_checks import check_graph
 
     check_graph(int8_graph, "s2.dlpk", bands=10)  # every tensor of the int8 graph sized too
