@@ -81,14 +81,11 @@ def _alpha_from_masks(path: str, sources: list[str]) -> None:
     import rasterio
     from rasterio.enums import MaskFlags
 
-    def key(f: str) -> str:
-        return f if f.startswith("/vsi") else os.path.realpath(f)
-
     with_mask = set()
     for source in sources:
         with rasterio.open(source) as ds:
             if MaskFlags.all_valid not in ds.mask_flag_enums[0]:
-                with_mask.add(key(source))
+                with_mask.add(_path_key(source))
     if not with_mask:
         return
     tree = ET.parse(path)
@@ -100,7 +97,7 @@ def _alpha_from_masks(path: str, sources: list[str]) -> None:
             continue
         where = (os.path.join(os.path.dirname(path), name.text)
                  if name.get("relativeToVRT") == "1" else name.text)
-        if key(where) not in with_mask:
+        if _path_key(where) not in with_mask:
             continue
         # one source per data band: a pixel is NoData only where every band is (a dark
         # water pixel whose red alone is 0 holds data), as RasterSource reads it
@@ -117,13 +114,15 @@ def _alpha_from_masks(path: str, sources: list[str]) -> None:
     tree.write(path, encoding="utf-8")
 
 
+def _path_key(f: str) -> str:
+    """A source as GDAL lists it: a virtual path by its text, a file by its real path."""
+    return f if f.startswith("/vsi") else os.path.realpath(f)
+
+
 def _left_out(sources: list[str], listed: list[str]) -> list[str]:
     """The sources a built VRT does not read."""
-    def key(f: str) -> str:
-        return f if f.startswith("/vsi") else os.path.realpath(f)
-
-    have = {key(f) for f in listed}
-    return [s for s in dict.fromkeys(sources) if key(s) not in have]
+    have = {_path_key(f) for f in listed}
+    return [s for s in dict.fromkeys(sources) if _path_key(s) not in have]
 
 
 def _bounds(path: str) -> tuple[float, float, float, float]:
