@@ -102,6 +102,7 @@ def apply(vrt_path: str, overrides: NoDataOverrides) -> None:
     """Writes the overrides into the VRT's bands (GDAL rewrites the file on close)."""
     from osgeo import gdal
 
+    wide_integers = {getattr(gdal, t) for t in ("GDT_Int64", "GDT_UInt64") if hasattr(gdal, t)}
     ds = gdal.Open(vrt_path, gdal.GA_Update)
     if ds is None:
         raise RuntimeError(gdal.GetLastErrorMsg() or f"cannot update {vrt_path}")
@@ -109,6 +110,10 @@ def apply(vrt_path: str, overrides: NoDataOverrides) -> None:
         target = ds.GetRasterBand(band)
         if value is None:
             target.DeleteNoDataValue()
+        elif target.DataType in wide_integers:
+            # GDAL's bindings send these bands' NoData to SetNoDataValueAsInt64/UInt64,
+            # which take an int: a float raised a SystemError from inside GDAL
+            target.SetNoDataValue(int(value))
         else:
             target.SetNoDataValue(value)
     ds.FlushCache()

@@ -14,6 +14,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs
 
 import numpy as np
 
@@ -160,7 +161,13 @@ def model_definition(d: ExportDescription) -> dict:
 def shareable_source(source: str) -> str:
     """The raster's name as the folder records it: a folder is made to be shared, and a
     URL may carry a token (`/vsicurl/https://...?token=`, a presigned S3 link) or a user
-    and password; those are left out."""
+    and password; those are left out. GDAL's other spelling, `/vsicurl?url=<encoded URL>&
+    <options>`, keeps the URL (decoded, without its own query) and drops the options,
+    which may hold headers or keys."""
+    query = re.match(r"(/vsi[a-z0-9_]+)\?(.*)$", source, re.DOTALL)
+    if query:
+        url = parse_qs(query.group(2)).get("url")
+        return query.group(1) + ("/" + shareable_source(url[0]) if url else "")
     if "://" not in source:
         return source
     cut = re.sub(r"(://)[^/@?#\s]*@", r"\1", source)

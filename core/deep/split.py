@@ -20,6 +20,7 @@ of several seeded draws whose held-out area holds each class nearest the percent
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,7 +130,8 @@ def _mix_error(held, totals: np.ndarray, share: float) -> float:
                   + np.abs(np.log((t - got + 1) / ((1 - share) * t + 1)))).mean())
 
 
-def _train_chips(chips: list[Chip], valid: list[int]) -> tuple[list[int], list[int]]:
+def _train_chips(chips: list[Chip], valid: list[int],
+                 check: Callable[[], None]) -> tuple[list[int], list[int]]:
     """(training chips, chips dropped for overlapping a validation chip of their region: their
     folder, or every folder in its CRS, which share one grid of blocks). Compared as arrays,
     a slab of chips at a time: a region of all the folders in a CRS made the pairwise
@@ -146,6 +148,7 @@ def _train_chips(chips: list[Chip], valid: list[int]) -> tuple[list[int], list[i
                          and c.bounds is not None and c.block_key[0] == region], dtype=np.int64)
         step = max(1, 4_000_000 // len(v))
         for k in range(0, len(mine), step):
+            check()
             part = mine[k:k + step]
             b = np.asarray([chips[i].bounds for i in part], dtype=np.float64)
             # an overlap is more than float noise: neighbours that share an edge (STRIDE =
@@ -162,7 +165,8 @@ def _train_chips(chips: list[Chip], valid: list[int]) -> tuple[list[int], list[i
 
 
 def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
-                  cells: LabelCells | None = None) -> Split:
+                  cells: LabelCells | None = None,
+                  check: Callable[[], None] = lambda: None) -> Split:
     """Hold out whole blocks, in an order drawn from ``seed``, until they hold ``percent``
     of the labelled pixels (``cells``, from label_cells.label_cells) or, without ``cells``,
     of the chips. A block that would take the share beyond OVERSHOOT x ``percent`` is
@@ -199,13 +203,14 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
     totals = cells.class_totals()  # None when not counted by class: one draw
     draws = []
     for k in range(CANDIDATES if totals is not None else 1):
+        check()
         order = [keys[j] for j in rng.permutation(len(keys))]
         valid, held = _hold_out(order, blocks, cells, total * percent / 100)
         draws.append((0.0 if totals is None else _mix_error(held, totals, percent / 100), k,
                       valid, held))
     draws.sort(key=lambda d: d[:2])  # the nearest mix; on a tie the earlier draw
     for draw in draws:  # the first that leaves a training chip
-        train, dropped = _train_chips(chips, draw[2])
+        train, dropped = _train_chips(chips, draw[2], check)
         if train:
             _, _, valid, held = draw
             break

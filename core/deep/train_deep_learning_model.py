@@ -206,7 +206,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
 
     split = spatial_split(data.chips, config.validation_percent, config.seed,
                           label_cells(data.chips, label, len(values))
-                          if config.validation_percent else None)
+                          if config.validation_percent else None,
+                          check=lambda: check(progress))
     per_chip = _scan(chips, split.train, len(values), progress)
     counts = per_chip.sum(axis=0)
     unknown = chips.undeclared()

@@ -110,3 +110,37 @@ def test_nodata_in_qgis_carried_refused_or_left(provider, sample, tmp_path):
     finally:
         for layer in (unticked, added, unfit, ranged, both):
             QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_nodata_set_in_qgis_on_an_int64_band(provider, tmp_path):
+    """GDAL's Int64 (a segment id raster): a negative value added in QGIS is carried (the
+    band's type is asked from GDAL; rasterio 1.3 calls it uint64) and the engine masks it."""
+    import numpy as np
+    from osgeo import gdal
+    from qgis.core import QgsProject
+    from rasterio.windows import Window
+
+    from landlearn.core.geo.raster import RasterSource
+    from landlearn.processing_provider.layers import raster_path
+
+    path = str(tmp_path / "ids.tif")
+    ds = gdal.GetDriverByName("GTiff").Create(path, 8, 6, 1, gdal.GDT_Int64)
+    ds.SetGeoTransform((500000, 10, 0, 4000000, 0, -10))
+    ds.SetProjection("EPSG:32617")
+    ids = np.arange(48, dtype=np.int64).reshape(6, 8) * 1000
+    ids[0] = -5
+    ds.GetRasterBand(1).WriteArray(ids)
+    ds = None
+    layer = _layer(path, "ids")
+    try:
+        _user_nodata(layer, (-5, -5))
+        vrt = raster_path(layer, "SEGMENTED_RASTER")
+        assert vrt != path
+        assert gdal.Open(vrt).GetRasterBand(1).GetNoDataValue() == -5
+        with RasterSource(vrt) as src:
+            assert src.nodata == [-5]
+            block = src.read(Window(0, 0, 8, 6))
+        assert (block.data[0] == ids).all()
+        assert not block.valid[0].any() and block.valid[1:].all()
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())

@@ -125,5 +125,12 @@ def test_the_manifest_records_no_token_or_password_of_the_source():
         "/vsicurl/https://host.org/a/b.tif"
     assert ct.shareable_source("https://b.s3.amazonaws.com/k.tif?X-Amz-Signature=1") == \
         "https://b.s3.amazonaws.com/k.tif"
+    # GDAL's option syntax: the URL kept (decoded), the options (headers, keys) left out
+    assert ct.shareable_source("/vsicurl?url=https%3A%2F%2Fhost.org%2Fa%2Fb.tif%3Fsig%3D1"
+                               "&header.Authorization=Bearer%20x&use_head=no") == \
+        "/vsicurl/https://host.org/a/b.tif"
+    assert ct.shareable_source("/vsicurl?use_head=no&url=https://u:p@h.org/c.tif") == \
+        "/vsicurl/https://h.org/c.tif"
+    assert ct.shareable_source("/vsicurl?header_file=/secret/h.txt") == "/vsicurl"
     for plain in ("/data/scene.tif", "/vsis3/bucket/k.tif", "GPKG:/a.gpkg:t", "C:\\d\\x?.tif"):
         assert ct.shareable_source(plain) == plain

@@ -172,3 +172,20 @@ def test_chips_that_only_share_an_edge_with_a_held_out_chip_are_kept():
     split = spatial_split(wide, 20, seed=0)
     held = set(split.valid)
     assert split.dropped and all(any(v in held for v in (d - 1, d + 1)) for d in split.dropped)
+
+
+def test_cancel_is_heard_between_draws_and_in_the_overlap_test():
+    from landlearn.core.errors import Cancelled
+
+    chips = _grid_chips()
+    calls = []
+    plain = spatial_split(chips, 20, seed=1, check=lambda: calls.append(1))
+    assert len(calls) >= 2  # the draw and at least one slab of the overlap test
+    assert (plain.train, plain.valid) == (spatial_split(chips, 20, seed=1).train,
+                                          spatial_split(chips, 20, seed=1).valid)
+
+    def cancel():
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        spatial_split(chips, 20, seed=1, check=cancel)
