@@ -20,7 +20,12 @@ from ..geo.segments import open_segments, read_segments
 from ..labels.open import labelled_windows, open_labels
 from ..progress import NullProgress, Progress, SubProgress
 from .samples import BLOCK, Samples, all_points, pixel_groups
-from .segment_attributes import feature_names, gather_segment_stats, parse_attributes
+from .segment_attributes import (
+    DEFAULT_ATTRIBUTES,
+    feature_names,
+    gather_segment_stats,
+    parse_attributes,
+)
 
 __all__ = ["MIN_LABEL_SHARE", "collect_object_samples"]
 
@@ -77,7 +82,15 @@ def collect_object_samples(config, progress: Progress | None = None) -> Samples:
     """The samples of ClassicalConfig ``config`` with a SEGMENTED_RASTER: segment features."""
     progress = progress or NullProgress()
     with RasterSource(config.input_raster, config.bands) as image:
-        attributes = parse_attributes(config.segment_attributes, len(image.bands))
+        attributes = config.segment_attributes
+        if tuple(attributes) == DEFAULT_ATTRIBUTES and len(image.bands) < 3:
+            # ArcGIS's default assumes an RGB image; on one or two bands (NDVI, SAR) the
+            # default would stop the run, so MEAN alone describes the segments, said aloud
+            attributes = ("MEAN",)
+            progress.info(f"SEGMENT_ATTRIBUTES: COLOR needs three bands and the image has "
+                          f"{len(image.bands)}: segments are described by MEAN (give "
+                          "SEGMENT_ATTRIBUTES to choose others, such as MEAN;STD)")
+        attributes = parse_attributes(attributes, len(image.bands))
         seg_ds = open_segments(config.segmented_raster, image.grid, progress=progress)
         try:
             return _collect(config, image, seg_ds, attributes, progress)

@@ -4,7 +4,10 @@ size: what an object-based classifier sees instead of a pixel's bands.
 - COLOR: the segment's colour without its brightness: the mean of each of the first three
   bands divided by the sum of the three means (a share each; 1/3 each where they sum to 0).
   ArcGIS derives it from the segmented RGB image; on our segment ids the image gives it.
-- MEAN, STD: per band, over the segment's pixels with image data (population STD).
+- MEAN, STD: per band, over the segment's pixels with data in that band (population STD):
+  a band's own NoData (a DEM's -32768 voids under a scene's data) is left out of its mean,
+  as the export's band statistics leave it out. A segment with no data in a band has that
+  band's NoData value as its mean (STD 0), which is what a pixel classifier is given there.
 - COUNT: the segment's pixels.
 - COMPACTNESS: 64 A / (pi P^2), capped at 1, with A the pixels and P the perimeter in pixel
   edges. A pixel staircase makes a disc's perimeter 4/pi of the true one; the factor puts
@@ -26,16 +29,16 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..geo.grid import count_tiles, tile_windows
+from ..geo.raster import band_nodata
 from ..geo.segments import read_segments_halo
 from ..geo.segments import table_budget as stats_budget
 from ..model_package.schema import SEGMENT_ATTRIBUTES
 from ..progress import NullProgress, Progress, track
 
 __all__ = ["DEFAULT_ATTRIBUTES", "SegmentStats", "feature_names", "gather_segment_stats",
-           "parse_attributes"]
+           "parse_attributes", "segment_limit", "too_many_segments"]
 
 DEFAULT_ATTRIBUTES = ("COLOR", "MEAN")  # ArcGIS's default
-_SUMS = ("count", "nvalid", "edges")
 _MERGE_ROWS = 2_000_000  # pending per-tile rows merged into the totals beyond this
 
 
@@ -70,12 +73,14 @@ def feature_names(attributes: Sequence[str], band_names: Sequence[str]) -> list[
 
 class SegmentStats:
     """Per-segment sums, merged tile by tile; ``ids`` sorted; at most ``budget`` bytes
-    (stats_budget) of them, else an error naming SEGMENTED_RASTER."""
+    (stats_budget) of them, else an error naming SEGMENTED_RASTER. ``nodata``: each band's
+    own NoData value, left out of that band's sums."""
 
-    def __init__(self, bands: int, budget: int | None = None):
+    def __init__(self, bands: int, budget: int | None = None,
+                 nodata: Sequence[float | None] | None = None):
         self.bands = bands
-        # ids and 8 sums a segment, two per band; a merge holds them about three times
-        self.max_segments = (budget or stats_budget()) // (3 * 8 * (2 * bands + 9))
+        self.nodata = list(nodata) if nodata is not None else [None] * bands
+        self.max_segments = segment_limit(bands, budget)
         self.ref: np.ndarray | None = None  # per-band shift: keeps the squares precise
         self.ids = np.zeros(0, np.int64)
         self.cols = _empty(bands)
@@ -89,16 +94,22 @@ class SegmentStats:
         tile's place in the raster."""
         if not has.any():
             return
+        # per band: pixels with image data and not that band's own NoData (or NaN)
+        ok = valid[None] & np.isfinite(data)
+        holes = band_nodata(data, self.nodata)
+        if holes is not None:
+            ok &= ~holes
         if self.ref is None:
-            ok = has & valid
-            self.ref = (data[:, ok].mean(1) if ok.any() else np.zeros(self.bands)).astype(
-                np.float64)
+            inside = ok & has[None]
+            self.ref = np.array([data[b][inside[b]].mean() if inside[b].any() else 0.0
+                                 for b in range(self.bands)], np.float64)
         seg, inv = np.unique(ids[has], return_inverse=True)
         n = len(seg)
         rr, cc = np.nonzero(has)
-        v = valid[has]
+        v = ok[:, has]
         x = np.where(v, data[:, has].astype(np.float64) - self.ref[:, None], 0.0)
-        cols = {"count": np.bincount(inv, minlength=n), "nvalid": np.bincount(inv, v, n),
+        cols = {"count": np.bincount(inv, minlength=n),
+                "nvalid": np.stack([np.bincount(inv, v[b], n) for b in range(self.bands)], 1),
                 "edges": np.bincount(inv, edges[has], n),
                 "sum": np.stack([np.bincount(inv, x[b], n) for b in range(self.bands)], 1),
                 "sumsq": np.stack([np.bincount(inv, x[b] ** 2, n) for b in range(self.bands)], 1)}
@@ -116,11 +127,7 @@ class SegmentStats:
                 len(self.ids) + self._rows > self.max_segments:
             self._merge()
         if len(self.ids) > self.max_segments:
-            raise InputError("segmented_raster", f"it holds more than {self.max_segments:,} "
-                             "segments in the area, more than this machine's memory can "
-                             "describe (a quarter of it, or 2 GB where that cannot be read, "
-                             "for the per-segment sums); segment "
-                             "with a larger MIN_SEGMENT_SIZE, or give a smaller EXTENT")
+            raise too_many_segments(self.max_segments)
 
     def _merge(self) -> None:
         if not self._pending:
@@ -152,12 +159,17 @@ class SegmentStats:
         """(ids of the segments with image data, their features (n, f) float64)."""
         self._merge()
         c = self.cols
-        keep = c["nvalid"] > 0
-        nv = c["nvalid"][keep][:, None]
+        keep = c["nvalid"].max(1) > 0 if len(self.ids) else np.zeros(0, bool)
+        counted = c["nvalid"][keep]
+        nv = np.maximum(counted, 1)
         ref = self.ref if self.ref is not None else np.zeros(self.bands)
         shifted = c["sum"][keep] / nv
-        mean = shifted + ref
-        var = np.maximum(c["sumsq"][keep] / nv - shifted ** 2, 0.0)
+        var = np.where(counted > 0, np.maximum(c["sumsq"][keep] / nv - shifted ** 2, 0.0), 0.0)
+        # no data in a band: that band's NoData value, as a pixel classifier is given it
+        # (NaN, or none declared: the band's mean over the segments gathered)
+        fill = np.array([float(v) if v is not None and np.isfinite(v) else m
+                         for v, m in zip(self.nodata, self.band_means()[0])])
+        mean = np.where(counted > 0, shifted + ref, fill)
         area = c["count"][keep].astype(np.float64)
         parts = []
         for a in attributes:
@@ -183,15 +195,28 @@ class SegmentStats:
         """Per-band mean and std over every pixel gathered (the training pixels' statistics
         the value check compares a raster with)."""
         self._merge()
-        n = max(float(self.cols["nvalid"].sum()), 1.0)
+        n = np.maximum(self.cols["nvalid"].sum(0), 1.0)
         ref = self.ref if self.ref is not None else np.zeros(self.bands)
         m = self.cols["sum"].sum(0) / n
         return m + ref, np.sqrt(np.maximum(self.cols["sumsq"].sum(0) / n - m ** 2, 0.0))
 
 
+def segment_limit(bands: int, budget: int | None = None) -> int:
+    """The segments whose sums fit ``budget`` bytes (stats_budget): ids and 7 sums a
+    segment, three per band; a merge holds them about three times."""
+    return (budget or stats_budget()) // (3 * 8 * (3 * bands + 8))
+
+
+def too_many_segments(limit: int) -> InputError:
+    return InputError("segmented_raster", f"it holds more than {limit:,} segments in the "
+                      "area, more than this machine's memory can describe (a quarter of it, "
+                      "or 2 GB where that cannot be read, for the per-segment sums); segment "
+                      "with a larger MIN_SEGMENT_SIZE, or give a smaller EXTENT")
+
+
 def _empty(bands: int) -> dict:
     z = np.zeros(0, np.int64)
-    return {"count": z, "nvalid": np.zeros(0), "edges": np.zeros(0),
+    return {"count": z, "nvalid": np.zeros((0, bands)), "edges": np.zeros(0),
             "sum": np.zeros((0, bands)), "sumsq": np.zeros((0, bands)),
             "rmin": z, "rmax": z, "cmin": z, "cmax": z}
 
@@ -213,7 +238,7 @@ def gather_segment_stats(image, seg_ds, area: Window, keep: np.ndarray | None = 
     segments' grid), or only of the sorted ids ``keep``. A segment is described by its
     pixels inside ``area``."""
     progress = progress or NullProgress()
-    stats = SegmentStats(len(image.bands))
+    stats = SegmentStats(len(image.bands), nodata=image.nodata)
     n = count_tiles(area, (tile, tile))
     for win in track(tile_windows(area, (tile, tile)), progress, n):
         win = win.intersection(area)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..classical.segment_attributes import gather_segment_stats
+from ..classical.segment_attributes import gather_segment_stats, segment_limit, too_many_segments
 from ..errors import Cancelled, InputError
 from ..geo.grid import count_tiles, tile_windows
 from ..geo.segments import open_segments, read_segments
@@ -89,7 +89,8 @@ def stream_objects(config, source, area, predictor, outputs, progress: Progress,
             # an EXTENT: its segments described whole, as training described them (cut at
             # the extent, a segment's count, shape and means changed, and two adjacent
             # extents could give one segment two classes)
-            keep = _segments_in(seg_ds, area, tile, SubProgress(progress, 0.0, 0.1))
+            keep = _segments_in(seg_ds, area, tile, SubProgress(progress, 0.0, 0.1),
+                                segment_limit(len(source.bands)))
             stats = gather_segment_stats(source, seg_ds, full, keep,
                                          SubProgress(progress, 0.1, 0.45), tile)
         ids, x = stats.features(predictor.segment_attributes)
@@ -107,10 +108,13 @@ def stream_objects(config, source, area, predictor, outputs, progress: Progress,
         seg_ds.close()
 
 
-def _segments_in(seg_ds, area: Window, tile: int, progress: Progress) -> np.ndarray:
+def _segments_in(seg_ds, area: Window, tile: int, progress: Progress,
+                 limit: int) -> np.ndarray:
     """The sorted ids of the segments with a pixel in ``area``. Each tile's ids wait in a
     list merged when it outgrows what was found (a merge per tile re-sorted every id found
-    so far: hours before the first pixel on a gigapixel EXTENT of millions of segments)."""
+    so far: hours before the first pixel on a gigapixel EXTENT of millions of segments).
+    More than ``limit`` (what the sums gathered next can hold) stops the run naming
+    SEGMENTED_RASTER before the ids outgrow memory (a raster of one id per pixel)."""
     found = np.zeros(0, np.int64)
     pending: list[np.ndarray] = []
     held = 0
@@ -121,7 +125,12 @@ def _segments_in(seg_ds, area: Window, tile: int, progress: Progress) -> np.ndar
         held += len(pending[-1])
         if held > max(len(found), _MERGE_AT):
             found, pending, held = np.unique(np.concatenate([found, *pending])), [], 0
-    return np.unique(np.concatenate([found, *pending]))
+            if len(found) > limit:
+                raise too_many_segments(limit)
+    found = np.unique(np.concatenate([found, *pending]))
+    if len(found) > limit:
+        raise too_many_segments(limit)
+    return found
 
 
 def _paint(seg_ds, source, area, ids, probs, outputs, progress, tile: int) -> int:

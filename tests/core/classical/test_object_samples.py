@@ -108,3 +108,26 @@ def test_pair_counts_merge_a_few_times_over_many_windows(monkeypatch):
     seg, key, n = pairs.result()
     assert len(seg) == 30_000 and (n == 1).all()
     assert sum(sorted_rows) < 4 * 30_000 + 2 * 30_000  # today about 300 x 15,000
+
+
+def test_the_default_attributes_on_one_band_fall_back_to_mean_aloud(scene, tmp_path):
+    """ArcGIS's default COLOR;MEAN needs RGB: on one band (BANDS 1: an NDVI, a SAR band)
+    the default describes segments by MEAN and says so; COLOR asked with others is refused."""
+    from landlearn.core.classical.segment_attributes import DEFAULT_ATTRIBUTES
+    from landlearn.core.progress import RecordingProgress
+
+    labels = polygons(tmp_path / "l.gpkg", [(1, box(0, 0, 20, 20)), (2, box(0, 20, 20, 40))],
+                      32633)
+    lab = LabelConfig(labels, class_field="cls")
+    cfg = ClassicalConfig(scene[0], lab, "unused.dlpk", segmented_raster=scene[1], bands=(1,))
+    assert cfg.segment_attributes == DEFAULT_ATTRIBUTES
+    progress = RecordingProgress()
+    s = collect_object_samples(cfg, progress)
+    assert s.segments["attributes"] == ["MEAN"] and s.x.shape == (2, 1)
+    np.testing.assert_array_equal(s.x[:, 0], [100, 200])
+    assert any("COLOR needs three bands and the image has 1: segments are described by MEAN"
+               in m for m in progress.messages)
+    with pytest.raises(InputError, match="^SEGMENT_ATTRIBUTES: COLOR needs three bands"):
+        collect_object_samples(ClassicalConfig(scene[0], lab, "unused.dlpk",
+                                               segmented_raster=scene[1], bands=(1,),
+                                               segment_attributes=("COLOR", "STD")))

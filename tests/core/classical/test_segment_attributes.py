@@ -88,7 +88,7 @@ def test_more_segments_than_the_memory_budget_are_refused_by_name(scene, monkeyp
     from landlearn.core.classical import segment_attributes as module
 
     n = len(gather(scene, 64))  # every segment of the scene
-    per_segment = 3 * 8 * (2 * 3 + 9)
+    per_segment = 3 * 8 * (3 * 3 + 8)
     monkeypatch.setattr(module, "stats_budget", lambda: (n - 1) * per_segment)
     with pytest.raises(InputError, match=rf"^SEGMENTED_RASTER: it holds more than {n - 1} "
                        "segments in the area"):
@@ -127,3 +127,40 @@ def test_feature_names_follow_the_bands():
     assert feature_names(("COLOR", "STD", "COUNT"), ["b1", "b2", "b3", "b4"]) == [
         "color_share_b1", "color_share_b2", "color_share_b3",
         "std_b1", "std_b2", "std_b3", "std_b4", "count"]
+
+
+def test_a_bands_own_nodata_is_left_out_of_its_mean_and_std(tmp_path):
+    """A scene (NoData 0) stacked with a DEM (NoData -32768, voids over a lake): the voids
+    are not DEM values. A segment partly void has the mean and STD of its DEM pixels; a
+    segment wholly void has the DEM's NoData as its mean (what a pixel model is given) and
+    STD 0; the scene band's attributes are untouched; COLOR and the band means too."""
+    from osgeo import gdal
+
+    h, w = 20, 30
+    seg = np.ones((h, w), np.int32)
+    seg[:, 10:20], seg[:, 20:] = 2, 3
+    refl = np.full((h, w), 500, np.uint16) + (np.arange(w) * 3).astype(np.uint16)[None]
+    dem = (100 + np.arange(h * w).reshape(h, w) % 17).astype(np.int16)
+    dem[:, 5:10] = -32768  # half of segment 1 void
+    dem[:, 10:20] = -32768  # all of segment 2 void
+    a = write(tmp_path / "refl.tif", refl, nodata=0)
+    b = write(tmp_path / "dem.tif", dem, nodata=-32768)
+    stack = str(tmp_path / "stack.vrt")
+    gdal.BuildVRT(stack, [a, b], separate=True)
+    seg_path = write(tmp_path / "seg.tif", seg)
+    with RasterSource(stack) as src, rasterio.open(seg_path) as seg_ds:
+        assert src.nodata == [0, -32768]
+        stats = gather_segment_stats(src, seg_ds, src.grid.full_window, tile=16)
+        ids, x = stats.features(("MEAN", "STD", "COUNT"))
+        mean, std = stats.band_means()
+    assert list(ids) == [1, 2, 3]
+    for i, cols in enumerate((slice(0, 10), slice(10, 20), slice(20, 30))):
+        assert x[i, 0] == pytest.approx(refl[:, cols].mean())
+        assert x[i, 2] == pytest.approx(refl[:, cols].std())
+        assert x[i, 4] == 200  # COUNT: every pixel of the segment
+    assert x[0, 1] == pytest.approx(dem[:, :5].mean()) and x[0, 3] == pytest.approx(dem[:, :5].std())
+    assert x[1, 1] == -32768 and x[1, 3] == 0
+    assert x[2, 1] == pytest.approx(dem[:, 20:].mean())
+    real = dem[dem != -32768]
+    assert mean[1] == pytest.approx(real.mean()) and std[1] == pytest.approx(real.std())
+    assert mean[0] == pytest.approx(refl.mean())

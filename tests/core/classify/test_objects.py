@@ -202,8 +202,14 @@ def test_the_segments_in_an_area_are_gathered_with_few_merges(tmp_path, monkeypa
     for merge_at in (1 << 20, 7):
         monkeypatch.setattr(objects, "_MERGE_AT", merge_at)
         with rasterio.open(path) as ds:
-            got = objects._segments_in(ds, area, 16, NullProgress())
+            got = objects._segments_in(ds, area, 16, NullProgress(), len(want))
         np.testing.assert_array_equal(got, want)
+    # one more than the sums can hold: refused by name, before or after the last merge
+    for merge_at in (1 << 20, 7):
+        monkeypatch.setattr(objects, "_MERGE_AT", merge_at)
+        with rasterio.open(path) as ds, pytest.raises(
+                InputError, match=rf"^SEGMENTED_RASTER: it holds more than {len(want) - 1:,} "):
+            objects._segments_in(ds, area, 16, NullProgress(), len(want) - 1)
 
 
 def test_segments_that_are_all_nodata_give_an_unclassified_map_not_a_traceback(
