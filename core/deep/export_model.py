@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 
 from ..chips.training_data import read_training_data
-from ..errors import Cancelled, InputError
+from ..errors import Cancelled, InputError, LandLearnError
 from ..files import write_bytes_atomic
 from ..geo.outputs import check_distinct
 from ..model_package.format import read_package, write_package
@@ -111,6 +111,11 @@ def _check(config: ExportModelConfig) -> None:
         raise InputError("output_onnx", detail) from None
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
+
+
 @terminable
 def export_model(config: ExportModelConfig, progress: Progress | None = None) -> ExportModelResult:
     progress = progress or NullProgress()
@@ -133,10 +138,23 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
     except NotExportable as exc:
         raise InputError("model", f"{pkg.landlearn['architecture']} cannot be exported to ONNX "
                          f"({exc}); the package keeps classifying with torch") from None
+    except LandLearnError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an exporter gap (torch.onnx), not a LandLearn bug
+        raise InputError("model", f"the {pkg.landlearn['architecture']} network could not be "
+                         f"exported to ONNX ({_first_line(exc)}); the package keeps classifying "
+                         "with torch (RUNTIME=torch)") from None
     progress.set_fraction(0.5)
     norm = emd["LandLearn"]["normalization"]
     tile = min(int(emd.get("ImageWidth", 256)), 256)
-    diff = onnx_difference(graph, model, emd, spread_like(norm["mean"], norm["std"], tile))
+    try:
+        diff = onnx_difference(graph, model, emd, spread_like(norm["mean"], norm["std"], tile))
+    except LandLearnError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime refused the exported graph
+        raise InputError("model", f"ONNX Runtime cannot run the exported "
+                         f"{pkg.landlearn['architecture']} ({_first_line(exc)}); the package "
+                         "keeps classifying with torch (RUNTIME=torch)") from None
     if not diff <= TOLERANCE:  # NaN too
         raise InputError("model", f"the exported graph's class probabilities differ from "
                          f"torch's by up to {diff:.1e} (over {TOLERANCE:g}); this network "

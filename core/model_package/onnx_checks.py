@@ -14,9 +14,15 @@ Memory: standard operators fed constant shapes (Expand, Tile, ConstantOfShape, R
 a scale of 10^4) make tensors of tens of GB when ONNX Runtime folds them at load or on the
 first tile, and Linux ends QGIS for it. With the model's band count given, ONNX's shape
 inference (with the constants propagated) is run on one tile of SIZE_TILE px, and a graph
-in which any tensor it can size exceeds MAX_TENSOR_BYTES is refused. LandLearn's networks
-stay far below (their largest tensor at 512 px: 19-80 MB, measured over seven
-architectures).
+in which any tensor it can size exceeds MAX_TENSOR_BYTES is refused, as is one whose
+tensors that do not depend on the tile (what ONNX Runtime folds into constants at load)
+exceed MAX_CONSTANT_BYTES together. LandLearn's networks stay far below (their largest
+tensor at 512 px: 19-80 MB, measured over seven architectures); Classify Pixels runs a CPU
+batch of at most one 512 px tile's pixels, or one tile up to 2048 px (16 times them).
+Shapes the graph declares for its own tensors are dropped before inference: a graph could
+declare a 1 x 1 tensor where its Expand makes 10^10 values, and inference kept the
+declared shape. Sparse tensors are refused: a few bytes in the file that ONNX Runtime
+makes dense at load (a 65536 x 65536 "sparse" weight is 16 GB).
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ CONTROL_FLOW = frozenset({"Loop", "Scan", "If", "SequenceMap"})
 DOMAINS = frozenset({"", "ai.onnx", "com.microsoft"})
 MAX_NODES = 100_000  # LandLearn's largest networks have a few thousand
 SIZE_TILE = 512  # px: the tile the tensor sizes are inferred for (batch 1)
-MAX_TENSOR_BYTES = 4 * 1024 ** 3
+MAX_TENSOR_BYTES = 1024 ** 3  # 13 x the largest of LandLearn's (80 MB at 512 px)
+MAX_CONSTANT_BYTES = 2 * 1024 ** 3  # the weights of the largest networks are ~0.5 GB
 
 
 ORT_MARKER = b"ORTM"  # bytes 4..8 of an ORT-format model
@@ -73,8 +80,9 @@ def check_graph(data: bytes, where: str, parameter: str = "model",
     if len(graph.node) > MAX_NODES:
         raise bad(f"holds {len(graph.node)} operators, more than {MAX_NODES}")
     check_tensors(graph.initializer)
-    for sparse in graph.sparse_initializer:
-        check_tensors([sparse.values, sparse.indices])
+    if len(graph.sparse_initializer):
+        raise bad("holds sparse weights (made dense by ONNX Runtime at load, whatever "
+                  "their size)")
     kinds = onnx.AttributeProto
     for node in graph.node:
         if node.domain not in DOMAINS:
@@ -86,8 +94,10 @@ def check_graph(data: bytes, where: str, parameter: str = "model",
             if a.type in (kinds.GRAPH, kinds.GRAPHS):
                 raise bad(f"holds a subgraph (attribute '{a.name[:40]}' of {node.op_type[:40]})")
             check_tensors([a.t, *a.tensors])
-            for sparse in [a.sparse_tensor, *a.sparse_tensors]:
-                check_tensors([sparse.values, sparse.indices])
+            if a.type in (kinds.SPARSE_TENSOR, kinds.SPARSE_TENSORS) or \
+                    a.HasField("sparse_tensor") or len(a.sparse_tensors):
+                raise bad(f"holds a sparse tensor (attribute '{a.name[:40]}' of "
+                          f"{node.op_type[:40]}), made dense by ONNX Runtime at load")
     if bands is not None:
         _check_sizes(onnx, proto, bands, bad)
 
@@ -117,6 +127,11 @@ def _check_sizes(onnx, proto, bands: int, bad) -> None:
         if not (d.HasField("dim_value") and d.dim_value > 0):  # a fixed tile stays its size
             d.Clear()
             d.dim_value = value
+    # the shapes the graph declares for what it makes are inferred afresh, not believed
+    del graph.value_info[:]
+    for out in graph.output:
+        if out.type.HasField("tensor_type"):
+            out.type.tensor_type.ClearField("shape")
     try:
         inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except onnx.shape_inference.InferenceError as exc:  # shapes that contradict each other
@@ -139,6 +154,7 @@ def _check_sizes(onnx, proto, bands: int, bad) -> None:
         if None in dims or elem == 0:
             raise bad(f"makes a tensor '{name[:60]}' whose size shape inference cannot tell "
                       f"from one {SIZE_TILE} px tile (LandLearn's exports size every one)")
+    sizes: dict[str, int] = {}
     for name in made:
         dims, elem = sized[name]
         try:
@@ -147,6 +163,18 @@ def _check_sizes(onnx, proto, bands: int, bad) -> None:
             item = 8
         size = item * int(np.prod(np.array(dims, dtype=np.float64)))
         if size > MAX_TENSOR_BYTES:
-            raise bad(f"makes a tensor '{name[:60]}' of {dims} ({size / 1024 ** 3:,.0f} GB) "
+            raise bad(f"makes a tensor '{name[:60]}' of {dims} ({size / 1024 ** 3:,.1f} GB) "
                       f"from one {SIZE_TILE} px tile, more than the "
                       f"{MAX_TENSOR_BYTES / 1024 ** 3:.0f} GB any network of LandLearn's needs")
+        sizes[name] = size
+    # what does not depend on the tile is folded into constants when ONNX Runtime loads
+    # the graph, all of it at once: each tensor under the limit, twenty of them were not
+    tiled = {inputs[0].name}
+    for node in graph.node:
+        if any(i in tiled for i in node.input):
+            tiled.update(o for o in node.output if o)
+    folded = sum(sizes[n] for n in made if n not in tiled)
+    if folded > MAX_CONSTANT_BYTES:
+        raise bad(f"makes {folded / 1024 ** 3:,.1f} GB of tensors that do not depend on the "
+                  f"tile (folded into constants at load), more than the "
+                  f"{MAX_CONSTANT_BYTES / 1024 ** 3:.0f} GB any network of LandLearn's holds")

@@ -67,6 +67,11 @@ def deepness_metadata(emd: dict) -> dict[str, str]:
         # Deepness divides by 255, then standardises: these give back the raw values
         "standardization_mean": [0.0] * bands,
         "standardization_std": [1.0 / 255.0] * bands,
+        # Deepness's defaults zero every probability under 0.5 before its argmax (with five
+        # land-cover classes, most unsure pixels then became class 0) and smooth the map
+        # with a median filter; LandLearn's map is the plain argmax, so both are off
+        "seg_thresh": 0.0,
+        "seg_small_segment": 0,
     }
     cell = info.get("cell_size")
     if cell and info.get("crs_units") in ("metre", "meter", "m"):

@@ -268,3 +268,29 @@ def test_an_int8_graph_that_agrees_poorly_is_refused_or_warned(trained, chips, t
                                          quantize=True, calibration_data=str(chips)), progress)
     assert any("agree with the float graph's on 95.00%" in w for w in progress.warnings)
     assert (tmp_path / "b_int8.onnx").exists()
+
+
+def test_an_exporter_or_runtime_failure_is_a_model_error_not_a_bug(trained, tmp_path,
+                                                                   monkeypatch):
+    """torch.onnx or ONNX Runtime failing on a network (an operator gap, a new version) is
+    said as a MODEL error with the cause; nothing is written."""
+    from landlearn.core.deep import export_model as em
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::foo' to ONNX opset 17 is not supported")
+
+    monkeypatch.setattr(em, "export_onnx", broken_export)
+    cfg = em.ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx"))
+    with pytest.raises(InputError, match=r"^MODEL: the \w+ network could not be exported to "
+                       r"ONNX \(RuntimeError: Exporting the operator 'aten::foo'"):
+        em.export_model(cfg)
+    monkeypatch.undo()
+
+    def broken_runtime(*args, **kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED")
+
+    monkeypatch.setattr(em, "onnx_difference", broken_runtime)
+    with pytest.raises(InputError, match=r"^MODEL: ONNX Runtime cannot run the exported \w+ "
+                       r"\(RuntimeError: \[ONNXRuntimeError\]"):
+        em.export_model(cfg)
+    assert list(tmp_path.iterdir()) == []

@@ -92,7 +92,7 @@ def test_a_graph_that_expands_a_constant_to_tens_of_gigabytes_is_refused():
     data = _model(nodes, [shape, one, w]).SerializeToString()
     check_graph(data, "m.dlpk")  # without the band count: not sized
     with pytest.raises(InputError, match=r"^MODEL: 'm.dlpk': its ONNX graph makes a tensor "
-                       r"'big' of \[1, 3, 100000, 100000\] \(112 GB\) from one 512 px tile"):
+                       r"'big' of \[1, 3, 100000, 100000\] \(111.8 GB\) from one 512 px tile"):
         check_graph(data, "m.dlpk", bands=2)
     nodes, inits = _conv()
     check_graph(_model(nodes, inits).SerializeToString(), "m.dlpk", bands=2)  # a plain one
@@ -113,3 +113,61 @@ def test_a_tensor_whose_size_inference_cannot_tell_is_refused():
     with pytest.raises(InputError, match=r"^MODEL: 'm.dlpk': its ONNX graph makes a tensor "
                        r"'(big|m|sum)' whose size shape inference cannot tell"):
         check_graph(data, "m.dlpk", bands=2)
+
+
+def test_sparse_weights_are_refused_whatever_their_size():
+    """A sparse initializer of 65536 x 65536 with one value is a few bytes in the file;
+    ONNX Runtime makes it dense (16 GB) while loading the graph."""
+    values = numpy_helper.from_array(np.ones(1, np.float32), "big")
+    indices = numpy_helper.from_array(np.zeros(1, np.int64), "big_indices")
+    sparse = helper.make_sparse_tensor(values, indices, [65536, 65536])
+    nodes, inits = _conv()
+    model = _model(nodes, inits)
+    model.graph.sparse_initializer.append(sparse)
+    with pytest.raises(InputError, match="^MODEL: 'm.dlpk': its ONNX graph holds sparse weights"):
+        check_graph(model.SerializeToString(), "m.dlpk")
+    const = helper.make_node("Constant", [], ["c"], sparse_value=sparse)
+    with pytest.raises(InputError, match="holds a sparse tensor \\(attribute 'sparse_value' "
+                                         "of Constant\\)"):
+        check_graph(_model([const] + nodes, inits).SerializeToString(), "m.dlpk")
+
+
+def test_shapes_a_graph_declares_for_its_own_tensors_are_not_believed():
+    """The 112 GB Expand of the test above, with 'big' declared 1 x 1 x 1 x 1 in value_info
+    (and the output declared small): inference is run on what the graph makes."""
+    shape = numpy_helper.from_array(np.array([1, 3, 100_000, 100_000], np.int64), "shape")
+    one = numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "one")
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    nodes = [helper.make_node("Expand", ["one", "shape"], ["big"]),
+             helper.make_node("ReduceMean", ["big"], ["m"], keepdims=1),
+             helper.make_node("Add", ["input", "m"], ["sum"]),
+             helper.make_node("Conv", ["sum", "w"], ["out"])]
+    model = _model(nodes, [shape, one, w])
+    model.graph.value_info.append(helper.make_tensor_value_info("big", TensorProto.FLOAT,
+                                                                [1, 1, 1, 1]))
+    with pytest.raises(InputError, match=r"makes a tensor 'big' of \[1, 3, 100000, 100000\]"):
+        check_graph(model.SerializeToString(), "m.dlpk", bands=2)
+
+
+def test_constants_folded_at_load_are_bounded_together(monkeypatch):
+    """Twenty Expands of constants, each under the per-tensor limit, fed to the tile: ONNX
+    Runtime folds all of them at load. Their sum is bounded; tensors of the tile are not
+    summed (they are made one after another and their memory reused)."""
+    shape = numpy_helper.from_array(np.array([1, 2, 4, 4], np.int64), "shape")  # the tile's
+    one = numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "one")
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    nodes, last = [], "input"
+    for k in range(20):
+        nodes += [helper.make_node("Expand", ["one", "shape"], [f"c{k}"]),
+                  helper.make_node("Add", [last, f"c{k}"], [f"a{k}"])]
+        last = f"a{k}"
+    nodes.append(helper.make_node("Conv", [last, "w"], ["out"]))
+    data = _model(nodes, [shape, one, w]).SerializeToString()
+    check_graph(data, "m.dlpk", bands=2)  # 20 x 128 bytes folded: passes
+    each = 2 * 4 * 4 * 4
+    monkeypatch.setattr(onnx_checks, "MAX_CONSTANT_BYTES", 19 * each)
+    with pytest.raises(InputError, match=r"makes 0.0 GB of tensors that do not depend on the "
+                                         r"tile \(folded into constants at load\)"):
+        check_graph(data, "m.dlpk", bands=2)
+    monkeypatch.setattr(onnx_checks, "MAX_CONSTANT_BYTES", 20 * each)
+    check_graph(data, "m.dlpk", bands=2)  # the 20 tile-sized sums (a0..a19) not counted

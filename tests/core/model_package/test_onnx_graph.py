@@ -40,6 +40,8 @@ def test_deepness_metadata_follows_its_contract():
     assert meta["standardization_mean"] == [0.0] * 3
     assert meta["standardization_std"] == pytest.approx([1 / 255] * 3)
     assert meta["landlearn"]["LandLearn"]["class_values"] == [2, 5]
+    # the plain argmax, as LandLearn maps: no probability threshold, no median filter
+    assert meta["seg_thresh"] == 0 and meta["seg_small_segment"] == 0
     degrees = {k: json.loads(v) for k, v in deepness_metadata(
         _emd(crs_units="degree")).items()}
     assert "resolution" not in degrees  # Deepness wants centimetres; degrees have none
