@@ -84,6 +84,16 @@ def set_aside(path: str) -> str:
     return hidden
 
 
+def track_temporary(path: str) -> None:
+    """Count ``path`` (an old copy set aside, once its replacement is published) among the
+    temporaries a termination's clean-up removes."""
+    _TEMPORARIES.add(path)
+
+
+def forget_temporary(path: str) -> None:
+    _TEMPORARIES.discard(path)
+
+
 def remove_temporaries() -> list[str]:
     """Remove every temporary file or folder this process named that still exists (with the
     sidecars writers put beside them); for a process that is being terminated."""
@@ -177,13 +187,41 @@ def write_text_atomic(path: str, text: str, parameter: str) -> str:
 
 
 def write_marker(folder: str, algorithm: str) -> None:
-    """List every file under ``folder`` (a staging folder) in its marker file."""
+    """List every file under ``folder`` (a staging folder) in its marker file, with its
+    size and modification time: a file edited after the run (a label chip corrected by
+    hand) is then no longer LandLearn's to delete (changed_files)."""
     files = sorted(os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/")
                    for root, _dirs, names in os.walk(folder) for f in names)
+    stats = {}
+    for rel in files:
+        st = os.stat(os.path.join(folder, rel))
+        stats[rel] = [st.st_size, st.st_mtime_ns]
     with open(os.path.join(folder, MARKER), "w", encoding="utf-8") as fh:
-        json.dump({"generator": "LandLearn", "algorithm": algorithm, "files": files}, fh,
-                  indent=1)
+        json.dump({"generator": "LandLearn", "algorithm": algorithm, "files": files,
+                   "stats": stats}, fh, indent=1)
         fh.write("\n")
+
+
+def changed_files(folder: str) -> list[str]:
+    """Files the marker in ``folder`` lists with a size and time that they no longer have
+    (edited or replaced since LandLearn wrote them; a copy of the folder that did not keep
+    the times counts too: refusing is safe, deleting a user's edits is not). Markers of
+    LandLearn versions that recorded no stats: none."""
+    try:
+        stats = read_small_json(os.path.join(folder, MARKER)).get("stats")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(stats, dict):
+        return []
+    changed = []
+    for rel, recorded in stats.items():
+        try:
+            st = os.stat(os.path.join(folder, *str(rel).split("/")))
+        except OSError:
+            continue  # gone: nothing to lose
+        if recorded != [st.st_size, st.st_mtime_ns]:
+            changed.append(str(rel))
+    return sorted(changed)
 
 
 # what zip writers use for packages (LandLearn, ArcGIS, numpy, skops): Python's zipfile
@@ -279,6 +317,14 @@ def check_replaceable_folder(path: str, parameter: str, what: str = "output",
         raise InputError(parameter, f"the folder '{path}' holds {len(foreign)} file(s) that "
                          f"LandLearn did not write ({shown}); they are not deleted, so the "
                          f"{what} is not replaced. Move them out or choose another folder")
+    changed = changed_files(path)
+    if changed:
+        shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8
+                                           else "")
+        raise InputError(parameter, f"the folder '{path}' holds {len(changed)} file(s) changed "
+                         f"since LandLearn wrote them ({shown}): edits of yours, which are not "
+                         f"deleted, so the {what} is not replaced. Choose another folder, or "
+                         "delete that folder yourself first")
 
 
 def empty_dir(path: str) -> bool:
@@ -346,12 +392,18 @@ class StagedFolder:
         old = None
         with uninterrupted():  # a SIGTERM between the two renames stranded the old folder
             if os.path.isdir(self.path):
-                if os.listdir(self.path):
-                    self._check_replaceable()  # again: files may have appeared during the run
-                    old = set_aside(self.path)
-                    os.replace(self.path, old)
-                else:
-                    os.rmdir(self.path)
+                try:
+                    if os.listdir(self.path):
+                        # again: files may have appeared (or been edited) during the run
+                        self._check_replaceable()
+                        old = set_aside(self.path)
+                        os.replace(self.path, old)
+                    else:
+                        os.rmdir(self.path)
+                except (InputError, OSError) as exc:
+                    # the old folder stays (a file of the user's in it, or open in QGIS on
+                    # Windows); the finished work is not thrown away with the staging
+                    raise self._kept(exc) from None
             try:
                 os.replace(self.staging, self.path)
             except BaseException:
@@ -365,6 +417,26 @@ class StagedFolder:
             shutil.rmtree(old, ignore_errors=True)
             _TEMPORARIES.discard(old)
         return self.path
+
+    def _kept(self, exc: BaseException) -> InputError:
+        """The finished staging folder moved to a visible name beside the output, and the
+        error that says where (hours of chips or maps are not deleted because the old
+        folder could not be replaced at the very end)."""
+        why = exc.detail if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+        kept = self.path + ".new"
+        n = 1
+        while os.path.lexists(kept):
+            n += 1
+            kept = f"{self.path}.new{n}"
+        try:
+            os.replace(self.staging, kept)
+        except OSError:
+            kept = self.staging
+        self._done = True
+        _TEMPORARIES.discard(self.staging)
+        return InputError(self.parameter, f"the finished {self.what} could not replace "
+                          f"'{self.path}' ({why}); it is kept whole in '{kept}': move or "
+                          "rename it yourself")
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)

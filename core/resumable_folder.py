@@ -115,6 +115,13 @@ class ResumableFolder(StagedFolder):
                           json.dumps({"generator": "LandLearn", "key": self.key}, indent=1)
                           + "\n", self.parameter)
 
+    def _kept(self, exc: BaseException):
+        """With RESUME the finished work stays where RESUME finds it (publish puts its
+        bookkeeping back): the error is the cause itself, not a folder moved aside."""
+        if not self.resume:
+            return super()._kept(exc)
+        return exc
+
     def publish(self) -> str:
         if not self.resume:
             return super().publish()

@@ -24,10 +24,11 @@ from ..errors import InputError
 from ..files import GDAL_SIDECARS, ZIP_METHODS
 from .gdal_open import open_dataset_or_none
 
-__all__ = ["FILE_TAG", "GENERATOR", "WRITER_TAG", "check_distinct", "claim_output", "input_files",
-           "same_file", "written_by_landlearn"]
+__all__ = ["FILE_TAG", "GENERATOR", "LAYOUT_TAG", "WRITER_TAG", "check_distinct", "claim_output",
+           "gpkg_layout", "input_files", "same_file", "written_by_landlearn"]
 
 WRITER_TAG = "LANDLEARN_WRITER"
+LAYOUT_TAG = "LANDLEARN_LAYOUT"  # a GeoPackage's layers, fields and counts as written
 # the name the raster was written under: gdal_translate (QGIS's Clip, Translate) copies the
 # tags, and a user's edited copy elsewhere carried LandLearn's mark
 FILE_TAG = "LANDLEARN_FILE"
@@ -215,6 +216,20 @@ def _check_not_inside(folder: str, param: str, taken: dict) -> None:
                              f"choose another {param}, outside the inputs")
 
 
+def gpkg_layout(ds) -> dict:
+    """{layer: [field names..., feature count]} of an open GDAL vector dataset: what
+    LandLearn records (LAYOUT_TAG) when it writes a GeoPackage and compares before
+    replacing one."""
+    layout = {}
+    for i in range(ds.GetLayerCount()):
+        layer = ds.GetLayerByIndex(i)
+        defn = layer.GetLayerDefn()
+        layout[layer.GetName()] = [defn.GetFieldDefn(k).GetName()
+                                   for k in range(defn.GetFieldCount())] + [
+            int(layer.GetFeatureCount())]
+    return layout
+
+
 def written_by_landlearn(path: str) -> bool:
     """Whether the existing file at ``path`` carries LandLearn's mark."""
     low = path.lower()
@@ -240,7 +255,12 @@ def written_by_landlearn(path: str) -> bool:
             from osgeo import gdal
 
             ds = open_dataset_or_none(path, gdal.OF_VECTOR)
-            return ds is not None and ds.GetMetadataItem(WRITER_TAG) == GENERATOR
+            if ds is None or ds.GetMetadataItem(WRITER_TAG) != GENERATOR:
+                return False
+            # a layer, field or feature added or removed since (segments labelled by hand
+            # in a new field, training polygons saved into it): the user's work now
+            layout = ds.GetMetadataItem(LAYOUT_TAG)
+            return layout is None or json.loads(layout) == gpkg_layout(ds)
         if low.endswith(".onnx"):
             # protobuf writes fields in number order: ir_version (1), then producer_name (2)
             with open(path, "rb") as fh:
@@ -265,8 +285,9 @@ def claim_output(path: str, parameter: str, sidecars: Iterable[str] = ()) -> Non
         raise InputError(parameter, f"'{path}' is a folder; give a file name")
     ours = os.path.exists(path) and written_by_landlearn(path)
     if os.path.exists(path) and not ours:
-        raise InputError(parameter, f"'{path}' exists and was not written by LandLearn; it is "
-                         f"not replaced. Choose another {parameter} or delete that file first")
+        raise InputError(parameter, f"'{path}' exists and was not written by LandLearn (or "
+                         f"was changed since); it is not replaced. Choose another {parameter} "
+                         "or delete that file first")
     if ours:
         return
     for side in sidecars:

@@ -24,9 +24,11 @@ from ..files import (
     GDAL_SIDECARS,
     disk_full_error,
     ensure_writable_folder,
+    forget_temporary,
     not_replaced_error,
     set_aside,
     temporary_sibling,
+    track_temporary,
 )
 from ..uninterrupted import uninterrupted
 from .classes import ClassInfo, colormap
@@ -384,6 +386,10 @@ def commit_together(writers: list[GeoTiffWriter]) -> None:
                                                  "was changed") from None
             for w in writers:
                 w.publish()
+            # published: the old copies are temporaries again, so a SIGTERM held until the
+            # section ends removes them in its clean-up (they were left hidden for good)
+            for hidden, _ in aside:
+                track_temporary(hidden)
         except BaseException:
             for w in writers:  # the new files out of the way, then the old ones back
                 if w._done:
@@ -402,3 +408,4 @@ def commit_together(writers: list[GeoTiffWriter]) -> None:
     for hidden, _ in aside:
         with suppress(OSError):  # a scanner holding it: a hidden file left, the run done
             os.remove(hidden)
+        forget_temporary(hidden)

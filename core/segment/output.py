@@ -6,6 +6,7 @@ a temporary name renamed when complete, like every LandLearn output.
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -14,7 +15,7 @@ import rasterio
 from ..errors import Cancelled, InputError
 from ..files import ensure_writable_folder, not_replaced_error, temporary_sibling
 from ..geo.grid import Grid, count_tiles, tile_windows
-from ..geo.outputs import GENERATOR, WRITER_TAG, claim_output
+from ..geo.outputs import GENERATOR, LAYOUT_TAG, WRITER_TAG, claim_output, gpkg_layout
 from ..geo.writer import GeoTiffWriter, commit_together, int64_written_as_uint64, nodata_fits
 from ..progress import Progress, track
 
@@ -187,6 +188,7 @@ def write_polygons(path: str, grid: Grid, labels_path: str, ids_of, count, means
                 feat.SetField(name, float(means[sid, b]))
             layer.SetFeature(feat)
         layer.CommitTransaction()
+        out.SetMetadataItem(LAYOUT_TAG, json.dumps(gpkg_layout(out)))
         out = None  # noqa: F841 - closes the GeoPackage
         if not publish:
             kept, tmp = tmp, ""

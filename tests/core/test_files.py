@@ -31,8 +31,10 @@ def test_staged_folder_publishes_whole_with_a_marker(tmp_path):
         assert not out.exists()  # nothing at the destination until the block ends
     assert staged.path == str(out) and not os.path.exists(staged.staging)
     marker = json.loads((out / MARKER).read_text())
+    stats = {name: [os.stat(out / name).st_size, os.stat(out / name).st_mtime_ns]
+             for name in ("images/000000000.tif", "map.txt")}
     assert marker == {"generator": "LandLearn", "algorithm": "exporttrainingdata",
-                      "files": ["images/000000000.tif", "map.txt"]}
+                      "files": ["images/000000000.tif", "map.txt"], "stats": stats}
     assert listed_files(str(out)) == {"images/000000000.tif", "map.txt"}
     assert _hidden(tmp_path) == []
 
@@ -243,3 +245,60 @@ def test_a_staged_folder_given_as_a_link_publishes_into_the_folder_it_leads_to(t
                 fh.write(str(replace))
         assert link.is_symlink() and (target / "a.txt").read_text() == str(replace)
     assert sorted(os.listdir(tmp_path / "scratch")) == ["chips"]
+
+
+def test_a_file_edited_after_the_run_is_not_replaced_with_overwrite(tmp_path):
+    """A label chip corrected by hand after the export: the marker still lists it, but its
+    size or time is no longer what LandLearn wrote, so OVERWRITE refuses (a marker of an
+    older LandLearn, without stats, is taken at its word)."""
+    out = tmp_path / "chips"
+    with StagedFolder(str(out), "output_folder") as staged:
+        _fill(staged, ["map.txt", "labels/000000000.tif"])
+    chip = out / "labels" / "000000000.tif"
+    before = chip.stat()
+    chip.write_text("corrected")
+    with pytest.raises(InputError, match=r"^OUTPUT_FOLDER: the folder .* holds 1 file\(s\) "
+                       r"changed since LandLearn wrote them \(labels/000000000.tif\)"):
+        StagedFolder(str(out), "output_folder", replace=True)
+    assert chip.read_text() == "corrected"
+    os.utime(chip, ns=(before.st_atime_ns, before.st_mtime_ns + 1))  # same size, other time
+    chip.write_text("x" * before.st_size)
+    assert files.changed_files(str(out)) == ["labels/000000000.tif"]
+    marker = json.loads((out / MARKER).read_text())
+    del marker["stats"]
+    (out / MARKER).write_text(json.dumps(marker))
+    with StagedFolder(str(out), "output_folder", replace=True) as staged:
+        _fill(staged, ["map.txt"])
+    assert sorted(os.listdir(out)) == [MARKER, "map.txt"]
+
+
+def test_a_folder_that_cannot_be_replaced_at_the_end_keeps_the_finished_work(tmp_path,
+                                                                            monkeypatch):
+    """The old folder could not be moved at publish (open in QGIS on Windows; or a file of
+    the user's appeared in it during the run): the new folder is kept whole beside it,
+    and the error says where, instead of deleting hours of work with the staging."""
+    out = tmp_path / "chips"
+    with StagedFolder(str(out), "output_folder") as staged:
+        _fill(staged, ["old.tif"])
+    real_replace = os.replace
+
+    def locked(src, dst):
+        if os.path.abspath(src) == str(out):
+            raise PermissionError(13, "The process cannot access the file", str(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", locked)
+    with pytest.raises(InputError, match=r"^OUTPUT_FOLDER: the finished output could not "
+                       r"replace .* \(PermissionError: .*\); it is kept whole in '.*chips\.new'"):
+        with StagedFolder(str(out), "output_folder", replace=True) as staged:
+            _fill(staged, ["new.tif"])
+    monkeypatch.undo()
+    assert sorted(os.listdir(out)) == [MARKER, "old.tif"]
+    assert sorted(os.listdir(tmp_path / "chips.new")) == [MARKER, "new.tif"]
+    assert _hidden(tmp_path) == []
+    with pytest.raises(InputError, match=r"holds 1 file\(s\) that LandLearn did not write "
+                       r"\(mine.txt\).*; it is kept whole in '.*chips\.new2'"):
+        with StagedFolder(str(out), "output_folder", replace=True) as staged:
+            _fill(staged, ["newer.tif"])
+            (out / "mine.txt").write_text("appeared during the run")
+    assert sorted(os.listdir(tmp_path / "chips.new2")) == [MARKER, "newer.tif"]

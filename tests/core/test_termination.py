@@ -152,3 +152,46 @@ with termination_guard():
     assert result.stdout.splitlines() == ["renames go on", "Terminated after 2 renames"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert (out / "new.txt").read_text() == "this run" and not (out / "old.txt").exists()
+
+
+def test_a_signal_while_outputs_are_replaced_leaves_no_hidden_old_copies(tmp_path):
+    """commit_together sets the previous map and its sidecars aside under hidden '.old'
+    names, publishes the new ones, then removes the old copies. A SIGTERM in the renames
+    waits for them and stops the run right after: the old copies went with the clean-up
+    (they were left hidden for good, full size, beside every replaced output)."""
+    result = _run(f"""
+import numpy as np, rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+from landlearn.core.geo.grid import Grid
+from landlearn.core.geo import writer as w
+grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 60, 30)
+path = {str(tmp_path / "map.tif")!r}
+
+def run():
+    out = w.GeoTiffWriter(path, grid, 1, np.uint8, nodata=0, parameter="output")
+    out.write(np.ones((30, 60), np.uint8), Window(0, 0, 60, 30))
+    w.commit_together([out])
+
+run()
+real = os.replace
+calls = []
+def replace(src, dst):
+    real(src, dst)
+    calls.append(dst)
+    if len(calls) == 1:  # the old map set aside: the signal lands here
+        os.kill(os.getpid(), signal.SIGTERM)
+w.os.replace = replace
+with termination_guard():
+    try:
+        run()
+        print("not reached", flush=True)
+    except Terminated:
+        print("Terminated", flush=True)
+        raise
+""")
+    assert result.returncode == -signal.SIGTERM, (result.stdout, result.stderr)
+    assert result.stdout.splitlines() == ["Terminated"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert [n for n in left if n.startswith(".")] == [], left
+    assert "map.tif" in left

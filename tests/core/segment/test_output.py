@@ -282,3 +282,43 @@ def test_bands_of_one_name_get_fields_of_their_own(tmp_path):
         sel = ids == f.GetField("id")
         assert f.GetField("mean_red") == pytest.approx(raw[0][sel].mean())
         assert f.GetField("mean_RED_2") == pytest.approx(raw[1][sel].mean())
+
+
+def test_polygons_the_user_changed_are_not_replaced(tmp_path):
+    """Segments labelled by hand in a new field, or a layer of training polygons saved
+    into the GeoPackage: a second run into it refuses (the file still carries LandLearn's
+    mark); as written, it is replaced."""
+    from osgeo import ogr
+
+    from landlearn.core.errors import InputError
+    from landlearn.core.geo.outputs import LAYOUT_TAG
+
+    grid, labels, local, raw, stats, final = _case(tmp_path)
+    path = str(tmp_path / "segments.gpkg")
+    config = SegmentConfig("unused.tif", output_polygons=path)
+
+    def run():
+        return write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"],
+                             NullProgress(), np.dtype(np.uint16), None)
+
+    run()
+    run()  # as written: LandLearn's to replace
+    ds = ogr.Open(path, 1)
+    ds.GetLayer(0).CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
+    ds = None
+    with pytest.raises(InputError, match="^OUTPUT_POLYGONS: .*segments.gpkg' exists and was "
+                       "not written by LandLearn"):
+        run()
+    ds = ogr.Open(path, 1)
+    assert ds.GetLayer(0).GetLayerDefn().GetFieldIndex("class") >= 0  # untouched
+    ds.GetLayer(0).DeleteField(ds.GetLayer(0).GetLayerDefn().GetFieldIndex("class"))
+    ds.CreateLayer("training", None, ogr.wkbPolygon)
+    ds = None
+    with pytest.raises(InputError, match="exists and was not written by LandLearn"):
+        run()
+    ds = ogr.Open(path, 1)
+    ds.DeleteLayer(1)
+    ds = None
+    run()  # both taken away again: as LandLearn wrote it
+    ds = ogr.Open(path)
+    assert ds.GetMetadataItem(LAYOUT_TAG) is not None
