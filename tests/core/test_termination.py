@@ -14,6 +14,21 @@ from paths import ROOT
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
 
 
+# os.replace that sends this process SIGTERM right after its first rename (the old output
+# set aside) and says the renames go on; they must, until the output is whole
+SIGTERM_AT_FIRST_RENAME = """
+real = os.replace
+calls = []
+def replace(src, dst):
+    real(src, dst)
+    calls.append(dst)
+    if len(calls) == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("renames go on", flush=True)
+os.replace = replace
+"""
+
+
 def _run(body: str) -> subprocess.CompletedProcess:
     script = f"""
 import os, signal, sys
@@ -128,15 +143,7 @@ def test_a_signal_during_an_outputs_renames_waits_for_them(tmp_path):
     (out / "old.txt").write_text("previous run")
     result = _run(f"""
 from landlearn.core.files import StagedFolder
-real = os.replace
-calls = []
-def replace(src, dst):
-    real(src, dst)
-    calls.append(dst)
-    if len(calls) == 1:  # the old folder moved aside: the signal lands here
-        os.kill(os.getpid(), signal.SIGTERM)
-        print("renames go on", flush=True)
-os.replace = replace
+{SIGTERM_AT_FIRST_RENAME}
 with termination_guard():
     folder = StagedFolder({str(out)!r}, "output_folder", replace=True,
                           legacy=lambda f: {{"old.txt"}})
@@ -174,14 +181,7 @@ def run():
     w.commit_together([out])
 
 run()
-real = os.replace
-calls = []
-def replace(src, dst):
-    real(src, dst)
-    calls.append(dst)
-    if len(calls) == 1:  # the old map set aside: the signal lands here
-        os.kill(os.getpid(), signal.SIGTERM)
-w.os.replace = replace
+{SIGTERM_AT_FIRST_RENAME}
 with termination_guard():
     try:
         run()
@@ -191,7 +191,7 @@ with termination_guard():
         raise
 """)
     assert result.returncode == -signal.SIGTERM, (result.stdout, result.stderr)
-    assert result.stdout.splitlines() == ["Terminated"]
+    assert result.stdout.splitlines() == ["renames go on", "Terminated"]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert [n for n in left if n.startswith(".")] == [], left
     assert "map.tif" in left
