@@ -113,12 +113,15 @@ def _refuse_object_model(model: str) -> None:
 
 
 @contextmanager
-def _items_parameter(which: str):
+def _items_parameter(which: str, output: str = "output"):
     """Classify Pixels' errors about its INPUT_RASTER (the mosaic, an item), named by the
-    collection's parameter the user gave (RASTERS, FOLDER or LIST_FILE)."""
+    collection's parameter the user gave (RASTERS, FOLDER or LIST_FILE); its OUTPUT's by
+    ``output`` (each_item's maps go into OUTPUT_FOLDER: OUTPUT is empty in that mode)."""
     try:
         yield
     except InputError as exc:
+        if exc.parameter == "OUTPUT" and output != "output":
+            raise InputError(output, exc.detail) from None
         if exc.parameter != "INPUT_RASTER":
             if "INPUT_RASTER" not in exc.detail:
                 raise
@@ -243,7 +246,7 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
                 continue
             progress.info(f"item {k + 1}/{len(items)}: {item.path}")
             sub = SubProgress(progress, k / len(items), (k + 1) / len(items))
-            with _items_parameter(which):
+            with _items_parameter(which, "output_folder"):
                 result = classify_pixels(dataclasses.replace(base, input_raster=item.path,
                                                              output=out), sub)
             results.append(result)

@@ -38,6 +38,7 @@ class Assembler:
         wc, wr = block.work[0], block.work[1]
         per_row = w * (1 + 4 + (4 * self.bands if self.prob is not None else 0))
         step = max(1, min(h, STRIP_BYTES // max(per_row, 1)))
+        counts = np.zeros(256, dtype=np.int64)
         with ExitStack() as files:
             opened = {k: files.enter_context(rasterio.open(p)) for k, p in parts.items() if p}
             for y in range(0, h, step):
@@ -48,7 +49,10 @@ class Assembler:
                     data = ds.read(window=src)
                     writers[key].write(data, dst)
                     if key == "output":
-                        self.counts += np.bincount(data.ravel(), minlength=256)
+                        counts += np.bincount(data.ravel(), minlength=256)
+        # counted once the whole block was read: a damaged part stopped half way is
+        # computed again and its window written over (engine._resumed)
+        self.counts += counts
 
     @property
     def class_counts(self) -> dict[int, int]:

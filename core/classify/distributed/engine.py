@@ -11,18 +11,22 @@ RESUME the next run with the same parameters takes them up.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from rasterio.errors import RasterioError
+
 from ...errors import Cancelled, InputError, LandLearnError
 from ...files import remove_stale_temporaries
+from ...progress import Progress, check
 from ...termination import Terminated
 from .assemble import Assembler
 from .cluster import client_for, preflight
 from .plan import Block, plan_blocks
 from .staging import Staging, raster_files, run_key
-from .worker import BlockJob, engine_fingerprint, package_sha256, run_block
+from .worker import BlockJob, engine_fingerprint, package_sha256, part_paths, run_block
 
 POLL_S = 0.2
 PREFLIGHT_FILES = 256  # files of a raster each worker looks for before any block
@@ -112,12 +116,9 @@ def _sample(files: list[str], most: int = PREFLIGHT_FILES) -> list[str]:
 
 def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, pad, sha,
          engine, files, workers, progress, needs: frozenset[str]) -> DistributedRun:
-    t_assemble = 0.0
-    for b in blocks:
-        if b.index in done:
-            t0 = time.perf_counter()
-            assembler.add(b)
-            t_assemble += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    done -= _resumed(blocks, done, staging, assembler, config, progress)
+    t_assemble = time.perf_counter() - t0
     todo = [b for b in blocks if b.index not in done]
     run = DistributedRun(0, len(blocks), len(done), 0, {}, 0.0, 0.0, t_assemble)
     if not todo:
@@ -197,6 +198,28 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         return run
 
 
+def _resumed(blocks: list[Block], done: set[int], staging, assembler, config,
+             progress: Progress) -> set[int]:
+    """Copy the finished blocks RESUME found into the outputs; the indices of those whose
+    parts cannot be read (a node that crashed while its file system had not written them
+    out: a part of zero bytes, or cut short) have their parts removed and are computed
+    again. Every later RESUME otherwise stopped on the same rasterio error."""
+    damaged = set()
+    for k, b in enumerate(x for x in blocks if x.index in done):
+        if k % 16 == 0:
+            check(progress)
+        try:
+            assembler.add(b)
+        except (RasterioError, OSError) as exc:
+            damaged.add(b.index)
+            for path in part_paths(staging.path, b.index, config).values():
+                if path and os.path.exists(path):
+                    os.remove(path)
+            progress.warning(f"RESUME: the finished parts of {b.describe()} cannot be read "
+                             f"({str(exc)[:160]}); that block is computed again")
+    return damaged
+
+
 def _collect(fut, block: Block, retries: int):
     """The block's result, or None when the cluster is computing it again.
 
@@ -224,7 +247,13 @@ def _raise_failure(fut, block: Block, retries: int) -> None:
     except CancelledError:
         raise BlockFailed(f"{block.describe()} was cancelled by the cluster (its scheduler "
                           "or workers went away)") from None
-    if isinstance(exc, (InputError, Cancelled)):
+    if isinstance(exc, Cancelled):
+        # not the user's (the client raises that itself, between polls): the block found
+        # its staging folder gone or replaced, which another run into OUTPUT does
+        raise BlockFailed(f"{block.describe()} stopped: {exc}. Is another run writing the "
+                          "same OUTPUT? Its staging folder replaced this run's; no output "
+                          "was written") from None
+    if isinstance(exc, InputError):
         raise exc  # the same message as in one process: about the input, not the cluster
     if exc is None:
         raise BlockFailed(f"{block.describe()} ended without a result or an error (Dask status "

@@ -154,6 +154,12 @@ class Staging:
         return done
 
     def remove(self) -> None:
+        """Remove the folder while it is this run's: a second run into the same OUTPUT
+        (another QGIS, a job requeued while the first still ran) replaced it with its own,
+        which this run's clean-up deleted, stopping that run too."""
+        theirs = landlearn_manifest(os.path.join(self.path, MANIFEST))
+        if theirs is not None and theirs.get("key") != self.key:
+            return
         _remove_tree(self.path)
 
 

@@ -17,6 +17,7 @@ import os
 import platform
 import socket
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ PART_SUFFIXES = {"output": "class", "output_confidence": "confidence",
 WATCH_S = 1.0  # how often a running block looks whether its run was stopped
 
 _PREDICTORS: dict[tuple, tuple] = {}
+_LOADING = threading.Lock()  # one load at a time per worker process (_predictor)
 _HASHES: dict[tuple, str] = {}
 _FINGERPRINT: dict[str, str] = {}
 
@@ -207,14 +209,20 @@ def started_with(name: str) -> str | None:
 
 
 def _predictor(config, sha: str):
+    """The worker process's predictor for the model, loaded by the first block that needs
+    it. The worker's threads (a `dask worker` has one per core by default) wait for that
+    one load: each loading its own copy at once held N models in memory (a GPU's memory
+    gone at the first blocks)."""
     key = (sha, config.device, config.runtime, config.quantize, config.mixed_precision)
-    if key not in _PREDICTORS:
-        _PREDICTORS.clear()  # one model per worker process at a time
-        _limit_threads()  # before the load: an ONNX Runtime session sizes its pool there
-        _PREDICTORS[key] = load_predictor(config.model, config.device, config.mixed_precision,
-                                          config.runtime, config.quantize)
-        return _PREDICTORS[key], True
-    return _PREDICTORS[key], False
+    with _LOADING:
+        if key not in _PREDICTORS:
+            _PREDICTORS.clear()  # one model per worker process at a time
+            _limit_threads()  # before the load: an ONNX Runtime session sizes its pool there
+            _PREDICTORS[key] = load_predictor(config.model, config.device,
+                                              config.mixed_precision, config.runtime,
+                                              config.quantize)
+            return _PREDICTORS[key], True
+        return _PREDICTORS[key], False
 
 
 def _limit_threads() -> None:

@@ -166,3 +166,21 @@ def test_an_object_based_model_is_refused_before_any_item(nc_objects, nc_tiles, 
         classify_collection(CollectionConfig(str(pkg), "mosaicked", folder=str(folder),
                                              output=str(tmp_path / "m.tif")))
     assert not list(tmp_path.iterdir())
+
+
+def test_each_items_output_errors_name_the_output_folder(rf, nc_tiles, tmp_path, monkeypatch):
+    """An item's map is Classify Pixels' OUTPUT inside the folder: its errors (disk full
+    ahead, a staging folder workers cannot see) name OUTPUT_FOLDER, which the user gave,
+    not OUTPUT, which each_item leaves empty."""
+    import importlib
+
+    module = importlib.import_module("landlearn.core.classify.collection.classify_collection")
+
+    def full(config, progress=None):
+        raise InputError("output", f"'{config.output}' needs 9.9 GB and the disk has 0.1 GB")
+
+    monkeypatch.setattr(module, "classify_pixels", full)
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: '.*' needs 9.9 GB"):
+        classify_collection(CollectionConfig(str(rf[0]), "each_item", folder=str(nc_tiles[0]),
+                                             output_folder=str(tmp_path / "maps")))
+    assert not (tmp_path / "maps").exists()

@@ -348,3 +348,22 @@ def test_the_preflight_looks_for_a_spread_of_a_large_mosaics_sources():
     assert sent[0] == "mosaic.vrt" and sent[-1] == "tile_99999.tif"
     assert len({int(f[5:-4]) // 1000 for f in sent[1:]}) > 90  # spread, not the first 255
     assert engine_module._sample(files[:10]) == files[:10]
+
+
+def test_a_block_stopped_by_another_run_is_a_named_failure_not_a_cancel():
+    """A block that found its staging folder replaced raised Cancelled on its worker: the
+    client passed it on as the user's Cancel (no window named, and RESUME's parts thrown
+    away as after a Cancel). It is a failure of that block now, saying what happened."""
+    from types import SimpleNamespace
+
+    from landlearn.core.classify.distributed.engine import _raise_failure
+    from landlearn.core.classify.distributed.plan import Block
+    from landlearn.core.errors import Cancelled
+
+    block = Block(3, (256, 0, 256, 256), (192, 0, 384, 256))
+    fut = SimpleNamespace(exception=lambda: Cancelled("the staging folder 'x' is gone or "
+                                                      "another run's: the run was stopped"),
+                          status="error")
+    with pytest.raises(BlockFailed, match=r"^block 3 .* stopped: the staging folder 'x' is "
+                       r"gone or another run's.* Is another run writing the same OUTPUT\?"):
+        _raise_failure(fut, block, 3)

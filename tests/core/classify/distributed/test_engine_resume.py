@@ -49,12 +49,20 @@ def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
     with pytest.raises(BlockFailed):
         classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
     staging = staging_path(out)
-    finished = len([f for f in os.listdir(staging) if f.endswith("_class.tif")])
+    parts = sorted(f for f in os.listdir(staging) if f.endswith("_class.tif"))
+    finished = len(parts)
+    assert finished >= 2
     assert any(m.startswith("RESUME: the finished blocks stay in") for m in progress.messages)
+    # a node that crashed before its file system wrote a part out: cut short, and empty
+    with open(os.path.join(staging, parts[0]), "r+b") as fh:
+        fh.truncate(300)
+    open(os.path.join(staging, parts[1]), "wb").close()
     failing["on"] = False
     progress = RecordingProgress()
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
     assert any(m.startswith(f"RESUME: {finished} of ") for m in progress.messages)
+    damaged = [m for m in progress.warnings if m.startswith("RESUME: the finished parts of ")]
+    assert len(damaged) == 2 and all(m.endswith("that block is computed again") for m in damaged)
     assert np.array_equal(_read(out), _read(reference))
     assert not os.path.exists(staging)
 

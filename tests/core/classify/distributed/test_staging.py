@@ -57,6 +57,20 @@ def test_resume_takes_only_complete_blocks_of_the_same_run(nc_image, tmp_path):
     assert not os.path.exists(changed.path)
 
 
+def test_a_run_removes_its_staging_only_while_it_is_its_own(tmp_path):
+    """Run A into map.tif, then run B into it with other parameters (another QGIS, a job
+    requeued while A still ran): B replaced A's folder with its own. A's clean-up leaves
+    B's folder; B's removes it."""
+    out = str(tmp_path / "map.tif")
+    a = Staging(out, "key-a", resume=False)
+    b = Staging(out, "key-b", resume=False)
+    assert a.path == b.path
+    a.remove()
+    assert os.listdir(b.path) == ["landlearn_parts.json"]
+    b.remove()
+    assert not os.path.exists(b.path)
+
+
 def test_a_folder_in_the_way_that_is_not_ours_stops_the_run(tmp_path):
     out = str(tmp_path / "map.tif")
     os.makedirs(staging_path(out))

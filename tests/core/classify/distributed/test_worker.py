@@ -227,3 +227,34 @@ def test_a_running_block_stops_within_a_batch_once_its_run_is_stopped(rf, nc_ima
     assert len(calls) == 3
     # nothing of this block is left: no folder, or only the new run's manifest
     assert os.listdir(parts) == [MANIFEST] if again else not parts.exists()
+
+
+def test_a_workers_threads_load_the_model_once(monkeypatch):
+    """A `dask worker` runs one task per core: its threads' first blocks all asked for the
+    model at once, and each loaded its own copy. They wait for one load now."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from landlearn.core.classify.distributed import worker
+
+    loads = []
+
+    def slow_load(*args):
+        loads.append(args)
+        time.sleep(0.2)
+        return object()
+
+    monkeypatch.setattr(worker, "load_predictor", slow_load)
+    monkeypatch.setattr(worker, "_PREDICTORS", {})
+    config = SimpleNamespace(model="m.dlpk", device="cpu", runtime="auto", quantize=False,
+                             mixed_precision=False)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(worker._predictor(config, "abc")))
+               for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1
+    assert len({id(p) for p, _ in got}) == 1 and sum(fresh for _, fresh in got) == 1
