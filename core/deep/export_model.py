@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..chips.training_data import read_training_data
 from ..errors import Cancelled, InputError, LandLearnError
 from ..files import write_bytes_atomic
-from ..geo.outputs import check_distinct
+from ..geo.outputs import check_distinct, written_by_landlearn
 from ..model_package.format import read_package, write_package
 from ..model_package.members import MIB, PackageFiles
 from ..model_package.onnx_checks import check_graph
@@ -111,6 +111,18 @@ def _check(config: ExportModelConfig) -> None:
         raise InputError("output_onnx", detail) from None
 
 
+def _remove_stale_copies(config: ExportModelConfig, deepness: bool, int8: bool,
+                         progress: Progress) -> None:
+    """An earlier export to this OUTPUT_ONNX with DEEPNESS or QUANTIZE left its copy, made
+    from the earlier weights, beside the new graph: removed when LandLearn wrote it (a
+    file of that name LandLearn did not write is left alone)."""
+    for wanted, path in ((deepness, deepness_path(config.output_onnx)),
+                         (int8, int8_path(config.output_onnx))):
+        if not wanted and os.path.isfile(path) and written_by_landlearn(path):
+            os.remove(path)
+            progress.info(f"Removed '{path}', an earlier export's copy of another graph")
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).splitlines()
     return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__
@@ -184,6 +196,8 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
     if q is not None:
         write_bytes_atomic(int8_path(config.output_onnx), q, "output_onnx")
         members[INT8_FILE] = q
+    _remove_stale_copies(config, deepness=deep is not None, int8=q is not None,
+                         progress=progress)
     if config.output_model:
         write_package(config.output_model, emd, model.state_dict(),
                       dict(members, **{ONNX_FILE: graph}), "output_model")

@@ -281,17 +281,18 @@ def claim_output(path: str, parameter: str, sidecars: Iterable[str] = ()) -> Non
     Sidecars of a LandLearn raster (its .qml) belong to it and go with it, even when the
     user restyled it in QGIS; without that raster, a foreign sidecar stays untouched.
     """
+    name = parameter.upper()
     if os.path.isdir(path):
         raise InputError(parameter, f"'{path}' is a folder; give a file name")
     ours = os.path.exists(path) and written_by_landlearn(path)
     if os.path.exists(path) and not ours:
         raise InputError(parameter, f"'{path}' exists and was not written by LandLearn (or "
-                         f"was changed since); it is not replaced. Choose another {parameter} "
+                         f"was changed since); it is not replaced. Choose another {name} "
                          "or delete that file first")
     if ours:
         return
     for side in sidecars:
         if os.path.exists(side) and not written_by_landlearn(side):
             raise InputError(parameter, f"'{side}' exists beside '{path}' and was not written "
-                             f"by LandLearn; it is not replaced. Choose another {parameter} "
+                             f"by LandLearn; it is not replaced. Choose another {name} "
                              "or move that file")

@@ -326,6 +326,42 @@ class GeoTiffWriter:
             self.abort()
 
 
+class FinishedFile:
+    """A complete, verified temporary file (a GeoPackage of segment polygons) published
+    with commit_together beside rasters: renamed in the same uninterrupted section, the
+    old file and its SQLite sidecars set aside and put back if any output fails (renamed
+    after the rasters, a SIGTERM between them left new rasters beside old polygons, and
+    an old database's -wal beside a new one)."""
+
+    SIDECARS = ("-wal", "-shm", "-journal")
+
+    def __init__(self, tmp: str, path: str, parameter: str):
+        self._tmp, self.path, self.parameter = tmp, path, parameter
+        self._staged: list[tuple[str, str]] = []
+        self._done = False
+
+    def prepare(self) -> None:
+        claim_output(self.path, self.parameter)  # a file of the user's appeared meanwhile?
+
+    def sidecar_paths(self) -> list[str]:
+        return [self.path + s for s in self.SIDECARS if os.path.lexists(self.path + s)]
+
+    def publish(self) -> str:
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as exc:  # on Windows: the old file open as a QGIS layer
+            raise not_replaced_error(self.path, self.parameter, exc, "no output of the run "
+                                     "was changed") from None
+        self._done = True
+        return self.path
+
+    def abort(self) -> None:
+        for p in [self._tmp] + [self._tmp + s for s in self.SIDECARS]:
+            if os.path.exists(p):
+                os.remove(p)
+        self._done = True
+
+
 def int64_written_as_uint64() -> bool:
     """rasterio 1.3 (Debian 12) maps numpy's int64 to GDAL's UInt64 (type 12) when it
     writes; 1.4 maps it to Int64 (13)."""

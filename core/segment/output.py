@@ -13,10 +13,16 @@ import numpy as np
 import rasterio
 
 from ..errors import Cancelled, InputError
-from ..files import ensure_writable_folder, not_replaced_error, temporary_sibling
+from ..files import ensure_writable_folder, temporary_sibling
 from ..geo.grid import Grid, count_tiles, tile_windows
 from ..geo.outputs import GENERATOR, LAYOUT_TAG, WRITER_TAG, claim_output, gpkg_layout
-from ..geo.writer import GeoTiffWriter, commit_together, int64_written_as_uint64, nodata_fits
+from ..geo.writer import (
+    FinishedFile,
+    GeoTiffWriter,
+    commit_together,
+    int64_written_as_uint64,
+    nodata_fits,
+)
 from ..progress import Progress, track
 
 
@@ -100,12 +106,15 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
                     else:
                         writer.write(np.moveaxis(lut_colour[ids.astype(np.int64)], -1, 0), w,
                                      valid=ids != 0)
+        finished = [w for _, w in writers]
         if config.output_polygons:
-            # before any raster is published: polygons that fail leave the rasters as they were
+            # before any raster is published: polygons that fail leave the rasters as they
+            # were; then published with them, all or nothing
             polygons = write_polygons(config.output_polygons, grid, labels_path, ids_of,
                                       count, means, band_names, publish=False,
                                       progress=progress)
-        commit_together([w for _, w in writers])
+            finished.append(FinishedFile(polygons, config.output_polygons, "output_polygons"))
+        commit_together(finished)
     except BaseException:
         for _, writer in writers:
             if not writer._done:
@@ -115,12 +124,6 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
         raise
     out = {"segments": n}
     if polygons is not None:
-        try:
-            os.replace(polygons, config.output_polygons)
-        except OSError as exc:  # on Windows: the old polygons open as a QGIS layer
-            os.remove(polygons)
-            raise not_replaced_error(config.output_polygons, "output_polygons", exc,
-                                     "the rasters were written") from None
         out["polygons"] = config.output_polygons
     return out
 

@@ -51,8 +51,13 @@ def test_an_old_package_gets_its_graph_and_the_same_map(trained, sample, tmp_pat
         with rasterio.open(out) as ds:
             maps.append(ds.read(1))
     assert (maps[0] == maps[1]).mean() >= 0.9999
-    # run again: LandLearn's own files are replaced, anything else is not
+    # run again: LandLearn's own files are replaced, anything else is not; without
+    # DEEPNESS the earlier export's Deepness copy (another graph's) goes, a user's stays
     export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False))
+    assert not (tmp_path / "m_deepness.onnx").exists()
+    (tmp_path / "m_deepness.onnx").write_bytes(b"a user's file of that name")
+    export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False))
+    assert (tmp_path / "m_deepness.onnx").read_bytes() == b"a user's file of that name"
     (tmp_path / "theirs.onnx").write_bytes(b"someone else's graph")
     with pytest.raises(InputError, match="^OUTPUT_ONNX: .*not written by LandLearn"):
         export_model(ExportModelConfig(old, str(tmp_path / "theirs.onnx")))

@@ -368,3 +368,27 @@ def test_a_failure_after_the_first_output_is_in_place_puts_every_old_file_back(t
     with pytest.raises(InputError, match="^OUTPUT_CONFIDENCE: cannot take its name"):
         w.commit_together([first, second])
     assert {n: open(tmp_path / n, "rb").read() for n in os.listdir(tmp_path)} == before
+
+
+def test_a_finished_file_is_published_with_the_rasters_and_takes_its_sidecars(tmp_path):
+    """Segment's GeoPackage goes in with its rasters: the old database's -wal (SQLite would
+    replay it into the new one) goes with the old file; if a raster cannot be replaced,
+    the old GeoPackage and its -wal stay as they were."""
+    from osgeo import ogr
+
+    from landlearn.core.geo import writer as w
+    from landlearn.core.geo.outputs import GENERATOR, WRITER_TAG
+
+    old = tmp_path / "p.gpkg"
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(old))
+    ds.SetMetadataItem(WRITER_TAG, GENERATOR)  # an earlier run's polygons
+    ds.CreateLayer("segments", None, ogr.wkbPolygon)
+    ds = None
+    (tmp_path / "p.gpkg-wal").write_bytes(b"old journal")
+    tmp = tmp_path / ".p.gpkg.1234abcd.part.gpkg"
+    tmp.write_bytes(b"new database")
+    raster = GeoTiffWriter(str(tmp_path / "map.tif"), GRID, 1, np.uint8, parameter="output")
+    raster.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    w.commit_together([raster, w.FinishedFile(str(tmp), str(old), "output_polygons")])
+    assert old.read_bytes() == b"new database"
+    assert sorted(os.listdir(tmp_path)) == ["map.tif", "p.gpkg"]

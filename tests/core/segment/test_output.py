@@ -184,7 +184,8 @@ def test_polygons_that_fail_leave_the_rasters_as_they_were(tmp_path, monkeypatch
 def test_polygons_that_cannot_replace_the_old_ones_say_why_and_leave_no_temporary(tmp_path,
                                                                                 monkeypatch):
     """On Windows the old GeoPackage, open as a QGIS layer, cannot be replaced: the message
-    names OUTPUT_POLYGONS and says the rasters were written; no temporary is left."""
+    names OUTPUT_POLYGONS; the rasters published with it are taken back (all outputs or
+    none), and no temporary is left."""
     from landlearn.core.errors import InputError
     from landlearn.core.segment import output
 
@@ -201,10 +202,10 @@ def test_polygons_that_cannot_replace_the_old_ones_say_why_and_leave_no_temporar
     monkeypatch.setattr(output.os, "replace", locked)
     with pytest.raises(InputError, match="^OUTPUT_POLYGONS: .*p.gpkg' cannot be replaced "
                        r"\(Permission denied\): it may be open in another program .*choose "
-                       "another OUTPUT_POLYGONS; the rasters were written$"):
+                       "another OUTPUT_POLYGONS; no output of the run was changed$"):
         write_outputs(config, grid, labels, final, 4, stats, ["red", "nir"], NullProgress(),
                       np.dtype(np.uint16), None)
-    assert sorted(os.listdir(tmp_path)) == ["ids.tif", "labels.tif"]
+    assert sorted(os.listdir(tmp_path)) == ["labels.tif"]
 
 
 def test_an_input_nodata_its_type_cannot_hold_is_no_nodata_and_nothing_is_left(tmp_path,
