@@ -66,8 +66,13 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
             feedback.pushWarning(f"{module} is not installed: {command}")
         # A missing package is reported, never a failure: this is the tool that says what to
         # install. An explicit DEVICE=cuda without a usable GPU still fails, clearly.
-        if report["packages"].get("torch") is None:
+        torch = report["packages"].get("torch")
+        if torch is None:
             used = "none (torch is not installed)"
+        elif torch.startswith("BROKEN"):
+            # reported above with its cause and command; resolving the device again would
+            # raise the same error as a bug in LandLearn
+            used = "none (torch is installed but cannot be loaded)"
         else:
             used = str(resolve_device(device))
         out = {"DEVICE_USED": used, "TORCH_VERSION": report["packages"]["torch"]}

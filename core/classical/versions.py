@@ -43,6 +43,6 @@ def check_written_with(recorded, where: str, parameter: str = "model") -> None:
         raise InputError(parameter, f"'{where}' was written by scikit-learn {wrote[:20]}, and "
                          f"this Python has scikit-learn {have}; a classifier is read back by "
                          f"the series that wrote it. Install it with: "
-                         f"{install_command('sklearn').rsplit(' ', 1)[0]} "
-                         f"scikit-learn=={series(wrote)}.* (then restart QGIS), or train the "
-                         "model again with this scikit-learn")
+                         f"{install_command(f'scikit-learn=={series(wrote)}.*')} "
+                         "(then restart QGIS), or train the model again with this "
+                         "scikit-learn")

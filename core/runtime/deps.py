@@ -114,7 +114,7 @@ def install_command(*modules: str, platform: str | None = None,
     reqs = [requirement(m, numpy) for m in modules]
     if numpy:  # everywhere: QGIS's GDAL bindings are built against the numpy it ships
         reqs.append(f"numpy=={numpy}")
-    args = " ".join(f"{quote}{r}{quote}" if any(c in r for c in "<>") else r for r in reqs)
+    args = " ".join(f"{quote}{r}{quote}" if any(c in r for c in "<>*") else r for r in reqs)
     if platform == "win32" or sys.prefix != sys.base_prefix:
         flags = ""
     elif managed:
@@ -139,16 +139,26 @@ def _keep_triton_out() -> None:
 def require(module: str) -> ModuleType:
     """Import ``module`` or raise MissingDependency naming the exact install command."""
     _keep_triton_out()  # whatever imports torch, directly or not
+    top = module.split(".")[0]  # skops.io is installed as skops
     try:
-        if module.split(".")[0] == "skops":
-
+        if top == "skops":
             return import_skops(module)
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependency(
-            re.split(r"[<>=!]", PIP_REQUIREMENTS.get(module, module))[0],
-            install_command(module),
+            re.split(r"[<>=!]", PIP_REQUIREMENTS.get(top, top))[0],
+            install_command(top),
             reason=str(exc),
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - installed, but it will not load
+        # a DLL Windows cannot load (OSError: [WinError 126] ... c10.dll), a torchvision
+        # built for another torch (RuntimeError): said as such, with the command that
+        # installs a working release, not as a bug in LandLearn
+        first = (str(exc).splitlines() or [""])[0][:200]
+        raise MissingDependency(
+            re.split(r"[<>=!]", PIP_REQUIREMENTS.get(top, top))[0],
+            install_command(top) + " --force-reinstall",
+            reason=f"it is installed but cannot be loaded ({type(exc).__name__}: {first})",
         ) from exc
 
 

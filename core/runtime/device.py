@@ -88,4 +88,25 @@ def describe_device(device) -> str:
         return f"{props.name} ({props.total_memory / 2**30:.0f} GiB, {device})"
     # the thread count is part of a run's identity: torch's CPU sums differ with it, so the
     # same SEED repeats a training run only at the same count (BENCHMARKS, round 12)
-    return f"CPU ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+    unused = gpu_left_unused(torch)
+    return (f"CPU ({os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+            + (f"; {unused}" if unused else ""))
+
+
+def gpu_left_unused(torch) -> str | None:
+    """Why an NVIDIA GPU this machine seems to have is not used, or None: DEVICE=auto took
+    the CPU beside it (a CPU-only torch wheel, PyPI's default on Windows, or a driver
+    older than torch's CUDA), and hours of CPU work should not pass unexplained."""
+    if torch.cuda.is_available():
+        return None
+    import shutil
+
+    if not (os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidia0")
+            or shutil.which("nvidia-smi")):
+        return None
+    if not torch.version.cuda:
+        return (f"an NVIDIA driver is installed, but torch {torch.__version__} is a CPU-only "
+                "build: install a CUDA build of torch (pytorch.org) to use the GPU")
+    return (f"an NVIDIA driver is installed, but torch {torch.__version__} (built for CUDA "
+            f"{torch.version.cuda}) cannot use it: the driver may be older than that CUDA "
+            "needs; update it, or install a torch built for an older CUDA")

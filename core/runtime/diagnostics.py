@@ -23,8 +23,11 @@ def _version(module: str) -> str | None:
         _keep_triton_out()
     try:
         mod = importlib.import_module(module)
-    except ImportError:
-        return None
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] == module.split(".")[0]:
+            return None  # the package itself is absent
+        first = (str(exc).splitlines() or [""])[0][:160]  # one it needs is: broken
+        return f"BROKEN ({type(exc).__name__}: {first})"
     except Exception as exc:  # noqa: BLE001 - installed but broken: what this report is for
         # a torchvision built for another torch (RuntimeError), a DLL Windows cannot load
         # (OSError): reported, not raised, or the report that would say so never came

@@ -132,6 +132,30 @@ def test_choices_accept_names_and_indices(provider, value):
     assert out["TORCH_VERSION"].startswith("2.")
 
 
+def test_diagnostics_with_a_torch_that_will_not_load_reports_it(provider, monkeypatch):
+    """torch installed but broken (a DLL Windows cannot load): the report says so and the
+    algorithm ends well; resolving the device again raised the same error as a bug."""
+    import processing
+
+    from landlearn.processing_provider import diagnostics
+
+    real = diagnostics.environment_report
+
+    def broken(device):
+        report = real(device)
+        report["packages"]["torch"] = "BROKEN (OSError: [WinError 126] c10.dll)"
+        return report
+
+    def never(device):
+        raise OSError("[WinError 126] c10.dll")
+
+    monkeypatch.setattr(diagnostics, "environment_report", broken)
+    monkeypatch.setattr(diagnostics, "resolve_device", never)
+    out = processing.run("landlearn:diagnostics", {"DEVICE": "auto"})
+    assert out["DEVICE_USED"] == "none (torch is installed but cannot be loaded)"
+    assert out["TORCH_VERSION"].startswith("BROKEN (OSError")
+
+
 def test_bad_choice_and_unavailable_cuda_are_clear(provider, qgis_processing):
     import processing
     import torch

@@ -2,6 +2,7 @@
 install command that reads them."""
 
 import json
+import re
 import zipfile
 
 import pytest
@@ -48,5 +49,12 @@ def test_a_package_from_another_scikit_learn_says_what_to_install(sample, tmp_pa
         for n, d in files.items():
             zf.writestr(n, d)
     with pytest.raises(InputError, match=r"^MODEL: .* written by scikit-learn 1\.4\.2.*"
-                                         r"scikit-learn==1\.4\.\*"):
+                                         r"scikit-learn==1\.4\.\*") as err:
         load_predictor(str(old), "cpu")
+    # one requirement for scikit-learn (pip refused two: the pin and the series), and the
+    # numpy QGIS runs on kept, so the command can be run as it is
+    command = str(err.value).split("Install it with: ")[1].split(" (then")[0]
+    numpy = __import__("numpy").__version__
+    assert re.search(r"-m pip install( --user)?( --break-system-packages)? "
+                     r"'scikit-learn==1\.4\.\*' numpy==" + re.escape(numpy) + "$", command)
+    assert command.count("scikit-learn") == 1

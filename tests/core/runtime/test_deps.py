@@ -112,6 +112,36 @@ def test_require_imports_or_names_the_pip_package(monkeypatch):
     assert sys.modules["triton"] is None  # require keeps triton out, whatever it imports
 
 
+def test_a_submodule_is_installed_as_its_package_and_a_broken_one_is_said(monkeypatch):
+    """skops.io is installed as skops (pip knows no skops.io); a package that is there but
+    will not load (a DLL Windows cannot load) is a MissingDependency with the cause and a
+    reinstall, not a traceback reported as LandLearn's bug."""
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name == "skops.io":
+            raise ModuleNotFoundError("No module named 'skops'", name="skops")
+        if name == "torch":
+            raise OSError("[WinError 126] The specified module could not be found. Error "
+                          "loading c10.dll")
+        return real(name, *args)
+
+    monkeypatch.setattr(deps, "import_skops", fake)
+    monkeypatch.setattr(deps.importlib, "import_module", fake)
+    with pytest.raises(MissingDependency) as err:
+        deps.require("skops.io")
+    assert err.value.package == "skops"
+    assert re.search(r" (skops==0\.11\.0|'skops>=0\.11,<1') numpy==", err.value.install_command)
+    assert "skops.io" not in err.value.install_command
+    with pytest.raises(MissingDependency) as err:
+        deps.require("torch")
+    assert err.value.package == "torch" and err.value.install_command.endswith(
+        " --force-reinstall")
+    assert "installed but cannot be loaded (OSError: [WinError 126]" in str(err.value)
+
+
 def test_the_light_install_is_offered_to_classify_only_users():
     assert deps.light_install_hint(["skops"]) is None
     hint = deps.light_install_hint(["torch", "onnxruntime"])

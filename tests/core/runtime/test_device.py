@@ -53,8 +53,8 @@ def test_a_bad_name_is_refused_before_torch_is_needed(monkeypatch):
 def test_describe_the_cpu():
     torch = pytest.importorskip("torch")
     threads = torch.get_num_threads()
-    assert describe_device(torch.device("cpu")) == \
-        f"CPU ({os.cpu_count()} logical cores, {threads} torch threads)"
+    assert describe_device(torch.device("cpu")).startswith(
+        f"CPU ({os.cpu_count()} logical cores, {threads} torch threads)")
     if torch.cuda.is_available():
         text = describe_device(torch.device("cuda", 0))
         assert text.startswith(torch.cuda.get_device_name(0)) and text.endswith("GiB, cuda:0)")
@@ -74,3 +74,27 @@ def test_may_have_cuda_asks_without_importing_torch_where_it_can(monkeypatch):
     called = []
     monkeypatch.setattr(device, "resolve_device", lambda name: called.append(name))
     assert device.may_have_cuda() is False and called == []  # no NVIDIA driver: torch not asked
+
+
+def test_a_gpu_that_auto_leaves_unused_is_explained(monkeypatch):
+    """DEVICE=auto beside an NVIDIA GPU torch cannot use ran on the CPU, and the log said
+    'CPU' alone: a CPU-only torch wheel, or a driver older than torch's CUDA, is said now."""
+    from types import SimpleNamespace
+
+    from landlearn.core.runtime import device
+
+    def fake(cuda_build, available=False):
+        return SimpleNamespace(__version__="2.15.0", version=SimpleNamespace(cuda=cuda_build),
+                               cuda=SimpleNamespace(is_available=lambda: available))
+
+    real_exists = os.path.exists
+    monkeypatch.setattr(device.os.path, "exists",
+                        lambda p: p == "/proc/driver/nvidia" or real_exists(p))
+    assert "torch 2.15.0 is a CPU-only build: install a CUDA build" in \
+        device.gpu_left_unused(fake(None))
+    assert "built for CUDA 13.2) cannot use it: the driver may be older" in \
+        device.gpu_left_unused(fake("13.2"))
+    assert device.gpu_left_unused(fake("13.2", available=True)) is None
+    monkeypatch.setattr(device.os.path, "exists", lambda p: False)
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert device.gpu_left_unused(fake(None)) is None  # no NVIDIA driver: nothing to say

@@ -54,6 +54,25 @@ def test_a_package_that_is_installed_but_broken_is_reported_not_raised(monkeypat
     assert report["missing"]["numba"] == install_command("numba")
 
 
+def test_a_package_whose_own_dependency_is_missing_is_broken_not_absent(monkeypatch):
+    """numba installed, a library it needs not: 'NOT INSTALLED' sent users to a pip that
+    answered 'already satisfied'. Only the package's own absence is absence."""
+    import builtins
+
+    real = builtins.__import__
+
+    def lacking(name, *args, **kwargs):
+        if name == "numba" or name.startswith("numba."):
+            raise ModuleNotFoundError("No module named 'llvmlite'", name="llvmlite")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    monkeypatch.setattr(builtins, "__import__", lacking)
+    report = environment_report("cpu")
+    assert report["packages"]["numba"] == ("BROKEN (ModuleNotFoundError: No module named "
+                                           "'llvmlite')")
+
+
 def test_missing_packages_are_reported_with_their_command_not_raised(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.setitem(sys.modules, "numba", None)
