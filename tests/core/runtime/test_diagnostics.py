@@ -34,20 +34,25 @@ def test_report_names_versions_and_the_device():
                    and "CPUExecutionProvider" in line for line in text.splitlines())
 
 
-def test_a_package_that_is_installed_but_broken_is_reported_not_raised(monkeypatch):
-    """A torchvision built for another torch raises RuntimeError on import, a DLL Windows
-    cannot load an OSError: the report that should say so failed with them."""
+def _numba_import_raises(monkeypatch, exc: BaseException) -> None:
     import builtins
 
     real = builtins.__import__
 
-    def broken(name, *args, **kwargs):
+    def failing(name, *args, **kwargs):
         if name == "numba" or name.startswith("numba."):
-            raise RuntimeError("operator torchvision::nms does not exist\nmore")
+            raise exc
         return real(name, *args, **kwargs)
 
     monkeypatch.delitem(sys.modules, "numba", raising=False)
-    monkeypatch.setattr(builtins, "__import__", broken)
+    monkeypatch.setattr(builtins, "__import__", failing)
+
+
+def test_a_package_that_is_installed_but_broken_is_reported_not_raised(monkeypatch):
+    """A torchvision built for another torch raises RuntimeError on import, a DLL Windows
+    cannot load an OSError: the report that should say so failed with them."""
+    _numba_import_raises(monkeypatch, RuntimeError("operator torchvision::nms does not "
+                                                   "exist\nmore"))
     report = environment_report("cpu")
     assert report["packages"]["numba"] == ("BROKEN (RuntimeError: operator torchvision::nms "
                                            "does not exist)")
@@ -57,17 +62,8 @@ def test_a_package_that_is_installed_but_broken_is_reported_not_raised(monkeypat
 def test_a_package_whose_own_dependency_is_missing_is_broken_not_absent(monkeypatch):
     """numba installed, a library it needs not: 'NOT INSTALLED' sent users to a pip that
     answered 'already satisfied'. Only the package's own absence is absence."""
-    import builtins
-
-    real = builtins.__import__
-
-    def lacking(name, *args, **kwargs):
-        if name == "numba" or name.startswith("numba."):
-            raise ModuleNotFoundError("No module named 'llvmlite'", name="llvmlite")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.delitem(sys.modules, "numba", raising=False)
-    monkeypatch.setattr(builtins, "__import__", lacking)
+    _numba_import_raises(monkeypatch, ModuleNotFoundError("No module named 'llvmlite'",
+                                                          name="llvmlite"))
     report = environment_report("cpu")
     assert report["packages"]["numba"] == ("BROKEN (ModuleNotFoundError: No module named "
                                            "'llvmlite')")
