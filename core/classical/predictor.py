@@ -4,7 +4,7 @@ Pixels engine's predictor: raw band values in, class probabilities out.
 The skops file is read only after its size, its arrays' headers and every type in its
 object tree passed the checks (package_members, skops_allowlist); the trees files are
 checked node by node by their stores; and the loaded model must agree with its .emd and
-classify two pixels before a tile is read."""
+classify two and three pixels before a tile is read."""
 
 from __future__ import annotations
 
@@ -67,17 +67,22 @@ class ClassicalPredictor:
                                         "features" if seg else "bands")
         fast = [f for f in (FastSvmProba, FastForestProba, FastBoostingProba)
                 if f.supports(self.model)]
-        try:
-            self.proba = fast[0](self.model) if fast else self.model.predict_proba
-            trial = self.proba(np.zeros((2, self.features)))
-        except Exception as exc:  # noqa: BLE001 - a model that cannot classify two pixels
-            raise InputError("model", f"'{pkg.path}': its classifier does not work "
-                             f"({type(exc).__name__}: {str(exc)[:120]}); the package is "
-                             "damaged") from None
-        if np.shape(trial) != (2, len(self.values)):
-            raise InputError("model", f"'{pkg.path}': its classifier gives "
-                             f"{np.shape(trial)} probabilities for 2 pixels of "
-                             f"{len(self.values)} classes; the package is damaged")
+        # tried on 2 and on 3 pixels: an array a package shapes (2, n) where (n,) belongs
+        # (a scaler's mean, a boosting baseline) broadcasts against 2 rows alone, and
+        # failed on every tile instead
+        for rows in (2, 3):
+            try:
+                if rows == 2:
+                    self.proba = fast[0](self.model) if fast else self.model.predict_proba
+                trial = self.proba(np.zeros((rows, self.features)))
+            except Exception as exc:  # noqa: BLE001 - a model that cannot classify pixels
+                raise InputError("model", f"'{pkg.path}': its classifier does not work "
+                                 f"({type(exc).__name__}: {str(exc)[:120]}); the package is "
+                                 "damaged") from None
+            if np.shape(trial) != (rows, len(self.values)):
+                raise InputError("model", f"'{pkg.path}': its classifier gives "
+                                 f"{np.shape(trial)} probabilities for {rows} pixels of "
+                                 f"{len(self.values)} classes; the package is damaged")
         # the package's confidence calibration (1 = raw scores); it never changes a class
         self.temperature = info.temperature
         walk = getattr(self.proba, "walk", None)

@@ -286,7 +286,9 @@ class FastSvmProba:
                      for a, b in self.blocks]
         self.intercept = svc.intercept_
         self.classes = svc.classes_
-        self.rows = max(256, (1 << 22) // max(len(sv), 1))  # about 16 MB of kernel per chunk
+        # about 16 MB of kernel per chunk, whatever the support vectors (a floor of 256
+        # rows made 7 GB per thread of a package claiming 7 million of them)
+        self.rows = max(1, (1 << 22) // max(len(sv), 1))
 
     def ovo(self, xs: np.ndarray) -> np.ndarray:
         """libsvm's pairwise decision values (sum of coef * K + intercept) for scaled rows."""

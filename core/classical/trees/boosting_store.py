@@ -82,6 +82,11 @@ def join_predictors(model, data: bytes, where: str):
         bit_counts, shape = arrays["bitset_counts"], arrays["shape"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise InputError("model", f"'{where}': the boosting trees cannot be read ({exc})") from None
+    if not all(isinstance(a, np.ndarray) and a.ndim >= 1
+               for a in (nodes, counts, binned, raw, bit_counts, shape)):
+        # a member without .npy comes back as bytes; a 0-d array has no len()
+        raise InputError("model", f"'{where}': the boosting trees are damaged (a member is "
+                         "not a numpy array of rows); train the model again")
     if nodes.dtype != PREDICTOR_RECORD_DTYPE:
         raise InputError("model", f"'{where}': its trees were saved by a scikit-learn with "
                          "another tree layout; train the model again with this one")

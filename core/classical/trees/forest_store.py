@@ -89,6 +89,12 @@ def join_trees(model, data: bytes, where: str):
         raise InputError("model", f"'{where}' has a trees file but no forest to put them in")
     template = forest.estimators_[0]
     n_classes = int(template.n_classes_)
+    # the walk compiled with numba reads a leaf's row of forest.n_classes_ values without
+    # bounds checks: a template counting fewer classes than the forest read past the table
+    if not (np.ndim(forest.n_classes_) == 0 and int(forest.n_classes_) == n_classes
+            == len(getattr(forest, "classes_", ()))):
+        raise InputError("model", f"'{where}': the forest's trees are damaged (the trees "
+                         "count other classes than the forest); train the model again")
     _check(nodes, values, counts, depths, seeds, forest, n_classes, NODE_DTYPE, where)
     starts = np.concatenate([[0], np.cumsum(counts)])
     estimators = []
@@ -110,10 +116,12 @@ def _check(nodes, values, counts, depths, seeds, forest, n_classes, node_dtype, 
         return InputError("model", f"'{where}': the forest's trees are damaged ({why}); "
                           "train the model again")
 
+    if not all(isinstance(a, np.ndarray) for a in (nodes, values, counts, depths, seeds)):
+        raise bad("a member is not a numpy array")
     if nodes.dtype != np.dtype(node_dtype):
         raise InputError("model", f"'{where}': its trees were saved by a scikit-learn with "
                          "another tree layout; train the model again with this one")
-    if nodes.ndim != 1 or values.dtype.kind != "f" or depths.ndim != 1 or seeds.ndim != 1 or \
+    if nodes.ndim != 1 or values.dtype != np.float64 or depths.ndim != 1 or seeds.ndim != 1 or \
             not np.issubdtype(depths.dtype, np.integer) or \
             not np.issubdtype(seeds.dtype, np.integer):
         raise bad("arrays of the wrong kind")
@@ -132,7 +140,11 @@ def _check(nodes, values, counts, depths, seeds, forest, n_classes, node_dtype, 
     if ((right == -1) != leaf).any() or \
             ((left[inner] <= local[inner]) | (left[inner] >= size[inner])).any() or \
             ((right[inner] <= local[inner]) | (right[inner] >= size[inner])).any() or \
-            ((feature[inner] < 0) | (feature[inner] >= forest.n_features_in_)).any():
+            ((feature[inner] < 0) | (feature[inner] >= forest.n_features_in_)).any() or \
+            (feature[leaf] != -2).any():  # scikit-learn's TREE_UNDEFINED on every leaf
         raise bad("a node points outside its tree")
+    if not np.isfinite(nodes["threshold"][inner]).all():
+        # scikit-learn sends a pixel right of a NaN split, the compiled walk left
+        raise bad("a split threshold is not a number")
     if not np.isfinite(values).all():
         raise bad("a leaf value is not a number")

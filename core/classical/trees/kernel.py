@@ -63,7 +63,8 @@ class FlatForest:
         self.child[0::2] = np.where(leaf, ids, left + base)
         self.child[1::2] = np.where(leaf, ids, right + base)
         self.feature = np.where(leaf, 0, feature).astype(np.uint32)
-        self.n_features = int(feature.max()) + 1 if (~leaf).any() else 1
+        # the splits' features only: a leaf's is unused (scikit-learn's -2)
+        self.n_features = int(feature[~leaf].max()) + 1 if (~leaf).any() else 1
         # each band's thresholds, sorted; a node keeps the index of its own among them
         self.cuts = []
         code = np.zeros(n, dtype=np.int64)

@@ -165,3 +165,36 @@ def test_mixed_precision_where_it_does_nothing_is_said_not_applied(rf, sample, t
                                    mixed_precision=True), progress)
     assert any(m.startswith("MIXED_PRECISION is for torch on a CUDA GPU; this run is ") and
                "not applied" in m for m in progress.messages)
+
+
+def test_an_array_shaped_for_two_pixels_is_caught_before_a_tile(rf, tmp_path):
+    """A scaler whose mean has a row per pixel of the trial (2, bands) broadcast against the
+    two-pixel trial and failed on every tile as a bug in LandLearn; three pixels catch it."""
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from landlearn.core.classify.predictor import load_predictor
+
+    out, _, _ = rf
+    predictor, _ = load_predictor(str(out), "cpu", False)
+    model = predictor.model
+    scaler = StandardScaler().fit(np.random.default_rng(0).random((10, 5)))
+    scaler.mean_ = np.vstack([scaler.mean_, scaler.mean_])
+    forest = model.steps[-1][1] if hasattr(model, "steps") else model
+    bad_model = Pipeline([("scaler", scaler), ("forest", forest)])
+    bad = tmp_path / "bad.dlpk"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "model.skops":
+                data = sio.dumps(bad_model)
+            elif name.endswith(".emd"):
+                emd = json.loads(data)
+                trees = emd["LandLearn"].pop("trees_file")
+                data = json.dumps(emd)
+            if name != trees:
+                dst.writestr(name.replace("rf.", "bad."), data)
+    with pytest.raises(InputError, match=r"^MODEL: .*bad.dlpk': its classifier does not work "
+                       r"\(ValueError"):
+        load_predictor(str(bad), "cpu", False)

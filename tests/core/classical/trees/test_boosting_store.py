@@ -80,7 +80,8 @@ def test_damaged_predictors_are_refused(nc_boosting):
                dict(node_counts=lambda c: c.astype(np.float64)),
                dict(shape=lambda s: s + [0, 1]),
                dict(shape=lambda s: s * [2, 1]),
-               dict(shape=lambda s: np.array([np.nan, 1.0]))]  # int(nan): a raw ValueError
+               dict(shape=lambda s: np.array([np.nan, 1.0])),  # int(nan): a raw ValueError
+               dict(binned_bitsets=lambda b: np.array(0, b.dtype))]  # 0-d: len() raised
     for change in damaged:
         with pytest.raises(InputError, match="^MODEL: 'm.dlpk': the boosting trees are damaged"):
             join_predictors(_load(blob), tampered_npz(data, **change), "m.dlpk")

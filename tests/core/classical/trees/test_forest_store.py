@@ -72,7 +72,20 @@ def test_damaged_trees_are_refused(nc_forest):
         nodes["feature"][0] = 5
         return nodes
 
+    def leaf_feature(nodes):  # a leaf naming feature 2^40: the compiled walk's tables
+        nodes = nodes.copy()  # grew with it (a hang, then all the memory)
+        nodes["feature"][np.flatnonzero(nodes["left_child"] == -1)[0]] = 2 ** 40
+        return nodes
+
+    def nan_split(nodes):  # left in the compiled walk, right in scikit-learn's
+        nodes = nodes.copy()
+        nodes["threshold"][0] = np.nan
+        return nodes
+
     for change in (dict(nodes=loop), dict(nodes=outside), dict(nodes=bad_feature),
+                   dict(nodes=leaf_feature), dict(nodes=nan_split),
+                   # scikit-learn's own check raised ValueError on them inside __setstate__
+                   dict(values=lambda v: v.astype(np.float32)),
                    dict(node_counts=lambda c: c[:-1]), dict(values=lambda v: v[:-1]),
                    dict(node_counts=lambda c: c.astype(np.float64)),
                    dict(node_counts=_wrapping),
@@ -89,3 +102,20 @@ def test_damaged_trees_are_refused(nc_forest):
         load(packed)
     with pytest.raises(InputError, match="cannot be read"):
         load(b"not a numpy file")
+    # a member named 'nodes' without .npy: np.load handed back bytes (AttributeError)
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(buf, "w") as zout:
+        for item in zin.infolist():
+            name = "nodes" if item.filename == "nodes.npy" else item.filename
+            zout.writestr(name, b"raw bytes" if name == "nodes" else zin.read(item))
+    with pytest.raises(InputError, match="damaged \\(a member is not a numpy array\\)"):
+        load(buf.getvalue())
+    # the trees counting fewer classes than the forest (the compiled walk read past its
+    # table of leaf values)
+    fewer = sio.loads(blob, trusted=sio.get_untrusted_types(data=blob))
+    fewer[-1].n_classes_ = int(fewer[-1].n_classes_) + 1
+    with pytest.raises(InputError, match="the trees count other classes than the forest"):
+        join_trees(fewer, data, "m.dlpk")
