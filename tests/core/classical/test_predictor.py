@@ -46,27 +46,35 @@ def test_package_with_untrusted_types_is_refused(rf, sample, tmp_path):
         classify_pixels(ClassifyConfig(image, str(bad), str(tmp_path / "x.tif")))
 
 
+def _with_model_inside(package, dst_path, model):
+    """``package`` as LandLearn wrote it before the trees were stored apart: ``model`` whole
+    in model.skops, no trees file; named after ``dst_path``."""
+    import skops.io as sio
+
+    stem = dst_path.stem
+    with zipfile.ZipFile(package) as src, zipfile.ZipFile(dst_path, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "model.skops":
+                data = sio.dumps(model)
+            elif name.endswith(".emd"):
+                emd = json.loads(data)
+                trees = emd["LandLearn"].pop("trees_file")
+                data = json.dumps(emd)
+            if name != trees:
+                dst.writestr(name.replace("rf.", f"{stem}."), data)
+    return dst_path
+
+
 def test_package_with_the_trees_inside_skops_still_loads(rf, sample, tmp_path):
     """Packages from before the trees were stored apart keep the whole forest in skops."""
-    import skops.io as sio
 
     from landlearn.core.classify.predictor import load_predictor
 
     out, _, _ = rf
     predictor, _ = load_predictor(str(out), "cpu", False)
     assert len(predictor.model[-1].estimators_) == 100
-    old = tmp_path / "old.dlpk"
-    with zipfile.ZipFile(out) as src, zipfile.ZipFile(old, "w") as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name == "model.skops":
-                data = sio.dumps(predictor.model)
-            elif name.endswith(".emd"):
-                emd = json.loads(data)
-                trees = emd["LandLearn"].pop("trees_file")
-                data = json.dumps(emd)
-            if name != trees:
-                dst.writestr(name.replace("rf.", "old."), data)
+    old = _with_model_inside(out, tmp_path / "old.dlpk", predictor.model)
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")
     for model in (out, old):
         classify_pixels(ClassifyConfig(image, str(model), str(tmp_path / f"{model.stem}.tif"),
@@ -170,7 +178,6 @@ def test_mixed_precision_where_it_does_nothing_is_said_not_applied(rf, sample, t
 def test_an_array_shaped_for_two_pixels_is_caught_before_a_tile(rf, tmp_path):
     """A scaler whose mean has a row per pixel of the trial (2, bands) broadcast against the
     two-pixel trial and failed on every tile as a bug in LandLearn; three pixels catch it."""
-    import skops.io as sio
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -183,18 +190,7 @@ def test_an_array_shaped_for_two_pixels_is_caught_before_a_tile(rf, tmp_path):
     scaler.mean_ = np.vstack([scaler.mean_, scaler.mean_])
     forest = model.steps[-1][1] if hasattr(model, "steps") else model
     bad_model = Pipeline([("scaler", scaler), ("forest", forest)])
-    bad = tmp_path / "bad.dlpk"
-    with zipfile.ZipFile(out) as src, zipfile.ZipFile(bad, "w") as dst:
-        for name in src.namelist():
-            data = src.read(name)
-            if name == "model.skops":
-                data = sio.dumps(bad_model)
-            elif name.endswith(".emd"):
-                emd = json.loads(data)
-                trees = emd["LandLearn"].pop("trees_file")
-                data = json.dumps(emd)
-            if name != trees:
-                dst.writestr(name.replace("rf.", "bad."), data)
+    bad = _with_model_inside(out, tmp_path / "bad.dlpk", bad_model)
     with pytest.raises(InputError, match=r"^MODEL: .*bad.dlpk': its classifier does not work "
                        r"\(ValueError"):
         load_predictor(str(bad), "cpu", False)
