@@ -13,6 +13,7 @@ are checked against the package's .emd before it runs.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from types import SimpleNamespace
@@ -117,6 +118,33 @@ class OnnxPredictor:
                              "export the graph again with Export Model")
         self._input = ins[0].name
         self._classes = len(info.class_values)
+        self._check_description(pkg)
+
+    def _check_description(self, pkg: PackagedModel) -> None:
+        """The graph carries the .emd it was exported with (metadata 'landlearn'): its
+        classes, bands and normalisation must be the package's. A graph moved in from
+        another package of as many bands and classes ran under this .emd's class values
+        (a wrong legend) and normalised as that package did (another map than torch's)."""
+        raw = self.session.get_modelmeta().custom_metadata_map.get("landlearn")
+        if raw is None:
+            return  # a graph without LandLearn's description: the shapes were checked
+        try:
+            theirs = json.loads(raw)["LandLearn"]
+            mine = pkg.landlearn
+            differs = [key for key in ("class_values", "in_channels") if
+                       theirs.get(key) != mine.get(key)]
+            for key in ("mean", "std"):
+                a = np.asarray(theirs["normalization"][key], np.float64)
+                b = np.asarray(mine["normalization"][key], np.float64)
+                if a.shape != b.shape or not np.allclose(a, b, rtol=1e-6, atol=0):
+                    differs.append(f"normalization {key}")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            differs = ["its description cannot be read"]
+        if differs:
+            raise InputError("model", f"'{pkg.path}': its ONNX graph was exported for another "
+                             f"model ({', '.join(differs)} differ from the .emd's); the "
+                             "package was altered: export the graph again with Export "
+                             "Model, or classify with RUNTIME=torch")
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         try:

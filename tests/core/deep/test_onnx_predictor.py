@@ -46,6 +46,17 @@ def test_the_graph_runs_and_an_altered_one_is_refused(trained, tmp_path):
     with pytest.raises(InputError, match="^MODEL: .*ONNX graph cannot be loaded"):
         OnnxPredictor(read_package(_swap_graph(package, tmp_path / "b.dlpk", b"\x08\x07junk")),
                       info)
+    # a graph of as many bands and classes from another package (other class values and
+    # normalisation): its shapes fit, its description does not
+    emd = json.loads(json.dumps(pkg.emd))
+    emd["LandLearn"]["class_values"] = [v + 100 for v in emd["LandLearn"]["class_values"]]
+    emd["LandLearn"]["normalization"]["mean"] = [m + 1 for m in
+                                                emd["LandLearn"]["normalization"]["mean"]]
+    model = build_model("unet", "resnet18", 10, len(info.class_values)).eval()
+    alien = export_onnx(model, emd)
+    with pytest.raises(InputError, match=r"^MODEL: .*c.dlpk': its ONNX graph was exported for "
+                       r"another model \(class_values, normalization mean differ"):
+        OnnxPredictor(read_package(_swap_graph(package, tmp_path / "c.dlpk", alien)), info)
 
 
 def test_a_graph_taking_tensors_from_files_is_refused_twice(trained, tmp_path, monkeypatch):
