@@ -20,9 +20,40 @@ from ..model_package.onnx_graph import has_onnx
 from ..runtime.deps import is_installed
 from ..runtime.device import DEVICES, cuda_index, may_have_cuda, onnx_may_have_cuda, resolve_device
 
-__all__ = ["RUNTIMES", "ModelInfo", "load_predictor"]
+__all__ = ["RUNTIMES", "ModelInfo", "engine_here", "load_predictor"]
 
 RUNTIMES = ("auto", "onnxruntime", "torch")
+
+
+def _runtime_for(pkg, runtime: str, name: str) -> str:
+    """RUNTIME=auto decided for a deep package on this machine: ONNX Runtime (with onnx
+    beside it: a graph is parsed and checked before it runs) on the CPU, torch where a GPU
+    may be used or the package has no graph."""
+    if runtime != "auto":
+        return runtime
+    use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and is_installed("onnx") and (
+        name == "cpu" or (name == "auto" and not may_have_cuda()))
+    if not use_onnx and not is_installed("torch") and has_onnx(pkg):
+        use_onnx = True  # torch-free install: ONNX Runtime names what is missing
+    return "onnxruntime" if use_onnx else "torch"
+
+
+def engine_here(path: str, runtime: str, device: str, quantize: bool) -> str:
+    """What a deep package would run on in this process, as 'runtime on device' ('scikit-
+    learn' for a classical one), decided as load_predictor decides it, without loading the
+    network: for a Dask run, whose workers each decide RUNTIME and DEVICE=auto for
+    themselves (a GPU worker's torch blocks beside a CPU worker's ONNX Runtime blocks give
+    a map with seams at near ties)."""
+    pkg = read_package(path, "model")
+    if pkg.kind != "deep":
+        return "scikit-learn"
+    if quantize:
+        return "onnxruntime int8 on cpu"
+    chosen = _runtime_for(pkg, runtime, device)
+    if chosen == "onnxruntime":
+        gpu = device.startswith("cuda") or (device == "auto" and onnx_may_have_cuda())
+        return f"onnxruntime on {'cuda' if gpu else 'cpu'}"
+    return f"torch on {resolve_device(device).type}"
 
 
 def load_predictor(path: str, device, mixed_precision: bool = False, runtime: str = "auto",
@@ -58,13 +89,7 @@ def load_predictor(path: str, device, mixed_precision: bool = False, runtime: st
                              "kernels); use DEVICE=cpu or auto with QUANTIZE, or leave it off "
                              "on a GPU")
         return OnnxPredictor(pkg, info, "cpu", int8=True), info
-    if runtime == "auto":
-        # ONNX Runtime with onnx beside it: a graph is parsed and checked before it runs
-        use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and is_installed("onnx") and (
-            name == "cpu" or (name == "auto" and not may_have_cuda()))
-        if not use_onnx and not is_installed("torch") and has_onnx(pkg):
-            use_onnx = True  # torch-free install: ONNX Runtime names what is missing
-        runtime = "onnxruntime" if use_onnx else "torch"
+    runtime = _runtime_for(pkg, runtime, name)
     if runtime == "onnxruntime":
         if not has_onnx(pkg):
             raise InputError("runtime", f"'{path}' holds no ONNX graph (trained without "

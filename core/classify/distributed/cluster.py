@@ -202,12 +202,14 @@ class Workers:
 
 
 def preflight(client, paths: dict[str, list[str]], probe: str, progress,
-              needs: frozenset[str] = frozenset({"numpy"})) -> Workers:
+              needs: frozenset[str] = frozenset({"numpy"}),
+              engine: dict | None = None) -> Workers:
     """Ask every worker what it sees; raise the first problem with its fix. One question
-    to every worker: its answer also gives its host and cores."""
+    to every worker: its answer also gives its host and cores, and (``engine``: the run's
+    model, runtime, device and quantize) what it would run the model on."""
     mine = engine_fingerprint()
     try:
-        answers = client.run(check_worker, paths, probe)
+        answers = client.run(check_worker, paths, probe, engine)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot even import the engine
         raise InputError("dask_scheduler", f"the workers cannot run LandLearn's engine "
                          f"({type(exc).__name__}: {str(exc)[:300]}); install LandLearn and its "
@@ -257,8 +259,26 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress,
         if differ:
             progress.warning(f"worker {address} runs {said}: predictions can "
                              "differ slightly from this machine's; install the same versions")
+    _one_engine(answers)
     nthreads = client.nthreads()
     return Workers(sum(nthreads.values()), full_hosts(answers, nthreads))
+
+
+def _one_engine(answers: dict[str, dict]) -> None:
+    """Every worker runs the model on one runtime and one kind of device: RUNTIME and
+    DEVICE=auto are decided by each worker, and a GPU worker's torch blocks beside a CPU
+    worker's ONNX Runtime blocks differ at near ties (seams along the blocks)."""
+    engines: dict[str, list[str]] = {}
+    for address, got in sorted(answers.items()):
+        if got.get("runs_on") is not None:
+            engines.setdefault(got["runs_on"], []).append(f"{address} ({got['host']})")
+    if len(engines) > 1:
+        said = "; ".join(f"{', '.join(who[:3])}{' ...' if len(who) > 3 else ''}: {what}"
+                         for what, who in sorted(engines.items()))
+        raise InputError("device", f"the workers would run the model on different engines "
+                         f"({said}); their blocks would differ where classes are nearly tied. "
+                         "Set RUNTIME and DEVICE to one engine every worker has (such as "
+                         "RUNTIME=torch, DEVICE=cpu), or install the same on every worker")
 
 
 def _same_files(address: str, got: dict, paths: dict[str, list[str]]) -> None:

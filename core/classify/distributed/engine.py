@@ -129,7 +129,9 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
         # named, not block by block
         paths = {name: _sample(found) for name, found in files.items()}
         paths["model"] = [config.model]
-        found = preflight(client, paths, staging.probe, progress, needs)
+        found = preflight(client, paths, staging.probe, progress, needs,
+                          {"path": config.model, "runtime": config.runtime,
+                           "device": config.device, "quantize": config.quantize})
         run.workers, full = found.threads, found.full_hosts
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
             "worker processes on this machine"

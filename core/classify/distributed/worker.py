@@ -30,7 +30,7 @@ from ...files import landlearn_manifest
 from ...progress import NullProgress
 from ...runtime.threads import limit_compute_threads
 from ..output import ClassifyOutputs
-from ..predictor import load_predictor
+from ..predictor import engine_here, load_predictor
 from ..stream import open_source, stream_tiles
 from ..tiling import batch_size
 from .plan import Block
@@ -155,9 +155,10 @@ def _visible(path: str) -> bool:
         return False
 
 
-def check_worker(paths: dict[str, list[str]], probe: str) -> dict:
+def check_worker(paths: dict[str, list[str]], probe: str, engine: dict | None = None) -> dict:
     """Run on every worker before any block: what it cannot see (per parameter, the first
-    of its files: a raster's VRT sources or mask count too), and its versions."""
+    of its files: a raster's VRT sources or mask count too), its versions, and (``engine``:
+    engine_here's model, runtime, device and quantize) what it would run the model on."""
     missing, stats = {}, {}
     for parameter, files in paths.items():
         for path in files:
@@ -167,7 +168,13 @@ def check_worker(paths: dict[str, list[str]], probe: str) -> dict:
             stats[path] = file_stat(path)
     if not os.path.exists(probe):
         missing["staging"] = probe
-    return {"host": socket.gethostname(), "cores": host_cores(), "missing": missing,
+    runs_on = None
+    if engine is not None and "model" not in missing:
+        try:
+            runs_on = engine_here(**engine)
+        except Exception as exc:  # noqa: BLE001 - its blocks will fail naming it; said here
+            runs_on = f"nothing ({type(exc).__name__}: {str(exc)[:160]})"
+    return {"runs_on": runs_on, "host": socket.gethostname(), "cores": host_cores(), "missing": missing,
             "stats": stats,
             "fingerprint": engine_fingerprint(), "executable": sys.executable,
             "malloc_trim": started_with("MALLOC_TRIM_THRESHOLD_")}

@@ -76,6 +76,25 @@ def test_runtime_auto_takes_onnx_runtime_on_the_cpu_with_the_same_probabilities(
         load_predictor(model, "cpu", runtime="tensorrt")
 
 
+def test_engine_here_says_what_load_predictor_takes(model, rf):
+    """What a Dask worker reports before any block (the same decision as load_predictor)."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from landlearn.core.classify.predictor import engine_here
+    from landlearn.core.deep.onnx_predictor import OnnxPredictor
+
+    gpu = torch.cuda.is_available()
+    for runtime, device in (("auto", "cpu"), ("torch", "cpu"), ("auto", "auto")):
+        said = engine_here(model, runtime, device, False)
+        predictor, _ = load_predictor(model, device, runtime=runtime)
+        took = "onnxruntime" if isinstance(predictor, OnnxPredictor) else "torch"
+        assert said.startswith(took + " on ")
+        assert said.endswith("cuda" if gpu and device == "auto" else "cpu")
+    assert engine_here(model, "auto", "cpu", True) == "onnxruntime int8 on cpu"
+    assert engine_here(str(rf[0]), "auto", "auto", False) == "scikit-learn"
+
+
 def test_a_classical_model_refuses_onnx_runtime(rf):
     from landlearn.core.errors import InputError
 

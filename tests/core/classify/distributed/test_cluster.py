@@ -30,8 +30,8 @@ class _Client:
 
 
 def _as_worker(**override):
-    def answer(func, paths, probe):
-        got = func(paths, probe)
+    def answer(func, paths, probe, engine=None):
+        got = func(paths, probe, engine)
         got.update(override)
         return got
     return answer
@@ -293,3 +293,24 @@ def test_local_workers_that_cannot_start_name_the_parameter(monkeypatch):
     with pytest.raises(InputError, match=r"^PARALLEL_PROCESSING_FACTOR: 2 worker processes "
                        r"could not start on this machine \(RuntimeError: Nanny failed"):
         module.open_client("", 2, RecordingProgress())
+
+
+def test_workers_that_would_run_the_model_on_different_engines_are_refused(nc_image, rf,
+                                                                         tmp_path):
+    """RUNTIME and DEVICE=auto are decided on each worker: a GPU worker's torch beside a
+    CPU worker's ONNX Runtime gave one map from two engines. Each worker says what it would
+    run the model on, and a mixture stops the run before any block."""
+    probe = tmp_path / "probe"
+    probe.touch()
+    query = {"path": str(rf[0]), "runtime": "auto", "device": "auto", "quantize": False}
+    paths = {"input_raster": [nc_image], "model": [str(rf[0])]}
+    same = _Client({"tcp://a:1": _as_worker(), "tcp://b:1": _as_worker()})
+    preflight(same, paths, str(probe), RecordingProgress(), engine=query)
+    assert same.run(check_worker, paths, str(probe), query)["tcp://a:1"]["runs_on"] == \
+        "scikit-learn"
+    mixed = _Client({"tcp://a:1": _as_worker(runs_on="torch on cuda"),
+                     "tcp://b:1": _as_worker(runs_on="onnxruntime on cpu")})
+    with pytest.raises(InputError, match=r"^DEVICE: the workers would run the model on "
+                       r"different engines \(tcp://b:1 \(.*\): onnxruntime on cpu; tcp://a:1 "
+                       r"\(.*\): torch on cuda\).*Set RUNTIME and DEVICE"):
+        preflight(mixed, paths, str(probe), RecordingProgress(), engine=query)
