@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from ..geo.writer import GeoTiffWriter, check_geotiff_path
 from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, check, track
 from ..runtime.deps import require
+from ..scratch import scratch_folder
 from ..termination import terminable
 from .regions import RegionGraph, resolve
 from .segment_vote import SegmentVotes
@@ -342,7 +342,7 @@ def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineRe
         win_idx, voted = votes.lookup(*read_segments(seg_ds, win))
         return cls, np.where(voted & (cls > 0), values[win_idx], cls).astype(np.uint8), prob
 
-    with tempfile.TemporaryDirectory(prefix=".refine", dir=_folder(config.output)) as tmp, \
+    with scratch_folder("refine", _folder(config.output)) as tmp, \
             ExitStack() as stack:
         if min_pixels > 1:
             graph = RegionGraph(config.connectivity, len(classes) if src.is_prob else 1)

@@ -33,6 +33,7 @@ from ..geo.writer import check_geotiff_path
 from ..progress import NullProgress, Progress, SubProgress, check
 from ..runtime.deps import require
 from ..runtime.device import DEVICES, resolve_device
+from ..scratch import scratch_folder
 from ..termination import terminable
 from .first_pass import first_pass
 from .mean_shift import compiled_available
@@ -205,7 +206,7 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
         progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
                       f"{hr:.1f} (0..255 scale), {steps}, on "
                       + ("the CPU, compiled" if device == "compiled" else f"{device}"))
-        with tempfile.TemporaryDirectory(prefix=".segment", dir=_tmp_dir(config)) as tmp:
+        with scratch_folder("segment", _tmp_dir(config)) as tmp:
             labels_path = os.path.join(tmp, "labels.tif")
             try:
                 stats = first_pass(config, src, area, offset, scale, hs, hr, device,

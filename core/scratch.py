@@ -1,0 +1,65 @@
+"""Scratch folders beside an output, and the sweep of those a killed process left.
+
+Segment and Refine Classification keep their intermediate rasters (labels, regions: up to
+8 bytes a pixel) in a hidden folder beside the output, on the output's disk. A normal end,
+an error, Cancel and SIGTERM remove it; a SIGKILL (the out-of-memory killer, a batch
+scheduler's hard limit) runs no clean-up, and the folder stayed for good. Its name holds
+the host and the process id, so the next run on that host removes the folders of
+processes that are gone, and never one a live run is using.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+
+__all__ = ["scratch_folder", "sweep_dead_scratch"]
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_dead_scratch(kind: str, folder: str) -> list[str]:
+    """Remove ``kind``'s scratch folders in ``folder`` that a process of this host made and
+    that is gone; the removed paths. Not on Windows, where signal 0 is CTRL_C_EVENT and
+    cannot ask whether a process lives."""
+    if sys.platform == "win32":
+        return []
+    pattern = re.compile(rf"\.{re.escape(kind)}-{re.escape(_host())}-(\d+)-[A-Za-z0-9_]+")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.fullmatch(name)
+        path = os.path.join(folder, name)
+        if match is None or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def scratch_folder(kind: str, folder: str) -> tempfile.TemporaryDirectory:
+    """A hidden scratch folder for ``kind`` ('segment', 'refine') in ``folder``, after the
+    ones killed processes of this host left there are swept."""
+    sweep_dead_scratch(kind, folder)
+    return tempfile.TemporaryDirectory(prefix=f".{kind}-{_host()}-{os.getpid()}-", dir=folder)
