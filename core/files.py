@@ -60,20 +60,29 @@ def remove_stale_temporaries(path: str) -> list[str]:
     folder, base = os.path.split(os.path.abspath(path))
     pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.part(\.(?!old$)[^/]*)?")
     removed = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        full = os.path.join(folder, name)
-        if pattern.fullmatch(name) and full not in _TEMPORARIES and os.path.isfile(full) \
-                and not os.path.islink(full):
+    for full, _ in names_matching(folder, pattern):
+        if full not in _TEMPORARIES and os.path.isfile(full) and not os.path.islink(full):
             try:
                 os.remove(full)
                 removed.append(full)
             except OSError:
                 pass
     return removed
+
+
+def names_matching(folder: str, pattern: re.Pattern) -> list[tuple[str, re.Match]]:
+    """(path, match) of the entries of ``folder`` whose whole name ``pattern`` matches
+    ([] when the folder cannot be listed): what a sweep of leftovers looks at."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is not None:
+            found.append((os.path.join(folder, name), match))
+    return found
 
 
 def set_aside(path: str) -> str:

@@ -17,6 +17,8 @@ import socket
 import sys
 import tempfile
 
+from .files import names_matching
+
 __all__ = ["scratch_folder", "sweep_dead_scratch"]
 
 
@@ -42,14 +44,8 @@ def sweep_dead_scratch(kind: str, folder: str) -> list[str]:
         return []
     pattern = re.compile(rf"\.{re.escape(kind)}-{re.escape(_host())}-(\d+)-[A-Za-z0-9_]+")
     removed = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        match = pattern.fullmatch(name)
-        path = os.path.join(folder, name)
-        if match is None or os.path.islink(path) or not os.path.isdir(path):
+    for path, match in names_matching(folder, pattern):
+        if os.path.islink(path) or not os.path.isdir(path):
             continue
         pid = int(match.group(1))
         if pid != os.getpid() and not _alive(pid):
