@@ -16,10 +16,8 @@ import re
 import shutil
 import uuid
 import zipfile
-from collections.abc import Callable
 
 from .errors import InputError
-from .uninterrupted import uninterrupted
 
 MARKER = "landlearn_files.json"
 GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")  # statistics, overviews, mask
@@ -195,44 +193,6 @@ def write_text_atomic(path: str, text: str, parameter: str) -> str:
     return write_bytes_atomic(path, text.encode("utf-8"), parameter)
 
 
-def write_marker(folder: str, algorithm: str) -> None:
-    """List every file under ``folder`` (a staging folder) in its marker file, with its
-    size and modification time: a file edited after the run (a label chip corrected by
-    hand) is then no longer LandLearn's to delete (changed_files)."""
-    files = sorted(os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/")
-                   for root, _dirs, names in os.walk(folder) for f in names)
-    stats = {}
-    for rel in files:
-        st = os.stat(os.path.join(folder, rel))
-        stats[rel] = [st.st_size, st.st_mtime_ns]
-    with open(os.path.join(folder, MARKER), "w", encoding="utf-8") as fh:
-        json.dump({"generator": "LandLearn", "algorithm": algorithm, "files": files,
-                   "stats": stats}, fh, indent=1)
-        fh.write("\n")
-
-
-def changed_files(folder: str) -> list[str]:
-    """Files the marker in ``folder`` lists with a size and time that they no longer have
-    (edited or replaced since LandLearn wrote them; a copy of the folder that did not keep
-    the times counts too: refusing is safe, deleting a user's edits is not). Markers of
-    LandLearn versions that recorded no stats: none."""
-    try:
-        stats = read_small_json(os.path.join(folder, MARKER)).get("stats")
-    except (OSError, ValueError, AttributeError):
-        return []
-    if not isinstance(stats, dict):
-        return []
-    changed = []
-    for rel, recorded in stats.items():
-        try:
-            st = os.stat(os.path.join(folder, *str(rel).split("/")))
-        except OSError:
-            continue  # gone: nothing to lose
-        if recorded != [st.st_size, st.st_mtime_ns]:
-            changed.append(str(rel))
-    return sorted(changed)
-
-
 # what zip writers use for packages (LandLearn, ArcGIS, numpy, skops): Python's zipfile
 # bounds what deflate inflates per read, but hands bzip2 and LZMA data to a decompressor
 # with no output limit, so one crafted member could take all the memory before any size
@@ -257,85 +217,6 @@ def read_small_json(path: str, limit: int = MAX_MARKER_BYTES):
         raise ValueError(str(exc)[:80]) from None
 
 
-def listed_files(folder: str, legacy: Callable[[str], set[str] | None] | None = None
-                 ) -> set[str] | None:
-    """The files a LandLearn run wrote into ``folder``: its marker's list, or for folders
-    of LandLearn versions before the marker, what ``legacy`` recognises; else None."""
-    try:
-        listed = read_small_json(os.path.join(folder, MARKER))
-        ours = set(listed["files"]) if listed.get("generator") == "LandLearn" else None
-        if ours is not None and all(isinstance(f, str) for f in ours):
-            return ours
-        return None
-    except FileNotFoundError:
-        return legacy(folder) if legacy else None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def foreign_files(folder: str, legacy: Callable[[str], set[str] | None] | None = None
-                  ) -> list[str] | None:
-    """Files in ``folder`` that LandLearn did not write (listed_files; GDAL's own sidecars
-    of listed files excepted); None when the folder is not a LandLearn folder at all."""
-    ours = listed_files(folder, legacy)
-    if ours is None:
-        return None
-    foreign = []
-    for root, dirs, names in os.walk(folder):
-        for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
-            rel = os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
-            if rel == MARKER or rel in ours or any(
-                    rel.endswith(s) and rel[: -len(s)] in ours for s in GDAL_SIDECARS):
-                continue
-            foreign.append(rel)
-    return sorted(foreign)
-
-
-def marker_algorithm(folder: str) -> str | None:
-    """The algorithm a LandLearn marker in ``folder`` names (None: no readable marker)."""
-    try:
-        algorithm = read_small_json(os.path.join(folder, MARKER)).get("algorithm")
-        return algorithm if isinstance(algorithm, str) else None
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def check_replaceable_folder(path: str, parameter: str, what: str = "output",
-                             legacy: Callable[[str], set[str] | None] | None = None,
-                             algorithm: str = "") -> None:
-    """Refuse unless ``path`` is missing, empty, or a folder that LandLearn wrote whole (with
-    ``algorithm``: that algorithm wrote it; an export's OVERWRITE replaced a classified
-    collection's folder as readily as an earlier export)."""
-    if not os.path.isdir(path) or not os.listdir(path):
-        return
-    wrote = marker_algorithm(path)
-    if algorithm and wrote and wrote != algorithm:
-        raise InputError(parameter, f"the folder '{path}' holds the results of LandLearn's "
-                         f"{wrote}, not an earlier {what}; it is not replaced even with "
-                         "OVERWRITE: choose an empty or new folder")
-    foreign = foreign_files(path, legacy)
-    if foreign is None:
-        names = sorted(os.listdir(path))
-        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        raise InputError(parameter, f"the folder '{path}' is not empty ({shown}) and was not "
-                         f"written by LandLearn ({MARKER} is missing), so it is not replaced "
-                         "even with OVERWRITE; choose an empty or new folder")
-    if foreign:
-        shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8
-                                           else "")
-        raise InputError(parameter, f"the folder '{path}' holds {len(foreign)} file(s) that "
-                         f"LandLearn did not write ({shown}); they are not deleted, so the "
-                         f"{what} is not replaced. Move them out or choose another folder")
-    changed = changed_files(path)
-    if changed:
-        shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8
-                                           else "")
-        raise InputError(parameter, f"the folder '{path}' holds {len(changed)} file(s) changed "
-                         f"since LandLearn wrote them ({shown}): edits of yours, which are not "
-                         f"deleted, so the {what} is not replaced. Choose another folder, or "
-                         "delete that folder yourself first")
-
-
 def empty_dir(path: str) -> bool:
     """A real folder with nothing in it (removing it loses nothing)."""
     try:
@@ -352,116 +233,3 @@ def landlearn_manifest(path: str) -> dict | None:
     except (OSError, ValueError):
         return None
     return got if isinstance(got, dict) and got.get("generator") == "LandLearn" else None
-
-
-class StagedFolder:
-    """Build an output folder under a hidden temporary name; publish it whole, or not at all.
-
-    A cancelled or failed export must not leave half a training set that a later training
-    run would happily read. ``replace`` allows an existing non-empty folder to be swapped
-    out, but only once the new one is complete, and only when that folder is one a
-    LandLearn run wrote (its marker lists every file in it); otherwise the run stops
-    before doing anything, naming the files it would not touch.
-    """
-
-    def __init__(self, path: str, parameter: str, replace: bool = False,
-                 what: str = "output", algorithm: str = "",
-                 legacy: Callable[[str], set[str] | None] | None = None):
-        # a link to a folder (chips -> /scratch/chips) is the folder it leads to: renaming
-        # onto the link itself failed at the very end (rmdir of a link), losing the export
-        bare = path.rstrip("/\\") or path  # 'chips/' is the link too, not what it holds
-        linked = os.path.islink(bare) or getattr(os.path, "isjunction", lambda _: False)(bare)
-        self.path = os.path.realpath(bare) if linked else os.path.abspath(path)
-        self.parameter = parameter
-        self.what = what
-        self.algorithm = algorithm
-        self.legacy = legacy
-        if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise InputError(parameter, f"'{self.path}' is a file; choose a folder")
-        if os.path.isdir(self.path) and os.listdir(self.path):
-            if not replace:
-                raise InputError(parameter, f"the folder '{self.path}' is not empty; choose an "
-                                 "empty or new folder, or set OVERWRITE to replace it")
-            self._check_replaceable()
-        ensure_writable_folder(self.path, parameter)
-        self.staging = self._make_staging()
-        self._done = False
-
-    def _make_staging(self) -> str:
-        staging = temporary_sibling(self.path)
-        os.makedirs(staging)
-        return staging
-
-    def _check_replaceable(self) -> None:
-        check_replaceable_folder(self.path, self.parameter, self.what, self.legacy,
-                                 self.algorithm)
-
-    def publish(self) -> str:
-        write_marker(self.staging, self.algorithm)
-        old = None
-        with uninterrupted():  # a SIGTERM between the two renames stranded the old folder
-            if os.path.isdir(self.path):
-                try:
-                    if os.listdir(self.path):
-                        # again: files may have appeared (or been edited) during the run
-                        self._check_replaceable()
-                        old = set_aside(self.path)
-                        os.replace(self.path, old)
-                    else:
-                        os.rmdir(self.path)
-                except (InputError, OSError) as exc:
-                    # the old folder stays (a file of the user's in it, or open in QGIS on
-                    # Windows); the finished work is not thrown away with the staging
-                    raise self._kept(exc) from None
-            try:
-                os.replace(self.staging, self.path)
-            except BaseException:
-                if old and not os.path.lexists(self.path):
-                    os.replace(old, self.path)  # the previous output back where it was
-                raise
-            self._done = True
-            if old:  # a temporary again: removed below, or by a termination's clean-up
-                _TEMPORARIES.add(old)
-        if old:  # outside the section: a large folder must not hold a SIGTERM for minutes
-            shutil.rmtree(old, ignore_errors=True)
-            _TEMPORARIES.discard(old)
-        return self.path
-
-    def _kept(self, exc: BaseException) -> InputError:
-        """The finished staging folder moved to a visible name beside the output, and the
-        error that says where (hours of chips or maps are not deleted because the old
-        folder could not be replaced at the very end)."""
-        why = exc.detail if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
-        kept = self.path + ".new"
-        n = 1
-        while os.path.lexists(kept):
-            n += 1
-            kept = f"{self.path}.new{n}"
-        try:
-            os.replace(self.staging, kept)
-        except OSError:
-            kept = self.staging
-        self._done = True
-        _TEMPORARIES.discard(self.staging)
-        return InputError(self.parameter, f"the finished {self.what} could not replace "
-                          f"'{self.path}' ({why}); it is kept whole in '{kept}': move or "
-                          "rename it yourself")
-
-    def discard(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self._done = True
-
-    def __enter__(self) -> StagedFolder:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if self._done:
-            return
-        if exc_type is None:
-            try:
-                self.publish()
-            except BaseException:
-                self.discard()
-                raise
-        else:
-            self.discard()

@@ -24,12 +24,12 @@ from collections.abc import Callable
 from .errors import InputError
 from .files import (
     MARKER,
-    StagedFolder,
     empty_dir,
     landlearn_manifest,
     temporary_sibling,
     write_text_atomic,
 )
+from .staged_folder import StagedFolder
 
 __all__ = ["RESUME_MANIFEST", "ResumableFolder", "resumable_path"]
 

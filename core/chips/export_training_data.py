@@ -16,7 +16,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..files import StagedFolder, disk_full_error, free_bytes, is_disk_full
+from ..files import disk_full_error, free_bytes, is_disk_full
 from ..geo.classes import ClassInfo
 from ..geo.extent import Extent, ExtentMask, extent_to_window
 from ..geo.grid import count_tiles, resampled_grid, tile_windows, window_bounds
@@ -26,6 +26,7 @@ from ..geo.sizes import DEFAULT_MAX_GPX, check_cell_size, check_output_size
 from ..labels.base import LabelConfig
 from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
+from ..staged_folder import StagedFolder
 from ..termination import terminable
 from .band_stats import BandStats
 from .chip_size import AUTO, MAX_WINDOWS, resolve_chip_size

@@ -18,15 +18,10 @@ import zipfile
 from dataclasses import dataclass
 
 from ..errors import InputError
-from ..files import (
-    StagedFolder,
-    check_replaceable_folder,
-    disk_full_error,
-    ensure_writable_folder,
-    temporary_sibling,
-)
+from ..files import disk_full_error, ensure_writable_folder, temporary_sibling
 from ..geo.outputs import check_distinct, claim_output
 from ..runtime.deps import require
+from ..staged_folder import StagedFolder, check_replaceable_folder
 from .members import MIB, PackageFiles, safetensors_header
 from .schema import (
     FORMAT,

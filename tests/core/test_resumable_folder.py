@@ -97,7 +97,7 @@ def test_a_folder_that_cannot_be_published_keeps_its_work_and_bookkeeping(tmp_pa
 
 
 def test_a_publish_that_fails_after_the_bookkeeping_moved_puts_it_back(tmp_path, monkeypatch):
-    from landlearn.core import files
+    from landlearn.core import staged_folder
 
     out = tmp_path / "maps"
     fixed = tmp_path / ".maps.landlearn-resume"
@@ -106,7 +106,7 @@ def test_a_publish_that_fails_after_the_bookkeeping_moved_puts_it_back(tmp_path,
         assert not os.path.exists(os.path.join(folder, RESUME_MANIFEST))  # moved aside
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files, "write_marker", full_disk)
+    monkeypatch.setattr(staged_folder, "write_marker", full_disk)
     with pytest.raises(OSError, match="No space left"):
         with _folder(out, "k1"):
             (fixed / "a.tif").write_text("done")
@@ -158,14 +158,15 @@ def test_an_aside_name_that_is_a_link_or_a_file_is_left_alone(tmp_path):
 
 
 def test_a_marker_too_deep_or_too_large_is_no_landlearn_marker(tmp_path):
-    from landlearn.core import files
+    from landlearn.core import files, staged_folder
 
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / MARKER).write_text("[" * 100_000 + "]" * 100_000)
     (folder / "a.tif").write_text("x")
-    assert files.listed_files(str(folder)) is None and files.marker_algorithm(str(folder)) is None
+    assert staged_folder.listed_files(str(folder)) is None and \
+        staged_folder.marker_algorithm(str(folder)) is None
     (folder / MARKER).write_text(json.dumps({"generator": "LandLearn", "files": ["a.tif"]}))
-    assert files.listed_files(str(folder)) == {"a.tif"}
+    assert staged_folder.listed_files(str(folder)) == {"a.tif"}
     with pytest.raises(ValueError, match="more than"):
         files.read_small_json(str(folder / MARKER), 10)

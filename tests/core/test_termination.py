@@ -142,7 +142,7 @@ def test_a_signal_during_an_outputs_renames_waits_for_them(tmp_path):
     (out).mkdir()
     (out / "old.txt").write_text("previous run")
     result = _run(f"""
-from landlearn.core.files import StagedFolder
+from landlearn.core.staged_folder import StagedFolder
 {SIGTERM_AT_FIRST_RENAME}
 with termination_guard():
     folder = StagedFolder({str(out)!r}, "output_folder", replace=True,
