@@ -1,7 +1,7 @@
 """An output folder that a stopped run can take up (RESUME).
 
 Classify Raster Collection's each_item mode writes one map per item into a folder that
-appears whole or not at all (files.StagedFolder). A run of 10^4 items that a job
+appears whole or not at all (staged_folder.StagedFolder). A run of 10^4 items that a job
 scheduler terminates at item 7,000 should not start over: with RESUME its folder is built
 under a fixed hidden name beside the output, ``.<folder name>.landlearn-resume``, with a
 manifest holding the run's key (what decides its files); a run stopped by anything but

@@ -4,7 +4,7 @@ Centre blending writes each tile's centre straight away. Weighted blending adds 
 tile's probabilities, times a weight that fades to its edges, into a strip one tile high;
 rows become final once the next row of tiles has started below them, and are written then.
 All outputs are verified together at the end and only then renamed into place
-(writer.commit_together), or all removed on error or cancel.
+(commit.commit_together), or all removed on error or cancel.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from rasterio.windows import Window
 
 from ..accuracy.calibration import apply_temperature
 from ..errors import InputError
-from ..geo.writer import GeoTiffWriter, commit_together
+from ..geo.commit import commit_together
+from ..geo.writer import GeoTiffWriter
 
 NODATA_FLOAT = -1.0
 

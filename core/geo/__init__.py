@@ -20,6 +20,6 @@ _NAMES = {
     "written_by_landlearn": ".outputs",
     "Block": ".raster", "RasterSource": ".raster", "open_dataset": ".raster",
     "PlannedOutput": ".sizes", "check_cell_size": ".sizes", "check_output_size": ".sizes",
-    "GeoTiffWriter": ".writer", "commit_together": ".writer",
+    "GeoTiffWriter": ".writer", "commit_together": ".commit",
 }
 __all__, __getattr__, __dir__ = lazy_face(__name__, _NAMES)

@@ -178,7 +178,7 @@ def check_distinct(inputs: Mapping[str, str | Iterable[str] | None],
     ``inputs`` maps parameters to a path or paths; ``outputs`` maps parameters to paths
     (None = not requested); parameters in ``styled`` also write a .qml beside them;
     parameters in ``folders`` are output folders, which no input may lie inside (their
-    own replacement rule is files.StagedFolder's).
+    own replacement rule is staged_folder.StagedFolder's).
     """
     styled = {s.upper() for s in styled}
     folders = {f.upper() for f in folders}

@@ -204,7 +204,7 @@ def check_model_output(package: str, inputs: dict, parameter: str = "output_mode
 def unpack_report(package: str, parameter: str = "output_model") -> str:
     """Unpack the report/ of a package LandLearn just wrote beside it; return report.html.
 
-    The folder is replaced only when an earlier LandLearn run wrote it (files.StagedFolder):
+    The folder is replaced only when an earlier LandLearn run wrote it (staged_folder.StagedFolder):
     a '<stem>_report' folder holding anything else is left alone.
     """
     folder = report_folder(package)

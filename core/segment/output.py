@@ -14,15 +14,10 @@ import rasterio
 
 from ..errors import Cancelled, InputError
 from ..files import ensure_writable_folder, temporary_sibling
+from ..geo.commit import FinishedFile, commit_together
 from ..geo.grid import Grid, count_tiles, tile_windows
 from ..geo.outputs import GENERATOR, LAYOUT_TAG, WRITER_TAG, claim_output, gpkg_layout
-from ..geo.writer import (
-    FinishedFile,
-    GeoTiffWriter,
-    commit_together,
-    int64_written_as_uint64,
-    nodata_fits,
-)
+from ..geo.writer import GeoTiffWriter, int64_written_as_uint64, nodata_fits
 from ..progress import Progress, track
 
 

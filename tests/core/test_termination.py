@@ -171,14 +171,14 @@ import numpy as np, rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 from landlearn.core.geo.grid import Grid
-from landlearn.core.geo import writer as w
+from landlearn.core.geo import commit, writer as w
 grid = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 60, 30)
 path = {str(tmp_path / "map.tif")!r}
 
 def run():
     out = w.GeoTiffWriter(path, grid, 1, np.uint8, nodata=0, parameter="output")
     out.write(np.ones((30, 60), np.uint8), Window(0, 0, 60, 30))
-    w.commit_together([out])
+    commit.commit_together([out])
 
 run()
 {SIGTERM_AT_FIRST_RENAME}

@@ -14,7 +14,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from ...geo.writer import commit_together
+from ...geo.commit import commit_together
 from ..output import open_writers
 from .worker import part_paths
 
