@@ -69,3 +69,33 @@ def points(path, xys, epsg, field_type="integer"):
         layer.CreateFeature(f)
     ds = None
     return str(path)
+
+
+def class_map_fixture():
+    """(classes, grid) of the small styled class map write_class_map writes: two classes
+    (values 1 and 3, one name with an ampersand), 600 x 300 px of 10 m in UTM 33N."""
+    from rasterio.crs import CRS
+
+    from landlearn.core.geo.classes import ClassInfo
+    from landlearn.core.geo.grid import Grid
+
+    classes = [ClassInfo(1, "water", (0, 0, 255)), ClassInfo(3, "forest & wood", (0, 128, 0))]
+    return classes, Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 600, 300)
+
+
+def write_class_map(path, **kw):
+    """A class map through GeoTiffWriter in 256 px strips: 1 on the left third, 3 on the
+    right, 0 (NoData) between; its array."""
+    from rasterio.windows import Window
+
+    from landlearn.core.geo.writer import GeoTiffWriter
+
+    classes, grid = class_map_fixture()
+    data = np.zeros((300, 600), np.uint8)
+    data[:, :200] = 1
+    data[:, 400:] = 3
+    with GeoTiffWriter(path, grid, 1, np.uint8, nodata=0, classes=classes, **kw) as out:
+        for c0 in range(0, 600, 256):
+            win = Window(c0, 0, min(256, 600 - c0), 300)
+            out.write(data[:, c0:c0 + 256], win)
+    return data

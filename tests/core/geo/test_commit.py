@@ -5,27 +5,14 @@ import os
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from landlearn.core.errors import InputError
-from landlearn.core.geo.classes import ClassInfo
-from landlearn.core.geo.grid import Grid
 from landlearn.core.geo.writer import GeoTiffWriter
+from synthetic import class_map_fixture, write_class_map
 
-CLASSES = [ClassInfo(1, "water", (0, 0, 255)), ClassInfo(3, "forest & wood", (0, 128, 0))]
-GRID = Grid(rasterio.crs.CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 600, 300)
-
-
-def _write(path, **kw):
-    data = np.zeros((300, 600), np.uint8)
-    data[:, :200] = 1
-    data[:, 400:] = 3
-    with GeoTiffWriter(path, GRID, 1, np.uint8, nodata=0, classes=CLASSES, **kw) as out:
-        for c0 in range(0, 600, 256):
-            win = Window(c0, 0, min(256, 600 - c0), 300)
-            out.write(data[:, c0:c0 + 256], win)
-    return data
+CLASSES, GRID = class_map_fixture()
+_write = write_class_map
 
 
 def test_an_output_that_cannot_be_replaced_changes_nothing_and_says_why(tmp_path,
