@@ -1,4 +1,5 @@
-"""SIGTERM and SIGHUP end a run the way a cancel does: temporary files go, then the process.
+"""SIGTERM, SIGHUP and Ctrl-C end a run the way a cancel does: temporary files go, then the
+process.
 
 A closed terminal (SIGHUP) or a job scheduler's kill (SIGTERM) would otherwise stop the
 interpreter on the spot and leave hidden '.part' files beside every output. While an
@@ -38,8 +39,9 @@ class Terminated(BaseException):
 
 @contextmanager
 def termination_guard():
-    """Turn SIGTERM/SIGHUP into ``Terminated`` inside the block (main thread only; nested
-    guards and other threads leave the signals alone)."""
+    """Turn SIGTERM/SIGHUP (and SIGINT while Python's default handler has it) into
+    ``Terminated`` inside the block (main thread only; nested guards and other threads
+    leave the signals alone)."""
     if threading.current_thread() is not threading.main_thread() or getattr(_active, "on", False):
         yield
         return
@@ -49,8 +51,14 @@ def termination_guard():
             raise Terminated(signum)
 
     previous = {}
+    # Ctrl-C too, where Python's own handler has it (a terminal's qgis_process, a script):
+    # its KeyboardInterrupt skipped the deferral of an output's renames and the clean-up of
+    # temporaries; it ends as a KeyboardInterrupt again once those are done
+    interrupt = getattr(signal, "SIGINT", None)
+    wanted = _SIGNALS + ((interrupt,) if interrupt is not None
+                         and signal.getsignal(interrupt) is signal.default_int_handler else ())
     try:
-        for s in _SIGNALS:
+        for s in wanted:
             if signal.getsignal(s) is not signal.SIG_IGN:
                 previous[s] = signal.signal(s, handler)
     except (ValueError, OSError):  # not the main interpreter: leave the defaults

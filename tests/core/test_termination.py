@@ -195,3 +195,26 @@ with termination_guard():
     left = sorted(p.name for p in tmp_path.iterdir())
     assert [n for n in left if n.startswith(".")] == [], left
     assert "map.tif" in left
+
+
+def test_ctrl_c_waits_for_the_renames_and_cleans_up_then_interrupts(tmp_path):
+    """Ctrl-C in a terminal running a script or qgis_process: KeyboardInterrupt skipped
+    the renames' deferral and the temporaries' clean-up. With Python's own SIGINT handler
+    in place it is a Terminated like SIGTERM, and ends as a KeyboardInterrupt (Python then
+    dies of SIGINT, as after any Ctrl-C) once the temporaries are gone."""
+    result = _run(f"""
+tmp = files.temporary_sibling({str(tmp_path / 'out.tif')!r}, ".tif")
+open(tmp, "w").write("half")
+signal.signal(signal.SIGINT, signal.default_int_handler)
+with termination_guard():
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        print("not reached", flush=True)
+    except Terminated as exc:
+        print("Terminated", exc, flush=True)
+        raise
+""")
+    assert result.returncode == -signal.SIGINT, (result.stdout, result.stderr)
+    assert result.stdout.splitlines() == ["Terminated stopped by SIGINT; temporary files removed"]
+    assert "KeyboardInterrupt" in result.stderr
+    assert list(tmp_path.iterdir()) == []
