@@ -22,6 +22,7 @@ from ..files import disk_full_error, ensure_writable_folder, temporary_sibling
 from ..geo.outputs import check_distinct, claim_output
 from ..runtime.deps import require
 from ..staged_folder import StagedFolder, check_replaceable_folder
+from ..termination import terminable
 from .members import MIB, PackageFiles, safetensors_header
 from .schema import (
     FORMAT,
@@ -201,6 +202,7 @@ def check_model_output(package: str, inputs: dict, parameter: str = "output_mode
                              legacy_report_files, algorithm="report")
 
 
+@terminable  # run after training returned, outside its guard: a SIGTERM left the staging
 def unpack_report(package: str, parameter: str = "output_model") -> str:
     """Unpack the report/ of a package LandLearn just wrote beside it; return report.html.
 
