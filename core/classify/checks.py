@@ -80,6 +80,14 @@ def check_cell_size(source: RasterSource, info: ModelInfo, progress) -> None:
                          f"({info.crs_units}); cell sizes cannot be compared.")
         return
     ratio = source.grid.res[0] / info.cell_size[0]
+    if info.counts_pixels and abs(ratio - 1) > 0.05:
+        progress.warning(f"The raster's cell size ({source.grid.res[0]:g}) is {ratio:.2f}x the "
+                         f"model's ({info.cell_size[0]:g}), and the model describes segments "
+                         f"by their pixel COUNT, which then reads {1 / ratio ** 2:.2f}x what "
+                         f"training saw for the same object. Set CELL_SIZE="
+                         f"{info.cell_size[0]:g} and segment the resampled raster, or train "
+                         "without COUNT.")
+        return
     if ratio > 1.5 or ratio < 1 / 1.5:
         progress.warning(f"The raster's cell size ({source.grid.res[0]:g}) is {ratio:.2f}x the "
                          f"model's ({info.cell_size[0]:g}); objects will look "

@@ -47,6 +47,9 @@ class ModelInfo:
     # whether the package says (packages from before 2026-12-05 do not)
     source_scaling: list[list[float]] | None = None
     scaling_known: bool = False
+    # an object-based model describing segments by their pixel COUNT: a count that does
+    # not scale with the cell size (2x the cells: a quarter of the pixels)
+    counts_pixels: bool = False
 
     @property
     def classes(self):
@@ -81,6 +84,7 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64),
             source_scaling=info.get("source_scaling"),
             scaling_known="source_scaling" in info,
+            counts_pixels="COUNT" in ((info.get("segments") or {}).get("attributes") or ()),
             **_temperatures(info.get("calibration") or {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError("model", f"'{pkg.path}' has an incomplete model description "

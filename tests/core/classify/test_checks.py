@@ -124,6 +124,21 @@ def test_cell_size_and_crs_units(tmp_path):
     assert "CRS units (metre) differ from the training data's (degree)" in units
 
 
+def test_an_object_model_counting_pixels_is_warned_of_any_other_cell_size(tmp_path):
+    """COUNT reads 1/ratio^2 of training's for the same object: a 12 m raster under a
+    10 m model (1.2x, under the 1.5x warning of other models) is said."""
+    path = _raster(tmp_path)  # 10 m cells
+    progress = RecordingProgress()
+    with RasterSource(path) as src:
+        check_cell_size(src, _info(counts_pixels=True, cell_size=(10.2, 10.2)), progress)
+        assert progress.warnings == []  # within 5%
+        check_cell_size(src, _info(counts_pixels=True, cell_size=(12.0, 12.0)), progress)
+        check_cell_size(src, _info(cell_size=(12.0, 12.0)), progress)  # no COUNT: fine
+    (said,) = progress.warnings
+    assert "0.83x the model's (12)" in said and "pixel COUNT, which then reads 1.44x" in said
+    assert "CELL_SIZE=12" in said
+
+
 def test_values_far_from_the_training_samples_are_warned_about(sample, rf, tmp_path):
     out, _, _ = rf
     image = str(sample / "nc_landsat7" / "landsat_multiband.tif")

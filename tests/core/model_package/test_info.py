@@ -39,6 +39,15 @@ def test_classes_follow_class_values_and_sample_statistics_win():
     assert info.padding == 16 and info.cell_size is None  # padding from ModelPadding
 
 
+def test_an_object_model_that_counts_pixels_is_known_as_such():
+    emd = deep_emd("m", bands=2, classes=(1, 2))
+    assert not model_info(PackagedModel("m", emd, "m")).counts_pixels
+    emd["LandLearn"]["segments"] = {"attributes": ["MEAN", "COUNT"]}
+    assert model_info(PackagedModel("m", emd, "m")).counts_pixels
+    emd["LandLearn"]["segments"] = {"attributes": ["MEAN", "STD"]}
+    assert not model_info(PackagedModel("m", emd, "m")).counts_pixels
+
+
 def test_an_incomplete_description_is_a_model_error():
     emd = deep_emd("m")
     del emd["LandLearn"]["normalization"]
