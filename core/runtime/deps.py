@@ -73,17 +73,41 @@ def requirement(module: str, numpy: str | None = None) -> str:
     return pins.get(module, module)
 
 
+def own_python() -> str | None:
+    """The interpreter of the Python installation this process runs on, or None. Inside
+    QGIS desktop or qgis_process, ``sys.executable`` is QGIS itself, or whatever python3
+    came first on PATH (embedded Python guesses: a conda or pyenv one, which would mix
+    its packages and standard library with QGIS's), so the installation's own
+    interpreter is looked for under ``sys.exec_prefix``."""
+    exe = os.path.realpath(sys.executable or "")
+    if os.path.basename(exe).lower().startswith("python") and \
+            exe.startswith(os.path.realpath(sys.exec_prefix) + os.sep):
+        return sys.executable
+    v = sys.version_info
+    candidates = [os.path.join(sys.exec_prefix, "bin", f"python{v.major}.{v.minor}"),
+                  os.path.join(sys.exec_prefix, "bin", "python3"),
+                  os.path.join(sys.exec_prefix, "python.exe")]
+    return next((c for c in candidates if os.path.isfile(c)), None)
+
+
 def python_for_pip() -> str:
-    """The interpreter QGIS runs on, as a user would type it to install packages for it."""
+    """The interpreter QGIS runs on, as a user would type it to install packages for it
+    (quoted where its path has a space: C:\\Program Files\\QGIS 3.40\\...)."""
     exe = sys.executable or ""
-    if os.path.basename(exe).lower().startswith("python"):
-        return exe
-    if sys.platform == "win32":
-        return "python"  # the OSGeo4W Shell's python is QGIS's
-    if sys.platform == "darwin":
-        bundled = os.path.join(os.path.dirname(exe), "bin", "python3")
-        return bundled if os.path.exists(bundled) else "python3"
-    return "python3"
+    if not os.path.basename(exe).lower().startswith("python"):
+        exe = own_python() or ""
+    if not exe:
+        if sys.platform == "win32":
+            return "python"  # the OSGeo4W Shell's python is QGIS's
+        if sys.platform == "darwin":
+            bundled = os.path.join(os.path.dirname(sys.executable or ""), "bin", "python3")
+            exe = bundled if os.path.exists(bundled) else "python3"
+        else:
+            return "python3"
+    if " " in exe:
+        quote = '"' if sys.platform == "win32" else "'"
+        return f"{quote}{exe}{quote}"
+    return exe
 
 
 def externally_managed() -> bool:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ...errors import InputError
-from ...runtime.deps import require
+from ...runtime.deps import own_python, require
 from ...runtime.fast_paths import series
 from .worker import NOT_INSTALLED, check_worker, engine_fingerprint, file_stat
 
@@ -35,18 +35,12 @@ def _worker_python() -> None:
     that is QGIS itself, or whatever python3 came first on PATH (embedded Python guesses),
     so point them at the interpreter of the Python installation QGIS embeds (its sys.path
     is handed to them by multiprocessing)."""
-    exe = os.path.realpath(sys.executable or "")
-    if os.path.basename(exe).lower().startswith("python") and \
-            exe.startswith(os.path.realpath(sys.exec_prefix) + os.sep):
+    python = own_python()
+    if python == sys.executable:
         return
-    v = sys.version_info
-    # the interpreter of QGIS's own Python installation first: a python3 earlier on PATH
-    # (pyenv, conda) would mix its standard library with QGIS's
-    candidates = [os.path.join(sys.exec_prefix, "bin", f"python{v.major}.{v.minor}"),
-                  os.path.join(sys.exec_prefix, "bin", "python3"),
-                  os.path.join(sys.exec_prefix, "python.exe"),
-                  shutil.which(f"python{v.major}.{v.minor}") or ""]
-    python = next((c for c in candidates if c and os.path.isfile(c)), None)
+    if python is None:  # no interpreter under the installation: one of its version on PATH
+        v = sys.version_info
+        python = shutil.which(f"python{v.major}.{v.minor}")
     if python:
         multiprocessing.set_executable(python)
 

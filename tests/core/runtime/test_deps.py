@@ -49,6 +49,25 @@ def test_install_commands_work_where_users_are():
     assert windows.endswith(" numpy==1.26.4")  # the numpy OSGeo4W's GDAL is built against
 
 
+def test_inside_qgis_the_command_names_qgis_own_python(monkeypatch, tmp_path):
+    """Embedded in QGIS, sys.executable is QGIS (or the first python3 on PATH: a conda
+    one, which would install where QGIS never looks): the command names the interpreter
+    of the installation QGIS runs on, quoted where its path has a space."""
+    prefix = tmp_path / "QGIS 3.40"
+    (prefix / "bin").mkdir(parents=True)
+    v = sys.version_info
+    python = prefix / "bin" / f"python{v.major}.{v.minor}"
+    python.write_text("")
+    monkeypatch.setattr(sys, "executable", "/usr/bin/qgis")
+    monkeypatch.setattr(sys, "exec_prefix", str(prefix))
+    assert deps.own_python() == str(python)
+    assert deps.python_for_pip() == f"'{python}'"
+    assert deps.install_command("onnx", platform="linux", managed=False, numpy="2.2.4") \
+        .startswith(f"'{python}' -m pip install")
+    monkeypatch.setattr(sys, "exec_prefix", str(tmp_path / "nothing"))
+    assert deps.own_python() is None and deps.python_for_pip() == "python3"
+
+
 def test_missing_package_gives_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
     with pytest.raises(MissingDependency) as err:
