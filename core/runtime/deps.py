@@ -7,6 +7,7 @@ with that QGIS's Python and numpy, as that platform's Python takes it.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -160,10 +161,54 @@ def _keep_triton_out() -> None:
         sys.modules["triton"] = None  # type: ignore[assignment]
 
 
+def _numbers(version: str) -> tuple[int, ...]:
+    """'2.15.0+cu132' -> (2, 15, 0): the release numbers a requirement compares."""
+    match = re.match(r"\d+(\.\d+)*", version)
+    return tuple(int(p) for p in match.group(0).split(".")) if match else ()
+
+
+def unsupported(module: str, version: str | None) -> str | None:
+    """Why ``version`` of ``module`` is outside the range LandLearn works with
+    (PIP_REQUIREMENTS), or None ('' bounds only: a pin such as distributed's is the
+    release tested, not a known break)."""
+    if not version or not _numbers(version):  # none, or 'unknown': nothing to compare
+        return None
+    spec = PIP_REQUIREMENTS.get(module.split(".")[0], "")
+    have = _numbers(version)
+    for op, bound in re.findall(r"(>=|<)\s*([0-9][0-9.]*)", spec):
+        want = _numbers(bound)
+        if (op == ">=" and have < want) or (op == "<" and have >= want):
+            return f"{version} is outside {spec}"
+    return None
+
+
+@functools.cache
+def too_old(module: str) -> str | None:
+    """Why the installed ``module`` is older than LandLearn's minimum (None: new enough, or
+    not installed): a Debian apt torch 1.13 imported, then failed deep inside a run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    top = module.split(".")[0]
+    dist = re.split(r"[<>=!\s]", PIP_REQUIREMENTS.get(top, top))[0]
+    try:
+        have = version(dist)
+    except PackageNotFoundError:
+        return None
+    why = unsupported(top, have)
+    floor = re.search(r">=\s*([0-9][0-9.]*)", PIP_REQUIREMENTS.get(top, ""))
+    if why and floor and _numbers(have) < _numbers(floor.group(1)):
+        return f"{dist} {have} is older than {floor.group(1)}, the oldest LandLearn works with"
+    return None
+
+
 def require(module: str) -> ModuleType:
     """Import ``module`` or raise MissingDependency naming the exact install command."""
     _keep_triton_out()  # whatever imports torch, directly or not
     top = module.split(".")[0]  # skops.io is installed as skops
+    old = too_old(top)
+    if old:
+        raise MissingDependency(re.split(r"[<>=!]", PIP_REQUIREMENTS.get(top, top))[0],
+                                install_command(top), reason=old)
     try:
         if top == "skops":
             return import_skops(module)

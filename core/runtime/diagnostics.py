@@ -12,7 +12,13 @@ import platform
 import sys
 
 from ..errors import MissingDependency
-from .deps import PIP_REQUIREMENTS, _keep_triton_out, install_command, light_install_hint
+from .deps import (
+    PIP_REQUIREMENTS,
+    _keep_triton_out,
+    install_command,
+    light_install_hint,
+    unsupported,
+)
 from .device import describe_device, resolve_device
 
 _CORE_MODULES = ("numpy", "rasterio", "osgeo.gdal")
@@ -47,8 +53,12 @@ def environment_report(device: str = "auto") -> dict:
     }
     for module in _CORE_MODULES + tuple(PIP_REQUIREMENTS):
         version = _version(module)
+        if version and not version.startswith("BROKEN") and module in PIP_REQUIREMENTS:
+            why = unsupported(module, version)
+            version = f"UNSUPPORTED ({why})" if why else version
         report["packages"][module] = version
-        if (version is None or version.startswith("BROKEN")) and module in PIP_REQUIREMENTS:
+        if (version is None or version.startswith(("BROKEN", "UNSUPPORTED"))) and \
+                module in PIP_REQUIREMENTS:
             report["missing"][module] = install_command(module)
     try:
         dev = resolve_device(device)

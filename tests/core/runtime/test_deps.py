@@ -176,3 +176,29 @@ def test_is_installed_asks_without_importing(monkeypatch):
     assert not deps.is_installed("json")
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
     assert deps.is_installed("colorsys") and "colorsys" not in sys.modules  # not imported
+
+
+def test_a_release_older_than_supported_is_named_before_it_is_imported(monkeypatch):
+    """Debian's apt torch 1.13 imported fine and failed deep inside a run as a LandLearn
+    bug: below the range's minimum it is a MissingDependency with the command; newer than
+    the range only Diagnostics marks (a pin, distributed's, is no bound)."""
+    import importlib.metadata as md
+
+    real = md.version
+
+    def fake(dist):
+        return {"torch": "1.13.1", "scikit-learn": "3.0.0"}.get(dist) or real(dist)
+
+    monkeypatch.setattr(md, "version", fake)
+    deps.too_old.cache_clear()
+    try:
+        with pytest.raises(MissingDependency) as err:
+            deps.require("torch")
+        assert "torch 1.13.1 is older than 2.6, the oldest LandLearn works with" in str(err.value)
+        assert deps.too_old("sklearn") is None  # newer than the range: not refused here
+    finally:
+        deps.too_old.cache_clear()
+    assert deps.unsupported("sklearn", "3.0.0") == "3.0.0 is outside scikit-learn>=1.6,<2"
+    assert deps.unsupported("torch", "2.15.0+cu132") is None
+    assert deps.unsupported("distributed", "2025.1.0") is None
+    assert deps.unsupported("onnx", "unknown") is None

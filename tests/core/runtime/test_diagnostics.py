@@ -100,3 +100,14 @@ def test_bug_report_holds_the_traceback_and_loaded_versions_only(monkeypatch):
     monkeypatch.setitem(sys.modules, "skops", None)
     text = bug_report(RuntimeError("x"))
     assert "numba" not in text and "skops" not in text and "numba" not in sys.modules
+
+
+def test_a_release_outside_the_supported_range_is_marked(monkeypatch):
+    from landlearn.core.runtime import diagnostics
+
+    real = diagnostics._version
+    monkeypatch.setattr(diagnostics, "_version",
+                        lambda m: "1.13.1" if m == "torch" else real(m))
+    report = environment_report("cpu")
+    assert report["packages"]["torch"] == "UNSUPPORTED (1.13.1 is outside torch>=2.6,<3)"
+    assert report["missing"]["torch"] == install_command("torch")
