@@ -193,6 +193,7 @@ class Workers:
 
     threads: int
     full_hosts: frozenset[str]
+    engine: str | None = None  # what every worker runs the model on (None: not asked)
 
 
 def preflight(client, paths: dict[str, list[str]], probe: str, progress,
@@ -253,12 +254,12 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress,
         if differ:
             progress.warning(f"worker {address} runs {said}: predictions can "
                              "differ slightly from this machine's; install the same versions")
-    _one_engine(answers)
+    engine = _one_engine(answers)
     nthreads = client.nthreads()
-    return Workers(sum(nthreads.values()), full_hosts(answers, nthreads))
+    return Workers(sum(nthreads.values()), full_hosts(answers, nthreads), engine)
 
 
-def _one_engine(answers: dict[str, dict]) -> None:
+def _one_engine(answers: dict[str, dict]) -> str | None:
     """Every worker runs the model on one runtime and one kind of device: RUNTIME and
     DEVICE=auto are decided by each worker, and a GPU worker's torch blocks beside a CPU
     worker's ONNX Runtime blocks differ at near ties (seams along the blocks)."""
@@ -273,6 +274,7 @@ def _one_engine(answers: dict[str, dict]) -> None:
                          f"({said}); their blocks would differ where classes are nearly tied. "
                          "Set RUNTIME and DEVICE to one engine every worker has (such as "
                          "RUNTIME=torch, DEVICE=cpu), or install the same on every worker")
+    return next(iter(engines), None)
 
 
 def _same_files(address: str, got: dict, paths: dict[str, list[str]]) -> None:

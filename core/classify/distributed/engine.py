@@ -133,6 +133,21 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                           {"path": config.model, "runtime": config.runtime,
                            "device": config.device, "quantize": config.quantize})
         run.workers, full = found.threads, found.full_hosts
+        if done and staging.engine_differs(found.engine):
+            # RESUME on other hardware (a GPU node's blocks, then CPU workers): blocks of
+            # two engines differ where classes are nearly tied; all computed again
+            progress.warning(f"RESUME: the finished blocks were computed on "
+                             f"{staging.recorded_engine()}, these workers run {found.engine}; "
+                             "all blocks are computed again")
+            for b in blocks:
+                if b.index in done:
+                    for path in part_paths(staging.path, b.index, config).values():
+                        if path and os.path.exists(path):
+                            os.remove(path)
+            done.clear()
+            assembler.counts[:] = 0  # every block is added again
+            todo, run.resumed_blocks = list(blocks), 0
+        staging.record_engine(found.engine)
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
             "worker processes on this machine"
         services = client.scheduler_info().get("services", {})

@@ -142,6 +142,24 @@ class Staging:
                                                    indent=1) + "\n", "output")
         self.probe = manifest  # every worker must see it
 
+    def recorded_engine(self) -> str | None:
+        """What the run's blocks were computed on (cluster.preflight's engine), as recorded
+        in the manifest; None before any was."""
+        got = landlearn_manifest(os.path.join(self.path, MANIFEST)) or {}
+        engine = got.get("engine")
+        return engine if isinstance(engine, str) else None
+
+    def engine_differs(self, engine: str | None) -> bool:
+        recorded = self.recorded_engine()
+        return recorded is not None and engine is not None and recorded != engine
+
+    def record_engine(self, engine: str | None) -> None:
+        if engine is None or engine == self.recorded_engine():
+            return
+        write_text_atomic(os.path.join(self.path, MANIFEST),
+                          json.dumps({"generator": "LandLearn", "key": self.key,
+                                      "engine": engine}, indent=1) + "\n", "output")
+
     def finished(self, blocks: list, config) -> set[int]:
         """Blocks whose parts are all there (each written whole by the atomic writer)."""
         if not self.resumed:

@@ -136,3 +136,44 @@ def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
                                    parallel_processing_factor="2", resume=True), progress)
     assert not any("blocks were finished" in m for m in progress.messages)
     assert np.array_equal(_read(out), _read(reference))
+
+
+def test_resume_on_workers_of_another_engine_computes_every_block_again(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
+    """The finished blocks record what they were computed on; a RESUME whose workers run
+    the model on something else (a GPU node's blocks, then CPU workers) computes all of
+    them again rather than mixing two engines' blocks in one map."""
+    import json
+
+    real = worker_module.stream_tiles
+    failing = {"on": True}
+
+    def fails(config, source, area, *args):
+        if failing["on"] and int(area.row_off) >= 256:
+            raise RuntimeError("the node went away")
+        return real(config, source, area, *args)
+
+    monkeypatch.setattr(worker_module, "stream_tiles", fails)
+    reference = str(tmp_path / "reference.tif")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
+    out = str(tmp_path / "map.tif")
+    settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
+                    dask_scheduler=threaded_scheduler)
+    with pytest.raises(BlockFailed):
+        classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings))
+    manifest = os.path.join(staging_path(out), "landlearn_parts.json")
+    recorded = json.loads(open(manifest).read())
+    assert recorded["engine"] == "scikit-learn"
+    recorded["engine"] = "torch on cuda"  # as if a GPU node had computed them
+    with open(manifest, "w") as fh:
+        json.dump(recorded, fh)
+    failing["on"] = False
+    progress = RecordingProgress()
+    result = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
+    assert any(w.startswith("RESUME: the finished blocks were computed on torch on cuda, these "
+                            "workers run scikit-learn; all blocks are computed again")
+               for w in progress.warnings)
+    assert np.array_equal(_read(out), _read(reference))
+    # every block counted once, though the resumed ones were assembled before the restart
+    assert result.class_pixels == {int(v): int(n) for v, n in zip(
+        *np.unique(_read(reference)[0], return_counts=True))}
