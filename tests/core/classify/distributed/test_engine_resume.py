@@ -27,10 +27,8 @@ def _read(path):
         return ds.read()
 
 
-def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
-        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
-    """RESUME kept the parts only after a termination: a block that failed RETRIES times
-    (or a scheduler not up yet) deleted every finished block it was meant to take up."""
+def _blocks_below_row_256_fail(monkeypatch) -> dict:
+    """Blocks from row 256 down fail on the workers while the returned switch is on."""
     real = worker_module.stream_tiles
     failing = {"on": True}
 
@@ -40,6 +38,14 @@ def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
         return real(config, source, area, *args)
 
     monkeypatch.setattr(worker_module, "stream_tiles", fails)
+    return failing
+
+
+def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
+    """RESUME kept the parts only after a termination: a block that failed RETRIES times
+    (or a scheduler not up yet) deleted every finished block it was meant to take up."""
+    failing = _blocks_below_row_256_fail(monkeypatch)
     reference = str(tmp_path / "reference.tif")
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
     out = str(tmp_path / "map.tif")
@@ -145,15 +151,7 @@ def test_resume_on_workers_of_another_engine_computes_every_block_again(
     them again rather than mixing two engines' blocks in one map."""
     import json
 
-    real = worker_module.stream_tiles
-    failing = {"on": True}
-
-    def fails(config, source, area, *args):
-        if failing["on"] and int(area.row_off) >= 256:
-            raise RuntimeError("the node went away")
-        return real(config, source, area, *args)
-
-    monkeypatch.setattr(worker_module, "stream_tiles", fails)
+    failing = _blocks_below_row_256_fail(monkeypatch)
     reference = str(tmp_path / "reference.tif")
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
     out = str(tmp_path / "map.tif")
