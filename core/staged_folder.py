@@ -55,6 +55,10 @@ def changed_files(folder: str) -> list[str]:
         return []
     changed = []
     for rel, recorded in stats.items():
+        if str(rel).endswith((*GDAL_SIDECARS, ".qml")):
+            # QGIS rewrites these itself (statistics GDAL keeps in .aux.xml, a style saved
+            # as default): they go with their raster, as a single output's sidecars do
+            continue
         try:
             st = os.stat(os.path.join(folder, *str(rel).split("/")))
         except OSError:
@@ -138,9 +142,9 @@ def check_replaceable_folder(path: str, parameter: str, what: str = "output",
         shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8
                                            else "")
         raise InputError(parameter, f"the folder '{path}' holds {len(changed)} file(s) changed "
-                         f"since LandLearn wrote them ({shown}): edits of yours, which are not "
-                         f"deleted, so the {what} is not replaced. Choose another folder, or "
-                         "delete that folder yourself first")
+                         f"or copied since LandLearn wrote them ({shown}): perhaps edits of "
+                         f"yours, which are not deleted, so the {what} is not replaced. Choose "
+                         "another folder, or delete that folder yourself first")
 
 
 class StagedFolder:
@@ -237,6 +241,8 @@ class StagedFolder:
                           "rename it yourself")
 
     def discard(self) -> None:
+        if self._done:  # published, or kept whole by _kept (never deleted after that)
+            return
         shutil.rmtree(self.staging, ignore_errors=True)
         self._done = True
 

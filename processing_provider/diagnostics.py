@@ -63,16 +63,21 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
         feedback.pushInfo(format_report(report))
         feedback.pushInfo(where_things_go(context))
         for module, command in report["missing"].items():
-            feedback.pushWarning(f"{module} is not installed: {command}")
+            state = report["packages"].get(module) or ""
+            said = ("cannot be loaded" if state.startswith("BROKEN") else
+                    "is a release LandLearn does not support" if state.startswith("UNSUPPORTED")
+                    else "is not installed")
+            feedback.pushWarning(f"{module} {said}: {command}")
         # A missing package is reported, never a failure: this is the tool that says what to
         # install. An explicit DEVICE=cuda without a usable GPU still fails, clearly.
         torch = report["packages"].get("torch")
         if torch is None:
             used = "none (torch is not installed)"
-        elif torch.startswith("BROKEN"):
+        elif torch.startswith(("BROKEN", "UNSUPPORTED")):
             # reported above with its cause and command; resolving the device again would
-            # raise the same error as a bug in LandLearn
-            used = "none (torch is installed but cannot be loaded)"
+            # raise the same error (require() refuses a torch below its minimum)
+            used = ("none (torch is installed but cannot be loaded)" if
+                    torch.startswith("BROKEN") else f"none (torch {torch})")
         else:
             used = str(resolve_device(device))
         out = {"DEVICE_USED": used, "TORCH_VERSION": report["packages"]["torch"]}

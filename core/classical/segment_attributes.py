@@ -165,8 +165,9 @@ class SegmentStats:
         ref = self.ref if self.ref is not None else np.zeros(self.bands)
         shifted = c["sum"][keep] / nv
         var = np.where(counted > 0, np.maximum(c["sumsq"][keep] / nv - shifted ** 2, 0.0), 0.0)
-        # no data in a band: that band's NoData value, as a pixel classifier is given it
-        # (NaN, or none declared: the band's mean over the segments gathered)
+        # no data in a band: that band's NoData value, as a pixel classifier is given it.
+        # A band whose NoData is NaN or undeclared has data wherever the pixel is valid (a
+        # NaN in any band makes the pixel NoData): its fill is never taken
         fill = np.array([float(v) if v is not None and np.isfinite(v) else m
                          for v, m in zip(self.nodata, self.band_means()[0])])
         mean = np.where(counted > 0, shifted + ref, fill)

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..model_package.format import read_package
 from ..model_package.info import ModelInfo, model_info
 from ..model_package.onnx_graph import has_onnx
-from ..runtime.deps import is_installed
+from ..runtime.deps import is_installed, too_old
 from ..runtime.device import DEVICES, cuda_index, may_have_cuda, onnx_may_have_cuda, resolve_device
 
 __all__ = ["RUNTIMES", "ModelInfo", "engine_here", "load_predictor"]
@@ -31,7 +31,9 @@ def _runtime_for(pkg, runtime: str, name: str) -> str:
     may be used or the package has no graph."""
     if runtime != "auto":
         return runtime
-    use_onnx = has_onnx(pkg) and is_installed("onnxruntime") and is_installed("onnx") and (
+    # an onnxruntime or onnx below LandLearn's minimum counts as absent: torch runs it
+    onnx_ok = all(is_installed(m) and not too_old(m) for m in ("onnxruntime", "onnx"))
+    use_onnx = has_onnx(pkg) and onnx_ok and (
         name == "cpu" or (name == "auto" and not may_have_cuda()))
     if not use_onnx and not is_installed("torch") and has_onnx(pkg):
         use_onnx = True  # torch-free install: ONNX Runtime names what is missing

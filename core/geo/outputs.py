@@ -29,6 +29,9 @@ __all__ = ["FILE_TAG", "GENERATOR", "LAYOUT_TAG", "WRITER_TAG", "check_distinct"
 
 WRITER_TAG = "LANDLEARN_WRITER"
 LAYOUT_TAG = "LANDLEARN_LAYOUT"  # a GeoPackage's layers, fields and counts as written
+# tables QGIS adds to a GeoPackage itself (a style saved as default, a project saved in
+# it): no change of the polygons LandLearn wrote
+QGIS_TABLES = ("layer_styles", "qgis_projects")
 # the name the raster was written under: gdal_translate (QGIS's Clip, Translate) copies the
 # tags, and a user's edited copy elsewhere carried LandLearn's mark
 FILE_TAG = "LANDLEARN_FILE"
@@ -223,6 +226,8 @@ def gpkg_layout(ds) -> dict:
     layout = {}
     for i in range(ds.GetLayerCount()):
         layer = ds.GetLayerByIndex(i)
+        if layer.GetName() in QGIS_TABLES:
+            continue
         defn = layer.GetLayerDefn()
         layout[layer.GetName()] = [defn.GetFieldDefn(k).GetName()
                                    for k in range(defn.GetFieldCount())] + [

@@ -121,7 +121,8 @@ def externally_managed() -> bool:
 
 
 def install_command(*modules: str, platform: str | None = None,
-                    managed: bool | None = None, numpy: str | None = None) -> str:
+                    managed: bool | None = None, numpy: str | None = None,
+                    pin_numpy: bool = True) -> str:
     """The command that installs ``modules`` into the Python QGIS runs on, as it works there:
 
     - Windows (OSGeo4W): ``python -m pip install ...`` typed in the OSGeo4W Shell, in
@@ -137,7 +138,7 @@ def install_command(*modules: str, platform: str | None = None,
     managed = externally_managed() if managed is None else managed
     quote = '"' if platform == "win32" else "'"
     reqs = [requirement(m, numpy) for m in modules]
-    if numpy:  # everywhere: QGIS's GDAL bindings are built against the numpy it ships
+    if numpy and pin_numpy:  # everywhere: QGIS's GDAL is built against the numpy it ships
         reqs.append(f"numpy=={numpy}")
     args = " ".join(f"{quote}{r}{quote}" if any(c in r for c in "<>*") else r for r in reqs)
     if platform == "win32" or sys.prefix != sys.base_prefix:
@@ -226,7 +227,9 @@ def require(module: str) -> ModuleType:
         first = (str(exc).splitlines() or [""])[0][:200]
         raise MissingDependency(
             re.split(r"[<>=!]", PIP_REQUIREMENTS.get(top, top))[0],
-            install_command(top) + " --force-reinstall",
+            # that package alone: its dependencies (numpy, whose files QGIS holds open on
+            # Windows; gigabytes of CUDA wheels for torch) stay as they are
+            install_command(top, pin_numpy=False) + " --force-reinstall --no-deps",
             reason=f"it is installed but cannot be loaded ({type(exc).__name__}: {first})",
         ) from exc
 

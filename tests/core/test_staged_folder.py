@@ -189,12 +189,16 @@ def test_a_file_edited_after_the_run_is_not_replaced_with_overwrite(tmp_path):
     older LandLearn, without stats, is taken at its word)."""
     out = tmp_path / "chips"
     with StagedFolder(str(out), "output_folder") as staged:
-        _fill(staged, ["map.txt", "labels/000000000.tif"])
+        _fill(staged, ["map.txt", "labels/000000000.tif", "maps/a.tif.aux.xml", "maps/a.qml"])
+    # what QGIS rewrites itself (GDAL's statistics, a style saved as default) is no edit
+    (out / "maps" / "a.tif.aux.xml").write_text("<PAMDataset>statistics</PAMDataset>")
+    (out / "maps" / "a.qml").write_text("restyled")
+    assert staged_folder.changed_files(str(out)) == []
     chip = out / "labels" / "000000000.tif"
     before = chip.stat()
     chip.write_text("corrected")
     with pytest.raises(InputError, match=r"^OUTPUT_FOLDER: the folder .* holds 1 file\(s\) "
-                       r"changed since LandLearn wrote them \(labels/000000000.tif\)"):
+                       r"changed or copied since LandLearn wrote them \(labels/000000000.tif\)"):
         StagedFolder(str(out), "output_folder", replace=True)
     assert chip.read_text() == "corrected"
     os.utime(chip, ns=(before.st_atime_ns, before.st_mtime_ns + 1))  # same size, other time
@@ -238,3 +242,25 @@ def test_a_folder_that_cannot_be_replaced_at_the_end_keeps_the_finished_work(tmp
             _fill(staged, ["newer.tif"])
             (out / "mine.txt").write_text("appeared during the run")
     assert sorted(os.listdir(tmp_path / "chips.new2")) == [MARKER, "newer.tif"]
+
+
+def test_a_finished_folder_that_cannot_even_be_moved_aside_is_kept_where_it_is(tmp_path,
+                                                                              monkeypatch):
+    """Neither the old folder nor the staging folder can be renamed (an antivirus holding a
+    new file, on Windows): the staging folder stays, named in the error, not deleted."""
+    out = tmp_path / "chips"
+    with StagedFolder(str(out), "output_folder") as staged:
+        _fill(staged, ["old.tif"])
+    real_replace = os.replace
+
+    def locked(src, dst):
+        if os.path.abspath(src) == str(out) or ".part" in os.path.basename(src):
+            raise PermissionError(13, "The process cannot access the file", str(src))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", locked)
+    with pytest.raises(InputError, match=r"it is kept whole in '.*\.chips\.[0-9a-f]{8}\.part'"):
+        with StagedFolder(str(out), "output_folder", replace=True) as staged:
+            _fill(staged, ["new.tif"])
+    monkeypatch.undo()
+    assert sorted(os.listdir(staged.staging)) == [MARKER, "new.tif"]

@@ -155,6 +155,15 @@ def test_diagnostics_with_a_torch_that_will_not_load_reports_it(provider, monkey
     assert out["DEVICE_USED"] == "none (torch is installed but cannot be loaded)"
     assert out["TORCH_VERSION"].startswith("BROKEN (OSError")
 
+    def old(device):  # apt's torch 1.13: below LandLearn's minimum
+        report = real(device)
+        report["packages"]["torch"] = "UNSUPPORTED (1.13.1 is outside torch>=2.6,<3)"
+        return report
+
+    monkeypatch.setattr(diagnostics, "environment_report", old)
+    out = processing.run("landlearn:diagnostics", {"DEVICE": "auto"})
+    assert out["DEVICE_USED"] == "none (torch UNSUPPORTED (1.13.1 is outside torch>=2.6,<3))"
+
 
 def test_bad_choice_and_unavailable_cuda_are_clear(provider, qgis_processing):
     import processing

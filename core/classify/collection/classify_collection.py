@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from contextlib import contextmanager, suppress
@@ -121,7 +122,7 @@ def _items_parameter(which: str, output: str = "output"):
         yield
     except InputError as exc:
         if exc.parameter == "OUTPUT" and output != "output":
-            raise InputError(output, exc.detail) from None
+            raise InputError(output, re.sub(r"\bOUTPUT\b", output.upper(), exc.detail)) from None
         if exc.parameter != "INPUT_RASTER":
             if "INPUT_RASTER" not in exc.detail:
                 raise

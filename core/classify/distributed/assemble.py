@@ -12,6 +12,7 @@ from contextlib import ExitStack
 
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from ...geo.commit import commit_together
@@ -19,6 +20,11 @@ from ..output import open_writers
 from .worker import part_paths
 
 STRIP_BYTES = 64 << 20
+
+
+class DamagedPart(Exception):
+    """A block's part file cannot be opened or read (cut short by a crash): not an error of
+    the outputs being written."""
 
 
 class Assembler:
@@ -40,14 +46,21 @@ class Assembler:
         step = max(1, min(h, STRIP_BYTES // max(per_row, 1)))
         counts = np.zeros(256, dtype=np.int64)
         with ExitStack() as files:
-            opened = {k: files.enter_context(rasterio.open(p)) for k, p in parts.items() if p}
+            try:
+                opened = {k: files.enter_context(rasterio.open(p))
+                          for k, p in parts.items() if p}
+            except (RasterioError, OSError) as exc:
+                raise DamagedPart(str(exc)) from exc
             for y in range(0, h, step):
                 rows = min(step, h - y)
                 src = Window(c - wc, r - wr + y, w, rows)
                 dst = Window(c - int(self.area.col_off), r - int(self.area.row_off) + y, w, rows)
                 for key, ds in opened.items():
-                    data = ds.read(window=src)
-                    writers[key].write(data, dst)
+                    try:
+                        data = ds.read(window=src)
+                    except (RasterioError, OSError) as exc:
+                        raise DamagedPart(str(exc)) from exc
+                    writers[key].write(data, dst)  # its errors (a full disk) are the run's
                     if key == "output":
                         counts += np.bincount(data.ravel(), minlength=256)
         # counted once the whole block was read: a damaged part stopped half way is

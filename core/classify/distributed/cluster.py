@@ -265,8 +265,10 @@ def _one_engine(answers: dict[str, dict]) -> str | None:
     worker's ONNX Runtime blocks differ at near ties (seams along the blocks)."""
     engines: dict[str, list[str]] = {}
     for address, got in sorted(answers.items()):
-        if got.get("runs_on") is not None:
-            engines.setdefault(got["runs_on"], []).append(f"{address} ({got['host']})")
+        runs_on = got.get("runs_on")
+        # one that cannot load the model fails its blocks naming why: not an engine
+        if runs_on is not None and not runs_on.startswith("nothing ("):
+            engines.setdefault(runs_on, []).append(f"{address} ({got['host']})")
     if len(engines) > 1:
         said = "; ".join(f"{', '.join(who[:3])}{' ...' if len(who) > 3 else ''}: {what}"
                          for what, who in sorted(engines.items()))

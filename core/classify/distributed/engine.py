@@ -16,13 +16,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from rasterio.errors import RasterioError
-
 from ...errors import Cancelled, InputError, LandLearnError
 from ...files import remove_stale_temporaries
 from ...progress import Progress, check
 from ...termination import Terminated
-from .assemble import Assembler
+from .assemble import Assembler, DamagedPart
 from .cluster import client_for, preflight
 from .plan import Block, plan_blocks
 from .staging import Staging, raster_files, run_key
@@ -192,7 +190,13 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                     for key, value in got.timings.items():
                         run.timings[key] = run.timings.get(key, 0.0) + value
                     t0 = time.perf_counter()
-                    assembler.add(b)
+                    try:
+                        assembler.add(b)
+                    except DamagedPart as exc:
+                        raise BlockFailed(f"{b.describe()} finished, but its part cannot be "
+                                          f"read back ({str(exc)[:200]}): is the storage "
+                                          "beside OUTPUT shared whole with the workers? No "
+                                          "output was written") from None
                     run.assembly_seconds += time.perf_counter() - t0
                     fut.release()
                     px += b.window[2] * b.window[3]
@@ -227,7 +231,7 @@ def _resumed(blocks: list[Block], done: set[int], staging, assembler, config,
             check(progress)
         try:
             assembler.add(b)
-        except (RasterioError, OSError) as exc:
+        except DamagedPart as exc:  # reading a part; writing the outputs fails the run
             damaged.add(b.index)
             for path in part_paths(staging.path, b.index, config).values():
                 if path and os.path.exists(path):

@@ -157,7 +157,8 @@ def test_a_submodule_is_installed_as_its_package_and_a_broken_one_is_said(monkey
     with pytest.raises(MissingDependency) as err:
         deps.require("torch")
     assert err.value.package == "torch" and err.value.install_command.endswith(
-        " --force-reinstall")
+        " --force-reinstall --no-deps")
+    assert "numpy==" not in err.value.install_command  # numpy is not reinstalled with it
     assert "installed but cannot be loaded (OSError: [WinError 126]" in str(err.value)
 
 

@@ -305,6 +305,10 @@ def test_polygons_the_user_changed_are_not_replaced(tmp_path):
     run()
     run()  # as written: LandLearn's to replace
     ds = ogr.Open(path, 1)
+    ds.CreateLayer("layer_styles", None, ogr.wkbNone)  # QGIS: 'Save as Default' style
+    ds = None
+    run()  # QGIS's own table is no change of the polygons
+    ds = ogr.Open(path, 1)
     ds.GetLayer(0).CreateField(ogr.FieldDefn("class", ogr.OFTInteger))
     ds = None
     with pytest.raises(InputError, match="^OUTPUT_POLYGONS: .*segments.gpkg' exists and was "

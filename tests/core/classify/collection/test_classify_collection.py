@@ -177,10 +177,12 @@ def test_each_items_output_errors_name_the_output_folder(rf, nc_tiles, tmp_path,
     module = importlib.import_module("landlearn.core.classify.collection.classify_collection")
 
     def full(config, progress=None):
-        raise InputError("output", f"'{config.output}' needs 9.9 GB and the disk has 0.1 GB")
+        raise InputError("output", f"'{config.output}' needs 9.9 GB and the disk has 0.1 GB; "
+                         "choose another OUTPUT")
 
     monkeypatch.setattr(module, "classify_pixels", full)
-    with pytest.raises(InputError, match="^OUTPUT_FOLDER: '.*' needs 9.9 GB"):
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: '.*' needs 9.9 GB.*choose another "
+                       "OUTPUT_FOLDER$"):
         classify_collection(CollectionConfig(str(rf[0]), "each_item", folder=str(nc_tiles[0]),
                                              output_folder=str(tmp_path / "maps")))
     assert not (tmp_path / "maps").exists()

@@ -46,3 +46,44 @@ def test_parts_assembled_in_reverse_order_make_the_one_process_map(rf, nc_image,
             assert x.transform == y.transform and x.crs == y.crs
     with rasterio.open(tmp_path / "map.tif") as ds:
         assert ds.colormap(1)[1] == rasterio.open(tmp_path / "ref.tif").colormap(1)[1]
+
+
+def test_a_damaged_part_is_told_from_a_failing_output(rf, nc_image, tmp_path, monkeypatch):
+    """A part cut short is DamagedPart (RESUME computes its block again); an output that
+    cannot be written (a full disk) is the run's error, and no part is taken for damaged
+    (RESUME deleted good parts one after another as the disk stayed full)."""
+    import errno
+
+    import pytest
+
+    from landlearn.core.classify.distributed.assemble import DamagedPart
+
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"), tile_size=64)
+    staging = tmp_path / "parts"
+    staging.mkdir()
+    (staging / MANIFEST).write_text('{"generator": "LandLearn", "key": "k"}')
+    area = Window(0, 0, 489, 443)
+    blocks = plan_blocks(area, 64, 0, 256, False)[:2]
+    for b in blocks:
+        run_block(BlockJob(config, b, 64, 0, str(staging), file_sha256(str(rf[0])),
+                           engine_fingerprint()["landlearn"]))
+    info = model_info(read_package(str(rf[0])))
+    with RasterSource(nc_image) as src:
+        grid = src.grid.subgrid(area)
+    assembler = Assembler(config, grid, info, area, str(staging))
+    try:
+        part = sorted(staging.glob("*_class.tif"))[0]
+        with open(part, "r+b") as fh:
+            fh.truncate(200)
+        with pytest.raises(DamagedPart):
+            assembler.add(blocks[0])
+
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(assembler.cls, "write", full)
+        with pytest.raises(OSError, match="No space left"):
+            assembler.add(blocks[1])
+        assert assembler.class_counts == {}  # neither block counted
+    finally:
+        assembler.abort()
