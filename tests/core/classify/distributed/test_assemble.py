@@ -19,23 +19,29 @@ from landlearn.core.model_package.format import read_package
 from landlearn.core.model_package.info import model_info
 
 
-def test_parts_assembled_in_reverse_order_make_the_one_process_map(rf, nc_image, tmp_path):
-    ref = dict(output=str(tmp_path / "ref.tif"), output_probabilities=str(tmp_path / "rp.tif"))
-    one = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **ref))
-    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"), tile_size=64,
-                            output_probabilities=str(tmp_path / "prob.tif"))
+def _parts(config, rf, nc_image, tmp_path, first: int | None = None):
+    """The blocks of nc_image (the ``first`` ones) run into a staging folder, and an
+    Assembler over them: (blocks, staging folder, assembler)."""
     staging = tmp_path / "parts"
     staging.mkdir()
     (staging / MANIFEST).write_text('{"generator": "LandLearn", "key": "k"}')
     area = Window(0, 0, 489, 443)
-    blocks = plan_blocks(area, 64, 0, 256, False)
+    blocks = plan_blocks(area, 64, 0, 256, False)[:first]
     for b in blocks:
         run_block(BlockJob(config, b, 64, 0, str(staging), file_sha256(str(rf[0])),
                            engine_fingerprint()["landlearn"]))
     info = model_info(read_package(str(rf[0])))
     with RasterSource(nc_image) as src:
         grid = src.grid.subgrid(area)
-    assembler = Assembler(config, grid, info, area, str(staging))
+    return blocks, staging, Assembler(config, grid, info, area, str(staging))
+
+
+def test_parts_assembled_in_reverse_order_make_the_one_process_map(rf, nc_image, tmp_path):
+    ref = dict(output=str(tmp_path / "ref.tif"), output_probabilities=str(tmp_path / "rp.tif"))
+    one = classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **ref))
+    config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"), tile_size=64,
+                            output_probabilities=str(tmp_path / "prob.tif"))
+    blocks, staging, assembler = _parts(config, rf, nc_image, tmp_path)
     for b in reversed(blocks):
         assembler.add(b)
     assembler.commit()
@@ -59,18 +65,7 @@ def test_a_damaged_part_is_told_from_a_failing_output(rf, nc_image, tmp_path, mo
     from landlearn.core.classify.distributed.assemble import DamagedPart
 
     config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"), tile_size=64)
-    staging = tmp_path / "parts"
-    staging.mkdir()
-    (staging / MANIFEST).write_text('{"generator": "LandLearn", "key": "k"}')
-    area = Window(0, 0, 489, 443)
-    blocks = plan_blocks(area, 64, 0, 256, False)[:2]
-    for b in blocks:
-        run_block(BlockJob(config, b, 64, 0, str(staging), file_sha256(str(rf[0])),
-                           engine_fingerprint()["landlearn"]))
-    info = model_info(read_package(str(rf[0])))
-    with RasterSource(nc_image) as src:
-        grid = src.grid.subgrid(area)
-    assembler = Assembler(config, grid, info, area, str(staging))
+    blocks, staging, assembler = _parts(config, rf, nc_image, tmp_path, 2)
     try:
         part = sorted(staging.glob("*_class.tif"))[0]
         with open(part, "r+b") as fh:
