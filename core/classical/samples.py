@@ -27,7 +27,6 @@ from ..labels.base import LabelConfig
 from ..labels.open import labelled_windows, open_labels
 from ..progress import NullProgress, Progress, SubProgress
 from .neighbourhood import Neighbourhood
-from .touching import merge_touching, touching_pairs
 
 BLOCK = 64  # px: a label raster's pixels are grouped in blocks of this side, at least
 
@@ -115,9 +114,6 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             # a label raster's blocks are cut through: pixels either side of a block edge
             # share most of their windows, so folds are buffered instead (their places kept)
             buffered = context is not None and not has_ids
-            # without windows, polygons of one class that touch are one group (touching.py)
-            touch = has_ids and not merge
-            touches = []
             reservoir = _Reservoir(max_per_class, seed)
             available: dict[int, int] = {}
             # an EXTENT in a turned CRS: its box's slivers past the extent are left out
@@ -131,8 +127,6 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                 if not keep.any():
                     continue
                 g = pixel_groups(lab, inner, keep, block_side(context))
-                if touch:
-                    touches.append(touching_pairs(lab, inner, area))
                 if merge:
                     g = np.column_stack([g, reach_blocks(inner, keep, 4 * context.halo,
                                                          context.halo)])
@@ -185,12 +179,6 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
             positions = None
             if merge:
                 groups, grouped = _window_clusters(groups, grouped, context, progress)
-            elif touch:
-                groups, joined = merge_touching(groups, np.concatenate(touches) if touches
-                                                else np.zeros((0, 2), np.int64))
-                if joined:
-                    progress.info(f"Cross-validation groups: {joined} {grouped}(s) joined a "
-                                  f"touching {grouped} of the same class (one fold holds both)")
             elif buffered:
                 groups, positions = groups[:, 0], groups[:, 1:].copy()
             return Samples(np.concatenate(xs), np.concatenate(ys), groups, classes,
