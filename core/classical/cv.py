@@ -52,9 +52,8 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
     if is_buffered(s):
         split, share = buffered(split, s.positions, s.reach)
         progress.info(f"Cross-validation buffered by {s.reach} px: {100 * share:.0f}% of the "
-                      "training samples lay that near a fold's test samples (their "
-                      "neighbourhood windows overlap) and were left out of that fold's "
-                      "training")
+                      "training samples lay that near a fold's test samples "
+                      f"({_why_near(s)}) and were left out of that fold's training")
         # a fold the buffer left fewer than two classes to train on cannot be scored
         kept = [(t, v) for t, v in split if len(np.unique(s.y[t])) >= 2]
         if len(kept) < len(split):
@@ -72,6 +71,11 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
                              "the model's (the map's forest is grown on every sample). Use "
                              "smaller windows, or label places further apart.")
     return split
+
+
+def _why_near(s) -> str:
+    return ("they touch a test sample across a polygon's edge" if s.reach == 1
+            else "their neighbourhood windows overlap")
 
 
 def is_buffered(s) -> bool:
@@ -120,7 +124,7 @@ def fit_validated(config, s: Samples, progress: Progress):
     how = f"{len(folds)}-fold cross-validation grouped by {s.grouped_by}" if folds else "none"
     if folds and is_buffered(s):
         how += (f", each fold's training samples within {s.reach} px of its test samples "
-                "left out (their windows overlap)")
+                f"left out ({_why_near(s)})")
     # a forest needs a tree per fold; with fewer trees it is refitted per fold below
     if config.model_type == "random_forest" and folds and config.trees >= len(folds):
         from sklearn.pipeline import Pipeline

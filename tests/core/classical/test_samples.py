@@ -38,6 +38,33 @@ def test_samples_are_stratified_capped_and_grouped_by_polygon(sample):
     np.testing.assert_array_equal(again.x, s.x)  # reproducible with a seed
 
 
+def test_polygons_carry_their_places_for_a_one_pixel_buffer(tmp_path):
+    """Without windows a sample's place rides along with its polygon: a fold leaves out its
+    training samples that touch one of its test samples across a polygon edge (a field
+    drawn as two polygons), where joining touching polygons into one group took whole
+    classes out of training."""
+    from landlearn.core.classical.cv import buffered
+    from synthetic import polygons
+
+    x0, y0 = 500000, 5000000
+    image = write(tmp_path / "img.tif", np.random.default_rng(0).integers(
+        1, 100, (2, 30, 40)).astype(np.uint16))
+    labels = polygons(tmp_path / "l.gpkg", [(1, (x0, y0 - 200, x0 + 200, y0)),
+                                            (1, (x0 + 200, y0 - 200, x0 + 400, y0)),
+                                            (2, (x0, y0 - 300, x0 + 100, y0 - 250))], 32633)
+    s = collect_samples(image, LabelConfig(labels, class_field="cls"), max_per_class=0)
+    assert s.reach == 1 and s.positions.shape == (len(s.y), 2)
+    rows, cols = s.positions.T
+    field = rows < 20
+    assert set(np.unique(s.groups[field & (cols < 20)])) != \
+        set(np.unique(s.groups[field & (cols >= 20)]))
+    # the second polygon tested: the first's column beside it leaves training
+    test = np.flatnonzero(field & (cols >= 20))
+    train = np.flatnonzero(field & (cols < 20))
+    (kept, _), = buffered([(train, test)], s.positions, s.reach)[0]
+    assert set(cols[kept]) == set(range(19))
+
+
 def _scene(tmp_path):
     """Bands that say where a pixel is (row + 1, column + 1, 7), a NoData square, and a
     label raster of classes 1 (most pixels), 2 (a few) and 3 (only on NoData, partly)."""
