@@ -3,8 +3,8 @@
 - core/ never imports QGIS, Qt or processing, and every module loads without them and
   without torch or scikit-learn;
 - no import circle, counting imports inside functions too;
-- imports run down the layers only: the root (errors, progress, files, termination, uninterrupted,
-  lazy_face) imports nothing of LandLearn's above it; runtime/ and geo/ import only the
+- imports run down the layers only: the root (errors, progress, files, staged_folder, scratch,
+  termination, uninterrupted, lazy_face) imports nothing of LandLearn's above it; runtime/ and geo/ import only the
   root (and themselves); model_package/ only those; workflows anything below them and
   each other, circle-free;
 - no LandLearn import hides inside a function (only optional heavy packages are imported
@@ -21,7 +21,8 @@ from paths import PYPATH, ROOT
 
 FORBIDDEN = ("qgis", "PyQt5", "PyQt6", "processing", "sip")
 CORE = ROOT / "core"
-ROOT_MODULES = {"errors", "progress", "files", "termination", "uninterrupted", "lazy_face"}
+ROOT_MODULES = {"errors", "progress", "files", "staged_folder", "scratch", "termination",
+                "uninterrupted", "lazy_face"}
 LOWER = {"runtime": set(), "geo": set(), "model_package": {"runtime", "geo"}}
 # the compiled tree walk is itself the optional heavy package (numba): imported where used
 LAZY_SIBLINGS = {("classical.trees.kernel", "classical.trees.kernel_jit"),

@@ -52,7 +52,10 @@ def test_choice_by_name_and_bad_input_from_the_command_line(sample, tmp_path):
 def test_plugin_loads_without_torch_and_says_how_to_install_it(tmp_path):
     fake = tmp_path / "notorch" / "torch"
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('torch is not installed (test)')\n")
+    # as Python says a package is absent (another ImportError is a torch that is there but
+    # will not load: Diagnostics calls that BROKEN)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", "
+                                      "name='torch')\n")
     path = os.pathsep.join([str(tmp_path / "notorch"), os.environ.get("PYTHONPATH", "")])
     listed = qgis_process("list", env_extra={"PYTHONPATH": path})
     assert listed.returncode == 0 and "landlearn:rasterizelabels" in listed.stdout
