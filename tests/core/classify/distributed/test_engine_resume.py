@@ -41,19 +41,27 @@ def _blocks_below_row_256_fail(monkeypatch) -> dict:
     return failing
 
 
-def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
-        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
-    """RESUME kept the parts only after a termination: a block that failed RETRIES times
-    (or a scheduler not up yet) deleted every finished block it was meant to take up."""
+def _a_failed_resume_run(rf, nc_image, tmp_path, scheduler, monkeypatch):
+    """The one-process reference map, then a RESUME run on ``scheduler`` whose lower blocks
+    fail: (the failing switch, reference path, output path, settings, its progress)."""
     failing = _blocks_below_row_256_fail(monkeypatch)
     reference = str(tmp_path / "reference.tif")
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
     out = str(tmp_path / "map.tif")
     settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
-                    dask_scheduler=threaded_scheduler)
+                    dask_scheduler=scheduler)
     progress = RecordingProgress()
     with pytest.raises(BlockFailed):
         classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings), progress)
+    return failing, reference, out, settings, progress
+
+
+def test_with_resume_a_failed_runs_finished_blocks_stay_and_are_taken_up(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
+    """RESUME kept the parts only after a termination: a block that failed RETRIES times
+    (or a scheduler not up yet) deleted every finished block it was meant to take up."""
+    failing, reference, out, settings, progress = _a_failed_resume_run(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch)
     staging = staging_path(out)
     parts = sorted(f for f in os.listdir(staging) if f.endswith("_class.tif"))
     finished = len(parts)
@@ -151,14 +159,8 @@ def test_resume_on_workers_of_another_engine_computes_every_block_again(
     them again rather than mixing two engines' blocks in one map."""
     import json
 
-    failing = _blocks_below_row_256_fail(monkeypatch)
-    reference = str(tmp_path / "reference.tif")
-    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
-    out = str(tmp_path / "map.tif")
-    settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
-                    dask_scheduler=threaded_scheduler)
-    with pytest.raises(BlockFailed):
-        classify_pixels(ClassifyConfig(nc_image, str(rf[0]), out, **settings))
+    failing, reference, out, settings, _ = _a_failed_resume_run(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch)
     manifest = os.path.join(staging_path(out), "landlearn_parts.json")
     recorded = json.loads(open(manifest).read())
     assert recorded["engine"] == "scikit-learn"
