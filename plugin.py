@@ -27,6 +27,10 @@ class LandLearnPlugin:
         models_folder(add=True)
 
     def initGui(self) -> None:  # noqa: N802
+        from .core.runtime.triton_gate import DESKTOP_FLAG
+
+        # QGIS desktop: no triton (its LLVM and the graphics driver's would abort QGIS)
+        os.environ[DESKTOP_FLAG] = "1"
         self.initProcessing()
         self.warn_missing_packages()
         self.toolbar = self.iface.addToolBar("LandLearn")

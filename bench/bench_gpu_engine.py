@@ -99,7 +99,8 @@ def agreement(a: str, b: str) -> float:
         return float((x.read(1) == y.read(1)).mean())
 
 
-def segment_s(image: str, out: str, bands, method: str, device: str) -> float:
+def segment_s(image: str, out: str, bands, method: str, device: str,
+              tile_size: int = 1024) -> float:
     from bench_segment import MINSIZE, RANGE, SPATIAL
 
     from landlearn.core.segment.segment_mean_shift import SegmentConfig, segment
@@ -107,7 +108,8 @@ def segment_s(image: str, out: str, bands, method: str, device: str) -> float:
     t = time.perf_counter()
     segment(SegmentConfig(image, output_segment_ids=out, band_indexes=bands,
                           spatial_radius=SPATIAL, range_radius=RANGE,
-                          min_segment_size=MINSIZE, device=device, method=method))
+                          min_segment_size=MINSIZE, device=device, method=method,
+                          tile_size=tile_size))
     return time.perf_counter() - t
 
 
@@ -146,13 +148,45 @@ def run_classify(tmp: Path, side: int, log, r: dict) -> None:
     r["agree_defaults_cpu"] = agreement(str(tmp / "cuda_def.tif"), str(tmp / "cpu.tif"))
 
 
-def run_segment(tmp: Path, repeat: int, log, r: dict) -> None:
+def filter_s(image: str, bands, device, window=None, repeat: int = 3) -> list[float]:
+    """The joint search alone (joint_filter) on one block of ``image`` in memory: the
+    kernel's time, without reading, grouping or writing."""
+    import rasterio
+    from bench_segment import RANGE, SPATIAL
+
+    from landlearn.core.segment.joint_shift import joint_filter
+
+    with rasterio.open(image) as ds:
+        x = ds.read(list(bands), window=window).astype(np.float32)
+    valid = np.ones(x.shape[1:], bool)
+    joint_filter(x[:, :64, :64], valid[:64, :64], SPATIAL, RANGE, 0.1, 100, device)  # compile
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        joint_filter(x, valid, SPATIAL, RANGE, 0.1, 100, device)
+        _sync()
+        times.append(round(time.perf_counter() - t, 3))
+    return times
+
+
+def run_segment(tmp: Path, repeat: int, log, r: dict, methods=("joint", "fast"),
+                gpu_tile: int = 0) -> None:
+    import rasterio
+    import torch
     from bench_segment import wide_raster
 
     naip = str(SHARED / NAIP)
     bands = (1, 2, 3, 4)
-    r.update(naip={}, wide={})
-    for method in ("joint", "fast"):
+    r.update(naip={}, wide={}, filter={})
+    wide = tmp / "wide.tif"
+    r["wide_shape"] = wide_raster(naip, wide)
+    if "joint" in methods:  # the search alone: naip whole, and 4096 x 1446 px of the wide one
+        for role, device in (("cuda", torch.device(GPU)), ("cpu", "compiled")):
+            r["filter"][f"naip {role}"] = filter_s(naip, bands, device)
+            r["filter"][f"wide4096 {role}"] = filter_s(
+                str(wide), bands, device, rasterio.windows.Window(0, 0, 4096, 1446), 1)
+            log(f"joint search alone {role}: {r['filter']}")
+    for method in methods:
         for role, device in (("cuda", GPU), ("cpu", "cpu")):
             segment_s(naip, str(tmp / "warm_seg.tif"), bands, method, device)
             times = [segment_s(naip, str(tmp / f"n_{method}_{role}.tif"), bands, method,
@@ -162,9 +196,7 @@ def run_segment(tmp: Path, repeat: int, log, r: dict) -> None:
         r["naip"][f"{method} ids equal"] = ids_equal(str(tmp / f"n_{method}_cuda.tif"),
                                                      str(tmp / f"n_{method}_cpu.tif"))
         log(f"segment naip {method}: ids equal {r['naip'][f'{method} ids equal']:.5f}")
-    wide = tmp / "wide.tif"
-    r["wide_shape"] = wide_raster(naip, wide)
-    for method in ("joint", "fast"):
+    for method in methods:
         for role, device in (("cuda", GPU), ("cpu", "cpu")):
             r["wide"][f"{method} {role}"] = segment_s(str(wide), str(
                 tmp / f"w_{method}_{role}.tif"), bands, method, device)
@@ -172,9 +204,16 @@ def run_segment(tmp: Path, repeat: int, log, r: dict) -> None:
         r["wide"][f"{method} ids equal"] = ids_equal(str(tmp / f"w_{method}_cuda.tif"),
                                                      str(tmp / f"w_{method}_cpu.tif"))
         log(f"segment wide {method}: ids equal {r['wide'][f'{method} ids equal']:.5f}")
+    if gpu_tile and "joint" in methods:  # fewer, larger tiles: the host's share per tile
+        r["wide"][f"joint cuda tile {gpu_tile}"] = segment_s(
+            str(wide), str(tmp / "w_tile.tif"), bands, "joint", GPU, gpu_tile)
+        r["wide"]["joint tile ids equal"] = ids_equal(str(tmp / "w_tile.tif"),
+                                                      str(tmp / "w_joint_cpu.tif"))
+        log(f"segment wide joint cuda tile {gpu_tile}: {r['wide']}")
 
 
-def run(out: Path, side: int, repeat: int, parts: str) -> None:
+def run(out: Path, side: int, repeat: int, parts: str, methods=("joint", "fast"),
+        gpu_tile: int = 0) -> None:
     import torch
 
     if GPU == "cuda" and not torch.cuda.is_available():
@@ -195,7 +234,7 @@ def run(out: Path, side: int, repeat: int, parts: str) -> None:
     if "classify" in parts:
         run_classify(tmp, side, log, result.setdefault("classify", {}))
     if "segment" in parts:
-        run_segment(tmp, repeat, log, result.setdefault("segment", {}))
+        run_segment(tmp, repeat, log, result.setdefault("segment", {}), methods, gpu_tile)
     log("done")
 
 
@@ -272,13 +311,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--parts", default="classify,segment")
     ap.add_argument("--write", type=Path)
+    ap.add_argument("--methods", default="joint,fast", help="Segment's METHODs to time")
+    ap.add_argument("--gpu-tile", type=int, default=0, help="also joint on CUDA at this "
+                    "TILE_SIZE on the wide raster")
     ap.add_argument("--dry-run", action="store_true", help="cpu for cuda: the script checked")
     args = ap.parse_args()
     if args.dry_run:
         global GPU
         GPU = "cpu"
     if args.step == "run":
-        run(args.json[0], args.side, args.repeat, args.parts)
+        run(args.json[0], args.side, args.repeat, args.parts,
+            tuple(args.methods.split(",")), args.gpu_tile)
         return
     merged: dict = {}
     for path in args.json:

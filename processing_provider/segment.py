@@ -89,8 +89,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
         self.add_choice("DEVICE", "Device", [("auto", "Auto (the compiled CPU pass)"),
                                              ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
                         "Where the mean-shift filter runs. Auto takes the compiled CPU pass "
-                        "on every core, faster than the GPU path end to end (measured on an "
-                        "H200 machine); torch without numba.")
+                        "on every core (torch without numba). CUDA runs the joint search as "
+                        "one Triton kernel outside QGIS desktop (qgis_process, scripts), "
+                        "the torch search inside it; the log says which.")
         for key, label, kind, bounds, text in (
                 ("SPATIAL_RADIUS", "Spatial radius in pixels (overrides spatial detail)",
                  QgsProcessingParameterNumber.Type.Integer, (1, 100),

@@ -11,8 +11,8 @@ position (the displacement from the pixel) is returned too, for grouping.
 Exact across tiles: a pixel's result depends only on the points within its travel plus hs
 of it, so the caller gives each tile a halo and widens it when a point travelled farther
 (``travel``). On the CPU the search runs as compiled code (joint_shift_jit) on every core,
-without torch; torch runs it on a GPU (and on a CPU without numba), in float64 like the
-compiled code.
+without torch; on a CUDA GPU as one Triton kernel (joint_shift_triton) where triton may
+load, else as torch tensor operations (as on a CPU without numba); float64 everywhere.
 """
 
 from __future__ import annotations
@@ -23,8 +23,17 @@ import numpy as np
 
 from ..runtime.deps import require
 from ..runtime.threads import compute_threads
+from ..runtime.triton_gate import load_triton, triton_blocked
 
-__all__ = ["joint_filter"]
+__all__ = ["joint_filter", "gpu_search"]
+
+
+def gpu_search(device) -> str:
+    """How the search runs on torch device ``device``, in words for the log."""
+    if getattr(device, "type", None) != "cuda":
+        return "torch"
+    why = triton_blocked()
+    return "one Triton kernel" if why is None else f"torch tensor operations ({why})"
 
 
 def joint_filter(values: np.ndarray, valid: np.ndarray, hs: int, hr: float,
@@ -36,6 +45,8 @@ def joint_filter(values: np.ndarray, valid: np.ndarray, hs: int, hr: float,
     valid = valid & np.isfinite(values).all(0)
     if device == "compiled":
         return _compiled(values, valid, hs, hr, threshold, max_iter)
+    if getattr(device, "type", None) == "cuda" and triton_blocked() is None:
+        return _triton(values, valid, hs, hr, threshold, max_iter, device)
     return _torch(values, valid, hs, hr, threshold, max_iter, device)
 
 
@@ -61,6 +72,22 @@ def _compiled(values, valid, hs, hr, threshold, max_iter):
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(lambda span: kernel(*args, *span), spans))
     return out, disp, travel
+
+
+def _triton(values, valid, hs, hr, threshold, max_iter, device):
+    torch = require("torch")
+    load_triton()
+    from .joint_shift_triton import search
+
+    with torch.inference_mode(), torch.cuda.device(device):
+        v = torch.from_numpy(np.ascontiguousarray(values, np.float32)).to(device)
+        ok = torch.from_numpy(np.ascontiguousarray(valid, np.uint8)).to(device)
+        b, h, w = v.shape
+        out = torch.empty_like(v)
+        disp = torch.empty((2, h, w), dtype=torch.float64, device=device)
+        travel = torch.empty((h, w), dtype=torch.int32, device=device)
+        search(v, ok, out, disp, travel, hs, hr, threshold, max_iter)
+        return out.cpu().numpy(), disp.cpu().numpy(), travel.cpu().numpy()
 
 
 def _torch(values, valid, hs, hr, threshold, max_iter, device):

@@ -36,6 +36,7 @@ from ..runtime.device import DEVICES, resolve_device
 from ..scratch import scratch_folder
 from ..termination import terminable
 from .first_pass import first_pass
+from .joint_shift import gpu_search
 from .mean_shift import compiled_available
 from .output import write_outputs
 from .resolve import resolve
@@ -205,7 +206,9 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                  else f"fast, {config.iterations} passes")
         progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
                       f"{hr:.1f} (0..255 scale), {steps}, on "
-                      + ("the CPU, compiled" if device == "compiled" else f"{device}"))
+                      + ("the CPU, compiled" if device == "compiled"
+                         else f"{device}" + (f", {gpu_search(device)}"
+                                             if config.method == "joint" else "")))
         with scratch_folder("segment", _tmp_dir(config)) as tmp:
             labels_path = os.path.join(tmp, "labels.tif")
             try:
@@ -255,7 +258,9 @@ def _engine(name: str):
     and Segment end to end") the torch search, thousands of small kernels per iteration,
     took 1.9 s on naip against the compiled pass's 0.78 s on the same machine's 16 cores,
     and 73.5 s on a 29 MPix raster (a 2-core VM's compiled pass: 46 s, another machine);
-    the fast filter gained 0.06 s on the GPU, less than importing torch costs a whole run."""
+    the fast filter gained 0.06 s on the GPU, less than importing torch costs a whole run.
+    The joint search on CUDA is now one Triton kernel (joint_shift_triton), not yet timed
+    on a GPU: auto waits for that measurement (bench/device/run.sh)."""
     name = (name or "auto").strip().lower()
     if name not in DEVICES and not name.startswith("cuda:"):
         resolve_device(name)  # the DEVICE error, named as everywhere

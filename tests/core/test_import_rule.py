@@ -24,10 +24,12 @@ CORE = ROOT / "core"
 ROOT_MODULES = {"errors", "progress", "files", "staged_folder", "scratch", "termination",
                 "uninterrupted", "lazy_face"}
 LOWER = {"runtime": set(), "geo": set(), "model_package": {"runtime", "geo"}}
-# the compiled tree walk is itself the optional heavy package (numba): imported where used
+# the compiled tree walk and the GPU kernel are themselves optional heavy packages (numba,
+# triton): imported where used
 LAZY_SIBLINGS = {("classical.trees.kernel", "classical.trees.kernel_jit"),
                  ("segment.mean_shift", "segment.mean_shift_jit"),
-                 ("segment.joint_shift", "segment.joint_shift_jit")}
+                 ("segment.joint_shift", "segment.joint_shift_jit"),
+                 ("segment.joint_shift", "segment.joint_shift_triton")}
 
 
 def modules() -> dict[str, Path]:

@@ -22,10 +22,14 @@ def test_provider_lists_every_algorithm_with_help_and_icon(provider):
             assert param.name() == param.name().upper()
 
 
-def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_processing):
+def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_processing,
+                                                            monkeypatch):
     from qgis.core import QgsApplication
 
     import landlearn
+    from landlearn.core.runtime.triton_gate import DESKTOP_FLAG, triton_blocked
+
+    monkeypatch.setenv(DESKTOP_FLAG, "")  # gone again after the test
 
     registry = QgsApplication.processingRegistry()
     before = registry.providerById("landlearn")
@@ -34,6 +38,8 @@ def test_plugin_adds_provider_menu_and_toolbar_then_unloads(qgis_iface, qgis_pro
     plugin = landlearn.classFactory(qgis_iface)
     plugin.initGui()
     try:
+        # QGIS desktop: Segment's GPU kernel (triton's LLVM) stays out, said in words
+        assert os.environ[DESKTOP_FLAG] == "1" and "QGIS desktop" in triton_blocked()
         assert registry.providerById("landlearn") is not None
         assert [a.objectName() for a in plugin.actions] == [f"landlearn_{c.ID}" for c in ALGORITHMS]
         assert all(not a.icon().isNull() for a in plugin.actions)

@@ -47,3 +47,16 @@ def test_iterations_and_threshold_bound_the_search(device):
     loose = joint_filter(ramp, valid, 3, 40.0, 10.0, 50, device)
     assert one[2].max() <= 3 and many[2].max() > one[2].max()  # one step moves < hs
     np.testing.assert_array_equal(loose[0], one[0])  # a huge threshold stops after a step
+
+
+def test_the_log_says_how_the_search_runs_on_a_gpu(monkeypatch):
+    """On CUDA the Triton kernel where triton may load, else the torch search and why."""
+    torch = pytest.importorskip("torch")
+    from landlearn.core.segment import joint_shift
+
+    monkeypatch.setattr(joint_shift, "triton_blocked", lambda: None)
+    assert joint_shift.gpu_search(torch.device("cuda")) == "one Triton kernel"
+    assert joint_shift.gpu_search(torch.device("cpu")) == "torch"
+    monkeypatch.setattr(joint_shift, "triton_blocked", lambda: "inside QGIS desktop ...")
+    assert joint_shift.gpu_search(torch.device("cuda:1")) == \
+        "torch tensor operations (inside QGIS desktop ...)"
