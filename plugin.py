@@ -30,7 +30,7 @@ class LandLearnPlugin:
         from .core.runtime.triton_gate import DESKTOP_FLAG
 
         # QGIS desktop: no triton (its LLVM and the graphics driver's would abort QGIS)
-        os.environ[DESKTOP_FLAG] = "1"
+        os.environ[DESKTOP_FLAG] = str(os.getpid())
         self.initProcessing()
         self.warn_missing_packages()
         self.toolbar = self.iface.addToolBar("LandLearn")

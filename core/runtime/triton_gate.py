@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
+import importlib.machinery
 import os
 import sys
 
 __all__ = ["DESKTOP_FLAG", "triton_blocked", "load_triton"]
 
-# set by the plugin's GUI (QGIS desktop): qgis_process, scripts and Dask workers leave it out
+# set by the plugin's GUI (QGIS desktop) to its process id: qgis_process, scripts and Dask
+# workers leave it out, and a process QGIS desktop starts inherits another process's id
 DESKTOP_FLAG = "LANDLEARN_NO_TRITON"
 
 
@@ -34,7 +35,7 @@ def _other_llvm_loaded() -> bool:
 
 def triton_blocked() -> str | None:
     """None when triton can be loaded here; else why not, in words for the log."""
-    if os.environ.get(DESKTOP_FLAG):
+    if os.environ.get(DESKTOP_FLAG) == str(os.getpid()):  # not a child process of it
         return ("inside QGIS desktop triton's LLVM would clash with the graphics driver's; "
                 "run Segment from qgis_process or a Python script for the GPU kernel")
     if "triton" in sys.modules and sys.modules["triton"] is not None:
@@ -48,16 +49,14 @@ def triton_blocked() -> str | None:
     return None
 
 
+@functools.cache
 def _installed() -> bool:
-    """find_spec for triton, past the None that keeps it out of torch's import."""
-    held = sys.modules.pop("triton", False)
+    """Whether triton is installed, found on the path without touching sys.modules (where
+    torch's import left the None that keeps it out)."""
     try:
-        return importlib.util.find_spec("triton") is not None
+        return importlib.machinery.PathFinder.find_spec("triton") is not None
     except (ImportError, ValueError):
         return False
-    finally:
-        if held is not False:
-            sys.modules["triton"] = held
 
 
 @functools.cache

@@ -17,6 +17,7 @@ load, else as torch tensor operations (as on a CPU without numba); float64 every
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -28,12 +29,36 @@ from ..runtime.triton_gate import load_triton, triton_blocked
 __all__ = ["joint_filter", "gpu_search"]
 
 
-def gpu_search(device) -> str:
+def gpu_search(device, bands: int = 3) -> str:
     """How the search runs on torch device ``device``, in words for the log."""
     if getattr(device, "type", None) != "cuda":
         return "torch"
-    why = triton_blocked()
+    why = _kernel_failure(device, bands)
     return "one Triton kernel" if why is None else f"torch tensor operations ({why})"
+
+
+def _kernel_failure(device, bands: int) -> str | None:
+    """None when the Triton kernel runs on ``device`` (a CUDA torch.device) for ``bands``
+    bands; else why not. Beyond what triton_gate knows, triton builds a small C launcher
+    the first time (a C compiler and Python's headers, often missing beside QGIS) and
+    compiles the kernel: tried once per device and band count on 8 x 8 px, so a machine
+    that cannot build it runs the torch search, and the log says why."""
+    why = triton_blocked()
+    if why is not None:
+        return why
+    return _trial(str(device), bands)
+
+
+@functools.cache
+def _trial(device: str, bands: int) -> str | None:
+    torch = require("torch")
+    try:
+        _triton(np.zeros((bands, 8, 8), np.float32), np.ones((8, 8), bool), 1, 10.0, 0.1, 2,
+                torch.device(device))
+    except Exception as exc:  # noqa: BLE001 - no compiler, no headers, no cache folder
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return f"the Triton kernel could not be built here: {type(exc).__name__}: {first}"
+    return None
 
 
 def joint_filter(values: np.ndarray, valid: np.ndarray, hs: int, hr: float,
@@ -45,7 +70,7 @@ def joint_filter(values: np.ndarray, valid: np.ndarray, hs: int, hr: float,
     valid = valid & np.isfinite(values).all(0)
     if device == "compiled":
         return _compiled(values, valid, hs, hr, threshold, max_iter)
-    if getattr(device, "type", None) == "cuda" and triton_blocked() is None:
+    if getattr(device, "type", None) == "cuda" and _kernel_failure(device, len(values)) is None:
         return _triton(values, valid, hs, hr, threshold, max_iter, device)
     return _torch(values, valid, hs, hr, threshold, max_iter, device)
 

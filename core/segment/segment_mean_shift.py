@@ -207,7 +207,7 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
         progress.info(f"Mean shift on bands {src.bands}: spatial radius {hs} px, range radius "
                       f"{hr:.1f} (0..255 scale), {steps}, on "
                       + ("the CPU, compiled" if device == "compiled"
-                         else f"{device}" + (f", {gpu_search(device)}"
+                         else f"{device}" + (f", {gpu_search(device, len(src.bands))}"
                                              if config.method == "joint" else "")))
         with scratch_folder("segment", _tmp_dir(config)) as tmp:
             labels_path = os.path.join(tmp, "labels.tif")

@@ -23,7 +23,7 @@ def gate(monkeypatch):
 
 def test_qgis_desktop_keeps_triton_out(gate):
     gate.setattr(triton_gate, "_installed", lambda: True)
-    gate.setenv(DESKTOP_FLAG, "1")
+    gate.setenv(DESKTOP_FLAG, str(os.getpid()))
     assert "QGIS desktop" in triton_blocked() and "qgis_process" in triton_blocked()
 
 
@@ -42,10 +42,46 @@ def test_missing_triton_and_other_systems_are_named(gate):
     assert "Linux" in triton_blocked()
 
 
-def test_installed_looks_past_the_block_and_puts_it_back(gate):
-    gate.setattr(triton_gate.importlib.util, "find_spec", lambda name: object())
-    assert triton_gate._installed() is True
-    assert triton_gate.sys.modules["triton"] is None  # the block is back for torch
+def test_installed_looks_on_the_path_past_the_block(gate):
+    """Found on the path, without lifting the None in sys.modules (another thread could
+    import triton through that gap)."""
+    seen = []
+
+    def find(name):
+        seen.append(triton_gate.sys.modules.get("triton", "absent"))
+        return object()
+
+    gate.setattr(triton_gate.importlib.machinery.PathFinder, "find_spec", find)
+    triton_gate._installed.cache_clear()
+    try:
+        assert triton_gate._installed() is True and seen == [None]
+    finally:
+        triton_gate._installed.cache_clear()
+
+
+def test_the_desktop_flag_belongs_to_its_own_process(gate):
+    """A process QGIS desktop starts (qgis_process, a Dask worker) inherits the variable
+    with another process's id: triton is not kept out of it."""
+    gate.setattr(triton_gate, "_installed", lambda: True)
+    gate.setattr(triton_gate, "_other_llvm_loaded", lambda: False)
+    gate.setenv(DESKTOP_FLAG, str(os.getpid() + 1))
+    assert triton_blocked() is None
+    gate.setenv(DESKTOP_FLAG, str(os.getpid()))
+    assert "QGIS desktop" in triton_blocked()
+
+
+def test_an_llvm_in_the_maps_is_seen(monkeypatch, tmp_path):
+    maps = tmp_path / "maps"
+    maps.write_text("7f00-7f10 r-xp 0 08:01 1 /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1\n")
+    real = open
+
+    def fake(path, *args, **kw):
+        return real(maps if path == "/proc/self/maps" else path, *args, **kw)
+
+    monkeypatch.setattr("builtins.open", fake)
+    assert triton_gate._other_llvm_loaded() is True
+    maps.write_text("7f00-7f10 r-xp 0 08:01 1 /venv/llvmlite/binding/libllvmlite.so\n")
+    assert triton_gate._other_llvm_loaded() is False  # numba's LLVM is linked in, hidden
 
 
 def test_the_maps_of_this_process_are_read():

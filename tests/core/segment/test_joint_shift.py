@@ -50,13 +50,61 @@ def test_iterations_and_threshold_bound_the_search(device):
 
 
 def test_the_log_says_how_the_search_runs_on_a_gpu(monkeypatch):
-    """On CUDA the Triton kernel where triton may load, else the torch search and why."""
+    """On CUDA the Triton kernel where triton may load and its kernel builds, else the
+    torch search and why."""
     torch = pytest.importorskip("torch")
     from landlearn.core.segment import joint_shift
 
     monkeypatch.setattr(joint_shift, "triton_blocked", lambda: None)
+    monkeypatch.setattr(joint_shift, "_trial", lambda device, bands: None)
     assert joint_shift.gpu_search(torch.device("cuda")) == "one Triton kernel"
     assert joint_shift.gpu_search(torch.device("cpu")) == "torch"
+    monkeypatch.setattr(joint_shift, "_trial", lambda device, bands: "no C compiler")
+    assert joint_shift.gpu_search(torch.device("cuda")) == "torch tensor operations (no C compiler)"
     monkeypatch.setattr(joint_shift, "triton_blocked", lambda: "inside QGIS desktop ...")
     assert joint_shift.gpu_search(torch.device("cuda:1")) == \
         "torch tensor operations (inside QGIS desktop ...)"
+
+
+def test_a_gpu_runs_the_kernel_only_where_it_can(monkeypatch):
+    """No GPU needed: which search joint_filter calls on a CUDA device, and that a kernel
+    that cannot be built here (no C compiler for triton's launcher) is tried once per
+    device and band count, then left to the torch search."""
+    from types import SimpleNamespace
+
+    from landlearn.core.segment import joint_shift
+
+    calls = []
+    monkeypatch.setattr(joint_shift, "_triton", lambda *a: calls.append("triton") or "t")
+    monkeypatch.setattr(joint_shift, "_torch", lambda *a: calls.append("torch") or "c")
+    monkeypatch.setattr(joint_shift, "triton_blocked", lambda: None)
+    cuda = SimpleNamespace(type="cuda")
+    x, ok = np.zeros((3, 4, 4), np.float32), np.ones((4, 4), bool)
+    monkeypatch.setattr(joint_shift, "_trial", lambda device, bands: None)
+    assert joint_filter(x, ok, 2, 10.0, 0.1, 5, cuda) == "t"
+    monkeypatch.setattr(joint_shift, "triton_blocked", lambda: "in QGIS desktop")
+    assert joint_filter(x, ok, 2, 10.0, 0.1, 5, cuda) == "c"
+    assert joint_filter(x, ok, 2, 10.0, 0.1, 5, SimpleNamespace(type="cpu")) == "c"
+    assert calls == ["triton", "torch", "torch"]
+
+    # the trial itself: a build that fails is said, and not tried again
+    monkeypatch.setattr(joint_shift, "triton_blocked", lambda: None)
+    monkeypatch.undo()
+    tries = []
+
+    def broken(*a):
+        tries.append(a[0].shape)
+        raise RuntimeError("Failed to find C compiler. Please specify via CC environment "
+                           "variable.\nmore")
+
+    monkeypatch.setattr(joint_shift, "_triton", broken)
+    monkeypatch.setattr(joint_shift, "require", lambda name: SimpleNamespace(
+        device=lambda d: SimpleNamespace(type="cuda", name=d)))
+    joint_shift._trial.cache_clear()
+    try:
+        why = joint_shift._trial("cuda:0", 3)
+        assert why == ("the Triton kernel could not be built here: RuntimeError: Failed to "
+                       "find C compiler. Please specify via CC environment variable.")
+        assert joint_shift._trial("cuda:0", 3) == why and tries == [(3, 8, 8)]
+    finally:
+        joint_shift._trial.cache_clear()

@@ -91,12 +91,44 @@ def test_the_kernel_runs_on_a_cuda_gpu_as_joint_filter(sample):
         np.testing.assert_array_equal(a, b)
 
 
+def test_no_python_float_reaches_the_kernel(monkeypatch):
+    """Triton types a Python float argument float32: 1 / hs^2, 1 / hr^2 and the threshold
+    rounded so moved the kernel's edge on a GPU (review 89) while the interpreter, which
+    keeps Python floats, agreed. They travel in a float64 tensor; every scalar is an int."""
+    torch = pytest.importorskip("torch")
+    from landlearn.core.runtime.triton_gate import load_triton
+
+    load_triton()
+    from landlearn.core.segment import joint_shift_triton as k
+
+    seen = {}
+
+    class Launch:
+        def __getitem__(self, grid):
+            def run(*args, **kw):
+                seen.update(args=args, kw=kw)
+            return run
+
+    monkeypatch.setattr(k, "_shift", Launch())
+    v = torch.zeros((3, 4, 5))
+    k.search(v, torch.ones((4, 5), dtype=torch.uint8), torch.empty_like(v),
+             torch.empty((2, 4, 5), dtype=torch.float64), torch.empty((4, 5), dtype=torch.int32),
+             5, 15.0, 0.1, 100)
+    scalars = [a for a in seen["args"] if not isinstance(a, torch.Tensor)]
+    assert scalars and all(type(a) is int for a in scalars)
+    const = next(a for a in seen["args"] if isinstance(a, torch.Tensor) and a.numel() == 3)
+    assert const.dtype == torch.float64
+    assert const.tolist() == [1.0 / 25, 1.0 / 225.0, 0.1 ** 2]  # the compiled pass's values
+    assert seen["kw"]["enable_fp_fusion"] is False
+
+
 @pytest.mark.parametrize("capability", [75, 80, 90])
 def test_the_kernel_compiles_for_cuda_gpus_without_fused_multiply_adds(capability):
     """No GPU needed: triton's bundled ptxas builds the kernel for Turing (75), Ampere (80)
-    and Hopper (90) as a launch on such a GPU would, with 3 and 6 bands; the machine code
-    has no fused multiply-add (each would round once where the CPU rounds twice, and move
-    a point across the kernel's edge) and divides as IEEE does (div.rn)."""
+    and Hopper (90) as a launch on such a GPU would, with 1, 3, 4 and 6 bands; the machine
+    code has no fused multiply-add (each would round once where the CPU rounds twice, and
+    move a point across the kernel's edge) and divides as IEEE does (div.rn). The
+    signature is read off the kernel: pointers by name, ints for every other scalar."""
     script = textwrap.dedent("""
         import json, sys
         from landlearn.core.runtime.triton_gate import load_triton
@@ -105,12 +137,13 @@ def test_the_kernel_compiles_for_cuda_gpus_without_fused_multiply_adds(capabilit
         from triton.compiler import ASTSource
         from landlearn.core.segment import joint_shift_triton as k
 
-        names = list(k._shift.arg_names)
-        types = ["*fp32", "*u8", "*fp32", "*fp64", "*i32", "i32", "i32", "i32", "fp64",
-                 "fp64", "fp64", "i32", "constexpr", "constexpr", "constexpr"]
+        pointers = {"v_ptr": "*fp32", "ok_ptr": "*u8", "out_ptr": "*fp32",
+                    "disp_ptr": "*fp64", "travel_ptr": "*i32", "const_ptr": "*fp64"}
+        sig = {p.name: "constexpr" if p.is_constexpr else pointers.get(p.name, "i32")
+               for p in k._shift.params}
         report = []
-        for bands, fusion in ((3, False), (6, False), (3, True)):
-            src = ASTSource(fn=k._shift, signature=dict(zip(names, types)),
+        for bands, fusion in ((1, False), (3, False), (4, False), (6, False), (3, True)):
+            src = ASTSource(fn=k._shift, signature=sig,
                             constexprs={"n_bands": bands,
                                         "width": triton.next_power_of_2(bands),
                                         "block": k.BLOCK})
@@ -129,7 +162,6 @@ def test_the_kernel_compiles_for_cuda_gpus_without_fused_multiply_adds(capabilit
     if "ptxas" in done.stderr and "not found" in done.stderr.lower():
         pytest.skip("triton has no ptxas here")
     assert done.returncode == 0, done.stderr[-3000:]
-    plain3, plain6, fused = json.loads(done.stdout.strip().splitlines()[-1])
-    assert plain3["cubin"] > 0 and plain6["cubin"] > 0
-    assert plain3["fma"] == 0 and plain6["fma"] == 0 and plain3["div"] > 0
+    *plain, fused = json.loads(done.stdout.strip().splitlines()[-1])
+    assert all(r["cubin"] > 0 and r["fma"] == 0 and r["div"] > 0 for r in plain)
     assert fused["fma"] > 0  # the check can fail: with fusion on, the compiler does fuse
