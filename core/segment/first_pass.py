@@ -5,13 +5,15 @@ edges and joins across tile borders recorded, so that the merge sees the whole r
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import numpy as np
 import rasterio
 from rasterio.windows import Window
 
 from ..geo.grid import count_tiles, pad_window, tile_windows
-from ..progress import track
+from ..progress import check, track
 from .graph import index_dtype, local_components, unique_pairs
 from .joint_shift import joint_filter
 from .mean_shift import halo, mean_shift_filter
@@ -46,33 +48,70 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
     spool = StatsSpool(os.path.dirname(labels_path), len(offset), idt, not same, settle)
     with spool, rasterio.open(labels_path, "w", **profile) as out:
         left = None
-        for win in track(tile_windows(area, (core, core)), progress, n):
+
+        def filtered(win):
             inner = win.intersection(area)
-            f, v, raw, xs = _filter_tile(config, src, inner, area, offset, scale, hs, hr,
-                                         device)
-            h, w = int(inner.height), int(inner.width)
-            r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
-            lab, count, s, rs, first, p, dec = tile_segments(
-                local_components(f, v, join), xs, None if same else raw, r0, c0, width, settle)
-            if dec is not None:
-                spool.add_decisions(dec.shifted(next_id))
-            m = len(count)
-            g = np.where(lab >= 0, lab + next_id, -1)
-            out.write(g[None], window=Window(c0, r0, w, h))
-            spool.add(count=count, sums=s, first=first,  # first: area index
-                      pairs=p.astype(np.int64) + next_id)  # int32 pairs wrapped past 2**31 ids
-            if not same:
-                spool.add(raw_sums=rs)
-            col_key = c0
-            if left is not None and left[2] == r0:
-                _border(left[0], g[:, 0], left[1], f[:, :, 0], join, spool)
-            if col_key in above:
-                _border(above[col_key][0], g[0, :], above[col_key][1], f[:, 0, :], join, spool)
-            left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
-            above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
-            next_id += m
-            del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
+            return inner, _filter_tile(config, src, inner, area, offset, scale, hs, hr,
+                                       device)
+
+        tiles = ahead(filtered, tile_windows(area, (core, core)), lambda: check(progress))
+        # closed on the way out, whatever the way: the tile under way finishes before the
+        # source it reads is closed
+        with closing(tiles):
+            for inner, (f, v, raw, xs) in track(tiles, progress, n):
+                h, w = int(inner.height), int(inner.width)
+                r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
+                lab, count, s, rs, first, p, dec = tile_segments(
+                    local_components(f, v, join), xs, None if same else raw, r0, c0, width, settle)
+                if dec is not None:
+                    spool.add_decisions(dec.shifted(next_id))
+                m = len(count)
+                g = np.where(lab >= 0, lab + next_id, -1)
+                out.write(g[None], window=Window(c0, r0, w, h))
+                spool.add(count=count, sums=s, first=first,  # first: area index
+                          pairs=p.astype(np.int64) + next_id)  # int32 pairs wrapped past 2**31 ids
+                if not same:
+                    spool.add(raw_sums=rs)
+                col_key = c0
+                if left is not None and left[2] == r0:
+                    _border(left[0], g[:, 0], left[1], f[:, :, 0], join, spool)
+                if col_key in above:
+                    _border(above[col_key][0], g[0, :], above[col_key][1], f[:, 0, :], join, spool)
+                left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
+                above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
+                next_id += m
+                del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
         return spool.finish()
+
+
+def ahead(work, items, stop=lambda: None):
+    """``work(item)`` of each item in order, the next one computed in a thread of its own
+    while the caller works on the current one: the mean-shift search of a tile (on the
+    cores, or a GPU) runs beside the grouping and writing of the previous one, which
+    are single-threaded. ``stop()`` is called before each item is started (Cancel raises
+    there), so a cancelled run waits for one tile's work at most. Two tiles at most are
+    held; the source is read by that thread alone. An error comes out where its item
+    would have; closed early (an error, Cancel, a termination signal), the item under way
+    finishes and nothing more starts."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="landlearn-tile")
+    try:
+        it = iter(items)
+        item = next(it, _END)
+        if item is _END:
+            return
+        stop()
+        job = pool.submit(work, item)
+        for item in it:
+            done = job.result()
+            stop()
+            job = pool.submit(work, item)
+            yield done
+        yield job.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_END = object()
 
 
 def _scaled(data: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:

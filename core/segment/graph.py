@@ -136,10 +136,29 @@ def union(n: int, pairs: np.ndarray) -> np.ndarray:
 
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])),
                        shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    first = np.full(comp.max() + 1, n, dtype=index_dtype(n + 1))
-    np.minimum.at(first, comp, np.arange(n, dtype=first.dtype))
-    return first[comp]
+    k, comp = connected_components(graph, directed=False)
+    first = first_of_each(comp, k)  # scipy numbers components by their lowest node
+    if first is None:  # not in that order (another scipy): the smallest member found anyway
+        first = np.full(k, n, dtype=index_dtype(n + 1))
+        np.minimum.at(first, comp, np.arange(n, dtype=first.dtype))
+    return first.astype(index_dtype(n + 1), copy=False)[comp]
+
+
+def first_of_each(labels: np.ndarray, k: int) -> np.ndarray | None:
+    """Where each of the labels 0..k-1 first occurs in ``labels``, when they are numbered in
+    the order they first occur (components, local segments); None when they are not.
+    Why: np.minimum.at over every pixel or node, the obvious way, is a slow loop in numpy
+    1.24 (1.3 s of tile_segments and 0.9 s of the merges on a 29 MPix raster); a running
+    maximum finds the same places at array speed."""
+    if len(labels) == 0:
+        return np.zeros(0, np.intp) if k == 0 else None
+    new = np.empty(len(labels), bool)
+    new[0] = True
+    np.greater(labels[1:], np.maximum.accumulate(labels)[:-1], out=new[1:])
+    at = np.flatnonzero(new)
+    if len(at) != k or not np.array_equal(labels[at], np.arange(k)):
+        return None
+    return at
 
 
 def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size: int,

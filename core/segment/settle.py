@@ -29,7 +29,14 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .graph import closest, neighbour_pairs, remap_pairs, segment_means, union
+from .graph import (
+    closest,
+    first_of_each,
+    neighbour_pairs,
+    remap_pairs,
+    segment_means,
+    union,
+)
 
 
 @dataclass
@@ -131,6 +138,21 @@ def first_stage(decisions: Decisions, first: np.ndarray):
     return stage
 
 
+def _first_pixels(ids: np.ndarray, sel: np.ndarray, m: int, r0: int, c0: int,
+                  width: int) -> np.ndarray:
+    """Each local segment's first pixel as an index into the area: ``ids`` are the labels
+    of the ``sel`` pixels in raster order."""
+    w = sel.shape[1]
+    at = first_of_each(ids, m)
+    if at is not None:  # numbered in raster order of first pixel, as local_components does
+        pos = np.flatnonzero(sel.ravel())[at]
+        return (pos // w + r0).astype(np.int64) * width + (pos % w + c0)
+    rr, cc = np.nonzero(sel)
+    first = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(first, ids, (rr + r0).astype(np.int64) * width + (cc + c0))
+    return first
+
+
 def tile_segments(lab: np.ndarray, xs: np.ndarray, raw: np.ndarray | None, r0: int, c0: int,
                   width: int, settle: bool):
     """A tile's local segments and their statistics, single pixels settled when ``settle``.
@@ -147,10 +169,8 @@ def tile_segments(lab: np.ndarray, xs: np.ndarray, raw: np.ndarray | None, r0: i
     count = np.bincount(ids, minlength=m).astype(np.int32)
     sums = np.stack([np.bincount(ids, b[sel], m) for b in xs], 1)
     raw_sums = None if raw is None else np.stack([np.bincount(ids, b[sel], m) for b in raw], 1)
-    rr, cc = np.nonzero(sel)
-    first = np.full(m, np.iinfo(np.int64).max)
-    np.minimum.at(first, ids, (rr + r0).astype(np.int64) * width + (cc + c0))
-    del rr, cc, ids
+    first = _first_pixels(ids, sel, m, r0, c0, width)
+    del ids
     pairs = neighbour_pairs(lab)
     found = None
     if settle and m:
@@ -167,7 +187,12 @@ def tile_segments(lab: np.ndarray, xs: np.ndarray, raw: np.ndarray | None, r0: i
     sums = np.stack([np.bincount(lut, s, k) for s in sums.T], 1)
     if raw_sums is not None:
         raw_sums = np.stack([np.bincount(lut, s, k) for s in raw_sums.T], 1)
-    settled_first = np.full(k, np.iinfo(np.int64).max)
-    np.minimum.at(settled_first, lut, first)
+    # a settled segment's first pixel is its lowest member's (``first`` rises with the id)
+    lowest = first_of_each(lut, k) if (np.diff(first) > 0).all() else None
+    if lowest is not None:
+        settled_first = first[lowest]
+    else:
+        settled_first = np.full(k, np.iinfo(np.int64).max)
+        np.minimum.at(settled_first, lut, first)
     lab = np.where(sel, lut[np.maximum(lab, 0)], -1)
     return lab, count, sums, raw_sums, settled_first, remap_pairs(pairs, lut, k), decisions

@@ -2,6 +2,7 @@
 spooled to disk, with the edges and joins across tile borders."""
 
 import numpy as np
+import pytest
 import rasterio
 
 from landlearn.core.geo.raster import RasterSource
@@ -47,3 +48,63 @@ def test_tiles_spool_statistics_that_agree_with_the_labels(tmp_path):
     for a in (stats.count, stats.sums, stats.first, stats.pairs):
         assert isinstance(a, np.memmap) and not a.flags.writeable
     stats.release()
+
+
+def test_ahead_keeps_the_order_and_works_one_item_ahead():
+    import threading
+
+    from landlearn.core.segment.first_pass import ahead
+
+    started, main = [], threading.get_ident()
+
+    def work(i):
+        started.append(i)
+        assert threading.get_ident() != main  # in the thread of its own
+        return i * i
+
+    got = []
+    for value in ahead(work, range(6)):
+        got.append(value)
+        # while the caller holds item k, item k + 1 is under way, never k + 2
+        assert len(started) <= len(got) + 1
+    assert got == [0, 1, 4, 9, 16, 25] and started == list(range(6))
+    assert list(ahead(work, [])) == []
+
+
+def test_ahead_raises_at_the_failed_item_and_starts_nothing_after_a_stop():
+    from landlearn.core.errors import Cancelled
+    from landlearn.core.segment.first_pass import ahead
+
+    started = []
+
+    def work(i):
+        started.append(i)
+        if i == 2:
+            raise ValueError("tile 2 failed")
+        return i
+
+    got = []
+    with pytest.raises(ValueError, match="tile 2"):
+        for value in ahead(work, range(10)):
+            got.append(value)
+    assert got == [0, 1] and started == [0, 1, 2]
+
+    started.clear()
+    calls = []
+
+    def stop():
+        calls.append(1)
+        if len(calls) == 3:  # Cancel pressed while the caller holds item 1
+            raise Cancelled()
+
+    got = []
+    with pytest.raises(Cancelled):
+        for value in ahead(lambda i: started.append(i) or i, range(10), stop):
+            got.append(value)
+    assert got == [0] and started == [0, 1]  # item 2 never started
+
+    started.clear()
+    tiles = ahead(lambda i: started.append(i) or i, range(10))
+    assert next(tiles) == 0
+    tiles.close()  # the caller failed: an item under way finishes, a queued one is dropped
+    assert started in ([0], [0, 1])  # item 1 dropped before it started, or finished

@@ -172,3 +172,38 @@ def test_pairs_past_what_int64_keys_hold_are_refused_not_wrapped():
         remap_pairs(np.array([[0, 1]]), np.array([0, 1]), MAX_PACKED_BASE + 1)
     np.testing.assert_array_equal(unique_pairs(np.array([[3, 4], [1, 2], [3, 4]])),
                                   [[1, 2], [3, 4]])
+
+
+def test_first_of_each_finds_first_occurrences_only_in_first_occurrence_order():
+    from landlearn.core.segment.graph import first_of_each
+
+    labels = np.array([0, 0, 1, 0, 2, 1, 3, 3, 2])
+    assert first_of_each(labels, 4).tolist() == [0, 2, 4, 6]
+    assert first_of_each(np.array([1, 0, 0, 2]), 3) is None  # 1 before 0: not that order
+    assert first_of_each(np.array([0, 2, 1]), 3) is None
+    assert first_of_each(np.array([0, 1, 1]), 3) is None  # a label missing
+    assert first_of_each(np.zeros(0, int), 0).tolist() == []
+    rng = np.random.default_rng(0)  # against the slow way, on labels in that order
+    raw = rng.integers(0, 500, 20000)
+    _, first_at, inverse = np.unique(raw, return_index=True, return_inverse=True)
+    rank = np.empty(len(first_at), int)
+    rank[np.argsort(first_at)] = np.arange(len(first_at))
+    ordered = rank[inverse]
+    want = np.full(len(first_at), len(raw))
+    np.minimum.at(want, ordered, np.arange(len(raw)))
+    assert np.array_equal(first_of_each(ordered, len(first_at)), want)
+
+
+def test_union_finds_the_smallest_member_either_way(monkeypatch):
+    """The running maximum over scipy's component numbers, and np.minimum.at where that
+    numbering is not by lowest node: the same roots."""
+    from landlearn.core.segment import graph
+
+    rng = np.random.default_rng(3)
+    pairs = np.sort(rng.integers(0, 3000, (2500, 2)), axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    fast = graph.union(3000, pairs)
+    monkeypatch.setattr(graph, "first_of_each", lambda labels, k: None)
+    slow = graph.union(3000, pairs)
+    assert fast.dtype == slow.dtype and np.array_equal(fast, slow)
+    assert (fast <= np.arange(3000)).all() and len(np.unique(fast)) < 3000

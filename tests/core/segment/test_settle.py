@@ -7,6 +7,7 @@ import rasterio
 
 from landlearn.core.segment import first_pass as fp
 from landlearn.core.segment import segment_mean_shift as sms
+from landlearn.core.segment import settle
 from landlearn.core.segment.graph import local_components, merge_small, neighbour_pairs
 from landlearn.core.segment.settle import first_stage, settle_singles, tile_segments
 
@@ -83,7 +84,12 @@ def test_settled_first_stage_equals_the_first_stage_over_every_segment(seed):
     np.testing.assert_array_equal(_partition(a), _partition(b))
 
 
-def test_tile_statistics_follow_the_settled_labels():
+@pytest.mark.parametrize("fast", [True, False], ids=["running max", "minimum.at"])
+def test_tile_statistics_follow_the_settled_labels(fast, monkeypatch):
+    """Both ways of finding first pixels (the running maximum over ids in raster order,
+    and np.minimum.at where the ids are in another order) give each segment's first."""
+    if not fast:
+        monkeypatch.setattr(settle, "first_of_each", lambda labels, k: None)
     rng = np.random.default_rng(1)
     x = rng.integers(0, 4, (2, 30, 30)).astype(np.float32) * 30
     lab = local_components(x, np.ones((30, 30), bool), 1.0)
