@@ -94,11 +94,16 @@ def describe_device(device) -> str:
 
 
 def gpu_left_unused(torch) -> str | None:
-    """Why an NVIDIA GPU this machine seems to have is not used, or None: DEVICE=auto took
-    the CPU beside it (a CPU-only torch wheel, PyPI's default on Windows, or a driver
-    older than torch's CUDA), and hours of CPU work should not pass unexplained."""
+    """Why a GPU this machine seems to have is not used, or None: DEVICE=auto took the CPU
+    beside it (a CPU-only torch wheel, PyPI's default on Windows, a driver older than
+    torch's CUDA, or a Mac's Apple GPU, which LandLearn does not use), and hours of CPU
+    work should not pass unexplained."""
     if torch.cuda.is_available():
         return None
+    mps = getattr(getattr(torch, "backends", None), "mps", None)
+    if mps is not None and mps.is_available():  # a Mac with Apple silicon
+        return ("an Apple GPU (MPS) is present, but LandLearn does not run on it yet (not "
+                "tested there): training and Classify Pixels use the CPU")
     import shutil
 
     if not (os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidia0")

@@ -98,3 +98,9 @@ def test_a_gpu_that_auto_leaves_unused_is_explained(monkeypatch):
     monkeypatch.setattr(device.os.path, "exists", lambda p: False)
     monkeypatch.setattr("shutil.which", lambda name: None)
     assert device.gpu_left_unused(fake(None)) is None  # no NVIDIA driver: nothing to say
+    mac = fake(None)
+    mac.backends = SimpleNamespace(mps=SimpleNamespace(is_available=lambda: True))
+    assert "an Apple GPU (MPS) is present, but LandLearn does not run on it" in \
+        device.gpu_left_unused(mac)
+    mac.backends.mps.is_available = lambda: False
+    assert device.gpu_left_unused(mac) is None
