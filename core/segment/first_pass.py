@@ -14,6 +14,7 @@ from rasterio.windows import Window
 
 from ..geo.grid import count_tiles, pad_window, tile_windows
 from ..progress import check, track
+from ..uninterrupted import uninterrupted
 from .graph import index_dtype, local_components, unique_pairs
 from .joint_shift import joint_filter
 from .mean_shift import halo, mean_shift_filter
@@ -80,7 +81,8 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
                 left = (g[:, -1].copy(), f[:, :, -1].copy(), r0)
                 above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
                 next_id += m
-                del f, v, raw, xs, lab, g, s, rs, p, dec  # not alive beside the next tile's
+                # not alive beside the tile after next (the next one is being filtered)
+                del f, v, raw, xs, lab, g, s, rs, p, dec
         return spool.finish()
 
 
@@ -90,7 +92,7 @@ def ahead(work, items, stop=lambda: None):
     cores, or a GPU) runs beside the grouping and writing of the previous one, which
     are single-threaded. ``stop()`` is called before each item is started (Cancel raises
     there), so a cancelled run waits for one tile's work at most. Two tiles at most are
-    held; the source is read by that thread alone. An error comes out where its item
+    held (about twice one tile's memory); the source is read by that thread alone. An error comes out where its item
     would have; closed early (an error, Cancel, a termination signal), the item under way
     finishes and nothing more starts."""
     pool = ThreadPoolExecutor(1, thread_name_prefix="landlearn-tile")
@@ -106,9 +108,13 @@ def ahead(work, items, stop=lambda: None):
             stop()
             job = pool.submit(work, item)
             yield done
+            del done  # not alive beside the next tile's
         yield job.result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # the tile under way finishes before the source it reads can be closed: a second
+        # signal (Ctrl-C pressed again while the first waits) is held until then
+        with uninterrupted():
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 _END = object()

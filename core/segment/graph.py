@@ -152,6 +152,8 @@ def first_of_each(labels: np.ndarray, k: int) -> np.ndarray | None:
     maximum finds the same places at array speed."""
     if len(labels) == 0:
         return np.zeros(0, np.intp) if k == 0 else None
+    if labels.min() < 0:  # not labels 0..k-1
+        return None
     new = np.empty(len(labels), bool)
     new[0] = True
     np.greater(labels[1:], np.maximum.accumulate(labels)[:-1], out=new[1:])

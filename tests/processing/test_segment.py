@@ -1,6 +1,7 @@
 """Segment through processing.run and qgis_process.bin: the same segments either way."""
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -120,6 +121,8 @@ def test_a_cancel_mid_run_leaves_no_output_and_no_temporary_file(provider, sampl
             "OUTPUT_SEGMENT_IDS": str(out / "ids.tif"),
             "OUTPUT_POLYGONS": str(out / "segments.gpkg")}, feedback=feedback)
     assert feedback.cancelled_at == at  # the stage this case is about was reached
+    # the thread that filters the next tile ended with the run (it read the closed input)
+    assert not [t for t in threading.enumerate() if t.name.startswith("landlearn-tile")]
     assert not any((out / name).exists() for name in ("mean.tif", "ids.tif", "segments.gpkg"))
     assert tree(out) == before
     assert fingerprints(image) == inputs

@@ -103,8 +103,24 @@ def test_ahead_raises_at_the_failed_item_and_starts_nothing_after_a_stop():
             got.append(value)
     assert got == [0] and started == [0, 1]  # item 2 never started
 
+    # the caller fails while item 1 is under way: close waits for it (it reads the source
+    # the caller is about to close), and starts nothing more
+    import threading
+    import time
+
     started.clear()
-    tiles = ahead(lambda i: started.append(i) or i, range(10))
+    finished, one = [], threading.Event()
+
+    def slow(i):
+        started.append(i)
+        if i == 1:
+            one.set()
+        time.sleep(0.3)
+        finished.append(i)
+        return i
+
+    tiles = ahead(slow, range(10))
     assert next(tiles) == 0
-    tiles.close()  # the caller failed: an item under way finishes, a queued one is dropped
-    assert started in ([0], [0, 1])  # item 1 dropped before it started, or finished
+    assert one.wait(5)  # item 1 has started
+    tiles.close()
+    assert started == [0, 1] and finished == [0, 1]

@@ -182,6 +182,7 @@ def test_first_of_each_finds_first_occurrences_only_in_first_occurrence_order():
     assert first_of_each(np.array([1, 0, 0, 2]), 3) is None  # 1 before 0: not that order
     assert first_of_each(np.array([0, 2, 1]), 3) is None
     assert first_of_each(np.array([0, 1, 1]), 3) is None  # a label missing
+    assert first_of_each(np.array([0, -1, 1]), 2) is None  # NoData is no label
     assert first_of_each(np.zeros(0, int), 0).tolist() == []
     rng = np.random.default_rng(0)  # against the slow way, on labels in that order
     raw = rng.integers(0, 500, 20000)
