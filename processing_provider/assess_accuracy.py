@@ -55,6 +55,7 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
 
     def perform(self, parameters, context, progress, feedback):
         from ..core.accuracy.assess_accuracy import AssessConfig, assess_accuracy
+        from ..core.accuracy.metrics import number
 
         report = None
         if parameters.get("OUTPUT_REPORT") not in (None, ""):
@@ -66,5 +67,5 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
             extent=extent_of(self, parameters, "EXTENT", context)), progress)
         feedback.pushInfo(result.summary())
         a = result.accuracy
-        return {"OUTPUT_REPORT": result.report, "OVERALL_ACCURACY": a.overall, "KAPPA": a.kappa,
+        return {"OUTPUT_REPORT": result.report, "OVERALL_ACCURACY": a.overall, "KAPPA": number(a.kappa),
                 "MACRO_F1": a.macro_f1, "AREA_WEIGHTED_ACCURACY": result.areas.overall}

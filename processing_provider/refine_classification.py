@@ -77,7 +77,8 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
         if not ok:
             return ok, message
         connectivity = self.parameterAsInt(parameters, "CONNECTIVITY", context)
-        if connectivity not in (4, 8):
+        merging = self.parameterAsDouble(parameters, "MIN_REGION_SIZE", context) > 0
+        if merging and connectivity not in (4, 8):  # unused (and unchecked) without a unit
             return False, f"CONNECTIVITY: {connectivity} is not 4 or 8"
         if parameters.get("SEGMENTED_RASTER") in (None, "") and \
                 self.parameterAsDouble(parameters, "MIN_REGION_SIZE", context) <= 0:

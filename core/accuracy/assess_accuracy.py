@@ -30,7 +30,7 @@ from ..labels.open import open_labels
 from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, track
 from ..termination import terminable
-from .metrics import Accuracy
+from .metrics import Accuracy, number, shown
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,8 @@ class AreaEstimate:
             "ci95_assumes": INDEPENDENCE,
             "overall_accuracy": self.overall, "overall_accuracy_ci95": self.overall_ci95,
             "area_unit": self.unit,
-            "classes": {c.name: {"users_accuracy": _number(self.users[i]),
-                                 "producers_accuracy": _number(self.producers[i]),
+            "classes": {c.name: {"users_accuracy": number(self.users[i]),
+                                 "producers_accuracy": number(self.producers[i]),
                                  "map_area": float(self.map_pixels[i] * self.pixel_area),
                                  "estimated_area": float(self.area[i]),
                                  "estimated_area_ci95": float(self.area_ci95[i])}
@@ -151,7 +151,7 @@ class AssessResult:
                  f"{'class':<20} {'users':>6} {'producers':>9} "
                  f"{'map area':>12} {'estimated area':>15} {'+- 95%':>10}  ({e.unit})"]
         for i, c in enumerate(self.classes):
-            lines.append(f"{c.name[:20]:<20} {_shown(e.users[i]):>6} {_shown(e.producers[i]):>9} "
+            lines.append(f"{c.name[:20]:<20} {shown(e.users[i]):>6} {shown(e.producers[i]):>9} "
                          f"{e.map_pixels[i] * e.pixel_area:12.4g} {e.area[i]:15.4g} "
                          f"{e.area_ci95[i]:10.3g}")
         if e.unsampled:
@@ -160,15 +160,6 @@ class AssessResult:
             lines.append(f"{self.unclassified_reference} reference pixels fall on unclassified "
                          "(0) map pixels and are not counted")
         return "\n".join(lines)
-
-
-def _number(x) -> float | None:
-    """JSON has no NaN: an undefined accuracy is null."""
-    return None if np.isnan(x) else float(x)
-
-
-def _shown(x) -> str:
-    return "n/a" if np.isnan(x) else f"{x:.3f}"
 
 
 def _map_names(map_path: str) -> dict[int, str]:

@@ -12,17 +12,31 @@ import numpy as np
 
 
 def confusion_matrix(truth: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
-    """Counts of (truth index, predicted index) for indices in 0..n-1; other truths skipped."""
+    """Counts of (truth index, predicted index) for indices in 0..n-1; other truths skipped.
+    A prediction outside 0..n-1 is a caller's mistake, raised (it landed in another cell)."""
     truth = np.asarray(truth).ravel().astype(np.int64)
     pred = np.asarray(pred).ravel().astype(np.int64)
     keep = (truth >= 0) & (truth < n)
+    bad = keep & ((pred < 0) | (pred >= n))
+    if bad.any():
+        raise ValueError(f"predicted index {int(pred[bad][0])} is outside the {n} classes")
     return np.bincount(truth[keep] * n + pred[keep], minlength=n * n).reshape(n, n)
 
 
-def _div(a, b):
+def _div(a, b, undefined: float = 0.0):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    return np.divide(a, b, out=np.zeros_like(a), where=b > 0)
+    return np.divide(a, b, out=np.full_like(a, undefined), where=b > 0)
+
+
+def number(x) -> float | None:
+    """JSON has no NaN: an undefined accuracy is null."""
+    return None if np.isnan(x) else float(x)
+
+
+def shown(x) -> str:
+    """An accuracy for people: three decimals, or n/a where it is undefined."""
+    return "n/a" if np.isnan(x) else f"{x:.3f}"
 
 
 @dataclass
@@ -50,15 +64,20 @@ class Accuracy:
 
     @property
     def precision(self) -> np.ndarray:  # user's accuracy
-        return _div(np.diag(self.matrix), self.matrix.sum(axis=0))
+        """NaN for a class the map never paints: undefined, not 0 (the area-weighted
+        table says n/a there too)."""
+        return _div(np.diag(self.matrix), self.matrix.sum(axis=0), np.nan)
 
     @property
     def recall(self) -> np.ndarray:  # producer's accuracy
-        return _div(np.diag(self.matrix), self.matrix.sum(axis=1))
+        """NaN for a class the reference never has."""
+        return _div(np.diag(self.matrix), self.matrix.sum(axis=1), np.nan)
 
     @property
     def f1(self) -> np.ndarray:
-        p, r = self.precision, self.recall
+        """0 where precision or recall is undefined: such a class counts as missed in the
+        macro mean (scikit-learn's rule)."""
+        p, r = np.nan_to_num(self.precision), np.nan_to_num(self.recall)
         return _div(2 * p * r, p + r)
 
     @property
@@ -77,13 +96,16 @@ class Accuracy:
 
     @property
     def kappa(self) -> float:
+        """NaN where undefined: no samples, or one class in both the reference and the
+        map (chance agreement 1; a perfect water mask scored on water points read 0.000,
+        "no better than chance")."""
         n = float(self.matrix.sum())
         if not n > 0:
-            return 0.0
+            return float("nan")
         # in floats: the products of two national maps' class totals overflow int64
         rows, cols = (self.matrix.sum(axis=a).astype(np.float64) for a in (0, 1))
         expected = float((rows * cols).sum()) / float(n) ** 2
-        return (self.overall - expected) / (1 - expected) if expected < 1 else 0.0
+        return (self.overall - expected) / (1 - expected) if expected < 1 else float("nan")
 
     def _present(self) -> np.ndarray:
         """Classes that occur in the reference or in the map (scikit-learn's rule): one in
@@ -104,13 +126,14 @@ class Accuracy:
 
     def to_json(self) -> dict:
         return {
-            "overall_accuracy": self.overall, "kappa": self.kappa, "mean_iou": self.mean_iou,
+            "overall_accuracy": self.overall, "kappa": number(self.kappa),
+            "mean_iou": self.mean_iou,
             "macro_f1": self.macro_f1, "pixels": self.total, "classes": self.names,
             "confusion_matrix": self.matrix.tolist(),
             **({} if self.counts is None else {"samples": self.samples,
                                                 "sample_counts": self.counts.tolist()}),
-            "per_class": {name: {"precision": float(self.precision[i]),
-                                 "recall": float(self.recall[i]), "f1": float(self.f1[i]),
+            "per_class": {name: {"precision": number(self.precision[i]),
+                                 "recall": number(self.recall[i]), "f1": float(self.f1[i]),
                                  "iou": float(self.iou[i]), "support": round(float(self.support[i]))}
                           for i, name in enumerate(self.names)},
         }
@@ -118,8 +141,9 @@ class Accuracy:
     def table(self) -> str:
         lines = [f"{'class':<20} {'precision':>9} {'recall':>7} {'F1':>6} {'IoU':>6} {'pixels':>9}"]
         for i, name in enumerate(self.names):
-            lines.append(f"{name[:20]:<20} {self.precision[i]:9.3f} {self.recall[i]:7.3f} "
+            lines.append(f"{name[:20]:<20} {shown(self.precision[i]):>9} "
+                         f"{shown(self.recall[i]):>7} "
                          f"{self.f1[i]:6.3f} {self.iou[i]:6.3f} {self.support[i]:9.0f}")
-        lines.append(f"overall accuracy {self.overall:.3f}, kappa {self.kappa:.3f}, "
+        lines.append(f"overall accuracy {self.overall:.3f}, kappa {shown(self.kappa)}, "
                      f"mean IoU {self.mean_iou:.3f}, macro F1 {self.macro_f1:.3f}")
         return "\n".join(lines)

@@ -11,6 +11,7 @@ import html
 
 import numpy as np
 
+from ..accuracy.metrics import shown
 from ..accuracy.reliability_plot import calibration_html
 
 
@@ -57,7 +58,7 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
     for i, c in enumerate(emd["Classes"]):
         metrics = ""
         if acc is not None:
-            metrics = (f"<td>{acc.precision[i]:.3f}</td><td>{acc.recall[i]:.3f}</td>"
+            metrics = (f"<td>{shown(acc.precision[i])}</td><td>{shown(acc.recall[i])}</td>"
                        f"<td>{acc.f1[i]:.3f}</td>")
         rows += (f"<tr><td>{html.escape(names[i])}</td>{metrics}"
                  f"<td>{result.samples.get(c['Value'], 0)}</td>"
@@ -65,7 +66,7 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
     units = "segments" if info.get("segments") else "pixels"
     if acc is not None:
         weighted = acc.counts is not None and not np.array_equal(acc.counts, acc.matrix)
-        summary = (f"Overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, macro F1 "
+        summary = (f"Overall accuracy {acc.overall:.3f}, kappa {shown(acc.kappa)}, macro F1 "
                    f"{acc.macro_f1:.3f} over {acc.samples} samples, "
                    f"{info['training']['validation']}.")
         if weighted:

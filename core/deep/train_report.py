@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..accuracy.metrics import shown
 from ..accuracy.reliability_plot import calibration_html
 from ..model_package.format import png_bytes
 
@@ -169,8 +170,8 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
     rows = ""
     if acc is not None:
         for i, name in enumerate(acc.names):
-            rows += (f"<tr><td>{html.escape(name)}</td><td>{acc.precision[i]:.3f}</td>"
-                     f"<td>{acc.recall[i]:.3f}</td><td>{acc.f1[i]:.3f}</td>"
+            rows += (f"<tr><td>{html.escape(name)}</td><td>{shown(acc.precision[i])}</td>"
+                     f"<td>{shown(acc.recall[i])}</td><td>{acc.f1[i]:.3f}</td>"
                      f"<td>{acc.iou[i]:.3f}</td><td>{acc.support[i]:.0f}</td></tr>")
     epochs = "".join(
         f"<tr{' class=best' if h.epoch == result.best_epoch else ''}><td>{h.epoch}</td>"
@@ -179,7 +180,7 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
         for h in result.history)
     counts = f"<h2>Confusion matrix (pixels)</h2>{_counts_table(acc)}" if acc else ""
     counts += _networks_table(networks)
-    summary = (f"overall accuracy {acc.overall:.3f}, kappa {acc.kappa:.3f}, mean IoU "
+    summary = (f"overall accuracy {acc.overall:.3f}, kappa {shown(acc.kappa)}, mean IoU "
                f"{acc.mean_iou:.3f}, macro F1 {acc.macro_f1:.3f} over {acc.total} pixels"
                if acc else "no accuracy: no evaluated pixels")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)

@@ -67,11 +67,13 @@ class RefineConfig:
         if not (self.min_region_size >= 0 and math.isfinite(self.min_region_size)):
             raise InputError("min_region_size", f"{self.min_region_size} is not a size; use "
                              "0 (off) or more")
-        if self.size_unit not in UNITS:
+        # a unit of 0 merges nothing: the settings that only shape merging are not checked
+        # (they come along from saved models and batch runs; README)
+        if self.min_region_size > 0 and self.size_unit not in UNITS:
             raise InputError("size_unit", f"'{self.size_unit}' is not one of {', '.join(UNITS)}")
-        if self.connectivity not in (4, 8):
+        if self.min_region_size > 0 and self.connectivity not in (4, 8):
             raise InputError("connectivity", f"{self.connectivity} is not 4 or 8")
-        if self.merge_into not in MERGE_INTO:
+        if self.min_region_size > 0 and self.merge_into not in MERGE_INTO:
             raise InputError("merge_into", f"'{self.merge_into}' is not one of "
                              f"{', '.join(MERGE_INTO)}")
         if self.tile_size < 64:
@@ -118,9 +120,12 @@ class _Input:
         self.grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
         tagged = ds.tags().get("LANDLEARN_CLASSES")
         is_float = np.dtype(ds.dtypes[0]).kind == "f"
-        # one float band is a class map unless Classify Pixels' probabilities (named
-        # classes) of a one-class model: Raster Calculator writes Float32 maps by default
-        self.is_prob = ds.count > 1 or (is_float and bool(tagged))
+        # one float band is a class map unless Classify Pixels' probabilities of a
+        # one-class model: Raster Calculator writes Float32 maps by default, and
+        # gdal_translate -ot Float32 keeps a class map's tag naming all its classes
+        # (read as probabilities, it was refused as "altered"; review 91)
+        named = len(_tag_classes(tagged, path)) if tagged else 0
+        self.is_prob = ds.count > 1 or (is_float and named == 1)
         if self.is_prob:
             if not tagged or np.dtype(ds.dtypes[0]).kind != "f":
                 raise InputError("input_raster", f"'{path}' has {ds.count} bands of "
@@ -279,10 +284,13 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
         note = _mercator_note(config, src.grid) if merging else None
         if note:
             progress.warning(note)
-        if min_pixels <= 1 and seg_ds is None:
-            raise InputError("min_region_size", f"{config.min_region_size:g} "
-                             f"{config.size_unit} is at most one pixel, so no region is "
-                             "smaller; give a larger unit, or SEGMENTED_RASTER")
+        if merging and min_pixels <= 1:
+            text = (f"{config.min_region_size:g} {config.size_unit} is at most one pixel, "
+                    "so no region is smaller")
+            if seg_ds is None:
+                raise InputError("min_region_size", f"{text}; give a larger unit, or "
+                                 "SEGMENTED_RASTER")
+            progress.warning(f"MIN_REGION_SIZE: {text}: only the segment vote runs")
         progress.info(f"Refining {src.grid.width} x {src.grid.height} px: "
                       + ", ".join(filter(None, [
                           "segment " + ("probability averaging" if src.is_prob else

@@ -29,7 +29,7 @@ def test_means_count_a_class_the_map_paints_but_skip_one_in_neither():
     assert acc.total == 12 and acc.overall == pytest.approx(8 / 12)
     np.testing.assert_array_equal(acc.support, [7, 5, 0])
     np.testing.assert_allclose(acc.precision, [5 / 7, 3 / 4, 0])
-    np.testing.assert_allclose(acc.recall, [5 / 7, 3 / 5, 0])
+    np.testing.assert_allclose(acc.recall, [5 / 7, 3 / 5, np.nan])  # no reference: undefined
     np.testing.assert_allclose(acc.f1, [5 / 7, 2 / 3, 0])
     np.testing.assert_allclose(acc.iou, [5 / 9, 1 / 2, 0])
     assert acc.macro_f1 == pytest.approx((5 / 7 + 2 / 3 + 0) / 3)
@@ -41,13 +41,38 @@ def test_means_count_a_class_the_map_paints_but_skip_one_in_neither():
     assert quiet.macro_f1 == pytest.approx((10 / 13 + 2 / 3) / 2)
 
 
-def test_empty_and_single_class_matrices_give_zeros_not_nan():
+def test_empty_and_single_class_matrices_say_undefined_where_it_is():
+    """Means stay numbers (0 on nothing); kappa, user's and producer's accuracy with no
+    denominator are undefined (NaN; n/a in tables, null in JSON), not 0: a perfect water
+    mask scored on water points read kappa 0.000, "no better than chance"."""
     empty = Accuracy(np.zeros((2, 2), dtype=np.int64), ["a", "b"])
-    assert (empty.overall, empty.kappa, empty.mean_iou, empty.macro_f1) == (0.0, 0.0, 0.0, 0.0)
+    assert (empty.overall, empty.mean_iou, empty.macro_f1) == (0.0, 0.0, 0.0)
+    assert np.isnan(empty.kappa) and np.isnan(empty.precision).all()
     np.testing.assert_array_equal(empty.f1, [0, 0])
     one = Accuracy(np.array([[4, 0], [0, 0]]), ["a", "b"])
-    assert one.overall == 1.0 and one.kappa == 0.0  # chance agreement is 1: kappa undefined
+    assert one.overall == 1.0 and np.isnan(one.kappa)  # chance agreement is 1: undefined
     assert one.mean_iou == one.macro_f1 == 1.0
+    assert one.precision[0] == 1.0 and np.isnan(one.precision[1]) and np.isnan(one.recall[1])
+    data = one.to_json()
+    assert data["kappa"] is None and data["per_class"]["b"]["precision"] is None
+    assert data["per_class"]["b"]["f1"] == 0.0
+    import json
+
+    json.dumps(data, allow_nan=False)  # strict JSON
+    assert "kappa n/a" in one.table() and " n/a " in one.table()
+    # a class the map paints that the reference lacks: recall undefined, precision 0
+    painted = Accuracy(np.array([[3, 1], [0, 0]]), ["a", "b"])
+    assert painted.precision[1] == 0.0 and np.isnan(painted.recall[1])
+    assert painted.macro_f1 == pytest.approx((6 / 7 + 0) / 2)  # scikit-learn's rule
+
+
+def test_a_prediction_outside_the_classes_is_refused():
+    with pytest.raises(ValueError, match="predicted index 3 is outside the 3 classes"):
+        confusion_matrix(np.array([0, 1]), np.array([1, 3]), 3)
+    with pytest.raises(ValueError, match="predicted index -1"):
+        confusion_matrix(np.array([2]), np.array([-1]), 3)
+    # a truth outside is skipped whatever its prediction
+    assert confusion_matrix(np.array([5]), np.array([9]), 3).sum() == 0
 
 
 def test_confusion_matrix_skips_truths_outside_the_classes():

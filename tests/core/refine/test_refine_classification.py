@@ -412,3 +412,45 @@ def test_hectares_in_feet_and_settings_a_unit_of_zero_does_not_use(tmp_path):
             refine_classification(RefineConfig(multi, str(tmp_path / "x.tif"),
                                                min_region_size=4))
     assert len(os.listdir("/proc/self/fd")) < before + 5
+
+
+def test_a_tagged_class_map_made_float_is_still_a_class_map(tmp_path, rf_maps):
+    """gdal_translate -ot Float32 keeps the LANDLEARN_CLASSES tag of a class map naming all
+    its classes: it was read as probabilities and refused as "altered" (review 91). It is
+    refined as the map it was; a unit of one pixel beside segments is said, not dropped;
+    the merging settings a unit of 0 does not use are not checked."""
+    from landlearn.core.progress import NullProgress
+
+    class Kept(NullProgress):
+        def __init__(self):
+            self.warnings = []
+
+        def warning(self, text):
+            self.warnings.append(text)
+
+    src = str(rf_maps / "rf.tif")
+    with rasterio.open(src) as ds:
+        profile = dict(ds.profile, dtype="float32", nodata=None)
+        data, tags = ds.read(1), ds.tags()
+    assert len(json.loads(tags["LANDLEARN_CLASSES"])) > 1
+    as_float = tmp_path / "float_map.tif"
+    with rasterio.open(as_float, "w", **profile) as dst:
+        dst.write(np.where(data == 0, np.nan, data).astype(np.float32)[None])
+        dst.update_tags(**tags)
+    refine_classification(RefineConfig(src, str(tmp_path / "a.tif"), min_region_size=6))
+    refine_classification(RefineConfig(str(as_float), str(tmp_path / "b.tif"),
+                                       min_region_size=6))
+    a, _ = _read(tmp_path / "a.tif")
+    b, _ = _read(tmp_path / "b.tif")
+    assert (a == b).all() and (a != data).any()
+
+    segments = str(rf_maps / "segments.tif")
+    kept = Kept()
+    refine_classification(RefineConfig(src, str(tmp_path / "c.tif"), segmented_raster=segments,
+                                       min_region_size=1, connectivity=8), kept)
+    assert any(w.startswith("MIN_REGION_SIZE: 1 pixels is at most one pixel") for w in
+               kept.warnings)
+    RefineConfig(src, str(tmp_path / "d.tif"), segmented_raster=segments, connectivity=6,
+                 size_unit="acres", merge_into="nearest").validate()  # unit 0: unused
+    with pytest.raises(InputError, match="^CONNECTIVITY"):
+        RefineConfig(src, str(tmp_path / "d.tif"), min_region_size=4, connectivity=6).validate()
