@@ -21,6 +21,7 @@ from ..geo.commit import commit_together
 from ..geo.writer import GeoTiffWriter
 
 NODATA_FLOAT = -1.0
+FLUSH_COLUMNS = 2048  # weighted blending writes its finished rows this many columns at a time
 
 
 def hann_weight(tile: int, pad: int) -> np.ndarray:
@@ -130,10 +131,16 @@ class ClassifyOutputs:
         """Write strip rows [0, core) (final: no later tile reaches them) and shift the strip."""
         c, p = self.core, self.pad
         width = int(self.area.width)
-        win = Window(int(self.area.col_off), self.top, width, c)
-        sl = (slice(0, c), slice(p, p + width))
-        probs = self.acc[(slice(None),) + sl] / np.maximum(self.wsum[sl], 1e-12)
-        self._write(win, apply_temperature(probs, self.temperature, axis=0), self.valid[sl])
+        # a block of columns at a time: the blended and calibrated copies and the outputs'
+        # follow the block, not the raster's width (whole rows of 20 classes across 40,000
+        # px were ~1.4 GB each, four at once, beside a strip check_strip had allowed)
+        for x0 in range(0, width, FLUSH_COLUMNS):
+            w = min(FLUSH_COLUMNS, width - x0)
+            win = Window(int(self.area.col_off) + x0, self.top, w, c)
+            sl = (slice(0, c), slice(p + x0, p + x0 + w))
+            probs = self.acc[(slice(None),) + sl] / np.maximum(self.wsum[sl], 1e-12)
+            self._write(win, apply_temperature(probs, self.temperature, axis=0),
+                        self.valid[sl])
         # the rows later tiles still reach move up in place (np.roll copied the whole strip:
         # twice the memory check_strip allows, and every row copied per row of tiles)
         keep = self.tile - c
@@ -163,7 +170,7 @@ class ClassifyOutputs:
               slice(c0 - int(win.col_off), c1 - int(win.col_off)))
         p = probs[(slice(None),) + sl]
         v = valid[sl]
-        if not np.isfinite(p[:, v]).all():
+        if not (np.isfinite(p).all(axis=0) | ~v).all():  # no copy of the valid pixels
             # argmax takes NaN for the largest value: such pixels became the first class,
             # confidence NaN, above any threshold
             bad = int((~np.isfinite(p) & v).any(axis=0).sum())
@@ -182,7 +189,8 @@ class ClassifyOutputs:
         if self.conf is not None:
             self.conf.write(np.where(v, conf, NODATA_FLOAT).astype(np.float32), out)
         if self.prob is not None:
-            self.prob.write(np.where(v[None], p, NODATA_FLOAT).astype(np.float32), out)
+            self.prob.write(np.where(v[None], p, np.float32(NODATA_FLOAT))
+                            .astype(np.float32, copy=False), out)
 
     def __enter__(self) -> ClassifyOutputs:
         return self

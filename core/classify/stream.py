@@ -18,6 +18,7 @@ from ..geo.extent import extent_to_window
 from ..geo.grid import pad_window, resampled_grid, tile_windows
 from ..geo.raster import RasterSource, band_nodata
 from ..geo.sizes import check_cell_size as check_cell_size_value
+from .tiling import AUTO_TILE_CAP
 
 
 def open_source(config, info, progress) -> tuple[RasterSource, Window]:
@@ -47,20 +48,30 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
         try:
             check_cell_size_value(config.cell_size, source.grid, area.width * res[0],
                                   area.height * res[1])
-            target = resampled_grid(source.grid, area, config.cell_size)
+            # the cells of the whole raster resampled, from its corner: an EXTENT takes
+            # whole cells of that grid, so maps of adjacent extents (and of the whole
+            # raster) share one grid (from the extent's own corner they were shifted by a
+            # fraction of a cell and overlapped; review 93)
+            full = resampled_grid(source.grid, source.grid.full_window, config.cell_size)
+            cells = extent_to_window(config.extent, full) if config.extent else \
+                full.full_window
         except BaseException:  # a rotated raster refused there too: the file closed
             source.close()
             raise
-        # with an EXTENT, the resampled raster reaches a padding past it, so tiles at the
-        # extent's edge see the image beyond as they do without CELL_SIZE (a VRT of the
-        # extent alone gave them NoData there: a seam between two adjacent extents)
-        margin = 0 if not config.extent else (
+        target = full.subgrid(cells)
+        # with an EXTENT, the resampled raster reaches past it, so tiles at the extent's
+        # edge see the image beyond as they do without CELL_SIZE (a VRT of the extent alone
+        # gave them NoData there: a seam between two adjacent extents): a padding before
+        # it, and after it as far as the last tile can hang (a tile less its padding)
+        before = 0 if not config.extent else (
             config.padding if config.padding is not None else max(info.padding, 32))
-        wide = target.subgrid(Window(-margin, -margin, target.width + 2 * margin,
-                                     target.height + 2 * margin))
+        after = 0 if not config.extent else max(before, (config.tile_size or AUTO_TILE_CAP))
+        wide = full.subgrid(Window(int(cells.col_off) - before, int(cells.row_off) - before,
+                                   target.width + before + after,
+                                   target.height + before + after))
         source.close()
         source = RasterSource(config.input_raster, bands, resample_to=wide)
-        area = Window(margin, margin, target.width, target.height)
+        area = Window(before, before, target.width, target.height)
         progress.info(f"Resampled to {config.cell_size:g} map units per pixel: "
                       f"{target.width} x {target.height} px")
     return source, area
@@ -213,7 +224,9 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
             _drain(q_in)
             q_out.put(_DONE)
         for t in threads:
-            t.join(timeout=60)
+            # no time limit: the caller closes the source next, and a reader still inside
+            # GDAL (a stalled /vsicurl/ read) would read a closed dataset (review 93)
+            t.join()
         raise
     return skipped
 

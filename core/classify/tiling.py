@@ -17,6 +17,7 @@ MAX_MEMORY = 4 * TILE_MEMORY  # what explicit TILE_SIZE, BATCH_SIZE or a blend s
 # How far the automatic tile grows over a large raster, and what such a tile's bands and
 # class scores may take (the network's activations are several times that).
 LARGEST_TILE = 1024
+AUTO_TILE_CAP = 2048  # the model's chip size is taken up to this
 GROWN_TILE_MEMORY = 1 << 27
 
 
@@ -39,7 +40,7 @@ def geometry(config, info, area: Window | None = None) -> tuple[int, int]:
     # Larger tiles than the training chips waste less on padding; a CNN takes any size.
     # Pixel classifiers need no context at all.
     if config.tile_size is None:
-        tile = min(max(info.tile - info.tile % 32, 256), 2048)
+        tile = min(max(info.tile - info.tile % 32, 256), AUTO_TILE_CAP)
         while tile > 256 and tile_bytes(tile, info) > TILE_MEMORY:
             tile = max(256, tile // 2 - (tile // 2) % 32)
     else:

@@ -248,3 +248,51 @@ def test_a_weighted_blend_of_a_calibrated_model_is_tempered_after_blending(sampl
     valid = maps[1.0] > 0
     np.testing.assert_allclose(probs[0.3][:, valid],
                                apply_temperature(probs[1.0], 0.3, axis=0)[:, valid], atol=1e-4)
+
+
+def test_cell_size_with_an_extent_takes_whole_cells_of_the_whole_rasters_grid(sample, model,
+                                                                              tmp_path):
+    """From the extent's own corner the resampled grid was shifted a fraction of a cell
+    against the whole raster's (a third of a cell at 3x), and the last tiles of the extent
+    read NoData where the image goes on past it (review 93): the map's cells are the whole
+    raster's resampled cells, and the view reaches a tile past the extent."""
+    from rasterio.windows import Window, bounds
+
+    from landlearn.core.classify.stream import open_source
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+
+    info = model_info(read_package(model))
+    with rasterio.open(sample / NC) as ds:
+        b = bounds(Window(31, 40, 90, 61), ds.transform)  # not on a 3-pixel cell
+        res, origin = ds.res[0], (ds.transform.c, ds.transform.f)
+    cell = 3 * res
+    config = _cfg(sample, model, tmp_path / "x.tif", extent=Extent(*b, None), cell_size=cell,
+                  tile_size=128, padding=16)
+    source, area = open_source(config, info, RecordingProgress())
+    with source:
+        grid = source.grid.subgrid(area)
+        for offset in ((grid.transform.c - origin[0]) / cell,
+                       (origin[1] - grid.transform.f) / cell):
+            assert offset == pytest.approx(round(offset), abs=1e-6)
+        # outward to whole cells: the extent inside the map, less than a cell more
+        assert grid.transform.c <= b[0] + 1e-6 and grid.transform.c > b[0] - cell
+        right = Window(area.col_off + area.width - 1, area.row_off, 128 - 16, 64)
+        assert source.read(right).valid.all()  # the image east of the extent, as without
+
+
+def test_a_weighted_blend_writes_the_same_map_a_block_of_columns_at_a_time(sample, model,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    from landlearn.core.classify import output
+
+    runs = {}
+    for name, columns in (("whole", 1 << 20), ("blocks", 40)):
+        monkeypatch.setattr(output, "FLUSH_COLUMNS", columns)
+        out = tmp_path / f"{name}.tif"
+        classify_pixels(_cfg(sample, model, out, blend="weighted", tile_size=128, padding=32,
+                             output_probabilities=str(tmp_path / f"{name}_p.tif")))
+        with rasterio.open(out) as a, rasterio.open(tmp_path / f"{name}_p.tif") as p:
+            runs[name] = (a.read(), p.read())
+    np.testing.assert_array_equal(runs["whole"][0], runs["blocks"][0])
+    np.testing.assert_array_equal(runs["whole"][1], runs["blocks"][1])
