@@ -45,8 +45,9 @@ def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> 
     alg.add(QgsProcessingParameterString(
         "CLASS_FIELD", alg.tr("Class field name (vector labels)"), optional=True),
         "Name of the field holding each feature's class: whole numbers 1..255, or text "
-        "(each distinct text becomes a class, numbered 1..n alphabetically, the text kept "
-        "as its name). Required for vector labels; a wrong name is answered with the list "
+        "(each distinct text becomes a class, numbered 1..n alphabetically over the whole "
+        "layer, the text kept as its name; codes kept as text, '3' or '3.0', keep their "
+        "values; NA and NULL are no label). Required for vector labels; a wrong name is answered with the list "
         "of the layer's fields.")
     alg.add(QgsProcessingParameterString(
         "CLASS_NAME_FIELD", alg.tr("Class name field name (optional)"), optional=True),
@@ -142,7 +143,8 @@ def add_classifier_label_parameters(alg) -> None:
     alg.add(QgsProcessingParameterField(
         "CLASS_FIELD", alg.tr("Class field"), parentLayerParameterName="LABELS", optional=True),
         "The field holding each feature's class: whole numbers 1..255, or text (each distinct "
-        "text becomes a class, numbered 1..n alphabetically, the text kept as its name). "
+        "text becomes a class, numbered 1..n alphabetically over the whole layer, the text "
+        "kept as its name; codes kept as text, '3' or '3.0', keep their values). "
         "Required with LABELS.")
     alg.add(QgsProcessingParameterField(
         "CLASS_NAME_FIELD", alg.tr("Class name field"),

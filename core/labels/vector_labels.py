@@ -97,8 +97,8 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
     values = set(known.values())
     for t in texts:
         value = known.get(t, folded.get(t.casefold()))
-        if value is None and t.strip().isdigit() and int(t) in values:
-            value = int(t)  # a class code kept as text ("3"): the map's class 3
+        if value is None and _code(t) in values:
+            value = _code(t)  # a class code kept as text ("3", "3.0"): the map's class 3
         if value is not None:
             code[t] = value
     # from the top: a map's classes are numbered from 1, and one the map holds without a
@@ -126,10 +126,28 @@ def _zero(text: str) -> bool:
         return False
 
 
+# what spreadsheets, R and pandas write for a missing value: no class, as NULL is
+MISSING_TEXTS = frozenset({"na", "n/a", "nan", "null", "none", "<null>"})
+
+
+def _missing(text: str) -> bool:
+    return text.strip().casefold() in MISSING_TEXTS
+
+
 def _text_class(text: str) -> str | None:
-    """A feature's text class, or None where it has none (empty, or the number 0)."""
+    """A feature's text class, or None where it has none (empty, missing, or the number 0)."""
     text = text.strip()
-    return text if text and not _zero(text) else None
+    return text if text and not _zero(text) and not _missing(text) else None
+
+
+def _code(text: str) -> int | None:
+    """The whole number a text class spells ("12", "012", "12.0": 12), or None (a word,
+    a fraction): class codes kept as text by a CSV or a pandas export."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if np.isfinite(number) and number == int(number) else None
 
 
 def _all_texts(layer, fidx: int) -> set[str]:
@@ -214,7 +232,7 @@ class VectorLabels:
         if box is not None:
             layer.SetSpatialFilterRect(*box)
         raw, geoms, boxes, names = [], [], [], {}
-        skipped_null = 0
+        skipped_null = repaired = 0
         layer.ResetReading()
         # about a pixel in the layer's units: edges straight in the layer's CRS are curves
         # in the image's, and a vertex-only reprojection cut them short (a 1 degree edge
@@ -239,19 +257,34 @@ class VectorLabels:
                 if nidx is not None and feat.IsFieldSetAndNotNull(nidx):
                     names.setdefault(value, feat.GetFieldAsString(nidx))
             else:
-                value = _text_class(feat.GetFieldAsString(fidx))
+                text = feat.GetFieldAsString(fidx)
+                value = _text_class(text)
                 if value is None:
-                    if not feat.GetFieldAsString(fidx).strip():
+                    if not text.strip() or _missing(text):
                         skipped_null += 1
                     continue
             geom = geom.Clone()
+            if geom.HasCurveGeometry():  # arcs (QGIS's curve tools, FileGDB, PostGIS):
+                geom = geom.GetLinearGeometry()  # GeoJSON has none; approximated by lines
             if step:
                 _densify(geom, step)
             if transform is not None and geom.Transform(transform) != 0:
                 raise InputError("labels", f"feature {feat.GetFID()} cannot be reprojected to "
                                  "the raster's CRS")
+            if not geom.IsValid():
+                # parts that overlap (QGIS's Add Part) were filled even-odd by GDAL: their
+                # overlap had no label; repaired, the union is labelled
+                fixed = geom.MakeValid()
+                if fixed is not None and not fixed.IsEmpty():
+                    geom = fixed
+                    repaired += 1
+            shape = geom.ExportToJson()
+            if not shape:
+                raise InputError("labels", f"feature {feat.GetFID()} has a geometry LandLearn "
+                                 f"cannot rasterize ({geom.GetGeometryName()}); convert the "
+                                 "layer to polygons or points")
             raw.append(value)
-            geoms.append(json.loads(geom.ExportToJson()))
+            geoms.append(json.loads(shape))
             xmin, xmax, ymin, ymax = geom.GetEnvelope()
             boxes.append((xmin, ymin, xmax, ymax))
         if not near and box is not None:
@@ -271,7 +304,12 @@ class VectorLabels:
             every_text |= {t for t in map(_text_class, config.layer_texts or ()) if t}
         ds = None  # noqa: F841  (closes the OGR dataset)
         if skipped_null:
-            progress.warning(f"{skipped_null} feature(s) with an empty class field were skipped.")
+            progress.warning(f"{skipped_null} feature(s) with an empty class field (or a text "
+                             "such as NA or NULL) were skipped.")
+        if repaired:
+            progress.info(f"{repaired} feature(s) with an invalid geometry (parts that "
+                          "overlap, a ring that crosses itself) were repaired before "
+                          "rasterizing (OGR MakeValid).")
         if not raw:
             raise InputError("labels", f"no feature has a class in field '{config.class_field}' "
                              "(all are NULL, empty or 0)")
@@ -290,17 +328,18 @@ class VectorLabels:
                 if alone:
                     progress.warning(f"Reference class(es) {alone[:10]} match no class of the "
                                      "map; their pixels count as errors.")
-            elif all(t.isascii() and t.isdigit() and 1 <= int(t) <= 255 for t in texts):
-                # class codes kept as text (a CSV, some shapefiles): "10" is class 10, not
-                # the second in alphabetical order ("1", "10", "2" made 10 class 2)
-                code = {t: int(t) for t in texts}
+            elif all(_code(t) is not None and 1 <= _code(t) <= 255 for t in texts):
+                # class codes kept as text (a CSV, some shapefiles, a pandas export): "10"
+                # and "10.0" are class 10, not the second in alphabetical order ("1", "10",
+                # "2" made 10 class 2)
+                code = {t: _code(t) for t in texts}
             else:
                 code = {t: i + 1 for i, t in enumerate(texts)}
-                if all(t.isascii() and t.isdigit() for t in texts):
+                if all(_code(t) is not None for t in texts):
                     # codes past 255 (CORINE's 111..523) do not fit a class value: said,
                     # not done silently; the names keep the codes
                     progress.warning(f"Field '{config.class_field}' holds codes outside "
-                                     f"1..255 (e.g. '{max(texts, key=int)}'): they are "
+                                     f"1..255 (e.g. '{max(texts, key=_code)}'): they are "
                                      f"numbered 1..{len(texts)} in text order, and each "
                                      "class's name keeps its code. Recode the field to "
                                      "1..255 to keep the codes as values.")

@@ -131,7 +131,8 @@ def test_text_classes_sorted_later_features_win_and_ids_name_the_feature(tmp_pat
     progress = RecordingProgress()
     labels = VectorLabels(LabelConfig(_text_layer(tmp_path / "t.gpkg", rows), class_field="KIND"),
                           grid, progress)
-    assert progress.warnings == ["2 feature(s) with an empty class field were skipped."]
+    assert progress.warnings == ["2 feature(s) with an empty class field (or a text such as "
+                                 "NA or NULL) were skipped."]
     assert [(c.value, c.name) for c in labels.classes] == [(1, "Forest"), (2, "water")]
     arr = labels.read(grid.full_window)
     assert (arr[:, :3] == 2).all() and (arr[:, 3:] == 1).all()  # Forest, later, wins the overlap
@@ -337,3 +338,58 @@ def test_a_text_field_of_class_codes_matches_a_map_that_names_its_classes():
     assert code["1"] == 1 and code["2"] == 2 and code["forest"] == 2
     assert code["7"] == 5  # a class named "7" wins over the value 7
     assert code["9"] == 255 and code["Bare"] == 254  # no such class: free values from the top
+
+
+def _wkt_layer(path, rows):
+    """A GeoPackage of any geometries (WKT) with a text class field 'kind'."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("land", srs, ogr.wkbUnknown)
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
+    for value, wkt in rows:
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("kind", value)
+        f.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        layer.CreateFeature(f)
+    ds = None
+    return str(path)
+
+
+def test_codes_written_as_decimals_keep_their_values_and_na_is_no_class(tmp_path):
+    """A pandas export writes codes as '1.0', '10.0': numbered alphabetically, '10.0'
+    became class 2. R writes a missing value as 'NA', which became a class of its own and
+    knocked the real codes out of their values (review 92)."""
+    grid = _grid(tmp_path)
+    rows = [("1.0", (500000, 4999900, 500030, 5000000)), ("10.0", (500030, 4999900, 500060, 5000000)),
+            ("2.0", (500060, 4999900, 500100, 5000000)), ("NA", (500000, 4999900, 500100, 4999930))]
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(_text_layer(tmp_path / "d.gpkg", rows), class_field="KIND"),
+                          grid, progress)
+    assert [c.value for c in labels.classes] == [1, 2, 10]
+    arr = labels.read(grid.full_window)
+    assert (arr[:7, :3] == 1).all() and (arr[:7, 3:6] == 10).all() and (arr[:7, 6:] == 2).all()
+    assert "1 feature(s) with an empty class field (or a text such as NA" in progress.warnings[0]
+
+
+def test_curved_and_overlapping_multipart_polygons_are_burnt_whole(tmp_path):
+    """A CurvePolygon (QGIS's curve tools, a FileGDB with arcs) raised a TypeError, shown as
+    a bug in LandLearn; a multipolygon whose two parts overlap was filled even-odd, leaving
+    the overlap unlabelled (review 92)."""
+    grid = _grid(tmp_path)  # 10 x 10 px of 10 m at (500000, 5000000)
+    rows = [("curved", "CURVEPOLYGON(CIRCULARSTRING(500020 4999920, 500080 4999920, "
+                       "500020 4999920))"),
+            ("parts", "MULTIPOLYGON(((500000 4999990, 500060 4999990, 500060 5000000, "
+                      "500000 5000000, 500000 4999990)),((500040 4999990, 500100 4999990, "
+                      "500100 5000000, 500040 5000000, 500040 4999990)))")]
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(_wkt_layer(tmp_path / "g.gpkg", rows), class_field="KIND"),
+                          grid, progress)
+    arr = labels.read(grid.full_window)
+    values = {c.name: c.value for c in labels.classes}
+    assert (arr[0] == values["parts"]).all()  # the overlap (columns 4-5) too
+    # the disc: centre (500050, 4999920), radius 30 m: rows 6-9, columns 3-6 inside it
+    assert (arr[6:10, 3:7] == values["curved"]).all() and (arr == values["curved"]).sum() > 20
+    assert any("1 feature(s) with an invalid geometry" in m for m in progress.messages)
