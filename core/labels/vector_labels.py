@@ -318,8 +318,22 @@ class VectorLabels:
         else:
             texts = sorted(every_text, key=lambda t: (t.casefold(), t))
             if len(texts) > MAX_TEXT_CLASSES:
-                raise InputError("class_field", f"field '{config.class_field}' has {len(texts)} "
-                                 f"different texts; at most {MAX_TEXT_CLASSES} classes fit")
+                near = set(raw)
+                if len(near) > MAX_TEXT_CLASSES:
+                    raise InputError("class_field", f"field '{config.class_field}' has "
+                                     f"{len(near)} different texts on this image; at most "
+                                     f"{MAX_TEXT_CLASSES} classes fit: use a numeric code "
+                                     "field, or a subset of the layer (a filter in QGIS)")
+                # a national layer (300 crop names) over one image holding a few of them:
+                # numbered as they are here, said, since another image may number them
+                # differently (refused before, whatever the image held; review 92)
+                progress.warning(f"Field '{config.class_field}' has more than "
+                                 f"{MAX_TEXT_CLASSES} different texts over the whole layer: "
+                                 f"the {len(near)} on this image are numbered 1..{len(near)}"
+                                 ", which another image of this layer may number otherwise. "
+                                 "For values that hold everywhere, use a numeric code field.")
+                every_text = near
+                texts = sorted(near, key=lambda t: (t.casefold(), t))
             if config.text_values:
                 code = _matched_codes(texts, config.text_values)
                 alone = [t for t in sorted(set(raw))

@@ -393,3 +393,26 @@ def test_curved_and_overlapping_multipart_polygons_are_burnt_whole(tmp_path):
     # the disc: centre (500050, 4999920), radius 30 m: rows 6-9, columns 3-6 inside it
     assert (arr[6:10, 3:7] == values["curved"]).all() and (arr == values["curved"]).sum() > 20
     assert any("1 feature(s) with an invalid geometry" in m for m in progress.messages)
+
+
+def test_a_layer_of_many_texts_labels_an_image_that_holds_few_of_them(tmp_path):
+    """A national crop layer has 300 names; an image holds 3 of them. It was refused for the
+    whole layer's count; now the image's texts are numbered, with a warning that another
+    image may number them otherwise. More than 255 on the image itself is refused."""
+    grid = _grid(tmp_path)
+    near = [("wheat", (500000, 4999900, 500030, 5000000)), ("barley", (500030, 4999900, 500060, 5000000)),
+            ("oats", (500060, 4999900, 500100, 5000000))]
+    far = [(f"crop {i:03d}", (600000 + 10 * i, 4999900, 600005 + 10 * i, 4999905))
+           for i in range(300)]
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(_text_layer(tmp_path / "n.gpkg", near + far),
+                                      class_field="KIND"), grid, progress)
+    assert [(c.value, c.name) for c in labels.classes] == [(1, "barley"), (2, "oats"), (3, "wheat")]
+    assert any("more than 255 different texts over the whole layer: the 3 on this image" in w
+               for w in progress.warnings)
+    crowded = [(f"crop {i:03d}", (500000 + (i % 10) * 10, 4999900 + (i // 10) * 3,
+                                  500000 + (i % 10) * 10 + 5, 4999900 + (i // 10) * 3 + 2))
+               for i in range(260)]
+    with pytest.raises(InputError, match="^CLASS_FIELD: .* has 260 different texts on this image"):
+        VectorLabels(LabelConfig(_text_layer(tmp_path / "c.gpkg", crowded), class_field="KIND"),
+                     grid, RecordingProgress())
