@@ -12,6 +12,11 @@ suite="${1:?usage: scripts/test_in_root.sh trixie|sid [make target]}"
 target="${2:-test}"
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 root=$(bash "$repo/scripts/qgis_root.sh" "$suite" | tail -1) || exit 1
+# binds a run stopped by a kill left behind (its EXIT trap never ran): the checkout they
+# showed may be gone, and binding over such a mount point fails (ENOENT). One run at a
+# time per root, as the shared virtual environment inside it requires anyway.
+awk -v r="$root" '$5 == r || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo \
+  | sort -r | while read -r stale; do umount -l "$stale" 2>/dev/null; done
 mounts=()
 cleanup() {
   for ((i=${#mounts[@]}-1; i>=0; i--)); do umount -l "${mounts[$i]}" 2>/dev/null; done

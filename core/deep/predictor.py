@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..model_package.format import PackagedModel, read_weights
 from ..model_package.info import ModelInfo
 from ..runtime.deps import require
-from ..runtime.device import out_of_memory_advice
+from ..runtime.device import native_bf16, out_of_memory_advice
 from .models import build_model
 
 __all__ = ["DeepPredictor"]
@@ -50,7 +50,7 @@ class DeepPredictor:
         self.device = device
         self.amp = device.type == "cuda" and mixed_precision
         self.strict = device.type == "cuda" and not mixed_precision
-        self.amp_dtype = (torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported()
+        self.amp_dtype = (torch.bfloat16 if self.amp and native_bf16(torch, device)
                           else torch.float16)
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None,

@@ -305,6 +305,12 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
             remap = partial(_picked, source=match.source)
         elif v.shape == target.shape:
             load[k] = v
+            if k == first and not bands and target.shape[1] > 1:
+                # as many bands, none named: taken in the file's order, which may not be
+                # the chips' (BGR against RGB; a 13-band stack in another order): said
+                notes.append("first convolution taken in the checkpoint's band order (it "
+                             "names no bands); PRETRAINED_BANDS would match them by name "
+                             "or wavelength")
         elif k == first and _fits(tuple(v.shape), tuple(target.shape)):
             load[k] = _cycled(v, target.shape[1])
             remap = partial(_cycled, in_channels=target.shape[1])

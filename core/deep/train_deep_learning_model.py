@@ -26,9 +26,9 @@ from ..errors import Cancelled, InputError
 from ..model_package.format import check_model_output
 from ..progress import NullProgress, Progress, check
 from ..runtime.deps import require
-from ..runtime.device import describe_device, resolve_device
+from ..runtime.device import describe_device, native_bf16, resolve_device
 from ..seeds import check_seed
-from ..termination import terminable
+from ..termination import Terminated, terminable
 from .advice import sparse_labels_note
 from .architectures import auto_encoder_depth, check_encoder_depth, has_detail_head
 from .band_matching import parse_bands
@@ -36,7 +36,7 @@ from .batches import auto_batch
 from .chip_dataset import IGNORE, ChipData
 from .chip_fit import check_batch, check_chip_size
 from .ensemble import MAX_MEMBERS, ensemble
-from .evaluation import calibration_groups, evaluate
+from .evaluation import NonFiniteOutputs, calibration_groups, evaluate
 from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, epoch_line, fit_network
 from .label_cells import label_cells
 from .losses import check_weighting, class_weights, make_loss
@@ -273,7 +273,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                       + ", ".join(f"{names[i]} {w[i]:.2f}" for i in range(len(w))))
     loss_fn = make_loss(config.loss, torch, weight)
     amp = device.type == "cuda" and config.mixed_precision
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    amp_dtype = torch.bfloat16 if amp and native_bf16(torch, device) else torch.float16
     factors, line = sampling_factors(config.chip_sampling, per_chip, names)
     if line:
         notes.append(line)
@@ -302,12 +302,24 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                                   len(values), names, loss_fn, device, amp, amp_dtype)
             fits.append(Fit(seed))
             try:
-                fit_network(torch, model, setting, fits[-1], progress, (k, n))
+                try:
+                    fit_network(torch, model, setting, fits[-1], progress, (k, n))
+                except torch.cuda.OutOfMemoryError:
+                    # a BATCH_SIZE given, or memory another process took: said, with the
+                    # fix, not "a bug in LandLearn" (review 94)
+                    torch.cuda.empty_cache()
+                    raise InputError("batch_size", f"the GPU ran out of memory training on "
+                                     f"batches of {batch} chips of {shape[2]} x {shape[1]} "
+                                     f"px ({shape[0]} bands); set a smaller BATCH_SIZE (or "
+                                     "leave it empty: the largest that fits is found), or "
+                                     "DEVICE=cpu") from None
             except InputError as exc:
-                if not networks or not exc.detail.startswith("the training loss became"):
+                if not networks or not (exc.detail.startswith("the training loss became")
+                                        or isinstance(exc, NonFiniteOutputs)):
                     raise
-                # a later network diverged before its first epoch ended: the ensemble is
-                # the networks already trained, not nothing
+                # a later network diverged before its first epoch ended, or its first epoch
+                # overflowed on the validation chips (review 94): the ensemble is the
+                # networks already trained, not nothing
                 fits.pop()
                 notes.append(f"network {k + 1} of {n} stopped: {exc.detail.split(':')[0]}; "
                              "the model is "
@@ -321,7 +333,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         finishing_from = len(notes)  # _finish adds the networks' notes: not twice
         return _finish(torch, config, data, values, names, _combined(networks), chips,
                        split, loss_fn, device, batch, amp, amp_dtype, fits, notes, t0, progress)
-    except Cancelled:
+    except (Cancelled, Terminated) as stop:
+        # Ctrl-C or SIGTERM (a terminal, a batch system's time limit) is a cancel too:
+        # SAVE_ON_CANCEL kept nothing for them (review 94); the signal still ends the run
         done = [f for f in fits if f.best_state is not None]
         if config.save_on_cancel and done:
             trained = len(networks) == n
@@ -338,6 +352,10 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
             final = _combined(networks)
             result = _finish(torch, config, data, values, names, final, chips, split, loss_fn,
                              device, batch, amp, amp_dtype, done, notes, t0, NullProgress())
+            if isinstance(stop, Terminated):
+                progress.warning(f"{stop}; the best model so far was saved to "
+                                 f"{result.output_model}")
+                raise stop
             raise Cancelled("Cancelled by the user; the best model so far ("
                             + (f"epoch {done[0].best_epoch}" if n == 1 else
                                f"{len(done)} networks") +

@@ -115,3 +115,12 @@ def gpu_left_unused(torch) -> str | None:
     return (f"an NVIDIA driver is installed, but torch {torch.__version__} (built for CUDA "
             f"{torch.version.cuda}) cannot use it: the driver may be older than that CUDA "
             "needs; update it, or install a torch built for an older CUDA")
+
+
+def native_bf16(torch, device) -> bool:
+    """Whether ``device`` (CUDA) computes in bfloat16 natively (compute capability 8.0 and
+    up: Ampere, Ada, Hopper). torch.cuda.is_bf16_supported() also says yes where bfloat16
+    is only emulated (a T4, V100 or GTX 10xx: cuDNN has no bfloat16 convolution there, so
+    autocast failed or ran slower than float32); there, autocast takes float16 instead."""
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8

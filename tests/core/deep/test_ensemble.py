@@ -194,3 +194,29 @@ def test_a_reader_of_an_older_version_refuses_an_ensemble_by_name(ensemble_packa
         with pytest.raises(InputError, match=r"written by a newer LandLearn \(package version "
                                              r"3\); update the plugin"):
             read_package(str(out))
+
+
+def test_a_later_network_overflowing_on_validation_keeps_those_trained(chips, tmp_path,
+                                                                       monkeypatch):
+    """Network 2's first epoch gave non-finite outputs on the validation chips (float16
+    autocast): network 1, trained, was thrown away with it (review 94)."""
+    from landlearn.core.deep import train_deep_learning_model as tdl
+    from landlearn.core.deep.evaluation import NonFiniteOutputs
+    from landlearn.core.model_package.format import read_package
+
+    real, calls = tdl.fit_network, []
+
+    def second_overflows(torch, model, setting, fit, progress, member):
+        calls.append(member)
+        if member[0] == 1:
+            raise NonFiniteOutputs("mixed_precision", "outputs on validation chips are not "
+                                   "finite (NaN or infinite)")
+        return real(torch, model, setting, fit, progress, member)
+
+    monkeypatch.setattr(tdl, "fit_network", second_overflows)
+    out = tmp_path / "e.dlpk"
+    tdl.train_model(quick_config(chips, out, ensemble_size=2, epochs=1))
+    info = read_package(str(out)).landlearn
+    assert calls == [(0, 2), (1, 2)] and info.get("ensemble_members", 1) == 1
+    assert any(n.startswith("network 2 of 2 stopped: outputs on validation chips")
+               for n in info["training"]["notes"])

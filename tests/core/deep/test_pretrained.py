@@ -54,7 +54,10 @@ def test_a_full_model_loads_whole_and_another_head_starts_new():
     same = build_model("unet", "resnet18", 4, 3)
     what = load_weights(same, src.state_dict())
     n = len(src.state_dict())
-    assert what == f"{n} of {n} tensors"
+    # four bands, none named: taken in the file's order, and said (review 94)
+    assert what == (f"{n} of {n} tensors; first convolution taken in the checkpoint's band "
+                    "order (it names no bands); PRETRAINED_BANDS would match them by name "
+                    "or wavelength")
     for k, v in src.state_dict().items():
         assert torch.equal(same.state_dict()[k], v), k
     other = load_weights(build_model("unet", "resnet18", 4, 6), src.state_dict())

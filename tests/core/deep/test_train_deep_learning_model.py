@@ -251,6 +251,56 @@ def test_cancel_writes_nothing_unless_asked(chips, tmp_path):
     assert len(notes) == len(set(notes))  # the networks' notes once, not twice
 
 
+def test_save_on_cancel_keeps_the_best_epoch_when_a_signal_stops_training(chips, tmp_path,
+                                                                        monkeypatch):
+    """Ctrl-C or SIGTERM (a batch system's time limit) raised Terminated, which passed by
+    SAVE_ON_CANCEL: nothing was kept (review 94). The best epoch is saved, the log says
+    where, and the signal still ends the run (sent again once all is clean: recorded here
+    instead of ending pytest)."""
+    import signal
+    from types import SimpleNamespace
+
+    from landlearn.core import termination
+    from landlearn.core.termination import Terminated
+
+    kills = []
+    monkeypatch.setattr(termination, "os", SimpleNamespace(
+        getpid=os.getpid, kill=lambda pid, signum: kills.append(signum)))
+
+    class TerminatedAfterEpoch(CancelAfterEpoch):
+        def is_canceled(self):
+            if super().is_canceled():
+                raise Terminated(signal.SIGTERM)
+            return False
+
+    out = tmp_path / "t.dlpk"
+    progress = TerminatedAfterEpoch(1)
+    with pytest.raises(Terminated):
+        train_model(quick_config(chips, out, save_on_cancel=True, epochs=3), progress)
+    assert out.exists() and kills == [signal.SIGTERM]
+    assert any(w.startswith("stopped by SIGTERM") and str(out) in w for w in progress.warnings)
+    out.unlink()
+    with pytest.raises(Terminated):  # not asked: nothing written
+        train_model(quick_config(chips, out, epochs=3), TerminatedAfterEpoch(1))
+    assert not out.exists() and os.listdir(tmp_path) == [] and len(kills) == 2
+
+
+def test_a_gpu_out_of_memory_names_the_batch_size(chips, tmp_path, monkeypatch):
+    """It was 'a bug in LandLearn' with no hint (review 94)."""
+    import torch
+
+    from landlearn.core.deep import train_deep_learning_model as tdl
+
+    def full(*args, **kw):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(tdl, "fit_network", full)
+    with pytest.raises(InputError, match="^BATCH_SIZE: the GPU ran out of memory training on "
+                                         "batches of 4 chips of .* set a smaller BATCH_SIZE"):
+        train_model(quick_config(chips, tmp_path / "m.dlpk", epochs=1, batch_size=4))
+    assert not (tmp_path / "m.dlpk").exists()
+
+
 def test_lr_finder_dice_and_class_weights(chips, tmp_path):
     progress = RecordingProgress()
     result = train_model(quick_config(chips, tmp_path / "lr.dlpk", epochs=1, learning_rate=None, batch_size=8,

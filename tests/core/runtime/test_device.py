@@ -104,3 +104,19 @@ def test_a_gpu_that_auto_leaves_unused_is_explained(monkeypatch):
         device.gpu_left_unused(mac)
     mac.backends.mps.is_available = lambda: False
     assert device.gpu_left_unused(mac) is None
+
+
+def test_bfloat16_autocast_only_where_the_gpu_computes_it():
+    """torch.cuda.is_bf16_supported() says yes on a T4 or V100 too (bfloat16 emulated;
+    cuDNN has no bfloat16 convolution below compute capability 8): autocast takes float16
+    there (review 94)."""
+    from types import SimpleNamespace
+
+    from landlearn.core.runtime.device import native_bf16
+
+    def gpu(major):
+        return SimpleNamespace(cuda=SimpleNamespace(
+            get_device_capability=lambda device: (major, 0),
+            is_bf16_supported=lambda including_emulation=True: True))
+
+    assert [native_bf16(gpu(m), "cuda:0") for m in (6, 7, 8, 9)] == [False, False, True, True]
