@@ -35,6 +35,10 @@ def icon(name: str) -> QIcon:
     return QIcon(os.path.join(ICONS, f"{name}.svg"))
 
 
+# numbers that are often smaller than 1e-4: cell sizes in degrees, learning rates
+FINE_NUMBERS = ("CELL_SIZE", "LEARNING_RATE")
+
+
 class LandLearnAlgorithm(QgsProcessingAlgorithm):
     #: set by subclasses
     ID = ""
@@ -82,6 +86,10 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
     def add(self, param: QgsProcessingParameterDefinition, help_text: str,
             advanced: bool = False) -> QgsProcessingParameterDefinition:
         """Add a parameter with its help text (the dialog's tooltip)."""
+        if param.name() in FINE_NUMBERS:
+            # the dialog's spin box keeps 6 decimals unless told: 0.0000027 degrees (0.3 m)
+            # became 0.000003, 11% coarser cells; a learning rate of 5e-7 became 0 (review 95)
+            param.setMetadata({**(param.metadata() or {}), "widget_wrapper": {"decimals": 12}})
         param.setHelp(self.tr(help_text))
         if advanced:
             param.setFlags(param.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)

@@ -57,8 +57,8 @@ def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> 
         "Use only the selected features of the label layer.")
     alg.add(QgsProcessingParameterBoolean(
         "ALL_TOUCHED", alg.tr("Burn every pixel a feature touches"), defaultValue=False),
-        "On: thin polygons and lines burn every pixel they touch. Off: only pixels whose "
-        "centre is inside.", advanced=True)
+        "On: thin polygons burn every pixel they touch. Off: only pixels whose centre is "
+        "inside.", advanced=True)
 
 
 def label_config(alg, parameters, context, feedback) -> LabelConfig:

@@ -352,3 +352,17 @@ def test_choice_options_are_only_ever_appended(provider):
         for key, names in keys.items():
             now = list(alg._choices[key].names)
             assert now[:len(names)] == names, (alg_name, key, now)
+
+
+def test_small_numbers_keep_their_decimals_in_the_dialog(provider):
+    """QGIS's spin box keeps 6 decimals unless a parameter says otherwise: a cell size of
+    0.0000027 degrees (0.3 m) became 0.000003, and a learning rate of 5e-7 became 0."""
+    seen = []
+    for alg in provider.algorithms():
+        for key in ("CELL_SIZE", "LEARNING_RATE"):
+            param = alg.parameterDefinition(key)
+            if param is not None:
+                seen.append((alg.name(), key))
+                assert param.metadata()["widget_wrapper"]["decimals"] == 12, (alg.name(), key)
+    assert ("classifypixels", "CELL_SIZE") in seen and ("exporttrainingdata", "CELL_SIZE") in seen
+    assert ("traindeeplearningmodel", "LEARNING_RATE") in seen
