@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..geo.extent import extent_to_window
+from ..geo.extent import ExtentMask, extent_to_window
 from ..geo.raster import RasterSource
 from ..geo.segments import open_segments, read_segments
 from ..labels.open import labelled_windows, open_labels
@@ -104,7 +104,14 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
     with open_labels(config.labels, grid, progress) as lab:
         has_ids = hasattr(lab, "read_ids")
         by_class, by_group = _PairCounts(), _PairCounts()
+        # an EXTENT in a turned CRS: its box's slivers past the extent are left out, as
+        # the pixel samples leave them (they trained the object model; review 96)
+        shape = ExtentMask(config.extent, grid) if ExtentMask.needed(config.extent, grid) \
+            else None
         for inner, y in labelled_windows(lab, area, SubProgress(progress, 0, 0.5)):
+            beyond = shape.outside(inner) if shape is not None else None
+            if beyond is not None:
+                y = np.where(beyond, 0, y)
             ids, has = read_segments(seg_ds, inner)
             keep = (y > 0) & has
             if not keep.any():

@@ -214,6 +214,9 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
             "padding": context.halo, "ignore_classes": [0], "versions": written_with(),
             "training": {"parameters": params, "samples_per_class": result.samples,
                          "labelled_pixels_per_class": result.available,
+                         # an object model counts segments there (review 96)
+                         "labelled_units": "segments" if config.segmented_raster
+                         else "pixels",
                          "validation": result.validation,
                          "seconds": round(result.seconds, 1)},
             "metrics": acc.to_json() if acc else None,
