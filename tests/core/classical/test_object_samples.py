@@ -139,35 +139,15 @@ def test_an_extent_in_a_turned_crs_takes_segments_inside_it_only(sample, tmp_pat
     With one segment per pixel, the segments sampled are the labelled pixels whose
     centres lie inside EXTENT."""
     import rasterio
-    from rasterio.warp import transform, transform_bounds
+    from turned_extent import nc_turned_extent
 
-    from landlearn.core.geo.extent import extent_to_window
-    from landlearn.core.geo.grid import Grid
-
-    nc = sample / "nc_landsat7"
-    image, strata = str(nc / "landsat_multiband.tif"), str(nc / "strata.tif")
+    image, strata, grid, ext, counted, inside = nc_turned_extent(sample)
     with rasterio.open(image) as ds:
-        b, grid = ds.bounds, Grid(ds.crs, ds.transform, ds.width, ds.height)
-        valid = ds.read_masks(1) > 0
         ids = np.arange(1, ds.width * ds.height + 1, dtype=np.int32).reshape(ds.height, ds.width)
         segs = write(tmp_path / "each_pixel.tif", ids, crs=ds.crs, transform=ds.transform)
-    cx, cy = (b.left + b.right) / 2, (b.bottom + b.top) / 2
-    box_ = transform_bounds("EPSG:32119", "EPSG:32617", cx - 3000, cy - 3000, cx + 3000,
-                            cy + 3000)
-    ext = Extent(*box_, crs="EPSG:32617")
     got = collect_object_samples(ClassicalConfig(image, LabelConfig(strata), "unused.dlpk",
                                                  segmented_raster=segs, extent=ext,
                                                  segment_attributes=("MEAN",),
                                                  max_samples_per_class=0))
-    area = extent_to_window(ext, grid, centres=True)
-    with rasterio.open(strata) as ds:
-        lab = ds.read(1, window=area)
-    rows, cols = np.mgrid[area.row_off:area.row_off + area.height,
-                          area.col_off:area.col_off + area.width]
-    xs, ys = rasterio.transform.xy(grid.transform, rows.ravel(), cols.ravel())
-    ex, ey = (np.asarray(v).reshape(rows.shape) for v in transform("EPSG:32119", "EPSG:32617",
-                                                                    xs, ys))
-    inside = (ex >= box_[0]) & (ex <= box_[2]) & (ey >= box_[1]) & (ey <= box_[3])
-    counted = (lab > 0) & valid[area.toslices()]
     assert (counted & ~inside).sum() > 50  # the slivers hold labels
     assert sum(got.available.values()) == int((counted & inside).sum())
