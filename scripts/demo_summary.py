@@ -23,7 +23,8 @@ def package_metrics(path: str) -> dict | None:
 def row(name: str, how: str, m: dict | None) -> str:
     if not m:
         return f"| {name} | {how} | - | - | - | - |"
-    return (f"| {name} | {how} | {m['overall_accuracy']:.3f} | {m['kappa']:.3f} | "
+    kappa = "n/a" if m.get("kappa") is None else f"{m['kappa']:.3f}"  # undefined: null
+    return (f"| {name} | {how} | {m['overall_accuracy']:.3f} | {kappa} | "
             f"{m['macro_f1']:.3f} | {m.get('mean_iou', float('nan')):.3f} |")
 
 

@@ -15,7 +15,9 @@ root=$(bash "$repo/scripts/qgis_root.sh" "$suite" | tail -1) || exit 1
 # binds a run stopped by a kill left behind (its EXIT trap never ran): the checkout they
 # showed may be gone, and binding over such a mount point fails (ENOENT). One run at a
 # time per root, as the shared virtual environment inside it requires anyway.
-awk -v r="$root" '$5 == r || index($5, r "/") == 1 {print $5}' /proc/self/mountinfo \
+exec 9>"$root.lock"
+if ! flock -n 9; then echo "another run is using the $suite root at $root" >&2; exit 1; fi
+awk -v r="$root" 'index($5, r "/") == 1 {print $5}' /proc/self/mountinfo \
   | sort -r | while read -r stale; do umount -l "$stale" 2>/dev/null; done
 mounts=()
 cleanup() {

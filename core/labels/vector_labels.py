@@ -203,6 +203,31 @@ def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float
     return xmin, ymin, xmax, ymax
 
 
+def _solid(geom, dimension: int):
+    """The parts of a repaired geometry of the original's dimension (MakeValid keeps what
+    collapsed: a polygon's zero-width spike came back as a line, burnt as a one-pixel line
+    of labels; review 97), or None when nothing of it is left."""
+    from osgeo import ogr
+
+    if geom is None or geom.IsEmpty():
+        return None
+    if geom.GetDimension() == dimension and \
+            ogr.GT_Flatten(geom.GetGeometryType()) != ogr.wkbGeometryCollection:
+        return geom
+    parts = [geom.GetGeometryRef(i) for i in range(geom.GetGeometryCount())] \
+        if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbGeometryCollection else [geom]
+    kept = ogr.Geometry(ogr.wkbGeometryCollection)
+    for part in parts:
+        if part is not None and not part.IsEmpty() and part.GetDimension() == dimension:
+            kept.AddGeometry(part)
+    if not kept.GetGeometryCount():
+        return None
+    # one multipart geometry of that kind, as GeoJSON readers all take
+    force = {2: ogr.ForceToMultiPolygon, 1: ogr.ForceToMultiLineString,
+             0: ogr.ForceToMultiPoint}.get(dimension)
+    return force(kept) if force else kept
+
+
 def _densify(geom, step: float) -> None:
     """Vertices at most ``step`` apart along the edges, or as many as 20,000 per envelope
     diagonal (a country's polygon over a county's image stays a few thousand vertices)."""
@@ -279,8 +304,8 @@ class VectorLabels:
             if not geom.IsValid():
                 # parts that overlap (QGIS's Add Part) were filled even-odd by GDAL: their
                 # overlap had no label; repaired, the union is labelled
-                fixed = geom.MakeValid()
-                if fixed is not None and not fixed.IsEmpty():
+                fixed = _solid(geom.MakeValid(), geom.GetDimension())
+                if fixed is not None:
                     geom = fixed
                     repaired += 1
             shape = geom.ExportToJson()
@@ -332,11 +357,13 @@ class VectorLabels:
                 # a national layer (300 crop names) over one image holding a few of them:
                 # numbered as they are here, said, since another image may number them
                 # differently (refused before, whatever the image held; review 92)
-                progress.warning(f"Field '{config.class_field}' has more than "
-                                 f"{MAX_TEXT_CLASSES} different texts over the whole layer: "
-                                 f"the {len(near)} on this image are numbered 1..{len(near)}"
-                                 ", which another image of this layer may number otherwise. "
-                                 "For values that hold everywhere, use a numeric code field.")
+                if not all(_code(t) is not None and 1 <= _code(t) <= 255 for t in near):
+                    progress.warning(f"Field '{config.class_field}' has more than "
+                                     f"{MAX_TEXT_CLASSES} different texts over the whole "
+                                     f"layer: the {len(near)} on this image are numbered "
+                                     f"1..{len(near)}, which another image of this layer may "
+                                     "number otherwise. For values that hold everywhere, use "
+                                     "a numeric code field.")
                 every_text = near
                 texts = sorted(near, key=lambda t: (t.casefold(), t))
             if config.text_values:

@@ -155,8 +155,9 @@ def _keep_triton_out() -> None:
 
     PyPI torch ships triton, whose library registers LLVM command-line options when it is
     loaded; inside QGIS desktop, Mesa's libLLVM is already loaded and that registration
-    crashes QGIS (found by the Xvfb GUI test). LandLearn never compiles kernels, and torch
-    treats a missing triton as "no torch.compile on GPU", so it is left out everywhere.
+    crashes QGIS (found by the Xvfb GUI test). torch treats a missing triton as "no
+    torch.compile on GPU", so it is left out of torch's import everywhere; Segment's own
+    GPU kernel lets it in where no other LLVM can be (runtime/triton_gate).
     """
     if "triton" not in sys.modules:
         sys.modules["triton"] = None  # type: ignore[assignment]

@@ -1,5 +1,5 @@
 """Joint spatial-range mean shift (segment.joint_shift) as one Triton kernel for CUDA GPUs
-(imported only where triton is installed and may load, see ``triton_usable``).
+(imported only where triton is installed and may load: runtime.triton_gate).
 
 Why a kernel of its own: the torch search runs a dozen small tensor operations per window
 offset and a sync per iteration (thousands of launches for one tile); on a lent H200 it

@@ -383,7 +383,12 @@ def test_curved_and_overlapping_multipart_polygons_are_burnt_whole(tmp_path):
                        "500020 4999920))"),
             ("parts", "MULTIPOLYGON(((500000 4999990, 500060 4999990, 500060 5000000, "
                       "500000 5000000, 500000 4999990)),((500040 4999990, 500100 4999990, "
-                      "500100 5000000, 500040 5000000, 500040 4999990)))")]
+                      "500100 5000000, 500040 5000000, 500040 4999990)))"),
+            # a square (row 2, column 7) with a zero-width spike down column 7: the square
+            # is burnt, the spike (a line once repaired) is not
+            ("spike", "POLYGON((500070 4999980, 500080 4999980, 500080 4999970, "
+                      "500075 4999970, 500075 4999900, 500075 4999970, 500070 4999970, "
+                      "500070 4999980))")]
     progress = RecordingProgress()
     labels = VectorLabels(LabelConfig(_wkt_layer(tmp_path / "g.gpkg", rows), class_field="KIND"),
                           grid, progress)
@@ -392,7 +397,8 @@ def test_curved_and_overlapping_multipart_polygons_are_burnt_whole(tmp_path):
     assert (arr[0] == values["parts"]).all()  # the overlap (columns 4-5) too
     # the disc: centre (500050, 4999920), radius 30 m: rows 6-9, columns 3-6 inside it
     assert (arr[6:10, 3:7] == values["curved"]).all() and (arr == values["curved"]).sum() > 20
-    assert any("1 feature(s) with an invalid geometry" in m for m in progress.messages)
+    assert any("2 feature(s) with an invalid geometry" in m for m in progress.messages)
+    assert (arr[2, 7] == values["spike"]) and (arr[4:7, 7] != values["spike"]).all()
 
 
 def test_a_layer_of_many_texts_labels_an_image_that_holds_few_of_them(tmp_path):
@@ -416,3 +422,22 @@ def test_a_layer_of_many_texts_labels_an_image_that_holds_few_of_them(tmp_path):
     with pytest.raises(InputError, match="^CLASS_FIELD: .* has 260 different texts on this image"):
         VectorLabels(LabelConfig(_text_layer(tmp_path / "c.gpkg", crowded), class_field="KIND"),
                      grid, RecordingProgress())
+
+
+def test_a_repaired_polygon_keeps_no_collapsed_line():
+    """MakeValid keeps what collapses: a polygon with a zero-width spike came back with a
+    line, burnt as a one-pixel line of labels (review 97); only its polygons are kept."""
+    from osgeo import ogr
+
+    from landlearn.core.labels.vector_labels import _solid
+
+    spike = ogr.CreateGeometryFromWkt(
+        "POLYGON((0 0,10 0,10 10,5 10,5 20,5 10,0 10,0 0))")  # a spike up and back
+    assert not spike.IsValid()
+    fixed = _solid(spike.MakeValid(), spike.GetDimension())
+    assert fixed is not None and fixed.GetDimension() == 2
+    assert fixed.GetArea() == pytest.approx(100.0)
+    assert all(fixed.GetGeometryRef(i).GetDimension() == 2
+               for i in range(fixed.GetGeometryCount()))
+    line = ogr.CreateGeometryFromWkt("POLYGON((0 0,10 0,0 0))")  # collapsed entirely
+    assert _solid(line.MakeValid(), 2) is None

@@ -91,35 +91,46 @@ def test_the_kernel_runs_on_a_cuda_gpu_as_joint_filter(sample):
         np.testing.assert_array_equal(a, b)
 
 
-def test_no_python_float_reaches_the_kernel(monkeypatch):
+def test_no_python_float_reaches_the_kernel():
     """Triton types a Python float argument float32: 1 / hs^2, 1 / hr^2 and the threshold
     rounded so moved the kernel's edge on a GPU (review 89) while the interpreter, which
-    keeps Python floats, agreed. They travel in a float64 tensor; every scalar is an int."""
-    torch = pytest.importorskip("torch")
-    from landlearn.core.runtime.triton_gate import load_triton
+    keeps Python floats, agreed. They travel in a float64 tensor; every scalar is an int.
+    In a process of its own: triton is not loaded into the test process (triton_gate)."""
+    script = textwrap.dedent("""
+        import json
+        import torch
+        from landlearn.core.runtime.triton_gate import load_triton
+        load_triton()
+        from landlearn.core.segment import joint_shift_triton as k
 
-    load_triton()
-    from landlearn.core.segment import joint_shift_triton as k
+        seen = {}
 
-    seen = {}
+        class Launch:
+            def __getitem__(self, grid):
+                def run(*args, **kw):
+                    seen.update(args=args, kw=kw)
+                return run
 
-    class Launch:
-        def __getitem__(self, grid):
-            def run(*args, **kw):
-                seen.update(args=args, kw=kw)
-            return run
-
-    monkeypatch.setattr(k, "_shift", Launch())
-    v = torch.zeros((3, 4, 5))
-    k.search(v, torch.ones((4, 5), dtype=torch.uint8), torch.empty_like(v),
-             torch.empty((2, 4, 5), dtype=torch.float64), torch.empty((4, 5), dtype=torch.int32),
-             5, 15.0, 0.1, 100)
-    scalars = [a for a in seen["args"] if not isinstance(a, torch.Tensor)]
-    assert scalars and all(type(a) is int for a in scalars)
-    const = next(a for a in seen["args"] if isinstance(a, torch.Tensor) and a.numel() == 3)
-    assert const.dtype == torch.float64
-    assert const.tolist() == [1.0 / 25, 1.0 / 225.0, 0.1 ** 2]  # the compiled pass's values
-    assert seen["kw"]["enable_fp_fusion"] is False
+        k._shift = Launch()
+        v = torch.zeros((3, 4, 5))
+        k.search(v, torch.ones((4, 5), dtype=torch.uint8), torch.empty_like(v),
+                 torch.empty((2, 4, 5), dtype=torch.float64),
+                 torch.empty((4, 5), dtype=torch.int32), 5, 15.0, 0.1, 100)
+        scalars = [type(a).__name__ for a in seen["args"] if not isinstance(a, torch.Tensor)]
+        const = next(a for a in seen["args"] if isinstance(a, torch.Tensor) and a.numel() == 3)
+        print(json.dumps({"scalars": scalars, "const": const.tolist(),
+                          "dtype": str(const.dtype),
+                          "fusion": seen["kw"]["enable_fp_fusion"]}))
+    """)
+    env = dict(os.environ)
+    env.pop("LANDLEARN_NO_TRITON", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["scalars"] and set(got["scalars"]) == {"int"}
+    assert got["dtype"] == "torch.float64" and got["fusion"] is False
+    assert got["const"] == [1.0 / 25, 1.0 / 225.0, 0.1 ** 2]  # the compiled pass's values
 
 
 @pytest.mark.parametrize("capability", [75, 80, 90])
