@@ -24,8 +24,14 @@ from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
 from .base import LabelConfig, zero_outside
+from .text_classes import (
+    MAX_TEXT_CLASSES,
+    _code,
+    _matched_codes,
+    _missing,
+    _text_class,
+)
 
-MAX_TEXT_CLASSES = 255
 # vertices this many pixels apart on edges reprojected: a chord of 16 px strays L^2 / 8R
 # from the curve it stands for (0.07 m for 16 x 30 m on a parallel at 46 N in UTM, radius
 # ~6,200 km; under 1% of a pixel down to a 100 km radius), where a vertex per pixel made
@@ -89,70 +95,6 @@ def _transformer(layer, grid: Grid, progress: Progress):
     if src.IsSame(dst):
         return None
     return osr.CoordinateTransformation(src, dst)
-
-
-def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
-    """Each text's value in ``known`` (exact name first, then ignoring case, then a text of
-    digits as the class value it spells); the others take the largest values ``known``
-    does not use, in the texts' order."""
-    folded = {}
-    for name, value in known.items():
-        folded.setdefault(name.strip().casefold(), value)
-    code = {}
-    values = set(known.values())
-    for t in texts:
-        value = known.get(t, folded.get(t.casefold()))
-        if value is None and _code(t) in values:
-            value = _code(t)  # a class code kept as text ("3", "3.0"): the map's class 3
-        if value is not None:
-            code[t] = value
-    # from the top: a map's classes are numbered from 1, and one the map holds without a
-    # name must not be taken for a reference class it does not have (checked after the map
-    # is read, by Assess Accuracy)
-    free = (v for v in range(255, 0, -1) if v not in values)
-    rest = [t for t in texts if t not in code]
-    for t in rest:
-        value = next(free, None)
-        if value is None:
-            raise InputError("class_field", f"the texts {rest[:10]} match none of the map's "
-                             "class names and no class value is left for them; use a numeric "
-                             "class field holding the map's values, or a map that names its "
-                             "classes (LandLearn's maps do)")
-        code[t] = value
-    return code
-
-
-def _zero(text: str) -> bool:
-    """A text class that is the number 0 ("0", "00", "0.0"): no label, as 0 is in a numeric
-    field (a CSV's background code; numbered alphabetically it became class 1)."""
-    try:
-        return float(text) == 0
-    except ValueError:
-        return False
-
-
-# what spreadsheets, R and pandas write for a missing value: no class, as NULL is
-MISSING_TEXTS = frozenset({"na", "n/a", "nan", "null", "none", "<null>"})
-
-
-def _missing(text: str) -> bool:
-    return text.strip().casefold() in MISSING_TEXTS
-
-
-def _text_class(text: str) -> str | None:
-    """A feature's text class, or None where it has none (empty, missing, or the number 0)."""
-    text = text.strip()
-    return text if text and not _zero(text) and not _missing(text) else None
-
-
-def _code(text: str) -> int | None:
-    """The whole number a text class spells ("12", "012", "12.0": 12), or None (a word,
-    a fraction): class codes kept as text by a CSV or a pandas export."""
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return int(number) if np.isfinite(number) and number == int(number) else None
 
 
 def _all_texts(layer, fidx: int) -> set[str]:

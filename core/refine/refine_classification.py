@@ -124,15 +124,14 @@ class _Input:
         # one-class model: Raster Calculator writes Float32 maps by default, and
         # gdal_translate -ot Float32 keeps a class map's tag naming all its classes
         # (read as probabilities, it was refused as "altered"; review 91)
-        named = len(_tag_classes(tagged, path)) if tagged else 0
-        self.is_prob = ds.count > 1 or (is_float and named == 1)
+        self.classes = _tag_classes(tagged, path) if tagged else None
+        self.is_prob = ds.count > 1 or (is_float and len(self.classes or ()) == 1)
         if self.is_prob:
             if not tagged or np.dtype(ds.dtypes[0]).kind != "f":
                 raise InputError("input_raster", f"'{path}' has {ds.count} bands of "
                                  f"{ds.dtypes[0]}: neither a class map (one band of integers) "
                                  "nor class probabilities from Classify Pixels (which name "
                                  "their classes); give one of those")
-        self.classes = _tag_classes(tagged, path) if tagged else None
         if self.classes is not None and not self.is_prob:
             # a class map's classes in value order: votes tie to the lower value
             self.classes = sorted(self.classes, key=lambda c: c.value)

@@ -331,7 +331,7 @@ def test_edges_in_degrees_are_burnt_as_the_curves_they_are_on_a_utm_grid(tmp_pat
 def test_a_text_field_of_class_codes_matches_a_map_that_names_its_classes():
     """Reference classes kept as text codes ('1', '2') against a map naming its classes
     Water, Forest: the codes took free values and every pixel counted as an error."""
-    from landlearn.core.labels.vector_labels import _matched_codes
+    from landlearn.core.labels.text_classes import _matched_codes
 
     known = {"Water": 1, "Forest": 2, "Urban": 3, "7": 5}
     code = _matched_codes(["1", "2", "forest", "7", "9", "Bare"], known)
