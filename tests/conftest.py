@@ -46,6 +46,21 @@ def nc_samples(sample):
     return s, pixels
 
 
+@pytest.fixture(params=["compiled", "numpy"])
+def graph_engine(request, monkeypatch) -> str:
+    """Both ways Segment groups pixels and merges segments: numba's compiled loops
+    (segment.graph_jit) and graph.py's numpy (what runs where numba is not installed)."""
+    from landlearn.core.classical.trees.kernel import numba_version
+    from landlearn.core.segment import graph
+
+    if request.param == "compiled":
+        if numba_version() is None:
+            pytest.skip("numba is not installed")
+    else:
+        monkeypatch.setattr(graph, "_jit", lambda: None)
+    return request.param
+
+
 @pytest.fixture(params=["compiled", "scikit-learn"])
 def tree_engine(request, monkeypatch) -> str:
     """Both walks of forest and boosting trees: numba's compiled one and scikit-learn's

@@ -4,7 +4,8 @@ segments merged into their most similar neighbour.
 Everything is vectorised over edge lists (numpy + scipy.sparse.csgraph), so the cost
 follows the number of pixels once and then the number of segments. Ties are broken by a
 segment's first pixel in raster order, so the result does not depend on how the raster
-was tiled.
+was tiled. Where numba is installed the same functions run as compiled loops
+(graph_jit.py: union-find and one scan per edge instead of sorts), with the same results.
 """
 
 from __future__ import annotations
@@ -14,10 +15,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..classical.trees.kernel import numba_version
 from ..errors import InputError
 
 # pairs handled at a time where a whole edge list would need several temporary copies
 CHUNK = 1 << 18
+
+
+def _jit():
+    """graph_jit where numba is installed (and LANDLEARN_NO_NUMBA unset), else None."""
+    if numba_version() is None:
+        return None
+    from . import graph_jit
+
+    return graph_jit
+
+
+def squared_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise squared distance of (n, bands) ``a`` and ``b``, summed band by band in
+    band order, as graph_jit sums it (numpy's own sum pairs terms past 7 bands)."""
+    t = a - b
+    d = t[:, 0] * t[:, 0]
+    for k in range(1, t.shape[1]):
+        d += t[:, k] * t[:, k]
+    return d
 
 
 def index_dtype(n: int) -> np.dtype:
@@ -30,6 +51,11 @@ def local_components(filtered: np.ndarray, valid: np.ndarray, threshold: float) 
 
     Returns int64 labels 0..n-1 (invalid pixels get -1).
     """
+    jit = _jit()
+    if jit is not None and filtered.dtype in (np.float32, np.float64):
+        # compared in the values' own type, as numpy compares an array with a float
+        return jit.components(np.ascontiguousarray(filtered), np.ascontiguousarray(valid, bool),
+                              filtered.dtype.type(threshold * threshold))
     b, h, w = filtered.shape
     idx = np.arange(h * w, dtype=index_dtype(h * w)).reshape(h, w)
     t2 = threshold * threshold
@@ -76,6 +102,10 @@ def remap_pairs(pairs: np.ndarray, lut: np.ndarray, n: int) -> np.ndarray:
     """The unique pairs (a, b), a < b, of ``lut[pairs]`` with a != b: the edges once nodes
     are renamed (merged) by ``lut`` into ids below ``n``; built a chunk at a time."""
     _check_packable(n)
+    jit = _jit()
+    if jit is not None:
+        return jit.remap_pairs(np.asarray(pairs), np.asarray(lut), int(n),
+                               np.zeros(0, index_dtype(n)))
     key = np.empty(len(pairs), np.int64)
     for s in range(0, len(pairs), CHUNK):
         p = lut[pairs[s:s + CHUNK]]
@@ -119,6 +149,10 @@ def _unpack(key: np.ndarray, base: int, dtype) -> np.ndarray:
 
 def neighbour_pairs(labels: np.ndarray) -> np.ndarray:
     """Unique (a, b) pairs, a < b, of different labels that touch (4-connected)."""
+    jit = _jit()
+    if jit is not None:
+        return jit.neighbour_pairs(np.ascontiguousarray(labels, np.int64),
+                                   int(labels.max(initial=-1)) + 1, np.zeros(0, np.int64))
     pairs = []
     for a, c in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
         m = (a != c) & (a >= 0) & (c >= 0)
@@ -131,6 +165,11 @@ def union(n: int, pairs: np.ndarray) -> np.ndarray:
     (int32 where ids fit)."""
     if len(pairs) == 0:
         return np.arange(n, dtype=index_dtype(n + 1))
+    jit = _jit()
+    if jit is not None:
+        root = np.empty(n, index_dtype(n + 1))
+        jit.union(n, np.asarray(pairs), root)
+        return root
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -201,16 +240,28 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
             _pass_heirs(heir, new_root, count, np.unique(edges))
         del edges
         root = new_root[root]
-        # each merged segment's count and sums go to its new root, added in index order
-        moved = np.flatnonzero(new_root != np.arange(n))
-        to = new_root[moved]
-        np.add.at(count, to, count[moved])
-        np.add.at(sums, to, sums[moved])
-        del to
-        sums[moved] = 0
-        # segments emptied by merging no longer count as small
-        count[moved] = np.inf
-        pairs = remap_pairs(pairs, new_root, n)
+        _move_totals(new_root, count, sums)
+        jit = _jit()
+        # compiled: renamed, duplicates kept (they change no choice; the caller's own
+        # remap, or the next stage's, drops them)
+        pairs = remap_pairs(pairs, new_root, n) if jit is None else \
+            jit.renamed_pairs(pairs, new_root)
+
+
+def _move_totals(new_root: np.ndarray, count: np.ndarray, sums: np.ndarray) -> None:
+    """Each merged segment's count and sums go to its new root, added in index order; the
+    segments emptied by merging no longer count as small (count inf)."""
+    jit = _jit()
+    if jit is not None and count.flags.writeable and sums.flags.writeable:
+        jit.move_totals(new_root, count, sums)
+        return
+    moved = np.flatnonzero(new_root != np.arange(len(new_root)))
+    to = new_root[moved]
+    np.add.at(count, to, count[moved])
+    np.add.at(sums, to, sums[moved])
+    del to
+    sums[moved] = 0
+    count[moved] = np.inf
 
 
 def _pass_heirs(heir: np.ndarray, new_root: np.ndarray, count: np.ndarray,
@@ -233,6 +284,12 @@ def closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.nd
     n = len(count)
     best_d = np.full(n, np.inf)
     best_b = np.full(n, -1, pairs.dtype)
+    jit = _jit()
+    if jit is not None:
+        jit.closest(pairs, small, np.asarray(count, np.float64), np.asarray(sums, np.float64),
+                    into == "largest", np.zeros(n, bool) if skip is None else skip,
+                    best_d, best_b)
+        return (best_b, best_d) if distances else best_b
     for s in range(0, len(pairs), CHUNK):
         live = pairs[s:s + CHUNK]
         live = live[small[live[:, 0]] | small[live[:, 1]]]
@@ -240,7 +297,7 @@ def closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.nd
         if into == "largest":
             d = np.concatenate([-count[v], -count[u]])
         else:
-            dist = ((segment_means(sums, count, u) - segment_means(sums, count, v)) ** 2).sum(1)
+            dist = squared_distance(segment_means(sums, count, u), segment_means(sums, count, v))
             d = np.concatenate([dist, dist])
         a = np.concatenate([u, v])
         b = np.concatenate([v, u])

@@ -35,6 +35,7 @@ from .graph import (
     neighbour_pairs,
     remap_pairs,
     segment_means,
+    squared_distance,
     union,
 )
 
@@ -108,7 +109,7 @@ def settle_singles(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, touch
     cv = np.concatenate([v, u])
     sel = later[cu] & grouped[cv]
     cu, cv = cu[sel], cv[sel]
-    d = ((segment_means(sums, fcount, cu) - segment_means(sums, fcount, cv)) ** 2).sum(1)
+    d = squared_distance(segment_means(sums, fcount, cu), segment_means(sums, fcount, cv))
     order = np.lexsort((first[cv], d, cu))
     best = order[np.r_[True, cu[order][1:] != cu[order][:-1]]] if len(order) else order
     return lut, Decisions(

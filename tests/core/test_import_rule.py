@@ -29,7 +29,8 @@ LOWER = {"runtime": set(), "geo": set(), "model_package": {"runtime", "geo"}}
 LAZY_SIBLINGS = {("classical.trees.kernel", "classical.trees.kernel_jit"),
                  ("segment.mean_shift", "segment.mean_shift_jit"),
                  ("segment.joint_shift", "segment.joint_shift_jit"),
-                 ("segment.joint_shift", "segment.joint_shift_triton")}
+                 ("segment.joint_shift", "segment.joint_shift_triton"),
+                 ("segment.graph", "segment.graph_jit")}
 
 
 def modules() -> dict[str, Path]:

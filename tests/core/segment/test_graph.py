@@ -15,6 +15,7 @@ from landlearn.core.segment.graph import (
 )
 
 pytest.importorskip("scipy")
+pytestmark = pytest.mark.usefixtures("graph_engine")
 
 
 def test_union_roots_each_component_at_its_smallest_member():

@@ -12,6 +12,7 @@ from landlearn.core.segment.graph import local_components, merge_small, neighbou
 from landlearn.core.segment.settle import first_stage, settle_singles, tile_segments
 
 pytest.importorskip("scipy")
+pytestmark = pytest.mark.usefixtures("graph_engine")
 
 
 def _chain(counts, means, touch):
