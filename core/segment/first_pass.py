@@ -15,7 +15,7 @@ from rasterio.windows import Window
 from ..geo.grid import count_tiles, pad_window, tile_windows
 from ..progress import check, track
 from ..uninterrupted import uninterrupted
-from .graph import index_dtype, local_components, unique_pairs
+from .graph import index_dtype, local_components, squared_distance, unique_pairs
 from .joint_shift import joint_filter
 from .mean_shift import halo, mean_shift_filter
 from .settle import tile_segments
@@ -202,7 +202,7 @@ def _border(la, lb, fa, fb, threshold, spool: StatsSpool) -> None:
         return
     a, b = la[ok], lb[ok]
     spool.add(pairs=unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], 1)))
-    d = ((fa[:, ok] - fb[:, ok]) ** 2).sum(0)
+    d = squared_distance(fa[:, ok], fb[:, ok], 0)  # band by band, as inside a tile
     close = d < threshold * threshold
     if close.any():
         spool.add(joins=np.stack([a[close], b[close]], 1))

@@ -31,14 +31,22 @@ def _jit():
     return graph_jit
 
 
-def squared_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise squared distance of (n, bands) ``a`` and ``b``, summed band by band in
-    band order, as graph_jit sums it (numpy's own sum pairs terms past 7 bands)."""
-    t = a - b
-    d = t[:, 0] * t[:, 0]
-    for k in range(1, t.shape[1]):
-        d += t[:, k] * t[:, k]
+def squared_distance(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Squared distance of ``a`` and ``b`` over their band ``axis``, summed band by band in
+    band order, as graph_jit sums it (numpy's own sum pairs terms past 7 bands, and along
+    the band axis whenever it is the one the reduction walks)."""
+    t = np.moveaxis(a - b, axis, 0)
+    d = t[0] * t[0]
+    for k in range(1, len(t)):
+        d += t[k] * t[k]
     return d
+
+
+def _check_ids(ids: np.ndarray, n: int) -> None:
+    """Ids the compiled loops index with lie in 0..n-1: they check no bounds, where numpy
+    raised (a caller's bug, not bad input)."""
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n):
+        raise ValueError(f"ids {int(ids.min())}..{int(ids.max())} outside 0..{n - 1}")
 
 
 def index_dtype(n: int) -> np.dtype:
@@ -65,8 +73,7 @@ def local_components(filtered: np.ndarray, valid: np.ndarray, threshold: float) 
              valid[:, :-1], valid[:, 1:]),
             (idx[:-1, :], idx[1:, :], filtered[:, :-1, :], filtered[:, 1:, :],
              valid[:-1, :], valid[1:, :])):
-        d = ((fa - fc) ** 2).sum(0)
-        keep = (d < t2) & va & vc
+        keep = (squared_distance(fa, fc, 0) < t2) & va & vc
         rows.append(a[keep])
         cols.append(c[keep])
     r, c = np.concatenate(rows), np.concatenate(cols)
@@ -87,9 +94,9 @@ def local_components(filtered: np.ndarray, valid: np.ndarray, threshold: float) 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Unique rows of an (n, 2) array of non-negative ints (a 1D unique on a packed key),
     sorted; int32 when ``pairs`` is, else int64."""
-    if len(pairs) == 0:
-        return pairs.reshape(0, 2).astype(np.int64)
     dtype = np.int32 if pairs.dtype == np.int32 else np.int64
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2).astype(dtype)
     base = int(pairs.max()) + 1
     _check_packable(base)
     key = pairs[:, 0].astype(np.int64)
@@ -104,8 +111,10 @@ def remap_pairs(pairs: np.ndarray, lut: np.ndarray, n: int) -> np.ndarray:
     _check_packable(n)
     jit = _jit()
     if jit is not None:
-        return jit.remap_pairs(np.asarray(pairs), np.asarray(lut), int(n),
-                               np.zeros(0, index_dtype(n)))
+        pairs, lut = np.asarray(pairs), np.asarray(lut)
+        _check_ids(pairs, len(lut))
+        _check_ids(lut, n)
+        return jit.remap_pairs(pairs, lut, int(n), np.zeros(0, index_dtype(n)))
     key = np.empty(len(pairs), np.int64)
     for s in range(0, len(pairs), CHUNK):
         p = lut[pairs[s:s + CHUNK]]
@@ -151,8 +160,10 @@ def neighbour_pairs(labels: np.ndarray) -> np.ndarray:
     """Unique (a, b) pairs, a < b, of different labels that touch (4-connected)."""
     jit = _jit()
     if jit is not None:
-        return jit.neighbour_pairs(np.ascontiguousarray(labels, np.int64),
-                                   int(labels.max(initial=-1)) + 1, np.zeros(0, np.int64))
+        # int32 pairs of int32 labels, as unique_pairs makes them
+        dtype = np.int32 if labels.dtype == np.int32 else np.int64
+        return jit.neighbour_pairs(np.ascontiguousarray(labels, dtype),
+                                   int(labels.max(initial=-1)) + 1, np.zeros(0, dtype))
     pairs = []
     for a, c in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
         m = (a != c) & (a >= 0) & (c >= 0)
@@ -168,6 +179,7 @@ def union(n: int, pairs: np.ndarray) -> np.ndarray:
     jit = _jit()
     if jit is not None:
         root = np.empty(n, index_dtype(n + 1))
+        _check_ids(np.asarray(pairs), n)
         jit.union(n, np.asarray(pairs), root)
         return root
     from scipy.sparse import coo_matrix
@@ -224,7 +236,8 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
     heir = np.arange(n, dtype=root.dtype) if heirs else None
     count = count.astype(np.float64, copy=not overwrite)
     sums = sums.astype(np.float64, copy=not overwrite)
-    pairs = np.asarray(pairs).astype(index_dtype(n), copy=False)  # replaced, never written
+    pairs = np.asarray(pairs).astype(index_dtype(n), copy=False)  # the caller's: not written
+    owned = False
     while True:
         target = closest(pairs, count < min_size, count, sums, into)
         a = np.flatnonzero(target >= 0)
@@ -242,10 +255,12 @@ def merge_small(count: np.ndarray, sums: np.ndarray, pairs: np.ndarray, min_size
         root = new_root[root]
         _move_totals(new_root, count, sums)
         jit = _jit()
-        # compiled: renamed, duplicates kept (they change no choice; the caller's own
-        # remap, or the next stage's, drops them)
-        pairs = remap_pairs(pairs, new_root, n) if jit is None else \
-            jit.renamed_pairs(pairs, new_root)
+        if jit is None:
+            pairs = remap_pairs(pairs, new_root, n)
+        else:  # renamed, duplicates kept (they change no choice; the caller's own remap,
+            # or the next stage's, drops them), in place once the array is this merge's
+            out = pairs if owned else np.empty_like(pairs)
+            pairs, owned = out[:jit.renamed_pairs(pairs, new_root, out)], True
 
 
 def _move_totals(new_root: np.ndarray, count: np.ndarray, sums: np.ndarray) -> None:
@@ -284,9 +299,12 @@ def closest(pairs: np.ndarray, small: np.ndarray, count: np.ndarray, sums: np.nd
     n = len(count)
     best_d = np.full(n, np.inf)
     best_b = np.full(n, -1, pairs.dtype)
+    # means and distances in float64 both ways, whatever the caller's type
+    count, sums = np.asarray(count, np.float64), np.asarray(sums, np.float64)
     jit = _jit()
     if jit is not None:
-        jit.closest(pairs, small, np.asarray(count, np.float64), np.asarray(sums, np.float64),
+        _check_ids(pairs, n)
+        jit.closest(pairs, small, count, sums,
                     into == "largest", np.zeros(n, bool) if skip is None else skip,
                     best_d, best_b)
         return (best_b, best_d) if distances else best_b

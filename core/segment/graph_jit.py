@@ -85,60 +85,62 @@ def components(f, valid, t2):
 
 
 @numba.njit(nogil=True, cache=True)
-def _prefix(start):
-    """Counts per node (at node + 1) into where each node's partners start."""
-    for a in range(len(start) - 1):
-        start[a + 1] += start[a]
+def _room(start, out_dtype_sample):
+    """After the counting scan (node a's partners counted at ``start[a + 1]``, n + 2
+    entries): the counts turned into ends, so that placing each partner at
+    ``--start[a + 1]`` leaves node a's partners in ``part[start[a + 1]:start[a + 2]]``
+    (the last entry stays the total); returns room for them all."""
+    for a in range(1, len(start)):
+        start[a] += start[a - 1]
+    return np.empty(start[-1], out_dtype_sample.dtype)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _note(fill, start, part, a, b):
+    """The pair (a, b), a != b, counted under its smaller id (first scan) or placed."""
+    lo = min(a, b)
+    if fill:
+        start[lo + 1] -= 1
+        part[start[lo + 1]] = max(a, b)
+    else:
+        start[lo + 1] += 1
 
 
 @numba.njit(nogil=True, cache=True)
 def _unique_sorted(start, part, out_dtype_sample):
-    """Unique (a, b) rows sorted by a then b, given each node a's partners b in
-    ``part[start[a]:start[a + 1]]`` (a counting sort by a): each node's partners are
-    de-duplicated with a stamp per partner, then sorted (a few, in place)."""
-    n = len(start) - 1
-    seen = np.full(n, -1, np.int64)
-    out = np.empty((len(part), 2), out_dtype_sample.dtype)
-    k = 0
+    """Unique (a, b) rows sorted by a then b, given node a's partners b in
+    ``part[start[a + 1]:start[a + 2]]``. Each node's partners are de-duplicated in place
+    (a stamp per partner; the write never passes the read), sorted, and copied out once,
+    to an array of exactly the pairs left: the merge's edge list is its largest array."""
+    n = len(start) - 2
+    seen = np.full(n, -1, out_dtype_sample.dtype)
+    w = 0
     for a in range(n):
-        s = k
-        for j in range(start[a], start[a + 1]):
+        begin = w
+        for j in range(start[a + 1], start[a + 2]):
             b = part[j]
             if seen[b] != a:
                 seen[b] = a
-                out[k, 1] = b
-                k += 1
-        if k - s > 32:
-            out[s:k, 1] = np.sort(out[s:k, 1])
+                part[w] = b
+                w += 1
+        start[a] = begin  # node a's unique partners: part[start[a]:start[a + 1]] below
+        if w - begin > 32:
+            part[begin:w].sort()
         else:  # a few partners, the usual case: sorted in place, nothing allocated
-            for i in range(s + 1, k):
-                b = out[i, 1]
+            for i in range(begin + 1, w):
+                b = part[i]
                 j = i - 1
-                while j >= s and out[j, 1] > b:
-                    out[j + 1, 1] = out[j, 1]
+                while j >= begin and part[j] > b:
+                    part[j + 1] = part[j]
                     j -= 1
-                out[j + 1, 1] = b
-        out[s:k, 0] = a
-    return out[:k].copy()
-
-
-@numba.njit(nogil=True, cache=True)
-def _room(start, out_dtype_sample):
-    """After the counting scan: where each node's partners start, room for them, and each
-    node's next free place."""
-    _prefix(start)
-    return np.empty(start[-1], out_dtype_sample.dtype), start[:-1].copy()
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def _note(fill, start, part, at, a, b):
-    """The pair (a, b), a != b, counted under its smaller id (first scan) or placed."""
-    lo = min(a, b)
-    if fill:
-        part[at[lo]] = max(a, b)
-        at[lo] += 1
-    else:
-        start[lo + 1] += 1
+                part[j + 1] = b
+    start[n] = w
+    out = np.empty((w, 2), out_dtype_sample.dtype)
+    for a in range(n):
+        for j in range(start[a], start[a + 1]):
+            out[j, 0] = a
+            out[j, 1] = part[j]
+    return out
 
 
 @numba.njit(nogil=True, cache=True)
@@ -146,11 +148,11 @@ def neighbour_pairs(labels, n, out_dtype_sample):
     """graph.neighbour_pairs of labels 0..n-1 (-1 none): the pixels scanned twice, to
     count each smaller label's partners, then to place them."""
     h, w = labels.shape
-    start = np.zeros(n + 1, np.int64)
-    part, at = np.empty(0, out_dtype_sample.dtype), np.empty(0, np.int64)
+    start = np.zeros(n + 2, np.int64)
+    part = np.empty(0, out_dtype_sample.dtype)
     for fill in range(2):
         if fill:
-            part, at = _room(start, out_dtype_sample)
+            part = _room(start, out_dtype_sample)
         for y in range(h):
             for x in range(w):
                 a = labels[y, x]
@@ -159,35 +161,34 @@ def neighbour_pairs(labels, n, out_dtype_sample):
                 for b in (labels[y, x + 1] if x + 1 < w else -1,
                           labels[y + 1, x] if y + 1 < h else -1):
                     if b >= 0 and b != a:
-                        _note(fill, start, part, at, a, b)
+                        _note(fill, start, part, a, b)
     return _unique_sorted(start, part, out_dtype_sample)
 
 
 @numba.njit(nogil=True, cache=True)
 def remap_pairs(pairs, lut, n, out_dtype_sample):
     """graph.remap_pairs: the unique pairs (a, b), a < b, of lut[pairs], a != b; the pairs
-    read twice rather than renamed into a copy (the merge's edge list is its largest
-    array)."""
-    start = np.zeros(n + 1, np.int64)
-    part, at = np.empty(0, out_dtype_sample.dtype), np.empty(0, np.int64)
+    read twice rather than renamed into a copy."""
+    start = np.zeros(n + 2, np.int64)
+    part = np.empty(0, out_dtype_sample.dtype)
     for fill in range(2):
         if fill:
-            part, at = _room(start, out_dtype_sample)
+            part = _room(start, out_dtype_sample)
         for j in range(len(pairs)):
             a = lut[pairs[j, 0]]
             b = lut[pairs[j, 1]]
             if a != b:
-                _note(fill, start, part, at, a, b)
+                _note(fill, start, part, a, b)
     return _unique_sorted(start, part, out_dtype_sample)
 
 
 @numba.njit(nogil=True, cache=True)
-def renamed_pairs(pairs, lut):
-    """The pairs (a, b), a < b, of lut[pairs] with a != b, duplicates kept: between a
-    merge's rounds, where only the closest neighbour is asked for (the smallest (distance,
-    id) is the same over a pair seen twice), one pass instead of remap_pairs' two and
-    its de-duplication."""
-    out = np.empty_like(pairs)
+def renamed_pairs(pairs, lut, out):
+    """How many pairs (a, b), a < b, of lut[pairs] with a != b were written to ``out``
+    (which may be ``pairs`` itself: the write never passes the read), duplicates kept:
+    between a merge's rounds, where only the closest neighbour is asked for (the smallest
+    (distance, id) is the same over a pair seen twice), one pass instead of remap_pairs'
+    two and its de-duplication."""
     k = 0
     for j in range(len(pairs)):
         a = lut[pairs[j, 0]]
@@ -196,7 +197,7 @@ def renamed_pairs(pairs, lut):
             out[k, 0] = min(a, b)
             out[k, 1] = max(a, b)
             k += 1
-    return out[:k].copy()
+    return k
 
 
 @numba.njit(nogil=True, cache=True)

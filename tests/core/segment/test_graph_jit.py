@@ -53,6 +53,7 @@ def test_components_and_their_pairs_equal_numpys_on_real_pixels(s2, monkeypatch,
         assert (labels[~valid] == -1).all()
         found.append(labels.max() + 1)
         assert_same(*both(monkeypatch, graph.neighbour_pairs, labels))
+        assert_same(*both(monkeypatch, graph.neighbour_pairs, labels.astype(np.int32)))
     assert found == sorted(found, reverse=True) and found[0] > 10 * found[-1]
 
 
@@ -78,6 +79,50 @@ def test_the_threshold_is_compared_in_float32_as_numpy_compares_it(monkeypatch):
     ours, theirs = both(monkeypatch, graph.local_components, f.astype(np.float64), ok, hair64)
     np.testing.assert_array_equal(ours, [[0, 0]])
     assert_same(ours, theirs)
+
+
+def test_a_two_pixel_tile_of_many_bands_sums_its_distance_band_by_band(monkeypatch):
+    """A 1 x 2 px tile (an area's corner) with 9 channels: numpy's sum over the band axis
+    pairs terms there (it walks that axis), where everywhere else it adds band by band.
+    A threshold between the two sums joined the pixels one way and not the other; both
+    paths now add band by band."""
+    rng = np.random.default_rng(3)
+    for _ in range(1000):
+        f = rng.random((9, 1, 2)).astype(np.float32) * 10
+        t = (f[:, :, :1] - f[:, :, 1:]) ** 2
+        pairwise = t.sum(0)[0, 0]
+        seq = t[0, 0, 0]
+        for k in range(1, 9):
+            seq = np.float32(seq + t[k, 0, 0])
+        if seq < pairwise:
+            break
+    else:
+        pytest.fail("no 9-band pair whose two sums differ")
+    threshold = float(np.sqrt(np.float64(pairwise)))
+    while np.float32(threshold * threshold) > pairwise:
+        threshold = float(np.nextafter(threshold, 0))
+    while np.float32(threshold * threshold) < pairwise:
+        threshold = float(np.nextafter(threshold, 1e9))
+    ok = np.ones((1, 2), bool)
+    ours, theirs = both(monkeypatch, graph.local_components, f, ok, threshold)
+    assert_same(ours, theirs)
+    np.testing.assert_array_equal(ours, [[0, 0]])  # band by band: below the threshold
+
+
+def test_empty_graphs_and_ids_out_of_range(monkeypatch):
+    none = np.zeros((0, 2), np.int64)
+    assert_same(*both(monkeypatch, graph.remap_pairs, none, np.arange(3), 3))
+    assert_same(*both(monkeypatch, graph.union, 3, none))
+    assert_same(*both(monkeypatch, graph.closest, none, np.ones(3, bool), np.ones(3),
+                      np.ones((3, 2)), "similar", distances=True))
+    assert_same(*both(monkeypatch, graph.neighbour_pairs, np.full((2, 3), -1)))
+    assert_same(*both(monkeypatch, graph.local_components, np.zeros((2, 2, 3), np.float32),
+                      np.zeros((2, 3), bool), 1.0))
+    # the compiled loops check no bounds: a caller's id past the nodes is refused first
+    with pytest.raises(ValueError, match="outside 0..2"):
+        graph.union(3, np.array([[0, 3]]))
+    with pytest.raises(ValueError, match="outside 0..1"):
+        graph.remap_pairs(np.array([[0, 1]]), np.array([0, 2]), 2)
 
 
 def _random_graph(rng, n, e, bands, fine=False):
