@@ -123,7 +123,9 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
                                                 steps_per_epoch=s.steps_per_epoch,
                                                 pct_start=WARM_UP)
     peak = peak_epoch(config.epochs)
-    scaler = torch.amp.GradScaler("cuda", enabled=s.amp and s.amp_dtype == torch.float16)
+    # float16 needs loss scaling (bfloat16 does not); on the device's own type, which is
+    # CUDA wherever training autocasts (a CPU scaler lets the tests drive this path)
+    scaler = torch.amp.GradScaler(s.device.type, enabled=s.amp and s.amp_dtype == torch.float16)
     norm_chips = np.random.default_rng(fit.seed).permutation(split.train)[:NORM_BATCHES * batch]
     best = (-1.0, math.inf)
     progress.info(EPOCH_HEADER)
@@ -133,6 +135,7 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
         te = time.perf_counter()
         model.train()
         losses = []
+        skipped = 0  # float16 steps whose loss was not a number (the scaler skips them)
         diverged = None
         for step, chosen in enumerate(epoch_batches(epoch_order(split.train, s.factors, rng),
                                                     batch)):
@@ -160,9 +163,14 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
             scaler.step(opt)
             scaler.update()
             sched.step()
-            losses.append(value)
+            if math.isfinite(value):
+                losses.append(value)
+            else:
+                skipped += 1
             done = ((epoch - 1) * s.steps_per_epoch + step + 1) / total_steps
             progress.set_fraction((member + done) / members * 0.95)
+        if skipped and not diverged:
+            diverged = _skipped_steps(fit, epoch, skipped, len(losses), progress)
         if diverged:
             fit.notes.append(diverged)
             progress.warning(diverged)
@@ -196,3 +204,23 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
             progress.info(fit.notes[-1])
             break
     return fit
+
+
+def _skipped_steps(fit: Fit, epoch: int, skipped: int, kept: int, progress) -> str | None:
+    """Float16 steps whose loss overflowed: the scaler skipped them, and they were averaged
+    into the epoch's training loss (NaN; without validation chips that NaN made epoch 1
+    the best, silently). Said per epoch; an epoch with no finite step trained nothing:
+    the run stops (keeping the best epoch) or, with none yet, says how to train."""
+    if kept:
+        note = (f"epoch {epoch}: {skipped} of {skipped + kept} training steps had a loss "
+                "that float16 could not hold and were skipped; train_loss averages the rest")
+        fit.notes.append(note)
+        progress.warning(note)
+        return None
+    detail = f"every training step of epoch {epoch} had a loss that float16 could not hold"
+    if fit.best_state is None:
+        raise InputError("mixed_precision", f"{detail}: this GPU computes in float16 (it has "
+                         "no native bfloat16) and the network's values overflow it; set "
+                         "MIXED_PRECISION off to train in float32, or look for extreme values "
+                         "in the chips (an undeclared NoData such as -9999)")
+    return f"training stopped: {detail}; the best epoch ({fit.best_epoch}) is kept"

@@ -3,9 +3,11 @@ exercised by every training test (tests/core/deep/test_train_deep_learning_model
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from landlearn.core.deep.fit import EPOCH_HEADER, EpochRecord, Fit, epoch_line
+from landlearn.core.errors import InputError
 from small_models import quick_config
 
 
@@ -59,7 +61,6 @@ def test_a_loss_that_is_no_number_stops_training_and_writes_no_package(chips, tm
     pytest.importorskip("segmentation_models_pytorch")
 
     from landlearn.core.deep.train_deep_learning_model import train_model
-    from landlearn.core.errors import InputError
 
     _nan_at_step(monkeypatch, lambda s: 3)
     with pytest.raises(InputError, match="^TRAINING_DATA: the training loss became nan at "
@@ -128,9 +129,34 @@ def test_an_ensemble_network_that_diverges_at_once_leaves_the_ones_trained(chips
                             "1, step 1; the model is the 1 network(s) trained before it")
                for n in result.notes)
 
-def _nan_at_step(monkeypatch, step):
+def test_float16_steps_whose_loss_overflows_are_skipped_not_averaged(chips, tmp_path,
+                                                                      monkeypatch):
+    """Under float16 the loss scaler skips a step whose loss is not a number, but its NaN
+    was averaged into the epoch's train_loss: without validation chips, epoch 1 was then
+    kept as the best, silently. Now the step is left out of the average and said; an
+    epoch with no finite step names MIXED_PRECISION."""
+    pytest.importorskip("torch")
+    pytest.importorskip("segmentation_models_pytorch")
+    from landlearn.core.deep.train_deep_learning_model import train_model
+
+    _nan_at_step(monkeypatch, lambda s: 2, float16=True)
+    result = train_model(quick_config(chips, tmp_path / "h.dlpk", epochs=1, learning_rate=3e-3,
+                                      validation_percent=0, early_stopping=0))
+    assert np.isfinite(result.history[0].train_loss)
+    assert any(n.startswith("epoch 1: 1 of ") and "float16 could not hold" in n
+               for n in result.notes)
+    _nan_at_step(monkeypatch, lambda s: 0, float16=True, every=True)
+    with pytest.raises(InputError, match="^MIXED_PRECISION: every training step of epoch 1"):
+        train_model(quick_config(chips, tmp_path / "h2.dlpk", epochs=1, learning_rate=3e-3,
+                                 early_stopping=0))
+    assert not (tmp_path / "h2.dlpk").exists()
+
+
+def _nan_at_step(monkeypatch, step, float16=False, every=False):
     """Training's loss made NaN at the ``step(setup)``-th training step (validation's loss
-    calls not counted)."""
+    calls not counted), or at ``every`` step; ``float16``: trained with float16's loss
+    scaler, as on a GPU without bfloat16 (here on the CPU, the autocast itself left out:
+    float16 convolutions on a CPU are about 8x slower)."""
     import dataclasses
     import importlib
 
@@ -149,8 +175,12 @@ def _nan_at_step(monkeypatch, step):
             if not out.requires_grad:  # validation
                 return loss
             steps.append(1)
-            return loss * float("nan") if len(steps) == step(s) else loss
+            return loss * float("nan") if every or len(steps) == step(s) else loss
 
+        if float16:
+            scaler = torch.amp.GradScaler
+            monkeypatch.setattr(torch.amp, "GradScaler",
+                                lambda device, enabled: scaler(device, enabled=True))
         return real(torch, model, dataclasses.replace(s, loss_fn=nan_there), f, progress, part)
 
     monkeypatch.setattr(train_deep_learning_model, "fit_network", poisoned)

@@ -320,6 +320,13 @@ def test_training_matches_pretrained_bands_by_the_names_given(chips, tmp_path):
     note = next(n for n in result.notes if n.startswith("pretrained weights from"))
     assert "10 of 10 training bands matched to the checkpoint's bands (B02<-B02 by name" in note
     assert note in progress.messages
+    # the package keeps the names given: a fine-tune from it matches them again
+    assert [n for n, _ in read_checkpoint(str(tmp_path / "pre.dlpk")).bands] == list(S2_TEN)
+    again = train_model(quick_config(chips, tmp_path / "again.dlpk", epochs=1,
+                                     pretrained_weights=str(tmp_path / "pre.dlpk"),
+                                     band_names=tuple(S2_TEN)))
+    assert any("10 of 10 training bands matched to the checkpoint's bands" in n
+               for n in again.notes)
     # without names the 13 filters are cycled onto the 10 bands, and the note says so
     plain = train_model(quick_config(chips, tmp_path / "plain.dlpk", epochs=1,
                                 pretrained_weights=str(tmp_path / "s2_13.safetensors")))
