@@ -213,7 +213,8 @@ def _skipped_steps(fit: Fit, epoch: int, skipped: int, kept: int, progress) -> s
     the run stops (keeping the best epoch) or, with none yet, says how to train."""
     if kept:
         note = (f"epoch {epoch}: {skipped} of {skipped + kept} training steps had a loss "
-                "that float16 could not hold and were skipped; train_loss averages the rest")
+                "that float16 could not hold (or chips with values that are no number) and "
+                "were skipped; train_loss averages the rest")
         fit.notes.append(note)
         progress.warning(note)
         return None

@@ -113,6 +113,18 @@ def _check_torch_file(path: str, parameter: str, torch) -> None:
                          "torch.save writes them, or as .safetensors")
 
 
+def _matched_names(info: dict) -> list[str]:
+    """A package's band names for matching a fine-tune's bands: the BAND_NAMES its own
+    training was given, where it was (they named the chips' bands for pretrained weights;
+    the chips' own names, kept as the package's band_names for Classify's checks, can be
+    Band_1 ...), else the chips' names."""
+    given = ((info.get("training") or {}).get("parameters") or {}).get("band_names")
+    if isinstance(given, list) and len(given) == len(info["band_names"]) and \
+            all(isinstance(n, str) for n in given):
+        return given
+    return info["band_names"]
+
+
 def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpoint:
     """The tensors of a weights file (and its bands when it names them)."""
     torch = require("torch")
@@ -125,7 +137,7 @@ def read_checkpoint(path: str, parameter: str = "pretrained_weights") -> Checkpo
         # an ensemble package's first network: a fine-tune trains one network (or an
         # ensemble of networks that each start from it)
         return Checkpoint(first_member(load_package_model(path, parameter, pkg)).state_dict(),
-                          [(n, wavelength(n)) for n in info["band_names"]],
+                          [(n, wavelength(n)) for n in _matched_names(info)],
                           info.get("encoder_depth", 5), list(info.get("class_values") or []))
     if not os.path.isfile(path):  # a device or a pipe has no size to check: never read
         raise InputError(parameter, f"'{path}' is not a regular file; give a .safetensors or "

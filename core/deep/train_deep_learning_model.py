@@ -314,7 +314,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                                      "leave it empty: the largest that fits is found), or "
                                      "DEVICE=cpu") from None
             except InputError as exc:
-                if not networks or not (exc.detail.startswith("the training loss became")
+                if not networks or not (exc.detail.startswith(("the training loss became",
+                                                               "every training step"))
                                         or isinstance(exc, NonFiniteOutputs)):
                     raise
                 # a later network diverged before its first epoch ended, or its first epoch

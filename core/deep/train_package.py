@@ -52,10 +52,7 @@ def model_emd(config, data, values, result) -> dict:
             "architecture": config.architecture, "encoder": config.backbone,
             "encoder_depth": result.encoder_depth, "detail_head": config.detail_head,
             "in_channels": data.band_count, "class_values": values,
-            # BAND_NAMES, where given, named the chips' bands for matching pretrained
-            # weights: kept, so that a fine-tune from this package matches them again
-            "band_names": list(config.band_names or data.band_names),
-            "source_bands": data.source_bands,
+            "band_names": data.band_names, "source_bands": data.source_bands,
             "source_band_count": data.source_band_count,
             # None: none declared; left out where a folder does not say (older exports)
             **({"source_scaling": data.source_scaling} if data.scaling_known else {}),

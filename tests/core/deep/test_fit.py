@@ -150,11 +150,18 @@ def test_float16_steps_whose_loss_overflows_are_skipped_not_averaged(chips, tmp_
         train_model(quick_config(chips, tmp_path / "h2.dlpk", epochs=1, learning_rate=3e-3,
                                  early_stopping=0))
     assert not (tmp_path / "h2.dlpk").exists()
+    # in an ensemble, a later network that trains nothing leaves the ones trained before
+    _nan_at_step(monkeypatch, lambda s: s.steps_per_epoch + 1, float16=True, every=True)
+    result = train_model(quick_config(chips, tmp_path / "h3.dlpk", epochs=1, ensemble_size=2,
+                                      learning_rate=3e-3, early_stopping=0))
+    assert (tmp_path / "h3.dlpk").exists()
+    assert any(n.startswith("network 2 of 2 stopped: every training step of epoch 1")
+               for n in result.notes)
 
 
 def _nan_at_step(monkeypatch, step, float16=False, every=False):
     """Training's loss made NaN at the ``step(setup)``-th training step (validation's loss
-    calls not counted), or at ``every`` step; ``float16``: trained with float16's loss
+    calls not counted), or at ``every`` step from it on; ``float16``: trained with float16's loss
     scaler, as on a GPU without bfloat16 (here on the CPU, the autocast itself left out:
     float16 convolutions on a CPU are about 8x slower)."""
     import dataclasses
@@ -175,7 +182,8 @@ def _nan_at_step(monkeypatch, step, float16=False, every=False):
             if not out.requires_grad:  # validation
                 return loss
             steps.append(1)
-            return loss * float("nan") if every or len(steps) == step(s) else loss
+            there = len(steps) >= step(s) if every else len(steps) == step(s)
+            return loss * float("nan") if there else loss
 
         if float16:
             scaler = torch.amp.GradScaler

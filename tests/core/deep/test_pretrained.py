@@ -320,8 +320,12 @@ def test_training_matches_pretrained_bands_by_the_names_given(chips, tmp_path):
     note = next(n for n in result.notes if n.startswith("pretrained weights from"))
     assert "10 of 10 training bands matched to the checkpoint's bands (B02<-B02 by name" in note
     assert note in progress.messages
-    # the package keeps the names given: a fine-tune from it matches them again
+    # the package keeps the names given: a fine-tune from it matches them again (its
+    # band_names stay the chips' own, which Classify Pixels compares with a raster's)
+    from landlearn.core.model_package.format import read_package
+
     assert [n for n, _ in read_checkpoint(str(tmp_path / "pre.dlpk")).bands] == list(S2_TEN)
+    assert read_package(str(tmp_path / "pre.dlpk")).landlearn["band_names"][0] == "Band_1"
     again = train_model(quick_config(chips, tmp_path / "again.dlpk", epochs=1,
                                      pretrained_weights=str(tmp_path / "pre.dlpk"),
                                      band_names=tuple(S2_TEN)))
