@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterRasterLayer,
@@ -40,6 +41,12 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
     def initAlgorithm(self, config=None):
         self.add(QgsProcessingParameterRasterLayer("INPUT", self.tr("Classified raster")),
                  "The map to assess (class values 1..255, 0 = unclassified/NoData).")
+        self.add(QgsProcessingParameterBand(
+            "BAND", self.tr("Band of class values (empty = band 1)"),
+            parentLayerParameterName="INPUT", optional=True),
+            "The band holding the class values, for a raster of several bands. Empty: band 1; "
+            "an RGB image (a rendering of a map, not its class values) is then refused, and "
+            "another raster of several bands is assessed on band 1 with a warning.")
         add_label_parameters(self, help_suffix=" These are the reference (ground truth).")
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
                  "Optional area to assess, in any CRS.")
@@ -64,7 +71,8 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
             classified=raster_path(self.parameterAsRasterLayer(parameters, "INPUT", context),
                                    "INPUT", feedback),
             reference=label_config(self, parameters, context, feedback), output_report=report,
-            extent=extent_of(self, parameters, "EXTENT", context)), progress)
+            extent=extent_of(self, parameters, "EXTENT", context),
+            band=(self.parameterAsInts(parameters, "BAND", context) or [None])[0]), progress)
         feedback.pushInfo(result.summary())
         a = result.accuracy
         return {"OUTPUT_REPORT": result.report, "OVERALL_ACCURACY": a.overall, "KAPPA": number(a.kappa),

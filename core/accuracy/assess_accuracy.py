@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from ..errors import InputError
@@ -24,7 +25,7 @@ from ..geo.extent import Extent, extent_to_window
 from ..geo.grid import count_tiles, tile_windows
 from ..geo.ground_area import row_areas
 from ..geo.outputs import GENERATOR, check_distinct
-from ..geo.raster import RasterSource
+from ..geo.raster import RasterSource, open_dataset
 from ..labels.base import LabelConfig, sidecar_class_names
 from ..labels.open import open_labels
 from ..labels.raster_labels import category_names
@@ -39,6 +40,7 @@ class AssessConfig:
     reference: LabelConfig
     output_report: str | None = None  # .html or .json
     extent: Extent | None = None
+    band: int | None = None  # the band of class values; None: band 1, checked (_map_band)
 
 
 # what the +- of the estimators take for granted, said wherever they are shown
@@ -226,6 +228,35 @@ def _points_in(ref, area: Window, progress: Progress):
     return rows, cols, vals
 
 
+_RGB = {ColorInterp.red, ColorInterp.green, ColorInterp.blue}
+
+
+def _map_band(config: AssessConfig, progress: Progress) -> int:
+    """The band holding the class values. A map is one band; a file of several is either
+    a rendering of one (an RGB export of a styled map: its red channel scored as class
+    values gave a confusion matrix of colour levels, without a word) or a stack whose band
+    the user has to name. Refused for a rendering, said for a stack, unless BAND is set."""
+    with open_dataset(config.classified, "input") as ds:
+        data = [ci for ci in ds.colorinterp if ci != ColorInterp.alpha]
+        count = ds.count
+    name = os.path.basename(config.classified)
+    if config.band is not None:
+        if not 1 <= config.band <= count:
+            raise InputError("band", f"'{name}' has no band {config.band}; its bands are "
+                             f"1..{count}")
+        return config.band
+    if len(data) <= 1:
+        return 1
+    if _RGB <= set(data):
+        raise InputError("input", f"'{name}' is an RGB image (its bands are tagged red, green "
+                         "and blue): a rendering of a map, whose colours are not class "
+                         "values. Assess the classified raster it was rendered from (one "
+                         "band of class values), or set BAND to the band holding them")
+    progress.warning(f"'{name}' has {len(data)} bands: band 1 is assessed as the map's class "
+                     "values; set BAND to assess another")
+    return 1
+
+
 def _report_path(path: str | None) -> str | None:
     """The report is HTML unless its name ends in .json (a .txt becomes .html)."""
     if not path or path.lower().endswith((".json", ".html", ".htm")):
@@ -238,7 +269,8 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
     progress = progress or NullProgress()
     check_distinct({"input": config.classified, "labels": config.reference.labels},
                    {"output_report": _report_path(config.output_report)})
-    with RasterSource(config.classified, [1], parameter="input") as src:
+    band = _map_band(config, progress)
+    with RasterSource(config.classified, [band], parameter="input") as src:
         if not np.issubdtype(src.dtype, np.integer) and \
                 not np.issubdtype(src.dtype, np.floating):
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "

@@ -51,6 +51,26 @@ def test_train_classify_assess(provider, sample, tmp_path):
     assert "Olofsson" in (tmp_path / "acc.html").read_text()
 
 
+def test_assess_accuracy_takes_the_band_of_class_values(provider, sample, tmp_path):
+    """BAND names the band of a stack; an RGB rendering of a map is refused without it."""
+    import numpy as np
+    import processing
+    import rasterio
+    from qgis.core import QgsProcessingException
+
+    strata = sample / "nc_landsat7" / "strata.tif"
+    with rasterio.open(strata) as src:
+        truth, profile = np.maximum(src.read(1), 0).astype(np.uint8), src.profile
+    profile.update(count=3, photometric="RGB", nodata=None, dtype="uint8")
+    with rasterio.open(tmp_path / "rgb.tif", "w", **profile) as dst:
+        dst.write(np.stack([np.where(truth > 0, 200, 0), truth, truth]).astype(np.uint8))
+    args = {"INPUT": str(tmp_path / "rgb.tif"), "LABELS": str(strata)}
+    with pytest.raises(QgsProcessingException, match="INPUT: .*RGB image"):
+        processing.run("landlearn:assessaccuracy", args)
+    assert processing.run("landlearn:assessaccuracy",
+                          args | {"BAND": 2})["OVERALL_ACCURACY"] == 1.0
+
+
 def test_missing_inputs_are_named(provider, sample, tmp_path):
     import processing
     from qgis.core import QgsProcessingException
