@@ -34,11 +34,13 @@ if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS star
 
 def add_label_parameters(alg, optional: bool = False, help_suffix: str = "") -> None:
     alg.add(QgsProcessingParameterMapLayer(
-        "LABELS", alg.tr("Labels (polygons, points or classified raster)"),
+        "LABELS", alg.tr("Labels (polygons, points, lines or classified raster)"),
         types=[QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint,
-               QgsProcessing.SourceType.TypeRaster], optional=optional),
-        "A polygon/point layer with a class field, or a classified raster with values "
-        "1..255 (0 = NoData). Any CRS: it is reprojected onto the image." + help_suffix)
+               QgsProcessing.SourceType.TypeVectorLine, QgsProcessing.SourceType.TypeRaster],
+        optional=optional),
+        "A polygon, point or line layer with a class field (a line labels the pixels it "
+        "crosses: roads, streams, hedges), or a classified raster with values 1..255 "
+        "(0 = NoData). Any CRS: it is reprojected onto the image." + help_suffix)
     # Text, not QgsProcessingParameterField: QGIS 3.22's field widget crashes the dialog
     # when its parent MapLayer parameter holds a raster (as raster labels do); a wrong
     # name is reported with the layer's field list instead.
@@ -136,10 +138,11 @@ def add_classifier_label_parameters(alg) -> None:
     of its own parameter. (QGIS 3.22's crash came from parenting a field parameter to a
     mixed map-layer parameter, which is why the other algorithms take the name as text.)"""
     alg.add(QgsProcessingParameterVectorLayer(
-        "LABELS", alg.tr("Training polygons or points"),
-        types=[QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint], optional=True),
-        "Polygons or points with a class field (any CRS). Give these, or a classified raster "
-        "in LABEL_RASTER.")
+        "LABELS", alg.tr("Training polygons, points or lines"),
+        types=[QgsProcessing.SourceType.TypeVectorPolygon, QgsProcessing.SourceType.TypeVectorPoint,
+               QgsProcessing.SourceType.TypeVectorLine], optional=True),
+        "Polygons, points or lines with a class field (any CRS; a line labels the pixels it "
+        "crosses). Give these, or a classified raster in LABEL_RASTER.")
     alg.add(QgsProcessingParameterField(
         "CLASS_FIELD", alg.tr("Class field"), parentLayerParameterName="LABELS", optional=True),
         "The field holding each feature's class: whole numbers 1..255, or text (each distinct "

@@ -295,3 +295,42 @@ def test_vector_settings_given_with_raster_labels_are_said_to_be_unused(provider
         feedback=Log())
     assert any(w.startswith("CLASS_FIELD, ALL_TOUCHED: not used with a classified raster")
                for w in said), said
+
+
+def test_line_layers_are_offered_and_burn_the_pixels_they_cross(provider, sample, tmp_path):
+    """Roads, streams and hedges digitised as lines: the dialogs listed only polygon and
+    point layers, though the engine burns lines."""
+    from osgeo import ogr, osr
+    from qgis.core import QgsApplication, QgsProcessing
+
+    registry = QgsApplication.processingRegistry()
+    for name in ("rasterizelabels", "exporttrainingdata", "trainclassifier", "assessaccuracy"):
+        labels = registry.algorithmById(f"landlearn:{name}").parameterDefinition("LABELS")
+        assert QgsProcessing.SourceType.TypeVectorLine in labels.dataTypes(), name
+    image = sample / "nc_landsat7" / "landsat_multiband.tif"
+    with rasterio.open(image) as ds:
+        left, bottom, right, top = ds.bounds
+        res, width, epsg = ds.res[0], ds.width, ds.crs.to_epsg()
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    src = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp_path / "roads.gpkg"))
+    layer = src.CreateLayer("roads", srs, ogr.wkbLineString)
+    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTInteger))
+    for value, row in ((1, 100.5), (2, 300.5)):  # through the middle of rows 100 and 300
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("cls", value)
+        y = top - row * res
+        f.SetGeometry(ogr.CreateGeometryFromWkt(f"LINESTRING({left} {y}, {right} {y})"))
+        layer.CreateFeature(f)
+    src = None
+    out = str(tmp_path / "labels.tif")
+    with _selected(tmp_path / "roads.gpkg", "cls > 0") as roads:  # a line layer object
+        got = _run({"INPUT_RASTER": str(image), "LABELS": roads, "CLASS_FIELD": "cls",
+                    "OUTPUT": out})
+    with rasterio.open(out) as ds:
+        burnt = ds.read(1)
+    assert got["CLASS_COUNT"] == 2
+    # one pixel wide across the image (less its NoData, where labels are dropped)
+    assert set(np.nonzero(burnt)[0]) == {100, 300}
+    assert set(burnt[100]) == {0, 1} and set(burnt[300]) == {0, 2}
+    assert np.count_nonzero(burnt[100]) > 0.8 * width < np.count_nonzero(burnt[300])
