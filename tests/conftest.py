@@ -50,13 +50,9 @@ def nc_samples(sample):
 def graph_engine(request, monkeypatch) -> str:
     """Both ways Segment groups pixels and merges segments: numba's compiled loops
     (segment.graph_jit) and graph.py's numpy (what runs where numba is not installed)."""
-    from landlearn.core.classical.trees.kernel import numba_version
     from landlearn.core.segment import graph
 
-    if request.param == "compiled":
-        if numba_version() is None:
-            pytest.skip("numba is not installed")
-    else:
+    if not _compiled_or_skip(request.param):
         monkeypatch.setattr(graph, "_jit", lambda: None)
     return request.param
 
@@ -65,11 +61,15 @@ def graph_engine(request, monkeypatch) -> str:
 def tree_engine(request, monkeypatch) -> str:
     """Both walks of forest and boosting trees: numba's compiled one and scikit-learn's
     (what runs where numba is not installed)."""
-    from landlearn.core.classical.trees.kernel import numba_version
-
-    if request.param == "compiled":
-        if numba_version() is None:
-            pytest.skip("numba is not installed")
-    else:
+    if not _compiled_or_skip(request.param):
         monkeypatch.setenv("LANDLEARN_NO_NUMBA", "1")
     return request.param
+
+
+def _compiled_or_skip(engine: str) -> bool:
+    """Whether ``engine`` is the compiled one; skips where numba is not installed."""
+    from landlearn.core.classical.trees.kernel import numba_version
+
+    if engine == "compiled" and numba_version() is None:
+        pytest.skip("numba is not installed")
+    return engine == "compiled"

@@ -22,7 +22,15 @@ from .evaluation import NonFiniteOutputs, evaluate
 from .lr_finder import find_learning_rate
 from .sampling import epoch_order
 
-__all__ = ["EPOCH_HEADER", "EpochRecord", "Fit", "epoch_line", "fit_network", "peak_epoch"]
+__all__ = ["EPOCH_HEADER", "EpochRecord", "Fit", "TrainingDiverged", "epoch_line", "fit_network",
+           "peak_epoch"]
+
+
+class TrainingDiverged(InputError):
+    """A network's loss left the numbers before its first epoch was kept: nothing of it can
+    be packaged. Its own type so that an ensemble can keep the networks trained before it
+    (train_deep_learning_model) without matching the wording of the message."""
+
 
 # the share of the steps over which the one-cycle schedule warms up to its peak rate
 # (OneCycleLR's own default, given explicitly: early stopping counts from that epoch)
@@ -151,7 +159,7 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
                 detail = (f"the training loss became {value} at epoch {epoch}, step "
                           f"{step + 1}")
                 if fit.best_state is None:
-                    raise InputError("training_data", f"{detail}: the chips hold values the "
+                    raise TrainingDiverged("training_data", f"{detail}: the chips hold values the "
                                      "network cannot take (an undeclared NoData such as "
                                      "-9999, or extreme values). Set the raster's NoData "
                                      "value and export again, or lower LEARNING_RATE")
@@ -220,7 +228,7 @@ def _skipped_steps(fit: Fit, epoch: int, skipped: int, kept: int, progress) -> s
         return None
     detail = f"every training step of epoch {epoch} had a loss that float16 could not hold"
     if fit.best_state is None:
-        raise InputError("mixed_precision", f"{detail}: this GPU computes in float16 (it has "
+        raise TrainingDiverged("mixed_precision", f"{detail}: this GPU computes in float16 (it has "
                          "no native bfloat16) and the network's values overflow it; set "
                          "MIXED_PRECISION off to train in float32, or look for extreme values "
                          "in the chips (an undeclared NoData such as -9999)")

@@ -37,7 +37,7 @@ from .chip_dataset import IGNORE, ChipData
 from .chip_fit import check_batch, check_chip_size
 from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import NonFiniteOutputs, calibration_groups, evaluate
-from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, epoch_line, fit_network
+from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, TrainingDiverged, epoch_line, fit_network
 from .label_cells import label_cells
 from .losses import check_weighting, class_weights, make_loss
 from .models import build_model
@@ -314,9 +314,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                                      "leave it empty: the largest that fits is found), or "
                                      "DEVICE=cpu") from None
             except InputError as exc:
-                if not networks or not (exc.detail.startswith(("the training loss became",
-                                                               "every training step"))
-                                        or isinstance(exc, NonFiniteOutputs)):
+                if not networks or not isinstance(exc, (TrainingDiverged, NonFiniteOutputs)):
                     raise
                 # a later network diverged before its first epoch ended, or its first epoch
                 # overflowed on the validation chips (review 94): the ensemble is the

@@ -267,7 +267,7 @@ def _move_totals(new_root: np.ndarray, count: np.ndarray, sums: np.ndarray) -> N
     """Each merged segment's count and sums go to its new root, added in index order; the
     segments emptied by merging no longer count as small (count inf)."""
     jit = _jit()
-    if jit is not None and count.flags.writeable and sums.flags.writeable:
+    if jit is not None:
         jit.move_totals(new_root, count, sums)
         return
     moved = np.flatnonzero(new_root != np.arange(len(new_root)))
