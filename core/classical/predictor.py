@@ -92,9 +92,10 @@ class ClassicalPredictor:
                                             else ")")
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None,
-                 calibrate: bool = True) -> np.ndarray:
+                 calibrate: bool = True, is_canceled=None) -> np.ndarray:
         """(n, bands, h, w) -> (n, classes, h, w); pixels outside ``valid`` (n, h, w) are not
-        classified and get probability 0 (the writer marks them NoData anyway)."""
+        classified and get probability 0 (the writer marks them NoData anyway).
+        ``is_canceled`` is not used (Cancel is heard between batches)."""
         n, b, h, w = x.shape
         prob = np.zeros((n, h, w, len(self.classes)), dtype=np.float32)
         # all cores: the fast paths run threads, and scikit-learn's own paths are not held

@@ -193,11 +193,14 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
             probs = [None] * len(items)
             if work:
                 t0 = time.perf_counter()
-                # a weighted blend averages raw probabilities; the outputs temper the
+                # is_canceled: ONNX Runtime asks it while a batch runs (a slow graph held
+                # Cancel for minutes); torch and scikit-learn ask only here, between batches.
+                # A weighted blend averages raw probabilities; the outputs temper the
                 # blend (ClassifyOutputs): tempered first, T could change the map's class
                 out = predictor(np.stack([items[i][1] for i in work]), config.test_time_augmentation,
                                 valid=np.stack([items[i][2] for i in work]),
-                                calibrate=config.blend != "weighted")
+                                calibrate=config.blend != "weighted",
+                                is_canceled=progress.is_canceled)
                 spent["compute"] += time.perf_counter() - t0
                 for k, i in enumerate(work):
                     probs[i] = out[k]

@@ -9,6 +9,16 @@ it, and ONNX Runtime is pointed at an empty folder for
 external initialisers (loaded from bytes, it would otherwise read them from the working
 directory: a crafted graph could take a user's file as its weights). Its inputs and outputs
 are checked against the package's .emd before it runs.
+
+Cancel is heard inside a batch: ONNX Runtime's ``run`` returns only once the whole graph
+has run, and a package's graph may be slow beyond reason (10^5 heavy operators, each
+within the size checks), so a check between batches alone left Cancel unheard for
+minutes. Given ``is_canceled``, the graph runs in a helper thread while the caller asks
+every POLL_S; a cancel sets its RunOptions' ``terminate`` (ONNX Runtime stops before the
+next operator) and becomes Cancelled. The caller asks, not a watcher thread, because
+LandLearn's algorithms run on QGIS's main thread: a Cancel click is an event, heard only
+when that thread lets QGIS handle its events (processing_provider.feedback does so inside
+is_canceled), which a thread blocked in ``run`` never did.
 """
 
 from __future__ import annotations
@@ -16,12 +26,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import numpy as np
 
 from ..accuracy.calibration import apply_temperature
-from ..errors import InputError
+from ..errors import Cancelled, InputError
 from ..model_package.format import PackagedModel
 from ..model_package.info import ModelInfo
 from ..model_package.onnx_checks import check_graph
@@ -33,6 +45,7 @@ from ..runtime.threads import limited_threads
 __all__ = ["OnnxPredictor"]
 
 _EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
+POLL_S = 0.1  # how often a running graph asks is_canceled (as often as QGIS's own dialog)
 
 
 class OnnxPredictor:
@@ -43,7 +56,7 @@ class OnnxPredictor:
         """``device``: 'cpu', 'cuda' or 'cuda:N'. ``cpu_if_no_gpu`` (DEVICE=auto): a CUDA
         provider that does not start gives a CPU session, said in ``where``; asked for by
         name, it is an error."""
-        ort = require("onnxruntime")
+        ort = self._ort = require("onnxruntime")
         data = read_onnx(pkg, int8)
         cuda = device.startswith("cuda")
         if cuda and "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -146,9 +159,16 @@ class OnnxPredictor:
                              "package was altered: export the graph again with Export "
                              "Model, or classify with RUNTIME=torch")
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def _run(self, x: np.ndarray, is_canceled: Callable[[], bool] | None = None
+             ) -> np.ndarray:
+        feed = {self._input: np.ascontiguousarray(x, np.float32)}
         try:
-            out = self.session.run(None, {self._input: np.ascontiguousarray(x, np.float32)})[0]
+            if is_canceled is None:  # no thread: nobody to ask
+                out = self.session.run(None, feed)[0]
+            else:
+                out = self._run_heard(feed, is_canceled)[0]
+        except Cancelled:
+            raise
         except Exception as exc:  # noqa: BLE001 - the checked graph failed on a checked tile
             if _out_of_memory(str(exc)):
                 raise InputError("batch_size", out_of_memory_advice(x.shape)) from None
@@ -164,14 +184,50 @@ class OnnxPredictor:
                              "export it again with Export Model")
         return out
 
+    def _run_heard(self, feed: dict, is_canceled: Callable[[], bool]) -> list:
+        """``session.run`` in a helper thread, ``is_canceled`` asked here every POLL_S (a
+        run shorter than that is never asked: the engine asks between batches). Cancelled,
+        or interrupted (Ctrl+C in a script), the run is terminated and waited for: no graph
+        keeps running, its memory taken, once this returns."""
+        options = self._ort.RunOptions()
+        result: dict = {}
+
+        def work() -> None:
+            try:
+                result["out"] = self.session.run(None, feed, options)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, name="landlearn-onnx-run", daemon=True)
+        thread.start()
+        try:
+            while True:
+                thread.join(POLL_S)
+                if not thread.is_alive():
+                    break
+                if is_canceled():
+                    options.terminate = True  # ONNX Runtime stops before its next operator
+                    thread.join()
+                    raise Cancelled()
+        finally:
+            if thread.is_alive():  # is_canceled raised, or KeyboardInterrupt
+                options.terminate = True
+                thread.join()
+        if "error" in result:
+            raise result["error"]
+        return result["out"]
+
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None,
-                 calibrate: bool = True) -> np.ndarray:
+                 calibrate: bool = True, is_canceled: Callable[[], bool] | None = None
+                 ) -> np.ndarray:
         """(n, bands, h, w) raw float32 -> (n, classes, h, w) float32 probabilities (with
-        ``calibrate``, tempered by the package's temperature)."""
-        prob = self._run(x)
+        ``calibrate``, tempered by the package's temperature). ``is_canceled`` (the
+        engine's progress.is_canceled) is asked while the graph runs: True stops it, and
+        Cancelled is raised."""
+        prob = self._run(x, is_canceled)
         if tta:
             for axes in ((3,), (2,), (2, 3)):
-                prob = prob + np.flip(self._run(np.flip(x, axes)), axes)
+                prob = prob + np.flip(self._run(np.flip(x, axes), is_canceled), axes)
             prob /= 4
         if not calibrate:
             return prob

@@ -54,11 +54,13 @@ class DeepPredictor:
                           else torch.float16)
 
     def __call__(self, x: np.ndarray, tta: bool = False, valid: np.ndarray | None = None,
-                 calibrate: bool = True) -> np.ndarray:
+                 calibrate: bool = True, is_canceled=None) -> np.ndarray:
         """(n, bands, h, w) normalised float32 -> (n, classes, h, w) float32 probabilities
         (with ``calibrate``, tempered by the package's temperature).
 
-        ``valid`` is not used: a convolution needs the whole tile, NoData set to the mean."""
+        ``valid`` is not used: a convolution needs the whole tile, NoData set to the mean.
+        Nor is ``is_canceled`` (ONNX Runtime's): LandLearn's own networks, rebuilt from the
+        package's architecture, run one batch in bounded time; Cancel is heard between."""
         torch = self.torch
         try:
             with torch.inference_mode(), self._float32():

@@ -96,11 +96,12 @@ def test_a_graph_taking_tensors_from_files_is_refused_twice(trained, tmp_path, m
         onnx_predictor.OnnxPredictor(read_package(package), info)
 
 
-def _graph(nodes, classes, initializers=(), opsets=(("", 17),), functions=()):
+def _graph(nodes, classes, initializers=(), opsets=(("", 17),), functions=(), bands=10):
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", 10, "h", "w"])],
+        nodes, "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", bands, "h", "w"])],
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
                                        ["b", classes, "h", "w"])], list(initializers))
     return helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets],
@@ -247,3 +248,141 @@ def test_a_graph_of_fixed_size_or_that_moves_pixels_is_refused(trained, tmp_path
     with pytest.raises(InputError, match=r"its ONNX graph makes a tensor 'flat' whose size "
                                          "shape inference cannot tell"):
         OnnxPredictor(read_package(_swap_graph(trained[0], tmp_path / "r.dlpk", broken)), info)
+
+
+# -- Cancel heard while a graph runs --------------------------------------------------
+
+def _slow_package(folder, convs: int, channels: int = 32):
+    """A 5-band, 3-class package (no training: its weights are never read by ONNX Runtime)
+    whose graph is a chain of ``convs`` 3x3 convolutions of ``channels`` channels, each
+    within every check: slow by its count of operators, as a hostile graph may be."""
+    from onnx import helper, numpy_helper
+
+    from builder import deep_emd, write_zip
+    from landlearn.core.model_package.onnx_graph import onnx_description
+
+    inits = [numpy_helper.from_array(np.full((channels, 5, 1, 1), 0.01, np.float32), "w_in"),
+             numpy_helper.from_array(np.full((channels, channels, 3, 3), 1 / (9 * channels),
+                                             np.float32), "w"),  # a blur: values stay finite
+             numpy_helper.from_array(np.linspace(-1, 1, 3 * channels, dtype=np.float32)
+                                     .reshape(3, channels, 1, 1), "w_out")]
+    nodes = [helper.make_node("Conv", ["input", "w_in"], ["h0"])]
+    nodes += [helper.make_node("Conv", [f"h{i}", "w"], [f"h{i + 1}"], pads=[1, 1, 1, 1])
+              for i in range(convs)]
+    nodes += [helper.make_node("Conv", [f"h{convs}", "w_out"], ["logits"]),
+              helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)]
+    emd = deep_emd("unet")
+    emd["LandLearn"]["onnx"] = onnx_description("model.onnx")
+    out = folder / f"slow{convs}.dlpk"
+    write_zip(out, {"unet.emd": json.dumps(emd).encode(), "unet.safetensors": b"\0" * 4096,
+                    "model.onnx": _graph(nodes, 3, inits, bands=5)})
+    return out
+
+
+def _predictor(package):
+    from landlearn.core.deep.onnx_predictor import OnnxPredictor
+    from landlearn.core.model_package.format import read_package
+    from landlearn.core.model_package.info import model_info
+
+    pkg = read_package(str(package))
+    return OnnxPredictor(pkg, model_info(pkg))
+
+
+def _hostile_chain(tmp_path, tile):
+    """(the package of a chain whose one run takes >= 10 s here, that estimate): the
+    length is measured on 50 convolutions of this machine, so the margin holds anywhere."""
+    import time
+
+    part = _predictor(_slow_package(tmp_path, 50))
+    part(tile)  # the first run sets ONNX Runtime's pools up
+    spent = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        part(tile)
+        spent.append(time.perf_counter() - t0)
+    per_conv = min(spent) / 50
+    convs = int(min(max(10 / per_conv, 2000), 90_000))  # under onnx_checks.MAX_NODES
+    return _slow_package(tmp_path, convs), convs * per_conv
+
+
+def test_a_cancel_stops_a_slow_graph_inside_its_run(tmp_path):
+    """A hostile graph (thousands of heavy operators, each within the checks) held one
+    batch, and Cancel, for minutes. ``is_canceled`` is asked while it runs, in the caller's
+    thread (QGIS's main thread, where a Cancel click is handled), and stops it."""
+    import threading
+    import time
+
+    from landlearn.core.errors import Cancelled
+
+    tile = np.full((1, 5, 64, 64), 60.0, np.float32)
+    package, whole = _hostile_chain(tmp_path, tile)
+    predictor = _predictor(package)
+    asked_from = set()
+    t0 = time.perf_counter()
+
+    def is_canceled():
+        asked_from.add(threading.current_thread())
+        return time.perf_counter() - t0 > 0.2
+
+    with pytest.raises(Cancelled, match="Cancelled by the user"):
+        predictor(tile, is_canceled=is_canceled)
+    spent = time.perf_counter() - t0
+    assert spent < whole / 5, f"cancelled after {spent:.1f} s of a {whole:.0f} s run"
+    assert asked_from == {threading.current_thread()}
+    assert not [t for t in threading.enumerate() if t.name == "landlearn-onnx-run"]
+
+
+def test_a_graph_heard_for_cancel_gives_the_same_probabilities(tmp_path, monkeypatch):
+    """Asked and never cancelled, a run gives what a run without asking gives (with
+    test-time augmentation too); without ``is_canceled`` no thread is started."""
+    from landlearn.core.deep import onnx_predictor
+
+    predictor = _predictor(_slow_package(tmp_path, 60))
+    x = np.random.default_rng(0).uniform(0, 120, (2, 5, 64, 64)).astype(np.float32)
+    asked = []
+    monkeypatch.setattr(onnx_predictor, "POLL_S", 0.001)  # asked within every run
+    heard = predictor(x, tta=True, is_canceled=lambda: asked.append(1) or False)
+    assert len(asked) >= 4
+    monkeypatch.setattr(onnx_predictor.threading, "Thread", None)  # no thread: None fails
+    plain = predictor(x, tta=True)
+    assert np.ptp(plain[:, 0]) > 0  # the map depends on the tile
+    np.testing.assert_array_equal(heard, plain)
+
+
+def test_a_cancel_inside_a_batch_stops_classify_pixels_and_writes_nothing(tmp_path, sample,
+                                                                         monkeypatch):
+    """Through the engine: the stream hands its progress to the predictor, so a Cancel
+    0.2 s into the first batch ends the run then (not when the batch is done), and the
+    engine's cancel path leaves no output."""
+    import os
+    import time
+
+    from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+    from landlearn.core.deep.onnx_predictor import OnnxPredictor
+    from landlearn.core.errors import Cancelled
+    from landlearn.core.progress import NullProgress
+
+    package, whole = _hostile_chain(tmp_path, np.full((1, 5, 64, 64), 60.0, np.float32))
+    started, real = [], OnnxPredictor.__call__
+
+    def timed(self, *args, **kwargs):
+        started.append(time.perf_counter())
+        return real(self, *args, **kwargs)
+
+    class CancelInTheFirstBatch(NullProgress):
+        def is_canceled(self):
+            return bool(started) and time.perf_counter() - started[0] > 0.2
+
+    monkeypatch.setattr(OnnxPredictor, "__call__", timed)
+    out = tmp_path / "out"
+    out.mkdir()
+    config = ClassifyConfig(str(sample / "nc_landsat7" / "landsat_multiband.tif"),
+                            str(package), str(out / "map.tif"), tile_size=64, padding=16,
+                            batch_size=1, device="cpu", runtime="onnxruntime",
+                            output_confidence=str(out / "confidence.tif"))
+    with pytest.raises(Cancelled):
+        classify_pixels(config, CancelInTheFirstBatch())
+    spent = time.perf_counter() - started[0]
+    assert len(started) == 1 and spent < whole / 5, \
+        f"cancelled after {spent:.1f} s of a {whole:.0f} s batch"
+    assert os.listdir(out) == []
