@@ -4,7 +4,9 @@ kernel evaluation fast enough for whole scenes.
 Training: the k fold SVMs and the final one are independent, so they are fitted in
 threads (libsvm releases the GIL). The fold SVMs score the polygons they never saw;
 those scores give the cross-validated accuracy, and the same scores fit the Platt
-sigmoids that turn the final SVM's decision values into probabilities. Probabilities
+sigmoids that turn the final SVM's decision values into probabilities. Each fold SVM is
+standardised by its own training part, so nothing of a fold's test samples reaches its
+scores; the final SVM by all samples. Probabilities
 are therefore calibrated on unseen polygons, not on random pixels of the training
 polygons, and the whole fit costs k+1 SVMs instead of (k+1) x (calibration folds + 1).
 The model is saved as scikit-learn's own CalibratedClassifierCV (ensemble=False).
@@ -83,17 +85,23 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
     usable = [(tr, te) for tr, te in calib_folds if len(np.unique(y[tr])) >= 2]
 
     def fit(index):
-        return SVC(C=config.svm_c, gamma=gamma, kernel="rbf").fit(xs[index], y[index])
+        """(scaler, SVM) of ``index``'s samples: each fold standardised by its own training
+        part (a scaler fitted on every sample had seen the test fold's mean and spread:
+        review 96), the final SVM by all samples, the scaler the map keeps."""
+        own = scaler if index is everything else StandardScaler().fit(x[index])
+        return own, SVC(C=config.svm_c, gamma=gamma, kernel="rbf").fit(
+            own.transform(x[index]), y[index])
 
+    everything = np.arange(len(y))
     check(progress)  # the worker threads stay away from QGIS objects
     with ThreadPoolExecutor(_threads()) as pool:
-        models = list(pool.map(fit, [np.arange(len(y))] + [tr for tr, _ in usable]))
+        models = list(pool.map(fit, [everything] + [tr for tr, _ in usable]))
     check(progress)
-    final = models[0]
+    final = models[0][1]
     scores = np.zeros((len(y), 1 if len(classes) == 2 else len(classes)))
     tested = np.zeros(len(y), dtype=bool)
-    for (_, te), model in zip(usable, models[1:]):
-        scores[te] = _ovr_scores(model, xs[te], classes)
+    for (_, te), (own, model) in zip(usable, models[1:]):
+        scores[te] = _ovr_scores(model, own.transform(x[te]), classes)
         tested[te] = True
     calibrated = CalibratedClassifierCV(SVC(C=config.svm_c, gamma=gamma, kernel="rbf"),
                                         method="sigmoid", ensemble=False)
@@ -128,10 +136,8 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
                              "little high (the fast path calibrates by polygon; it is off: "
                              f"{why_not()}).")
         n = int(min(3, max(2, np.bincount(np.searchsorted(classes, y)).min())))
-        # folds as index arrays, as the package stores its parameters (a splitter object
-        # is a type the package reader refuses)
-        calibrated.set_params(cv=usable if whole else list(StratifiedKFold(
-            n, shuffle=True, random_state=config.seed).split(xs, y))).fit(xs, y)
+        calibrated = _public_calibration(config, gamma, x, y, usable if whole else list(
+            StratifiedKFold(n, shuffle=True, random_state=config.seed).split(xs, y)))
     pipeline = Pipeline([("standardscaler", scaler), ("calibratedclassifiercv", calibrated)])
     if not folds:
         return pipeline, None, None, None
@@ -140,6 +146,29 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
     else:  # the public path's sigmoids saw every fold's scores (named in the notes)
         proba = _calibrate(calibrated.calibrated_classifiers_[0], scores)
     return pipeline, classes[np.argmax(proba, axis=1)], tested, proba
+
+
+def _public_calibration(config, gamma, x: np.ndarray, y: np.ndarray, folds: list):
+    """CalibratedClassifierCV of a StandardScaler + SVC pipeline on ``folds`` (index arrays,
+    as the package stores its parameters: a splitter object is a type the package reader
+    refuses), so that each fold is standardised by its own training part as the fast path
+    does; fitted on the globally scaled samples, the folds' scores had seen their test
+    samples' mean and spread (review 96). Returned in the package's shape, the scaler
+    (fitted on all samples, as the final model's) taken out for the pipeline's first step."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    def svc():
+        return SVC(C=config.svm_c, gamma=gamma, kernel="rbf")
+
+    calibrated = CalibratedClassifierCV(make_pipeline(StandardScaler(), svc()),
+                                        method="sigmoid", ensemble=False, cv=folds).fit(x, y)
+    inner = calibrated.calibrated_classifiers_[0]  # ensemble=False: fitted on all samples
+    inner.estimator = inner.estimator[-1]
+    calibrated.set_params(estimator=svc())
+    return calibrated
 
 
 def _cross_fitted(final, xs, y, classes, scores, tested, usable) -> np.ndarray:

@@ -50,9 +50,14 @@ def test_fast_svm_binary_and_many_classes_on_float_features():
         np.testing.assert_allclose(fast, model.predict_proba(test), atol=1e-4)
 
 
-def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc_samples):
+@pytest.mark.parametrize("public", [False, True])
+def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc_samples, public,
+                                                                         monkeypatch):
     """Six SVM fits give what scikit-learn's CalibratedClassifierCV gives with eleven: the
-    fold scores used for accuracy are the ones it would calibrate on."""
+    fold scores used for accuracy are the ones it would calibrate on. Each fold is
+    standardised by its own training part (a StandardScaler + SVC pipeline per fold), as
+    the public path is too: a scaler fitted on every sample had seen each test fold's mean
+    and spread (review 96)."""
     from dataclasses import replace
 
     from sklearn.calibration import CalibratedClassifierCV
@@ -68,12 +73,17 @@ def test_svm_calibration_is_calibratedclassifiercv_on_the_grouped_folds(nc_sampl
     folds = grouped_folds(config, s, NullProgress())
     for train, _ in folds:  # every class trained in every fold, as scikit-learn requires
         assert set(np.unique(s.y[train])) == set(np.unique(s.y))
+    if public:
+        monkeypatch.setenv("LANDLEARN_NO_FAST_PATHS", "1")
     ours, pred, tested, proba = fit_svm_with_folds(config, s.x, s.y, folds, NullProgress())
-    theirs = make_pipeline(StandardScaler(), CalibratedClassifierCV(
-        SVC(kernel="rbf"), method="sigmoid", ensemble=False, cv=folds)).fit(s.x, s.y)
+    theirs = CalibratedClassifierCV(make_pipeline(StandardScaler(), SVC(kernel="rbf")),
+                                    method="sigmoid", ensemble=False, cv=folds).fit(s.x, s.y)
     sample = pixels[::50]
     np.testing.assert_allclose(ours.predict_proba(sample), theirs.predict_proba(sample),
                                atol=1e-9)
+    # the package's shape either way: the scaler of all samples, then the calibrated SVC
+    assert [name for name, _ in ours.steps] == ["standardscaler", "calibratedclassifiercv"]
+    assert isinstance(ours[-1].calibrated_classifiers_[0].estimator, SVC)
     assert tested.all() and 0.5 < (pred == s.y).mean() < 0.95
     # out-of-fold probabilities: normalised, in np.unique(y)'s order, argmax = pred
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-9)
@@ -157,12 +167,16 @@ def test_validation_probabilities_come_from_sigmoids_fitted_without_their_fold()
     model, _, tested, proba = fit_svm_with_folds(config, x, y, folds, NullProgress(), groups)
     _, te = folds[0]
     xs = model[0].transform(x)
-    # recompute fold 0 by hand: sigmoids on the other folds' scores
+    # recompute fold 0 by hand: sigmoids on the other folds' scores, each fold's SVM on its
+    # training part standardised by that part alone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
     scores = np.zeros((len(y), 3))
     for train, test in folds:
-        scores[test] = svm._ovr_scores(SVC().fit(xs[train], y[train]), xs[test],
+        fold = make_pipeline(StandardScaler(), SVC()).fit(x[train], y[train])
+        scores[test] = svm._ovr_scores(fold[-1], fold[0].transform(x[test]),
                                        np.array([1, 2, 3]))
     others = tested.copy()
     others[te] = False
@@ -211,3 +225,41 @@ def test_the_public_path_takes_folds_that_lack_a_class(monkeypatch):
     np.testing.assert_allclose(proba.sum(1), 1.0)
     assert any("folds of random pixels" in w and "LANDLEARN_NO_FAST_PATHS" in w
                for w in progress.warnings)
+
+
+def test_a_fold_is_scored_without_its_test_samples_in_its_scaling(monkeypatch):
+    """One test sample of a fold moved far away (an outlier, a cloud) must not move the
+    scores of the fold's other test samples: its SVM never saw it. With the scaler fitted
+    on every sample before the folds, the outlier stretched the fold's feature scaling
+    and every score of the fold moved (review 96)."""
+    from types import SimpleNamespace
+
+    from landlearn.core.classical import svm
+
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.normal(c, 1.5, (80, 3)) for c in ([0, 0, 0], [3, 0, 1])])
+    y = np.repeat([1, 2], 80)
+    groups = rng.integers(0, 8, len(y)) + 100 * y
+    s = SimpleNamespace(x=x, y=y, groups=groups, grouped_by="polygon")
+    config = _config(model_type="svm", cv_folds=4)
+    folds = grouped_folds(config, s, NullProgress())
+    _, te = folds[0]
+    real = svm._ovr_scores
+
+    def first_fold_scores(x):
+        calls = []
+
+        def spy(model, rows, classes):
+            calls.append(real(model, rows, classes))
+            return calls[-1]
+
+        monkeypatch.setattr(svm, "_ovr_scores", spy)
+        fit_svm_with_folds(config, x, y, folds, NullProgress(), groups)
+        return calls[0]  # the folds are scored in order, before any other use
+
+    before = first_fold_scores(x)
+    moved = x.copy()
+    moved[te[0]] *= 100.0
+    after = first_fold_scores(moved)
+    assert len(before) == len(te)
+    np.testing.assert_allclose(after[1:], before[1:], atol=1e-12)
