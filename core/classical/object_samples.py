@@ -5,7 +5,10 @@ valid image data, and kept only where that class holds at least MIN_LABEL_SHARE 
 (a segment mostly of other classes would teach its class wrongly; one split exactly in
 half is kept, under the lower class value). Its group for the cross-validation is the polygon (or, for a label
 raster, the 64 px block) most of those pixels came from, so one polygon's segments stay
-on one side. Up to MAX_SAMPLES_PER_CLASS segments per class are drawn at random; their
+on one side; every polygon a segment's labelled pixels fall in is kept beside it
+(Samples.touches), since a segment 60% of one polygon and 40% of another is most of that
+other polygon's neighbour too, and the cross-validation keeps such segments out of the
+folds that test the other polygon. Up to MAX_SAMPLES_PER_CLASS segments per class are drawn at random; their
 attributes describe the whole segment, inside EXTENT or not (segment_attributes).
 """
 
@@ -152,6 +155,7 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
                         if 0 < cap < len(where) else where)
         pick = np.sort(np.concatenate(pick))
         segs, cls, groups = segs[pick], cls[pick], groups[pick]
+        touches = _touches(segs, by_group.result())
         stats = gather_segment_stats(image, seg_ds, grid.full_window, segs,
                                      SubProgress(progress, 0.5, 1.0))
         ids, x = stats.features(attributes)
@@ -165,7 +169,18 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
                        grid.crs.to_wkt() if grid.crs else None, available, grouped,
                        feature_names=feature_names(attributes, image.band_names),
                        band_mean=mean, band_std=std, source_scaling=image.scaling,
+                       touches=touches,
                        segments={"attributes": list(attributes),
                                  "features": feature_names(attributes, image.band_names),
                                  "min_label_share": MIN_LABEL_SHARE,
                                  "labelled_segments": int(sum(available.values()))})
+
+
+def _touches(segs: np.ndarray, pairs: tuple) -> np.ndarray:
+    """(m, 2) rows (index into the sorted ``segs``, group) of every (segment, group) pair of
+    ``pairs`` (_PairCounts.result) whose segment was kept: the polygons (blocks) each sample
+    segment's labelled pixels fall in, its majority group among them."""
+    seg, group, _ = pairs
+    at = np.minimum(np.searchsorted(segs, seg), max(len(segs) - 1, 0))
+    kept = (segs[at] == seg) if len(segs) else np.zeros(len(seg), dtype=bool)
+    return np.column_stack([at[kept], group[kept]]).astype(np.int64)

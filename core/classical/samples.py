@@ -63,6 +63,10 @@ class Samples:
     # fold's training samples that near its test samples out (cv.grouped_folds)
     positions: np.ndarray | None = None
     reach: int = 0
+    # object-based samples: (m, 2) rows of (sample, group), every polygon (block) each
+    # segment's labelled pixels fall in, not only the majority one its group is; a fold's
+    # training segments that share one with its test segments are left out (cv.grouped_folds)
+    touches: np.ndarray | None = None
 
 
 class _Reservoir:

@@ -347,3 +347,40 @@ def test_maximum_likelihood_names_a_class_of_identical_pixels():
                                          "whose samples are all alike"):
         fit_validated(_config(model_type="maximum_likelihood", cv_folds=0), flat_s,
                       NullProgress())
+
+
+def test_segments_that_share_a_polygon_with_a_folds_test_segments_do_not_train_it():
+    """Object samples are grouped by their majority polygon; a segment 60% of polygon A and
+    40% of B was tested in A's fold while B's other segments trained its model (and the
+    reverse). Each fold's training segments that share any polygon with its test segments
+    are left out (said), and a fold left with one class is not scored."""
+    s = _samples({1: 6, 2: 6}, per_polygon=5)
+    plain = grouped_folds(_config(cv_folds=3), s, NullProgress())
+    seg = plain[0][1][s.y[plain[0][1]] == 1][0]  # a class 1 segment tested in fold 0 ...
+    b = s.groups[plain[1][1][s.y[plain[1][1]] == 2][0]]  # ... reaches a polygon of fold 1
+    s.touches = np.concatenate([np.column_stack([np.arange(len(s.y)), s.groups]), [[seg, b]]])
+    progress = RecordingProgress()
+    folds = grouped_folds(_config(cv_folds=3), s, progress)
+    for (train, test), (all_train, same_test) in zip(folds, plain):
+        np.testing.assert_array_equal(test, same_test)
+        if seg in test:  # polygon b's segments shared b with test segment seg
+            want = all_train[s.groups[all_train] != b]
+        elif np.isin(s.groups[test], b).any():  # segment seg shared b with them
+            want = all_train[all_train != seg]
+        else:
+            want = all_train
+        np.testing.assert_array_equal(train, want)
+    assert sum(len(t) for t, _ in folds) == sum(len(t) for t, _ in plain) - 5 - 1
+    assert any("share a polygon with a fold's test segments" in m for m in progress.messages)
+    _, _, how, _ = fit_validated(_config(cv_folds=3, model_type="maximum_likelihood"), s,
+                                 NullProgress())
+    assert "training segments that share a polygon with its test segments left out" in how
+    model, _, how, _ = fit_validated(_config(cv_folds=3, trees=12), s, NullProgress())
+    assert how.endswith("since the folds' trees grew without the segments that share a "
+                        "polygon with their test segments)")
+    assert model.steps[-1][1].n_estimators == 12  # the map's forest regrown on every segment
+    # every segment touching every polygon: no fold keeps a sample to train on
+    s.touches = np.array([[i, g] for i in range(len(s.y)) for g in np.unique(s.groups)])
+    progress = RecordingProgress()
+    assert grouped_folds(_config(cv_folds=3), s, progress) is None
+    assert any("no accuracy is reported; segment more finely" in w for w in progress.warnings)

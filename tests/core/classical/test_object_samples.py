@@ -49,6 +49,9 @@ def test_majority_share_and_groups(scene, tmp_path):
     np.testing.assert_array_equal(s.x[:, 0], [100, 200, 300, 500])  # MEAN of band 1
     np.testing.assert_array_equal(s.x[:, -1], [400, 400, 400, 400])  # COUNT: whole segments
     assert s.groups[0] != s.groups[1] and s.grouped_by == "polygon"
+    # every polygon each segment's labelled pixels fall in, its majority one among them
+    np.testing.assert_array_equal(np.bincount(s.touches[:, 0]), [1, 2, 3, 1])
+    assert {(i, g) for i, g in enumerate(s.groups)} <= set(map(tuple, s.touches.tolist()))
     assert len(s.feature_names) == 4 and s.feature_names[0].startswith("mean_") and \
         s.feature_names[-1] == "count"
     assert s.segments["attributes"] == ["MEAN", "COUNT"] and s.segments["labelled_segments"] == 4
@@ -151,3 +154,44 @@ def test_an_extent_in_a_turned_crs_takes_segments_inside_it_only(sample, tmp_pat
                                                  max_samples_per_class=0))
     assert (counted & ~inside).sum() > 50  # the slivers hold labels
     assert sum(got.available.values()) == int((counted & inside).sum())
+
+
+def test_no_fold_trains_on_a_segment_that_shares_a_polygon_with_its_test_segments(shared,
+                                                                                 tmp_path):
+    """s2_osm_sparse's OSM polygons (many of them adjacent) under 12 px square segments:
+    a square across two polygons was grouped by its majority one only, so the fold that
+    tested it trained on the other polygon's segments (review 96). Every polygon a segment
+    touches is recorded, and no fold's training shares one with its test segments."""
+    import rasterio
+
+    from landlearn.core.classical.cv import grouped_folds
+    from landlearn.core.progress import NullProgress, RecordingProgress
+
+    s2 = shared / "s2_osm_sparse"
+    image = str(s2 / "s2l1c_T33UUU_20170216_10bands_10m.tif")
+    with rasterio.open(image) as ds:
+        rows, cols = np.mgrid[0:ds.height, 0:ds.width] // 12
+        ids = (rows * (ds.width // 12 + 1) + cols + 1).astype(np.int32)
+        segs = write(tmp_path / "squares.tif", ids, crs=ds.crs, transform=ds.transform)
+    labels = LabelConfig(str(s2 / "gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg"),
+                         class_field="fclass")
+    conf = ClassicalConfig(image, labels, "unused.dlpk", segmented_raster=segs,
+                           segment_attributes=("MEAN",))
+    s = collect_object_samples(conf)
+    t = s.touches
+    assert {(i, g) for i, g in enumerate(s.groups)} <= set(map(tuple, t.tolist()))
+    assert (np.bincount(t[:, 0]) >= 2).sum() > 100  # squares across polygon edges
+    progress = RecordingProgress()
+    folds = grouped_folds(conf, s, progress)
+    s.touches = None
+    plain = grouped_folds(conf, s, NullProgress())  # by majority polygon alone, as before
+
+    def shared_polygons(train, test):
+        return np.intersect1d(t[np.isin(t[:, 0], train), 1], t[np.isin(t[:, 0], test), 1])
+
+    assert len(folds) == len(plain) == 5
+    for (train, test), (all_train, same_test) in zip(folds, plain):
+        np.testing.assert_array_equal(test, same_test)
+        assert len(shared_polygons(train, test)) == 0
+        assert len(shared_polygons(all_train, test)) > 0  # what the folds trained on before
+    assert any("share a polygon with a fold's test segments" in m for m in progress.messages)
