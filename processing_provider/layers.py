@@ -23,6 +23,7 @@ from qgis.core import (
 
 from ..core.errors import Cancelled
 from . import layer_nodata
+from .provider_raster import provider_copy
 
 if TYPE_CHECKING:  # the engine loads when an algorithm runs, not when QGIS starts
     from ..core.geo.extent import Extent
@@ -73,13 +74,12 @@ def _band_types(source: str, options: list[str]) -> list[str]:
 def raster_path(layer: QgsRasterLayer | None, key: str, feedback=None) -> str:
     """What the engine opens for a raster layer: the file itself, or a small VRT over it
     carrying what QGIS holds and the file does not (a CRS set in QGIS, open options,
-    NoData set in Layer Properties > Transparency)."""
+    NoData set in Layer Properties > Transparency), or a temporary GeoTIFF of a layer GDAL
+    cannot open (provider_raster)."""
     if layer is None:
         raise QgsProcessingException(f"{key}: no raster layer was given or it could not be loaded")
-    if layer.providerType() != "gdal":
-        raise QgsProcessingException(
-            f"{key}: layer '{layer.name()}' comes from the '{layer.providerType()}' provider; "
-            "LandLearn reads rasters through GDAL: export it to a GeoTIFF first")
+    if layer.providerType() != "gdal":  # on-the-fly Raster Calculator, PostGIS, WCS
+        return provider_copy(layer, key, feedback)
     source, options = _gdal_source(layer, key)
     crs_set = _crs_set_in_qgis(layer)
     nodata = (layer_nodata.nodata_set_in_qgis(layer, key, _band_types(source, options))

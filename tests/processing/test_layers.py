@@ -127,3 +127,89 @@ def test_a_cancel_while_a_selection_is_copied_leaves_no_copy(provider, sample, t
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
     assert fingerprints(image, labels) == inputs
+
+
+def _calculated(path, formula):
+    """A Raster Calculator result created on the fly: the 'virtualraster' provider over
+    ``path``, as QGIS's calculator makes it with 'Create on-the-fly raster'."""
+    from qgis.core import QgsRasterDataProvider, QgsRasterLayer
+
+    source = QgsRasterLayer(str(path), "strata")
+    params = QgsRasterDataProvider.VirtualRasterParameters()
+    params.crs, params.extent = source.crs(), source.extent()
+    params.width, params.height = source.width(), source.height()
+    params.formula = formula
+    item = QgsRasterDataProvider.VirtualRasterInputLayers()
+    item.name, item.uri, item.provider = "strata", str(path), "gdal"
+    params.rInputLayers = [item]
+    layer = QgsRasterLayer(QgsRasterDataProvider.encodeVirtualRasterProviderUri(params),
+                           "calculated", "virtualraster")
+    assert layer.isValid() and layer.providerType() == "virtualraster"
+    return layer
+
+
+def test_a_raster_of_another_provider_is_copied_for_the_engine(provider, sample, tmp_path):
+    """An on-the-fly Raster Calculator layer (PostGIS and WCS alike) was refused with
+    "export it to a GeoTIFF first": it is copied, pixel for pixel on its own grid."""
+    import numpy as np
+    import processing
+    import rasterio
+
+    strata = sample / "nc_landsat7" / "strata.tif"
+    layer = _calculated(strata, '("strata@1" > 0) * "strata@1"')
+    got = processing.run("landlearn:assessaccuracy", {"INPUT": layer, "LABELS": str(strata)})
+    assert got["OVERALL_ACCURACY"] == 1.0
+
+    from landlearn.processing_provider.layers import raster_path
+
+    path = raster_path(layer, "INPUT")
+    with rasterio.open(path) as copy, rasterio.open(strata) as ds:
+        assert copy.shape == ds.shape and copy.transform == ds.transform
+        assert copy.crs == ds.crs
+        truth = ds.read(1)
+        np.testing.assert_array_equal(copy.read(1)[truth > 0], truth[truth > 0])
+    from landlearn.core.geo.raster import RasterSource
+
+    with RasterSource(path) as src:  # the strata's NoData pixel is NoData in the copy
+        valid = src.read(src.grid.full_window).valid
+    assert (truth < 0).any() and not valid[truth < 0].any() and valid[truth > 0].all()
+
+
+def test_a_cancel_while_a_raster_is_copied_leaves_no_copy(provider, sample, tmp_path,
+                                                          monkeypatch):
+    import pytest
+    from qgis.core import QgsProcessingFeedback
+
+    from landlearn.core.errors import Cancelled
+    from landlearn.processing_provider import provider_raster
+    from landlearn.processing_provider.layers import raster_path
+
+    monkeypatch.setattr(provider_raster.QgsProcessingUtils, "generateTempFilename",
+                        lambda name: str(tmp_path / name))
+    layer = _calculated(sample / "nc_landsat7" / "strata.tif", '"strata@1"')
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    with pytest.raises(Cancelled):
+        raster_path(layer, "INPUT", feedback)
+    assert not list(tmp_path.iterdir())
+    assert raster_path(layer, "INPUT") == str(tmp_path / "calculated.tif")
+
+
+def test_a_raster_too_large_to_copy_or_without_pixels_is_refused(provider, sample,
+                                                                  monkeypatch):
+    import pytest
+    from qgis.core import QgsProcessingException, QgsRasterLayer
+
+    from landlearn.core.geo import limits
+    from landlearn.processing_provider.layers import raster_path
+
+    monkeypatch.setattr(limits, "DEFAULT_MAX_GPX", 1e-6)  # 1,000 px
+    layer = _calculated(sample / "nc_landsat7" / "strata.tif", '"strata@1"')
+    with pytest.raises(QgsProcessingException, match=r"INPUT: layer 'calculated' "
+                       r"\(virtualraster provider\) is 489 x 443 px, 1 band.*clip it"):
+        raster_path(layer, "INPUT")
+    tiles = QgsRasterLayer("type=xyz&url=http://127.0.0.1:9/{z}/{x}/{y}.png&zmax=19&zmin=0",
+                           "tiles", "wms")
+    with pytest.raises(QgsProcessingException, match="INPUT: layer 'tiles' comes from the "
+                       "'wms' provider, a picture rendered at any scale"):
+        raster_path(tiles, "INPUT")
