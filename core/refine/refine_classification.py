@@ -17,7 +17,6 @@ styled class map with the input's classes (names, colours, .qml), written atomic
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -27,22 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio
 from rasterio.errors import CRSError
-from rasterio.windows import Window
 
 from ..errors import InputError
 from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
-from ..geo.classes import ClassInfo, class_values, make_classes
 from ..geo.grid import Grid, count_tiles, crs_units, tile_windows
 from ..geo.outputs import check_distinct
-from ..geo.raster import open_dataset
 from ..geo.segments import open_segments, read_segments
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import GeoTiffWriter, check_geotiff_path
-from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, check, track
 from ..runtime.deps import require
 from ..scratch import scratch_folder
 from ..termination import terminable
+from .refine_input import RefineInput
 from .regions import RegionGraph, resolve
 from .segment_vote import SegmentVotes
 
@@ -101,105 +97,6 @@ class RefineResult:
         share = 100 * self.changed / max(self.pixels, 1)
         return (f"Refined map: {self.output}; {self.changed} of {self.pixels} classified "
                 f"pixels changed class ({share:.2f}%) in {self.seconds:.1f} s")
-
-
-class _Input:
-    """The input raster as classes per window: a class map as is, probabilities as the
-    class of the highest one (and the probabilities themselves)."""
-
-    def __init__(self, path: str):
-        self.ds = open_dataset(path, "input_raster")
-        try:
-            self._describe(path)
-        except BaseException:
-            self.ds.close()  # a refused input is not left open (locked, on Windows)
-            raise
-
-    def _describe(self, path: str) -> None:
-        ds = self.ds
-        self.grid = Grid(ds.crs, ds.transform, ds.width, ds.height)
-        tagged = ds.tags().get("LANDLEARN_CLASSES")
-        is_float = np.dtype(ds.dtypes[0]).kind == "f"
-        # one float band is a class map unless Classify Pixels' probabilities of a
-        # one-class model: Raster Calculator writes Float32 maps by default, and
-        # gdal_translate -ot Float32 keeps a class map's tag naming all its classes
-        # (read as probabilities, it was refused as "altered"; review 91)
-        self.classes = _tag_classes(tagged, path) if tagged else None
-        self.is_prob = ds.count > 1 or (is_float and len(self.classes or ()) == 1)
-        if self.is_prob:
-            if not tagged or np.dtype(ds.dtypes[0]).kind != "f":
-                raise InputError("input_raster", f"'{path}' has {ds.count} bands of "
-                                 f"{ds.dtypes[0]}: neither a class map (one band of integers) "
-                                 "nor class probabilities from Classify Pixels (which name "
-                                 "their classes); give one of those")
-        if self.classes is not None and not self.is_prob:
-            # a class map's classes in value order: votes tie to the lower value
-            self.classes = sorted(self.classes, key=lambda c: c.value)
-        if self.is_prob and len(self.classes) != ds.count:
-            raise InputError("input_raster", f"'{path}' has {ds.count} probability bands for "
-                             f"{len(self.classes)} classes; the file was altered")
-        self.values = (np.array([c.value for c in self.classes], np.uint8)
-                       if self.is_prob else None)
-        # pixels Classify Pixels left unclassified (CONFIDENCE_THRESHOLD) stay so
-        try:
-            self.threshold = float(ds.tags().get("LANDLEARN_CONFIDENCE_THRESHOLD", 0.0))
-        except ValueError:
-            raise InputError("input_raster", f"'{path}' has a confidence threshold tag that "
-                             "is not a number; the file was altered") from None
-        self.seen = np.zeros(256, bool)  # class values met so far (a class map's classes)
-        self.names = {} if self.is_prob else category_names(path)
-        try:
-            self.colors = {} if self.is_prob else {
-                v: tuple(c[:3]) for v, c in ds.colormap(1).items() if c[3] > 0}
-        except ValueError:  # no colour table
-            self.colors = {}
-        self._allowed = None
-        if self.classes is not None and not self.is_prob:
-            self.allow(self.classes)
-
-    def found_classes(self, seen: np.ndarray) -> list[ClassInfo]:
-        """A class map's classes from the values it holds, with its category names and
-        colour table where it has them."""
-        return make_classes([int(v) for v in np.nonzero(seen)[0] if v > 0], self.names,
-                            self.colors)
-
-    def allow(self, classes: list[ClassInfo]) -> None:
-        self._allowed = np.zeros(256, bool)
-        self._allowed[[0] + [c.value for c in classes]] = True
-
-    def read(self, win: Window) -> tuple[np.ndarray, np.ndarray | None]:
-        """(classes uint8 (0 = NoData), probabilities (classes, h, w) or None)."""
-        if not self.is_prob:
-            arr = self.ds.read(1, window=win, masked=True)
-            values, bad = class_values(np.asarray(arr.filled(0)))  # NaN is NoData too
-            if bad is not None:
-                raise InputError("input_raster", f"holds the value {bad:g}; class maps hold "
-                                 "whole numbers 0..255 (0 = NoData)")
-            cls = values.astype(np.uint8)
-            self.seen[np.unique(cls)] = True
-            if self._allowed is not None and not self._allowed[cls].all():
-                raise InputError("input_raster", f"holds class value "
-                                 f"{int(cls[~self._allowed[cls]][0])}, which its class list "
-                                 "(LANDLEARN_CLASSES) does not name; the map was altered")
-            return cls, None
-        prob = self.ds.read(window=win).astype(np.float32)
-        nodata = (prob < 0).any(0) | ~np.isfinite(prob).all(0) | ~(prob > 0).any(0)
-        if self.threshold > 0:
-            nodata |= np.nan_to_num(prob).max(0) < self.threshold
-        prob[:, nodata] = 0
-        cls = self.values[prob.argmax(0)]
-        cls[nodata] = 0
-        return cls, prob
-
-
-def _tag_classes(text: str, path: str) -> list[ClassInfo]:
-    try:
-        items = json.loads(text)
-        return [ClassInfo(int(c["Value"]), str(c["Name"]), tuple(int(v) for v in c["Color"][:3]))
-                for c in items]
-    except (ValueError, KeyError, TypeError):
-        raise InputError("input_raster", f"'{path}' carries a damaged LANDLEARN_CLASSES "
-                         "tag; classify again") from None
 
 
 def _segments(path: str | None, grid: Grid, progress: Progress):
@@ -268,7 +165,7 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
     require("scipy")  # its connected components: named before any work, not a bare import
     t0 = time.perf_counter()
     config.validate()
-    src = _Input(config.input_raster)
+    src = RefineInput(config.input_raster)
     seg_ds = None
     try:
         seg_ds = _segments(config.segmented_raster, src.grid, progress)
@@ -304,7 +201,7 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
             seg_ds.close()
 
 
-def _run(config, src: _Input, seg_ds, min_pixels: int, progress, t0) -> RefineResult:
+def _run(config, src: RefineInput, seg_ds, min_pixels: int, progress, t0) -> RefineResult:
     area = src.grid.full_window
     size = (config.tile_size, config.tile_size)
     n_tiles = count_tiles(area, size)

@@ -215,8 +215,8 @@ def test_output_problems_stop_the_run_before_any_pass(rf_maps, tmp_path, monkeyp
 
     rf = str(rf_maps / "rf.tif")
     reads = []
-    real = rc._Input.read
-    monkeypatch.setattr(rc._Input, "read", lambda self, win: reads.append(win) or real(self, win))
+    real = rc.RefineInput.read
+    monkeypatch.setattr(rc.RefineInput, "read", lambda self, win: reads.append(win) or real(self, win))
     (tmp_path / "theirs.qml").write_text("<qgis>someone's style</qgis>")
     with pytest.raises(InputError, match="^OUTPUT: .*theirs.qml"):
         rc.refine_classification(RefineConfig(rf, str(tmp_path / "theirs.tif"),
@@ -354,30 +354,6 @@ def test_the_background_check_reads_blocks_spread_over_a_large_raster(tmp_path, 
 
             assert segments._zero_in(Counted()) == zero
     assert len(reads) <= 2 * 256 and max(reads) == 256 and sum(reads) < 2 * 512 * 512
-
-
-def test_a_float_class_map_is_refined_as_its_whole_numbers(tmp_path):
-    """Raster Calculator writes Float32 by default: a map of 0/1/2 (and NaN) is a class map,
-    refined exactly as the same map in bytes; a fraction is refused by value."""
-    from synthetic import write
-
-    rng = np.random.default_rng(1)
-    classes = rng.integers(1, 4, (30, 30)).astype(np.uint8)
-    classes[:3] = 0
-    as_float = classes.astype(np.float32)
-    as_float[:3] = np.nan
-    ints = write(tmp_path / "i.tif", classes, nodata=0)
-    floats = write(tmp_path / "f.tif", as_float)
-    refine_classification(RefineConfig(ints, str(tmp_path / "ri.tif"), min_region_size=5))
-    refine_classification(RefineConfig(floats, str(tmp_path / "rf.tif"), min_region_size=5))
-    got, _ = _read(tmp_path / "rf.tif")
-    want, _ = _read(tmp_path / "ri.tif")
-    assert (got == want).all() and (got[:3] == 0).all() and (got != classes).any()
-    as_float[5, 5] = 1.5
-    fraction = write(tmp_path / "fr.tif", as_float)
-    with pytest.raises(InputError, match="^INPUT_RASTER: holds the value 1.5"):
-        refine_classification(RefineConfig(fraction, str(tmp_path / "x.tif"),
-                                           min_region_size=5))
 
 
 def test_hectares_in_feet_and_settings_a_unit_of_zero_does_not_use(tmp_path):
