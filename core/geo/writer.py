@@ -339,7 +339,8 @@ def nodata_fits(nodata: float, dtype) -> bool:
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return float(nodata).is_integer() and info.min <= nodata <= info.max
-    return bool(np.isinf(nodata)) or abs(nodata) <= np.finfo(dtype).max
+    # in Python floats: numpy 2 casts a Python float to the scalar's float32 (1e300: inf)
+    return bool(np.isinf(nodata)) or abs(float(nodata)) <= float(np.finfo(dtype).max)
 
 
 def check_geotiff_path(path: str | None, parameter: str) -> None:
