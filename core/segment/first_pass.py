@@ -5,7 +5,9 @@ edges and joins across tile borders recorded, so that the merge sees the whole r
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
 
 import numpy as np
@@ -50,12 +52,15 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
     with spool, rasterio.open(labels_path, "w", **profile) as out:
         left = None
 
+        halt = threading.Event()  # set on the way out: the search under way stops early
+
         def filtered(win):
             inner = win.intersection(area)
             return inner, _filter_tile(config, src, inner, area, offset, scale, hs, hr,
-                                       device)
+                                       device, halt)
 
-        tiles = ahead(filtered, tile_windows(area, (core, core)), lambda: check(progress))
+        tiles = ahead(filtered, tile_windows(area, (core, core)), lambda: check(progress),
+                      halt)
         # closed on the way out, whatever the way: the tile under way finishes before the
         # source it reads is closed
         with closing(tiles):
@@ -86,15 +91,16 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
         return spool.finish()
 
 
-def ahead(work, items, stop=lambda: None):
+def ahead(work, items, stop=lambda: None, halt: threading.Event | None = None):
     """``work(item)`` of each item in order, the next one computed in a thread of its own
     while the caller works on the current one: the mean-shift search of a tile (on the
     cores, or a GPU) runs beside the grouping and writing of the previous one, which
-    are single-threaded. ``stop()`` is called before each item is started (Cancel raises
-    there), so a cancelled run waits for one tile's work at most. Two tiles at most are
-    held (about twice one tile's memory); the source is read by that thread alone. An error comes out where its item
-    would have; closed early (an error, Cancel, a termination signal), the item under way
-    finishes and nothing more starts."""
+    are single-threaded. ``stop()`` is called before each item is started and every
+    WAIT_S while the caller waits for one (Cancel raises there). Two tiles at most are
+    held (about twice one tile's memory); the source is read by that thread alone. An error
+    comes out where its item would have; closed early (an error, Cancel, a termination
+    signal), ``halt`` is set (the compiled search then starts no more of its row spans),
+    the item under way ends and nothing more starts."""
     pool = ThreadPoolExecutor(1, thread_name_prefix="landlearn-tile")
     try:
         it = iter(items)
@@ -104,17 +110,32 @@ def ahead(work, items, stop=lambda: None):
         stop()
         job = pool.submit(work, item)
         for item in it:
-            done = job.result()
+            done = _waited(job, stop)
             stop()
             job = pool.submit(work, item)
             yield done
             del done  # not alive beside the next tile's
-        yield job.result()
+        yield _waited(job, stop)
     finally:
-        # the tile under way finishes before the source it reads can be closed: a second
+        if halt is not None:
+            halt.set()
+        # the tile under way ends before the source it reads can be closed: a second
         # signal (Ctrl-C pressed again while the first waits) is held until then
         with uninterrupted():
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+WAIT_S = 0.1  # how often a wait for a tile's search asks for Cancel
+
+
+def _waited(job, stop):
+    """``job``'s result, ``stop()`` asked every WAIT_S meanwhile: a tile's search at a large
+    SPATIAL_DETAIL takes tens of seconds on a few cores, and Cancel was heard only after."""
+    while True:
+        try:
+            return job.result(timeout=WAIT_S)
+        except FutureTimeout:
+            stop()
 
 
 _END = object()
@@ -132,7 +153,7 @@ def _scaled(data: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarr
 
 
 def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: int, hr: float,
-                 device):
+                 device, halt: threading.Event | None = None):
     """(filtered values, valid, raw values, scaled values) of tile ``inner``, computed with
     the halo that makes them equal to an untiled run. The joint method's halo starts at
     4 spatial radii and grows when a pixel's mode travelled farther; its filtered values
@@ -156,7 +177,7 @@ def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: in
             f = mean_shift_filter(x, valid, hs, hr, config.iterations, device)[core]
             break
         f, disp, travel = joint_filter(x, valid, hs, hr, config.threshold,
-                                       config.max_iterations, device)
+                                       config.max_iterations, device, halt)
         short = _halo_shortfall(travel[core[1:]] + hs + 1, inner, area, pad)
         if short <= 0:
             rows = np.arange(h)[:, None] + float(inner.row_off) + disp[0][core[1:]]

@@ -18,10 +18,12 @@ load, else as torch tensor operations (as on a CPU without numba); float64 every
 from __future__ import annotations
 
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..errors import Cancelled
 from ..runtime.deps import require
 from ..runtime.threads import compute_threads
 from ..runtime.triton_gate import load_triton, triton_blocked
@@ -62,20 +64,22 @@ def _trial(device: str, bands: int) -> str | None:
 
 
 def joint_filter(values: np.ndarray, valid: np.ndarray, hs: int, hr: float,
-                 threshold: float, max_iter: int, device):
+                 threshold: float, max_iter: int, device, halt: threading.Event | None = None):
     """(modes' values (B, H, W) float32, displacements (2, H, W) float64, travel (H, W)
     int32) of float32 ``values`` with (H, W) bool ``valid``. ``device`` "compiled" or a
     torch.device. Pixels with an infinite value take no part (as NoData would): both
-    searches weigh every neighbour by 0 or 1, and 0 x inf is not 0."""
+    searches weigh every neighbour by 0 or 1, and 0 x inf is not 0. ``halt`` set (a
+    cancelled run), the compiled search starts no more of its row spans and raises
+    Cancelled: a tile at a large SPATIAL_DETAIL takes tens of seconds on a few cores."""
     valid = valid & np.isfinite(values).all(0)
     if device == "compiled":
-        return _compiled(values, valid, hs, hr, threshold, max_iter)
+        return _compiled(values, valid, hs, hr, threshold, max_iter, halt)
     if getattr(device, "type", None) == "cuda" and _kernel_failure(device, len(values)) is None:
         return _triton(values, valid, hs, hr, threshold, max_iter, device)
     return _torch(values, valid, hs, hr, threshold, max_iter, device)
 
 
-def _compiled(values, valid, hs, hr, threshold, max_iter):
+def _compiled(values, valid, hs, hr, threshold, max_iter, halt=None):
     from .joint_shift_jit import rows4, rows_any
 
     b, h, w = values.shape
@@ -94,8 +98,15 @@ def _compiled(values, valid, hs, hr, threshold, max_iter):
     step = max(1, -(-h // (threads * 8)))
     spans = [(y, min(y + step, h)) for y in range(0, h, step)]
     args = (v, ok, out, disp, travel, int(hs), float(hr), float(threshold) ** 2, int(max_iter))
+
+    def run(span) -> None:
+        if halt is None or not halt.is_set():  # a span under way finishes (no check inside)
+            kernel(*args, *span)
+
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda span: kernel(*args, *span), spans))
+        list(pool.map(run, spans))
+    if halt is not None and halt.is_set():
+        raise Cancelled()  # some spans were never searched: the tile is not whole
     return out, disp, travel
 
 

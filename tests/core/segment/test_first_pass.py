@@ -90,11 +90,9 @@ def test_ahead_raises_at_the_failed_item_and_starts_nothing_after_a_stop():
     assert got == [0, 1] and started == [0, 1, 2]
 
     started.clear()
-    calls = []
 
-    def stop():
-        calls.append(1)
-        if len(calls) == 3:  # Cancel pressed while the caller holds item 1
+    def stop():  # asked before each item starts and while the caller waits for one
+        if len(got) == 1 and len(started) == 2:  # Cancel pressed once item 1 is under way
             raise Cancelled()
 
     got = []
@@ -124,3 +122,48 @@ def test_ahead_raises_at_the_failed_item_and_starts_nothing_after_a_stop():
     assert one.wait(5)  # item 1 has started
     tiles.close()
     assert started == [0, 1] and finished == [0, 1]
+
+
+def test_a_cancel_during_a_tiles_search_stops_it_before_its_other_spans(tmp_path,
+                                                                         monkeypatch):
+    """A tile's joint search at a large SPATIAL_DETAIL takes tens of seconds on a few cores,
+    and Cancel was heard only after it and the next tile's: the wait for a tile now asks
+    for Cancel, and the search starts none of its row spans after. Each span is held back
+    here (0.2 s) so that the tile is slow on any machine."""
+    import time
+
+    from landlearn.core.errors import Cancelled
+    from landlearn.core.segment import joint_shift_jit
+    from landlearn.core.segment.segment_mean_shift import segment
+
+    rows4 = joint_shift_jit.rows4
+    spans = []
+
+    def slow_rows(*args):
+        spans.append(args[-2:])
+        time.sleep(0.2)
+        return rows4(*args)
+
+    monkeypatch.setattr(joint_shift_jit, "rows4", slow_rows)
+
+    class CancelOnceSearching(NullProgress):
+        def is_canceled(self):
+            return bool(spans)
+
+    rng = np.random.default_rng(3)
+    path = write(tmp_path / "image.tif", rng.integers(0, 255, (3, 200, 200)).astype(np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    config = SegmentConfig(path, output=str(out / "segments.tif"), tile_size=256,
+                           method="joint", min_segment_size=5, device="cpu")
+    with pytest.raises(Cancelled):
+        segment(config, CancelOnceSearching())
+    everything = spans.copy()
+    spans.clear()
+    time.sleep(0.5)  # nothing went on searching after the run returned
+    assert not spans and not list(out.iterdir())
+    from landlearn.core.runtime.threads import compute_threads
+
+    # of the tile's threads x 8 row spans, only those under way when Cancel came (one per
+    # thread) were searched
+    assert 0 < len(everything) <= min(compute_threads(), 16)
