@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..accuracy.calibration import fit_calibration
-from ..accuracy.metrics import Accuracy
 from ..errors import InputError
 from ..progress import Progress, check
 from ..runtime.deps import require
+from .cv_weights import calibration_weights, counted_by, cv_accuracy
 from .forest import fit_forest_with_folds
 from .samples import Samples
 from .svm import fit_svm_with_folds
@@ -218,18 +218,21 @@ def fit_validated(config, s: Samples, progress: Progress):
         model = _fit(config, s.x, s.y, thin)
     if pred is None or not tested.any():
         return model, None, "none", None
+    if counted_by(s):
+        how += f"; {counted_by(s)}"
     if config.model_type == "random_forest":
-        return model, _accuracy(s, pred, tested), how, None  # see FOREST_NOT_CALIBRATED
+        return model, cv_accuracy(s, pred, tested), how, None  # see FOREST_NOT_CALIBRATED
     classes = np.unique(s.y)
     fit_on = tested & _class_was_trained(folds, s.y)
     index = np.searchsorted(classes, s.y[fit_on])
     calibration = fit_calibration(proba[fit_on], index,
                                   f"out-of-fold {'segments' if s.segments else 'samples'} "
                                   f"(grouped by {s.grouped_by}, weighted to the labelled "
-                                  "pixels' class shares)", config.seed,
-                                  weights=_pixel_weights(s, classes)[index],
+                                  "pixels' class shares" + (", each segment by its labelled "
+                                  "pixels)" if s.labelled_pixels is not None else ")"),
+                                  config.seed, weights=calibration_weights(s, classes)[fit_on],
                                   groups=s.groups[fit_on])
-    return model, _accuracy(s, pred, tested), how, calibration
+    return model, cv_accuracy(s, pred, tested), how, calibration
 
 
 # why a random forest keeps its raw vote shares (the reports say it)
@@ -249,15 +252,6 @@ def _class_was_trained(folds: list, y: np.ndarray) -> np.ndarray:
     for train, test in folds:
         seen[test] = np.isin(y[test], np.unique(y[train]))
     return seen
-
-
-def _pixel_weights(s: Samples, classes: np.ndarray) -> np.ndarray:
-    """Per class: labelled pixels per sample drawn, so class-balanced samples weigh as
-    the labelled pixels they were drawn from (what the map will meet)."""
-    drawn = np.array([max(int((s.y == c).sum()), 1) for c in classes], dtype=np.float64)
-    avail = np.array([s.available.get(int(c), 0) or (s.y == c).sum() for c in classes],
-                     dtype=np.float64)
-    return avail / drawn
 
 
 def make_estimator(config, thin: bool = False):
@@ -374,24 +368,3 @@ def _refit_per_fold(config, s: Samples, folds: list, progress: Progress,
         tested[test] = True
         progress.set_fraction(0.1 + 0.8 * (k + 1) / len(folds))
     return pred, tested, proba
-
-
-def _accuracy(s: Samples, pred: np.ndarray, tested: np.ndarray) -> Accuracy:
-    """The out-of-fold confusion matrix, each sample weighing the labelled pixels its class
-    has per sample scored (the counts kept beside it). Samples are drawn class-balanced
-    (MAX_SAMPLES_PER_CLASS), so counted as they are, overall accuracy and kappa weighed
-    a class of 200 labelled pixels as much as one of 200,000, and precision read the rare
-    class's few false alarms as if its samples were as common as the others'."""
-    values = [c.value for c in s.classes]
-    index = {v: i for i, v in enumerate(values)}
-    n = len(values)
-    truth = np.array([index[int(v)] for v in s.y[tested]], dtype=np.int64)
-    guess = np.array([index[int(v)] for v in pred[tested]], dtype=np.int64)
-    cm = np.bincount(truth * n + guess, minlength=n * n).reshape(n, n)
-    # per tested sample: a class's samples that no fold could test (its polygons all in
-    # one fold whose training lacked two classes) would leave its row short of its pixels
-    tested_n = cm.sum(axis=1)
-    labelled = np.array([s.available.get(int(v), 0) or t for v, t in zip(values, tested_n)],
-                        dtype=np.float64)
-    weights = labelled / np.maximum(tested_n, 1)
-    return Accuracy(cm * weights[:, None], [c.name for c in s.classes], counts=cm)

@@ -9,7 +9,9 @@ on one side; every polygon a segment's labelled pixels fall in is kept beside it
 (Samples.touches), since a segment 60% of one polygon and 40% of another is most of that
 other polygon's neighbour too, and the cross-validation keeps such segments out of the
 folds that test the other polygon. Up to MAX_SAMPLES_PER_CLASS segments per class are drawn at random; their
-attributes describe the whole segment, inside EXTENT or not (segment_attributes).
+attributes describe the whole segment, inside EXTENT or not (segment_attributes). The pixels
+of its class it holds (Samples.labelled_pixels) are what the cross-validation counts it by,
+as the map is judged per pixel (cv_weights).
 """
 
 from __future__ import annotations
@@ -60,16 +62,17 @@ class _PairCounts:
             return z, z, z
         return _reduce(*(np.concatenate(p) for p in zip(*self.parts)))
 
-    def majority(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(segments, each one's most frequent key (ties: the lower key), its share)."""
+    def majority(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(segments, each one's most frequent key (ties: the lower key), its pixels, its
+        share of the segment's labelled pixels)."""
         seg, key, n = self.result()
         if len(seg) == 0:
-            return seg, key, np.zeros(0)
+            return seg, key, n, np.zeros(0)
         order = np.lexsort((key, -n, seg))
         first = np.r_[0, np.nonzero(np.diff(seg[order]))[0] + 1]
         totals = np.add.reduceat(n[order], first)
         best = order[first]
-        return seg[best], key[best], n[best] / totals
+        return seg[best], key[best], n[best], n[best] / totals
 
 
 def _reduce(a, b, w):
@@ -124,16 +127,18 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
                 continue
             by_class.add(ids[keep], y[keep].astype(np.int64))
             by_group.add(ids[keep], pixel_groups(lab, inner, keep))
-        segs, cls, share = by_class.majority()
+        segs, cls, pixels, share = by_class.majority()
         if len(segs) == 0:
             raise InputError("segmented_raster", "no labelled pixel on valid image data falls in a "
                              "segment; check that the segments cover the labels")
-        _, groups, _ = by_group.majority()
+        _, groups, _, _ = by_group.majority()
         ok = share >= MIN_LABEL_SHARE
         progress.info(f"{len(segs)} segments hold labelled pixels; {int((~ok).sum())} of them are "
                       f"left out: no class holds {MIN_LABEL_SHARE:.0%} of their labelled pixels")
-        segs, cls, groups = segs[ok], cls[ok], groups[ok]
+        segs, cls, groups, pixels = segs[ok], cls[ok], groups[ok], pixels[ok]
         available = {int(v): int((cls == v).sum()) for v in np.unique(cls)}
+        # what the cross-validation counts each segment by (cv_weights): its pixels of its class
+        pixels_per_class = {v: int(pixels[cls == v].sum()) for v in available}
         missing = [c for c in lab.classes if c.value not in available]
         if missing:
             raise InputError("segmented_raster", "class(es) " + ", ".join(
@@ -154,7 +159,7 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
             pick.append(np.sort(rng.choice(where, cap, replace=False))
                         if 0 < cap < len(where) else where)
         pick = np.sort(np.concatenate(pick))
-        segs, cls, groups = segs[pick], cls[pick], groups[pick]
+        segs, cls, groups, pixels = segs[pick], cls[pick], groups[pick], pixels[pick]
         touches = _touches(segs, by_group.result())
         stats = gather_segment_stats(image, seg_ds, grid.full_window, segs,
                                      SubProgress(progress, 0.5, 1.0))
@@ -169,7 +174,8 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
                        grid.crs.to_wkt() if grid.crs else None, available, grouped,
                        feature_names=feature_names(attributes, image.band_names),
                        band_mean=mean, band_std=std, source_scaling=image.scaling,
-                       touches=touches,
+                       touches=touches, labelled_pixels=pixels,
+                       labelled_pixels_per_class=pixels_per_class,
                        segments={"attributes": list(attributes),
                                  "features": feature_names(attributes, image.band_names),
                                  "min_label_share": MIN_LABEL_SHARE,

@@ -69,12 +69,18 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
         summary = (f"Overall accuracy {acc.overall:.3f}, kappa {shown(acc.kappa)}, macro F1 "
                    f"{acc.macro_f1:.3f} over {acc.samples} samples, "
                    f"{info['training']['validation']}.")
-        if weighted:
+        if weighted and units == "segments":
+            # a map is judged per pixel: a segment counts as its labelled pixels (cv_weights)
+            summary += (" Counted by labelled pixels: each segment weighs the pixels of it "
+                        "that carry its class in the labels, its class's labelled pixels "
+                        "shared out so, as a map is judged pixel by pixel (counted one per "
+                        f"segment as drawn, overall accuracy {acc.counted_overall:.3f}).")
+        elif weighted:
             summary += (f" Each sample weighs the labelled {units} its class has per sample "
                         "scored, so the classes count as in the labels, not as drawn "
                         f"(counted as drawn, overall accuracy {acc.counted_overall:.3f}).")
         head = "<th>precision (user's)</th><th>recall (producer's)</th><th>F1</th>"
-        img = ("<h2>Confusion matrix" + (f" (labelled {units} the samples stand for)"
+        img = ("<h2>Confusion matrix" + (" (labelled pixels the samples stand for)"
                                          if weighted else "") + "</h2>" + confusion_html(acc))
     else:
         summary, head, img = "No cross-validation was run.", "", ""

@@ -67,6 +67,11 @@ class Samples:
     # segment's labelled pixels fall in, not only the majority one its group is; a fold's
     # training segments that share one with its test segments are left out (cv.grouped_folds)
     touches: np.ndarray | None = None
+    # object-based samples: (n,) the pixels of each segment that carry its class inside the
+    # labels, and per class those of every segment kept before the cap: the cross-validation
+    # counts a segment by them, since the map is judged per pixel (cv_weights)
+    labelled_pixels: np.ndarray | None = None
+    labelled_pixels_per_class: dict[int, int] | None = None
 
 
 class _Reservoir:

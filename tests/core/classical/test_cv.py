@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from landlearn.core.classical.cv import (
-    _accuracy,
     _class_was_trained,
     fit_validated,
     grouped_folds,
     make_estimator,
 )
+from landlearn.core.classical.cv_weights import cv_accuracy as _accuracy
 from landlearn.core.classical.samples import Samples
 from landlearn.core.classical.train_classifier import ClassicalConfig
 from landlearn.core.geo.classes import ClassInfo

@@ -55,6 +55,9 @@ def test_majority_share_and_groups(scene, tmp_path):
     assert len(s.feature_names) == 4 and s.feature_names[0].startswith("mean_") and \
         s.feature_names[-1] == "count"
     assert s.segments["attributes"] == ["MEAN", "COUNT"] and s.segments["labelled_segments"] == 4
+    # the pixels of each segment that carry its class: what its cross-validation counts
+    np.testing.assert_array_equal(s.labelled_pixels, [400, 200, 240, 400])
+    assert s.labelled_pixels_per_class == {1: 600, 2: 240, 3: 400}
     np.testing.assert_allclose(s.band_mean, [275, 7, 8.25])  # every pixel of those segments
 
 
@@ -85,8 +88,8 @@ def test_pair_counts_merge_across_chunks():
     pc = _PairCounts()
     pc.add(np.array([5, 5, 9]), np.array([1, 2, 1]))
     pc.add(np.array([5, 9, 9]), np.array([2, 3, 3]))
-    seg, key, share = pc.majority()
-    assert list(seg) == [5, 9] and list(key) == [2, 3]
+    seg, key, n, share = pc.majority()
+    assert list(seg) == [5, 9] and list(key) == [2, 3] and list(n) == [2, 2]
     np.testing.assert_allclose(share, [2 / 3, 2 / 3])
 
 
