@@ -290,14 +290,25 @@ def _window_clusters(pairs: np.ndarray, unit: str, context: Neighbourhood,
 
 
 def all_points(labels: LabelConfig) -> bool:
+    return _all_geometries(labels, "points")
+
+
+def all_areas(labels: LabelConfig) -> bool:
+    """Whether a vector layer's labels are all polygons (no points or lines among them)."""
+    return _all_geometries(labels, "areas")
+
+
+def _all_geometries(labels: LabelConfig, kind: str) -> bool:
     from osgeo import gdal, ogr
 
     ds = open_dataset_or_none(labels.labels, gdal.OF_VECTOR)
     layer = ds.GetLayerByName(labels.layer) if labels.layer else ds.GetLayerByIndex(0)
-    points = (ogr.wkbPoint, ogr.wkbMultiPoint)
+    kinds = {"points": (ogr.wkbPoint, ogr.wkbMultiPoint),
+             "areas": (ogr.wkbPolygon, ogr.wkbMultiPolygon, ogr.wkbCurvePolygon,
+                       ogr.wkbMultiSurface)}[kind]
     declared = ogr.GT_Flatten(layer.GetGeomType())
     if declared != ogr.wkbUnknown:
-        return declared in points
+        return declared in kinds
     # a generic GEOMETRY layer (a GeoPackage of points saved without a type): its features
     # say, the first 10,000 of them (the report said 'grouped by polygon')
     layer.ResetReading()
@@ -305,7 +316,7 @@ def all_points(labels: LabelConfig) -> bool:
     for k, feat in enumerate(layer):
         geom = feat.GetGeometryRef()
         if geom is not None and not geom.IsEmpty():
-            if ogr.GT_Flatten(geom.GetGeometryType()) not in points:
+            if ogr.GT_Flatten(geom.GetGeometryType()) not in kinds:
                 return False
             seen = True
         if k >= 10_000:

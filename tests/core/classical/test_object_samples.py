@@ -198,3 +198,42 @@ def test_no_fold_trains_on_a_segment_that_shares_a_polygon_with_its_test_segment
         assert len(shared_polygons(train, test)) == 0
         assert len(shared_polygons(all_train, test)) > 0  # what the folds trained on before
     assert any("share a polygon with a fold's test segments" in m for m in progress.messages)
+
+
+def test_a_sliver_of_a_polygon_labels_no_segment(scene, tmp_path):
+    """Review 96: a 10 px corner of a water polygon made a 400 px grass segment a water
+    sample. A segment's labelled pixels must cover MIN_LABELLED_SHARE of it, when the
+    labels are areas; a point labels one pixel, and keeps its segment."""
+    from landlearn.core.classical.object_samples import MIN_LABELLED_SHARE
+    from landlearn.core.progress import RecordingProgress
+    from synthetic import points
+
+    assert MIN_LABELLED_SHARE == 0.25
+    labels = polygons(tmp_path / "l.gpkg", [
+        (2, box(0, 0, 2, 5)),              # segment 1: a 10 px corner (2.5%)
+        (1, box(0, 20, 20, 40)),           # segment 2: all of it
+        (2, box(0, 40, 5, 60)),            # segment 3: 100 px, 25%: kept
+        (1, box(0, 60, 4, 80)),            # segment 4: 80 px, 20%: left out
+        (2, box(0, 80, 20, 100)),          # segment 5: all of it
+    ], 32633)
+    progress = RecordingProgress()
+    s = collect_object_samples(config(scene, LabelConfig(labels, class_field="cls")), progress)
+    np.testing.assert_array_equal(s.x[:, 0], [200, 300, 500])  # segments 2, 3, 5
+    assert list(s.y) == [1, 2, 2] and s.segments["min_labelled_share"] == 0.25
+    assert any(m.startswith("2 more are left out: their labelled pixels cover under 25%")
+               for m in progress.messages)
+    # one point in each segment: all five kept
+    pts = points(tmp_path / "p.gpkg", [(1 + k % 2, (X0 + 200 * k + 5, Y0 - 5)) for k in range(5)],
+                 32633)
+    s = collect_object_samples(config(scene, LabelConfig(pts, class_field="cls")))
+    assert len(s.y) == 5 and s.segments["min_labelled_share"] == 0
+
+
+def test_a_label_raster_is_held_to_the_share_too(scene, tmp_path):
+    lab = np.zeros((20, 100), np.uint8)
+    lab[:2, :5] = 2  # a sliver of segment 1
+    lab[:, 20:40] = 1
+    lab[:, 40:60] = 2
+    path = write(tmp_path / "lab.tif", lab, nodata=0)
+    s = collect_object_samples(config(scene, LabelConfig(path)))
+    np.testing.assert_array_equal(s.x[:, 0], [200, 300])

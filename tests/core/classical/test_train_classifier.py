@@ -192,7 +192,8 @@ def test_object_based_package_records_its_segments(nc_objects):
     _, pkg, result, progress = nc_objects
     assert 250 < sum(result.samples.values()) < 400  # segments, not 500 pixels per class
     assert result.grouped_by == "polygon" and result.accuracy.overall > 0.4
-    assert any("segments over 7 classes from 32 polygons" in m for m in progress.messages)
+    # 4 small polygons cover under MIN_LABELLED_SHARE of every segment they touch
+    assert any("segments over 7 classes from 28 polygons" in m for m in progress.messages)
     package = read_package(str(pkg))
     info = package.landlearn
     assert info["segments"]["attributes"] == ["MEAN", "STD"]
