@@ -151,6 +151,7 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
         if areas:
             covered = np.rint(pixels / share) / _segment_sizes(seg_ds, grid.full_window, segs)
             thin = ok & (covered < MIN_LABELLED_SHARE)
+            _spare_classes(thin, ok, cls, lab.classes, progress)
             progress.info(f"{int(thin.sum())} more are left out: their labelled pixels cover "
                           f"under {MIN_LABELLED_SHARE:.0%} of them, so their attributes "
                           "describe mostly unlabelled ground")
@@ -164,9 +165,8 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
             raise InputError("segmented_raster", "class(es) " + ", ".join(
                 f"{c.value} '{c.name}'" for c in missing) + " label no segment" + (
                 " inside EXTENT (or their pixels there" if config.extent else " (their pixels")
-                + f" are under {MIN_LABEL_SHARE:.0%} of the labelled pixels" + (
-                    f", or cover under {MIN_LABELLED_SHARE:.0%}," if areas else "")
-                + " of every segment they touch); "
+                + f" are under {MIN_LABEL_SHARE:.0%} of the labelled pixels of every segment "
+                "they touch); "
                 + ("widen EXTENT, " if config.extent else "") + "segment more finely (a "
                 "higher SPECTRAL_DETAIL or a smaller MIN_SEGMENT_SIZE), or label more")
         classes = [c for c in lab.classes if c.value in available]
@@ -213,6 +213,24 @@ def _touches(segs: np.ndarray, pairs: tuple) -> np.ndarray:
     at = np.minimum(np.searchsorted(segs, seg), max(len(segs) - 1, 0))
     kept = (segs[at] == seg) if len(segs) else np.zeros(len(seg), dtype=bool)
     return np.column_stack([at[kept], group[kept]]).astype(np.int64)
+
+
+def _spare_classes(thin: np.ndarray, ok: np.ndarray, cls: np.ndarray, classes,
+                   progress: Progress) -> None:
+    """A class whose every segment is thin keeps its segments (``thin`` cleared for them),
+    said: a class the user labelled would otherwise vanish from the model (nc's class 7 at
+    a 0.5 share), where a sample of partly other ground still teaches something of it."""
+    names = {c.value: c.name for c in classes}
+    spared = [int(v) for v in np.unique(cls[thin]) if not (ok & ~thin & (cls == v)).any()]
+    if not spared:
+        return
+    thin &= ~np.isin(cls, spared)
+    progress.warning("Class(es) " + ", ".join(f"{v} '{names.get(v, v)}'" for v in spared)
+                     + f" label segments only where their labels cover under "
+                     f"{MIN_LABELLED_SHARE:.0%} of the segment: those segments are kept as "
+                     "samples all the same, though their attributes describe partly other "
+                     "ground; segment more finely (a higher SPECTRAL_DETAIL or a smaller "
+                     "MIN_SEGMENT_SIZE), or label more of them")
 
 
 def _segment_sizes(seg_ds, area, segs: np.ndarray, tile: int = 512) -> np.ndarray:

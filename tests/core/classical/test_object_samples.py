@@ -237,3 +237,24 @@ def test_a_label_raster_is_held_to_the_share_too(scene, tmp_path):
     path = write(tmp_path / "lab.tif", lab, nodata=0)
     s = collect_object_samples(config(scene, LabelConfig(path)))
     np.testing.assert_array_equal(s.x[:, 0], [200, 300])
+
+
+def test_a_class_labelling_only_thin_segments_keeps_them_said(scene, tmp_path):
+    """A class whose every segment its labels cover under MIN_LABELLED_SHARE would vanish
+    from the model (nc's class 7 at a 0.5 share stopped the run): its segments are kept,
+    with a warning; the other classes' thin segments still go."""
+    from landlearn.core.progress import RecordingProgress
+
+    labels = polygons(tmp_path / "l.gpkg", [
+        (3, box(0, 0, 2, 5)),              # segment 1: class 3's only one, 10 px (2.5%)
+        (1, box(0, 20, 20, 40)),           # segment 2: all of it
+        (1, box(0, 60, 4, 80)),            # segment 4: 20%, class 1 has segment 2: left out
+        (2, box(0, 80, 20, 100)),          # segment 5: all of it
+    ], 32633)
+    progress = RecordingProgress()
+    s = collect_object_samples(config(scene, LabelConfig(labels, class_field="cls")), progress)
+    np.testing.assert_array_equal(s.x[:, 0], [100, 200, 500])  # segments 1, 2, 5
+    assert list(s.y) == [3, 1, 2]
+    assert any(w.startswith("Class(es) 3 'Class 3' label segments only where their labels "
+                            "cover under 25%") for w in progress.warnings)
+    assert any(m.startswith("1 more are left out") for m in progress.messages)
