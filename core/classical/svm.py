@@ -127,7 +127,10 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
         # three or more classes (one of more than two it scores at float64's lowest for
         # the classes it lacks: scikit-learn's own behaviour, kept)
         two = len(classes) > 2 and any(len(np.unique(y[tr])) <= 2 for tr, _ in usable)
-        whole = len(usable) == len(calib_folds) and not two
+        # the folds' test sets must also cover every sample: a fold the buffer or cv.apart
+        # left one class to train on was dropped from the folds before they reached here
+        covered = sum(len(te) for _, te in usable) == len(y)
+        whole = len(usable) == len(calib_folds) and not two and covered
         if two:
             progress.warning("A cross-validation fold trains two classes only (the others' "
                              "polygons all lie in it), which scikit-learn's public "
@@ -135,6 +138,13 @@ def fit_svm_with_folds(config, x: np.ndarray, y: np.ndarray, folds: list | None,
                              "calibrated on folds of random pixels instead, which read a "
                              "little high (the fast path calibrates by polygon; it is off: "
                              f"{why_not()}).")
+        elif folds and not covered:
+            progress.warning("Some cross-validation fold had fewer than two classes left to "
+                             "train on and is not scored, so the folds do not cover every "
+                             "sample, which scikit-learn's public calibration needs: the "
+                             "SVM's probabilities are calibrated on folds of random pixels "
+                             "instead, which read a little high (the fast path calibrates by "
+                             f"polygon; it is off: {why_not()}).")
         n = int(min(3, max(2, np.bincount(np.searchsorted(classes, y)).min())))
         calibrated = _public_calibration(config, gamma, x, y, usable if whole else list(
             StratifiedKFold(n, shuffle=True, random_state=config.seed).split(xs, y)))

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import closing
 
 import numpy as np
@@ -131,11 +130,9 @@ WAIT_S = 0.1  # how often a wait for a tile's search asks for Cancel
 def _waited(job, stop):
     """``job``'s result, ``stop()`` asked every WAIT_S meanwhile: a tile's search at a large
     SPATIAL_DETAIL takes tens of seconds on a few cores, and Cancel was heard only after."""
-    while True:
-        try:
-            return job.result(timeout=WAIT_S)
-        except FutureTimeout:
-            stop()
+    while not wait([job], WAIT_S).done:  # not result(timeout): a tile's own TimeoutError
+        stop()
+    return job.result()
 
 
 _END = object()

@@ -227,6 +227,28 @@ def test_the_public_path_takes_folds_that_lack_a_class(monkeypatch):
                for w in progress.warnings)
 
 
+def test_the_public_path_takes_folds_that_do_not_cover_every_sample(monkeypatch):
+    """A fold the cross-validation's buffer or cv.apart left one class to train on is not
+    scored, so the folds' test sets miss its samples: scikit-learn's cross_val_predict
+    ("only works for partitions") stopped the public path. Random-pixel folds, said."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from landlearn.core.progress import RecordingProgress
+
+    monkeypatch.setenv("LANDLEARN_NO_FAST_PATHS", "1")
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(c, 1.0, (60, 2)) for c in ([0, 0], [4, 0])])
+    y = np.repeat([1, 2], 60)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(x, y))[:2]
+    progress = RecordingProgress()
+    model, pred, tested, proba = fit_svm_with_folds(_config(model_type="svm"), x, y, folds,
+                                                    progress)
+    assert tested.sum() == sum(len(te) for _, te in folds) < len(y)
+    assert (model.predict(x) == y).mean() > 0.95
+    assert any("do not cover every sample" in w and "folds of random pixels" in w
+               for w in progress.warnings)
+
+
 def test_a_fold_is_scored_without_its_test_samples_in_its_scaling(monkeypatch):
     """One test sample of a fold moved far away (an outlier, a cloud) must not move the
     scores of the fold's other test samples: its SVM never saw it. With the scaler fitted
