@@ -79,7 +79,7 @@ def raster_path(layer: QgsRasterLayer | None, key: str, feedback=None) -> str:
     if layer is None:
         raise QgsProcessingException(f"{key}: no raster layer was given or it could not be loaded")
     if layer.providerType() != "gdal":  # on-the-fly Raster Calculator, PostGIS, WCS
-        return provider_copy(layer, key, feedback)
+        return _with_qgis_nodata(provider_copy(layer, key, feedback), layer, key, feedback)
     source, options = _gdal_source(layer, key)
     crs_set = _crs_set_in_qgis(layer)
     nodata = (layer_nodata.nodata_set_in_qgis(layer, key, _band_types(source, options))
@@ -127,6 +127,21 @@ def raster_path(layer: QgsRasterLayer | None, key: str, feedback=None) -> str:
         feedback.pushInfo(f"{key}: reading '{layer.name()}' with the NoData set in QGIS "
                           f"({layer_nodata.describe(nodata)}; 'none': no NoData)")
     return out
+
+
+def _with_qgis_nodata(copy: str, layer: QgsRasterLayer, key: str, feedback) -> str:
+    """The NoData set in QGIS (Layer Properties > Transparency) written into a provider's
+    copy: QGIS's raster writer carries the provider's own NoData only, so a PostGIS
+    raster's undeclared -9999 fill, added there by the user, reached the engine as data."""
+    if not layer_nodata.touched(layer):
+        return copy
+    nodata = layer_nodata.nodata_set_in_qgis(layer, key, _band_types(copy, []))
+    if nodata:
+        layer_nodata.apply(copy, nodata)
+        if feedback is not None:
+            feedback.pushInfo(f"{key}: the copy of '{layer.name()}' takes the NoData set in "
+                              f"QGIS ({layer_nodata.describe(nodata)}; 'none': no NoData)")
+    return copy
 
 
 def optional_raster(alg, parameters, key: str, context, feedback=None) -> str | None:

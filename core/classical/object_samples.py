@@ -27,7 +27,7 @@ from ..geo.grid import tile_windows
 from ..geo.raster import RasterSource
 from ..geo.segments import open_segments, read_segments
 from ..labels.open import labelled_windows, open_labels
-from ..progress import NullProgress, Progress, SubProgress
+from ..progress import NullProgress, Progress, SubProgress, check
 from .samples import BLOCK, Samples, all_areas, all_points, pixel_groups
 from .segment_attributes import (
     DEFAULT_ATTRIBUTES,
@@ -149,12 +149,18 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
         # a point or a line labels a pixel or a strip of a segment: the share is for areas
         areas = not has_ids or all_areas(config.labels)
         if areas:
-            covered = np.rint(pixels / share) / _segment_sizes(seg_ds, grid.full_window, segs)
+            covered = np.rint(pixels / share) / _segment_sizes(seg_ds, grid.full_window, segs,
+                                                                progress)
             thin = ok & (covered < MIN_LABELLED_SHARE)
             _spare_classes(thin, ok, cls, lab.classes, progress)
+            names = {c.value: c.name for c in lab.classes}
+            per_class = ", ".join(f"{names.get(int(v), v)} {int((thin & (cls == v)).sum())} of "
+                                  f"{int((ok & (cls == v)).sum())}"
+                                  for v in np.unique(cls[thin]))
             progress.info(f"{int(thin.sum())} more are left out: their labelled pixels cover "
                           f"under {MIN_LABELLED_SHARE:.0%} of them, so their attributes "
-                          "describe mostly unlabelled ground")
+                          "describe mostly unlabelled ground"
+                          + (f" (per class: {per_class})" if per_class else ""))
             ok &= ~thin
         segs, cls, groups, pixels = segs[ok], cls[ok], groups[ok], pixels[ok]
         available = {int(v): int((cls == v).sum()) for v in np.unique(cls)}
@@ -233,11 +239,14 @@ def _spare_classes(thin: np.ndarray, ok: np.ndarray, cls: np.ndarray, classes,
                      "MIN_SEGMENT_SIZE), or label more of them")
 
 
-def _segment_sizes(seg_ds, area, segs: np.ndarray, tile: int = 512) -> np.ndarray:
+def _segment_sizes(seg_ds, area, segs: np.ndarray, progress: Progress,
+                   tile: int = 512) -> np.ndarray:
     """The pixels of each of the sorted ids ``segs`` in ``area``: the whole segment, as its
-    attributes describe it (segment_attributes), memory by the ids, not the raster."""
+    attributes describe it (segment_attributes), memory by the ids, not the raster; one
+    read of the segment ids, cancellable per window."""
     sizes = np.zeros(len(segs), np.int64)
     for win in tile_windows(area, (tile, tile)):
+        check(progress)
         ids, has = read_segments(seg_ds, win.intersection(area))
         ids = ids[has]
         at = np.clip(np.searchsorted(segs, ids), 0, len(segs) - 1)

@@ -129,7 +129,7 @@ def test_a_cancel_while_a_selection_is_copied_leaves_no_copy(provider, sample, t
     assert fingerprints(image, labels) == inputs
 
 
-def _calculated(path, formula):
+def _calculated(path, formula, size=None):
     """A Raster Calculator result created on the fly: the 'virtualraster' provider over
     ``path``, as QGIS's calculator makes it with 'Create on-the-fly raster'."""
     from qgis.core import QgsRasterDataProvider, QgsRasterLayer
@@ -137,7 +137,7 @@ def _calculated(path, formula):
     source = QgsRasterLayer(str(path), "strata")
     params = QgsRasterDataProvider.VirtualRasterParameters()
     params.crs, params.extent = source.crs(), source.extent()
-    params.width, params.height = source.width(), source.height()
+    params.width, params.height = size or (source.width(), source.height())
     params.formula = formula
     item = QgsRasterDataProvider.VirtualRasterInputLayers()
     item.name, item.uri, item.provider = "strata", str(path), "gdal"
@@ -175,6 +175,21 @@ def test_a_raster_of_another_provider_is_copied_for_the_engine(provider, sample,
     assert (truth < 0).any() and not valid[truth < 0].any() and valid[truth > 0].all()
 
 
+def test_the_copy_takes_the_nodata_set_in_qgis(provider, sample):
+    """Layer Properties > Transparency on a provider's layer: QGIS's writer carries only
+    the provider's own NoData, so a value the user added there reached the engine as data."""
+    import rasterio
+    from qgis.core import QgsRasterRange
+
+    from landlearn.processing_provider.layers import raster_path
+
+    layer = _calculated(sample / "nc_landsat7" / "strata.tif", '("strata@1" > 0) * "strata@1"')
+    layer.dataProvider().setUserNoDataValue(1, [QgsRasterRange(5, 5)])
+    with rasterio.open(raster_path(layer, "INPUT")) as copy:
+        assert copy.nodata == 5
+        assert (copy.read_masks(1)[copy.read(1) == 5] == 0).all()
+
+
 def test_a_cancel_while_a_raster_is_copied_leaves_no_copy(provider, sample, tmp_path,
                                                           monkeypatch):
     import pytest
@@ -186,13 +201,21 @@ def test_a_cancel_while_a_raster_is_copied_leaves_no_copy(provider, sample, tmp_
 
     monkeypatch.setattr(provider_raster.QgsProcessingUtils, "generateTempFilename",
                         lambda name: str(tmp_path / name))
-    layer = _calculated(sample / "nc_landsat7" / "strata.tif", '"strata@1"')
-    feedback = QgsProcessingFeedback()
-    feedback.cancel()
+    # 2,000 px a side: QGIS's writer goes by parts of 500 px and says its progress per part
+    layer = _calculated(sample / "nc_landsat7" / "strata.tif", '"strata@1"', (2000, 2000))
+    feedback, seen = QgsProcessingFeedback(), []
+
+    def cancel_on_first_part(percent):
+        seen.append(percent)
+        feedback.cancel()
+
+    feedback.progressChanged.connect(cancel_on_first_part)
     with pytest.raises(Cancelled):
         raster_path(layer, "INPUT", feedback)
+    assert seen and max(seen) < 50  # cancelled after its first parts, not at the end
     assert not list(tmp_path.iterdir())
-    assert raster_path(layer, "INPUT") == str(tmp_path / "calculated.tif")
+    small = _calculated(sample / "nc_landsat7" / "strata.tif", '"strata@1"')
+    assert raster_path(small, "INPUT") == str(tmp_path / "calculated.tif")
 
 
 def test_a_raster_too_large_to_copy_or_without_pixels_is_refused(provider, sample,

@@ -221,6 +221,7 @@ def test_a_sliver_of_a_polygon_labels_no_segment(scene, tmp_path):
     np.testing.assert_array_equal(s.x[:, 0], [200, 300, 500])  # segments 2, 3, 5
     assert list(s.y) == [1, 2, 2] and s.segments["min_labelled_share"] == 0.25
     assert any(m.startswith("2 more are left out: their labelled pixels cover under 25%")
+               and m.endswith("(per class: Class 1 1 of 2, Class 2 1 of 3)")
                for m in progress.messages)
     # one point in each segment: all five kept
     pts = points(tmp_path / "p.gpkg", [(1 + k % 2, (X0 + 200 * k + 5, Y0 - 5)) for k in range(5)],

@@ -343,7 +343,10 @@ def test_a_graph_heard_for_cancel_gives_the_same_probabilities(tmp_path, monkeyp
     monkeypatch.setattr(onnx_predictor, "POLL_S", 0.001)  # asked within every run
     heard = predictor(x, tta=True, is_canceled=lambda: asked.append(1) or False)
     assert len(asked) >= 4
-    monkeypatch.setattr(onnx_predictor.threading, "Thread", None)  # no thread: None fails
+    def no_thread(*args):
+        raise AssertionError("a run without is_canceled started a thread")
+
+    monkeypatch.setattr(onnx_predictor.OnnxPredictor, "_run_heard", no_thread)
     plain = predictor(x, tta=True)
     assert np.ptp(plain[:, 0]) > 0  # the map depends on the tile
     np.testing.assert_array_equal(heard, plain)
