@@ -80,7 +80,9 @@ def provider_copy(layer: QgsRasterLayer, key: str, feedback=None) -> str:
                                      "cannot be copied")
     writer = QgsRasterFileWriter(out)
     writer.setOutputFormat("GTiff")
-    writer.setCreateOptions(["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"])
+    # QGIS 3.44 renamed it (the old name deprecated, gone in QGIS 4)
+    options = getattr(writer, "setCreationOptions", None) or writer.setCreateOptions
+    options(["COMPRESS=DEFLATE", "TILED=YES", "BIGTIFF=IF_SAFER"])
     # the writer takes a raster feedback, not Processing's: progress and Cancel are passed
     # on per block, and QGIS's events let through (Cancel is a click on this thread)
     progress = FeedbackProgress(feedback)
