@@ -188,7 +188,9 @@ def add_deep_parameters(alg) -> None:
         "Empty: the descriptions, or Band_1, Band_2, ...", advanced=True)
     alg.add(QgsProcessingParameterString(
         "IGNORE_CLASSES", alg.tr("Ignore classes"), defaultValue="0", optional=True),
-        "Class values left out of the loss and the metrics, comma-separated. 0 is NoData.")
+        "Class values left out of the loss and the metrics, comma-separated. 0 is no label "
+        "(NoData) whatever is given here: ArcGIS's 'background' 0 is learnt only when it is "
+        "labelled as a class of its own (a value 1..255).")
     alg.add(QgsProcessingParameterNumber(
         "EPOCHS", alg.tr("Epochs"), QgsProcessingParameterNumber.Type.Integer, defaultValue=20),
         "Passes over the training chips (early stopping may end sooner).")

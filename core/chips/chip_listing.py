@@ -128,14 +128,22 @@ def _listed_pairs(folder: str) -> list[tuple[str, str, dict]]:
 
 
 def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
-    """map.txt's (image, label) texts, with '/' for ArcGIS's '\\'."""
+    """map.txt's (image, label) texts, with '/' for ArcGIS's '\\'. A line is cut after the
+    image's suffix, not at every space: ArcGIS writes absolute paths, and on Windows those
+    hold spaces ('C:/Users/Jane Doe/...'), which split into 'C:/Users/Jane' and 'Doe/...'."""
     pairs = []
     with open(map_txt, encoding="utf-8", errors="replace") as fh:
         for line in fh:
-            parts = line.replace("\\", "/").split()
+            text = line.replace("\\", "/").strip()
+            both = _MAP_LINE.match(text)
+            parts = [both.group(1), both.group(2)] if both else text.split()
             if len(parts) >= 2:
                 pairs.append((parts[0], parts[1]))
     return pairs
+
+
+_MAP_LINE = re.compile(r"^(.+?(?:" + "|".join(re.escape(s) for s in CHIP_SUFFIXES)
+                       + r"))\s+(.+?)$", re.IGNORECASE)
 
 
 def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]]:

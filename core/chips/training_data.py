@@ -70,6 +70,9 @@ class TrainingData:
     scaling_known: bool = False  # every folder says what its raster declared
     # per folder (Chip.folder): each band's own NoData; none given: ``nodata`` for every band
     band_nodata: list[list[float | None]] = field(default_factory=list)
+    # folders another tool wrote (ArcGIS Pro: no LandLearn description), whose label 0 that
+    # tool's training takes for a 'background' class where LandLearn's takes it for no label
+    foreign: list[str] = field(default_factory=list)
 
     @property
     def band_count(self) -> int:
@@ -138,6 +141,7 @@ class _Folder:
     scaling_known: bool = False  # the folder says (exports from 2026-12-05 on)
     # each band's own NoData (the export's description; a GeoTIFF chip records band 1's)
     band_nodata: list[float | None] | None = None
+    foreign: bool = False  # no LandLearn description (ArcGIS Pro's export)
 
 
 def _read_folder(path: str, index: int) -> _Folder:
@@ -233,7 +237,7 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
     return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
                    dtype, cell, crs, class_pixels, source, source_count,
                    _scaling(ours.get("SourceScaling"), count), "SourceScaling" in ours,
-                   _band_nodata(ours.get("NoData"), count, nodata))
+                   _band_nodata(ours.get("NoData"), count, nodata), not ours)
 
 
 def _band_nodata(raw, count: int, chip_nodata: float | None) -> list[float | None]:
@@ -378,4 +382,5 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         class_pixels=pixels, source_bands=first.source_bands,
         source_band_count=first.source_band_count, source_scaling=first.source_scaling,
         scaling_known=all(p.scaling_known for p in parts),
-        band_nodata=[p.band_nodata for p in parts])
+        band_nodata=[p.band_nodata for p in parts],
+        foreign=[p.path for p in parts if p.foreign])

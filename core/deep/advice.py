@@ -12,11 +12,16 @@ such labels should know, and compare before mapping.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 SPARSE_LABELS = 0.5  # labelled share of the training chips' pixels below which the note appears
 
 
-def sparse_labels_note(labelled_pixels: int, chip_pixels: int) -> str | None:
-    """A note when labels cover less than SPARSE_LABELS of the training chips, else None."""
+def sparse_labels_note(labelled_pixels: int, chip_pixels: int,
+                       foreign: Sequence[str] = ()) -> str | None:
+    """A note when labels cover less than SPARSE_LABELS of the training chips, else None.
+    ``foreign``: folders ArcGIS Pro exported, where the unlabelled pixels (0) are what
+    arcgis.learn trains as 'background' (see ARCGIS_BACKGROUND)."""
     if chip_pixels <= 0:
         return None
     share = labelled_pixels / chip_pixels
@@ -26,4 +31,18 @@ def sparse_labels_note(labelled_pixels: int, chip_pixels: int) -> str | None:
             "sparse-label sets (BENCHMARKS.md, Map quality) a random forest on the same labels "
             "(Train Classifier) reached a higher macro F1 than the default U-Net on the three "
             "smaller ones, the U-Net on the largest (a whole Sentinel-2 scene); train both and "
-            "compare them with Assess Accuracy on held-out labels before mapping")
+            "compare them with Assess Accuracy on held-out labels before mapping"
+            + (f". {arcgis_background(foreign)}" if foreign else ""))
+
+
+def arcgis_background(foreign: Sequence[str]) -> str:
+    """Why ArcGIS users' background vanishes. arcgis.learn trains a Classified Tiles label
+    of 0 as a class of its own ('background') unless told to ignore it; LandLearn reads 0 as
+    no label (IGNORE_CLASSES' 0, as everywhere in its maps), so a model of buildings on such
+    chips learns no 'other' and maps every pixel to a labelled class."""
+    where = ", ".join(f"'{f}'" for f in list(foreign)[:3]) + (" ..." if len(foreign) > 3 else "")
+    return (f"{where} {'was' if len(foreign) == 1 else 'were'} exported by ArcGIS: its "
+            "unlabelled pixels (0) are a 'background' class to arcgis.learn but no label to "
+            "LandLearn, so this model learns only the classes 1..255 and gives every pixel one "
+            "of them; to map features on a background (buildings, roads), label the "
+            "background as a class of its own (a value 1..255) and export again")

@@ -29,7 +29,7 @@ from ..runtime.deps import require
 from ..runtime.device import describe_device, native_bf16, resolve_device
 from ..seeds import check_seed
 from ..termination import Terminated, terminable
-from .advice import sparse_labels_note
+from .advice import arcgis_background, sparse_labels_note
 from .architectures import auto_encoder_depth, check_encoder_depth, has_detail_head
 from .band_matching import parse_bands
 from .batches import auto_batch
@@ -145,10 +145,13 @@ def _class_values(data, ignore: tuple[int, ...]) -> list[int]:
     if len(values) < 2:
         # IGNORE_CLASSES named when it took classes away, else the chips hold too few
         took = any(c.value in ignore and c.value != 0 for c in data.classes)
+        # one class of ArcGIS's chips: arcgis.learn would have trained it against its 0
+        foreign = getattr(data, "foreign", ())
         raise InputError("ignore_classes" if took else "training_data",
                          f"only {len(values)} class remains to learn "
                          f"({[c.name for c in data.classes]}, ignoring {list(ignore)}); a "
-                         "segmentation model needs at least two classes")
+                         "segmentation model needs at least two classes"
+                         + (f"; {arcgis_background(foreign)}" if foreign and not took else ""))
     return values
 
 
@@ -218,7 +221,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                          "255) is rightly left out; a class left out of the export is not: "
                          "export the training data again with it")
     sparse = sparse_labels_note(int(counts.sum()),
-                                len(split.train) * data.tile_size[0] * data.tile_size[1])
+                                len(split.train) * data.tile_size[0] * data.tile_size[1],
+                                data.foreign)
     if counts.sum() == 0:
         if split.valid and split.held_out:  # the held-out blocks took every labelled pixel
             raise InputError("validation_percent", f"the {len(split.valid)} validation chips "

@@ -109,3 +109,19 @@ def test_map_txt_is_the_list_and_the_manifest_describes_what_it_lists(tmp_path):
     got = chip_pairs(str(tmp_path))
     assert [os.path.basename(i) for i, _, _ in got] == ["001.tif", "002.tif"]
     assert [e for _, _, e in got] == [entries[1], {}]
+
+
+def test_map_txt_lines_of_windows_paths_with_spaces_pair_their_chips(tmp_path):
+    """ArcGIS writes absolute paths; on Windows they hold spaces ('C:\\Users\\Jane Doe\\..'),
+    and the line was split at every space: 'lists chips that do not exist, e.g. Jane'."""
+    for sub in ("images", "labels"):
+        os.makedirs(tmp_path / sub)
+        for k in range(2):
+            (tmp_path / sub / f"00{k}.TIF").write_bytes(b"")
+    far = "C:\\Users\\Jane Doe\\Documents\\ArcGIS\\Projects\\land cover\\chips"
+    (tmp_path / "map.txt").write_text("".join(
+        f"{far}\\images\\00{k}.TIF   {far}\\labels\\00{k}.TIF\r\n" for k in range(2)))
+    got = chip_pairs(str(tmp_path))
+    assert [(i, lab) for i, lab, _ in got] == [
+        (str(tmp_path / "images" / f"00{k}.TIF"), str(tmp_path / "labels" / f"00{k}.TIF"))
+        for k in range(2)]

@@ -83,6 +83,7 @@ def test_an_arcgis_style_folder_gets_blocks_from_georeferencing_and_stats_from_i
     np.testing.assert_allclose(td.mean, [b["Mean"] for b in expected], rtol=1e-9)
     np.testing.assert_allclose(td.std, [b["StdDev"] for b in expected], rtol=1e-9)
     assert (td.source_bands, td.class_pixels) == (None, ours.class_pixels)
+    assert td.foreign == [str(arcgis)] and ours.foreign == []  # ArcGIS's 0 is its background
     # blocks from each chip's own transform: chips share a block exactly when the export
     # put them in one (both count tile-sized cells from the same corner here)
     manifest = _json(export / "landlearn_manifest.json")["chips"]

@@ -365,7 +365,14 @@ def test_the_classes_to_learn_leave_the_ignored_ones_out():
     with pytest.raises(InputError, match="^IGNORE_CLASSES: only 1 class remains to learn"):
         _class_values(data, (1, 2, 5))
     one = SimpleNamespace(classes=[ClassInfo(3, "c3", (0, 0, 0))])
-    with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains to learn"):
+    with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains to learn") as e:
+        _class_values(one, (0,))
+    assert "ArcGIS" not in str(e.value)
+    # buildings exported by ArcGIS Pro: arcgis.learn trains them against its 0, LandLearn
+    # cannot, and says why
+    one.foreign = ["/data/buildings"]
+    with pytest.raises(InputError, match="'/data/buildings' was exported by ArcGIS: its "
+                       r"unlabelled pixels \(0\) are a 'background' class to arcgis.learn"):
         _class_values(one, (0,))
 
 
