@@ -111,6 +111,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             band_names=names_of(self.parameterAsString(parameters, "BAND_NAMES", context)),
             ignore_classes=ints_of(self.parameterAsString(parameters, "IGNORE_CLASSES", context),
                                    "IGNORE_CLASSES"),
+            background_value=self.parameterAsInt(parameters, "BACKGROUND_VALUE", context),
             epochs=self.parameterAsInt(parameters, "EPOCHS", context),
             batch_size=optional("BATCH_SIZE", self.parameterAsInt),
             encoder_depth=optional("ENCODER_DEPTH", self.parameterAsInt) or None,
@@ -189,8 +190,17 @@ def add_deep_parameters(alg) -> None:
     alg.add(QgsProcessingParameterString(
         "IGNORE_CLASSES", alg.tr("Ignore classes"), defaultValue="0", optional=True),
         "Class values left out of the loss and the metrics, comma-separated. 0 is no label "
-        "(NoData) whatever is given here: ArcGIS's 'background' 0 is learnt only when it is "
-        "labelled as a class of its own (a value 1..255).")
+        "(NoData) whatever is given here; to train it as ArcGIS's 'background', set "
+        "BACKGROUND_VALUE.")
+    alg.add(QgsProcessingParameterNumber(
+        "BACKGROUND_VALUE", alg.tr("Train unlabelled pixels as 'background' of value (0 = no)"),
+        QgsProcessingParameterNumber.Type.Integer, defaultValue=0, minValue=0, maxValue=255),
+        "0: the label chips' 0 is no label, left out of training (LandLearn's default: sparse "
+        "polygons say nothing about the ground between them). 1..255: their 0 on image data "
+        "is trained as a class of this value named 'background', as arcgis.learn trains "
+        "ArcGIS Pro's Classified Tiles, so a model of buildings or roads learns the ground "
+        "between them; the map shows it with this value. It must be a value no class uses.",
+        advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "EPOCHS", alg.tr("Epochs"), QgsProcessingParameterNumber.Type.Integer, defaultValue=20),
         "Passes over the training chips (early stopping may end sooner).")

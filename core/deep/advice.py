@@ -44,5 +44,6 @@ def arcgis_background(foreign: Sequence[str]) -> str:
     return (f"{where} {'was' if len(foreign) == 1 else 'were'} exported by ArcGIS: its "
             "unlabelled pixels (0) are a 'background' class to arcgis.learn but no label to "
             "LandLearn, so this model learns only the classes 1..255 and gives every pixel one "
-            "of them; to map features on a background (buildings, roads), label the "
-            "background as a class of its own (a value 1..255) and export again")
+            "of them; to map features on a background (buildings, roads) as arcgis.learn "
+            "does, set BACKGROUND_VALUE (a value 1..255 no class uses) to train the 0s as "
+            "'background', or label the background as a class of its own")

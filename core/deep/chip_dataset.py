@@ -9,10 +9,14 @@ budget, because reading and decoding GeoTIFFs every epoch is what slows CPU trai
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..chips.chip_reader import read_image_chip, read_label_chip
 from ..chips.training_data import Chip, TrainingData
+from ..errors import InputError
+from ..geo.classes import ClassInfo
 from ..geo.raster import band_nodata
 from .losses import IGNORE
 
@@ -30,10 +34,33 @@ def label_lut(class_values: list[int]) -> np.ndarray:
 F16_MAX = 65000.0  # float16 holds up to 65504
 
 
+def with_background(data: TrainingData, value: int, progress=None) -> TrainingData:
+    """``data`` with a class ``value`` named 'background' for its label chips' 0 (where the
+    image has data): arcgis.learn trains Classified Tiles' 0 so, and a model of buildings or
+    roads needs the ground between them as a class; LandLearn's 0 is no label otherwise.
+    ``value`` 0: ``data`` as it is."""
+    if not value:
+        return data
+    taken = next((c for c in data.classes if c.value == value), None)
+    if taken is not None:
+        free = next(v for v in range(255, 0, -1) if all(c.value != v for c in data.classes))
+        raise InputError("background_value", f"{value} is the chips' class '{taken.name}'; "
+                         f"choose a value no class uses (e.g. {free})")
+    if progress is not None:
+        progress.info(f"Unlabelled pixels (0) on image data are trained as class {value} "
+                      "'background' (BACKGROUND_VALUE)")
+    background = ClassInfo(value, "background", (224, 224, 224))
+    return replace(data, classes=sorted([*data.classes, background], key=lambda c: c.value))
+
+
 class ChipData:
-    def __init__(self, data: TrainingData, class_values: list[int]):
+    def __init__(self, data: TrainingData, class_values: list[int], background: int = 0):
+        """``background``: the class value the label chips' 0 is trained as (0: none); the
+        image's NoData stays out whatever the label says (``_read``)."""
         self.data = data
         self.lut = label_lut(class_values)
+        if background and background in class_values:
+            self.lut[0] = class_values.index(background)
         self.mean = data.mean.astype(np.float32)[:, None, None]
         std = data.std.astype(np.float32)
         self.scale = (1.0 / np.where(std > 0, std, 1.0)).astype(np.float32)[:, None, None]
@@ -86,7 +113,9 @@ class ChipData:
     def label_classes(self, index: int) -> np.ndarray:
         """(h, w) uint8 training class indices of the chip, IGNORE where no class (what the
         validation split counts): from its label chip alone, without reading the image,
-        unless the chip is cached already (then the image's NoData is IGNORE too)."""
+        unless the chip is cached already (then the image's NoData is IGNORE too; with a
+        background class, uncached, its 0s over the image's NoData count as background in
+        the split's balance, though training leaves them out)."""
         hit = self._cache.get(index)
         if hit is not None:
             return hit[1]

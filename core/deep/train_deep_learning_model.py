@@ -33,7 +33,7 @@ from .advice import arcgis_background, sparse_labels_note
 from .architectures import auto_encoder_depth, check_encoder_depth, has_detail_head
 from .band_matching import parse_bands
 from .batches import auto_batch
-from .chip_dataset import IGNORE, ChipData
+from .chip_dataset import IGNORE, ChipData, with_background
 from .chip_fit import check_batch, check_chip_size
 from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import NonFiniteOutputs, calibration_groups, evaluate
@@ -62,6 +62,9 @@ class TrainConfig:
     # the training chips' band names for that matching, when the raster has none
     band_names: tuple[str, ...] | None = None
     ignore_classes: tuple[int, ...] = (0,)
+    # 1..255: the label chips' 0 on valid image data trained as a class of this value named
+    # 'background' (arcgis.learn's reading of Classified Tiles); 0: 0 is no label
+    background_value: int = 0
     epochs: int = 20
     batch_size: int | None = None  # None: auto_batch (the same on CPU and GPU)
     encoder_depth: int | None = None  # None: fitted to the chip size (U-Nets; 5 otherwise)
@@ -116,6 +119,13 @@ class TrainConfig:
             raise InputError("chip_sampling", f"'{self.chip_sampling}' is not one of "
                              + ", ".join(SAMPLING))
         check_weighting(self.class_weighting)
+        if isinstance(self.background_value, bool) or not isinstance(self.background_value, int) \
+                or not 0 <= self.background_value <= 255:
+            raise InputError("background_value", f"{str(self.background_value)[:20]} is not a "
+                             "class value: use 1..255, or 0 to leave unlabelled pixels out")
+        if self.background_value and self.background_value in self.ignore_classes:
+            raise InputError("background_value", f"{self.background_value} is in "
+                             "IGNORE_CLASSES too: take it out there, or choose another value")
         check_model_output(self.output_model, {"training_data": list(self.training_data),
                                                "pretrained_weights": self.pretrained_weights})
 
@@ -197,10 +207,11 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     require("segmentation_models_pytorch")
     device = resolve_device(config.device)
     t0 = time.perf_counter()
-    data = read_training_data(config.training_data, progress)
+    data = with_background(read_training_data(config.training_data, progress),
+                           config.background_value, progress)
     values = _class_values(data, config.ignore_classes)
     names = [c.name for c in data.classes if c.value in values]
-    chips = ChipData(data, values)
+    chips = ChipData(data, values, config.background_value)
 
     def label(i: int):  # every label chip is read once for the split: cancellable
         if i % 64 == 0:

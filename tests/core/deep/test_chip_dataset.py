@@ -68,6 +68,37 @@ def test_chips_are_normalised_and_nodata_and_ignored_classes_become_ignore(folde
     assert np.all(np.abs(xs.mean(1)) < 0.2) and np.all(np.abs(xs.std(1) - 1) < 0.2)
 
 
+def test_a_background_value_trains_the_unlabelled_pixels_on_image_data(folder):
+    """BACKGROUND_VALUE: the label chips' 0 is a class 'background' (arcgis.learn's reading
+    of ArcGIS Pro's chips), but not where the image has no data; a value a class has is
+    refused with a free one."""
+    from landlearn.core.deep.chip_dataset import with_background
+    from landlearn.core.errors import InputError
+    from landlearn.core.progress import RecordingProgress
+
+    plain = read_training_data([str(folder)])
+    assert with_background(plain, 0) is plain
+    progress = RecordingProgress()
+    data = with_background(plain, 9, progress)
+    assert [(c.value, c.name) for c in data.classes][-1] == (9, "background")
+    assert [c.value for c in plain.classes] == [1, 2, 3]  # the folder's own list untouched
+    assert any("trained as class 9 'background'" in m for m in progress.messages)
+    chips = ChipData(data, [1, 2, 3, 9], background=9)
+    seen = 0
+    for i, chip in enumerate(data.chips):
+        with rasterio.open(chip.image) as ds, rasterio.open(chip.label) as ls:
+            nodata, lab = np.all(ds.read() == 0, axis=0), ls.read(1)
+        _, y = chips.load(i)
+        unlabelled = (lab == 0) & ~nodata
+        seen += int(unlabelled.sum())
+        assert (y[unlabelled] == 3).all() and (y[nodata] == IGNORE).all()
+        assert (y[lab == 2] == 1).all()
+    assert seen > 0
+    with pytest.raises(InputError, match="^BACKGROUND_VALUE: 2 is the chips' class 'Class 2'; "
+                       r"choose a value no class uses \(e.g. 255\)"):
+        with_background(plain, 2)
+
+
 def test_augmentation_keeps_image_and_labels_aligned():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
