@@ -61,14 +61,16 @@ def touched(layer: QgsRasterLayer) -> bool:
                for band in range(1, layer.bandCount() + 1))
 
 
-def nodata_set_in_qgis(layer: QgsRasterLayer, key: str,
-                       band_types: list[str]) -> NoDataOverrides:
+def nodata_set_in_qgis(layer: QgsRasterLayer, key: str, band_types: list[str],
+                       skip: frozenset[int] = frozenset()) -> NoDataOverrides:
     """Per band whose NoData in QGIS is not its file's: the one value GDAL should see, or
     None where the user unticked the file's and added none. ``band_types``: each band's
-    numpy type, as the file has it."""
+    numpy type, as the file has it; ``skip``: bands left as they are."""
     provider = layer.dataProvider()
     overrides: NoDataOverrides = {}
     for band, kind in enumerate(band_types, start=1):
+        if band in skip:
+            continue
         has = provider.sourceHasNoDataValue(band)
         file_value = float(provider.sourceNoDataValue(band)) if has else None
         used = has and provider.useSourceNoDataValue(band)

@@ -135,13 +135,41 @@ def _with_qgis_nodata(copy: str, layer: QgsRasterLayer, key: str, feedback) -> s
     raster's undeclared -9999 fill, added there by the user, reached the engine as data."""
     if not layer_nodata.touched(layer):
         return copy
-    nodata = layer_nodata.nodata_set_in_qgis(layer, key, _band_types(copy, []))
+    provider = layer.dataProvider()
+    # where the provider's own NoData is in use, QGIS's blocks give the values added in QGIS
+    # as that NoData already: the copy holds what QGIS shows
+    kept = frozenset(b for b in range(1, layer.bandCount() + 1)
+                     if provider.sourceHasNoDataValue(b) and provider.useSourceNoDataValue(b))
+    nodata = layer_nodata.nodata_set_in_qgis(layer, key, _band_types(copy, []), kept)
+    tagged = _nodata_tags(copy)
+    clash = [b for b, v in nodata.items() if v is not None and tagged.get(b) is not None
+             and not provider.sourceHasNoDataValue(b)]
+    if clash:
+        # the Raster Calculator's own NoData (QGIS before 3.40), declared on the copy: a
+        # GeoTIFF band holds one NoData value, and the one added in QGIS would unmark it
+        raise QgsProcessingException(
+            f"{key}: layer '{layer.name()}' holds the Raster Calculator's NoData "
+            f"({tagged[clash[0]]:g}) and a NoData value added in QGIS "
+            f"({layer_nodata.describe({b: nodata[b] for b in clash})}); GDAL reads one "
+            "NoData value per band: save the layer as a file first (Raster > Conversion > "
+            "Translate), or remove the value added in Layer Properties > Transparency")
     if nodata:
         layer_nodata.apply(copy, nodata)
         if feedback is not None:
             feedback.pushInfo(f"{key}: the copy of '{layer.name()}' takes the NoData set in "
                               f"QGIS ({layer_nodata.describe(nodata)}; 'none': no NoData)")
     return copy
+
+
+def _nodata_tags(path: str) -> dict[int, float | None]:
+    """Each band's NoData tag in a file LandLearn wrote."""
+    from osgeo import gdal
+
+    ds = gdal.Open(path)
+    try:
+        return {b: ds.GetRasterBand(b).GetNoDataValue() for b in range(1, ds.RasterCount + 1)}
+    finally:
+        ds = None
 
 
 def optional_raster(alg, parameters, key: str, context, feedback=None) -> str | None:

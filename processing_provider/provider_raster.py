@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 
 from qgis.core import (
+    Qgis,
     QgsCoordinateTransformContext,
     QgsProcessingException,
     QgsProcessingUtils,
@@ -105,8 +106,8 @@ def provider_copy(layer: QgsRasterLayer, key: str, feedback=None) -> str:
         raise QgsProcessingException(f"{key}: layer '{layer.name()}' ({kind} provider) could "
                                      f"not be copied to a GeoTIFF (QGIS's writer error "
                                      f"{code}); save it as a file first")
-    if kind == "virtualraster" and not any(provider.sourceHasNoDataValue(b)
-                                           for b in range(1, bands + 1)):
+    if kind == "virtualraster" and Qgis.QGIS_VERSION_INT < 34000 and not any(
+            provider.sourceHasNoDataValue(b) for b in range(1, bands + 1)):
         _calculator_nodata(out)
     return out
 
@@ -115,8 +116,8 @@ def _calculator_nodata(path: str) -> None:
     """The Raster Calculator's NoData declared on the copy. Where an input pixel is NoData,
     QGIS 3.22's on-the-fly provider computes the calculator's NoData value (-3.4028235e38,
     float32's lowest) without declaring it (QGIS 3.40's gives NaN, which the engine takes
-    for NoData anyway): read as a value, it stopped Assess Accuracy ('the value -3.40282e+38')
-    and would have reached a model as an extreme value."""
+    for NoData anyway, so not there): read as a value, it stopped Assess Accuracy ('the
+    value -3.40282e+38') and would have reached a model as an extreme value."""
     import numpy as np
     from osgeo import gdal
 

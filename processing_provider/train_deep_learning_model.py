@@ -199,7 +199,9 @@ def add_deep_parameters(alg) -> None:
         "polygons say nothing about the ground between them). 1..255: their 0 on image data "
         "is trained as a class of this value named 'background', as arcgis.learn trains "
         "ArcGIS Pro's Classified Tiles, so a model of buildings or roads learns the ground "
-        "between them; the map shows it with this value. It must be a value no class uses.",
+        "between them; the map shows it with this value. It must be a value no class uses. "
+        "It applies to every folder of TRAINING_DATA, LandLearn's exports too (their 0 is "
+        "the ground outside the polygons, and a label raster's NoData).",
         advanced=True)
     alg.add(QgsProcessingParameterNumber(
         "EPOCHS", alg.tr("Epochs"), QgsProcessingParameterNumber.Type.Integer, defaultValue=20),

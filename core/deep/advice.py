@@ -41,8 +41,9 @@ def arcgis_background(foreign: Sequence[str]) -> str:
     no label (IGNORE_CLASSES' 0, as everywhere in its maps), so a model of buildings on such
     chips learns no 'other' and maps every pixel to a labelled class."""
     where = ", ".join(f"'{f}'" for f in list(foreign)[:3]) + (" ..." if len(foreign) > 3 else "")
-    return (f"{where} {'was' if len(foreign) == 1 else 'were'} exported by ArcGIS: its "
-            "unlabelled pixels (0) are a 'background' class to arcgis.learn but no label to "
+    return (f"{where} {'has' if len(foreign) == 1 else 'have'} no LandLearn description "
+            "(ArcGIS Pro's export): its unlabelled pixels (0) are a 'background' class to "
+            "arcgis.learn but no label to "
             "LandLearn, so this model learns only the classes 1..255 and gives every pixel one "
             "of them; to map features on a background (buildings, roads) as arcgis.learn "
             "does, set BACKGROUND_VALUE (a value 1..255 no class uses) to train the 0s as "

@@ -43,9 +43,12 @@ def with_background(data: TrainingData, value: int, progress=None) -> TrainingDa
         return data
     taken = next((c for c in data.classes if c.value == value), None)
     if taken is not None:
-        free = next(v for v in range(255, 0, -1) if all(c.value != v for c in data.classes))
+        used = {c.value for c in data.classes}
+        # above the classes, not 255: the usual NoData of label rasters
+        free = next((v for v in range(max(used) + 1, 255) if v not in used),
+                    next((v for v in range(1, 255) if v not in used), None))
         raise InputError("background_value", f"{value} is the chips' class '{taken.name}'; "
-                         f"choose a value no class uses (e.g. {free})")
+                         "choose a value no class uses" + (f" (e.g. {free})" if free else ""))
     if progress is not None:
         progress.info(f"Unlabelled pixels (0) on image data are trained as class {value} "
                       "'background' (BACKGROUND_VALUE)")
@@ -72,6 +75,11 @@ class ChipData:
         # are left out, and said (``undeclared``)
         self.declared = np.zeros(256, bool)
         self.declared[[0] + [c.value for c in data.classes if 0 <= c.value <= 255]] = True
+        if background:
+            # a label pixel holding the background's own value is no class the folders
+            # declared (fill, such as 255): left out and said, not trained as background
+            self.declared[background] = False
+            self.lut[background] = IGNORE
         self._undeclared: dict[str, tuple[int, tuple[int, ...]]] = {}
 
     def indices(self, label_path: str, lab: np.ndarray) -> np.ndarray:

@@ -233,7 +233,7 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                          "export the training data again with it")
     sparse = sparse_labels_note(int(counts.sum()),
                                 len(split.train) * data.tile_size[0] * data.tile_size[1],
-                                data.foreign)
+                                () if config.background_value else data.foreign)
     if counts.sum() == 0:
         if split.valid and split.held_out:  # the held-out blocks took every labelled pixel
             raise InputError("validation_percent", f"the {len(split.valid)} validation chips "

@@ -16,7 +16,7 @@ def test_sparse_labels_of_arcgis_chips_say_that_their_0_was_a_background_class()
     """arcgis.learn trains a Classified Tiles label 0 as 'background'; LandLearn reads it
     as no label, so a model of buildings on ArcGIS's chips has no 'other' class."""
     note = sparse_labels_note(31, 100, ["/data/a", "/data/b"])
-    assert "'/data/a', '/data/b' were exported by ArcGIS" in note
+    assert "'/data/a', '/data/b' have no LandLearn description (ArcGIS Pro's export)" in note
     assert "label the background as a class of its own" in note
     assert "ArcGIS" not in sparse_labels_note(31, 100)
     assert sparse_labels_note(90, 100, ["/data/a"]) is None  # wall to wall: nothing lost

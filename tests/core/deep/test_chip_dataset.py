@@ -95,8 +95,15 @@ def test_a_background_value_trains_the_unlabelled_pixels_on_image_data(folder):
         assert (y[lab == 2] == 1).all()
     assert seen > 0
     with pytest.raises(InputError, match="^BACKGROUND_VALUE: 2 is the chips' class 'Class 2'; "
-                       r"choose a value no class uses \(e.g. 255\)"):
+                       r"choose a value no class uses \(e.g. 4\)"):
         with_background(plain, 2)
+    # a label pixel holding the background's own value is fill, not background: left out
+    # and said (255, the usual label NoData, was trained as background)
+    data = with_background(plain, 255)
+    chips = ChipData(data, [1, 2, 3, 255], background=255)
+    lab = np.array([[0, 255], [1, 3]], np.int64)
+    assert chips.indices("x.tif", lab).tolist() == [[3, IGNORE], [0, 2]]
+    assert chips.undeclared() is not None
 
 
 def test_augmentation_keeps_image_and_labels_aligned():

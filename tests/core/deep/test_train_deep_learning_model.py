@@ -371,8 +371,9 @@ def test_the_classes_to_learn_leave_the_ignored_ones_out():
     # buildings exported by ArcGIS Pro: arcgis.learn trains them against its 0, LandLearn
     # cannot, and says why
     one.foreign = ["/data/buildings"]
-    with pytest.raises(InputError, match="'/data/buildings' was exported by ArcGIS: its "
-                       r"unlabelled pixels \(0\) are a 'background' class to arcgis.learn"):
+    with pytest.raises(InputError, match="'/data/buildings' has no LandLearn description "
+                       r"\(ArcGIS Pro's export\): its unlabelled pixels \(0\) are a "
+                       "'background' class to arcgis.learn"):
         _class_values(one, (0,))
 
 
