@@ -31,7 +31,8 @@ def _run(params):
     return processing.run("landlearn:rasterizelabels", params)
 
 
-def test_text_polygons_on_sample_are_styled_and_named(provider, sample, tmp_path):
+def test_text_polygons_on_sample_are_styled_and_named(provider, sample, tmp_path,
+                                                     monkeypatch):
     from qgis.core import QgsRasterLayer
 
     s2 = sample / "s2_osm_sparse"
@@ -50,8 +51,12 @@ def test_text_polygons_on_sample_are_styled_and_named(provider, sample, tmp_path
     # loaded by Processing (without its default style), the .qml is applied all the same:
     # the legend showed bare numbers
     import processing
+    from processing.gui import Postprocessing
     from qgis.core import QgsProject
 
+    # no window here: pytest-qgis's stand-in interface gives a mock layer tree, which QGIS
+    # 3.44's loading hands to C++ (a TypeError); without one the layers go to the project
+    monkeypatch.setattr(Postprocessing, "iface", None, raising=False)  # 3.22 uses none
     loaded = processing.runAndLoadResults("landlearn:rasterizelabels", {
         "INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
         "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass",
