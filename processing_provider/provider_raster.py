@@ -20,8 +20,8 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingUtils,
     QgsRasterBlockFeedback,
-    QgsRasterDataProvider,
     QgsRasterFileWriter,
+    QgsRasterInterface,
     QgsRasterLayer,
     QgsRasterPipe,
 )
@@ -31,16 +31,12 @@ from .feedback import FeedbackProgress
 
 __all__ = ["provider_copy"]
 
-_SIZE = QgsRasterDataProvider.Size if hasattr(QgsRasterDataProvider, "Size") else None
-
-
 def _has_size(provider) -> bool:
-    """Whether the provider has a grid of its own (WMS and tiles do not)."""
-    if _SIZE is None:  # QGIS >= 3.38 keeps it in Qgis.RasterInterfaceCapability only
-        from qgis.core import Qgis
-
-        return bool(provider.capabilities() & Qgis.RasterInterfaceCapability.Size)
-    return bool(provider.capabilities() & _SIZE)
+    """Whether the provider has a grid of its own (WMS and tiles do not). The flag moved to
+    Qgis.RasterInterfaceCapability in QGIS 3.38; before, QgsRasterInterface.Capability."""
+    scoped = getattr(Qgis, "RasterInterfaceCapability", None)
+    size = scoped.Size if scoped is not None else QgsRasterInterface.Capability.Size
+    return bool(provider.capabilities() & size)
 
 
 def provider_copy(layer: QgsRasterLayer, key: str, feedback=None) -> str:
