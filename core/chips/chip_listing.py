@@ -6,6 +6,7 @@ from training_data.py, which reads what a folder says about its bands and classe
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
@@ -147,22 +148,18 @@ _MAP_LINE = re.compile(r"^(.+?(?:" + "|".join(re.escape(s) for s in CHIP_SUFFIXE
 
 
 def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]]:
-    """Block ids from each chip's own transform: tile-sized cells of the folder's map space.
-    A transform without a CRS (a world file without .prj) places the chips as well: only
-    the folder is not compared with others (shared_grid.py)."""
+    """Block ids from each chip's own transform: tile-sized cells of the folder's map space,
+    a chip in the cell of its centre. A transform without a CRS (a world file without .prj)
+    places the chips as well: only the folder is not compared with others (shared_grid.py).
+    A rotated chip (ArcGIS's ROTATION_ANGLE copies, written with a rotated world file) lies
+    in the cell of its centre too, with its unrotated twin: placed nowhere, each was a
+    block of its own, and a validation chip's rotated copies were trained on."""
     placed = []
     crs = False
     for image, _, _ in pairs:
         with open_chip(image) as ds:
-            t, b = ds.transform, ds.bounds
             crs = crs or ds.crs is not None
-            # bounds as (min x, min y, max x, max y): a south-up world file (e > 0) gives
-            # rasterio's bottom above its top, and no overlap was ever found
-            box = (min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3]))
-            # a rotated transform (b, d not 0) places no chip on a north-up grid: alone
-            placed.append(None if ds.crs is None and t.is_identity or not t.is_rectilinear
-                          or t.a == 0 or t.e == 0
-                          else (t.c, t.f, abs(t.a), abs(t.e), box, t.e > 0))
+            placed.append(_placement(ds))
     if any(p is None for p in placed) or not placed:
         return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
     if not crs and len(placed) > 1 and len({(p[0], p[1]) for p in placed}) < 2:
@@ -177,3 +174,18 @@ def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]
         row = int(abs(y - y0) / (ry * tile[1]) + 1e-6)
         out.append((row * 100_000 + col, bounds))
     return out
+
+
+def _placement(ds) -> tuple | None:
+    """(centre x, centre y, pixel width, pixel height, bounds, south-up) of an open chip,
+    or None where its transform places it nowhere (none, or degenerate). Bounds are
+    (min x, min y, max x, max y) around its corners: a south-up world file (e > 0) gave
+    rasterio's bottom above its top, and no overlap was ever found."""
+    t = ds.transform
+    if ds.crs is None and t.is_identity or abs(t.determinant) == 0:
+        return None
+    w, h = ds.width, ds.height
+    xs, ys = zip(*(t * (c, r) for c, r in ((0, 0), (w, 0), (0, h), (w, h))))
+    cx, cy = t * (w / 2, h / 2)
+    rx, ry = math.hypot(t.a, t.d), math.hypot(t.b, t.e)
+    return cx, cy, rx, ry, (min(xs), min(ys), max(xs), max(ys)), t.e > 0

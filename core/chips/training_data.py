@@ -22,6 +22,7 @@ from .band_stats import BandStats
 from .chip_listing import chip_pairs, georef_blocks, load_json
 from .chip_reader import PARAM, open_chip, read_image_chip
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
+from .empty_bands import kept_bands, pooled_stats
 from .folder_pooling import same_bands, same_pixels
 from .shared_grid import overlapping_apart, share_blocks
 
@@ -73,16 +74,30 @@ class TrainingData:
     # folders another tool wrote (ArcGIS Pro: no LandLearn description), whose label 0 that
     # tool's training takes for a 'background' class where LandLearn's takes it for no label
     foreign: list[str] = field(default_factory=list)
+    # the 0-based bands of each chip file the model reads, in order (None: all): bands with
+    # no valid pixel in any chip are left out (empty_bands.py), and how many the files hold
+    chip_bands: list[int] | None = None
+    chip_band_count: int | None = None
 
     @property
     def band_count(self) -> int:
         return len(self.band_names)
 
+    def read_image(self, chip: Chip) -> tuple[np.ndarray, np.ndarray, list[float | None]]:
+        """(pixels (the bands the model reads, h, w), missing (h, w) bool, those bands' own
+        NoData) of ``chip``: what training, calibration and checks read."""
+        if self.chip_bands is None:
+            pixels, missing = read_image_chip(chip.image, self.band_count, self.tile_size)
+            return pixels, missing, self.nodata_of(chip)
+        pixels, missing = read_image_chip(chip.image, self.chip_band_count, self.tile_size)
+        nodata = self.nodata_of(chip)
+        return pixels[self.chip_bands], missing, [nodata[b] for b in self.chip_bands]
+
     def nodata_of(self, chip: Chip) -> list[float | None]:
         """Each band's own NoData in ``chip``'s folder."""
         if chip.folder < len(self.band_nodata):
             return self.band_nodata[chip.folder]
-        return [self.nodata] * self.band_count
+        return [self.nodata] * (self.chip_band_count or self.band_count)
 
 
 def _color(raw) -> tuple[int, int, int] | None:
@@ -328,18 +343,8 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
                 p.chips, len(p.bands), p.tile, nodata=p.band_nodata)
     w = np.stack([np.broadcast_to(np.asarray(p.weight, np.float64), (len(first.bands),))
                   for p in parts])  # (folders, bands)
-    total = w.sum(0)
-    if not (total > 0).all():
-        empty = [first.bands[b] for b in np.flatnonzero(total <= 0)]
-        raise InputError(PARAM, f"band(s) {empty[:5]} hold no valid pixel in any chip (all "
-                         "NoData); export the training data without them (BAND_INDEXES)")
-    means = np.stack([p.mean for p in parts])
-    mean = (w * means).sum(0) / total
-    var = (w * (np.stack([p.std for p in parts]) ** 2 + (means - mean) ** 2)).sum(0) / total
-    # a band's min and max from the folders where it has pixels (an all-NoData band's
-    # summary is 0, 0)
-    minimum = np.where(w > 0, np.stack([p.minimum for p in parts]), np.inf).min(0)
-    maximum = np.where(w > 0, np.stack([p.maximum for p in parts]), -np.inf).max(0)
+    kept = kept_bands(w.sum(0), first.bands, progress)
+    mean, std, minimum, maximum = pooled_stats(w, parts, kept)
     classes: dict[int, ClassInfo] = {}
     pixels: dict[int, int] = {}
     named: dict[str, tuple[int, str]] = {}  # a given name -> (its value, its folder)
@@ -374,13 +379,20 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
                              "trained on through the other and the validation score reads "
                              "high. Export both from rasters in one CRS (reproject one) to "
                              "hold each place out in both.")
+    every = len(first.bands)
+    source = first.source_bands or list(range(1, every + 1))
     return TrainingData(
         folders=[p.path for p in parts], chips=[c for chips in shared for c in chips],
-        classes=[classes[v] for v in sorted(classes)], band_names=first.bands, mean=mean,
-        std=np.sqrt(var), minimum=minimum, maximum=maximum, tile_size=first.tile,
-        nodata=first.nodata, dtype=first.dtype, cell_size=first.cell, crs_wkt=first.crs,
-        class_pixels=pixels, source_bands=first.source_bands,
-        source_band_count=first.source_band_count, source_scaling=first.source_scaling,
+        classes=[classes[v] for v in sorted(classes)],
+        band_names=[first.bands[b] for b in kept], mean=mean, std=std, minimum=minimum,
+        maximum=maximum, tile_size=first.tile, nodata=first.nodata, dtype=first.dtype,
+        cell_size=first.cell, crs_wkt=first.crs, class_pixels=pixels,
+        # bands left out: the model reads the others of the raster the chips came from
+        source_bands=first.source_bands if len(kept) == every else [source[b] for b in kept],
+        source_band_count=first.source_band_count or (None if len(kept) == every else every),
+        source_scaling=first.source_scaling if first.source_scaling is None
+        else [first.source_scaling[b] for b in kept],
         scaling_known=all(p.scaling_known for p in parts),
         band_nodata=[p.band_nodata for p in parts],
-        foreign=[p.path for p in parts if p.foreign])
+        foreign=[p.path for p in parts if p.foreign],
+        chip_bands=None if len(kept) == every else kept, chip_band_count=every)

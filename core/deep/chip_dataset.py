@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..chips.chip_reader import read_image_chip, read_label_chip
+from ..chips.chip_reader import read_label_chip
 from ..chips.training_data import Chip, TrainingData
 from ..errors import InputError
 from ..geo.classes import ClassInfo
@@ -142,11 +142,11 @@ class ChipData:
 
     def _read(self, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
         # NaN, +-inf, NoData and the chip's mask: what Classify Pixels reads as missing
-        raw, invalid = read_image_chip(chip.image, self.data.band_count, self.data.tile_size)
+        raw, invalid, nodata = self.data.read_image(chip)
         lab = read_label_chip(chip.label, self.data.tile_size)
         x = (raw.astype(np.float32) - self.mean) * self.scale
         x[:, invalid] = 0.0
-        holes = band_nodata(raw, self.data.nodata_of(chip))
+        holes = band_nodata(raw, nodata)
         if holes is not None:
             # one band's own NoData where others have data: that band's mean (z 0), as the
             # export's statistics leave it out and Classify Pixels reads it (stream.py)

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..chips.chip_reader import read_image_chip
 from ..chips.training_data import TrainingData
 from ..geo.raster import band_nodata
 from ..model_package.onnx_graph import OPSET
@@ -74,9 +73,9 @@ def raw_chips_with_data(data: TrainingData, chips: Sequence, mean
     mean = np.asarray(mean, np.float64)
     out = []
     for chip in chips:
-        pixels, missing = read_image_chip(chip.image, data.band_count, data.tile_size)
+        pixels, missing, nodata = data.read_image(chip)
         x = np.where(missing, mean[:, None, None], pixels.astype(np.float64))
-        holes = band_nodata(pixels, data.nodata_of(chip))
+        holes = band_nodata(pixels, nodata)
         if holes is not None:  # a band's own NoData: its mean, as chip_dataset and stream
             x = np.where(holes, mean[:, None, None], x)
         out.append((x.astype(np.float32), ~missing))

@@ -384,6 +384,8 @@ def _network(config, data, values, ckpt, notes, progress):
                         encoder_depth=config.encoder_depth, detail_head=config.detail_head)
     if ckpt is not None:
         bands = list(config.band_names or data.band_names)
+        if data.chip_bands is not None and len(bands) == data.chip_band_count:
+            bands = [bands[b] for b in data.chip_bands]  # named before empty bands left out
         if len(bands) != data.band_count:
             raise InputError("band_names", f"{len(bands)} names for {data.band_count} bands of "
                              "the training chips; name each band once, in order")

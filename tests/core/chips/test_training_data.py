@@ -155,6 +155,32 @@ def test_south_up_chips_and_one_made_up_transform_are_placed_as_they_are(export,
     assert len({c.block for c in td.chips}) == len(td.chips)
 
 
+@pytest.mark.parametrize("angle", [90, 30])
+def test_rotated_chips_lie_in_the_block_of_their_centre(export, tmp_path, angle):
+    """Chips written with a rotated world file (ArcGIS's ROTATION_ANGLE copies) were placed
+    nowhere, each a block of its own, so a validation chip's rotated twin could be trained
+    on; placed by their centres they fall in their unrotated twins' blocks."""
+    ours = read_training_data([export])
+    pairs = range(len(ours.chips))
+
+    def rotated(data, profile):
+        pivot = (profile["width"] / 2, profile["height"] / 2)
+        return data, dict(profile, transform=profile["transform"]
+                          * rasterio.Affine.rotation(angle, pivot=pivot))
+
+    turned = _arcgis_copy(export, tmp_path / "turned", keep_stats=True)
+    _rewrite_chips(turned, rotated)
+    td = read_training_data([turned])
+    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
+        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
+    assert len({c.block for c in td.chips}) < len(td.chips)
+    for a, b in zip(td.chips, ours.chips):
+        if angle == 90:  # a square chip a quarter turn round: the same ground
+            np.testing.assert_allclose(a.bounds, b.bounds)
+        else:  # around it
+            assert a.bounds[0] < b.bounds[0] and a.bounds[3] > b.bounds[3]
+
+
 def test_folders_combine_with_weighted_statistics(export, sample, tmp_path):
     half = tmp_path / "half"
     shutil.copytree(export, half)
