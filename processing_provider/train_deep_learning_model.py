@@ -119,6 +119,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             learning_rate=optional("LEARNING_RATE", self.parameterAsDouble),
             validation_percent=self.parameterAsDouble(parameters, "VALIDATION_PERCENT", context),
             early_stopping=self.parameterAsInt(parameters, "EARLY_STOPPING", context),
+            monitor=self.choice(parameters, "MONITOR"),
             loss=self.choice(parameters, "LOSS"),
             class_weighting=self.choice(parameters, "CLASS_WEIGHTING"),
             chip_sampling=self.choice(parameters, "CHIP_SAMPLING"),
@@ -229,8 +230,19 @@ def add_deep_parameters(alg) -> None:
     alg.add(QgsProcessingParameterNumber(
         "EARLY_STOPPING", alg.tr("Early stopping patience (epochs, 0 = off)"),
         QgsProcessingParameterNumber.Type.Integer, defaultValue=5),
-        "Stop after this many epochs without a better validation mean IoU, counted from the "
-        "epoch the one-cycle learning rate peaks (30% of EPOCHS) at the earliest.")
+        "Stop after this many epochs without a better MONITOR figure (validation mean IoU "
+        "by default), counted from the epoch the one-cycle learning rate peaks (30% of "
+        "EPOCHS) at the earliest.")
+    alg.add_choice("MONITOR", "Monitor (picks the best epoch)",
+                   [("mean_iou", "Validation mean IoU"), ("valid_loss", "Validation loss"),
+                    ("accuracy", "Validation accuracy"), ("macro_f1", "Validation macro F1")],
+                   "mean_iou",
+                   "The validation figure that picks the epoch the package keeps and that "
+                   "early stopping waits to improve (arcgis.learn's monitor; ArcGIS's "
+                   "default is the loss). Mean IoU and macro F1 weigh every class alike, "
+                   "accuracy follows the common classes, the loss the confidence too. With "
+                   "VALIDATION_PERCENT 0 the training loss decides whatever is chosen.",
+                   advanced=True)
     alg.add_choice("LOSS", "Loss", LOSSES, "crossentropy",
                     "Training loss; all skip NoData and ignored classes.", advanced=True)
     alg.add_choice("CLASS_WEIGHTING", "Class weighting",

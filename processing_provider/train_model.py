@@ -96,7 +96,7 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
                 given["LABEL_RASTER"] = given.pop("LABELS")
         child = {k: v for k, v in given.items() if k in keys}
         for key in ("ARCHITECTURE", "BACKBONE", "LOSS", "CLASS_WEIGHTING", "CHIP_SAMPLING",
-                    "DEVICE"):
+                    "DEVICE", "MONITOR"):
             if key in child:
                 child[key] = self.choice(parameters, key)
         return processing.run(f"landlearn:{target}", child, context=context, feedback=feedback,
@@ -107,7 +107,7 @@ DEEP_KEYS = {"TRAINING_DATA", "ARCHITECTURE", "BACKBONE", "ENCODER_DEPTH", "DETA
              "PRETRAINED_WEIGHTS",
              "PRETRAINED_BANDS", "BAND_NAMES", "IGNORE_CLASSES", "BACKGROUND_VALUE",
              "EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "VALIDATION_PERCENT", "EARLY_STOPPING",
-             "LOSS", "CLASS_WEIGHTING", "CHIP_SAMPLING", "AUGMENTATION", "DEVICE",
+             "MONITOR", "LOSS", "CLASS_WEIGHTING", "CHIP_SAMPLING", "AUGMENTATION", "DEVICE",
              "MIXED_PRECISION", "SAVE_ON_CANCEL", "QUANTIZE", "ENSEMBLE_SIZE", "SEED",
              "OUTPUT_MODEL"}
 CLASSICAL_KEYS = {"MODEL_TYPE", "INPUT_RASTER", "BANDS", "LABELS", "LABEL_RASTER", "CLASS_FIELD",

@@ -1,5 +1,5 @@
 """One network's training run: learning-rate finder, one-cycle schedule, epochs, early
-stopping on the validation mean IoU. Train Deep Learning Model runs it once per network
+stopping on the validation figure MONITOR names (monitor.py; mean IoU by default). Train Deep Learning Model runs it once per network
 (ENSEMBLE_SIZE networks, each from its own seed).
 
 The run fills a Fit as it goes, so a cancel in the middle still leaves the caller the best
@@ -20,6 +20,7 @@ from ..progress import check
 from .batches import NORM_BATCHES, epoch_batches, refresh_norm_statistics
 from .evaluation import NonFiniteOutputs, evaluate
 from .lr_finder import find_learning_rate
+from .monitor import epoch_score, monitor_label
 from .sampling import epoch_order
 
 __all__ = ["EPOCH_HEADER", "EpochRecord", "Fit", "TrainingDiverged", "epoch_line", "fit_network",
@@ -199,7 +200,7 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
                           acc.mean_iou if acc else None, time.perf_counter() - te)
         fit.history.append(rec)
         progress.info(epoch_line(rec))
-        score = (acc.mean_iou, -vloss) if acc else (-rec.train_loss, 0.0)
+        score = epoch_score(config.monitor, acc, vloss, rec.train_loss)
         if fit.best_state is None or score > best:
             best, fit.best_epoch = score, epoch
             fit.best_state = copy.deepcopy({name: v.detach().cpu()
@@ -207,7 +208,7 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
         since = max(fit.best_epoch, peak)
         if config.early_stopping and epoch - since >= config.early_stopping:
             fit.notes.append(f"early stopping after epoch {epoch}: no better "
-                             + ("validation mean IoU" if acc else "training loss")
+                             + monitor_label(config.monitor, acc is not None)
                              + f" in the {epoch - since} epochs since epoch {since}")
             progress.info(fit.notes[-1])
             break

@@ -41,6 +41,7 @@ from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, TrainingDiverged, epoc
 from .label_cells import label_cells
 from .losses import check_weighting, class_weights, make_loss
 from .models import build_model
+from .monitor import check_monitor
 from .pretrained import load_weights, read_checkpoint
 from .sampling import SAMPLING, epoch_length, sampling_factors
 from .split import spatial_split
@@ -74,6 +75,7 @@ class TrainConfig:
     learning_rate: float | None = None  # None: run the LR finder
     validation_percent: float = 10.0
     early_stopping: int = 5  # patience in epochs; 0 = off
+    monitor: str = "mean_iou"  # the figure that picks the best epoch (monitor.MONITORS)
     loss: str = "crossentropy"
     class_weighting: str = "none"  # or one of losses.WEIGHTINGS
     chip_sampling: str = "uniform"  # or "balanced": rare classes' chips repeated (sampling.py)
@@ -108,6 +110,7 @@ class TrainConfig:
                              "percentage below 100")
         if self.early_stopping < 0:
             raise InputError("early_stopping", "the patience must be 0 (off) or more epochs")
+        check_monitor(self.monitor)
         if self.pretrained_bands and not self.pretrained_weights:
             raise InputError("pretrained_bands", "names the bands of pretrained weights; give "
                              "PRETRAINED_WEIGHTS too, or leave it empty")

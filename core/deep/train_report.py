@@ -14,6 +14,7 @@ import numpy as np
 from ..accuracy.metrics import shown
 from ..accuracy.reliability_plot import calibration_html
 from ..model_package.format import png_bytes
+from .monitor import monitor_label
 
 
 def _plt():
@@ -184,6 +185,8 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
                f"{acc.mean_iou:.3f}, macro F1 {acc.macro_f1:.3f} over {acc.total} pixels"
                if acc else "no accuracy: no evaluated pixels")
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    monitor = ((info.get("training") or {}).get("parameters") or {}).get("monitor", "mean_iou")
+    chosen_by = monitor_label(monitor, bool(acc is not None and held_out))
     calibration = calibration_html(getattr(result, "calibration", None),
                                    "no validation chips to fit it on"
                                    if not result.chips.get("valid") else
@@ -196,7 +199,7 @@ text-align:right}}table{{border-collapse:collapse}}tr:nth-child(even){{backgroun
 tr.best{{font-weight:bold;background:#dfd}}</style>
 </head><body><h1>{html.escape(info['architecture'])} / {html.escape(info['encoder'])}:
 training report</h1><p>{html.escape(summary)}{_ensemble_words(networks)}. Best epoch {result.best_epoch} of
-{len(result.history)}; learning rate {result.learning_rate:.2e}; batch {result.batch_size};
+{len(result.history)} (by {chosen_by}); learning rate {result.learning_rate:.2e}; batch {result.batch_size};
 {html.escape(result.device)}; {result.seconds:.0f} s. Chips: {result.chips}.</p>
 <ul>{notes}</ul><h2>Per class ({_scored_on(held_out)})</h2><table><tr><th>class</th><th>precision</th>
 <th>recall</th><th>F1</th><th>IoU</th><th>pixels</th></tr>{rows}</table>{counts}

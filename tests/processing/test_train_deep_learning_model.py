@@ -192,24 +192,26 @@ def test_encoder_depth_from_the_toolbox_and_the_deprecated_id(provider, chips, t
 
 def test_chip_sampling_and_ensemble_size_from_the_toolbox_and_the_deprecated_id(provider, chips,
                                                                                 tmp_path):
-    """CHIP_SAMPLING and CLASS_WEIGHTING reach training by option name or index,
+    """CHIP_SAMPLING, CLASS_WEIGHTING and MONITOR reach training by option name or index,
     ENSEMBLE_SIZE as a number, also through Train Model; without ENSEMBLE_SIZE two networks
     are trained (the default)."""
     import processing
 
     one = {k: v for k, v in PARAMS.items() if k != "ENSEMBLE_SIZE"}
-    for alg, value, weighting, size in (("traindeeplearningmodel", "balanced",
-                                         "inverse_sqrt_frequency", None),
-                                        ("trainmodel", 1, 2, 1)):
+    for alg, value, weighting, size, monitor, named in (
+            ("traindeeplearningmodel", "balanced", "inverse_sqrt_frequency", None,
+             "valid_loss", "valid_loss"),
+            ("trainmodel", 1, 2, 1, 3, "macro_f1")):
         out = tmp_path / f"{alg}.dlpk"
         extra = {} if size is None else {"ENSEMBLE_SIZE": size}
         processing.run(f"landlearn:{alg}", {**one, "TRAINING_DATA": str(chips), **extra,
                                             "CHIP_SAMPLING": value, "CLASS_WEIGHTING": weighting,
-                                            "OUTPUT_MODEL": str(out)})
+                                            "MONITOR": monitor, "OUTPUT_MODEL": str(out)})
         with zipfile.ZipFile(out) as zf:
             info = json.loads(zf.read(f"{alg}.emd"))["LandLearn"]
         training = info["training"]
         assert training["parameters"]["chip_sampling"] == "balanced"
+        assert training["parameters"]["monitor"] == named
         assert training["parameters"]["class_weighting"] == "inverse_sqrt_frequency"
         assert any(n.startswith("class-balanced chips: ") for n in training["notes"])
         assert training["parameters"]["ensemble_size"] == (size or 2)

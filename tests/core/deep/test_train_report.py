@@ -76,6 +76,12 @@ def test_without_validation_chips_the_figures_say_they_are_the_training_chips():
     assert "<h2>Per class (training chips: no validation held out, overstated)</h2>" in page
     held = build_report(_emd(), _result(), None, _Chips(), samples)["report/report.html"]
     assert b"<h2>Per class (validation chips, which also chose the best epoch" in held
+    # what chose it: MONITOR's figure on validation chips, the training loss without them
+    assert b"(by validation mean IoU)" in held and b"(by training loss)" in page.encode()
+    emd = _emd()
+    emd["LandLearn"]["training"] = {"parameters": {"monitor": "valid_loss"}}
+    assert b"(by validation loss)" in build_report(emd, _result(), None, _Chips(),
+                                                   samples)["report/report.html"]
 
 
 def test_what_is_missing_is_left_out():
