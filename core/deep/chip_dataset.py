@@ -49,10 +49,14 @@ def with_background(data: TrainingData, value: int, progress=None) -> TrainingDa
                     next((v for v in range(1, 255) if v not in used), None))
         raise InputError("background_value", f"{value} is the chips' class '{taken.name}'; "
                          "choose a value no class uses" + (f" (e.g. {free})" if free else ""))
+    # a class of the chips named so already (another value): two 'background' entries in
+    # the map's legend and report could not be told apart
+    named = "background" if all(c.name.casefold() != "background" for c in data.classes) \
+        else "background (label 0)"
     if progress is not None:
         progress.info(f"Unlabelled pixels (0) on image data are trained as class {value} "
-                      "'background' (BACKGROUND_VALUE)")
-    background = ClassInfo(value, "background", (224, 224, 224))
+                      f"'{named}' (BACKGROUND_VALUE)")
+    background = ClassInfo(value, named, (224, 224, 224))
     return replace(data, classes=sorted([*data.classes, background], key=lambda c: c.value))
 
 

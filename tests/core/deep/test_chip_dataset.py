@@ -104,6 +104,14 @@ def test_a_background_value_trains_the_unlabelled_pixels_on_image_data(folder):
     lab = np.array([[0, 255], [1, 3]], np.int64)
     assert chips.indices("x.tif", lab).tolist() == [[3, IGNORE], [0, 2]]
     assert chips.undeclared() is not None
+    # a class of the chips named 'Background' already: the added one is told apart
+    from dataclasses import replace
+
+    from landlearn.core.geo.classes import ClassInfo
+
+    own = replace(plain, classes=[ClassInfo(1, "Background", (0, 0, 0)), *plain.classes[1:]])
+    names = [c.name for c in with_background(own, 9).classes]
+    assert names == ["Background", "Class 2", "Class 3", "background (label 0)"]
 
 
 def test_augmentation_keeps_image_and_labels_aligned():
