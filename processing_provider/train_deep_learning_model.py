@@ -109,6 +109,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             pretrained_bands=self.parameterAsString(parameters, "PRETRAINED_BANDS",
                                                     context).strip() or None,
             band_names=names_of(self.parameterAsString(parameters, "BAND_NAMES", context)),
+            freeze=self.parameterAsBoolean(parameters, "FREEZE", context),
             ignore_classes=ints_of(self.parameterAsString(parameters, "IGNORE_CLASSES", context),
                                    "IGNORE_CLASSES"),
             background_value=self.parameterAsInt(parameters, "BACKGROUND_VALUE", context),
@@ -188,6 +189,13 @@ def add_deep_parameters(alg) -> None:
         "Names of the training chips' bands for that matching, comma-separated in band order "
         "(e.g. 'B02,B03,B04,B08'), when the raster's band descriptions do not name them. "
         "Empty: the descriptions, or Band_1, Band_2, ...", advanced=True)
+    alg.add(QgsProcessingParameterBoolean(
+        "FREEZE", alg.tr("Freeze the pretrained encoder"), defaultValue=False),
+        "With PRETRAINED_WEIGHTS: the encoder keeps its pretrained weights and only the "
+        "decoder, the head and the first convolution (which reads this raster's bands) "
+        "learn (arcgis.learn's freeze). Helps when labelled chips are few; the encoder's "
+        "BatchNorm statistics still adapt to the chips. Off: everything is fine-tuned.",
+        advanced=True)
     alg.add(QgsProcessingParameterString(
         "IGNORE_CLASSES", alg.tr("Ignore classes"), defaultValue="0", optional=True),
         "Class values left out of the loss and the metrics, comma-separated. 0 is no label "

@@ -127,7 +127,9 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
                          "rate, is used; LEARNING_RATE sets one")
         progress.info(fit.notes[-1])
     fit.learning_rate = lr
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    # FREEZE: a frozen encoder's weights are not the optimiser's (no decay either)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr,
+                            weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=config.epochs,
                                                 steps_per_epoch=s.steps_per_epoch,
                                                 pct_start=WARM_UP)

@@ -38,6 +38,7 @@ from .chip_fit import check_batch, check_chip_size
 from .ensemble import MAX_MEMBERS, ensemble
 from .evaluation import NonFiniteOutputs, calibration_groups, evaluate
 from .fit import EPOCH_HEADER, EpochRecord, Fit, Setting, TrainingDiverged, epoch_line, fit_network
+from .freeze import freeze_encoder
 from .label_cells import label_cells
 from .losses import check_weighting, class_weights, make_loss
 from .models import build_model
@@ -62,6 +63,7 @@ class TrainConfig:
     pretrained_bands: str | None = None
     # the training chips' band names for that matching, when the raster has none
     band_names: tuple[str, ...] | None = None
+    freeze: bool = False  # the pretrained encoder kept as it is (deep.freeze)
     ignore_classes: tuple[int, ...] = (0,)
     # 1..255: the label chips' 0 on valid image data trained as a class of this value named
     # 'background' (arcgis.learn's reading of Classified Tiles); 0: 0 is no label
@@ -115,6 +117,11 @@ class TrainConfig:
             raise InputError("pretrained_bands", "names the bands of pretrained weights; give "
                              "PRETRAINED_WEIGHTS too, or leave it empty")
         parse_bands(self.pretrained_bands)
+        if not isinstance(self.freeze, bool):
+            raise InputError("freeze", f"{str(self.freeze)[:20]} is not true or false")
+        if self.freeze and not self.pretrained_weights:
+            raise InputError("freeze", "keeps a pretrained encoder as it is; give "
+                             "PRETRAINED_WEIGHTS too, or leave FREEZE off")
         if self.band_names is not None and not self.pretrained_weights:
             raise InputError("band_names", "names the training bands for matching pretrained "
                              "weights; give PRETRAINED_WEIGHTS too, or leave it empty")
@@ -399,6 +406,11 @@ def _network(config, data, values, ckpt, notes, progress):
         if notes is not None:
             notes.append(f"pretrained weights from {config.pretrained_weights}: {what}")
             progress.info(notes[-1])
+        if config.freeze:
+            frozen = freeze_encoder(model)
+            if notes is not None:
+                notes.append(frozen)
+                progress.info(frozen)
     return model
 
 

@@ -48,7 +48,8 @@ def test_processing_run_writes_package_and_report(provider, chips, tmp_path):
 
 
 def test_pretrained_weights_with_their_bands_named(provider, chips, tmp_path):
-    """An RGBN ResNet-18 (timm's names) onto nc's five Landsat bands, named in BAND_NAMES."""
+    """An RGBN ResNet-18 (timm's names) onto nc's five Landsat bands, named in BAND_NAMES,
+    its encoder frozen (FREEZE)."""
     import processing
     import torch
     from safetensors.torch import save_file
@@ -63,9 +64,10 @@ def test_pretrained_weights_with_their_bands_named(provider, chips, tmp_path):
     processing.run("landlearn:traindeeplearningmodel", {
         **PARAMS, "ARCHITECTURE": "unet", "TRAINING_DATA": str(chips), "OUTPUT_MODEL": str(out),
         "PRETRAINED_WEIGHTS": str(tmp_path / "rgbn.safetensors"), "PRETRAINED_BANDS": "rgbn",
-        "BAND_NAMES": "blue, green, red, nir, swir1"})
+        "BAND_NAMES": "blue, green, red, nir, swir1", "FREEZE": True})
     with zipfile.ZipFile(out) as zf:
         notes = json.loads(zf.read("pre.emd"))["LandLearn"]["training"]["notes"]
+    assert any(n.startswith("encoder frozen (FREEZE)") for n in notes), notes
     assert any("4 of 5 training bands matched to the checkpoint's bands (blue<-blue by name, "
                "green<-green by name, red<-red by name, nir<-nir by name, swir1<-mean)" in n
                for n in notes), notes
