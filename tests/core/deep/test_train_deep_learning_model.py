@@ -330,22 +330,6 @@ def test_balanced_chip_sampling_trains_longer_epochs_on_rare_chips(chips, tmp_pa
     assert line in result.notes
 
 
-def test_config_is_checked_before_anything_is_read(tmp_path):
-    base = dict(training_data=("chips",), output_model=str(tmp_path / "m.dlpk"))
-    TrainConfig(**base).validate()
-    for bad, message in ((dict(epochs=0), "^EPOCHS: 0 epochs cannot train"),
-                         (dict(batch_size=0), "^BATCH_SIZE: 0 is not a batch size"),
-                         (dict(learning_rate=0.0), "^LEARNING_RATE: 0.0 is not a usable rate"),
-                         (dict(learning_rate=20.0), "^LEARNING_RATE"),
-                         (dict(early_stopping=-1), "^EARLY_STOPPING"),
-                         (dict(class_weighting="median"), "^CLASS_WEIGHTING: 'median' is not"),
-                         (dict(chip_sampling="rare"), "^CHIP_SAMPLING: 'rare' is not one of "
-                                                      "uniform, balanced"),
-                         (dict(output_model=str(tmp_path / "m.pth")), "^OUTPUT_MODEL")):
-        with pytest.raises(InputError, match=message):
-            TrainConfig(**{**base, **bad}).validate()
-
-
 def test_the_epoch_log_lines_up_with_its_header():
     line = epoch_line(EpochRecord(3, 0.51234, 0.4, 0.875, 0.61, 75.2))
     assert line.split() == ["3", "0.5123", "0.4000", "0.8750", "0.6100", "01:15"]
