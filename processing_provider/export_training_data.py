@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from qgis.core import (
+    QgsProcessing,
     QgsProcessingOutputNumber,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
@@ -10,11 +13,12 @@ from qgis.core import (
     QgsProcessingParameterFolderDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorLayer,
 )
 
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
-from .layers import extent_of, raster_path
+from .layers import extent_of, raster_path, vector_path
 
 
 class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
@@ -51,6 +55,13 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
                  "Optional area to export, in any CRS (the dialog offers the map canvas extent). "
                  "Pixels and labels outside it are left out, even from chips that straddle it.")
+        self.add(QgsProcessingParameterVectorLayer(
+            "MASK_POLYGONS", self.tr("Mask polygons (optional)"),
+            [QgsProcessing.SourceType.TypeVectorPolygon], optional=True),
+            "Only chips that lie wholly inside these polygons are exported (ArcGIS's mask "
+            "polygons), e.g. the blocks whose labels you trust; any CRS. Pixels of an edge "
+            "chip beyond the raster or EXTENT do not count. The log says how many chips the "
+            "mask left out.", advanced=True)
         self.add(QgsProcessingParameterNumber(
             "CELL_SIZE", self.tr("Cell size (empty = the raster's)"),
             QgsProcessingParameterNumber.Type.Double, optional=True),
@@ -125,6 +136,10 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                                                            context),
             overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
             max_output_gpx=self.size_limit(parameters, context))
+        mask = self.parameterAsVectorLayer(parameters, "MASK_POLYGONS", context)
+        if mask is not None:
+            path, layer = vector_path(mask, "MASK_POLYGONS", False, context, feedback)
+            config = replace(config, mask_polygons=path, mask_layer=layer)
         result = export_training_data(config, progress)
         for line in result.summary().splitlines():
             (feedback.pushWarning if line.startswith("Warning:") else feedback.pushInfo)(line)

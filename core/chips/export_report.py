@@ -14,6 +14,8 @@ def summarize(result) -> str:
         skipped.append(f"{result.skipped_below_fraction} below the labelled fraction")
     if result.skipped_nodata:
         skipped.append(f"{result.skipped_nodata} all NoData")
+    if getattr(result, "skipped_outside_mask", 0):
+        skipped.append(f"{result.skipped_outside_mask} not wholly inside MASK_POLYGONS")
     lines = [
         f"{result.chips} chips of {d.tile_size[0]} x {d.tile_size[1]} px (stride "
         f"{d.stride[0]} x {d.stride[1]}) from {result.windows} windows"

@@ -24,6 +24,7 @@ from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource
 from ..geo.sizes import DEFAULT_MAX_GPX, check_cell_size, check_output_size
 from ..labels.base import LabelConfig
+from ..labels.mask_polygons import MaskPolygons
 from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
 from ..staged_folder import StagedFolder
@@ -56,6 +57,9 @@ class ExportConfig:
     output_nofeature_tiles: bool = False
     overwrite: bool = False
     max_output_gpx: float = DEFAULT_MAX_GPX  # the export area, on the export grid
+    # polygons chips must lie in wholly (ArcGIS's in_mask_polygons; labels.mask_polygons)
+    mask_polygons: str | None = None
+    mask_layer: str | None = None  # its layer, in a file of several
 
     def validate(self) -> None:
         for key in ("tile_size_x", "tile_size_y"):
@@ -85,6 +89,7 @@ class ExportResult:
     skipped_unlabelled: int = 0
     skipped_below_fraction: int = 0
     skipped_nodata: int = 0
+    skipped_outside_mask: int = 0
     labels_on_nodata: int = 0
     best_fraction: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -201,7 +206,8 @@ def _image_nodata(image: RasterSource, progress: Progress) -> float | None:
 def export_training_data(config: ExportConfig, progress: Progress | None = None) -> ExportResult:
     progress = progress or NullProgress()
     config.validate()
-    check_distinct({"input_raster": config.input_raster, "labels": config.labels.labels},
+    check_distinct({"input_raster": config.input_raster, "labels": config.labels.labels,
+                    **({"mask_polygons": config.mask_polygons} if config.mask_polygons else {})},
                    {"output_folder": config.output_folder}, folders=["output_folder"])
     image, area = _open_image(config, progress)
     with image:
@@ -252,12 +258,14 @@ def _check_window_count(config, image, area, tile, stride, progress,
 
 
 def _export(config: ExportConfig, image: RasterSource, area: Window, progress) -> ExportResult:
+    mask = MaskPolygons(config.mask_polygons, config.mask_layer, image.grid, progress) \
+        if config.mask_polygons else None
     with open_labels(config.labels, image.grid, progress) as labels:
-        return _export_with(config, image, labels, area, progress)
+        return _export_with(config, image, labels, area, progress, mask)
 
 
 def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window,
-                 progress) -> ExportResult:
+                 progress, mask: MaskPolygons | None = None) -> ExportResult:
     grid = image.grid
     if hasattr(labels, "overlaps") and not labels.overlaps(area):
         raise InputError("labels", "no label lies inside the processing extent; widen "
@@ -293,7 +301,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
                       legacy=legacy_export_files) as staged:
         writer = ChipWriter(staged.staging, grid.crs, nodata, labels.classes)
         try:
-            _walk(config, image, labels, area, writer, stats, result, progress)
+            _walk(config, image, labels, area, writer, stats, result, progress, mask)
         except BaseException:
             writer.close(wait_errors=False)
             raise
@@ -307,7 +315,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
     return result
 
 
-def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
+def _walk(config, image, labels, area, writer, stats, result, progress, mask=None) -> None:
     tile = (config.tile_size_x, config.tile_size_y)
     stride = (config.stride_x, config.stride_y)
     blocks_per_row = math.ceil(area.width / tile[0])
@@ -321,6 +329,9 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
     shape = ExtentMask(config.extent, image.grid) if ExtentMask.needed(config.extent,
                                                                         image.grid) else None
     for win in track(windows, SubProgress(progress, 0.0, 0.97), result.windows):
+        if mask is not None and not mask.covers(win, area):
+            result.skipped_outside_mask += 1
+            continue
         lab = _labels_in_area(labels, win, area)
         beyond = None
         if shape is not None and (keep_all or lab.any()):
@@ -378,6 +389,10 @@ def _walk(config, image, labels, area, writer, stats, result, progress) -> None:
 def _check_something_written(config: ExportConfig, result: ExportResult) -> None:
     if result.chips and any(result.class_pixels.values()):
         return
+    if result.chips == 0 and result.skipped_outside_mask == result.windows:
+        raise InputError("mask_polygons", f"no {config.tile_size_x} x {config.tile_size_y} px "
+                         "chip lies wholly inside the mask polygons; draw them larger than a "
+                         "chip, or set smaller TILE_SIZE_X/Y")
     if result.chips == 0 and result.skipped_below_fraction:
         raise InputError("min_labeled_fraction", f"no chip holds {config.min_labeled_fraction:.0%}"
                          f" labelled pixels (the best holds {result.best_fraction:.1%}); lower it")

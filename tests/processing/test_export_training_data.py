@@ -84,6 +84,43 @@ def test_selected_polygons_numeric_field_and_summary(provider, sample, tmp_path)
     assert any("chips of 64 x 64 px" in line for line in log.lines)
 
 
+def test_mask_polygons_from_a_layer_in_qgis_keep_the_chips_inside(provider, sample, tmp_path):
+    """MASK_POLYGONS as a memory layer (copied for the engine): only chips wholly inside
+    its polygon are written, and the log says how many it left out."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsProcessingFeedback, QgsProject, QgsVectorLayer
+
+    nc = sample / "nc_landsat7"
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32119", "east", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromWkt(
+        "POLYGON((637500 215488.5, 644470.5 215488.5, 644470.5 228114, 637500 228114, "
+        "637500 215488.5))"))
+    layer.dataProvider().addFeatures([feature])
+    QgsProject.instance().addMapLayer(layer)
+
+    class Log(QgsProcessingFeedback):
+        lines = []
+
+        def pushInfo(self, info):
+            self.lines.append(info)
+
+    params = {"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": str(nc / "strata.tif"),
+              "TILE_SIZE_X": 64, "TILE_SIZE_Y": 64, "STRIDE_X": 32, "STRIDE_Y": 32}
+    try:
+        log = Log()
+        import processing
+
+        masked = processing.run("landlearn:exporttrainingdata", {
+            **params, "MASK_POLYGONS": layer.id(), "OUTPUT_FOLDER": str(tmp_path / "masked")},
+            feedback=log)
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    every = _run({**params, "OUTPUT_FOLDER": str(tmp_path / "all")})
+    assert 0 < masked["CHIP_COUNT"] < every["CHIP_COUNT"]
+    assert all(c["bounds"][0] >= 637500 - 1e-6 for c in manifest(tmp_path / "masked")["chips"])
+    assert any("not wholly inside MASK_POLYGONS" in line for line in log.lines)
+
+
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
     from qgis.core import QgsProcessingException
 
