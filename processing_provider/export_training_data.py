@@ -52,6 +52,14 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             optional=True, allowMultiple=True),
             "Bands to export, in this order. Empty: every band except an alpha band.")
         add_label_parameters(self)
+        self.add(QgsProcessingParameterNumber(
+            "BUFFER_RADIUS", self.tr("Buffer radius around point labels (0 = one pixel)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.0, minValue=0.0),
+            "Point labels are burnt as discs of this radius, in the raster CRS's units "
+            "(metres for UTM; degrees for EPSG:4326), as ArcGIS's buffer radius makes circular "
+            "training areas of points; each point's own pixel stays labelled however small "
+            "the radius. 0: one pixel per point. Polygons, lines and label rasters are not "
+            "changed.")
         self.add(QgsProcessingParameterExtent("EXTENT", self.tr("Extent"), optional=True),
                  "Optional area to export, in any CRS (the dialog offers the map canvas extent). "
                  "Pixels and labels outside it are left out, even from chips that straddle it.")
@@ -120,7 +128,9 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
         cell = parameters.get("CELL_SIZE")
         config = ExportConfig(
             input_raster=image,
-            labels=label_config(self, parameters, context, feedback),
+            labels=replace(label_config(self, parameters, context, feedback),
+                           buffer_radius=self.parameterAsDouble(parameters, "BUFFER_RADIUS",
+                                                                context)),
             output_folder=self.parameterAsFileOutput(parameters, "OUTPUT_FOLDER", context),
             bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),

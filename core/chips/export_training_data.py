@@ -18,12 +18,11 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..files import disk_full_error, free_bytes, is_disk_full
 from ..geo.classes import ClassInfo
-from ..geo.extent import Extent, ExtentMask, extent_to_window
+from ..geo.extent import ExtentMask, extent_to_window
 from ..geo.grid import count_tiles, resampled_grid, tile_windows, window_bounds
 from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource
-from ..geo.sizes import DEFAULT_MAX_GPX, check_cell_size, check_output_size
-from ..labels.base import LabelConfig
+from ..geo.sizes import check_cell_size, check_output_size
 from ..labels.mask_polygons import MaskPolygons
 from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
@@ -34,51 +33,10 @@ from .chip_size import AUTO, MAX_WINDOWS, resolve_chip_size
 from .chip_writer import ChipWriter
 from .classified_tiles import ChipRecord, ExportDescription, legacy_export_files
 from .classified_tiles import write_metadata as write_folder_metadata
+from .export_config import ExportConfig
 from .export_report import summarize
 
-MIN_TILE, MAX_TILE = 16, 4096
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """Field names are the lower-case Processing parameter keys."""
-
-    input_raster: str
-    labels: LabelConfig
-    output_folder: str
-    bands: tuple[int, ...] | None = None
-    extent: Extent | None = None
-    cell_size: float | None = None
-    tile_size_x: int = AUTO  # 0: chosen from the labelled area (chip_size.py)
-    tile_size_y: int = AUTO
-    stride_x: int = AUTO  # 0: half the chip, a quarter on small labelled areas (chip_size.py)
-    stride_y: int = AUTO
-    min_labeled_fraction: float = 0.0
-    output_nofeature_tiles: bool = False
-    overwrite: bool = False
-    max_output_gpx: float = DEFAULT_MAX_GPX  # the export area, on the export grid
-    # polygons chips must lie in wholly (ArcGIS's in_mask_polygons; labels.mask_polygons)
-    mask_polygons: str | None = None
-    mask_layer: str | None = None  # its layer, in a file of several
-
-    def validate(self) -> None:
-        for key in ("tile_size_x", "tile_size_y"):
-            v = getattr(self, key)
-            if v != AUTO and not MIN_TILE <= v <= MAX_TILE:
-                raise InputError(key, f"{v} pixels is outside {MIN_TILE}..{MAX_TILE}; chips for "
-                                 "segmentation are usually 64..512 pixels (0 = chosen from "
-                                 "the labelled area)")
-        for key in ("stride_x", "stride_y"):
-            if getattr(self, key) < 0:
-                raise InputError(key, f"the stride must be at least 1 pixel (got "
-                                 f"{getattr(self, key)}); use the tile size for chips that "
-                                 "touch without overlapping, or 0 for the automatic stride")
-        if not 0.0 <= self.min_labeled_fraction <= 1.0:
-            raise InputError("min_labeled_fraction", f"{self.min_labeled_fraction} is not a "
-                             "fraction; use 0 (any labelled pixel) .. 1 (fully labelled chips)")
-        if self.cell_size is not None and not (self.cell_size > 0 and math.isfinite(self.cell_size)):
-            raise InputError("cell_size", f"{self.cell_size} is not a positive cell size; leave "
-                             "it empty to keep the raster's own resolution")
+__all__ = ["ExportConfig", "ExportResult", "export_training_data"]
 
 
 @dataclass
@@ -267,6 +225,9 @@ def _export(config: ExportConfig, image: RasterSource, area: Window, progress) -
 def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window,
                  progress, mask: MaskPolygons | None = None) -> ExportResult:
     grid = image.grid
+    if config.labels.buffer_radius and not hasattr(labels, "point_cells"):
+        progress.warning("BUFFER_RADIUS has no effect on a label raster (it widens points "
+                         "of a vector layer)")
     if hasattr(labels, "overlaps") and not labels.overlaps(area):
         raise InputError("labels", "no label lies inside the processing extent; widen "
                          "EXTENT or check that the labels cover this part of the raster")

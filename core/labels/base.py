@@ -32,6 +32,9 @@ class LabelConfig:
     class_name_field: str | None = None  # optional, numeric class fields only
     class_names: dict[int, str] = field(default_factory=dict)  # overrides any found names
     all_touched: bool = False  # burn every pixel a polygon touches (thin features)
+    # points burnt as discs of this radius, in the raster CRS's units (ArcGIS's
+    # buffer_radius in Export Training Data); 0: one pixel per point
+    buffer_radius: float = 0.0
     # text classes matched to these values (a map's class names, for Assess Accuracy);
     # texts not listed get free values; empty: texts numbered 1..n alphabetically
     text_values: dict[str, int] = field(default_factory=dict)

@@ -20,7 +20,8 @@ from ..errors import InputError
 from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, clip_window, window_bounds
 from ..progress import Progress
-from .vector_labels import DENSIFY_PIXELS, _densify, _image_box, _solid, _transformer
+from .geometry_fixes import DENSIFY_PIXELS, densify, solid
+from .vector_labels import _image_box, _transformer
 
 PARAM = "mask_polygons"
 
@@ -56,12 +57,12 @@ class MaskPolygons:
                 other += 1  # a point or a line encloses no area
                 continue
             if step:
-                _densify(geom, step)
+                densify(geom, step)
             if transform is not None and geom.Transform(transform) != 0:
                 raise InputError(PARAM, f"feature {feat.GetFID()} cannot be reprojected to "
                                  "the raster's CRS")
             if not geom.IsValid():
-                geom = _solid(geom.MakeValid(), 2)
+                geom = solid(geom.MakeValid(), 2)
                 if geom is None:
                     continue
             geoms.append(json.loads(geom.ExportToJson()))

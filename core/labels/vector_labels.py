@@ -24,6 +24,7 @@ from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
 from .base import LabelConfig, zero_outside
+from .geometry_fixes import DENSIFY_PIXELS, densify, disc, solid
 from .text_classes import (
     MAX_TEXT_CLASSES,
     _code,
@@ -31,12 +32,6 @@ from .text_classes import (
     _missing,
     _text_class,
 )
-
-# vertices this many pixels apart on edges reprojected: a chord of 16 px strays L^2 / 8R
-# from the curve it stands for (0.07 m for 16 x 30 m on a parallel at 46 N in UTM, radius
-# ~6,200 km; under 1% of a pixel down to a 100 km radius), where a vertex per pixel made
-# 20,000 field polygons over a 0.3 m mosaic some 66 million vertices (review 92)
-DENSIFY_PIXELS = 16
 
 
 def _open_layer(config: LabelConfig):
@@ -145,38 +140,6 @@ def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float
     return xmin, ymin, xmax, ymax
 
 
-def _solid(geom, dimension: int):
-    """The parts of a repaired geometry of the original's dimension (MakeValid keeps what
-    collapsed: a polygon's zero-width spike came back as a line, burnt as a one-pixel line
-    of labels; review 97), or None when nothing of it is left."""
-    from osgeo import ogr
-
-    if geom is None or geom.IsEmpty():
-        return None
-    if geom.GetDimension() == dimension and \
-            ogr.GT_Flatten(geom.GetGeometryType()) != ogr.wkbGeometryCollection:
-        return geom
-    parts = [geom.GetGeometryRef(i) for i in range(geom.GetGeometryCount())] \
-        if ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbGeometryCollection else [geom]
-    kept = ogr.Geometry(ogr.wkbGeometryCollection)
-    for part in parts:
-        if part is not None and not part.IsEmpty() and part.GetDimension() == dimension:
-            kept.AddGeometry(part)
-    if not kept.GetGeometryCount():
-        return None
-    # one multipart geometry of that kind, as GeoJSON readers all take
-    force = {2: ogr.ForceToMultiPolygon, 1: ogr.ForceToMultiLineString,
-             0: ogr.ForceToMultiPoint}.get(dimension)
-    return force(kept) if force else kept
-
-
-def _densify(geom, step: float) -> None:
-    """Vertices at most ``step`` apart along the edges, or as many as 20,000 per envelope
-    diagonal (a country's polygon over a county's image stays a few thousand vertices)."""
-    xmin, xmax, ymin, ymax = geom.GetEnvelope()
-    geom.Segmentize(max(step, math.hypot(xmax - xmin, ymax - ymin) / 20_000))
-
-
 class VectorLabels:
     def __init__(self, config: LabelConfig, grid: Grid, progress: Progress):
         from osgeo import ogr
@@ -204,7 +167,7 @@ class VectorLabels:
         if box is not None:
             layer.SetSpatialFilterRect(*box)
         raw, geoms, boxes, names = [], [], [], {}
-        skipped_null = repaired = 0
+        skipped_null = repaired = buffered = 0
         layer.ResetReading()
         # DENSIFY_PIXELS pixels in the layer's units: edges straight in the layer's CRS are
         # curves in the image's, and a vertex-only reprojection cut them short (a 1 degree
@@ -239,17 +202,20 @@ class VectorLabels:
             if geom.HasCurveGeometry():  # arcs (QGIS's curve tools, FileGDB, PostGIS):
                 geom = geom.GetLinearGeometry()  # GeoJSON has none; approximated by lines
             if step:
-                _densify(geom, step)
+                densify(geom, step)
             if transform is not None and geom.Transform(transform) != 0:
                 raise InputError("labels", f"feature {feat.GetFID()} cannot be reprojected to "
                                  "the raster's CRS")
             if not geom.IsValid():
                 # parts that overlap (QGIS's Add Part) were filled even-odd by GDAL: their
                 # overlap had no label; repaired, the union is labelled
-                fixed = _solid(geom.MakeValid(), geom.GetDimension())
+                fixed = solid(geom.MakeValid(), geom.GetDimension())
                 if fixed is not None:
                     geom = fixed
                     repaired += 1
+            if config.buffer_radius and geom.GetDimension() == 0:
+                geom = disc(geom, config.buffer_radius)
+                buffered += 1
             shape = geom.ExportToJson()
             if not shape:
                 raise InputError("labels", f"feature {feat.GetFID()} has a geometry LandLearn "
@@ -282,6 +248,12 @@ class VectorLabels:
             progress.info(f"{repaired} feature(s) with an invalid geometry (parts that "
                           "overlap, a ring that crosses itself) were repaired before "
                           "rasterizing (OGR MakeValid).")
+        if buffered:
+            progress.info(f"{buffered} point(s) burnt as discs of radius "
+                          f"{config.buffer_radius:g} raster units (BUFFER_RADIUS).")
+        elif config.buffer_radius:
+            progress.warning("BUFFER_RADIUS has no effect: the label layer holds no points "
+                             "near the raster (polygons and lines are burnt as they are).")
         if not raw:
             raise InputError("labels", f"no feature has a class in field '{config.class_field}' "
                              "(all are NULL, empty or 0)")

@@ -121,6 +121,19 @@ def test_mask_polygons_from_a_layer_in_qgis_keep_the_chips_inside(provider, samp
     assert any("not wholly inside MASK_POLYGONS" in line for line in log.lines)
 
 
+def test_buffer_radius_from_the_toolbox_burns_points_as_discs(provider, sample, tmp_path):
+    from synthetic import points
+
+    nc = sample / "nc_landsat7"
+    path = points(tmp_path / "p.gpkg", [(1, (630534 + 28.5 * 100.5, 228114 - 28.5 * 100.5))],
+                  32119)
+    res = _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": path,
+                "CLASS_FIELD": "cls", "BUFFER_RADIUS": 100.0, "TILE_SIZE_X": 64,
+                "TILE_SIZE_Y": 64, "STRIDE_X": 64, "STRIDE_Y": 64,
+                "OUTPUT_FOLDER": str(tmp_path / "disc")})
+    assert res["LABELLED_PIXELS"] == 37  # a disc of 3.5 px, not the point's one pixel
+
+
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
     from qgis.core import QgsProcessingException
 

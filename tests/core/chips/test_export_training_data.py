@@ -294,21 +294,6 @@ def _leftovers(folder):
     return [p for p in os.listdir(folder) if p.startswith(".")]
 
 
-@pytest.mark.parametrize("kw,param,text", [
-    (dict(tile_size_x=8), "TILE_SIZE_X", "outside 16..4096"),
-    (dict(tile_size_y=5000), "TILE_SIZE_Y", "outside 16..4096"),
-    (dict(stride_x=-1), "STRIDE_X", "at least 1 pixel"),
-    (dict(stride_y=-3), "STRIDE_Y", "at least 1 pixel"),
-    (dict(min_labeled_fraction=1.5), "MIN_LABELED_FRACTION", "not a fraction"),
-    (dict(cell_size=-10.0), "CELL_SIZE", "not a positive cell size"),
-])
-def test_bad_tiling_parameters_are_named(sample, tmp_path, kw, param, text):
-    image, labels = _s2(sample)
-    with pytest.raises(InputError, match=f"^{param}: .*{text}"):
-        export_training_data(ExportConfig(image, labels, str(tmp_path / "out"), **kw))
-    assert os.listdir(tmp_path) == []
-
-
 def test_labels_elsewhere_and_class_values_out_of_range(sample, tmp_path):
     image, _ = _s2(sample)
     nc = sample / "nc_landsat7"

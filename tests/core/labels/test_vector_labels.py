@@ -424,20 +424,26 @@ def test_a_layer_of_many_texts_labels_an_image_that_holds_few_of_them(tmp_path):
                      grid, RecordingProgress())
 
 
-def test_a_repaired_polygon_keeps_no_collapsed_line():
-    """MakeValid keeps what collapses: a polygon with a zero-width spike came back with a
-    line, burnt as a one-pixel line of labels (review 97); only its polygons are kept."""
-    from osgeo import ogr
+def test_buffer_radius_burns_points_as_discs_and_keeps_a_points_own_pixel(tmp_path):
+    """BUFFER_RADIUS (raster units): a point becomes a disc of that radius (ArcGIS's
+    buffer_radius); one under half a pixel still labels the point's own pixel."""
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
 
-    from landlearn.core.labels.vector_labels import _solid
+    from landlearn.core.geo.grid import Grid
+    from synthetic import points
 
-    spike = ogr.CreateGeometryFromWkt(
-        "POLYGON((0 0,10 0,10 10,5 10,5 20,5 10,0 10,0 0))")  # a spike up and back
-    assert not spike.IsValid()
-    fixed = _solid(spike.MakeValid(), spike.GetDimension())
-    assert fixed is not None and fixed.GetDimension() == 2
-    assert fixed.GetArea() == pytest.approx(100.0)
-    assert all(fixed.GetGeometryRef(i).GetDimension() == 2
-               for i in range(fixed.GetGeometryCount()))
-    line = ogr.CreateGeometryFromWkt("POLYGON((0 0,10 0,0 0))")  # collapsed entirely
-    assert _solid(line.MakeValid(), 2) is None
+    grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 60, 60)
+    path = points(tmp_path / "p.gpkg", [(1, (500155, 4999845)), (2, (500405, 4999595))], 32633)
+    plain = VectorLabels(LabelConfig(path, class_field="cls"), grid, RecordingProgress())
+    assert np.count_nonzero(plain.read(grid.full_window)) == 2
+    progress = RecordingProgress()
+    wide = VectorLabels(LabelConfig(path, class_field="cls", buffer_radius=52.0), grid, progress)
+    arr = wide.read(grid.full_window)
+    # pixel centres within 52 m of a point at a pixel centre (none on the circle): 89
+    assert np.count_nonzero(arr == 1) == 89 and np.count_nonzero(arr == 2) == 89
+    assert arr[15, 15] == 1 and arr[40, 40] == 2
+    assert any("2 point(s) burnt as discs of radius 52" in m for m in progress.messages)
+    thin = VectorLabels(LabelConfig(path, class_field="cls", buffer_radius=1.0), grid,
+                        RecordingProgress())
+    assert np.count_nonzero(thin.read(grid.full_window)) == 2

@@ -1,0 +1,33 @@
+"""labels.geometry_fixes: geometries repaired without changing kind, points as discs."""
+
+import pytest
+
+from landlearn.core.labels.geometry_fixes import disc, solid
+
+
+def test_a_repaired_polygon_keeps_no_collapsed_line():
+    """MakeValid keeps what collapses: a polygon with a zero-width spike came back with a
+    line, burnt as a one-pixel line of labels (review 97); only its polygons are kept."""
+    from osgeo import ogr
+
+    spike = ogr.CreateGeometryFromWkt(
+        "POLYGON((0 0,10 0,10 10,5 10,5 20,5 10,0 10,0 0))")  # a spike up and back
+    assert not spike.IsValid()
+    fixed = solid(spike.MakeValid(), spike.GetDimension())
+    assert fixed is not None and fixed.GetDimension() == 2
+    assert fixed.GetArea() == pytest.approx(100.0)
+    assert all(fixed.GetGeometryRef(i).GetDimension() == 2
+               for i in range(fixed.GetGeometryCount()))
+    line = ogr.CreateGeometryFromWkt("POLYGON((0 0,10 0,0 0))")  # collapsed entirely
+    assert solid(line.MakeValid(), 2) is None
+
+
+def test_a_point_becomes_a_disc_that_keeps_the_point_itself():
+    from osgeo import ogr
+
+    point = ogr.CreateGeometryFromWkt("POINT(100 200)")
+    both = disc(point, 15.0)
+    assert both.GetGeometryCount() == 2
+    circle, kept = both.GetGeometryRef(0), both.GetGeometryRef(1)
+    assert circle.GetArea() == pytest.approx(3.14159 * 225, rel=0.01)
+    assert kept.ExportToWkt() == "POINT (100 200)"
