@@ -154,25 +154,39 @@ def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]
     A rotated chip (ArcGIS's ROTATION_ANGLE copies, written with a rotated world file) lies
     in the cell of its centre too, with its unrotated twin: placed nowhere, each was a
     block of its own, and a validation chip's rotated copies were trained on."""
-    placed = []
-    crs = False
+    placed, systems = [], []
     for image, _, _ in pairs:
         with open_chip(image) as ds:
-            crs = crs or ds.crs is not None
+            systems.append(ds.crs)
             placed.append(_placement(ds))
     if any(p is None for p in placed) or not placed:
         return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
-    if not crs and len(placed) > 1 and len({(p[0], p[1]) for p in placed}) < 2:
+    if all(c is None for c in systems) and len(placed) > 1 and \
+            len({(p[0], p[1]) for p in placed}) < 2:
         # one made-up transform on every chip (pixel space, no CRS): they lie nowhere
         return [(i, None) for i in range(len(pairs))]
-    x0 = min(p[0] for p in placed)
-    south_up = placed[0][5]
-    y0 = min(p[1] for p in placed) if south_up else max(p[1] for p in placed)
-    out = []
-    for x, y, rx, ry, bounds, _ in placed:
-        col = int((x - x0) / (rx * tile[0]) + 1e-6)
-        row = int(abs(y - y0) / (ry * tile[1]) + 1e-6)
-        out.append((row * 100_000 + col, bounds))
+    # chips of several CRSs in one folder (ArcGIS's export of raster items separately, in
+    # their own zones): blocks drawn per CRS, and only the first CRS's chips keep bounds
+    # (the folder's CRS is its first chip's; read in it, the others' coordinates lay on
+    # unrelated ground)
+    groups: list[tuple[object, list[int]]] = []
+    for i, crs in enumerate(systems):
+        for known, members in groups:
+            if known == crs:
+                members.append(i)
+                break
+        else:
+            groups.append((crs, [i]))
+    out: list[tuple[int, tuple | None]] = [(0, None)] * len(placed)
+    for g, (_, members) in enumerate(groups):
+        part = [placed[i] for i in members]
+        x0 = min(p[0] for p in part)
+        south_up = part[0][5]
+        y0 = min(p[1] for p in part) if south_up else max(p[1] for p in part)
+        for i, (x, y, rx, ry, bounds, _) in zip(members, part):
+            col = int((x - x0) / (rx * tile[0]) + 1e-6)
+            row = int(abs(y - y0) / (ry * tile[1]) + 1e-6)
+            out[i] = (g * 10**12 + row * 100_000 + col, bounds if g == 0 else None)
     return out
 
 
@@ -180,7 +194,9 @@ def _placement(ds) -> tuple | None:
     """(centre x, centre y, pixel width, pixel height, bounds, south-up) of an open chip,
     or None where its transform places it nowhere (none, or degenerate). Bounds are
     (min x, min y, max x, max y) around its corners: a south-up world file (e > 0) gave
-    rasterio's bottom above its top, and no overlap was ever found."""
+    rasterio's bottom above its top, and no overlap was ever found. A rotated chip has
+    none: what reads bounds (label_cells, evaluation) takes its pixels for rows and
+    columns of the map, so it stays a cell of its own there, as it was."""
     t = ds.transform
     if ds.crs is None and t.is_identity or abs(t.determinant) == 0:
         return None
@@ -188,4 +204,7 @@ def _placement(ds) -> tuple | None:
     xs, ys = zip(*(t * (c, r) for c, r in ((0, 0), (w, 0), (0, h), (w, h))))
     cx, cy = t * (w / 2, h / 2)
     rx, ry = math.hypot(t.a, t.d), math.hypot(t.b, t.e)
-    return cx, cy, rx, ry, (min(xs), min(ys), max(xs), max(ys)), t.e > 0
+    # rows and columns along the map's axes (rasterio's is_rectilinear holds at 90 degrees)
+    upright = abs(t.b) <= 1e-9 * abs(t.e) and abs(t.d) <= 1e-9 * abs(t.a)
+    box = (min(xs), min(ys), max(xs), max(ys)) if upright else None
+    return cx, cy, rx, ry, box, t.e > 0
