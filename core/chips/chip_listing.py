@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..files import read_small_json
 from .chip_reader import PARAM, open_chip
 from .classified_tiles import IMAGES, LABELS, MANIFEST, MAP_TXT
+from .shared_grid import equal_groups
 
 __all__ = ["CHIP_SUFFIXES", "MAX_JSON", "chip_pairs", "georef_blocks", "inside", "load_json"]
 
@@ -169,16 +170,8 @@ def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]
     # their own zones): blocks drawn per CRS, and only the first CRS's chips keep bounds
     # (the folder's CRS is its first chip's; read in it, the others' coordinates lay on
     # unrelated ground)
-    groups: list[tuple[object, list[int]]] = []
-    for i, crs in enumerate(systems):
-        for known, members in groups:
-            if known == crs:
-                members.append(i)
-                break
-        else:
-            groups.append((crs, [i]))
     out: list[tuple[int, tuple | None]] = [(0, None)] * len(placed)
-    for g, (_, members) in enumerate(groups):
+    for g, members in enumerate(equal_groups(systems)):
         part = [placed[i] for i in members]
         x0 = min(p[0] for p in part)
         south_up = part[0][5]

@@ -23,7 +23,7 @@ from dataclasses import replace
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 
-__all__ = ["crs_groups", "overlapping_apart", "share_blocks"]
+__all__ = ["crs_groups", "equal_groups", "overlapping_apart", "share_blocks"]
 
 # a chip's corner this close (in blocks) below a block line counts as on it: coordinates
 # rounded to 9 decimals in the manifest must not move a chip into the block before
@@ -39,21 +39,26 @@ def _parse(wkt: str | None) -> CRS | None:
         return None  # a CRS GDAL cannot read is compared with nothing: its folder stays alone
 
 
-def crs_groups(crs_wkts: list[str | None]) -> list[list[int]]:
-    """Indices of the folders in each coordinate system that two or more folders share, in
-    the order of their first folder. Folders without a CRS are in no group."""
-    parsed = [_parse(w) for w in crs_wkts]
-    groups: list[tuple[CRS, list[int]]] = []
-    for i, crs in enumerate(parsed):
-        if crs is None:
-            continue
+def equal_groups(systems: list) -> list[list[int]]:
+    """Indices of equal coordinate systems (rasterio CRS objects, None for none), each group
+    in the order of its first member, the groups in that order too."""
+    groups: list[tuple[object, list[int]]] = []
+    for i, crs in enumerate(systems):
         for known, members in groups:
             if known == crs:
                 members.append(i)
                 break
         else:
             groups.append((crs, [i]))
-    return [members for _, members in groups if len(members) > 1]
+    return [members for _, members in groups]
+
+
+def crs_groups(crs_wkts: list[str | None]) -> list[list[int]]:
+    """Indices of the folders in each coordinate system that two or more folders share, in
+    the order of their first folder. Folders without a CRS are in no group."""
+    parsed = [_parse(w) for w in crs_wkts]
+    return [members for members in equal_groups(parsed)
+            if parsed[members[0]] is not None and len(members) > 1]
 
 
 def share_blocks(folders: list[list], crs_wkts: list[str | None]) -> list[list]:

@@ -83,3 +83,12 @@ def test_folders_over_one_strip_in_two_utm_zones_are_found():
     assert overlapping_apart([west, east], [z33, z34]) == []
     assert overlapping_apart([a, _folder(1, x0=x33, y0=y33)], [z33, z33]) == []
     assert overlapping_apart([a, b], [z33, None]) == []
+
+
+def test_equal_coordinate_systems_are_grouped_in_first_seen_order():
+    from rasterio.crs import CRS
+
+    from landlearn.core.chips.shared_grid import equal_groups
+
+    a, b = CRS.from_epsg(32633), CRS.from_epsg(32618)
+    assert equal_groups([a, None, b, CRS.from_wkt(a.to_wkt()), None]) == [[0, 3], [1, 4], [2]]
