@@ -99,3 +99,19 @@ def write_class_map(path, **kw):
             win = Window(c0, 0, min(256, 600 - c0), 300)
             out.write(data[:, c0:c0 + 256], win)
     return data
+
+
+def two_class_chips(folder, image, name="chips", tile=32):
+    """``image`` (bands, h, w) labelled 1 on its left half and 2 on its right, exported as
+    ``tile`` px chips into ``folder``/``name``; returns that folder."""
+    from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+    from landlearn.core.labels.base import LabelConfig
+
+    labels = np.ones(image.shape[1:], np.uint8)
+    labels[:, image.shape[2] // 2:] = 2
+    img = write(folder / "img.tif", image)
+    lab = write(folder / "lab.tif", labels, nodata=0)
+    out = folder / name
+    export_training_data(ExportConfig(img, LabelConfig(lab), str(out), tile_size_x=tile,
+                                      tile_size_y=tile, stride_x=tile, stride_y=tile))
+    return out

@@ -109,10 +109,11 @@ class BandStats:
 
 
 def _holes(x: np.ndarray, nodata: Sequence[float | None] | None) -> np.ndarray | None:
-    """(bands, n) True where a band holds its own NoData (or NaN); None where none does."""
+    """(bands, n) True where a band holds its own NoData (or NaN, or +-inf); None where none
+    does."""
     holes = band_nodata(x, nodata)
     if np.issubdtype(x.dtype, np.floating):
-        nan = np.isnan(x)
+        nan = ~np.isfinite(x)
         if nan.any():
             holes = nan if holes is None else holes | nan
     return holes

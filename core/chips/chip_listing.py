@@ -198,6 +198,7 @@ def _placement(ds) -> tuple | None:
     cx, cy = t * (w / 2, h / 2)
     rx, ry = math.hypot(t.a, t.d), math.hypot(t.b, t.e)
     # rows and columns along the map's axes (rasterio's is_rectilinear holds at 90 degrees)
-    upright = abs(t.b) <= 1e-9 * abs(t.e) and abs(t.d) <= 1e-9 * abs(t.a)
+    # and columns running east (a 180-degree turn, a < 0, is mirrored on both axes)
+    upright = abs(t.b) <= 1e-9 * abs(t.e) and abs(t.d) <= 1e-9 * abs(t.a) and t.a > 0
     box = (min(xs), min(ys), max(xs), max(ys)) if upright else None
     return cx, cy, rx, ry, box, t.e > 0

@@ -56,19 +56,25 @@ def read_label_chip(path: str, tile: tuple[int, int]) -> np.ndarray:
         return ds.read(1)
 
 
-def read_image_chip(path: str, bands: int, tile: tuple[int, int]
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(pixels (bands, h, w), missing (h, w) bool) of an image chip."""
+def read_image_chip(path: str, bands: int, tile: tuple[int, int], picked=None,
+                    all_nan: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (bands, h, w), missing (h, w) bool) of an image chip; ``picked``: only these
+    0-based bands, read and judged missing on their own (a band left out of training,
+    all NaN, made every pixel missing when judged with the rest). ``all_nan``: a float
+    pixel is missing only where every band is NaN or infinite (band statistics, which
+    leave each band's own NaN out, so that an all-NaN band is found empty, not every
+    pixel missing); else where any band is, as Classify Pixels reads rasters."""
     with open_chip(path) as ds:
         _check_size(ds, path, bands, tile, label=False)
-        data = ds.read()
-        return data, _missing(ds, data)
+        data = ds.read() if picked is None else ds.read([int(b) + 1 for b in picked])
+        return data, _missing(ds, data, all_nan)
 
 
-def _missing(ds, data: np.ndarray) -> np.ndarray:
+def _missing(ds, data: np.ndarray, all_nan: bool = False) -> np.ndarray:
     missing = np.zeros(data.shape[1:], dtype=bool)
     if np.issubdtype(data.dtype, np.floating):
-        missing |= ~np.isfinite(data).all(axis=0)
+        finite = np.isfinite(data)
+        missing |= ~finite.any(axis=0) if all_nan else ~finite.all(axis=0)
     nodata = ds.nodata
     if nodata is not None and not np.isnan(nodata):
         missing |= np.all(data == nodata, axis=0)

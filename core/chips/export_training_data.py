@@ -290,9 +290,6 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
     shape = ExtentMask(config.extent, image.grid) if ExtentMask.needed(config.extent,
                                                                         image.grid) else None
     for win in track(windows, SubProgress(progress, 0.0, 0.97), result.windows):
-        if mask is not None and not mask.covers(win, area):
-            result.skipped_outside_mask += 1
-            continue
         lab = _labels_in_area(labels, win, area)
         beyond = None
         if shape is not None and (keep_all or lab.any()):
@@ -303,6 +300,9 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
             # no label: no chip, and the image is not read (with sparse labels and the
             # usual half-chip stride, every pixel was read about four times for nothing)
             result.skipped_unlabelled += 1
+            continue
+        if mask is not None and not mask.covers(win, area, beyond):
+            result.skipped_outside_mask += 1  # chips it left out, not empty windows
             continue
         data, valid = _image_in_area(image, win, area)
         if beyond is not None:
@@ -350,7 +350,8 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
 def _check_something_written(config: ExportConfig, result: ExportResult) -> None:
     if result.chips and any(result.class_pixels.values()):
         return
-    if result.chips == 0 and result.skipped_outside_mask == result.windows:
+    if result.chips == 0 and result.skipped_outside_mask and \
+            result.skipped_outside_mask + result.skipped_unlabelled == result.windows:
         raise InputError("mask_polygons", f"no {config.tile_size_x} x {config.tile_size_y} px "
                          "chip lies wholly inside the mask polygons; draw them larger than a "
                          "chip, or set smaller TILE_SIZE_X/Y")

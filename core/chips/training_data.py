@@ -89,9 +89,10 @@ class TrainingData:
         if self.chip_bands is None:
             pixels, missing = read_image_chip(chip.image, self.band_count, self.tile_size)
             return pixels, missing, self.nodata_of(chip)
-        pixels, missing = read_image_chip(chip.image, self.chip_band_count, self.tile_size)
+        pixels, missing = read_image_chip(chip.image, self.chip_band_count, self.tile_size,
+                                          self.chip_bands)
         nodata = self.nodata_of(chip)
-        return pixels[self.chip_bands], missing, [nodata[b] for b in self.chip_bands]
+        return pixels, missing, [nodata[b] for b in self.chip_bands]
 
     def nodata_of(self, chip: Chip) -> list[float | None]:
         """Each band's own NoData in ``chip``'s folder."""
@@ -304,8 +305,8 @@ def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],
     picks = np.unique(np.linspace(0, len(chips) - 1, min(limit, len(chips))).astype(int))
     acc = BandStats([f"Band_{i + 1}" for i in range(bands)])
     for chip in (chips[i] for i in picks):
-        data, missing = read_image_chip(chip.image, bands, tile)
-        acc.add(data, ~missing, nodata)  # a band's own NoData left out
+        data, missing = read_image_chip(chip.image, bands, tile, all_nan=True)
+        acc.add(data, ~missing, nodata)  # a band's own NoData (and NaN) left out
     if acc.count == 0:
         raise InputError(PARAM, "the chips hold no valid pixel (all NoData)")
     summary = acc.summaries()
@@ -380,7 +381,9 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
                              "high. Export both from rasters in one CRS (reproject one) to "
                              "hold each place out in both.")
     every = len(first.bands)
-    source = first.source_bands or list(range(1, every + 1))
+    # the raster's bands from a folder that says (an ArcGIS folder pooled first does not)
+    told = next((p for p in parts if p.source_bands), first)
+    source = told.source_bands or list(range(1, every + 1))
     return TrainingData(
         folders=[p.path for p in parts], chips=[c for chips in shared for c in chips],
         classes=[classes[v] for v in sorted(classes)],
@@ -389,7 +392,7 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         cell_size=first.cell, crs_wkt=first.crs, class_pixels=pixels,
         # bands left out: the model reads the others of the raster the chips came from
         source_bands=first.source_bands if len(kept) == every else [source[b] for b in kept],
-        source_band_count=first.source_band_count or (None if len(kept) == every else every),
+        source_band_count=told.source_band_count or (None if len(kept) == every else every),
         source_scaling=first.source_scaling if first.source_scaling is None
         else [first.source_scaling[b] for b in kept],
         scaling_known=all(p.scaling_known for p in parts),

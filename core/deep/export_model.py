@@ -221,6 +221,12 @@ def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple
                          f"order ({data.band_names} against {bands}): the int8 ranges would "
                          "be set on mixed-up bands; give chips exported with the bands in "
                          "the model's order")
+    theirs = info.get("source_bands")
+    if theirs and data.source_bands and list(data.source_bands) != list(theirs):
+        # as many bands, other ones (a scene whose empty bands differ, another BAND_INDEXES)
+        raise InputError("calibration_data", f"'{folder}' holds bands {data.source_bands[:8]}"
+                         f" of its raster, the model reads bands {list(theirs)[:8]}; give "
+                         "chips exported from the bands the model was trained on")
     if data.band_count != int(info["in_channels"]):
         raise InputError("calibration_data", f"'{folder}' has {data.band_count} bands; the "
                          f"model takes {info['in_channels']}; give chips exported from the "

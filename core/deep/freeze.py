@@ -16,17 +16,23 @@ from __future__ import annotations
 __all__ = ["freeze_encoder"]
 
 
-def freeze_encoder(model) -> str:
+def freeze_encoder(model, loaded: set | None = None) -> str:
     """Stop gradients to ``model``'s encoder but its first convolution; return the log's
-    note (how many weights stay fixed)."""
+    note (how many weights stay fixed). ``loaded``: the tensor names the checkpoint gave
+    (pretrained.load_weights takes an encoder with 90% of them): the others are random
+    and keep learning, not fixed at random for good."""
     params = list(model.named_parameters())
     first = next((n for n, p in params if n.startswith("encoder.") and p.ndim == 4), None)
-    fixed = 0
+    fixed, fresh = 0, 0
     for name, p in params:
         if name.startswith("encoder.") and name != first:
+            if loaded is not None and name not in loaded:
+                fresh += 1
+                continue
             p.requires_grad_(False)
             fixed += p.numel()
     total = sum(p.numel() for _, p in params)
     return (f"encoder frozen (FREEZE): {fixed / 1e6:.1f}M of {total / 1e6:.1f}M weights kept "
             "as pretrained; the first convolution (it reads this raster's bands), the "
-            "decoder and the head learn")
+            "decoder and the head learn" + (
+                f", and {fresh} encoder tensor(s) the checkpoint lacked" if fresh else ""))

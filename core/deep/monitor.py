@@ -9,6 +9,8 @@ so two epochs with one accuracy keep the one that fits better. Without validatio
 
 from __future__ import annotations
 
+import math
+
 from ..errors import InputError
 
 __all__ = ["MONITORS", "check_monitor", "epoch_score", "monitor_label"]
@@ -36,7 +38,10 @@ def epoch_score(monitor: str, acc, valid_loss: float | None, train_loss: float
                 ) -> tuple[float, float]:
     """The epoch's score, larger is better; ``acc``: the validation metrics (None without
     validation chips, then the training loss decides)."""
-    if acc is None or valid_loss is None:
+    if acc is None or valid_loss is None or not math.isfinite(valid_loss) or \
+            not getattr(acc, "total", 1):
+        # no labelled validation pixel (the loss is NaN): every comparison with NaN is
+        # false, and epoch 1 was kept whatever followed
         return -train_loss, 0.0
     if monitor == "valid_loss":
         return -valid_loss, acc.mean_iou

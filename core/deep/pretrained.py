@@ -271,7 +271,8 @@ def _picked(weight, source):
 
 def load_weights(model, state: dict, parameter: str = "pretrained_weights",
                  bands: list | None = None, names: list[str] | None = None,
-                 bands_from_user: bool = True, classes: tuple | None = None) -> str:
+                 bands_from_user: bool = True, classes: tuple | None = None,
+                 loaded: set | None = None) -> str:
     """Load a full-model or encoder-only state dict; return what was loaded, for the log.
 
     ``bands`` are the checkpoint's input bands, ``names`` the training bands: given both,
@@ -365,6 +366,8 @@ def load_weights(model, state: dict, parameter: str = "pretrained_weights",
         raise InputError(parameter, f"the weights do not fit this model: {str(exc)[:300]}; "
                          "choose weights saved from the same architecture and backbone"
                          ) from None
+    if loaded is not None:  # the names taken from the file (FREEZE keeps only those)
+        loaded.update(load)
     what = f"{len(load)} of {len(own)} tensors"
     if prefix:
         what += f" (encoder weights found under '{prefix}')"

@@ -196,8 +196,14 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
         notes.append(f"DETAIL_HEAD: the {config.architecture} architecture has no full-resolution "
                      "decoder stage; built without the detail head (unet and unetplusplus have it)")
         progress.info(notes[-1])
-    # the package records the depth and head built
-    config = replace(config, encoder_depth=depth, detail_head=detail)
+    # the package records the depth and head built, and the names of the bands trained
+    # on (BAND_NAMES named every chip band; some were left out as empty: a fine-tune from
+    # this package matches its bands by these names)
+    trained = config.band_names
+    if trained is not None and data.chip_bands is not None and \
+            len(trained) == data.chip_band_count:
+        trained = tuple(trained[b] for b in data.chip_bands)
+    config = replace(config, encoder_depth=depth, detail_head=detail, band_names=trained)
     n = config.ensemble_size
     shape = (data.band_count, data.tile_size[1], data.tile_size[0])
     weight = None
@@ -304,20 +310,20 @@ def _network(config, data, values, ckpt, notes, progress):
                         encoder_depth=config.encoder_depth, detail_head=config.detail_head)
     if ckpt is not None:
         bands = list(config.band_names or data.band_names)
-        if data.chip_bands is not None and len(bands) == data.chip_band_count:
-            bands = [bands[b] for b in data.chip_bands]  # named before empty bands left out
         if len(bands) != data.band_count:
-            raise InputError("band_names", f"{len(bands)} names for {data.band_count} bands of "
-                             "the training chips; name each band once, in order")
+            chips = data.chip_band_count or data.band_count
+            raise InputError("band_names", f"{len(bands)} names for {chips} bands of the "
+                             "training chips; name each band once, in order")
         given = parse_bands(config.pretrained_bands)
+        loaded: set = set()
         what = load_weights(model, ckpt.state, bands=given or ckpt.bands, names=bands,
                             bands_from_user=given is not None,
-                            classes=(ckpt.class_values, list(values)))
+                            classes=(ckpt.class_values, list(values)), loaded=loaded)
         if notes is not None:
             notes.append(f"pretrained weights from {config.pretrained_weights}: {what}")
             progress.info(notes[-1])
         if config.freeze:
-            frozen = freeze_encoder(model)
+            frozen = freeze_encoder(model, loaded)
             if notes is not None:
                 notes.append(frozen)
                 progress.info(frozen)

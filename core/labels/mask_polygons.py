@@ -19,7 +19,7 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, clip_window, window_bounds
-from ..progress import Progress
+from ..progress import NullProgress, Progress
 from .geometry_fixes import DENSIFY_PIXELS, densify, solid
 from .vector_labels import _image_box, _transformer
 
@@ -37,7 +37,9 @@ class MaskPolygons:
         if lyr is None:
             raise InputError(PARAM, f"there is no layer '{layer}' in '{path}'")
         self.grid = grid
-        transform = _transformer(lyr, grid, progress)
+        if lyr.GetSpatialRef() is None and grid.crs is not None:
+            progress.warning("MASK_POLYGONS has no CRS; assuming it is the raster's CRS.")
+        transform = _transformer(lyr, grid, NullProgress())
         box = _image_box(lyr, grid, transform)
         if box is not None:
             lyr.SetSpatialFilterRect(*box)
@@ -62,9 +64,8 @@ class MaskPolygons:
                 raise InputError(PARAM, f"feature {feat.GetFID()} cannot be reprojected to "
                                  "the raster's CRS")
             if not geom.IsValid():
-                geom = solid(geom.MakeValid(), 2)
-                if geom is None:
-                    continue
+                # kept as it is when the repair leaves no area, as label polygons are
+                geom = solid(geom.MakeValid(), 2) or geom
             geoms.append(json.loads(geom.ExportToJson()))
             xmin, xmax, ymin, ymax = geom.GetEnvelope()
             boxes.append((xmin, ymin, xmax, ymax))
@@ -98,10 +99,13 @@ class MaskPolygons:
             beyond[r0:r0 + int(inner.height), c0:c0 + int(inner.width)] = False
         return out | beyond
 
-    def covers(self, window: Window, area: Window) -> bool:
+    def covers(self, window: Window, area: Window, beyond: np.ndarray | None = None) -> bool:
         """Whether every pixel of ``window`` inside ``area`` (the raster, or EXTENT's part of
-        it) lies in a polygon: an edge chip's padding is not ground to refuse."""
+        it) lies in a polygon: an edge chip's padding is not ground to refuse, nor are the
+        pixels ``beyond`` (h, w) an EXTENT in another CRS (its reprojected outline)."""
         fits = self.inside(window)
+        if beyond is not None:
+            fits = fits | beyond
         try:
             part = window.intersection(area)
         except Exception:  # noqa: BLE001 - rasterio's WindowError: they do not meet

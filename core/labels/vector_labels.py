@@ -118,13 +118,15 @@ def _all_texts(layer, fidx: int) -> set[str]:
     return texts
 
 
-def _image_box(layer, grid: Grid, transform) -> tuple[float, float, float, float] | None:
-    """The image's bounds in the layer's CRS, widened by a pixel (None: read everything,
-    when they cannot be projected)."""
+def _image_box(layer, grid: Grid, transform, reach: float = 0.0
+               ) -> tuple[float, float, float, float] | None:
+    """The image's bounds in the layer's CRS, widened by a pixel or by ``reach`` (raster
+    units: a point that far outside burns a disc inside; None: read everything, when they
+    cannot be projected)."""
     from osgeo import osr
 
     x0, y0, x1, y1 = grid.bounds
-    pad = max(abs(grid.res[0]), abs(grid.res[1]))
+    pad = max(abs(grid.res[0]), abs(grid.res[1]), reach)
     x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
     if transform is None:
         return x0, y0, x1, y1
@@ -163,7 +165,7 @@ class VectorLabels:
         transform = _transformer(layer, grid, progress)
         # only the features near the image are read: a country's polygons against a
         # county's image would otherwise all be held in memory
-        box = _image_box(layer, grid, transform)
+        box = _image_box(layer, grid, transform, config.buffer_radius or 0.0)
         if box is not None:
             layer.SetSpatialFilterRect(*box)
         raw, geoms, boxes, names = [], [], [], {}

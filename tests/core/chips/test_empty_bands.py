@@ -101,3 +101,74 @@ def test_chips_with_empty_bands_train_the_model_of_the_chips_without_them(tmp_pa
     # one process, one seed, the same normalised chips: the same network up to the float
     # sums of a 5- against a 7-band statistics pass
     assert (maps["seven"] == maps["five"]).mean() > 0.99
+
+
+def test_an_all_nan_band_of_float_chips_without_statistics_is_left_out_not_every_pixel(
+        tmp_path):
+    """ArcGIS float chips (no statistics to read) with one band all NaN: a pixel was
+    missing where any band was NaN, so every pixel was, and the folder had 'no valid
+    pixel'; the band is left out, and the pixels are judged on the bands kept."""
+    import json
+    import shutil
+
+    from landlearn.core.chips.training_data import read_training_data
+    from synthetic import two_class_chips
+
+    rng = np.random.default_rng(4)
+    image = rng.normal(0.2, 0.05, (3, 64, 64)).astype(np.float32)
+    theirs = tmp_path / "theirs"
+    shutil.copytree(two_class_chips(tmp_path, image, "ours"), theirs)
+    (theirs / "landlearn_manifest.json").unlink()
+    for name, key in (("esri_model_definition.emd", "AllTilesStats"),
+                      ("esri_accumulated_stats.json", "BandStatsState")):
+        meta = json.loads((theirs / name).read_text())
+        meta.pop(key, None)
+        meta.pop("LandLearn", None)
+        (theirs / name).write_text(json.dumps(meta))
+    for chip in (theirs / "images").glob("*.tif"):
+        with rasterio.open(chip, "r+") as ds:
+            ds.write(np.full((32, 32), np.nan, np.float32), 2)
+    progress = RecordingProgress()
+    data = read_training_data([str(theirs)], progress)
+    assert data.band_names == ["Band_1", "Band_3"] and data.chip_bands == [0, 2]
+    assert any("Band_2" in w for w in progress.warnings)
+    pixels, missing, _ = data.read_image(data.chips[0])
+    assert pixels.shape == (2, 32, 32) and not missing.any()
+    np.testing.assert_allclose(data.mean, image[[0, 2]].mean(axis=(1, 2)), rtol=1e-4)
+
+
+def test_band_names_for_every_chip_band_are_narrowed_to_the_bands_trained(tmp_path):
+    """BAND_NAMES naming all 7 chip bands while 2 are empty: the match uses the 5 kept,
+    and the package records those 5 (a fine-tune from it matches by them; recorded as 7,
+    they no longer fitted and the chips' generic names were used)."""
+    import json
+    import zipfile
+
+    pytest.importorskip("segmentation_models_pytorch")
+    from safetensors.torch import save_file
+
+    from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+    from landlearn.core.deep.models import build_model
+    from landlearn.core.deep.train_deep_learning_model import train_model
+    from landlearn.core.labels.base import LabelConfig
+    from small_models import NC, quick_config
+
+    seven = _with_empty_bands(str(NC / "landsat_multiband.tif"), str(tmp_path / "seven.tif"))
+    chips = tmp_path / "chips"
+    export_training_data(ExportConfig(seven, LabelConfig(str(NC / "strata.tif")), str(chips),
+                                      tile_size_x=64, tile_size_y=64, stride_x=64,
+                                      stride_y=64))
+    enc = {k.removeprefix("encoder."): v.contiguous() for k, v in
+           build_model("unet", "resnet18", 5, 2).state_dict().items() if k.startswith("encoder.")}
+    save_file(enc, str(tmp_path / "five.safetensors"))
+    names = ("blue", "green", "gap1", "red", "nir", "gap2", "swir1")
+    out = tmp_path / "m.dlpk"
+    result = train_model(quick_config(chips, out, epochs=1, band_names=names,
+                                      pretrained_weights=str(tmp_path / "five.safetensors"),
+                                      pretrained_bands="blue,green,red,nir,swir1"))
+    assert any("5 of 5 training bands matched" in n for n in result.notes), result.notes
+    with zipfile.ZipFile(out) as zf:
+        info = json.loads(zf.read("m.emd"))["LandLearn"]
+    assert info["training"]["parameters"]["band_names"] == ["blue", "green", "red", "nir",
+                                                            "swir1"]
+    assert info["source_bands"] == [1, 2, 4, 5, 7] and info["in_channels"] == 5

@@ -9,7 +9,7 @@ from landlearn.core.chips.export_training_data import ExportConfig, export_train
 from landlearn.core.chips.training_data import read_training_data
 from landlearn.core.deep.chip_dataset import IGNORE, ChipData, augment_batch, label_lut
 from landlearn.core.labels.base import LabelConfig
-from synthetic import write
+from synthetic import two_class_chips, write
 
 
 def test_label_lut_maps_class_values_to_indices_and_everything_else_to_ignore():
@@ -153,13 +153,7 @@ def test_infinite_and_extreme_values_stay_finite_for_training(tmp_path):
     image = np.random.default_rng(1).random((2, 32, 32)).astype(np.float32)
     image[0, 3, 4] = np.inf
     image[1, 10, 10] = -9999.0
-    labels = np.ones((32, 32), np.uint8)
-    labels[:, 16:] = 2
-    img = write(tmp_path / "img.tif", image)
-    lab = write(tmp_path / "lab.tif", labels, nodata=0)
-    export_training_data(ExportConfig(img, LabelConfig(lab), str(tmp_path / "chips"),
-                                      tile_size_x=32, tile_size_y=32, stride_x=32, stride_y=32))
-    data = read_training_data([str(tmp_path / "chips")])
+    data = read_training_data([str(two_class_chips(tmp_path, image))])
     chips = ChipData(data, [1, 2])
     x, y = chips.load(0)
     assert np.isfinite(x).all() and np.abs(x).max() <= 65504

@@ -236,6 +236,15 @@ def test_calibration_chips_named_for_another_parameter_or_order_are_refused(trai
                                          "another order"):
         export_model(ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx"), quantize=True,
                                        calibration_data=str(swapped)))
+    # as many bands, other bands of the raster (another BAND_INDEXES, other empty bands)
+    other = tmp_path / "other"
+    shutil.copytree(chips, other)
+    emd = json.loads((other / "esri_model_definition.emd").read_text())
+    emd["LandLearn"]["SourceBands"] = emd["LandLearn"]["SourceBands"][::-1]
+    (other / "esri_model_definition.emd").write_text(json.dumps(emd))
+    with pytest.raises(InputError, match=r"^CALIBRATION_DATA: .* holds bands \[10, 9, 8"):
+        export_model(ExportModelConfig(str(trained[0]), str(tmp_path / "m.onnx"), quantize=True,
+                                       calibration_data=str(other)))
     (tmp_path / "m_deepness.onnx").write_bytes(b"someone else's")
     with pytest.raises(InputError, match="^OUTPUT_ONNX: .*hoose another OUTPUT_ONNX \\(its "
                                          "DEEPNESS copy is named after it\\), or turn DEEPNESS "

@@ -71,3 +71,18 @@ def test_a_frozen_fine_tune_keeps_the_checkpoint_encoder_and_an_unfrozen_one_doe
     assert not torch.equal(frozen["encoder.conv1.weight"], state["conv1.weight"])
     moved = [n for n in rest if not torch.equal(free[n], state[n.removeprefix("encoder.")])]
     assert len(moved) > len(rest) // 2
+
+
+def test_encoder_tensors_the_checkpoint_lacked_keep_learning():
+    """load_weights takes an encoder with 90% of its tensors: the rest are random, and
+    frozen they stayed random for good."""
+    from landlearn.core.deep.freeze import freeze_encoder
+    from landlearn.core.deep.models import build_model
+
+    model = build_model("unet", "resnet18", 4, 3)
+    names = {n for n, _ in model.named_parameters()}
+    missing = "encoder.layer4.1.bn2.weight"
+    note = freeze_encoder(model, names - {missing})
+    learning = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert missing in learning and "encoder.layer4.1.conv2.weight" not in learning
+    assert note.endswith("and 1 encoder tensor(s) the checkpoint lacked")

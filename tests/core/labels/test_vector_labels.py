@@ -447,3 +447,8 @@ def test_buffer_radius_burns_points_as_discs_and_keeps_a_points_own_pixel(tmp_pa
     thin = VectorLabels(LabelConfig(path, class_field="cls", buffer_radius=1.0), grid,
                         RecordingProgress())
     assert np.count_nonzero(thin.read(grid.full_window)) == 2
+    # a point 25 m west of the raster: its disc reaches 3 columns in (19 pixel centres)
+    edge = points(tmp_path / "edge.gpkg", [(3, (499975, 4999845))], 32633)
+    near = VectorLabels(LabelConfig(edge, class_field="cls", buffer_radius=52.0), grid,
+                        RecordingProgress())
+    assert np.count_nonzero(near.read(grid.full_window) == 3) == 19
