@@ -17,6 +17,7 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..files import disk_full_error, free_bytes, is_disk_full
+from ..geo.band_presence import all_nodata_words
 from ..geo.classes import ClassInfo
 from ..geo.extent import ExtentMask, extent_to_window
 from ..geo.grid import count_tiles, resampled_grid, tile_windows, window_bounds
@@ -267,7 +268,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
             writer.close(wait_errors=False)
             raise
         writer.close()
-        _check_something_written(config, result)
+        _check_something_written(config, result, image)
         desc.bands = stats.summaries()
         result.warnings = _imbalance_warnings(result)
         write_folder_metadata(staged.staging, desc, result.summary())
@@ -347,7 +348,8 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
     result.best_fraction = best
 
 
-def _check_something_written(config: ExportConfig, result: ExportResult) -> None:
+def _check_something_written(config: ExportConfig, result: ExportResult,
+                             image: RasterSource | None = None) -> None:
     if result.chips and any(result.class_pixels.values()):
         return
     if result.chips == 0 and result.skipped_outside_mask and \
@@ -362,9 +364,9 @@ def _check_something_written(config: ExportConfig, result: ExportResult) -> None
     # window all NoData says the image is (as far as the labels reach)
     if result.chips == 0 and result.skipped_nodata and \
             result.skipped_nodata == result.windows - result.skipped_unlabelled:
-        raise InputError("input_raster", "every pixel in the processing extent is NoData"
-                         + ("" if result.skipped_unlabelled == 0 else
-                            " where the labels are"))
+        said = "every pixel in the processing extent is NoData" + (
+            "" if result.skipped_unlabelled == 0 else " where the labels are")
+        raise InputError("input_raster", said if image is None else all_nodata_words(image, said))
     on_nodata = (f" ({result.labels_on_nodata} labelled pixels fall on image NoData)"
                  if result.labels_on_nodata else "")
     raise InputError("labels", "no labelled pixel falls inside the processing extent" + on_nodata

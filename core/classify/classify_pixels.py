@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from ..geo.band_presence import all_nodata_words
 from ..geo.extent import Extent
 from ..geo.grid import count_tiles
 from ..geo.outputs import check_distinct
@@ -189,6 +190,9 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
             else:
                 skipped = stream_tiles(config, source, area, tile, pad, batch, predictor,
                                        outputs, progress, n_tiles, timings)
+            if n_tiles and skipped >= n_tiles:
+                progress.warning(all_nodata_words(source, "The map holds no class: every "
+                                                  "tile of the raster is NoData"))
         counts = outputs.class_counts
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, skipped,

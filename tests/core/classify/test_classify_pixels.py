@@ -297,3 +297,20 @@ def test_a_weighted_blend_writes_the_same_map_a_block_of_columns_at_a_time(sampl
             runs[name] = (a.read(), p.read())
     np.testing.assert_array_equal(runs["whole"][0], runs["blocks"][0])
     np.testing.assert_array_equal(runs["whole"][1], runs["blocks"][1])
+
+
+def test_a_raster_with_a_band_all_nan_is_an_empty_map_and_the_band_is_named(sample, model,
+                                                                            tmp_path):
+    """nc with its band 4 all NaN: every pixel is NoData (a model cannot take NaN), and
+    the map was written empty with only '... tiles all NoData, skipped' in its summary."""
+    with rasterio.open(sample / NC) as ds:
+        data, profile = ds.read(), ds.profile
+    data[3] = np.nan
+    with rasterio.open(tmp_path / "nan.tif", "w", **profile) as ds:
+        ds.write(data)
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(str(tmp_path / "nan.tif"), model, str(tmp_path / "m.tif"),
+                                   device="cpu"), progress)
+    assert any(w.startswith("The map holds no class: every tile of the raster is NoData: "
+                            "band(s) [4] hold no value") for w in progress.warnings), \
+        progress.warnings
