@@ -190,14 +190,20 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
             else:
                 skipped = stream_tiles(config, source, area, tile, pad, batch, predictor,
                                        outputs, progress, n_tiles, timings)
-            if n_tiles and skipped >= n_tiles:
-                progress.warning(all_nodata_words(source, "The map holds no class: every "
-                                                  "tile of the raster is NoData"))
+            _said_if_empty(source, n_tiles, skipped, progress)
         counts = outputs.class_counts
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, skipped,
                           time.perf_counter() - t0, where, counts,
                           dict(zip(info.class_values, info.class_names)), timings)
+
+
+def _said_if_empty(source, n_tiles: int, skipped: int, progress: Progress) -> None:
+    """A map of NoData only is written (the run did what was asked), but said, with the
+    band to blame where one holds no value."""
+    if n_tiles and skipped >= n_tiles:
+        progress.warning(all_nodata_words(source, "The map holds no class: every tile of "
+                                          "the raster is NoData"))
 
 
 def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progress,
@@ -224,6 +230,9 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
                   f"{config.blend}" + (", test-time augmentation"
                                         if config.test_time_augmentation else ""))
     run = classify_on_cluster(config, info, grid, area, tile, pad, workers, progress)
+    if n_tiles and run.skipped >= n_tiles:
+        with open_source(config, info, NullProgress())[0] as again:
+            _said_if_empty(again, n_tiles, run.skipped, progress)
     where = f"Dask, {run.workers} worker threads" if run.workers else "Dask (all blocks resumed)"
     timings = dict(run.timings, load=run.load_seconds, blocks=run.block_seconds,
                    assembly=run.assembly_seconds)

@@ -104,8 +104,11 @@ _DONE = object()
 
 
 def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, progress, n_tiles,
-                 timings: dict[str, float] | None = None, overlap: bool = True) -> int:
-    """Stream ``area``'s tiles; returns the number of all-NoData tiles skipped. ``timings``,
+                 timings: dict[str, float] | None = None, overlap: bool = True,
+                 counted: Window | None = None) -> int:
+    """Stream ``area``'s tiles; returns the number of all-NoData tiles skipped (with
+    ``counted``, those whose centre lies in it: a Dask block's own window, not the halo
+    its neighbours count too). ``timings``,
     when given, receives the seconds spent reading, computing and writing (each thread's
     busy time: they overlap). ``overlap=False`` reads and writes in the calling thread,
     between batches: for a Dask worker on a machine whose cores the workers' predictors
@@ -206,7 +209,7 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
                     probs[i] = out[k]
             for (win, _x, valid), p in zip(items, probs):
                 if p is None:
-                    skipped += 1
+                    skipped += 1 if counted is None or _centre_in(win, counted) else 0
                     p = np.zeros((n_classes, tile, tile), dtype=np.float32)
                 give((win, p, valid))
             done += len(items)
@@ -232,6 +235,12 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
             t.join()
         raise
     return skipped
+
+
+def _centre_in(win: Window, box: Window) -> bool:
+    cx, cy = win.col_off + win.width / 2, win.row_off + win.height / 2
+    return (box.col_off <= cx < box.col_off + box.width
+            and box.row_off <= cy < box.row_off + box.height)
 
 
 def _drain(q: queue.Queue) -> None:

@@ -356,7 +356,7 @@ def run_block(job: BlockJob) -> BlockDone:
             overlap = overlaps(device, socket.gethostname(), job.full_hosts)
             skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch,
                                    predictor, outputs, _StagingWatch(job.staging, job.run_key),
-                                   n, timings, overlap)
+                                   n, timings, overlap, counted=block.win)
             _check_staging(job.staging, job.run_key)  # before the parts are published
             t2 = time.perf_counter()
     except Cancelled:

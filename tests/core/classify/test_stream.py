@@ -120,3 +120,28 @@ def test_one_bands_own_nodata_is_its_mean_for_a_network_and_raw_for_a_classical_
     np.testing.assert_allclose(raw, [[[10, 20], [30, 20]], [[6, 5], [7, 6]]])
     classical = SimpleNamespace(kind="classical", mean=np.zeros(2), std=np.ones(2))
     assert normalise(block, classical, nodata=[-9999.0, -9999.0])[1, 0, 0] == -9999.0
+
+
+def test_a_dask_blocks_skipped_tiles_count_its_own_window_not_its_halo(rf, sample, tmp_path):
+    """Tiles all NoData are counted by the block whose window holds their centre: a
+    block's halo tiles were counted by it and by their own block, so a run's count of
+    skipped tiles could exceed its tiles."""
+    with rasterio.open(sample / "nc_landsat7" / "landsat_multiband.tif") as ds:
+        data, profile = ds.read(), ds.profile
+    data[:, :, :128] = ds.nodata  # columns 0..127 NoData: two columns of 64 px tiles
+    image = str(tmp_path / "left_empty.tif")
+    with rasterio.open(image, "w", **profile) as out:
+        out.write(data)
+    config = ClassifyConfig(image, str(rf[0]), str(tmp_path / "p.tif"), tile_size=64)
+    predictor, info = load_predictor(config.model, "cpu")
+    source, _area = open_source(config, info, RecordingProgress())
+    work = Window(0, 0, 256, 128)  # 4 x 2 tiles, the left 2 x 2 all NoData
+    counts = []
+    for counted in (None, Window(64, 0, 192, 128)):
+        with ExitStack() as stack:
+            outputs = stack.enter_context(ClassifyOutputs(
+                config, source.grid.subgrid(work), info, work, 64, 0))
+            counts.append(stream_tiles(config, source, work, 64, 0, 1, predictor, outputs,
+                                       RecordingProgress(), 8, counted=counted))
+    source.close()
+    assert counts == [4, 2]
