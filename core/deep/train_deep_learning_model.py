@@ -167,6 +167,10 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                 else "")
              + f", {len(split.dropped)} dropped for overlapping validation chips"]
     progress.info(notes[0])
+    if data.chip_bands is not None:  # said when read; kept for the package's report
+        notes.append(f"trained on {data.band_count} of the chips' {data.chip_band_count} "
+                     f"bands, reading bands {data.source_bands} of the raster (the others "
+                     "hold no valid pixel in any chip)")
     placeless = sum(1 for i in split.valid if data.chips[i].bounds is None)
     if placeless:
         # which training chips overlap a chip without georeferencing cannot be told: none

@@ -172,3 +172,5 @@ def test_band_names_for_every_chip_band_are_narrowed_to_the_bands_trained(tmp_pa
     assert info["training"]["parameters"]["band_names"] == ["blue", "green", "red", "nir",
                                                             "swir1"]
     assert info["source_bands"] == [1, 2, 4, 5, 7] and info["in_channels"] == 5
+    assert ("trained on 5 of the chips' 7 bands, reading bands [1, 2, 4, 5, 7] of the raster "
+            "(the others hold no valid pixel in any chip)") in info["training"]["notes"]
