@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..geo.band_presence import all_nodata_words, bands_without_values
 from ..geo.classes import ClassInfo
 from ..geo.extent import Extent, ExtentMask, extent_to_window
 from ..geo.gdal_open import open_dataset_or_none
@@ -169,6 +170,10 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                         reservoir.add(v, x[sel], gc[sel], keys[v][first:used[v]])
                     start = stop
             if not available:
+                empty = bands_without_values(image.path, image.bands, image.nodata)
+                if empty:  # one band NaN everywhere makes every pixel NoData
+                    raise InputError("input_raster", all_nodata_words(
+                        image, "no labelled pixel falls on valid image data"))
                 raise InputError("labels", "no labelled pixel falls on valid image data inside the "
                                  "raster (and EXTENT, if set); check the labels' position and CRS")
             missing = [c for c in lab.classes if c.value not in available]

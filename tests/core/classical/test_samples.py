@@ -249,3 +249,18 @@ def test_an_extent_in_a_turned_crs_samples_inside_it_only(sample):
     got = collect_samples(image, LabelConfig(strata), extent=ext)
     assert (counted & ~inside).sum() > 50  # the slivers hold labels
     assert sum(got.available.values()) == int((counted & inside).sum())
+
+
+def test_a_band_without_any_value_is_named_not_the_labels(sample, tmp_path):
+    """nc with band 4 all NaN: every pixel is NoData, and the error sent the user to the
+    labels' position and CRS; it names the band and BANDS."""
+    nc = sample / "nc_landsat7"
+    with rasterio.open(nc / "landsat_multiband.tif") as ds:
+        data, profile = ds.read(), ds.profile
+    data[3] = float("nan")
+    with rasterio.open(tmp_path / "nan.tif", "w", **profile) as out:
+        out.write(data)
+    with pytest.raises(InputError, match=r"^INPUT_RASTER: no labelled pixel falls on valid "
+                                         r"image data: band\(s\) \[4\] hold no value .* BANDS"):
+        collect_samples(str(tmp_path / "nan.tif"),
+                        LabelConfig(str(nc / "landsat96_polygons.shp"), class_field="id"))
