@@ -125,6 +125,7 @@ class TrainDeepLearningModelAlgorithm(LandLearnAlgorithm):
             class_weighting=self.choice(parameters, "CLASS_WEIGHTING"),
             chip_sampling=self.choice(parameters, "CHIP_SAMPLING"),
             augmentation=self.parameterAsBoolean(parameters, "AUGMENTATION", context),
+            radiometric_jitter=self.parameterAsDouble(parameters, "RADIOMETRIC_JITTER", context),
             device=self.choice(parameters, "DEVICE"),
             mixed_precision=self.parameterAsBoolean(parameters, "MIXED_PRECISION", context),
             save_on_cancel=self.parameterAsBoolean(parameters, "SAVE_ON_CANCEL", context),
@@ -278,6 +279,14 @@ def add_deep_parameters(alg) -> None:
     alg.add(QgsProcessingParameterBoolean(
         "AUGMENTATION", alg.tr("Augmentation (flips, 90° rotations)"), defaultValue=True),
         "Random flips and right-angle rotations of each chip.", advanced=True)
+    alg.add(QgsProcessingParameterNumber(
+        "RADIOMETRIC_JITTER", alg.tr("Brightness/contrast jitter (0 = off)"),
+        QgsProcessingParameterNumber.Type.Double, defaultValue=0.0, minValue=0.0, maxValue=1.0),
+        "Each training chip's bands scaled by 1 +- this and shifted by +- this many standard "
+        "deviations, drawn per chip and band (arcgis.learn's brightness and contrast "
+        "augmentation), for maps of areas whose light, season or calibration differ from "
+        "the training area's. 0.1 is a mild setting; off by default (BENCHMARKS.md has what "
+        "it did on nc).", advanced=True)
     alg.add_choice("DEVICE", "Device", [("auto", "Auto (GPU when available)"),
                                          ("cuda", "CUDA GPU"), ("cpu", "CPU")], "auto",
                     "Where to train. cuda fails clearly when no GPU is usable.")

@@ -162,12 +162,15 @@ class ChipData:
         y[invalid] = IGNORE
         return x, y
 
-    def batch(self, indices, torch, device, augment: bool, rng: np.random.Generator | None):
+    def batch(self, indices, torch, device, augment: bool, rng: np.random.Generator | None,
+              jitter: float = 0.0):
         xs, ys = zip(*(self.load(i) for i in indices))
         x = torch.from_numpy(np.stack(xs))
         y = torch.from_numpy(np.stack(ys).astype(np.int64))
         if augment and rng is not None:
             x, y = augment_batch(torch, x, y, rng)
+        if jitter and rng is not None:
+            x = radiometric_jitter(torch, x, rng, jitter)
         return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
 
@@ -185,3 +188,16 @@ def augment_batch(torch, x, y, rng: np.random.Generator):
         xs.append(xi)
         ys.append(yi)
     return torch.stack(xs), torch.stack(ys)
+
+
+def radiometric_jitter(torch, x, rng: np.random.Generator, amount: float):
+    """Each chip's bands scaled by 1 +- ``amount`` and shifted by +- ``amount`` (in standard
+    deviations, the chips' normalised units), drawn per chip and band: the brightness and
+    contrast changes arcgis.learn's default augmentation makes, for a mapped area whose
+    light, season or sensor calibration is not the training area's. Pixels at 0 (NoData,
+    read as the band's mean) are left there."""
+    n, bands = x.shape[0], x.shape[1]
+    gain = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, (n, bands, 1, 1))
+                            .astype(np.float32))
+    shift = torch.from_numpy(rng.uniform(-amount, amount, (n, bands, 1, 1)).astype(np.float32))
+    return torch.where(x == 0, x, x * gain + shift)

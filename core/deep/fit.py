@@ -151,7 +151,8 @@ def fit_network(torch, model, s: Setting, fit: Fit, progress, part: tuple[int, i
         for step, chosen in enumerate(epoch_batches(epoch_order(split.train, s.factors, rng),
                                                     batch)):
             check(progress)
-            x, y = chips.batch(chosen, torch, s.device, config.augmentation, rng)
+            x, y = chips.batch(chosen, torch, s.device, config.augmentation, rng,
+                               config.radiometric_jitter)
             opt.zero_grad(set_to_none=True)
             with torch.autocast(s.device.type, dtype=s.amp_dtype, enabled=s.amp):
                 loss = s.loss_fn(model(x).float(), y)

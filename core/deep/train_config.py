@@ -49,6 +49,8 @@ class TrainConfig:
     class_weighting: str = "none"  # or one of losses.WEIGHTINGS
     chip_sampling: str = "uniform"  # or "balanced": rare classes' chips repeated (sampling.py)
     augmentation: bool = True
+    # brightness and contrast changed per chip and band by up to this (chip_dataset)
+    radiometric_jitter: float = 0.0
     device: str = "auto"
     mixed_precision: bool = True  # used on CUDA only
     save_on_cancel: bool = False
@@ -80,6 +82,11 @@ class TrainConfig:
         if self.early_stopping < 0:
             raise InputError("early_stopping", "the patience must be 0 (off) or more epochs")
         check_monitor(self.monitor)
+        if not (isinstance(self.radiometric_jitter, (int, float))
+                and 0 <= self.radiometric_jitter <= 1):
+            raise InputError("radiometric_jitter", f"{str(self.radiometric_jitter)[:20]} is "
+                             "not 0 (off) .. 1 (band scales 0..2 and shifts of one standard "
+                             "deviation)")
         if self.pretrained_bands and not self.pretrained_weights:
             raise InputError("pretrained_bands", "names the bands of pretrained weights; give "
                              "PRETRAINED_WEIGHTS too, or leave it empty")

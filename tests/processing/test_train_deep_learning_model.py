@@ -208,12 +208,14 @@ def test_chip_sampling_and_ensemble_size_from_the_toolbox_and_the_deprecated_id(
         extra = {} if size is None else {"ENSEMBLE_SIZE": size}
         processing.run(f"landlearn:{alg}", {**one, "TRAINING_DATA": str(chips), **extra,
                                             "CHIP_SAMPLING": value, "CLASS_WEIGHTING": weighting,
-                                            "MONITOR": monitor, "OUTPUT_MODEL": str(out)})
+                                            "MONITOR": monitor, "RADIOMETRIC_JITTER": 0.05,
+                                            "OUTPUT_MODEL": str(out)})
         with zipfile.ZipFile(out) as zf:
             info = json.loads(zf.read(f"{alg}.emd"))["LandLearn"]
         training = info["training"]
         assert training["parameters"]["chip_sampling"] == "balanced"
         assert training["parameters"]["monitor"] == named
+        assert training["parameters"]["radiometric_jitter"] == 0.05
         assert training["parameters"]["class_weighting"] == "inverse_sqrt_frequency"
         assert any(n.startswith("class-balanced chips: ") for n in training["notes"])
         assert training["parameters"]["ensemble_size"] == (size or 2)

@@ -284,3 +284,20 @@ def test_label_values_no_class_is_declared_for_are_left_out_and_counted(tmp_path
     np.testing.assert_array_equal(chips.indices("y.tif", odd), [[IGNORE, 0], [IGNORE, IGNORE]])
     chips.indices("y.tif", odd)  # read again: counted once
     assert chips.undeclared() == (3, 1, [5, 300])
+
+
+def test_radiometric_jitter_scales_and_shifts_each_chips_bands_and_leaves_nodata():
+    torch = pytest.importorskip("torch")
+    from landlearn.core.deep.chip_dataset import radiometric_jitter
+
+    x = torch.ones((3, 2, 4, 4))
+    x[:, :, 0, 0] = 0.0  # NoData (a band's mean)
+    out = radiometric_jitter(torch, x, np.random.default_rng(0), 0.1)
+    assert (out[:, :, 0, 0] == 0).all()
+    body = out[:, :, 1:, 1:]
+    # one gain and one shift per chip and band: a constant band stays constant
+    assert torch.allclose(body, body[:, :, :1, :1].expand_as(body))
+    per = body[:, :, 0, 0]
+    assert ((per >= 0.8) & (per <= 1.2)).all() and per.std() > 0.01
+    again = radiometric_jitter(torch, x, np.random.default_rng(0), 0.1)
+    assert torch.equal(out, again)  # drawn from the run's generator: repeatable

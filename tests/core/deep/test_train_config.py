@@ -18,6 +18,8 @@ def test_config_is_checked_before_anything_is_read(tmp_path):
                          (dict(chip_sampling="rare"), "^CHIP_SAMPLING: 'rare' is not one of "
                                                       "uniform, balanced"),
                          (dict(monitor="dice"), "^MONITOR: 'dice' is not one of"),
+                         (dict(radiometric_jitter=1.5), "^RADIOMETRIC_JITTER: 1.5 is not"),
+                         (dict(radiometric_jitter=float("nan")), "^RADIOMETRIC_JITTER"),
                          (dict(freeze=True), "^FREEZE: keeps a pretrained encoder"),
                          (dict(background_value=300), "^BACKGROUND_VALUE: 300 is not"),
                          (dict(output_model=str(tmp_path / "m.pth")), "^OUTPUT_MODEL")):
