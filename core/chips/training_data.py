@@ -392,7 +392,8 @@ def read_training_data(folders: Sequence[str], progress=None) -> TrainingData:
         cell_size=first.cell, crs_wkt=first.crs, class_pixels=pixels,
         # bands left out: the model reads the others of the raster the chips came from
         source_bands=first.source_bands if len(kept) == every else [source[b] for b in kept],
-        source_band_count=told.source_band_count or (None if len(kept) == every else every),
+        source_band_count=first.source_band_count if len(kept) == every
+        else told.source_band_count or every,
         source_scaling=first.source_scaling if first.source_scaling is None
         else [first.source_scaling[b] for b in kept],
         scaling_known=all(p.scaling_known for p in parts),
