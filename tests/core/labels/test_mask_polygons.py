@@ -32,10 +32,10 @@ def test_pixels_inside_the_polygons_and_an_edge_chips_overhang_count_as_inside(t
 
 
 def test_polygons_in_another_crs_are_reprojected(tmp_path):
-    from pyproj import Transformer
+    from rasterio.warp import transform
 
-    to_ll = Transformer.from_crs(32633, 4326, always_xy=True)
-    (x0, x1), (y0, y1) = to_ll.transform([500100, 500400], [4999800, 5000000])
+    (x0, x1), (y0, y1) = transform("EPSG:32633", "EPSG:4326", [500100, 500400],
+                                   [4999800, 5000000])
     path = polygons(tmp_path / "ll.gpkg", [(1, (x0, y0, x1, y1))], 4326)
     inside = MaskPolygons(path, None, GRID, RecordingProgress()).inside(GRID.full_window)
     assert abs(int(inside.sum()) - 20 * 30) <= 30  # a lon/lat box is not quite the UTM one
