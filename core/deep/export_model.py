@@ -222,7 +222,8 @@ def _quantize(graph: bytes, emd: dict, folder: str, progress: Progress) -> tuple
                          "be set on mixed-up bands; give chips exported with the bands in "
                          "the model's order")
     theirs = info.get("source_bands")
-    if theirs and data.source_bands and list(data.source_bands) != list(theirs):
+    if theirs and data.source_bands and len(data.source_bands) == len(theirs) and \
+            list(data.source_bands) != list(theirs):
         # as many bands, other ones (a scene whose empty bands differ, another BAND_INDEXES)
         raise InputError("calibration_data", f"'{folder}' holds bands {data.source_bands[:8]}"
                          f" of its raster, the model reads bands {list(theirs)[:8]}; give "
