@@ -170,7 +170,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                         reservoir.add(v, x[sel], gc[sel], keys[v][first:used[v]])
                     start = stop
             if not available:
-                empty = bands_without_values(image.path, image.bands, image.nodata)
+                empty = bands_without_values(image.path, image.bands)
                 if empty:  # one band NaN everywhere makes every pixel NoData
                     raise InputError("input_raster", all_nodata_words(
                         image, "no labelled pixel falls on valid image data"))

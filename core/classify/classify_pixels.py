@@ -202,8 +202,9 @@ def _said_if_empty(source, n_tiles: int, skipped: int, progress: Progress) -> No
     """A map of NoData only is written (the run did what was asked), but said, with the
     band to blame where one holds no value."""
     if n_tiles and skipped >= n_tiles:
-        progress.warning(all_nodata_words(source, "The map holds no class: every tile of "
-                                          "the raster is NoData"))
+        progress.warning(all_nodata_words(
+            source, "The map holds no class: every tile of the raster is NoData",
+            "fill those bands, or train a model without them (Export Training Data's BANDS)"))
 
 
 def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progress,

@@ -107,7 +107,7 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
                  timings: dict[str, float] | None = None, overlap: bool = True,
                  counted: Window | None = None) -> int:
     """Stream ``area``'s tiles; returns the number of all-NoData tiles skipped (with
-    ``counted``, those whose centre lies in it: a Dask block's own window, not the halo
+    ``counted``, those that start in it: a Dask block's own window, not the halo
     its neighbours count too). ``timings``,
     when given, receives the seconds spent reading, computing and writing (each thread's
     busy time: they overlap). ``overlap=False`` reads and writes in the calling thread,
@@ -209,7 +209,7 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
                     probs[i] = out[k]
             for (win, _x, valid), p in zip(items, probs):
                 if p is None:
-                    skipped += 1 if counted is None or _centre_in(win, counted) else 0
+                    skipped += 1 if counted is None or _starts_in(win, counted) else 0
                     p = np.zeros((n_classes, tile, tile), dtype=np.float32)
                 give((win, p, valid))
             done += len(items)
@@ -237,10 +237,12 @@ def stream_tiles(config, source, area, tile, pad, batch, predictor, outputs, pro
     return skipped
 
 
-def _centre_in(win: Window, box: Window) -> bool:
-    cx, cy = win.col_off + win.width / 2, win.row_off + win.height / 2
-    return (box.col_off <= cx < box.col_off + box.width
-            and box.row_off <= cy < box.row_off + box.height)
+def _starts_in(win: Window, box: Window) -> bool:
+    """Whether the tile's first pixel lies in ``box``: blocks and halos are whole tile
+    cores, so each tile starts in one block (the last tiles' centres can lie past the
+    area's edge, outside every block)."""
+    return (box.col_off <= win.col_off < box.col_off + box.width
+            and box.row_off <= win.row_off < box.row_off + box.height)
 
 
 def _drain(q: queue.Queue) -> None:

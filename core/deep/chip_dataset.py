@@ -200,4 +200,5 @@ def radiometric_jitter(torch, x, rng: np.random.Generator, amount: float):
     gain = torch.from_numpy(rng.uniform(1 - amount, 1 + amount, (n, bands, 1, 1))
                             .astype(np.float32))
     shift = torch.from_numpy(rng.uniform(-amount, amount, (n, bands, 1, 1)).astype(np.float32))
-    return torch.where(x == 0, x, x * gain + shift)
+    # within float16 again, as the chips are (an undeclared fill clipped to its end)
+    return torch.where(x == 0, x, x * gain + shift).clamp_(-F16_MAX, F16_MAX)

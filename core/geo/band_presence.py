@@ -17,41 +17,40 @@ from .raster import open_dataset
 __all__ = ["all_nodata_words", "bands_without_values"]
 
 
-def bands_without_values(path: str, bands, nodata, windows: int = 36, size: int = 64
-                         ) -> list[int]:
-    """The ``bands`` (1-based) of ``path`` that hold no finite value other than their own
-    ``nodata`` (one per band, None for none) in any of ``windows`` windows spread over it;
-    empty when every band holds one, or when none does (then no band is to blame)."""
+def bands_without_values(path: str, bands, windows: int = 36, size: int = 64) -> list[int]:
+    """The ``bands`` (1-based) of ``path`` that hold no finite value (NaN or +-inf) in any
+    of ``windows`` windows spread over it: such a band makes every pixel NoData. A band
+    of its NoData value everywhere does not (a pixel is NoData by value only where every
+    band is), and integer bands always hold values. Empty when none is to blame."""
     with open_dataset(path) as ds:
+        floats = [b for b in bands if np.dtype(ds.dtypes[b - 1]).kind == "f"]
+        if not floats:
+            return []
         width, height = ds.width, ds.height
         rows = max(1, min(int(windows ** 0.5), -(-height // size)))
         cols = max(1, min(windows // rows, -(-width // size)))
         w, h = min(size, width), min(size, height)
-        seen = np.zeros(len(bands), bool)
+        empty = set(floats)
         for j in range(rows):
             for i in range(cols):
                 box = Window(int((width - w) * (i + 0.5) / cols),
                              int((height - h) * (j + 0.5) / rows), w, h)
-                data = ds.read(list(bands), window=box)
-                for k, (band, nd) in enumerate(zip(data, nodata)):
-                    if seen[k]:
-                        continue
-                    ok = np.isfinite(band) if band.dtype.kind == "f" else np.ones(band.shape, bool)
-                    if nd is not None and not np.isnan(nd):
-                        ok &= band != nd
-                    seen[k] = bool(ok.any())
-                if seen.all():
+                # band by band: rasterio 1.3 refuses to read bands of several types at once
+                for b in list(empty):
+                    if np.isfinite(ds.read(b, window=box)).any():
+                        empty.discard(b)
+                if not empty:
                     return []
-    if not seen.any():
-        return []
-    return [int(b) for b, s in zip(bands, seen) if not s]
+    if len(empty) == len(set(bands)):
+        return []  # nothing holds a value: the raster is empty, no band is to blame
+    return [int(b) for b in bands if b in empty]
 
 
-def all_nodata_words(source, said: str) -> str:
+def all_nodata_words(source, said: str, fix: str = "leave them out with BANDS") -> str:
     """``said`` (that a RasterSource reads as all NoData), with the bands to blame named
-    and the fix, where some band holds no value at all."""
-    empty = bands_without_values(source.path, source.bands, source.nodata)
+    and ``fix``, where some band holds no finite value at all."""
+    empty = bands_without_values(source.path, source.bands)
     if not empty:
         return said + "; check the raster's NoData value and EXTENT"
-    return (f"{said}: band(s) {empty[:8]} hold no value (NaN, or their NoData everywhere) and "
-            "a pixel is NoData where any band is; leave them out with BANDS")
+    return (f"{said}: band(s) {empty[:8]} hold no value (NaN everywhere), and a pixel is "
+            f"NoData where any band is NaN; {fix}")

@@ -18,18 +18,31 @@ def _three(folder, empty=(2,), nodata=None):
 
 
 def test_a_band_without_any_value_is_named_and_none_when_all_or_none_are(tmp_path):
-    path = _three(tmp_path)
-    assert bands_without_values(path, [1, 2, 3], [None] * 3) == [2]
-    assert bands_without_values(path, [3, 1], [None] * 2) == []
+    path = _three(tmp_path / "nan")
+    assert bands_without_values(path, [1, 2, 3]) == [2]
+    assert bands_without_values(path, [3, 1]) == []
     every = _three(tmp_path / "every", empty=(1, 2, 3))
-    assert bands_without_values(every, [1, 2, 3], [None] * 3) == []
+    assert bands_without_values(every, [1, 2, 3]) == []  # an empty raster: none to blame
+    # a band of its NoData value everywhere does not make a pixel NoData (only every band
+    # at its NoData does): not to blame
     filled = _three(tmp_path / "filled", empty=(3,), nodata=-9999.0)
-    assert bands_without_values(filled, [1, 2, 3], [-9999.0] * 3) == [3]
+    assert bands_without_values(filled, [1, 2, 3]) == []
     with RasterSource(path) as src:
         words = all_nodata_words(src, "all NoData")
-    assert words == ("all NoData: band(s) [2] hold no value (NaN, or their NoData "
-                     "everywhere) and a pixel is NoData where any band is; leave them out "
-                     "with BANDS")
+    assert words == ("all NoData: band(s) [2] hold no value (NaN everywhere), and a pixel "
+                     "is NoData where any band is NaN; leave them out with BANDS")
+
+
+def test_bands_of_several_types_are_read_one_by_one(tmp_path):
+    """A VRT of a uint16 band and a float32 band of NaN: rasterio 1.3 refuses to read bands
+    of two types at once ("more than one 'dtype' found")."""
+    from osgeo import gdal
+
+    a = write(tmp_path / "a.tif", np.ones((1, 80, 90), np.uint16))
+    b = write(tmp_path / "b.tif", np.full((1, 80, 90), np.nan, np.float32))
+    vrt = str(tmp_path / "ab.vrt")
+    gdal.BuildVRT(vrt, [a, b], separate=True)
+    assert bands_without_values(vrt, [1, 2]) == [2]
 
 
 def test_export_names_the_nan_band_that_made_every_pixel_nodata(tmp_path):
