@@ -153,11 +153,11 @@ def test_a_block_that_always_fails_stops_the_run_naming_its_window(rf, nc_image,
     tries = []
     real = worker_module.stream_tiles
 
-    def failing(config, source, area, *args):
+    def failing(config, source, area, *args, **kw):
         if int(area.col_off) == 256 and int(area.row_off) == 0:
             tries.append(1)
             raise RuntimeError("the disk went away")
-        return real(config, source, area, *args)
+        return real(config, source, area, *args, **kw)
 
     monkeypatch.setattr(worker_module, "stream_tiles", failing)
     out = _outputs(tmp_path, "map")
@@ -203,11 +203,11 @@ def test_a_block_that_fails_once_is_retried(rf, nc_image, tmp_path, threaded_sch
     tries = []
     real = worker_module.stream_tiles
 
-    def flaky(config, source, area, *args):
+    def flaky(config, source, area, *args, **kw):
         if int(area.col_off) == 0 and int(area.row_off) == 256 and not tries:
             tries.append(1)
             raise OSError("a network file system hiccup")
-        return real(config, source, area, *args)
+        return real(config, source, area, *args, **kw)
 
     monkeypatch.setattr(worker_module, "stream_tiles", flaky)
     one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")

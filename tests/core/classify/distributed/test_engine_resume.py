@@ -32,10 +32,10 @@ def _blocks_below_row_256_fail(monkeypatch) -> dict:
     real = worker_module.stream_tiles
     failing = {"on": True}
 
-    def fails(config, source, area, *args):
+    def fails(config, source, area, *args, **kw):
         if failing["on"] and int(area.row_off) >= 256:
             raise RuntimeError("the disk went away")
-        return real(config, source, area, *args)
+        return real(config, source, area, *args, **kw)
 
     monkeypatch.setattr(worker_module, "stream_tiles", fails)
     return failing

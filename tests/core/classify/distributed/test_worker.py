@@ -55,7 +55,7 @@ def test_on_a_host_the_workers_fill_a_block_reads_between_batches_to_the_same_pa
     overlaps = []
     real = worker.stream_tiles
     monkeypatch.setattr(worker, "stream_tiles",
-                        lambda *a: overlaps.append(a[-1]) or real(*a))
+                        lambda *a, **kw: overlaps.append(a[-1]) or real(*a, **kw))
     config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "x.tif"), tile_size=64,
                             output_probabilities=str(tmp_path / "p.tif"))
     block = plan_blocks(Window(0, 0, 489, 443), 64, 0, 256, False)[1]
