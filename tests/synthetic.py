@@ -115,3 +115,23 @@ def two_class_chips(folder, image, name="chips", tile=32):
     export_training_data(ExportConfig(img, LabelConfig(lab), str(out), tile_size_x=tile,
                                       tile_size_y=tile, stride_x=tile, stride_y=tile))
     return out
+
+
+def kind_layer(path, rows, epsg=32633, field_type="string"):
+    """A GeoPackage of rectangles with a text (or date) field 'kind' and a name 'label'."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("land", srs, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString if field_type == "string" else ogr.OFTDate))
+    for value, (x0, y0, x1, y1) in rows:
+        f = ogr.Feature(layer.GetLayerDefn())
+        if value is not None:
+            f.SetField("kind", value)
+        f.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+        layer.CreateFeature(f)
+    ds = None
+    return str(path)

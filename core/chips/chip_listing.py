@@ -186,10 +186,10 @@ def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]
 def _placement(ds) -> tuple | None:
     """(centre x, centre y, pixel width, pixel height, bounds, south-up) of an open chip,
     or None where its transform places it nowhere (none, or degenerate). Bounds are
-    (min x, min y, max x, max y) around its corners: a south-up world file (e > 0) gave
-    rasterio's bottom above its top, and no overlap was ever found. A rotated chip has
-    none: what reads bounds (label_cells, evaluation) takes its pixels for rows and
-    columns of the map, so it stays a cell of its own there, as it was."""
+    (min x, min y, max x, max y) around its corners, for a north-up chip only. A rotated,
+    turned or south-up chip (e > 0) has none: what reads bounds (label_cells, evaluation)
+    takes its pixel row 0 for the northern edge and its columns for the map's, so it stays
+    a cell of its own there; its centre still places it in a block."""
     t = ds.transform
     if ds.crs is None and t.is_identity or abs(t.determinant) == 0:
         return None
@@ -197,8 +197,10 @@ def _placement(ds) -> tuple | None:
     xs, ys = zip(*(t * (c, r) for c, r in ((0, 0), (w, 0), (0, h), (w, h))))
     cx, cy = t * (w / 2, h / 2)
     rx, ry = math.hypot(t.a, t.d), math.hypot(t.b, t.e)
-    # rows and columns along the map's axes (rasterio's is_rectilinear holds at 90 degrees)
-    # and columns running east (a 180-degree turn, a < 0, is mirrored on both axes)
-    upright = abs(t.b) <= 1e-9 * abs(t.e) and abs(t.d) <= 1e-9 * abs(t.a) and t.a > 0
+    # rows and columns along the map's axes (rasterio's is_rectilinear holds at 90 degrees),
+    # columns running east and rows south: a 180-degree turn (a < 0) and a south-up world
+    # file (e > 0) hold the map mirrored, so Coverage's weights would fall on the wrong rows
+    upright = (abs(t.b) <= 1e-9 * abs(t.e) and abs(t.d) <= 1e-9 * abs(t.a) and t.a > 0
+               and t.e < 0)
     box = (min(xs), min(ys), max(xs), max(ys)) if upright else None
     return cx, cy, rx, ry, box, t.e > 0

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import rasterio
+from chip_folders import arcgis_copy, nc_export, read_json
 
 from landlearn.core.chips.chip_reader import read_image_chip
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
@@ -18,26 +19,15 @@ from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
 
 
-def _export(sample, out, tile=128, stride=64):
-    nc = sample / "nc_landsat7"
-    export_training_data(ExportConfig(str(nc / "landsat_multiband.tif"), LabelConfig(str(nc / "strata.tif")),
-                                      str(out), tile_size_x=tile, tile_size_y=tile, stride_x=stride,
-                                      stride_y=stride))
-    return out
-
-
 @pytest.fixture(scope="module")
 def export(sample, tmp_path_factory):
-    return _export(sample, tmp_path_factory.mktemp("td") / "chips")
+    return nc_export(sample, tmp_path_factory.mktemp("td") / "chips")
 
-
-def _json(path):
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_an_export_reads_back_as_it_was_written(export):
     td = read_training_data([export])
-    manifest, emd = _json(export / "landlearn_manifest.json"), _json(export / "esri_model_definition.emd")
+    manifest, emd = read_json(export / "landlearn_manifest.json"), read_json(export / "esri_model_definition.emd")
     assert td.folders == [str(export)] and len(td.chips) == len(manifest["chips"]) > 10
     assert [os.path.relpath(c.image, export) for c in td.chips] == [c["image"] for c in manifest["chips"]]
     assert [c.block for c in td.chips] == [c["block"] for c in manifest["chips"]]
@@ -60,150 +50,6 @@ def test_an_export_reads_back_as_it_was_written(export):
         np.testing.assert_array_equal(missing, np.all(data == -99999.0, axis=0))
 
 
-def test_an_arcgis_style_folder_gets_blocks_from_georeferencing_and_stats_from_its_chips(export, tmp_path):
-    arcgis = tmp_path / "arcgis"
-    shutil.copytree(export, arcgis)
-    os.remove(arcgis / "landlearn_manifest.json")
-    emd = _json(arcgis / "esri_model_definition.emd")
-    expected = emd.pop("AllTilesStats")
-    emd.pop("LandLearn")
-    (arcgis / "esri_model_definition.emd").write_text(json.dumps(emd))
-    # map.txt as ArcGIS on another machine wrote it: paths into a folder that is not here
-    lines = (arcgis / "map.txt").read_text().splitlines()
-    (arcgis / "map.txt").write_text("".join(
-        "/mnt/old/chips/" + line.replace(" ", " ../elsewhere/").replace("\\", "/") + "\n"
-        for line in lines))
-    progress = RecordingProgress()
-    td = read_training_data([arcgis], progress)
-    assert progress.messages == [f"'{arcgis}' carries no band statistics; computing them from its chips."]
-    ours = read_training_data([export])
-    assert [os.path.basename(c.image) for c in td.chips] == [os.path.basename(c.image) for c in ours.chips]
-    assert all(os.path.dirname(c.image) == str(arcgis / "images") for c in td.chips)
-    assert all(os.path.dirname(c.label) == str(arcgis / "labels") for c in td.chips)
-    np.testing.assert_allclose(td.mean, [b["Mean"] for b in expected], rtol=1e-9)
-    np.testing.assert_allclose(td.std, [b["StdDev"] for b in expected], rtol=1e-9)
-    assert (td.source_bands, td.class_pixels) == (None, ours.class_pixels)
-    assert td.foreign == [str(arcgis)] and ours.foreign == []  # ArcGIS's 0 is its background
-    # blocks from each chip's own transform: chips share a block exactly when the export
-    # put them in one (both count tile-sized cells from the same corner here)
-    manifest = _json(export / "landlearn_manifest.json")["chips"]
-    assert min(c["col_off"] for c in manifest) % 128 == 0 and min(c["row_off"] for c in manifest) % 128 == 0
-    pairs = range(len(td.chips))
-    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
-        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
-    assert len({c.block for c in td.chips}) < len(td.chips)  # overlapping chips share blocks
-
-
-def test_chips_placed_by_a_transform_without_a_crs_still_get_blocks(export, tmp_path):
-    """A world file without .prj: the chips lie somewhere all the same (each chip was its
-    own block, so overlapping chips fell on both sides of the split and none was dropped)."""
-    arcgis = _arcgis_copy(export, tmp_path / "nocrs", keep_stats=True)
-    for chip in sorted((arcgis / "images").iterdir()):
-        with rasterio.open(chip) as ds:
-            data, profile = ds.read(), ds.profile
-        profile.pop("crs")
-        chip.unlink()
-        with rasterio.open(chip, "w", **profile) as ds:
-            ds.write(data)
-    td = read_training_data([arcgis])
-    ours = read_training_data([export])
-    assert td.crs_wkt is None and all(c.bounds is not None for c in td.chips)
-    pairs = range(len(td.chips))
-    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
-        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
-    assert len({c.block for c in td.chips}) < len(td.chips)
-
-
-def _rewrite_chips(folder, how):
-    for chip in sorted((folder / "images").iterdir()):
-        with rasterio.open(chip) as ds:
-            data, profile = ds.read(), ds.profile
-        data, profile = how(data, profile)
-        chip.unlink()
-        with rasterio.open(chip, "w", **profile) as ds:
-            ds.write(data)
-
-
-def test_south_up_chips_and_one_made_up_transform_are_placed_as_they_are(export, tmp_path):
-    """A south-up world file (e > 0) gave bounds with bottom over top: no overlap was ever
-    found. One pixel-space transform on every chip, without a CRS, put all chips in one
-    block (no split possible); such chips lie nowhere and stay apart."""
-    ours = read_training_data([export])
-    pairs = range(len(ours.chips))
-
-    def south_up(data, profile):
-        t = profile["transform"]
-        bottom = t.f + t.e * profile["height"]
-        flipped = rasterio.Affine(t.a, 0, t.c, 0, -t.e, bottom)
-        return data[:, ::-1], dict(profile, transform=flipped, crs=None)
-
-    flipped = _arcgis_copy(export, tmp_path / "south", keep_stats=True)
-    _rewrite_chips(flipped, south_up)
-    td = read_training_data([flipped])
-    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
-        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
-    for a, b in zip(td.chips, ours.chips):
-        np.testing.assert_allclose(a.bounds, b.bounds)
-
-    def made_up(data, profile):
-        return data, dict(profile, transform=rasterio.Affine(2, 0, 100, 0, -2, 500), crs=None)
-
-    plain = _arcgis_copy(export, tmp_path / "plain", keep_stats=True)
-    _rewrite_chips(plain, made_up)
-    td = read_training_data([plain])
-    assert all(c.bounds is None for c in td.chips)
-    assert len({c.block for c in td.chips}) == len(td.chips)
-
-
-@pytest.mark.parametrize("angle", [90, 30])
-def test_rotated_chips_lie_in_the_block_of_their_centre(export, tmp_path, angle):
-    """Chips written with a rotated world file (ArcGIS's ROTATION_ANGLE copies) were placed
-    nowhere, each a block of its own, so a validation chip's rotated twin could be trained
-    on; placed by their centres they fall in their unrotated twins' blocks."""
-    ours = read_training_data([export])
-    pairs = range(len(ours.chips))
-
-    def rotated(data, profile):
-        pivot = (profile["width"] / 2, profile["height"] / 2)
-        return data, dict(profile, transform=profile["transform"]
-                          * rasterio.Affine.rotation(angle, pivot=pivot))
-
-    turned = _arcgis_copy(export, tmp_path / "turned", keep_stats=True)
-    _rewrite_chips(turned, rotated)
-    td = read_training_data([turned])
-    assert {(i, j) for i in pairs for j in pairs if td.chips[i].block == td.chips[j].block} == \
-        {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
-    assert len({c.block for c in td.chips}) < len(td.chips)
-    # no bounds: label_cells and evaluation would take their pixels for map rows and
-    # columns (a quarter turn's pixel (0, 0) is another corner of the same ground)
-    assert all(c.bounds is None for c in td.chips)
-
-
-def test_chips_of_two_crss_in_one_folder_are_blocked_apart(export, tmp_path):
-    """An ArcGIS export of raster items separately can hold chips in two UTM zones: their
-    coordinates are read in their own CRS only, blocks drawn per CRS, and only the first
-    CRS's chips keep bounds (the folder's CRS is its first chip's)."""
-    ours = read_training_data([export])
-    two = _arcgis_copy(export, tmp_path / "two", keep_stats=True)
-    names = sorted(p.name for p in (two / "images").iterdir())
-    moved = set(names[1::2])  # every other chip: the same coordinates, another CRS
-    for chip in sorted((two / "images").iterdir()):
-        if chip.name in moved:
-            with rasterio.open(chip, "r+") as ds:
-                ds.crs = rasterio.crs.CRS.from_epsg(32618)
-    td = read_training_data([two])
-    other = [c for c in td.chips if os.path.basename(c.image) in moved]
-    first = [c for c in td.chips if os.path.basename(c.image) not in moved]
-    assert other and first and all(c.bounds is None for c in other)
-    assert all(c.bounds is not None for c in first)
-    assert not {c.block for c in other} & {c.block for c in first}
-    # within a CRS, chips that shared a block still do
-    by_name = {os.path.basename(c.image): c.block for c in ours.chips}
-    pairs = [(a, b) for a in first for b in first
-             if by_name[os.path.basename(a.image)] == by_name[os.path.basename(b.image)]]
-    assert all(a.block == b.block for a, b in pairs)
-
-
 def test_folders_combine_with_weighted_statistics(export, sample, tmp_path):
     half = tmp_path / "half"
     shutil.copytree(export, half)
@@ -219,7 +65,7 @@ def test_folders_combine_with_weighted_statistics(export, sample, tmp_path):
     np.testing.assert_allclose(td.mean, one.mean)
     np.testing.assert_allclose(td.std, one.std)
     assert td.class_pixels == {k: 2 * v for k, v in one.class_pixels.items()}
-    other = _export(sample, tmp_path / "t64", tile=64, stride=64)
+    other = nc_export(sample, tmp_path / "t64", tile=64, stride=64)
     with pytest.raises(InputError, match=r"^TRAINING_DATA: '.*t64' has 64 x 64 chips but '.*' has 128 x 128"):
         read_training_data([export, other])
 
@@ -234,7 +80,7 @@ def test_what_is_not_training_data_is_refused(export, tmp_path):
         read_training_data([tmp_path / "empty"])
     objects = tmp_path / "objects"
     shutil.copytree(export, objects)
-    stats = _json(objects / "esri_accumulated_stats.json")
+    stats = read_json(objects / "esri_accumulated_stats.json")
     (objects / "esri_accumulated_stats.json").write_text(json.dumps(dict(stats, MetaDataMode="PASCAL_VOC_rectangles")))
     with pytest.raises(InputError, match="holds 'PASCAL_VOC_rectangles' training data; pixel "
                                          "classification needs 'Classified_Tiles'"):
@@ -257,28 +103,12 @@ def test_what_is_not_training_data_is_refused(export, tmp_path):
         read_image_chip(str(tmp_path / "broken.tif"), 5, (128, 128))
 
 
-def _arcgis_copy(export, folder, keep_stats=False):
-    """The export as ArcGIS writes one: no LandLearn manifest, no LandLearn block; without
-    ``keep_stats`` no band statistics either."""
-    shutil.copytree(export, folder)
-    os.remove(folder / "landlearn_manifest.json")
-    emd = _json(folder / "esri_model_definition.emd")
-    emd.pop("LandLearn")
-    if not keep_stats:
-        emd.pop("AllTilesStats")
-    (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
-    if not keep_stats:
-        stats = _json(folder / "esri_accumulated_stats.json")
-        stats.pop("BandStatsState", None)
-        (folder / "esri_accumulated_stats.json").write_text(json.dumps(stats))
-    return folder
-
 
 def test_a_folder_without_a_list_pairs_chips_not_world_files(export, tmp_path):
     """No manifest, no map.txt: the chips are paired by name in images/ and labels/. A
     world file beside a label chip has its name: listed after it, 000000000.tfw took the
     label's place, and .pgw/.jgw files became image chips."""
-    listed = _arcgis_copy(export, tmp_path / "listed", keep_stats=True)
+    listed = arcgis_copy(export, tmp_path / "listed", keep_stats=True)
     os.remove(listed / "map.txt")
     for sub_folder in ("images", "labels"):
         for chip in (listed / sub_folder).glob("*.tif"):
@@ -296,7 +126,7 @@ def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_
     statistics are summed chip by chip, never all chips' pixels held at once."""
     from landlearn.core.chips import band_stats
 
-    arcgis = _arcgis_copy(export, tmp_path / "arcgis")
+    arcgis = arcgis_copy(export, tmp_path / "arcgis")
     held = []
     real = band_stats.BandStats.add
 
@@ -311,8 +141,8 @@ def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_
     np.testing.assert_allclose(both.std, one.std, rtol=1e-6)
     assert len(held) == len(one.chips) and len(set(held)) == 1  # one chip at a time
     # an ArcGIS folder with statistics but no pixel count weighs by its chips' pixels too
-    stats_only = _arcgis_copy(export, tmp_path / "stats_only", keep_stats=True)
-    s = _json(stats_only / "esri_accumulated_stats.json")
+    stats_only = arcgis_copy(export, tmp_path / "stats_only", keep_stats=True)
+    s = read_json(stats_only / "esri_accumulated_stats.json")
     s.pop("BandStatsState", None)
     (stats_only / "esri_accumulated_stats.json").write_text(json.dumps(s))
     shifted = read_training_data([export, stats_only])
@@ -338,8 +168,8 @@ def test_a_damaged_description_from_someone_else_names_the_folder(export, tmp_pa
                                                                   message):
     bad = tmp_path / "bad"
     shutil.copytree(export, bad)
-    emd = _json(bad / "esri_model_definition.emd")
-    stats = _json(bad / "esri_accumulated_stats.json")
+    emd = read_json(bad / "esri_model_definition.emd")
+    stats = read_json(bad / "esri_accumulated_stats.json")
     edit(emd, stats)
     (bad / "esri_model_definition.emd").write_text(json.dumps(emd))
     (bad / "esri_accumulated_stats.json").write_text(json.dumps(stats))
@@ -360,7 +190,7 @@ def test_a_description_that_is_not_an_object_or_places_chips_nowhere_is_named(
     bad = tmp_path / "bad"
     shutil.copytree(export, bad)
     if text is None:
-        manifest = _json(bad / name)
+        manifest = read_json(bad / name)
         for chip in manifest["chips"]:
             chip["bounds"] = [0, 0, 0, 0]
         text = json.dumps(manifest)
@@ -376,7 +206,7 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
     for name in ("Tundra", "Urban", "Class {}"):
         folder = tmp_path / name.split()[0]
         shutil.copytree(export, folder)
-        emd = _json(folder / "esri_model_definition.emd")
+        emd = read_json(folder / "esri_model_definition.emd")
         value = emd["Classes"][0]["Value"]
         emd["Classes"][0]["Name"] = name.format(value)
         (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
@@ -386,7 +216,7 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
         read_training_data(folders[:2])
     read_training_data([folders[0], folders[2]])  # a default name ("Class 1") beside a name
     # one name under two values (A: Tundra = 1, B: tundra = 3): two outputs for one class
-    emd = _json(folders[1] / "esri_model_definition.emd")
+    emd = read_json(folders[1] / "esri_model_definition.emd")
     second = emd["Classes"][1]
     emd["Classes"][0]["Name"], second["Name"] = f"Class {value}", "tundra"
     (folders[1] / "esri_model_definition.emd").write_text(json.dumps(emd))
@@ -398,7 +228,7 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
     for k, order in enumerate((1, -1)):
         folder = tmp_path / f"bands{k}"
         shutil.copytree(export, folder)
-        emd = _json(folder / "esri_model_definition.emd")
+        emd = read_json(folder / "esri_model_definition.emd")
         n = len(read_training_data([export]).band_names)
         emd.setdefault("InputRastersProps", {})["BandNames"] = [f"B{i + 1}" for i in range(n)][::order]
         (folder / "esri_model_definition.emd").write_text(json.dumps(emd))
@@ -408,7 +238,7 @@ def test_folders_that_number_classes_or_order_bands_apart_are_refused(export, tm
                        r"order"):
         read_training_data(pair)
     # unnamed bands (Band_1..) exported from the raster's bands 5..1 and 1..5
-    emd = _json(pair[1] / "esri_model_definition.emd")
+    emd = read_json(pair[1] / "esri_model_definition.emd")
     emd["InputRastersProps"]["BandNames"] = [f"Band_{i + 1}" for i in range(n)]
     emd.setdefault("LandLearn", {}).update(SourceBands=list(range(n, 0, -1)), SourceBandCount=n)
     (pair[1] / "esri_model_definition.emd").write_text(json.dumps(emd))
@@ -451,7 +281,7 @@ def test_folders_at_another_cell_size_or_number_type_are_pooled_with_a_warning(
     # a folder whose chips are integers (its first chip read as the folder's type)
     counts = tmp_path / "counts"
     shutil.copytree(export, counts)
-    first = counts / _json(counts / "landlearn_manifest.json")["chips"][0]["image"]
+    first = counts / read_json(counts / "landlearn_manifest.json")["chips"][0]["image"]
     with rasterio.open(first) as src:
         profile, data = src.profile, src.read()
     with rasterio.open(first, "w", **dict(profile, dtype="uint16", nodata=0)) as dst:
