@@ -29,6 +29,7 @@ three there. Larger areas keep half a chip: their training takes long enough alr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rasterio.windows import Window
@@ -51,51 +52,58 @@ class ChipSize:
 
 
 def labelled_blocks(labels, area: Window, size: tuple[int, int], enough: int,
-                    progress=None) -> int:
-    """Tile-sized blocks of ``area`` that meet the labels, counted up to ``enough``; with
-    ``progress``, a cancel is heard between blocks (sparse labels on a large raster make
-    millions of them, each a read of the labels)."""
+                    progress=None, fits: Callable[[Window], bool] | None = None) -> int:
+    """Tile-sized blocks of ``area`` that meet the labels (and pass ``fits``, e.g. lie
+    wholly inside MASK_POLYGONS), counted up to ``enough``; with ``progress``, a cancel is
+    heard between blocks (sparse labels on a large raster make millions of them, each a
+    read of the labels)."""
     found = 0
     for k, win in enumerate(tile_windows(area, size)):
         if progress is not None and k % 256 == 0:
             check(progress)
-        if labels.holds_labels(win):
+        if labels.holds_labels(win) and (fits is None or fits(win)):
             found += 1
             if found >= enough:
                 break
     return found
 
 
-def auto_tile(labels, area: Window, progress=None) -> tuple[int, int]:
+def auto_tile(labels, area: Window, progress=None,
+              fits: Callable[[Window], bool] | None = None) -> tuple[int, int]:
     """(chip side, labelled blocks at that side) by the rule in the module docstring."""
     blocks = 0
     for size in CANDIDATES:
-        blocks = labelled_blocks(labels, area, (size, size), MIN_LABELLED_BLOCKS, progress)
+        blocks = labelled_blocks(labels, area, (size, size), MIN_LABELLED_BLOCKS, progress,
+                                 fits)
         if blocks >= MIN_LABELLED_BLOCKS:
             return size, blocks
     return CANDIDATES[-1], blocks
 
 
 def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
-                      area: Window, progress=None) -> ChipSize:
+                      area: Window, progress=None,
+                      fits: Callable[[Window], bool] | None = None) -> ChipSize:
     """Fill in the automatic (0) values of ``tile`` and ``stride``.
 
     One automatic axis takes the other's given size (square chips); both automatic take
     the rule's size. An automatic stride is half its axis's chip, or a quarter on a small
-    labelled area (module docstring).
+    labelled area (module docstring). ``fits``: a block counts only where it passes (the
+    export's MASK_POLYGONS: counted over the whole area, the rule chose chips no mask
+    polygon could hold, and the export was refused for a mask the user drew with care).
     """
     tx, ty = tile
     why = []
     counted = None  # labelled blocks at the chosen size, when auto_tile counted them
     if tx == AUTO and ty == AUTO:
-        side, blocks = auto_tile(labels, area, progress)
+        side, blocks = auto_tile(labels, area, progress, fits)
         counted = blocks
         tx = ty = side
         enough = ("" if blocks >= MIN_LABELLED_BLOCKS else
                   f"; only {blocks} do at {side} px, the smallest size tried")
         why.append(f"{side} x {side} px chips, the largest of "
                    f"{'/'.join(map(str, CANDIDATES))} px that puts labels in at least "
-                   f"{MIN_LABELLED_BLOCKS} chip-sized blocks of the export area{enough}")
+                   f"{MIN_LABELLED_BLOCKS} chip-sized blocks of the export area"
+                   f"{' inside MASK_POLYGONS' if fits is not None else ''}{enough}")
     elif tx == AUTO or ty == AUTO:
         tx = ty = max(tx, ty)
         why.append(f"square {tx} x {ty} px chips")
@@ -107,7 +115,7 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
         if counted is not None and (counted >= enough or counted < MIN_LABELLED_BLOCKS):
             blocks = counted
         else:
-            blocks = labelled_blocks(labels, area, (tx, ty), enough, progress)
+            blocks = labelled_blocks(labels, area, (tx, ty), enough, progress, fits)
         part = 4 if blocks < enough else 2
         auto_x, auto_y = sx == AUTO, sy == AUTO
         sx = sx if sx != AUTO else max(1, tx // part)

@@ -233,7 +233,8 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
         raise InputError("labels", "no label lies inside the processing extent; widen "
                          "EXTENT or check that the labels cover this part of the raster")
     size = resolve_chip_size((config.tile_size_x, config.tile_size_y),
-                             (config.stride_x, config.stride_y), labels, area, progress)
+                             (config.stride_x, config.stride_y), labels, area, progress,
+                             (lambda win: mask.covers(win, area)) if mask else None)
     if size.why:
         progress.info(size.why)
     automatic = config.stride_x == AUTO and config.stride_y == AUTO

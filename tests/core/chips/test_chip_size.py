@@ -115,3 +115,18 @@ def test_the_scan_for_labelled_blocks_hears_a_cancel():
         resolve_chip_size((0, 0), (0, 0), labels, Window(0, 0, 100_000, 100_000),
                           RecordingProgress(cancel_after_checks=3))
     assert labels.asked < 1_000
+
+
+def test_blocks_count_only_where_they_fit():
+    """MASK_POLYGONS' test: labels everywhere, but only blocks wholly left of column 250
+    fit (one column of 8 blocks of 128 px in a 1,000 px square; three of 16 of 64 px)."""
+    labels = Footprint((0, 0, 1_000, 1_000))
+    area = Window(0, 0, 1_000, 1_000)
+
+    def left(win):
+        return win.col_off + win.width <= 250
+
+    assert labelled_blocks(labels, area, (128, 128), 100, fits=left) == 8
+    size = resolve_chip_size((0, 0), (0, 0), labels, area, fits=left)
+    assert size.tile == (64, 64) and "inside MASK_POLYGONS" in size.why
+    assert resolve_chip_size((0, 0), (0, 0), labels, area).tile == (256, 256)

@@ -54,3 +54,22 @@ def test_the_mask_may_not_be_the_output(sample, tmp_path):
     mask = polygons(tmp_path / "east.gpkg", [(1, EAST)], 32119)
     with pytest.raises(InputError, match="MASK_POLYGONS|OUTPUT_FOLDER"):
         _export(sample, tmp_path / "east.gpkg", mask_polygons=mask)
+
+
+def test_the_automatic_chip_size_counts_blocks_inside_the_mask(sample, tmp_path):
+    """Counted over the whole raster, the automatic rule chose 128 px chips, of which few fit
+    in the eastern half; counted inside the mask, it takes the size that gives the split its
+    blocks there, and every chip still lies wholly inside."""
+    nc = sample / "nc_landsat7"
+    mask = polygons(tmp_path / "east.gpkg", [(1, EAST)], 32119)
+
+    def auto(out, **kw):
+        return export_training_data(ExportConfig(
+            str(nc / "landsat_multiband.tif"), LabelConfig(str(nc / "strata.tif")), str(out),
+            tile_size_x=0, tile_size_y=0, stride_x=0, stride_y=0, **kw))
+
+    every = auto(tmp_path / "all")
+    masked = auto(tmp_path / "masked", mask_polygons=mask)
+    assert every.description.tile_size == (128, 128)
+    assert masked.description.tile_size == (64, 64)
+    assert masked.chips > 0 and all(b[0] >= EAST[0] - 1e-6 for b in _bounds(tmp_path / "masked"))
