@@ -173,7 +173,7 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                 empty = bands_without_values(image.path, image.bands)
                 if empty:  # one band NaN everywhere makes every pixel NoData
                     raise InputError("input_raster", all_nodata_words(
-                        image, "no labelled pixel falls on valid image data"))
+                        image, "no labelled pixel falls on valid image data", empty=empty))
                 raise InputError("labels", "no labelled pixel falls on valid image data inside the "
                                  "raster (and EXTENT, if set); check the labels' position and CRS")
             missing = [c for c in lab.classes if c.value not in available]

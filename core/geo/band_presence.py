@@ -46,10 +46,13 @@ def bands_without_values(path: str, bands, windows: int = 36, size: int = 64) ->
     return [int(b) for b in bands if b in empty]
 
 
-def all_nodata_words(source, said: str, fix: str = "leave them out with BANDS") -> str:
+def all_nodata_words(source, said: str, fix: str = "leave them out with BANDS",
+                     empty: list[int] | None = None) -> str:
     """``said`` (that a RasterSource reads as all NoData), with the bands to blame named
-    and ``fix``, where some band holds no finite value at all."""
-    empty = bands_without_values(source.path, source.bands)
+    and ``fix``, where some band holds no finite value at all (``empty``: those bands when
+    the caller has sampled them already, so the raster is not read twice)."""
+    if empty is None:
+        empty = bands_without_values(source.path, source.bands)
     if not empty:
         return said + "; check the raster's NoData value and EXTENT"
     return (f"{said}: band(s) {empty[:8]} hold no value (NaN everywhere), and a pixel is "

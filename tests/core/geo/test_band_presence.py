@@ -31,6 +31,11 @@ def test_a_band_without_any_value_is_named_and_none_when_all_or_none_are(tmp_pat
         words = all_nodata_words(src, "all NoData")
     assert words == ("all NoData: band(s) [2] hold no value (NaN everywhere), and a pixel "
                      "is NoData where any band is NaN; leave them out with BANDS")
+    # bands sampled already are taken as given (the raster is not read again)
+    with RasterSource(path) as src:
+        assert all_nodata_words(src, "all NoData", empty=[3]).startswith("all NoData: band(s) [3]")
+        assert all_nodata_words(src, "all NoData", empty=[]) == \
+            "all NoData; check the raster's NoData value and EXTENT"
 
 
 def test_bands_of_several_types_are_read_one_by_one(tmp_path):
