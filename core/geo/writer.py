@@ -124,6 +124,11 @@ class GeoTiffWriter:
             raise
         self._done = False
 
+    def update_tags(self, **tags) -> None:
+        """Add metadata known only once the pixels are written (a Dask block's skipped
+        tiles); it is published with the file, atomically, like the rest."""
+        self._ds.update_tags(**{k: str(v) for k, v in tags.items()})
+
     def write(self, data: np.ndarray, window: Window, valid: np.ndarray | None = None) -> None:
         """Write (bands, rows, cols) or (rows, cols) data at ``window`` (inside the grid);
         with ``mask``, ``valid`` (rows, cols) says which pixels hold data."""

@@ -17,7 +17,7 @@ from rasterio.windows import Window
 
 from ...geo.commit import commit_together
 from ..output import open_writers
-from .worker import part_paths
+from .worker import SKIPPED_TAG, part_paths
 
 STRIP_BYTES = 64 << 20
 
@@ -35,8 +35,9 @@ class Assembler:
         self.counts = np.zeros(256, dtype=np.int64)
         self.bands = len(info.class_values)
 
-    def add(self, block) -> None:
-        """Copy ``block``'s window from its parts into the outputs."""
+    def add(self, block) -> int:
+        """Copy ``block``'s window from its parts into the outputs; the block's all-NoData
+        tiles, as its worker recorded them in the class part."""
         parts = part_paths(self.staging, block.index, self.config)
         writers = {"output": self.cls, "output_confidence": self.conf,
                    "output_probabilities": self.prob}
@@ -51,6 +52,9 @@ class Assembler:
                           for k, p in parts.items() if p}
             except (RasterioError, OSError) as exc:
                 raise DamagedPart(str(exc)) from exc
+            told = opened["output"].tags().get(SKIPPED_TAG, "0")
+            if not told.isdigit():
+                raise DamagedPart(f"its {SKIPPED_TAG} tag reads {told[:40]!r}, not a count")
             for y in range(0, h, step):
                 rows = min(step, h - y)
                 src = Window(c - wc, r - wr + y, w, rows)
@@ -66,6 +70,7 @@ class Assembler:
         # counted once the whole block was read: a damaged part stopped half way is
         # computed again and its window written over (engine._resumed)
         self.counts += counts
+        return int(told)
 
     @property
     def class_counts(self) -> dict[int, int]:

@@ -115,10 +115,12 @@ def _sample(files: list[str], most: int = PREFLIGHT_FILES) -> list[str]:
 def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, pad, sha,
          engine, files, workers, progress, needs: frozenset[str]) -> DistributedRun:
     t0 = time.perf_counter()
-    done -= _resumed(blocks, done, staging, assembler, config, progress)
+    damaged, resumed_skipped = _resumed(blocks, done, staging, assembler, config, progress)
+    done -= damaged
     t_assemble = time.perf_counter() - t0
     todo = [b for b in blocks if b.index not in done]
-    run = DistributedRun(0, len(blocks), len(done), 0, {}, 0.0, 0.0, t_assemble)
+    run = DistributedRun(resumed_skipped, len(blocks), len(done), 0, {}, 0.0, 0.0,
+                         t_assemble)
     if not todo:
         run.class_counts = assembler.class_counts
         return run
@@ -144,7 +146,7 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
                             os.remove(path)
             done.clear()
             assembler.counts[:] = 0  # every block is added again
-            todo, run.resumed_blocks = list(blocks), 0
+            todo, run.resumed_blocks, run.skipped = list(blocks), 0, 0
         staging.record_engine(found.engine)
         where = f"the scheduler at {config.dask_scheduler}" if config.dask_scheduler else \
             "worker processes on this machine"
@@ -220,17 +222,19 @@ def _run(config, blocks: list[Block], done: set[int], staging, assembler, tile, 
 
 
 def _resumed(blocks: list[Block], done: set[int], staging, assembler, config,
-             progress: Progress) -> set[int]:
-    """Copy the finished blocks RESUME found into the outputs; the indices of those whose
-    parts cannot be read (a node that crashed while its file system had not written them
-    out: a part of zero bytes, or cut short) have their parts removed and are computed
-    again. Every later RESUME otherwise stopped on the same rasterio error."""
-    damaged = set()
+             progress: Progress) -> tuple[set[int], int]:
+    """Copy the finished blocks RESUME found into the outputs: (the indices of those whose
+    parts cannot be read, the all-NoData tiles of those that could, for the summary and
+    the warning when every tile was NoData). Parts that cannot be read (a node that
+    crashed while its file system had not written them out: a part of zero bytes, or cut
+    short) are removed and their blocks computed again: every later RESUME otherwise
+    stopped on the same rasterio error."""
+    damaged, skipped = set(), 0
     for k, b in enumerate(x for x in blocks if x.index in done):
         if k % 16 == 0:
             check(progress)
         try:
-            assembler.add(b)
+            skipped += assembler.add(b)
         except DamagedPart as exc:  # reading a part; writing the outputs fails the run
             damaged.add(b.index)
             for path in part_paths(staging.path, b.index, config).values():
@@ -238,7 +242,7 @@ def _resumed(blocks: list[Block], done: set[int], staging, assembler, config,
                     os.remove(path)
             progress.warning(f"RESUME: the finished parts of {b.describe()} cannot be read "
                              f"({str(exc)[:160]}); that block is computed again")
-    return damaged
+    return damaged, skipped
 
 
 def _collect(fut, block: Block, retries: int):

@@ -70,6 +70,11 @@ class BlockDone:
     timings: dict  # busy seconds: read, compute, write (overlapping threads); publish
 
 
+# a block's all-NoData tiles, in its class part: a resumed run counts the finished blocks'
+# as well (the summary said 0 skipped, and a raster all NoData went without its warning)
+SKIPPED_TAG = "LANDLEARN_SKIPPED_TILES"
+
+
 def part_paths(staging: str, index: int, config) -> dict[str, str | None]:
     """Where a block's parts go, for each output the run writes (None: not requested)."""
     return {key: (os.path.join(staging, f"block_{index:06d}_{suffix}.tif")
@@ -357,6 +362,7 @@ def run_block(job: BlockJob) -> BlockDone:
             skipped = stream_tiles(part_config, source, work, job.tile, job.pad, batch,
                                    predictor, outputs, _StagingWatch(job.staging, job.run_key),
                                    n, timings, overlap, counted=block.win)
+            outputs.cls.update_tags(**{SKIPPED_TAG: skipped})
             _check_staging(job.staging, job.run_key)  # before the parts are published
             t2 = time.perf_counter()
     except Cancelled:

@@ -52,9 +52,11 @@ def test_multiband_float_output_without_classes(tmp_path):
     data = np.random.default_rng(0).random((3, 300, 600)).astype(np.float32)
     with GeoTiffWriter(path, GRID, 3, np.float32, band_names=["a", "b", "c"]) as out:
         out.write(data, GRID.full_window)
+        out.update_tags(LANDLEARN_SKIPPED_TILES=7)  # known once the pixels are written
     with rasterio.open(path) as ds:
         np.testing.assert_array_equal(ds.read(), data)
         assert ds.descriptions == ("a", "b", "c")
+        assert ds.tags()["LANDLEARN_SKIPPED_TILES"] == "7"
     assert sorted(os.listdir(tmp_path)) == ["prob.tif"]
 
 

@@ -177,3 +177,29 @@ def test_resume_on_workers_of_another_engine_computes_every_block_again(
     # every block counted once, though the resumed ones were assembled before the restart
     assert result.class_pixels == {int(v): int(n) for v, n in zip(
         *np.unique(_read(reference)[0], return_counts=True))}
+
+
+def test_a_resumed_run_counts_the_finished_blocks_all_nodata_tiles(
+        rf, nc_image, tmp_path, threaded_scheduler, monkeypatch):
+    """The finished blocks' skipped tiles were counted only by the run that computed them:
+    the resumed run's summary said fewer (0 when every block was resumed), and a raster
+    all NoData went without the warning naming its empty bands."""
+    with rasterio.open(nc_image) as ds:
+        data, profile = ds.read(), ds.profile
+    data[:, :200] = 0  # the upper blocks' first tiles: NoData
+    holed = str(tmp_path / "holed.tif")
+    with rasterio.open(holed, "w", **dict(profile, nodata=0)) as ds:
+        ds.write(data)
+    one = classify_pixels(ClassifyConfig(holed, str(rf[0]), str(tmp_path / "one.tif"),
+                                         tile_size=64))
+    assert one.skipped_tiles > 0
+    failing = _blocks_below_row_256_fail(monkeypatch)
+    out = str(tmp_path / "map.tif")
+    settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
+                    dask_scheduler=threaded_scheduler)
+    with pytest.raises(BlockFailed):
+        classify_pixels(ClassifyConfig(holed, str(rf[0]), out, **settings))
+    failing["on"] = False
+    again = classify_pixels(ClassifyConfig(holed, str(rf[0]), out, **settings))
+    assert again.skipped_tiles == one.skipped_tiles
+    assert np.array_equal(_read(out), _read(str(tmp_path / "one.tif")))
