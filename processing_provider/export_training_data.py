@@ -71,6 +71,15 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             "chip beyond the raster or EXTENT do not count. The log says how many chips the "
             "mask left out.", advanced=True)
         self.add(QgsProcessingParameterNumber(
+            "ROTATION_ANGLE", self.tr("Rotation angle for extra chips (degrees, 0 = none)"),
+            QgsProcessingParameterNumber.Type.Double, defaultValue=0.0, minValue=0.0,
+            maxValue=359.0),
+            "ArcGIS's rotation angle: each chip is also exported turned by this angle, "
+            "twice this angle, and so on below 360 degrees (90: three copies; 30: eleven), "
+            "resampled nearest neighbour from the raster, corners past it padded. Copies "
+            "stay in their chip's spatial block, so validation never sees a turned copy of "
+            "a training chip. 0 or 10..359.", advanced=True)
+        self.add(QgsProcessingParameterNumber(
             "CELL_SIZE", self.tr("Cell size (empty = the raster's)"),
             QgsProcessingParameterNumber.Type.Double, optional=True),
             "Resample to this resolution, in the raster CRS's units (degrees for EPSG:4326): "
@@ -145,6 +154,7 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             output_nofeature_tiles=self.parameterAsBoolean(parameters, "OUTPUT_NOFEATURE_TILES",
                                                            context),
             overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
+            rotation_angle=self.parameterAsDouble(parameters, "ROTATION_ANGLE", context),
             max_output_gpx=self.size_limit(parameters, context))
         mask = self.parameterAsVectorLayer(parameters, "MASK_POLYGONS", context)
         if mask is not None:

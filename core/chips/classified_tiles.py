@@ -42,12 +42,14 @@ class ChipRecord:
     index: int
     col_off: int
     row_off: int
-    bounds: tuple[float, float, float, float]
+    bounds: tuple[float, float, float, float] | None  # None: a rotated copy (rotation.py)
     block: int
     block_row: int
     block_col: int
     valid_pixels: int
     class_pixels: dict[int, int]
+    rotation: float = 0.0  # degrees a ROTATION_ANGLE copy is turned by
+    footprint: tuple[float, float, float, float] | None = None  # a copy's ground, as a box
 
     @property
     def name(self) -> str:
@@ -56,10 +58,13 @@ class ChipRecord:
     def to_json(self) -> dict:
         return {"image": f"{IMAGES}/{self.name}", "label": f"{LABELS}/{self.name}",
                 "col_off": self.col_off, "row_off": self.row_off,
-                "bounds": [round(v, 9) for v in self.bounds], "block": self.block,
-                "block_row": self.block_row, "block_col": self.block_col,
+                "bounds": None if self.bounds is None else [round(v, 9) for v in self.bounds],
+                "block": self.block, "block_row": self.block_row, "block_col": self.block_col,
                 "valid_pixels": self.valid_pixels,
-                "class_pixels": {str(k): v for k, v in sorted(self.class_pixels.items())}}
+                "class_pixels": {str(k): v for k, v in sorted(self.class_pixels.items())},
+                **({"rotation": self.rotation,
+                    "footprint": [round(v, 9) for v in self.footprint]}
+                   if self.rotation else {})}
 
 
 @dataclass
@@ -82,6 +87,7 @@ class ExportDescription:
     bands: list[BandSummary]
     chips: list[ChipRecord] = field(default_factory=list)
     source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
+    rotation_angle: float = 0.0  # ROTATION_ANGLE: degrees between a chip's turned copies
 
     def class_pixels(self) -> dict[int, int]:
         totals = {c.value: 0 for c in self.classes}
@@ -190,7 +196,9 @@ def manifest(d: ExportDescription) -> dict:
         "tile_size": list(d.tile_size), "stride": list(d.stride),
         "block_size": list(d.block_size),
         "block_rule": "block = (row_off // block_height) * blocks_per_row + col_off // "
-                      "block_width, offsets from the export area's top-left pixel",
+                      "block_width, offsets from the export area's top-left pixel; a "
+                      "rotated copy has its chip's block and offsets, and no bounds",
+        **({"rotation_angle": d.rotation_angle} if d.rotation_angle else {}),
         "classes": [c.to_esri() for c in d.classes],
         "class_pixels": {str(k): v for k, v in d.class_pixels().items()},
         "chips": [c.to_json() for c in d.chips],

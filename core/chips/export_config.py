@@ -12,6 +12,7 @@ from ..geo.extent import Extent
 from ..geo.sizes import DEFAULT_MAX_GPX
 from ..labels.base import LabelConfig
 from .chip_size import AUTO
+from .rotation import MIN_ANGLE
 
 __all__ = ["MAX_TILE", "MIN_TILE", "ExportConfig"]
 
@@ -39,6 +40,8 @@ class ExportConfig:
     # polygons chips must lie in wholly (ArcGIS's in_mask_polygons; labels.mask_polygons)
     mask_polygons: str | None = None
     mask_layer: str | None = None  # its layer, in a file of several
+    # degrees between rotated copies of each chip (ArcGIS's rotation_angle; rotation.py)
+    rotation_angle: float = 0.0
 
     def validate(self) -> None:
         for key in ("tile_size_x", "tile_size_y"):
@@ -55,6 +58,13 @@ class ExportConfig:
         if not 0.0 <= self.min_labeled_fraction <= 1.0:
             raise InputError("min_labeled_fraction", f"{self.min_labeled_fraction} is not a "
                              "fraction; use 0 (any labelled pixel) .. 1 (fully labelled chips)")
+        turn = self.rotation_angle
+        if not (isinstance(turn, (int, float)) and math.isfinite(turn)
+                and (turn == 0 or MIN_ANGLE <= turn < 360)):
+            shown = f"{turn:g}" if isinstance(turn, (int, float)) else str(turn)[:40]
+            raise InputError("rotation_angle", f"{shown} is not a rotation step; use 0 (no "
+                             f"rotated copies) or {MIN_ANGLE:g}..359 degrees (90 gives three "
+                             "copies of each chip, 30 eleven)")
         radius = self.labels.buffer_radius
         if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius >= 0):
             raise InputError("buffer_radius", f"{radius} is not a radius; use 0 (one pixel per "

@@ -19,7 +19,10 @@ def summarize(result) -> str:
     lines = [
         f"{result.chips} chips of {d.tile_size[0]} x {d.tile_size[1]} px (stride "
         f"{d.stride[0]} x {d.stride[1]}) from {result.windows} windows"
-        + (f"; skipped {', '.join(skipped)}" if skipped else ""),
+        + (f"; skipped {', '.join(skipped)}" if skipped else "")
+        + (f"; {result.rotated_copies} of the chips are copies turned by "
+           f"ROTATION_ANGLE ({d.rotation_angle:g} degree steps)"
+           if getattr(result, "rotated_copies", 0) else ""),
         f"{len(d.band_names)} bands ({d.dtype}), cell size {d.cell_size[0]:g} x "
         f"{d.cell_size[1]:g}, {len({c.block for c in d.chips})} spatial blocks",
         f"{total} labelled pixels in the chips (overlapping chips count a pixel once per chip):",

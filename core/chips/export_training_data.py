@@ -29,6 +29,7 @@ from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
 from ..staged_folder import StagedFolder
 from ..termination import terminable
+from .area_reads import image_in_area, labels_in_area, part_in, pixels_inside, window_inside
 from .band_stats import BandStats
 from .chip_size import AUTO, MAX_WINDOWS, resolve_chip_size
 from .chip_writer import ChipWriter
@@ -36,6 +37,7 @@ from .classified_tiles import ChipRecord, ExportDescription, legacy_export_files
 from .classified_tiles import write_metadata as write_folder_metadata
 from .export_config import ExportConfig
 from .export_report import summarize
+from .rotation import RotatedCopies, angles, turned_chips
 
 __all__ = ["ExportConfig", "ExportResult", "export_training_data"]
 
@@ -49,6 +51,7 @@ class ExportResult:
     skipped_below_fraction: int = 0
     skipped_nodata: int = 0
     skipped_outside_mask: int = 0
+    rotated_copies: int = 0  # of the chips, ROTATION_ANGLE's turned copies
     labels_on_nodata: int = 0
     best_fraction: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -96,61 +99,6 @@ def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource,
     return image, inside
 
 
-def _inside(win: Window, area: Window) -> bool:
-    return (win.col_off >= area.col_off and win.row_off >= area.row_off
-            and win.col_off + win.width <= area.col_off + area.width
-            and win.row_off + win.height <= area.row_off + area.height)
-
-
-def _part_in(win: Window, area: Window):
-    """(the part of ``win`` inside ``area``, its rows and columns within ``win``), or None
-    when they do not meet: what the labels and the image read of a window at the edge."""
-    try:
-        inner = win.intersection(area)
-    except Exception:  # rasterio raises WindowError when they do not meet
-        return None
-    r0, c0 = int(inner.row_off - win.row_off), int(inner.col_off - win.col_off)
-    return inner, (slice(r0, r0 + int(inner.height)), slice(c0, c0 + int(inner.width)))
-
-
-def _labels_in_area(labels, win: Window, area: Window) -> np.ndarray:
-    """``win``'s labels from inside ``area``, 0 (none) elsewhere."""
-    if _inside(win, area):
-        return labels.read(win)
-    lab = np.zeros((int(win.height), int(win.width)), dtype=np.uint8)
-    part = _part_in(win, area)
-    if part is not None:
-        lab[part[1]] = labels.read(part[0])
-    return lab
-
-
-def _pixels_inside(win: Window, area: Window, whole: int) -> int:
-    if _inside(win, area):
-        return whole
-    part = _part_in(win, area)
-    return max(1, int(part[0].width) * int(part[0].height)) if part is not None else whole
-
-
-def _image_in_area(image: RasterSource, win: Window, area: Window):
-    """(pixels, validity) for ``win``: pixels only from inside ``area``, the rest padding."""
-    if _inside(win, area):
-        block = image.read(win)  # the common case: no padding, no copies
-        return block.data, block.valid
-    h, w = int(win.height), int(win.width)
-    data = np.empty((image.count, h, w), dtype=image.dtype)
-    for i, fill in enumerate(image.fill_values):
-        data[i] = fill
-    valid = np.zeros((h, w), dtype=bool)
-    part = _part_in(win, area)
-    if part is None:
-        return data, valid
-    inner, sl = part
-    block = image.read(inner)
-    data[(slice(None),) + sl] = block.data
-    valid[sl] = block.valid
-    return data, valid
-
-
 def _image_nodata(image: RasterSource, progress: Progress) -> float | None:
     values = {v for v in image.nodata if v is not None}
     if len(values) > 1:
@@ -191,7 +139,7 @@ def _result_bytes_estimate(config: ExportConfig, image: RasterSource, area: Wind
     sx, sy = config.stride_x or tx // 2, config.stride_y or ty // 2
     windows = count_tiles(area, (tx, ty), (sx, sy))
     per_chip = tx * ty * (image.count * image.dtype.itemsize + 1)
-    return windows * per_chip
+    return windows * per_chip * (1 + len(angles(config.rotation_angle)))
 
 
 def _check_window_count(config, image, area, tile, stride, progress,
@@ -256,7 +204,8 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
         band_names=image.band_names, dtype=image.dtype.name, nodata=list(image.nodata),
         crs_wkt=grid.crs.to_wkt() if grid.crs else None, cell_size=grid.res,
         grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,
-        stride=stride, block_size=tile, classes=labels.classes, bands=[])
+        stride=stride, block_size=tile, classes=labels.classes, bands=[],
+        rotation_angle=config.rotation_angle)
     result = ExportResult(config.output_folder, desc, count_tiles(area, tile, stride))
     stats = BandStats(image.band_names)
     with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
@@ -291,8 +240,9 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
     # are left out like those beyond the area (label 0, image padding)
     shape = ExtentMask(config.extent, image.grid) if ExtentMask.needed(config.extent,
                                                                         image.grid) else None
+    copies = RotatedCopies(config.rotation_angle, tile)
     for win in track(windows, SubProgress(progress, 0.0, 0.97), result.windows):
-        lab = _labels_in_area(labels, win, area)
+        lab = labels_in_area(labels, win, area)
         beyond = None
         if shape is not None and (keep_all or lab.any()):
             beyond = shape.outside(win)
@@ -306,7 +256,7 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
         if mask is not None and not mask.covers(win, area, beyond):
             result.skipped_outside_mask += 1  # chips it left out, not empty windows
             continue
-        data, valid = _image_in_area(image, win, area)
+        data, valid = image_in_area(image, win, area)
         if beyond is not None:
             valid = valid & ~beyond
             for band, fill in zip(data, image.fill_values):
@@ -322,9 +272,9 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
         labelled = chip_area - int(hist[0])
         # of the chip's pixels inside the area: padding beyond the raster's (or EXTENT's)
         # edge cannot be labelled, and counting it dropped every edge chip
-        inside = _pixels_inside(win, area, chip_area)
+        inside = pixels_inside(win, area, chip_area)
         if beyond is not None:  # within the area only: padding past it is counted already
-            part = None if _inside(win, area) else _part_in(win, area)
+            part = None if window_inside(win, area) else part_in(win, area)
             cut = beyond if part is None else beyond[part[1]]
             inside = max(1, inside - int(np.count_nonzero(cut)))
         fraction = labelled / inside
@@ -346,7 +296,38 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
             class_pixels={v: int(hist[v]) for v in np.nonzero(hist[1:])[0] + 1})
         desc.chips.append(record)
         writer.submit(record.name, data, lab, image.grid.window_transform(win), valid)
+        if copies:
+            _write_copies(copies, config, image, labels, area, shape, mask, win, record,
+                          writer, result)
     result.best_fraction = best
+
+
+def _write_copies(copies, config, image, labels, area, shape, mask, win, record, writer,
+                  result) -> None:
+    """ROTATION_ANGLE: the chip's turned copies, in its block, each kept by the chip's own
+    rules (a labelled pixel, MIN_LABELED_FRACTION, inside MASK_POLYGONS). The band
+    statistics are the chips' own: a copy holds the same pixels, mostly."""
+    desc = result.description
+    chip = image.grid.window_transform(win)
+    for k, data, valid, lab, within in turned_chips(copies, image, labels, win, area,
+                                                    shape, mask):
+        if not valid.any():
+            continue
+        lab[~valid] = 0
+        hist = np.bincount(lab.ravel(), minlength=256)
+        labelled = lab.size - int(hist[0])
+        if not config.output_nofeature_tiles and (
+                labelled == 0 or labelled / max(1, int(np.count_nonzero(within)))
+                < config.min_labeled_fraction):
+            continue
+        turned = copies.transform(k, chip)
+        copy = replace(record, index=len(desc.chips), bounds=None,
+                       valid_pixels=int(np.count_nonzero(valid)), rotation=copies.turns[k],
+                       class_pixels={v: int(hist[v]) for v in np.nonzero(hist[1:])[0] + 1},
+                       footprint=copies.footprint(turned))
+        desc.chips.append(copy)
+        result.rotated_copies += 1
+        writer.submit(copy.name, data, lab, turned, valid)
 
 
 def _check_something_written(config: ExportConfig, result: ExportResult,

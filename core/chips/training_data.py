@@ -40,6 +40,15 @@ class Chip:
     # whose blocks ``block`` numbers: the folder's own (None), or a grid shared by the
     # folders in one CRS (shared_grid.py: the number of folders + the group's index)
     region: int | None = None
+    # a rotated copy's ground as a box (ROTATION_ANGLE; no bounds): what the split's
+    # overlap test compares, so a copy of a chip beside a held-out block is dropped as
+    # its chip is
+    footprint: tuple[float, float, float, float] | None = None
+
+    @property
+    def ground(self) -> tuple[float, float, float, float] | None:
+        """The box of ground the chip covers: its bounds, or a rotated copy's footprint."""
+        return self.bounds if self.bounds is not None else self.footprint
 
     @property
     def block_key(self) -> tuple[int, int]:
@@ -215,9 +224,12 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
     whoever made the folder: any field may be missing or of another type)."""
     if all(e for _, _, e in pairs):
         placed = [(int(e["block"]), _bounds(e["bounds"])) for _, _, e in pairs]
+        boxes = [_bounds(e.get("footprint")) for _, _, e in pairs]
     else:
         placed = georef_blocks(pairs, tile)
-    chips = [Chip(i, lab, index, blk, bnd) for (i, lab, _), (blk, bnd) in zip(pairs, placed)]
+        boxes = [None] * len(pairs)
+    chips = [Chip(i, lab, index, blk, bnd, footprint=box)
+             for (i, lab, _), (blk, bnd), box in zip(pairs, placed, boxes)]
     band_stats = emd.get("AllTilesStats") or []
     state = stats.get("BandStatsState") or []
     names = (emd.get("InputRastersProps") or {}).get("BandNames") or [
@@ -287,9 +299,12 @@ def _scaling(raw, count: int) -> list[list[float]] | None:
     return pairs
 
 
-def _bounds(raw) -> tuple[float, float, float, float]:
+def _bounds(raw) -> tuple[float, float, float, float] | None:
     """A manifest's chip bounds: four finite numbers around a positive area (zero-width
-    bounds divided by zero where the labels are counted, text failed deep in numpy)."""
+    bounds divided by zero where the labels are counted, text failed deep in numpy), or
+    None for a rotated copy (ROTATION_ANGLE), which lies in no rows and columns of the map."""
+    if raw is None:
+        return None
     b = tuple(float(v) for v in raw)
     if len(b) != 4 or not all(np.isfinite(b)) or not (b[2] > b[0] and b[3] > b[1]):
         raise ValueError(f"chip bounds {str(raw)[:60]} are not (left, bottom, right, top)")

@@ -139,18 +139,18 @@ def _train_chips(chips: list[Chip], valid: list[int],
     valid_set = set(valid)
     by_region: dict[int, list] = {}
     for i in valid:
-        if chips[i].bounds is not None:
-            by_region.setdefault(chips[i].block_key[0], []).append(chips[i].bounds)
+        if chips[i].ground is not None:
+            by_region.setdefault(chips[i].block_key[0], []).append(chips[i].ground)
     drop = np.zeros(len(chips), dtype=bool)
     for region, held in by_region.items():
         v = np.asarray(held, dtype=np.float64)
         mine = np.array([i for i, c in enumerate(chips) if i not in valid_set
-                         and c.bounds is not None and c.block_key[0] == region], dtype=np.int64)
+                         and c.ground is not None and c.block_key[0] == region], dtype=np.int64)
         step = max(1, 4_000_000 // len(v))
         for k in range(0, len(mine), step):
             check()
             part = mine[k:k + step]
-            b = np.asarray([chips[i].bounds for i in part], dtype=np.float64)
+            b = np.asarray([chips[i].ground for i in part], dtype=np.float64)
             # an overlap is more than float noise: neighbours that share an edge (STRIDE =
             # tile, or chips placed by their own georeferencing) differ there by a unit in
             # the last place, and were dropped around every held-out block. A ten-thousandth

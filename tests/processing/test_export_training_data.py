@@ -134,6 +134,17 @@ def test_buffer_radius_from_the_toolbox_burns_points_as_discs(provider, sample, 
     assert res["LABELLED_PIXELS"] == 37  # a disc of 3.5 px, not the point's one pixel
 
 
+def test_rotation_angle_from_the_toolbox_adds_turned_copies(provider, sample, tmp_path):
+    nc = sample / "nc_landsat7"
+    params = {"INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": str(nc / "strata.tif"),
+              "TILE_SIZE_X": 64, "TILE_SIZE_Y": 64, "STRIDE_X": 64, "STRIDE_Y": 64}
+    plain = _run({**params, "OUTPUT_FOLDER": str(tmp_path / "plain")})
+    turned = _run({**params, "ROTATION_ANGLE": 90, "OUTPUT_FOLDER": str(tmp_path / "turned")})
+    assert turned["CHIP_COUNT"] == 4 * plain["CHIP_COUNT"] > 0
+    chips = manifest(tmp_path / "turned")["chips"]
+    assert sorted({c.get("rotation", 0) for c in chips}) == [0, 90, 180, 270]
+
+
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
     from qgis.core import QgsProcessingException
 
@@ -144,6 +155,7 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path)
     for extra, message in [({"TILE_SIZE_X": 5000}, "TILE_SIZE_X: 5000 pixels is outside"),
                            ({"STRIDE_Y": -2}, "STRIDE_Y: the stride must be at least 1"),
                            ({"CLASS_FIELD": ""}, "CLASS_FIELD: vector labels need a class field"),
+                           ({"ROTATION_ANGLE": 5}, "ROTATION_ANGLE: 5 is not a rotation step"),
                            ({"EXTENT": "10,11,50,51 [EPSG:4326]"},
                             "EXTENT: it does not overlap the raster")]:
         with pytest.raises(QgsProcessingException, match=message):
