@@ -88,6 +88,7 @@ class ExportDescription:
     chips: list[ChipRecord] = field(default_factory=list)
     source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
     rotation_angle: float = 0.0  # ROTATION_ANGLE: degrees between a chip's turned copies
+    buffer_radius: float = 0.0  # BUFFER_RADIUS: point labels burnt as discs this wide
 
     def class_pixels(self) -> dict[int, int]:
         totals = {c.value: 0 for c in self.classes}
@@ -199,6 +200,7 @@ def manifest(d: ExportDescription) -> dict:
                       "block_width, offsets from the export area's top-left pixel; a "
                       "rotated copy has its chip's block and offsets, and no bounds",
         **({"rotation_angle": d.rotation_angle} if d.rotation_angle else {}),
+        **({"buffer_radius": d.buffer_radius} if d.buffer_radius else {}),
         "classes": [c.to_esri() for c in d.classes],
         "class_pixels": {str(k): v for k, v in d.class_pixels().items()},
         "chips": [c.to_json() for c in d.chips],

@@ -25,6 +25,7 @@ from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
 from .base import LabelConfig, zero_outside
 from .geometry_fixes import DENSIFY_PIXELS, densify, disc, solid
+from .point_labels import PointDiscs, check_radius, point_cells
 from .text_classes import (
     MAX_TEXT_CLASSES,
     _code,
@@ -163,6 +164,9 @@ class VectorLabels:
             progress.warning(f"CLASS_NAME_FIELD '{config.class_name_field}' is not used: the "
                              f"texts of the class field '{config.class_field}' are the names")
         transform = _transformer(layer, grid, progress)
+        if config.buffer_radius:
+            check_radius(config.buffer_radius, grid)
+        self.discs = PointDiscs()
         # only the features near the image are read: a country's polygons against a
         # county's image would otherwise all be held in memory
         box = _image_box(layer, grid, transform, config.buffer_radius or 0.0)
@@ -216,6 +220,7 @@ class VectorLabels:
                     geom = fixed
                     repaired += 1
             if config.buffer_radius and geom.GetDimension() == 0:
+                self.discs.add(len(raw), geom)
                 geom = disc(geom, config.buffer_radius)
                 buffered += 1
             shape = geom.ExportToJson()
@@ -253,6 +258,12 @@ class VectorLabels:
         if buffered:
             progress.info(f"{buffered} point(s) burnt as discs of radius "
                           f"{config.buffer_radius:g} raster units (BUFFER_RADIUS).")
+            crowded = self.discs.crowded(raw, config.buffer_radius)
+            if crowded:
+                progress.warning(f"BUFFER_RADIUS: the discs of {crowded} of {buffered} points "
+                                 "meet a disc of another class; where they overlap, the later "
+                                 "feature's class wins (each point's own pixel keeps its "
+                                 "class). A smaller radius keeps the classes apart.")
         elif config.buffer_radius:
             progress.warning("BUFFER_RADIUS has no effect: the label layer holds no points "
                              "near the raster (polygons and lines are burnt as they are).")
@@ -344,9 +355,12 @@ class VectorLabels:
         hits = self._hits(window)
         if hits.size == 0:
             return np.zeros((h, w), dtype=np.uint8)
+        at = self.grid.window_transform(window)
         out = rasterize(((self.geoms[i], int(self.values[i])) for i in hits),
-                        out_shape=(h, w), transform=self.grid.window_transform(window),
-                        fill=0, dtype="uint8", all_touched=self.all_touched)
+                        out_shape=(h, w), transform=at, fill=0, dtype="uint8",
+                        all_touched=self.all_touched)
+        if self.discs:  # a later disc painted over an earlier point's own pixel
+            out = self.discs.on_top(out, hits, at, lambda i: int(self.values[i]))
         return zero_outside(out, window, self.grid)
 
     def read_ids(self, window: Window) -> np.ndarray:
@@ -356,35 +370,16 @@ class VectorLabels:
         hits = self._hits(window)
         if hits.size == 0:
             return np.zeros((h, w), dtype=np.int32)
+        at = self.grid.window_transform(window)
         out = rasterize(((self.geoms[i], int(i) + 1) for i in hits), out_shape=(h, w),
-                        transform=self.grid.window_transform(window), fill=0, dtype="int32",
-                        all_touched=self.all_touched)
+                        transform=at, fill=0, dtype="int32", all_touched=self.all_touched)
+        if self.discs:
+            out = self.discs.on_top(out, hits, at, lambda i: int(i) + 1)
         return zero_outside(out, window, self.grid)
 
     def point_cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(rows, cols, values) of every point when the layer holds points only, else None.
-
-        Rasterized, two points in one pixel were one sample (the later one's class):
-        Assess Accuracy counts each reference point as its own sample, as a table of
-        accuracy assessment points does. A pixel holds a point when the point lies in it
-        (the corner belongs to the pixel below and right, as GDAL burns it)."""
-        xs, ys, vals = [], [], []
-        for geom, value in zip(self.geoms, self.values):
-            kind = geom.get("type")
-            if kind == "Point":
-                coords = [geom["coordinates"]]
-            elif kind == "MultiPoint":
-                coords = geom["coordinates"]
-            else:
-                return None
-            for c in coords:
-                xs.append(c[0])
-                ys.append(c[1])
-                vals.append(value)
-        inverse = ~self.grid.transform
-        col, row = inverse * (np.asarray(xs, np.float64), np.asarray(ys, np.float64))
-        return (np.floor(row).astype(np.int64), np.floor(col).astype(np.int64),
-                np.asarray(vals, np.int64))
+        """Each point's (rows, cols, values) when the layer holds points only (point_labels)."""
+        return point_cells(self.geoms, self.values, self.grid)
 
     def close(self) -> None:
         pass

@@ -33,6 +33,11 @@ def test_points_become_discs_of_the_radius_in_the_chips(sample, tmp_path):
     assert _pixels(tmp_path / "one") == {1: 1, 2: 1}
     # pixel centres within 100 m (3.5 px) of a centre: 37 (none on the circle)
     assert _pixels(tmp_path / "disc") == {1: 37, 2: 37}
+    # the folder says how its points were burnt
+    manifest = json.loads((tmp_path / "disc" / "landlearn_manifest.json").read_text())
+    assert manifest["buffer_radius"] == 100.0
+    assert "buffer_radius" not in json.loads(
+        (tmp_path / "one" / "landlearn_manifest.json").read_text())
 
 
 def test_a_radius_on_a_label_raster_is_said_to_do_nothing(sample, tmp_path):
@@ -42,3 +47,4 @@ def test_a_radius_on_a_label_raster_is_said_to_do_nothing(sample, tmp_path):
         str(nc / "landsat_multiband.tif"), LabelConfig(str(nc / "strata.tif"), buffer_radius=50.0),
         str(tmp_path / "r"), tile_size_x=64, tile_size_y=64), progress)
     assert any("BUFFER_RADIUS has no effect on a label raster" in w for w in progress.warnings)
+    assert "buffer_radius" not in json.loads((tmp_path / "r" / "landlearn_manifest.json").read_text())
