@@ -180,6 +180,9 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
     if hasattr(labels, "overlaps") and not labels.overlaps(area):
         raise InputError("labels", "no label lies inside the processing extent; widen "
                          "EXTENT or check that the labels cover this part of the raster")
+    if mask is not None and config.extent is not None and not mask.meets(area):
+        raise InputError("mask_polygons", "no mask polygon lies inside EXTENT; widen EXTENT "
+                         "or draw the mask polygons inside it")
     size = resolve_chip_size((config.tile_size_x, config.tile_size_y),
                              (config.stride_x, config.stride_y), labels, area, progress,
                              (lambda win: mask.covers(win, area)) if mask else None)

@@ -21,7 +21,7 @@ from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, clip_window, window_bounds
 from ..progress import NullProgress, Progress
 from .geometry_fixes import DENSIFY_PIXELS, densify, solid
-from .vector_labels import _image_box, _transformer
+from .layer_crs import image_box, layer_srs, transformer
 
 PARAM = "mask_polygons"
 
@@ -37,10 +37,10 @@ class MaskPolygons:
         if lyr is None:
             raise InputError(PARAM, f"there is no layer '{layer}' in '{path}'")
         self.grid = grid
-        if lyr.GetSpatialRef() is None and grid.crs is not None:
+        if layer_srs(lyr) is None and grid.crs is not None:
             progress.warning("MASK_POLYGONS has no CRS; assuming it is the raster's CRS.")
-        transform = _transformer(lyr, grid, NullProgress())
-        box = _image_box(lyr, grid, transform)
+        transform = transformer(lyr, grid, NullProgress())
+        box = image_box(lyr, grid, transform)
         if box is not None:
             lyr.SetSpatialFilterRect(*box)
         step = (DENSIFY_PIXELS * min((box[2] - box[0]) / max(grid.width, 1),
@@ -73,11 +73,22 @@ class MaskPolygons:
         if other:
             progress.warning(f"MASK_POLYGONS: {other} feature(s) are points or lines, which "
                              "enclose no area; they are left out")
+        if not geoms and other:
+            raise InputError(PARAM, f"'{path}' holds only points or lines ({other} "
+                             "feature(s)), which enclose no area; give the polygons chips "
+                             "must lie in")
         if not geoms:
             raise InputError(PARAM, f"'{path}' holds no polygon over the raster; give the "
                              "polygons chips must lie in, in any CRS")
         self.geoms = geoms
         self.boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+
+    def meets(self, window: Window) -> bool:
+        """Whether any polygon's box meets ``window`` (the export area: EXTENT's part)."""
+        xmin, ymin, xmax, ymax = window_bounds(self.grid, window)
+        b = self.boxes
+        return bool(((b[:, 0] < xmax) & (b[:, 2] > xmin) & (b[:, 1] < ymax)
+                     & (b[:, 3] > ymin)).any())
 
     def inside(self, window: Window) -> np.ndarray:
         """(rows, cols) bool: the window's pixels whose centres lie in a polygon; its

@@ -12,7 +12,6 @@ burn order).
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 from rasterio.features import rasterize
@@ -25,6 +24,7 @@ from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
 from .base import LabelConfig, zero_outside
 from .geometry_fixes import DENSIFY_PIXELS, densify, disc, solid
+from .layer_crs import image_box, transformer
 from .point_labels import PointDiscs, check_radius, point_cells
 from .text_classes import (
     MAX_TEXT_CLASSES,
@@ -68,31 +68,6 @@ def _field_index(layer, name: str | None, parameter: str, required: bool) -> int
     raise InputError(parameter, f"the layer has no field '{name}'; its fields are {fields}")
 
 
-def _srs_pair(layer, grid: Grid):
-    """(the layer's CRS, the image's CRS) as OSR objects with x = easting or longitude, the
-    order the layer's coordinates and the spatial filter use."""
-    from osgeo import osr
-
-    labels, image = layer.GetSpatialRef().Clone(), osr.SpatialReference()
-    image.ImportFromWkt(grid.crs.to_wkt())
-    for srs in (labels, image):
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return labels, image
-
-
-def _transformer(layer, grid: Grid, progress: Progress):
-    from osgeo import osr
-
-    if layer.GetSpatialRef() is None or grid.crs is None:
-        if layer.GetSpatialRef() is None and grid.crs is not None:
-            progress.warning("The label layer has no CRS; assuming it is the raster's CRS.")
-        return None
-    src, dst = _srs_pair(layer, grid)
-    if src.IsSame(dst):
-        return None
-    return osr.CoordinateTransformation(src, dst)
-
-
 def _all_texts(layer, fidx: int) -> set[str]:
     """Every non-empty text of the class field over the features of the whole layer that
     have a geometry (other fields left unread), at most MAX_TEXT_CLASSES + 1 of them."""
@@ -119,30 +94,6 @@ def _all_texts(layer, fidx: int) -> set[str]:
     return texts
 
 
-def _image_box(layer, grid: Grid, transform, reach: float = 0.0
-               ) -> tuple[float, float, float, float] | None:
-    """The image's bounds in the layer's CRS, widened by a pixel or by ``reach`` (raster
-    units: a point that far outside burns a disc inside; None: read everything, when they
-    cannot be projected)."""
-    from osgeo import osr
-
-    x0, y0, x1, y1 = grid.bounds
-    pad = max(abs(grid.res[0]), abs(grid.res[1]), reach)
-    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
-    if transform is None:
-        return x0, y0, x1, y1
-    try:
-        labels, image = _srs_pair(layer, grid)
-        back = osr.CoordinateTransformation(image, labels)
-        xmin, ymin, xmax, ymax = back.TransformBounds(x0, y0, x1, y1, 21)
-    except Exception:  # noqa: BLE001 - PROJ cannot: no filter, as before
-        return None
-    # not finite, or across the antimeridian (xmin > xmax in longitudes): no filter
-    if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))) or xmin > xmax or ymin > ymax:
-        return None
-    return xmin, ymin, xmax, ymax
-
-
 class VectorLabels:
     def __init__(self, config: LabelConfig, grid: Grid, progress: Progress):
         from osgeo import ogr
@@ -163,13 +114,13 @@ class VectorLabels:
         if not numeric and nidx is not None:
             progress.warning(f"CLASS_NAME_FIELD '{config.class_name_field}' is not used: the "
                              f"texts of the class field '{config.class_field}' are the names")
-        transform = _transformer(layer, grid, progress)
+        transform = transformer(layer, grid, progress)
         if config.buffer_radius:
             check_radius(config.buffer_radius, grid)
         self.discs = PointDiscs()
         # only the features near the image are read: a country's polygons against a
         # county's image would otherwise all be held in memory
-        box = _image_box(layer, grid, transform, config.buffer_radius or 0.0)
+        box = image_box(layer, grid, transform, config.buffer_radius or 0.0)
         if box is not None:
             layer.SetSpatialFilterRect(*box)
         raw, geoms, boxes, names = [], [], [], {}

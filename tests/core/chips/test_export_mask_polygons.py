@@ -73,3 +73,16 @@ def test_the_automatic_chip_size_counts_blocks_inside_the_mask(sample, tmp_path)
     assert every.description.tile_size == (128, 128)
     assert masked.description.tile_size == (64, 64)
     assert masked.chips > 0 and all(b[0] >= EAST[0] - 1e-6 for b in _bounds(tmp_path / "masked"))
+
+
+def test_a_mask_outside_extent_is_named_as_such(sample, tmp_path):
+    """The mask over the west, EXTENT the east: "draw them larger than a chip" helped no
+    one; the mask and EXTENT miss each other."""
+    from landlearn.core.geo.extent import Extent
+
+    west = polygons(tmp_path / "west.gpkg", [(1, (630534.0, 215488.5, 637400.0, 228114.0))],
+                    32119)
+    with pytest.raises(InputError, match="^MASK_POLYGONS: no mask polygon lies inside EXTENT; "
+                                         "widen EXTENT or draw the mask polygons inside it"):
+        _export(sample, tmp_path / "none", mask_polygons=west, extent=Extent(*EAST))
+    assert not (tmp_path / "none").exists()

@@ -44,7 +44,8 @@ def test_polygons_in_another_crs_are_reprojected(tmp_path):
 
 def test_points_are_left_out_said_and_a_mask_of_no_polygon_is_refused(tmp_path):
     only_points = points(tmp_path / "p.gpkg", [(1, (500100, 4999900))], 32633)
-    with pytest.raises(InputError, match="^MASK_POLYGONS: .* holds no polygon"):
+    with pytest.raises(InputError, match=r"^MASK_POLYGONS: .* holds only points or lines \(1 "
+                                         r"feature\(s\)\), which enclose no area"):
         MaskPolygons(only_points, None, GRID, RecordingProgress())
     with pytest.raises(InputError, match="^MASK_POLYGONS: OGR cannot open"):
         MaskPolygons(str(tmp_path / "none.gpkg"), None, GRID, RecordingProgress())

@@ -1,0 +1,78 @@
+"""A label or mask layer's CRS against the raster's: which CRS a layer has (none, where a
+GeoPackage says 'Undefined'), the transformation to the raster's, and the raster's box in
+the layer's CRS for the spatial filter (only features near the image are read).
+
+Shared by label layers (vector_labels.py) and MASK_POLYGONS (mask_polygons.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..geo.grid import Grid
+from ..progress import Progress
+
+__all__ = ["UNDEFINED_SRS", "image_box", "layer_srs", "srs_pair", "transformer"]
+
+
+# what GDAL names a GeoPackage layer's srs_id 0 and -1: "no CRS" in the GeoPackage spec
+UNDEFINED_SRS = ("Undefined geographic SRS", "Undefined cartesian SRS")
+
+
+def layer_srs(layer):
+    """The layer's CRS, or None where it has none. A GeoPackage written without a CRS
+    reads as 'Undefined geographic SRS': taken for degrees, a layer in the raster's metres
+    was reprojected off the raster ('holds no polygon over the raster')."""
+    srs = layer.GetSpatialRef()
+    if srs is None or (srs.GetName() in UNDEFINED_SRS and srs.GetAuthorityCode(None) is None):
+        return None
+    return srs
+
+
+def srs_pair(layer, grid: Grid):
+    """(the layer's CRS, the image's CRS) as OSR objects with x = easting or longitude, the
+    order the layer's coordinates and the spatial filter use."""
+    from osgeo import osr
+
+    labels, image = layer_srs(layer).Clone(), osr.SpatialReference()
+    image.ImportFromWkt(grid.crs.to_wkt())
+    for srs in (labels, image):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return labels, image
+
+
+def transformer(layer, grid: Grid, progress: Progress):
+    from osgeo import osr
+
+    if layer_srs(layer) is None or grid.crs is None:
+        if layer_srs(layer) is None and grid.crs is not None:
+            progress.warning("The label layer has no CRS; assuming it is the raster's CRS.")
+        return None
+    src, dst = srs_pair(layer, grid)
+    if src.IsSame(dst):
+        return None
+    return osr.CoordinateTransformation(src, dst)
+
+
+def image_box(layer, grid: Grid, transform, reach: float = 0.0
+               ) -> tuple[float, float, float, float] | None:
+    """The image's bounds in the layer's CRS, widened by a pixel or by ``reach`` (raster
+    units: a point that far outside burns a disc inside; None: read everything, when they
+    cannot be projected)."""
+    from osgeo import osr
+
+    x0, y0, x1, y1 = grid.bounds
+    pad = max(abs(grid.res[0]), abs(grid.res[1]), reach)
+    x0, y0, x1, y1 = x0 - pad, y0 - pad, x1 + pad, y1 + pad
+    if transform is None:
+        return x0, y0, x1, y1
+    try:
+        labels, image = srs_pair(layer, grid)
+        back = osr.CoordinateTransformation(image, labels)
+        xmin, ymin, xmax, ymax = back.TransformBounds(x0, y0, x1, y1, 21)
+    except Exception:  # noqa: BLE001 - PROJ cannot: no filter, as before
+        return None
+    # not finite, or across the antimeridian (xmin > xmax in longitudes): no filter
+    if not all(map(math.isfinite, (xmin, ymin, xmax, ymax))) or xmin > xmax or ymin > ymax:
+        return None
+    return xmin, ymin, xmax, ymax

@@ -1,0 +1,54 @@
+"""labels.layer_crs: a GeoPackage without a CRS is read in the raster's, as any layer
+without one is (GDAL names it 'Undefined geographic SRS', which was taken for degrees)."""
+
+import numpy as np
+from osgeo import ogr
+from rasterio.crs import CRS
+from rasterio.transform import from_origin
+
+from landlearn.core.geo.grid import Grid
+from landlearn.core.labels.base import LabelConfig
+from landlearn.core.labels.layer_crs import image_box, layer_srs, transformer
+from landlearn.core.labels.mask_polygons import MaskPolygons
+from landlearn.core.labels.vector_labels import VectorLabels
+from landlearn.core.progress import RecordingProgress
+from synthetic import polygons
+
+GRID = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 60, 60)
+BOX = (500100, 4999700, 500300, 4999900)  # 20 x 20 pixels
+
+
+def _no_crs(path):
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("land", None, ogr.wkbPolygon)
+    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTInteger))
+    f = ogr.Feature(layer.GetLayerDefn())
+    f.SetField("cls", 4)
+    x0, y0, x1, y1 = BOX
+    f.SetGeometry(ogr.CreateGeometryFromWkt(
+        f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+    layer.CreateFeature(f)
+    ds = None
+    return str(path)
+
+
+def test_a_geopackage_without_a_crs_is_read_in_the_rasters(tmp_path):
+    path = _no_crs(tmp_path / "nocrs.gpkg")
+    ds = ogr.Open(path)
+    layer = ds.GetLayer(0)
+    assert layer.GetSpatialRef() is not None  # GDAL's 'Undefined geographic SRS'
+    assert layer_srs(layer) is None and transformer(layer, GRID, RecordingProgress()) is None
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(path, class_field="cls"), GRID, progress)
+    assert np.count_nonzero(labels.read(GRID.full_window) == 4) == 400
+    assert any("has no CRS; assuming it is the raster's CRS" in w for w in progress.warnings)
+    mask = MaskPolygons(path, None, GRID, RecordingProgress())
+    assert mask.inside(GRID.full_window).sum() == 400
+
+
+def test_the_rasters_box_in_the_layers_crs_reaches_a_pixel_or_the_radius_past_it(tmp_path):
+    ds = ogr.Open(polygons(tmp_path / "p.gpkg", [(1, BOX)], 32633))
+    layer = ds.GetLayer(0)
+    assert layer_srs(layer).GetAuthorityCode(None) == "32633"
+    assert image_box(layer, GRID, None) == (499990, 4999390, 500610, 5000010)
+    assert image_box(layer, GRID, None, 50.0) == (499950, 4999350, 500650, 5000050)
