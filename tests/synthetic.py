@@ -19,11 +19,14 @@ def write(path, data, crs="EPSG:32633", transform=None, nodata=None, **extra):
 
 def polygons(path, boxes, epsg, real=False, text=False):
     """A GeoPackage of rectangles (value, (x0, y0, x1, y1)) with their value in field 'cls'
-    (integer, or real for values such as 2.5, or text for class names)."""
+    (integer, or real for values such as 2.5, or text for class names); ``epsg`` None:
+    written without a CRS, as GDAL does it ('Undefined geographic SRS')."""
     from osgeo import ogr, osr
 
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(epsg)
+    srs = None
+    if epsg is not None:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
     ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     layer = ds.CreateLayer("polys", srs, ogr.wkbPolygon)
     kind = ogr.OFTString if text else ogr.OFTReal if real else ogr.OFTInteger

@@ -18,22 +18,8 @@ GRID = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 60, 60)
 BOX = (500100, 4999700, 500300, 4999900)  # 20 x 20 pixels
 
 
-def _no_crs(path):
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
-    layer = ds.CreateLayer("land", None, ogr.wkbPolygon)
-    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTInteger))
-    f = ogr.Feature(layer.GetLayerDefn())
-    f.SetField("cls", 4)
-    x0, y0, x1, y1 = BOX
-    f.SetGeometry(ogr.CreateGeometryFromWkt(
-        f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
-    layer.CreateFeature(f)
-    ds = None
-    return str(path)
-
-
 def test_a_geopackage_without_a_crs_is_read_in_the_rasters(tmp_path):
-    path = _no_crs(tmp_path / "nocrs.gpkg")
+    path = polygons(tmp_path / "nocrs.gpkg", [(4, BOX)], None)
     ds = ogr.Open(path)
     layer = ds.GetLayer(0)
     assert layer.GetSpatialRef() is not None  # GDAL's 'Undefined geographic SRS'
