@@ -280,7 +280,7 @@ def add_deep_parameters(alg) -> None:
         "AUGMENTATION", alg.tr("Augmentation (flips, 90° rotations)"), defaultValue=True),
         "Random flips and right-angle rotations of each chip.", advanced=True)
     alg.add(QgsProcessingParameterNumber(
-        "RADIOMETRIC_JITTER", alg.tr("Brightness/contrast jitter (0 = off)"),
+        "RADIOMETRIC_JITTER", alg.tr("Brightness/contrast jitter (0..1, 0 = off)"),
         QgsProcessingParameterNumber.Type.Double, defaultValue=0.0, minValue=0.0, maxValue=1.0),
         "Each training chip's bands scaled by 1 +- this and shifted by +- this many standard "
         "deviations, drawn per chip and band (arcgis.learn's brightness and contrast "

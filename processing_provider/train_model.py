@@ -95,6 +95,13 @@ class TrainModelAlgorithm(LandLearnAlgorithm):
             if isinstance(labels, QgsRasterLayer):
                 given["LABEL_RASTER"] = given.pop("LABELS")
         child = {k: v for k, v in given.items() if k in keys}
+        ignored = sorted(k for k, v in given.items() if k not in keys and k != "MODEL_TYPE"
+                         and self.parameterDefinition(k) is not None
+                         and str(v) != str(self.parameterDefinition(k).defaultValue()))
+        if ignored:  # set by the user, but the other kind of model's: said, not dropped quietly
+            feedback.pushWarning(f"{', '.join(ignored)} apply to "
+                                 f"{'classical classifiers' if kind == 'deep' else 'deep learning'}"
+                                 f" and are ignored by landlearn:{target}.")
         for key in ("ARCHITECTURE", "BACKBONE", "LOSS", "CLASS_WEIGHTING", "CHIP_SAMPLING",
                     "DEVICE", "MONITOR"):
             if key in child:

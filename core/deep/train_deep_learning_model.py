@@ -241,7 +241,9 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                 check_batch(batch, len(split.train), shape, depth, config.architecture)
                 progress.info(f"Device: {describe_device(device)}; batch size {batch}"
                               + (f"; mixed precision {str(amp_dtype).split('.')[-1]}"
-                                 if amp else ""))
+                                 if amp else "")
+                              + (f"; brightness/contrast jitter {config.radiometric_jitter:g} "
+                                 "(RADIOMETRIC_JITTER)" if config.radiometric_jitter else ""))
                 setting = Setting(config, chips, split, factors,
                                   math.ceil(epoch_length(split.train, factors) / batch), batch,
                                   len(values), names, loss_fn, device, amp, amp_dtype)

@@ -109,8 +109,22 @@ def test_train_classifier_takes_a_label_raster_and_the_old_id_forwards(provider,
             "TREES": 20, "MAX_SAMPLES_PER_CLASS": 100}
     new = processing.run("landlearn:trainclassifier", {
         **base, "LABEL_RASTER": str(nc / "strata.tif"), "OUTPUT_MODEL": str(tmp_path / "a.dlpk")})
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        warnings = []
+
+        def pushWarning(self, warning):
+            self.warnings.append(warning)
+
+    log = Log()
+    # deep-only settings the user gave: said to be ignored (they were dropped quietly)
     old = processing.run("landlearn:trainmodel", {
-        **base, "LABELS": str(nc / "strata.tif"), "OUTPUT_MODEL": str(tmp_path / "b.dlpk")})
+        **base, "LABELS": str(nc / "strata.tif"), "OUTPUT_MODEL": str(tmp_path / "b.dlpk"),
+        "FREEZE": True, "RADIOMETRIC_JITTER": 0.5, "EPOCHS": 20}, feedback=log)
+    ignored = [w for w in log.warnings if "are ignored by landlearn:trainclassifier" in w]
+    assert ignored == ["FREEZE, RADIOMETRIC_JITTER apply to deep learning and are ignored by "
+                       "landlearn:trainclassifier."]
     assert _metrics(new["OUTPUT_MODEL"])["confusion_matrix"] == \
         _metrics(old["OUTPUT_MODEL"])["confusion_matrix"]
     assert len(_metrics(new["OUTPUT_MODEL"])["classes"]) == 7

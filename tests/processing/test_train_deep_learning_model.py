@@ -198,6 +198,15 @@ def test_chip_sampling_and_ensemble_size_from_the_toolbox_and_the_deprecated_id(
     ENSEMBLE_SIZE as a number, also through Train Model; without ENSEMBLE_SIZE two networks
     are trained (the default)."""
     import processing
+    from qgis.core import QgsProcessingFeedback
+
+    class Log(QgsProcessingFeedback):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def pushInfo(self, info):  # noqa: N802 - QGIS's name
+            self.lines.append(info)
 
     one = {k: v for k, v in PARAMS.items() if k != "ENSEMBLE_SIZE"}
     for alg, value, weighting, size, monitor, named in (
@@ -209,7 +218,9 @@ def test_chip_sampling_and_ensemble_size_from_the_toolbox_and_the_deprecated_id(
         processing.run(f"landlearn:{alg}", {**one, "TRAINING_DATA": str(chips), **extra,
                                             "CHIP_SAMPLING": value, "CLASS_WEIGHTING": weighting,
                                             "MONITOR": monitor, "RADIOMETRIC_JITTER": 0.05,
-                                            "OUTPUT_MODEL": str(out)})
+                                            "OUTPUT_MODEL": str(out)}, feedback=(log := Log()))
+        assert any("brightness/contrast jitter 0.05 (RADIOMETRIC_JITTER)" in line
+                   for line in log.lines)
         with zipfile.ZipFile(out) as zf:
             info = json.loads(zf.read(f"{alg}.emd"))["LandLearn"]
         training = info["training"]
