@@ -158,6 +158,7 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
                 f"{self.displayName()}: another LandLearn algorithm is running in this QGIS "
                 "window; wait for it to finish (or cancel it), then run this one")
         try:
+            parameters = booleans_read(self, parameters)
             return self.perform(parameters, context, FeedbackProgress(feedback), feedback)
         except LandLearnError as exc:
             raise QgsProcessingException(str(exc)) from exc
@@ -180,6 +181,28 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
 
     def perform(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
         raise NotImplementedError
+
+
+TRUE_WORDS = frozenset({"true", "yes", "on", "1", "t", "y"})
+FALSE_WORDS = frozenset({"false", "no", "off", "0", "f", "n"})
+
+
+def booleans_read(alg, parameters: dict) -> dict:
+    """Boolean parameters given as text (qgis_process's ``FREEZE=no``) read as people mean
+    them: QGIS takes any text but '0' and 'false' for true, so FREEZE=no froze the encoder
+    and OVERWRITE=off replaced a folder. Text that is neither is refused, named."""
+    out = dict(parameters)
+    for definition in alg.parameterDefinitions():
+        value = out.get(definition.name())
+        if definition.type() != "boolean" or not isinstance(value, str) or not value.strip():
+            continue
+        word = value.strip().lower()
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            out[definition.name()] = word in TRUE_WORDS
+        else:
+            raise QgsProcessingException(f"{definition.name()}: '{value[:40]}' is not true or "
+                                         "false; use true or false (or 1 or 0)")
+    return out
 
 
 def missing_package(name: str) -> str:

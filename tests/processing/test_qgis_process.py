@@ -69,3 +69,25 @@ def test_plugin_loads_without_torch_and_says_how_to_install_it(tmp_path):
     assert re.search(r"torch==2\.15\.0|'torch>=2\.6,<3'", text), text
     numpy = __import__("numpy").__version__
     assert f" numpy=={numpy}" in text  # pip must never replace the numpy QGIS is built on
+
+
+def test_booleans_written_as_words_mean_what_they_say(sample, tmp_path):
+    """QGIS reads any text but '0' and 'false' as true: ALL_TOUCHED=off burnt every touched
+    pixel (and FREEZE=no froze an encoder). Words are read as meant, nonsense refused."""
+    nc = sample / "nc_landsat7"
+    base = [f"INPUT_RASTER={nc / 'landsat_multiband.tif'}",
+            f"LABELS={nc / 'landsat96_polygons.shp'}", "CLASS_FIELD=id"]
+    maps = {}
+    for word in ("off", "0", "on"):
+        out = qgis_process("run", "landlearn:rasterizelabels", "--", *base,
+                           f"ALL_TOUCHED={word}", f"OUTPUT={tmp_path / word}.tif")
+        assert out.returncode == 0, out.stdout + out.stderr
+        with rasterio.open(tmp_path / f"{word}.tif") as ds:
+            maps[word] = ds.read(1)
+    np.testing.assert_array_equal(maps["off"], maps["0"])
+    assert np.count_nonzero(maps["on"]) > np.count_nonzero(maps["off"])
+    bad = qgis_process("run", "landlearn:rasterizelabels", "--", *base, "ALL_TOUCHED=maybe",
+                       f"OUTPUT={tmp_path / 'bad.tif'}")
+    assert bad.returncode != 0
+    assert "ALL_TOUCHED: 'maybe' is not true or false" in bad.stdout + bad.stderr
+    assert not (tmp_path / "bad.tif").exists()
