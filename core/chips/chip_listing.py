@@ -132,20 +132,29 @@ def _listed_pairs(folder: str) -> list[tuple[str, str, dict]]:
 def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
     """map.txt's (image, label) texts, with '/' for ArcGIS's '\\'. A line is cut after the
     image's suffix, not at every space: ArcGIS writes absolute paths, and on Windows those
-    hold spaces ('C:/Users/Jane Doe/...'), which split into 'C:/Users/Jane' and 'Doe/...'."""
+    hold spaces ('C:/Users/Jane Doe/...'), which split into 'C:/Users/Jane' and 'Doe/...'.
+    Where a folder's name holds a chip suffix and a space too ('.../x.tif chips/images/...'),
+    the cut that leaves two paths most alike in length is taken: image and label paths
+    differ only by images/labels, and the first suffix cut the image's path short."""
     pairs = []
     with open(map_txt, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             text = line.replace("\\", "/").strip()
-            both = _MAP_LINE.match(text)
-            parts = [both.group(1), both.group(2)] if both else text.split()
+            cuts = [(m.start(1), m.end(1)) for m in _MAP_CUT.finditer(text)
+                    if _SUFFIX_END.search(text[m.end(1):])]
+            if cuts:
+                left, right = min(cuts, key=lambda c: abs(c[0] - (len(text) - c[1])))
+                parts = [text[:left], text[right:]]
+            else:
+                parts = text.split()
             if len(parts) >= 2:
                 pairs.append((parts[0], parts[1]))
     return pairs
 
 
-_MAP_LINE = re.compile(r"^(.+?(?:" + "|".join(re.escape(s) for s in CHIP_SUFFIXES)
-                       + r"))\s+(.+?)$", re.IGNORECASE)
+_SUFFIXES = "|".join(re.escape(s) for s in CHIP_SUFFIXES)
+_MAP_CUT = re.compile(r"(?:" + _SUFFIXES + r")(\s+)", re.IGNORECASE)
+_SUFFIX_END = re.compile(r"(?:" + _SUFFIXES + r")$", re.IGNORECASE)
 
 
 def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]]:

@@ -125,3 +125,16 @@ def test_map_txt_lines_of_windows_paths_with_spaces_pair_their_chips(tmp_path):
     assert [(i, lab) for i, lab, _ in got] == [
         (str(tmp_path / "images" / f"00{k}.TIF"), str(tmp_path / "labels" / f"00{k}.TIF"))
         for k in range(2)]
+
+
+def test_a_folder_named_like_a_chip_with_a_space_does_not_cut_the_line_short(tmp_path):
+    """'D:\\x.tif chips\\images\\000.tif ...': the first suffix followed by a space cut the
+    image's path at 'D:/x.tif' (listed chips that do not exist)."""
+    for sub in ("images", "labels"):
+        os.makedirs(tmp_path / sub)
+        (tmp_path / sub / "000.tif").write_bytes(b"")
+    far = "D:\\x.tif chips"
+    (tmp_path / "map.txt").write_text(f"{far}\\images\\000.tif {far}\\labels\\000.tif\n")
+    got = chip_pairs(str(tmp_path))
+    assert [(i, lab) for i, lab, _ in got] == [
+        (str(tmp_path / "images" / "000.tif"), str(tmp_path / "labels" / "000.tif"))]
