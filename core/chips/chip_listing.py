@@ -17,7 +17,7 @@ from .chip_reader import PARAM, open_chip
 from .classified_tiles import IMAGES, LABELS, MANIFEST, MAP_TXT
 from .shared_grid import equal_groups
 
-__all__ = ["CHIP_SUFFIXES", "MAX_JSON", "chip_pairs", "georef_blocks", "inside", "load_json"]
+__all__ = ["CHIP_SUFFIXES", "MAX_JSON", "chip_pairs", "inside", "load_json", "placements"]
 
 MAX_JSON = 256 * 1024 * 1024  # a manifest of a million chips is ~200 MB
 
@@ -157,43 +157,54 @@ _MAP_CUT = re.compile(r"(?:" + _SUFFIXES + r")(\s+)", re.IGNORECASE)
 _SUFFIX_END = re.compile(r"(?:" + _SUFFIXES + r")$", re.IGNORECASE)
 
 
-def georef_blocks(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None]]:
-    """Block ids from each chip's own transform: tile-sized cells of the folder's map space,
+def placements(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None, tuple | None,
+                                                             float]]:
+    """Where each chip lies, from its own transform: tile-sized cells of the folder's map space,
     a chip in the cell of its centre. A transform without a CRS (a world file without .prj)
     places the chips as well: only the folder is not compared with others (shared_grid.py).
     A rotated chip (ArcGIS's ROTATION_ANGLE copies, written with a rotated world file) lies
     in the cell of its centre too, with its unrotated twin: placed nowhere, each was a
-    block of its own, and a validation chip's rotated copies were trained on."""
+    block of its own, and a validation chip's rotated copies were trained on.
+
+    Per chip: (block, bounds, footprint, turn). The footprint is the box round its corners
+    (the split's overlap test reads it where a chip has no bounds: south-up and turned
+    chips beside a held-out block are dropped as others are); the turn is its rotation in
+    degrees (0 for north-up and south-up chips), which keeps turned copies out of
+    validation."""
     placed, systems = [], []
     for image, _, _ in pairs:
         with open_chip(image) as ds:
             systems.append(ds.crs)
             placed.append(_placement(ds))
     if any(p is None for p in placed) or not placed:
-        return [(i, None) for i in range(len(pairs))]  # not georeferenced: every chip alone
+        # not georeferenced: every chip alone
+        return [(i, None, None, 0.0) for i in range(len(pairs))]
     if all(c is None for c in systems) and len(placed) > 1 and \
             len({(p[0], p[1]) for p in placed}) < 2:
         # one made-up transform on every chip (pixel space, no CRS): they lie nowhere
-        return [(i, None) for i in range(len(pairs))]
+        return [(i, None, None, 0.0) for i in range(len(pairs))]
     # chips of several CRSs in one folder (ArcGIS's export of raster items separately, in
     # their own zones): blocks drawn per CRS, and only the first CRS's chips keep bounds
     # (the folder's CRS is its first chip's; read in it, the others' coordinates lay on
     # unrelated ground)
-    out: list[tuple[int, tuple | None]] = [(0, None)] * len(placed)
+    out: list[tuple] = [(0, None, None, 0.0)] * len(placed)
     for g, members in enumerate(equal_groups(systems)):
         part = [placed[i] for i in members]
         x0 = min(p[0] for p in part)
         south_up = part[0][5]
         y0 = min(p[1] for p in part) if south_up else max(p[1] for p in part)
-        for i, (x, y, rx, ry, bounds, _) in zip(members, part):
+        for i, (x, y, rx, ry, bounds, _, box, turn) in zip(members, part):
             col = int((x - x0) / (rx * tile[0]) + 1e-6)
             row = int(abs(y - y0) / (ry * tile[1]) + 1e-6)
-            out[i] = (g * 10**12 + row * 100_000 + col, bounds if g == 0 else None)
+            first = g == 0
+            out[i] = (g * 10**12 + row * 100_000 + col, bounds if first else None,
+                      box if first else None, turn)
     return out
 
 
 def _placement(ds) -> tuple | None:
-    """(centre x, centre y, pixel width, pixel height, bounds, south-up) of an open chip,
+    """(centre x, centre y, pixel width, pixel height, bounds, south-up, box round its
+    corners, turn in degrees) of an open chip,
     or None where its transform places it nowhere (none, or degenerate). Bounds are
     (min x, min y, max x, max y) around its corners, for a north-up chip only. A rotated,
     turned or south-up chip (e > 0) has none: what reads bounds (label_cells, evaluation)
@@ -211,5 +222,8 @@ def _placement(ds) -> tuple | None:
     # file (e > 0) hold the map mirrored, so Coverage's weights would fall on the wrong rows
     upright = (abs(t.b) <= 1e-9 * abs(t.e) and abs(t.d) <= 1e-9 * abs(t.a) and t.a > 0
                and t.e < 0)
-    box = (min(xs), min(ys), max(xs), max(ys)) if upright else None
-    return cx, cy, rx, ry, box, t.e > 0
+    corners = (min(xs), min(ys), max(xs), max(ys))
+    # the turn of the columns on the map, as Affine.rotation counts it (Export Training
+    # Data's copies, chip * rotation(k x ROTATION_ANGLE)): 0 for north-up and south-up
+    turn = round(math.degrees(math.atan2(-t.d, t.a)) % 360.0, 6) % 360.0
+    return cx, cy, rx, ry, corners if upright else None, t.e > 0, corners, turn

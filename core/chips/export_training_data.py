@@ -209,7 +209,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
         grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,
         stride=stride, block_size=tile, classes=labels.classes, bands=[],
         rotation_angle=config.rotation_angle,
-        buffer_radius=config.labels.buffer_radius if hasattr(labels, "point_cells") else 0.0)
+        buffer_radius=config.labels.buffer_radius if getattr(labels, "discs", None) else 0.0)
     result = ExportResult(config.output_folder, desc, count_tiles(area, tile, stride))
     stats = BandStats(image.band_names)
     with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,

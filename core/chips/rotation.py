@@ -51,17 +51,19 @@ class RotatedCopies:
         # a square round the chip's centre that holds it at every angle, plus a pixel
         # for the nearest neighbour's reach
         self.half = math.ceil(math.hypot(w, h) / 2) + 1
-        centre = (w / 2, h / 2)
-        cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
-        self._index = []
-        for deg in self.turns:
-            turn = Affine.rotation(deg, pivot=centre)
-            x = turn.a * cols + turn.b * rows + turn.c
-            y = turn.d * cols + turn.e * rows + turn.f
-            # pixel centres of a right-angle turn land on centres, within rounding: the
-            # nudge keeps floor() from dropping a centre that lies a hair below .5
-            self._index.append((np.floor(y + 1e-7).astype(np.int64),
-                                np.floor(x + 1e-7).astype(np.int64)))
+
+    def _index(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) in the chip's frame of copy ``k``'s pixels, made when used: for
+        every angle at once, 35 copies of 4096 px chips held 9 GB of tables."""
+        w, h = self.tile
+        cols = np.arange(w, dtype=np.float64)[None, :] + 0.5
+        rows = np.arange(h, dtype=np.float64)[:, None] + 0.5
+        turn = Affine.rotation(self.turns[k], pivot=(w / 2, h / 2))
+        x = turn.a * cols + turn.b * rows + turn.c
+        y = turn.d * cols + turn.e * rows + turn.f
+        # pixel centres of a right-angle turn land on centres, within rounding: the nudge
+        # keeps floor() from dropping a centre that lies a hair below .5
+        return np.floor(y + 1e-7).astype(np.int32), np.floor(x + 1e-7).astype(np.int32)
 
     def __bool__(self) -> bool:
         return bool(self.turns)
@@ -79,7 +81,7 @@ class RotatedCopies:
     def gather(self, k: int, win: Window, big: Window, *arrays: np.ndarray) -> list[np.ndarray]:
         """Copy ``k``'s pixels from ``arrays`` read at ``big`` (``reach(win)``): each (h, w)
         or (bands, h, w)."""
-        rows, cols = self._index[k]
+        rows, cols = self._index(k)
         rows = rows + int(win.row_off - big.row_off)
         cols = cols + int(win.col_off - big.col_off)
         return [a[..., rows, cols] for a in arrays]

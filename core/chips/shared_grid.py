@@ -72,24 +72,37 @@ def share_blocks(folders: list[list], crs_wkts: list[str | None]) -> list[list]:
     place; other chips are returned as they were. A folder with a chip that is not
     georeferenced keeps its own blocks."""
     out = [list(chips) for chips in folders]
-    placed = [all(c.bounds is not None for c in chips) and bool(chips) for chips in folders]
+    placed = [all(c.ground is not None for c in chips) and any(c.turn == 0 for c in chips)
+              for chips in folders]
     wkts = [w if ok else None for w, ok in zip(crs_wkts, placed)]
     for g, members in enumerate(crs_groups(wkts)):
         chips = [c for m in members for c in folders[m]]
-        x0 = min(c.bounds[0] for c in chips)
-        y0 = max(c.bounds[3] for c in chips)
-        width = max(c.bounds[2] - c.bounds[0] for c in chips)
-        height = max(c.bounds[3] - c.bounds[1] for c in chips)
+        upright = [c.ground for c in chips if c.turn == 0]  # north-up or south-up
+        width = max(b[2] - b[0] for b in upright)
+        height = max(b[3] - b[1] for b in upright)
         if not (width > 0 and height > 0):
             continue  # degenerate bounds: nothing to share
-        cols = int((max(c.bounds[0] for c in chips) - x0) / width + _SNAP) + 1
+        corner = {id(c): _corner(c, width, height) for c in chips}
+        x0 = min(x for x, _ in corner.values())
+        y0 = max(y for _, y in corner.values())
+        cols = int((max(x for x, _ in corner.values()) - x0) / width + _SNAP) + 1
         region = len(folders) + g
         for m in members:
             out[m] = [replace(c, region=region,
-                              block=math.floor((y0 - c.bounds[3]) / height + _SNAP) * cols
-                              + math.floor((c.bounds[0] - x0) / width + _SNAP))
+                              block=math.floor((y0 - corner[id(c)][1]) / height + _SNAP) * cols
+                              + math.floor((corner[id(c)][0] - x0) / width + _SNAP))
                       for c in folders[m]]
     return out
+
+
+def _corner(chip, width: float, height: float) -> tuple[float, float]:
+    """(left, top) of the ground a chip covers; for a turned copy (its footprint is wider
+    than its chip at an oblique angle) the corner of an upright chip of the grid's size
+    round the same centre: its chip's own corner, so the copy shares its chip's block."""
+    x0, y0, x1, y1 = chip.ground
+    if chip.turn == 0:
+        return x0, y1
+    return (x0 + x1) / 2 - width / 2, (y0 + y1) / 2 + height / 2
 
 
 def overlapping_apart(folders: list[list], crs_wkts: list[str | None]) -> list[tuple[int, int]]:
@@ -106,11 +119,11 @@ def overlapping_apart(folders: list[list], crs_wkts: list[str | None]) -> list[t
     parsed = [_parse(w) for w in crs_wkts]
     shapes: list = []
     for chips, crs in zip(folders, parsed):
-        if crs is None or not chips or any(c.bounds is None for c in chips):
+        if crs is None or not chips or any(c.ground is None for c in chips):
             shapes.append(None)
             continue
-        x0, y0 = min(c.bounds[0] for c in chips), min(c.bounds[1] for c in chips)
-        x1, y1 = max(c.bounds[2] for c in chips), max(c.bounds[3] for c in chips)
+        x0, y0 = min(c.ground[0] for c in chips), min(c.ground[1] for c in chips)
+        x1, y1 = max(c.ground[2] for c in chips), max(c.ground[3] for c in chips)
         steps = [i / 20 for i in range(20)]
         xs = ([x0 + (x1 - x0) * t for t in steps] + [x1] * 20
               + [x1 - (x1 - x0) * t for t in steps] + [x0] * 20)

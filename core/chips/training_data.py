@@ -18,8 +18,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..geo.classes import ClassInfo, default_color
+from . import description_fields as fields
 from .band_stats import BandStats
-from .chip_listing import chip_pairs, georef_blocks, load_json
+from .chip_listing import chip_pairs, load_json, placements
 from .chip_reader import PARAM, open_chip, read_image_chip
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
 from .empty_bands import kept_bands, pooled_stats
@@ -44,6 +45,9 @@ class Chip:
     # overlap test compares, so a copy of a chip beside a held-out block is dropped as
     # its chip is
     footprint: tuple[float, float, float, float] | None = None
+    # degrees a turned copy's columns run from east (ROTATION_ANGLE's, or ArcGIS's rotated
+    # chips): kept out of validation, where its ground is its chip's once more
+    turn: float = 0.0
 
     @property
     def ground(self) -> tuple[float, float, float, float] | None:
@@ -110,11 +114,6 @@ class TrainingData:
         return [self.nodata] * (self.chip_band_count or self.band_count)
 
 
-def _color(raw) -> tuple[int, int, int] | None:
-    if isinstance(raw, (list, tuple)) and len(raw) >= 3 and \
-            all(isinstance(c, (int, float)) and 0 <= c <= 255 for c in raw[:3]):
-        return tuple(int(c) for c in raw[:3])
-    return None  # ArcGIS writes [-1, -1, -1] for "no colour chosen"; other forms: default
 
 
 def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
@@ -135,7 +134,7 @@ def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
         if v == 0:
             continue
         out.append(ClassInfo(v, str(c.get("Name") or f"Class {v}"),
-                             _color(c.get("Color")) or default_color(v)))
+                             fields.color(c.get("Color")) or default_color(v)))
     return out
 
 
@@ -223,13 +222,12 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
     """The folder's chips, classes and statistics from its metadata files (which come from
     whoever made the folder: any field may be missing or of another type)."""
     if all(e for _, _, e in pairs):
-        placed = [(int(e["block"]), _bounds(e["bounds"])) for _, _, e in pairs]
-        boxes = [_bounds(e.get("footprint")) for _, _, e in pairs]
+        placed = [(int(e["block"]), fields.bounds(e["bounds"]), fields.bounds(e.get("footprint")),
+                   fields.turn(e.get("rotation", 0.0))) for _, _, e in pairs]
     else:
-        placed = georef_blocks(pairs, tile)
-        boxes = [None] * len(pairs)
-    chips = [Chip(i, lab, index, blk, bnd, footprint=box)
-             for (i, lab, _), (blk, bnd), box in zip(pairs, placed, boxes)]
+        placed = placements(pairs, tile)
+    chips = [Chip(i, lab, index, blk, bnd, footprint=box, turn=turn)
+             for (i, lab, _), (blk, bnd, box, turn) in zip(pairs, placed)]
     band_stats = emd.get("AllTilesStats") or []
     state = stats.get("BandStatsState") or []
     names = (emd.get("InputRastersProps") or {}).get("BandNames") or [
@@ -264,51 +262,16 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
                          f"{str(source_count)[:12]}")
     return _Folder(path, chips, classes, tile, list(names), mean, std, mn, mx, weight, nodata,
                    dtype, cell, crs, class_pixels, source, source_count,
-                   _scaling(ours.get("SourceScaling"), count), "SourceScaling" in ours,
-                   _band_nodata(ours.get("NoData"), count, nodata), not ours)
+                   fields.scaling(ours.get("SourceScaling"), count), "SourceScaling" in ours,
+                   fields.band_nodata(ours.get("NoData"), count, nodata), not ours)
 
 
-def _band_nodata(raw, count: int, chip_nodata: float | None) -> list[float | None]:
-    """Each band's own NoData as the export described it (numbers, None, or the text
-    "nan"/"inf" strict JSON holds them as), else the chip file's one value for every band
-    (ArcGIS's folders, older exports). A band whose value differs from band 1's (a thermal
-    band's -9999 beside 0) was read as data in training while Classify Pixels read it as
-    the band's mean."""
-    if not isinstance(raw, list) or len(raw) != count:
-        return [chip_nodata] * count
-    out: list[float | None] = []
-    for v in raw:
-        if v is None:
-            out.append(None)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out.append(float(v))
-        elif isinstance(v, str) and v.strip().lower() in ("nan", "inf", "-inf"):
-            out.append(float(v.strip().lower()))
-        else:
-            raise ValueError(f"NoData {str(v)[:20]} is not a number")
-    return out
 
 
-def _scaling(raw, count: int) -> list[list[float]] | None:
-    """SourceScaling: [scale, offset] of each exported band, finite, scales not 0."""
-    if raw is None:
-        return None
-    pairs = [[float(s), float(o)] for s, o in raw]
-    if len(pairs) != count or not all(np.isfinite(p).all() and p[0] != 0 for p in pairs):
-        raise ValueError(f"SourceScaling {str(raw)[:60]} is not {count} [scale, offset] pairs")
-    return pairs
 
 
-def _bounds(raw) -> tuple[float, float, float, float] | None:
-    """A manifest's chip bounds: four finite numbers around a positive area (zero-width
-    bounds divided by zero where the labels are counted, text failed deep in numpy), or
-    None for a rotated copy (ROTATION_ANGLE), which lies in no rows and columns of the map."""
-    if raw is None:
-        return None
-    b = tuple(float(v) for v in raw)
-    if len(b) != 4 or not all(np.isfinite(b)) or not (b[2] > b[0] and b[3] > b[1]):
-        raise ValueError(f"chip bounds {str(raw)[:60]} are not (left, bottom, right, top)")
-    return b
+
+
 
 
 def _sample_stats(chips: list[Chip], bands: int, tile: tuple[int, int],

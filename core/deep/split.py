@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,6 +51,9 @@ class Split:
     # per class, when counted by class: labelled pixels held out / in all chips
     held_classes: np.ndarray | None = None
     class_totals: np.ndarray | None = None
+    # turned copies (ROTATION_ANGLE) in held-out blocks: neither trained on nor scored (their
+    # ground is their chip's again; scored, a held-out pixel counted once per copy)
+    turned: list[int] = field(default_factory=list)
 
     def unvalidated(self) -> list[int]:
         """Indices of classes with labelled pixels of which no held-out block holds any:
@@ -219,10 +222,16 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
                          "that does not overlap the validation area; lower it, export more data, "
                          "or export smaller chips (Export Training Data's TILE_SIZE_X/Y = 0 fits "
                          "the chip size to the labelled area)")
+    turned = [i for i in valid if chips[i].turn]
+    if len(turned) < len(valid):  # a folder of nothing but turned chips keeps them
+        valid = [i for i in valid if not chips[i].turn]
+    else:
+        turned = []
     held_sum = sum(n for n, _ in held.values())
     held_classes = None
     if totals is not None:
         held_classes = np.zeros_like(totals)
         for _, by_class in held.values():
             held_classes += by_class
-    return Split(train, sorted(valid), dropped, held_sum, total, held_classes, totals)
+    return Split(train, sorted(valid), dropped, held_sum, total, held_classes, totals,
+                 sorted(turned))

@@ -165,13 +165,15 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
              f"held-out blocks"
              + (f" ({split.held_out / split.total:.0%} of the labelled pixels)" if split.total
                 else "")
-             + f", {len(split.dropped)} dropped for overlapping validation chips"]
+             + f", {len(split.dropped)} dropped for overlapping validation chips"
+             + (f", {len(split.turned)} turned copies of validation chips left out"
+                if split.turned else "")]
     progress.info(notes[0])
     if data.chip_bands is not None:  # said when read; kept for the package's report
         notes.append(f"trained on {data.band_count} of the chips' {data.chip_band_count} "
                      f"bands, reading bands {data.source_bands} of the raster (the others "
                      "hold no valid pixel in any chip)")
-    placeless = sum(1 for i in split.valid if data.chips[i].bounds is None)
+    placeless = sum(1 for i in split.valid if data.chips[i].ground is None)
     if placeless:
         # which training chips overlap a chip without georeferencing cannot be told: none
         # is dropped, and with a stride under the chip size they share its pixels

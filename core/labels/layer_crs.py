@@ -15,8 +15,9 @@ from ..progress import Progress
 __all__ = ["UNDEFINED_SRS", "image_box", "layer_srs", "srs_pair", "transformer"]
 
 
-# what GDAL names a GeoPackage layer's srs_id 0 and -1: "no CRS" in the GeoPackage spec
-UNDEFINED_SRS = ("Undefined geographic SRS", "Undefined cartesian SRS")
+# what GDAL names a GeoPackage layer's srs_id 0 and -1 ("no CRS" in the GeoPackage spec),
+# lower-cased: GDAL writes 'Undefined Cartesian SRS' (geopandas' layers without a CRS)
+UNDEFINED_SRS = ("undefined geographic srs", "undefined cartesian srs")
 
 
 def layer_srs(layer):
@@ -24,7 +25,8 @@ def layer_srs(layer):
     reads as 'Undefined geographic SRS': taken for degrees, a layer in the raster's metres
     was reprojected off the raster ('holds no polygon over the raster')."""
     srs = layer.GetSpatialRef()
-    if srs is None or (srs.GetName() in UNDEFINED_SRS and srs.GetAuthorityCode(None) is None):
+    if srs is None or ((srs.GetName() or "").lower() in UNDEFINED_SRS
+                       and srs.GetAuthorityCode(None) is None):
         return None
     return srs
 

@@ -209,12 +209,6 @@ class VectorLabels:
         if buffered:
             progress.info(f"{buffered} point(s) burnt as discs of radius "
                           f"{config.buffer_radius:g} raster units (BUFFER_RADIUS).")
-            crowded = self.discs.crowded(raw, config.buffer_radius)
-            if crowded:
-                progress.warning(f"BUFFER_RADIUS: the discs of {crowded} of {buffered} points "
-                                 "meet a disc of another class; where they overlap, the later "
-                                 "feature's class wins (each point's own pixel keeps its "
-                                 "class). A smaller radius keeps the classes apart.")
         elif config.buffer_radius:
             progress.warning("BUFFER_RADIUS has no effect: the label layer holds no points "
                              "near the raster (polygons and lines are burnt as they are).")
@@ -276,6 +270,13 @@ class VectorLabels:
             names = {i: t for t, i in code.items()}
         names.update(config.class_names)
         self.values = values
+        # classes compared as values: '12', '012' and '12.0' are one class
+        crowded = self.discs.crowded(values.tolist(), config.buffer_radius) if buffered else 0
+        if crowded:
+            progress.warning(f"BUFFER_RADIUS: the discs of {crowded} of {buffered} points "
+                             "meet a disc of another class; where they overlap, the later "
+                             "feature's class wins (each point's own pixel keeps its "
+                             "class). A smaller radius keeps the classes apart.")
         self.geoms = geoms
         self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         self.classes = make_classes(set(values.tolist()), names)

@@ -104,7 +104,20 @@ def test_south_up_chips_and_one_made_up_transform_are_placed_as_they_are(export,
         {(i, j) for i in pairs for j in pairs if ours.chips[i].block == ours.chips[j].block}
     # no bounds: Coverage and label_cells take a chip's row 0 for its northern edge, and
     # a south-up chip's row 0 is its southern one (its weights fell on mirrored rows)
-    assert all(c.bounds is None for c in td.chips)
+    assert all(c.bounds is None and c.turn == 0 for c in td.chips)
+    # but the ground it covers, for the split's overlap test: training chips beside a
+    # held-out block are still dropped
+    for a, b in zip(td.chips, ours.chips):
+        np.testing.assert_allclose(a.ground, b.bounds)
+    from landlearn.core.deep.split import spatial_split
+
+    split = spatial_split(td.chips, 20)
+    assert split.dropped
+    held = np.array([td.chips[i].ground for i in split.valid])
+    for i in split.train:
+        b = td.chips[i].ground
+        assert not ((b[0] < held[:, 2] - 1) & (held[:, 0] < b[2] - 1)
+                    & (b[1] < held[:, 3] - 1) & (held[:, 1] < b[3] - 1)).any()
 
     def made_up(data, profile):
         return data, dict(profile, transform=rasterio.Affine(2, 0, 100, 0, -2, 500), crs=None)
@@ -137,7 +150,8 @@ def test_rotated_chips_lie_in_the_block_of_their_centre(export, tmp_path, angle)
     assert len({c.block for c in td.chips}) < len(td.chips)
     # no bounds: label_cells and evaluation would take their pixels for map rows and
     # columns (a quarter turn's pixel (0, 0) is another corner of the same ground)
-    assert all(c.bounds is None for c in td.chips)
+    assert all(c.bounds is None and c.footprint is not None for c in td.chips)
+    assert {round(c.turn) for c in td.chips} == {angle % 360}
 
 
 def test_chips_of_two_crss_in_one_folder_are_blocked_apart(export, tmp_path):

@@ -76,6 +76,10 @@ def test_training_reads_copies_in_their_chips_blocks_and_the_split_keeps_them_ap
     assert copies and all(c.bounds is None and c.footprint is not None for c in copies)
     split = spatial_split(td.chips, 20, seed=0)
     assert split.dropped and any(td.chips[i].bounds is None for i in split.dropped)
+    # held-out blocks' copies are neither scored nor trained: their ground is scored once
+    assert split.turned and all(td.chips[i].turn for i in split.turned)
+    assert not any(td.chips[i].turn for i in split.valid)
+    assert not set(split.turned) & set(split.train)
     held = {td.chips[i].block_key for i in split.valid}
     assert not held & {td.chips[i].block_key for i in split.train}
     # no training chip, copy or not, overlaps a held-out chip's ground
@@ -88,13 +92,36 @@ def test_training_reads_copies_in_their_chips_blocks_and_the_split_keeps_them_ap
 
 
 def test_oblique_copies_keep_their_chips_rules(sample, tmp_path):
-    """30 degrees: eleven copies a chip, corners past the raster are padding, and a copy is
-    kept by the chip's rules (here MIN_LABELED_FRACTION 1: fully labelled)."""
-    result = _export(sample, tmp_path / "oblique", rotation_angle=30)
-    manifest = json.loads((tmp_path / "oblique" / "landlearn_manifest.json").read_text())
+    """30 degrees: eleven copies a chip, and a copy is kept by the chip's rules: with
+    MIN_LABELED_FRACTION 1 and a stripe of unlabelled pixels, copies over it are left out
+    and every copy kept is fully labelled where it lies on the raster."""
+    nc = sample / "nc_landsat7"
+    with rasterio.open(nc / "strata.tif") as ds:
+        labels, profile = ds.read(), ds.profile
+    labels[:, :, 200:204] = 0  # unlabelled columns
+    holed = tmp_path / "holed.tif"
+    with rasterio.open(holed, "w", **dict(profile, nodata=0, dtype="uint8")) as ds:
+        ds.write(labels.astype("uint8"))
+
+    def export(out, fraction):
+        return export_training_data(ExportConfig(
+            str(nc / "landsat_multiband.tif"), LabelConfig(str(holed)), str(out),
+            tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64, rotation_angle=30,
+            min_labeled_fraction=fraction))
+
+    every, strict = export(tmp_path / "any", 0.0), export(tmp_path / "strict", 1.0)
+    assert 0 < strict.rotated_copies < every.rotated_copies <= 11 * (every.chips -
+                                                                    every.rotated_copies)
+    manifest = json.loads((tmp_path / "strict" / "landlearn_manifest.json").read_text())
     copies = [c for c in manifest["chips"] if "rotation" in c]
-    assert 0 < len(copies) <= 11 * (result.chips - len(copies))
     assert {c["rotation"] for c in copies} <= {30.0 * k for k in range(1, 12)}
+    with rasterio.open(nc / "landsat_multiband.tif") as ds:
+        left, bottom, right, top = ds.bounds
+    inside = [c for c in copies if c["footprint"][0] >= left and c["footprint"][2] <= right
+              and c["footprint"][1] >= bottom and c["footprint"][3] <= top]
+    assert inside and all(sum(c["class_pixels"].values()) == 64 * 64 for c in inside)
+    copies = [c for c in json.loads((tmp_path / "any" / "landlearn_manifest.json").read_text())[
+        "chips"] if "rotation" in c]
     some = next(c for c in copies if c["rotation"] == 30.0)
     box = some["footprint"]
     assert (box[2] - box[0]) == pytest.approx(64 * 28.5 * (np.cos(np.pi / 6) + np.sin(np.pi / 6)))
@@ -117,3 +144,20 @@ def test_a_unet_trains_on_a_folder_with_turned_copies(sample, tmp_path):
     result = train_model(quick_config(tmp_path / "chips", tmp_path / "m.dlpk", epochs=1))
     assert (tmp_path / "m.dlpk").is_file() and result.chips["valid"] > 0
     assert result.accuracy is not None and result.accuracy.total > 0
+
+
+def test_two_dates_with_copies_share_one_grid_of_blocks(sample, tmp_path):
+    """Folders with turned copies kept blocks of their own (the copies have no bounds):
+    a place held out in one date was trained on through the other."""
+    _export(sample, tmp_path / "a", rotation_angle=90)
+    _export(sample, tmp_path / "b", rotation_angle=90)
+    td = read_training_data([tmp_path / "a", tmp_path / "b"])
+    half = len(td.chips) // 2
+    assert all(c.region is not None for c in td.chips)
+    assert [c.block_key for c in td.chips[:half]] == [c.block_key for c in td.chips[half:]]
+    # a copy shares its chip's block
+    manifest = json.loads((tmp_path / "a" / "landlearn_manifest.json").read_text())
+    by_place = {}
+    for chip, entry in zip(td.chips[:half], manifest["chips"]):
+        by_place.setdefault((entry["col_off"], entry["row_off"]), set()).add(chip.block_key)
+    assert all(len(keys) == 1 for keys in by_place.values())

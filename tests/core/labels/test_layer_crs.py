@@ -38,3 +38,23 @@ def test_the_rasters_box_in_the_layers_crs_reaches_a_pixel_or_the_radius_past_it
     assert layer_srs(layer).GetAuthorityCode(None) == "32633"
     assert image_box(layer, GRID, None) == (499990, 4999390, 500610, 5000010)
     assert image_box(layer, GRID, None, 50.0) == (499950, 4999350, 500650, 5000050)
+
+
+def test_an_undefined_cartesian_srs_is_no_crs_whatever_its_case():
+    """geopandas writes a GeoDataFrame without a CRS with srs_id -1, which GDAL names
+    'Undefined Cartesian SRS' (capital C)."""
+    from osgeo import osr
+
+    class Layer:
+        def __init__(self, srs):
+            self.srs = srs
+
+        def GetSpatialRef(self):  # noqa: N802 - OGR's name
+            return self.srs
+
+    local = osr.SpatialReference()
+    local.SetLocalCS("Undefined Cartesian SRS")
+    assert layer_srs(Layer(local)) is None
+    utm = osr.SpatialReference()
+    utm.ImportFromEPSG(32633)
+    assert layer_srs(Layer(utm)) is utm
