@@ -58,8 +58,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             "MAX_SEGMENT_SIZE", self.tr("Maximum segment size (pixels, 0 = none)"),
             QgsProcessingParameterNumber.Type.Integer, defaultValue=0, minValue=0),
             "Larger segments are cut by a grid of square cells of side sqrt(size) into "
-            "pieces of at most this many pixels (slivers under the minimum size join a "
-            "neighbouring piece of their segment). 0, or at least MIN_SEGMENT_SIZE and 4.")
+            "pieces of at most this many pixels (slivers under the minimum size join the "
+            "most similar piece of their segment that can take them within the maximum; the "
+            "others stay small, counted in the log). 0, or at least MIN_SEGMENT_SIZE and 4.")
         self.add(QgsProcessingParameterBand(
             "BAND_INDEXES", self.tr("Bands (empty = the first three that are not alpha)"),
             parentLayerParameterName="INPUT_RASTER", optional=True, allowMultiple=True),
