@@ -76,10 +76,10 @@ class RefineClassificationAlgorithm(LandLearnAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
-        connectivity = self.parameterAsInt(parameters, "CONNECTIVITY", context)
+        connectivity = self.parameterAsDouble(parameters, "CONNECTIVITY", context)
         merging = self.parameterAsDouble(parameters, "MIN_REGION_SIZE", context) > 0
         if merging and connectivity not in (4, 8):  # unused (and unchecked) without a unit
-            return False, f"CONNECTIVITY: {connectivity} is not 4 or 8"
+            return False, f"CONNECTIVITY: {connectivity:g} is not 4 or 8"
         if parameters.get("SEGMENTED_RASTER") in (None, "") and \
                 self.parameterAsDouble(parameters, "MIN_REGION_SIZE", context) <= 0:
             return False, ("SEGMENTED_RASTER: nothing to refine: give SEGMENTED_RASTER, a "

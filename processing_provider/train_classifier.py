@@ -119,7 +119,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             neighbourhood=neighbourhood_of(self, parameters, context))
         with labels_named(parameters):
             result = train_classical(config, progress)
-        return finish_training(result.output_model, result.accuracy, feedback)
+        return finish_training(result.output_model, result.accuracy, feedback, logged=True)
 
 
 def neighbourhood_of(alg, parameters, context):

@@ -26,12 +26,14 @@ def dlpk_path(output: str) -> str:
     return output if output.lower().endswith(".dlpk") else output + ".dlpk"
 
 
-def finish_training(package: str, accuracy, feedback) -> dict:
-    """Unpack the report beside the package, log the accuracy table, return the outputs."""
+def finish_training(package: str, accuracy, feedback, logged: bool = False) -> dict:
+    """Unpack the report beside the package, log the accuracy table (unless the engine
+    ``logged`` it already: Train Classifier's cross-validation table came twice), return
+    the outputs."""
     from ..core.model_package.format import unpack_report
 
     report = unpack_report(package)
-    if accuracy is not None:
+    if accuracy is not None and not logged:
         feedback.pushInfo(accuracy.table())
     feedback.pushInfo(f"Model package: {package}")
     feedback.pushInfo(f"Report: {report}")

@@ -9,6 +9,8 @@ fold scores for calibration (classical_svm), the others are refitted per fold.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..accuracy.calibration import fit_calibration
@@ -40,7 +42,11 @@ def grouped_folds(config, s: Samples, progress: Progress) -> list | None:
                          "saw the class, so its cross-validated recall is understated (0 for a "
                          f"class of one {unit}). Add {unit}s of these classes.")
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed)
-    split = list(splitter.split(s.x, s.y, s.groups))
+    with warnings.catch_warnings():
+        # said above in the user's terms (classes of fewer polygons than folds); scikit-
+        # learn's own line reached the Processing log with its site-packages path
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        split = list(splitter.split(s.x, s.y, s.groups))
     if lopsided(split, len(s.y)):
         _, counts = np.unique(s.groups, return_counts=True)
         progress.warning(f"One {unit} holds {100 * counts.max() / len(s.y):.0f}% of the "

@@ -104,9 +104,9 @@ def collect_object_samples(config, progress: Progress | None = None) -> Samples:
             # ArcGIS's default assumes an RGB image; on one or two bands (NDVI, SAR) the
             # default would stop the run, so MEAN alone describes the segments, said aloud
             attributes = ("MEAN",)
-            progress.info(f"SEGMENT_ATTRIBUTES: COLOR needs three bands and the image has "
-                          f"{len(image.bands)}: segments are described by MEAN (give "
-                          "SEGMENT_ATTRIBUTES to choose others, such as MEAN;STD)")
+            progress.info(f"SEGMENT_ATTRIBUTES: COLOR needs three bands and "
+                          f"{len(image.bands)} are read (BANDS): segments are described by "
+                          "MEAN (give SEGMENT_ATTRIBUTES to choose others, such as MEAN;STD)")
         attributes = parse_attributes(attributes, len(image.bands))
         seg_ds = open_segments(config.segmented_raster, image.grid, progress=progress)
         try:

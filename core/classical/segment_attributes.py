@@ -54,8 +54,9 @@ def parse_attributes(value: str | Sequence[str], bands: int | None = None) -> tu
         raise InputError("segment_attributes", f"{', '.join(unknown)} is not a segment "
                          f"attribute; use {';'.join(SEGMENT_ATTRIBUTES)}, separated by ';'")
     if bands is not None and bands < 3 and "COLOR" in names:
-        raise InputError("segment_attributes", f"COLOR needs three bands and the image has "
-                         f"{bands}; use MEAN (and STD) instead")
+        raise InputError("segment_attributes", f"COLOR needs three bands and {bands} are read "
+                         "(BANDS picks them; all but alpha when empty); use MEAN (and STD), "
+                         "or give BANDS three bands")
     return tuple(a for a in SEGMENT_ATTRIBUTES if a in names)
 
 

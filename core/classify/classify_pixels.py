@@ -81,7 +81,9 @@ class ClassifyConfig:
         if self.tile_size is not None and (not 32 <= self.tile_size <= 8192
                                            or self.tile_size % 32):
             raise InputError("tile_size", f"{self.tile_size} px must be a multiple of 32 in "
-                             "32..8192 (the encoder halves the tile five times)")
+                             "32..8192 (a deep model's encoder halves the tile five times; "
+                             "one rule for every model, so a tile size suits them all); leave "
+                             "it empty for the model's own")
         if not 0 <= self.confidence_threshold < 1:
             raise InputError("confidence_threshold", f"{self.confidence_threshold} is not in "
                              "0..1 (0 = off)")

@@ -98,8 +98,12 @@ def extent_to_window(extent: Extent, grid: Grid, centres: bool = False) -> Windo
     if c1 <= c0 or r1 <= r0:
         gb = grid.bounds
         raise InputError("extent", f"it does not overlap the raster (raster bounds in its CRS: "
-                         f"{gb[0]:.6g}, {gb[1]:.6g}, {gb[2]:.6g}, {gb[3]:.6g}; extent there: "
-                         f"{xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g})")
+                         f"{gb[0]:.6g}, {gb[1]:.6g}, {gb[2]:.6g}, {gb[3]:.6g}; the extent "
+                         f"reprojected to it: {xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g})"
+                         if extent.crs else
+                         f"it does not overlap the raster (raster bounds: {gb[0]:.6g}, "
+                         f"{gb[1]:.6g}, {gb[2]:.6g}, {gb[3]:.6g}; extent: {xmin:.6g}, "
+                         f"{ymin:.6g}, {xmax:.6g}, {ymax:.6g})")
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 

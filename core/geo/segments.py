@@ -41,7 +41,14 @@ def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
             what = (f"a grid other than {image}'s: {ds.width} x {ds.height} px against "
                     f"{grid.width} x {grid.height}")
         elif not same:
-            what = f"a grid other than {image}'s: its origin, cell size or CRS differs"
+            differs = [name for name, ok in (
+                ("origin", (ds.transform.c, ds.transform.f) == (grid.transform.c,
+                                                                 grid.transform.f)),
+                ("cell size", (ds.transform.a, ds.transform.e) == (grid.transform.a,
+                                                                   grid.transform.e)),
+                ("CRS", ds.crs == grid.crs)) if not ok] or ["rotation"]
+            what = (f"a grid other than {image}'s: its {' and '.join(differs)} "
+                    + ("differs" if len(differs) == 1 else "differ"))
         else:
             what = f"{ds.dtypes[0]} values"
         ds.close()

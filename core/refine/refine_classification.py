@@ -192,8 +192,13 @@ def refine_classification(config: RefineConfig, progress: Progress | None = None
                           "segment " + ("probability averaging" if src.is_prob else
                                         "majority vote") if seg_ds else None,
                           f"minimum mapping unit {min_pixels} px ({config.connectivity}-"
-                          f"connected, into the {config.merge_into} neighbour)"
-                          if min_pixels > 1 else None])))
+                          f"connected, into the "
+                          f"{'most similar' if config.merge_into == 'similar' else 'largest'}"
+                          " neighbour)" if min_pixels > 1 else None])))
+        if min_pixels > src.grid.width * src.grid.height:
+            progress.warning(f"MIN_REGION_SIZE: {min_pixels:,} px is more than the whole map "
+                             f"({src.grid.width * src.grid.height:,} px): every region is "
+                             "under it, and the map is merged into one class")
         return _run(config, src, seg_ds, min_pixels, progress, t0)
     finally:
         src.ds.close()

@@ -35,6 +35,7 @@ def test_train_classify_assess(provider, sample, tmp_path):
                        *[f"{k}={v}" for k, v in params.items()], f"OUTPUT_MODEL={cli}")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Cross-validation grouped by polygon" in out.stdout
+    assert out.stdout.count("overall accuracy ") == 1  # the table once (it came twice)
     res = processing.run("landlearn:trainclassifier", {**params, "OUTPUT_MODEL": str(py)})
     assert _metrics(str(cli))["confusion_matrix"] == _metrics(str(py))["confusion_matrix"]
     assert res["OVERALL_ACCURACY"] == pytest.approx(_metrics(str(py))["overall_accuracy"])

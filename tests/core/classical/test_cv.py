@@ -72,6 +72,21 @@ def test_fewer_polygons_than_folds_warn_or_turn_validation_off():
     assert progress.warnings[-1].startswith("Every class comes from a single polygon")
 
 
+def test_scikit_learns_own_thin_class_warning_stays_out_of_the_log():
+    """Points (one sample per group): scikit-learn warned 'The least populated class in y
+    has only 3 members' with its site-packages path; the thin class is said in our words."""
+    import warnings
+
+    progress = RecordingProgress()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folds = grouped_folds(_config(cv_folds=5), _samples({1: 6, 2: 3}, per_polygon=1),
+                              progress)
+    assert len(folds) == 5
+    assert not [w for w in caught if "least populated class" in str(w.message)]
+    assert any(w.startswith("Class(es) [2] have fewer polygons") for w in progress.warnings)
+
+
 @pytest.mark.parametrize("model_type, trees, how", [
     ("maximum_likelihood", 100, "4-fold cross-validation grouped by polygon"),
     ("random_forest", 20, "4-fold cross-validation grouped by polygon (each fold scored by the "

@@ -131,7 +131,7 @@ def test_the_default_attributes_on_one_band_fall_back_to_mean_aloud(scene, tmp_p
     s = collect_object_samples(cfg, progress)
     assert s.segments["attributes"] == ["MEAN"] and s.x.shape == (2, 1)
     np.testing.assert_array_equal(s.x[:, 0], [100, 200])
-    assert any("COLOR needs three bands and the image has 1: segments are described by MEAN"
+    assert any("COLOR needs three bands and 1 are read (BANDS): segments are described by MEAN"
                in m for m in progress.messages)
     with pytest.raises(InputError, match="^SEGMENT_ATTRIBUTES: COLOR needs three bands"):
         collect_object_samples(ClassicalConfig(scene[0], lab, "unused.dlpk",

@@ -88,11 +88,18 @@ def test_random_forest_package_map_and_accuracy(sample, rf, tmp_path):
 
 @pytest.mark.parametrize("model_type", ["svm", "maximum_likelihood", "hist_gradient_boosting"])
 def test_other_classifiers_train_and_classify(sample, tmp_path, model_type):
+    from landlearn.core.progress import RecordingProgress
+
     image, polys, _ = _nc(sample)
     out = tmp_path / "m.dlpk"
+    progress = RecordingProgress()
+    # attributes without segments: a pixel model, and said (they were ignored quietly)
     result = train_classical(ClassicalConfig(image, polys, str(out), model_type=model_type,
-                                             max_samples_per_class=150, cv_folds=3))
+                                             max_samples_per_class=150, cv_folds=3,
+                                             segment_attributes=("MEAN", "STD")), progress)
     assert result.accuracy.overall > 0.4
+    assert any(w.startswith("SEGMENT_ATTRIBUTES describe segments and there is no "
+                            "SEGMENTED_RASTER") for w in progress.warnings)
     with zipfile.ZipFile(out) as zf:
         trees = json.loads(zf.read("m.emd"))["LandLearn"].get("trees_file")
         # gradient boosting's trees go beside skops, as the forest's do

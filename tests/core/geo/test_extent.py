@@ -47,8 +47,13 @@ def test_extent_is_clipped_to_the_raster(nc):
 
 
 def test_extent_outside_or_empty_names_extent(nc):
-    with pytest.raises(InputError, match="EXTENT: it does not overlap the raster"):
+    with pytest.raises(InputError, match="EXTENT: it does not overlap the raster .* the "
+                                         "extent reprojected to it: "):
         extent_to_window(Extent(0, 0, 1, 1, "EPSG:4326"), nc)
+    # without a CRS it is in the raster's: its numbers as given, no 'there'
+    with pytest.raises(InputError, match=r"EXTENT: it does not overlap the raster \(raster "
+                                         r"bounds: .*; extent: 0, 0, 1, 1\)"):
+        extent_to_window(Extent(0, 0, 1, 1), nc)
     with pytest.raises(InputError, match="EXTENT: the extent is empty or inverted"):
         Extent(10, 0, 5, 1)
     with pytest.raises(InputError, match="EXTENT: its CRS 'EPSG:999999' is not understood"):

@@ -28,7 +28,10 @@ def test_ids_and_nodata(tmp_path):
 @pytest.mark.parametrize("data, transform, message", [
     (np.zeros((6, 8), np.float32), None, "float32 values"),
     (np.zeros((6, 9), np.int32), None, "a grid other than INPUT_RASTER's"),
-    (np.zeros((6, 8), np.int32), from_origin(500010, 5000000, 10, 10), "a grid other"),
+    (np.zeros((6, 8), np.int32), from_origin(500010, 5000000, 10, 10),
+     "a grid other than INPUT_RASTER's: its origin differs"),
+    (np.zeros((6, 8), np.int32), from_origin(500000, 5000000, 10, 12),
+     "its cell size differs"),
 ])
 def test_refused_off_the_grid_or_as_floats(tmp_path, data, transform, message):
     path = write(tmp_path / "s.tif", data, transform=transform)

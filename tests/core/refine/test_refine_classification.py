@@ -108,6 +108,15 @@ def test_hectares_and_clear_refusals(rf_maps, tmp_path):
             refine_classification(RefineConfig(rf, str(tmp_path / "x.tif"), **kw))
     with pytest.raises(InputError, match="^OUTPUT: .*"):
         refine_classification(RefineConfig(rf, rf, min_region_size=4))
+    # a unit larger than the map merges it all into one class: said
+    from landlearn.core.progress import RecordingProgress
+
+    progress = RecordingProgress()
+    refine_classification(RefineConfig(rf, str(tmp_path / "all.tif"), min_region_size=10**6),
+                          progress)
+    assert any(w.startswith("MIN_REGION_SIZE: 1,000,000 px is more than the whole map")
+               for w in progress.warnings)
+    assert any("into the largest neighbour" in m for m in progress.messages)
     assert not (tmp_path / "x.tif").exists()
 
 
