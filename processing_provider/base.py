@@ -131,6 +131,9 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
                 return False, (f"{key}: '{value}' is not a valid choice; use one of "
                                f"{choice.describe()}")
             normalized[key] = index
+        said = numbers_out_of_range(self, normalized)
+        if said:
+            return False, said
         return super().checkParameterValues(normalized, context)
 
     # -- running -------------------------------------------------------------------
@@ -181,6 +184,35 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
 
     def perform(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
         raise NotImplementedError
+
+
+def numbers_out_of_range(alg, parameters: dict) -> str | None:
+    """The first number parameter given out of its range, or as text that is no number, in
+    words naming the range: QGIS's own check says only 'Incorrect parameter value for X',
+    which on the command line (RADIOMETRIC_JITTER=1.5, SPECTRAL_DETAIL=21) left the user to
+    guess the range. None when all are in range (QGIS's check then runs as before)."""
+    for definition in alg.parameterDefinitions():
+        value = parameters.get(definition.name())
+        if definition.type() != "number" or isinstance(value, bool) or \
+                not isinstance(value, (str, int, float)) or (isinstance(value, str)
+                                                             and not value.strip()):
+            continue
+        name = definition.name()
+        try:
+            number = float(value)
+        except ValueError:
+            return f"{name}: '{str(value)[:40]}' is not a number"
+        low, high = definition.minimum(), definition.maximum()
+        bounded_low, bounded_high = low > -1e300, high < 1e300
+        whole = definition.dataType() == QgsProcessingParameterNumber.Type.Integer
+        shown = f"{number:g}"
+        if number != number or (whole and number != int(number)):
+            return f"{name}: {value} is not a {'whole ' if whole else ''}number"
+        if (bounded_low and number < low) or (bounded_high and number > high):
+            rng = (f"{low:g}..{high:g}" if bounded_low and bounded_high else
+                   f"at least {low:g}" if bounded_low else f"at most {high:g}")
+            return f"{name}: {shown} is out of range; use {rng}"
+    return None
 
 
 TRUE_WORDS = frozenset({"true", "yes", "on", "1", "t", "y"})

@@ -91,3 +91,17 @@ def test_booleans_written_as_words_mean_what_they_say(sample, tmp_path):
     assert bad.returncode != 0
     assert "ALL_TOUCHED: 'maybe' is not true or false" in bad.stdout + bad.stderr
     assert not (tmp_path / "bad.tif").exists()
+
+
+def test_numbers_out_of_range_name_the_range(sample, tmp_path):
+    """QGIS's own check said only 'Incorrect parameter value for SPECTRAL_DETAIL'."""
+    image = f"INPUT_RASTER={sample / 'nc_landsat7' / 'landsat_multiband.tif'}"
+    out = f"OUTPUT={tmp_path / 'm.tif'}"
+    for given, said in (("SPECTRAL_DETAIL=21", "SPECTRAL_DETAIL: 21 is out of range; use 1..20"),
+                        ("SPECTRAL_DETAIL=abc", "SPECTRAL_DETAIL: 'abc' is not a number"),
+                        ("MIN_SEGMENT_SIZE=2.5", "MIN_SEGMENT_SIZE: 2.5 is not a whole number"),
+                        ("MAX_SEGMENT_SIZE=-1", "MAX_SEGMENT_SIZE: -1 is out of range; use at "
+                                                "least 0")):
+        run = qgis_process("run", "landlearn:segment", "--", image, given, out)
+        assert run.returncode != 0 and said in run.stdout + run.stderr, (given, run.stdout)
+    assert list(tmp_path.iterdir()) == []
