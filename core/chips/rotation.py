@@ -28,6 +28,7 @@ from rasterio.windows import Window
 from .area_reads import image_in_area, labels_in_area, part_in
 
 MIN_ANGLE = 10.0  # degrees: 35 copies per chip at most
+TABLE_BYTES = 256 * 2**20  # sampling tables kept across chips up to this size
 
 __all__ = ["MIN_ANGLE", "RotatedCopies", "angles", "turned_chips"]
 
@@ -51,10 +52,21 @@ class RotatedCopies:
         # a square round the chip's centre that holds it at every angle, plus a pixel
         # for the nearest neighbour's reach
         self.half = math.ceil(math.hypot(w, h) / 2) + 1
+        # the tables depend on the angle and the chip size only: kept across chips while
+        # they are small (8 bytes a pixel a copy; 35 copies of 256 px chips: 18 MB), made
+        # on use past that (35 copies of 4096 px chips would hold 4.7 GB)
+        self._tables: dict[int, tuple[np.ndarray, np.ndarray]] | None = \
+            {} if 8 * w * h * len(self.turns) <= TABLE_BYTES else None
 
     def _index(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, cols) in the chip's frame of copy ``k``'s pixels, made when used: for
-        every angle at once, 35 copies of 4096 px chips held 9 GB of tables."""
+        """(rows, cols) in the chip's frame of copy ``k``'s pixels."""
+        if self._tables is None:
+            return self._table(k)
+        if k not in self._tables:
+            self._tables[k] = self._table(k)
+        return self._tables[k]
+
+    def _table(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         w, h = self.tile
         cols = np.arange(w, dtype=np.float64)[None, :] + 0.5
         rows = np.arange(h, dtype=np.float64)[:, None] + 0.5

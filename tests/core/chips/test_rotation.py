@@ -58,3 +58,16 @@ def test_bands_first_arrays_are_gathered_band_by_band():
     assert one.shape == (3, 8, 8)
     for b in range(3):
         np.testing.assert_array_equal(one[b], copies.gather(0, win, big, data[b])[0])
+
+
+def test_tables_are_kept_across_chips_only_while_small():
+    small, large = RotatedCopies(30, (64, 64)), RotatedCopies(10, (4096, 4096))
+    assert small._tables == {} and large._tables is None
+    win = Window(40, 40, 64, 64)
+    big = small.reach(win)
+    data = np.arange(int(big.height) * int(big.width)).reshape(int(big.height), int(big.width))
+    first = small.gather(3, win, big, data)[0]
+    assert 3 in small._tables  # made once, reused by the next chip
+    np.testing.assert_array_equal(small.gather(3, win, big, data)[0], first)
+    np.testing.assert_array_equal(first, data[..., small._table(3)[0] + int(win.row_off - big.row_off),
+                                             small._table(3)[1] + int(win.col_off - big.col_off)])
