@@ -10,6 +10,7 @@ import math
 import os
 import re
 import stat
+from typing import NamedTuple
 
 from ..errors import InputError
 from ..files import read_small_json
@@ -17,7 +18,8 @@ from .chip_reader import PARAM, open_chip
 from .classified_tiles import IMAGES, LABELS, MANIFEST, MAP_TXT
 from .shared_grid import equal_groups
 
-__all__ = ["CHIP_SUFFIXES", "MAX_JSON", "chip_pairs", "inside", "load_json", "placements"]
+__all__ = ["CHIP_SUFFIXES", "MAX_JSON", "Placed", "chip_pairs", "inside", "load_json",
+           "placements"]
 
 MAX_JSON = 256 * 1024 * 1024  # a manifest of a million chips is ~200 MB
 
@@ -157,8 +159,30 @@ _MAP_CUT = re.compile(r"(?:" + _SUFFIXES + r")(\s+)", re.IGNORECASE)
 _SUFFIX_END = re.compile(r"(?:" + _SUFFIXES + r")$", re.IGNORECASE)
 
 
-def placements(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None, tuple | None,
-                                                             float]]:
+class Placed(NamedTuple):
+    """Where a chip lies: its block, its bounds (north-up chips only), the box round its
+    corners, and its turn in degrees (0 for north-up and south-up chips)."""
+
+    block: int
+    bounds: tuple | None
+    footprint: tuple | None
+    turn: float
+
+
+class _Spot(NamedTuple):
+    """What a chip's own transform says of it (see ``_placement``)."""
+
+    x: float  # centre
+    y: float
+    res_x: float  # pixel width and height on the map
+    res_y: float
+    bounds: tuple | None
+    south_up: bool
+    corners: tuple
+    turn: float
+
+
+def placements(pairs, tile: tuple[int, int]) -> list[Placed]:
     """Where each chip lies, from its own transform: tile-sized cells of the folder's map space,
     a chip in the cell of its centre. A transform without a CRS (a world file without .prj)
     places the chips as well: only the folder is not compared with others (shared_grid.py).
@@ -166,7 +190,7 @@ def placements(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None, tu
     in the cell of its centre too, with its unrotated twin: placed nowhere, each was a
     block of its own, and a validation chip's rotated copies were trained on.
 
-    Per chip: (block, bounds, footprint, turn). The footprint is the box round its corners
+    Per chip a ``Placed``. The footprint is the box round its corners
     (the split's overlap test reads it where a chip has no bounds: south-up and turned
     chips beside a held-out block are dropped as others are); the turn is its rotation in
     degrees (0 for north-up and south-up chips), which keeps turned copies out of
@@ -178,34 +202,32 @@ def placements(pairs, tile: tuple[int, int]) -> list[tuple[int, tuple | None, tu
             placed.append(_placement(ds))
     if any(p is None for p in placed) or not placed:
         # not georeferenced: every chip alone
-        return [(i, None, None, 0.0) for i in range(len(pairs))]
+        return [Placed(i, None, None, 0.0) for i in range(len(pairs))]
     if all(c is None for c in systems) and len(placed) > 1 and \
-            len({(p[0], p[1]) for p in placed}) < 2:
+            len({(p.x, p.y) for p in placed}) < 2:
         # one made-up transform on every chip (pixel space, no CRS): they lie nowhere
-        return [(i, None, None, 0.0) for i in range(len(pairs))]
+        return [Placed(i, None, None, 0.0) for i in range(len(pairs))]
     # chips of several CRSs in one folder (ArcGIS's export of raster items separately, in
     # their own zones): blocks drawn per CRS, and only the first CRS's chips keep bounds
     # (the folder's CRS is its first chip's; read in it, the others' coordinates lay on
     # unrelated ground)
-    out: list[tuple] = [(0, None, None, 0.0)] * len(placed)
+    out = [Placed(0, None, None, 0.0)] * len(placed)
     for g, members in enumerate(equal_groups(systems)):
         part = [placed[i] for i in members]
-        x0 = min(p[0] for p in part)
-        south_up = part[0][5]
-        y0 = min(p[1] for p in part) if south_up else max(p[1] for p in part)
-        for i, (x, y, rx, ry, bounds, _, box, turn) in zip(members, part):
-            col = int((x - x0) / (rx * tile[0]) + 1e-6)
-            row = int(abs(y - y0) / (ry * tile[1]) + 1e-6)
-            first = g == 0
-            out[i] = (g * 10**12 + row * 100_000 + col, bounds if first else None,
-                      box if first else None, turn)
+        x0 = min(p.x for p in part)
+        y0 = min(p.y for p in part) if part[0].south_up else max(p.y for p in part)
+        first = g == 0
+        for i, p in zip(members, part):
+            col = int((p.x - x0) / (p.res_x * tile[0]) + 1e-6)
+            row = int(abs(p.y - y0) / (p.res_y * tile[1]) + 1e-6)
+            out[i] = Placed(g * 10**12 + row * 100_000 + col, p.bounds if first else None,
+                            p.corners if first else None, p.turn)
     return out
 
 
-def _placement(ds) -> tuple | None:
-    """(centre x, centre y, pixel width, pixel height, bounds, south-up, box round its
-    corners, turn in degrees) of an open chip,
-    or None where its transform places it nowhere (none, or degenerate). Bounds are
+def _placement(ds) -> _Spot | None:
+    """What an open chip's transform says of where it lies, or None where it places it
+    nowhere (none, or degenerate). Bounds are
     (min x, min y, max x, max y) around its corners, for a north-up chip only. A rotated,
     turned or south-up chip (e > 0) has none: what reads bounds (label_cells, evaluation)
     takes its pixel row 0 for the northern edge and its columns for the map's, so it stays
@@ -226,4 +248,4 @@ def _placement(ds) -> tuple | None:
     # the turn of the columns on the map, as Affine.rotation counts it (Export Training
     # Data's copies, chip * rotation(k x ROTATION_ANGLE)): 0 for north-up and south-up
     turn = round(math.degrees(math.atan2(-t.d, t.a)) % 360.0, 6) % 360.0
-    return cx, cy, rx, ry, corners if upright else None, t.e > 0, corners, turn
+    return _Spot(cx, cy, rx, ry, corners if upright else None, t.e > 0, corners, turn)

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..geo.classes import ClassInfo, default_color
 from . import description_fields as fields
 from .band_stats import BandStats
-from .chip_listing import chip_pairs, load_json, placements
+from .chip_listing import Placed, chip_pairs, load_json, placements
 from .chip_reader import PARAM, open_chip, read_image_chip
 from .classified_tiles import EMD, IMAGES, LABELS, MANIFEST, MAP_TXT, STATS_JSON
 from .empty_bands import kept_bands, pooled_stats
@@ -222,12 +222,13 @@ def _described(path, index, emd, stats, pairs, tile, count, nodata, dtype, cell,
     """The folder's chips, classes and statistics from its metadata files (which come from
     whoever made the folder: any field may be missing or of another type)."""
     if all(e for _, _, e in pairs):
-        placed = [(int(e["block"]), fields.bounds(e["bounds"]), fields.bounds(e.get("footprint")),
-                   fields.turn(e.get("rotation", 0.0))) for _, _, e in pairs]
+        placed = [Placed(int(e["block"]), fields.bounds(e["bounds"]),
+                         fields.bounds(e.get("footprint")), fields.turn(e.get("rotation", 0.0)))
+                  for _, _, e in pairs]
     else:
         placed = placements(pairs, tile)
-    chips = [Chip(i, lab, index, blk, bnd, footprint=box, turn=turn)
-             for (i, lab, _), (blk, bnd, box, turn) in zip(pairs, placed)]
+    chips = [Chip(i, lab, index, p.block, p.bounds, footprint=p.footprint, turn=p.turn)
+             for (i, lab, _), p in zip(pairs, placed)]
     band_stats = emd.get("AllTilesStats") or []
     state = stats.get("BandStatsState") or []
     names = (emd.get("InputRastersProps") or {}).get("BandNames") or [

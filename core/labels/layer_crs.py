@@ -43,12 +43,16 @@ def srs_pair(layer, grid: Grid):
     return labels, image
 
 
-def transformer(layer, grid: Grid, progress: Progress):
+def transformer(layer, grid: Grid, progress: Progress, what: str = "The label layer"):
+    """The transformation from ``layer``'s CRS to the raster's, None where none is needed
+    (the same CRS, or either has none: the layer is then read in the raster's CRS, and
+    ``what`` is named in the warning)."""
     from osgeo import osr
 
-    if layer_srs(layer) is None or grid.crs is None:
-        if layer_srs(layer) is None and grid.crs is not None:
-            progress.warning("The label layer has no CRS; assuming it is the raster's CRS.")
+    srs = layer_srs(layer)
+    if srs is None or grid.crs is None:
+        if srs is None and grid.crs is not None:
+            progress.warning(f"{what} has no CRS; assuming it is the raster's CRS.")
         return None
     src, dst = srs_pair(layer, grid)
     if src.IsSame(dst):

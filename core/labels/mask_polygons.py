@@ -19,9 +19,9 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, clip_window, window_bounds
-from ..progress import NullProgress, Progress
+from ..progress import Progress
 from .geometry_fixes import DENSIFY_PIXELS, densify, solid
-from .layer_crs import image_box, layer_srs, transformer
+from .layer_crs import image_box, transformer
 
 PARAM = "mask_polygons"
 
@@ -37,9 +37,7 @@ class MaskPolygons:
         if lyr is None:
             raise InputError(PARAM, f"there is no layer '{layer}' in '{path}'")
         self.grid = grid
-        if layer_srs(lyr) is None and grid.crs is not None:
-            progress.warning("MASK_POLYGONS has no CRS; assuming it is the raster's CRS.")
-        transform = transformer(lyr, grid, NullProgress())
+        transform = transformer(lyr, grid, progress, "MASK_POLYGONS")
         box = image_box(lyr, grid, transform)
         if box is not None:
             lyr.SetSpatialFilterRect(*box)

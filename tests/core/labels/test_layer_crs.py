@@ -28,8 +28,10 @@ def test_a_geopackage_without_a_crs_is_read_in_the_rasters(tmp_path):
     labels = VectorLabels(LabelConfig(path, class_field="cls"), GRID, progress)
     assert np.count_nonzero(labels.read(GRID.full_window) == 4) == 400
     assert any("has no CRS; assuming it is the raster's CRS" in w for w in progress.warnings)
-    mask = MaskPolygons(path, None, GRID, RecordingProgress())
+    masked = RecordingProgress()
+    mask = MaskPolygons(path, None, GRID, masked)
     assert mask.inside(GRID.full_window).sum() == 400
+    assert masked.warnings == ["MASK_POLYGONS has no CRS; assuming it is the raster's CRS."]
 
 
 def test_the_rasters_box_in_the_layers_crs_reaches_a_pixel_or_the_radius_past_it(tmp_path):
