@@ -105,3 +105,28 @@ def test_numbers_out_of_range_name_the_range(sample, tmp_path):
         run = qgis_process("run", "landlearn:segment", "--", image, given, out)
         assert run.returncode != 0 and said in run.stdout + run.stderr, (given, run.stdout)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rotation_angle_from_the_command_line(sample, tmp_path):
+    """ROTATION_ANGLE through qgis_process: 120 adds two turned copies of every chip (the
+    manifest says which turn each holds); a step under 10 degrees is refused, nothing
+    written."""
+    import json
+
+    nc = sample / "nc_landsat7"
+    base = [f"INPUT_RASTER={nc / 'landsat_multiband.tif'}", f"LABELS={nc / 'strata.tif'}",
+            "TILE_SIZE_X=64", "TILE_SIZE_Y=64", "STRIDE_X=64", "STRIDE_Y=64"]
+    counts = {}
+    for angle in ("0", "120"):
+        run = qgis_process("run", "landlearn:exporttrainingdata", "--", *base,
+                           f"ROTATION_ANGLE={angle}", f"OUTPUT_FOLDER={tmp_path / angle}")
+        assert run.returncode == 0, run.stdout + run.stderr
+        counts[angle] = int(re.search(r"CHIP_COUNT:\t(\d+)", run.stdout).group(1))
+    assert counts["120"] == 3 * counts["0"] > 0
+    chips = json.loads((tmp_path / "120" / "landlearn_manifest.json").read_text())["chips"]
+    assert sorted({c.get("rotation", 0) for c in chips}) == [0, 120, 240]
+    bad = qgis_process("run", "landlearn:exporttrainingdata", "--", *base, "ROTATION_ANGLE=5",
+                       f"OUTPUT_FOLDER={tmp_path / 'bad'}")
+    assert bad.returncode != 0
+    assert "ROTATION_ANGLE: 5 is not a rotation step" in bad.stdout + bad.stderr
+    assert sorted(os.listdir(tmp_path)) == ["0", "120"]
