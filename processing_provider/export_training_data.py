@@ -84,6 +84,16 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             QgsProcessingParameterNumber.Type.Double, optional=True),
             "Resample to this resolution, in the raster CRS's units (degrees for EPSG:4326): "
             "the image bilinear, labels nearest neighbour.", advanced=True)
+        self.add_choice(
+            "IMAGE_CHIP_FORMAT", "Image chip format",
+            [("TIFF", "TIFF"), ("PNG", "PNG"), ("JPEG", "JPEG")], "TIFF",
+            "ArcGIS's image format of the chips. TIFF: any data type and band count, "
+            "uncompressed (training reads it fastest). PNG: lossless, 8- or 16-bit in 1 or 3 "
+            "bands. JPEG: lossy (quality 95), 8-bit in 1 or 3 bands; its chips keep no NoData "
+            "value, a mask inside the file tells the missing pixels; labels are PNG. PNG and "
+            "JPEG keep the georeferencing in a .aux.xml beside each chip. A raster the format "
+            "cannot hold is refused before anything is written (ArcGIS's MRF is not "
+            "offered: it keeps no mask).", advanced=True)
         for key, label, default, text in (
                 ("TILE_SIZE_X", "Tile size X (pixels, 0 = automatic)", 0,
                  "Chip width in pixels, 16..4096. 0 = automatic: the largest of 256, 128, 64 "
@@ -155,6 +165,7 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                                                            context),
             overwrite=self.parameterAsBoolean(parameters, "OVERWRITE", context),
             rotation_angle=self.parameterAsDouble(parameters, "ROTATION_ANGLE", context),
+            image_chip_format=self.choice(parameters, "IMAGE_CHIP_FORMAT"),
             max_output_gpx=self.size_limit(parameters, context))
         mask = self.parameterAsVectorLayer(parameters, "MASK_POLYGONS", context)
         if mask is not None:

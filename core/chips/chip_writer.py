@@ -1,9 +1,10 @@
-"""Writing chip pairs (image + label GeoTIFF) off the main thread.
+"""Writing chip pairs (image + label) off the main thread.
 
 GDAL releases the GIL while it encodes and writes, so a small pool overlaps writing chip n
 with reading and rasterizing chip n+1. The queue is bounded: memory stays a few chips deep
-whatever the raster size. Chips are plain uncompressed GeoTIFF like ArcGIS writes them:
-training reads each one many times, and decompression would be paid on every epoch.
+whatever the raster size. By default chips are plain uncompressed GeoTIFF like ArcGIS
+writes them: training reads each one many times, and decompression would be paid on
+every epoch. IMAGE_CHIP_FORMAT PNG or JPEG trades that for disk (chip_formats.py).
 """
 
 from __future__ import annotations
@@ -19,21 +20,26 @@ from affine import Affine
 
 from ..files import free_bytes
 from ..geo.classes import ClassInfo, colormap
+from .chip_formats import FORMATS, ChipFormat
 from .chip_reader import nodata_misses
+
+TIFF = FORMATS["TIFF"]
 
 
 def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: float | None,
-               colormap: dict | None = None, valid: np.ndarray | None = None) -> None:
-    """One chip; with ``valid``, an internal mask too where NoData alone would not tell the
-    missing pixels (a source masked by an alpha band or a mask, padding past its edge)."""
+               colormap: dict | None = None, valid: np.ndarray | None = None,
+               driver: str = "GTiff", options: dict | None = None) -> None:
+    """One chip; with ``valid``, a mask too where NoData alone would not tell the missing
+    pixels (a source masked by an alpha band or a mask, padding past its edge): inside a
+    GeoTIFF or a JPEG, beside a PNG (``.msk``)."""
     count, height, width = data.shape
     mask = valid is not None and nodata_misses(data, valid, nodata)
     try:
         # the mask inside the file: GDAL 3.6 would otherwise write a .msk beside the chip
         with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), \
-                rasterio.open(path, "w", driver="GTiff", width=width, height=height,
+                rasterio.open(path, "w", driver=driver, width=width, height=height,
                               count=count, dtype=data.dtype.name, crs=crs,
-                              transform=transform, nodata=nodata) as ds:
+                              transform=transform, nodata=nodata, **(options or {})) as ds:
             ds.write(data)
             if colormap:
                 ds.write_colormap(1, colormap)
@@ -44,8 +50,9 @@ def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: floa
         # RasterioIOError is not a RasterioError in rasterio 1.3
         raise _failed_write(path, data, str(exc)) from exc
     # rasterio 1.3's GDAL reports a failed write (a full disk) on stderr only; an
-    # uncompressed chip is at least as large as its pixels, so a shorter file is a failed one
-    if os.path.getsize(path) < data.nbytes:
+    # uncompressed chip is at least as large as its pixels, so a shorter file is a failed
+    # one (PNG and JPEG are compressed: rasterio writes them whole from memory on close)
+    if driver == "GTiff" and os.path.getsize(path) < data.nbytes:
         raise _failed_write(path, data, f"written short: {os.path.getsize(path)} of "
                                         f"{data.nbytes} bytes")
 
@@ -56,35 +63,50 @@ def _failed_write(path: str, data: np.ndarray, why: str) -> OSError:
     return OSError(errno.ENOSPC if full else errno.EIO, f"the chip '{path}' failed ({why})")
 
 
+def _valid_by_nodata(image: np.ndarray, nodata: float | None) -> np.ndarray | None:
+    """The pixels a chip given without its validity holds data in, told by ``nodata``
+    (what a lossy chip's mask must keep, having no NoData value of its own)."""
+    if nodata is None or np.isnan(nodata):
+        return None
+    return ~np.all(image == nodata, axis=0)
+
+
 class ChipWriter:
     """Writes (image, label) chip pairs with a bounded number of writes in flight."""
 
     def __init__(self, folder: str, crs, image_nodata: float | None, classes: list[ClassInfo],
-                 workers: int = 2, depth: int = 8):
+                 workers: int = 2, depth: int = 8, fmt: ChipFormat = TIFF):
         self.images = os.path.join(folder, "images")
         self.labels = os.path.join(folder, "labels")
         os.makedirs(self.images, exist_ok=True)
         os.makedirs(self.labels, exist_ok=True)
         self.crs = crs
-        self.nodata = image_nodata
+        # a lossy chip keeps no NoData value: its mask alone tells missing pixels
+        self.nodata = image_nodata if fmt.nodata_kept else None
+        self._source_nodata = image_nodata
+        self.fmt = fmt
         self.cmap = colormap(classes)
         self.depth = depth
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chips")
         self._pending: deque[Future] = deque()
 
     def submit(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine,
-               valid: np.ndarray | None = None) -> None:
+               valid: np.ndarray | None = None, label_name: str | None = None) -> None:
+        """Write the pair as ``images/<name>`` and ``labels/<label_name or name>``."""
         while len(self._pending) >= self.depth:
             self._pending.popleft().result()  # re-raises a failed write here
-        self._pending.append(self._pool.submit(self._write, name, image, label, transform,
-                                               valid))
+        if valid is None and not self.fmt.nodata_kept:
+            valid = _valid_by_nodata(image, self._source_nodata)
+        self._pending.append(self._pool.submit(self._write, name, label_name or name, image,
+                                               label, transform, valid))
 
-    def _write(self, name: str, image: np.ndarray, label: np.ndarray, transform: Affine,
-               valid: np.ndarray | None) -> None:
+    def _write(self, name: str, label_name: str, image: np.ndarray, label: np.ndarray,
+               transform: Affine, valid: np.ndarray | None) -> None:
+        fmt = self.fmt
         write_chip(os.path.join(self.images, name), image, self.crs, transform, self.nodata,
-                   valid=valid)
-        write_chip(os.path.join(self.labels, name), label[None], self.crs, transform, 0,
-                   self.cmap)
+                   valid=valid, driver=fmt.driver, options=dict(fmt.options))
+        write_chip(os.path.join(self.labels, label_name), label[None], self.crs, transform, 0,
+                   self.cmap, driver=fmt.label_driver)
 
     def close(self, wait_errors: bool = True) -> None:
         """Finish every pending write; re-raise the first failure unless we are unwinding."""

@@ -1,6 +1,6 @@
 """The Esri "Classified Tiles" training-data layout, as ArcGIS Pro writes and arcgis.learn reads it.
 
-images/NNNNNNNNN.tif + labels/NNNNNNNNN.tif, map.txt (Windows separators, as ArcGIS writes
+images/NNNNNNNNN.tif + labels/NNNNNNNNN.tif (or .png / .jpg: chip_formats.py), map.txt (Windows separators, as ArcGIS writes
 them), esri_accumulated_stats.json (class pixel statistics and the band statistics state),
 esri_model_definition.emd (classes, band names and per-band statistics in AllTilesStats).
 Our own landlearn_manifest.json adds what the Esri files lack: where each chip lies and a
@@ -31,8 +31,8 @@ STATS_TXT = "stats.txt"
 MANIFEST_VERSION = 1
 
 
-def chip_name(index: int) -> str:
-    return f"{index:09d}.tif"
+def chip_name(index: int, suffix: str = ".tif") -> str:
+    return f"{index:09d}{suffix}"
 
 
 @dataclass
@@ -50,13 +50,18 @@ class ChipRecord:
     class_pixels: dict[int, int]
     rotation: float = 0.0  # degrees a ROTATION_ANGLE copy is turned by
     footprint: tuple[float, float, float, float] | None = None  # a copy's ground, as a box
+    suffixes: tuple[str, str] = (".tif", ".tif")  # image's and label's (IMAGE_CHIP_FORMAT)
 
     @property
-    def name(self) -> str:
-        return chip_name(self.index)
+    def image_name(self) -> str:
+        return chip_name(self.index, self.suffixes[0])
+
+    @property
+    def label_name(self) -> str:
+        return chip_name(self.index, self.suffixes[1])
 
     def to_json(self) -> dict:
-        return {"image": f"{IMAGES}/{self.name}", "label": f"{LABELS}/{self.name}",
+        return {"image": f"{IMAGES}/{self.image_name}", "label": f"{LABELS}/{self.label_name}",
                 "col_off": self.col_off, "row_off": self.row_off,
                 "bounds": None if self.bounds is None else [round(v, 9) for v in self.bounds],
                 "block": self.block, "block_row": self.block_row, "block_col": self.block_col,
@@ -89,6 +94,7 @@ class ExportDescription:
     source_scaling: list[list[float]] | None = None  # GDAL's [scale, offset] per band
     rotation_angle: float = 0.0  # ROTATION_ANGLE: degrees between a chip's turned copies
     buffer_radius: float = 0.0  # BUFFER_RADIUS: point labels burnt as discs this wide
+    image_format: str = "TIFF"  # IMAGE_CHIP_FORMAT
 
     def class_pixels(self) -> dict[int, int]:
         totals = {c.value: 0 for c in self.classes}
@@ -201,6 +207,7 @@ def manifest(d: ExportDescription) -> dict:
                       "rotated copy has its chip's block and offsets, and no bounds",
         **({"rotation_angle": d.rotation_angle} if d.rotation_angle else {}),
         **({"buffer_radius": d.buffer_radius} if d.buffer_radius else {}),
+        **({"image_format": d.image_format} if d.image_format != "TIFF" else {}),
         "classes": [c.to_esri() for c in d.classes],
         "class_pixels": {str(k): v for k, v in d.class_pixels().items()},
         "chips": [c.to_json() for c in d.chips],
@@ -208,7 +215,7 @@ def manifest(d: ExportDescription) -> dict:
 
 
 def map_lines(d: ExportDescription) -> str:
-    return "".join(f"{IMAGES}\\{c.name} {LABELS}\\{c.name}\n" for c in d.chips)
+    return "".join(f"{IMAGES}\\{c.image_name} {LABELS}\\{c.label_name}\n" for c in d.chips)
 
 
 def stats_text(d: ExportDescription, summary: str) -> str:

@@ -11,6 +11,7 @@ from ..errors import InputError
 from ..geo.extent import Extent
 from ..geo.sizes import DEFAULT_MAX_GPX
 from ..labels.base import LabelConfig
+from .chip_formats import chip_format
 from .chip_size import AUTO
 from .rotation import MIN_ANGLE
 
@@ -42,6 +43,8 @@ class ExportConfig:
     mask_layer: str | None = None  # its layer, in a file of several
     # degrees between rotated copies of each chip (ArcGIS's rotation_angle; rotation.py)
     rotation_angle: float = 0.0
+    # the chips' file format (ArcGIS's image_chip_format): TIFF, PNG or JPEG (chip_formats.py)
+    image_chip_format: str = "TIFF"
 
     def validate(self) -> None:
         for key in ("tile_size_x", "tile_size_y"):
@@ -65,6 +68,7 @@ class ExportConfig:
             raise InputError("rotation_angle", f"{shown} is not a rotation step; use 0 (no "
                              f"rotated copies) or {MIN_ANGLE:g}..359 degrees (90 gives three "
                              "copies of each chip, 30 eleven)")
+        chip_format(self.image_chip_format)
         radius = self.labels.buffer_radius
         if not (isinstance(radius, (int, float)) and math.isfinite(radius) and radius >= 0):
             raise InputError("buffer_radius", f"{radius} is not a radius; use 0 (one pixel per "

@@ -31,6 +31,7 @@ from ..staged_folder import StagedFolder
 from ..termination import terminable
 from .area_reads import image_in_area, labels_in_area, part_in, pixels_inside, window_inside
 from .band_stats import BandStats
+from .chip_formats import chip_format
 from .chip_size import AUTO, MAX_WINDOWS, resolve_chip_size
 from .chip_writer import ChipWriter
 from .classified_tiles import ChipRecord, ExportDescription, legacy_export_files
@@ -118,6 +119,7 @@ def export_training_data(config: ExportConfig, progress: Progress | None = None)
                    {"output_folder": config.output_folder}, folders=["output_folder"])
     image, area = _open_image(config, progress)
     with image:
+        chip_format(config.image_chip_format).check(image.dtype, image.count)
         check_output_size(int(area.width), int(area.height), [], config.max_output_gpx,
                           progress, "export area")
         try:
@@ -201,6 +203,7 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
                          "effect with OUTPUT_NOFEATURE_TILES: chips without labels are kept, "
                          "and so are chips with fewer labels than that share.")
     nodata = _image_nodata(image, progress)
+    fmt = chip_format(config.image_chip_format)
     desc = ExportDescription(
         source=config.input_raster, source_bands=list(image.bands),
         source_band_count=image.source_count, source_scaling=image.scaling,
@@ -209,13 +212,14 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
         grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,
         stride=stride, block_size=tile, classes=labels.classes, bands=[],
         rotation_angle=config.rotation_angle,
-        buffer_radius=config.labels.buffer_radius if getattr(labels, "discs", None) else 0.0)
+        buffer_radius=config.labels.buffer_radius if getattr(labels, "discs", None) else 0.0,
+        image_format=fmt.name)
     result = ExportResult(config.output_folder, desc, count_tiles(area, tile, stride))
     stats = BandStats(image.band_names)
     with StagedFolder(config.output_folder, "output_folder", replace=config.overwrite,
                       what="training data folder", algorithm="exporttrainingdata",
                       legacy=legacy_export_files) as staged:
-        writer = ChipWriter(staged.staging, grid.crs, nodata, labels.classes)
+        writer = ChipWriter(staged.staging, grid.crs, nodata, labels.classes, fmt=fmt)
         try:
             _walk(config, image, labels, area, writer, stats, result, progress, mask)
         except BaseException:
@@ -297,9 +301,11 @@ def _walk(config, image, labels, area, writer, stats, result, progress, mask=Non
             index=len(desc.chips), col_off=col, row_off=row,
             bounds=window_bounds(image.grid, win), block=brow * blocks_per_row + bcol,
             block_row=brow, block_col=bcol, valid_pixels=int(np.count_nonzero(valid)),
-            class_pixels={v: int(hist[v]) for v in np.nonzero(hist[1:])[0] + 1})
+            class_pixels={v: int(hist[v]) for v in np.nonzero(hist[1:])[0] + 1},
+            suffixes=(writer.fmt.image_suffix, writer.fmt.label_suffix))
         desc.chips.append(record)
-        writer.submit(record.name, data, lab, image.grid.window_transform(win), valid)
+        writer.submit(record.image_name, data, lab, image.grid.window_transform(win), valid,
+                      record.label_name)
         if copies:
             _write_copies(copies, config, image, labels, area, shape, mask, win, record,
                           writer, result)
@@ -331,7 +337,7 @@ def _write_copies(copies, config, image, labels, area, shape, mask, win, record,
                        footprint=copies.footprint(turned))
         desc.chips.append(copy)
         result.rotated_copies += 1
-        writer.submit(copy.name, data, lab, turned, valid)
+        writer.submit(copy.image_name, data, lab, turned, valid, copy.label_name)
 
 
 def _check_something_written(config: ExportConfig, result: ExportResult,

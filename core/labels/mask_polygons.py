@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, clip_window, window_bounds
 from ..progress import Progress
-from .geometry_fixes import DENSIFY_PIXELS, densify, solid
+from .geometry_fixes import DENSIFY_PIXELS, densify, made_valid, solid
 from .layer_crs import image_box, transformer
 
 PARAM = "mask_polygons"
@@ -63,7 +63,7 @@ class MaskPolygons:
                                  "the raster's CRS")
             if not geom.IsValid():
                 # kept as it is when the repair leaves no area, as label polygons are
-                geom = solid(geom.MakeValid(), 2) or geom
+                geom = solid(made_valid(geom), 2) or geom
             geoms.append(json.loads(geom.ExportToJson()))
             xmin, xmax, ymin, ymax = geom.GetEnvelope()
             boxes.append((xmin, ymin, xmax, ymax))

@@ -23,7 +23,7 @@ from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
 from .base import LabelConfig, zero_outside
-from .geometry_fixes import DENSIFY_PIXELS, densify, disc, solid
+from .geometry_fixes import DENSIFY_PIXELS, densify, disc, made_valid, solid
 from .layer_crs import image_box, transformer
 from .point_labels import PointDiscs, check_radius, point_cells
 from .text_classes import (
@@ -165,8 +165,9 @@ class VectorLabels:
                                  "the raster's CRS")
             if not geom.IsValid():
                 # parts that overlap (QGIS's Add Part) were filled even-odd by GDAL: their
-                # overlap had no label; repaired, the union is labelled
-                fixed = solid(geom.MakeValid(), geom.GetDimension())
+                # overlap had no label; repaired, the union is labelled (not the XOR
+                # of plain MakeValid: geometry_fixes.made_valid)
+                fixed = solid(made_valid(geom), geom.GetDimension())
                 if fixed is not None:
                     geom = fixed
                     repaired += 1

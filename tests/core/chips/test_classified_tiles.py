@@ -26,7 +26,10 @@ def _description():
 def test_chip_names_and_records():
     assert ct.chip_name(7) == "000000007.tif"
     record = ChipRecord(12, 64, 128, (1.0 / 3, 2.0, 3.0, 4.0), 5, 1, 2, 900, {3: 10, 1: 5})
-    assert record.name == "000000012.tif"
+    assert record.image_name == record.label_name == "000000012.tif"
+    jpeg = ChipRecord(3, 0, 0, None, 0, 0, 0, 1, {}, suffixes=(".jpg", ".png"))
+    assert (jpeg.to_json()["image"], jpeg.to_json()["label"]) == ("images/000000003.jpg",
+                                                                  "labels/000000003.png")
     assert record.to_json() == {
         "image": "images/000000012.tif", "label": "labels/000000012.tif", "col_off": 64,
         "row_off": 128, "bounds": [0.333333333, 2.0, 3.0, 4.0], "block": 5, "block_row": 1,

@@ -31,3 +31,30 @@ def test_a_point_becomes_a_disc_that_keeps_the_point_itself():
     circle, kept = both.GetGeometryRef(0), both.GetGeometryRef(1)
     assert circle.GetArea() == pytest.approx(3.14159 * 225, rel=0.01)
     assert kept.ExportToWkt() == "POINT (100 200)"
+
+
+class _OldGeos:
+    """A multipolygon as GDAL on a GEOS older than 3.10 shows it: no "structure" method."""
+
+    def __init__(self, geom):
+        self.geom = geom
+
+    def __getattr__(self, name):
+        return getattr(self.geom, name)
+
+    def MakeValid(self, options=None):  # noqa: N802 - OGR's name
+        return None if options else self.geom.MakeValid()
+
+
+def test_overlapping_parts_are_made_valid_as_their_union_on_any_geos():
+    from osgeo import ogr
+
+    from landlearn.core.labels.geometry_fixes import made_valid
+
+    two = ogr.CreateGeometryFromWkt("MULTIPOLYGON(((0 0,5 0,5 5,0 5,0 0)),((3 3,8 3,8 8,3 8,3 3)),"
+                                    "((1 1,2 1,2 2,1 2,1 1)))")
+    assert not two.IsValid() and two.MakeValid().GetArea() < 46  # GEOS's default: the XOR
+    assert made_valid(two).GetArea() == 46
+    assert made_valid(_OldGeos(two)).GetArea() == 46
+    line = ogr.CreateGeometryFromWkt("LINESTRING(0 0,1 1)")
+    assert made_valid(line).GetArea() == 0 and made_valid(line).GetDimension() == 1

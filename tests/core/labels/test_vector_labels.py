@@ -285,3 +285,31 @@ def test_buffer_radius_burns_points_as_discs_and_keeps_a_points_own_pixel(tmp_pa
     near = VectorLabels(LabelConfig(edge, class_field="cls", buffer_radius=52.0), grid,
                         RecordingProgress())
     assert np.count_nonzero(near.read(grid.full_window) == 3) == 19
+
+
+def test_overlapping_and_nested_parts_of_a_multipolygon_label_their_union(tmp_path):
+    """GEOS's default MakeValid keeps what an odd number of parts covers: the overlap of
+    two parts lost its label, and a part inside another became a hole, where an earlier
+    feature's class showed through (a qgis_process sweep, stop 66)."""
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    from landlearn.core.geo.grid import Grid
+
+    grid = Grid(CRS.from_epsg(32633), from_origin(500000, 5000000, 10, 10), 20, 20)
+
+    def box(c0, r0, c1, r1):  # columns c0..c1-1, rows r0..r1-1
+        x0, x1, y0, y1 = 500000 + 10 * c0, 500000 + 10 * c1, 5000000 - 10 * r1, 5000000 - 10 * r0
+        return f"(({x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}))"
+
+    rows = [("under", "MULTIPOLYGON(" + box(10, 10, 20, 20) + ")"),
+            ("cross", "MULTIPOLYGON(" + box(0, 0, 5, 5) + "," + box(3, 3, 8, 8) + ")"),
+            ("nested", "MULTIPOLYGON(" + box(10, 10, 20, 20) + "," + box(12, 12, 16, 16) + ")")]
+    labels = VectorLabels(LabelConfig(_wkt_layer(tmp_path / "m.gpkg", rows), class_field="KIND"),
+                          grid, RecordingProgress())
+    arr = labels.read(grid.full_window)
+    values = {c.name: c.value for c in labels.classes}
+    assert np.count_nonzero(arr == values["cross"]) == 25 + 25 - 4  # the overlap labelled once
+    assert (arr[3:5, 3:5] == values["cross"]).all()
+    # the nested part is inside its feature, not a hole showing the feature burnt before
+    assert (arr[10:20, 10:20] == values["nested"]).all()

@@ -1,0 +1,155 @@
+"""IMAGE_CHIP_FORMAT: PNG chips hold exactly the TIFF chips' pixels, masks and labels;
+JPEG chips are close, with the same missing pixels and lossless labels; training reads
+either folder; a raster a format cannot hold is refused before anything is written."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.chips.chip_formats import FORMATS, chip_format
+from landlearn.core.chips.chip_reader import read_image_chip, read_label_chip
+from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
+from landlearn.core.chips.training_data import read_training_data
+from landlearn.core.errors import InputError
+from landlearn.core.labels.base import LabelConfig
+
+
+def test_format_names_and_what_each_holds():
+    assert chip_format("png") is FORMATS["PNG"] and chip_format(" jpg") is FORMATS["JPEG"]
+    assert chip_format("tif") is FORMATS["TIFF"]
+    with pytest.raises(InputError, match="IMAGE_CHIP_FORMAT: 'MRF' is not a chip format; use "
+                                         "TIFF, PNG, JPEG"):
+        chip_format("MRF")
+    FORMATS["TIFF"].check(np.dtype("float32"), 224)
+    FORMATS["PNG"].check(np.dtype("uint16"), 3)
+    with pytest.raises(InputError, match=r"IMAGE_CHIP_FORMAT: PNG chips hold 8-bit or 16-bit "
+                                         r"unsigned integers in 1 or 3 band\(s\).*gives 4 "
+                                         r"band\(s\) of uint8: use TIFF"):
+        FORMATS["PNG"].check(np.dtype("uint8"), 4)
+    with pytest.raises(InputError, match="JPEG chips hold 8-bit unsigned .*of uint16"):
+        FORMATS["JPEG"].check(np.dtype("uint16"), 3)
+
+
+def _export(image, labels, out, **kw):
+    return export_training_data(ExportConfig(
+        str(image), LabelConfig(str(labels), class_field="fclass"), str(out),
+        tile_size_x=96, tile_size_y=96, stride_x=96, stride_y=96, **kw))
+
+
+def _chips(folder):
+    return json.loads((folder / "landlearn_manifest.json").read_text())["chips"]
+
+
+@pytest.fixture(scope="module")
+def s2(sample):
+    s2 = sample / "s2_osm_sparse"
+    return s2 / "s2l1c_10bands_10m_subset.tif", s2 / "osm_landuse_subset.gpkg"
+
+
+def test_png_chips_hold_the_tiff_chips_pixels_masks_and_labels(s2, tmp_path):
+    """Real Sentinel-2 (uint16, no NoData value: the padded edge chips need a mask, which
+    GDAL keeps beside a PNG); the 96 px chips do not divide the 512 px raster."""
+    image, labels = s2
+    tif = _export(image, labels, tmp_path / "tif", bands=(4, 3, 2))
+    png = _export(image, labels, tmp_path / "png", bands=(4, 3, 2), image_chip_format="PNG")
+    assert png.chips == tif.chips > 0
+    a, b = _chips(tmp_path / "tif"), _chips(tmp_path / "png")
+    masked = 0
+    for ca, cb in zip(a, b):
+        assert cb["image"] == ca["image"][:-4] + ".png" and cb["label"].endswith(".png")
+        pa, ma = read_image_chip(str(tmp_path / "tif" / ca["image"]), 3, (96, 96))
+        pb, mb = read_image_chip(str(tmp_path / "png" / cb["image"]), 3, (96, 96))
+        np.testing.assert_array_equal(pa, pb)
+        np.testing.assert_array_equal(ma, mb)
+        masked += int(mb.any())
+        np.testing.assert_array_equal(read_label_chip(str(tmp_path / "tif" / ca["label"]),
+                                                      (96, 96)),
+                                      read_label_chip(str(tmp_path / "png" / cb["label"]),
+                                                      (96, 96)))
+        with rasterio.open(tmp_path / "png" / cb["image"]) as ds, \
+                rasterio.open(tmp_path / "tif" / ca["image"]) as dt:
+            assert ds.driver == "PNG" and ds.crs == dt.crs and ds.transform == dt.transform
+    assert masked > 0  # edge chips: their padding is told by the mask
+    with rasterio.open(tmp_path / "png" / b[0]["label"]) as ds, \
+            rasterio.open(tmp_path / "tif" / a[0]["label"]) as dt:
+        assert {k: v[:3] for k, v in ds.colormap(1).items() if k < 12} == \
+            {k: v[:3] for k, v in dt.colormap(1).items() if k < 12}
+    manifest = json.loads((tmp_path / "png" / "landlearn_manifest.json").read_text())
+    assert manifest["image_format"] == "PNG"
+    first = (tmp_path / "png" / "map.txt").read_text().splitlines()[0]
+    assert first == "images\\000000000.png labels\\000000000.png"
+    # training reads the folder as it reads the TIFF one
+    ta, tb = read_training_data([str(tmp_path / "tif")]), read_training_data([str(tmp_path / "png")])
+    assert len(tb.chips) == len(ta.chips) and tb.classes == ta.classes
+    np.testing.assert_allclose(tb.mean, ta.mean)
+    for x, y in zip(ta.chips[:5], tb.chips[:5]):
+        np.testing.assert_array_equal(ta.read_image(x)[0], tb.read_image(y)[0])
+
+
+@pytest.fixture
+def s2_bytes(s2, tmp_path):
+    """The sample's red, green and blue scaled to 8 bits, NoData 0 and a hole of it: the
+    kind of raster JPEG chips are for."""
+    image, labels = s2
+    with rasterio.open(image) as ds:
+        data = ds.read([4, 3, 2]).astype(np.float64)
+        profile = ds.profile
+    scaled = np.clip(data / np.percentile(data, 99) * 254, 1, 255).astype(np.uint8)
+    scaled[:, 200:230, 300:340] = 0
+    profile.update(count=3, dtype="uint8", nodata=0)
+    path = tmp_path / "rgb.tif"
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(scaled)
+    return path, labels
+
+
+def test_jpeg_chips_are_close_with_the_same_missing_pixels_and_png_labels(s2_bytes, tmp_path):
+    image, labels = s2_bytes
+    tif = _export(image, labels, tmp_path / "tif")
+    jpg = _export(image, labels, tmp_path / "jpg", image_chip_format="JPEG")
+    assert jpg.chips == tif.chips > 0
+    holes = 0
+    for ca, cb in zip(_chips(tmp_path / "tif"), _chips(tmp_path / "jpg")):
+        assert cb["image"].endswith(".jpg") and cb["label"].endswith(".png")
+        pa, ma = read_image_chip(str(tmp_path / "tif" / ca["image"]), 3, (96, 96))
+        pb, mb = read_image_chip(str(tmp_path / "jpg" / cb["image"]), 3, (96, 96))
+        np.testing.assert_array_equal(ma, mb)  # the mask inside the JPEG is lossless
+        holes += int(mb.any())
+        diff = np.abs(pa.astype(int) - pb.astype(int))[:, ~ma]
+        assert diff.mean() < 5.0, diff.mean()  # of 255: quality 95 on real 10 m pixels
+        np.testing.assert_array_equal(read_label_chip(str(tmp_path / "tif" / ca["label"]),
+                                                      (96, 96)),
+                                      read_label_chip(str(tmp_path / "jpg" / cb["label"]),
+                                                      (96, 96)))
+        with rasterio.open(tmp_path / "jpg" / cb["image"]) as ds:
+            assert ds.driver == "JPEG" and ds.nodata is None  # compression moves values
+    assert holes > 0
+    data = read_training_data([str(tmp_path / "jpg")])
+    assert len(data.chips) == jpg.chips
+
+
+def test_rotated_copies_keep_their_turned_transform_in_png(s2_bytes, tmp_path):
+    image, labels = s2_bytes
+    _export(image, labels, tmp_path / "tif", rotation_angle=45)
+    _export(image, labels, tmp_path / "png", rotation_angle=45, image_chip_format="PNG")
+    pairs = list(zip(_chips(tmp_path / "tif"), _chips(tmp_path / "png")))
+    assert any(c.get("rotation") == 45 for c, _ in pairs)
+    for ca, cb in pairs:
+        with rasterio.open(tmp_path / "tif" / ca["image"]) as dt, \
+                rasterio.open(tmp_path / "png" / cb["image"]) as dp:
+            assert dp.transform.almost_equals(dt.transform)
+            np.testing.assert_array_equal(dp.read(), dt.read())
+
+
+def test_a_raster_the_format_cannot_hold_is_refused_before_writing(s2, tmp_path):
+    image, labels = s2
+    with pytest.raises(InputError, match="IMAGE_CHIP_FORMAT: PNG chips .* gives 10 band"):
+        _export(image, labels, tmp_path / "out", image_chip_format="PNG")
+    with pytest.raises(InputError, match="IMAGE_CHIP_FORMAT: JPEG chips .* of uint16"):
+        _export(image, labels, tmp_path / "out", bands=(4, 3, 2), image_chip_format="JPEG")
+    with pytest.raises(InputError, match="IMAGE_CHIP_FORMAT: 'webp' is not a chip format"):
+        _export(image, labels, tmp_path / "out", image_chip_format="webp")
+    assert os.listdir(tmp_path) == []
