@@ -8,6 +8,7 @@ processing.run calls);
 
 from __future__ import annotations
 
+import math
 import os
 
 from qgis.core import (
@@ -176,7 +177,12 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"{self.displayName()} failed unexpectedly: {exc}. "
                                          "This is a bug in LandLearn: please report it.") from exc
         except Exception as exc:  # noqa: BLE001 - a bug must still reach the user as a message
+            unreadable = unreadable_input(exc, parameters)
+            if unreadable and unreadable.startswith(tuple(parameters)):
+                raise QgsProcessingException(unreadable) from exc  # a named input's fault
             feedback.reportError(bug_report(exc), fatalError=False)
+            if unreadable:
+                raise QgsProcessingException(unreadable) from exc
             raise QgsProcessingException(
                 f"{self.displayName()} failed unexpectedly ({type(exc).__name__}: "
                 f"{str(exc)[:200]}). This is a bug in LandLearn: please report it with the log "
@@ -184,6 +190,34 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
 
     def perform(self, parameters, context, progress: FeedbackProgress, feedback) -> dict:
         raise NotImplementedError
+
+
+def unreadable_input(exc: BaseException, parameters: dict) -> str | None:
+    """What to say when GDAL failed to read a file mid-run (a truncated download, a tile
+    of a damaged GeoTIFF, a VRT whose source is gone): the input's fault, which the
+    generic handler called a bug in LandLearn. Names the parameter whose file the message
+    names, where one does. None for other errors."""
+    kinds = {k.__name__ for k in type(exc).__mro__}
+    if not (kinds & {"RasterioIOError", "RasterioError"}
+            or any(k.startswith("CPLE_") for k in kinds)):
+        return None
+    text = str(exc)
+    named = [key for key, value in parameters.items()
+             if isinstance(value, str) and len(value) > 3 and value in text]
+    why = text[:240]
+    if named:
+        return (f"{named[0]}: '{parameters[named[0]]}' cannot be read ({why}): the file is "
+                "damaged or incomplete; check it with gdalinfo -checksum, or download or "
+                "write it again")
+    return (f"Reading a raster failed ({why}). A file is damaged, incomplete or missing (a "
+            "VRT's source file?); check the inputs with gdalinfo -checksum. If they read "
+            "whole, this is a bug in LandLearn: please report it with the log above.")
+
+
+def _number(value: float) -> str:
+    """A bound as people type it: whole numbers in full (SEED's 4294966, which :g showed as
+    4.29497e+06), others to 15 digits."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.15g}"
 
 
 def numbers_out_of_range(alg, parameters: dict) -> str | None:
@@ -205,12 +239,14 @@ def numbers_out_of_range(alg, parameters: dict) -> str | None:
         low, high = definition.minimum(), definition.maximum()
         bounded_low, bounded_high = low > -1e300, high < 1e300
         whole = definition.dataType() == QgsProcessingParameterNumber.Type.Integer
-        shown = f"{number:g}"
-        if number != number or (whole and number != int(number)):
-            return f"{name}: {value} is not a {'whole ' if whole else ''}number"
+        if not math.isfinite(number):  # int(inf) raised OverflowError here, a traceback
+            return f"{name}: {str(value)[:40]} is not a finite number"
+        shown = _number(number)
+        if whole and number != int(number):
+            return f"{name}: {value} is not a whole number"
         if (bounded_low and number < low) or (bounded_high and number > high):
-            rng = (f"{low:g}..{high:g}" if bounded_low and bounded_high else
-                   f"at least {low:g}" if bounded_low else f"at most {high:g}")
+            rng = (f"{_number(low)}..{_number(high)}" if bounded_low and bounded_high else
+                   f"at least {_number(low)}" if bounded_low else f"at most {_number(high)}")
             return f"{name}: {shown} is out of range; use {rng}"
     return None
 

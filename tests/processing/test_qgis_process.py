@@ -101,9 +101,18 @@ def test_numbers_out_of_range_name_the_range(sample, tmp_path):
                         ("SPECTRAL_DETAIL=abc", "SPECTRAL_DETAIL: 'abc' is not a number"),
                         ("MIN_SEGMENT_SIZE=2.5", "MIN_SEGMENT_SIZE: 2.5 is not a whole number"),
                         ("MAX_SEGMENT_SIZE=-1", "MAX_SEGMENT_SIZE: -1 is out of range; use at "
-                                                "least 0")):
+                                                "least 0"),
+                        # int(inf) raised OverflowError inside QGIS's check: a traceback
+                        ("MIN_SEGMENT_SIZE=inf", "MIN_SEGMENT_SIZE: inf is not a finite number")):
         run = qgis_process("run", "landlearn:segment", "--", image, given, out)
         assert run.returncode != 0 and said in run.stdout + run.stderr, (given, run.stdout)
+    assert list(tmp_path.iterdir()) == []
+    # whole bounds in full: :g showed SEED's 4294966 as 4.29497e+06, which is refused
+    nc = sample / "nc_landsat7"
+    seed = qgis_process("run", "landlearn:trainclassifier", "--", image,
+                        f"LABELS={nc / 'landsat96_polygons.shp'}", "CLASS_FIELD=id", "SEED=5000000",
+                        f"OUTPUT_MODEL={tmp_path / 'm.dlpk'}")
+    assert "SEED: 5000000 is out of range; use 0..4294966" in seed.stdout + seed.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -130,3 +139,24 @@ def test_rotation_angle_from_the_command_line(sample, tmp_path):
     assert bad.returncode != 0
     assert "ROTATION_ANGLE: 5 is not a rotation step" in bad.stdout + bad.stderr
     assert sorted(os.listdir(tmp_path)) == ["0", "120"]
+
+
+def test_a_damaged_raster_is_named_not_called_a_bug(sample, tmp_path):
+    """A truncated GeoTIFF (an interrupted download) opens, then fails on its first tile:
+    that was 'failed unexpectedly ... a bug in LandLearn' with a traceback."""
+    from osgeo import gdal
+
+    damaged = tmp_path / "cut.tif"
+    gdal.Translate(str(damaged), str(sample / "nc_landsat7" / "landsat_multiband.tif"),
+                   creationOptions=["TILED=YES"])
+    with open(damaged, "r+b") as fh:
+        fh.truncate(damaged.stat().st_size // 8)
+    run = qgis_process("run", "landlearn:rasterizelabels", "--", f"INPUT_RASTER={damaged}",
+                       f"LABELS={sample / 'nc_landsat7' / 'landsat96_polygons.shp'}",
+                       "CLASS_FIELD=id", f"OUTPUT={tmp_path / 'labels.tif'}")
+    text = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert f"INPUT_RASTER: '{damaged}' cannot be read (" in text
+    assert "the file is damaged or incomplete" in text
+    assert "bug in LandLearn" not in text and "Traceback" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif"]
