@@ -133,13 +133,16 @@ def _mix_error(held, totals: np.ndarray, share: float) -> float:
                   + np.abs(np.log((t - got + 1) / ((1 - share) * t + 1)))).mean())
 
 
-def _train_chips(chips: list[Chip], valid: list[int],
-                 check: Callable[[], None]) -> tuple[list[int], list[int]]:
+def _train_chips(chips: list[Chip], valid: list[int], check: Callable[[], None],
+                 held: set[int] | None = None) -> tuple[list[int], list[int]]:
     """(training chips, chips dropped for overlapping a validation chip of their region: their
     folder, or every folder in its CRS, which share one grid of blocks). Compared as arrays,
     a slab of chips at a time: a region of all the folders in a CRS made the pairwise
-    loop grow with the square of the folders (10 dates of 5,000 chips: 250 million tests)."""
-    valid_set = set(valid)
+    loop grow with the square of the folders (10 dates of 5,000 chips: 250 million tests).
+    ``held``: every chip of the held-out blocks (``valid`` and the turned copies left out
+    of it), none trained on; only ``valid``'s ground drops neighbours (a copy's footprint,
+    the box round its corners, reaches past its chip: 1.4 x at 45 degrees)."""
+    valid_set = set(valid) if held is None else held
     by_region: dict[int, list] = {}
     for i in valid:
         if chips[i].ground is not None:
@@ -212,21 +215,22 @@ def spatial_split(chips: list[Chip], percent: float, seed: int = 0,
         draws.append((0.0 if totals is None else _mix_error(held, totals, percent / 100), k,
                       valid, held))
     draws.sort(key=lambda d: d[:2])  # the nearest mix; on a tie the earlier draw
+    # turned copies (ROTATION_ANGLE) in held-out blocks are scored nowhere, so their wider
+    # footprints drop no training chip; a folder of nothing but turned chips keeps them
+    upright = {c.folder for c in chips if not c.turn}
     for draw in draws:  # the first that leaves a training chip
-        train, dropped = _train_chips(chips, draw[2], check)
+        scored = [i for i in draw[2] if not (chips[i].turn and chips[i].folder in upright)]
+        train, dropped = _train_chips(chips, scored, check, set(draw[2]))
         if train:
-            _, _, valid, held = draw
+            _, _, everything_held, held = draw
             break
     else:
         raise InputError("validation_percent", f"holding out {percent}% leaves no training chip "
                          "that does not overlap the validation area; lower it, export more data, "
                          "or export smaller chips (Export Training Data's TILE_SIZE_X/Y = 0 fits "
                          "the chip size to the labelled area)")
-    turned = [i for i in valid if chips[i].turn]
-    if len(turned) < len(valid):  # a folder of nothing but turned chips keeps them
-        valid = [i for i in valid if not chips[i].turn]
-    else:
-        turned = []
+    valid = scored
+    turned = sorted(set(everything_held) - set(scored))
     held_sum = sum(n for n, _ in held.values())
     held_classes = None
     if totals is not None:

@@ -189,3 +189,30 @@ def test_cancel_is_heard_between_draws_and_in_the_overlap_test():
 
     with pytest.raises(Cancelled):
         spatial_split(chips, 20, seed=1, check=cancel)
+
+
+def test_turned_copies_in_held_out_blocks_drop_no_training_chip():
+    """A 45-degree copy's footprint (the box round its corners) is 1.4 x its chip: while
+    the copies stood among the held-out chips, they dropped the training chips all round
+    each held-out block, though a copy is neither trained on nor scored (review, stop 66).
+    A folder whose chips are all turned (a rotated world file) keeps them for validation."""
+    upright = _grid_chips(n=12, stride=64, size=64)  # chips that touch, none overlapping
+    pad = 64 * (2 ** 0.5 - 1) / 2
+    copies = [replace(c, image="t" + c.image, label="t" + c.label, bounds=None, turn=45.0,
+                      footprint=(c.bounds[0] - pad, c.bounds[1] - pad, c.bounds[2] + pad,
+                                 c.bounds[3] + pad)) for c in upright]
+    alone = [replace(c, folder=1, bounds=None, turn=30.0, footprint=c.bounds)
+             for c in _grid_chips(n=8, stride=64, size=64, folder=1)]
+    chips = upright + copies + alone
+    split = spatial_split(chips, 20, seed=1)
+    valid = [chips[i] for i in split.valid]
+    assert valid and all(not c.turn for c in valid if c.folder == 0)
+    assert {chips[i].image for i in split.turned} == {
+        "t" + chips[i].image for i in split.valid if chips[i].folder == 0}
+    assert any(c.folder == 1 for c in valid)  # all turned: validated as before
+    scored = [c.ground for c in valid if c.folder == 0]
+    lost = [i for i in split.dropped if chips[i].folder == 0 and not chips[i].turn
+            and not any(_overlap(chips[i].bounds, g) for g in scored)]
+    assert lost == []  # an upright chip is dropped only for a held-out chip it overlaps
+    assert len(split.train) + len(split.valid) + len(split.turned) + len(split.dropped) == \
+        len(chips)
