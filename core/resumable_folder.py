@@ -31,7 +31,7 @@ from .files import (
 )
 from .staged_folder import StagedFolder
 
-__all__ = ["RESUME_MANIFEST", "ResumableFolder", "resumable_path"]
+__all__ = ["RESUME_MANIFEST", "STARTED_OVER", "ResumableFolder", "resumable_path"]
 
 RESUME_MANIFEST = "landlearn_resume.json"
 
@@ -39,6 +39,11 @@ RESUME_MANIFEST = "landlearn_resume.json"
 def resumable_path(path: str) -> str:
     folder, name = os.path.split(os.path.abspath(path))
     return os.path.join(folder, f".{name}.landlearn-resume")
+
+
+STARTED_OVER = ("RESUME: the earlier run's unfinished work was made with another model, "
+                "other parameters or raster files that changed since; it is discarded and "
+                "this run starts over")
 
 
 class ResumableFolder(StagedFolder):
@@ -53,6 +58,8 @@ class ResumableFolder(StagedFolder):
         self.key, self.resume, self.keep_on = key, resume, keep_on
         self.resume_only = (RESUME_MANIFEST, *resume_only)
         self.resumed = False
+        # RESUME found an earlier run's folder under another key: discarded (said in the log)
+        self.started_over = False
         super().__init__(path, parameter, **options)
 
     def _make_staging(self) -> str:
@@ -72,6 +79,7 @@ class ResumableFolder(StagedFolder):
             if self.resume and theirs is not None and theirs.get("key") == self.key:
                 self.resumed = True
                 return fixed
+            self.started_over = self.resume and theirs is not None
             stale = temporary_sibling(fixed)  # another run's, or not to be taken up
             try:
                 os.replace(fixed, stale)

@@ -55,9 +55,10 @@ def changed_files(folder: str) -> list[str]:
         return []
     changed = []
     for rel, recorded in stats.items():
-        if str(rel).endswith((*GDAL_SIDECARS, ".qml")):
-            # QGIS rewrites these itself (statistics GDAL keeps in .aux.xml, a style saved
-            # as default): they go with their raster, as a single output's sidecars do
+        if str(rel).endswith((*GDAL_SIDECARS, ".qml", ".vrt")):
+            # QGIS and GDAL rewrite these themselves (statistics GDAL keeps in .aux.xml, or
+            # inside a VRT such as Classify Raster Collection's mosaic.vrt once a histogram
+            # is drawn; a style saved as default): they go with their rasters
             continue
         try:
             st = os.stat(os.path.join(folder, *str(rel).split("/")))

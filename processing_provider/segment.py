@@ -60,7 +60,9 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             "Larger segments are cut by a grid of square cells of side sqrt(size) into "
             "pieces of at most this many pixels (slivers under the minimum size join the "
             "most similar piece of their segment that can take them within the maximum; the "
-            "others stay small, counted in the log). 0, or at least MIN_SEGMENT_SIZE and 4.")
+            "others stay small, counted in the log). 0, or at least 4 and a size whose cells "
+            "(the square of its whole square root) hold MIN_SEGMENT_SIZE pixels (with 20: at "
+            "least 25).")
         self.add(QgsProcessingParameterBand(
             "BAND_INDEXES", self.tr("Bands (empty = the first three that are not alpha)"),
             parentLayerParameterName="INPUT_RASTER", optional=True, allowMultiple=True),

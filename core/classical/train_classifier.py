@@ -119,7 +119,7 @@ def train_classical(config: ClassicalConfig, progress: Progress | None = None) -
     if config.segmented_raster:
         s = collect_object_samples(config, progress)
     else:
-        if tuple(config.segment_attributes) != DEFAULT_ATTRIBUTES:
+        if parse_attributes(config.segment_attributes) != parse_attributes(DEFAULT_ATTRIBUTES):
             progress.warning("SEGMENT_ATTRIBUTES describe segments and there is no "
                              "SEGMENTED_RASTER: a pixel model is trained, the attributes "
                              "are not used. Give SEGMENTED_RASTER for an object-based one")

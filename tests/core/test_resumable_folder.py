@@ -27,6 +27,7 @@ def test_kept_on_termination_and_taken_up_by_its_key_only(tmp_path):
     with pytest.raises(_Stop):
         with _folder(out, "k1") as staged:
             assert staged.staging == str(fixed) and not staged.resumed
+            assert not staged.started_over  # nothing was there to discard
             (fixed / "a.tif").write_text("done")
             raise _Stop()
     assert sorted(os.listdir(fixed)) == ["a.tif", RESUME_MANIFEST]
@@ -41,11 +42,12 @@ def test_kept_on_termination_and_taken_up_by_its_key_only(tmp_path):
             (fixed / "a.tif").write_text("done")
             raise _Stop()
     with pytest.raises(_Stop):
-        with _folder(out, "k2") as staged:  # another key: not taken up
+        with _folder(out, "k2") as staged:  # another key: not taken up, and said
             assert not staged.resumed and os.listdir(fixed) == [RESUME_MANIFEST]
+            assert staged.started_over
             raise _Stop()
     with _folder(out, "k2") as staged:
-        assert staged.resumed
+        assert staged.resumed and not staged.started_over
         (fixed / "b.tif").write_text("done")
         (fixed / "journal").mkdir()
         (fixed / "journal" / "b.json").write_text("[]")

@@ -24,7 +24,7 @@ from ...files import temporary_sibling, write_text_atomic
 from ...geo.grid import crs_units
 from ...model_package.format import read_package
 from ...progress import NullProgress, Progress, SubProgress, check
-from ...resumable_folder import ResumableFolder
+from ...resumable_folder import STARTED_OVER, ResumableFolder
 from ...termination import terminable
 from ..classify_pixels import ClassifyConfig, ClassifyResult, classify_pixels
 from ..distributed.cluster import shared_clients
@@ -114,23 +114,35 @@ def _refuse_object_model(model: str) -> None:
 
 
 @contextmanager
-def _items_parameter(which: str, output: str = "output"):
+def _items_parameter(which: str, output: str = "output", mosaic: str | None = None):
     """Classify Pixels' errors about its INPUT_RASTER (the mosaic, an item), named by the
     collection's parameter the user gave (RASTERS, FOLDER or LIST_FILE); its OUTPUT's by
-    ``output`` (each_item's maps go into OUTPUT_FOLDER: OUTPUT is empty in that mode)."""
+    ``output`` (each_item's maps go into OUTPUT_FOLDER: OUTPUT is empty in that mode).
+    ``mosaic``: the hidden VRT of the items, called so rather than by its name."""
     try:
         yield
     except InputError as exc:
-        if exc.parameter == "OUTPUT" and output != "output":
-            raise InputError(output, re.sub(r"\bOUTPUT\b", output.upper(), exc.detail)) from None
-        if exc.parameter != "INPUT_RASTER":
-            if "INPUT_RASTER" not in exc.detail:
-                raise
+        detail, param = exc.detail, exc.parameter
+        for name in (mosaic, os.path.basename(mosaic)) if mosaic else ():
+            detail = detail.replace(f"'{name}'", "the items' mosaic")
+        if param == "BANDS":  # this algorithm has none: the items must hold them
+            raise InputError(which, re.sub(
+                r"; choose .* in BANDS.*$", "; every item must hold the bands the model was "
+                "trained on, in the training order (Classify Raster Collection has no BANDS: "
+                "classify such an item with Classify Pixels, whose BANDS picks them)",
+                detail)) from None
+        if param == "OUTPUT" and output != "output":
+            raise InputError(output, re.sub(r"\bOUTPUT\b", output.upper(), detail)) from None
+        if param != "INPUT_RASTER":
+            if "INPUT_RASTER" not in detail:
+                if detail == exc.detail:
+                    raise
+                raise InputError(param, detail) from None
             # another parameter's error that names the input (OUTPUT is an item): this
             # algorithm has no INPUT_RASTER, the user gave the items as ``which``
-            raise InputError(exc.parameter.lower(), exc.detail.replace(
+            raise InputError(param.lower(), detail.replace(
                 "INPUT_RASTER", which.upper())) from None
-        raise InputError(which, exc.detail) from None
+        raise InputError(which, detail) from None
 
 
 def _mosaicked(config, base, items, which, progress, t0) -> CollectionResult:
@@ -140,7 +152,7 @@ def _mosaicked(config, base, items, which, progress, t0) -> CollectionResult:
     try:
         build_vrt(vrt, [i.path for i in items], items[0], base.cell_size, parameter=which)
         # the mosaic is on the cell size already
-        with _items_parameter(which):
+        with _items_parameter(which, mosaic=vrt):
             result = classify_pixels(dataclasses.replace(base, input_raster=vrt,
                                                          output=config.output,
                                                          cell_size=None), progress)
@@ -238,6 +250,8 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
         if st.resumed:
             progress.info(f"RESUME: {len(kept)} of {len(items)} items were finished by an "
                           f"earlier run with the same parameters ('{st.staging}')")
+        elif st.started_over:
+            progress.warning(STARTED_OVER)
         for k, (item, name) in enumerate(zip(items, names)):
             check(progress)
             out = os.path.join(st.staging, name)

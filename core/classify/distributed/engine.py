@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from ...errors import Cancelled, InputError, LandLearnError
 from ...files import remove_stale_temporaries
 from ...progress import Progress, check
+from ...resumable_folder import STARTED_OVER
 from ...termination import Terminated
 from .assemble import Assembler, DamagedPart
 from .cluster import client_for, preflight
@@ -69,6 +70,8 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
         if staging.resumed:
             progress.info(f"RESUME: {len(done)} of {len(blocks)} blocks were finished by an "
                           f"earlier run with the same parameters ('{staging.path}')")
+        elif staging.started_over:
+            progress.warning(STARTED_OVER)
         if config.resume:  # the killed run's hidden, full-size temporary outputs
             for out in (config.output, config.output_confidence, config.output_probabilities):
                 if out:

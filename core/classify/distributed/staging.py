@@ -114,6 +114,9 @@ class Staging:
         self.key = key
         manifest = os.path.join(self.path, MANIFEST)
         self.resumed = False
+        # RESUME found an earlier run's folder with another key (model, parameters or
+        # raster files changed): its blocks are discarded, which the log must say
+        self.started_over = False
         if empty_dir(self.path):
             # what a block that was stopped while it started can leave (a worker's writer
             # made the folder again); nothing in it to lose
@@ -126,6 +129,7 @@ class Staging:
             if resume and theirs.get("key") == key:
                 self.resumed = True
             else:
+                self.started_over = resume
                 _remove_tree(self.path)
                 if os.path.lexists(self.path):
                     raise InputError("output", f"the stale staging folder '{self.path}' cannot "

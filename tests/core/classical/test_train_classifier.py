@@ -100,6 +100,12 @@ def test_other_classifiers_train_and_classify(sample, tmp_path, model_type):
     assert result.accuracy.overall > 0.4
     assert any(w.startswith("SEGMENT_ATTRIBUTES describe segments and there is no "
                             "SEGMENTED_RASTER") for w in progress.warnings)
+    if model_type == "maximum_likelihood":  # the default, however spelt: nothing to say
+        quiet = RecordingProgress()
+        train_classical(ClassicalConfig(image, polys, str(tmp_path / "q.dlpk"),
+                                        model_type=model_type, max_samples_per_class=150,
+                                        cv_folds=3, segment_attributes="mean;Color"), quiet)
+        assert not any("SEGMENT_ATTRIBUTES" in w for w in quiet.warnings)
     with zipfile.ZipFile(out) as zf:
         trees = json.loads(zf.read("m.emd"))["LandLearn"].get("trees_file")
         # gradient boosting's trees go beside skops, as the forest's do

@@ -186,3 +186,22 @@ def test_each_items_output_errors_name_the_output_folder(rf, nc_tiles, tmp_path,
         classify_collection(CollectionConfig(str(rf[0]), "each_item", folder=str(nc_tiles[0]),
                                              output_folder=str(tmp_path / "maps")))
     assert not (tmp_path / "maps").exists()
+
+
+def test_items_without_the_models_bands_are_named_without_a_bands_parameter(rf, nc_tiles,
+                                                                            tmp_path):
+    """Classify Pixels' advice (choose the bands in BANDS) named a parameter this
+    algorithm does not have (a qgis_process sweep, stop 66)."""
+    folder, _windows, _scene = nc_tiles
+    four = tmp_path / "four.tif"
+    with rasterio.open(folder / "tile_a.tif") as src:
+        with rasterio.open(four, "w", **dict(src.profile, count=4)) as dst:
+            dst.write(src.read([1, 2, 3, 4]))
+    with pytest.raises(InputError) as err:
+        classify_collection(CollectionConfig(str(rf[0]), "mosaicked", rasters=(str(four),),
+                                             output=str(tmp_path / "m.tif")))
+    said = str(err.value)
+    assert said.startswith("RASTERS: ") and "in BANDS" not in said
+    assert "every item must hold the bands the model was trained on" in said
+    assert "the items' mosaic" in said and ".part.vrt" not in said  # not the hidden VRT
+    assert not (tmp_path / "m.tif").exists()

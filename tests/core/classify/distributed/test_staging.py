@@ -48,11 +48,13 @@ def test_resume_takes_only_complete_blocks_of_the_same_run(nc_image, tmp_path):
         open(os.path.join(first.path, name), "wb").close()
     again = Staging(config.output, "key1", resume=True)
     assert again.resumed and again.finished(BLOCKS, config) == {0}
+    assert not first.started_over and not again.started_over
     fresh = Staging(config.output, "key1", resume=False)
     assert not fresh.resumed and fresh.finished(BLOCKS, config) == set()
+    assert not fresh.started_over  # without RESUME nothing was asked to be taken up
     assert os.listdir(fresh.path) == ["landlearn_parts.json"]
     changed = Staging(config.output, "key2", resume=True)
-    assert not changed.resumed
+    assert not changed.resumed and changed.started_over  # the engine warns: STARTED_OVER
     changed.remove()
     assert not os.path.exists(changed.path)
 
