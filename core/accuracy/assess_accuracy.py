@@ -214,6 +214,11 @@ def _points_in(ref, area: Window, progress: Progress):
     inside = ((rows >= r0) & (rows < r0 + int(area.height))
               & (cols >= c0) & (cols < c0 + int(area.width)))
     rows, cols, vals = rows[inside], cols[inside], vals[inside]
+    total = getattr(ref, "feature_count", None)
+    if total is not None and len(vals) < total:
+        progress.warning(f"{len(vals)} reference points lie on the map (inside EXTENT, where "
+                         f"given) and are counted; the layer holds {total} features: the "
+                         "others lie off it (or hold no class) and are not counted")
     _, where, count = np.unique(rows * (int(area.col_off + area.width) + 1) + cols,
                                 return_inverse=True, return_counts=True)
     shared = int((count[where] > 1).sum())
@@ -255,6 +260,12 @@ def _map_band(config: AssessConfig, progress: Progress) -> int:
     progress.warning(f"'{name}' has {len(data)} bands: band 1 is assessed as the map's class "
                      "values; set BAND to assess another")
     return 1
+
+
+def _unit(name: str | None) -> str:
+    """A CRS's linear unit as the area unit names it: 'm' for PROJ's 'metre' (a map in
+    degrees reports m², a UTM one said metre²)."""
+    return {"metre": "m", "meter": "m", "": "map unit"}.get((name or "").lower(), name or "")
 
 
 def _report_path(path: str | None) -> str | None:
@@ -325,6 +336,11 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                                  "that the reference overlaps the map and uses its class values")
             map_values = {int(v) for v in np.nonzero(map_pixels[1:])[0] + 1}
             _check_free_values(getattr(ref, "free_values", set()), ref.classes, map_values)
+            absent = sorted({int(v) for v in np.nonzero(cm.sum(0))[0]} - map_values)
+            if absent:  # a missed class, or a reference coded otherwise (10, 20 vs 1, 2)
+                progress.warning(f"Reference class value(s) {absent[:20]} never occur in the "
+                                 "map: their producer's accuracy is 0. If the reference codes "
+                                 "its classes with other values than the map, recode one")
             names = {c.value: c for c in _map_classes(src, set(values) | map_values)}
             for c in ref.classes:  # the reference's names fill in what the map does not name
                 if names.get(c.value) is None or names[c.value].name.startswith("Class "):
@@ -344,7 +360,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             else:
                 mapped, pixel_area = map_pixels.astype(np.float64), res[0] * res[1]
                 unit = "map units²" if crs is None else (
-                    "degrees²" if crs.is_geographic else f"{crs.linear_units or 'map unit'}²")
+                    "degrees²" if crs.is_geographic else f"{_unit(crs.linear_units)}²")
             sampled = {v for v in values if cm[v].sum() > 0}
             unsampled = {names[v].name if v in names else f"Class {v}":
                          float(mapped[v] * pixel_area)

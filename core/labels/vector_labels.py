@@ -121,6 +121,10 @@ class VectorLabels:
         # only the features near the image are read: a country's polygons against a
         # county's image would otherwise all be held in memory
         box = image_box(layer, grid, transform, config.buffer_radius or 0.0)
+        # the whole layer's features, before the filter: what Assess Accuracy compares
+        # the points it scores with (those off the map are otherwise dropped unsaid)
+        count = layer.GetFeatureCount()
+        self.feature_count = count if count >= 0 else None
         if box is not None:
             layer.SetSpatialFilterRect(*box)
         raw, geoms, boxes, names = [], [], [], {}

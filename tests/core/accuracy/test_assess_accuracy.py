@@ -112,7 +112,7 @@ def test_pixel_counts_unclassified_reference_and_reference_names(tmp_path):
     assert [c.name for c in res.classes] == ["water", "forest"]  # the map names none
     assert res.accuracy.overall == pytest.approx(342 / 380)
     np.testing.assert_array_equal(res.areas.map_pixels, [190, 190])
-    assert res.areas.pixel_area == 100 and res.areas.unit == "metre²"
+    assert res.areas.pixel_area == 100 and res.areas.unit == "m²"  # as a map in degrees says
     # every map pixel of class 1 is right; class 2 holds 38 of 190 class-1 pixels
     np.testing.assert_allclose(res.areas.users, [1, 152 / 190])
     np.testing.assert_allclose(res.areas.area, [(0.5 + 0.5 * 38 / 190) * 380 * 100,
@@ -397,9 +397,29 @@ def test_each_reference_point_is_a_sample_even_where_points_share_a_pixel(tmp_pa
     assert list(zip(*np.nonzero(burnt))) == [(10, 4)]
     assert any("3 reference points share a map pixel" in w and "1 pixel(s) hold points of "
                "different classes" in w for w in progress.warnings)
+    # the point off the map is said, not dropped unsaid (a qgis_process sweep, stop 66)
+    assert any(w.startswith("7 reference points lie on the map") and "the layer holds 8 "
+               "features" in w for w in progress.warnings)
     # apart, every point is its own pixel and nothing is said
     ref2 = points(tmp_path / "pts2.gpkg", [(1, _centre(2, 3)), (2, _centre(15, 5))], 32633)
     progress = RecordingProgress()
     res = assess_accuracy(AssessConfig(m, LabelConfig(ref2, class_field="cls")), progress)
     np.testing.assert_array_equal(res.accuracy.matrix, [[1, 0], [0, 1]])
-    assert not any("share a map pixel" in w for w in progress.warnings)
+    assert not any("share a map pixel" in w or "lie on the map" in w for w in progress.warnings)
+
+
+def test_reference_classes_the_map_never_shows_are_warned(tmp_path):
+    """A reference coded 10/20 against a map coded 1/2 scored 0 without a word (text
+    references that match no map class were warned; numbers were not: a sweep, stop 66)."""
+    mapped = np.ones((10, 10), np.uint8)
+    mapped[5:] = 2
+    reference = np.where(mapped == 1, 10, 2).astype(np.uint8)
+    m = write(tmp_path / "map.tif", mapped, nodata=0)
+    r = write(tmp_path / "ref.tif", reference, nodata=0)
+    progress = RecordingProgress()
+    assess_accuracy(AssessConfig(m, LabelConfig(r)), progress)
+    assert any(w.startswith("Reference class value(s) [10] never occur in the map") and
+               "recode one" in w for w in progress.warnings)
+    quiet = RecordingProgress()
+    assess_accuracy(AssessConfig(m, LabelConfig(m)), quiet)
+    assert not any("never occur" in w for w in quiet.warnings)
