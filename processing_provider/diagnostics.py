@@ -78,8 +78,12 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
             # raise the same error (require() refuses a torch below its minimum)
             used = ("none (torch is installed but cannot be loaded)" if
                     torch.startswith("BROKEN") else f"none (torch {torch})")
-        else:
-            used = str(resolve_device(device))
+        failed = None
+        if torch is not None and not torch.startswith(("BROKEN", "UNSUPPORTED")):
+            try:
+                used = str(resolve_device(device))
+            except InputError as exc:  # DEVICE=cuda without a GPU: the report says so too,
+                failed, used = exc, f"none ({exc.detail})"  # the case one is sent for
         out = {"DEVICE_USED": used, "TORCH_VERSION": report["packages"]["torch"]}
         path = self.parameterAsFileOutput(parameters, "REPORT", context)
         if path:
@@ -88,6 +92,10 @@ class DiagnosticsAlgorithm(LandLearnAlgorithm):
             if not path.lower().endswith(".json"):
                 raise InputError("report", f"'{path}': the report is JSON; give a .json name")
             claim_output(path, "REPORT")
-            marked = {"generator": GENERATOR, **report}
+            marked = {"generator": GENERATOR, **report, "device_used": used}
             out["REPORT"] = write_text_atomic(path, json.dumps(marked, indent=2), "REPORT")
+        if failed is not None:
+            if path:
+                feedback.pushInfo(f"The report is written to {path}")
+            raise failed
         return out

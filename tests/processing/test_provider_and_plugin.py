@@ -171,7 +171,9 @@ def test_diagnostics_with_a_torch_that_will_not_load_reports_it(provider, monkey
     assert out["DEVICE_USED"] == "none (torch UNSUPPORTED (1.13.1 is outside torch>=2.6,<3))"
 
 
-def test_bad_choice_and_unavailable_cuda_are_clear(provider, qgis_processing):
+def test_bad_choice_and_unavailable_cuda_are_clear(provider, qgis_processing, tmp_path):
+    import json
+
     import processing
     import torch
     from qgis.core import QgsProcessingException
@@ -179,8 +181,13 @@ def test_bad_choice_and_unavailable_cuda_are_clear(provider, qgis_processing):
     with pytest.raises(QgsProcessingException, match="DEVICE: 'gpu' is not a valid choice; use one of auto"):
         processing.run("landlearn:diagnostics", {"DEVICE": "gpu"})
     if not torch.cuda.is_available():
+        report = tmp_path / "env.json"
         with pytest.raises(QgsProcessingException, match="DEVICE: CUDA was requested"):
-            processing.run("landlearn:diagnostics", {"DEVICE": "cuda"})
+            processing.run("landlearn:diagnostics", {"DEVICE": "cuda", "REPORT": str(report)})
+        # the report a user is asked for when the GPU is not found is written all the same
+        written = json.loads(report.read_text())
+        assert written["device_used"].startswith("none (CUDA was requested but no usable GPU")
+        assert "torch" in written["packages"]
 
 
 

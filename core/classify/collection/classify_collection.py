@@ -140,6 +140,7 @@ def _items_parameter(which: str, output: str = "output", mosaic: str | None = No
                 raise InputError(param, detail) from None
             # another parameter's error that names the input (OUTPUT is an item): this
             # algorithm has no INPUT_RASTER, the user gave the items as ``which``
+            detail = detail.replace("the input INPUT_RASTER", f"an item of {which.upper()}")
             raise InputError(param.lower(), detail.replace(
                 "INPUT_RASTER", which.upper())) from None
         raise InputError(which, detail) from None

@@ -153,7 +153,7 @@ def test_an_output_that_is_an_item_is_refused_naming_the_items_parameter(rf, nc_
     with pytest.raises(InputError) as err:
         classify_collection(CollectionConfig(str(rf[0]), "mosaicked", folder=str(items),
                                              output=str(items / "tile_a.tif")))
-    assert "INPUT_RASTER" not in str(err.value) and "FOLDER" in str(err.value)
+    assert "INPUT_RASTER" not in str(err.value) and "is an item of FOLDER" in str(err.value)
 
 
 def test_an_object_based_model_is_refused_before_any_item(nc_objects, nc_tiles, tmp_path):
