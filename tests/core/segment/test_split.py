@@ -142,3 +142,22 @@ def test_a_maximum_near_the_minimum_still_holds(sample, tmp_path):
     assert sizes.max() <= 25
     said = [m for m in progress.messages if m.startswith("MAX_SEGMENT_SIZE:")]
     assert said and "stay under MIN_SEGMENT_SIZE (20 px)" in said[0]
+
+
+def test_a_chain_of_equal_slivers_joins_into_groups_within_the_maximum():
+    """Slivers of one value in a row (a thin constant feature cut by the grid) tie on
+    every distance and merge one pair a round; edges that can never join again are
+    dropped each round so the rounds stay cheap, and the groups are the same: none over
+    the maximum, none left small that a neighbour could take."""
+    from landlearn.core.segment.split import _join_slivers
+
+    n = 200
+    keys = np.arange(n + 3, dtype=np.int64)
+    count = np.r_[np.full(n, 10.0), [80.0, 80.0, 80.0]]  # and three big pieces apart
+    sums = (count * 5.0)[:, None]
+    chain = np.stack([np.arange(n - 1), np.arange(1, n)], 1)
+    apart = np.array([[n, n + 1], [n + 1, n + 2]])
+    root = _join_slivers(keys, count, sums, [chain, apart], 60, 100)
+    sizes = np.bincount(root[:n]) * 10
+    assert set(sizes[sizes > 0]) == {100}  # 20 groups of ten slivers each
+    assert list(root[n:]) == [n, n + 1, n + 2]  # at the minimum: never joined
