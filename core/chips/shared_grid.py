@@ -82,7 +82,11 @@ def share_blocks(folders: list[list], crs_wkts: list[str | None]) -> list[list]:
         height = max(b[3] - b[1] for b in upright)
         if not (width > 0 and height > 0):
             continue  # degenerate bounds: nothing to share
-        corner = {id(c): _corner(c, width, height) for c in chips}
+        # a turned copy is placed by the size of its own folder's chips (folders of other
+        # cell sizes share the grid: by the largest, a 10 m copy beside 30 m chips lay a
+        # block up and left of its chip)
+        corner = {id(c): _corner(c, *_chip_size(folders[m])) for m in members
+                  for c in folders[m]}
         x0 = min(x for x, _ in corner.values())
         y0 = max(y for _, y in corner.values())
         cols = int((max(x for x, _ in corner.values()) - x0) / width + _SNAP) + 1
@@ -93,6 +97,12 @@ def share_blocks(folders: list[list], crs_wkts: list[str | None]) -> list[list]:
                               + math.floor((corner[id(c)][0] - x0) / width + _SNAP))
                       for c in folders[m]]
     return out
+
+
+def _chip_size(chips) -> tuple[float, float]:
+    """The map width and height of a folder's upright chips (a folder's are one size)."""
+    upright = [c.ground for c in chips if c.turn == 0]
+    return max(b[2] - b[0] for b in upright), max(b[3] - b[1] for b in upright)
 
 
 def _corner(chip, width: float, height: float) -> tuple[float, float]:

@@ -92,3 +92,21 @@ def test_equal_coordinate_systems_are_grouped_in_first_seen_order():
 
     a, b = CRS.from_epsg(32633), CRS.from_epsg(32618)
     assert equal_groups([a, None, b, CRS.from_wkt(a.to_wkt()), None]) == [[0, 3], [1, 4], [2]]
+
+
+def test_a_turned_copy_takes_its_chips_block_beside_folders_of_larger_chips():
+    """Folders of 30 m and 10 m chips in one CRS: a 10 m chip's 45-degree copy was placed
+    by the 30 m chips' size round its centre, a block up and left of its chip (review,
+    stop 66)."""
+    from dataclasses import replace
+
+    coarse = _folder(0, size=300.0, stride=300.0, n=3, y0=900.0)
+    fine = _folder(1, x0=300.0, y0=600.0, size=100.0, stride=100.0, n=3)
+    pad = 100 * (2 ** 0.5 - 1) / 2
+    copies = [replace(c, image="t" + c.image, bounds=None, turn=45.0,
+                      footprint=(c.bounds[0] - pad, c.bounds[1] - pad, c.bounds[2] + pad,
+                                 c.bounds[3] + pad)) for c in fine]
+    out = share_blocks([coarse, fine + copies], [UTM33.to_wkt()] * 2)
+    keys = {c.image: c.block_key for c in out[1]}
+    for c in fine:
+        assert keys["t" + c.image] == keys[c.image]
