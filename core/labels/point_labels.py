@@ -57,9 +57,9 @@ class PointDiscs:
         self.xy.extend((p.GetX(), p.GetY(), number) for p in parts)
 
     def crowded(self, classes: list, radius: float) -> int:
-        """Points whose disc meets a disc of another class (centres under 2 radii apart):
-        counted class against class with k-d trees, never as pairs (dense points would
-        make millions)."""
+        """Points whose disc meets a disc of another class (centres at most 2 radii apart):
+        each point's nearest point of another class, from k-d trees, never as pairs nor
+        as counts of every neighbour (dense points with a large radius made millions)."""
         from scipy.spatial import cKDTree
 
         if not self.xy:
@@ -72,9 +72,10 @@ class PointDiscs:
             mine = kind == value
             if mine.all():
                 return 0
-            near = cKDTree(xy[~mine]).query_ball_point(xy[mine], 2 * radius,
-                                                       return_length=True)
-            hit[np.flatnonzero(mine)[np.asarray(near) > 0]] = True
+            reach = 2 * radius
+            d, _ = cKDTree(xy[~mine]).query(xy[mine], k=1,
+                                            distance_upper_bound=reach * (1 + 1e-12))
+            hit[np.flatnonzero(mine)[d <= reach]] = True
         return int(hit.sum())
 
     def on_top(self, out: np.ndarray, hits: np.ndarray, transform, burn) -> np.ndarray:
