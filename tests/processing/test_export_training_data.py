@@ -145,6 +145,26 @@ def test_rotation_angle_from_the_toolbox_adds_turned_copies(provider, sample, tm
     assert sorted({c.get("rotation", 0) for c in chips}) == [0, 90, 180, 270]
 
 
+def test_image_chip_format_from_the_toolbox(provider, sample, tmp_path):
+    """PNG chips by name or index, JPEG refused for 16-bit Sentinel-2 with the fix."""
+    from qgis.core import QgsProcessingException
+
+    s2 = sample / "s2_osm_sparse"
+    params = {"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"), "BANDS": [4, 3, 2],
+              "LABELS": str(s2 / "osm_landuse_subset.gpkg"), "CLASS_FIELD": "fclass",
+              "TILE_SIZE_X": 128, "STRIDE_X": 128}
+    png = _run({**params, "IMAGE_CHIP_FORMAT": "png", "OUTPUT_FOLDER": str(tmp_path / "p")})
+    again = _run({**params, "IMAGE_CHIP_FORMAT": 1, "OUTPUT_FOLDER": str(tmp_path / "q")})
+    assert png["CHIP_COUNT"] == again["CHIP_COUNT"] > 0
+    names = sorted(os.listdir(tmp_path / "p" / "images"))
+    assert names[0] == "000000000.png" and all(n.endswith((".png", ".msk", ".aux.xml"))
+                                               for n in names)
+    with pytest.raises(QgsProcessingException, match="IMAGE_CHIP_FORMAT: JPEG chips hold "
+                                                     "8-bit .* of uint16: use TIFF"):
+        _run({**params, "IMAGE_CHIP_FORMAT": "JPEG", "OUTPUT_FOLDER": str(tmp_path / "j")})
+    assert not (tmp_path / "j").exists()
+
+
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
     from qgis.core import QgsProcessingException
 
