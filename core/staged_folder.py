@@ -26,6 +26,9 @@ __all__ = ["StagedFolder", "changed_files", "check_replaceable_folder", "foreign
            "listed_files", "marker_algorithm", "write_marker"]
 
 
+MOSAIC = "mosaic.vrt"  # Classify Raster Collection's VRT of its items' maps
+
+
 def write_marker(folder: str, algorithm: str) -> None:
     """List every file under ``folder`` (a staging folder) in its marker file, with its
     size and modification time: a file edited after the run (a label chip corrected by
@@ -55,10 +58,11 @@ def changed_files(folder: str) -> list[str]:
         return []
     changed = []
     for rel, recorded in stats.items():
-        if str(rel).endswith((*GDAL_SIDECARS, ".qml", ".vrt")):
+        if str(rel).endswith((*GDAL_SIDECARS, ".qml")) or str(rel).split("/")[-1] == MOSAIC:
             # QGIS and GDAL rewrite these themselves (statistics GDAL keeps in .aux.xml, or
-            # inside a VRT such as Classify Raster Collection's mosaic.vrt once a histogram
-            # is drawn; a style saved as default): they go with their rasters
+            # inside Classify Raster Collection's mosaic.vrt once a histogram is drawn; a
+            # style saved as default): they go with their rasters. Other VRTs are checked:
+            # one may be the user's edit
             continue
         try:
             st = os.stat(os.path.join(folder, *str(rel).split("/")))

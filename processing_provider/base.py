@@ -177,8 +177,9 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(f"{self.displayName()} failed unexpectedly: {exc}. "
                                          "This is a bug in LandLearn: please report it.") from exc
         except Exception as exc:  # noqa: BLE001 - a bug must still reach the user as a message
-            unreadable = unreadable_input(exc, parameters)
-            if unreadable and unreadable.startswith(tuple(parameters)):
+            files = input_files(self, parameters, context)
+            unreadable = unreadable_input(exc, files)
+            if unreadable and unreadable.startswith(tuple(k for k, _ in files)):
                 raise QgsProcessingException(unreadable) from exc  # a named input's fault
             feedback.reportError(bug_report(exc), fatalError=False)
             if unreadable:
@@ -192,23 +193,55 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
         raise NotImplementedError
 
 
-def unreadable_input(exc: BaseException, parameters: dict) -> str | None:
+WRITE_WORDS = ("write error", "disk space", "no space", "iwriteblock", "written",
+               "tiffwrite", "writeencoded", "flushcache")
+
+
+def input_files(alg, parameters: dict, context) -> list[tuple[str, str]]:
+    """(parameter, file) of every input the run was given: paths as typed, and the files
+    behind layers (the toolbox passes layer ids, which no GDAL message names). Outputs are
+    left out: their errors are the output's, not a damaged input's."""
+    out = []
+    for definition in alg.parameterDefinitions():
+        if definition.isDestination():
+            continue
+        name = definition.name()
+        value = parameters.get(name)
+        if isinstance(value, str) and value.strip():
+            out.append((name, value.strip()))
+        if definition.type() in ("raster", "vector", "source", "layer"):
+            try:
+                layer = alg.parameterAsLayer(parameters, name, context)
+            except Exception:  # noqa: BLE001 - best effort: a message, not a second error
+                layer = None
+            if layer is not None:
+                out.append((name, layer.source().split("|")[0]))
+    return out
+
+
+def unreadable_input(exc: BaseException, files: list[tuple[str, str]]) -> str | None:
     """What to say when GDAL failed to read a file mid-run (a truncated download, a tile
     of a damaged GeoTIFF, a VRT whose source is gone): the input's fault, which the
-    generic handler called a bug in LandLearn. Names the parameter whose file the message
-    names, where one does. None for other errors."""
+    generic handler called a bug in LandLearn. Names the input whose file the message
+    names (the longest path that it holds, so 'a.tif' does not claim 'data/a.tif's error,
+    nor a choice such as TIFF a file's), where one does. None for other errors, writes
+    among them (a full disk is not a damaged input)."""
     kinds = {k.__name__ for k in type(exc).__mro__}
     if not (kinds & {"RasterioIOError", "RasterioError"}
             or any(k.startswith("CPLE_") for k in kinds)):
         return None
     text = str(exc)
-    named = [key for key, value in parameters.items()
-             if isinstance(value, str) and len(value) > 3 and value in text]
+    low = text.lower()
+    # GDAL says "Read or write failed" of either: a write's own words decide
+    if "read" not in low or any(w in low for w in WRITE_WORDS):
+        return None
+    named = sorted(((len(path), key, path) for key, path in files
+                    if os.sep in path and path in text), reverse=True)
     why = text[:240]
     if named:
-        return (f"{named[0]}: '{parameters[named[0]]}' cannot be read ({why}): the file is "
-                "damaged or incomplete; check it with gdalinfo -checksum, or download or "
-                "write it again")
+        _, key, path = named[0]
+        return (f"{key}: '{path}' cannot be read ({why}): the file is damaged or "
+                "incomplete; check it with gdalinfo -checksum, or download or write it again")
     return (f"Reading a raster failed ({why}). A file is damaged, incomplete or missing (a "
             "VRT's source file?); check the inputs with gdalinfo -checksum. If they read "
             "whole, this is a bug in LandLearn: please report it with the log above.")
@@ -217,7 +250,8 @@ def unreadable_input(exc: BaseException, parameters: dict) -> str | None:
 def _number(value: float) -> str:
     """A bound as people type it: whole numbers in full (SEED's 4294966, which :g showed as
     4.29497e+06), others to 15 digits."""
-    return str(int(value)) if float(value).is_integer() else f"{value:.15g}"
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 \
+        else f"{value:.15g}"
 
 
 def numbers_out_of_range(alg, parameters: dict) -> str | None:

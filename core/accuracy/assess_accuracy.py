@@ -217,8 +217,8 @@ def _points_in(ref, area: Window, progress: Progress):
     total = getattr(ref, "feature_count", None)
     if total is not None and len(vals) < total:
         progress.warning(f"{len(vals)} reference points lie on the map (inside EXTENT, where "
-                         f"given) and are counted; the layer holds {total} features: the "
-                         "others lie off it (or hold no class) and are not counted")
+                         f"given); the layer holds {total} features: the others lie off it "
+                         "(or hold no class) and are not counted")
     _, where, count = np.unique(rows * (int(area.col_off + area.width) + 1) + cols,
                                 return_inverse=True, return_counts=True)
     shared = int((count[where] > 1).sum())

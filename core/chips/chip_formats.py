@@ -64,9 +64,10 @@ class ChipFormat:
             return
         kinds = " or ".join({"uint8": "8-bit", "uint16": "16-bit"}[d] for d in self.dtypes)
         counts = " or ".join(str(n) for n in self.band_counts)
+        why = (" (a second or fourth band is transparency to other readers)"
+               if self.name == "PNG" else "")
         raise InputError(PARAM, f"{self.name} chips hold {kinds} unsigned integers in {counts} "
-                         f"band(s) (a second or fourth band is transparency to other "
-                         f"readers); this raster gives {bands} band(s) of "
+                         f"band(s){why}; this raster gives {bands} band(s) of "
                          f"{np.dtype(dtype).name}: use TIFF, which holds any")
 
 

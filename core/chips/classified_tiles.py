@@ -95,6 +95,7 @@ class ExportDescription:
     rotation_angle: float = 0.0  # ROTATION_ANGLE: degrees between a chip's turned copies
     buffer_radius: float = 0.0  # BUFFER_RADIUS: point labels burnt as discs this wide
     image_format: str = "TIFF"  # IMAGE_CHIP_FORMAT
+    source_nodata: list[float | None] | None = None  # the raster's, where chips keep none
 
     def class_pixels(self) -> dict[int, int]:
         totals = {c.value: 0 for c in self.classes}
@@ -208,6 +209,8 @@ def manifest(d: ExportDescription) -> dict:
         **({"rotation_angle": d.rotation_angle} if d.rotation_angle else {}),
         **({"buffer_radius": d.buffer_radius} if d.buffer_radius else {}),
         **({"image_format": d.image_format} if d.image_format != "TIFF" else {}),
+        **({"source_nodata": _json_values(d.source_nodata)}
+           if d.source_nodata is not None else {}),
         "classes": [c.to_esri() for c in d.classes],
         "class_pixels": {str(k): v for k, v in d.class_pixels().items()},
         "chips": [c.to_json() for c in d.chips],

@@ -207,7 +207,11 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
     desc = ExportDescription(
         source=config.input_raster, source_bands=list(image.bands),
         source_band_count=image.source_count, source_scaling=image.scaling,
-        band_names=image.band_names, dtype=image.dtype.name, nodata=list(image.nodata),
+        band_names=image.band_names, dtype=image.dtype.name,
+        # the chips' own: a JPEG's are none (its mask alone tells missing pixels; training
+        # applying the source's 0 took pixels compression moved onto 0 for holes)
+        nodata=list(image.nodata) if fmt.nodata_kept else [None] * image.count,
+        source_nodata=None if fmt.nodata_kept else list(image.nodata),
         crs_wkt=grid.crs.to_wkt() if grid.crs else None, cell_size=grid.res,
         grid_transform=tuple(grid.window_transform(area))[:6], tile_size=tile,
         stride=stride, block_size=tile, classes=labels.classes, bands=[],

@@ -22,27 +22,79 @@ def made_valid(geom):
     rings enclose, so two parts of a multipolygon (QGIS's Add Part) lost their overlap and
     a part inside another became a hole in it: 100 of 700 px of a field unlabelled, or
     burnt with the class under it (a qgis_process sweep, stop 66). The "structure" method
-    (GDAL >= 3.4 with GEOS >= 3.10) unions the parts' shells and takes holes out of them.
-    Where it is missing each part is made valid and the parts are unioned, the same area.
+    (GDAL >= 3.4 with GEOS >= 3.10) unions the parts' shells and takes the union of their
+    holes out. Where it is missing, ``_structure`` does the same with unions and a
+    difference of rings each made valid.
     """
     if geom.GetDimension() != 2:
         return geom.MakeValid()
-    try:
+    if _has_structure():
         fixed = geom.MakeValid(["METHOD=STRUCTURE"])
-    except (RuntimeError, TypeError):  # GDAL with exceptions on, or an older binding
-        fixed = None
-    if fixed is not None:
-        return fixed
+        if fixed is not None:
+            return fixed
+    return _structure(geom) or geom.MakeValid()
+
+
+_STRUCTURE: list[bool] = []  # asked once: on an older GEOS each call logs a GDAL error
+
+
+def _has_structure() -> bool:
+    if not _STRUCTURE:
+        from osgeo import ogr
+
+        bow = ogr.CreateGeometryFromWkt("POLYGON((0 0,1 1,1 0,0 1,0 0))")
+        try:
+            with _quiet():
+                _STRUCTURE.append(bow.MakeValid(["METHOD=STRUCTURE"]) is not None)
+        except (RuntimeError, TypeError):  # exceptions on, or a binding without options
+            _STRUCTURE.append(False)
+    return _STRUCTURE[0]
+
+
+def _quiet():
+    from osgeo import gdal
+
+    class Quiet:
+        def __enter__(self):
+            gdal.PushErrorHandler("CPLQuietErrorHandler")
+
+        def __exit__(self, *exc):
+            gdal.PopErrorHandler()
+
+    return Quiet()
+
+
+def _structure(geom):
+    """The "structure" method's area without it: per polygon, its shell made valid less
+    the union of its holes made valid; the polygons unioned. None where nothing is left."""
     from osgeo import ogr
 
-    if ogr.GT_Flatten(geom.GetGeometryType()) != ogr.wkbMultiPolygon:
-        return geom.MakeValid()  # one polygon: both methods keep each lobe of its ring
+    def ring_area(ring):
+        poly = ogr.Geometry(ogr.wkbPolygon)
+        poly.AddGeometry(ring.Clone())
+        return poly.MakeValid()
+
+    kind = ogr.GT_Flatten(geom.GetGeometryType())
+    if kind == ogr.wkbPolygon:
+        polygons = [geom]
+    elif kind in (ogr.wkbMultiPolygon, ogr.wkbGeometryCollection):
+        polygons = [geom.GetGeometryRef(i) for i in range(geom.GetGeometryCount())
+                    if ogr.GT_Flatten(geom.GetGeometryRef(i).GetGeometryType())
+                    == ogr.wkbPolygon]
+    else:  # curves: linearized by the callers before this
+        return None
     union = None
-    for i in range(geom.GetGeometryCount()):
-        part = geom.GetGeometryRef(i).MakeValid()
-        if part is not None:
-            union = part if union is None else union.Union(part)
-    return union if union is not None else geom.MakeValid()
+    for poly in polygons:
+        if poly.GetGeometryCount() == 0:
+            continue
+        shell = ring_area(poly.GetGeometryRef(0))
+        for i in range(1, poly.GetGeometryCount()):
+            hole = ring_area(poly.GetGeometryRef(i))
+            if shell is not None and hole is not None:
+                shell = shell.Difference(hole)
+        if shell is not None and not shell.IsEmpty():
+            union = shell if union is None else union.Union(shell)
+    return union
 
 
 def solid(geom, dimension: int):

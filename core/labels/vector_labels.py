@@ -123,7 +123,7 @@ class VectorLabels:
         box = image_box(layer, grid, transform, config.buffer_radius or 0.0)
         # the whole layer's features, before the filter: what Assess Accuracy compares
         # the points it scores with (those off the map are otherwise dropped unsaid)
-        count = layer.GetFeatureCount()
+        count = layer.GetFeatureCount(0)  # -1 where only a scan would tell (CSV, WFS)
         self.feature_count = count if count >= 0 else None
         if box is not None:
             layer.SetSpatialFilterRect(*box)

@@ -190,13 +190,16 @@ def test_a_file_edited_after_the_run_is_not_replaced_with_overwrite(tmp_path):
     out = tmp_path / "chips"
     with StagedFolder(str(out), "output_folder") as staged:
         _fill(staged, ["map.txt", "labels/000000000.tif", "maps/a.tif.aux.xml", "maps/a.qml",
-                       "mosaic.vrt"])
+                       "mosaic.vrt", "maps/other.vrt"])
     # what QGIS rewrites itself (GDAL's statistics, a style saved as default) is no edit;
     # GDAL keeps a VRT's statistics inside it (gdalinfo -hist on mosaic.vrt)
     (out / "maps" / "a.tif.aux.xml").write_text("<PAMDataset>statistics</PAMDataset>")
     (out / "maps" / "a.qml").write_text("restyled")
     (out / "mosaic.vrt").write_text("<VRTDataset><Metadata>STATISTICS_MEAN</Metadata>")
     assert staged_folder.changed_files(str(out)) == []
+    (out / "maps" / "other.vrt").write_text("<VRTDataset>edited by hand</VRTDataset>")
+    assert staged_folder.changed_files(str(out)) == ["maps/other.vrt"]
+    (out / "maps" / "other.vrt").unlink()
     chip = out / "labels" / "000000000.tif"
     before = chip.stat()
     chip.write_text("corrected")

@@ -373,3 +373,44 @@ def test_small_numbers_keep_their_decimals_in_the_dialog(provider):
                 assert param.metadata()["widget_wrapper"]["decimals"] == 12, (alg.name(), key)
     assert ("classifypixels", "CELL_SIZE") in seen and ("exporttrainingdata", "CELL_SIZE") in seen
     assert ("traindeeplearningmodel", "LEARNING_RATE") in seen
+
+
+def test_unreadable_inputs_are_named_by_their_files_only():
+    """A GDAL read error names the input whose file it names (the longest path it holds),
+    never a choice whose word it happens to contain ('TIFF' in TIFFReadEncodedTile), and a
+    write error (a full disk) is no damaged input (review, stop 66)."""
+    from landlearn.processing_provider.base import unreadable_input
+
+    class CPLE_AppDefinedError(Exception):  # noqa: N801 - GDAL's name, as rasterio raises it
+        pass
+
+    files = [("IMAGE_CHIP_FORMAT", "TIFF"), ("LABELS", "/d/cut.tif.gpkg"),
+             ("INPUT_RASTER", "/d/cut.tif"), ("MASK", "cut.tif")]
+    read = CPLE_AppDefinedError("Read or write failed. /d/cut.tif, band 1: IReadBlock failed "
+                                "at X offset 0, Y offset 0: TIFFReadEncodedTile() failed.")
+    assert unreadable_input(read, files).startswith("INPUT_RASTER: '/d/cut.tif' cannot be read")
+    assert unreadable_input(read, files[:1]).startswith("Reading a raster failed")
+    full = CPLE_AppDefinedError("libjpeg: Output file write error --- out of disk space?")
+    assert unreadable_input(full, files) is None
+    assert unreadable_input(ValueError("Read failed /d/cut.tif"), files) is None
+
+
+def test_a_damaged_raster_given_as_a_layer_is_named(provider, sample, tmp_path):
+    """The toolbox passes a layer, not a path: the file behind it is what GDAL names."""
+    import processing
+    from osgeo import gdal
+    from qgis.core import QgsProcessingException, QgsRasterLayer
+
+    damaged = tmp_path / "cut.tif"
+    gdal.Translate(str(damaged), str(sample / "nc_landsat7" / "landsat_multiband.tif"),
+                   creationOptions=["TILED=YES"])
+    with open(damaged, "r+b") as fh:
+        fh.truncate(damaged.stat().st_size // 8)
+    layer = QgsRasterLayer(str(damaged), "cut")
+    assert layer.isValid()
+    with pytest.raises(QgsProcessingException, match=r"^INPUT_RASTER: '.*cut\.tif' cannot be "
+                                                     r"read .*damaged or incomplete"):
+        processing.run("landlearn:rasterizelabels", {
+            "INPUT_RASTER": layer, "LABELS": str(sample / "nc_landsat7" / "strata.tif"),
+            "OUTPUT": str(tmp_path / "labels.tif")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif"]

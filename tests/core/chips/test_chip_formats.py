@@ -16,6 +16,8 @@ from landlearn.core.chips.training_data import read_training_data
 from landlearn.core.errors import InputError
 from landlearn.core.labels.base import LabelConfig
 
+T = rasterio.transform.from_origin(500000, 5000000, 10, 10)
+
 
 def test_format_names_and_what_each_holds():
     assert chip_format("png") is FORMATS["PNG"] and chip_format(" jpg") is FORMATS["JPEG"]
@@ -129,6 +131,61 @@ def test_jpeg_chips_are_close_with_the_same_missing_pixels_and_png_labels(s2_byt
     assert holes > 0
     data = read_training_data([str(tmp_path / "jpg")])
     assert len(data.chips) == jpg.chips
+    # the chips keep no NoData, so training applies none (a pixel compression moved onto
+    # the source's 0 was taken for a hole); the source's is kept apart
+    assert data.nodata_of(data.chips[0]) == [None, None, None]
+    manifest = json.loads((tmp_path / "jpg" / "landlearn_manifest.json").read_text())
+    assert manifest["nodata"] == [None] * 3 and manifest["source_nodata"] == [0, 0, 0]
+
+
+def test_png_keeps_the_nodata_value_and_the_same_missing_pixels(s2_bytes, tmp_path):
+    image, labels = s2_bytes
+    _export(image, labels, tmp_path / "tif")
+    _export(image, labels, tmp_path / "png", image_chip_format="PNG")
+    holes = 0
+    for ca, cb in zip(_chips(tmp_path / "tif"), _chips(tmp_path / "png")):
+        pa, ma = read_image_chip(str(tmp_path / "tif" / ca["image"]), 3, (96, 96))
+        pb, mb = read_image_chip(str(tmp_path / "png" / cb["image"]), 3, (96, 96))
+        np.testing.assert_array_equal(pa, pb)
+        np.testing.assert_array_equal(ma, mb)
+        holes += int(mb.any())
+        with rasterio.open(tmp_path / "png" / cb["image"]) as ds:
+            assert ds.nodata == 0
+    assert holes > 0
+    data = read_training_data([str(tmp_path / "png")])
+    assert data.nodata_of(data.chips[0]) == [0.0, 0.0, 0.0]
+
+
+def test_a_nodata_value_a_chip_cannot_hold_leaves_the_mask_to_tell(tmp_path):
+    """0.5 on uint8 was read back from a PNG as 0 (every 0 turned missing), and -9999 on
+    uint8 made rasterio refuse the TIFF chip with a traceback (review, stop 66)."""
+    from landlearn.core.chips.chip_writer import write_chip
+
+    data = np.arange(3 * 8 * 8, dtype=np.uint8).reshape(3, 8, 8)
+    valid = np.ones((8, 8), bool)
+    valid[0] = False
+    for nodata, driver, name in ((0.5, "PNG", "a.png"), (-9999.0, "GTiff", "b.tif"),
+                                 (300.0, "PNG", "c.png")):
+        write_chip(str(tmp_path / name), data, None, T, nodata, valid=valid,
+                   driver=driver)
+        pixels, missing = read_image_chip(str(tmp_path / name), 3, (8, 8))
+        np.testing.assert_array_equal(pixels, data)
+        np.testing.assert_array_equal(missing, ~valid)  # the mask, not a misread value
+
+
+def test_a_full_disk_during_a_png_or_jpeg_write_is_a_failed_write(tmp_path):
+    """PNG and JPEG are written on close, where GDAL's own error (no OSError, no errno)
+    was taken for a damaged input (review, stop 66)."""
+    from landlearn.core.chips.chip_writer import write_chip
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    data = np.full((3, 64, 64), 7, np.uint8)  # small once compressed: GDAL said nothing
+    for name, driver in (("x.png", "PNG"), ("x.jpg", "JPEG")):
+        os.symlink("/dev/full", tmp_path / name)
+        with pytest.raises(OSError, match=f"the chip '.*{name}' failed"):
+            write_chip(str(tmp_path / name), data, None, T, None,
+                       driver=driver)
 
 
 def test_rotated_copies_keep_their_turned_transform_in_png(s2_bytes, tmp_path):
