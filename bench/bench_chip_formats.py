@@ -69,7 +69,7 @@ def main() -> None:
                 for chip in td.chips:
                     read_image_chip(chip.image, td.band_count, td.tile_size)
                 reads[fmt].append(time.perf_counter() - t)
-                if fmt == "JPEG":  # how far the pixels moved, against the TIFF chips
+                if fmt == "JPEG" and k == 0:  # how far the pixels moved, against TIFF
                     ref = read_training_data([str(tmp / f"TIFF_{k}")])
                     diffs = []
                     for a, b in zip(ref.chips, td.chips):
@@ -77,8 +77,9 @@ def main() -> None:
                         pb, _ = read_image_chip(b.image, 3, td.tile_size)
                         diffs.append(np.abs(pa.astype(int) - pb.astype(int))[:, ~ma].mean())
                     jpeg_error = float(np.mean(diffs))
-                if k:  # keep the first run's folders only, for the JPEG comparison
-                    shutil.rmtree(out)
+            if k:  # the first run's folders only are kept (the JPEG comparison)
+                for fmt in FORMATS:
+                    shutil.rmtree(tmp / f"{fmt}_{k}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     with rasterio.open(image) as ds:
