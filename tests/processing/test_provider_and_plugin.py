@@ -399,7 +399,7 @@ def test_a_damaged_raster_given_as_a_layer_is_named(provider, sample, tmp_path):
     """The toolbox passes a layer, not a path: the file behind it is what GDAL names."""
     import processing
     from osgeo import gdal
-    from qgis.core import QgsProcessingException, QgsRasterLayer
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
 
     damaged = tmp_path / "cut.tif"
     gdal.Translate(str(damaged), str(sample / "nc_landsat7" / "landsat_multiband.tif"),
@@ -408,9 +408,16 @@ def test_a_damaged_raster_given_as_a_layer_is_named(provider, sample, tmp_path):
         fh.truncate(damaged.stat().st_size // 8)
     layer = QgsRasterLayer(str(damaged), "cut")
     assert layer.isValid()
-    with pytest.raises(QgsProcessingException, match=r"^INPUT_RASTER: '.*cut\.tif' cannot be "
-                                                     r"read .*damaged or incomplete"):
-        processing.run("landlearn:rasterizelabels", {
-            "INPUT_RASTER": layer, "LABELS": str(sample / "nc_landsat7" / "strata.tif"),
-            "OUTPUT": str(tmp_path / "labels.tif")})
+    # in the project, as a layer of the toolbox is, and taken out before the test ends: a
+    # layer Python still held at exit, whose GDAL dataset had failed a read, crashed the
+    # interpreter after the last test (heap corruption in GDAL's teardown)
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        with pytest.raises(QgsProcessingException, match=r"^INPUT_RASTER: '.*cut\.tif' cannot "
+                                                         r"be read .*damaged or incomplete"):
+            processing.run("landlearn:rasterizelabels", {
+                "INPUT_RASTER": layer, "LABELS": str(sample / "nc_landsat7" / "strata.tif"),
+                "OUTPUT": str(tmp_path / "labels.tif")})
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif"]
