@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -230,13 +231,28 @@ def unreadable_input(exc: BaseException, files: list[tuple[str, str]]) -> str | 
     if not (kinds & {"RasterioIOError", "RasterioError"}
             or any(k.startswith("CPLE_") for k in kinds)):
         return None
-    text = str(exc)
+    # rasterio 1.4 says "Read failed. See previous exception for details.": GDAL's words,
+    # with the file, are in the exception it chains
+    texts, seen = [], exc
+    while seen is not None and len(texts) < 5:
+        if str(seen) and str(seen) not in texts:
+            texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    text = " / ".join(texts)
     low = text.lower()
     # GDAL says "Read or write failed" of either: a write's own words decide
     if "read" not in low or any(w in low for w in WRITE_WORDS):
         return None
     named = sorted(((len(path), key, path) for key, path in files
                     if os.sep in path and path in text), reverse=True)
+    if not named:  # GDAL 3.10 names the file alone ('cut.tif, band 1: IReadBlock failed')
+        by_name = {}
+        for key, path in files:
+            base = os.path.basename(path)
+            if os.sep in path and len(base) > 3 and re.search(
+                    r"(?<![\w./\\-])" + re.escape(base) + r"(?![\w.-])", text):
+                by_name.setdefault(base, set()).add((key, path))
+        named = [(0, *next(iter(hits))) for hits in by_name.values() if len(hits) == 1]
     why = text[:240]
     if named:
         _, key, path = named[0]

@@ -421,3 +421,34 @@ def test_a_damaged_raster_given_as_a_layer_is_named(provider, sample, tmp_path):
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif"]
+
+
+def test_a_read_error_chained_as_rasterio_14_raises_it_is_named():
+    """rasterio 1.4: 'Read failed. See previous exception for details.', GDAL's message
+    (with the file) in the exception it chains (QGIS 3.40's trixie root)."""
+    from landlearn.processing_provider.base import unreadable_input
+
+    class CPLE_AppDefinedError(Exception):  # noqa: N801 - GDAL's name
+        pass
+
+    class RasterioIOError(Exception):
+        pass
+
+    try:
+        try:
+            raise CPLE_AppDefinedError("/d/cut.tif, band 1: IReadBlock failed at X offset 0, "
+                                       "Y offset 0: TIFFReadEncodedTile() failed.")
+        except CPLE_AppDefinedError as gdal_error:
+            raise RasterioIOError("Read failed. See previous exception for details.") \
+                from gdal_error
+    except RasterioIOError as exc:
+        said = unreadable_input(exc, [("INPUT_RASTER", "/d/cut.tif")])
+    assert said.startswith("INPUT_RASTER: '/d/cut.tif' cannot be read (Read failed. See "
+                           "previous exception for details. / /d/cut.tif, band 1: IReadBlock")
+    # GDAL 3.10 names the file without its folder: named when one input has that name
+    alone = CPLE_AppDefinedError("cut.tif, band 1: IReadBlock failed at X offset 0")
+    assert unreadable_input(alone, [("INPUT_RASTER", "/d/cut.tif"), ("LABELS", "/d/l.gpkg")]
+                            ).startswith("INPUT_RASTER: '/d/cut.tif' cannot be read")
+    assert unreadable_input(alone, [("INPUT_RASTER", "/d/cut.tif"), ("MASK", "/e/cut.tif")]
+                            ).startswith("Reading a raster failed")  # which one: not known
+    assert unreadable_input(alone, [("INPUT_RASTER", "/d/xcut.tif")]).startswith("Reading")
