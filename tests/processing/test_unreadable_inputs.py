@@ -1,0 +1,83 @@
+"""A GDAL read error mid-run named by the input whose file failed, never called a bug in
+LandLearn (processing_provider/base.unreadable_input)."""
+
+import pytest
+
+
+def test_unreadable_inputs_are_named_by_their_files_only():
+    """A GDAL read error names the input whose file it names (the longest path it holds),
+    never a choice whose word it happens to contain ('TIFF' in TIFFReadEncodedTile), and a
+    write error (a full disk) is no damaged input (review, stop 66)."""
+    from landlearn.processing_provider.base import unreadable_input
+
+    class CPLE_AppDefinedError(Exception):  # noqa: N801 - GDAL's name, as rasterio raises it
+        pass
+
+    files = [("IMAGE_CHIP_FORMAT", "TIFF"), ("LABELS", "/d/cut.tif.gpkg"),
+             ("INPUT_RASTER", "/d/cut.tif"), ("MASK", "cut.tif")]
+    read = CPLE_AppDefinedError("Read or write failed. /d/cut.tif, band 1: IReadBlock failed "
+                                "at X offset 0, Y offset 0: TIFFReadEncodedTile() failed.")
+    assert unreadable_input(read, files).startswith("INPUT_RASTER: '/d/cut.tif' cannot be read")
+    assert unreadable_input(read, files[:1]).startswith("Reading a raster failed")
+    full = CPLE_AppDefinedError("libjpeg: Output file write error --- out of disk space?")
+    assert unreadable_input(full, files) is None
+    assert unreadable_input(ValueError("Read failed /d/cut.tif"), files) is None
+
+
+def test_a_damaged_raster_given_as_a_layer_is_named(provider, sample, tmp_path):
+    """The toolbox passes a layer, not a path: the file behind it is what GDAL names."""
+    import processing
+    from osgeo import gdal
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer
+
+    damaged = tmp_path / "cut.tif"
+    gdal.Translate(str(damaged), str(sample / "nc_landsat7" / "landsat_multiband.tif"),
+                   creationOptions=["TILED=YES"])
+    with open(damaged, "r+b") as fh:
+        fh.truncate(damaged.stat().st_size // 8)
+    layer = QgsRasterLayer(str(damaged), "cut")
+    assert layer.isValid()
+    # in the project, as a layer of the toolbox is, and taken out before the test ends: a
+    # layer Python still held at exit, whose GDAL dataset had failed a read, crashed the
+    # interpreter after the last test (heap corruption in GDAL's teardown)
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        with pytest.raises(QgsProcessingException, match=r"^INPUT_RASTER: '.*cut\.tif' cannot "
+                                                         r"be read .*damaged or incomplete"):
+            processing.run("landlearn:rasterizelabels", {
+                "INPUT_RASTER": layer, "LABELS": str(sample / "nc_landsat7" / "strata.tif"),
+                "OUTPUT": str(tmp_path / "labels.tif")})
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif"]
+
+
+def test_a_read_error_chained_as_rasterio_14_raises_it_is_named():
+    """rasterio 1.4: 'Read failed. See previous exception for details.', GDAL's message
+    (with the file) in the exception it chains (QGIS 3.40's trixie root)."""
+    from landlearn.processing_provider.base import unreadable_input
+
+    class CPLE_AppDefinedError(Exception):  # noqa: N801 - GDAL's name
+        pass
+
+    class RasterioIOError(Exception):
+        pass
+
+    try:
+        try:
+            raise CPLE_AppDefinedError("/d/cut.tif, band 1: IReadBlock failed at X offset 0, "
+                                       "Y offset 0: TIFFReadEncodedTile() failed.")
+        except CPLE_AppDefinedError as gdal_error:
+            raise RasterioIOError("Read failed. See previous exception for details.") \
+                from gdal_error
+    except RasterioIOError as exc:
+        said = unreadable_input(exc, [("INPUT_RASTER", "/d/cut.tif")])
+    assert said.startswith("INPUT_RASTER: '/d/cut.tif' cannot be read (Read failed. See "
+                           "previous exception for details. / /d/cut.tif, band 1: IReadBlock")
+    # GDAL 3.10 names the file without its folder: named when one input has that name
+    alone = CPLE_AppDefinedError("cut.tif, band 1: IReadBlock failed at X offset 0")
+    assert unreadable_input(alone, [("INPUT_RASTER", "/d/cut.tif"), ("LABELS", "/d/l.gpkg")]
+                            ).startswith("INPUT_RASTER: '/d/cut.tif' cannot be read")
+    assert unreadable_input(alone, [("INPUT_RASTER", "/d/cut.tif"), ("MASK", "/e/cut.tif")]
+                            ).startswith("Reading a raster failed")  # which one: not known
+    assert unreadable_input(alone, [("INPUT_RASTER", "/d/xcut.tif")]).startswith("Reading")
