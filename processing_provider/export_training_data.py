@@ -29,8 +29,9 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
     HELP = (
         "Cuts an image and its labels into georeferenced chip pairs for training a pixel "
         "classifier, in the Esri 'Classified Tiles' layout that ArcGIS Pro writes and "
-        "arcgis.learn reads: images/ and labels/ GeoTIFF chips (image chips keep the source "
-        "data type and NoData; edge chips are padded with NoData and label 0), map.txt, "
+        "arcgis.learn reads: images/ and labels/ chips, GeoTIFF unless IMAGE_CHIP_FORMAT "
+        "says PNG or JPEG (image chips keep the source data type and NoData, JPEG a mask "
+        "instead; edge chips are padded with NoData and label 0), map.txt, "
         "esri_accumulated_stats.json (class pixel counts, band statistics over valid pixels), "
         "esri_model_definition.emd, plus landlearn_manifest.json with each chip's position, "
         "class histogram and spatial block, so training can validate on whole areas.\n\n"

@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.crs import CRS
 
 from ..files import free_bytes
 from ..geo.classes import ClassInfo, colormap
@@ -61,27 +62,40 @@ def write_chip(path: str, data: np.ndarray, crs, transform: Affine, nodata: floa
         raise _failed_write(path, data, f"written short: {os.path.getsize(path)} of "
                                         f"{data.nbytes} bytes")
     if driver != "GTiff":
-        _read_back(path, data)
+        _read_back(path, data, crs, transform, valid if mask else None, driver == "PNG")
 
 
-def _read_back(path: str, data: np.ndarray) -> None:
-    """A PNG or JPEG chip decoded to its last row: GDAL writes them on close and does not
-    report a flush that failed there (a full disk left a small chip empty without an
-    error), and their size says nothing. About a sixth of the export's time on 8-bit RGB
-    (bench_chip_formats)."""
-    from rasterio.windows import Window
-
+def _read_back(path: str, data: np.ndarray, crs, transform: Affine,
+               valid: np.ndarray | None, lossless: bool) -> None:
+    """A PNG or JPEG chip decoded whole and compared with what was written: GDAL writes
+    them on close and does not report a flush that failed there (a full disk left a small
+    chip empty without an error), and their size says nothing. A JPEG cut short decodes
+    without an error (libjpeg only warns, and fills the lost rows with grey; its mask,
+    kept after the image, is then lost without a word), and a lost or emptied sidecar
+    (the `.aux.xml` holding the georeferencing, the `.msk` beside a PNG) leaves a chip
+    that reads, wrongly placed or with its missing pixels as data. So: libjpeg's warnings
+    are errors here, and the pixels (PNG: exactly), the mask, the CRS and the transform
+    must be those written. About a sixth of the export's time on 8-bit RGB
+    (bench_chip_formats): decoding to the last row decodes every row before it."""
+    why = "the file written cannot be read back whole"
     try:
-        with rasterio.open(path) as ds:
-            ok = (ds.count, ds.height, ds.width) == data.shape
-            if ok:
-                ds.read(ds.count, window=Window(0, ds.height - 1, ds.width, 1))
+        with rasterio.Env(GDAL_ERROR_ON_LIBJPEG_WARNING=True), rasterio.open(path) as ds:
+            if (ds.count, ds.height, ds.width) != data.shape:
+                raise _failed_write(path, data, why)
+            pixels = ds.read()
+            if lossless and not np.array_equal(pixels, data):
+                why = "its pixels read back differ"
+            elif valid is not None and not np.array_equal(ds.read_masks(1) > 0, valid):
+                why = "its mask read back differs (a lost .msk or a cut JPEG)"
+            elif ds.crs != (CRS.from_user_input(crs) if crs else None) or not np.allclose(
+                    tuple(ds.transform)[:6], tuple(transform)[:6], rtol=1e-9, atol=1e-9):
+                why = "its georeferencing read back differs (a lost .aux.xml)"
+            else:
+                return
     except Exception as exc:  # noqa: BLE001 - narrowed by _gdal_failure
         if not _gdal_failure(exc):
             raise
-        ok = False
-    if not ok:
-        raise _failed_write(path, data, "the file written cannot be read back whole")
+    raise _failed_write(path, data, why)
 
 
 def held_nodata(nodata: float | None, dtype: np.dtype) -> float | None:

@@ -100,9 +100,9 @@ def _open_image(config: ExportConfig, progress: Progress) -> tuple[RasterSource,
     return image, inside
 
 
-def _image_nodata(image: RasterSource, progress: Progress) -> float | None:
+def _image_nodata(image: RasterSource, progress: Progress, kept: bool = True) -> float | None:
     values = {v for v in image.nodata if v is not None}
-    if len(values) > 1:
+    if len(values) > 1 and kept:  # JPEG chips record none: their mask tells
         progress.warning(f"The selected bands have different NoData values {sorted(values)}; "
                          f"chip files record {image.nodata[0]} (GeoTIFF holds one per file), "
                          "the folder's description each band's own (LandLearn's training "
@@ -202,8 +202,8 @@ def _export_with(config: ExportConfig, image: RasterSource, labels, area: Window
         progress.warning(f"MIN_LABELED_FRACTION ({config.min_labeled_fraction:g}) has no "
                          "effect with OUTPUT_NOFEATURE_TILES: chips without labels are kept, "
                          "and so are chips with fewer labels than that share.")
-    nodata = _image_nodata(image, progress)
     fmt = chip_format(config.image_chip_format)
+    nodata = _image_nodata(image, progress, fmt.nodata_kept)
     desc = ExportDescription(
         source=config.input_raster, source_bands=list(image.bands),
         source_band_count=image.source_count, source_scaling=image.scaling,

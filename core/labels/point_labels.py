@@ -19,7 +19,7 @@ from rasterio.features import rasterize
 from ..errors import InputError
 from ..geo.grid import Grid, crs_units
 
-__all__ = ["PointDiscs", "check_radius", "point_cells"]
+__all__ = ["PointDiscs", "check_radius", "point_cells", "point_owners"]
 
 
 def check_radius(radius: float, grid: Grid) -> None:
@@ -114,3 +114,11 @@ def point_cells(geoms: list[dict], values, grid: Grid
     col, row = inverse * (np.asarray(xs, np.float64), np.asarray(ys, np.float64))
     return (np.floor(row).astype(np.int64), np.floor(col).astype(np.int64),
             np.asarray(vals, np.int64))
+
+
+def point_owners(geoms: list[dict]) -> np.ndarray:
+    """Per point of ``point_cells``, the index of the feature it belongs to: a MultiPoint
+    feature holds several, so points and features are counted apart (Assess Accuracy's
+    warning of points off the map compared the two)."""
+    sizes = [len(g["coordinates"]) if g.get("type") == "MultiPoint" else 1 for g in geoms]
+    return np.repeat(np.arange(len(geoms), dtype=np.int64), sizes)

@@ -25,7 +25,7 @@ from ..progress import Progress
 from .base import LabelConfig, zero_outside
 from .geometry_fixes import DENSIFY_PIXELS, densify, disc, made_valid, solid
 from .layer_crs import image_box, transformer
-from .point_labels import PointDiscs, check_radius, point_cells
+from .point_labels import PointDiscs, check_radius, point_cells, point_owners
 from .text_classes import (
     MAX_TEXT_CLASSES,
     _code,
@@ -337,6 +337,10 @@ class VectorLabels:
     def point_cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Each point's (rows, cols, values) when the layer holds points only (point_labels)."""
         return point_cells(self.geoms, self.values, self.grid)
+
+    def point_owners(self) -> np.ndarray:
+        """The feature (0..n-1 of those read) each of ``point_cells``' points belongs to."""
+        return point_owners(self.geoms)
 
     def close(self) -> None:
         pass

@@ -188,6 +188,58 @@ def test_a_full_disk_during_a_png_or_jpeg_write_is_a_failed_write(tmp_path):
                        driver=driver)
 
 
+class _CutOnClose:
+    """rasterio as chip_writer sees it, except that a file opened for writing is damaged
+    right after GDAL closes it: what a flush that failed there (a full disk) leaves."""
+
+    def __init__(self, damage):
+        self.damage = damage
+
+    def __getattr__(self, name):
+        return getattr(rasterio, name)
+
+    def open(self, path, mode="r", **kw):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def opened():
+            with rasterio.open(path, mode, **kw) as ds:
+                yield ds
+            if mode == "w":
+                self.damage(path)
+        return opened()
+
+
+def _cut(path, keep=0.8):
+    with open(path, "r+b") as f:
+        f.truncate(int(os.path.getsize(path) * keep))
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # the lost .aux.xml
+@pytest.mark.parametrize("name, driver, damage", [
+    ("cut.jpg", "JPEG", _cut),  # libjpeg fills the lost rows with grey, only a warning
+    ("nomask.png", "PNG", lambda p: _cut(p + ".msk", 0)),  # missing pixels read as data
+    ("noplace.png", "PNG", lambda p: _cut(p + ".aux.xml", 0)),  # no CRS, no transform
+])
+def test_a_chip_cut_short_on_close_is_a_failed_write(monkeypatch, tmp_path, name, driver,
+                                                     damage):
+    """Decoding the last row passed a JPEG cut short (its mask, after the image, lost)
+    and a PNG whose .msk or .aux.xml was lost or empty (review, stop 67)."""
+    from landlearn.core.chips import chip_writer
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 250, (3, 64, 64)).astype(np.uint8)
+    valid = np.ones((64, 64), bool)
+    valid[:, 50:] = False  # padding without NoData: a mask tells it
+    write_chip = chip_writer.write_chip
+    write_chip(str(tmp_path / ("ok_" + name)), data, "EPSG:32633", T, None, valid=valid,
+               driver=driver)  # intact, it passes the check
+    monkeypatch.setattr(chip_writer, "rasterio", _CutOnClose(damage))
+    with pytest.raises(OSError, match=f"the chip '.*{name}' failed"):
+        write_chip(str(tmp_path / name), data, "EPSG:32633", T, None, valid=valid,
+                   driver=driver)
+
+
 def test_rotated_copies_keep_their_turned_transform_in_png(s2_bytes, tmp_path):
     image, labels = s2_bytes
     _export(image, labels, tmp_path / "tif", rotation_angle=45)

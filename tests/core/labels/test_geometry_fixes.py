@@ -66,6 +66,9 @@ def test_overlapping_parts_are_made_valid_as_their_union_on_any_geos():
     "POLYGON((0 0,10 0,10 10,0 10,0 0),(1 1,5 1,5 5,1 5,1 1),(3 3,7 3,7 7,3 7,3 3))",  # holes
     "POLYGON((0 0,4 0,4 4,0 4,0 0),(2 2,6 2,6 3,2 3,2 2))",  # a hole past its shell
     "POLYGON((0 0,2 2,2 0,0 2,0 0))",  # a ring that crosses itself
+    # a ring round a square and back round its hole: plain MakeValid of the ring gave 64
+    "POLYGON((0 0,10 0,10 10,0 10,0 0,2 2,8 2,8 8,2 8,2 2,0 0))",
+    "MULTIPOLYGON(((0 0,2 2,2 0,0 2,0 0)),((1 0,3 0,3 2,1 2,1 0)))",  # a bow tie on a part
 ])
 def test_the_fallback_gives_the_structure_methods_area(wkt):
     """Where GEOS lacks the "structure" method (before 3.10), rings made valid one by one

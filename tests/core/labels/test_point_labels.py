@@ -73,3 +73,15 @@ def test_nc_field_points_keep_their_own_class_under_wide_discs(shared):
     wrong = [(r, c) for (r, c), v in last.items() if arr[r, c] != v]
     assert len(last) > 500 and not wrong
     assert any("meet a disc of another class" in m for m in progress.warnings)
+
+
+def test_each_point_knows_its_feature():
+    """MultiPoint features hold several points: Assess Accuracy counts points and features
+    apart through these owners."""
+    from landlearn.core.labels.point_labels import point_owners
+
+    geoms = [{"type": "MultiPoint", "coordinates": [(0, 0), (1, 1), (2, 2)]},
+             {"type": "Point", "coordinates": (5, 5)},
+             {"type": "MultiPoint", "coordinates": [(3, 3)]}]
+    assert point_owners(geoms).tolist() == [0, 0, 0, 1, 2]
+    assert point_owners([]).tolist() == []
