@@ -217,7 +217,36 @@ def input_files(alg, parameters: dict, context) -> list[tuple[str, str]]:
                 layer = None
             if layer is not None:
                 out.append((name, layer.source().split("|")[0]))
+    # a VRT's sources (a mosaic of tiles): GDAL's message names the tile that failed
+    for name, path in list(out):
+        if path.lower().endswith(".vrt"):
+            out.extend((name, source) for source in _vrt_sources(path))
     return out
+
+
+def _vrt_sources(path: str, most: int = 100_000) -> list[str]:
+    """The files a VRT reads (GDAL's own list, without opening them), or none."""
+    from osgeo import gdal
+
+    if not os.path.isfile(path):
+        return []
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = gdal.OpenEx(path, gdal.OF_RASTER)
+        files = (ds.GetFileList() or []) if ds is not None else []
+    except RuntimeError:  # exceptions on (QGIS 3.40's bindings): an unreadable VRT
+        files = []
+    finally:
+        gdal.PopErrorHandler()
+    own = os.path.abspath(path)
+    return [f for f in files[:most] if not os.path.abspath(f).startswith(own)]
+
+
+def _is_path(value: str) -> bool:
+    """A parameter value that names a file: with a folder in either separator (QGIS gives
+    Windows paths as C:/..., which os.sep, a backslash there, missed), or a file that exists
+    under a bare name typed to qgis_process. Not a choice word such as TIFF."""
+    return "/" in value or "\\" in value or os.path.isfile(value)
 
 
 def unreadable_input(exc: BaseException, files: list[tuple[str, str]]) -> str | None:
@@ -244,19 +273,20 @@ def unreadable_input(exc: BaseException, files: list[tuple[str, str]]) -> str | 
     if "read" not in low or any(w in low for w in WRITE_WORDS):
         return None
     named = sorted(((len(path), key, path) for key, path in files
-                    if os.sep in path and path in text), reverse=True)
+                    if _is_path(path) and path in text), reverse=True)
     if not named:  # GDAL 3.10 names the file alone ('cut.tif, band 1: IReadBlock failed')
         by_name = {}
         for key, path in files:
-            base = os.path.basename(path)
-            if os.sep in path and len(base) > 3 and re.search(
+            base = re.split(r"[/\\]", path)[-1]
+            if _is_path(path) and len(base) > 3 and re.search(
                     r"(?<![\w./\\-])" + re.escape(base) + r"(?![\w.-])", text):
                 by_name.setdefault(base, set()).add((key, path))
         named = [(0, *next(iter(hits))) for hits in by_name.values() if len(hits) == 1]
     why = text[:240]
     if named:
         _, key, path = named[0]
-        return (f"{key}: '{path}' cannot be read ({why}): the file is damaged or "
+        what = f"a file in '{path}'" if os.path.isdir(path) else f"'{path}'"
+        return (f"{key}: {what} cannot be read ({why}): the file is damaged or "
                 "incomplete; check it with gdalinfo -checksum, or download or write it again")
     return (f"Reading a raster failed ({why}). A file is damaged, incomplete or missing (a "
             "VRT's source file?); check the inputs with gdalinfo -checksum. If they read "
@@ -268,6 +298,11 @@ def _number(value: float) -> str:
     4.29497e+06), others to 15 digits."""
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 \
         else f"{value:.15g}"
+
+
+# what QGIS's parameterAsInt holds (a C++ int): TILE_SIZE_X=3000000000 was read as 0, and
+# the automatic chip size chosen without a word (a qgis_process sweep, stop 67)
+INT_LOW, INT_HIGH = -(2**31), 2**31 - 1
 
 
 def numbers_out_of_range(alg, parameters: dict) -> str | None:
@@ -287,8 +322,12 @@ def numbers_out_of_range(alg, parameters: dict) -> str | None:
         except ValueError:
             return f"{name}: '{str(value)[:40]}' is not a number"
         low, high = definition.minimum(), definition.maximum()
-        bounded_low, bounded_high = low > -1e300, high < 1e300
         whole = definition.dataType() == QgsProcessingParameterNumber.Type.Integer
+        bounded_low, bounded_high = low > -1e300, high < 1e300
+        if whole and not INT_LOW <= number <= INT_HIGH:
+            # QGIS reads a whole number into 32 bits: 3000000000 became 0, unsaid
+            low, high = max(low, INT_LOW), min(high, INT_HIGH)
+            bounded_low = bounded_high = True
         if not math.isfinite(number):  # int(inf) raised OverflowError here, a traceback
             return f"{name}: {str(value)[:40]} is not a finite number"
         shown = _number(number)

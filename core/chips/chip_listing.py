@@ -33,7 +33,9 @@ def load_json(path: str) -> dict:
     try:
         got = read_small_json(path, MAX_JSON)
     except (OSError, ValueError) as exc:
-        raise InputError(PARAM, f"'{path}' cannot be read as JSON: {str(exc)[:200]}") from None
+        raise InputError(PARAM, f"'{path}' cannot be read as JSON ({str(exc)[:200]}): the "
+                         "folder is damaged or incomplete; export the training data again, or "
+                         "copy the folder whole") from None
     if not isinstance(got, dict):
         raise InputError(PARAM, f"'{path}' holds a JSON {type(got).__name__}, not the object "
                          "Export Training Data writes; export the training data again")

@@ -175,6 +175,9 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
     with source:
         if not objects:  # the tile fitted to the area (tiling.geometry)
             tile, pad = geometry(config, info, area)
+            if config.tile_size and tile < config.tile_size:
+                progress.info(f"TILE_SIZE {config.tile_size} px is larger than the area "
+                              f"with its padding: one tile of {tile} px covers it.")
         _check_before_work(config, info, source, area, tile, pad, progress)
         batch = 1 if objects else batch_size(config, device, tile, info)
         core = tile - 2 * pad

@@ -107,6 +107,11 @@ class TrainConfig:
                 or not 0 <= self.background_value <= 255:
             raise InputError("background_value", f"{str(self.background_value)[:20]} is not a "
                              "class value: use 1..255, or 0 to leave unlabelled pixels out")
+        odd = [v for v in self.ignore_classes
+               if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 255]
+        if odd:  # 300 or -4 ignored nothing, unsaid (a qgis_process sweep, stop 67)
+            raise InputError("ignore_classes", f"{odd[:5]} are not class values: label chips "
+                             "hold 0..255; give values of the training classes, comma-separated")
         if self.background_value and self.background_value in self.ignore_classes:
             raise InputError("background_value", f"{self.background_value} is in "
                              "IGNORE_CLASSES too: take it out there, or choose another value")

@@ -70,6 +70,10 @@ class TrainResult:
     members: list = field(default_factory=list)
 
 
+def _unused(classes) -> int:
+    return min(set(range(1, 256)) - {c.value for c in classes} or {255})
+
+
 def _class_values(data, ignore: tuple[int, ...]) -> list[int]:
     values = [c.value for c in data.classes if c.value not in ignore]
     if len(values) < 2:
@@ -81,7 +85,13 @@ def _class_values(data, ignore: tuple[int, ...]) -> list[int]:
                          f"only {len(values)} class remains to learn "
                          f"({[c.name for c in data.classes]}, ignoring {list(ignore)}); a "
                          "segmentation model needs at least two classes"
-                         + (f"; {arcgis_background(foreign)}" if foreign and not took else ""))
+                         + (f"; {arcgis_background(foreign)}" if foreign and not took else
+                            "" if took else
+                            # one class (buildings): what they are learnt against is the
+                            # unlabelled ground, which only BACKGROUND_VALUE trains
+                            f"; set BACKGROUND_VALUE (a value no class uses, e.g. "
+                            f"{_unused(data.classes)}) to train the unlabelled pixels as a "
+                            "class of their own, or label a second class"))
     return values
 
 
@@ -129,6 +139,11 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
     t0 = time.perf_counter()
     data = with_background(read_training_data(config.training_data, progress),
                            config.background_value, progress)
+    absent = sorted(set(config.ignore_classes) - {c.value for c in data.classes} - {0})
+    if absent:  # a typo for a class that is there would otherwise pass unnoticed
+        progress.warning(f"IGNORE_CLASSES: {absent} are not classes of the training data "
+                         f"({', '.join(f'{c.value} {c.name}' for c in data.classes)}); "
+                         "nothing is left out for them")
     values = _class_values(data, config.ignore_classes)
     names = [c.name for c in data.classes if c.value in values]
     chips = ChipData(data, values, config.background_value)

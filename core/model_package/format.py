@@ -198,8 +198,15 @@ def check_model_output(package: str, inputs: dict, parameter: str = "output_mode
     if not package or not package.lower().endswith(".dlpk"):
         raise InputError(parameter, f"'{package}' is not a .dlpk path; use a name ending in .dlpk")
     check_distinct(inputs, {parameter: package})
-    check_replaceable_folder(report_folder(package), parameter, "report folder",
-                             legacy_report_files, algorithm="report")
+    report = report_folder(package)
+    if os.path.lexists(report) and not os.path.isdir(report):
+        # found only after training, which then failed with the package written beside it
+        # and advice to 'choose a folder' the user never chose (a qgis_process sweep, stop 67)
+        raise InputError(parameter, f"'{report}' is a file, where the package's report folder "
+                         "goes (the package's name with _report); move that file, or choose "
+                         "another name for the package")
+    check_replaceable_folder(report, parameter, "report folder", legacy_report_files,
+                             algorithm="report")
 
 
 @terminable  # run after training returned, outside its guard: a SIGTERM left the staging

@@ -102,6 +102,10 @@ def test_numbers_out_of_range_name_the_range(sample, tmp_path):
                         ("MIN_SEGMENT_SIZE=2.5", "MIN_SEGMENT_SIZE: 2.5 is not a whole number"),
                         ("MAX_SEGMENT_SIZE=-1", "MAX_SEGMENT_SIZE: -1 is out of range; use at "
                                                 "least 0"),
+                        # past 32 bits QGIS read 0 (TILE_SIZE_X=3000000000 became the
+                        # automatic size, unsaid; a qgis_process sweep, stop 67)
+                        ("MAX_SEGMENT_SIZE=3000000000", "MAX_SEGMENT_SIZE: 3000000000 is out "
+                                                        "of range; use 0..2147483647"),
                         # int(inf) raised OverflowError inside QGIS's check: a traceback
                         ("MIN_SEGMENT_SIZE=inf", "MIN_SEGMENT_SIZE: inf is not a finite number")):
         run = qgis_process("run", "landlearn:segment", "--", image, given, out)

@@ -36,7 +36,8 @@ def test_a_description_that_is_not_an_object_is_refused(tmp_path):
     with pytest.raises(InputError, match="^TRAINING_DATA: .*JSON list, not the object"):
         load_json(str(tmp_path / "m.json"))
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(InputError, match="cannot be read as JSON"):
+    with pytest.raises(InputError, match="cannot be read as JSON .* export the training data "
+                                         "again"):
         load_json(str(tmp_path / "bad.json"))
 
 

@@ -71,6 +71,19 @@ def test_small_rasters_and_other_settings_keep_their_tile():
     assert 256 <= tile < 400
 
 
+def test_a_tile_size_larger_than_the_area_is_cut_to_cover_it():
+    """TILE_SIZE=8192 on a 384 px raster: a network pass over 8192 x 8192 px of which 98%
+    is fill, killed for memory on a 24 GB machine (a qgis_process sweep, stop 67). The
+    tile becomes the smallest that holds the area with its padding."""
+    assert geometry(_config(tile_size=8192), _info(), _area(384, 384)) == (448, 32)
+    assert geometry(_config(tile_size=8192, padding=100), _info(), _area(384, 300)) == \
+        (608, 100)
+    assert geometry(_config(tile_size=8192), _info(kind="classical", padding=0),
+                    _area(10, 40)) == (64, 0)  # 40 px, in 32s
+    assert geometry(_config(tile_size=320), _info(), _area(4096, 4096)) == (320, 32)  # kept
+    assert geometry(_config(tile_size=8192), _info()) == (8192, 32)  # no area: as given
+
+
 def test_a_weighted_blends_strip_is_a_blocks_wide_on_dask():
     """A 175,000 px wide mosaic with 10 classes: one process would keep a 4 GB strip, so
     weighted blending is refused there; on Dask a worker keeps its block's width only

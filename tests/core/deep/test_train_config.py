@@ -22,6 +22,9 @@ def test_config_is_checked_before_anything_is_read(tmp_path):
                          (dict(radiometric_jitter=float("nan")), "^RADIOMETRIC_JITTER"),
                          (dict(freeze=True), "^FREEZE: keeps a pretrained encoder"),
                          (dict(background_value=300), "^BACKGROUND_VALUE: 300 is not"),
+                         # ignored nothing, unsaid (a qgis_process sweep, stop 67)
+                         (dict(ignore_classes=(0, 300, -4)), r"^IGNORE_CLASSES: \[300, -4\] "
+                                                             "are not class values"),
                          (dict(output_model=str(tmp_path / "m.pth")), "^OUTPUT_MODEL")):
         with pytest.raises(InputError, match=message):
             TrainConfig(**{**base, **bad}).validate()

@@ -204,8 +204,13 @@ def test_bad_training_input(chips, tmp_path, sample):
                                       tile_size_x=64, tile_size_y=64, stride_x=64, stride_y=64))
     with pytest.raises(InputError, match="^TRAINING_DATA: .* has 5 bands but .* has 10"):
         train_model(TrainConfig((str(chips), str(other)), str(tmp_path / "m.dlpk")))
+    progress = RecordingProgress()
     with pytest.raises(InputError, match="^IGNORE_CLASSES: only 1 class remains"):
-        train_model(quick_config(chips, tmp_path / "m.dlpk", ignore_classes=(0, 1, 2, 3, 4, 5, 6, 7)))
+        train_model(quick_config(chips, tmp_path / "m.dlpk",
+                                 ignore_classes=(0, 1, 2, 3, 4, 5, 6, 7, 99)), progress)
+    # a value that is no class of the chips (a typo) is said (a qgis_process sweep, stop 67)
+    assert any(w.startswith("IGNORE_CLASSES: [99] are not classes of the training data")
+               for w in progress.warnings), progress.warnings
     with pytest.raises(InputError, match="^DEVICE: CUDA was requested"):
         if torch.cuda.is_available():
             raise InputError("device", "CUDA was requested (skipped: a GPU is present)")
@@ -352,6 +357,9 @@ def test_the_classes_to_learn_leave_the_ignored_ones_out():
     with pytest.raises(InputError, match="^TRAINING_DATA: only 1 class remains to learn") as e:
         _class_values(one, (0,))
     assert "ArcGIS" not in str(e.value)
+    # LandLearn's own one-class export (buildings): the fix named (a qgis_process sweep)
+    assert "set BACKGROUND_VALUE (a value no class uses, e.g. 1) to train the unlabelled " \
+        "pixels" in str(e.value)
     # buildings exported by ArcGIS Pro: arcgis.learn trains them against its 0, LandLearn
     # cannot, and says why
     one.foreign = ["/data/buildings"]

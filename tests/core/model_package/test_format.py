@@ -127,3 +127,9 @@ def test_the_report_unpacks_beside_the_package_and_replaces_only_its_own(tmp_pat
         check_model_output("x.pth", {})
     with pytest.raises(InputError, match="^OUTPUT_MODEL: .* is the input TRAINING_DATA"):
         check_model_output(str(out), {"training_data": str(out)})
+    # a file named as the report folder: refused before training, not after it (when the
+    # package was already written; a qgis_process sweep, stop 67)
+    (tmp_path / "n_report").write_text("x")
+    with pytest.raises(InputError, match="^OUTPUT_MODEL: '.*n_report' is a file, where the "
+                                         "package's report folder goes .* move that file"):
+        check_model_output(str(tmp_path / "n.dlpk"), {})
