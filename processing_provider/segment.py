@@ -83,7 +83,8 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             QgsProcessingParameterNumber.Type.Double, defaultValue=0.1, minValue=0.0,
             maxValue=9.99),
             "A mode search stops when a step is shorter than this, in kernel units "
-            "(Orfeo ToolBox's thres), 0..10.", advanced=True)
+            "(Orfeo ToolBox's thres), 0 up to 10 (10 itself excluded: 9.99 at most).",
+            advanced=True)
         self.add(QgsProcessingParameterNumber(
             "MAX_ITERATIONS", self.tr("Maximum iterations (joint)"),
             QgsProcessingParameterNumber.Type.Integer, defaultValue=100, minValue=1,

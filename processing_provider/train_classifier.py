@@ -74,9 +74,9 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             "raster): one sample per segment instead of per pixel.")
         self.add(QgsProcessingParameterString(
             "SEGMENT_ATTRIBUTES", self.tr("Segment attributes (with a segmented raster)"),
-            defaultValue="COLOR;MEAN"),
+            defaultValue="COLOR;MEAN", optional=True),
             "What describes a segment, separated by ';': COLOR, MEAN, STD, COUNT, COMPACTNESS, "
-            "RECTANGULARITY (ArcGIS's names and default).", advanced=True)
+            "RECTANGULARITY (ArcGIS's names and default; empty: the default).", advanced=True)
         self.add_seed("Seed of the sampling, the folds and the classifier.")
         add_model_output(self, "Model report (HTML)")
 

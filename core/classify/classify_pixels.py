@@ -195,7 +195,8 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
             else:
                 skipped = stream_tiles(config, source, area, tile, pad, batch, predictor,
                                        outputs, progress, n_tiles, timings)
-            _said_if_empty(source, n_tiles, skipped, progress)
+            _said_if_empty(source, n_tiles, skipped, progress,
+                           config.segmented_raster if objects else None)
         counts = outputs.class_counts
     return ClassifyResult(config.output, config.output_confidence, config.output_probabilities,
                           int(area.width), int(area.height), n_tiles, skipped,
@@ -203,10 +204,18 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                           dict(zip(info.class_values, info.class_names)), timings)
 
 
-def _said_if_empty(source, n_tiles: int, skipped: int, progress: Progress) -> None:
+def _said_if_empty(source, n_tiles: int, skipped: int, progress: Progress,
+                   segments: str | None = None) -> None:
     """A map of NoData only is written (the run did what was asked), but said, with the
-    band to blame where one holds no value."""
-    if n_tiles and skipped >= n_tiles:
+    band to blame where one holds no value. With segments a tile is skipped where either
+    the raster or the segments hold nothing: the raster was blamed for a segmented raster
+    of 0s (a qgis_process sweep, stop 67)."""
+    if n_tiles and skipped >= n_tiles and segments:
+        progress.warning(f"The map holds no class: no tile holds both data in the raster and "
+                         f"a segment in SEGMENTED_RASTER '{segments}' (ids 0 and its NoData are "
+                         "no segment); check that the segments cover the raster, and both "
+                         "NoData values")
+    elif n_tiles and skipped >= n_tiles:
         progress.warning(all_nodata_words(
             source, "The map holds no class: every tile of the raster is NoData",
             "fill those bands, or train a model without them (Export Training Data's BANDS)"))

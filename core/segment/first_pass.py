@@ -14,6 +14,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..geo.grid import count_tiles, pad_window, tile_windows
+from ..geo.raster import band_nodata
 from ..progress import check, track
 from ..uninterrupted import uninterrupted
 from .graph import index_dtype, local_components, squared_distance, unique_pairs
@@ -48,6 +49,7 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
     above: dict[int, tuple] = {}  # tile column -> (labels, filtered) of its last row
     n = count_tiles(area, (core, core))
     spool = StatsSpool(os.path.dirname(labels_path), len(offset), idt, not same, settle)
+    partial = 0  # pixels with data where a band holds its own NoData value
     with spool, rasterio.open(labels_path, "w", **profile) as out:
         left = None
 
@@ -66,6 +68,9 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
             for inner, (f, v, raw, xs) in track(tiles, progress, n):
                 h, w = int(inner.height), int(inner.width)
                 r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
+                holes = band_nodata(raw, src.nodata)
+                if holes is not None:
+                    partial += int(np.count_nonzero(holes.any(axis=0) & v))
                 lab, count, s, rs, first, p, dec = tile_segments(
                     local_components(f, v, join), xs, None if same else raw, r0, c0, width, settle)
                 if dec is not None:
@@ -86,8 +91,23 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
                 above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
                 next_id += m
                 # not alive beside the tile after next (the next one is being filtered)
-                del f, v, raw, xs, lab, g, s, rs, p, dec
+                del f, v, raw, xs, lab, g, s, rs, p, dec, holes
+        if partial:
+            _say_partial(partial, src, progress)
         return spool.finish()
+
+
+def _say_partial(partial: int, src, progress) -> None:
+    """A pixel is data where any band is (as everywhere in LandLearn: a dark water pixel
+    whose red alone is 0 holds data), so a band's own NoData value there is segmented and
+    averaged as a value: one band's -99999 hole made means of -27168 with no word (a
+    qgis_process sweep, stop 67). Said, with the ways round it."""
+    progress.warning(f"{partial:,} pixels hold data in some bands and their NoData value "
+                     f"({', '.join(f'{v:g}' for v in src.nodata if v is not None)}) in others; "
+                     "Segment takes that value as data there (it enters the filter and the "
+                     "segments' means). Leave such bands out (BAND_INDEXES), fill their holes "
+                     "(GDAL's Fill nodata), or give the raster a mask of the pixels to leave "
+                     "out")
 
 
 def ahead(work, items, stop=lambda: None, halt: threading.Event | None = None):

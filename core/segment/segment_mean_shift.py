@@ -159,8 +159,8 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
     if config.method not in METHODS:
         raise InputError("method", f"'{config.method}' is not one of {', '.join(METHODS)}")
     if not 0 <= config.threshold < 10:
-        raise InputError("threshold", f"{config.threshold} is not in 0..10 (kernel units; "
-                         "0.1 as Orfeo ToolBox)")
+        raise InputError("threshold", f"{config.threshold} is not 0 or more and under 10 "
+                         "(kernel units; 0.1 as Orfeo ToolBox)")
     if not 1 <= config.max_iterations <= 1000:
         raise InputError("max_iterations", f"{config.max_iterations} is not in 1..1000")
     if config.max_segment_size and config.max_segment_size < max(config.min_segment_size, 4):

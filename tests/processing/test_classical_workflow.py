@@ -224,6 +224,11 @@ def test_object_based_train_and_classify(provider, sample, tmp_path):
                        f"OUTPUT_MODEL={tmp_path / 'obj.dlpk'}")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "segments over 7 classes" in out.stdout
+    # left empty: the default, not QGIS's bare 'Incorrect parameter value' (a sweep, stop 67)
+    empty = qgis_process("run", "landlearn:trainclassifier", "--",
+                         *[f"{k}={v}" for k, v in params.items()], f"SEGMENTED_RASTER={segs}",
+                         "SEGMENT_ATTRIBUTES=", f"OUTPUT_MODEL={tmp_path / 'default.dlpk'}")
+    assert empty.returncode == 0, empty.stdout + empty.stderr
     processing.run("landlearn:classifypixels", {
         "INPUT_RASTER": params["INPUT_RASTER"], "MODEL": str(tmp_path / "obj.dlpk"),
         "SEGMENTED_RASTER": str(segs), "OUTPUT": str(tmp_path / "obj.tif")})

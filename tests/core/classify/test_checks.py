@@ -58,6 +58,35 @@ def test_band_count_is_an_error_and_band_names_a_warning(tmp_path):
         check_bands(src, _info(), progress)
 
 
+def test_generic_band_names_read_in_another_order_are_warned_about(tmp_path):
+    """Band_1..Band_3 tell nothing; BANDS 3,2,1 of a raster laid out as the training one (as
+    many bands) classified without a word (a qgis_process sweep, stop 67)."""
+    path = _raster(tmp_path, names=("", "", ""))
+    generic = dict(band_names=["Band_1", "Band_2", "Band_3"])
+    progress = RecordingProgress()
+    with RasterSource(path) as src:
+        check_bands(src, _info(**generic), progress)
+    with RasterSource(path, bands=(3, 2, 1)) as src:
+        check_bands(src, _info(source_band_count=5, **generic), progress)  # another layout
+        assert progress.warnings == []
+        check_bands(src, _info(**generic), progress)
+    assert len(progress.warnings) == 1 and progress.warnings[0].startswith(
+        "BANDS [3, 2, 1] differ from the bands the model was trained on ([1, 2, 3] of a "
+        "3-band raster")
+
+
+def test_a_bands_own_nodata_does_not_count_in_its_mean(tmp_path):
+    """One band's -99999 hole where the others hold data: its mean read -2862 against 66,
+    'far' (a qgis_process sweep, stop 67)."""
+    data = np.stack([np.full((20, 30), v, np.float32) for v in (100, 200, 300)])
+    data[1, :10] = -99999
+    path = write(tmp_path / "hole.tif", data, nodata=-99999)
+    progress = RecordingProgress()
+    with RasterSource(path) as src:
+        check_values(src, _info(dtype="float32"), progress)
+    assert progress.warnings == []
+
+
 def test_values_far_from_training_and_another_dtype_are_warned_about(tmp_path):
     path = _raster(tmp_path)
     progress = RecordingProgress()

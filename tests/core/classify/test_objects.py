@@ -155,6 +155,15 @@ def test_pixels_outside_segments_stay_nodata_and_are_counted(object_map, nc_obje
     assert any(f"{int((whole[:50] > 0).sum())} pixels with image data lie in no segment" in w
                for w in progress.warnings)
     assert any("PADDING, BLEND=weighted shape(s) pixel tiles" in w for w in progress.warnings)
+    # segments of 0s only: the segments are blamed, not the raster (a sweep, stop 67)
+    with rasterio.open(holed, "w", **profile) as ds:
+        ds.write(np.zeros_like(ids)[None])
+    progress = RecordingProgress()
+    classify_pixels(ClassifyConfig(str(sample / "nc_landsat7" / "landsat_multiband.tif"),
+                                   str(pkg), str(tmp_path / "none.tif"),
+                                   segmented_raster=str(holed)), progress)
+    said = [w for w in progress.warnings if w.startswith("The map holds no class")]
+    assert said and "SEGMENTED_RASTER" in said[0] and "raster is NoData" not in said[0], said
 
 
 def test_an_extent_describes_its_segments_whole(object_map, nc_objects, sample, tmp_path):
