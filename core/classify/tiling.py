@@ -70,7 +70,7 @@ def covering_tile(config, info, area: Window) -> int:
     way; a deep network sees less fill past the edge (pixels near it may differ slightly)."""
     side = max(int(area.height), int(area.width))
     tile = -(-side // 32) * 32
-    while tile - 2 * _padding(config, info, tile) < side:
+    while tile - 2 * _padding(config, info, tile) < max(side, 16):  # geometry's least centre
         tile += 32
     return tile
 

@@ -50,6 +50,7 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
     n = count_tiles(area, (core, core))
     spool = StatsSpool(os.path.dirname(labels_path), len(offset), idt, not same, settle)
     partial = 0  # pixels with data where a band holds its own NoData value
+    suspect = _suspect_nodata(src)
     with spool, rasterio.open(labels_path, "w", **profile) as out:
         left = None
 
@@ -68,7 +69,7 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
             for inner, (f, v, raw, xs) in track(tiles, progress, n):
                 h, w = int(inner.height), int(inner.width)
                 r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
-                holes = band_nodata(raw, src.nodata)
+                holes = band_nodata(raw, suspect) if suspect else None
                 if holes is not None:
                     partial += int(np.count_nonzero(holes.any(axis=0) & v))
                 lab, count, s, rs, first, p, dec = tile_segments(
@@ -95,6 +96,17 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
         if partial:
             _say_partial(partial, src, progress)
         return spool.finish()
+
+
+def _suspect_nodata(src) -> list | None:
+    """The bands' NoData values that data does not take itself: not 0 nor the top of an
+    unsigned integer type, which a dark or saturated channel of a photo holds (NoData 0 on
+    RGB: a shadow's blue of 0 is data, and was warned of; review, stop 67). A -99999 or
+    -9999 fill, or any value of a float band, is suspect."""
+    dtype = np.dtype(src.dtype)
+    ordinary = {0, np.iinfo(dtype).max} if np.issubdtype(dtype, np.unsignedinteger) else set()
+    values = [None if v is None or v in ordinary else v for v in src.nodata]
+    return values if any(v is not None for v in values) else None
 
 
 def _say_partial(partial: int, src, progress) -> None:

@@ -383,3 +383,21 @@ def test_a_bands_own_nodata_where_others_hold_data_is_said(sample, tmp_path):
         said = [w for w in progress.warnings if "hold data in some bands" in w]
         assert said == [] if not hole else said[0].startswith(
             "400 pixels hold data in some bands and their NoData value (-99999"), said
+
+
+def test_a_dark_channel_of_a_photo_with_nodata_0_is_not_taken_for_a_hole(tmp_path):
+    """NoData 0 on 8-bit RGB: a shadow's blue of 0 is data (the pixel holds data in the other
+    bands); the warning of partial NoData fired on such photos (review, stop 67)."""
+    from landlearn.core.progress import RecordingProgress
+
+    data = np.stack([np.full((50, 60), v, np.uint8) for v in (120, 90, 40)])
+    data[:, :2] = 0  # a true NoData border
+    data[2, 20:25, 20:25] = 0  # a dark channel
+    profile = dict(driver="GTiff", width=60, height=50, count=3, dtype="uint8", nodata=0,
+                   crs="EPSG:32633", transform=rasterio.transform.from_origin(500000, 5e6, 1, 1))
+    with rasterio.open(tmp_path / "rgb.tif", "w", **profile) as ds:
+        ds.write(data)
+    progress = RecordingProgress()
+    segment(SegmentConfig(str(tmp_path / "rgb.tif"), output_segment_ids=str(tmp_path / "i.tif")),
+            progress)
+    assert not any("hold data in some bands" in w for w in progress.warnings), progress.warnings
