@@ -23,6 +23,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.errors import LandLearnError
+from ..core.geo.gdal_open import vrt_sources
 from ..core.geo.limits import DEFAULT_MAX_GPX
 from ..core.runtime.diagnostics import bug_report
 from ..core.seeds import MAX_SEED
@@ -220,26 +221,8 @@ def input_files(alg, parameters: dict, context) -> list[tuple[str, str]]:
     # a VRT's sources (a mosaic of tiles): GDAL's message names the tile that failed
     for name, path in list(out):
         if path.lower().endswith(".vrt"):
-            out.extend((name, source) for source in _vrt_sources(path))
+            out.extend((name, source) for source in (vrt_sources(path) or []))
     return out
-
-
-def _vrt_sources(path: str, most: int = 100_000) -> list[str]:
-    """The files a VRT reads (GDAL's own list, without opening them), or none."""
-    from osgeo import gdal
-
-    if not os.path.isfile(path):
-        return []
-    gdal.PushErrorHandler("CPLQuietErrorHandler")
-    try:
-        ds = gdal.OpenEx(path, gdal.OF_RASTER)
-        files = (ds.GetFileList() or []) if ds is not None else []
-    except RuntimeError:  # exceptions on (QGIS 3.40's bindings): an unreadable VRT
-        files = []
-    finally:
-        gdal.PopErrorHandler()
-    own = os.path.abspath(path)
-    return [f for f in files[:most] if not os.path.abspath(f).startswith(own)]
 
 
 def _is_path(value: str) -> bool:

@@ -138,3 +138,15 @@ def kind_layer(path, rows, epsg=32633, field_type="string"):
         layer.CreateFeature(f)
     ds = None
     return str(path)
+
+
+def map_and_reference(tmp_path):
+    """A 20 x 20 map (column 0 unclassified) and a reference with named classes."""
+    mapped = np.ones((20, 20), np.uint8)
+    mapped[10:] = 2
+    mapped[:, 0] = 0
+    reference = np.ones((20, 20), np.uint8)
+    reference[12:] = 2  # rows 10-11 are class 1, mapped as 2
+    (tmp_path / "ref_classes.txt").write_text("1 = water\n2 = forest\n")
+    return (write(tmp_path / "map.tif", mapped, nodata=0),
+            write(tmp_path / "ref.tif", reference, nodata=0))

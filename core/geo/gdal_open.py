@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["may_exist", "open_dataset_or_none", "quiet_gdal"]
+__all__ = ["may_exist", "open_dataset_or_none", "quiet_gdal", "vrt_sources"]
 
 
 def may_exist(path: str) -> bool:
@@ -51,3 +51,18 @@ def open_dataset_or_none(path: str, flags: int | None = None):
             return gdal.OpenEx(path, flags)
         except RuntimeError:
             return None
+
+
+def vrt_sources(path: str) -> list[str] | None:
+    """The files a VRT reads (GDAL's list, without opening them), less the VRT itself and
+    its own overviews, mask and statistics (``x.vrt.ovr``, ``.msk``, ``.aux.xml``, which
+    GDAL lists too); None when GDAL cannot open it."""
+    from osgeo import gdal
+
+    ds = open_dataset_or_none(path, gdal.OF_RASTER)
+    if ds is None:
+        return None
+    with quiet_gdal():
+        files = ds.GetFileList() or []
+    own = os.path.abspath(path) + "."
+    return [f for f in files[1:] if not os.path.abspath(f).startswith(own)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from rasterio.crs import CRS
 
 from ...errors import InputError
-from ...geo.gdal_open import open_dataset_or_none, quiet_gdal
+from ...geo.gdal_open import vrt_sources
 
 MAX_ITEMS = 100_000
 
@@ -66,15 +66,10 @@ def _from_list(path: str) -> list[str]:
     if not os.path.isfile(path):
         raise InputError("list_file", f"'{path}' does not exist")
     if path.lower().endswith(".vrt"):
-        with quiet_gdal():
-            ds = open_dataset_or_none(path)
-            files = ds.GetFileList() if ds is not None else None
-        if not files:
+        files = vrt_sources(path)
+        if files is None:
             raise InputError("list_file", f"'{path}' is not a VRT GDAL can open")
-        # the first is the VRT itself; its overviews, mask and statistics (list.vrt.ovr,
-        # .msk, .aux.xml: GDAL lists them too) are no items
-        own = os.path.abspath(path) + "."
-        return [f for f in files[1:] if not os.path.abspath(f).startswith(own)]
+        return files
     if os.path.getsize(path) > 16 << 20:
         raise InputError("list_file", f"'{path}' is larger than 16 MB; it should hold one path "
                          "per line")

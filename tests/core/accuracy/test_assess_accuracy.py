@@ -10,7 +10,7 @@ from landlearn.core.accuracy.assess_accuracy import AssessConfig, assess_accurac
 from landlearn.core.errors import InputError
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
-from synthetic import write
+from synthetic import map_and_reference, write
 
 
 def test_area_weighted_estimates_match_the_formulas(tmp_path):
@@ -91,20 +91,8 @@ def test_a_coarser_reference_raster_is_said_to_count_each_cell_many_times(tmp_pa
     assert not any("map pixels each" in w for w in progress.warnings)
 
 
-def _map_and_reference(tmp_path):
-    """A 20 x 20 map (column 0 unclassified) and a reference with named classes."""
-    mapped = np.ones((20, 20), np.uint8)
-    mapped[10:] = 2
-    mapped[:, 0] = 0
-    reference = np.ones((20, 20), np.uint8)
-    reference[12:] = 2  # rows 10-11 are class 1, mapped as 2
-    (tmp_path / "ref_classes.txt").write_text("1 = water\n2 = forest\n")
-    return (write(tmp_path / "map.tif", mapped, nodata=0),
-            write(tmp_path / "ref.tif", reference, nodata=0))
-
-
 def test_pixel_counts_unclassified_reference_and_reference_names(tmp_path):
-    m, r = _map_and_reference(tmp_path)
+    m, r = map_and_reference(tmp_path)
     res = assess_accuracy(AssessConfig(m, LabelConfig(r)))
     # rows reference, columns map; the 20 reference pixels on map 0 are counted apart
     np.testing.assert_array_equal(res.accuracy.matrix, [[190, 38], [0, 152]])
@@ -123,7 +111,7 @@ def test_pixel_counts_unclassified_reference_and_reference_names(tmp_path):
 
 
 def test_html_report_for_any_other_name_and_json_numbers(tmp_path):
-    m, r = _map_and_reference(tmp_path)
+    m, r = map_and_reference(tmp_path)
     assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "acc.txt")))
     assert not (tmp_path / "acc.txt").exists()  # a .txt report becomes .html
     page = (tmp_path / "acc.html").read_text(encoding="utf-8")
@@ -141,7 +129,7 @@ def test_html_report_for_any_other_name_and_json_numbers(tmp_path):
 def test_a_float_map_of_whole_numbers_is_assessed_as_its_bytes(tmp_path):
     """R's terra and SAGA write Float32 class maps: assessed as the same map in bytes
     (NaN = NoData); a fraction is refused by value, naming the fix."""
-    m, r = _map_and_reference(tmp_path)
+    m, r = map_and_reference(tmp_path)
     with rasterio.open(m) as ds:
         data = ds.read(1)
         nodata = ds.nodata
@@ -161,7 +149,7 @@ def test_a_float_map_of_whole_numbers_is_assessed_as_its_bytes(tmp_path):
 
 
 def test_no_overlap_or_a_foreign_report_is_refused(tmp_path):
-    m, r = _map_and_reference(tmp_path)
+    m, r = map_and_reference(tmp_path)
     only_on_zero = np.zeros((20, 20), np.uint8)
     only_on_zero[:, 0] = 1  # reference only where the map is unclassified
     z = write(tmp_path / "z.tif", only_on_zero, nodata=0)
@@ -244,7 +232,7 @@ def test_a_map_named_by_its_classes_file_is_matched_by_those_names(tmp_path):
 
 
 def test_map_classes_without_reference_are_named_not_silently_left_out(tmp_path):
-    m, r = _map_and_reference(tmp_path)
+    m, r = map_and_reference(tmp_path)
     import rasterio
 
     with rasterio.open(m) as ds:
@@ -363,82 +351,6 @@ def test_a_numeric_reference_on_a_class_the_map_does_not_name_is_compared_by_val
     r = write(tmp_path / "ref.tif", mapped, nodata=0)
     res = assess_accuracy(AssessConfig(m, LabelConfig(r)))
     assert res.accuracy.overall == 1.0
-
-
-def _centre(row, col, dx=0.0, dy=0.0):
-    return 500000 + 10 * col + 5 + dx, 5000000 - 10 * row - 5 + dy
-
-
-def test_points_of_multipoint_features_off_the_map_are_said(tmp_path):
-    """Points on the map were compared with the layer's features: two MultiPoint features
-    of two points each, one of each off the map, dropped 2 of 4 points unsaid (review,
-    stop 67). Points and features are counted apart."""
-    from osgeo import ogr, osr
-
-    m, _ = _map_and_reference(tmp_path)
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    path = str(tmp_path / "multi.gpkg")
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-    layer = ds.CreateLayer("points", srs, ogr.wkbMultiPoint)
-    layer.CreateField(ogr.FieldDefn("cls", ogr.OFTInteger))
-    off = (400000, 5000000 - 50)
-    for value, on in ((1, _centre(2, 3)), (2, _centre(15, 5))):
-        f = ogr.Feature(layer.GetLayerDefn())
-        f.SetField("cls", value)
-        f.SetGeometry(ogr.CreateGeometryFromWkt(f"MULTIPOINT(({on[0]} {on[1]}),"
-                                                f"({off[0]} {off[1]}))"))
-        layer.CreateFeature(f)
-    ds = None
-    progress = RecordingProgress()
-    res = assess_accuracy(AssessConfig(m, LabelConfig(path, class_field="cls")), progress)
-    np.testing.assert_array_equal(res.accuracy.matrix, [[1, 0], [0, 1]])
-    said = [w for w in progress.warnings if "lie on the map" in w]
-    assert said and said[0].startswith("2 reference points lie on the map") and \
-        "2 further points of multipoint features lie off it" in said[0] and \
-        "features have no point" not in said[0], said
-
-
-def test_each_reference_point_is_a_sample_even_where_points_share_a_pixel(tmp_path):
-    """Rasterized, three points in one pixel were one sample (the last one's class): a
-    table of 7 accuracy points gave a matrix of 4. Each point counts, and the shared pixel
-    is said."""
-    from synthetic import points
-
-    m, _ = _map_and_reference(tmp_path)  # rows 0-9 map class 1, rows 10-19 class 2, col 0 = 0
-    ref = points(tmp_path / "pts.gpkg", [
-        (1, _centre(2, 3, -3, 2)), (1, _centre(2, 3, 3, -2)), (2, _centre(2, 3)),  # one pixel
-        (2, _centre(15, 5)),
-        # on the corner of rows 9/10 (map classes 1/2), cols 3/4: GDAL burns it into the
-        # pixel below and right (row 10, class 2)
-        (2, (500000 + 40, 5000000 - 100)),
-        (1, _centre(5, 0)),  # on an unclassified map pixel
-        (1, (400000, 5000000 - 50)),  # off the map
-        (1, _centre(19, 19)),  # the last row and column (map class 2)
-    ], 32633)
-    progress = RecordingProgress()
-    res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")), progress)
-    np.testing.assert_array_equal(res.accuracy.matrix, [[2, 1], [1, 2]])
-    assert res.unclassified_reference == 1
-    assert res.accuracy.overall == pytest.approx(4 / 6)
-    # the corner point falls where rasterio (GDAL) burns it
-    from rasterio.features import rasterize
-    from rasterio.transform import from_origin
-
-    burnt = rasterize([({"type": "Point", "coordinates": (500040, 4999900)}, 1)], (20, 20),
-                      transform=from_origin(500000, 5000000, 10, 10))
-    assert list(zip(*np.nonzero(burnt))) == [(10, 4)]
-    assert any("3 reference points share a map pixel" in w and "1 pixel(s) hold points of "
-               "different classes" in w for w in progress.warnings)
-    # the point off the map is said, not dropped unsaid (a qgis_process sweep, stop 66)
-    assert any(w.startswith("7 reference points lie on the map") and "1 of the layer's 8 "
-               "features have no point on it" in w for w in progress.warnings)
-    # apart, every point is its own pixel and nothing is said
-    ref2 = points(tmp_path / "pts2.gpkg", [(1, _centre(2, 3)), (2, _centre(15, 5))], 32633)
-    progress = RecordingProgress()
-    res = assess_accuracy(AssessConfig(m, LabelConfig(ref2, class_field="cls")), progress)
-    np.testing.assert_array_equal(res.accuracy.matrix, [[1, 0], [0, 1]])
-    assert not any("share a map pixel" in w or "lie on the map" in w for w in progress.warnings)
 
 
 def test_reference_classes_the_map_never_shows_are_warned(tmp_path):

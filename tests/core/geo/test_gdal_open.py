@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from landlearn.core.geo.gdal_open import open_dataset_or_none, quiet_gdal
+from landlearn.core.geo.gdal_open import open_dataset_or_none, quiet_gdal, vrt_sources
 from landlearn.core.geo.outputs import output_files
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.labels.open import is_vector
@@ -37,6 +37,21 @@ def test_a_failed_open_is_none_in_both_modes(gdal_mode, sample, tmp_path):
     vrt = tmp_path / "broken.vrt"
     vrt.write_text("<VRTDataset")
     assert output_files(str(vrt))[0] == str(vrt)  # no sources listed, no exception
+
+
+def test_a_vrts_sources_leave_out_the_vrt_and_its_own_sidecars(gdal_mode, sample, tmp_path):
+    """What Classify Raster Collection reads as items and a damaged input's message names:
+    the files behind a VRT, not the VRT, its .aux.xml or overviews; None if it cannot open."""
+    from osgeo import gdal
+
+    nc = sample / "nc_landsat7"
+    vrt = tmp_path / "m.vrt"
+    gdal.BuildVRT(str(vrt), [str(nc / "strata.tif")])
+    (tmp_path / "m.vrt.aux.xml").write_text("<PAMDataset/>")
+    assert [p.replace("\\", "/") for p in vrt_sources(str(vrt))] == [str(nc / "strata.tif")]
+    (tmp_path / "broken.vrt").write_text("<VRTDataset")
+    assert vrt_sources(str(tmp_path / "broken.vrt")) is None
+    assert vrt_sources(str(tmp_path / "missing.vrt")) is None
 
 
 def test_labels_are_rasterized_the_same_in_both_modes(gdal_mode, sample, tmp_path):
