@@ -50,7 +50,7 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
     n = count_tiles(area, (core, core))
     spool = StatsSpool(os.path.dirname(labels_path), len(offset), idt, not same, settle)
     partial = 0  # pixels with data where a band holds its own NoData value
-    suspect = _suspect_nodata(src)
+    suspect = suspect_nodata(src)
     with spool, rasterio.open(labels_path, "w", **profile) as out:
         left = None
 
@@ -59,19 +59,17 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
         def filtered(win):
             inner = win.intersection(area)
             return inner, _filter_tile(config, src, inner, area, offset, scale, hs, hr,
-                                       device, halt)
+                                       device, halt, suspect)
 
         tiles = ahead(filtered, tile_windows(area, (core, core)), lambda: check(progress),
                       halt)
         # closed on the way out, whatever the way: the tile under way finishes before the
         # source it reads is closed
         with closing(tiles):
-            for inner, (f, v, raw, xs) in track(tiles, progress, n):
+            for inner, (f, v, raw, xs, left_out) in track(tiles, progress, n):
                 h, w = int(inner.height), int(inner.width)
                 r0, c0 = int(inner.row_off - area.row_off), int(inner.col_off - area.col_off)
-                holes = band_nodata(raw, suspect) if suspect else None
-                if holes is not None:
-                    partial += int(np.count_nonzero(holes.any(axis=0) & v))
+                partial += left_out
                 lab, count, s, rs, first, p, dec = tile_segments(
                     local_components(f, v, join), xs, None if same else raw, r0, c0, width, settle)
                 if dec is not None:
@@ -92,13 +90,13 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
                 above[col_key] = (g[-1, :].copy(), f[:, -1, :].copy())
                 next_id += m
                 # not alive beside the tile after next (the next one is being filtered)
-                del f, v, raw, xs, lab, g, s, rs, p, dec, holes
+                del f, v, raw, xs, lab, g, s, rs, p, dec
         if partial:
             _say_partial(partial, src, progress)
         return spool.finish()
 
 
-def _suspect_nodata(src) -> list | None:
+def suspect_nodata(src) -> list | None:
     """The bands' NoData values that data does not take itself: not 0 nor the top of an
     unsigned integer type, which a dark or saturated channel of a photo holds (NoData 0 on
     RGB: a shadow's blue of 0 is data, and was warned of; review, stop 67). A -99999 or
@@ -110,16 +108,16 @@ def _suspect_nodata(src) -> list | None:
 
 
 def _say_partial(partial: int, src, progress) -> None:
-    """A pixel is data where any band is (as everywhere in LandLearn: a dark water pixel
-    whose red alone is 0 holds data), so a band's own NoData value there is segmented and
-    averaged as a value: one band's -99999 hole made means of -27168 with no word (a
-    qgis_process sweep, stop 67). Said, with the ways round it."""
+    """Elsewhere a pixel is data where any band is (a dark water pixel whose red alone is 0
+    holds data). Segment cannot place a pixel in the range domain without one of its bands:
+    taken as a value, one band's -99999 hole made means of -27168 and cut segments along
+    the hole (a qgis_process sweep, stop 67). Such pixels are left out and said, with the
+    ways to keep them."""
+    values = ", ".join(dict.fromkeys(f"{v:g}" for v in src.nodata if v is not None))
     progress.warning(f"{partial:,} pixels hold data in some bands and their NoData value "
-                     f"({', '.join(f'{v:g}' for v in src.nodata if v is not None)}) in others; "
-                     "Segment takes that value as data there (it enters the filter and the "
-                     "segments' means). Leave such bands out (BAND_INDEXES), fill their holes "
-                     "(GDAL's Fill nodata), or give the raster a mask of the pixels to leave "
-                     "out")
+                     f"({values}) in others; Segment leaves them out (NoData in the segments; they take no part in "
+                     "the filter nor the segments' statistics). To segment them, leave such "
+                     "bands out (BAND_INDEXES) or fill their holes (GDAL's Fill nodata)")
 
 
 def ahead(work, items, stop=lambda: None, halt: threading.Event | None = None):
@@ -182,9 +180,10 @@ def _scaled(data: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarr
 
 
 def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: int, hr: float,
-                 device, halt: threading.Event | None = None):
-    """(filtered values, valid, raw values, scaled values) of tile ``inner``, computed with
-    the halo that makes them equal to an untiled run. The joint method's halo starts at
+                 device, halt: threading.Event | None = None, suspect: list | None = None):
+    """(filtered values, valid, raw values, scaled values, pixels left out for a band's own
+    NoData value ``suspect``) of tile ``inner``, computed with the halo that makes them
+    equal to an untiled run (a pixel left out is left out in the halo too). The joint method's halo starts at
     4 spatial radii and grows when a pixel's mode travelled farther; its filtered values
     carry the modes' positions too (two channels scaled so that a spatial radius weighs
     what the joining radius does), so grouping also looks at where modes lie."""
@@ -194,6 +193,10 @@ def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: in
         window = pad_window(inner, pad)
         block = src.read(window)
         valid = block.valid & _inside_area(window, area)
+        holes = band_nodata(block.data, suspect) if suspect else None
+        gap = holes.any(axis=0) & valid if holes is not None else None
+        if gap is not None:
+            valid &= ~gap
         with np.errstate(over="ignore", invalid="ignore"):  # overflow: handled just below
             x = _scaled(block.data, offset, scale)
         # a value that overflows float32 once scaled (a -3.4e38 fill with no NoData tag,
@@ -215,7 +218,8 @@ def _filter_tile(config, src, inner: Window, area: Window, offset, scale, hs: in
             f = np.concatenate([f[core], (np.stack([rows, cols]) * k).astype(np.float32)])
             break
         pad += short + hs
-    return f, valid[core[1:]], block.data[core], x[core]
+    left_out = 0 if gap is None else int(np.count_nonzero(gap[core[1:]]))
+    return f, valid[core[1:]], block.data[core], x[core], left_out
 
 
 def _halo_shortfall(reach: np.ndarray, inner: Window, area: Window, pad: int) -> int:

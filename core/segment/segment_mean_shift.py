@@ -35,7 +35,7 @@ from ..runtime.deps import require
 from ..runtime.device import DEVICES, resolve_device
 from ..scratch import scratch_folder
 from ..termination import terminable
-from .first_pass import first_pass
+from .first_pass import first_pass, suspect_nodata
 from .joint_shift import gpu_search
 from .mean_shift import compiled_available
 from .output import write_outputs
@@ -114,11 +114,16 @@ def band_scaling(source: RasterSource, progress=None, area=None) -> tuple[np.nda
                                                                            np.ndarray]:
     """Per-band offset and scale onto 0..255: identity for bytes, else a 2-98% stretch of
     the pixels in ``area`` (EXTENT: a sparse mosaic's data may lie between samples of the
-    whole raster)."""
+    whole raster) that the first pass segments (a band's own -99999 left out: it set the
+    band's 2% point where 2% of the pixels held it)."""
     n = source.count
     if source.dtype == np.uint8:
         return np.zeros(n, np.float64), np.ones(n, np.float32)
     data = source.sample(progress, windows=256, area=area)
+    suspect = suspect_nodata(source)
+    if suspect:
+        data = data[:, ~np.array([data[b] == v for b, v in enumerate(suspect)
+                                  if v is not None]).any(axis=0)]
     if data.shape[1] == 0:
         raise InputError("input_raster", "no valid pixel was found in the raster"
                          + (" inside EXTENT" if area is not None else "")
