@@ -32,6 +32,7 @@ from .checks import check_bands, check_cell_size, check_scaling, check_values
 from .distributed.engine import classify_on_cluster
 from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks, usable_cores
 from .distributed.staging import staging_path
+from .memory import fit_batch
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
@@ -179,7 +180,8 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                 progress.info(f"TILE_SIZE {config.tile_size} px is larger than the area "
                               f"with its padding: one tile of {tile} px covers it.")
         _check_before_work(config, info, source, area, tile, pad, progress)
-        batch = 1 if objects else batch_size(config, device, tile, info)
+        batch = 1 if objects else fit_batch(config, info, device, tile,
+                                             batch_size(config, device, tile, info), progress)
         core = tile - 2 * pad
         n_tiles = count_tiles(area, (core, core))
         progress.info(f"{where}; " + (f"segments of '{config.segmented_raster}', read in "

@@ -50,6 +50,9 @@ class ModelInfo:
     # an object-based model describing segments by their pixel COUNT: a count that does
     # not scale with the cell size (2x the cells: a quarter of the pixels)
     counts_pixels: bool = False
+    # the network's architecture (unet, fpn ...; None: classical, or not said): how much
+    # memory a pass takes per pixel (classify.memory)
+    architecture: str | None = None
 
     @property
     def classes(self):
@@ -84,6 +87,8 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             value_std=np.asarray(norm.get("sample_std", norm["std"]), np.float64),
             source_scaling=info.get("source_scaling"),
             scaling_known="source_scaling" in info,
+            architecture=(str(info["architecture"]) if isinstance(info.get("architecture"), str)
+                          else None),
             counts_pixels="COUNT" in ((info.get("segments") or {}).get("attributes") or ()),
             **_temperatures(info.get("calibration") or {}))
     except (KeyError, TypeError, ValueError) as exc:

@@ -1,0 +1,65 @@
+"""Peak memory of one network pass per pixel of tile, per architecture and encoder.
+
+Classify Pixels refuses a TILE_SIZE x BATCH_SIZE whose network pass cannot fit in the
+memory left (core/classify/memory.py); the bytes per pixel it assumes come from here.
+Each case runs in a process of its own (peak RSS is per process): the model is built
+(4 bands, 7 classes, untrained: weights do not change activation sizes), one pass over a
+256 px tile, then one over a 1024 px tile; the marginal cost is the growth of the peak
+between them over the growth in pixels (what a larger tile adds), float32 on the CPU.
+
+    python bench/bench_activation_memory.py [--out bench_activation_memory.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+
+CASES = [(arch, enc) for arch in ("unet", "unetplusplus", "deeplabv3plus", "fpn", "pspnet",
+                                  "linknet", "manet")
+         for enc in ("resnet18", "resnet50", "efficientnet-b0", "mobilenet_v2")]
+
+CHILD = r"""
+import resource, sys, torch
+from landlearn.core.deep.models import build_model
+torch.set_num_threads(2)
+arch, enc, detail = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+net = build_model(arch, enc, 4, 7, detail_head=detail).eval()
+peaks = []
+with torch.inference_mode():
+    for side in (256, 1024):
+        net(torch.zeros(1, 4, side, side))
+        peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(peaks[0], peaks[1])
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="bench_activation_memory.json")
+    args = ap.parse_args()
+    rows = []
+    for arch, enc in CASES + [("unet", "resnet18+detail")]:
+        name, detail = enc.split("+")[0], "detail" in enc
+        t0 = time.perf_counter()
+        got = subprocess.run([sys.executable, "-c", CHILD, arch, name, "1" if detail else "0"],
+                             capture_output=True, text=True)
+        if got.returncode:
+            rows.append({"architecture": arch, "encoder": enc, "error": got.stderr[-300:]})
+            continue
+        small, large = (int(v) for v in got.stdout.split())
+        per_px = (large - small) / (1024 ** 2 - 256 ** 2)
+        rows.append({"architecture": arch, "encoder": enc, "bytes_per_px": round(per_px),
+                     "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"{arch:14s} {enc:18s} {per_px:6.0f} B/px", flush=True)
+    with open(args.out, "w") as f:
+        json.dump({"machine": platform.node(), "date": time.strftime("%Y-%m-%d"),
+                   "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Will a network pass fit? The memory a deep model's batch of tiles takes, against what the
+device has free.
+
+tiling.py bounds a tile's bands and class scores; the network's activations are far
+larger (a U-Net holds every encoder stage for its skip connections): TILE_SIZE=8192 with
+a U-Net asked ~30 GB of a 24 GB machine and the kernel killed qgis_process with no
+message. The bytes per pixel are measured (bench/bench_activation_memory.py, a pass's
+peak growth from 256 to 1024 px tiles, float32, CPU) and taken at their low end, so a
+pass that fits is never refused; a pass refused would not have fitted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import InputError
+from .tiling import tile_bytes
+
+__all__ = ["PASS_BYTES_PER_PX", "available_memory", "fit_batch"]
+
+# Peak growth per tile pixel of one network pass, per architecture: 70% of the least
+# measured over resnet18/50, efficientnet-b0 and mobilenet_v2 from 256 to 1024 px tiles (4
+# bands, 7 classes; BENCHMARKS.md, "memory of a network pass"), as larger tiles cost a
+# little less per pixel (U-Net resnet18: 619 B/px to 1024 px, 483 from 1024 to 2048). An
+# architecture not listed (an ArcGIS model) takes the least of them.
+PASS_BYTES_PER_PX = {
+    "unet": 400, "unetplusplus": 550, "deeplabv3plus": 420, "fpn": 380, "pspnet": 150,
+    "linknet": 300, "manet": 300,
+}
+# what the process itself, the reader and the writer keep beside the pass
+HEADROOM = 1 << 30
+
+
+def pass_bytes(tile: int, batch: int, info) -> int:
+    per_px = PASS_BYTES_PER_PX.get((info.architecture or "").lower(),
+                                   min(PASS_BYTES_PER_PX.values()))
+    return batch * (tile * tile * per_px + tile_bytes(tile, info))
+
+
+def available_memory(device) -> tuple[int, str] | None:
+    """(bytes free, where) on ``device`` (a torch.device, or None for the CPU), or None
+    where the system cannot say (then nothing is refused, and the log says so)."""
+    if device is not None and getattr(device, "type", None) == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free), f"free on {torch.cuda.get_device_name(device)}"
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        return int(psutil.virtual_memory().available), "of memory available"
+    if sys.platform.startswith("linux") and os.path.exists("/proc/meminfo"):
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "of memory available"
+    return None
+
+
+def fit_batch(config, info, device, tile: int, batch: int, progress) -> int:
+    """``batch`` (an automatic one lowered to fit), or an InputError naming TILE_SIZE or
+    BATCH_SIZE and what would fit, where one pass of ``batch`` tiles of ``tile`` px cannot
+    fit in the memory left."""
+    if info.kind == "classical":
+        return batch
+    free = available_memory(device)
+    if free is None:
+        progress.info("this system does not say how much memory is free: the network "
+                      "pass's memory is not checked")
+        return batch
+    room, where = free[0] - HEADROOM, free[1]
+    if pass_bytes(tile, batch, info) <= room:
+        return batch
+    if config.batch_size is None:
+        while batch > 1 and pass_bytes(tile, batch, info) > room:
+            batch -= 1
+        if pass_bytes(tile, batch, info) <= room:
+            progress.info(f"batch lowered to {batch} tiles: more would not fit in the "
+                          f"{free[0] / 1e9:.1f} GB {where}")
+            return batch
+    need = pass_bytes(tile, batch, info)
+    tiles = room // pass_bytes(tile, 1, info)
+    if batch > 1 and tiles >= 1:  # an explicit BATCH_SIZE: fewer tiles fit
+        what, advice = "batch_size", f"use a BATCH_SIZE of at most {tiles}"
+    else:
+        fits = tile
+        while fits > 64 and pass_bytes(fits, 1, info) > room:
+            fits -= 32
+        what, advice = "tile_size", f"use a TILE_SIZE of at most {fits} px" + (
+            " and BATCH_SIZE 1" if batch > 1 else "")
+    raise InputError(what, f"one network pass over {batch} tile{'s' * (batch > 1)} of {tile} "
+                     f"px takes about {need / 1e9:.1f} GB, and {free[0] / 1e9:.1f} GB are "
+                     f"{where}; {advice}, or free memory (other programs, a GPU shared "
+                     "with others)")

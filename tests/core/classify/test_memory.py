@@ -1,0 +1,87 @@
+"""A network pass that cannot fit is refused before any work (naming TILE_SIZE or
+BATCH_SIZE and what fits) or, for an automatic batch, lowered; one that fits runs."""
+
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from landlearn.core.classify import memory
+from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
+from landlearn.core.errors import InputError
+from landlearn.core.progress import RecordingProgress
+
+NC = "nc_landsat7/landsat_multiband.tif"
+MB = 1 << 20
+
+
+def _free(monkeypatch, mb):
+    """The device holds ``mb`` MB above the headroom the process keeps."""
+    monkeypatch.setattr(memory, "available_memory",
+                        lambda device: (memory.HEADROOM + mb * MB, "of memory available"))
+
+
+def test_the_free_memory_is_read_from_the_system():
+    free = memory.available_memory(None)
+    assert free is not None and free[0] > 0 and free[1] == "of memory available"
+
+
+def test_a_unet_pass_costs_more_per_pixel_than_a_pspnet_and_grows_with_tile_and_batch():
+    class Info:
+        kind, in_channels, class_values = "deep", 4, list(range(7))
+        architecture = "unet"
+    unet = memory.pass_bytes(1024, 1, Info)
+    Info.architecture = "pspnet"
+    assert memory.pass_bytes(1024, 1, Info) < unet
+    Info.architecture = "an arcgis model"  # not measured: the least of the table
+    assert memory.pass_bytes(1024, 1, Info) == memory.pass_bytes(1024, 1, type(
+        "P", (), dict(vars(Info), architecture="pspnet")))
+    Info.architecture = "unet"
+    assert memory.pass_bytes(2048, 1, Info) == 4 * unet == memory.pass_bytes(1024, 4, Info)
+    assert unet >= 1024 * 1024 * 400  # 8192 px: over 26 GB, what killed qgis_process
+
+
+pytest.importorskip("segmentation_models_pytorch")
+
+
+def _cfg(sample, model, out, **kw):
+    return ClassifyConfig(str(sample / NC), model, str(out), device="cpu", **kw)
+
+
+def test_an_explicit_tile_that_cannot_fit_is_refused_before_any_work(sample, model, tmp_path,
+                                                                    monkeypatch):
+    """100 MB free: a 512 px U-Net pass (~120 MB) is refused naming TILE_SIZE and the
+    largest that fits, and nothing is written."""
+    _free(monkeypatch, 100)
+    out = tmp_path / "map.tif"
+    with pytest.raises(InputError, match=r"^TILE_SIZE: one network pass over 1 tile of 512 px "
+                       r"takes about 0\.1 GB.*use a TILE_SIZE of at most 480 px"):
+        classify_pixels(_cfg(sample, model, out, tile_size=512))
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(InputError, match=r"^BATCH_SIZE: one network pass over 8 tiles of 256 "
+                       r"px.*use a BATCH_SIZE of at most 3"):
+        classify_pixels(_cfg(sample, model, out, tile_size=256, batch_size=8))
+
+
+def test_an_automatic_batch_is_lowered_to_fit_and_the_map_is_the_same(sample, model, tmp_path,
+                                                                       monkeypatch):
+    progress = RecordingProgress()
+    classify_pixels(_cfg(sample, model, tmp_path / "a.tif", tile_size=128), progress)
+    assert not any("batch lowered" in m for m in progress.messages)
+    _free(monkeypatch, 20)  # 128 px: ~7.4 MB a tile: 2 fit
+    lowered = RecordingProgress()
+    classify_pixels(_cfg(sample, model, tmp_path / "b.tif", tile_size=128), lowered)
+    said = [m for m in lowered.messages if "batch lowered" in m]
+    assert said and said[0].startswith("batch lowered to 2 tiles"), lowered.messages
+    with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
+        x, y = a.read(1), b.read(1)
+    assert np.mean(x == y) > 0.999  # batching changes float sums in the last bits only
+
+
+def test_where_the_system_cannot_say_nothing_is_refused_and_the_log_says_so(
+        sample, model, tmp_path, monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda device: None)
+    progress = RecordingProgress()
+    classify_pixels(_cfg(sample, model, tmp_path / "a.tif", tile_size=128), progress)
+    assert any("memory is not checked" in m for m in progress.messages)
