@@ -36,6 +36,23 @@ def _crs_set_in_qgis(layer) -> bool:
     return crs.isValid() and crs != layer.dataProvider().crs()
 
 
+def _encoding_set_in_qgis(layer, path: str, name: str | None) -> bool:
+    """Whether QGIS decodes the layer's text with an encoding the user set (Layer Properties
+    > Source > Data source encoding) where OGR would not recode it: a shapefile with no
+    .cpg file. Read directly, its Latin-1 class names reached the engine as bytes that are
+    not UTF-8 (a PyQGIS sweep, stop 68); the copy holds the text as QGIS shows it."""
+    encoding = (layer.dataProvider().encoding() or "").replace("-", "").lower()
+    if encoding in ("", "utf8"):
+        return False
+    from osgeo import ogr
+
+    ds = ogr.Open(path)
+    if ds is None:
+        return False
+    lyr = ds.GetLayerByName(name) if name else ds.GetLayer(0)
+    return lyr is not None and not lyr.TestCapability(ogr.OLCStringsAsUTF8)
+
+
 def _gdal_source(layer: QgsRasterLayer, key: str) -> tuple[str, list[str]]:
     """(what GDAL opens, the open options) of a GDAL layer. QGIS writes the open options a
     user gave in its data source manager (e.g. OVERVIEW_LEVEL) into the layer's source as
@@ -184,7 +201,8 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     """(path, layer name) of an OGR-readable copy of ``layer`` as the user sees it: the
     file itself when it is one plain layer of a file, read whole in its own CRS; a copy
     otherwise (a selection, a subset filter, a layer picked by number or geometry type, a
-    file inside an archive, open options, a CRS set in QGIS, another provider)."""
+    file inside an archive, open options, a CRS or text encoding set in QGIS, another
+    provider)."""
     if selected_only and layer.selectedFeatureCount() == 0:
         # before anything: a file path would otherwise be read whole
         raise QgsProcessingException(f"{key}: 'selected features only' is set but no feature "
@@ -195,7 +213,8 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
              and k not in ("path", "layerName")}
     direct = (layer.providerType() == "ogr" and not layer.subsetString() and not selected_only
               and not extra and not _crs_set_in_qgis(layer) and not _more_than_the_file(layer))
-    if direct and parts.get("path"):
+    if direct and parts.get("path") and not _encoding_set_in_qgis(
+            layer, parts["path"], parts.get("layerName") or None):
         return parts["path"], parts.get("layerName") or None
     out = QgsProcessingUtils.generateTempFilename(f"{key.lower()}.gpkg")
     options = QgsVectorFileWriter.SaveVectorOptions()

@@ -1,5 +1,7 @@
 """Small synthetic rasters for edge cases (never for accuracy claims)."""
 
+import os
+
 import numpy as np
 import rasterio
 from rasterio.transform import from_origin
@@ -15,6 +17,10 @@ def write(path, data, crs="EPSG:32633", transform=None, nodata=None, **extra):
                        nodata=nodata, **extra) as ds:
         ds.write(data)
     return str(path)
+
+
+def box_wkt(x0, y0, x1, y1) -> str:
+    return f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"
 
 
 def polygons(path, boxes, epsg, real=False, text=False):
@@ -36,8 +42,7 @@ def polygons(path, boxes, epsg, real=False, text=False):
         f.SetField("cls", value)
         if box is not None:  # None: a row without a geometry
             x0, y0, x1, y1 = box
-            f.SetGeometry(ogr.CreateGeometryFromWkt(
-                f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+            f.SetGeometry(ogr.CreateGeometryFromWkt(box_wkt(x0, y0, x1, y1)))
         layer.CreateFeature(f)
     ds = None
     return str(path)
@@ -133,8 +138,7 @@ def kind_layer(path, rows, epsg=32633, field_type="string"):
         f = ogr.Feature(layer.GetLayerDefn())
         if value is not None:
             f.SetField("kind", value)
-        f.SetGeometry(ogr.CreateGeometryFromWkt(
-            f"POLYGON(({x0} {y0},{x1} {y0},{x1} {y1},{x0} {y1},{x0} {y0}))"))
+        f.SetGeometry(ogr.CreateGeometryFromWkt(box_wkt(x0, y0, x1, y1)))
         layer.CreateFeature(f)
     ds = None
     return str(path)
@@ -150,3 +154,28 @@ def map_and_reference(tmp_path):
     (tmp_path / "ref_classes.txt").write_text("1 = water\n2 = forest\n")
     return (write(tmp_path / "map.tif", mapped, nodata=0),
             write(tmp_path / "ref.tif", reference, nodata=0))
+
+
+def latin1_shapefile(folder, rows, epsg=32633):
+    """A shapefile of rectangles (text, (x0, y0, x1, y1)) in field 'kind', its text in
+    Latin-1 with no .cpg file nor code page byte saying so (what older software writes):
+    GDAL hands the bytes over as they are."""
+    from osgeo import gdal
+
+    gpkg = kind_layer(os.path.join(folder, "utf8.gpkg"), rows, epsg)
+    path = os.path.join(folder, "latin1.shp")
+    gdal.VectorTranslate(path, gpkg, format="ESRI Shapefile",
+                         layerCreationOptions=["ENCODING=UTF-8"])
+    os.remove(os.path.join(folder, "latin1.cpg"))
+    dbf = os.path.join(folder, "latin1.dbf")
+    with open(dbf, "rb") as f:
+        data = bytearray(f.read())
+    data[29] = 0  # no code page
+    for text, _ in rows:
+        if text:  # same width: the record keeps its length (fields are space-padded)
+            utf8 = text.encode("utf-8")
+            latin = text.encode("latin-1")
+            data = data.replace(utf8, latin + b" " * (len(utf8) - len(latin)))
+    with open(dbf, "wb") as f:
+        f.write(bytes(data))
+    return path

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from rasterio.enums import ColorInterp
@@ -20,18 +20,26 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..files import write_text_atomic
-from ..geo.classes import ClassInfo, class_values, make_classes
+from ..geo.classes import ClassInfo, class_values
 from ..geo.extent import Extent, extent_to_window
 from ..geo.grid import count_tiles, tile_windows
 from ..geo.ground_area import row_areas
 from ..geo.outputs import GENERATOR, check_distinct
 from ..geo.raster import RasterSource, open_dataset
-from ..labels.base import LabelConfig, sidecar_class_names
+from ..labels.base import LabelConfig
 from ..labels.open import open_labels
-from ..labels.raster_labels import category_names
 from ..progress import NullProgress, Progress, SubProgress, track
 from ..termination import terminable
+from .class_matching import (
+    check_free_values,
+    check_some_class_matches,
+    distinct_names,
+    map_classes,
+    matching,
+    warn_names_differ,
+)
 from .metrics import Accuracy, number, shown
+from .point_samples import points_in
 
 
 @dataclass(frozen=True)
@@ -164,92 +172,6 @@ class AssessResult:
         return "\n".join(lines)
 
 
-def _map_names(map_path: str) -> dict[int, str]:
-    """The map's class names: its categories, and a '<map>_classes.txt' beside it (what the
-    refusal in _check_free_values tells users to add, and was never read)."""
-    return sidecar_class_names(map_path, category_names(map_path))
-
-
-def _map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:
-    return make_classes(values, _map_names(source.path))
-
-
-def _matching(reference: LabelConfig, map_path: str) -> LabelConfig:
-    """A reference whose class field holds text is matched to the map by class name (the
-    names a LandLearn map carries; a class named by default, "Class 3", also matches "3");
-    a map without names matches texts that are its values ("3" is class 3). Numbering the
-    texts on their own would compare a reference's third name with the map's class 3
-    whatever its name."""
-    names = _map_names(map_path)
-    known = ({n: v for v, n in names.items()} if names
-             else {str(v): v for v in range(1, 256)})
-    for v, n in names.items():  # a class named by default ("Class 3") is also "3"
-        if n == f"Class {v}":
-            known.setdefault(str(v), v)
-    return replace(reference, text_values=known)
-
-
-def _check_free_values(free: set[int], classes, map_values: set[int]) -> None:
-    """Reference texts that match no class the map names took ``free`` values the map does
-    not name; one the map holds all the same (a class without a name) would have been
-    compared with it as if it were that class."""
-    clash = sorted((c.name, c.value) for c in classes
-                   if c.value in free and c.value in map_values)
-    if clash:
-        raise InputError("labels", f"the reference classes {[n for n, _ in clash][:10]} match "
-                         "no class name of the map, and the map holds unnamed classes of the "
-                         f"values they would take ({[v for _, v in clash][:10]}); give a "
-                         "numeric class field holding the map's values, or name the map's "
-                         "classes (a '<map>_classes.txt' beside it)")
-
-
-def _off_map_warning(owners: np.ndarray, inside: np.ndarray, total: int,
-                     progress: Progress) -> None:
-    """Points not counted, in points and features apart: a MultiPoint feature holds
-    several points, and comparing points on the map with the layer's features said
-    nothing when 2 of 4 points (one per feature) lay off it (review, stop 67)."""
-    counted = np.unique(owners[inside])
-    features_off = total - len(counted)  # off the map, or holding no class
-    points_off = int(np.count_nonzero(~inside & np.isin(owners, counted)))
-    if features_off <= 0 and points_off == 0:
-        return
-    said = [f"{features_off} of the layer's {total} features have no point on it (they lie "
-            "off it, or hold no class)"] if features_off > 0 else []
-    if points_off:
-        said.append(f"{points_off} further points of multipoint features lie off it")
-    progress.warning(f"{int(np.count_nonzero(inside))} reference points lie on the map "
-                     f"(inside EXTENT, where given) and are counted; " + ", and ".join(said)
-                     + ": those are not counted")
-
-
-def _points_in(ref, area: Window, progress: Progress):
-    """A point reference's (rows, cols, values) inside ``area``, each point a sample; None
-    for polygons and rasters (counted pixel by pixel)."""
-    cells = ref.point_cells() if hasattr(ref, "point_cells") else None
-    if cells is None:
-        return None
-    rows, cols, vals = cells
-    r0, c0 = int(area.row_off), int(area.col_off)
-    inside = ((rows >= r0) & (rows < r0 + int(area.height))
-              & (cols >= c0) & (cols < c0 + int(area.width)))
-    total = getattr(ref, "feature_count", None)
-    if total is not None:
-        _off_map_warning(ref.point_owners(), inside, total, progress)
-    rows, cols, vals = rows[inside], cols[inside], vals[inside]
-    _, where, count = np.unique(rows * (int(area.col_off + area.width) + 1) + cols,
-                                return_inverse=True, return_counts=True)
-    shared = int((count[where] > 1).sum())
-    if shared:  # pixels whose points hold more than one class
-        kinds = np.unique(where.astype(np.int64) * 256 + vals) // 256
-        mixed = int((np.bincount(kinds, minlength=count.size) > 1).sum())
-        progress.warning(f"{shared} reference points share a map pixel with another point"
-                         + (f" ({mixed} pixel(s) hold points of different classes)" if mixed else "")
-                         + ": each point is counted as a sample of its own, but points "
-                         "closer than a pixel are not independent samples; thin them, or "
-                         "assess a map of finer cells")
-    return rows, cols, vals
-
-
 _RGB = {ColorInterp.red, ColorInterp.green, ColorInterp.blue}
 
 
@@ -286,10 +208,19 @@ def _unit(name: str | None) -> str:
 
 
 def _report_path(path: str | None) -> str | None:
-    """The report is HTML unless its name ends in .json (a .txt becomes .html)."""
-    if not path or path.lower().endswith((".json", ".html", ".htm")):
-        return path
-    return os.path.splitext(path)[0] + ".html"
+    """The report is HTML, or JSON where its name ends in .json. Any other name is refused,
+    as Rasterize Labels and Diagnostics refuse theirs: a folder wrote '<folder>.html' beside
+    it, 'memory:' a file 'memory:.html' in the working folder, a .csv became .html unsaid (a
+    PyQGIS sweep, stop 68)."""
+    if not path:
+        return None
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
+        raise InputError("output_report", f"'{path}' is a folder; give a file name ending in "
+                         ".html or .json")
+    if not path.lower().endswith((".json", ".html", ".htm")):
+        raise InputError("output_report", f"'{path}': the report is HTML or JSON; give a "
+                         "file name ending in .html or .json")
+    return path
 
 
 @terminable
@@ -304,7 +235,9 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
                              "raster holds whole class values (uint8)")
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
-        with open_labels(_matching(config.reference, src.path), src.grid, progress) as ref:
+        with open_labels(matching(config.reference, src.path), src.grid, progress) as ref:
+            check_some_class_matches(ref, src.path)
+            warn_names_differ(ref, src.path, progress)
             ratio = getattr(ref, "cell_ratio", None)
             if ratio is not None and ratio >= 1.5:
                 # a 30 m reference on a 10 m map: each cell counted as nine samples
@@ -318,7 +251,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             map_area = np.zeros(256, dtype=np.float64)  # square metres, on a grid in degrees
             geographic = row_areas(src.grid, Window(0, 0, 1, 1)) is not None
             unclassified = 0
-            points = _points_in(ref, area, progress)
+            points = points_in(ref, area, progress)
             n = count_tiles(area, (1024, 1024))
             for win in track(tile_windows(area, (1024, 1024)), SubProgress(progress, 0, 1), n):
                 inner = win.intersection(area)
@@ -352,7 +285,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                 raise InputError("labels", "no reference pixel falls on a classified pixel; check "
                                  "that the reference overlaps the map and uses its class values")
             map_values = {int(v) for v in np.nonzero(map_pixels[1:])[0] + 1}
-            _check_free_values(getattr(ref, "free_values", set()), ref.classes, map_values)
+            check_free_values(getattr(ref, "free_values", set()), ref.classes, map_values)
             # less the values texts naming no map class took: warned of by name already
             absent = sorted({int(v) for v in np.nonzero(cm.sum(0))[0]} - map_values
                             - getattr(ref, "free_values", set()))
@@ -360,11 +293,11 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                 progress.warning(f"Reference class value(s) {absent[:20]} never occur in the "
                                  "map: their producer's accuracy is 0. If the reference codes "
                                  "its classes with other values than the map, recode one")
-            names = {c.value: c for c in _map_classes(src, set(values) | map_values)}
+            names = {c.value: c for c in map_classes(src, set(values) | map_values)}
             for c in ref.classes:  # the reference's names fill in what the map does not name
                 if names.get(c.value) is None or names[c.value].name.startswith("Class "):
                     names[c.value] = c
-            classes = [names[v] for v in values]
+            classes = distinct_names([names[v] for v in values], progress)
             sub = cm[np.ix_(values, values)]
             accuracy = Accuracy(sub.T.copy(), [c.name for c in classes])
             res = src.grid.res

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["MAX_TEXT_CLASSES", "MISSING_TEXTS"]
+__all__ = ["MAX_TEXT_CLASSES", "MISSING_TEXTS", "utf8_text"]
 
 MAX_TEXT_CLASSES = 255
 
@@ -43,6 +43,23 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
                              "classes (LandLearn's maps do)")
         code[t] = value
     return code
+
+
+def utf8_text(text: str, field: str, labels: str, parameter: str) -> str:
+    """``text`` as OGR gave it, refused where it holds bytes that are not UTF-8 (which
+    Python hands over as lone surrogates): a shapefile with no .cpg file beside it is
+    read without recoding, and a Latin-1 "Foret" with its circumflex made Rasterize Labels
+    fail as a bug and Assess Accuracy score its class as matching none of the map's
+    (a PyQGIS sweep, stop 68)."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    stem = labels.rsplit(".", 1)[0] if labels.lower().endswith((".shp", ".dbf")) else None
+    fix = (f"add a file '{stem}.cpg' holding its encoding (windows-1252, ISO-8859-1 ...)"
+           if stem else "save the layer again as UTF-8 (a GeoPackage always is)")
+    raise InputError(parameter, f"the text '{shown}' of field '{field}' in '{labels}' is not "
+                     f"UTF-8 and the file does not say its encoding; {fix}, or set the layer's "
+                     "encoding in QGIS (Layer Properties > Source) and pick the layer")
 
 
 def _zero(text: str) -> bool:

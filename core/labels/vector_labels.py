@@ -32,6 +32,7 @@ from .text_classes import (
     _matched_codes,
     _missing,
     _text_class,
+    utf8_text,
 )
 
 
@@ -68,7 +69,7 @@ def _field_index(layer, name: str | None, parameter: str, required: bool) -> int
     raise InputError(parameter, f"the layer has no field '{name}'; its fields are {fields}")
 
 
-def _all_texts(layer, fidx: int) -> set[str]:
+def _all_texts(layer, fidx: int, labels: str) -> set[str]:
     """Every non-empty text of the class field over the features of the whole layer that
     have a geometry (other fields left unread), at most MAX_TEXT_CLASSES + 1 of them."""
     name = layer.GetLayerDefn().GetFieldDefn(fidx).GetName()
@@ -84,7 +85,8 @@ def _all_texts(layer, fidx: int) -> set[str]:
             if geom is None or geom.IsEmpty():
                 continue
             if feat.IsFieldSetAndNotNull(name):
-                text = _text_class(feat.GetFieldAsString(name))
+                text = _text_class(utf8_text(feat.GetFieldAsString(name), name, labels,
+                                             "class_field"))
                 if text:
                     texts.add(text)
                     if len(texts) > MAX_TEXT_CLASSES:
@@ -108,6 +110,12 @@ class VectorLabels:
         nidx = _field_index(layer, config.class_name_field, "class_name_field", required=False)
         ftype = layer.GetLayerDefn().GetFieldDefn(fidx).GetType()
         numeric = ftype in (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
+        if layer.GetLayerDefn().GetFieldDefn(fidx).GetSubType() == ogr.OFSTBoolean:
+            # a yes/no field: False is 0, no label; only the True features become a class
+            progress.warning(f"CLASS_FIELD '{config.class_field}' is a true/false field: "
+                             "its false features read 0 (no label) and the true ones class "
+                             "1, so the labels hold one class; give a field of class codes "
+                             "or names to have both")
         if not numeric and ftype != ogr.OFTString:
             raise InputError("class_field", f"field '{config.class_field}' is of type "
                              f"{ogr.GetFieldTypeName(ftype)}; use a numeric or text field")
@@ -128,6 +136,7 @@ class VectorLabels:
         if box is not None:
             layer.SetSpatialFilterRect(*box)
         raw, geoms, boxes, names = [], [], [], {}
+        clashes: dict[int, set[str]] = {}  # values CLASS_NAME_FIELD names more than one way
         skipped_null = repaired = buffered = 0
         layer.ResetReading()
         # DENSIFY_PIXELS pixels in the layer's units: edges straight in the layer's CRS are
@@ -151,9 +160,13 @@ class VectorLabels:
                 if value == 0:
                     continue
                 if nidx is not None and feat.IsFieldSetAndNotNull(nidx):
-                    names.setdefault(value, feat.GetFieldAsString(nidx))
+                    name = utf8_text(feat.GetFieldAsString(nidx), config.class_name_field,
+                                     config.labels, "class_name_field")
+                    if names.setdefault(value, name) != name:
+                        clashes.setdefault(value, {names[value]}).add(name)
             else:
-                text = feat.GetFieldAsString(fidx)
+                text = utf8_text(feat.GetFieldAsString(fidx), config.class_field,
+                                 config.labels, "class_field")
                 value = _text_class(text)
                 if value is None:
                     if not text.strip() or _missing(text):
@@ -199,7 +212,7 @@ class VectorLabels:
                                  "check both layers' CRS")
         # text classes numbered over the whole layer, not only the features near this
         # image: two exports of one layer over two images must give a text one value
-        every_text = (_all_texts(layer, fidx) | set(raw)
+        every_text = (_all_texts(layer, fidx, config.labels) | set(raw)
                       if not numeric and raw and box is not None else set(raw))
         if not numeric and raw:  # the selection's layer's texts too (see LabelConfig)
             every_text |= {t for t in map(_text_class, config.layer_texts or ()) if t}
@@ -273,6 +286,11 @@ class VectorLabels:
                                   "stay reserved, so other images' exports agree).")
             values = np.asarray([code[t] for t in raw], dtype=np.uint8)
             names = {i: t for t, i in code.items()}
+        if clashes:
+            said = "; ".join(f"{v}: {sorted(n)[:3]}" for v, n in sorted(clashes.items())[:5])
+            progress.warning(f"CLASS_NAME_FIELD '{config.class_name_field}' gives "
+                             f"{len(clashes)} class value(s) more than one name ({said}): "
+                             "each takes the name of its first feature")
         names.update(config.class_names)
         self.values = values
         # classes compared as values: '12', '012' and '12.0' are one class

@@ -16,6 +16,7 @@ from ..errors import InputError
 from ..geo.classes import ClassInfo, class_values, make_classes
 from ..geo.grid import Grid
 from ..geo.raster import open_dataset
+from ..labels.base import sidecar_class_names
 from ..labels.raster_labels import category_names
 
 __all__ = ["RefineInput", "tag_classes"]
@@ -65,7 +66,9 @@ class RefineInput:
             raise InputError("input_raster", f"'{path}' has a confidence threshold tag that "
                              "is not a number; the file was altered") from None
         self.seen = np.zeros(256, bool)  # class values met so far (a class map's classes)
-        self.names = {} if self.is_prob else category_names(path)
+        # a "<map>_classes.txt" beside it too, as Assess Accuracy and Rasterize Labels read
+        # it: the names were dropped for "Class N" (a PyQGIS sweep, stop 68)
+        self.names = {} if self.is_prob else sidecar_class_names(path, category_names(path))
         try:
             self.colors = {} if self.is_prob else {
                 v: tuple(c[:3]) for v, c in ds.colormap(1).items() if c[3] > 0}

@@ -339,3 +339,33 @@ def test_line_layers_are_offered_and_burn_the_pixels_they_cross(provider, sample
     assert set(np.nonzero(burnt)[0]) == {100, 300}
     assert set(burnt[100]) == {0, 1} and set(burnt[300]) == {0, 2}
     assert np.count_nonzero(burnt[100]) > 0.8 * width < np.count_nonzero(burnt[300])
+
+
+def test_a_shapefile_whose_encoding_is_set_in_qgis_is_read_as_qgis_shows_it(provider,
+                                                                            tmp_path):
+    """A Latin-1 shapefile with no .cpg, its encoding set in QGIS (Layer Properties >
+    Source): QGIS shows 'Forêt', the engine read the file's bytes and failed as a bug (a
+    PyQGIS sweep, stop 68). The layer is copied as QGIS shows it; without the setting, the
+    refusal names the fix."""
+    from qgis.core import QgsProcessingException, QgsProject, QgsRasterLayer, QgsVectorLayer
+
+    from synthetic import latin1_shapefile, write
+
+    image = write(tmp_path / "image.tif", np.ones((10, 10), np.uint8))
+    path = latin1_shapefile(str(tmp_path), [("Forêt", (500000, 4999900, 500050, 5000000)),
+                                            ("Pré", (500050, 4999900, 500100, 5000000))])
+    layer = QgsVectorLayer(path, "latin1", "ogr")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        with pytest.raises(QgsProcessingException, match="is not UTF-8.*latin1.cpg"):
+            _run({"INPUT_RASTER": image, "LABELS": layer.id(), "CLASS_FIELD": "kind",
+                  "OUTPUT": str(tmp_path / "raw.tif")})
+        layer.setProviderEncoding("windows-1252")
+        assert [f["kind"] for f in layer.getFeatures()] == ["Forêt", "Pré"]
+        out = str(tmp_path / "named.tif")
+        _run({"INPUT_RASTER": image, "LABELS": layer.id(), "CLASS_FIELD": "kind",
+              "OUTPUT": out})
+        styled = QgsRasterLayer(out, "named")  # the .qml beside it
+        assert [c.label for c in styled.renderer().classes()] == ["Forêt", "Pré"]
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())

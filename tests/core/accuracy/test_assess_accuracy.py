@@ -1,6 +1,7 @@
 """Assess Accuracy: pixel counts and the area-weighted estimates of Olofsson et al. 2014."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -110,10 +111,19 @@ def test_pixel_counts_unclassified_reference_and_reference_names(tmp_path):
     assert "water" in text and "area-weighted overall accuracy" in text
 
 
-def test_html_report_for_any_other_name_and_json_numbers(tmp_path):
+def test_html_and_json_reports_and_other_names_refused(tmp_path):
+    """A .txt or .csv name became .html unsaid, a folder wrote '<folder>.html' beside it,
+    'memory:' a file 'memory:.html' in the working folder (a PyQGIS sweep, stop 68):
+    refused before any work, as Rasterize Labels and Diagnostics refuse theirs."""
     m, r = map_and_reference(tmp_path)
-    assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "acc.txt")))
-    assert not (tmp_path / "acc.txt").exists()  # a .txt report becomes .html
+    (tmp_path / "reports").mkdir()
+    for name, said in (("acc.txt", "the report is HTML or JSON"), ("memory:", "HTML or JSON"),
+                       ("reports", "is a folder")):
+        path = str(tmp_path / name) if name != "memory:" else name
+        with pytest.raises(InputError, match=f"^OUTPUT_REPORT: '{path}'.*{said}"):
+            assess_accuracy(AssessConfig(m, LabelConfig(r), path))
+    assert sorted(os.listdir(tmp_path)) == ["map.tif", "ref.tif", "ref_classes.txt", "reports"]
+    assess_accuracy(AssessConfig(m, LabelConfig(r), str(tmp_path / "acc.html")))
     page = (tmp_path / "acc.html").read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and 'content="LandLearn"' in page
     assert "Accuracy assessment" in page and "water" in page

@@ -10,7 +10,7 @@ from landlearn.core.labels.base import LabelConfig
 from landlearn.core.labels.open import open_labels
 from landlearn.core.labels.vector_labels import VectorLabels
 from landlearn.core.progress import RecordingProgress
-from synthetic import kind_layer, polygons, write
+from synthetic import box_wkt, kind_layer, polygons, write
 
 S2 = "s2_osm_sparse/s2l1c_T33UUU_20170216_10bands_10m.tif"
 OSM = "s2_osm_sparse/gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg"
@@ -313,3 +313,50 @@ def test_overlapping_and_nested_parts_of_a_multipolygon_label_their_union(tmp_pa
     assert (arr[3:5, 3:5] == values["cross"]).all()
     # the nested part is inside its feature, not a hole showing the feature burnt before
     assert (arr[10:20, 10:20] == values["nested"]).all()
+
+
+def _coded_layer(path, rows, boolean=False):
+    """A GeoPackage of 10 m squares: (code, name, (col, row)) in fields 'code' (integer, or
+    true/false) and 'name'."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("coded", srs, ogr.wkbPolygon)
+    code = ogr.FieldDefn("code", ogr.OFTInteger)
+    if boolean:
+        code.SetSubType(ogr.OFSTBoolean)
+    layer.CreateField(code)
+    layer.CreateField(ogr.FieldDefn("name", ogr.OFTString))
+    for value, name, (col, row) in rows:
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetField("code", value)
+        f.SetField("name", name)
+        x, y = 500000 + 10 * col, 5000000 - 10 * row
+        f.SetGeometry(ogr.CreateGeometryFromWkt(box_wkt(x, y - 10, x + 10, y)))
+        layer.CreateFeature(f)
+    ds = None
+    return str(path)
+
+
+def test_a_true_false_field_and_a_code_named_two_ways_are_said(tmp_path):
+    """A yes/no field gave one class with no word (False is 0, no label); a CLASS_NAME_FIELD
+    naming code 3 'vegetation' and 'Vegetation' kept the first unsaid (a PyQGIS sweep,
+    stop 68)."""
+    grid = _grid(tmp_path)
+    yes_no = _coded_layer(tmp_path / "b.gpkg", [(1, "yes", (1, 1)), (0, "no", (2, 2))], True)
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(yes_no, class_field="code"), grid, progress)
+    assert [c.value for c in labels.classes] == [1]
+    assert any(w.startswith("CLASS_FIELD 'code' is a true/false field") for w in
+               progress.warnings), progress.warnings
+    coded = _coded_layer(tmp_path / "c.gpkg", [(3, "vegetation", (1, 1)), (3, "Veg", (2, 2)),
+                                               (4, "water", (3, 3))])
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(coded, class_field="code", class_name_field="name"),
+                          grid, progress)
+    assert [(c.value, c.name) for c in labels.classes] == [(3, "vegetation"), (4, "water")]
+    assert ("CLASS_NAME_FIELD 'name' gives 1 class value(s) more than one name (3: ['Veg', "
+            "'vegetation']): each takes the name of its first feature") in progress.warnings
+    assert not any("true/false" in w for w in progress.warnings)

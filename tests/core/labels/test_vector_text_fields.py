@@ -151,3 +151,22 @@ def test_a_layer_of_many_texts_labels_an_image_that_holds_few_of_them(tmp_path):
     with pytest.raises(InputError, match="^CLASS_FIELD: .* has 260 different texts on this image"):
         VectorLabels(LabelConfig(kind_layer(tmp_path / "c.gpkg", crowded), class_field="KIND"),
                      grid, RecordingProgress())
+
+
+def test_latin1_text_in_a_shapefile_that_does_not_say_so_is_refused_naming_the_fix(tmp_path):
+    """A shapefile with no .cpg: its Latin-1 'Forêt' reached the engine as bytes that are not
+    UTF-8; Rasterize Labels failed as a bug, Assess Accuracy matched it to no class (a
+    PyQGIS sweep, stop 68). Refused, naming the .cpg file that fixes it; with that file
+    written, the names are read right."""
+    from synthetic import latin1_shapefile
+
+    grid = _grid(tmp_path)
+    path = latin1_shapefile(str(tmp_path), [("Forêt", (500000, 4999900, 500050, 5000000)),
+                                            ("Pré", (500050, 4999900, 500100, 5000000))])
+    with pytest.raises(InputError, match=r"^CLASS_FIELD: the text 'For.t' of field 'kind' in "
+                       r".*latin1\.shp' is not UTF-8 .*add a file '.*latin1\.cpg' holding"):
+        VectorLabels(LabelConfig(path, class_field="kind"), grid, RecordingProgress())
+    with open(tmp_path / "latin1.cpg", "w") as f:
+        f.write("windows-1252")
+    labels = VectorLabels(LabelConfig(path, class_field="kind"), grid, RecordingProgress())
+    assert [c.name for c in labels.classes] == ["Forêt", "Pré"]

@@ -94,3 +94,19 @@ def test_a_float_class_map_is_refined_as_its_whole_numbers(tmp_path):
                                            min_region_size=5))
 
 
+
+
+def test_class_names_from_a_classes_file_beside_the_map_are_kept(tmp_path):
+    """A map named by '<map>_classes.txt' (as Assess Accuracy and Rasterize Labels read
+    it) came out of Refine as 'Class N', and Assess Accuracy then matched none of a
+    reference's names (a PyQGIS sweep, stop 68)."""
+    from landlearn.core.labels.raster_labels import category_names
+
+    classes = np.ones((20, 20), np.uint8)
+    classes[:, 10:] = 2
+    classes[5, 5] = 2  # a speck the unit merges
+    path = write(tmp_path / "map.tif", classes, nodata=0)
+    (tmp_path / "map_classes.txt").write_text("1 = Forêt\n2 = water\n", encoding="utf-8")
+    refine_classification(RefineConfig(path, str(tmp_path / "out.tif"), min_region_size=4))
+    assert category_names(str(tmp_path / "out.tif")) == {1: "Forêt", 2: "water"}
+    assert "Forêt" in (tmp_path / "out.qml").read_text(encoding="utf-8")
