@@ -269,6 +269,10 @@ def unreadable_input(exc: BaseException, files: list[tuple[str, str]]) -> str | 
     if named:
         _, key, path = named[0]
         what = f"a file in '{path}'" if os.path.isdir(path) else f"'{path}'"
+        if not path.startswith("/vsi") and not os.path.exists(path):
+            # a VRT's source that was moved or deleted (GDAL's list leaves it out)
+            return (f"{key}: {what} cannot be read ({why}): it does not exist (moved or "
+                    "deleted?); put it back, or build the VRT again from the files there are")
         return (f"{key}: {what} cannot be read ({why}): the file is damaged or "
                 "incomplete; check it with gdalinfo -checksum, or download or write it again")
     return (f"Reading a raster failed ({why}). A file is damaged, incomplete or missing (a "

@@ -74,6 +74,28 @@ def test_a_damaged_tile_of_a_vrt_is_named(provider, sample, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif", "mosaic.vrt"]
 
 
+def test_a_missing_tile_of_a_vrt_is_named_as_missing(provider, sample, tmp_path):
+    """A mosaic (VRT) whose tile was deleted: GDAL's file list leaves out files that do not
+    exist, so no input was named ("Reading a raster failed ... a bug in LandLearn?"). Now
+    the tile is named, as missing, under the parameter that held the VRT."""
+    import shutil
+
+    import processing
+    from osgeo import gdal
+    from qgis.core import QgsProcessingException
+
+    tile = tmp_path / "tile.tif"
+    shutil.copy(sample / "nc_landsat7" / "landsat_multiband.tif", tile)
+    gdal.BuildVRT(str(tmp_path / "mosaic.vrt"), [str(tile)])
+    tile.unlink()
+    with pytest.raises(QgsProcessingException, match=r"^INPUT_RASTER: '.*tile\.tif' cannot "
+                                                     r"be read .*it does not exist"):
+        processing.run("landlearn:segment", {
+            "INPUT_RASTER": str(tmp_path / "mosaic.vrt"),
+            "OUTPUT_SEGMENT_IDS": str(tmp_path / "ids.tif")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mosaic.vrt"]
+
+
 def test_a_damaged_item_of_a_folder_is_said_to_be_in_it(tmp_path):
     from landlearn.processing_provider.base import unreadable_input
 

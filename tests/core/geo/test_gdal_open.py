@@ -1,6 +1,8 @@
 """GDAL probing answers the same whether the host turned GDAL exceptions on (QGIS 3.40,
 GDAL 4's default) or left them off (QGIS 3.22)."""
 
+import os
+
 import numpy as np
 import pytest
 import rasterio
@@ -82,3 +84,24 @@ def test_quiet_gdal_hides_errors_and_restores_the_handler(tmp_path):
     finally:
         gdal.PopErrorHandler()
         (gdal.UseExceptions if was else gdal.DontUseExceptions)()
+
+
+def test_a_vrts_missing_source_is_listed_too(sample, tmp_path):
+    """GDAL lists only the sources that exist: a mosaic VRT whose tile was deleted read as a
+    mosaic with a hole (Classify Raster Collection's LIST_FILE dropped the item unsaid;
+    the damaged-input message named no input). The missing one is listed after the rest,
+    relative paths resolved against the VRT's folder."""
+    import shutil
+
+    from osgeo import gdal
+
+    nc = sample / "nc_landsat7"
+    for name in ("a.tif", "b.tif"):
+        shutil.copy(nc / "strata.tif", tmp_path / name)
+    vrt = tmp_path / "m.vrt"
+    gdal.BuildVRT(str(vrt), [str(tmp_path / "a.tif"), str(tmp_path / "b.tif")])
+    text = vrt.read_text()
+    assert 'relativeToVRT="1"' in text  # gdalbuildvrt writes paths relative to the VRT
+    (tmp_path / "a.tif").unlink()
+    assert [os.path.basename(p) for p in vrt_sources(str(vrt))] == ["b.tif", "a.tif"]
+    assert vrt_sources(str(vrt))[1] == os.path.join(str(tmp_path), "a.tif")
