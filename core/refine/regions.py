@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..geo.segments import table_budget
-from ..segment.graph import merge_small, union, unique_pairs
+from ..segment.graph import union, unique_pairs
+from ..segment.merge import merge_small
 
 __all__ = ["RegionGraph", "label_classes", "resolve"]
 
@@ -137,7 +138,7 @@ def _touching(labels: np.ndarray, connectivity: int) -> np.ndarray:
 def resolve(graph: RegionGraph, min_size: float, into: str) -> np.ndarray:
     """The final class of every local region after merging regions under ``min_size``
     pixels into their chosen neighbour: a merged group takes the class of the group the
-    small ones merged into (its heir, segment.graph.merge_small), so a group of small
+    small ones merged into (its heir, segment.merge.merge_small), so a group of small
     pieces that reached the unit is not repainted by a larger piece joining it later."""
     n = graph.next_id
     if n == 0:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .graph import Graph, group_sums, index_dtype, merge_small, remap_pairs, staged_merge, union
+from .graph import index_dtype, remap_pairs, union
+from .merge import Graph, group_sums, merge_small, staged_merge
 from .settle import first_stage
 from .stats import SegmentStats
 

@@ -1,7 +1,7 @@
 """Single pixels settled inside their tile: the first stage of the staged merge, decided
 where the pixels are instead of over every local segment of the raster.
 
-The staged merge's first stage (graph.staged_merge, segments under 2 px) joins every
+The staged merge's first stage (merge.staged_merge, segments under 2 px) joins every
 single-pixel segment to its most similar neighbour, judged on the segments' initial means,
 all at once. On a 29 MPix raster 71% of the 3.3M local segments are single pixels, and
 carrying them to the merge is most of Segment's memory. Inside a tile most of that stage
@@ -29,15 +29,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .graph import (
-    closest,
-    first_of_each,
-    neighbour_pairs,
-    remap_pairs,
-    segment_means,
-    squared_distance,
-    union,
-)
+from .graph import first_of_each, neighbour_pairs, remap_pairs, squared_distance, union
+from .merge import closest, segment_means
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from landlearn.core.classical.trees.kernel import numba_version
-from landlearn.core.segment import graph
+from landlearn.core.segment import graph, merge
 from landlearn.core.segment import segment_mean_shift as sms
 
 pytestmark = pytest.mark.skipif(numba_version() is None, reason="numba is not installed")
@@ -113,7 +113,7 @@ def test_empty_graphs_and_ids_out_of_range(monkeypatch):
     none = np.zeros((0, 2), np.int64)
     assert_same(*both(monkeypatch, graph.remap_pairs, none, np.arange(3), 3))
     assert_same(*both(monkeypatch, graph.union, 3, none))
-    assert_same(*both(monkeypatch, graph.closest, none, np.ones(3, bool), np.ones(3),
+    assert_same(*both(monkeypatch, merge.closest, none, np.ones(3, bool), np.ones(3),
                       np.ones((3, 2)), "similar", distances=True))
     assert_same(*both(monkeypatch, graph.neighbour_pairs, np.full((2, 3), -1)))
     assert_same(*both(monkeypatch, graph.local_components, np.zeros((2, 2, 3), np.float32),
@@ -145,7 +145,7 @@ def test_closest_union_and_remap_equal_numpys(monkeypatch, bands, fine):
     skip = rng.random(n) < 0.2
     for p in (pairs, pairs.astype(np.int32)):
         for into in ("similar", "largest"):
-            got = both(monkeypatch, graph.closest, p, small, count, sums, into, skip,
+            got = both(monkeypatch, merge.closest, p, small, count, sums, into, skip,
                        distances=True)
             assert_same(*got)
             assert (got[0][0] >= 0).sum() > n / 10
@@ -161,11 +161,11 @@ def test_merges_equal_numpys(monkeypatch, bands):
     rng = np.random.default_rng(7)
     pairs, count, sums = _random_graph(rng, 4000, 10000, bands, fine=bands > 3)
     for into in ("similar", "largest"):
-        assert_same(*both(monkeypatch, graph.merge_small, count, sums, pairs, 4, into,
+        assert_same(*both(monkeypatch, merge.merge_small, count, sums, pairs, 4, into,
                           heirs=True))
 
     def staged():
-        return graph.staged_merge(graph.Graph(count.copy(), sums.copy(), pairs), 9)
+        return merge.staged_merge(merge.Graph(count.copy(), sums.copy(), pairs), 9)
 
     merged = assert_same_and_return(*both(monkeypatch, staged))
     assert 50 < len(np.unique(merged)) < 2000

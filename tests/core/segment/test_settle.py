@@ -8,7 +8,8 @@ import rasterio
 from landlearn.core.segment import first_pass as fp
 from landlearn.core.segment import segment_mean_shift as sms
 from landlearn.core.segment import settle
-from landlearn.core.segment.graph import local_components, merge_small, neighbour_pairs
+from landlearn.core.segment.graph import local_components, neighbour_pairs
+from landlearn.core.segment.merge import merge_small
 from landlearn.core.segment.settle import first_stage, settle_singles, tile_segments
 
 pytest.importorskip("scipy")
