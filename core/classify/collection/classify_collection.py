@@ -185,29 +185,34 @@ def _names(items) -> list[str]:
 
 
 def _items_key(base, items, names) -> str:
-    """What decides the folder's maps: the model's bytes, the settings, every item's
-    files and its map's name, the engine. A stopped run's maps are taken up by RESUME
-    only under the same key."""
+    """What decides the folder's maps: the model's bytes, the settings, every item's path
+    and its map's name, the engine. A stopped run's maps are taken up by RESUME only under
+    the same key, and each only where its item's files are still those it was made from
+    (_finished): the items' files were in this key, and replacing the one damaged item
+    that had stopped the run discarded every finished map (a qgis_process sweep, stop 68)."""
     fields = {k: v for k, v in map_fields(base).items()
               if k not in ("input_raster", "block_size")}  # blocks give the same map
     if not os.path.exists(base.model):  # a .dlpk, an unpacked folder or the .emd in it
         raise InputError("model", f"'{base.model}' does not exist")
     fields["model"] = package_sha256(base.model)
     fields["engine"] = engine_fingerprint()  # code and library versions
-    fields["items"] = [[name, raster_identity(item.path)] for item, name in zip(items, names)]
+    fields["items"] = [[name, item.path] for item, name in zip(items, names)]
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _finished(folder: str, name: str) -> list[dict] | None:
+def _finished(folder: str, name: str, identity) -> list[dict] | None:
     """The class-area rows of an item an earlier run finished into ``folder`` (its map and
-    its rows, each written whole), or None."""
+    its rows, each written whole) from the files ``identity`` names as they are now, or
+    None (an item replaced since is classified again)."""
     try:
         with open(os.path.join(folder, JOURNAL, name + ".json"), encoding="utf-8") as fh:
-            rows = json.load(fh)
+            done = json.load(fh)
     except (OSError, ValueError):
         return None
-    ok = isinstance(rows, list) and os.path.isfile(os.path.join(folder, name))
-    return rows if ok else None
+    ok = (isinstance(done, dict) and isinstance(done.get("rows"), list)
+          and done.get("item") == json.loads(json.dumps(identity))
+          and os.path.isfile(os.path.join(folder, name)))
+    return done["rows"] if ok else None
 
 
 def _remove_hidden(folder: str) -> None:
@@ -244,7 +249,8 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
                          resume_only=(JOURNAL,), replace=config.overwrite,
                          what="classified collection", algorithm="classifyrastercollection"
                          ) as st, shared_clients():
-        kept = {n: _finished(st.staging, n) for n in names} if st.resumed else {}
+        kept = ({n: _finished(st.staging, n, raster_identity(item.path))
+                 for item, n in zip(items, names)} if st.resumed else {})
         kept = {n: got for n, got in kept.items() if got is not None}
         if base.resume:
             os.makedirs(os.path.join(st.staging, JOURNAL), exist_ok=True)
@@ -262,6 +268,8 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
                 continue
             progress.info(f"item {k + 1}/{len(items)}: {item.path}")
             sub = SubProgress(progress, k / len(items), (k + 1) / len(items))
+            # before it is read: an item replaced while it is classified is done again
+            identity = raster_identity(item.path) if base.resume else None
             with _items_parameter(which, "output_folder"):
                 result = classify_pixels(dataclasses.replace(base, input_raster=item.path,
                                                              output=out), sub)
@@ -271,8 +279,9 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
                              pixel_area, crs_units(item.crs) == "metre")
             rows += mine
             if base.resume:  # the item is done: a RESUME from here on takes its map up
+                done = {"item": identity, "rows": mine}
                 write_text_atomic(os.path.join(st.staging, JOURNAL, name + ".json"),
-                                  json.dumps(mine) + "\n", "output_folder")
+                                  json.dumps(done) + "\n", "output_folder")
         if st.resumed:  # what a killed run left half-made: writers' files, an item's parts
             _remove_hidden(st.staging)
         build_vrt(os.path.join(st.staging, "mosaic.vrt"),

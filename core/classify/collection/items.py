@@ -59,7 +59,23 @@ def list_items(rasters: tuple[str, ...] = (), folder: str | None = None,
     if len(paths) > MAX_ITEMS:
         raise InputError("rasters", f"{len(paths):,} items are more than {MAX_ITEMS:,}; split "
                          "the collection")
+    _refuse_repeats(paths, "rasters" if rasters else "list_file")
     return paths
+
+
+def _refuse_repeats(paths: list[str], parameter: str) -> None:
+    """An item given twice was classified twice (each_item: 'a_2', 'a_3') and its area
+    counted as often in class_areas.csv, with no word (a qgis_process sweep, stop 68)."""
+    seen: dict[str, int] = {}
+    for p in paths:
+        key = p if p.startswith("/vsi") else os.path.normcase(os.path.realpath(p))
+        seen[key] = seen.get(key, 0) + 1
+    repeated = [(k, n) for k, n in seen.items() if n > 1]
+    if repeated:
+        k, n = repeated[0]
+        raise InputError(parameter, f"'{k}' is given {n} times"
+                         + (f" (and {len(repeated) - 1} other item(s) more than once)"
+                            if len(repeated) > 1 else "") + "; give each item once")
 
 
 def _from_list(path: str) -> list[str]:
@@ -75,7 +91,9 @@ def _from_list(path: str) -> list[str]:
                          "per line")
     base = os.path.dirname(os.path.abspath(path))
     try:
-        with open(path, encoding="utf-8") as fh:
+        # utf-8-sig: Windows Notepad and PowerShell 5 begin a UTF-8 file with a byte order
+        # mark, which went into the first path (invisible in the message; stop 68)
+        with open(path, encoding="utf-8-sig") as fh:
             lines = [line.strip() for line in fh]
     except UnicodeDecodeError:
         raise InputError("list_file", f"'{path}' is not a UTF-8 text file of paths") from None

@@ -45,6 +45,11 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
         x1 = x0 + -(-(max(rights) - x0) // xres) * xres
         y0 = y1 - -(-(y1 - min(bottoms)) // yres) * yres
         options["outputBounds"] = (x0, y0, x1, y1)
+    # one CRS described two ways (EPSG:32119 and the same projection as an 'unnamed' WKT):
+    # describe_items found them equal, and BuildVRT, comparing the texts, left the second
+    # out, failing an each_item run after every item was classified (a qgis_process sweep,
+    # stop 68); the VRT takes the first's description
+    options["allowProjectionDifference"] = True
     # GDAL writes sources in the VRT's folder as relative paths itself
     ds = gdal.BuildVRT(path, sources, options=gdal.BuildVRTOptions(**options))
     if ds is None:

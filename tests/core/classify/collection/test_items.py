@@ -83,3 +83,22 @@ def test_mixed_band_counts_crs_and_unreadable_items_are_named(nc_tiles, tmp_path
         describe_items([a, str(tmp_path / "wgs84.tif")], "folder")
     with pytest.raises(InputError, match="^LIST_FILE: item .*junk.tif' cannot be opened"):
         describe_items([a, str(tmp_path / "junk.tif")], "list_file")
+
+
+def test_a_list_saved_with_a_byte_order_mark_reads_and_a_repeated_item_is_refused(nc_tiles,
+                                                                                tmp_path):
+    """Notepad's UTF-8 begins with a byte order mark, which went into the first path (its
+    comment line read as an item); an item listed three times was classified three times
+    and its area counted thrice (a qgis_process sweep, stop 68)."""
+    folder, _windows, _scene = nc_tiles
+    paths = [str(folder / f"tile_{c}.tif") for c in "ab"]
+    listing = tmp_path / "bom.txt"
+    listing.write_text("# survey\r\n" + "\r\n".join(paths) + "\r\n", encoding="utf-8-sig")
+    assert listing.read_bytes().startswith(b"\xef\xbb\xbf#")
+    assert list_items(list_file=str(listing)) == paths
+    listing.write_text("\n".join(paths + [paths[0], paths[0]]), encoding="utf-8")
+    with pytest.raises(InputError, match=r"^LIST_FILE: '.*tile_a\.tif' is given 3 times; "
+                                         r"give each item once"):
+        list_items(list_file=str(listing))
+    with pytest.raises(InputError, match=r"^RASTERS: .*tile_b\.tif' is given 2 times"):
+        list_items(rasters=(paths[1], paths[0], paths[1]))

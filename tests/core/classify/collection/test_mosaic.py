@@ -140,3 +140,24 @@ def test_without_a_first_nodata_each_items_nodata_and_mask_stay_missing(nc_tiles
                                       first.read(1, window=((0, 240), (250, 260))))
         assert block.valid[:230, 269:479].all() and block.valid[240:, 10:250].all()
         assert block.valid[:230, 469:479].all()  # one band's NoData is no hole
+
+
+def test_one_crs_described_two_ways_mosaics_whole(nc_tiles, tmp_path):
+    """A tile given EPSG:32119 (gdal_translate -a_srs) beside tiles whose WKT names the same
+    projection 'unnamed': equal to rasterio, different text to BuildVRT, which left it out
+    and failed an each_item run after every item was classified (a qgis_process sweep,
+    stop 68). Mosaicked whole, as the scene."""
+    from osgeo import gdal
+
+    folder, _windows, scene = nc_tiles
+    paths = [str(folder / f"tile_{c}.tif") for c in "abcd"]
+    renamed = str(tmp_path / "tile_b.tif")
+    gdal.Translate(renamed, paths[1], outputSRS="EPSG:32119")
+    paths[1] = renamed
+    items = describe_items(paths, "folder")
+    assert items[0].crs == items[1].crs and items[1].crs.to_wkt() != items[0].crs.to_wkt()
+    for first in (items[0], None):
+        vrt = build_vrt(str(tmp_path / f"m{first is None}.vrt"), paths, first)
+        with rasterio.open(vrt) as m, rasterio.open(scene) as s:
+            assert (m.width, m.height) == (s.width, s.height)
+            assert np.array_equal(m.read(list(range(1, s.count + 1))), s.read())

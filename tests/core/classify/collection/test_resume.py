@@ -150,6 +150,31 @@ def test_each_item_resume_keeps_the_finished_maps_after_an_error_but_not_a_cance
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".plain")]
 
 
+def test_each_item_resume_redoes_only_an_item_replaced_since(rf, nc_tiles, tmp_path):
+    """The items' files were in the folder's key: putting back the one damaged item that
+    stopped the run discarded every finished map (a qgis_process sweep, stop 68). Now an
+    item is taken up only where its files are as it was made from; the others stay."""
+    import shutil
+
+    folder = tmp_path / "items"
+    shutil.copytree(nc_tiles[0], folder)
+    out = tmp_path / "maps"
+    with pytest.raises(OSError, match="the disk went away"):
+        classify_collection(_each(rf, folder, out, resume=True),
+                            _fails_at_third(OSError("the disk went away")))
+    tile = folder / "tile_a.tif"  # the same pixels, written again: another file
+    shutil.copy(nc_tiles[0] / "tile_a.tif", tmp_path / "a.tif")
+    os.replace(tmp_path / "a.tif", tile)
+    os.utime(tile, (1, 1))
+    progress = RecordingProgress()
+    classify_collection(_each(rf, folder, out, resume=True), progress)
+    assert progress.messages[1].startswith("RESUME: 1 of 4 items were finished"), \
+        progress.messages
+    started = [m.split(":")[0] for m in progress.messages if m.startswith("item ")]
+    assert started == ["item 1/4", "item 3/4", "item 4/4"]
+    assert not any("starts over" in w for w in progress.warnings)
+
+
 @pytest.mark.parametrize("mode", ["mosaicked", "each_item"])
 def test_an_error_about_the_input_raster_names_the_collections_parameter(
         rf, nc_tiles, tmp_path, monkeypatch, mode):
