@@ -33,7 +33,9 @@ peaks = []
 with torch.inference_mode():
     for side in (256, 1024):
         net(torch.zeros(1, 4, side, side))
-        peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        # ru_maxrss: KiB on Linux, bytes on macOS
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peaks.append(peak if sys.platform == "darwin" else peak * 1024)
 print(peaks[0], peaks[1])
 """
 

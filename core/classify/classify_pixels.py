@@ -32,7 +32,7 @@ from .checks import check_bands, check_cell_size, check_scaling, check_values
 from .distributed.engine import classify_on_cluster
 from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks, usable_cores
 from .distributed.staging import staging_path
-from .memory import fit_batch
+from .memory import fit_batch, local_cpu
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
@@ -180,7 +180,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                 progress.info(f"TILE_SIZE {config.tile_size} px is larger than the area "
                               f"with its padding: one tile of {tile} px covers it.")
         _check_before_work(config, info, source, area, tile, pad, progress)
-        batch = 1 if objects else fit_batch(config, info, device, tile,
+        batch = 1 if objects else fit_batch(config, info, device, tile, pad,
                                              batch_size(config, device, tile, info), progress)
         core = tile - 2 * pad
         n_tiles = count_tiles(area, (core, core))
@@ -246,6 +246,10 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
     progress.info(f"tiles of {tile} px with {pad} px padding ({n_tiles} tiles), blend "
                   f"{config.blend}" + (", test-time augmentation"
                                         if config.test_time_augmentation else ""))
+    if not config.dask_scheduler and local_cpu(config.device):
+        # the workers pass at once, each in a share of this machine's memory: refused here,
+        # before the cluster starts (each worker checks its own again)
+        fit_batch(config, info, None, tile, pad, config.batch_size or 1, progress, workers)
     run = classify_on_cluster(config, info, grid, area, tile, pad, workers, progress)
     if n_tiles and run.skipped >= n_tiles:
         with open_source(config, info, NullProgress())[0] as again:

@@ -5,6 +5,8 @@ names matched to a map's classes. Shared by every reading of a vector label laye
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import InputError
@@ -47,19 +49,29 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
 
 def utf8_text(text: str, field: str, labels: str, parameter: str) -> str:
     """``text`` as OGR gave it, refused where it holds bytes that are not UTF-8 (which
-    Python hands over as lone surrogates): a shapefile with no .cpg file beside it is
-    read without recoding, and a Latin-1 "Foret" with its circumflex made Rasterize Labels
-    fail as a bug and Assess Accuracy score its class as matching none of the map's
-    (a PyQGIS sweep, stop 68)."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    Python hands over as lone surrogates), or the replacement character QGIS puts for
+    them in a copy of the layer (a selection, a subset): a shapefile with no .cpg file
+    beside it is read without recoding, and a Latin-1 "Foret" with its circumflex made
+    Rasterize Labels fail as a bug, Assess Accuracy score its class as matching none of
+    the map's (a PyQGIS sweep, stop 68), and, copied, 'Foret' and 'Foret' with another
+    accent one class (review, stop 68)."""
+    if not any("\udc80" <= ch <= "\udcff" or ch == "\ufffd" for ch in text):
         return text
     shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     stem = labels.rsplit(".", 1)[0] if labels.lower().endswith((".shp", ".dbf")) else None
-    fix = (f"add a file '{stem}.cpg' holding its encoding (windows-1252, ISO-8859-1 ...)"
-           if stem else "save the layer again as UTF-8 (a GeoPackage always is)")
+    cpg = f"{stem}.cpg" if stem else None
+    if cpg and os.path.isfile(cpg):
+        with open(cpg, "rb") as fh:
+            said = fh.read(64).decode("ascii", "replace").strip()
+        fix = (f"'{cpg}' says '{said}', which the text is not; write its true encoding "
+               "there (windows-1252, ISO-8859-1 ...)")
+    elif cpg:
+        fix = f"add a file '{cpg}' holding its encoding (windows-1252, ISO-8859-1 ...)"
+    else:
+        fix = "save the layer again as UTF-8 (a GeoPackage always is)"
     raise InputError(parameter, f"the text '{shown}' of field '{field}' in '{labels}' is not "
-                     f"UTF-8 and the file does not say its encoding; {fix}, or set the layer's "
-                     "encoding in QGIS (Layer Properties > Source) and pick the layer")
+                     f"UTF-8 as read; {fix}, or set the layer's encoding in QGIS (Layer "
+                     "Properties > Source) and pick the layer")
 
 
 def _zero(text: str) -> bool:

@@ -97,12 +97,12 @@ def first_pass(config, src, area, offset, scale, hs, hr, device, labels_path, pr
 
 
 def suspect_nodata(src) -> list | None:
-    """The bands' NoData values that data does not take itself: not 0 nor the top of an
-    unsigned integer type, which a dark or saturated channel of a photo holds (NoData 0 on
-    RGB: a shadow's blue of 0 is data, and was warned of; review, stop 67). A -99999 or
-    -9999 fill, or any value of a float band, is suspect."""
+    """The bands' NoData values that data does not take itself: not 0, in any type (NoData
+    0 on RGB: a shadow's blue of 0 is data, review, stop 67; a slope or an NDVI of 0 in an
+    int16 or float band, review, stop 68), nor the top of an unsigned integer type, which
+    a saturated channel holds. A -99999 or -9999 fill, or another float value, is suspect."""
     dtype = np.dtype(src.dtype)
-    ordinary = {0, np.iinfo(dtype).max} if np.issubdtype(dtype, np.unsignedinteger) else set()
+    ordinary = {0, np.iinfo(dtype).max} if np.issubdtype(dtype, np.unsignedinteger) else {0}
     values = [None if v is None or v in ordinary else v for v in src.nodata]
     return values if any(v is not None for v in values) else None
 

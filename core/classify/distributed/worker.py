@@ -29,7 +29,7 @@ from ...errors import Cancelled, InputError
 from ...files import landlearn_manifest
 from ...progress import NullProgress
 from ...runtime.threads import limit_compute_threads
-from ..memory import fit_batch
+from ..memory import fit_batch, worker_memory_room
 from ..output import ClassifyOutputs
 from ..predictor import engine_here, load_predictor
 from ..stream import open_source, stream_tiles
@@ -344,8 +344,9 @@ def run_block(job: BlockJob) -> BlockDone:
     load = time.perf_counter() - t0 if loaded else 0.0
     t1 = time.perf_counter()
     device = getattr(predictor, "device", None)
-    batch = fit_batch(config, info, device, job.tile, batch_size(config, device, job.tile, info),
-                      NullProgress())
+    batch = fit_batch(config, info, device, job.tile, job.pad,
+                      batch_size(config, device, job.tile, info), NullProgress(),
+                      cap=worker_memory_room())
     parts = part_paths(job.staging, block.index, config)
     part_config = dataclasses.replace(config, **parts)
     work = block.work_win

@@ -17,14 +17,23 @@ MB = 1 << 20
 
 
 def _free(monkeypatch, mb):
-    """The device holds ``mb`` MB above the headroom the process keeps."""
+    """The device has ``mb`` MB for the pass (above the headroom the process keeps)."""
     monkeypatch.setattr(memory, "available_memory",
-                        lambda device: (memory.HEADROOM + mb * MB, "of memory available"))
+                        lambda device: (mb * MB, "of memory available"))
 
 
-def test_the_free_memory_is_read_from_the_system():
+def test_the_free_memory_is_read_from_the_system_and_unknown_where_nothing_says():
+    """The CPU's from the system, less the process's headroom; ONNX Runtime's CUDA device
+    (no torch device: torch may be absent, or CPU-only) is not known, not a crash
+    (review, stop 68); outside a Dask worker there is no worker limit."""
+    from types import SimpleNamespace
+
     free = memory.available_memory(None)
-    assert free is not None and free[0] > 0 and free[1] == "of memory available"
+    assert free is not None and free[1] == "of memory available"
+    assert memory.available_memory(SimpleNamespace(type="cpu"))[1] == "of memory available"
+    assert memory.available_memory(SimpleNamespace(type="cuda")) is None
+    assert memory.worker_memory_room() is None
+    assert memory.local_cpu("cpu") and not memory.local_cpu("cuda")
 
 
 def test_a_unet_pass_costs_more_per_pixel_than_a_pspnet_and_grows_with_tile_and_batch():
@@ -56,12 +65,31 @@ def test_an_explicit_tile_that_cannot_fit_is_refused_before_any_work(sample, mod
     _free(monkeypatch, 100)
     out = tmp_path / "map.tif"
     with pytest.raises(InputError, match=r"^TILE_SIZE: one network pass over 1 tile of 512 px "
-                       r"takes about 0\.1 GB.*use a TILE_SIZE of at most 480 px"):
+                       r"takes about 0\.1 GB, and there are 0\.1 GB of memory available; use "
+                       r"a TILE_SIZE of at most 480 px"):
         classify_pixels(_cfg(sample, model, out, tile_size=512))
     assert os.listdir(tmp_path) == []
     with pytest.raises(InputError, match=r"^BATCH_SIZE: one network pass over 8 tiles of 256 "
                        r"px.*use a BATCH_SIZE of at most 3"):
         classify_pixels(_cfg(sample, model, out, tile_size=256, batch_size=8))
+    _free(monkeypatch, 1)  # not even the least tile at this padding: no size is offered
+    with pytest.raises(InputError, match=r"^TILE_SIZE: .*; no tile fits with PADDING 48 px "
+                       r"\(the least is 128 px\), or free memory"):
+        classify_pixels(_cfg(sample, model, out, tile_size=512, padding=48))
+    assert os.listdir(tmp_path) == []
+
+
+def test_local_workers_share_the_memory_and_are_refused_before_they_start(
+        sample, model, tmp_path, monkeypatch):
+    """PARALLEL_PROCESSING_FACTOR=2: each worker checked its pass against the whole
+    machine's free memory, inside a block, after the cluster had started (review, stop
+    68). Now refused in the client, with half the memory each."""
+    _free(monkeypatch, 200)  # 512 px: ~120 MB a pass; 100 MB each for two workers
+    with pytest.raises(InputError, match=r"^TILE_SIZE: one network pass over 1 tile of 512 px "
+                       r".*0\.1 GB of memory available for each of 2 workers"):
+        classify_pixels(_cfg(sample, model, tmp_path / "map.tif", tile_size=512,
+                             parallel_processing_factor="2"))
+    assert os.listdir(tmp_path) == []
 
 
 def test_an_automatic_batch_is_lowered_to_fit_and_the_map_is_the_same(sample, model, tmp_path,

@@ -167,6 +167,11 @@ def test_latin1_text_in_a_shapefile_that_does_not_say_so_is_refused_naming_the_f
                        r".*latin1\.shp' is not UTF-8 .*add a file '.*latin1\.cpg' holding"):
         VectorLabels(LabelConfig(path, class_field="kind"), grid, RecordingProgress())
     with open(tmp_path / "latin1.cpg", "w") as f:
+        f.write("UTF-8")  # a .cpg that is wrong: quoted, not "add a .cpg" (review, stop 68)
+    with pytest.raises(InputError, match=r"^CLASS_FIELD: .*latin1\.cpg' says 'UTF-8', which "
+                       r"the text is not; write its true encoding there"):
+        VectorLabels(LabelConfig(path, class_field="kind"), grid, RecordingProgress())
+    with open(tmp_path / "latin1.cpg", "w") as f:
         f.write("windows-1252")
     labels = VectorLabels(LabelConfig(path, class_field="kind"), grid, RecordingProgress())
     assert [c.name for c in labels.classes] == ["Forêt", "Pré"]

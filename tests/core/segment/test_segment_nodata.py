@@ -77,19 +77,22 @@ def test_a_band_nodata_stretch_ignores_the_holes(sample, tmp_path):
         whole, with_hole = band_scaling(a), band_scaling(b)
     assert with_hole[0][1] > -1000 and with_hole[1][1] > 0.5 * whole[1][1]
 
-def test_a_dark_channel_of_a_photo_with_nodata_0_is_not_taken_for_a_hole(tmp_path):
-    """NoData 0 on 8-bit RGB: a shadow's blue of 0 is data (the pixel holds data in the other
-    bands); the warning of partial NoData fired on such photos (review, stop 67)."""
-    from landlearn.core.progress import RecordingProgress
-
-    data = np.stack([np.full((50, 60), v, np.uint8) for v in (120, 90, 40)])
-    data[:, :2] = 0  # a true NoData border
-    data[2, 20:25, 20:25] = 0  # a dark channel
-    profile = dict(driver="GTiff", width=60, height=50, count=3, dtype="uint8", nodata=0,
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "float32"])
+def test_a_zero_in_one_band_with_nodata_0_stays_data(tmp_path, dtype):
+    """NoData 0 on 8-bit RGB: a shadow's blue of 0 is data (the pixel holds data in the
+    other bands); the warning of partial NoData fired on such photos (review, stop 67).
+    On int16 or float bands a slope or an NDVI of 0 is data too; the first version of
+    leaving pixels out dropped them (review, stop 68)."""
+    data = np.stack([np.full((50, 60), v, dtype) for v in (120, 90, 40)])
+    data[:, :2] = 0  # a true NoData border: the top two rows
+    data[2, 20:25, 20:25] = 0  # one band at 0
+    profile = dict(driver="GTiff", width=60, height=50, count=3, dtype=dtype, nodata=0,
                    crs="EPSG:32633", transform=rasterio.transform.from_origin(500000, 5e6, 1, 1))
-    with rasterio.open(tmp_path / "rgb.tif", "w", **profile) as ds:
+    with rasterio.open(tmp_path / "r.tif", "w", **profile) as ds:
         ds.write(data)
     progress = RecordingProgress()
-    segment(SegmentConfig(str(tmp_path / "rgb.tif"), output_segment_ids=str(tmp_path / "i.tif")),
+    segment(SegmentConfig(str(tmp_path / "r.tif"), output_segment_ids=str(tmp_path / "i.tif")),
             progress)
-    assert not any("hold data in some bands" in w for w in progress.warnings), progress.warnings
+    ids = _read(tmp_path / "i.tif")[0]
+    assert not ids.mask[20:25, 20:25].any() and ids.mask[:2].all()  # the top rows: NoData
+    assert not any("hold data in some bands" in w for w in progress.warnings)
