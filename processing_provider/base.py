@@ -134,7 +134,7 @@ class LandLearnAlgorithm(QgsProcessingAlgorithm):
                 return False, (f"{key}: '{value}' is not a valid choice; use one of "
                                f"{choice.describe()}")
             normalized[key] = index
-        said = numbers_out_of_range(self, normalized)
+        said = numbers_out_of_range(self, normalized) or files_of_another_kind(self, normalized)
         if said:
             return False, said
         return super().checkParameterValues(normalized, context)
@@ -290,6 +290,34 @@ def _number(value: float) -> str:
 # what QGIS's parameterAsInt holds (a C++ int): TILE_SIZE_X=3000000000 was read as 0, and
 # the automatic chip size chosen without a word (a qgis_process sweep, stop 67)
 INT_LOW, INT_HIGH = -(2**31), 2**31 - 1
+
+
+# what a file given where a package is asked for was, and where the package is
+_NOT_A_PACKAGE = {
+    ".onnx": "an ONNX graph (what Export Model writes) is not a package: give the .dlpk it "
+             "came from (Classify Pixels runs a package's graph with RUNTIME=onnxruntime)",
+    ".zip": "unpack it, or give the .dlpk inside",
+}
+
+
+def files_of_another_kind(alg, parameters: dict) -> str | None:
+    """The first file parameter given a file its filter does not take (a .onnx as MODEL),
+    in words naming the kinds it takes: QGIS's own check says only 'Incorrect parameter
+    value for MODEL' (a qgis_process sweep, stop 68). None when all are of their kind."""
+    for definition in alg.parameterDefinitions():
+        value = parameters.get(definition.name())
+        if definition.type() != "file" or not isinstance(value, str) or not value.strip():
+            continue
+        kinds = re.findall(r"\*\.(\w+)", definition.fileFilter() or "")
+        if not kinds or value.lower().endswith(tuple("." + k.lower() for k in kinds)):
+            continue
+        if os.path.isdir(value):
+            continue  # QGIS's own check says what a folder given for a file is
+        extension = os.path.splitext(value)[1].lower()
+        hint = _NOT_A_PACKAGE.get(extension) if "dlpk" in kinds else None
+        return (f"{definition.name()}: '{value}' is not a {' or '.join('.' + k for k in kinds)} "
+                "file" + (f"; {hint}" if hint else ""))
+    return None
 
 
 def numbers_out_of_range(alg, parameters: dict) -> str | None:

@@ -53,6 +53,13 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
 
+def _gpx(pixels: int) -> str:
+    """Gigapixels as people read them: 30.9, or 0.015 under 10 (a limit of 0.01 exceeded
+    was '0.0 gigapixels')."""
+    g = pixels / 1e9
+    return f"{g:,.1f}" if g >= 10 else f"{g:.3g}"
+
+
 def check_output_size(width: int, height: int, outputs: Sequence[PlannedOutput],
                       max_gpx: float, progress, what: str = "output") -> None:
     """Log the size of what will be written; stop beyond ``max_gpx`` or the free disk."""
@@ -64,7 +71,7 @@ def check_output_size(width: int, height: int, outputs: Sequence[PlannedOutput],
                   + (f"; uncompressed: {', '.join(parts)}" if parts else ""))
     if pixels > max_gpx * 1e9:
         raise InputError("max_output_gpx", f"the {what} would be {width:,} x {height:,} = "
-                         f"{pixels / 1e9:,.1f} gigapixels, more than the limit of {max_gpx:g}. "
+                         f"{_gpx(pixels)} gigapixels, more than the limit of {max_gpx:g}. "
                          "Check CELL_SIZE and EXTENT; if you really mean it, raise "
                          "MAX_OUTPUT_GPX")
     by_folder: dict[str, list[PlannedOutput]] = {}

@@ -57,6 +57,12 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, model, tm
         processing.run("landlearn:classifypixels", {**base, "BANDS": [1, 2]})
     with pytest.raises(QgsProcessingException, match="BLEND: 'soft' is not a valid choice"):
         processing.run("landlearn:classifypixels", {**base, "BLEND": "soft"})
+    # an ONNX graph Export Model wrote, given as the package: QGIS said only "Incorrect
+    # parameter value for MODEL" (a qgis_process sweep, stop 68)
+    with pytest.raises(QgsProcessingException, match=r"MODEL: '.*m\.onnx' is not a \.dlpk or "
+                       r"\.emd file; an ONNX graph \(what Export Model writes\) is not a "
+                       r"package: give the \.dlpk it came from"):
+        processing.run("landlearn:classifypixels", {**base, "MODEL": str(tmp_path / "m.onnx")})
     assert os.listdir(tmp_path) == []
 
 

@@ -131,6 +131,16 @@ def _items_parameter(which: str, output: str = "output", mosaic: str | None = No
                 "trained on, in the training order (Classify Raster Collection has no BANDS: "
                 "classify such an item with Classify Pixels, whose BANDS picks them)",
                 detail)) from None
+        if param == "MAX_OUTPUT_GPX" or "reduce EXTENT" in detail:
+            # this algorithm has no EXTENT: the mosaic spans the items' union, which items
+            # far apart make huge (30.9 gigapixels said 'check CELL_SIZE and EXTENT'; a
+            # qgis_process sweep, stop 68)
+            detail = (detail.replace("Check CELL_SIZE and EXTENT", "The mosaic spans the "
+                                     "items' union (items far apart make a large one): check "
+                                     "CELL_SIZE and the items, or use PROCESSING_MODE="
+                                     "each_item")
+                      .replace("or reduce EXTENT", "or use PROCESSING_MODE=each_item"))
+            raise InputError(param, detail) from None
         if param == "OUTPUT" and output != "output":
             raise InputError(output, re.sub(r"\bOUTPUT\b", output.upper(), detail)) from None
         if param != "INPUT_RASTER":

@@ -205,3 +205,26 @@ def test_items_without_the_models_bands_are_named_without_a_bands_parameter(rf, 
     assert "every item must hold the bands the model was trained on" in said
     assert "the items' mosaic" in said and ".part.vrt" not in said  # not the hidden VRT
     assert not (tmp_path / "m.tif").exists()
+
+
+def test_a_mosaic_of_items_far_apart_too_large_names_the_union_not_extent(rf, nc_tiles,
+                                                                          tmp_path):
+    """Two tiles 100 km apart: the mosaic's size limit said 'Check CELL_SIZE and EXTENT',
+    and this algorithm has no EXTENT (a qgis_process sweep, stop 68)."""
+    from rasterio.transform import Affine
+
+    folder, _windows, _scene = nc_tiles
+    items = tmp_path / "items"
+    items.mkdir()
+    for name, shift in (("tile_a.tif", 0), ("tile_b.tif", 100_000)):
+        with rasterio.open(folder / name) as src:
+            profile, data = src.profile, src.read()
+        profile["transform"] = Affine.translation(shift, -shift) * profile["transform"]
+        with rasterio.open(items / name, "w", **profile) as dst:
+            dst.write(data)
+    with pytest.raises(InputError, match=r"^MAX_OUTPUT_GPX: the classified map would be .* "
+                       r"= 0\.015 gigapixels.* The mosaic spans the items' union .* or use PROCESSING_MODE=each_item"):
+        classify_collection(CollectionConfig(
+            str(rf[0]), "mosaicked", folder=str(items), output=str(tmp_path / "m.tif"),
+            classify=ClassifyConfig("", "", "", max_output_gpx=0.01)))
+    assert sorted(os.listdir(tmp_path)) == ["items"]
