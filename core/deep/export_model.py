@@ -112,15 +112,24 @@ def _check(config: ExportModelConfig) -> None:
 
 
 def _remove_stale_copies(config: ExportModelConfig, deepness: bool, int8: bool,
-                         progress: Progress) -> None:
+                         progress: Progress, deepness_bytes: bytes | None = None) -> None:
     """An earlier export to this OUTPUT_ONNX with DEEPNESS or QUANTIZE left its copy, made
     from the earlier weights, beside the new graph: removed when LandLearn wrote it (a
-    file of that name LandLearn did not write is left alone)."""
+    file of that name LandLearn did not write is left alone). A Deepness copy that is
+    byte for byte this graph's stays: re-exporting the same package with DEEPNESS off
+    deleted a copy that was still right (a qgis_process sweep, stop 68)."""
     for wanted, path in ((deepness, deepness_path(config.output_onnx)),
                          (int8, int8_path(config.output_onnx))):
-        if not wanted and os.path.isfile(path) and written_by_landlearn(path):
-            os.remove(path)
-            progress.info(f"Removed '{path}', an earlier export's copy of another graph")
+        if wanted or not os.path.isfile(path) or not written_by_landlearn(path):
+            continue
+        if path == deepness_path(config.output_onnx) and deepness_bytes is not None \
+                and os.path.getsize(path) == len(deepness_bytes):
+            with open(path, "rb") as fh:
+                if fh.read() == deepness_bytes:
+                    progress.info(f"Kept '{path}': it is this graph's Deepness copy")
+                    continue
+        os.remove(path)
+        progress.info(f"Removed '{path}', an earlier export's copy of another graph")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -196,8 +205,11 @@ def export_model(config: ExportModelConfig, progress: Progress | None = None) ->
     if q is not None:
         write_bytes_atomic(int8_path(config.output_onnx), q, "output_onnx")
         members[INT8_FILE] = q
+    old_copy = deepness_path(config.output_onnx)
     _remove_stale_copies(config, deepness=deep is not None, int8=q is not None,
-                         progress=progress)
+                         progress=progress,
+                         deepness_bytes=deepness_copy(graph, int(emd.get("ImageWidth", 256)))
+                         if deep is None and os.path.isfile(old_copy) else None)
     if config.output_model:
         write_package(config.output_model, emd, model.state_dict(),
                       dict(members, **{ONNX_FILE: graph}), "output_model")

@@ -52,8 +52,18 @@ def test_an_old_package_gets_its_graph_and_the_same_map(trained, sample, tmp_pat
             maps.append(ds.read(1))
     assert (maps[0] == maps[1]).mean() >= 0.9999
     # run again: LandLearn's own files are replaced, anything else is not; without
-    # DEEPNESS the earlier export's Deepness copy (another graph's) goes, a user's stays
-    export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False))
+    # DEEPNESS the earlier export's Deepness copy stays where it is this graph's (it was
+    # deleted, still right; a qgis_process sweep, stop 68), goes where it is another
+    # graph's, and a user's file of that name stays
+    from landlearn.core.deep.export_model import _remove_stale_copies
+    from landlearn.core.progress import RecordingProgress
+
+    progress = RecordingProgress()
+    export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False), progress)
+    assert (tmp_path / "m_deepness.onnx").exists()
+    assert any(m.startswith("Kept '") for m in progress.messages), progress.messages
+    _remove_stale_copies(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False),
+                         False, False, progress, deepness_bytes=b"another graph's copy")
     assert not (tmp_path / "m_deepness.onnx").exists()
     (tmp_path / "m_deepness.onnx").write_bytes(b"a user's file of that name")
     export_model(ExportModelConfig(old, str(tmp_path / "m.onnx"), deepness=False))
