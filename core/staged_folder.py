@@ -16,6 +16,7 @@ from .files import (
     ensure_writable_folder,
     forget_temporary,
     read_small_json,
+    remove_abandoned_temporaries,
     set_aside,
     temporary_sibling,
     track_temporary,
@@ -182,6 +183,7 @@ class StagedFolder:
                                  "empty or new folder, or set OVERWRITE to replace it")
             self._check_replaceable()
         ensure_writable_folder(self.path, parameter)
+        remove_abandoned_temporaries(self.path)  # a killed run's staged folder
         self.staging = self._make_staging()
         self._done = False
 

@@ -15,6 +15,7 @@ import os
 import sys
 
 from ..errors import InputError
+from ..runtime.device import may_have_cuda
 from .tiling import tile_bytes
 
 __all__ = ["PASS_BYTES_PER_PX", "available_memory", "fit_batch", "local_cpu",
@@ -118,8 +119,6 @@ def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
 def local_cpu(device: str | None) -> bool:
     """Whether ``device`` (DEVICE's text) runs on this machine's CPU, asked without
     importing torch: cpu, or auto where no CUDA GPU can be."""
-    from ..runtime.device import may_have_cuda
-
     name = (device or "auto").strip().lower()
     return name == "cpu" or (name == "auto" and not may_have_cuda())
 

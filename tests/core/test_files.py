@@ -76,3 +76,44 @@ def test_stale_temporaries_of_one_output_are_removed_and_nothing_else(tmp_path):
     removed = remove_stale_temporaries(str(out))
     assert sorted(os.path.basename(p) for p in removed) == sorted(stale)
     assert sorted(os.listdir(tmp_path)) == sorted(kept + [os.path.basename(mine)])
+
+
+def test_abandoned_temporaries_an_hour_untouched_go_and_live_ones_stay(tmp_path):
+    """Without RESUME nothing removed what a killed run left: an each_item run killed at
+    its second item kept its finished maps hidden beside OUTPUT_FOLDER for good (a
+    qgis_process sweep, stop 68). Files and staged folders untouched for an hour go; one
+    touched within the hour (a run still writing, or a folder whose newest file is new)
+    and a set-aside '.part.old' stay."""
+    from landlearn.core.files import remove_abandoned_temporaries
+
+    old = 1_000_000_000  # 2001
+    out = tmp_path / "maps"
+    gone = tmp_path / ".maps.0123abcd.part"
+    gone.mkdir()
+    (gone / "a_classified.tif").write_bytes(b"x" * 1000)
+    live = tmp_path / ".maps.89abcdef.part"
+    live.mkdir()
+    (live / "b_classified.tif").write_bytes(b"x")
+    aside = tmp_path / ".maps.0123abcd.part.old"
+    aside.write_bytes(b"the previous maps")
+    for path in (gone / "a_classified.tif", gone, live, aside):
+        os.utime(path, (old, old))
+    removed = remove_abandoned_temporaries(str(out))
+    assert removed == [str(gone)]
+    assert sorted(os.listdir(tmp_path)) == [".maps.0123abcd.part.old", ".maps.89abcdef.part"]
+
+
+def test_a_killed_runs_hidden_map_is_swept_when_the_output_is_claimed_again(tmp_path):
+    from landlearn.core.geo.outputs import claim_output
+    from landlearn.core.staged_folder import StagedFolder
+
+    left = tmp_path / ".map.tif.0123abcd.part.tif"
+    left.write_bytes(b"x")
+    os.utime(left, (1_000_000_000, 1_000_000_000))
+    claim_output(str(tmp_path / "map.tif"), "output")
+    assert not left.exists()
+    staged = tmp_path / ".chips.0123abcd.part"
+    staged.mkdir()
+    os.utime(staged, (1_000_000_000, 1_000_000_000))
+    with StagedFolder(str(tmp_path / "chips"), "output_folder") as folder:
+        assert not staged.exists() and os.path.isdir(folder.staging)
