@@ -1,4 +1,5 @@
-"""Peak memory of one network pass per pixel of tile, per architecture and encoder.
+"""Peak memory of one network pass (or, --train, one training step) per pixel, per
+architecture and encoder.
 
 Classify Pixels refuses a TILE_SIZE x BATCH_SIZE whose network pass cannot fit in the
 memory left (core/classify/memory.py); the bytes per pixel it assumes come from here.
@@ -7,7 +8,11 @@ Each case runs in a process of its own (peak RSS is per process): the model is b
 256 px tile, then one over a 1024 px tile; the marginal cost is the growth of the peak
 between them over the growth in pixels (what a larger tile adds), float32 on the CPU.
 
-    python bench/bench_activation_memory.py [--out bench_activation_memory.json]
+--train: one training step (forward, cross-entropy, backward, AdamW step) on a batch of
+one 256 px chip, then of eight; the growth of the peak over the 7 chips' pixels added is
+what Train Deep Learning Model assumes per pixel of a batch (core/deep/train_memory.py).
+
+    python bench/bench_activation_memory.py [--train] [--out bench_activation_memory.json]
 """
 
 from __future__ import annotations
@@ -39,27 +44,50 @@ with torch.inference_mode():
 print(peaks[0], peaks[1])
 """
 
+TRAIN_CHILD = r"""
+import resource, sys, torch
+from landlearn.core.deep.models import build_model
+torch.set_num_threads(2)
+arch, enc, detail = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+net = build_model(arch, enc, 4, 7, detail_head=detail).train()
+opt = torch.optim.AdamW(net.parameters())
+peaks = []
+for batch in (1, 8):
+    x = torch.zeros(batch, 4, 256, 256)
+    y = torch.zeros(batch, 256, 256, dtype=torch.long)
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peaks.append(peak if sys.platform == "darwin" else peak * 1024)
+print(peaks[0], peaks[1])
+"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="bench_activation_memory.json")
+    ap.add_argument("--train", action="store_true", help="a training step, not a pass")
     args = ap.parse_args()
+    child = TRAIN_CHILD if args.train else CHILD
+    grown = 7 * 256 * 256 if args.train else 1024 ** 2 - 256 ** 2
     rows = []
     for arch, enc in CASES + [("unet", "resnet18+detail")]:
         name, detail = enc.split("+")[0], "detail" in enc
         t0 = time.perf_counter()
-        got = subprocess.run([sys.executable, "-c", CHILD, arch, name, "1" if detail else "0"],
+        got = subprocess.run([sys.executable, "-c", child, arch, name, "1" if detail else "0"],
                              capture_output=True, text=True)
         if got.returncode:
             rows.append({"architecture": arch, "encoder": enc, "error": got.stderr[-300:]})
             continue
         small, large = (int(v) for v in got.stdout.split())
-        per_px = (large - small) / (1024 ** 2 - 256 ** 2)
+        per_px = (large - small) / grown
         rows.append({"architecture": arch, "encoder": enc, "bytes_per_px": round(per_px),
                      "seconds": round(time.perf_counter() - t0, 1)})
         print(f"{arch:14s} {enc:18s} {per_px:6.0f} B/px", flush=True)
     with open(args.out, "w") as f:
         json.dump({"machine": platform.node(), "date": time.strftime("%Y-%m-%d"),
+                   "measure": "training step" if args.train else "network pass",
                    "rows": rows}, f, indent=1)
 
 

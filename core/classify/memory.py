@@ -11,15 +11,12 @@ pass that fits is never refused; a pass refused would not have fitted.
 
 from __future__ import annotations
 
-import os
-import sys
-
 from ..errors import InputError
 from ..runtime.device import may_have_cuda
+from ..runtime.free_memory import available_memory
 from .tiling import tile_bytes
 
-__all__ = ["PASS_BYTES_PER_PX", "available_memory", "fit_batch", "local_cpu",
-           "worker_memory_room"]
+__all__ = ["PASS_BYTES_PER_PX", "fit_batch", "local_cpu"]
 
 # Peak growth per tile pixel of one network pass, per architecture: 70% of the least
 # measured (rounded down to tens) over resnet18/50, efficientnet-b0 and mobilenet_v2 from
@@ -30,43 +27,12 @@ PASS_BYTES_PER_PX = {
     "unet": 390, "unetplusplus": 550, "deeplabv3plus": 420, "fpn": 370, "pspnet": 150,
     "linknet": 300, "manet": 300,
 }
-# what the process itself, the reader and the writer keep in RAM beside the pass (not on
-# a GPU, where the pass is alone)
-HEADROOM = 1 << 30
 
 
 def pass_bytes(tile: int, batch: int, info) -> int:
     per_px = PASS_BYTES_PER_PX.get((info.architecture or "").lower(),
                                    min(PASS_BYTES_PER_PX.values()))
     return batch * (tile * tile * per_px + tile_bytes(tile, info))
-
-
-def available_memory(device) -> tuple[int, str] | None:
-    """(bytes free, where) for a pass on ``device``: free memory of a torch CUDA device
-    (with what torch's cache holds unused, which it hands back to the pass), or the
-    system's available memory for the CPU (``device`` None or of type cpu); None where
-    nothing can say (ONNX Runtime's CUDA provider, whose free memory torch need not be
-    there to read): then nothing is refused, and the log says so."""
-    if device is not None and getattr(device, "type", None) == "cuda":
-        if type(device).__name__ != "device":  # ONNX Runtime's: no torch device
-            return None
-        import torch
-
-        free, _total = torch.cuda.mem_get_info(device)
-        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-        return int(free + cached), f"free on {torch.cuda.get_device_name(device)}"
-    try:
-        import psutil
-    except ImportError:
-        psutil = None
-    if psutil is not None:
-        return int(psutil.virtual_memory().available) - HEADROOM, "of memory available"
-    if sys.platform.startswith("linux") and os.path.exists("/proc/meminfo"):
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 - HEADROOM, "of memory available"
-    return None
 
 
 def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
@@ -121,21 +87,3 @@ def local_cpu(device: str | None) -> bool:
     importing torch: cpu, or auto where no CUDA GPU can be."""
     name = (device or "auto").strip().lower()
     return name == "cpu" or (name == "auto" and not may_have_cuda())
-
-
-def worker_memory_room() -> int | None:
-    """What this Dask worker may still take before its nanny restarts it (its memory limit
-    less what it holds), or None outside a worker or without a limit. Local workers each
-    get a share of the machine: the machine's free memory alone let every one of them
-    start a pass that together they could not hold (review, stop 68)."""
-    try:
-        from distributed import get_worker
-
-        limit = get_worker().memory_manager.memory_limit
-    except (ImportError, ValueError, AttributeError):
-        return None
-    if not limit:
-        return None
-    import psutil  # a dependency of distributed
-
-    return int(limit) - int(psutil.Process().memory_info().rss)

@@ -28,8 +28,9 @@ import rasterio
 from ...errors import Cancelled, InputError
 from ...files import landlearn_manifest
 from ...progress import NullProgress
+from ...runtime.free_memory import worker_memory_room
 from ...runtime.threads import limit_compute_threads
-from ..memory import fit_batch, worker_memory_room
+from ..memory import fit_batch
 from ..output import ClassifyOutputs
 from ..predictor import engine_here, load_predictor
 from ..stream import open_source, stream_tiles
