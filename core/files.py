@@ -68,51 +68,6 @@ def remove_stale_temporaries(path: str) -> list[str]:
     return removed
 
 
-# how long a temporary beside an output must have lain untouched to count as abandoned: a
-# live run writes its temporary (or, for a staged folder, something inside it) far more
-# often; each_item's longest item writes its map's tiles as it goes
-ABANDONED_AFTER_S = 3600
-
-
-def remove_abandoned_temporaries(path: str, idle_s: float = ABANDONED_AFTER_S) -> list[str]:
-    """Remove the temporaries a killed run left beside ``path`` (``.<name>.<8 hex>.part*``,
-    files or staged folders) that nothing has touched for ``idle_s``: without RESUME no
-    later run removed them, and a killed each_item run left its finished maps hidden
-    beside OUTPUT_FOLDER for good (gigabytes on a survey; a qgis_process sweep, stop 68).
-    Not the ``.part.old`` set-aside copies (the only copy of a previous output), nor this
-    process's own. Returns what was removed."""
-    import time
-
-    folder, base = os.path.split(os.path.abspath(path.rstrip("/\\") or path))
-    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.part(\.(?!old$)[^/]*)?")
-    removed = []
-    for full, _ in names_matching(folder, pattern):
-        if full in _TEMPORARIES or os.path.islink(full):
-            continue
-        try:
-            touched = _last_touched(full)
-            if time.time() - touched < idle_s:
-                continue
-            if os.path.isdir(full):
-                shutil.rmtree(full)
-            else:
-                os.remove(full)
-            removed.append(full)
-        except OSError:
-            pass  # best effort: a file another process holds stays
-    return removed
-
-
-def _last_touched(path: str) -> float:
-    """The newest modification time of ``path`` and, for a folder, of anything inside."""
-    newest = os.path.getmtime(path)
-    if os.path.isdir(path):
-        for root, dirs, files in os.walk(path):
-            for name in dirs + files:
-                newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
-    return newest
-
-
 def names_matching(folder: str, pattern: re.Pattern) -> list[tuple[str, re.Match]]:
     """(path, match) of the entries of ``folder`` whose whole name ``pattern`` matches
     ([] when the folder cannot be listed): what a sweep of leftovers looks at."""

@@ -19,14 +19,15 @@ import tempfile
 
 from .files import names_matching
 
-__all__ = ["scratch_folder", "sweep_dead_scratch"]
+__all__ = ["host_name", "process_alive", "scratch_folder", "sweep_dead_scratch"]
 
 
-def _host() -> str:
+def host_name() -> str:
+    """This host's name as a file name may hold it."""
     return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
     except ProcessLookupError:
@@ -42,13 +43,13 @@ def sweep_dead_scratch(kind: str, folder: str) -> list[str]:
     cannot ask whether a process lives."""
     if sys.platform == "win32":
         return []
-    pattern = re.compile(rf"\.{re.escape(kind)}-{re.escape(_host())}-(\d+)-[A-Za-z0-9_]+")
+    pattern = re.compile(rf"\.{re.escape(kind)}-{re.escape(host_name())}-(\d+)-[A-Za-z0-9_]+")
     removed = []
     for path, match in names_matching(folder, pattern):
         if os.path.islink(path) or not os.path.isdir(path):
             continue
         pid = int(match.group(1))
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not process_alive(pid):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
@@ -58,4 +59,4 @@ def scratch_folder(kind: str, folder: str) -> tempfile.TemporaryDirectory:
     """A hidden scratch folder for ``kind`` ('segment', 'refine') in ``folder``, after the
     ones killed processes of this host left there are swept."""
     sweep_dead_scratch(kind, folder)
-    return tempfile.TemporaryDirectory(prefix=f".{kind}-{_host()}-{os.getpid()}-", dir=folder)
+    return tempfile.TemporaryDirectory(prefix=f".{kind}-{host_name()}-{os.getpid()}-", dir=folder)

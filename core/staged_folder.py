@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import sys
+import uuid
 from collections.abc import Callable
 
 from .errors import InputError
@@ -15,16 +18,16 @@ from .files import (
     MARKER,
     ensure_writable_folder,
     forget_temporary,
+    names_matching,
     read_small_json,
-    remove_abandoned_temporaries,
     set_aside,
-    temporary_sibling,
     track_temporary,
 )
+from .scratch import host_name, process_alive
 from .uninterrupted import uninterrupted
 
 __all__ = ["StagedFolder", "changed_files", "check_replaceable_folder", "foreign_files",
-           "listed_files", "marker_algorithm", "write_marker"]
+           "listed_files", "marker_algorithm", "sweep_dead_staging", "write_marker"]
 
 
 MOSAIC = "mosaic.vrt"  # Classify Raster Collection's VRT of its items' maps
@@ -153,6 +156,29 @@ def check_replaceable_folder(path: str, parameter: str, what: str = "output",
                          "another folder, or delete that folder yourself first")
 
 
+def sweep_dead_staging(path: str) -> list[str]:
+    """Remove the staged folders beside ``path`` that a process of this host made and that
+    is gone (a SIGKILL runs no clean-up): without RESUME nothing removed them, and an
+    each_item run killed at its second item kept its finished maps hidden beside
+    OUTPUT_FOLDER for good (gigabytes on a survey; a qgis_process sweep, stop 68). Never a
+    live process's, another host's, or a RESUME folder (another name). Not on Windows,
+    where a process cannot be asked whether it lives."""
+    if sys.platform == "win32":
+        return []
+    folder, base = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.{re.escape(host_name())}-(\d+)"
+                         r"\.part")
+    removed = []
+    for full, match in names_matching(folder, pattern):
+        pid = int(match.group(1))
+        if os.path.islink(full) or not os.path.isdir(full) or pid == os.getpid() \
+                or process_alive(pid):
+            continue
+        shutil.rmtree(full, ignore_errors=True)
+        removed.append(full)
+    return removed
+
+
 class StagedFolder:
     """Build an output folder under a hidden temporary name; publish it whole, or not at all.
 
@@ -183,12 +209,18 @@ class StagedFolder:
                                  "empty or new folder, or set OVERWRITE to replace it")
             self._check_replaceable()
         ensure_writable_folder(self.path, parameter)
-        remove_abandoned_temporaries(self.path)  # a killed run's staged folder
+        sweep_dead_staging(self.path)  # what a killed run of this host left beside it
         self.staging = self._make_staging()
         self._done = False
 
     def _make_staging(self) -> str:
-        staging = temporary_sibling(self.path)
+        """A hidden folder beside the output whose name holds this host and process, so
+        that the next run there removes it when this process was killed (sweep_dead_staging)
+        and never while it lives."""
+        folder, base = os.path.split(self.path)
+        staging = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.{host_name()}-"
+                                       f"{os.getpid()}.part")
+        track_temporary(staging)
         os.makedirs(staging)
         return staging
 

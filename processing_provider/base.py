@@ -13,6 +13,7 @@ import os
 import re
 
 from qgis.core import (
+    QgsFileUtils,
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterDefinition,
@@ -309,12 +310,15 @@ def files_of_another_kind(alg, parameters: dict) -> str | None:
         if definition.type() != "file" or not isinstance(value, str) or not value.strip():
             continue
         kinds = re.findall(r"\*\.(\w+)", definition.fileFilter() or "")
-        if not kinds or value.lower().endswith(tuple("." + k.lower() for k in kinds)):
+        # as QGIS's own check decides (the name trimmed, the extension's case counting)
+        if not kinds or QgsFileUtils.fileMatchesFilter(value.strip(), definition.fileFilter()):
             continue
         if os.path.isdir(value):
             continue  # QGIS's own check says what a folder given for a file is
-        extension = os.path.splitext(value)[1].lower()
-        hint = _NOT_A_PACKAGE.get(extension) if "dlpk" in kinds else None
+        extension = os.path.splitext(value.strip())[1]
+        hint = _NOT_A_PACKAGE.get(extension.lower()) if "dlpk" in kinds else None
+        if extension.lower() in ("." + k.lower() for k in kinds):
+            hint = f"the extension's case counts: name it '{extension.lower()}'"
         return (f"{definition.name()}: '{value}' is not a {' or '.join('.' + k for k in kinds)} "
                 "file" + (f"; {hint}" if hint else ""))
     return None

@@ -49,7 +49,8 @@ def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
                       "memory is not checked")
         return batch
     room, where = free[0] // max(1, share), free[1]
-    if cap is not None:
+    if cap is not None and getattr(device, "type", "cpu") == "cpu":
+        # a Dask worker's limit is on its RAM: a pass on the GPU is not bounded by it
         room = min(room, cap)
     shown = (f"{room / 1e9:.1f} GB {where}" + (f" for each of {share} workers" if share > 1
                                                else ""))

@@ -71,30 +71,61 @@ def vrt_sources(path: str) -> list[str] | None:
     return found + [f for f in _named_sources(path) if os.path.abspath(f) not in known]
 
 
-MAX_VRT_BYTES = 16 << 20
+MAX_VRT_BYTES = 1 << 30  # read in chunks: a list VRT of 10^5 items is ~200 MB
+
+
+class _Refused(Exception):
+    pass
 
 
 def _named_sources(path: str) -> list[str]:
     """The source files a VRT's XML names that GDAL's file list leaves out: those that do
     not exist. A mosaic VRT with one tile gone read as a mosaic with a hole: Classify Raster
     Collection's LIST_FILE dropped the item unsaid, and a damaged-input message could not
-    name the input (stop 68). Read only from a plain .vrt file of at most 16 MB."""
-    import xml.etree.ElementTree as ET
+    name the input (stop 68). Read from a plain .vrt file, streamed with expat (memory
+    bounded whatever its size); a document type or entity declaration, which GDAL's VRTs
+    never hold and which can expand a small file into gigabytes, stops the reading (the
+    sources GDAL listed are all there is then)."""
+    from xml.parsers import expat
 
     if not os.path.isfile(path) or os.path.getsize(path) > MAX_VRT_BYTES:
         return []
-    try:
-        root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError, ValueError):
-        return []
     base = os.path.dirname(os.path.abspath(path))
-    named = []
-    for element in root.iter("SourceFilename"):
-        name = (element.text or "").strip()
-        if not name:
-            continue
-        if element.get("relativeToVRT") == "1" and not name.startswith("/vsi"):
-            name = os.path.join(base, name)
-        if not name.startswith("/vsi") and not os.path.exists(name) and name not in named:
-            named.append(name)
+    named: list[str] = []
+    state: dict = {"in": False, "text": [], "relative": False}
+
+    def refuse(*_args):
+        raise _Refused()
+
+    def start(name, attrs):
+        if name == "SourceFilename":
+            state.update({"in": True, "text": [], "relative": attrs.get("relativeToVRT") == "1"})
+
+    def text(data):
+        if state["in"]:
+            state["text"].append(data)
+
+    def end(name):
+        if name != "SourceFilename" or not state["in"]:
+            return
+        state["in"] = False
+        source = "".join(state["text"]).strip()
+        if state["relative"] and not source.startswith("/vsi"):
+            source = os.path.join(base, source)
+        if source and not source.startswith("/vsi") and not os.path.exists(source) \
+                and source not in named:
+            named.append(source)
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler, parser.EndElementHandler = start, end
+    parser.CharacterDataHandler = text
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except (_Refused, expat.ExpatError, OSError):
+        return []
     return named

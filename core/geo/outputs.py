@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 
 from ..errors import InputError
-from ..files import GDAL_SIDECARS, ZIP_METHODS, remove_abandoned_temporaries
+from ..files import GDAL_SIDECARS, ZIP_METHODS
 from .gdal_open import open_dataset_or_none
 
 __all__ = ["FILE_TAG", "GENERATOR", "LAYOUT_TAG", "WRITER_TAG", "check_distinct", "claim_output",
@@ -289,7 +289,6 @@ def claim_output(path: str, parameter: str, sidecars: Iterable[str] = ()) -> Non
     name = parameter.upper()
     if os.path.isdir(path):
         raise InputError(parameter, f"'{path}' is a folder; give a file name")
-    remove_abandoned_temporaries(path)  # what a killed run left beside it, untouched an hour
     ours = os.path.exists(path) and written_by_landlearn(path)
     if os.path.exists(path) and not ours:
         raise InputError(parameter, f"'{path}' exists and was not written by LandLearn (or "

@@ -59,4 +59,5 @@ def worker_memory_room() -> int | None:
         return None
     import psutil  # a dependency of distributed
 
-    return int(limit) - int(psutil.Process().memory_info().rss)
+    # the nanny terminates a worker at 95% of its limit
+    return int(0.95 * int(limit)) - int(psutil.Process().memory_info().rss)

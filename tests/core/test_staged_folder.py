@@ -265,8 +265,42 @@ def test_a_finished_folder_that_cannot_even_be_moved_aside_is_kept_where_it_is(t
         return real_replace(src, dst)
 
     monkeypatch.setattr(files.os, "replace", locked)
-    with pytest.raises(InputError, match=r"it is kept whole in '.*\.chips\.[0-9a-f]{8}\.part'"):
+    with pytest.raises(InputError, match=r"it is kept whole in '.*\.chips\.[0-9a-f]{8}\.[^/]*-\d+\.part'"):
         with StagedFolder(str(out), "output_folder", replace=True) as staged:
             _fill(staged, ["new.tif"])
     monkeypatch.undo()
     assert sorted(os.listdir(staged.staging)) == [MARKER, "new.tif"]
+
+
+def test_a_killed_runs_staged_folder_is_swept_and_a_live_ones_stays(tmp_path):
+    """Without RESUME nothing removed what a killed run staged: an each_item run killed at
+    its second item kept its finished maps hidden beside OUTPUT_FOLDER for good (a
+    qgis_process sweep, stop 68). The staged folder's name holds the host and process;
+    the next run removes a dead process's, never a live one's, another host's, or a
+    set-aside copy. (An mtime rule, tried first, deleted live runs' files: review, stop 68.)"""
+    import subprocess
+    import sys
+
+    from landlearn.core.scratch import host_name
+    from landlearn.core.staged_folder import sweep_dead_staging
+
+    if sys.platform == "win32":
+        pytest.skip("a process cannot be asked whether it lives on Windows")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = host_name()
+    names = {"dead": f".maps.0123abcd.{host}-{dead}.part",
+             "live": f".maps.89abcdef.{host}-{os.getppid()}.part",
+             "other host": f".maps.0123abcd.elsewhere-{dead}.part",
+             "set aside": ".maps.0123abcd.part.old",
+             "another output": f".chips.0123abcd.{host}-{dead}.part"}
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a_classified.tif").write_bytes(b"x")
+    assert sweep_dead_staging(str(tmp_path / "maps")) == [str(tmp_path / names["dead"])]
+    assert sorted(os.listdir(tmp_path)) == sorted(v for k, v in names.items() if k != "dead")
+    (tmp_path / names["dead"]).mkdir()
+    with StagedFolder(str(tmp_path / "maps"), "output_folder") as folder:
+        assert not (tmp_path / names["dead"]).exists()
+        assert os.path.basename(folder.staging).endswith(f".{host}-{os.getpid()}.part")
+    assert os.listdir(tmp_path / "maps") == ["landlearn_files.json"]

@@ -63,6 +63,9 @@ def test_errors_name_the_parameter_and_write_nothing(provider, sample, model, tm
                        r"\.emd file; an ONNX graph \(what Export Model writes\) is not a "
                        r"package: give the \.dlpk it came from"):
         processing.run("landlearn:classifypixels", {**base, "MODEL": str(tmp_path / "m.onnx")})
+    with pytest.raises(QgsProcessingException, match=r"MODEL: '.*m\.DLPK' is not a \.dlpk or "
+                       r"\.emd file; the extension's case counts: name it '\.dlpk'"):
+        processing.run("landlearn:classifypixels", {**base, "MODEL": str(tmp_path / "m.DLPK")})
     assert os.listdir(tmp_path) == []
 
 

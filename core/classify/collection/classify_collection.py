@@ -280,6 +280,9 @@ def _each_item(config, base, items, which, progress, t0) -> CollectionResult:
             sub = SubProgress(progress, k / len(items), (k + 1) / len(items))
             # before it is read: an item replaced while it is classified is done again
             identity = raster_identity(item.path) if base.resume else None
+            if base.resume:  # an earlier map of this item is being replaced: its rows go
+                with suppress(FileNotFoundError):
+                    os.remove(os.path.join(st.staging, JOURNAL, name + ".json"))
             with _items_parameter(which, "output_folder"):
                 result = classify_pixels(dataclasses.replace(base, input_raster=item.path,
                                                              output=out), sub)

@@ -105,3 +105,25 @@ def test_a_vrts_missing_source_is_listed_too(sample, tmp_path):
     (tmp_path / "a.tif").unlink()
     assert [os.path.basename(p) for p in vrt_sources(str(vrt))] == ["b.tif", "a.tif"]
     assert vrt_sources(str(vrt))[1] == os.path.join(str(tmp_path), "a.tif")
+
+
+def test_a_vrt_declaring_entities_is_not_expanded(sample, tmp_path):
+    """A VRT whose document type declares entities (GDAL's never do) could expand a small
+    file into gigabytes while its missing sources were looked for (review, stop 68):
+    that reading stops at the declaration; GDAL's own list is what is returned."""
+    from osgeo import gdal
+
+    vrt = tmp_path / "m.vrt"
+    gdal.BuildVRT(str(vrt), [str(sample / "nc_landsat7" / "strata.tif")])
+    text = vrt.read_text()
+    # an entity referenced in the sources' place: expanded, it would name a file
+    (tmp_path / "bomb.vrt").write_text(
+        '<!DOCTYPE VRTDataset [<!ENTITY a "gone.tif">]>\n'
+        + text.replace(str(sample / "nc_landsat7" / "strata.tif"), "&a;"))
+    from landlearn.core.geo import gdal_open
+
+    assert gdal_open._named_sources(str(tmp_path / "bomb.vrt")) == []
+    missing = text.replace("strata.tif", "gone.tif")
+    (tmp_path / "gone.vrt").write_text(missing)
+    assert [os.path.basename(p) for p in gdal_open._named_sources(str(tmp_path / "gone.vrt"))] \
+        == ["gone.tif"]
