@@ -9,6 +9,8 @@ pixels as missing as the map will, or it learns from fill values the map never s
 
 from __future__ import annotations
 
+import os
+import stat
 from contextlib import contextmanager
 
 import numpy as np
@@ -20,6 +22,34 @@ from ..errors import InputError
 PARAM = "training_data"
 
 
+# what chips are: Export Training Data's formats and ArcGIS's (chip_listing.CHIP_SUFFIXES)
+CHIP_DRIVERS = ("GTiff", "PNG", "JPEG", "MRF")
+
+
+def _check_self_contained(ds, path: str) -> None:
+    """A chip is an image of its own: not a VRT (or any format that reads other files)
+    dressed as a .tif, whose sources were /etc/passwd or a raster outside the folder (its
+    bytes trained on and drawn into the report), or a FIFO that hung the read (an
+    adversarial sweep, stop 68). Checked before any pixel is read: the driver, and every
+    file GDAL reads for it (an MRF's data and index, a .msk, a .aux.xml) a plain file in
+    the chip's own folder."""
+    if ds.driver not in CHIP_DRIVERS:
+        raise InputError(PARAM, f"the chip '{path}' is a {ds.driver} dataset, not a GeoTIFF, "
+                         "PNG, JPEG or MRF image; a chip that reads other files is not read. "
+                         "Export the training data again")
+    folder = os.path.dirname(os.path.realpath(path))
+    for f in (ds.files or [])[1:]:
+        real = os.path.realpath(f)
+        try:
+            mode = os.stat(real).st_mode
+        except OSError:
+            mode = 0
+        if os.path.dirname(real) != folder or not stat.S_ISREG(mode):
+            raise InputError(PARAM, f"the chip '{path}' reads '{f}', which is not a plain file "
+                             "beside it; a chip that reads other files is not read. Export "
+                             "the training data again")
+
+
 @contextmanager
 def open_chip(path: str):
     """A chip opened for reading; a damaged or unreadable one is named, not a traceback."""
@@ -29,6 +59,7 @@ def open_chip(path: str):
         raise InputError(PARAM, f"the chip '{path}' cannot be read ({str(exc)[:160]}); export "
                          "the training data again or remove that chip from map.txt") from None
     try:
+        _check_self_contained(ds, path)
         yield ds
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(PARAM, f"the chip '{path}' is damaged ({str(exc)[:160]}); export the "

@@ -71,3 +71,30 @@ def test_a_chip_of_another_size_is_refused_before_reading(tmp_path):
     with pytest.raises(InputError, match="of 32 x 32 px"):
         read_label_chip(path, (32, 32))
     assert read_label_chip(path, (16, 16)).shape == (16, 16)  # a label's first band
+
+
+def test_a_chip_that_reads_other_files_is_refused_before_its_pixels(tmp_path):
+    """A VRT saved as 'images/000000001.tif' read /etc/passwd's bytes (or a private raster
+    outside the folder) into training and its report; a source that is a FIFO hung the
+    read (an adversarial sweep, stop 68). Refused by its driver; a GeoTIFF chip with its
+    mask and .aux.xml beside it reads."""
+    secret = tmp_path / "secret.tif"
+    with rasterio.open(secret, "w", driver="GTiff", width=8, height=8, count=1,
+                       dtype="uint8") as ds:
+        ds.write(np.full((1, 8, 8), 42, np.uint8))
+    images = tmp_path / "images"
+    images.mkdir()
+    band = (f'<VRTRasterBand dataType="Byte" band="1"><SimpleSource><SourceFilename '
+            f'relativeToVRT="0">{secret}</SourceFilename><SourceBand>1</SourceBand>'
+            '</SimpleSource></VRTRasterBand>')
+    (images / "000000001.tif").write_text(f'<VRTDataset rasterXSize="8" rasterYSize="8">'
+                                          f'{band}</VRTDataset>')
+    with pytest.raises(InputError, match=r"^TRAINING_DATA: the chip '.*000000001\.tif' is a "
+                       r"VRT dataset, not a GeoTIFF, PNG, JPEG or MRF image"):
+        read_image_chip(str(images / "000000001.tif"), 1, (8, 8))
+    with rasterio.open(images / "000000002.tif", "w", driver="GTiff", width=8, height=8,
+                       count=1, dtype="uint8", nodata=0) as ds:
+        ds.write(np.full((1, 8, 8), 7, np.uint8))
+    (images / "000000002.tif.aux.xml").write_text("<PAMDataset/>")
+    pixels, missing = read_image_chip(str(images / "000000002.tif"), 1, (8, 8))
+    assert (pixels == 7).all() and not missing.any()
