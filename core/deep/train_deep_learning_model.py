@@ -44,6 +44,7 @@ from .pretrained import load_weights, read_checkpoint
 from .sampling import epoch_length, sampling_factors
 from .split import spatial_split
 from .train_config import TrainConfig
+from .train_memory import check_step_memory
 from .train_package import save_trained
 
 __all__ = ["EPOCH_HEADER", "EpochRecord", "TrainConfig", "TrainResult", "epoch_line",
@@ -256,6 +257,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                 check_chip_size(torch, model, config.architecture, shape, depth)
                 batch = batch or auto_batch(torch, model, device, shape, len(split.train))
                 check_batch(batch, len(split.train), shape, depth, config.architecture)
+                batch = check_step_memory(config.architecture, batch, shape, device,
+                                          config.batch_size is not None, progress)
                 progress.info(f"Device: {describe_device(device)}; batch size {batch}"
                               + (f"; mixed precision {str(amp_dtype).split('.')[-1]}"
                                  if amp else "")

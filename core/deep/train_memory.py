@@ -1,0 +1,61 @@
+"""Will a training step fit? The memory one batch of chips takes to train on the CPU, against
+what the system has free, checked before the first epoch.
+
+On a GPU torch says when it runs out (caught, and the batch named); on the CPU the kernel
+kills the process with no message: a BATCH_SIZE of 64 chips of 512 px asks some 30 GB of
+a U-Net step. The bytes per pixel of a batch are measured (bench/bench_activation_memory.py
+--train: a step's peak growth from a batch of one 256 px chip to eight, forward, loss,
+backward and an AdamW step, float32) and taken at their low end, so a step that fits is
+never refused.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from ..runtime.free_memory import available_memory
+
+__all__ = ["STEP_BYTES_PER_PX", "check_step_memory"]
+
+# 70% of the least measured over resnet18/50, efficientnet-b0 and mobilenet_v2 (rounded down
+# to tens; BENCHMARKS.md, "memory of a network pass"); DeepLabV3+ (not measurable at a
+# batch of one) and architectures not listed take the least of them
+STEP_BYTES_PER_PX = {
+    "unet": 1180, "unetplusplus": 2400, "fpn": 670, "pspnet": 520, "linknet": 1180,
+    "manet": 1550,
+}
+
+
+def step_bytes(architecture: str, batch: int, shape) -> int:
+    per_px = STEP_BYTES_PER_PX.get(str(architecture).lower(), min(STEP_BYTES_PER_PX.values()))
+    return int(batch) * int(shape[1]) * int(shape[2]) * per_px
+
+
+def check_step_memory(architecture: str, batch: int, shape, device, explicit: bool,
+                      progress) -> int:
+    """``batch`` (an automatic one lowered to fit, never under two chips), or an InputError
+    before training where a CPU training step of ``batch`` chips (``shape``: bands, height,
+    width) cannot fit in the memory available, naming BATCH_SIZE and what fits, or the
+    chips' size where even two do not."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return batch
+    free = available_memory(None)
+    if free is None:
+        progress.info("the free memory of this system is not known: the training step's "
+                      "memory is not checked")
+        return batch
+    need = step_bytes(architecture, batch, shape)
+    if need <= free[0]:
+        return batch
+    fits = free[0] // max(1, step_bytes(architecture, 1, shape))
+    if not explicit and fits >= 2:
+        progress.info(f"batch lowered to {fits} chips: more would not fit in the "
+                      f"{free[0] / 1e9:.1f} GB {free[1]}")
+        return int(fits)
+    what = f"batches of {batch} chips of {shape[2]} x {shape[1]} px"
+    advice = (f"set BATCH_SIZE to at most {fits}" if fits >= 2 else
+              "export smaller chips (TILE_SIZE in Export Training Data): not even two of "
+              "these fit")
+    raise InputError("batch_size" if fits >= 2 else "training_data",
+                     f"training on {what} takes about {need / 1e9:.1f} GB on the CPU, and "
+                     f"there are {free[0] / 1e9:.1f} GB {free[1]}; {advice}, or train on a "
+                     "GPU (DEVICE)")
