@@ -21,7 +21,7 @@ __all__ = ["check_free_values", "check_some_class_matches", "distinct_names", "m
 def map_names(map_path: str) -> dict[int, str]:
     """The map's class names: its categories, and a '<map>_classes.txt' beside it (what the
     refusal in check_free_values tells users to add, and was never read)."""
-    return sidecar_class_names(map_path, category_names(map_path))
+    return sidecar_class_names(map_path, category_names(map_path), "input")
 
 
 def map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..geo.classes import ClassInfo, default_color
+from ..geo.classes import ClassInfo, check_class_names, default_color
 from . import description_fields as fields
 from .band_stats import BandStats
 from .chip_listing import Placed, chip_pairs, load_json, placements
@@ -133,8 +133,9 @@ def _classes(emd: dict, stats: dict, path: str) -> list[ClassInfo]:
         v = int(v)
         if v == 0:
             continue
-        out.append(ClassInfo(v, str(c.get("Name") or f"Class {v}"),
-                             fields.color(c.get("Color")) or default_color(v)))
+        name = str(c.get("Name") or f"Class {v}")
+        check_class_names({v: name}, PARAM, path)
+        out.append(ClassInfo(v, name, fields.color(c.get("Color")) or default_color(v)))
     return out
 
 

@@ -86,6 +86,24 @@ def make_classes(values: Iterable[int], names: dict[int, str] | None = None,
 _LINE = re.compile(r"^\s*(\d+)\s*[=:,\t]\s*(.+?)\s*$")
 
 
+MAX_NAME = 256  # what a package's schema takes (model_package.schema: Classes.Name)
+
+
+def check_class_names(names: dict[int, str], parameter: str, where: str) -> dict[int, str]:
+    """``names``, refused where one holds a control character (a NUL cut the name short
+    in the .aux.xml, and made the .qml a file QGIS would not load, unsaid) or is longer
+    than a package takes (training ran to its end and wrote a package every reader then
+    refused as damaged; an adversarial sweep, stop 68)."""
+    for value, name in names.items():
+        bad = next((ch for ch in name if ord(ch) < 32 or ord(ch) == 127), None)
+        if bad is not None or len(name) > MAX_NAME:
+            why = (f"holds the control character {bad!r}" if bad is not None
+                   else f"is {len(name)} characters long (at most {MAX_NAME})")
+            raise InputError(parameter, f"the name of class {value} in '{where}' {why}; "
+                             "rename that class")
+    return names
+
+
 def read_class_names_file(path: str | os.PathLike) -> dict[int, str]:
     """Read 'value = name' lines (also ':', ',' or tab); other lines are ignored.
 

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from rasterio.windows import Window
 
-from ..geo.classes import ClassInfo, read_class_names_file
+from ..geo.classes import ClassInfo, check_class_names, read_class_names_file
 from ..geo.grid import Grid, clip_window
 
 
@@ -86,16 +86,18 @@ def _sidecar(raster_path: str) -> tuple[str, bool] | None:
     return (prefix[0], False) if len(prefix) == 1 else None
 
 
-def sidecar_class_names(raster_path: str, embedded: dict[int, str] | None = None
-                        ) -> dict[int, str]:
+def sidecar_class_names(raster_path: str, embedded: dict[int, str] | None = None,
+                        parameter: str = "labels") -> dict[int, str]:
     """Names from the class-names file beside a label raster (sidecar_class_file) over
     those ``embedded`` in the raster: a file of its own name wins, one matched by prefix
-    only names what the raster does not (a LandLearn label raster names its classes)."""
-    embedded = dict(embedded or {})
+    only names what the raster does not (a LandLearn label raster names its classes).
+    Either kind refused, naming ``parameter``, where a name cannot be written out whole
+    (geo.classes.check_class_names)."""
+    embedded = check_class_names(dict(embedded or {}), parameter, raster_path)
     found = _sidecar(raster_path)
     if not found:
         return embedded
-    names = read_class_names_file(found[0])
+    names = check_class_names(read_class_names_file(found[0]), parameter, found[0])
     return {**embedded, **names} if found[1] else {**names, **embedded}
 
 

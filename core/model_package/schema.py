@@ -91,6 +91,10 @@ class _Check:
     def text(self, value, field: str, limit: int = 256) -> str:
         if not isinstance(value, str) or len(value) > limit:
             raise self.fail(field, f"is not a text of at most {limit} characters")
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            # a NUL or newline in a class name broke the .qml and cut the .aux.xml's name
+            # short (an adversarial sweep, stop 68)
+            raise self.fail(field, "holds a control character")
         return value
 
     def file_name(self, value, field: str, suffixes: tuple[str, ...]) -> str:

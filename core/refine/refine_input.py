@@ -68,7 +68,8 @@ class RefineInput:
         self.seen = np.zeros(256, bool)  # class values met so far (a class map's classes)
         # a "<map>_classes.txt" beside it too, as Assess Accuracy and Rasterize Labels read
         # it: the names were dropped for "Class N" (a PyQGIS sweep, stop 68)
-        self.names = {} if self.is_prob else sidecar_class_names(path, category_names(path))
+        self.names = {} if self.is_prob else sidecar_class_names(path, category_names(path),
+                                                                    "input_raster")
         try:
             self.colors = {} if self.is_prob else {
                 v: tuple(c[:3]) for v, c in ds.colormap(1).items() if c[3] > 0}

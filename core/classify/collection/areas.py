@@ -31,10 +31,19 @@ def area_rows(item: str, output: str, counts: dict[int, int], names: dict[int, s
     return rows
 
 
+def _cell(value):
+    """A text cell a spreadsheet will not run: one starting with = + - @ (a class name
+    '=HYPERLINK(...)' from someone's package) gets a leading apostrophe, as OWASP advises
+    for CSV; numbers stay numbers (an adversarial sweep, stop 68)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def table_text(rows: list[dict]) -> tuple[str, str]:
-    """(CSV, JSON) of the rows."""
+    """(CSV, JSON) of the rows; the JSON holds the names as they are."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue(), json.dumps(rows, indent=1) + "\n"

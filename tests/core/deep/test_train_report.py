@@ -119,3 +119,16 @@ def test_the_confusion_matrix_is_normalised_both_ways():
     np.testing.assert_allclose(by_reference.sum(axis=1), [1, 1, 0])
     np.testing.assert_allclose(by_prediction.sum(axis=0), [1, 1, 0])
     assert by_reference[0, 0] == 5 / 6 and by_prediction[0, 0] == 5 / 7  # recall, precision
+
+
+def test_class_names_with_dollars_and_many_classes_are_drawn():
+    """'Forest $\\nosuchcommand$' put matplotlib in math mode and failed the report after
+    every epoch had run; 255 classes asked 6.9 GB of figure (an adversarial sweep, stop
+    68). The names are drawn as written; the figure stops growing at 40 classes."""
+    from landlearn.core.deep.train_report import confusion_png
+
+    png = confusion_png(Accuracy(np.eye(3) * 5, ["Forest $\\nosuchcommand$", "a$b", "water"]))
+    assert png.startswith(b"\x89PNG")
+    n = 120
+    big = confusion_png(Accuracy(np.eye(n), [f"class {i}" for i in range(n)]))
+    assert big.startswith(b"\x89PNG") and len(big) < 5e6

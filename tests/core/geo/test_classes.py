@@ -78,3 +78,21 @@ def test_class_values_of_any_type_with_nan_as_nodata_and_the_first_bad_value():
     values, bad = class_values(np.array([7, 400], np.int16), np.array([True, False]))
     assert values.tolist() == [7, 0] and bad is None  # an invalid pixel is not checked
     assert class_values(np.array([-1, 2], np.int16))[1] == -1
+
+
+def test_class_names_that_cannot_be_written_out_whole_are_refused(tmp_path):
+    """A control character (a NUL cut the .aux.xml's name short, a newline broke the .qml)
+    or a name longer than a package takes (training ran to its end and wrote a package
+    every reader refused; an adversarial sweep, stop 68), named with the class and file."""
+    from landlearn.core.geo.classes import check_class_names
+    from landlearn.core.labels.base import sidecar_class_names
+
+    assert check_class_names({1: "Forêt", 2: "water"}, "labels", "x") == {1: "Forêt", 2: "water"}
+    with pytest.raises(InputError, match=r"^LABELS: the name of class 2 in 'x' holds the "
+                                         r"control character '\\x00'; rename that class"):
+        check_class_names({1: "ok", 2: "For\x00est"}, "labels", "x")
+    with pytest.raises(InputError, match="is 300 characters long"):
+        check_class_names({1: "a" * 300}, "training_data", "x")
+    (tmp_path / "map_classes.txt").write_text("1 = water\n2 = " + "b" * 300 + "\n")
+    with pytest.raises(InputError, match=r"^INPUT: the name of class 2 in '.*map_classes\.txt'"):
+        sidecar_class_names(str(tmp_path / "map.tif"), {}, "input")

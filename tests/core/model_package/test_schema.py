@@ -182,3 +182,13 @@ def test_foreign_newer_or_unknown_packages_are_refused_with_their_own_reason():
     with pytest.raises(InputError, match="LandLearn.trees_file is '../forest_trees.npz', not one of "
                                          "forest_trees.npz, boosting_trees.npz"):
         check_emd(classical, "x")
+
+
+def test_a_class_name_with_a_control_character_is_refused():
+    """A NUL or a newline in a class name broke the .qml (QGIS would not load the style,
+    unsaid) and cut the .aux.xml's name short (an adversarial sweep, stop 68)."""
+    for bad in ("For\x00est", "two\nlines"):
+        emd = deep_emd("unet")
+        emd["Classes"][0]["Name"] = bad
+        with pytest.raises(InputError, match="Classes.Name.*holds a control character"):
+            check_emd(emd, "unet.dlpk")
