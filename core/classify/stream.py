@@ -38,7 +38,10 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
     masked = bool(trained_on) and source.ends_in_alpha and source.source_count == trained_on + 1
     if config.bands is None and trained_on and source.source_count != trained_on and not masked:
         source.close()
-        raise InputError("bands", f"the model expects bands {info.source_bands} of a "
+        # a package that says the band count but not which bands: 'bands None' was said
+        which = (f"bands {info.source_bands} of a" if info.source_bands else
+                 f"{info.in_channels} band(s) of a")
+        raise InputError("bands", f"the model expects {which} "
                          f"{trained_on}-band raster, but '{config.input_raster}' has "
                          f"{source.source_count} bands; choose the {info.in_channels} bands "
                          "that match the training bands in BANDS")
