@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
 from ..geo.extent import Extent, extent_to_window
 from ..geo.outputs import check_distinct
-from ..geo.raster import RasterSource, open_dataset
+from ..geo.raster import RasterSource, band_nodata, open_dataset
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import check_geotiff_path
 from ..progress import NullProgress, Progress, SubProgress, check
@@ -120,10 +120,9 @@ def band_scaling(source: RasterSource, progress=None, area=None) -> tuple[np.nda
     if source.dtype == np.uint8:
         return np.zeros(n, np.float64), np.ones(n, np.float32)
     data = source.sample(progress, windows=256, area=area)
-    suspect = suspect_nodata(source)
-    if suspect:
-        data = data[:, ~np.array([data[b] == v for b, v in enumerate(suspect)
-                                  if v is not None]).any(axis=0)]
+    holes = band_nodata(data, suspect_nodata(source))  # the first pass's rule, reused
+    if holes is not None:
+        data = data[:, ~holes.any(axis=0)]
     if data.shape[1] == 0:
         raise InputError("input_raster", "no valid pixel was found in the raster"
                          + (" inside EXTENT" if area is not None else "")
