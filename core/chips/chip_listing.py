@@ -139,13 +139,26 @@ def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
     hold spaces ('C:/Users/Jane Doe/...'), which split into 'C:/Users/Jane' and 'Doe/...'.
     Where a folder's name holds a chip suffix and a space too ('.../x.tif chips/images/...'),
     the cut that leaves two paths most alike in length is taken: image and label paths
-    differ only by images/labels, and the first suffix cut the image's path short."""
+    differ only by images/labels, and the first suffix cut the image's path short.
+
+    A map.txt comes with someone else's folder: its size is checked before it is read and
+    no line is read past MAX_MAP_LINE (one line of 40 MB took 282 s and 1.7 GB)."""
+    size = os.path.getsize(map_txt)
+    if size > MAX_JSON:
+        raise InputError(PARAM, f"'{map_txt}' is {size >> 20} MB, more than a list of a "
+                         f"million chips ({MAX_JSON >> 20} MB); it is not a map.txt Export "
+                         "Training Data writes: export the training data again")
     pairs = []
     with open(map_txt, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
+        for number, line in enumerate(iter(lambda: fh.readline(MAX_MAP_LINE + 1), ""), 1):
+            if len(line) > MAX_MAP_LINE:
+                raise InputError(PARAM, f"'{map_txt}' line {number} is longer than "
+                                 f"{MAX_MAP_LINE} characters, not an image and label path; "
+                                 "export the training data again, or mend that line")
             text = line.replace("\\", "/").strip()
+            end = _SUFFIX_END.search(text)  # the label's suffix: a cut lies before it
             cuts = [(m.start(1), m.end(1)) for m in _MAP_CUT.finditer(text)
-                    if _SUFFIX_END.search(text[m.end(1):])]
+                    if end is not None and m.end(1) <= end.start()]
             if cuts:
                 left, right = min(cuts, key=lambda c: abs(c[0] - (len(text) - c[1])))
                 parts = [text[:left], text[right:]]
@@ -156,6 +169,7 @@ def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
     return pairs
 
 
+MAX_MAP_LINE = 16384  # two paths of PATH_MAX (4096), with room for multi-byte names
 _SUFFIXES = "|".join(re.escape(s) for s in CHIP_SUFFIXES)
 _MAP_CUT = re.compile(r"(?:" + _SUFFIXES + r")(\s+)", re.IGNORECASE)
 _SUFFIX_END = re.compile(r"(?:" + _SUFFIXES + r")$", re.IGNORECASE)

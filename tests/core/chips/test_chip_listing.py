@@ -139,3 +139,27 @@ def test_a_folder_named_like_a_chip_with_a_space_does_not_cut_the_line_short(tmp
     got = chip_pairs(str(tmp_path))
     assert [(i, lab) for i, lab, _ in got] == [
         (str(tmp_path / "images" / "000.tif"), str(tmp_path / "labels" / "000.tif"))]
+
+
+def test_a_map_txt_too_large_or_with_an_endless_line_is_refused_before_it_is_read(
+        tmp_path, monkeypatch):
+    """A map.txt comes with someone else's folder: one line of 40 MB ('a.tif ' repeated)
+    took 282 s and 1.7 GB before it was refused. Its size is checked first, and no line
+    is read past MAX_MAP_LINE."""
+    from landlearn.core.chips import chip_listing
+
+    for sub in ("images", "labels"):
+        os.makedirs(tmp_path / sub)
+        (tmp_path / sub / "000.tif").write_bytes(b"")
+    ok = "images/000.tif labels/000.tif\n"
+    (tmp_path / "map.txt").write_text(ok + "a.tif " * 3000 + "b.tif\n")
+    with pytest.raises(InputError, match=r"^TRAINING_DATA: .*map.txt' line 2 is longer than "
+                                         r"16384 characters.*mend that line"):
+        chip_pairs(str(tmp_path))
+    (tmp_path / "map.txt").write_text(ok * 40)
+    monkeypatch.setattr(chip_listing, "MAX_JSON", 1000)
+    with pytest.raises(InputError, match=r"map.txt' is 0 MB, more than a list of a million "
+                                         r"chips.*export the training data again"):
+        chip_pairs(str(tmp_path))
+    monkeypatch.setattr(chip_listing, "MAX_JSON", 2000)
+    assert len(chip_pairs(str(tmp_path))) == 40
