@@ -19,6 +19,7 @@ from qgis.core import (
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path, vector_path
+from .selection import MASK_FIX, source_unwrapped
 
 
 class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
@@ -168,9 +169,10 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             rotation_angle=self.parameterAsDouble(parameters, "ROTATION_ANGLE", context),
             image_chip_format=self.choice(parameters, "IMAGE_CHIP_FORMAT"),
             max_output_gpx=self.size_limit(parameters, context))
-        mask = self.parameterAsVectorLayer(parameters, "MASK_POLYGONS", context)
+        unwrapped, mask_selected = source_unwrapped(parameters, "MASK_POLYGONS", MASK_FIX)
+        mask = self.parameterAsVectorLayer(unwrapped, "MASK_POLYGONS", context)
         if mask is not None:
-            path, layer = vector_path(mask, "MASK_POLYGONS", False, context, feedback)
+            path, layer = vector_path(mask, "MASK_POLYGONS", mask_selected, context, feedback)
             config = replace(config, mask_polygons=path, mask_layer=layer)
         result = export_training_data(config, progress)
         for line in result.summary().splitlines():

@@ -220,6 +220,7 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.onlySelectedFeatures = bool(selected_only)
+    options.layerOptions = _free_column_names(layer)
     if isinstance(feedback, QgsFeedback):
         # a database or WFS layer copies for minutes: progress shown, Cancel heard
         options.feedback = feedback
@@ -236,6 +237,23 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
                       f"({'selected' if selected_only else 'the features QGIS shows'}, in "
                       f"{layer.crs().authid() or 'its CRS'}) at {out}")
     return out, os.path.splitext(os.path.basename(out))[0]
+
+
+def _free_column_names(layer: QgsVectorLayer) -> list[str]:
+    """GeoPackage layer options naming the copy's feature id and geometry columns apart
+    from the layer's fields: a field named 'fid' (what Merge Vector Layers writes, with
+    repeated values) or 'geom' clashed with the GeoPackage's own columns, and the copy of a
+    filtered or selected layer failed ('Only 29 of 33 features written'; PyQGIS sweep,
+    stop 69)."""
+    taken = {name.casefold() for name in layer.fields().names()}
+
+    def free(stem: str) -> str:
+        name, k = stem, 1
+        while name.casefold() in taken:
+            name, k = f"{stem}_{k}", k + 1
+        return name
+
+    return [f"FID={free('landlearn_fid')}", f"GEOMETRY_NAME={free('landlearn_geom')}"]
 
 
 def _more_than_the_file(layer: QgsVectorLayer) -> bool:

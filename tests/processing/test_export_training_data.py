@@ -85,18 +85,34 @@ def test_selected_polygons_numeric_field_and_summary(provider, sample, tmp_path)
 
 
 def test_mask_polygons_from_a_layer_in_qgis_keep_the_chips_inside(provider, sample, tmp_path):
-    """MASK_POLYGONS as a memory layer (copied for the engine): only chips wholly inside
-    its polygon are written, and the log says how many it left out."""
-    from qgis.core import QgsFeature, QgsGeometry, QgsProcessingFeedback, QgsProject, QgsVectorLayer
+    """MASK_POLYGONS as a memory layer (copied for the engine), its east polygon selected
+    and passed as a selection: only chips wholly inside that polygon are written, and the
+    log says how many it left out. (A selection was dropped: both polygons masked, unsaid;
+    a feature limit or filter expression, which cannot be applied, is refused by name.)"""
+    from qgis.core import (
+        QgsFeature,
+        QgsGeometry,
+        QgsProcessingException,
+        QgsProcessingFeatureSourceDefinition,
+        QgsProcessingFeedback,
+        QgsProject,
+        QgsVectorLayer,
+    )
 
     nc = sample / "nc_landsat7"
-    layer = QgsVectorLayer("Polygon?crs=EPSG:32119", "east", "memory")
-    feature = QgsFeature()
-    feature.setGeometry(QgsGeometry.fromWkt(
-        "POLYGON((637500 215488.5, 644470.5 215488.5, 644470.5 228114, 637500 228114, "
-        "637500 215488.5))"))
-    layer.dataProvider().addFeatures([feature])
+    layer = QgsVectorLayer("Polygon?crs=EPSG:32119&field=side:string", "halves", "memory")
+    features = []
+    for side, (x0, x1) in (("east", (637500, 644470.5)), ("west", (630534, 637500))):
+        feature = QgsFeature(layer.fields())
+        feature["side"] = side
+        feature.setGeometry(QgsGeometry.fromWkt(
+            f"POLYGON(({x0} 215488.5, {x1} 215488.5, {x1} 228114, {x0} 228114, "
+            f"{x0} 215488.5))"))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
     QgsProject.instance().addMapLayer(layer)
+    layer.selectByExpression("\"side\" = 'east'")
+    assert layer.selectedFeatureCount() == 1
 
     class Log(QgsProcessingFeedback):
         lines = []
@@ -111,8 +127,13 @@ def test_mask_polygons_from_a_layer_in_qgis_keep_the_chips_inside(provider, samp
         import processing
 
         masked = processing.run("landlearn:exporttrainingdata", {
-            **params, "MASK_POLYGONS": layer.id(), "OUTPUT_FOLDER": str(tmp_path / "masked")},
-            feedback=log)
+            **params, "MASK_POLYGONS": QgsProcessingFeatureSourceDefinition(layer.id(), True),
+            "OUTPUT_FOLDER": str(tmp_path / "masked")}, feedback=log)
+        with pytest.raises(QgsProcessingException, match="MASK_POLYGONS: a filter expression "
+                           "or feature limit .* not applied here; filter the mask layer"):
+            _run({**params, "OUTPUT_FOLDER": str(tmp_path / "expr"),
+                  "MASK_POLYGONS": QgsProcessingFeatureSourceDefinition(layer.id(), False, 1)})
+        assert not (tmp_path / "expr").exists()
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
     every = _run({**params, "OUTPUT_FOLDER": str(tmp_path / "all")})

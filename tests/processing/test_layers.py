@@ -243,3 +243,40 @@ def test_a_raster_too_large_to_copy_or_without_pixels_is_refused(provider, sampl
     with pytest.raises(QgsProcessingException, match="INPUT: layer 'tiles' comes from the "
                        "'wms' provider, a picture rendered at any scale"):
         raster_path(tiles, "INPUT")
+
+
+def test_a_layer_with_fields_named_fid_and_geom_is_copied(provider, sample, tmp_path):
+    """Merge Vector Layers writes a 'fid' field with repeated values; a memory layer may
+    hold a text 'fid' or a field 'geom'. The copy of such a layer, filtered or selected,
+    clashed with the GeoPackage's own columns and failed ('Only 29 of 33 features
+    written', 'duplicate column name: geom'; PyQGIS sweep, stop 69). The copy names its
+    own columns apart, and the labels are those QGIS shows."""
+    import numpy as np
+    import processing
+    import rasterio
+    from qgis.core import QgsFeatureRequest, QgsField, QgsProject, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    nc = sample / "nc_landsat7"
+    polygons = QgsVectorLayer(str(nc / "landsat96_polygons.shp"), "p", "ogr")
+    layer = polygons.materialize(QgsFeatureRequest())
+    del polygons
+    layer.dataProvider().addAttributes([QgsField("fid", QVariant.String),
+                                        QgsField("GEOM", QVariant.Int)])
+    layer.updateFields()
+    fid, geom = layer.fields().lookupField("fid"), layer.fields().lookupField("GEOM")
+    layer.dataProvider().changeAttributeValues(
+        {f.id(): {fid: "same", geom: 1} for f in layer.getFeatures()})
+    every = {f["id"] for f in layer.getFeatures()}
+    layer.setSubsetString('"id" <> 7')
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        out = tmp_path / "labels.tif"
+        processing.run("landlearn:rasterizelabels", {
+            "INPUT_RASTER": str(nc / "landsat_multiband.tif"), "LABELS": layer.id(),
+            "CLASS_FIELD": "id", "OUTPUT": str(out)})
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    with rasterio.open(out) as ds:
+        burnt = set(int(v) for v in np.unique(ds.read(1))) - {0}
+    assert 7 in every and 7 not in burnt and burnt <= every - {7} and len(burnt) >= 5

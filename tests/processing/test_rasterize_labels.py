@@ -1,6 +1,7 @@
 """Rasterize Labels through processing.run, as console and modeler users run it."""
 
 import os
+import shutil
 from contextlib import contextmanager
 
 import numpy as np
@@ -132,6 +133,38 @@ def test_selected_text_classes_keep_the_whole_layers_numbers(provider, sample, t
             with rasterio.open(out) as ds:
                 assert set(np.unique(ds.read(1))) == {0, 7}, field
             assert res["CLASS_COUNT"] == 1
+
+
+@pytest.mark.parametrize("provider_type", ["ogr", "memory"])
+def test_filtered_text_classes_keep_the_whole_layers_numbers(provider, sample, tmp_path,
+                                                             provider_type):
+    """A train/test split made with two subset filters of one layer: each side was numbered
+    on its own ('water' 1 under a filter, 7 in the whole layer), and Assess Accuracy of a
+    map trained on one side against the other scored OA 0.003 (PyQGIS sweep, stop 69).
+    A filter is set aside on a copy, never on the user's layer."""
+    from qgis.core import QgsFeatureRequest, QgsProject, QgsVectorLayer
+
+    s2 = sample / "s2_osm_sparse"
+    # a copy: QGIS's OGR provider opens a GeoPackage for update when a filter is set
+    shutil.copy(s2 / "osm_landuse_subset.gpkg", tmp_path / "osm.gpkg")
+    layer = QgsVectorLayer(str(tmp_path / "osm.gpkg"), "osm", "ogr")
+    if provider_type == "memory":
+        layer = layer.materialize(QgsFeatureRequest())
+        assert layer.providerType() == "memory"
+    assert layer.isValid() and layer.setSubsetString("\"fclass\" = 'water'")
+    QgsProject.instance().addMapLayer(layer)
+    try:
+        shown = layer.featureCount()
+        out = str(tmp_path / "water.tif")
+        res = _run({"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
+                    "LABELS": layer.id(), "CLASS_FIELD": "fclass", "OUTPUT": out})
+        with rasterio.open(out) as ds:
+            assert set(np.unique(ds.read(1))) == {0, 7}
+        assert res["CLASS_COUNT"] == 1
+        # the user's layer keeps its filter
+        assert layer.subsetString() == "\"fclass\" = 'water'" and layer.featureCount() == shown
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
 
 
 def test_errors_name_the_parameter_and_write_nothing(provider, sample, tmp_path):
