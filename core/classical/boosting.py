@@ -22,23 +22,45 @@ from .trees.walk import TreeSum
 def _left_limit(t: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Per split, the largest float32 x with (x - mean) / scale <= t in float64 (as
     StandardScaler computes it); that is monotone in x, so float32 x goes left exactly
-    when x <= the limit."""
+    when x <= the limit.
 
-    def left(c):
-        return (c.astype(np.float64) - mean) / scale <= t
+    Found by bisection over float32's ordered bit patterns (32 halvings, whatever the
+    split): a walk of one float32 step at a time from t * scale + mean did not settle where
+    many float32 values near 0 all standardise to one float64 (a standard-deviation feature
+    next to a large mean: the trained model was refused as damaged; sweep, stop 69)."""
+    t = np.asarray(t, dtype=np.float64)
 
+    def left(key):
+        return (_from_key(key).astype(np.float64) - mean) / scale <= t
+
+    top = _key(np.full(t.shape, np.inf, dtype=np.float32))
+    lo = _key(np.full(t.shape, -np.inf, dtype=np.float32))  # always left
     with np.errstate(over="ignore", invalid="ignore"):
-        c = (t * scale + mean).astype(np.float32)
-    c[np.isnan(c)] = np.float32(np.inf)
-    for _ in range(64):
-        down = ~left(c)
-        c[down] = np.nextafter(c[down], np.float32(-np.inf))
-        up = np.nextafter(c, np.float32(np.inf))
-        go = ~down & (c < np.inf) & left(up)
-        c[go] = up[go]
-        if not down.any() and not go.any():
-            return c.astype(np.float64)
-    raise RuntimeError("a split threshold did not settle on a float32 value")
+        goes = left(top)  # every value left (t = inf: the split sends missing values only)
+        hi = top.copy()
+        for _ in range(34):
+            open_ = hi - lo > 1
+            if not open_.any():
+                break
+            mid = (lo + hi) // 2
+            ok = left(mid)
+            lo = np.where(open_ & ok, mid, lo)
+            hi = np.where(open_ & ~ok, mid, hi)
+    return _from_key(np.where(goes, top, lo)).astype(np.float64)
+
+
+_SIGN = np.int64(0x7FFFFFFF)
+
+
+def _key(x32: np.ndarray) -> np.ndarray:
+    """float32 values as int64 keys in the same order (-0 and +0 alike, NaN aside)."""
+    bits = x32.view(np.int32).astype(np.int64)
+    return np.where(bits >= 0, bits, -(bits & _SIGN))
+
+
+def _from_key(key: np.ndarray) -> np.ndarray:
+    bits = np.where(key >= 0, key, (-key) | np.int64(0x80000000))
+    return bits.astype(np.uint32).view(np.float32)
 
 
 def _as_tree(predictor, n_features: int, mean: np.ndarray, scale: np.ndarray):

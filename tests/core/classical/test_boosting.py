@@ -69,3 +69,19 @@ def test_input_that_is_not_float32_goes_to_scikit_learn():
     for odd in (x[:50] + 1e-9, np.where(np.arange(100)[:, None] == 3, np.nan, x[:100])):
         np.testing.assert_array_equal(fast(odd), model.predict_proba(odd))
     assert called == []
+
+
+def test_a_limit_among_values_that_standardise_alike_is_found():
+    """A standard-deviation feature (values from 0) next to a large mean: every float32
+    below about 5.7e-14 standardises to one float64, so the limit lies millions of float32
+    steps from t * scale + mean, and the step-by-step walk raised 'did not settle' (a
+    freshly trained model refused as damaged; sweep, stop 69). The limit is still the
+    largest float32 that goes left."""
+    mean, scale = np.array([1000.0, 3.0, 0.0]), np.array([0.5, 2.0, 1.0])
+    t = np.array([-2000.0, 0.25, np.inf])
+    c = _left_limit(t, mean, scale).astype(np.float32)
+    for limit, m, sc, tt in zip(c, mean, scale, t):
+        assert (np.float64(limit) - m) / sc <= tt
+        above = np.nextafter(limit, np.float32(np.inf))
+        assert limit == np.inf or not (np.float64(above) - m) / sc <= tt
+    assert 0 < c[0] < 1e-13 and c[2] == np.inf
