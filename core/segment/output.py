@@ -67,6 +67,10 @@ def write_outputs(config, grid: Grid, labels_path: str, final: np.ndarray, n: in
         progress.info("OUTPUT is written as float64: this rasterio writes int64 as UInt64.")
     if nodata is not None and not nodata_fits(nodata, dtype):
         nodata = None  # no pixel of the input can equal it (a uint16 raster's -1): none
+    if nodata is None and masked and np.issubdtype(dtype, np.floating):
+        # a float map says where it has no data in its values: filled with 0 under a mask,
+        # a tool that reads values alone (numpy, a raster calculator) took 0 for a mean
+        nodata = float("nan")
     colour = means.round() if np.issubdtype(dtype, np.integer) else means
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)

@@ -316,15 +316,22 @@ def test_an_rgba_orthophoto_segments_its_colours_and_keeps_its_footprint(shared,
     segment(SegmentConfig(plain, output=str(tmp_path / "plain_mean.tif"), min_segment_size=50))
     with rasterio.open(tmp_path / "plain_mean.tif") as m:
         assert m.nodata is None and m.mask_flag_enums[0] == [rasterio.enums.MaskFlags.all_valid]
-    # a float raster with NaN where it has no data, and no NoData value: masked too
+    # a float raster with NaN (or inf) where it has no data, and no NoData value: NaN
+    # there in the output too, its NoData (0.0 under a mask read as a mean of 0 to tools
+    # that read values alone)
     floats = data[:, :200, :200].astype(np.float32)
     floats[:, :40, :40] = np.nan
+    floats[0, 100, 100] = np.inf
     nan_raster = write(tmp_path / "nan.tif", floats)
     segment(SegmentConfig(nan_raster, output=str(tmp_path / "nan_mean.tif"),
                           min_segment_size=50))
     with rasterio.open(tmp_path / "nan_mean.tif") as m:
         valid = m.dataset_mask() > 0
-        assert not valid[:40, :40].any() and valid[40:, 40:].all()
+        assert not valid[:40, :40].any() and valid[40:, 40:].sum() == 160 * 160 - 1
+        assert np.isnan(m.nodata)
+        values = m.read()
+    assert np.isnan(values[:, :40, :40]).all() and np.isnan(values[:, 100, 100]).all()
+    assert np.isfinite(values[:, 40:, 40:]).sum() == 3 * (160 * 160 - 1)
     # a grey scan with alpha: one band to segment by, not the alpha beside it
     _rgba(shared, tmp_path / "la.tif", bands=(2,))
     segment(SegmentConfig(str(tmp_path / "la.tif"), output=str(tmp_path / "la_mean.tif"),
