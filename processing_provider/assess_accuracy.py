@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from .band_numbers import band_numbers
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path
@@ -72,7 +73,7 @@ class AssessAccuracyAlgorithm(LandLearnAlgorithm):
                                    "INPUT", feedback),
             reference=label_config(self, parameters, context, feedback), output_report=report,
             extent=extent_of(self, parameters, "EXTENT", context),
-            band=(self.parameterAsInts(parameters, "BAND", context) or [None])[0]), progress)
+            band=(band_numbers(self, parameters, "BAND", context) or [None])[0]), progress)
         feedback.pushInfo(result.summary())
         a = result.accuracy
         return {"OUTPUT_REPORT": result.report, "OVERALL_ACCURACY": a.overall, "KAPPA": number(a.kappa),

@@ -13,6 +13,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from .band_numbers import band_numbers
 from .base import LandLearnAlgorithm
 from .classify_params import add_run_parameters, resume_without_dask, run_fields
 from .layers import extent_of, optional_raster, raster_path
@@ -120,7 +121,7 @@ class ClassifyPixelsAlgorithm(LandLearnAlgorithm):
                                                                  context), "INPUT_RASTER", feedback),
             model=self.parameterAsFile(parameters, "MODEL", context),
             output=output,
-            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
+            bands=tuple(band_numbers(self, parameters, "BANDS", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),
             output_confidence=optional_output("OUTPUT_CONFIDENCE"),
             output_probabilities=optional_output("OUTPUT_PROBABILITIES"),

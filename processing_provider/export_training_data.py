@@ -16,6 +16,7 @@ from qgis.core import (
     QgsProcessingParameterVectorLayer,
 )
 
+from .band_numbers import band_numbers
 from .base import LandLearnAlgorithm
 from .label_params import add_label_parameters, label_config
 from .layers import extent_of, raster_path, vector_path
@@ -153,7 +154,7 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                            buffer_radius=self.parameterAsDouble(parameters, "BUFFER_RADIUS",
                                                                 context)),
             output_folder=self.parameterAsFileOutput(parameters, "OUTPUT_FOLDER", context),
-            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
+            bands=tuple(band_numbers(self, parameters, "BANDS", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),
             cell_size=None if cell in (None, "") else self.parameterAsDouble(
                 parameters, "CELL_SIZE", context),

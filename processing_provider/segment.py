@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from .band_numbers import band_numbers
 from .base import LandLearnAlgorithm
 from .layers import extent_of, raster_path
 
@@ -143,7 +144,7 @@ class SegmentAlgorithm(LandLearnAlgorithm):
             spatial_detail=self.parameterAsDouble(parameters, "SPATIAL_DETAIL", context),
             min_segment_size=self.parameterAsInt(parameters, "MIN_SEGMENT_SIZE", context),
             max_segment_size=self.parameterAsInt(parameters, "MAX_SEGMENT_SIZE", context),
-            band_indexes=tuple(self.parameterAsInts(parameters, "BAND_INDEXES", context)) or None,
+            band_indexes=tuple(band_numbers(self, parameters, "BAND_INDEXES", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),
             device=self.choice(parameters, "DEVICE"),
             method=self.choice(parameters, "METHOD"),

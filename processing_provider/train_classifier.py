@@ -18,6 +18,7 @@ from qgis.core import (
 )
 
 from ..core.classical.model_types import MODEL_TYPES
+from .band_numbers import band_numbers
 from .base import LandLearnAlgorithm
 from .label_params import (
     add_classifier_label_parameters,
@@ -103,7 +104,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
             output_model=dlpk_path(self.parameterAsFileOutput(parameters, "OUTPUT_MODEL",
                                                               context)),
             model_type=self.choice(parameters, "MODEL_TYPE"),
-            bands=tuple(self.parameterAsInts(parameters, "BANDS", context)) or None,
+            bands=tuple(band_numbers(self, parameters, "BANDS", context)) or None,
             extent=extent_of(self, parameters, "EXTENT", context),
             max_samples_per_class=self.parameterAsInt(parameters, "MAX_SAMPLES_PER_CLASS", context),
             trees=self.parameterAsInt(parameters, "TREES", context),

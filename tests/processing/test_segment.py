@@ -21,8 +21,8 @@ def test_processing_run_and_qgis_process_agree(provider, sample, tmp_path):
     params = {"INPUT_RASTER": image, "SPECTRAL_DETAIL": 16, "SPATIAL_DETAIL": 15,
               "MIN_SEGMENT_SIZE": 25, "DEVICE": "cpu"}
     out = qgis_process("run", "landlearn:segment", "--",
-                       *[f"{k}={v}" for k, v in params.items()], "BAND_INDEXES=4",
-                       "BAND_INDEXES=3", "BAND_INDEXES=2", f"OUTPUT={tmp_path / 'cli.tif'}",
+                       *[f"{k}={v}" for k, v in params.items()], "BAND_INDEXES=4,3,2",
+                       f"OUTPUT={tmp_path / 'cli.tif'}",
                        f"OUTPUT_SEGMENT_IDS={tmp_path / 'cli_ids.tif'}")
     assert out.returncode == 0, out.stdout + out.stderr
     res = processing.run("landlearn:segment", {**params, "BAND_INDEXES": [4, 3, 2],
@@ -36,6 +36,26 @@ def test_processing_run_and_qgis_process_agree(provider, sample, tmp_path):
     with rasterio.open(tmp_path / "py.tif") as ds:
         assert ds.count == 3 and ds.dtypes[0] == "uint16"
     assert res["OUTPUT_POLYGONS"].endswith("py.gpkg")
+
+
+def test_band_lists_typed_with_commas_or_semicolons(provider):
+    """'4,3,2' from qgis_process (how NEIGHBOURHOOD_SIZES and EXTENT take lists) was read
+    by QGIS as band 0 and refused as 'band(s) [0] do not exist'; what is not a band
+    number is refused naming the key."""
+    from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingException
+
+    from landlearn.processing_provider.band_numbers import band_numbers
+
+    alg = QgsApplication.processingRegistry().algorithmById("landlearn:segment")
+    context = QgsProcessingContext()
+    for value in ("4,3,2", "4;3;2", " 4, 3 ,2 ", [4, 3, 2], "4;3,2"):
+        assert band_numbers(alg, {"BAND_INDEXES": value}, "BAND_INDEXES", context) == (4, 3, 2)
+    assert band_numbers(alg, {}, "BAND_INDEXES", context) == ()
+    for bad, said in (("4,x", "'4,x' is not a list of band numbers; give them as 1;2;3"),
+                      ("-1", "'-1' is not a list of band numbers"),
+                      ("0,1", r"band numbers start at 1 \(got 0, 1\)")):
+        with pytest.raises(QgsProcessingException, match="^BAND_INDEXES: " + said):
+            band_numbers(alg, {"BAND_INDEXES": bad}, "BAND_INDEXES", context)
 
 
 @pytest.mark.skipif(QP is None, reason="qgis_process.bin is not installed")
