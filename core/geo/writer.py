@@ -222,11 +222,24 @@ class GeoTiffWriter:
         """The .qml of an old class map at this name that an unstyled raster replaces: its
         palette would paint the new values as classes. Only where a raster stands at the
         name (a styled map.tif and an unstyled map.tiff of one run share the stem) and the
-        style is LandLearn's (one restyled in QGIS stays)."""
+        style is LandLearn's (one restyled in QGIS stays), and no other file shares the
+        stem: the .qml of a class map.tif is also the style of map.tiff beside it, and an
+        unstyled map.tiff replaced took the class map's palette away (review, stop 69)."""
         qml = os.path.splitext(self.path)[0] + ".qml"
-        if self.sidecars or not os.path.lexists(self.path) or not os.path.exists(qml):
+        if self.sidecars or not os.path.lexists(self.path) or not os.path.exists(qml) \
+                or self._stem_shared():
             return None
         return qml if written_by_landlearn(qml) else None
+
+    def _stem_shared(self) -> bool:
+        folder, name = os.path.split(os.path.abspath(self.path))
+        stem = os.path.splitext(name)[0].casefold()
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            return True  # not known: the style stays
+        return any(os.path.splitext(n)[0].casefold() == stem and n.casefold() not in
+                   (name.casefold(), stem + ".qml") for n in names)
 
     def sidecar_paths(self) -> list[str]:
         """The files beside this output that belong to the raster now at its name (GDAL's

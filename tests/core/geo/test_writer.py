@@ -237,6 +237,20 @@ def test_an_unstyled_raster_over_an_old_class_map_drops_its_style_and_mask(tmp_p
     assert (tmp_path / "map.qml").read_text() == "<qgis>the user's own style</qgis>"
 
 
+def test_an_unstyled_raster_keeps_the_style_of_another_raster_of_its_stem(tmp_path):
+    """A class map.tif (styled: map.qml) and an unstyled map.tiff share the stem: the
+    unstyled one written again removed map.qml, and the class map lost its palette
+    (review, stop 69). A style whose stem another file shares stays."""
+    _write(str(tmp_path / "map.tif"))
+    qml = (tmp_path / "map.qml").read_text()
+    for _ in range(2):  # the second replaces a raster at map.tiff
+        with GeoTiffWriter(str(tmp_path / "map.tiff"), GRID, 1, np.float32) as out:
+            out.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    assert (tmp_path / "map.qml").read_text() == qml
+    assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml",
+                                            "map.tiff"]
+
+
 def test_a_foreign_file_that_appears_at_the_output_during_the_run_is_kept(tmp_path):
     """The writer claimed OUTPUT when it opened; a file another program put there during a
     long run was replaced at the end. Claimed again before the rename."""
