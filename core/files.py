@@ -14,6 +14,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import sys
 import uuid
 import zipfile
 
@@ -41,22 +43,74 @@ _TEMPORARIES: set[str] = set()
 
 
 def temporary_sibling(path: str, suffix: str = "") -> str:
-    """A hidden, unique name beside ``path``, on the same file system (so rename is atomic)."""
+    """A hidden, unique name beside ``path``, on the same file system (so rename is atomic).
+    It holds this host and process, so that the next temporary named beside ``path``
+    removes those a killed process of this host left there (``sweep_dead_temporaries``)."""
     folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.part{suffix}")
+    if (folder, base) not in _SWEPT:
+        _SWEPT.add((folder, base))
+        sweep_dead_temporaries(path)
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.{host_name()}-{os.getpid()}"
+                               f".part{suffix}")
     _TEMPORARIES.add(tmp)
     return tmp
 
 
+_SWEPT: set[tuple[str, str]] = set()  # outputs beside which this process has swept
+# what follows '.part' in a temporary's name: its kind and sidecars ('.tif', '.tif.aux.xml',
+# '.qml'), never '.old' (a previous output set aside: maybe its only copy) or '.aside'
+_PART_TAIL = r"\.part(\.(?!old|aside)[^/]*)?"
+
+
+def host_name() -> str:
+    """This host's name as a file name may hold it."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_dead_temporaries(path: str) -> list[str]:
+    """Remove the temporary files beside ``path`` that a process of this host named and
+    that is gone: a SIGKILL (the OOM killer, a batch scheduler's limit) runs no clean-up,
+    and without RESUME each kill left a hidden, full-size GeoTIFF beside the output for
+    good (review, stop 69). Never a live process's, another host's, or a set-aside copy.
+    Not on Windows, where a process cannot be asked whether it lives."""
+    if sys.platform == "win32":
+        return []
+    folder, base = os.path.split(os.path.abspath(path))
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.{re.escape(host_name())}-(\d+)"
+                         + _PART_TAIL)
+    removed = []
+    for full, match in names_matching(folder, pattern):
+        pid = int(match.group(1))
+        if pid == os.getpid() or os.path.islink(full) or not os.path.isfile(full) \
+                or process_alive(pid):
+            continue
+        try:
+            os.remove(full)
+            removed.append(full)
+        except OSError:
+            pass
+    return removed
+
+
 def remove_stale_temporaries(path: str) -> list[str]:
     """Remove the temporaries an earlier, killed process left beside ``path`` (its hidden
-    ``.<name>.<8 hex>.part*`` files and their sidecars): a SIGKILL (the OOM killer, a batch
-    scheduler's time limit) runs no clean-up, and a run taken up with RESUME would leave a
-    full-size hidden copy per kill. Not the ``.part.old`` set-aside copies (the only copy of
-    a previous output), nor any other name. For RESUME only: the caller says the earlier
-    run is over."""
+    ``.<name>.<8 hex>[.<host>-<pid>].part*`` files and their sidecars), whichever host
+    named them: a run taken up with RESUME would leave a full-size hidden copy per kill.
+    Not the ``.part.old`` set-aside copies (the only copy of a previous output), nor any
+    other name. For RESUME only: the caller says the earlier run is over."""
     folder, base = os.path.split(os.path.abspath(path))
-    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.part(\.(?!old$)[^/]*)?")
+    pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}(\.[A-Za-z0-9._]+-\d+)?"
+                         + _PART_TAIL)
     removed = []
     for full, _ in names_matching(folder, pattern):
         if full not in _TEMPORARIES and os.path.isfile(full) and not os.path.islink(full):

@@ -13,28 +13,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import sys
 import tempfile
 
-from .files import names_matching
+from .files import host_name, names_matching, process_alive
 
 __all__ = ["host_name", "process_alive", "scratch_folder", "sweep_dead_scratch"]
-
-
-def host_name() -> str:
-    """This host's name as a file name may hold it."""
-    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
-    return True
 
 
 def sweep_dead_scratch(kind: str, folder: str) -> list[str]:

@@ -66,8 +66,10 @@ def test_stale_temporaries_of_one_output_are_removed_and_nothing_else(tmp_path):
 
     out = tmp_path / "map.tif"
     stale = [".map.tif.0123abcd.part.tif", ".map.tif.0123abcd.part.tif.aux.xml",
-             ".map.tif.0123abcd.part.qml", ".map.tif.89abcdef.part.vrt"]
+             ".map.tif.0123abcd.part.qml", ".map.tif.89abcdef.part.vrt",
+             ".map.tif.0123abcd.other.host-77.part.tif"]
     kept = [".map.tif.0123abcd.part.old", ".other.tif.0123abcd.part.tif", "map.tif",
+            ".map.tif.0123abcd.other.host-77.part.old",
             ".map.tif.notahex0.part.tif", ".map.tif.0123abcd.partial", "x.map.tif.0123abcd.part"]
     for name in stale + kept:
         (tmp_path / name).write_bytes(b"x")
@@ -76,3 +78,38 @@ def test_stale_temporaries_of_one_output_are_removed_and_nothing_else(tmp_path):
     removed = remove_stale_temporaries(str(out))
     assert sorted(os.path.basename(p) for p in removed) == sorted(stale)
     assert sorted(os.listdir(tmp_path)) == sorted(kept + [os.path.basename(mine)])
+
+
+def test_temporaries_of_a_dead_process_of_this_host_are_swept_beside_a_new_one(tmp_path):
+    """A SIGKILL runs no clean-up: without RESUME each kill left a hidden, full-size GeoTIFF
+    beside the output for good (review, stop 69). The first temporary this process names
+    beside an output removes those of this host's dead processes; a live process's,
+    another host's, a set-aside copy and another output's stay."""
+    import subprocess
+    import sys
+
+    from landlearn.core import files
+
+    if sys.platform == "win32":
+        pytest.skip("a process cannot be asked whether it lives on Windows")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    host = files.host_name()
+    stale = [f".map.tif.0123abcd.{host}-{dead}.part.tif",
+             f".map.tif.0123abcd.{host}-{dead}.part.tif.aux.xml",
+             f".map.tif.0123abcd.{host}-{dead}.part.qml"]
+    kept = [f".map.tif.0123abcd.{host}-{dead}.part.old",  # maybe the old map's only copy
+            f".map.tif.0123abcd.{host}-{os.getppid()}.part.tif",  # alive
+            f".map.tif.0123abcd.{host}x-{dead}.part.tif",  # another host
+            f".other.tif.0123abcd.{host}-{dead}.part.tif", "map.tif"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    mine = files.temporary_sibling(str(tmp_path / "map.tif"), ".tif")
+    assert os.path.basename(mine).endswith(f".{host}-{os.getpid()}.part.tif")
+    assert sorted(os.listdir(tmp_path)) == sorted(kept)
+    for name in stale:  # swept once per output and process, not at every temporary
+        (tmp_path / name).write_bytes(b"x")
+    files.temporary_sibling(str(tmp_path / "map.tif"), ".tif")
+    assert len(os.listdir(tmp_path)) == len(kept) + len(stale)
+    assert sorted(os.path.basename(p) for p in files.sweep_dead_temporaries(
+        str(tmp_path / "map.tif"))) == sorted(stale)
