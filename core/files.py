@@ -88,18 +88,9 @@ def sweep_dead_temporaries(path: str) -> list[str]:
     folder, base = os.path.split(os.path.abspath(path))
     pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}\.{re.escape(host_name())}-(\d+)"
                          + _PART_TAIL)
-    removed = []
-    for full, match in names_matching(folder, pattern):
-        pid = int(match.group(1))
-        if pid == os.getpid() or os.path.islink(full) or not os.path.isfile(full) \
-                or process_alive(pid):
-            continue
-        try:
-            os.remove(full)
-            removed.append(full)
-        except OSError:
-            pass
-    return removed
+    return _remove_files(full for full, match in names_matching(folder, pattern)
+                         if int(match.group(1)) != os.getpid()
+                         and not process_alive(int(match.group(1))))
 
 
 def remove_stale_temporaries(path: str) -> list[str]:
@@ -111,9 +102,15 @@ def remove_stale_temporaries(path: str) -> list[str]:
     folder, base = os.path.split(os.path.abspath(path))
     pattern = re.compile(rf"\.{re.escape(base)}\.[0-9a-f]{{8}}(\.[A-Za-z0-9._]+-\d+)?"
                          + _PART_TAIL)
+    return _remove_files(full for full, _ in names_matching(folder, pattern)
+                         if full not in _TEMPORARIES)
+
+
+def _remove_files(paths) -> list[str]:
+    """Remove those of ``paths`` that are plain files (not links, not folders); the removed."""
     removed = []
-    for full, _ in names_matching(folder, pattern):
-        if full not in _TEMPORARIES and os.path.isfile(full) and not os.path.islink(full):
+    for full in paths:
+        if os.path.isfile(full) and not os.path.islink(full):
             try:
                 os.remove(full)
                 removed.append(full)
