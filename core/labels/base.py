@@ -42,6 +42,9 @@ class LabelConfig:
     # numbered over these too, so a selection numbers its classes as the whole layer does
     # (a copy of the selected features alone gave Forest 1 where the layer gave it 2)
     layer_texts: tuple[str, ...] = ()
+    # the labels as the user gave them (a QGIS layer's source) where ``labels`` is a copy
+    # made for reading: what a model package records, not a temporary file
+    source: str = ""
 
 
 class LabelSource(Protocol):

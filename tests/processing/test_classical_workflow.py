@@ -252,3 +252,29 @@ def test_object_based_train_and_classify(provider, sample, tmp_path):
             "INPUT_RASTER": params["INPUT_RASTER"], "MODEL": str(tmp_path / "obj.dlpk"),
             "OUTPUT": str(tmp_path / "x.tif")})
     assert not (tmp_path / "x.dlpk").exists() and not (tmp_path / "x.tif").exists()
+
+
+def test_the_package_records_the_users_files_not_a_copy_or_a_relative_path(
+        provider, sample, tmp_path, monkeypatch):
+    """A filtered layer is copied for reading: the package recorded that copy in QGIS's
+    temporary folder as its labels, and the image as the relative path typed (qgis_process
+    sweep, stop 69). It records the layer's source and the image's absolute path."""
+    import processing
+    from qgis.core import QgsProject, QgsVectorLayer
+
+    nc = sample / "nc_landsat7"
+    layer = QgsVectorLayer(str(nc / "landsat96_polygons.shp"), "polygons", "ogr")
+    layer.setSubsetString('"id" <> 7')
+    QgsProject.instance().addMapLayer(layer)
+    monkeypatch.chdir(nc)
+    try:
+        processing.run("landlearn:trainclassifier", {
+            **_params(sample), "INPUT_RASTER": "landsat_multiband.tif", "LABELS": layer.id(),
+            "TREES": 10, "CV_FOLDS": 0, "OUTPUT_MODEL": str(tmp_path / "rf.dlpk")})
+        source = layer.source()
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+    with zipfile.ZipFile(tmp_path / "rf.dlpk") as zf:
+        recorded = json.loads(zf.read("rf.emd"))["LandLearn"]["training"]["parameters"]
+    assert recorded["labels"] == source and "subset=" in source
+    assert recorded["input_raster"] == str(nc / "landsat_multiband.tif")
