@@ -105,8 +105,9 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
                    f"{MIN_LABELLED_BLOCKS} chip-sized blocks of the export area"
                    f"{' inside MASK_POLYGONS' if fits is not None else ''}{enough}")
     elif tx == AUTO or ty == AUTO:
+        given = "TILE_SIZE_X" if ty == AUTO else "TILE_SIZE_Y"
         tx = ty = max(tx, ty)
-        why.append(f"square {tx} x {ty} px chips")
+        why.append(f"square {tx} x {ty} px chips ({given}'s size on both sides)")
     sx, sy = stride
     if sx == AUTO or sy == AUTO:
         enough = -(-DENSE_BELOW // (tx * ty))
@@ -135,6 +136,7 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
             why.append(f"widened to {sx} x {sy} px: a finer one makes more than "
                        f"{MAX_WINDOWS:,} chip windows over {int(area.width)} x "
                        f"{int(area.height)} px")
-    line = ("Automatic chip size (TILE_SIZE_X/Y, STRIDE_X/Y = 0): " + "; ".join(why) + "."
+    line = ("Automatic chip size (for TILE_SIZE_X/Y, STRIDE_X/Y left at 0): "
+            + "; ".join(why) + "."
             if why else "")
     return ChipSize((tx, ty), (sx, sy), line)

@@ -83,6 +83,9 @@ def test_given_sizes_are_kept_and_one_axis_follows_the_other():
     assert labels.asked == 0  # nothing automatic: the labels are not asked
     one = resolve_chip_size((0, 96), (0, 0), labels, Window(0, 0, 10, 10))
     assert one.tile == (96, 96) and one.stride == (24, 24)  # one labelled block: a quarter
+    # said as the user's size taken on both sides, not as a size chosen for them
+    assert one.why.startswith("Automatic chip size (for TILE_SIZE_X/Y, STRIDE_X/Y left at "
+                              "0): square 96 x 96 px chips (TILE_SIZE_Y's size on both sides)")
     stride = resolve_chip_size((80, 40), (0, 7), labels, Window(0, 0, 10, 10))
     assert stride.tile == (80, 40) and stride.stride == (20, 7)
 
