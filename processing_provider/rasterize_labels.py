@@ -44,7 +44,8 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Label raster")),
                  "Output GeoTIFF (uint8, 0 = NoData) with colour table, class names and a .qml style.")
         self.addOutput(QgsProcessingOutputNumber("LABELLED_PIXELS", self.tr("Labelled pixels")))
-        self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT", self.tr("Number of classes")))
+        self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT",
+                                                 self.tr("Number of classes with pixels")))
 
     def perform(self, parameters, context, progress, feedback):
         from ..core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
@@ -60,4 +61,4 @@ class RasterizeLabelsAlgorithm(LandLearnAlgorithm):
         feedback.pushInfo(result.summary())
         style_on_load(context, output)  # the class names in the legend, as promised
         return {"OUTPUT": output, "LABELLED_PIXELS": sum(result.pixel_counts.values()),
-                "CLASS_COUNT": len(result.classes)}
+                "CLASS_COUNT": result.classes_with_pixels}

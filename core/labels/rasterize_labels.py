@@ -44,9 +44,18 @@ class LabelRasterResult:
     width: int = 0
     height: int = 0
 
+    @property
+    def classes_with_pixels(self) -> int:
+        """The classes the raster holds: with EXTENT, or a layer whose texts are numbered
+        over all its features, some named classes have no pixel here (CLASS_COUNT said 7
+        where the raster held 4; PyQGIS sweep, stop 69)."""
+        return sum(1 for c in self.classes if self.pixel_counts.get(c.value, 0) > 0)
+
     def summary(self) -> str:
         total = sum(self.pixel_counts.values())
-        lines = [f"{total} labelled pixels in {len(self.classes)} classes "
+        held = self.classes_with_pixels
+        of = f" of the {len(self.classes)} named" if held != len(self.classes) else ""
+        lines = [f"{total} labelled pixels in {held}{of} classes "
                  f"({self.width} x {self.height} grid):"]
         for c in self.classes:
             n = self.pixel_counts.get(c.value, 0)

@@ -92,6 +92,15 @@ def test_selected_features_only_and_extent_in_another_crs(provider, sample, tmp_
               "EXTENT": f"{lon0},{lon1},{lat0},{lat1} [EPSG:4326]", "OUTPUT": out2})
         with rasterio.open(out2) as ds:
             assert 200 <= ds.width <= 206 and 150 <= ds.height <= 156
+    # polygons over a small EXTENT: CLASS_COUNT counts the classes the raster holds (it
+    # said 7, every class the layer names, where the raster held 4; PyQGIS sweep, stop 69)
+    small = _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+                  "LABELS": str(nc / "landsat96_polygons.shp"), "CLASS_FIELD": "label",
+                  "EXTENT": f"{lon0},{lon1},{lat0},{lat1} [EPSG:4326]",
+                  "OUTPUT": str(tmp_path / "small.tif")})
+    with rasterio.open(small["OUTPUT"]) as ds:
+        held = set(np.unique(ds.read(1))) - {0}
+    assert small["CLASS_COUNT"] == len(held) and 0 < len(held) < 7
 
 
 def test_a_selection_passed_as_a_feature_source_definition(provider, sample, tmp_path):
