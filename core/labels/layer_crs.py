@@ -53,6 +53,10 @@ def transformer(layer, grid: Grid, progress: Progress, what: str = "The label la
     if srs is None or grid.crs is None:
         if srs is None and grid.crs is not None:
             progress.warning(f"{what} has no CRS; assuming it is the raster's CRS.")
+        elif srs is not None and grid.crs is None:  # said too (PyQGIS sweep, stop 69)
+            progress.warning(f"The raster has no CRS; assuming it is {what.lower()}'s CRS "
+                             f"({srs.GetName() or 'unnamed'}). Assign the raster's CRS if "
+                             "that is wrong.")
         return None
     src, dst = srs_pair(layer, grid)
     if src.IsSame(dst):

@@ -34,6 +34,19 @@ def test_a_geopackage_without_a_crs_is_read_in_the_rasters(tmp_path):
     assert masked.warnings == ["MASK_POLYGONS has no CRS; assuming it is the raster's CRS."]
 
 
+def test_a_raster_without_a_crs_takes_the_layers_and_says_so(tmp_path):
+    """The image without a CRS: the layer is burnt in its own coordinates, as before, but
+    that was unsaid (PyQGIS sweep, stop 69)."""
+    path = polygons(tmp_path / "utm.gpkg", [(4, BOX)], 32633)
+    bare = Grid(None, GRID.transform, 60, 60)
+    progress = RecordingProgress()
+    labels = VectorLabels(LabelConfig(path, class_field="cls"), bare, progress)
+    assert np.count_nonzero(labels.read(bare.full_window) == 4) == 400
+    assert [w for w in progress.warnings if "no CRS" in w] == [
+        "The raster has no CRS; assuming it is the label layer's CRS (WGS 84 / UTM zone "
+        "33N). Assign the raster's CRS if that is wrong."]
+
+
 def test_the_rasters_box_in_the_layers_crs_reaches_a_pixel_or_the_radius_past_it(tmp_path):
     ds = ogr.Open(polygons(tmp_path / "p.gpkg", [(1, BOX)], 32633))
     layer = ds.GetLayer(0)
