@@ -180,8 +180,9 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                 progress.info(f"TILE_SIZE {config.tile_size} px is larger than the area "
                               f"with its padding: one tile of {tile} px covers it.")
         _check_before_work(config, info, source, area, tile, pad, progress)
-        batch = 1 if objects else fit_batch(config, info, device, tile, pad,
-                                             batch_size(config, device, tile, info), progress)
+        batch = 1 if objects else fit_batch(
+            config, info, device, tile, pad, batch_size(config, device, tile, info), progress,
+            graph_per_px=getattr(predictor, "graph_per_px", None))
         core = tile - 2 * pad
         n_tiles = count_tiles(area, (core, core))
         progress.info(f"{where}; " + (f"segments of '{config.segmented_raster}', read in "

@@ -29,20 +29,37 @@ PASS_BYTES_PER_PX = {
 }
 
 
-def pass_bytes(tile: int, batch: int, info) -> int:
+# an ONNX graph's own count (onnx_checks: its tensors alive at once, on the graph before
+# ONNX Runtime fuses operators) is taken at this share, as the table is of its measures:
+# LandLearn's exports count 152-640 B/px, so their table entries stand
+GRAPH_SHARE = 0.7
+
+
+def pass_bytes(tile: int, batch: int, info, graph_per_px: float | None = None) -> int:
+    """One pass's bytes: the architecture's (or, where the package names none, the least)
+    per pixel, or an ONNX graph's own count where that is more: a graph from someone else
+    need not be the architecture its package names (forty branches held 4.6 GB at 512 px
+    where a U-Net holds 383 MB)."""
     per_px = PASS_BYTES_PER_PX.get((info.architecture or "").lower(),
                                    min(PASS_BYTES_PER_PX.values()))
-    return batch * (tile * tile * per_px + tile_bytes(tile, info))
+    per_px = max(per_px, GRAPH_SHARE * (graph_per_px or 0))
+    return batch * int(tile * tile * per_px + tile_bytes(tile, info))
 
 
 def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
-              share: int = 1, cap: int | None = None) -> int:
+              share: int = 1, cap: int | None = None,
+              graph_per_px: float | None = None) -> int:
     """``batch`` (an automatic one lowered to fit), or an InputError naming TILE_SIZE or
     BATCH_SIZE and what would fit, where one pass of ``batch`` tiles of ``tile`` px cannot
     fit in the memory left: a ``share`` of it where that many local workers pass at once,
-    at most ``cap`` (a Dask worker's own memory limit)."""
+    at most ``cap`` (a Dask worker's own memory limit); ``graph_per_px``: an ONNX graph's
+    own bytes per pixel (OnnxPredictor.graph_per_px)."""
     if info.kind == "classical":
         return batch
+
+    def need(tile: int, batch: int) -> int:
+        return pass_bytes(tile, batch, info, graph_per_px)
+
     free = available_memory(device)
     if free is None:
         progress.info("the free memory of this device is not known: the network pass's "
@@ -54,32 +71,32 @@ def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
         room = min(room, cap)
     shown = (f"{room / 1e9:.1f} GB {where}" + (f" for each of {share} workers" if share > 1
                                                else ""))
-    if pass_bytes(tile, batch, info) <= room:
+    if need(tile, batch) <= room:
         return batch
     if config.batch_size is None:
-        while batch > 1 and pass_bytes(tile, batch, info) > room:
+        while batch > 1 and need(tile, batch) > room:
             batch -= 1
-        if pass_bytes(tile, batch, info) <= room:
+        if need(tile, batch) <= room:
             progress.info(f"batch lowered to {batch} tiles: more would not fit in the {shown}")
             return batch
-    need = pass_bytes(tile, batch, info)
-    tiles = room // pass_bytes(tile, 1, info)
+    asked = need(tile, batch)
+    tiles = room // need(tile, 1)
     least = max(32, -(-(2 * pad + 16) // 32) * 32)  # geometry's least tile at this padding
     if batch > 1 and tiles >= 1:  # an explicit BATCH_SIZE: fewer tiles fit
         what, advice = "batch_size", f"use a BATCH_SIZE of at most {tiles}"
     else:
         fits = tile
-        while fits > least and pass_bytes(fits, 1, info) > room:
+        while fits > least and need(fits, 1) > room:
             fits -= 32
         what = "tile_size"
-        if pass_bytes(fits, 1, info) > room:  # not even the least tile: no size to offer
+        if need(fits, 1) > room:  # not even the least tile: no size to offer
             advice = (f"no tile fits with PADDING {pad} px (the least is {least} px)"
                       if config.padding is not None else "no tile fits")
         else:
             advice = f"use a TILE_SIZE of at most {fits} px" + (
                 " and BATCH_SIZE 1" if batch > 1 else "")
     raise InputError(what, f"one network pass over {batch} tile{'s' * (batch > 1)} of {tile} "
-                     f"px takes about {need / 1e9:.1f} GB, and there are {shown}; {advice}, "
+                     f"px takes about {asked / 1e9:.1f} GB, and there are {shown}; {advice}, "
                      "or free memory (other programs, a GPU shared with others)")
 
 

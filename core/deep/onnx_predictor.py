@@ -64,7 +64,8 @@ class OnnxPredictor:
                              f"onnxruntime {ort.__version__} has no CUDA provider; install "
                              "onnxruntime-gpu, or use RUNTIME=torch or DEVICE=cpu")
         # no external data, control flow, foreign operators or tensors of tens of GB
-        check_graph(data, pkg.path, bands=info.in_channels)
+        # and its own count of the bytes a pass holds per tile pixel (classify.memory)
+        self.graph_per_px = check_graph(data, pkg.path, bands=info.in_channels)
         self._path = pkg.path
         fallback = ""
         if cuda:

@@ -19,6 +19,10 @@ tensors that do not depend on the tile (what ONNX Runtime folds into constants a
 exceed MAX_CONSTANT_BYTES together. LandLearn's networks stay far below (their largest
 tensor at 512 px: 19-80 MB, measured over seven architectures); Classify Pixels runs a CPU
 batch of at most one 512 px tile's pixels, or one tile up to 2048 px (16 times them).
+The tile's tensors held at once (each from its node to its last reader) are counted too,
+per tile pixel: Classify Pixels sizes the pass by that count where it is more than the
+package's architecture says (classify.memory), so forty branches each under the limit
+cannot take the machine's memory on a 2048 px tile.
 Shapes the graph declares for its own tensors are dropped before inference: a graph could
 declare a 1 x 1 tensor where its Expand makes 10^10 values, and inference kept the
 declared shape. Sparse tensors are refused: a few bytes in the file that ONNX Runtime
@@ -45,10 +49,11 @@ ORT_MARKER = b"ORTM"  # bytes 4..8 of an ORT-format model
 
 
 def check_graph(data: bytes, where: str, parameter: str = "model",
-                bands: int | None = None) -> None:
+                bands: int | None = None) -> float | None:
     """Raise InputError unless the serialised graph ``data`` holds only what LandLearn's
     exports hold (see the module's docstring); with ``bands``, also no tensor beyond
-    MAX_TENSOR_BYTES on one SIZE_TILE px tile."""
+    MAX_TENSOR_BYTES on one SIZE_TILE px tile, and then the bytes per tile pixel its
+    tensors hold at once at most (``_peak_alive``), for the memory check of a pass."""
     onnx = require("onnx")
 
     def bad(why: str) -> InputError:
@@ -99,10 +104,11 @@ def check_graph(data: bytes, where: str, parameter: str = "model",
                 raise bad(f"holds a sparse tensor (attribute '{a.name[:40]}' of "
                           f"{node.op_type[:40]}), made dense by ONNX Runtime at load")
     if bands is not None:
-        _check_sizes(onnx, proto, bands, bad)
+        return _check_sizes(onnx, proto, bands, bad)
+    return None
 
 
-def _check_sizes(onnx, proto, bands: int, bad) -> None:
+def _check_sizes(onnx, proto, bands: int, bad) -> float:
     """Every tensor the graph makes, sized by shape inference on one tile, within
     MAX_TENSOR_BYTES. A tensor inference cannot size is refused too: LandLearn's exports
     (every architecture, float and int8) infer whole, and a size hidden from inference (an
@@ -127,6 +133,7 @@ def _check_sizes(onnx, proto, bands: int, bad) -> None:
         if not (d.HasField("dim_value") and d.dim_value > 0):  # a fixed tile stays its size
             d.Clear()
             d.dim_value = value
+    tile_bytes = 4 * int(np.prod([d.dim_value for d in dims]))  # the tile in, float32
     # the shapes the graph declares for what it makes are inferred afresh, not believed
     del graph.value_info[:]
     for out in graph.output:
@@ -178,3 +185,33 @@ def _check_sizes(onnx, proto, bands: int, bad) -> None:
         raise bad(f"makes {folded / 1024 ** 3:,.1f} GB of tensors that do not depend on the "
                   f"tile (folded into constants at load), more than the "
                   f"{MAX_CONSTANT_BYTES / 1024 ** 3:.0f} GB any network of LandLearn's holds")
+    return _peak_alive(graph, inputs[0].name, tile_bytes, sizes, tiled) / SIZE_TILE ** 2
+
+
+def _peak_alive(graph, tile_input: str, input_bytes: int, sizes: dict, tiled: set) -> int:
+    """The most bytes of tile-dependent tensors alive at once when the nodes run in the
+    graph's order (ONNX keeps nodes topologically sorted): each tensor from the node that
+    makes it to its last reader (a graph output to the end). Each tensor under
+    MAX_TENSOR_BYTES, forty branches of one that all feed a last Sum were not: 4.6 GB held
+    at once on a 512 px tile, from a package that says it is a U-Net (383 MB)."""
+    last = {name: len(graph.node) for name in (o.name for o in graph.output)}
+    for i, node in enumerate(graph.node):
+        for name in node.input:
+            if name in tiled:
+                last[name] = max(last.get(name, i), i)
+    change = [0] * (len(graph.node) + 2)
+
+    def alive(name: str, first: int, size: int) -> None:
+        change[first] += size
+        change[last.get(name, first) + 1] -= size
+
+    alive(tile_input, 0, input_bytes)
+    for i, node in enumerate(graph.node):
+        for name in node.output:
+            if name in tiled and name in sizes:
+                alive(name, i, sizes[name])
+    peak = held = 0
+    for step in change:
+        held += step
+        peak = max(peak, held)
+    return peak

@@ -347,7 +347,8 @@ def run_block(job: BlockJob) -> BlockDone:
     device = getattr(predictor, "device", None)
     batch = fit_batch(config, info, device, job.tile, job.pad,
                       batch_size(config, device, job.tile, info), NullProgress(),
-                      cap=worker_memory_room())
+                      cap=worker_memory_room(),
+                      graph_per_px=getattr(predictor, "graph_per_px", None))
     parts = part_paths(job.staging, block.index, config)
     part_config = dataclasses.replace(config, **parts)
     work = block.work_win

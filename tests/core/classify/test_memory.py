@@ -39,6 +39,11 @@ def test_a_unet_pass_costs_more_per_pixel_than_a_pspnet_and_grows_with_tile_and_
     Info.architecture = "unet"
     assert memory.pass_bytes(2048, 1, Info) == 4 * unet == memory.pass_bytes(1024, 4, Info)
     assert unet >= 1024 * 1024 * 400  # 8192 px: over 26 GB, what killed qgis_process
+    # an ONNX graph's own count where it is more (at 70%, as the table's): a graph from
+    # someone else need not be the U-Net its package names
+    assert memory.pass_bytes(1024, 1, Info, graph_per_px=256) == unet  # LandLearn's own
+    assert memory.pass_bytes(1024, 1, Info, graph_per_px=17_500) == \
+        unet + 1024 * 1024 * (int(0.7 * 17_500) - memory.PASS_BYTES_PER_PX["unet"])
 
 
 pytest.importorskip("segmentation_models_pytorch")
@@ -103,3 +108,22 @@ def test_where_the_system_cannot_say_nothing_is_refused_and_the_log_says_so(
     progress = RecordingProgress()
     classify_pixels(_cfg(sample, model, tmp_path / "a.tif", tile_size=128), progress)
     assert any("memory is not checked" in m for m in progress.messages)
+
+
+def test_an_onnx_graph_that_holds_more_than_its_architecture_is_checked_by_its_own_count(
+        sample, model, tmp_path, monkeypatch):
+    """The pass of an ONNX graph is sized by what the graph itself holds at once where
+    that is more than its package's architecture: a graph counted at 100 KB per pixel (a
+    package from someone else that says it is a U-Net) is refused where a U-Net fits."""
+    pytest.importorskip("onnxruntime")
+    from landlearn.core.deep import onnx_predictor
+
+    _free(monkeypatch, 2000)
+    out = tmp_path / "map.tif"
+    classify_pixels(_cfg(sample, model, out, tile_size=512, runtime="onnxruntime"))
+    monkeypatch.setattr(onnx_predictor, "check_graph", lambda *a, **k: 100_000.0)
+    with pytest.raises(InputError, match=r"^TILE_SIZE: one network pass over 1 tile of 512 px "
+                       r"takes about 18\.\d GB"):
+        classify_pixels(_cfg(sample, model, tmp_path / "other.tif", tile_size=512,
+                             runtime="onnxruntime"))
+    assert not (tmp_path / "other.tif").exists()

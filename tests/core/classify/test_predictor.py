@@ -66,6 +66,11 @@ def test_runtime_auto_takes_onnx_runtime_on_the_cpu_with_the_same_probabilities(
     fast, info = load_predictor(model, "cpu")
     slow, _ = load_predictor(model, "cpu", runtime="torch")
     assert isinstance(fast, OnnxPredictor) and fast.takes_raw and "ONNX Runtime" in fast.where
+    # the graph's own count of what a pass holds per pixel (classify.memory), in the range
+    # of what its architecture's table says
+    from landlearn.core.classify.memory import PASS_BYTES_PER_PX
+
+    assert 50 < fast.graph_per_px < 2 * PASS_BYTES_PER_PX[info.architecture]
     raw = info.mean[None, :, None, None] + np.random.default_rng(1).normal(
         size=(2, 5, 64, 64)).astype(np.float32) * info.std[None, :, None, None]
     z = (raw - info.mean[None, :, None, None]) / info.std[None, :, None, None]

@@ -171,3 +171,31 @@ def test_constants_folded_at_load_are_bounded_together(monkeypatch):
         check_graph(data, "m.dlpk", bands=2)
     monkeypatch.setattr(onnx_checks, "MAX_CONSTANT_BYTES", 20 * each)
     check_graph(data, "m.dlpk", bands=2)  # the 20 tile-sized sums (a0..a19) not counted
+
+
+def test_the_bytes_held_at_once_on_a_tile_are_counted():
+    """Each tensor under MAX_TENSOR_BYTES, forty branches of the tile that all feed a last
+    Sum are held at once (4.6 GB at 512 px in a package that says it is a U-Net, 383 MB).
+    Counted in the graph's order: the input until its last reader, each branch until the
+    Sum, the Sum's output to the end: 41 tensors of 2 bands at 4 bytes at the peak. A
+    chain of the same operators holds two at a time."""
+    def _model(nodes, initializers):  # a tile of any size, as LandLearn's exports take
+        graph = helper.make_graph(
+            nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                                       [1, 2, "h", "w"])],
+            [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, "h", "w"])],
+            list(initializers))
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    scale = numpy_helper.from_array(np.ones((1, 2, 1, 1), np.float32), "s")
+    w = numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")
+    branches = [helper.make_node("Mul", ["input", "s"], [f"b{i}"]) for i in range(40)]
+    wide = branches + [helper.make_node("Sum", [f"b{i}" for i in range(40)], ["sum"]),
+                       helper.make_node("Conv", ["sum", "w"], ["out"])]
+    per_px = check_graph(_model(wide, [scale, w]).SerializeToString(), "m.dlpk", bands=2)
+    assert per_px == 41 * 2 * 4  # the Conv's output comes after the peak
+    chain = [helper.make_node("Mul", ["input" if i == 0 else f"b{i - 1}", "s"], [f"b{i}"])
+             for i in range(40)] + [helper.make_node("Conv", ["b39", "w"], ["out"])]
+    assert check_graph(_model(chain, [scale, w]).SerializeToString(), "m.dlpk",
+                       bands=2) == 2 * 4 + 3 * 4  # b39 and the output (2 + 3 bands)
+    assert check_graph(_model(chain, [scale, w]).SerializeToString(), "m.dlpk") is None
