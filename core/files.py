@@ -253,15 +253,18 @@ ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 MAX_MARKER_BYTES = 256 << 20  # a marker listing a million chips is ~80 MB
 
 
-def read_small_json(path: str, limit: int = MAX_MARKER_BYTES):
+def read_small_json(path: str, limit: int = MAX_MARKER_BYTES, before_parse=None):
     """The JSON at ``path``, read only when it is at most ``limit`` bytes; ValueError for
     a larger file, bad JSON or nesting deeper than Python's recursion (a marker or manifest
-    in someone else's folder is untrusted too)."""
+    in someone else's folder is untrusted too). ``before_parse(data)`` may refuse the
+    bytes read before they are parsed."""
     with open(path, "rb") as fh:
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise ValueError(f"more than {limit >> 20} MB" if limit >= 1 << 20
                          else f"more than {limit} bytes")
+    if before_parse is not None:
+        before_parse(data)
     try:
         return json.loads(data.decode("utf-8"))
     except (RecursionError, UnicodeDecodeError) as exc:

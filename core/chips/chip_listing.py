@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from ..errors import InputError
 from ..files import read_small_json
+from ..runtime.free_memory import available_memory
 from .chip_reader import PARAM, open_chip
 from .classified_tiles import IMAGES, LABELS, MANIFEST, MAP_TXT
 from .shared_grid import equal_groups
@@ -29,9 +30,10 @@ CHIP_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".mrf")
 
 def load_json(path: str) -> dict:
     """A folder's description: an object of at most MAX_JSON bytes (the size checked before
-    it is parsed), nested no deeper than Python's recursion allows."""
+    it is parsed), nested no deeper than Python's recursion allows, whose parse fits in
+    the memory available (``_fits_in_memory``)."""
     try:
-        got = read_small_json(path, MAX_JSON)
+        got = read_small_json(path, MAX_JSON, lambda data: _fits_in_memory(path, data))
     except (OSError, ValueError) as exc:
         raise InputError(PARAM, f"'{path}' cannot be read as JSON ({str(exc)[:200]}): the "
                          "folder is damaged or incomplete; export the training data again, or "
@@ -40,6 +42,30 @@ def load_json(path: str) -> dict:
         raise InputError(PARAM, f"'{path}' holds a JSON {type(got).__name__}, not the object "
                          "Export Training Data writes; export the training data again")
     return got
+
+
+# Python objects per JSON value at most: an empty dict and its pointer (72 bytes) per
+# '{', '[', ',' or ':'; a manifest of 400,000 chips (101 MB) took 0.62 GB, counted 0.94
+BYTES_PER_VALUE = 72
+CHECKED_FROM = 16 << 20  # smaller descriptions are read without asking
+
+
+def _fits_in_memory(path: str, data: bytes) -> None:
+    """Refuse, before parsing, a description whose Python objects may not fit in the memory
+    available: a JSON of empty objects ('[{},{},...]') takes 24 times its size once parsed,
+    and 256 MB of it took 7 GB (adversarial sweep, stop 68). Counted by its separators and
+    brackets: an upper bound for any JSON (1.5x what a manifest of 400,000 chips took, 2x
+    for 10^7 empty objects), checked only from CHECKED_FROM bytes."""
+    if len(data) < CHECKED_FROM:
+        return
+    values = sum(data.count(c) for c in (b"{", b"[", b",", b":")) + 1
+    need = values * BYTES_PER_VALUE + len(data)
+    free = available_memory(None)
+    if free is not None and need > free[0]:
+        raise InputError(PARAM, f"'{path}' ({len(data) / 1e6:,.0f} MB) takes up to "
+                         f"{need / 1e9:.1f} GB once read, and there are {free[0] / 1e9:.1f} "
+                         f"GB {free[1]}; free memory, or export the training data in "
+                         "smaller folders (train on several folders at once)")
 
 
 def inside(folder: str, listed: str, sub: str) -> str:

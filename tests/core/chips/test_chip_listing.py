@@ -163,3 +163,26 @@ def test_a_map_txt_too_large_or_with_an_endless_line_is_refused_before_it_is_rea
         chip_pairs(str(tmp_path))
     monkeypatch.setattr(chip_listing, "MAX_JSON", 2000)
     assert len(chip_pairs(str(tmp_path))) == 40
+
+
+def test_a_description_whose_parse_may_not_fit_in_memory_is_refused_before_it_is_parsed(
+        tmp_path, monkeypatch):
+    """256 MB of '[{},{},...]' took 7 GB once parsed (24 times its size; adversarial sweep,
+    stop 68). Its values are counted before the parse, a bound for any JSON: with the
+    memory available below it, refused naming the memory; a manifest that fits is read."""
+    from landlearn.core.chips import chip_listing
+
+    monkeypatch.setattr(chip_listing, "CHECKED_FROM", 1000)
+    (tmp_path / "m.json").write_text('{"chips": [' + ",".join(["{}"] * 100_000) + "]}")
+    # 100,001 "{", one "[", 99,999 ",", one ":" and the first value
+    need = 200_003 * chip_listing.BYTES_PER_VALUE + (tmp_path / "m.json").stat().st_size
+    assert need / (tmp_path / "m.json").stat().st_size > 20
+    monkeypatch.setattr(chip_listing, "available_memory",
+                        lambda device: (need - 1, "of memory available"))
+    with pytest.raises(InputError, match=r"^TRAINING_DATA: .*m.json' \(0 MB\) takes up to "
+                       r"0\.0 GB once read, and there are 0\.0 GB of memory available; free "
+                       r"memory, or export the training data in smaller folders"):
+        load_json(str(tmp_path / "m.json"))
+    monkeypatch.setattr(chip_listing, "available_memory",
+                        lambda device: (need, "of memory available"))
+    assert len(load_json(str(tmp_path / "m.json"))["chips"]) == 100_000
