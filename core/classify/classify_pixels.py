@@ -32,7 +32,7 @@ from .checks import check_bands, check_cell_size, check_scaling, check_values
 from .distributed.engine import classify_on_cluster
 from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks, usable_cores
 from .distributed.staging import staging_path
-from .memory import fit_batch, local_cpu
+from .memory import fit_batch, fitted_tile, local_cpu
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
@@ -179,6 +179,13 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
             if config.tile_size and tile < config.tile_size:
                 progress.info(f"TILE_SIZE {config.tile_size} px is larger than the area "
                               f"with its padding: one tile of {tile} px covers it.")
+            fitted = None if config.tile_size else fitted_tile(
+                info, device, tile, getattr(predictor, "graph_per_px", None))
+            if fitted:
+                progress.info(f"automatic tile lowered from {tile} to {fitted} px: one "
+                              "network pass over the larger would not fit in the memory left")
+                tile, pad = geometry(dataclasses.replace(config, tile_size=fitted), info,
+                                     area)
         _check_before_work(config, info, source, area, tile, pad, progress)
         batch = 1 if objects else fit_batch(
             config, info, device, tile, pad, batch_size(config, device, tile, info), progress,

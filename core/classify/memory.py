@@ -16,7 +16,7 @@ from ..runtime.device import may_have_cuda
 from ..runtime.free_memory import available_memory
 from .tiling import tile_bytes
 
-__all__ = ["PASS_BYTES_PER_PX", "fit_batch", "local_cpu"]
+__all__ = ["PASS_BYTES_PER_PX", "fit_batch", "fitted_tile", "local_cpu"]
 
 # Peak growth per tile pixel of one network pass, per architecture: 70% of the least
 # measured (rounded down to tens) over resnet18/50, efficientnet-b0 and mobilenet_v2 from
@@ -98,6 +98,23 @@ def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
     raise InputError(what, f"one network pass over {batch} tile{'s' * (batch > 1)} of {tile} "
                      f"px takes about {asked / 1e9:.1f} GB, and there are {shown}; {advice}, "
                      "or free memory (other programs, a GPU shared with others)")
+
+
+def fitted_tile(info, device, tile: int, graph_per_px: float | None = None) -> int | None:
+    """The largest automatic tile (a multiple of 32, at least 256 px, at most ``tile``) of
+    which one pass fits in the memory left, or None where ``tile`` fits, nothing is known,
+    or not even 256 px fits (fit_batch then says what to do). An automatic tile of up to
+    2048 px (the model's chip) was refused on a small GPU naming TILE_SIZE, a setting the
+    user never made."""
+    if info.kind == "classical":
+        return None
+    free = available_memory(device)
+    if free is None or pass_bytes(tile, 1, info, graph_per_px) <= free[0]:
+        return None
+    fits = tile - tile % 32
+    while fits > 256 and pass_bytes(fits, 1, info, graph_per_px) > free[0]:
+        fits -= 32
+    return fits if fits < tile and pass_bytes(fits, 1, info, graph_per_px) <= free[0] else None
 
 
 def local_cpu(device: str | None) -> bool:

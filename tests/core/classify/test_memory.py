@@ -127,3 +127,31 @@ def test_an_onnx_graph_that_holds_more_than_its_architecture_is_checked_by_its_o
         classify_pixels(_cfg(sample, model, tmp_path / "other.tif", tile_size=512,
                              runtime="onnxruntime"))
     assert not (tmp_path / "other.tif").exists()
+
+
+def test_an_automatic_tile_that_cannot_fit_is_lowered_and_said(sample, model, tmp_path,
+                                                               monkeypatch):
+    """Without TILE_SIZE the tile is LandLearn's choice (up to 2048 px, the model's chip):
+    one that cannot fit was refused naming TILE_SIZE, a setting the user never made. It is
+    lowered to the largest that fits, and said; the map is the one an explicit tile of
+    that size gives."""
+    from landlearn.core.classify.predictor import load_predictor
+    from landlearn.core.classify.tiling import geometry
+    from landlearn.core.geo.extent import Extent
+
+    _, info = load_predictor(model, "cpu", runtime="torch")
+    area = rasterio.windows.Window(0, 0, 320, 320)  # a corner: two passes, kept short
+    with rasterio.open(sample / NC) as ds:
+        corner = Extent(*rasterio.windows.bounds(area, ds.transform), None)
+    auto, _ = geometry(_cfg(sample, model, tmp_path / "x.tif"), info, area)
+    assert auto > 288
+    # room for one pass of 288 px, not of 320
+    _free(monkeypatch, memory.pass_bytes(288, 1, info) / MB + 0.01)
+    progress = RecordingProgress()
+    classify_pixels(_cfg(sample, model, tmp_path / "auto.tif", batch_size=1, extent=corner,
+                         runtime="torch"), progress)
+    assert any(f"automatic tile lowered from {auto} to 288 px" in m for m in progress.messages)
+    classify_pixels(_cfg(sample, model, tmp_path / "given.tif", tile_size=288, batch_size=1,
+                         extent=corner, runtime="torch"))
+    with rasterio.open(tmp_path / "auto.tif") as a, rasterio.open(tmp_path / "given.tif") as g:
+        np.testing.assert_array_equal(a.read(), g.read())
