@@ -111,9 +111,11 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
                  "(more, partly redundant chips); equal to it makes them touch; 0 = half the "
                  "chip width, or a quarter of it where the labels lie in less than 0.5 MPix "
                  "of chip-sized blocks (small training areas: more views of the few labels "
-                 "make training steadier, for a little more time)."),
+                 "make training steadier, for a little more time); with STRIDE_Y given: "
+                 "STRIDE_Y's share of the chip height on the chip width."),
                 ("STRIDE_Y", "Stride Y (pixels, 0 = automatic)", 0,
-                 "Vertical step between chips; 0 = as STRIDE_X's rule, on the chip height.")):
+                 "Vertical step between chips; 0 = STRIDE_X's share of the chip width on "
+                 "the chip height (both 0: the automatic rule, on the chip height).")):
             self.add(QgsProcessingParameterNumber(
                 key, self.tr(label), QgsProcessingParameterNumber.Type.Integer, defaultValue=default),
                 text)

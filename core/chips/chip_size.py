@@ -86,8 +86,9 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
     """Fill in the automatic (0) values of ``tile`` and ``stride``.
 
     One automatic axis takes the other's given size (square chips); both automatic take
-    the rule's size. An automatic stride is half its axis's chip, or a quarter on a small
-    labelled area (module docstring). ``fits``: a block counts only where it passes (the
+    the rule's size. One automatic stride takes the given one's share of its chip; both
+    automatic are half their axis's chip, or a quarter on a small labelled area (module
+    docstring). ``fits``: a block counts only where it passes (the
     export's MASK_POLYGONS: counted over the whole area, the rule chose chips no mask
     polygon could hold, and the export was refused for a mask the user drew with care).
     """
@@ -109,7 +110,17 @@ def resolve_chip_size(tile: tuple[int, int], stride: tuple[int, int], labels,
         tx = ty = max(tx, ty)
         why.append(f"square {tx} x {ty} px chips ({given}'s size on both sides)")
     sx, sy = stride
-    if sx == AUTO or sy == AUTO:
+    if (sx == AUTO) != (sy == AUTO):
+        # one stride given: the other takes the same share of its chip (STRIDE_X=64 on
+        # 64 px chips, chips that touch, took a quarter-chip STRIDE_Y: 75% overlap, unasked;
+        # deep-learning sweep, stop 69)
+        given = "STRIDE_X" if sy == AUTO else "STRIDE_Y"
+        if sx == AUTO:
+            sx = max(1, round(sy * tx / ty))
+        else:
+            sy = max(1, round(sx * ty / tx))
+        why.append(f"stride {sx} x {sy} px ({given}'s share of its chip on both axes)")
+    elif sx == AUTO:
         enough = -(-DENSE_BELOW // (tx * ty))
         # auto_tile's count decides when it is over the need or was not cut short (under
         # MIN_LABELLED_BLOCKS it scanned the whole area); a second scan only otherwise

@@ -86,8 +86,13 @@ def test_given_sizes_are_kept_and_one_axis_follows_the_other():
     # said as the user's size taken on both sides, not as a size chosen for them
     assert one.why.startswith("Automatic chip size (for TILE_SIZE_X/Y, STRIDE_X/Y left at "
                               "0): square 96 x 96 px chips (TILE_SIZE_Y's size on both sides)")
+    # one stride given: the other takes its share of its own chip (STRIDE_X=64 on 64 px
+    # chips that touch took a quarter-chip STRIDE_Y, 75% overlap unasked)
     stride = resolve_chip_size((80, 40), (0, 7), labels, Window(0, 0, 10, 10))
-    assert stride.tile == (80, 40) and stride.stride == (20, 7)
+    assert stride.tile == (80, 40) and stride.stride == (14, 7)
+    touch = resolve_chip_size((64, 64), (64, 0), labels, Window(0, 0, 10, 10))
+    assert touch.stride == (64, 64) and "(STRIDE_X's share of its chip on both axes)" in \
+        touch.why
 
 
 def test_the_automatic_stride_widens_before_it_makes_too_many_windows():
