@@ -210,7 +210,8 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
     emd = {
         "Framework": "scikit-learn", "ModelConfiguration": "LandLearn",
         "ModelType": "ImageClassification", "ModelFile": "model.skops",
-        "ImageHeight": 512, "ImageWidth": 512, "ExtractBands": list(range(nb)),
+        "ImageHeight": 512, "ImageWidth": 512,
+        "ExtractBands": [b - 1 for b in s.source_bands] if s.source_bands else list(range(nb)),
         "ModelPadding": context.halo, "Classes": [c.to_esri() for c in s.classes],
         "accuracy": f"{acc.overall:.4f}" if acc else None,
         "LandLearn": {

@@ -41,7 +41,10 @@ def model_emd(config, data, values, result) -> dict:
         "ModelFile": "",
         "ImageHeight": data.tile_size[1],
         "ImageWidth": data.tile_size[0],
-        "ExtractBands": list(range(data.band_count)),
+        # ArcGIS's 0-based bands of the raster a model reads (LandLearn reads source_bands;
+        # [0, 1, 2, 3] was written for bands 3, 2, 1, 7: deep-learning sweep, stop 69)
+        "ExtractBands": [b - 1 for b in data.source_bands] if data.source_bands
+        else list(range(data.band_count)),
         "ModelPadding": recommended_padding(data.tile_size),
         "BatchSize": result.batch_size,
         "Classes": [c.to_esri() for c in classes],

@@ -235,3 +235,17 @@ def test_drop_generators_clears_numpy_generators_inside_the_model():
     _drop_generators(model)
     assert inner.rng is None and inner.kept == 3
     assert model.extra[0].rng is None and model.extra[1][1].rng is None
+
+
+def test_the_package_names_the_rasters_bands_it_reads_for_arcgis(sample, tmp_path):
+    """ExtractBands (ArcGIS's 0-based bands of the raster a model reads) said [0, 1] for
+    a model that reads bands 3 and 1 (deep-learning sweep, stop 69)."""
+    nc = sample / "nc_landsat7"
+    package = tmp_path / "rf.dlpk"
+    train_classical(ClassicalConfig(
+        str(nc / "landsat_multiband.tif"), LabelConfig(str(nc / "landsat96_polygons.shp"),
+                                                       class_field="id"),
+        str(package), bands=(3, 1), trees=10, cv_folds=0), RecordingProgress())
+    with zipfile.ZipFile(package) as zf:
+        emd = json.loads(zf.read("rf.emd"))
+    assert emd["ExtractBands"] == [2, 0] and emd["LandLearn"]["source_bands"] == [3, 1]

@@ -47,7 +47,9 @@ def test_model_emd_describes_the_model_esri_and_landlearn_fields():
     emd = model_emd(config, _data(), [1, 2], _result())
     assert emd["Framework"] == "PyTorch" and emd["ModelType"] == "ImageClassification"
     assert (emd["ImageWidth"], emd["ImageHeight"]) == (96, 64)
-    assert emd["ExtractBands"] == [0, 1, 2] and emd["ModelPadding"] == 16 and emd["BatchSize"] == 8
+    # ArcGIS's 0-based bands of the raster the model reads: source bands 2, 3, 4 ([0, 1, 2]
+    # was written whatever they were; deep-learning sweep, stop 69)
+    assert emd["ExtractBands"] == [1, 2, 3] and emd["ModelPadding"] == 16 and emd["BatchSize"] == 8
     # only the trained classes, in Esri's form; the ignored cloud class is not one
     assert emd["Classes"] == [{"Value": 1, "Name": "water", "Color": [0, 0, 255]},
                               {"Value": 2, "Name": "forest", "Color": [0, 128, 0]}]
