@@ -10,6 +10,7 @@ else is, so it can never be aimed at a folder of someone else's files.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -50,8 +51,10 @@ def temporary_sibling(path: str, suffix: str = "") -> str:
     if (folder, base) not in _SWEPT:
         _SWEPT.add((folder, base))
         sweep_dead_temporaries(path)
-    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex[:8]}.{host_name()}-{os.getpid()}"
-                               f".part{suffix}")
+    name = f".{base}.{uuid.uuid4().hex[:8]}.{host_name()}-{os.getpid()}.part{suffix}"
+    if len(name.encode("utf-8")) > 230:  # room for '.aux.xml' within 255 bytes: unswept
+        name = f".{base}.{uuid.uuid4().hex[:8]}.part{suffix}"
+    tmp = os.path.join(folder, name)
     _TEMPORARIES.add(tmp)
     return tmp
 
@@ -63,16 +66,43 @@ _PART_TAIL = r"\.part(\.(?!old|aside)[^/]*)?"
 
 
 def host_name() -> str:
-    """This host's name as a file name may hold it."""
-    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:64] or "host"
+    """This host and its process-id space as a file name may hold them: the host's name
+    (its first 16 characters) and 8 hex digits of its name, machine id and PID namespace.
+    A leftover is swept only where its process could be seen from here: two containers
+    that share a host name (docker --network host, Kubernetes hostNetwork) see each
+    other's live processes as gone, and one removed the other's temporaries (review, stop
+    69). Short, so a long output name still fits (its sidecars' names reach 255 bytes)."""
+    global _HOST
+    if _HOST is None:
+        name = socket.gethostname()
+        identity = [name]
+        for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+            try:
+                with open(path, encoding="ascii", errors="replace") as fh:
+                    identity.append(fh.read(64).strip())
+                break
+            except OSError:
+                continue
+        try:
+            identity.append(str(os.stat("/proc/self/ns/pid").st_ino))
+        except OSError:
+            pass
+        digest = hashlib.sha1("\0".join(identity).encode("utf-8", "replace")).hexdigest()[:8]
+        _HOST = f"{re.sub(r'[^A-Za-z0-9]', '_', name)[:16] or 'host'}.{digest}"
+    return _HOST
+
+
+_HOST: str | None = None
 
 
 def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host lives (a pid no process can have: as if it
+    did, so a leftover so named is never removed)."""
     try:
         os.kill(pid, 0)  # signal 0: asks whether the process exists, sends nothing
     except ProcessLookupError:
         return False
-    except OSError:  # another user's process: alive
+    except (OSError, OverflowError, ValueError):  # another user's, or no pid at all
         return True
     return True
 

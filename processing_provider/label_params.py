@@ -96,7 +96,7 @@ def _vector_config(alg, layer, parameters, context, feedback, class_field, class
     selected = alg.parameterAsBoolean(parameters, "SELECTED_FEATURES_ONLY", context)
     path, layer_name = vector_path(layer, "LABELS", selected, context, feedback)
     return _label_config(labels=path, layer=layer_name, class_field=class_field,
-                         source=layer.source() if path != layer.source() else "",
+                         source=layer.publicSource() if path != layer.source() else "",
                          class_name_field=class_name_field,
                          all_touched=alg.parameterAsBoolean(parameters, "ALL_TOUCHED", context),
                          layer_texts=_layer_texts(layer, class_field, feedback)

@@ -220,7 +220,9 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     options = QgsVectorFileWriter.SaveVectorOptions()
     options.driverName = "GPKG"
     options.onlySelectedFeatures = bool(selected_only)
-    options.layerOptions = _free_column_names(layer)
+    columns = _free_column_names(layer)
+    if columns:
+        options.layerOptions = columns
     if isinstance(feedback, QgsFeedback):
         # a database or WFS layer copies for minutes: progress shown, Cancel heard
         options.feedback = feedback
@@ -241,11 +243,16 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
 
 def _free_column_names(layer: QgsVectorLayer) -> list[str]:
     """GeoPackage layer options naming the copy's feature id and geometry columns apart
-    from the layer's fields: a field named 'fid' (what Merge Vector Layers writes, with
-    repeated values) or 'geom' clashed with the GeoPackage's own columns, and the copy of a
-    filtered or selected layer failed ('Only 29 of 33 features written'; PyQGIS sweep,
-    stop 69)."""
-    taken = {name.casefold() for name in layer.fields().names()}
+    from the layer's fields where a field would clash with them: a 'fid' field that is not
+    the layer's own feature id (what Merge Vector Layers writes, with repeated values; a
+    text 'fid' of a memory layer) or a 'geom' field failed the copy of a filtered or
+    selected layer ('Only 29 of 33 features written'; PyQGIS sweep, stop 69). A
+    GeoPackage's own fid is kept as the copy's feature id, so messages name the features
+    as QGIS shows them."""
+    fields = layer.fields()
+    keys = set(layer.dataProvider().pkAttributeIndexes())
+    taken = {name.casefold() for name in fields.names()}
+    options = []
 
     def free(stem: str) -> str:
         name, k = stem, 1
@@ -253,7 +260,12 @@ def _free_column_names(layer: QgsVectorLayer) -> list[str]:
             name, k = f"{stem}_{k}", k + 1
         return name
 
-    return [f"FID={free('landlearn_fid')}", f"GEOMETRY_NAME={free('landlearn_geom')}"]
+    fid = next((i for i, f in enumerate(fields) if f.name().casefold() == "fid"), None)
+    if fid is not None and fid not in keys:
+        options.append(f"FID={free('landlearn_fid')}")
+    if "geom" in taken:
+        options.append(f"GEOMETRY_NAME={free('landlearn_geom')}")
+    return options
 
 
 def _more_than_the_file(layer: QgsVectorLayer) -> bool:

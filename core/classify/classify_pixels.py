@@ -182,10 +182,13 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
             fitted = None if config.tile_size else fitted_tile(
                 info, device, tile, getattr(predictor, "graph_per_px", None))
             if fitted:
-                progress.info(f"automatic tile lowered from {tile} to {fitted} px: one "
-                              "network pass over the larger would not fit in the memory left")
-                tile, pad = geometry(dataclasses.replace(config, tile_size=fitted), info,
-                                     area)
+                try:  # a PADDING too large for the fitted tile: fit_batch says so below
+                    tile, pad = geometry(dataclasses.replace(config, tile_size=fitted),
+                                         info, area)
+                    progress.info(f"automatic tile lowered to {tile} px: one network pass "
+                                  "over a larger one would not fit in the memory left")
+                except InputError:
+                    pass
         _check_before_work(config, info, source, area, tile, pad, progress)
         batch = 1 if objects else fit_batch(
             config, info, device, tile, pad, batch_size(config, device, tile, info), progress,

@@ -35,6 +35,11 @@ from .qml import paletted_style
 BLOCK = 256
 
 
+# rasters whose style a .qml of their stem may be (a map.gpkg or map.prj beside is not one)
+_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2", ".png", ".jpg", ".jpeg", ".mrf",
+                    ".asc", ".nc", ".hdf")
+
+
 class GeoTiffWriter:
     """Write windows into a new GeoTIFF on ``grid``; ``commit()`` publishes it.
 
@@ -238,8 +243,8 @@ class GeoTiffWriter:
             names = os.listdir(folder)
         except OSError:
             return True  # not known: the style stays
-        return any(os.path.splitext(n)[0].casefold() == stem and n.casefold() not in
-                   (name.casefold(), stem + ".qml") for n in names)
+        return any(os.path.splitext(n)[0].casefold() == stem and n.casefold() != name.casefold()
+                   and os.path.splitext(n)[1].lower() in _RASTER_SUFFIXES for n in names)
 
     def sidecar_paths(self) -> list[str]:
         """The files beside this output that belong to the raster now at its name (GDAL's

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import re
 
 import pytest
 
@@ -99,6 +100,8 @@ def test_temporaries_of_a_dead_process_of_this_host_are_swept_beside_a_new_one(t
              f".map.tif.0123abcd.{host}-{dead}.part.tif.aux.xml",
              f".map.tif.0123abcd.{host}-{dead}.part.qml"]
     kept = [f".map.tif.0123abcd.{host}-{dead}.part.old",  # maybe the old map's only copy
+            f".map.tif.0123abcd.{host}-99999999999.part.tif",  # no pid: not judged (it
+            # stopped every later write to map.tif with OverflowError)
             f".map.tif.0123abcd.{host}-{os.getppid()}.part.tif",  # alive
             f".map.tif.0123abcd.{host}x-{dead}.part.tif",  # another host
             f".other.tif.0123abcd.{host}-{dead}.part.tif", "map.tif"]
@@ -106,6 +109,11 @@ def test_temporaries_of_a_dead_process_of_this_host_are_swept_beside_a_new_one(t
         (tmp_path / name).write_bytes(b"x")
     mine = files.temporary_sibling(str(tmp_path / "map.tif"), ".tif")
     assert os.path.basename(mine).endswith(f".{host}-{os.getpid()}.part.tif")
+    # this host and its process-id space, short: two containers sharing a host name
+    # never judge each other's processes
+    assert len(host) <= 25 and re.fullmatch(r"[A-Za-z0-9_]{1,16}\.[0-9a-f]{8}", host)
+    long = files.temporary_sibling(str(tmp_path / ("m" * 200 + ".tif")), ".tif")
+    assert len(os.path.basename(long) + ".aux.xml") <= 255 and host not in long
     assert sorted(os.listdir(tmp_path)) == sorted(kept)
     for name in stale:  # swept once per output and process, not at every temporary
         (tmp_path / name).write_bytes(b"x")

@@ -280,3 +280,25 @@ def test_a_layer_with_fields_named_fid_and_geom_is_copied(provider, sample, tmp_
     with rasterio.open(out) as ds:
         burnt = set(int(v) for v in np.unique(ds.read(1))) - {0}
     assert 7 in every and 7 not in burnt and burnt <= every - {7} and len(burnt) >= 5
+
+
+def test_a_copy_keeps_the_geopackages_feature_ids(provider, sample, tmp_path):
+    """A selection of a GeoPackage is copied for reading with its own fids, so a message
+    naming 'feature 9' names the feature QGIS shows as 9 (a copy numbered from 1 when
+    every copy renamed its fid column)."""
+    import shutil
+
+    from osgeo import ogr
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsVectorLayer
+
+    from landlearn.processing_provider.layers import vector_path
+
+    shutil.copy(sample / "s2_osm_sparse" / "osm_landuse_subset.gpkg", tmp_path / "osm.gpkg")
+    layer = QgsVectorLayer(str(tmp_path / "osm.gpkg"), "osm", "ogr")
+    layer.selectByIds([9, 32])
+    path, name = vector_path(layer, "LABELS", True, QgsProcessingContext(),
+                             QgsProcessingFeedback())
+    ds = ogr.Open(path)
+    assert sorted(f.GetFID() for f in ds.GetLayerByName(name)) == [9, 32]
+    ds = None
+    del layer

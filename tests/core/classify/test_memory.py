@@ -150,7 +150,7 @@ def test_an_automatic_tile_that_cannot_fit_is_lowered_and_said(sample, model, tm
     progress = RecordingProgress()
     classify_pixels(_cfg(sample, model, tmp_path / "auto.tif", batch_size=1, extent=corner,
                          runtime="torch"), progress)
-    assert any(f"automatic tile lowered from {auto} to 288 px" in m for m in progress.messages)
+    assert any("automatic tile lowered to 288 px" in m for m in progress.messages)
     classify_pixels(_cfg(sample, model, tmp_path / "given.tif", tile_size=288, batch_size=1,
                          extent=corner, runtime="torch"))
     with rasterio.open(tmp_path / "auto.tif") as a, rasterio.open(tmp_path / "given.tif") as g:

@@ -249,6 +249,14 @@ def test_an_unstyled_raster_keeps_the_style_of_another_raster_of_its_stem(tmp_pa
     assert (tmp_path / "map.qml").read_text() == qml
     assert sorted(os.listdir(tmp_path)) == ["map.qml", "map.tif", "map.tif.aux.xml",
                                             "map.tiff"]
+    # files of the stem that are no rasters (Segment's map.gpkg, a .prj) own no palette:
+    # the old class map's style still goes when an unstyled raster replaces it
+    os.remove(tmp_path / "map.tiff")
+    (tmp_path / "map.gpkg").write_bytes(b"polygons")
+    (tmp_path / "map.prj").write_text("a projection")
+    with GeoTiffWriter(str(tmp_path / "map.tif"), GRID, 1, np.float32) as out:
+        out.write(np.ones((300, 600)), Window(0, 0, 600, 300))
+    assert not (tmp_path / "map.qml").exists()
 
 
 def test_a_foreign_file_that_appears_at_the_output_during_the_run_is_kept(tmp_path):
