@@ -71,6 +71,7 @@ def check_values(source: RasterSource, info: ModelInfo, progress) -> None:
     data = source.sample(progress)
     if data.shape[1] == 0:
         return
+    _undeclared_nodata(data, source, info, progress)
     # a band's own NoData where other bands hold data is no value (the network reads the
     # band's mean there): counted, one band's -99999 hole made its mean -2862, "far"
     holes = band_nodata(data, source.nodata)
@@ -84,6 +85,25 @@ def check_values(source: RasterSource, info: ModelInfo, progress) -> None:
         progress.warning("The raster's band means are far (> 3 standard deviations) from the "
                          f"training data's: {'; '.join(far[:4])}. Results may be poor: check "
                          "the bands, units and scaling (e.g. reflectance x 10000).")
+
+
+def _undeclared_nodata(data: np.ndarray, source: RasterSource, info: ModelInfo,
+                       progress) -> None:
+    """The training chips' NoData (-99999, say) held by the raster's pixels while the raster
+    declares none: a copy that lost its NoData tag had its fill (15% of the image)
+    classified as land cover, and pixels near it, read by the network with the fill as
+    context, lost their class too; the only word was that band means were far (sweep,
+    stop 69). Said with the share and the fix; the fill is not guessed away."""
+    if info.nodata is None or any(nd is not None for nd in source.nodata):
+        return
+    held = np.all(data == np.asarray(info.nodata, dtype=np.float64), axis=0)
+    if held.mean() >= 0.001:
+        progress.warning(f"{held.mean():.1%} of the sampled pixels hold {info.nodata:g} in "
+                         "every band, the training data's NoData, but the raster declares no "
+                         "NoData: they are classified as land cover, and their neighbours "
+                         "with them as context. Set the raster's NoData to "
+                         f"{info.nodata:g} (Layer Properties > Transparency, or gdal_edit "
+                         f"-a_nodata {info.nodata:g}) and run again.")
 
 
 def check_cell_size(source: RasterSource, info: ModelInfo, progress) -> None:

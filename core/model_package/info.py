@@ -53,6 +53,8 @@ class ModelInfo:
     # the network's architecture (unet, fpn ...; None: classical, or not said): how much
     # memory a pass takes per pixel (classify.memory)
     architecture: str | None = None
+    # the training chips' NoData (deep packages; None: none, or not said)
+    nodata: float | None = None
 
     @property
     def classes(self):
@@ -64,6 +66,13 @@ def _temperatures(cal: dict) -> dict:
     t = float(cal.get("temperature", 1.0))
     return {"temperature": t, "tta_temperature": float((cal.get("tta") or {}).get(
         "temperature", t))}
+
+
+def _number(value) -> float | None:
+    """A finite number from the package's description, or None (absent, a list, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if np.isfinite(value) else None
 
 
 def model_info(pkg: PackagedModel) -> ModelInfo:
@@ -90,6 +99,7 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             architecture=(str(info["architecture"]) if isinstance(info.get("architecture"), str)
                           else None),
             counts_pixels="COUNT" in ((info.get("segments") or {}).get("attributes") or ()),
+            nodata=_number(info.get("nodata")),
             **_temperatures(info.get("calibration") or {}))
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError("model", f"'{pkg.path}' has an incomplete model description "

@@ -87,6 +87,31 @@ def test_a_bands_own_nodata_does_not_count_in_its_mean(tmp_path):
     assert progress.warnings == []
 
 
+def test_the_training_nodata_in_a_raster_that_declares_none_is_warned_about(tmp_path):
+    """A copy of the training raster that lost its NoData tag: its -99999 fill (15% of the
+    image) was classified as land cover, and the only word was 'band means are far'
+    (deep-learning sweep, stop 69). Said with the share and the fix; not where the raster
+    declares a NoData, nor where the package records none."""
+    data = np.stack([np.full((20, 30), v, np.float32) for v in (100, 200, 300)])
+    data[:, :3] = -99999  # 3 of 20 rows, every band
+    bare = write(tmp_path / "bare.tif", data)
+    progress = RecordingProgress()
+    with RasterSource(bare) as src:
+        check_values(src, _info(dtype="float32", nodata=-99999.0), progress)
+    said = [w for w in progress.warnings if "training data's NoData" in w]
+    assert said == ["15.0% of the sampled pixels hold -99999 in every band, the training "
+                    "data's NoData, but the raster declares no NoData: they are classified as "
+                    "land cover, and their neighbours with them as context. Set the raster's "
+                    "NoData to -99999 (Layer Properties > Transparency, or gdal_edit -a_nodata "
+                    "-99999) and run again."]
+    quiet = RecordingProgress()
+    with RasterSource(write(tmp_path / "tagged.tif", data, nodata=-99999)) as src:
+        check_values(src, _info(dtype="float32", nodata=-99999.0), quiet)
+    with RasterSource(bare) as src:
+        check_values(src, _info(dtype="float32"), quiet)
+    assert not [w for w in quiet.warnings if "training data's NoData" in w]
+
+
 def test_values_far_from_training_and_another_dtype_are_warned_about(tmp_path):
     path = _raster(tmp_path)
     progress = RecordingProgress()
