@@ -76,14 +76,17 @@ class Accuracy:
     @property
     def f1(self) -> np.ndarray:
         """0 where precision or recall is undefined: such a class counts as missed in the
-        macro mean (scikit-learn's rule)."""
+        macro mean (scikit-learn's rule); NaN for a class in neither the reference nor the
+        map (not measured, left out of the mean)."""
         p, r = np.nan_to_num(self.precision), np.nan_to_num(self.recall)
-        return _div(2 * p * r, p + r)
+        return np.where(self._present(), _div(2 * p * r, p + r), np.nan)
 
     @property
     def iou(self) -> np.ndarray:
+        """NaN for a class in neither the reference nor the map: not measured, and left out
+        of the means; shown 0.000, it read as a class missed entirely (sweep, stop 69)."""
         tp = np.diag(self.matrix)
-        return _div(tp, self.matrix.sum(axis=0) + self.matrix.sum(axis=1) - tp)
+        return _div(tp, self.matrix.sum(axis=0) + self.matrix.sum(axis=1) - tp, np.nan)
 
     @property
     def support(self) -> np.ndarray:
@@ -133,8 +136,8 @@ class Accuracy:
             **({} if self.counts is None else {"samples": self.samples,
                                                 "sample_counts": self.counts.tolist()}),
             "per_class": {name: {"precision": number(self.precision[i]),
-                                 "recall": number(self.recall[i]), "f1": float(self.f1[i]),
-                                 "iou": float(self.iou[i]), "support": round(float(self.support[i]))}
+                                 "recall": number(self.recall[i]), "f1": number(self.f1[i]),
+                                 "iou": number(self.iou[i]), "support": round(float(self.support[i]))}
                           for i, name in enumerate(self.names)},
         }
 
@@ -143,7 +146,7 @@ class Accuracy:
         for i, name in enumerate(self.names):
             lines.append(f"{name[:20]:<20} {shown(self.precision[i]):>9} "
                          f"{shown(self.recall[i]):>7} "
-                         f"{self.f1[i]:6.3f} {self.iou[i]:6.3f} {self.support[i]:9.0f}")
+                         f"{shown(self.f1[i]):>6} {shown(self.iou[i]):>6} {self.support[i]:9.0f}")
         lines.append(f"overall accuracy {self.overall:.3f}, kappa {shown(self.kappa)}, "
                      f"mean IoU {self.mean_iou:.3f}, macro F1 {self.macro_f1:.3f}")
         return "\n".join(lines)

@@ -59,7 +59,7 @@ def classical_report(emd: dict, result) -> dict[str, bytes]:
         metrics = ""
         if acc is not None:
             metrics = (f"<td>{shown(acc.precision[i])}</td><td>{shown(acc.recall[i])}</td>"
-                       f"<td>{acc.f1[i]:.3f}</td>")
+                       f"<td>{shown(acc.f1[i])}</td>")
         rows += (f"<tr><td>{html.escape(names[i])}</td>{metrics}"
                  f"<td>{result.samples.get(c['Value'], 0)}</td>"
                  f"<td>{result.available.get(c['Value'], 0)}</td></tr>")

@@ -177,8 +177,8 @@ def build_report(emd: dict, result, data, chips, samples) -> dict[str, bytes]:
     if acc is not None:
         for i, name in enumerate(acc.names):
             rows += (f"<tr><td>{html.escape(name)}</td><td>{shown(acc.precision[i])}</td>"
-                     f"<td>{shown(acc.recall[i])}</td><td>{acc.f1[i]:.3f}</td>"
-                     f"<td>{acc.iou[i]:.3f}</td><td>{acc.support[i]:.0f}</td></tr>")
+                     f"<td>{shown(acc.recall[i])}</td><td>{shown(acc.f1[i])}</td>"
+                     f"<td>{shown(acc.iou[i])}</td><td>{acc.support[i]:.0f}</td></tr>")
     epochs = "".join(
         f"<tr{' class=best' if h.epoch == result.best_epoch else ''}><td>{h.epoch}</td>"
         f"<td>{h.train_loss:.4g}</td><td>{_f(h.valid_loss)}</td>"

@@ -48,14 +48,17 @@ def test_empty_and_single_class_matrices_say_undefined_where_it_is():
     empty = Accuracy(np.zeros((2, 2), dtype=np.int64), ["a", "b"])
     assert (empty.overall, empty.mean_iou, empty.macro_f1) == (0.0, 0.0, 0.0)
     assert np.isnan(empty.kappa) and np.isnan(empty.precision).all()
-    np.testing.assert_array_equal(empty.f1, [0, 0])
+    # classes in neither the reference nor the map: not measured (n/a, null), not 0.000,
+    # which read as a class missed entirely (sweep, stop 69)
+    assert np.isnan(empty.f1).all() and np.isnan(empty.iou).all()
     one = Accuracy(np.array([[4, 0], [0, 0]]), ["a", "b"])
     assert one.overall == 1.0 and np.isnan(one.kappa)  # chance agreement is 1: undefined
     assert one.mean_iou == one.macro_f1 == 1.0
     assert one.precision[0] == 1.0 and np.isnan(one.precision[1]) and np.isnan(one.recall[1])
     data = one.to_json()
     assert data["kappa"] is None and data["per_class"]["b"]["precision"] is None
-    assert data["per_class"]["b"]["f1"] == 0.0
+    assert data["per_class"]["b"]["f1"] is None and data["per_class"]["b"]["iou"] is None
+    assert data["per_class"]["a"]["iou"] == 1.0
     import json
 
     json.dumps(data, allow_nan=False)  # strict JSON
@@ -64,6 +67,7 @@ def test_empty_and_single_class_matrices_say_undefined_where_it_is():
     painted = Accuracy(np.array([[3, 1], [0, 0]]), ["a", "b"])
     assert painted.precision[1] == 0.0 and np.isnan(painted.recall[1])
     assert painted.macro_f1 == pytest.approx((6 / 7 + 0) / 2)  # scikit-learn's rule
+    assert painted.f1[1] == 0.0 and painted.iou[1] == 0.0  # measured, and missed
 
 
 def test_a_prediction_outside_the_classes_is_refused():
