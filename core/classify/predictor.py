@@ -16,7 +16,7 @@ from ..deep.predictor import DeepPredictor
 from ..errors import InputError
 from ..model_package.format import read_package
 from ..model_package.info import ModelInfo, model_info
-from ..model_package.onnx_graph import has_onnx
+from ..model_package.onnx_graph import has_onnx, no_graph_advice
 from ..runtime.deps import is_installed, too_old
 from ..runtime.device import DEVICES, cuda_index, may_have_cuda, onnx_may_have_cuda, resolve_device
 
@@ -94,9 +94,8 @@ def load_predictor(path: str, device, mixed_precision: bool = False, runtime: st
     runtime = _runtime_for(pkg, runtime, name)
     if runtime == "onnxruntime":
         if not has_onnx(pkg):
-            raise InputError("runtime", f"'{path}' holds no ONNX graph (trained without "
-                             "onnx installed, or its network could not be exported); add one "
-                             "with Export Model, or use RUNTIME=torch")
+            raise InputError("runtime", f"'{path}' holds no ONNX graph: "
+                             f"{no_graph_advice(pkg)}")
         if name == "auto":  # ONNX Runtime's own CUDA provider decides, torch or not
             gpu = onnx_may_have_cuda()
             return OnnxPredictor(pkg, info, "cuda" if gpu else "cpu", cpu_if_no_gpu=True), info

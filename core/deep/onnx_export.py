@@ -17,18 +17,13 @@ import warnings
 
 import numpy as np
 
-from ..model_package.onnx_graph import OPSET, deepness_metadata
+from ..model_package.onnx_graph import NOT_EXPORTABLE, OPSET, deepness_metadata
 from ..runtime.deps import require
 
 __all__ = ["NOT_EXPORTABLE", "NotExportable", "deepness_copy", "export_onnx", "onnx_difference",
            "spread_like"]
 
 INPUT, OUTPUT = "input", "probabilities"
-# architectures whose graph cannot take any tile size, and why (their packages run on torch)
-NOT_EXPORTABLE = {
-    "pspnet": "its pyramid pooling (adaptive average pooling) has no ONNX form for a tile "
-              "size that varies",
-}
 
 
 class NotExportable(Exception):

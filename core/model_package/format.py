@@ -124,6 +124,11 @@ def read_package(path: str, parameter: str = "model") -> PackagedModel:
     with PackageFiles(source, parameter) as files:
         if emd_name is None:
             names = [n for n in files.names() if n.lower().endswith(".emd") and "/" not in n]
+            nested = sorted(n for n in files.names() if n.lower().endswith(".emd") and "/" in n)
+            if not names and nested:  # zipped with its folder (a sweep, stop 69)
+                raise InputError(parameter, f"'{path}' holds its .emd in a folder "
+                                 f"('{nested[0][:80]}'); a model package holds it at the top: "
+                                 "zip the files of that folder, not the folder")
             if len(names) != 1:
                 raise InputError(parameter, f"'{path}' holds {len(names)} .emd files; a model "
                                  "package holds exactly one")

@@ -77,6 +77,10 @@ class PackageFiles:
                                  "model package holds a few")
             self._zip = zipfile.ZipFile(path)
             infos = self._zip.infolist()
+        except _NotZip:
+            raise self.error("is no zip archive (empty, or a tar, 7z or other archive named "
+                             ".dlpk); a model package is a zip of its .emd and the files it "
+                             "names: export or zip it again") from None
         except _ZIP_ERRORS as exc:
             raise self.error(f"is not a complete .dlpk (zip) file; it is truncated or damaged "
                              f"({type(exc).__name__}: {str(exc)[:120]}); copy it again") from None
@@ -178,6 +182,11 @@ class PackageFiles:
         self.close()
 
 
+class _NotZip(zipfile.BadZipFile):
+    """The file does not start as a zip does (an empty file, a tar.gz named .dlpk): no zip
+    at all, not one cut short (it was said to be truncated; a sweep, stop 69)."""
+
+
 def _check_zip_end(path: str) -> tuple[int, int]:
     """(entries, central directory bytes) the zip's end record declares, which must end
     the file. A .dlpk cut short can still 'open': the last end record left is then the
@@ -185,6 +194,9 @@ def _check_zip_end(path: str) -> tuple[int, int]:
     inner zip. Raises BadZipFile when cut."""
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
+        if fh.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            # an empty file, a tar.gz or a 7z named .dlpk: no zip at all, not one cut short
+            raise _NotZip()
         fh.seek(max(0, size - (65535 + 22)))
         tail = fh.read()
         at = tail.rfind(b"PK\x05\x06")

@@ -28,11 +28,30 @@ from ..errors import InputError
 from .format import PackagedModel
 from .members import MIB, PackageFiles
 
-__all__ = ["OPSET", "deepness_metadata", "has_onnx", "onnx_description", "read_onnx"]
+__all__ = ["NOT_EXPORTABLE", "OPSET", "deepness_metadata", "has_onnx", "no_graph_advice",
+           "onnx_description", "read_onnx"]
 
 MAX_NETWORK_BYTES = 256 * MIB  # float32 weights of one network, twice the largest's
 GRAPH_SLACK = 32 * MIB  # a graph's operators and metadata beside its tensors
 OPSET = 17  # ONNX Runtime 1.14+ (2023), OpenCV 4.8+, Deepness, OTB-TF: all run opset 17
+
+
+# architectures whose graph cannot take any tile size, and why (their packages run on torch)
+NOT_EXPORTABLE = {
+    "pspnet": "its pyramid pooling (adaptive average pooling) has no ONNX form for a tile "
+              "size that varies",
+}
+
+
+def no_graph_advice(pkg) -> str:
+    """What to do with a package that holds no ONNX graph: Export Model adds one, unless
+    its architecture has none (PSPNet was told to add one, which Export Model refused;
+    a sweep, stop 69)."""
+    arch = str(pkg.landlearn.get("architecture", "")).lower()
+    if arch in NOT_EXPORTABLE:
+        return f"a {arch} network has no ONNX graph ({NOT_EXPORTABLE[arch]}): use RUNTIME=torch"
+    return ("it was trained without onnx installed, or its network could not be exported; "
+            "add one with Export Model, or use RUNTIME=torch")
 
 
 def _key(int8: bool) -> str:
@@ -90,9 +109,8 @@ def read_onnx(pkg: PackagedModel, int8: bool = False) -> bytes:
                          "Model (QUANTIZE, with the training data as CALIBRATION_DATA) or train "
                          "with QUANTIZE, or classify without QUANTIZE")
     if not isinstance(block, dict):
-        raise InputError(pkg.parameter, f"'{pkg.path}' holds no ONNX graph (it was trained "
-                         "without onnx installed, or its network could not be exported); "
-                         "add one with Export Model, or classify with RUNTIME=torch")
+        raise InputError(pkg.parameter, f"'{pkg.path}' holds no ONNX graph: "
+                         f"{no_graph_advice(pkg)}")
     with PackageFiles(pkg.source, pkg.parameter) as files:
         weights = files.size(pkg.emd["ModelFile"])
         # the graph holds the same tensors as the weights (int8: a quarter of them, and

@@ -74,6 +74,13 @@ def test_read_package_refuses_what_is_not_one_package(tmp_path):
         zf.writestr("b.emd", json.dumps(_classical_emd()))
     with pytest.raises(InputError, match="holds 2 .emd files; a model package holds exactly one"):
         read_package(str(two))
+    # zipped with its folder: said, not 'holds 0 .emd files' (a sweep, stop 69)
+    nested = tmp_path / "nested.dlpk"
+    with zipfile.ZipFile(nested, "w") as zf:
+        zf.writestr("m/m.emd", json.dumps(_classical_emd()))
+    with pytest.raises(InputError, match=r"holds its .emd in a folder \('m/m.emd'\); a model "
+                       "package holds it at the top: zip the files of that folder"):
+        read_package(str(nested))
     bad = tmp_path / "bad.dlpk"
     emd = _classical_emd()
     emd["LandLearn"]["in_channels"] = 0

@@ -95,9 +95,17 @@ def test_a_zip_bomb_and_a_cut_zip_are_refused_unread(tmp_path):
     (tmp_path / "cut.dlpk").write_bytes(whole[:-10])
     with pytest.raises(InputError, match=r"^MODEL: '.*cut.dlpk' is not a complete .dlpk \(zip\) file"):
         PackageFiles(str(tmp_path / "cut.dlpk"))
+    # no zip at all (text, an empty file, a tar.gz named .dlpk): said so, not 'truncated'
+    # (a sweep, stop 69)
+    import gzip
+
     (tmp_path / "text.dlpk").write_text("hello")
-    with pytest.raises(InputError, match="is not a complete .dlpk"):
-        PackageFiles(str(tmp_path / "text.dlpk"), "output_model")
+    (tmp_path / "empty.dlpk").write_bytes(b"")
+    (tmp_path / "tar.dlpk").write_bytes(gzip.compress(whole))
+    for name in ("text.dlpk", "empty.dlpk", "tar.dlpk"):
+        with pytest.raises(InputError, match=r"^OUTPUT_MODEL: .* is no zip archive \(empty, "
+                           r"or a tar, 7z or other archive named .dlpk\)"):
+            PackageFiles(str(tmp_path / name), "output_model")
 
 
 def test_a_folder_package_never_reads_outside_itself(tmp_path):

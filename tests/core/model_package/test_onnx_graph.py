@@ -82,3 +82,17 @@ def test_the_schema_checks_the_graph_block(tmp_path):
                 "model.onnx"):
         with pytest.raises(InputError, match="^MODEL: .*LandLearn.onnx"):
             check_emd(_emd(onnx=bad), "m.dlpk")
+
+
+def test_a_package_without_a_graph_is_told_what_works_for_its_network():
+    """A PSPNet package was told to add a graph with Export Model, which refuses PSPNet
+    (no ONNX form for tiles of any size; a sweep, stop 69): it is told to use torch."""
+    from types import SimpleNamespace
+
+    from landlearn.core.model_package.onnx_graph import no_graph_advice
+
+    psp = no_graph_advice(SimpleNamespace(landlearn={"architecture": "PSPNet"}))
+    assert psp.startswith("a pspnet network has no ONNX graph (its pyramid pooling") and \
+        psp.endswith("use RUNTIME=torch") and "Export Model" not in psp
+    assert "add one with Export Model, or use RUNTIME=torch" in no_graph_advice(
+        SimpleNamespace(landlearn={"architecture": "unet"}))
