@@ -69,7 +69,7 @@ def test_the_graph_is_read_under_a_ceiling_set_by_the_weights(tmp_path):
         read_onnx(huge)
     old = _package(tmp_path, None, block=False)
     assert not has_onnx(old)
-    with pytest.raises(InputError, match="no ONNX graph .* Export Model, or classify with "
+    with pytest.raises(InputError, match="no ONNX graph: .* Export Model, or use "
                                          "RUNTIME=torch"):
         read_onnx(old)
 
