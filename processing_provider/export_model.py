@@ -20,7 +20,10 @@ class ExportModelAlgorithm(LandLearnAlgorithm):
     HELP = (
         "Writes the ONNX graph of a deep model package: the network with its input "
         "normalisation and softmax folded in, so it takes raw band values (float32) and gives "
-        "class probabilities, with any batch and tile size. Its metadata holds the class "
+        "class probabilities, with any batch and tile size (before the package's confidence "
+        "calibration: Classify Pixels divides the scores by its temperature, in the "
+        "metadata's 'landlearn' entry, so its probabilities differ a little; the class is "
+        "the same). Its metadata holds the class "
         "names, tile size, overlap, resolution and the standardisation keys QGIS's Deepness "
         "plugin reads; a Deepness-ready copy (NAME_deepness.onnx, tile size fixed) is "
         "written beside it. ONNX Runtime, OpenCV and Orfeo ToolBox run the same file. "

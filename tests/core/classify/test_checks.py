@@ -226,3 +226,29 @@ def test_naip_with_a_four_band_model_warns_about_scale(shared, sample, tmp_path)
     text = " ".join(progress.warnings)
     assert "cell size" in text and "CELL_SIZE=28.5" in text
     assert "uint8 but the model was trained on float32" in text
+
+
+def test_a_raster_naming_the_models_bands_elsewhere_is_told_which_bands_to_read(tmp_path):
+    """A 4-band copy of bands B04, B03, B02, B08 of a 10-band Sentinel-2 stack: the model
+    reads bands 3, 2, 1, 7 of a 10-band raster and was refused as 'band(s) [7] do not
+    exist', the fix unsaid (a sweep, stop 69). The refusal names the bands that match."""
+    from types import SimpleNamespace
+
+    from landlearn.core.classify.stream import open_source
+
+    names = ("B04", "B03", "B02", "B08")
+    path = _raster(tmp_path, names=("B02", "B03", "B04", "B08"), values=(1, 2, 3, 4))
+    info = _info(band_names=list(names), source_bands=[3, 2, 1, 7], source_band_count=10,
+                 in_channels=4, mean=np.zeros(4, np.float32), std=np.ones(4, np.float32),
+                 value_mean=np.ones(4), value_std=np.ones(4))
+    config = SimpleNamespace(input_raster=path, bands=None, extent=None, cell_size=None)
+    with pytest.raises(InputError, match=r"^BANDS: the model reads bands \[3, 2, 1, 7\] .*: "
+                       r"this raster's bands named B04, B03, B02, B08 are bands 3;2;1;4, so "
+                       r"BANDS 3;2;1;4$"):
+        open_source(config, info, RecordingProgress())
+    (tmp_path / "g").mkdir()  # names that say nothing: no bands offered
+    generic = _raster(tmp_path / "g", names=("Band_1", "Band_2", "Band_3"))
+    with pytest.raises(InputError) as said:
+        open_source(SimpleNamespace(**{**vars(config), "input_raster": generic}), info,
+                    RecordingProgress())
+    assert "named" not in str(said.value)
