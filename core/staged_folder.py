@@ -128,18 +128,24 @@ def check_replaceable_folder(path: str, parameter: str, what: str = "output",
     collection's folder as readily as an earlier export)."""
     if not os.path.isdir(path) or not os.listdir(path):
         return
+    # a report folder is named after the package beside it, with no OVERWRITE of its own:
+    # it was told of OVERWRITE and of choosing a folder (a sweep, stop 69)
+    beside = what == "report folder"
+    even = "" if beside else " even with OVERWRITE"
+    fix = (f"move or rename that folder, or choose another {parameter.upper()} (its report "
+           "is written beside it as <name>_report)" if beside
+           else "choose an empty or new folder")
     wrote = marker_algorithm(path)
     if algorithm and wrote and wrote != algorithm:
         raise InputError(parameter, f"the folder '{path}' holds the results of LandLearn's "
-                         f"{wrote}, not an earlier {what}; it is not replaced even with "
-                         "OVERWRITE: choose an empty or new folder")
+                         f"{wrote}, not an earlier {what}; it is not replaced{even}: {fix}")
     foreign = foreign_files(path, legacy)
     if foreign is None:
         names = sorted(os.listdir(path))
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise InputError(parameter, f"the folder '{path}' is not empty ({shown}) and was not "
-                         f"written by LandLearn ({MARKER} is missing), so it is not replaced "
-                         "even with OVERWRITE; choose an empty or new folder")
+                         f"written by LandLearn ({MARKER} is missing), so it is not replaced"
+                         f"{even}; {fix}")
     if foreign:
         shown = ", ".join(foreign[:8]) + (f" and {len(foreign) - 8} more" if len(foreign) > 8
                                            else "")

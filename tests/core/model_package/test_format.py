@@ -130,6 +130,16 @@ def test_the_report_unpacks_beside_the_package_and_replaces_only_its_own(tmp_pat
     with pytest.raises(InputError, match=r"^OUTPUT_MODEL: .*holds 1 file\(s\) that LandLearn did not "
                                          r"write \(mine.txt\); .* so the report folder is not replaced"):
         check_model_output(str(out), {})
+    # a folder of someone else's at the report's name: told what to do for an output
+    # model, not of OVERWRITE, which Train has none of (a sweep, stop 69)
+    (tmp_path / "o_report").mkdir()
+    (tmp_path / "o_report" / "notes.txt").write_text("notes")
+    with pytest.raises(InputError, match=r"^OUTPUT_MODEL: .*o_report' is not empty "
+                       r"\(notes.txt\) and was not written by LandLearn \(landlearn_files.json "
+                       r"is missing\), so it is not replaced; move or rename that folder, or "
+                       r"choose another OUTPUT_MODEL \(its report is written beside it as "
+                       r"<name>_report\)$"):
+        check_model_output(str(tmp_path / "o.dlpk"), {})
     with pytest.raises(InputError, match="^OUTPUT_MODEL: 'x.pth' is not a .dlpk path"):
         check_model_output("x.pth", {})
     with pytest.raises(InputError, match="^OUTPUT_MODEL: .* is the input TRAINING_DATA"):
