@@ -126,6 +126,15 @@ def test_written_by_landlearn_reads_each_kind_of_mark(tmp_path):
     other.write_text(json.dumps({"generator": "someone"}))
     assert written_by_landlearn(str(qml)) and written_by_landlearn(str(report))
     assert not written_by_landlearn(str(other))
+    # the word alone is no mark: a user's notes naming LandLearn were replaceable (review,
+    # stop 69); LandLearn's own reports are
+    (tmp_path / "notes.json").write_text(json.dumps({"project": "LandLearn"}))
+    (tmp_path / "notes.html").write_text('<p>made with "LandLearn"; generator: LandLearns</p>')
+    assert not written_by_landlearn(str(tmp_path / "notes.json"))
+    assert not written_by_landlearn(str(tmp_path / "notes.html"))
+    (tmp_path / "acc.html").write_text('<!doctype html><html><head><meta charset="utf-8">'
+                                       '<meta name="generator" content="LandLearn"><title>')
+    assert written_by_landlearn(str(tmp_path / "acc.html"))
     for name, info in (("m.dlpk", {"format": "landlearn-model"}), ("esri.dlpk", None)):
         with zipfile.ZipFile(tmp_path / name, "w") as zf:
             zf.writestr("m.emd", json.dumps({"LandLearn": info} if info else {"Framework": "arcgis"}))
