@@ -28,7 +28,7 @@ from ..geo.raster import RasterSource
 from ..geo.segments import open_segments, read_segments
 from ..labels.open import labelled_windows, open_labels
 from ..progress import NullProgress, Progress, SubProgress, check
-from .samples import BLOCK, Samples, all_areas, all_points, pixel_groups
+from .samples import BLOCK, Samples, all_areas, all_points, pixel_groups, shared_nodata
 from .segment_attributes import (
     DEFAULT_ATTRIBUTES,
     feature_names,
@@ -202,6 +202,7 @@ def _collect(config, image, seg_ds, attributes, progress) -> Samples:
                        grid.crs.to_wkt() if grid.crs else None, available, grouped,
                        feature_names=feature_names(attributes, image.band_names),
                        band_mean=mean, band_std=std, source_scaling=image.scaling,
+                       nodata=shared_nodata(image.nodata),
                        touches=touches, labelled_pixels=pixels,
                        labelled_pixels_per_class=pixels_per_class,
                        segments={"attributes": list(attributes),

@@ -64,6 +64,9 @@ class Samples:
     # fold's training samples that near its test samples out (cv.grouped_folds)
     positions: np.ndarray | None = None
     reach: int = 0
+    # the raster's NoData where its bands share one (what Classify Pixels looks for in a
+    # raster that declares none: classical packages recorded none; sweep, stop 69)
+    nodata: float | None = None
     # object-based samples: (m, 2) rows of (sample, group), every polygon (block) each
     # segment's labelled pixels fall in, not only the majority one its group is; a fold's
     # training segments that share one with its test segments are left out (cv.grouped_folds)
@@ -208,7 +211,17 @@ def collect_samples(raster: str, labels: LabelConfig, bands=None, extent: Extent
                            grouped, feature_names=(context.feature_names(image.band_names)
                                                    if context else None),
                            source_scaling=image.scaling, positions=positions,
-                           reach=(2 * context.halo if buffered else 1 if touching else 0))
+                           reach=(2 * context.halo if buffered else 1 if touching else 0),
+                           nodata=shared_nodata(image.nodata))
+
+
+def shared_nodata(values) -> float | None:
+    """The one finite NoData every band declares, or None."""
+    found = set(values)
+    if len(found) != 1:
+        return None
+    value = found.pop()
+    return float(value) if value is not None and np.isfinite(value) else None
 
 
 def _window_samples(image, inner, y: np.ndarray, context: Neighbourhood | None):

@@ -221,7 +221,7 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
             "class_values": [c.value for c in s.classes], "band_names": s.band_names,
             "source_bands": s.source_bands, "source_band_count": s.source_band_count,
             "source_scaling": s.source_scaling,  # None: none declared
-            "dtype": s.dtype, "nodata": None,
+            "dtype": s.dtype, "nodata": s.nodata,
             "normalization": {"method": "none (the model standardises internally)",
                               "mean": [0.0] * nb, "std": [1.0] * nb,
                               "sample_mean": mean.tolist(), "sample_std": std.tolist()},

@@ -53,7 +53,8 @@ class ModelInfo:
     # the network's architecture (unet, fpn ...; None: classical, or not said): how much
     # memory a pass takes per pixel (classify.memory)
     architecture: str | None = None
-    # the training chips' NoData (deep packages; None: none, or not said)
+    # the training raster's NoData (None: none, or not said: classical packages before
+    # stop 69)
     nodata: float | None = None
 
     @property

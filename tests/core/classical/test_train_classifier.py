@@ -249,3 +249,6 @@ def test_the_package_names_the_rasters_bands_it_reads_for_arcgis(sample, tmp_pat
     with zipfile.ZipFile(package) as zf:
         emd = json.loads(zf.read("rf.emd"))
     assert emd["ExtractBands"] == [2, 0] and emd["LandLearn"]["source_bands"] == [3, 1]
+    # and the raster's NoData, which Classify Pixels looks for in a raster declaring none
+    # (classical packages recorded none; a sweep, stop 69)
+    assert emd["LandLearn"]["nodata"] == -99999.0
