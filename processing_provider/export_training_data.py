@@ -140,7 +140,8 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             "OUTPUT_FOLDER", self.tr("Output folder")),
             "New or empty folder for the chips and metadata files.")
         self.addOutput(QgsProcessingOutputNumber("CHIP_COUNT", self.tr("Chips written")))
-        self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT", self.tr("Number of classes")))
+        self.addOutput(QgsProcessingOutputNumber("CLASS_COUNT",
+                                                 self.tr("Number of classes with pixels")))
         self.addOutput(QgsProcessingOutputNumber("LABELLED_PIXELS",
                                                  self.tr("Labelled pixels in the chips")))
 
@@ -182,5 +183,8 @@ class ExportTrainingDataAlgorithm(LandLearnAlgorithm):
             (feedback.pushWarning if line.startswith("Warning:") else feedback.pushInfo)(line)
         feedback.pushInfo(f"Training data written to {result.output_folder}")
         return {"OUTPUT_FOLDER": result.output_folder, "CHIP_COUNT": result.chips,
-                "CLASS_COUNT": len(result.classes),
+                # the classes the chips hold, as Rasterize Labels counts them (a class the
+                # layer names but no chip holds was counted; a sweep, stop 69)
+                "CLASS_COUNT": sum(1 for c in result.classes
+                                   if result.class_pixels.get(c.value, 0) > 0),
                 "LABELLED_PIXELS": sum(result.class_pixels.values())}

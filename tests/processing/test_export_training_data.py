@@ -138,6 +138,14 @@ def test_mask_polygons_from_a_layer_in_qgis_keep_the_chips_inside(provider, samp
         QgsProject.instance().removeMapLayer(layer.id())
     every = _run({**params, "OUTPUT_FOLDER": str(tmp_path / "all")})
     assert 0 < masked["CHIP_COUNT"] < every["CHIP_COUNT"]
+    # CLASS_COUNT: the classes the chips hold, not every class the labels name (text
+    # classes are named over the whole layer: 7 said where the chips held fewer)
+    small = _run({"INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+                  "LABELS": str(nc / "landsat96_polygons.shp"), "CLASS_FIELD": "label",
+                  "EXTENT": "633393,639093,223839,228114 [EPSG:32119]", "TILE_SIZE_X": 32,
+                  "OUTPUT_FOLDER": str(tmp_path / "small")})
+    held = manifest(tmp_path / "small")["class_pixels"]
+    assert small["CLASS_COUNT"] == sum(1 for v in held.values() if v > 0) < 7, held
     assert all(c["bounds"][0] >= 637500 - 1e-6 for c in manifest(tmp_path / "masked")["chips"])
     assert any("not wholly inside MASK_POLYGONS" in line for line in log.lines)
 
