@@ -281,9 +281,13 @@ class VectorLabels:
                                      "1..255 to keep the codes as values.")
                 away = sorted(every_text - set(raw), key=str.casefold)
                 if away:
+                    # the layer's texts include those a filter or selection leaves out
+                    # (numbered over the whole layer): their features may lie on the image
+                    aside = " or among the features used (a filter or selection)" if \
+                        config.layer_texts else ""
                     progress.info(f"Class(es) {away[:10]} of the layer have no feature near "
-                                  "the image: not among these labels' classes (their values "
-                                  "stay reserved, so other images' exports agree).")
+                                  f"the image{aside}: not among these labels' classes (their "
+                                  "values stay reserved, so other images' exports agree).")
             values = np.asarray([code[t] for t in raw], dtype=np.uint8)
             names = {i: t for t, i in code.items()}
         if clashes:

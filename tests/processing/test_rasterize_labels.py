@@ -165,8 +165,21 @@ def test_filtered_text_classes_keep_the_whole_layers_numbers(provider, sample, t
     try:
         shown = layer.featureCount()
         out = str(tmp_path / "water.tif")
-        res = _run({"INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"),
-                    "LABELS": layer.id(), "CLASS_FIELD": "fclass", "OUTPUT": out})
+        import processing
+        from qgis.core import QgsProcessingFeedback
+
+        class Log(QgsProcessingFeedback):
+            lines = []
+
+            def pushInfo(self, info):
+                self.lines.append(info)
+
+        res = processing.run("landlearn:rasterizelabels", {
+            "INPUT_RASTER": str(s2 / "s2l1c_10bands_10m_subset.tif"), "LABELS": layer.id(),
+            "CLASS_FIELD": "fclass", "OUTPUT": out}, feedback=Log())
+        # the classes the filter leaves out are said so, not only as far from the image
+        assert any("of the layer have no feature near the image or among the features "
+                   "used (a filter or selection)" in line for line in Log.lines)
         with rasterio.open(out) as ds:
             assert set(np.unique(ds.read(1))) == {0, 7}
         assert res["CLASS_COUNT"] == 1
