@@ -54,7 +54,7 @@ def test_a_file_that_is_no_package_is_refused(tmp_path):
     from landlearn.core.errors import InputError
 
     (tmp_path / "junk.dlpk").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="^MODEL: .* not a complete .dlpk"):
+    with pytest.raises(InputError, match="^MODEL: .* is no zip archive"):
         load_predictor(str(tmp_path / "junk.dlpk"), "cpu")
 
 
