@@ -261,8 +261,8 @@ def test_a_layer_with_fields_named_fid_and_geom_is_copied(provider, sample, tmp_
     polygons = QgsVectorLayer(str(nc / "landsat96_polygons.shp"), "p", "ogr")
     layer = polygons.materialize(QgsFeatureRequest())
     del polygons
-    layer.dataProvider().addAttributes([QgsField("fid", QVariant.String),
-                                        QgsField("GEOM", QVariant.Int)])
+    layer.dataProvider().addAttributes([QgsField("fid", QVariant.Type.String),
+                                        QgsField("GEOM", QVariant.Type.Int)])
     layer.updateFields()
     fid, geom = layer.fields().lookupField("fid"), layer.fields().lookupField("GEOM")
     layer.dataProvider().changeAttributeValues(
