@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import rasterio
 
 from ..errors import InputError
 from ..geo.grid import crs_units
@@ -41,6 +42,23 @@ def check_bands(source: RasterSource, info: ModelInfo, progress) -> None:
                          f"{info.source_band_count}-band raster, as this one is). If this "
                          "raster's bands are laid out as the training raster's, set BANDS to "
                          f"{list(info.source_bands)}.")
+
+
+def bands_named_alike(path: str, info) -> str:
+    """', e.g. BANDS 1;2;3;4' where the raster names each band the model was trained on,
+    once (a 4-band copy of bands B04, B03, B02, B08 of a Sentinel-2 stack was refused as
+    'band(s) [7] do not exist', the fix unsaid; a sweep, stop 69); '' otherwise."""
+    try:
+        with rasterio.open(path) as ds:
+            names = [d or "" for d in ds.descriptions]
+    except Exception:  # noqa: BLE001 - only a hint: the refusal stands either way
+        return ""
+    wanted = [n for n in info.band_names if not _GENERIC.match(n)]
+    if len(wanted) != info.in_channels or any(names.count(n) != 1 for n in wanted):
+        return ""
+    found = [names.index(n) + 1 for n in wanted]
+    return (f": this raster's bands named {', '.join(wanted)} are bands "
+            f"{';'.join(map(str, found))}, so BANDS {';'.join(map(str, found))}")
 
 
 def check_scaling(source: RasterSource, info: ModelInfo, progress) -> None:

@@ -7,12 +7,10 @@ Used for a whole raster in one process, and for one block on a Dask worker.
 from __future__ import annotations
 
 import queue
-import re
 import threading
 import time
 
 import numpy as np
-import rasterio
 from rasterio.windows import Window
 
 from ..errors import Cancelled, InputError
@@ -20,24 +18,8 @@ from ..geo.extent import extent_to_window
 from ..geo.grid import pad_window, resampled_grid, tile_windows
 from ..geo.raster import RasterSource, band_nodata
 from ..geo.sizes import check_cell_size as check_cell_size_value
+from .checks import bands_named_alike
 from .tiling import AUTO_TILE_CAP
-
-
-def _named_alike(path: str, info) -> str:
-    """', e.g. BANDS 1;2;3;4' where the raster names each band the model was trained on,
-    once (a 4-band copy of bands B04, B03, B02, B08 of a Sentinel-2 stack was refused as
-    'band(s) [7] do not exist', the fix unsaid; a sweep, stop 69); '' otherwise."""
-    try:
-        with rasterio.open(path) as ds:
-            names = [d or "" for d in ds.descriptions]
-    except Exception:  # noqa: BLE001 - only a hint: the refusal stands either way
-        return ""
-    wanted = [n for n in info.band_names if not re.fullmatch(r"(band[_ ]?\d+)?", n, re.I)]
-    if len(wanted) != info.in_channels or any(names.count(n) != 1 for n in wanted):
-        return ""
-    found = [names.index(n) + 1 for n in wanted]
-    return (f": this raster's bands named {', '.join(wanted)} are bands "
-            f"{';'.join(map(str, found))}, so BANDS {';'.join(map(str, found))}")
 
 
 def open_source(config, info, progress) -> tuple[RasterSource, Window]:
@@ -51,7 +33,7 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
                          f"training chips were exported from), which '{config.input_raster}' "
                          f"does not have ({exc.detail}); choose the {info.in_channels} bands "
                          "that match the training bands in BANDS"
-                         + _named_alike(config.input_raster, info)) from None
+                         + bands_named_alike(config.input_raster, info)) from None
     trained_on = info.source_band_count
     # one alpha band past the bands trained on is a mask (Classify Raster Collection's
     # mosaic of items without NoData marks where no item lies so)
@@ -65,7 +47,7 @@ def open_source(config, info, progress) -> tuple[RasterSource, Window]:
                          f"{trained_on}-band raster, but '{config.input_raster}' has "
                          f"{source.source_count} bands; choose the {info.in_channels} bands "
                          "that match the training bands in BANDS"
-                         + _named_alike(config.input_raster, info))
+                         + bands_named_alike(config.input_raster, info))
     area = extent_to_window(config.extent, source.grid) if config.extent else source.grid.full_window
     if config.cell_size:
         res = source.grid.res
