@@ -27,13 +27,26 @@ def _read(path):
         return ds.read()
 
 
-def _blocks_below_row_256_fail(monkeypatch) -> dict:
-    """Blocks from row 256 down fail on the workers while the returned switch is on."""
+def _blocks_below_row_256_fail(monkeypatch, staging: str, upper_blocks: int = 2) -> dict:
+    """Blocks from row 256 down fail on the workers while the returned switch is on.
+
+    A failing block first waits (up to 120 s) until the ``upper_blocks`` blocks above row 256
+    have their parts in ``staging``: with two workers a lower block could otherwise fail
+    before the upper ones finished, the run stop, and fewer parts be left than the test
+    means to take up (it failed so on a loaded CI machine)."""
     real = worker_module.stream_tiles
     failing = {"on": True}
 
+    def upper_parts() -> int:
+        if not os.path.isdir(staging):
+            return 0
+        return sum(f.endswith("_class.tif") for f in os.listdir(staging))
+
     def fails(config, source, area, *args, **kw):
         if failing["on"] and int(area.row_off) >= 256:
+            deadline = time.monotonic() + 120
+            while upper_parts() < upper_blocks and time.monotonic() < deadline:
+                time.sleep(0.05)
             raise RuntimeError("the disk went away")
         return real(config, source, area, *args, **kw)
 
@@ -44,10 +57,10 @@ def _blocks_below_row_256_fail(monkeypatch) -> dict:
 def _a_failed_resume_run(rf, nc_image, tmp_path, scheduler, monkeypatch):
     """The one-process reference map, then a RESUME run on ``scheduler`` whose lower blocks
     fail: (the failing switch, reference path, output path, settings, its progress)."""
-    failing = _blocks_below_row_256_fail(monkeypatch)
+    out = str(tmp_path / "map.tif")
+    failing = _blocks_below_row_256_fail(monkeypatch, staging_path(out))
     reference = str(tmp_path / "reference.tif")
     classify_pixels(ClassifyConfig(nc_image, str(rf[0]), reference, tile_size=64))
-    out = str(tmp_path / "map.tif")
     settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
                     dask_scheduler=scheduler)
     progress = RecordingProgress()
@@ -193,8 +206,8 @@ def test_a_resumed_run_counts_the_finished_blocks_all_nodata_tiles(
     one = classify_pixels(ClassifyConfig(holed, str(rf[0]), str(tmp_path / "one.tif"),
                                          tile_size=64))
     assert one.skipped_tiles > 0
-    failing = _blocks_below_row_256_fail(monkeypatch)
     out = str(tmp_path / "map.tif")
+    failing = _blocks_below_row_256_fail(monkeypatch, staging_path(out))
     settings = dict(tile_size=64, block_size=256, retries=0, resume=True,
                     dask_scheduler=threaded_scheduler)
     with pytest.raises(BlockFailed):
