@@ -11,8 +11,11 @@ between them over the growth in pixels (what a larger tile adds), float32 on the
 --train: one training step (forward, cross-entropy, backward, AdamW step) on a batch of
 one 256 px chip, then of eight; the growth of the peak over the 7 chips' pixels added is
 what Train Deep Learning Model assumes per pixel of a batch (core/deep/train_memory.py).
+--bands N: chips of N bands instead of 4 (what a band adds to a step: hyperspectral chips
+of 224 bands against 4, core/deep/train_memory.py BAND_BYTES_PER_PX).
 
-    python bench/bench_activation_memory.py [--train] [--out bench_activation_memory.json]
+    python bench/bench_activation_memory.py [--train] [--bands 4] [--cases unet:resnet18]
+        [--out bench_activation_memory.json]
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ CHILD = r"""
 import resource, sys, torch
 from landlearn.core.deep.models import build_model
 torch.set_num_threads(2)
-arch, enc, detail = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-net = build_model(arch, enc, 4, 7, detail_head=detail).eval()
+arch, enc, detail, bands = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+net = build_model(arch, enc, bands, 7, detail_head=detail).eval()
 peaks = []
 with torch.inference_mode():
     for side in (256, 1024):
-        net(torch.zeros(1, 4, side, side))
+        net(torch.zeros(1, bands, side, side))
         # ru_maxrss: KiB on Linux, bytes on macOS
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         peaks.append(peak if sys.platform == "darwin" else peak * 1024)
@@ -48,12 +51,12 @@ TRAIN_CHILD = r"""
 import resource, sys, torch
 from landlearn.core.deep.models import build_model
 torch.set_num_threads(2)
-arch, enc, detail = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-net = build_model(arch, enc, 4, 7, detail_head=detail).train()
+arch, enc, detail, bands = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
+net = build_model(arch, enc, bands, 7, detail_head=detail).train()
 opt = torch.optim.AdamW(net.parameters())
 peaks = []
 for batch in (1, 8):
-    x = torch.zeros(batch, 4, 256, 256)
+    x = torch.zeros(batch, bands, 256, 256)
     y = torch.zeros(batch, 256, 256, dtype=torch.long)
     torch.nn.functional.cross_entropy(net(x), y).backward()
     opt.step()
@@ -68,14 +71,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="bench_activation_memory.json")
     ap.add_argument("--train", action="store_true", help="a training step, not a pass")
+    ap.add_argument("--bands", type=int, default=4, help="bands of the input (default 4)")
+    ap.add_argument("--cases", default="", help="architecture:encoder,... (default: all)")
     args = ap.parse_args()
+    cases = [tuple(c.split(":")) for c in args.cases.split(",")] if args.cases else \
+        CASES + [("unet", "resnet18+detail")]
     child = TRAIN_CHILD if args.train else CHILD
     grown = 7 * 256 * 256 if args.train else 1024 ** 2 - 256 ** 2
     rows = []
-    for arch, enc in CASES + [("unet", "resnet18+detail")]:
+    for arch, enc in cases:
         name, detail = enc.split("+")[0], "detail" in enc
         t0 = time.perf_counter()
-        got = subprocess.run([sys.executable, "-c", child, arch, name, "1" if detail else "0"],
+        got = subprocess.run([sys.executable, "-c", child, arch, name, "1" if detail else "0",
+                              str(args.bands)],
                              capture_output=True, text=True)
         if got.returncode:
             rows.append({"architecture": arch, "encoder": enc, "error": got.stderr[-300:]})
@@ -88,6 +96,7 @@ def main() -> None:
     with open(args.out, "w") as f:
         json.dump({"machine": platform.node(), "date": time.strftime("%Y-%m-%d"),
                    "measure": "training step" if args.train else "network pass",
+                   "bands": args.bands,
                    "rows": rows}, f, indent=1)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..errors import InputError
 from ..runtime.free_memory import available_memory
 
-__all__ = ["STEP_BYTES_PER_PX", "check_step_memory"]
+__all__ = ["BAND_BYTES_PER_PX", "STEP_BYTES_PER_PX", "check_step_memory"]
 
 # 70% of the least measured over resnet18/50, efficientnet-b0 and mobilenet_v2 (rounded down
 # to tens; BENCHMARKS.md, "memory of a network pass"); DeepLabV3+ (not measurable at a
@@ -25,8 +25,16 @@ STEP_BYTES_PER_PX = {
 }
 
 
+# what each band past the 4 the table was measured with adds per pixel of a batch: the
+# batch itself in float32 (it must be held), under the 5.0 (U-Net) and 7.5 (FPN) B measured
+# from 4 to 224 bands (bench_activation_memory.py --train --bands). A 224-band chip's step
+# was counted as a 4-band one's: some 60% of a U-Net's, 170% of an FPN's left out.
+BAND_BYTES_PER_PX = 4
+
+
 def step_bytes(architecture: str, batch: int, shape) -> int:
     per_px = STEP_BYTES_PER_PX.get(str(architecture).lower(), min(STEP_BYTES_PER_PX.values()))
+    per_px += BAND_BYTES_PER_PX * max(0, int(shape[0]) - 4)
     return int(batch) * int(shape[1]) * int(shape[2]) * per_px
 
 

@@ -44,6 +44,19 @@ def test_an_automatic_batch_is_lowered_and_chips_too_large_are_named(monkeypatch
                                           RecordingProgress()) == 64
 
 
+def test_hyperspectral_chips_count_their_bands(monkeypatch):
+    """A 224-band chip's step was counted as a 4-band one's (EnMAP: 1180 B/px where a
+    U-Net step measured 2782): its batch passed the check, then the kernel killed it."""
+    hyper = (224, 512, 512)
+    assert train_memory.step_bytes("unet", 1, hyper) == 512 * 512 * (1180 + 4 * 220)
+    assert train_memory.step_bytes("unet", 1, (3, 512, 512)) == \
+        train_memory.step_bytes("unet", 1, SHAPE)
+    _free(monkeypatch, 10)
+    with pytest.raises(InputError, match=r"^BATCH_SIZE: .* takes about 17\.3 GB .* set "
+                       r"BATCH_SIZE to at most 18"):
+        train_memory.check_step_memory("unet", 32, hyper, CPU, True, RecordingProgress())
+
+
 def test_a_system_that_cannot_say_refuses_nothing_and_says_so(monkeypatch):
     monkeypatch.setattr(train_memory, "available_memory", lambda device: None)
     progress = RecordingProgress()
