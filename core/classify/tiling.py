@@ -62,6 +62,19 @@ def geometry(config, info, area: Window | None = None) -> tuple[int, int]:
     return tile, pad
 
 
+def padding_cut(config, info, tile: int, pad: int) -> str | None:
+    """What to say where a deep model's own padding (its package's ModelPadding) did not
+    fit the tile and was cut to what does: a hand-edited ModelPadding of 1000 px ran with
+    120 px on 256 px tiles, unsaid. None where nothing was cut or PADDING was given."""
+    if config.padding is not None or info.kind == "classical" or pad >= info.padding:
+        return None
+    least = -(-(2 * info.padding + 16) // 32) * 32
+    return (f"the model asks for {info.padding} px of context around each tile (its "
+            f"ModelPadding); tiles of {tile} px leave room for {pad} px, so pixels near tile "
+            f"edges see less than it asks. Set TILE_SIZE to at least {least} px for all of it, "
+            "or PADDING to choose")
+
+
 def covering_tile(config, info, area: Window) -> int:
     """The smallest tile (a multiple of 32) that holds ``area`` with its padding: an explicit
     TILE_SIZE larger than that computes only fill past the raster's edge, and TILE_SIZE=8192

@@ -314,3 +314,41 @@ def test_a_raster_with_a_band_all_nan_is_an_empty_map_and_the_band_is_named(samp
     assert any(w.startswith("The map holds no class: every tile of the raster is NoData: "
                             "band(s) [4] hold no value") for w in progress.warnings), \
         progress.warnings
+
+
+def test_a_model_padding_cut_to_the_tile_is_said(sample, model, tmp_path):
+    """A package whose ModelPadding (200 px) does not fit 256 px tiles ran with 120 px,
+    unsaid; now a warning names what the model asks and the TILE_SIZE that holds it."""
+    import json
+    import zipfile
+
+    from rasterio.windows import Window
+
+    padded = tmp_path / "padded.dlpk"
+    with zipfile.ZipFile(model) as src, zipfile.ZipFile(padded, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename.endswith(".emd"):
+                emd = json.loads(data)
+                emd["ModelPadding"] = 200
+                emd["LandLearn"].pop("padding", None)
+                data = json.dumps(emd).encode()
+            dst.writestr(item, data)
+    small = tmp_path / "small.tif"
+    with rasterio.open(sample / NC) as ds:
+        window = Window(200, 200, 40, 40)
+        profile = dict(ds.profile, width=40, height=40, transform=ds.window_transform(window))
+        with rasterio.open(small, "w", **profile) as out:
+            out.write(ds.read(window=window))
+    said = RecordingProgress()
+    classify_pixels(ClassifyConfig(str(small), str(padded), str(tmp_path / "cut.tif"),
+                                   device="cpu", tile_size=256, runtime="torch"), said)
+    assert [w for w in said.warnings if "ModelPadding" in w] == [
+        "the model asks for 200 px of context around each tile (its ModelPadding); tiles of "
+        "256 px leave room for 120 px, so pixels near tile edges see less than it asks. Set "
+        "TILE_SIZE to at least 416 px for all of it, or PADDING to choose"]
+    fits = RecordingProgress()
+    classify_pixels(ClassifyConfig(str(small), str(padded), str(tmp_path / "fits.tif"),
+                                   device="cpu", tile_size=256, padding=100, runtime="torch"),
+                    fits)
+    assert not [w for w in fits.warnings if "ModelPadding" in w]

@@ -104,3 +104,18 @@ def test_a_weighted_blends_strip_is_a_blocks_wide_on_dask():
     check_strip(config, info, 512, 32, wide, 4096 + 2 * 448)
     with pytest.raises(InputError, match="of blocks 175,000 px wide .*a smaller BLOCK_SIZE"):
         check_strip(config, info, 512, 32, wide, 175_000)
+
+
+def test_a_deep_models_padding_cut_to_the_tile_is_named():
+    from landlearn.core.classify.tiling import padding_cut
+
+    info = _info(padding=1000)
+    tile, pad = geometry(_config(tile_size=256), info)
+    assert (tile, pad) == (256, 120)
+    assert padding_cut(_config(tile_size=256), info, tile, pad).startswith(
+        "the model asks for 1000 px of context around each tile (its ModelPadding); tiles of "
+        "256 px leave room for 120 px")
+    assert "TILE_SIZE to at least 2016 px" in padding_cut(_config(), info, tile, pad)
+    assert padding_cut(_config(padding=100), info, 256, 100) is None  # PADDING chosen
+    assert padding_cut(_config(), _info(padding=8), 256, 32) is None  # nothing cut
+    assert padding_cut(_config(), _info(kind="classical", padding=0), 256, 0) is None
