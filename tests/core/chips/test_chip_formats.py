@@ -240,6 +240,7 @@ def test_a_chip_cut_short_on_close_is_a_failed_write(monkeypatch, tmp_path, name
                    driver=driver)
 
 
+@pytest.mark.heavy
 def test_rotated_copies_keep_their_turned_transform_in_png(s2_bytes, tmp_path):
     image, labels = s2_bytes
     _export(image, labels, tmp_path / "tif", rotation_angle=45)

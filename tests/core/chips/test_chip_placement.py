@@ -20,6 +20,7 @@ def export(sample, tmp_path_factory):
     return nc_export(sample, tmp_path_factory.mktemp("place") / "chips")
 
 
+@pytest.mark.heavy
 def test_an_arcgis_style_folder_gets_blocks_from_georeferencing_and_stats_from_its_chips(export, tmp_path):
     arcgis = tmp_path / "arcgis"
     shutil.copytree(export, arcgis)
@@ -129,6 +130,7 @@ def test_south_up_chips_and_one_made_up_transform_are_placed_as_they_are(export,
     assert len({c.block for c in td.chips}) == len(td.chips)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("angle", [90, 30])
 def test_rotated_chips_lie_in_the_block_of_their_centre(export, tmp_path, angle):
     """Chips written with a rotated world file (ArcGIS's ROTATION_ANGLE copies) were placed

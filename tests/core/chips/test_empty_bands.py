@@ -57,6 +57,7 @@ def _with_empty_bands(src: str, out: str, at=(2, 5)) -> str:
     return out
 
 
+@pytest.mark.heavy
 def test_chips_with_empty_bands_train_the_model_of_the_chips_without_them(tmp_path):
     """nc's five bands with two all-NoData bands inserted (positions 3 and 6 of 7): the
     folder was refused ('export without them'); now the model is trained on the other five
@@ -137,6 +138,7 @@ def test_an_all_nan_band_of_float_chips_without_statistics_is_left_out_not_every
     np.testing.assert_allclose(data.mean, image[[0, 2]].mean(axis=(1, 2)), rtol=1e-4)
 
 
+@pytest.mark.heavy
 def test_band_names_for_every_chip_band_are_narrowed_to_the_bands_trained(tmp_path):
     """BAND_NAMES naming all 7 chip bands while 2 are empty: the match uses the 5 kept,
     and the package records those 5 (a fine-tune from it matches by them; recorded as 7,

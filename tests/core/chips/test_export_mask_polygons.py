@@ -28,6 +28,7 @@ def _bounds(folder):
     return [tuple(c["bounds"]) for c in manifest["chips"]]
 
 
+@pytest.mark.heavy
 def test_only_chips_wholly_inside_the_mask_are_written(sample, tmp_path):
     mask = polygons(tmp_path / "east.gpkg", [(1, EAST)], 32119)
     every = _export(sample, tmp_path / "all")
@@ -56,6 +57,7 @@ def test_the_mask_may_not_be_the_output(sample, tmp_path):
         _export(sample, tmp_path / "east.gpkg", mask_polygons=mask)
 
 
+@pytest.mark.heavy
 def test_the_automatic_chip_size_counts_blocks_inside_the_mask(sample, tmp_path):
     """Counted over the whole raster, the automatic rule chose 128 px chips, of which few fit
     in the eastern half; counted inside the mask, it takes the size that gives the split its

@@ -3,6 +3,8 @@ buffer_radius), each point's own pixel kept; no effect on label rasters, said.""
 
 import json
 
+import pytest
+
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.progress import RecordingProgress
@@ -40,6 +42,7 @@ def test_points_become_discs_of_the_radius_in_the_chips(sample, tmp_path):
         (tmp_path / "one" / "landlearn_manifest.json").read_text())
 
 
+@pytest.mark.heavy
 def test_a_radius_on_a_label_raster_is_said_to_do_nothing(sample, tmp_path):
     nc = sample / "nc_landsat7"
     progress = RecordingProgress()

@@ -35,6 +35,7 @@ def turned(sample, tmp_path_factory):
     return folder, plain, quarter
 
 
+@pytest.mark.heavy
 def test_a_right_angle_writes_three_turned_copies_of_each_chip(turned):
     folder, plain, quarter = turned
     manifest = json.loads((folder / "quarter" / "landlearn_manifest.json").read_text())
@@ -64,6 +65,7 @@ def test_a_right_angle_writes_three_turned_copies_of_each_chip(turned):
         assert sum(c["class_pixels"].values()) == sum(twin["class_pixels"].values())
 
 
+@pytest.mark.heavy
 def test_training_reads_copies_in_their_chips_blocks_and_the_split_keeps_them_apart(
         sample, tmp_path):
     """Half-chip stride: chips beside a held-out block overlap it and are dropped; their
@@ -91,6 +93,7 @@ def test_training_reads_copies_in_their_chips_blocks_and_the_split_keeps_them_ap
                     & (b[1] < boxes[:, 3] - ty) & (boxes[:, 1] < b[3] - ty)).any()
 
 
+@pytest.mark.heavy
 def test_oblique_copies_keep_their_chips_rules(sample, tmp_path):
     """30 degrees: eleven copies a chip, and a copy is kept by the chip's rules: with
     MIN_LABELED_FRACTION 1 and a stripe of unlabelled pixels, copies over it are left out
@@ -134,6 +137,7 @@ def test_a_step_under_ten_degrees_is_refused_with_the_range(sample, tmp_path):
     assert not (tmp_path / "fine").exists()
 
 
+@pytest.mark.heavy
 def test_a_unet_trains_on_a_folder_with_turned_copies(sample, tmp_path):
     """Copies without bounds go through the split, the label cells, the validation's
     coverage weights and the package (one epoch: this is about the path, not accuracy)."""
@@ -146,6 +150,7 @@ def test_a_unet_trains_on_a_folder_with_turned_copies(sample, tmp_path):
     assert result.accuracy is not None and result.accuracy.total > 0
 
 
+@pytest.mark.heavy
 def test_two_dates_with_copies_share_one_grid_of_blocks(sample, tmp_path):
     """Folders with turned copies kept blocks of their own (the copies have no bounds):
     a place held out in one date was trained on through the other."""

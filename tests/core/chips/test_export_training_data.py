@@ -59,6 +59,7 @@ def test_s2_osm_polygons_chips_match_source_and_labels(sample, tmp_path):
     assert progress.fractions[-1] == 1.0 and "farm" in result.summary()
 
 
+@pytest.mark.heavy
 def test_automatic_chip_size_fits_the_labelled_area(sample, tmp_path):
     """TILE_SIZE_X/Y = 0: 512 x 512 px of sparse OSM polygons hold labels in 4 blocks of
     256 px (too few to hold some out), in 16 of 128 px: 128 px chips; so small a labelled

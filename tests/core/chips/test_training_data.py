@@ -104,6 +104,7 @@ def test_what_is_not_training_data_is_refused(export, tmp_path):
 
 
 
+@pytest.mark.heavy
 def test_a_folder_without_a_list_pairs_chips_not_world_files(export, tmp_path):
     """No manifest, no map.txt: the chips are paired by name in images/ and labels/. A
     world file beside a label chip has its name: listed after it, 000000000.tfw took the
@@ -119,6 +120,7 @@ def test_a_folder_without_a_list_pairs_chips_not_world_files(export, tmp_path):
     assert all(c.image.endswith(".tif") and c.label.endswith(".tif") for c in td.chips)
 
 
+@pytest.mark.heavy
 def test_an_arcgis_folder_pools_by_pixels_and_its_statistics_stream(export, tmp_path,
                                                                      monkeypatch):
     """Pooled with a LandLearn folder of the same chips, an ArcGIS copy weighs as much (it

@@ -59,6 +59,7 @@ def test_the_temperature_weighs_segments_by_their_labelled_pixels():
     assert "counted by labelled pixels" in counted_by(s)
 
 
+@pytest.mark.heavy
 def test_an_object_model_reports_its_accuracy_per_labelled_pixel(nc_objects):
     """nc_landsat7 under Segment (MIN_SEGMENT_SIZE 5): the matrix holds the labelled pixels
     of the segments kept (it held as many segments before), and the log, the report and

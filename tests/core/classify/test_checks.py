@@ -209,6 +209,7 @@ def test_values_far_from_the_training_samples_are_warned_about(sample, rf, tmp_p
     assert "Band_1: 8057 vs 83.02" in progress.warnings[0]  # against the samples, not 0
 
 
+@pytest.mark.heavy
 def test_naip_with_a_four_band_model_warns_about_scale(shared, sample, tmp_path):
     pytest.importorskip("segmentation_models_pytorch")
     model4 = nc_unet(tmp_path, epochs=3, bands=(1, 2, 3, 4))

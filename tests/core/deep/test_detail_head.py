@@ -72,6 +72,7 @@ def test_detail_head_must_be_true_or_false(tmp_path):
         TrainConfig(("chips",), str(tmp_path / "m.dlpk"), detail_head="yes").validate()
 
 
+@pytest.mark.heavy
 def test_the_default_package_has_it_under_version_3(trained, monkeypatch):
     from landlearn.core.deep.models import load_package_model
     from landlearn.core.model_package import schema
@@ -89,6 +90,7 @@ def test_the_default_package_has_it_under_version_3(trained, monkeypatch):
         read_package(str(out))
 
 
+@pytest.mark.heavy
 def test_without_it_the_package_stays_readable_by_version_1(chips, tmp_path, monkeypatch):
     from landlearn.core.deep.models import load_package_model
     from landlearn.core.deep.train_deep_learning_model import train_model
@@ -104,6 +106,7 @@ def test_without_it_the_package_stays_readable_by_version_1(chips, tmp_path, mon
     read_package(str(out))
 
 
+@pytest.mark.heavy
 def test_an_architecture_without_it_is_built_plain_with_a_note(chips, tmp_path):
     from landlearn.core.deep.train_deep_learning_model import train_model
     from landlearn.core.model_package.format import read_package

@@ -64,6 +64,7 @@ def ensemble_package(chips, trained, tmp_path_factory):
     return out, result, progress
 
 
+@pytest.mark.heavy
 def test_an_ensemble_package_holds_the_single_network_and_one_more(trained, ensemble_package):
     from landlearn.core.deep.models import load_package_model
     from landlearn.core.model_package.format import read_package
@@ -138,6 +139,7 @@ class CancelInNetwork2(RecordingProgress):
         return any(m.split()[:1] == ["1"] for m in after)
 
 
+@pytest.mark.heavy
 def test_a_cancel_in_the_second_network_keeps_both_when_asked(chips, tmp_path):
     from landlearn.core.deep.train_deep_learning_model import train_model
     from landlearn.core.model_package.format import read_package
@@ -196,6 +198,7 @@ def test_a_reader_of_an_older_version_refuses_an_ensemble_by_name(ensemble_packa
             read_package(str(out))
 
 
+@pytest.mark.heavy
 def test_a_later_network_overflowing_on_validation_keeps_those_trained(chips, tmp_path,
                                                                        monkeypatch):
     """Network 2's first epoch gave non-finite outputs on the validation chips (float16

@@ -31,6 +31,7 @@ def test_the_rate_peaks_three_tenths_into_the_epochs():
     assert [peak_epoch(n) for n in (1, 2, 3, 4, 10, 20, 21)] == [1, 1, 1, 2, 3, 6, 7]
 
 
+@pytest.mark.heavy
 def test_early_stopping_counts_from_the_rate_peak(chips, tmp_path, monkeypatch):
     """Validation scores that only fall: the best epoch stays 1, yet training runs on until
     EARLY_STOPPING epochs have passed after the peak epoch (3 of 10), not after epoch 1."""
@@ -69,6 +70,7 @@ def test_a_loss_that_is_no_number_stops_training_and_writes_no_package(chips, tm
     assert not (tmp_path / "n.dlpk").exists()
 
 
+@pytest.mark.heavy
 def test_an_epoch_whose_outputs_are_not_finite_stops_training_keeping_the_best(
         chips, tmp_path, monkeypatch):
     """float16 overflowing on one validation chip at epoch 3: the run kept nothing before
@@ -95,6 +97,7 @@ def test_an_epoch_whose_outputs_are_not_finite_stops_training_keeping_the_best(
                for n in progress_notes)
 
 
+@pytest.mark.heavy
 def test_a_nan_loss_after_good_epochs_keeps_the_best_epoch(chips, tmp_path, monkeypatch):
     """A NaN training step at epoch 2 threw away epoch 1 (and, in an ensemble, networks
     already trained): no package was written. Now training stops there with the best
@@ -113,6 +116,7 @@ def test_a_nan_loss_after_good_epochs_keeps_the_best_epoch(chips, tmp_path, monk
 
 
 
+@pytest.mark.heavy
 def test_an_ensemble_network_that_diverges_at_once_leaves_the_ones_trained(chips, tmp_path,
                                                                           monkeypatch):
     """Network 2 of 2 with a NaN loss at its first step: the error lost network 1 too. The
@@ -129,6 +133,7 @@ def test_an_ensemble_network_that_diverges_at_once_leaves_the_ones_trained(chips
                             "1, step 1; the model is the 1 network(s) trained before it")
                for n in result.notes)
 
+@pytest.mark.heavy
 def test_float16_steps_whose_loss_overflows_are_skipped_not_averaged(chips, tmp_path,
                                                                       monkeypatch):
     """Under float16 the loss scaler skips a step whose loss is not a number, but its NaN

@@ -38,6 +38,7 @@ def _encoder_params(path):
             if n.startswith("encoder.")}
 
 
+@pytest.mark.heavy
 def test_a_frozen_fine_tune_keeps_the_checkpoint_encoder_and_an_unfrozen_one_does_not(
         chips, tmp_path):
     """An encoder checkpoint of the chips' 10 bands (written here): trained with FREEZE,

@@ -35,6 +35,7 @@ def test_an_unknown_monitor_is_refused_naming_the_choices():
         quick_config("chips", "out.dlpk", monitor="dice").validate()
 
 
+@pytest.mark.heavy
 def test_the_validation_loss_picks_the_kept_epoch_when_it_is_the_monitor(chips, tmp_path,
                                                                          monkeypatch):
     """Scripted validation: the mean IoU is best at epoch 1, the loss at epoch 3. With

@@ -305,6 +305,7 @@ def _hostile_chain(tmp_path, tile):
     return _slow_package(tmp_path, convs), convs * per_conv
 
 
+@pytest.mark.heavy
 def test_a_cancel_stops_a_slow_graph_inside_its_run(tmp_path):
     """A hostile graph (thousands of heavy operators, each within the checks) held one
     batch, and Cancel, for minutes. ``is_canceled`` is asked while it runs, in the caller's
@@ -352,6 +353,7 @@ def test_a_graph_heard_for_cancel_gives_the_same_probabilities(tmp_path, monkeyp
     np.testing.assert_array_equal(heard, plain)
 
 
+@pytest.mark.heavy
 def test_a_cancel_inside_a_batch_stops_classify_pixels_and_writes_nothing(tmp_path, sample,
                                                                          monkeypatch):
     """Through the engine: the stream hands its progress to the predictor, so a Cancel

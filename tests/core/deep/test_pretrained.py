@@ -169,6 +169,7 @@ def test_a_first_convolution_of_another_shape_with_bands_is_named(tmp_path):
                      names=["red", "green", "blue", "nir"])
 
 
+@pytest.mark.heavy
 def test_weights_from_a_package_and_rgb_weights_adapted(trained, chips, tmp_path):
     from safetensors.torch import save_file
 
@@ -306,6 +307,7 @@ def test_containers_of_training_frameworks_are_unwrapped(tmp_path):
                                    state["layer4.1.bn2.weight"])
 
 
+@pytest.mark.heavy
 def test_training_matches_pretrained_bands_by_the_names_given(chips, tmp_path):
     """The Sentinel-2 sample's chips have no band names: BAND_NAMES gives them,
     PRETRAINED_BANDS the 13 bands of an SSL4EO-style checkpoint."""

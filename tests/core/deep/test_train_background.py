@@ -8,6 +8,7 @@ import rasterio
 from small_models import quick_config
 
 
+@pytest.mark.heavy
 def test_a_model_of_features_on_a_background_maps_the_background(chips, sample, tmp_path):
     """The s2 sample's OSM polygons label a minority of each chip: without a background
     every pixel of the map is one of the 8 land uses; with BACKGROUND_VALUE 99 the ground

@@ -233,6 +233,7 @@ class CancelAfterEpoch(RecordingProgress):
         return any(m.split()[:1] == [str(self.n)] for m in self.messages)
 
 
+@pytest.mark.heavy
 def test_cancel_writes_nothing_unless_asked(chips, tmp_path):
     out = tmp_path / "c.dlpk"
     with pytest.raises(Cancelled):
@@ -256,6 +257,7 @@ def test_cancel_writes_nothing_unless_asked(chips, tmp_path):
     assert len(notes) == len(set(notes))  # the networks' notes once, not twice
 
 
+@pytest.mark.heavy
 def test_save_on_cancel_keeps_the_best_epoch_when_a_signal_stops_training(chips, tmp_path,
                                                                         monkeypatch):
     """Ctrl-C or SIGTERM (a batch system's time limit) raised Terminated, which passed by
@@ -306,6 +308,7 @@ def test_a_gpu_out_of_memory_names_the_batch_size(chips, tmp_path, monkeypatch):
     assert not (tmp_path / "m.dlpk").exists()
 
 
+@pytest.mark.heavy
 def test_lr_finder_dice_and_class_weights(chips, tmp_path):
     progress = RecordingProgress()
     result = train_model(quick_config(chips, tmp_path / "lr.dlpk", epochs=1, learning_rate=None, batch_size=8,
@@ -322,6 +325,7 @@ def test_lr_finder_dice_and_class_weights(chips, tmp_path):
     assert 1e-4 <= result.learning_rate <= 1e-1 and len(result.lr_history) > 8
 
 
+@pytest.mark.heavy
 def test_balanced_chip_sampling_trains_longer_epochs_on_rare_chips(chips, tmp_path):
     """On nc chips a rare class's chips are repeated: more steps per epoch, named in the log
     and the package's notes."""
@@ -369,6 +373,7 @@ def test_the_classes_to_learn_leave_the_ignored_ones_out():
         _class_values(one, (0,))
 
 
+@pytest.mark.heavy
 def test_a_few_steps_at_a_high_rate_keep_the_validation_loss_sane(tmp_path):
     """nc's west half as the bench trains it (64 px chips, LR finder): with BatchNorm's
     running averages trailing the weights the validation loss went 21 -> 1820 -> 15134;
@@ -383,6 +388,7 @@ def test_a_few_steps_at_a_high_rate_keep_the_validation_loss_sane(tmp_path):
         assert rec.valid_loss < 5 * max(rec.train_loss, 0.5), result.history
 
 
+@pytest.mark.heavy
 def test_32_px_chips_train_whatever_the_chip_count(tmp_path):
     """32 px chips leave a 1 x 1 px map at the encoder's fifth level: a batch of one chip
     there made torch's BatchNorm stop the training (enmap_potsdam's tiles). The automatic

@@ -31,6 +31,7 @@ def _specks(arr, connectivity=4, under=4):
     return n
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("source,kw", [
     ("rf.tif", dict(segmented="segments.tif")),
     ("rf.tif", dict(min_region_size=8)),

@@ -107,6 +107,7 @@ def test_tile_statistics_follow_the_settled_labels(fast, monkeypatch):
     np.testing.assert_array_equal(pairs, neighbour_pairs(out))
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("tile", [1024, 64])
 def test_settling_changes_no_segment(sample, tmp_path, monkeypatch, tile):
     """The s2 sample, METHOD=joint: with single pixels settled in their tiles (most local

@@ -33,6 +33,7 @@ def runs(sample, tmp_path_factory):
     return out
 
 
+@pytest.mark.heavy
 def test_large_segments_are_cut_and_small_ones_kept(runs):
     whole, cut = runs["whole"][1], runs["cut"][1]
     sizes = np.bincount(whole.ravel())[1:]

@@ -70,6 +70,7 @@ def test_each_item_needs_a_folder_and_refuses_a_foreign_one(rf, nc_tiles, tmp_pa
     assert os.listdir(busy) == ["notes.txt"]
 
 
+@pytest.mark.heavy
 def test_each_item_on_worker_processes_gives_the_same_maps(rf, nc_tiles, scene_map, tmp_path,
                                                            monkeypatch):
     pytest.importorskip("distributed")

@@ -72,6 +72,7 @@ def _read_all(folder):
     return maps, open(os.path.join(folder, "class_areas.csv")).read()
 
 
+@pytest.mark.heavy
 def test_each_item_resume_takes_up_the_finished_items_only_with_the_same_parameters(
         rf, nc_tiles, tmp_path):
     folder = nc_tiles[0]
@@ -198,6 +199,7 @@ def test_an_error_about_the_input_raster_names_the_collections_parameter(
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.heavy
 def test_mosaicked_resume_on_dask_takes_up_the_blocks(rf, nc_tiles, tmp_path):
     """The mosaic's VRT gets a new name each run; the blocks a terminated run finished are
     still taken up (the key knows the VRT by its text and its items' files)."""

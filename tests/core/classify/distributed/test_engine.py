@@ -40,6 +40,7 @@ def _assert_same(a: dict, b: dict, tol: float = 0.0):
         assert np.abs(x - y).max() <= tol, key
 
 
+@pytest.mark.heavy
 def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image, tmp_path):
     one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
     threads = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -65,6 +66,7 @@ def test_two_worker_processes_give_a_random_forests_one_process_map(rf, nc_image
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".")]  # nothing hidden left
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
 @pytest.mark.parametrize("blend", ["centre", "weighted"])
 def test_a_unets_map_is_the_same_on_a_cluster_for_both_blends(model, nc_image, tmp_path,
@@ -107,6 +109,7 @@ class _Killer(RecordingProgress):
             self.killed = workers[0].pid
 
 
+@pytest.mark.heavy
 def test_a_worker_killed_mid_run_does_not_change_the_map(rf, nc_image, tmp_path):
     one, two = _outputs(tmp_path, "one"), _outputs(tmp_path, "two")
     settings = dict(tile_size=64, cell_size=10.0)  # 30 blocks of 256 px
@@ -119,6 +122,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_map(rf, nc_image, tmp_path)
     _assert_same(one, two)
 
 
+@pytest.mark.heavy
 def test_a_block_lost_with_its_worker_after_it_finished_is_computed_again(rf, nc_image,
                                                                          tmp_path, monkeypatch):
     # the race CI met by chance, made certain: the loop has seen a block done, and its
@@ -251,6 +255,7 @@ def test_cancel_removes_the_parts_and_writes_nothing(rf, nc_image, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.heavy
 def test_an_unreachable_scheduler_is_named_with_the_fix(rf, nc_image, tmp_path):
     config = ClassifyConfig(nc_image, str(rf[0]), str(tmp_path / "map.tif"),
                             dask_scheduler="tcp://127.0.0.1:9")
@@ -298,6 +303,7 @@ def test_a_recompute_that_fails_after_the_status_was_read_names_the_block_and_ca
         engine_module._collect(_Future("error"), _BLOCK, 3)
 
 
+@pytest.mark.heavy
 def test_workers_need_rasterio_but_not_gdals_python_bindings(rf, nc_image, tmp_path):
     """A worker machine set up with pip alone has rasterio's wheel (GDAL inside) but no
     osgeo: its parts are verified through rasterio and carry no class-name sidecars, and

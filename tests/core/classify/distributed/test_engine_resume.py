@@ -126,6 +126,7 @@ def _killed_client(script_dir, image, model, out, settings, wait_for_parts: int)
     return staging
 
 
+@pytest.mark.heavy
 def test_resume_takes_up_a_killed_runs_blocks_and_only_with_the_same_parameters(
         rf, nc_image, tmp_path, monkeypatch):
     settings = dict(tile_size=64, cell_size=10.0)
