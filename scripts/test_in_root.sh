@@ -53,7 +53,7 @@ for v in $(compgen -e | grep -E '^(PIP_|NUMBA_|LANDLEARN_NO_|https?_proxy$|HTTPS
   passed+=("$v=${!v}")
 done
 qgis=$(chroot "$root" dpkg-query -W -f='${Version}' qgis 2>/dev/null)
-echo "==> make $target in the $suite root (QGIS $qgis), $repo at /landlearn"
+echo "==> ${LANDLEARN_ROOT_CMD:-make $target} in the $suite root (QGIS $qgis), $repo at /landlearn"
 chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   LANDLEARN_VENV=/opt/landlearn/venv LANDLEARN_PROFILE=/opt/landlearn/qgis-profile \

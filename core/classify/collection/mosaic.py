@@ -51,9 +51,16 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
     # stop 68); the VRT takes the first's description
     options["allowProjectionDifference"] = True
     # GDAL writes sources in the VRT's folder as relative paths itself
-    ds = gdal.BuildVRT(path, sources, options=gdal.BuildVRTOptions(**options))
+    gdal.ErrorReset()
+    try:
+        ds = gdal.BuildVRT(path, sources, options=gdal.BuildVRTOptions(**options))
+    except RuntimeError as exc:  # where something turned GDAL's exceptions on
+        raise InputError(parameter, f"the items cannot be mosaicked: {exc}") from exc
+    # read at once: with GDAL's exceptions on (QGIS's Processing turns them on in 3.40),
+    # the next call (GetFileList) clears it, and a left-out item's reason read "()"
+    said = gdal.GetLastErrorMsg().strip()
     if ds is None:
-        raise InputError(parameter, f"the items cannot be mosaicked: {gdal.GetLastErrorMsg()}")
+        raise InputError(parameter, f"the items cannot be mosaicked: {said}")
     left_out = _left_out(sources, ds.GetFileList() or [])
     ds = None
     if first is not None and first.nodata is None and not left_out:
@@ -64,8 +71,9 @@ def build_vrt(path: str, sources: list[str], first: Item | None = None,
         # in a map that said nothing
         with suppress(OSError):
             os.remove(path)
+        why = said or _unlike(sources[0], left_out[0])
         raise InputError(parameter, f"GDAL cannot mosaic {len(left_out)} item(s) with the "
-                         f"first, e.g. '{left_out[0]}' ({gdal.GetLastErrorMsg().strip()}); "
+                         f"first, e.g. '{left_out[0]}' ({why}); "
                          "give the items one data type and band layout (e.g. gdal:translate "
                          "with an output data type)" + (", or classify them with "
                                                         "PROCESSING_MODE=each_item"
@@ -122,6 +130,21 @@ def _alpha_from_masks(path: str, sources: list[str]) -> None:
 def _path_key(f: str) -> str:
     """A source as GDAL lists it: a virtual path by its text, a file by its real path."""
     return f if f.startswith("/vsi") else os.path.realpath(f)
+
+
+def _unlike(first: str, other: str) -> str:
+    """How ``other`` differs from ``first`` in what BuildVRT needs alike (data type, band
+    count, colour interpretation, palette): the reason where GDAL's warning was lost."""
+    import rasterio
+
+    with rasterio.open(first) as a, rasterio.open(other) as b:
+        if a.count != b.count:
+            return f"{b.count} bands, the first item {a.count}"
+        if a.dtypes != b.dtypes:
+            return f"data type {b.dtypes[0]}, the first item {a.dtypes[0]}"
+        if a.colorinterp != b.colorinterp:
+            return "other colour interpretations of its bands than the first item's"
+        return "another palette than the first item's"
 
 
 def _left_out(sources: list[str], listed: list[str]) -> list[str]:

@@ -1,6 +1,7 @@
 """The mosaic VRT: the first item's grid over the union; later items on top."""
 
 import numpy as np
+import pytest
 import rasterio
 
 from landlearn.core.classify.collection.items import describe_items
@@ -76,11 +77,23 @@ def test_the_per_item_maps_are_shown_at_the_finest_cell_size(nc_tiles, tmp_path)
         assert m.res == fine.res
 
 
-def test_an_item_gdal_would_leave_out_of_the_mosaic_is_refused(nc_tiles, tmp_path):
-    """BuildVRT skips a source of another data type (here float64 beside float32) with a warning only: the item's area was
-    NoData in a map that reported success."""
-    import pytest
+@pytest.fixture(params=["gdal exceptions off", "gdal exceptions on"])
+def gdal_exceptions(request):
+    """Both of GDAL's error modes: QGIS 3.40's Processing turns exceptions on for the
+    process, and then a left-out item's reason came back empty ("()") in the trixie root
+    after a processing test had run."""
+    from osgeo import gdal
 
+    was = gdal.GetUseExceptions()
+    (gdal.UseExceptions if request.param.endswith("on") else gdal.DontUseExceptions)()
+    yield
+    (gdal.UseExceptions if was else gdal.DontUseExceptions)()
+
+
+def test_an_item_gdal_would_leave_out_of_the_mosaic_is_refused(nc_tiles, tmp_path,
+                                                                gdal_exceptions):
+    """BuildVRT skips a source of another data type (here float64 beside float32) with a
+    warning only: the item's area was NoData in a map that reported success."""
     from landlearn.core.errors import InputError
 
     folder, _windows, _scene = nc_tiles
@@ -93,7 +106,8 @@ def test_an_item_gdal_would_leave_out_of_the_mosaic_is_refused(nc_tiles, tmp_pat
         dst.write(data.astype("float64"))
     items = describe_items([a, other], "rasters")
     with pytest.raises(InputError, match=r"^RASTERS: GDAL cannot mosaic 1 item\(s\) with the "
-                       r"first, e\.g\. '.*b_double\.tif' \(.*data type.*\); give the items one"):
+                       r"first, e\.g\. '.*b_double\.tif' \(.*data type.*\); give the items one"
+                       r" data type and band layout"):
         build_vrt(str(tmp_path / "ab.vrt"), [a, other], items[0])
     assert not (tmp_path / "ab.vrt").exists()
 
@@ -161,3 +175,24 @@ def test_one_crs_described_two_ways_mosaics_whole(nc_tiles, tmp_path):
         with rasterio.open(vrt) as m, rasterio.open(scene) as s:
             assert (m.width, m.height) == (s.width, s.height)
             assert np.array_equal(m.read(list(range(1, s.count + 1))), s.read())
+
+
+def test_a_left_out_items_reason_is_found_where_gdal_said_none(nc_tiles, tmp_path,
+                                                                monkeypatch):
+    """Where GDAL's warning is lost (another error handler took it), the item is compared
+    with the first: the reason is never an empty "()"."""
+    from osgeo import gdal
+
+    from landlearn.core.errors import InputError
+
+    folder, _windows, _scene = nc_tiles
+    a, b = str(folder / "tile_a.tif"), str(folder / "tile_b.tif")
+    with rasterio.open(b) as src:
+        profile, data = src.profile, src.read()
+    other = str(tmp_path / "b_int.tif")
+    with rasterio.open(other, "w", **dict(profile, dtype="int32")) as dst:
+        dst.write(data.astype("int32"))
+    monkeypatch.setattr(gdal, "GetLastErrorMsg", lambda: "")
+    with pytest.raises(InputError, match=r"'.*b_int\.tif' \(data type int32, the first item "
+                       r"float32\); give"):
+        build_vrt(str(tmp_path / "ab.vrt"), [a, other], describe_items([a, other], "r")[0])
