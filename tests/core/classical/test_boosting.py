@@ -18,7 +18,6 @@ def _boosting(x, y, **kw):
         random_state=0, **kw)).fit(x, y)
 
 
-@pytest.mark.heavy
 def test_sorted_boosting_equals_scikit_learn_on_a_landsat_scene(nc_samples, tree_engine):
     s, pixels = nc_samples
     model = _boosting(s.x, s.y, max_iter=40)

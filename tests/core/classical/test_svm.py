@@ -17,7 +17,6 @@ def _config(**kw):
     return ClassicalConfig("unused.tif", LabelConfig("unused.gpkg"), "unused.dlpk", **kw)
 
 
-@pytest.mark.heavy
 def test_fast_svm_equals_scikit_learn_on_a_landsat_scene(nc_samples):
     s, pixels = nc_samples
     config = _config(model_type="svm")

@@ -88,7 +88,6 @@ def test_streaming_equals_the_naive_tile_loop(sample, model, tmp_path):
     assert (fast != naive).mean() < 1e-4  # float sums differ with batch size, rarely a class
 
 
-@pytest.mark.heavy
 def test_onnx_runtime_and_torch_give_the_same_map(sample, model, tmp_path):
     """The package's ONNX graph on ONNX Runtime (RUNTIME=auto on CPU) against the network on
     torch, over the whole Landsat scene: classes agree on >= 99.99% of pixels, probabilities

@@ -74,7 +74,6 @@ def test_an_old_package_gets_its_graph_and_the_same_map(trained, sample, tmp_pat
     assert (tmp_path / "theirs.onnx").read_bytes() == b"someone else's graph"
 
 
-@pytest.mark.heavy
 def test_quantize_adds_an_int8_graph_that_classify_pixels_runs(trained, chips, sample,
                                                                 tmp_path):
     from landlearn.core.classify.classify_pixels import ClassifyConfig, classify_pixels
@@ -153,7 +152,6 @@ def test_quantize_adds_an_int8_graph_that_classify_pixels_runs(trained, chips, s
     assert not (tmp_path / "bad_out.dlpk").exists()
 
 
-@pytest.mark.heavy
 def test_calibration_chips_of_other_bands_are_refused(trained, tmp_path, sample):
     from landlearn.core.chips.export_training_data import ExportConfig, export_training_data
     from landlearn.core.deep.export_model import ExportModelConfig, export_model
@@ -266,7 +264,6 @@ def test_calibration_chips_named_for_another_parameter_or_order_are_refused(trai
     assert not (tmp_path / "m.onnx").exists()
 
 
-@pytest.mark.heavy
 def test_an_int8_graph_that_agrees_poorly_is_refused_or_warned(trained, chips, tmp_path,
                                                                monkeypatch):
     """QUANTIZE asked of Export Model: an int8 graph whose classes match the float graph's

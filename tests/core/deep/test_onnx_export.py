@@ -51,7 +51,6 @@ def _emd(arch, mean, std, classes=7, tile=64):
                           "padding": 16, "cell_size": [28.5, 28.5], "crs_units": "metre"}}
 
 
-@pytest.mark.heavy
 @pytest.mark.parametrize("arch", [name for name, _, _ in ARCHITECTURES
                                   if name not in NOT_EXPORTABLE])
 def test_every_architecture_gives_torchs_probabilities_on_onnx_runtime(arch, landsat):

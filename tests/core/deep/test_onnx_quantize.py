@@ -78,7 +78,6 @@ def test_training_with_quantize_stores_a_calibrated_int8_graph(trained):
     assert session.get_outputs()[0].type == "tensor(float)"
 
 
-@pytest.mark.heavy
 def test_the_int8_graph_gives_nearly_the_float_graphs_classes_on_real_chips(
         trained, chips, tmp_path, monkeypatch):
     from landlearn.core.chips.training_data import read_training_data

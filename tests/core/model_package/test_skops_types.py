@@ -36,7 +36,6 @@ def _nodes(skops_bytes: bytes) -> set:
     return found
 
 
-@pytest.mark.heavy
 def test_every_model_kind_writes_only_allowed_types_and_all_are_used(sample, tmp_path):
     nc = sample / "nc_landsat7"
     image = str(nc / "landsat_multiband.tif")

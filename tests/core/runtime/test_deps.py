@@ -76,7 +76,6 @@ def test_missing_package_gives_the_install_command(monkeypatch):
     assert "-m pip install" in str(err.value) and deps.requirement("torch") in str(err.value)
 
 
-@pytest.mark.heavy
 def test_classical_models_never_import_torch(sample, tmp_path):
     """skops walks every scikit-learn package when it loads, torch's array-API adapter
     included; a classical training and map must still leave torch (2 s to import, and

@@ -28,7 +28,6 @@ def test_the_gate_follows_the_environment_variable(monkeypatch):
     assert series("1.9.1") == "1.9" and series(None) is None
 
 
-@pytest.mark.heavy
 @pytest.mark.parametrize("kind", ["random_forest", "svm", "maximum_likelihood",
                                   "hist_gradient_boosting"])
 def test_public_paths_give_the_same_map(sample, tmp_path, monkeypatch, kind):

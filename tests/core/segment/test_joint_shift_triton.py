@@ -49,7 +49,6 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.heavy
 def test_the_kernel_gives_the_compiled_modes_bit_for_bit(sample, tmp_path):
     cases = [[[4, 3, 2], 8.0, 3, 12.0, 100], [[8], 32.0, 2, 25.0, 100],
              [[4, 3, 2, 8, 9, 10], 8.0, 2, 25.0, 3], [[4, 3, 2], 8.0, 2, 12.0, 0]]
@@ -134,7 +133,6 @@ def test_no_python_float_reaches_the_kernel():
     assert got["const"] == [1.0 / 25, 1.0 / 225.0, 0.1 ** 2]  # the compiled pass's values
 
 
-@pytest.mark.heavy
 @pytest.mark.parametrize("capability", [75, 80, 90])
 def test_the_kernel_compiles_for_cuda_gpus_without_fused_multiply_adds(capability):
     """No GPU needed: triton's bundled ptxas builds the kernel for Turing (75), Ampere (80)
