@@ -189,8 +189,8 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                                   "over a larger one would not fit in the memory left")
                 except InputError:
                     pass
-        if not objects and padding_cut(config, info, tile, pad):
-            progress.warning(padding_cut(config, info, tile, pad))
+        if not objects and (cut := padding_cut(config, info, tile, pad)):
+            progress.warning(cut)
         _check_before_work(config, info, source, area, tile, pad, progress)
         batch = 1 if objects else fit_batch(
             config, info, device, tile, pad, batch_size(config, device, tile, info), progress,
@@ -249,8 +249,8 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
     source, area = open_source(config, info, progress)
     with source:
         tile, pad = geometry(config, info, area)
-        if padding_cut(config, info, tile, pad):
-            progress.warning(padding_cut(config, info, tile, pad))
+        if cut := padding_cut(config, info, tile, pad):
+            progress.warning(cut)
         # each worker keeps a weighted blend's strip only across its own block and halo
         widest = max(int(b.work_win.width) for b in plan_blocks(
             area, tile - 2 * pad, pad, config.block_size, config.blend == "weighted"))
