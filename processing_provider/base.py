@@ -24,7 +24,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.errors import LandLearnError
-from ..core.geo.gdal_open import vrt_sources
+from ..core.geo.gdal_open import vrt_sources_nested
 from ..core.geo.limits import DEFAULT_MAX_GPX
 from ..core.runtime.diagnostics import bug_report
 from ..core.seeds import MAX_SEED
@@ -219,10 +219,11 @@ def input_files(alg, parameters: dict, context) -> list[tuple[str, str]]:
                 layer = None
             if layer is not None:
                 out.append((name, layer.source().split("|")[0]))
-    # a VRT's sources (a mosaic of tiles): GDAL's message names the tile that failed
+    # a VRT's sources (a mosaic of tiles, through VRTs of VRTs): GDAL's message names the
+    # tile that failed
     for name, path in list(out):
         if path.lower().endswith(".vrt"):
-            out.extend((name, source) for source in (vrt_sources(path) or []))
+            out.extend((name, source) for source in vrt_sources_nested(path))
     return out
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["may_exist", "open_dataset_or_none", "quiet_gdal", "vrt_sources"]
+__all__ = ["may_exist", "open_dataset_or_none", "quiet_gdal", "vrt_sources", "vrt_sources_nested"]
 
 
 def may_exist(path: str) -> bool:
@@ -69,6 +69,29 @@ def vrt_sources(path: str) -> list[str] | None:
     found = [f for f in files[1:] if not os.path.abspath(f).startswith(own)]
     known = {os.path.abspath(f) for f in found}
     return found + [f for f in _named_sources(path) if os.path.abspath(f) not in known]
+
+
+def vrt_sources_nested(path: str, max_depth: int = 4, max_files: int = 100_000) -> list[str]:
+    """``vrt_sources`` through VRTs of VRTs (a mosaic of per-year mosaics of tiles), for a
+    damaged-input message: a tile gone two levels down failed with GDAL's message naming
+    the tile, which no parameter held, so the error called itself a bug in LandLearn
+    (stop 71). Bounded: ``max_depth`` levels, ``max_files`` files, each file once (a VRT
+    naming itself or its parent is not followed again)."""
+    out: list[str] = []
+    seen = {os.path.abspath(path)}
+    todo = [(path, 0)]
+    while todo and len(out) < max_files:
+        current, depth = todo.pop(0)
+        for source in vrt_sources(current) or []:
+            key = os.path.abspath(source)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(source)
+            if depth + 1 < max_depth and source.lower().endswith(".vrt") \
+                    and os.path.isfile(source):
+                todo.append((source, depth + 1))
+    return out[:max_files]
 
 
 MAX_VRT_BYTES = 1 << 30  # read in chunks: a list VRT of 10^5 items is ~200 MB

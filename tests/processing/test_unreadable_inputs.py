@@ -74,10 +74,12 @@ def test_a_damaged_tile_of_a_vrt_is_named(provider, sample, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tif", "mosaic.vrt"]
 
 
-def test_a_missing_tile_of_a_vrt_is_named_as_missing(provider, sample, tmp_path):
+@pytest.mark.parametrize("levels", [1, 2])
+def test_a_missing_tile_of_a_vrt_is_named_as_missing(provider, sample, tmp_path, levels):
     """A mosaic (VRT) whose tile was deleted: GDAL's file list leaves out files that do not
     exist, so no input was named ("Reading a raster failed ... a bug in LandLearn?"). Now
-    the tile is named, as missing, under the parameter that held the VRT."""
+    the tile is named, as missing, under the parameter that held the VRT; through a VRT
+    of VRTs too (a mosaic of per-year mosaics: only the first level was looked into)."""
     import shutil
 
     import processing
@@ -86,14 +88,18 @@ def test_a_missing_tile_of_a_vrt_is_named_as_missing(provider, sample, tmp_path)
 
     tile = tmp_path / "tile.tif"
     shutil.copy(sample / "nc_landsat7" / "landsat_multiband.tif", tile)
-    gdal.BuildVRT(str(tmp_path / "mosaic.vrt"), [str(tile)])
+    made = [tmp_path / "mosaic.vrt"]
+    gdal.BuildVRT(str(made[0]), [str(tile)])
+    for level in range(1, levels):
+        made.append(tmp_path / f"mosaic{level}.vrt")
+        gdal.BuildVRT(str(made[-1]), [str(made[-2])])
     tile.unlink()
     with pytest.raises(QgsProcessingException, match=r"^INPUT_RASTER: '.*tile\.tif' cannot "
                                                      r"be read .*it does not exist"):
         processing.run("landlearn:segment", {
-            "INPUT_RASTER": str(tmp_path / "mosaic.vrt"),
+            "INPUT_RASTER": str(made[-1]),
             "OUTPUT_SEGMENT_IDS": str(tmp_path / "ids.tif")})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mosaic.vrt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in made)
 
 
 def test_a_damaged_item_of_a_folder_is_said_to_be_in_it(tmp_path):

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 import rasterio
 
-from landlearn.core.geo.gdal_open import open_dataset_or_none, quiet_gdal, vrt_sources
+from landlearn.core.geo.gdal_open import (
+    open_dataset_or_none,
+    quiet_gdal,
+    vrt_sources,
+    vrt_sources_nested,
+)
 from landlearn.core.geo.outputs import output_files
 from landlearn.core.labels.base import LabelConfig
 from landlearn.core.labels.open import is_vector
@@ -54,6 +59,34 @@ def test_a_vrts_sources_leave_out_the_vrt_and_its_own_sidecars(gdal_mode, sample
     (tmp_path / "broken.vrt").write_text("<VRTDataset")
     assert vrt_sources(str(tmp_path / "broken.vrt")) is None
     assert vrt_sources(str(tmp_path / "missing.vrt")) is None
+
+
+def test_a_vrt_of_vrts_lists_every_level_and_a_missing_tile_once(gdal_mode, sample, tmp_path):
+    """A mosaic of per-year mosaics: the tile two levels down is listed (a missing one
+    too, for the damaged-input message), each file once, and a VRT naming its parent is
+    not followed round for ever; the depth limit holds."""
+    import shutil
+
+    from osgeo import gdal
+
+    tile, gone = tmp_path / "a.tif", tmp_path / "b.tif"
+    shutil.copy(sample / "nc_landsat7" / "landsat_multiband.tif", tile)
+    shutil.copy(tile, gone)
+    gdal.BuildVRT(str(tmp_path / "y1.vrt"), [str(tile), str(gone)])
+    gdal.BuildVRT(str(tmp_path / "y2.vrt"), [str(tile)])
+    gdal.BuildVRT(str(tmp_path / "all.vrt"), [str(tmp_path / "y1.vrt"), str(tmp_path / "y2.vrt")])
+    gone.unlink()
+    names = [os.path.basename(p) for p in vrt_sources_nested(str(tmp_path / "all.vrt"))]
+    assert sorted(names) == ["a.tif", "b.tif", "y1.vrt", "y2.vrt"]
+    assert [os.path.basename(p) for p in vrt_sources(str(tmp_path / "all.vrt"))] \
+        == ["y1.vrt", "y2.vrt"]  # the items of a collection stay one level
+    assert [os.path.basename(p) for p in vrt_sources_nested(str(tmp_path / "all.vrt"),
+                                                            max_depth=1)] == ["y1.vrt", "y2.vrt"]
+    # a VRT that names its parent (GDAL refuses to read it; the listing must still end)
+    loop = (tmp_path / "y2.vrt").read_text().replace(str(tile), str(tmp_path / "all.vrt"))
+    (tmp_path / "y2.vrt").write_text(loop)
+    names = [os.path.basename(p) for p in vrt_sources_nested(str(tmp_path / "all.vrt"))]
+    assert len(names) == len(set(names)) and "all.vrt" not in names
 
 
 def test_labels_are_rasterized_the_same_in_both_modes(gdal_mode, sample, tmp_path):
