@@ -212,11 +212,26 @@ def check_distinct(inputs: Mapping[str, str | Iterable[str] | None],
 
 
 def _check_not_inside(folder: str, param: str, taken: dict) -> None:
-    real = os.path.realpath(folder)
+    target = _key(folder)
     for other, f, kind in taken.values():
-        if kind == "input" and os.path.realpath(f).startswith(real + os.sep):
+        if kind == "input" and _under(f, target):
             raise InputError(param, f"the folder '{folder}' holds the input {other} ('{f}'); "
                              f"choose another {param}, outside the inputs")
+
+
+def _under(path: str, folder_key: tuple) -> bool:
+    """Whether one of ``path``'s parent folders is the folder of ``folder_key``, compared
+    as files are (device and inode): the paths' text missed '/Data/Chips' holding
+    '/data/chips/scene.tif' on macOS's case-insensitive disks (and SMB or exFAT ones),
+    where realpath keeps the case typed."""
+    parent = os.path.dirname(os.path.realpath(path))
+    while True:
+        if _key(parent) == folder_key:
+            return True
+        up = os.path.dirname(parent)
+        if up == parent:
+            return False
+        parent = up
 
 
 def gpkg_layout(ds) -> dict:

@@ -71,6 +71,24 @@ def test_an_output_folder_may_not_hold_an_input(tmp_path):
                    folders=["output_folder"])
 
 
+def test_an_output_folder_named_otherwise_may_not_hold_an_input(tmp_path, monkeypatch):
+    """macOS keeps the case typed in realpath, and its disks are case-insensitive:
+    '/Data/Chips' holds '/data/chips/scene.tif'. Here a symbolic link stands in for the
+    second spelling (realpath made to keep it, as macOS keeps the case): the folder is
+    compared as a file, by device and inode, not by its text."""
+    from landlearn.core.geo import outputs
+
+    (tmp_path / "data").mkdir()
+    image = write(tmp_path / "data" / "image.tif", np.ones((4, 4), np.uint8))
+    (tmp_path / "Data").symlink_to(tmp_path / "data")
+    monkeypatch.setattr(outputs.os.path, "realpath", os.path.abspath)
+    with pytest.raises(InputError, match="^OUTPUT_FOLDER: the folder .*Data' holds the input"):
+        check_distinct({"input_raster": image}, {"output_folder": str(tmp_path / "Data")},
+                       folders=["output_folder"])
+    check_distinct({"input_raster": image}, {"output_folder": str(tmp_path / "Data" / "new")},
+                   folders=["output_folder"])
+
+
 def test_input_files_of_a_raster_a_shapefile_and_a_folder(tmp_path):
     tif = write(tmp_path / "a.tif", np.ones((4, 4), np.uint8))
     (tmp_path / "a.tif.aux.xml").write_text("<PAMDataset/>")
