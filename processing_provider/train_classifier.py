@@ -48,7 +48,7 @@ class TrainClassifierAlgorithm(LandLearnAlgorithm):
         "Object-based (ArcGIS's segmented_raster): with SEGMENTED_RASTER (segment ids on "
         "the image's grid, e.g. Segment's), the classifier learns segments instead of pixels. "
         "Each segment is described by SEGMENT_ATTRIBUTES (COLOR: the first three bands' shares "
-        "of their sum; MEAN and STD per band; COUNT; COMPACTNESS; RECTANGULARITY) and labelled "
+        "of their sum, by size (bands below 0 too); MEAN and STD per band; COUNT; COMPACTNESS; RECTANGULARITY) and labelled "
         "by the majority class of its labelled pixels when that class holds at least half of "
         "them; others are left out. Classify Pixels then needs the segments of the raster it "
         "classifies, and gives every pixel its segment's class: no salt and pepper.\n\n"

@@ -1,9 +1,13 @@
 """Segment attributes (ArcGIS's SEGMENT_ATTRIBUTES), gathered exactly over rasters of any
 size: what an object-based classifier sees instead of a pixel's bands.
 
-- COLOR: the segment's colour without its brightness: the mean of each of the first three
-  bands divided by the sum of the three means (a share each; 1/3 each where they sum to 0).
-  ArcGIS derives it from the segmented RGB image; on our segment ids the image gives it.
+- COLOR: the segment's colour without its brightness: the size of the mean of each of the
+  first three bands divided by the sum of the three sizes (a share each, 0 to 1; 1/3 each
+  where all three are 0). ArcGIS derives it from the segmented RGB image; on our segment
+  ids the image gives it. Sizes, not signed means: on bands with negative values (SAR in
+  dB, temperatures in degrees C, surface reflectance below 0) a signed sum near 0 made
+  shares of thousands and of either sign; for the usual non-negative bands they are the
+  same. The signs are in MEAN.
 - MEAN, STD: per band, over the segment's pixels with data in that band (population STD):
   a band's own NoData (a DEM's -32768 voids under a scene's data) is left out of its mean,
   as the export's band statistics leave it out. A segment with no data in a band has that
@@ -176,7 +180,7 @@ class SegmentStats:
         parts = []
         for a in attributes:
             if a == "COLOR":
-                rgb = mean[:, :3]
+                rgb = np.abs(mean[:, :3])
                 total = rgb.sum(1, keepdims=True)
                 parts.append(np.where(total != 0, rgb / np.where(total != 0, total, 1), 1 / 3))
             elif a == "MEAN":

@@ -129,6 +129,29 @@ def test_feature_names_follow_the_bands():
         "std_b1", "std_b2", "std_b3", "std_b4", "count"]
 
 
+def test_color_of_bands_with_negative_values_stays_a_share(tmp_path):
+    """SAR backscatter in dB (negative), a temperature around 0 degrees C: the signed
+    means of a segment can sum to nearly 0, and their shares were thousands, of either
+    sign. The shares are of the means' sizes: 0 to 1, summing to 1, as ArcGIS's RGB
+    shares; on non-negative bands unchanged (the scene test above)."""
+    h, w = 8, 12
+    seg = np.ones((h, w), np.int32)
+    seg[:, 6:] = 2
+    img = np.zeros((3, h, w), np.float32)
+    img[0], img[1], img[2] = -12.0, -8.0, 20.001  # segment 1: the signed sum is 0.001
+    img[:, :, 6:] = np.array([-3.0, 1.0, 2.0], np.float32)[:, None, None]
+    a = write(tmp_path / "sar.tif", img)
+    seg_path = write(tmp_path / "seg.tif", seg)
+    with RasterSource(a) as src, rasterio.open(seg_path) as seg_ds:
+        ids, x = gather_segment_stats(src, seg_ds, src.grid.full_window, tile=16).features(
+            ("COLOR",))
+    assert list(ids) == [1, 2]
+    assert (x >= 0).all() and (x <= 1).all()
+    np.testing.assert_allclose(x.sum(1), 1.0, rtol=1e-9)
+    np.testing.assert_allclose(x[1], [0.5, 1 / 6, 1 / 3], rtol=1e-6)
+    np.testing.assert_allclose(x[0], np.array([12, 8, 20.001]) / 40.001, rtol=1e-5)
+
+
 def test_a_bands_own_nodata_is_left_out_of_its_mean_and_std(tmp_path):
     """A scene (NoData 0) stacked with a DEM (NoData -32768, voids over a lake): the voids
     are not DEM values. A segment partly void has the mean and STD of its DEM pixels; a
