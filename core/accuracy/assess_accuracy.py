@@ -235,9 +235,10 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
             raise InputError("input", f"'{config.classified}' is {src.dtype.name}; a classified "
                              "raster holds whole class values (uint8)")
         area = extent_to_window(config.extent, src.grid) if config.extent else src.grid.full_window
-        with open_labels(matching(config.reference, src.path), src.grid, progress) as ref:
-            check_some_class_matches(ref, src.path)
-            warn_names_differ(ref, src.path, progress)
+        with open_labels(matching(config.reference, src.path, band), src.grid,
+                         progress) as ref:
+            check_some_class_matches(ref, src.path, band)
+            warn_names_differ(ref, src.path, progress, band)
             ratio = getattr(ref, "cell_ratio", None)
             if ratio is not None and ratio >= 1.5:
                 # a 30 m reference on a 10 m map: each cell counted as nine samples
@@ -293,7 +294,7 @@ def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> A
                 progress.warning(f"Reference class value(s) {absent[:20]} never occur in the "
                                  "map: their producer's accuracy is 0. If the reference codes "
                                  "its classes with other values than the map, recode one")
-            names = {c.value: c for c in map_classes(src, set(values) | map_values)}
+            names = {c.value: c for c in map_classes(src, set(values) | map_values, band)}
             for c in ref.classes:  # the reference's names fill in what the map does not name
                 if names.get(c.value) is None or names[c.value].name.startswith("Class "):
                     names[c.value] = c

@@ -18,23 +18,25 @@ __all__ = ["check_free_values", "check_some_class_matches", "distinct_names", "m
            "map_names", "matching", "warn_names_differ"]
 
 
-def map_names(map_path: str) -> dict[int, str]:
-    """The map's class names: its categories, and a '<map>_classes.txt' beside it (what the
-    refusal in check_free_values tells users to add, and was never read)."""
-    return sidecar_class_names(map_path, category_names(map_path), "input")
+def map_names(map_path: str, band: int = 1) -> dict[int, str]:
+    """The map's class names: the categories of its ``band`` (the BAND assessed: band 1's
+    names matched a text reference against another band's legend, a sweep, stop 71), and a
+    '<map>_classes.txt' beside it (what the refusal in check_free_values tells users to
+    add, and was never read)."""
+    return sidecar_class_names(map_path, category_names(map_path, band), "input")
 
 
-def map_classes(source: RasterSource, values: set[int]) -> list[ClassInfo]:
-    return make_classes(values, map_names(source.path))
+def map_classes(source: RasterSource, values: set[int], band: int = 1) -> list[ClassInfo]:
+    return make_classes(values, map_names(source.path, band))
 
 
-def matching(reference: LabelConfig, map_path: str) -> LabelConfig:
+def matching(reference: LabelConfig, map_path: str, band: int = 1) -> LabelConfig:
     """A reference whose class field holds text is matched to the map by class name (the
     names a LandLearn map carries; a class named by default, "Class 3", also matches "3");
     a map without names matches texts that are its values ("3" is class 3). Numbering the
     texts on their own would compare a reference's third name with the map's class 3
     whatever its name."""
-    names = map_names(map_path)
+    names = map_names(map_path, band)
     known = ({n: v for v, n in names.items()} if names
              else {str(v): v for v in range(1, 256)})
     for v, n in names.items():  # a class named by default ("Class 3") is also "3"
@@ -57,14 +59,14 @@ def check_free_values(free: set[int], classes, map_values: set[int]) -> None:
                          "classes (a '<map>_classes.txt' beside it)")
 
 
-def check_some_class_matches(ref, map_path: str) -> None:
+def check_some_class_matches(ref, map_path: str, band: int = 1) -> None:
     """A text reference none of whose classes names a class of the map was scored all the
     same, every sample an error: OA 0 and kappa 0 over twice the classes (a map named
     'Class 1..7' against 'forest', 'water' ...; a PyQGIS sweep, stop 68)."""
     free = getattr(ref, "free_values", set())
     if not free or any(c.value not in free for c in ref.classes):
         return
-    names = sorted(map_names(map_path).values())
+    names = sorted(map_names(map_path, band).values())
     texts = sorted(c.name for c in ref.classes)
     raise InputError("labels", f"none of the reference classes {texts[:10]}"
                      f" is a class of the map (whose classes are {names[:10]}); give a class "
@@ -88,12 +90,12 @@ def distinct_names(classes: list[ClassInfo], progress: Progress) -> list[ClassIn
             for c in classes]
 
 
-def warn_names_differ(ref, map_path: str, progress: Progress) -> None:
+def warn_names_differ(ref, map_path: str, progress: Progress, band: int = 1) -> None:
     """A reference raster (or a numeric field with CLASS_NAME_FIELD) is scored by value;
     where it names a value otherwise than the map (1 = water there, 1 = developed here)
     the two are coded differently and the scores mean nothing: that was said for text
     references only (a PyQGIS sweep, stop 68). Default names ('Class 3') say nothing."""
-    mine = {v: n for v, n in map_names(map_path).items() if n != f"Class {v}"}
+    mine = {v: n for v, n in map_names(map_path, band).items() if n != f"Class {v}"}
     free = getattr(ref, "free_values", set())
     differ = [(c.value, c.name, mine[c.value]) for c in ref.classes
               if c.value in mine and c.value not in free and c.name != f"Class {c.value}"

@@ -219,14 +219,14 @@ class RasterLabels:
         self.close()
 
 
-def category_names(path: str) -> dict[int, str]:
-    """GDAL category names of band 1 (value -> name), without the empty ones and 0."""
+def category_names(path: str, band: int = 1) -> dict[int, str]:
+    """GDAL category names of ``band`` (value -> name), without the empty ones and 0."""
     from osgeo import gdal
 
     ds = open_dataset_or_none(path, gdal.OF_RASTER)
-    if ds is None:
+    if ds is None or not 1 <= band <= ds.RasterCount:
         return {}
-    band = ds.GetRasterBand(1)
+    band = ds.GetRasterBand(band)
     # GDAL 3.6's GTiff loads the .aux.xml lazily and GetCategoryNames does not trigger
     # it; GetColorTable does. Without this, names we wrote ourselves read back as None.
     band.GetColorTable()

@@ -59,3 +59,32 @@ def test_a_map_with_an_alpha_band_is_one_band_of_classes(tmp_path):
     res = assess_accuracy(AssessConfig(two, LabelConfig(ref)), progress)
     assert res.accuracy.overall == 1.0 and not progress.warnings
     assert res.accuracy.matrix.sum() == truth.size - 2 * 12  # the alpha's holes left out
+
+
+def test_a_text_reference_is_matched_to_the_named_bands_own_class_names(tmp_path):
+    """Two maps in one file, each band with its own legend: BAND=2's classes were named by
+    band 1's categories, so a text reference agreeing with band 2 everywhere scored OA 0
+    (a sweep, stop 71); the report named the classes by band 1 too."""
+    from osgeo import gdal
+
+    from synthetic import polygons
+
+    blocks = np.repeat(np.array([1, 2, 3], np.uint8), 10)[None].repeat(10, 0)
+    path = write(tmp_path / "two.tif", np.stack([blocks, blocks]), nodata=0)
+    ds = gdal.Open(path, gdal.GA_Update)
+    ds.GetRasterBand(1).SetCategoryNames(["", "forest", "urban", "water"])
+    ds.GetRasterBand(2).SetCategoryNames(["", "water", "forest", "urban"])
+    ds = None
+
+    def block(c):  # column block c in map coordinates (10 m pixels from 500000, 5000000)
+        return (500000 + 100 * c + 5, 5000000 - 95, 500000 + 100 * (c + 1) - 5, 4999995)
+
+    ref = polygons(tmp_path / "ref.gpkg", [("water", block(0)), ("forest", block(1)),
+                                           ("urban", block(2))], 32633, text=True)
+    res = assess_accuracy(AssessConfig(path, LabelConfig(ref, class_field="cls"), band=2))
+    assert res.accuracy.overall == 1.0
+    assert sorted((c.value, c.name) for c in res.classes) == [
+        (1, "water"), (2, "forest"), (3, "urban")]
+    res = assess_accuracy(AssessConfig(path, LabelConfig(ref, class_field="cls"), band=1),
+                          RecordingProgress())
+    assert res.accuracy.overall == 0.0  # band 1's legend disagrees on every block
