@@ -10,8 +10,10 @@ RESUME the next run with the same parameters takes them up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +31,17 @@ from .worker import BlockJob, engine_fingerprint, package_sha256, part_paths, ru
 
 POLL_S = 0.2
 PREFLIGHT_FILES = 256  # files of a raster each worker looks for before any block
+
+
+def absolute(path: str) -> str:
+    """A local path as every worker must open it: absolute. A path relative to the client's
+    folder (what qgis_process is given in a shell) named another file, or none, on a
+    `dask worker` started elsewhere, which was then told to put the file on shared storage
+    (a sweep, stop 71). GDAL's virtual paths, URLs and connection strings stay as given."""
+    if path.startswith("/vsi") or "://" in path or \
+            re.match(r"^[A-Za-z][A-Za-z0-9_]+:(?![/\\])", path):
+        return path
+    return os.path.abspath(path)
 
 
 class BlockFailed(LandLearnError):
@@ -51,6 +64,9 @@ class DistributedRun:
 def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: int,
                         progress) -> DistributedRun:
     """The map of ``area`` (on ``grid``, the area's own subgrid) computed block by block."""
+    config = dataclasses.replace(config, **{
+        key: absolute(getattr(config, key))
+        for key in ("input_raster", "model", "segmented_raster") if getattr(config, key)})
     core = tile - 2 * pad
     blocks = plan_blocks(area, core, pad, config.block_size, config.blend == "weighted")
     sha = package_sha256(config.model)

@@ -373,3 +373,40 @@ def test_a_block_stopped_by_another_run_is_a_named_failure_not_a_cancel():
     with pytest.raises(BlockFailed, match=r"^block 3 .* stopped: the staging folder 'x' is "
                        r"gone or another run's.* Is another run writing the same OUTPUT\?"):
         _raise_failure(fut, block, 3)
+
+
+@pytest.mark.heavy
+def test_relative_paths_reach_workers_started_in_another_folder(rf, nc_image, tmp_path,
+                                                                monkeypatch):
+    """qgis_process in a shell is given paths relative to its folder; a `dask worker`
+    started elsewhere opened them relative to its own and was refused ("put it on storage
+    every worker mounts at the same path", a sweep, stop 71): the client sends them
+    absolute."""
+    import shutil
+
+    from landlearn.core.classify.distributed.cluster import open_client
+
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    data.mkdir(), elsewhere.mkdir()
+    shutil.copy(nc_image, data / "img.tif")
+    shutil.copy(rf[0], data / "rf.dlpk")
+    one = _outputs(tmp_path, "one")
+    classify_pixels(ClassifyConfig(nc_image, str(rf[0]), tile_size=64, **one))
+    client, cluster = open_client("", 1, RecordingProgress())
+    try:
+        client.run(os.chdir, str(elsewhere))
+        monkeypatch.chdir(data)
+        classify_pixels(ClassifyConfig("img.tif", "rf.dlpk", "two.tif", tile_size=64,
+                                       block_size=256, output_confidence="two_conf.tif",
+                                       output_probabilities="two_prob.tif",
+                                       dask_scheduler=cluster.scheduler_address))
+    finally:
+        client.close()
+        cluster.close()
+    _assert_same(one, {"output": str(data / "two.tif"),
+                       "output_confidence": str(data / "two_conf.tif"),
+                       "output_probabilities": str(data / "two_prob.tif")})
+    assert engine_module.absolute("/vsis3/b/k.tif") == "/vsis3/b/k.tif"
+    assert engine_module.absolute("GTIFF_DIR:1:x.tif") == "GTIFF_DIR:1:x.tif"
+    assert engine_module.absolute("https://h/x.tif") == "https://h/x.tif"
+    assert engine_module.absolute("x.tif") == str(data / "x.tif")
