@@ -48,7 +48,7 @@ class MissingDependency(LandLearnError):
         super().__init__(
             f"The Python package '{package}' is required for this algorithm but could not "
             f"be imported{why}. Install it with:\n    {install_command}\n"
-            "then restart QGIS."
+            "then restart QGIS (or the script)."
         )
 
     def __reduce__(self):

@@ -29,6 +29,7 @@ from ..geo.raster import RasterSource, open_dataset
 from ..labels.base import LabelConfig
 from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
+from ..runtime.deps import require_gdal
 from ..termination import terminable
 from .class_matching import (
     check_free_values,
@@ -225,6 +226,7 @@ def _report_path(path: str | None) -> str | None:
 
 @terminable
 def assess_accuracy(config: AssessConfig, progress: Progress | None = None) -> AssessResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     check_distinct({"input": config.classified, "labels": config.reference.labels},
                    {"output_report": _report_path(config.output_report)})

@@ -27,6 +27,7 @@ from ..geo.sizes import check_cell_size, check_output_size
 from ..labels.mask_polygons import MaskPolygons
 from ..labels.open import open_labels
 from ..progress import NullProgress, Progress, SubProgress, track
+from ..runtime.deps import require_gdal
 from ..staged_folder import StagedFolder
 from ..termination import terminable
 from .area_reads import image_in_area, labels_in_area, part_in, pixels_inside, window_inside
@@ -112,6 +113,7 @@ def _image_nodata(image: RasterSource, progress: Progress, kept: bool = True) ->
 
 @terminable
 def export_training_data(config: ExportConfig, progress: Progress | None = None) -> ExportResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     config.validate()
     check_distinct({"input_raster": config.input_raster, "labels": config.labels.labels,

@@ -28,7 +28,7 @@ from ..model_package.format import (
     write_package,
 )
 from ..progress import NullProgress, Progress, check
-from ..runtime.deps import require
+from ..runtime.deps import require, require_gdal
 from ..runtime.fast_paths import fast_paths
 from ..seeds import check_seed
 from ..termination import terminable
@@ -112,6 +112,7 @@ class ClassicalResult:
 
 @terminable
 def train_classical(config: ClassicalConfig, progress: Progress | None = None) -> ClassicalResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     config.validate()
     require("sklearn")

@@ -26,6 +26,7 @@ from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..model_package.format import read_package
 from ..model_package.info import model_info
 from ..progress import NullProgress, Progress
+from ..runtime.deps import require_gdal
 from ..runtime.device import describe_device
 from ..termination import terminable
 from .checks import check_bands, check_cell_size, check_scaling, check_values
@@ -135,6 +136,7 @@ class ClassifyResult:
 
 @terminable
 def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) -> ClassifyResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     config.validate()

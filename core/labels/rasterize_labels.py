@@ -20,6 +20,7 @@ from ..geo.raster import RasterSource
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import GeoTiffWriter
 from ..progress import NullProgress, Progress, SubProgress, track
+from ..runtime.deps import require_gdal
 from ..termination import terminable
 from .base import LabelConfig
 from .open import open_labels
@@ -70,6 +71,7 @@ class LabelRasterResult:
 @terminable
 def write_label_raster(config: LabelRasterConfig, progress: Progress | None = None
                        ) -> LabelRasterResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     check_distinct({"input_raster": config.input_raster, "labels": config.labels.labels},
                    {"output": config.output}, styled=["output"])

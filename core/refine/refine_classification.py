@@ -35,7 +35,7 @@ from ..geo.segments import open_segments, read_segments
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import GeoTiffWriter, check_geotiff_path
 from ..progress import NullProgress, Progress, SubProgress, check, track
-from ..runtime.deps import require
+from ..runtime.deps import require, require_gdal
 from ..scratch import scratch_folder
 from ..termination import terminable
 from .refine_input import RefineInput
@@ -161,6 +161,7 @@ def _mercator_note(config: RefineConfig, grid: Grid) -> str | None:
 @terminable
 def refine_classification(config: RefineConfig, progress: Progress | None = None
                           ) -> RefineResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     require("scipy")  # its connected components: named before any work, not a bare import
     t0 = time.perf_counter()

@@ -235,6 +235,27 @@ def require(module: str) -> ModuleType:
         ) from exc
 
 
+GDAL_BINDINGS = ("sudo apt install python3-gdal    (Debian, Ubuntu: GDAL's Python bindings "
+                 "for the system's GDAL; a venv sees them when made with "
+                 "--system-site-packages)\n    or: conda install -c conda-forge gdal\n"
+                 "QGIS's own Python has them")
+
+
+def require_gdal() -> None:
+    """Refuse, before any work, a Python without GDAL's bindings: the labels, class-name
+    sidecars and VRTs go through them. pip cannot install them by name (they must match
+    the system's GDAL), so rasterio's wheel alone, which a Dask worker needs, is not
+    enough for a script; a pip-only install classified a whole map, then failed on
+    'No module named osgeo' with nothing written (a sweep, stop 71). Workers never call
+    this."""
+    try:
+        found = importlib.util.find_spec("osgeo") is not None
+    except (ImportError, ValueError):  # a broken install, or osgeo without a spec
+        found = False
+    if not found:
+        raise MissingDependency("osgeo", GDAL_BINDINGS, reason="not installed")
+
+
 def missing_packages() -> list[str]:
     """Import names of the engine packages that are not installed, found without importing
     them (so the check is instant and cannot disturb QGIS)."""

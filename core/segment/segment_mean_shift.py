@@ -31,7 +31,7 @@ from ..geo.raster import RasterSource, band_nodata, open_dataset
 from ..geo.sizes import DEFAULT_MAX_GPX, PlannedOutput, check_output_size
 from ..geo.writer import check_geotiff_path
 from ..progress import NullProgress, Progress, SubProgress, check
-from ..runtime.deps import require
+from ..runtime.deps import require, require_gdal
 from ..runtime.device import DEVICES, resolve_device
 from ..scratch import scratch_folder
 from ..termination import terminable
@@ -154,6 +154,7 @@ def _min_span(dtype, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 @terminable
 def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     require("scipy")  # its connected components: named before any work, not a bare import
     t0 = time.perf_counter()

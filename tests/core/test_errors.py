@@ -24,7 +24,7 @@ def test_missing_dependency_gives_the_command_and_the_reason():
     assert (err.package, err.install_command) == ("torch", "python3 -m pip install torch==2.15.0")
     assert str(err) == ("The Python package 'torch' is required for this algorithm but could not "
                         "be imported (No module named 'torch'). Install it with:\n"
-                        "    python3 -m pip install torch==2.15.0\nthen restart QGIS.")
+                        "    python3 -m pip install torch==2.15.0\nthen restart QGIS (or the script).")
     assert "imported. Install" in str(MissingDependency("numba", "pip install numba"))
 
 

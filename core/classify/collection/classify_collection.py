@@ -25,6 +25,7 @@ from ...geo.grid import crs_units
 from ...model_package.format import read_package
 from ...progress import NullProgress, Progress, SubProgress, check
 from ...resumable_folder import STARTED_OVER, ResumableFolder
+from ...runtime.deps import require_gdal
 from ...termination import terminable
 from ..classify_pixels import ClassifyConfig, ClassifyResult, classify_pixels
 from ..distributed.cluster import shared_clients
@@ -88,6 +89,7 @@ class CollectionResult:
 @terminable
 def classify_collection(config: CollectionConfig, progress: Progress | None = None
                         ) -> CollectionResult:
+    require_gdal()  # before any work (labels, sidecars and VRTs go through osgeo)
     progress = progress or NullProgress()
     t0 = time.perf_counter()
     config.validate()

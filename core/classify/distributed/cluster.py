@@ -208,7 +208,7 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress,
     except Exception as exc:  # noqa: BLE001 - a worker that cannot even import the engine
         raise InputError("dask_scheduler", f"the workers cannot run LandLearn's engine "
                          f"({type(exc).__name__}: {str(exc)[:300]}); install LandLearn and its "
-                         "packages on every worker (README, 'Classify on a Dask cluster')"
+                         "packages on every worker (README, 'On a Dask cluster')"
                          ) from None
     trimmed = sorted(a for a, got in answers.items() if got.get("malloc_trim"))
     if trimmed:
@@ -234,7 +234,9 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress,
         if theirs["landlearn"] != mine["landlearn"]:
             raise InputError("dask_scheduler", f"worker {address} ({got['host']}) runs another "
                              f"LandLearn engine ({theirs['landlearn']}) than this client "
-                             f"({mine['landlearn']}); install the same LandLearn on every worker")
+                             f"({mine['landlearn']}); install the same LandLearn on every worker "
+                             "(from a clone: rm -rf build, then pip install .: setuptools "
+                             "keeps deleted modules in build/)")
         _same_files(address, got, paths)
         differ = [k for k, v in mine.items()
                   if k not in ("landlearn", "distributed") and theirs.get(k) != v]

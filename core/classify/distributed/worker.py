@@ -334,7 +334,8 @@ def run_block(job: BlockJob) -> BlockDone:
     if mine != job.engine:
         raise InputError("dask_scheduler", f"this worker ({socket.gethostname()}) runs "
                          f"another LandLearn engine ({mine}) than the client ({job.engine}); "
-                         "install the same LandLearn on every worker")
+                         "install the same LandLearn on every worker (from a clone: rm -rf "
+                         "build, then pip install .)")
     sha = package_sha256(config.model)
     if sha != job.model_sha256:
         raise InputError("model", f"the package worker {socket.gethostname()} reads at "

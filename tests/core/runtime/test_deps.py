@@ -203,3 +203,29 @@ def test_a_release_older_than_supported_is_named_before_it_is_imported(monkeypat
     assert deps.unsupported("torch", "2.15.0+cu132") is None
     assert deps.unsupported("distributed", "2025.1.0") is None
     assert deps.unsupported("onnx", "unknown") is None
+
+
+def test_a_python_without_gdals_bindings_is_refused_before_any_work(sample, tmp_path,
+                                                                    monkeypatch):
+    """pip installs rasterio (GDAL inside) but not osgeo, which must match the system's
+    GDAL: a pip-only script classified a whole map, then failed on 'No module named osgeo'
+    with nothing written (a sweep, stop 71). Now refused first, with how to get them."""
+    from landlearn.core.labels.base import LabelConfig
+    from landlearn.core.labels.rasterize_labels import LabelRasterConfig, write_label_raster
+
+    class NoOsgeo:
+        def find_spec(self, name, path=None, target=None):
+            if name == "osgeo" or name.startswith("osgeo."):
+                raise ImportError("no GDAL Python bindings here (test)")
+            return None
+
+    for name in [m for m in sys.modules if m == "osgeo" or m.startswith("osgeo.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [NoOsgeo(), *sys.meta_path])
+    nc = sample / "nc_landsat7"
+    out = tmp_path / "labels.tif"
+    with pytest.raises(MissingDependency, match=r"'osgeo' .*\n    sudo apt install "
+                                                r"python3-gdal .*\n    or: conda install"):
+        write_label_raster(LabelRasterConfig(str(nc / "landsat_multiband.tif"),
+                                             LabelConfig(str(nc / "strata.tif")), str(out)))
+    assert list(tmp_path.iterdir()) == []
