@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsFeatureRequest,
     QgsFeedback,
     QgsProcessingException,
     QgsProcessingUtils,
@@ -22,6 +23,7 @@ from qgis.core import (
 )
 
 from ..core.errors import Cancelled
+from ..core.labels.base import SOURCE_FID_FIELD
 from . import layer_nodata
 from .provider_raster import provider_copy
 
@@ -235,10 +237,53 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
         raise Cancelled()
     if res[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"{key}: could not copy '{layer.name()}' for reading: {res[1]}")
+    _record_source_ids(layer, out, selected_only, columns)
     feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' "
                       f"({'selected' if selected_only else 'the features QGIS shows'}, in "
                       f"{layer.crs().authid() or 'its CRS'}) at {out}")
     return out, os.path.splitext(os.path.basename(out))[0]
+
+
+def _record_source_ids(layer: QgsVectorLayer, copy: str, selected_only: bool,
+                       columns: list[str]) -> None:
+    """Write each feature's id in ``layer`` into the copy (SOURCE_FID_FIELD), where the copy
+    renumbers them (any source but a GeoPackage whose own fid the copy keeps): messages
+    then name 'feature 3' as QGIS and ogrinfo show it, not its place in the copy. The
+    copy holds the features in the order QGIS iterates them; the ids are read in that
+    order, and a copy whose count or first field differs is left without them (its own
+    numbers, as before)."""
+    from osgeo import ogr
+
+    fields = layer.fields()
+    keys = set(layer.dataProvider().pkAttributeIndexes())
+    if any(f.name().casefold() == "fid" and i in keys for i, f in enumerate(fields)) \
+            and not any(c.startswith("FID=") for c in columns):
+        return  # a GeoPackage's fid: the copy keeps it as its own
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)
+    request.setSubsetOfAttributes([0] if fields.count() else [])
+    if selected_only:
+        request.setFilterFids(layer.selectedFeatureIds())
+    first = [(f.id(), f.attributes()[0] if fields.count() else None)
+             for f in layer.getFeatures(request)]
+    ds = ogr.Open(copy, 1)
+    if ds is None:
+        return
+    lyr = ds.GetLayer(0)
+    if lyr.GetFeatureCount() != len(first) or \
+            lyr.GetLayerDefn().GetFieldIndex(SOURCE_FID_FIELD) >= 0:
+        return
+    lyr.CreateField(ogr.FieldDefn(SOURCE_FID_FIELD, ogr.OFTInteger64))
+    index = lyr.GetLayerDefn().GetFieldIndex(SOURCE_FID_FIELD)
+    lyr.StartTransaction()
+    for (fid, value), feat in zip(first, lyr):
+        if fields.count() and str(feat.GetField(0)) != str(value) and not (
+                value is None or (hasattr(value, "isNull") and value.isNull())):
+            lyr.RollbackTransaction()
+            return
+        feat.SetField(index, int(fid))
+        lyr.SetFeature(feat)
+    lyr.CommitTransaction()
+    ds = None
 
 
 def _free_column_names(layer: QgsVectorLayer) -> list[str]:

@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, clip_window, window_bounds
 from ..progress import Progress
+from .base import feature_name
 from .geometry_fixes import DENSIFY_PIXELS, densify, made_valid, solid
 from .layer_crs import image_box, transformer
 
@@ -59,7 +60,7 @@ class MaskPolygons:
             if step:
                 densify(geom, step)
             if transform is not None and geom.Transform(transform) != 0:
-                raise InputError(PARAM, f"feature {feat.GetFID()} cannot be reprojected to "
+                raise InputError(PARAM, f"{feature_name(feat)} cannot be reprojected to "
                                  "the raster's CRS")
             if not geom.IsValid():
                 # kept as it is when the repair leaves no area, as label polygons are

@@ -22,7 +22,7 @@ from ..geo.classes import check_class_value, make_classes
 from ..geo.gdal_open import open_dataset_or_none
 from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
-from .base import LabelConfig, zero_outside
+from .base import LabelConfig, feature_name, zero_outside
 from .geometry_fixes import DENSIFY_PIXELS, densify, disc, made_valid, solid
 from .layer_crs import image_box, transformer
 from .point_labels import PointDiscs, check_radius, point_cells, point_owners
@@ -156,7 +156,7 @@ class VectorLabels:
                 continue
             if numeric:
                 value = check_class_value(feat.GetFieldAsDouble(fidx), "class_field",
-                                          f"feature {feat.GetFID()}")
+                                          feature_name(feat))
                 if value == 0:
                     continue
                 if nidx is not None and feat.IsFieldSetAndNotNull(nidx):
@@ -178,7 +178,7 @@ class VectorLabels:
             if step:
                 densify(geom, step)
             if transform is not None and geom.Transform(transform) != 0:
-                raise InputError("labels", f"feature {feat.GetFID()} cannot be reprojected to "
+                raise InputError("labels", f"{feature_name(feat)} cannot be reprojected to "
                                  "the raster's CRS")
             if not geom.IsValid():
                 # parts that overlap (QGIS's Add Part) were filled even-odd by GDAL: their
@@ -194,7 +194,7 @@ class VectorLabels:
                 buffered += 1
             shape = geom.ExportToJson()
             if not shape:
-                raise InputError("labels", f"feature {feat.GetFID()} has a geometry LandLearn "
+                raise InputError("labels", f"{feature_name(feat)} has a geometry LandLearn "
                                  f"cannot rasterize ({geom.GetGeometryName()}); convert the "
                                  "layer to polygons or points")
             raw.append(value)

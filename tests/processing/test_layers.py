@@ -302,3 +302,55 @@ def test_a_copy_keeps_the_geopackages_feature_ids(provider, sample, tmp_path):
     assert sorted(f.GetFID() for f in ds.GetLayerByName(name)) == [9, 32]
     ds = None
     del layer
+
+
+def test_a_copy_of_a_shapefile_names_features_as_qgis_numbers_them(provider, sample,
+                                                                   tmp_path):
+    """A shapefile copied for reading (its encoding set by QGIS, a filter, a selection)
+    was renumbered 1..n in the copy, so a message named its feature 3 'feature 4', or
+    'feature 2' under a filter (a sweep, stop 71). The copy carries each feature's id as
+    QGIS shows it, and messages use it."""
+    import shutil
+
+    import processing
+    import pytest
+    from osgeo import ogr
+    from qgis.core import (
+        QgsProcessingContext,
+        QgsProcessingException,
+        QgsProcessingFeedback,
+        QgsVectorLayer,
+    )
+
+    from landlearn.core.labels.base import SOURCE_FID_FIELD
+    from landlearn.processing_provider.layers import vector_path
+
+    nc = sample / "nc_landsat7"
+    for part in ("shp", "shx", "dbf", "prj"):
+        shutil.copy(nc / f"landsat96_polygons.{part}", tmp_path / f"p.{part}")
+    ds = ogr.Open(str(tmp_path / "p.shp"), 1)
+    lyr = ds.GetLayer(0)
+    lyr.CreateField(ogr.FieldDefn("cls", ogr.OFTReal))
+    for feat in lyr:
+        feat.SetField("cls", 2.5 if feat.GetFID() == 7 else 1.0)
+        lyr.SetFeature(feat)
+    ds = None
+    layer = QgsVectorLayer(str(tmp_path / "p.shp"), "p", "ogr")
+    layer.setSubsetString('"cls" > 0 AND "id" <> 2')
+    layer.selectByIds([3, 7, 9])
+    for selected in (False, True):
+        path, name = vector_path(layer, "LABELS", selected, QgsProcessingContext(),
+                                 QgsProcessingFeedback())
+        copy = ogr.Open(path)
+        pairs = {f.GetFID(): f.GetField(SOURCE_FID_FIELD) for f in copy.GetLayerByName(name)}
+        copy = None
+        want = {f.id() for f in (layer.getSelectedFeatures() if selected
+                                 else layer.getFeatures())}
+        assert sorted(pairs.values()) == sorted(want) and len(want) >= 3
+        assert any(k != v for k, v in pairs.items())  # the copy numbers them otherwise
+    with pytest.raises(QgsProcessingException, match=r"CLASS_FIELD.*feature 7\b"):
+        processing.run("landlearn:rasterizelabels", {
+            "INPUT_RASTER": str(nc / "landsat_multiband.tif"),
+            "LABELS": f'{tmp_path / "p.shp"}|subset="id" <> 2', "CLASS_FIELD": "cls",
+            "OUTPUT": str(tmp_path / "labels.tif")})
+    del layer
