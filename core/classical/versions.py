@@ -41,7 +41,7 @@ def check_written_with(recorded, where: str, parameter: str = "model") -> None:
     have = installed("scikit-learn")
     if series(wrote) != series(have):
         raise InputError(parameter, f"'{where}' was written by scikit-learn {wrote[:20]}, and "
-                         f"this Python has scikit-learn {have}; a classifier is read back by "
+                         f"this Python has {f'scikit-learn {have}' if have else 'no scikit-learn'}; a classifier is read back by "
                          f"the series that wrote it. Install it with: "
                          f"{install_command(f'scikit-learn=={series(wrote)}.*')} "
                          "(then restart QGIS), or train the model again with this "

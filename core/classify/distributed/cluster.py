@@ -214,8 +214,8 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress,
     if trimmed:
         progress.warning(f"{len(trimmed)} of {len(answers)} workers (e.g. {trimmed[0]}) run "
                          "with MALLOC_TRIM_THRESHOLD_ set (Dask's nanny sets 65536 by "
-                         "default), which made blocks up to 1.5x slower in LandLearn's "
-                         "benchmarks; start them with distributed.nanny.pre-spawn-environ."
+                         "default), which made blocks about 1.3x slower in LandLearn's "
+                         "benchmarks (U-Net on torch); start them with distributed.nanny.pre-spawn-environ."
                          "MALLOC_TRIM_THRESHOLD_ set to null in their Dask configuration "
                          "(README, 'On a Dask cluster')")
     for address, got in sorted(answers.items()):
@@ -253,7 +253,11 @@ def preflight(client, paths: dict[str, list[str]], probe: str, progress,
             raise InputError("dask_scheduler", f"worker {address} ({got['host']}) runs {said}; "
                              f"{', '.join(other_series)} of another series compute(s) another "
                              "map: install the client's versions on every worker")
-        if differ:
+        # only what the model computes with (and Python): torch missing on a worker of a
+        # random forest's run was said to make its predictions differ (a sweep, stop 71)
+        felt = [k for k in differ if k in needs or k == "python"]
+        if felt:
+            said = ", ".join(f"{k} {theirs.get(k)} (here {mine[k]})" for k in felt)
             progress.warning(f"worker {address} runs {said}: predictions can "
                              "differ slightly from this machine's; install the same versions")
     engine = _one_engine(answers)
