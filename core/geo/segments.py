@@ -49,6 +49,9 @@ def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
                 ("CRS", ds.crs == grid.crs)) if not ok] or ["rotation"]
             what = (f"a grid other than {image}'s: its {' and '.join(differs)} "
                     + ("differs" if len(differs) == 1 else "differ"))
+            if "CRS" in differs:  # which two: the same place in another CRS, or a wrong one
+                what += (f" ({_crs_name(ds.crs)} against {_crs_name(grid.crs)}; where both "
+                         "are the same place, Assign Projection fixes the ids' CRS)")
         else:
             what = f"{ds.dtypes[0]} values"
         ds.close()
@@ -155,3 +158,11 @@ def physical_memory() -> int | None:
     except (AttributeError, OSError):  # neither sysconf nor windll
         pass
     return None
+
+
+def _crs_name(crs) -> str:
+    """A CRS as users know it: its EPSG code where it has one."""
+    if crs is None:
+        return "no CRS"
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else (crs.to_string()[:80] or "an unnamed CRS")

@@ -55,3 +55,12 @@ def test_the_table_budget_is_a_quarter_of_the_memory_else_2_gb(monkeypatch):
     monkeypatch.setattr(os, "sysconf", no_sysconf)
     assert segments.physical_memory() is None  # Linux has no windll either
     assert segments.table_budget() == 2 << 30
+
+
+def test_segments_in_another_crs_name_both(tmp_path):
+    """'its CRS differs' said neither CRS: the same grid in EPSG:32119 beside the image's
+    EPSG:32633 (a sweep, stop 71) names both and the fix for the same place."""
+    path = write(tmp_path / "s.tif", np.zeros((6, 8), np.int32), crs="EPSG:32119")
+    with pytest.raises(InputError, match=r"its CRS differs \(EPSG:32119 against EPSG:32633; "
+                                         r"where both are the same place, Assign Projection"):
+        open_segments(path, GRID)
