@@ -26,6 +26,28 @@ MARKER = "landlearn_files.json"
 GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")  # statistics, overviews, mask
 
 
+def check_folder_can_hold(path: str, parameter: str) -> None:
+    """Fail naming ``parameter`` where the output's folder could not be made or written,
+    without making it: a check before the work, so a run refused later (a bad input)
+    leaves no empty folder behind (a sweep, stop 71); the writer makes it
+    (ensure_writable_folder)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.isdir(existing):
+        if os.path.lexists(existing):
+            raise InputError(parameter, f"cannot create the folder '{folder}': "
+                             f"'{existing}' is a file")
+        up = os.path.dirname(existing)
+        if up == existing:
+            break
+        existing = up
+    if not os.access(existing, os.W_OK):
+        raise InputError(parameter, f"the folder '{existing}' is not writable; choose another "
+                         "output" if existing == folder else
+                         f"cannot create the folder '{folder}': '{existing}' is not writable; "
+                         "choose another output")
+
+
 def ensure_writable_folder(path: str, parameter: str) -> None:
     """Create the output's folder if needed; fail naming ``parameter`` if it is not writable."""
     folder = os.path.dirname(os.path.abspath(path))

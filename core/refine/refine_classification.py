@@ -28,7 +28,7 @@ import rasterio
 from rasterio.errors import CRSError
 
 from ..errors import InputError
-from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
+from ..files import check_folder_can_hold, disk_full_error, filled_the_disk
 from ..geo.grid import Grid, count_tiles, crs_units, tile_windows
 from ..geo.outputs import check_distinct
 from ..geo.segments import open_segments, read_segments
@@ -81,7 +81,7 @@ class RefineConfig:
         check_distinct({"input_raster": self.input_raster,
                         "segmented_raster": self.segmented_raster}, {"output": self.output},
                        styled=["output"])
-        ensure_writable_folder(self.output, "output")
+        check_folder_can_hold(self.output, "output")
         check_geotiff_path(self.output, "output")
 
 

@@ -24,7 +24,7 @@ import rasterio
 from rasterio.enums import ColorInterp
 
 from ..errors import InputError
-from ..files import disk_full_error, ensure_writable_folder, filled_the_disk
+from ..files import check_folder_can_hold, disk_full_error, filled_the_disk
 from ..geo.extent import Extent, extent_to_window
 from ..geo.outputs import check_distinct
 from ..geo.raster import RasterSource, band_nodata, open_dataset
@@ -195,7 +195,7 @@ def segment(config: SegmentConfig, progress: Progress | None = None) -> SegmentR
                              "GeoPackage path; use a .gpkg name (segment polygons with their "
                              "statistics)")
         # before the mean shift, not after it: a folder that cannot take them
-        ensure_writable_folder(config.output_polygons, "output_polygons")
+        check_folder_can_hold(config.output_polygons, "output_polygons")
     device = _engine(config.device)
     # GDAL's block cache (5% of the RAM by default) would keep every block of the input,
     # the temporary labels and the outputs until full: bounded, memory follows the tile

@@ -141,6 +141,18 @@ def test_segments_on_another_grid_and_maps_of_other_kinds_are_refused(rf_maps, t
                                          "probabilities"):
         refine_classification(RefineConfig(image, str(tmp_path / "x.tif"), min_region_size=4))
     assert not (tmp_path / "x.tif").exists()
+    # refused with OUTPUT in folders that do not exist yet: none is left made (a sweep,
+    # stop 71: the folders were made before the input was read)
+    with pytest.raises(InputError, match="^INPUT_RASTER: .* neither a class map"):
+        refine_classification(RefineConfig(image, str(tmp_path / "new" / "sub" / "x.tif"),
+                                           min_region_size=4))
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="^OUTPUT: cannot create the folder .*'.*file' is a "
+                                         "file"):
+        refine_classification(RefineConfig(str(rf_maps / "rf.tif"),
+                                           str(tmp_path / "file" / "sub" / "x.tif"),
+                                           min_region_size=4))
 
 
 def test_a_class_map_from_another_tool_keeps_its_colours(rf_maps, tmp_path):
