@@ -288,6 +288,11 @@ def _run(config, src: RefineInput, seg_ds, min_pixels: int, progress, t0) -> Ref
                 changed += int((cls != new).sum())
                 pixels += int((cls > 0).sum())
                 out.write(new[None], win)
+    if src.zero_class:
+        progress.warning(f"INPUT_RASTER holds class value 0 where its NoData "
+                         f"({src.ds.nodata:g}) is another value: LandLearn's maps keep 0 for "
+                         "NoData, so those pixels are NoData in OUTPUT. To keep them as a "
+                         "class, recode 0 to a free value first (e.g. Reclassify by table)")
     check(progress)
     progress.set_fraction(1.0)
     return RefineResult(config.output, changed, pixels, min_pixels, time.perf_counter() - t0)

@@ -66,6 +66,12 @@ class RefineInput:
             raise InputError("input_raster", f"'{path}' has a confidence threshold tag that "
                              "is not a number; the file was altered") from None
         self.seen = np.zeros(256, bool)  # class values met so far (a class map's classes)
+        # a class 0 the map's own NoData (255, -9999) does not mark: the refined map keeps 0
+        # for NoData, so those pixels became NoData without a word (a sweep, stop 71)
+        nodata = ds.nodata
+        self._zero_is_data = not self.is_prob and nodata is not None and \
+            np.isfinite(nodata) and nodata != 0
+        self.zero_class = False
         # a "<map>_classes.txt" beside it too, as Assess Accuracy and Rasterize Labels read
         # it: the names were dropped for "Class N" (a PyQGIS sweep, stop 68)
         self.names = {} if self.is_prob else sidecar_class_names(path, category_names(path),
@@ -93,6 +99,9 @@ class RefineInput:
         """(classes uint8 (0 = NoData), probabilities (classes, h, w) or None)."""
         if not self.is_prob:
             arr = self.ds.read(1, window=win, masked=True)
+            if not self.zero_class and self._zero_is_data:
+                self.zero_class = bool(((np.ma.getdata(arr) == 0)
+                                        & ~np.ma.getmaskarray(arr)).any())
             values, bad = class_values(np.asarray(arr.filled(0)))  # NaN is NoData too
             if bad is not None:
                 raise InputError("input_raster", f"holds the value {bad:g}; class maps hold "

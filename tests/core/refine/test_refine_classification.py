@@ -452,3 +452,28 @@ def test_a_tagged_class_map_made_float_is_still_a_class_map(tmp_path, rf_maps):
                  size_unit="acres", merge_into="nearest").validate()  # unit 0: unused
     with pytest.raises(InputError, match="^CONNECTIVITY"):
         RefineConfig(src, str(tmp_path / "d.tif"), min_region_size=4, connectivity=6).validate()
+
+
+def test_a_class_0_its_nodata_does_not_mark_is_said_to_become_nodata(tmp_path):
+    """A uint8 map with NoData 255 holding class 0 (1229 px in a sweep, stop 71): the
+    refined map keeps 0 for NoData, and those pixels went without a word. Said now; a map
+    whose NoData is 0 says nothing."""
+    from landlearn.core.progress import RecordingProgress
+    from synthetic import write
+
+    arr = np.ones((40, 40), np.uint8)
+    arr[:, 20:] = 2
+    arr[5:15, 5:15] = 0
+    arr[30:, 30:] = 255
+    path = write(tmp_path / "map.tif", arr, nodata=255)
+    progress = RecordingProgress()
+    refine_classification(RefineConfig(path, str(tmp_path / "out.tif"), min_region_size=4),
+                          progress)
+    said = [w for w in progress.warnings if "class value 0" in w]
+    assert len(said) == 1 and "NoData (255)" in said[0] and "Reclassify" in said[0]
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert (ds.read(1)[5:15, 5:15] == 0).all()
+    quiet = RecordingProgress()
+    refine_classification(RefineConfig(write(tmp_path / "zero.tif", arr, nodata=0),
+                                       str(tmp_path / "out0.tif"), min_region_size=4), quiet)
+    assert not [w for w in quiet.warnings if "class value 0" in w]
