@@ -38,6 +38,13 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
     rest = [t for t in texts if t not in code]
     for t in rest:
         value = next(free, None)
+        if value is None and all(name.isdigit() for name in known):
+            # the map names no class: texts match it only as numbers (a sweep, stop 71)
+            raise InputError("class_field", f"the texts {rest[:10]} are not class values, "
+                             "and the map names no classes to match them to; name the map's "
+                             "classes (a '<map>_classes.txt' beside it with lines such as "
+                             "'3 = forest'), or use a numeric class field holding the map's "
+                             "values")
         if value is None:
             raise InputError("class_field", f"the texts {rest[:10]} match none of the map's "
                              "class names and no class value is left for them; use a numeric "

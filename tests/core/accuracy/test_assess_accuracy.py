@@ -222,7 +222,8 @@ def test_text_codes_match_an_unnamed_map_by_value_and_other_texts_are_refused(tm
     res = assess_accuracy(AssessConfig(m, LabelConfig(ref, class_field="cls")))
     assert res.accuracy.overall == 1.0  # alphabetically "10" would have been class 2
     names = polygons(tmp_path / "names.gpkg", [("crop", _block(0))], 32633, text=True)
-    with pytest.raises(InputError, match=r"^CLASS_FIELD: the texts \['crop'\] match none of"):
+    with pytest.raises(InputError, match=r"^CLASS_FIELD: the texts \['crop'\] are not class "
+                                         r"values, and the map names no classes .*_classes\.txt"):
         assess_accuracy(AssessConfig(m, LabelConfig(names, class_field="cls")))
 
 
