@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsFeatureRequest,
     QgsFeedback,
+    QgsField,
     QgsProcessingException,
     QgsProcessingUtils,
     QgsProviderRegistry,
@@ -21,6 +21,7 @@ from qgis.core import (
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
+from qgis.PyQt.QtCore import QVariant
 
 from ..core.errors import Cancelled
 from ..core.labels.base import SOURCE_FID_FIELD
@@ -228,7 +229,10 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
     if isinstance(feedback, QgsFeedback):
         # a database or WFS layer copies for minutes: progress shown, Cancel heard
         options.feedback = feedback
-    res = QgsVectorFileWriter.writeAsVectorFormatV3(layer, out, context.transformContext(), options)
+    source = _with_source_ids(layer, selected_only)
+    res = QgsVectorFileWriter.writeAsVectorFormatV3(source, out, context.transformContext(),
+                                                    options)
+    del source
     if res[0] == QgsVectorFileWriter.WriterError.Canceled or \
             (isinstance(feedback, QgsFeedback) and feedback.isCanceled()):
         for left in (out, out + "-journal", out + "-wal", out + "-shm"):
@@ -237,53 +241,36 @@ def vector_path(layer: QgsVectorLayer, key: str, selected_only: bool, context,
         raise Cancelled()
     if res[0] != QgsVectorFileWriter.WriterError.NoError:
         raise QgsProcessingException(f"{key}: could not copy '{layer.name()}' for reading: {res[1]}")
-    _record_source_ids(layer, out, selected_only, columns)
     feedback.pushInfo(f"{key}: using a copy of '{layer.name()}' "
                       f"({'selected' if selected_only else 'the features QGIS shows'}, in "
                       f"{layer.crs().authid() or 'its CRS'}) at {out}")
     return out, os.path.splitext(os.path.basename(out))[0]
 
 
-def _record_source_ids(layer: QgsVectorLayer, copy: str, selected_only: bool,
-                       columns: list[str]) -> None:
-    """Write each feature's id in ``layer`` into the copy (SOURCE_FID_FIELD), where the copy
-    renumbers them (any source but a GeoPackage whose own fid the copy keeps): messages
-    then name 'feature 3' as QGIS and ogrinfo show it, not its place in the copy. The
-    copy holds the features in the order QGIS iterates them; the ids are read in that
-    order, and a copy whose count or first field differs is left without them (its own
-    numbers, as before)."""
-    from osgeo import ogr
-
-    fields = layer.fields()
-    keys = set(layer.dataProvider().pkAttributeIndexes())
-    if any(f.name().casefold() == "fid" and i in keys for i, f in enumerate(fields)) \
-            and not any(c.startswith("FID=") for c in columns):
-        return  # a GeoPackage's fid: the copy keeps it as its own
-    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)
-    request.setSubsetOfAttributes([0] if fields.count() else [])
+def _with_source_ids(layer: QgsVectorLayer, selected_only: bool) -> QgsVectorLayer:
+    """What to copy: a clone of ``layer`` (its filter, joins and selection) with each
+    feature's id as QGIS shows it in a field of its own (SOURCE_FID_FIELD, an expression
+    field of ``$id``), which the copy keeps; its own feature ids are 1..n, and messages
+    named a shapefile's feature 3 'feature 4', or 'feature 2' under a filter (a sweep,
+    stop 71). The layer itself where a clone would not show what QGIS shows (unsaved
+    edits live in the layer's edit buffer) or the name is taken."""
+    if (layer.isEditable() and layer.isModified()) or \
+            layer.fields().lookupField(SOURCE_FID_FIELD) >= 0:
+        return layer
+    clone = layer.clone()
+    if clone is None or not clone.isValid():
+        return layer
+    # a memory layer's clone comes without its filter (QGIS 3.22): set again, and the
+    # features counted as the layer counts them, or the layer itself is copied
+    if clone.subsetString() != layer.subsetString() and \
+            not clone.setSubsetString(layer.subsetString()):
+        return layer
+    if layer.featureCount() >= 0 and clone.featureCount() != layer.featureCount():
+        return layer
     if selected_only:
-        request.setFilterFids(layer.selectedFeatureIds())
-    first = [(f.id(), f.attributes()[0] if fields.count() else None)
-             for f in layer.getFeatures(request)]
-    ds = ogr.Open(copy, 1)
-    if ds is None:
-        return
-    lyr = ds.GetLayer(0)
-    if lyr.GetFeatureCount() != len(first) or \
-            lyr.GetLayerDefn().GetFieldIndex(SOURCE_FID_FIELD) >= 0:
-        return
-    lyr.CreateField(ogr.FieldDefn(SOURCE_FID_FIELD, ogr.OFTInteger64))
-    index = lyr.GetLayerDefn().GetFieldIndex(SOURCE_FID_FIELD)
-    lyr.StartTransaction()
-    for (fid, value), feat in zip(first, lyr):
-        if fields.count() and str(feat.GetField(0)) != str(value) and not (
-                value is None or (hasattr(value, "isNull") and value.isNull())):
-            lyr.RollbackTransaction()
-            return
-        feat.SetField(index, int(fid))
-        lyr.SetFeature(feat)
-    lyr.CommitTransaction()
-    ds = None
+        clone.selectByIds(layer.selectedFeatureIds())
+    clone.addExpressionField("$id", QgsField(SOURCE_FID_FIELD, QVariant.Type.LongLong))
+    return clone
 
 
 def _free_column_names(layer: QgsVectorLayer) -> list[str]:

@@ -41,15 +41,18 @@ _OLD_TAGS = ("LANDLEARN_CLASSES", "LANDLEARN_MODEL")
 
 def _key(path: str) -> tuple:
     """What identifies a file: its device and inode when it exists (links resolve), else
-    its real path, case folded (a file about to be created)."""
+    its real path, case folded (a file about to be created, or a file system without
+    inodes, where every file would otherwise be one)."""
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
-        return ("inode", st.st_dev, st.st_ino)
+        if st.st_ino:  # 0 where the file system has none (FAT, some SMB shares on Windows)
+            return ("inode", st.st_dev, st.st_ino)
     except OSError:
-        # case folded: on macOS, Windows, exFAT and SMB shares 'Map.tif' and 'map.tif' are
-        # one file, and two outputs so named wrote into each other (refused everywhere)
-        return ("path", os.path.normcase(real).casefold())
+        pass
+    # case folded: on macOS, Windows, exFAT and SMB shares 'Map.tif' and 'map.tif' are one
+    # file, and two outputs so named wrote into each other (refused everywhere)
+    return ("path", os.path.normcase(real).casefold())
 
 
 def same_file(a: str, b: str) -> bool:

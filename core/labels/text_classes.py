@@ -38,7 +38,7 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
     rest = [t for t in texts if t not in code]
     for t in rest:
         value = next(free, None)
-        if value is None and all(name.isdigit() for name in known):
+        if value is None and known == _UNNAMED:
             # the map names no class: texts match it only as numbers (a sweep, stop 71)
             raise InputError("class_field", f"the texts {rest[:10]} are not class values, "
                              "and the map names no classes to match them to; name the map's "
@@ -52,6 +52,10 @@ def _matched_codes(texts: list[str], known: dict[str, int]) -> dict[str, int]:
                              "classes (LandLearn's maps do)")
         code[t] = value
     return code
+
+
+# what Assess Accuracy matches texts against where the map names no class: its values
+_UNNAMED = {str(v): v for v in range(1, 256)}
 
 
 def utf8_text(text: str, field: str, labels: str, parameter: str) -> str:

@@ -237,8 +237,8 @@ def require(module: str) -> ModuleType:
 
 GDAL_BINDINGS = ("sudo apt install python3-gdal    (Debian, Ubuntu: GDAL's Python bindings "
                  "for the system's GDAL; a venv sees them when made with "
-                 "--system-site-packages)\n    or: conda install -c conda-forge gdal\n"
-                 "QGIS's own Python has them")
+                 "--system-site-packages)\n    or: conda install -c conda-forge gdal "
+                 "(QGIS's own Python has them)")
 
 
 def require_gdal() -> None:
@@ -249,11 +249,12 @@ def require_gdal() -> None:
     'No module named osgeo' with nothing written (a sweep, stop 71). Workers never call
     this."""
     try:
-        found = importlib.util.find_spec("osgeo") is not None
-    except (ImportError, ValueError):  # a broken install, or osgeo without a spec
-        found = False
-    if not found:
-        raise MissingDependency("osgeo", GDAL_BINDINGS, reason="not installed")
+        importlib.import_module("osgeo.gdal")
+    except ImportError as exc:
+        raise MissingDependency("osgeo", GDAL_BINDINGS, reason=str(exc)[:200]) from None
+    except Exception as exc:  # noqa: BLE001 - installed, but its library will not load
+        raise MissingDependency("osgeo", GDAL_BINDINGS, reason=f"it is installed but cannot "
+                                f"be loaded ({type(exc).__name__}: {str(exc)[:160]})") from None
 
 
 def missing_packages() -> list[str]:

@@ -309,13 +309,18 @@ def test_a_copy_of_a_shapefile_names_features_as_qgis_numbers_them(provider, sam
     """A shapefile copied for reading (its encoding set by QGIS, a filter, a selection)
     was renumbered 1..n in the copy, so a message named its feature 3 'feature 4', or
     'feature 2' under a filter (a sweep, stop 71). The copy carries each feature's id as
-    QGIS shows it, and messages use it."""
+    QGIS shows it, on that feature (checked through a field that spells the id), and
+    messages use it; a memory layer's selection too (a set of ids iterates in another
+    order than the selection: matching by order gave 36 of 700 features another's id)."""
     import shutil
 
     import processing
     import pytest
     from osgeo import ogr
     from qgis.core import (
+        QgsFeature,
+        QgsGeometry,
+        QgsPointXY,
         QgsProcessingContext,
         QgsProcessingException,
         QgsProcessingFeedback,
@@ -325,32 +330,55 @@ def test_a_copy_of_a_shapefile_names_features_as_qgis_numbers_them(provider, sam
     from landlearn.core.labels.base import SOURCE_FID_FIELD
     from landlearn.processing_provider.layers import vector_path
 
+    def copied(layer, selected):
+        path, name = vector_path(layer, "LABELS", selected, QgsProcessingContext(),
+                                 QgsProcessingFeedback())
+        ds = ogr.Open(path)
+        pairs = [(f.GetFID(), f.GetField(SOURCE_FID_FIELD), f.GetField("uid"))
+                 for f in ds.GetLayerByName(name)]
+        ds = None
+        return pairs
+
     nc = sample / "nc_landsat7"
     for part in ("shp", "shx", "dbf", "prj"):
         shutil.copy(nc / f"landsat96_polygons.{part}", tmp_path / f"p.{part}")
     ds = ogr.Open(str(tmp_path / "p.shp"), 1)
     lyr = ds.GetLayer(0)
     lyr.CreateField(ogr.FieldDefn("cls", ogr.OFTReal))
+    lyr.CreateField(ogr.FieldDefn("uid", ogr.OFTInteger))
     for feat in lyr:
         feat.SetField("cls", 2.5 if feat.GetFID() == 7 else 1.0)
+        feat.SetField("uid", 1000 + feat.GetFID())
         lyr.SetFeature(feat)
     ds = None
     layer = QgsVectorLayer(str(tmp_path / "p.shp"), "p", "ogr")
     layer.setSubsetString('"cls" > 0 AND "id" <> 2')
     layer.selectByIds([3, 7, 9])
     for selected in (False, True):
-        path, name = vector_path(layer, "LABELS", selected, QgsProcessingContext(),
-                                 QgsProcessingFeedback())
-        copy = ogr.Open(path)
-        pairs = {f.GetFID(): f.GetField(SOURCE_FID_FIELD) for f in copy.GetLayerByName(name)}
-        copy = None
+        pairs = copied(layer, selected)
         want = {f.id() for f in (layer.getSelectedFeatures() if selected
                                  else layer.getFeatures())}
-        assert sorted(pairs.values()) == sorted(want) and len(want) >= 3
-        assert any(k != v for k, v in pairs.items())  # the copy numbers them otherwise
+        assert sorted(p[1] for p in pairs) == sorted(want) and len(want) >= 3
+        assert all(uid == 1000 + fid for _, fid, uid in pairs)  # each on its own feature
+        assert any(k != v for k, v, _ in pairs)  # the copy numbers them otherwise
+    del layer
     with pytest.raises(QgsProcessingException, match=r"CLASS_FIELD.*feature 7\b"):
         processing.run("landlearn:rasterizelabels", {
             "INPUT_RASTER": str(nc / "landsat_multiband.tif"),
             "LABELS": f'{tmp_path / "p.shp"}|subset="id" <> 2', "CLASS_FIELD": "cls",
             "OUTPUT": str(tmp_path / "labels.tif")})
-    del layer
+    memory = QgsVectorLayer("Point?crs=EPSG:3857&field=c:integer&field=uid:integer", "m",
+                            "memory")
+    features = []
+    for i in range(2000):
+        f = QgsFeature(memory.fields())
+        f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(i, i)))
+        f.setAttributes([1, 0])
+        features.append(f)
+    memory.dataProvider().addFeatures(features)
+    memory.dataProvider().changeAttributeValues({f.id(): {1: 1000 + f.id()}
+                                                 for f in memory.getFeatures()})
+    memory.selectByIds(list(range(3, 2000, 3))[:700])
+    pairs = copied(memory, True)
+    assert len(pairs) == 666 and all(uid == 1000 + fid for _, fid, uid in pairs)
+    del memory

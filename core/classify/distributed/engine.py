@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -37,9 +36,10 @@ def absolute(path: str) -> str:
     """A local path as every worker must open it: absolute. A path relative to the client's
     folder (what qgis_process is given in a shell) named another file, or none, on a
     `dask worker` started elsewhere, which was then told to put the file on shared storage
-    (a sweep, stop 71). GDAL's virtual paths, URLs and connection strings stay as given."""
-    if path.startswith("/vsi") or "://" in path or \
-            re.match(r"^[A-Za-z][A-Za-z0-9_]+:(?![/\\])", path):
+    (a sweep, stop 71). Only a file or folder that exists here: GDAL's virtual paths, URLs
+    and connection strings ('GPKG:/data/r.gpkg:land', made 'cwd/GPKG:...' by abspath, a
+    review, stop 71) stay as given."""
+    if path.startswith("/vsi") or "://" in path or not os.path.exists(path):
         return path
     return os.path.abspath(path)
 
