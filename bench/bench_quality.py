@@ -48,7 +48,15 @@ import rasterio
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SAMPLE, SHARED, split_osm_polygons, write_section  # noqa: E402
 from quality_ablations import cap_learning_rate, use_group_norm, use_residual_detail_head  # noqa: E402
-from quality_score import Failed, Run, as_names, ensemble, prior_corrected, score  # noqa: E402
+from quality_score import (  # noqa: E402
+    Failed,
+    Run,
+    as_names,
+    ensemble,
+    prior_corrected,
+    prior_em,
+    score,
+)
 
 from landlearn.core.chips.export_training_data import ExportConfig, export_training_data  # noqa: E402
 from landlearn.core.classical.neighbourhood import Neighbourhood, parse_sizes  # noqa: E402
@@ -385,6 +393,9 @@ def main() -> None:
     ap.add_argument("--lr-cap", type=float, help="an ablation: the LR finder's choice capped")
     ap.add_argument("--prior-tau", default="", help="also score each deep model post hoc with "
                     "its probabilities divided by the training class shares ** tau, e.g. 0.5,1")
+    ap.add_argument("--prior-em", action="store_true", help="also score each deep model "
+                    "post hoc moved to the mapped area's class shares estimated by EM "
+                    "(Saerens et al. 2002)")
     ap.add_argument("--neighbourhood", default="3,7,15:mean_std", help="the rf_n and svm_n "
                     "models' NEIGHBOURHOOD_SIZES:NEIGHBOURHOOD_STATISTICS")
     ap.add_argument("--write")
@@ -426,6 +437,10 @@ def main() -> None:
                                                                           tmp / key)[1], taus):
                             results[key].append(adjusted)
                             _print(key, adjusted)
+                    if args.prior_em and model.startswith("unet") and not tta:
+                        adjusted = prior_em(qs, run, chip_dir(qs, model, tmp / key)[1])
+                        results[key].append(adjusted)
+                        _print(key, adjusted)
         if args.ensemble:
             for model in args.models.split(","):
                 for suffix in ("", "+tta"):

@@ -151,6 +151,46 @@ def ensemble(qs, model: str, members: list[Run]) -> Run:
                  sum(m.train_s for m in members), sum(m.classify_s for m in members))
 
 
+def prior_em(qs, run: Run, chips, iterations: int = 200, tol: float = 1e-7) -> Run:
+    """An ablation scored post hoc: ``run``'s calibrated probabilities moved from the
+    training chips' class shares to the mapped area's, estimated from the map itself by
+    expectation-maximisation (Saerens, Latinne & Decaestecker 2002: reweight each pixel's
+    probabilities by target/training shares, take the mean as the new target shares,
+    repeat). No label of the mapped area is used, only where it is: nc's east half (the
+    area mapped; its truth is wall to wall), or the whole image for polygon hold-outs.
+    The question: does the map lose to the shift of class proportions between the two
+    areas (nc: developed 17% of the west half's labels, 45% of the east's)?"""
+    import json
+
+    shares = json.loads((Path(chips) / "landlearn_manifest.json").read_text())["class_pixels"]
+    names_of, order, _ = _package_classes(run.package)
+    value_of = {n: v for v, n in names_of.items()}
+    source = np.array([shares.get(str(value_of.get(n)), 0) for n in order],
+                      dtype=np.float64) + 1
+    source /= source.sum()
+    with rasterio.open(run.probabilities) as ds:
+        p = ds.read().astype(np.float64)
+    labelled = p.sum(0) > 0
+    area = labelled & (qs.truth != "") if qs.wall_to_wall else labelled
+    x = p[:, area]
+    target = source.copy()
+    for _ in range(iterations):
+        q = x * (target / source)[:, None]
+        q /= q.sum(0, keepdims=True)
+        new = q.mean(1)
+        done = np.abs(new - target).max() < tol
+        target = new
+        if done:
+            break
+    adjusted = p * (target / source)[:, None, None]
+    adjusted /= np.where(labelled, adjusted.sum(0), 1.0)
+    pred = np.where(labelled, np.array(order, dtype=object)[adjusted.argmax(0)], "")
+    print(f"  EM shares ({qs.key}, seed {run.seed}): " + ", ".join(
+        f"{n} {a:.3f}->{b:.3f}" for n, a, b in zip(order, source, target)), flush=True)
+    return judge(qs, f"{run.model} prior-EM", run.seed, pred, adjusted.astype(np.float32),
+                 order, 1.0, run.train_s, run.classify_s)
+
+
 def prior_corrected(qs, run: Run, chips, taus: list[float]) -> list[Run]:
     """An ablation scored post hoc (no option of the product): ``run``'s calibrated
     probabilities divided by the training chips' class shares to the power tau, for each
