@@ -24,7 +24,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ..core.errors import Cancelled
-from ..core.labels.base import SOURCE_FID_FIELD
+from ..core.geo.gdal_open import SOURCE_FID_FIELD
 from . import layer_nodata
 from .provider_raster import provider_copy
 

@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["may_exist", "open_dataset_or_none", "quiet_gdal", "vrt_sources", "vrt_sources_nested"]
+__all__ = ["SOURCE_FID_FIELD", "feature_name", "may_exist", "open_dataset_or_none", "quiet_gdal",
+           "vrt_sources", "vrt_sources_nested"]
 
 
 def may_exist(path: str) -> bool:
@@ -51,6 +52,21 @@ def open_dataset_or_none(path: str, flags: int | None = None):
             return gdal.OpenEx(path, flags)
         except RuntimeError:
             return None
+
+
+# A copy of a QGIS layer made for reading (a selection, a filter, an encoding set in QGIS,
+# another provider) numbers its features 1..n; this field of the copy holds each feature's
+# id in the layer as QGIS and ogrinfo show it, for messages (a sweep, stop 71: a shapefile's
+# feature 3 was named 'feature 4', or 'feature 2' under a filter)
+SOURCE_FID_FIELD = "landlearn_source_fid"
+
+
+def feature_name(feat) -> str:
+    """'feature N' of an OGR feature, N as the user's layer numbers it."""
+    index = feat.GetFieldIndex(SOURCE_FID_FIELD)
+    if index >= 0 and feat.IsFieldSetAndNotNull(index):
+        return f"feature {feat.GetFieldAsInteger64(index)}"
+    return f"feature {feat.GetFID()}"
 
 
 def vrt_sources(path: str) -> list[str] | None:

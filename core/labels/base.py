@@ -21,20 +21,6 @@ from rasterio.windows import Window
 from ..geo.classes import ClassInfo, check_class_names, read_class_names_file
 from ..geo.grid import Grid, clip_window
 
-# A copy of a QGIS layer made for reading (a selection, a filter, an encoding set in QGIS,
-# another provider) numbers its features 1..n; this field of the copy holds each feature's
-# id in the layer as QGIS and ogrinfo show it, for messages (a sweep, stop 71: a shapefile's
-# feature 3 was named 'feature 4', or 'feature 2' under a filter)
-SOURCE_FID_FIELD = "landlearn_source_fid"
-
-
-def feature_name(feat) -> str:
-    """'feature N' of an OGR feature, N as the user's layer numbers it."""
-    index = feat.GetFieldIndex(SOURCE_FID_FIELD)
-    if index >= 0 and feat.IsFieldSetAndNotNull(index):
-        return f"feature {feat.GetFieldAsInteger64(index)}"
-    return f"feature {feat.GetFID()}"
-
 
 @dataclass(frozen=True)
 class LabelConfig:

@@ -17,10 +17,9 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 
 from ..errors import InputError
-from ..geo.gdal_open import open_dataset_or_none
+from ..geo.gdal_open import feature_name, open_dataset_or_none
 from ..geo.grid import Grid, clip_window, window_bounds
 from ..progress import Progress
-from .base import feature_name
 from .geometry_fixes import DENSIFY_PIXELS, densify, made_valid, solid
 from .layer_crs import image_box, transformer
 

@@ -19,10 +19,10 @@ from rasterio.windows import Window
 
 from ..errors import InputError
 from ..geo.classes import check_class_value, make_classes
-from ..geo.gdal_open import open_dataset_or_none
+from ..geo.gdal_open import feature_name, open_dataset_or_none
 from ..geo.grid import Grid, window_bounds
 from ..progress import Progress
-from .base import LabelConfig, feature_name, zero_outside
+from .base import LabelConfig, zero_outside
 from .geometry_fixes import DENSIFY_PIXELS, densify, disc, made_valid, solid
 from .layer_crs import image_box, transformer
 from .point_labels import PointDiscs, check_radius, point_cells, point_owners

@@ -327,7 +327,7 @@ def test_a_copy_of_a_shapefile_names_features_as_qgis_numbers_them(provider, sam
         QgsVectorLayer,
     )
 
-    from landlearn.core.labels.base import SOURCE_FID_FIELD
+    from landlearn.core.geo.gdal_open import SOURCE_FID_FIELD
     from landlearn.processing_provider.layers import vector_path
 
     def copied(layer, selected):
