@@ -26,6 +26,15 @@ MARKER = "landlearn_files.json"
 GDAL_SIDECARS = (".aux.xml", ".ovr", ".msk")  # statistics, overviews, mask
 
 
+def absolute_if_file(path: str) -> str:
+    """A file's (or folder's) absolute path; anything else as given: a GDAL virtual path
+    ('/vsis3/...'), a URL or a connection string ('NETCDF:x.nc:var', 'GPKG:/d/r.gpkg:land',
+    which abspath would prefix with the working folder). What a model package records, and
+    what a Dask worker started in another folder must be sent (a relative path named
+    another file there, or none: a sweep, stop 71)."""
+    return os.path.abspath(path) if os.path.exists(path) else path
+
+
 def check_folder_can_hold(path: str, parameter: str) -> None:
     """Fail naming ``parameter`` where the output's folder could not be made or written,
     without making it: a check before the work, so a run refused later (a bad input)

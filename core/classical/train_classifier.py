@@ -8,7 +8,6 @@ pickle) in the same .dlpk as deep models and loaded back with an allow-list of t
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -17,6 +16,7 @@ import numpy as np
 from ..accuracy.calibration import MIN_SAMPLES, Calibration
 from ..accuracy.metrics import Accuracy
 from ..errors import InputError
+from ..files import absolute_if_file
 from ..geo.extent import Extent
 from ..geo.grid import crs_units
 from ..labels.base import LabelConfig
@@ -185,12 +185,6 @@ def _drop_generators(obj, seen=None) -> None:
             _drop_generators(value, seen)
 
 
-def _absolute(path: str) -> str:
-    """A file's absolute path; anything else (a GDAL virtual path, 'NETCDF:x.nc:var') as
-    given."""
-    return os.path.abspath(path) if os.path.exists(path) else path
-
-
 def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) -> dict:
     acc = result.accuracy
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
@@ -199,8 +193,8 @@ def classical_emd(config: ClassicalConfig, s: Samples, result: ClassicalResult) 
               and k != "neighbourhood"}
     # the user's files, not a copy in QGIS's temporary folder nor a path relative to
     # where the run started (qgis_process sweep, stop 69)
-    params["labels"] = config.labels.source or _absolute(config.labels.labels)
-    params["input_raster"] = _absolute(config.input_raster)
+    params["labels"] = config.labels.source or absolute_if_file(config.labels.labels)
+    params["input_raster"] = absolute_if_file(config.input_raster)
     params["class_field"] = config.labels.class_field
     nb = len(s.band_names)
     # the bands' own statistics (the value check compares rasters with them): the first

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["SOURCE_FID_FIELD", "feature_name", "may_exist", "open_dataset_or_none", "quiet_gdal",
-           "vrt_sources", "vrt_sources_nested"]
+__all__ = ["MAX_LISTED", "MAX_VRT_DEPTH", "SOURCE_FID_FIELD", "feature_name", "may_exist",
+           "open_dataset_or_none", "quiet_gdal", "vrt_sources", "vrt_sources_nested"]
 
 
 def may_exist(path: str) -> bool:
@@ -87,7 +87,12 @@ def vrt_sources(path: str) -> list[str] | None:
     return found + [f for f in _named_sources(path) if os.path.abspath(f) not in known]
 
 
-def vrt_sources_nested(path: str, max_depth: int = 4, max_files: int = 100_000) -> list[str]:
+MAX_VRT_DEPTH = 4  # VRTs of VRTs followed this deep (a mosaic of per-year mosaics)
+MAX_LISTED = 100_000  # files gathered from one input's VRTs, at most
+
+
+def vrt_sources_nested(path: str, max_depth: int = MAX_VRT_DEPTH,
+                       max_files: int = MAX_LISTED) -> list[str]:
     """``vrt_sources`` through VRTs of VRTs (a mosaic of per-year mosaics of tiles), for a
     damaged-input message: a tile gone two levels down failed with GDAL's message naming
     the tile, which no parameter held, so the error called itself a bug in LandLearn

@@ -71,6 +71,14 @@ class Grid:
         return Grid(self.crs, self.window_transform(window), int(window.width), int(window.height))
 
 
+def crs_name(crs: CRS | None) -> str:
+    """A CRS as users know it in a message: its EPSG code where it has one."""
+    if crs is None:
+        return "no CRS"
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_string()[:60]
+
+
 def same_transform(a: Affine, b: Affine, pixel_share: float = 1e-3) -> bool:
     """Whether two grids' transforms are one to within ``pixel_share`` of a pixel at their
     origins and over a million pixels of their cell sizes: a tolerance in pixels, not in

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import InputError
 from ..files import GDAL_SIDECARS, ZIP_METHODS
-from .gdal_open import open_dataset_or_none
+from .gdal_open import MAX_LISTED, MAX_VRT_DEPTH, open_dataset_or_none
 
 __all__ = ["FILE_TAG", "GENERATOR", "LAYOUT_TAG", "WRITER_TAG", "check_distinct", "claim_output",
            "gpkg_layout", "input_files", "same_file", "written_by_landlearn"]
@@ -86,8 +86,6 @@ def _emd_members(path: str) -> list[str]:
     return sorted(out)
 
 
-MAX_VRT_DEPTH = 4  # VRTs of VRTs followed this deep (a mosaic of per-year mosaics)
-MAX_LISTED = 100_000  # files gathered from one input's VRTs, at most
 
 
 # formats that are never a VRT: not opened to look

@@ -15,7 +15,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from ..errors import InputError
-from .grid import Grid, same_transform
+from .grid import Grid, crs_name, same_transform
 from .raster import open_dataset
 
 __all__ = ["open_segments", "read_segments", "read_segments_halo", "table_budget"]
@@ -50,7 +50,7 @@ def open_segments(path: str, grid: Grid, parameter: str = "segmented_raster",
             what = (f"a grid other than {image}'s: its {' and '.join(differs)} "
                     + ("differs" if len(differs) == 1 else "differ"))
             if "CRS" in differs:  # which two: the same place in another CRS, or a wrong one
-                what += (f" ({_crs_name(ds.crs)} against {_crs_name(grid.crs)}; where both "
+                what += (f" ({crs_name(ds.crs)} against {crs_name(grid.crs)}; where both "
                          "are the same place, Assign Projection fixes the ids' CRS)")
         else:
             what = f"{ds.dtypes[0]} values"
@@ -158,11 +158,3 @@ def physical_memory() -> int | None:
     except (AttributeError, OSError):  # neither sysconf nor windll
         pass
     return None
-
-
-def _crs_name(crs) -> str:
-    """A CRS as users know it: its EPSG code where it has one."""
-    if crs is None:
-        return "no CRS"
-    code = crs.to_epsg()
-    return f"EPSG:{code}" if code else (crs.to_string()[:80] or "an unnamed CRS")

@@ -121,3 +121,15 @@ def test_temporaries_of_a_dead_process_of_this_host_are_swept_beside_a_new_one(t
     assert len(os.listdir(tmp_path)) == len(kept) + len(stale)
     assert sorted(os.path.basename(p) for p in files.sweep_dead_temporaries(
         str(tmp_path / "map.tif"))) == sorted(stale)
+
+
+def test_absolute_if_file_leaves_what_is_not_a_file_as_given(tmp_path, monkeypatch):
+    """Shared by the model package's record and the paths sent to Dask workers."""
+    from landlearn.core.files import absolute_if_file
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.tif").write_bytes(b"x")
+    assert absolute_if_file("a.tif") == str(tmp_path / "a.tif")
+    for given in ("gone.tif", "/vsis3/b/k.tif", "https://h/x.tif",
+                  f"GPKG:{tmp_path / 'r.gpkg'}:land", "NETCDF:x.nc:var"):
+        assert absolute_if_file(given) == given

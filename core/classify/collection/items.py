@@ -17,6 +17,7 @@ from rasterio.crs import CRS
 
 from ...errors import InputError
 from ...geo.gdal_open import vrt_sources
+from ...geo.grid import crs_name
 
 MAX_ITEMS = 100_000
 
@@ -125,14 +126,8 @@ def describe_items(paths: list[str], parameter: str) -> list[Item]:
                              "items of one sensor and band set together")
         if item.crs != first.crs:
             raise InputError(parameter, f"the collection mixes coordinate systems: "
-                             f"'{first.path}' is in {_crs(first.crs)}, '{item.path}' in "
-                             f"{_crs(item.crs)}; reproject the items to one CRS first (e.g. "
+                             f"'{first.path}' is in {crs_name(first.crs)}, '{item.path}' in "
+                             f"{crs_name(item.crs)}; reproject the items to one CRS first (e.g. "
                              "gdal:warpreproject)")
     return items
 
-
-def _crs(crs) -> str:
-    if crs is None:
-        return "no CRS"
-    epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.to_string()[:60]

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ...errors import Cancelled, InputError, LandLearnError
-from ...files import remove_stale_temporaries
+from ...files import absolute_if_file, remove_stale_temporaries
 from ...progress import Progress, check
 from ...resumable_folder import STARTED_OVER
 from ...termination import Terminated
@@ -30,18 +30,6 @@ from .worker import BlockJob, engine_fingerprint, package_sha256, part_paths, ru
 
 POLL_S = 0.2
 PREFLIGHT_FILES = 256  # files of a raster each worker looks for before any block
-
-
-def absolute(path: str) -> str:
-    """A local path as every worker must open it: absolute. A path relative to the client's
-    folder (what qgis_process is given in a shell) named another file, or none, on a
-    `dask worker` started elsewhere, which was then told to put the file on shared storage
-    (a sweep, stop 71). Only a file or folder that exists here: GDAL's virtual paths, URLs
-    and connection strings ('GPKG:/data/r.gpkg:land', made 'cwd/GPKG:...' by abspath, a
-    review, stop 71) stay as given."""
-    if path.startswith("/vsi") or "://" in path or not os.path.exists(path):
-        return path
-    return os.path.abspath(path)
 
 
 class BlockFailed(LandLearnError):
@@ -65,7 +53,7 @@ def classify_on_cluster(config, info, grid, area, tile: int, pad: int, workers: 
                         progress) -> DistributedRun:
     """The map of ``area`` (on ``grid``, the area's own subgrid) computed block by block."""
     config = dataclasses.replace(config, **{
-        key: absolute(getattr(config, key))
+        key: absolute_if_file(getattr(config, key))
         for key in ("input_raster", "model", "segmented_raster") if getattr(config, key)})
     core = tile - 2 * pad
     blocks = plan_blocks(area, core, pad, config.block_size, config.blend == "weighted")

@@ -108,3 +108,15 @@ def test_a_rotated_grids_cells_keep_their_size():
                   5, 5)
     np.testing.assert_allclose(tilted.res, (10.0, 10.0))
     assert Grid(None, Affine(30.0, 0, 0, 0, -20.0, 0), 1, 1).res == (30.0, 20.0)
+
+
+def test_crs_name_gives_the_epsg_code_where_there_is_one():
+    from rasterio.crs import CRS
+
+    from landlearn.core.geo.grid import crs_name
+
+    assert crs_name(CRS.from_epsg(32119)) == "EPSG:32119"
+    assert crs_name(None) == "no CRS"
+    custom = crs_name(CRS.from_proj4("+proj=tmerc +lat_0=0 +lon_0=3.3 +k=1 +x_0=0 +y_0=0 "
+                                     "+ellps=GRS80 +units=m"))
+    assert not custom.startswith("EPSG:") and 0 < len(custom) <= 60

@@ -406,10 +406,11 @@ def test_relative_paths_reach_workers_started_in_another_folder(rf, nc_image, tm
     _assert_same(one, {"output": str(data / "two.tif"),
                        "output_confidence": str(data / "two_conf.tif"),
                        "output_probabilities": str(data / "two_prob.tif")})
-    assert engine_module.absolute("/vsis3/b/k.tif") == "/vsis3/b/k.tif"
-    assert engine_module.absolute("GTIFF_DIR:1:img.tif") == "GTIFF_DIR:1:img.tif"
+    absolute = engine_module.absolute_if_file
+    assert absolute("/vsis3/b/k.tif") == "/vsis3/b/k.tif"
+    assert absolute("GTIFF_DIR:1:img.tif") == "GTIFF_DIR:1:img.tif"
     gpkg = f"GPKG:{data / 'r.gpkg'}:land"  # a connection string holding an absolute path
-    assert engine_module.absolute(gpkg) == gpkg
-    assert engine_module.absolute("https://h/x.tif") == "https://h/x.tif"
-    assert engine_module.absolute("img.tif") == str(data / "img.tif")
-    assert engine_module.absolute("gone.tif") == "gone.tif"  # named as given, where missing
+    assert absolute(gpkg) == gpkg
+    assert absolute("https://h/x.tif") == "https://h/x.tif"
+    assert absolute("img.tif") == str(data / "img.tif")
+    assert absolute("gone.tif") == "gone.tif"  # named as given, where missing
