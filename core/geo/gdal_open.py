@@ -49,9 +49,32 @@ def open_dataset_or_none(path: str, flags: int | None = None):
         flags = gdal.OF_RASTER | gdal.OF_VECTOR
     with quiet_gdal():
         try:
-            return gdal.OpenEx(path, flags)
+            ds = gdal.OpenEx(path, flags)
+            encoding = _shapefile_encoding(ds) if flags & gdal.OF_VECTOR else None
+            return ds if encoding is None else gdal.OpenEx(
+                path, flags, open_options=[f"ENCODING={encoding}"])
         except RuntimeError:
             return None
+
+
+def _shapefile_encoding(ds) -> str | None:
+    """The encoding GDAL itself would decode a shapefile's text with (its .cpg file, else
+    the code page byte of its .dbf), where the host process told GDAL not to recode any
+    shapefile: QGIS sets SHAPE_ENCODING to '' for all of its process once it opens one (it
+    decodes the text itself), and a PyQGIS script's Latin-1 'Forêt' with a right .cpg was
+    then refused as not UTF-8 with advice to write the .cpg it had. None where nothing is
+    to change: another driver, no such setting or another value, nothing declared,
+    or layers that disagree."""
+    from osgeo import gdal
+
+    if ds is None or gdal.GetConfigOption("SHAPE_ENCODING") != "" \
+            or ds.GetDriver().ShortName != "ESRI Shapefile":
+        return None
+    found = set()
+    for i in range(min(ds.GetLayerCount(), 1000)):
+        meta = ds.GetLayer(i).GetMetadata("SHAPEFILE") or {}
+        found.add(meta.get("ENCODING_FROM_CPG") or meta.get("ENCODING_FROM_LDID") or "")
+    return found.pop() if len(found) == 1 and "" not in found else None
 
 
 # A copy of a QGIS layer made for reading (a selection, a filter, an encoding set in QGIS,

@@ -162,3 +162,58 @@ def test_a_vrt_declaring_entities_is_not_expanded(sample, tmp_path):
     (tmp_path / "gone.vrt").write_text(missing)
     assert [os.path.basename(p) for p in gdal_open._named_sources(str(tmp_path / "gone.vrt"))] \
         == ["gone.tif"]
+
+
+@pytest.fixture
+def qgis_shape_encoding():
+    """GDAL as QGIS leaves it for its whole process once it opens a shapefile: no recoding of
+    any shapefile's text (SHAPE_ENCODING '')."""
+    from osgeo import gdal
+
+    before = gdal.GetConfigOption("SHAPE_ENCODING")
+    gdal.SetConfigOption("SHAPE_ENCODING", "")
+    yield
+    gdal.SetConfigOption("SHAPE_ENCODING", before)
+
+
+def _texts(path):
+    ds = open_dataset_or_none(path)
+    return [f.GetField("kind") for f in ds.GetLayer(0)]
+
+
+@pytest.mark.parametrize("declared", ["cpg", "ldid"])
+def test_a_shapefiles_declared_encoding_is_read_where_qgis_turned_recoding_off(
+        qgis_shape_encoding, declared, tmp_path):
+    """In a PyQGIS script (or any process where QGIS had opened a shapefile) GDAL recoded no
+    shapefile: a Latin-1 'Forêt' with a .cpg saying so came as bytes that are not UTF-8,
+    and Rasterize Labels refused it, telling the user to write the .cpg they had. Read as
+    GDAL reads it by default: the .cpg, else the .dbf's code page byte."""
+    from synthetic import latin1_shapefile
+
+    path = latin1_shapefile(str(tmp_path), [("Forêt", (0, 0, 10, 10)), ("Pré", (10, 0, 20, 10))])
+    if declared == "cpg":
+        with open(tmp_path / "latin1.cpg", "w") as f:
+            f.write("windows-1252")
+    else:
+        with open(tmp_path / "latin1.dbf", "r+b") as f:
+            f.seek(29)
+            f.write(bytes([0x57]))  # LDID 87: ISO-8859-1
+    assert _texts(path) == ["Forêt", "Pré"]
+
+
+def test_a_shapefile_declaring_nothing_and_other_settings_are_left_as_they_are(
+        qgis_shape_encoding, tmp_path):
+    """Nothing declared: the bytes as they are (the labels' own check names the fix); a
+    SHAPE_ENCODING the user set to a code page is theirs, and wins."""
+    from osgeo import gdal
+
+    from synthetic import latin1_shapefile
+
+    path = latin1_shapefile(str(tmp_path), [("Forêt", (0, 0, 10, 10))])
+    as_bytes = ["For\udceat"]  # the Latin-1 byte that is no UTF-8, as Python hands it over
+    assert _texts(path) == as_bytes
+    with open(tmp_path / "latin1.cpg", "w") as f:
+        f.write("UTF-8")  # wrong, and said: read as said
+    assert _texts(path) == as_bytes
+    gdal.SetConfigOption("SHAPE_ENCODING", "ISO-8859-1")
+    assert _texts(path) == ["Forêt"]
