@@ -33,7 +33,7 @@ from .checks import check_bands, check_cell_size, check_scaling, check_values
 from .distributed.engine import classify_on_cluster
 from .distributed.plan import DEFAULT_BLOCK_SIZE, parse_factor, plan_blocks, usable_cores
 from .distributed.staging import staging_path
-from .memory import fit_batch, fitted_tile, local_cpu
+from .memory import fit_batch, fitted_tile, local_cpu, runs_on
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
 from .predictor import load_predictor
@@ -182,7 +182,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
                 progress.info(f"TILE_SIZE {config.tile_size} px is larger than the area "
                               f"with its padding: one tile of {tile} px covers it.")
             fitted = None if config.tile_size else fitted_tile(
-                info, device, tile, getattr(predictor, "graph_per_px", None))
+                info, device, tile, **runs_on(predictor))
             if fitted:
                 try:  # a PADDING too large for the fitted tile: fit_batch says so below
                     tile, pad = geometry(dataclasses.replace(config, tile_size=fitted),
@@ -196,7 +196,7 @@ def classify_pixels(config: ClassifyConfig, progress: Progress | None = None) ->
         _check_before_work(config, info, source, area, tile, pad, progress)
         batch = 1 if objects else fit_batch(
             config, info, device, tile, pad, batch_size(config, device, tile, info), progress,
-            graph_per_px=getattr(predictor, "graph_per_px", None))
+            **runs_on(predictor))
         core = tile - 2 * pad
         n_tiles = count_tiles(area, (core, core))
         progress.info(f"{where}; " + (f"segments of '{config.segmented_raster}', read in "

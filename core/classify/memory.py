@@ -16,7 +16,8 @@ from ..runtime.device import may_have_cuda
 from ..runtime.free_memory import available_memory
 from .tiling import tile_bytes
 
-__all__ = ["PASS_BYTES_PER_PX", "fit_batch", "fitted_tile", "local_cpu"]
+__all__ = ["ORT_PASS_BYTES_PER_PX", "PASS_BYTES_PER_PX", "fit_batch", "fitted_tile", "local_cpu",
+           "runs_on"]
 
 # Peak growth per tile pixel of one network pass, per architecture: 70% of the least
 # measured (rounded down to tens) over resnet18/50, efficientnet-b0 and mobilenet_v2 from
@@ -29,36 +30,80 @@ PASS_BYTES_PER_PX = {
 }
 
 
+# ONNX Runtime (RUNTIME=auto runs networks on it on a CPU) holds more than torch in large
+# tiles: its memory arena grows in ever larger steps (stop 71: a U-Net took 651-704 B/px
+# from 1024 to 2048 px where the table above assumes 390). Past ORT_FROM_PX the pixels of a
+# tile cost, per architecture and encoder, 90% (rounded down to tens) of the peak growth
+# per pixel from 1024 to 2048 px tiles (bench_activation_memory.py --onnx, 4 bands, 7
+# classes; BENCHMARKS.md): measured where the tiles are large, the check's only concern
+# there. Up to it, the table above (U-Net: 342-465 B/px from 256 to 1024 px on ONNX
+# Runtime). An encoder not measured takes its architecture's least; PSPNet has no ONNX form.
+ORT_FROM_PX = 1024
+ORT_PASS_BYTES_PER_PX = {
+    "unet": {"resnet18": 590, "resnet34": 580, "resnet50": 630, "mobilenet_v2": 400,
+             "efficientnet-b0": 400},
+    "unetplusplus": {"resnet18": 1100, "resnet34": 1100, "resnet50": 1850,
+                     "mobilenet_v2": 430},
+    "deeplabv3plus": {"resnet18": 210, "resnet34": 200, "resnet50": 250,
+                      "mobilenet_v2": 250},
+    "fpn": {"resnet18": 380, "resnet34": 380, "resnet50": 360, "mobilenet_v2": 240,
+            "efficientnet-b0": 360},
+    "linknet": {"resnet18": 470, "resnet34": 470, "resnet50": 700, "mobilenet_v2": 240},
+    "manet": {"resnet18": 390, "resnet34": 460, "resnet50": 520, "mobilenet_v2": 220},
+}
+# the detail head's full-resolution features on top (DETAIL_HEAD, the default since round
+# 8): U-Net resnet18 709 against 619 B/px on torch, resnet18 / resnet34 747 / 736 against
+# 662 / 651 on ONNX Runtime past 1024 px; 70% of the least, on either engine
+DETAIL_HEAD_BYTES_PER_PX = 60
+
 # an ONNX graph's own count (onnx_checks: its tensors alive at once, on the graph before
 # ONNX Runtime fuses operators) is taken at this share, as the table is of its measures:
 # LandLearn's exports count 152-640 B/px, so their table entries stand
 GRAPH_SHARE = 0.7
 
 
-def pass_bytes(tile: int, batch: int, info, graph_per_px: float | None = None) -> int:
+def runs_on(predictor) -> dict:
+    """fit_batch's and fitted_tile's keywords for how ``predictor`` runs a pass: on ONNX
+    Runtime (with its graph's own count) or on torch."""
+    return {"onnx": getattr(predictor, "engine", "torch") == "onnxruntime",
+            "graph_per_px": getattr(predictor, "graph_per_px", None)}
+
+
+def pass_bytes(tile: int, batch: int, info, graph_per_px: float | None = None,
+               onnx: bool = False) -> int:
     """One pass's bytes: the architecture's (or, where the package names none, the least)
-    per pixel, or an ONNX graph's own count where that is more: a graph from someone else
-    need not be the architecture its package names (forty branches held 4.6 GB at 512 px
-    where a U-Net holds 383 MB)."""
-    per_px = PASS_BYTES_PER_PX.get((info.architecture or "").lower(),
-                                   min(PASS_BYTES_PER_PX.values()))
-    per_px = max(per_px, GRAPH_SHARE * (graph_per_px or 0))
-    return batch * int(tile * tile * per_px + tile_bytes(tile, info))
+    per pixel, and on ONNX Runtime (``onnx``) its encoder's for the pixels past a 1024 px
+    tile, where its arena grows faster than torch's; or an ONNX graph's own count where
+    that is more: a graph from someone else need not be the architecture its package names
+    (forty branches held 4.6 GB at 512 px where a U-Net holds 383 MB)."""
+    arch = (info.architecture or "").lower()
+    per_px = PASS_BYTES_PER_PX.get(arch, min(PASS_BYTES_PER_PX.values()))
+    large_px = per_px
+    if onnx and arch in ORT_PASS_BYTES_PER_PX:
+        row = ORT_PASS_BYTES_PER_PX[arch]
+        large_px = row.get((info.encoder or "").lower(), min(row.values()))
+    if info.detail_head:
+        per_px, large_px = per_px + DETAIL_HEAD_BYTES_PER_PX, large_px + DETAIL_HEAD_BYTES_PER_PX
+    small = min(tile, ORT_FROM_PX) ** 2
+    net = per_px * small + large_px * (tile * tile - small)
+    net = max(net, GRAPH_SHARE * (graph_per_px or 0) * tile * tile)
+    return batch * int(net + tile_bytes(tile, info))
 
 
 def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
               share: int = 1, cap: int | None = None,
-              graph_per_px: float | None = None) -> int:
+              graph_per_px: float | None = None, onnx: bool = False) -> int:
     """``batch`` (an automatic one lowered to fit), or an InputError naming TILE_SIZE or
     BATCH_SIZE and what would fit, where one pass of ``batch`` tiles of ``tile`` px cannot
     fit in the memory left: a ``share`` of it where that many local workers pass at once,
     at most ``cap`` (a Dask worker's own memory limit); ``graph_per_px``: an ONNX graph's
-    own bytes per pixel (OnnxPredictor.graph_per_px)."""
+    own bytes per pixel (OnnxPredictor.graph_per_px); ``onnx``: ONNX Runtime runs it
+    (``runs_on(predictor)`` gives both)."""
     if info.kind == "classical":
         return batch
 
     def need(tile: int, batch: int) -> int:
-        return pass_bytes(tile, batch, info, graph_per_px)
+        return pass_bytes(tile, batch, info, graph_per_px, onnx)
 
     free = available_memory(device)
     if free is None:
@@ -100,7 +145,8 @@ def fit_batch(config, info, device, tile: int, pad: int, batch: int, progress,
                      "or free memory (other programs, a GPU shared with others)")
 
 
-def fitted_tile(info, device, tile: int, graph_per_px: float | None = None) -> int | None:
+def fitted_tile(info, device, tile: int, graph_per_px: float | None = None,
+                onnx: bool = False) -> int | None:
     """The largest automatic tile (a multiple of 32, at least 256 px, at most ``tile``) of
     which one pass fits in the memory left, or None where ``tile`` fits, nothing is known,
     or not even 256 px fits (fit_batch then says what to do). An automatic tile of up to
@@ -109,12 +155,12 @@ def fitted_tile(info, device, tile: int, graph_per_px: float | None = None) -> i
     if info.kind == "classical":
         return None
     free = available_memory(device)
-    if free is None or pass_bytes(tile, 1, info, graph_per_px) <= free[0]:
+    if free is None or pass_bytes(tile, 1, info, graph_per_px, onnx) <= free[0]:
         return None
     fits = tile - tile % 32
-    while fits > 256 and pass_bytes(fits, 1, info, graph_per_px) > free[0]:
+    while fits > 256 and pass_bytes(fits, 1, info, graph_per_px, onnx) > free[0]:
         fits -= 32
-    return fits if fits < tile and pass_bytes(fits, 1, info, graph_per_px) <= free[0] else None
+    return fits if fits < tile and pass_bytes(fits, 1, info, graph_per_px, onnx) <= free[0] else None
 
 
 def local_cpu(device: str | None) -> bool:

@@ -50,6 +50,7 @@ POLL_S = 0.1  # how often a running graph asks is_canceled (as often as QGIS's o
 
 class OnnxPredictor:
     takes_raw = True  # raw band values in; the normalisation is inside the graph
+    engine = "onnxruntime"  # what a pass's memory is sized for (classify.memory)
 
     def __init__(self, pkg: PackagedModel, info: ModelInfo, device: str = "cpu",
                  int8: bool = False, cpu_if_no_gpu: bool = False):

@@ -53,6 +53,10 @@ class ModelInfo:
     # the network's architecture (unet, fpn ...; None: classical, or not said): how much
     # memory a pass takes per pixel (classify.memory)
     architecture: str | None = None
+    # its encoder (resnet34 ...) and whether it has the detail head: ONNX Runtime's memory
+    # per pixel differs by encoder (classify.memory)
+    encoder: str | None = None
+    detail_head: bool = False
     # the training raster's NoData (None: none, or not said: classical packages before
     # stop 69)
     nodata: float | None = None
@@ -99,6 +103,8 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
             scaling_known="source_scaling" in info,
             architecture=(str(info["architecture"]) if isinstance(info.get("architecture"), str)
                           else None),
+            encoder=str(info["encoder"]) if isinstance(info.get("encoder"), str) else None,
+            detail_head=info.get("detail_head") is True,
             counts_pixels="COUNT" in ((info.get("segments") or {}).get("attributes") or ()),
             nodata=_number(info.get("nodata")),
             **_temperatures(info.get("calibration") or {}))

@@ -30,7 +30,7 @@ from ...files import landlearn_manifest
 from ...progress import NullProgress
 from ...runtime.free_memory import worker_memory_room
 from ...runtime.threads import limit_compute_threads
-from ..memory import fit_batch
+from ..memory import fit_batch, runs_on
 from ..output import ClassifyOutputs
 from ..predictor import engine_here, load_predictor
 from ..stream import open_source, stream_tiles
@@ -348,8 +348,7 @@ def run_block(job: BlockJob) -> BlockDone:
     device = getattr(predictor, "device", None)
     batch = fit_batch(config, info, device, job.tile, job.pad,
                       batch_size(config, device, job.tile, info), NullProgress(),
-                      cap=worker_memory_room(),
-                      graph_per_px=getattr(predictor, "graph_per_px", None))
+                      cap=worker_memory_room(), **runs_on(predictor))
     parts = part_paths(job.staging, block.index, config)
     part_config = dataclasses.replace(config, **parts)
     work = block.work_win
