@@ -258,7 +258,8 @@ def train_model(config: TrainConfig, progress: Progress | None = None) -> TrainR
                 batch = batch or auto_batch(torch, model, device, shape, len(split.train))
                 check_batch(batch, len(split.train), shape, depth, config.architecture)
                 batch = check_step_memory(config.architecture, batch, shape, device,
-                                          config.batch_size is not None, progress)
+                                          config.batch_size is not None, progress,
+                                          config.detail_head)
                 progress.info(f"Device: {describe_device(device)}; batch size {batch}"
                               + (f"; mixed precision {str(amp_dtype).split('.')[-1]}"
                                  if amp else "")

@@ -14,7 +14,8 @@ from __future__ import annotations
 from ..errors import InputError
 from ..runtime.free_memory import available_memory
 
-__all__ = ["BAND_BYTES_PER_PX", "STEP_BYTES_PER_PX", "check_step_memory"]
+__all__ = ["BAND_BYTES_PER_PX", "DETAIL_HEAD_STEP_BYTES_PER_PX", "STEP_BYTES_PER_PX",
+           "check_step_memory"]
 
 # 70% of the least measured over resnet18/50, efficientnet-b0 and mobilenet_v2 (rounded down
 # to tens; BENCHMARKS.md, "memory of a network pass"); DeepLabV3+ (not measurable at a
@@ -31,19 +32,25 @@ STEP_BYTES_PER_PX = {
 # was counted as a 4-band one's: some 60% of a U-Net's, 170% of an FPN's left out.
 BAND_BYTES_PER_PX = 4
 
+# the detail head (DETAIL_HEAD, the default since round 8) at full resolution: a U-Net
+# resnet18 step took 2502 B/px with it, 1697 without; 70% of the difference. Not counted
+# before stop 72: the default network's step was taken for some 25% less than it is.
+DETAIL_HEAD_STEP_BYTES_PER_PX = 560
 
-def step_bytes(architecture: str, batch: int, shape) -> int:
+
+def step_bytes(architecture: str, batch: int, shape, detail_head: bool = False) -> int:
     per_px = STEP_BYTES_PER_PX.get(str(architecture).lower(), min(STEP_BYTES_PER_PX.values()))
     per_px += BAND_BYTES_PER_PX * max(0, int(shape[0]) - 4)
+    per_px += DETAIL_HEAD_STEP_BYTES_PER_PX if detail_head else 0
     return int(batch) * int(shape[1]) * int(shape[2]) * per_px
 
 
 def check_step_memory(architecture: str, batch: int, shape, device, explicit: bool,
-                      progress) -> int:
+                      progress, detail_head: bool = False) -> int:
     """``batch`` (an automatic one lowered to fit, never under two chips), or an InputError
     before training where a CPU training step of ``batch`` chips (``shape``: bands, height,
-    width) cannot fit in the memory available, naming BATCH_SIZE and what fits, or the
-    chips' size where even two do not."""
+    width; ``detail_head``: the network has one) cannot fit in the memory available, naming
+    BATCH_SIZE and what fits, or the chips' size where even two do not."""
     if getattr(device, "type", "cpu") != "cpu":
         return batch
     free = available_memory(None)
@@ -51,10 +58,10 @@ def check_step_memory(architecture: str, batch: int, shape, device, explicit: bo
         progress.info("the free memory of this system is not known: the training step's "
                       "memory is not checked")
         return batch
-    need = step_bytes(architecture, batch, shape)
+    need = step_bytes(architecture, batch, shape, detail_head)
     if need <= free[0]:
         return batch
-    fits = free[0] // max(1, step_bytes(architecture, 1, shape))
+    fits = free[0] // max(1, step_bytes(architecture, 1, shape, detail_head))
     if not explicit and fits >= 2:
         progress.info(f"batch lowered to {fits} chips: more would not fit in the "
                       f"{free[0] / 1e9:.1f} GB {free[1]}")
