@@ -36,7 +36,7 @@ from .distributed.staging import staging_path
 from .memory import fit_batch, fitted_tile, local_cpu, runs_on
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
-from .predictor import load_predictor
+from .predictor import engine_here, load_predictor
 from .stream import open_source, stream_tiles
 from .tiling import batch_size, check_strip, check_tile_memory, geometry, padding_cut
 
@@ -265,8 +265,12 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
                                         if config.test_time_augmentation else ""))
     if not config.dask_scheduler and local_cpu(config.device):
         # the workers pass at once, each in a share of this machine's memory: refused here,
-        # before the cluster starts (each worker checks its own again)
-        fit_batch(config, info, None, tile, pad, config.batch_size or 1, progress, workers)
+        # before the cluster starts (each worker checks its own again), on the engine
+        # they will run (ONNX Runtime's large tiles take more than torch's)
+        onnx = engine_here(config.model, config.runtime, config.device,
+                           config.quantize).startswith("onnxruntime")
+        fit_batch(config, info, None, tile, pad, config.batch_size or 1, progress, workers,
+                  onnx=onnx)
     run = classify_on_cluster(config, info, grid, area, tile, pad, workers, progress)
     if n_tiles and run.skipped >= n_tiles:
         with open_source(config, info, NullProgress())[0] as again:

@@ -120,6 +120,27 @@ def test_local_workers_share_the_memory_and_are_refused_before_they_start(
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_local_workers_are_checked_for_the_engine_they_will_run(sample, model, tmp_path,
+                                                                monkeypatch, runtime):
+    """The client's check before local workers start sized their passes as torch's while
+    they run ONNX Runtime on a CPU (RUNTIME=auto), whose large tiles take more."""
+    import importlib
+
+    pytest.importorskip("onnxruntime")
+    module = importlib.import_module("landlearn.core.classify.classify_pixels")
+    asked = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("onnx"))
+        raise InputError("tile_size", "stop here")
+    monkeypatch.setattr(module, "fit_batch", spy)
+    with pytest.raises(InputError, match="stop here"):
+        classify_pixels(_cfg(sample, model, tmp_path / "map.tif", runtime=runtime,
+                             parallel_processing_factor="2"))
+    assert asked == [runtime == "onnxruntime"]
+
+
 def test_an_automatic_batch_is_lowered_to_fit_and_the_map_is_the_same(sample, model, tmp_path,
                                                                        monkeypatch):
     progress = RecordingProgress()
