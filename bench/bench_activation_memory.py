@@ -39,10 +39,13 @@ CASES = [(arch, enc) for arch in ("unet", "unetplusplus", "deeplabv3plus", "fpn"
 
 CHILD = r"""
 import resource, sys, torch
+from landlearn.core.deep.ensemble import ensemble
 from landlearn.core.deep.models import build_model
 torch.set_num_threads(2)
 arch, enc, detail, bands = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
-net = build_model(arch, enc, bands, 7, detail_head=detail).eval()
+members = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+nets = [build_model(arch, enc, bands, 7, detail_head=detail).eval() for _ in range(members)]
+net = nets[0] if members == 1 else ensemble(nets).eval()
 peaks = []
 with torch.inference_mode():
     for side in (int(v) for v in sys.argv[5].split(",")):
@@ -55,14 +58,18 @@ print(peaks[0], peaks[1])
 
 EXPORT_CHILD = r"""
 import sys, torch
+from landlearn.core.deep.ensemble import ensemble
 from landlearn.core.deep.models import build_model
 from landlearn.core.deep.onnx_export import export_onnx
 arch, enc, detail, bands = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
-net = build_model(arch, enc, bands, 7, detail_head=detail).eval()
+members = int(sys.argv[6])
+nets = [build_model(arch, enc, bands, 7, detail_head=detail).eval() for _ in range(members)]
+net = nets[0] if members == 1 else ensemble(nets).eval()
 emd = {"Classes": [{"Value": v, "Name": f"c{v}"} for v in range(1, 8)],
        "LandLearn": {"architecture": arch, "encoder": enc, "in_channels": bands,
                      "class_values": list(range(1, 8)),
                      "normalization": {"mean": [0.0] * bands, "std": [1.0] * bands}}}
+emd["LandLearn"]["ensemble_members"] = members
 with open(sys.argv[5], "wb") as f:
     f.write(export_onnx(net, emd))
 """
@@ -113,7 +120,8 @@ def main() -> None:
     ap.add_argument("--sides", default="256,1024",
                     help="a pass: the smaller and the larger tile, px (default 256,1024)")
     ap.add_argument("--bands", type=int, default=4, help="bands of the input (default 4)")
-    ap.add_argument("--cases", default="", help="architecture:encoder,... (default: all)")
+    ap.add_argument("--cases", default="",
+                    help="architecture:encoder[+detail][+ensN],... (default: all)")
     args = ap.parse_args()
     cases = [tuple(c.split(":")) for c in args.cases.split(",")] if args.cases else \
         CASES + [("unet", "resnet18+detail")]
@@ -125,18 +133,25 @@ def main() -> None:
     rows = []
     for arch, enc in cases:
         name, detail = enc.split("+")[0], "detail" in enc
+        # "+ens2": an ENSEMBLE_SIZE 2 package's one network (the default package)
+        members = int(enc.split("+ens")[1].split("+")[0]) if "+ens" in enc else 1
+        if members > 1 and args.train:
+            ap.error("+ensN: a pass only (members train one after another)")
         t0 = time.perf_counter()
         argv = [arch, name, "1" if detail else "0", str(args.bands), args.sides]
         with tempfile.TemporaryDirectory() as tmp:
             if args.onnx:
                 graph = os.path.join(tmp, "graph.onnx")
-                made = subprocess.run([sys.executable, "-c", EXPORT_CHILD, *argv[:4], graph],
+                made = subprocess.run([sys.executable, "-c", EXPORT_CHILD, *argv[:4], graph,
+                                       str(members)],
                                       capture_output=True, text=True)
                 if made.returncode:
                     rows.append({"architecture": arch, "encoder": enc,
                                  "error": made.stderr[-300:]})
                     continue
                 argv.append(graph)
+            elif not args.train:
+                argv.append(str(members))
             got = subprocess.run([sys.executable, "-c", child, *argv],
                                  capture_output=True, text=True)
         if got.returncode:

@@ -55,6 +55,11 @@ ORT_PASS_BYTES_PER_PX = {
 # 8): U-Net resnet18 709 against 619 B/px on torch, resnet18 / resnet34 747 / 736 against
 # 662 / 651 on ONNX Runtime past 1024 px; 70% of the least, on either engine
 DETAIL_HEAD_BYTES_PER_PX = 60
+# each network of an ensemble (ENSEMBLE_SIZE, 2 by default) past the first: the default
+# package (U-Net resnet34, detail head) of two took 786 against 658 B/px on torch (256 to
+# 1024 px), 533 against 465 on ONNX Runtime, and past 1024 px 992 against 736 there; 70%
+# and, past 1024 px on ONNX Runtime, 90% of the differences
+MEMBER_BYTES_PER_PX, ORT_MEMBER_BYTES_PER_PX = 80, 230
 
 # an ONNX graph's own count (onnx_checks: its tensors alive at once, on the graph before
 # ONNX Runtime fuses operators) is taken at this share, as the table is of its measures:
@@ -84,6 +89,9 @@ def pass_bytes(tile: int, batch: int, info, graph_per_px: float | None = None,
         large_px = row.get((info.encoder or "").lower(), min(row.values()))
     if info.detail_head:
         per_px, large_px = per_px + DETAIL_HEAD_BYTES_PER_PX, large_px + DETAIL_HEAD_BYTES_PER_PX
+    more = max(0, int(info.members) - 1)  # at most 8 (the package's schema)
+    per_px += more * MEMBER_BYTES_PER_PX
+    large_px += more * (ORT_MEMBER_BYTES_PER_PX if onnx else MEMBER_BYTES_PER_PX)
     small = min(tile, ORT_FROM_PX) ** 2
     net = per_px * small + large_px * (tile * tile - small)
     net = max(net, GRAPH_SHARE * (graph_per_px or 0) * tile * tile)

@@ -57,6 +57,8 @@ class ModelInfo:
     # per pixel differs by encoder (classify.memory)
     encoder: str | None = None
     detail_head: bool = False
+    # networks averaged in one pass (ENSEMBLE_SIZE): each past the first holds its scores
+    members: int = 1
     # the training raster's NoData (None: none, or not said: classical packages before
     # stop 69)
     nodata: float | None = None
@@ -105,6 +107,7 @@ def model_info(pkg: PackagedModel) -> ModelInfo:
                           else None),
             encoder=str(info["encoder"]) if isinstance(info.get("encoder"), str) else None,
             detail_head=info.get("detail_head") is True,
+            members=int(info.get("ensemble_members") or 1),
             counts_pixels="COUNT" in ((info.get("segments") or {}).get("attributes") or ()),
             nodata=_number(info.get("nodata")),
             **_temperatures(info.get("calibration") or {}))

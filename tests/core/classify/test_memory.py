@@ -29,7 +29,7 @@ def test_local_cpu_is_asked_without_torch():
 def test_a_unet_pass_costs_more_per_pixel_than_a_pspnet_and_grows_with_tile_and_batch():
     class Info:
         kind, in_channels, class_values = "deep", 4, list(range(7))
-        architecture, encoder, detail_head = "unet", "resnet34", False
+        architecture, encoder, detail_head, members = "unet", "resnet34", False, 1
     unet = memory.pass_bytes(1024, 1, Info)
     Info.architecture = "pspnet"
     assert memory.pass_bytes(1024, 1, Info) < unet
@@ -46,21 +46,34 @@ def test_a_unet_pass_costs_more_per_pixel_than_a_pspnet_and_grows_with_tile_and_
         unet + 1024 * 1024 * (int(0.7 * 17_500) - memory.PASS_BYTES_PER_PX["unet"])
 
 
+def unet_without(info):
+    """A pass of ``info``'s tile of 1024 px by one network, without an ensemble."""
+    return memory.pass_bytes(1024, 1, type("One", (), dict(vars(info), members=1)))
+
+
 def test_onnx_runtime_s_large_tiles_are_sized_by_its_own_measures_per_encoder():
     """ONNX Runtime's arena took 651-747 B/px from 1024 to 2048 px (U-Net resnet18/34, with
     and without the detail head) where the check assumed torch's 390: a TILE_SIZE of 4096
     px on a machine with 7-12 GB free was admitted and would not fit (stop 71). Past 1024
     px its pixels cost 90% of its own figure per encoder; under torch the check is as
-    before, and below 1024 px both are."""
+    before, and below 1024 px both are. An ensemble's second network counts too."""
     class Info:
         kind, in_channels, class_values = "deep", 4, list(range(7))
-        architecture, encoder, detail_head = "unet", "resnet34", True
+        architecture, encoder, detail_head, members = "unet", "resnet34", True, 1
     torch_4096 = memory.pass_bytes(4096, 1, Info)
     ort_4096 = memory.pass_bytes(4096, 1, Info, onnx=True)
     measured = (651 + 85) * (4096 * 4096 - 1024 * 1024)  # resnet34 + the detail head's
     assert 0.85 * measured < ort_4096 - memory.pass_bytes(1024, 1, Info, onnx=True) < measured
     assert ort_4096 > 1.3 * torch_4096
     assert memory.pass_bytes(1024, 1, Info, onnx=True) == memory.pass_bytes(1024, 1, Info)
+    # the default package averages two networks in one pass: 992 B/px past 1024 px
+    Info.members = 2
+    measured = 992 * (4096 * 4096 - 1024 * 1024)
+    assert 0.85 * measured < memory.pass_bytes(4096, 1, Info, onnx=True) - memory.pass_bytes(
+        1024, 1, Info, onnx=True) < measured
+    assert memory.pass_bytes(1024, 1, Info) < 786 * 1024 * 1024 + 0.2e9  # torch's measure
+    assert memory.pass_bytes(1024, 1, Info) > 1.1 * unet_without(Info)
+    Info.members = 1
     Info.encoder = "an encoder not measured"  # its architecture's least
     assert memory.pass_bytes(4096, 1, Info, onnx=True) == memory.pass_bytes(
         4096, 1, type("M", (), dict(vars(Info), encoder="mobilenet_v2")), onnx=True)
@@ -79,7 +92,8 @@ def test_the_engine_that_runs_a_pass_is_the_one_its_memory_is_sized_for(model):
     torch_, _ = load_predictor(model, "cpu", runtime="torch")
     assert memory.runs_on(onnx)["onnx"] and not memory.runs_on(torch_)["onnx"]
     assert memory.runs_on(onnx)["graph_per_px"] > 0
-    assert (info.architecture, info.encoder, info.detail_head) == ("unet", "resnet18", True)
+    assert (info.architecture, info.encoder, info.detail_head, info.members) == \
+        ("unet", "resnet18", True, 1)
 
 
 def _cfg(sample, model, out, **kw):
