@@ -25,6 +25,7 @@ from ..files import GDAL_SIDECARS, ZIP_METHODS
 from .gdal_open import MAX_LISTED, MAX_VRT_DEPTH, open_dataset_or_none
 
 __all__ = ["FILE_TAG", "GENERATOR", "LAYOUT_TAG", "WRITER_TAG", "check_distinct", "claim_output",
+           "file_key",
            "gpkg_layout", "input_files", "same_file", "written_by_landlearn"]
 
 WRITER_TAG = "LANDLEARN_WRITER"
@@ -39,7 +40,7 @@ GENERATOR = "LandLearn"
 _OLD_TAGS = ("LANDLEARN_CLASSES", "LANDLEARN_MODEL")
 
 
-def _key(path: str) -> tuple:
+def file_key(path: str) -> tuple:
     """What identifies a file: its device and inode when it exists (links resolve), else
     its real path, case folded (a file about to be created, or a file system without
     inodes, where every file would otherwise be one)."""
@@ -56,7 +57,7 @@ def _key(path: str) -> tuple:
 
 
 def same_file(a: str, b: str) -> bool:
-    return _key(a) == _key(b)
+    return file_key(a) == file_key(b)
 
 
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
@@ -191,21 +192,21 @@ def check_distinct(inputs: Mapping[str, str | Iterable[str] | None],
         paths = [value] if isinstance(value, str) else list(value or [])
         for path in paths:
             for f in input_files(path):
-                taken.setdefault(_key(f), (param.upper(), f, "input"))
+                taken.setdefault(file_key(f), (param.upper(), f, "input"))
     for param, path in outputs.items():
         if not path:
             continue
         param = param.upper()
         mine = output_files(path, param in styled)
         for f in mine:
-            other = taken.get(_key(f))
+            other = taken.get(file_key(f))
             if other is None:
                 continue
             what = "is" if f == path else f"writes '{os.path.basename(f)}', which is"
             raise InputError(param, f"'{path}' {what} the {other[2]} {other[0]} ('{other[1]}'); "
                              f"a run never writes over its {other[2]}s: choose another {param}")
         for f in mine:
-            taken.setdefault(_key(f), (param, f, "output"))
+            taken.setdefault(file_key(f), (param, f, "output"))
         if param in folders:
             _check_not_inside(path, param, taken)
         else:
@@ -213,7 +214,7 @@ def check_distinct(inputs: Mapping[str, str | Iterable[str] | None],
 
 
 def _check_not_inside(folder: str, param: str, taken: dict) -> None:
-    target = _key(folder)
+    target = file_key(folder)
     for other, f, kind in taken.values():
         if kind == "input" and _under(f, target):
             raise InputError(param, f"the folder '{folder}' holds the input {other} ('{f}'); "
@@ -227,7 +228,7 @@ def _under(path: str, folder_key: tuple) -> bool:
     where realpath keeps the case typed."""
     parent = os.path.dirname(os.path.realpath(path))
     while True:
-        if _key(parent) == folder_key:
+        if file_key(parent) == folder_key:
             return True
         up = os.path.dirname(parent)
         if up == parent:

@@ -18,6 +18,7 @@ from rasterio.crs import CRS
 from ...errors import InputError
 from ...geo.gdal_open import vrt_sources
 from ...geo.grid import crs_name
+from ...geo.outputs import file_key
 
 MAX_ITEMS = 100_000
 
@@ -66,15 +67,19 @@ def list_items(rasters: tuple[str, ...] = (), folder: str | None = None,
 
 def _refuse_repeats(paths: list[str], parameter: str) -> None:
     """An item given twice was classified twice (each_item: 'a_2', 'a_3') and its area
-    counted as often in class_areas.csv, with no word (a qgis_process sweep, stop 68)."""
-    seen: dict[str, int] = {}
+    counted as often in class_areas.csv, with no word (a qgis_process sweep, stop 68). The
+    same file under two names (a link: `cp -al` backups, rsync --link-dest, deduplicated
+    archives) too (a sweep, stop 72): items are told apart by file_key, as outputs are."""
+    seen: dict[object, list[str]] = {}
     for p in paths:
-        key = p if p.startswith("/vsi") else os.path.normcase(os.path.realpath(p))
-        seen[key] = seen.get(key, 0) + 1
-    repeated = [(k, n) for k, n in seen.items() if n > 1]
+        seen.setdefault(p if p.startswith("/vsi") else file_key(p), []).append(p)
+    repeated = [names for names in seen.values() if len(names) > 1]
     if repeated:
-        k, n = repeated[0]
-        raise InputError(parameter, f"'{k}' is given {n} times"
+        names = repeated[0]
+        others = [n for n in dict.fromkeys(names) if n != names[0]]
+        raise InputError(parameter, f"'{names[0]}' is given {len(names)} times"
+                         + (f" (also as '{others[0]}': the same file)"
+                            if others else "")
                          + (f" (and {len(repeated) - 1} other item(s) more than once)"
                             if len(repeated) > 1 else "") + "; give each item once")
 

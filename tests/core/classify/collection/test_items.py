@@ -102,3 +102,16 @@ def test_a_list_saved_with_a_byte_order_mark_reads_and_a_repeated_item_is_refuse
         list_items(list_file=str(listing))
     with pytest.raises(InputError, match=r"^RASTERS: .*tile_b\.tif' is given 2 times"):
         list_items(rasters=(paths[1], paths[0], paths[1]))
+
+
+def test_a_hard_linked_copy_of_an_item_is_a_repeat(nc_tiles, tmp_path):
+    """A hard link is the same file under another name (`cp -al` backups, rsync
+    --link-dest): realpath does not join the two, so the item was classified twice and its
+    area counted twice in class_areas.csv (a sweep, stop 72)."""
+    folder, _windows, _scene = nc_tiles
+    first, twin = folder / "tile_a.tif", tmp_path / "twin.tif"
+    os.link(first, twin)
+    with pytest.raises(InputError, match=r"^RASTERS: '.*tile_a\.tif' is given 2 times \(also "
+                       r"as '.*twin\.tif': the same file\); give each item once"):
+        list_items(rasters=(str(first), str(twin)))
+    assert list_items(rasters=(str(first), str(folder / "tile_b.tif")))  # two files: fine
