@@ -50,11 +50,18 @@ def open_dataset_or_none(path: str, flags: int | None = None):
     with quiet_gdal():
         try:
             ds = gdal.OpenEx(path, flags)
-            encoding = _shapefile_encoding(ds) if flags & gdal.OF_VECTOR else None
-            return ds if encoding is None else gdal.OpenEx(
-                path, flags, open_options=[f"ENCODING={encoding}"])
         except RuntimeError:
             return None
+        encoding = _shapefile_encoding(ds) if flags & gdal.OF_VECTOR else None
+        if encoding is None:
+            return ds
+        try:  # GDAL took the encoding from these files itself: this open does not fail
+            return gdal.OpenEx(path, flags, open_options=[f"ENCODING={encoding}"]) or ds
+        except RuntimeError:
+            return ds
+
+
+MAX_ENCODING_LAYERS = 1000  # a folder of shapefiles read for their declared encodings
 
 
 def _shapefile_encoding(ds) -> str | None:
@@ -63,15 +70,19 @@ def _shapefile_encoding(ds) -> str | None:
     shapefile: QGIS sets SHAPE_ENCODING to '' for all of its process once it opens one (it
     decodes the text itself), and a PyQGIS script's Latin-1 'Forêt' with a right .cpg was
     then refused as not UTF-8 with advice to write the .cpg it had. None where nothing is
-    to change: another driver, no such setting or another value, nothing declared,
-    or layers that disagree."""
+    to change: another driver, no such setting or another value, nothing declared. A
+    folder of shapefiles opened as one source (a script's choice; QGIS hands over each
+    layer's .shp) takes one encoding for all: where its layers declare different ones, or
+    it holds over MAX_ENCODING_LAYERS, none is applied, and a layer's text that is not
+    UTF-8 is refused by the labels' check, which names the fix."""
     from osgeo import gdal
 
     if ds is None or gdal.GetConfigOption("SHAPE_ENCODING") != "" \
-            or ds.GetDriver().ShortName != "ESRI Shapefile":
+            or ds.GetDriver().ShortName != "ESRI Shapefile" \
+            or ds.GetLayerCount() > MAX_ENCODING_LAYERS:
         return None
     found = set()
-    for i in range(min(ds.GetLayerCount(), 1000)):
+    for i in range(ds.GetLayerCount()):
         meta = ds.GetLayer(i).GetMetadata("SHAPEFILE") or {}
         found.add(meta.get("ENCODING_FROM_CPG") or meta.get("ENCODING_FROM_LDID") or "")
     return found.pop() if len(found) == 1 and "" not in found else None

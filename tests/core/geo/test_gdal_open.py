@@ -217,3 +217,28 @@ def test_a_shapefile_declaring_nothing_and_other_settings_are_left_as_they_are(
     assert _texts(path) == as_bytes
     gdal.SetConfigOption("SHAPE_ENCODING", "ISO-8859-1")
     assert _texts(path) == ["Forêt"]
+
+
+def test_a_folder_of_shapefiles_takes_the_encoding_its_layers_agree_on(qgis_shape_encoding,
+                                                                      tmp_path):
+    """A folder opened as one source takes one encoding for all its layers: the one they
+    declare alike; where they differ none is applied (the labels' check names the fix)."""
+    import shutil
+
+    from synthetic import latin1_shapefile
+
+    path = latin1_shapefile(str(tmp_path), [("Forêt", (0, 0, 10, 10))])
+    for part in ("shp", "shx", "dbf", "prj"):
+        shutil.copy(tmp_path / f"latin1.{part}", tmp_path / f"other.{part}")
+    for name in ("latin1", "other"):
+        (tmp_path / f"{name}.cpg").write_text("ISO-8859-1")
+    os.remove(tmp_path / "utf8.gpkg")
+    folder = os.path.dirname(path)
+
+    def texts():
+        ds = open_dataset_or_none(folder)
+        return sorted(f.GetField("kind") for i in range(ds.GetLayerCount())
+                      for f in ds.GetLayer(i))
+    assert texts() == ["Forêt", "Forêt"]
+    (tmp_path / "other.cpg").write_text("UTF-8")
+    assert texts() == ["For\udceat", "For\udceat"]
