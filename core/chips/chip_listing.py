@@ -190,8 +190,15 @@ def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
                 parts = [text[:left], text[right:]]
             else:
                 parts = text.split()
-            if len(parts) >= 2:
-                pairs.append((parts[0], parts[1]))
+            if not text:
+                continue
+            if len(parts) != 2 or not all(p.lower().endswith(CHIP_SUFFIXES) for p in parts):
+                # 'broken line' was read as the chips 'broken' and 'line', and refused as
+                # chips that do not exist (a sweep, stop 72); a one-word line was skipped
+                raise InputError(PARAM, f"'{map_txt}' line {number} ('{text[:80]}') is not "
+                                 "an image path and a label path (chips end in "
+                                 f"{', '.join(CHIP_SUFFIXES)}); mend or remove that line")
+            pairs.append((parts[0], parts[1]))
     return pairs
 
 

@@ -141,6 +141,25 @@ def test_a_folder_named_like_a_chip_with_a_space_does_not_cut_the_line_short(tmp
         (str(tmp_path / "images" / "000.tif"), str(tmp_path / "labels" / "000.tif"))]
 
 
+@pytest.mark.parametrize("line", ["broken line with no pair", "images/000.tif",
+                                  "images/000.tif labels/000.xyz"])
+def test_a_map_txt_line_that_is_no_image_and_label_pair_is_named(tmp_path, line):
+    """A garbled line was read as chips named by its first two words and refused as chips
+    that do not exist ('e.g. .../broken'); a one-word line was skipped (a sweep, stop 72).
+    Blank lines are no pairs and are passed over."""
+    for sub in ("images", "labels"):
+        os.makedirs(tmp_path / sub)
+        (tmp_path / sub / "000.tif").write_bytes(b"")
+    ok = "images/000.tif labels/000.tif\n"
+    (tmp_path / "map.txt").write_text(ok + "\n  \n" + ok)
+    assert len(chip_pairs(str(tmp_path))) == 2
+    (tmp_path / "map.txt").write_text(ok + "\n" + line + "\n")
+    with pytest.raises(InputError, match=r"^TRAINING_DATA: .*map\.txt' line 3 \('"
+                       + line.split()[0] + r".*'\) is not an image path and a label path "
+                       r"\(chips end in \.tif, .*\); mend or remove that line"):
+        chip_pairs(str(tmp_path))
+
+
 def test_a_map_txt_too_large_or_with_an_endless_line_is_refused_before_it_is_read(
         tmp_path, monkeypatch):
     """A map.txt comes with someone else's folder: one line of 40 MB ('a.tif ' repeated)
