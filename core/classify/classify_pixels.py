@@ -266,7 +266,9 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
     if not config.dask_scheduler and local_cpu(config.device):
         # the workers pass at once, each in a share of this machine's memory: refused here,
         # before the cluster starts (each worker checks its own again), on the engine
-        # they will run (ONNX Runtime's large tiles take more than torch's)
+        # they will run (ONNX Runtime's large tiles take more than torch's); an ONNX
+        # graph's own count (a graph from someone else holding more than its architecture)
+        # is known only where it is loaded: each worker checks it
         onnx = engine_here(config.model, config.runtime, config.device,
                            config.quantize).startswith("onnxruntime")
         fit_batch(config, info, None, tile, pad, config.batch_size or 1, progress, workers,
