@@ -6,7 +6,10 @@ larger (a U-Net holds every encoder stage for its skip connections): TILE_SIZE=8
 a U-Net asked ~30 GB of a 24 GB machine and the kernel killed qgis_process with no
 message. The bytes per pixel are measured (bench/bench_activation_memory.py, a pass's
 peak growth from 256 to 1024 px tiles, float32, CPU) and taken at their low end, so a
-pass that fits is never refused; a pass refused would not have fitted.
+pass that fits is not refused; a pass refused would not have fitted. Past 1024 px on
+ONNX Runtime, whose arena grows faster, its own measures per encoder are taken at 90%;
+only an encoder not measured with its architecture (ORT_PASS_BYTES_PER_PX) is counted
+long there, as a pass counted short is killed with no message.
 """
 
 from __future__ import annotations
