@@ -182,6 +182,8 @@ def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
                                  f"{MAX_MAP_LINE} characters, not an image and label path; "
                                  "export the training data again, or mend that line")
             text = line.replace("\\", "/").strip()
+            if not text:
+                continue
             end = _SUFFIX_END.search(text)  # the label's suffix: a cut lies before it
             cuts = [(m.start(1), m.end(1)) for m in _MAP_CUT.finditer(text)
                     if end is not None and m.end(1) <= end.start()]
@@ -190,8 +192,6 @@ def _map_txt_lines(map_txt: str) -> list[tuple[str, str]]:
                 parts = [text[:left], text[right:]]
             else:
                 parts = text.split()
-            if not text:
-                continue
             if len(parts) != 2 or not all(p.lower().endswith(CHIP_SUFFIXES) for p in parts):
                 # 'broken line' was read as the chips 'broken' and 'line', and refused as
                 # chips that do not exist (a sweep, stop 72); a one-word line was skipped

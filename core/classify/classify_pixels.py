@@ -36,7 +36,7 @@ from .distributed.staging import staging_path
 from .memory import fit_batch, fitted_tile, local_cpu, runs_on
 from .objects import check_object_model, object_notes, stream_objects
 from .output import ClassifyOutputs
-from .predictor import engine_here, load_predictor
+from .predictor import engine_of, load_predictor
 from .stream import open_source, stream_tiles
 from .tiling import batch_size, check_strip, check_tile_memory, geometry, padding_cut
 
@@ -269,8 +269,8 @@ def _classify_distributed(config: ClassifyConfig, workers: int, progress: Progre
         # they will run (ONNX Runtime's large tiles take more than torch's); an ONNX
         # graph's own count (a graph from someone else holding more than its architecture)
         # is known only where it is loaded: each worker checks it
-        onnx = engine_here(config.model, config.runtime, config.device,
-                           config.quantize).startswith("onnxruntime")
+        onnx = engine_of(pkg, config.runtime, config.device,
+                         config.quantize).startswith("onnxruntime")
         fit_batch(config, info, None, tile, pad, config.batch_size or 1, progress, workers,
                   onnx=onnx)
     run = classify_on_cluster(config, info, grid, area, tile, pad, workers, progress)

@@ -20,7 +20,7 @@ from ..model_package.onnx_graph import has_onnx, no_graph_advice
 from ..runtime.deps import is_installed, too_old
 from ..runtime.device import DEVICES, cuda_index, may_have_cuda, onnx_may_have_cuda, resolve_device
 
-__all__ = ["RUNTIMES", "ModelInfo", "engine_here", "load_predictor"]
+__all__ = ["RUNTIMES", "ModelInfo", "engine_here", "engine_of", "load_predictor"]
 
 RUNTIMES = ("auto", "onnxruntime", "torch")
 
@@ -46,7 +46,11 @@ def engine_here(path: str, runtime: str, device: str, quantize: bool) -> str:
     network: for a Dask run, whose workers each decide RUNTIME and DEVICE=auto for
     themselves (a GPU worker's torch blocks beside a CPU worker's ONNX Runtime blocks give
     a map with seams at near ties)."""
-    pkg = read_package(path, "model")
+    return engine_of(read_package(path, "model"), runtime, device, quantize)
+
+
+def engine_of(pkg, runtime: str, device: str, quantize: bool) -> str:
+    """``engine_here`` of a package already read."""
     if pkg.kind != "deep":
         return "scikit-learn"
     if quantize:
